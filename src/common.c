@@ -1,0 +1,626 @@
+/* common.c -- what every atomicutils tool shares.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+#include <config.h>
+
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "closeout.h"
+#include "c-ctype.h"
+#include "c-strtod.h"
+#include "error.h"
+#include "exitfail.h"
+#include "intprops.h"
+#include "tempname.h"
+#include "timespec.h"
+#include "version-etc.h"
+#include "xalloc.h"
+
+/* version-etc needs the copyright line; we are not an FSF package.  */
+char const version_etc_copyright[] =
+  "Copyright %s %d The atomicutils authors.";
+
+#define TIME_T_MAX TYPE_MAXIMUM (time_t)
+
+static int const cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void cleanup_signal_handler (int sig);
+
+void
+tool_init (int argc, char **argv)
+{
+  (void) argc;
+  set_program_name (argv[0]);
+  setlocale (LC_ALL, "");
+  /* gnulib's fatal errors (xalloc_die, close_stdout) are system errors.  */
+  exit_failure = EXIT_SYSERR;
+  atexit (close_stdout);
+  atexit (cleanup_temporaries);
+
+  struct sigaction act;
+  memset (&act, 0, sizeof act);
+  act.sa_handler = cleanup_signal_handler;
+  sigemptyset (&act.sa_mask);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+    sigaddset (&act.sa_mask, cleanup_signals[i]);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+    {
+      /* Keep an inherited "ignore": nohup'd callers expect it.  */
+      struct sigaction old;
+      if (sigaction (cleanup_signals[i], NULL, &old) == 0
+          && old.sa_handler == SIG_IGN)
+        continue;
+      sigaction (cleanup_signals[i], &act, NULL);
+    }
+}
+
+void
+emit_try_help (void)
+{
+  fprintf (stderr, "Try '%s --help' for more information.\n", program_name);
+}
+
+void
+usage_error (char const *format, ...)
+{
+  va_list ap;
+  fprintf (stderr, "%s: ", program_name);
+  va_start (ap, format);
+  vfprintf (stderr, format, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  emit_try_help ();
+  exit (EXIT_USAGE);
+}
+
+void
+emit_exit_status_help (char const *extra)
+{
+  fputs ("\nExit status:\n"
+         "  0  done\n", stdout);
+  if (extra)
+    fputs (extra, stdout);
+  fputs ("  2  usage error (bad option, missing operand, bad duration)\n"
+         "  3  system error, or the filesystem cannot keep the promise\n",
+         stdout);
+}
+
+void
+emit_help_footer (void)
+{
+  printf ("\nReport bugs to: %s\n"
+          "%s home page and documentation: see the README of the package\n"
+          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, program_name);
+}
+
+void
+print_version (void)
+{
+  version_etc (stdout, program_name, PACKAGE_NAME, PACKAGE_VERSION,
+               AUTHORS, (char *) NULL);
+  exit (EXIT_SUCCESS);
+}
+
+/* Durations.  */
+
+bool
+duration_is_infinite (struct timespec duration)
+{
+  return duration.tv_sec == TIME_T_MAX;
+}
+
+bool
+parse_duration (char const *str, struct timespec *result)
+{
+  if (strcmp (str, "inf") == 0 || strcmp (str, "infinity") == 0)
+    {
+      result->tv_sec = TIME_T_MAX;
+      result->tv_nsec = 0;
+      return true;
+    }
+
+  /* Only plain decimal numbers: no sign, no hex, no exponent, no
+     "nan", no leading space -- strtod would accept all of those.  */
+  char const *p = str;
+  bool digits = false;
+  while (c_isdigit (*p))
+    p++, digits = true;
+  if (*p == '.')
+    for (p++; c_isdigit (*p); p++)
+      digits = true;
+  if (!digits)
+    return false;
+
+  char *end;
+  errno = 0;
+  double value = c_strtod (str, &end);
+  if (end != p || errno == ERANGE)
+    return false;
+
+  double scale;
+  if (*end == '\0' || strcmp (end, "s") == 0)
+    scale = 1;
+  else if (strcmp (end, "ms") == 0)
+    scale = 0.001;
+  else if (strcmp (end, "m") == 0)
+    scale = 60;
+  else if (strcmp (end, "h") == 0)
+    scale = 60 * 60;
+  else if (strcmp (end, "d") == 0)
+    scale = 24 * 60 * 60;
+  else
+    return false;
+
+  double seconds = value * scale;
+  if (!isfinite (seconds) || seconds >= (double) TIME_T_MAX / 2)
+    {
+      /* Longer than the life of the machine: treat as forever.  */
+      result->tv_sec = TIME_T_MAX;
+      result->tv_nsec = 0;
+      return true;
+    }
+  result->tv_sec = (time_t) seconds;
+  result->tv_nsec = (long) ((seconds - (double) result->tv_sec) * 1e9);
+  if (result->tv_nsec >= 1000000000)
+    result->tv_nsec = 999999999;
+  return true;
+}
+
+struct timespec
+xparse_duration (char const *str, char const *option)
+{
+  struct timespec result;
+  if (!parse_duration (str, &result))
+    usage_error ("invalid duration for %s: %s (use a number with an "
+                 "optional unit ms, s, m, h or d, or 'inf')",
+                 option, quote (str));
+  return result;
+}
+
+struct timespec
+monotonic_now (void)
+{
+  struct timespec now;
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return now;
+}
+
+struct timespec
+deadline_after (struct timespec duration)
+{
+  if (duration_is_infinite (duration))
+    return duration;
+  return timespec_add (monotonic_now (), duration);
+}
+
+bool
+deadline_passed (struct timespec deadline)
+{
+  return (!duration_is_infinite (deadline)
+          && timespec_cmp (monotonic_now (), deadline) >= 0);
+}
+
+int
+poll_timeout_ms (struct timespec deadline)
+{
+  if (duration_is_infinite (deadline))
+    return -1;
+  struct timespec left = timespec_sub (deadline, monotonic_now ());
+  if (left.tv_sec < 0)
+    return 0;
+  if (left.tv_sec >= INT_MAX / 1000 - 1)
+    return INT_MAX;
+  return left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000;
+}
+
+/* Paths.  */
+
+bool
+open_parent (char const *path, struct parent_dir *parent)
+{
+  size_t len = strlen (path);
+  while (len > 1 && path[len - 1] == '/')
+    len--;
+  size_t base_start = len;
+  while (base_start > 0 && path[base_start - 1] != '/')
+    base_start--;
+  if (len == 0 || base_start == len
+      || (len - base_start == 1 && path[base_start] == '.')
+      || (len - base_start == 2 && path[base_start] == '.'
+          && path[base_start + 1] == '.'))
+    {
+      /* "", "/", "dir/." and "dir/.." name no entry we could create.  */
+      errno = EINVAL;
+      return false;
+    }
+
+  if (base_start == 0)
+    parent->dir = xstrdup (".");
+  else
+    {
+      size_t dir_len = base_start;
+      while (dir_len > 1 && path[dir_len - 1] == '/')
+        dir_len--;
+      parent->dir = ximemdup0 (path, dir_len);
+    }
+  parent->base = ximemdup0 (path + base_start, len - base_start);
+  parent->fd = open (parent->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (parent->fd < 0)
+    {
+      int saved_errno = errno;
+      free (parent->dir);
+      free (parent->base);
+      parent->dir = parent->base = NULL;
+      errno = saved_errno;
+      return false;
+    }
+  return true;
+}
+
+void
+close_parent (struct parent_dir *parent)
+{
+  if (parent->fd >= 0)
+    close (parent->fd);
+  free (parent->dir);
+  free (parent->base);
+  parent->fd = -1;
+  parent->dir = parent->base = NULL;
+}
+
+bool
+creation_error_means_exists (int dirfd, char const *name, int errnum)
+{
+  if (errnum == EEXIST)
+    return true;
+  /* sshfs answers EPERM when another client made the name first; only
+     the name's presence tells that apart from a real EPERM.  */
+  struct stat st;
+  return (errnum == EPERM
+          && fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+/* Temporary names and their cleanup.
+
+   The table is static and written with signals blocked, so the signal
+   handler can walk it without locks or allocation.  */
+
+enum { CLEANUP_SLOTS = 16 };
+static struct
+{
+  volatile sig_atomic_t in_use;
+  int dirfd;
+  int unlink_flags;
+  char name[TEMP_NAME_MAX];
+} cleanup_table[CLEANUP_SLOTS];
+
+void
+block_cleanup_signals (void)
+{
+  sigset_t set;
+  sigemptyset (&set);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+    sigaddset (&set, cleanup_signals[i]);
+  sigprocmask (SIG_BLOCK, &set, NULL);
+}
+
+void
+unblock_cleanup_signals (void)
+{
+  sigset_t set;
+  sigemptyset (&set);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+    sigaddset (&set, cleanup_signals[i]);
+  sigprocmask (SIG_UNBLOCK, &set, NULL);
+}
+
+void
+cleanup_temporaries (void)
+{
+  for (int i = 0; i < CLEANUP_SLOTS; i++)
+    if (cleanup_table[i].in_use)
+      {
+        unlinkat (cleanup_table[i].dirfd, cleanup_table[i].name,
+                  cleanup_table[i].unlink_flags);
+        cleanup_table[i].in_use = 0;
+      }
+}
+
+static void
+cleanup_signal_handler (int sig)
+{
+  int saved_errno = errno;
+  cleanup_temporaries ();
+  /* Die of the same signal, so the caller sees why we stopped.  */
+  signal (sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset (&set);
+  sigaddset (&set, sig);
+  sigprocmask (SIG_UNBLOCK, &set, NULL);
+  raise (sig);
+  errno = saved_errno;
+}
+
+struct temp_try
+{
+  int dirfd;
+  enum temp_kind kind;
+  mode_t mode;
+  char const *symlink_target;
+  int fd;
+};
+
+static int
+try_create_temp (char *name, void *arg)
+{
+  struct temp_try *t = arg;
+  switch (t->kind)
+    {
+    case TEMP_FILE:
+      t->fd = openat (t->dirfd, name,
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      t->mode);
+      return t->fd < 0 ? -1 : 0;
+    case TEMP_SYMLINK:
+      return symlinkat (t->symlink_target, t->dirfd, name);
+    case TEMP_DIR:
+      return mkdirat (t->dirfd, name, t->mode);
+    }
+  errno = EINVAL;
+  return -1;
+}
+
+int
+temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
+             mode_t mode, char const *symlink_target)
+{
+  temp->dirfd = dirfd;
+  temp->slot = -1;
+  char const *tool = strrchr (program_name, '/');
+  tool = tool ? tool + 1 : program_name;
+  int n = snprintf (temp->name, sizeof temp->name, ".%s.XXXXXX", tool);
+  if (n < 0 || (size_t) n >= sizeof temp->name)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+
+  int slot;
+  for (slot = 0; slot < CLEANUP_SLOTS; slot++)
+    if (!cleanup_table[slot].in_use)
+      break;
+  if (slot == CLEANUP_SLOTS)
+    {
+      errno = EMFILE;
+      return -1;
+    }
+
+  struct temp_try t = { dirfd, kind, mode, symlink_target, -1 };
+  /* A signal between creating the name and registering it would leave
+     it behind: do both with the cleanup signals blocked.  */
+  block_cleanup_signals ();
+  int err = try_tempname (temp->name, 0, &t, try_create_temp);
+  int saved_errno = errno;
+  if (err == 0)
+    {
+      cleanup_table[slot].dirfd = dirfd;
+      cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
+      memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
+      cleanup_table[slot].in_use = 1;
+      temp->slot = slot;
+    }
+  unblock_cleanup_signals ();
+  if (err != 0)
+    {
+      errno = saved_errno;
+      return -1;
+    }
+  return kind == TEMP_FILE ? t.fd : 0;
+}
+
+void
+temp_remove (struct temp_name *temp)
+{
+  if (temp->slot < 0)
+    return;
+  int saved_errno = errno;
+  block_cleanup_signals ();
+  unlinkat (temp->dirfd, temp->name, cleanup_table[temp->slot].unlink_flags);
+  cleanup_table[temp->slot].in_use = 0;
+  temp->slot = -1;
+  unblock_cleanup_signals ();
+  errno = saved_errno;
+}
+
+void
+temp_forget (struct temp_name *temp)
+{
+  if (temp->slot < 0)
+    return;
+  cleanup_table[temp->slot].in_use = 0;
+  temp->slot = -1;
+}
+
+int
+fsync_directory (int dirfd)
+{
+  /* An O_PATH descriptor cannot be fsynced; reopen the directory.  */
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int result = fsync (fd);
+  int saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return result;
+}
+
+/* Watching a directory.  */
+
+enum { BACKOFF_START_MS = 1, BACKOFF_CAP_MS = 250 };
+
+void
+dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
+                bool remote)
+{
+  watch->backoff_ms = BACKOFF_START_MS;
+  watch->cap_ms = BACKOFF_CAP_MS;
+  watch->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (watch->inotify_fd < 0)
+    return;
+
+  uint32_t mask = (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
+                   | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF
+                   | IN_MOVE_SELF | IN_ONLYDIR);
+  int wd = inotify_add_watch (watch->inotify_fd, dir, mask);
+  if (wd < 0 && dirfd >= 0)
+    {
+      /* The path may be unreachable now; the descriptor still is.  */
+      char proc_path[64];
+      snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", dirfd);
+      wd = inotify_add_watch (watch->inotify_fd, proc_path, mask);
+    }
+  if (wd < 0 || remote)
+    {
+      /* inotify sees only this kernel's changes: on a filesystem that
+         other hosts change, back-off polling is the only way to notice
+         them.  */
+      if (wd < 0)
+        {
+          close (watch->inotify_fd);
+          watch->inotify_fd = -1;
+        }
+      else
+        watch->cap_ms = 1000;
+    }
+  if (watch->inotify_fd >= 0 && !remote)
+    watch->backoff_ms = 0;
+}
+
+int
+dir_watch_wait (struct dir_watch *watch, int extra_fd,
+                struct timespec deadline)
+{
+  for (;;)
+    {
+      int timeout = poll_timeout_ms (deadline);
+      if (timeout == 0)
+        return 1;
+      bool backoff = watch->backoff_ms != 0;
+      if (backoff && (timeout < 0 || (unsigned) timeout > watch->backoff_ms))
+        timeout = watch->backoff_ms;
+
+      struct pollfd fds[2];
+      nfds_t nfds = 0;
+      if (watch->inotify_fd >= 0)
+        fds[nfds++] = (struct pollfd) { .fd = watch->inotify_fd,
+                                        .events = POLLIN };
+      if (extra_fd >= 0)
+        fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
+
+      int n = poll (fds, nfds, timeout);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            return 0;
+          return -1;
+        }
+      if (n == 0)
+        {
+          if (backoff)
+            {
+              watch->backoff_ms = (watch->backoff_ms * 2 < watch->cap_ms
+                                   ? watch->backoff_ms * 2 : watch->cap_ms);
+              /* A back-off tick is a reason to look again.  */
+              if (!deadline_passed (deadline))
+                return 0;
+            }
+          return 1;
+        }
+      if (watch->inotify_fd >= 0)
+        {
+          /* Drain the events; the caller looks at the directory again
+             rather than trusting any one event.  */
+          char buf[4096]
+            __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+          while (read (watch->inotify_fd, buf, sizeof buf) > 0)
+            continue;
+        }
+      return 0;
+    }
+}
+
+void
+dir_watch_close (struct dir_watch *watch)
+{
+  if (watch->inotify_fd >= 0)
+    close (watch->inotify_fd);
+  watch->inotify_fd = -1;
+}
+
+int
+wait_until_absent (struct parent_dir const *parent, char const *name,
+                   struct timespec deadline)
+{
+  struct dir_watch watch;
+  /* Watch before looking, so a removal between the look and the sleep
+     still wakes us.  */
+  dir_watch_open (&watch, parent->dir, parent->fd, false);
+  int result;
+  for (;;)
+    {
+      struct stat st;
+      if (fstatat (parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        {
+          result = errno == ENOENT ? 0 : -1;
+          break;
+        }
+      result = dir_watch_wait (&watch, -1, deadline);
+      if (result != 0)
+        break;
+    }
+  int saved_errno = errno;
+  dir_watch_close (&watch);
+  errno = saved_errno;
+  return result;
+}
+
+void
+json_put_string (FILE *out, char const *str)
+{
+  putc ('"', out);
+  for (unsigned char const *p = (unsigned char const *) str; *p; p++)
+    switch (*p)
+      {
+      case '"': fputs ("\\\"", out); break;
+      case '\\': fputs ("\\\\", out); break;
+      case '\n': fputs ("\\n", out); break;
+      case '\r': fputs ("\\r", out); break;
+      case '\t': fputs ("\\t", out); break;
+      default:
+        if (*p < 0x20 || *p == 0x7f)
+          fprintf (out, "\\u%04x", *p);
+        else
+          putc (*p, out);
+      }
+  putc ('"', out);
+}

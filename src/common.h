@@ -1,0 +1,191 @@
+/* common.h -- what every atomicutils tool shares.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+#ifndef ATOMICUTILS_COMMON_H
+#define ATOMICUTILS_COMMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "progname.h"
+#include "quote.h"
+#include "quotearg.h"
+
+/* Exit statuses shared by every tool (see CONVENTIONS.md).  */
+enum
+{
+  EXIT_DONE = 0,     /* done */
+  EXIT_NO = 1,       /* the answer is "no": busy, exists, mismatch, timed out */
+  EXIT_USAGE = 2,    /* bad option, missing operand, bad duration */
+  EXIT_SYSERR = 3    /* a system call failed, or the filesystem cannot
+                        keep the promise and the tool refused */
+};
+
+#define AUTHORS "The atomicutils authors"
+
+/* Quote a file name for a diagnostic, as coreutils does: 'quoteaf'
+   always quotes (for "cannot create 'x'"), 'quotef' only when needed
+   (for "x: message").  */
+#define quoteaf(arg) quotearg_style (shell_escape_always_quoting_style, arg)
+#define quoteaf_n(n, arg) \
+  quotearg_n_style (n, shell_escape_always_quoting_style, arg)
+#define quotef(arg) \
+  quotearg_n_style_colon (0, shell_escape_quoting_style, arg)
+
+/* The --help and --version options, numbered outside the char range so
+   they never collide with a short option.  */
+enum
+{
+  GETOPT_HELP_CHAR = (CHAR_MIN - 2),
+  GETOPT_VERSION_CHAR = (CHAR_MIN - 3)
+};
+#define GETOPT_HELP_OPTION_DECL \
+  { "help", no_argument, NULL, GETOPT_HELP_CHAR }
+#define GETOPT_VERSION_OPTION_DECL \
+  { "version", no_argument, NULL, GETOPT_VERSION_CHAR }
+#define case_GETOPT_HELP_CHAR \
+  case GETOPT_HELP_CHAR: usage (EXIT_SUCCESS); break
+#define case_GETOPT_VERSION_CHAR \
+  case GETOPT_VERSION_CHAR: print_version (); break
+
+#define HELP_OPTION_DESCRIPTION \
+  "      --help        display this help and exit\n"
+#define VERSION_OPTION_DESCRIPTION \
+  "      --version     output version information and exit\n"
+
+/* Each tool defines this: print help to stdout and exit 0, or the
+   "Try ... --help" line to stderr and exit STATUS.  */
+_Noreturn void usage (int status);
+
+/* Start a tool: program name, locale, exit status for gnulib's fatal
+   errors (3), close_stdout at exit, and removal of registered temporary
+   names on SIGINT, SIGTERM and SIGHUP.  */
+void tool_init (int argc, char **argv);
+
+/* Print "Try 'TOOL --help' for more information." on stderr.  */
+void emit_try_help (void);
+
+/* Report a usage problem (printf-style), then the "Try" line; exit 2.  */
+_Noreturn void usage_error (char const *format, ...)
+  __attribute__ ((format (printf, 1, 2)));
+
+/* Print the common "Exit status" and bug-report paragraphs of --help.
+   EXTRA, if not NULL, is printed after the standard statuses.  */
+void emit_exit_status_help (char const *extra);
+void emit_help_footer (void);
+
+_Noreturn void print_version (void);
+
+/* Durations: a decimal number with an optional unit (ms, s, m, h, d;
+   seconds by default), "0" for "do not wait", or "inf" for forever.
+   An infinite duration has tv_sec == TIME_T_MAX.  */
+bool parse_duration (char const *str, struct timespec *result);
+/* Like parse_duration, but a bad STR is a usage error naming OPTION.  */
+struct timespec xparse_duration (char const *str, char const *option);
+bool duration_is_infinite (struct timespec duration);
+
+/* Monotonic clock deadlines.  */
+struct timespec monotonic_now (void);
+struct timespec deadline_after (struct timespec duration);
+bool deadline_passed (struct timespec deadline);
+/* Milliseconds until DEADLINE for poll(2): -1 if infinite, 0 if passed,
+   rounded up so a wait never ends just short of the deadline.  */
+int poll_timeout_ms (struct timespec deadline);
+
+/* An operand split into the directory that holds it and its last
+   component.  Every operation is done relative to DIRFD, so a rename of
+   the directory's path mid-operation cannot redirect us.  */
+struct parent_dir
+{
+  int fd;             /* the directory, opened O_PATH|O_DIRECTORY */
+  char *dir;          /* its name as given ("." for a bare name) */
+  char *base;         /* last component, trailing slashes removed */
+};
+/* Open the directory holding PATH.  Return false (errno set) if it
+   cannot be opened.  PATH with no last component ("/", "") gives
+   EINVAL.  */
+bool open_parent (char const *path, struct parent_dir *parent);
+void close_parent (struct parent_dir *parent);
+
+/* If ERRNUM from creating NAME in DIRFD may mean "exists" (EEXIST, or
+   the EPERM that sshfs returns for a name another client made), check
+   whether NAME now exists.  */
+bool creation_error_means_exists (int dirfd, char const *name, int errnum);
+
+/* Temporary names.  Each lives in the target's directory, is named
+   ".TOOL.XXXXXX", is created with O_EXCL (or symlink/mkdir, which fail
+   on an existing name), and stays registered for removal until it is
+   renamed or linked into place.  Registered names are removed by
+   cleanup_temporaries, at exit, and on SIGINT, SIGTERM and SIGHUP.  */
+enum temp_kind { TEMP_FILE, TEMP_SYMLINK, TEMP_DIR };
+#define TEMP_NAME_MAX 64
+struct temp_name
+{
+  int dirfd;
+  char name[TEMP_NAME_MAX];
+  int slot;           /* cleanup slot, -1 when not registered */
+};
+/* Create a temporary of KIND in DIRFD.  For TEMP_FILE return an fd
+   opened O_RDWR|O_CLOEXEC with MODE (umask applies); for TEMP_DIR
+   created with MODE; for TEMP_SYMLINK pointing at SYMLINK_TARGET.
+   Return the fd (TEMP_FILE) or 0, or -1 with errno set.  */
+int temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
+                 mode_t mode, char const *symlink_target);
+/* Remove the temporary (if it still exists) and unregister it.  */
+void temp_remove (struct temp_name *temp);
+/* The temporary's name was renamed away or is otherwise gone: just
+   unregister it.  */
+void temp_forget (struct temp_name *temp);
+/* Remove every registered temporary (async-signal-safe).  */
+void cleanup_temporaries (void);
+
+/* Block and unblock the signals that trigger cleanup, around a step
+   that must finish together with its registration.  */
+void block_cleanup_signals (void);
+void unblock_cleanup_signals (void);
+
+/* Durability: fsync the directory DIRFD (may be an O_PATH fd).  */
+int fsync_directory (int dirfd);
+
+/* Wait for a directory to change.  inotify on the directory where it is
+   available; elsewhere (or on filesystems where other hosts change the
+   directory, when REMOTE is set) a capped back-off poll: 1 ms doubling
+   to 250 ms.  */
+struct dir_watch
+{
+  int inotify_fd;      /* -1 in back-off mode */
+  unsigned int backoff_ms;
+  unsigned int cap_ms;
+};
+/* Watch DIR (a path; DIRFD is the same directory, used where the path
+   cannot be watched).  Never fails: falls back to back-off polling.  */
+void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
+                     bool remote);
+/* Sleep until the directory changes (something was removed, renamed
+   away, or created), EXTRA_FD (if >= 0) becomes readable, or DEADLINE
+   passes.  Return 0 if woken by an event, 1 at the deadline, -1 on
+   error.  A spurious wake is possible: callers re-check.  */
+int dir_watch_wait (struct dir_watch *watch, int extra_fd,
+                    struct timespec deadline);
+void dir_watch_close (struct dir_watch *watch);
+
+/* Wait until NAME no longer exists in PARENT, or DEADLINE passes.
+   Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */
+int wait_until_absent (struct parent_dir const *parent, char const *name,
+                       struct timespec deadline);
+
+/* Append STR to a JSON document being built in OUT, quoted and escaped.  */
+void json_put_string (FILE *out, char const *str);
+
+#endif

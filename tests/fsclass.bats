@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# The shared filesystem classifier: mountinfo decoding and the policy
+# table (shared/research/fs-semantics.md, section 6).
+
+load test_helper
+
+setup() {
+  common_setup
+}
+
+@test "mountinfo lines are decoded, escapes included" {
+  run fsclass-test parse <"$BATS_TEST_DIRNAME/data/mountinfo.txt"
+  assert_success
+  assert_line --index 0 "26|1|/|ext4|/dev/vda|rw,discard|local"
+  assert_line --index 1 "24|23|/dev/shm|tmpfs|tmpfs|rw,size=24683620k|local"
+  # \040 is a space; optional fields before the '-' are skipped.
+  assert_line --index 2 "61|26|/mnt/with space|xfs|/dev/loop0|rw,attr2|local"
+  assert_line --index 3 --partial "|/srv/overlay|overlay|overlay|"
+  assert_line --index 4 --partial "|nfs4|server:/export|rw,vers=4.2,rsize=1048576|network"
+  assert_line --index 5 --partial "|cifs|//host/share|"
+  assert_line --index 6 "65|26|/mnt/ssh|fuse.sshfs|user@host:/dir|rw,user_id=0,group_id=0|FUSE"
+  assert_line --index 7 --partial "|fuse.s3fs|s3fs|rw,user_id=0,group_id=0|object-store FUSE"
+  assert_line --index 8 --partial "|/mnt/bind|fuse|/tmp/fsp/bindsrc|"
+  # \011 is a tab, \134 a backslash.
+  assert_line --index 9 "68|26|/mnt/tab	and\\back|9p|hostshare|rw,trans=virtio|network"
+  assert_line --index 10 --partial "|fuse.glusterfs|server:/vol|rw|GlusterFS"
+  assert_line --index 11 --partial "|virtiofs|myfs|rw|virtiofs"
+  assert_line --index 12 --partial "|ceph|"
+  assert_line --index 13 "invalid"
+}
+
+verdicts() {
+  run fsclass-test classify "$@"
+  assert_success
+}
+
+@test "local filesystems are safe for every primitive" {
+  for fs in ext4 xfs btrfs tmpfs f2fs; do
+    verdicts "$fs"
+    assert_line --index 0 "class=local"
+    refute_line --partial "=warn"
+    refute_line --partial "=refuse"
+  done
+}
+
+@test "overlay is safe (directory EXDEV is reported at run time)" {
+  verdicts overlay
+  assert_line --index 0 "class=overlay"
+  refute_line --partial "=refuse"
+}
+
+@test "NFS, Ceph, Lustre, 9p, SMB: renameat2 flags and O_APPEND refused" {
+  for fs in nfs nfs4 ceph lustre 9p cifs smb3; do
+    verdicts "$fs"
+    assert_line "RENAME_NOREPLACE=refuse"
+    assert_line "RENAME_EXCHANGE=refuse"
+    assert_line "O_APPEND=refuse"
+    assert_line "O_EXCL=safe"
+    assert_line "mkdir=safe"
+  done
+}
+
+@test "9p is recognised by its fstype even when f_type looks like ext4" {
+  verdicts 9p 0xEF53
+  assert_line --index 0 "class=network"
+}
+
+@test "sshfs: exclusion safe, renameat2 flags and O_APPEND refused, rename warned" {
+  verdicts fuse.sshfs
+  assert_line "O_EXCL=safe"
+  assert_line "mkdir=safe"
+  assert_line "link=safe"
+  assert_line "rename=warn"
+  assert_line "RENAME_EXCHANGE=refuse"
+  assert_line "O_APPEND=refuse"
+}
+
+@test "unknown FUSE is warned for exclusion" {
+  verdicts fuse
+  assert_line "O_EXCL=warn"
+  assert_line "mkdir=warn"
+  verdicts "" 0x65735546
+  assert_line --index 0 "class=FUSE"
+}
+
+@test "object-store FUSE is refused for everything" {
+  for fs in fuse.s3fs fuse.goofys fuse.gcsfuse fuse.mountpoint-s3 fuse.rclone; do
+    verdicts "$fs"
+    assert_line --index 0 "class=object-store FUSE"
+    refute_line --partial "=safe"
+    refute_line --partial "=warn"
+  done
+}
+
+@test "GlusterFS: rename-based commits and appends refused" {
+  verdicts fuse.glusterfs
+  assert_line "rename=refuse"
+  assert_line "RENAME_NOREPLACE=refuse"
+  assert_line "O_APPEND=refuse"
+}

@@ -1,0 +1,168 @@
+# test_helper.bash -- shared helpers for the atomicutils bats tests.
+#
+# Load with 'load test_helper' from a .bats file.  Each test runs in its
+# own scratch directory ($BATS_TEST_TMPDIR), which is the current
+# directory when the test body starts.
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# Run from a build tree (make check puts src/ on PATH) or straight from
+# the source tree after a build.
+if ! command -v excl-create >/dev/null 2>&1; then
+  PATH="$BATS_TEST_DIRNAME/../src:$BATS_TEST_DIRNAME:$PATH"
+fi
+export LC_ALL=C
+
+# Race sizes: the defaults satisfy the issue's minimums; RUN_EXPENSIVE_TESTS
+# multiplies the rounds for a soak.
+RACERS=${RACERS:-50}
+ROUNDS=${ROUNDS:-200}
+if [ "${RUN_EXPENSIVE_TESTS:-no}" = yes ]; then
+  ROUNDS=$((ROUNDS * 10))
+fi
+
+common_setup() {
+  cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# Skip unless the expensive tests were asked for.
+require_expensive() {
+  [ "${RUN_EXPENSIVE_TESTS:-no}" = yes ] ||
+    skip "long stress test: set RUN_EXPENSIVE_TESTS=yes to run it"
+}
+
+require_root() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (to mount a filesystem)"
+}
+
+# Assert that the last 'run' failed with usage status 2 and GNU's
+# "Try ... --help" line.
+assert_usage_error() {
+  local tool=$1
+  assert_equal "$status" 2
+  assert_line --partial "Try '$tool --help' for more information."
+}
+
+# No temporary name of TOOL is left in DIR (default: .).
+assert_no_temporaries() {
+  local tool=$1 dir=${2:-.}
+  local left
+  left=$(find "$dir" -maxdepth 1 -name ".$tool.*" -print)
+  [ -z "$left" ] || fail "temporaries left behind: $left"
+}
+
+# Wait (bounded, up to about 10 s) until COMMAND succeeds: for observing
+# a state another process reaches, such as "the waiter is now blocked on
+# inotify".  Not a sleep standing in for synchronisation: it looks at the
+# state itself and fails the test if the state never comes.
+wait_until() {
+  local i
+  for ((i = 0; i < 1000; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.01
+  done
+  fail "timed out waiting for: $*"
+}
+
+# True once process PID holds an inotify descriptor, i.e. it is waiting
+# on a directory.
+has_inotify_fd() {
+  local pid=$1 fd
+  for fd in /proc/"$pid"/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:inotify" ] && return 0
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------------
+# The race harness.
+#
+# race_rounds N R SNIPPET [BEFORE_ROUND]
+#
+# Starts N racer processes.  In each of R rounds every racer waits at a
+# barrier; when all N are there they are released at once (one write of
+# N bytes to a FIFO they are all blocked reading), and each evaluates
+# SNIPPET with $round and $racer set.  A racer whose SNIPPET exits 0 is
+# a winner of that round.  BEFORE_ROUND, if given, is evaluated by the
+# coordinator before each release (e.g. to remove the file raced for),
+# when every racer is at the barrier.
+#
+# Afterwards:
+#   RACE_ONE    rounds with exactly one winner
+#   RACE_MANY   rounds with more than one winner
+#   RACE_NONE   rounds with no winner
+#   RACE_MAX    the most winners seen in one round
+#
+# Barrier: round r has its own FIFO, go.r, held open read-write by the
+# coordinator so no open() blocks.  A racer announces itself by writing
+# one byte to the 'ready' FIFO and then blocks reading one byte from
+# go.r.  A round's FIFO is closed only after every racer has announced
+# itself for the next round, i.e. has consumed its byte.
+race_rounds() {
+  local n=$1 rounds=$2 snippet=$3 before=${4:-:}
+  local dir=$BATS_TEST_TMPDIR/.race
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  mkfifo "$dir/ready"
+  local r fifos=()
+  for ((r = 0; r < rounds; r++)); do fifos+=("$dir/go.$r"); done
+  mkfifo "${fifos[@]}"
+  : >"$dir/winners"
+
+  local ready go prev_go=
+  exec {ready}<>"$dir/ready"
+  exec {go}<>"$dir/go.0"
+
+  local i pids=()
+  for ((i = 0; i < n; i++)); do
+    _racer "$i" "$rounds" "$snippet" "$dir" 3>&- &
+    pids+=($!)
+  done
+
+  local release
+  release=$(printf "%${n}s" '')
+  local ok=1 junk
+  for ((r = 0; r < rounds; r++)); do
+    if ! read -r -t 120 -N "$n" junk <&"$ready"; then
+      ok=0
+      break
+    fi
+    # Every racer has consumed its byte of the previous round.
+    if [ -n "$prev_go" ]; then exec {prev_go}>&-; fi
+    eval "$before"
+    printf '%s' "$release" >&"$go"
+    prev_go=$go
+    if ((r + 1 < rounds)); then exec {go}<>"$dir/go.$((r + 1))"; fi
+  done
+  if [ "$ok" = 1 ]; then wait "${pids[@]}"; else kill "${pids[@]}" 2>/dev/null; fi
+  exec {ready}>&-
+  if [ -n "$prev_go" ]; then exec {prev_go}>&-; fi
+  [ "$ok" = 1 ] || fail "race harness: racers did not reach the barrier"
+
+  RACE_ONE=0 RACE_MANY=0 RACE_NONE=0 RACE_MAX=0
+  local -a count=()
+  local w
+  while read -r w; do count[w]=$((${count[w]:-0} + 1)); done <"$dir/winners"
+  for ((r = 0; r < rounds; r++)); do
+    w=${count[r]:-0}
+    if ((w == 1)); then RACE_ONE=$((RACE_ONE + 1))
+    elif ((w == 0)); then RACE_NONE=$((RACE_NONE + 1))
+    else RACE_MANY=$((RACE_MANY + 1)); fi
+    ((w > RACE_MAX)) && RACE_MAX=$w
+  done
+  rm -rf "$dir"
+  return 0
+}
+
+_racer() {
+  local racer=$1 rounds=$2 snippet=$3 dir=$4 round byte
+  for ((round = 0; round < rounds; round++)); do
+    printf x >"$dir/ready"
+    read -r -N 1 byte <"$dir/go.$round"
+    if eval "$snippet"; then
+      echo "$round" >>"$dir/winners"
+    fi
+  done
+}
