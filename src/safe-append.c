@@ -500,9 +500,9 @@ append_records (struct appender *app, char const *data, size_t len)
           if (out_len > room)
             {
               error (0, EFBIG, "cannot append record %ju to %s: it would go "
-                     "past the file size limit of %ju bytes (ulimit -f); "
-                     "nothing of it was written", number,
-                     quoteaf (app->file), (uintmax_t) app->size_limit);
+                     "past the file size limit of %ju bytes (ulimit -f)",
+                     number, quoteaf (app->file),
+                     (uintmax_t) app->size_limit);
               return false;
             }
           if (staged && out_len > app->stage_size)
