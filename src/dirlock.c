@@ -232,9 +232,8 @@ this_host (void)
   return host;
 }
 
-/* RFC 3339 local time, to the millisecond.  */
-static void
-format_time (struct timespec when, char *buf, size_t size)
+void
+dirlock_format_time (struct timespec when, char *buf, size_t size)
 {
   struct tm tm;
   if (!localtime_r (&when.tv_sec, &tm))
@@ -727,7 +726,7 @@ stamp_acquired (struct dirlock_owner *self)
 {
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
-  format_time (now, self->acquired, sizeof self->acquired);
+  dirlock_format_time (now, self->acquired, sizeof self->acquired);
 }
 
 static int

@@ -161,6 +161,9 @@ int dirlock_release_for (char const *path, pid_t pid,
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
 
+/* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
+void dirlock_format_time (struct timespec when, char *buf, size_t size);
+
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
 
