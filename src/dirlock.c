@@ -476,7 +476,7 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
       struct timespec now_real;
       clock_gettime (CLOCK_REALTIME, &now_real);
       struct timespec age = timespec_sub (now_real, owner->heartbeat);
-      if (timespec_cmp (age, owner->lease) > 0)
+      if (timespec_cmp (age, owner->lease) >= 0)
         return "its lease expired";
     }
   if (!same_system (owner))
@@ -974,6 +974,10 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   /* Where no pidfd can tell us that a local holder died (kernels
      before 5.3), look again after a capped back-off.  */
   unsigned int recheck_ms = 8;
+  /* Attempts lost in a row to a lock we then could not see (a network
+     filesystem's lookup cache can say "absent" while the server says
+     "exists"): past a few, pause rather than spin.  */
+  int lost_unseen = 0;
   int result;
   for (;;)
     {
@@ -1013,8 +1017,19 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
               result = -1;
               break;
             }
+          if (++lost_unseen > 8)
+            {
+              if (deadline_passed (deadline))
+                {
+                  result = 1;
+                  break;
+                }
+              struct timespec pause = { 0, 10 * 1000 * 1000 };
+              nanosleep (&pause, NULL);
+            }
           continue;
         }
+      lost_unseen = 0;
 
       /* LOOK_HELD.  */
       if (strcmp (owner.id, lock->self.id) == 0)
