@@ -51,3 +51,19 @@ say "safe-append: the file size limit is checked before writing"
 run "(ulimit -f 1; seq 1000 | safe-append --prefix=n sized.log); wc -c sized.log; tail -n 1 sized.log"
 say "safe-append: a symlink planted in a sticky directory is not followed"
 run "mkdir -m 1777 shared; ln -s ../secret shared/log; chown -h nobody shared/log 2>/dev/null && safe-append shared/log hello"
+say "lockdir: one command at a time; the second waits, woken by inotify"
+run "lockdir job sh -c 'echo first holds token \$LOCKDIR_TOKEN; sleep 0.5' & sleep 0.1; lockdir -w 5s job sh -c 'echo second holds token \$LOCKDIR_TOKEN'; wait"
+say "lockdir -n: busy is status 75 with a command (1 without); the owner is visible"
+run "lockdir job sleep 1 & sleep 0.2; lockdir -n job true; echo status \$?; lockdir --status job | grep -E '^(pid|child_pid|command|token)='; wait"
+say "lockdir: SIGKILLed while its command runs -- held until the command exits, then broken"
+run "lockdir job sh -c 'kill -KILL \$PPID; sleep 0.5' 2>/dev/null; lockdir --status job | grep stale=; lockdir -n job true; sleep 0.6; lockdir --status job | grep stale; lockdir -v -n job echo got it"
+say "lockdir: five waiters on one dead lock -- exactly one breaks it"
+cat >stale.sh <<'SH'
+sh -c 'lockdir job && :'            # the owner, a shell, exits at once
+mkfifo go5
+for i in 1 2 3 4 5; do ( read x <go5; lockdir -v -n job sh -c "echo waiter $i holds it; sleep 0.3" ) & done
+exec 3<>go5; printf '\n\n\n\n\n' >&3; wait; exec 3>&-
+SH
+run "sh stale.sh 2>&1 | sed 's/ since .*//'"
+say "lockdir --status --json, for scripts and monitoring"
+run "lockdir job sleep 0.5 & sleep 0.2; lockdir --status --json job; wait"
