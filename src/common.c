@@ -305,6 +305,9 @@ creation_error_means_exists (int dirfd, char const *name, int errnum)
    handler can walk it without locks or allocation.  */
 
 enum { CLEANUP_SLOTS = 16 };
+
+/* How many random characters a temporary name ends with.  */
+enum { TEMP_RANDOM_CHARS = 6 };
 static struct
 {
   volatile sig_atomic_t in_use;
@@ -406,12 +409,16 @@ temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
   temp->slot = -1;
   char const *tool = strrchr (program_name, '/');
   tool = tool ? tool + 1 : program_name;
-  int n = snprintf (temp->name, sizeof temp->name, ".%s.XXXXXX", tool);
-  if (n < 0 || (size_t) n >= sizeof temp->name)
+  /* ".TOOL." followed by TEMP_RANDOM_CHARS placeholders that
+     try_tempname replaces with random characters.  */
+  int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool);
+  if (n < 0 || (size_t) n + TEMP_RANDOM_CHARS >= sizeof temp->name)
     {
       errno = ENAMETOOLONG;
       return -1;
     }
+  memset (temp->name + n, 'X', TEMP_RANDOM_CHARS);
+  temp->name[n + TEMP_RANDOM_CHARS] = '\0';
 
   int slot;
   for (slot = 0; slot < CLEANUP_SLOTS; slot++)

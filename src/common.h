@@ -124,7 +124,7 @@ void close_parent (struct parent_dir *parent);
 bool creation_error_means_exists (int dirfd, char const *name, int errnum);
 
 /* Temporary names.  Each lives in the target's directory, is named
-   ".TOOL.XXXXXX", is created with O_EXCL (or symlink/mkdir, which fail
+   ".TOOL." and six random characters, is created with O_EXCL (or symlink/mkdir, which fail
    on an existing name), and stays registered for removal until it is
    renamed or linked into place.  Registered names are removed by
    cleanup_temporaries, at exit, and on SIGINT, SIGTERM and SIGHUP.  */

@@ -15,7 +15,7 @@
      LOCK/owner.ID   the owner record, "key=value" lines (see below)
      LOCK.last       the record of the last holding that ended, kept
                      for the fencing token (and for the curious)
-     .PROG.XXXXXX    a temporary in LOCK's directory (PROG is the
+     .PROG.RANDOM    a temporary in LOCK's directory (PROG is the
                      program's name), present only for the moment of
                      an attempt, or of rewriting the owner record
 
