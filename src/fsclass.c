@@ -528,25 +528,31 @@ fs_display_name (struct fs_info const *info)
 }
 
 bool
+fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
+                 enum fs_primitive prim, bool force, bool quiet)
+{
+  char const *consequence;
+  enum fs_verdict verdict = fs_judge (info, prim, dirfd, &consequence);
+  if (verdict == FS_REFUSE && !force)
+    {
+      error (0, 0, "%s is on %s: %s; use --force to go ahead anyway",
+             quoteaf (path), fs_display_name (info), consequence);
+      return false;
+    }
+  if (verdict != FS_SAFE && !quiet)
+    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
+           fs_display_name (info), consequence);
+  return true;
+}
+
+bool
 fs_permits (char const *path, int dirfd, char const *name,
             enum fs_primitive prim, bool force, bool quiet)
 {
   struct fs_info info;
   if (!fs_identify (dirfd, name, &info))
     return true;   /* The operation itself will report the problem.  */
-
-  char const *consequence;
-  enum fs_verdict verdict = fs_judge (&info, prim, dirfd, &consequence);
-  bool permitted = true;
-  if (verdict == FS_REFUSE && !force)
-    {
-      error (0, 0, "%s is on %s: %s; use --force to go ahead anyway",
-             quoteaf (path), fs_display_name (&info), consequence);
-      permitted = false;
-    }
-  else if (verdict != FS_SAFE && !quiet)
-    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
-           fs_display_name (&info), consequence);
+  bool permitted = fs_permits_info (path, &info, dirfd, prim, force, quiet);
   fs_info_free (&info);
   return permitted;
 }
