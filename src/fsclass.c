@@ -528,25 +528,31 @@ fs_display_name (struct fs_info const *info)
 }
 
 bool
+fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
+                 enum fs_primitive prim, bool force, bool quiet)
+{
+  char const *consequence;
+  enum fs_verdict verdict = fs_judge (info, prim, dirfd, &consequence);
+  if (verdict == FS_REFUSE && !force)
+    {
+      error (0, 0, "%s is on %s: %s; use --force to go ahead anyway",
+             quoteaf (path), fs_display_name (info), consequence);
+      return false;
+    }
+  if (verdict != FS_SAFE && !quiet)
+    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
+           fs_display_name (info), consequence);
+  return true;
+}
+
+bool
 fs_permits (char const *path, int dirfd, char const *name,
             enum fs_primitive prim, bool force, bool quiet)
 {
   struct fs_info info;
   if (!fs_identify (dirfd, name, &info))
     return true;   /* The operation itself will report the problem.  */
-
-  char const *consequence;
-  enum fs_verdict verdict = fs_judge (&info, prim, dirfd, &consequence);
-  bool permitted = true;
-  if (verdict == FS_REFUSE && !force)
-    {
-      error (0, 0, "%s is on %s: %s; use --force to go ahead anyway",
-             quoteaf (path), fs_display_name (&info), consequence);
-      permitted = false;
-    }
-  else if (verdict != FS_SAFE && !quiet)
-    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
-           fs_display_name (&info), consequence);
+  bool permitted = fs_permits_info (path, &info, dirfd, prim, force, quiet);
   fs_info_free (&info);
   return permitted;
 }
@@ -617,4 +623,29 @@ fs_explain_operands (int n, char **paths)
       close_parent (&parent);
     }
   return status;
+}
+
+/* Local filesystems that live on a block device and keep every promise
+   the suite relies on (fs-semantics.md, 2.1).  */
+enum
+{
+  MAGIC_EXT4 = 0xEF53,         /* also ext2 and ext3 */
+  MAGIC_XFS = 0x58465342
+};
+
+bool
+fs_dir_surely_local (int dirfd)
+{
+  struct statfs sfs;
+  if (fstatfs (dirfd, &sfs) != 0)
+    return false;
+  unsigned long magic = (unsigned long) sfs.f_type;
+  if (magic != MAGIC_EXT4 && magic != MAGIC_XFS)
+    return false;
+  /* 9p passes its server's f_type through, so "ext4" alone could be a
+     share; but no network or FUSE filesystem sits on a block device,
+     and an anonymous device has major number 0.  */
+  struct statx stx;
+  return (statx (dirfd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0
+          && stx.stx_dev_major != 0);
 }

@@ -104,9 +104,22 @@ int fs_probe_renameat2 (int dirfd, unsigned int flags);
    which turns the refusal into a warning.  */
 bool fs_permits (char const *path, int dirfd, char const *name,
                  enum fs_primitive prim, bool force, bool quiet);
+/* The same check for a filesystem already identified as INFO (by
+   fs_identify), so that one identification -- one read of mountinfo --
+   serves several primitives.  */
+bool fs_permits_info (char const *path, struct fs_info const *info,
+                      int dirfd, enum fs_primitive prim, bool force,
+                      bool quiet);
 
 /* --check-fs: print the filesystem of each of the N PATHS and the
    verdict for every primitive.  Return the exit status.  */
 int fs_explain_operands (int n, char **paths);
+
+/* A shortcut for a tool's hot path: true if the directory DIRFD is
+   surely on a local filesystem for which every verdict is "safe" --
+   ext2/3/4 or xfs on a block device -- known from statfs and the device
+   alone, without reading /proc/self/mountinfo.  False means "ask
+   fs_identify", not "unsafe".  */
+bool fs_dir_surely_local (int dirfd);
 
 #endif
