@@ -147,7 +147,7 @@ With --symlink:\n\
                           directory)\n\
       --exchange-dir    if LINK is a real directory, exchange it for the\n\
                           new symbolic link and keep it under the name\n\
-                          LINK.atomic-swap-backup.XXXXXX (printed)\n\
+                          LINK.atomic-swap-backup.RANDOM (printed)\n\
       --check-target    refuse if TARGET, as seen from LINK's directory,\n\
                           does not exist\n\
 \n\
@@ -538,13 +538,18 @@ try_backup_name (char *name, void *arg)
 static int
 keep_old_directory (struct repoint *r)
 {
-  static char const suffix[] = ".atomic-swap-backup.XXXXXX";
+  /* LINK.atomic-swap-backup. and six placeholders for try_tempname's
+     random characters.  */
+  static char const suffix[] = ".atomic-swap-backup.";
+  enum { RANDOM_CHARS = 6 };
   /* Shorten a long LINK name so the backup name still fits.  */
   int base_len = (int) strlen (r->parent.base);
-  int room = NAME_MAX - (int) (sizeof suffix - 1);
+  int room = NAME_MAX - (int) (sizeof suffix - 1) - RANDOM_CHARS;
   if (base_len > room)
     base_len = room;
-  char *name = xasprintf ("%.*s%s", base_len, r->parent.base, suffix);
+  char *name = xasprintf ("%.*s%s%*s", base_len, r->parent.base, suffix,
+                          RANDOM_CHARS, "");
+  memset (name + strlen (name) - RANDOM_CHARS, 'X', RANDOM_CHARS);
 
   struct backup_try t = { r->parent.fd, r->temp.name };
   if (try_tempname (name, 0, &t, try_backup_name) != 0)
