@@ -333,10 +333,17 @@ SH
   assert_output --partial "not held"
 }
 
+# True once process PID runs COMMAND (its argv joined by spaces): a
+# background job is a copy of the shell until its exec.
+runs_command() {
+  [ "$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" = "$2 " ]
+}
+
 @test "--owner-pid records another process, which may release it with -u" {
   sleep 60 3>&- &
   sleeper=$!
   BG_PIDS=$sleeper
+  wait_until runs_command "$sleeper" "sleep 60"
   lockdir --owner-pid="$sleeper" L
   assert_equal "$(owner_field L pid)" "$sleeper"
   assert_equal "$(owner_field L start_time)" "$(start_time_of "$sleeper")"
