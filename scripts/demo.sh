@@ -29,3 +29,25 @@ run "(sleep 0.3; rm claim) & excl-create -v --wait=5s -c carol claim; cat claim"
 run excl-create --wait=200ms claim
 say "excl-create --check-fs: what this filesystem guarantees"
 run excl-create --check-fs .
+
+say "safe-append: 4 writers, 2000 long lines each, into one log -- no line torn"
+cat >tear.sh <<'SH'
+# Lines of 5000 bytes: 'tee -a' writes 8 KiB pieces, cutting lines in two.
+line() { awk -v w="$1" 'BEGIN { s = sprintf("%4990s", ""); gsub(/ /, w, s);
+  for (i = 0; i < 2000; i++) print w "-" s }'; }
+count_torn() { awk '{ c = substr($0, 1, 1); if ($0 !~ ("^" c "-" c "+$") || length($0) != 4992) t++ }
+  END { print t + 0 }' "$1"; }
+for w in a b c d; do line $w | tee -a tee.log >/dev/null & done; wait
+for w in a b c d; do line $w | safe-append safe.log & done; wait
+echo "tee -a:      $(wc -l <tee.log) lines, $(count_torn tee.log) torn"
+echo "safe-append: $(wc -l <safe.log) lines, $(count_torn safe.log) torn"
+SH
+run sh tear.sh
+say "safe-append: one record from arguments; prefixes become part of the write"
+run 'safe-append deploy.log "deployed v1.2 to web1"; printf "step 1\nstep 2" | safe-append -t --prefix=job deploy.log; cat deploy.log'
+say "safe-append: a record longer than --max-record is refused, nothing of it written"
+run "printf 'ok\n%0300d\nnever\n' 0 | safe-append --max-record=200 limits.log; cat limits.log"
+say "safe-append: the file size limit is checked before writing"
+run "(ulimit -f 1; seq 1000 | safe-append --prefix=n sized.log); wc -c sized.log; tail -n 1 sized.log"
+say "safe-append: a symlink planted in a sticky directory is not followed"
+run "mkdir -m 1777 shared; ln -s ../secret shared/log; chown -h nobody shared/log 2>/dev/null && safe-append shared/log hello"

@@ -1,0 +1,623 @@
+#!/usr/bin/env bats
+# safe-append: append records to a shared file, each with one write(2),
+# so that concurrent writers never tear or interleave a record.
+
+load test_helper
+
+setup() {
+  common_setup
+}
+
+# Records of LEN bytes (newline included; one more from number 10000
+# on) numbered from FIRST to LAST: "record-0007 xxxx...".
+records() {
+  awk -v first="$1" -v last="$2" -v len="$3" 'BEGIN {
+    pad = sprintf("%*s", len - 13, ""); gsub(/ /, "x", pad)
+    for (i = first; i <= last; i++) printf "record-%04d %s\n", i, pad
+  }'
+}
+
+# The descriptor safe-append opened FILE on, from an strace log.
+traced_fd() {
+  grep -m1 "openat(.*\"$2\", O_WRONLY" "$1" | grep -o '[0-9]*$'
+}
+
+# --- command line --------------------------------------------------------
+
+@test "--help prints usage on stdout and exits 0" {
+  run --separate-stderr safe-append --help
+  assert_success
+  assert_line --index 0 "Usage: safe-append [OPTION]... FILE TEXT..."
+  assert_line --index 1 "  or:  safe-append [OPTION]... FILE"
+  assert_output --partial "--timestamp[=FORMAT]"
+  assert_output --partial "--max-record=SIZE"
+  assert_output --partial "Exit status:"
+  assert_output --partial "Examples:"
+  [ -z "$stderr" ]
+}
+
+@test "--version prints the package version" {
+  run --separate-stderr safe-append --version
+  assert_success
+  assert_line --index 0 "safe-append (atomicutils) 0.1"
+}
+
+@test "usage errors exit 2 with the Try line, and create nothing" {
+  run safe-append
+  assert_usage_error safe-append
+  assert_line --partial "missing operand"
+
+  run safe-append --no-such-option f
+  assert_usage_error safe-append
+
+  for size in 0 abc -1 3T 2G; do
+    run safe-append --max-record="$size" f </dev/null
+    assert_usage_error safe-append
+    assert_line --partial "invalid record size"
+  done
+
+  run safe-append -m 999 f </dev/null
+  assert_usage_error safe-append
+  assert_line --partial "invalid mode"
+
+  run safe-append --whole f text
+  assert_usage_error safe-append
+  assert_line --partial "--whole"
+
+  run safe-append --timestamp= f </dev/null
+  assert_usage_error safe-append
+  assert_line --partial "empty timestamp format"
+
+  run safe-append --check-fs f extra
+  assert_usage_error safe-append
+
+  [ ! -e f ]
+}
+
+# --- the single-record form ---------------------------------------------------
+
+@test "FILE TEXT...: the TEXTs joined by spaces and a newline, one write" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  run strace -e trace=write -o trace safe-append f hello "big  world" '!'
+  assert_success
+  assert_output ""
+  assert_equal "$(od -An -c -w64 f | tr -s ' ')" " h e l l o b i g w o r l d ! \n"
+  assert_equal "$(grep -c '^write(' trace)" 1
+  safe-append f second
+  assert_equal "$(cat f)" $'hello big  world !\nsecond'
+}
+
+@test "FILE TEXT with -z ends the record with NUL" {
+  safe-append -z f one two
+  assert_equal "$(od -An -c f | tr -s ' ')" " o n e t w o \\0"
+}
+
+@test "a new FILE gets mode a=rw minus umask; -m sets it exactly" {
+  umask 022
+  safe-append f x
+  assert_equal "$(stat -c %a f)" 644
+  umask 077
+  safe-append -m 640 g x
+  assert_equal "$(stat -c %a g)" 640
+  # An existing file keeps its mode.
+  safe-append -m 600 f y
+  assert_equal "$(stat -c %a f)" 644
+}
+
+# --- reading standard input ---------------------------------------------
+
+@test "lines from standard input are appended; a last partial line is completed" {
+  echo old >f
+  printf 'one\ntwo\nthree' | safe-append f
+  assert_equal "$(cat f)" $'old\none\ntwo\nthree'
+  assert_equal "$(tail -c1 f | od -An -c | tr -d ' ')" '\n'
+}
+
+@test "empty input appends nothing but creates FILE" {
+  safe-append f </dev/null
+  [ -f f ] && [ ! -s f ]
+}
+
+@test "-z: records end with NUL, and a last one is completed with NUL" {
+  printf 'a\nb\0c d\0e' | safe-append -z f
+  assert_equal "$(od -An -c f | tr -s ' ')" " a \\n b \\0 c d \\0 e \\0"
+}
+
+@test "--whole: all of standard input is one record, in one write" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  records 1 3000 100 >in
+  run strace -e trace=write -o trace safe-append --whole f <in
+  assert_success
+  cmp in f
+  assert_equal "$(grep -c '^write(' trace)" 1
+  # No newline is added to input that ends with one; one is added
+  # otherwise.
+  printf 'x\ny' | safe-append --whole g
+  assert_equal "$(od -An -c g | tr -s ' ')" " x \\n y \\n"
+}
+
+@test "--whole with prefixes: one prefix for the whole record" {
+  printf 'first\nsecond\n' | safe-append --whole --prefix=R f
+  assert_equal "$(cat f)" $'R first\nsecond'
+}
+
+@test "each write holds whole records only, never part of one" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Lines of varied length, fed through a pipe in 4093-byte pieces so
+  # that reads end in the middle of lines.
+  awk 'BEGIN { for (i = 0; i < 10000; i++) {
+    s = sprintf("%*s", i % 300, ""); gsub(/ /, "y", s); print "line " i " " s } }' >in
+  dd if=in bs=4093 status=none |
+    strace -e trace=openat,write -o trace safe-append f
+  cmp in f
+  # Every write(2) to f ends where a line ends.
+  fd=$(traced_fd trace f)
+  [ -n "$fd" ]
+  grep "^write($fd," trace | awk '{ s += $NF; print s }' >ends
+  (( $(wc -l <ends) > 5 ))
+  od -An -v -tu1 -w1 f |
+    awk 'NR == FNR { end[$1] = 1; next } (FNR in end) && $1 != 10 { bad++ }
+         END { exit bad > 0 }' ends - ||
+    fail "a write ended inside a line"
+}
+
+@test "streaming: a slow producer's line is in FILE before it finishes" {
+  mkfifo in
+  safe-append f <in &
+  pid=$!
+  exec {w}>in
+  echo "first line" >&$w
+  wait_until grep -q '^first line$' f
+  printf 'second line' >&$w
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$(cat f)" $'first line\nsecond line'
+}
+
+@test "standard input that is FILE itself is refused" {
+  echo data >f
+  run safe-append f <f
+  assert_failure 3
+  assert_output --partial "input file is output file"
+  assert_equal "$(cat f)" data
+}
+
+# --- prefixes ---------------------------------------------------------------
+
+@test "--timestamp: RFC 3339 with microseconds by default, then the record" {
+  printf 'one\ntwo\n' | TZ=UTC safe-append -t f
+  assert_equal "$(wc -l <f)" 2
+  run cat f
+  ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
+  assert_line --index 0 --regexp "^$ts one\$"
+  assert_line --index 1 --regexp "^$ts two\$"
+
+  TZ=Asia/Kolkata safe-append --timestamp g text
+  assert_equal "$(grep -cE '^[0-9-]{10}T[0-9:]{8}\.[0-9]{6}\+05:30 text$' g)" 1
+}
+
+@test "--timestamp=FORMAT and --prefix: time, tag, record" {
+  printf 'a\nb\n' | TZ=UTC safe-append --timestamp='%s.%N' --prefix=job f
+  run cat f
+  assert_line --index 0 --regexp '^[0-9]{10}\.[0-9]{9} job a$'
+  assert_line --index 1 --regexp '^[0-9]{10}\.[0-9]{9} job b$'
+  # The time is when the record was read: close to now.
+  stamp=$(head -c 10 f)
+  (( stamp > $(date +%s) - 60 && stamp <= $(date +%s) ))
+}
+
+@test "--prefix alone, and prefixes in the single-record form" {
+  printf 'x\ny' | safe-append --prefix='[cron]' f
+  safe-append --prefix=deploy f v1.2 done
+  assert_equal "$(cat f)" $'[cron] x\n[cron] y\ndeploy v1.2 done'
+}
+
+@test "prefixed records still go whole, several to a write" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  records 1 20000 50 >in
+  strace -e trace=write -o trace safe-append --prefix=P -t f <in
+  assert_equal "$(wc -l <f)" 20000
+  run sed -E 's/^[^ ]+ P //' f
+  diff <(echo "$output") in
+  # Far fewer writes than records.
+  (( $(grep -c '^write(' trace) < 100 ))
+}
+
+# --- record size limits -------------------------------------------------------
+
+@test "--max-record: a longer record fails with its number, nothing of it written" {
+  { records 1 3 100; records 4 4 300; records 5 6 100; } >in
+  run safe-append --max-record=200 f <in
+  assert_failure 3
+  assert_output "safe-append: cannot append record 4 to 'f': it is longer than 200 bytes (--max-record); nothing of it was written"
+  diff f <(records 1 3 100)
+
+  # A record of exactly the maximum is fine; prefixes count.
+  records 1 1 100 >one
+  safe-append --max-record=100 g <one
+  run safe-append --max-record=100 --prefix=p g <one
+  assert_failure 3
+  assert_output --partial "record 1"
+  diff g one
+}
+
+@test "--max-record with K suffix; a long partial record is refused before its end" {
+  records 1 2 100 >in
+  head -c 5000 /dev/zero | tr '\0' z >>in
+  run safe-append --max-record=4K f <in
+  assert_failure 3
+  assert_output --partial "record 3"
+  assert_output --partial "longer than 4096 bytes"
+  diff f <(records 1 2 100)
+}
+
+@test "the default maximum is 1 MiB; larger records are fine when allowed" {
+  head -c $((1024 * 1024 - 1)) /dev/zero | tr '\0' a >max
+  echo >>max
+  safe-append f <max
+  cmp f max
+  { head -c $((1024 * 1024)) /dev/zero | tr '\0' a; echo; } >over
+  run safe-append g <over
+  assert_failure 3
+  assert_output --partial "record 1"
+  [ ! -s g ]
+  safe-append --max-record=2M h <over
+  cmp h over
+}
+
+@test "--whole larger than --max-record: nothing written" {
+  records 1 100 100 >in
+  run safe-append --whole --max-record=5000 f <in
+  assert_failure 3
+  assert_output --partial "record 1"
+  [ ! -s f ]
+}
+
+@test "FIFO target: records up to PIPE_BUF, and no write larger than PIPE_BUF" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo fifo
+  cat fifo >got &
+  reader=$!
+  exec {keep}>fifo
+  records 1 500 100 >in
+  head -c 4095 /dev/zero | tr '\0' q >>in
+  echo >>in
+  strace -e trace=openat,write -o trace safe-append fifo <in
+  fd=$(traced_fd trace fifo)
+  [ -n "$fd" ]
+  writes=$(grep "^write($fd," trace | awk '{ print $NF }')
+  for n in $writes; do (( n <= 4096 )) || fail "a write of $n bytes to a FIFO"; done
+
+  # One byte more than PIPE_BUF is refused, with the records before it
+  # delivered.
+  { records 501 502 100; head -c 4096 /dev/zero | tr '\0' r; echo; } >in2
+  run safe-append fifo <in2
+  exec {keep}>&-
+  wait "$reader"
+  assert_failure 3
+  assert_output --partial "record 3"
+  assert_output --partial "PIPE_BUF"
+  diff got <(cat in; records 501 502 100)
+}
+
+# --- --tee ---------------------------------------------------------------------
+
+@test "--tee: standard output gets exactly what FILE gets" {
+  echo before >f
+  records 1 5000 77 | safe-append --tee --prefix=T f >out
+  assert_equal "$(tail -n +2 f | cksum)" "$(cksum <out)"
+  assert_equal "$(wc -l <out)" 5000
+}
+
+@test "--tee: a closed standard output is reported, status 3" {
+  records 1 200000 100 >in
+  run bash -c 'safe-append --tee f <in | head -c 1 >/dev/null; echo "status ${PIPESTATUS[0]}"'
+  assert_line --partial "cannot copy record"
+  assert_line --partial "Broken pipe"
+  assert_line "status 3"
+}
+
+# --- opening FILE ---------------------------------------------------------------
+
+@test "--no-create: an absent FILE is status 3 and stays absent" {
+  run safe-append --no-create f text
+  assert_failure 3
+  assert_output --partial "cannot append to 'f': No such file or directory"
+  [ ! -e f ]
+  : >g
+  safe-append --no-create g text
+  assert_equal "$(cat g)" text
+}
+
+@test "FILE must be a regular file or a FIFO" {
+  mkdir d
+  run safe-append d text
+  assert_failure 3
+  run safe-append /dev/null text
+  assert_failure 3
+  assert_output --partial "not a regular file or a FIFO"
+}
+
+@test "a symlink in a sticky directory owned by someone else is not followed" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  echo secret >victim
+  ln -s ../victim shared/log
+  chown -h nobody shared/log
+  run safe-append shared/log injected
+  assert_failure 3
+  assert_output --partial "not following symbolic link 'shared/log'"
+  run safe-append --no-create shared/log injected
+  assert_failure 3
+  run safe-append shared/log <<<"from stdin"
+  assert_failure 3
+  assert_equal "$(cat victim)" secret
+
+  # A dangling planted link does not create its target either.
+  ln -s ../created shared/dangling
+  chown -h nobody shared/dangling
+  run safe-append shared/dangling text
+  assert_failure 3
+  [ ! -e created ]
+}
+
+@test "symlinks that are safe to follow are followed" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  echo start >target
+  # Ours, in a sticky directory.
+  mkdir -m 1777 sticky
+  ln -s ../target sticky/mine
+  safe-append sticky/mine one
+  # Someone else's, in a directory that is not sticky.
+  mkdir -m 0777 open
+  ln -s ../target open/theirs
+  chown -h nobody open/theirs
+  safe-append open/theirs two
+  # The directory owner's, in a sticky directory.
+  mkdir -m 1777 owned
+  chown nobody owned
+  ln -s ../target owned/owners
+  chown -h nobody owned/owners
+  safe-append owned/owners three
+  assert_equal "$(cat target)" $'start\none\ntwo\nthree'
+  [ -L sticky/mine ] && [ -L open/theirs ]
+}
+
+# --- failures while writing ------------------------------------------------------
+
+@test "full disk: status 3 names the record; every record before it is intact" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  records 1 200 1000 >in
+  run safe-append small/log <in
+  cp small/log got
+  umount small
+  assert_failure 3
+  assert_output --regexp "cannot append record ([0-9]+) to 'small/log'"
+  assert_output --partial "No space left on device"
+  n=$(echo "$output" | sed -nE 's/.*cannot append record ([0-9]+) .*/\1/p')
+  (( n > 1 && n <= 200 ))
+  # Records 1 .. n-1 are whole; what follows them is at most a piece of
+  # record n.
+  head -n $((n - 1)) got | diff - <(records 1 $((n - 1)) 1000)
+  tail -n +"$n" got >rest
+  (( $(wc -c <rest) < 1000 ))
+  [ "$(head -c "$(wc -c <rest)" <(records "$n" "$n" 1000) | cksum)" = "$(cksum <rest)" ]
+}
+
+@test "full disk with no room at all: status 3, record 1, file unchanged" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=16k tmpfs small || skip "cannot mount tmpfs"
+  : >small/log
+  head -c 100000 /dev/zero >small/filler 2>/dev/null || true
+  run safe-append small/log "$(records 1 1 1000)"
+  size=$(stat -c %s small/log)
+  umount small
+  assert_failure 3
+  assert_output "safe-append: cannot append record 1 to 'small/log': No space left on device"
+  assert_equal "$size" 0
+}
+
+@test "RLIMIT_FSIZE: status 3 names the record that does not fit; nothing partial" {
+  export -f records
+  records 1 10 1000 >in
+  # ulimit -f counts 1024-byte blocks: 4096 bytes hold 4 records.
+  run bash -c 'ulimit -f 4; safe-append f <in'
+  assert_failure 3
+  assert_output --partial "cannot append record 5 to 'f': it would go past the file size limit of 4096 bytes"
+  assert_output --partial "File too large"
+  diff f <(records 1 4 1000)
+
+  # The limit counts what FILE already holds.
+  rm f
+  records 1 3 1000 >f
+  run bash -c 'ulimit -f 4; safe-append f <in'
+  assert_failure 3
+  assert_output --partial "cannot append record 2 to 'f'"
+  diff f <(records 1 3 1000; records 1 1 1000)
+
+  # The single-record form too, and SIGXFSZ never kills it silently.
+  run bash -c 'ulimit -f 4; safe-append f "$(records 1 1 1000)"'
+  assert_failure 3
+  assert_output --partial "record 1"
+}
+
+@test "RLIMIT_FSIZE with prefixes: the split falls between records" {
+  records 1 100 50 >in
+  run bash -c 'ulimit -f 2; safe-append --prefix=abcdefghi f <in'
+  assert_failure 3
+  # 60 bytes per record: 34 fit in 2048 bytes.
+  assert_output --partial "cannot append record 35 to 'f'"
+  diff f <(records 1 34 50 | sed 's/^/abcdefghi /')
+}
+
+@test "-S: fdatasync after each write" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo in
+  strace -e trace=write,fdatasync,fsync -o trace safe-append -S f <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -q one f
+  echo two >&$w
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$(grep -c 'fdatasync(' trace)" 2
+  # The new file's directory entry too, once.
+  assert_equal "$(grep -c 'fsync(' trace)" 1
+}
+
+# --- signals ---------------------------------------------------------------------
+
+# Send SIGALRM (whose default action kills) while a 64 MiB record is
+# being written, and report how many bytes reached the file.  CMD
+# appends in.big to 'out' with one write.
+signal_mid_write() {
+  local cmd=$1
+  rm -f out
+  bash -c "$cmd" &
+  local pid=$!
+  wait_until test -s out
+  kill -ALRM "$pid" 2>/dev/null
+  wait "$pid" || true
+  stat -c %s out
+}
+
+@test "a signal during a write waits for the write: never a partial record" {
+  head -c $((64 * 1024 * 1024 - 1)) /dev/zero >in.big
+  echo >>in.big
+  size=$(stat -c %s in.big)
+  for i in 1 2 3; do
+    got=$(signal_mid_write 'exec safe-append --whole --max-record=128M out <in.big')
+    assert_equal "$got" "$size"
+  done
+}
+
+@test "control: the same signal cuts a plain write part-way" {
+  head -c $((64 * 1024 * 1024 - 1)) /dev/zero >in.big
+  echo >>in.big
+  size=$(stat -c %s in.big)
+  torn=0
+  for i in 1 2 3; do
+    got=$(signal_mid_write 'exec dd if=in.big of=out bs=128M oflag=append conv=notrunc status=none')
+    ((got < size)) && torn=$((torn + 1))
+  done
+  ((torn > 0)) || fail "dd was never interrupted mid-write"
+}
+
+# --- filesystems ------------------------------------------------------------------
+
+@test "--check-fs prints the O_APPEND verdict" {
+  run safe-append --check-fs .
+  assert_success
+  assert_line --regexp "^  O_APPEND +(safe|warn|refuse)"
+}
+
+@test "FUSE: refused with status 3 unless --force" {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir src mnt
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  run safe-append mnt/log text
+  refused_status=$status refused_output=$output
+  run safe-append --force mnt/log forced
+  forced_status=$status forced_output=$output
+  run safe-append -q --force mnt/log quiet
+  quiet_output=$output
+  fusermount -u mnt 2>/dev/null || umount mnt
+  assert_equal "$refused_status" 3
+  [[ $refused_output == *"'mnt/log' is on fuse"*": appends from other hosts can interleave; use --force to go ahead anyway"* ]] ||
+    fail "unexpected message: $refused_output"
+  assert_equal "$forced_status" 0
+  [[ $forced_output == *"warning: 'mnt/log' is on fuse"* ]] || fail "no warning: $forced_output"
+  assert_equal "$quiet_output" ""
+  assert_equal "$(cat src/log)" $'forced\nquiet'
+}
+
+# --- the tear test -------------------------------------------------------------------
+
+# tear_run WRITERS LINES SNIPPET [FILTER]
+# Starts WRITERS writers.  Each evaluates SNIPPET with $w set to its
+# number and $gen to the arguments of 'tear-lines gen' for it (its
+# number, LINES lines, the seed, and the barrier); they generate their
+# lines, wait at the barrier, and are released together, all appending
+# to 'log'.  Then counts the lines of 'log' (passed through FILTER):
+# TEAR_INTACT, TEAR_TORN, TEAR_MISSING, TEAR_DUPLICATE.
+tear_run() {
+  local writers=$1 lines=$2 snippet=$3 filter=${4:-cat}
+  local seed=$((RANDOM + 1)) ready go junk pids=()
+  rm -f log ready go
+  mkfifo ready go
+  exec {ready}<>ready {go}<>go
+  for ((w = 0; w < writers; w++)); do
+    gen="-s $seed -b ready:go $w $lines"
+    eval "$snippet" 3>&- &
+    pids+=($!)
+  done
+  if ! read -r -t 300 -N "$writers" junk <&$ready; then
+    kill "${pids[@]}" 2>/dev/null
+    fail "tear harness: writers did not reach the barrier"
+  fi
+  printf "%${writers}s" '' >&$go
+  local status=0
+  wait "${pids[@]}" || status=$?
+  exec {ready}>&- {go}>&-
+  [ "$status" = 0 ] || fail "a writer failed (status $status)"
+  local result
+  result=$(eval "$filter" <log | tear-lines check -s "$seed" "$writers" "$lines") || true
+  echo "seed $seed: $result"
+  read -r TEAR_INTACT TEAR_TORN TEAR_MISSING TEAR_DUPLICATE \
+    <<<"$(echo "$result" | sed 's/[a-z]*=//g')"
+  [ -n "$TEAR_DUPLICATE" ] || fail "tear-lines check failed"
+}
+
+TEAR_WRITERS=8
+TEAR_LINES=${TEAR_LINES:-1500}
+
+@test "tear test: 8 writers x $TEAR_LINES lines of 1 B-64 KiB, fed in odd chunks: every line intact, once" {
+  tear_run "$TEAR_WRITERS" "$TEAR_LINES" 'tear-lines gen $gen | safe-append log'
+  assert_equal "$TEAR_TORN" 0
+  assert_equal "$TEAR_MISSING" 0
+  assert_equal "$TEAR_DUPLICATE" 0
+  assert_equal "$TEAR_INTACT" $((TEAR_WRITERS * TEAR_LINES))
+}
+
+@test "tear test with prefixes and --tee: every line intact" {
+  tear_run "$TEAR_WRITERS" 500 \
+    'tear-lines gen $gen | safe-append --tee -t --prefix=w$w log >/dev/null' \
+    "sed -E 's/^[^ ]+ w[0-9] //'"
+  assert_equal "$TEAR_INTACT" $((TEAR_WRITERS * 500))
+  assert_equal "$TEAR_TORN" 0
+  assert_equal "$TEAR_MISSING" 0
+  # Every line has its time and its writer's tag.
+  assert_equal "$(grep -cvE '^[0-9T:.+-]+ w[0-7] ' log)" 0
+}
+
+@test "control: tee -a in the same harness tears lines" {
+  tear_run "$TEAR_WRITERS" "$TEAR_LINES" 'tear-lines gen $gen | tee -a log >/dev/null'
+  ((TEAR_TORN > 0)) || fail "tee -a never tore a line"
+}
+
+@test "control: a stdio-buffered writer in the same harness tears lines" {
+  tear_run "$TEAR_WRITERS" "$TEAR_LINES" 'tear-lines gen -o log $gen'
+  ((TEAR_TORN > 0)) || fail "the stdio writer never tore a line"
+}
+
+@test "tear test, full size: 8 writers x 20,000 lines" {
+  require_expensive
+  tear_run "$TEAR_WRITERS" 20000 'tear-lines gen $gen | safe-append log'
+  assert_equal "$TEAR_TORN" 0
+  assert_equal "$TEAR_MISSING" 0
+  assert_equal "$TEAR_DUPLICATE" 0
+  assert_equal "$TEAR_INTACT" $((TEAR_WRITERS * 20000))
+}
+
+@test "control, full size: tee -a tears lines" {
+  require_expensive
+  tear_run "$TEAR_WRITERS" 20000 'tear-lines gen $gen | tee -a log >/dev/null'
+  ((TEAR_TORN > 0)) || fail "tee -a never tore a line"
+}
