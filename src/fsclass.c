@@ -857,7 +857,7 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         case FS_EXCHANGE:
           return judged (FS_REFUSE, lacks (prim));
         case FS_APPEND:
-          return judged (FS_REFUSE, "appends from other mounts or hosts can "
+          return judged (FS_REFUSE, "appends from other hosts can "
                                     "interleave");
         case FS_RENAME:
           return judged (FS_WARN, "readers on this mount that have the old "

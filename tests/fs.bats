@@ -277,3 +277,82 @@ assert_verdict() {
   assert_output ""
   assert_no_temporaries excl-create "$dir"
 }
+
+# --- safe-append -------------------------------------------------------------
+
+@test "safe-append on ext4, xfs, btrfs, tmpfs and overlay: appends, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs overlay; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    run safe-append "$dir/log" "one on $fs"
+    assert_success
+    assert_output ""
+    run safe-append "$dir/log" two
+    assert_success
+    assert_equal "$(cat "$dir/log")" "one on $fs
+two"
+  done
+  # A file from overlay's lower layer is copied up, then appended to.
+  run safe-append "$(fs_mount_point overlay)/lfile" more
+  assert_success
+  assert_equal "$(cat "$(fs_mount_point overlay)/lfile")" "lower
+more"
+}
+
+@test "safe-append on FUSE: refused with status 3 and nothing written; --force appends" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_output "safe-append: '$dir/log' is on fuse: appends from other hosts can interleave; use --force to go ahead anyway"
+  [ ! -e "$dir/log" ]
+  # -q does not silence a refusal.
+  run safe-append -q "$dir/log" record
+  assert_equal "$status" 3
+  [ ! -e "$dir/log" ]
+  # An existing file is refused too, and left as it was.
+  printf 'old\n' >"$dir/log"
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_equal "$(cat "$dir/log")" old
+  run safe-append --force "$dir/log" record
+  assert_success
+  assert_output "safe-append: warning: '$dir/log' is on fuse: appends from other hosts can interleave"
+  run safe-append --force -q "$dir/log" another
+  assert_success
+  assert_output ""
+  assert_equal "$(cat "$dir/log")" "old
+record
+another"
+  # Through the mount and in the backing directory alike.
+  assert_equal "$(cat "$(fs_backing_dir fuse)/t$BATS_TEST_NUMBER/log")" "old
+record
+another"
+}
+
+@test "safe-append on object-store FUSE: refused, appends can be lost" {
+  require_mount fuse-s3fs
+  local dir
+  dir=$(test_dir_on fuse-s3fs)
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_output "safe-append: '$dir/log' is on fuse.s3fs: appends can be lost; use --force to go ahead anyway"
+  [ ! -e "$dir/log" ]
+  run safe-append --check-fs "$dir/log"
+  assert_success
+  assert_line --regexp "^  O_APPEND +refuse: appends can be lost$"
+}
+
+@test "safe-append --check-fs on FUSE and overlay" {
+  require_mount fuse
+  run safe-append --check-fs "$(fs_mount_point fuse)/log"
+  assert_success
+  assert_line --index 0 --partial ": fuse (FUSE filesystem, f_type 0x65735546) mounted on $(fs_mount_point fuse)"
+  assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
+  require_mount overlay
+  run safe-append --check-fs "$(fs_mount_point overlay)/log"
+  assert_success
+  assert_line "  O_APPEND          safe"
+}
