@@ -81,6 +81,11 @@ assert_verdict() {
   assert_verdict O_EXCL safe
   assert_verdict O_APPEND safe
 
+  # A directory from the second lower layer, too.
+  check_fs "$mnt/ldir2"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+
   # A file from the lower layer can be exchanged: copy-up, then rename.
   check_fs "$mnt/lfile"
   assert_verdict RENAME_EXCHANGE safe
@@ -91,6 +96,17 @@ assert_verdict() {
   check_fs "$mnt/t$BATS_TEST_NUMBER"
   assert_line "  this directory: in the upper layer only (it can be renamed)"
   assert_verdict RENAME_EXCHANGE safe
+
+  # A lower directory removed and made again is opaque: upper only.
+  check_fs "$mnt/ldir3"
+  assert_line --partial "  this directory: from the lower layer"
+  rm -rf "$mnt/ldir3"
+  mkdir "$mnt/ldir3"
+  check_fs "$mnt/ldir3"
+  assert_line "  this directory: in the upper layer only (it can be renamed)"
+  assert_verdict RENAME_EXCHANGE safe
+  run fsclass-test rename rename "$mnt/ldir3" "$mnt/moved$BATS_TEST_NUMBER"
+  assert_success
 
   # The mount as a whole: safe, with the condition spelled out.
   check_fs "$mnt"

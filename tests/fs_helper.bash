@@ -6,8 +6,11 @@
 #   ext4, xfs, btrfs   small sparse images, loop-mounted ('mount -o loop'
 #                      sets autoclear, so unmounting frees the device)
 #   tmpfs              mounted at a path with a space in it
-#   overlay            lower layer with a directory and a file, on the
-#                      tmpfs (fs_backing_dir overlay has lower/ upper/); 'overlay-redirect' is the same with
+#   overlay            two lower layers, with directories ldir and ldir3
+#                      (in the first) and ldir2 (in the second) and a file
+#                      lfile,
+#                      on the tmpfs (fs_backing_dir overlay has lower/
+#                      lower2/ upper/); 'overlay-redirect' is the same with
 #                      redirect_dir=on
 #   fuse               bindfs: mountinfo says plain "fuse"; 'fuse-bindfs'
 #                      is bindfs of a path with a space, which mountinfo
@@ -96,10 +99,14 @@ fs_mount_all() {
     local base=$tmp/$kind mnt
     mnt=$(fs_mount_point "$kind")
     printf '%s\n' "$base" >"$FS_ROOT/$kind.backing"
-    mkdir -p "$base/lower/ldir" "$base/upper" "$base/work" "$mnt"
+    mkdir -p "$base/lower/ldir" "$base/lower/ldir3/sub" "$base/lower2/ldir2" "$base/upper" \
+      "$base/work" "$mnt"
     echo lower >"$base/lower/ldir/f"
     echo lower >"$base/lower/lfile"
-    opts="lowerdir=$base/lower,upperdir=$base/upper,workdir=$base/work"
+    echo lower2 >"$base/lower2/ldir2/f"
+    # Two lower layers: ldir2 is only in the second.
+    opts="lowerdir=$base/lower:$base/lower2,upperdir=$base/upper"
+    opts="$opts,workdir=$base/work"
     [ "$kind" = overlay-redirect ] && opts="$opts,redirect_dir=on"
     if out=$(mount -t overlay overlay -o "$opts" "$mnt" 2>&1); then
       _fs_record "$mnt"
