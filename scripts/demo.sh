@@ -51,3 +51,30 @@ say "safe-append: the file size limit is checked before writing"
 run "(ulimit -f 1; seq 1000 | safe-append --prefix=n sized.log); wc -c sized.log; tail -n 1 sized.log"
 say "safe-append: a symlink planted in a sticky directory is not followed"
 run "mkdir -m 1777 shared; ln -s ../secret shared/log; chown -h nobody shared/log 2>/dev/null && safe-append shared/log hello"
+say "atomic-swap -s: repoint a release symlink in one step, and roll back"
+mkdir -p releases/41 releases/42
+echo "release 41" >releases/41/index.html
+echo "release 42" >releases/42/index.html
+run atomic-swap -v -s releases/41 current
+run 'old=$(atomic-swap -p -s releases/42 current); echo "was: $old"; cat current/index.html'
+run 'atomic-swap -v -s releases/41 current; cat current/index.html'
+run ls -A releases/41
+say "atomic-swap --expect: compare-and-swap -- of two deployers expecting 41, one wins"
+cat >deploy-race.sh <<'SH'
+mkfifo go2
+for who in 42 43; do
+  ( read x <go2; if atomic-swap -q -s --expect=releases/41 "releases/$who" current; then echo "deployer $who won"; else echo "deployer $who lost (status $?)"; fi ) &
+done
+exec 3<>go2; printf '\n\n' >&3; wait; exec 3>&-
+echo "current -> $(readlink current)"
+SH
+mkdir -p releases/43
+run sh deploy-race.sh
+say "atomic-swap: refuses to replace a real directory; --exchange-dir keeps it"
+mkdir www && echo "old site" >www/index.html
+run atomic-swap -s releases/42 www
+run 'atomic-swap -v -s --exchange-dir releases/42 www; ls -d www*; cat www.atomic-swap-backup.*/index.html'
+say "atomic-swap PATH1 PATH2 and -n: exchange two directories, publish without clobbering"
+mkdir -p site site.new && echo old >site/v && echo new >site.new/v
+run 'atomic-swap -v site site.new; cat site/v site.new/v'
+run atomic-swap -n site.new site

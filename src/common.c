@@ -313,9 +313,16 @@ static struct
   char name[TEMP_NAME_MAX];
 } cleanup_table[CLEANUP_SLOTS];
 
+/* How many block_cleanup_signals calls are not yet undone: blocking
+   nests, so a step that blocks around temp_create (which blocks and
+   unblocks itself) stays blocked until its own unblock.  */
+static int cleanup_block_depth;
+
 void
 block_cleanup_signals (void)
 {
+  if (cleanup_block_depth++ > 0)
+    return;
   sigset_t set;
   sigemptyset (&set);
   for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
@@ -326,6 +333,8 @@ block_cleanup_signals (void)
 void
 unblock_cleanup_signals (void)
 {
+  if (cleanup_block_depth > 0 && --cleanup_block_depth > 0)
+    return;
   sigset_t set;
   sigemptyset (&set);
   for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)

@@ -151,7 +151,8 @@ void temp_forget (struct temp_name *temp);
 void cleanup_temporaries (void);
 
 /* Block and unblock the signals that trigger cleanup, around a step
-   that must finish together with its registration.  */
+   that must finish together with its registration.  Calls nest: the
+   signals are unblocked by the unblock matching the outermost block.  */
 void block_cleanup_signals (void);
 void unblock_cleanup_signals (void);
 

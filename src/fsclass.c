@@ -971,27 +971,33 @@ fs_judge (struct fs_info const *info, enum fs_primitive prim, int dirfd,
 }
 
 bool
+fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
+                 enum fs_primitive prim, bool force, bool quiet)
+{
+  struct judgement j = judge (info, prim, dirfd);
+  if (j.verdict == FS_REFUSE && !force)
+    {
+      /* When the filesystem lacks the primitive, --force would only
+         reach the same failure; do not suggest it.  */
+      error (0, 0, "%s is on %s: %s%s", quoteaf (path),
+             fs_display_name (info), j.consequence,
+             j.futile ? "" : "; use --force to go ahead anyway");
+      return false;
+    }
+  if (j.verdict != FS_SAFE && !quiet)
+    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
+           fs_display_name (info), j.consequence);
+  return true;
+}
+
+bool
 fs_permits (char const *path, int dirfd, char const *name,
             enum fs_primitive prim, bool force, bool quiet)
 {
   struct fs_info info;
   if (!fs_identify (dirfd, name, &info))
     return true;   /* The operation itself will report the problem.  */
-
-  struct judgement j = judge (&info, prim, dirfd);
-  bool permitted = true;
-  if (j.verdict == FS_REFUSE && !force)
-    {
-      /* When the filesystem lacks the primitive, --force would only
-         reach the same failure; do not suggest it.  */
-      error (0, 0, "%s is on %s: %s%s", quoteaf (path),
-             fs_display_name (&info), j.consequence,
-             j.futile ? "" : "; use --force to go ahead anyway");
-      permitted = false;
-    }
-  else if (j.verdict != FS_SAFE && !quiet)
-    error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
-           fs_display_name (&info), j.consequence);
+  bool permitted = fs_permits_info (path, &info, dirfd, prim, force, quiet);
   fs_info_free (&info);
   return permitted;
 }

@@ -171,6 +171,12 @@ char *fs_rename_failure (int olddirfd, char const *oldname,
    which turns the refusal into a warning.  */
 bool fs_permits (char const *path, int dirfd, char const *name,
                  enum fs_primitive prim, bool force, bool quiet);
+/* The same check for a filesystem already identified as INFO (by
+   fs_identify), so that one identification -- one read of mountinfo --
+   serves several primitives.  */
+bool fs_permits_info (char const *path, struct fs_info const *info,
+                      int dirfd, enum fs_primitive prim, bool force,
+                      bool quiet);
 
 /* --check-fs: print the filesystem of each of the N PATHS (the path
    itself if it exists, else the directory that would hold it): its

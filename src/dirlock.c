@@ -1,0 +1,1186 @@
+/* dirlock.c -- a lock that is a directory, with its owner recorded inside.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+/* See dirlock.h for the layout and the protocol.  Why it is safe when
+   many processes see the same stale lock at once:
+
+   - Deciding that holding ID is stale and ending it are about the same
+     holding: the record judged was read from LOCK/owner.ID, and the
+     end is rename(LOCK/owner.ID -> LOCK.last), which only that
+     holding's file can satisfy.  Of many breakers exactly one rename
+     succeeds; the others get ENOENT.  A breaker that was slow and
+     comes late finds owner.ID gone (the holding ended), and cannot hit
+     a later holding, whose file has another ID.
+   - A dead owner stays dead (pid with its start time), so the verdict
+     cannot turn false between the judgement and the rename.  A lease
+     verdict can, if the holder was stopped and resumes at that moment:
+     that is the nature of leases, and why holdings carry a fencing
+     token.
+   - The rmdir after the rename removes LOCK only while it is empty:
+     a new holding always has its owner file, so it is never removed.
+   - Acquiring is one rename of a complete directory onto LOCK; rename
+     replaces only an empty directory (an ended holding), so of many
+     racers exactly one gets the lock.
+
+   The fencing token: a new holding takes the token of LOCK.last plus
+   one.  LOCK.last only changes when a holding ends, and holdings end
+   one at a time, in order; once we hold the lock nothing else can end,
+   so the holder re-reads LOCK.last after acquiring and, if another
+   holding came and went meanwhile, takes a larger token (replacing its
+   owner record in one rename).  */
+
+#include <config.h>
+
+#include "dirlock.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fsclass.h"
+
+#include "c-ctype.h"
+#include "error.h"
+#include "full-write.h"
+#include "stat-time.h"
+#include "timespec.h"
+#include "xgethostname.h"
+
+#define OWNER_PREFIX "owner."
+#define LAST_SUFFIX ".last"
+
+/* The longest owner record we write or read.  */
+enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
+
+/* --- facts about processes and this system ------------------------- */
+
+/* Read /proc/PID/stat: the process state, its number of threads and
+   its start time.  Return 0, or -1 with errno.  */
+static int
+read_proc_stat (pid_t pid, char *state, long *threads,
+                unsigned long long *start_time)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        errno = ESRCH;
+      return -1;
+    }
+  char buf[1024];
+  ssize_t n = read (fd, buf, sizeof buf - 1);
+  int saved_errno = errno;
+  close (fd);
+  if (n <= 0)
+    {
+      /* A process that exits while we read has an empty stat.  */
+      errno = n == 0 || saved_errno == ESRCH ? ESRCH : saved_errno;
+      return -1;
+    }
+  buf[n] = '\0';
+
+  /* The command name is in parentheses and may contain anything, so
+     count fields from the last ')'.  Field 3 is the state, 20 the
+     number of threads, 22 the start time.  */
+  char *p = strrchr (buf, ')');
+  if (!p)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  p++;
+  int field = 2;
+  char *save;
+  for (char *tok = strtok_r (p, " ", &save); tok;
+       tok = strtok_r (NULL, " ", &save))
+    {
+      field++;
+      if (field == 3)
+        *state = tok[0];
+      else if (field == 20)
+        *threads = strtol (tok, NULL, 10);
+      else if (field == 22)
+        {
+          *start_time = strtoull (tok, NULL, 10);
+          return 0;
+        }
+    }
+  errno = EINVAL;
+  return -1;
+}
+
+int
+process_start_time (pid_t pid, unsigned long long *start_time)
+{
+  char state;
+  long threads;
+  return read_proc_stat (pid, &state, &threads, start_time);
+}
+
+enum process_state { PROCESS_ALIVE, PROCESS_DEAD, PROCESS_UNKNOWN };
+
+/* Is process PID, started at START_TIME, alive?  Dead means: no such
+   pid, or a zombie, or another process with that pid (it started at a
+   different time).  Where /proc cannot tell (hidepid), only kill's
+   ESRCH proves death.  */
+static enum process_state
+process_state (pid_t pid, unsigned long long start_time)
+{
+  if (pid <= 0)
+    return PROCESS_UNKNOWN;
+  char state;
+  long threads = 0;
+  unsigned long long started;
+  if (read_proc_stat (pid, &state, &threads, &started) == 0)
+    {
+      /* A zombie thread-group leader with live threads is alive.  */
+      if ((state == 'Z' || state == 'X') && threads <= 1)
+        return PROCESS_DEAD;
+      if (start_time != 0 && started != start_time)
+        return PROCESS_DEAD;
+      return PROCESS_ALIVE;
+    }
+  if (kill (pid, 0) != 0 && errno == ESRCH)
+    return PROCESS_DEAD;
+  return PROCESS_UNKNOWN;
+}
+
+/* Read a short one-line file into BUF, without its newline.  */
+static bool
+read_line_file (char const *file, char *buf, size_t size)
+{
+  int fd = open (file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  ssize_t n = read (fd, buf, size - 1);
+  close (fd);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  buf[strcspn (buf, "\n")] = '\0';
+  return true;
+}
+
+static char const *
+this_boot_id (void)
+{
+  static char boot_id[40];
+  static bool done;
+  if (!done)
+    {
+      if (!read_line_file ("/proc/sys/kernel/random/boot_id", boot_id,
+                           sizeof boot_id))
+        boot_id[0] = '\0';
+      done = true;
+    }
+  return boot_id;
+}
+
+/* The pid namespace of this process: the pids we record and check are
+   numbers in it.  0 if unknown.  */
+static unsigned long long
+this_pidns (void)
+{
+  struct stat st;
+  return stat ("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
+}
+
+/* Copy STR into BUF of SIZE, as one line: control characters become
+   '?', and an overlong string ends in "...".  */
+static void
+copy_field (char *buf, size_t size, char const *str)
+{
+  size_t len = strlen (str);
+  bool cut = len >= size;
+  if (cut)
+    len = size - 1;
+  for (size_t i = 0; i < len; i++)
+    buf[i] = c_iscntrl ((unsigned char) str[i]) ? '?' : str[i];
+  buf[len] = '\0';
+  if (cut && size > 4)
+    memcpy (buf + size - 4, "...", 4);
+}
+
+static char const *
+this_host (void)
+{
+  static char host[DIRLOCK_HOST_MAX + 1];
+  if (!host[0])
+    {
+      char *name = xgethostname ();
+      copy_field (host, sizeof host, name ? name : "");
+      free (name);
+    }
+  return host;
+}
+
+void
+dirlock_format_time (struct timespec when, char *buf, size_t size)
+{
+  struct tm tm;
+  if (!localtime_r (&when.tv_sec, &tm))
+    {
+      snprintf (buf, size, "@%jd", (intmax_t) when.tv_sec);
+      return;
+    }
+  size_t n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  long offset = tm.tm_gmtoff;
+  char sign = offset < 0 ? '-' : '+';
+  if (offset < 0)
+    offset = -offset;
+  snprintf (buf + n, size - n, ".%03ld%c%02ld:%02ld",
+            when.tv_nsec / 1000000, sign, offset / 3600,
+            offset / 60 % 60);
+}
+
+/* The command line of process PID, as shell words, or "" if unknown.  */
+static void
+process_command (pid_t pid, char *buf, size_t size)
+{
+  buf[0] = '\0';
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%ld/cmdline", (long) pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  char args[4096];
+  ssize_t n = read (fd, args, sizeof args - 1);
+  close (fd);
+  if (n <= 0)
+    return;
+  args[n] = '\0';
+  size_t len = 0;
+  for (char *arg = args; arg < args + n; arg += strlen (arg) + 1)
+    {
+      char const *word = quotearg_n_style (0, shell_escape_quoting_style,
+                                           arg);
+      int w = snprintf (buf + len, size - len, "%s%s", len ? " " : "",
+                        word);
+      if (w < 0 || (size_t) w >= size - len)
+        {
+          if (size > 4)
+            memcpy (buf + size - 4, "...", 4);
+          return;
+        }
+      len += w;
+    }
+}
+
+/* --- owner records ------------------------------------------------- */
+
+static size_t
+format_record (struct dirlock_owner const *o, char *buf, size_t size)
+{
+  int n = snprintf (buf, size,
+                    "id=%s\n"
+                    "token=%ju\n"
+                    "pid=%ld\n"
+                    "start_time=%llu\n"
+                    "boot_id=%s\n"
+                    "pidns=%llu\n"
+                    "host=%s\n"
+                    "uid=%lld\n"
+                    "acquired=%s\n",
+                    o->id, o->token, (long) o->pid, o->start_time,
+                    o->boot_id, o->pidns, o->host, o->uid, o->acquired);
+  size_t len = n < 0 ? 0 : (size_t) n;
+  if (len < size && timespec_sign (o->lease) > 0)
+    len += snprintf (buf + len, size - len, "lease=%jd.%03ld\n",
+                     (intmax_t) o->lease.tv_sec, o->lease.tv_nsec / 1000000);
+  if (len < size && o->child_pid > 0)
+    len += snprintf (buf + len, size - len,
+                     "child_pid=%ld\nchild_start_time=%llu\n",
+                     (long) o->child_pid, o->child_start_time);
+  if (len < size)
+    len += snprintf (buf + len, size - len, "command=%s\n", o->command);
+  return len < size ? len : size - 1;
+}
+
+void
+dirlock_owner_print (FILE *out, struct dirlock_owner const *owner)
+{
+  char buf[RECORD_MAX];
+  size_t len = format_record (owner, buf, sizeof buf);
+  fwrite (buf, 1, len, out);
+}
+
+static bool
+valid_id (char const *id)
+{
+  size_t len = strlen (id);
+  if (len == 0 || len > DIRLOCK_ID_MAX)
+    return false;
+  for (char const *p = id; *p; p++)
+    if (!c_isalnum ((unsigned char) *p) && *p != '-' && *p != '_')
+      return false;
+  return true;
+}
+
+/* Parse the record TEXT (modified) into OWNER.  Unknown keys are
+   ignored, so records can grow.  */
+static void
+parse_record (char *text, struct dirlock_owner *owner)
+{
+  char *save;
+  for (char *line = strtok_r (text, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save))
+    {
+      char *eq = strchr (line, '=');
+      if (!eq)
+        continue;
+      *eq = '\0';
+      char const *key = line, *value = eq + 1;
+      if (strcmp (key, "token") == 0)
+        owner->token = strtoumax (value, NULL, 10);
+      else if (strcmp (key, "pid") == 0)
+        owner->pid = strtol (value, NULL, 10);
+      else if (strcmp (key, "start_time") == 0)
+        owner->start_time = strtoull (value, NULL, 10);
+      else if (strcmp (key, "boot_id") == 0)
+        copy_field (owner->boot_id, sizeof owner->boot_id, value);
+      else if (strcmp (key, "pidns") == 0)
+        owner->pidns = strtoull (value, NULL, 10);
+      else if (strcmp (key, "host") == 0)
+        copy_field (owner->host, sizeof owner->host, value);
+      else if (strcmp (key, "uid") == 0)
+        owner->uid = strtoll (value, NULL, 10);
+      else if (strcmp (key, "acquired") == 0)
+        copy_field (owner->acquired, sizeof owner->acquired, value);
+      else if (strcmp (key, "lease") == 0)
+        {
+          if (!parse_duration (value, &owner->lease))
+            owner->lease = (struct timespec) { 0, 0 };
+        }
+      else if (strcmp (key, "child_pid") == 0)
+        owner->child_pid = strtol (value, NULL, 10);
+      else if (strcmp (key, "child_start_time") == 0)
+        owner->child_start_time = strtoull (value, NULL, 10);
+      else if (strcmp (key, "command") == 0)
+        copy_field (owner->command, sizeof owner->command, value);
+    }
+}
+
+static void
+clear_owner (struct dirlock_owner *owner)
+{
+  memset (owner, 0, sizeof *owner);
+  owner->uid = -1;
+}
+
+/* Read the record in file NAME of directory DIRFD into OWNER.  Return
+   0, or -1 with errno (ENOENT: the holding has just ended).  */
+static int
+read_record (int dirfd, char const *name, struct dirlock_owner *owner)
+{
+  int fd = openat (dirfd, name,
+                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  if (fstat (fd, &st) != 0)
+    {
+      int saved_errno = errno;
+      close (fd);
+      errno = saved_errno;
+      return -1;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      close (fd);
+      errno = EINVAL;
+      return -1;
+    }
+  char text[RECORD_MAX + 1];
+  size_t len = 0;
+  for (;;)
+    {
+      ssize_t n = read (fd, text + len, RECORD_MAX - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved_errno = errno;
+          close (fd);
+          errno = saved_errno;
+          return -1;
+        }
+      if (n == 0)
+        break;
+      len += n;
+      if (len == RECORD_MAX)
+        break;
+    }
+  close (fd);
+  text[len] = '\0';
+  clear_owner (owner);
+  parse_record (text, owner);
+  owner->heartbeat = get_stat_mtime (&st);
+  return 0;
+}
+
+/* --- judging a holding --------------------------------------------- */
+
+/* Does OWNER's record come from this host, boot and pid namespace, so
+   that its pids can be checked here?  */
+static bool
+same_system (struct dirlock_owner const *owner)
+{
+  char const *boot_id = this_boot_id ();
+  unsigned long long pidns = this_pidns ();
+  return (owner->boot_id[0] && boot_id[0]
+          && strcmp (owner->boot_id, boot_id) == 0
+          && owner->pidns != 0 && owner->pidns == pidns
+          && strcmp (owner->host, this_host ()) == 0);
+}
+
+static bool
+has_lease (struct dirlock_owner const *owner)
+{
+  return (timespec_sign (owner->lease) > 0
+          && !duration_is_infinite (owner->lease));
+}
+
+/* When OWNER's lease expires, on the monotonic clock.  */
+static struct timespec
+lease_expiry (struct dirlock_owner const *owner)
+{
+  struct timespec now_real;
+  clock_gettime (CLOCK_REALTIME, &now_real);
+  struct timespec expiry = timespec_add (owner->heartbeat, owner->lease);
+  return timespec_add (monotonic_now (), timespec_sub (expiry, now_real));
+}
+
+char const *
+dirlock_stale_reason (struct dirlock_owner const *owner)
+{
+  if (has_lease (owner))
+    {
+      struct timespec now_real;
+      clock_gettime (CLOCK_REALTIME, &now_real);
+      struct timespec age = timespec_sub (now_real, owner->heartbeat);
+      if (timespec_cmp (age, owner->lease) > 0)
+        return "its lease expired";
+    }
+  if (!same_system (owner))
+    return NULL;
+  if (process_state (owner->pid, owner->start_time) != PROCESS_DEAD)
+    return NULL;
+  if (owner->child_pid > 0
+      && (process_state (owner->child_pid, owner->child_start_time)
+          != PROCESS_DEAD))
+    return NULL;
+  return "its owner is dead";
+}
+
+bool
+dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+{
+  unsigned long long start_time;
+  return (owner->pid == pid && same_system (owner)
+          && process_start_time (pid, &start_time) == 0
+          && start_time == owner->start_time);
+}
+
+/* A descriptor that becomes readable when the holder of OWNER's lock
+   (or, if the holder is gone, its child) exits; -1 if there is none
+   to watch.  */
+static int
+holder_exit_fd (struct dirlock_owner const *owner)
+{
+#ifdef SYS_pidfd_open
+  if (!same_system (owner))
+    return -1;
+  pid_t pid = owner->pid;
+  unsigned long long start_time = owner->start_time;
+  if (process_state (pid, start_time) != PROCESS_ALIVE)
+    {
+      pid = owner->child_pid;
+      start_time = owner->child_start_time;
+    }
+  if (pid <= 0)
+    return -1;
+  int fd = syscall (SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return -1;
+  /* The pid may have been reused between the check and the open: then
+     the descriptor is of another process, and no use.  */
+  if (process_state (pid, start_time) != PROCESS_ALIVE)
+    {
+      close (fd);
+      return -1;
+    }
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+#else
+  (void) owner;
+  return -1;
+#endif
+}
+
+/* --- looking at the lock ------------------------------------------- */
+
+enum look
+{
+  LOOK_ABSENT,        /* no LOCK */
+  LOOK_EMPTY,         /* an ended holding, not yet removed */
+  LOOK_HELD,          /* a holding: *LOCK_FD and *OWNER are set */
+  LOOK_FOREIGN        /* LOCK is something else (errno says what) */
+};
+
+/* Look at the lock NAME in DIRFD.  For LOOK_HELD, *LOCK_FD is the
+   holding's directory (the caller closes it) and *OWNER its record.
+   Return the look, or -1 with errno on error.  */
+static int
+look_at_lock (int dirfd, char const *name, int *lock_fd,
+              struct dirlock_owner *owner)
+{
+  for (;;)
+    {
+      int fd = openat (dirfd, name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        {
+          if (errno == ENOENT)
+            return LOOK_ABSENT;
+          if (errno == ENOTDIR || errno == ELOOP)
+            {
+              errno = ENOTDIR;
+              return LOOK_FOREIGN;
+            }
+          return -1;
+        }
+
+      int dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+      DIR *dir = dup_fd < 0 ? NULL : fdopendir (dup_fd);
+      if (!dir)
+        {
+          int saved_errno = errno;
+          if (dup_fd >= 0)
+            close (dup_fd);
+          close (fd);
+          errno = saved_errno;
+          return -1;
+        }
+      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX] = "";
+      int entries = 0;
+      struct dirent *e;
+      while ((e = readdir (dir)))
+        {
+          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+            continue;
+          entries++;
+          if (strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0
+              && valid_id (e->d_name + strlen (OWNER_PREFIX)))
+            strcpy (owner_name, e->d_name);
+        }
+      closedir (dir);
+
+      if (entries == 0)
+        {
+          close (fd);
+          return LOOK_EMPTY;
+        }
+      if (entries > 1 || !owner_name[0])
+        {
+          close (fd);
+          errno = ENOTEMPTY;
+          return LOOK_FOREIGN;
+        }
+      if (read_record (fd, owner_name, owner) != 0)
+        {
+          int saved_errno = errno;
+          close (fd);
+          /* The holding ended while we looked: look again.  */
+          if (saved_errno == ENOENT)
+            continue;
+          errno = saved_errno;
+          return -1;
+        }
+      strcpy (owner->id, owner_name + strlen (OWNER_PREFIX));
+      *lock_fd = fd;
+      return LOOK_HELD;
+    }
+}
+
+/* Name of the file that keeps the last record: "LOCK.last".  */
+static bool
+last_name (char const *base, char *buf, size_t size)
+{
+  int n = snprintf (buf, size, "%s" LAST_SUFFIX, base);
+  if (n < 0 || (size_t) n >= size)
+    {
+      errno = ENAMETOOLONG;
+      return false;
+    }
+  return true;
+}
+
+/* The token of the last holding that ended (0 if none).  Return -1
+   with errno if LOCK.last cannot be read or is not a file.  */
+static intmax_t
+last_token (struct parent_dir const *parent)
+{
+  char name[NAME_MAX + 1];
+  if (!last_name (parent->base, name, sizeof name))
+    return -1;
+  struct dirlock_owner last;
+  if (read_record (parent->fd, name, &last) != 0)
+    {
+      if (errno == ENOENT)
+        return 0;
+      if (errno == ELOOP)
+        errno = EINVAL;
+      return -1;
+    }
+  return last.token;
+}
+
+/* End holding ID, whose directory is LOCK_FD: move its record to
+   LOCK.last, then remove the empty directory.  Return 0 if we ended
+   it, 1 if it had already ended, -1 with errno on error.  */
+static int
+end_holding (struct parent_dir const *parent, int lock_fd, char const *id)
+{
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  char last[NAME_MAX + 1];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
+  if (!last_name (parent->base, last, sizeof last))
+    return -1;
+  if (renameat (lock_fd, owner_name, parent->fd, last) != 0)
+    return errno == ENOENT ? 1 : -1;
+  /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
+     the empty directory, or (ENOENT) if someone else removed it.  */
+  unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
+  return 0;
+}
+
+/* --- our own holding ----------------------------------------------- */
+
+static void
+new_id (char *id)
+{
+  unsigned char bytes[16];
+  if (getrandom (bytes, sizeof bytes, GRND_NONBLOCK) != sizeof bytes)
+    {
+      /* No entropy yet (early boot): unique is enough.  */
+      static unsigned int counter;
+      struct timespec now;
+      clock_gettime (CLOCK_REALTIME, &now);
+      uint64_t a = ((uint64_t) getpid () << 32) ^ counter++;
+      uint64_t b = ((uint64_t) now.tv_sec << 30) ^ now.tv_nsec;
+      memcpy (bytes, &a, 8);
+      memcpy (bytes + 8, &b, 8);
+    }
+  for (size_t i = 0; i < sizeof bytes; i++)
+    sprintf (id + 2 * i, "%02x", bytes[i]);
+}
+
+/* Fill LOCK->self for a new holding.  */
+static int
+init_self (struct dirlock *lock, struct dirlock_config const *config)
+{
+  struct dirlock_owner *self = &lock->self;
+  clear_owner (self);
+  new_id (self->id);
+  self->pid = config->owner_pid > 0 ? config->owner_pid : getpid ();
+  if (process_start_time (self->pid, &self->start_time) != 0)
+    {
+      if (config->owner_pid > 0)
+        return -1;
+      self->start_time = 0;
+    }
+  copy_field (self->boot_id, sizeof self->boot_id, this_boot_id ());
+  self->pidns = this_pidns ();
+  copy_field (self->host, sizeof self->host, this_host ());
+  self->uid = geteuid ();
+  if (timespec_sign (config->lease) > 0
+      && !duration_is_infinite (config->lease))
+    self->lease = config->lease;
+  if (config->command)
+    copy_field (self->command, sizeof self->command, config->command);
+  else
+    process_command (self->pid, self->command, sizeof self->command);
+  return 0;
+}
+
+static void
+stamp_acquired (struct dirlock_owner *self)
+{
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  dirlock_format_time (now, self->acquired, sizeof self->acquired);
+}
+
+static int
+write_record (int fd, struct dirlock_owner const *owner)
+{
+  char buf[RECORD_MAX];
+  size_t len = format_record (owner, buf, sizeof buf);
+  return full_write (fd, buf, len) == len ? 0 : -1;
+}
+
+enum attempt { ATTEMPT_ACQUIRED, ATTEMPT_EXISTS, ATTEMPT_ERROR };
+
+/* Try once to create the lock: build the directory with our record
+   under a temporary name, then rename it to LOCK.  */
+static enum attempt
+try_create (struct dirlock *lock)
+{
+  struct parent_dir *parent = &lock->parent;
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+            lock->self.id);
+
+  /* The directory holds a file, so the signal cleanup (which can only
+     remove an empty directory) could not remove it: hold the cleanup
+     signals until the temporary is gone or has become the lock.  */
+  block_cleanup_signals ();
+  struct temp_name temp;
+  int dir_fd = -1, owner_fd = -1;
+  int err = 0;
+  if (temp_create (&temp, parent->fd, TEMP_DIR,
+                   S_IRWXU | S_IRWXG | S_IRWXO, NULL) != 0)
+    {
+      err = errno;
+      unblock_cleanup_signals ();
+      errno = err;
+      return ATTEMPT_ERROR;
+    }
+  dir_fd = openat (parent->fd, temp.name,
+                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0)
+    err = errno;
+  else
+    {
+      owner_fd = openat (dir_fd, owner_name,
+                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH);
+      stamp_acquired (&lock->self);
+      if (owner_fd < 0 || write_record (owner_fd, &lock->self) != 0)
+        err = errno;
+    }
+
+  if (err == 0
+      && renameat (parent->fd, temp.name, parent->fd, parent->base) == 0)
+    {
+      temp_forget (&temp);
+      unblock_cleanup_signals ();
+      lock->lock_fd = dir_fd;
+      lock->owner_fd = owner_fd;
+      return ATTEMPT_ACQUIRED;
+    }
+  if (err == 0)
+    err = errno;
+
+  if (owner_fd >= 0)
+    {
+      close (owner_fd);
+      unlinkat (dir_fd, owner_name, 0);
+    }
+  if (dir_fd >= 0)
+    close (dir_fd);
+  temp_remove (&temp);
+  unblock_cleanup_signals ();
+
+  /* ENOTEMPTY or EEXIST: LOCK is a non-empty directory.  ENOTDIR:
+     LOCK is not a directory, which the next look reports.  */
+  if (err == ENOTEMPTY || err == ENOTDIR
+      || creation_error_means_exists (parent->fd, parent->base, err))
+    return ATTEMPT_EXISTS;
+  errno = err;
+  return ATTEMPT_ERROR;
+}
+
+/* Replace our owner file with the current LOCK->self, in one rename,
+   so no reader sees it partial.  */
+static int
+rewrite_owner (struct dirlock *lock)
+{
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+            lock->self.id);
+  struct temp_name temp;
+  int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE,
+                        S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
+  if (fd < 0)
+    return -1;
+  /* Still ours?  If the holding was broken, a rename would put an owner
+     file back into a directory that is no longer a lock.  */
+  struct stat st;
+  if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      close (fd);
+      temp_remove (&temp);
+      errno = ESTALE;
+      return -1;
+    }
+  if (write_record (fd, &lock->self) != 0
+      || renameat (lock->parent.fd, temp.name, lock->lock_fd,
+                   owner_name) != 0)
+    {
+      int saved_errno = errno == ENOENT ? ESTALE : errno;
+      close (fd);
+      temp_remove (&temp);
+      errno = saved_errno;
+      return -1;
+    }
+  temp_forget (&temp);
+  close (lock->owner_fd);
+  lock->owner_fd = fd;
+  return 0;
+}
+
+/* We hold the lock: make sure our token is above every earlier
+   holding's.  Nothing can end while we hold the lock, so LOCK.last is
+   now final.  */
+static int
+settle_token (struct dirlock *lock)
+{
+  intmax_t last = last_token (&lock->parent);
+  if (last < 0)
+    return -1;
+  if ((uintmax_t) last < lock->self.token)
+    return 0;
+  lock->self.token = last + 1;
+  return rewrite_owner (lock);
+}
+
+static void
+close_lock (struct dirlock *lock)
+{
+  if (lock->owner_fd >= 0)
+    close (lock->owner_fd);
+  if (lock->lock_fd >= 0)
+    close (lock->lock_fd);
+  lock->owner_fd = lock->lock_fd = -1;
+  close_parent (&lock->parent);
+}
+
+/* Is the filesystem of DIRFD one where other hosts change names?  Then
+   inotify cannot see everything.  */
+static bool
+remote_fs (int dirfd)
+{
+  struct fs_info info;
+  if (!fs_identify (dirfd, NULL, &info))
+    return false;
+  bool remote = info.class != FSC_LOCAL && info.class != FSC_OVERLAY;
+  fs_info_free (&info);
+  return remote;
+}
+
+static void
+report_break (char const *path, struct dirlock_owner const *owner,
+              char const *reason)
+{
+  error (0, 0, "broke stale lock %s of pid %ld on %s (token %ju): %s",
+         quoteaf (path), (long) owner->pid,
+         owner->host[0] ? owner->host : "an unknown host", owner->token,
+         reason);
+}
+
+static struct timespec
+earlier (struct timespec a, struct timespec b)
+{
+  return timespec_cmp (a, b) < 0 ? a : b;
+}
+
+int
+dirlock_acquire_with (struct dirlock *lock, char const *path,
+                      struct timespec deadline,
+                      struct dirlock_config const *config)
+{
+  lock->lock_fd = lock->owner_fd = -1;
+  if (!open_parent (path, &lock->parent))
+    return -1;
+  if (init_self (lock, config) != 0)
+    {
+      int saved_errno = errno;
+      close_lock (lock);
+      errno = saved_errno;
+      return -1;
+    }
+
+  /* The watch is opened only when we first have to wait, then the lock
+     is looked at again before sleeping: a change between that look
+     and the sleep still wakes us.  */
+  struct dir_watch watch;
+  bool watching = false;
+  int result;
+  for (;;)
+    {
+      intmax_t last = last_token (&lock->parent);
+      if (last < 0)
+        {
+          result = -1;
+          break;
+        }
+      lock->self.token = last + 1;
+
+      int lock_fd = -1;
+      struct dirlock_owner owner;
+      int look = look_at_lock (lock->parent.fd, lock->parent.base,
+                               &lock_fd, &owner);
+      if (look < 0 || look == LOOK_FOREIGN)
+        {
+          result = -1;
+          break;
+        }
+      if (look == LOOK_EMPTY)
+        {
+          /* An ended holding whose remover has not removed it yet (or
+             died first).  Removing it is safe: a holding is never
+             empty.  Where we may not (another user's, in a sticky
+             directory), say so rather than try forever.  */
+          if (unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR) != 0
+              && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+            {
+              result = -1;
+              break;
+            }
+          continue;
+        }
+      if (look == LOOK_ABSENT)
+        {
+          enum attempt a = try_create (lock);
+          if (a == ATTEMPT_ACQUIRED)
+            {
+              result = settle_token (lock) == 0 ? 0 : -1;
+              break;
+            }
+          if (a == ATTEMPT_ERROR)
+            {
+              result = -1;
+              break;
+            }
+          continue;
+        }
+
+      /* LOOK_HELD.  */
+      if (strcmp (owner.id, lock->self.id) == 0)
+        {
+          /* Our own rename did succeed, though it reported an error
+             (a retransmitted request on NFS).  */
+          char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+          snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+                    owner.id);
+          lock->lock_fd = lock_fd;
+          lock->owner_fd = openat (lock_fd, owner_name,
+                                   O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          result = settle_token (lock) == 0 ? 0 : -1;
+          break;
+        }
+      char const *reason = dirlock_stale_reason (&owner);
+      if (reason)
+        {
+          int ended = end_holding (&lock->parent, lock_fd, owner.id);
+          close (lock_fd);
+          if (ended < 0)
+            {
+              result = -1;
+              break;
+            }
+          if (ended == 0 && config->verbose)
+            report_break (path, &owner, reason);
+          continue;
+        }
+      close (lock_fd);
+
+      if (deadline_passed (deadline))
+        {
+          result = 1;
+          break;
+        }
+      if (!watching)
+        {
+          dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
+                          remote_fs (lock->parent.fd));
+          watching = true;
+          continue;
+        }
+      struct timespec wake = deadline;
+      if (has_lease (&owner))
+        wake = earlier (wake, lease_expiry (&owner));
+      int exit_fd = holder_exit_fd (&owner);
+      int woke = dir_watch_wait (&watch, exit_fd, wake);
+      int saved_errno = errno;
+      if (exit_fd >= 0)
+        close (exit_fd);
+      if (woke < 0)
+        {
+          errno = saved_errno;
+          result = -1;
+          break;
+        }
+    }
+
+  int saved_errno = errno;
+  if (watching)
+    dir_watch_close (&watch);
+  if (result != 0)
+    close_lock (lock);
+  errno = saved_errno;
+  return result;
+}
+
+int
+dirlock_acquire (struct dirlock *lock, char const *path,
+                 struct timespec deadline)
+{
+  struct dirlock_config config = { 0 };
+  return dirlock_acquire_with (lock, path, deadline, &config);
+}
+
+int
+dirlock_release (struct dirlock *lock)
+{
+  int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id);
+  int saved_errno = errno;
+  close_lock (lock);
+  if (ended == 1)
+    {
+      errno = ESTALE;
+      return -1;
+    }
+  errno = saved_errno;
+  return ended;
+}
+
+void
+dirlock_detach (struct dirlock *lock)
+{
+  close_lock (lock);
+}
+
+int
+dirlock_set_child (struct dirlock *lock, pid_t child)
+{
+  lock->self.child_pid = child;
+  if (process_start_time (child, &lock->self.child_start_time) != 0)
+    return -1;
+  return rewrite_owner (lock);
+}
+
+int
+dirlock_heartbeat (struct dirlock *lock)
+{
+  if (futimens (lock->owner_fd, NULL) != 0)
+    return -1;
+  /* Is the file we touch still the lock's?  */
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+            lock->self.id);
+  struct stat in_lock, ours;
+  if (fstatat (lock->lock_fd, owner_name, &in_lock, AT_SYMLINK_NOFOLLOW) != 0
+      || fstat (lock->owner_fd, &ours) != 0
+      || in_lock.st_ino != ours.st_ino || in_lock.st_dev != ours.st_dev)
+    {
+      errno = ESTALE;
+      return -1;
+    }
+  return 0;
+}
+
+/* --- the lock from outside: status, break, release for a caller ---- */
+
+/* Look at the lock PATH: the common start of the functions below.
+   Return the look (LOOK_HELD: *LOCK_FD and *OWNER set), or -1.  */
+static int
+look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
+              struct dirlock_owner *owner)
+{
+  if (!open_parent (path, parent))
+    return -1;
+  int look = look_at_lock (parent->fd, parent->base, lock_fd, owner);
+  if (look < 0 || look == LOOK_FOREIGN)
+    {
+      int saved_errno = errno;
+      close_parent (parent);
+      errno = saved_errno;
+      return -1;
+    }
+  return look;
+}
+
+int
+dirlock_read (char const *path, struct dirlock_owner *owner)
+{
+  struct parent_dir parent;
+  int lock_fd;
+  int look = look_at_path (path, &parent, &lock_fd, owner);
+  if (look < 0)
+    return -1;
+  if (look == LOOK_HELD)
+    close (lock_fd);
+  close_parent (&parent);
+  return look == LOOK_HELD ? 0 : 1;
+}
+
+int
+dirlock_break (char const *path, struct dirlock_owner *owner)
+{
+  struct parent_dir parent;
+  int lock_fd;
+  for (;;)
+    {
+      int look = look_at_path (path, &parent, &lock_fd, owner);
+      if (look < 0)
+        return -1;
+      if (look != LOOK_HELD)
+        {
+          close_parent (&parent);
+          return 1;
+        }
+      int ended = end_holding (&parent, lock_fd, owner->id);
+      int saved_errno = errno;
+      close (lock_fd);
+      close_parent (&parent);
+      errno = saved_errno;
+      if (ended != 1)
+        return ended;
+      /* It ended by itself meanwhile: see whether there is a new one.  */
+    }
+}
+
+int
+dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
+{
+  struct parent_dir parent;
+  int lock_fd;
+  int look = look_at_path (path, &parent, &lock_fd, owner);
+  if (look < 0)
+    return -1;
+  if (look != LOOK_HELD)
+    {
+      close_parent (&parent);
+      return 1;
+    }
+  int result;
+  if (!dirlock_owned_by (owner, pid))
+    result = 2;
+  else
+    result = end_holding (&parent, lock_fd, owner->id);
+  int saved_errno = errno;
+  close (lock_fd);
+  close_parent (&parent);
+  errno = saved_errno;
+  return result;
+}

@@ -1,0 +1,170 @@
+/* dirlock.h -- a lock that is a directory, with its owner recorded inside.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+/* The lock named LOCK is the directory LOCK.  While held it contains
+   exactly one file, LOCK/owner.ID, the owner record of this holding
+   (ID is random, unique to each acquisition).  Names used:
+
+     LOCK            the lock: a directory holding owner.ID
+     LOCK/owner.ID   the owner record, "key=value" lines (see below)
+     LOCK.last       the record of the last holding that ended, kept
+                     for the fencing token (and for the curious)
+     .PROG.XXXXXX    a temporary in LOCK's directory (PROG is the
+                     program's name), present only for the moment of
+                     an attempt, or of rewriting the owner record
+
+   Acquiring: the directory is built complete under a temporary name
+   and renamed to LOCK with one rename(2), which fails while LOCK is a
+   non-empty directory.  So a lock appears together with its owner,
+   and exactly one of many racers gets it.
+
+   Ending a holding (release, or breaking a stale lock): rename
+   LOCK/owner.ID to LOCK.last, then rmdir LOCK.  The rename names this
+   holding's own ID, so it can succeed once, for one process, and never
+   touches a later holding; the rmdir removes only an empty directory,
+   and a holding is never empty.  An empty LOCK is a holding that has
+   ended: it counts as free.
+
+   Owner record keys: id, token, pid, start_time (field 22 of
+   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339),
+   lease (seconds; absent without a lease), child_pid and
+   child_start_time (while a command runs), command.  The owner file's
+   modification time is the lease heartbeat.
+
+   Stale: a lock may be broken when its lease has expired (its
+   heartbeat is older than its lease), or when its owner is provably
+   dead: the record comes from this host, this boot and this pid
+   namespace, and neither the owner (pid with that start time) nor its
+   recorded child is alive.
+
+   Nothing here prints, except the break reports asked for with
+   dirlock_config.verbose.  The caller checks the filesystem first:
+   fs_permits (path, dirfd, NULL, FS_MKDIR, force, quiet).  */
+
+#ifndef ATOMICUTILS_DIRLOCK_H
+#define ATOMICUTILS_DIRLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "common.h"
+
+enum
+{
+  DIRLOCK_ID_MAX = 64,         /* longest ID accepted in owner.ID */
+  DIRLOCK_HOST_MAX = 255,
+  DIRLOCK_COMMAND_MAX = 2047   /* longer command lines are cut, "..." */
+};
+
+/* An owner record.  Absent numbers are 0, absent strings empty.  */
+struct dirlock_owner
+{
+  char id[DIRLOCK_ID_MAX + 1];
+  uintmax_t token;
+  pid_t pid;
+  unsigned long long start_time;
+  char boot_id[40];
+  unsigned long long pidns;
+  char host[DIRLOCK_HOST_MAX + 1];
+  long long uid;               /* -1 if absent */
+  char acquired[48];
+  struct timespec lease;       /* 0 when the holding has no lease */
+  pid_t child_pid;
+  unsigned long long child_start_time;
+  char command[DIRLOCK_COMMAND_MAX + 1];
+  struct timespec heartbeat;   /* the owner file's mtime (not stored) */
+};
+
+/* A lock held by this process.  */
+struct dirlock
+{
+  struct parent_dir parent;    /* LOCK's directory, and LOCK's name */
+  int lock_fd;                 /* our holding's directory */
+  int owner_fd;                /* our owner file (its mtime: heartbeat) */
+  struct dirlock_owner self;   /* what our owner file says */
+};
+
+/* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
+struct dirlock_config
+{
+  pid_t owner_pid;             /* 0: this process */
+  char const *command;         /* NULL: the owner's own command line */
+  struct timespec lease;       /* 0 or infinite: no lease */
+  bool verbose;                /* report each stale lock broken (stderr) */
+};
+
+/* Acquire the lock named PATH for this process (owner = getpid()),
+   waiting until DEADLINE (a monotonic deadline from deadline_after() in
+   common.h: infinite waits forever, an already-passed one tries once).
+   Stale locks whose owner is provably dead are broken safely.
+   Return 0 when held, 1 when still busy at the deadline, -1 on error
+   with errno set (ENOTDIR or ENOTEMPTY: PATH exists and is not a
+   lock).  Prints nothing.  */
+int dirlock_acquire (struct dirlock *lock, char const *path,
+                     struct timespec deadline);
+
+/* dirlock_acquire with an owner, command line, lease and verbosity.  */
+int dirlock_acquire_with (struct dirlock *lock, char const *path,
+                          struct timespec deadline,
+                          struct dirlock_config const *config);
+
+/* Release a lock this process acquired.  Return 0, or -1 with errno
+   (ESTALE: the lock had been broken by someone else meanwhile).  */
+int dirlock_release (struct dirlock *lock);
+
+/* Forget a held lock without releasing it (its owner is another
+   process, which keeps it): close what LOCK holds open.  */
+void dirlock_detach (struct dirlock *lock);
+
+/* Record CHILD (a process running on the holder's behalf) in the owner
+   record: while it lives, the lock is not stale even if its owner has
+   died.  Return 0, or -1 with errno (ESTALE: the lock was broken).  */
+int dirlock_set_child (struct dirlock *lock, pid_t child);
+
+/* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
+   the lock was broken meanwhile).  */
+int dirlock_heartbeat (struct dirlock *lock);
+
+/* Read the owner of the lock PATH into *OWNER.  Return 0 if held, 1 if
+   free, -1 on error (ENOTDIR, ENOTEMPTY: PATH is not a lock).  */
+int dirlock_read (char const *path, struct dirlock_owner *owner);
+
+/* Why OWNER's lock may be broken now ("its owner is dead", "its lease
+   expired"), or NULL if it may not.  */
+char const *dirlock_stale_reason (struct dirlock_owner const *owner);
+
+/* True if OWNER's record names process PID of this system (host, boot,
+   pid namespace) with PID's current start time.  */
+bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
+
+/* End whatever holding the lock PATH has, whoever its owner, and put
+   its record in *OWNER.  Return 0 if a holding was ended, 1 if the
+   lock was free, -1 on error.  */
+int dirlock_break (char const *path, struct dirlock_owner *owner);
+
+/* Release the lock PATH on behalf of process PID (the caller of a
+   script): only if PID owns it.  Return 0 if released, 1 if the lock
+   was free, 2 if someone else holds it (*OWNER says who), -1 on
+   error.  */
+int dirlock_release_for (char const *path, pid_t pid,
+                         struct dirlock_owner *owner);
+
+/* Start time of process PID (field 22 of /proc/PID/stat, clock ticks
+   after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
+int process_start_time (pid_t pid, unsigned long long *start_time);
+
+/* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
+void dirlock_format_time (struct timespec when, char *buf, size_t size);
+
+/* Write OWNER as an owner record ("key=value" lines) to OUT.  */
+void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
+
+#endif

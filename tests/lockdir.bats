@@ -1,0 +1,670 @@
+#!/usr/bin/env bats
+# lockdir: mutual exclusion with a visible owner, safe stale recovery and
+# no polling.
+
+load test_helper
+
+setup() {
+  common_setup
+}
+
+teardown() {
+  # Let any holder a test left behind go, so bats does not wait for it.
+  local pid
+  for pid in ${BG_PIDS:-}; do
+    kill -CONT "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+  done
+  return 0
+}
+
+# Start "$@" in the background (without bats' fd 3); its pid goes to
+# $BG and into the list teardown cleans up.
+background() {
+  "$@" 3>&- &
+  BG=$!
+  BG_PIDS="${BG_PIDS:-} $BG"
+}
+
+# Field 22 of /proc/PID/stat: the process start time.
+start_time_of() {
+  sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+# plant_record LOCK PID START_TIME [KEY=VALUE]...: make LOCK as lockdir
+# would, owned by PID started at START_TIME on this system; extra lines
+# override or add fields (host=elsewhere, lease=1, ...).
+plant_record() {
+  local lock=$1 pid=$2 start=$3
+  shift 3
+  mkdir "$lock"
+  {
+    echo "id=planted"
+    echo "token=0"
+    echo "pid=$pid"
+    echo "start_time=$start"
+    echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+    echo "pidns=$(stat -L -c %i /proc/self/ns/pid)"
+    echo "host=$(uname -n)"
+    echo "uid=$(id -u)"
+    echo "acquired=2026-01-01T00:00:00.000+00:00"
+    echo "command=planted by the test"
+    local kv
+    for kv in "$@"; do echo "$kv"; done
+  } >"$lock/owner.planted.tmp"
+  # Later lines win in the parser, so extra lines override.
+  mv "$lock/owner.planted.tmp" "$lock/owner.planted"
+}
+
+# A lock whose owner has died: a shell takes it for itself, then exits.
+make_dead_lock() {
+  sh -c 'lockdir "$1" && :' sh "$1"
+  run lockdir --status "$1"
+  assert_success
+  assert_line stale=yes
+}
+
+# The value of KEY in the owner record of LOCK.
+owner_field() {
+  lockdir --status "$1" | sed -n "s/^$2=//p"
+}
+
+# True when the lock is free.
+lock_free() {
+  ! lockdir --status "$1" >/dev/null 2>&1
+}
+
+# --- command line ------------------------------------------------------
+
+@test "--help prints usage, exit statuses and examples on stdout" {
+  run --separate-stderr lockdir --help
+  assert_success
+  assert_line --index 0 "Usage: lockdir [OPTION]... LOCK COMMAND [ARG]..."
+  assert_output --partial "--timeout=DURATION"
+  assert_output --partial "--max-runtime=DURATION"
+  assert_output --partial "--lease=DURATION"
+  assert_output --partial "LOCKDIR_TOKEN"
+  assert_output --partial "Exit status with COMMAND:"
+  assert_output --partial "Examples:"
+  [ -z "$stderr" ]
+}
+
+@test "--version prints the package version" {
+  run --separate-stderr lockdir --version
+  assert_success
+  assert_line --index 0 "lockdir (atomicutils) 0.1"
+}
+
+@test "usage errors exit 2 with the Try line, and take no lock" {
+  run lockdir
+  assert_usage_error lockdir
+  assert_line --partial "missing operand"
+  run lockdir --no-such-option L true
+  assert_usage_error lockdir
+  run lockdir -w soon L true
+  assert_usage_error lockdir
+  assert_line --partial "invalid duration"
+  run lockdir -n -w 1 L true
+  assert_usage_error lockdir
+  run lockdir -E 300 L true
+  assert_usage_error lockdir
+  run lockdir --lease=0 L true
+  assert_usage_error lockdir
+  run lockdir --status L extra
+  assert_usage_error lockdir
+  run lockdir --status --break L
+  assert_usage_error lockdir
+  run lockdir --json L
+  assert_usage_error lockdir
+  run lockdir --max-runtime=1 L
+  assert_usage_error lockdir
+  run lockdir -k 1 L true
+  assert_usage_error lockdir
+  run lockdir --owner-pid=abc L
+  assert_usage_error lockdir
+  run lockdir --owner-pid=1 L true
+  assert_usage_error lockdir
+  [ ! -e L ]
+}
+
+@test "options after LOCK belong to COMMAND" {
+  run lockdir L sh -c 'echo "$@"' sh -n -v --status
+  assert_success
+  assert_output -- "-n -v --status"
+}
+
+# --- command form ------------------------------------------------------
+
+@test "COMMAND runs holding LOCK; its status is lockdir's; LOCK is free after" {
+  run lockdir L sh -c 'test -d L && ls L; exit 3'
+  assert_failure 3
+  assert_output --regexp '^owner\.[0-9a-f]{32}$'
+  [ ! -e L ]
+  run lockdir L true
+  assert_success
+  [ ! -e L ]
+  assert_equal "$(ls -A)" L.last
+}
+
+@test "the owner record names lockdir, its child, and the command line" {
+  run lockdir L sh -c 'echo "$$"; cat L/owner.*'
+  assert_success
+  child=${lines[0]}
+  assert_line "child_pid=$child"
+  assert_line --regexp '^pid=[0-9]+$'
+  assert_line "host=$(uname -n)"
+  assert_line "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+  assert_line "uid=$(id -u)"
+  assert_line --regexp '^acquired=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[-+][0-9]{2}:[0-9]{2}$'
+  assert_line --regexp "^start_time=[0-9]+$"
+  assert_line --regexp '^child_start_time=[0-9]+$'
+  assert_line "command=sh -c 'echo \"\$\$\"; cat L/owner.*'"
+}
+
+@test "fencing token: larger on every acquisition, exported as LOCKDIR_TOKEN" {
+  prev=0
+  for i in 1 2 3 4 5; do
+    t=$(lockdir L sh -c 'echo "$LOCKDIR_TOKEN"')
+    [ "$t" -gt "$prev" ] || fail "token $t after $prev"
+    prev=$t
+  done
+  # The script form too, and a break carries the token on.
+  t=$(lockdir --print-token L)
+  [ "$t" -gt "$prev" ]
+  lockdir --break L >/dev/null
+  t2=$(lockdir L sh -c 'echo "$LOCKDIR_TOKEN:$LOCKDIR_PATH"')
+  assert_equal "$t2" "$((t + 1)):L"
+}
+
+@test "the lock holds no file descriptor that COMMAND inherits" {
+  cat >fds.sh <<'SH'
+for fd in /proc/$$/fd/*; do
+  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
+done | sort
+SH
+  sh fds.sh >without
+  lockdir L sh fds.sh >with
+  assert_equal "$(cat with)" "$(cat without)"
+}
+
+@test "busy: -n fails at once with 75 (with COMMAND) or 1 (without); -E changes it" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until test -d L
+  run lockdir -n L true
+  assert_failure 75
+  assert_output --partial "'L' is held by pid $BG"
+  run lockdir -n -q L true
+  assert_failure 75
+  assert_output ""
+  run lockdir -n -E 9 L true
+  assert_failure 9
+  run lockdir -n L
+  assert_failure 1
+  run lockdir -w 200ms L true
+  assert_failure 75
+  assert_output --partial "still held after the timeout"
+  run lockdir -w 200ms L
+  assert_failure 1
+  echo >gate
+  wait "$BG"
+  lockdir -n L true
+  assert_no_temporaries lockdir
+}
+
+@test "a waiter gets the lock when the holder releases it" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate; echo first >>order'
+  holder=$BG
+  wait_until test -d L
+  background lockdir -w 30s L sh -c 'echo second >>order'
+  waiter=$BG
+  wait_until has_inotify_fd "$waiter"
+  echo >gate
+  wait "$holder"
+  wait "$waiter"
+  assert_equal "$(cat order)" "$(printf 'first\nsecond')"
+}
+
+@test "exec errors: 127 for a missing command, 126 for one that cannot run; LOCK free" {
+  run -127 lockdir L no-such-command-xyz
+  assert_output --partial "cannot run 'no-such-command-xyz': No such file or directory"
+  [ ! -e L ]
+  : >not-executable
+  run lockdir L ./not-executable
+  assert_failure 126
+  assert_output --partial "Permission denied"
+  [ ! -e L ]
+}
+
+@test "a command killed by signal N gives 128+N" {
+  run lockdir L sh -c 'kill -KILL $$'
+  assert_failure 137
+  [ ! -e L ]
+}
+
+@test "--max-runtime: SIGTERM, status 124; -k adds SIGKILL" {
+  run lockdir --max-runtime=200ms L sleep 30
+  assert_failure 124
+  [ ! -e L ]
+  # A command that ignores SIGTERM is killed after --kill-after.
+  run lockdir --max-runtime=100ms -k 200ms L sh -c 'trap "" TERM; while :; do sleep 0.05; done'
+  assert_failure 124
+  [ ! -e L ]
+  # A command that ends in time keeps its own status.
+  run lockdir --max-runtime=30s L sh -c 'exit 4'
+  assert_failure 4
+}
+
+@test "signals sent to lockdir reach COMMAND; lockdir exits with its status, LOCK free" {
+  for sig in TERM HUP USR1 USR2 INT QUIT; do
+    rm -f ready got
+    # env --default-signal: a background job starts with SIGINT and
+    # SIGQUIT ignored, and lockdir keeps an inherited "ignore".
+    background env --default-signal lockdir L sh -c \
+      "trap 'echo $sig >got; exit 7' $sig; echo >ready; while :; do sleep 0.02; done"
+    wait_until test -e ready
+    kill -"$sig" "$BG"
+    status=0
+    wait "$BG" || status=$?
+    assert_equal "$status" 7
+    assert_equal "$(cat got)" "$sig"
+    [ ! -e L ] || fail "LOCK left after $sig"
+  done
+}
+
+@test "lockdir releases only after COMMAND has exited" {
+  background lockdir L sh -c 'trap "sleep 0.3; echo done >done; exit 0" TERM; echo >ready; while :; do sleep 0.02; done'
+  wait_until test -e ready
+  kill -TERM "$BG"
+  # While the command's trap still runs, the lock is held.
+  [ -d L ] || [ -e done ]
+  wait "$BG"
+  [ -e done ]
+  [ ! -e L ]
+}
+
+# --- script form ---------------------------------------------------------
+
+@test "without COMMAND: the caller owns LOCK until it releases it" {
+  lockdir L
+  assert_equal "$(owner_field L pid)" "$BASHPID"
+  run lockdir -n L true
+  assert_failure 75
+  # Someone else cannot release it...
+  run sh -c 'lockdir -u L'
+  assert_failure 1
+  assert_output --partial "held by pid $BASHPID"
+  [ -d L ]
+  # ... the caller can.
+  lockdir -u L
+  [ ! -e L ]
+  run lockdir -u L
+  assert_failure 1
+  assert_output --partial "not held"
+}
+
+@test "--owner-pid records another process, which may release it with -u" {
+  sleep 60 3>&- &
+  sleeper=$!
+  BG_PIDS=$sleeper
+  lockdir --owner-pid="$sleeper" L
+  assert_equal "$(owner_field L pid)" "$sleeper"
+  assert_equal "$(owner_field L start_time)" "$(start_time_of "$sleeper")"
+  assert_equal "$(owner_field L command)" "sleep 60"
+  run lockdir -u L
+  assert_failure 1
+  lockdir -u --owner-pid="$sleeper" L
+  [ ! -e L ]
+  run lockdir --owner-pid=4294967296 L
+  assert_failure 2
+  kill "$sleeper"
+  wait "$sleeper" || true
+  run lockdir --owner-pid="$sleeper" L
+  assert_failure 3
+  assert_output --partial "no process"
+}
+
+@test "--break removes the lock whoever holds it and prints the record" {
+  lockdir L
+  id=$(owner_field L id)
+  run --separate-stderr lockdir --break L
+  assert_success
+  assert_line "id=$id"
+  assert_line "pid=$BASHPID"
+  [ ! -e L ]
+  run lockdir --break L
+  assert_failure 1
+  lockdir L
+  me=$BASHPID
+  lockdir --break --json L | jq -e ".pid == $me" >/dev/null
+}
+
+# --- status ----------------------------------------------------------------
+
+@test "--status: the owner and status 0 if held, status 1 if free" {
+  run lockdir --status L
+  assert_failure 1
+  assert_output ""
+  run lockdir --status --json L
+  assert_failure 1
+  assert_output '{"lock":"L","held":false}'
+  lockdir L
+  run lockdir --status L
+  assert_success
+  assert_line "pid=$BASHPID"
+  assert_line "stale=no"
+  assert_line --regexp '^heartbeat='
+}
+
+@test "--status --json is one valid JSON object with every field" {
+  mkfifo gate
+  background lockdir --lease=1h L sh -c 'read x <gate'
+  wait_until test -d L
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  run lockdir --status --json L
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  echo "$output" | jq -e '
+    (.lock == "L") and .held
+    and (.pid | type == "number") and (.start_time | type == "number")
+    and (.boot_id | test("^[0-9a-f-]{36}$")) and (.host | type == "string")
+    and (.uid | type == "number") and (.acquired | type == "string")
+    and (.child_pid | type == "number") and (.child_start_time | type == "number")
+    and (.token | type == "number") and (.id | type == "string")
+    and (.command == "sh -c '"'"'read x <gate'"'"'")
+    and (.lease == 3600) and (.heartbeat | type == "string")
+    and (.stale == false) and (.stale_reason == null)
+  '
+  assert_equal "$(echo "$output" | jq .pid)" "$BG"
+  echo >gate
+  wait "$BG"
+}
+
+# --- mutual exclusion --------------------------------------------------------
+
+# N workers each add 1 to a counter M times, read-modify-write.
+count_with() {
+  local n=$1 m=$2 cmd=$3 w
+  echo 0 >counter
+  for ((w = 0; w < n; w++)); do
+    (for ((i = 0; i < m; i++)); do eval "$cmd"; done) 3>&- &
+  done
+  wait
+}
+
+@test "mutual exclusion: N workers x M increments under lockdir give exactly N*M" {
+  n=6 m=20
+  count_with $n $m "lockdir L sh -c 'read n <counter; echo \$((n + 1)) >counter'"
+  assert_equal "$(cat counter)" $((n * m))
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
+@test "control: the same workers without the lock lose updates" {
+  n=6 m=20
+  count_with $n $m "sh -c 'read n <counter; echo \$((n + 1)) >counter'"
+  [ "$(cat counter)" -lt $((n * m)) ] ||
+    fail "the harness did not catch lost updates: $(cat counter)"
+}
+
+# --- stale locks ---------------------------------------------------------------
+
+@test "a holder killed with its command is broken by the next lockdir (-v says so)" {
+  background lockdir L sh -c 'echo $$ >child; exec sleep 60'
+  holder=$BG
+  wait_until test -s child
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  kill -KILL "$holder" "$(cat child)"
+  wait "$holder" || true
+  run lockdir -n -v L sh -c 'echo ran'
+  assert_success
+  assert_line ran
+  assert_line --partial "broke stale lock 'L' of pid $holder"
+  assert_line --partial "its owner is dead"
+  [ ! -e L ]
+}
+
+@test "a lock whose owner shell exited is broken; an empty LOCK counts as free" {
+  make_dead_lock L
+  run lockdir -n L true
+  assert_success
+  mkdir L
+  run lockdir -n L true
+  assert_success
+  [ ! -e L ]
+}
+
+@test "PID reuse: a record with a live pid but another start time is broken" {
+  sleep 60 3>&- &
+  BG_PIDS=$!
+  plant_record L "$!" 12345
+  run lockdir -n -v L true
+  assert_success
+  assert_output --partial "broke stale lock 'L' of pid $!"
+  kill "$!"
+}
+
+@test "a live holder (right pid and start time) is never broken" {
+  sleep 60 3>&- &
+  BG_PIDS=$!
+  plant_record L "$!" "$(start_time_of $!)"
+  for i in 1 2 3; do
+    run lockdir -n -v L true
+    assert_failure 75
+    refute_output --partial "broke"
+  done
+  # ... but once that process dies, it is.
+  kill "$!"
+  wait "$!" || true
+  run lockdir -n -v L true
+  assert_success
+  assert_output --partial "broke stale lock"
+}
+
+@test "a lock from another host or boot is not broken, unless its lease expired" {
+  plant_record L 999999 1 host=elsewhere.example
+  run lockdir -n -v L true
+  assert_failure 75
+  rm -r L
+  plant_record L 999999 1 boot_id=00000000-0000-0000-0000-000000000000
+  run lockdir -n -v L true
+  assert_failure 75
+  rm -r L
+  plant_record L 999999 1 host=elsewhere.example lease=0.1
+  touch -d '1 minute ago' L/owner.planted
+  run lockdir -n -v L true
+  assert_success
+  assert_output --partial "its lease expired"
+}
+
+@test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
+  mkfifo gate
+  background lockdir L sh -c 'echo $$ >child; read x <gate'
+  holder=$BG
+  wait_until test -s child
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  kill -KILL "$holder"
+  wait "$holder" || true
+  run lockdir -n -v L true
+  assert_failure 75
+  refute_output --partial "broke"
+  assert_equal "$(owner_field L stale)" no
+  # A waiter is woken when the command exits (its pidfd), and breaks it.
+  background sh -c 'exec lockdir -v -w 30s L true 2>err'
+  waiter=$BG
+  wait_until has_inotify_fd "$waiter"
+  echo >gate
+  wait "$waiter"
+  grep -q "broke stale lock" err
+  [ ! -e L ]
+}
+
+@test "20 waiters racing on one dead lock: exactly one breaker, exactly one holder" {
+  rounds=$((ROUNDS < 10 ? ROUNDS : 10))
+  [ "${RUN_EXPENSIVE_TESTS:-no}" = yes ] && rounds=$((rounds * 5))
+  # Each round's winner takes the lock in the script form for a keeper
+  # process that outlives the round (a racer's own shell exits after the
+  # last round, and its lock would rightly be broken).
+  sleep 600 3>&- &
+  keeper=$!
+  BG_PIDS=$keeper
+  race_rounds 20 "$rounds" \
+    'lockdir -n -q -v --owner-pid=$keeper L 2>>"breaks.$round"' \
+    'rm -rf L; make_dead_lock L'
+  assert_equal "$RACE_ONE" "$rounds"
+  local r
+  for ((r = 0; r < rounds; r++)); do
+    assert_equal "$(grep -c 'broke stale lock' "breaks.$r")" 1
+  done
+  assert_no_temporaries lockdir
+}
+
+@test "control: a naive check-then-remove breaker lets several hold at once" {
+  rounds=$((ROUNDS < 10 ? ROUNDS : 10))
+  # Check the owner, remove the lock, take it: between one racer's check
+  # and its removal another has already broken and retaken it.
+  race_rounds 20 "$rounds" \
+    'if lockdir --status L 2>/dev/null | grep -q stale=yes; then rm -rf L; fi; mkdir L 2>/dev/null && echo "$racer" >L/owner.x' \
+    'rm -rf L; make_dead_lock L'
+  [ "$RACE_MANY" -gt 0 ] || fail "the naive breaker never let two hold at once"
+}
+
+@test "20 waiters on a live lock: none breaks it" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  id=$(owner_field L id)
+  race_rounds 20 3 'lockdir -n -q -v L true 2>>breaks; [ $? = 0 ]'
+  assert_equal "$RACE_ONE$RACE_MANY" 00
+  [ ! -s breaks ]
+  assert_equal "$(owner_field L id)" "$id"
+  echo >gate
+  wait "$BG"
+}
+
+# --- leases ------------------------------------------------------------------
+
+@test "--lease: a holder that stops heartbeating (SIGSTOP) loses the lock" {
+  mkfifo gate
+  background lockdir --lease=500ms L sh -c 'read x <gate; exit 5'
+  holder=$BG
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  kill -STOP "$holder"
+  run lockdir -v -w 30s L true
+  assert_success
+  assert_output --partial "its lease expired"
+  # The stopped holder, resumed, learns it lost the lock and keeps its
+  # command's status.
+  kill -CONT "$holder"
+  echo >gate
+  status=0
+  wait "$holder" 2>err || status=$?
+  assert_equal "$status" 5
+}
+
+@test "--lease: a live holder keeps the lock by heartbeating" {
+  mkfifo gate
+  background lockdir --lease=1s L sh -c 'read x <gate'
+  holder=$BG
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  # Many lease periods go by; the heartbeat keeps the lock.
+  run lockdir -v -w 3s L true
+  assert_failure 75
+  refute_output --partial "broke"
+  echo >gate
+  wait "$holder"
+}
+
+# --- waiting without polling ---------------------------------------------------
+
+# count_wakeups SECONDS WAITER...: hold L, start WAITER (a command that
+# waits for L) under strace, let it be blocked for about SECONDS, then
+# release L.  Print how many times the waiter slept or polled.
+count_wakeups() {
+  local hold=$1
+  shift
+  rm -rf gate t && mkfifo gate && mkdir t
+  background lockdir L sh -c 'read x <gate'
+  local holder=$BG
+  wait_until test -d L
+  # The trace goes to a subdirectory: writes beside LOCK would be
+  # events in the directory the waiter watches.
+  background strace -f -qq -o t/trace \
+    -e trace=poll,ppoll,select,pselect6,nanosleep,clock_nanosleep,epoll_wait,epoll_pwait \
+    "$@"
+  local waiter=$BG
+  wait_until pgrep -P "$waiter" >/dev/null
+  if [ "$1" = lockdir ]; then
+    wait_until has_inotify_fd "$(pgrep -P "$waiter")"
+  fi
+  sleep "$hold"   # the interval measured, not a synchronisation
+  echo >gate
+  wait "$holder"
+  wait "$waiter"
+  grep -c -E '(poll|select|sleep|epoll_wait|epoll_pwait)\(' t/trace
+}
+
+@test "a blocked waiter does not poll: its wake-ups do not grow with the wait" {
+  short=$(count_wakeups 0.2 lockdir -w 60s L true)
+  long=$(count_wakeups 1.5 lockdir -w 60s L true)
+  # A poller (even backing off to 250 ms) wakes at least 5 more times in
+  # the longer wait.
+  [ "$long" -le "$((short + 2))" ] ||
+    fail "wake-ups grew with the wait: $short in 0.2 s, $long in 1.5 s"
+  [ "$long" -le 6 ] || fail "$long wake-ups while blocked"
+}
+
+@test "control: the wake-up count catches a waiter that polls" {
+  poller='while [ -d L ]; do sleep 0.1; done'
+  short=$(count_wakeups 0.2 sh -c "$poller")
+  long=$(count_wakeups 1.5 sh -c "$poller")
+  [ "$long" -gt "$((short + 2))" ] ||
+    fail "the harness missed a polling waiter: $short then $long"
+}
+
+# --- filesystems and odd operands ------------------------------------------------
+
+@test "LOCK that is a file, or a directory that is not a lock: status 125 / 3" {
+  : >file
+  run lockdir file true
+  assert_failure 125
+  assert_output --partial "exists and is not a directory"
+  run lockdir file
+  assert_failure 3
+  mkdir dir && : >dir/stuff
+  run lockdir dir true
+  assert_failure 125
+  assert_output --partial "not a lockdir lock"
+  run lockdir --status dir
+  assert_failure 3
+  ln -s elsewhere link
+  run lockdir link true
+  assert_failure 125
+  [ ! -e elsewhere ]
+}
+
+@test "missing directory: status 125 with COMMAND, 3 without" {
+  run lockdir no/such/dir/L true
+  assert_failure 125
+  assert_output --partial "No such file or directory"
+  run lockdir no/such/dir/L
+  assert_failure 3
+}
+
+@test "--check-fs prints the verdicts for LOCK's filesystem" {
+  run lockdir --check-fs L
+  assert_success
+  assert_output --partial "mkdir"
+}
+
+@test "no temporaries are left, whatever happened" {
+  lockdir L true
+  make_dead_lock L
+  lockdir -n L true
+  run -127 lockdir -n L no-such-command-xyz
+  lockdir L
+  lockdir -u L
+  assert_no_temporaries lockdir
+  assert_equal "$(ls -A)" L.last
+}
