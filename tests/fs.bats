@@ -372,3 +372,150 @@ another"
   assert_success
   assert_line "  O_APPEND          safe"
 }
+
+# --- atomic-swap -------------------------------------------------------------
+
+@test "atomic-swap on ext4, xfs, btrfs, tmpfs: exchange, repoint and no-clobber, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    mkdir "$dir/d1" "$dir/d2"
+    echo one >"$dir/d1/f"
+    echo two >"$dir/d2/f"
+    run atomic-swap "$dir/d1" "$dir/d2"
+    assert_success
+    assert_output ""
+    assert_equal "$(cat "$dir/d1/f")" two
+    assert_equal "$(cat "$dir/d2/f")" one
+    run atomic-swap -s d1 "$dir/current"
+    assert_success
+    assert_output ""
+    assert_equal "$(readlink "$dir/current")" d1
+    run atomic-swap -s d2 "$dir/current"
+    assert_success
+    assert_equal "$(readlink "$dir/current")" d2
+    run atomic-swap -n "$dir/d1" "$dir/d3"
+    assert_success
+    assert_output ""
+    assert_no_temporaries atomic-swap "$dir"
+  done
+}
+
+@test "atomic-swap on overlay: files from the lower layer and upper directories exchange" {
+  require_mount overlay
+  local mnt dir
+  mnt=$(fs_mount_point overlay)
+  dir=$(test_dir_on overlay)
+  echo upper >"$dir/ufile"
+  run atomic-swap "$mnt/lfile" "$dir/ufile"
+  assert_success
+  assert_output ""
+  assert_equal "$(cat "$mnt/lfile")" upper
+  assert_equal "$(cat "$dir/ufile")" lower
+  run atomic-swap "$mnt/lfile" "$dir/ufile"
+  assert_success
+  mkdir "$dir/u1" "$dir/u2"
+  run atomic-swap "$dir/u1" "$dir/u2"
+  assert_success
+}
+
+@test "atomic-swap: directory exchange from overlay's lower layer -> status 3, no copy" {
+  require_mount overlay
+  local mnt dir upper
+  mnt=$(fs_mount_point overlay)
+  upper=$(fs_backing_dir overlay)/upper
+  dir=$(test_dir_on overlay)
+  mkdir "$dir/new"
+  echo new >"$dir/new/f"
+  run atomic-swap "$mnt/ldir" "$dir/new"
+  assert_equal "$status" 3
+  assert_output --partial "'$mnt/ldir' is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  refute_output --partial "--force"
+  # With --force the kernel has the last word: EXDEV, status 3.
+  run atomic-swap --force "$mnt/ldir" "$dir/new"
+  assert_equal "$status" 3
+  assert_output --partial "cannot be done atomically here"
+  # Either way or round: nothing moved, nothing copied up.
+  run atomic-swap "$dir/new" "$mnt/ldir"
+  assert_equal "$status" 3
+  assert_equal "$(cat "$mnt/ldir/f")" lower
+  assert_equal "$(cat "$dir/new/f")" new
+  [ ! -e "$upper/ldir" ] || fail "ldir was copied up: $(ls -la "$upper/ldir")"
+  [ ! -e "$upper/t$BATS_TEST_NUMBER/ldir" ]
+  assert_no_temporaries atomic-swap "$dir"
+  assert_no_temporaries atomic-swap "$mnt"
+  # The same directory on the redirect_dir=on overlay is exchanged.
+  require_mount overlay-redirect
+  mnt=$(fs_mount_point overlay-redirect)
+  dir=$(test_dir_on overlay-redirect)
+  run atomic-swap "$mnt/ldir" "$dir"
+  assert_success
+  run atomic-swap "$mnt/ldir" "$dir"
+  assert_success
+  assert_equal "$(cat "$mnt/ldir/f")" lower
+}
+
+@test "atomic-swap: exchange refused on FUSE with status 3 and nothing changed" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  echo a >"$dir/a"
+  echo b >"$dir/b"
+  mkdir "$dir/da" "$dir/db"
+  run atomic-swap "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output --partial "'$dir/a' is on fuse: it does not support RENAME_EXCHANGE"
+  run atomic-swap "$dir/da" "$dir/db"
+  assert_equal "$status" 3
+  # --force cannot give the daemon the flag: still status 3, unchanged.
+  run atomic-swap --force "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output --partial "RENAME_EXCHANGE"
+  assert_equal "$(cat "$dir/a")" a
+  assert_equal "$(cat "$dir/b")" b
+  [ -d "$dir/da" ] && [ -d "$dir/db" ]
+  # RENAME_NOREPLACE likewise.
+  run atomic-swap -n "$dir/a" "$dir/c"
+  assert_equal "$status" 3
+  assert_output --partial "RENAME_NOREPLACE"
+  [ ! -e "$dir/c" ]
+  assert_equal "$(cat "$dir/a")" a
+  assert_no_temporaries atomic-swap "$dir"
+  assert_no_scratch_names "$dir"
+}
+
+@test "atomic-swap -s on FUSE: rename(2) with a warning; refused on object-store FUSE" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  mkdir "$dir/r1" "$dir/r2"
+  run atomic-swap -s r1 "$dir/current"
+  assert_success
+  assert_output --partial "warning: '$dir/current' is on fuse: readers on this mount that have the old file open can briefly find no file"
+  assert_equal "$(readlink "$dir/current")" r1
+  run atomic-swap -q -s r2 "$dir/current"
+  assert_success
+  assert_output ""
+  assert_equal "$(readlink "$dir/current")" r2
+  assert_no_temporaries atomic-swap "$dir"
+
+  require_mount fuse-s3fs
+  dir=$(test_dir_on fuse-s3fs)
+  run atomic-swap -s r1 "$dir/current"
+  assert_equal "$status" 3
+  assert_output --partial "'$dir/current' is on fuse.s3fs: rename is a copy then a delete"
+  [ ! -L "$dir/current" ]
+  assert_no_temporaries atomic-swap "$dir"
+}
+
+@test "atomic-swap --check-fs: both operands, with the overlay verdicts" {
+  require_mount overlay
+  local mnt
+  mnt=$(fs_mount_point overlay)
+  run atomic-swap --check-fs "$mnt/ldir" "$mnt/lfile"
+  assert_success
+  assert_line --index 0 --partial "$mnt/ldir: overlay (overlay filesystem"
+  assert_line "  RENAME_EXCHANGE   refuse: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  assert_line --partial "$mnt/lfile: overlay (overlay filesystem"
+}
