@@ -78,3 +78,19 @@ say "atomic-swap PATH1 PATH2 and -n: exchange two directories, publish without c
 mkdir -p site site.new && echo old >site/v && echo new >site.new/v
 run 'atomic-swap -v site site.new; cat site/v site.new/v'
 run atomic-swap -n site.new site
+say "lockdir: one command at a time; the second waits, woken by inotify"
+run "lockdir job sh -c 'echo first holds token \$LOCKDIR_TOKEN; sleep 0.5' & sleep 0.1; lockdir -w 5s job sh -c 'echo second holds token \$LOCKDIR_TOKEN'; wait"
+say "lockdir -n: busy is status 75 with a command (1 without); the owner is visible"
+run "lockdir job sleep 1 & sleep 0.2; lockdir -n job true; echo status \$?; lockdir --status job | grep -E '^(pid|child_pid|command|token)='; wait"
+say "lockdir: SIGKILLed while its command runs -- held until the command exits, then broken"
+run "lockdir job sh -c 'kill -KILL \$PPID; sleep 0.5' 2>/dev/null; lockdir --status job | grep stale=; lockdir -n job true; sleep 0.6; lockdir --status job | grep stale; lockdir -v -n job echo got it"
+say "lockdir: five waiters on one dead lock -- exactly one breaks it"
+cat >stale.sh <<'SH'
+sh -c 'lockdir job && :'            # the owner, a shell, exits at once
+mkfifo go5
+for i in 1 2 3 4 5; do ( read x <go5; lockdir -v -n job sh -c "echo waiter $i holds it; sleep 0.3" ) & done
+exec 3<>go5; printf '\n\n\n\n\n' >&3; wait; exec 3>&-
+SH
+run "sh stale.sh 2>&1 | sed 's/ since .*//'"
+say "lockdir --status --json, for scripts and monitoring"
+run "lockdir job sleep 0.5 & sleep 0.2; lockdir --status --json job; wait"

@@ -510,7 +510,7 @@ holder_exit_fd (struct dirlock_owner const *owner)
     return -1;
   pid_t pid = owner->pid;
   unsigned long long start_time = owner->start_time;
-  if (process_state (pid, start_time) != PROCESS_ALIVE)
+  if (process_state (pid, start_time) == PROCESS_DEAD)
     {
       pid = owner->child_pid;
       start_time = owner->child_start_time;
@@ -522,7 +522,7 @@ holder_exit_fd (struct dirlock_owner const *owner)
     return -1;
   /* The pid may have been reused between the check and the open: then
      the descriptor is of another process, and no use.  */
-  if (process_state (pid, start_time) != PROCESS_ALIVE)
+  if (process_state (pid, start_time) == PROCESS_DEAD)
     {
       close (fd);
       return -1;
@@ -887,6 +887,20 @@ remote_fs (int dirfd)
   return remote;
 }
 
+/* Is OWNER's holding ours already: the same owner, or our owner is the
+   holder's child (lockdir L lockdir L ...)?  */
+static bool
+held_by_self (struct dirlock_owner const *owner,
+              struct dirlock_owner const *self)
+{
+  if (!same_system (owner) || self->start_time == 0)
+    return false;
+  return ((owner->pid == self->pid
+           && owner->start_time == self->start_time)
+          || (owner->child_pid == self->pid
+              && owner->child_start_time == self->start_time));
+}
+
 static void
 report_break (char const *path, struct dirlock_owner const *owner,
               char const *reason)
@@ -924,6 +938,9 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
      and the sleep still wakes us.  */
   struct dir_watch watch;
   bool watching = false;
+  /* Where no pidfd can tell us that a local holder died (kernels
+     before 5.3), look again after a capped back-off.  */
+  unsigned int recheck_ms = 8;
   int result;
   for (;;)
     {
@@ -988,6 +1005,14 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
           result = settle_token (lock) == 0 ? 0 : -1;
           break;
         }
+      if (held_by_self (&owner, &lock->self))
+        {
+          /* Waiting would be waiting for ourselves.  */
+          close (lock_fd);
+          errno = EDEADLK;
+          result = -1;
+          break;
+        }
       char const *reason = dirlock_stale_reason (&owner);
       if (reason)
         {
@@ -1020,6 +1045,14 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
       if (has_lease (&owner))
         wake = earlier (wake, lease_expiry (&owner));
       int exit_fd = holder_exit_fd (&owner);
+      if (exit_fd < 0 && same_system (&owner))
+        {
+          struct timespec recheck = { recheck_ms / 1000,
+                                      recheck_ms % 1000 * 1000000 };
+          wake = earlier (wake, deadline_after (recheck));
+          if (recheck_ms < 1000)
+            recheck_ms *= 2;
+        }
       int woke = dir_watch_wait (&watch, exit_fd, wake);
       int saved_errno = errno;
       if (exit_fd >= 0)

@@ -107,7 +107,8 @@ struct dirlock_config
    Stale locks whose owner is provably dead are broken safely.
    Return 0 when held, 1 when still busy at the deadline, -1 on error
    with errno set (ENOTDIR or ENOTEMPTY: PATH exists and is not a
-   lock).  Prints nothing.  */
+   lock; EDEADLK: the owner already holds it, or the holder's child is
+   the owner, so waiting would never end).  Prints nothing.  */
 int dirlock_acquire (struct dirlock *lock, char const *path,
                      struct timespec deadline);
 

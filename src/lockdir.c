@@ -184,11 +184,14 @@ neither its owner (the same pid with the same start time) nor its\n\
 COMMAND is still running.  A lock from another host or boot is never\n\
 broken automatically unless it has a lease.  Waiting sleeps until the\n\
 directory holding LOCK changes or the owner exits (inotify and pidfd);\n\
-it polls, with a capped back-off, only on network filesystems.\n\
+it polls, with a capped back-off, only on network filesystems (and on\n\
+kernels without pidfd).\n\
 ", stdout);
+  emit_exit_status_help ("\
+  1  LOCK is busy or the wait timed out; with -u, LOCK is not held by\n\
+     the caller; with --status or --break, LOCK is free\n");
   fputs ("\
-\n\
-Exit status with COMMAND:\n\
+\nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
   124  COMMAND ran longer than --max-runtime\n\
   125  lockdir itself failed\n\
@@ -197,10 +200,6 @@ Exit status with COMMAND:\n\
   128+N  COMMAND was killed by signal N\n\
   -    otherwise, the exit status of COMMAND\n\
 ", stdout);
-  fputs ("\nWithout COMMAND:", stdout);
-  emit_exit_status_help ("\
-  1  LOCK is busy or the wait timed out; with -u, LOCK is not held by\n\
-     the caller; with --status or --break, LOCK is free\n");
   fputs ("\
 \n\
 Examples:\n\
@@ -613,7 +612,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
       release_after_command (lock, lock_name, opt);
       return EXIT_CANCELED;
     }
+  /* If the child was killed before reading, the write fails (EPIPE)
+     rather than killing us with the lock held.  */
+  struct sigaction ignore_pipe, old_pipe;
+  memset (&ignore_pipe, 0, sizeof ignore_pipe);
+  ignore_pipe.sa_handler = SIG_IGN;
+  sigaction (SIGPIPE, &ignore_pipe, &old_pipe);
   ssize_t written = write (go_pipe[1], "x", 1);
+  int write_errno = errno;
+  sigaction (SIGPIPE, &old_pipe, NULL);
   close (go_pipe[1]);
   if (signal_before_child)
     kill (child, signal_before_child);
@@ -634,7 +641,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
 
   if (written != 1)
     {
-      error (0, errno, "cannot start the command");
+      error (0, write_errno, "cannot start the command");
       return EXIT_CANCELED;
     }
   if (n == sizeof exec_errno)
@@ -681,6 +688,15 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
   free (command);
+  if (r < 0 && errno == EDEADLK)
+    {
+      struct dirlock_owner holder;
+      if (!opt->quiet && dirlock_read (lock_name, &holder) == 0)
+        error (0, 0, "%s is already held by pid %ld, for the same owner "
+               "or as our parent: waiting would never end",
+               quoteaf (lock_name), (long) holder.pid);
+      return busy_status;
+    }
   if (r < 0)
     {
       if (errno == ESRCH && opt->owner_pid)
