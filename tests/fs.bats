@@ -519,3 +519,74 @@ another"
   assert_line "  RENAME_EXCHANGE   refuse: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
   assert_line --partial "$mnt/lfile: overlay (overlay filesystem"
 }
+
+# --- lockdir -----------------------------------------------------------------
+
+@test "lockdir on ext4, xfs, btrfs, tmpfs and overlay: command and script forms, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs overlay; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    run lockdir "$dir/lock" sh -c 'echo "held $LOCKDIR_PATH"'
+    assert_success
+    assert_output "held $dir/lock"
+    # Owned by this test's shell, which outlives each 'run'.
+    run lockdir --owner-pid=$$ "$dir/lock"
+    assert_success
+    assert_output ""
+    run lockdir --status "$dir/lock"
+    assert_success
+    run lockdir -n "$dir/lock" true
+    assert_equal "$status" 75
+    run lockdir -u --owner-pid=$$ "$dir/lock"
+    assert_success
+    run lockdir --status "$dir/lock"
+    assert_equal "$status" 1
+    assert_no_temporaries lockdir "$dir"
+  done
+  # A lock inside a directory from overlay's lower layer.
+  run lockdir "$(fs_mount_point overlay)/ldir/lock$BATS_TEST_NUMBER" true
+  assert_success
+  assert_output ""
+}
+
+@test "lockdir on FUSE: warns about mkdir unless -q, and locks" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run lockdir "$dir/lock" true
+  assert_success
+  assert_output "lockdir: warning: '$dir/lock' is on fuse: whether mkdir excludes processes on other mounts or hosts depends on the FUSE daemon"
+  run lockdir -q --owner-pid=$$ "$dir/lock"
+  assert_success
+  assert_output ""
+  run lockdir -q -n "$dir/lock" true
+  assert_equal "$status" 75
+  run lockdir -q -u --owner-pid=$$ "$dir/lock"
+  assert_success
+  run lockdir -q --status "$dir/lock"
+  assert_equal "$status" 1
+  assert_no_temporaries lockdir "$dir"
+}
+
+@test "lockdir on object-store FUSE: refused (3, or 125 with a command) unless --force" {
+  require_mount fuse-s3fs
+  local dir
+  dir=$(test_dir_on fuse-s3fs)
+  run lockdir "$dir/lock"
+  assert_equal "$status" 3
+  assert_output "lockdir: '$dir/lock' is on fuse.s3fs: several clients can all succeed: there is no mutual exclusion; use --force to go ahead anyway"
+  [ ! -e "$dir/lock" ]
+  run lockdir "$dir/lock" touch "$dir/ran"
+  assert_equal "$status" 125
+  [ ! -e "$dir/ran" ]
+  [ ! -e "$dir/lock" ]
+  run lockdir --force "$dir/lock" touch "$dir/ran"
+  assert_success
+  assert_output --partial "warning: '$dir/lock' is on fuse.s3fs"
+  [ -e "$dir/ran" ]
+  run lockdir --check-fs "$dir/lock"
+  assert_success
+  assert_line --regexp "^  mkdir +refuse: several clients can all succeed"
+  assert_no_temporaries lockdir "$dir"
+}
