@@ -441,105 +441,109 @@ overlay_opaque (char const *path)
   return false;
 }
 
-/* Whether the directory at REL (a path from the root of the overlay
-   filesystem, "/a/b") comes from, or merges with, a lower layer -- the
-   directories overlay refuses to rename without redirect_dir=on (its
-   ovl_can_move).  The layers are named by the mount's lowerdir= (old
-   mount API, "a:b", "\:" for a colon, "::" before data-only layers) or
-   lowerdir+= options (new API) and its upperdir=.  Return 1, 0, or -1
-   when the layers are not reachable from here (another mount
-   namespace, relative layer paths, no permission).  */
-static int
-overlay_dir_is_lower (char const *options, char const *rel)
+/* The lower layers named by the overlay mount OPTIONS: lowerdir= (old
+   mount API: "a:b", "\:" for a colon, "::" before the data-only
+   layers, which hold no directories of the merged tree) or one
+   lowerdir+= per layer (new API).  Set *N; free each and the array.  */
+static char **
+overlay_lower_layers (char const *options, size_t *n)
 {
-  /* Collect the layers.  */
-  size_t n_layers = 0, alloc = 4;
+  size_t alloc = 4;
   char **layers = xnmalloc (alloc, sizeof *layers);
+  *n = 0;
   for (char const *p = options; p && *p; )
     {
       size_t len = strcspn (p, ",");
       bool old_api = strncmp (p, "lowerdir=", 9) == 0;
       bool new_api = strncmp (p, "lowerdir+=", 10) == 0;
-      if (old_api || new_api)
+      char const *v = p + (old_api ? 9 : 10);
+      char const *end = p + len;
+      while ((old_api || new_api) && v < end)
         {
-          char const *v = p + (old_api ? 9 : 10);
-          char const *end = p + len;
-          while (v < end)
+          char *layer = xmalloc (end - v + 1);
+          size_t k = 0;
+          while (v < end && !(old_api && *v == ':'))
             {
-              char *layer = xmalloc (end - v + 1);
-              size_t k = 0;
-              while (v < end && !(old_api && *v == ':'))
-                {
-                  if (old_api && v[0] == '\\' && v + 1 < end)
-                    v++;
-                  layer[k++] = *v++;
-                }
-              layer[k] = '\0';
-              if (n_layers == alloc)
-                layers = x2nrealloc (layers, &alloc, sizeof *layers);
-              layers[n_layers++] = layer;
-              /* "::" starts the data-only layers, which hold no
-                 directories of the merged tree.  */
-              if (v + 1 < end && v[1] == ':')
-                break;
-              if (v < end)
+              if (old_api && v[0] == '\\' && v + 1 < end)
                 v++;
+              layer[k++] = *v++;
             }
+          layer[k] = '\0';
+          if (*n == alloc)
+            layers = x2nrealloc (layers, &alloc, sizeof *layers);
+          layers[(*n)++] = layer;
+          if (v + 1 < end && v[1] == ':')
+            break;
+          if (v < end)
+            v++;
         }
       p += len;
       if (*p == ',')
         p++;
     }
+  return layers;
+}
 
-  int result = n_layers ? 0 : -1;
-
-  /* An opaque directory on the path in the upper layer hides the lower
-     layers below it: the directory is then the upper layer's alone.  */
+/* True if a directory on the path REL in the upper layer of the overlay
+   with OPTIONS is opaque: it hides what the lower layers have below it,
+   as when a lower directory was removed and made again.  */
+static bool
+overlay_upper_opaque (char const *options, char const *rel)
+{
   char *upper = mount_option (options, "upperdir");
+  bool opaque = false;
   if (upper && upper[0] == '/')
     {
       char *path = xmalloc (strlen (upper) + strlen (rel) + 1);
       char *end = stpcpy (path, upper);
-      for (char const *comp = rel; result == 0 && *comp; )
+      for (char const *comp = rel; !opaque && *comp; )
         {
           size_t len = strcspn (comp + 1, "/") + 1;
           end = mempcpy (end, comp, len);
           *end = '\0';
-          if (overlay_opaque (path))
-            {
-              free (path);
-              free (upper);
-              for (size_t i = 0; i < n_layers; i++)
-                free (layers[i]);
-              free (layers);
-              return 0;
-            }
+          opaque = overlay_opaque (path);
           comp += len;
         }
       free (path);
     }
   free (upper);
+  return opaque;
+}
 
+/* Whether the directory at REL (a path from the root of the overlay
+   filesystem, "/a/b") comes from, or merges with, a lower layer -- the
+   directories overlay refuses to rename without redirect_dir=on (its
+   ovl_can_move).  Return 1, 0, or -1 when the layers cannot be seen
+   from here (another mount namespace, relative layer paths, no
+   permission).  Whiteouts in the layers are not looked at: without
+   redirect_dir a directory cannot have moved, so its path in a layer is
+   its path in the mount.  */
+static int
+overlay_dir_is_lower (char const *options, char const *rel)
+{
+  size_t n_layers;
+  char **layers = overlay_lower_layers (options, &n_layers);
+  int result = n_layers == 0 ? -1 : 0;
+  /* Look down the layers until one decides.  */
+  bool decided = result != 0 || overlay_upper_opaque (options, rel);
   for (size_t i = 0; i < n_layers; i++)
     {
       struct stat st;
-      if (result == 0)
+      if (decided)
+        ;
+      else if (layers[i][0] != '/' || stat (layers[i], &st) != 0
+               || !S_ISDIR (st.st_mode))
+        result = -1, decided = true;
+      else
         {
-          if (layers[i][0] != '/' || stat (layers[i], &st) != 0
-              || !S_ISDIR (st.st_mode))
-            result = -1;
-          else
-            {
-              char *path = xasprintf ("%s%s", layers[i], rel);
-              if (lstat (path, &st) == 0)
-                {
-                  if (S_ISDIR (st.st_mode))
-                    result = 1;
-                }
-              else if (errno != ENOENT && errno != ENOTDIR)
-                result = -1;
-              free (path);
-            }
+          /* A directory here merges; anything else hides the layers
+             below.  */
+          char *path = xasprintf ("%s%s", layers[i], rel);
+          if (lstat (path, &st) == 0)
+            result = S_ISDIR (st.st_mode), decided = true;
+          else if (errno != ENOENT && errno != ENOTDIR)
+            result = -1, decided = true;
+          free (path);
         }
       free (layers[i]);
     }

@@ -310,9 +310,12 @@ assert_verdict() {
 two"
   done
   # A file from overlay's lower layer is copied up, then appended to.
-  run safe-append "$(fs_mount_point overlay)/lfile" more
+  local lfile before
+  lfile=$(fs_mount_point overlay)/lfile
+  before=$(cat "$lfile")
+  run safe-append "$lfile" more
   assert_success
-  assert_equal "$(cat "$(fs_mount_point overlay)/lfile")" "lower
+  assert_equal "$(cat "$lfile")" "$before
 more"
 }
 
@@ -408,11 +411,13 @@ another"
   mnt=$(fs_mount_point overlay)
   dir=$(test_dir_on overlay)
   echo upper >"$dir/ufile"
+  local lower_content
+  lower_content=$(cat "$mnt/lfile")
   run atomic-swap "$mnt/lfile" "$dir/ufile"
   assert_success
   assert_output ""
   assert_equal "$(cat "$mnt/lfile")" upper
-  assert_equal "$(cat "$dir/ufile")" lower
+  assert_equal "$(cat "$dir/ufile")" "$lower_content"
   run atomic-swap "$mnt/lfile" "$dir/ufile"
   assert_success
   mkdir "$dir/u1" "$dir/u2"
@@ -428,21 +433,21 @@ another"
   dir=$(test_dir_on overlay)
   mkdir "$dir/new"
   echo new >"$dir/new/f"
-  run atomic-swap "$mnt/ldir" "$dir/new"
+  run atomic-swap "$mnt/xdir" "$dir/new"
   assert_equal "$status" 3
-  assert_output --partial "'$mnt/ldir' is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  assert_output --partial "'$mnt/xdir' is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
   refute_output --partial "--force"
   # With --force the kernel has the last word: EXDEV, status 3.
-  run atomic-swap --force "$mnt/ldir" "$dir/new"
+  run atomic-swap --force "$mnt/xdir" "$dir/new"
   assert_equal "$status" 3
   assert_output --partial "cannot be done atomically here"
   # Either way or round: nothing moved, nothing copied up.
-  run atomic-swap "$dir/new" "$mnt/ldir"
+  run atomic-swap "$dir/new" "$mnt/xdir"
   assert_equal "$status" 3
-  assert_equal "$(cat "$mnt/ldir/f")" lower
+  assert_equal "$(cat "$mnt/xdir/f")" lower
   assert_equal "$(cat "$dir/new/f")" new
-  [ ! -e "$upper/ldir" ] || fail "ldir was copied up: $(ls -la "$upper/ldir")"
-  [ ! -e "$upper/t$BATS_TEST_NUMBER/ldir" ]
+  [ ! -e "$upper/xdir" ] || fail "xdir was copied up: $(ls -la "$upper/xdir")"
+  [ ! -e "$upper/t$BATS_TEST_NUMBER/xdir" ]
   assert_no_temporaries atomic-swap "$dir"
   assert_no_temporaries atomic-swap "$mnt"
   # The same directory on the redirect_dir=on overlay is exchanged.

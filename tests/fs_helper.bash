@@ -6,9 +6,9 @@
 #   ext4, xfs, btrfs   small sparse images, loop-mounted ('mount -o loop'
 #                      sets autoclear, so unmounting frees the device)
 #   tmpfs              mounted at a path with a space in it
-#   overlay            two lower layers, with directories ldir and ldir3
-#                      (in the first) and ldir2 (in the second) and a file
-#                      lfile,
+#   overlay            two lower layers, with directories ldir, ldir3
+#                      and xdir (in the first; only the EXDEV test touches
+#                      xdir) and ldir2 (in the second) and a file lfile,
 #                      on the tmpfs (fs_backing_dir overlay has lower/
 #                      lower2/ upper/); 'overlay-redirect' is the same with
 #                      redirect_dir=on
@@ -99,9 +99,10 @@ fs_mount_all() {
     local base=$tmp/$kind mnt
     mnt=$(fs_mount_point "$kind")
     printf '%s\n' "$base" >"$FS_ROOT/$kind.backing"
-    mkdir -p "$base/lower/ldir" "$base/lower/ldir3/sub" "$base/lower2/ldir2" "$base/upper" \
-      "$base/work" "$mnt"
+    mkdir -p "$base/lower/ldir" "$base/lower/ldir3/sub" "$base/lower/xdir" \
+      "$base/lower2/ldir2" "$base/upper" "$base/work" "$mnt"
     echo lower >"$base/lower/ldir/f"
+    echo lower >"$base/lower/xdir/f"
     echo lower >"$base/lower/lfile"
     echo lower2 >"$base/lower2/ldir2/f"
     # Two lower layers: ldir2 is only in the second.
