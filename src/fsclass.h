@@ -55,8 +55,8 @@ struct fs_info
   char *super_options;
   int mount_id;            /* -1 if unknown */
 
-  /* Added after the first release of this header; zeroed by
-     fs_identify like the rest.  */
+  /* Filled by fs_identify; an fs_info made by hand may leave them
+     zero.  */
   char *mount_root;        /* the mount's root within its filesystem */
   char *fuse_daemon;       /* FUSE: the daemon, from the fstype's subtype
                               ("sshfs" for "fuse.sshfs") or, for a plain
