@@ -78,6 +78,7 @@ say "atomic-swap PATH1 PATH2 and -n: exchange two directories, publish without c
 mkdir -p site site.new && echo old >site/v && echo new >site.new/v
 run 'atomic-swap -v site site.new; cat site/v site.new/v'
 run atomic-swap -n site.new site
+
 say "lockdir: one command at a time; the second waits, woken by inotify"
 run "lockdir job sh -c 'echo first holds token \$LOCKDIR_TOKEN; sleep 0.5' & sleep 0.1; lockdir -w 5s job sh -c 'echo second holds token \$LOCKDIR_TOKEN'; wait"
 say "lockdir -n: busy is status 75 with a command (1 without); the owner is visible"

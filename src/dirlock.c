@@ -476,7 +476,7 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
       struct timespec now_real;
       clock_gettime (CLOCK_REALTIME, &now_real);
       struct timespec age = timespec_sub (now_real, owner->heartbeat);
-      if (timespec_cmp (age, owner->lease) > 0)
+      if (timespec_cmp (age, owner->lease) >= 0)
         return "its lease expired";
     }
   if (!same_system (owner))
@@ -653,18 +653,30 @@ last_token (struct parent_dir const *parent)
   return last.token;
 }
 
-/* End holding ID, whose directory is LOCK_FD: move its record to
-   LOCK.last, then remove the empty directory.  Return 0 if we ended
-   it, 1 if it had already ended, -1 with errno on error.  */
+/* End holding ID with token TOKEN, whose directory is LOCK_FD: move its
+   record to LOCK.last, then remove the empty directory.  Return 0 if we
+   ended it, 1 if it had already ended, -1 with errno on error.
+
+   LOCK.last must never go down.  While the holding exists no other can
+   end, so LOCK.last cannot change under us; a holding killed before it
+   settled its token may carry one not above LOCK.last's, and is then
+   ended by unlinking its record instead.  */
 static int
-end_holding (struct parent_dir const *parent, int lock_fd, char const *id)
+end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
+             uintmax_t token)
 {
   char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
   char last[NAME_MAX + 1];
   snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
   if (!last_name (parent->base, last, sizeof last))
     return -1;
-  if (renameat (lock_fd, owner_name, parent->fd, last) != 0)
+  intmax_t last_token_value = last_token (parent);
+  if (last_token_value < 0)
+    return -1;
+  int r = ((uintmax_t) last_token_value < token
+           ? renameat (lock_fd, owner_name, parent->fd, last)
+           : unlinkat (lock_fd, owner_name, 0));
+  if (r != 0)
     return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
      the empty directory, or (ENOENT) if someone else removed it.  */
@@ -749,10 +761,18 @@ try_create (struct dirlock *lock)
   snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
             lock->self.id);
 
+  /* The token is settled after the rename (settle_token); read the
+     candidate as late as possible, so that it rarely needs to be.  */
+  intmax_t last = last_token (parent);
+  if (last < 0)
+    return ATTEMPT_ERROR;
+  lock->self.token = last + 1;
+
   /* The directory holds a file, so the signal cleanup (which can only
      remove an empty directory) could not remove it: hold the cleanup
      signals until the temporary is gone or has become the lock.  */
   block_cleanup_signals ();
+
   struct temp_name temp;
   int dir_fd = -1, owner_fd = -1;
   int err = 0;
@@ -850,17 +870,30 @@ rewrite_owner (struct dirlock *lock)
 
 /* We hold the lock: make sure our token is above every earlier
    holding's.  Nothing can end while we hold the lock, so LOCK.last is
-   now final.  */
+   now final.  If that fails, give the lock up again: a caller told of
+   a failure must not be left holding it.  */
 static int
 settle_token (struct dirlock *lock)
 {
   intmax_t last = last_token (&lock->parent);
-  if (last < 0)
-    return -1;
-  if ((uintmax_t) last < lock->self.token)
+  if (last >= 0 && (uintmax_t) last < lock->self.token)
     return 0;
-  lock->self.token = last + 1;
-  return rewrite_owner (lock);
+  if (last >= 0)
+    {
+      lock->self.token = last + 1;
+      if (rewrite_owner (lock) == 0)
+        return 0;
+    }
+  /* Unlink rather than end_holding: our record's token may be below
+     LOCK.last's, which must never go down.  */
+  int saved_errno = errno;
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+            lock->self.id);
+  if (unlinkat (lock->lock_fd, owner_name, 0) == 0)
+    unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
+  errno = saved_errno;
+  return -1;
 }
 
 static void
@@ -941,17 +974,13 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   /* Where no pidfd can tell us that a local holder died (kernels
      before 5.3), look again after a capped back-off.  */
   unsigned int recheck_ms = 8;
+  /* Attempts lost in a row to a lock we then could not see (a network
+     filesystem's lookup cache can say "absent" while the server says
+     "exists"): past a few, pause rather than spin.  */
+  int lost_unseen = 0;
   int result;
   for (;;)
     {
-      intmax_t last = last_token (&lock->parent);
-      if (last < 0)
-        {
-          result = -1;
-          break;
-        }
-      lock->self.token = last + 1;
-
       int lock_fd = -1;
       struct dirlock_owner owner;
       int look = look_at_lock (lock->parent.fd, lock->parent.base,
@@ -988,8 +1017,19 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
               result = -1;
               break;
             }
+          if (++lost_unseen > 8)
+            {
+              if (deadline_passed (deadline))
+                {
+                  result = 1;
+                  break;
+                }
+              struct timespec pause = { 0, 10 * 1000 * 1000 };
+              nanosleep (&pause, NULL);
+            }
           continue;
         }
+      lost_unseen = 0;
 
       /* LOOK_HELD.  */
       if (strcmp (owner.id, lock->self.id) == 0)
@@ -1016,7 +1056,8 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
       char const *reason = dirlock_stale_reason (&owner);
       if (reason)
         {
-          int ended = end_holding (&lock->parent, lock_fd, owner.id);
+          int ended = end_holding (&lock->parent, lock_fd, owner.id,
+                                   owner.token);
           close (lock_fd);
           if (ended < 0)
             {
@@ -1085,7 +1126,8 @@ dirlock_acquire (struct dirlock *lock, char const *path,
 int
 dirlock_release (struct dirlock *lock)
 {
-  int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id);
+  int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
+                           lock->self.token);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1182,7 +1224,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
           close_parent (&parent);
           return 1;
         }
-      int ended = end_holding (&parent, lock_fd, owner->id);
+      int ended = end_holding (&parent, lock_fd, owner->id, owner->token);
       int saved_errno = errno;
       close (lock_fd);
       close_parent (&parent);
@@ -1210,7 +1252,7 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
   if (!dirlock_owned_by (owner, pid))
     result = 2;
   else
-    result = end_holding (&parent, lock_fd, owner->id);
+    result = end_holding (&parent, lock_fd, owner->id, owner->token);
   int saved_errno = errno;
   close (lock_fd);
   close_parent (&parent);

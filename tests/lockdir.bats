@@ -177,6 +177,19 @@ lock_free() {
   assert_equal "$t2" "$((t + 1)):L"
 }
 
+@test "breaking a holding killed before it settled its token never lowers it" {
+  for i in 1 2 3; do lockdir L true; done
+  grep -qx token=3 L.last
+  # A dead holder whose record still has a candidate token below LOCK.last.
+  true & wait $!
+  plant_record L "$!" 1 token=2
+  run lockdir -n -v L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_line --partial "broke stale lock"
+  assert_line 4
+  grep -qx token=4 L.last
+}
+
 @test "the lock holds no file descriptor that COMMAND inherits" {
   cat >fds.sh <<'SH'
 for fd in /proc/$$/fd/*; do
