@@ -14,6 +14,7 @@ teardown() {
   for pid in ${BG_PIDS:-}; do
     kill -CONT "$pid" 2>/dev/null
     kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   done
   return 0
 }
