@@ -548,6 +548,8 @@ append_stream (struct appender *app, int in_fd)
 {
   size_t size = READ_SIZE;
   char *buf = xmalloc (size);
+  size_t held = 0;      /* bytes at BUF of a record not yet complete */
+  bool ok = true;
 
   /* A pipe holds 64 KiB by default, so each read would bring at most
      that.  A bigger pipe lets a fast producer get further ahead, and
@@ -557,8 +559,6 @@ append_stream (struct appender *app, int in_fd)
   int pipe_size = fcntl (in_fd, F_GETPIPE_SZ);
   if (0 < pipe_size && pipe_size < READ_SIZE)
     fcntl (in_fd, F_SETPIPE_SZ, READ_SIZE);
-  size_t held = 0;      /* bytes at BUF of a record not yet complete */
-  bool ok = true;
 
   for (;;)
     {
