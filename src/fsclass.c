@@ -1105,10 +1105,13 @@ explain_info (struct fs_info const *info)
          verdicts then carry the general condition.  */
       if (info->object_is_dir && info->object_lower >= 0)
         printf ("  this directory: %s\n",
-                info->object_lower == 1
-                ? "from the lower layer (renaming it gives EXDEV unless "
-                  "redirect_dir=on)"
-                : "in the upper layer only (it can be renamed)");
+                info->object_lower == 0
+                ? "in the upper layer only (it can be renamed)"
+                : info->overlay_redirect_dir
+                ? "from the lower layer (it can be renamed: redirect_dir "
+                  "is on)"
+                : "from the lower layer (renaming it gives EXDEV unless "
+                  "redirect_dir=on)");
     }
 }
 

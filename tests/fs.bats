@@ -145,6 +145,7 @@ assert_verdict() {
   mnt=$(fs_mount_point overlay-redirect)
   check_fs "$mnt/ldir"
   assert_line "  overlay: redirect_dir on, index off"
+  assert_line "  this directory: from the lower layer (it can be renamed: redirect_dir is on)"
   assert_verdict RENAME_EXCHANGE safe
   assert_verdict rename safe
   mkdir -p "$mnt/t$BATS_TEST_NUMBER"
