@@ -8,6 +8,10 @@ setup() {
   common_setup
 }
 
+teardown() {
+  if [ -n "${PERM_DIR:-}" ]; then rm -rf "$PERM_DIR"; fi
+}
+
 # Two releases, each with an index.html naming it, and current -> rel-a.
 make_releases() {
   mkdir -p releases/a releases/b
@@ -567,6 +571,32 @@ listing() {
   umount ro
   assert_equal "$statuses" " 3 3 3 3 3 3"
   assert_equal "$state" "$(printf 'a\nb\ncurrent\ndir\nrel\nrel')"
+}
+
+@test "permission denied: status 3 for every form, nothing changed, no temporary" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  # The test's own directory is private to root: use one that the
+  # unprivileged user can enter but not write.
+  PERM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/atomic-swap-perm.XXXXXX")
+  chmod 755 "$PERM_DIR"
+  cd "$PERM_DIR"
+  mkdir rel dir
+  ln -s rel current
+  : >a; : >b
+  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups atomic-swap "$@"; }
+  nobody --version >/dev/null 2>&1 || skip "atomic-swap cannot run as an unprivileged user here"
+  before=$(listing .)
+  statuses=
+  for args in "-s dir current" "-p -s dir current" "-s --expect=rel dir current" \
+              "-s dir new" "a b" "-n a c"; do
+    run nobody $args
+    statuses="$statuses $status"
+    [[ $output == *"Permission denied"* ]] || fail "$args: $output"
+  done
+  assert_equal "$statuses" " 3 3 3 3 3 3"
+  assert_equal "$(listing .)" "$before"
+  assert_no_temporaries atomic-swap
 }
 
 @test "--check-fs names the filesystem and the renameat2 verdicts" {
