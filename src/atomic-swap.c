@@ -180,10 +180,11 @@ held only around the read, the comparison and the rename (the file\n\
 .atomic-swap.LINK.lock.last keeps its last owner); a lock left by a\n\
 killed atomic-swap is recovered.  A call waits up to %d seconds for it.\n\
 \n\
-When the filesystem or the kernel lacks RENAME_EXCHANGE or\n\
-RENAME_NOREPLACE (NFS, most FUSE filesystems, old kernels), or the two\n\
-names are on different filesystems, atomic-swap fails with status 3 and\n\
-names what is missing; nothing is changed.\n\
+The 1st form, --print-old and --exchange-dir need RENAME_EXCHANGE;\n\
+--no-clobber needs RENAME_NOREPLACE.  Where the filesystem or the kernel\n\
+lacks it (NFS, most FUSE filesystems, old kernels), or the two names are\n\
+on different filesystems, atomic-swap fails with status 3 and names what\n\
+is missing; nothing is changed.\n\
 ", EXPECT_LOCK_WAIT_SECONDS);
   emit_exit_status_help ("\
   1  nothing changed: with --no-clobber, DST exists; with --expect, LINK\n\
@@ -301,6 +302,18 @@ refuse_non_symlink (char const *link, enum link_kind kind)
   return EXIT_SYSERR;
 }
 
+/* fs_permits for PATH in PARENT, after the shortcut for the common case
+   of a local filesystem on a block device: -s must cost no more than
+   'ln -sfn', and reading /proc/self/mountinfo is most of our cost.  */
+static bool
+permits (char const *path, struct parent_dir const *parent,
+         enum fs_primitive prim, struct options const *opt)
+{
+  return (fs_dir_surely_local (parent->fd)
+          || fs_permits (path, parent->fd, parent->base, prim, opt->force,
+                         opt->quiet));
+}
+
 static bool
 flag_unsupported (int err)
 {
@@ -413,9 +426,7 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
     return EXIT_SYSERR;
 
   int status = EXIT_DONE;
-  if (!fs_permits (a, pa.fd, pa.base, FS_EXCHANGE, opt->force, opt->quiet)
-      || !fs_permits (b, pb.fd, pb.base, FS_EXCHANGE, opt->force,
-                      opt->quiet))
+  if (!permits (a, &pa, FS_EXCHANGE, opt) || !permits (b, &pb, FS_EXCHANGE, opt))
     status = EXIT_SYSERR;
   else if (renameat2 (pa.fd, pa.base, pb.fd, pb.base, RENAME_EXCHANGE) != 0)
     status = report_rename_failure (a, &pa, b, &pb, RENAME_EXCHANGE, errno);
@@ -441,8 +452,7 @@ rename_no_clobber (char const *src, char const *dst,
     return EXIT_SYSERR;
 
   int status = EXIT_DONE;
-  if (!fs_permits (dst, pd.fd, pd.base, FS_NOREPLACE, opt->force,
-                   opt->quiet))
+  if (!permits (dst, &pd, FS_NOREPLACE, opt))
     status = EXIT_SYSERR;
   else if (renameat2 (ps.fd, ps.base, pd.fd, pd.base, RENAME_NOREPLACE) != 0)
     {
@@ -768,6 +778,12 @@ static bool
 choose_primitive (struct repoint *r, struct options const *opt)
 {
   r->exchange_required = opt->print_old || opt->exchange_dir;
+  if (fs_dir_surely_local (r->parent.fd))
+    {
+      /* Every primitive is safe here; see permits.  */
+      r->use_exchange = true;
+      return true;
+    }
   struct fs_info info;
   if (!fs_identify (r->parent.fd, r->parent.base, &info))
     {

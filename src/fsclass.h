@@ -185,4 +185,11 @@ bool fs_permits_info (char const *path, struct fs_info const *info,
    the consequence.  Return the exit status.  */
 int fs_explain_operands (int n, char **paths);
 
+/* A shortcut for a tool's hot path: true if the directory DIRFD is
+   surely on a local filesystem for which every verdict is "safe" --
+   ext2/3/4 or xfs on a block device -- known from statfs and the device
+   alone, without reading /proc/self/mountinfo.  False means "ask
+   fs_identify", not "unsafe".  */
+bool fs_dir_surely_local (int dirfd);
+
 #endif
