@@ -95,3 +95,19 @@ SH
 run "sh stale.sh 2>&1 | sed 's/ since .*//'"
 say "lockdir --status --json, for scripts and monitoring"
 run "lockdir job sleep 0.5 & sleep 0.2; lockdir --status --json job; wait"
+
+# Filesystem truth on a FUSE mount: needs root and bindfs, else skipped.
+say "--check-fs and refusals on a FUSE mount (bindfs)"
+if [ "$(id -u)" -eq 0 ] && command -v bindfs >/dev/null 2>&1 \
+   && mkdir -p fuse-src fuse && bindfs fuse-src fuse 2>/dev/null; then
+  trap 'umount "$demo_dir/fuse" 2>/dev/null; rm -rf "$demo_dir"' EXIT
+  run "grep ' $demo_dir/fuse ' /proc/self/mountinfo | sed 's/.* - //'"
+  run excl-create --check-fs fuse/log
+  run 'echo a >fuse/a; echo b >fuse/b; atomic-swap fuse/a fuse/b; echo "status $?"; cat fuse/a fuse/b'
+  run safe-append fuse/log 'one record'
+  run safe-append --force fuse/log 'one record'
+  run excl-create fuse/pid
+  umount fuse
+else
+  echo "(skipped: needs root, bindfs and /dev/fuse)"
+fi

@@ -12,10 +12,11 @@
    statfs's f_type.  The verdicts follow the policy table of
    shared/research/fs-semantics.md, section 6.  Where a probe decides
    better than the table -- whether renameat2 flags work on a FUSE or
-   virtiofs mount -- it is made with scratch names in the target
-   directory, with an absent target (an existing one gives EEXIST from
-   the VFS before the filesystem is asked).  Nothing is cached across
-   invocations.  */
+   virtiofs mount, or on a local filesystem that was not measured -- it
+   is made with scratch names in the target directory, with an absent
+   target (an existing one gives EEXIST from the VFS before the
+   filesystem is asked).  Nothing is cached across invocations, nor
+   between two calls.  */
 
 #include <config.h>
 
@@ -27,11 +28,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "error.h"
 #include "xalloc.h"
+#include "xvasprintf.h"
 
 /* statfs f_type values (linux/magic.h and fs-semantics.md 5.1).  */
 enum
@@ -79,6 +82,18 @@ fs_class_name (enum fs_class class)
     case FSC_FUSE: return "FUSE";
     case FSC_OBJECT_STORE: return "object-store FUSE";
     case FSC_GLUSTER: return "GlusterFS";
+    }
+  return "?";
+}
+
+static char const *
+verdict_name (enum fs_verdict verdict)
+{
+  switch (verdict)
+    {
+    case FS_SAFE: return "safe";
+    case FS_WARN: return "warn";
+    case FS_REFUSE: return "refuse";
     }
   return "?";
 }
@@ -144,51 +159,110 @@ mountinfo_parse_line (char *line, struct mountinfo_entry *entry)
   return true;
 }
 
+/* FUSE daemons.  */
+
+/* The FUSE subtypes of fs-semantics.md, section 6.  A name ending in
+   '*' matches any name that starts with the rest (blobfuse, blobfuse2).  */
+static char const *const object_store_daemons[] = {
+  "s3fs", "goofys", "gcsfuse", "mountpoint-s3", "rclone", "blobfuse*", NULL
+};
+static char const *const gluster_daemons[] = { "glusterfs", NULL };
+/* FUSE clients of network filesystems whose semantics are those of the
+   kernel client.  */
+static char const *const network_daemons[] = { "ceph-fuse", "ceph", NULL };
+/* Daemons that are worth naming even from a plain "fuse" source.  */
+static char const *const other_daemons[] = { "sshfs", "bindfs", NULL };
+
 static bool
-fuse_subtype_is (char const *fstype, char const *const *names)
+name_in (char const *name, char const *const *names)
 {
-  char const *dot = strchr (fstype, '.');
-  if (!dot)
-    return false;
   for (; *names; names++)
-    if (strncmp (dot + 1, *names, strlen (*names)) == 0)
-      return true;
+    {
+      size_t len = strlen (*names);
+      if ((*names)[len - 1] == '*'
+          ? strncmp (name, *names, len - 1) == 0
+          : strcmp (name, *names) == 0)
+        return true;
+    }
   return false;
 }
 
-enum fs_class
-fs_classify (char const *fstype, unsigned long magic)
+/* True if FSTYPE is FUSE: "fuse", "fuseblk", "fuse.SUBTYPE" or
+   "fuseblk.SUBTYPE" (not "fusectl").  Set *SUBTYPE to the subtype or
+   NULL.  */
+static bool
+fuse_fstype (char const *fstype, char const **subtype)
 {
+  *subtype = NULL;
+  size_t len;
+  if (strncmp (fstype, "fuseblk", 7) == 0)
+    len = 7;
+  else if (strncmp (fstype, "fuse", 4) == 0)
+    len = 4;
+  else
+    return false;
+  if (fstype[len] == '\0')
+    return true;
+  if (fstype[len] != '.' || fstype[len + 1] == '\0')
+    return false;
+  *subtype = fstype + len + 1;
+  return true;
+}
+
+/* The daemon behind a FUSE mount: its subtype, or, for a plain "fuse"
+   whose daemon set no subtype (libfuse2 daemons such as bindfs), the
+   source when that names a known daemon ("s3fs", "sshfs#user@host:").
+   NULL if FSTYPE is not FUSE or the daemon cannot be told.  */
+static char *
+fuse_daemon_of (char const *fstype, char const *source)
+{
+  char const *subtype;
+  if (!fstype || !fuse_fstype (fstype, &subtype))
+    return NULL;
+  if (subtype)
+    return xstrdup (subtype);
+  if (!source)
+    return NULL;
+  char *name = ximemdup0 (source, strcspn (source, "#"));
+  if (name_in (name, object_store_daemons) || name_in (name, gluster_daemons)
+      || name_in (name, network_daemons) || name_in (name, other_daemons))
+    return name;
+  free (name);
+  return NULL;
+}
+
+static enum fs_class
+classify (char const *fstype, char const *fuse_daemon, unsigned long magic)
+{
+  char const *subtype;
+  if (fstype && fuse_fstype (fstype, &subtype))
+    {
+      if (fuse_daemon && name_in (fuse_daemon, object_store_daemons))
+        return FSC_OBJECT_STORE;
+      if (fuse_daemon && name_in (fuse_daemon, gluster_daemons))
+        return FSC_GLUSTER;
+      if (fuse_daemon && name_in (fuse_daemon, network_daemons))
+        return FSC_NETWORK;
+      return FSC_FUSE;
+    }
   if (fstype)
     {
-      static char const *const object_stores[] = {
-        "s3fs", "goofys", "gcsfuse", "mountpoint-s3", "rclone", "blobfuse",
-        NULL
-      };
-      static char const *const glusters[] = { "glusterfs", NULL };
-      if (strncmp (fstype, "fuse", 4) == 0)
-        {
-          if (fuse_subtype_is (fstype, object_stores))
-            return FSC_OBJECT_STORE;
-          if (fuse_subtype_is (fstype, glusters))
-            return FSC_GLUSTER;
-          return FSC_FUSE;
-        }
       if (strcmp (fstype, "virtiofs") == 0)
         return FSC_VIRTIOFS;
       if (strcmp (fstype, "overlay") == 0)
         return FSC_OVERLAY;
+      if (strcmp (fstype, "glusterfs") == 0)
+        return FSC_GLUSTER;
       if (strcmp (fstype, "cifs") == 0 || strcmp (fstype, "smb3") == 0
           || strcmp (fstype, "smbfs") == 0)
         return FSC_SMB;
       /* 9p reports the server's f_type, so only its fstype tells.  */
       static char const *const networks[] = {
-        "nfs", "nfs4", "ceph", "lustre", "9p", "afs", "gpfs", "glusterfs",
+        "nfs", "nfs4", "ceph", "lustre", "9p", "afs", "gpfs",
         "ocfs2", "gfs2", "beegfs", NULL
       };
-      for (char const *const *p = networks; *p; p++)
-        if (strcmp (fstype, *p) == 0)
-          return FSC_NETWORK;
+      if (name_in (fstype, networks))
+        return FSC_NETWORK;
     }
   switch (magic)
     {
@@ -201,6 +275,30 @@ fs_classify (char const *fstype, unsigned long magic)
     }
   return FSC_LOCAL;
 }
+
+enum fs_class
+fs_classify_mount (char const *fstype, char const *source,
+                   unsigned long magic)
+{
+  char *daemon = fuse_daemon_of (fstype, source);
+  enum fs_class class = classify (fstype, daemon, magic);
+  free (daemon);
+  return class;
+}
+
+enum fs_class
+fs_classify (char const *fstype, unsigned long magic)
+{
+  return fs_classify_mount (fstype, NULL, magic);
+}
+
+char const *
+fs_display_name (struct fs_info const *info)
+{
+  return info->fstype ? info->fstype : fs_class_name (info->class);
+}
+
+/* Finding the mount.  */
 
 /* Fill INFO's mount fields from the mountinfo line with MOUNT_ID, or,
    without a mount id, from the longest mount point that is a prefix of
@@ -237,10 +335,12 @@ find_mount (struct fs_info *info, int mount_id, char const *real_path)
         {
           free (info->fstype);
           free (info->mount_point);
+          free (info->mount_root);
           free (info->source);
           free (info->super_options);
           info->fstype = xstrdup (e.fstype);
           info->mount_point = xstrdup (e.mount_point);
+          info->mount_root = xstrdup (e.root);
           info->source = xstrdup (e.source);
           info->super_options = xstrdup (e.super_options);
           info->mount_id = e.mount_id;
@@ -252,11 +352,240 @@ find_mount (struct fs_info *info, int mount_id, char const *real_path)
   fclose (f);
 }
 
+/* The mount id of FD, or -1.  */
+static int
+mount_id_of (int fd)
+{
+  struct statx stx;
+  if (statx (fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
+             &stx) == 0
+      && (stx.stx_mask & STATX_MNT_ID))
+    return (int) stx.stx_mnt_id;
+  return -1;
+}
+
+/* The absolute path of the object FD refers to, or NULL.  */
+static char *
+path_of_fd (int fd)
+{
+  char proc_path[64];
+  snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  return realpath (proc_path, NULL);
+}
+
+/* Overlay.  */
+
+/* The value of option NAME in the comma-separated OPTIONS (a copy), or
+   NULL.  A bare NAME gives "".  */
+static char *
+mount_option (char const *options, char const *name)
+{
+  size_t name_len = strlen (name);
+  for (char const *p = options; p && *p; )
+    {
+      size_t len = strcspn (p, ",");
+      if (len >= name_len && strncmp (p, name, name_len) == 0)
+        {
+          if (len == name_len)
+            return xstrdup ("");
+          if (p[name_len] == '=')
+            return ximemdup0 (p + name_len + 1, len - name_len - 1);
+        }
+      p += len;
+      if (*p == ',')
+        p++;
+    }
+  return NULL;
+}
+
+/* Whether an overlay boolean feature (redirect_dir, index) is on: the
+   mount's option if it shows one, else the module's default -- overlay
+   shows only the options that differ from that default.  */
+static bool
+overlay_feature_on (char const *options, char const *name,
+                    char const *on_value)
+{
+  char *value = mount_option (options, name);
+  if (value)
+    {
+      bool on = strcmp (value, on_value) == 0;
+      free (value);
+      return on;
+    }
+  char param_path[64];
+  snprintf (param_path, sizeof param_path,
+            "/sys/module/overlay/parameters/%s", name);
+  FILE *f = fopen (param_path, "re");
+  if (!f)
+    return false;
+  int c = getc (f);
+  fclose (f);
+  return c == 'Y';
+}
+
+/* True if the directory at PATH is opaque in an overlay upper layer:
+   what is below it in the lower layers is hidden.  */
+static bool
+overlay_opaque (char const *path)
+{
+  static char const *const names[] = {
+    "trusted.overlay.opaque", "user.overlay.opaque"
+  };
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    {
+      char value[2];
+      if (lgetxattr (path, names[i], value, sizeof value) == 1
+          && value[0] == 'y')
+        return true;
+    }
+  return false;
+}
+
+/* The lower layers named by the overlay mount OPTIONS: lowerdir= (old
+   mount API: "a:b", "\:" for a colon, "::" before the data-only
+   layers, which hold no directories of the merged tree) or one
+   lowerdir+= per layer (new API).  Set *N; free each and the array.  */
+static char **
+overlay_lower_layers (char const *options, size_t *n)
+{
+  size_t alloc = 4;
+  char **layers = xnmalloc (alloc, sizeof *layers);
+  *n = 0;
+  for (char const *p = options; p && *p; )
+    {
+      size_t len = strcspn (p, ",");
+      bool old_api = strncmp (p, "lowerdir=", 9) == 0;
+      bool new_api = strncmp (p, "lowerdir+=", 10) == 0;
+      char const *v = p + (old_api ? 9 : 10);
+      char const *end = p + len;
+      while ((old_api || new_api) && v < end)
+        {
+          char *layer = xmalloc (end - v + 1);
+          size_t k = 0;
+          while (v < end && !(old_api && *v == ':'))
+            {
+              if (old_api && v[0] == '\\' && v + 1 < end)
+                v++;
+              layer[k++] = *v++;
+            }
+          layer[k] = '\0';
+          if (*n == alloc)
+            layers = x2nrealloc (layers, &alloc, sizeof *layers);
+          layers[(*n)++] = layer;
+          if (v + 1 < end && v[1] == ':')
+            break;
+          if (v < end)
+            v++;
+        }
+      p += len;
+      if (*p == ',')
+        p++;
+    }
+  return layers;
+}
+
+/* True if a directory on the path REL in the upper layer of the overlay
+   with OPTIONS is opaque: it hides what the lower layers have below it,
+   as when a lower directory was removed and made again.  */
+static bool
+overlay_upper_opaque (char const *options, char const *rel)
+{
+  char *upper = mount_option (options, "upperdir");
+  bool opaque = false;
+  if (upper && upper[0] == '/')
+    {
+      char *path = xmalloc (strlen (upper) + strlen (rel) + 1);
+      char *end = stpcpy (path, upper);
+      for (char const *comp = rel; !opaque && *comp; )
+        {
+          size_t len = strcspn (comp + 1, "/") + 1;
+          end = mempcpy (end, comp, len);
+          *end = '\0';
+          opaque = overlay_opaque (path);
+          comp += len;
+        }
+      free (path);
+    }
+  free (upper);
+  return opaque;
+}
+
+/* Whether the directory at REL (a path from the root of the overlay
+   filesystem, "/a/b") comes from, or merges with, a lower layer -- the
+   directories overlay refuses to rename without redirect_dir=on (its
+   ovl_can_move).  Return 1, 0, or -1 when the layers cannot be seen
+   from here (another mount namespace, relative layer paths, no
+   permission).  Whiteouts in the layers are not looked at: without
+   redirect_dir a directory cannot have moved, so its path in a layer is
+   its path in the mount.  */
+static int
+overlay_dir_is_lower (char const *options, char const *rel)
+{
+  size_t n_layers;
+  char **layers = overlay_lower_layers (options, &n_layers);
+  int result = n_layers == 0 ? -1 : 0;
+  /* Look down the layers until one decides.  */
+  bool decided = result != 0 || overlay_upper_opaque (options, rel);
+  for (size_t i = 0; i < n_layers; i++)
+    {
+      struct stat st;
+      if (decided)
+        ;
+      else if (layers[i][0] != '/' || stat (layers[i], &st) != 0
+               || !S_ISDIR (st.st_mode))
+        result = -1, decided = true;
+      else
+        {
+          /* A directory here merges; anything else hides the layers
+             below.  */
+          char *path = xasprintf ("%s%s", layers[i], rel);
+          if (lstat (path, &st) == 0)
+            result = S_ISDIR (st.st_mode), decided = true;
+          else if (errno != ENOENT && errno != ENOTDIR)
+            result = -1, decided = true;
+          free (path);
+        }
+      free (layers[i]);
+    }
+  free (layers);
+  return result;
+}
+
+/* Fill INFO's object_lower for the directory FD on an overlay.  */
+static void
+overlay_examine_dir (struct fs_info *info, int fd)
+{
+  info->object_lower = -1;
+  if (!info->mount_point || !info->super_options)
+    return;
+  char *path = path_of_fd (fd);
+  if (!path)
+    return;
+  size_t mp_len = strlen (info->mount_point);
+  if (strcmp (info->mount_point, "/") == 0)
+    mp_len = 0;
+  if (strncmp (path, info->mount_point, mp_len) == 0
+      && (path[mp_len] == '/' || path[mp_len] == '\0'))
+    {
+      char const *in_mount = path + mp_len;
+      char const *root = info->mount_root;
+      char *rel = xasprintf ("%s%s",
+                             root && strcmp (root, "/") != 0 ? root : "",
+                             in_mount);
+      /* The root of the overlay is nothing one renames.  */
+      if (rel[0] == '/' && rel[1] != '\0')
+        info->object_lower = overlay_dir_is_lower (info->super_options, rel);
+      free (rel);
+    }
+  free (path);
+}
+
 bool
 fs_identify (int dirfd, char const *name, struct fs_info *info)
 {
   memset (info, 0, sizeof *info);
   info->mount_id = -1;
+  info->object_lower = -1;
 
   /* The name itself if it exists (it may be a mount point), else the
      directory that will hold it.  Never follow a symlink.  */
@@ -276,23 +605,36 @@ fs_identify (int dirfd, char const *name, struct fs_info *info)
     }
   info->magic = (unsigned long) sfs.f_type;
 
-  struct statx stx;
-  if (statx (target, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
-             &stx) == 0
-      && (stx.stx_mask & STATX_MNT_ID))
-    find_mount (info, (int) stx.stx_mnt_id, NULL);
+  int mount_id = mount_id_of (target);
+  if (mount_id >= 0)
+    find_mount (info, mount_id, NULL);
   else
     {
-      char proc_path[64];
-      snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", target);
-      char *real_path = realpath (proc_path, NULL);
+      char *real_path = path_of_fd (target);
       find_mount (info, -1, real_path);
       free (real_path);
     }
-  if (fd >= 0)
-    close (fd);
 
-  info->class = fs_classify (info->fstype, info->magic);
+  info->fuse_daemon = fuse_daemon_of (info->fstype, info->source);
+  info->class = classify (info->fstype, info->fuse_daemon, info->magic);
+
+  if (info->class == FSC_OVERLAY)
+    {
+      info->overlay_redirect_dir
+        = overlay_feature_on (info->super_options, "redirect_dir", "on");
+      info->overlay_index
+        = overlay_feature_on (info->super_options, "index", "on");
+    }
+
+  if (fd >= 0)
+    {
+      struct stat st;
+      info->object_known = true;
+      info->object_is_dir = fstat (fd, &st) == 0 && S_ISDIR (st.st_mode);
+      if (info->object_is_dir && info->class == FSC_OVERLAY)
+        overlay_examine_dir (info, fd);
+      close (fd);
+    }
   return true;
 }
 
@@ -301,10 +643,21 @@ fs_info_free (struct fs_info *info)
 {
   free (info->fstype);
   free (info->mount_point);
+  free (info->mount_root);
   free (info->source);
   free (info->super_options);
+  free (info->fuse_daemon);
   memset (info, 0, sizeof *info);
   info->mount_id = -1;
+  info->object_lower = -1;
+}
+
+/* The probe.  */
+
+static bool
+means_unsupported (int errnum)
+{
+  return errnum == EINVAL || errnum == ENOSYS || errnum == EOPNOTSUPP;
 }
 
 int
@@ -326,19 +679,22 @@ fs_probe_renameat2 (int dirfd, unsigned int flags)
           return -1;
         }
       close (fd);
+      /* Both names are registered for removal, whichever way round.  */
       if (renameat2 (dirfd, a.name, dirfd, b.name, RENAME_EXCHANGE) == 0)
         result = 1;
       else
-        result = errno == EINVAL || errno == ENOSYS ? 0 : -1;
+        result = means_unsupported (errno) ? 0 : -1;
       temp_remove (&b);
       temp_remove (&a);
       return result;
     }
 
-  /* RENAME_NOREPLACE to an absent name: rename A to A with a suffix
-     and, if that worked, back again.  */
+  /* RENAME_NOREPLACE onto an absent name, then back.  The second name
+     is not registered for removal, so no signal may come between the
+     two renames.  */
   char absent[TEMP_NAME_MAX + 8];
   snprintf (absent, sizeof absent, "%s.probe", a.name);
+  block_cleanup_signals ();
   if (renameat2 (dirfd, a.name, dirfd, absent, RENAME_NOREPLACE) == 0)
     {
       result = 1;
@@ -346,108 +702,194 @@ fs_probe_renameat2 (int dirfd, unsigned int flags)
         unlinkat (dirfd, absent, 0);
     }
   else
-    result = errno == EINVAL || errno == ENOSYS ? 0 : -1;
+    result = means_unsupported (errno) ? 0 : -1;
+  unblock_cleanup_signals ();
   temp_remove (&a);
   return result;
 }
 
-/* The policy table.  CONSEQUENCE gets what can go wrong.  */
-static enum fs_verdict
-table_verdict (enum fs_class class, enum fs_primitive prim,
-               char const **consequence)
+/* The policy.  */
+
+struct judgement
 {
-  *consequence = NULL;
-  switch (class)
+  enum fs_verdict verdict;
+  char const *consequence;   /* what goes wrong; for a safe verdict a
+                                condition or NULL */
+  bool futile;               /* the filesystem lacks the primitive:
+                                --force cannot make it work */
+};
+
+static struct judgement
+judged (enum fs_verdict verdict, char const *consequence)
+{
+  return (struct judgement) { verdict, consequence, false };
+}
+
+static char const *
+lacks (enum fs_primitive prim)
+{
+  return (prim == FS_NOREPLACE
+          ? "it does not support RENAME_NOREPLACE"
+          : "it does not support RENAME_EXCHANGE");
+}
+
+static char const *
+lacks_probed (enum fs_primitive prim)
+{
+  return (prim == FS_NOREPLACE
+          ? "it does not support RENAME_NOREPLACE (a probe got EINVAL)"
+          : "it does not support RENAME_EXCHANGE (a probe got EINVAL)");
+}
+
+/* What exclusion by PRIM depends on, on a FUSE mount.  */
+static char const *
+fuse_exclusion (enum fs_primitive prim)
+{
+  switch (prim)
+    {
+    case FS_MKDIR:
+      return "whether mkdir excludes processes on other mounts or hosts "
+             "depends on the FUSE daemon";
+    case FS_LINK:
+      return "whether link excludes processes on other mounts or hosts "
+             "depends on the FUSE daemon";
+    case FS_SYMLINK:
+      return "whether symlink excludes processes on other mounts or hosts "
+             "depends on the FUSE daemon";
+    default:
+      return "whether O_EXCL excludes processes on other mounts or hosts "
+             "depends on the FUSE daemon";
+    }
+}
+
+/* The policy table of fs-semantics.md, section 6, for INFO's class.  */
+static struct judgement
+table_judgement (struct fs_info const *info, enum fs_primitive prim)
+{
+  bool renames = (prim == FS_RENAME || prim == FS_NOREPLACE
+                  || prim == FS_EXCHANGE);
+  /* Callers that fill an fs_info by hand may set the fstype only.  */
+  char const *daemon = info->fuse_daemon;
+  if (!daemon && info->fstype)
+    fuse_fstype (info->fstype, &daemon);
+  switch (info->class)
     {
     case FSC_LOCAL:
+      return judged (FS_SAFE, NULL);
+
     case FSC_OVERLAY:
-      return FS_SAFE;
+      if (renames && !info->overlay_redirect_dir)
+        {
+          if (info->object_is_dir && info->object_lower == 1)
+            {
+              struct judgement j = judged (FS_REFUSE,
+                "it is a directory from overlay's lower layer and the mount "
+                "lacks redirect_dir=on: renaming it fails with EXDEV, so "
+                "this cannot be done atomically here");
+              j.futile = true;
+              return j;
+            }
+          if (!info->object_known
+              || (info->object_is_dir && info->object_lower != 0))
+            return judged (FS_SAFE,
+                           "a directory from the lower layer cannot be "
+                           "renamed (EXDEV), since redirect_dir is off");
+        }
+      if (prim == FS_LINK && !info->overlay_index)
+        return judged (FS_SAFE,
+                       "a hard link to a file from the lower layer breaks "
+                       "when the file is copied up, since index is off");
+      return judged (FS_SAFE, NULL);
 
     case FSC_NETWORK:
     case FSC_SMB:
       switch (prim)
         {
         case FS_NOREPLACE:
-          *consequence = (class == FSC_SMB
-                          ? "RENAME_NOREPLACE is only checked by this client, "
-                            "so another client can still be overwritten"
-                          : "it does not support RENAME_NOREPLACE");
-          return FS_REFUSE;
+          if (info->class == FSC_SMB)
+            return judged (FS_REFUSE,
+                           "RENAME_NOREPLACE is only checked by this client, "
+                           "so another client can still be overwritten");
+          return judged (FS_REFUSE, lacks (prim));
         case FS_EXCHANGE:
-          *consequence = "it does not support RENAME_EXCHANGE";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, lacks (prim));
         case FS_APPEND:
-          *consequence = "appends from other hosts can interleave";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, "appends from other hosts can interleave");
         case FS_RENAME:
-          *consequence = (class == FSC_SMB
-                          ? "a rename over a file open elsewhere falls back "
-                            "to unlink then rename, leaving a moment with "
-                            "no file"
-                          : "other hosts can see the old name until their "
-                            "caches expire");
-          return FS_WARN;
+          return judged (FS_WARN,
+                         info->class == FSC_SMB
+                         ? "a rename over a file open elsewhere falls back "
+                           "to unlink then rename, leaving a moment with "
+                           "no file"
+                         : "other hosts can see the old name until their "
+                           "caches expire");
         case FS_SYMLINK:
-          if (class == FSC_SMB)
-            {
-              *consequence = "symbolic links work only with Unix extensions "
-                             "or mfsymlinks";
-              return FS_WARN;
-            }
-          return FS_SAFE;
+          if (info->class == FSC_SMB)
+            return judged (FS_WARN, "symbolic links work only with Unix "
+                                    "extensions or mfsymlinks");
+          return judged (FS_SAFE, NULL);
+        case FS_EXCL:
+          {
+            char *vers = (info->fstype && strcmp (info->fstype, "nfs") == 0
+                          ? mount_option (info->super_options, "vers")
+                          : NULL);
+            bool nfs2 = vers && strcmp (vers, "2") == 0;
+            free (vers);
+            if (nfs2)
+              return judged (FS_REFUSE, "NFSv2 has no exclusive create, so "
+                                        "two clients can both create the "
+                                        "file");
+          }
+          return judged (FS_SAFE, NULL);
         default:
-          return FS_SAFE;
+          return judged (FS_SAFE, NULL);
         }
 
     case FSC_VIRTIOFS:
       if (prim == FS_APPEND)
-        {
-          *consequence = "appends from other guests sharing the directory "
-                         "can interleave";
-          return FS_WARN;
-        }
-      return FS_SAFE;
+        return judged (FS_WARN, "appends from other guests sharing the "
+                                "directory can interleave");
+      if (prim == FS_NOREPLACE || prim == FS_EXCHANGE)
+        return judged (FS_WARN, "support follows the host's filesystem, "
+                                "and no probe was made");
+      return judged (FS_SAFE, NULL);
 
     case FSC_FUSE:
       switch (prim)
         {
         case FS_NOREPLACE:
-          *consequence = "it does not support RENAME_NOREPLACE";
-          return FS_REFUSE;
         case FS_EXCHANGE:
-          *consequence = "it does not support RENAME_EXCHANGE";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, lacks (prim));
         case FS_APPEND:
-          *consequence = "appends from other hosts can interleave";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, "appends from other hosts can "
+                                    "interleave");
         case FS_RENAME:
-          *consequence = "readers on this mount that have the old file open "
-                         "can briefly find no file";
-          return FS_WARN;
+          return judged (FS_WARN, "readers on this mount that have the old "
+                                  "file open can briefly find no file");
         default:
-          *consequence = "exclusion across mounts depends on the FUSE "
-                         "daemon";
-          return FS_WARN;
+          /* sshfs makes mkdir, link, symlink and O_EXCL on the server,
+             so they exclude across mounts (callers handle its EPERM for
+             EEXIST).  */
+          if (daemon && strcmp (daemon, "sshfs") == 0)
+            return judged (FS_SAFE, NULL);
+          return judged (FS_WARN, fuse_exclusion (prim));
         }
 
     case FSC_OBJECT_STORE:
       switch (prim)
         {
         case FS_APPEND:
-          *consequence = "appends can be lost";
-          break;
+          return judged (FS_REFUSE, "appends can be lost");
         case FS_RENAME:
         case FS_NOREPLACE:
         case FS_EXCHANGE:
-          *consequence = "rename is a copy then a delete: readers can see "
-                         "a missing or partial file";
-          break;
+          return judged (FS_REFUSE, "rename is a copy then a delete: "
+                                    "readers can see a missing or partial "
+                                    "file");
         default:
-          *consequence = "several clients can all succeed: there is no "
-                         "mutual exclusion";
-          break;
+          return judged (FS_REFUSE, "several clients can all succeed: there "
+                                    "is no mutual exclusion");
         }
-      return FS_REFUSE;
 
     case FSC_GLUSTER:
       switch (prim)
@@ -455,93 +897,100 @@ table_verdict (enum fs_class class, enum fs_primitive prim,
         case FS_RENAME:
         case FS_NOREPLACE:
         case FS_EXCHANGE:
-          *consequence = "rename is a link then an unlink";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, "rename is a link then an unlink");
         case FS_APPEND:
-          *consequence = "appends from other hosts can interleave";
-          return FS_REFUSE;
+          return judged (FS_REFUSE, "appends from other hosts can interleave");
         default:
-          *consequence = "exclusion across clients depends on the "
-                         "translators in use";
-          return FS_WARN;
+          return judged (FS_WARN, "exclusion across clients depends on the "
+                                  "translators in use");
         }
     }
-  return FS_SAFE;
+  return judged (FS_SAFE, NULL);
 }
 
-/* sshfs makes mkdir, link, symlink and O_EXCL on the server, so they
-   exclude across mounts (its EPERM-for-EEXIST is handled by callers).  */
+/* Local filesystems whose renameat2 flags were measured (or are in the
+   kernel's generic code), so the table needs no probe.  */
 static bool
-is_sshfs (struct fs_info const *info)
+measured_local (struct fs_info const *info)
 {
-  return info->fstype && strcmp (info->fstype, "fuse.sshfs") == 0;
+  static char const *const measured[] = {
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "f2fs",
+    "bcachefs", NULL
+  };
+  return info->fstype && name_in (info->fstype, measured);
+}
+
+static struct judgement
+judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
+{
+  struct judgement j = table_judgement (info, prim);
+  if (!(prim == FS_NOREPLACE || prim == FS_EXCHANGE) || dirfd < 0
+      || j.futile)
+    return j;
+
+  /* A FUSE daemon that passes renameat2 flags through (bindfs on fuse3,
+     virtiofsd), or a local filesystem that was not measured, can do
+     something the table cannot know: ask it.  On FUSE this only lifts a
+     refusal to a warning -- the daemon decides atomicity.  */
+  bool probe = (info->class == FSC_FUSE || info->class == FSC_VIRTIOFS
+                || (info->class == FSC_LOCAL && !measured_local (info)));
+  /* The probe must run on the filesystem being judged.  */
+  if (probe && info->mount_id >= 0)
+    {
+      int probe_mount = mount_id_of (dirfd);
+      probe = probe_mount < 0 || probe_mount == info->mount_id;
+    }
+  if (!probe)
+    return j;
+
+  unsigned int flag = prim == FS_NOREPLACE ? RENAME_NOREPLACE
+                                           : RENAME_EXCHANGE;
+  switch (fs_probe_renameat2 (dirfd, flag))
+    {
+    case 1:
+      if (info->class == FSC_FUSE)
+        return judged (FS_WARN, "the FUSE daemon passes renameat2 through "
+                                "(probed); whether it is atomic depends on "
+                                "the filesystem behind it");
+      return judged (FS_SAFE, NULL);
+    case 0:
+      j = judged (FS_REFUSE, lacks_probed (prim));
+      j.futile = true;
+      return j;
+    default:
+      if (info->class == FSC_LOCAL)
+        return judged (FS_SAFE, "not measured for this filesystem, and no "
+                                "probe could be made here");
+      return j;
+    }
 }
 
 enum fs_verdict
 fs_judge (struct fs_info const *info, enum fs_primitive prim, int dirfd,
           char const **consequence)
 {
-  enum fs_verdict verdict = table_verdict (info->class, prim, consequence);
-
-  if (info->class == FSC_FUSE && is_sshfs (info)
-      && (prim == FS_MKDIR || prim == FS_LINK || prim == FS_SYMLINK
-          || prim == FS_EXCL))
-    {
-      *consequence = NULL;
-      return FS_SAFE;
-    }
-
-  /* A FUSE daemon that passes renameat2 flags through (bindfs on fuse3,
-     virtiofsd) can do what the table doubts: ask it.  On FUSE this only
-     lifts a refusal to a warning -- the daemon decides atomicity.  */
-  if ((prim == FS_NOREPLACE || prim == FS_EXCHANGE) && dirfd >= 0
-      && (info->class == FSC_FUSE || info->class == FSC_VIRTIOFS))
-    {
-      unsigned int flag = prim == FS_NOREPLACE ? RENAME_NOREPLACE
-                                               : RENAME_EXCHANGE;
-      int supported = fs_probe_renameat2 (dirfd, flag);
-      if (supported == 1)
-        {
-          if (info->class == FSC_VIRTIOFS)
-            return FS_SAFE;
-          *consequence = "the FUSE daemon passes renameat2 through; whether "
-                         "it is atomic depends on the filesystem behind it";
-          return FS_WARN;
-        }
-      if (supported == 0)
-        {
-          *consequence = (prim == FS_NOREPLACE
-                          ? "it does not support RENAME_NOREPLACE"
-                          : "it does not support RENAME_EXCHANGE");
-          return FS_REFUSE;
-        }
-    }
-  return verdict;
-}
-
-/* How to name a filesystem in a message: its mountinfo fstype, else its
-   class.  */
-static char const *
-fs_display_name (struct fs_info const *info)
-{
-  return info->fstype ? info->fstype : fs_class_name (info->class);
+  struct judgement j = judge (info, prim, dirfd);
+  *consequence = j.consequence;
+  return j.verdict;
 }
 
 bool
 fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
                  enum fs_primitive prim, bool force, bool quiet)
 {
-  char const *consequence;
-  enum fs_verdict verdict = fs_judge (info, prim, dirfd, &consequence);
-  if (verdict == FS_REFUSE && !force)
+  struct judgement j = judge (info, prim, dirfd);
+  if (j.verdict == FS_REFUSE && !force)
     {
-      error (0, 0, "%s is on %s: %s; use --force to go ahead anyway",
-             quoteaf (path), fs_display_name (info), consequence);
+      /* When the filesystem lacks the primitive, --force would only
+         reach the same failure; do not suggest it.  */
+      error (0, 0, "%s is on %s: %s%s", quoteaf (path),
+             fs_display_name (info), j.consequence,
+             j.futile ? "" : "; use --force to go ahead anyway");
       return false;
     }
-  if (verdict != FS_SAFE && !quiet)
+  if (j.verdict != FS_SAFE && !quiet)
     error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
-           fs_display_name (info), consequence);
+           fs_display_name (info), j.consequence);
   return true;
 }
 
@@ -557,16 +1006,113 @@ fs_permits (char const *path, int dirfd, char const *name,
   return permitted;
 }
 
-static char const *
-verdict_name (enum fs_verdict verdict)
+/* Why a rename failed.  */
+
+char *
+fs_rename_failure (int olddirfd, char const *oldname,
+                   int newdirfd, char const *newname,
+                   enum fs_primitive prim, int errnum)
 {
-  switch (verdict)
+  if (errnum == EXDEV)
     {
-    case FS_SAFE: return "safe";
-    case FS_WARN: return "warn";
-    case FS_REFUSE: return "refuse";
+      int old_mount = mount_id_of (olddirfd);
+      int new_mount = mount_id_of (newdirfd);
+      if (old_mount >= 0 && new_mount >= 0 && old_mount != new_mount)
+        return xstrdup ("the two names are on different mounts, and no "
+                        "rename crosses mounts: this cannot be done "
+                        "atomically");
+
+      /* One tree, and still EXDEV: the filesystem will not move this
+         object between these directories.  */
+      struct fs_info old_info, new_info;
+      if (!fs_identify (olddirfd, oldname, &old_info))
+        return NULL;
+      bool have_new = (prim == FS_EXCHANGE
+                       && fs_identify (newdirfd, newname, &new_info));
+      char *why;
+      if (old_info.class == FSC_OVERLAY)
+        {
+          bool lower = (old_info.object_lower == 1
+                        || (have_new && new_info.object_lower == 1));
+          why = xstrdup (lower
+                         ? "it is a directory from overlay's lower layer, "
+                           "which overlay cannot rename without "
+                           "redirect_dir=on (EXDEV): this cannot be done "
+                           "atomically here"
+                         : "overlay cannot rename a directory from its lower "
+                           "layer without redirect_dir=on (EXDEV): this "
+                           "cannot be done atomically here");
+        }
+      else
+        why = xasprintf ("%s will not move it between these directories "
+                         "(EXDEV, as with different project quotas): this "
+                         "cannot be done atomically here",
+                         fs_display_name (&old_info));
+      fs_info_free (&old_info);
+      if (have_new)
+        fs_info_free (&new_info);
+      return why;
     }
-  return "?";
+
+  if ((prim == FS_NOREPLACE || prim == FS_EXCHANGE)
+      && means_unsupported (errnum))
+    {
+      /* EINVAL also means "a directory into itself": only a probe on an
+         absent target tells whether the filesystem lacks the flag.  */
+      int probe = fs_probe_renameat2 (olddirfd, prim == FS_NOREPLACE
+                                                ? RENAME_NOREPLACE
+                                                : RENAME_EXCHANGE);
+      if (probe == 1)
+        return NULL;
+      struct fs_info info;
+      if (!fs_identify (olddirfd, NULL, &info))
+        return NULL;
+      char *why = xasprintf ("%s does not support %s%s",
+                             fs_display_name (&info), fs_primitive_name (prim),
+                             probe == 0 ? "" : " (probably)");
+      fs_info_free (&info);
+      return why;
+    }
+  return NULL;
+}
+
+/* --check-fs.  */
+
+static void
+explain_info (struct fs_info const *info)
+{
+  if (info->source)
+    printf ("  source: %s\n", info->source);
+  char const *subtype;
+  if (info->fstype && fuse_fstype (info->fstype, &subtype))
+    {
+      if (subtype)
+        printf ("  FUSE subtype: %s\n", subtype);
+      else if (info->fuse_daemon)
+        printf ("  FUSE subtype: none (the source names the daemon: %s)\n",
+                info->fuse_daemon);
+      else
+        printf ("  FUSE subtype: none (unknown daemon)\n");
+    }
+  else if (info->class == FSC_FUSE)
+    printf ("  FUSE subtype: unknown (mount not found)\n");
+  if (info->class == FSC_OVERLAY)
+    {
+      printf ("  overlay: redirect_dir %s, index %s\n",
+              info->overlay_redirect_dir ? "on" : "off",
+              info->overlay_index ? "on" : "off");
+      /* -1: the mount's root, or layers not visible from here; the
+         verdicts then carry the general condition.  */
+      if (info->object_is_dir && info->object_lower >= 0)
+        printf ("  this directory: %s\n",
+                info->object_lower == 0
+                ? "in the upper layer only (it can be renamed)"
+                : info->overlay_redirect_dir
+                ? "from the lower layer (it can be renamed: redirect_dir "
+                  "is on)"
+                : "from the lower layer (renaming it gives EXDEV unless "
+                  "redirect_dir=on)");
+    }
 }
 
 int
@@ -576,18 +1122,22 @@ fs_explain_operands (int n, char **paths)
   for (int i = 0; i < n; i++)
     {
       /* The path itself if it exists, else the directory that would
-         hold it.  */
+         hold it.  "." and "/" have no parent to look from: they are
+         examined as directories.  */
       struct parent_dir parent = { .fd = -1 };
+      bool have_parent = open_parent (paths[i], &parent);
       int fd = open (paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0 && !open_parent (paths[i], &parent))
+      if (fd < 0 && !have_parent)
         {
           error (0, errno, "cannot examine %s", quoteaf (paths[i]));
           status = EXIT_SYSERR;
           continue;
         }
-      int dirfd = fd >= 0 ? fd : parent.fd;
       struct fs_info info;
-      if (!fs_identify (dirfd, fd >= 0 ? NULL : parent.base, &info))
+      bool identified = (have_parent
+                         ? fs_identify (parent.fd, parent.base, &info)
+                         : fs_identify (fd, NULL, &info));
+      if (!identified)
         {
           error (0, errno, "cannot examine %s", quoteaf (paths[i]));
           if (fd >= 0)
@@ -596,25 +1146,29 @@ fs_explain_operands (int n, char **paths)
           status = EXIT_SYSERR;
           continue;
         }
-      /* Probes need a directory to make scratch names in.  */
+      /* Probes need a directory to make scratch names in: the path if
+         it is one, else the directory that holds it.  */
       struct stat st;
       int probe_fd = (fd >= 0 && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)
                       ? fd : parent.fd);
+
       printf ("%s: %s (%s filesystem, f_type 0x%lx)",
               paths[i], fs_display_name (&info), fs_class_name (info.class),
               info.magic);
       if (info.mount_point)
         printf (" mounted on %s", info.mount_point);
       putchar ('\n');
+      if (fd < 0)
+        printf ("  not there yet: examined its directory %s\n", parent.dir);
+      explain_info (&info);
       for (int p = 0; p < FS_PRIMITIVE_COUNT; p++)
         {
-          char const *consequence;
-          enum fs_verdict verdict = fs_judge (&info, p, probe_fd,
-                                              &consequence);
+          struct judgement j = judge (&info, p, probe_fd);
           printf ("  %-17s %s", fs_primitive_name (p),
-                  verdict_name (verdict));
-          if (consequence)
-            printf (": %s", consequence);
+                  verdict_name (j.verdict));
+          if (j.consequence)
+            printf (j.verdict == FS_SAFE ? ", but %s" : ": %s",
+                    j.consequence);
           putchar ('\n');
         }
       fs_info_free (&info);

@@ -54,6 +54,26 @@ struct fs_info
   char *source;
   char *super_options;
   int mount_id;            /* -1 if unknown */
+
+  /* Filled by fs_identify; an fs_info made by hand may leave them
+     zero.  */
+  char *mount_root;        /* the mount's root within its filesystem */
+  char *fuse_daemon;       /* FUSE: the daemon, from the fstype's subtype
+                              ("sshfs" for "fuse.sshfs") or, for a plain
+                              "fuse"/"fuseblk", from a source that names
+                              one; NULL if unknown or not FUSE */
+  /* Overlay only.  */
+  bool overlay_redirect_dir; /* redirect_dir=on: directories from the
+                                lower layer can be renamed */
+  bool overlay_index;        /* index=on: hard links survive copy-up */
+  /* Facts about the object itself, filled only when fs_identify was
+     given a NAME that exists.  */
+  bool object_known;       /* NAME existed */
+  bool object_is_dir;      /* ... and is a directory */
+  int object_lower;        /* overlay: 1 if the directory comes from (or
+                              merges with) a lower layer, 0 if it lives
+                              in the upper layer only, -1 unknown or not
+                              applicable */
 };
 
 /* One line of /proc/self/mountinfo, decoded.  The strings point into the
@@ -76,26 +96,73 @@ bool mountinfo_parse_line (char *line, struct mountinfo_entry *entry);
 
 /* The class of a filesystem from its mountinfo fstype and statfs magic. */
 enum fs_class fs_classify (char const *fstype, unsigned long magic);
+/* The same, with the mount's SOURCE, which names the daemon of a FUSE
+   mount that has no subtype (a plain "fuse" with source "s3fs").  */
+enum fs_class fs_classify_mount (char const *fstype, char const *source,
+                                 unsigned long magic);
 char const *fs_class_name (enum fs_class class);
 char const *fs_primitive_name (enum fs_primitive prim);
+/* How to name INFO's filesystem in a message: the mountinfo fstype
+   ("ext4", "fuse.sshfs", "fuse"), else the class.  */
+char const *fs_display_name (struct fs_info const *info);
 
 /* Identify the filesystem holding NAME in DIRFD, or DIRFD itself when
-   NAME is NULL or does not exist.  Return false (errno set) if even
-   statfs fails.  */
+   NAME is NULL or does not exist.  NAME is never followed if it is a
+   symbolic link.  When NAME exists, INFO also says what it is (the
+   object_* fields), so the verdicts for renaming it can take that into
+   account (a directory from overlay's lower layer cannot be renamed
+   without redirect_dir=on).  Return false (errno set) if even statfs
+   fails.  */
 bool fs_identify (int dirfd, char const *name, struct fs_info *info);
 void fs_info_free (struct fs_info *info);
 
 /* The verdict of the policy table for PRIM on INFO's filesystem, and in
-   *CONSEQUENCE what can go wrong (NULL when safe).  Where a probe can
-   decide (renameat2 flags on FUSE and virtiofs), DIRFD is used for a
-   scratch probe; pass -1 to use the table alone.  */
+   *CONSEQUENCE what can go wrong -- or, for a safe verdict, NULL or the
+   condition the promise depends on (e.g. overlay: "a directory from the
+   lower layer cannot be renamed"), which tools need not print.  Where a
+   probe can decide (renameat2 flags on FUSE, virtiofs and local
+   filesystems outside the measured set), DIRFD -- the directory the
+   operation will happen in -- is used for a scratch probe, provided it
+   is on INFO's mount; pass -1 to use the table alone.  Nothing is
+   cached: every call that probes, probes again.  */
 enum fs_verdict fs_judge (struct fs_info const *info, enum fs_primitive prim,
                           int dirfd, char const **consequence);
 
 /* Probe whether renameat2 FLAGS (RENAME_NOREPLACE or RENAME_EXCHANGE)
-   is supported in DIRFD, with scratch names that are removed again.
-   Return 1 supported, 0 unsupported, -1 could not tell.  */
+   is supported in DIRFD, with scratch names (".TOOL.XXXXXX") that are
+   removed again, also if a signal arrives.  RENAME_NOREPLACE is tried
+   on an absent target: an existing one gets EEXIST from the VFS before
+   the filesystem is asked, which proves nothing.  Return 1 supported,
+   0 unsupported (EINVAL, ENOSYS, EOPNOTSUPP), -1 could not tell (e.g.
+   the directory is not writable).  */
 int fs_probe_renameat2 (int dirfd, unsigned int flags);
+
+/* Why a rename-family call failed, for a diagnostic: renaming OLDNAME
+   in OLDDIRFD to NEWNAME in NEWDIRFD with PRIM (FS_RENAME, FS_NOREPLACE
+   or FS_EXCHANGE) failed with ERRNUM.  Return a sentence (free it) when
+   the filesystem, not the operands, is the reason:
+     EXDEV between two names on one mount -- a directory from overlay's
+       lower layer without redirect_dir=on, or directories with
+       different project quotas -- "... cannot be done atomically here";
+     EXDEV between two mounts;
+     EINVAL/ENOSYS/EOPNOTSUPP for RENAME_NOREPLACE or RENAME_EXCHANGE on a
+       filesystem that lacks the flag (checked with a probe, since EINVAL
+       also means "a directory into itself").
+   Return NULL when strerror (ERRNUM) says it best.  Typical use:
+
+     char *why = fs_rename_failure (p1.fd, p1.base, p2.fd, p2.base,
+                                    FS_EXCHANGE, errno);
+     if (why)
+       error (0, 0, "cannot exchange %s and %s: %s", ..., why);
+     else
+       error (0, errnum, "cannot exchange %s and %s", ...);
+     free (why);
+     return EXIT_SYSERR;
+
+   Never follow a failure with a copy: status 3 is the answer.  */
+char *fs_rename_failure (int olddirfd, char const *oldname,
+                         int newdirfd, char const *newname,
+                         enum fs_primitive prim, int errnum);
 
 /* The check every tool makes before relying on PRIM for PATH (NAME in
    DIRFD; see fs_identify).  Safe: say nothing.  Warn: one line on
@@ -111,8 +178,11 @@ bool fs_permits_info (char const *path, struct fs_info const *info,
                       int dirfd, enum fs_primitive prim, bool force,
                       bool quiet);
 
-/* --check-fs: print the filesystem of each of the N PATHS and the
-   verdict for every primitive.  Return the exit status.  */
+/* --check-fs: print the filesystem of each of the N PATHS (the path
+   itself if it exists, else the directory that would hold it): its
+   fstype, class, f_type and mount point, the FUSE daemon or the overlay
+   options that matter, then one line per primitive with its verdict and
+   the consequence.  Return the exit status.  */
 int fs_explain_operands (int n, char **paths);
 
 /* A shortcut for a tool's hot path: true if the directory DIRFD is

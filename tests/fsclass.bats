@@ -29,6 +29,30 @@ setup() {
   assert_line --index 13 "invalid"
 }
 
+@test "FUSE: subtypes match exactly; plain fuse is named by its source" {
+  run fsclass-test parse <"$BATS_TEST_DIRNAME/data/mountinfo.txt"
+  assert_success
+  # A libfuse2 daemon without a subtype: the source names s3fs.
+  assert_line --index 14 "72|26|/mnt/plain|fuse|s3fs|rw,user_id=0,group_id=0|object-store FUSE"
+  # fuseblk (ntfs-3g, exfat-fuse) is FUSE of an unknown daemon.
+  assert_line --index 15 --partial "|/media/usb|fuseblk|/dev/sdb1|"
+  assert_line --index 15 --partial "|FUSE"
+  assert_line --index 16 --partial "|fuse.blobfuse2|blobfuse2|rw|object-store FUSE"
+  # ceph-fuse keeps CephFS's semantics.
+  assert_line --index 17 --partial "|fuse.ceph-fuse|ceph-fuse|rw|network"
+  # fusectl is not a FUSE mount.
+  assert_line --index 18 --partial "|fusectl|fusectl|rw|local"
+  assert_line --index 19 --partial "|fuse|sshfs#user@host:/|rw|FUSE"
+  # No prefix matching: "s3fsx" is some other daemon.
+  assert_line --index 20 --partial "|fuse.s3fsx|s3fsx|rw|FUSE"
+  # Lines recorded on Debian 12 (kernel 6.18): tmpfs at a path with a
+  # space, an overlay, bindfs 1.14.7 (libfuse2: plain "fuse").
+  assert_line --index 21 "43|26|/tmp/fsx/with space|tmpfs|tmpfs|rw,size=8192k|local"
+  assert_line --index 22 --partial "|/tmp/fsx/ovl|overlay|overlay|rw,lowerdir=/tmp/fsx/l,"
+  assert_line --index 23 --partial "|/tmp/fsx/bind|fuse|/tmp/fsx/bsrc|"
+  assert_line --index 23 --partial "|FUSE"
+}
+
 verdicts() {
   run fsclass-test classify "$@"
   assert_success
@@ -47,6 +71,26 @@ verdicts() {
   verdicts overlay
   assert_line --index 0 "class=overlay"
   refute_line --partial "=refuse"
+}
+
+@test "fuseblk and FUSE without a subtype: warned, like any unknown daemon" {
+  for fs in fuseblk fuse fuse.bindfs; do
+    verdicts "$fs"
+    assert_line --index 0 "class=FUSE"
+    assert_line "O_EXCL=warn"
+    assert_line "RENAME_EXCHANGE=refuse"
+    assert_line "O_APPEND=refuse"
+  done
+  verdicts fusectl
+  assert_line --index 0 "class=local"
+}
+
+@test "NFSv2 has no exclusive create" {
+  run fsclass-test classify nfs 0 rw,vers=2
+  assert_success
+  assert_line "O_EXCL=refuse"
+  run fsclass-test classify nfs 0 rw,vers=3
+  assert_line "O_EXCL=safe"
 }
 
 @test "NFS, Ceph, Lustre, 9p, SMB: renameat2 flags and O_APPEND refused" {

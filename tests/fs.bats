@@ -1,0 +1,598 @@
+#!/usr/bin/env bats
+# Filesystem truth on real mounts: the classifier's verdicts, its
+# renameat2 probe, and what the tools do on ext4, xfs, btrfs, tmpfs,
+# overlay and FUSE (bindfs).  Needs root; each test skips with the
+# reason when its mount could not be made (see tests/fs_helper.bash).
+
+load test_helper
+load fs_helper
+
+setup_file() {
+  fs_mount_all
+}
+
+teardown_file() {
+  fs_unmount_all
+}
+
+setup() {
+  common_setup
+}
+
+# --check-fs on DIR; the verdict of every primitive is then in $output.
+check_fs() {
+  run excl-create --check-fs "$@"
+  assert_success
+}
+
+# The verdict line of primitive PRIM in the last --check-fs output.
+assert_verdict() {
+  local prim=$1 verdict=$2
+  assert_line --regexp "^  $prim +$verdict(:|,|\$)"
+}
+
+# --- the verdicts on each mount --------------------------------------------
+
+@test "ext4, xfs, btrfs: --check-fs names the filesystem and its mount, all safe" {
+  local fs dir
+  for fs in ext4 xfs btrfs; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    check_fs "$dir"
+    assert_line --index 0 "$dir: $fs (local filesystem, f_type 0x$(stat -f -c %t "$dir")) mounted on $(fs_mount_point "$fs")"
+    assert_line --regexp "^  source: /dev/loop[0-9]+$"
+    for prim in rename RENAME_NOREPLACE RENAME_EXCHANGE mkdir link symlink O_EXCL O_APPEND; do
+      assert_verdict "$prim" safe
+    done
+    refute_output --partial "warn"
+    refute_output --partial "refuse"
+    refute_output --partial ", but"
+  done
+}
+
+@test "tmpfs at a mount point with a space: mountinfo's \\040 is decoded" {
+  require_mount tmpfs
+  local mnt
+  mnt=$(fs_mount_point tmpfs)
+  grep -q 'tmp\\040fs ' /proc/self/mountinfo
+  # An absent name: its directory is examined.
+  check_fs "$mnt/not yet"
+  assert_line --index 0 "$mnt/not yet: tmpfs (local filesystem, f_type 0x1021994) mounted on $mnt"
+  assert_line "  not there yet: examined its directory $mnt"
+  assert_line "  source: atomicutils-test"
+  assert_verdict RENAME_EXCHANGE safe
+  assert_verdict O_APPEND safe
+  # The mount point itself.
+  check_fs "$mnt"
+  assert_line --index 0 --partial "mounted on $mnt"
+}
+
+@test "overlay: a directory from the lower layer cannot be renamed, files can" {
+  require_mount overlay
+  local mnt
+  mnt=$(fs_mount_point overlay)
+  check_fs "$mnt/ldir"
+  assert_line --index 0 "$mnt/ldir: overlay (overlay filesystem, f_type 0x794c7630) mounted on $mnt"
+  assert_line "  overlay: redirect_dir off, index off"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+  assert_line --partial "RENAME_EXCHANGE   refuse: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  assert_verdict rename refuse
+  assert_verdict O_EXCL safe
+  assert_verdict O_APPEND safe
+
+  # A directory from the second lower layer, too.
+  check_fs "$mnt/ldir2"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+
+  # A file from the lower layer can be exchanged: copy-up, then rename.
+  check_fs "$mnt/lfile"
+  assert_verdict RENAME_EXCHANGE safe
+  refute_line --partial "this directory"
+
+  # A directory made on the mount lives in the upper layer only.
+  mkdir -p "$mnt/t$BATS_TEST_NUMBER"
+  check_fs "$mnt/t$BATS_TEST_NUMBER"
+  assert_line "  this directory: in the upper layer only (it can be renamed)"
+  assert_verdict RENAME_EXCHANGE safe
+
+  # A lower directory removed and made again is opaque: upper only.
+  check_fs "$mnt/ldir3"
+  assert_line --partial "  this directory: from the lower layer"
+  rm -rf "$mnt/ldir3"
+  mkdir "$mnt/ldir3"
+  check_fs "$mnt/ldir3"
+  assert_line "  this directory: in the upper layer only (it can be renamed)"
+  assert_verdict RENAME_EXCHANGE safe
+  run fsclass-test rename rename "$mnt/ldir3" "$mnt/moved$BATS_TEST_NUMBER"
+  assert_success
+
+  # The mount as a whole: safe, with the condition spelled out.
+  check_fs "$mnt"
+  assert_line --regexp "^  RENAME_EXCHANGE +safe, but a directory from the lower layer cannot be renamed \(EXDEV\), since redirect_dir is off$"
+  assert_line --regexp "^  link +safe, but a hard link to a file from the lower layer breaks"
+}
+
+@test "overlay: EXDEV from a lower directory is reported as 'cannot be done atomically here'" {
+  require_mount overlay
+  local mnt up
+  mnt=$(fs_mount_point overlay)
+  up=$mnt/t$BATS_TEST_NUMBER
+  mkdir -p "$up"
+  echo upper >"$up/f"
+  run fsclass-test rename exchange "$mnt/ldir" "$up"
+  assert_equal "$status" 3
+  assert_output --partial "it is a directory from overlay's lower layer, which overlay cannot rename without redirect_dir=on (EXDEV): this cannot be done atomically here"
+  run fsclass-test rename rename "$mnt/ldir" "$mnt/moved"
+  assert_equal "$status" 3
+  assert_output --partial "cannot be done atomically here"
+  # Nothing moved, nothing copied.
+  [ "$(cat "$mnt/ldir/f")" = lower ]
+  [ "$(cat "$up/f")" = upper ]
+  [ ! -e "$mnt/moved" ]
+  [ ! -e "$mnt/ldir/t$BATS_TEST_NUMBER" ]
+  # Between two mounts EXDEV means "different mounts".
+  require_mount tmpfs
+  run fsclass-test rename rename "$up/f" "$(fs_mount_point tmpfs)/f"
+  assert_equal "$status" 3
+  assert_output --partial "the two names are on different mounts"
+}
+
+@test "overlay with redirect_dir=on: lower directories can be renamed" {
+  require_mount overlay-redirect
+  local mnt
+  mnt=$(fs_mount_point overlay-redirect)
+  check_fs "$mnt/ldir"
+  assert_line "  overlay: redirect_dir on, index off"
+  assert_line "  this directory: from the lower layer (it can be renamed: redirect_dir is on)"
+  assert_verdict RENAME_EXCHANGE safe
+  assert_verdict rename safe
+  mkdir -p "$mnt/t$BATS_TEST_NUMBER"
+  run fsclass-test rename exchange "$mnt/ldir" "$mnt/t$BATS_TEST_NUMBER"
+  assert_success
+  [ "$(cat "$mnt/t$BATS_TEST_NUMBER/f")" = lower ]
+  run fsclass-test rename exchange "$mnt/ldir" "$mnt/t$BATS_TEST_NUMBER"
+  assert_success
+  [ "$(cat "$mnt/ldir/f")" = lower ]
+}
+
+@test "FUSE (bindfs): fstype fuse, no subtype, renameat2 flags refused by the probe" {
+  require_mount fuse
+  local mnt
+  mnt=$(fs_mount_point fuse)
+  check_fs "$mnt"
+  assert_line --index 0 "$mnt: fuse (FUSE filesystem, f_type 0x65735546) mounted on $mnt"
+  assert_line "  FUSE subtype: none (unknown daemon)"
+  assert_line "  source: $(fs_backing_dir fuse)"
+  assert_line "  RENAME_NOREPLACE  refuse: it does not support RENAME_NOREPLACE (a probe got EINVAL)"
+  assert_line "  RENAME_EXCHANGE   refuse: it does not support RENAME_EXCHANGE (a probe got EINVAL)"
+  assert_verdict rename warn
+  assert_verdict O_EXCL warn
+  assert_verdict link warn
+  assert_verdict mkdir warn
+  assert_verdict O_APPEND refuse
+  assert_no_scratch_names "$mnt"
+}
+
+@test "FUSE with a subtype (fuse.bindfs): the subtype is named, verdicts as unknown FUSE" {
+  require_mount fuse-bindfs
+  local mnt
+  mnt=$(fs_mount_point fuse-bindfs)
+  check_fs "$mnt/absent"
+  assert_line --index 0 "$mnt/absent: fuse.bindfs (FUSE filesystem, f_type 0x65735546) mounted on $mnt"
+  assert_line "  FUSE subtype: bindfs"
+  assert_line "  source: bindfs"
+  assert_verdict RENAME_EXCHANGE refuse
+  assert_verdict O_EXCL warn
+  assert_verdict O_APPEND refuse
+  assert_no_scratch_names "$mnt"
+}
+
+@test "FUSE (bindfs): the probe uses an absent target, gets EINVAL, and cleans up" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run strace -f -e trace=renameat2 fsclass-test probe "$dir"
+  assert_success
+  assert_line "NOREPLACE=0"
+  assert_line "EXCHANGE=0"
+  # RENAME_NOREPLACE was asked to rename onto a name that did not exist
+  # (the scratch name plus ".probe"), and the daemon said EINVAL.
+  assert_line --regexp 'renameat2\(.*"\.fsclass-test\.[^"]*", .*"\.fsclass-test\.[^"]*\.probe", RENAME_NOREPLACE\) = -1 EINVAL'
+  assert_line --regexp 'RENAME_EXCHANGE\) = -1 EINVAL'
+  assert_no_scratch_names "$dir"
+  assert_no_scratch_names "$(fs_backing_dir fuse)/t$BATS_TEST_NUMBER"
+  # On a local filesystem the same probe says "supported".
+  run fsclass-test probe .
+  assert_line "NOREPLACE=1"
+  assert_line "EXCHANGE=1"
+  assert_no_scratch_names .
+}
+
+@test "FUSE (bindfs): a failed RENAME_EXCHANGE is reported as missing, nothing changes" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  echo a >"$dir/a"
+  echo b >"$dir/b"
+  run fsclass-test rename exchange "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output --partial "fuse does not support RENAME_EXCHANGE"
+  [ "$(cat "$dir/a")" = a ]
+  [ "$(cat "$dir/b")" = b ]
+  assert_no_scratch_names "$dir"
+}
+
+# --- excl-create on each mount ---------------------------------------------
+
+@test "excl-create works on ext4, xfs, btrfs, tmpfs and overlay, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs overlay; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    run excl-create "$dir/empty"
+    assert_success
+    assert_output ""
+    run excl-create -c "on $fs" "$dir/full"
+    assert_success
+    assert_output ""
+    [ "$(cat "$dir/full")" = "on $fs" ]
+    run excl-create -c again "$dir/full"
+    assert_equal "$status" 1
+    [ "$(cat "$dir/full")" = "on $fs" ]
+    assert_no_temporaries excl-create "$dir"
+  done
+  # In a directory from overlay's lower layer, too (copied up first).
+  run excl-create -c x "$(fs_mount_point overlay)/ldir/new$BATS_TEST_NUMBER"
+  assert_success
+}
+
+@test "excl-create on FUSE: warns about O_EXCL and link unless -q, and works" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run excl-create "$dir/empty"
+  assert_success
+  assert_output "excl-create: warning: '$dir/empty' is on fuse: whether O_EXCL excludes processes on other mounts or hosts depends on the FUSE daemon"
+  [ -f "$dir/empty" ]
+  run excl-create -c text "$dir/full"
+  assert_success
+  assert_output --partial "warning: '$dir/full' is on fuse: whether link excludes"
+  [ "$(cat "$dir/full")" = text ]
+  run excl-create -q "$dir/quiet"
+  assert_success
+  assert_output ""
+  # "Exists" is still status 1.
+  run excl-create -q "$dir/empty"
+  assert_equal "$status" 1
+  assert_no_temporaries excl-create "$dir"
+}
+
+@test "excl-create on object-store FUSE (mountinfo fuse.s3fs): refused, --force goes ahead" {
+  require_mount fuse-s3fs
+  local mnt dir
+  mnt=$(fs_mount_point fuse-s3fs)
+  check_fs "$mnt"
+  assert_line --index 0 "$mnt: fuse.s3fs (object-store FUSE filesystem, f_type 0x65735546) mounted on $mnt"
+  assert_line "  FUSE subtype: s3fs"
+  refute_output --regexp " (safe|warn)"
+  dir=$(test_dir_on fuse-s3fs)
+  run excl-create "$dir/f"
+  assert_equal "$status" 3
+  assert_output "excl-create: '$dir/f' is on fuse.s3fs: several clients can all succeed: there is no mutual exclusion; use --force to go ahead anyway"
+  [ ! -e "$dir/f" ]
+  run excl-create -q "$dir/f"
+  assert_equal "$status" 3
+  [ ! -e "$dir/f" ]
+  run excl-create --force "$dir/f"
+  assert_success
+  assert_output "excl-create: warning: '$dir/f' is on fuse.s3fs: several clients can all succeed: there is no mutual exclusion"
+  [ -f "$dir/f" ]
+  run excl-create --force -q -c x "$dir/g"
+  assert_success
+  assert_output ""
+  assert_no_temporaries excl-create "$dir"
+}
+
+# --- safe-append -------------------------------------------------------------
+
+@test "safe-append on ext4, xfs, btrfs, tmpfs and overlay: appends, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs overlay; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    run safe-append "$dir/log" "one on $fs"
+    assert_success
+    assert_output ""
+    run safe-append "$dir/log" two
+    assert_success
+    assert_equal "$(cat "$dir/log")" "one on $fs
+two"
+  done
+  # A file from overlay's lower layer is copied up, then appended to.
+  local lfile before
+  lfile=$(fs_mount_point overlay)/lfile
+  before=$(cat "$lfile")
+  run safe-append "$lfile" more
+  assert_success
+  assert_equal "$(cat "$lfile")" "$before
+more"
+}
+
+@test "safe-append on FUSE: refused with status 3 and nothing written; --force appends" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_output "safe-append: '$dir/log' is on fuse: appends from other hosts can interleave; use --force to go ahead anyway"
+  [ ! -e "$dir/log" ]
+  # -q does not silence a refusal.
+  run safe-append -q "$dir/log" record
+  assert_equal "$status" 3
+  [ ! -e "$dir/log" ]
+  # An existing file is refused too, and left as it was.
+  printf 'old\n' >"$dir/log"
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_equal "$(cat "$dir/log")" old
+  run safe-append --force "$dir/log" record
+  assert_success
+  assert_output "safe-append: warning: '$dir/log' is on fuse: appends from other hosts can interleave"
+  run safe-append --force -q "$dir/log" another
+  assert_success
+  assert_output ""
+  assert_equal "$(cat "$dir/log")" "old
+record
+another"
+  # Through the mount and in the backing directory alike.
+  assert_equal "$(cat "$(fs_backing_dir fuse)/t$BATS_TEST_NUMBER/log")" "old
+record
+another"
+}
+
+@test "safe-append on object-store FUSE: refused, appends can be lost" {
+  require_mount fuse-s3fs
+  local dir
+  dir=$(test_dir_on fuse-s3fs)
+  run safe-append "$dir/log" record
+  assert_equal "$status" 3
+  assert_output "safe-append: '$dir/log' is on fuse.s3fs: appends can be lost; use --force to go ahead anyway"
+  [ ! -e "$dir/log" ]
+  run safe-append --check-fs "$dir/log"
+  assert_success
+  assert_line --regexp "^  O_APPEND +refuse: appends can be lost$"
+}
+
+@test "safe-append --check-fs on FUSE and overlay" {
+  require_mount fuse
+  run safe-append --check-fs "$(fs_mount_point fuse)/log"
+  assert_success
+  assert_line --index 0 --partial ": fuse (FUSE filesystem, f_type 0x65735546) mounted on $(fs_mount_point fuse)"
+  assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
+  require_mount overlay
+  run safe-append --check-fs "$(fs_mount_point overlay)/log"
+  assert_success
+  assert_line "  O_APPEND          safe"
+}
+
+# --- atomic-swap -------------------------------------------------------------
+
+@test "atomic-swap on ext4, xfs, btrfs, tmpfs: exchange, repoint and no-clobber, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    mkdir "$dir/d1" "$dir/d2"
+    echo one >"$dir/d1/f"
+    echo two >"$dir/d2/f"
+    run atomic-swap "$dir/d1" "$dir/d2"
+    assert_success
+    assert_output ""
+    assert_equal "$(cat "$dir/d1/f")" two
+    assert_equal "$(cat "$dir/d2/f")" one
+    run atomic-swap -s d1 "$dir/current"
+    assert_success
+    assert_output ""
+    assert_equal "$(readlink "$dir/current")" d1
+    run atomic-swap -s d2 "$dir/current"
+    assert_success
+    assert_equal "$(readlink "$dir/current")" d2
+    run atomic-swap -n "$dir/d1" "$dir/d3"
+    assert_success
+    assert_output ""
+    assert_no_temporaries atomic-swap "$dir"
+  done
+}
+
+@test "atomic-swap on overlay: files from the lower layer and upper directories exchange" {
+  require_mount overlay
+  local mnt dir
+  mnt=$(fs_mount_point overlay)
+  dir=$(test_dir_on overlay)
+  echo upper >"$dir/ufile"
+  local lower_content
+  lower_content=$(cat "$mnt/lfile")
+  run atomic-swap "$mnt/lfile" "$dir/ufile"
+  assert_success
+  assert_output ""
+  assert_equal "$(cat "$mnt/lfile")" upper
+  assert_equal "$(cat "$dir/ufile")" "$lower_content"
+  run atomic-swap "$mnt/lfile" "$dir/ufile"
+  assert_success
+  mkdir "$dir/u1" "$dir/u2"
+  run atomic-swap "$dir/u1" "$dir/u2"
+  assert_success
+}
+
+@test "atomic-swap: directory exchange from overlay's lower layer -> status 3, no copy" {
+  require_mount overlay
+  local mnt dir upper
+  mnt=$(fs_mount_point overlay)
+  upper=$(fs_backing_dir overlay)/upper
+  dir=$(test_dir_on overlay)
+  mkdir "$dir/new"
+  echo new >"$dir/new/f"
+  run atomic-swap "$mnt/xdir" "$dir/new"
+  assert_equal "$status" 3
+  assert_output --partial "'$mnt/xdir' is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  refute_output --partial "--force"
+  # With --force the kernel has the last word: EXDEV, status 3.
+  run atomic-swap --force "$mnt/xdir" "$dir/new"
+  assert_equal "$status" 3
+  assert_output --partial "cannot be done atomically here"
+  # Either way or round: nothing moved, nothing copied up.
+  run atomic-swap "$dir/new" "$mnt/xdir"
+  assert_equal "$status" 3
+  assert_equal "$(cat "$mnt/xdir/f")" lower
+  assert_equal "$(cat "$dir/new/f")" new
+  [ ! -e "$upper/xdir" ] || fail "xdir was copied up: $(ls -la "$upper/xdir")"
+  [ ! -e "$upper/t$BATS_TEST_NUMBER/xdir" ]
+  assert_no_temporaries atomic-swap "$dir"
+  assert_no_temporaries atomic-swap "$mnt"
+  # The same directory on the redirect_dir=on overlay is exchanged.
+  require_mount overlay-redirect
+  mnt=$(fs_mount_point overlay-redirect)
+  dir=$(test_dir_on overlay-redirect)
+  run atomic-swap "$mnt/ldir" "$dir"
+  assert_success
+  run atomic-swap "$mnt/ldir" "$dir"
+  assert_success
+  assert_equal "$(cat "$mnt/ldir/f")" lower
+}
+
+@test "atomic-swap: exchange refused on FUSE with status 3 and nothing changed" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  echo a >"$dir/a"
+  echo b >"$dir/b"
+  mkdir "$dir/da" "$dir/db"
+  run atomic-swap "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output --partial "'$dir/a' is on fuse: it does not support RENAME_EXCHANGE"
+  run atomic-swap "$dir/da" "$dir/db"
+  assert_equal "$status" 3
+  # --force cannot give the daemon the flag: still status 3, unchanged.
+  run atomic-swap --force "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output --partial "RENAME_EXCHANGE"
+  assert_equal "$(cat "$dir/a")" a
+  assert_equal "$(cat "$dir/b")" b
+  [ -d "$dir/da" ] && [ -d "$dir/db" ]
+  # RENAME_NOREPLACE likewise.
+  run atomic-swap -n "$dir/a" "$dir/c"
+  assert_equal "$status" 3
+  assert_output --partial "RENAME_NOREPLACE"
+  [ ! -e "$dir/c" ]
+  assert_equal "$(cat "$dir/a")" a
+  assert_no_temporaries atomic-swap "$dir"
+  assert_no_scratch_names "$dir"
+}
+
+@test "atomic-swap -s on FUSE: rename(2) with a warning; refused on object-store FUSE" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  mkdir "$dir/r1" "$dir/r2"
+  run atomic-swap -s r1 "$dir/current"
+  assert_success
+  assert_output --partial "warning: '$dir/current' is on fuse: readers on this mount that have the old file open can briefly find no file"
+  assert_equal "$(readlink "$dir/current")" r1
+  run atomic-swap -q -s r2 "$dir/current"
+  assert_success
+  assert_output ""
+  assert_equal "$(readlink "$dir/current")" r2
+  assert_no_temporaries atomic-swap "$dir"
+
+  require_mount fuse-s3fs
+  dir=$(test_dir_on fuse-s3fs)
+  run atomic-swap -s r1 "$dir/current"
+  assert_equal "$status" 3
+  assert_output --partial "'$dir/current' is on fuse.s3fs: rename is a copy then a delete"
+  [ ! -L "$dir/current" ]
+  assert_no_temporaries atomic-swap "$dir"
+}
+
+@test "atomic-swap --check-fs: both operands, with the overlay verdicts" {
+  require_mount overlay
+  local mnt
+  mnt=$(fs_mount_point overlay)
+  run atomic-swap --check-fs "$mnt/ldir" "$mnt/lfile"
+  assert_success
+  assert_line --index 0 --partial "$mnt/ldir: overlay (overlay filesystem"
+  assert_line "  RENAME_EXCHANGE   refuse: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
+  assert_line --partial "$mnt/lfile: overlay (overlay filesystem"
+}
+
+# --- lockdir -----------------------------------------------------------------
+
+@test "lockdir on ext4, xfs, btrfs, tmpfs and overlay: command and script forms, silently" {
+  local fs dir
+  for fs in ext4 xfs btrfs tmpfs overlay; do
+    require_mount "$fs"
+    dir=$(test_dir_on "$fs")
+    run lockdir "$dir/lock" sh -c 'echo "held $LOCKDIR_PATH"'
+    assert_success
+    assert_output "held $dir/lock"
+    # Owned by this test's shell, which outlives each 'run'.
+    run lockdir --owner-pid=$$ "$dir/lock"
+    assert_success
+    assert_output ""
+    run lockdir --status "$dir/lock"
+    assert_success
+    run lockdir -n "$dir/lock" true
+    assert_equal "$status" 75
+    run lockdir -u --owner-pid=$$ "$dir/lock"
+    assert_success
+    run lockdir --status "$dir/lock"
+    assert_equal "$status" 1
+    assert_no_temporaries lockdir "$dir"
+  done
+  # A lock inside a directory from overlay's lower layer.
+  run lockdir "$(fs_mount_point overlay)/ldir/lock$BATS_TEST_NUMBER" true
+  assert_success
+  assert_output ""
+}
+
+@test "lockdir on FUSE: warns about mkdir unless -q, and locks" {
+  require_mount fuse
+  local dir
+  dir=$(test_dir_on fuse)
+  run lockdir "$dir/lock" true
+  assert_success
+  assert_output "lockdir: warning: '$dir/lock' is on fuse: whether mkdir excludes processes on other mounts or hosts depends on the FUSE daemon"
+  run lockdir -q --owner-pid=$$ "$dir/lock"
+  assert_success
+  assert_output ""
+  run lockdir -q -n "$dir/lock" true
+  assert_equal "$status" 75
+  run lockdir -q -u --owner-pid=$$ "$dir/lock"
+  assert_success
+  run lockdir -q --status "$dir/lock"
+  assert_equal "$status" 1
+  assert_no_temporaries lockdir "$dir"
+}
+
+@test "lockdir on object-store FUSE: refused (3, or 125 with a command) unless --force" {
+  require_mount fuse-s3fs
+  local dir
+  dir=$(test_dir_on fuse-s3fs)
+  run lockdir "$dir/lock"
+  assert_equal "$status" 3
+  assert_output "lockdir: '$dir/lock' is on fuse.s3fs: several clients can all succeed: there is no mutual exclusion; use --force to go ahead anyway"
+  [ ! -e "$dir/lock" ]
+  run lockdir "$dir/lock" touch "$dir/ran"
+  assert_equal "$status" 125
+  [ ! -e "$dir/ran" ]
+  [ ! -e "$dir/lock" ]
+  run lockdir --force "$dir/lock" touch "$dir/ran"
+  assert_success
+  assert_output --partial "warning: '$dir/lock' is on fuse.s3fs"
+  [ -e "$dir/ran" ]
+  run lockdir --check-fs "$dir/lock"
+  assert_success
+  assert_line --regexp "^  mkdir +refuse: several clients can all succeed"
+  assert_no_temporaries lockdir "$dir"
+}
