@@ -332,22 +332,15 @@ report_rename_failure (char const *a, struct parent_dir const *pa,
   bool exchange = flags & RENAME_EXCHANGE;
   char const *verb = exchange ? "exchange" : "move";
   char const *joiner = exchange ? "and" : "to";
-  char const *flag_name = (exchange ? "RENAME_EXCHANGE" : "RENAME_NOREPLACE");
-  if (err == EXDEV)
+  /* EXDEV and a missing renameat2 flag are the filesystem's doing: the
+     classifier says which, and why it cannot be done atomically.  */
+  char *why = fs_rename_failure (pa->fd, pa->base, pb->fd, pb->base,
+                                 exchange ? FS_EXCHANGE : FS_NOREPLACE, err);
+  if (why)
     {
-      error (0, 0, "cannot %s %s %s %s: they are not on the same "
-             "filesystem (or one is an overlay directory from a lower "
-             "layer), so it cannot be done atomically here",
-             verb, quoteaf_n (0, a), joiner, quoteaf_n (1, b));
-      return EXIT_SYSERR;
-    }
-  if (flag_unsupported (err)
-      && fs_probe_renameat2 (pa->fd, flags & (RENAME_EXCHANGE
-                                              | RENAME_NOREPLACE)) != 1)
-    {
-      error (0, 0, "cannot %s %s %s %s: the filesystem of %s does not "
-             "support %s", verb, quoteaf_n (0, a), joiner, quoteaf_n (1, b),
-             quoteaf_n (2, a), flag_name);
+      error (0, 0, "cannot %s %s %s %s: %s", verb, quoteaf_n (0, a), joiner,
+             quoteaf_n (1, b), why);
+      free (why);
       return EXIT_SYSERR;
     }
   if (err == EINVAL)
@@ -604,15 +597,14 @@ exchange_with_link (struct repoint *r, struct options const *opt,
         return -1;
       if (flag_unsupported (err) && !r->exchange_required)
         return -2;
-      if (flag_unsupported (err))
-        error (0, 0, "cannot replace %s: its filesystem does not support "
-               "RENAME_EXCHANGE", quoteaf (r->link));
-      else if (err == EXDEV)
-        error (0, 0, "cannot replace %s: it cannot be done atomically here "
-               "(an overlay directory from a lower layer, or a mount "
-               "point)", quoteaf (r->link));
+      char *why = fs_rename_failure (r->parent.fd, r->temp.name,
+                                     r->parent.fd, r->parent.base,
+                                     FS_EXCHANGE, err);
+      if (why)
+        error (0, 0, "cannot replace %s: %s", quoteaf (r->link), why);
       else
         error (0, err, "cannot replace %s", quoteaf (r->link));
+      free (why);
       return EXIT_SYSERR;
     }
 

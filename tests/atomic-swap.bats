@@ -528,10 +528,10 @@ listing() {
   state=$(cat here other/there; ls -A other)
   umount other
   assert_equal "$s1" 3
-  [[ $o1 == *"cannot exchange 'here' and 'other/there': they are not on the same filesystem"*"cannot be done atomically here" ]] ||
+  [[ $o1 == *"cannot exchange 'here' and 'other/there': the two names are on different mounts"*"cannot be done atomically" ]] ||
     fail "$o1"
   assert_equal "$s2" 3
-  [[ $o2 == *"cannot move 'here' to 'other/new'"*"cannot be done atomically here" ]] || fail "$o2"
+  [[ $o2 == *"cannot move 'here' to 'other/new': the two names are on different mounts"*"cannot be done atomically" ]] || fail "$o2"
   assert_equal "$state" "$(printf 'here\nthere\nthere')"
 }
 
