@@ -496,8 +496,9 @@ enum { BACKOFF_START_MS = 1, BACKOFF_CAP_MS = 250 };
 
 void
 dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
-                bool remote)
+                char const *name, bool remote)
 {
+  watch->name = name;
   watch->backoff_ms = BACKOFF_START_MS;
   watch->cap_ms = BACKOFF_CAP_MS;
   watch->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
@@ -532,6 +533,30 @@ dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
     watch->backoff_ms = 0;
 }
 
+/* Read WATCH's pending events.  Return true if one concerns the
+   watched name, or the watch itself (the queue overflowed, the
+   directory went away).  */
+static bool
+drain_watch_events (struct dir_watch *watch)
+{
+  bool relevant = watch->name == NULL;
+  char buf[4096]
+    __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  ssize_t n;
+  while ((n = read (watch->inotify_fd, buf, sizeof buf)) > 0)
+    for (char const *p = buf; p < buf + n; )
+      {
+        struct inotify_event const *event = (struct inotify_event const *) p;
+        if ((event->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF
+                            | IN_MOVE_SELF))
+            || (watch->name && event->len > 0
+                && strcmp (event->name, watch->name) == 0))
+          relevant = true;
+        p += sizeof *event + event->len;
+      }
+  return relevant;
+}
+
 int
 dir_watch_wait (struct dir_watch *watch, int extra_fd,
                 struct timespec deadline)
@@ -550,8 +575,12 @@ dir_watch_wait (struct dir_watch *watch, int extra_fd,
       if (watch->inotify_fd >= 0)
         fds[nfds++] = (struct pollfd) { .fd = watch->inotify_fd,
                                         .events = POLLIN };
+      int extra = -1;
       if (extra_fd >= 0)
-        fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
+        {
+          extra = nfds;
+          fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
+        }
 
       int n = poll (fds, nfds, timeout);
       if (n < 0)
@@ -572,16 +601,13 @@ dir_watch_wait (struct dir_watch *watch, int extra_fd,
             }
           return 1;
         }
-      if (watch->inotify_fd >= 0)
-        {
-          /* Drain the events; the caller looks at the directory again
-             rather than trusting any one event.  */
-          char buf[4096]
-            __attribute__ ((aligned (__alignof__ (struct inotify_event))));
-          while (read (watch->inotify_fd, buf, sizeof buf) > 0)
-            continue;
-        }
-      return 0;
+      bool extra_ready = extra >= 0 && fds[extra].revents != 0;
+      /* The caller looks at the directory again rather than trusting
+         any one event; events about other names are only drained.  */
+      bool name_changed = (watch->inotify_fd >= 0
+                           && drain_watch_events (watch));
+      if (extra_ready || name_changed)
+        return 0;
     }
 }
 
@@ -600,7 +626,7 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
   struct dir_watch watch;
   /* Watch before looking, so a removal between the look and the sleep
      still wakes us.  */
-  dir_watch_open (&watch, parent->dir, parent->fd, false);
+  dir_watch_open (&watch, parent->dir, parent->fd, name, false);
   int result;
   for (;;)
     {

@@ -162,19 +162,23 @@ int fsync_directory (int dirfd);
 /* Wait for a directory to change.  inotify on the directory where it is
    available; elsewhere (or on filesystems where other hosts change the
    directory, when REMOTE is set) a capped back-off poll: 1 ms doubling
-   to 250 ms.  */
+   to 250 ms (1 s when REMOTE).  */
 struct dir_watch
 {
   int inotify_fd;      /* -1 in back-off mode */
+  char const *name;    /* wake only for changes to this entry, or NULL */
   unsigned int backoff_ms;
   unsigned int cap_ms;
 };
 /* Watch DIR (a path; DIRFD is the same directory, used where the path
-   cannot be watched).  Never fails: falls back to back-off polling.  */
+   cannot be watched).  If NAME is not NULL, only changes to the entry
+   NAME wake the waiter: a dozen waiters on one lock then do not wake
+   each other with their own temporary names.  Never fails: falls back
+   to back-off polling.  */
 void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
-                     bool remote);
-/* Sleep until the directory changes (something was removed, renamed
-   away, or created), EXTRA_FD (if >= 0) becomes readable, or DEADLINE
+                     char const *name, bool remote);
+/* Sleep until the directory changes (NAME, if given, was created,
+   removed or renamed), EXTRA_FD (if >= 0) becomes readable, or DEADLINE
    passes.  Return 0 if woken by an event, 1 at the deadline, -1 on
    error.  A spurious wake is possible: callers re-check.  */
 int dir_watch_wait (struct dir_watch *watch, int extra_fd,

@@ -1078,7 +1078,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
       if (!watching)
         {
           dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
-                          remote_fs (lock->parent.fd));
+                          lock->parent.base, remote_fs (lock->parent.fd));
           watching = true;
           continue;
         }

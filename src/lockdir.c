@@ -625,18 +625,20 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   if (signal_before_child)
     kill (child, signal_before_child);
 
+  bool timed_out = false;
+  int status = wait_child (child, lock, lock_name, opt, &timed_out);
+  child_for_signals = 0;
+
+  /* A child that could not exec wrote its errno here and exited; one
+     that did exec closed the pipe.  Reading it only now lets us sleep
+     once, until the child ends, instead of also waiting for its exec:
+     one wake-up fewer on the path every lock hand-off takes.  */
   int exec_errno = 0;
   ssize_t n;
   while ((n = read (err_pipe[0], &exec_errno, sizeof exec_errno)) < 0
          && errno == EINTR)
     continue;
   close (err_pipe[0]);
-
-  bool timed_out = false;
-  int status = (n == sizeof exec_errno
-                ? (waitpid (child, NULL, 0), 0)
-                : wait_child (child, lock, lock_name, opt, &timed_out));
-  child_for_signals = 0;
   bool released = release_after_command (lock, lock_name, opt);
 
   if (written != 1)
