@@ -1209,6 +1209,35 @@ dirlock_read (char const *path, struct dirlock_owner *owner)
   return look == LOOK_HELD ? 0 : 1;
 }
 
+/* Open the lock PATH if it is held.  Return 0 with *PARENT, *LOCK_FD
+   and *OWNER set (close them with close_held), 1 if it is free, -1 on
+   error.  */
+static int
+open_held (char const *path, struct parent_dir *parent, int *lock_fd,
+           struct dirlock_owner *owner)
+{
+  int look = look_at_path (path, parent, lock_fd, owner);
+  if (look < 0)
+    return -1;
+  if (look != LOOK_HELD)
+    {
+      close_parent (parent);
+      return 1;
+    }
+  return 0;
+}
+
+/* Close what open_held opened, keep errno, and return RESULT.  */
+static int
+close_held (struct parent_dir *parent, int lock_fd, int result)
+{
+  int saved_errno = errno;
+  close (lock_fd);
+  close_parent (parent);
+  errno = saved_errno;
+  return result;
+}
+
 int
 dirlock_break (char const *path, struct dirlock_owner *owner)
 {
@@ -1216,19 +1245,12 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
   int lock_fd;
   for (;;)
     {
-      int look = look_at_path (path, &parent, &lock_fd, owner);
-      if (look < 0)
-        return -1;
-      if (look != LOOK_HELD)
-        {
-          close_parent (&parent);
-          return 1;
-        }
-      int ended = end_holding (&parent, lock_fd, owner->id, owner->token);
-      int saved_errno = errno;
-      close (lock_fd);
-      close_parent (&parent);
-      errno = saved_errno;
+      int held = open_held (path, &parent, &lock_fd, owner);
+      if (held != 0)
+        return held;
+      int ended = close_held (&parent, lock_fd,
+                              end_holding (&parent, lock_fd, owner->id,
+                                           owner->token));
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1240,22 +1262,11 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
 {
   struct parent_dir parent;
   int lock_fd;
-  int look = look_at_path (path, &parent, &lock_fd, owner);
-  if (look < 0)
-    return -1;
-  if (look != LOOK_HELD)
-    {
-      close_parent (&parent);
-      return 1;
-    }
-  int result;
-  if (!dirlock_owned_by (owner, pid))
-    result = 2;
-  else
-    result = end_holding (&parent, lock_fd, owner->id, owner->token);
-  int saved_errno = errno;
-  close (lock_fd);
-  close_parent (&parent);
-  errno = saved_errno;
-  return result;
+  int held = open_held (path, &parent, &lock_fd, owner);
+  if (held != 0)
+    return held;
+  int result = (dirlock_owned_by (owner, pid)
+                ? end_holding (&parent, lock_fd, owner->id, owner->token)
+                : 2);
+  return close_held (&parent, lock_fd, result);
 }
