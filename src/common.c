@@ -79,6 +79,8 @@ emit_try_help (void)
   fprintf (stderr, "Try '%s --help' for more information.\n", program_name);
 }
 
+int usage_status = EXIT_USAGE;
+
 void
 usage_error (char const *format, ...)
 {
@@ -89,7 +91,7 @@ usage_error (char const *format, ...)
   va_end (ap);
   fputc ('\n', stderr);
   emit_try_help ();
-  exit (EXIT_USAGE);
+  exit (usage_status);
 }
 
 void

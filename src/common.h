@@ -76,7 +76,12 @@ void tool_init (int argc, char **argv);
 /* Print "Try 'TOOL --help' for more information." on stderr.  */
 void emit_try_help (void);
 
-/* Report a usage problem (printf-style), then the "Try" line; exit 2.  */
+/* The status of a usage error: EXIT_USAGE, unless a tool that runs a
+   command changes it (lockdir, like timeout(1), uses 125 there).  */
+extern int usage_status;
+
+/* Report a usage problem (printf-style), then the "Try" line; exit
+   with usage_status.  */
 _Noreturn void usage_error (char const *format, ...)
   __attribute__ ((format (printf, 1, 2)));
 

@@ -194,7 +194,7 @@ kernels without pidfd).\n\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
   124  COMMAND ran longer than --max-runtime\n\
-  125  lockdir itself failed\n\
+  125  lockdir itself failed, or the options were wrong\n\
   126  COMMAND was found but could not be run\n\
   127  COMMAND was not found\n\
   128+N  COMMAND was killed by signal N\n\
@@ -814,6 +814,30 @@ parse_pid (char const *arg)
   return pid;
 }
 
+/* '+': stop at the first operand, so COMMAND's options stay its own.  */
+#define SHORT_OPTIONS "+nw:E:uk:vq"
+
+/* Whether ARGV asks to run a COMMAND: a LOCK and more operands, and
+   none of the forms that take only LOCK.  Decided before the options
+   are checked, so that a usage error there exits 125 as timeout(1)
+   does, never a status COMMAND itself might return.  */
+static bool
+runs_command (int argc, char **argv)
+{
+  bool lock_only_form = false;
+  int c;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
+         != -1)
+    if (c == 'u' || c == BREAK_OPTION || c == STATUS_OPTION
+        || c == CHECK_FS_OPTION)
+      lock_only_form = true;
+  bool with_command = !lock_only_form && argc - optind >= 2;
+  opterr = 1;
+  optind = 0;
+  return with_command;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -821,10 +845,11 @@ main (int argc, char **argv)
   bool check_fs = false;
 
   tool_init (argc, argv);
+  if (runs_command (argc, argv))
+    usage_status = EXIT_CANCELED;
 
-  /* '+': stop at the first operand, so COMMAND's options stay its own. */
   int c;
-  while ((c = getopt_long (argc, argv, "+nw:E:uk:vq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
          != -1)
     {
       switch (c)
@@ -896,7 +921,7 @@ main (int argc, char **argv)
         case_GETOPT_HELP_CHAR;
         case_GETOPT_VERSION_CHAR;
         default:
-          usage (EXIT_USAGE);
+          usage (usage_status);
         }
     }
 

@@ -101,16 +101,14 @@ lock_free() {
   run lockdir
   assert_usage_error lockdir
   assert_line --partial "missing operand"
-  run lockdir --no-such-option L true
-  assert_usage_error lockdir
-  run lockdir -w soon L true
+  run lockdir -w soon L
   assert_usage_error lockdir
   assert_line --partial "invalid duration"
-  run lockdir -n -w 1 L true
+  run lockdir -n -w 1 L
   assert_usage_error lockdir
-  run lockdir -E 300 L true
+  run lockdir -E 300 L
   assert_usage_error lockdir
-  run lockdir --lease=0 L true
+  run lockdir --lease=0 L
   assert_usage_error lockdir
   run lockdir --status L extra
   assert_usage_error lockdir
@@ -120,12 +118,35 @@ lock_free() {
   assert_usage_error lockdir
   run lockdir --max-runtime=1 L
   assert_usage_error lockdir
-  run lockdir -k 1 L true
-  assert_usage_error lockdir
   run lockdir --owner-pid=abc L
   assert_usage_error lockdir
+  [ ! -e L ]
+}
+
+# With COMMAND, status 2 could be the command's own: like timeout(1),
+# lockdir reports a usage error there as 125.
+assert_command_usage_error() {
+  assert_equal "$status" 125
+  assert_line --partial "Try 'lockdir --help' for more information."
+}
+
+@test "usage errors with COMMAND exit 125 with the Try line, and take no lock" {
+  run lockdir --no-such-option L true
+  assert_command_usage_error
+  assert_equal "${#lines[@]}" 2
+  run lockdir -w soon L true
+  assert_command_usage_error
+  assert_line --partial "invalid duration"
+  run lockdir -n -w 1 L true
+  assert_command_usage_error
+  run lockdir -E 300 L true
+  assert_command_usage_error
+  run lockdir --lease=0 L true
+  assert_command_usage_error
+  run lockdir -k 1 L true
+  assert_command_usage_error
   run lockdir --owner-pid=1 L true
-  assert_usage_error lockdir
+  assert_command_usage_error
   [ ! -e L ]
 }
 
