@@ -124,6 +124,8 @@ print_version (void)
 
 /* Durations.  */
 
+struct timespec const infinite_duration = { TIME_T_MAX, 0 };
+
 bool
 duration_is_infinite (struct timespec duration)
 {
@@ -219,6 +221,12 @@ deadline_passed (struct timespec deadline)
 {
   return (!duration_is_infinite (deadline)
           && timespec_cmp (monotonic_now (), deadline) >= 0);
+}
+
+struct timespec
+earlier_deadline (struct timespec a, struct timespec b)
+{
+  return timespec_cmp (a, b) < 0 ? a : b;
 }
 
 int

@@ -26,7 +26,7 @@
 enum
 {
   EXIT_DONE = 0,     /* done */
-  EXIT_NO = 1,       /* the answer is "no": busy, exists, mismatch, timed out */
+  EXIT_NO = 1,       /* "no": busy, exists, mismatch, timed out */
   EXIT_USAGE = 2,    /* bad option, missing operand, bad duration */
   EXIT_SYSERR = 3    /* a system call failed, or the filesystem cannot
                         keep the promise and the tool refused */
@@ -99,11 +99,15 @@ bool parse_duration (char const *str, struct timespec *result);
 /* Like parse_duration, but a bad STR is a usage error naming OPTION.  */
 struct timespec xparse_duration (char const *str, char const *option);
 bool duration_is_infinite (struct timespec duration);
+/* The infinite duration, which is also the deadline that never passes.  */
+extern struct timespec const infinite_duration;
 
 /* Monotonic clock deadlines.  */
 struct timespec monotonic_now (void);
 struct timespec deadline_after (struct timespec duration);
 bool deadline_passed (struct timespec deadline);
+/* The earlier of two deadlines.  */
+struct timespec earlier_deadline (struct timespec a, struct timespec b);
 /* Milliseconds until DEADLINE for poll(2): -1 if infinite, 0 if passed,
    rounded up so a wait never ends just short of the deadline.  */
 int poll_timeout_ms (struct timespec deadline);
@@ -129,9 +133,9 @@ void close_parent (struct parent_dir *parent);
 bool creation_error_means_exists (int dirfd, char const *name, int errnum);
 
 /* Temporary names.  Each lives in the target's directory, is named
-   ".TOOL." and six random characters, is created with O_EXCL (or symlink/mkdir, which fail
-   on an existing name), and stays registered for removal until it is
-   renamed or linked into place.  Registered names are removed by
+   ".TOOL." and six random characters, is created with O_EXCL (or
+   symlink/mkdir, which fail on an existing name), and stays registered
+   for removal until it is renamed or linked into place.  Registered names are removed by
    cleanup_temporaries, at exit, and on SIGINT, SIGTERM and SIGHUP.  */
 enum temp_kind { TEMP_FILE, TEMP_SYMLINK, TEMP_DIR };
 #define TEMP_NAME_MAX 64

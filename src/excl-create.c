@@ -485,7 +485,7 @@ main (int argc, char **argv)
           opt.wait = true;
           wait_for = (optarg
                       ? xparse_duration (optarg, "--wait")
-                      : (struct timespec) { TYPE_MAXIMUM (time_t), 0 });
+                      : infinite_duration);
           break;
         case 'S':
           opt.sync = true;

@@ -452,14 +452,6 @@ child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
   _exit (err == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE);
 }
 
-static struct timespec
-earlier (struct timespec a, struct timespec b)
-{
-  return timespec_cmp (a, b) < 0 ? a : b;
-}
-
-static struct timespec const never = { TYPE_MAXIMUM (time_t), 0 };
-
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
    --max-runtime meanwhile.  Return its wait status; set *TIMED_OUT.  */
 static int
@@ -467,7 +459,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
             struct options const *opt, bool *timed_out)
 {
   struct timespec beat_every = { 0, 0 };
-  struct timespec next_beat = never;
+  struct timespec next_beat = infinite_duration;
   if (timespec_sign (opt->lease) > 0)
     {
       /* A third of the lease, so two beats can be late before it
@@ -478,8 +470,9 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       next_beat = deadline_after (beat_every);
     }
   struct timespec stop_at = (timespec_sign (opt->max_runtime) > 0
-                             ? deadline_after (opt->max_runtime) : never);
-  struct timespec kill_at = never;
+                             ? deadline_after (opt->max_runtime)
+                             : infinite_duration);
+  struct timespec kill_at = infinite_duration;
   bool lost_reported = false;
   *timed_out = false;
 
@@ -492,9 +485,9 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (w < 0 && errno != EINTR)
         error (EXIT_CANCELED, errno, "cannot wait for the command");
 
-      struct timespec wake = earlier (next_beat, kill_at);
+      struct timespec wake = earlier_deadline (next_beat, kill_at);
       if (!*timed_out)
-        wake = earlier (wake, stop_at);
+        wake = earlier_deadline (wake, stop_at);
       struct pollfd pfd = { .fd = sigchld_pipe[0], .events = POLLIN };
       if (poll (&pfd, 1, poll_timeout_ms (wake)) > 0)
         {
@@ -507,13 +500,14 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
         {
           if (dirlock_heartbeat (lock) != 0 && !lost_reported)
             {
+              /* Decided before error () runs, which may change errno.  */
+              bool lost = errno == ESTALE;
               if (!opt->quiet)
-                error (0, errno == ESTALE ? 0 : errno,
-                       errno == ESTALE
-                       ? "lock %s was broken while the command ran"
+                error (0, lost ? 0 : errno,
+                       lost ? "lock %s was broken while the command ran"
                        : "cannot refresh the heartbeat of %s",
                        quoteaf (lock_name));
-              lost_reported = errno == ESTALE;
+              lost_reported = lost;
             }
           next_beat = deadline_after (beat_every);
         }
@@ -529,7 +523,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (deadline_passed (kill_at))
         {
           kill (child, SIGKILL);
-          kill_at = never;
+          kill_at = infinite_duration;
         }
     }
 }
@@ -685,7 +679,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   config.command = command;
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
-                              : opt->has_timeout ? opt->timeout : never);
+                              : opt->has_timeout ? opt->timeout
+                              : infinite_duration);
   struct dirlock lock;
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
