@@ -302,22 +302,13 @@ refuse_non_symlink (char const *link, enum link_kind kind)
   return EXIT_SYSERR;
 }
 
-/* fs_permits for PATH in PARENT, after the shortcut for the common case
-   of a local filesystem on a block device: -s must cost no more than
-   'ln -sfn', and reading /proc/self/mountinfo is most of our cost.  */
+/* fs_permits for PATH, the name PARENT->base in PARENT.  */
 static bool
 permits (char const *path, struct parent_dir const *parent,
          enum fs_primitive prim, struct options const *opt)
 {
-  return (fs_dir_surely_local (parent->fd)
-          || fs_permits (path, parent->fd, parent->base, prim, opt->force,
-                         opt->quiet));
-}
-
-static bool
-flag_unsupported (int err)
-{
-  return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP;
+  return fs_permits (path, parent->fd, parent->base, prim, opt->force,
+                     opt->quiet);
 }
 
 /* --- The exchange and no-clobber forms -------------------------------- */
@@ -419,7 +410,8 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
     return EXIT_SYSERR;
 
   int status = EXIT_DONE;
-  if (!permits (a, &pa, FS_EXCHANGE, opt) || !permits (b, &pb, FS_EXCHANGE, opt))
+  if (!permits (a, &pa, FS_EXCHANGE, opt)
+      || !permits (b, &pb, FS_EXCHANGE, opt))
     status = EXIT_SYSERR;
   else if (renameat2 (pa.fd, pa.base, pb.fd, pb.base, RENAME_EXCHANGE) != 0)
     status = report_rename_failure (a, &pa, b, &pb, RENAME_EXCHANGE, errno);
@@ -595,7 +587,7 @@ exchange_with_link (struct repoint *r, struct options const *opt,
       unblock_cleanup_signals ();
       if (err == ENOENT)
         return -1;
-      if (flag_unsupported (err) && !r->exchange_required)
+      if (fs_flag_unsupported (err) && !r->exchange_required)
         return -2;
       char *why = fs_rename_failure (r->parent.fd, r->temp.name,
                                      r->parent.fd, r->parent.base,
@@ -698,12 +690,12 @@ publish (struct repoint *r, struct options const *opt, char const *expect)
                     || creation_error_means_exists (r->parent.fd,
                                                     r->parent.base, err)))
         continue;   /* LINK appeared meanwhile: look again.  */
-      if (flags && flag_unsupported (err) && !r->exchange_required)
+      if (flags && fs_flag_unsupported (err) && !r->exchange_required)
         {
           r->use_exchange = false;
           continue;
         }
-      if (flags && flag_unsupported (err))
+      if (flags && fs_flag_unsupported (err))
         error (0, 0, "cannot create %s: its filesystem does not support "
                "RENAME_NOREPLACE", quoteaf (r->link));
       else if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
@@ -777,7 +769,7 @@ choose_primitive (struct repoint *r, struct options const *opt)
   r->exchange_required = opt->print_old || opt->exchange_dir;
   if (fs_dir_surely_local (r->parent.fd))
     {
-      /* Every primitive is safe here; see permits.  */
+      /* Every primitive is safe here (see fs_dir_surely_local).  */
       r->use_exchange = true;
       return true;
     }

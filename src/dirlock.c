@@ -912,6 +912,8 @@ close_lock (struct dirlock *lock)
 static bool
 remote_fs (int dirfd)
 {
+  if (fs_dir_surely_local (dirfd))
+    return false;
   struct fs_info info;
   if (!fs_identify (dirfd, NULL, &info))
     return false;
@@ -942,12 +944,6 @@ report_break (char const *path, struct dirlock_owner const *owner,
          quoteaf (path), (long) owner->pid,
          owner->host[0] ? owner->host : "an unknown host", owner->token,
          reason);
-}
-
-static struct timespec
-earlier (struct timespec a, struct timespec b)
-{
-  return timespec_cmp (a, b) < 0 ? a : b;
 }
 
 int
@@ -1084,13 +1080,13 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
         }
       struct timespec wake = deadline;
       if (has_lease (&owner))
-        wake = earlier (wake, lease_expiry (&owner));
+        wake = earlier_deadline (wake, lease_expiry (&owner));
       int exit_fd = holder_exit_fd (&owner);
       if (exit_fd < 0 && same_system (&owner))
         {
           struct timespec recheck = { recheck_ms / 1000,
                                       recheck_ms % 1000 * 1000000 };
-          wake = earlier (wake, deadline_after (recheck));
+          wake = earlier_deadline (wake, deadline_after (recheck));
           if (recheck_ms < 1000)
             recheck_ms *= 2;
         }

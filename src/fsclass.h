@@ -164,6 +164,10 @@ char *fs_rename_failure (int olddirfd, char const *oldname,
                          int newdirfd, char const *newname,
                          enum fs_primitive prim, int errnum);
 
+/* Whether ERRNUM from a renameat2 with a flag is how a kernel or a
+   filesystem without that flag answers: EINVAL, ENOSYS, EOPNOTSUPP.  */
+bool fs_flag_unsupported (int errnum);
+
 /* The check every tool makes before relying on PRIM for PATH (NAME in
    DIRFD; see fs_identify).  Safe: say nothing.  Warn: one line on
    stderr unless QUIET.  Refuse: a message naming the filesystem, the
@@ -185,11 +189,11 @@ bool fs_permits_info (char const *path, struct fs_info const *info,
    the consequence.  Return the exit status.  */
 int fs_explain_operands (int n, char **paths);
 
-/* A shortcut for a tool's hot path: true if the directory DIRFD is
-   surely on a local filesystem for which every verdict is "safe" --
-   ext2/3/4 or xfs on a block device -- known from statfs and the device
-   alone, without reading /proc/self/mountinfo.  False means "ask
-   fs_identify", not "unsafe".  */
+/* A shortcut for a hot path (fs_permits takes it itself): true if DIRFD
+   (a directory, or any object) is surely on a local filesystem for
+   which every verdict is "safe" -- ext2/3/4 or xfs on a block device --
+   known from statfs and the device alone, without reading
+   /proc/self/mountinfo.  False means "ask fs_identify", not "unsafe".  */
 bool fs_dir_surely_local (int dirfd);
 
 #endif
