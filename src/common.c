@@ -518,7 +518,7 @@ dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
   uint32_t mask = (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
                    | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF
                    | IN_MOVE_SELF | IN_ONLYDIR);
-  int wd = inotify_add_watch (watch->inotify_fd, dir, mask);
+  int wd = dir ? inotify_add_watch (watch->inotify_fd, dir, mask) : -1;
   if (wd < 0 && dirfd >= 0)
     {
       /* The path may be unreachable now; the descriptor still is.  */
@@ -676,3 +676,19 @@ json_put_string (FILE *out, char const *str)
       }
   putc ('"', out);
 }
+/* Copy STR into BUF of SIZE, as one line: control characters become
+   '?', and an overlong string ends in "...".  */
+void
+copy_one_line (char *buf, size_t size, char const *str)
+{
+  size_t len = strlen (str);
+  bool cut = len >= size;
+  if (cut)
+    len = size - 1;
+  for (size_t i = 0; i < len; i++)
+    buf[i] = c_iscntrl ((unsigned char) str[i]) ? '?' : str[i];
+  buf[len] = '\0';
+  if (cut && size > 4)
+    memcpy (buf + size - 4, "...", 4);
+}
+

@@ -118,7 +118,8 @@ int poll_timeout_ms (struct timespec deadline);
 struct parent_dir
 {
   int fd;             /* the directory, opened O_PATH|O_DIRECTORY */
-  char *dir;          /* its name as given ("." for a bare name) */
+  char *dir;          /* its name as given ("." for a bare name), or
+                         NULL when opened from a descriptor */
   char *base;         /* last component, trailing slashes removed */
 };
 /* Open the directory holding PATH.  Return false (errno set) if it
@@ -179,8 +180,8 @@ struct dir_watch
   unsigned int backoff_ms;
   unsigned int cap_ms;
 };
-/* Watch DIR (a path; DIRFD is the same directory, used where the path
-   cannot be watched).  If NAME is not NULL, only changes to the entry
+/* Watch DIR (a path, or NULL; DIRFD is the same directory, used where
+   the path cannot be watched).  If NAME is not NULL, only changes to the entry
    NAME wake the waiter: a dozen waiters on one lock then do not wake
    each other with their own temporary names.  Never fails: falls back
    to back-off polling.  */
@@ -198,6 +199,10 @@ void dir_watch_close (struct dir_watch *watch);
    Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
                        struct timespec deadline);
+
+/* Copy STR into BUF of SIZE, as one line: control characters become
+   '?', and an overlong string ends in "...".  */
+void copy_one_line (char *buf, size_t size, char const *str);
 
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);

@@ -54,13 +54,14 @@
 #include <unistd.h>
 
 #include "fsclass.h"
+#include "procfacts.h"
 
 #include "c-ctype.h"
 #include "error.h"
 #include "full-write.h"
 #include "stat-time.h"
 #include "timespec.h"
-#include "xgethostname.h"
+#include "xalloc.h"
 
 #define OWNER_PREFIX "owner."
 #define LAST_SUFFIX ".last"
@@ -68,169 +69,7 @@
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
 
-/* --- facts about processes and this system ------------------------- */
-
-/* Read /proc/PID/stat: the process state, its number of threads and
-   its start time.  Return 0, or -1 with errno.  */
-static int
-read_proc_stat (pid_t pid, char *state, long *threads,
-                unsigned long long *start_time)
-{
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    {
-      if (errno == ENOENT)
-        errno = ESRCH;
-      return -1;
-    }
-  char buf[1024];
-  ssize_t n = read (fd, buf, sizeof buf - 1);
-  int saved_errno = errno;
-  close (fd);
-  if (n <= 0)
-    {
-      /* A process that exits while we read has an empty stat.  */
-      errno = n == 0 || saved_errno == ESRCH ? ESRCH : saved_errno;
-      return -1;
-    }
-  buf[n] = '\0';
-
-  /* The command name is in parentheses and may contain anything, so
-     count fields from the last ')'.  Field 3 is the state, 20 the
-     number of threads, 22 the start time.  */
-  char *p = strrchr (buf, ')');
-  if (!p)
-    {
-      errno = EINVAL;
-      return -1;
-    }
-  p++;
-  int field = 2;
-  char *save;
-  for (char *tok = strtok_r (p, " ", &save); tok;
-       tok = strtok_r (NULL, " ", &save))
-    {
-      field++;
-      if (field == 3)
-        *state = tok[0];
-      else if (field == 20)
-        *threads = strtol (tok, NULL, 10);
-      else if (field == 22)
-        {
-          *start_time = strtoull (tok, NULL, 10);
-          return 0;
-        }
-    }
-  errno = EINVAL;
-  return -1;
-}
-
-int
-process_start_time (pid_t pid, unsigned long long *start_time)
-{
-  char state;
-  long threads;
-  return read_proc_stat (pid, &state, &threads, start_time);
-}
-
-enum process_state { PROCESS_ALIVE, PROCESS_DEAD, PROCESS_UNKNOWN };
-
-/* Is process PID, started at START_TIME, alive?  Dead means: no such
-   pid, or a zombie, or another process with that pid (it started at a
-   different time).  Where /proc cannot tell (hidepid), only kill's
-   ESRCH proves death.  */
-static enum process_state
-process_state (pid_t pid, unsigned long long start_time)
-{
-  if (pid <= 0)
-    return PROCESS_UNKNOWN;
-  char state;
-  long threads = 0;
-  unsigned long long started;
-  if (read_proc_stat (pid, &state, &threads, &started) == 0)
-    {
-      /* A zombie thread-group leader with live threads is alive.  */
-      if ((state == 'Z' || state == 'X') && threads <= 1)
-        return PROCESS_DEAD;
-      if (start_time != 0 && started != start_time)
-        return PROCESS_DEAD;
-      return PROCESS_ALIVE;
-    }
-  if (kill (pid, 0) != 0 && errno == ESRCH)
-    return PROCESS_DEAD;
-  return PROCESS_UNKNOWN;
-}
-
-/* Read a short one-line file into BUF, without its newline.  */
-static bool
-read_line_file (char const *file, char *buf, size_t size)
-{
-  int fd = open (file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  ssize_t n = read (fd, buf, size - 1);
-  close (fd);
-  if (n <= 0)
-    return false;
-  buf[n] = '\0';
-  buf[strcspn (buf, "\n")] = '\0';
-  return true;
-}
-
-static char const *
-this_boot_id (void)
-{
-  static char boot_id[40];
-  static bool done;
-  if (!done)
-    {
-      if (!read_line_file ("/proc/sys/kernel/random/boot_id", boot_id,
-                           sizeof boot_id))
-        boot_id[0] = '\0';
-      done = true;
-    }
-  return boot_id;
-}
-
-/* The pid namespace of this process: the pids we record and check are
-   numbers in it.  0 if unknown.  */
-static unsigned long long
-this_pidns (void)
-{
-  struct stat st;
-  return stat ("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
-}
-
-/* Copy STR into BUF of SIZE, as one line: control characters become
-   '?', and an overlong string ends in "...".  */
-static void
-copy_field (char *buf, size_t size, char const *str)
-{
-  size_t len = strlen (str);
-  bool cut = len >= size;
-  if (cut)
-    len = size - 1;
-  for (size_t i = 0; i < len; i++)
-    buf[i] = c_iscntrl ((unsigned char) str[i]) ? '?' : str[i];
-  buf[len] = '\0';
-  if (cut && size > 4)
-    memcpy (buf + size - 4, "...", 4);
-}
-
-static char const *
-this_host (void)
-{
-  static char host[DIRLOCK_HOST_MAX + 1];
-  if (!host[0])
-    {
-      char *name = xgethostname ();
-      copy_field (host, sizeof host, name ? name : "");
-      free (name);
-    }
-  return host;
-}
+/* --- record fields ---------------------------------------------------- */
 
 void
 dirlock_format_time (struct timespec when, char *buf, size_t size)
@@ -249,39 +88,6 @@ dirlock_format_time (struct timespec when, char *buf, size_t size)
   snprintf (buf + n, size - n, ".%03ld%c%02ld:%02ld",
             when.tv_nsec / 1000000, sign, offset / 3600,
             offset / 60 % 60);
-}
-
-/* The command line of process PID, as shell words, or "" if unknown.  */
-static void
-process_command (pid_t pid, char *buf, size_t size)
-{
-  buf[0] = '\0';
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%ld/cmdline", (long) pid);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  char args[4096];
-  ssize_t n = read (fd, args, sizeof args - 1);
-  close (fd);
-  if (n <= 0)
-    return;
-  args[n] = '\0';
-  size_t len = 0;
-  for (char *arg = args; arg < args + n; arg += strlen (arg) + 1)
-    {
-      char const *word = quotearg_n_style (0, shell_escape_quoting_style,
-                                           arg);
-      int w = snprintf (buf + len, size - len, "%s%s", len ? " " : "",
-                        word);
-      if (w < 0 || (size_t) w >= size - len)
-        {
-          if (size > 4)
-            memcpy (buf + size - 4, "...", 4);
-          return;
-        }
-      len += w;
-    }
 }
 
 /* --- owner records ------------------------------------------------- */
@@ -355,15 +161,15 @@ parse_record (char *text, struct dirlock_owner *owner)
       else if (strcmp (key, "start_time") == 0)
         owner->start_time = strtoull (value, NULL, 10);
       else if (strcmp (key, "boot_id") == 0)
-        copy_field (owner->boot_id, sizeof owner->boot_id, value);
+        copy_one_line (owner->boot_id, sizeof owner->boot_id, value);
       else if (strcmp (key, "pidns") == 0)
         owner->pidns = strtoull (value, NULL, 10);
       else if (strcmp (key, "host") == 0)
-        copy_field (owner->host, sizeof owner->host, value);
+        copy_one_line (owner->host, sizeof owner->host, value);
       else if (strcmp (key, "uid") == 0)
         owner->uid = strtoll (value, NULL, 10);
       else if (strcmp (key, "acquired") == 0)
-        copy_field (owner->acquired, sizeof owner->acquired, value);
+        copy_one_line (owner->acquired, sizeof owner->acquired, value);
       else if (strcmp (key, "lease") == 0)
         {
           if (!parse_duration (value, &owner->lease))
@@ -374,7 +180,7 @@ parse_record (char *text, struct dirlock_owner *owner)
       else if (strcmp (key, "child_start_time") == 0)
         owner->child_start_time = strtoull (value, NULL, 10);
       else if (strcmp (key, "command") == 0)
-        copy_field (owner->command, sizeof owner->command, value);
+        copy_one_line (owner->command, sizeof owner->command, value);
     }
 }
 
@@ -654,8 +460,9 @@ last_token (struct parent_dir const *parent)
 }
 
 /* End holding ID with token TOKEN, whose directory is LOCK_FD: move its
-   record to LOCK.last, then remove the empty directory.  Return 0 if we
-   ended it, 1 if it had already ended, -1 with errno on error.
+   record to LOCK.last (or, without HISTORY, delete it), then remove the
+   empty directory.  Return 0 if we ended it, 1 if it had already ended,
+   -1 with errno on error.
 
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
@@ -663,19 +470,25 @@ last_token (struct parent_dir const *parent)
    ended by unlinking its record instead.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token)
+             uintmax_t token, bool history)
 {
   char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
   char last[NAME_MAX + 1];
   snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
-  if (!last_name (parent->base, last, sizeof last))
-    return -1;
-  intmax_t last_token_value = last_token (parent);
-  if (last_token_value < 0)
-    return -1;
-  int r = ((uintmax_t) last_token_value < token
+  int r;
+  if (history)
+    {
+      if (!last_name (parent->base, last, sizeof last))
+        return -1;
+      intmax_t last_token_value = last_token (parent);
+      if (last_token_value < 0)
+        return -1;
+      r = ((uintmax_t) last_token_value < token
            ? renameat (lock_fd, owner_name, parent->fd, last)
            : unlinkat (lock_fd, owner_name, 0));
+    }
+  else
+    r = unlinkat (lock_fd, owner_name, 0);
   if (r != 0)
     return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
@@ -719,15 +532,15 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
         return -1;
       self->start_time = 0;
     }
-  copy_field (self->boot_id, sizeof self->boot_id, this_boot_id ());
+  copy_one_line (self->boot_id, sizeof self->boot_id, this_boot_id ());
   self->pidns = this_pidns ();
-  copy_field (self->host, sizeof self->host, this_host ());
+  copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
   if (config->command)
-    copy_field (self->command, sizeof self->command, config->command);
+    copy_one_line (self->command, sizeof self->command, config->command);
   else
     process_command (self->pid, self->command, sizeof self->command);
   return 0;
@@ -762,8 +575,9 @@ try_create (struct dirlock *lock)
             lock->self.id);
 
   /* The token is settled after the rename (settle_token); read the
-     candidate as late as possible, so that it rarely needs to be.  */
-  intmax_t last = last_token (parent);
+     candidate as late as possible, so that it rarely needs to be.
+     Without a history there is no token to carry on.  */
+  intmax_t last = lock->history ? last_token (parent) : 0;
   if (last < 0)
     return ATTEMPT_ERROR;
   lock->self.token = last + 1;
@@ -875,6 +689,8 @@ rewrite_owner (struct dirlock *lock)
 static int
 settle_token (struct dirlock *lock)
 {
+  if (!lock->history)
+    return 0;
   intmax_t last = last_token (&lock->parent);
   if (last >= 0 && (uintmax_t) last < lock->self.token)
     return 0;
@@ -947,16 +763,17 @@ report_break (char const *path, struct dirlock_owner const *owner,
 }
 
 int
-dirlock_acquire_with (struct dirlock *lock, char const *path,
-                      struct timespec deadline,
-                      struct dirlock_config const *config)
+acquire_in_parent (struct dirlock *lock, char const *path,
+                   struct timespec deadline,
+                   struct dirlock_config const *config)
 {
-  lock->lock_fd = lock->owner_fd = -1;
-  if (!open_parent (path, &lock->parent))
-    return -1;
-  if (init_self (lock, config) != 0)
+  lock->history = !config->no_history;
+  /* LOCK.last must fit in a name, too.  */
+  bool too_long = (lock->history
+                   && strlen (lock->parent.base) > DIRLOCK_NAME_MAX);
+  if (too_long || init_self (lock, config) != 0)
     {
-      int saved_errno = errno;
+      int saved_errno = too_long ? ENAMETOOLONG : errno;
       close_lock (lock);
       errno = saved_errno;
       return -1;
@@ -1053,7 +870,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
       if (reason)
         {
           int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token);
+                                   owner.token, lock->history);
           close (lock_fd);
           if (ended < 0)
             {
@@ -1112,6 +929,41 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
 }
 
 int
+dirlock_acquire_with (struct dirlock *lock, char const *path,
+                      struct timespec deadline,
+                      struct dirlock_config const *config)
+{
+  lock->lock_fd = lock->owner_fd = -1;
+  if (!open_parent (path, &lock->parent))
+    return -1;
+  return acquire_in_parent (lock, path, deadline, config);
+}
+
+int
+dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
+                    struct timespec deadline,
+                    struct dirlock_config const *config)
+{
+  lock->lock_fd = lock->owner_fd = -1;
+  if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
+      || strcmp (name, "..") == 0)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  /* Our own descriptor for the directory: the caller's may close, and
+     no path is ever looked up again, so a directory renamed or
+     replaced meanwhile cannot redirect the lock.  */
+  int fd = fcntl (dirfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  lock->parent.fd = fd;
+  lock->parent.dir = NULL;
+  lock->parent.base = xstrdup (name);
+  return acquire_in_parent (lock, name, deadline, config);
+}
+
+int
 dirlock_acquire (struct dirlock *lock, char const *path,
                  struct timespec deadline)
 {
@@ -1123,7 +975,7 @@ int
 dirlock_release (struct dirlock *lock)
 {
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token);
+                           lock->self.token, lock->history);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1246,7 +1098,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
         return held;
       int ended = close_held (&parent, lock_fd,
                               end_holding (&parent, lock_fd, owner->id,
-                                           owner->token));
+                                           owner->token, true));
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1262,7 +1114,8 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
   if (held != 0)
     return held;
   int result = (dirlock_owned_by (owner, pid)
-                ? end_holding (&parent, lock_fd, owner->id, owner->token)
+                ? end_holding (&parent, lock_fd, owner->id, owner->token,
+                               true)
                 : 2);
   return close_held (&parent, lock_fd, result);
 }

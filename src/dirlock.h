@@ -51,17 +51,22 @@
 #define ATOMICUTILS_DIRLOCK_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "common.h"
+#include "procfacts.h"
 
 enum
 {
   DIRLOCK_ID_MAX = 64,         /* longest ID accepted in owner.ID */
-  DIRLOCK_HOST_MAX = 255,
-  DIRLOCK_COMMAND_MAX = 2047   /* longer command lines are cut, "..." */
+  DIRLOCK_HOST_MAX = PROCFACTS_HOST_MAX,
+  DIRLOCK_COMMAND_MAX = 2047,  /* longer command lines are cut, "..." */
+  /* The longest lock name: LOCK.last must fit in a name too.  Longer
+     names are refused with ENAMETOOLONG (except without a history).  */
+  DIRLOCK_NAME_MAX = NAME_MAX - 5
 };
 
 /* An owner record.  Absent numbers are 0, absent strings empty.  */
@@ -90,6 +95,7 @@ struct dirlock
   int lock_fd;                 /* our holding's directory */
   int owner_fd;                /* our owner file (its mtime: heartbeat) */
   struct dirlock_owner self;   /* what our owner file says */
+  bool history;                /* keeps LOCK.last (see dirlock_config) */
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
@@ -99,6 +105,9 @@ struct dirlock_config
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
+  /* Keep no LOCK.last: a released lock leaves nothing behind, and the
+     token is always 1.  Every user of such a lock must set this.  */
+  bool no_history;
 };
 
 /* Acquire the lock named PATH for this process (owner = getpid()),
@@ -116,6 +125,14 @@ int dirlock_acquire (struct dirlock *lock, char const *path,
 int dirlock_acquire_with (struct dirlock *lock, char const *path,
                           struct timespec deadline,
                           struct dirlock_config const *config);
+
+/* dirlock_acquire_with for the lock NAME (a single name, no '/') in the
+   directory DIRFD, which may be an O_PATH descriptor.  The directory is
+   never looked up by path again, so a path repointed meanwhile cannot
+   make two callers lock in two directories.  */
+int dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
+                        struct timespec deadline,
+                        struct dirlock_config const *config);
 
 /* Release a lock this process acquired.  Return 0, or -1 with errno
    (ESTALE: the lock had been broken by someone else meanwhile).  */
@@ -157,10 +174,6 @@ int dirlock_break (char const *path, struct dirlock_owner *owner);
    error.  */
 int dirlock_release_for (char const *path, pid_t pid,
                          struct dirlock_owner *owner);
-
-/* Start time of process PID (field 22 of /proc/PID/stat, clock ticks
-   after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
-int process_start_time (pid_t pid, unsigned long long *start_time);
 
 /* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
 void dirlock_format_time (struct timespec when, char *buf, size_t size);

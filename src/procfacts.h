@@ -1,0 +1,49 @@
+/* procfacts.h -- facts about processes and about this system.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+/* What a record of "who holds this" needs to name a process so that
+   the record can later be checked: its pid, its start time (a pid is
+   reused, a pid with its start time is not), and the system the pid
+   belongs to (host, boot, pid namespace).  Read from /proc.  */
+
+#ifndef ATOMICUTILS_PROCFACTS_H
+#define ATOMICUTILS_PROCFACTS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum { PROCFACTS_HOST_MAX = 255 };
+
+/* Start time of process PID (field 22 of /proc/PID/stat, clock ticks
+   after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
+int process_start_time (pid_t pid, unsigned long long *start_time);
+
+enum process_state { PROCESS_ALIVE, PROCESS_DEAD, PROCESS_UNKNOWN };
+
+/* Is process PID, started at START_TIME (0: any start time), alive?
+   Dead means: no such pid, a zombie, or another process with that pid
+   (it started at a different time).  Where /proc cannot tell
+   (hidepid), only kill's ESRCH proves death.  */
+enum process_state process_state (pid_t pid, unsigned long long start_time);
+
+/* The command line of process PID, as shell words, or "" if unknown.
+   An overlong line ends in "...".  */
+void process_command (pid_t pid, char *buf, size_t size);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id), or "" if unknown.  */
+char const *this_boot_id (void);
+
+/* The inode of this process's pid namespace: the pids we record and
+   check are numbers in it.  0 if unknown.  */
+unsigned long long this_pidns (void);
+
+/* This host's name, as one printable line.  */
+char const *this_host (void);
+
+#endif
