@@ -48,12 +48,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fsclass.h"
+#include "lockqueue.h"
 #include "procfacts.h"
 
 #include "c-ctype.h"
@@ -115,6 +117,8 @@ format_record (struct dirlock_owner const *o, char *buf, size_t size)
     len += snprintf (buf + len, size - len,
                      "child_pid=%ld\nchild_start_time=%llu\n",
                      (long) o->child_pid, o->child_start_time);
+  if (len < size && o->shared)
+    len += snprintf (buf + len, size - len, "mode=shared\n");
   if (len < size)
     len += snprintf (buf + len, size - len, "command=%s\n", o->command);
   return len < size ? len : size - 1;
@@ -181,6 +185,8 @@ parse_record (char *text, struct dirlock_owner *owner)
         owner->child_start_time = strtoull (value, NULL, 10);
       else if (strcmp (key, "command") == 0)
         copy_one_line (owner->command, sizeof owner->command, value);
+      else if (strcmp (key, "mode") == 0)
+        owner->shared = strcmp (value, "shared") == 0;
     }
 }
 
@@ -347,22 +353,59 @@ enum look
 {
   LOOK_ABSENT,        /* no LOCK */
   LOOK_EMPTY,         /* an ended holding, not yet removed */
-  LOOK_HELD,          /* a holding: *LOCK_FD and *OWNER are set */
+  LOOK_HELD,          /* a holding: *LOCK_FD and *HOLDERS are set */
   LOOK_FOREIGN        /* LOCK is something else (errno says what) */
 };
 
+/* Room for one more holder at the end of H.  */
+static struct dirlock_owner *
+next_holder (struct dirlock_holders *h)
+{
+  if (h->count == h->alloc)
+    h->owner = x2nrealloc (h->owner, &h->alloc, sizeof *h->owner);
+  return &h->owner[h->count++];
+}
+
+void
+dirlock_holders_free (struct dirlock_holders *holders)
+{
+  free (holders->owner);
+  holders->owner = NULL;
+  holders->count = holders->alloc = 0;
+}
+
+/* Read the records of the holding whose directory is FD into HOLDERS,
+   whose IDs look_at_lock has set.  Return 0, or -1 with errno (ENOENT:
+   one of them ended meanwhile).  */
+static int
+read_holders (int fd, struct dirlock_holders *holders)
+{
+  for (size_t i = 0; i < holders->count; i++)
+    {
+      struct dirlock_owner *o = &holders->owner[i];
+      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+      snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", o->id);
+      if (read_record (fd, owner_name, o) != 0)
+        return -1;
+      strcpy (o->id, owner_name + strlen (OWNER_PREFIX));
+    }
+  return 0;
+}
+
 /* Look at the lock NAME in DIRFD.  For LOOK_HELD, *LOCK_FD is the
-   holding's directory (the caller closes it) and *OWNER its record.
-   Return the look, or -1 with errno on error.  */
+   holding's directory (the caller closes it) and *HOLDERS its records
+   (one exclusive, or one or more shared).  Return the look, or -1 with
+   errno on error.  */
 static int
 look_at_lock (int dirfd, char const *name, int *lock_fd,
-              struct dirlock_owner *owner)
+              struct dirlock_holders *holders)
 {
   for (;;)
     {
-      int fd = openat (dirfd, name,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0)
+      holders->count = 0;
+      int fd;
+      DIR *dir = opendir_at (dirfd, name, &fd);
+      if (!dir)
         {
           if (errno == ENOENT)
             return LOOK_ABSENT;
@@ -373,20 +416,7 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
             }
           return -1;
         }
-
-      int dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
-      DIR *dir = dup_fd < 0 ? NULL : fdopendir (dup_fd);
-      if (!dir)
-        {
-          int saved_errno = errno;
-          if (dup_fd >= 0)
-            close (dup_fd);
-          close (fd);
-          errno = saved_errno;
-          return -1;
-        }
-      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX] = "";
-      int entries = 0;
+      size_t entries = 0;
       struct dirent *e;
       while ((e = readdir (dir)))
         {
@@ -395,7 +425,8 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
           entries++;
           if (strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0
               && valid_id (e->d_name + strlen (OWNER_PREFIX)))
-            strcpy (owner_name, e->d_name);
+            strcpy (next_holder (holders)->id,
+                    e->d_name + strlen (OWNER_PREFIX));
         }
       closedir (dir);
 
@@ -404,23 +435,30 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
           close (fd);
           return LOOK_EMPTY;
         }
-      if (entries > 1 || !owner_name[0])
+      if (entries != holders->count)
         {
           close (fd);
           errno = ENOTEMPTY;
           return LOOK_FOREIGN;
         }
-      if (read_record (fd, owner_name, owner) != 0)
+      if (read_holders (fd, holders) != 0)
         {
           int saved_errno = errno;
           close (fd);
-          /* The holding ended while we looked: look again.  */
+          /* A holding ended while we looked: look again.  */
           if (saved_errno == ENOENT)
             continue;
           errno = saved_errno;
           return -1;
         }
-      strcpy (owner->id, owner_name + strlen (OWNER_PREFIX));
+      /* Several records are shared holders, or not a lock of ours.  */
+      for (size_t i = 0; holders->count > 1 && i < holders->count; i++)
+        if (!holders->owner[i].shared)
+          {
+            close (fd);
+            errno = ENOTEMPTY;
+            return LOOK_FOREIGN;
+          }
       *lock_fd = fd;
       return LOOK_HELD;
     }
@@ -492,8 +530,12 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
   if (r != 0)
     return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
-     the empty directory, or (ENOENT) if someone else removed it.  */
+     the empty directory, or other shared holders remain, or (ENOENT)
+     if someone else removed it.  */
   unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
+  /* Then the holding's ticket, if it came through the queue: the
+     waiter that watches it wakes now, and finds the lock free.  */
+  lockqueue_remove_holding (parent, id);
   return 0;
 }
 
@@ -536,6 +578,7 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   self->pidns = this_pidns ();
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
+  self->shared = config->shared;
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
@@ -580,7 +623,7 @@ try_create (struct dirlock *lock)
   intmax_t last = lock->history ? last_token (parent) : 0;
   if (last < 0)
     return ATTEMPT_ERROR;
-  lock->self.token = last + 1;
+  lock->self.token = lock->self.shared ? last : last + 1;
 
   /* The directory holds a file, so the signal cleanup (which can only
      remove an empty directory) could not remove it: hold the cleanup
@@ -643,10 +686,12 @@ try_create (struct dirlock *lock)
   return ATTEMPT_ERROR;
 }
 
-/* Replace our owner file with the current LOCK->self, in one rename,
-   so no reader sees it partial.  */
+/* Write LOCK->self complete under a temporary name in LOCK's directory
+   and rename it to our owner file in the directory DIR_FD, so that no
+   reader sees it partial.  Return the new file's descriptor, or -1 with
+   errno (ENOENT: DIR_FD's directory has been removed).  */
 static int
-rewrite_owner (struct dirlock *lock)
+publish_record (struct dirlock *lock, int dir_fd)
 {
   char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
   snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
@@ -656,47 +701,88 @@ rewrite_owner (struct dirlock *lock)
                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
   if (fd < 0)
     return -1;
-  /* Still ours?  If the holding was broken, a rename would put an owner
-     file back into a directory that is no longer a lock.  */
-  struct stat st;
-  if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    {
-      close (fd);
-      temp_remove (&temp);
-      errno = ESTALE;
-      return -1;
-    }
   if (write_record (fd, &lock->self) != 0
-      || renameat (lock->parent.fd, temp.name, lock->lock_fd,
-                   owner_name) != 0)
+      || renameat (lock->parent.fd, temp.name, dir_fd, owner_name) != 0)
     {
-      int saved_errno = errno == ENOENT ? ESTALE : errno;
+      int saved_errno = errno;
       close (fd);
       temp_remove (&temp);
       errno = saved_errno;
       return -1;
     }
   temp_forget (&temp);
+  return fd;
+}
+
+/* Replace our owner file with the current LOCK->self, in one rename.  */
+static int
+rewrite_owner (struct dirlock *lock)
+{
+  /* Still ours?  If the holding was broken, a rename would put an owner
+     file back into a directory that is no longer a lock.  */
+  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+            lock->self.id);
+  struct stat st;
+  if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      errno = ESTALE;
+      return -1;
+    }
+  int fd = publish_record (lock, lock->lock_fd);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        errno = ESTALE;
+      return -1;
+    }
   close (lock->owner_fd);
   lock->owner_fd = fd;
   return 0;
 }
 
+/* Join the shared holding whose directory LOCK_FD we found: our owner
+   record, renamed into it.  On ATTEMPT_ACQUIRED the lock keeps
+   LOCK_FD.  */
+static enum attempt
+try_join (struct dirlock *lock, int lock_fd)
+{
+  intmax_t last = lock->history ? last_token (&lock->parent) : 0;
+  if (last < 0)
+    return ATTEMPT_ERROR;
+  lock->self.token = last;
+  stamp_acquired (&lock->self);
+  int fd = publish_record (lock, lock_fd);
+  if (fd >= 0)
+    {
+      lock->lock_fd = lock_fd;
+      lock->owner_fd = fd;
+      return ATTEMPT_ACQUIRED;
+    }
+  /* ENOENT: its last holder left and removed it (or it was empty and
+     an exclusive holder replaced it) since we looked.  */
+  return errno == ENOENT ? ATTEMPT_EXISTS : ATTEMPT_ERROR;
+}
+
 /* We hold the lock: make sure our token is above every earlier
-   holding's.  Nothing can end while we hold the lock, so LOCK.last is
-   now final.  If that fails, give the lock up again: a caller told of
-   a failure must not be left holding it.  */
+   holding's (a shared holding: equal to the last exclusive one's).
+   Nothing can end while we hold the lock, except other shared holdings,
+   which leave LOCK.last alone, so LOCK.last is now final.  If that
+   fails, give the lock up again: a caller told of a failure must not
+   be left holding it.  */
 static int
 settle_token (struct dirlock *lock)
 {
   if (!lock->history)
     return 0;
   intmax_t last = last_token (&lock->parent);
-  if (last >= 0 && (uintmax_t) last < lock->self.token)
+  bool shared = lock->self.shared;
+  if (last >= 0 && (shared ? (uintmax_t) last == lock->self.token
+                    : (uintmax_t) last < lock->self.token))
     return 0;
   if (last >= 0)
     {
-      lock->self.token = last + 1;
+      lock->self.token = shared ? last : last + 1;
       if (rewrite_owner (lock) == 0)
         return 0;
     }
@@ -762,14 +848,163 @@ report_break (char const *path, struct dirlock_owner const *owner,
          reason);
 }
 
+/* Descriptors that wake a waiter when a holder exits: one pidfd per
+   holder that can be watched, gathered in an epoll set when there are
+   several (shared holders), so that one descriptor stands for all.  */
+struct exit_watch
+{
+  int fd;              /* what to poll, or -1 */
+  int *pidfds;         /* with several holders: the set's members */
+  size_t count;
+  bool blind;          /* a local holder that no pidfd watches */
+};
+
+static void
+exit_watch_open (struct exit_watch *w, struct dirlock_holders const *h)
+{
+  w->fd = -1;
+  w->pidfds = NULL;
+  w->count = 0;
+  w->blind = false;
+  if (h->count == 1)
+    {
+      w->fd = holder_exit_fd (&h->owner[0]);
+      w->blind = w->fd < 0 && same_system (&h->owner[0]);
+      return;
+    }
+  w->fd = epoll_create1 (EPOLL_CLOEXEC);
+  w->pidfds = xnmalloc (h->count, sizeof *w->pidfds);
+  for (size_t i = 0; i < h->count; i++)
+    {
+      int fd = holder_exit_fd (&h->owner[i]);
+      struct epoll_event event = { .events = EPOLLIN };
+      if (fd >= 0 && w->fd >= 0
+          && epoll_ctl (w->fd, EPOLL_CTL_ADD, fd, &event) == 0)
+        w->pidfds[w->count++] = fd;
+      else
+        {
+          if (fd >= 0)
+            close (fd);
+          w->blind |= same_system (&h->owner[i]);
+        }
+    }
+}
+
+static void
+exit_watch_close (struct exit_watch *w)
+{
+  for (size_t i = 0; i < w->count; i++)
+    close (w->pidfds[i]);
+  free (w->pidfds);
+  if (w->fd >= 0)
+    close (w->fd);
+}
+
+/* What judge_holders found.  */
+enum verdict
+{
+  HOLDERS_LIVE,       /* live holders, none of them us */
+  HOLDERS_OURS,       /* one of them is our own holding: acquired */
+  HOLDERS_ENDED       /* stale ones were ended: look again */
+};
+
+/* Judge the holders H of the lock whose directory is LOCK_FD: ours
+   already (our own rename did succeed, though it reported an error: a
+   retransmitted request on NFS), held by ourselves (EDEADLK), or stale
+   (end them).  Return the verdict, or -1 with errno.  For HOLDERS_OURS
+   the lock keeps LOCK_FD.  */
+static int
+judge_holders (struct dirlock *lock, int lock_fd,
+               struct dirlock_holders const *h, char const *path,
+               bool verbose)
+{
+  for (size_t i = 0; i < h->count; i++)
+    if (strcmp (h->owner[i].id, lock->self.id) == 0)
+      {
+        char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+        snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
+                  lock->self.id);
+        lock->lock_fd = lock_fd;
+        lock->owner_fd = openat (lock_fd, owner_name,
+                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return HOLDERS_OURS;
+      }
+  for (size_t i = 0; i < h->count; i++)
+    if (held_by_self (&h->owner[i], &lock->self))
+      {
+        /* Waiting would be waiting for ourselves.  */
+        errno = EDEADLK;
+        return -1;
+      }
+  bool ended = false;
+  for (size_t i = 0; i < h->count; i++)
+    {
+      struct dirlock_owner const *o = &h->owner[i];
+      char const *reason = dirlock_stale_reason (o);
+      if (!reason)
+        continue;
+      int r = end_holding (&lock->parent, lock_fd, o->id, o->token,
+                           lock->history && !o->shared);
+      if (r < 0)
+        return -1;
+      if (r == 0 && verbose)
+        report_break (path, o, reason);
+      ended = true;
+    }
+  return ended ? HOLDERS_ENDED : HOLDERS_LIVE;
+}
+
+/* Sleep until the live holders H may have let go: LOCK changed in
+   WATCH, a holder exited, a lease may have expired, our queue ticket
+   needs its heartbeat (QUEUE, if not NULL), or DEADLINE.  Where no
+   pidfd can tell that a local holder died (kernels before 5.3), wake
+   after a capped back-off *RECHECK_MS.  Return 0, or -1 with errno.  */
+static int
+wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
+                  struct lockqueue const *queue, struct timespec deadline,
+                  unsigned int *recheck_ms)
+{
+  struct timespec wake = deadline;
+  if (queue)
+    wake = earlier_deadline (wake, lockqueue_beat_due (queue));
+  for (size_t i = 0; i < h->count; i++)
+    if (has_lease (&h->owner[i]))
+      wake = earlier_deadline (wake, lease_expiry (&h->owner[i]));
+  struct exit_watch exits;
+  exit_watch_open (&exits, h);
+  if (exits.blind)
+    {
+      struct timespec recheck = { *recheck_ms / 1000,
+                                  *recheck_ms % 1000 * 1000000 };
+      wake = earlier_deadline (wake, deadline_after (recheck));
+      if (*recheck_ms < 1000)
+        *recheck_ms *= 2;
+    }
+  int woke = dir_watch_wait (watch, exits.fd, wake);
+  int saved_errno = errno;
+  exit_watch_close (&exits);
+  errno = saved_errno;
+  return woke < 0 ? -1 : 0;
+}
+
+static bool
+all_shared (struct dirlock_holders const *h)
+{
+  for (size_t i = 0; i < h->count; i++)
+    if (!h->owner[i].shared)
+      return false;
+  return true;
+}
+
 int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
                    struct dirlock_config const *config)
 {
   lock->history = !config->no_history;
-  /* LOCK.last must fit in a name, too.  */
-  bool too_long = (lock->history
+  bool fifo = config->fifo;
+  /* LOCK.last and LOCK.queue must fit in a name, too.  */
+  bool too_long = ((lock->history || fifo)
                    && strlen (lock->parent.base) > DIRLOCK_NAME_MAX);
   if (too_long || init_self (lock, config) != 0)
     {
@@ -779,6 +1014,17 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       return -1;
     }
 
+  /* With the queue, each round first asks whether it is our turn; a
+     request that must wait takes a ticket, and waits for its turn, then
+     for the lock.  -n (a deadline already passed) takes no ticket, and
+     does not barge past one either.  */
+  struct lockqueue queue;
+  if (fifo)
+    lockqueue_init (&queue, &lock->parent, &lock->self);
+  bool once = deadline_passed (deadline);
+  int remote = -1;              /* is LOCK's filesystem remote?  (lazy) */
+
+  struct dirlock_holders holders = { 0 };
   /* The watch is opened only when we first have to wait, then the lock
      is looked at again before sleeping: a change between that look
      and the sleep still wakes us.  */
@@ -795,9 +1041,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   for (;;)
     {
       int lock_fd = -1;
-      struct dirlock_owner owner;
       int look = look_at_lock (lock->parent.fd, lock->parent.base,
-                               &lock_fd, &owner);
+                               &lock_fd, &holders);
       if (look < 0 || look == LOOK_FOREIGN)
         {
           result = -1;
@@ -817,6 +1062,65 @@ acquire_in_parent (struct dirlock *lock, char const *path,
             }
           continue;
         }
+      if (look == LOOK_HELD)
+        {
+          lost_unseen = 0;
+          int verdict = judge_holders (lock, lock_fd, &holders, path,
+                                       config->verbose);
+          if (verdict == HOLDERS_OURS)
+            {
+              result = settle_token (lock) == 0 ? 0 : -1;
+              break;
+            }
+          if (verdict != HOLDERS_LIVE)
+            {
+              close (lock_fd);
+              if (verdict < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              continue;
+            }
+        }
+
+      if (fifo)
+        {
+          int turn = lockqueue_turn (&queue);
+          if (turn != QUEUE_OUR_TURN)
+            {
+              if (lock_fd >= 0)
+                close (lock_fd);
+              if (turn < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              if (once || deadline_passed (deadline))
+                {
+                  result = 1;
+                  break;
+                }
+              if (!lockqueue_queued (&queue))
+                {
+                  if (lockqueue_enter (&queue) != 0)
+                    {
+                      result = -1;
+                      break;
+                    }
+                  continue;
+                }
+              if (remote < 0)
+                remote = remote_fs (lock->parent.fd);
+              if (lockqueue_wait (&queue, remote, deadline) < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              continue;
+            }
+        }
+
       if (look == LOOK_ABSENT)
         {
           enum attempt a = try_create (lock);
@@ -842,43 +1146,22 @@ acquire_in_parent (struct dirlock *lock, char const *path,
             }
           continue;
         }
-      lost_unseen = 0;
 
-      /* LOOK_HELD.  */
-      if (strcmp (owner.id, lock->self.id) == 0)
+      /* Held by others, none of them stale.  */
+      if (lock->self.shared && all_shared (&holders))
         {
-          /* Our own rename did succeed, though it reported an error
-             (a retransmitted request on NFS).  */
-          char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-          snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-                    owner.id);
-          lock->lock_fd = lock_fd;
-          lock->owner_fd = openat (lock_fd, owner_name,
-                                   O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-          result = settle_token (lock) == 0 ? 0 : -1;
-          break;
-        }
-      if (held_by_self (&owner, &lock->self))
-        {
-          /* Waiting would be waiting for ourselves.  */
+          enum attempt a = try_join (lock, lock_fd);
+          if (a == ATTEMPT_ACQUIRED)
+            {
+              result = settle_token (lock) == 0 ? 0 : -1;
+              break;
+            }
           close (lock_fd);
-          errno = EDEADLK;
-          result = -1;
-          break;
-        }
-      char const *reason = dirlock_stale_reason (&owner);
-      if (reason)
-        {
-          int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token, lock->history);
-          close (lock_fd);
-          if (ended < 0)
+          if (a == ATTEMPT_ERROR)
             {
               result = -1;
               break;
             }
-          if (ended == 0 && config->verbose)
-            report_break (path, &owner, reason);
           continue;
         }
       close (lock_fd);
@@ -888,6 +1171,16 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           result = 1;
           break;
         }
+      if (fifo && !lockqueue_queued (&queue))
+        {
+          /* Take our place before sleeping, then look again.  */
+          if (lockqueue_enter (&queue) != 0)
+            {
+              result = -1;
+              break;
+            }
+          continue;
+        }
       if (!watching)
         {
           dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
@@ -895,25 +1188,9 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           watching = true;
           continue;
         }
-      struct timespec wake = deadline;
-      if (has_lease (&owner))
-        wake = earlier_deadline (wake, lease_expiry (&owner));
-      int exit_fd = holder_exit_fd (&owner);
-      if (exit_fd < 0 && same_system (&owner))
+      if (wait_for_holders (&watch, &holders, fifo ? &queue : NULL,
+                            deadline, &recheck_ms) < 0)
         {
-          struct timespec recheck = { recheck_ms / 1000,
-                                      recheck_ms % 1000 * 1000000 };
-          wake = earlier_deadline (wake, deadline_after (recheck));
-          if (recheck_ms < 1000)
-            recheck_ms *= 2;
-        }
-      int woke = dir_watch_wait (&watch, exit_fd, wake);
-      int saved_errno = errno;
-      if (exit_fd >= 0)
-        close (exit_fd);
-      if (woke < 0)
-        {
-          errno = saved_errno;
           result = -1;
           break;
         }
@@ -922,6 +1199,17 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   int saved_errno = errno;
   if (watching)
     dir_watch_close (&watch);
+  if (fifo)
+    {
+      /* Holding, our ticket stays until the holding ends: the waiter
+         behind us sleeps on it until then.  */
+      if (result == 0)
+        lockqueue_keep (&queue);
+      else
+        lockqueue_leave (&queue);
+      lockqueue_close (&queue);
+    }
+  dirlock_holders_free (&holders);
   if (result != 0)
     close_lock (lock);
   errno = saved_errno;
@@ -975,7 +1263,8 @@ int
 dirlock_release (struct dirlock *lock)
 {
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token, lock->history);
+                           lock->self.token,
+                           lock->history && !lock->self.shared);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1025,14 +1314,14 @@ dirlock_heartbeat (struct dirlock *lock)
 /* --- the lock from outside: status, break, release for a caller ---- */
 
 /* Look at the lock PATH: the common start of the functions below.
-   Return the look (LOOK_HELD: *LOCK_FD and *OWNER set), or -1.  */
+   Return the look (LOOK_HELD: *LOCK_FD and *HOLDERS set), or -1.  */
 static int
 look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
-              struct dirlock_owner *owner)
+              struct dirlock_holders *holders)
 {
   if (!open_parent (path, parent))
     return -1;
-  int look = look_at_lock (parent->fd, parent->base, lock_fd, owner);
+  int look = look_at_lock (parent->fd, parent->base, lock_fd, holders);
   if (look < 0 || look == LOOK_FOREIGN)
     {
       int saved_errno = errno;
@@ -1044,27 +1333,86 @@ look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
 }
 
 int
-dirlock_read (char const *path, struct dirlock_owner *owner)
+dirlock_read_holders (char const *path, struct dirlock_holders *holders)
 {
   struct parent_dir parent;
   int lock_fd;
-  int look = look_at_path (path, &parent, &lock_fd, owner);
+  int look = look_at_path (path, &parent, &lock_fd, holders);
   if (look < 0)
     return -1;
   if (look == LOOK_HELD)
     close (lock_fd);
+  else
+    holders->count = 0;
   close_parent (&parent);
   return look == LOOK_HELD ? 0 : 1;
 }
 
+int
+dirlock_read (char const *path, struct dirlock_owner *owner)
+{
+  struct dirlock_holders holders = { 0 };
+  int held = dirlock_read_holders (path, &holders);
+  if (held == 0)
+    *owner = holders.owner[0];
+  dirlock_holders_free (&holders);
+  return held;
+}
+
+int
+dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
+                    size_t *count)
+{
+  *waiters = NULL;
+  *count = 0;
+  struct parent_dir parent;
+  if (!open_parent (path, &parent))
+    return -1;
+  struct dirlock_holders holders = { 0 };
+  int lock_fd;
+  int look = look_at_lock (parent.fd, parent.base, &lock_fd, &holders);
+  if (look == LOOK_HELD)
+    close (lock_fd);
+  else
+    holders.count = 0;
+  struct dirlock_owner *tickets;
+  size_t n;
+  int r = lockqueue_list (&parent, &tickets, &n);
+  int saved_errno = errno;
+  close_parent (&parent);
+  if (r == 0)
+    {
+      /* The tickets of holdings are not waiting any more.  */
+      size_t kept = 0;
+      for (size_t i = 0; i < n; i++)
+        {
+          bool holding = false;
+          for (size_t j = 0; j < holders.count; j++)
+            holding |= strcmp (tickets[i].id, holders.owner[j].id) == 0;
+          if (!holding)
+            tickets[kept++] = tickets[i];
+        }
+      if (kept == 0)
+        {
+          free (tickets);
+          tickets = NULL;
+        }
+      *waiters = tickets;
+      *count = kept;
+    }
+  dirlock_holders_free (&holders);
+  errno = saved_errno;
+  return r;
+}
+
 /* Open the lock PATH if it is held.  Return 0 with *PARENT, *LOCK_FD
-   and *OWNER set (close them with close_held), 1 if it is free, -1 on
+   and *HOLDERS set (close them with close_held), 1 if it is free, -1 on
    error.  */
 static int
 open_held (char const *path, struct parent_dir *parent, int *lock_fd,
-           struct dirlock_owner *owner)
+           struct dirlock_holders *holders)
 {
-  int look = look_at_path (path, parent, lock_fd, owner);
+  int look = look_at_path (path, parent, lock_fd, holders);
   if (look < 0)
     return -1;
   if (look != LOOK_HELD)
@@ -1087,22 +1435,51 @@ close_held (struct parent_dir *parent, int lock_fd, int result)
 }
 
 int
-dirlock_break (char const *path, struct dirlock_owner *owner)
+dirlock_break_holders (char const *path, struct dirlock_holders *ended)
 {
-  struct parent_dir parent;
-  int lock_fd;
+  struct dirlock_holders seen = { 0 };
+  ended->count = 0;
+  int result;
   for (;;)
     {
-      int held = open_held (path, &parent, &lock_fd, owner);
-      if (held != 0)
-        return held;
-      int ended = close_held (&parent, lock_fd,
-                              end_holding (&parent, lock_fd, owner->id,
-                                           owner->token, true));
-      if (ended != 1)
-        return ended;
-      /* It ended by itself meanwhile: see whether there is a new one.  */
+      struct parent_dir parent;
+      int lock_fd;
+      result = open_held (path, &parent, &lock_fd, &seen);
+      if (result != 0)
+        break;
+      for (size_t i = 0; i < seen.count && result == 0; i++)
+        {
+          struct dirlock_owner const *o = &seen.owner[i];
+          int r = end_holding (&parent, lock_fd, o->id, o->token,
+                               !o->shared);
+          if (r < 0)
+            result = -1;
+          else if (r == 0)
+            *next_holder (ended) = *o;
+        }
+      close_held (&parent, lock_fd, result);
+      if (result < 0 || ended->count > 0)
+        break;
+      /* They ended by themselves meanwhile: see whether there is a new
+         holding.  */
     }
+  int saved_errno = errno;
+  dirlock_holders_free (&seen);
+  errno = saved_errno;
+  return result;
+}
+
+int
+dirlock_break (char const *path, struct dirlock_owner *owner)
+{
+  struct dirlock_holders ended = { 0 };
+  int result = dirlock_break_holders (path, &ended);
+  if (result == 0)
+    *owner = ended.owner[0];
+  int saved_errno = errno;
+  dirlock_holders_free (&ended);
+  errno = saved_errno;
+  return result;
 }
 
 int
@@ -1110,12 +1487,72 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
 {
   struct parent_dir parent;
   int lock_fd;
-  int held = open_held (path, &parent, &lock_fd, owner);
+  struct dirlock_holders holders = { 0 };
+  int held = open_held (path, &parent, &lock_fd, &holders);
   if (held != 0)
-    return held;
-  int result = (dirlock_owned_by (owner, pid)
-                ? end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true)
+    {
+      dirlock_holders_free (&holders);
+      return held;
+    }
+  /* Of shared holders, the caller's own holding.  */
+  struct dirlock_owner const *mine = NULL;
+  for (size_t i = 0; i < holders.count && !mine; i++)
+    if (dirlock_owned_by (&holders.owner[i], pid))
+      mine = &holders.owner[i];
+  *owner = mine ? *mine : holders.owner[0];
+  int result = (mine
+                ? end_holding (&parent, lock_fd, mine->id, mine->token,
+                               !mine->shared)
                 : 2);
-  return close_held (&parent, lock_fd, result);
+  result = close_held (&parent, lock_fd, result);
+  int saved_errno = errno;
+  dirlock_holders_free (&holders);
+  errno = saved_errno;
+  return result;
+}
+
+/* --- for the queue ---------------------------------------------------- */
+
+size_t
+dirlock_format_record (struct dirlock_owner const *owner, char *buf,
+                       size_t size)
+{
+  return format_record (owner, buf, size);
+}
+
+void
+dirlock_parse_record (char *text, struct dirlock_owner *owner)
+{
+  clear_owner (owner);
+  parse_record (text, owner);
+}
+
+bool
+dirlock_valid_id (char const *id)
+{
+  return valid_id (id);
+}
+
+bool
+dirlock_same_system (struct dirlock_owner const *owner)
+{
+  return same_system (owner);
+}
+
+bool
+dirlock_has_lease (struct dirlock_owner const *owner)
+{
+  return has_lease (owner);
+}
+
+struct timespec
+dirlock_lease_expiry (struct dirlock_owner const *owner)
+{
+  return lease_expiry (owner);
+}
+
+int
+dirlock_exit_fd (struct dirlock_owner const *owner)
+{
+  return holder_exit_fd (owner);
 }

@@ -66,6 +66,8 @@ struct options
   bool verbose;
   bool quiet;
   bool force;
+  bool shared;                  /* -s: a shared holding */
+  bool no_queue;                /* --no-queue: no place in line */
 };
 
 enum
@@ -78,7 +80,8 @@ enum
   MAX_RUNTIME_OPTION,
   PRINT_TOKEN_OPTION,
   FORCE_OPTION,
-  CHECK_FS_OPTION
+  CHECK_FS_OPTION,
+  NO_QUEUE_OPTION
 };
 
 static struct option const long_options[] =
@@ -99,6 +102,8 @@ static struct option const long_options[] =
   {"quiet", no_argument, NULL, 'q'},
   {"force", no_argument, NULL, FORCE_OPTION},
   {"check-fs", no_argument, NULL, CHECK_FS_OPTION},
+  {"shared", no_argument, NULL, 's'},
+  {"no-queue", no_argument, NULL, NO_QUEUE_OPTION},
   GETOPT_HELP_OPTION_DECL,
   GETOPT_VERSION_OPTION_DECL,
   {NULL, 0, NULL, 0}
@@ -151,11 +156,17 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           (and, with -u, release on behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
                           LOCK is acquired\n\
+  -s, --shared          hold LOCK shared: together with other shared\n\
+                          holders, never with an exclusive one (without\n\
+                          -s, LOCK is held exclusively: alone)\n\
+      --no-queue        do not wait in line: try for LOCK whenever it is\n\
+                          released, and get it if faster than the others\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
                           record removed\n\
-      --status          print LOCK's owner record; status 1 if LOCK is free\n\
+      --status          print LOCK's owner record (each holder's, if\n\
+                          shared) and its queue; status 1 if LOCK is free\n\
       --json            with --status or --break, print one JSON object\n\
   -v, --verbose         report each stale lock broken\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
@@ -173,10 +184,18 @@ limit.\n\
 \n\
 While held, LOCK contains one file, owner.ID, with 'key=value' lines: id,\n\
 token, pid, start_time, boot_id, pidns, host, uid, acquired, lease,\n\
-child_pid, child_start_time, command.  The record of the last holder is\n\
-kept in LOCK.last, which carries the fencing token on: each acquisition\n\
-gets a token larger than every earlier one.  An empty directory LOCK\n\
-counts as free.\n\
+child_pid, child_start_time, mode (shared), command; held shared, one\n\
+such file per holder.  The record of the last holder is kept in\n\
+LOCK.last, which carries the fencing token on: each exclusive acquisition\n\
+gets a token larger than every earlier one (shared holders get the last\n\
+one's).  An empty directory LOCK counts as free.\n\
+\n\
+Waiters are served in the order they came: each takes a numbered ticket\n\
+in the directory LOCK.queue, and only the first (or a run of shared\n\
+requests at the front) tries for LOCK; the others sleep until the ticket\n\
+just ahead of theirs goes.  A waiter that dies is skipped; one that times\n\
+out or is interrupted removes its ticket.  -n never queues, and fails\n\
+while others wait.  --no-queue waits without a ticket, as a crowd.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -208,6 +227,7 @@ Examples:\n\
   lockdir -n \"$LOCK\" || exit 0           # in a script: hold LOCK ...\n\
   lockdir -u \"$LOCK\"                     # ... and release it\n\
   lockdir --status --json /run/lock/backup\n\
+  lockdir -s -w 1m data.lock ./report.sh   # shared: readers together\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -232,29 +252,14 @@ print_json_string (char const *key, char const *value)
   json_put_string (stdout, value);
 }
 
-/* Print the owner record of LOCK: "key=value" lines, or one JSON
-   object, with the heartbeat and whether it is stale.  */
+/* The fields of OWNER's JSON object after its id, each after a comma:
+   the record, the heartbeat and whether it is stale.  */
 static void
-print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
+print_owner_json_fields (struct dirlock_owner const *owner)
 {
   char heartbeat[48];
   dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
   char const *stale = dirlock_stale_reason (owner);
-  if (!json)
-    {
-      dirlock_owner_print (stdout, owner);
-      printf ("heartbeat=%s\n", heartbeat);
-      if (stale)
-        printf ("stale=yes\nstale_reason=%s\n", stale);
-      else
-        fputs ("stale=no\n", stdout);
-      return;
-    }
-
-  fputs ("{\"lock\":", stdout);
-  json_put_string (stdout, lock);
-  fputs (",\"held\":true", stdout);
-  print_json_string ("id", owner->id);
   printf (",\"token\":%ju", owner->token);
   printf (",\"pid\":%ld", (long) owner->pid);
   printf (",\"start_time\":%llu", owner->start_time);
@@ -281,7 +286,109 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
     json_put_string (stdout, stale);
   else
     fputs ("null", stdout);
-  fputs ("}\n", stdout);
+  print_json_string ("mode", owner->shared ? "shared" : "exclusive");
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or the start of
+   one JSON object (the caller ends it), with the heartbeat and whether
+   it is stale.  */
+static void
+print_owner_start (char const *lock, struct dirlock_owner const *owner,
+                   bool json)
+{
+  if (!json)
+    {
+      char heartbeat[48];
+      dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
+      char const *stale = dirlock_stale_reason (owner);
+      dirlock_owner_print (stdout, owner);
+      printf ("heartbeat=%s\n", heartbeat);
+      if (stale)
+        printf ("stale=yes\nstale_reason=%s\n", stale);
+      else
+        fputs ("stale=no\n", stdout);
+      return;
+    }
+  fputs ("{\"lock\":", stdout);
+  json_put_string (stdout, lock);
+  fputs (",\"held\":true", stdout);
+  print_json_string ("id", owner->id);
+  print_owner_json_fields (owner);
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or one JSON
+   object.  */
+static void
+print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
+{
+  print_owner_start (lock, owner, json);
+  if (json)
+    fputs ("}\n", stdout);
+}
+
+/* Print the holders and the queue of LOCK: each holder's record, a
+   blank line before each further one, then one line per waiter; or one
+   JSON object, whose "holders" lists every holder (present when held)
+   and "queue" every waiter (present when someone waits).  */
+static void
+print_status (char const *lock, struct dirlock_holders const *holders,
+              struct dirlock_owner const *waiters, size_t queued, bool json)
+{
+  if (holders->count)
+    print_owner_start (lock, &holders->owner[0], json);
+  else if (json)
+    {
+      fputs ("{\"lock\":", stdout);
+      json_put_string (stdout, lock);
+      fputs (",\"held\":false", stdout);
+    }
+  if (json && holders->count)
+    {
+      fputs (",\"holders\":[", stdout);
+      for (size_t i = 0; i < holders->count; i++)
+        {
+          fputs (i ? ",{\"id\":" : "{\"id\":", stdout);
+          json_put_string (stdout, holders->owner[i].id);
+          print_owner_json_fields (&holders->owner[i]);
+          putchar ('}');
+        }
+      putchar (']');
+    }
+  for (size_t i = 1; !json && i < holders->count; i++)
+    {
+      putchar ('\n');
+      print_owner_start (lock, &holders->owner[i], false);
+    }
+
+  if (queued && !json && holders->count)
+    putchar ('\n');
+  if (queued && json)
+    fputs (",\"queue\":[", stdout);
+  for (size_t i = 0; i < queued; i++)
+    {
+      struct dirlock_owner const *w = &waiters[i];
+      char const *mode = w->shared ? "shared" : "exclusive";
+      if (!json)
+        {
+          printf ("queued=%zu pid=%ld host=%s uid=%lld mode=%s since=%s "
+                  "command=%s\n", i + 1, (long) w->pid, w->host, w->uid,
+                  mode, w->acquired, w->command);
+          continue;
+        }
+      printf ("%s{\"position\":%zu", i ? "," : "", i + 1);
+      print_json_string ("id", w->id);
+      printf (",\"pid\":%ld", (long) w->pid);
+      print_json_string ("host", w->host);
+      print_json_number_or_null ("uid", w->uid, w->uid >= 0);
+      print_json_string ("mode", mode);
+      print_json_string ("since", w->acquired);
+      print_json_string ("command", w->command);
+      printf (",\"stale\":%s}", dirlock_stale_reason (w) ? "true" : "false");
+    }
+  if (queued && json)
+    putchar (']');
+  if (json)
+    fputs ("}\n", stdout);
 }
 
 /* A diagnostic for a failure to use LOCK.  */
@@ -310,9 +417,18 @@ report_busy (char const *lock, struct options const *opt)
   struct dirlock_owner owner;
   char const *what = (opt->nonblock || !opt->has_timeout
                       ? "is held" : "is still held after the timeout");
+  struct dirlock_owner *waiters;
+  size_t queued;
   if (dirlock_read (lock, &owner) == 0)
     error (0, 0, "%s %s by pid %ld on %s since %s", quoteaf (lock), what,
            (long) owner.pid, owner.host, owner.acquired);
+  else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
+    {
+      /* Free, but its turn is someone else's.  */
+      error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
+             queued, queued == 1 ? "waiter is" : "waiters are");
+      free (waiters);
+    }
   else
     error (0, 0, "%s %s", quoteaf (lock), what);
 }
@@ -674,6 +790,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
                                                    : getppid (),
     .lease = opt->lease,
     .verbose = opt->verbose,
+    .shared = opt->shared,
+    .fifo = !opt->no_queue,
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
@@ -749,14 +867,22 @@ break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
-  struct dirlock_owner owner;
-  switch (dirlock_break (lock_name, &owner))
+  struct dirlock_holders ended = { 0 };
+  switch (dirlock_break_holders (lock_name, &ended))
     {
     case 0:
-      if (opt->verbose)
-        error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
-               (long) owner.pid, owner.host);
-      print_owner (lock_name, &owner, opt->json);
+      /* Shared holders: each record, as one more block or object.  */
+      for (size_t i = 0; i < ended.count; i++)
+        {
+          struct dirlock_owner const *owner = &ended.owner[i];
+          if (opt->verbose)
+            error (0, 0, "broke lock %s of pid %ld on %s",
+                   quoteaf (lock_name), (long) owner->pid, owner->host);
+          if (i && !opt->json)
+            putchar ('\n');
+          print_owner (lock_name, owner, opt->json);
+        }
+      dirlock_holders_free (&ended);
       return EXIT_DONE;
     case 1:
       if (!opt->quiet)
@@ -771,24 +897,20 @@ break_lock (char const *lock_name, struct options const *opt)
 static int
 show_status (char const *lock_name, struct options const *opt)
 {
-  struct dirlock_owner owner;
-  switch (dirlock_read (lock_name, &owner))
+  struct dirlock_holders holders = { 0 };
+  int held = dirlock_read_holders (lock_name, &holders);
+  struct dirlock_owner *waiters = NULL;
+  size_t queued = 0;
+  if (held < 0 || dirlock_read_queue (lock_name, &waiters, &queued) != 0)
     {
-    case 0:
-      print_owner (lock_name, &owner, opt->json);
-      return EXIT_DONE;
-    case 1:
-      if (opt->json)
-        {
-          fputs ("{\"lock\":", stdout);
-          json_put_string (stdout, lock_name);
-          fputs (",\"held\":false}\n", stdout);
-        }
-      return EXIT_NO;
-    default:
       report_lock_error (lock_name, "read", errno);
+      dirlock_holders_free (&holders);
       return EXIT_SYSERR;
     }
+  print_status (lock_name, &holders, waiters, queued, opt->json);
+  free (waiters);
+  dirlock_holders_free (&holders);
+  return held == 0 ? EXIT_DONE : EXIT_NO;
 }
 
 static void
@@ -810,7 +932,7 @@ parse_pid (char const *arg)
 }
 
 /* '+': stop at the first operand, so COMMAND's options stay its own.  */
-#define SHORT_OPTIONS "+nw:E:uk:vq"
+#define SHORT_OPTIONS "+nw:E:uk:vqs"
 
 /* Whether ARGV asks to run a COMMAND: a LOCK and more operands, and
    none of the forms that take only LOCK.  Decided before the options
@@ -913,6 +1035,12 @@ main (int argc, char **argv)
         case CHECK_FS_OPTION:
           check_fs = true;
           break;
+        case 's':
+          opt.shared = true;
+          break;
+        case NO_QUEUE_OPTION:
+          opt.no_queue = true;
+          break;
         case_GETOPT_HELP_CHAR;
         case_GETOPT_VERSION_CHAR;
         default:
@@ -946,6 +1074,8 @@ main (int argc, char **argv)
     usage_error ("--print-token goes with the form without COMMAND");
   if (opt.owner_pid && opt.mode != MODE_ACQUIRE && opt.mode != MODE_RELEASE)
     usage_error ("--owner-pid goes with acquiring or --release");
+  if ((opt.shared || opt.no_queue) && opt.mode != MODE_ACQUIRE)
+    usage_error ("--shared and --no-queue go with acquiring");
 
   if (check_fs)
     return fs_explain_operands (1, argv + optind);
