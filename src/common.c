@@ -45,10 +45,23 @@ static int const cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 static void cleanup_signal_handler (int sig);
 
+/* The tool's fixed name, for temporaries and --version.  */
+static char const *fixed_tool_name;
+
+char const *
+tool_name (void)
+{
+  if (fixed_tool_name)
+    return fixed_tool_name;
+  char const *slash = strrchr (program_name, '/');
+  return slash ? slash + 1 : program_name;
+}
+
 void
-tool_init (int argc, char **argv)
+tool_init_named (char const *name, int argc, char **argv)
 {
   (void) argc;
+  fixed_tool_name = name;
   set_program_name (argv[0]);
   setlocale (LC_ALL, "");
   /* gnulib's fatal errors (xalloc_die, close_stdout) are system errors.  */
@@ -111,13 +124,13 @@ emit_help_footer (void)
 {
   printf ("\nReport bugs to: %s\n"
           "%s home page and documentation: see the README of the package\n"
-          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, program_name);
+          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, tool_name ());
 }
 
 void
 print_version (void)
 {
-  version_etc (stdout, program_name, PACKAGE_NAME, PACKAGE_VERSION,
+  version_etc (stdout, tool_name (), PACKAGE_NAME, PACKAGE_VERSION,
                AUTHORS, (char *) NULL);
   exit (EXIT_SUCCESS);
 }
@@ -417,11 +430,9 @@ temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
-  char const *tool = strrchr (program_name, '/');
-  tool = tool ? tool + 1 : program_name;
   /* ".TOOL." followed by TEMP_RANDOM_CHARS placeholders that
      try_tempname replaces with random characters.  */
-  int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool);
+  int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool_name ());
   if (n < 0 || (size_t) n + TEMP_RANDOM_CHARS >= sizeof temp->name)
     {
       errno = ENAMETOOLONG;

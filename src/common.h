@@ -70,8 +70,17 @@ _Noreturn void usage (int status);
 
 /* Start a tool: program name, locale, exit status for gnulib's fatal
    errors (3), close_stdout at exit, and removal of registered temporary
-   names on SIGINT, SIGTERM and SIGHUP.  */
-void tool_init (int argc, char **argv);
+   names on SIGINT, SIGTERM and SIGHUP.  NAME is the tool's fixed name
+   (its PROGRAM_NAME): temporary names and --version use it, never
+   argv[0], which the caller chooses (exec -a) and can make too long
+   for a file name.  Messages keep argv[0], as coreutils' do.  */
+void tool_init_named (char const *name, int argc, char **argv);
+/* Every tool defines PROGRAM_NAME before its main.  */
+#define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
+
+/* The tool's fixed name, as given to tool_init; the last component of
+   program_name in a program that did not call it.  */
+char const *tool_name (void);
 
 /* Print "Try 'TOOL --help' for more information." on stderr.  */
 void emit_try_help (void);
