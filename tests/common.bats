@@ -40,3 +40,36 @@ long_argv0() {
     assert_line --index 0 "$tool (atomicutils) 0.1"
   done
 }
+
+# --- item 22: SIGXFSZ and the other fatal signals ---------------------------
+
+@test "past the file size limit lockdir and atomic-swap report it and leave nothing (issue 11 item 22)" {
+  # Without the fix SIGXFSZ kills them (status 153), leaving
+  # .lockdir.*/owner.* and the --expect lock's .atomic-swap.* behind.
+  run bash -c 'ulimit -f 0; lockdir -n L'
+  assert_failure 3
+  assert_output --partial "File too large"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+
+  ln -s old link
+  run bash -c 'ulimit -f 0; atomic-swap -s --expect=old new link'
+  assert_failure 3
+  assert_output --partial "File too large"
+  assert_equal "$(readlink link)" old
+  assert_no_temporaries atomic-swap
+}
+
+# The bit of signal SIG in a /proc/PID/status signal mask.
+sigmask_has() {
+  local mask=$1 sig=$2
+  (( (16#$mask >> ($(kill -l "$sig") - 1)) & 1 ))
+}
+
+@test "a command run by lockdir gets SIGXFSZ with its default action" {
+  # The tools catch SIGXFSZ with a handler, which exec resets; SIG_IGN
+  # would be inherited by COMMAND.
+  run lockdir L sh -c 'sed -n "s/^SigIgn:\t//p" /proc/$$/status'
+  assert_success
+  ! sigmask_has "$output" XFSZ
+}
