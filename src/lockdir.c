@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -426,11 +427,19 @@ command_line (char **argv)
 
 /* In the child: wait for the parent's go-ahead (it has recorded us in
    the owner record), then run COMMAND.  Report an exec failure's errno
-   through ERR_FD, which exec closes.  */
+   through ERR_FD, which exec closes.  Until the go-ahead, the child dies
+   with PARENT: it closes its copy of the pipe's write end GO_WRITE_FD, so
+   that the parent's death is an end of file, and asks for SIGKILL when
+   the parent dies (checked again after asking, in case it died first).
+   A child that outlived a killed lockdir would otherwise wait forever,
+   keeping the lock held as "its command still runs".  */
 static _Noreturn void
-child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
-           bool const forwarded[N_FORWARDED])
+child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
+           sigset_t const *old_mask, bool const forwarded[N_FORWARDED])
 {
+  close (go_write_fd);
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
+    _exit (EXIT_CANCELED);
   for (int i = 0; i < N_FORWARDED; i++)
     if (forwarded[i])
       signal (forwarded_signals[i], SIG_DFL);
@@ -442,7 +451,10 @@ child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
   while ((n = read (go_fd, &byte, 1)) < 0 && errno == EINTR)
     continue;
   if (n != 1)
-    _exit (EXIT_CANCELED);      /* the parent gave up: run nothing */
+    _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
+  /* From now on COMMAND outlives a killed lockdir, and keeps the lock
+     held while it runs (its pid is in the owner record).  */
+  prctl (PR_SET_PDEATHSIG, 0);
   execvp (argv[0], argv);
   int err = errno;
   if (write (err_fd, &err, sizeof err) < 0)
@@ -580,9 +592,11 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   bool forwarded[N_FORWARDED];
   install_handlers (forwarded);
 
+  pid_t parent = getpid ();
   pid_t child = fork ();
   if (child == 0)
-    child_run (argv, go_pipe[0], err_pipe[1], &old_mask, forwarded);
+    child_run (argv, go_pipe[0], go_pipe[1], err_pipe[1], parent, &old_mask,
+               forwarded);
   int fork_errno = errno;
   close (go_pipe[0]);
   close (err_pipe[1]);

@@ -16,6 +16,10 @@ teardown() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+  # What a kill sweep left behind (a child that outlived its lockdir).
+  if [ -n "${SWEEP:-}" ]; then
+    for pid in $(sweep_leftovers "$SWEEP"); do kill -KILL "$pid"; done
+  fi
   return 0
 }
 
@@ -739,4 +743,42 @@ count_wakeups() {
   lockdir -u L
   assert_no_temporaries lockdir
   assert_equal "$(ls -A)" L.last
+}
+
+# --- killed at any point ---------------------------------------------------------
+
+# kill_points TRACE: for each system call in the strace output TRACE
+# from the fork of the command on, print "NAME N": it is the N-th call
+# of NAME, the argument strace's inject=NAME:when=N needs.
+kill_points() {
+  awk '/^(---|\+\+\+)/ { next }
+       { name = $0; sub(/\(.*/, "", name); n[name]++ }
+       /^clone/ { forked = 1 }
+       forked { print name, n[name] }' "$1"
+}
+
+# The processes a sweep started and left, by the marker in their command
+# line (a bracket keeps the pattern from matching itself).
+sweep_leftovers() {
+  pgrep -f -- "kill-swee[p]-$1"
+}
+
+@test "lockdir SIGKILLed at any system call after its fork: no process lingers, the lock is recovered" {
+  SWEEP=$BASHPID
+  marker=kill-sweep-$SWEEP
+  lockdir L true
+  strace -qq -o trace lockdir L true "$marker"
+  kill_points trace >points
+  [ "$(wc -l <points)" -gt 10 ] || fail "too few kill points: $(cat points)"
+  while read -r name n; do
+    run strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
+      lockdir L true "$marker" 3>&-
+    [ "$status" = 137 ] || [ "$status" = 0 ] ||
+      fail "killed at $name #$n: status $status"
+    # The child, whatever it was doing, must not outlive lockdir.
+    wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null'
+    run lockdir -w 5 L true
+    assert_success
+    [ ! -e L ] || fail "killed at $name #$n: L left after recovery"
+  done <points
 }
