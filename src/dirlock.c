@@ -467,10 +467,13 @@ last_token (struct parent_dir const *parent)
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
    settled its token may carry one not above LOCK.last's, and is then
-   ended by unlinking its record instead.  */
+   ended by unlinking its record instead.  SETTLED says the token is
+   known to be above LOCK.last's (our own holding settled it when it
+   acquired the lock), so LOCK.last need not be read: a release then
+   needs no new descriptor.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history)
+             uintmax_t token, bool history, bool settled)
 {
   char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
   char last[NAME_MAX + 1];
@@ -480,10 +483,15 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
     {
       if (!last_name (parent->base, last, sizeof last))
         return -1;
-      intmax_t last_token_value = last_token (parent);
-      if (last_token_value < 0)
-        return -1;
-      r = ((uintmax_t) last_token_value < token
+      bool above_last = settled;
+      if (!above_last)
+        {
+          intmax_t last_token_value = last_token (parent);
+          if (last_token_value < 0)
+            return -1;
+          above_last = (uintmax_t) last_token_value < token;
+        }
+      r = (above_last
            ? renameat (lock_fd, owner_name, parent->fd, last)
            : unlinkat (lock_fd, owner_name, 0));
     }
@@ -870,7 +878,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       if (reason)
         {
           int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token, lock->history);
+                                   owner.token, lock->history, false);
           close (lock_fd);
           if (ended < 0)
             {
@@ -975,7 +983,7 @@ int
 dirlock_release (struct dirlock *lock)
 {
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token, lock->history);
+                           lock->self.token, lock->history, true);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1098,7 +1106,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
         return held;
       int ended = close_held (&parent, lock_fd,
                               end_holding (&parent, lock_fd, owner->id,
-                                           owner->token, true));
+                                           owner->token, true, false));
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1115,7 +1123,7 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
     return held;
   int result = (dirlock_owned_by (owner, pid)
                 ? end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true)
+                               true, false)
                 : 2);
   return close_held (&parent, lock_fd, result);
 }

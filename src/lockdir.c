@@ -560,26 +560,46 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
+/* The pipes between lockdir and COMMAND's child, made before the lock
+   is acquired: a lock taken and then left behind because no descriptor
+   was left for a pipe would outlive us.  */
+struct child_pipes
+{
+  int go[2];          /* the go-ahead byte, once the child is recorded */
+  int err[2];         /* the child's exec errno, if exec fails */
+};
+
+static bool
+open_child_pipes (struct child_pipes *pipes)
+{
+  pipes->go[0] = pipes->go[1] = pipes->err[0] = pipes->err[1] = -1;
+  if (pipe2 (pipes->go, O_CLOEXEC) == 0 && pipe2 (pipes->err, O_CLOEXEC) == 0
+      && pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
+    return true;
+  int saved_errno = errno;
+  for (int i = 0; i < 2; i++)
+    {
+      if (pipes->go[i] >= 0)
+        close (pipes->go[i]);
+      if (pipes->err[i] >= 0)
+        close (pipes->err[i]);
+    }
+  errno = saved_errno;
+  return false;
+}
+
 /* We hold LOCK: run COMMAND and release LOCK after it.  Return the
    exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct options const *opt)
+             struct child_pipes const *pipes, struct options const *opt)
 {
   char token[INT_BUFSIZE_BOUND (uintmax_t)];
   snprintf (token, sizeof token, "%ju", lock->self.token);
   if (setenv ("LOCKDIR_TOKEN", token, 1) != 0
       || setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
     xalloc_die ();
-
-  int go_pipe[2], err_pipe[2];
-  if (pipe2 (go_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0
-      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-    {
-      error (0, errno, "cannot create a pipe");
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
+  int const *go_pipe = pipes->go, *err_pipe = pipes->err;
 
   /* No signal may slip between fork and the child's own handlers, nor
      reach the parent's handlers before it knows the child's pid.  */
@@ -691,6 +711,13 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
+  struct child_pipes pipes;
+  if (with_command && !open_child_pipes (&pipes))
+    {
+      error (0, errno, "cannot create a pipe");
+      free (command);
+      return fail_status;
+    }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
                               : opt->has_timeout ? opt->timeout
@@ -723,7 +750,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, opt);
+    return run_command (&lock, lock_name, argv, &pipes, opt);
 
   if (opt->print_token)
     printf ("%ju\n", lock.self.token);

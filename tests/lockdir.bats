@@ -782,3 +782,18 @@ sweep_leftovers() {
     [ ! -e L ] || fail "killed at $name #$n: L left after recovery"
   done <points
 }
+
+@test "out of descriptors (ulimit -n 5 to 20): lockdir fails with a message and leaves no lock" {
+  for n in $(seq 5 20); do
+    run sh -c "ulimit -n $n && exec lockdir L true" 3>&-
+    if [ "$status" != 0 ]; then
+      assert_equal "$status" 125
+      assert_output --partial "Too many open files"
+    fi
+    [ ! -e L ] || fail "ulimit -n $n: status $status, and L left behind"
+    assert_no_temporaries lockdir
+  done
+  # Enough descriptors: it works.
+  run sh -c "ulimit -n 20 && exec lockdir L true" 3>&-
+  assert_success
+}
