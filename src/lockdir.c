@@ -342,19 +342,28 @@ static int const forwarded_signals[] =
   { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 enum { N_FORWARDED = sizeof forwarded_signals / sizeof *forwarded_signals };
 
-/* Set by the signal handlers.  */
-static volatile sig_atomic_t child_for_signals;   /* 0 until it runs */
-static volatile sig_atomic_t signal_before_child; /* to pass on later */
+/* The child signals are passed on to, while it is ours: set with the
+   forwarded signals blocked, and cleared, with them blocked, in the same
+   step that reaps it, so that no signal goes to a recycled pid.  */
+static volatile sig_atomic_t child_for_signals;
 static int sigchld_pipe[2] = { -1, -1 };
+
+/* The forwarded signals and SIGCHLD, in *SET.  */
+static void
+forwarded_signal_set (sigset_t *set)
+{
+  sigemptyset (set);
+  for (int i = 0; i < N_FORWARDED; i++)
+    sigaddset (set, forwarded_signals[i]);
+  sigaddset (set, SIGCHLD);
+}
 
 static void
 forward_signal (int sig, siginfo_t *info, void *context)
 {
   (void) context;
   pid_t child = child_for_signals;
-  if (child <= 0)
-    signal_before_child = sig;
-  else if (info->si_code != SI_KERNEL)
+  if (child > 0 && info->si_code != SI_KERNEL)
     {
       /* SI_KERNEL: the terminal sent it to its foreground process
          group, which holds COMMAND too; passing it on would deliver
@@ -464,11 +473,31 @@ child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
   _exit (err == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE);
 }
 
+/* Reap CHILD if it has exited, and then forget it as the target of
+   forwarded signals in the same step, with them blocked.  Return
+   waitpid's result.  */
+static pid_t
+reap_child (pid_t child, int *status)
+{
+  sigset_t block, old_mask;
+  forwarded_signal_set (&block);
+  sigprocmask (SIG_BLOCK, &block, &old_mask);
+  pid_t w = waitpid (child, status, WNOHANG);
+  int saved_errno = errno;
+  if (w == child)
+    child_for_signals = 0;
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  errno = saved_errno;
+  return w;
+}
+
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
-   --max-runtime meanwhile.  Return its wait status; set *TIMED_OUT.  */
-static int
+   --max-runtime meanwhile.  Return true with its wait status in
+   *STATUS, and set *TIMED_OUT.  If CHILD cannot be waited for, kill it
+   (it must not run on without the lock) and return false.  */
+static bool
 wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
-            struct options const *opt, bool *timed_out)
+            struct options const *opt, int *status, bool *timed_out)
 {
   struct timespec beat_every = { 0, 0 };
   struct timespec next_beat = infinite_duration;
@@ -490,12 +519,15 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
 
   for (;;)
     {
-      int status;
-      pid_t w = waitpid (child, &status, WNOHANG);
+      pid_t w = reap_child (child, status);
       if (w == child)
-        return status;
+        return true;
       if (w < 0 && errno != EINTR)
-        error (EXIT_CANCELED, errno, "cannot wait for the command");
+        {
+          error (0, errno, "cannot wait for the command; killing it");
+          kill (child, SIGKILL);
+          return false;
+        }
 
       struct timespec wake = earlier_deadline (next_beat, kill_at);
       if (!*timed_out)
@@ -604,10 +636,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   /* No signal may slip between fork and the child's own handlers, nor
      reach the parent's handlers before it knows the child's pid.  */
   sigset_t block, old_mask;
-  sigemptyset (&block);
-  for (int i = 0; i < N_FORWARDED; i++)
-    sigaddset (&block, forwarded_signals[i]);
-  sigaddset (&block, SIGCHLD);
+  forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
   bool forwarded[N_FORWARDED];
   install_handlers (forwarded);
@@ -635,6 +664,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   if (dirlock_set_child (lock, child) != 0)
     {
       error (0, errno, "cannot record the command in %s", quoteaf (lock_name));
+      child_for_signals = 0;    /* it runs nothing: nothing to pass on */
       close (go_pipe[1]);       /* the child exits without running */
       waitpid (child, NULL, 0);
       release_after_command (lock, lock_name, opt);
@@ -650,12 +680,11 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   int write_errno = errno;
   sigaction (SIGPIPE, &old_pipe, NULL);
   close (go_pipe[1]);
-  if (signal_before_child)
-    kill (child, signal_before_child);
 
   bool timed_out = false;
-  int status = wait_child (child, lock, lock_name, opt, &timed_out);
-  child_for_signals = 0;
+  int status;
+  bool waited = wait_child (child, lock, lock_name, opt, &status,
+                            &timed_out);
 
   /* A child that could not exec wrote its errno here and exited; one
      that did exec closed the pipe.  Reading it only now lets us sleep
@@ -669,6 +698,8 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   close (err_pipe[0]);
   bool released = release_after_command (lock, lock_name, opt);
 
+  if (!waited)
+    return EXIT_CANCELED;
   if (written != 1)
     {
       error (0, write_errno, "cannot start the command");

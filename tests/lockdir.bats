@@ -797,3 +797,31 @@ sweep_leftovers() {
   run sh -c "ulimit -n 20 && exec lockdir L true" 3>&-
   assert_success
 }
+
+@test "a signal that arrives as COMMAND is reaped is not passed to its recycled pid" {
+  mkfifo gate
+  # Every wait4 returns to lockdir 3 s late: the window between reaping
+  # the command and forgetting its pid, held open.
+  background strace -qq -o trace -e trace=wait4,kill \
+    -e inject=wait4:delay_exit=3000000 lockdir L sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  holder=$(owner_field L pid)
+  child=$(owner_field L child_pid)
+  echo >gate
+  # The command is reaped (its zombie gone); lockdir is still in wait4.
+  wait_until test ! -e "/proc/$child"
+  kill -TERM "$holder"
+  wait "$BG"
+  grep -q "^wait4($child, .* = $child" trace || fail "no reap in: $(cat trace)"
+  run grep "^kill($child," trace
+  assert_failure
+  [ ! -e L ]
+}
+
+@test "a failed wait for COMMAND stops it and releases the lock (status 125)" {
+  run strace -qq -o /dev/null -e inject=wait4:error=EINVAL:when=1 \
+    lockdir L sleep 30
+  assert_failure 125
+  assert_output --partial "cannot wait for the command"
+  [ ! -e L ]
+}
