@@ -32,6 +32,7 @@
 #include "fsclass.h"
 
 #include "error.h"
+#include "exitfail.h"
 #include "intprops.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -151,7 +152,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
                           (and, with -u, release on behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
-                          LOCK is acquired\n\
+                          LOCK is acquired (if it cannot be printed,\n\
+                          LOCK is released again, status 3)\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
@@ -200,6 +202,8 @@ kernels without pidfd).\n\
   127  COMMAND was not found\n\
   128+N  COMMAND was killed by signal N\n\
   -    otherwise, the exit status of COMMAND\n\
+A message lockdir cannot write (standard error full or closed) changes\n\
+none of these statuses.\n\
 ", stdout);
   fputs ("\
 \n\
@@ -721,6 +725,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
 
 /* --- the forms -------------------------------------------------------- */
 
+/* A write error on stdout has been reported precisely: keep
+   close_stdout from reporting it again as a bare "write error".  (A
+   failed fflush has discarded the buffer.)  */
+static void
+forget_stdout_error (void)
+{
+  clearerr (stdout);
+}
+
 /* Acquire LOCK, then run COMMAND (ARGV) or, without one, leave LOCK
    held by the caller.  */
 static int
@@ -784,7 +797,23 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     return run_command (&lock, lock_name, argv, &pipes, opt);
 
   if (opt->print_token)
-    printf ("%ju\n", lock.self.token);
+    {
+      /* The token is the caller's proof of holding the lock: if it
+         cannot be printed, hand the lock back rather than leave the
+         caller holding a lock it was told it failed to get.  */
+      printf ("%ju\n", lock.self.token);
+      if (fflush (stdout) != 0)
+        {
+          int write_errno = errno;
+          bool released = dirlock_release (&lock) == 0;
+          error (0, write_errno, "cannot print the token of %s; %s",
+                 quoteaf (lock_name),
+                 released ? "the lock is released again"
+                 : "and it is still held: release it with -u");
+          forget_stdout_error ();
+          return EXIT_SYSERR;
+        }
+    }
   dirlock_detach (&lock);
   return EXIT_DONE;
 }
@@ -829,6 +858,15 @@ break_lock (char const *lock_name, struct options const *opt)
         error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
                (long) owner.pid, owner.host);
       print_owner (lock_name, &owner, opt->json);
+      if (fflush (stdout) != 0)
+        {
+          /* Done, though the record cannot be shown: say so, rather
+             than a bare "write error" that hides the break.  */
+          error (0, errno, "broke lock %s, but cannot print its record",
+                 quoteaf (lock_name));
+          forget_stdout_error ();
+          return EXIT_SYSERR;
+        }
       return EXIT_DONE;
     case 1:
       if (!opt->quiet)
@@ -912,8 +950,15 @@ main (int argc, char **argv)
   bool check_fs = false;
 
   tool_init (argc, argv);
-  if (runs_command (argc, argv))
-    usage_status = EXIT_CANCELED;
+  bool runs = runs_command (argc, argv);
+  if (runs)
+    {
+      /* lockdir's own failures, usage errors and gnulib's fatal ones
+         (xalloc_die, close_stdout) included, must never look like a
+         status of COMMAND: 125, as timeout(1).  */
+      usage_status = EXIT_CANCELED;
+      exit_failure = EXIT_CANCELED;
+    }
 
   int c;
   while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
@@ -1032,6 +1077,14 @@ main (int argc, char **argv)
       return show_status (lock_name, &opt);
     case MODE_ACQUIRE:
     default:
-      return acquire (lock_name, command, &opt);
+      {
+        int status = acquire (lock_name, command, &opt);
+        /* With COMMAND, a diagnostic that could not be written (stderr
+           full or closed) changes nothing: the status stays the
+           command's, or the one that says what lockdir did.  */
+        if (with_command)
+          clearerr (stderr);
+        return status;
+      }
     }
 }

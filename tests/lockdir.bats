@@ -825,3 +825,39 @@ sweep_leftovers() {
   assert_output --partial "cannot wait for the command"
   [ ! -e L ]
 }
+
+# --- output that cannot be written -------------------------------------------------
+
+# (bats' run captures stdout and stderr itself: the redirections to
+# /dev/full are made inside sh -c.)
+
+@test "with COMMAND, an unwritable stderr changes no status: the command's, or 125" {
+  make_dead_lock L
+  # -v reports the break, into a full stderr: the command still succeeded.
+  run sh -c "lockdir -v L sh -c 'exit 0' 2>/dev/full"
+  assert_success
+  make_dead_lock L
+  run sh -c "lockdir -v L sh -c 'exit 4' 2>/dev/full"
+  assert_failure 4
+  # lockdir's own failure stays 125, not the 3 of a write error.
+  : >file
+  run sh -c 'lockdir file true 2>/dev/full'
+  assert_failure 125
+  run sh -c 'lockdir --no-such-option L true 2>/dev/full'
+  assert_failure 125
+}
+
+@test "--print-token into a full stdout: status 3, and the lock is released again" {
+  run sh -c 'lockdir --print-token L >/dev/full'
+  assert_failure 3
+  assert_output "lockdir: cannot print the token of 'L'; the lock is released again: No space left on device"
+  [ ! -e L ]
+}
+
+@test "--break into a full stdout: status 3, saying that the lock was broken" {
+  lockdir L
+  run sh -c 'lockdir --break L >/dev/full'
+  assert_failure 3
+  assert_output "lockdir: broke lock 'L', but cannot print its record: No space left on device"
+  [ ! -e L ]
+}
