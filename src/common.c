@@ -29,6 +29,7 @@
 #include "c-strtod.h"
 #include "error.h"
 #include "exitfail.h"
+#include "full-read.h"
 #include "intprops.h"
 #include "tempname.h"
 #include "timespec.h"
@@ -752,3 +753,26 @@ copy_one_line (char *buf, size_t size, char const *str)
     memcpy (buf + size - 4, "...", 4);
 }
 
+
+ssize_t
+read_small (int fd, char *buf, size_t size)
+{
+  size_t n = full_read (fd, buf, size - 1);
+  if (n < size - 1 && errno != 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+ssize_t
+read_small_file (char const *file, char *buf, size_t size)
+{
+  int fd = open (file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read_small (fd, buf, size);
+  int saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return n;
+}
