@@ -202,8 +202,12 @@ bytes, the most a pipe keeps whole.  safe-append stops at the first record\n\
 it cannot append -- too long, past the file size limit (ulimit -f), disk\n\
 full, a write error, or a short write -- and names it: the records before\n\
 it are in FILE, none after it.  A write that comes back short is never\n\
-retried; only a full disk or an I/O error can leave part of a record.\n\
-Signals (except SIGKILL) are held during a write, so they never cut one.\n\
+retried, and signals other than SIGKILL are held during a write.  Only a\n\
+full disk, an I/O error or SIGKILL in the middle of a write can leave part\n\
+of a record: FILE then ends with the first bytes of that record, without\n\
+its terminator, and the next record appended to FILE follows them on the\n\
+same line.  A reader never sees the bytes of two records interleaved, and\n\
+every record reported appended is whole.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -817,6 +821,17 @@ static int
 safe_append (char const *file, int text_count, char **texts,
              struct options const *opt)
 {
+  /* A name that ends in a slash names a directory, as for open(2):
+     appending to it can only fail, and open_parent would drop the
+     slash and create a regular file.  */
+  size_t file_len = strlen (file);
+  if (1 < file_len && file[file_len - 1] == '/')
+    {
+      error (0, 0, "cannot append to %s: a name ending in '/' is a "
+             "directory, not a file", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+
   struct parent_dir parent;
   if (!open_parent (file, &parent))
     {
@@ -883,9 +898,11 @@ parse_size (char const *arg)
   return size;
 }
 
-/* Check FORMAT by formatting the current time with it.  */
+/* Check FORMAT by formatting the current time with it: it must give
+   at most STAMP_MAX - 1 bytes, and no TERMINATOR, which would split
+   every record in two.  */
 static void
-check_stamp_format (char const *format)
+check_stamp_format (char const *format, char terminator)
 {
   if (!*format)
     usage_error ("empty timestamp format");
@@ -894,12 +911,18 @@ check_stamp_format (char const *format)
   struct tm tm;
   timezone_t tz = tzalloc (getenv ("TZ"));
   errno = 0;
-  if (localtime_rz (tz, &now.tv_sec, &tm)
-      && nstrftime (stamp, sizeof stamp, format, &tm, tz, now.tv_nsec) == 0
-      && errno == ERANGE)
-    usage_error ("timestamp format %s gives more than %d bytes",
-                 quote (format), STAMP_MAX - 1);
+  size_t len = 0;
+  if (localtime_rz (tz, &now.tv_sec, &tm))
+    {
+      len = nstrftime (stamp, sizeof stamp, format, &tm, tz, now.tv_nsec);
+      if (len == 0 && errno == ERANGE)
+        usage_error ("timestamp format %s gives more than %d bytes",
+                     quote (format), STAMP_MAX - 1);
+    }
   tzfree (tz);
+  if (memchr (stamp, terminator, len))
+    usage_error ("timestamp format %s gives a newline, which would split "
+                 "every record", quote (format));
 }
 
 int
@@ -935,7 +958,6 @@ main (int argc, char **argv)
           break;
         case 't':
           opt.stamp_format = optarg ? optarg : DEFAULT_STAMP_FORMAT;
-          check_stamp_format (opt.stamp_format);
           break;
         case PREFIX_OPTION:
           opt.tag = optarg;
@@ -977,6 +999,13 @@ main (int argc, char **argv)
     }
   if (opt.whole && optind < argc)
     usage_error ("--whole reads standard input; it takes no TEXT");
+  /* A prefix holding the terminator would split every record.  (With
+     -z the terminator is NUL, which no argument can hold.)  */
+  if (opt.tag && strchr (opt.tag, '\n') && opt.terminator == '\n')
+    usage_error ("--prefix must not contain a newline: it would split "
+                 "every record");
+  if (opt.stamp_format)
+    check_stamp_format (opt.stamp_format, opt.terminator);
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)

@@ -206,6 +206,21 @@ traced_fd() {
   (( stamp > $(date +%s) - 60 && stamp <= $(date +%s) ))
 }
 
+@test "a --prefix or --timestamp format that holds a newline is refused" {
+  run safe-append --prefix=$'two\nlines' f text
+  assert_usage_error safe-append
+  assert_line --partial "--prefix must not contain a newline"
+  run safe-append --timestamp='%s%n' f text
+  assert_usage_error safe-append
+  assert_line --partial "gives a newline"
+  run safe-append --timestamp=$'%s\n' f </dev/null
+  assert_usage_error safe-append
+  [ ! -e f ]
+  # With -z a record ends with NUL: a newline inside it splits nothing.
+  safe-append -z --prefix=$'two\nlines' f text
+  assert_equal "$(od -An -c f | tr -s ' ')" " t w o \\n l i n e s t e x t \\0"
+}
+
 @test "--prefix alone, and prefixes in the single-record form" {
   printf 'x\ny' | safe-append --prefix='[cron]' f
   safe-append --prefix=deploy f v1.2 done
@@ -318,6 +333,24 @@ traced_fd() {
 }
 
 # --- opening FILE ---------------------------------------------------------------
+
+@test "FILE with a trailing slash is a directory: refused, nothing created" {
+  run safe-append new/ t
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'new/': a name ending in '/' is a directory, not a file"
+  [ ! -e new ]
+  run safe-append new// <<<"from stdin"
+  assert_failure 3
+  [ ! -e new ]
+  echo keep >f
+  run safe-append f/ t
+  assert_failure 3
+  assert_equal "$(cat f)" keep
+  mkdir d
+  run safe-append d/ t
+  assert_failure 3
+  assert_equal "$(ls -A d)" ""
+}
 
 @test "--no-create: an absent FILE is status 3 and stays absent" {
   run safe-append --no-create f text
