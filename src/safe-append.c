@@ -201,13 +201,16 @@ When FILE is a FIFO, a record and each write are at most PIPE_BUF (4096)\n\
 bytes, the most a pipe keeps whole.  safe-append stops at the first record\n\
 it cannot append -- too long, past the file size limit (ulimit -f), disk\n\
 full, a write error, or a short write -- and names it: the records before\n\
-it are in FILE, none after it.  A write that comes back short is never\n\
-retried, and signals other than SIGKILL are held during a write.  Only a\n\
-full disk, an I/O error or SIGKILL in the middle of a write can leave part\n\
-of a record: FILE then ends with the first bytes of that record, without\n\
-its terminator, and the next record appended to FILE follows them on the\n\
-same line.  A reader never sees the bytes of two records interleaved, and\n\
-every record reported appended is whole.\n\
+it are in FILE, none after it.  A short write is never retried, and\n\
+signals other than SIGKILL are held during a write.  A write cut at the\n\
+file size limit because another writer took the last room first is\n\
+undone: it ended exactly at the limit and FILE still ends there, so FILE\n\
+is cut back to where the record began (give every writer of FILE the same\n\
+limit; see the manual).  Only a full disk, an I/O error or SIGKILL in the\n\
+middle of a write can leave part of a record: FILE then ends with the first\n\
+bytes of that record, without its terminator, and the next record appended\n\
+follows them on the same line.  A reader never sees the bytes of two\n\
+records mixed, and every record reported appended is whole.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -323,73 +326,140 @@ short_write_cause (struct appender const *app)
   return 0;
 }
 
-/* The write of OUT_LEN bytes of records failed, or wrote only WRITTEN
-   bytes.  SRC holds the same records as read (SRC_LEN bytes, without
-   prefixes), the first of them being record FIRST.  Name the record
-   that did not make it.  */
-static void
-report_failed_write (struct appender const *app, ssize_t written,
-                     size_t out_len, char const *src, size_t src_len,
-                     uintmax_t first)
+/* Where a short write of WRITTEN bytes cut the records it carried.  SRC
+   holds the same records as read (SRC_LEN bytes, without prefixes).  */
+struct cut
 {
-  if (written < 0)
-    {
-      error (0, errno, "cannot append record %ju to %s", first,
-             quoteaf (app->file));
-      return;
-    }
+  size_t whole_len;        /* bytes of the records written whole */
+  size_t whole_records;    /* how many they are */
+  size_t record_len;       /* the length of the record that was cut */
+};
 
-  /* Walk the records to the one the short write cut.  */
+static struct cut
+find_cut (struct appender const *app, size_t written,
+          char const *src, size_t src_len)
+{
+  struct cut cut = { 0, 0, 0 };
   char const *end = src + src_len;
-  char const *p = src;
-  size_t done = 0;
-  uintmax_t number = first;
-  size_t record_len = out_len;
-  while (p < end)
+  for (char const *p = src; p < end; )
     {
       char const *next = record_end (app, p, end);
-      record_len = app->head_len + (next - p);
-      if (done + record_len > (size_t) written)
+      cut.record_len = app->head_len + (next - p);
+      if (cut.whole_len + cut.record_len > written)
         break;
-      done += record_len;
-      number++;
+      cut.whole_len += cut.record_len;
+      cut.whole_records++;
       p = next;
     }
-  error (0, short_write_cause (app),
-         "cannot append record %ju to %s: only %zu of its %zu bytes were "
-         "written", number, quoteaf (app->file), (size_t) written - done,
-         record_len);
+  return cut;
+}
+
+/* A write that began at most PIECE bytes before the file size limit was
+   cut there, leaving the first PIECE bytes of a record at the end of
+   FILE.  Remove them, if they can be proven ours: our write ended
+   exactly at our RLIMIT_FSIZE and FILE still ends there.  Then no
+   writer under the same limit can have appended after the piece (any
+   write starting at the limit fails with EFBIG, writing nothing), so
+   cutting FILE back to where the piece begins removes our bytes and no
+   one else's.  Return 1 if the record is absent now, 0 if the piece
+   could not be proven ours and stays, -1 after reporting a failure.  */
+static int
+remove_cut_piece (struct appender const *app, size_t piece)
+{
+  off_t our_end = lseek (app->fd, 0, SEEK_CUR);
+  if (our_end < 0 || app->size_limit == RLIM_INFINITY
+      || (uintmax_t) our_end != app->size_limit)
+    return 0;
+  if (piece == 0)
+    return 1;
+  struct stat st;
+  if (fstat (app->fd, &st) != 0 || st.st_size != our_end)
+    return 0;
+  if (ftruncate (app->fd, our_end - piece) != 0)
+    {
+      error (0, errno, "cannot remove the %zu bytes written of a record "
+             "cut by the file size limit from %s", piece,
+             quoteaf (app->file));
+      return -1;
+    }
+  return 1;
+}
+
+/* The record numbered NUMBER would go past the file size limit.  */
+static void
+report_past_size_limit (struct appender const *app, uintmax_t number)
+{
+  error (0, EFBIG, "cannot append record %ju to %s: it would go past the "
+         "file size limit of %ju bytes (ulimit -f)", number,
+         quoteaf (app->file), (uintmax_t) app->size_limit);
+}
+
+/* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
+   the number of the first), to standard output if asked.  */
+static bool
+tee_records (struct appender const *app, char const *out, size_t len,
+             uintmax_t first)
+{
+  if (app->tee && len > 0 && full_write (STDOUT_FILENO, out, len) != len)
+    {
+      error (0, errno, "cannot copy record %ju to standard output", first);
+      return false;
+    }
+  return true;
 }
 
 /* Append NRECORDS complete records, OUT (OUT_LEN bytes, as they go into
    FILE), with one write(2); SRC and SRC_LEN are the same records as
    read.  Then sync FILE and copy the records to standard output if
-   asked.  */
+   asked.  A write cut short by the file size limit keeps the records it
+   wrote whole and removes the piece of the one it cut (see
+   remove_cut_piece); any other short write is reported with what it
+   left.  */
 static bool
 put_records (struct appender *app, char const *out, size_t out_len,
              char const *src, size_t src_len, size_t nrecords)
 {
   uintmax_t first = app->appended + 1;
   ssize_t written = write_unbroken (app, out, out_len);
-  if (written < 0 || (size_t) written != out_len)
+  if (0 <= written && (size_t) written == out_len)
     {
-      report_failed_write (app, written, out_len, src, src_len, first);
-      return false;
+      app->appended += nrecords;
+      if (app->sync && fdatasync (app->fd) != 0)
+        {
+          error (0, errno, "cannot sync %s after record %ju",
+                 quoteaf (app->file), app->appended);
+          return false;
+        }
+      return tee_records (app, out, out_len, first);
     }
-  app->appended += nrecords;
 
-  if (app->sync && fdatasync (app->fd) != 0)
+  if (written < 0)
     {
-      error (0, errno, "cannot sync %s after record %ju",
-             quoteaf (app->file), app->appended);
+      if (errno == EFBIG)
+        report_past_size_limit (app, first);
+      else
+        error (0, errno, "cannot append record %ju to %s", first,
+               quoteaf (app->file));
       return false;
     }
-  if (app->tee && full_write (STDOUT_FILENO, out, out_len) != out_len)
-    {
-      error (0, errno, "cannot copy record %ju to standard output", first);
-      return false;
-    }
-  return true;
+
+  struct cut cut = find_cut (app, written, src, src_len);
+  app->appended += cut.whole_records;
+  size_t piece = written - cut.whole_len;
+  int removed = remove_cut_piece (app, piece);
+  if (removed < 0)
+    return false;
+  if (removed)
+    report_past_size_limit (app, app->appended + 1);
+  else
+    error (0, short_write_cause (app),
+           "cannot append record %ju to %s: only %zu of its %zu bytes were "
+           "written", app->appended + 1, quoteaf (app->file), piece,
+           cut.record_len);
+  if (app->sync && cut.whole_len > 0)
+    fdatasync (app->fd);
+  tee_records (app, out, cut.whole_len, first);
+  return false;
 }
 
 /* Make HEAD the prefixes for records read at READ_TIME.  */
@@ -503,10 +573,7 @@ append_records (struct appender *app, char const *data, size_t len)
             }
           if (out_len > room)
             {
-              error (0, EFBIG, "cannot append record %ju to %s: it would go "
-                     "past the file size limit of %ju bytes (ulimit -f)",
-                     number, quoteaf (app->file),
-                     (uintmax_t) app->size_limit);
+              report_past_size_limit (app, number);
               return false;
             }
           if (staged && out_len > app->stage_size)
