@@ -418,6 +418,109 @@ traced_fd() {
   [ -L sticky/mine ] && [ -L open/theirs ]
 }
 
+@test "a trusted dangling symlink: the target's filesystem is checked before it is created" {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir src mnt
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  ln -s mnt/log link
+  run safe-append link text
+  refused_status=$status refused_output=$output
+  created=$(ls -A src)
+  fusermount -u mnt 2>/dev/null || umount mnt
+  assert_equal "$refused_status" 3
+  [[ $refused_output == *"is on fuse"* ]] || fail "unexpected message: $refused_output"
+  assert_equal "$created" ""
+}
+
+@test "-S through a dangling symlink syncs the directory the file is created in" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir links logs
+  ln -s ../logs/new links/log
+  strace -y -e trace=fsync -o trace safe-append -S links/log text
+  assert_equal "$(cat logs/new)" text
+  [ -L links/log ]
+  assert_equal "$(grep -c '^fsync(' trace)" 1
+  grep -q "^fsync([0-9]*<$PWD/logs>) = 0" trace || fail "$(cat trace)"
+}
+
+@test "a chain of trusted links is followed to where the file is created" {
+  mkdir a b c
+  ln -s ../b/two a/one
+  ln -s ../c/three b/two
+  safe-append a/one text
+  assert_equal "$(cat c/three)" text
+  [ -L a/one ] && [ -L b/two ]
+  ln -s loop a/loop
+  run safe-append a/loop text
+  assert_failure 3
+  assert_output --partial "Too many levels of symbolic links"
+  ln -s ../d/ a/dir
+  run safe-append a/dir text
+  assert_failure 3
+  [ ! -e d ]
+}
+
+@test "sticky directory: another user's file or FIFO is refused unless it is the directory owner's" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  echo planted >shared/log
+  chmod 666 shared/log
+  chown nobody shared/log
+  run safe-append shared/log secret
+  assert_failure 3
+  assert_output "safe-append: not appending to 'shared/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody)) than the directory's owner"
+  run safe-append --no-create shared/log secret
+  assert_failure 3
+  run safe-append shared/log <<<"from stdin"
+  assert_failure 3
+  assert_equal "$(cat shared/log)" planted
+
+  # A planted FIFO: refused at once, without waiting for a reader.
+  mkfifo -m 666 shared/fifo
+  chown nobody shared/fifo
+  run timeout 10 safe-append shared/fifo secret
+  assert_failure 3
+  assert_output --partial "not appending to 'shared/fifo'"
+
+  # Group-writable sticky directories too (fs.protected_regular=2).
+  mkdir -m 1770 group
+  echo planted >group/log
+  chown nobody group/log
+  run safe-append group/log secret
+  assert_failure 3
+
+  # Allowed: our own file, the directory owner's, and any file in a
+  # directory that is not sticky.
+  safe-append shared/mine ok
+  mkdir -m 1777 owned
+  chown nobody owned
+  : >owned/log
+  chown nobody owned/log
+  safe-append owned/log ok
+  mkdir -m 0777 open
+  : >open/log
+  chown nobody open/log
+  safe-append open/log ok
+  assert_equal "$(cat shared/mine owned/log open/log)" $'ok\nok\nok'
+}
+
+@test "a FIFO with no reader is an error at once, not a wait" {
+  mkfifo fifo
+  run timeout 10 safe-append fifo text
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'fifo': it is a FIFO that no process is reading"
+  # With a reader, the record goes through, and writes block as usual.
+  cat fifo >got &
+  reader=$!
+  exec {keep}>fifo
+  safe-append fifo text
+  exec {keep}>&-
+  wait "$reader"
+  assert_equal "$(cat got)" text
+}
+
 # --- failures while writing ------------------------------------------------------
 
 @test "full disk: status 3 names the record; every record before it is intact" {
