@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basename-lgpl.h"
 #include "closeout.h"
 #include "c-ctype.h"
 #include "c-strtod.h"
@@ -35,9 +36,11 @@
 #include "version-etc.h"
 #include "xalloc.h"
 
-/* version-etc needs the copyright line; we are not an FSF package.  */
+/* version-etc needs the copyright line; we are not an FSF package.
+   The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
+   year of the gnulib snapshot, which this format leaves unused.  */
 char const version_etc_copyright[] =
-  "Copyright %s %d The atomicutils authors.";
+  "Copyright %s 2026 The atomicutils authors.";
 
 #define TIME_T_MAX TYPE_MAXIMUM (time_t)
 
@@ -106,18 +109,21 @@ emit_exit_status_help (char const *extra)
          stdout);
 }
 
+/* The package has no public bug tracker address: the README says
+   where reports go.  The tool is named as installed, not by the path it
+   was run from (help2man runs ./src/TOOL to make the manual page).  */
 void
 emit_help_footer (void)
 {
-  printf ("\nReport bugs to: %s\n"
-          "%s home page and documentation: see the README of the package\n"
-          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, program_name);
+  printf ("\nReport bugs as the README.md of %s says under"
+          " \"Reporting bugs\".\n"
+          "Full documentation: man %s\n", PACKAGE_NAME, tool_name ());
 }
 
 void
 print_version (void)
 {
-  version_etc (stdout, program_name, PACKAGE_NAME, PACKAGE_VERSION,
+  version_etc (stdout, tool_name (), PACKAGE_NAME, PACKAGE_VERSION,
                AUTHORS, (char *) NULL);
   exit (EXIT_SUCCESS);
 }
@@ -417,8 +423,7 @@ temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
-  char const *tool = strrchr (program_name, '/');
-  tool = tool ? tool + 1 : program_name;
+  char const *tool = tool_name ();
   /* ".TOOL." followed by TEMP_RANDOM_CHARS placeholders that
      try_tempname replaces with random characters.  */
   int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool);
@@ -692,3 +697,9 @@ copy_one_line (char *buf, size_t size, char const *str)
     memcpy (buf + size - 4, "...", 4);
 }
 
+/* The name the tool was run as, without its directory.  */
+char const *
+tool_name (void)
+{
+  return last_component (program_name);
+}

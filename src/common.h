@@ -207,4 +207,8 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
+/* The name the tool was run as, without its directory ("lockdir"
+   for ./src/lockdir), for --version and the --help footer.  */
+char const *tool_name (void);
+
 #endif
