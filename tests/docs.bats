@@ -108,3 +108,78 @@ man_page() {
     refute_output --partial "example.org"
   done
 }
+
+# The text of section NAME ("EXIT STATUS") of PAGE, without its heading.
+man_section() {
+  awk -v want="$2" '
+    /^\.SH / { h = substr($0, 5); gsub(/"/, "", h); on = (h == want); next }
+    on' "$1"
+}
+
+@test "manual pages: exactly one EXIT STATUS section, holding the --help list" {
+  local t page
+  for t in "${TOOLS[@]}"; do
+    page=$(man_page "$t")
+    run grep -c '^\.SH "EXIT STATUS"$' "$page"
+    assert_output 1
+    # help2man would have left --help's paragraph as a subsection of
+    # DESCRIPTION: it must have moved into the section.
+    run grep -c '^\.SS "Exit status:"' "$page"
+    assert_output 0
+    run man_section "$page" "EXIT STATUS"
+    assert_output --partial "usage error"
+    assert_output --partial "system error"
+  done
+}
+
+@test "manual pages: ENVIRONMENT and BUGS sections" {
+  local t page
+  for t in "${TOOLS[@]}"; do
+    page=$(man_page "$t")
+    run man_section "$page" ENVIRONMENT
+    assert_output --partial "LC_ALL"
+    run man_section "$page" BUGS
+    [ "${#lines[@]}" -ge 3 ] || fail "$t: BUGS section missing or empty"
+  done
+}
+
+@test "manual pages: every environment variable the sources use is documented" {
+  # getenv/setenv names in src/TOOL.c belong to TOOL's page; in a shared
+  # source file, to the page of the tool whose prefix they carry
+  # (LOCKDIR_*), else to every page.  Any "LOCKDIR_*" string at all is
+  # a variable of lockdir's.
+  local f t t_prefix page var owner base missing=
+  for f in "$SRCDIR"/src/*.c; do
+    base=$(basename "$f" .c)
+    while read -r var; do
+      [ -n "$var" ] || continue
+      owner=
+      for t in "${TOOLS[@]}"; do
+        if [ "$base" = "$t" ]; then owner=$t; fi
+        t_prefix=$(echo "$t" | tr 'a-z-' 'A-Z_')_
+        if [ -z "$owner" ] && [ "${var#"$t_prefix"}" != "$var" ]; then
+          owner=$t
+        fi
+      done
+      for t in "${TOOLS[@]}"; do
+        [ -z "$owner" ] || [ "$owner" = "$t" ] || continue
+        page=$(man_page "$t")
+        man_section "$page" ENVIRONMENT | grep -q -- "$var" ||
+          missing="$missing $t:$var"
+      done
+    done < <({ grep -o '\(getenv\|setenv\|secure_getenv\) *("[A-Za-z_][A-Za-z0-9_]*"' "$f" |
+                 sed 's/.*("\(.*\)"/\1/'
+               grep -o '"LOCKDIR_[A-Z0-9_]*"' "$f" | tr -d '"'; } | sort -u)
+  done
+  [ -z "$missing" ] || fail "not in the ENVIRONMENT section:$missing"
+}
+
+@test "manual pages: mandoc -Tlint finds nothing" {
+  command -v mandoc >/dev/null || skip "mandoc is not installed"
+  local t
+  for t in "${TOOLS[@]}"; do
+    run mandoc -Tlint "$(man_page "$t")"
+    assert_success
+    assert_output ""
+  done
+}
