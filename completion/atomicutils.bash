@@ -1,5 +1,6 @@
 # bash completion for atomicutils: atomic-swap, excl-create, lockdir,
 # safe-append.                                          -*- shell-script -*-
+# shellcheck shell=bash
 #
 # Installed once per tool name in bash-completion's completionsdir (the
 # other names are symbolic links), so that bash-completion loads it on
@@ -140,7 +141,7 @@ _atomicutils()
 
     # Walk the words before CUR: skip options and their separate values,
     # count the operands, and note where lockdir's COMMAND starts.
-    local i word arg operands=0 end_of_options= command_at=0 skip=
+    local i word arg operands=0 end_of_options='' command_at=0 skip=''
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ -n $skip ]]; then

@@ -7,7 +7,7 @@ load test_helper
 setup() {
   common_setup
   COMPLETION=$BATS_TEST_DIRNAME/../completion/atomicutils.bash
-  # shellcheck source=../completion/atomicutils.bash
+  # shellcheck source=completion/atomicutils.bash
   source "$COMPLETION"
 }
 
@@ -44,12 +44,12 @@ complete_line() {
 
 assert_candidate() {
   grep -qxF -- "$1" <<<"$REPLY_LINES" ||
-    fail "'$1' not among the candidates: $(echo $REPLY_LINES)"
+    fail "'$1' not among the candidates: ${REPLY_LINES//$'\n'/ }"
 }
 
 refute_candidate() {
   ! grep -qxF -- "$1" <<<"$REPLY_LINES" ||
-    fail "'$1' is among the candidates: $(echo $REPLY_LINES)"
+    fail "'$1' is among the candidates: ${REPLY_LINES//$'\n'/ }"
 }
 
 @test "all four tools have the completion" {
@@ -153,6 +153,7 @@ refute_candidate() {
   set +eu
   # shellcheck source=/dev/null
   source "$bc"
+  # shellcheck source=completion/atomicutils.bash
   source "$COMPLETION"
   set -e
   complete_line "lockdir -n /tmp/L ls --al"
