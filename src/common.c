@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basename-lgpl.h"
 #include "closeout.h"
 #include "c-ctype.h"
 #include "c-strtod.h"
@@ -36,9 +37,11 @@
 #include "version-etc.h"
 #include "xalloc.h"
 
-/* version-etc needs the copyright line; we are not an FSF package.  */
+/* version-etc needs the copyright line; we are not an FSF package.
+   The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
+   year of the gnulib snapshot, which this format leaves unused.  */
 char const version_etc_copyright[] =
-  "Copyright %s %d The atomicutils authors.";
+  "Copyright %s 2026 The atomicutils authors.";
 
 #define TIME_T_MAX TYPE_MAXIMUM (time_t)
 
@@ -169,12 +172,15 @@ emit_exit_status_help (char const *extra)
          stdout);
 }
 
+/* The package has no public bug tracker address: the README says
+   where reports go.  The tool is named as installed, not by the path it
+   was run from (help2man runs ./src/TOOL to make the manual page).  */
 void
 emit_help_footer (void)
 {
-  printf ("\nReport bugs to: %s\n"
-          "%s home page and documentation: see the README of the package\n"
-          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, tool_name ());
+  printf ("\nReport bugs as the README.md of %s says under"
+          " \"Reporting bugs\".\n"
+          "Full documentation: man %s\n", PACKAGE_NAME, tool_name ());
 }
 
 void
