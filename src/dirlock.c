@@ -71,6 +71,17 @@
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
 
+/* The size of a buffer for an owner file's name, "owner.ID".  */
+enum { OWNER_NAME_SIZE = sizeof OWNER_PREFIX + DIRLOCK_ID_MAX };
+
+/* The name of holding ID's owner file, in BUF.  */
+static char *
+owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
+{
+  snprintf (buf, OWNER_NAME_SIZE, OWNER_PREFIX "%s", id);
+  return buf;
+}
+
 /* --- record fields ---------------------------------------------------- */
 
 void
@@ -221,27 +232,14 @@ read_record (int dirfd, char const *name, struct dirlock_owner *owner)
       return -1;
     }
   char text[RECORD_MAX + 1];
-  size_t len = 0;
-  for (;;)
-    {
-      ssize_t n = read (fd, text + len, RECORD_MAX - len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved_errno = errno;
-          close (fd);
-          errno = saved_errno;
-          return -1;
-        }
-      if (n == 0)
-        break;
-      len += n;
-      if (len == RECORD_MAX)
-        break;
-    }
+  ssize_t len = read_small (fd, text, sizeof text);
+  int saved_errno = errno;
   close (fd);
-  text[len] = '\0';
+  if (len < 0)
+    {
+      errno = saved_errno;
+      return -1;
+    }
   clear_owner (owner);
   parse_record (text, owner);
   owner->heartbeat = get_stat_mtime (&st);
@@ -280,26 +278,56 @@ lease_expiry (struct dirlock_owner const *owner)
   return timespec_add (monotonic_now (), timespec_sub (expiry, now_real));
 }
 
-char const *
-dirlock_stale_reason (struct dirlock_owner const *owner)
+/* The judgement of a holding: may it be broken, and if not, which
+   process of this system keeps it (so a waiter can watch it exit).  */
+struct verdict
 {
+  char const *stale;                /* why it may be broken, or NULL */
+  pid_t live_pid;                   /* 0: none that we can watch */
+  unsigned long long live_start_time;
+};
+
+static void
+judge (struct dirlock_owner const *owner, struct verdict *v)
+{
+  v->stale = NULL;
+  v->live_pid = 0;
+  v->live_start_time = 0;
   if (has_lease (owner))
     {
       struct timespec now_real;
       clock_gettime (CLOCK_REALTIME, &now_real);
       struct timespec age = timespec_sub (now_real, owner->heartbeat);
       if (timespec_cmp (age, owner->lease) >= 0)
-        return "its lease expired";
+        {
+          v->stale = "its lease expired";
+          return;
+        }
     }
   if (!same_system (owner))
-    return NULL;
+    return;
   if (process_state (owner->pid, owner->start_time) != PROCESS_DEAD)
-    return NULL;
-  if (owner->child_pid > 0
-      && (process_state (owner->child_pid, owner->child_start_time)
-          != PROCESS_DEAD))
-    return NULL;
-  return "its owner is dead";
+    {
+      v->live_pid = owner->pid;
+      v->live_start_time = owner->start_time;
+    }
+  else if (owner->child_pid > 0
+           && (process_state (owner->child_pid, owner->child_start_time)
+               != PROCESS_DEAD))
+    {
+      v->live_pid = owner->child_pid;
+      v->live_start_time = owner->child_start_time;
+    }
+  else
+    v->stale = "its owner is dead";
+}
+
+char const *
+dirlock_stale_reason (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  return v.stale;
 }
 
 bool
@@ -311,38 +339,49 @@ dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
           && start_time == owner->start_time);
 }
 
-/* A descriptor that becomes readable when the holder of OWNER's lock
-   (or, if the holder is gone, its child) exits; -1 if there is none
-   to watch.  */
-static int
-holder_exit_fd (struct dirlock_owner const *owner)
+/* Can this kernel watch a process exit through a pidfd?  */
+static bool
+pidfd_available (void)
 {
 #ifdef SYS_pidfd_open
-  if (!same_system (owner))
-    return -1;
-  pid_t pid = owner->pid;
-  unsigned long long start_time = owner->start_time;
-  if (process_state (pid, start_time) == PROCESS_DEAD)
+  static int available = -1;
+  if (available < 0)
     {
-      pid = owner->child_pid;
-      start_time = owner->child_start_time;
+      int fd = syscall (SYS_pidfd_open, getpid (), 0);
+      available = fd >= 0;
+      if (fd >= 0)
+        close (fd);
     }
-  if (pid <= 0)
-    return -1;
+  return available;
+#else
+  return false;
+#endif
+}
+
+/* A descriptor that becomes readable when process PID, started at
+   START_TIME, exits.  Return -1 with errno ESRCH if it has exited
+   already, or with another errno if it cannot be watched.  */
+static int
+holder_exit_fd (pid_t pid, unsigned long long start_time)
+{
+#ifdef SYS_pidfd_open
   int fd = syscall (SYS_pidfd_open, pid, 0);
   if (fd < 0)
     return -1;
-  /* The pid may have been reused between the check and the open: then
-     the descriptor is of another process, and no use.  */
+  /* The pid may have been reused between the judgement and the open:
+     then the descriptor is of another process, and no use.  */
   if (process_state (pid, start_time) == PROCESS_DEAD)
     {
       close (fd);
+      errno = ESRCH;
       return -1;
     }
   fcntl (fd, F_SETFD, FD_CLOEXEC);
   return fd;
 #else
-  (void) owner;
+  (void) pid;
+  (void) start_time;
+  errno = ENOSYS;
   return -1;
 #endif
 }
@@ -383,8 +422,8 @@ read_holders (int fd, struct dirlock_holders *holders)
   for (size_t i = 0; i < holders->count; i++)
     {
       struct dirlock_owner *o = &holders->owner[i];
-      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-      snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", o->id);
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, o->id);
       if (read_record (fd, owner_name, o) != 0)
         return -1;
       strcpy (o->id, owner_name + strlen (OWNER_PREFIX));
@@ -505,23 +544,31 @@ last_token (struct parent_dir const *parent)
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
    settled its token may carry one not above LOCK.last's, and is then
-   ended by unlinking its record instead.  */
+   ended by unlinking its record instead.  SETTLED says the token is
+   known to be above LOCK.last's (our own holding settled it when it
+   acquired the lock), so LOCK.last need not be read: a release then
+   needs no new descriptor.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history)
+             uintmax_t token, bool history, bool settled)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  char owner_name[OWNER_NAME_SIZE];
   char last[NAME_MAX + 1];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
+  owner_file_name (owner_name, id);
   int r;
   if (history)
     {
       if (!last_name (parent->base, last, sizeof last))
         return -1;
-      intmax_t last_token_value = last_token (parent);
-      if (last_token_value < 0)
-        return -1;
-      r = ((uintmax_t) last_token_value < token
+      bool above_last = settled;
+      if (!above_last)
+        {
+          intmax_t last_token_value = last_token (parent);
+          if (last_token_value < 0)
+            return -1;
+          above_last = (uintmax_t) last_token_value < token;
+        }
+      r = (above_last
            ? renameat (lock_fd, owner_name, parent->fd, last)
            : unlinkat (lock_fd, owner_name, 0));
     }
@@ -613,9 +660,8 @@ static enum attempt
 try_create (struct dirlock *lock)
 {
   struct parent_dir *parent = &lock->parent;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
 
   /* The token is settled after the rename (settle_token); read the
      candidate as late as possible, so that it rarely needs to be.
@@ -693,9 +739,8 @@ try_create (struct dirlock *lock)
 static int
 publish_record (struct dirlock *lock, int dir_fd)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
   int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE,
                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
@@ -720,9 +765,8 @@ rewrite_owner (struct dirlock *lock)
 {
   /* Still ours?  If the holding was broken, a rename would put an owner
      file back into a directory that is no longer a lock.  */
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct stat st;
   if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     {
@@ -789,9 +833,8 @@ settle_token (struct dirlock *lock)
   /* Unlink rather than end_holding: our record's token may be below
      LOCK.last's, which must never go down.  */
   int saved_errno = errno;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   if (unlinkat (lock->lock_fd, owner_name, 0) == 0)
     unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
   errno = saved_errno;
@@ -856,39 +899,7 @@ struct exit_watch
   int fd;              /* what to poll, or -1 */
   int *pidfds;         /* with several holders: the set's members */
   size_t count;
-  bool blind;          /* a local holder that no pidfd watches */
 };
-
-static void
-exit_watch_open (struct exit_watch *w, struct dirlock_holders const *h)
-{
-  w->fd = -1;
-  w->pidfds = NULL;
-  w->count = 0;
-  w->blind = false;
-  if (h->count == 1)
-    {
-      w->fd = holder_exit_fd (&h->owner[0]);
-      w->blind = w->fd < 0 && same_system (&h->owner[0]);
-      return;
-    }
-  w->fd = epoll_create1 (EPOLL_CLOEXEC);
-  w->pidfds = xnmalloc (h->count, sizeof *w->pidfds);
-  for (size_t i = 0; i < h->count; i++)
-    {
-      int fd = holder_exit_fd (&h->owner[i]);
-      struct epoll_event event = { .events = EPOLLIN };
-      if (fd >= 0 && w->fd >= 0
-          && epoll_ctl (w->fd, EPOLL_CTL_ADD, fd, &event) == 0)
-        w->pidfds[w->count++] = fd;
-      else
-        {
-          if (fd >= 0)
-            close (fd);
-          w->blind |= same_system (&h->owner[i]);
-        }
-    }
-}
 
 static void
 exit_watch_close (struct exit_watch *w)
@@ -896,12 +907,69 @@ exit_watch_close (struct exit_watch *w)
   for (size_t i = 0; i < w->count; i++)
     close (w->pidfds[i]);
   free (w->pidfds);
-  if (w->fd >= 0)
+  if (w->fd >= 0 && w->pidfds)
     close (w->fd);
+  w->fd = -1;
+  w->pidfds = NULL;
+  w->count = 0;
+}
+
+/* The pidfd of the process that keeps OWNER's holding alive, or -1:
+   with errno ESRCH if it has just exited (judge it again), another if
+   none can be watched (another system's, or no pidfd here).  */
+static int
+keeper_exit_fd (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  if (v.stale)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  if (v.live_pid <= 0)
+    {
+      errno = 0;
+      return -1;
+    }
+  return holder_exit_fd (v.live_pid, v.live_start_time);
+}
+
+/* Watch the holders H exit.  Return 0, or -1 with errno ESRCH if one of
+   them has just exited (judge them again).  */
+static int
+exit_watch_open (struct exit_watch *w, struct dirlock_holders const *h)
+{
+  w->fd = -1;
+  w->pidfds = NULL;
+  w->count = 0;
+  if (h->count == 1)
+    {
+      w->fd = keeper_exit_fd (&h->owner[0]);
+      return w->fd < 0 && errno == ESRCH ? -1 : 0;
+    }
+  w->pidfds = xnmalloc (h->count, sizeof *w->pidfds);
+  w->fd = epoll_create1 (EPOLL_CLOEXEC);
+  for (size_t i = 0; i < h->count && w->fd >= 0; i++)
+    {
+      int fd = keeper_exit_fd (&h->owner[i]);
+      if (fd < 0 && errno == ESRCH)
+        {
+          exit_watch_close (w);
+          errno = ESRCH;
+          return -1;
+        }
+      struct epoll_event event = { .events = EPOLLIN };
+      if (fd >= 0 && epoll_ctl (w->fd, EPOLL_CTL_ADD, fd, &event) == 0)
+        w->pidfds[w->count++] = fd;
+      else if (fd >= 0)
+        close (fd);
+    }
+  return 0;
 }
 
 /* What judge_holders found.  */
-enum verdict
+enum holders_verdict
 {
   HOLDERS_LIVE,       /* live holders, none of them us */
   HOLDERS_OURS,       /* one of them is our own holding: acquired */
@@ -921,9 +989,8 @@ judge_holders (struct dirlock *lock, int lock_fd,
   for (size_t i = 0; i < h->count; i++)
     if (strcmp (h->owner[i].id, lock->self.id) == 0)
       {
-        char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-        snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-                  lock->self.id);
+        char owner_name[OWNER_NAME_SIZE];
+        owner_file_name (owner_name, lock->self.id);
         lock->lock_fd = lock_fd;
         lock->owner_fd = openat (lock_fd, owner_name,
                                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -940,15 +1007,16 @@ judge_holders (struct dirlock *lock, int lock_fd,
   for (size_t i = 0; i < h->count; i++)
     {
       struct dirlock_owner const *o = &h->owner[i];
-      char const *reason = dirlock_stale_reason (o);
-      if (!reason)
+      struct verdict verdict;
+      judge (o, &verdict);
+      if (!verdict.stale)
         continue;
       int r = end_holding (&lock->parent, lock_fd, o->id, o->token,
-                           lock->history && !o->shared);
+                           lock->history && !o->shared, false);
       if (r < 0)
         return -1;
       if (r == 0 && verbose)
-        report_break (path, o, reason);
+        report_break (path, o, verdict.stale);
       ended = true;
     }
   return ended ? HOLDERS_ENDED : HOLDERS_LIVE;
@@ -956,13 +1024,11 @@ judge_holders (struct dirlock *lock, int lock_fd,
 
 /* Sleep until the live holders H may have let go: LOCK changed in
    WATCH, a holder exited, a lease may have expired, our queue ticket
-   needs its heartbeat (QUEUE, if not NULL), or DEADLINE.  Where no
-   pidfd can tell that a local holder died (kernels before 5.3), wake
-   after a capped back-off *RECHECK_MS.  Return 0, or -1 with errno.  */
+   needs its heartbeat (QUEUE, if not NULL), or DEADLINE.  Return 0, or
+   -1 with errno.  */
 static int
 wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
-                  struct lockqueue const *queue, struct timespec deadline,
-                  unsigned int *recheck_ms)
+                  struct lockqueue const *queue, struct timespec deadline)
 {
   struct timespec wake = deadline;
   if (queue)
@@ -971,15 +1037,8 @@ wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
     if (has_lease (&h->owner[i]))
       wake = earlier_deadline (wake, lease_expiry (&h->owner[i]));
   struct exit_watch exits;
-  exit_watch_open (&exits, h);
-  if (exits.blind)
-    {
-      struct timespec recheck = { *recheck_ms / 1000,
-                                  *recheck_ms % 1000 * 1000000 };
-      wake = earlier_deadline (wake, deadline_after (recheck));
-      if (*recheck_ms < 1000)
-        *recheck_ms *= 2;
-    }
+  if (exit_watch_open (&exits, h) != 0)
+    return 0;                   /* one has just exited: judge again */
   int woke = dir_watch_wait (watch, exits.fd, wake);
   int saved_errno = errno;
   exit_watch_close (&exits);
@@ -996,7 +1055,7 @@ all_shared (struct dirlock_holders const *h)
   return true;
 }
 
-int
+static int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
                    struct dirlock_config const *config)
@@ -1030,9 +1089,6 @@ acquire_in_parent (struct dirlock *lock, char const *path,
      and the sleep still wakes us.  */
   struct dir_watch watch;
   bool watching = false;
-  /* Where no pidfd can tell us that a local holder died (kernels
-     before 5.3), look again after a capped back-off.  */
-  unsigned int recheck_ms = 8;
   /* Attempts lost in a row to a lock we then could not see (a network
      filesystem's lookup cache can say "absent" while the server says
      "exists"): past a few, pause rather than spin.  */
@@ -1183,13 +1239,17 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         }
       if (!watching)
         {
+          /* Where no pidfd can tell us that a local holder died
+             (kernels before 5.3), the watch also looks again after a
+             capped back-off, as on a network filesystem.  */
           dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
-                          lock->parent.base, remote_fs (lock->parent.fd));
+                          lock->parent.base,
+                          remote_fs (lock->parent.fd) || !pidfd_available ());
           watching = true;
           continue;
         }
       if (wait_for_holders (&watch, &holders, fifo ? &queue : NULL,
-                            deadline, &recheck_ms) < 0)
+                            deadline) < 0)
         {
           result = -1;
           break;
@@ -1264,7 +1324,7 @@ dirlock_release (struct dirlock *lock)
 {
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
                            lock->self.token,
-                           lock->history && !lock->self.shared);
+                           lock->history && !lock->self.shared, true);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1297,9 +1357,8 @@ dirlock_heartbeat (struct dirlock *lock)
   if (futimens (lock->owner_fd, NULL) != 0)
     return -1;
   /* Is the file we touch still the lock's?  */
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct stat in_lock, ours;
   if (fstatat (lock->lock_fd, owner_name, &in_lock, AT_SYMLINK_NOFOLLOW) != 0
       || fstat (lock->owner_fd, &ours) != 0
@@ -1451,7 +1510,7 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
         {
           struct dirlock_owner const *o = &seen.owner[i];
           int r = end_holding (&parent, lock_fd, o->id, o->token,
-                               !o->shared);
+                               !o->shared, false);
           if (r < 0)
             result = -1;
           else if (r == 0)
@@ -1502,7 +1561,7 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
   *owner = mine ? *mine : holders.owner[0];
   int result = (mine
                 ? end_holding (&parent, lock_fd, mine->id, mine->token,
-                               !mine->shared)
+                               !mine->shared, false)
                 : 2);
   result = close_held (&parent, lock_fd, result);
   int saved_errno = errno;
@@ -1554,5 +1613,5 @@ dirlock_lease_expiry (struct dirlock_owner const *owner)
 int
 dirlock_exit_fd (struct dirlock_owner const *owner)
 {
-  return holder_exit_fd (owner);
+  return keeper_exit_fd (owner);
 }

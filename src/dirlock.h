@@ -252,7 +252,10 @@ bool dirlock_same_system (struct dirlock_owner const *owner);
    does it expire?  */
 bool dirlock_has_lease (struct dirlock_owner const *owner);
 struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
-/* A pidfd of OWNER's process (or its child), or -1.  */
+/* A pidfd of the process that keeps OWNER alive (its own, or its
+   child's), or -1: with errno ESRCH if it has exited (OWNER is stale),
+   with another errno if it cannot be watched (not of this system, or no
+   pidfd on this kernel).  */
 int dirlock_exit_fd (struct dirlock_owner const *owner);
 
 #endif

@@ -26,8 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "procfacts.h"
-
 #include "c-ctype.h"
 #include "stat-time.h"
 #include "timespec.h"
@@ -411,16 +409,11 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
   if (dirlock_has_lease (t))
     wake = earlier_deadline (wake, dirlock_lease_expiry (t));
 
-  bool back_off = false;
   int exit_fd = dirlock_exit_fd (t);
-  if (exit_fd < 0 && dirlock_same_system (t))
-    {
-      /* It died since we looked (judge it again), or this kernel has no
-         pidfd (look again after a while).  */
-      if (process_state (t->pid, t->start_time) == PROCESS_DEAD)
-        return 0;
-      back_off = true;
-    }
+  if (exit_fd < 0 && errno == ESRCH)
+    return 0;                   /* it died since we looked: judge again */
+  /* No pidfd on this kernel: look again after a while.  */
+  bool back_off = exit_fd < 0 && dirlock_same_system (t);
 
   /* Watch the ticket itself, never the queue: the other tickets'
      comings and goings are no business of ours.  */

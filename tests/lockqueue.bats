@@ -672,3 +672,4 @@ reader_stream() {
   # Shared holdings leave no LOCK.last: the token is the exclusive ones'.
   [ ! -e L ] && [ ! -e L.last ] && [ ! -e L.queue ]
 }
+
