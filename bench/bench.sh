@@ -16,6 +16,7 @@
 # only there.
 # shellcheck disable=SC2016,SC2034
 set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ITER=${BENCH_ITER:-200}
 WORKERS=${BENCH_WORKERS:-8}
 ACQ=${BENCH_ACQ:-50}
@@ -200,3 +201,10 @@ safe-append out <slice
 end=$(now)
 sa_ms=$(( (end - start) / 1000 )); ((sa_ms > 0)) || sa_ms=1
 echo "20000 lines: 'while read; echo >>' ${loop_ms} ms, safe-append ${sa_ms} ms ($(ratio "$loop_ms" "$sa_ms")x faster)"
+
+# ---------------------------------------------------------------------
+# lockdir's queue (order, hand-off along a queue, wake-ups): its own
+# script beside this one.
+if [ -f "$here/queue.sh" ]; then
+  bash "$here/queue.sh"
+fi

@@ -673,3 +673,45 @@ reader_stream() {
   [ ! -e L ] && [ ! -e L.last ] && [ ! -e L.queue ]
 }
 
+# --- the examples --------------------------------------------------------------
+
+# The command of the documented line in FILE (or stdin) that contains
+# TEXT: the line's text up to a '#' comment, troff's '\-' read as '-'.
+documented() {
+  local text=$1 file=${2:--}
+  local line
+  line=$(sed 's/\\-/-/g' "$file" | grep -F -- "$text" | head -n 1)
+  [ -n "$line" ] || fail "not documented in ${file}: $text"
+  line=${line%%#*}
+  line=${line#"${line%%[! ]*}"}
+  printf '%s\n' "${line%"${line##*[! ]}"}"
+}
+
+@test "the queue and shared examples of --help, the manual and the README run as printed" {
+  srcdir=$BATS_TEST_DIRNAME/..
+  printf '#!/bin/sh\necho report >>reports\n' >report.sh
+  chmod +x report.sh
+  shared=$(lockdir --help | documented 'lockdir -s -w 1m data.lock ./report.sh')
+  assert_equal "$shared" 'lockdir -s -w 1m data.lock ./report.sh'
+  for doc in "$srcdir/man/lockdir.x" "$srcdir/README.md"; do
+    assert_equal "$(documented "$shared" "$doc")" "$shared"
+  done
+  eval "$shared"
+  assert_equal "$(cat reports)" report
+
+  # The manual's queue listing, with one waiter queued.
+  status=$(documented "lockdir --status --json data.lock | jq" \
+    "$srcdir/man/lockdir.x")
+  mkfifo gate
+  background lockdir data.lock sh -c 'read x <gate'
+  holder=$BG
+  wait_until test -d data.lock
+  background lockdir -w 30s data.lock true
+  waiter=$BG
+  wait_until queued data.lock "$waiter"
+  run eval "$status"
+  assert_success
+  assert_output "[1,$waiter,\"exclusive\",\"true\"]"
+  echo >gate
+  wait "$holder" "$waiter"
+}
