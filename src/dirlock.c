@@ -67,6 +67,7 @@
 
 #define OWNER_PREFIX "owner."
 #define LAST_SUFFIX ".last"
+#define FUSE_HIDDEN_PREFIX ".fuse_hidden"
 
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
@@ -459,7 +460,12 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
       struct dirent *e;
       while ((e = readdir (dir)))
         {
-          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+          /* libfuse keeps a file unlinked or replaced while open under
+             such a name until it is closed: an owner record that is
+             gone already, not part of the lock.  */
+          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0
+              || strncmp (e->d_name, FUSE_HIDDEN_PREFIX,
+                          strlen (FUSE_HIDDEN_PREFIX)) == 0)
             continue;
           entries++;
           if (strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0
@@ -773,14 +779,18 @@ rewrite_owner (struct dirlock *lock)
       errno = ESTALE;
       return -1;
     }
+  /* Not open while it is replaced: a FUSE filesystem would keep it as
+     a hidden file inside the lock (see look_at_lock).  */
+  close (lock->owner_fd);
   int fd = publish_record (lock, lock->lock_fd);
   if (fd < 0)
     {
-      if (errno == ENOENT)
-        errno = ESTALE;
+      int saved_errno = errno == ENOENT ? ESTALE : errno;
+      lock->owner_fd = openat (lock->lock_fd, owner_name,
+                               O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      errno = saved_errno;
       return -1;
     }
-  close (lock->owner_fd);
   lock->owner_fd = fd;
   return 0;
 }
@@ -1322,6 +1332,10 @@ dirlock_acquire (struct dirlock *lock, char const *path,
 int
 dirlock_release (struct dirlock *lock)
 {
+  /* Not open while it is renamed away or unlinked (see rewrite_owner).  */
+  if (lock->owner_fd >= 0)
+    close (lock->owner_fd);
+  lock->owner_fd = -1;
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
                            lock->self.token,
                            lock->history && !lock->self.shared, true);

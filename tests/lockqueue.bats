@@ -10,6 +10,10 @@ setup() {
 
 teardown() {
   reap_background
+  if [ -n "${FUSE_MOUNT:-}" ]; then
+    cd "$BATS_TEST_TMPDIR" && fusermount -u "$FUSE_MOUNT"
+  fi
+  return 0
 }
 
 # --- helpers -------------------------------------------------------------
@@ -97,7 +101,7 @@ fifo_rounds() {
   shift
   for ((r = 0; r < rounds; r++)); do
     rm -f order
-    hold_lock
+    hold_lock "$@"
     local waiters=()
     for ((k = 1; k <= 8; k++)); do
       if ((k == 1)); then
@@ -135,6 +139,24 @@ fifo_rounds() {
   NO_QUEUE=yes run fifo_rounds 2 --no-queue
   assert_success
   [ "$output" -gt 0 ] || fail "no inversion without the queue: $output"
+}
+
+@test "on FUSE, where waiters poll, the order holds; a crowd (--no-queue, the control) never finds the lock unreadable" {
+  require_root
+  command -v bindfs >/dev/null || skip "no bindfs (see scripts/install-deps)"
+  mkdir back mnt
+  bindfs back mnt || skip "cannot mount bindfs here"
+  FUSE_MOUNT=$PWD/mnt
+  cd mnt
+  # lockdir takes FUSE for a filesystem other hosts may change: it polls
+  # (-q: without the warning that exclusion depends on the daemon).
+  run fifo_rounds 2 -q
+  assert_success
+  assert_output 0
+  NO_QUEUE=yes run fifo_rounds 1 -q --no-queue
+  assert_success
+  [ "$output" -gt 0 ] || fail "no inversion without the queue: $output"
+  [ ! -e L.queue ]
 }
 
 # barging [OPTION]...: a loop takes L three times, releasing and asking
@@ -311,6 +333,40 @@ mixed_timeouts() {
   echo >gate
   wait "$HOLDER"
   lockdir -w 5s L true
+  [ ! -e L.queue ]
+}
+
+# lease_queue SIGNAL: hold L; w1 queues with --lease=2s, w2 behind it;
+# w1 gets SIGNAL (STOP, or CONT: nothing), then 5 s (2.5 leases) pass.
+# Release L, continue w1, and print the order they were served in.
+lease_queue() {
+  hold_lock
+  background lockdir --lease=2s -w 60s L sh -c 'echo w1 >>order'
+  w1=$BG
+  wait_until waiting L "$w1"
+  background lockdir -w 60s L sh -c 'echo w2 >>order'
+  w2=$BG
+  wait_until waiting L "$w2"
+  kill -"$1" "$w1"
+  sleep 5     # the leases that pass, not a synchronisation
+  echo >gate
+  wait "$HOLDER"
+  wait_until test -s order
+  kill -CONT "$w1"
+  wait "$w1" "$w2"
+  tr '\n' ' ' <order
+}
+
+@test "--lease: a queued waiter keeps its place by touching its ticket; a stopped one loses it" {
+  run lease_queue CONT
+  assert_success
+  assert_output "w1 w2 "
+  rm -f order
+  # Stopped past its lease, w1's ticket is judged dead by w2 behind it;
+  # continued, w1 finds its ticket gone and queues again, at the back.
+  run lease_queue STOP
+  assert_success
+  assert_output "w2 w1 "
   [ ! -e L.queue ]
 }
 
