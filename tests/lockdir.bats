@@ -957,3 +957,17 @@ sweep_leftovers() {
   lockdir pub/L true
   grep -qx token=2 pub/L.last
 }
+
+@test "past the file size limit (ulimit -f 0): a message, status 125 or 3, nothing left" {
+  run bash -c 'ulimit -f 0; lockdir L true'
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': File too large"
+  run bash -c 'ulimit -f 0; lockdir -w 1 L'
+  assert_failure 3
+  assert_output --partial "File too large"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+  # A holder that may write its record still runs COMMAND under the limit.
+  run bash -c 'lockdir L sh -c "ulimit -f 0; exit 5"'
+  assert_failure 5
+}
