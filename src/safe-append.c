@@ -272,7 +272,9 @@ static size_t
 count_records (char const *data, size_t len, char terminator)
 {
   size_t count = 0;
-#if defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__)
+  /* GCC's vector extensions: GCC 4.7 and later, and clang (which says
+     it is GCC 4.2).  */
+#if defined __clang__ || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__))
   typedef unsigned char bytes16 __attribute__ ((vector_size (16)));
   bytes16 wanted;
   memset (&wanted, terminator, sizeof wanted);
@@ -523,6 +525,78 @@ size_room (struct appender const *app, size_t *room)
   return true;
 }
 
+/* The first record at or after P, in data ending at END that holds only
+   complete records, that is longer than MAX bytes; END if none is.  A
+   record starting at P fits iff a terminator lies in the MAX bytes from
+   P.  memrchr finds the last terminator there, and every record up to
+   it fits as well, so one look clears up to MAX bytes: a record's
+   length is compared only where a record crosses the window's end.  */
+static char const *
+first_long_record (struct appender const *app, char const *p,
+                   char const *end, size_t max)
+{
+  while (max < (size_t) (end - p))
+    {
+      char const *last = (app->whole ? NULL
+                          : memrchr (p, app->terminator, max));
+      if (!last)
+        return p;
+      p = last + 1;
+    }
+  return end;
+}
+
+/* The end of the longest run of whole records from P, in data ending at
+   END that holds only complete records, that takes at most LIMIT bytes;
+   P if the first record alone is longer.  */
+static char const *
+records_within (struct appender const *app, char const *p,
+                char const *end, size_t limit)
+{
+  if ((size_t) (end - p) <= limit)
+    return end;
+  char const *last = (app->whole ? NULL
+                      : memrchr (p, app->terminator, limit));
+  return last ? last + 1 : p;
+}
+
+/* Append the complete records in DATA, LEN bytes, as they are: without
+   prefixes, records go into FILE straight from the input buffer, as
+   many to a write as the write limit and the room left allow.  */
+static bool
+append_unprefixed (struct appender *app, char const *data, size_t len,
+                   size_t room, size_t write_limit)
+{
+  char const *end = data + len;
+  char const *long_record = first_long_record (app, data, end,
+                                               app->max_record);
+  for (char const *p = data; p < long_record; )
+    {
+      char const *batch_end = records_within (app, p, long_record,
+                                              MIN (room, write_limit));
+      if (batch_end == p)
+        {
+          /* The record is not longer than the maximum, and so than a
+             write: only the room is too small.  */
+          report_past_size_limit (app, app->appended + 1);
+          return false;
+        }
+      size_t batch_len = batch_end - p;
+      size_t nrecords = (app->whole ? 1
+                         : count_records (p, batch_len, app->terminator));
+      if (!put_records (app, p, batch_len, p, batch_len, nrecords))
+        return false;
+      room -= batch_len;
+      p = batch_end;
+    }
+  if (long_record < end)
+    {
+      report_too_long (app, app->appended + 1);
+      return false;
+    }
+  return true;
+}
+
 /* Append the complete records in DATA (LEN bytes: records that each end
    with the terminator, or, with --whole, one record), each whole in one
    write(2), in as few writes as possible.  Return false after reporting
@@ -535,18 +609,11 @@ append_records (struct appender *app, char const *data, size_t len)
   if (!update_head (app) || !size_room (app, &room))
     return false;
   size_t write_limit = app->fifo ? PIPE_BUF : MAX_WRITE_SIZE;
+  if (app->head_len == 0)
+    return append_unprefixed (app, data, len, room, write_limit);
 
-  /* The common case: no prefixes, and no record or write limit that
-     the records can reach.  Write them as they are.  */
-  if (app->head_len == 0 && len <= app->max_record && len <= room
-      && len <= write_limit)
-    return put_records (app, data, len, data, len,
-                        (app->whole
-                         ? 1 : count_records (data, len, app->terminator)));
-
-  /* Otherwise go record by record, gathering as many as one write may
-     take: in DATA itself, or with prefixes in the stage buffer.  */
-  bool staged = app->head_len > 0;
+  /* With prefixes, go record by record, putting together in the stage
+     buffer as many as one write may take.  */
   char const *end = data + len;
   char const *batch = data;   /* the first record not yet written */
   size_t batch_len = 0;       /* the bytes its write will take */
@@ -558,16 +625,14 @@ append_records (struct appender *app, char const *data, size_t len)
       uintmax_t number = app->appended + batch_records + 1;
 
       bool too_long = out_len > app->max_record;
-      size_t limit = MIN (room, write_limit);
-      if (staged)
-        limit = MIN (limit, app->stage_size);
+      size_t limit = MIN (MIN (room, write_limit), app->stage_size);
       if (too_long || batch_len + out_len > limit)
         {
           /* Write what has been gathered, and start again with this
              record, which then has the whole write to itself.  */
           if (batch_records > 0)
             {
-              if (!put_records (app, staged ? app->stage : batch, batch_len,
+              if (!put_records (app, app->stage, batch_len,
                                 batch, p - batch, batch_records))
                 return false;
               room -= batch_len;
@@ -585,25 +650,22 @@ append_records (struct appender *app, char const *data, size_t len)
               report_past_size_limit (app, number);
               return false;
             }
-          if (staged && out_len > app->stage_size)
+          if (out_len > app->stage_size)
             {
               app->stage_size = out_len;
               app->stage = xrealloc (app->stage, app->stage_size);
             }
         }
 
-      if (staged)
-        {
-          memcpy (app->stage + batch_len, app->head, app->head_len);
-          memcpy (app->stage + batch_len + app->head_len, p, next - p);
-        }
+      memcpy (app->stage + batch_len, app->head, app->head_len);
+      memcpy (app->stage + batch_len + app->head_len, p, next - p);
       batch_len += out_len;
       batch_records++;
       p = next;
     }
 
   return (batch_records == 0
-          || put_records (app, staged ? app->stage : batch, batch_len,
+          || put_records (app, app->stage, batch_len,
                           batch, end - batch, batch_records));
 }
 

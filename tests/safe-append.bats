@@ -266,6 +266,37 @@ traced_fd() {
   diff f <(records 1 2 100)
 }
 
+@test "--max-record smaller than a read: every record up to the maximum passes, the first longer one is named" {
+  # 20000 lines of 1 to 64 bytes, many exactly 64, then one of 65: the
+  # stride check looks at windows of 64 bytes and must neither refuse a
+  # record of exactly 64 nor miss the first of 65.
+  awk 'BEGIN { srand(7); for (i = 1; i <= 20000; i++) {
+    n = (i % 3 == 0) ? 64 : 1 + int(rand() * 64)
+    s = sprintf("%*s", n - 1, ""); gsub(/ /, "y", s); print s } }' >in
+  safe-append --max-record=64 f <in
+  cmp f in
+  { cat in; printf '%064d\n' 0; cat in; } >in2
+  run safe-append --max-record=64 g <in2
+  assert_failure 3
+  assert_output "safe-append: cannot append record 20001 to 'g': it is longer than 64 bytes (--max-record); nothing of it was written"
+  cmp g in
+}
+
+@test "the vector record counter is compiled by clang too (its version test)" {
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  test=$(grep -m1 '^#if.*__GNUC_MINOR__' "$BATS_TEST_DIRNAME/../src/safe-append.c")
+  [ -n "$test" ]
+  compiled_by() {
+    printf '%s\nvector\n#else\nscalar\n#endif\n' "$test" | cpp -P -undef "$@"
+  }
+  # clang says it is GCC 4.2.
+  assert_equal "$(compiled_by -D__clang__=1 -D__GNUC__=4 -D__GNUC_MINOR__=2)" vector
+  assert_equal "$(compiled_by -D__GNUC__=12 -D__GNUC_MINOR__=2)" vector
+  assert_equal "$(compiled_by -D__GNUC__=4 -D__GNUC_MINOR__=7)" vector
+  assert_equal "$(compiled_by -D__GNUC__=4 -D__GNUC_MINOR__=6)" scalar
+  assert_equal "$(compiled_by)" scalar
+}
+
 @test "the default maximum is 1 MiB; larger records are fine when allowed" {
   head -c $((1024 * 1024 - 1)) /dev/zero | tr '\0' a >max
   echo >>max
