@@ -44,7 +44,7 @@ echo "safe-append: $(wc -l <safe.log) lines, $(count_torn safe.log) torn"
 SH
 run sh tear.sh
 say "safe-append: one record from arguments; prefixes become part of the write"
-run 'safe-append deploy.log "deployed v1.2 to web1"; printf "step 1\nstep 2" | safe-append -t --prefix=job deploy.log; cat deploy.log'
+run 'safe-append deploy.log "deployed v1.2 to web1"; printf "step 1\nstep 2" | safe-append -t rfc3339 --prefix=job deploy.log; cat deploy.log'
 say "safe-append: a record longer than --max-record is refused, nothing of it written"
 run "printf 'ok\n%0300d\nnever\n' 0 | safe-append --max-record=200 limits.log; cat limits.log"
 say "safe-append: the file size limit is checked before writing"

@@ -137,7 +137,7 @@ static struct option const long_options[] =
   {"no-create", no_argument, NULL, NO_CREATE_OPTION},
   {"null", no_argument, NULL, 'z'},
   {"whole", no_argument, NULL, WHOLE_OPTION},
-  {"timestamp", optional_argument, NULL, 't'},
+  {"timestamp", required_argument, NULL, 't'},
   {"prefix", required_argument, NULL, PREFIX_OPTION},
   {"max-record", required_argument, NULL, MAX_RECORD_OPTION},
   {"tee", no_argument, NULL, TEE_OPTION},
@@ -175,9 +175,9 @@ with one.  FILE is created if absent, with mode a=rw minus the umask.\n\
 Mandatory arguments to long options are mandatory for short options too.\n\
   -z, --null            records end with a NUL byte, not a newline\n\
       --whole           all of standard input is one record\n\
-  -t, --timestamp[=FORMAT]  begin each record with the time it was read and\n\
-                          a space; FORMAT as in date(1), by default RFC 3339\n\
-                          with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
+  -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
+                          space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
+                          3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
@@ -232,7 +232,7 @@ refuses unless --force is given.\n\
 \n\
 Examples:\n\
   safe-append /var/log/deploy.log \"$(date -Is) deployed $REV\"\n\
-  backup.sh 2>&1 | safe-append -t --prefix=backup /var/log/cron.log\n\
+  backup.sh 2>&1 | safe-append -t rfc3339 --prefix=backup /var/log/cron.log\n\
   make 2>&1 | safe-append --tee build.log    # a tee -a that never tears\n\
   find . -print0 | safe-append -z list       # NUL-terminated records\n\
 ", stdout);
@@ -1193,6 +1193,12 @@ check_stamp_format (char const *format, char terminator)
 {
   if (!*format)
     usage_error ("empty timestamp format");
+  /* Without a conversion every record would get the same text: a
+     misplaced operand or option, as in '-t log TEXT' or '-t --prefix'.
+     (--prefix gives every record the same text.)  */
+  if (!strchr (format, '%'))
+    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
+                 "gives the default format)", quote (format));
   char stamp[STAMP_MAX];
   struct timespec now = current_timespec ();
   struct tm tm;
@@ -1225,7 +1231,7 @@ main (int argc, char **argv)
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:zt::Sq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:zt:Sq", long_options, NULL))
          != -1)
     {
       switch (c)
@@ -1244,7 +1250,8 @@ main (int argc, char **argv)
           opt.whole = true;
           break;
         case 't':
-          opt.stamp_format = optarg ? optarg : DEFAULT_STAMP_FORMAT;
+          opt.stamp_format = (strcmp (optarg, "rfc3339") == 0
+                              ? DEFAULT_STAMP_FORMAT : optarg);
           break;
         case PREFIX_OPTION:
           opt.tag = optarg;

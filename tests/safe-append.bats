@@ -29,7 +29,7 @@ traced_fd() {
   assert_success
   assert_line --index 0 "Usage: safe-append [OPTION]... FILE TEXT..."
   assert_line --index 1 "  or:  safe-append [OPTION]... FILE"
-  assert_output --partial "--timestamp[=FORMAT]"
+  assert_output --partial "--timestamp=FORMAT"
   assert_output --partial "--max-record=SIZE"
   assert_output --partial "Exit status:"
   assert_output --partial "Examples:"
@@ -184,16 +184,37 @@ traced_fd() {
 
 # --- prefixes ---------------------------------------------------------------
 
-@test "--timestamp: RFC 3339 with microseconds by default, then the record" {
-  printf 'one\ntwo\n' | TZ=UTC safe-append -t f
+@test "-t rfc3339: RFC 3339 with microseconds, then the record" {
+  printf 'one\ntwo\n' | TZ=UTC safe-append -t rfc3339 f
   assert_equal "$(wc -l <f)" 2
   run cat f
   ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
   assert_line --index 0 --regexp "^$ts one\$"
   assert_line --index 1 --regexp "^$ts two\$"
 
-  TZ=Asia/Kolkata safe-append --timestamp g text
+  TZ=Asia/Kolkata safe-append --timestamp=rfc3339 g text
   assert_equal "$(grep -cE '^[0-9-]{10}T[0-9:]{8}\.[0-9]{6}\+05:30 text$' g)" 1
+}
+
+@test "-t takes FORMAT as a required argument: -t '%H:%M' log appends to log" {
+  printf 'one\n' | TZ=UTC safe-append -t '%H:%M' log
+  run cat log
+  assert_output --regexp '^[0-2][0-9]:[0-5][0-9] one$'
+  [ ! -e '%H:%M' ]
+  printf 'two\n' | TZ=UTC safe-append -t'%s' log
+  assert_equal "$(grep -cE '^[0-9]{10} two$' log)" 1
+}
+
+@test "-t FORMAT without a % conversion is refused: a misplaced operand or option" {
+  run safe-append -t log text
+  assert_usage_error safe-append
+  assert_line --partial "timestamp format 'log' has no % conversion (-t rfc3339 gives the default format)"
+  run safe-append -t --prefix=job log </dev/null
+  assert_usage_error safe-append
+  assert_line --partial "'--prefix=job'"
+  run safe-append --timestamp log </dev/null
+  assert_usage_error safe-append
+  [ ! -e log ] && [ ! -e text ]
 }
 
 @test "--timestamp=FORMAT and --prefix: time, tag, record" {
@@ -230,7 +251,7 @@ traced_fd() {
 @test "prefixed records still go whole, several to a write" {
   command -v strace >/dev/null || skip "strace is not installed"
   records 1 20000 50 >in
-  strace -e trace=write -o trace safe-append --prefix=P -t f <in
+  strace -e trace=write -o trace safe-append --prefix=P -t rfc3339 f <in
   assert_equal "$(wc -l <f)" 20000
   run sed -E 's/^[^ ]+ P //' f
   diff <(echo "$output") in
@@ -921,7 +942,7 @@ TEAR_LINES=${TEAR_LINES:-1500}
 
 @test "tear test with prefixes and --tee: every line intact" {
   tear_run "$TEAR_WRITERS" 500 \
-    'tear-lines gen $gen | safe-append --tee -t --prefix=w$w log >/dev/null' \
+    'tear-lines gen $gen | safe-append --tee -t rfc3339 --prefix=w$w log >/dev/null' \
     "sed -E 's/^[^ ]+ w[0-9] //'"
   assert_equal "$TEAR_INTACT" $((TEAR_WRITERS * 500))
   assert_equal "$TEAR_TORN" 0
