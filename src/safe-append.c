@@ -79,6 +79,7 @@ struct options
   bool whole;               /* all of standard input is one record */
   char const *stamp_format; /* NULL without --timestamp */
   char const *tag;          /* NULL without --prefix */
+  char const *content;      /* the record of -c, or NULL: standard input */
   size_t max_record;
   bool tee;
   bool sync;
@@ -134,6 +135,7 @@ enum
 static struct option const long_options[] =
 {
   {"mode", required_argument, NULL, 'm'},
+  {"content", required_argument, NULL, 'c'},
   {"no-create", no_argument, NULL, NO_CREATE_OPTION},
   {"null", no_argument, NULL, 'z'},
   {"whole", no_argument, NULL, WHOLE_OPTION},
@@ -160,19 +162,23 @@ usage (int status)
     }
 
   printf ("\
-Usage: %s [OPTION]... FILE TEXT...\n\
-  or:  %s [OPTION]... FILE\n", program_name, program_name);
+Usage: %s [OPTION]... FILE\n\
+  or:  %s [OPTION]... -c TEXT FILE\n", program_name, program_name);
   fputs ("\
 Append records to FILE so that concurrent writers never interleave inside\n\
 a record: each record goes into FILE with exactly one write(2) on an\n\
-O_APPEND descriptor.  In the first form, append the TEXTs joined by spaces\n\
-and a newline, as one record.  In the second, read records from standard\n\
-input -- lines by default -- and append each complete record as soon as\n\
-it has been read; several records may share a write, a record is never\n\
-split across writes.  A last record without its terminator is completed\n\
-with one.  FILE is created if absent, with mode a=rw minus the umask.\n\
+O_APPEND descriptor.  In the first form, read records from standard input\n\
+-- lines by default -- and append each complete record as soon as it has\n\
+been read; several records may share a write, a record is never split\n\
+across writes.  A last record without its terminator is completed with\n\
+one.  In the second form, append TEXT and a newline as one record, and do\n\
+not read standard input.  FILE is the only operand: TEXT is never taken\n\
+from the command line without -c.  FILE is created if absent, with mode\n\
+a=rw minus the umask.\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
+  -c, --content=TEXT    append TEXT and a newline (NUL with -z) as one\n\
+                          record, even if TEXT holds newlines\n\
   -z, --null            records end with a NUL byte, not a newline\n\
       --whole           all of standard input is one record\n\
   -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
@@ -231,7 +237,7 @@ refuses unless --force is given.\n\
   fputs ("\
 \n\
 Examples:\n\
-  safe-append /var/log/deploy.log \"$(date -Is) deployed $REV\"\n\
+  safe-append -c \"$(date -Is) deployed $REV\" /var/log/deploy.log\n\
   backup.sh 2>&1 | safe-append -t rfc3339 --prefix=backup /var/log/cron.log\n\
   make 2>&1 | safe-append --tee build.log    # a tee -a that never tears\n\
   find . -print0 | safe-append -z list       # NUL-terminated records\n\
@@ -764,23 +770,17 @@ append_stream (struct appender *app, int in_fd)
   return ok;
 }
 
-/* Append the record made of the N TEXTS.  */
+/* Append TEXT and the terminator, as one record.  */
 static bool
-append_text (struct appender *app, int n, char **texts)
+append_text (struct appender *app, char const *text)
 {
-  size_t len = 0;
-  for (int i = 0; i < n; i++)
-    len += strlen (texts[i]) + 1;
-  char *record = xmalloc (len);
-  char *p = record;
-  for (int i = 0; i < n; i++)
-    {
-      p = stpcpy (p, texts[i]);
-      *p++ = i + 1 < n ? ' ' : app->terminator;
-    }
+  size_t len = strlen (text);
+  char *record = xmalloc (len + 1);
+  memcpy (record, text, len);
+  record[len] = app->terminator;
   app->whole = true;
   app->read_time = current_timespec ();
-  bool ok = append_records (app, record, len);
+  bool ok = append_records (app, record, len + 1);
   free (record);
   return ok;
 }
@@ -1127,15 +1127,14 @@ input_is_target (struct stat const *st)
 }
 
 static int
-safe_append (char const *file, int text_count, char **texts,
-             struct options const *opt)
+safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   int fd = open_file (file, opt, &st);
   if (fd < 0)
     return EXIT_SYSERR;
   bool ok = true;
-  if (text_count == 0 && input_is_target (&st))
+  if (!opt->content && input_is_target (&st))
     {
       error (0, 0, "%s: input file is output file", quotef (file));
       ok = false;
@@ -1145,8 +1144,8 @@ safe_append (char const *file, int text_count, char **texts,
     {
       struct appender app;
       appender_init (&app, file, fd, &st, opt);
-      ok = (text_count > 0
-            ? append_text (&app, text_count, texts)
+      ok = (opt->content
+            ? append_text (&app, opt->content)
             : append_stream (&app, STDIN_FILENO));
       appender_free (&app);
     }
@@ -1231,7 +1230,7 @@ main (int argc, char **argv)
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:zt:Sq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:c:zt:Sq", long_options, NULL))
          != -1)
     {
       switch (c)
@@ -1239,6 +1238,11 @@ main (int argc, char **argv)
         case 'm':
           opt.mode = parse_mode (optarg);
           opt.explicit_mode = true;
+          break;
+        case 'c':
+          if (opt.content)
+            usage_error ("-c/--content given twice: one record per call");
+          opt.content = optarg;
           break;
         case NO_CREATE_OPTION:
           opt.no_create = true;
@@ -1291,8 +1295,9 @@ main (int argc, char **argv)
         usage_error ("extra operand %s", quote (argv[optind]));
       return fs_explain_operands (1, argv + file_index);
     }
-  if (opt.whole && optind < argc)
-    usage_error ("--whole reads standard input; it takes no TEXT");
+  if (opt.whole && opt.content)
+    usage_error ("--whole reads standard input; it cannot go with "
+                 "-c/--content");
   /* A prefix holding the terminator would split every record.  (With
      -z the terminator is NUL, which no argument can hold.)  */
   if (opt.tag && strchr (opt.tag, '\n') && opt.terminator == '\n')
@@ -1300,6 +1305,13 @@ main (int argc, char **argv)
                  "every record");
   if (opt.stamp_format)
     check_stamp_format (opt.stamp_format, opt.terminator);
+  /* A second operand is not taken as a record: with data waiting on
+     standard input, 'FILE TEXT' would silently drop it, and a 'tee'
+     habit ('FILE1 FILE2') would become a record.  */
+  if (optind < argc)
+    usage_error ("extra operand %s (a record is given with -c TEXT; "
+                 "without -c, records come from standard input)",
+                 quote (argv[optind]));
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
@@ -1311,5 +1323,5 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   signal (SIGXFSZ, SIG_IGN);
 
-  return safe_append (argv[file_index], argc - optind, argv + optind, &opt);
+  return safe_append (argv[file_index], &opt);
 }
