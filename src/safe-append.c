@@ -96,7 +96,9 @@ struct appender
   rlim_t size_limit;        /* RLIMIT_FSIZE for a regular file, else
                                RLIM_INFINITY */
   bool sync;
-  bool tee;
+  bool tee;                 /* still copying to standard output */
+  uintmax_t tee_stopped_at; /* the first record not copied, or 0 */
+  int tee_errno;            /* why the copy stopped */
 
   char terminator;
   bool whole;               /* the data is one record, whatever it holds */
@@ -189,7 +191,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
                           and terminator included (default 1M); SIZE may\n\
                           end in K, M or G (powers of 1024)\n\
-      --tee             copy the records to standard output as well\n\
+      --tee             copy the records to standard output as well; if\n\
+                          that fails, go on appending to FILE (as tee -p):\n\
+                          a closed pipe is noted at the end, status 0;\n\
+                          another error is reported at once, status 3\n\
   -m, --mode=MODE       create FILE with this mode (as in chmod), not\n\
                           a=rw - umask\n\
       --no-create       fail if FILE does not exist\n\
@@ -412,16 +417,43 @@ report_past_size_limit (struct appender const *app, uintmax_t number)
 }
 
 /* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
-   the number of the first), to standard output if asked.  */
-static bool
-tee_records (struct appender const *app, char const *out, size_t len,
+   the number of the first), to standard output if asked.  When the copy
+   fails, stop copying but go on appending, as tee -p does: FILE gets
+   every record, and the failure is reported -- a closed pipe (EPIPE,
+   the reader had all it wanted, as with '| head') once at the end, as a
+   note; any other error at once, and as the exit status.  */
+static void
+tee_records (struct appender *app, char const *out, size_t len,
              uintmax_t first)
 {
-  if (app->tee && len > 0 && full_write (STDOUT_FILENO, out, len) != len)
-    {
-      error (0, errno, "cannot copy record %ju to standard output", first);
-      return false;
-    }
+  if (!app->tee || len == 0)
+    return;
+  size_t copied = full_write (STDOUT_FILENO, out, len);
+  if (copied == len)
+    return;
+  app->tee = false;
+  app->tee_errno = errno;
+  app->tee_stopped_at = (first
+                         + (app->whole
+                            ? 0 : count_records (out, copied, app->terminator)));
+  if (app->tee_errno != EPIPE)
+    error (0, app->tee_errno, "cannot copy record %ju to standard output; "
+           "appending to %s only from now on", app->tee_stopped_at,
+           quoteaf (app->file));
+}
+
+/* At the end: the copy to standard output stopped.  Say so, unless it
+   stopped because the reader went away (EPIPE) and QUIET: the records
+   all went to FILE, which is what safe-append is for, so that is not
+   a failure.  Any other error was reported when it happened, and is.  */
+static bool
+tee_stop_was_fine (struct appender const *app, bool quiet)
+{
+  if (app->tee_errno != EPIPE)
+    return false;
+  if (!quiet)
+    error (0, 0, "standard output was closed; records from %ju on were "
+           "appended to %s only", app->tee_stopped_at, quoteaf (app->file));
   return true;
 }
 
@@ -447,7 +479,8 @@ put_records (struct appender *app, char const *out, size_t out_len,
                  quoteaf (app->file), app->appended);
           return false;
         }
-      return tee_records (app, out, out_len, first);
+      tee_records (app, out, out_len, first);
+      return true;
     }
 
   if (written < 0)
@@ -1147,6 +1180,8 @@ safe_append (char const *file, struct options const *opt)
       ok = (opt->content
             ? append_text (&app, opt->content)
             : append_stream (&app, STDIN_FILENO));
+      if (app.tee_stopped_at != 0)
+        ok &= tee_stop_was_fine (&app, opt->quiet);
       appender_free (&app);
     }
   if (close (fd) != 0 && ok)

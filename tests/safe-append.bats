@@ -396,12 +396,27 @@ traced_fd() {
   assert_equal "$(wc -l <out)" 5000
 }
 
-@test "--tee: a closed standard output is reported, status 3" {
+@test "--tee: a closed standard output stops the copy, not the appending (like tee -p)" {
   records 1 200000 100 >in
-  run bash -c 'safe-append --tee f <in | head -c 1 >/dev/null; echo "status ${PIPESTATUS[0]}"'
-  assert_line --partial "cannot copy record"
-  assert_line --partial "Broken pipe"
-  assert_line "status 3"
+  run --separate-stderr bash -c 'safe-append --tee f <in | head -n 1; echo "status ${PIPESTATUS[0]}"'
+  assert_line --index 0 "$(head -n 1 in)"
+  assert_line --index 1 "status 0"
+  [[ $stderr =~ ^"safe-append: standard output was closed; records from "[0-9]+" on were appended to 'f' only"$ ]] ||
+    fail "stderr: $stderr"
+  cmp f in
+  # -q: no note.
+  run --separate-stderr bash -c 'safe-append -q --tee g <in | head -n 1 >/dev/null; echo "status ${PIPESTATUS[0]}"'
+  assert_output "status 0"
+  assert_equal "$stderr" ""
+  cmp g in
+}
+
+@test "--tee: any other error on standard output is reported at once, status 3, FILE still gets every record" {
+  records 1 1000 100 >in
+  run bash -c 'safe-append --tee f <in >/dev/full'
+  assert_failure 3
+  assert_output "safe-append: cannot copy record 1 to standard output; appending to 'f' only from now on: No space left on device"
+  cmp f in
 }
 
 # --- opening FILE ---------------------------------------------------------------
