@@ -1240,19 +1240,25 @@ make_trees() {
 
 # LINK changed without the lock (by a plain -s or ln) between the look
 # under the lock and the exchange: the exchange brings back something
-# that is not OLD, and it is put back.
-@test "--expect: LINK changed between the look and the exchange is put back, status 1" {
-  require_shim
+# that is not OLD, and it is put back.  expect_while_changed [VAR=VALUE]
+# runs 'atomic-swap -s --expect=base new current' with the shim (and
+# VAR=VALUE), stopped at its exchange while current is repointed to
+# 'other'; it sets STATUS, and leaves stderr in err.
+expect_while_changed() {
   ln -s base current
-  start_with_shim faults FAULT_PAUSE=renameat2:1 \
+  start_with_shim faults FAULT_PAUSE=renameat2:1 "$@" \
     sh -c 'exec atomic-swap -s --expect=base new current 2>err'
-  pid=$SHIM_PID
   wait_until paused_at faults renameat2 1
   ln -sfn other current
   go_on faults renameat2 1
-  status=0
-  wait "$pid" || status=$?
-  assert_equal "$status" 1
+  STATUS=0
+  wait "$SHIM_PID" || STATUS=$?
+}
+
+@test "--expect: LINK changed between the look and the exchange is put back, status 1" {
+  require_shim
+  expect_while_changed
+  assert_equal "$STATUS" 1
   assert_equal "$(cat err)" "atomic-swap: 'current' points to 'other', not 'base'; not changed"
   assert_equal "$(readlink current)" other
   rm -r faults err
@@ -1261,18 +1267,10 @@ make_trees() {
 
 @test "--expect: when putting back fails, status 3 says exactly where everything is, never 'not changed'" {
   require_shim
-  ln -s base current
   # As above, and the exchange that puts LINK back (the second
   # renameat2) fails with EIO.
-  start_with_shim faults FAULT_PAUSE=renameat2:1 FAULT_FAIL=renameat2:2:5 \
-    sh -c 'exec atomic-swap -s --expect=base new current 2>err'
-  pid=$SHIM_PID
-  wait_until paused_at faults renameat2 1
-  ln -sfn other current
-  go_on faults renameat2 1
-  status=0
-  wait "$pid" || status=$?
-  assert_equal "$status" 3
+  expect_while_changed FAULT_FAIL=renameat2:2:5
+  assert_equal "$STATUS" 3
   run cat err
   refute_output --partial "not changed"
   [[ $output =~ ^atomic-swap:\ cannot\ restore\ \'current\',\ which\ changed\ meanwhile:\ it\ now\ points\ to\ \'new\'\;\ what\ it\ held\ \(which\ points\ to\ \'other\'\)\ is\ kept\ as\ \'(\.atomic-swap\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
