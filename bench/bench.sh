@@ -11,6 +11,10 @@
 # BENCH_WORKERS / BENCH_ACQ (lock contention, default 8 x 50),
 # BENCH_MB (append data size, default 100), BENCH_ROUNDS (default 3).
 
+# The lockers and writers below are snippets run with eval: the
+# expansions inside their single quotes happen then, and $cs is used
+# only there.
+# shellcheck disable=SC2016,SC2034
 set -u
 ITER=${BENCH_ITER:-200}
 WORKERS=${BENCH_WORKERS:-8}

@@ -56,6 +56,7 @@ mkdir -p releases/41 releases/42
 echo "release 41" >releases/41/index.html
 echo "release 42" >releases/42/index.html
 run atomic-swap -v -s releases/41 current
+# shellcheck disable=SC2016 # expanded by the shell that run() starts
 run 'old=$(atomic-swap -p -s releases/42 current); echo "was: $old"; cat current/index.html'
 run 'atomic-swap -v -s releases/41 current; cat current/index.html'
 run ls -A releases/41

@@ -69,6 +69,17 @@
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
 
+/* The size of a buffer for an owner file's name, "owner.ID".  */
+enum { OWNER_NAME_SIZE = sizeof OWNER_PREFIX + DIRLOCK_ID_MAX };
+
+/* The name of holding ID's owner file, in BUF.  */
+static char *
+owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
+{
+  snprintf (buf, OWNER_NAME_SIZE, OWNER_PREFIX "%s", id);
+  return buf;
+}
+
 /* --- record fields ---------------------------------------------------- */
 
 void
@@ -215,27 +226,14 @@ read_record (int dirfd, char const *name, struct dirlock_owner *owner)
       return -1;
     }
   char text[RECORD_MAX + 1];
-  size_t len = 0;
-  for (;;)
-    {
-      ssize_t n = read (fd, text + len, RECORD_MAX - len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved_errno = errno;
-          close (fd);
-          errno = saved_errno;
-          return -1;
-        }
-      if (n == 0)
-        break;
-      len += n;
-      if (len == RECORD_MAX)
-        break;
-    }
+  ssize_t len = read_small (fd, text, sizeof text);
+  int saved_errno = errno;
   close (fd);
-  text[len] = '\0';
+  if (len < 0)
+    {
+      errno = saved_errno;
+      return -1;
+    }
   clear_owner (owner);
   parse_record (text, owner);
   owner->heartbeat = get_stat_mtime (&st);
@@ -274,26 +272,56 @@ lease_expiry (struct dirlock_owner const *owner)
   return timespec_add (monotonic_now (), timespec_sub (expiry, now_real));
 }
 
-char const *
-dirlock_stale_reason (struct dirlock_owner const *owner)
+/* The judgement of a holding: may it be broken, and if not, which
+   process of this system keeps it (so a waiter can watch it exit).  */
+struct verdict
 {
+  char const *stale;                /* why it may be broken, or NULL */
+  pid_t live_pid;                   /* 0: none that we can watch */
+  unsigned long long live_start_time;
+};
+
+static void
+judge (struct dirlock_owner const *owner, struct verdict *v)
+{
+  v->stale = NULL;
+  v->live_pid = 0;
+  v->live_start_time = 0;
   if (has_lease (owner))
     {
       struct timespec now_real;
       clock_gettime (CLOCK_REALTIME, &now_real);
       struct timespec age = timespec_sub (now_real, owner->heartbeat);
       if (timespec_cmp (age, owner->lease) >= 0)
-        return "its lease expired";
+        {
+          v->stale = "its lease expired";
+          return;
+        }
     }
   if (!same_system (owner))
-    return NULL;
+    return;
   if (process_state (owner->pid, owner->start_time) != PROCESS_DEAD)
-    return NULL;
-  if (owner->child_pid > 0
-      && (process_state (owner->child_pid, owner->child_start_time)
-          != PROCESS_DEAD))
-    return NULL;
-  return "its owner is dead";
+    {
+      v->live_pid = owner->pid;
+      v->live_start_time = owner->start_time;
+    }
+  else if (owner->child_pid > 0
+           && (process_state (owner->child_pid, owner->child_start_time)
+               != PROCESS_DEAD))
+    {
+      v->live_pid = owner->child_pid;
+      v->live_start_time = owner->child_start_time;
+    }
+  else
+    v->stale = "its owner is dead";
+}
+
+char const *
+dirlock_stale_reason (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  return v.stale;
 }
 
 bool
@@ -305,38 +333,49 @@ dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
           && start_time == owner->start_time);
 }
 
-/* A descriptor that becomes readable when the holder of OWNER's lock
-   (or, if the holder is gone, its child) exits; -1 if there is none
-   to watch.  */
-static int
-holder_exit_fd (struct dirlock_owner const *owner)
+/* Can this kernel watch a process exit through a pidfd?  */
+static bool
+pidfd_available (void)
 {
 #ifdef SYS_pidfd_open
-  if (!same_system (owner))
-    return -1;
-  pid_t pid = owner->pid;
-  unsigned long long start_time = owner->start_time;
-  if (process_state (pid, start_time) == PROCESS_DEAD)
+  static int available = -1;
+  if (available < 0)
     {
-      pid = owner->child_pid;
-      start_time = owner->child_start_time;
+      int fd = syscall (SYS_pidfd_open, getpid (), 0);
+      available = fd >= 0;
+      if (fd >= 0)
+        close (fd);
     }
-  if (pid <= 0)
-    return -1;
+  return available;
+#else
+  return false;
+#endif
+}
+
+/* A descriptor that becomes readable when process PID, started at
+   START_TIME, exits.  Return -1 with errno ESRCH if it has exited
+   already, or with another errno if it cannot be watched.  */
+static int
+holder_exit_fd (pid_t pid, unsigned long long start_time)
+{
+#ifdef SYS_pidfd_open
   int fd = syscall (SYS_pidfd_open, pid, 0);
   if (fd < 0)
     return -1;
-  /* The pid may have been reused between the check and the open: then
-     the descriptor is of another process, and no use.  */
+  /* The pid may have been reused between the judgement and the open:
+     then the descriptor is of another process, and no use.  */
   if (process_state (pid, start_time) == PROCESS_DEAD)
     {
       close (fd);
+      errno = ESRCH;
       return -1;
     }
   fcntl (fd, F_SETFD, FD_CLOEXEC);
   return fd;
 #else
-  (void) owner;
+  (void) pid;
+  (void) start_time;
+  errno = ENOSYS;
   return -1;
 #endif
 }
@@ -385,7 +424,7 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
           errno = saved_errno;
           return -1;
         }
-      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX] = "";
+      char owner_name[OWNER_NAME_SIZE] = "";
       int entries = 0;
       struct dirent *e;
       while ((e = readdir (dir)))
@@ -467,23 +506,31 @@ last_token (struct parent_dir const *parent)
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
    settled its token may carry one not above LOCK.last's, and is then
-   ended by unlinking its record instead.  */
+   ended by unlinking its record instead.  SETTLED says the token is
+   known to be above LOCK.last's (our own holding settled it when it
+   acquired the lock), so LOCK.last need not be read: a release then
+   needs no new descriptor.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history)
+             uintmax_t token, bool history, bool settled)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  char owner_name[OWNER_NAME_SIZE];
   char last[NAME_MAX + 1];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
+  owner_file_name (owner_name, id);
   int r;
   if (history)
     {
       if (!last_name (parent->base, last, sizeof last))
         return -1;
-      intmax_t last_token_value = last_token (parent);
-      if (last_token_value < 0)
-        return -1;
-      r = ((uintmax_t) last_token_value < token
+      bool above_last = settled;
+      if (!above_last)
+        {
+          intmax_t last_token_value = last_token (parent);
+          if (last_token_value < 0)
+            return -1;
+          above_last = (uintmax_t) last_token_value < token;
+        }
+      r = (above_last
            ? renameat (lock_fd, owner_name, parent->fd, last)
            : unlinkat (lock_fd, owner_name, 0));
     }
@@ -570,9 +617,8 @@ static enum attempt
 try_create (struct dirlock *lock)
 {
   struct parent_dir *parent = &lock->parent;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
 
   /* The token is settled after the rename (settle_token); read the
      candidate as late as possible, so that it rarely needs to be.
@@ -648,9 +694,8 @@ try_create (struct dirlock *lock)
 static int
 rewrite_owner (struct dirlock *lock)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
   int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE,
                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
@@ -703,9 +748,8 @@ settle_token (struct dirlock *lock)
   /* Unlink rather than end_holding: our record's token may be below
      LOCK.last's, which must never go down.  */
   int saved_errno = errno;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   if (unlinkat (lock->lock_fd, owner_name, 0) == 0)
     unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
   errno = saved_errno;
@@ -762,7 +806,7 @@ report_break (char const *path, struct dirlock_owner const *owner,
          reason);
 }
 
-int
+static int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
                    struct dirlock_config const *config)
@@ -784,9 +828,6 @@ acquire_in_parent (struct dirlock *lock, char const *path,
      and the sleep still wakes us.  */
   struct dir_watch watch;
   bool watching = false;
-  /* Where no pidfd can tell us that a local holder died (kernels
-     before 5.3), look again after a capped back-off.  */
-  unsigned int recheck_ms = 8;
   /* Attempts lost in a row to a lock we then could not see (a network
      filesystem's lookup cache can say "absent" while the server says
      "exists"): past a few, pause rather than spin.  */
@@ -849,9 +890,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         {
           /* Our own rename did succeed, though it reported an error
              (a retransmitted request on NFS).  */
-          char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-          snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-                    owner.id);
+          char owner_name[OWNER_NAME_SIZE];
+          owner_file_name (owner_name, owner.id);
           lock->lock_fd = lock_fd;
           lock->owner_fd = openat (lock_fd, owner_name,
                                    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -866,11 +906,12 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           result = -1;
           break;
         }
-      char const *reason = dirlock_stale_reason (&owner);
-      if (reason)
+      struct verdict verdict;
+      judge (&owner, &verdict);
+      if (verdict.stale)
         {
           int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token, lock->history);
+                                   owner.token, lock->history, false);
           close (lock_fd);
           if (ended < 0)
             {
@@ -878,7 +919,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
               break;
             }
           if (ended == 0 && config->verbose)
-            report_break (path, &owner, reason);
+            report_break (path, &owner, verdict.stale);
           continue;
         }
       close (lock_fd);
@@ -890,22 +931,25 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         }
       if (!watching)
         {
+          /* Where no pidfd can tell us that a local holder died
+             (kernels before 5.3), the watch also looks again after a
+             capped back-off, as on a network filesystem.  */
           dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
-                          lock->parent.base, remote_fs (lock->parent.fd));
+                          lock->parent.base,
+                          remote_fs (lock->parent.fd) || !pidfd_available ());
           watching = true;
           continue;
         }
       struct timespec wake = deadline;
       if (has_lease (&owner))
         wake = earlier_deadline (wake, lease_expiry (&owner));
-      int exit_fd = holder_exit_fd (&owner);
-      if (exit_fd < 0 && same_system (&owner))
+      int exit_fd = -1;
+      if (verdict.live_pid > 0)
         {
-          struct timespec recheck = { recheck_ms / 1000,
-                                      recheck_ms % 1000 * 1000000 };
-          wake = earlier_deadline (wake, deadline_after (recheck));
-          if (recheck_ms < 1000)
-            recheck_ms *= 2;
+          exit_fd = holder_exit_fd (verdict.live_pid,
+                                    verdict.live_start_time);
+          if (exit_fd < 0 && errno == ESRCH)
+            continue;           /* it has just exited: judge again */
         }
       int woke = dir_watch_wait (&watch, exit_fd, wake);
       int saved_errno = errno;
@@ -975,7 +1019,7 @@ int
 dirlock_release (struct dirlock *lock)
 {
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token, lock->history);
+                           lock->self.token, lock->history, true);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1008,9 +1052,8 @@ dirlock_heartbeat (struct dirlock *lock)
   if (futimens (lock->owner_fd, NULL) != 0)
     return -1;
   /* Is the file we touch still the lock's?  */
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct stat in_lock, ours;
   if (fstatat (lock->lock_fd, owner_name, &in_lock, AT_SYMLINK_NOFOLLOW) != 0
       || fstat (lock->owner_fd, &ours) != 0
@@ -1098,7 +1141,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
         return held;
       int ended = close_held (&parent, lock_fd,
                               end_holding (&parent, lock_fd, owner->id,
-                                           owner->token, true));
+                                           owner->token, true, false));
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1115,7 +1158,7 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
     return held;
   int result = (dirlock_owned_by (owner, pid)
                 ? end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true)
+                               true, false)
                 : 2);
   return close_held (&parent, lock_fd, result);
 }

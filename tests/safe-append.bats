@@ -206,6 +206,21 @@ traced_fd() {
   (( stamp > $(date +%s) - 60 && stamp <= $(date +%s) ))
 }
 
+@test "a --prefix or --timestamp format that holds a newline is refused" {
+  run safe-append --prefix=$'two\nlines' f text
+  assert_usage_error safe-append
+  assert_line --partial "--prefix must not contain a newline"
+  run safe-append --timestamp='%s%n' f text
+  assert_usage_error safe-append
+  assert_line --partial "gives a newline"
+  run safe-append --timestamp=$'%s\n' f </dev/null
+  assert_usage_error safe-append
+  [ ! -e f ]
+  # With -z a record ends with NUL: a newline inside it splits nothing.
+  safe-append -z --prefix=$'two\nlines' f text
+  assert_equal "$(od -An -c f | tr -s ' ')" " t w o \\n l i n e s t e x t \\0"
+}
+
 @test "--prefix alone, and prefixes in the single-record form" {
   printf 'x\ny' | safe-append --prefix='[cron]' f
   safe-append --prefix=deploy f v1.2 done
@@ -319,6 +334,24 @@ traced_fd() {
 
 # --- opening FILE ---------------------------------------------------------------
 
+@test "FILE with a trailing slash is a directory: refused, nothing created" {
+  run safe-append new/ t
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'new/': a name ending in '/' is a directory, not a file"
+  [ ! -e new ]
+  run safe-append new// <<<"from stdin"
+  assert_failure 3
+  [ ! -e new ]
+  echo keep >f
+  run safe-append f/ t
+  assert_failure 3
+  assert_equal "$(cat f)" keep
+  mkdir d
+  run safe-append d/ t
+  assert_failure 3
+  assert_equal "$(ls -A d)" ""
+}
+
 @test "--no-create: an absent FILE is status 3 and stays absent" {
   run safe-append --no-create f text
   assert_failure 3
@@ -385,6 +418,109 @@ traced_fd() {
   [ -L sticky/mine ] && [ -L open/theirs ]
 }
 
+@test "a trusted dangling symlink: the target's filesystem is checked before it is created" {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir src mnt
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  ln -s mnt/log link
+  run safe-append link text
+  refused_status=$status refused_output=$output
+  created=$(ls -A src)
+  fusermount -u mnt 2>/dev/null || umount mnt
+  assert_equal "$refused_status" 3
+  [[ $refused_output == *"is on fuse"* ]] || fail "unexpected message: $refused_output"
+  assert_equal "$created" ""
+}
+
+@test "-S through a dangling symlink syncs the directory the file is created in" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir links logs
+  ln -s ../logs/new links/log
+  strace -y -e trace=fsync -o trace safe-append -S links/log text
+  assert_equal "$(cat logs/new)" text
+  [ -L links/log ]
+  assert_equal "$(grep -c '^fsync(' trace)" 1
+  grep -q "^fsync([0-9]*<$PWD/logs>) = 0" trace || fail "$(cat trace)"
+}
+
+@test "a chain of trusted links is followed to where the file is created" {
+  mkdir a b c
+  ln -s ../b/two a/one
+  ln -s ../c/three b/two
+  safe-append a/one text
+  assert_equal "$(cat c/three)" text
+  [ -L a/one ] && [ -L b/two ]
+  ln -s loop a/loop
+  run safe-append a/loop text
+  assert_failure 3
+  assert_output --partial "Too many levels of symbolic links"
+  ln -s ../d/ a/dir
+  run safe-append a/dir text
+  assert_failure 3
+  [ ! -e d ]
+}
+
+@test "sticky directory: another user's file or FIFO is refused unless it is the directory owner's" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  echo planted >shared/log
+  chmod 666 shared/log
+  chown nobody shared/log
+  run safe-append shared/log secret
+  assert_failure 3
+  assert_output "safe-append: not appending to 'shared/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody)) than the directory's owner"
+  run safe-append --no-create shared/log secret
+  assert_failure 3
+  run safe-append shared/log <<<"from stdin"
+  assert_failure 3
+  assert_equal "$(cat shared/log)" planted
+
+  # A planted FIFO: refused at once, without waiting for a reader.
+  mkfifo -m 666 shared/fifo
+  chown nobody shared/fifo
+  run timeout 10 safe-append shared/fifo secret
+  assert_failure 3
+  assert_output --partial "not appending to 'shared/fifo'"
+
+  # Group-writable sticky directories too (fs.protected_regular=2).
+  mkdir -m 1770 group
+  echo planted >group/log
+  chown nobody group/log
+  run safe-append group/log secret
+  assert_failure 3
+
+  # Allowed: our own file, the directory owner's, and any file in a
+  # directory that is not sticky.
+  safe-append shared/mine ok
+  mkdir -m 1777 owned
+  chown nobody owned
+  : >owned/log
+  chown nobody owned/log
+  safe-append owned/log ok
+  mkdir -m 0777 open
+  : >open/log
+  chown nobody open/log
+  safe-append open/log ok
+  assert_equal "$(cat shared/mine owned/log open/log)" $'ok\nok\nok'
+}
+
+@test "a FIFO with no reader is an error at once, not a wait" {
+  mkfifo fifo
+  run timeout 10 safe-append fifo text
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'fifo': it is a FIFO that no process is reading"
+  # With a reader, the record goes through, and writes block as usual.
+  cat fifo >got &
+  reader=$!
+  exec {keep}>fifo
+  safe-append fifo text
+  exec {keep}>&-
+  wait "$reader"
+  assert_equal "$(cat got)" text
+}
+
 # --- failures while writing ------------------------------------------------------
 
 @test "full disk: status 3 names the record; every record before it is intact" {
@@ -422,7 +558,7 @@ traced_fd() {
   assert_equal "$size" 0
 }
 
-@test "RLIMIT_FSIZE: status 3 names the record that does not fit; nothing partial" {
+@test "RLIMIT_FSIZE, one writer: status 3 names the record that does not fit" {
   export -f records
   records 1 10 1000 >in
   # ulimit -f counts 1024-byte blocks: 4096 bytes hold 4 records.
@@ -453,6 +589,172 @@ traced_fd() {
   # 60 bytes per record: 34 fit in 2048 bytes.
   assert_output --partial "cannot append record 35 to 'f'"
   diff f <(records 1 34 50 | sed 's/^/abcdefghi /')
+}
+
+# --- the file size limit, with writers racing for the room ---------------------
+
+# One line of '=' signs, BYTES bytes long with its newline.
+filler() {
+  head -c $(($1 - 1)) /dev/zero | tr '\0' =
+  echo
+}
+
+# The first child of process PID, if it has one.
+first_child() {
+  local kids=
+  read -r kids _ 2>/dev/null <"/proc/$1/task/$1/children" || true
+  echo "$kids"
+}
+
+# True if process PID is stopped by its tracer entering system call NR.
+stopped_entering() {
+  local pid=$1 nr=$2 state call
+  [ -n "$pid" ] || return 1
+  read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+  read -r call _ 2>/dev/null <"/proc/$pid/syscall" || return 1
+  [ "$state" = t ] && [ "$call" = "$nr" ]
+}
+
+# size_limit_race SNIPPET
+# Issue 11's race, made deterministic.  Under 'ulimit -f 200' (204800
+# bytes) 'f' holds 203300 bytes: room for one 1000-byte record and half
+# of another.  Writer A evaluates SNIPPET (its record is in 'recA', and
+# in $1 without the newline) under strace, which holds A's first
+# write(2) as it enters the system call -- after any check of the room
+# A makes.  Once A is seen stopped there, writer B, a plain safe-append,
+# appends its own 1000-byte record; it must succeed, taking the room A
+# saw.  Then A is released (strace is killed, which detaches it) and
+# its write goes on.  Sets A_STATUS and A_ERR.
+size_limit_race() {
+  local snippet=$1 write_nr tracer
+  command -v strace >/dev/null || skip "strace is not installed"
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  write_nr=$(printf '#include <sys/syscall.h>\nSYS_write\n' | cpp -P | tail -n 1)
+  filler 203300 >f
+  records 1 1 1000 >recA
+  (
+    ulimit -f 200
+    exec strace -f -o /dev/null -e trace=write \
+      -e inject=write:delay_enter=60000000:when=1 \
+      bash -c "$snippet"' 2>A_err; echo $? >A_status' _ "$(cat recA)"
+  ) 3>&- &
+  tracer=$!
+  a_held() {
+    stopped_entering "$(first_child "$(first_child "$tracer")")" "$write_nr"
+  }
+  wait_until a_held
+  run bash -c 'ulimit -f 200; safe-append f "$1"' _ "$(records 2 2 1000)"
+  local b_status=$status b_output=$output held=yes
+  a_held || held=no
+  kill -KILL "$tracer"
+  wait "$tracer" 2>/dev/null || true
+  wait_until test -s A_status
+  A_STATUS=$(cat A_status) A_ERR=$(cat A_err)
+  [ "$held" = yes ] || fail "writer A was not held in its write while B ran"
+  [ "$b_status" = 0 ] || fail "writer B failed ($b_status): $b_output"
+}
+
+@test "RLIMIT_FSIZE race (delayed write): the record the limit cuts is removed whole" {
+  size_limit_race 'safe-append f "$1"'
+  assert_equal "$A_STATUS" 3
+  assert_equal "$A_ERR" "safe-append: cannot append record 1 to 'f': it would go past the file size limit of 204800 bytes (ulimit -f): File too large"
+  diff f <(filler 203300; records 2 2 1000)
+}
+
+@test "control: the same race leaves half a record from a check-then-write appender" {
+  size_limit_race 'tear-lines append -c f <recA'
+  assert_equal "$A_STATUS" 1
+  assert_equal "$A_ERR" "tear-lines: wrote 500 of 1000 bytes"
+  assert_equal "$(stat -c %s f)" 204800
+  assert_equal "$(tail -c 500 f)" "$(head -c 500 recA)"
+}
+
+# size_limit_rounds WRITERS ROUNDS SNIPPET
+# WRITERS writers, each with 40 records of 1000 bytes of its own
+# ("w2-0007 xxx..."), wait at a barrier, are released together, and each
+# evaluates SNIPPET (with $w set, its records on standard input) to append
+# them to 'log' under 'ulimit -f 200' (204800 bytes).  'log' starts with
+# 150300 bytes: room for 54 records and half of another, so the writers
+# race for the last of it.  After each round the log is checked: it is
+# the first 150300 bytes, then whole records only; each writer's records
+# are its first K, in order; and a writer either appended all 40 (status
+# 0) or reported record K+1 (status 3).  SIZE_LIMIT_BAD counts the rounds
+# that broke a rule; SIZE_LIMIT_WHY says how the first one broke it.
+size_limit_rounds() {
+  local writers=$1 rounds=$2 snippet=$3 round w junk pids
+  SIZE_LIMIT_BAD=0 SIZE_LIMIT_WHY=
+  filler 150300 >base
+  for ((w = 0; w < writers; w++)); do
+    records 1 40 1004 | sed "s/^record-/w$w-/" >in.$w
+  done
+  for ((round = 0; round < rounds; round++)); do
+    cp base log
+    rm -f ready go
+    mkfifo ready go
+    exec {ready}<>ready {go}<>go
+    pids=()
+    for ((w = 0; w < writers; w++)); do
+      (
+        ulimit -f 200
+        printf x >ready
+        read -r -N 1 _ <go
+        status=0
+        eval "$snippet" <in.$w 2>err.$w || status=$?
+        echo "$status" >st.$w
+      ) 3>&- &
+      pids+=($!)
+    done
+    if ! read -r -t 120 -N "$writers" junk <&$ready; then
+      kill "${pids[@]}" 2>/dev/null
+      fail "size-limit harness: writers did not reach the barrier"
+    fi
+    printf "%${writers}s" '' >&$go
+    wait "${pids[@]}"
+    exec {ready}>&- {go}>&-
+    local why
+    if ! why=$(size_limit_round_broken "$writers"); then
+      SIZE_LIMIT_BAD=$((SIZE_LIMIT_BAD + 1))
+      : "${SIZE_LIMIT_WHY:=round $round: $why}"
+    fi
+  done
+}
+
+# Check one round of size_limit_rounds, in one awk run (this machine is
+# slow to start processes); print what is wrong and fail.
+size_limit_round_broken() {
+  awk -v writers="$1" '
+    function bad(why) { print why; broken = 1; exit 1 }
+    NR == 1 { if (length($0) != 150299) bad("the first 150300 bytes changed"); next }
+    NR == 2 { pad = sprintf("%991s", ""); gsub(/ /, "x", pad) }
+    {
+      if (length($0) != 999 || !match($0, /^w[0-9]+-/))
+        bad("line " NR " is not a whole record: " length($0) " bytes, " substr($0, 1, 20) "...")
+      w = substr($0, 2, RLENGTH - 2)
+      want = sprintf("w%d-%04d ", w, ++got[w])
+      if ($0 != want pad) bad("line " NR " is not record " got[w] " of writer " w ": " substr($0, 1, 20) "...")
+    }
+    END {
+      if (broken) exit 1
+      for (w = 0; w < writers; w++) {
+        k = got[w] + 0
+        getline status < ("st." w)
+        err = ""
+        while ((getline line < ("err." w)) > 0) err = err line " "
+        if (k == 40 ? status != 0 : status != 3 || !index(err, "cannot append record " (k + 1) " to '\''log'\''"))
+          bad("writer " w ": " k " records in, status " status ": " err)
+      }
+    }' log
+}
+
+@test "RLIMIT_FSIZE, 4 free-running writers racing for the room: every record whole or reported absent" {
+  size_limit_rounds 4 $((ROUNDS / 10 + 1)) 'safe-append log'
+  assert_equal "$SIZE_LIMIT_BAD rounds broken${SIZE_LIMIT_WHY:+: $SIZE_LIMIT_WHY}" "0 rounds broken"
+}
+
+@test "control: 4 writers appending one write per record without a check leave a partial record" {
+  size_limit_rounds 4 3 'tear-lines append log'
+  assert_equal "$SIZE_LIMIT_BAD" 3
+  [[ $SIZE_LIMIT_WHY == *"is not a whole record: 500 bytes"* ]] || fail "$SIZE_LIMIT_WHY"
 }
 
 @test "-S: fdatasync after each write" {
