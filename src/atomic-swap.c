@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -301,12 +302,28 @@ close_operands (struct operand *oa, struct operand *ob)
 /* Write TEXT to standard output at once, past stdio, so that a failure
    is known now -- while the change can still be undone -- and nothing
    is left for close_stdout to retry.  Return false with errno set if it
-   was not all written.  */
+   was not all written.  A reader that went away (EPIPE) is a failure
+   like any other: the SIGPIPE our own write raised, held back with the
+   cleanup signals, is taken off again rather than left to kill us
+   before the undo.  */
 static bool
 write_out (char const *text)
 {
   size_t len = strlen (text);
-  return full_write (STDOUT_FILENO, text, len) == len;
+  block_cleanup_signals ();
+  bool written = full_write (STDOUT_FILENO, text, len) == len;
+  int err = errno;
+  if (!written && err == EPIPE)
+    {
+      sigset_t pipe_signal;
+      sigemptyset (&pipe_signal);
+      sigaddset (&pipe_signal, SIGPIPE);
+      struct timespec now = { 0, 0 };
+      sigtimedwait (&pipe_signal, NULL, &now);
+    }
+  unblock_cleanup_signals ();
+  errno = err;
+  return written;
 }
 
 /* --- The exchange and no-clobber forms -------------------------------- */

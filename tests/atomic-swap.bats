@@ -628,6 +628,32 @@ listing() {
   [ ! -e z ]
 }
 
+# Run COMMAND... with standard output a pipe whose reader is gone
+# before it starts (perl is essential on Debian), with SIGPIPE as the
+# caller leaves it.
+with_closed_pipe() {
+  perl -e 'pipe (R, W) or die; close R; open (STDOUT, ">&W") or die;
+           exec @ARGV or die' "$@"
+}
+
+@test "--print-old and -v into a closed pipe: undone, status 3, whether or not SIGPIPE is ignored" {
+  make_releases
+  echo one >x
+  echo two >y
+  for pipe_signal in default ignored; do
+    if [ "$pipe_signal" = ignored ]; then trap '' PIPE; fi
+    run with_closed_pipe atomic-swap -p -s releases/b current
+    assert_failure 3
+    assert_output "atomic-swap: 'current' was put back as it was (undone): write error on standard output: Broken pipe"
+    assert_equal "$(readlink current)" releases/a
+    run with_closed_pipe atomic-swap -v x y
+    assert_failure 3
+    assert_equal "$(cat x)" one
+    trap - PIPE
+  done
+  assert_no_temporaries atomic-swap
+}
+
 @test "an undo that finds LINK changed by someone else leaves that change standing" {
   require_shim
   make_releases
