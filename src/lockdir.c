@@ -167,7 +167,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
-                          record removed\n\
+                          record removed; also remove an unusable LOCK.last\n\
       --status          print LOCK's owner record (each holder's, if\n\
                           shared) and its queue; status 1 if LOCK is free\n\
       --json            with --status or --break, print one JSON object\n\
@@ -190,8 +190,8 @@ token, pid, start_time, boot_id, pidns, host, uid, acquired, lease,\n\
 child_pid, child_start_time, mode (shared), command; held shared, one\n\
 such file per holder.  The record of the last holder is kept in\n\
 LOCK.last, which carries the fencing token on: each exclusive acquisition\n\
-gets a token larger than every earlier one (shared holders get the last\n\
-one's).  An empty directory LOCK counts as free.\n\
+gets a token larger than every earlier one, up to 2^53-1 (shared holders\n\
+get the last one's).  An empty directory LOCK counts as free.\n\
 \n\
 Waiters are served in the order they came: each takes a numbered ticket\n\
 in the directory LOCK.queue, and only the first (or a run of shared\n\
@@ -265,7 +265,8 @@ print_owner_json_fields (struct dirlock_owner const *owner)
   char heartbeat[48];
   dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
   char const *stale = dirlock_stale_reason (owner);
-  printf (",\"token\":%ju", owner->token);
+  print_json_number_or_null ("token", owner->token,
+                             owner->token != DIRLOCK_TOKEN_NONE);
   printf (",\"pid\":%ld", (long) owner->pid);
   printf (",\"start_time\":%llu", owner->start_time);
   print_json_string ("boot_id", owner->boot_id);
@@ -400,7 +401,19 @@ print_status (char const *lock, struct dirlock_holders const *holders,
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
 {
-  if (errnum == ENOTDIR)
+  char const *file, *problem;
+  if (dirlock_fault (&file, &problem))
+    {
+      if (problem)
+        error (0, 0, "cannot %s %s: %s %s; remove it, or run "
+               "'lockdir --break %s' (the tokens then start again from 1)",
+               doing, quoteaf (lock), quoteaf_n (1, file), problem,
+               quotearg_n_style (2, shell_escape_quoting_style, lock));
+      else
+        error (0, errnum, "cannot %s %s: cannot read %s", doing,
+               quoteaf (lock), quoteaf_n (1, file));
+    }
+  else if (errnum == ENOTDIR)
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));
   else if (errnum == ENOTEMPTY)
@@ -963,13 +976,46 @@ release_for_caller (char const *lock_name, struct options const *opt)
     }
 }
 
+/* --break also resets an unusable history LOCK.last, the one way out
+   of a poisoned token.  Return 1 if it did, 0 if there was nothing to
+   do, -1 on error (reported).  */
+static int
+reset_history (char const *lock_name)
+{
+  char const *file, *problem;
+  switch (dirlock_reset_history (lock_name))
+    {
+    case 0:
+      return 0;
+    case 1:
+      dirlock_fault (&file, &problem);
+      error (0, 0, "removed %s, which %s: the tokens start again from 1",
+             quoteaf (file), problem);
+      return 1;
+    default:
+      if (dirlock_fault (&file, &problem) && problem)
+        error (0, errno, "cannot remove %s, which %s", quoteaf (file),
+               problem);
+      else
+        report_lock_error (lock_name, "break", errno);
+      return -1;
+    }
+}
+
 static int
 break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   struct dirlock_holders ended = { 0 };
-  switch (dirlock_break_holders (lock_name, &ended))
+  int broken = dirlock_break_holders (lock_name, &ended);
+  int reset = broken >= 0 ? reset_history (lock_name) : 0;
+  if (reset < 0 || (broken == 1 && reset == 1))
+    {
+      dirlock_holders_free (&ended);
+      return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
+    }
+  switch (broken)
     {
     case 0:
       /* Shared holders: each record, as one more block or object.  */
