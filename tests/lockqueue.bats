@@ -352,7 +352,7 @@ lease_queue() {
   echo >gate
   wait "$HOLDER"
   wait_until test -s order
-  kill -CONT "$w1"
+  kill -CONT "$w1" 2>/dev/null || :     # it may be done already
   wait "$w1" "$w2"
   tr '\n' ' ' <order
 }
