@@ -422,6 +422,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
   else if (errnum == EXDEV)
     error (0, 0, "cannot %s %s: it cannot be done atomically here",
            doing, quoteaf (lock));
+  else if (errnum == EOPNOTSUPP)
+    error (0, 0, "cannot %s %s: its filesystem refuses symbolic links, "
+           "which its queue is made of (--no-queue waits without one)",
+           doing, quoteaf (lock));
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
 }

@@ -186,7 +186,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->parent = parent;
   q->self = self;
   q->ticket[0] = q->ahead[0] = '\0';
-  q->ticket_dir_fd = q->ahead_dir_fd = q->inotify_fd = -1;
+  q->ticket_dir_fd = q->ahead_dir_fd = -1;
   q->cleanup.slot = q->cleanup_queue.slot = -1;
   q->next_beat = infinite_duration;
   q->backoff_ms = BACKOFF_START_MS;
@@ -310,6 +310,8 @@ lockqueue_enter (struct lockqueue *q)
         continue;
       if (err == EPERM || err == ENOSYS || err == ENOTSUP)
         err = EOPNOTSUPP;
+      /* Leave no empty queue behind.  */
+      remove_queue_if_empty (q->parent, q->name);
       errno = err;
       result = -1;
       break;

@@ -103,7 +103,6 @@ struct lockqueue
   char ahead[LOCKQUEUE_TICKET_MAX + 1];
   struct dirlock_owner ahead_owner;
   int ahead_dir_fd;                  /* the queue directory holding it */
-  int inotify_fd;                    /* -1 until the first wait */
   unsigned int backoff_ms;           /* polling, where inotify is blind */
 };
 

@@ -525,6 +525,24 @@ wakeups() {
   [ ! -e L.queue ]
 }
 
+@test "a filesystem that refuses symbolic links: a clear error about the queue; --no-queue waits" {
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  hold_lock
+  # symlink(2) fails as on vfat (EPERM).
+  run env LD_PRELOAD="$shim" FAULT_FAIL=symlinkat:1:1 lockdir -w 30s L true
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': its filesystem refuses symbolic links, which its queue is made of (--no-queue waits without one)"
+  [ ! -e L.queue ]
+  background env LD_PRELOAD="$shim" FAULT_FAIL=symlinkat:1:1 \
+    lockdir --no-queue -w 30s L sh -c 'echo waited >out'
+  waiter=$BG        # env runs lockdir in its own process
+  wait_until sleeps "$waiter"
+  echo >gate
+  wait "$HOLDER" "$waiter"
+  assert_equal "$(cat out)" waited
+}
+
 @test "LOCK names: LOCK.queue must fit in a name too" {
   name=$(printf '%*s' 249 '' | tr ' ' x)
   lockdir "$name" true
