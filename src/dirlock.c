@@ -987,6 +987,12 @@ close_lock (struct dirlock *lock)
   if (lock->lock_fd >= 0)
     close (lock->lock_fd);
   lock->owner_fd = lock->lock_fd = -1;
+  for (int i = 0; i < 2; i++)
+    if (lock->spent_fds[i] >= 0)
+      {
+        close (lock->spent_fds[i]);
+        lock->spent_fds[i] = -1;
+      }
   close_parent (&lock->parent);
 }
 
@@ -1395,6 +1401,12 @@ acquire_in_parent (struct dirlock *lock, char const *path,
     }
 
   int saved_errno = errno;
+  if (watching && result == 0)
+    {
+      /* Not closed now: see spent_fds.  */
+      lock->spent_fds[0] = watch.inotify_fd;
+      watch.inotify_fd = -1;
+    }
   if (watching)
     dir_watch_close (&watch);
   if (fifo)
@@ -1402,7 +1414,10 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       /* Holding, our ticket stays until the holding ends: the waiter
          behind us sleeps on it until then.  */
       if (result == 0)
-        lockqueue_keep (&queue);
+        {
+          lockqueue_keep (&queue);
+          lock->spent_fds[1] = lockqueue_take_inotify_fd (&queue);
+        }
       else
         lockqueue_leave (&queue);
       lockqueue_close (&queue);
@@ -1421,6 +1436,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
 {
   clear_fault ();
   lock->lock_fd = lock->owner_fd = -1;
+  lock->spent_fds[0] = lock->spent_fds[1] = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1433,6 +1449,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
 {
   clear_fault ();
   lock->lock_fd = lock->owner_fd = -1;
+  lock->spent_fds[0] = lock->spent_fds[1] = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {

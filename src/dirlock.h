@@ -133,6 +133,10 @@ struct dirlock
   int owner_fd;                /* our owner file (its mtime: heartbeat) */
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
+  /* The inotify instances the wait used, closed once the holding ends:
+     closing one waits for an RCU grace period, milliseconds that would
+     otherwise be spent holding the lock.  -1 if none.  */
+  int spent_fds[2];
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */

@@ -186,7 +186,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->parent = parent;
   q->self = self;
   q->ticket[0] = q->ahead[0] = '\0';
-  q->ticket_dir_fd = q->ahead_dir_fd = -1;
+  q->ticket_dir_fd = q->ahead_dir_fd = q->inotify_fd = -1;
   q->cleanup.slot = q->cleanup_queue.slot = -1;
   q->next_beat = infinite_duration;
   q->backoff_ms = BACKOFF_START_MS;
@@ -418,20 +418,21 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
   bool back_off = exit_fd < 0 && dirlock_same_system (t);
 
   /* Watch the ticket itself, never the queue: the other tickets'
-     comings and goings are no business of ours.  */
-  int inotify_fd = remote ? -1 : inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+     comings and goings are no business of ours.  One inotify instance
+     serves every wait (closing one costs an RCU grace period).  */
+  if (!remote && q->inotify_fd < 0)
+    q->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
   int wd = -1;
-  if (inotify_fd >= 0)
+  if (!remote && q->inotify_fd >= 0)
     {
       char path[64 + LOCKQUEUE_TICKET_MAX];
       snprintf (path, sizeof path, "/proc/self/fd/%d/%s", q->ahead_dir_fd,
                 q->ahead);
-      wd = inotify_add_watch (inotify_fd, path,
+      wd = inotify_add_watch (q->inotify_fd, path,
                               IN_DELETE_SELF | IN_MOVE_SELF
                               | IN_DONT_FOLLOW);
       if (wd < 0 && errno == ENOENT)
         {
-          close (inotify_fd);
           if (exit_fd >= 0)
             close (exit_fd);
           return 0;
@@ -449,13 +450,22 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
   struct pollfd fds[2];
   nfds_t nfds = 0;
   if (wd >= 0)
-    fds[nfds++] = (struct pollfd) { .fd = inotify_fd, .events = POLLIN };
+    fds[nfds++] = (struct pollfd) { .fd = q->inotify_fd, .events = POLLIN };
   if (exit_fd >= 0)
     fds[nfds++] = (struct pollfd) { .fd = exit_fd, .events = POLLIN };
   int n = poll (fds, nfds, poll_timeout_ms (wake));
   int saved_errno = errno;
-  if (inotify_fd >= 0)
-    close (inotify_fd);
+  if (wd >= 0)
+    {
+      /* Fails (EINVAL) if the ticket's deletion removed the watch; then
+         drain its events and the IN_IGNORED, so the next wait starts
+         with an empty instance.  */
+      inotify_rm_watch (q->inotify_fd, wd);
+      char buf[4096]
+        __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+      while (read (q->inotify_fd, buf, sizeof buf) > 0)
+        continue;
+    }
   if (exit_fd >= 0)
     close (exit_fd);
   if (n < 0 && saved_errno != EINTR)
@@ -485,9 +495,20 @@ lockqueue_leave (struct lockqueue *q)
   drop_ticket (q);
 }
 
+int
+lockqueue_take_inotify_fd (struct lockqueue *q)
+{
+  int fd = q->inotify_fd;
+  q->inotify_fd = -1;
+  return fd;
+}
+
 void
 lockqueue_close (struct lockqueue *q)
 {
+  if (q->inotify_fd >= 0)
+    close (q->inotify_fd);
+  q->inotify_fd = -1;
   if (q->ahead_dir_fd >= 0)
     close (q->ahead_dir_fd);
   q->ahead_dir_fd = -1;

@@ -103,6 +103,7 @@ struct lockqueue
   char ahead[LOCKQUEUE_TICKET_MAX + 1];
   struct dirlock_owner ahead_owner;
   int ahead_dir_fd;                  /* the queue directory holding it */
+  int inotify_fd;                    /* for every wait; -1 until the first */
   unsigned int backoff_ms;           /* polling, where inotify is blind */
 };
 
@@ -142,6 +143,11 @@ void lockqueue_keep (struct lockqueue *q);
 
 /* We gave up: remove our ticket, and the queue if it is now empty.  */
 void lockqueue_leave (struct lockqueue *q);
+
+/* Take over Q's inotify instance (-1 if none): the caller closes it
+   once that costs nobody time (closing one waits for an RCU grace
+   period, milliseconds).  */
+int lockqueue_take_inotify_fd (struct lockqueue *q);
 
 /* Close what Q holds open.  */
 void lockqueue_close (struct lockqueue *q);
