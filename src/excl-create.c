@@ -30,7 +30,6 @@
 #include "error.h"
 #include "full-write.h"
 #include "intprops.h"
-#include "modechange.h"
 #include "safe-read.h"
 #include "xalloc.h"
 #include "xstrtol.h"
@@ -126,10 +125,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
+  fputs ("\n" DURATION_HELP, stdout);
   fputs ("\
-\n\
-DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
-d; 0 means do not wait, 'inf' means forever.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
 With content, excl-create writes a temporary file in FILE's directory and\n\
@@ -419,21 +416,6 @@ excl_create (char const *file, struct options *opt)
   return status;
 }
 
-static mode_t
-parse_mode (char const *spec)
-{
-  struct mode_change *change = mode_compile (spec);
-  if (!change)
-    usage_error ("invalid mode %s", quote (spec));
-  mode_t umask_value = umask (0);
-  umask (umask_value);
-  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
-                             | S_IROTH | S_IWOTH,
-                             false, umask_value, change, NULL);
-  free (change);
-  return mode;
-}
-
 static char *
 pid_content (char const *arg)
 {
@@ -465,7 +447,7 @@ main (int argc, char **argv)
       switch (c)
         {
         case 'm':
-          opt.mode = parse_mode (optarg);
+          opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
           break;
         case 'c':
@@ -514,6 +496,9 @@ main (int argc, char **argv)
 
   if (check_fs)
     return fs_explain_operands (argc - optind, argv + optind);
+  /* Every operand is checked before any FILE is created.  */
+  for (int i = optind; i < argc; i++)
+    check_operand (argv[i]);
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
