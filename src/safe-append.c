@@ -41,7 +41,6 @@
 #include "error.h"
 #include "full-write.h"
 #include "minmax.h"
-#include "modechange.h"
 #include "safe-read.h"
 #include "strftime.h"
 #include "timespec.h"
@@ -857,21 +856,6 @@ safe_append (char const *file, int text_count, char **texts,
   return ok ? EXIT_DONE : EXIT_SYSERR;
 }
 
-static mode_t
-parse_mode (char const *spec)
-{
-  struct mode_change *change = mode_compile (spec);
-  if (!change)
-    usage_error ("invalid mode %s", quote (spec));
-  mode_t umask_value = umask (0);
-  umask (umask_value);
-  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
-                             | S_IROTH | S_IWOTH,
-                             false, umask_value, change, NULL);
-  free (change);
-  return mode;
-}
-
 static size_t
 parse_size (char const *arg)
 {
@@ -921,7 +905,7 @@ main (int argc, char **argv)
       switch (c)
         {
         case 'm':
-          opt.mode = parse_mode (optarg);
+          opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
           break;
         case NO_CREATE_OPTION:
