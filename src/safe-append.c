@@ -959,6 +959,7 @@ main (int argc, char **argv)
         usage_error ("extra operand %s", quote (argv[optind]));
       return fs_explain_operands (1, argv + file_index);
     }
+  check_operand (argv[file_index]);
   if (opt.whole && optind < argc)
     usage_error ("--whole reads standard input; it takes no TEXT");
 

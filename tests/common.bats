@@ -138,3 +138,22 @@ low_fds_taken() {
   run excl-create --help
   assert_output --partial "more than 36500d (100 years)"
 }
+
+# Assert that the last 'run' was refused as a usage error (STATUS) naming
+# the operand OP.
+assert_bad_operand() {
+  local tool=$1 op=$2 want_status=${3:-2}
+  assert_equal "$status" "$want_status"
+  assert_line --index 0 --partial "$tool: invalid operand '$op': "
+  assert_line "Try '$tool --help' for more information."
+}
+
+@test "safe-append: '', '.', '/' and 'dir/..' operands are usage errors (issue 11 item 26)" {
+  mkdir dir
+  local op
+  for op in '' . / dir/..; do
+    run safe-append "$op" hello
+    assert_bad_operand safe-append "$op"
+  done
+  [ -z "$(ls -A dir)" ]
+}
