@@ -157,3 +157,16 @@ assert_bad_operand() {
   done
   [ -z "$(ls -A dir)" ]
 }
+
+@test "lockdir: '', '.', '/' and 'dir/.' operands are usage errors, 125 with COMMAND (issue 11 item 26)" {
+  mkdir dir
+  local op
+  for op in '' . / dir/.; do
+    run lockdir -n "$op"
+    assert_bad_operand lockdir "$op"
+    run lockdir "$op" touch ran
+    assert_bad_operand lockdir "$op" 125
+    [ ! -e ran ]
+  done
+  [ -z "$(ls -A dir)" ]
+}
