@@ -170,3 +170,22 @@ assert_bad_operand() {
   done
   [ -z "$(ls -A dir)" ]
 }
+
+@test "atomic-swap: '', '.', '/' and 'dir/..' operands are usage errors, but a TARGET may be anything (issue 11 item 26)" {
+  mkdir dir
+  : >a
+  local op
+  for op in '' . / dir/..; do
+    run atomic-swap a "$op"
+    assert_bad_operand atomic-swap "$op"
+    run atomic-swap -n "$op" b
+    assert_bad_operand atomic-swap "$op"
+    run atomic-swap -s target "$op"
+    assert_bad_operand atomic-swap "$op"
+  done
+  [ -e a ] && [ ! -e b ]
+  # TARGET is only text stored in the link.
+  run atomic-swap -s . link
+  assert_success
+  assert_equal "$(readlink link)" .
+}
