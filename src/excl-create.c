@@ -280,14 +280,17 @@ create_empty (struct parent_dir const *parent, char const *file,
                        opt->mode);
       if (fd >= 0)
         {
-          if ((opt->sync && fsync (fd) != 0) || close (fd) != 0)
-            {
-              /* The file exists now and is ours, but empty: keeping it
-                 is right, the failure is only about durability.  */
-              error (0, errno, "cannot sync %s", quoteaf (file));
-              return EXIT_SYSERR;
-            }
-          return EXIT_DONE;
+          /* The file exists now and is ours, empty as asked: keeping it
+             is right, a failure here is only about durability.  */
+          int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
+          int close_errno = close (fd) != 0 ? errno : 0;
+          if (sync_errno)
+            error (0, sync_errno, "created %s, but cannot sync it",
+                   quoteaf (file));
+          else if (close_errno)
+            error (0, close_errno, "created %s, but closing it failed",
+                   quoteaf (file));
+          return sync_errno || close_errno ? EXIT_SYSERR : EXIT_DONE;
         }
       int err = errno;
       if (!creation_error_means_exists (parent->fd, parent->base, err))
@@ -367,10 +370,17 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
-  if ((opt->sync && fsync (fd) != 0) || close (fd) != 0)
+  int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
+  /* close reports late write errors (NFS, quotas).  */
+  int close_errno = close (fd) != 0 ? errno : 0;
+  if (sync_errno || close_errno)
     {
-      /* close reports late write errors (NFS, quotas).  */
-      error (0, errno, "cannot write content for %s", quoteaf (file));
+      if (sync_errno)
+        error (0, sync_errno, "cannot sync the content for %s",
+               quoteaf (file));
+      else
+        error (0, close_errno, "cannot write content for %s",
+               quoteaf (file));
       temp_remove (&temp);
       return EXIT_SYSERR;
     }

@@ -223,6 +223,49 @@ setup() {
 
 # --- durability ------------------------------------------------------------
 
+# The descriptor number openat returned for NAME in strace log LOG.
+opened_fd() {
+  sed -n "s/^openat(.*\"$2\", .*) = \([0-9]*\)\$/\1/p" "$1"
+}
+
+@test "-S: a failed fsync still closes the file (issue 11 item 14)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The first fsync (of 'a') fails.  Its descriptor must be closed all
+  # the same, so 'b' gets the same number; the fix's predecessor leaked
+  # it, and 'b' got the next one.
+  run strace -o trace -e trace=openat,close,fsync \
+    -e inject=fsync:error=EIO:when=1 excl-create -S a b
+  assert_failure 3
+  assert_line "excl-create: created 'a', but cannot sync it: Input/output error"
+  assert_equal "$(opened_fd trace a)" "$(opened_fd trace b)"
+
+  # With content, the temporary's descriptor.
+  run strace -o trace2 -e trace=openat,close,fsync \
+    -e inject=fsync:error=EIO:when=1 excl-create -S -c x c d
+  assert_failure 3
+  assert_line --partial "cannot sync the content for 'c': Input/output error"
+  local fds
+  fds=$(sed -n 's/^openat(.*"\.excl-create\.[^"]*", .*O_EXCL.*) = \([0-9]*\)$/\1/p' trace2 | sort -u | wc -l)
+  assert_equal "$fds" 1
+  [ ! -e c ] && [ -e d ]
+  assert_no_temporaries excl-create
+}
+
+@test "a failed close is reported as such, not as a sync failure (issue 11 item 14)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Find which close(2) call closes the new file, then make it fail.
+  strace -o dry -e trace=openat,close excl-create a
+  local fd n
+  fd=$(opened_fd dry a)
+  n=$(awk -v want="close($fd)" '/^close\(/ { n++ } index($0, want) == 1 { print n; exit }' dry)
+  rm a
+  run strace -o trace -e trace=close -e inject=close:error=EIO:when="$n" excl-create a
+  assert_failure 3
+  assert_output "excl-create: created 'a', but closing it failed: Input/output error"
+  [ -e a ]
+}
+
+
 @test "-S fsyncs the new file and its directory" {
   command -v strace >/dev/null || skip "strace is not installed"
   run strace -f -e trace=fsync -o trace excl-create -S -c x f
