@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,12 +39,12 @@
 #define PROGRAM_NAME "excl-create"
 
 /* Where the new file's content comes from.  */
-enum content_kind { CONTENT_NONE, CONTENT_TEXT, CONTENT_STDIN };
+enum content_kind { CONTENT_NONE, CONTENT_TEXT, CONTENT_STDIN, CONTENT_PID };
 
 struct content
 {
   enum content_kind kind;
-  char *text;             /* CONTENT_TEXT */
+  char *text;             /* CONTENT_TEXT, CONTENT_PID */
   size_t text_len;
   /* CONTENT_STDIN: standard input can be read once; the first file made
      keeps a descriptor on it so later FILEs copy from there.  */
@@ -67,6 +68,7 @@ enum
 {
   STDIN_OPTION = CHAR_MAX + 1,
   PID_OPTION,
+  PID_OF_OPTION,
   FORCE_OPTION,
   CHECK_FS_OPTION
 };
@@ -76,8 +78,9 @@ static struct option const long_options[] =
   {"mode", required_argument, NULL, 'm'},
   {"content", required_argument, NULL, 'c'},
   {"stdin", no_argument, NULL, STDIN_OPTION},
-  {"pid", optional_argument, NULL, PID_OPTION},
-  {"wait", optional_argument, NULL, 'w'},
+  {"pid", no_argument, NULL, PID_OPTION},
+  {"pid-of", required_argument, NULL, PID_OF_OPTION},
+  {"wait", required_argument, NULL, 'w'},
   {"sync", no_argument, NULL, 'S'},
   {"verbose", no_argument, NULL, 'v'},
   {"quiet", no_argument, NULL, 'q'},
@@ -109,11 +112,12 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -m, --mode=MODE       set file mode (as in chmod), not a=rw - umask\n\
   -c, --content=TEXT    write TEXT and a newline into FILE\n\
       --stdin           write standard input into FILE\n\
-      --pid[=PID]       write PID and a newline into FILE; the default PID\n\
-                          is the caller's (the parent of excl-create)\n\
-  -w, --wait[=DURATION]  if FILE exists, wait until it is removed, then\n\
-                          create it; give up after DURATION (default: wait\n\
-                          forever)\n\
+      --pid             write the caller's process ID (excl-create's\n\
+                          parent) and a newline into FILE\n\
+      --pid-of=PID      write PID, which must be a running process, and a\n\
+                          newline into FILE\n\
+  -w, --wait=DURATION   if FILE exists, wait up to DURATION for it to be\n\
+                          removed, then create it ('inf': wait forever)\n\
   -S, --sync            make the new file durable (fsync the file and its\n\
                           directory) before exiting\n\
   -v, --verbose         print a line for each file created\n\
@@ -127,6 +131,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
   fputs ("\n" DURATION_HELP, stdout);
   fputs ("\
+\n\
+FILE names a file: a name ending in '/' is refused, with status 1 if\n\
+something exists there and 3 if not.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
 With content, excl-create writes a temporary file in FILE's directory and\n\
@@ -145,6 +152,7 @@ Examples:\n\
   excl-create --pid /run/job.pid || exit   # claim a pid file, or stop\n\
   excl-create -c done stamp                # one-time marker with content\n\
   excl-create -w 10s --pid lockfile        # wait up to 10 s for it to go\n\
+  excl-create -w inf -c ready flag         # wait as long as it takes\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -155,7 +163,8 @@ set_content (struct content *content, enum content_kind kind,
              char *text, size_t len)
 {
   if (content->kind != CONTENT_NONE)
-    usage_error ("only one of --content, --stdin and --pid may be given");
+    usage_error ("only one of --content, --stdin, --pid and --pid-of may "
+                 "be given");
   content->kind = kind;
   content->text = text;
   content->text_len = len;
@@ -199,6 +208,7 @@ write_content (int fd, struct content *content, char const *file)
     case CONTENT_NONE:
       break;
     case CONTENT_TEXT:
+    case CONTENT_PID:
       if (full_write (fd, content->text, content->text_len)
           != content->text_len)
         err = errno;
@@ -396,6 +406,20 @@ primitive_used (struct options const *opt)
   return opt->content.kind == CONTENT_NONE ? FS_EXCL : FS_LINK;
 }
 
+/* FILE ends in '/', so it can only name a directory, never a file we
+   could create: report what is there, create nothing.  */
+static int
+refuse_trailing_slash (struct parent_dir const *parent, char const *file,
+                       struct options const *opt)
+{
+  struct stat st;
+  if (fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return report_exists (file, opt, false);
+  error (0, errno == ENOENT ? ENOTDIR : errno, "cannot create %s",
+         quoteaf (file));
+  return EXIT_SYSERR;
+}
+
 static int
 excl_create (char const *file, struct options *opt)
 {
@@ -407,7 +431,9 @@ excl_create (char const *file, struct options *opt)
     }
 
   int status;
-  if (!fs_permits (file, parent.fd, NULL, primitive_used (opt), opt->force,
+  if (has_trailing_slash (file))
+    status = refuse_trailing_slash (&parent, file, opt);
+  else if (!fs_permits (file, parent.fd, NULL, primitive_used (opt), opt->force,
                    opt->quiet))
     status = EXIT_SYSERR;
   else if (opt->content.kind == CONTENT_NONE)
@@ -426,16 +452,22 @@ excl_create (char const *file, struct options *opt)
   return status;
 }
 
-static char *
-pid_content (char const *arg)
+/* The process ID that --pid-of=ARG names.  */
+static pid_t
+parse_pid (char const *arg)
 {
   uintmax_t pid;
-  if (arg == NULL)
-    pid = getppid ();
-  else if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
-           || pid > INT32_MAX)
+  if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
+      || pid > INT32_MAX)
     usage_error ("invalid process ID %s", quote (arg));
-  return xasprintf ("%ju\n", pid);
+  return pid;
+}
+
+/* The content of a pid file naming PID.  */
+static char *
+pid_content (pid_t pid)
+{
+  return xasprintf ("%ld\n", (long) pid);
 }
 
 int
@@ -447,11 +479,12 @@ main (int argc, char **argv)
   };
   bool check_fs = false;
   struct timespec wait_for = { 0, 0 };
+  char const *pid_of = NULL;
 
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:c:w::Svq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:c:w:Svq", long_options, NULL))
          != -1)
     {
       switch (c)
@@ -468,16 +501,13 @@ main (int argc, char **argv)
           set_content (&opt.content, CONTENT_STDIN, NULL, 0);
           break;
         case PID_OPTION:
-          {
-            char *text = pid_content (optarg);
-            set_content (&opt.content, CONTENT_TEXT, text, strlen (text));
-          }
+        case PID_OF_OPTION:
+          set_content (&opt.content, CONTENT_PID, NULL, 0);
+          pid_of = c == PID_OPTION ? NULL : optarg;
           break;
         case 'w':
           opt.wait = true;
-          wait_for = (optarg
-                      ? xparse_duration (optarg, "--wait")
-                      : infinite_duration);
+          wait_for = xparse_duration (optarg, "--wait");
           break;
         case 'S':
           opt.sync = true;
@@ -509,6 +539,15 @@ main (int argc, char **argv)
   /* Every operand is checked before any FILE is created.  */
   for (int i = optind; i < argc; i++)
     check_operand (argv[i]);
+  if (opt.content.kind == CONTENT_PID)
+    {
+      pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();
+      if (kill (pid, 0) != 0 && errno == ESRCH)
+        error (EXIT_SYSERR, ESRCH, "cannot record process %ld",
+               (long) pid);
+      opt.content.text = pid_content (pid);
+      opt.content.text_len = strlen (opt.content.text);
+    }
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)

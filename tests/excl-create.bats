@@ -14,7 +14,8 @@ setup() {
   run --separate-stderr excl-create --help
   assert_success
   assert_line --index 0 "Usage: excl-create [OPTION]... FILE..."
-  assert_output --partial "--wait[=DURATION]"
+  assert_output --partial "-w, --wait=DURATION"
+  refute_output --partial "[="
   assert_output --partial "Exit status:"
   [ -z "$stderr" ]
 }
@@ -44,10 +45,18 @@ setup() {
   assert_usage_error excl-create
   assert_line --partial "invalid mode"
 
-  run excl-create --pid=abc f
+  run excl-create --pid-of=abc f
   assert_usage_error excl-create
 
-  run excl-create --pid=0 f
+  run excl-create --pid-of=0 f
+  assert_usage_error excl-create
+
+  # No option takes an optional argument.
+  run excl-create --pid=4242 f
+  assert_usage_error excl-create
+  run excl-create --wait f
+  assert_usage_error excl-create
+  run excl-create f -w
   assert_usage_error excl-create
 
   run excl-create -c x --stdin f
@@ -120,6 +129,25 @@ setup() {
   assert_failure 1
 }
 
+@test "a trailing slash is refused, nothing created (issue 11 item 26)" {
+  # Without the fix each of these created a regular file 'new'.
+  run excl-create new/
+  assert_failure 3
+  assert_output "excl-create: cannot create 'new/': Not a directory"
+  run excl-create -c text new/
+  assert_failure 3
+  run excl-create --pid new/
+  assert_failure 3
+  [ ! -e new ]
+  assert_no_temporaries excl-create
+
+  # Something there: it exists, and stays as it was.
+  echo keep >f
+  run excl-create -c other f/
+  assert_failure 1
+  assert_equal "$(cat f)" keep
+}
+
 @test "several FILEs: each is tried and the worst status wins" {
   : >exists
   run excl-create a exists b
@@ -159,11 +187,23 @@ setup() {
   assert_no_temporaries excl-create
 }
 
-@test "--pid writes the caller's pid; --pid=PID writes PID" {
+@test "--pid writes the caller's pid; --pid-of=PID writes PID" {
   sh -c 'excl-create --pid p; echo $$ >expected'
   assert_equal "$(cat p)" "$(cat expected)"
-  excl-create --pid=4242 q
-  assert_equal "$(cat q)" 4242
+  sleep 60 &
+  excl-create --pid-of=$! q
+  assert_equal "$(cat q)" $!
+  kill $!
+}
+
+@test "--pid-of a process that does not exist: status 3, nothing created" {
+  sh -c 'exit 0' &
+  local dead=$!
+  wait "$dead"
+  run excl-create --pid-of=$dead f
+  assert_failure 3
+  assert_output "excl-create: cannot record process $dead: No such process"
+  [ ! -e f ]
 }
 
 @test "--stdin copies standard input, to every FILE" {
@@ -195,8 +235,23 @@ setup() {
   assert_failure 1
   assert_output ""
 
+  run excl-create -q -w 0.1 f
+  assert_failure 1
+  assert_output ""
+
   run excl-create --wait=0 f
   assert_failure 1
+}
+
+@test "-w takes its DURATION as the next word: -w 10s f creates only f (issue 12)" {
+  # Without the fix -w took no separate argument: '10s' became a FILE.
+  run excl-create -w 10s f
+  assert_success
+  [ -e f ]
+  [ ! -e 10s ]
+  run excl-create -w 1m g
+  assert_success
+  [ -e g ] && [ ! -e 1m ]
 }
 
 @test "--wait: FILE removed while waiting is then created (woken by inotify)" {
@@ -211,14 +266,33 @@ setup() {
   assert_no_temporaries excl-create
 }
 
-@test "--wait: a plain create waits too" {
+@test "--wait: a plain create waits too, -w inf as long as it takes" {
   : >f
-  excl-create --wait f &
+  excl-create -w inf f &
   pid=$!
   wait_until has_inotify_fd "$pid"
   rm f
   wait "$pid"
   [ -e f ]
+}
+
+@test "help example: excl-create -w 10s --pid lockfile waits for it to go" {
+  echo 1 >lockfile
+  sh -c 'excl-create -w 10s --pid lockfile; echo $$ >expected' &
+  local waiter=$!
+  wait_until pgrep -f -P "$waiter" 'excl-create -w 10s'
+  local pid
+  pid=$(pgrep -f -P "$waiter" 'excl-create -w 10s')
+  wait_until has_inotify_fd "$pid"
+  rm lockfile
+  wait "$waiter"
+  assert_equal "$(cat lockfile)" "$(cat expected)"
+}
+
+@test "help example: excl-create -w inf -c ready flag" {
+  run excl-create -w inf -c ready flag
+  assert_success
+  assert_equal "$(cat flag)" ready
 }
 
 # --- durability ------------------------------------------------------------
@@ -264,7 +338,6 @@ opened_fd() {
   assert_output "excl-create: created 'a', but closing it failed: Input/output error"
   [ -e a ]
 }
-
 
 @test "-S fsyncs the new file and its directory" {
   command -v strace >/dev/null || skip "strace is not installed"
@@ -458,4 +531,80 @@ stop_reader() {
     'rm -f f'
   stop_reader
   [ -e reader.bad ] || fail "the reader never caught an empty or partial file"
+}
+
+# --- the commands the documentation prints ------------------------------------
+
+# Run the shell code CODE in a private mount namespace whose /run (so
+# /var/lock, its symlink on Debian) and /srv are empty tmpfs mounts, so
+# commands printed with those paths run as printed, touching nothing of
+# the machine's.  CODE's output and status are the function's.
+in_scratch_root() {
+  require_root
+  unshare -m --propagation private true 2>/dev/null ||
+    skip "cannot make a private mount namespace"
+  unshare -m --propagation private bash -c '
+    mount -t tmpfs tmpfs /run && mkdir -p /run/lock || exit 99
+    if [ ! -L /var/lock ]; then mount -t tmpfs tmpfs /var/lock || exit 99; fi
+    if [ -d /srv ]; then mount -t tmpfs tmpfs /srv || exit 99; fi
+    mkdir -p /srv/app || exit 99
+    eval "$1"' _ "$1"
+}
+
+@test "README: excl-create --pid /run/job.pid || exit 0" {
+  run in_scratch_root '
+    excl-create --pid /run/job.pid || exit 0        # claim a pid file, or stop
+    [ "$(cat /run/job.pid)" = $$ ] || exit 5
+    excl-create --pid /run/job.pid || exit 0        # claim a pid file, or stop
+    exit 6'
+  assert_success
+  assert_output "excl-create: cannot create '/run/job.pid': File exists"
+}
+
+@test "README and man page: date | excl-create --stdin /srv/app/DEPLOYED" {
+  run in_scratch_root '
+    date | excl-create --stdin /srv/app/DEPLOYED     # never seen empty or partial
+    cat /srv/app/DEPLOYED'
+  assert_success
+  assert_output --regexp '[0-9]{4}'
+}
+
+@test "README: excl-create -w 1m --pid /var/lock/nightly waits for it to go" {
+  run in_scratch_root '
+    echo 1 >/var/lock/nightly
+    excl-create -w 1m --pid /var/lock/nightly &       # wait up to a minute for it to go
+    waiter=$!
+    until [ "$(readlink /proc/$waiter/fd/* 2>/dev/null | grep -c inotify)" -gt 0 ]; do sleep 0.01; done
+    rm /var/lock/nightly
+    wait $waiter || exit
+    [ "$(cat /var/lock/nightly)" = $$ ]'
+  assert_success
+}
+
+@test "man page: the cron job's excl-create -w 1m --pid /var/lock/nightly || exit 0 and its trap" {
+  run in_scratch_root '
+    bash -c "
+      excl-create -w 1m --pid /var/lock/nightly || exit 0
+      trap '\''rm -f /var/lock/nightly'\'' EXIT
+      [ \"\$(cat /var/lock/nightly)\" = \$\$ ] || exit 7
+    " || exit
+    [ ! -e /var/lock/nightly ]'
+  assert_success
+}
+
+@test "man page and help: excl-create --pid /run/myjob.pid || exit 0; excl-create -c done stamp" {
+  run in_scratch_root '
+    excl-create --pid /run/myjob.pid || exit 0
+    [ "$(cat /run/myjob.pid)" = $$ ] || exit 5
+    cd /run && excl-create -c done stamp                # one-time marker with content
+    [ "$(cat /run/stamp)" = done ]'
+  assert_success
+}
+
+@test "help: excl-create --pid /run/job.pid || exit stops the second caller" {
+  run in_scratch_root '
+    excl-create --pid /run/job.pid || exit   # claim a pid file, or stop
+    excl-create --pid /run/job.pid || exit   # claim a pid file, or stop
+    exit 6'
+  assert_failure 1
 }
