@@ -59,6 +59,10 @@ setup() {
   run excl-create f -w
   assert_usage_error excl-create
 
+  run excl-create --replace-stale f
+  assert_usage_error excl-create
+  assert_line --partial "--replace-stale needs --pid or --pid-of"
+
   run excl-create -c x --stdin f
   assert_usage_error excl-create
   assert_line --partial "only one of"
@@ -607,4 +611,208 @@ in_scratch_root() {
     excl-create --pid /run/job.pid || exit   # claim a pid file, or stop
     exit 6'
   assert_failure 1
+}
+
+# --- pid files: --replace-stale (issue 12) -------------------------------------
+
+# Write a pid file naming PID with the facts excl-create records, each
+# replaceable: stale_record PID [START_TIME [BOOT_ID [PIDNS [HOST]]]].
+pid_record() {
+  local pid=$1
+  local start=${2:-$(cut -d' ' -f22 <"/proc/$pid/stat" 2>/dev/null || echo 1)}
+  local boot=${3:-$(cat /proc/sys/kernel/random/boot_id)}
+  local pidns=${4:-$(stat -L -c %i /proc/self/ns/pid)}
+  local host=${5:-$(uname -n)}
+  printf '%s\nstart_time=%s\nboot_id=%s\npidns=%s\nhost=%s\n' \
+    "$pid" "$start" "$boot" "$pidns" "$host"
+}
+
+# A pid no process has: one that just exited and was reaped.
+dead_pid() {
+  sh -c 'exit 0' &
+  local pid=$!
+  wait "$pid"
+  echo "$pid"
+}
+
+@test "--replace-stale writes the pid on line 1, then what identifies the process" {
+  sh -c 'excl-create --pid --replace-stale f; echo $$ >expected; cut -d" " -f22 /proc/$$/stat >start'
+  assert_equal "$(head -n 1 f)" "$(cat expected)"
+  assert_equal "$(sed -n 2p f)" "start_time=$(cat start)"
+  assert_equal "$(sed -n 3p f)" "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+  assert_equal "$(sed -n 4p f)" "pidns=$(stat -L -c %i /proc/self/ns/pid)"
+  assert_equal "$(sed -n 5p f)" "host=$(uname -n)"
+  assert_equal "$(wc -l <f)" 5
+  # The way other programs read it.
+  read -r pid <f
+  assert_equal "$pid" "$(cat expected)"
+}
+
+@test "--replace-stale keeps a live owner's pid file: status 1, unchanged" {
+  sleep 60 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  cp f before
+  run excl-create --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_output "excl-create: cannot create 'f': File exists (process $owner is running)"
+  cmp f before
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale replaces the pid file of a dead process" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 12345 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (process $dead is gone)"
+  assert_line --index 1 "created 'f'"
+  [ "$(head -n 1 f)" != "$dead" ]
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale: a reused pid (other start time) is stale" {
+  # Our own shell is alive, but started at another time than recorded.
+  pid_record $$ 1 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (pid $$ now names a later process)"
+}
+
+@test "--replace-stale: a pid file from an earlier boot is stale" {
+  pid_record $$ "" 00000000-0000-0000-0000-000000000000 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (process $$ ran before the last boot)"
+}
+
+@test "--replace-stale: another host or pid namespace cannot be judged: kept" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 "" "" other.example >f
+  run excl-create --pid --replace-stale f
+  assert_failure 1
+  assert_output --partial "(process $dead runs on host other.example)"
+
+  pid_record "$dead" 1 "" 1 >f
+  run excl-create --pid --replace-stale f
+  assert_failure 1
+  assert_output --partial "(process $dead is in another pid namespace)"
+}
+
+@test "--replace-stale: a plain pid file is judged by the pid alone" {
+  sleep 60 &
+  local owner=$!
+  echo "$owner" >f
+  run excl-create --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_equal "$(cat f)" "$owner"
+
+  local dead
+  dead=$(dead_pid)
+  echo "$dead" >f
+  run excl-create --pid --replace-stale f
+  assert_success
+}
+
+@test "--replace-stale never replaces what is not a pid file" {
+  : >empty
+  printf 'hello\n' >text
+  printf '123abc\n' >junk
+  printf '1\nstart_time=x\n' >badfact
+  ln -s "$(dead_pid)" link
+  mkdir dir
+  local f
+  for f in empty text junk badfact link dir; do
+    run excl-create --pid --replace-stale "$f"
+    assert_failure 1
+    assert_output "excl-create: cannot create '$f': File exists (it is not a pid file)"
+  done
+  [ ! -s empty ] && [ -L link ] && [ -d dir ]
+  assert_equal "$(cat text)" hello
+}
+
+@test "--replace-stale with -w: takes over as soon as the owner dies" {
+  sleep 600 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  excl-create -w 10s --pid-of=$$ --replace-stale f &
+  local waiter=$!
+  wait_until has_inotify_fd "$waiter"
+  # The waiter is asleep: neither a directory change nor a tick of a
+  # poll will wake it, only the owner's death (its pidfd).
+  kill "$owner"
+  wait "$waiter"
+  assert_equal "$(head -n 1 f)" $$
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale with -w: times out while the owner lives" {
+  sleep 60 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  run excl-create -w 0.2 --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'f' to be removed (process $owner is running)"
+}
+
+@test "--replace-stale killed while holding the takeover lock: the next one still takes over" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  pid_record "$(dead_pid)" 1 >f
+  # Killed at the renameat2 that takes the stale file away (the lock
+  # itself is taken with renameat): the takeover lock is held, the stale
+  # file still in place.
+  run strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:signal=KILL:when=1 excl-create --pid --replace-stale f
+  assert_equal "$status" 137
+  [ -d .excl-create.f.lock ]
+  run excl-create --pid --replace-stale f
+  assert_success
+  [ ! -e .excl-create.f.lock ]
+}
+
+# A takeover round queues most racers on the takeover lock one after
+# another: a quarter of the rounds of the plain race keeps it as long.
+TAKEOVER_ROUNDS=$(( ROUNDS / 4 > 10 ? ROUNDS / 4 : 10 ))
+
+@test "race: $RACERS racers take over a stale pid file, exactly one wins, $TAKEOVER_ROUNDS rounds" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >stale
+  # The owner recorded is this test's shell ($$ in the racers), alive
+  # throughout: a racer's own shell exits after the last round.
+  race_rounds "$RACERS" "$TAKEOVER_ROUNDS" \
+    'excl-create -q --pid-of=$$ --replace-stale f' 'cp stale f'
+  assert_equal "$RACE_MANY" 0
+  assert_equal "$RACE_NONE" 0
+  assert_equal "$RACE_ONE" "$TAKEOVER_ROUNDS"
+  assert_no_temporaries excl-create
+}
+
+@test "control: the same harness catches the naive kill -0 || { rm; echo \$\$ >f; }" {
+  local dead
+  dead=$(dead_pid)
+  race_rounds "$RACERS" 30 \
+    'kill -0 "$(cat f 2>/dev/null)" 2>/dev/null || { rm -f f; echo $BASHPID >f; }' \
+    "echo $dead >f"
+  ((RACE_MANY > 0)) || fail "naive takeover never raced ($RACE_ONE rounds with one winner)"
+}
+
+@test "README and man page: excl-create --pid --replace-stale /run/job.pid || exit 0 after a crash" {
+  run in_scratch_root '
+    # The first owner crashed: its pid file stays behind.
+    bash -c "excl-create --pid --replace-stale /run/job.pid; kill -9 \$\$"
+    excl-create --pid --replace-stale /run/job.pid || exit 0   # ... even after a crash
+    [ "$(head -n 1 /run/job.pid)" = $$ ] || exit 5
+    excl-create --pid --replace-stale /run/myjob.pid || exit 0
+    [ "$(head -n 1 /run/myjob.pid)" = $$ ] || exit 6
+    # While we live, a second start stops.
+    bash -c "excl-create --pid --replace-stale /run/job.pid || exit   # even after a crash
+             exit 7"'
+  assert_failure 1
+  assert_output --partial "excl-create: cannot create '/run/job.pid': File exists (process "
 }
