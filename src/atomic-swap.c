@@ -1526,6 +1526,10 @@ main (int argc, char **argv)
   if (n_operands > 2)
     usage_error ("extra operand %s", quote (argv[optind + 2]));
   char const *first = argv[optind], *second = argv[optind + 1];
+  /* A symlink's TARGET is any text; the names to change are checked.  */
+  if (opt.form != FORM_SYMLINK)
+    check_operand (first);
+  check_operand (second);
 
   switch (opt.form)
     {

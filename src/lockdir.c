@@ -1111,6 +1111,7 @@ main (int argc, char **argv)
 
   if (check_fs)
     return fs_explain_operands (1, argv + optind);
+  check_operand (lock_name);
 
   switch (opt.mode)
     {

@@ -43,7 +43,6 @@
 #include "error.h"
 #include "full-write.h"
 #include "minmax.h"
-#include "modechange.h"
 #include "safe-read.h"
 #include "strftime.h"
 #include "timespec.h"
@@ -1193,21 +1192,6 @@ safe_append (char const *file, struct options const *opt)
   return ok ? EXIT_DONE : EXIT_SYSERR;
 }
 
-static mode_t
-parse_mode (char const *spec)
-{
-  struct mode_change *change = mode_compile (spec);
-  if (!change)
-    usage_error ("invalid mode %s", quote (spec));
-  mode_t umask_value = umask (0);
-  umask (umask_value);
-  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
-                             | S_IROTH | S_IWOTH,
-                             false, umask_value, change, NULL);
-  free (change);
-  return mode;
-}
-
 static size_t
 parse_size (char const *arg)
 {
@@ -1271,7 +1255,7 @@ main (int argc, char **argv)
       switch (c)
         {
         case 'm':
-          opt.mode = parse_mode (optarg);
+          opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
           break;
         case 'c':
@@ -1330,6 +1314,7 @@ main (int argc, char **argv)
         usage_error ("extra operand %s", quote (argv[optind]));
       return fs_explain_operands (1, argv + file_index);
     }
+  check_operand (argv[file_index]);
   if (opt.whole && opt.content)
     usage_error ("--whole reads standard input; it cannot go with "
                  "-c/--content");
