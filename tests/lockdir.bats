@@ -316,11 +316,18 @@ SH
 }
 
 @test "lockdir releases only after COMMAND has exited" {
-  background lockdir L sh -c 'trap "sleep 0.3; echo done >done; exit 0" TERM; echo >ready; while :; do sleep 0.02; done'
+  mkfifo gate
+  # The command's TERM trap blocks on the gate: it has got the signal
+  # and not yet exited for as long as the test wants.
+  background lockdir L sh -c 'trap "echo >got; read x <gate; echo done >done; exit 0" TERM; echo >ready; while :; do sleep 0.02; done'
   wait_until test -e ready
   kill -TERM "$BG"
-  # While the command's trap still runs, the lock is held.
-  [ -d L ] || [ -e done ]
+  wait_until test -e got
+  # lockdir has passed the signal on and the command is still running
+  # (in its trap): the lock is held.
+  [ -d L ] || fail "released while the command still ran"
+  lockdir --status L >/dev/null
+  echo >gate
   wait "$BG"
   [ -e done ]
   [ ! -e L ]
@@ -465,10 +472,15 @@ count_with() {
 }
 
 @test "control: the same workers without the lock lose updates" {
-  n=6 m=20
-  count_with $n $m "sh -c 'read n <counter; echo \$((n + 1)) >counter'"
-  [ "$(cat counter)" -lt $((n * m)) ] ||
-    fail "the harness did not catch lost updates: $(cat counter)"
+  n=6
+  # The window between the read and the write is held open until every
+  # worker has read (a barrier on the file 'readers'): without the lock,
+  # all of them read 0, and the counter ends at 1, every time.
+  : >readers
+  count_with $n 1 "sh -c 'read n <counter; echo >>readers
+    while [ \$(wc -l <readers) -lt $n ]; do sleep 0.01; done
+    echo \$((n + 1)) >counter'"
+  assert_equal "$(cat counter)" 1
 }
 
 # --- stale locks ---------------------------------------------------------------
@@ -625,20 +637,22 @@ count_with() {
 
 @test "--lease: a holder that stops heartbeating (SIGSTOP) loses the lock" {
   mkfifo gate
-  background lockdir --lease=500ms L sh -c 'read x <gate; exit 5'
+  background sh -c "exec lockdir --lease=500ms L sh -c 'read x <gate; exit 5' 2>err"
   holder=$BG
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   kill -STOP "$holder"
   run lockdir -v -w 30s L true
   assert_success
   assert_output --partial "its lease expired"
-  # The stopped holder, resumed, learns it lost the lock and keeps its
-  # command's status.
+  # The stopped holder, resumed, learns it lost the lock (it says so)
+  # and keeps its command's status.
   kill -CONT "$holder"
   echo >gate
   status=0
-  wait "$holder" 2>err || status=$?
+  wait "$holder" || status=$?
   assert_equal "$status" 5
+  grep -Eq "lock 'L' (was broken while the command ran|had been broken by someone else)" err ||
+    fail "the holder did not say it lost the lock: $(cat err)"
 }
 
 @test "--lease: a live holder keeps the lock by heartbeating" {
