@@ -1339,101 +1339,49 @@ as_nobody() {
 
 # --- every command the documentation shows ----------------------------------------------
 
-# Run the bash script in file $1 as root in a private mount namespace
-# with empty /run/lock, /srv (holding shared/) and /usr/local/bin, so
-# that documented commands run exactly as printed without touching the
-# machine's own locks.  Placeholder commands of the examples are stubs.
-run_documented() {
-  require_root
+# (tests/docs.bats runs the examples of --help, of the manual page and
+# the README's code blocks; here, the commands the README's lockdir
+# section writes inline and in its flock table, in the same sandbox.)
+
+@test "every lockdir command written inline in the README runs as printed" {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (a private mount namespace)"
   unshare --mount --propagation private true 2>/dev/null ||
-    skip "cannot make a mount namespace here"
-  mkdir -p stubs
-  local stub
-  for stub in backup backup.sh cmd work run_migrations make_report; do
-    printf '#!/bin/sh\nexit 0\n' >"stubs/$stub"
-  done
-  printf '#!/bin/sh\nexec cat\n' >stubs/filter
-  printf '#!/bin/sh\necho "deployed $1"\n' >deploy.sh
-  chmod +x stubs/* deploy.sh
-  run unshare --mount --propagation private bash -c '
-    set -e
-    for d in /run/lock /srv /usr/local/bin; do mount -t tmpfs tmpfs "$d"; done
-    mkdir /srv/shared /srv/app
-    cp stubs/backup /usr/local/bin/
-    export PATH="$PWD/stubs:$PATH" VERSION=42 LOCK=/run/lock/script
-    set +e
-    # In a process group of its own, so that what the example leaves
-    # running (the sleep of a renewal loop) ends with it.
-    setsid bash -c "trap '\''echo \"status \$? of: \$BASH_COMMAND\" >&2'\'' ERR
-                    . ./\"\$1\"" _ "$1" &
-    example=$!
-    wait $example
-    status=$?
-    kill -- -$example 2>/dev/null
-    exit $status' _ "$1" 3>&-
-}
-
-# The last run_documented ran every command as printed: no usage error,
-# no status that says lockdir failed (busy, free and stale are answers).
-assert_documented_ran() {
-  refute_output --partial "Try 'lockdir --help'"
-  refute_output --regexp 'status (2|3|125|126|127) of:'
-}
-
-@test "every example of lockdir --help runs as printed" {
-  lockdir --help | sed -n '/^Examples:/,/^$/{/^  /p}' |
-    sed 's/^  //; s/  *# .*//' >examples
-  [ "$(wc -l <examples)" -ge 6 ] || fail "examples: $(cat examples)"
-  run_documented examples
-  assert_documented_ran
-}
-
-@test "every lockdir command of the README runs as printed" {
+    skip "cannot make a private mount namespace here"
+  load examples_helper
   readme=$BATS_TEST_DIRNAME/../README.md
-  # The code block of the lockdir section.
-  sed -n '/^## lockdir/,/^## /p' "$readme" |
-    sed -n '/^```sh/,/^```/{/^```/d;p}' | sed 's/  *# .*//' >block
-  [ "$(wc -l <block)" -ge 5 ] || fail "block: $(cat block)"
-  run_documented block
-  assert_documented_ran
-  # The commands written inline, and the lockdir column of the flock
-  # table, each on its own: placeholders LOCK, DIR are names here.
+  # Placeholders: LOCK is a lock's name, DIR a directory (the current
+  # one), cmd, work and filter stand for the user's programs.
   sed -n '/^## lockdir/,/^## /p' "$readme" |
     grep -o '`[^`]*`' | tr -d '`' | sed 's/\\|/|/g' |
-    grep -E '^(\( |tok=\$\()?lockdir |^\(while .* lockdir ' |
-    grep -v '^lockdir LOCK COMMAND' |
+    grep -E '^(\( |tok=\$\()?lockdir |^\(while .*lockdir ' |
+    grep -v -e '^lockdir LOCK COMMAND' -e '^lockdir -n 9$' |
     sed 's|DIR/\*|./*|; s| DIR$| .|' >inline
-  [ "$(wc -l <inline)" -ge 20 ] || fail "inline: $(cat inline)"
-  while read -r line; do
-    printf '%s\n' "$line" >one
-    # Each starts from a free lock, except -u and --renew, which need
-    # the lock held by the script that runs them.
-    case $line in
-      *' -u '*|*--renew*) sed -i '1i lockdir --lease=1m LOCK' one ;;
-    esac
-    case $line in *'&') sed -i '$a sleep 0.1; kill $!; lockdir -u LOCK' one ;; esac
-    run_documented one
-    if [ "$line" = "lockdir -n 9" ]; then
-      # Shown as what is refused.
-      assert_output --partial "lockdir locks names, not file descriptors"
-    else
-      assert_documented_ran
-    fi
-    rm -rf LOCK LOCK.last
+  [ "$(wc -l <inline)" -ge 20 ] || fail "too few commands: $(cat inline)"
+  mkdir blocks
+  n=0
+  while IFS= read -r line; do
+    n=$((n + 1))
+    {
+      # -u and --renew need the lock held by the script that runs them.
+      case $line in
+        *' -u '* | *--renew*) echo 'lockdir --lease=1m LOCK' ;;
+      esac
+      printf '%s\n' "$line"
+      # A renewal loop in the background: until its first renewal
+      # (line 2 of this block) is done, then stop it and release.
+      case $line in
+        *'&') printf '%s\n' \
+          'until grep -q "^0 2 lockdir" "$DOCS_LOG"; do sleep 0.05; done' \
+          'kill $!' 'lockdir -u LOCK' ;;
+      esac
+      echo 'rm -rf LOCK LOCK.last'
+      # Never run (':' succeeds), but makes the sandbox stub them.
+      echo ': || cmd || filter || work'
+    } >"blocks/block.$n"
   done <inline
-}
-
-@test "every example of the lockdir manual page runs as printed" {
-  x=$BATS_TEST_DIRNAME/../man/lockdir.x
-  # Each .nf block of EXAMPLES is a script; a crontab line loses its
-  # five time fields.
-  sed -n '/^\[EXAMPLES\]/,/^\[/p' "$x" |
-    awk '/^\.nf/ { n++; in_block = 1; next } /^\.fi/ { in_block = 0 }
-         in_block && !/^\./ { print > ("example." n) }'
-  [ -f example.5 ] || fail "fewer examples than expected: $(ls)"
-  for f in example.*; do
-    sed -i 's/\\-/-/g; s/^\*\/15 \* \* \* \* //' "$f"
-    run_documented "$f"
-    assert_documented_ran
-  done
+  run examples_run_blocks "$PWD/blocks" "$n"
+  assert_output ""
+  # Shown as what is refused: flock's descriptor idiom.
+  run lockdir -n 9
+  assert_usage_error lockdir
 }
