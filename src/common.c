@@ -804,26 +804,73 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
   return result;
 }
 
+/* The length of the valid UTF-8 character at P (1 to 4), or 0 if P
+   does not start one: a stray continuation byte, a truncated or
+   overlong sequence, a surrogate, or a code point above U+10FFFF.  */
+static int
+utf8_char_length (unsigned char const *p)
+{
+  if (p[0] < 0x80)
+    return 1;
+  int len = (p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+             : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+             : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0);
+  for (int i = 1; i < len; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  if ((p[0] == 0xe0 && p[1] < 0xa0)         /* overlong */
+      || (p[0] == 0xed && p[1] >= 0xa0)     /* surrogate */
+      || (p[0] == 0xf0 && p[1] < 0x90)      /* overlong */
+      || (p[0] == 0xf4 && p[1] >= 0x90))    /* above U+10FFFF */
+    return 0;
+  return len;
+}
+
+/* Names and command lines are bytes, and JSON is text: every byte
+   that is not part of valid UTF-8 becomes \u00XX, the character with
+   the byte's value (what a Latin-1 reader would see), and every control
+   character (C0, DEL and C1) is escaped too.  */
 void
 json_put_string (FILE *out, char const *str)
 {
   putc ('"', out);
-  for (unsigned char const *p = (unsigned char const *) str; *p; p++)
-    switch (*p)
-      {
-      case '"': fputs ("\\\"", out); break;
-      case '\\': fputs ("\\\\", out); break;
-      case '\n': fputs ("\\n", out); break;
-      case '\r': fputs ("\\r", out); break;
-      case '\t': fputs ("\\t", out); break;
-      default:
-        if (*p < 0x20 || *p == 0x7f)
-          fprintf (out, "\\u%04x", *p);
-        else
-          putc (*p, out);
-      }
+  for (unsigned char const *p = (unsigned char const *) str; *p; )
+    {
+      int len = utf8_char_length (p);
+      unsigned int c1 = len == 2 && p[0] == 0xc2 ? p[1] : 0;
+      if (len == 0)
+        fprintf (out, "\\u%04x", *p++);
+      else if (c1 >= 0x80 && c1 <= 0x9f)
+        {
+          fprintf (out, "\\u%04x", c1);     /* a C1 control character */
+          p += 2;
+        }
+      else if (len > 1)
+        {
+          fwrite (p, 1, len, out);
+          p += len;
+        }
+      else
+        {
+          switch (*p)
+            {
+            case '"': fputs ("\\\"", out); break;
+            case '\\': fputs ("\\\\", out); break;
+            case '\n': fputs ("\\n", out); break;
+            case '\r': fputs ("\\r", out); break;
+            case '\t': fputs ("\\t", out); break;
+            default:
+              if (*p < 0x20 || *p == 0x7f)
+                fprintf (out, "\\u%04x", *p);
+              else
+                putc (*p, out);
+            }
+          p++;
+        }
+    }
   putc ('"', out);
 }
+
 /* Copy STR into BUF of SIZE, as one line: control characters become
    '?', and an overlong string ends in "...".  */
 void
