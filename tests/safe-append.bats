@@ -78,6 +78,79 @@ traced_fd() {
   [ ! -e f ]
 }
 
+# --- the documented examples -------------------------------------------------------
+
+# The safe-append commands that --help, the README and the man page show,
+# one per line (a man page example of several lines is joined with
+# newlines escaped as \n), with the man page's escapes undone and a
+# crontab line's schedule removed.
+documented_commands() {
+  local src=$BATS_TEST_DIRNAME/..
+  safe-append --help | sed -n '/^Examples:/,/^$/s/^  \(.*safe-append.*\)/\1/p'
+  sed -n '/^## safe-append/,/^## [^s]/p' "$src/README.md" |
+    sed -n '/^```sh/,/^```$/p' | grep -v '^```'
+  sed -n '/^\[EXAMPLES\]/,/^\[/p' "$src/man/safe-append.x" |
+    sed -e 's/\\-/-/g' -e 's/^[*0-9\/]* [*0-9\/]* [*0-9\/]* [*0-9\/]* [*0-9\/]*  *//' |
+    awk '/^\.RS/ { block = ""; inside = 1; next }
+         /^\.RE/ { if (block ~ /safe-append/) print block; inside = 0; next }
+         inside { block = block (block == "" ? "" : "\\n") $0 }'
+}
+
+@test "every safe-append example in --help, the README and the man page runs as printed" {
+  # The programs the examples pipe from, as stubs; absolute log
+  # directories are moved into the test directory.
+  mkdir bin
+  for c in backup.sh job.sh fetch.sh make deploy audit-events; do
+    printf '#!/bin/sh\necho "%s: $*"\necho "%s: done"\n' "$c" "$c" >"bin/$c"
+    chmod +x "bin/$c"
+  done
+  mkdir -p var/log srv/app
+  : >listed-file
+  export PATH=$PWD/bin:$PATH REV=v1.2 HOST=web1 USER=${USER:-root}
+  run documented_commands
+  assert_success
+  mapfile -t commands <<<"$output"
+  ((${#commands[@]} >= 9)) || fail "only ${#commands[@]} examples found: $output"
+  local cmd target
+  for cmd in "${commands[@]}"; do
+    cmd=$(printf '%b' "$cmd" | sed "s|/var/log/|$PWD/var/log/|g; s|/srv/app/|$PWD/srv/app/|g")
+    target=$(grep -o 'safe-append [^&|#;]*' <<<"$cmd" | head -n 1 | awk '{ print $NF }')
+    run bash -o pipefail -c "$cmd"
+    assert_success
+    [ -s "$target" ] || fail "'$cmd' appended nothing to $target"
+  done
+  assert_equal "$(stat -c %a var/log/audit-trail)" 600
+  grep -q '^web2 deploy: web2$' deploy.log
+}
+
+@test "the man page's logrotate stanza, as printed, moves a streaming safe-append to the new log" {
+  require_root
+  command -v logrotate >/dev/null || skip "logrotate is not installed"
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  getent group adm >/dev/null || skip "no group 'adm'"
+  mkdir -p var/log
+  sed -n '/^\/var\/log\/jobs.log {$/,/^}$/p' "$BATS_TEST_DIRNAME/../man/safe-append.x" |
+    sed -e 's/\\-/-/g' -e "s|^/var/log/|$PWD/var/log/|" >rotate.conf
+  grep -q 'pkill -HUP -x safe-append' rotate.conf || fail "$(cat rotate.conf)"
+  # In a PID namespace of its own, pkill signals this safe-append only.
+  run unshare --pid --fork --mount-proc bash -c '
+    mkfifo in
+    safe-append var/log/jobs.log <in &
+    pid=$!
+    exec {w}>in
+    echo one >&$w
+    until grep -qx one var/log/jobs.log 2>/dev/null; do sleep 0.01; done
+    logrotate -f -s state rotate.conf || exit 1
+    echo two >&$w
+    until grep -qx two var/log/jobs.log 2>/dev/null; do sleep 0.01; done
+    exec {w}>&-
+    wait "$pid"'
+  assert_success
+  assert_equal "$(cat var/log/jobs.log.1)" one
+  assert_equal "$(cat var/log/jobs.log)" two
+  assert_equal "$(stat -c '%a %G' var/log/jobs.log)" "640 adm"
+}
+
 # --- the single-record form ---------------------------------------------------
 
 @test "-c TEXT: TEXT and a newline, one write" {
