@@ -219,7 +219,7 @@ cases=$scratch/cases
   have s6-setlock && printf 's6-setlock L true\t-\ts6-setlock L.s6 /bin/true\n'
   have lckdo && printf 'lckdo L true\t-\tlckdo L.lckdo /bin/true\n'
   have dotlockfile && printf 'dotlockfile L true\t-\tdotlockfile -l L.dot /bin/true\n'
-  printf "safe-append log TEXT\t-\tsafe-append log 'a log record'\n"
+  printf "safe-append -c TEXT log\t-\tsafe-append -c 'a log record' log\n"
   printf "sh echo >>\t-\tsh -c 'echo a log record >>log'\n"
 } >"$cases"
 for ((round = 1; round <= SPAWN_ROUNDS; round++)); do
