@@ -203,9 +203,8 @@ KNOWN_EXAMPLE_DEFECTS=(
 )
 
 require_sandbox() {
-  [ "$(id -u)" -eq 0 ] || skip "needs root (a private mount namespace)"
-  unshare --mount --propagation private true 2>/dev/null ||
-    skip "cannot make a private mount namespace here"
+  examples_sandbox_args >/dev/null ||
+    skip "cannot make a private mount namespace here (needs root or user namespaces)"
 }
 
 # Run the examples of each SOURCE ("README", "TOOL --help", "TOOL man");

@@ -29,7 +29,8 @@
 # or when a file
 # appears whose name is an option's value (a duration such as '10s', a
 # format with '%'): the mark of an option that took its value as an
-# operand.  The sandbox needs root (tests run as root in CI).
+# operand.  The sandbox needs root, or user namespaces (then the tools
+# run as root of a user namespace of their own).
 
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
@@ -114,6 +115,21 @@ examples_stub_names() {
   done
 }
 
+# The unshare options that make the sandbox here, or nothing: as root a
+# mount namespace is enough; anyone else needs a user namespace too.
+# Return 1 if no sandbox can be made.
+examples_sandbox_args() {
+  if [ "$(id -u)" -eq 0 ] &&
+     unshare --mount --propagation private true 2>/dev/null; then
+    return 0
+  fi
+  if unshare --user --map-root-user --mount --propagation private true 2>/dev/null; then
+    echo --user --map-root-user
+    return 0
+  fi
+  return 1
+}
+
 # Run BLOCKS (files, each a script of example lines) one after the
 # other in one sandbox, so that a later block can use what an earlier
 # one made (a man page's deploy, then its rollback).  Print one line per
@@ -141,8 +157,11 @@ examples_run_blocks() {
   done
 
   # shellcheck disable=SC2016 # expanded by the sandbox's shell
+  # As root, a private mount namespace; otherwise one inside a user
+  # namespace of our own, where we are root too (examples_sandbox_args).
+  # shellcheck disable=SC2046 # the words are options
   EXAMPLE_TIMEOUT=$EXAMPLE_TIMEOUT \
-    unshare --mount --propagation private bash -c '
+    unshare $(examples_sandbox_args) --mount --propagation private bash -c '
     set -e
     dir=$1 n=$2; shift 2
     for m in /srv /run /var/log /usr/local/bin; do
