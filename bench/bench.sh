@@ -111,7 +111,7 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
   printf '%s\t%s\n' memory "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   printf '%s\t%s\n' kernel "$(uname -srm)"
   printf '%s\t%s\n' os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null)"
-  printf '%s\t%s\n' filesystem "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$scratch" 2>/dev/null | head -n 1)"
+  printf '%s\t%s\n' filesystem "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$scratch" 2>/dev/null | head -n 1 | tr -s ' ')"
   printf '%s\t%s\n' atomicutils "$(lockdir --version | head -n 1)"
   printf '%s\t%s\n' coreutils "$(ln --version | head -n 1)"
   printf '%s\t%s\n' util-linux "$(flock --version 2>&1 | head -n 1)"
