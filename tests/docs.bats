@@ -286,3 +286,13 @@ examples_test() {
   assert_line --partial "block 4, hung"
   refute_line --partial "block 5"
 }
+
+@test "examples harness: a tool run by another program counts as reached" {
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'timeout 10 excl-create f' 'lockdir L excl-create g' >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output ""
+  [ -f "$dir/cwd/f" ] && [ -f "$dir/cwd/g" ] || fail "the tools did not run"
+}
