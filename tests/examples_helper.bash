@@ -197,7 +197,9 @@ examples_run_blocks() {
     set +e
     for ((i = 1; i <= n; i++)); do
       find . /srv /run /var/log -print 2>/dev/null | sort >"$dir/before.$i"
-      DOCS_LOG=$dir/log.$i PATH=$dir/wrappers:$dir/stubs:$PATH \
+      # (An example that runs make must not see the make running us.)
+      env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        DOCS_LOG=$dir/log.$i PATH=$dir/wrappers:$dir/stubs:$PATH \
         timeout -s KILL "$EXAMPLE_TIMEOUT" bash "$dir/script.$i" \
           </dev/null >"$dir/out.$i" 2>&1
       echo $? >"$dir/status.$i"
