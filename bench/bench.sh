@@ -24,7 +24,9 @@
 #   7. streaming append throughput, one writer, against cat >>;
 #   8. whatever bench/etcd.sh and bench/queue.sh measure, if present.
 # Peers that are not installed (scripts/install-deps --bench installs
-# them) are skipped with a note.
+# them) are skipped with a note.  Each case is bounded in time
+# (BENCH_CASE_TIMEOUT; BENCH_SLOW_TIMEOUT for the locks that sleep for
+# seconds), and one cut short is reported as a timeout.
 #
 # Knobs (environment): BENCH_QUICK=1 (small sizes: under 2 minutes),
 # BENCH_RESULTS (report directory, default bench/results), BENCH_DIR
@@ -54,6 +56,7 @@ if [ -z "$QUICK" ]; then
   MB=${BENCH_MB:-100} APPEND_ROUNDS=${BENCH_APPEND_ROUNDS:-3}
   LOOP_LINES=${BENCH_LOOP_LINES:-20000}
   CASE_TIMEOUT=${BENCH_CASE_TIMEOUT:-120}
+  SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-60}
 else
   ITER=${BENCH_ITER:-30} SPAWN_ROUNDS=${BENCH_SPAWN_ROUNDS:-2}
   WORKERS=${BENCH_WORKERS:-4} ACQ=${BENCH_ACQ:-10}
@@ -66,6 +69,7 @@ else
   MB=${BENCH_MB:-10} APPEND_ROUNDS=${BENCH_APPEND_ROUNDS:-2}
   LOOP_LINES=${BENCH_LOOP_LINES:-2000}
   CASE_TIMEOUT=${BENCH_CASE_TIMEOUT:-30}
+  SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-20}
 fi
 FIFO_WAITERS=${BENCH_FIFO_WAITERS:-8}
 FIFO_GAP=${BENCH_FIFO_GAP:-0.05}
@@ -170,6 +174,12 @@ locked() {
   esac
 }
 
+# How long a case of lock NAME may take: the locks that sleep for
+# seconds get less, so that they cannot take most of the run.
+timeout_of() {
+  if [ "${KIND[$1]}" = slowpoll ]; then echo "$SLOW_TIMEOUT"; else echo "$CASE_TIMEOUT"; fi
+}
+
 # Kill PIDS if they have not all ended within SECONDS; return 1 if they
 # had to be killed.
 wait_or_kill() {
@@ -249,7 +259,7 @@ contend() {
     ) &
     pids+=($!)
   done
-  wait_or_kill "$CASE_TIMEOUT" "${pids[@]}" || status=timeout
+  wait_or_kill "$(timeout_of "$name")" "${pids[@]}" || status=timeout
   end=$(now_us)
   failures=$(wc -l <failures)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$WORKERS" "$acq" \
@@ -314,7 +324,7 @@ handoff_sample() {
   until [ -e waiting ]; do sleep 0.005; done
   sleep 0.1
   echo go >go
-  wait_or_kill "$CASE_TIMEOUT" "$hpid" "$wpid" || { echo timeout; return; }
+  wait_or_kill "$(timeout_of "$name")" "$hpid" "$wpid" || { echo timeout; return; }
   if [ -s released ] && [ -s acquired ]; then
     echo $(( $(cat acquired) - $(cat released) ))
   else
@@ -355,7 +365,7 @@ fifo_round() {
     sleep "$FIFO_GAP"
   done
   echo go >go
-  if ! wait_or_kill "$CASE_TIMEOUT" "$hpid" "${pids[@]}"; then
+  if ! wait_or_kill "$(timeout_of "$name")" "$hpid" "${pids[@]}"; then
     printf '%s\t%s\n' timeout "$(tr '\n' ' ' <order)"
     return
   fi
