@@ -1382,9 +1382,17 @@ repoint_symlink (char const *target, char const *link,
       status = EXIT_SYSERR;
     }
 
+  /* Without --expect nothing waits between making the temporary and
+     publishing it, so one block of the cleanup signals covers both
+     (the blocks inside nest in it): two system calls fewer.  */
+  bool signals_held = !opt->expect;
+  if (signals_held)
+    block_cleanup_signals ();
   if (temp_create (&r.temp, r.parent.fd, TEMP_SYMLINK, 0, stored) != 0)
     {
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
+      if (signals_held)
+        unblock_cleanup_signals ();
       goto out;
     }
   /* An undo must know our new link again: only -p, -v and -b can ask
@@ -1397,6 +1405,8 @@ repoint_symlink (char const *target, char const *link,
   status = (opt->expect ? publish_expected (&r, opt)
             : repoint_now (&r, opt, NULL));
   temp_remove (&r.temp);
+  if (signals_held)
+    unblock_cleanup_signals ();
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (r.parent.fd) != 0)
     {
