@@ -1049,7 +1049,7 @@ save_backup (struct repoint *r)
 }
 
 /* What undo_repoint achieved.  */
-enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN };
+enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE };
 
 /* Put LINK back as it was before R's change: exchange it with what it
    held (or, if it was absent, move it away), check that what comes away
@@ -1062,11 +1062,7 @@ undo_repoint (struct repoint *r)
   int dirfd = r->parent.fd;
   char const *holder = r->old_held_at;
   if (!holder && r->old.kind != LINK_ABSENT)
-    {
-      /* rename(2) removed the old link: nothing holds it any more.  */
-      errno = ENOENT;
-      return UNDO_FAILED;
-    }
+    return UNDO_IMPOSSIBLE;   /* rename(2) replaced the old link.  */
   /* Where LINK's content goes: the old one's place, or the temporary
      name (free again since the new link was renamed from it).  */
   char const *away = holder ? holder : r->temp.name;
@@ -1117,6 +1113,12 @@ undo_after (struct repoint *r, char const *what, int err)
       error (0, err, "%s cannot be put back as it was, since another "
              "process changed it meanwhile (its change stands): %s",
              quoteaf (r->link), what);
+      break;
+    case UNDO_IMPOSSIBLE:
+      /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */
+      error (0, err, "%s now points to %s, and cannot be put back (without "
+             "RENAME_EXCHANGE the old link was replaced, not kept): %s",
+             quoteaf_n (0, r->link), quoteaf_n (1, r->target), what);
       break;
     default:
       {
