@@ -210,7 +210,8 @@ is an error, and the old directory is never deleted.  -n does not mean\n\
 ln's -n here: 'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
 \n\
 What --print-old and --verbose print is part of the change: if it cannot\n\
-be written, the change is undone and the status is 3.\n\
+be written, the change is undone and the status is 3 (without\n\
+RENAME_EXCHANGE the old link is not kept, so -v says the change stays).\n\
 \n\
 With --expect, atomic-swap calls on the same LINK take turns through a\n\
 short-lived lock directory, .atomic-swap.LINK.lock in LINK's directory,\n\
