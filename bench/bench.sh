@@ -47,7 +47,7 @@ cases=$scratch/cases
   printf 'atomic-swap A B\t-\tatomic-swap rel-a rel-b\n'
   printf 'lockdir L true\t-\tlockdir L.dir /bin/true\n'
   printf 'flock L true (peer)\t-\tflock L.flock /bin/true\n'
-  printf "safe-append log TEXT\t-\tsafe-append log 'a log record'\n"
+  printf "safe-append -c TEXT log\t-\tsafe-append -c 'a log record' log\n"
   printf "sh echo >> (peer)\t-\tsh -c 'echo a log record >>log'\n"
 } >"$cases"
 printf '%-24s %10s %10s\n' case median-us x-true

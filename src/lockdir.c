@@ -157,7 +157,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
-                          record removed\n\
+                          record removed; also remove an unusable LOCK.last\n\
       --status          print LOCK's owner record; status 1 if LOCK is free\n\
       --json            with --status or --break, print one JSON object\n\
   -v, --verbose         report each stale lock broken\n\
@@ -178,8 +178,8 @@ While held, LOCK contains one file, owner.ID, with 'key=value' lines: id,\n\
 token, pid, start_time, boot_id, pidns, host, uid, acquired, lease,\n\
 child_pid, child_start_time, command.  The record of the last holder is\n\
 kept in LOCK.last, which carries the fencing token on: each acquisition\n\
-gets a token larger than every earlier one.  An empty directory LOCK\n\
-counts as free.\n\
+gets a token larger than every earlier one, up to 2^53-1.  An empty\n\
+directory LOCK counts as free.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -260,7 +260,8 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
   json_put_string (stdout, lock);
   fputs (",\"held\":true", stdout);
   print_json_string ("id", owner->id);
-  printf (",\"token\":%ju", owner->token);
+  print_json_number_or_null ("token", owner->token,
+                             owner->token != DIRLOCK_TOKEN_NONE);
   printf (",\"pid\":%ld", (long) owner->pid);
   printf (",\"start_time\":%llu", owner->start_time);
   print_json_string ("boot_id", owner->boot_id);
@@ -293,7 +294,19 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
 {
-  if (errnum == ENOTDIR)
+  char const *file, *problem;
+  if (dirlock_fault (&file, &problem))
+    {
+      if (problem)
+        error (0, 0, "cannot %s %s: %s %s; remove it, or run "
+               "'lockdir --break %s' (the tokens then start again from 1)",
+               doing, quoteaf (lock), quoteaf_n (1, file), problem,
+               quotearg_n_style (2, shell_escape_quoting_style, lock));
+      else
+        error (0, errnum, "cannot %s %s: cannot read %s", doing,
+               quoteaf (lock), quoteaf_n (1, file));
+    }
+  else if (errnum == ENOTDIR)
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));
   else if (errnum == ENOTEMPTY)
@@ -845,13 +858,45 @@ release_for_caller (char const *lock_name, struct options const *opt)
     }
 }
 
+/* --break also resets an unusable history LOCK.last, the one way out
+   of a poisoned token.  Return 1 if it did, 0 if there was nothing to
+   do, -1 on error (reported).  */
+static int
+reset_history (char const *lock_name)
+{
+  char const *file, *problem;
+  switch (dirlock_reset_history (lock_name))
+    {
+    case 0:
+      return 0;
+    case 1:
+      dirlock_fault (&file, &problem);
+      error (0, 0, "removed %s, which %s: the tokens start again from 1",
+             quoteaf (file), problem);
+      return 1;
+    default:
+      if (dirlock_fault (&file, &problem) && problem)
+        error (0, errno, "cannot remove %s, which %s", quoteaf (file),
+               problem);
+      else
+        report_lock_error (lock_name, "break", errno);
+      return -1;
+    }
+}
+
 static int
 break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   struct dirlock_owner owner;
-  switch (dirlock_break (lock_name, &owner))
+  int broken = dirlock_break (lock_name, &owner);
+  int reset = broken >= 0 ? reset_history (lock_name) : 0;
+  if (reset < 0)
+    return EXIT_SYSERR;
+  if (broken == 1 && reset == 1)
+    return EXIT_DONE;
+  switch (broken)
     {
     case 0:
       if (opt->verbose)

@@ -79,6 +79,7 @@ struct options
   bool whole;               /* all of standard input is one record */
   char const *stamp_format; /* NULL without --timestamp */
   char const *tag;          /* NULL without --prefix */
+  char const *content;      /* the record of -c, or NULL: standard input */
   size_t max_record;
   bool tee;
   bool sync;
@@ -95,7 +96,9 @@ struct appender
   rlim_t size_limit;        /* RLIMIT_FSIZE for a regular file, else
                                RLIM_INFINITY */
   bool sync;
-  bool tee;
+  bool tee;                 /* still copying to standard output */
+  uintmax_t tee_stopped_at; /* the first record not copied, or 0 */
+  int tee_errno;            /* why the copy stopped */
 
   char terminator;
   bool whole;               /* the data is one record, whatever it holds */
@@ -134,10 +137,11 @@ enum
 static struct option const long_options[] =
 {
   {"mode", required_argument, NULL, 'm'},
+  {"content", required_argument, NULL, 'c'},
   {"no-create", no_argument, NULL, NO_CREATE_OPTION},
   {"null", no_argument, NULL, 'z'},
   {"whole", no_argument, NULL, WHOLE_OPTION},
-  {"timestamp", optional_argument, NULL, 't'},
+  {"timestamp", required_argument, NULL, 't'},
   {"prefix", required_argument, NULL, PREFIX_OPTION},
   {"max-record", required_argument, NULL, MAX_RECORD_OPTION},
   {"tee", no_argument, NULL, TEE_OPTION},
@@ -160,30 +164,37 @@ usage (int status)
     }
 
   printf ("\
-Usage: %s [OPTION]... FILE TEXT...\n\
-  or:  %s [OPTION]... FILE\n", program_name, program_name);
+Usage: %s [OPTION]... FILE\n\
+  or:  %s [OPTION]... -c TEXT FILE\n", program_name, program_name);
   fputs ("\
 Append records to FILE so that concurrent writers never interleave inside\n\
 a record: each record goes into FILE with exactly one write(2) on an\n\
-O_APPEND descriptor.  In the first form, append the TEXTs joined by spaces\n\
-and a newline, as one record.  In the second, read records from standard\n\
-input -- lines by default -- and append each complete record as soon as\n\
-it has been read; several records may share a write, a record is never\n\
-split across writes.  A last record without its terminator is completed\n\
-with one.  FILE is created if absent, with mode a=rw minus the umask.\n\
+O_APPEND descriptor.  In the first form, read records from standard input\n\
+-- lines by default -- and append each complete record as soon as it has\n\
+been read; several records may share a write, a record is never split\n\
+across writes.  A last record without its terminator is completed with\n\
+one.  In the second form, append TEXT and a newline as one record, and do\n\
+not read standard input.  FILE is the only operand: TEXT is never taken\n\
+from the command line without -c.  FILE is created if absent, with mode\n\
+a=rw minus the umask.\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
+  -c, --content=TEXT    append TEXT and a newline (NUL with -z) as one\n\
+                          record, even if TEXT holds newlines\n\
   -z, --null            records end with a NUL byte, not a newline\n\
       --whole           all of standard input is one record\n\
-  -t, --timestamp[=FORMAT]  begin each record with the time it was read and\n\
-                          a space; FORMAT as in date(1), by default RFC 3339\n\
-                          with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
+  -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
+                          space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
+                          3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
                           and terminator included (default 1M); SIZE may\n\
                           end in K, M or G (powers of 1024)\n\
-      --tee             copy the records to standard output as well\n\
+      --tee             copy the records to standard output as well; if\n\
+                          that fails, go on appending to FILE (as tee -p):\n\
+                          a closed pipe is noted at the end, status 0;\n\
+                          another error is reported at once, status 3\n\
   -m, --mode=MODE       create FILE with this mode (as in chmod), not\n\
                           a=rw - umask\n\
       --no-create       fail if FILE does not exist\n\
@@ -231,8 +242,8 @@ refuses unless --force is given.\n\
   fputs ("\
 \n\
 Examples:\n\
-  safe-append /var/log/deploy.log \"$(date -Is) deployed $REV\"\n\
-  backup.sh 2>&1 | safe-append -t --prefix=backup /var/log/cron.log\n\
+  safe-append -c \"$(date -Is) deployed $REV\" /var/log/deploy.log\n\
+  backup.sh 2>&1 | safe-append -t rfc3339 --prefix=backup /var/log/cron.log\n\
   make 2>&1 | safe-append --tee build.log    # a tee -a that never tears\n\
   find . -print0 | safe-append -z list       # NUL-terminated records\n\
 ", stdout);
@@ -272,7 +283,9 @@ static size_t
 count_records (char const *data, size_t len, char terminator)
 {
   size_t count = 0;
-#if defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__)
+  /* GCC's vector extensions: GCC 4.7 and later, and clang (which says
+     it is GCC 4.2).  */
+#if defined __clang__ || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__))
   typedef unsigned char bytes16 __attribute__ ((vector_size (16)));
   bytes16 wanted;
   memset (&wanted, terminator, sizeof wanted);
@@ -404,16 +417,43 @@ report_past_size_limit (struct appender const *app, uintmax_t number)
 }
 
 /* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
-   the number of the first), to standard output if asked.  */
-static bool
-tee_records (struct appender const *app, char const *out, size_t len,
+   the number of the first), to standard output if asked.  When the copy
+   fails, stop copying but go on appending, as tee -p does: FILE gets
+   every record, and the failure is reported -- a closed pipe (EPIPE,
+   the reader had all it wanted, as with '| head') once at the end, as a
+   note; any other error at once, and as the exit status.  */
+static void
+tee_records (struct appender *app, char const *out, size_t len,
              uintmax_t first)
 {
-  if (app->tee && len > 0 && full_write (STDOUT_FILENO, out, len) != len)
-    {
-      error (0, errno, "cannot copy record %ju to standard output", first);
-      return false;
-    }
+  if (!app->tee || len == 0)
+    return;
+  size_t copied = full_write (STDOUT_FILENO, out, len);
+  if (copied == len)
+    return;
+  app->tee = false;
+  app->tee_errno = errno;
+  app->tee_stopped_at = (first
+                         + (app->whole
+                            ? 0 : count_records (out, copied, app->terminator)));
+  if (app->tee_errno != EPIPE)
+    error (0, app->tee_errno, "cannot copy record %ju to standard output; "
+           "appending to %s only from now on", app->tee_stopped_at,
+           quoteaf (app->file));
+}
+
+/* At the end: the copy to standard output stopped.  Say so, unless it
+   stopped because the reader went away (EPIPE) and QUIET: the records
+   all went to FILE, which is what safe-append is for, so that is not
+   a failure.  Any other error was reported when it happened, and is.  */
+static bool
+tee_stop_was_fine (struct appender const *app, bool quiet)
+{
+  if (app->tee_errno != EPIPE)
+    return false;
+  if (!quiet)
+    error (0, 0, "standard output was closed; records from %ju on were "
+           "appended to %s only", app->tee_stopped_at, quoteaf (app->file));
   return true;
 }
 
@@ -439,7 +479,8 @@ put_records (struct appender *app, char const *out, size_t out_len,
                  quoteaf (app->file), app->appended);
           return false;
         }
-      return tee_records (app, out, out_len, first);
+      tee_records (app, out, out_len, first);
+      return true;
     }
 
   if (written < 0)
@@ -523,6 +564,78 @@ size_room (struct appender const *app, size_t *room)
   return true;
 }
 
+/* The first record at or after P, in data ending at END that holds only
+   complete records, that is longer than MAX bytes; END if none is.  A
+   record starting at P fits iff a terminator lies in the MAX bytes from
+   P.  memrchr finds the last terminator there, and every record up to
+   it fits as well, so one look clears up to MAX bytes: a record's
+   length is compared only where a record crosses the window's end.  */
+static char const *
+first_long_record (struct appender const *app, char const *p,
+                   char const *end, size_t max)
+{
+  while (max < (size_t) (end - p))
+    {
+      char const *last = (app->whole ? NULL
+                          : memrchr (p, app->terminator, max));
+      if (!last)
+        return p;
+      p = last + 1;
+    }
+  return end;
+}
+
+/* The end of the longest run of whole records from P, in data ending at
+   END that holds only complete records, that takes at most LIMIT bytes;
+   P if the first record alone is longer.  */
+static char const *
+records_within (struct appender const *app, char const *p,
+                char const *end, size_t limit)
+{
+  if ((size_t) (end - p) <= limit)
+    return end;
+  char const *last = (app->whole ? NULL
+                      : memrchr (p, app->terminator, limit));
+  return last ? last + 1 : p;
+}
+
+/* Append the complete records in DATA, LEN bytes, as they are: without
+   prefixes, records go into FILE straight from the input buffer, as
+   many to a write as the write limit and the room left allow.  */
+static bool
+append_unprefixed (struct appender *app, char const *data, size_t len,
+                   size_t room, size_t write_limit)
+{
+  char const *end = data + len;
+  char const *long_record = first_long_record (app, data, end,
+                                               app->max_record);
+  for (char const *p = data; p < long_record; )
+    {
+      char const *batch_end = records_within (app, p, long_record,
+                                              MIN (room, write_limit));
+      if (batch_end == p)
+        {
+          /* The record is not longer than the maximum, and so than a
+             write: only the room is too small.  */
+          report_past_size_limit (app, app->appended + 1);
+          return false;
+        }
+      size_t batch_len = batch_end - p;
+      size_t nrecords = (app->whole ? 1
+                         : count_records (p, batch_len, app->terminator));
+      if (!put_records (app, p, batch_len, p, batch_len, nrecords))
+        return false;
+      room -= batch_len;
+      p = batch_end;
+    }
+  if (long_record < end)
+    {
+      report_too_long (app, app->appended + 1);
+      return false;
+    }
+  return true;
+}
+
 /* Append the complete records in DATA (LEN bytes: records that each end
    with the terminator, or, with --whole, one record), each whole in one
    write(2), in as few writes as possible.  Return false after reporting
@@ -535,18 +648,11 @@ append_records (struct appender *app, char const *data, size_t len)
   if (!update_head (app) || !size_room (app, &room))
     return false;
   size_t write_limit = app->fifo ? PIPE_BUF : MAX_WRITE_SIZE;
+  if (app->head_len == 0)
+    return append_unprefixed (app, data, len, room, write_limit);
 
-  /* The common case: no prefixes, and no record or write limit that
-     the records can reach.  Write them as they are.  */
-  if (app->head_len == 0 && len <= app->max_record && len <= room
-      && len <= write_limit)
-    return put_records (app, data, len, data, len,
-                        (app->whole
-                         ? 1 : count_records (data, len, app->terminator)));
-
-  /* Otherwise go record by record, gathering as many as one write may
-     take: in DATA itself, or with prefixes in the stage buffer.  */
-  bool staged = app->head_len > 0;
+  /* With prefixes, go record by record, putting together in the stage
+     buffer as many as one write may take.  */
   char const *end = data + len;
   char const *batch = data;   /* the first record not yet written */
   size_t batch_len = 0;       /* the bytes its write will take */
@@ -558,16 +664,14 @@ append_records (struct appender *app, char const *data, size_t len)
       uintmax_t number = app->appended + batch_records + 1;
 
       bool too_long = out_len > app->max_record;
-      size_t limit = MIN (room, write_limit);
-      if (staged)
-        limit = MIN (limit, app->stage_size);
+      size_t limit = MIN (MIN (room, write_limit), app->stage_size);
       if (too_long || batch_len + out_len > limit)
         {
           /* Write what has been gathered, and start again with this
              record, which then has the whole write to itself.  */
           if (batch_records > 0)
             {
-              if (!put_records (app, staged ? app->stage : batch, batch_len,
+              if (!put_records (app, app->stage, batch_len,
                                 batch, p - batch, batch_records))
                 return false;
               room -= batch_len;
@@ -585,25 +689,22 @@ append_records (struct appender *app, char const *data, size_t len)
               report_past_size_limit (app, number);
               return false;
             }
-          if (staged && out_len > app->stage_size)
+          if (out_len > app->stage_size)
             {
               app->stage_size = out_len;
               app->stage = xrealloc (app->stage, app->stage_size);
             }
         }
 
-      if (staged)
-        {
-          memcpy (app->stage + batch_len, app->head, app->head_len);
-          memcpy (app->stage + batch_len + app->head_len, p, next - p);
-        }
+      memcpy (app->stage + batch_len, app->head, app->head_len);
+      memcpy (app->stage + batch_len + app->head_len, p, next - p);
       batch_len += out_len;
       batch_records++;
       p = next;
     }
 
   return (batch_records == 0
-          || put_records (app, staged ? app->stage : batch, batch_len,
+          || put_records (app, app->stage, batch_len,
                           batch, end - batch, batch_records));
 }
 
@@ -702,23 +803,17 @@ append_stream (struct appender *app, int in_fd)
   return ok;
 }
 
-/* Append the record made of the N TEXTS.  */
+/* Append TEXT and the terminator, as one record.  */
 static bool
-append_text (struct appender *app, int n, char **texts)
+append_text (struct appender *app, char const *text)
 {
-  size_t len = 0;
-  for (int i = 0; i < n; i++)
-    len += strlen (texts[i]) + 1;
-  char *record = xmalloc (len);
-  char *p = record;
-  for (int i = 0; i < n; i++)
-    {
-      p = stpcpy (p, texts[i]);
-      *p++ = i + 1 < n ? ' ' : app->terminator;
-    }
+  size_t len = strlen (text);
+  char *record = xmalloc (len + 1);
+  memcpy (record, text, len);
+  record[len] = app->terminator;
   app->whole = true;
   app->read_time = current_timespec ();
-  bool ok = append_records (app, record, len);
+  bool ok = append_records (app, record, len + 1);
   free (record);
   return ok;
 }
@@ -1065,15 +1160,14 @@ input_is_target (struct stat const *st)
 }
 
 static int
-safe_append (char const *file, int text_count, char **texts,
-             struct options const *opt)
+safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   int fd = open_file (file, opt, &st);
   if (fd < 0)
     return EXIT_SYSERR;
   bool ok = true;
-  if (text_count == 0 && input_is_target (&st))
+  if (!opt->content && input_is_target (&st))
     {
       error (0, 0, "%s: input file is output file", quotef (file));
       ok = false;
@@ -1083,9 +1177,11 @@ safe_append (char const *file, int text_count, char **texts,
     {
       struct appender app;
       appender_init (&app, file, fd, &st, opt);
-      ok = (text_count > 0
-            ? append_text (&app, text_count, texts)
+      ok = (opt->content
+            ? append_text (&app, opt->content)
             : append_stream (&app, STDIN_FILENO));
+      if (app.tee_stopped_at != 0)
+        ok &= tee_stop_was_fine (&app, opt->quiet);
       appender_free (&app);
     }
   if (close (fd) != 0 && ok)
@@ -1131,6 +1227,12 @@ check_stamp_format (char const *format, char terminator)
 {
   if (!*format)
     usage_error ("empty timestamp format");
+  /* Without a conversion every record would get the same text: a
+     misplaced operand or option, as in '-t log TEXT' or '-t --prefix'.
+     (--prefix gives every record the same text.)  */
+  if (!strchr (format, '%'))
+    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
+                 "gives the default format)", quote (format));
   char stamp[STAMP_MAX];
   struct timespec now = current_timespec ();
   struct tm tm;
@@ -1163,7 +1265,7 @@ main (int argc, char **argv)
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:zt::Sq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:c:zt:Sq", long_options, NULL))
          != -1)
     {
       switch (c)
@@ -1171,6 +1273,11 @@ main (int argc, char **argv)
         case 'm':
           opt.mode = parse_mode (optarg);
           opt.explicit_mode = true;
+          break;
+        case 'c':
+          if (opt.content)
+            usage_error ("-c/--content given twice: one record per call");
+          opt.content = optarg;
           break;
         case NO_CREATE_OPTION:
           opt.no_create = true;
@@ -1182,7 +1289,8 @@ main (int argc, char **argv)
           opt.whole = true;
           break;
         case 't':
-          opt.stamp_format = optarg ? optarg : DEFAULT_STAMP_FORMAT;
+          opt.stamp_format = (strcmp (optarg, "rfc3339") == 0
+                              ? DEFAULT_STAMP_FORMAT : optarg);
           break;
         case PREFIX_OPTION:
           opt.tag = optarg;
@@ -1222,8 +1330,9 @@ main (int argc, char **argv)
         usage_error ("extra operand %s", quote (argv[optind]));
       return fs_explain_operands (1, argv + file_index);
     }
-  if (opt.whole && optind < argc)
-    usage_error ("--whole reads standard input; it takes no TEXT");
+  if (opt.whole && opt.content)
+    usage_error ("--whole reads standard input; it cannot go with "
+                 "-c/--content");
   /* A prefix holding the terminator would split every record.  (With
      -z the terminator is NUL, which no argument can hold.)  */
   if (opt.tag && strchr (opt.tag, '\n') && opt.terminator == '\n')
@@ -1231,6 +1340,13 @@ main (int argc, char **argv)
                  "every record");
   if (opt.stamp_format)
     check_stamp_format (opt.stamp_format, opt.terminator);
+  /* A second operand is not taken as a record: with data waiting on
+     standard input, 'FILE TEXT' would silently drop it, and a 'tee'
+     habit ('FILE1 FILE2') would become a record.  */
+  if (optind < argc)
+    usage_error ("extra operand %s (a record is given with -c TEXT; "
+                 "without -c, records come from standard input)",
+                 quote (argv[optind]));
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
@@ -1242,5 +1358,5 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   signal (SIGXFSZ, SIG_IGN);
 
-  return safe_append (argv[file_index], argc - optind, argv + optind, &opt);
+  return safe_append (argv[file_index], &opt);
 }

@@ -122,7 +122,7 @@ refute_candidate() {
   assert_candidate report.txt
   complete_line "atomic-swap -s rel"
   assert_candidate releases
-  complete_line "safe-append -t report.l"
+  complete_line "safe-append -z report.l"
   assert_equal "$REPLY_LINES" "report.log"
   # After an option that takes a value, the value is not an operand.
   complete_line "lockdir -w 10s rep"

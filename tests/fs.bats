@@ -343,10 +343,10 @@ assert_verdict() {
   for fs in ext4 xfs btrfs tmpfs overlay; do
     require_mount "$fs"
     dir=$(test_dir_on "$fs")
-    run safe-append "$dir/log" "one on $fs"
+    run safe-append "$dir/log" -c "one on $fs"
     assert_success
     assert_output ""
-    run safe-append "$dir/log" two
+    run safe-append "$dir/log" -c two
     assert_success
     assert_equal "$(cat "$dir/log")" "one on $fs
 two"
@@ -355,7 +355,7 @@ two"
   local lfile before
   lfile=$(fs_mount_point overlay)/lfile
   before=$(cat "$lfile")
-  run safe-append "$lfile" more
+  run safe-append "$lfile" -c more
   assert_success
   assert_equal "$(cat "$lfile")" "$before
 more"
@@ -365,23 +365,23 @@ more"
   require_mount fuse
   local dir
   dir=$(test_dir_on fuse)
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_output "safe-append: '$dir/log' is on fuse: appends from other hosts can interleave; use --force to go ahead anyway"
   [ ! -e "$dir/log" ]
   # -q does not silence a refusal.
-  run safe-append -q "$dir/log" record
+  run safe-append -q "$dir/log" -c record
   assert_equal "$status" 3
   [ ! -e "$dir/log" ]
   # An existing file is refused too, and left as it was.
   printf 'old\n' >"$dir/log"
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_equal "$(cat "$dir/log")" old
-  run safe-append --force "$dir/log" record
+  run safe-append --force "$dir/log" -c record
   assert_success
   assert_output "safe-append: warning: '$dir/log' is on fuse: appends from other hosts can interleave"
-  run safe-append --force -q "$dir/log" another
+  run safe-append --force -q "$dir/log" -c another
   assert_success
   assert_output ""
   assert_equal "$(cat "$dir/log")" "old
@@ -397,7 +397,7 @@ another"
   require_mount fuse-s3fs
   local dir
   dir=$(test_dir_on fuse-s3fs)
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_output "safe-append: '$dir/log' is on fuse.s3fs: appends can be lost; use --force to go ahead anyway"
   [ ! -e "$dir/log" ]

@@ -861,3 +861,113 @@ sweep_leftovers() {
   assert_output "lockdir: broke lock 'L', but cannot print its record: No space left on device"
   [ ! -e L ]
 }
+
+# --- LOCK.last: the history that carries the fencing token ----------------------------
+
+@test "an unusable token in LOCK.last: a clear error naming it; --break resets the history" {
+  lockdir L true
+  for bad in 18446744073709551615 9007199254740992 abc -1 ''; do
+    sed -i "s/^token=.*/token=$bad/" L.last
+    run lockdir -w 2 L true
+    assert_failure 125
+    assert_output "lockdir: cannot acquire 'L': 'L.last' holds no valid fencing token; remove it, or run 'lockdir --break L' (the tokens then start again from 1)"
+    run lockdir L
+    assert_failure 3
+    assert_output --partial "'L.last' holds no valid fencing token"
+  done
+  # The largest token there is cannot be followed.
+  sed -i "s/^token=.*/token=9007199254740991/" L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' holds the largest fencing token there is"
+  run lockdir --break L
+  assert_success
+  assert_output "lockdir: removed 'L.last', which holds the largest fencing token there is: the tokens start again from 1"
+  [ ! -e L.last ]
+  assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 1
+  # A valid history is not touched.
+  run lockdir --break L
+  assert_failure 1
+  [ -f L.last ]
+}
+
+@test "LOCK.last planted as a directory, FIFO or symlink: a clear error naming it, no hang" {
+  mkdir L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': 'L.last' is not a regular file"
+  rmdir L.last
+  mkfifo L.last
+  run timeout 10 lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' is not a regular file"
+  rm L.last
+  ln -s /etc/passwd L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' is a symbolic link"
+  run lockdir --break L
+  assert_success
+  [ ! -L L.last ]
+  run lockdir L true
+  assert_success
+}
+
+@test "LOCK.last planted while the lock is held: COMMAND's status stands and the lock is released" {
+  run lockdir L sh -c 'mkdir L.last; exit 7'
+  assert_failure 7
+  [ ! -e L ]
+  rmdir L.last
+  run lockdir L sh -c 'mkfifo L.last; exit 6'
+  assert_failure 6
+  [ ! -e L ]
+  # The release replaced the FIFO with the record of the holding.
+  [ -f L.last ]
+  # A holder killed with its lock, then a planted directory: the break works.
+  make_dead_lock L
+  mkdir L.last.new && rm -f L.last && mv L.last.new L.last
+  run lockdir -v L true
+  assert_failure 125
+  assert_output --partial "'L.last' is not a regular file"
+  [ ! -e L ] || [ -z "$(ls -A L)" ]
+}
+
+@test "a stale record with an absurd token does not poison LOCK.last" {
+  lockdir L true
+  true & wait $!
+  plant_record L "$!" 1 token=18446744073709551615
+  run lockdir -v L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_line --partial "broke stale lock"
+  assert_line 2
+  grep -qx token=2 L.last
+}
+
+@test "LOCK.last of another user in a sticky directory is not trusted" {
+  require_root
+  mkdir -m 1777 pub
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    sh -c 'printf "token=9007199254740990\n" >pub/L.last'
+  run lockdir pub/L true
+  assert_failure 125
+  assert_output --partial "'pub/L.last' belongs to uid 65534, in a sticky directory"
+  # Root's own history there is trusted.
+  rm pub/L.last
+  lockdir pub/L true
+  lockdir pub/L true
+  grep -qx token=2 pub/L.last
+}
+
+@test "past the file size limit (ulimit -f 0): a message, status 125 or 3, nothing left" {
+  run bash -c 'ulimit -f 0; lockdir L true'
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': File too large"
+  run bash -c 'ulimit -f 0; lockdir -w 1 L'
+  assert_failure 3
+  assert_output --partial "File too large"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+  # A holder that may write its record still runs COMMAND under the limit.
+  run bash -c 'lockdir L sh -c "ulimit -f 0; exit 5"'
+  assert_failure 5
+}
