@@ -1348,6 +1348,17 @@ expect_while_changed() {
   assert_no_leftovers d2
 }
 
+@test "--expect on a LINK whose name is as long as a name can be: the lock fits, nothing is left" {
+  long=$(printf 'l%.0s' {1..255})
+  ln -s base "$long"
+  run atomic-swap -s --expect=base new "$long"
+  assert_success
+  assert_equal "$(readlink "$long")" new
+  run atomic-swap -s --expect=base newer "$long"
+  assert_failure 1
+  assert_no_leftovers
+}
+
 # True once process PID is gone or a zombie.
 is_dead() {
   [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
