@@ -31,7 +31,6 @@
 #include "timespec.h"
 #include "xalloc.h"
 
-#define QUEUE_SUFFIX ".queue"
 
 enum
 {
@@ -168,7 +167,7 @@ remove_queue_if_empty (struct parent_dir const *parent, char const *qname)
 static bool
 queue_name (struct parent_dir const *parent, char *buf, size_t size)
 {
-  int n = snprintf (buf, size, "%s" QUEUE_SUFFIX, parent->base);
+  int n = snprintf (buf, size, "%s" LOCKQUEUE_SUFFIX, parent->base);
   if (n < 0 || (size_t) n >= size || n > NAME_MAX)
     {
       errno = ENAMETOOLONG;

@@ -14,15 +14,16 @@
 
      LOCK.queue            the queue: a directory beside LOCK that exists
                            while someone queues
-     LOCK.queue/N.ID       a ticket: a symbolic link whose target is the
+     LOCK.queue/N.K.ID     a ticket: a symbolic link whose target is the
                            waiter's record ("key=value" lines, as an owner
                            record, plus mode=shared for a shared request;
                            'acquired' is the time it queued).  N is a
-                           decimal number (zero-padded to 10 digits), ID
-                           the waiter's holding ID (owner.ID once it holds)
+                           decimal number (zero-padded to 10 digits), K
+                           the kind, x (exclusive) or s (shared), ID the
+                           waiter's holding ID (owner.ID once it holds)
 
    Taking a ticket: mkdir LOCK.queue (EEXIST is fine), read the largest
-   N present, and create the symbolic link N+1.ID: one symlink(2)
+   N present, and create the symbolic link N+1.K.ID: one symlink(2)
    publishes the ticket complete with its record, so no reader ever
    sees a partial one and no temporary can be left behind.  ENOENT (the
    last waiter just removed the empty queue): start again.  Order is
@@ -81,6 +82,9 @@
 
 #include "common.h"
 #include "dirlock.h"
+
+/* The queue of the lock LOCK is LOCK.queue.  */
+#define LOCKQUEUE_SUFFIX ".queue"
 
 enum
 {
