@@ -493,8 +493,10 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
   return v.stale;
 }
 
-bool
-dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+/* Does OWNER's record name process PID of this system (host, boot, pid
+   namespace) with PID's current start time?  */
+static bool
+owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
   unsigned long long start_time;
   return (owner->pid == pid && same_system (owner)
@@ -1540,7 +1542,7 @@ dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
     return held;
   bool owned = false;
   for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
+    owned = owned_by (owner, pids[i]);
   int result = (!owned ? 2
                 : !may_end_by_hand (&parent, owner) ? 3
                 : end_holding (&parent, lock_fd, owner->id, owner->token,
@@ -1588,7 +1590,7 @@ dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
     return held;
   bool owned = false;
   for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
+    owned = owned_by (owner, pids[i]);
   int result = !owned ? 2 : !may_end_by_hand (&parent, owner) ? 3 : 0;
   if (result == 0)
     {

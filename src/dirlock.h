@@ -181,9 +181,6 @@ int dirlock_read (char const *path, struct dirlock_owner *owner);
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
-/* True if OWNER's record names process PID of this system (host, boot,
-   pid namespace) with PID's current start time.  */
-bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
    its record in *OWNER.  Return 0 if a holding was ended, 1 if the
