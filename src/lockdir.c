@@ -1497,14 +1497,18 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quote (operands[1]));
+  /* --list takes a directory, which may well be '.'.  */
   if (opt->mode != MODE_LIST)
     for (char **lock = operands; *lock && (lock == operands || !with_command);
          lock++)
-      if (descriptor_idiom (*lock))
-        usage_error ("lockdir locks names, not file descriptors: %s would "
-                     "be a lock named %s in the current directory (write "
-                     "./%s if that is what you mean)", quote (*lock),
-                     quote_n (1, *lock), *lock);
+      {
+        check_operand (*lock);
+        if (descriptor_idiom (*lock))
+          usage_error ("lockdir locks names, not file descriptors: %s would "
+                       "be a lock named %s in the current directory (write "
+                       "./%s if that is what you mean)", quote (*lock),
+                       quote_n (1, *lock), *lock);
+      }
   if (opt->command_string && opt->mode != MODE_ACQUIRE)
     usage_error ("-c goes with acquiring LOCK");
   if (opt->command_string && operands[1] && !trailing_command_string
