@@ -43,7 +43,6 @@
 #include "error.h"
 #include "full-write.h"
 #include "minmax.h"
-#include "modechange.h"
 #include "safe-read.h"
 #include "same-inode.h"
 #include "strftime.h"
@@ -1293,21 +1292,6 @@ safe_append (char const *file, struct options const *opt)
   return ok ? EXIT_DONE : EXIT_SYSERR;
 }
 
-static mode_t
-parse_mode (char const *spec)
-{
-  struct mode_change *change = mode_compile (spec);
-  if (!change)
-    usage_error ("invalid mode %s", quote (spec));
-  mode_t umask_value = umask (0);
-  umask (umask_value);
-  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
-                             | S_IROTH | S_IWOTH,
-                             false, umask_value, change, NULL);
-  free (change);
-  return mode;
-}
-
 static size_t
 parse_size (char const *arg)
 {
@@ -1371,7 +1355,7 @@ main (int argc, char **argv)
       switch (c)
         {
         case 'm':
-          opt.mode = parse_mode (optarg);
+          opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
           break;
         case 'c':
@@ -1430,6 +1414,7 @@ main (int argc, char **argv)
         usage_error ("extra operand %s", quote (argv[optind]));
       return fs_explain_operands (1, argv + file_index);
     }
+  check_operand (argv[file_index]);
   if (opt.whole && opt.content)
     usage_error ("--whole reads standard input; it cannot go with "
                  "-c/--content");
