@@ -22,7 +22,7 @@
                      lockqueue.h; only with dirlock_config.fifo)
      .PROG.RANDOM    a temporary in LOCK's directory (PROG is the
                      program's name), present only for the moment of
-                     an attempt, or of rewriting the owner record
+                     an attempt, or of raising the token in the owner record
 
    Acquiring: the directory is built complete under a temporary name
    and renamed to LOCK with one rename(2), which fails while LOCK is a
@@ -48,7 +48,7 @@
    ticket, if it came through the queue, is removed (lockqueue.h).
 
    Owner record keys: id, token, pid, start_time (field 22 of
-   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339),
+   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339, UTC),
    lease (seconds; absent without a lease), child_pid and
    child_start_time (while a command runs), mode (shared; absent for an
    exclusive holding), command.  The owner file's modification time is
@@ -126,6 +126,15 @@ struct dirlock_holders
   struct dirlock_owner *owner; /* free with dirlock_holders_free */
 };
 
+/* LOCK.last as read when acquiring: kept open until the token is
+   settled (see dirlock.c).  */
+struct kept_history
+{
+  int fd;                      /* -1: none (LOCK.last was absent) */
+  dev_t dev;
+  ino_t ino;
+};
+
 /* A lock held by this process.  */
 struct dirlock
 {
@@ -135,6 +144,7 @@ struct dirlock
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
   mode_t dir_mode;             /* the mode of LOCK while we hold it */
+  struct kept_history last;    /* while acquiring */
   /* The inotify instances the wait used, closed once the holding ends:
      closing one waits for an RCU grace period, milliseconds that would
      otherwise be spent holding the lock.  -1 if none.  */
@@ -145,6 +155,10 @@ struct dirlock
 struct dirlock_config
 {
   pid_t owner_pid;             /* 0: this process */
+  /* A process running on the owner's behalf (lockdir's COMMAND), or
+     0: recorded with the owner, so that while it lives the lock is
+     not stale even if its owner has died.  */
+  pid_t child_pid;
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
@@ -196,11 +210,6 @@ int dirlock_release (struct dirlock *lock);
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
 
-/* Record CHILD (a process running on the holder's behalf) in the owner
-   record: while it lives, the lock is not stale even if its owner has
-   died.  Return 0, or -1 with errno (ESTALE: the lock was broken).  */
-int dirlock_set_child (struct dirlock *lock, pid_t child);
-
 /* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
    the lock was broken meanwhile).  */
 int dirlock_heartbeat (struct dirlock *lock);
@@ -227,9 +236,6 @@ int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
-/* True if OWNER's record names process PID of this system (host, boot,
-   pid namespace) with PID's current start time.  */
-bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
    its record in *OWNER (of several shared holders, all are ended, and
