@@ -492,7 +492,7 @@ wakeups() {
   assert_equal "${#lines[@]}" 1
   echo "$output" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))'
   echo "$output" | jq -e "
-    (.holders | length == 1) and (.holders[0].pid == $HOLDER)
+    (.holders | length == 1) and (.holders[0].holder == 1) and (.holders[0].pid == $HOLDER)
     and (.holders[0].mode == \"exclusive\") and (.mode == \"exclusive\")
     and (.queue | length == 2)
     and (.queue[0].position == 1) and (.queue[0].pid == $w1)
@@ -549,6 +549,18 @@ wakeups() {
   run lockdir "${name}y" true
   assert_failure 125
   assert_output --partial "too long"
+}
+
+@test "-s, --shared and --no-queue go with acquiring only; -x after -s holds exclusively" {
+  for opts in "-s --status" "--shared -u" "--no-queue --break" "-s --list"; do
+    run lockdir $opts L
+    assert_usage_error lockdir
+    [ ! -e L ] && [ ! -e L.queue ]
+  done
+  lockdir -s -x L sh -c 'cat L/owner.*' >record
+  ! grep -q '^mode=' record || fail "-x after -s: $(cat record)"
+  lockdir -x -s L sh -c 'cat L/owner.*' >record
+  grep -qx 'mode=shared' record
 }
 
 # --- shared holders ------------------------------------------------------------
