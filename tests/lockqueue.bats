@@ -507,6 +507,44 @@ wakeups() {
   assert_output '{"lock":"L","held":false}'
 }
 
+@test "--list and --status of several locks: one line each, with shared holders and waiters; LOCK.queue is not a lock" {
+  mkdir d
+  mkfifo gate1 gate2
+  background lockdir -s d/L sh -c 'read x <gate1'
+  local r1=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r1\$'"
+  background lockdir -s d/L sh -c 'read x <gate2'
+  local r2=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r2\$'"
+  background lockdir -w 30s d/L true
+  local w=$BG
+  wait_until waiting d/L "$w"
+  run lockdir --list d
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  assert_output --regexp "^d/L: held shared by pid ($r1|$r2) on .*; 1 more shared holder; 1 waiting\$"
+  local listed=$output
+  run lockdir --status d/*
+  assert_success
+  # The same line (but for the age, which may have turned a second).
+  assert_equal "$(sed 's/ for [0-9]*s / /' <<<"$output")" \
+    "$(sed 's/ for [0-9]*s / /' <<<"$listed")"
+  echo >gate1
+  echo >gate2
+  wait "$r1" "$r2" "$w"
+  # A free lock whose queue is there (its last waiter about to take it
+  # or to leave): listed once, by its name, with its history or not.
+  mkdir d/L.queue
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rm d/L.last
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rmdir d/L.queue
+}
+
 @test "a queued waiter breaks a dead holder's lock in its turn; tokens still increase" {
   sh -c 'lockdir L && :'
   token=$(lockdir --status L | sed -n 's/^token=//p')
