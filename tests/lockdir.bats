@@ -1186,10 +1186,6 @@ as_nobody() {
   assert_success
   run lockdir --wait=5 L true
   assert_success
-  run lockdir --timeout 5 L true
-  assert_success
-  run lockdir --timeout=5 L true
-  assert_success
   run lockdir -c 'echo "one $LOCKDIR_TOKEN" | tr a-z A-Z' L
   assert_success
   assert_output "ONE 4"
@@ -1217,6 +1213,11 @@ as_nobody() {
   assert_output --partial "cannot be combined"
   run lockdir --status -c true L
   assert_usage_error lockdir
+  # flock's other spelling of --wait.
+  run lockdir --timeout 5 L true
+  assert_success
+  run lockdir --timeout=5 L true
+  assert_success
 }
 
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
