@@ -1310,27 +1310,38 @@ break_lock (char const *lock_name, struct options const *opt)
 
 /* One line about LOCK for --list and for --status of several locks:
    "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND", with
-   "stale (why), " before "held" for a lock the next acquirer breaks;
-   or "LOCK: free".  OWNER is NULL for a free lock.  */
+   "stale (why), " before "held" for a lock the next acquirer breaks,
+   "held shared" and "; N more shared holders" for a shared holding,
+   and "; N waiting" while some wait in its queue; or "LOCK: free".
+   HOLDERS->count is 0 for a free lock.  */
 static void
-print_summary (char const *lock, struct dirlock_owner const *owner,
-               char const *stale)
+print_summary (char const *lock, struct dirlock_holders const *holders,
+               size_t queued, char const *stale)
 {
-  if (!owner)
+  printf ("%s: ", quotef (lock));
+  if (holders->count == 0)
+    fputs ("free", stdout);
+  else
     {
-      printf ("%s: free\n", quotef (lock));
-      return;
+      struct dirlock_owner const *owner = &holders->owner[0];
+      struct timespec age;
+      char age_text[32];
+      printf ("%s%s%sheld%s by pid %ld on %s",
+              stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
+              owner->shared ? " shared" : "", (long) owner->pid,
+              owner->host[0] ? owner->host : "?");
+      if (holding_age (owner, &age))
+        printf (" for %s", format_age (age, age_text, sizeof age_text));
+      if (owner->token != DIRLOCK_TOKEN_NONE)
+        printf (" (token %ju)", owner->token);
+      printf (": %s", owner->command);
+      if (holders->count > 1)
+        printf ("; %zu more shared holder%s", holders->count - 1,
+                holders->count > 2 ? "s" : "");
     }
-  struct timespec age;
-  char age_text[32];
-  printf ("%s: %s%s%sheld by pid %ld on %s", quotef (lock),
-          stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
-          (long) owner->pid, owner->host[0] ? owner->host : "?");
-  if (holding_age (owner, &age))
-    printf (" for %s", format_age (age, age_text, sizeof age_text));
-  if (owner->token != DIRLOCK_TOKEN_NONE)
-    printf (" (token %ju)", owner->token);
-  printf (": %s\n", owner->command);
+  if (queued)
+    printf ("; %zu waiting", queued);
+  putchar ('\n');
 }
 
 /* Show the lock LOCK_NAME: its record (SUMMARY: its one line), or
@@ -1360,8 +1371,7 @@ show_lock (char const *lock_name, bool summary, bool skip_others,
   for (size_t i = 0; i < holders.count && !stale; i++)
     stale = dirlock_stale_reason (&holders.owner[i]);
   if (summary && !opt->json)
-    print_summary (lock_name, holders.count ? &holders.owner[0] : NULL,
-                   stale);
+    print_summary (lock_name, &holders, queued, stale);
   else
     print_status (lock_name, &holders, waiters, queued, opt->json);
   free (waiters);

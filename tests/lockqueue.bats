@@ -492,7 +492,7 @@ wakeups() {
   assert_equal "${#lines[@]}" 1
   echo "$output" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))'
   echo "$output" | jq -e "
-    (.holders | length == 1) and (.holders[0].pid == $HOLDER)
+    (.holders | length == 1) and (.holders[0].holder == 1) and (.holders[0].pid == $HOLDER)
     and (.holders[0].mode == \"exclusive\") and (.mode == \"exclusive\")
     and (.queue | length == 2)
     and (.queue[0].position == 1) and (.queue[0].pid == $w1)
@@ -505,6 +505,44 @@ wakeups() {
   run lockdir --status --json L
   assert_failure 1
   assert_output '{"lock":"L","held":false}'
+}
+
+@test "--list and --status of several locks: one line each, with shared holders and waiters; LOCK.queue is not a lock" {
+  mkdir d
+  mkfifo gate1 gate2
+  background lockdir -s d/L sh -c 'read x <gate1'
+  local r1=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r1\$'"
+  background lockdir -s d/L sh -c 'read x <gate2'
+  local r2=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r2\$'"
+  background lockdir -w 30s d/L true
+  local w=$BG
+  wait_until waiting d/L "$w"
+  run lockdir --list d
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  assert_output --regexp "^d/L: held shared by pid ($r1|$r2) on .*; 1 more shared holder; 1 waiting\$"
+  local listed=$output
+  run lockdir --status d/*
+  assert_success
+  # The same line (but for the age, which may have turned a second).
+  assert_equal "$(sed 's/ for [0-9]*s / /' <<<"$output")" \
+    "$(sed 's/ for [0-9]*s / /' <<<"$listed")"
+  echo >gate1
+  echo >gate2
+  wait "$r1" "$r2" "$w"
+  # A free lock whose queue is there (its last waiter about to take it
+  # or to leave): listed once, by its name, with its history or not.
+  mkdir d/L.queue
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rm d/L.last
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rmdir d/L.queue
 }
 
 @test "a queued waiter breaks a dead holder's lock in its turn; tokens still increase" {
@@ -549,6 +587,18 @@ wakeups() {
   run lockdir "${name}y" true
   assert_failure 125
   assert_output --partial "too long"
+}
+
+@test "-s, --shared and --no-queue go with acquiring only; -x after -s holds exclusively" {
+  for opts in "-s --status" "--shared -u" "--no-queue --break" "-s --list"; do
+    run lockdir $opts L
+    assert_usage_error lockdir
+    [ ! -e L ] && [ ! -e L.queue ]
+  done
+  lockdir -s -x L sh -c 'cat L/owner.*' >record
+  ! grep -q '^mode=' record || fail "-x after -s: $(cat record)"
+  lockdir -x -s L sh -c 'cat L/owner.*' >record
+  grep -qx 'mode=shared' record
 }
 
 # --- shared holders ------------------------------------------------------------
