@@ -18,6 +18,7 @@ ACQ=${BENCH_ACQ:-50}
 MB=${BENCH_MB:-100}
 ROUNDS=${BENCH_ROUNDS:-3}
 
+bench_dir=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/atomicutils-bench.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 cd "$scratch" || exit 1
@@ -196,3 +197,8 @@ safe-append out <slice
 end=$(now)
 sa_ms=$(( (end - start) / 1000 )); ((sa_ms > 0)) || sa_ms=1
 echo "20000 lines: 'while read; echo >>' ${loop_ms} ms, safe-append ${sa_ms} ms ($(ratio "$loop_ms" "$sa_ms")x faster)"
+
+# ---------------------------------------------------------------------
+# 5. lockdir --etcd against etcdctl lock.
+. "$bench_dir/etcd.sh"
+bench_etcd

@@ -1119,3 +1119,12 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
                 : 2);
   return close_held (&parent, lock_fd, result);
 }
+
+void
+dirlock_owner_parse (char const *text, struct dirlock_owner *owner)
+{
+  char *copy = xstrdup (text);
+  clear_owner (owner);
+  parse_record (copy, owner);
+  free (copy);
+}

@@ -181,4 +181,8 @@ void dirlock_format_time (struct timespec when, char *buf, size_t size);
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
 
+/* Read the owner record TEXT (as dirlock_owner_print writes it) into
+   *OWNER; unknown keys are ignored, absent ones are 0 or empty.  */
+void dirlock_owner_parse (char const *text, struct dirlock_owner *owner);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "dirlock.h"
+#include "etcdopts.h"
 #include "fsclass.h"
 
 #include "error.h"
@@ -99,6 +100,7 @@ static struct option const long_options[] =
   {"quiet", no_argument, NULL, 'q'},
   {"force", no_argument, NULL, FORCE_OPTION},
   {"check-fs", no_argument, NULL, CHECK_FS_OPTION},
+  ETCD_LONG_OPTIONS,
   GETOPT_HELP_OPTION_DECL,
   GETOPT_VERSION_OPTION_DECL,
   {NULL, 0, NULL, 0}
@@ -163,6 +165,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees, and exit\n\
 ", stdout);
+  etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
   fputs ("\
@@ -193,6 +196,7 @@ kernels without pidfd).\n\
   fputs ("\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
+  76   the lock was lost while COMMAND ran (--etcd), which was stopped\n\
   124  COMMAND ran longer than --max-runtime\n\
   125  lockdir itself failed, or the options were wrong\n\
   126  COMMAND was found but could not be run\n\
@@ -791,6 +795,31 @@ show_status (char const *lock_name, struct options const *opt)
     }
 }
 
+/* LOCK is in etcd (--etcd, or LOCKDIR_ETCD): the same forms there.  */
+static int
+run_in_etcd (char const *lock_name, char **command,
+             struct options const *opt, struct etcd_options *etcd)
+{
+  static enum etcd_form const forms[] = {
+    [MODE_ACQUIRE] = ETCD_FORM_ACQUIRE, [MODE_RELEASE] = ETCD_FORM_RELEASE,
+    [MODE_BREAK] = ETCD_FORM_BREAK, [MODE_STATUS] = ETCD_FORM_STATUS
+  };
+  etcd->form = forms[opt->mode];
+  etcd->lease = opt->lease;
+  etcd->wait = (opt->nonblock ? (struct timespec) { 0, 0 }
+                : opt->has_timeout ? opt->timeout : infinite_duration);
+  etcd->busy_status = (opt->conflict_status >= 0 ? opt->conflict_status
+                       : command[0] ? EXIT_TEMPFAIL : EXIT_NO);
+  etcd->owner_pid = opt->owner_pid;
+  etcd->max_runtime = opt->max_runtime;
+  etcd->kill_after = opt->kill_after;
+  etcd->json = opt->json;
+  etcd->print_token = opt->print_token;
+  etcd->verbose = opt->verbose;
+  etcd->quiet = opt->quiet;
+  return etcd_lockdir (lock_name, command, etcd);
+}
+
 static void
 set_mode (struct options *opt, enum mode mode)
 {
@@ -837,6 +866,7 @@ int
 main (int argc, char **argv)
 {
   struct options opt = { .mode = MODE_ACQUIRE, .conflict_status = -1 };
+  struct etcd_options etcd = { 0 };
   bool check_fs = false;
 
   tool_init (argc, argv);
@@ -913,6 +943,7 @@ main (int argc, char **argv)
         case CHECK_FS_OPTION:
           check_fs = true;
           break;
+        case_ETCD_OPTIONS (etcd);
         case_GETOPT_HELP_CHAR;
         case_GETOPT_VERSION_CHAR;
         default:
@@ -946,6 +977,13 @@ main (int argc, char **argv)
     usage_error ("--print-token goes with the form without COMMAND");
   if (opt.owner_pid && opt.mode != MODE_ACQUIRE && opt.mode != MODE_RELEASE)
     usage_error ("--owner-pid goes with acquiring or --release");
+
+  if (etcd_wanted (&etcd))
+    {
+      if (check_fs)
+        usage_error ("--check-fs has no meaning with --etcd");
+      return run_in_etcd (lock_name, command, &opt, &etcd);
+    }
 
   if (check_fs)
     return fs_explain_operands (1, argv + optind);

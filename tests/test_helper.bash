@@ -166,3 +166,26 @@ _racer() {
     fi
   done
 }
+
+# ---------------------------------------------------------------------
+# Background processes a test leaves behind.
+
+# Start "$@" in the background, without bats' fd 3 (bats would wait
+# for whoever holds it): its pid goes to $BG and into BG_PIDS.
+background() {
+  "$@" 3>&- &
+  BG=$!
+  BG_PIDS="${BG_PIDS:-} $BG"
+}
+
+# In teardown: kill what background started, stopped or not, and reap
+# it, so that bats does not wait for it.
+reap_background() {
+  local pid
+  for pid in ${BG_PIDS:-}; do
+    kill -CONT "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  return 0
+}
