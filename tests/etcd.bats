@@ -615,3 +615,50 @@ make_pki() {
   refute_output --partial anonymous
   etcd_stop
 }
+
+# --- the documentation's examples -------------------------------------------
+
+# The lockdir lines of the README's "Across hosts" example, as printed.
+readme_etcd_lines() {
+  sed -n '/^## Across hosts/,/^## /p' "$BATS_TEST_DIRNAME/../README.md" |
+    sed -n '/^```sh/,/^```/p' | grep '^lockdir ' | sed 's/  *#.*//'
+}
+
+@test "the README's 3-node example runs as printed, also with a member down" {
+  etcd_start_cluster "$BATS_TEST_TMPDIR/cluster"
+  export LOCKDIR_ETCD=$CLUSTER_URLS VERSION=42
+  printf '#!/bin/sh\necho "deployed $1" >>deployed\n' >deploy.sh
+  printf '#!/bin/sh\necho backed up >>backups\n' >backup.sh
+  chmod +x deploy.sh backup.sh
+  local lines line
+  lines=$(readme_etcd_lines)
+  [ "$(wc -l <<<"$lines")" -eq 3 ] || fail "README example changed: $lines"
+  local round
+  for round in all-up first-down; do
+    while IFS= read -r line; do
+      echo "$round: $line"
+      local st=0
+      eval "$line" >out || st=$?
+      # --status of a free lock says so with status 1.
+      case $line in
+        *--status*) assert_equal "$st" 1 ;;
+        *) assert_equal "$st" 0 ;;
+      esac
+    done <<<"$lines"
+    jq -e '.held == false and .lock == "deploy/web"' out
+    [ "$round" = all-up ] || break
+    # The first member stops; once the others have a leader (an
+    # election if it was the leader), they answer.
+    kill -KILL "${CLUSTER_PIDS[0]}"
+    wait "${CLUSTER_PIDS[0]}" 2>/dev/null || true
+    local urls
+    IFS=, read -ra urls <<<"$CLUSTER_URLS"
+    etcd_wait_healthy "${urls[1]}" "${CLUSTER_PIDS[1]}"
+    etcd_wait_healthy "${urls[2]}" "${CLUSTER_PIDS[2]}"
+  done
+  assert_equal "$(cat deployed)" "deployed 42
+deployed 42"
+  assert_equal "$(wc -l <backups)" 2
+  # The man page shows the deploy line too.
+  grep -qF 'lockdir \-w 10m deploy/web ./deploy.sh "$VERSION"' "$BATS_TEST_DIRNAME/../man/lockdir.x"
+}

@@ -87,6 +87,50 @@ etcd_start() {
   fail "etcd did not start"
 }
 
+# etcd_start_cluster DIR: three members on 127.0.0.1, each with its data
+# under DIR (or tmpfs).  Sets CLUSTER_URLS (comma-separated client URLs)
+# and CLUSTER_PIDS (an array).
+etcd_start_cluster() {
+  local dir=$1 attempt i
+  mkdir -p "$dir"
+  for ((attempt = 0; attempt < 3; attempt++)); do
+    local clients=() peers=() initial=
+    for i in 0 1 2; do
+      clients+=("$(_etcd_random_port)")
+      peers+=("$(_etcd_random_port)")
+      initial+=${initial:+,}m$i=http://127.0.0.1:${peers[i]}
+    done
+    CLUSTER_PIDS=()
+    CLUSTER_URLS=
+    for i in 0 1 2; do
+      local data
+      data=$(mktemp -d /dev/shm/atomicutils-etcd.XXXXXX 2>/dev/null) ||
+        data=$(mktemp -d "$dir/data.XXXXXX")
+      echo "$data" >>"$BATS_FILE_TMPDIR/etcd-data"
+      etcd --name "m$i" --data-dir "$data" \
+        --listen-client-urls "http://127.0.0.1:${clients[i]}" \
+        --advertise-client-urls "http://127.0.0.1:${clients[i]}" \
+        --listen-peer-urls "http://127.0.0.1:${peers[i]}" \
+        --initial-advertise-peer-urls "http://127.0.0.1:${peers[i]}" \
+        --initial-cluster "$initial" --initial-cluster-state new \
+        >"$dir/log.$i" 2>&1 3>&- &
+      CLUSTER_PIDS+=($!)
+      echo $! >>"$BATS_FILE_TMPDIR/etcd-pids"
+      CLUSTER_URLS+=${CLUSTER_URLS:+,}http://127.0.0.1:${clients[i]}
+    done
+    local healthy=0
+    for i in 0 1 2; do
+      etcd_wait_healthy "http://127.0.0.1:${clients[i]}" "${CLUSTER_PIDS[i]}" &&
+        healthy=$((healthy + 1))
+    done
+    ((healthy == 3)) && return 0
+    kill -KILL "${CLUSTER_PIDS[@]}" 2>/dev/null
+    wait "${CLUSTER_PIDS[@]}" 2>/dev/null
+  done
+  cat "$dir"/log.* >&2
+  fail "the etcd cluster did not start"
+}
+
 # etcd_stop: stop the server $ETCD_PID, wait for it, remove its data.
 etcd_stop() {
   kill -CONT "$ETCD_PID" 2>/dev/null
