@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # etcd.sh -- sourced by bench.sh: lockdir --etcd against 'etcdctl lock',
 # on one private etcd, in one run, as ratios.  Uses bench.sh's scratch
-# directory, ITER, ROUNDS, ratio, median_of and handoff.  Skipped when
-# etcd, etcdctl or lockdir's etcd backend is missing.
+# directory, ITER, ROUNDS, have, ratio, median_of and handoff.  Skipped
+# when etcd, etcdctl or lockdir's etcd backend is missing.
+# shellcheck disable=SC2154 # scratch, ITER and ROUNDS are bench.sh's
 
 # A port nobody listens on now.
 bench_free_port() {
@@ -58,7 +60,8 @@ bench_etcd() {
     printf 'etcdctl lock L true\t-\tetcdctl --endpoints=%s lock bench/b /bin/true\n' "$url"
   } >"$scratch/etcd-cases"
   printf '%-24s %10s %10s\n' case median-us x-true
-  local name us_case x lockdir_us= etcdctl_us=
+  local name us_case x lockdir_us='' etcdctl_us=''
+
   while IFS=$'\t' read -r name us_case x; do
     printf '%-24s %10s %10s\n' "$name" "$us_case" "$x"
     case $name in
@@ -69,6 +72,7 @@ bench_etcd() {
   echo "lockdir --etcd per call: $(ratio "$lockdir_us" "$etcdctl_us")x the time of etcdctl lock"
 
   # Hand-off between two processes (two hosts, as etcd sees them).
+  # shellcheck disable=SC2016 # expanded by the bash the locker runs
   local stamp='echo \${EPOCHREALTIME/./}'
   local -A etcd_holders=(
     [lockdir-etcd]="lockdir --etcd=$url bench/h bash -c \"sleep 0.5; $stamp >released\""

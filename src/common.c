@@ -24,31 +24,89 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basename-lgpl.h"
 #include "closeout.h"
 #include "c-ctype.h"
 #include "c-strtod.h"
 #include "error.h"
 #include "exitfail.h"
+#include "full-read.h"
 #include "intprops.h"
 #include "tempname.h"
 #include "timespec.h"
 #include "version-etc.h"
 #include "xalloc.h"
 
-/* version-etc needs the copyright line; we are not an FSF package.  */
+/* version-etc needs the copyright line; we are not an FSF package.
+   The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
+   year of the gnulib snapshot, which this format leaves unused.  */
 char const version_etc_copyright[] =
-  "Copyright %s %d The atomicutils authors.";
+  "Copyright %s 2026 The atomicutils authors.";
 
 #define TIME_T_MAX TYPE_MAXIMUM (time_t)
 
-static int const cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP };
+/* The signals that end a process by default and that others send it:
+   on each, remove our temporaries, then die of it.  The real-time
+   signals are added by cleanup_signal_set.  Left alone: SIGKILL and
+   SIGSTOP (they cannot be caught), and the signals of a program error
+   (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS), after
+   which even the cleanup table cannot be trusted.  SIGXFSZ is caught
+   apart: see ignore_file_size_signal.  */
+static int const cleanup_signals[] =
+  {
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+    SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL,
+#ifdef SIGPWR
+    SIGPWR,
+#endif
+#ifdef SIGSTKFLT
+    SIGSTKFLT,
+#endif
+  };
+
+/* Fill SET with every signal that triggers the cleanup.  */
+static void
+cleanup_signal_set (sigset_t *set)
+{
+  sigemptyset (set);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+    sigaddset (set, cleanup_signals[i]);
+#if defined SIGRTMIN && defined SIGRTMAX
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+    sigaddset (set, sig);
+#endif
+}
 
 static void cleanup_signal_handler (int sig);
 
+/* Exceeding RLIMIT_FSIZE sends SIGXFSZ, which by default kills us
+   silently, with our temporaries left behind.  Caught, it lets the
+   write fail with EFBIG, which the tool reports.  A handler, unlike
+   SIG_IGN, is reset by exec, so a command that lockdir runs gets the
+   default back.  */
+static void
+ignore_file_size_signal (int sig)
+{
+  (void) sig;
+}
+
+/* The tool's fixed name, for temporaries and --version.  */
+static char const *fixed_tool_name;
+
+char const *
+tool_name (void)
+{
+  if (fixed_tool_name)
+    return fixed_tool_name;
+  char const *slash = strrchr (program_name, '/');
+  return slash ? slash + 1 : program_name;
+}
+
 void
-tool_init (int argc, char **argv)
+tool_init_named (char const *name, int argc, char **argv)
 {
   (void) argc;
+  fixed_tool_name = name;
   set_program_name (argv[0]);
   setlocale (LC_ALL, "");
   /* gnulib's fatal errors (xalloc_die, close_stdout) are system errors.  */
@@ -59,17 +117,25 @@ tool_init (int argc, char **argv)
   struct sigaction act;
   memset (&act, 0, sizeof act);
   act.sa_handler = cleanup_signal_handler;
-  sigemptyset (&act.sa_mask);
-  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
-    sigaddset (&act.sa_mask, cleanup_signals[i]);
-  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
+  cleanup_signal_set (&act.sa_mask);
+  struct sigaction xfsz_act;
+  memset (&xfsz_act, 0, sizeof xfsz_act);
+  xfsz_act.sa_handler = ignore_file_size_signal;
+  sigemptyset (&xfsz_act.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++)
     {
+      struct sigaction const *new_act;
+      if (sig == SIGXFSZ)
+        new_act = &xfsz_act;
+      else if (sigismember (&act.sa_mask, sig) == 1)
+        new_act = &act;
+      else
+        continue;
       /* Keep an inherited "ignore": nohup'd callers expect it.  */
       struct sigaction old;
-      if (sigaction (cleanup_signals[i], NULL, &old) == 0
-          && old.sa_handler == SIG_IGN)
+      if (sigaction (sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
         continue;
-      sigaction (cleanup_signals[i], &act, NULL);
+      sigaction (sig, new_act, NULL);
     }
 }
 
@@ -106,18 +172,21 @@ emit_exit_status_help (char const *extra)
          stdout);
 }
 
+/* The package has no public bug tracker address: the README says
+   where reports go.  The tool is named as installed, not by the path it
+   was run from (help2man runs ./src/TOOL to make the manual page).  */
 void
 emit_help_footer (void)
 {
-  printf ("\nReport bugs to: %s\n"
-          "%s home page and documentation: see the README of the package\n"
-          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, program_name);
+  printf ("\nReport bugs as the README.md of %s says under"
+          " \"Reporting bugs\".\n"
+          "Full documentation: man %s\n", PACKAGE_NAME, tool_name ());
 }
 
 void
 print_version (void)
 {
-  version_etc (stdout, program_name, PACKAGE_NAME, PACKAGE_VERSION,
+  version_etc (stdout, tool_name (), PACKAGE_NAME, PACKAGE_VERSION,
                AUTHORS, (char *) NULL);
   exit (EXIT_SUCCESS);
 }
@@ -321,6 +390,8 @@ enum { TEMP_RANDOM_CHARS = 6 };
 static struct
 {
   volatile sig_atomic_t in_use;
+  pid_t owner;        /* the process that made it: a forked child that
+                         exits or is killed must not remove it */
   int dirfd;
   int unlink_flags;
   char name[TEMP_NAME_MAX];
@@ -337,9 +408,7 @@ block_cleanup_signals (void)
   if (cleanup_block_depth++ > 0)
     return;
   sigset_t set;
-  sigemptyset (&set);
-  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
-    sigaddset (&set, cleanup_signals[i]);
+  cleanup_signal_set (&set);
   sigprocmask (SIG_BLOCK, &set, NULL);
 }
 
@@ -349,17 +418,16 @@ unblock_cleanup_signals (void)
   if (cleanup_block_depth > 0 && --cleanup_block_depth > 0)
     return;
   sigset_t set;
-  sigemptyset (&set);
-  for (size_t i = 0; i < sizeof cleanup_signals / sizeof *cleanup_signals; i++)
-    sigaddset (&set, cleanup_signals[i]);
+  cleanup_signal_set (&set);
   sigprocmask (SIG_UNBLOCK, &set, NULL);
 }
 
 void
 cleanup_temporaries (void)
 {
+  pid_t self = getpid ();
   for (int i = 0; i < CLEANUP_SLOTS; i++)
-    if (cleanup_table[i].in_use)
+    if (cleanup_table[i].in_use && cleanup_table[i].owner == self)
       {
         unlinkat (cleanup_table[i].dirfd, cleanup_table[i].name,
                   cleanup_table[i].unlink_flags);
@@ -412,11 +480,9 @@ temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
-  char const *tool = strrchr (program_name, '/');
-  tool = tool ? tool + 1 : program_name;
   /* ".TOOL." followed by TEMP_RANDOM_CHARS placeholders that
      try_tempname replaces with random characters.  */
-  int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool);
+  int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool_name ());
   if (n < 0 || (size_t) n + TEMP_RANDOM_CHARS >= sizeof temp->name)
     {
       errno = ENAMETOOLONG;
@@ -443,6 +509,7 @@ temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
   int saved_errno = errno;
   if (err == 0)
     {
+      cleanup_table[slot].owner = getpid ();
       cleanup_table[slot].dirfd = dirfd;
       cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
       memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
@@ -696,4 +763,27 @@ raise_default (int sig)
   sigaddset (&set, sig);
   sigprocmask (SIG_UNBLOCK, &set, NULL);
   raise (sig);
+}
+
+ssize_t
+read_small (int fd, char *buf, size_t size)
+{
+  size_t n = full_read (fd, buf, size - 1);
+  if (n < size - 1 && errno != 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+ssize_t
+read_small_file (char const *file, char *buf, size_t size)
+{
+  int fd = open (file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read_small (fd, buf, size);
+  int saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return n;
 }

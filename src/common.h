@@ -70,8 +70,22 @@ _Noreturn void usage (int status);
 
 /* Start a tool: program name, locale, exit status for gnulib's fatal
    errors (3), close_stdout at exit, and removal of registered temporary
-   names on SIGINT, SIGTERM and SIGHUP.  */
-void tool_init (int argc, char **argv);
+   names on every signal that others send and that kills by default
+   (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+   SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, the real-time signals),
+   unless the caller left it ignored.  SIGXFSZ is caught and does
+   nothing, so a write past RLIMIT_FSIZE fails with EFBIG instead of
+   killing the tool silently.  NAME is the tool's fixed name
+   (its PROGRAM_NAME): temporary names and --version use it, never
+   argv[0], which the caller chooses (exec -a) and can make too long
+   for a file name.  Messages keep argv[0], as coreutils' do.  */
+void tool_init_named (char const *name, int argc, char **argv);
+/* Every tool defines PROGRAM_NAME before its main.  */
+#define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
+
+/* The tool's fixed name, as given to tool_init; the last component of
+   program_name in a program that did not call it.  */
+char const *tool_name (void);
 
 /* Print "Try 'TOOL --help' for more information." on stderr.  */
 void emit_try_help (void);
@@ -136,8 +150,9 @@ bool creation_error_means_exists (int dirfd, char const *name, int errnum);
 /* Temporary names.  Each lives in the target's directory, is named
    ".TOOL." and six random characters, is created with O_EXCL (or
    symlink/mkdir, which fail on an existing name), and stays registered
-   for removal until it is renamed or linked into place.  Registered names are removed by
-   cleanup_temporaries, at exit, and on SIGINT, SIGTERM and SIGHUP.  */
+   for removal until it is renamed or linked into place.  Registered
+   names are removed by cleanup_temporaries, at exit, and on the
+   signals listed at tool_init, by the process that made them only.  */
 enum temp_kind { TEMP_FILE, TEMP_SYMLINK, TEMP_DIR };
 #define TEMP_NAME_MAX 64
 struct temp_name
@@ -210,5 +225,13 @@ void json_put_string (FILE *out, char const *str);
 /* Take the default action of signal SIG (restored and unblocked), so
    that a process that caught it dies of it.  Async-signal-safe.  */
 void raise_default (int sig);
+
+/* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
+   and end it with a NUL (a longer file is cut short).  Return the
+   length, or -1 with errno.  */
+ssize_t read_small (int fd, char *buf, size_t size);
+
+/* read_small on the file FILE (a /proc file, say): open, read, close.  */
+ssize_t read_small_file (char const *file, char *buf, size_t size);
 
 #endif

@@ -319,9 +319,11 @@ report_busy (struct etcd_client *client, char const *name,
 
 /* --- acquiring -------------------------------------------------------- */
 
-/* A record for OWNER, with a lease of TTL.  */
+/* A record for OWNER, with a lease of TTL, and COMMAND (or, if NULL,
+   OWNER's command line).  */
 static bool
-make_record (struct dirlock_owner *self, pid_t owner, struct timespec ttl)
+make_record (struct dirlock_owner *self, pid_t owner, struct timespec ttl,
+             char const *command)
 {
   memset (self, 0, sizeof *self);
   self->pid = owner;
@@ -332,7 +334,10 @@ make_record (struct dirlock_owner *self, pid_t owner, struct timespec ttl)
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
   self->lease = ttl;
-  process_command (owner, self->command, sizeof self->command);
+  if (command)
+    copy_one_line (self->command, sizeof self->command, command);
+  else
+    process_command (owner, self->command, sizeof self->command);
   /* While queued, "acquired" says since when.  */
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
@@ -637,7 +642,7 @@ run_command (char const *name, char **command,
              struct signals *sig)
 {
   struct dirlock_owner self;
-  make_record (&self, getpid (), opt->lease);
+  make_record (&self, getpid (), opt->lease, opt->command_line);
   struct etcd_lock lock;
   int status = take_lock (&lock, client, name, &self, opt, sig,
                           STATUS_CANCELED);
@@ -661,15 +666,12 @@ run_command (char const *name, char **command,
                 ? deadline_after (opt->max_runtime) : infinite_duration),
     .kill_at = infinite_duration
   };
-  /* Name COMMAND in the record (for --status), unless it has already
-     ended.  */
+  /* Name COMMAND's process in the record (for --status), unless it
+     has already ended.  */
   lock.self.child_pid = child;
-  if (process_start_time (child, &lock.self.child_start_time) == 0)
-    {
-      process_command (child, lock.self.command, sizeof lock.self.command);
-      if (etcd_lock_rewrite (&lock) == ETCD_LOCK_LOST)
-        lose (&h, "was lost: its key is gone", true);
-    }
+  if (process_start_time (child, &lock.self.child_start_time) == 0
+      && etcd_lock_rewrite (&lock) == ETCD_LOCK_LOST)
+    lose (&h, "was lost: its key is gone", true);
 
   int wstatus = supervise (&h);
   sig->child = 0;
@@ -972,7 +974,7 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
   struct etcd_client *client = *clientp;
   pid_t owner = opt->owner_pid ? opt->owner_pid : getppid ();
   struct dirlock_owner self;
-  if (!make_record (&self, owner, opt->lease))
+  if (!make_record (&self, owner, opt->lease, NULL))
     {
       error (0, 0, "no process with pid %ld", (long) owner);
       return EXIT_SYSERR;

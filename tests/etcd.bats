@@ -125,7 +125,7 @@ SH
   assert_success
   grep -qx "host=$(uname -n)" record
   grep -qx "uid=$(id -u)" record
-  grep -q "^command=sh -c" record
+  grep -q "^command=sh -c" record || fail "$(cat record)"
   grep -qx "token=$(cat token)" record
   grep -q '^lease=10' record
 }

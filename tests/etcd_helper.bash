@@ -6,7 +6,6 @@
 # described by variables named after it (default "etcd"):
 #   ETCD_URL        its client URL
 #   ETCD_PID        its pid
-#   ETCD_DIR        its log
 #   ETCD_DATA       its data directory: on tmpfs (/dev/shm) where there
 #                   is one, since etcd syncs every write and the tests
 #                   are about lockdir, not about disks
@@ -48,8 +47,8 @@ etcd_wait_healthy() {
   return 1
 }
 
-# etcd_start [DIR [EXTRA_ETCD_ARGS...]]: start a server whose data and
-# log live in DIR (default: $BATS_TEST_TMPDIR/etcd).  With TLS options
+# etcd_start [DIR [EXTRA_ETCD_ARGS...]]: start a server whose log (and
+# data, without tmpfs) live in DIR (default: $BATS_TEST_TMPDIR/etcd).  With TLS options
 # among EXTRA_ETCD_ARGS, set ETCD_SCHEME=https and ETCD_CURL_ARGS (for
 # the health check) first.
 etcd_start() {
@@ -64,7 +63,7 @@ etcd_start() {
     client=$(_etcd_random_port)
     peer=$(_etcd_random_port)
     [ "$client" != "$peer" ] || continue
-    rm -rf "$ETCD_DATA"/*
+    rm -rf "${ETCD_DATA:?}"/*
     etcd --name default --data-dir "$ETCD_DATA" \
       --listen-client-urls "$scheme://127.0.0.1:$client" \
       --advertise-client-urls "$scheme://127.0.0.1:$client" \
@@ -74,7 +73,6 @@ etcd_start() {
       "$@" >"$dir/log" 2>&1 3>&- &
     ETCD_PID=$!
     ETCD_URL=$scheme://127.0.0.1:$client
-    ETCD_DIR=$dir
     echo "$ETCD_PID" >>"$BATS_FILE_TMPDIR/etcd-pids"
     # shellcheck disable=SC2086
     if etcd_wait_healthy "$ETCD_URL" "$ETCD_PID" ${ETCD_CURL_ARGS:-}; then

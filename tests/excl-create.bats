@@ -250,17 +250,20 @@ setup() {
 interrupt_mid_write() {
   local sig=$1
   mkfifo in
-  # Background jobs of a script start with SIGINT ignored; give the tool
-  # the default action, as an interactive ^C would.
-  env --default-signal=INT excl-create --stdin f <in &
+  # Background jobs of a script start with SIGINT and SIGQUIT ignored;
+  # give the tool the default actions, as an interactive ^C or ^\ would.
+  env --default-signal=INT,QUIT excl-create --stdin f <in &
   local pid=$!
   exec {w}>in
   printf 'partial content' >&$w
   wait_until compgen -G '.excl-create.*'
   kill -s "$sig" "$pid"
+  # Close our end before waiting: if the signal did not kill it,
+  # excl-create then finishes (and the checks below fail) instead of
+  # waiting for more input forever.
+  exec {w}>&-
   status=0
   wait "$pid" || status=$?
-  exec {w}>&-
   [ ! -e f ]
   assert_no_temporaries excl-create
 }
@@ -276,6 +279,45 @@ interrupt_mid_write() {
   rm in
   interrupt_mid_write HUP
   assert_equal "$status" 129
+}
+
+@test "every other fatal signal mid-write leaves no temporary (issue 11 item 22)" {
+  local sig
+  for sig in QUIT USR1 USR2 ALRM PIPE XCPU VTALRM PROF IO PWR RTMIN RTMAX; do
+    # Death by that very signal: 128 + its number.
+    interrupt_mid_write "$sig"
+    assert_equal "$status" "$((128 + $(kill -l "$sig")))"
+    rm in
+  done
+}
+
+@test "a signal the caller ignores stays ignored (issue 11 item 22)" {
+  mkfifo in
+  env --ignore-signal=USR1 excl-create --stdin f <in &
+  local pid=$!
+  exec {w}>in
+  printf 'first ' >&$w
+  wait_until compgen -G '.excl-create.*'
+  kill -s USR1 "$pid"
+  printf 'second\n' >&$w
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$(cat f)" "first second"
+  assert_no_temporaries excl-create
+}
+
+@test "past the file size limit: File too large, status 3, no temporary (issue 11 item 22)" {
+  printf 'data\n' >data
+  # Without the fix SIGXFSZ kills excl-create (status 153) and its
+  # temporary stays.
+  run bash -c 'ulimit -f 0; excl-create --stdin f <data'
+  assert_failure 3
+  assert_output --partial "cannot write content for 'f': File too large"
+  run bash -c 'ulimit -f 0; excl-create -c text g'
+  assert_failure 3
+  assert_output --partial "File too large"
+  [ ! -e f ] && [ ! -e g ]
+  assert_no_temporaries excl-create
 }
 
 # --- filesystems that refuse -------------------------------------------------
