@@ -81,14 +81,11 @@ fraction_of (struct timespec t, int divisor)
   return (struct timespec) { ns / 1000000000, ns % 1000000000 };
 }
 
-/* How long before the lease can expire COMMAND gets SIGTERM: a
-   quarter of the TTL, at least half a second.  */
+/* How long before the lease can expire COMMAND gets SIGTERM.  */
 static struct timespec
 safety_margin (struct timespec ttl)
 {
-  struct timespec margin = fraction_of (ttl, 4);
-  struct timespec least = { 0, 500 * 1000 * 1000 };
-  return timespec_cmp (margin, least) < 0 ? least : margin;
+  return etcd_lock_margin (ttl);
 }
 
 /* How long a revocation after a loss may take.  */

@@ -14,12 +14,14 @@
                if create_revision(KEY) == 0 then put KEY (with the
                lease), range NAME/ keys only, sorted by create revision
                else range KEY (a retried request that was applied)
-     wait      range NAME/ with max_create_revision = ours - 1, sorted
-               by create revision, highest first: the first key of the
-               lock's form is the one just ahead; watch its deletion
-               from the revision of that range
-     confirm   keep-alive, then range KEY: its create revision must
-               still be ours
+     wait      range NAME/ with max_create_revision = ours, sorted by
+               create revision, highest first: the first key of the
+               lock's form must be ours, the next is the one just
+               ahead; watch its deletion from the revision of that
+               range
+     confirm   nothing, if that read (or the enqueue's) saw our key and
+               the lease lives beyond the margin; else keep-alive, then
+               range KEY: its create revision must still be ours
      rewrite   if create_revision(KEY) == ours then put KEY (the
                updated record: token, time of acquisition, command)
      release   POST /v3/lease/revoke  */
@@ -238,13 +240,15 @@ etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
     return ETCD_LOCK_LOST;
   /* A retried transaction shows only our key: look again.  */
   *first = !ahead && n == 2;
+  lock->key_seen = *first;
   return ETCD_LOCK_HELD;
 }
 
 /* --- waiting ---------------------------------------------------------- */
 
 /* Find the key just ahead of ours: *FOUND, with *AHEAD its record and
-   *WATCH_FROM the revision to watch its deletion from.  */
+   *WATCH_FROM the revision to watch its deletion from.  The same read
+   shows whether our own key is still there (else ETCD_LOCK_LOST).  */
 static enum etcd_lock_status
 key_ahead (struct etcd_lock *lock, bool *found, struct etcd_waiter *ahead,
            int64_t *watch_from)
@@ -255,7 +259,7 @@ key_ahead (struct etcd_lock *lock, bool *found, struct etcd_waiter *ahead,
                                "sort_order", "DESCEND",
                                "sort_target", "CREATE",
                                "max_create_revision",
-                               int64_json (lock->revision - 1));
+                               int64_json (lock->revision));
   json_t *reply;
   enum etcd_status s = etcd_call (lock->client, "/v3/kv/range", request,
                                   &reply, etcd_lock_call_deadline ());
@@ -265,16 +269,26 @@ key_ahead (struct etcd_lock *lock, bool *found, struct etcd_waiter *ahead,
   etcd_int64 (etcd_get (reply, "header", "revision", NULL), &revision);
   *watch_from = revision + 1;
   *found = false;
+  lock->key_seen = false;
   size_t i;
   json_t *kv;
   json_array_foreach (json_object_get (reply, "kvs"), i, kv)
     if (decode_waiter (kv, lock->prefix, ahead))
       {
-        *found = true;
-        break;
+        if (lock->key_seen)
+          {
+            *found = true;
+            break;
+          }
+        /* The highest create revision up to ours must be ours.  */
+        lock->key_seen = (ahead->revision == lock->revision
+                          && strcmp (ahead->key, lock->key) == 0);
+        free (ahead->key);
+        if (!lock->key_seen)
+          break;
       }
   json_decref (reply);
-  return ETCD_LOCK_HELD;
+  return lock->key_seen ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
 }
 
 /* Is OWNER our own owner, or the owner whose command we are?  Then
@@ -476,9 +490,40 @@ etcd_lock_keepalive (struct etcd_lock *lock, struct timespec deadline)
   return ETCD_LOCK_HELD;
 }
 
+struct timespec
+etcd_lock_margin (struct timespec ttl)
+{
+  long long ns = (ttl.tv_sec * 1000000000LL + ttl.tv_nsec) / 4;
+  struct timespec margin = { ns / 1000000000, ns % 1000000000 };
+  struct timespec least = { 0, 500 * 1000 * 1000 };
+  return timespec_cmp (margin, least) < 0 ? least : margin;
+}
+
+/* Did the read that found nothing ahead of us see our key too, and is
+   the lease sure to live on for more than the safety margin?  Then
+   the lease was alive when we became first (etcd deletes a lease's
+   keys when it ends), and lives long enough for the holder to renew
+   it: nothing to ask etcd.  */
+static bool
+still_ours (struct etcd_lock const *lock)
+{
+  struct timespec left = timespec_sub (lock->alive_until, monotonic_now ());
+  return (lock->key_seen
+          && timespec_cmp (left, etcd_lock_margin (lock->ttl)) > 0);
+}
+
 enum etcd_lock_status
 etcd_lock_confirm (struct etcd_lock *lock)
 {
+  if (still_ours (lock))
+    {
+      lock->self.token = lock->revision;
+      struct timespec now;
+      clock_gettime (CLOCK_REALTIME, &now);
+      dirlock_format_time (now, lock->self.acquired,
+                           sizeof lock->self.acquired);
+      return ETCD_LOCK_HELD;
+    }
   enum etcd_lock_status r = etcd_lock_keepalive (lock,
                                                  etcd_lock_call_deadline ());
   if (r != ETCD_LOCK_HELD)

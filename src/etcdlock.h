@@ -34,10 +34,12 @@
    on the lock before then.  When a lease expires or is revoked, etcd
    deletes its key, which wakes the next waiter.
 
-   Before a holder is told that it holds the lock, its lease is renewed
-   and its key is checked to still exist with its create revision (a
-   lock must never be granted on a lease that expired meanwhile: etcd
-   issue 11456, found by Jepsen).  */
+   Before a holder is told that it holds the lock, its key is checked
+   to still exist with its create revision, in the same read that shows
+   nothing ahead of it, and its lease to live on beyond the safety
+   margin (else it is renewed and the key read again): a lock must
+   never be granted on a lease that expired meanwhile (etcd issue
+   11456, found by Jepsen).  */
 
 #ifndef ATOMICUTILS_ETCDLOCK_H
 #define ATOMICUTILS_ETCDLOCK_H
@@ -68,6 +70,7 @@ struct etcd_lock
   int64_t lease;                /* lease ID */
   struct timespec ttl;          /* the lease's TTL */
   int64_t revision;             /* the key's create revision */
+  bool key_seen;                /* the last look at the queue saw it */
   struct timespec alive_until;  /* the lease lives at least until then
                                    (monotonic clock) */
   struct dirlock_owner self;    /* our record */
@@ -100,10 +103,13 @@ enum etcd_lock_status etcd_lock_wait (struct etcd_lock *lock,
                                       struct timespec deadline,
                                       struct dirlock_owner *ahead);
 
-/* We are first: renew the lease, and check that our key still exists
-   with its create revision.  Return ETCD_LOCK_HELD if it does, with
-   the token and the time of acquisition set in LOCK->self (for
-   etcd_lock_rewrite to publish).  */
+/* We are first: make sure that our key still exists with its create
+   revision, on a lease that lives on.  The read that found nothing
+   ahead of us (enqueue or wait) showed our key too; unless the lease
+   may expire within the safety margin, that is enough, else the lease
+   is renewed and the key read again.  Return ETCD_LOCK_HELD if it is
+   ours, with the token and the time of acquisition set in LOCK->self
+   (for etcd_lock_rewrite to publish).  */
 enum etcd_lock_status etcd_lock_confirm (struct etcd_lock *lock);
 
 /* Write LOCK->self as our record, only if our key still exists with
@@ -139,6 +145,10 @@ void etcd_waiters_free (struct etcd_waiter *list, size_t n);
 /* The time left on lease LEASE: *TTL, or -1 if it has expired.  */
 enum etcd_lock_status etcd_lease_left (struct etcd_client *client,
                                        int64_t lease, int64_t *ttl);
+
+/* How long before the lease could expire a holder must stop relying
+   on it: a quarter of TTL, at least half a second.  */
+struct timespec etcd_lock_margin (struct timespec ttl);
 
 /* How long each call to etcd may take.  */
 struct timespec etcd_lock_call_deadline (void);
