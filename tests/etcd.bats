@@ -429,6 +429,62 @@ overlapped() {
   assert_equal "$status" 1
 }
 
+# jepsen_run WAITER_CMD...: A holds the lock; the waiter W (a lock
+# command given as words) queues behind it and is stopped; C queues
+# behind W; W's lease expires (its key goes); A lets go, so C holds the
+# lock; then W runs again.  W must not believe it holds the lock: its
+# command may start only after C's has ended.  Logs starts and ends.
+jepsen_run() {
+  bg_le "$L" sh -c 'touch a-held; while [ ! -e a-go ]; do sleep 0.01; done'
+  wait_until test -f a-held
+  "$@" sh -c 'echo W-start $(date +%s%N) >>log; echo W-end $(date +%s%N) >>log' \
+    2>err.w 3>&- &
+  local w=$!
+  BG_PIDS="${BG_PIDS:-} $w"
+  wait_until etcd_queued "$L" 2
+  kill -STOP "$w"
+  bg_le "$L" sh -c 'echo C-start $(date +%s%N) >>log
+    while [ ! -e c-go ]; do sleep 0.01; done
+    echo C-end $(date +%s%N) >>log'
+  local c=$BG
+  wait_until etcd_queued "$L" 3
+  # W's lease expires while it is stopped: etcd deletes its key.
+  wait_until etcd_queued "$L" 2
+  touch a-go
+  wait_until grep -q C-start log
+  kill -CONT "$w"
+  # W either runs at once (wrongly) or queues again behind C.
+  wait_until eval 'grep -q W-start log || etcd_queued "$L" 2'
+  touch c-go
+  wait "$c"
+  W_STATUS=0
+  wait "$w" || W_STATUS=$?
+  cat log err.w
+}
+
+# Did W's command start before C's ended?
+w_overlapped() {
+  local c_end w_start
+  c_end=$(sed -n 's/^C-end //p' log)
+  w_start=$(sed -n 's/^W-start //p' log)
+  [ -n "$c_end" ] && [ -n "$w_start" ] || fail "a command did not run: $(cat log)"
+  [ "$w_start" -lt "$c_end" ]
+}
+
+@test "a waiter whose lease expired while it waited never runs on it (the Jepsen case, etcd 11456)" {
+  jepsen_run lockdir --etcd="$ETCD_URL" --lease=2 "$L"
+  assert_equal "$W_STATUS" 0
+  run w_overlapped
+  assert_failure
+}
+
+@test "control: etcdctl lock runs its command on the expired lease, and the harness sees it" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  jepsen_run env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock --ttl=2 "$L" --
+  run w_overlapped
+  assert_success
+}
+
 # --- the script form ---------------------------------------------------------
 
 @test "without COMMAND: the caller owns the lock after lockdir exits; -u releases it" {
