@@ -40,6 +40,22 @@ teardown() {
 le() { lockdir --etcd="$ETCD_URL" "$@"; }
 bg_le() { background lockdir --etcd="$ETCD_URL" "$@"; }
 
+# hold_and_queue N: a holder of lock $L (running until the test ends),
+# then N waiters ('true'), each queued before the next comes.  Sets
+# HOLDER and WAITERS (their lockdir pids, in order).
+hold_and_queue() {
+  local n=$1 i
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  HOLDER=$BG
+  wait_until test -f held
+  WAITERS=()
+  for ((i = 1; i <= n; i++)); do
+    bg_le "$L" true
+    WAITERS+=("$BG")
+    wait_until etcd_queued "$L" $((i + 1))
+  done
+}
+
 # The value of KEY in --status of etcd lock NAME.
 status_field() {
   le --status "$1" | sed -n "s/^$2=//p"
@@ -107,14 +123,7 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 }
 
 @test "the record names lockdir, its command and the token; COMMAND inherits no descriptor" {
-  cat >fds.sh <<'SH'
-for fd in /proc/$$/fd/*; do
-  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
-done | sort
-SH
-  sh fds.sh >without
-  le "$L" sh fds.sh >with
-  assert_equal "$(cat with)" "$(cat without)"
+  assert_no_inherited_fds lockdir --etcd="$ETCD_URL" "$L"
   # COMMAND enters the record as soon as it has started.
   run le "$L" sh -c '
     until lockdir --etcd="$0" --status "$1" | grep -q "^child_pid=$$"; do
@@ -167,12 +176,8 @@ SH
 }
 
 @test "a signal while waiting leaves the queue and kills lockdir with it" {
-  bg_le "$L" sh -c 'touch held; sleep 30'
-  local holder=$BG
-  wait_until test -f held
-  bg_le "$L" true
-  local waiter=$BG
-  wait_until etcd_queued "$L" 2
+  hold_and_queue 1
+  local holder=$HOLDER waiter=${WAITERS[0]}
   kill -TERM "$waiter"
   local status=0
   wait "$waiter" || status=$?
@@ -560,15 +565,8 @@ w_overlapped() {
 # --- status --------------------------------------------------------------
 
 @test "--status --json is strict UTF-8 JSON naming the holder and the waiters in order" {
-  bg_le "$L" sh -c 'touch held; sleep 30'
-  local holder=$BG
-  wait_until test -f held
-  bg_le "$L" true
-  local w1=$BG
-  wait_until etcd_queued "$L" 2
-  bg_le "$L" true
-  local w2=$BG
-  wait_until etcd_queued "$L" 3
+  hold_and_queue 2
+  local holder=$HOLDER w1=${WAITERS[0]} w2=${WAITERS[1]}
   le --status --json "$L" >status.json
   cat status.json
   python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))' <status.json
