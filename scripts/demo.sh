@@ -22,7 +22,7 @@ echo "claim holds: $(cat claim)"
 SH
 run sh race.sh
 run excl-create claim
-run excl-create --pid=4242 pidfile
+run excl-create --pid pidfile
 run cat pidfile
 say "excl-create --wait: blocks until the file is removed, woken by inotify"
 run "(sleep 0.3; rm claim) & excl-create -v --wait=5s -c carol claim; cat claim"

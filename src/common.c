@@ -32,10 +32,12 @@
 #include "exitfail.h"
 #include "full-read.h"
 #include "intprops.h"
+#include "modechange.h"
 #include "tempname.h"
 #include "timespec.h"
 #include "version-etc.h"
 #include "xalloc.h"
+#include "xstdopen.h"
 
 /* version-etc needs the copyright line; we are not an FSF package.
    The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
@@ -108,9 +110,13 @@ tool_init_named (char const *name, int argc, char **argv)
   (void) argc;
   fixed_tool_name = name;
   set_program_name (argv[0]);
-  setlocale (LC_ALL, "");
   /* gnulib's fatal errors (xalloc_die, close_stdout) are system errors.  */
   exit_failure = EXIT_SYSERR;
+  /* Before anything else is opened (setlocale opens the locale files):
+     a file opened while 0, 1 or 2 is closed gets that number, and then
+     our input, output or messages would go to it.  */
+  xstdopen ();
+  setlocale (LC_ALL, "");
   atexit (close_stdout);
   atexit (cleanup_temporaries);
 
@@ -220,6 +226,7 @@ parse_duration (char const *str, struct timespec *result)
   if (*p == '.')
     for (p++; c_isdigit (*p); p++)
       digits = true;
+  errno = EINVAL;
   if (!digits)
     return false;
 
@@ -227,7 +234,11 @@ parse_duration (char const *str, struct timespec *result)
   errno = 0;
   double value = c_strtod (str, &end);
   if (end != p || errno == ERANGE)
-    return false;
+    {
+      errno = errno == ERANGE ? ERANGE : EINVAL;
+      return false;
+    }
+  errno = EINVAL;
 
   double scale;
   if (*end == '\0' || strcmp (end, "s") == 0)
@@ -244,12 +255,13 @@ parse_duration (char const *str, struct timespec *result)
     return false;
 
   double seconds = value * scale;
-  if (!isfinite (seconds) || seconds >= (double) TIME_T_MAX / 2)
+  if (!isfinite (seconds) || seconds > DURATION_MAX_DAYS * 24.0 * 60 * 60
+      || seconds >= (double) TIME_T_MAX / 2)
     {
-      /* Longer than the life of the machine: treat as forever.  */
-      result->tv_sec = TIME_T_MAX;
-      result->tv_nsec = 0;
-      return true;
+      /* Refused rather than taken as forever: 'inf' says that, and a
+         number this big is more likely a slip.  */
+      errno = ERANGE;
+      return false;
     }
   result->tv_sec = (time_t) seconds;
   result->tv_nsec = (long) ((seconds - (double) result->tv_sec) * 1e9);
@@ -263,9 +275,15 @@ xparse_duration (char const *str, char const *option)
 {
   struct timespec result;
   if (!parse_duration (str, &result))
-    usage_error ("invalid duration for %s: %s (use a number with an "
-                 "optional unit ms, s, m, h or d, or 'inf')",
-                 option, quote (str));
+    {
+      if (errno == ERANGE)
+        usage_error ("duration too long for %s: %s (at most %dd; 'inf' "
+                     "means forever)", option, quote (str),
+                     DURATION_MAX_DAYS);
+      usage_error ("invalid duration for %s: %s (use a number with an "
+                   "optional unit ms, s, m, h or d, or 'inf')",
+                   option, quote (str));
+    }
   return result;
 }
 
@@ -313,19 +331,50 @@ poll_timeout_ms (struct timespec deadline)
 
 /* Paths.  */
 
+/* Find PATH's last component: it starts at *BASE_START and ends at
+   *LEN, trailing slashes excluded.  Return NULL, or why PATH names no
+   entry a tool could create, lock or replace.  */
+static char const *
+split_last_component (char const *path, size_t *base_start, size_t *len)
+{
+  size_t end = strlen (path);
+  if (end == 0)
+    return "empty name";
+  while (end > 1 && path[end - 1] == '/')
+    end--;
+  size_t start = end;
+  while (start > 0 && path[start - 1] != '/')
+    start--;
+  *base_start = start;
+  *len = end;
+  if (start == end)
+    return "it names the root directory, not an entry in a directory";
+  if ((end - start == 1 && path[start] == '.')
+      || (end - start == 2 && path[start] == '.' && path[start + 1] == '.'))
+    return "its last component is '.' or '..', not a name to work on";
+  return NULL;
+}
+
+char const *
+operand_problem (char const *operand)
+{
+  size_t base_start, len;
+  return split_last_component (operand, &base_start, &len);
+}
+
+void
+check_operand (char const *operand)
+{
+  char const *problem = operand_problem (operand);
+  if (problem)
+    usage_error ("invalid operand %s: %s", quoteaf (operand), problem);
+}
+
 bool
 open_parent (char const *path, struct parent_dir *parent)
 {
-  size_t len = strlen (path);
-  while (len > 1 && path[len - 1] == '/')
-    len--;
-  size_t base_start = len;
-  while (base_start > 0 && path[base_start - 1] != '/')
-    base_start--;
-  if (len == 0 || base_start == len
-      || (len - base_start == 1 && path[base_start] == '.')
-      || (len - base_start == 2 && path[base_start] == '.'
-          && path[base_start + 1] == '.'))
+  size_t base_start, len;
+  if (split_last_component (path, &base_start, &len))
     {
       /* "", "/", "dir/." and "dir/.." name no entry we could create.  */
       errno = EINVAL;
@@ -445,12 +494,15 @@ cleanup_signal_handler (int sig)
   errno = saved_errno;
 }
 
+/* For temp_rename_from: not a new object, an existing name renamed.  */
+enum { TEMP_RENAMED = TEMP_DIR + 1 };
+
 struct temp_try
 {
   int dirfd;
-  enum temp_kind kind;
+  int kind;           /* enum temp_kind, or TEMP_RENAMED */
   mode_t mode;
-  char const *symlink_target;
+  char const *symlink_target;   /* TEMP_RENAMED: the name renamed */
   int fd;
 };
 
@@ -469,14 +521,43 @@ try_create_temp (char *name, void *arg)
       return symlinkat (t->symlink_target, t->dirfd, name);
     case TEMP_DIR:
       return mkdirat (t->dirfd, name, t->mode);
+    case TEMP_RENAMED:
+      return renameat2 (t->dirfd, t->symlink_target, t->dirfd, name,
+                        RENAME_NOREPLACE);
     }
   errno = EINVAL;
   return -1;
 }
 
+/* temp_create, and temp_rename_from with KIND TEMP_RENAMED.  */
+static int
+make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
+           char const *symlink_target);
+
 int
 temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
              mode_t mode, char const *symlink_target)
+{
+  return make_temp (temp, dirfd, kind, mode, symlink_target);
+}
+
+int
+temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
+                  bool is_dir)
+{
+  int result = make_temp (temp, dirfd, TEMP_RENAMED, 0, name);
+  if (result == 0 && is_dir)
+    {
+      block_cleanup_signals ();
+      cleanup_table[temp->slot].unlink_flags = AT_REMOVEDIR;
+      unblock_cleanup_signals ();
+    }
+  return result;
+}
+
+static int
+make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
+           char const *symlink_target)
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
@@ -718,26 +799,73 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
   return result;
 }
 
+/* The length of the valid UTF-8 character at P (1 to 4), or 0 if P
+   does not start one: a stray continuation byte, a truncated or
+   overlong sequence, a surrogate, or a code point above U+10FFFF.  */
+static int
+utf8_char_length (unsigned char const *p)
+{
+  if (p[0] < 0x80)
+    return 1;
+  int len = (p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+             : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+             : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0);
+  for (int i = 1; i < len; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  if ((p[0] == 0xe0 && p[1] < 0xa0)         /* overlong */
+      || (p[0] == 0xed && p[1] >= 0xa0)     /* surrogate */
+      || (p[0] == 0xf0 && p[1] < 0x90)      /* overlong */
+      || (p[0] == 0xf4 && p[1] >= 0x90))    /* above U+10FFFF */
+    return 0;
+  return len;
+}
+
+/* Names and command lines are bytes, and JSON is text: every byte
+   that is not part of valid UTF-8 becomes \u00XX, the character with
+   the byte's value (what a Latin-1 reader would see), and every control
+   character (C0, DEL and C1) is escaped too.  */
 void
 json_put_string (FILE *out, char const *str)
 {
   putc ('"', out);
-  for (unsigned char const *p = (unsigned char const *) str; *p; p++)
-    switch (*p)
-      {
-      case '"': fputs ("\\\"", out); break;
-      case '\\': fputs ("\\\\", out); break;
-      case '\n': fputs ("\\n", out); break;
-      case '\r': fputs ("\\r", out); break;
-      case '\t': fputs ("\\t", out); break;
-      default:
-        if (*p < 0x20 || *p == 0x7f)
-          fprintf (out, "\\u%04x", *p);
-        else
-          putc (*p, out);
-      }
+  for (unsigned char const *p = (unsigned char const *) str; *p; )
+    {
+      int len = utf8_char_length (p);
+      unsigned int c1 = len == 2 && p[0] == 0xc2 ? p[1] : 0;
+      if (len == 0)
+        fprintf (out, "\\u%04x", *p++);
+      else if (c1 >= 0x80 && c1 <= 0x9f)
+        {
+          fprintf (out, "\\u%04x", c1);     /* a C1 control character */
+          p += 2;
+        }
+      else if (len > 1)
+        {
+          fwrite (p, 1, len, out);
+          p += len;
+        }
+      else
+        {
+          switch (*p)
+            {
+            case '"': fputs ("\\\"", out); break;
+            case '\\': fputs ("\\\\", out); break;
+            case '\n': fputs ("\\n", out); break;
+            case '\r': fputs ("\\r", out); break;
+            case '\t': fputs ("\\t", out); break;
+            default:
+              if (*p < 0x20 || *p == 0x7f)
+                fprintf (out, "\\u%04x", *p);
+              else
+                putc (*p, out);
+            }
+          p++;
+        }
+    }
   putc ('"', out);
 }
+
 /* Copy STR into BUF of SIZE, as one line: control characters become
    '?', and an overlong string ends in "...".  */
 void
@@ -786,4 +914,26 @@ read_small_file (char const *file, char *buf, size_t size)
   close (fd);
   errno = saved_errno;
   return n;
+}
+
+bool
+has_trailing_slash (char const *path)
+{
+  size_t len = strlen (path);
+  return len > 0 && path[len - 1] == '/';
+}
+
+mode_t
+xparse_mode (char const *spec)
+{
+  struct mode_change *change = mode_compile (spec);
+  if (!change)
+    usage_error ("invalid mode %s", quote (spec));
+  mode_t umask_value = umask (0);
+  umask (umask_value);
+  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
+                             | S_IROTH | S_IWOTH,
+                             false, umask_value, change, NULL);
+  free (change);
+  return mode;
 }

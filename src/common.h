@@ -108,10 +108,18 @@ _Noreturn void print_version (void);
 
 /* Durations: a decimal number with an optional unit (ms, s, m, h, d;
    seconds by default), "0" for "do not wait", or "inf" for forever.
-   An infinite duration has tv_sec == TIME_T_MAX.  */
+   An infinite duration has tv_sec == TIME_T_MAX.  A finite duration
+   longer than DURATION_MAX_DAYS is refused (errno ERANGE; EINVAL for
+   anything else that is not a duration).  */
+enum { DURATION_MAX_DAYS = 36500 };
 bool parse_duration (char const *str, struct timespec *result);
 /* Like parse_duration, but a bad STR is a usage error naming OPTION.  */
 struct timespec xparse_duration (char const *str, char const *option);
+/* The paragraph of --help that explains DURATION.  */
+#define DURATION_HELP \
+  "DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
+d; 0 means do not wait, 'inf' means forever; more than 36500d (100 years)\n\
+is refused as a usage error.\n"
 bool duration_is_infinite (struct timespec duration);
 /* The infinite duration, which is also the deadline that never passes.  */
 extern struct timespec const infinite_duration;
@@ -136,6 +144,17 @@ struct parent_dir
                          NULL when opened from a descriptor */
   char *base;         /* last component, trailing slashes removed */
 };
+/* Why OPERAND names no entry that a tool could create, lock or
+   replace -- "", "/", ".", "..", or a name ending in "/." or "/.." --
+   or NULL if it does.  */
+char const *operand_problem (char const *operand);
+/* Make a problem with OPERAND a usage error naming it (status
+   usage_status).  Every tool calls it for each operand that names an
+   entry it works on, before doing anything.  */
+void check_operand (char const *operand);
+/* Does PATH end in a slash (so it must name a directory)?  */
+bool has_trailing_slash (char const *path);
+
 /* Open the directory holding PATH.  Return false (errno set) if it
    cannot be opened.  PATH with no last component ("/", "") gives
    EINVAL.  */
@@ -167,6 +186,12 @@ struct temp_name
    Return the fd (TEMP_FILE) or 0, or -1 with errno set.  */
 int temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
                  mode_t mode, char const *symlink_target);
+/* Give the entry NAME in DIRFD a fresh temporary name, with one
+   renameat2 (RENAME_NOREPLACE), and register it for removal like a
+   temporary (IS_DIR: it is a directory).  Return 0, or -1 with errno
+   (EINVAL: the filesystem has no RENAME_NOREPLACE).  */
+int temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
+                      bool is_dir);
 /* Remove the temporary (if it still exists) and unregister it.  */
 void temp_remove (struct temp_name *temp);
 /* The temporary's name was renamed away or is otherwise gone: just
@@ -233,5 +258,10 @@ ssize_t read_small (int fd, char *buf, size_t size);
 
 /* read_small on the file FILE (a /proc file, say): open, read, close.  */
 ssize_t read_small_file (char const *file, char *buf, size_t size);
+
+/* The mode MODE_SPEC (octal or symbolic, as in chmod) gives a new file,
+   starting from a=rw minus the umask; a bad MODE_SPEC is a usage
+   error.  */
+mode_t xparse_mode (char const *mode_spec);
 
 #endif

@@ -92,6 +92,7 @@ struct dirlock_owner
   unsigned long long child_start_time;
   char command[DIRLOCK_COMMAND_MAX + 1];
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
+  uid_t file_uid;              /* the owner file's owner (not stored) */
 };
 
 /* A lock held by this process.  */
@@ -102,6 +103,7 @@ struct dirlock
   int owner_fd;                /* our owner file (its mtime: heartbeat) */
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
+  mode_t dir_mode;             /* the mode of LOCK while we hold it */
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
@@ -114,6 +116,11 @@ struct dirlock_config
   /* Keep no LOCK.last: a released lock leaves nothing behind, and the
      token is always 1.  Every user of such a lock must set this.  */
   bool no_history;
+  /* If not NULL, called when the acquirer starts waiting, and again
+     whenever the holding it waits for is another one, with the
+     holder's record and WAITING_ARG.  */
+  void (*waiting) (struct dirlock_owner const *holder, void *waiting_arg);
+  void *waiting_arg;
 };
 
 /* Acquire the lock named PATH for this process (owner = getpid()),
@@ -171,15 +178,37 @@ bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
    its record in *OWNER.  Return 0 if a holding was ended, 1 if the
-   lock was free, -1 on error.  */
+   lock was free, -1 on error (EPERM: the caller may not end another
+   user's holding: only root, the user who wrote the record and the
+   owner of LOCK's directory may).  */
 int dirlock_break (char const *path, struct dirlock_owner *owner);
 
-/* Release the lock PATH on behalf of process PID (the caller of a
-   script): only if PID owns it.  Return 0 if released, 1 if the lock
-   was free, 2 if someone else holds it (*OWNER says who), -1 on
-   error.  */
-int dirlock_release_for (char const *path, pid_t pid,
-                         struct dirlock_owner *owner);
+/* Release the lock PATH on behalf of a caller: only if one of the
+   N_PIDS processes PIDS owns it, and the caller may end it by hand (as
+   with dirlock_break).  Return 0 if released, 1 if the lock was free,
+   2 if another process holds it, 3 if it is held for one of PIDS but
+   belongs to a user the caller may not act for (*OWNER says who), -1
+   on error.  */
+int dirlock_release_for (char const *path, pid_t const *pids,
+                         size_t n_pids, struct dirlock_owner *owner);
+
+/* Refresh the lease heartbeat of the lock PATH on behalf of a caller,
+   with the same checks and return values as dirlock_release_for.  */
+int dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
+                       struct dirlock_owner *owner);
+
+/* When OWNER's holding began (its "acquired" field), into *WHEN.
+   Return false if the record does not say.  */
+bool dirlock_acquired_time (struct dirlock_owner const *owner,
+                            struct timespec *when);
+
+/* Call EACH (NAME, ARG) for every lock in the directory DIR, in the
+   order of the names: every directory that is not a temporary of the
+   suite (the lock may be held, free, or not a lock at all: dirlock_read
+   tells), and every free lock that left only its history NAME.last.
+   Return 0, or -1 with errno.  */
+int dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
+                  void *arg);
 
 /* After a call failed: if the lock's history LOCK.last was at fault,
    set *FILE to its name (as the caller named LOCK, plus ".last") and
@@ -200,6 +229,21 @@ int dirlock_reset_history (char const *path);
 
 /* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
 void dirlock_format_time (struct timespec when, char *buf, size_t size);
+
+/* One field of an owner record, as text.  */
+struct dirlock_value
+{
+  char const *key;             /* "pid", "command", ... */
+  bool text;                   /* a string (else a number) */
+  bool present;                /* absent: a lease-less lock's "lease" */
+  char buf[DIRLOCK_COMMAND_MAX + 1];   /* the value */
+};
+
+/* Field number I (from 0) of OWNER's record, in the order of the
+   record, into *VALUE.  Return false past the last field.  With OWNER
+   NULL, only the key is set: the list of keys.  */
+bool dirlock_field (size_t i, struct dirlock_owner const *owner,
+                    struct dirlock_value *value);
 
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);

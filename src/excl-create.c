@@ -19,32 +19,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "dirlock.h"
 #include "fsclass.h"
+#include "procfacts.h"
 
+#include "c-ctype.h"
 #include "error.h"
 #include "full-write.h"
 #include "intprops.h"
-#include "modechange.h"
 #include "safe-read.h"
 #include "xalloc.h"
 #include "xstrtol.h"
+#include "timespec.h"
 #include "xvasprintf.h"
 
 #define PROGRAM_NAME "excl-create"
 
 /* Where the new file's content comes from.  */
-enum content_kind { CONTENT_NONE, CONTENT_TEXT, CONTENT_STDIN };
+enum content_kind { CONTENT_NONE, CONTENT_TEXT, CONTENT_STDIN, CONTENT_PID };
 
 struct content
 {
   enum content_kind kind;
-  char *text;             /* CONTENT_TEXT */
+  char *text;             /* CONTENT_TEXT, CONTENT_PID */
   size_t text_len;
   /* CONTENT_STDIN: standard input can be read once; the first file made
      keeps a descriptor on it so later FILEs copy from there.  */
@@ -62,12 +67,15 @@ struct options
   bool verbose;
   bool quiet;
   bool force;
+  bool replace_stale;
 };
 
 enum
 {
   STDIN_OPTION = CHAR_MAX + 1,
   PID_OPTION,
+  PID_OF_OPTION,
+  REPLACE_STALE_OPTION,
   FORCE_OPTION,
   CHECK_FS_OPTION
 };
@@ -77,8 +85,10 @@ static struct option const long_options[] =
   {"mode", required_argument, NULL, 'm'},
   {"content", required_argument, NULL, 'c'},
   {"stdin", no_argument, NULL, STDIN_OPTION},
-  {"pid", optional_argument, NULL, PID_OPTION},
-  {"wait", optional_argument, NULL, 'w'},
+  {"pid", no_argument, NULL, PID_OPTION},
+  {"pid-of", required_argument, NULL, PID_OF_OPTION},
+  {"replace-stale", no_argument, NULL, REPLACE_STALE_OPTION},
+  {"wait", required_argument, NULL, 'w'},
   {"sync", no_argument, NULL, 'S'},
   {"verbose", no_argument, NULL, 'v'},
   {"quiet", no_argument, NULL, 'q'},
@@ -110,11 +120,14 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -m, --mode=MODE       set file mode (as in chmod), not a=rw - umask\n\
   -c, --content=TEXT    write TEXT and a newline into FILE\n\
       --stdin           write standard input into FILE\n\
-      --pid[=PID]       write PID and a newline into FILE; the default PID\n\
-                          is the caller's (the parent of excl-create)\n\
-  -w, --wait[=DURATION]  if FILE exists, wait until it is removed, then\n\
-                          create it; give up after DURATION (default: wait\n\
-                          forever)\n\
+      --pid             write the caller's process ID (excl-create's\n\
+                          parent) and a newline into FILE\n\
+      --pid-of=PID      write PID, which must be a running process, and a\n\
+                          newline into FILE\n\
+      --replace-stale   with --pid or --pid-of: if FILE is a pid file whose\n\
+                          process is dead, replace it (see below)\n\
+  -w, --wait=DURATION   if FILE exists, wait up to DURATION for it to be\n\
+                          removed, then create it ('inf': wait forever)\n\
   -S, --sync            make the new file durable (fsync the file and its\n\
                           directory) before exiting\n\
   -v, --verbose         print a line for each file created\n\
@@ -126,10 +139,11 @@ Mandatory arguments to long options are mandatory for short options too.\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
+  fputs ("\n" DURATION_HELP, stdout);
   fputs ("\
 \n\
-DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
-d; 0 means do not wait, 'inf' means forever.\n\
+FILE names a file: a name ending in '/' is refused, with status 1 if\n\
+something exists there and 3 if not.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
 With content, excl-create writes a temporary file in FILE's directory and\n\
@@ -137,6 +151,18 @@ then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
 renames it with renameat2(RENAME_NOREPLACE).  If neither is possible it\n\
 fails: it never writes into FILE in place.  No temporary file is left\n\
 behind, even when excl-create is interrupted.\n\
+\n\
+With --replace-stale the pid file holds the process ID alone on its first\n\
+line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
+start_time=, boot_id=, pidns= and host= that tell that process from a later\n\
+one given the same ID.  An existing FILE is replaced only if it is a\n\
+regular file whose first line is a process ID and that process is provably\n\
+gone: it ran on this host, in this pid namespace, and either in an earlier\n\
+boot or no process with that ID and start time is running now.  A pid file\n\
+with nothing but an ID (written by another program) is judged by the ID\n\
+alone.  Of many callers that find FILE stale, exactly one replaces it: the\n\
+stale file is renamed away while holding the lock .excl-create.FILE.lock\n\
+(a directory, removed again at once) and FILE is then created as usual.\n\
 ", stdout);
   emit_exit_status_help ("\
   1  some FILE already existed (or --wait timed out); the others were\n\
@@ -148,6 +174,8 @@ Examples:\n\
   excl-create --pid /run/job.pid || exit   # claim a pid file, or stop\n\
   excl-create -c done stamp                # one-time marker with content\n\
   excl-create -w 10s --pid lockfile        # wait up to 10 s for it to go\n\
+  excl-create -w inf -c ready flag         # wait as long as it takes\n\
+  excl-create --pid --replace-stale /run/job.pid || exit  # even after a crash\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -158,7 +186,8 @@ set_content (struct content *content, enum content_kind kind,
              char *text, size_t len)
 {
   if (content->kind != CONTENT_NONE)
-    usage_error ("only one of --content, --stdin and --pid may be given");
+    usage_error ("only one of --content, --stdin, --pid and --pid-of may "
+                 "be given");
   content->kind = kind;
   content->text = text;
   content->text_len = len;
@@ -202,6 +231,7 @@ write_content (int fd, struct content *content, char const *file)
     case CONTENT_NONE:
       break;
     case CONTENT_TEXT:
+    case CONTENT_PID:
       if (full_write (fd, content->text, content->text_len)
           != content->text_len)
         err = errno;
@@ -251,12 +281,459 @@ report_exists (char const *file, struct options const *opt, bool timed_out)
   return EXIT_NO;
 }
 
+/* --replace-stale: pid files whose process is gone.
+
+   Such a pid file has the pid alone on its first line, as other
+   programs read pid files, then "key=value" lines, with the keys of
+   lockdir's owner records, for the facts that tell this process from a
+   later one given the same pid.  */
+
+/* What a pid file says about its process.  Absent facts are 0 or "".  */
+struct pid_record
+{
+  pid_t pid;
+  unsigned long long start_time;      /* field 22 of /proc/PID/stat */
+  char boot_id[40];
+  unsigned long long pidns;
+  char host[PROCFACTS_HOST_MAX + 1];
+};
+
+/* The pid file content naming PID: the pid line, and with
+   --replace-stale the facts that identify the process.  */
+static char *
+pid_content (pid_t pid, bool with_facts)
+{
+  if (!with_facts)
+    return xasprintf ("%ld\n", (long) pid);
+  unsigned long long start_time;
+  if (process_start_time (pid, &start_time) != 0)
+    start_time = 0;             /* hidden by hidepid: the pid alone */
+  char start_line[64] = "";
+  char pidns_line[64] = "";
+  if (start_time)
+    snprintf (start_line, sizeof start_line, "start_time=%llu\n", start_time);
+  if (this_pidns ())
+    snprintf (pidns_line, sizeof pidns_line, "pidns=%llu\n", this_pidns ());
+  char const *boot_id = this_boot_id ();
+  return xasprintf ("%ld\n%s%s%s%s%shost=%s\n", (long) pid, start_line,
+                    *boot_id ? "boot_id=" : "", boot_id, *boot_id ? "\n" : "",
+                    pidns_line, this_host ());
+}
+
+/* Parse the unsigned decimal number STR, all of it, into *VALUE.  */
+static bool
+parse_ull (char const *str, unsigned long long *value)
+{
+  if (!c_isdigit (*str))
+    return false;
+  char *end;
+  errno = 0;
+  *value = strtoull (str, &end, 10);
+  return errno == 0 && *end == '\0';
+}
+
+/* Parse the pid file text BUF (modified) into *REC.  Return false if it
+   is not a pid file: its first line is not a process ID, or a fact we
+   rely on is malformed.  Lines with other keys are ignored.  */
+static bool
+parse_pid_record (char *buf, struct pid_record *rec)
+{
+  memset (rec, 0, sizeof *rec);
+  char *next;
+  char *line = strtok_r (buf, "\n", &next);
+  if (!line || line != buf)
+    return false;
+  /* Blanks around the pid are tolerated, as other readers do.  */
+  line += strspn (line, " \t");
+  line[strcspn (line, " \t\r")] = '\0';
+  unsigned long long pid;
+  if (!parse_ull (line, &pid) || pid == 0 || pid > INT32_MAX)
+    return false;
+  rec->pid = pid;
+  while ((line = strtok_r (NULL, "\n", &next)))
+    {
+      char *value = strchr (line, '=');
+      if (!value)
+        continue;
+      *value++ = '\0';
+      if (strcmp (line, "start_time") == 0)
+        {
+          if (!parse_ull (value, &rec->start_time))
+            return false;
+        }
+      else if (strcmp (line, "pidns") == 0)
+        {
+          if (!parse_ull (value, &rec->pidns))
+            return false;
+        }
+      else if (strcmp (line, "boot_id") == 0)
+        {
+          if (strlen (value) >= sizeof rec->boot_id)
+            return false;
+          strcpy (rec->boot_id, value);
+        }
+      else if (strcmp (line, "host") == 0)
+        {
+          if (strlen (value) >= sizeof rec->host)
+            return false;
+          strcpy (rec->host, value);
+        }
+    }
+  return true;
+}
+
+/* What a look at an existing FILE found.  */
+enum verdict
+{
+  VERDICT_GONE,         /* FILE is no longer there */
+  VERDICT_NOT_PID_FILE, /* not a regular file holding a pid: kept */
+  VERDICT_ALIVE,        /* its process runs */
+  VERDICT_UNKNOWN,      /* cannot tell: kept */
+  VERDICT_DEAD          /* its process is provably gone */
+};
+
+struct judgement
+{
+  enum verdict verdict;
+  pid_t pid;            /* the pid found, for ALIVE, UNKNOWN, DEAD */
+  char why[PROCFACTS_HOST_MAX + 64];
+};
+
+/* Judge the pid record REC.  */
+static void
+judge_record (struct pid_record const *rec, struct judgement *j)
+{
+  long pid = rec->pid;
+  j->pid = rec->pid;
+  if (*rec->host && strcmp (rec->host, this_host ()) != 0)
+    {
+      j->verdict = VERDICT_UNKNOWN;
+      snprintf (j->why, sizeof j->why, "process %ld runs on host %s", pid,
+                rec->host);
+    }
+  else if (*rec->boot_id && *this_boot_id ()
+           && strcmp (rec->boot_id, this_boot_id ()) != 0)
+    {
+      j->verdict = VERDICT_DEAD;
+      snprintf (j->why, sizeof j->why,
+                "process %ld ran before the last boot", pid);
+    }
+  else if (rec->pidns && this_pidns () && rec->pidns != this_pidns ())
+    {
+      j->verdict = VERDICT_UNKNOWN;
+      snprintf (j->why, sizeof j->why,
+                "process %ld is in another pid namespace", pid);
+    }
+  else
+    switch (process_state (rec->pid, rec->start_time))
+      {
+      case PROCESS_ALIVE:
+        j->verdict = VERDICT_ALIVE;
+        snprintf (j->why, sizeof j->why, "process %ld is running", pid);
+        break;
+      case PROCESS_DEAD:
+        {
+          /* Dead, a zombie, or its pid reused by a later process.  */
+          unsigned long long now_started;
+          bool reused = (rec->start_time
+                         && process_start_time (rec->pid, &now_started) == 0
+                         && now_started != rec->start_time);
+          j->verdict = VERDICT_DEAD;
+          snprintf (j->why, sizeof j->why,
+                    (reused ? "pid %ld now names a later process"
+                     : "process %ld is gone"), pid);
+        }
+        break;
+      default:
+        j->verdict = VERDICT_UNKNOWN;
+        snprintf (j->why, sizeof j->why,
+                  "cannot tell whether process %ld is running", pid);
+        break;
+      }
+}
+
+/* Look at the existing FILE and judge it.  If FD is not NULL, leave the
+   file open there (-1 if not opened), so the caller can tell whether a
+   name still holds the very file judged.  Return 0, or EXIT_SYSERR
+   after a message.  */
+static int
+judge_existing (struct parent_dir const *parent, char const *file,
+                struct judgement *j, int *fd)
+{
+  if (fd)
+    *fd = -1;
+  j->pid = 0;
+  j->why[0] = '\0';
+  /* Only a regular file is opened: opening a device can do things.  */
+  struct stat st;
+  if (fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno == ENOENT)
+        {
+          j->verdict = VERDICT_GONE;
+          return 0;
+        }
+      error (0, errno, "cannot look at %s", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+  j->verdict = VERDICT_NOT_PID_FILE;
+  if (!S_ISREG (st.st_mode))
+    return 0;
+  int file_fd = openat (parent->fd, parent->base,
+                        (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
+                         | O_CLOEXEC));
+  if (file_fd < 0)
+    {
+      if (errno == ENOENT)
+        {
+          j->verdict = VERDICT_GONE;
+          return 0;
+        }
+      if (errno == ELOOP)       /* replaced by a symlink meanwhile */
+        return 0;
+      error (0, errno, "cannot read %s", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+  char buf[4096];
+  ssize_t n = pread (file_fd, buf, sizeof buf - 1, 0);
+  struct stat opened;
+  if (n < 0 || fstat (file_fd, &opened) != 0)
+    {
+      error (0, errno, "cannot read %s", quoteaf (file));
+      close (file_fd);
+      return EXIT_SYSERR;
+    }
+  buf[n] = '\0';
+  struct pid_record rec;
+  /* A pid file is text: a NUL means it is something else.  */
+  if (S_ISREG (opened.st_mode) && strlen (buf) == (size_t) n
+      && parse_pid_record (buf, &rec))
+    judge_record (&rec, j);
+  if (fd)
+    *fd = file_fd;
+  else
+    close (file_fd);
+  return 0;
+}
+
+/* The takeover lock of FILE, a lockdir-style lock in FILE's directory:
+   ".excl-create.NAME.lock".  */
+static char *
+takeover_lock_name (struct parent_dir const *parent)
+{
+  return xasprintf (".%s.%s.lock", tool_name (), parent->base);
+}
+
+/* Holding the takeover lock, FILE was judged stale while open on
+   JUDGED_FD.  Rename it away and remove it.  Among callers that keep to
+   the protocol only the holder of the lock removes FILE, so the name
+   still holds the file judged; the rename lets us make sure.  Return -1
+   when it is gone, or a status.  */
+static int
+remove_stale (struct parent_dir const *parent, char const *file,
+              int judged_fd, struct judgement *j, struct options const *opt)
+{
+  /* Renamed to a registered temporary name, it is removed on any exit
+     or signal: a stale file never lingers under another name.  */
+  struct temp_name stale;
+  if (temp_rename_from (&stale, parent->fd, parent->base, false) != 0)
+    {
+      if (errno == ENOENT)
+        return -1;
+      if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+        error (0, 0, "cannot replace %s: its filesystem does not support "
+               "RENAME_NOREPLACE", quoteaf (file));
+      else
+        error (0, errno, "cannot replace %s", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+  struct stat moved, judged;
+  if (fstatat (parent->fd, stale.name, &moved, AT_SYMLINK_NOFOLLOW) == 0
+      && fstat (judged_fd, &judged) == 0
+      && moved.st_dev == judged.st_dev && moved.st_ino == judged.st_ino)
+    {
+      /* JUDGED_FD keeps the inode, so its number cannot have been
+         reused: this is the very file judged stale.  */
+      temp_remove (&stale);
+      if (opt->verbose)
+        printf ("removed stale %s (%s)\n", quoteaf (file), j->why);
+      return -1;
+    }
+
+  /* Someone outside the protocol (a plain rm and a new FILE) changed
+     FILE meanwhile: put back what we took.  */
+  if (renameat2 (parent->fd, stale.name, parent->fd, parent->base,
+                 RENAME_NOREPLACE) == 0)
+    {
+      temp_forget (&stale);
+      j->verdict = VERDICT_UNKNOWN;
+      snprintf (j->why, sizeof j->why, "it changed while being judged");
+      return EXIT_NO;
+    }
+  int err = errno;
+  temp_forget (&stale);
+  error (0, err, "%s changed while being replaced; the file found there "
+         "is kept as %s", quoteaf_n (0, file), quoteaf_n (1, stale.name));
+  return EXIT_SYSERR;
+}
+
+/* How long to wait for the takeover lock at least: the holder only
+   judges and renames, unless it is stopped.  */
+static struct timespec const takeover_lock_wait = { 10, 0 };
+
+/* FILE exists and --replace-stale is given.  Judge FILE; if its process
+   is gone, take the takeover lock, judge again, and remove FILE.
+   Return -1 when FILE is gone (create it again), 0 when it stays (*J
+   says why), or a status.  */
+static int
+take_over_if_stale (struct parent_dir const *parent, char const *file,
+                    struct options const *opt, struct judgement *j)
+{
+  /* A first look without the lock: most callers find a live owner and
+     need not queue for the lock.  */
+  int status = judge_existing (parent, file, j, NULL);
+  if (status != 0)
+    return status;
+  if (j->verdict == VERDICT_GONE)
+    return -1;
+  if (j->verdict != VERDICT_DEAD)
+    return 0;
+
+  char *lock_name = takeover_lock_name (parent);
+  struct dirlock lock;
+  struct dirlock_config config = { .no_history = true };
+  struct timespec deadline = deadline_after (takeover_lock_wait);
+  if (opt->wait && timespec_cmp (opt->deadline, deadline) > 0)
+    deadline = opt->deadline;
+  int locked = dirlock_acquire_at (&lock, parent->fd, lock_name, deadline,
+                                   &config);
+  if (locked != 0)
+    {
+      if (locked == 1)
+        {
+          j->verdict = VERDICT_UNKNOWN;
+          snprintf (j->why, sizeof j->why,
+                    "another excl-create is replacing it");
+          status = 0;
+        }
+      else
+        {
+          error (0, errno, "cannot lock %s to replace %s",
+                 quoteaf_n (0, lock_name), quoteaf_n (1, file));
+          status = EXIT_SYSERR;
+        }
+      free (lock_name);
+      return status;
+    }
+
+  int judged_fd;
+  status = judge_existing (parent, file, j, &judged_fd);
+  if (status == 0)
+    {
+      if (j->verdict == VERDICT_GONE)
+        status = -1;
+      else if (j->verdict == VERDICT_DEAD)
+        {
+          status = remove_stale (parent, file, judged_fd, j, opt);
+          if (status == EXIT_NO)
+            status = 0;
+        }
+    }
+  if (judged_fd >= 0)
+    close (judged_fd);
+  if (dirlock_release (&lock) != 0 && status <= 0)
+    {
+      error (0, errno, "cannot release the lock %s", quoteaf (lock_name));
+      status = EXIT_SYSERR;
+    }
+  free (lock_name);
+  return status;
+}
+
+/* FILE exists and is kept: say why, unless quiet.  */
+static int
+report_kept (char const *file, struct options const *opt,
+             struct judgement const *j, bool timed_out)
+{
+  if (!opt->quiet)
+    {
+      char const *kept = (j->verdict == VERDICT_NOT_PID_FILE
+                          ? "it is not a pid file" : j->why);
+      if (timed_out)
+        error (0, 0, "timed out waiting for %s to be removed (%s)",
+               quoteaf (file), kept);
+      else
+        error (0, 0, "cannot create %s: %s (%s)", quoteaf (file),
+               strerror (EEXIST), kept);
+    }
+  return EXIT_NO;
+}
+
+/* --replace-stale: replace FILE if stale; otherwise, with --wait, wait
+   until FILE changes or its process ends (a pidfd tells at once; where
+   there is none, look again every second).  Return -1 to try creating
+   FILE again, or the status.  */
+static int
+handle_existing_pid_file (struct parent_dir const *parent, char const *file,
+                          struct options const *opt)
+{
+  struct dir_watch watch;
+  /* Watch before looking, so a change between the look and the sleep
+     still wakes us.  */
+  if (opt->wait)
+    dir_watch_open (&watch, parent->dir, parent->fd, parent->base, false);
+  int status;
+  for (;;)
+    {
+      struct judgement j;
+      status = take_over_if_stale (parent, file, opt, &j);
+      if (status != 0)
+        break;
+      if (!opt->wait)
+        {
+          status = report_kept (file, opt, &j, false);
+          break;
+        }
+      int pidfd = -1;
+      if (j.verdict == VERDICT_ALIVE)
+        {
+          pidfd = pidfd_open (j.pid, 0);
+          if (pidfd < 0 && errno == ESRCH)
+            continue;           /* gone already: look again */
+        }
+      struct timespec wake = opt->deadline;
+      if (pidfd < 0)
+        wake = earlier_deadline (wake, deadline_after ((struct timespec)
+                                                       { 1, 0 }));
+      int woke = dir_watch_wait (&watch, pidfd, wake);
+      int saved_errno = errno;
+      if (pidfd >= 0)
+        close (pidfd);
+      if (woke < 0)
+        {
+          error (0, saved_errno, "cannot wait for %s", quoteaf (file));
+          status = EXIT_SYSERR;
+          break;
+        }
+      if (woke == 1 && deadline_passed (opt->deadline))
+        {
+          status = report_kept (file, opt, &j, true);
+          break;
+        }
+    }
+  if (opt->wait)
+    dir_watch_close (&watch);
+  return status;
+}
+
 /* FILE exists.  Without --wait that is the answer; with it, wait for
    FILE to go.  Return -1 to try creating FILE again, or the status.  */
 static int
 handle_existing (struct parent_dir const *parent, char const *file,
                  struct options const *opt)
 {
+  if (opt->replace_stale)
+    return handle_existing_pid_file (parent, file, opt);
   if (!opt->wait)
     return report_exists (file, opt, false);
   switch (wait_until_absent (parent, parent->base, opt->deadline))
@@ -283,14 +760,17 @@ create_empty (struct parent_dir const *parent, char const *file,
                        opt->mode);
       if (fd >= 0)
         {
-          if ((opt->sync && fsync (fd) != 0) || close (fd) != 0)
-            {
-              /* The file exists now and is ours, but empty: keeping it
-                 is right, the failure is only about durability.  */
-              error (0, errno, "cannot sync %s", quoteaf (file));
-              return EXIT_SYSERR;
-            }
-          return EXIT_DONE;
+          /* The file exists now and is ours, empty as asked: keeping it
+             is right, a failure here is only about durability.  */
+          int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
+          int close_errno = close (fd) != 0 ? errno : 0;
+          if (sync_errno)
+            error (0, sync_errno, "created %s, but cannot sync it",
+                   quoteaf (file));
+          else if (close_errno)
+            error (0, close_errno, "created %s, but closing it failed",
+                   quoteaf (file));
+          return sync_errno || close_errno ? EXIT_SYSERR : EXIT_DONE;
         }
       int err = errno;
       if (!creation_error_means_exists (parent->fd, parent->base, err))
@@ -370,10 +850,17 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
-  if ((opt->sync && fsync (fd) != 0) || close (fd) != 0)
+  int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
+  /* close reports late write errors (NFS, quotas).  */
+  int close_errno = close (fd) != 0 ? errno : 0;
+  if (sync_errno || close_errno)
     {
-      /* close reports late write errors (NFS, quotas).  */
-      error (0, errno, "cannot write content for %s", quoteaf (file));
+      if (sync_errno)
+        error (0, sync_errno, "cannot sync the content for %s",
+               quoteaf (file));
+      else
+        error (0, close_errno, "cannot write content for %s",
+               quoteaf (file));
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
@@ -389,6 +876,20 @@ primitive_used (struct options const *opt)
   return opt->content.kind == CONTENT_NONE ? FS_EXCL : FS_LINK;
 }
 
+/* FILE ends in '/', so it can only name a directory, never a file we
+   could create: report what is there, create nothing.  */
+static int
+refuse_trailing_slash (struct parent_dir const *parent, char const *file,
+                       struct options const *opt)
+{
+  struct stat st;
+  if (fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return report_exists (file, opt, false);
+  error (0, errno == ENOENT ? ENOTDIR : errno, "cannot create %s",
+         quoteaf (file));
+  return EXIT_SYSERR;
+}
+
 static int
 excl_create (char const *file, struct options *opt)
 {
@@ -400,7 +901,9 @@ excl_create (char const *file, struct options *opt)
     }
 
   int status;
-  if (!fs_permits (file, parent.fd, NULL, primitive_used (opt), opt->force,
+  if (has_trailing_slash (file))
+    status = refuse_trailing_slash (&parent, file, opt);
+  else if (!fs_permits (file, parent.fd, NULL, primitive_used (opt), opt->force,
                    opt->quiet))
     status = EXIT_SYSERR;
   else if (opt->content.kind == CONTENT_NONE)
@@ -419,32 +922,17 @@ excl_create (char const *file, struct options *opt)
   return status;
 }
 
-static mode_t
-parse_mode (char const *spec)
-{
-  struct mode_change *change = mode_compile (spec);
-  if (!change)
-    usage_error ("invalid mode %s", quote (spec));
-  mode_t umask_value = umask (0);
-  umask (umask_value);
-  mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
-                             | S_IROTH | S_IWOTH,
-                             false, umask_value, change, NULL);
-  free (change);
-  return mode;
-}
-
-static char *
-pid_content (char const *arg)
+/* The process ID that --pid-of=ARG names.  */
+static pid_t
+parse_pid (char const *arg)
 {
   uintmax_t pid;
-  if (arg == NULL)
-    pid = getppid ();
-  else if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
-           || pid > INT32_MAX)
+  if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
+      || pid > INT32_MAX)
     usage_error ("invalid process ID %s", quote (arg));
-  return xasprintf ("%ju\n", pid);
+  return pid;
 }
+
 
 int
 main (int argc, char **argv)
@@ -455,17 +943,18 @@ main (int argc, char **argv)
   };
   bool check_fs = false;
   struct timespec wait_for = { 0, 0 };
+  char const *pid_of = NULL;
 
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:c:w::Svq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:c:w:Svq", long_options, NULL))
          != -1)
     {
       switch (c)
         {
         case 'm':
-          opt.mode = parse_mode (optarg);
+          opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
           break;
         case 'c':
@@ -476,16 +965,13 @@ main (int argc, char **argv)
           set_content (&opt.content, CONTENT_STDIN, NULL, 0);
           break;
         case PID_OPTION:
-          {
-            char *text = pid_content (optarg);
-            set_content (&opt.content, CONTENT_TEXT, text, strlen (text));
-          }
+        case PID_OF_OPTION:
+          set_content (&opt.content, CONTENT_PID, NULL, 0);
+          pid_of = c == PID_OPTION ? NULL : optarg;
           break;
         case 'w':
           opt.wait = true;
-          wait_for = (optarg
-                      ? xparse_duration (optarg, "--wait")
-                      : infinite_duration);
+          wait_for = xparse_duration (optarg, "--wait");
           break;
         case 'S':
           opt.sync = true;
@@ -495,6 +981,9 @@ main (int argc, char **argv)
           break;
         case 'q':
           opt.quiet = true;
+          break;
+        case REPLACE_STALE_OPTION:
+          opt.replace_stale = true;
           break;
         case FORCE_OPTION:
           opt.force = true;
@@ -514,6 +1003,20 @@ main (int argc, char **argv)
 
   if (check_fs)
     return fs_explain_operands (argc - optind, argv + optind);
+  if (opt.replace_stale && opt.content.kind != CONTENT_PID)
+    usage_error ("--replace-stale needs --pid or --pid-of");
+  /* Every operand is checked before any FILE is created.  */
+  for (int i = optind; i < argc; i++)
+    check_operand (argv[i]);
+  if (opt.content.kind == CONTENT_PID)
+    {
+      pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();
+      if (kill (pid, 0) != 0 && errno == ESRCH)
+        error (EXIT_SYSERR, ESRCH, "cannot record process %ld",
+               (long) pid);
+      opt.content.text = pid_content (pid, opt.replace_stale);
+      opt.content.text_len = strlen (opt.content.text);
+    }
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)

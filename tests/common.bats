@@ -73,3 +73,119 @@ sigmask_has() {
   assert_success
   ! sigmask_has "$output" XFSZ
 }
+
+# --- item 23: standard descriptors -------------------------------------------
+
+# Lines of strace log LOG where a file other than /dev/null or /dev/full
+# got descriptor 0, 1 or 2.
+low_fds_taken() {
+  # strace -f starts each line with the pid.
+  sed -E 's/^[0-9]+ +//' "$1" >"$1.calls"
+  # The dynamic loader's own opens, before main, are closed at once.
+  grep -E '^(openat|open|creat|inotify_init1)\(.*\) = [012]$' "$1.calls" |
+    grep -vE '"(/dev/(null|full)|/etc/ld\.so\.cache|[^"]*\.so(\.[0-9]+)*)"'
+  grep -E '^pipe2?\(\[([012],|[0-9]+, [012]\])' "$1.calls"
+}
+
+@test "with 0, 1 and 2 closed no file takes their numbers (issue 11 item 23)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Without the fix, the first directory or file opened got descriptor
+  # 0, so input, output or messages went to the wrong file.
+  local cmd
+  for cmd in 'excl-create -c x f' 'lockdir -n L' 'atomic-swap -s target link' \
+             'safe-append F hello'; do
+    strace -f -o trace -e trace=openat,open,creat,inotify_init1,pipe,pipe2 \
+      $cmd <&- >&- 2>&- || true
+    run low_fds_taken trace
+    assert_output ""
+  done
+}
+
+@test "with stdin closed, excl-create --stdin does not read a file of its own" {
+  # Standard input is /dev/full opened for writing, as in coreutils: the
+  # read fails, and nothing else is read in its place.
+  run bash -c 'excl-create --stdin f <&-'
+  assert_failure 3
+  assert_output "excl-create: error reading standard input: Bad file descriptor"
+  [ ! -e f ]
+  assert_no_temporaries excl-create
+}
+
+# --- item 26: operands and durations -------------------------------------------
+
+@test "'', '.', '..', '/' and names ending in '/.' or '/..' are usage errors (issue 11 item 26)" {
+  mkdir dir
+  local op
+  for op in '' . .. / // dir/. dir/.. dir/./ ../.; do
+    # Checked before anything is done: neither a nor b is created.
+    run excl-create a "$op" b
+    assert_usage_error excl-create
+    assert_line --index 0 --regexp "^excl-create: invalid operand '$(printf '%s' "$op" | sed 's/[.]/[.]/g')': "
+    [ ! -e a ] && [ ! -e b ]
+  done
+}
+
+@test "a duration too long to mean anything is a usage error, not forever (issue 11 item 26)" {
+  # Without the fix 99999999999999999d meant forever, silently.
+  run excl-create --wait=99999999999999999d f
+  assert_usage_error excl-create
+  assert_line --index 0 "excl-create: duration too long for --wait: '99999999999999999d' (at most 36500d; 'inf' means forever)"
+  [ ! -e f ]
+  run excl-create --wait=36501d f
+  assert_usage_error excl-create
+  run excl-create --wait=36500d f
+  assert_success
+  run excl-create --help
+  assert_output --partial "more than 36500d (100 years)"
+}
+
+# Assert that the last 'run' was refused as a usage error (STATUS) naming
+# the operand OP.
+assert_bad_operand() {
+  local tool=$1 op=$2 want_status=${3:-2}
+  assert_equal "$status" "$want_status"
+  assert_line --index 0 --partial "$tool: invalid operand '$op': "
+  assert_line "Try '$tool --help' for more information."
+}
+
+@test "safe-append: '', '.', '/' and 'dir/..' operands are usage errors (issue 11 item 26)" {
+  mkdir dir
+  local op
+  for op in '' . / dir/..; do
+    run safe-append "$op" hello
+    assert_bad_operand safe-append "$op"
+  done
+  [ -z "$(ls -A dir)" ]
+}
+
+@test "lockdir: '', '.', '/' and 'dir/.' operands are usage errors, 125 with COMMAND (issue 11 item 26)" {
+  mkdir dir
+  local op
+  for op in '' . / dir/.; do
+    run lockdir -n "$op"
+    assert_bad_operand lockdir "$op"
+    run lockdir "$op" touch ran
+    assert_bad_operand lockdir "$op" 125
+    [ ! -e ran ]
+  done
+  [ -z "$(ls -A dir)" ]
+}
+
+@test "atomic-swap: '', '.', '/' and 'dir/..' operands are usage errors, but a TARGET may be anything (issue 11 item 26)" {
+  mkdir dir
+  : >a
+  local op
+  for op in '' . / dir/..; do
+    run atomic-swap a "$op"
+    assert_bad_operand atomic-swap "$op"
+    run atomic-swap -n "$op" b
+    assert_bad_operand atomic-swap "$op"
+    run atomic-swap -s target "$op"
+    assert_bad_operand atomic-swap "$op"
+  done
+  [ -e a ] && [ ! -e b ]
+  # TARGET is only text stored in the link.
+  run atomic-swap -s . link
+  assert_success
+  assert_equal "$(readlink link)" .
+}

@@ -105,6 +105,17 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_usage_error lockdir
 }
 
+@test "forms that only a directory lock has are usage errors with --etcd" {
+  run le --renew "$L"
+  assert_usage_error lockdir
+  assert_output --partial 'do not apply to a lock in etcd'
+  run le --list "$L"
+  assert_usage_error lockdir
+  run le --status "$L" "$L/other"
+  assert_usage_error lockdir
+  assert_output --partial 'one lock at a time'
+}
+
 # --- the command form -----------------------------------------------------
 
 @test "COMMAND runs holding the lock; its status is lockdir's; free after" {
@@ -114,6 +125,12 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   grep -q "^backend=etcd" held
   run le --status "$L"
   assert_equal "$status" 1
+}
+
+@test "-c COMMAND_STRING runs through sh -c, holding the lock" {
+  run le -c 'echo "$LOCKDIR_PATH" | tr a-z A-Z' "$L"
+  assert_success
+  assert_output "$(echo "$L" | tr a-z A-Z)"
 }
 
 @test "LOCKDIR_ETCD in the environment is the same as --etcd" {

@@ -14,7 +14,8 @@ setup() {
   run --separate-stderr excl-create --help
   assert_success
   assert_line --index 0 "Usage: excl-create [OPTION]... FILE..."
-  assert_output --partial "--wait[=DURATION]"
+  assert_output --partial "-w, --wait=DURATION"
+  refute_output --partial "[="
   assert_output --partial "Exit status:"
   [ -z "$stderr" ]
 }
@@ -44,11 +45,23 @@ setup() {
   assert_usage_error excl-create
   assert_line --partial "invalid mode"
 
-  run excl-create --pid=abc f
+  run excl-create --pid-of=abc f
   assert_usage_error excl-create
 
-  run excl-create --pid=0 f
+  run excl-create --pid-of=0 f
   assert_usage_error excl-create
+
+  # No option takes an optional argument.
+  run excl-create --pid=4242 f
+  assert_usage_error excl-create
+  run excl-create --wait f
+  assert_usage_error excl-create
+  run excl-create f -w
+  assert_usage_error excl-create
+
+  run excl-create --replace-stale f
+  assert_usage_error excl-create
+  assert_line --partial "--replace-stale needs --pid or --pid-of"
 
   run excl-create -c x --stdin f
   assert_usage_error excl-create
@@ -120,6 +133,25 @@ setup() {
   assert_failure 1
 }
 
+@test "a trailing slash is refused, nothing created (issue 11 item 26)" {
+  # Without the fix each of these created a regular file 'new'.
+  run excl-create new/
+  assert_failure 3
+  assert_output "excl-create: cannot create 'new/': Not a directory"
+  run excl-create -c text new/
+  assert_failure 3
+  run excl-create --pid new/
+  assert_failure 3
+  [ ! -e new ]
+  assert_no_temporaries excl-create
+
+  # Something there: it exists, and stays as it was.
+  echo keep >f
+  run excl-create -c other f/
+  assert_failure 1
+  assert_equal "$(cat f)" keep
+}
+
 @test "several FILEs: each is tried and the worst status wins" {
   : >exists
   run excl-create a exists b
@@ -159,11 +191,23 @@ setup() {
   assert_no_temporaries excl-create
 }
 
-@test "--pid writes the caller's pid; --pid=PID writes PID" {
+@test "--pid writes the caller's pid; --pid-of=PID writes PID" {
   sh -c 'excl-create --pid p; echo $$ >expected'
   assert_equal "$(cat p)" "$(cat expected)"
-  excl-create --pid=4242 q
-  assert_equal "$(cat q)" 4242
+  sleep 60 &
+  excl-create --pid-of=$! q
+  assert_equal "$(cat q)" $!
+  kill $!
+}
+
+@test "--pid-of a process that does not exist: status 3, nothing created" {
+  sh -c 'exit 0' &
+  local dead=$!
+  wait "$dead"
+  run excl-create --pid-of=$dead f
+  assert_failure 3
+  assert_output "excl-create: cannot record process $dead: No such process"
+  [ ! -e f ]
 }
 
 @test "--stdin copies standard input, to every FILE" {
@@ -195,8 +239,23 @@ setup() {
   assert_failure 1
   assert_output ""
 
+  run excl-create -q -w 0.1 f
+  assert_failure 1
+  assert_output ""
+
   run excl-create --wait=0 f
   assert_failure 1
+}
+
+@test "-w takes its DURATION as the next word: -w 10s f creates only f (issue 12)" {
+  # Without the fix -w took no separate argument: '10s' became a FILE.
+  run excl-create -w 10s f
+  assert_success
+  [ -e f ]
+  [ ! -e 10s ]
+  run excl-create -w 1m g
+  assert_success
+  [ -e g ] && [ ! -e 1m ]
 }
 
 @test "--wait: FILE removed while waiting is then created (woken by inotify)" {
@@ -211,9 +270,9 @@ setup() {
   assert_no_temporaries excl-create
 }
 
-@test "--wait: a plain create waits too" {
+@test "--wait: a plain create waits too, -w inf as long as it takes" {
   : >f
-  excl-create --wait f &
+  excl-create -w inf f &
   pid=$!
   wait_until has_inotify_fd "$pid"
   rm f
@@ -221,7 +280,68 @@ setup() {
   [ -e f ]
 }
 
+@test "help example: excl-create -w 10s --pid lockfile waits for it to go" {
+  echo 1 >lockfile
+  sh -c 'excl-create -w 10s --pid lockfile; echo $$ >expected' &
+  local waiter=$!
+  wait_until pgrep -f -P "$waiter" 'excl-create -w 10s'
+  local pid
+  pid=$(pgrep -f -P "$waiter" 'excl-create -w 10s')
+  wait_until has_inotify_fd "$pid"
+  rm lockfile
+  wait "$waiter"
+  assert_equal "$(cat lockfile)" "$(cat expected)"
+}
+
+@test "help example: excl-create -w inf -c ready flag" {
+  run excl-create -w inf -c ready flag
+  assert_success
+  assert_equal "$(cat flag)" ready
+}
+
 # --- durability ------------------------------------------------------------
+
+# The descriptor number openat returned for NAME in strace log LOG.
+opened_fd() {
+  sed -n "s/^openat(.*\"$2\", .*) = \([0-9]*\)\$/\1/p" "$1"
+}
+
+@test "-S: a failed fsync still closes the file (issue 11 item 14)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The first fsync (of 'a') fails.  Its descriptor must be closed all
+  # the same, so 'b' gets the same number; the fix's predecessor leaked
+  # it, and 'b' got the next one.
+  run strace -o trace -e trace=openat,close,fsync \
+    -e inject=fsync:error=EIO:when=1 excl-create -S a b
+  assert_failure 3
+  assert_line "excl-create: created 'a', but cannot sync it: Input/output error"
+  assert_equal "$(opened_fd trace a)" "$(opened_fd trace b)"
+
+  # With content, the temporary's descriptor.
+  run strace -o trace2 -e trace=openat,close,fsync \
+    -e inject=fsync:error=EIO:when=1 excl-create -S -c x c d
+  assert_failure 3
+  assert_line --partial "cannot sync the content for 'c': Input/output error"
+  local fds
+  fds=$(sed -n 's/^openat(.*"\.excl-create\.[^"]*", .*O_EXCL.*) = \([0-9]*\)$/\1/p' trace2 | sort -u | wc -l)
+  assert_equal "$fds" 1
+  [ ! -e c ] && [ -e d ]
+  assert_no_temporaries excl-create
+}
+
+@test "a failed close is reported as such, not as a sync failure (issue 11 item 14)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Find which close(2) call closes the new file, then make it fail.
+  strace -o dry -e trace=openat,close excl-create a
+  local fd n
+  fd=$(opened_fd dry a)
+  n=$(awk -v want="close($fd)" '/^close\(/ { n++ } index($0, want) == 1 { print n; exit }' dry)
+  rm a
+  run strace -o trace -e trace=close -e inject=close:error=EIO:when="$n" excl-create a
+  assert_failure 3
+  assert_output "excl-create: created 'a', but closing it failed: Input/output error"
+  [ -e a ]
+}
 
 @test "-S fsyncs the new file and its directory" {
   command -v strace >/dev/null || skip "strace is not installed"
@@ -415,4 +535,284 @@ stop_reader() {
     'rm -f f'
   stop_reader
   [ -e reader.bad ] || fail "the reader never caught an empty or partial file"
+}
+
+# --- the commands the documentation prints ------------------------------------
+
+# Run the shell code CODE in a private mount namespace whose /run (so
+# /var/lock, its symlink on Debian) and /srv are empty tmpfs mounts, so
+# commands printed with those paths run as printed, touching nothing of
+# the machine's.  CODE's output and status are the function's.
+in_scratch_root() {
+  require_root
+  unshare -m --propagation private true 2>/dev/null ||
+    skip "cannot make a private mount namespace"
+  unshare -m --propagation private bash -c '
+    mount -t tmpfs tmpfs /run && mkdir -p /run/lock || exit 99
+    if [ ! -L /var/lock ]; then mount -t tmpfs tmpfs /var/lock || exit 99; fi
+    if [ -d /srv ]; then mount -t tmpfs tmpfs /srv || exit 99; fi
+    mkdir -p /srv/app || exit 99
+    eval "$1"' _ "$1"
+}
+
+@test "README: excl-create --pid /run/job.pid || exit 0" {
+  run in_scratch_root '
+    excl-create --pid /run/job.pid || exit 0        # claim a pid file, or stop
+    [ "$(cat /run/job.pid)" = $$ ] || exit 5
+    excl-create --pid /run/job.pid || exit 0        # claim a pid file, or stop
+    exit 6'
+  assert_success
+  assert_output "excl-create: cannot create '/run/job.pid': File exists"
+}
+
+@test "README and man page: date | excl-create --stdin /srv/app/DEPLOYED" {
+  run in_scratch_root '
+    date | excl-create --stdin /srv/app/DEPLOYED     # never seen empty or partial
+    cat /srv/app/DEPLOYED'
+  assert_success
+  assert_output --regexp '[0-9]{4}'
+}
+
+@test "README: excl-create -w 1m --pid /var/lock/nightly waits for it to go" {
+  run in_scratch_root '
+    echo 1 >/var/lock/nightly
+    excl-create -w 1m --pid /var/lock/nightly &       # wait up to a minute for it to go
+    waiter=$!
+    until [ "$(readlink /proc/$waiter/fd/* 2>/dev/null | grep -c inotify)" -gt 0 ]; do sleep 0.01; done
+    rm /var/lock/nightly
+    wait $waiter || exit
+    [ "$(cat /var/lock/nightly)" = $$ ]'
+  assert_success
+}
+
+@test "man page: the cron job's excl-create -w 1m --pid /var/lock/nightly || exit 0 and its trap" {
+  run in_scratch_root '
+    bash -c "
+      excl-create -w 1m --pid /var/lock/nightly || exit 0
+      trap '\''rm -f /var/lock/nightly'\'' EXIT
+      [ \"\$(cat /var/lock/nightly)\" = \$\$ ] || exit 7
+    " || exit
+    [ ! -e /var/lock/nightly ]'
+  assert_success
+}
+
+@test "man page and help: excl-create --pid /run/myjob.pid || exit 0; excl-create -c done stamp" {
+  run in_scratch_root '
+    excl-create --pid /run/myjob.pid || exit 0
+    [ "$(cat /run/myjob.pid)" = $$ ] || exit 5
+    cd /run && excl-create -c done stamp                # one-time marker with content
+    [ "$(cat /run/stamp)" = done ]'
+  assert_success
+}
+
+@test "help: excl-create --pid /run/job.pid || exit stops the second caller" {
+  run in_scratch_root '
+    excl-create --pid /run/job.pid || exit   # claim a pid file, or stop
+    excl-create --pid /run/job.pid || exit   # claim a pid file, or stop
+    exit 6'
+  assert_failure 1
+}
+
+# --- pid files: --replace-stale (issue 12) -------------------------------------
+
+# Write a pid file naming PID with the facts excl-create records, each
+# replaceable: stale_record PID [START_TIME [BOOT_ID [PIDNS [HOST]]]].
+pid_record() {
+  local pid=$1
+  local start=${2:-$(cut -d' ' -f22 <"/proc/$pid/stat" 2>/dev/null || echo 1)}
+  local boot=${3:-$(cat /proc/sys/kernel/random/boot_id)}
+  local pidns=${4:-$(stat -L -c %i /proc/self/ns/pid)}
+  local host=${5:-$(uname -n)}
+  printf '%s\nstart_time=%s\nboot_id=%s\npidns=%s\nhost=%s\n' \
+    "$pid" "$start" "$boot" "$pidns" "$host"
+}
+
+# A pid no process has: one that just exited and was reaped.
+dead_pid() {
+  sh -c 'exit 0' &
+  local pid=$!
+  wait "$pid"
+  echo "$pid"
+}
+
+@test "--replace-stale writes the pid on line 1, then what identifies the process" {
+  sh -c 'excl-create --pid --replace-stale f; echo $$ >expected; cut -d" " -f22 /proc/$$/stat >start'
+  assert_equal "$(head -n 1 f)" "$(cat expected)"
+  assert_equal "$(sed -n 2p f)" "start_time=$(cat start)"
+  assert_equal "$(sed -n 3p f)" "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+  assert_equal "$(sed -n 4p f)" "pidns=$(stat -L -c %i /proc/self/ns/pid)"
+  assert_equal "$(sed -n 5p f)" "host=$(uname -n)"
+  assert_equal "$(wc -l <f)" 5
+  # The way other programs read it.
+  read -r pid <f
+  assert_equal "$pid" "$(cat expected)"
+}
+
+@test "--replace-stale keeps a live owner's pid file: status 1, unchanged" {
+  sleep 60 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  cp f before
+  run excl-create --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_output "excl-create: cannot create 'f': File exists (process $owner is running)"
+  cmp f before
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale replaces the pid file of a dead process" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 12345 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (process $dead is gone)"
+  assert_line --index 1 "created 'f'"
+  [ "$(head -n 1 f)" != "$dead" ]
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale: a reused pid (other start time) is stale" {
+  # Our own shell is alive, but started at another time than recorded.
+  pid_record $$ 1 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (pid $$ now names a later process)"
+}
+
+@test "--replace-stale: a pid file from an earlier boot is stale" {
+  pid_record $$ "" 00000000-0000-0000-0000-000000000000 >f
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 "removed stale 'f' (process $$ ran before the last boot)"
+}
+
+@test "--replace-stale: another host or pid namespace cannot be judged: kept" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 "" "" other.example >f
+  run excl-create --pid --replace-stale f
+  assert_failure 1
+  assert_output --partial "(process $dead runs on host other.example)"
+
+  pid_record "$dead" 1 "" 1 >f
+  run excl-create --pid --replace-stale f
+  assert_failure 1
+  assert_output --partial "(process $dead is in another pid namespace)"
+}
+
+@test "--replace-stale: a plain pid file is judged by the pid alone" {
+  sleep 60 &
+  local owner=$!
+  echo "$owner" >f
+  run excl-create --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_equal "$(cat f)" "$owner"
+
+  local dead
+  dead=$(dead_pid)
+  echo "$dead" >f
+  run excl-create --pid --replace-stale f
+  assert_success
+}
+
+@test "--replace-stale never replaces what is not a pid file" {
+  : >empty
+  printf 'hello\n' >text
+  printf '123abc\n' >junk
+  printf '1\nstart_time=x\n' >badfact
+  ln -s "$(dead_pid)" link
+  mkdir dir
+  local f
+  for f in empty text junk badfact link dir; do
+    run excl-create --pid --replace-stale "$f"
+    assert_failure 1
+    assert_output "excl-create: cannot create '$f': File exists (it is not a pid file)"
+  done
+  [ ! -s empty ] && [ -L link ] && [ -d dir ]
+  assert_equal "$(cat text)" hello
+}
+
+@test "--replace-stale with -w: takes over as soon as the owner dies" {
+  sleep 600 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  excl-create -w 10s --pid-of=$$ --replace-stale f &
+  local waiter=$!
+  wait_until has_inotify_fd "$waiter"
+  # The waiter is asleep: neither a directory change nor a tick of a
+  # poll will wake it, only the owner's death (its pidfd).
+  kill "$owner"
+  wait "$waiter"
+  assert_equal "$(head -n 1 f)" $$
+  assert_no_temporaries excl-create
+}
+
+@test "--replace-stale with -w: times out while the owner lives" {
+  sleep 60 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  run excl-create -w 0.2 --pid --replace-stale f
+  kill "$owner"
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'f' to be removed (process $owner is running)"
+}
+
+@test "--replace-stale killed while holding the takeover lock: the next one still takes over" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  pid_record "$(dead_pid)" 1 >f
+  # Killed at the renameat2 that takes the stale file away (the lock
+  # itself is taken with renameat): the takeover lock is held, the stale
+  # file still in place.
+  run strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:signal=KILL:when=1 excl-create --pid --replace-stale f
+  assert_equal "$status" 137
+  [ -d .excl-create.f.lock ]
+  run excl-create --pid --replace-stale f
+  assert_success
+  [ ! -e .excl-create.f.lock ]
+}
+
+# A takeover round queues most racers on the takeover lock one after
+# another: a quarter of the rounds of the plain race keeps it as long.
+TAKEOVER_ROUNDS=$(( ROUNDS / 4 > 10 ? ROUNDS / 4 : 10 ))
+
+@test "race: $RACERS racers take over a stale pid file, exactly one wins, $TAKEOVER_ROUNDS rounds" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >stale
+  # The owner recorded is this test's shell ($$ in the racers), alive
+  # throughout: a racer's own shell exits after the last round.
+  race_rounds "$RACERS" "$TAKEOVER_ROUNDS" \
+    'excl-create -q --pid-of=$$ --replace-stale f' 'cp stale f'
+  assert_equal "$RACE_MANY" 0
+  assert_equal "$RACE_NONE" 0
+  assert_equal "$RACE_ONE" "$TAKEOVER_ROUNDS"
+  assert_no_temporaries excl-create
+}
+
+@test "control: the same harness catches the naive kill -0 || { rm; echo \$\$ >f; }" {
+  local dead
+  dead=$(dead_pid)
+  race_rounds "$RACERS" 30 \
+    'kill -0 "$(cat f 2>/dev/null)" 2>/dev/null || { rm -f f; echo $BASHPID >f; }' \
+    "echo $dead >f"
+  ((RACE_MANY > 0)) || fail "naive takeover never raced ($RACE_ONE rounds with one winner)"
+}
+
+@test "README and man page: excl-create --pid --replace-stale /run/job.pid || exit 0 after a crash" {
+  run in_scratch_root '
+    # The first owner crashed: its pid file stays behind.
+    bash -c "excl-create --pid --replace-stale /run/job.pid; kill -9 \$\$"
+    excl-create --pid --replace-stale /run/job.pid || exit 0   # ... even after a crash
+    [ "$(head -n 1 /run/job.pid)" = $$ ] || exit 5
+    excl-create --pid --replace-stale /run/myjob.pid || exit 0
+    [ "$(head -n 1 /run/myjob.pid)" = $$ ] || exit 6
+    # While we live, a second start stops.
+    bash -c "excl-create --pid --replace-stale /run/job.pid || exit   # even after a crash
+             exit 7"'
+  assert_failure 1
+  assert_output --partial "excl-create: cannot create '/run/job.pid': File exists (process "
 }
