@@ -223,6 +223,20 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_success
 }
 
+@test "-v says which token and lease it holds; -q silences the busy message, not the status" {
+  run le -v "$L" true
+  assert_success
+  assert_output --regexp "holding '?$L'? \(token [0-9]+, lease [0-9a-f]+, TTL 10s\)"
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  run le -n -q "$L" true
+  assert_equal "$status" 75
+  assert_output ''
+  run le -n "$L" true
+  assert_equal "$status" 75
+  assert_output --partial 'is held by pid'
+}
+
 @test "unreachable etcd: 125 with COMMAND, 3 without, naming the endpoint and the error" {
   run lockdir --etcd=http://127.0.0.1:1 "$L" true
   assert_equal "$status" 125
