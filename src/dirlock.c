@@ -88,23 +88,63 @@ owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
 
 /* --- record fields ---------------------------------------------------- */
 
-void
-dirlock_format_time (struct timespec when, char *buf, size_t size)
+/* T (seconds since the epoch) as a UTC date and time in *TM.  By hand:
+   glibc's gmtime_r, like its strftime, loads the local time zone on
+   its first call, which a record that nobody prints does not need.
+   (The civil-from-days conversion of Howard Hinnant's date algorithms,
+   for the proleptic Gregorian calendar.)  */
+static void
+utc_time (time_t t, struct tm *tm)
+{
+  intmax_t days = t / 86400, secs = t % 86400;
+  if (secs < 0)
+    {
+      secs += 86400;
+      days--;
+    }
+  memset (tm, 0, sizeof *tm);
+  tm->tm_hour = secs / 3600;
+  tm->tm_min = secs / 60 % 60;
+  tm->tm_sec = secs % 60;
+  intmax_t z = days + 719468;
+  intmax_t era = (z >= 0 ? z : z - 146096) / 146097;
+  intmax_t doe = z - era * 146097;                          /* [0, 146096] */
+  intmax_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  intmax_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);   /* [0, 365] */
+  intmax_t mp = (5 * doy + 2) / 153;                        /* [0, 11] */
+  tm->tm_mday = doy - (153 * mp + 2) / 5 + 1;
+  tm->tm_mon = mp < 10 ? mp + 2 : mp - 10;
+  tm->tm_year = yoe + era * 400 + (tm->tm_mon <= 1) - 1900;
+}
+
+/* WHEN as RFC 3339 time, to the millisecond: in UTC if UTC, else in
+   local time (which loads the time zone).  */
+static void
+format_time (struct timespec when, bool utc, char *buf, size_t size)
 {
   struct tm tm;
-  if (!localtime_r (&when.tv_sec, &tm))
+  if (utc)
+    utc_time (when.tv_sec, &tm);
+  else if (!localtime_r (&when.tv_sec, &tm))
     {
       snprintf (buf, size, "@%jd", (intmax_t) when.tv_sec);
       return;
     }
-  size_t n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  /* By hand, not strftime, which loads the time zone even for UTC.  */
   long offset = tm.tm_gmtoff;
   char sign = offset < 0 ? '-' : '+';
   if (offset < 0)
     offset = -offset;
-  snprintf (buf + n, size - n, ".%03ld%c%02ld:%02ld",
-            when.tv_nsec / 1000000, sign, offset / 3600,
-            offset / 60 % 60);
+  snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, when.tv_nsec / 1000000, sign,
+            offset / 3600, offset / 60 % 60);
+}
+
+void
+dirlock_format_time (struct timespec when, char *buf, size_t size)
+{
+  format_time (when, false, buf, size);
 }
 
 /* The token written as VALUE: plain decimal digits, at most
@@ -453,8 +493,10 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
   return v.stale;
 }
 
-bool
-dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+/* Does OWNER's record name process PID of this system (host, boot, pid
+   namespace) with PID's current start time?  */
+static bool
+owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
   unsigned long long start_time;
   return (owner->pid == pid && same_system (owner)
@@ -607,6 +649,15 @@ last_name (char const *base, char *buf, size_t size)
   return true;
 }
 
+/* Close the descriptor of LOCK.last that KEPT holds, if any.  */
+static void
+forget_history (struct kept_history *kept)
+{
+  if (kept->fd >= 0)
+    close (kept->fd);
+  kept->fd = -1;
+}
+
 /* Why the last call failed because of LOCK.last (see dirlock_fault).  */
 static struct
 {
@@ -671,12 +722,24 @@ untrusted_history (struct parent_dir const *parent, struct stat const *st)
   return fault.problem_buf;
 }
 
+static int last_token_kept (struct parent_dir const *parent,
+                            uintmax_t *token, struct kept_history *kept);
+
 /* Read the token of the last holding that ended into *TOKEN (0 if there
    is none).  Return 0; or -1 with errno and the fault set (see
    dirlock_fault), errno EINVAL when LOCK.last is unusable: not a
    regular file, untrusted, or without a token that can be followed.  */
 static int
 last_token (struct parent_dir const *parent, uintmax_t *token)
+{
+  return last_token_kept (parent, token, NULL);
+}
+
+/* last_token, and if LOCK.last was read, keep its descriptor in *KEPT
+   (else -1) and its device and inode in *KEPT_ST.  */
+static int
+last_token_kept (struct parent_dir const *parent, uintmax_t *token,
+                 struct kept_history *kept)
 {
   char name[NAME_MAX + 1];
   if (!last_name (parent->base, name, sizeof name))
@@ -712,12 +775,19 @@ last_token (struct parent_dir const *parent, uintmax_t *token)
         problem = "holds the largest fencing token there is";
     }
   int saved_errno = errno;
-  close (fd);
+  if (r != 0 || problem || !kept)
+    close (fd);
   if (r != 0 || problem)
     {
       set_fault (parent, problem);
       errno = problem ? EINVAL : saved_errno;
       return -1;
+    }
+  if (kept)
+    {
+      kept->fd = fd;
+      kept->dev = st.st_dev;
+      kept->ino = st.st_ino;
     }
   *token = last.token;
   return 0;
@@ -819,6 +889,13 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   self->pidns = this_pidns ();
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
+  if (config->child_pid > 0)
+    {
+      self->child_pid = config->child_pid;
+      if (process_start_time (self->child_pid, &self->child_start_time)
+          != 0)
+        return -1;
+    }
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
@@ -842,9 +919,11 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
 static void
 stamp_acquired (struct dirlock_owner *self)
 {
+  /* In UTC: a record that nobody may ever print is not worth loading
+     the time zone for.  */
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
-  dirlock_format_time (now, self->acquired, sizeof self->acquired);
+  format_time (now, true, self->acquired, sizeof self->acquired);
 }
 
 static int
@@ -887,7 +966,8 @@ try_create (struct dirlock *lock)
      candidate as late as possible, so that it rarely needs to be.
      Without a history there is no token to carry on.  */
   uintmax_t last = 0;
-  if (lock->history && last_token (parent, &last) != 0)
+  forget_history (&lock->last);
+  if (lock->history && last_token_kept (parent, &last, &lock->last) != 0)
     return ATTEMPT_ERROR;
   lock->self.token = last + 1;
 
@@ -1010,6 +1090,21 @@ settle_token (struct dirlock *lock)
 {
   if (!lock->history)
     return 0;
+  /* Read again only if LOCK.last is no longer the file the candidate
+     came from: a holding that ended before our rename replaced it (or
+     made it).  The descriptor kept open meanwhile stops its inode from
+     being reused by another file.  */
+  char name[NAME_MAX + 1];
+  struct stat st;
+  bool same = (last_name (lock->parent.base, name, sizeof name)
+               && (fstatat (lock->parent.fd, name, &st, AT_SYMLINK_NOFOLLOW)
+                   == 0
+                   ? (lock->last.fd >= 0 && st.st_dev == lock->last.dev
+                      && st.st_ino == lock->last.ino)
+                   : errno == ENOENT && lock->last.fd < 0));
+  forget_history (&lock->last);
+  if (same)
+    return 0;
   uintmax_t last;
   bool read = last_token (&lock->parent, &last) == 0;
   if (read && last < lock->self.token)
@@ -1034,6 +1129,7 @@ settle_token (struct dirlock *lock)
 static void
 close_lock (struct dirlock *lock)
 {
+  forget_history (&lock->last);
   if (lock->owner_fd >= 0)
     close (lock->owner_fd);
   if (lock->lock_fd >= 0)
@@ -1248,7 +1344,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
                       struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1260,7 +1356,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                     struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {
@@ -1308,15 +1404,6 @@ void
 dirlock_detach (struct dirlock *lock)
 {
   close_lock (lock);
-}
-
-int
-dirlock_set_child (struct dirlock *lock, pid_t child)
-{
-  lock->self.child_pid = child;
-  if (process_start_time (child, &lock->self.child_start_time) != 0)
-    return -1;
-  return rewrite_owner (lock);
 }
 
 int
@@ -1455,7 +1542,7 @@ dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
     return held;
   bool owned = false;
   for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
+    owned = owned_by (owner, pids[i]);
   int result = (!owned ? 2
                 : !may_end_by_hand (&parent, owner) ? 3
                 : end_holding (&parent, lock_fd, owner->id, owner->token,
@@ -1512,7 +1599,7 @@ dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
     return held;
   bool owned = false;
   for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
+    owned = owned_by (owner, pids[i]);
   int result = !owned ? 2 : !may_end_by_hand (&parent, owner) ? 3 : 0;
   if (result == 0)
     {
@@ -1629,4 +1716,10 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
   free (names);
   errno = saved_errno;
   return saved_errno == 0 ? 0 : -1;
+}
+
+bool
+dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+{
+  return owned_by (owner, pid);
 }

@@ -17,7 +17,7 @@
                      for the fencing token (and for the curious)
      .PROG.RANDOM    a temporary in LOCK's directory (PROG is the
                      program's name), present only for the moment of
-                     an attempt, or of rewriting the owner record
+                     an attempt, or of raising the token in the owner record
 
    Acquiring: the directory is built complete under a temporary name
    and renamed to LOCK with one rename(2), which fails while LOCK is a
@@ -32,7 +32,7 @@
    ended: it counts as free.
 
    Owner record keys: id, token, pid, start_time (field 22 of
-   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339),
+   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339, UTC),
    lease (seconds; absent without a lease), child_pid and
    child_start_time (while a command runs), command.  The owner file's
    modification time is the lease heartbeat.
@@ -95,6 +95,15 @@ struct dirlock_owner
   uid_t file_uid;              /* the owner file's owner (not stored) */
 };
 
+/* LOCK.last as read when acquiring: kept open until the token is
+   settled (see dirlock.c).  */
+struct kept_history
+{
+  int fd;                      /* -1: none (LOCK.last was absent) */
+  dev_t dev;
+  ino_t ino;
+};
+
 /* A lock held by this process.  */
 struct dirlock
 {
@@ -104,12 +113,17 @@ struct dirlock
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
   mode_t dir_mode;             /* the mode of LOCK while we hold it */
+  struct kept_history last;    /* while acquiring */
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
 struct dirlock_config
 {
   pid_t owner_pid;             /* 0: this process */
+  /* A process running on the owner's behalf (lockdir's COMMAND), or
+     0: recorded with the owner, so that while it lives the lock is
+     not stale even if its owner has died.  */
+  pid_t child_pid;
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
@@ -155,11 +169,6 @@ int dirlock_release (struct dirlock *lock);
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
 
-/* Record CHILD (a process running on the holder's behalf) in the owner
-   record: while it lives, the lock is not stale even if its owner has
-   died.  Return 0, or -1 with errno (ESTALE: the lock was broken).  */
-int dirlock_set_child (struct dirlock *lock, pid_t child);
-
 /* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
    the lock was broken meanwhile).  */
 int dirlock_heartbeat (struct dirlock *lock);
@@ -172,9 +181,6 @@ int dirlock_read (char const *path, struct dirlock_owner *owner);
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
-/* True if OWNER's record names process PID of this system (host, boot,
-   pid namespace) with PID's current start time.  */
-bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
    its record in *OWNER.  Return 0 if a holding was ended, 1 if the
@@ -251,5 +257,10 @@ void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
 /* Read the owner record TEXT (as dirlock_owner_print writes it) into
    *OWNER; unknown keys are ignored, absent ones are 0 or empty.  */
 void dirlock_owner_parse (char const *text, struct dirlock_owner *owner);
+
+/* True if OWNER's record names process PID of this system (host, boot,
+   pid namespace) with PID's current start time: for a lock record kept
+   elsewhere (lockdir --etcd).  */
+bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 #endif

@@ -525,10 +525,10 @@ note_sigchld (int sig)
 
 /* Install the handlers that pass signals on to COMMAND, and the one
    that wakes the wait loop when COMMAND exits.  A signal ignored by
-   our caller stays ignored, for us and for COMMAND.  Record in
-   *FORWARDED which signals we caught, so the child can reset them.  */
+   our caller stays ignored, for us and for COMMAND (which inherits the
+   disposition).  */
 static void
-install_handlers (bool forwarded[N_FORWARDED])
+install_handlers (void)
 {
   struct sigaction act;
   memset (&act, 0, sizeof act);
@@ -539,11 +539,12 @@ install_handlers (bool forwarded[N_FORWARDED])
     sigaddset (&act.sa_mask, forwarded_signals[i]);
   for (int i = 0; i < N_FORWARDED; i++)
     {
+      /* Set, and put an inherited "ignore" back: one call, not two, in
+         the common case.  */
       struct sigaction old;
-      forwarded[i] = !(sigaction (forwarded_signals[i], NULL, &old) == 0
-                       && old.sa_handler == SIG_IGN);
-      if (forwarded[i])
-        sigaction (forwarded_signals[i], &act, NULL);
+      if (sigaction (forwarded_signals[i], &act, &old) == 0
+          && old.sa_handler == SIG_IGN)
+        sigaction (forwarded_signals[i], &old, NULL);
     }
 
   memset (&act, 0, sizeof act);
@@ -572,36 +573,36 @@ command_line (char **argv)
   return line;
 }
 
-/* In the child: wait for the parent's go-ahead (it has recorded us in
-   the owner record), then run COMMAND.  Report an exec failure's errno
-   through ERR_FD, which exec closes.  Until the go-ahead, the child dies
-   with PARENT: it closes its copy of the pipe's write end GO_WRITE_FD, so
-   that the parent's death is an end of file, and asks for SIGKILL when
-   the parent dies (checked again after asking, in case it died first).
-   A child that outlived a killed lockdir would otherwise wait forever,
-   keeping the lock held as "its command still runs".  */
+/* In the child: wait for the parent's go-ahead (it holds the lock, with
+   us recorded in the owner record), then run COMMAND.  Report an exec
+   failure's errno through ERR_FD, which exec closes.  Until the
+   go-ahead, the child dies with PARENT: it closes its copy of the
+   pipe's write end GO_WRITE_FD, so that the parent's death is an end of
+   file, and asks for SIGKILL when the parent dies (checked again after
+   asking, in case it died first).  A child that outlived a killed
+   lockdir would otherwise wait forever, and keep the lock held as "its
+   command still runs".  The child was forked with only tool_init's
+   handlers, which exec resets; its cleanup handler removes only
+   temporaries the child made itself, that is none.  */
 static _Noreturn void
-child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
-           sigset_t const *old_mask, bool const forwarded[N_FORWARDED])
+child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent)
 {
   close (go_write_fd);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
     _exit (EXIT_CANCELED);
-  for (int i = 0; i < N_FORWARDED; i++)
-    if (forwarded[i])
-      signal (forwarded_signals[i], SIG_DFL);
-  signal (SIGCHLD, SIG_DFL);
-  sigprocmask (SIG_SETMASK, old_mask, NULL);
-
-  char byte;
+  /* The go-ahead is the lock's fencing token, in one write.  */
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
   ssize_t n;
-  while ((n = read (go_fd, &byte, 1)) < 0 && errno == EINTR)
+  while ((n = read (go_fd, token, sizeof token - 1)) < 0 && errno == EINTR)
     continue;
-  if (n != 1)
+  if (n <= 0)
     _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
+  token[n] = '\0';
   /* From now on COMMAND outlives a killed lockdir, and keeps the lock
      held while it runs (its pid is in the owner record).  */
   prctl (PR_SET_PDEATHSIG, 0);
+  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0)
+    _exit (EXIT_CANCELED);
   execvp (argv[0], argv);
   int err = errno;
   if (write (err_fd, &err, sizeof err) < 0)
@@ -730,98 +731,99 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
-/* The pipes between lockdir and COMMAND's child, made before the lock
-   is acquired: a lock taken and then left behind because no descriptor
-   was left for a pipe would outlive us.  */
-struct child_pipes
+/* COMMAND's process, forked before the lock is acquired so that the
+   owner record names it from its first and only write; it runs COMMAND
+   only once told to.  The pipes are made before the lock is acquired
+   too: a lock taken and then left behind because no descriptor was left
+   for a pipe would outlive us.  */
+struct child
 {
-  int go[2];          /* the go-ahead byte, once the child is recorded */
-  int err[2];         /* the child's exec errno, if exec fails */
+  pid_t pid;
+  int go;             /* write the token: run COMMAND; close: exit */
+  int err;            /* the child's exec errno, or end of file */
 };
 
+/* Fork the child that will run ARGV.  Return false (errno set) if it
+   cannot be started.  */
 static bool
-open_child_pipes (struct child_pipes *pipes)
+start_child (char **argv, struct child *child)
 {
-  pipes->go[0] = pipes->go[1] = pipes->err[0] = pipes->err[1] = -1;
-  if (pipe2 (pipes->go, O_CLOEXEC) == 0 && pipe2 (pipes->err, O_CLOEXEC) == 0
-      && pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
-    return true;
-  int saved_errno = errno;
-  for (int i = 0; i < 2; i++)
+  int go[2], err[2];
+  if (pipe2 (go, O_CLOEXEC) != 0)
+    return false;
+  if (pipe2 (err, O_CLOEXEC) != 0
+      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     {
-      if (pipes->go[i] >= 0)
-        close (pipes->go[i]);
-      if (pipes->err[i] >= 0)
-        close (pipes->err[i]);
+      int saved_errno = errno;
+      close (go[0]);
+      close (go[1]);
+      if (sigchld_pipe[0] < 0)
+        {
+          close (err[0]);
+          close (err[1]);
+        }
+      errno = saved_errno;
+      return false;
     }
-  errno = saved_errno;
-  return false;
+  pid_t parent = getpid ();
+  child->pid = fork ();
+  if (child->pid == 0)
+    child_run (argv, go[0], go[1], err[1], parent);
+  int saved_errno = errno;
+  close (go[0]);
+  close (err[1]);
+  if (child->pid < 0)
+    {
+      close (go[1]);
+      close (err[0]);
+      errno = saved_errno;
+      return false;
+    }
+  child->go = go[1];
+  child->err = err[0];
+  return true;
 }
 
-/* We hold LOCK: run COMMAND and release LOCK after it.  Return the
-   exit status.  */
+/* The lock was not acquired: the child exits without running anything.  */
+static void
+cancel_child (struct child *child)
+{
+  close (child->go);
+  close (child->err);
+  waitpid (child->pid, NULL, 0);
+}
+
+/* We hold LOCK, whose record names CHILD: let it run COMMAND (ARGV),
+   and release LOCK after it.  Return the exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct child_pipes const *pipes, struct options const *opt)
+             struct child *child, struct options const *opt)
 {
-  char token[INT_BUFSIZE_BOUND (uintmax_t)];
-  snprintf (token, sizeof token, "%ju", lock->self.token);
-  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0
-      || setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
-    xalloc_die ();
-  int const *go_pipe = pipes->go, *err_pipe = pipes->err;
-
-  /* No signal may slip between fork and the child's own handlers, nor
-     reach the parent's handlers before it knows the child's pid.  */
+  /* No signal may reach the parent's handlers before they know the
+     child's pid.  */
   sigset_t block, old_mask;
   forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
-  bool forwarded[N_FORWARDED];
-  install_handlers (forwarded);
-
-  pid_t parent = getpid ();
-  pid_t child = fork ();
-  if (child == 0)
-    child_run (argv, go_pipe[0], go_pipe[1], err_pipe[1], parent, &old_mask,
-               forwarded);
-  int fork_errno = errno;
-  close (go_pipe[0]);
-  close (err_pipe[1]);
-  if (child < 0)
-    {
-      sigprocmask (SIG_SETMASK, &old_mask, NULL);
-      error (0, fork_errno, "cannot fork");
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
-  child_for_signals = child;
+  install_handlers ();
+  child_for_signals = child->pid;
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
 
-  /* Record the child before it runs anything: if lockdir dies from now
-     on, the lock stays held while the child lives.  */
-  if (dirlock_set_child (lock, child) != 0)
-    {
-      error (0, errno, "cannot record the command in %s", quoteaf (lock_name));
-      child_for_signals = 0;    /* it runs nothing: nothing to pass on */
-      close (go_pipe[1]);       /* the child exits without running */
-      waitpid (child, NULL, 0);
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
   /* If the child was killed before reading, the write fails (EPIPE)
      rather than killing us with the lock held.  */
   struct sigaction ignore_pipe, old_pipe;
   memset (&ignore_pipe, 0, sizeof ignore_pipe);
   ignore_pipe.sa_handler = SIG_IGN;
   sigaction (SIGPIPE, &ignore_pipe, &old_pipe);
-  ssize_t written = write (go_pipe[1], "x", 1);
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
+  int len = snprintf (token, sizeof token, "%ju", lock->self.token);
+  bool written = write (child->go, token, len) == len;
   int write_errno = errno;
   sigaction (SIGPIPE, &old_pipe, NULL);
-  close (go_pipe[1]);
+  close (child->go);
 
   bool timed_out = false;
   int status;
-  bool waited = wait_child (child, lock, lock_name, opt, &status,
+  bool waited = wait_child (child->pid, lock, lock_name, opt, &status,
                             &timed_out);
 
   /* A child that could not exec wrote its errno here and exited; one
@@ -830,15 +832,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
      one wake-up fewer on the path every lock hand-off takes.  */
   int exec_errno = 0;
   ssize_t n;
-  while ((n = read (err_pipe[0], &exec_errno, sizeof exec_errno)) < 0
+  while ((n = read (child->err, &exec_errno, sizeof exec_errno)) < 0
          && errno == EINTR)
     continue;
-  close (err_pipe[0]);
+  close (child->err);
   bool released = release_after_command (lock, lock_name, opt);
 
   if (!waited)
     return EXIT_CANCELED;
-  if (written != 1)
+  if (!written)
     {
       error (0, write_errno, "cannot start the command");
       return EXIT_CANCELED;
@@ -921,12 +923,18 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
-  struct child_pipes pipes;
-  if (with_command && !open_child_pipes (&pipes))
+  struct child child = { 0, -1, -1 };
+  if (with_command)
     {
-      error (0, errno, "cannot create a pipe");
-      free (command);
-      return fail_status;
+      if (setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
+        xalloc_die ();
+      if (!start_child (argv, &child))
+        {
+          error (0, errno, "cannot start the command");
+          free (command);
+          return fail_status;
+        }
+      config.child_pid = child.pid;
     }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
@@ -937,6 +945,12 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
   free (command);
+  if (r != 0 && with_command)
+    {
+      int saved_errno = errno;
+      cancel_child (&child);
+      errno = saved_errno;
+    }
   if (r < 0 && errno == EDEADLK)
     {
       struct dirlock_owner holder;
@@ -968,7 +982,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, &pipes, opt);
+    return run_command (&lock, lock_name, argv, &child, opt);
 
   if (opt->print_token)
     {

@@ -205,7 +205,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --no-create       fail if FILE does not exist\n\
   -S, --sync            fdatasync FILE after each write, so every record\n\
                           reported appended is on disk\n\
-  -q, --quiet           print no filesystem warning\n\
+  -q, --quiet           print no filesystem warning, and no note that the\n\
+                          --tee copy stopped at a closed pipe\n\
       --force           append even on a filesystem where appends from\n\
                           other hosts can interleave (after a warning)\n\
       --check-fs        print what FILE's filesystem guarantees, and exit\n\
@@ -250,9 +251,8 @@ protected_symlinks, protected_regular and protected_fifos rules, applied\n\
 whatever the system's settings).  A FIFO that no process is reading is an\n\
 error, not a wait.  The filesystem is checked before FILE is created (also\n\
 at the end of a symbolic link), and -S syncs the directory it was created\n\
-in.  On NFS, SMB, FUSE and other\n\
-filesystems where appends from other hosts can interleave, safe-append\n\
-refuses unless --force is given.\n\
+in.  On NFS, SMB, FUSE and other filesystems where appends from other\n\
+hosts can interleave, safe-append refuses unless --force is given.\n\
 ", stdout);
   emit_exit_status_help (NULL);
   fputs ("\
@@ -1439,8 +1439,10 @@ main (int argc, char **argv)
 
   /* SIGHUP, which log rotation sends, must not kill a streaming
      safe-append (and its producer with SIGPIPE): it makes it look at
-     FILE's name before the next write.  */
-  struct sigaction hangup_action = { .sa_handler = note_hangup };
+     FILE's name before the next write.  SA_RESTART: a write to a FIFO
+     waiting for room must go on waiting, not fail with EINTR.  */
+  struct sigaction hangup_action = { .sa_handler = note_hangup,
+                                     .sa_flags = SA_RESTART };
   sigemptyset (&hangup_action.sa_mask);
   sigaction (SIGHUP, &hangup_action, NULL);
 

@@ -134,10 +134,11 @@ examples_etcd_available() {
 # Return 1 if no sandbox can be made.
 examples_sandbox_args() {
   if [ "$(id -u)" -eq 0 ] &&
-     unshare --mount --propagation private true 2>/dev/null; then
+     unshare --mount --propagation private --pid --fork --mount-proc true 2>/dev/null; then
     return 0
   fi
-  if unshare --user --map-root-user --mount --propagation private true 2>/dev/null; then
+  if unshare --user --map-root-user --mount --propagation private \
+       --pid --fork --mount-proc true 2>/dev/null; then
     echo --user --map-root-user
     return 0
   fi
@@ -190,9 +191,12 @@ examples_run_blocks() {
   # shellcheck disable=SC2016 # expanded by the sandbox's shell
   # As root, a private mount namespace; otherwise one inside a user
   # namespace of our own, where we are root too (examples_sandbox_args).
+  # A PID namespace of its own too: whatever an example leaves running
+  # in the background ends with the sandbox.
   # shellcheck disable=SC2046 # the words are options
   EXAMPLE_TIMEOUT=$EXAMPLE_TIMEOUT \
-    unshare $(examples_sandbox_args) --mount --propagation private ${etcd:+--net} bash -c '
+    unshare $(examples_sandbox_args) --mount --propagation private \
+      --pid --fork --mount-proc ${etcd:+--net} bash -c '
     set -e
     dir=$1 n=$2 etcd=$3; shift 3
     for m in /srv /run /var/log /usr/local/bin; do

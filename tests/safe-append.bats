@@ -952,6 +952,37 @@ size_limit_round_broken() {
   assert_equal "$(cat log)" $'one\ntwo'
 }
 
+@test "SIGHUP while a write to a full FIFO waits: the write goes on waiting, then completes" {
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  write_nr=$(printf '#include <sys/syscall.h>\nSYS_write\n' | cpp -P | tail -n 1)
+  mkfifo fifo go
+  records 1 2000 100 >in
+  # The reader opens the FIFO at once (our read-write descriptor is a
+  # writer, so the open does not wait) but reads only when told to: 200
+  # KB of records fill the pipe and safe-append waits in write(2).
+  exec {r}<>fifo
+  { read -r -N 1 _ <go; exec cat; } <fifo >got {r}>&- &
+  reader=$!
+  safe-append fifo <in {r}>&- &
+  pid=$!
+  blocked() {
+    local state call
+    read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+    read -r call _ 2>/dev/null <"/proc/$pid/syscall" || return 1
+    [ "$state" = S ] && [ "$call" = "$write_nr" ]
+  }
+  wait_until blocked
+  kill -HUP "$pid"
+  echo >go
+  status=0
+  wait "$pid" || status=$?
+  # The end of the records for the reader: no writer is left.
+  exec {r}>&-
+  wait "$reader"
+  assert_equal "$status" 0
+  cmp got in
+}
+
 @test "rotation by rename, then SIGHUP: the next record goes to a new FILE, none to the old one" {
   mkfifo in
   safe-append log <in &
