@@ -170,7 +170,9 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" $((128 + 10))
   run le --max-runtime=0.2 "$L" sleep 30
   assert_equal "$status" 124
-  run le --max-runtime=0.2 -k 0.2 "$L" sh -c 'trap "" TERM; sleep 30'
+  # exec: no orphaned sleep keeps run's output open for 30 s; an
+  # ignored SIGTERM stays ignored across exec.
+  run le --max-runtime=0.2 -k 0.2 "$L" sh -c 'trap "" TERM; exec sleep 30'
   assert_equal "$status" 124
 }
 
@@ -325,8 +327,10 @@ fifo_rounds() {
 
 @test "control: waiters that poll instead of queueing are served out of order" {
   # The same harness; each waiter, once queued (so the harness sees it),
-  # leaves the queue and polls with -n at random intervals instead.
-  fifo_rounds 3 'le "$L" sh -c "exit 0" & until le -n -q "$L" sh -c "echo $i >>order"; do sleep 0.0$((RANDOM % 9 + 1)); done; wait'
+  # leaves the queue and, once the holder is told to let go, polls with
+  # -n at random intervals instead.  (Polling before that would make the
+  # queue the harness counts flicker.)
+  fifo_rounds 3 'le "$L" sh -c "exit 0" & until [ -e go ]; do sleep 0.1; done; until le -n -q "$L" sh -c "echo $i >>order"; do sleep 0.0$((RANDOM % 9 + 1)); done; wait'
   [ "$INVERSIONS" -gt 0 ] || fail "no inversion: the harness cannot see one"
 }
 
