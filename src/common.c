@@ -484,13 +484,16 @@ void
 cleanup_temporaries (void)
 {
   pid_t self = getpid ();
-  for (int i = 0; i < CLEANUP_SLOTS; i++)
-    if (cleanup_table[i].in_use && cleanup_table[i].owner == self)
-      {
-        unlinkat (cleanup_table[i].dirfd, cleanup_table[i].name,
-                  cleanup_table[i].unlink_flags);
-        cleanup_table[i].in_use = 0;
-      }
+  /* Files first, then directories, which can only go once empty.  */
+  for (int dirs = 0; dirs < 2; dirs++)
+    for (int i = 0; i < CLEANUP_SLOTS; i++)
+      if (cleanup_table[i].in_use && cleanup_table[i].owner == self
+          && (cleanup_table[i].unlink_flags == AT_REMOVEDIR) == dirs)
+        {
+          unlinkat (cleanup_table[i].dirfd, cleanup_table[i].name,
+                    cleanup_table[i].unlink_flags);
+          cleanup_table[i].in_use = 0;
+        }
 }
 
 static void
@@ -536,6 +539,20 @@ try_create_temp (char *name, void *arg)
     }
   errno = EINVAL;
   return -1;
+}
+
+/* Record TEMP (whose directory and name are set), an entry of KIND, in
+   the free cleanup slot SLOT.  Called with the cleanup signals
+   blocked.  */
+static void
+register_temp (struct temp_name *temp, int slot, int kind)
+{
+  cleanup_table[slot].owner = getpid ();
+  cleanup_table[slot].dirfd = temp->dirfd;
+  cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
+  memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
+  cleanup_table[slot].in_use = 1;
+  temp->slot = slot;
 }
 
 /* temp_create, and temp_rename_from with KIND TEMP_RENAMED.  */
@@ -598,14 +615,7 @@ make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
   int err = try_tempname (temp->name, 0, &t, try_create_temp);
   int saved_errno = errno;
   if (err == 0)
-    {
-      cleanup_table[slot].owner = getpid ();
-      cleanup_table[slot].dirfd = dirfd;
-      cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
-      memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
-      cleanup_table[slot].in_use = 1;
-      temp->slot = slot;
-    }
+    register_temp (temp, slot, kind);
   unblock_cleanup_signals ();
   if (err != 0)
     {
@@ -945,4 +955,52 @@ xparse_mode (char const *spec)
                              false, umask_value, change, NULL);
   free (change);
   return mode;
+}
+
+int
+temp_adopt (struct temp_name *temp, int dirfd, char const *name,
+            enum temp_kind kind)
+{
+  temp->dirfd = dirfd;
+  temp->slot = -1;
+  if (strlen (name) >= sizeof temp->name)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  strcpy (temp->name, name);
+  block_cleanup_signals ();
+  int slot;
+  for (slot = 0; slot < CLEANUP_SLOTS; slot++)
+    if (!cleanup_table[slot].in_use)
+      break;
+  if (slot < CLEANUP_SLOTS)
+    register_temp (temp, slot, kind);
+  unblock_cleanup_signals ();
+  if (slot == CLEANUP_SLOTS)
+    {
+      errno = EMFILE;
+      return -1;
+    }
+  return 0;
+}
+
+DIR *
+opendir_at (int dirfd, char const *name, int *fd)
+{
+  *fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*fd < 0)
+    return NULL;
+  int dup_fd = fcntl (*fd, F_DUPFD_CLOEXEC, 0);
+  DIR *dir = dup_fd < 0 ? NULL : fdopendir (dup_fd);
+  if (!dir)
+    {
+      int saved_errno = errno;
+      if (dup_fd >= 0)
+        close (dup_fd);
+      close (*fd);
+      *fd = -1;
+      errno = saved_errno;
+    }
+  return dir;
 }

@@ -136,7 +136,8 @@ decode_waiter (json_t const *kv, char const *prefix, struct etcd_waiter *w)
     }
   w->key = key;
   char *value = etcd_unbytes (json_object_get (kv, "value"), &len);
-  dirlock_owner_parse (value ? value : "", &w->owner);
+  char empty[] = "";
+  dirlock_parse_record (value ? value : empty, &w->owner);
   free (value);
   /* The token is the place in the queue, whatever the record says.  */
   w->owner.token = w->revision;

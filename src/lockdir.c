@@ -81,6 +81,8 @@ struct options
   bool verbose;
   bool quiet;
   bool force;
+  bool shared;                  /* -s: a shared holding */
+  bool no_queue;                /* --no-queue: no place in line */
   struct etcd_options etcd;     /* --etcd and its options */
 };
 
@@ -96,7 +98,8 @@ enum
   MAX_RUNTIME_OPTION,
   PRINT_TOKEN_OPTION,
   FORCE_OPTION,
-  CHECK_FS_OPTION
+  CHECK_FS_OPTION,
+  NO_QUEUE_OPTION
 };
 
 static struct option const long_options[] =
@@ -123,6 +126,8 @@ static struct option const long_options[] =
   {"quiet", no_argument, NULL, 'q'},
   {"force", no_argument, NULL, FORCE_OPTION},
   {"check-fs", no_argument, NULL, CHECK_FS_OPTION},
+  {"shared", no_argument, NULL, 's'},
+  {"no-queue", no_argument, NULL, NO_QUEUE_OPTION},
   ETCD_LONG_OPTIONS,
   GETOPT_HELP_OPTION_DECL,
   GETOPT_VERSION_OPTION_DECL,
@@ -198,8 +203,11 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --nb              the same as --nonblock (flock's spelling)\n\
   -w, --wait=DURATION   give up waiting for LOCK after DURATION\n\
       --timeout=DURATION  the same as --wait\n\
-  -x, --exclusive       hold LOCK alone (the only kind of lock, and the\n\
-                          default)\n\
+  -x, --exclusive       hold LOCK alone (the default)\n\
+  -s, --shared          hold LOCK shared: together with other shared\n\
+                          holders, never with an exclusive one\n\
+      --no-queue        do not wait in line: try for LOCK whenever it is\n\
+                          released, and get it if faster than the others\n\
   -E, --conflict-exit-code=N  exit with status N when LOCK is busy or the\n\
                           wait timed out (default: 75 with COMMAND, 1\n\
                           without)\n\
@@ -223,9 +231,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           caller (or --owner-pid) must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
                           record removed; also remove an unusable LOCK.last\n\
-      --status          print the owner record of each LOCK (of several,\n\
-                          one line each); status 1 if LOCK is free, 4 if\n\
-                          it is stale\n\
+      --status          print the owner record of each LOCK (each holder's,\n\
+                          if shared) and its queue (of several LOCKs, one\n\
+                          line each); status 1 if LOCK is free, 4 if it is\n\
+                          stale\n\
       --list            print one line for every lock in DIR\n\
       --json            with --status, --list or --break: JSON, one\n\
                           object per lock and per line (a byte that is not\n\
@@ -249,9 +258,18 @@ limit.\n\
 ", stdout);
   print_record_keys ();
   fputs ("\
+Held shared, LOCK holds one such file per holder, with mode=shared.\n\
 The record of the last holder is kept in LOCK.last, which carries the\n\
-fencing token on: each acquisition gets a token larger than every\n\
-earlier one, up to 2^53-1.  An empty directory LOCK counts as free.\n\
+fencing token on: each exclusive acquisition gets a token larger than\n\
+every earlier one, up to 2^53-1 (shared holders get the last one's).\n\
+An empty directory LOCK counts as free.\n\
+\n\
+Waiters are served in the order they came: each takes a numbered ticket\n\
+in the directory LOCK.queue, and only the first (or a run of shared\n\
+requests at the front) tries for LOCK; the others sleep until the ticket\n\
+just ahead of theirs goes.  A waiter that dies is skipped; one that times\n\
+out or is interrupted removes its ticket.  -n never queues, and fails\n\
+while others wait.  --no-queue waits without a ticket, as a crowd.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -293,6 +311,7 @@ Examples:\n\
   lockdir -u \"$LOCK\"                     # ... and release it\n\
   lockdir --status --json /run/lock/backup\n\
   lockdir --list /run/lock                # every lock there, one a line\n\
+  lockdir -s -w 1m data.lock ./report.sh   # shared: readers together\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -338,33 +357,17 @@ format_age (struct timespec age, char *buf, size_t size)
   return buf;
 }
 
-/* Print the owner record of LOCK: "key=value" lines, or one JSON
-   object, with the heartbeat, the age of the holding and whether it is
-   stale (STALE, the reason, or NULL).  */
+/* The fields of OWNER's JSON object (its record, the heartbeat, the
+   age of the holding and whether it is stale: STALE, the reason, or
+   NULL), each after a comma.  */
 static void
-print_owner (char const *lock, struct dirlock_owner const *owner,
-             char const *stale, bool json)
+print_owner_json_fields (struct dirlock_owner const *owner,
+                         char const *stale)
 {
   char heartbeat[48];
   dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
   struct timespec age;
   bool has_age = holding_age (owner, &age);
-  if (!json)
-    {
-      dirlock_owner_print (stdout, owner);
-      printf ("heartbeat=%s\n", heartbeat);
-      if (has_age)
-        printf ("age=%jd\n", (intmax_t) age.tv_sec);
-      if (stale)
-        printf ("stale=yes\nstale_reason=%s\n", stale);
-      else
-        fputs ("stale=no\n", stdout);
-      return;
-    }
-
-  fputs ("{\"lock\":", stdout);
-  json_put_string (stdout, lock);
-  fputs (",\"held\":true", stdout);
   struct dirlock_value field;
   for (size_t i = 0; dirlock_field (i, owner, &field); i++)
     {
@@ -388,7 +391,116 @@ print_owner (char const *lock, struct dirlock_owner const *owner,
     json_put_string (stdout, stale);
   else
     fputs ("null", stdout);
-  fputs ("}\n", stdout);
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or the start of
+   one JSON object (the caller ends it), with the heartbeat, the age of
+   the holding and whether it is stale (STALE, the reason, or NULL).  */
+static void
+print_owner_start (char const *lock, struct dirlock_owner const *owner,
+                   char const *stale, bool json)
+{
+  if (!json)
+    {
+      char heartbeat[48];
+      dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
+      struct timespec age;
+      dirlock_owner_print (stdout, owner);
+      printf ("heartbeat=%s\n", heartbeat);
+      if (holding_age (owner, &age))
+        printf ("age=%jd\n", (intmax_t) age.tv_sec);
+      if (stale)
+        printf ("stale=yes\nstale_reason=%s\n", stale);
+      else
+        fputs ("stale=no\n", stdout);
+      return;
+    }
+  fputs ("{\"lock\":", stdout);
+  json_put_string (stdout, lock);
+  fputs (",\"held\":true", stdout);
+  print_owner_json_fields (owner, stale);
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or one JSON
+   object.  */
+static void
+print_owner (char const *lock, struct dirlock_owner const *owner,
+             char const *stale, bool json)
+{
+  print_owner_start (lock, owner, stale, json);
+  if (json)
+    fputs ("}\n", stdout);
+}
+
+/* Print the holders and the queue of LOCK: each holder's record, a
+   blank line before each further one, then one line per waiter; or one
+   JSON object, the first holder's, whose "holders" lists every holder
+   (present when held) and "queue" every waiter (present when someone
+   waits).  */
+static void
+print_status (char const *lock, struct dirlock_holders const *holders,
+              struct dirlock_owner const *waiters, size_t queued, bool json)
+{
+  if (holders->count)
+    print_owner_start (lock, &holders->owner[0],
+                       dirlock_stale_reason (&holders->owner[0]), json);
+  else if (json)
+    {
+      fputs ("{\"lock\":", stdout);
+      json_put_string (stdout, lock);
+      fputs (",\"held\":false", stdout);
+    }
+  if (json && holders->count)
+    {
+      fputs (",\"holders\":[", stdout);
+      for (size_t i = 0; i < holders->count; i++)
+        {
+          printf ("%s{\"holder\":%zu", i ? "," : "", i + 1);
+          print_owner_json_fields (&holders->owner[i],
+                                   dirlock_stale_reason (&holders->owner[i]));
+          putchar ('}');
+        }
+      putchar (']');
+    }
+  for (size_t i = 1; !json && i < holders->count; i++)
+    {
+      putchar ('\n');
+      print_owner_start (lock, &holders->owner[i],
+                         dirlock_stale_reason (&holders->owner[i]), false);
+    }
+
+  if (queued && !json && holders->count)
+    putchar ('\n');
+  if (queued && json)
+    fputs (",\"queue\":[", stdout);
+  for (size_t i = 0; i < queued; i++)
+    {
+      struct dirlock_owner const *w = &waiters[i];
+      char const *mode = w->shared ? "shared" : "exclusive";
+      if (!json)
+        {
+          printf ("queued=%zu pid=%ld host=%s uid=%lld mode=%s since=%s "
+                  "command=%s\n", i + 1, (long) w->pid, w->host, w->uid,
+                  mode, w->acquired, w->command);
+          continue;
+        }
+      printf ("%s{\"position\":%zu", i ? "," : "", i + 1);
+      print_json_string ("id", w->id);
+      printf (",\"pid\":%ld", (long) w->pid);
+      print_json_string ("host", w->host);
+      if (w->uid >= 0)
+        printf (",\"uid\":%lld", w->uid);
+      else
+        fputs (",\"uid\":null", stdout);
+      print_json_string ("mode", mode);
+      print_json_string ("since", w->acquired);
+      print_json_string ("command", w->command);
+      printf (",\"stale\":%s}", dirlock_stale_reason (w) ? "true" : "false");
+    }
+  if (queued && json)
+    putchar (']');
+  if (json)
+    fputs ("}\n", stdout);
 }
 
 /* A diagnostic for a failure to use LOCK.  */
@@ -415,6 +527,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
            "lock", doing, quoteaf (lock));
   else if (errnum == EXDEV)
     error (0, 0, "cannot %s %s: it cannot be done atomically here",
+           doing, quoteaf (lock));
+  else if (errnum == EOPNOTSUPP)
+    error (0, 0, "cannot %s %s: its filesystem refuses symbolic links, "
+           "which its queue is made of (--no-queue waits without one)",
            doing, quoteaf (lock));
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
@@ -446,11 +562,20 @@ report_busy (char const *lock, struct options const *opt)
   struct dirlock_owner owner;
   char const *what = (opt->nonblock || !opt->has_timeout
                       ? "is held" : "is still held after the timeout");
+  struct dirlock_owner *waiters;
+  size_t queued;
   if (dirlock_read (lock, &owner) == 0)
     {
       char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
       error (0, 0, "%s %s %s", quoteaf (lock), what,
              describe_holder (&owner, holder, sizeof holder));
+    }
+  else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
+    {
+      /* Free, but its turn is someone else's.  */
+      error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
+             queued, queued == 1 ? "waiter is" : "waiters are");
+      free (waiters);
     }
   else
     error (0, 0, "%s %s", quoteaf (lock), what);
@@ -920,6 +1045,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     .verbose = opt->verbose,
     .waiting = opt->verbose ? report_waiting : NULL,
     .waiting_arg = (void *) lock_name,
+    .shared = opt->shared,
+    .fifo = !opt->no_queue,
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
@@ -1130,21 +1257,31 @@ break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
-  struct dirlock_owner owner;
-  int broken = dirlock_break (lock_name, &owner);
+  struct dirlock_holders ended = { 0 };
+  int broken = dirlock_break_holders (lock_name, &ended);
   int reset = broken >= 0 ? reset_history (lock_name) : 0;
-  if (reset < 0)
-    return EXIT_SYSERR;
-  if (broken == 1 && reset == 1)
-    return EXIT_DONE;
+  if (reset < 0 || (broken == 1 && reset == 1))
+    {
+      dirlock_holders_free (&ended);
+      return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
+    }
+  int status;
   switch (broken)
     {
     case 0:
-      if (opt->verbose)
-        error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
-               (long) owner.pid, owner.host);
-      print_owner (lock_name, &owner, dirlock_stale_reason (&owner),
-                   opt->json);
+      /* Shared holders: each record, as one more block or object.  */
+      for (size_t i = 0; i < ended.count; i++)
+        {
+          struct dirlock_owner const *owner = &ended.owner[i];
+          if (opt->verbose)
+            error (0, 0, "broke lock %s of pid %ld on %s",
+                   quoteaf (lock_name), (long) owner->pid, owner->host);
+          if (i && !opt->json)
+            putchar ('\n');
+          print_owner (lock_name, owner, dirlock_stale_reason (owner),
+                       opt->json);
+        }
+      status = EXIT_DONE;
       if (fflush (stdout) != 0)
         {
           /* Done, though the record cannot be shown: say so, rather
@@ -1152,23 +1289,28 @@ break_lock (char const *lock_name, struct options const *opt)
           error (0, errno, "broke lock %s, but cannot print its record",
                  quoteaf (lock_name));
           forget_stdout_error ();
-          return EXIT_SYSERR;
+          status = EXIT_SYSERR;
         }
-      return EXIT_DONE;
+      break;
     case 1:
       if (!opt->quiet)
         error (0, 0, "cannot break %s: it is not held", quoteaf (lock_name));
-      return EXIT_NO;
+      status = EXIT_NO;
+      break;
     default:
-      if (errno == EPERM)
+      if (errno == EPERM && ended.count)
         error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
                "to uid %ju; only that user, root or the owner of its "
-               "directory may", quoteaf (lock_name), (long) owner.pid,
-               owner.host, (uintmax_t) owner.file_uid);
+               "directory may", quoteaf (lock_name),
+               (long) ended.owner[0].pid, ended.owner[0].host,
+               (uintmax_t) ended.owner[0].file_uid);
       else
         report_lock_error (lock_name, "break", errno);
-      return EXIT_SYSERR;
+      status = EXIT_SYSERR;
+      break;
     }
+  dirlock_holders_free (&ended);
+  return status;
 }
 
 /* One line about LOCK for --list and for --status of several locks:
@@ -1205,34 +1347,31 @@ static int
 show_lock (char const *lock_name, bool summary, bool skip_others,
            struct options const *opt)
 {
-  struct dirlock_owner owner;
-  switch (dirlock_read (lock_name, &owner))
+  struct dirlock_holders holders = { 0 };
+  int held = dirlock_read_holders (lock_name, &holders);
+  struct dirlock_owner *waiters = NULL;
+  size_t queued = 0;
+  if (held < 0 || dirlock_read_queue (lock_name, &waiters, &queued) != 0)
     {
-    case 0:
-      {
-        char const *stale = dirlock_stale_reason (&owner);
-        if (summary && !opt->json)
-          print_summary (lock_name, &owner, stale);
-        else
-          print_owner (lock_name, &owner, stale, opt->json);
-        return stale ? EXIT_STALE : EXIT_DONE;
-      }
-    case 1:
-      if (opt->json)
-        {
-          fputs ("{\"lock\":", stdout);
-          json_put_string (stdout, lock_name);
-          fputs (",\"held\":false}\n", stdout);
-        }
-      else if (summary)
-        print_summary (lock_name, NULL, NULL);
-      return EXIT_NO;
-    default:
-      if (skip_others && (errno == ENOTDIR || errno == ENOTEMPTY))
+      int saved_errno = errno;
+      dirlock_holders_free (&holders);
+      if (skip_others && (saved_errno == ENOTDIR || saved_errno == ENOTEMPTY))
         return -1;
-      report_lock_error (lock_name, "read", errno);
+      report_lock_error (lock_name, "read", saved_errno);
       return EXIT_SYSERR;
     }
+  /* Of shared holders, a stale one makes the lock's status stale.  */
+  char const *stale = NULL;
+  for (size_t i = 0; i < holders.count && !stale; i++)
+    stale = dirlock_stale_reason (&holders.owner[i]);
+  if (summary && !opt->json)
+    print_summary (lock_name, holders.count ? &holders.owner[0] : NULL,
+                   stale);
+  else
+    print_status (lock_name, &holders, waiters, queued, opt->json);
+  free (waiters);
+  dirlock_holders_free (&holders);
+  return held != 0 ? EXIT_NO : stale ? EXIT_STALE : EXIT_DONE;
 }
 
 /* LOCK is in etcd (--etcd, or LOCKDIR_ETCD): the same forms there.  */
@@ -1245,6 +1384,9 @@ run_in_etcd (char **operands, char **command, struct options *opt,
     usage_error ("--check-fs has no meaning with --etcd");
   if (opt->mode == MODE_RENEW || opt->mode == MODE_LIST)
     usage_error ("--renew and --list do not apply to a lock in etcd");
+  if (opt->shared || opt->no_queue)
+    usage_error ("--shared and --no-queue do not apply to a lock in etcd: "
+                 "it is exclusive, and always a queue");
   if (opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: with --etcd, one lock at a time",
                  quote (operands[1]));
@@ -1375,7 +1517,7 @@ parse_pid (char const *arg)
 static struct timespec const lease_max = { 365 * 24 * 60 * 60, 0 };
 
 /* '+': stop at the first operand, so COMMAND's options stay its own.  */
-#define SHORT_OPTIONS "+c:nw:xE:uk:vq"
+#define SHORT_OPTIONS "+c:nw:xsE:uk:vq"
 
 /* Is ARGS (what follows LOCK) flock's "-c COMMAND_STRING"?  Then
    return the string.  No command is named -c, so nothing is lost.  */
@@ -1440,7 +1582,14 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
           opt->timeout = xparse_duration (optarg, "--timeout");
           break;
         case 'x':
-          break;                /* the only kind of lock there is */
+          opt->shared = false;
+          break;
+        case 's':
+          opt->shared = true;
+          break;
+        case NO_QUEUE_OPTION:
+          opt->no_queue = true;
+          break;
         case 'E':
           {
             uintmax_t n;
@@ -1573,6 +1722,8 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->owner_pid && opt->mode != MODE_ACQUIRE
       && opt->mode != MODE_RELEASE && opt->mode != MODE_RENEW)
     usage_error ("--owner-pid goes with acquiring, --release or --renew");
+  if ((opt->shared || opt->no_queue) && opt->mode != MODE_ACQUIRE)
+    usage_error ("--shared and --no-queue go with acquiring");
 }
 
 int

@@ -111,6 +111,11 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_output --partial 'do not apply to a lock in etcd'
   run le --list "$L"
   assert_usage_error lockdir
+  run le -s "$L" true
+  assert_equal "$status" 125
+  assert_output --partial 'it is exclusive, and always a queue'
+  run le --no-queue "$L"
+  assert_usage_error lockdir
   run le --status "$L" "$L/other"
   assert_usage_error lockdir
   assert_output --partial 'one lock at a time'

@@ -1052,11 +1052,16 @@ print(ascii(value))' "$@"
 # --- leases ---------------------------------------------------------------------------
 
 @test "--lease above 365d is a usage error; 365d and inf are accepted" {
+  # Past every duration's limit (36500d): the common parser refuses it.
   run lockdir --lease=10000000000 L
+  assert_usage_error lockdir
+  assert_output --partial "duration too long for --lease"
+  run lockdir --lease=366d L
   assert_usage_error lockdir
   assert_output --partial "--lease must be at most 365d"
   run lockdir --lease=366d L true
   assert_failure 125
+  assert_output --partial "--lease must be at most 365d"
   [ ! -e L ]
   run lockdir --lease=365d L sh -c 'cat L/owner.*'
   assert_success

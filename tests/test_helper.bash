@@ -168,18 +168,18 @@ _racer() {
 }
 
 # ---------------------------------------------------------------------
-# Background processes a test leaves behind.
+# Background processes.
 
-# Start "$@" in the background, without bats' fd 3 (bats would wait
-# for whoever holds it): its pid goes to $BG and into BG_PIDS.
+# Start "$@" in the background (without bats' fd 3); its pid goes to
+# $BG and into the list reap_background cleans up.
 background() {
   "$@" 3>&- &
   BG=$!
   BG_PIDS="${BG_PIDS:-} $BG"
 }
 
-# In teardown: kill what background started, stopped or not, and reap
-# it, so that bats does not wait for it.
+# Kill whatever background left running (call from teardown), so bats
+# does not wait for it; stopped processes are continued first.
 reap_background() {
   local pid
   for pid in ${BG_PIDS:-}; do
