@@ -1163,7 +1163,7 @@ report_not_ours (char const *lock_name, char const *doing, int why,
     return EXIT_NO;
   if (why == 3)
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
-           "user, root or the owner of its directory may", doing,
+           "user or root may", doing,
            quoteaf (lock_name), (uintmax_t) owner->file_uid);
   else
     error (0, 0, "cannot %s %s: it is held by pid %ld on %s, not by pid "
@@ -1300,8 +1300,8 @@ break_lock (char const *lock_name, struct options const *opt)
     default:
       if (errno == EPERM && ended.count)
         error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
-               "to uid %ju; only that user, root or the owner of its "
-               "directory may", quoteaf (lock_name),
+               "to uid %ju; only that user or root may",
+               quoteaf (lock_name),
                (long) ended.owner[0].pid, ended.owner[0].host,
                (uintmax_t) ended.owner[0].file_uid);
       else

@@ -1139,6 +1139,19 @@ as_nobody() {
   assert_output --partial "belongs to uid 0"
   assert_equal "$(owner_field pub/L pid)" "$BASHPID"
   lockdir -u pub/L
+  # Not even the owner of the lock's directory: root's lock directory is
+  # not its to empty.  A clear refusal, and the lock stays whole.
+  mkdir -m 1777 theirs
+  chown 65534:65534 theirs
+  lockdir theirs/L
+  run as_nobody lockdir --break theirs/L
+  assert_failure 3
+  assert_output --partial "belongs to uid 0; only that user or root may"
+  run as_nobody lockdir -u --owner-pid="$BASHPID" theirs/L
+  assert_failure 1
+  assert_output --partial "belongs to uid 0; only that user or root may"
+  assert_equal "$(owner_field theirs/L pid)" "$BASHPID"
+  lockdir -u theirs/L
   # In a directory shared by a group, the lock is writable by the group.
   mkdir -m 775 shared
   (umask 077 && lockdir shared/L true && lockdir shared/L sh -c 'stat -c %a shared/L shared/L/owner.*') >modes
@@ -1153,6 +1166,10 @@ as_nobody() {
   run lockdir --exclusive --wait 5 L true
   assert_success
   run lockdir --wait=5 L true
+  assert_success
+  run lockdir --timeout 5 L true
+  assert_success
+  run lockdir --timeout=5 L true
   assert_success
   run lockdir -c 'echo "one $LOCKDIR_TOKEN" | tr a-z A-Z' L
   assert_success
