@@ -2258,3 +2258,9 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
   errno = saved_errno;
   return saved_errno == 0 ? 0 : -1;
 }
+
+bool
+dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+{
+  return owned_by (owner, pid);
+}

@@ -10,25 +10,13 @@ setup() {
 
 teardown() {
   # Let any holder a test left behind go, so bats does not wait for it.
+  reap_background
   local pid
-  for pid in ${BG_PIDS:-}; do
-    kill -CONT "$pid" 2>/dev/null
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
   # What a kill sweep left behind (a child that outlived its lockdir).
   if [ -n "${SWEEP:-}" ]; then
     for pid in $(sweep_leftovers "$SWEEP"); do kill -KILL "$pid"; done
   fi
   return 0
-}
-
-# Start "$@" in the background (without bats' fd 3); its pid goes to
-# $BG and into the list teardown cleans up.
-background() {
-  "$@" 3>&- &
-  BG=$!
-  BG_PIDS="${BG_PIDS:-} $BG"
 }
 
 # Field 22 of /proc/PID/stat: the process start time.
@@ -219,14 +207,7 @@ assert_command_usage_error() {
 }
 
 @test "the lock holds no file descriptor that COMMAND inherits" {
-  cat >fds.sh <<'SH'
-for fd in /proc/$$/fd/*; do
-  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
-done | sort
-SH
-  sh fds.sh >without
-  lockdir L sh fds.sh >with
-  assert_equal "$(cat with)" "$(cat without)"
+  assert_no_inherited_fds lockdir L
 }
 
 @test "busy: -n fails at once with 75 (with COMMAND) or 1 (without); -E changes it" {
