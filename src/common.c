@@ -502,12 +502,7 @@ cleanup_signal_handler (int sig)
   int saved_errno = errno;
   cleanup_temporaries ();
   /* Die of the same signal, so the caller sees why we stopped.  */
-  signal (sig, SIG_DFL);
-  sigset_t set;
-  sigemptyset (&set);
-  sigaddset (&set, sig);
-  sigprocmask (SIG_UNBLOCK, &set, NULL);
-  raise (sig);
+  raise_default (sig);
   errno = saved_errno;
 }
 
@@ -906,6 +901,16 @@ copy_one_line (char *buf, size_t size, char const *str)
     memcpy (buf + size - 4, "...", 4);
 }
 
+void
+raise_default (int sig)
+{
+  signal (sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset (&set);
+  sigaddset (&set, sig);
+  sigprocmask (SIG_UNBLOCK, &set, NULL);
+  raise (sig);
+}
 
 ssize_t
 read_small (int fd, char *buf, size_t size)

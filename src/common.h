@@ -248,6 +248,10 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
+/* Take the default action of signal SIG (restored and unblocked), so
+   that a process that caught it dies of it.  Async-signal-safe.  */
+void raise_default (int sig);
+
 /* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
    and end it with a NUL (a longer file is cut short).  Return the
    length, or -1 with errno.  */

@@ -1927,18 +1927,17 @@ close_held (struct parent_dir *parent, int lock_fd, int result)
 }
 
 /* May the caller end OWNER's holding by hand (--break, or a release on
-   behalf of another process), in the directory PARENT?  Root may, and
-   the user who wrote the record (the owner file's owner, whatever the
-   record says), and the owner of the directory.  The modes of LOCK
-   allow more where the directory is shared; this is the rule.  */
+   behalf of another process)?  Root may, and the user who wrote the
+   record (the owner file's owner, whatever the record says).  The
+   modes of LOCK allow more where the directory is shared; this is the
+   rule.  Not the owner of LOCK's directory: another user's lock
+   directory is not writable by it, so ending the holding would fail
+   half way, or leave that user's files behind.  */
 static bool
-may_end_by_hand (struct parent_dir const *parent,
-                 struct dirlock_owner const *owner)
+may_end_by_hand (struct dirlock_owner const *owner)
 {
   uid_t me = geteuid ();
-  struct stat dir;
-  return (me == 0 || me == owner->file_uid
-          || (fstat (parent->fd, &dir) == 0 && dir.st_uid == me));
+  return me == 0 || me == owner->file_uid;
 }
 
 /* Of the holders H, the first that one of the N_PIDS processes PIDS
@@ -1970,7 +1969,7 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
         break;
       /* All or none.  */
       for (size_t i = 0; i < seen.count && result == 0; i++)
-        if (!may_end_by_hand (&parent, &seen.owner[i]))
+        if (!may_end_by_hand (&seen.owner[i]))
           {
             *next_holder (ended) = seen.owner[i];
             errno = EPERM;
@@ -2028,7 +2027,7 @@ dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
   struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
   *owner = mine ? *mine : holders.owner[0];
   int result = (!mine ? 2
-                : !may_end_by_hand (&parent, mine) ? 3
+                : !may_end_by_hand (mine) ? 3
                 : end_holding (&parent, lock_fd, mine->id, mine->token,
                                !mine->shared, false));
   result = close_held (&parent, lock_fd, result);
@@ -2128,7 +2127,7 @@ dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
     }
   struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
   *owner = mine ? *mine : holders.owner[0];
-  int result = !mine ? 2 : !may_end_by_hand (&parent, mine) ? 3 : 0;
+  int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0)
     {
       /* The owner file's modification time is the heartbeat.  If the
@@ -2258,4 +2257,10 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
   free (names);
   errno = saved_errno;
   return saved_errno == 0 ? 0 : -1;
+}
+
+bool
+dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+{
+  return owned_by (owner, pid);
 }

@@ -336,4 +336,9 @@ struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
    pidfd on this kernel).  */
 int dirlock_exit_fd (struct dirlock_owner const *owner);
 
+/* True if OWNER's record names process PID of this system (host, boot,
+   pid namespace) with PID's current start time: for a lock record kept
+   elsewhere (lockdir --etcd).  */
+bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
+
 #endif

@@ -30,6 +30,7 @@
 
 #include "common.h"
 #include "dirlock.h"
+#include "etcdopts.h"
 #include "fsclass.h"
 #include "procfacts.h"
 
@@ -82,6 +83,7 @@ struct options
   bool force;
   bool shared;                  /* -s: a shared holding */
   bool no_queue;                /* --no-queue: no place in line */
+  struct etcd_options etcd;     /* --etcd and its options */
 };
 
 enum
@@ -126,6 +128,7 @@ static struct option const long_options[] =
   {"check-fs", no_argument, NULL, CHECK_FS_OPTION},
   {"shared", no_argument, NULL, 's'},
   {"no-queue", no_argument, NULL, NO_QUEUE_OPTION},
+  ETCD_LONG_OPTIONS,
   GETOPT_HELP_OPTION_DECL,
   GETOPT_VERSION_OPTION_DECL,
   {NULL, 0, NULL, 0}
@@ -244,6 +247,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees, and exit\n\
 ", stdout);
+  etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
   fputs ("\
@@ -287,6 +291,7 @@ kernels without pidfd).\n\
   fputs ("\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
+  76   the lock was lost while COMMAND ran (--etcd), which was stopped\n\
   124  COMMAND ran longer than --max-runtime\n\
   125  lockdir itself failed, or the options were wrong\n\
   126  COMMAND was found but could not be run\n\
@@ -1158,7 +1163,7 @@ report_not_ours (char const *lock_name, char const *doing, int why,
     return EXIT_NO;
   if (why == 3)
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
-           "user, root or the owner of its directory may", doing,
+           "user or root may", doing,
            quoteaf (lock_name), (uintmax_t) owner->file_uid);
   else
     error (0, 0, "cannot %s %s: it is held by pid %ld on %s, not by pid "
@@ -1295,8 +1300,8 @@ break_lock (char const *lock_name, struct options const *opt)
     default:
       if (errno == EPERM && ended.count)
         error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
-               "to uid %ju; only that user, root or the owner of its "
-               "directory may", quoteaf (lock_name),
+               "to uid %ju; only that user or root may",
+               quoteaf (lock_name),
                (long) ended.owner[0].pid, ended.owner[0].host,
                (uintmax_t) ended.owner[0].file_uid);
       else
@@ -1377,6 +1382,42 @@ show_lock (char const *lock_name, bool summary, bool skip_others,
   free (waiters);
   dirlock_holders_free (&holders);
   return held != 0 ? EXIT_NO : stale ? EXIT_STALE : EXIT_DONE;
+}
+
+/* LOCK is in etcd (--etcd, or LOCKDIR_ETCD): the same forms there.  */
+static int
+run_in_etcd (char **operands, char **command, struct options *opt,
+             bool check_fs)
+{
+  struct etcd_options *etcd = &opt->etcd;
+  if (check_fs)
+    usage_error ("--check-fs has no meaning with --etcd");
+  if (opt->mode == MODE_RENEW || opt->mode == MODE_LIST)
+    usage_error ("--renew and --list do not apply to a lock in etcd");
+  if (opt->shared || opt->no_queue)
+    usage_error ("--shared and --no-queue do not apply to a lock in etcd: "
+                 "it is exclusive, and always a queue");
+  if (opt->mode != MODE_ACQUIRE && operands[1])
+    usage_error ("extra operand %s: with --etcd, one lock at a time",
+                 quote (operands[1]));
+  etcd->form = (opt->mode == MODE_RELEASE ? ETCD_FORM_RELEASE
+                : opt->mode == MODE_BREAK ? ETCD_FORM_BREAK
+                : opt->mode == MODE_STATUS ? ETCD_FORM_STATUS
+                : ETCD_FORM_ACQUIRE);
+  etcd->lease = opt->lease;
+  etcd->wait = (opt->nonblock ? (struct timespec) { 0, 0 }
+                : opt->has_timeout ? opt->timeout : infinite_duration);
+  etcd->busy_status = (opt->conflict_status >= 0 ? opt->conflict_status
+                       : command[0] ? EXIT_TEMPFAIL : EXIT_NO);
+  etcd->owner_pid = opt->owner_pid;
+  etcd->max_runtime = opt->max_runtime;
+  etcd->kill_after = opt->kill_after;
+  etcd->json = opt->json;
+  etcd->print_token = opt->print_token;
+  etcd->verbose = opt->verbose;
+  etcd->quiet = opt->quiet;
+  etcd->command_line = command[0] ? command_line (command) : NULL;
+  return etcd_lockdir (operands[0], command, etcd);
 }
 
 /* The exit status of several locks' statuses: the highest (EXIT_STALE
@@ -1625,6 +1666,7 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
         case CHECK_FS_OPTION:
           *check_fs = true;
           break;
+        case_ETCD_OPTIONS (opt->etcd);
         case_GETOPT_HELP_CHAR;
         case_GETOPT_VERSION_CHAR;
         default:
@@ -1653,8 +1695,9 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quote (operands[1]));
-  /* --list takes a directory, which may well be '.'.  */
-  if (opt->mode != MODE_LIST)
+  /* --list takes a directory, which may well be '.'; an etcd lock's name
+     is no path (etcd_lockdir checks it).  */
+  if (opt->mode != MODE_LIST && !opt->etcd.endpoints)
     for (char **lock = operands; *lock && (lock == operands || !with_command);
          lock++)
       {
@@ -1710,6 +1753,7 @@ main (int argc, char **argv)
     }
 
   char **operands = argv + parse_options (argc, argv, &opt, &check_fs);
+  bool in_etcd = etcd_wanted (&opt.etcd);
   char **command = operands[0] ? operands + 1 : operands;
   char const *string = (opt.command_string ? opt.command_string
                         : trailing_command_string (command));
@@ -1719,6 +1763,9 @@ main (int argc, char **argv)
                             NULL };
   if (string)
     command = shell_command;
+
+  if (in_etcd)
+    return run_in_etcd (operands, command, &opt, check_fs);
 
   if (check_fs)
     return fs_explain_operands (1, operands);

@@ -189,3 +189,17 @@ reap_background() {
   done
   return 0
 }
+
+# assert_no_inherited_fds WRAPPER...: a command run through WRAPPER
+# (lockdir L, say) has the same descriptors above 2 as one run
+# directly: the wrapper passes on none of its own.
+assert_no_inherited_fds() {
+  cat >fds.sh <<'SH'
+for fd in /proc/$$/fd/*; do
+  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
+done | sort
+SH
+  sh fds.sh >fds.without
+  "$@" sh fds.sh >fds.with
+  assert_equal "$(cat fds.with)" "$(cat fds.without)"
+}
