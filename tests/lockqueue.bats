@@ -214,7 +214,11 @@ barging() {
     wait_until waiting L "$BG"
   done
   kill -KILL "${pids[3]}"
-  run -137 wait "${pids[3]}"
+  # Not 'run wait': run's subshell cannot wait for this shell's child,
+  # and only knows its status if this shell reaped it first.
+  local status=0
+  wait "${pids[3]}" || status=$?
+  [ "$status" = 137 ] || fail "the killed waiter exited $status, not 137"
   # The waiter behind it was woken by its death (pidfd) and removed its
   # ticket: one removal, before any release.
   wait_until test "$(tickets L)" -eq 5
