@@ -2169,7 +2169,8 @@ dirlock_acquired_time (struct dirlock_owner const *owner,
   return true;
 }
 
-/* Is NAME a temporary of one of the suite's tools (".TOOL.XXXXXX")?  */
+/* Is NAME a temporary of one of the suite's tools (".TOOL." and six
+   random characters)?  */
 static bool
 temporary_name (char const *name)
 {
