@@ -2010,9 +2010,15 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
   return result;
 }
 
-int
-dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
-                     struct dirlock_owner *owner)
+/* Find the holding of PATH that one of the N_PIDS processes PIDS owns,
+   and, if the caller may act on it, end it, or with RENEW refresh its
+   heartbeat (the owner file's modification time).  Store in *OWNER that
+   holding, or the first holder when none is theirs.  Return 0 done,
+   1 free (or, for RENEW, the holding ended meanwhile), 2 not theirs,
+   3 not the caller's to touch, -1 on error.  */
+static int
+act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
+                    struct dirlock_owner *owner, bool renew)
 {
   clear_fault ();
   struct parent_dir parent;
@@ -2026,15 +2032,30 @@ dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
     }
   struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
   *owner = mine ? *mine : holders.owner[0];
-  int result = (!mine ? 2
-                : !may_end_by_hand (mine) ? 3
-                : end_holding (&parent, lock_fd, mine->id, mine->token,
-                               !mine->shared, false));
+  int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
+  if (result == 0 && !renew)
+    result = end_holding (&parent, lock_fd, mine->id, mine->token,
+                          !mine->shared, false);
+  else if (result == 0)
+    {
+      /* If the holding ended meanwhile, its file is gone: ENOENT.  */
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, mine->id);
+      if (utimensat (lock_fd, owner_name, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+        result = errno == ENOENT ? 1 : -1;
+    }
   result = close_held (&parent, lock_fd, result);
   int saved_errno = errno;
   dirlock_holders_free (&holders);
   errno = saved_errno;
   return result;
+}
+
+int
+dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
+                     struct dirlock_owner *owner)
+{
+  return act_on_own_holding (path, pids, n_pids, owner, false);
 }
 
 /* --- for the queue ---------------------------------------------------- */
@@ -2115,33 +2136,7 @@ int
 dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
                    struct dirlock_owner *owner)
 {
-  clear_fault ();
-  struct parent_dir parent;
-  int lock_fd;
-  struct dirlock_holders holders = { 0 };
-  int held = open_held (path, &parent, &lock_fd, &holders);
-  if (held != 0)
-    {
-      dirlock_holders_free (&holders);
-      return held;
-    }
-  struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
-  *owner = mine ? *mine : holders.owner[0];
-  int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
-  if (result == 0)
-    {
-      /* The owner file's modification time is the heartbeat.  If the
-         holding ended meanwhile, its file is gone: ENOENT.  */
-      char owner_name[OWNER_NAME_SIZE];
-      owner_file_name (owner_name, mine->id);
-      if (utimensat (lock_fd, owner_name, NULL, AT_SYMLINK_NOFOLLOW) != 0)
-        result = errno == ENOENT ? 1 : -1;
-    }
-  result = close_held (&parent, lock_fd, result);
-  int saved_errno = errno;
-  dirlock_holders_free (&holders);
-  errno = saved_errno;
-  return result;
+  return act_on_own_holding (path, pids, n_pids, owner, true);
 }
 
 bool
