@@ -258,27 +258,6 @@ struct operand
                                  but a directory */
 };
 
-static bool
-ends_with_slash (char const *arg)
-{
-  size_t len = strlen (arg);
-  return len > 0 && arg[len - 1] == '/';
-}
-
-/* Open the directory that holds the operand ARG.  An operand that
-   names no entry to change -- "", ".", "/", "..", "dir/." -- is a usage
-   error (open_parent's EINVAL), found before anything is changed.  */
-static bool
-open_operand_parent (char const *arg, struct parent_dir *parent)
-{
-  if (open_parent (arg, parent))
-    return true;
-  if (errno == EINVAL)
-    usage_error ("invalid operand %s: it names no entry to change",
-                 quoteaf (arg));
-  return false;
-}
-
 /* Open the directories of A and B.  */
 static bool
 open_operands (char const *a, struct operand *oa,
@@ -289,7 +268,7 @@ open_operands (char const *a, struct operand *oa,
   for (int i = 0; i < 2; i++)
     {
       op[i]->arg = arg[i];
-      if (!open_operand_parent (arg[i], &op[i]->parent))
+      if (!open_parent (arg[i], &op[i]->parent))
         {
           error (0, errno, "cannot access %s", quoteaf (arg[i]));
           if (i == 1)
@@ -300,7 +279,7 @@ open_operands (char const *a, struct operand *oa,
           return false;
         }
       op[i]->name = xasprintf ("%s%s", op[i]->parent.base,
-                               ends_with_slash (arg[i]) ? "/" : "");
+                               has_trailing_slash (arg[i]) ? "/" : "");
     }
   return true;
 }
@@ -1354,9 +1333,9 @@ static int
 repoint_symlink (char const *target, char const *link,
                  struct options const *opt)
 {
-  struct repoint r = { .link = link, .must_be_dir = ends_with_slash (link),
+  struct repoint r = { .link = link, .must_be_dir = has_trailing_slash (link),
                        .old = { LINK_ABSENT, NULL } };
-  if (!open_operand_parent (link, &r.parent))
+  if (!open_parent (link, &r.parent))
     {
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
       return EXIT_SYSERR;

@@ -10,6 +10,7 @@
 #ifndef ATOMICUTILS_COMMON_H
 #define ATOMICUTILS_COMMON_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -247,6 +248,10 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
+/* Take the default action of signal SIG (restored and unblocked), so
+   that a process that caught it dies of it.  Async-signal-safe.  */
+void raise_default (int sig);
+
 /* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
    and end it with a NUL (a longer file is cut short).  Return the
    length, or -1 with errno.  */
@@ -259,5 +264,20 @@ ssize_t read_small_file (char const *file, char *buf, size_t size);
    starting from a=rw minus the umask; a bad MODE_SPEC is a usage
    error.  */
 mode_t xparse_mode (char const *mode_spec);
+
+/* Register NAME, an existing entry of KIND in DIRFD, for removal as a
+   temporary is (at exit and on the cleanup signals; files before
+   directories, and a directory only if empty) until temp_remove or
+   temp_forget: for a name that must not outlive the process, such as a
+   queue ticket.  DIRFD must stay open meanwhile.  Return 0, or -1 with
+   errno.  */
+int temp_adopt (struct temp_name *temp, int dirfd, char const *name,
+                enum temp_kind kind);
+
+/* Open the directory NAME in DIRFD (never following a symbolic link)
+   for listing: return a stream reading it, and in *FD a descriptor of
+   it for the *at calls; the caller closes both.  NULL with errno (and
+   *FD -1) on failure: ENOENT, ENOTDIR, ELOOP for a symbolic link...  */
+DIR *opendir_at (int dirfd, char const *name, int *fd);
 
 #endif

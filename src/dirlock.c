@@ -49,12 +49,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fsclass.h"
+#include "lockqueue.h"
 #include "procfacts.h"
 #include "same-inode.h"
 
@@ -68,6 +70,7 @@
 
 #define OWNER_PREFIX "owner."
 #define LAST_SUFFIX ".last"
+#define FUSE_HIDDEN_PREFIX ".fuse_hidden"
 
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
@@ -88,23 +91,63 @@ owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
 
 /* --- record fields ---------------------------------------------------- */
 
-void
-dirlock_format_time (struct timespec when, char *buf, size_t size)
+/* T (seconds since the epoch) as a UTC date and time in *TM.  By hand:
+   glibc's gmtime_r, like its strftime, loads the local time zone on
+   its first call, which a record that nobody prints does not need.
+   (The civil-from-days conversion of Howard Hinnant's date algorithms,
+   for the proleptic Gregorian calendar.)  */
+static void
+utc_time (time_t t, struct tm *tm)
+{
+  intmax_t days = t / 86400, secs = t % 86400;
+  if (secs < 0)
+    {
+      secs += 86400;
+      days--;
+    }
+  memset (tm, 0, sizeof *tm);
+  tm->tm_hour = secs / 3600;
+  tm->tm_min = secs / 60 % 60;
+  tm->tm_sec = secs % 60;
+  intmax_t z = days + 719468;
+  intmax_t era = (z >= 0 ? z : z - 146096) / 146097;
+  intmax_t doe = z - era * 146097;                          /* [0, 146096] */
+  intmax_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  intmax_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);   /* [0, 365] */
+  intmax_t mp = (5 * doy + 2) / 153;                        /* [0, 11] */
+  tm->tm_mday = doy - (153 * mp + 2) / 5 + 1;
+  tm->tm_mon = mp < 10 ? mp + 2 : mp - 10;
+  tm->tm_year = yoe + era * 400 + (tm->tm_mon <= 1) - 1900;
+}
+
+/* WHEN as RFC 3339 time, to the millisecond: in UTC if UTC, else in
+   local time (which loads the time zone).  */
+static void
+format_time (struct timespec when, bool utc, char *buf, size_t size)
 {
   struct tm tm;
-  if (!localtime_r (&when.tv_sec, &tm))
+  if (utc)
+    utc_time (when.tv_sec, &tm);
+  else if (!localtime_r (&when.tv_sec, &tm))
     {
       snprintf (buf, size, "@%jd", (intmax_t) when.tv_sec);
       return;
     }
-  size_t n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  /* By hand, not strftime, which loads the time zone even for UTC.  */
   long offset = tm.tm_gmtoff;
   char sign = offset < 0 ? '-' : '+';
   if (offset < 0)
     offset = -offset;
-  snprintf (buf + n, size - n, ".%03ld%c%02ld:%02ld",
-            when.tv_nsec / 1000000, sign, offset / 3600,
-            offset / 60 % 60);
+  snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, when.tv_nsec / 1000000, sign,
+            offset / 3600, offset / 60 % 60);
+}
+
+void
+dirlock_format_time (struct timespec when, char *buf, size_t size)
+{
+  format_time (when, false, buf, size);
 }
 
 /* The token written as VALUE: plain decimal digits, at most
@@ -139,7 +182,8 @@ enum field_kind
   FIELD_ULL,         /* unsigned long long; absent when 0 if OPTIONAL */
   FIELD_TOKEN,       /* uintmax_t; absent when DIRLOCK_TOKEN_NONE */
   FIELD_UID,         /* long long; absent when -1 */
-  FIELD_SECONDS      /* struct timespec; absent when 0 */
+  FIELD_SECONDS,     /* struct timespec; absent when 0 */
+  FIELD_MODE         /* bool shared: "shared"; absent when false */
 };
 
 struct field
@@ -169,6 +213,8 @@ static struct field const fields[] =
     FIELD (lease, FIELD_SECONDS, true),
     FIELD (child_pid, FIELD_PID, true),
     FIELD (child_start_time, FIELD_ULL, true),
+    { "mode", FIELD_MODE, offsetof (struct dirlock_owner, shared),
+      sizeof (bool), true },
     FIELD (command, FIELD_TEXT, false),
   };
 enum { N_FIELDS = sizeof fields / sizeof *fields };
@@ -216,6 +262,12 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
                   t.tv_nsec / 1000000);
         return timespec_sign (t) > 0;
       }
+    case FIELD_MODE:
+      {
+        bool shared = *(bool const *) at;
+        snprintf (buf, size, "%s", shared ? "shared" : "exclusive");
+        return shared;
+      }
     }
   return false;
 }
@@ -248,6 +300,9 @@ parse_field (struct field const *f, char const *value,
           || duration_is_infinite (*(struct timespec *) at))
         *(struct timespec *) at = (struct timespec) { 0, 0 };
       break;
+    case FIELD_MODE:
+      *(bool *) at = strcmp (value, "shared") == 0;
+      break;
     }
 }
 
@@ -259,10 +314,13 @@ dirlock_field (size_t i, struct dirlock_owner const *owner,
     return false;
   struct field const *f = &fields[i];
   value->key = f->key;
-  value->text = f->kind == FIELD_TEXT;
+  value->text = f->kind == FIELD_TEXT || f->kind == FIELD_MODE;
+  /* The mode is left out of an exclusive holding's record, but
+     "exclusive" is what it is.  */
   value->present = (!owner
                      || format_field (f, owner, value->buf,
-                                      sizeof value->buf));
+                                      sizeof value->buf)
+                     || f->kind == FIELD_MODE);
   return true;
 }
 
@@ -453,8 +511,10 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
   return v.stale;
 }
 
-bool
-dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+/* Does OWNER's record name process PID of this system (host, boot, pid
+   namespace) with PID's current start time?  */
+static bool
+owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
   unsigned long long start_time;
   return (owner->pid == pid && same_system (owner)
@@ -515,22 +575,59 @@ enum look
 {
   LOOK_ABSENT,        /* no LOCK */
   LOOK_EMPTY,         /* an ended holding, not yet removed */
-  LOOK_HELD,          /* a holding: *LOCK_FD and *OWNER are set */
+  LOOK_HELD,          /* a holding: *LOCK_FD and *HOLDERS are set */
   LOOK_FOREIGN        /* LOCK is something else (errno says what) */
 };
 
+/* Room for one more holder at the end of H.  */
+static struct dirlock_owner *
+next_holder (struct dirlock_holders *h)
+{
+  if (h->count == h->alloc)
+    h->owner = x2nrealloc (h->owner, &h->alloc, sizeof *h->owner);
+  return &h->owner[h->count++];
+}
+
+void
+dirlock_holders_free (struct dirlock_holders *holders)
+{
+  free (holders->owner);
+  holders->owner = NULL;
+  holders->count = holders->alloc = 0;
+}
+
+/* Read the records of the holding whose directory is FD into HOLDERS,
+   whose IDs look_at_lock has set.  Return 0, or -1 with errno (ENOENT:
+   one of them ended meanwhile).  */
+static int
+read_holders (int fd, struct dirlock_holders *holders)
+{
+  for (size_t i = 0; i < holders->count; i++)
+    {
+      struct dirlock_owner *o = &holders->owner[i];
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, o->id);
+      if (read_record (fd, owner_name, o) != 0)
+        return -1;
+      strcpy (o->id, owner_name + strlen (OWNER_PREFIX));
+    }
+  return 0;
+}
+
 /* Look at the lock NAME in DIRFD.  For LOOK_HELD, *LOCK_FD is the
-   holding's directory (the caller closes it) and *OWNER its record.
-   Return the look, or -1 with errno on error.  */
+   holding's directory (the caller closes it) and *HOLDERS its records
+   (one exclusive, or one or more shared).  Return the look, or -1 with
+   errno on error.  */
 static int
 look_at_lock (int dirfd, char const *name, int *lock_fd,
-              struct dirlock_owner *owner)
+              struct dirlock_holders *holders)
 {
   for (;;)
     {
-      int fd = openat (dirfd, name,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0)
+      holders->count = 0;
+      int fd;
+      DIR *dir = opendir_at (dirfd, name, &fd);
+      if (!dir)
         {
           if (errno == ENOENT)
             return LOOK_ABSENT;
@@ -541,29 +638,22 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
             }
           return -1;
         }
-
-      int dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
-      DIR *dir = dup_fd < 0 ? NULL : fdopendir (dup_fd);
-      if (!dir)
-        {
-          int saved_errno = errno;
-          if (dup_fd >= 0)
-            close (dup_fd);
-          close (fd);
-          errno = saved_errno;
-          return -1;
-        }
-      char owner_name[OWNER_NAME_SIZE] = "";
-      int entries = 0;
+      size_t entries = 0;
       struct dirent *e;
       while ((e = readdir (dir)))
         {
-          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+          /* libfuse keeps a file unlinked or replaced while open under
+             such a name until it is closed: an owner record that is
+             gone already, not part of the lock.  */
+          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0
+              || strncmp (e->d_name, FUSE_HIDDEN_PREFIX,
+                          strlen (FUSE_HIDDEN_PREFIX)) == 0)
             continue;
           entries++;
           if (strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0
               && valid_id (e->d_name + strlen (OWNER_PREFIX)))
-            strcpy (owner_name, e->d_name);
+            strcpy (next_holder (holders)->id,
+                    e->d_name + strlen (OWNER_PREFIX));
         }
       closedir (dir);
 
@@ -572,23 +662,30 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
           close (fd);
           return LOOK_EMPTY;
         }
-      if (entries > 1 || !owner_name[0])
+      if (entries != holders->count)
         {
           close (fd);
           errno = ENOTEMPTY;
           return LOOK_FOREIGN;
         }
-      if (read_record (fd, owner_name, owner) != 0)
+      if (read_holders (fd, holders) != 0)
         {
           int saved_errno = errno;
           close (fd);
-          /* The holding ended while we looked: look again.  */
+          /* A holding ended while we looked: look again.  */
           if (saved_errno == ENOENT)
             continue;
           errno = saved_errno;
           return -1;
         }
-      strcpy (owner->id, owner_name + strlen (OWNER_PREFIX));
+      /* Several records are shared holders, or not a lock of ours.  */
+      for (size_t i = 0; holders->count > 1 && i < holders->count; i++)
+        if (!holders->owner[i].shared)
+          {
+            close (fd);
+            errno = ENOTEMPTY;
+            return LOOK_FOREIGN;
+          }
       *lock_fd = fd;
       return LOOK_HELD;
     }
@@ -605,6 +702,15 @@ last_name (char const *base, char *buf, size_t size)
       return false;
     }
   return true;
+}
+
+/* Close the descriptor of LOCK.last that KEPT holds, if any.  */
+static void
+forget_history (struct kept_history *kept)
+{
+  if (kept->fd >= 0)
+    close (kept->fd);
+  kept->fd = -1;
 }
 
 /* Why the last call failed because of LOCK.last (see dirlock_fault).  */
@@ -671,12 +777,24 @@ untrusted_history (struct parent_dir const *parent, struct stat const *st)
   return fault.problem_buf;
 }
 
+static int last_token_kept (struct parent_dir const *parent,
+                            uintmax_t *token, struct kept_history *kept);
+
 /* Read the token of the last holding that ended into *TOKEN (0 if there
    is none).  Return 0; or -1 with errno and the fault set (see
    dirlock_fault), errno EINVAL when LOCK.last is unusable: not a
    regular file, untrusted, or without a token that can be followed.  */
 static int
 last_token (struct parent_dir const *parent, uintmax_t *token)
+{
+  return last_token_kept (parent, token, NULL);
+}
+
+/* last_token, and if LOCK.last was read, keep its descriptor in *KEPT
+   (else -1) and its device and inode in *KEPT_ST.  */
+static int
+last_token_kept (struct parent_dir const *parent, uintmax_t *token,
+                 struct kept_history *kept)
 {
   char name[NAME_MAX + 1];
   if (!last_name (parent->base, name, sizeof name))
@@ -712,12 +830,19 @@ last_token (struct parent_dir const *parent, uintmax_t *token)
         problem = "holds the largest fencing token there is";
     }
   int saved_errno = errno;
-  close (fd);
+  if (r != 0 || problem || !kept)
+    close (fd);
   if (r != 0 || problem)
     {
       set_fault (parent, problem);
       errno = problem ? EINVAL : saved_errno;
       return -1;
+    }
+  if (kept)
+    {
+      kept->fd = fd;
+      kept->dev = st.st_dev;
+      kept->ino = st.st_ino;
     }
   *token = last.token;
   return 0;
@@ -775,8 +900,12 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
   if (r != 0)
     return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
-     the empty directory, or (ENOENT) if someone else removed it.  */
+     the empty directory, or other shared holders remain, or (ENOENT)
+     if someone else removed it.  */
   unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
+  /* Then the holding's ticket, if it came through the queue: the
+     waiter that watches it wakes now, and finds the lock free.  */
+  lockqueue_remove_holding (parent, id);
   return 0;
 }
 
@@ -819,6 +948,14 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   self->pidns = this_pidns ();
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
+  self->shared = config->shared;
+  if (config->child_pid > 0)
+    {
+      self->child_pid = config->child_pid;
+      if (process_start_time (self->child_pid, &self->child_start_time)
+          != 0)
+        return -1;
+    }
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
@@ -842,9 +979,11 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
 static void
 stamp_acquired (struct dirlock_owner *self)
 {
+  /* In UTC: a record that nobody may ever print is not worth loading
+     the time zone for.  */
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
-  dirlock_format_time (now, self->acquired, sizeof self->acquired);
+  format_time (now, true, self->acquired, sizeof self->acquired);
 }
 
 static int
@@ -887,9 +1026,10 @@ try_create (struct dirlock *lock)
      candidate as late as possible, so that it rarely needs to be.
      Without a history there is no token to carry on.  */
   uintmax_t last = 0;
-  if (lock->history && last_token (parent, &last) != 0)
+  forget_history (&lock->last);
+  if (lock->history && last_token_kept (parent, &last, &lock->last) != 0)
     return ATTEMPT_ERROR;
-  lock->self.token = last + 1;
+  lock->self.token = lock->self.shared ? last : last + 1;
 
   /* The directory holds a file, so the signal cleanup (which can only
      remove an empty directory) could not remove it: hold the cleanup
@@ -960,10 +1100,12 @@ try_create (struct dirlock *lock)
   return ATTEMPT_ERROR;
 }
 
-/* Replace our owner file with the current LOCK->self, in one rename,
-   so no reader sees it partial.  */
+/* Write LOCK->self complete under a temporary name in LOCK's directory
+   and rename it to our owner file in the directory DIR_FD, so that no
+   reader sees it partial.  Return the new file's descriptor, or -1 with
+   errno (ENOENT: DIR_FD's directory has been removed).  */
 static int
-rewrite_owner (struct dirlock *lock)
+publish_record (struct dirlock *lock, int dir_fd)
 {
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
@@ -975,48 +1117,110 @@ rewrite_owner (struct dirlock *lock)
   errno = saved_errno;
   if (fd < 0)
     return -1;
-  /* Still ours?  If the holding was broken, a rename would put an owner
-     file back into a directory that is no longer a lock.  */
-  struct stat st;
-  if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    {
-      close (fd);
-      temp_remove (&temp);
-      errno = ESTALE;
-      return -1;
-    }
   if (write_record (fd, &lock->self) != 0
-      || renameat (lock->parent.fd, temp.name, lock->lock_fd,
-                   owner_name) != 0)
+      || renameat (lock->parent.fd, temp.name, dir_fd, owner_name) != 0)
     {
-      saved_errno = errno == ENOENT ? ESTALE : errno;
+      saved_errno = errno;
       close (fd);
       temp_remove (&temp);
       errno = saved_errno;
       return -1;
     }
   temp_forget (&temp);
+  return fd;
+}
+
+/* Replace our owner file with the current LOCK->self, in one rename.  */
+static int
+rewrite_owner (struct dirlock *lock)
+{
+  /* Still ours?  If the holding was broken, a rename would put an owner
+     file back into a directory that is no longer a lock.  */
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
+  struct stat st;
+  if (fstatat (lock->lock_fd, owner_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      errno = ESTALE;
+      return -1;
+    }
+  /* Not open while it is replaced: a FUSE filesystem would keep it as
+     a hidden file inside the lock (see look_at_lock).  */
   close (lock->owner_fd);
+  int fd = publish_record (lock, lock->lock_fd);
+  if (fd < 0)
+    {
+      int saved_errno = errno == ENOENT ? ESTALE : errno;
+      lock->owner_fd = openat (lock->lock_fd, owner_name,
+                               O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      errno = saved_errno;
+      return -1;
+    }
   lock->owner_fd = fd;
   return 0;
 }
 
+/* Join the shared holding whose directory LOCK_FD we found: our owner
+   record, renamed into it.  On ATTEMPT_ACQUIRED the lock keeps
+   LOCK_FD.  */
+static enum attempt
+try_join (struct dirlock *lock, int lock_fd)
+{
+  /* LOCK.last is kept open, as by try_create, so that settle_token
+     need not read it again.  */
+  uintmax_t last = 0;
+  forget_history (&lock->last);
+  if (lock->history
+      && last_token_kept (&lock->parent, &last, &lock->last) != 0)
+    return ATTEMPT_ERROR;
+  lock->self.token = last;
+  stamp_acquired (&lock->self);
+  int fd = publish_record (lock, lock_fd);
+  if (fd >= 0)
+    {
+      lock->lock_fd = lock_fd;
+      lock->owner_fd = fd;
+      return ATTEMPT_ACQUIRED;
+    }
+  /* ENOENT: its last holder left and removed it (or it was empty and
+     an exclusive holder replaced it) since we looked.  */
+  return errno == ENOENT ? ATTEMPT_EXISTS : ATTEMPT_ERROR;
+}
+
 /* We hold the lock: make sure our token is above every earlier
-   holding's.  Nothing can end while we hold the lock, so LOCK.last is
-   now final.  If that fails, give the lock up again: a caller told of
-   a failure must not be left holding it.  */
+   holding's (a shared holding: equal to the last exclusive one's).
+   Nothing can end while we hold the lock, except other shared holdings,
+   which leave LOCK.last alone, so LOCK.last is now final.  If that
+   fails, give the lock up again: a caller told of a failure must not
+   be left holding it.  */
 static int
 settle_token (struct dirlock *lock)
 {
   if (!lock->history)
     return 0;
+  /* Read again only if LOCK.last is no longer the file the candidate
+     came from: a holding that ended before our rename replaced it (or
+     made it).  The descriptor kept open meanwhile stops its inode from
+     being reused by another file.  */
+  char name[NAME_MAX + 1];
+  struct stat st;
+  bool same = (last_name (lock->parent.base, name, sizeof name)
+               && (fstatat (lock->parent.fd, name, &st, AT_SYMLINK_NOFOLLOW)
+                   == 0
+                   ? (lock->last.fd >= 0 && st.st_dev == lock->last.dev
+                      && st.st_ino == lock->last.ino)
+                   : errno == ENOENT && lock->last.fd < 0));
+  forget_history (&lock->last);
+  if (same)
+    return 0;
   uintmax_t last;
   bool read = last_token (&lock->parent, &last) == 0;
-  if (read && last < lock->self.token)
+  bool shared = lock->self.shared;
+  if (read && (shared ? last == lock->self.token : last < lock->self.token))
     return 0;
   if (read)
     {
-      lock->self.token = last + 1;
+      lock->self.token = shared ? last : last + 1;
       if (rewrite_owner (lock) == 0)
         return 0;
     }
@@ -1034,11 +1238,18 @@ settle_token (struct dirlock *lock)
 static void
 close_lock (struct dirlock *lock)
 {
+  forget_history (&lock->last);
   if (lock->owner_fd >= 0)
     close (lock->owner_fd);
   if (lock->lock_fd >= 0)
     close (lock->lock_fd);
   lock->owner_fd = lock->lock_fd = -1;
+  for (int i = 0; i < 2; i++)
+    if (lock->spent_fds[i] >= 0)
+      {
+        close (lock->spent_fds[i]);
+        lock->spent_fds[i] = -1;
+      }
   close_parent (&lock->parent);
 }
 
@@ -1081,14 +1292,195 @@ report_break (char const *path, struct dirlock_owner const *owner,
          reason);
 }
 
+/* Descriptors that wake a waiter when a holder exits: one pidfd per
+   holder that can be watched, gathered in an epoll set when there are
+   several (shared holders), so that one descriptor stands for all.  */
+struct exit_watch
+{
+  int fd;              /* what to poll, or -1 */
+  int *pidfds;         /* with several holders: the set's members */
+  size_t count;
+};
+
+static void
+exit_watch_close (struct exit_watch *w)
+{
+  for (size_t i = 0; i < w->count; i++)
+    close (w->pidfds[i]);
+  free (w->pidfds);
+  if (w->fd >= 0 && w->pidfds)
+    close (w->fd);
+  w->fd = -1;
+  w->pidfds = NULL;
+  w->count = 0;
+}
+
+/* The pidfd of the process that keeps OWNER's holding alive, or -1:
+   with errno ESRCH if it has just exited (judge it again), another if
+   none can be watched (another system's, or no pidfd here).  */
+static int
+keeper_exit_fd (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  if (v.stale)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  if (v.live_pid <= 0)
+    {
+      errno = 0;
+      return -1;
+    }
+  return holder_exit_fd (v.live_pid, v.live_start_time);
+}
+
+/* Watch the holders H exit.  Return 0, or -1 with errno ESRCH if one of
+   them has just exited (judge them again).  */
+static int
+exit_watch_open (struct exit_watch *w, struct dirlock_holders const *h)
+{
+  w->fd = -1;
+  w->pidfds = NULL;
+  w->count = 0;
+  if (h->count == 1)
+    {
+      w->fd = keeper_exit_fd (&h->owner[0]);
+      return w->fd < 0 && errno == ESRCH ? -1 : 0;
+    }
+  w->pidfds = xnmalloc (h->count, sizeof *w->pidfds);
+  w->fd = epoll_create1 (EPOLL_CLOEXEC);
+  for (size_t i = 0; i < h->count && w->fd >= 0; i++)
+    {
+      int fd = keeper_exit_fd (&h->owner[i]);
+      if (fd < 0 && errno == ESRCH)
+        {
+          exit_watch_close (w);
+          errno = ESRCH;
+          return -1;
+        }
+      struct epoll_event event = { .events = EPOLLIN };
+      if (fd >= 0 && epoll_ctl (w->fd, EPOLL_CTL_ADD, fd, &event) == 0)
+        w->pidfds[w->count++] = fd;
+      else if (fd >= 0)
+        close (fd);
+    }
+  return 0;
+}
+
+/* What judge_holders found.  */
+enum holders_verdict
+{
+  HOLDERS_LIVE,       /* live holders, none of them us */
+  HOLDERS_OURS,       /* one of them is our own holding: acquired */
+  HOLDERS_ENDED       /* stale ones were ended: look again */
+};
+
+/* Judge the holders H of the lock whose directory is LOCK_FD: ours
+   already (our own rename did succeed, though it reported an error: a
+   retransmitted request on NFS), held by ourselves (EDEADLK), or stale
+   (end them).  Return the verdict, or -1 with errno.  For HOLDERS_OURS
+   the lock keeps LOCK_FD.  */
+static int
+judge_holders (struct dirlock *lock, int lock_fd,
+               struct dirlock_holders const *h, char const *path,
+               bool verbose)
+{
+  for (size_t i = 0; i < h->count; i++)
+    if (strcmp (h->owner[i].id, lock->self.id) == 0)
+      {
+        char owner_name[OWNER_NAME_SIZE];
+        owner_file_name (owner_name, lock->self.id);
+        lock->lock_fd = lock_fd;
+        lock->owner_fd = openat (lock_fd, owner_name,
+                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return HOLDERS_OURS;
+      }
+  for (size_t i = 0; i < h->count; i++)
+    if (held_by_self (&h->owner[i], &lock->self))
+      {
+        /* Waiting would be waiting for ourselves.  */
+        errno = EDEADLK;
+        return -1;
+      }
+  bool ended = false;
+  for (size_t i = 0; i < h->count; i++)
+    {
+      struct dirlock_owner const *o = &h->owner[i];
+      struct verdict verdict;
+      judge (o, &verdict);
+      if (!verdict.stale)
+        continue;
+      int r = end_holding (&lock->parent, lock_fd, o->id, o->token,
+                           lock->history && !o->shared, false);
+      if (r < 0)
+        return -1;
+      if (r == 0 && verbose)
+        report_break (path, o, verdict.stale);
+      ended = true;
+    }
+  return ended ? HOLDERS_ENDED : HOLDERS_LIVE;
+}
+
+/* Sleep until the live holders H may have let go: LOCK changed in
+   WATCH, a holder exited, a lease may have expired, our queue ticket
+   needs its heartbeat (QUEUE, if not NULL), or DEADLINE.  Return 0, or
+   -1 with errno.  */
+static int
+wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
+                  struct lockqueue const *queue, struct timespec deadline)
+{
+  struct timespec wake = deadline;
+  if (queue)
+    wake = earlier_deadline (wake, lockqueue_beat_due (queue));
+  for (size_t i = 0; i < h->count; i++)
+    if (has_lease (&h->owner[i]))
+      wake = earlier_deadline (wake, lease_expiry (&h->owner[i]));
+  struct exit_watch exits;
+  if (exit_watch_open (&exits, h) != 0)
+    return 0;                   /* one has just exited: judge again */
+  int woke = dir_watch_wait (watch, exits.fd, wake);
+  int saved_errno = errno;
+  exit_watch_close (&exits);
+  errno = saved_errno;
+  return woke < 0 ? -1 : 0;
+}
+
+static bool
+all_shared (struct dirlock_holders const *h)
+{
+  for (size_t i = 0; i < h->count; i++)
+    if (!h->owner[i].shared)
+      return false;
+  return true;
+}
+
+/* Before a wait: tell CONFIG->waiting about the holding we wait for (of
+   shared holders H, the first), if it is not the one REPORTED (the ID
+   told last, updated).  H is NULL when no holder was seen (waiting in
+   the queue for a lock that is free).  */
+static void
+report_waiting (struct dirlock_config const *config,
+                struct dirlock_holders const *h,
+                char reported[DIRLOCK_ID_MAX + 1])
+{
+  if (!config->waiting || !h || h->count == 0
+      || strcmp (h->owner[0].id, reported) == 0)
+    return;
+  config->waiting (&h->owner[0], config->waiting_arg);
+  strcpy (reported, h->owner[0].id);
+}
+
 static int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
                    struct dirlock_config const *config)
 {
   lock->history = !config->no_history;
-  /* LOCK.last must fit in a name, too.  */
-  bool too_long = (lock->history
+  bool fifo = config->fifo;
+  /* LOCK.last and LOCK.queue must fit in a name, too.  */
+  bool too_long = ((lock->history || fifo)
                    && strlen (lock->parent.base) > DIRLOCK_NAME_MAX);
   if (too_long || init_self (lock, config) != 0)
     {
@@ -1098,6 +1490,17 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       return -1;
     }
 
+  /* With the queue, each round first asks whether it is our turn; a
+     request that must wait takes a ticket, and waits for its turn, then
+     for the lock.  -n (a deadline already passed) takes no ticket, and
+     does not barge past one either.  */
+  struct lockqueue queue;
+  if (fifo)
+    lockqueue_init (&queue, &lock->parent, &lock->self);
+  bool once = deadline_passed (deadline);
+  int remote = -1;              /* is LOCK's filesystem remote?  (lazy) */
+
+  struct dirlock_holders holders = { 0 };
   /* The watch is opened only when we first have to wait, then the lock
      is looked at again before sleeping: a change between that look
      and the sleep still wakes us.  */
@@ -1113,9 +1516,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   for (;;)
     {
       int lock_fd = -1;
-      struct dirlock_owner owner;
       int look = look_at_lock (lock->parent.fd, lock->parent.base,
-                               &lock_fd, &owner);
+                               &lock_fd, &holders);
       if (look < 0 || look == LOOK_FOREIGN)
         {
           result = -1;
@@ -1135,6 +1537,67 @@ acquire_in_parent (struct dirlock *lock, char const *path,
             }
           continue;
         }
+      if (look == LOOK_HELD)
+        {
+          lost_unseen = 0;
+          int verdict = judge_holders (lock, lock_fd, &holders, path,
+                                       config->verbose);
+          if (verdict == HOLDERS_OURS)
+            {
+              result = settle_token (lock) == 0 ? 0 : -1;
+              break;
+            }
+          if (verdict != HOLDERS_LIVE)
+            {
+              close (lock_fd);
+              if (verdict < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              continue;
+            }
+        }
+
+      if (fifo)
+        {
+          int turn = lockqueue_turn (&queue);
+          if (turn != QUEUE_OUR_TURN)
+            {
+              if (lock_fd >= 0)
+                close (lock_fd);
+              if (turn < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              if (once || deadline_passed (deadline))
+                {
+                  result = 1;
+                  break;
+                }
+              if (!lockqueue_queued (&queue))
+                {
+                  if (lockqueue_enter (&queue) != 0)
+                    {
+                      result = -1;
+                      break;
+                    }
+                  continue;
+                }
+              if (remote < 0)
+                remote = remote_fs (lock->parent.fd);
+              report_waiting (config, look == LOOK_HELD ? &holders : NULL,
+                              reported_holder);
+              if (lockqueue_wait (&queue, remote, deadline) < 0)
+                {
+                  result = -1;
+                  break;
+                }
+              continue;
+            }
+        }
+
       if (look == LOOK_ABSENT)
         {
           enum attempt a = try_create (lock);
@@ -1160,31 +1623,22 @@ acquire_in_parent (struct dirlock *lock, char const *path,
             }
           continue;
         }
-      lost_unseen = 0;
 
-      /* LOOK_HELD.  */
-      if (held_by_self (&owner, &lock->self))
+      /* Held by others, none of them stale.  */
+      if (lock->self.shared && all_shared (&holders))
         {
-          /* Waiting would be waiting for ourselves.  */
+          enum attempt a = try_join (lock, lock_fd);
+          if (a == ATTEMPT_ACQUIRED)
+            {
+              result = settle_token (lock) == 0 ? 0 : -1;
+              break;
+            }
           close (lock_fd);
-          errno = EDEADLK;
-          result = -1;
-          break;
-        }
-      struct verdict verdict;
-      judge (&owner, &verdict);
-      if (verdict.stale)
-        {
-          int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token, lock->history, false);
-          close (lock_fd);
-          if (ended < 0)
+          if (a == ATTEMPT_ERROR)
             {
               result = -1;
               break;
             }
-          if (ended == 0 && config->verbose)
-            report_break (path, &owner, verdict.stale);
           continue;
         }
       close (lock_fd);
@@ -1193,6 +1647,16 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         {
           result = 1;
           break;
+        }
+      if (fifo && !lockqueue_queued (&queue))
+        {
+          /* Take our place before sleeping, then look again.  */
+          if (lockqueue_enter (&queue) != 0)
+            {
+              result = -1;
+              break;
+            }
+          continue;
         }
       if (!watching)
         {
@@ -1205,37 +1669,39 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           watching = true;
           continue;
         }
-      if (config->waiting && strcmp (owner.id, reported_holder) != 0)
+      report_waiting (config, look == LOOK_HELD ? &holders : NULL,
+                      reported_holder);
+      if (wait_for_holders (&watch, &holders, fifo ? &queue : NULL,
+                            deadline) < 0)
         {
-          config->waiting (&owner, config->waiting_arg);
-          strcpy (reported_holder, owner.id);
-        }
-      struct timespec wake = deadline;
-      if (has_lease (&owner))
-        wake = earlier_deadline (wake, lease_expiry (&owner));
-      int exit_fd = -1;
-      if (verdict.live_pid > 0)
-        {
-          exit_fd = holder_exit_fd (verdict.live_pid,
-                                    verdict.live_start_time);
-          if (exit_fd < 0 && errno == ESRCH)
-            continue;           /* it has just exited: judge again */
-        }
-      int woke = dir_watch_wait (&watch, exit_fd, wake);
-      int saved_errno = errno;
-      if (exit_fd >= 0)
-        close (exit_fd);
-      if (woke < 0)
-        {
-          errno = saved_errno;
           result = -1;
           break;
         }
     }
 
   int saved_errno = errno;
+  if (watching && result == 0)
+    {
+      /* Not closed now: see spent_fds.  */
+      lock->spent_fds[0] = watch.inotify_fd;
+      watch.inotify_fd = -1;
+    }
   if (watching)
     dir_watch_close (&watch);
+  if (fifo)
+    {
+      /* Holding, our ticket stays until the holding ends: the waiter
+         behind us sleeps on it until then.  */
+      if (result == 0)
+        {
+          lockqueue_keep (&queue);
+          lock->spent_fds[1] = lockqueue_take_inotify_fd (&queue);
+        }
+      else
+        lockqueue_leave (&queue);
+      lockqueue_close (&queue);
+    }
+  dirlock_holders_free (&holders);
   if (result != 0)
     close_lock (lock);
   errno = saved_errno;
@@ -1248,7 +1714,8 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
                       struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
+  lock->spent_fds[0] = lock->spent_fds[1] = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1260,7 +1727,8 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                     struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
+  lock->spent_fds[0] = lock->spent_fds[1] = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {
@@ -1291,8 +1759,13 @@ int
 dirlock_release (struct dirlock *lock)
 {
   clear_fault ();
+  /* Not open while it is renamed away or unlinked (see rewrite_owner).  */
+  if (lock->owner_fd >= 0)
+    close (lock->owner_fd);
+  lock->owner_fd = -1;
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token, lock->history, true);
+                           lock->self.token,
+                           lock->history && !lock->self.shared, true);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1308,15 +1781,6 @@ void
 dirlock_detach (struct dirlock *lock)
 {
   close_lock (lock);
-}
-
-int
-dirlock_set_child (struct dirlock *lock, pid_t child)
-{
-  lock->self.child_pid = child;
-  if (process_start_time (child, &lock->self.child_start_time) != 0)
-    return -1;
-  return rewrite_owner (lock);
 }
 
 int
@@ -1341,14 +1805,14 @@ dirlock_heartbeat (struct dirlock *lock)
 /* --- the lock from outside: status, break, release for a caller ---- */
 
 /* Look at the lock PATH: the common start of the functions below.
-   Return the look (LOOK_HELD: *LOCK_FD and *OWNER set), or -1.  */
+   Return the look (LOOK_HELD: *LOCK_FD and *HOLDERS set), or -1.  */
 static int
 look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
-              struct dirlock_owner *owner)
+              struct dirlock_holders *holders)
 {
   if (!open_parent (path, parent))
     return -1;
-  int look = look_at_lock (parent->fd, parent->base, lock_fd, owner);
+  int look = look_at_lock (parent->fd, parent->base, lock_fd, holders);
   if (look < 0 || look == LOOK_FOREIGN)
     {
       int saved_errno = errno;
@@ -1360,28 +1824,87 @@ look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
 }
 
 int
-dirlock_read (char const *path, struct dirlock_owner *owner)
+dirlock_read_holders (char const *path, struct dirlock_holders *holders)
 {
   clear_fault ();
   struct parent_dir parent;
   int lock_fd;
-  int look = look_at_path (path, &parent, &lock_fd, owner);
+  int look = look_at_path (path, &parent, &lock_fd, holders);
   if (look < 0)
     return -1;
   if (look == LOOK_HELD)
     close (lock_fd);
+  else
+    holders->count = 0;
   close_parent (&parent);
   return look == LOOK_HELD ? 0 : 1;
 }
 
+int
+dirlock_read (char const *path, struct dirlock_owner *owner)
+{
+  struct dirlock_holders holders = { 0 };
+  int held = dirlock_read_holders (path, &holders);
+  if (held == 0)
+    *owner = holders.owner[0];
+  dirlock_holders_free (&holders);
+  return held;
+}
+
+int
+dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
+                    size_t *count)
+{
+  *waiters = NULL;
+  *count = 0;
+  struct parent_dir parent;
+  if (!open_parent (path, &parent))
+    return -1;
+  struct dirlock_holders holders = { 0 };
+  int lock_fd;
+  int look = look_at_lock (parent.fd, parent.base, &lock_fd, &holders);
+  if (look == LOOK_HELD)
+    close (lock_fd);
+  else
+    holders.count = 0;
+  struct dirlock_owner *tickets;
+  size_t n;
+  int r = lockqueue_list (&parent, &tickets, &n);
+  int saved_errno = errno;
+  close_parent (&parent);
+  if (r == 0)
+    {
+      /* The tickets of holdings are not waiting any more.  */
+      size_t kept = 0;
+      for (size_t i = 0; i < n; i++)
+        {
+          bool holding = false;
+          for (size_t j = 0; j < holders.count; j++)
+            holding |= strcmp (tickets[i].id, holders.owner[j].id) == 0;
+          if (!holding)
+            tickets[kept++] = tickets[i];
+        }
+      if (kept == 0)
+        {
+          free (tickets);
+          tickets = NULL;
+        }
+      *waiters = tickets;
+      *count = kept;
+    }
+  dirlock_holders_free (&holders);
+  errno = saved_errno;
+  return r;
+}
+
 /* Open the lock PATH if it is held.  Return 0 with *PARENT, *LOCK_FD
-   and *OWNER set (close them with close_held), 1 if it is free, -1 on
+   and *HOLDERS set (close them with close_held), 1 if it is free, -1 on
    error.  */
 static int
 open_held (char const *path, struct parent_dir *parent, int *lock_fd,
-           struct dirlock_owner *owner)
+           struct dirlock_holders *holders)
 {
-  int look = look_at_path (path, parent, lock_fd, owner);
+  int look = look_at_path (path, parent, lock_fd, holders);
   if (look < 0)
     return -1;
   if (look != LOOK_HELD)
@@ -1404,43 +1927,87 @@ close_held (struct parent_dir *parent, int lock_fd, int result)
 }
 
 /* May the caller end OWNER's holding by hand (--break, or a release on
-   behalf of another process), in the directory PARENT?  Root may, and
-   the user who wrote the record (the owner file's owner, whatever the
-   record says), and the owner of the directory.  The modes of LOCK
-   allow more where the directory is shared; this is the rule.  */
+   behalf of another process)?  Root may, and the user who wrote the
+   record (the owner file's owner, whatever the record says).  The
+   modes of LOCK allow more where the directory is shared; this is the
+   rule.  Not the owner of LOCK's directory: another user's lock
+   directory is not writable by it, so ending the holding would fail
+   half way, or leave that user's files behind.  */
 static bool
-may_end_by_hand (struct parent_dir const *parent,
-                 struct dirlock_owner const *owner)
+may_end_by_hand (struct dirlock_owner const *owner)
 {
   uid_t me = geteuid ();
-  struct stat dir;
-  return (me == 0 || me == owner->file_uid
-          || (fstat (parent->fd, &dir) == 0 && dir.st_uid == me));
+  return me == 0 || me == owner->file_uid;
+}
+
+/* Of the holders H, the first that one of the N_PIDS processes PIDS
+   owns, or NULL.  */
+static struct dirlock_owner const *
+owned_holding (struct dirlock_holders const *h, pid_t const *pids,
+               size_t n_pids)
+{
+  for (size_t i = 0; i < h->count; i++)
+    for (size_t j = 0; j < n_pids; j++)
+      if (owned_by (&h->owner[i], pids[j]))
+        return &h->owner[i];
+  return NULL;
+}
+
+int
+dirlock_break_holders (char const *path, struct dirlock_holders *ended)
+{
+  clear_fault ();
+  struct dirlock_holders seen = { 0 };
+  ended->count = 0;
+  int result;
+  for (;;)
+    {
+      struct parent_dir parent;
+      int lock_fd;
+      result = open_held (path, &parent, &lock_fd, &seen);
+      if (result != 0)
+        break;
+      /* All or none.  */
+      for (size_t i = 0; i < seen.count && result == 0; i++)
+        if (!may_end_by_hand (&seen.owner[i]))
+          {
+            *next_holder (ended) = seen.owner[i];
+            errno = EPERM;
+            result = -1;
+          }
+      for (size_t i = 0; i < seen.count && result == 0; i++)
+        {
+          struct dirlock_owner const *o = &seen.owner[i];
+          int r = end_holding (&parent, lock_fd, o->id, o->token,
+                               !o->shared, false);
+          if (r < 0)
+            result = -1;
+          else if (r == 0)
+            *next_holder (ended) = *o;
+        }
+      close_held (&parent, lock_fd, result);
+      if (result < 0 || ended->count > 0)
+        break;
+      /* They ended by themselves meanwhile: see whether there is a new
+         holding.  */
+    }
+  int saved_errno = errno;
+  dirlock_holders_free (&seen);
+  errno = saved_errno;
+  return result;
 }
 
 int
 dirlock_break (char const *path, struct dirlock_owner *owner)
 {
-  clear_fault ();
-  struct parent_dir parent;
-  int lock_fd;
-  for (;;)
-    {
-      int held = open_held (path, &parent, &lock_fd, owner);
-      if (held != 0)
-        return held;
-      if (!may_end_by_hand (&parent, owner))
-        {
-          errno = EPERM;
-          return close_held (&parent, lock_fd, -1);
-        }
-      int ended = end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true, false);
-      close_held (&parent, lock_fd, 0);
-      if (ended != 1)
-        return ended;
-      /* It ended by itself meanwhile: see whether there is a new one.  */
-    }
+  struct dirlock_holders ended = { 0 };
+  int result = dirlock_break_holders (path, &ended);
+  if (result == 0)
+    *owner = ended.owner[0];
+  int saved_errno = errno;
+  dirlock_holders_free (&ended);
+  errno = saved_errno;
+  return result;
 }
 
 int
@@ -1450,17 +2017,70 @@ dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
   clear_fault ();
   struct parent_dir parent;
   int lock_fd;
-  int held = open_held (path, &parent, &lock_fd, owner);
+  struct dirlock_holders holders = { 0 };
+  int held = open_held (path, &parent, &lock_fd, &holders);
   if (held != 0)
-    return held;
-  bool owned = false;
-  for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
-  int result = (!owned ? 2
-                : !may_end_by_hand (&parent, owner) ? 3
-                : end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true, false));
-  return close_held (&parent, lock_fd, result);
+    {
+      dirlock_holders_free (&holders);
+      return held;
+    }
+  struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
+  *owner = mine ? *mine : holders.owner[0];
+  int result = (!mine ? 2
+                : !may_end_by_hand (mine) ? 3
+                : end_holding (&parent, lock_fd, mine->id, mine->token,
+                               !mine->shared, false));
+  result = close_held (&parent, lock_fd, result);
+  int saved_errno = errno;
+  dirlock_holders_free (&holders);
+  errno = saved_errno;
+  return result;
+}
+
+/* --- for the queue ---------------------------------------------------- */
+
+size_t
+dirlock_format_record (struct dirlock_owner const *owner, char *buf,
+                       size_t size)
+{
+  return format_record (owner, buf, size);
+}
+
+void
+dirlock_parse_record (char *text, struct dirlock_owner *owner)
+{
+  clear_owner (owner);
+  parse_record (text, owner);
+}
+
+bool
+dirlock_valid_id (char const *id)
+{
+  return valid_id (id);
+}
+
+bool
+dirlock_same_system (struct dirlock_owner const *owner)
+{
+  return same_system (owner);
+}
+
+bool
+dirlock_has_lease (struct dirlock_owner const *owner)
+{
+  return has_lease (owner);
+}
+
+struct timespec
+dirlock_lease_expiry (struct dirlock_owner const *owner)
+{
+  return lease_expiry (owner);
+}
+
+int
+dirlock_exit_fd (struct dirlock_owner const *owner)
+{
+  return keeper_exit_fd (owner);
 }
 
 int
@@ -1498,23 +2118,30 @@ dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
   clear_fault ();
   struct parent_dir parent;
   int lock_fd;
-  int held = open_held (path, &parent, &lock_fd, owner);
+  struct dirlock_holders holders = { 0 };
+  int held = open_held (path, &parent, &lock_fd, &holders);
   if (held != 0)
-    return held;
-  bool owned = false;
-  for (size_t i = 0; i < n_pids && !owned; i++)
-    owned = dirlock_owned_by (owner, pids[i]);
-  int result = !owned ? 2 : !may_end_by_hand (&parent, owner) ? 3 : 0;
+    {
+      dirlock_holders_free (&holders);
+      return held;
+    }
+  struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
+  *owner = mine ? *mine : holders.owner[0];
+  int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0)
     {
       /* The owner file's modification time is the heartbeat.  If the
          holding ended meanwhile, its file is gone: ENOENT.  */
       char owner_name[OWNER_NAME_SIZE];
-      owner_file_name (owner_name, owner->id);
+      owner_file_name (owner_name, mine->id);
       if (utimensat (lock_fd, owner_name, NULL, AT_SYMLINK_NOFOLLOW) != 0)
         result = errno == ENOENT ? 1 : -1;
     }
-  return close_held (&parent, lock_fd, result);
+  result = close_held (&parent, lock_fd, result);
+  int saved_errno = errno;
+  dirlock_holders_free (&holders);
+  errno = saved_errno;
+  return result;
 }
 
 bool
@@ -1564,6 +2191,14 @@ compare_names (void const *a, void const *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* Does NAME end with SUFFIX, after at least one byte?  */
+static bool
+has_suffix (char const *name, char const *suffix)
+{
+  size_t len = strlen (name), suffix_len = strlen (suffix);
+  return len > suffix_len && strcmp (name + len - suffix_len, suffix) == 0;
+}
+
 int
 dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
               void *arg)
@@ -1584,15 +2219,17 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
         continue;
       struct stat st;
       size_t len = strlen (name);
-      bool history = (len > strlen (LAST_SUFFIX)
-                      && strcmp (name + len - strlen (LAST_SUFFIX),
-                                 LAST_SUFFIX) == 0);
+      size_t suffix_len = (has_suffix (name, LAST_SUFFIX)
+                           ? strlen (LAST_SUFFIX)
+                           : has_suffix (name, LOCKQUEUE_SUFFIX)
+                           ? strlen (LOCKQUEUE_SUFFIX) : 0);
       char *lock_name;
-      if (history)
+      if (suffix_len)
         {
-          /* A free lock has only its history: list it once, by its
-             name, unless the lock itself is there too.  */
-          lock_name = ximemdup0 (name, len - strlen (LAST_SUFFIX));
+          /* A free lock may have left only its history (or, for a
+             moment, its queue): list it once, by its name, unless the
+             lock itself is there too.  */
+          lock_name = ximemdup0 (name, len - suffix_len);
           if (fstatat (dir_fd, lock_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             {
               free (lock_name);
@@ -1611,13 +2248,19 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
   int saved_errno = errno;
   closedir (d);
   qsort (names, n, sizeof *names, compare_names);
+  for (size_t i = 0; i < n && saved_errno == 0; i++)
+    /* LOCK.last and LOCK.queue both name LOCK: once.  */
+    if (i == 0 || strcmp (names[i - 1], names[i]) != 0)
+      each (names[i], arg);
   for (size_t i = 0; i < n; i++)
-    {
-      if (saved_errno == 0)
-        each (names[i], arg);
-      free (names[i]);
-    }
+    free (names[i]);
   free (names);
   errno = saved_errno;
   return saved_errno == 0 ? 0 : -1;
+}
+
+bool
+dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+{
+  return owned_by (owner, pid);
 }

@@ -7,35 +7,56 @@
    the Free Software Foundation, either version 3 of the License, or
    (at your option) any later version.  */
 
-/* The lock named LOCK is the directory LOCK.  While held it contains
-   exactly one file, LOCK/owner.ID, the owner record of this holding
-   (ID is random, unique to each acquisition).  Names used:
+/* The lock named LOCK is the directory LOCK.  While held exclusively
+   it contains exactly one file, LOCK/owner.ID, the owner record of this
+   holding (ID is random, unique to each acquisition); while held shared,
+   one such record per shared holder, each with mode=shared.  Names
+   used:
 
-     LOCK            the lock: a directory holding owner.ID
+     LOCK            the lock: a directory holding owner.ID (or several,
+                     all shared)
      LOCK/owner.ID   the owner record, "key=value" lines (see below)
      LOCK.last       the record of the last holding that ended, kept
                      for the fencing token (and for the curious)
+     LOCK.queue      the waiters' queue, while someone waits (see
+                     lockqueue.h; only with dirlock_config.fifo)
      .PROG.RANDOM    a temporary in LOCK's directory (PROG is the
                      program's name), present only for the moment of
-                     an attempt, or of rewriting the owner record
+                     an attempt, or of raising the token in the owner record
 
    Acquiring: the directory is built complete under a temporary name
    and renamed to LOCK with one rename(2), which fails while LOCK is a
    non-empty directory.  So a lock appears together with its owner,
    and exactly one of many racers gets it.
 
+   Joining a shared holding: the owner record is written complete under
+   a temporary name and renamed into the LOCK directory that was opened
+   and found held shared.  If that directory has meanwhile been removed
+   (its last holder left), the rename fails with ENOENT and we look
+   again; if it was found empty and replaced by an exclusive holder's,
+   the rename went to the removed one, and fails the same way.  So an
+   exclusive record and a shared one never share a directory: a
+   directory only ever gets records of the kind it was created with.
+
    Ending a holding (release, or breaking a stale lock): rename
-   LOCK/owner.ID to LOCK.last, then rmdir LOCK.  The rename names this
-   holding's own ID, so it can succeed once, for one process, and never
-   touches a later holding; the rmdir removes only an empty directory,
-   and a holding is never empty.  An empty LOCK is a holding that has
-   ended: it counts as free.
+   LOCK/owner.ID to LOCK.last (a shared holding: unlink it), then rmdir
+   LOCK.  The rename names this holding's own ID, so it can succeed
+   once, for one process, and never touches a later holding; the rmdir
+   removes only an empty directory, and a holding is never empty (it
+   fails harmlessly while other shared holders remain).  An empty LOCK
+   is a holding that has ended: it counts as free.  Then the holding's
+   ticket, if it came through the queue, is removed (lockqueue.h).
 
    Owner record keys: id, token, pid, start_time (field 22 of
-   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339),
+   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339, UTC),
    lease (seconds; absent without a lease), child_pid and
-   child_start_time (while a command runs), command.  The owner file's
-   modification time is the lease heartbeat.
+   child_start_time (while a command runs), mode (shared; absent for an
+   exclusive holding), command.  The owner file's modification time is
+   the lease heartbeat.
+
+   Fencing tokens: each exclusive holding takes LOCK.last's token plus
+   one; a shared holding carries LOCK.last's token (the last exclusive
+   holding, whose writes it reads) and leaves LOCK.last alone.
 
    Stale: a lock may be broken when its lease has expired (its
    heartbeat is older than its lease), or when its owner is provably
@@ -64,9 +85,10 @@ enum
   DIRLOCK_ID_MAX = 64,         /* longest ID accepted in owner.ID */
   DIRLOCK_HOST_MAX = PROCFACTS_HOST_MAX,
   DIRLOCK_COMMAND_MAX = 2047,  /* longer command lines are cut, "..." */
-  /* The longest lock name: LOCK.last must fit in a name too.  Longer
-     names are refused with ENAMETOOLONG (except without a history).  */
-  DIRLOCK_NAME_MAX = NAME_MAX - 5
+  /* The longest lock name: LOCK.last and LOCK.queue must fit in a name
+     too.  Longer names are refused with ENAMETOOLONG (except without a
+     history or a queue).  */
+  DIRLOCK_NAME_MAX = NAME_MAX - 6
 };
 
 /* Fencing tokens go from 1 to DIRLOCK_TOKEN_MAX, 2^53 - 1, the largest
@@ -91,8 +113,26 @@ struct dirlock_owner
   pid_t child_pid;
   unsigned long long child_start_time;
   char command[DIRLOCK_COMMAND_MAX + 1];
+  bool shared;                 /* a shared holding (mode=shared) */
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
   uid_t file_uid;              /* the owner file's owner (not stored) */
+};
+
+/* All the holders of a lock: one exclusive, or any number of shared.  */
+struct dirlock_holders
+{
+  size_t count;
+  size_t alloc;                /* allocated elements of OWNER */
+  struct dirlock_owner *owner; /* free with dirlock_holders_free */
+};
+
+/* LOCK.last as read when acquiring: kept open until the token is
+   settled (see dirlock.c).  */
+struct kept_history
+{
+  int fd;                      /* -1: none (LOCK.last was absent) */
+  dev_t dev;
+  ino_t ino;
 };
 
 /* A lock held by this process.  */
@@ -104,18 +144,33 @@ struct dirlock
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
   mode_t dir_mode;             /* the mode of LOCK while we hold it */
+  struct kept_history last;    /* while acquiring */
+  /* The inotify instances the wait used, closed once the holding ends:
+     closing one waits for an RCU grace period, milliseconds that would
+     otherwise be spent holding the lock.  -1 if none.  */
+  int spent_fds[2];
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
 struct dirlock_config
 {
   pid_t owner_pid;             /* 0: this process */
+  /* A process running on the owner's behalf (lockdir's COMMAND), or
+     0: recorded with the owner, so that while it lives the lock is
+     not stale even if its owner has died.  */
+  pid_t child_pid;
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
   /* Keep no LOCK.last: a released lock leaves nothing behind, and the
      token is always 1.  Every user of such a lock must set this.  */
   bool no_history;
+  /* A shared holding: together with other shared holders, never with
+     an exclusive one.  */
+  bool shared;
+  /* Wait in the queue (lockqueue.h): first come, first served.  Without
+     it, every waiter tries at every release, and the fastest wins.  */
+  bool fifo;
   /* If not NULL, called when the acquirer starts waiting, and again
      whenever the holding it waits for is another one, with the
      holder's record and WAITING_ARG.  */
@@ -155,38 +210,50 @@ int dirlock_release (struct dirlock *lock);
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
 
-/* Record CHILD (a process running on the holder's behalf) in the owner
-   record: while it lives, the lock is not stale even if its owner has
-   died.  Return 0, or -1 with errno (ESTALE: the lock was broken).  */
-int dirlock_set_child (struct dirlock *lock, pid_t child);
-
 /* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
    the lock was broken meanwhile).  */
 int dirlock_heartbeat (struct dirlock *lock);
 
-/* Read the owner of the lock PATH into *OWNER.  Return 0 if held, 1 if
-   free, -1 on error (ENOTDIR, ENOTEMPTY: PATH is not a lock).  */
+/* Read the owner of the lock PATH into *OWNER (of a shared holding,
+   one of them).  Return 0 if held, 1 if free, -1 on error (ENOTDIR,
+   ENOTEMPTY: PATH is not a lock).  */
 int dirlock_read (char const *path, struct dirlock_owner *owner);
+
+/* Read every holder of the lock PATH into *HOLDERS (zero-initialise it
+   before the first use).  Return as dirlock_read.  */
+int dirlock_read_holders (char const *path, struct dirlock_holders *holders);
+
+void dirlock_holders_free (struct dirlock_holders *holders);
+
+/* The waiters queued for the lock PATH, in order (their records as in
+   lockqueue.h: 'acquired' is when they queued), without the tickets of
+   holders, in *WAITERS (free it) and their number in *COUNT.  Return 0,
+   or -1 with errno.  */
+int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
+                        size_t *count);
 
 /* Why OWNER's lock may be broken now ("its owner is dead", "its lease
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
-/* True if OWNER's record names process PID of this system (host, boot,
-   pid namespace) with PID's current start time.  */
-bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
-   its record in *OWNER.  Return 0 if a holding was ended, 1 if the
+   its record in *OWNER (of several shared holders, all are ended, and
+   *OWNER is one of them).  Return 0 if a holding was ended, 1 if the
    lock was free, -1 on error (EPERM: the caller may not end another
    user's holding: only root, the user who wrote the record and the
    owner of LOCK's directory may).  */
 int dirlock_break (char const *path, struct dirlock_owner *owner);
 
+/* dirlock_break, putting the record of every holding ended in
+   *HOLDERS (on EPERM, the record of the holding refused).  */
+int dirlock_break_holders (char const *path, struct dirlock_holders *holders);
+
 /* Release the lock PATH on behalf of a caller: only if one of the
-   N_PIDS processes PIDS owns it, and the caller may end it by hand (as
-   with dirlock_break).  Return 0 if released, 1 if the lock was free,
-   2 if another process holds it, 3 if it is held for one of PIDS but
+   N_PIDS processes PIDS owns it (of shared holders, the first found
+   that one of them owns), and the caller may end it by hand (as with
+   dirlock_break).  Return 0 if released, 1 if the lock was free, 2 if
+   another process holds it, 3 if it is held for one of PIDS but
    belongs to a user the caller may not act for (*OWNER says who), -1
    on error.  */
 int dirlock_release_for (char const *path, pid_t const *pids,
@@ -247,5 +314,31 @@ bool dirlock_field (size_t i, struct dirlock_owner const *owner,
 
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
+
+/* For the queue (lockqueue.c), which keeps records of the same form.  */
+
+/* OWNER as "key=value" lines in BUF of SIZE; return the length.  */
+size_t dirlock_format_record (struct dirlock_owner const *owner,
+                              char *buf, size_t size);
+/* Parse the record TEXT (modified) into *OWNER, cleared first.  */
+void dirlock_parse_record (char *text, struct dirlock_owner *owner);
+/* Is ID a valid holding ID?  */
+bool dirlock_valid_id (char const *id);
+/* Does OWNER come from this host, boot and pid namespace?  */
+bool dirlock_same_system (struct dirlock_owner const *owner);
+/* Does OWNER carry a (finite) lease, and when, on the monotonic clock,
+   does it expire?  */
+bool dirlock_has_lease (struct dirlock_owner const *owner);
+struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
+/* A pidfd of the process that keeps OWNER alive (its own, or its
+   child's), or -1: with errno ESRCH if it has exited (OWNER is stale),
+   with another errno if it cannot be watched (not of this system, or no
+   pidfd on this kernel).  */
+int dirlock_exit_fd (struct dirlock_owner const *owner);
+
+/* True if OWNER's record names process PID of this system (host, boot,
+   pid namespace) with PID's current start time: for a lock record kept
+   elsewhere (lockdir --etcd).  */
+bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 #endif

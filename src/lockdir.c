@@ -30,6 +30,7 @@
 
 #include "common.h"
 #include "dirlock.h"
+#include "etcdopts.h"
 #include "fsclass.h"
 #include "procfacts.h"
 
@@ -80,6 +81,9 @@ struct options
   bool verbose;
   bool quiet;
   bool force;
+  bool shared;                  /* -s: a shared holding */
+  bool no_queue;                /* --no-queue: no place in line */
+  struct etcd_options etcd;     /* --etcd and its options */
 };
 
 enum
@@ -94,7 +98,8 @@ enum
   MAX_RUNTIME_OPTION,
   PRINT_TOKEN_OPTION,
   FORCE_OPTION,
-  CHECK_FS_OPTION
+  CHECK_FS_OPTION,
+  NO_QUEUE_OPTION
 };
 
 static struct option const long_options[] =
@@ -121,6 +126,9 @@ static struct option const long_options[] =
   {"quiet", no_argument, NULL, 'q'},
   {"force", no_argument, NULL, FORCE_OPTION},
   {"check-fs", no_argument, NULL, CHECK_FS_OPTION},
+  {"shared", no_argument, NULL, 's'},
+  {"no-queue", no_argument, NULL, NO_QUEUE_OPTION},
+  ETCD_LONG_OPTIONS,
   GETOPT_HELP_OPTION_DECL,
   GETOPT_VERSION_OPTION_DECL,
   {NULL, 0, NULL, 0}
@@ -195,8 +203,11 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --nb              the same as --nonblock (flock's spelling)\n\
   -w, --wait=DURATION   give up waiting for LOCK after DURATION\n\
       --timeout=DURATION  the same as --wait\n\
-  -x, --exclusive       hold LOCK alone (the only kind of lock, and the\n\
-                          default)\n\
+  -x, --exclusive       hold LOCK alone (the default)\n\
+  -s, --shared          hold LOCK shared: together with other shared\n\
+                          holders, never with an exclusive one\n\
+      --no-queue        do not wait in line: try for LOCK whenever it is\n\
+                          released, and get it if faster than the others\n\
   -E, --conflict-exit-code=N  exit with status N when LOCK is busy or the\n\
                           wait timed out (default: 75 with COMMAND, 1\n\
                           without)\n\
@@ -220,9 +231,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           caller (or --owner-pid) must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
                           record removed; also remove an unusable LOCK.last\n\
-      --status          print the owner record of each LOCK (of several,\n\
-                          one line each); status 1 if LOCK is free, 4 if\n\
-                          it is stale\n\
+      --status          print the owner record of each LOCK (each holder's,\n\
+                          if shared) and its queue (of several LOCKs, one\n\
+                          line each); status 1 if LOCK is free, 4 if it is\n\
+                          stale\n\
       --list            print one line for every lock in DIR\n\
       --json            with --status, --list or --break: JSON, one\n\
                           object per lock and per line (a byte that is not\n\
@@ -235,6 +247,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees, and exit\n\
 ", stdout);
+  etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
   fputs ("\
@@ -245,9 +258,18 @@ limit.\n\
 ", stdout);
   print_record_keys ();
   fputs ("\
+Held shared, LOCK holds one such file per holder, with mode=shared.\n\
 The record of the last holder is kept in LOCK.last, which carries the\n\
-fencing token on: each acquisition gets a token larger than every\n\
-earlier one, up to 2^53-1.  An empty directory LOCK counts as free.\n\
+fencing token on: each exclusive acquisition gets a token larger than\n\
+every earlier one, up to 2^53-1 (shared holders get the last one's).\n\
+An empty directory LOCK counts as free.\n\
+\n\
+Waiters are served in the order they came: each takes a numbered ticket\n\
+in the directory LOCK.queue, and only the first (or a run of shared\n\
+requests at the front) tries for LOCK; the others sleep until the ticket\n\
+just ahead of theirs goes.  A waiter that dies is skipped; one that times\n\
+out or is interrupted removes its ticket.  -n never queues, and fails\n\
+while others wait.  --no-queue waits without a ticket, as a crowd.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -269,6 +291,7 @@ kernels without pidfd).\n\
   fputs ("\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
+  76   the lock was lost while COMMAND ran (--etcd), which was stopped\n\
   124  COMMAND ran longer than --max-runtime\n\
   125  lockdir itself failed, or the options were wrong\n\
   126  COMMAND was found but could not be run\n\
@@ -288,6 +311,7 @@ Examples:\n\
   lockdir -u \"$LOCK\"                     # ... and release it\n\
   lockdir --status --json /run/lock/backup\n\
   lockdir --list /run/lock                # every lock there, one a line\n\
+  lockdir -s -w 1m data.lock ./report.sh   # shared: readers together\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -333,33 +357,17 @@ format_age (struct timespec age, char *buf, size_t size)
   return buf;
 }
 
-/* Print the owner record of LOCK: "key=value" lines, or one JSON
-   object, with the heartbeat, the age of the holding and whether it is
-   stale (STALE, the reason, or NULL).  */
+/* The fields of OWNER's JSON object (its record, the heartbeat, the
+   age of the holding and whether it is stale: STALE, the reason, or
+   NULL), each after a comma.  */
 static void
-print_owner (char const *lock, struct dirlock_owner const *owner,
-             char const *stale, bool json)
+print_owner_json_fields (struct dirlock_owner const *owner,
+                         char const *stale)
 {
   char heartbeat[48];
   dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
   struct timespec age;
   bool has_age = holding_age (owner, &age);
-  if (!json)
-    {
-      dirlock_owner_print (stdout, owner);
-      printf ("heartbeat=%s\n", heartbeat);
-      if (has_age)
-        printf ("age=%jd\n", (intmax_t) age.tv_sec);
-      if (stale)
-        printf ("stale=yes\nstale_reason=%s\n", stale);
-      else
-        fputs ("stale=no\n", stdout);
-      return;
-    }
-
-  fputs ("{\"lock\":", stdout);
-  json_put_string (stdout, lock);
-  fputs (",\"held\":true", stdout);
   struct dirlock_value field;
   for (size_t i = 0; dirlock_field (i, owner, &field); i++)
     {
@@ -383,7 +391,116 @@ print_owner (char const *lock, struct dirlock_owner const *owner,
     json_put_string (stdout, stale);
   else
     fputs ("null", stdout);
-  fputs ("}\n", stdout);
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or the start of
+   one JSON object (the caller ends it), with the heartbeat, the age of
+   the holding and whether it is stale (STALE, the reason, or NULL).  */
+static void
+print_owner_start (char const *lock, struct dirlock_owner const *owner,
+                   char const *stale, bool json)
+{
+  if (!json)
+    {
+      char heartbeat[48];
+      dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
+      struct timespec age;
+      dirlock_owner_print (stdout, owner);
+      printf ("heartbeat=%s\n", heartbeat);
+      if (holding_age (owner, &age))
+        printf ("age=%jd\n", (intmax_t) age.tv_sec);
+      if (stale)
+        printf ("stale=yes\nstale_reason=%s\n", stale);
+      else
+        fputs ("stale=no\n", stdout);
+      return;
+    }
+  fputs ("{\"lock\":", stdout);
+  json_put_string (stdout, lock);
+  fputs (",\"held\":true", stdout);
+  print_owner_json_fields (owner, stale);
+}
+
+/* Print the owner record of LOCK: "key=value" lines, or one JSON
+   object.  */
+static void
+print_owner (char const *lock, struct dirlock_owner const *owner,
+             char const *stale, bool json)
+{
+  print_owner_start (lock, owner, stale, json);
+  if (json)
+    fputs ("}\n", stdout);
+}
+
+/* Print the holders and the queue of LOCK: each holder's record, a
+   blank line before each further one, then one line per waiter; or one
+   JSON object, the first holder's, whose "holders" lists every holder
+   (present when held) and "queue" every waiter (present when someone
+   waits).  */
+static void
+print_status (char const *lock, struct dirlock_holders const *holders,
+              struct dirlock_owner const *waiters, size_t queued, bool json)
+{
+  if (holders->count)
+    print_owner_start (lock, &holders->owner[0],
+                       dirlock_stale_reason (&holders->owner[0]), json);
+  else if (json)
+    {
+      fputs ("{\"lock\":", stdout);
+      json_put_string (stdout, lock);
+      fputs (",\"held\":false", stdout);
+    }
+  if (json && holders->count)
+    {
+      fputs (",\"holders\":[", stdout);
+      for (size_t i = 0; i < holders->count; i++)
+        {
+          printf ("%s{\"holder\":%zu", i ? "," : "", i + 1);
+          print_owner_json_fields (&holders->owner[i],
+                                   dirlock_stale_reason (&holders->owner[i]));
+          putchar ('}');
+        }
+      putchar (']');
+    }
+  for (size_t i = 1; !json && i < holders->count; i++)
+    {
+      putchar ('\n');
+      print_owner_start (lock, &holders->owner[i],
+                         dirlock_stale_reason (&holders->owner[i]), false);
+    }
+
+  if (queued && !json && holders->count)
+    putchar ('\n');
+  if (queued && json)
+    fputs (",\"queue\":[", stdout);
+  for (size_t i = 0; i < queued; i++)
+    {
+      struct dirlock_owner const *w = &waiters[i];
+      char const *mode = w->shared ? "shared" : "exclusive";
+      if (!json)
+        {
+          printf ("queued=%zu pid=%ld host=%s uid=%lld mode=%s since=%s "
+                  "command=%s\n", i + 1, (long) w->pid, w->host, w->uid,
+                  mode, w->acquired, w->command);
+          continue;
+        }
+      printf ("%s{\"position\":%zu", i ? "," : "", i + 1);
+      print_json_string ("id", w->id);
+      printf (",\"pid\":%ld", (long) w->pid);
+      print_json_string ("host", w->host);
+      if (w->uid >= 0)
+        printf (",\"uid\":%lld", w->uid);
+      else
+        fputs (",\"uid\":null", stdout);
+      print_json_string ("mode", mode);
+      print_json_string ("since", w->acquired);
+      print_json_string ("command", w->command);
+      printf (",\"stale\":%s}", dirlock_stale_reason (w) ? "true" : "false");
+    }
+  if (queued && json)
+    putchar (']');
+  if (json)
+    fputs ("}\n", stdout);
 }
 
 /* A diagnostic for a failure to use LOCK.  */
@@ -410,6 +527,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
            "lock", doing, quoteaf (lock));
   else if (errnum == EXDEV)
     error (0, 0, "cannot %s %s: it cannot be done atomically here",
+           doing, quoteaf (lock));
+  else if (errnum == EOPNOTSUPP)
+    error (0, 0, "cannot %s %s: its filesystem refuses symbolic links, "
+           "which its queue is made of (--no-queue waits without one)",
            doing, quoteaf (lock));
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
@@ -441,11 +562,20 @@ report_busy (char const *lock, struct options const *opt)
   struct dirlock_owner owner;
   char const *what = (opt->nonblock || !opt->has_timeout
                       ? "is held" : "is still held after the timeout");
+  struct dirlock_owner *waiters;
+  size_t queued;
   if (dirlock_read (lock, &owner) == 0)
     {
       char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
       error (0, 0, "%s %s %s", quoteaf (lock), what,
              describe_holder (&owner, holder, sizeof holder));
+    }
+  else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
+    {
+      /* Free, but its turn is someone else's.  */
+      error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
+             queued, queued == 1 ? "waiter is" : "waiters are");
+      free (waiters);
     }
   else
     error (0, 0, "%s %s", quoteaf (lock), what);
@@ -520,10 +650,10 @@ note_sigchld (int sig)
 
 /* Install the handlers that pass signals on to COMMAND, and the one
    that wakes the wait loop when COMMAND exits.  A signal ignored by
-   our caller stays ignored, for us and for COMMAND.  Record in
-   *FORWARDED which signals we caught, so the child can reset them.  */
+   our caller stays ignored, for us and for COMMAND (which inherits the
+   disposition).  */
 static void
-install_handlers (bool forwarded[N_FORWARDED])
+install_handlers (void)
 {
   struct sigaction act;
   memset (&act, 0, sizeof act);
@@ -534,11 +664,12 @@ install_handlers (bool forwarded[N_FORWARDED])
     sigaddset (&act.sa_mask, forwarded_signals[i]);
   for (int i = 0; i < N_FORWARDED; i++)
     {
+      /* Set, and put an inherited "ignore" back: one call, not two, in
+         the common case.  */
       struct sigaction old;
-      forwarded[i] = !(sigaction (forwarded_signals[i], NULL, &old) == 0
-                       && old.sa_handler == SIG_IGN);
-      if (forwarded[i])
-        sigaction (forwarded_signals[i], &act, NULL);
+      if (sigaction (forwarded_signals[i], &act, &old) == 0
+          && old.sa_handler == SIG_IGN)
+        sigaction (forwarded_signals[i], &old, NULL);
     }
 
   memset (&act, 0, sizeof act);
@@ -567,36 +698,36 @@ command_line (char **argv)
   return line;
 }
 
-/* In the child: wait for the parent's go-ahead (it has recorded us in
-   the owner record), then run COMMAND.  Report an exec failure's errno
-   through ERR_FD, which exec closes.  Until the go-ahead, the child dies
-   with PARENT: it closes its copy of the pipe's write end GO_WRITE_FD, so
-   that the parent's death is an end of file, and asks for SIGKILL when
-   the parent dies (checked again after asking, in case it died first).
-   A child that outlived a killed lockdir would otherwise wait forever,
-   keeping the lock held as "its command still runs".  */
+/* In the child: wait for the parent's go-ahead (it holds the lock, with
+   us recorded in the owner record), then run COMMAND.  Report an exec
+   failure's errno through ERR_FD, which exec closes.  Until the
+   go-ahead, the child dies with PARENT: it closes its copy of the
+   pipe's write end GO_WRITE_FD, so that the parent's death is an end of
+   file, and asks for SIGKILL when the parent dies (checked again after
+   asking, in case it died first).  A child that outlived a killed
+   lockdir would otherwise wait forever, and keep the lock held as "its
+   command still runs".  The child was forked with only tool_init's
+   handlers, which exec resets; its cleanup handler removes only
+   temporaries the child made itself, that is none.  */
 static _Noreturn void
-child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
-           sigset_t const *old_mask, bool const forwarded[N_FORWARDED])
+child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent)
 {
   close (go_write_fd);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
     _exit (EXIT_CANCELED);
-  for (int i = 0; i < N_FORWARDED; i++)
-    if (forwarded[i])
-      signal (forwarded_signals[i], SIG_DFL);
-  signal (SIGCHLD, SIG_DFL);
-  sigprocmask (SIG_SETMASK, old_mask, NULL);
-
-  char byte;
+  /* The go-ahead is the lock's fencing token, in one write.  */
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
   ssize_t n;
-  while ((n = read (go_fd, &byte, 1)) < 0 && errno == EINTR)
+  while ((n = read (go_fd, token, sizeof token - 1)) < 0 && errno == EINTR)
     continue;
-  if (n != 1)
+  if (n <= 0)
     _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
+  token[n] = '\0';
   /* From now on COMMAND outlives a killed lockdir, and keeps the lock
      held while it runs (its pid is in the owner record).  */
   prctl (PR_SET_PDEATHSIG, 0);
+  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0)
+    _exit (EXIT_CANCELED);
   execvp (argv[0], argv);
   int err = errno;
   if (write (err_fd, &err, sizeof err) < 0)
@@ -725,98 +856,99 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
-/* The pipes between lockdir and COMMAND's child, made before the lock
-   is acquired: a lock taken and then left behind because no descriptor
-   was left for a pipe would outlive us.  */
-struct child_pipes
+/* COMMAND's process, forked before the lock is acquired so that the
+   owner record names it from its first and only write; it runs COMMAND
+   only once told to.  The pipes are made before the lock is acquired
+   too: a lock taken and then left behind because no descriptor was left
+   for a pipe would outlive us.  */
+struct child
 {
-  int go[2];          /* the go-ahead byte, once the child is recorded */
-  int err[2];         /* the child's exec errno, if exec fails */
+  pid_t pid;
+  int go;             /* write the token: run COMMAND; close: exit */
+  int err;            /* the child's exec errno, or end of file */
 };
 
+/* Fork the child that will run ARGV.  Return false (errno set) if it
+   cannot be started.  */
 static bool
-open_child_pipes (struct child_pipes *pipes)
+start_child (char **argv, struct child *child)
 {
-  pipes->go[0] = pipes->go[1] = pipes->err[0] = pipes->err[1] = -1;
-  if (pipe2 (pipes->go, O_CLOEXEC) == 0 && pipe2 (pipes->err, O_CLOEXEC) == 0
-      && pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
-    return true;
-  int saved_errno = errno;
-  for (int i = 0; i < 2; i++)
+  int go[2], err[2];
+  if (pipe2 (go, O_CLOEXEC) != 0)
+    return false;
+  if (pipe2 (err, O_CLOEXEC) != 0
+      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     {
-      if (pipes->go[i] >= 0)
-        close (pipes->go[i]);
-      if (pipes->err[i] >= 0)
-        close (pipes->err[i]);
+      int saved_errno = errno;
+      close (go[0]);
+      close (go[1]);
+      if (sigchld_pipe[0] < 0)
+        {
+          close (err[0]);
+          close (err[1]);
+        }
+      errno = saved_errno;
+      return false;
     }
-  errno = saved_errno;
-  return false;
+  pid_t parent = getpid ();
+  child->pid = fork ();
+  if (child->pid == 0)
+    child_run (argv, go[0], go[1], err[1], parent);
+  int saved_errno = errno;
+  close (go[0]);
+  close (err[1]);
+  if (child->pid < 0)
+    {
+      close (go[1]);
+      close (err[0]);
+      errno = saved_errno;
+      return false;
+    }
+  child->go = go[1];
+  child->err = err[0];
+  return true;
 }
 
-/* We hold LOCK: run COMMAND and release LOCK after it.  Return the
-   exit status.  */
+/* The lock was not acquired: the child exits without running anything.  */
+static void
+cancel_child (struct child *child)
+{
+  close (child->go);
+  close (child->err);
+  waitpid (child->pid, NULL, 0);
+}
+
+/* We hold LOCK, whose record names CHILD: let it run COMMAND (ARGV),
+   and release LOCK after it.  Return the exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct child_pipes const *pipes, struct options const *opt)
+             struct child *child, struct options const *opt)
 {
-  char token[INT_BUFSIZE_BOUND (uintmax_t)];
-  snprintf (token, sizeof token, "%ju", lock->self.token);
-  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0
-      || setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
-    xalloc_die ();
-  int const *go_pipe = pipes->go, *err_pipe = pipes->err;
-
-  /* No signal may slip between fork and the child's own handlers, nor
-     reach the parent's handlers before it knows the child's pid.  */
+  /* No signal may reach the parent's handlers before they know the
+     child's pid.  */
   sigset_t block, old_mask;
   forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
-  bool forwarded[N_FORWARDED];
-  install_handlers (forwarded);
-
-  pid_t parent = getpid ();
-  pid_t child = fork ();
-  if (child == 0)
-    child_run (argv, go_pipe[0], go_pipe[1], err_pipe[1], parent, &old_mask,
-               forwarded);
-  int fork_errno = errno;
-  close (go_pipe[0]);
-  close (err_pipe[1]);
-  if (child < 0)
-    {
-      sigprocmask (SIG_SETMASK, &old_mask, NULL);
-      error (0, fork_errno, "cannot fork");
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
-  child_for_signals = child;
+  install_handlers ();
+  child_for_signals = child->pid;
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
 
-  /* Record the child before it runs anything: if lockdir dies from now
-     on, the lock stays held while the child lives.  */
-  if (dirlock_set_child (lock, child) != 0)
-    {
-      error (0, errno, "cannot record the command in %s", quoteaf (lock_name));
-      child_for_signals = 0;    /* it runs nothing: nothing to pass on */
-      close (go_pipe[1]);       /* the child exits without running */
-      waitpid (child, NULL, 0);
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
   /* If the child was killed before reading, the write fails (EPIPE)
      rather than killing us with the lock held.  */
   struct sigaction ignore_pipe, old_pipe;
   memset (&ignore_pipe, 0, sizeof ignore_pipe);
   ignore_pipe.sa_handler = SIG_IGN;
   sigaction (SIGPIPE, &ignore_pipe, &old_pipe);
-  ssize_t written = write (go_pipe[1], "x", 1);
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
+  int len = snprintf (token, sizeof token, "%ju", lock->self.token);
+  bool written = write (child->go, token, len) == len;
   int write_errno = errno;
   sigaction (SIGPIPE, &old_pipe, NULL);
-  close (go_pipe[1]);
+  close (child->go);
 
   bool timed_out = false;
   int status;
-  bool waited = wait_child (child, lock, lock_name, opt, &status,
+  bool waited = wait_child (child->pid, lock, lock_name, opt, &status,
                             &timed_out);
 
   /* A child that could not exec wrote its errno here and exited; one
@@ -825,15 +957,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
      one wake-up fewer on the path every lock hand-off takes.  */
   int exec_errno = 0;
   ssize_t n;
-  while ((n = read (err_pipe[0], &exec_errno, sizeof exec_errno)) < 0
+  while ((n = read (child->err, &exec_errno, sizeof exec_errno)) < 0
          && errno == EINTR)
     continue;
-  close (err_pipe[0]);
+  close (child->err);
   bool released = release_after_command (lock, lock_name, opt);
 
   if (!waited)
     return EXIT_CANCELED;
-  if (written != 1)
+  if (!written)
     {
       error (0, write_errno, "cannot start the command");
       return EXIT_CANCELED;
@@ -913,15 +1045,23 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     .verbose = opt->verbose,
     .waiting = opt->verbose ? report_waiting : NULL,
     .waiting_arg = (void *) lock_name,
+    .shared = opt->shared,
+    .fifo = !opt->no_queue,
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
-  struct child_pipes pipes;
-  if (with_command && !open_child_pipes (&pipes))
+  struct child child = { 0, -1, -1 };
+  if (with_command)
     {
-      error (0, errno, "cannot create a pipe");
-      free (command);
-      return fail_status;
+      if (setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
+        xalloc_die ();
+      if (!start_child (argv, &child))
+        {
+          error (0, errno, "cannot start the command");
+          free (command);
+          return fail_status;
+        }
+      config.child_pid = child.pid;
     }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
@@ -932,6 +1072,12 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
   free (command);
+  if (r != 0 && with_command)
+    {
+      int saved_errno = errno;
+      cancel_child (&child);
+      errno = saved_errno;
+    }
   if (r < 0 && errno == EDEADLK)
     {
       struct dirlock_owner holder;
@@ -963,7 +1109,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, &pipes, opt);
+    return run_command (&lock, lock_name, argv, &child, opt);
 
   if (opt->print_token)
     {
@@ -1017,7 +1163,7 @@ report_not_ours (char const *lock_name, char const *doing, int why,
     return EXIT_NO;
   if (why == 3)
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
-           "user, root or the owner of its directory may", doing,
+           "user or root may", doing,
            quoteaf (lock_name), (uintmax_t) owner->file_uid);
   else
     error (0, 0, "cannot %s %s: it is held by pid %ld on %s, not by pid "
@@ -1111,21 +1257,31 @@ break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
-  struct dirlock_owner owner;
-  int broken = dirlock_break (lock_name, &owner);
+  struct dirlock_holders ended = { 0 };
+  int broken = dirlock_break_holders (lock_name, &ended);
   int reset = broken >= 0 ? reset_history (lock_name) : 0;
-  if (reset < 0)
-    return EXIT_SYSERR;
-  if (broken == 1 && reset == 1)
-    return EXIT_DONE;
+  if (reset < 0 || (broken == 1 && reset == 1))
+    {
+      dirlock_holders_free (&ended);
+      return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
+    }
+  int status;
   switch (broken)
     {
     case 0:
-      if (opt->verbose)
-        error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
-               (long) owner.pid, owner.host);
-      print_owner (lock_name, &owner, dirlock_stale_reason (&owner),
-                   opt->json);
+      /* Shared holders: each record, as one more block or object.  */
+      for (size_t i = 0; i < ended.count; i++)
+        {
+          struct dirlock_owner const *owner = &ended.owner[i];
+          if (opt->verbose)
+            error (0, 0, "broke lock %s of pid %ld on %s",
+                   quoteaf (lock_name), (long) owner->pid, owner->host);
+          if (i && !opt->json)
+            putchar ('\n');
+          print_owner (lock_name, owner, dirlock_stale_reason (owner),
+                       opt->json);
+        }
+      status = EXIT_DONE;
       if (fflush (stdout) != 0)
         {
           /* Done, though the record cannot be shown: say so, rather
@@ -1133,48 +1289,64 @@ break_lock (char const *lock_name, struct options const *opt)
           error (0, errno, "broke lock %s, but cannot print its record",
                  quoteaf (lock_name));
           forget_stdout_error ();
-          return EXIT_SYSERR;
+          status = EXIT_SYSERR;
         }
-      return EXIT_DONE;
+      break;
     case 1:
       if (!opt->quiet)
         error (0, 0, "cannot break %s: it is not held", quoteaf (lock_name));
-      return EXIT_NO;
+      status = EXIT_NO;
+      break;
     default:
-      if (errno == EPERM)
+      if (errno == EPERM && ended.count)
         error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
-               "to uid %ju; only that user, root or the owner of its "
-               "directory may", quoteaf (lock_name), (long) owner.pid,
-               owner.host, (uintmax_t) owner.file_uid);
+               "to uid %ju; only that user or root may",
+               quoteaf (lock_name),
+               (long) ended.owner[0].pid, ended.owner[0].host,
+               (uintmax_t) ended.owner[0].file_uid);
       else
         report_lock_error (lock_name, "break", errno);
-      return EXIT_SYSERR;
+      status = EXIT_SYSERR;
+      break;
     }
+  dirlock_holders_free (&ended);
+  return status;
 }
 
 /* One line about LOCK for --list and for --status of several locks:
    "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND", with
-   "stale (why), " before "held" for a lock the next acquirer breaks;
-   or "LOCK: free".  OWNER is NULL for a free lock.  */
+   "stale (why), " before "held" for a lock the next acquirer breaks,
+   "held shared" and "; N more shared holders" for a shared holding,
+   and "; N waiting" while some wait in its queue; or "LOCK: free".
+   HOLDERS->count is 0 for a free lock.  */
 static void
-print_summary (char const *lock, struct dirlock_owner const *owner,
-               char const *stale)
+print_summary (char const *lock, struct dirlock_holders const *holders,
+               size_t queued, char const *stale)
 {
-  if (!owner)
+  printf ("%s: ", quotef (lock));
+  if (holders->count == 0)
+    fputs ("free", stdout);
+  else
     {
-      printf ("%s: free\n", quotef (lock));
-      return;
+      struct dirlock_owner const *owner = &holders->owner[0];
+      struct timespec age;
+      char age_text[32];
+      printf ("%s%s%sheld%s by pid %ld on %s",
+              stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
+              owner->shared ? " shared" : "", (long) owner->pid,
+              owner->host[0] ? owner->host : "?");
+      if (holding_age (owner, &age))
+        printf (" for %s", format_age (age, age_text, sizeof age_text));
+      if (owner->token != DIRLOCK_TOKEN_NONE)
+        printf (" (token %ju)", owner->token);
+      printf (": %s", owner->command);
+      if (holders->count > 1)
+        printf ("; %zu more shared holder%s", holders->count - 1,
+                holders->count > 2 ? "s" : "");
     }
-  struct timespec age;
-  char age_text[32];
-  printf ("%s: %s%s%sheld by pid %ld on %s", quotef (lock),
-          stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
-          (long) owner->pid, owner->host[0] ? owner->host : "?");
-  if (holding_age (owner, &age))
-    printf (" for %s", format_age (age, age_text, sizeof age_text));
-  if (owner->token != DIRLOCK_TOKEN_NONE)
-    printf (" (token %ju)", owner->token);
-  printf (": %s\n", owner->command);
+  if (queued)
+    printf ("; %zu waiting", queued);
+  putchar ('\n');
 }
 
 /* Show the lock LOCK_NAME: its record (SUMMARY: its one line), or
@@ -1186,34 +1358,66 @@ static int
 show_lock (char const *lock_name, bool summary, bool skip_others,
            struct options const *opt)
 {
-  struct dirlock_owner owner;
-  switch (dirlock_read (lock_name, &owner))
+  struct dirlock_holders holders = { 0 };
+  int held = dirlock_read_holders (lock_name, &holders);
+  struct dirlock_owner *waiters = NULL;
+  size_t queued = 0;
+  if (held < 0 || dirlock_read_queue (lock_name, &waiters, &queued) != 0)
     {
-    case 0:
-      {
-        char const *stale = dirlock_stale_reason (&owner);
-        if (summary && !opt->json)
-          print_summary (lock_name, &owner, stale);
-        else
-          print_owner (lock_name, &owner, stale, opt->json);
-        return stale ? EXIT_STALE : EXIT_DONE;
-      }
-    case 1:
-      if (opt->json)
-        {
-          fputs ("{\"lock\":", stdout);
-          json_put_string (stdout, lock_name);
-          fputs (",\"held\":false}\n", stdout);
-        }
-      else if (summary)
-        print_summary (lock_name, NULL, NULL);
-      return EXIT_NO;
-    default:
-      if (skip_others && (errno == ENOTDIR || errno == ENOTEMPTY))
+      int saved_errno = errno;
+      dirlock_holders_free (&holders);
+      if (skip_others && (saved_errno == ENOTDIR || saved_errno == ENOTEMPTY))
         return -1;
-      report_lock_error (lock_name, "read", errno);
+      report_lock_error (lock_name, "read", saved_errno);
       return EXIT_SYSERR;
     }
+  /* Of shared holders, a stale one makes the lock's status stale.  */
+  char const *stale = NULL;
+  for (size_t i = 0; i < holders.count && !stale; i++)
+    stale = dirlock_stale_reason (&holders.owner[i]);
+  if (summary && !opt->json)
+    print_summary (lock_name, &holders, queued, stale);
+  else
+    print_status (lock_name, &holders, waiters, queued, opt->json);
+  free (waiters);
+  dirlock_holders_free (&holders);
+  return held != 0 ? EXIT_NO : stale ? EXIT_STALE : EXIT_DONE;
+}
+
+/* LOCK is in etcd (--etcd, or LOCKDIR_ETCD): the same forms there.  */
+static int
+run_in_etcd (char **operands, char **command, struct options *opt,
+             bool check_fs)
+{
+  struct etcd_options *etcd = &opt->etcd;
+  if (check_fs)
+    usage_error ("--check-fs has no meaning with --etcd");
+  if (opt->mode == MODE_RENEW || opt->mode == MODE_LIST)
+    usage_error ("--renew and --list do not apply to a lock in etcd");
+  if (opt->shared || opt->no_queue)
+    usage_error ("--shared and --no-queue do not apply to a lock in etcd: "
+                 "it is exclusive, and always a queue");
+  if (opt->mode != MODE_ACQUIRE && operands[1])
+    usage_error ("extra operand %s: with --etcd, one lock at a time",
+                 quote (operands[1]));
+  etcd->form = (opt->mode == MODE_RELEASE ? ETCD_FORM_RELEASE
+                : opt->mode == MODE_BREAK ? ETCD_FORM_BREAK
+                : opt->mode == MODE_STATUS ? ETCD_FORM_STATUS
+                : ETCD_FORM_ACQUIRE);
+  etcd->lease = opt->lease;
+  etcd->wait = (opt->nonblock ? (struct timespec) { 0, 0 }
+                : opt->has_timeout ? opt->timeout : infinite_duration);
+  etcd->busy_status = (opt->conflict_status >= 0 ? opt->conflict_status
+                       : command[0] ? EXIT_TEMPFAIL : EXIT_NO);
+  etcd->owner_pid = opt->owner_pid;
+  etcd->max_runtime = opt->max_runtime;
+  etcd->kill_after = opt->kill_after;
+  etcd->json = opt->json;
+  etcd->print_token = opt->print_token;
+  etcd->verbose = opt->verbose;
+  etcd->quiet = opt->quiet;
+  etcd->command_line = command[0] ? command_line (command) : NULL;
+  return etcd_lockdir (operands[0], command, etcd);
 }
 
 /* The exit status of several locks' statuses: the highest (EXIT_STALE
@@ -1323,7 +1527,7 @@ parse_pid (char const *arg)
 static struct timespec const lease_max = { 365 * 24 * 60 * 60, 0 };
 
 /* '+': stop at the first operand, so COMMAND's options stay its own.  */
-#define SHORT_OPTIONS "+c:nw:xE:uk:vq"
+#define SHORT_OPTIONS "+c:nw:xsE:uk:vq"
 
 /* Is ARGS (what follows LOCK) flock's "-c COMMAND_STRING"?  Then
    return the string.  No command is named -c, so nothing is lost.  */
@@ -1388,7 +1592,14 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
           opt->timeout = xparse_duration (optarg, "--timeout");
           break;
         case 'x':
-          break;                /* the only kind of lock there is */
+          opt->shared = false;
+          break;
+        case 's':
+          opt->shared = true;
+          break;
+        case NO_QUEUE_OPTION:
+          opt->no_queue = true;
+          break;
         case 'E':
           {
             uintmax_t n;
@@ -1455,6 +1666,7 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
         case CHECK_FS_OPTION:
           *check_fs = true;
           break;
+        case_ETCD_OPTIONS (opt->etcd);
         case_GETOPT_HELP_CHAR;
         case_GETOPT_VERSION_CHAR;
         default:
@@ -1483,8 +1695,9 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quote (operands[1]));
-  /* --list takes a directory, which may well be '.'.  */
-  if (opt->mode != MODE_LIST)
+  /* --list takes a directory, which may well be '.'; an etcd lock's name
+     is no path (etcd_lockdir checks it).  */
+  if (opt->mode != MODE_LIST && !opt->etcd.endpoints)
     for (char **lock = operands; *lock && (lock == operands || !with_command);
          lock++)
       {
@@ -1519,6 +1732,8 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->owner_pid && opt->mode != MODE_ACQUIRE
       && opt->mode != MODE_RELEASE && opt->mode != MODE_RENEW)
     usage_error ("--owner-pid goes with acquiring, --release or --renew");
+  if ((opt->shared || opt->no_queue) && opt->mode != MODE_ACQUIRE)
+    usage_error ("--shared and --no-queue go with acquiring");
 }
 
 int
@@ -1538,6 +1753,7 @@ main (int argc, char **argv)
     }
 
   char **operands = argv + parse_options (argc, argv, &opt, &check_fs);
+  bool in_etcd = etcd_wanted (&opt.etcd);
   char **command = operands[0] ? operands + 1 : operands;
   char const *string = (opt.command_string ? opt.command_string
                         : trailing_command_string (command));
@@ -1547,6 +1763,9 @@ main (int argc, char **argv)
                             NULL };
   if (string)
     command = shell_command;
+
+  if (in_etcd)
+    return run_in_etcd (operands, command, &opt, check_fs);
 
   if (check_fs)
     return fs_explain_operands (1, operands);

@@ -287,6 +287,17 @@ examples_test() {
   refute_line --partial "block 5"
 }
 
+@test "examples harness: what an example leaves running ends with the sandbox" {
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' "sleep 1000 & excl-create f" >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output ""
+  run pgrep -f '^sleep 1000$'
+  assert_failure
+}
+
 @test "examples harness: a tool run by another program counts as reached" {
   require_sandbox
   local dir

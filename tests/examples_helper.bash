@@ -19,7 +19,11 @@
 # build.tmp, site, site.new); stub programs for the commands that only
 # stand for the user's own (backup.sh, ./deploy.sh, build,
 # /usr/local/bin/backup, ...); and values for the variables the
-# examples use ($LOCK, $REV, $VERSION, $HOST, $USER).
+# examples use ($LOCK, $REV, $VERSION, $HOST, $USER).  Blocks that take
+# a lock in etcd (LOCKDIR_ETCD, --etcd) run in a network namespace of
+# their own, where etcd1, etcd2 and etcd3 name this host and a private
+# etcd listens on 127.0.0.1:2379; they are left out where etcd (or ip)
+# is not installed.
 #
 # Each tool runs through a shell function that records its exit status
 # and the script line it was called from.  A block fails when a tool
@@ -115,15 +119,26 @@ examples_stub_names() {
   done
 }
 
+# Does the block on standard input take a lock in etcd?
+examples_uses_etcd() {
+  grep -Eq 'LOCKDIR_ETCD|--etcd'
+}
+
+# Can blocks that use etcd run here?
+examples_etcd_available() {
+  command -v etcd >/dev/null 2>&1 && command -v ip >/dev/null 2>&1
+}
+
 # The unshare options that make the sandbox here, or nothing: as root a
 # mount namespace is enough; anyone else needs a user namespace too.
 # Return 1 if no sandbox can be made.
 examples_sandbox_args() {
   if [ "$(id -u)" -eq 0 ] &&
-     unshare --mount --propagation private true 2>/dev/null; then
+     unshare --mount --propagation private --pid --fork --mount-proc true 2>/dev/null; then
     return 0
   fi
-  if unshare --user --map-root-user --mount --propagation private true 2>/dev/null; then
+  if unshare --user --map-root-user --mount --propagation private \
+       --pid --fork --mount-proc true 2>/dev/null; then
     echo --user --map-root-user
     return 0
   fi
@@ -137,6 +152,10 @@ examples_sandbox_args() {
 examples_run_blocks() {
   local dir=$1 n=$2 i t
   mkdir "$dir/cwd" "$dir/stubs"
+  local etcd=
+  if cat "$dir"/block.* | examples_uses_etcd; then
+    etcd=yes
+  fi
 
   # Stubs: succeed; "-o PATH" (as in "build -o DIR") makes DIR.
   local stubs=()
@@ -172,14 +191,33 @@ examples_run_blocks() {
   # shellcheck disable=SC2016 # expanded by the sandbox's shell
   # As root, a private mount namespace; otherwise one inside a user
   # namespace of our own, where we are root too (examples_sandbox_args).
+  # A PID namespace of its own too: whatever an example leaves running
+  # in the background ends with the sandbox.
   # shellcheck disable=SC2046 # the words are options
   EXAMPLE_TIMEOUT=$EXAMPLE_TIMEOUT \
-    unshare $(examples_sandbox_args) --mount --propagation private bash -c '
+    unshare $(examples_sandbox_args) --mount --propagation private \
+      --pid --fork --mount-proc ${etcd:+--net} bash -c '
     set -e
-    dir=$1 n=$2; shift 2
+    dir=$1 n=$2 etcd=$3; shift 3
     for m in /srv /run /var/log /usr/local/bin; do
       mount -t tmpfs -o mode=755 tmpfs "$m"
     done
+    etcd_pid=
+    if [ -n "$etcd" ]; then
+      ip link set lo up
+      printf "%s\n" "127.0.0.1 localhost etcd1 etcd2 etcd3" >"$dir/hosts"
+      mount --bind "$dir/hosts" /etc/hosts
+      etcd --data-dir /run/etcd --listen-client-urls http://127.0.0.1:2379 \
+        --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 >"$dir/etcd.log" 2>&1 &
+      etcd_pid=$!
+      for ((w = 0; w < 600; w++)); do
+        st=0
+        lockdir --etcd=http://127.0.0.1:2379 --status x >/dev/null 2>&1 || st=$?
+        [ "$st" -le 1 ] && break
+        sleep 0.1
+      done
+    fi
     mkdir -p /run/lock /srv/app /srv/shared /srv/releases/1 /srv/www
     [ -d /var/lock ] || mkdir -p /var/lock
     cd "$dir/cwd"
@@ -205,7 +243,8 @@ examples_run_blocks() {
       echo $? >"$dir/status.$i"
       find . /srv /run /var/log -print 2>/dev/null | sort >"$dir/after.$i"
     done
-  ' sandbox "$dir" "$n" "${stubs[@]}" </dev/null ||
+    if [ -n "$etcd_pid" ]; then kill "$etcd_pid"; wait "$etcd_pid" || true; fi
+  ' sandbox "$dir" "$n" "$etcd" "${stubs[@]}" </dev/null ||
     { echo "the sandbox could not be set up"; return; }
 
   for ((i = 1; i <= n; i++)); do
@@ -256,7 +295,9 @@ examples_check() {
   dir=$(mktemp -d "$BATS_TEST_TMPDIR/examples.XXXXXX")
   while IFS= read -r line; do
     if [ "$line" = "@@" ]; then
-      if [ -n "$block" ] && printf '%s\n' "$block" | examples_calls_tool; then
+      if [ -n "$block" ] && printf '%s\n' "$block" | examples_calls_tool &&
+         { examples_etcd_available ||
+           ! printf '%s\n' "$block" | examples_uses_etcd; }; then
         n=$((n + 1))
         printf '%s\n' "$block" >"$dir/block.$n"
       fi

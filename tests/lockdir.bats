@@ -10,25 +10,13 @@ setup() {
 
 teardown() {
   # Let any holder a test left behind go, so bats does not wait for it.
+  reap_background
   local pid
-  for pid in ${BG_PIDS:-}; do
-    kill -CONT "$pid" 2>/dev/null
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
   # What a kill sweep left behind (a child that outlived its lockdir).
   if [ -n "${SWEEP:-}" ]; then
     for pid in $(sweep_leftovers "$SWEEP"); do kill -KILL "$pid"; done
   fi
   return 0
-}
-
-# Start "$@" in the background (without bats' fd 3); its pid goes to
-# $BG and into the list teardown cleans up.
-background() {
-  "$@" 3>&- &
-  BG=$!
-  BG_PIDS="${BG_PIDS:-} $BG"
 }
 
 # Field 22 of /proc/PID/stat: the process start time.
@@ -219,14 +207,7 @@ assert_command_usage_error() {
 }
 
 @test "the lock holds no file descriptor that COMMAND inherits" {
-  cat >fds.sh <<'SH'
-for fd in /proc/$$/fd/*; do
-  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
-done | sort
-SH
-  sh fds.sh >without
-  lockdir L sh fds.sh >with
-  assert_equal "$(cat with)" "$(cat without)"
+  assert_no_inherited_fds lockdir L
 }
 
 @test "busy: -n fails at once with 75 (with COMMAND) or 1 (without); -E changes it" {
@@ -1071,11 +1052,16 @@ print(ascii(value))' "$@"
 # --- leases ---------------------------------------------------------------------------
 
 @test "--lease above 365d is a usage error; 365d and inf are accepted" {
+  # Past every duration's limit (36500d): the common parser refuses it.
   run lockdir --lease=10000000000 L
+  assert_usage_error lockdir
+  assert_output --partial "duration too long for --lease"
+  run lockdir --lease=366d L
   assert_usage_error lockdir
   assert_output --partial "--lease must be at most 365d"
   run lockdir --lease=366d L true
   assert_failure 125
+  assert_output --partial "--lease must be at most 365d"
   [ ! -e L ]
   run lockdir --lease=365d L sh -c 'cat L/owner.*'
   assert_success
@@ -1153,6 +1139,19 @@ as_nobody() {
   assert_output --partial "belongs to uid 0"
   assert_equal "$(owner_field pub/L pid)" "$BASHPID"
   lockdir -u pub/L
+  # Not even the owner of the lock's directory: root's lock directory is
+  # not its to empty.  A clear refusal, and the lock stays whole.
+  mkdir -m 1777 theirs
+  chown 65534:65534 theirs
+  lockdir theirs/L
+  run as_nobody lockdir --break theirs/L
+  assert_failure 3
+  assert_output --partial "belongs to uid 0; only that user or root may"
+  run as_nobody lockdir -u --owner-pid="$BASHPID" theirs/L
+  assert_failure 1
+  assert_output --partial "belongs to uid 0; only that user or root may"
+  assert_equal "$(owner_field theirs/L pid)" "$BASHPID"
+  lockdir -u theirs/L
   # In a directory shared by a group, the lock is writable by the group.
   mkdir -m 775 shared
   (umask 077 && lockdir shared/L true && lockdir shared/L sh -c 'stat -c %a shared/L shared/L/owner.*') >modes
@@ -1195,6 +1194,11 @@ as_nobody() {
   assert_output --partial "cannot be combined"
   run lockdir --status -c true L
   assert_usage_error lockdir
+  # flock's other spelling of --wait.
+  run lockdir --timeout 5 L true
+  assert_success
+  run lockdir --timeout=5 L true
+  assert_success
 }
 
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# package: the Debian package builds from a git checkout with
+# package: the Debian package builds from a checkout with
 # 'dpkg-buildpackage -us -uc -b', lintian has nothing unexplained to say,
 # and the .deb installs with dpkg -i and works from /usr/bin.
 #
@@ -26,11 +26,14 @@ setup_file() {
   fi
 
   # A checkout of the tree as it is now (tracked and new files, without
-  # what the build made): what a clone of the branch would hold.
+  # what the build made): what a clone of the branch would hold, but for
+  # .git, which the build does not use.
   mkdir -p "$PKG_WORK/atomicutils"
   (cd "$SRCDIR" && git ls-files -z --cached --others --exclude-standard |
      while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
      tar --null -T - -cf -) | tar -C "$PKG_WORK/atomicutils" -xf -
+  (cd "$PKG_WORK/atomicutils" && find . \( -type f -o -type l \) -print | sort) \
+    >"$PKG_WORK/checkout-files"
   local opts=nocheck
   [ "${PACKAGE_TEST_CHECK:-no}" = yes ] && opts=
   # (Not the make flags of the 'make check' that may be running us.)
@@ -59,10 +62,14 @@ setup() {
     fail "dpkg-buildpackage failed"
   fi
   [ -f "$DEB" ] || fail "no .deb was made"
-  # 'debian/rules clean' left the checkout as it was.
+  # 'debian/rules clean' leaves the checkout as it was: no file that was
+  # not in it, and no empty directory.
   (cd "$PKG_WORK/atomicutils" && debian/rules clean) >/dev/null 2>&1
-  [ ! -e "$PKG_WORK/atomicutils/configure" ] || fail "configure left behind"
-  [ ! -e "$PKG_WORK/atomicutils/gnulib" ] || fail "gnulib/ left behind"
+  run bash -c "cd '$PKG_WORK/atomicutils' &&
+    find . \( -type f -o -type l \) -print | sort |
+      comm -13 '$PKG_WORK/checkout-files' - &&
+    find . -type d -empty -print"
+  assert_output ""
 }
 
 @test "the .deb holds the tools, their manual pages, the completion and the copyright" {
@@ -70,9 +77,9 @@ setup() {
   run dpkg-deb -c "$DEB"
   local t
   for t in atomic-swap excl-create lockdir safe-append; do
-    assert_output --regexp "\./usr/bin/$t( |$)"
-    assert_output --partial "./usr/share/man/man1/$t.1.gz"
-    assert_output --regexp "\./usr/share/bash-completion/completions/$t( |$)"
+    assert_line --regexp "^-rwxr-xr-x .* \./usr/bin/$t\$"
+    assert_line --regexp " \./usr/share/man/man1/$t\.1\.gz\$"
+    assert_line --regexp " \./usr/share/bash-completion/completions/$t( -> lockdir)?\$"
   done
   assert_output --partial "./usr/share/doc/atomicutils/copyright"
   assert_output --partial "./usr/share/doc/atomicutils/README.md"

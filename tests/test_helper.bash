@@ -166,3 +166,40 @@ _racer() {
     fi
   done
 }
+
+# ---------------------------------------------------------------------
+# Background processes.
+
+# Start "$@" in the background (without bats' fd 3); its pid goes to
+# $BG and into the list reap_background cleans up.
+background() {
+  "$@" 3>&- &
+  BG=$!
+  BG_PIDS="${BG_PIDS:-} $BG"
+}
+
+# Kill whatever background left running (call from teardown), so bats
+# does not wait for it; stopped processes are continued first.
+reap_background() {
+  local pid
+  for pid in ${BG_PIDS:-}; do
+    kill -CONT "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  return 0
+}
+
+# assert_no_inherited_fds WRAPPER...: a command run through WRAPPER
+# (lockdir L, say) has the same descriptors above 2 as one run
+# directly: the wrapper passes on none of its own.
+assert_no_inherited_fds() {
+  cat >fds.sh <<'SH'
+for fd in /proc/$$/fd/*; do
+  [ "${fd##*/}" -gt 2 ] && readlink "$fd"
+done | sort
+SH
+  sh fds.sh >fds.without
+  "$@" sh fds.sh >fds.with
+  assert_equal "$(cat fds.with)" "$(cat fds.without)"
+}

@@ -1,0 +1,156 @@
+/* etcdopts.c -- lockdir's etcd backend as lockdir's command line sees it.
+
+   Copyright (C) 2026 The atomicutils authors.
+
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.  */
+
+#include <config.h>
+
+#include "etcdopts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#include "c-ctype.h"
+#include "error.h"
+#include "timespec.h"
+#include "unistr.h"
+
+#if ENABLE_ETCD
+# include "etcdforms.h"
+# include "etcdclient.h"
+#endif
+
+/* The longest lock name: a name, not a document.  */
+enum { NAME_MAX_BYTES = 512 };
+
+void
+etcd_option (struct etcd_options *etcd, int c, char const *arg)
+{
+  switch (c)
+    {
+    case ETCD_OPTION:
+      etcd->endpoints = arg;
+      break;
+    case ETCD_CACERT_OPTION:
+      etcd->cacert = arg;
+      etcd->tls_option_given = true;
+      break;
+    case ETCD_CERT_OPTION:
+      etcd->cert = arg;
+      etcd->tls_option_given = true;
+      break;
+    case ETCD_KEY_OPTION:
+      etcd->key = arg;
+      etcd->tls_option_given = true;
+      break;
+    case ETCD_USER_OPTION:
+      etcd->user = arg;
+      etcd->tls_option_given = true;
+      break;
+    default:
+      abort ();
+    }
+}
+
+/* VALUE unless it is NULL, else the environment variable VAR if it is
+   set and not empty.  */
+static char const *
+option_or_env (char const *value, char const *var)
+{
+  if (value)
+    return value;
+  char const *env = getenv (var);
+  return env && *env ? env : NULL;
+}
+
+bool
+etcd_wanted (struct etcd_options *etcd)
+{
+  etcd->endpoints = option_or_env (etcd->endpoints, "LOCKDIR_ETCD");
+  if (!etcd->endpoints)
+    {
+      if (etcd->tls_option_given)
+        usage_error ("--cacert, --cert, --key and --user go with --etcd");
+      return false;
+    }
+  etcd->cacert = option_or_env (etcd->cacert, "LOCKDIR_ETCD_CACERT");
+  etcd->cert = option_or_env (etcd->cert, "LOCKDIR_ETCD_CERT");
+  etcd->key = option_or_env (etcd->key, "LOCKDIR_ETCD_KEY");
+  etcd->user = option_or_env (etcd->user, "LOCKDIR_ETCD_USER");
+#if ENABLE_ETCD
+  char const *problem = etcd_check_endpoints (etcd->endpoints);
+  if (problem)
+    usage_error ("%s: %s", problem, quote (etcd->endpoints));
+#endif
+  if (etcd->key && !etcd->cert)
+    usage_error ("--key goes with --cert");
+  return true;
+}
+
+/* A lock name is a key prefix: printable UTF-8 without control
+   characters, not empty, not ending in '/' (the lock's keys are
+   NAME/ID), and not absurdly long.  */
+static void
+check_name (char const *name)
+{
+  size_t len = strlen (name);
+  if (len == 0)
+    usage_error ("the name of an etcd lock may not be empty");
+  if (len > NAME_MAX_BYTES)
+    usage_error ("the name of an etcd lock may have at most %d bytes",
+                 NAME_MAX_BYTES);
+  if (u8_check ((uint8_t const *) name, len))
+    usage_error ("the name of an etcd lock must be UTF-8: %s", quote (name));
+  for (char const *p = name; *p; p++)
+    if (c_iscntrl ((unsigned char) *p))
+      usage_error ("the name of an etcd lock may not contain control "
+                   "characters: %s", quote (name));
+  if (name[len - 1] == '/')
+    usage_error ("the name of an etcd lock may not end in '/': %s",
+                 quote (name));
+}
+
+void
+etcd_usage (void)
+{
+  fputs ("\
+\n\
+Across hosts, with etcd (the lock is a queue of keys NAME/ID in etcd):\n\
+      --etcd=URL[,URL]...  take LOCK in etcd, at the first of these\n\
+                          endpoints that answers (default: $LOCKDIR_ETCD)\n\
+      --lease=DURATION  with --etcd: the lease's TTL (default 10s, at\n\
+                          least 2s); renewed every third of it, and\n\
+                          COMMAND is stopped before it can have expired\n\
+      --cacert=FILE     the CA certificates of an https:// etcd\n\
+                          ($LOCKDIR_ETCD_CACERT)\n\
+      --cert=FILE       a client certificate for etcd ($LOCKDIR_ETCD_CERT)\n\
+      --key=FILE        its private key ($LOCKDIR_ETCD_KEY)\n\
+      --user=USER:PASSWORD  authenticate to etcd ($LOCKDIR_ETCD_USER)\n\
+", stdout);
+}
+
+int
+etcd_lockdir (char const *name, char **command,
+              struct etcd_options const *etcd)
+{
+  check_name (name);
+  struct etcd_options opt = *etcd;
+  if (timespec_sign (opt.lease) == 0)
+    opt.lease = (struct timespec) { 10, 0 };
+  else if (opt.lease.tv_sec < 2)
+    usage_error ("--lease must be at least 2s with --etcd");
+#if ENABLE_ETCD
+  return etcd_run_form (name, command, &opt);
+#else
+  error (0, 0, "the etcd backend (--etcd) was not built: configure found "
+         "no libcurl or no jansson");
+  return command[0] ? 125 : EXIT_USAGE;
+#endif
+}

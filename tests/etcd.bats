@@ -1,0 +1,758 @@
+#!/usr/bin/env bats
+# lockdir --etcd: a lock across hosts in etcd, served in FIFO order, that
+# never lets a holder run on a lost lock.  A real etcd on 127.0.0.1.
+
+load test_helper
+load etcd_helper
+
+setup_file() {
+  command -v etcd >/dev/null 2>&1 || return 0
+  # One server for the tests that do not stop it.
+  ETCD_SCHEME=http etcd_start "$BATS_FILE_TMPDIR/etcd"
+  echo "$ETCD_URL" >"$BATS_FILE_TMPDIR/url"
+  echo "$ETCD_PID" >"$BATS_FILE_TMPDIR/pid"
+}
+
+teardown_file() {
+  etcd_stop_all
+}
+
+setup() {
+  common_setup
+  require_etcd
+  lockdir --etcd=http://127.0.0.1:1 --status x 2>&1 | grep -q 'was not built' &&
+    skip "lockdir was built without the etcd backend"
+  ETCD_URL=$(cat "$BATS_FILE_TMPDIR/url")
+  ETCD_PID=$(cat "$BATS_FILE_TMPDIR/pid")
+  # Each test its own lock names.
+  L=t$BATS_SUITE_TEST_NUMBER/lock
+}
+
+teardown() {
+  reap_background
+  # Commands that a SIGKILLed lock holder left running.
+  if [ -f orphans ]; then
+    xargs -r kill -KILL <orphans 2>/dev/null || true
+  fi
+}
+
+# lockdir on the test's etcd; bg_le runs it in the background, as $BG.
+le() { lockdir --etcd="$ETCD_URL" "$@"; }
+bg_le() { background lockdir --etcd="$ETCD_URL" "$@"; }
+
+# hold_and_queue N: a holder of lock $L (running until the test ends),
+# then N waiters ('true'), each queued before the next comes.  Sets
+# HOLDER and WAITERS (their lockdir pids, in order).
+hold_and_queue() {
+  local n=$1 i
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  HOLDER=$BG
+  wait_until test -f held
+  WAITERS=()
+  for ((i = 1; i <= n; i++)); do
+    bg_le "$L" true
+    WAITERS+=("$BG")
+    wait_until etcd_queued "$L" $((i + 1))
+  done
+}
+
+# The value of KEY in --status of etcd lock NAME.
+status_field() {
+  le --status "$1" | sed -n "s/^$2=//p"
+}
+
+# Milliseconds since the epoch.
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
+# --- command line ---------------------------------------------------------
+
+@test "--help describes --etcd, its options and status 76" {
+  run lockdir --help
+  assert_success
+  assert_output --partial '--etcd=URL[,URL]...'
+  assert_output --partial '--cacert=FILE'
+  assert_output --partial '--user=USER:PASSWORD'
+  assert_output --partial '76   the lock was lost'
+}
+
+@test "a bad lock name: status 2 without COMMAND, 125 with; nothing queued" {
+  run le ''
+  assert_usage_error lockdir
+  assert_output --partial 'may not be empty'
+  run le "$(printf 'a\tb')"
+  assert_usage_error lockdir
+  assert_output --partial 'control characters'
+  run le 'deploy/' true
+  assert_equal "$status" 125
+  assert_output --partial "may not end in '/'"
+  run le "$(printf 'caf\xe9')" true
+  assert_equal "$status" 125
+  assert_output --partial 'UTF-8'
+  run le --lease=1 "$L" true
+  assert_equal "$status" 125
+  assert_output --partial 'at least 2s'
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
+@test "bad endpoints and TLS options without --etcd are usage errors" {
+  run lockdir --etcd=ftp://x "$L"
+  assert_usage_error lockdir
+  assert_output --partial 'http:// or https://'
+  run lockdir --cacert=/dev/null "$L"
+  assert_usage_error lockdir
+  run lockdir --etcd="$ETCD_URL" --check-fs "$L"
+  assert_usage_error lockdir
+}
+
+@test "forms that only a directory lock has are usage errors with --etcd" {
+  run le --renew "$L"
+  assert_usage_error lockdir
+  assert_output --partial 'do not apply to a lock in etcd'
+  run le --list "$L"
+  assert_usage_error lockdir
+  run le -s "$L" true
+  assert_equal "$status" 125
+  assert_output --partial 'it is exclusive, and always a queue'
+  run le --no-queue "$L"
+  assert_usage_error lockdir
+  run le --status "$L" "$L/other"
+  assert_usage_error lockdir
+  assert_output --partial 'one lock at a time'
+}
+
+# --- the command form -----------------------------------------------------
+
+@test "COMMAND runs holding the lock; its status is lockdir's; free after" {
+  run le "$L" sh -c 'lockdir --etcd="$0" --status "$1" >held; exit 7' "$ETCD_URL" "$L"
+  assert_equal "$status" 7
+  grep -q "^pid=" held
+  grep -q "^backend=etcd" held
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
+@test "-c COMMAND_STRING runs through sh -c, holding the lock" {
+  run le -c 'echo "$LOCKDIR_PATH" | tr a-z A-Z' "$L"
+  assert_success
+  assert_output "$(echo "$L" | tr a-z A-Z)"
+}
+
+@test "LOCKDIR_ETCD in the environment is the same as --etcd" {
+  LOCKDIR_ETCD=$ETCD_URL run lockdir "$L" sh -c 'echo "$LOCKDIR_PATH"'
+  assert_success
+  assert_output "$L"
+}
+
+@test "the record names lockdir, its command and the token; COMMAND inherits no descriptor" {
+  assert_no_inherited_fds lockdir --etcd="$ETCD_URL" "$L"
+  # COMMAND enters the record as soon as it has started.
+  run le "$L" sh -c '
+    until lockdir --etcd="$0" --status "$1" | grep -q "^child_pid=$$"; do
+      sleep 0.01
+    done
+    lockdir --etcd="$0" --status "$1" >record
+    echo "$LOCKDIR_TOKEN" >token' "$ETCD_URL" "$L"
+  assert_success
+  grep -qx "host=$(uname -n)" record
+  grep -qx "uid=$(id -u)" record
+  grep -q "^command=sh -c" record || fail "$(cat record)"
+  grep -qx "token=$(cat token)" record
+  grep -q '^lease=10' record
+}
+
+@test "exec errors: 127 for a missing command, 126 for one that cannot run; lock free" {
+  run -127 le "$L" /nonexistent/command
+  assert_output --partial "cannot run '/nonexistent/command'"
+  touch notexec
+  run -126 le "$L" ./notexec
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
+@test "a command killed by signal N gives 128+N; --max-runtime gives 124, -k SIGKILL" {
+  run le "$L" sh -c 'kill -USR1 $$'
+  assert_equal "$status" $((128 + 10))
+  run le --max-runtime=0.2 "$L" sleep 30
+  assert_equal "$status" 124
+  # exec: no orphaned sleep keeps run's output open for 30 s; an
+  # ignored SIGTERM stays ignored across exec.
+  run le --max-runtime=0.2 -k 0.2 "$L" sh -c 'trap "" TERM; exec sleep 30'
+  assert_equal "$status" 124
+}
+
+@test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
+  for sig in TERM HUP USR1 USR2 INT QUIT; do
+    rm -f ready got
+    # env --default-signal: a background job starts with SIGINT and
+    # SIGQUIT ignored, and lockdir keeps an inherited "ignore".
+    background env --default-signal lockdir --etcd="$ETCD_URL" "$L" sh -c \
+      "trap 'echo $sig >got; exit 7' $sig; echo >ready; while :; do sleep 0.02; done"
+    wait_until test -e ready
+    kill -"$sig" "$BG"
+    local status=0
+    wait "$BG" || status=$?
+    assert_equal "$status" 7
+    assert_equal "$(cat got)" "$sig"
+    run le --status "$L"
+    assert_equal "$status" 1
+  done
+}
+
+@test "a signal while waiting leaves the queue and kills lockdir with it" {
+  hold_and_queue 1
+  local holder=$HOLDER waiter=${WAITERS[0]}
+  kill -TERM "$waiter"
+  local status=0
+  wait "$waiter" || status=$?
+  assert_equal "$status" $((128 + 15))
+  # Its key is gone at once, not when its lease expires.
+  run etcd_queued "$L" 1
+  assert_success
+  kill -TERM "$holder"
+}
+
+@test "busy: -n fails at once with 75 (with COMMAND) or 1 (without); -E changes it; the holder is named" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  run le -n "$L" true
+  assert_equal "$status" 75
+  assert_output --partial "is held by pid $BG on $(uname -n)"
+  run le -n -E 3 "$L" true
+  assert_equal "$status" 3
+  run le -w 0.3 "$L" true
+  assert_equal "$status" 75
+  assert_output --partial 'is still held after the timeout'
+  run le -n "$L"
+  assert_equal "$status" 1
+  # The failed attempts left no key behind.
+  run etcd_queued "$L" 1
+  assert_success
+}
+
+@test "-v says which token and lease it holds; -q silences the busy message, not the status" {
+  run le -v "$L" true
+  assert_success
+  assert_output --regexp "holding '?$L'? \(token [0-9]+, lease [0-9a-f]+, TTL 10s\)"
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  run le -n -q "$L" true
+  assert_equal "$status" 75
+  assert_output ''
+  run le -n "$L" true
+  assert_equal "$status" 75
+  assert_output --partial 'is held by pid'
+}
+
+@test "unreachable etcd: 125 with COMMAND, 3 without, naming the endpoint and the error" {
+  run lockdir --etcd=http://127.0.0.1:1 "$L" true
+  assert_equal "$status" 125
+  assert_output --partial 'http://127.0.0.1:1'
+  assert_output --partial 'onnect'
+  run lockdir --etcd=http://127.0.0.1:1 "$L"
+  assert_equal "$status" 3
+  assert_output --partial 'http://127.0.0.1:1'
+  run lockdir --etcd=http://127.0.0.1:1 --status "$L"
+  assert_equal "$status" 3
+}
+
+@test "several endpoints are tried in turn" {
+  run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
+  assert_success
+  assert_output ran
+}
+
+# --- exclusion, order, tokens ---------------------------------------------
+
+# incr_workers N M SNIPPET: N workers each run SNIPPET M times; SNIPPET
+# increments the counter in file c.
+incr_workers() {
+  local n=$1 m=$2 snippet=$3 w pids=()
+  echo 0 >c
+  for ((w = 0; w < n; w++)); do
+    (for ((i = 0; i < m; i++)); do eval "$snippet"; done) 3>&- &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+
+# Read, yield, write back: any overlap loses an update.
+INCREMENT='n=$(cat c); sleep 0.001; echo $((n + 1)) >c'
+
+@test "mutual exclusion: 20 workers x 20 increments under --etcd give exactly 400" {
+  export INCREMENT ETCD_URL L
+  incr_workers 20 20 'le "$L" sh -c "$INCREMENT" || echo "status $?" >>failures'
+  [ ! -s failures ] || fail "lockdir failed: $(sort | uniq -c <failures)"
+  assert_equal "$(cat c)" 400
+}
+
+@test "control: the same workers without the lock lose updates" {
+  export INCREMENT
+  incr_workers 20 20 'sh -c "$INCREMENT"'
+  [ "$(cat c)" -lt 400 ] || fail "no update lost: the harness cannot see a race"
+}
+
+# fifo_rounds ROUNDS TAKE: in each round, a holder holds lock $L while 8
+# waiters arrive one after another -- each at least 50 ms after the one
+# before, and only once that one is seen queued -- then the holder
+# lets go.  TAKE is the command a waiter runs to take the lock and
+# append its number to 'order'.  Sets INVERSIONS.
+fifo_rounds() {
+  local rounds=$1 take=$2 r i pids
+  INVERSIONS=0
+  for ((r = 0; r < rounds; r++)); do
+    : >order
+    rm -f go
+    le "$L" sh -c 'touch held; while [ ! -e go ]; do sleep 0.01; done' 3>&- &
+    local holder=$!
+    wait_until test -f held
+    pids=()
+    for ((i = 1; i <= 8; i++)); do
+      sleep 0.05
+      (i=$i; eval "$take") 3>&- &
+      pids+=($!)
+      wait_until etcd_queued "$L" $((i + 1))
+    done
+    touch go
+    wait "$holder" "${pids[@]}"
+    rm -f held
+    local prev=0 n
+    while read -r n; do
+      ((n < prev)) && INVERSIONS=$((INVERSIONS + 1))
+      prev=$n
+    done <order
+    assert_equal "$(wc -l <order)" 8
+  done
+}
+
+@test "FIFO: 8 waiters arriving 50 ms apart are served in arrival order, 10 rounds, 0 inversions" {
+  fifo_rounds 10 'le "$L" sh -c "echo $i >>order"'
+  assert_equal "$INVERSIONS" 0
+}
+
+@test "control: waiters that poll instead of queueing are served out of order" {
+  # The same harness; each waiter, once queued (so the harness sees it),
+  # leaves the queue and, once the holder is told to let go, polls with
+  # -n at random intervals instead.  (Polling before that would make the
+  # queue the harness counts flicker.)
+  fifo_rounds 3 'le "$L" sh -c "exit 0" & until [ -e go ]; do sleep 0.1; done; until le -n -q "$L" sh -c "echo $i >>order"; do sleep 0.0$((RANDOM % 9 + 1)); done; wait'
+  [ "$INVERSIONS" -gt 0 ] || fail "no inversion: the harness cannot see one"
+}
+
+@test "fencing tokens strictly increase across 100 acquisitions" {
+  export ETCD_URL L
+  local w pids=()
+  for ((w = 0; w < 4; w++)); do
+    (for ((i = 0; i < 25; i++)); do
+       le "$L" sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
+     done) 3>&- &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  assert_equal "$(wc -l <tokens)" 100
+  sort -n -c -u tokens || fail "tokens not strictly increasing in acquisition order"
+}
+
+# --- losing the lock -------------------------------------------------------
+
+@test "SIGKILL of a holder: the next waiter gets the lock within lease + 1 s" {
+  bg_le --lease=2 "$L" sh -c 'echo $$ >>orphans; touch held; exec sleep 60'
+  local holder=$BG
+  wait_until test -f held
+  bg_le "$L" sh -c 'date +%s%3N >got'
+  local waiter=$BG
+  wait_until etcd_queued "$L" 2
+  local killed
+  killed=$(now_ms)
+  kill -KILL "$holder"
+  wait "$waiter"
+  local after=$(($(cat got) - killed))
+  echo "acquired ${after} ms after the kill"
+  ((after <= 3000)) || fail "the waiter got the lock only ${after} ms after the kill"
+}
+
+# overlap_run HOLDER_CMD...: the holder (a lock command given as words)
+# runs a command that logs its start and end; etcd is frozen once it
+# runs; a second holder queues; etcd comes back once the first
+# lockdir has given up (or after 4 s).  Sets FIRST_STATUS, FIRST_ERR
+# and SECOND_STATUS, and checks nothing itself.
+overlap_run() {
+  local url=$ETCD_URL
+  "$@" sh -c '
+    trap "echo A-end \$(date +%s%N) >>log; exit 143" TERM
+    echo $$ >>orphans
+    echo A-start $(date +%s%N) >>log
+    while :; do sleep 0.05; done' 2>err.first 3>&- &
+  local first=$!
+  BG_PIDS="${BG_PIDS:-} $first"
+  wait_until grep -q A-start log
+  # A second holder, queued behind the first.
+  lockdir --etcd="$url" -w 60 --lease=2 "$L" sh -c '
+    echo B-start $(date +%s%N) >>log; sleep 0.2; echo B-end $(date +%s%N) >>log' \
+    2>err.second 3>&- &
+  local second=$!
+  BG_PIDS="${BG_PIDS:-} $second"
+  wait_until etcd_queued "$L" 2
+  # etcd stops answering (a partition, or a member that hangs).
+  kill -STOP "$ETCD_PID"
+  local i
+  for ((i = 0; i < 40; i++)); do
+    kill -0 "$first" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -CONT "$ETCD_PID"
+  SECOND_STATUS=0
+  wait "$second" || SECOND_STATUS=$?
+  kill -KILL "$first" 2>/dev/null || true
+  FIRST_STATUS=0
+  wait "$first" || FIRST_STATUS=$?
+  FIRST_ERR=$(cat err.first)
+  echo "first: status $FIRST_STATUS: $FIRST_ERR"
+  echo "second: status $SECOND_STATUS: $(cat err.second)"
+  cat log
+}
+
+# Did the two commands in 'log' ever run at the same time?
+overlapped() {
+  local a_start a_end b_start
+  a_start=$(sed -n 's/^A-start //p' log)
+  a_end=$(sed -n 's/^A-end //p' log)
+  b_start=$(sed -n 's/^B-start //p' log)
+  [ -n "$a_start" ] && [ -n "$b_start" ] || fail "a command did not run: $(cat log)"
+  [ -z "$a_end" ] || [ "$b_start" -lt "$a_end" ]
+}
+
+@test "etcd unreachable mid-hold: the command is stopped before the lease can expire, never overlapping the next holder" {
+  etcd_start "$BATS_TEST_TMPDIR/etcd"
+  overlap_run lockdir --etcd="$ETCD_URL" --lease=2 "$L"
+  assert_equal "$SECOND_STATUS" 0
+  assert_equal "$FIRST_STATUS" 76
+  [[ $FIRST_ERR == *"may be lost"* ]] || fail "no reason given: $FIRST_ERR"
+  grep -q A-end log
+  run overlapped
+  assert_failure
+  etcd_stop
+}
+
+@test "control: etcdctl lock keeps its command running on a lost lock, and the harness sees the overlap" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  etcd_start "$BATS_TEST_TMPDIR/etcd"
+  overlap_run env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock --ttl=2 "$L" --
+  assert_equal "$SECOND_STATUS" 0
+  run overlapped
+  assert_success
+  etcd_stop
+}
+
+@test "SIGSTOP of lockdir past its lease: another waiter gets the lock; on SIGCONT the command is stopped at once, status 76" {
+  bg_le --lease=2 "$L" sh -c 'touch held; while :; do sleep 0.05; done' 2>err
+  local first=$BG
+  wait_until test -f held
+  kill -STOP "$first"
+  # Its lease expires; the next waiter gets the lock.
+  run le -w 10 "$L" echo second
+  assert_success
+  assert_output second
+  kill -CONT "$first"
+  local status=0
+  wait "$first" || status=$?
+  assert_equal "$status" 76
+  grep -q 'may be lost' err
+}
+
+@test "--break revokes the holder's lease: its lockdir stops the command and exits 76" {
+  bg_le --lease=3 "$L" sh -c 'touch held; while :; do sleep 0.05; done' 2>err
+  wait_until test -f held
+  run le --break "$L"
+  assert_success
+  assert_line "pid=$BG"
+  local status=0
+  wait "$BG" || status=$?
+  assert_equal "$status" 76
+  grep -q 'was lost: its lease expired or was revoked' err
+  run le --break "$L"
+  assert_equal "$status" 1
+}
+
+# jepsen_run WAITER_CMD...: A holds the lock; the waiter W (a lock
+# command given as words) queues behind it and is stopped; C queues
+# behind W; W's lease expires (its key goes); A lets go, so C holds the
+# lock; then W runs again.  W must not believe it holds the lock: its
+# command may start only after C's has ended.  Logs starts and ends.
+jepsen_run() {
+  bg_le "$L" sh -c 'touch a-held; while [ ! -e a-go ]; do sleep 0.01; done'
+  wait_until test -f a-held
+  "$@" sh -c 'echo W-start $(date +%s%N) >>log; echo W-end $(date +%s%N) >>log' \
+    2>err.w 3>&- &
+  local w=$!
+  BG_PIDS="${BG_PIDS:-} $w"
+  wait_until etcd_queued "$L" 2
+  kill -STOP "$w"
+  bg_le "$L" sh -c 'echo C-start $(date +%s%N) >>log
+    while [ ! -e c-go ]; do sleep 0.01; done
+    echo C-end $(date +%s%N) >>log'
+  local c=$BG
+  wait_until etcd_queued "$L" 3
+  # W's lease expires while it is stopped: etcd deletes its key.
+  wait_until etcd_queued "$L" 2
+  touch a-go
+  wait_until grep -q C-start log
+  kill -CONT "$w"
+  # W either runs at once (wrongly) or queues again behind C.
+  wait_until eval 'grep -q W-start log || etcd_queued "$L" 2'
+  touch c-go
+  wait "$c"
+  W_STATUS=0
+  wait "$w" || W_STATUS=$?
+  cat log err.w
+}
+
+# Did W's command start before C's ended?
+w_overlapped() {
+  local c_end w_start
+  c_end=$(sed -n 's/^C-end //p' log)
+  w_start=$(sed -n 's/^W-start //p' log)
+  [ -n "$c_end" ] && [ -n "$w_start" ] || fail "a command did not run: $(cat log)"
+  [ "$w_start" -lt "$c_end" ]
+}
+
+@test "a waiter whose lease expired while it waited never runs on it (the Jepsen case, etcd 11456)" {
+  jepsen_run lockdir --etcd="$ETCD_URL" --lease=2 "$L"
+  assert_equal "$W_STATUS" 0
+  run w_overlapped
+  assert_failure
+}
+
+@test "control: etcdctl lock runs its command on the expired lease, and the harness sees it" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  jepsen_run env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock --ttl=2 "$L" --
+  run w_overlapped
+  assert_success
+}
+
+# --- the script form ---------------------------------------------------------
+
+@test "without COMMAND: the caller owns the lock after lockdir exits; -u releases it" {
+  # Not through 'run': the owner is lockdir's parent, this shell.
+  le --print-token "$L" >token
+  local token
+  token=$(cat token)
+  # The lock outlives lockdir itself.
+  assert_equal "$(status_field "$L" pid)" "$BASHPID"
+  assert_equal "$(status_field "$L" token)" "$token"
+  run le -n "$L" true
+  assert_equal "$status" 75
+  # Only the owner may release it ('run' is a subshell: not the owner).
+  run le -u "$L"
+  assert_equal "$status" 1
+  assert_output --partial "it is held by pid $BASHPID"
+  le -u "$L"
+  run le --status "$L"
+  assert_equal "$status" 1
+  local status=0
+  le -u "$L" 2>err || status=$?
+  assert_equal "$status" 1
+  grep -q 'not held' err
+}
+
+@test "without COMMAND: the lock is released when its owner exits" {
+  sh -c 'lockdir --etcd="$1" "$2" && touch taken && sleep 0.5' sh "$ETCD_URL" "$L"
+  test -f taken
+  run le -w 10 "$L" echo next
+  assert_success
+  assert_output next
+}
+
+@test "without COMMAND: taking it twice for one owner fails instead of waiting" {
+  le "$L"
+  local status=0
+  le -w 5 "$L" 2>err || status=$?
+  assert_equal "$status" 1
+  grep -q 'waiting would never end' err
+  le -u "$L"
+}
+
+@test "without COMMAND: -u reports a lock lost meanwhile with status 1" {
+  le --lease=2 "$L"
+  # The keeper: a process of its own session, holding the lease.
+  local keeper
+  keeper=$(pgrep -f -n -x "lockdir --etcd=$ETCD_URL --lease=2 $L")
+  [ -n "$keeper" ] || fail "no keeper"
+  BG_PIDS="${BG_PIDS:-} $keeper"
+  # The keeper cannot renew; the lease expires and another takes it.
+  kill -STOP "$keeper"
+  run le -w 10 "$L" true
+  assert_success
+  kill -CONT "$keeper"
+  local status=0
+  le -u "$L" 2>err || status=$?
+  assert_equal "$status" 1
+  grep -q 'had been lost' err
+}
+
+@test "--owner-pid names another process, which may release with -u" {
+  sleep 60 3>&- &
+  local owner=$!
+  BG_PIDS="${BG_PIDS:-} $owner"
+  le --owner-pid="$owner" "$L"
+  assert_equal "$(status_field "$L" pid)" "$owner"
+  local status=0
+  le -u "$L" 2>/dev/null || status=$?
+  assert_equal "$status" 1
+  le -u --owner-pid="$owner" "$L"
+}
+
+# --- status --------------------------------------------------------------
+
+@test "--status --json is strict UTF-8 JSON naming the holder and the waiters in order" {
+  hold_and_queue 2
+  local holder=$HOLDER w1=${WAITERS[0]} w2=${WAITERS[1]}
+  le --status --json "$L" >status.json
+  cat status.json
+  python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))' <status.json
+  assert_equal "$(wc -l <status.json)" 1
+  assert_equal "$(jq -r .backend status.json)" etcd
+  assert_equal "$(jq .held status.json)" true
+  assert_equal "$(jq .pid status.json)" "$holder"
+  assert_equal "$(jq -c '[.waiters[].pid]' status.json)" "[$w1,$w2]"
+  jq -e '.token < .waiters[0].token and .waiters[0].token < .waiters[1].token' status.json
+  jq -e '.lease_left > 0' status.json
+  run le --status "$L"
+  assert_success
+  assert_line waiters=2
+  assert_line --regexp "^waiter=[0-9]+ $w1 "
+  kill -TERM "$holder"
+}
+
+@test "--status of a free lock: status 1, and JSON that says so" {
+  run le --status --json "$L"
+  assert_equal "$status" 1
+  assert_output '{"lock":"'"$L"'","backend":"etcd","held":false,"waiters":[]}'
+}
+
+@test "locks whose names nest do not share a queue" {
+  bg_le "$L/sub" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  run le -n "$L" echo free
+  assert_success
+  assert_output free
+}
+
+# --- TLS ---------------------------------------------------------------------
+
+# A CA and a server certificate for 127.0.0.1, and a client certificate.
+make_pki() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca \
+    -keyout ca.key -out ca.crt 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+    -keyout server.key -out server.csr 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key \
+    -CAcreateserial -days 2 -extfile san.ext -out server.crt 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=client \
+    -keyout client.key -out client.csr 2>/dev/null
+  openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key \
+    -CAcreateserial -days 2 -out client.crt 2>/dev/null
+}
+
+@test "TLS: https with a self-signed CA (--cacert or LOCKDIR_ETCD_CACERT); refused without it" {
+  command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+  make_pki
+  ETCD_SCHEME=https ETCD_CURL_ARGS="--cacert ca.crt" \
+    etcd_start "$BATS_TEST_TMPDIR/etcd" \
+    --cert-file=server.crt --key-file=server.key
+  run lockdir --etcd="$ETCD_URL" --cacert=ca.crt "$L" echo secure
+  assert_success
+  assert_output secure
+  LOCKDIR_ETCD_CACERT=ca.crt run lockdir --etcd="$ETCD_URL" "$L" echo secure
+  assert_success
+  run lockdir --etcd="$ETCD_URL" "$L" echo insecure
+  assert_equal "$status" 125
+  assert_output --partial "$ETCD_URL"
+  refute_output --partial insecure
+  etcd_stop
+}
+
+@test "TLS: a client certificate (--cert, --key) where etcd demands one" {
+  command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+  make_pki
+  ETCD_SCHEME=https ETCD_CURL_ARGS="--cacert ca.crt --cert client.crt --key client.key" \
+    etcd_start "$BATS_TEST_TMPDIR/etcd" \
+    --cert-file=server.crt --key-file=server.key \
+    --client-cert-auth --trusted-ca-file=ca.crt
+  run lockdir --etcd="$ETCD_URL" --cacert=ca.crt --cert=client.crt --key=client.key "$L" echo mutual
+  assert_success
+  assert_output mutual
+  run lockdir --etcd="$ETCD_URL" --cacert=ca.crt "$L" echo anonymous
+  assert_equal "$status" 125
+  refute_output --partial anonymous
+  etcd_stop
+}
+
+# --- authentication ------------------------------------------------------------
+
+@test "--user (or LOCKDIR_ETCD_USER) authenticates where etcd has auth on; refused without" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  etcd_start "$BATS_TEST_TMPDIR/etcd"
+  etcdctl --endpoints="$ETCD_URL" user add root --new-user-password=secret >/dev/null 2>&1
+  etcdctl --endpoints="$ETCD_URL" auth enable >/dev/null 2>&1
+  run lockdir --etcd="$ETCD_URL" --user=root:secret "$L" echo authenticated
+  assert_success
+  assert_output authenticated
+  LOCKDIR_ETCD_USER=root:secret run lockdir --etcd="$ETCD_URL" "$L" echo authenticated
+  assert_success
+  run lockdir --etcd="$ETCD_URL" --user=root:wrong "$L" echo wrong
+  assert_equal "$status" 125
+  assert_output --partial 'authentication failed'
+  run lockdir --etcd="$ETCD_URL" "$L" echo anonymous
+  assert_equal "$status" 125
+  refute_output --partial anonymous
+  etcd_stop
+}
+
+# --- the documentation's examples -------------------------------------------
+
+# The lockdir lines of the README's "Across hosts" example, as printed.
+readme_etcd_lines() {
+  sed -n '/^## Across hosts/,/^## /p' "$BATS_TEST_DIRNAME/../README.md" |
+    sed -n '/^```sh/,/^```/p' | grep '^lockdir ' | sed 's/  *#.*//'
+}
+
+@test "the README's 3-node example runs as printed, also with a member down" {
+  etcd_start_cluster "$BATS_TEST_TMPDIR/cluster"
+  export LOCKDIR_ETCD=$CLUSTER_URLS VERSION=42
+  printf '#!/bin/sh\necho "deployed $1" >>deployed\n' >deploy.sh
+  printf '#!/bin/sh\necho backed up >>backups\n' >backup.sh
+  chmod +x deploy.sh backup.sh
+  local lines line
+  lines=$(readme_etcd_lines)
+  [ "$(wc -l <<<"$lines")" -eq 3 ] || fail "README example changed: $lines"
+  local round
+  for round in all-up first-down; do
+    while IFS= read -r line; do
+      echo "$round: $line"
+      local st=0
+      eval "$line" >out || st=$?
+      # --status of a free lock says so with status 1.
+      case $line in
+        *--status*) assert_equal "$st" 1 ;;
+        *) assert_equal "$st" 0 ;;
+      esac
+    done <<<"$lines"
+    jq -e '.held == false and .lock == "deploy/web"' out
+    [ "$round" = all-up ] || break
+    # The first member stops; once the others have a leader (an
+    # election if it was the leader), they answer.
+    kill -KILL "${CLUSTER_PIDS[0]}"
+    wait "${CLUSTER_PIDS[0]}" 2>/dev/null || true
+    local urls
+    IFS=, read -ra urls <<<"$CLUSTER_URLS"
+    etcd_wait_healthy "${urls[1]}" "${CLUSTER_PIDS[1]}"
+    etcd_wait_healthy "${urls[2]}" "${CLUSTER_PIDS[2]}"
+  done
+  assert_equal "$(cat deployed)" "deployed 42
+deployed 42"
+  assert_equal "$(wc -l <backups)" 2
+  # The man page shows the deploy line too.
+  grep -qF 'lockdir \-w 10m deploy/web ./deploy.sh "$VERSION"' "$BATS_TEST_DIRNAME/../man/lockdir.x"
+}

@@ -1,0 +1,841 @@
+#!/usr/bin/env bats
+# lockdir's queue: waiters served in the order they came, one waiter
+# woken per release, dead and impatient waiters skipped; shared holders.
+
+load test_helper
+
+setup() {
+  common_setup
+}
+
+teardown() {
+  reap_background
+  if [ -n "${FUSE_MOUNT:-}" ]; then
+    cd "$BATS_TEST_TMPDIR" && fusermount -u "$FUSE_MOUNT"
+  fi
+  return 0
+}
+
+# --- helpers -------------------------------------------------------------
+
+# The number of tickets in the queue of LOCK.
+tickets() {
+  local n
+  n=$(ls -A "$1.queue" 2>/dev/null | wc -l)
+  echo "$n"
+}
+
+# True once process PID waits in the queue of LOCK: a ticket whose
+# record names it is there.  (One process per look: these run in loops
+# on a loaded machine.)
+queued() {
+  [ -n "$(find "$1.queue" -maxdepth 1 -type l -lname "*
+pid=$2
+*" 2>/dev/null)" ]
+}
+
+# True once process PID sleeps on inotify.
+sleeps() {
+  [[ $(ls -l "/proc/$1/fd" 2>/dev/null) == *anon_inode:inotify* ]]
+}
+
+# True once lockdir process PID waits for LOCK: with the queue, its
+# ticket is there; without (NO_QUEUE set), it sleeps on inotify.
+waiting() {
+  if [ -n "${NO_QUEUE:-}" ]; then sleeps "$2"; else queued "$1" "$2"; fi
+}
+
+# True once PID waits for LOCK, or has already given up.
+waiting_or_gone() {
+  ! kill -0 "$2" 2>/dev/null || waiting "$1" "$2"
+}
+
+# Field 22 of /proc/PID/stat: the process start time.
+start_time_of() {
+  sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+# The pid of the one child of PID (the lockdir that strace runs).
+child_of() {
+  wait_until pgrep -P "$1" >/dev/null
+  pgrep -P "$1"
+}
+
+# slow_first_rename COMMAND...: run COMMAND with its first rename(2)
+# held back 0.3 s by strace.  A waiter so slowed always loses a race
+# for the lock: anyone who does not wait for their turn gets ahead.
+slow_first_rename() {
+  exec strace -qq -o /dev/null -e trace=renameat,renameat2 \
+    -e inject=renameat,renameat2:delay_enter=300000:when=1 "$@"
+}
+
+# Order inversions in FILE, a list of numbers: the pairs out of order.
+inversions() {
+  awk '{ a[NR] = $1 }
+       END { n = 0
+             for (i = 1; i <= NR; i++)
+               for (j = i + 1; j <= NR; j++)
+                 if (a[i] > a[j]) n++
+             print n }' "$1"
+}
+
+# hold_lock [OPTION]...: hold L in the background until 'echo >gate'
+# (or the FIFO named by $GATE); the holder's pid is $HOLDER.
+hold_lock() {
+  local gate=${GATE:-gate}
+  rm -f "$gate" && mkfifo "$gate"
+  background lockdir "$@" L sh -c "read x <$gate"
+  HOLDER=$BG
+  wait_until test -d L
+}
+
+# --- order -----------------------------------------------------------------
+
+# fifo_rounds ROUNDS [OPTION]...: in each round, hold L and let 8
+# waiters (lockdir OPTION... -w 60s L) arrive 50 ms apart, waiter k+1
+# only once waiter k visibly waits; waiter 1 is slowed by
+# slow_first_rename.  Then release L.  Print the total of order
+# inversions; fail if a waiter fails.
+fifo_rounds() {
+  local rounds=$1 r k pid total=0
+  shift
+  for ((r = 0; r < rounds; r++)); do
+    rm -f order
+    hold_lock "$@"
+    local waiters=()
+    for ((k = 1; k <= 8; k++)); do
+      if ((k == 1)); then
+        background slow_first_rename lockdir "$@" -w 60s L \
+          sh -c "echo $k >>order"
+        pid=$(child_of "$BG")
+      else
+        background lockdir "$@" -w 60s L sh -c "echo $k >>order"
+        pid=$BG
+      fi
+      waiters+=("$BG")
+      wait_until waiting L "$pid"
+      sleep 0.05    # the issue's arrival spacing, not a synchronisation
+    done
+    echo >gate
+    wait "$HOLDER"
+    for pid in "${waiters[@]}"; do
+      wait "$pid" || fail "a waiter failed in round $r"
+    done
+    [ "$(wc -l <order)" -eq 8 ] || fail "round $r: $(cat order)"
+    total=$((total + $(inversions order)))
+  done
+  echo "$total"
+}
+
+@test "8 waiters arriving 50 ms apart are served in arrival order: 20 rounds, 0 inversions" {
+  run fifo_rounds "${FIFO_ROUNDS:-20}"
+  assert_success
+  assert_output 0
+  [ ! -e L.queue ]
+  assert_no_temporaries lockdir
+}
+
+@test "control: without the queue (--no-queue) the same rounds show inversions" {
+  NO_QUEUE=yes run fifo_rounds 2 --no-queue
+  assert_success
+  [ "$output" -gt 0 ] || fail "no inversion without the queue: $output"
+}
+
+@test "on FUSE, where waiters poll, the order holds; a crowd (--no-queue, the control) never finds the lock unreadable" {
+  require_root
+  command -v bindfs >/dev/null || skip "no bindfs (see scripts/install-deps)"
+  mkdir back mnt
+  bindfs back mnt || skip "cannot mount bindfs here"
+  FUSE_MOUNT=$PWD/mnt
+  cd mnt
+  # lockdir takes FUSE for a filesystem other hosts may change: it polls
+  # (-q: without the warning that exclusion depends on the daemon).
+  run fifo_rounds 2 -q
+  assert_success
+  assert_output 0
+  NO_QUEUE=yes run fifo_rounds 1 -q --no-queue
+  assert_success
+  [ "$output" -gt 0 ] || fail "no inversion without the queue: $output"
+  [ ! -e L.queue ]
+}
+
+# barging [OPTION]...: a loop takes L three times, releasing and asking
+# again at once, in the script form (lockdir L; ...; lockdir -u L) and
+# then the command form; while its first holding lasts, a slowed waiter
+# queues.  Print who held L in order, one per line.
+barging() {
+  rm -f log gate && mkfifo gate
+  (
+    for i in 1 2 3; do
+      lockdir "$@" L || exit 1
+      echo "script $i" >>log
+      if [ "$i" = 1 ]; then read -r x <gate; fi
+      lockdir -u L || exit 1
+    done
+    for i in 1 2 3; do
+      lockdir "$@" L sh -c "echo command $i >>log" || exit 1
+    done
+  ) 3>&- &
+  local loop=$!
+  BG_PIDS="${BG_PIDS:-} $loop"
+  wait_until test -d L
+  background slow_first_rename lockdir "$@" -w 30s L sh -c 'echo waiter >>log'
+  local waiter=$BG
+  wait_until waiting L "$(child_of "$waiter")"
+  echo >gate
+  wait "$loop" || fail "the loop failed"
+  wait "$waiter" || fail "the waiter failed"
+  cat log
+}
+
+@test "barging: a holder that releases and asks again at once queues behind the waiter" {
+  run barging
+  assert_success
+  assert_equal "$(sed -n 2p <<<"$output")" waiter
+  assert_equal "$(wc -l <<<"$output")" 7
+  [ ! -e L.queue ]
+}
+
+@test "control: without the queue the looping holder barges past the waiter" {
+  NO_QUEUE=yes run barging --no-queue
+  assert_success
+  [ "$(sed -n 2p <<<"$output")" != waiter ] ||
+    fail "the waiter was served at the next release without the queue"
+}
+
+# --- dead and impatient waiters ----------------------------------------------
+
+@test "SIGKILL of a waiter in mid-queue: it is skipped, the others are served in order, none hangs, no ticket left" {
+  hold_lock
+  local pids=() k
+  for ((k = 1; k <= 6; k++)); do
+    background lockdir -w 30s L sh -c "echo $k >>order"
+    pids[k]=$BG
+    wait_until waiting L "$BG"
+  done
+  kill -KILL "${pids[3]}"
+  run -137 wait "${pids[3]}"
+  # The waiter behind it was woken by its death (pidfd) and removed its
+  # ticket: one removal, before any release.
+  wait_until test "$(tickets L)" -eq 5
+  echo >gate
+  wait "$HOLDER"
+  for k in 1 2 4 5 6; do
+    wait "${pids[k]}" || fail "waiter $k failed"
+  done
+  assert_equal "$(cat order | tr '\n' ' ')" "1 2 4 5 6 "
+  [ ! -e L.queue ]
+}
+
+# plant_ticket NUMBER PID: put in L's queue a ticket of process PID
+# (alive on this system), as lockdir would.
+plant_ticket() {
+  mkdir -p L.queue
+  ln -s "pid=$2
+start_time=$(start_time_of "$2")
+boot_id=$(cat /proc/sys/kernel/random/boot_id)
+pidns=$(stat -L -c %i /proc/self/ns/pid)
+host=$(uname -n)
+command=planted by the test
+" "L.queue/$(printf %010d "$1").x.planted$1"
+}
+
+@test "control: a ticket whose waiter lives but never comes blocks the queue, and the harness sees it" {
+  background sleep 60
+  sleeper=$BG
+  plant_ticket 1 "$sleeper"
+  run lockdir -w 1s L true
+  assert_failure 75
+  assert_output --partial "is free, but 1 waiter is queued for it"
+  [ "$(tickets L)" -eq 1 ]
+  # Once the process behind that ticket is dead, the next one skips it.
+  kill "$sleeper"
+  wait "$sleeper" || :
+  run lockdir -n L true
+  assert_success
+  [ ! -e L.queue ]
+}
+
+# mixed_timeouts [OPTION]...: hold L; 25 waiters arrive, every fifth
+# (the 3rd, 8th, ...) a long one (-w 60s, the first of them slowed by
+# slow_first_rename), the others with -w 1s.  Once every short one has
+# timed out (status 75), print the number of tickets left, then release
+# L and print the order the long ones were served in.
+mixed_timeouts() {
+  hold_lock
+  local i j=0 pid shorts=() longs=()
+  for ((i = 0; i < 25; i++)); do
+    if ((i % 5 == 2)); then
+      j=$((j + 1))
+      if ((j == 1)); then
+        background slow_first_rename lockdir "$@" -w 60s L \
+          sh -c "echo $j >>order"
+        pid=$(child_of "$BG")
+      else
+        background lockdir "$@" -w 60s L sh -c "echo $j >>order"
+        pid=$BG
+      fi
+      longs+=("$BG")
+      wait_until waiting L "$pid"
+    else
+      background lockdir -q "$@" -w 1s L true
+      shorts+=("$BG")
+      wait_until waiting_or_gone L "$BG"
+    fi
+  done
+  for pid in "${shorts[@]}"; do
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" = 75 ] || fail "a short waiter exited $status, not 75"
+  done
+  tickets L
+  echo >gate
+  wait "$HOLDER"
+  for pid in "${longs[@]}"; do
+    wait "$pid" || fail "a long waiter failed"
+  done
+  tr '\n' ' ' <order
+  echo
+}
+
+@test "20 waiters with -w 1s among 5 long ones: the long ones are served in order, no ticket is left" {
+  run mixed_timeouts
+  assert_success
+  assert_equal "${lines[0]}" 5
+  assert_equal "${lines[1]}" "1 2 3 4 5 "
+  [ ! -e L.queue ]
+}
+
+@test "control: without the queue the long waiters are not served in order" {
+  NO_QUEUE=yes run mixed_timeouts --no-queue
+  assert_success
+  [ "${lines[1]}" != "1 2 3 4 5 " ] ||
+    fail "served in order without the queue"
+}
+
+@test "a waiter interrupted by SIGTERM, SIGINT or SIGHUP removes its ticket (SIGKILL cannot)" {
+  hold_lock
+  local sig
+  for sig in TERM INT HUP; do
+    background lockdir -w 30s L true
+    wait_until waiting L "$BG"
+    [ "$(tickets L)" -eq 1 ]
+    kill -"$sig" "$BG"
+    wait "$BG" || :
+    [ ! -e L.queue ] || fail "SIG$sig left $(ls L.queue)"
+  done
+  # The control: a killed waiter leaves its ticket, to be judged dead.
+  background lockdir -w 30s L true
+  wait_until waiting L "$BG"
+  kill -KILL "$BG"
+  wait "$BG" || :
+  [ "$(tickets L)" -eq 1 ]
+  echo >gate
+  wait "$HOLDER"
+  lockdir -w 5s L true
+  [ ! -e L.queue ]
+}
+
+# lease_queue SIGNAL: hold L; w1 queues with --lease=2s, w2 behind it;
+# w1 gets SIGNAL (STOP, or CONT: nothing), then 5 s (2.5 leases) pass.
+# Release L, continue w1, and print the order they were served in.
+lease_queue() {
+  hold_lock
+  background lockdir --lease=2s -w 60s L sh -c 'echo w1 >>order'
+  w1=$BG
+  wait_until waiting L "$w1"
+  background lockdir -w 60s L sh -c 'echo w2 >>order'
+  w2=$BG
+  wait_until waiting L "$w2"
+  kill -"$1" "$w1"
+  sleep 5     # the leases that pass, not a synchronisation
+  echo >gate
+  wait "$HOLDER"
+  wait_until test -s order
+  kill -CONT "$w1" 2>/dev/null || :     # it may be done already
+  wait "$w1" "$w2"
+  tr '\n' ' ' <order
+}
+
+@test "--lease: a queued waiter keeps its place by touching its ticket; a stopped one loses it" {
+  run lease_queue CONT
+  assert_success
+  assert_output "w1 w2 "
+  rm -f order
+  # Stopped past its lease, w1's ticket is judged dead by w2 behind it;
+  # continued, w1 finds its ticket gone and queues again, at the back.
+  run lease_queue STOP
+  assert_success
+  assert_output "w2 w1 "
+  [ ! -e L.queue ]
+}
+
+@test "-n never queues and does not barge past a waiter; --no-queue -n does" {
+  hold_lock
+  background lockdir -w 30s L sh -c 'echo waiter >>log'
+  waiter=$BG
+  wait_until waiting L "$waiter"
+  run lockdir -n L true
+  assert_failure 75
+  [ "$(tickets L)" -eq 1 ]
+  # The lock free, but the waiter's turn: it is stopped, so it cannot
+  # take it yet.
+  kill -STOP "$waiter"
+  echo >gate
+  wait "$HOLDER"
+  wait_until test ! -e L
+  run lockdir -n L true
+  assert_failure 75
+  assert_output --partial "'L' is free, but 1 waiter is queued for it"
+  run lockdir -w 0 L true
+  assert_failure 75
+  [ "$(tickets L)" -eq 1 ]
+  run lockdir --no-queue -n L sh -c 'echo barged >>log'
+  assert_success
+  kill -CONT "$waiter"
+  wait "$waiter"
+  assert_equal "$(cat log)" "$(printf 'barged\nwaiter')"
+  [ ! -e L.queue ]
+}
+
+# --- no herd -------------------------------------------------------------------
+
+# wakeups [OPTION]...: 10 waiters (lockdir OPTION... -w 60s L) queue
+# behind a holder, each under strace; then the holder releases, and
+# each waiter in turn takes L, runs a short command and releases it.
+# Print, per waiter, how many times it woke from poll(2) with something
+# ready before it got L.
+wakeups() {
+  rm -rf t && mkdir t
+  # The holder came through the queue too, so that every waiter has a
+  # ticket ahead of it to sleep on.
+  GATE=gate0 hold_lock
+  local first=$HOLDER
+  hold_lock "$@" -w 30s
+  wait_until waiting L "$HOLDER"
+  echo >gate0
+  wait "$first"
+  wait_until sh -c "lockdir --status L | grep -qx 'pid=$HOLDER'"
+  local k pids=()
+  for ((k = 1; k <= 10; k++)); do
+    background strace -qq -o "t/w$k" -e trace=poll,ppoll,epoll_wait,epoll_pwait,select,pselect6,renameat,renameat2 \
+      lockdir "$@" -w 60s L sh -c "echo $k >>order"
+    pids+=("$BG")
+    local pid
+    pid=$(child_of "$BG")
+    wait_until waiting L "$pid"
+    wait_until sleeps "$pid"
+  done
+  echo >gate
+  wait "$HOLDER"
+  for k in "${pids[@]}"; do wait "$k" || fail "a waiter failed"; done
+  for ((k = 1; k <= 10; k++)); do
+    # Wake-ups: poll calls that returned something ready, before the
+    # rename that made L ours.
+    awk '/"L"\) = 0/ { exit }
+         /^(poll|ppoll|epoll_wait|epoll_pwait|select|pselect6)\(.*\) = [1-9]/ { n++ }
+         END { print n + 0 }' "t/w$k"
+  done
+}
+
+@test "one wake-up per release: of 10 waiters, each release wakes only the next one" {
+  run wakeups
+  assert_success
+  assert_equal "$(echo $output)" "1 1 1 1 1 1 1 1 1 1"
+  assert_equal "$(cat order | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 "
+}
+
+@test "control: without the queue every release wakes every waiter" {
+  NO_QUEUE=yes run wakeups --no-queue
+  assert_success
+  total=0
+  for n in $output; do total=$((total + n)); done
+  [ "$total" -gt 20 ] || fail "only $total wake-ups without the queue: $output"
+}
+
+# --- the queue and the rest of lockdir -------------------------------------------
+
+@test "the script form: a queued waiter's ticket stays while the script holds L; -u removes it" {
+  hold_lock
+  mkfifo gate2
+  background sh -c 'lockdir -w 30s L && echo held >out && read x <gate2 && lockdir -u L'
+  script=$BG
+  wait_until test "$(tickets L)" -eq 1
+  echo >gate
+  wait "$HOLDER"
+  wait_until test -s out
+  run lockdir --status L
+  assert_success
+  assert_line "pid=$script"
+  [ "$(tickets L)" -eq 1 ]
+  # The ticket is the holding's, so --status lists nobody waiting.
+  refute_line --partial queued=
+  echo >gate2
+  wait "$script"
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "--status lists the queue in order: position, pid, host, mode, waiting since, command" {
+  hold_lock
+  background lockdir -w 30s L sleep 0
+  w1=$BG
+  wait_until waiting L "$w1"
+  background lockdir -s -w 30s L true
+  w2=$BG
+  wait_until waiting L "$w2"
+  run lockdir --status L
+  assert_success
+  assert_line --regexp "^queued=1 pid=$w1 host=$(uname -n) uid=$(id -u) mode=exclusive since=[0-9-]+T[0-9:.+-]+ command=sleep 0\$"
+  assert_line --regexp "^queued=2 pid=$w2 host=.* mode=shared since=.* command=true\$"
+  run lockdir --status --json L
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  echo "$output" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))'
+  echo "$output" | jq -e "
+    (.holders | length == 1) and (.holders[0].holder == 1) and (.holders[0].pid == $HOLDER)
+    and (.holders[0].mode == \"exclusive\") and (.mode == \"exclusive\")
+    and (.queue | length == 2)
+    and (.queue[0].position == 1) and (.queue[0].pid == $w1)
+    and (.queue[0].mode == \"exclusive\") and (.queue[0].command == \"sleep 0\")
+    and (.queue[0].since | type == \"string\") and (.queue[0].stale == false)
+    and (.queue[1].position == 2) and (.queue[1].pid == $w2)
+    and (.queue[1].mode == \"shared\")"
+  echo >gate
+  wait "$HOLDER" "$w1" "$w2"
+  run lockdir --status --json L
+  assert_failure 1
+  assert_output '{"lock":"L","held":false}'
+}
+
+@test "--list and --status of several locks: one line each, with shared holders and waiters; LOCK.queue is not a lock" {
+  mkdir d
+  mkfifo gate1 gate2
+  background lockdir -s d/L sh -c 'read x <gate1'
+  local r1=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r1\$'"
+  background lockdir -s d/L sh -c 'read x <gate2'
+  local r2=$BG
+  wait_until sh -c "lockdir --status d/L | grep -q '^pid=$r2\$'"
+  background lockdir -w 30s d/L true
+  local w=$BG
+  wait_until waiting d/L "$w"
+  run lockdir --list d
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  assert_output --regexp "^d/L: held shared by pid ($r1|$r2) on .*; 1 more shared holder; 1 waiting\$"
+  local listed=$output
+  run lockdir --status d/*
+  assert_success
+  # The same line (but for the age, which may have turned a second).
+  assert_equal "$(sed 's/ for [0-9]*s / /' <<<"$output")" \
+    "$(sed 's/ for [0-9]*s / /' <<<"$listed")"
+  echo >gate1
+  echo >gate2
+  wait "$r1" "$r2" "$w"
+  # A free lock whose queue is there (its last waiter about to take it
+  # or to leave): listed once, by its name, with its history or not.
+  mkdir d/L.queue
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rm d/L.last
+  run lockdir --list d
+  assert_success
+  assert_output "d/L: free"
+  rmdir d/L.queue
+}
+
+@test "a queued waiter breaks a dead holder's lock in its turn; tokens still increase" {
+  sh -c 'lockdir L && :'
+  token=$(lockdir --status L | sed -n 's/^token=//p')
+  hold_lock -n
+  # The dead holder was broken by the holder above; now two queue.
+  background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
+  w1=$BG
+  wait_until waiting L "$w1"
+  background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
+  w2=$BG
+  wait_until waiting L "$w2"
+  # The holder dies with its command: w1 is woken by its death.
+  kill -KILL "$(pgrep -P "$HOLDER")" "$HOLDER"
+  wait "$w1" "$w2"
+  assert_equal "$(cat tokens | tr '\n' ' ')" "$((token + 2)) $((token + 3)) "
+  [ ! -e L.queue ]
+}
+
+@test "a filesystem that refuses symbolic links: a clear error about the queue; --no-queue waits" {
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  hold_lock
+  # symlink(2) fails as on vfat (EPERM).
+  run env LD_PRELOAD="$shim" FAULT_FAIL=symlinkat:1:1 lockdir -w 30s L true
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': its filesystem refuses symbolic links, which its queue is made of (--no-queue waits without one)"
+  [ ! -e L.queue ]
+  background env LD_PRELOAD="$shim" FAULT_FAIL=symlinkat:1:1 \
+    lockdir --no-queue -w 30s L sh -c 'echo waited >out'
+  waiter=$BG        # env runs lockdir in its own process
+  wait_until sleeps "$waiter"
+  echo >gate
+  wait "$HOLDER" "$waiter"
+  assert_equal "$(cat out)" waited
+}
+
+@test "LOCK names: LOCK.queue must fit in a name too" {
+  name=$(printf '%*s' 249 '' | tr ' ' x)
+  lockdir "$name" true
+  run lockdir "${name}y" true
+  assert_failure 125
+  assert_output --partial "too long"
+}
+
+@test "-s, --shared and --no-queue go with acquiring only; -x after -s holds exclusively" {
+  for opts in "-s --status" "--shared -u" "--no-queue --break" "-s --list"; do
+    run lockdir $opts L
+    assert_usage_error lockdir
+    [ ! -e L ] && [ ! -e L.queue ]
+  done
+  lockdir -s -x L sh -c 'cat L/owner.*' >record
+  ! grep -q '^mode=' record || fail "-x after -s: $(cat record)"
+  lockdir -x -s L sh -c 'cat L/owner.*' >record
+  grep -qx 'mode=shared' record
+}
+
+# --- shared holders ------------------------------------------------------------
+
+# readers_behind_writer [OPTION]...: a writer holds L; 3 requests
+# (lockdir OPTION... -w 60s L) queue behind it, each of whose commands
+# notes its start, waits (for 2 s at most) until all three have started,
+# and notes its end.  Print whether the three ran at the same time: "overlap"
+# when every start came before every end.
+readers_behind_writer() {
+  hold_lock
+  local k pids=()
+  for k in 1 2 3; do
+    background lockdir "$@" -w 60s L sh -c '
+      date +%s.%N >start.'$k'
+      until=$(($(date +%s) + 3))
+      while [ "$(ls start.* | wc -l)" -lt 3 ] && [ "$(date +%s)" -lt $until ]
+      do
+        sleep 0.01
+      done
+      date +%s.%N >end.'$k
+    pids+=("$BG")
+    wait_until waiting L "$BG"
+  done
+  echo >gate
+  wait "$HOLDER" "${pids[@]}"
+  awk 'FILENAME ~ /^start/ { if ($1 > s) s = $1 }
+       FILENAME ~ /^end/ { if (e == "" || $1 < e) e = $1 }
+       END { print (s < e ? "overlap" : "apart") }' start.* end.*
+}
+
+@test "shared: readers queued together behind a writer go in together after it (timestamps overlap)" {
+  run readers_behind_writer -s
+  assert_success
+  assert_output overlap
+}
+
+@test "control: exclusive requests in the same harness do not overlap" {
+  run readers_behind_writer
+  assert_success
+  assert_output apart
+}
+
+# readers_and_writers [OPTION]...: 3 writers (lockdir OPTION... L) and
+# 4 readers (lockdir -s L) loop 15 times each; a writer increments a
+# counter read-modify-write, and everyone logs "+W", "-W", "+R", "-R"
+# around the critical section.  Print the counter, then the overlaps the
+# log shows: a writer entering while anyone is in, or a reader while a
+# writer is.
+readers_and_writers() {
+  echo 0 >counter
+  : >log
+  local w r pids=()
+  for ((w = 0; w < 3; w++)); do
+    background sh -c 'for i in $(seq 15); do
+        lockdir "$@" -w 60s L sh -c "echo +W >>log; n=\$(cat counter)
+          echo \$((n + 1)) >counter; echo -W >>log" || exit 1
+      done' sh "$@"
+    pids+=("$BG")
+  done
+  for ((r = 0; r < 4; r++)); do
+    background sh -c 'for i in $(seq 15); do
+        lockdir -s -w 60s L sh -c "echo +R >>log; cat counter >/dev/null
+          echo -R >>log" || exit 1
+      done'
+    pids+=("$BG")
+  done
+  local pid
+  for pid in "${pids[@]}"; do wait "$pid" || fail "a worker failed"; done
+  cat counter
+  awk '$1 == "+W" { if (w || r) bad++; w++ }
+       $1 == "-W" { w-- }
+       $1 == "+R" { if (w) bad++; r++ }
+       $1 == "-R" { r-- }
+       END { print bad + 0 }' log
+}
+
+@test "shared: a writer never overlaps anyone (exact counter, overlap log)" {
+  run readers_and_writers
+  assert_success
+  assert_equal "${lines[0]}" 45
+  assert_equal "${lines[1]}" 0
+  grep -c '^+R' log | grep -qx 60
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "control: writers taking the lock shared overlap, and the log shows it" {
+  run readers_and_writers -s
+  assert_success
+  [ "${lines[1]}" -gt 0 ] || fail "no overlap seen: ${lines[*]}"
+}
+
+# True once reader K (lockdir process PID) holds L or waits in its queue.
+holds_or_queued() {
+  grep -qx "+R$1" log || { [ -z "${NO_QUEUE:-}" ] && queued L "$2"; }
+}
+
+# reader_stream [OPTION]...: a stream of readers (lockdir OPTION... -s L)
+# holds L without a gap: reader k leaves only once reader k+1 holds L or
+# waits in its queue.  Once reader 3 holds L, a writer (lockdir
+# OPTION... -w 3s L) arrives.  The stream goes on until the writer is
+# done (at most 60 readers).  Print the writer's status, then the log
+# of who entered and left, in order.
+reader_stream() {
+  : >log
+  local k=1 writer= pid pids=()
+  while :; do
+    background lockdir "$@" -s -w 30s L sh -c "echo +R$k >>log
+      i=0; while [ ! -e leave.$k ] && [ \$i -lt 1000 ]; do
+        sleep 0.01; i=\$((i + 1)); done
+      echo -R$k >>log"
+    pids[k]=$BG
+    if ((k > 1)); then
+      # Reader k-1 may go once reader k holds L or is queued for it.
+      wait_until holds_or_queued "$k" "${pids[k]}"
+      touch "leave.$((k - 1))"
+    else
+      wait_until grep -qx +R1 log
+    fi
+    if ((k == 3)); then
+      wait_until grep -qx +R3 log
+      background lockdir -q "$@" -w 3s L sh -c 'echo +W >>log; echo -W >>log'
+      writer=$BG
+      wait_until waiting L "$writer"
+    fi
+    if [ -n "$writer" ] && ! kill -0 "$writer" 2>/dev/null; then break; fi
+    ((k < 60)) || break
+    k=$((k + 1))
+  done
+  local status=0
+  wait "$writer" || status=$?
+  touch "leave.$k"
+  for pid in "${pids[@]}"; do wait "$pid" || :; done
+  echo "$status"
+  cat log
+}
+
+@test "shared: a writer behind a continuous stream of readers gets in after the readers ahead of it" {
+  run reader_stream
+  assert_success
+  assert_equal "${lines[0]}" 0
+  # The writer's turn came once readers 1-3 (ahead of it) had left, and
+  # before reader 4 (behind it) entered.
+  log=$(printf '%s\n' "${lines[@]:1}")
+  assert_equal "$(grep -n . <<<"$log" | grep -E ':(-R3|\+W|-W|\+R4)$' | cut -d: -f2 | tr '\n' ' ')" "-R3 +W -W +R4 "
+}
+
+@test "control: without the queue the writer starves behind the stream" {
+  NO_QUEUE=yes run reader_stream --no-queue
+  assert_success
+  assert_equal "${lines[0]}" 75
+  refute_line +W
+}
+
+@test "shared: a dead shared holder is removed alone; the fencing token grows per exclusive holding only" {
+  lockdir L true
+  t=$(sed -n 's/^token=//p' L.last)
+  hold_lock -s
+  sh -c 'lockdir -s L && :'           # a shared holder that dies
+  assert_equal "$(ls L | wc -l)" 2
+  mkfifo gate3
+  background lockdir -s L sh -c 'echo "$LOCKDIR_TOKEN" >shared
+    ls L | wc -l >count; read x <gate3'
+  reader=$BG
+  wait_until test -s count
+  # The dead one's record went; the live holder's stayed.
+  assert_equal "$(cat count)" 2
+  assert_equal "$(cat shared)" "$t"
+  run lockdir --status L
+  assert_line mode=shared
+  assert_line "pid=$HOLDER"
+  assert_line "pid=$reader"
+  background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >exclusive'
+  writer=$BG
+  wait_until waiting L "$writer"
+  echo >gate
+  echo >gate3
+  wait "$HOLDER" "$reader" "$writer"
+  assert_equal "$(cat exclusive)" "$((t + 1))"
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "shared: -u releases the caller's own shared holding; --break ends them all" {
+  background sh -c 'lockdir -s L && sleep 30'
+  wait_until test -d L
+  lockdir -s L
+  [ "$(ls L | wc -l)" -eq 2 ]
+  lockdir -u L
+  [ "$(ls L | wc -l)" -eq 1 ]
+  lockdir -s L
+  run --separate-stderr lockdir --break L
+  assert_success
+  assert_equal "$(grep -c '^id=' <<<"$output")" 2
+  assert_equal "$(grep -c '^mode=shared$' <<<"$output")" 2
+  # Shared holdings leave no LOCK.last: the token is the exclusive ones'.
+  [ ! -e L ] && [ ! -e L.last ] && [ ! -e L.queue ]
+}
+
+# --- the examples --------------------------------------------------------------
+
+# The command of the documented line in FILE (or stdin) that contains
+# TEXT: the line's text up to a '#' comment, troff's '\-' read as '-'.
+documented() {
+  local text=$1 file=${2:--}
+  local line
+  line=$(sed 's/\\-/-/g' "$file" | grep -F -- "$text" | head -n 1)
+  [ -n "$line" ] || fail "not documented in ${file}: $text"
+  line=${line%%#*}
+  line=${line#"${line%%[! ]*}"}
+  printf '%s\n' "${line%"${line##*[! ]}"}"
+}
+
+@test "the queue and shared examples of --help, the manual and the README run as printed" {
+  srcdir=$BATS_TEST_DIRNAME/..
+  printf '#!/bin/sh\necho report >>reports\n' >report.sh
+  chmod +x report.sh
+  shared=$(lockdir --help | documented 'lockdir -s -w 1m data.lock ./report.sh')
+  assert_equal "$shared" 'lockdir -s -w 1m data.lock ./report.sh'
+  for doc in "$srcdir/man/lockdir.x" "$srcdir/README.md"; do
+    assert_equal "$(documented "$shared" "$doc")" "$shared"
+  done
+  eval "$shared"
+  assert_equal "$(cat reports)" report
+
+  # The manual's queue listing, with one waiter queued.
+  status=$(documented "lockdir --status --json data.lock | jq" \
+    "$srcdir/man/lockdir.x")
+  mkfifo gate
+  background lockdir data.lock sh -c 'read x <gate'
+  holder=$BG
+  wait_until test -d data.lock
+  background lockdir -w 30s data.lock true
+  waiter=$BG
+  wait_until queued data.lock "$waiter"
+  run eval "$status"
+  assert_success
+  assert_output "[1,$waiter,\"exclusive\",\"true\"]"
+  echo >gate
+  wait "$holder" "$waiter"
+}
