@@ -1056,8 +1056,7 @@ open_file (char const *file, struct options const *opt, struct stat *st)
   /* A name that ends in a slash names a directory, as for open(2):
      appending to it can only fail, and open_parent would drop the
      slash and create a regular file.  */
-  size_t file_len = strlen (file);
-  if (1 < file_len && file[file_len - 1] == '/')
+  if (has_trailing_slash (file))
     {
       error (0, 0, "cannot append to %s: a name ending in '/' is a "
              "directory, not a file", quoteaf (file));

@@ -492,6 +492,27 @@ documented_commands() {
   cmp f in
 }
 
+# --- closed standard descriptors ----------------------------------------------
+
+@test "closed stdin and stdout: --tee never copies into FILE, which gets the record once" {
+  run bash -c 'safe-append --tee f -c hello <&- >&-'
+  # The copy to a closed standard output fails (it is /dev/null opened
+  # for reading); the record is in FILE, once.
+  assert_failure 3
+  assert_output --partial "cannot copy record 1 to standard output"
+  assert_equal "$(cat f)" hello
+}
+
+@test "closed stdin and stderr: an error message never goes into FILE" {
+  run bash -c 'safe-append --max-record=3 f -c hello <&- 2>&-'
+  assert_failure 3
+  [ -f f ] && [ ! -s f ] || fail "f holds: $(cat f)"
+  # The streaming form too.
+  run bash -c 'echo hello | safe-append --max-record=3 g 2>&-'
+  assert_failure 3
+  [ -f g ] && [ ! -s g ] || fail "g holds: $(cat g)"
+}
+
 # --- opening FILE ---------------------------------------------------------------
 
 @test "FILE with a trailing slash is a directory: refused, nothing created" {
