@@ -11,6 +11,10 @@
 # BENCH_WORKERS / BENCH_ACQ (lock contention, default 8 x 50),
 # BENCH_MB (append data size, default 100), BENCH_ROUNDS (default 3).
 
+# The lockers and writers below are snippets run with eval: the
+# expansions inside their single quotes happen then, and $cs is used
+# only there.
+# shellcheck disable=SC2016,SC2034
 set -u
 ITER=${BENCH_ITER:-200}
 WORKERS=${BENCH_WORKERS:-8}
@@ -43,7 +47,7 @@ cases=$scratch/cases
   printf 'atomic-swap A B\t-\tatomic-swap rel-a rel-b\n'
   printf 'lockdir L true\t-\tlockdir L.dir /bin/true\n'
   printf 'flock L true (peer)\t-\tflock L.flock /bin/true\n'
-  printf "safe-append log TEXT\t-\tsafe-append log 'a log record'\n"
+  printf "safe-append -c TEXT log\t-\tsafe-append -c 'a log record' log\n"
   printf "sh echo >> (peer)\t-\tsh -c 'echo a log record >>log'\n"
 } >"$cases"
 printf '%-24s %10s %10s\n' case median-us x-true

@@ -43,19 +43,20 @@ echo "tee -a:      $(wc -l <tee.log) lines, $(count_torn tee.log) torn"
 echo "safe-append: $(wc -l <safe.log) lines, $(count_torn safe.log) torn"
 SH
 run sh tear.sh
-say "safe-append: one record from arguments; prefixes become part of the write"
-run 'safe-append deploy.log "deployed v1.2 to web1"; printf "step 1\nstep 2" | safe-append -t --prefix=job deploy.log; cat deploy.log'
+say "safe-append: one record with -c; prefixes become part of the write"
+run 'safe-append -c "deployed v1.2 to web1" deploy.log; printf "step 1\nstep 2" | safe-append -t rfc3339 --prefix=job deploy.log; cat deploy.log'
 say "safe-append: a record longer than --max-record is refused, nothing of it written"
 run "printf 'ok\n%0300d\nnever\n' 0 | safe-append --max-record=200 limits.log; cat limits.log"
 say "safe-append: the file size limit is checked before writing"
 run "(ulimit -f 1; seq 1000 | safe-append --prefix=n sized.log); wc -c sized.log; tail -n 1 sized.log"
 say "safe-append: a symlink planted in a sticky directory is not followed"
-run "mkdir -m 1777 shared; ln -s ../secret shared/log; chown -h nobody shared/log 2>/dev/null && safe-append shared/log hello"
+run "mkdir -m 1777 shared; ln -s ../secret shared/log; chown -h nobody shared/log 2>/dev/null && safe-append -c hello shared/log"
 say "atomic-swap -s: repoint a release symlink in one step, and roll back"
 mkdir -p releases/41 releases/42
 echo "release 41" >releases/41/index.html
 echo "release 42" >releases/42/index.html
 run atomic-swap -v -s releases/41 current
+# shellcheck disable=SC2016 # expanded by the shell that run() starts
 run 'old=$(atomic-swap -p -s releases/42 current); echo "was: $old"; cat current/index.html'
 run 'atomic-swap -v -s releases/41 current; cat current/index.html'
 run ls -A releases/41
@@ -104,8 +105,8 @@ if [ "$(id -u)" -eq 0 ] && command -v bindfs >/dev/null 2>&1 \
   run "grep ' $demo_dir/fuse ' /proc/self/mountinfo | sed 's/.* - //'"
   run excl-create --check-fs fuse/log
   run 'echo a >fuse/a; echo b >fuse/b; atomic-swap fuse/a fuse/b; echo "status $?"; cat fuse/a fuse/b'
-  run safe-append fuse/log 'one record'
-  run safe-append --force fuse/log 'one record'
+  run safe-append -c 'one record' fuse/log
+  run safe-append --force -c 'one record' fuse/log
   run excl-create fuse/pid
   umount fuse
 else

@@ -16,20 +16,30 @@
                     RENAME_EXCHANGE the temporary is exchanged with LINK
                     instead, so what was replaced is known exactly: the
                     old link comes back under the temporary name, where
-                    it is read (--print-old, --expect) and removed.
+                    it is read (--print-old, --expect), saved (--backup)
+                    and removed.
    -n SRC DST       renameat2 (RENAME_NOREPLACE).
 
    Every name is used relative to a descriptor of its directory, with its
    last component only, so LINK is never followed: a symlink to a
-   directory is replaced itself, never entered.  When the kernel or the
-   filesystem refuses a flag, the tool says so and stops; it never
-   emulates the flag with several calls.  */
+   directory is replaced itself, never entered.  A trailing slash on an
+   operand asks for a directory: the kernel checks it in the same call
+   (the name is passed with its slash), or, for LINK, which a slash
+   would make the kernel follow, the state read before and brought back
+   by the exchange is checked.  When the kernel or the filesystem
+   refuses a flag, the tool says so and stops; it never emulates the
+   flag with several calls.
+
+   What was asked to be printed (--print-old, --verbose) is part of the
+   change: when it cannot be written, the change is undone with one more
+   rename, so that status 3 still means "nothing changed".  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,6 +53,7 @@
 #include "areadlink.h"
 #include "canonicalize.h"
 #include "error.h"
+#include "full-write.h"
 #include "tempname.h"
 #include "xalloc.h"
 #include "xvasprintf.h"
@@ -59,6 +70,7 @@ struct options
   bool relative;
   bool exchange_dir;
   bool check_target;
+  bool backup;
   bool sync;
   bool verbose;
   bool quiet;
@@ -74,24 +86,34 @@ enum { EXPECT_LOCK_WAIT_SECONDS = 60 };
    and the rename (created or removed meanwhile) before giving up.  */
 enum { PUBLISH_ATTEMPTS = 100 };
 
+/* A step that found LINK changed under it: look at LINK again.  */
+enum { LOOK_AGAIN = -1 };
+
 enum
 {
   EXPECT_OPTION = CHAR_MAX + 1,
+  EXCHANGE_OPTION,
   EXCHANGE_DIR_OPTION,
   CHECK_TARGET_OPTION,
   FORCE_OPTION,
   CHECK_FS_OPTION
 };
 
+/* No long option is a prefix of another unless it is an option itself
+   (--exchange, --exchange-dir): getopt_long then rejects the shorter
+   abbreviations as ambiguous instead of picking one.  */
 static struct option const long_options[] =
 {
   {"symlink", no_argument, NULL, 's'},
   {"no-clobber", no_argument, NULL, 'n'},
+  {"exchange", no_argument, NULL, EXCHANGE_OPTION},
   {"expect", required_argument, NULL, EXPECT_OPTION},
   {"print-old", no_argument, NULL, 'p'},
+  {"backup", no_argument, NULL, 'b'},
   {"relative", no_argument, NULL, 'r'},
   {"exchange-dir", no_argument, NULL, EXCHANGE_DIR_OPTION},
   {"check-target", no_argument, NULL, CHECK_TARGET_OPTION},
+  {"no-target-directory", no_argument, NULL, 'T'},
   {"sync", no_argument, NULL, 'S'},
   {"verbose", no_argument, NULL, 'v'},
   {"quiet", no_argument, NULL, 'q'},
@@ -129,7 +151,12 @@ followed).\n\
 \n\
 In the 3rd form, rename SRC to DST only if DST does not exist.\n\
 \n\
+A trailing slash on an operand means it must be a directory (for LINK:\n\
+a directory or a symbolic link to one); otherwise nothing is changed.\n\
+\n\
 Mandatory arguments to long options are mandatory for short options too.\n\
+      --exchange        exchange PATH1 and PATH2 (1st form, the default;\n\
+                          mv's name for it)\n\
   -s, --symlink         make LINK a symbolic link to TARGET (2nd form)\n\
   -n, --no-clobber      rename SRC to DST unless DST exists (3rd form)\n\
 \n\
@@ -142,6 +169,8 @@ With --symlink:\n\
   -p, --print-old       print the target LINK had just before the change\n\
                           (an empty line if LINK did not exist), captured\n\
                           in the same step, for a later rollback\n\
+  -b, --backup          keep the replaced link as LINK~ (a symbolic link\n\
+                          to the old target), replacing an older LINK~\n\
   -r, --relative        store TARGET relative to LINK's directory, like\n\
                           'ln -r' (TARGET is then named from the current\n\
                           directory)\n\
@@ -150,8 +179,13 @@ With --symlink:\n\
                           LINK.atomic-swap-backup.RANDOM (printed)\n\
       --check-target    refuse if TARGET, as seen from LINK's directory,\n\
                           does not exist\n\
+  -f                    ln's -f, accepted and changing nothing: LINK is\n\
+                          always replaced (not to be mixed up with --force)\n\
 \n\
 Always:\n\
+  -T, --no-target-directory  accepted, as by ln and mv, and changing\n\
+                          nothing: an operand is never a directory to put\n\
+                          something into\n\
   -S, --sync            make the change durable: fsync the directories\n\
                           whose entries changed\n\
   -v, --verbose         print what was done: 'LINK' -> 'TARGET' (was 'OLD')\n\
@@ -172,19 +206,23 @@ in LINK's directory and exchanges it with LINK (or, where the filesystem\n\
 has no RENAME_EXCHANGE, renames it over LINK); the temporary is removed\n\
 on every path, even when atomic-swap is interrupted.  A LINK that exists\n\
 but is not a symbolic link is never replaced: without --exchange-dir that\n\
-is an error, and the old directory is never deleted.\n\
+is an error, and the old directory is never deleted.  -n does not mean\n\
+ln's -n here: 'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
+\n\
+What --print-old and --verbose print is part of the change: if it cannot\n\
+be written, the change is undone and the status is 3.\n\
 \n\
 With --expect, atomic-swap calls on the same LINK take turns through a\n\
 short-lived lock directory, .atomic-swap.LINK.lock in LINK's directory,\n\
-held only around the read, the comparison and the rename (the file\n\
-.atomic-swap.LINK.lock.last keeps its last owner); a lock left by a\n\
-killed atomic-swap is recovered.  A call waits up to %d seconds for it.\n\
+held only around the read, the comparison and the rename, and gone once\n\
+released; a lock left by a killed atomic-swap is recovered.  A call\n\
+waits up to %d seconds for it.\n\
 \n\
-The 1st form, --print-old and --exchange-dir need RENAME_EXCHANGE;\n\
---no-clobber needs RENAME_NOREPLACE.  Where the filesystem or the kernel\n\
-lacks it (NFS, most FUSE filesystems, old kernels), or the two names are\n\
-on different filesystems, atomic-swap fails with status 3 and names what\n\
-is missing; nothing is changed.\n\
+The 1st form, --print-old, --backup and --exchange-dir need\n\
+RENAME_EXCHANGE; --no-clobber needs RENAME_NOREPLACE.  Where the\n\
+filesystem or the kernel lacks it (NFS, most FUSE filesystems, old\n\
+kernels), or the two names are on different filesystems, atomic-swap\n\
+fails with status 3 and names what is missing; nothing is changed.\n\
 ", EXPECT_LOCK_WAIT_SECONDS);
   emit_exit_status_help ("\
   1  nothing changed: with --no-clobber, DST exists; with --expect, LINK\n\
@@ -194,14 +232,274 @@ is missing; nothing is changed.\n\
 Examples:\n\
   atomic-swap -s releases/42 current        # publish release 42\n\
   old=$(atomic-swap -p -s releases/42 current)\n\
-  atomic-swap -s \"$old\" current             # roll back\n\
+  atomic-swap -s \"$old\" current             # roll back (an empty $old:\n\
+                                            # there was no current)\n\
   atomic-swap -s --expect=releases/41 releases/42 current\n\
                                             # only if nobody deployed since\n\
+  atomic-swap -b -s releases/42 current     # the old link stays as current~\n\
   atomic-swap -n build.tmp releases/42      # publish a finished directory\n\
   atomic-swap site site.new                 # exchange two real directories\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
+}
+
+/* --- Operands ------------------------------------------------------------ */
+
+/* An operand of the exchange and no-clobber forms.  */
+struct operand
+{
+  char const *arg;            /* as given */
+  struct parent_dir parent;   /* its directory and last component */
+  char *name;                 /* the last component as the kernel gets it:
+                                 with a trailing '/' if ARG had one, so
+                                 that the rename itself refuses anything
+                                 but a directory */
+};
+
+static bool
+ends_with_slash (char const *arg)
+{
+  size_t len = strlen (arg);
+  return len > 0 && arg[len - 1] == '/';
+}
+
+/* Open the directories of A and B.  */
+static bool
+open_operands (char const *a, struct operand *oa,
+               char const *b, struct operand *ob)
+{
+  struct operand *op[2] = { oa, ob };
+  char const *arg[2] = { a, b };
+  for (int i = 0; i < 2; i++)
+    {
+      op[i]->arg = arg[i];
+      if (!open_parent (arg[i], &op[i]->parent))
+        {
+          error (0, errno, "cannot access %s", quoteaf (arg[i]));
+          if (i == 1)
+            {
+              close_parent (&oa->parent);
+              free (oa->name);
+            }
+          return false;
+        }
+      op[i]->name = xasprintf ("%s%s", op[i]->parent.base,
+                               ends_with_slash (arg[i]) ? "/" : "");
+    }
+  return true;
+}
+
+static void
+close_operands (struct operand *oa, struct operand *ob)
+{
+  close_parent (&oa->parent);
+  close_parent (&ob->parent);
+  free (oa->name);
+  free (ob->name);
+}
+
+/* Write TEXT to standard output at once, past stdio, so that a failure
+   is known now -- while the change can still be undone -- and nothing
+   is left for close_stdout to retry.  Return false with errno set if it
+   was not all written.  A reader that went away (EPIPE) is a failure
+   like any other: the SIGPIPE our own write raised, held back with the
+   cleanup signals, is taken off again rather than left to kill us
+   before the undo.  */
+static bool
+write_out (char const *text)
+{
+  size_t len = strlen (text);
+  block_cleanup_signals ();
+  bool written = full_write (STDOUT_FILENO, text, len) == len;
+  int err = errno;
+  if (!written && err == EPIPE)
+    {
+      sigset_t pipe_signal;
+      sigemptyset (&pipe_signal);
+      sigaddset (&pipe_signal, SIGPIPE);
+      struct timespec now = { 0, 0 };
+      sigtimedwait (&pipe_signal, NULL, &now);
+    }
+  unblock_cleanup_signals ();
+  errno = err;
+  return written;
+}
+
+/* --- The exchange and no-clobber forms -------------------------------- */
+
+/* Report a failed renameat2 (FLAGS) of A to B: an exchange, or a
+   move.  */
+static int
+report_rename_failure (struct operand const *a, struct operand const *b,
+                       unsigned int flags, int err)
+{
+  bool exchange = flags & RENAME_EXCHANGE;
+  char const *verb = exchange ? "exchange" : "move";
+  char const *joiner = exchange ? "and" : "to";
+  struct parent_dir const *pa = &a->parent, *pb = &b->parent;
+  /* EXDEV and a missing renameat2 flag are the filesystem's doing: the
+     classifier says which, and why it cannot be done atomically.  */
+  char *why = fs_rename_failure (pa->fd, pa->base, pb->fd, pb->base,
+                                 exchange ? FS_EXCHANGE : FS_NOREPLACE, err);
+  if (why)
+    {
+      error (0, 0, "cannot %s %s %s %s: %s", verb, quoteaf_n (0, a->arg),
+             joiner, quoteaf_n (1, b->arg), why);
+      free (why);
+      return EXIT_SYSERR;
+    }
+  if (err == EINVAL)
+    {
+      /* The flag works here, so the kernel objects to the names: one
+         is a directory that contains the other.  */
+      error (0, 0, "cannot %s %s %s %s: one contains the other",
+             verb, quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg));
+      return EXIT_SYSERR;
+    }
+  if (err == ENOENT)
+    {
+      /* Say which one is missing.  */
+      struct stat st;
+      if (fstatat (pa->fd, pa->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        error (0, errno, "cannot %s %s", verb, quoteaf (a->arg));
+      else if (exchange
+               && fstatat (pb->fd, pb->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        error (0, errno, "cannot %s %s", verb, quoteaf (b->arg));
+      else
+        error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg),
+               joiner, quoteaf_n (1, b->arg));
+      return EXIT_SYSERR;
+    }
+  error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg), joiner,
+         quoteaf_n (1, b->arg));
+  return EXIT_SYSERR;
+}
+
+/* fsync the directories of A and B (once if they are the same).  */
+static bool
+sync_directories (struct operand const *a, struct operand const *b)
+{
+  struct stat sa, sb;
+  bool same = (fstat (a->parent.fd, &sa) == 0
+               && fstat (b->parent.fd, &sb) == 0
+               && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+  if (fsync_directory (a->parent.fd) != 0)
+    {
+      error (0, errno, "cannot sync the directory of %s", quoteaf (a->arg));
+      return false;
+    }
+  if (!same && fsync_directory (b->parent.fd) != 0)
+    {
+      error (0, errno, "cannot sync the directory of %s", quoteaf (b->arg));
+      return false;
+    }
+  return true;
+}
+
+/* A was renamed to B with FLAGS (exchanged, or moved with
+   RENAME_NOREPLACE).  Print it if asked -- undoing it, with the same
+   call the other way round, if that cannot be written -- and sync.  */
+static int
+finish_rename (struct operand const *a, struct operand const *b,
+               unsigned int flags, struct options const *opt)
+{
+  bool exchange = flags & RENAME_EXCHANGE;
+  if (opt->verbose)
+    {
+      char *line = (exchange
+                    ? xasprintf ("%s <-> %s\n", quoteaf_n (0, a->arg),
+                                 quoteaf_n (1, b->arg))
+                    : xasprintf ("renamed %s -> %s\n", quoteaf_n (0, a->arg),
+                                 quoteaf_n (1, b->arg)));
+      bool written = write_out (line);
+      int err = errno;
+      free (line);
+      if (!written)
+        {
+          bool undone = (exchange
+                         ? renameat2 (a->parent.fd, a->name, b->parent.fd,
+                                      b->name, RENAME_EXCHANGE)
+                         : renameat2 (b->parent.fd, b->name, a->parent.fd,
+                                      a->name, RENAME_NOREPLACE)) == 0;
+          if (undone && exchange)
+            error (0, err, "%s and %s were exchanged back (undone): write "
+                   "error on standard output", quoteaf_n (0, a->arg),
+                   quoteaf_n (1, b->arg));
+          else if (undone)
+            error (0, err, "%s was moved back from %s (undone): write "
+                   "error on standard output", quoteaf_n (0, a->arg),
+                   quoteaf_n (1, b->arg));
+          else
+            {
+              int undo_err = errno;
+              error (0, err, "write error on standard output");
+              error (0, undo_err, "%s %s %s, and cannot be undone",
+                     quoteaf_n (0, a->arg),
+                     exchange ? "was exchanged with" : "was moved to",
+                     quoteaf_n (1, b->arg));
+            }
+          return EXIT_SYSERR;
+        }
+    }
+  if (opt->sync && !sync_directories (a, b))
+    return EXIT_SYSERR;
+  return EXIT_DONE;
+}
+
+/* The 1st form: exchange A and B.  */
+static int
+exchange_paths (char const *a, char const *b, struct options const *opt)
+{
+  struct operand oa, ob;
+  if (!open_operands (a, &oa, b, &ob))
+    return EXIT_SYSERR;
+
+  int status;
+  if (!fs_permits_both (a, oa.parent.fd, oa.parent.base,
+                        b, ob.parent.fd, ob.parent.base,
+                        FS_EXCHANGE, opt->force, opt->quiet))
+    status = EXIT_SYSERR;
+  else if (renameat2 (oa.parent.fd, oa.name, ob.parent.fd, ob.name,
+                      RENAME_EXCHANGE) != 0)
+    status = report_rename_failure (&oa, &ob, RENAME_EXCHANGE, errno);
+  else
+    status = finish_rename (&oa, &ob, RENAME_EXCHANGE, opt);
+  close_operands (&oa, &ob);
+  return status;
+}
+
+/* The 3rd form: rename SRC to DST unless DST exists.  */
+static int
+rename_no_clobber (char const *src, char const *dst,
+                   struct options const *opt)
+{
+  struct operand os, od;
+  if (!open_operands (src, &os, dst, &od))
+    return EXIT_SYSERR;
+
+  int status;
+  if (!fs_permits (dst, od.parent.fd, od.parent.base, FS_NOREPLACE,
+                   opt->force, opt->quiet))
+    status = EXIT_SYSERR;
+  else if (renameat2 (os.parent.fd, os.name, od.parent.fd, od.name,
+                      RENAME_NOREPLACE) != 0)
+    {
+      int err = errno;
+      if (creation_error_means_exists (od.parent.fd, od.parent.base, err))
+        {
+          if (!opt->quiet)
+            error (0, EEXIST, "cannot move %s to %s", quoteaf_n (0, src),
+                   quoteaf_n (1, dst));
+          status = EXIT_NO;
+        }
+      else
+        status = report_rename_failure (&os, &od, RENAME_NOREPLACE, err);
+    }
+  else
+    status = finish_rename (&os, &od, RENAME_NOREPLACE, opt);
+  close_operands (&os, &od);
+  return status;
 }
 
 /* --- What a name holds ------------------------------------------------ */
@@ -241,12 +539,35 @@ read_link_state (int dirfd, char const *name, struct link_state *state)
   if (errno != EINVAL)
     return false;
 
-  /* EINVAL: it exists and is not a symbolic link.  */
+  /* EINVAL: it exists and is not a symbolic link -- or it was, and is
+     gone now, which is a state too.  */
   struct stat st;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    return false;
+    {
+      if (errno != ENOENT)
+        return false;
+      state->kind = LINK_ABSENT;
+      return true;
+    }
   state->kind = S_ISDIR (st.st_mode) ? LINK_DIRECTORY : LINK_OTHER;
   return true;
+}
+
+/* STATE as a phrase: what NAME "points to" or "is".  Free it.  */
+static char *
+describe_state (struct link_state const *state)
+{
+  switch (state->kind)
+    {
+    case LINK_ABSENT:
+      return xstrdup ("does not exist");
+    case LINK_SYMLINK:
+      return xasprintf ("points to %s", quoteaf_n (8, state->target));
+    case LINK_DIRECTORY:
+      return xstrdup ("is a directory");
+    default:
+      return xstrdup ("is a file, not a symbolic link");
+    }
 }
 
 /* Whether STATE is what --expect=EXPECT asks for.  */
@@ -302,167 +623,20 @@ refuse_non_symlink (char const *link, enum link_kind kind)
   return EXIT_SYSERR;
 }
 
-/* fs_permits for PATH, the name PARENT->base in PARENT.  */
-static bool
-permits (char const *path, struct parent_dir const *parent,
-         enum fs_primitive prim, struct options const *opt)
-{
-  return fs_permits (path, parent->fd, parent->base, prim, opt->force,
-                     opt->quiet);
-}
-
-/* --- The exchange and no-clobber forms -------------------------------- */
-
-/* Report a failed renameat2 (FLAGS) of A to B: an exchange, or a
-   move.  */
+/* LINK, with a trailing slash, does not lead to a directory.  */
 static int
-report_rename_failure (char const *a, struct parent_dir const *pa,
-                       char const *b, struct parent_dir const *pb,
-                       unsigned int flags, int err)
+refuse_not_directory (char const *link, struct link_state const *state)
 {
-  bool exchange = flags & RENAME_EXCHANGE;
-  char const *verb = exchange ? "exchange" : "move";
-  char const *joiner = exchange ? "and" : "to";
-  /* EXDEV and a missing renameat2 flag are the filesystem's doing: the
-     classifier says which, and why it cannot be done atomically.  */
-  char *why = fs_rename_failure (pa->fd, pa->base, pb->fd, pb->base,
-                                 exchange ? FS_EXCHANGE : FS_NOREPLACE, err);
-  if (why)
+  if (state->kind == LINK_ABSENT)
+    error (0, ENOTDIR, "cannot create symbolic link %s", quoteaf (link));
+  else
     {
-      error (0, 0, "cannot %s %s %s %s: %s", verb, quoteaf_n (0, a), joiner,
-             quoteaf_n (1, b), why);
-      free (why);
-      return EXIT_SYSERR;
+      char *what = describe_state (state);
+      error (0, 0, "%s %s, which is not a directory as its trailing slash "
+             "requires; not replaced", quoteaf (link), what);
+      free (what);
     }
-  if (err == EINVAL)
-    {
-      /* The flag works here, so the kernel objects to the names: one
-         is a directory that contains the other.  */
-      error (0, 0, "cannot %s %s %s %s: one contains the other",
-             verb, quoteaf_n (0, a), joiner, quoteaf_n (1, b));
-      return EXIT_SYSERR;
-    }
-  if (err == ENOENT)
-    {
-      /* Say which one is missing.  */
-      struct stat st;
-      if (fstatat (pa->fd, pa->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        error (0, errno, "cannot %s %s", verb, quoteaf (a));
-      else if (exchange
-               && fstatat (pb->fd, pb->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        error (0, errno, "cannot %s %s", verb, quoteaf (b));
-      else
-        error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a), joiner,
-               quoteaf_n (1, b));
-      return EXIT_SYSERR;
-    }
-  error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a), joiner,
-         quoteaf_n (1, b));
   return EXIT_SYSERR;
-}
-
-/* fsync the directories of PA and PB (once if they are the same).  */
-static bool
-sync_directories (struct parent_dir const *pa, struct parent_dir const *pb,
-                  char const *name_a, char const *name_b)
-{
-  struct stat sa, sb;
-  bool same = (fstat (pa->fd, &sa) == 0 && fstat (pb->fd, &sb) == 0
-               && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-  if (fsync_directory (pa->fd) != 0)
-    {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (name_a));
-      return false;
-    }
-  if (!same && fsync_directory (pb->fd) != 0)
-    {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (name_b));
-      return false;
-    }
-  return true;
-}
-
-/* Open the directories of A and B.  */
-static bool
-open_parents (char const *a, struct parent_dir *pa,
-              char const *b, struct parent_dir *pb)
-{
-  if (!open_parent (a, pa))
-    {
-      error (0, errno, "cannot access %s", quoteaf (a));
-      return false;
-    }
-  if (!open_parent (b, pb))
-    {
-      error (0, errno, "cannot access %s", quoteaf (b));
-      close_parent (pa);
-      return false;
-    }
-  return true;
-}
-
-/* The 1st form: exchange A and B.  */
-static int
-exchange_paths (char const *a, char const *b, struct options const *opt)
-{
-  struct parent_dir pa, pb;
-  if (!open_parents (a, &pa, b, &pb))
-    return EXIT_SYSERR;
-
-  int status = EXIT_DONE;
-  if (!permits (a, &pa, FS_EXCHANGE, opt)
-      || !permits (b, &pb, FS_EXCHANGE, opt))
-    status = EXIT_SYSERR;
-  else if (renameat2 (pa.fd, pa.base, pb.fd, pb.base, RENAME_EXCHANGE) != 0)
-    status = report_rename_failure (a, &pa, b, &pb, RENAME_EXCHANGE, errno);
-  else
-    {
-      if (opt->sync && !sync_directories (&pa, &pb, a, b))
-        status = EXIT_SYSERR;
-      if (opt->verbose)
-        printf ("%s <-> %s\n", quoteaf_n (0, a), quoteaf_n (1, b));
-    }
-  close_parent (&pa);
-  close_parent (&pb);
-  return status;
-}
-
-/* The 3rd form: rename SRC to DST unless DST exists.  */
-static int
-rename_no_clobber (char const *src, char const *dst,
-                   struct options const *opt)
-{
-  struct parent_dir ps, pd;
-  if (!open_parents (src, &ps, dst, &pd))
-    return EXIT_SYSERR;
-
-  int status = EXIT_DONE;
-  if (!permits (dst, &pd, FS_NOREPLACE, opt))
-    status = EXIT_SYSERR;
-  else if (renameat2 (ps.fd, ps.base, pd.fd, pd.base, RENAME_NOREPLACE) != 0)
-    {
-      int err = errno;
-      if (creation_error_means_exists (pd.fd, pd.base, err))
-        {
-          if (!opt->quiet)
-            error (0, EEXIST, "cannot move %s to %s", quoteaf_n (0, src),
-                   quoteaf_n (1, dst));
-          status = EXIT_NO;
-        }
-      else
-        status = report_rename_failure (src, &ps, dst, &pd, RENAME_NOREPLACE,
-                                        err);
-    }
-  else
-    {
-      if (opt->sync && !sync_directories (&ps, &pd, src, dst))
-        status = EXIT_SYSERR;
-      if (opt->verbose)
-        printf ("renamed %s -> %s\n", quoteaf_n (0, src), quoteaf_n (1, dst));
-    }
-  close_parent (&ps);
-  close_parent (&pd);
-  return status;
 }
 
 /* --- The symlink form --------------------------------------------------- */
@@ -472,12 +646,111 @@ struct repoint
 {
   char const *link;             /* as given */
   struct parent_dir parent;     /* LINK's directory and last component */
-  struct temp_name temp;        /* the new symlink until it is LINK */
+  bool must_be_dir;             /* LINK ended in '/' */
+  struct temp_name temp;        /* the new symlink until it is LINK; after
+                                   an exchange, what LINK held */
   char const *target;           /* what the new symlink holds */
+  ino_t new_ino;                /* the new symlink's inode, to know it
+                                   again when undoing (0: not needed) */
+  char *backup;                 /* --backup: LINK~ */
   bool use_exchange;            /* publish with RENAME_EXCHANGE */
-  bool exchange_required;       /* --print-old, --exchange-dir */
+  bool exchange_required;       /* --print-old, --backup, --exchange-dir */
   struct link_state old;        /* what LINK was just before */
+  /* Where what LINK held is now: the temporary name, the backup name,
+     or NULL when it is gone (rename(2) over it) or LINK was absent.  */
+  char const *old_held_at;
+  /* --backup replaced an older LINK~, which is held at the temporary
+     name until the change is complete.  */
+  bool older_backup_held;
 };
+
+/* NAME in R's directory, as a path to show.  Free it.  */
+static char *
+in_link_dir (struct repoint const *r, char const *name)
+{
+  return (strcmp (r->parent.dir, ".") == 0 ? xstrdup (name)
+          : xasprintf ("%s/%s", r->parent.dir, name));
+}
+
+/* Why a state of LINK cannot be replaced by R's new link.  */
+enum refusal { ACCEPTED, NOT_EXPECTED, NOT_SYMLINK, NOT_DIRECTORY };
+
+/* Whether STATE -- what NAME in R's directory holds: LINK itself, or
+   what an exchange just brought back from it -- may be replaced.  */
+static enum refusal
+refusal_of (struct repoint const *r, char const *name,
+            struct link_state const *state, char const *expect,
+            struct options const *opt)
+{
+  if (r->must_be_dir)
+    {
+      struct stat st;
+      bool dir = (state->kind == LINK_DIRECTORY
+                  || (state->kind == LINK_SYMLINK
+                      && fstatat (r->parent.fd, name, &st, 0) == 0
+                      && S_ISDIR (st.st_mode)));
+      if (!dir)
+        return NOT_DIRECTORY;
+    }
+  if (expect && !matches_expected (state, expect))
+    return NOT_EXPECTED;
+  if (state->kind == LINK_OTHER
+      || (state->kind == LINK_DIRECTORY && !opt->exchange_dir))
+    return NOT_SYMLINK;
+  return ACCEPTED;
+}
+
+/* Say why STATE was not replaced; return the status.  */
+static int
+report_refusal (struct repoint const *r, struct link_state const *state,
+                enum refusal refusal, char const *expect,
+                struct options const *opt)
+{
+  switch (refusal)
+    {
+    case NOT_EXPECTED:
+      return report_mismatch (r->link, state, expect, opt);
+    case NOT_DIRECTORY:
+      return refuse_not_directory (r->link, state);
+    default:
+      return refuse_non_symlink (r->link, state->kind);
+    }
+}
+
+/* Read LINK and decide whether R may replace it.  Return EXIT_DONE with
+   *NOW set, or the status of a refusal (reported, *NOW freed).  */
+static int
+examine_link (struct repoint const *r, struct options const *opt,
+              char const *expect, struct link_state *now)
+{
+  if (!read_link_state (r->parent.fd, r->parent.base, now))
+    {
+      error (0, errno, "cannot examine %s", quoteaf (r->link));
+      return EXIT_SYSERR;
+    }
+  enum refusal refusal = refusal_of (r, r->parent.base, now, expect, opt);
+  if (refusal == ACCEPTED)
+    return EXIT_DONE;
+  int status = report_refusal (r, now, refusal, expect, opt);
+  link_state_free (now);
+  return status;
+}
+
+/* Report a failed rename of R's new link to LINK with PRIM.  */
+static int
+report_replace_failure (struct repoint const *r, enum fs_primitive prim,
+                        bool link_existed, int err)
+{
+  char const *verb = link_existed ? "replace" : "create";
+  char *why = fs_rename_failure (r->parent.fd, r->temp.name, r->parent.fd,
+                                 r->parent.base, prim, err);
+  if (why)
+    error (0, 0, "cannot %s %s: %s", verb, quoteaf (r->link), why);
+  else
+    error (0, err, "cannot %s %s", verb, quoteaf (r->link));
+  free (why);
+  return EXIT_SYSERR;
+}
 
 /* The stored form of TARGET for --relative: the path from LINK's
    directory DIR to TARGET (named from the current directory), both with
@@ -544,60 +817,71 @@ keep_old_directory (struct repoint *r)
              quoteaf_n (0, r->link), quoteaf_n (1, r->target),
              quoteaf_n (2, r->temp.name));
       free (name);
+      temp_forget (&r->temp);
       return EXIT_SYSERR;
     }
   r->old.kind = LINK_DIRECTORY;
   r->old.target = name;
+  r->old_held_at = name;
   return EXIT_DONE;
 }
 
-/* After R's new symlink and LINK were exchanged, put back what came
-   back, and forget the temporary name if that fails (it then holds
-   someone's file).  */
-static void
-exchange_back (struct repoint *r)
+/* After R's new symlink and LINK were exchanged and what came back
+   cannot stay replaced (STATE, refused for REFUSAL): put it back.
+   Return the status.  */
+static int
+put_back (struct repoint *r, struct link_state const *state,
+          enum refusal refusal, char const *expect,
+          struct options const *opt)
 {
   if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->parent.base,
-                 RENAME_EXCHANGE) != 0)
+                 RENAME_EXCHANGE) == 0)
+    return report_refusal (r, state, refusal, expect, opt);
+
+  /* LINK stays changed, and what it held -- someone else's -- stays at
+     the temporary name: say exactly where everything is, and never
+     claim that nothing changed.  */
+  int err = errno;
+  temp_forget (&r->temp);
+  struct link_state now;
+  char *now_said;
+  if (read_link_state (r->parent.fd, r->parent.base, &now))
     {
-      error (0, errno, "cannot restore %s; what it held is now %s",
-             quoteaf_n (0, r->link), quoteaf_n (1, r->temp.name));
-      temp_forget (&r->temp);
+      now_said = describe_state (&now);
+      link_state_free (&now);
     }
+  else
+    now_said = xstrdup ("cannot be examined");
+  char *held_said = describe_state (state);
+  char *kept = in_link_dir (r, r->temp.name);
+  error (0, err, "cannot restore %s, which changed meanwhile: it now %s; "
+         "what it held (which %s) is kept as %s", quoteaf_n (0, r->link),
+         now_said, held_said, quoteaf_n (1, kept));
+  free (now_said);
+  free (held_said);
+  free (kept);
+  return EXIT_SYSERR;
 }
 
 /* Exchange R's new symlink with LINK, which was just seen to exist, and
    deal with what came back under the temporary name.  EXPECT is as for
-   publish.  Return the status, or -1 to look at LINK again (it went
-   away), or -2 if the filesystem lacks RENAME_EXCHANGE and the rename
-   should be used instead.  */
+   publish.  Return the status, or LOOK_AGAIN.  */
 static int
 exchange_with_link (struct repoint *r, struct options const *opt,
                     char const *expect)
 {
-  int status = EXIT_DONE;
-  /* Between the exchange and the removal of the old link, the temporary
-     name holds what LINK held: a signal must not remove it unless it is
-     the old symlink.  So the cleanup signals wait until it is sorted.  */
-  block_cleanup_signals ();
   if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->parent.base,
                  RENAME_EXCHANGE) != 0)
     {
       int err = errno;
-      unblock_cleanup_signals ();
       if (err == ENOENT)
-        return -1;
+        return LOOK_AGAIN;   /* LINK went away meanwhile.  */
       if (fs_flag_unsupported (err) && !r->exchange_required)
-        return -2;
-      char *why = fs_rename_failure (r->parent.fd, r->temp.name,
-                                     r->parent.fd, r->parent.base,
-                                     FS_EXCHANGE, err);
-      if (why)
-        error (0, 0, "cannot replace %s: %s", quoteaf (r->link), why);
-      else
-        error (0, err, "cannot replace %s", quoteaf (r->link));
-      free (why);
-      return EXIT_SYSERR;
+        {
+          r->use_exchange = false;
+          return LOOK_AGAIN;
+        }
+      return report_replace_failure (r, FS_EXCHANGE, true, err);
     }
 
   struct link_state came_back;
@@ -608,37 +892,56 @@ exchange_with_link (struct repoint *r, struct options const *opt,
              "before, kept as %s", quoteaf_n (0, r->link),
              quoteaf_n (1, r->target), quoteaf_n (2, r->temp.name));
       temp_forget (&r->temp);
-      unblock_cleanup_signals ();
       return EXIT_SYSERR;
     }
 
-  if (came_back.kind == LINK_SYMLINK
-      && !(expect && !matches_expected (&came_back, expect)))
+  /* Someone may have changed LINK between our look and the exchange.  */
+  enum refusal refusal = refusal_of (r, r->temp.name, &came_back, expect,
+                                     opt);
+  if (refusal != ACCEPTED)
     {
-      /* The common case: the old link; remove it.  */
-      unlinkat (r->parent.fd, r->temp.name, 0);
-      temp_forget (&r->temp);
-      r->old = came_back;
-    }
-  else if (came_back.kind == LINK_DIRECTORY && opt->exchange_dir && !expect)
-    {
-      temp_forget (&r->temp);
-      status = keep_old_directory (r);
+      int status = put_back (r, &came_back, refusal, expect, opt);
       link_state_free (&came_back);
+      return status;
     }
-  else
+  if (came_back.kind == LINK_DIRECTORY)
     {
-      /* Not what we looked at: someone changed LINK between our look and
-         the exchange.  Put it back; nothing is replaced.  */
-      exchange_back (r);
-      if (expect)
-        status = report_mismatch (r->link, &came_back, expect, opt);
-      else
-        status = refuse_non_symlink (r->link, came_back.kind);
       link_state_free (&came_back);
+      return keep_old_directory (r);
     }
-  unblock_cleanup_signals ();
-  return status;
+  r->old = came_back;
+  r->old_held_at = r->temp.name;
+  return EXIT_DONE;
+}
+
+/* Make R's new symlink LINK with rename(2), or with RENAME_NOREPLACE
+   when LINK is absent (NOW) on a filesystem that has the flags.  Return
+   the status, or LOOK_AGAIN.  */
+static int
+rename_over_link (struct repoint *r, struct link_state *now)
+{
+  unsigned int flags = r->use_exchange ? RENAME_NOREPLACE : 0;
+  if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->parent.base,
+                 flags) == 0)
+    {
+      r->old = *now;
+      now->target = NULL;
+      return EXIT_DONE;
+    }
+  int err = errno;
+  if (flags && (err == EEXIST
+                || creation_error_means_exists (r->parent.fd, r->parent.base,
+                                                err)))
+    return LOOK_AGAIN;   /* LINK appeared meanwhile.  */
+  if (flags && fs_flag_unsupported (err) && !r->exchange_required)
+    {
+      r->use_exchange = false;
+      return LOOK_AGAIN;
+    }
+  if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
+    return refuse_non_symlink (r->link, LINK_DIRECTORY);
+  return report_replace_failure (r, flags ? FS_NOREPLACE : FS_RENAME,
+                                 now->kind != LINK_ABSENT, err);
 }
 
 /* Make R's new symlink LINK.  If EXPECT is not NULL, only if LINK is in
@@ -649,115 +952,342 @@ publish (struct repoint *r, struct options const *opt, char const *expect)
   for (int attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++)
     {
       struct link_state now;
-      if (!read_link_state (r->parent.fd, r->parent.base, &now))
-        {
-          error (0, errno, "cannot examine %s", quoteaf (r->link));
-          return EXIT_SYSERR;
-        }
-      if (expect && !matches_expected (&now, expect))
-        {
-          int status = report_mismatch (r->link, &now, expect, opt);
-          link_state_free (&now);
-          return status;
-        }
-      if (now.kind == LINK_OTHER
-          || (now.kind == LINK_DIRECTORY && !opt->exchange_dir))
-        return refuse_non_symlink (r->link, now.kind);
-
+      int status = examine_link (r, opt, expect, &now);
+      if (status != EXIT_DONE)
+        return status;
       if (r->use_exchange && now.kind != LINK_ABSENT)
-        {
-          link_state_free (&now);
-          int status = exchange_with_link (r, opt, expect);
-          if (status == -2)
-            r->use_exchange = false;
-          if (status < 0)
-            continue;
-          return status;
-        }
-
-      /* LINK is absent, or this filesystem has only rename(2).  */
-      unsigned int flags = (r->use_exchange ? RENAME_NOREPLACE : 0);
-      if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd,
-                     r->parent.base, flags) == 0)
-        {
-          temp_forget (&r->temp);
-          r->old = now;
-          return EXIT_DONE;
-        }
-      int err = errno;
-      link_state_free (&now);
-      if (flags && (err == EEXIST
-                    || creation_error_means_exists (r->parent.fd,
-                                                    r->parent.base, err)))
-        continue;   /* LINK appeared meanwhile: look again.  */
-      if (flags && fs_flag_unsupported (err) && !r->exchange_required)
-        {
-          r->use_exchange = false;
-          continue;
-        }
-      if (flags && fs_flag_unsupported (err))
-        error (0, 0, "cannot create %s: its filesystem does not support "
-               "RENAME_NOREPLACE", quoteaf (r->link));
-      else if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
-        return refuse_non_symlink (r->link, LINK_DIRECTORY);
+        status = exchange_with_link (r, opt, expect);
       else
-        error (0, err, "cannot replace %s", quoteaf (r->link));
-      return EXIT_SYSERR;
+        status = rename_over_link (r, &now);
+      link_state_free (&now);
+      if (status != LOOK_AGAIN)
+        return status;
     }
   error (0, 0, "cannot replace %s: it keeps changing", quoteaf (r->link));
   return EXIT_SYSERR;
 }
 
+/* --backup: the name LINK~, and whether it may be replaced: absent or
+   a symbolic link (an older backup).  Checked before anything changes;
+   save_backup checks again, in the same step as the rename.  */
+static bool
+prepare_backup (struct repoint *r)
+{
+  r->backup = xasprintf ("%s~", r->parent.base);
+  char *shown = in_link_dir (r, r->backup);
+  struct stat st;
+  bool ok = false;
+  if (strlen (r->backup) > NAME_MAX)
+    error (0, ENAMETOOLONG, "cannot keep the old link of %s as %s",
+           quoteaf_n (0, r->link), quoteaf_n (1, shown));
+  else if (fstatat (r->parent.fd, r->backup, &st, AT_SYMLINK_NOFOLLOW) == 0
+           && !S_ISLNK (st.st_mode))
+    error (0, 0, "%s exists and is not a symbolic link, so the old link "
+           "of %s cannot be kept there; not changed", quoteaf_n (0, shown),
+           quoteaf_n (1, r->link));
+  else
+    ok = true;
+  free (shown);
+  return ok;
+}
+
+/* --backup: move the old link, held at the temporary name, to LINK~ --
+   with RENAME_NOREPLACE, or by exchanging it with an older backup,
+   which is then held at the temporary name until the change is
+   complete.  Anything but a symbolic link at LINK~ is put back.  Return
+   false with errno set if the old link is not at LINK~.  */
+static bool
+save_backup (struct repoint *r)
+{
+  for (int attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++)
+    {
+      if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->backup,
+                     RENAME_NOREPLACE) == 0)
+        {
+          r->old_held_at = r->backup;
+          return true;
+        }
+      if (errno != EEXIST)
+        return false;
+      if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->backup,
+                     RENAME_EXCHANGE) != 0)
+        {
+          if (errno == ENOENT)
+            continue;   /* LINK~ went away meanwhile.  */
+          return false;
+        }
+      struct stat st;
+      if (fstatat (r->parent.fd, r->temp.name, &st, AT_SYMLINK_NOFOLLOW) == 0
+          && S_ISLNK (st.st_mode))
+        {
+          r->old_held_at = r->backup;
+          r->older_backup_held = true;
+          return true;
+        }
+      /* Not a backup of ours: put it back.  */
+      if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->backup,
+                     RENAME_EXCHANGE) != 0)
+        {
+          /* The old link is LINK~ now, and what was there is here.  */
+          int err = errno;
+          char *shown = in_link_dir (r, r->backup);
+          char *kept = in_link_dir (r, r->temp.name);
+          error (0, err, "cannot put back what was %s; it is kept as %s",
+                 quoteaf_n (0, shown), quoteaf_n (1, kept));
+          free (shown);
+          free (kept);
+          r->old_held_at = r->backup;
+          temp_forget (&r->temp);
+          errno = err;
+          return false;
+        }
+      errno = EEXIST;
+      return false;
+    }
+  errno = EAGAIN;
+  return false;
+}
+
+/* What undo_repoint achieved.  */
+enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN };
+
+/* Put LINK back as it was before R's change: exchange it with what it
+   held (or, if it was absent, move it away), check that what comes away
+   is R's own new link, and remove that.  If it is not -- another
+   process changed LINK meanwhile -- its change is put back and
+   stands.  */
+static enum undo_result
+undo_repoint (struct repoint *r)
+{
+  int dirfd = r->parent.fd;
+  char const *holder = r->old_held_at;
+  if (!holder && r->old.kind != LINK_ABSENT)
+    {
+      /* rename(2) removed the old link: nothing holds it any more.  */
+      errno = ENOENT;
+      return UNDO_FAILED;
+    }
+  /* Where LINK's content goes: the old one's place, or the temporary
+     name (free again since the new link was renamed from it).  */
+  char const *away = holder ? holder : r->temp.name;
+  if ((holder
+       ? renameat2 (dirfd, holder, dirfd, r->parent.base, RENAME_EXCHANGE)
+       : renameat2 (dirfd, r->parent.base, dirfd, away, RENAME_NOREPLACE))
+      != 0)
+    return UNDO_FAILED;
+
+  struct stat st;
+  if (!(fstatat (dirfd, away, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && S_ISLNK (st.st_mode) && st.st_ino == r->new_ino))
+    {
+      bool restored = (holder
+                       ? renameat2 (dirfd, holder, dirfd, r->parent.base,
+                                    RENAME_EXCHANGE)
+                       : renameat2 (dirfd, away, dirfd, r->parent.base,
+                                    RENAME_NOREPLACE)) == 0;
+      /* Never remove someone else's link as our temporary.  */
+      if (!restored && away == r->temp.name)
+        temp_forget (&r->temp);
+      return UNDO_OVERTAKEN;
+    }
+
+  /* AWAY holds our new link.  An older backup goes back to LINK~.  */
+  if (r->older_backup_held
+      && renameat2 (dirfd, r->temp.name, dirfd, away, RENAME_EXCHANGE) == 0)
+    r->older_backup_held = false;
+  else if (away != r->temp.name)
+    unlinkat (dirfd, away, 0);
+  r->old_held_at = NULL;
+  return UNDONE;
+}
+
+/* Something the caller asked for after the change -- WHAT, which
+   failed with ERR -- cannot be done: undo the change.  */
+static int
+undo_after (struct repoint *r, char const *what, int err)
+{
+  char *held = r->old_held_at ? in_link_dir (r, r->old_held_at) : NULL;
+  switch (undo_repoint (r))
+    {
+    case UNDONE:
+      error (0, err, "%s was put back as it was (undone): %s",
+             quoteaf (r->link), what);
+      break;
+    case UNDO_OVERTAKEN:
+      error (0, err, "%s cannot be put back as it was, since another "
+             "process changed it meanwhile (its change stands): %s",
+             quoteaf (r->link), what);
+      break;
+    default:
+      {
+        int undo_err = errno;
+        error (0, err, "%s", what);
+        if (held)
+          error (0, undo_err, "cannot put %s back as it was: it points to "
+                 "%s, and what it held is kept as %s",
+                 quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                 quoteaf_n (2, held));
+        else
+          error (0, undo_err, "cannot put %s back as it was: it points "
+                 "to %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target));
+        if (r->old_held_at == r->temp.name)
+          temp_forget (&r->temp);
+      }
+      break;
+    }
+  free (held);
+  return EXIT_SYSERR;
+}
+
+/* What --print-old and --verbose print about R's change, or NULL.  */
+static char *
+format_report (struct repoint const *r, struct options const *opt)
+{
+  struct link_state const *old = &r->old;
+  char *printed = (opt->print_old
+                   ? xasprintf ("%s\n", old->kind == LINK_ABSENT
+                                        ? "" : old->target)
+                   : NULL);
+  if (!opt->verbose)
+    return printed;
+
+  char *was;
+  switch (old->kind)
+    {
+    case LINK_ABSENT:
+      was = xstrdup ("new");
+      break;
+    case LINK_SYMLINK:
+      was = (opt->backup
+             ? xasprintf ("was %s, kept as %s", quoteaf_n (2, old->target),
+                          quoteaf_n (3, r->backup))
+             : xasprintf ("was %s", quoteaf_n (2, old->target)));
+      break;
+    default:
+      was = xasprintf ("was a directory, kept as %s",
+                       quoteaf_n (2, old->target));
+      break;
+    }
+  char *report = xasprintf ("%s%s -> %s (%s)\n", printed ? printed : "",
+                            quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                            was);
+  free (was);
+  free (printed);
+  return report;
+}
+
+/* LINK is R's new link now.  Keep the old link as LINK~ (--backup),
+   then write what was asked for; if either cannot be done, undo the
+   change.  Then remove what is left of the old link.  */
+static int
+complete_repoint (struct repoint *r, struct options const *opt)
+{
+  if (opt->backup && r->old.kind == LINK_SYMLINK && !save_backup (r))
+    {
+      char *shown = in_link_dir (r, r->backup);
+      char *what = xasprintf ("cannot keep the old link of %s as %s",
+                              quoteaf_n (0, r->link), quoteaf_n (1, shown));
+      int status = undo_after (r, what, errno);
+      free (what);
+      free (shown);
+      return status;
+    }
+
+  char *report = format_report (r, opt);
+  bool written = !report || write_out (report);
+  int err = errno;
+  free (report);
+  if (!written)
+    return undo_after (r, "write error on standard output", err);
+
+  /* The old link, or an older backup, is at the temporary name.  */
+  if (r->old_held_at == r->temp.name || r->older_backup_held)
+    temp_remove (&r->temp);
+  else
+    temp_forget (&r->temp);
+
+  /* Where the old directory went must not go unsaid (-v says it too).  */
+  if (r->old.kind == LINK_DIRECTORY && !opt->quiet && !opt->verbose)
+    {
+      char *kept = in_link_dir (r, r->old.target);
+      error (0, 0, "the directory that was %s is kept as %s",
+             quoteaf_n (0, r->link), quoteaf_n (1, kept));
+      free (kept);
+    }
+  return EXIT_DONE;
+}
+
+/* Publish R's new link and complete the change.  Between the exchange
+   and the end, the temporary name holds what LINK held: a signal must
+   not remove it before it is sorted, so the cleanup signals wait.  */
+static int
+repoint_now (struct repoint *r, struct options const *opt,
+             char const *expect)
+{
+  block_cleanup_signals ();
+  int status = publish (r, opt, expect);
+  if (status == EXIT_DONE)
+    status = complete_repoint (r, opt);
+  unblock_cleanup_signals ();
+  return status;
+}
+
 /* The name of the --expect lock for R's LINK: hidden, in LINK's
    directory, named after LINK.  */
 static char *
-expect_lock_path (struct repoint const *r)
+expect_lock_name (struct repoint const *r)
 {
   static char const prefix[] = ".atomic-swap.";
   static char const suffix[] = ".lock";
-  /* The lock keeps its last owner record in LOCK.last.  */
-  static char const last_suffix[] = ".last";
   int base_len = (int) strlen (r->parent.base);
-  int room = (NAME_MAX - (int) (sizeof prefix - 1) - (int) (sizeof suffix - 1)
-              - (int) (sizeof last_suffix - 1));
+  int room = NAME_MAX - (int) (sizeof prefix - 1) - (int) (sizeof suffix - 1);
   if (base_len > room)
     base_len = room;   /* Long names share a lock: harmless.  */
-  return xasprintf ("%s/%s%.*s%s", r->parent.dir, prefix, base_len,
-                    r->parent.base, suffix);
+  return xasprintf ("%s%.*s%s", prefix, base_len, r->parent.base, suffix);
 }
 
 /* Publish R's new symlink if LINK is in the state --expect names.  Calls
-   on the same LINK take turns through a lock, so that of several racing
-   with the same OLD exactly one sees OLD.  */
+   on the same LINK take turns through a lock, taken in the directory
+   already open (never looked up by its path again), so that of several
+   racing with the same OLD exactly one sees OLD.  The lock keeps no
+   history: once released, nothing of it is left.  */
 static int
 publish_expected (struct repoint *r, struct options const *opt)
 {
-  char *lock_path = expect_lock_path (r);
+  char *lock_name = expect_lock_name (r);
+  char *lock_shown = in_link_dir (r, lock_name);
   struct dirlock lock;
+  struct dirlock_config config = { .no_history = true };
   struct timespec wait = { EXPECT_LOCK_WAIT_SECONDS, 0 };
   int status;
-  switch (dirlock_acquire (&lock, lock_path, deadline_after (wait)))
+  switch (dirlock_acquire_at (&lock, r->parent.fd, lock_name,
+                              deadline_after (wait), &config))
     {
     case 0:
-      status = publish (r, opt, opt->expect);
+      /* A signal that comes while we hold the lock waits until the lock
+         is released: nothing is left behind.  */
+      block_cleanup_signals ();
+      status = repoint_now (r, opt, opt->expect);
       /* The change is made or refused; a lock that cannot be released
          (someone broke it meanwhile) does not undo that.  */
       if (dirlock_release (&lock) != 0 && !opt->quiet)
         error (0, errno, "warning: cannot release the lock %s",
-               quoteaf (lock_path));
+               quoteaf (lock_shown));
+      unblock_cleanup_signals ();
       break;
     case 1:
       error (0, 0, "cannot change %s: the lock %s is still held after %d "
-             "seconds", quoteaf_n (0, r->link), quoteaf_n (1, lock_path),
+             "seconds", quoteaf_n (0, r->link), quoteaf_n (1, lock_shown),
              EXPECT_LOCK_WAIT_SECONDS);
       status = EXIT_SYSERR;
       break;
     default:
-      error (0, errno, "cannot lock %s", quoteaf (lock_path));
+      error (0, errno, "cannot lock %s", quoteaf (lock_shown));
       status = EXIT_SYSERR;
       break;
     }
-  free (lock_path);
+  free (lock_shown);
+  free (lock_name);
   return status;
 }
 
@@ -766,13 +1296,11 @@ publish_expected (struct repoint *r, struct options const *opt)
 static bool
 choose_primitive (struct repoint *r, struct options const *opt)
 {
-  r->exchange_required = opt->print_old || opt->exchange_dir;
-  if (fs_dir_surely_local (r->parent.fd))
-    {
-      /* Every primitive is safe here (see fs_dir_surely_local).  */
-      r->use_exchange = true;
-      return true;
-    }
+  r->exchange_required = opt->print_old || opt->backup || opt->exchange_dir;
+  /* The same shortcut fs_permits takes: every primitive is safe here.  */
+  r->use_exchange = true;
+  if (fs_surely_local (r->parent.fd, r->parent.base))
+    return true;
   struct fs_info info;
   if (!fs_identify (r->parent.fd, r->parent.base, &info))
     {
@@ -782,11 +1310,8 @@ choose_primitive (struct repoint *r, struct options const *opt)
     }
   bool permitted;
   if (r->exchange_required)
-    {
-      r->use_exchange = true;
-      permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_EXCHANGE,
-                                   opt->force, opt->quiet);
-    }
+    permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_EXCHANGE,
+                                 opt->force, opt->quiet);
   else
     {
       /* rename(2) is the promise; RENAME_EXCHANGE, where the filesystem
@@ -807,48 +1332,13 @@ choose_primitive (struct repoint *r, struct options const *opt)
   return permitted;
 }
 
-/* Report a repointing done: --print-old, --verbose, --exchange-dir.  */
-static void
-report_repoint (struct repoint const *r, struct options const *opt)
-{
-  struct link_state const *old = &r->old;
-  /* Where the old directory went must not go unsaid (-v says it too).  */
-  if (old->kind == LINK_DIRECTORY && !opt->quiet && !opt->verbose)
-    {
-      char *backup = (strcmp (r->parent.dir, ".") == 0
-                      ? xstrdup (old->target)
-                      : xasprintf ("%s/%s", r->parent.dir, old->target));
-      error (0, 0, "the directory that was %s is kept as %s",
-             quoteaf_n (0, r->link), quoteaf_n (1, backup));
-      free (backup);
-    }
-  if (opt->print_old)
-    printf ("%s\n", old->kind == LINK_ABSENT ? "" : old->target);
-  if (opt->verbose)
-    {
-      printf ("%s -> %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target));
-      switch (old->kind)
-        {
-        case LINK_ABSENT:
-          fputs (" (new)\n", stdout);
-          break;
-        case LINK_SYMLINK:
-          printf (" (was %s)\n", quoteaf_n (2, old->target));
-          break;
-        default:
-          printf (" (was a directory, kept as %s)\n",
-                  quoteaf_n (2, old->target));
-          break;
-        }
-    }
-}
-
 /* The 2nd form: make LINK a symbolic link to TARGET.  */
 static int
 repoint_symlink (char const *target, char const *link,
                  struct options const *opt)
 {
-  struct repoint r = { .link = link, .old = { LINK_ABSENT, NULL } };
+  struct repoint r = { .link = link, .must_be_dir = ends_with_slash (link),
+                       .old = { LINK_ABSENT, NULL } };
   if (!open_parent (link, &r.parent))
     {
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
@@ -877,23 +1367,19 @@ repoint_symlink (char const *target, char const *link,
         }
       close (fd);
     }
+  if (opt->backup && !prepare_backup (&r))
+    goto out;
 
   if (opt->expect)
     {
       /* Most losers of a race can tell without the lock: LINK already
          differs from OLD.  That is a valid answer at this moment.  */
       struct link_state now;
-      if (!read_link_state (r.parent.fd, r.parent.base, &now))
-        {
-          error (0, errno, "cannot examine %s", quoteaf (link));
-          goto out;
-        }
-      bool matches = matches_expected (&now, opt->expect);
-      if (!matches)
-        status = report_mismatch (link, &now, opt->expect, opt);
-      link_state_free (&now);
-      if (!matches)
+      status = examine_link (&r, opt, opt->expect, &now);
+      if (status != EXIT_DONE)
         goto out;
+      link_state_free (&now);
+      status = EXIT_SYSERR;
     }
 
   if (temp_create (&r.temp, r.parent.fd, TEMP_SYMLINK, 0, stored) != 0)
@@ -901,21 +1387,26 @@ repoint_symlink (char const *target, char const *link,
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
       goto out;
     }
-  status = (opt->expect ? publish_expected (&r, opt) : publish (&r, opt, NULL));
+  /* An undo must know our new link again: only -p, -v and -b can ask
+     for one.  */
+  struct stat st;
+  if ((opt->print_old || opt->verbose || opt->backup)
+      && fstatat (r.parent.fd, r.temp.name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    r.new_ino = st.st_ino;
+
+  status = (opt->expect ? publish_expected (&r, opt)
+            : repoint_now (&r, opt, NULL));
   temp_remove (&r.temp);
 
-  if (status == EXIT_DONE)
+  if (status == EXIT_DONE && opt->sync && fsync_directory (r.parent.fd) != 0)
     {
-      if (opt->sync && fsync_directory (r.parent.fd) != 0)
-        {
-          error (0, errno, "cannot sync the directory of %s", quoteaf (link));
-          status = EXIT_SYSERR;
-        }
-      report_repoint (&r, opt);
+      error (0, errno, "cannot sync the directory of %s", quoteaf (link));
+      status = EXIT_SYSERR;
     }
 
  out:
   link_state_free (&r.old);
+  free (r.backup);
   free (stored);
   close_parent (&r.parent);
   return status;
@@ -925,12 +1416,14 @@ int
 main (int argc, char **argv)
 {
   struct options opt = { .form = FORM_EXCHANGE };
-  bool symlink_form = false, no_clobber_form = false, check_fs = false;
+  bool symlink_form = false, no_clobber_form = false, exchange_form = false;
+  bool ln_force = false, check_fs = false;
 
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "snprSvq", long_options, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "snpbrfTSvq", long_options, NULL))
+         != -1)
     {
       switch (c)
         {
@@ -940,14 +1433,26 @@ main (int argc, char **argv)
         case 'n':
           no_clobber_form = true;
           break;
+        case EXCHANGE_OPTION:
+          exchange_form = true;
+          break;
         case EXPECT_OPTION:
           opt.expect = optarg;
           break;
         case 'p':
           opt.print_old = true;
           break;
+        case 'b':
+          opt.backup = true;
+          break;
         case 'r':
           opt.relative = true;
+          break;
+        case 'f':
+          ln_force = true;
+          break;
+        case 'T':
+          /* An operand is never a directory to move into anyway.  */
           break;
         case EXCHANGE_DIR_OPTION:
           opt.exchange_dir = true;
@@ -986,14 +1491,21 @@ main (int argc, char **argv)
     }
 
   if (symlink_form && no_clobber_form)
-    usage_error ("--symlink and --no-clobber cannot be combined");
+    usage_error ("--symlink and --no-clobber cannot be combined (for ln's "
+                 "-sfn, type 'atomic-swap -s TARGET LINK': LINK is never "
+                 "followed)");
+  if (exchange_form && (symlink_form || no_clobber_form))
+    usage_error ("--exchange cannot be combined with %s",
+                 symlink_form ? "--symlink" : "--no-clobber");
   if (!symlink_form)
     {
       char const *needs_symlink = (opt.expect ? "--expect"
                                    : opt.print_old ? "--print-old"
+                                   : opt.backup ? "--backup"
                                    : opt.relative ? "--relative"
                                    : opt.exchange_dir ? "--exchange-dir"
                                    : opt.check_target ? "--check-target"
+                                   : ln_force ? "-f"
                                    : NULL);
       if (needs_symlink)
         usage_error ("%s works only with --symlink", needs_symlink);
@@ -1023,7 +1535,9 @@ main (int argc, char **argv)
     {
     case FORM_SYMLINK:
       if (*first == '\0')
-        usage_error ("TARGET must not be empty");
+        usage_error ("TARGET must not be empty (an empty --print-old line "
+                     "means LINK did not exist: to roll that back, remove "
+                     "LINK)");
       return repoint_symlink (first, second, &opt);
     case FORM_NO_CLOBBER:
       return rename_no_clobber (first, second, &opt);

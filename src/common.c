@@ -24,11 +24,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basename-lgpl.h"
 #include "closeout.h"
 #include "c-ctype.h"
 #include "c-strtod.h"
 #include "error.h"
 #include "exitfail.h"
+#include "full-read.h"
 #include "intprops.h"
 #include "modechange.h"
 #include "tempname.h"
@@ -37,9 +39,11 @@
 #include "xalloc.h"
 #include "xstdopen.h"
 
-/* version-etc needs the copyright line; we are not an FSF package.  */
+/* version-etc needs the copyright line; we are not an FSF package.
+   The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
+   year of the gnulib snapshot, which this format leaves unused.  */
 char const version_etc_copyright[] =
-  "Copyright %s %d The atomicutils authors.";
+  "Copyright %s 2026 The atomicutils authors.";
 
 #define TIME_T_MAX TYPE_MAXIMUM (time_t)
 
@@ -174,12 +178,15 @@ emit_exit_status_help (char const *extra)
          stdout);
 }
 
+/* The package has no public bug tracker address: the README says
+   where reports go.  The tool is named as installed, not by the path it
+   was run from (help2man runs ./src/TOOL to make the manual page).  */
 void
 emit_help_footer (void)
 {
-  printf ("\nReport bugs to: %s\n"
-          "%s home page and documentation: see the README of the package\n"
-          "or 'man %s'.\n", PACKAGE_BUGREPORT, PACKAGE_NAME, tool_name ());
+  printf ("\nReport bugs as the README.md of %s says under"
+          " \"Reporting bugs\".\n"
+          "Full documentation: man %s\n", PACKAGE_NAME, tool_name ());
 }
 
 void
@@ -854,4 +861,27 @@ xparse_mode (char const *spec)
                              false, umask_value, change, NULL);
   free (change);
   return mode;
+}
+
+ssize_t
+read_small (int fd, char *buf, size_t size)
+{
+  size_t n = full_read (fd, buf, size - 1);
+  if (n < size - 1 && errno != 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+ssize_t
+read_small_file (char const *file, char *buf, size_t size)
+{
+  int fd = open (file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read_small (fd, buf, size);
+  int saved_errno = errno;
+  close (fd);
+  errno = saved_errno;
+  return n;
 }

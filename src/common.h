@@ -252,4 +252,12 @@ void json_put_string (FILE *out, char const *str);
    error.  */
 mode_t xparse_mode (char const *mode_spec);
 
+/* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
+   and end it with a NUL (a longer file is cut short).  Return the
+   length, or -1 with errno.  */
+ssize_t read_small (int fd, char *buf, size_t size);
+
+/* read_small on the file FILE (a /proc file, say): open, read, close.  */
+ssize_t read_small_file (char const *file, char *buf, size_t size);
+
 #endif

@@ -62,12 +62,24 @@
 #include "stat-time.h"
 #include "timespec.h"
 #include "xalloc.h"
+#include "xvasprintf.h"
 
 #define OWNER_PREFIX "owner."
 #define LAST_SUFFIX ".last"
 
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
+
+/* The size of a buffer for an owner file's name, "owner.ID".  */
+enum { OWNER_NAME_SIZE = sizeof OWNER_PREFIX + DIRLOCK_ID_MAX };
+
+/* The name of holding ID's owner file, in BUF.  */
+static char *
+owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
+{
+  snprintf (buf, OWNER_NAME_SIZE, OWNER_PREFIX "%s", id);
+  return buf;
+}
 
 /* --- record fields ---------------------------------------------------- */
 
@@ -140,6 +152,25 @@ valid_id (char const *id)
   return true;
 }
 
+/* The token written as VALUE: plain decimal digits, at most
+   DIRLOCK_TOKEN_MAX; anything else is DIRLOCK_TOKEN_NONE.  */
+static uintmax_t
+parse_token (char const *value)
+{
+  uintmax_t token = 0;
+  if (!*value)
+    return DIRLOCK_TOKEN_NONE;
+  for (char const *p = value; *p; p++)
+    {
+      if (!c_isdigit (*p))
+        return DIRLOCK_TOKEN_NONE;
+      token = token * 10 + (*p - '0');
+      if (token > DIRLOCK_TOKEN_MAX)
+        return DIRLOCK_TOKEN_NONE;
+    }
+  return token;
+}
+
 /* Parse the record TEXT (modified) into OWNER.  Unknown keys are
    ignored, so records can grow.  */
 static void
@@ -155,7 +186,7 @@ parse_record (char *text, struct dirlock_owner *owner)
       *eq = '\0';
       char const *key = line, *value = eq + 1;
       if (strcmp (key, "token") == 0)
-        owner->token = strtoumax (value, NULL, 10);
+        owner->token = parse_token (value);
       else if (strcmp (key, "pid") == 0)
         owner->pid = strtol (value, NULL, 10);
       else if (strcmp (key, "start_time") == 0)
@@ -188,7 +219,22 @@ static void
 clear_owner (struct dirlock_owner *owner)
 {
   memset (owner, 0, sizeof *owner);
+  owner->token = DIRLOCK_TOKEN_NONE;
   owner->uid = -1;
+}
+
+/* Read the record in FD, a regular file whose status is *ST, into
+   OWNER.  Return 0, or -1 with errno.  */
+static int
+read_record_fd (int fd, struct stat const *st, struct dirlock_owner *owner)
+{
+  char text[RECORD_MAX + 1];
+  if (read_small (fd, text, sizeof text) < 0)
+    return -1;
+  clear_owner (owner);
+  parse_record (text, owner);
+  owner->heartbeat = get_stat_mtime (st);
+  return 0;
 }
 
 /* Read the record in file NAME of directory DIRFD into OWNER.  Return
@@ -201,45 +247,18 @@ read_record (int dirfd, char const *name, struct dirlock_owner *owner)
   if (fd < 0)
     return -1;
   struct stat st;
-  if (fstat (fd, &st) != 0)
+  int r = fstat (fd, &st);
+  if (r == 0 && !S_ISREG (st.st_mode))
     {
-      int saved_errno = errno;
-      close (fd);
-      errno = saved_errno;
-      return -1;
-    }
-  if (!S_ISREG (st.st_mode))
-    {
-      close (fd);
       errno = EINVAL;
-      return -1;
+      r = -1;
     }
-  char text[RECORD_MAX + 1];
-  size_t len = 0;
-  for (;;)
-    {
-      ssize_t n = read (fd, text + len, RECORD_MAX - len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved_errno = errno;
-          close (fd);
-          errno = saved_errno;
-          return -1;
-        }
-      if (n == 0)
-        break;
-      len += n;
-      if (len == RECORD_MAX)
-        break;
-    }
+  if (r == 0)
+    r = read_record_fd (fd, &st, owner);
+  int saved_errno = errno;
   close (fd);
-  text[len] = '\0';
-  clear_owner (owner);
-  parse_record (text, owner);
-  owner->heartbeat = get_stat_mtime (&st);
-  return 0;
+  errno = saved_errno;
+  return r;
 }
 
 /* --- judging a holding --------------------------------------------- */
@@ -274,26 +293,56 @@ lease_expiry (struct dirlock_owner const *owner)
   return timespec_add (monotonic_now (), timespec_sub (expiry, now_real));
 }
 
-char const *
-dirlock_stale_reason (struct dirlock_owner const *owner)
+/* The judgement of a holding: may it be broken, and if not, which
+   process of this system keeps it (so a waiter can watch it exit).  */
+struct verdict
 {
+  char const *stale;                /* why it may be broken, or NULL */
+  pid_t live_pid;                   /* 0: none that we can watch */
+  unsigned long long live_start_time;
+};
+
+static void
+judge (struct dirlock_owner const *owner, struct verdict *v)
+{
+  v->stale = NULL;
+  v->live_pid = 0;
+  v->live_start_time = 0;
   if (has_lease (owner))
     {
       struct timespec now_real;
       clock_gettime (CLOCK_REALTIME, &now_real);
       struct timespec age = timespec_sub (now_real, owner->heartbeat);
       if (timespec_cmp (age, owner->lease) >= 0)
-        return "its lease expired";
+        {
+          v->stale = "its lease expired";
+          return;
+        }
     }
   if (!same_system (owner))
-    return NULL;
+    return;
   if (process_state (owner->pid, owner->start_time) != PROCESS_DEAD)
-    return NULL;
-  if (owner->child_pid > 0
-      && (process_state (owner->child_pid, owner->child_start_time)
-          != PROCESS_DEAD))
-    return NULL;
-  return "its owner is dead";
+    {
+      v->live_pid = owner->pid;
+      v->live_start_time = owner->start_time;
+    }
+  else if (owner->child_pid > 0
+           && (process_state (owner->child_pid, owner->child_start_time)
+               != PROCESS_DEAD))
+    {
+      v->live_pid = owner->child_pid;
+      v->live_start_time = owner->child_start_time;
+    }
+  else
+    v->stale = "its owner is dead";
+}
+
+char const *
+dirlock_stale_reason (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  return v.stale;
 }
 
 bool
@@ -305,38 +354,49 @@ dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
           && start_time == owner->start_time);
 }
 
-/* A descriptor that becomes readable when the holder of OWNER's lock
-   (or, if the holder is gone, its child) exits; -1 if there is none
-   to watch.  */
-static int
-holder_exit_fd (struct dirlock_owner const *owner)
+/* Can this kernel watch a process exit through a pidfd?  */
+static bool
+pidfd_available (void)
 {
 #ifdef SYS_pidfd_open
-  if (!same_system (owner))
-    return -1;
-  pid_t pid = owner->pid;
-  unsigned long long start_time = owner->start_time;
-  if (process_state (pid, start_time) == PROCESS_DEAD)
+  static int available = -1;
+  if (available < 0)
     {
-      pid = owner->child_pid;
-      start_time = owner->child_start_time;
+      int fd = syscall (SYS_pidfd_open, getpid (), 0);
+      available = fd >= 0;
+      if (fd >= 0)
+        close (fd);
     }
-  if (pid <= 0)
-    return -1;
+  return available;
+#else
+  return false;
+#endif
+}
+
+/* A descriptor that becomes readable when process PID, started at
+   START_TIME, exits.  Return -1 with errno ESRCH if it has exited
+   already, or with another errno if it cannot be watched.  */
+static int
+holder_exit_fd (pid_t pid, unsigned long long start_time)
+{
+#ifdef SYS_pidfd_open
   int fd = syscall (SYS_pidfd_open, pid, 0);
   if (fd < 0)
     return -1;
-  /* The pid may have been reused between the check and the open: then
-     the descriptor is of another process, and no use.  */
+  /* The pid may have been reused between the judgement and the open:
+     then the descriptor is of another process, and no use.  */
   if (process_state (pid, start_time) == PROCESS_DEAD)
     {
       close (fd);
+      errno = ESRCH;
       return -1;
     }
   fcntl (fd, F_SETFD, FD_CLOEXEC);
   return fd;
 #else
-  (void) owner;
+  (void) pid;
+  (void) start_time;
+  errno = ENOSYS;
   return -1;
 #endif
 }
@@ -385,7 +445,7 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
           errno = saved_errno;
           return -1;
         }
-      char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX] = "";
+      char owner_name[OWNER_NAME_SIZE] = "";
       int entries = 0;
       struct dirent *e;
       while ((e = readdir (dir)))
@@ -439,24 +499,128 @@ last_name (char const *base, char *buf, size_t size)
   return true;
 }
 
-/* The token of the last holding that ended (0 if none).  Return -1
-   with errno if LOCK.last cannot be read or is not a file.  */
-static intmax_t
-last_token (struct parent_dir const *parent)
+/* Why the last call failed because of LOCK.last (see dirlock_fault).  */
+static struct
+{
+  bool set;
+  char *file;                   /* LOCK.last as the caller named LOCK */
+  char const *problem;          /* NULL: errno says */
+  char problem_buf[96];
+} fault;
+
+static void
+clear_fault (void)
+{
+  free (fault.file);
+  fault.file = NULL;
+  fault.problem = NULL;
+  fault.set = false;
+}
+
+/* LOCK.last of PARENT is at fault: PROBLEM, or, if NULL, errno.  */
+static void
+set_fault (struct parent_dir const *parent, char const *problem)
+{
+  int saved_errno = errno;
+  clear_fault ();
+  bool bare = !parent->dir || strcmp (parent->dir, ".") == 0;
+  fault.file = xasprintf ("%s%s%s" LAST_SUFFIX, bare ? "" : parent->dir,
+                          bare || parent->dir[strlen (parent->dir) - 1] == '/'
+                          ? "" : "/", parent->base);
+  fault.problem = problem;
+  fault.set = true;
+  errno = saved_errno;
+}
+
+bool
+dirlock_fault (char const **file, char const **problem)
+{
+  if (!fault.set)
+    return false;
+  *file = fault.file;
+  *problem = fault.problem;
+  return true;
+}
+
+/* May LOCK.last, whose status is ST, be trusted, in the directory
+   PARENT?  In a sticky directory anyone may create a name, but only
+   its owner replace it: there a history that belongs neither to us,
+   nor to root, nor to the directory's owner may have been planted, and
+   is not trusted.  Elsewhere whoever could plant it could as well
+   replace LOCK itself.  Return NULL, or the problem.  */
+static char const *
+untrusted_history (struct parent_dir const *parent, struct stat const *st)
+{
+  if (st->st_uid == 0 || st->st_uid == geteuid ())
+    return NULL;
+  struct stat dir;
+  if (fstat (parent->fd, &dir) != 0 || !(dir.st_mode & S_ISVTX)
+      || st->st_uid == dir.st_uid)
+    return NULL;
+  snprintf (fault.problem_buf, sizeof fault.problem_buf,
+            "belongs to uid %ju, in a sticky directory",
+            (uintmax_t) st->st_uid);
+  return fault.problem_buf;
+}
+
+/* Read the token of the last holding that ended into *TOKEN (0 if there
+   is none).  Return 0; or -1 with errno and the fault set (see
+   dirlock_fault), errno EINVAL when LOCK.last is unusable: not a
+   regular file, untrusted, or without a token that can be followed.  */
+static int
+last_token (struct parent_dir const *parent, uintmax_t *token)
 {
   char name[NAME_MAX + 1];
   if (!last_name (parent->base, name, sizeof name))
     return -1;
-  struct dirlock_owner last;
-  if (read_record (parent->fd, name, &last) != 0)
+  *token = 0;
+  /* O_NONBLOCK: a FIFO planted there must not hang us.  */
+  int fd = openat (parent->fd, name,
+                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
     {
       if (errno == ENOENT)
         return 0;
-      if (errno == ELOOP)
+      char const *problem = (errno == ELOOP ? "is a symbolic link"
+                             : errno == ENXIO ? "is not a regular file"
+                             : NULL);
+      set_fault (parent, problem);
+      if (problem)
         errno = EINVAL;
       return -1;
     }
-  return last.token;
+  struct stat st;
+  struct dirlock_owner last;
+  char const *problem = NULL;
+  int r = fstat (fd, &st);
+  if (r == 0 && !S_ISREG (st.st_mode))
+    problem = "is not a regular file";
+  else if (r == 0 && !(problem = untrusted_history (parent, &st)))
+    {
+      r = read_record_fd (fd, &st, &last);
+      if (r == 0 && last.token == DIRLOCK_TOKEN_NONE)
+        problem = "holds no valid fencing token";
+      else if (r == 0 && last.token == DIRLOCK_TOKEN_MAX)
+        problem = "holds the largest fencing token there is";
+    }
+  int saved_errno = errno;
+  close (fd);
+  if (r != 0 || problem)
+    {
+      set_fault (parent, problem);
+      errno = problem ? EINVAL : saved_errno;
+      return -1;
+    }
+  *token = last.token;
+  return 0;
+}
+
+/* Is LOCK.last's failure one of an unusable history, rather than of the
+   system?  */
+static bool
+history_unusable (void)
+{
+  return fault.set && fault.problem;
 }
 
 /* End holding ID with token TOKEN, whose directory is LOCK_FD: move its
@@ -467,28 +631,39 @@ last_token (struct parent_dir const *parent)
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
    settled its token may carry one not above LOCK.last's, and is then
-   ended by unlinking its record instead.  */
+   ended by unlinking its record instead, as is one without a valid
+   token.  SETTLED says the token is known to be above LOCK.last's (our
+   own holding settled it when it acquired the lock), so LOCK.last need
+   not be read: a release then needs no new descriptor.
+
+   An unusable LOCK.last (planted, or poisoned) never keeps a holding
+   from ending: the record replaces it if it may, and is unlinked if
+   not; the next acquisition reports what is wrong with it.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history)
+             uintmax_t token, bool history, bool settled)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
+  char owner_name[OWNER_NAME_SIZE];
   char last[NAME_MAX + 1];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s", id);
-  int r;
-  if (history)
+  owner_file_name (owner_name, id);
+  bool keep = history && token != DIRLOCK_TOKEN_NONE;
+  if (keep && !last_name (parent->base, last, sizeof last))
+    return -1;
+  if (keep && !settled)
     {
-      if (!last_name (parent->base, last, sizeof last))
+      uintmax_t last_token_value;
+      if (last_token (parent, &last_token_value) == 0)
+        keep = last_token_value < token;
+      else if (!history_unusable ())
         return -1;
-      intmax_t last_token_value = last_token (parent);
-      if (last_token_value < 0)
-        return -1;
-      r = ((uintmax_t) last_token_value < token
-           ? renameat (lock_fd, owner_name, parent->fd, last)
-           : unlinkat (lock_fd, owner_name, 0));
     }
-  else
-    r = unlinkat (lock_fd, owner_name, 0);
+  int r = keep ? renameat (lock_fd, owner_name, parent->fd, last) : -1;
+  if (r != 0 && !(keep && errno == ENOENT))
+    {
+      /* Not kept, or LOCK.last could not be replaced (a directory in
+         its place, another user's name in a sticky directory).  */
+      r = unlinkat (lock_fd, owner_name, 0);
+    }
   if (r != 0)
     return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
@@ -570,15 +745,14 @@ static enum attempt
 try_create (struct dirlock *lock)
 {
   struct parent_dir *parent = &lock->parent;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
 
   /* The token is settled after the rename (settle_token); read the
      candidate as late as possible, so that it rarely needs to be.
      Without a history there is no token to carry on.  */
-  intmax_t last = lock->history ? last_token (parent) : 0;
-  if (last < 0)
+  uintmax_t last = 0;
+  if (lock->history && last_token (parent, &last) != 0)
     return ATTEMPT_ERROR;
   lock->self.token = last + 1;
 
@@ -648,9 +822,8 @@ try_create (struct dirlock *lock)
 static int
 rewrite_owner (struct dirlock *lock)
 {
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
   int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE,
                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
@@ -691,10 +864,11 @@ settle_token (struct dirlock *lock)
 {
   if (!lock->history)
     return 0;
-  intmax_t last = last_token (&lock->parent);
-  if (last >= 0 && (uintmax_t) last < lock->self.token)
+  uintmax_t last;
+  bool read = last_token (&lock->parent, &last) == 0;
+  if (read && last < lock->self.token)
     return 0;
-  if (last >= 0)
+  if (read)
     {
       lock->self.token = last + 1;
       if (rewrite_owner (lock) == 0)
@@ -703,9 +877,8 @@ settle_token (struct dirlock *lock)
   /* Unlink rather than end_holding: our record's token may be below
      LOCK.last's, which must never go down.  */
   int saved_errno = errno;
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   if (unlinkat (lock->lock_fd, owner_name, 0) == 0)
     unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
   errno = saved_errno;
@@ -762,7 +935,7 @@ report_break (char const *path, struct dirlock_owner const *owner,
          reason);
 }
 
-int
+static int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
                    struct dirlock_config const *config)
@@ -784,9 +957,6 @@ acquire_in_parent (struct dirlock *lock, char const *path,
      and the sleep still wakes us.  */
   struct dir_watch watch;
   bool watching = false;
-  /* Where no pidfd can tell us that a local holder died (kernels
-     before 5.3), look again after a capped back-off.  */
-  unsigned int recheck_ms = 8;
   /* Attempts lost in a row to a lock we then could not see (a network
      filesystem's lookup cache can say "absent" while the server says
      "exists"): past a few, pause rather than spin.  */
@@ -849,9 +1019,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         {
           /* Our own rename did succeed, though it reported an error
              (a retransmitted request on NFS).  */
-          char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-          snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-                    owner.id);
+          char owner_name[OWNER_NAME_SIZE];
+          owner_file_name (owner_name, owner.id);
           lock->lock_fd = lock_fd;
           lock->owner_fd = openat (lock_fd, owner_name,
                                    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -866,11 +1035,12 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           result = -1;
           break;
         }
-      char const *reason = dirlock_stale_reason (&owner);
-      if (reason)
+      struct verdict verdict;
+      judge (&owner, &verdict);
+      if (verdict.stale)
         {
           int ended = end_holding (&lock->parent, lock_fd, owner.id,
-                                   owner.token, lock->history);
+                                   owner.token, lock->history, false);
           close (lock_fd);
           if (ended < 0)
             {
@@ -878,7 +1048,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
               break;
             }
           if (ended == 0 && config->verbose)
-            report_break (path, &owner, reason);
+            report_break (path, &owner, verdict.stale);
           continue;
         }
       close (lock_fd);
@@ -890,22 +1060,25 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         }
       if (!watching)
         {
+          /* Where no pidfd can tell us that a local holder died
+             (kernels before 5.3), the watch also looks again after a
+             capped back-off, as on a network filesystem.  */
           dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
-                          lock->parent.base, remote_fs (lock->parent.fd));
+                          lock->parent.base,
+                          remote_fs (lock->parent.fd) || !pidfd_available ());
           watching = true;
           continue;
         }
       struct timespec wake = deadline;
       if (has_lease (&owner))
         wake = earlier_deadline (wake, lease_expiry (&owner));
-      int exit_fd = holder_exit_fd (&owner);
-      if (exit_fd < 0 && same_system (&owner))
+      int exit_fd = -1;
+      if (verdict.live_pid > 0)
         {
-          struct timespec recheck = { recheck_ms / 1000,
-                                      recheck_ms % 1000 * 1000000 };
-          wake = earlier_deadline (wake, deadline_after (recheck));
-          if (recheck_ms < 1000)
-            recheck_ms *= 2;
+          exit_fd = holder_exit_fd (verdict.live_pid,
+                                    verdict.live_start_time);
+          if (exit_fd < 0 && errno == ESRCH)
+            continue;           /* it has just exited: judge again */
         }
       int woke = dir_watch_wait (&watch, exit_fd, wake);
       int saved_errno = errno;
@@ -933,6 +1106,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
                       struct timespec deadline,
                       struct dirlock_config const *config)
 {
+  clear_fault ();
   lock->lock_fd = lock->owner_fd = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
@@ -944,6 +1118,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                     struct timespec deadline,
                     struct dirlock_config const *config)
 {
+  clear_fault ();
   lock->lock_fd = lock->owner_fd = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
@@ -974,8 +1149,9 @@ dirlock_acquire (struct dirlock *lock, char const *path,
 int
 dirlock_release (struct dirlock *lock)
 {
+  clear_fault ();
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
-                           lock->self.token, lock->history);
+                           lock->self.token, lock->history, true);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -1008,9 +1184,8 @@ dirlock_heartbeat (struct dirlock *lock)
   if (futimens (lock->owner_fd, NULL) != 0)
     return -1;
   /* Is the file we touch still the lock's?  */
-  char owner_name[sizeof OWNER_PREFIX + DIRLOCK_ID_MAX];
-  snprintf (owner_name, sizeof owner_name, OWNER_PREFIX "%s",
-            lock->self.id);
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
   struct stat in_lock, ours;
   if (fstatat (lock->lock_fd, owner_name, &in_lock, AT_SYMLINK_NOFOLLOW) != 0
       || fstat (lock->owner_fd, &ours) != 0
@@ -1046,6 +1221,7 @@ look_at_path (char const *path, struct parent_dir *parent, int *lock_fd,
 int
 dirlock_read (char const *path, struct dirlock_owner *owner)
 {
+  clear_fault ();
   struct parent_dir parent;
   int lock_fd;
   int look = look_at_path (path, &parent, &lock_fd, owner);
@@ -1089,6 +1265,7 @@ close_held (struct parent_dir *parent, int lock_fd, int result)
 int
 dirlock_break (char const *path, struct dirlock_owner *owner)
 {
+  clear_fault ();
   struct parent_dir parent;
   int lock_fd;
   for (;;)
@@ -1098,7 +1275,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
         return held;
       int ended = close_held (&parent, lock_fd,
                               end_holding (&parent, lock_fd, owner->id,
-                                           owner->token, true));
+                                           owner->token, true, false));
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1108,6 +1285,7 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
 int
 dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
 {
+  clear_fault ();
   struct parent_dir parent;
   int lock_fd;
   int held = open_held (path, &parent, &lock_fd, owner);
@@ -1115,7 +1293,35 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
     return held;
   int result = (dirlock_owned_by (owner, pid)
                 ? end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true)
+                               true, false)
                 : 2);
   return close_held (&parent, lock_fd, result);
+}
+
+int
+dirlock_reset_history (char const *path)
+{
+  clear_fault ();
+  struct parent_dir parent;
+  if (!open_parent (path, &parent))
+    return -1;
+  uintmax_t token;
+  int result = 0;
+  if (last_token (&parent, &token) != 0)
+    {
+      result = -1;
+      if (history_unusable ())
+        {
+          char name[NAME_MAX + 1];
+          last_name (parent.base, name, sizeof name);
+          if (unlinkat (parent.fd, name, 0) == 0
+              || (errno == EISDIR
+                  && unlinkat (parent.fd, name, AT_REMOVEDIR) == 0))
+            result = 1;
+        }
+    }
+  int saved_errno = errno;
+  close_parent (&parent);
+  errno = saved_errno;
+  return result;
 }

@@ -69,6 +69,12 @@ enum
   DIRLOCK_NAME_MAX = NAME_MAX - 5
 };
 
+/* Fencing tokens go from 1 to DIRLOCK_TOKEN_MAX, 2^53 - 1, the largest
+   integer every JSON reader holds exactly.  A record whose token is
+   absent or not a number in that range has DIRLOCK_TOKEN_NONE.  */
+#define DIRLOCK_TOKEN_MAX ((uintmax_t) 9007199254740991)
+#define DIRLOCK_TOKEN_NONE UINTMAX_MAX
+
 /* An owner record.  Absent numbers are 0, absent strings empty.  */
 struct dirlock_owner
 {
@@ -174,6 +180,23 @@ int dirlock_break (char const *path, struct dirlock_owner *owner);
    error.  */
 int dirlock_release_for (char const *path, pid_t pid,
                          struct dirlock_owner *owner);
+
+/* After a call failed: if the lock's history LOCK.last was at fault,
+   set *FILE to its name (as the caller named LOCK, plus ".last") and
+   *PROBLEM to what is wrong with it ("is not a regular file", "holds no
+   valid fencing token", ...), or to NULL if errno says it (a read
+   error), and return true.  LOCK.last is unusable when it is not a
+   regular file, when in a sticky directory it belongs to a user other
+   than the caller, root and the directory's owner (it may have been
+   planted), or when its token is invalid or the largest there is.
+   Acquiring then fails with errno EINVAL; ending a holding never does
+   (the record replaces LOCK.last where it may, or is deleted).  */
+bool dirlock_fault (char const **file, char const **problem);
+
+/* If the lock PATH's history LOCK.last is unusable, remove it: the
+   fencing tokens start again from 1.  Return 1 if removed (dirlock_fault
+   says what it was), 0 if it was usable or absent, -1 on error.  */
+int dirlock_reset_history (char const *path);
 
 /* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
 void dirlock_format_time (struct timespec when, char *buf, size_t size);

@@ -36,7 +36,8 @@
 #include "xalloc.h"
 #include "xvasprintf.h"
 
-/* statfs f_type values (linux/magic.h and fs-semantics.md 5.1).  */
+/* statfs f_type values of filesystems that are not local
+   (linux/magic.h and fs-semantics.md 5.1).  */
 enum
 {
   MAGIC_OVERLAY = 0x794C7630,
@@ -50,12 +51,58 @@ enum
   MAGIC_LUSTRE = 0x0BD00BD0,
   MAGIC_GPFS = 0x47504653,
   MAGIC_AFS = 0x5346414F,
-  MAGIC_KAFS = 0x6B414653,
-  /* Local filesystems that live on a block device and keep every
-     promise the suite relies on (fs-semantics.md, 2.1).  */
-  MAGIC_EXT4 = 0xEF53,          /* also ext2 and ext3 */
-  MAGIC_XFS = 0x58465342
+  MAGIC_KAFS = 0x6B414653
 };
+
+/* The local filesystems the suite knows: one row each, holding every
+   fact the classifier uses about them, so that the class, the need for
+   a probe and the shortcut past mountinfo never disagree.  A local
+   filesystem not listed here is still local; its renameat2 flags are
+   probed.  */
+struct local_fs
+{
+  char const *fstype;          /* mountinfo's name for it */
+  unsigned long magic;         /* statfs f_type (linux/magic.h) */
+  /* Its renameat2 flags were measured (or are the kernel's generic
+     code), so every verdict is "safe" without a probe.  */
+  bool flags_measured;
+  /* Known from statfs and statx alone, without mountinfo
+     (fs_dir_surely_local): it lives on a real block device, and its
+     magic is its own -- or, where the magic is shared, the driver
+     reports DRIVER_ATTRIBUTE in statx's attributes_mask.  */
+  bool shortcut;
+  unsigned long long driver_attribute;
+};
+
+static struct local_fs const local_filesystems[] = {
+  /* ext2, ext3 and ext4 share magic 0xEF53.  ext4's driver mounts all
+     three on most kernels and has both flags; the separate ext2 driver
+     (and the ext3 driver of kernels before 4.3) lacks RENAME_EXCHANGE.
+     So "ext2" and "ext3" are probed, and the shortcut needs the one
+     attribute only ext4's driver reports: STATX_ATTR_VERITY.  */
+  { "ext4", 0xEF53, true, true, STATX_ATTR_VERITY },
+  { "ext3", 0xEF53, false, false, 0 },
+  { "ext2", 0xEF53, false, false, 0 },
+  { "xfs", 0x58465342, true, true, 0 },
+  /* btrfs gives each subvolume an anonymous device number, and tmpfs
+     and ramfs have no device: the shortcut cannot see them.  */
+  { "btrfs", 0x9123683E, true, false, 0 },
+  { "tmpfs", 0x01021994, true, false, 0 },
+  { "ramfs", 0x858458F6, true, false, 0 },
+  { "f2fs", 0xF2F52010, true, false, 0 },
+  { "bcachefs", 0xCA451A4E, true, false, 0 },
+};
+
+static struct local_fs const *
+local_fs_named (char const *fstype)
+{
+  if (fstype)
+    for (size_t i = 0; i < sizeof local_filesystems / sizeof *local_filesystems;
+         i++)
+      if (strcmp (local_filesystems[i].fstype, fstype) == 0)
+        return &local_filesystems[i];
+  return NULL;
+}
 
 char const *
 fs_primitive_name (enum fs_primitive prim)
@@ -249,6 +296,8 @@ classify (char const *fstype, char const *fuse_daemon, unsigned long magic)
         return FSC_NETWORK;
       return FSC_FUSE;
     }
+  if (local_fs_named (fstype))
+    return FSC_LOCAL;
   if (fstype)
     {
       if (strcmp (fstype, "virtiofs") == 0)
@@ -721,12 +770,23 @@ struct judgement
                                 condition or NULL */
   bool futile;               /* the filesystem lacks the primitive:
                                 --force cannot make it work */
+  bool lacks;                /* the filesystem lacks (or may lack) the
+                                renameat2 flag: an EINVAL for it is the
+                                filesystem's doing, not the operands' */
 };
 
 static struct judgement
 judged (enum fs_verdict verdict, char const *consequence)
 {
-  return (struct judgement) { verdict, consequence, false };
+  return (struct judgement) { verdict, consequence, false, false };
+}
+
+/* A judgement that the filesystem lacks (or may lack) a renameat2
+   flag.  */
+static struct judgement
+lacking (enum fs_verdict verdict, char const *consequence)
+{
+  return (struct judgement) { verdict, consequence, false, true };
 }
 
 static char const *
@@ -779,6 +839,16 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
   switch (info->class)
     {
     case FSC_LOCAL:
+      {
+        /* Known, but not measured: its driver decides (a probe can).  */
+        struct local_fs const *row = local_fs_named (info->fstype);
+        if (row && !row->flags_measured
+            && (prim == FS_NOREPLACE || prim == FS_EXCHANGE))
+          return lacking (FS_WARN, "whether it has this flag depends on the "
+                                  "driver that mounted it (ext4's has it, "
+                                  "the ext2 driver lacks RENAME_EXCHANGE), "
+                                  "and no probe was made");
+      }
       return judged (FS_SAFE, NULL);
 
     case FSC_OVERLAY:
@@ -814,9 +884,9 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
             return judged (FS_REFUSE,
                            "RENAME_NOREPLACE is only checked by this client, "
                            "so another client can still be overwritten");
-          return judged (FS_REFUSE, lacks (prim));
+          return lacking (FS_REFUSE, lacks (prim));
         case FS_EXCHANGE:
-          return judged (FS_REFUSE, lacks (prim));
+          return lacking (FS_REFUSE, lacks (prim));
         case FS_APPEND:
           return judged (FS_REFUSE, "appends from other hosts can interleave");
         case FS_RENAME:
@@ -854,7 +924,7 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         return judged (FS_WARN, "appends from other guests sharing the "
                                 "directory can interleave");
       if (prim == FS_NOREPLACE || prim == FS_EXCHANGE)
-        return judged (FS_WARN, "support follows the host's filesystem, "
+        return lacking (FS_WARN, "support follows the host's filesystem, "
                                 "and no probe was made");
       return judged (FS_SAFE, NULL);
 
@@ -863,7 +933,7 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         {
         case FS_NOREPLACE:
         case FS_EXCHANGE:
-          return judged (FS_REFUSE, lacks (prim));
+          return lacking (FS_REFUSE, lacks (prim));
         case FS_APPEND:
           return judged (FS_REFUSE, "appends from other hosts can "
                                     "interleave");
@@ -912,16 +982,13 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
   return judged (FS_SAFE, NULL);
 }
 
-/* Local filesystems whose renameat2 flags were measured (or are in the
-   kernel's generic code), so the table needs no probe.  */
+/* Whether INFO's filesystem is one whose renameat2 flags were
+   measured, so the table needs no probe.  */
 static bool
 measured_local (struct fs_info const *info)
 {
-  static char const *const measured[] = {
-    "ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "f2fs",
-    "bcachefs", NULL
-  };
-  return info->fstype && name_in (info->fstype, measured);
+  struct local_fs const *row = local_fs_named (info->fstype);
+  return row && row->flags_measured;
 }
 
 static struct judgement
@@ -958,11 +1025,11 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
                                 "the filesystem behind it");
       return judged (FS_SAFE, NULL);
     case 0:
-      j = judged (FS_REFUSE, lacks_probed (prim));
+      j = lacking (FS_REFUSE, lacks_probed (prim));
       j.futile = true;
       return j;
     default:
-      if (info->class == FSC_LOCAL)
+      if (info->class == FSC_LOCAL && j.verdict == FS_SAFE)
         return judged (FS_SAFE, "not measured for this filesystem, and no "
                                 "probe could be made here");
       return j;
@@ -998,10 +1065,8 @@ fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
   return true;
 }
 
-/* fs_dir_surely_local for what fs_identify would examine: NAME in
-   DIRFD if it exists (it may be a mount point), else DIRFD.  */
-static bool
-object_surely_local (int dirfd, char const *name)
+bool
+fs_surely_local (int dirfd, char const *name)
 {
   if (!name)
     return fs_dir_surely_local (dirfd);
@@ -1019,7 +1084,7 @@ fs_permits (char const *path, int dirfd, char const *name,
 {
   /* Every verdict is "safe" there, and two system calls say so where
      reading /proc/self/mountinfo would be most of a tool's cost.  */
-  if (object_surely_local (dirfd, name))
+  if (fs_surely_local (dirfd, name))
     return true;
 
   struct fs_info info;
@@ -1030,7 +1095,62 @@ fs_permits (char const *path, int dirfd, char const *name,
   return permitted;
 }
 
+/* The mount id of NAME in DIRFD (never followed), or of DIRFD if NAME
+   does not exist; -1 if unknown.  */
+static int
+object_mount_id (int dirfd, char const *name)
+{
+  int fd = openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  int id = mount_id_of (fd >= 0 ? fd : dirfd);
+  if (fd >= 0)
+    close (fd);
+  return id;
+}
+
+bool
+fs_permits_both (char const *path_a, int dirfd_a, char const *name_a,
+                 char const *path_b, int dirfd_b, char const *name_b,
+                 enum fs_primitive prim, bool force, bool quiet)
+{
+  if (fs_surely_local (dirfd_a, name_a) && fs_surely_local (dirfd_b, name_b))
+    return true;
+
+  struct fs_info info;
+  if (!fs_identify (dirfd_a, name_a, &info))
+    return true;   /* The operation itself will report the problem.  */
+  bool permitted = fs_permits_info (path_a, &info, dirfd_a, prim, force,
+                                    quiet);
+  /* B on the same mount gets the same verdict -- the same probe, the
+     same warning, said once -- except on overlay, where the verdict
+     depends on the object too.  */
+  bool same = (info.mount_id >= 0 && info.class != FSC_OVERLAY
+               && object_mount_id (dirfd_b, name_b) == info.mount_id);
+  fs_info_free (&info);
+  if (permitted && !same)
+    permitted = fs_permits (path_b, dirfd_b, name_b, prim, force, quiet);
+  return permitted;
+}
+
 /* Why a rename failed.  */
+
+/* The judgement of PRIM for NAME in DIRFD (the object itself, which
+   may be a directory from overlay's lower layer), with no probe; set
+   *DISPLAY to a copy of the filesystem's name.  */
+static struct judgement
+judge_object (int dirfd, char const *name, enum fs_primitive prim,
+              char **display)
+{
+  struct fs_info info;
+  if (!fs_identify (dirfd, name, &info))
+    {
+      *display = NULL;
+      return judged (FS_SAFE, NULL);
+    }
+  struct judgement j = judge (&info, prim, -1);
+  *display = xstrdup (fs_display_name (&info));
+  fs_info_free (&info);
+  return j;
+}
 
 char *
 fs_rename_failure (int olddirfd, char const *oldname,
@@ -1047,53 +1167,52 @@ fs_rename_failure (int olddirfd, char const *oldname,
                         "atomically");
 
       /* One tree, and still EXDEV: the filesystem will not move this
-         object between these directories.  */
-      struct fs_info old_info, new_info;
-      if (!fs_identify (olddirfd, oldname, &old_info))
+         object between these directories.  The table knows why on
+         overlay (a directory from a lower layer), for either name of an
+         exchange.  */
+      char *display;
+      struct judgement j = judge_object (olddirfd, oldname, prim, &display);
+      if (!display)
         return NULL;
-      bool have_new = (prim == FS_EXCHANGE
-                       && fs_identify (newdirfd, newname, &new_info));
-      char *why;
-      if (old_info.class == FSC_OVERLAY)
+      if (j.verdict != FS_REFUSE && prim == FS_EXCHANGE)
         {
-          bool lower = (old_info.object_lower == 1
-                        || (have_new && new_info.object_lower == 1));
-          why = xstrdup (lower
-                         ? "it is a directory from overlay's lower layer, "
-                           "which overlay cannot rename without "
-                           "redirect_dir=on (EXDEV): this cannot be done "
-                           "atomically here"
-                         : "overlay cannot rename a directory from its lower "
-                           "layer without redirect_dir=on (EXDEV): this "
-                           "cannot be done atomically here");
+          char *new_display;
+          struct judgement jn = judge_object (newdirfd, newname, prim,
+                                              &new_display);
+          if (jn.verdict == FS_REFUSE || (!j.consequence && jn.consequence))
+            j = jn;
+          free (new_display);
         }
+      char *why;
+      if (j.verdict == FS_REFUSE)
+        why = xasprintf ("%s: %s", display, j.consequence);
+      else if (j.consequence)
+        why = xasprintf ("%s: %s: this cannot be done atomically here",
+                         display, j.consequence);
       else
         why = xasprintf ("%s will not move it between these directories "
                          "(EXDEV, as with different project quotas): this "
-                         "cannot be done atomically here",
-                         fs_display_name (&old_info));
-      fs_info_free (&old_info);
-      if (have_new)
-        fs_info_free (&new_info);
+                         "cannot be done atomically here", display);
+      free (display);
       return why;
     }
 
   if ((prim == FS_NOREPLACE || prim == FS_EXCHANGE)
       && fs_flag_unsupported (errnum))
     {
-      /* EINVAL also means "a directory into itself": only a probe on an
-         absent target tells whether the filesystem lacks the flag.  */
-      int probe = fs_probe_renameat2 (olddirfd, prim == FS_NOREPLACE
-                                                ? RENAME_NOREPLACE
-                                                : RENAME_EXCHANGE);
-      if (probe == 1)
-        return NULL;
+      /* EINVAL also means "a directory into itself": the judgement,
+         with a probe where the table cannot tell, says whether the
+         filesystem lacks the flag.  */
       struct fs_info info;
       if (!fs_identify (olddirfd, NULL, &info))
         return NULL;
-      char *why = xasprintf ("%s does not support %s%s",
-                             fs_display_name (&info), fs_primitive_name (prim),
-                             probe == 0 ? "" : " (probably)");
+      struct judgement j = judge (&info, prim, olddirfd);
+      char *why = NULL;
+      if (j.lacks)
+        why = xasprintf ("%s: %s", fs_display_name (&info), j.consequence);
+      else if (j.verdict == FS_REFUSE)
+        why = xasprintf ("%s does not support %s", fs_display_name (&info),
+                         fs_primitive_name (prim));
       fs_info_free (&info);
       return why;
     }
@@ -1210,12 +1329,19 @@ fs_dir_surely_local (int dirfd)
   if (fstatfs (dirfd, &sfs) != 0)
     return false;
   unsigned long magic = (unsigned long) sfs.f_type;
-  if (magic != MAGIC_EXT4 && magic != MAGIC_XFS)
+  struct local_fs const *row = NULL;
+  for (size_t i = 0; !row && i < sizeof local_filesystems
+                                  / sizeof *local_filesystems; i++)
+    if (local_filesystems[i].shortcut && local_filesystems[i].magic == magic)
+      row = &local_filesystems[i];
+  if (!row)
     return false;
   /* 9p passes its server's f_type through, so "ext4" alone could be a
      share; but no network or FUSE filesystem sits on a block device,
      and an anonymous device has major number 0.  */
   struct statx stx;
   return (statx (dirfd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0
-          && stx.stx_dev_major != 0);
+          && stx.stx_dev_major != 0
+          && (stx.stx_attributes_mask & row->driver_attribute)
+             == row->driver_attribute);
 }

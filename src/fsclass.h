@@ -175,6 +175,13 @@ bool fs_flag_unsupported (int errnum);
    which turns the refusal into a warning.  */
 bool fs_permits (char const *path, int dirfd, char const *name,
                  enum fs_primitive prim, bool force, bool quiet);
+/* fs_permits for both names of an exchange: PATH_A (NAME_A in DIRFD_A)
+   and PATH_B.  When both are on one mount (and not on overlay, where
+   the object matters), the filesystem is identified, probed and warned
+   about once.  */
+bool fs_permits_both (char const *path_a, int dirfd_a, char const *name_a,
+                      char const *path_b, int dirfd_b, char const *name_b,
+                      enum fs_primitive prim, bool force, bool quiet);
 /* The same check for a filesystem already identified as INFO (by
    fs_identify), so that one identification -- one read of mountinfo --
    serves several primitives.  */
@@ -191,9 +198,13 @@ int fs_explain_operands (int n, char **paths);
 
 /* A shortcut for a hot path (fs_permits takes it itself): true if DIRFD
    (a directory, or any object) is surely on a local filesystem for
-   which every verdict is "safe" -- ext2/3/4 or xfs on a block device --
-   known from statfs and the device alone, without reading
-   /proc/self/mountinfo.  False means "ask fs_identify", not "unsafe".  */
+   which every verdict is "safe" -- ext4 (mounted by ext4's driver, not
+   ext2's) or xfs on a block device -- known from statfs and statx
+   alone, without reading /proc/self/mountinfo.  False means "ask
+   fs_identify", not "unsafe".  */
 bool fs_dir_surely_local (int dirfd);
+/* fs_dir_surely_local for what fs_identify examines: NAME in DIRFD if
+   it exists (never followed; it may be a mount point), else DIRFD.  */
+bool fs_surely_local (int dirfd, char const *name);
 
 #endif

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "fsclass.h"
 
 #include "error.h"
+#include "exitfail.h"
 #include "intprops.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -150,11 +152,12 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
                           (and, with -u, release on behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
-                          LOCK is acquired\n\
+                          LOCK is acquired (if it cannot be printed,\n\
+                          LOCK is released again, status 3)\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
-                          record removed\n\
+                          record removed; also remove an unusable LOCK.last\n\
       --status          print LOCK's owner record; status 1 if LOCK is free\n\
       --json            with --status or --break, print one JSON object\n\
   -v, --verbose         report each stale lock broken\n\
@@ -175,8 +178,8 @@ While held, LOCK contains one file, owner.ID, with 'key=value' lines: id,\n\
 token, pid, start_time, boot_id, pidns, host, uid, acquired, lease,\n\
 child_pid, child_start_time, command.  The record of the last holder is\n\
 kept in LOCK.last, which carries the fencing token on: each acquisition\n\
-gets a token larger than every earlier one.  An empty directory LOCK\n\
-counts as free.\n\
+gets a token larger than every earlier one, up to 2^53-1.  An empty\n\
+directory LOCK counts as free.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -199,6 +202,8 @@ kernels without pidfd).\n\
   127  COMMAND was not found\n\
   128+N  COMMAND was killed by signal N\n\
   -    otherwise, the exit status of COMMAND\n\
+A message lockdir cannot write (standard error full or closed) changes\n\
+none of these statuses.\n\
 ", stdout);
   fputs ("\
 \n\
@@ -255,7 +260,8 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
   json_put_string (stdout, lock);
   fputs (",\"held\":true", stdout);
   print_json_string ("id", owner->id);
-  printf (",\"token\":%ju", owner->token);
+  print_json_number_or_null ("token", owner->token,
+                             owner->token != DIRLOCK_TOKEN_NONE);
   printf (",\"pid\":%ld", (long) owner->pid);
   printf (",\"start_time\":%llu", owner->start_time);
   print_json_string ("boot_id", owner->boot_id);
@@ -288,7 +294,19 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
 {
-  if (errnum == ENOTDIR)
+  char const *file, *problem;
+  if (dirlock_fault (&file, &problem))
+    {
+      if (problem)
+        error (0, 0, "cannot %s %s: %s %s; remove it, or run "
+               "'lockdir --break %s' (the tokens then start again from 1)",
+               doing, quoteaf (lock), quoteaf_n (1, file), problem,
+               quotearg_n_style (2, shell_escape_quoting_style, lock));
+      else
+        error (0, errnum, "cannot %s %s: cannot read %s", doing,
+               quoteaf (lock), quoteaf_n (1, file));
+    }
+  else if (errnum == ENOTDIR)
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));
   else if (errnum == ENOTEMPTY)
@@ -341,19 +359,28 @@ static int const forwarded_signals[] =
   { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 enum { N_FORWARDED = sizeof forwarded_signals / sizeof *forwarded_signals };
 
-/* Set by the signal handlers.  */
-static volatile sig_atomic_t child_for_signals;   /* 0 until it runs */
-static volatile sig_atomic_t signal_before_child; /* to pass on later */
+/* The child signals are passed on to, while it is ours: set with the
+   forwarded signals blocked, and cleared, with them blocked, in the same
+   step that reaps it, so that no signal goes to a recycled pid.  */
+static volatile sig_atomic_t child_for_signals;
 static int sigchld_pipe[2] = { -1, -1 };
+
+/* The forwarded signals and SIGCHLD, in *SET.  */
+static void
+forwarded_signal_set (sigset_t *set)
+{
+  sigemptyset (set);
+  for (int i = 0; i < N_FORWARDED; i++)
+    sigaddset (set, forwarded_signals[i]);
+  sigaddset (set, SIGCHLD);
+}
 
 static void
 forward_signal (int sig, siginfo_t *info, void *context)
 {
   (void) context;
   pid_t child = child_for_signals;
-  if (child <= 0)
-    signal_before_child = sig;
-  else if (info->si_code != SI_KERNEL)
+  if (child > 0 && info->si_code != SI_KERNEL)
     {
       /* SI_KERNEL: the terminal sent it to its foreground process
          group, which holds COMMAND too; passing it on would deliver
@@ -426,11 +453,19 @@ command_line (char **argv)
 
 /* In the child: wait for the parent's go-ahead (it has recorded us in
    the owner record), then run COMMAND.  Report an exec failure's errno
-   through ERR_FD, which exec closes.  */
+   through ERR_FD, which exec closes.  Until the go-ahead, the child dies
+   with PARENT: it closes its copy of the pipe's write end GO_WRITE_FD, so
+   that the parent's death is an end of file, and asks for SIGKILL when
+   the parent dies (checked again after asking, in case it died first).
+   A child that outlived a killed lockdir would otherwise wait forever,
+   keeping the lock held as "its command still runs".  */
 static _Noreturn void
-child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
-           bool const forwarded[N_FORWARDED])
+child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
+           sigset_t const *old_mask, bool const forwarded[N_FORWARDED])
 {
+  close (go_write_fd);
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
+    _exit (EXIT_CANCELED);
   for (int i = 0; i < N_FORWARDED; i++)
     if (forwarded[i])
       signal (forwarded_signals[i], SIG_DFL);
@@ -442,7 +477,10 @@ child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
   while ((n = read (go_fd, &byte, 1)) < 0 && errno == EINTR)
     continue;
   if (n != 1)
-    _exit (EXIT_CANCELED);      /* the parent gave up: run nothing */
+    _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
+  /* From now on COMMAND outlives a killed lockdir, and keeps the lock
+     held while it runs (its pid is in the owner record).  */
+  prctl (PR_SET_PDEATHSIG, 0);
   execvp (argv[0], argv);
   int err = errno;
   if (write (err_fd, &err, sizeof err) < 0)
@@ -452,11 +490,31 @@ child_run (char **argv, int go_fd, int err_fd, sigset_t const *old_mask,
   _exit (err == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE);
 }
 
+/* Reap CHILD if it has exited, and then forget it as the target of
+   forwarded signals in the same step, with them blocked.  Return
+   waitpid's result.  */
+static pid_t
+reap_child (pid_t child, int *status)
+{
+  sigset_t block, old_mask;
+  forwarded_signal_set (&block);
+  sigprocmask (SIG_BLOCK, &block, &old_mask);
+  pid_t w = waitpid (child, status, WNOHANG);
+  int saved_errno = errno;
+  if (w == child)
+    child_for_signals = 0;
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  errno = saved_errno;
+  return w;
+}
+
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
-   --max-runtime meanwhile.  Return its wait status; set *TIMED_OUT.  */
-static int
+   --max-runtime meanwhile.  Return true with its wait status in
+   *STATUS, and set *TIMED_OUT.  If CHILD cannot be waited for, kill it
+   (it must not run on without the lock) and return false.  */
+static bool
 wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
-            struct options const *opt, bool *timed_out)
+            struct options const *opt, int *status, bool *timed_out)
 {
   struct timespec beat_every = { 0, 0 };
   struct timespec next_beat = infinite_duration;
@@ -478,12 +536,15 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
 
   for (;;)
     {
-      int status;
-      pid_t w = waitpid (child, &status, WNOHANG);
+      pid_t w = reap_child (child, status);
       if (w == child)
-        return status;
+        return true;
       if (w < 0 && errno != EINTR)
-        error (EXIT_CANCELED, errno, "cannot wait for the command");
+        {
+          error (0, errno, "cannot wait for the command; killing it");
+          kill (child, SIGKILL);
+          return false;
+        }
 
       struct timespec wake = earlier_deadline (next_beat, kill_at);
       if (!*timed_out)
@@ -548,41 +609,60 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
+/* The pipes between lockdir and COMMAND's child, made before the lock
+   is acquired: a lock taken and then left behind because no descriptor
+   was left for a pipe would outlive us.  */
+struct child_pipes
+{
+  int go[2];          /* the go-ahead byte, once the child is recorded */
+  int err[2];         /* the child's exec errno, if exec fails */
+};
+
+static bool
+open_child_pipes (struct child_pipes *pipes)
+{
+  pipes->go[0] = pipes->go[1] = pipes->err[0] = pipes->err[1] = -1;
+  if (pipe2 (pipes->go, O_CLOEXEC) == 0 && pipe2 (pipes->err, O_CLOEXEC) == 0
+      && pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
+    return true;
+  int saved_errno = errno;
+  for (int i = 0; i < 2; i++)
+    {
+      if (pipes->go[i] >= 0)
+        close (pipes->go[i]);
+      if (pipes->err[i] >= 0)
+        close (pipes->err[i]);
+    }
+  errno = saved_errno;
+  return false;
+}
+
 /* We hold LOCK: run COMMAND and release LOCK after it.  Return the
    exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct options const *opt)
+             struct child_pipes const *pipes, struct options const *opt)
 {
   char token[INT_BUFSIZE_BOUND (uintmax_t)];
   snprintf (token, sizeof token, "%ju", lock->self.token);
   if (setenv ("LOCKDIR_TOKEN", token, 1) != 0
       || setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
     xalloc_die ();
-
-  int go_pipe[2], err_pipe[2];
-  if (pipe2 (go_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0
-      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-    {
-      error (0, errno, "cannot create a pipe");
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
+  int const *go_pipe = pipes->go, *err_pipe = pipes->err;
 
   /* No signal may slip between fork and the child's own handlers, nor
      reach the parent's handlers before it knows the child's pid.  */
   sigset_t block, old_mask;
-  sigemptyset (&block);
-  for (int i = 0; i < N_FORWARDED; i++)
-    sigaddset (&block, forwarded_signals[i]);
-  sigaddset (&block, SIGCHLD);
+  forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
   bool forwarded[N_FORWARDED];
   install_handlers (forwarded);
 
+  pid_t parent = getpid ();
   pid_t child = fork ();
   if (child == 0)
-    child_run (argv, go_pipe[0], err_pipe[1], &old_mask, forwarded);
+    child_run (argv, go_pipe[0], go_pipe[1], err_pipe[1], parent, &old_mask,
+               forwarded);
   int fork_errno = errno;
   close (go_pipe[0]);
   close (err_pipe[1]);
@@ -601,6 +681,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   if (dirlock_set_child (lock, child) != 0)
     {
       error (0, errno, "cannot record the command in %s", quoteaf (lock_name));
+      child_for_signals = 0;    /* it runs nothing: nothing to pass on */
       close (go_pipe[1]);       /* the child exits without running */
       waitpid (child, NULL, 0);
       release_after_command (lock, lock_name, opt);
@@ -616,12 +697,11 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   int write_errno = errno;
   sigaction (SIGPIPE, &old_pipe, NULL);
   close (go_pipe[1]);
-  if (signal_before_child)
-    kill (child, signal_before_child);
 
   bool timed_out = false;
-  int status = wait_child (child, lock, lock_name, opt, &timed_out);
-  child_for_signals = 0;
+  int status;
+  bool waited = wait_child (child, lock, lock_name, opt, &status,
+                            &timed_out);
 
   /* A child that could not exec wrote its errno here and exited; one
      that did exec closed the pipe.  Reading it only now lets us sleep
@@ -635,6 +715,8 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   close (err_pipe[0]);
   bool released = release_after_command (lock, lock_name, opt);
 
+  if (!waited)
+    return EXIT_CANCELED;
   if (written != 1)
     {
       error (0, write_errno, "cannot start the command");
@@ -655,6 +737,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
 }
 
 /* --- the forms -------------------------------------------------------- */
+
+/* A write error on stdout has been reported precisely: keep
+   close_stdout from reporting it again as a bare "write error".  (A
+   failed fflush has discarded the buffer.)  */
+static void
+forget_stdout_error (void)
+{
+  clearerr (stdout);
+}
 
 /* Acquire LOCK, then run COMMAND (ARGV) or, without one, leave LOCK
    held by the caller.  */
@@ -677,6 +768,13 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
+  struct child_pipes pipes;
+  if (with_command && !open_child_pipes (&pipes))
+    {
+      error (0, errno, "cannot create a pipe");
+      free (command);
+      return fail_status;
+    }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
                               : opt->has_timeout ? opt->timeout
@@ -709,10 +807,26 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, opt);
+    return run_command (&lock, lock_name, argv, &pipes, opt);
 
   if (opt->print_token)
-    printf ("%ju\n", lock.self.token);
+    {
+      /* The token is the caller's proof of holding the lock: if it
+         cannot be printed, hand the lock back rather than leave the
+         caller holding a lock it was told it failed to get.  */
+      printf ("%ju\n", lock.self.token);
+      if (fflush (stdout) != 0)
+        {
+          int write_errno = errno;
+          bool released = dirlock_release (&lock) == 0;
+          error (0, write_errno, "cannot print the token of %s; %s",
+                 quoteaf (lock_name),
+                 released ? "the lock is released again"
+                 : "and it is still held: release it with -u");
+          forget_stdout_error ();
+          return EXIT_SYSERR;
+        }
+    }
   dirlock_detach (&lock);
   return EXIT_DONE;
 }
@@ -744,19 +858,60 @@ release_for_caller (char const *lock_name, struct options const *opt)
     }
 }
 
+/* --break also resets an unusable history LOCK.last, the one way out
+   of a poisoned token.  Return 1 if it did, 0 if there was nothing to
+   do, -1 on error (reported).  */
+static int
+reset_history (char const *lock_name)
+{
+  char const *file, *problem;
+  switch (dirlock_reset_history (lock_name))
+    {
+    case 0:
+      return 0;
+    case 1:
+      dirlock_fault (&file, &problem);
+      error (0, 0, "removed %s, which %s: the tokens start again from 1",
+             quoteaf (file), problem);
+      return 1;
+    default:
+      if (dirlock_fault (&file, &problem) && problem)
+        error (0, errno, "cannot remove %s, which %s", quoteaf (file),
+               problem);
+      else
+        report_lock_error (lock_name, "break", errno);
+      return -1;
+    }
+}
+
 static int
 break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   struct dirlock_owner owner;
-  switch (dirlock_break (lock_name, &owner))
+  int broken = dirlock_break (lock_name, &owner);
+  int reset = broken >= 0 ? reset_history (lock_name) : 0;
+  if (reset < 0)
+    return EXIT_SYSERR;
+  if (broken == 1 && reset == 1)
+    return EXIT_DONE;
+  switch (broken)
     {
     case 0:
       if (opt->verbose)
         error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
                (long) owner.pid, owner.host);
       print_owner (lock_name, &owner, opt->json);
+      if (fflush (stdout) != 0)
+        {
+          /* Done, though the record cannot be shown: say so, rather
+             than a bare "write error" that hides the break.  */
+          error (0, errno, "broke lock %s, but cannot print its record",
+                 quoteaf (lock_name));
+          forget_stdout_error ();
+          return EXIT_SYSERR;
+        }
       return EXIT_DONE;
     case 1:
       if (!opt->quiet)
@@ -840,8 +995,15 @@ main (int argc, char **argv)
   bool check_fs = false;
 
   tool_init (argc, argv);
-  if (runs_command (argc, argv))
-    usage_status = EXIT_CANCELED;
+  bool runs = runs_command (argc, argv);
+  if (runs)
+    {
+      /* lockdir's own failures, usage errors and gnulib's fatal ones
+         (xalloc_die, close_stdout) included, must never look like a
+         status of COMMAND: 125, as timeout(1).  */
+      usage_status = EXIT_CANCELED;
+      exit_failure = EXIT_CANCELED;
+    }
 
   int c;
   while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
@@ -961,6 +1123,14 @@ main (int argc, char **argv)
       return show_status (lock_name, &opt);
     case MODE_ACQUIRE:
     default:
-      return acquire (lock_name, command, &opt);
+      {
+        int status = acquire (lock_name, command, &opt);
+        /* With COMMAND, a diagnostic that could not be written (stderr
+           full or closed) changes nothing: the status stays the
+           command's, or the one that says what lockdir did.  */
+        if (with_command)
+          clearerr (stderr);
+        return status;
+      }
     }
 }

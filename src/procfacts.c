@@ -32,24 +32,14 @@ read_proc_stat (pid_t pid, char *state, long *threads,
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    {
-      if (errno == ENOENT)
-        errno = ESRCH;
-      return -1;
-    }
   char buf[1024];
-  ssize_t n = read (fd, buf, sizeof buf - 1);
-  int saved_errno = errno;
-  close (fd);
+  ssize_t n = read_small_file (path, buf, sizeof buf);
   if (n <= 0)
     {
       /* A process that exits while we read has an empty stat.  */
-      errno = n == 0 || saved_errno == ESRCH ? ESRCH : saved_errno;
+      errno = n == 0 || errno == ENOENT || errno == ESRCH ? ESRCH : errno;
       return -1;
     }
-  buf[n] = '\0';
 
   /* The command name is in parentheses and may contain anything, so
      count fields from the last ')'.  Field 3 is the state, 20 the
@@ -119,14 +109,8 @@ process_state (pid_t pid, unsigned long long start_time)
 static bool
 read_line_file (char const *file, char *buf, size_t size)
 {
-  int fd = open (file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (read_small_file (file, buf, size) <= 0)
     return false;
-  ssize_t n = read (fd, buf, size - 1);
-  close (fd);
-  if (n <= 0)
-    return false;
-  buf[n] = '\0';
   buf[strcspn (buf, "\n")] = '\0';
   return true;
 }
@@ -182,15 +166,10 @@ process_command (pid_t pid, char *buf, size_t size)
   buf[0] = '\0';
   char path[64];
   snprintf (path, sizeof path, "/proc/%ld/cmdline", (long) pid);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
   char args[4096];
-  ssize_t n = read (fd, args, sizeof args - 1);
-  close (fd);
+  ssize_t n = read_small_file (path, args, sizeof args);
   if (n <= 0)
     return;
-  args[n] = '\0';
   size_t len = 0;
   for (char *arg = args; arg < args + n; arg += strlen (arg) + 1)
     {

@@ -38,6 +38,8 @@
 #include "common.h"
 #include "fsclass.h"
 
+#include "areadlink.h"
+#include "dirname.h"
 #include "error.h"
 #include "full-write.h"
 #include "minmax.h"
@@ -76,6 +78,7 @@ struct options
   bool whole;               /* all of standard input is one record */
   char const *stamp_format; /* NULL without --timestamp */
   char const *tag;          /* NULL without --prefix */
+  char const *content;      /* the record of -c, or NULL: standard input */
   size_t max_record;
   bool tee;
   bool sync;
@@ -92,7 +95,9 @@ struct appender
   rlim_t size_limit;        /* RLIMIT_FSIZE for a regular file, else
                                RLIM_INFINITY */
   bool sync;
-  bool tee;
+  bool tee;                 /* still copying to standard output */
+  uintmax_t tee_stopped_at; /* the first record not copied, or 0 */
+  int tee_errno;            /* why the copy stopped */
 
   char terminator;
   bool whole;               /* the data is one record, whatever it holds */
@@ -131,10 +136,11 @@ enum
 static struct option const long_options[] =
 {
   {"mode", required_argument, NULL, 'm'},
+  {"content", required_argument, NULL, 'c'},
   {"no-create", no_argument, NULL, NO_CREATE_OPTION},
   {"null", no_argument, NULL, 'z'},
   {"whole", no_argument, NULL, WHOLE_OPTION},
-  {"timestamp", optional_argument, NULL, 't'},
+  {"timestamp", required_argument, NULL, 't'},
   {"prefix", required_argument, NULL, PREFIX_OPTION},
   {"max-record", required_argument, NULL, MAX_RECORD_OPTION},
   {"tee", no_argument, NULL, TEE_OPTION},
@@ -157,30 +163,37 @@ usage (int status)
     }
 
   printf ("\
-Usage: %s [OPTION]... FILE TEXT...\n\
-  or:  %s [OPTION]... FILE\n", program_name, program_name);
+Usage: %s [OPTION]... FILE\n\
+  or:  %s [OPTION]... -c TEXT FILE\n", program_name, program_name);
   fputs ("\
 Append records to FILE so that concurrent writers never interleave inside\n\
 a record: each record goes into FILE with exactly one write(2) on an\n\
-O_APPEND descriptor.  In the first form, append the TEXTs joined by spaces\n\
-and a newline, as one record.  In the second, read records from standard\n\
-input -- lines by default -- and append each complete record as soon as\n\
-it has been read; several records may share a write, a record is never\n\
-split across writes.  A last record without its terminator is completed\n\
-with one.  FILE is created if absent, with mode a=rw minus the umask.\n\
+O_APPEND descriptor.  In the first form, read records from standard input\n\
+-- lines by default -- and append each complete record as soon as it has\n\
+been read; several records may share a write, a record is never split\n\
+across writes.  A last record without its terminator is completed with\n\
+one.  In the second form, append TEXT and a newline as one record, and do\n\
+not read standard input.  FILE is the only operand: TEXT is never taken\n\
+from the command line without -c.  FILE is created if absent, with mode\n\
+a=rw minus the umask.\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
+  -c, --content=TEXT    append TEXT and a newline (NUL with -z) as one\n\
+                          record, even if TEXT holds newlines\n\
   -z, --null            records end with a NUL byte, not a newline\n\
       --whole           all of standard input is one record\n\
-  -t, --timestamp[=FORMAT]  begin each record with the time it was read and\n\
-                          a space; FORMAT as in date(1), by default RFC 3339\n\
-                          with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
+  -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
+                          space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
+                          3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
                           and terminator included (default 1M); SIZE may\n\
                           end in K, M or G (powers of 1024)\n\
-      --tee             copy the records to standard output as well\n\
+      --tee             copy the records to standard output as well; if\n\
+                          that fails, go on appending to FILE (as tee -p):\n\
+                          a closed pipe is noted at the end, status 0;\n\
+                          another error is reported at once, status 3\n\
   -m, --mode=MODE       create FILE with this mode (as in chmod), not\n\
                           a=rw - umask\n\
       --no-create       fail if FILE does not exist\n\
@@ -200,13 +213,27 @@ When FILE is a FIFO, a record and each write are at most PIPE_BUF (4096)\n\
 bytes, the most a pipe keeps whole.  safe-append stops at the first record\n\
 it cannot append -- too long, past the file size limit (ulimit -f), disk\n\
 full, a write error, or a short write -- and names it: the records before\n\
-it are in FILE, none after it.  A write that comes back short is never\n\
-retried; only a full disk or an I/O error can leave part of a record.\n\
-Signals (except SIGKILL) are held during a write, so they never cut one.\n\
+it are in FILE, none after it.  A short write is never retried, and\n\
+signals other than SIGKILL are held during a write.  A write cut at the\n\
+file size limit because another writer took the last room first is\n\
+undone: it ended exactly at the limit and FILE still ends there, so FILE\n\
+is cut back to where the record began (give every writer of FILE the same\n\
+limit; see the manual).  Only a full disk, an I/O error or SIGKILL in the\n\
+middle of a write can leave part of a record: FILE then ends with the first\n\
+bytes of that record, without its terminator, and the next record appended\n\
+follows them on the same line.  A reader never sees the bytes of two\n\
+records mixed, and every record reported appended is whole.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
-caller, by root, or by the directory's owner.  On NFS, SMB, FUSE and other\n\
+caller, by root, or by the directory's owner.  In a sticky directory that\n\
+others can write to, an existing file or FIFO is appended to only if it\n\
+belongs to the caller or to the directory's owner (the kernel's\n\
+protected_symlinks, protected_regular and protected_fifos rules, applied\n\
+whatever the system's settings).  A FIFO that no process is reading is an\n\
+error, not a wait.  The filesystem is checked before FILE is created (also\n\
+at the end of a symbolic link), and -S syncs the directory it was created\n\
+in.  On NFS, SMB, FUSE and other\n\
 filesystems where appends from other hosts can interleave, safe-append\n\
 refuses unless --force is given.\n\
 ", stdout);
@@ -214,8 +241,8 @@ refuses unless --force is given.\n\
   fputs ("\
 \n\
 Examples:\n\
-  safe-append /var/log/deploy.log \"$(date -Is) deployed $REV\"\n\
-  backup.sh 2>&1 | safe-append -t --prefix=backup /var/log/cron.log\n\
+  safe-append -c \"$(date -Is) deployed $REV\" /var/log/deploy.log\n\
+  backup.sh 2>&1 | safe-append -t rfc3339 --prefix=backup /var/log/cron.log\n\
   make 2>&1 | safe-append --tee build.log    # a tee -a that never tears\n\
   find . -print0 | safe-append -z list       # NUL-terminated records\n\
 ", stdout);
@@ -255,7 +282,9 @@ static size_t
 count_records (char const *data, size_t len, char terminator)
 {
   size_t count = 0;
-#if defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__)
+  /* GCC's vector extensions: GCC 4.7 and later, and clang (which says
+     it is GCC 4.2).  */
+#if defined __clang__ || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__))
   typedef unsigned char bytes16 __attribute__ ((vector_size (16)));
   bytes16 wanted;
   memset (&wanted, terminator, sizeof wanted);
@@ -318,73 +347,168 @@ short_write_cause (struct appender const *app)
   return 0;
 }
 
-/* The write of OUT_LEN bytes of records failed, or wrote only WRITTEN
-   bytes.  SRC holds the same records as read (SRC_LEN bytes, without
-   prefixes), the first of them being record FIRST.  Name the record
-   that did not make it.  */
-static void
-report_failed_write (struct appender const *app, ssize_t written,
-                     size_t out_len, char const *src, size_t src_len,
-                     uintmax_t first)
+/* Where a short write of WRITTEN bytes cut the records it carried.  SRC
+   holds the same records as read (SRC_LEN bytes, without prefixes).  */
+struct cut
 {
-  if (written < 0)
-    {
-      error (0, errno, "cannot append record %ju to %s", first,
-             quoteaf (app->file));
-      return;
-    }
+  size_t whole_len;        /* bytes of the records written whole */
+  size_t whole_records;    /* how many they are */
+  size_t record_len;       /* the length of the record that was cut */
+};
 
-  /* Walk the records to the one the short write cut.  */
+static struct cut
+find_cut (struct appender const *app, size_t written,
+          char const *src, size_t src_len)
+{
+  struct cut cut = { 0, 0, 0 };
   char const *end = src + src_len;
-  char const *p = src;
-  size_t done = 0;
-  uintmax_t number = first;
-  size_t record_len = out_len;
-  while (p < end)
+  for (char const *p = src; p < end; )
     {
       char const *next = record_end (app, p, end);
-      record_len = app->head_len + (next - p);
-      if (done + record_len > (size_t) written)
+      cut.record_len = app->head_len + (next - p);
+      if (cut.whole_len + cut.record_len > written)
         break;
-      done += record_len;
-      number++;
+      cut.whole_len += cut.record_len;
+      cut.whole_records++;
       p = next;
     }
-  error (0, short_write_cause (app),
-         "cannot append record %ju to %s: only %zu of its %zu bytes were "
-         "written", number, quoteaf (app->file), (size_t) written - done,
-         record_len);
+  return cut;
+}
+
+/* A write that began at most PIECE bytes before the file size limit was
+   cut there, leaving the first PIECE bytes of a record at the end of
+   FILE.  Remove them, if they can be proven ours: our write ended
+   exactly at our RLIMIT_FSIZE and FILE still ends there.  Then no
+   writer under the same limit can have appended after the piece (any
+   write starting at the limit fails with EFBIG, writing nothing), so
+   cutting FILE back to where the piece begins removes our bytes and no
+   one else's.  Return 1 if the record is absent now, 0 if the piece
+   could not be proven ours and stays, -1 after reporting a failure.  */
+static int
+remove_cut_piece (struct appender const *app, size_t piece)
+{
+  off_t our_end = lseek (app->fd, 0, SEEK_CUR);
+  if (our_end < 0 || app->size_limit == RLIM_INFINITY
+      || (uintmax_t) our_end != app->size_limit)
+    return 0;
+  if (piece == 0)
+    return 1;
+  struct stat st;
+  if (fstat (app->fd, &st) != 0 || st.st_size != our_end)
+    return 0;
+  if (ftruncate (app->fd, our_end - piece) != 0)
+    {
+      error (0, errno, "cannot remove the %zu bytes written of a record "
+             "cut by the file size limit from %s", piece,
+             quoteaf (app->file));
+      return -1;
+    }
+  return 1;
+}
+
+/* The record numbered NUMBER would go past the file size limit.  */
+static void
+report_past_size_limit (struct appender const *app, uintmax_t number)
+{
+  error (0, EFBIG, "cannot append record %ju to %s: it would go past the "
+         "file size limit of %ju bytes (ulimit -f)", number,
+         quoteaf (app->file), (uintmax_t) app->size_limit);
+}
+
+/* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
+   the number of the first), to standard output if asked.  When the copy
+   fails, stop copying but go on appending, as tee -p does: FILE gets
+   every record, and the failure is reported -- a closed pipe (EPIPE,
+   the reader had all it wanted, as with '| head') once at the end, as a
+   note; any other error at once, and as the exit status.  */
+static void
+tee_records (struct appender *app, char const *out, size_t len,
+             uintmax_t first)
+{
+  if (!app->tee || len == 0)
+    return;
+  size_t copied = full_write (STDOUT_FILENO, out, len);
+  if (copied == len)
+    return;
+  app->tee = false;
+  app->tee_errno = errno;
+  app->tee_stopped_at = (first
+                         + (app->whole
+                            ? 0 : count_records (out, copied, app->terminator)));
+  if (app->tee_errno != EPIPE)
+    error (0, app->tee_errno, "cannot copy record %ju to standard output; "
+           "appending to %s only from now on", app->tee_stopped_at,
+           quoteaf (app->file));
+}
+
+/* At the end: the copy to standard output stopped.  Say so, unless it
+   stopped because the reader went away (EPIPE) and QUIET: the records
+   all went to FILE, which is what safe-append is for, so that is not
+   a failure.  Any other error was reported when it happened, and is.  */
+static bool
+tee_stop_was_fine (struct appender const *app, bool quiet)
+{
+  if (app->tee_errno != EPIPE)
+    return false;
+  if (!quiet)
+    error (0, 0, "standard output was closed; records from %ju on were "
+           "appended to %s only", app->tee_stopped_at, quoteaf (app->file));
+  return true;
 }
 
 /* Append NRECORDS complete records, OUT (OUT_LEN bytes, as they go into
    FILE), with one write(2); SRC and SRC_LEN are the same records as
    read.  Then sync FILE and copy the records to standard output if
-   asked.  */
+   asked.  A write cut short by the file size limit keeps the records it
+   wrote whole and removes the piece of the one it cut (see
+   remove_cut_piece); any other short write is reported with what it
+   left.  */
 static bool
 put_records (struct appender *app, char const *out, size_t out_len,
              char const *src, size_t src_len, size_t nrecords)
 {
   uintmax_t first = app->appended + 1;
   ssize_t written = write_unbroken (app, out, out_len);
-  if (written < 0 || (size_t) written != out_len)
+  if (0 <= written && (size_t) written == out_len)
     {
-      report_failed_write (app, written, out_len, src, src_len, first);
-      return false;
+      app->appended += nrecords;
+      if (app->sync && fdatasync (app->fd) != 0)
+        {
+          error (0, errno, "cannot sync %s after record %ju",
+                 quoteaf (app->file), app->appended);
+          return false;
+        }
+      tee_records (app, out, out_len, first);
+      return true;
     }
-  app->appended += nrecords;
 
-  if (app->sync && fdatasync (app->fd) != 0)
+  if (written < 0)
     {
-      error (0, errno, "cannot sync %s after record %ju",
-             quoteaf (app->file), app->appended);
+      if (errno == EFBIG)
+        report_past_size_limit (app, first);
+      else
+        error (0, errno, "cannot append record %ju to %s", first,
+               quoteaf (app->file));
       return false;
     }
-  if (app->tee && full_write (STDOUT_FILENO, out, out_len) != out_len)
-    {
-      error (0, errno, "cannot copy record %ju to standard output", first);
-      return false;
-    }
-  return true;
+
+  struct cut cut = find_cut (app, written, src, src_len);
+  app->appended += cut.whole_records;
+  size_t piece = written - cut.whole_len;
+  int removed = remove_cut_piece (app, piece);
+  if (removed < 0)
+    return false;
+  if (removed)
+    report_past_size_limit (app, app->appended + 1);
+  else
+    error (0, short_write_cause (app),
+           "cannot append record %ju to %s: only %zu of its %zu bytes were "
+           "written", app->appended + 1, quoteaf (app->file), piece,
+           cut.record_len);
+  if (app->sync && cut.whole_len > 0)
+    fdatasync (app->fd);
+  tee_records (app, out, cut.whole_len, first);
+  return false;
 }
 
 /* Make HEAD the prefixes for records read at READ_TIME.  */
@@ -439,6 +563,78 @@ size_room (struct appender const *app, size_t *room)
   return true;
 }
 
+/* The first record at or after P, in data ending at END that holds only
+   complete records, that is longer than MAX bytes; END if none is.  A
+   record starting at P fits iff a terminator lies in the MAX bytes from
+   P.  memrchr finds the last terminator there, and every record up to
+   it fits as well, so one look clears up to MAX bytes: a record's
+   length is compared only where a record crosses the window's end.  */
+static char const *
+first_long_record (struct appender const *app, char const *p,
+                   char const *end, size_t max)
+{
+  while (max < (size_t) (end - p))
+    {
+      char const *last = (app->whole ? NULL
+                          : memrchr (p, app->terminator, max));
+      if (!last)
+        return p;
+      p = last + 1;
+    }
+  return end;
+}
+
+/* The end of the longest run of whole records from P, in data ending at
+   END that holds only complete records, that takes at most LIMIT bytes;
+   P if the first record alone is longer.  */
+static char const *
+records_within (struct appender const *app, char const *p,
+                char const *end, size_t limit)
+{
+  if ((size_t) (end - p) <= limit)
+    return end;
+  char const *last = (app->whole ? NULL
+                      : memrchr (p, app->terminator, limit));
+  return last ? last + 1 : p;
+}
+
+/* Append the complete records in DATA, LEN bytes, as they are: without
+   prefixes, records go into FILE straight from the input buffer, as
+   many to a write as the write limit and the room left allow.  */
+static bool
+append_unprefixed (struct appender *app, char const *data, size_t len,
+                   size_t room, size_t write_limit)
+{
+  char const *end = data + len;
+  char const *long_record = first_long_record (app, data, end,
+                                               app->max_record);
+  for (char const *p = data; p < long_record; )
+    {
+      char const *batch_end = records_within (app, p, long_record,
+                                              MIN (room, write_limit));
+      if (batch_end == p)
+        {
+          /* The record is not longer than the maximum, and so than a
+             write: only the room is too small.  */
+          report_past_size_limit (app, app->appended + 1);
+          return false;
+        }
+      size_t batch_len = batch_end - p;
+      size_t nrecords = (app->whole ? 1
+                         : count_records (p, batch_len, app->terminator));
+      if (!put_records (app, p, batch_len, p, batch_len, nrecords))
+        return false;
+      room -= batch_len;
+      p = batch_end;
+    }
+  if (long_record < end)
+    {
+      report_too_long (app, app->appended + 1);
+      return false;
+    }
+  return true;
+}
+
 /* Append the complete records in DATA (LEN bytes: records that each end
    with the terminator, or, with --whole, one record), each whole in one
    write(2), in as few writes as possible.  Return false after reporting
@@ -451,18 +647,11 @@ append_records (struct appender *app, char const *data, size_t len)
   if (!update_head (app) || !size_room (app, &room))
     return false;
   size_t write_limit = app->fifo ? PIPE_BUF : MAX_WRITE_SIZE;
+  if (app->head_len == 0)
+    return append_unprefixed (app, data, len, room, write_limit);
 
-  /* The common case: no prefixes, and no record or write limit that
-     the records can reach.  Write them as they are.  */
-  if (app->head_len == 0 && len <= app->max_record && len <= room
-      && len <= write_limit)
-    return put_records (app, data, len, data, len,
-                        (app->whole
-                         ? 1 : count_records (data, len, app->terminator)));
-
-  /* Otherwise go record by record, gathering as many as one write may
-     take: in DATA itself, or with prefixes in the stage buffer.  */
-  bool staged = app->head_len > 0;
+  /* With prefixes, go record by record, putting together in the stage
+     buffer as many as one write may take.  */
   char const *end = data + len;
   char const *batch = data;   /* the first record not yet written */
   size_t batch_len = 0;       /* the bytes its write will take */
@@ -474,16 +663,14 @@ append_records (struct appender *app, char const *data, size_t len)
       uintmax_t number = app->appended + batch_records + 1;
 
       bool too_long = out_len > app->max_record;
-      size_t limit = MIN (room, write_limit);
-      if (staged)
-        limit = MIN (limit, app->stage_size);
+      size_t limit = MIN (MIN (room, write_limit), app->stage_size);
       if (too_long || batch_len + out_len > limit)
         {
           /* Write what has been gathered, and start again with this
              record, which then has the whole write to itself.  */
           if (batch_records > 0)
             {
-              if (!put_records (app, staged ? app->stage : batch, batch_len,
+              if (!put_records (app, app->stage, batch_len,
                                 batch, p - batch, batch_records))
                 return false;
               room -= batch_len;
@@ -498,31 +685,25 @@ append_records (struct appender *app, char const *data, size_t len)
             }
           if (out_len > room)
             {
-              error (0, EFBIG, "cannot append record %ju to %s: it would go "
-                     "past the file size limit of %ju bytes (ulimit -f)",
-                     number, quoteaf (app->file),
-                     (uintmax_t) app->size_limit);
+              report_past_size_limit (app, number);
               return false;
             }
-          if (staged && out_len > app->stage_size)
+          if (out_len > app->stage_size)
             {
               app->stage_size = out_len;
               app->stage = xrealloc (app->stage, app->stage_size);
             }
         }
 
-      if (staged)
-        {
-          memcpy (app->stage + batch_len, app->head, app->head_len);
-          memcpy (app->stage + batch_len + app->head_len, p, next - p);
-        }
+      memcpy (app->stage + batch_len, app->head, app->head_len);
+      memcpy (app->stage + batch_len + app->head_len, p, next - p);
       batch_len += out_len;
       batch_records++;
       p = next;
     }
 
   return (batch_records == 0
-          || put_records (app, staged ? app->stage : batch, batch_len,
+          || put_records (app, app->stage, batch_len,
                           batch, end - batch, batch_records));
 }
 
@@ -621,140 +802,305 @@ append_stream (struct appender *app, int in_fd)
   return ok;
 }
 
-/* Append the record made of the N TEXTS.  */
+/* Append TEXT and the terminator, as one record.  */
 static bool
-append_text (struct appender *app, int n, char **texts)
+append_text (struct appender *app, char const *text)
 {
-  size_t len = 0;
-  for (int i = 0; i < n; i++)
-    len += strlen (texts[i]) + 1;
-  char *record = xmalloc (len);
-  char *p = record;
-  for (int i = 0; i < n; i++)
-    {
-      p = stpcpy (p, texts[i]);
-      *p++ = i + 1 < n ? ' ' : app->terminator;
-    }
+  size_t len = strlen (text);
+  char *record = xmalloc (len + 1);
+  memcpy (record, text, len);
+  record[len] = app->terminator;
   app->whole = true;
   app->read_time = current_timespec ();
-  bool ok = append_records (app, record, len);
+  bool ok = append_records (app, record, len + 1);
   free (record);
   return ok;
 }
 
-/* May we follow the symbolic link described by LINK_ST in DIRFD?  The
-   kernel's protected_symlinks rule, applied whether or not the system
-   enables it, and to every sticky directory: anyone who can write to a
-   directory like /tmp can plant a link there, so follow it only if it
+/* The sticky-directory rules, applied whether or not the system enables
+   them (fs.protected_symlinks, fs.protected_regular, fs.protected_fifos):
+   anyone who can write to a sticky directory such as /tmp can plant a
+   name there, so an object found there is trusted only if it belongs to
+   someone who could have put it there legitimately.  DIRFD is the
+   directory; *DIR_ST is its status, filled in on first use
+   (DIR_ST->st_nlink == 0 until then).  */
+static bool
+sticky_dir_status (int dirfd, struct stat *dir_st)
+{
+  if (dir_st->st_nlink == 0 && fstat (dirfd, dir_st) != 0)
+    return false;
+  return true;
+}
+
+/* May we follow the symbolic link described by LINK_ST?  The kernel's
+   protected_symlinks rule, for every sticky directory: only a link that
    belongs to us, to root, or to the directory's owner (who can replace
    any name in it anyway).  */
 static bool
-symlink_is_trusted (int dirfd, struct stat const *link_st)
+symlink_is_trusted (int dirfd, struct stat *dir_st, struct stat const *link_st)
 {
-  struct stat dir_st;
-  if (fstat (dirfd, &dir_st) != 0 || !(dir_st.st_mode & S_ISVTX))
-    return true;
   uid_t owner = link_st->st_uid;
-  return owner == geteuid () || owner == 0 || owner == dir_st.st_uid;
+  if (owner == geteuid () || owner == 0)
+    return true;
+  return (sticky_dir_status (dirfd, dir_st)
+          && (!(dir_st->st_mode & S_ISVTX) || owner == dir_st->st_uid));
 }
 
-/* Open FILE (PARENT's BASE) for appending, and check that it and its
-   filesystem can keep the promise.  Set *CREATED if FILE did not exist
-   before.  Return the descriptor, or -1 after reporting why not.  */
-static int
-open_target (struct parent_dir const *parent, char const *file,
-             struct options const *opt, bool *created)
+/* May we append to the existing regular file or FIFO described by ST?
+   The kernel's protected_regular and protected_fifos rules at their
+   strict level (2): in a sticky directory that others can write to, a
+   file or FIFO that belongs neither to us nor to the directory's owner
+   may have been planted to receive our records, or to make us block.  */
+static bool
+sticky_file_is_trusted (int dirfd, struct stat *dir_st, struct stat const *st)
 {
-  int flags = (O_WRONLY | O_APPEND | O_CLOEXEC
-               | (opt->no_create ? 0 : O_CREAT));
-  int fd = -1;
-  bool followed_link = false;
-  *created = false;
+  if (st->st_uid == geteuid ())
+    return true;
+  return (sticky_dir_status (dirfd, dir_st)
+          && (!(dir_st->st_mode & S_ISVTX)
+              || !(dir_st->st_mode & (S_IWGRP | S_IWOTH))
+              || st->st_uid == dir_st->st_uid));
+}
 
-  /* A symbolic link is decided on before opening; if one appears at
-     FILE between the look and the open, O_NOFOLLOW catches it and we
-     look again.  */
-  for (int attempt = 0; fd < 0; attempt++)
+/* How many symbolic links open_file follows before giving up, as the
+   kernel does (ELOOP).  */
+enum { MAX_LINK_HOPS = 40 };
+
+/* How many times open_file looks again when the name changes between
+   its look and its open.  */
+enum { MAX_OPEN_RETRIES = 100 };
+
+/* Where FILE is to be opened: NAME in directory DIRFD, reached through
+   SHOWN (FILE itself, or the last symbolic link followed on the way).  */
+struct location
+{
+  int dirfd;
+  bool own_dirfd;           /* DIRFD was opened here, not by open_parent */
+  char *name;
+  char *shown;
+  struct stat dir_st;       /* DIRFD's status, once needed */
+  unsigned int dir_number;  /* counts the directories DIRFD has been */
+};
+
+static void
+location_set_dir (struct location *at, int dirfd, bool own)
+{
+  if (at->own_dirfd)
+    close (at->dirfd);
+  at->dirfd = dirfd;
+  at->own_dirfd = own;
+  at->dir_st.st_nlink = 0;
+  at->dir_number++;
+}
+
+/* Follow the trusted symbolic link AT names to where it points.  Return
+   false after reporting why not.  */
+static bool
+follow_link (struct location *at, char const *file)
+{
+  char *target = areadlinkat (at->dirfd, at->name);
+  if (!target)
     {
-      struct stat st;
-      bool exists = fstatat (parent->fd, parent->base, &st,
+      error (0, errno, "cannot append to %s", quoteaf (file));
+      return false;
+    }
+  /* A link to "dir/", ".", ".." names a directory: O_CREAT would fail
+     with EISDIR, and so do we, before creating anything.  */
+  char *base = last_component (target);
+  size_t len = base_len (base);
+  if (len == 0 || base[len] != '\0'
+      || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
+    {
+      error (0, EISDIR, "cannot append to %s", quoteaf (file));
+      free (target);
+      return false;
+    }
+  int dirfd = at->dirfd;
+  if (base != target)
+    {
+      char *dir = mdir_name (target);
+      dirfd = openat (at->dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      int saved_errno = errno;
+      free (dir);
+      if (dirfd < 0)
+        {
+          error (0, saved_errno, "cannot append to %s", quoteaf (file));
+          free (target);
+          return false;
+        }
+      location_set_dir (at, dirfd, true);
+    }
+  free (at->name);
+  at->name = xstrdup (base);
+  free (at->shown);
+  at->shown = target;
+  return true;
+}
+
+/* Open FILE for appending, as safe-append's checks allow, and fill in
+   *ST with its status.  Symbolic links are followed by hand, each
+   trusted or refused on its own (symlink_is_trusted), to the name that
+   will be opened; an existing file or FIFO there must pass
+   sticky_file_is_trusted; then the filesystem is checked, once, for
+   the object about to be opened or the directory it is about to be
+   created in -- before anything is created -- and only then is it
+   opened: O_NOFOLLOW, and O_CREAT|O_EXCL when it did not exist, so
+   what is opened is what was checked (an existing one is compared by
+   device and inode, and looked at again if it changed).  A FIFO is
+   opened with O_NONBLOCK, which fails at once with ENXIO when it has
+   no reader instead of waiting for one forever; O_NONBLOCK is then
+   cleared, so writes wait for room in the pipe.  With -S, the
+   directory a new FILE was created in is synced.  Return the
+   descriptor, or -1 after reporting why not.  */
+static int
+open_file (char const *file, struct options const *opt, struct stat *st)
+{
+  /* A name that ends in a slash names a directory, as for open(2):
+     appending to it can only fail, and open_parent would drop the
+     slash and create a regular file.  */
+  size_t file_len = strlen (file);
+  if (1 < file_len && file[file_len - 1] == '/')
+    {
+      error (0, 0, "cannot append to %s: a name ending in '/' is a "
+             "directory, not a file", quoteaf (file));
+      return -1;
+    }
+
+  struct parent_dir parent;
+  if (!open_parent (file, &parent))
+    {
+      error (0, errno, "cannot append to %s", quoteaf (file));
+      return -1;
+    }
+  struct location at = { .dirfd = parent.fd, .name = xstrdup (parent.base),
+                         .shown = xstrdup (file), .dir_number = 1 };
+
+  int fd = -1;
+  unsigned int checked_dir = 0;  /* the filesystem was checked for this
+                                    at.dir_number */
+  int hops = 0;
+  bool created = false;
+  for (int retries = 0; fd < 0; )
+    {
+      struct stat name_st;
+      bool exists = fstatat (at.dirfd, at.name, &name_st,
                              AT_SYMLINK_NOFOLLOW) == 0;
-      if (!exists && errno != ENOENT)
+      if (!exists && (errno != ENOENT || opt->no_create))
         {
           error (0, errno, "cannot append to %s", quoteaf (file));
-          return -1;
+          break;
         }
-
-      if (exists && S_ISLNK (st.st_mode))
+      if (exists && S_ISLNK (name_st.st_mode))
         {
-          if (!symlink_is_trusted (parent->fd, &st))
+          if (!symlink_is_trusted (at.dirfd, &at.dir_st, &name_st))
             {
               error (0, 0, "not following symbolic link %s: it is in a "
                      "sticky directory and belongs to another user "
-                     "(uid %ju)", quoteaf (file), (uintmax_t) st.st_uid);
-              return -1;
+                     "(uid %ju)", quoteaf (at.shown),
+                     (uintmax_t) name_st.st_uid);
+              break;
             }
-          fd = openat (parent->fd, parent->base, flags, opt->mode);
-          if (fd < 0)
+          if (MAX_LINK_HOPS < ++hops)
             {
-              error (0, errno, "cannot append to %s", quoteaf (file));
-              return -1;
+              error (0, ELOOP, "cannot append to %s", quoteaf (file));
+              break;
             }
-          followed_link = true;
+          if (!follow_link (&at, file))
+            break;
+          continue;
+        }
+      if (exists && !S_ISREG (name_st.st_mode) && !S_ISFIFO (name_st.st_mode))
+        {
+          error (0, 0, "cannot append to %s: not a regular file or a FIFO",
+                 quoteaf (file));
+          break;
+        }
+      if (exists && !sticky_file_is_trusted (at.dirfd, &at.dir_st, &name_st))
+        {
+          error (0, 0, "not appending to %s: it is in a sticky directory "
+                 "and belongs to another user (uid %ju) than the "
+                 "directory's owner", quoteaf (at.shown),
+                 (uintmax_t) name_st.st_uid);
           break;
         }
 
-      /* The file's filesystem, judged before the file is made.  A FIFO
-         is a pipe in the kernel, whatever filesystem names it.  */
-      if (attempt == 0 && !(exists && S_ISFIFO (st.st_mode))
-          && !fs_permits (file, parent->fd, parent->base, FS_APPEND,
-                          opt->force, opt->quiet))
-        return -1;
+      /* The filesystem the file is, or is about to be created, on.  A
+         FIFO is a pipe in the kernel, whatever filesystem names it.  */
+      if (!(exists && S_ISFIFO (name_st.st_mode))
+          && checked_dir != at.dir_number)
+        {
+          if (!fs_permits (file, at.dirfd, at.name, FS_APPEND, opt->force,
+                           opt->quiet))
+            break;
+          checked_dir = at.dir_number;
+        }
 
-      fd = openat (parent->fd, parent->base, flags | O_NOFOLLOW, opt->mode);
-      if (fd >= 0)
-        *created = !exists;
-      else if (errno != ELOOP || attempt > 0)
+      int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+      fd = (exists
+            ? openat (at.dirfd, at.name, flags | O_NONBLOCK)
+            : openat (at.dirfd, at.name, flags | O_CREAT | O_EXCL, opt->mode));
+      if (fd < 0)
+        {
+          /* The name changed between the look and the open.  */
+          if ((exists ? errno == ENOENT || errno == ELOOP : errno == EEXIST)
+              && retries++ < MAX_OPEN_RETRIES)
+            continue;
+          if (exists && errno == ENXIO && S_ISFIFO (name_st.st_mode))
+            error (0, 0, "cannot append to %s: it is a FIFO that no process "
+                   "is reading", quoteaf (file));
+          else
+            error (0, errno, "cannot append to %s", quoteaf (file));
+          break;
+        }
+      if (fstat (fd, st) != 0)
         {
           error (0, errno, "cannot append to %s", quoteaf (file));
-          return -1;
+          close (fd);
+          fd = -1;
+          break;
         }
+      if (exists && (st->st_dev != name_st.st_dev
+                     || st->st_ino != name_st.st_ino))
+        {
+          close (fd);
+          fd = -1;
+          if (retries++ < MAX_OPEN_RETRIES)
+            continue;
+          error (0, EAGAIN, "cannot append to %s", quoteaf (file));
+          break;
+        }
+      created = !exists;
     }
 
-  struct stat st;
-  if (fstat (fd, &st) != 0)
+  if (0 <= fd && !created && fcntl (fd, F_SETFL, O_APPEND) != 0)
     {
       error (0, errno, "cannot append to %s", quoteaf (file));
       close (fd);
-      return -1;
+      fd = -1;
     }
-  if (!S_ISREG (st.st_mode) && !S_ISFIFO (st.st_mode))
+  if (0 <= fd && created && opt->sync && fsync_directory (at.dirfd) != 0)
     {
-      error (0, 0, "cannot append to %s: not a regular file or a FIFO",
-             quoteaf (file));
+      error (0, errno, "cannot sync the directory of %s", quoteaf (file));
       close (fd);
-      return -1;
+      fd = -1;
     }
-  /* Through a link, the file can be on another filesystem: judge the
-     one it is on.  */
-  if (followed_link && S_ISREG (st.st_mode)
-      && !fs_permits (file, fd, NULL, FS_APPEND, opt->force, opt->quiet))
-    {
-      close (fd);
-      return -1;
-    }
+
+  location_set_dir (&at, -1, false);
+  free (at.name);
+  free (at.shown);
+  close_parent (&parent);
   return fd;
 }
 
+/* Set up APP to append to FILE, open on FD, whose status is *ST.  */
 static void
 appender_init (struct appender *app, char const *file, int fd,
-               struct options const *opt)
+               struct stat const *st, struct options const *opt)
 {
   memset (app, 0, sizeof *app);
   app->file = file;
   app->fd = fd;
-  struct stat st;
-  app->fifo = fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode);
+  app->fifo = S_ISFIFO (st->st_mode);
   app->size_limit = RLIM_INFINITY;
   struct rlimit limit;
   if (!app->fifo && getrlimit (RLIMIT_FSIZE, &limit) == 0)
@@ -802,52 +1148,42 @@ appender_free (struct appender *app)
     tzfree (app->tz);
 }
 
-/* Standard input is FILE itself: appending would never end.  */
+/* Standard input is FILE itself (whose status is *ST): appending would
+   never end.  */
 static bool
-input_is_target (int fd)
+input_is_target (struct stat const *st)
 {
-  struct stat in_st, out_st;
-  return (fstat (STDIN_FILENO, &in_st) == 0 && fstat (fd, &out_st) == 0
-          && S_ISREG (in_st.st_mode) && in_st.st_dev == out_st.st_dev
-          && in_st.st_ino == out_st.st_ino);
+  struct stat in_st;
+  return (fstat (STDIN_FILENO, &in_st) == 0 && S_ISREG (in_st.st_mode)
+          && in_st.st_dev == st->st_dev && in_st.st_ino == st->st_ino);
 }
 
 static int
-safe_append (char const *file, int text_count, char **texts,
-             struct options const *opt)
+safe_append (char const *file, struct options const *opt)
 {
-  struct parent_dir parent;
-  if (!open_parent (file, &parent))
-    {
-      error (0, errno, "cannot append to %s", quoteaf (file));
-      return EXIT_SYSERR;
-    }
-
-  bool created;
-  int fd = open_target (&parent, file, opt, &created);
-  bool ok = fd >= 0;
-  if (ok && created && opt->sync && fsync_directory (parent.fd) != 0)
-    {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (file));
-      ok = false;
-    }
-  if (ok && text_count == 0 && input_is_target (fd))
+  struct stat st;
+  int fd = open_file (file, opt, &st);
+  if (fd < 0)
+    return EXIT_SYSERR;
+  bool ok = true;
+  if (!opt->content && input_is_target (&st))
     {
       error (0, 0, "%s: input file is output file", quotef (file));
       ok = false;
     }
-  close_parent (&parent);
 
   if (ok)
     {
       struct appender app;
-      appender_init (&app, file, fd, opt);
-      ok = (text_count > 0
-            ? append_text (&app, text_count, texts)
+      appender_init (&app, file, fd, &st, opt);
+      ok = (opt->content
+            ? append_text (&app, opt->content)
             : append_stream (&app, STDIN_FILENO));
+      if (app.tee_stopped_at != 0)
+        ok &= tee_stop_was_fine (&app, opt->quiet);
       appender_free (&app);
     }
-  if (fd >= 0 && close (fd) != 0 && ok)
+  if (close (fd) != 0 && ok)
     {
       /* close reports late write errors (NFS, quotas).  */
       error (0, errno, "cannot append to %s", quoteaf (file));
@@ -867,23 +1203,37 @@ parse_size (char const *arg)
   return size;
 }
 
-/* Check FORMAT by formatting the current time with it.  */
+/* Check FORMAT by formatting the current time with it: it must give
+   at most STAMP_MAX - 1 bytes, and no TERMINATOR, which would split
+   every record in two.  */
 static void
-check_stamp_format (char const *format)
+check_stamp_format (char const *format, char terminator)
 {
   if (!*format)
     usage_error ("empty timestamp format");
+  /* Without a conversion every record would get the same text: a
+     misplaced operand or option, as in '-t log TEXT' or '-t --prefix'.
+     (--prefix gives every record the same text.)  */
+  if (!strchr (format, '%'))
+    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
+                 "gives the default format)", quote (format));
   char stamp[STAMP_MAX];
   struct timespec now = current_timespec ();
   struct tm tm;
   timezone_t tz = tzalloc (getenv ("TZ"));
   errno = 0;
-  if (localtime_rz (tz, &now.tv_sec, &tm)
-      && nstrftime (stamp, sizeof stamp, format, &tm, tz, now.tv_nsec) == 0
-      && errno == ERANGE)
-    usage_error ("timestamp format %s gives more than %d bytes",
-                 quote (format), STAMP_MAX - 1);
+  size_t len = 0;
+  if (localtime_rz (tz, &now.tv_sec, &tm))
+    {
+      len = nstrftime (stamp, sizeof stamp, format, &tm, tz, now.tv_nsec);
+      if (len == 0 && errno == ERANGE)
+        usage_error ("timestamp format %s gives more than %d bytes",
+                     quote (format), STAMP_MAX - 1);
+    }
   tzfree (tz);
+  if (memchr (stamp, terminator, len))
+    usage_error ("timestamp format %s gives a newline, which would split "
+                 "every record", quote (format));
 }
 
 int
@@ -899,7 +1249,7 @@ main (int argc, char **argv)
   tool_init (argc, argv);
 
   int c;
-  while ((c = getopt_long (argc, argv, "m:zt::Sq", long_options, NULL))
+  while ((c = getopt_long (argc, argv, "m:c:zt:Sq", long_options, NULL))
          != -1)
     {
       switch (c)
@@ -907,6 +1257,11 @@ main (int argc, char **argv)
         case 'm':
           opt.mode = xparse_mode (optarg);
           opt.explicit_mode = true;
+          break;
+        case 'c':
+          if (opt.content)
+            usage_error ("-c/--content given twice: one record per call");
+          opt.content = optarg;
           break;
         case NO_CREATE_OPTION:
           opt.no_create = true;
@@ -918,8 +1273,8 @@ main (int argc, char **argv)
           opt.whole = true;
           break;
         case 't':
-          opt.stamp_format = optarg ? optarg : DEFAULT_STAMP_FORMAT;
-          check_stamp_format (opt.stamp_format);
+          opt.stamp_format = (strcmp (optarg, "rfc3339") == 0
+                              ? DEFAULT_STAMP_FORMAT : optarg);
           break;
         case PREFIX_OPTION:
           opt.tag = optarg;
@@ -960,8 +1315,23 @@ main (int argc, char **argv)
       return fs_explain_operands (1, argv + file_index);
     }
   check_operand (argv[file_index]);
-  if (opt.whole && optind < argc)
-    usage_error ("--whole reads standard input; it takes no TEXT");
+  if (opt.whole && opt.content)
+    usage_error ("--whole reads standard input; it cannot go with "
+                 "-c/--content");
+  /* A prefix holding the terminator would split every record.  (With
+     -z the terminator is NUL, which no argument can hold.)  */
+  if (opt.tag && strchr (opt.tag, '\n') && opt.terminator == '\n')
+    usage_error ("--prefix must not contain a newline: it would split "
+                 "every record");
+  if (opt.stamp_format)
+    check_stamp_format (opt.stamp_format, opt.terminator);
+  /* A second operand is not taken as a record: with data waiting on
+     standard input, 'FILE TEXT' would silently drop it, and a 'tee'
+     habit ('FILE1 FILE2') would become a record.  */
+  if (optind < argc)
+    usage_error ("extra operand %s (a record is given with -c TEXT; "
+                 "without -c, records come from standard input)",
+                 quote (argv[optind]));
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
@@ -973,5 +1343,5 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   signal (SIGXFSZ, SIG_IGN);
 
-  return safe_append (argv[file_index], argc - optind, argv + optind, &opt);
+  return safe_append (argv[file_index], &opt);
 }

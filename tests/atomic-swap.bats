@@ -24,15 +24,37 @@ make_releases() {
   ln -s releases/a current
 }
 
-# No temporary of atomic-swap is left in DIR (default: .); the --expect
-# lock's record of its last owner (.atomic-swap.LINK.lock.last, a regular
-# file) may stay.
+# Nothing of atomic-swap is left in DIR (default: .): no temporary, and
+# no --expect lock (it keeps no history, so nothing stays once it is
+# released).
 assert_no_leftovers() {
   local dir=${1:-.} left
-  left=$(find "$dir" -maxdepth 1 -name '.atomic-swap.*' \
-           ! \( -type f -name '.atomic-swap.*.lock.last' \) -print)
+  left=$(find "$dir" -maxdepth 1 -name '.atomic-swap.*' -print)
   [ -z "$left" ] || fail "left behind: $left"
 }
+
+# The fault shim (tests/fault-shim.c), preloaded: it stops a process just
+# before its Nth call of a function until the test lets it go on, or
+# makes a call fail -- a window with no timing in it.
+SHIM=$(command -v fault-shim.so || true)
+require_shim() {
+  [ -n "$SHIM" ] || skip "tests/fault-shim.so is not built (make check builds it)"
+}
+# start_with_shim DIR VAR=VALUE... COMMAND...: start COMMAND in the
+# background with the shim, its handshake files in DIR (made here), and
+# SIGINT not ignored as it is for background jobs; SHIM_PID is its pid.
+start_with_shim() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  env --default-signal=INT LD_PRELOAD="$SHIM" FAULT_DIR="$PWD/$dir" \
+    "$@" 3>&- &
+  SHIM_PID=$!
+}
+# True once the process of DIR is stopped before call CALL number N.
+paused_at() { [ -e "$1/paused.$2.$3" ]; }
+# Let the process of DIR go on past call CALL number N.
+go_on() { touch "$1/go.$2.$3"; }
 
 # A listing of DIR (names, types, sizes, inodes), to show it unchanged.
 listing() {
@@ -113,6 +135,83 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "--exchange names the default form; every prefix of a long option is one option's or rejected" {
+  echo one >x
+  echo two >y
+  # mv 9.5's spelling of the exchange.
+  run atomic-swap --exchange x y
+  assert_success
+  assert_equal "$(cat x)" two
+  run atomic-swap -s --exchange x y
+  assert_usage_error atomic-swap
+  assert_line --partial "--exchange cannot be combined with --symlink"
+  run atomic-swap --exchange -n x y
+  assert_usage_error atomic-swap
+
+  # Every long option --help shows, and every prefix of it: a prefix that
+  # is the start of one option only is that option; one shared by two is
+  # rejected as ambiguous -- never silently taken as another option.
+  mapfile -t names < <(atomic-swap --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+  (( ${#names[@]} >= 15 )) || fail "too few options found: ${names[*]}"
+  local name prefix other n checked=0
+  for name in "${names[@]}"; do
+    for ((n = 3; n <= ${#name}; n++)); do
+      prefix=${name:0:n}
+      local matches=()
+      for other in "${names[@]}"; do
+        if [ "$other" = "$prefix" ]; then matches=("$other"); break; fi
+        [[ $other == "$prefix"* ]] && matches+=("$other")
+      done
+      # --help exits at once; every other option is harmless with a
+      # missing operand: a usage error that names no option.
+      run atomic-swap "$prefix"
+      if ((${#matches[@]} == 1)); then
+        refute_output --partial "unrecognized"
+        refute_output --partial "ambiguous"
+        if [ "${matches[0]}" = --help ]; then assert_success; fi
+      else
+        assert_usage_error atomic-swap
+        assert_output --partial "ambiguous"
+      fi
+      checked=$((checked + 1))
+    done
+  done
+  echo "# $checked prefixes of ${#names[@]} long options" >&3
+  # The one that used to be taken for --exchange-dir.
+  run atomic-swap --exch x y
+  assert_usage_error atomic-swap
+  assert_output --partial "ambiguous"
+}
+
+@test "ln habits: -s takes ln's -f and -T; -sfn says what to type instead" {
+  make_releases
+  run --separate-stderr atomic-swap -sf releases/b current
+  assert_success
+  assert_equal "$(readlink current)" releases/b
+  run atomic-swap -sfT releases/a current
+  assert_success
+  assert_equal "$(readlink current)" releases/a
+  run atomic-swap -s --no-target-directory releases/b current
+  assert_success
+  assert_equal "$(readlink current)" releases/b
+  # -T means nothing else in the other forms either.
+  : >x; : >y
+  run atomic-swap -T x y
+  assert_success
+  # -f belongs to -s (ln's -f); with -n it would contradict -n.
+  run atomic-swap -f x y
+  assert_usage_error atomic-swap
+  assert_line --partial -- "-f works only with --symlink"
+
+  # ln -sfn: here -n is --no-clobber.  One line says what to type.
+  before=$(listing .)
+  run atomic-swap -sfn releases/a current
+  assert_usage_error atomic-swap
+  assert_line --index 0 "atomic-swap: --symlink and --no-clobber cannot be combined (for ln's -sfn, type 'atomic-swap -s TARGET LINK': LINK is never followed)"
+  assert_equal "${#lines[@]}" 2
+  assert_equal "$(listing .)" "$before"
+}
+
 # --- exchange ------------------------------------------------------------
 
 @test "exchange: two files trade names, content and inode" {
@@ -155,11 +254,14 @@ listing() {
   assert_equal "$(readlink dir)" dir
   [ -d plain ] && assert_equal "$(cat plain/f)" data
 
-  # A trailing slash does not make atomic-swap follow the link.
+  # A trailing slash asks for a directory, and a symlink to one is not
+  # one when it is never followed: refused, as rename(2) and mv refuse.
   ln -s plain l2
-  atomic-swap l2/ link
-  [ -L link ] && [ -f l2 ]
-  assert_equal "$(readlink link)" plain
+  run atomic-swap l2/ link
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'l2/' and 'link': Not a directory"
+  [ -L l2 ] && [ -f link ]
+  assert_equal "$(readlink l2)" plain
 }
 
 @test "exchange: a missing operand is named, status 3, nothing changed" {
@@ -207,6 +309,110 @@ listing() {
   strace -e trace=rename,renameat,renameat2 -o trace atomic-swap x y
   assert_equal "$(grep -c 'rename' trace)" 1
   grep -q 'renameat2(.*"x", .*"y", RENAME_EXCHANGE) = 0' trace
+}
+
+# --- a trailing slash: "this must be a directory" -------------------------
+
+# coreutils' tests/mv/trailing-slash.sh, for the exchange and -n forms.
+@test "trailing slash: an operand ending in '/' must be a directory, else nothing changes" {
+  # mv foo/ bar, mv d e/: a directory moves with a slash on either name.
+  mkdir foo d
+  run atomic-swap -n foo/ bar
+  assert_success
+  [ -d bar ] && [ ! -e foo ]
+  run atomic-swap -n d e/
+  assert_success
+  [ -d e ] && [ ! -e d ]
+  mkdir x y
+  : >x/1; : >y/2
+  run atomic-swap x/ y/
+  assert_success
+  [ -e x/2 ] && [ -e y/1 ]
+
+  # "mv a a2/" must fail: neither a nor a2 is a directory.
+  echo a >a
+  echo a2 >a2
+  : >b
+  : >f
+  ln -s bar ld
+  before=$(listing .)
+  run atomic-swap a a2/
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'a' and 'a2/': Not a directory"
+  run atomic-swap a/ a2
+  assert_failure 3
+  run atomic-swap -n f/ g
+  assert_failure 3
+  run atomic-swap -n a/ new
+  assert_failure 3
+  assert_output "atomic-swap: cannot move 'a/' to 'new': Not a directory"
+  # cp b no-such/: nothing is created.
+  run atomic-swap -n b no-such/
+  assert_failure 3
+  assert_output "atomic-swap: cannot move 'b' to 'no-such/': Not a directory"
+  # A symlink to a directory is never followed, so it is not one.
+  run atomic-swap ld/ a
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'ld/' and 'a': Not a directory"
+  # DST exists: that is status 1, slash or not.
+  run atomic-swap -n a a2/
+  assert_failure 1
+  assert_equal "$(listing .)" "$before"
+  assert_no_temporaries atomic-swap
+}
+
+# coreutils' tests/ln/slash-decorated-nonexistent-dest.sh, and the rest of
+# what a slash on LINK can meet.
+@test "trailing slash on LINK: a directory or a symlink to one, else refused with nothing changed" {
+  : >f
+  mkdir dir
+  ln -s dir ld
+  ln -s f lf
+  ln -s nowhere dangling
+  : >file
+  before=$(listing .)
+  run atomic-swap -s f no-such-file/
+  assert_failure 3
+  assert_output "atomic-swap: cannot create symbolic link 'no-such-file/': Not a directory"
+  [ ! -e no-such-file ] && [ ! -L no-such-file ]
+  run atomic-swap -s -T f no-such-file/
+  assert_failure 3
+  [ ! -L no-such-file ]
+  run atomic-swap -s --expect= f no-such-file/
+  assert_failure 3
+  [ ! -L no-such-file ]
+  run atomic-swap -s dir lf/
+  assert_failure 3
+  assert_output "atomic-swap: 'lf/' points to 'f', which is not a directory as its trailing slash requires; not replaced"
+  run atomic-swap -s dir dangling/
+  assert_failure 3
+  run atomic-swap -s dir file/
+  assert_failure 3
+  assert_equal "$(listing .)" "$before"
+  assert_no_temporaries atomic-swap
+
+  # A symlink to a directory: replaced itself, never entered.
+  run atomic-swap -s f ld/
+  assert_success
+  assert_equal "$(readlink ld)" f
+  [ -z "$(ls -A dir)" ]
+}
+
+@test "trailing slash on LINK: a link repointed to a file between the look and the exchange is put back" {
+  require_shim
+  : >f
+  mkdir dir new
+  ln -s dir current
+  start_with_shim faults FAULT_PAUSE=renameat2:1 atomic-swap -s new current/
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 1
+  ln -sfn f current
+  go_on faults renameat2 1
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(readlink current)" f
+  assert_no_temporaries atomic-swap
 }
 
 # --- --no-clobber ----------------------------------------------------------
@@ -372,6 +578,164 @@ listing() {
   assert_output 'rel with space'
   run --separate-stderr atomic-swap -v -s 'rel with space' current
   assert_output "'current' -> 'rel with space' (was \"it's\")"
+}
+
+# What was asked to be printed is part of the change: if it cannot be
+# written, the change is undone -- status 3 then means "nothing changed".
+@test "--print-old to a full disk: the repointing is undone, status 3" {
+  make_releases
+  inode=$(stat -c %i current)
+  run sh -c 'atomic-swap -p -s releases/b current >/dev/full'
+  assert_failure 3
+  assert_output "atomic-swap: 'current' was put back as it was (undone): write error on standard output: No space left on device"
+  # The very same link, not a copy of it.
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(stat -c %i current)" "$inode"
+  assert_no_temporaries atomic-swap
+
+  # -v too, and for a LINK that did not exist: it does not exist again.
+  run sh -c 'atomic-swap -v -s releases/b new >/dev/full'
+  assert_failure 3
+  [ ! -e new ] && [ ! -L new ]
+  # --exchange-dir: the directory is LINK again.
+  mkdir www
+  : >www/index.html
+  inode=$(stat -c %i www)
+  run sh -c 'atomic-swap -q -p -s --exchange-dir releases/b www >/dev/full'
+  assert_failure 3
+  [ -d www ] && [ ! -L www ]
+  assert_equal "$(stat -c %i www)" "$inode"
+  [ -z "$(compgen -G 'www.atomic-swap-backup.*')" ]
+  # With --expect the undo happens under the lock, which is then gone.
+  run sh -c 'atomic-swap -p -s --expect=releases/a releases/b current >/dev/full'
+  assert_failure 3
+  assert_equal "$(readlink current)" releases/a
+  assert_no_leftovers
+}
+
+@test "-v to a full disk: an exchange or a move is undone, status 3" {
+  echo one >x
+  echo two >y
+  run sh -c 'atomic-swap -v x y >/dev/full'
+  assert_failure 3
+  assert_output "atomic-swap: 'x' and 'y' were exchanged back (undone): write error on standard output: No space left on device"
+  assert_equal "$(cat x)" one
+  assert_equal "$(cat y)" two
+  run sh -c 'atomic-swap -v -n x z >/dev/full'
+  assert_failure 3
+  assert_output "atomic-swap: 'x' was moved back from 'z' (undone): write error on standard output: No space left on device"
+  assert_equal "$(cat x)" one
+  [ ! -e z ]
+}
+
+# Run COMMAND... with standard output a pipe whose reader is gone
+# before it starts (perl is essential on Debian), with SIGPIPE as the
+# caller leaves it.
+with_closed_pipe() {
+  perl -e 'pipe (R, W) or die; close R; open (STDOUT, ">&W") or die;
+           exec @ARGV or die' "$@"
+}
+
+@test "--print-old and -v into a closed pipe: undone, status 3, whether or not SIGPIPE is ignored" {
+  make_releases
+  echo one >x
+  echo two >y
+  for pipe_signal in default ignored; do
+    if [ "$pipe_signal" = ignored ]; then trap '' PIPE; fi
+    run with_closed_pipe atomic-swap -p -s releases/b current
+    assert_failure 3
+    assert_output "atomic-swap: 'current' was put back as it was (undone): write error on standard output: Broken pipe"
+    assert_equal "$(readlink current)" releases/a
+    run with_closed_pipe atomic-swap -v x y
+    assert_failure 3
+    assert_equal "$(cat x)" one
+    trap - PIPE
+  done
+  assert_no_temporaries atomic-swap
+}
+
+@test "an undo that finds LINK changed by someone else leaves that change standing" {
+  require_shim
+  make_releases
+  # Stopped just before the undo (its second renameat2), while another
+  # deployer repoints LINK: the undo must not throw that change away.
+  start_with_shim faults FAULT_PAUSE=renameat2:2 \
+    sh -c 'exec atomic-swap -p -s releases/b current >/dev/full 2>err'
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  assert_equal "$(readlink current)" releases/b
+  atomic-swap -s releases/c current
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: 'current' cannot be put back as it was, since another process changed it meanwhile (its change stands): write error on standard output: No space left on device"
+  assert_equal "$(readlink current)" releases/c
+  assert_no_temporaries atomic-swap
+}
+
+# --- --backup ---------------------------------------------------------------------
+
+@test "-b keeps the replaced link as LINK~, a symbolic link to the old target" {
+  make_releases
+  inode=$(stat -c %i current)
+  run --separate-stderr atomic-swap -b -v -s releases/b current
+  assert_success
+  assert_output "'current' -> 'releases/b' (was 'releases/a', kept as 'current~')"
+  assert_equal "$(readlink current)" releases/b
+  assert_equal "$(readlink current~)" releases/a
+  # The old link itself, moved: the same inode.
+  assert_equal "$(stat -c %i current~)" "$inode"
+  # A second change replaces the older backup, which was a symlink.
+  atomic-swap -b -s releases/a current
+  assert_equal "$(readlink current~)" releases/b
+  # Rolling back is one more call with the backup's target.
+  atomic-swap -s "$(readlink current~)" current
+  assert_equal "$(readlink current)" releases/b
+  # An absent LINK has nothing to keep.
+  atomic-swap -b -s releases/a brand-new
+  [ ! -e brand-new~ ] && [ ! -L brand-new~ ]
+  # With --expect and -p, in a subdirectory.
+  mkdir deploy
+  ln -s old deploy/current
+  run --separate-stderr atomic-swap -b -p -s --expect=old new deploy/current
+  assert_success
+  assert_output old
+  assert_equal "$(readlink deploy/current~)" old
+  assert_no_leftovers
+  assert_no_leftovers deploy
+}
+
+@test "-b: a LINK~ that is not a symbolic link is never replaced; nothing changes" {
+  make_releases
+  echo precious >current~
+  before=$(listing .)
+  run atomic-swap -b -s releases/b current
+  assert_failure 3
+  assert_output "atomic-swap: 'current~' exists and is not a symbolic link, so the old link of 'current' cannot be kept there; not changed"
+  rm current~
+  mkdir current~
+  run atomic-swap -b -s releases/b current
+  assert_failure 3
+  assert_equal "$(readlink current)" releases/a
+  assert_no_temporaries atomic-swap
+}
+
+@test "-b: LINK~ made a directory between the check and the rename: undone, the directory kept" {
+  require_shim
+  make_releases
+  start_with_shim faults FAULT_PAUSE=renameat2:2 atomic-swap -b -s releases/b current
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  mkdir current~
+  : >current~/precious
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(readlink current)" releases/a
+  [ -e current~/precious ]
+  assert_no_temporaries atomic-swap
 }
 
 # --- --relative ------------------------------------------------------------------
@@ -635,41 +999,74 @@ listing() {
 
 # --- signals -------------------------------------------------------------------------
 
-# Run atomic-swap ARGS... under strace with its first renameat2 delayed,
-# so it is stopped mid-operation with its temporary made; then send SIG
-# to it.  Sets STATUS to its exit status.  (On a machine so loaded that
-# the delay is over before the signal is sent, the operation simply
-# completes; what the caller asserts holds either way.)
+# Run atomic-swap ARGS... stopped just before its first renameat2, with
+# its temporary made; send it SIG there, then let it go on.  Sets STATUS
+# to its exit status.
 interrupt_at_rename() {
   local sig=$1
   shift
-  env --default-signal=INT strace -f -qq -o /dev/null \
-    -e trace=renameat2 -e inject=renameat2:delay_enter=2000000 \
-    atomic-swap "$@" 3>&- &
-  local tracer=$!
-  wait_until compgen -G '.atomic-swap.*'
-  local pid
-  pid=$(pgrep -P "$tracer") || true
-  if [ -n "$pid" ]; then kill -s "$sig" "$pid" || true; fi
+  rm -rf faults
+  start_with_shim faults FAULT_PAUSE=renameat2:1 atomic-swap "$@"
+  local pid=$SHIM_PID
+  wait_until paused_at faults renameat2 1
+  compgen -G '.atomic-swap.*' >/dev/null || fail "no temporary before the rename"
+  kill -s "$sig" "$pid"
+  go_on faults renameat2 1
   STATUS=0
-  wait "$tracer" || STATUS=$?
+  wait "$pid" || STATUS=$?
 }
 
-@test "a signal mid-operation leaves the old or the new link, and no temporary" {
-  command -v strace >/dev/null || skip "strace is not installed"
+@test "a signal mid-operation: the change completes, then the signal ends it; no temporary" {
+  require_shim
   make_releases
   for sig in TERM INT HUP; do
     interrupt_at_rename "$sig" -s releases/b current
-    # The exchange had begun: it completes, then the signal is handled.
-    target=$(readlink current)
-    [[ $target == releases/[ab] ]] || fail "current -> $target after SIG$sig"
+    # The repointing had begun: the signal waits until it is complete
+    # (the old link removed), then atomic-swap dies of it.
+    assert_equal "$STATUS" $((128 + $(kill -l "$sig")))
+    assert_equal "$(readlink current)" releases/b
     assert_no_temporaries atomic-swap
-    [ "$(ls -A | sort | tr '\n' ' ')" = "current releases " ] ||
+    [ "$(ls -A | sort | tr '\n' ' ')" = "current faults releases " ] ||
       fail "left behind after SIG$sig: $(ls -A)"
+    atomic-swap -s releases/a current
   done
-  # The temporary of a new link is removed too.
+  # A new link, too.
   interrupt_at_rename TERM -s releases/b brand-new
+  assert_equal "$STATUS" 143
+  assert_equal "$(readlink brand-new)" releases/b
   assert_no_temporaries atomic-swap
+}
+
+# Signals with --expect: a deployer waiting for the lock, with its
+# temporary made, leaves nothing; one that holds the lock finishes and
+# releases it first.
+@test "--expect: a signal while waiting for the lock, or holding it, leaves nothing behind" {
+  require_shim
+  make_releases
+  # The holder stops at its exchange, inside the lock.
+  start_with_shim fa FAULT_PAUSE=renameat2:1 \
+    atomic-swap -s --expect=releases/a releases/b current
+  holder=$SHIM_PID
+  wait_until paused_at fa renameat2 1
+  atomic-swap -s --expect=releases/a releases/c current 3>&- &
+  waiter=$!
+  wait_until has_inotify_fd "$waiter"
+  [ "$(find . -maxdepth 1 -type l -name '.atomic-swap.*' | wc -l)" = 2 ] ||
+    fail "expected two temporaries: $(ls -A)"
+  kill -TERM "$waiter"
+  status=0
+  wait "$waiter" || status=$?
+  assert_equal "$status" 143
+  # Signalled while it holds the lock, the holder completes, releases
+  # the lock, and then dies of the signal.
+  kill -TERM "$holder"
+  go_on fa renameat2 1
+  status=0
+  wait "$holder" || status=$?
+  assert_equal "$status" 143
+  assert_equal "$(readlink current)" releases/b
+  rm -r fa
+  assert_no_leftovers
 }
 
 # --- races ---------------------------------------------------------------------------
@@ -862,11 +1259,93 @@ make_trees() {
       esac
     done <trace | tr '\n' ' ')
   assert_equal "$steps" "read lock read exchange unlock "
-  # Only the lock's record of its last owner stays, in LINK's directory.
-  [ ! -e deploy/.atomic-swap.current.lock ]
-  [ -f deploy/.atomic-swap.current.lock.last ]
-  grep -q '^command=atomic-swap -s .*--expect=base' deploy/.atomic-swap.current.lock.last
-  assert_no_leftovers deploy
+  # Nothing of the lock stays in the deploy directory: no LOCK, no
+  # LOCK.last.
+  assert_equal "$(ls -A deploy)" current
+}
+
+# LINK changed without the lock (by a plain -s or ln) between the look
+# under the lock and the exchange: the exchange brings back something
+# that is not OLD, and it is put back.  expect_while_changed [VAR=VALUE]
+# runs 'atomic-swap -s --expect=base new current' with the shim (and
+# VAR=VALUE), stopped at its exchange while current is repointed to
+# 'other'; it sets STATUS, and leaves stderr in err.
+expect_while_changed() {
+  ln -s base current
+  start_with_shim faults FAULT_PAUSE=renameat2:1 "$@" \
+    sh -c 'exec atomic-swap -s --expect=base new current 2>err'
+  wait_until paused_at faults renameat2 1
+  ln -sfn other current
+  go_on faults renameat2 1
+  STATUS=0
+  wait "$SHIM_PID" || STATUS=$?
+}
+
+@test "--expect: LINK changed between the look and the exchange is put back, status 1" {
+  require_shim
+  expect_while_changed
+  assert_equal "$STATUS" 1
+  assert_equal "$(cat err)" "atomic-swap: 'current' points to 'other', not 'base'; not changed"
+  assert_equal "$(readlink current)" other
+  rm -r faults err
+  assert_no_leftovers
+}
+
+@test "--expect: when putting back fails, status 3 says exactly where everything is, never 'not changed'" {
+  require_shim
+  # As above, and the exchange that puts LINK back (the second
+  # renameat2) fails with EIO.
+  expect_while_changed FAULT_FAIL=renameat2:2:5
+  assert_equal "$STATUS" 3
+  run cat err
+  refute_output --partial "not changed"
+  [[ $output =~ ^atomic-swap:\ cannot\ restore\ \'current\',\ which\ changed\ meanwhile:\ it\ now\ points\ to\ \'new\'\;\ what\ it\ held\ \(which\ points\ to\ \'other\'\)\ is\ kept\ as\ \'(\.atomic-swap\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "unexpected message: $output"
+  kept=${BASH_REMATCH[1]}
+  # Exactly as said: LINK is the new link, the other one is kept.
+  assert_equal "$(readlink current)" new
+  assert_equal "$(readlink "$kept")" other
+  # The lock is released all the same.
+  [ ! -e .atomic-swap.current.lock ]
+}
+
+# The lock is taken in the directory atomic-swap already holds open.  If
+# it were looked up by path again, a path repointed in between would
+# put two deployers' locks in two directories.
+@test "--expect: a directory path repointed meanwhile cannot split the lock" {
+  require_shim
+  mkdir d1 d2
+  ln -s base d1/current
+  ln -s base d2/current
+  ln -s d1 deploy
+  # A holds the lock of d1/current, stopped at its exchange.
+  start_with_shim fa FAULT_PAUSE=renameat2:1 \
+    atomic-swap -s --expect=base a deploy/current
+  a=$SHIM_PID
+  wait_until paused_at fa renameat2 1
+  [ -d d1/.atomic-swap.current.lock ]
+  # B opens deploy/ (d1) and stops before it makes its temporary; then
+  # deploy is repointed to d2.
+  start_with_shim fb FAULT_PAUSE=symlinkat:1 \
+    atomic-swap -s --expect=base b deploy/current
+  b=$SHIM_PID
+  wait_until paused_at fb symlinkat 1
+  ln -sfn d2 deploy
+  go_on fb symlinkat 1
+  # B must wait for A's lock (in d1), not take a lock in d2.
+  b_settled() { ! kill -0 "$b" 2>/dev/null || has_inotify_fd "$b"; }
+  wait_until b_settled
+  kill -0 "$b" 2>/dev/null || fail "B did not wait for the lock A holds"
+  [ -z "$(find d2 -name '.atomic-swap.*')" ] || fail "B locked in d2: $(ls -A d2)"
+  go_on fa renameat2 1
+  sa=0; wait "$a" || sa=$?
+  sb=0; wait "$b" || sb=$?
+  # One winner: A; B then finds LINK changed.
+  assert_equal "$sa $sb" "0 1"
+  assert_equal "$(readlink d1/current)" a
+  assert_equal "$(readlink d2/current)" base
+  assert_no_leftovers d1
+  assert_no_leftovers d2
 }
 
 # True once process PID is gone or a zombie.
@@ -914,7 +1393,7 @@ is_dead() {
   assert_equal "$(readlink current)" again
   # SIGKILL cannot be cleaned up after: the killed holder's temporary
   # symlink (to its would-be target) is all that is left.
-  left=$(find . -maxdepth 1 -name '.atomic-swap.*' ! -name '*.lock.last' -printf '%f %l\n')
+  left=$(find . -maxdepth 1 -name '.atomic-swap.*' -printf '%f %l\n')
   [[ $left =~ ^\.atomic-swap\.[A-Za-z0-9]{6}\ killed$ ]] || fail "left: $left"
 }
 
@@ -953,4 +1432,183 @@ is_dead() {
     '[ "$(readlink current)" = base ] && ln -sfn "r$round-$racer" current' \
     'ln -sfn base current'
   ((RACE_MANY > 0)) || fail "naive version never raced ($RACE_ONE rounds with one winner)"
+}
+
+# --- the documented commands, as printed -------------------------------------
+
+# Each command below is checked to appear verbatim in its document
+# (README.md, --help, man/atomic-swap.x with roff's \- read as -), then
+# run exactly so in a scratch directory, and what it did is checked.
+in_readme() {
+  grep -qF -- "$1" "$BATS_TEST_DIRNAME/../README.md" ||
+    fail "not in README.md: $1"
+}
+in_help() {
+  atomic-swap --help | grep -qF -- "$1" || fail "not in --help: $1"
+}
+in_man() {
+  sed 's/\\-/-/g' "$BATS_TEST_DIRNAME/../man/atomic-swap.x" |
+    grep -qF -- "$1" || fail "not in man/atomic-swap.x: $1"
+}
+# A fresh deploy directory: releases 41 to 44 and 1, current -> 41, a
+# finished build.tmp, two sites and a real directory www.
+deploy_dir() {
+  cd "$BATS_TEST_TMPDIR"
+  rm -rf deploy
+  mkdir deploy
+  cd deploy
+  mkdir -p releases/41 releases/42 releases/43 releases/44 releases/1 \
+    build.tmp site site.new www
+  ln -s releases/41 current
+}
+
+@test "README: every atomic-swap command runs as printed" {
+  local publish='old=$(atomic-swap -p -s releases/42 current)'
+  local rollback='atomic-swap -s "$old" current'
+  local expect='atomic-swap -s --expect=releases/41 releases/42 current'
+  local backup='atomic-swap -b -s releases/43 current'
+  local noclobber='atomic-swap -n build.tmp releases/42'
+  local sites='atomic-swap site site.new'
+  local cmd
+  for cmd in "$publish" "$rollback" "$expect" "$backup" "$noclobber" \
+             "$sites" 'atomic-swap -s "" current' 'atomic-swap a b/' \
+             'atomic-swap -s x current/'; do
+    in_readme "$cmd"
+  done
+
+  deploy_dir
+  eval "$publish"
+  assert_equal "$old" releases/41
+  assert_equal "$(readlink current)" releases/42
+  eval "$rollback"
+  assert_equal "$(readlink current)" releases/41
+
+  # A first deploy: nothing to roll back to, and the rollback says so.
+  rm current
+  eval "$publish"
+  assert_equal "$old" ""
+  run eval "$rollback"
+  assert_usage_error atomic-swap
+  assert_line --index 0 "atomic-swap: TARGET must not be empty (an empty --print-old line means LINK did not exist: to roll that back, remove LINK)"
+  assert_equal "$(readlink current)" releases/42
+  run atomic-swap -s "" current
+  assert_usage_error atomic-swap
+
+  deploy_dir
+  run eval "$expect"
+  assert_success
+  run eval "$expect"
+  assert_failure 1
+  run eval "$backup"
+  assert_success
+  assert_equal "$(readlink current~)" releases/42
+  run eval "$noclobber"
+  assert_failure 1
+  rm -r releases/42
+  run eval "$noclobber"
+  assert_success
+  [ -d releases/42 ] && [ ! -e build.tmp ]
+  : >site/old; : >site.new/new
+  run eval "$sites"
+  assert_success
+  [ -e site/new ] && [ -e site.new/old ]
+
+  # A trailing slash means "a directory".
+  : >a; : >b
+  run atomic-swap a b/
+  assert_failure 3
+  run atomic-swap -s x current/
+  assert_success
+  assert_equal "$(readlink current)" x
+  run atomic-swap -s y current/
+  assert_failure 3
+  assert_no_leftovers
+}
+
+@test "--help: every example runs as printed" {
+  local cmds=(
+    'atomic-swap -s releases/42 current'
+    'old=$(atomic-swap -p -s releases/42 current)'
+    'atomic-swap -s "$old" current'
+    'atomic-swap -s --expect=releases/41 releases/42 current'
+    'atomic-swap -b -s releases/42 current'
+    'atomic-swap -n build.tmp releases/42'
+    'atomic-swap site site.new'
+  )
+  local cmd
+  for cmd in "${cmds[@]}"; do in_help "$cmd"; done
+  deploy_dir
+  eval "${cmds[0]}"
+  assert_equal "$(readlink current)" releases/42
+  atomic-swap -s releases/41 current
+  eval "${cmds[1]}"
+  assert_equal "$old" releases/41
+  eval "${cmds[2]}"
+  assert_equal "$(readlink current)" releases/41
+  eval "${cmds[3]}"
+  assert_equal "$(readlink current)" releases/42
+  atomic-swap -s releases/41 current
+  eval "${cmds[4]}"
+  assert_equal "$(readlink current~)" releases/41
+  rm -r releases/42
+  eval "${cmds[5]}"
+  [ -d releases/42 ]
+  eval "${cmds[6]}"
+  assert_no_leftovers
+}
+
+@test "man page: every example runs as printed" {
+  # The deploy pipeline; 'build' is the reader's own build step.
+  local pipeline=(
+    'build -o releases/42.tmp'
+    'atomic-swap -n releases/42.tmp releases/42 || exit 1'
+    'old=$(atomic-swap -p -s --check-target releases/42 current)'
+    'echo "$old" > previous-release'
+  )
+  local rollback='atomic-swap -v -s "$(cat previous-release)" current'
+  local cas=(
+    'atomic-swap -s --expect="$(readlink current)" releases/43 current'
+    'case $? in'
+    '  0) echo deployed ;;'
+    '  1) echo "someone else deployed first" ;;'
+    '  *) echo "error" ;;'
+    'esac'
+  )
+  local exdir='atomic-swap -s --exchange-dir -r releases/1 www'
+  local backup=(
+    'atomic-swap -b -s releases/44 current'
+    'atomic-swap -s "$(readlink current~)" current'
+  )
+  local sites='atomic-swap -S site site.new && rm -rf site.new'
+  local cmd
+  for cmd in "${pipeline[@]}" "$rollback" "${cas[@]}" "$exdir" \
+             "${backup[@]}" "$sites"; do
+    in_man "$cmd"
+  done
+
+  deploy_dir
+  rm -r releases/42
+  build() { mkdir -p "$2"; echo 42 >"$2/index.html"; }
+  export -f build
+  run bash -c "$(printf '%s\n' "${pipeline[@]}")"
+  assert_success
+  assert_equal "$(readlink current)" releases/42
+  assert_equal "$(cat previous-release)" releases/41
+  assert_equal "$(cat current/index.html)" 42
+  run eval "$rollback"
+  assert_success
+  assert_output "'current' -> 'releases/41' (was 'releases/42')"
+  run bash -c "$(printf '%s\n' "${cas[@]}")"
+  assert_output deployed
+  assert_equal "$(readlink current)" releases/43
+  run eval "$exdir"
+  assert_success
+  assert_equal "$(readlink www)" releases/1
+  eval "${backup[0]}"
+  assert_equal "$(readlink current)" releases/44
+  eval "${backup[1]}"
+  assert_equal "$(readlink current)" releases/43
+  : >site/old
+  eval "$sites"
+  [ ! -e site.new ] && [ ! -e site/old ]
 }

@@ -93,7 +93,7 @@ low_fds_taken() {
   # 0, so input, output or messages went to the wrong file.
   local cmd
   for cmd in 'excl-create -c x f' 'lockdir -n L' 'atomic-swap -s target link' \
-             'safe-append F hello'; do
+             'safe-append -c hello F'; do
     strace -f -o trace -e trace=openat,open,creat,inotify_init1,pipe,pipe2 \
       $cmd <&- >&- 2>&- || true
     run low_fds_taken trace
@@ -152,7 +152,7 @@ assert_bad_operand() {
   mkdir dir
   local op
   for op in '' . / dir/..; do
-    run safe-append "$op" hello
+    run safe-append -c hello "$op"
     assert_bad_operand safe-append "$op"
   done
   [ -z "$(ls -A dir)" ]

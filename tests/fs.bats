@@ -50,6 +50,46 @@ assert_verdict() {
   done
 }
 
+@test "ext2: its renameat2 flags are probed, and the verdict is what the kernel does" {
+  require_root
+  command -v mkfs.ext2 >/dev/null || skip "no mkfs.ext2"
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_mount ext4
+  # The ext2 driver has no RENAME_EXCHANGE; ext4's driver, which mounts
+  # ext2 on many kernels, has it.  The name "ext2" cannot tell which
+  # driver it is, so a probe must.
+  truncate -s 16M ext2.img
+  mkfs.ext2 -q -F ext2.img
+  mkdir m
+  mount -o loop ext2.img m || skip "cannot loop-mount an ext2 image"
+  echo a >m/a
+  echo b >m/b
+  kernel=$(fsclass-test probe m | sed -n 's/^EXCHANGE=//p')
+  strace -f -e trace=renameat2 -o trace atomic-swap --check-fs m >out 2>&1
+  check=$?
+  swap=0
+  atomic-swap m/a m/b >swap.out 2>&1 || swap=$?
+  state=$(cat m/a m/b)
+  left=$(ls -A m)
+  umount m
+  assert_equal "$check" 0
+  grep -q '^m: ext2 (local filesystem' out || fail "$(cat out)"
+  grep -q 'renameat2(.*RENAME_EXCHANGE)' trace || fail "ext2 was not probed: $(cat trace)"
+  case $kernel in
+    1) grep -qE '^  RENAME_EXCHANGE +safe$' out || fail "$(cat out)"
+       assert_equal "$swap" 0
+       assert_equal "$state" "$(printf 'b\na')" ;;
+    0) grep -qE '^  RENAME_EXCHANGE +refuse' out || fail "$(cat out)"
+       assert_equal "$swap" 3
+       assert_equal "$state" "$(printf 'a\nb')" ;;
+    *) fail "the probe could not tell: $kernel" ;;
+  esac
+  assert_equal "$left" "$(printf 'a\nb\nlost+found')"
+  # ext4 itself was measured: no probe.
+  strace -f -e trace=renameat2 -o trace4 atomic-swap --check-fs "$(test_dir_on ext4)" >/dev/null
+  ! grep -q 'renameat2(' trace4
+}
+
 @test "tmpfs at a mount point with a space: mountinfo's \\040 is decoded" {
   require_mount tmpfs
   local mnt
@@ -123,7 +163,8 @@ assert_verdict() {
   echo upper >"$up/f"
   run fsclass-test rename exchange "$mnt/ldir" "$up"
   assert_equal "$status" 3
-  assert_output --partial "it is a directory from overlay's lower layer, which overlay cannot rename without redirect_dir=on (EXDEV): this cannot be done atomically here"
+  # The same words as the verdict of --check-fs: one fact, one sentence.
+  assert_output --partial ": overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on: renaming it fails with EXDEV, so this cannot be done atomically here"
   run fsclass-test rename rename "$mnt/ldir" "$mnt/moved"
   assert_equal "$status" 3
   assert_output --partial "cannot be done atomically here"
@@ -218,7 +259,7 @@ assert_verdict() {
   echo b >"$dir/b"
   run fsclass-test rename exchange "$dir/a" "$dir/b"
   assert_equal "$status" 3
-  assert_output --partial "fuse does not support RENAME_EXCHANGE"
+  assert_output --partial ": fuse: it does not support RENAME_EXCHANGE (a probe got EINVAL)"
   [ "$(cat "$dir/a")" = a ]
   [ "$(cat "$dir/b")" = b ]
   assert_no_scratch_names "$dir"
@@ -302,10 +343,10 @@ assert_verdict() {
   for fs in ext4 xfs btrfs tmpfs overlay; do
     require_mount "$fs"
     dir=$(test_dir_on "$fs")
-    run safe-append "$dir/log" "one on $fs"
+    run safe-append "$dir/log" -c "one on $fs"
     assert_success
     assert_output ""
-    run safe-append "$dir/log" two
+    run safe-append "$dir/log" -c two
     assert_success
     assert_equal "$(cat "$dir/log")" "one on $fs
 two"
@@ -314,7 +355,7 @@ two"
   local lfile before
   lfile=$(fs_mount_point overlay)/lfile
   before=$(cat "$lfile")
-  run safe-append "$lfile" more
+  run safe-append "$lfile" -c more
   assert_success
   assert_equal "$(cat "$lfile")" "$before
 more"
@@ -324,23 +365,23 @@ more"
   require_mount fuse
   local dir
   dir=$(test_dir_on fuse)
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_output "safe-append: '$dir/log' is on fuse: appends from other hosts can interleave; use --force to go ahead anyway"
   [ ! -e "$dir/log" ]
   # -q does not silence a refusal.
-  run safe-append -q "$dir/log" record
+  run safe-append -q "$dir/log" -c record
   assert_equal "$status" 3
   [ ! -e "$dir/log" ]
   # An existing file is refused too, and left as it was.
   printf 'old\n' >"$dir/log"
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_equal "$(cat "$dir/log")" old
-  run safe-append --force "$dir/log" record
+  run safe-append --force "$dir/log" -c record
   assert_success
   assert_output "safe-append: warning: '$dir/log' is on fuse: appends from other hosts can interleave"
-  run safe-append --force -q "$dir/log" another
+  run safe-append --force -q "$dir/log" -c another
   assert_success
   assert_output ""
   assert_equal "$(cat "$dir/log")" "old
@@ -356,7 +397,7 @@ another"
   require_mount fuse-s3fs
   local dir
   dir=$(test_dir_on fuse-s3fs)
-  run safe-append "$dir/log" record
+  run safe-append "$dir/log" -c record
   assert_equal "$status" 3
   assert_output "safe-append: '$dir/log' is on fuse.s3fs: appends can be lost; use --force to go ahead anyway"
   [ ! -e "$dir/log" ]

@@ -67,6 +67,20 @@ verdicts() {
   done
 }
 
+@test "ext2 and ext3: the renameat2 flags depend on the driver, so without a probe they are warned" {
+  for fs in ext2 ext3; do
+    verdicts "$fs"
+    assert_line --index 0 "class=local"
+    assert_line "RENAME_EXCHANGE=warn"
+    assert_line "RENAME_NOREPLACE=warn"
+    assert_line "rename=safe"
+    assert_line "O_APPEND=safe"
+  done
+  # ext4 shares their magic, and was measured.
+  verdicts ext4 0xEF53
+  refute_line --partial "=warn"
+}
+
 @test "overlay is safe (directory EXDEV is reported at run time)" {
   verdicts overlay
   assert_line --index 0 "class=overlay"

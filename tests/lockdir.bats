@@ -16,6 +16,10 @@ teardown() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+  # What a kill sweep left behind (a child that outlived its lockdir).
+  if [ -n "${SWEEP:-}" ]; then
+    for pid in $(sweep_leftovers "$SWEEP"); do kill -KILL "$pid"; done
+  fi
   return 0
 }
 
@@ -739,4 +743,231 @@ count_wakeups() {
   lockdir -u L
   assert_no_temporaries lockdir
   assert_equal "$(ls -A)" L.last
+}
+
+# --- killed at any point ---------------------------------------------------------
+
+# kill_points TRACE: for each system call in the strace output TRACE
+# from the fork of the command on, print "NAME N": it is the N-th call
+# of NAME, the argument strace's inject=NAME:when=N needs.
+kill_points() {
+  awk '/^(---|\+\+\+)/ { next }
+       { name = $0; sub(/\(.*/, "", name); n[name]++ }
+       /^clone/ { forked = 1 }
+       forked { print name, n[name] }' "$1"
+}
+
+# The processes a sweep started and left, by the marker in their command
+# line (a bracket keeps the pattern from matching itself).
+sweep_leftovers() {
+  pgrep -f -- "kill-swee[p]-$1"
+}
+
+@test "lockdir SIGKILLed at any system call after its fork: no process lingers, the lock is recovered" {
+  SWEEP=$BASHPID
+  marker=kill-sweep-$SWEEP
+  lockdir L true
+  strace -qq -o trace lockdir L true "$marker"
+  kill_points trace >points
+  [ "$(wc -l <points)" -gt 10 ] || fail "too few kill points: $(cat points)"
+  while read -r name n; do
+    run strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
+      lockdir L true "$marker" 3>&-
+    [ "$status" = 137 ] || [ "$status" = 0 ] ||
+      fail "killed at $name #$n: status $status"
+    # The child, whatever it was doing, must not outlive lockdir.
+    wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null'
+    run lockdir -w 5 L true
+    assert_success
+    [ ! -e L ] || fail "killed at $name #$n: L left after recovery"
+  done <points
+}
+
+@test "out of descriptors (ulimit -n 5 to 20): lockdir fails with a message and leaves no lock" {
+  for n in $(seq 5 20); do
+    run sh -c "ulimit -n $n && exec lockdir L true" 3>&-
+    if [ "$status" != 0 ]; then
+      assert_equal "$status" 125
+      assert_output --partial "Too many open files"
+    fi
+    [ ! -e L ] || fail "ulimit -n $n: status $status, and L left behind"
+    assert_no_temporaries lockdir
+  done
+  # Enough descriptors: it works.
+  run sh -c "ulimit -n 20 && exec lockdir L true" 3>&-
+  assert_success
+}
+
+@test "a signal that arrives as COMMAND is reaped is not passed to its recycled pid" {
+  mkfifo gate
+  # Every wait4 returns to lockdir 3 s late: the window between reaping
+  # the command and forgetting its pid, held open.
+  background strace -qq -o trace -e trace=wait4,kill \
+    -e inject=wait4:delay_exit=3000000 lockdir L sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  holder=$(owner_field L pid)
+  child=$(owner_field L child_pid)
+  echo >gate
+  # The command is reaped (its zombie gone); lockdir is still in wait4.
+  wait_until test ! -e "/proc/$child"
+  kill -TERM "$holder"
+  wait "$BG"
+  grep -q "^wait4($child, .* = $child" trace || fail "no reap in: $(cat trace)"
+  run grep "^kill($child," trace
+  assert_failure
+  [ ! -e L ]
+}
+
+@test "a failed wait for COMMAND stops it and releases the lock (status 125)" {
+  run strace -qq -o /dev/null -e inject=wait4:error=EINVAL:when=1 \
+    lockdir L sleep 30
+  assert_failure 125
+  assert_output --partial "cannot wait for the command"
+  [ ! -e L ]
+}
+
+# --- output that cannot be written -------------------------------------------------
+
+# (bats' run captures stdout and stderr itself: the redirections to
+# /dev/full are made inside sh -c.)
+
+@test "with COMMAND, an unwritable stderr changes no status: the command's, or 125" {
+  make_dead_lock L
+  # -v reports the break, into a full stderr: the command still succeeded.
+  run sh -c "lockdir -v L sh -c 'exit 0' 2>/dev/full"
+  assert_success
+  make_dead_lock L
+  run sh -c "lockdir -v L sh -c 'exit 4' 2>/dev/full"
+  assert_failure 4
+  # lockdir's own failure stays 125, not the 3 of a write error.
+  : >file
+  run sh -c 'lockdir file true 2>/dev/full'
+  assert_failure 125
+  run sh -c 'lockdir --no-such-option L true 2>/dev/full'
+  assert_failure 125
+}
+
+@test "--print-token into a full stdout: status 3, and the lock is released again" {
+  run sh -c 'lockdir --print-token L >/dev/full'
+  assert_failure 3
+  assert_output "lockdir: cannot print the token of 'L'; the lock is released again: No space left on device"
+  [ ! -e L ]
+}
+
+@test "--break into a full stdout: status 3, saying that the lock was broken" {
+  lockdir L
+  run sh -c 'lockdir --break L >/dev/full'
+  assert_failure 3
+  assert_output "lockdir: broke lock 'L', but cannot print its record: No space left on device"
+  [ ! -e L ]
+}
+
+# --- LOCK.last: the history that carries the fencing token ----------------------------
+
+@test "an unusable token in LOCK.last: a clear error naming it; --break resets the history" {
+  lockdir L true
+  for bad in 18446744073709551615 9007199254740992 abc -1 ''; do
+    sed -i "s/^token=.*/token=$bad/" L.last
+    run lockdir -w 2 L true
+    assert_failure 125
+    assert_output "lockdir: cannot acquire 'L': 'L.last' holds no valid fencing token; remove it, or run 'lockdir --break L' (the tokens then start again from 1)"
+    run lockdir L
+    assert_failure 3
+    assert_output --partial "'L.last' holds no valid fencing token"
+  done
+  # The largest token there is cannot be followed.
+  sed -i "s/^token=.*/token=9007199254740991/" L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' holds the largest fencing token there is"
+  run lockdir --break L
+  assert_success
+  assert_output "lockdir: removed 'L.last', which holds the largest fencing token there is: the tokens start again from 1"
+  [ ! -e L.last ]
+  assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 1
+  # A valid history is not touched.
+  run lockdir --break L
+  assert_failure 1
+  [ -f L.last ]
+}
+
+@test "LOCK.last planted as a directory, FIFO or symlink: a clear error naming it, no hang" {
+  mkdir L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': 'L.last' is not a regular file"
+  rmdir L.last
+  mkfifo L.last
+  run timeout 10 lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' is not a regular file"
+  rm L.last
+  ln -s /etc/passwd L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' is a symbolic link"
+  run lockdir --break L
+  assert_success
+  [ ! -L L.last ]
+  run lockdir L true
+  assert_success
+}
+
+@test "LOCK.last planted while the lock is held: COMMAND's status stands and the lock is released" {
+  run lockdir L sh -c 'mkdir L.last; exit 7'
+  assert_failure 7
+  [ ! -e L ]
+  rmdir L.last
+  run lockdir L sh -c 'mkfifo L.last; exit 6'
+  assert_failure 6
+  [ ! -e L ]
+  # The release replaced the FIFO with the record of the holding.
+  [ -f L.last ]
+  # A holder killed with its lock, then a planted directory: the break works.
+  make_dead_lock L
+  mkdir L.last.new && rm -f L.last && mv L.last.new L.last
+  run lockdir -v L true
+  assert_failure 125
+  assert_output --partial "'L.last' is not a regular file"
+  [ ! -e L ] || [ -z "$(ls -A L)" ]
+}
+
+@test "a stale record with an absurd token does not poison LOCK.last" {
+  lockdir L true
+  true & wait $!
+  plant_record L "$!" 1 token=18446744073709551615
+  run lockdir -v L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_line --partial "broke stale lock"
+  assert_line 2
+  grep -qx token=2 L.last
+}
+
+@test "LOCK.last of another user in a sticky directory is not trusted" {
+  require_root
+  mkdir -m 1777 pub
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    sh -c 'printf "token=9007199254740990\n" >pub/L.last'
+  run lockdir pub/L true
+  assert_failure 125
+  assert_output --partial "'pub/L.last' belongs to uid 65534, in a sticky directory"
+  # Root's own history there is trusted.
+  rm pub/L.last
+  lockdir pub/L true
+  lockdir pub/L true
+  grep -qx token=2 pub/L.last
+}
+
+@test "past the file size limit (ulimit -f 0): a message, status 125 or 3, nothing left" {
+  run bash -c 'ulimit -f 0; lockdir L true'
+  assert_failure 125
+  assert_output --partial "cannot acquire 'L': File too large"
+  run bash -c 'ulimit -f 0; lockdir -w 1 L'
+  assert_failure 3
+  assert_output --partial "File too large"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+  # A holder that may write its record still runs COMMAND under the limit.
+  run bash -c 'lockdir L sh -c "ulimit -f 0; exit 5"'
+  assert_failure 5
 }

@@ -27,9 +27,9 @@ traced_fd() {
 @test "--help prints usage on stdout and exits 0" {
   run --separate-stderr safe-append --help
   assert_success
-  assert_line --index 0 "Usage: safe-append [OPTION]... FILE TEXT..."
-  assert_line --index 1 "  or:  safe-append [OPTION]... FILE"
-  assert_output --partial "--timestamp[=FORMAT]"
+  assert_line --index 0 "Usage: safe-append [OPTION]... FILE"
+  assert_line --index 1 "  or:  safe-append [OPTION]... -c TEXT FILE"
+  assert_output --partial "--timestamp=FORMAT"
   assert_output --partial "--max-record=SIZE"
   assert_output --partial "Exit status:"
   assert_output --partial "Examples:"
@@ -60,9 +60,13 @@ traced_fd() {
   assert_usage_error safe-append
   assert_line --partial "invalid mode"
 
-  run safe-append --whole f text
+  run safe-append --whole -c text f
   assert_usage_error safe-append
   assert_line --partial "--whole"
+
+  run safe-append -c one -c two f
+  assert_usage_error safe-append
+  assert_line --partial "given twice"
 
   run safe-append --timestamp= f </dev/null
   assert_usage_error safe-append
@@ -76,31 +80,47 @@ traced_fd() {
 
 # --- the single-record form ---------------------------------------------------
 
-@test "FILE TEXT...: the TEXTs joined by spaces and a newline, one write" {
+@test "-c TEXT: TEXT and a newline, one write" {
   command -v strace >/dev/null || skip "strace is not installed"
-  run strace -e trace=write -o trace safe-append f hello "big  world" '!'
+  run strace -e trace=write -o trace safe-append f -c "hello big  world !"
   assert_success
   assert_output ""
   assert_equal "$(od -An -c -w64 f | tr -s ' ')" " h e l l o b i g w o r l d ! \n"
   assert_equal "$(grep -c '^write(' trace)" 1
-  safe-append f second
+  safe-append f -c second
   assert_equal "$(cat f)" $'hello big  world !\nsecond'
 }
 
-@test "FILE TEXT with -z ends the record with NUL" {
-  safe-append -z f one two
+@test "-c TEXT with -z ends the record with NUL; a TEXT with newlines is one record" {
+  safe-append -z f -c 'one two'
   assert_equal "$(od -An -c f | tr -s ' ')" " o n e t w o \\0"
+  safe-append --prefix=P g -c $'one\ntwo'
+  assert_equal "$(cat g)" $'P one\ntwo'
+}
+
+@test "FILE is the only operand: 'FILE EXTRA' is refused, and standard input is not dropped" {
+  run safe-append f extra <<<"waiting on stdin"
+  assert_usage_error safe-append
+  assert_line --partial "extra operand 'extra' (a record is given with -c TEXT; without -c, records come from standard input)"
+  [ ! -e f ]
+  # A tee habit: two files.
+  run safe-append a.log b.log <<<"line"
+  assert_usage_error safe-append
+  [ ! -e a.log ] && [ ! -e b.log ]
+  # With -c, standard input is not read, whatever waits there.
+  safe-append f -c record <<<"not read"
+  assert_equal "$(cat f)" record
 }
 
 @test "a new FILE gets mode a=rw minus umask; -m sets it exactly" {
   umask 022
-  safe-append f x
+  safe-append f -c x
   assert_equal "$(stat -c %a f)" 644
   umask 077
-  safe-append -m 640 g x
+  safe-append -m 640 g -c x
   assert_equal "$(stat -c %a g)" 640
   # An existing file keeps its mode.
-  safe-append -m 600 f y
+  safe-append -m 600 f -c y
   assert_equal "$(stat -c %a f)" 644
 }
 
@@ -184,16 +204,37 @@ traced_fd() {
 
 # --- prefixes ---------------------------------------------------------------
 
-@test "--timestamp: RFC 3339 with microseconds by default, then the record" {
-  printf 'one\ntwo\n' | TZ=UTC safe-append -t f
+@test "-t rfc3339: RFC 3339 with microseconds, then the record" {
+  printf 'one\ntwo\n' | TZ=UTC safe-append -t rfc3339 f
   assert_equal "$(wc -l <f)" 2
   run cat f
   ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
   assert_line --index 0 --regexp "^$ts one\$"
   assert_line --index 1 --regexp "^$ts two\$"
 
-  TZ=Asia/Kolkata safe-append --timestamp g text
+  TZ=Asia/Kolkata safe-append --timestamp=rfc3339 g -c text
   assert_equal "$(grep -cE '^[0-9-]{10}T[0-9:]{8}\.[0-9]{6}\+05:30 text$' g)" 1
+}
+
+@test "-t takes FORMAT as a required argument: -t '%H:%M' log appends to log" {
+  printf 'one\n' | TZ=UTC safe-append -t '%H:%M' log
+  run cat log
+  assert_output --regexp '^[0-2][0-9]:[0-5][0-9] one$'
+  [ ! -e '%H:%M' ]
+  printf 'two\n' | TZ=UTC safe-append -t'%s' log
+  assert_equal "$(grep -cE '^[0-9]{10} two$' log)" 1
+}
+
+@test "-t FORMAT without a % conversion is refused: a misplaced operand or option" {
+  run safe-append -t log text
+  assert_usage_error safe-append
+  assert_line --partial "timestamp format 'log' has no % conversion (-t rfc3339 gives the default format)"
+  run safe-append -t --prefix=job log </dev/null
+  assert_usage_error safe-append
+  assert_line --partial "'--prefix=job'"
+  run safe-append --timestamp log </dev/null
+  assert_usage_error safe-append
+  [ ! -e log ] && [ ! -e text ]
 }
 
 @test "--timestamp=FORMAT and --prefix: time, tag, record" {
@@ -206,16 +247,31 @@ traced_fd() {
   (( stamp > $(date +%s) - 60 && stamp <= $(date +%s) ))
 }
 
-@test "--prefix alone, and prefixes in the single-record form" {
+@test "a --prefix or --timestamp format that holds a newline is refused" {
+  run safe-append --prefix=$'two\nlines' f -c text
+  assert_usage_error safe-append
+  assert_line --partial "--prefix must not contain a newline"
+  run safe-append --timestamp='%s%n' f -c text
+  assert_usage_error safe-append
+  assert_line --partial "gives a newline"
+  run safe-append --timestamp=$'%s\n' f </dev/null
+  assert_usage_error safe-append
+  [ ! -e f ]
+  # With -z a record ends with NUL: a newline inside it splits nothing.
+  safe-append -z --prefix=$'two\nlines' f -c text
+  assert_equal "$(od -An -c f | tr -s ' ')" " t w o \\n l i n e s t e x t \\0"
+}
+
+@test "--prefix alone, and prefixes with -c" {
   printf 'x\ny' | safe-append --prefix='[cron]' f
-  safe-append --prefix=deploy f v1.2 done
+  safe-append --prefix=deploy f -c 'v1.2 done'
   assert_equal "$(cat f)" $'[cron] x\n[cron] y\ndeploy v1.2 done'
 }
 
 @test "prefixed records still go whole, several to a write" {
   command -v strace >/dev/null || skip "strace is not installed"
   records 1 20000 50 >in
-  strace -e trace=write -o trace safe-append --prefix=P -t f <in
+  strace -e trace=write -o trace safe-append --prefix=P -t rfc3339 f <in
   assert_equal "$(wc -l <f)" 20000
   run sed -E 's/^[^ ]+ P //' f
   diff <(echo "$output") in
@@ -249,6 +305,37 @@ traced_fd() {
   assert_output --partial "record 3"
   assert_output --partial "longer than 4096 bytes"
   diff f <(records 1 2 100)
+}
+
+@test "--max-record smaller than a read: every record up to the maximum passes, the first longer one is named" {
+  # 20000 lines of 1 to 64 bytes, many exactly 64, then one of 65: the
+  # stride check looks at windows of 64 bytes and must neither refuse a
+  # record of exactly 64 nor miss the first of 65.
+  awk 'BEGIN { srand(7); for (i = 1; i <= 20000; i++) {
+    n = (i % 3 == 0) ? 64 : 1 + int(rand() * 64)
+    s = sprintf("%*s", n - 1, ""); gsub(/ /, "y", s); print s } }' >in
+  safe-append --max-record=64 f <in
+  cmp f in
+  { cat in; printf '%064d\n' 0; cat in; } >in2
+  run safe-append --max-record=64 g <in2
+  assert_failure 3
+  assert_output "safe-append: cannot append record 20001 to 'g': it is longer than 64 bytes (--max-record); nothing of it was written"
+  cmp g in
+}
+
+@test "the vector record counter is compiled by clang too (its version test)" {
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  test=$(grep -m1 '^#if.*__GNUC_MINOR__' "$BATS_TEST_DIRNAME/../src/safe-append.c")
+  [ -n "$test" ]
+  compiled_by() {
+    printf '%s\nvector\n#else\nscalar\n#endif\n' "$test" | cpp -P -undef "$@"
+  }
+  # clang says it is GCC 4.2.
+  assert_equal "$(compiled_by -D__clang__=1 -D__GNUC__=4 -D__GNUC_MINOR__=2)" vector
+  assert_equal "$(compiled_by -D__GNUC__=12 -D__GNUC_MINOR__=2)" vector
+  assert_equal "$(compiled_by -D__GNUC__=4 -D__GNUC_MINOR__=7)" vector
+  assert_equal "$(compiled_by -D__GNUC__=4 -D__GNUC_MINOR__=6)" scalar
+  assert_equal "$(compiled_by)" scalar
 }
 
 @test "the default maximum is 1 MiB; larger records are fine when allowed" {
@@ -309,31 +396,64 @@ traced_fd() {
   assert_equal "$(wc -l <out)" 5000
 }
 
-@test "--tee: a closed standard output is reported, status 3" {
+@test "--tee: a closed standard output stops the copy, not the appending (like tee -p)" {
   records 1 200000 100 >in
-  run bash -c 'safe-append --tee f <in | head -c 1 >/dev/null; echo "status ${PIPESTATUS[0]}"'
-  assert_line --partial "cannot copy record"
-  assert_line --partial "Broken pipe"
-  assert_line "status 3"
+  run --separate-stderr bash -c 'safe-append --tee f <in | head -n 1; echo "status ${PIPESTATUS[0]}"'
+  assert_line --index 0 "$(head -n 1 in)"
+  assert_line --index 1 "status 0"
+  [[ $stderr =~ ^"safe-append: standard output was closed; records from "[0-9]+" on were appended to 'f' only"$ ]] ||
+    fail "stderr: $stderr"
+  cmp f in
+  # -q: no note.
+  run --separate-stderr bash -c 'safe-append -q --tee g <in | head -n 1 >/dev/null; echo "status ${PIPESTATUS[0]}"'
+  assert_output "status 0"
+  assert_equal "$stderr" ""
+  cmp g in
+}
+
+@test "--tee: any other error on standard output is reported at once, status 3, FILE still gets every record" {
+  records 1 1000 100 >in
+  run bash -c 'safe-append --tee f <in >/dev/full'
+  assert_failure 3
+  assert_output "safe-append: cannot copy record 1 to standard output; appending to 'f' only from now on: No space left on device"
+  cmp f in
 }
 
 # --- opening FILE ---------------------------------------------------------------
 
+@test "FILE with a trailing slash is a directory: refused, nothing created" {
+  run safe-append new/ -c t
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'new/': a name ending in '/' is a directory, not a file"
+  [ ! -e new ]
+  run safe-append new// <<<"from stdin"
+  assert_failure 3
+  [ ! -e new ]
+  echo keep >f
+  run safe-append f/ -c t
+  assert_failure 3
+  assert_equal "$(cat f)" keep
+  mkdir d
+  run safe-append d/ -c t
+  assert_failure 3
+  assert_equal "$(ls -A d)" ""
+}
+
 @test "--no-create: an absent FILE is status 3 and stays absent" {
-  run safe-append --no-create f text
+  run safe-append --no-create f -c text
   assert_failure 3
   assert_output --partial "cannot append to 'f': No such file or directory"
   [ ! -e f ]
   : >g
-  safe-append --no-create g text
+  safe-append --no-create g -c text
   assert_equal "$(cat g)" text
 }
 
 @test "FILE must be a regular file or a FIFO" {
   mkdir d
-  run safe-append d text
+  run safe-append d -c text
   assert_failure 3
-  run safe-append /dev/null text
+  run safe-append /dev/null -c text
   assert_failure 3
   assert_output --partial "not a regular file or a FIFO"
 }
@@ -345,10 +465,10 @@ traced_fd() {
   echo secret >victim
   ln -s ../victim shared/log
   chown -h nobody shared/log
-  run safe-append shared/log injected
+  run safe-append shared/log -c injected
   assert_failure 3
   assert_output --partial "not following symbolic link 'shared/log'"
-  run safe-append --no-create shared/log injected
+  run safe-append --no-create shared/log -c injected
   assert_failure 3
   run safe-append shared/log <<<"from stdin"
   assert_failure 3
@@ -357,7 +477,7 @@ traced_fd() {
   # A dangling planted link does not create its target either.
   ln -s ../created shared/dangling
   chown -h nobody shared/dangling
-  run safe-append shared/dangling text
+  run safe-append shared/dangling -c text
   assert_failure 3
   [ ! -e created ]
 }
@@ -369,20 +489,123 @@ traced_fd() {
   # Ours, in a sticky directory.
   mkdir -m 1777 sticky
   ln -s ../target sticky/mine
-  safe-append sticky/mine one
+  safe-append sticky/mine -c one
   # Someone else's, in a directory that is not sticky.
   mkdir -m 0777 open
   ln -s ../target open/theirs
   chown -h nobody open/theirs
-  safe-append open/theirs two
+  safe-append open/theirs -c two
   # The directory owner's, in a sticky directory.
   mkdir -m 1777 owned
   chown nobody owned
   ln -s ../target owned/owners
   chown -h nobody owned/owners
-  safe-append owned/owners three
+  safe-append owned/owners -c three
   assert_equal "$(cat target)" $'start\none\ntwo\nthree'
   [ -L sticky/mine ] && [ -L open/theirs ]
+}
+
+@test "a trusted dangling symlink: the target's filesystem is checked before it is created" {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir src mnt
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  ln -s mnt/log link
+  run safe-append link -c text
+  refused_status=$status refused_output=$output
+  created=$(ls -A src)
+  fusermount -u mnt 2>/dev/null || umount mnt
+  assert_equal "$refused_status" 3
+  [[ $refused_output == *"is on fuse"* ]] || fail "unexpected message: $refused_output"
+  assert_equal "$created" ""
+}
+
+@test "-S through a dangling symlink syncs the directory the file is created in" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir links logs
+  ln -s ../logs/new links/log
+  strace -y -e trace=fsync -o trace safe-append -S links/log -c text
+  assert_equal "$(cat logs/new)" text
+  [ -L links/log ]
+  assert_equal "$(grep -c '^fsync(' trace)" 1
+  grep -q "^fsync([0-9]*<$PWD/logs>) = 0" trace || fail "$(cat trace)"
+}
+
+@test "a chain of trusted links is followed to where the file is created" {
+  mkdir a b c
+  ln -s ../b/two a/one
+  ln -s ../c/three b/two
+  safe-append a/one -c text
+  assert_equal "$(cat c/three)" text
+  [ -L a/one ] && [ -L b/two ]
+  ln -s loop a/loop
+  run safe-append a/loop -c text
+  assert_failure 3
+  assert_output --partial "Too many levels of symbolic links"
+  ln -s ../d/ a/dir
+  run safe-append a/dir -c text
+  assert_failure 3
+  [ ! -e d ]
+}
+
+@test "sticky directory: another user's file or FIFO is refused unless it is the directory owner's" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  echo planted >shared/log
+  chmod 666 shared/log
+  chown nobody shared/log
+  run safe-append shared/log -c secret
+  assert_failure 3
+  assert_output "safe-append: not appending to 'shared/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody)) than the directory's owner"
+  run safe-append --no-create shared/log -c secret
+  assert_failure 3
+  run safe-append shared/log <<<"from stdin"
+  assert_failure 3
+  assert_equal "$(cat shared/log)" planted
+
+  # A planted FIFO: refused at once, without waiting for a reader.
+  mkfifo -m 666 shared/fifo
+  chown nobody shared/fifo
+  run timeout 10 safe-append shared/fifo -c secret
+  assert_failure 3
+  assert_output --partial "not appending to 'shared/fifo'"
+
+  # Group-writable sticky directories too (fs.protected_regular=2).
+  mkdir -m 1770 group
+  echo planted >group/log
+  chown nobody group/log
+  run safe-append group/log -c secret
+  assert_failure 3
+
+  # Allowed: our own file, the directory owner's, and any file in a
+  # directory that is not sticky.
+  safe-append shared/mine -c ok
+  mkdir -m 1777 owned
+  chown nobody owned
+  : >owned/log
+  chown nobody owned/log
+  safe-append owned/log -c ok
+  mkdir -m 0777 open
+  : >open/log
+  chown nobody open/log
+  safe-append open/log -c ok
+  assert_equal "$(cat shared/mine owned/log open/log)" $'ok\nok\nok'
+}
+
+@test "a FIFO with no reader is an error at once, not a wait" {
+  mkfifo fifo
+  run timeout 10 safe-append fifo -c text
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'fifo': it is a FIFO that no process is reading"
+  # With a reader, the record goes through, and writes block as usual.
+  cat fifo >got &
+  reader=$!
+  exec {keep}>fifo
+  safe-append fifo -c text
+  exec {keep}>&-
+  wait "$reader"
+  assert_equal "$(cat got)" text
 }
 
 # --- failures while writing ------------------------------------------------------
@@ -414,7 +637,7 @@ traced_fd() {
   mount -t tmpfs -o size=16k tmpfs small || skip "cannot mount tmpfs"
   : >small/log
   head -c 100000 /dev/zero >small/filler 2>/dev/null || true
-  run safe-append small/log "$(records 1 1 1000)"
+  run safe-append small/log -c "$(records 1 1 1000)"
   size=$(stat -c %s small/log)
   umount small
   assert_failure 3
@@ -422,7 +645,7 @@ traced_fd() {
   assert_equal "$size" 0
 }
 
-@test "RLIMIT_FSIZE: status 3 names the record that does not fit; nothing partial" {
+@test "RLIMIT_FSIZE, one writer: status 3 names the record that does not fit" {
   export -f records
   records 1 10 1000 >in
   # ulimit -f counts 1024-byte blocks: 4096 bytes hold 4 records.
@@ -441,7 +664,7 @@ traced_fd() {
   diff f <(records 1 3 1000; records 1 1 1000)
 
   # The single-record form too, and SIGXFSZ never kills it silently.
-  run bash -c 'ulimit -f 4; safe-append f "$(records 1 1 1000)"'
+  run bash -c 'ulimit -f 4; safe-append f -c "$(records 1 1 1000)"'
   assert_failure 3
   assert_output --partial "record 1"
 }
@@ -453,6 +676,172 @@ traced_fd() {
   # 60 bytes per record: 34 fit in 2048 bytes.
   assert_output --partial "cannot append record 35 to 'f'"
   diff f <(records 1 34 50 | sed 's/^/abcdefghi /')
+}
+
+# --- the file size limit, with writers racing for the room ---------------------
+
+# One line of '=' signs, BYTES bytes long with its newline.
+filler() {
+  head -c $(($1 - 1)) /dev/zero | tr '\0' =
+  echo
+}
+
+# The first child of process PID, if it has one.
+first_child() {
+  local kids=
+  read -r kids _ 2>/dev/null <"/proc/$1/task/$1/children" || true
+  echo "$kids"
+}
+
+# True if process PID is stopped by its tracer entering system call NR.
+stopped_entering() {
+  local pid=$1 nr=$2 state call
+  [ -n "$pid" ] || return 1
+  read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+  read -r call _ 2>/dev/null <"/proc/$pid/syscall" || return 1
+  [ "$state" = t ] && [ "$call" = "$nr" ]
+}
+
+# size_limit_race SNIPPET
+# Issue 11's race, made deterministic.  Under 'ulimit -f 200' (204800
+# bytes) 'f' holds 203300 bytes: room for one 1000-byte record and half
+# of another.  Writer A evaluates SNIPPET (its record is in 'recA', and
+# in $1 without the newline) under strace, which holds A's first
+# write(2) as it enters the system call -- after any check of the room
+# A makes.  Once A is seen stopped there, writer B, a plain safe-append,
+# appends its own 1000-byte record; it must succeed, taking the room A
+# saw.  Then A is released (strace is killed, which detaches it) and
+# its write goes on.  Sets A_STATUS and A_ERR.
+size_limit_race() {
+  local snippet=$1 write_nr tracer
+  command -v strace >/dev/null || skip "strace is not installed"
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  write_nr=$(printf '#include <sys/syscall.h>\nSYS_write\n' | cpp -P | tail -n 1)
+  filler 203300 >f
+  records 1 1 1000 >recA
+  (
+    ulimit -f 200
+    exec strace -f -o /dev/null -e trace=write \
+      -e inject=write:delay_enter=60000000:when=1 \
+      bash -c "$snippet"' 2>A_err; echo $? >A_status' _ "$(cat recA)"
+  ) 3>&- &
+  tracer=$!
+  a_held() {
+    stopped_entering "$(first_child "$(first_child "$tracer")")" "$write_nr"
+  }
+  wait_until a_held
+  run bash -c 'ulimit -f 200; safe-append f -c "$1"' _ "$(records 2 2 1000)"
+  local b_status=$status b_output=$output held=yes
+  a_held || held=no
+  kill -KILL "$tracer"
+  wait "$tracer" 2>/dev/null || true
+  wait_until test -s A_status
+  A_STATUS=$(cat A_status) A_ERR=$(cat A_err)
+  [ "$held" = yes ] || fail "writer A was not held in its write while B ran"
+  [ "$b_status" = 0 ] || fail "writer B failed ($b_status): $b_output"
+}
+
+@test "RLIMIT_FSIZE race (delayed write): the record the limit cuts is removed whole" {
+  size_limit_race 'safe-append f -c "$1"'
+  assert_equal "$A_STATUS" 3
+  assert_equal "$A_ERR" "safe-append: cannot append record 1 to 'f': it would go past the file size limit of 204800 bytes (ulimit -f): File too large"
+  diff f <(filler 203300; records 2 2 1000)
+}
+
+@test "control: the same race leaves half a record from a check-then-write appender" {
+  size_limit_race 'tear-lines append -c f <recA'
+  assert_equal "$A_STATUS" 1
+  assert_equal "$A_ERR" "tear-lines: wrote 500 of 1000 bytes"
+  assert_equal "$(stat -c %s f)" 204800
+  assert_equal "$(tail -c 500 f)" "$(head -c 500 recA)"
+}
+
+# size_limit_rounds WRITERS ROUNDS SNIPPET
+# WRITERS writers, each with 40 records of 1000 bytes of its own
+# ("w2-0007 xxx..."), wait at a barrier, are released together, and each
+# evaluates SNIPPET (with $w set, its records on standard input) to append
+# them to 'log' under 'ulimit -f 200' (204800 bytes).  'log' starts with
+# 150300 bytes: room for 54 records and half of another, so the writers
+# race for the last of it.  After each round the log is checked: it is
+# the first 150300 bytes, then whole records only; each writer's records
+# are its first K, in order; and a writer either appended all 40 (status
+# 0) or reported record K+1 (status 3).  SIZE_LIMIT_BAD counts the rounds
+# that broke a rule; SIZE_LIMIT_WHY says how the first one broke it.
+size_limit_rounds() {
+  local writers=$1 rounds=$2 snippet=$3 round w junk pids
+  SIZE_LIMIT_BAD=0 SIZE_LIMIT_WHY=
+  filler 150300 >base
+  for ((w = 0; w < writers; w++)); do
+    records 1 40 1004 | sed "s/^record-/w$w-/" >in.$w
+  done
+  for ((round = 0; round < rounds; round++)); do
+    cp base log
+    rm -f ready go
+    mkfifo ready go
+    exec {ready}<>ready {go}<>go
+    pids=()
+    for ((w = 0; w < writers; w++)); do
+      (
+        ulimit -f 200
+        printf x >ready
+        read -r -N 1 _ <go
+        status=0
+        eval "$snippet" <in.$w 2>err.$w || status=$?
+        echo "$status" >st.$w
+      ) 3>&- &
+      pids+=($!)
+    done
+    if ! read -r -t 120 -N "$writers" junk <&$ready; then
+      kill "${pids[@]}" 2>/dev/null
+      fail "size-limit harness: writers did not reach the barrier"
+    fi
+    printf "%${writers}s" '' >&$go
+    wait "${pids[@]}"
+    exec {ready}>&- {go}>&-
+    local why
+    if ! why=$(size_limit_round_broken "$writers"); then
+      SIZE_LIMIT_BAD=$((SIZE_LIMIT_BAD + 1))
+      : "${SIZE_LIMIT_WHY:=round $round: $why}"
+    fi
+  done
+}
+
+# Check one round of size_limit_rounds, in one awk run (this machine is
+# slow to start processes); print what is wrong and fail.
+size_limit_round_broken() {
+  awk -v writers="$1" '
+    function bad(why) { print why; broken = 1; exit 1 }
+    NR == 1 { if (length($0) != 150299) bad("the first 150300 bytes changed"); next }
+    NR == 2 { pad = sprintf("%991s", ""); gsub(/ /, "x", pad) }
+    {
+      if (length($0) != 999 || !match($0, /^w[0-9]+-/))
+        bad("line " NR " is not a whole record: " length($0) " bytes, " substr($0, 1, 20) "...")
+      w = substr($0, 2, RLENGTH - 2)
+      want = sprintf("w%d-%04d ", w, ++got[w])
+      if ($0 != want pad) bad("line " NR " is not record " got[w] " of writer " w ": " substr($0, 1, 20) "...")
+    }
+    END {
+      if (broken) exit 1
+      for (w = 0; w < writers; w++) {
+        k = got[w] + 0
+        getline status < ("st." w)
+        err = ""
+        while ((getline line < ("err." w)) > 0) err = err line " "
+        if (k == 40 ? status != 0 : status != 3 || !index(err, "cannot append record " (k + 1) " to '\''log'\''"))
+          bad("writer " w ": " k " records in, status " status ": " err)
+      }
+    }' log
+}
+
+@test "RLIMIT_FSIZE, 4 free-running writers racing for the room: every record whole or reported absent" {
+  size_limit_rounds 4 $((ROUNDS / 10 + 1)) 'safe-append log'
+  assert_equal "$SIZE_LIMIT_BAD rounds broken${SIZE_LIMIT_WHY:+: $SIZE_LIMIT_WHY}" "0 rounds broken"
+}
+
+@test "control: 4 writers appending one write per record without a check leave a partial record" {
+  size_limit_rounds 4 3 'tear-lines append log'
+  assert_equal "$SIZE_LIMIT_BAD" 3
+  [[ $SIZE_LIMIT_WHY == *"is not a whole record: 500 bytes"* ]] || fail "$SIZE_LIMIT_WHY"
 }
 
 @test "-S: fdatasync after each write" {
@@ -522,11 +911,11 @@ signal_mid_write() {
   command -v bindfs >/dev/null || skip "bindfs is not installed"
   mkdir src mnt
   bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
-  run safe-append mnt/log text
+  run safe-append mnt/log -c text
   refused_status=$status refused_output=$output
-  run safe-append --force mnt/log forced
+  run safe-append --force mnt/log -c forced
   forced_status=$status forced_output=$output
-  run safe-append -q --force mnt/log quiet
+  run safe-append -q --force mnt/log -c quiet
   quiet_output=$output
   fusermount -u mnt 2>/dev/null || umount mnt
   assert_equal "$refused_status" 3
@@ -588,7 +977,7 @@ TEAR_LINES=${TEAR_LINES:-1500}
 
 @test "tear test with prefixes and --tee: every line intact" {
   tear_run "$TEAR_WRITERS" 500 \
-    'tear-lines gen $gen | safe-append --tee -t --prefix=w$w log >/dev/null' \
+    'tear-lines gen $gen | safe-append --tee -t rfc3339 --prefix=w$w log >/dev/null' \
     "sed -E 's/^[^ ]+ w[0-9] //'"
   assert_equal "$TEAR_INTACT" $((TEAR_WRITERS * 500))
   assert_equal "$TEAR_TORN" 0

@@ -10,6 +10,7 @@
 /* Usage:
      tear-lines gen [-s SEED] [-c CHUNK] [-b READY:GO] [-o FILE] WRITER COUNT
      tear-lines check [-s SEED] WRITERS COUNT < FILE
+     tear-lines append [-c] FILE < RECORDS
 
    'gen' writes COUNT lines for writer WRITER.  Line SEQ of writer W is
    fully determined by (SEED, W, SEQ): its length (1 byte to 64 KiB,
@@ -32,18 +33,30 @@
    lines never seen are missing.  Short lines cannot carry their
    identity, so lines are matched by content as a multiset.  It prints
    "intact=N torn=N missing=N duplicate=N" and exits 0 only if every line
-   is intact and none is missing or duplicated.  */
+   is intact and none is missing or duplicated.
+
+   'append' is the naive appender the safe-append tests use as their
+   control: it appends each line of standard input to FILE with one
+   write(2) on an O_APPEND descriptor, stopping at the first that fails
+   or comes back short (status 1, saying how much was written).  With
+   -c it first checks, with fstat, that the file size limit leaves room
+   for the line, and stops with status 3 if not -- the check that
+   another writer can invalidate before the write.  SIGXFSZ is
+   ignored.  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LINE (64 * 1024)
@@ -60,7 +73,8 @@ usage (void)
 {
   fputs ("usage: tear-lines gen [-s SEED] [-c CHUNK] [-b READY:GO] "
          "[-o FILE] WRITER COUNT\n"
-         "       tear-lines check [-s SEED] WRITERS COUNT < FILE\n", stderr);
+         "       tear-lines check [-s SEED] WRITERS COUNT < FILE\n"
+         "       tear-lines append [-c] FILE < RECORDS\n", stderr);
   exit (2);
 }
 
@@ -360,6 +374,52 @@ check (int argc, char **argv)
   return (torn == 0 && missing == 0 && duplicate == 0) ? 0 : 1;
 }
 
+static int
+naive_append (int argc, char **argv)
+{
+  bool check_room = false;
+  int c;
+  while ((c = getopt (argc, argv, "c")) != -1)
+    switch (c)
+      {
+      case 'c': check_room = true; break;
+      default: usage ();
+      }
+  if (argc - optind != 1)
+    usage ();
+  char const *file = argv[optind];
+  signal (SIGXFSZ, SIG_IGN);
+  int fd = open (file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0)
+    die (file);
+  struct rlimit limit;
+  if (getrlimit (RLIMIT_FSIZE, &limit) != 0)
+    die ("getrlimit");
+
+  char *line = NULL;
+  size_t line_size = 0;
+  ssize_t n;
+  while ((n = getline (&line, &line_size, stdin)) > 0)
+    {
+      struct stat st;
+      if (check_room && limit.rlim_cur != RLIM_INFINITY
+          && (fstat (fd, &st) != 0
+              || (uintmax_t) st.st_size + n > limit.rlim_cur))
+        {
+          fprintf (stderr, "tear-lines: no room for a %zd-byte record\n", n);
+          return 3;
+        }
+      ssize_t written = write (fd, line, n);
+      if (written != n)
+        {
+          fprintf (stderr, "tear-lines: wrote %zd of %zd bytes\n", written, n);
+          return 1;
+        }
+    }
+  free (line);
+  return close (fd) == 0 ? 0 : 1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -369,5 +429,7 @@ main (int argc, char **argv)
     return generate (argc - 1, argv + 1);
   if (strcmp (argv[1], "check") == 0)
     return check (argc - 1, argv + 1);
+  if (strcmp (argv[1], "append") == 0)
+    return naive_append (argc - 1, argv + 1);
   usage ();
 }

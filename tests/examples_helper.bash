@@ -1,0 +1,239 @@
+# examples_helper.bash -- find the example commands the documentation
+# shows, and run them as printed in a sandbox.  Used by tests/docs.bats.
+#
+# Examples come from three places, each cut into blocks that run as one
+# script (so that "old=$(...)" on one line and "$old" on the next work
+# together, and a for/case spanning lines stays whole):
+#   - README.md: each ```sh block;
+#   - TOOL --help: the lines after "Examples:";
+#   - man/TOOL.x: each .nf/.fi block of the [EXAMPLES] section, with
+#     the roff escapes undone and a crontab line's schedule removed.
+# A block runs only if it calls one of the tools (the README's build
+# commands are run by CI itself).
+#
+# The sandbox: a private mount namespace (unshare) with fresh tmpfs on
+# /srv, /run, /var/log and /usr/local/bin, so the absolute paths of the
+# examples (/run/lock/backup, /srv/app/DEPLOYED, /var/log/cron.log)
+# exist and nothing outside is touched; a scratch current directory
+# with a small deploy tree (releases/41, current -> releases/41,
+# build.tmp, site, site.new); stub programs for the commands that only
+# stand for the user's own (backup.sh, ./deploy.sh, build,
+# /usr/local/bin/backup, ...); and values for the variables the
+# examples use ($LOCK, $REV, $VERSION, $HOST, $USER).
+#
+# Each tool runs through a shell function that records its exit status
+# and the script line it was called from.  A block fails when a tool
+# exits with a status other than 0, 1 ("no") or 75 (busy) -- a usage
+# error, a system error, a command not found --, when a line that calls
+# a tool is never reached, when the block hangs ($EXAMPLE_TIMEOUT, 60 s),
+# or when a file
+# appears whose name is an option's value (a duration such as '10s', a
+# format with '%'): the mark of an option that took its value as an
+# operand.  The sandbox needs root (tests run as root in CI).
+
+# The tools whose calls are checked (docs.bats sets it from man/*.x).
+EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
+# How long a block may run.
+EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
+
+# Remove a shell comment (an unquoted '#' after a blank) from each line
+# of standard input and drop empty lines; "@@" lines pass unchanged.
+examples_strip_comments() {
+  awk '$0 == "@@" { print; next }
+  {
+    s = $0; out = ""; q = ""
+    for (i = 1; i <= length(s); i++) {
+      c = substr(s, i, 1)
+      if (q == "" && c == "#" && (i == 1 || substr(s, i - 1, 1) ~ /[ \t]/))
+        break
+      if (q == "" && (c == "\"" || c == "\047")) q = c
+      else if (q != "" && c == q) q = ""
+      out = out c
+    }
+    sub(/[ \t]+$/, "", out)
+    if (out ~ /[^ \t]/) print out
+  }'
+}
+
+# Print the blocks of example commands of SOURCE, each followed by a line
+# holding only "@@".  SOURCE is README, or a tool's name: "TOOL --help"
+# or "TOOL man".
+examples_blocks() {
+  local source=$1 kind=${2:-}
+  case $source:$kind in
+    README:)
+      awk '/^```sh[ \t]*$/ { on = 1; next }
+           on && /^```/ { on = 0; print "@@"; next }
+           on' "$SRCDIR/README.md"
+      ;;
+    *:--help)
+      "$source" --help | awk '/^Examples:[ \t]*$/ { on = 1; next }
+                              on && /^[ \t]*$/ { exit }
+                              on'
+      echo "@@"
+      ;;
+    *:man)
+      awk '/^\[/ { ex = ($0 == "[EXAMPLES]"); next }
+           ex && /^\.nf/ { on = 1; next }
+           ex && on && /^\.fi/ { on = 0; print "@@"; next }
+           ex && on && !/^\.(RS|RE)([ \t]|$)/' "$SRCDIR/man/$source.x" |
+        sed -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" -e 's/\\(dq/"/g' \
+            -e 's/\\e/\\/g' -e 's/\\&//g' -e 's/\\f[BIRP]//g' |
+        sed -E 's/^([-*0-9\/,]+[ \t]+){5}//'
+      ;;
+  esac | examples_strip_comments
+}
+
+# True if the text on standard input calls one of the tools.
+examples_calls_tool() {
+  grep -Eq "(^|[^-[:alnum:]_./])($(echo "$EXAMPLE_TOOLS" | tr ' ' '|'))([[:space:]]|$)"
+}
+
+# The words of the script on standard input that stand for a program of
+# the user's,
+# and which therefore get a stub: the first word of each simple command
+# that is not a shell word or an installed program, and any word that
+# looks like a script (*.sh, ./X, /usr/local/bin/X).
+examples_stub_names() {
+  local block word
+  block=$(cat)
+  {
+    # Command positions: line starts and after | || && ; & $( do then.
+    printf '%s\n' "$block" |
+      sed -E 's/\$\(/\n/g; s/(\|\||&&|[|;&]|\bdo\b|\bthen\b)/\n/g' |
+      awk '{ for (i = 1; i <= NF; i++) if ($i !~ /=/ && $i != "!") { print $i; break } }'
+    printf '%s\n' "$block" | tr -s ' \t"' '\n' |
+      grep -E '^(\./[^/]+|/usr/local/bin/[^/]+|[^/$]+\.sh)$'
+  } | sort -u | grep -E '^[A-Za-z_./][-A-Za-z0-9_./+]*$' |
+  while IFS= read -r word; do
+    case $word in
+      *'$'* | '' ) continue ;;
+      ./* | /usr/local/bin/*) echo "$word" ;;
+      *) type -t "$word" >/dev/null 2>&1 || echo "$word" ;;
+    esac
+  done
+}
+
+# Run BLOCKS (files, each a script of example lines) one after the
+# other in one sandbox, so that a later block can use what an earlier
+# one made (a man page's deploy, then its rollback).  Print one line per
+# problem found, nothing if every block ran as documented.
+examples_run_blocks() {
+  local dir=$1 n=$2 i t
+  mkdir "$dir/cwd" "$dir/stubs"
+
+  # Stubs: succeed; "-o PATH" (as in "build -o DIR") makes DIR.
+  local stubs=()
+  mapfile -t stubs < <(cat "$dir"/block.* | examples_stub_names)
+
+  # The prelude: values, and the functions that record each tool's
+  # status with the line of the example that called it (line 1 of a
+  # script sources the prelude, so example line N is script line N+1).
+  {
+    echo 'LOCK=/run/lock/script.lock REV=1a2b3c VERSION=1.2 HOST=web1 USER=deployer'
+    for t in $EXAMPLE_TOOLS; do
+      echo "$t() { command $t \"\$@\"; local st=\$?;"
+      echo "  echo \"\$st \$((BASH_LINENO[0] - 1)) $t\" >>\"\$DOCS_LOG\"; return \$st; }"
+    done
+  } >"$dir/prelude"
+  for ((i = 1; i <= n; i++)); do
+    { echo "source '$dir/prelude'"; cat "$dir/block.$i"; } >"$dir/script.$i"
+  done
+
+  # shellcheck disable=SC2016 # expanded by the sandbox's shell
+  EXAMPLE_TIMEOUT=$EXAMPLE_TIMEOUT \
+    unshare --mount --propagation private bash -c '
+    set -e
+    dir=$1 n=$2; shift 2
+    for m in /srv /run /var/log /usr/local/bin; do
+      mount -t tmpfs -o mode=755 tmpfs "$m"
+    done
+    mkdir -p /run/lock /srv/app /srv/shared /srv/releases/1 /srv/www
+    [ -d /var/lock ] || mkdir -p /var/lock
+    cd "$dir/cwd"
+    mkdir -p releases/41 build.tmp site site.new
+    ln -s releases/41 current
+    for stub in "$@"; do
+      case $stub in
+        ./* | /*) path=$stub ;;
+        *) path=$dir/stubs/$stub ;;
+      esac
+      printf "%s\n" "#!/bin/sh" "# a stub for the documentation examples" \
+        "[ \"\$1\" = -o ] && mkdir -p \"\$2\"" "exit 0" >"$path"
+      chmod +x "$path"
+    done
+    set +e
+    for ((i = 1; i <= n; i++)); do
+      find . /srv /run /var/log -print 2>/dev/null | sort >"$dir/before.$i"
+      DOCS_LOG=$dir/log.$i PATH=$dir/stubs:$PATH \
+        timeout -s KILL "$EXAMPLE_TIMEOUT" bash "$dir/script.$i" \
+          </dev/null >"$dir/out.$i" 2>&1
+      echo $? >"$dir/status.$i"
+      find . /srv /run /var/log -print 2>/dev/null | sort >"$dir/after.$i"
+    done
+  ' sandbox "$dir" "$n" "${stubs[@]}" </dev/null ||
+    { echo "the sandbox could not be set up"; return; }
+
+  for ((i = 1; i <= n; i++)); do
+    examples_judge "$dir" "$i" | sed "s/^/block $i, /"
+  done
+}
+
+# Print the problems of block I of the run in DIR.
+examples_judge() {
+  local dir=$1 i=$2 st line tool text name n=0
+  [ "$(cat "$dir/status.$i")" = 137 ] &&
+    echo "hung (killed after $EXAMPLE_TIMEOUT s)"
+  # Statuses of the tools.
+  touch "$dir/log.$i"
+  while read -r st line tool; do
+    case $st in
+      0 | 1 | 75) ;;
+      *) echo "line $line: $tool exited with status $st:" \
+           "$(sed -n "${line}p" "$dir/block.$i")" ;;
+    esac
+  done <"$dir/log.$i"
+  # Every line that calls a tool was reached (a trap's command runs
+  # later, from wherever the script is then).
+  while IFS= read -r text; do
+    n=$((n + 1))
+    printf '%s\n' "$text" | examples_calls_tool || continue
+    case $text in trap\ *) continue ;; esac
+    grep -q "^[0-9]* $n " "$dir/log.$i" ||
+      echo "line $n never ran: $text"
+  done <"$dir/block.$i"
+  # No file named like an option's value.
+  comm -13 "$dir/before.$i" "$dir/after.$i" | while IFS= read -r name; do
+    name=${name##*/}
+    if [[ $name == *%* || $name =~ ^[0-9.]+(ms|s|m|h|d)$|^inf$ ]]; then
+      echo "a file named '$name' appeared (an option's value taken as a file?)"
+    fi
+  done
+  if [ -n "${EXAMPLES_VERBOSE:-}" ] && [ -s "$dir/out.$i" ]; then
+    sed 's/^/  | /' "$dir/out.$i"
+  fi
+}
+
+# Run the blocks of SOURCE [KIND] that call a tool; print the problems,
+# each prefixed with where the block comes from.
+examples_check() {
+  local source=$1 kind=${2:-} where dir n=0 line block=
+  where=$source${kind:+ $kind}
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/examples.XXXXXX")
+  while IFS= read -r line; do
+    if [ "$line" = "@@" ]; then
+      if [ -n "$block" ] && printf '%s\n' "$block" | examples_calls_tool; then
+        n=$((n + 1))
+        printf '%s\n' "$block" >"$dir/block.$n"
+      fi
+      block=
+    else
+      block=${block:+$block$'\n'}$line
+    fi
+  done < <(examples_blocks "$source" "$kind")
+  if ((n == 0)); then
+    echo "$where: no examples found"
+    return
+  fi
+  examples_run_blocks "$dir" "$n" | sed "s|^|$where: |"
+}

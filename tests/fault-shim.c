@@ -1,0 +1,169 @@
+/* fault-shim -- an LD_PRELOAD library that stops a process at an exact
+   library call, or makes one call fail, for tests that must not depend
+   on timing.
+
+   FAULT_DIR    a directory for the handshake files (required for pauses)
+   FAULT_PAUSE  CALL:N[,CALL:N]...  before the Nth call of CALL, create
+                FAULT_DIR/paused.CALL.N, then wait until FAULT_DIR/go.CALL.N
+                exists (a test can look at, or change, the world while
+                the process is stopped there, then let it go on)
+   FAULT_FAIL   CALL:N:ERRNO[,...]  the Nth call of CALL fails with the
+                errno numbered ERRNO, without doing anything
+
+   CALL is one of renameat2, renameat, symlinkat, unlinkat.  Calls are
+   counted per process, from 1.  A pause gives up after five minutes, so
+   a broken test cannot hang forever.  Signals are delivered during a
+   pause as usual.  */
+
+#define _GNU_SOURCE 1
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum call { RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, N_CALLS };
+static char const *const call_names[N_CALLS] = {
+  "renameat2", "renameat", "symlinkat", "unlinkat"
+};
+static unsigned long call_count[N_CALLS];
+
+/* Whether LIST (the value of FAULT_PAUSE or FAULT_FAIL) names call
+   NAME number N; if so and ERRNUM is not NULL, set it from the third
+   field.  */
+static int
+listed (char const *list, char const *name, unsigned long n, int *errnum)
+{
+  size_t name_len = strlen (name);
+  for (char const *p = list; p && *p; )
+    {
+      char *end;
+      if (strncmp (p, name, name_len) == 0 && p[name_len] == ':'
+          && strtoul (p + name_len + 1, &end, 10) == n)
+        {
+          if (!errnum)
+            return 1;
+          if (*end == ':')
+            {
+              *errnum = (int) strtol (end + 1, NULL, 10);
+              return 1;
+            }
+        }
+      p = strchr (p, ',');
+      if (p)
+        p++;
+    }
+  return 0;
+}
+
+static void
+handshake_path (char *buf, size_t size, char const *what,
+                char const *name, unsigned long n)
+{
+  snprintf (buf, size, "%s/%s.%s.%lu", getenv ("FAULT_DIR"), what, name, n);
+}
+
+/* Count a call of C; pause before it if asked.  Return 0 to go on, or
+   an errno with which the call is to fail.  */
+static int
+before_call (enum call c)
+{
+  int saved_errno = errno;
+  unsigned long n = ++call_count[c];
+  char const *name = call_names[c];
+  if (getenv ("FAULT_DIR") && listed (getenv ("FAULT_PAUSE"), name, n, NULL))
+    {
+      char paused[4096], go[4096];
+      handshake_path (paused, sizeof paused, "paused", name, n);
+      handshake_path (go, sizeof go, "go", name, n);
+      int fd = open (paused, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0)
+        close (fd);
+      struct timespec tick = { 0, 1000 * 1000 };
+      for (long i = 0; i < 300L * 1000 && access (go, F_OK) != 0; i++)
+        nanosleep (&tick, NULL);
+    }
+  int errnum = 0;
+  if (listed (getenv ("FAULT_FAIL"), name, n, &errnum) && errnum > 0)
+    return errnum;
+  errno = saved_errno;
+  return 0;
+}
+
+static void *
+next (char const *name)
+{
+  void *fn = dlsym (RTLD_NEXT, name);
+  if (!fn)
+    {
+      fprintf (stderr, "fault-shim: no %s\n", name);
+      abort ();
+    }
+  return fn;
+}
+
+int
+renameat2 (int olddirfd, char const *oldpath, int newdirfd,
+           char const *newpath, unsigned int flags)
+{
+  static int (*real) (int, char const *, int, char const *, unsigned int);
+  int errnum = before_call (RENAMEAT2);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("renameat2");
+  return real (olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int
+renameat (int olddirfd, char const *oldpath, int newdirfd,
+          char const *newpath)
+{
+  static int (*real) (int, char const *, int, char const *);
+  int errnum = before_call (RENAMEAT);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("renameat");
+  return real (olddirfd, oldpath, newdirfd, newpath);
+}
+
+int
+symlinkat (char const *target, int newdirfd, char const *linkpath)
+{
+  static int (*real) (char const *, int, char const *);
+  int errnum = before_call (SYMLINKAT);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("symlinkat");
+  return real (target, newdirfd, linkpath);
+}
+
+int
+unlinkat (int dirfd, char const *path, int flags)
+{
+  static int (*real) (int, char const *, int);
+  int errnum = before_call (UNLINKAT);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("unlinkat");
+  return real (dirfd, path, flags);
+}
