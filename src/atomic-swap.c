@@ -210,7 +210,8 @@ is an error, and the old directory is never deleted.  -n does not mean\n\
 ln's -n here: 'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
 \n\
 What --print-old and --verbose print is part of the change: if it cannot\n\
-be written, the change is undone and the status is 3.\n\
+be written, the change is undone and the status is 3 (without\n\
+RENAME_EXCHANGE the old link is not kept, so -v says the change stays).\n\
 \n\
 With --expect, atomic-swap calls on the same LINK take turns through a\n\
 short-lived lock directory, .atomic-swap.LINK.lock in LINK's directory,\n\
@@ -264,6 +265,20 @@ ends_with_slash (char const *arg)
   return len > 0 && arg[len - 1] == '/';
 }
 
+/* Open the directory that holds the operand ARG.  An operand that
+   names no entry to change -- "", ".", "/", "..", "dir/." -- is a usage
+   error (open_parent's EINVAL), found before anything is changed.  */
+static bool
+open_operand_parent (char const *arg, struct parent_dir *parent)
+{
+  if (open_parent (arg, parent))
+    return true;
+  if (errno == EINVAL)
+    usage_error ("invalid operand %s: it names no entry to change",
+                 quoteaf (arg));
+  return false;
+}
+
 /* Open the directories of A and B.  */
 static bool
 open_operands (char const *a, struct operand *oa,
@@ -274,7 +289,7 @@ open_operands (char const *a, struct operand *oa,
   for (int i = 0; i < 2; i++)
     {
       op[i]->arg = arg[i];
-      if (!open_parent (arg[i], &op[i]->parent))
+      if (!open_operand_parent (arg[i], &op[i]->parent))
         {
           error (0, errno, "cannot access %s", quoteaf (arg[i]));
           if (i == 1)
@@ -1049,7 +1064,7 @@ save_backup (struct repoint *r)
 }
 
 /* What undo_repoint achieved.  */
-enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN };
+enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE };
 
 /* Put LINK back as it was before R's change: exchange it with what it
    held (or, if it was absent, move it away), check that what comes away
@@ -1062,11 +1077,7 @@ undo_repoint (struct repoint *r)
   int dirfd = r->parent.fd;
   char const *holder = r->old_held_at;
   if (!holder && r->old.kind != LINK_ABSENT)
-    {
-      /* rename(2) removed the old link: nothing holds it any more.  */
-      errno = ENOENT;
-      return UNDO_FAILED;
-    }
+    return UNDO_IMPOSSIBLE;   /* rename(2) replaced the old link.  */
   /* Where LINK's content goes: the old one's place, or the temporary
      name (free again since the new link was renamed from it).  */
   char const *away = holder ? holder : r->temp.name;
@@ -1117,6 +1128,12 @@ undo_after (struct repoint *r, char const *what, int err)
       error (0, err, "%s cannot be put back as it was, since another "
              "process changed it meanwhile (its change stands): %s",
              quoteaf (r->link), what);
+      break;
+    case UNDO_IMPOSSIBLE:
+      /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */
+      error (0, err, "%s now points to %s, and cannot be put back (without "
+             "RENAME_EXCHANGE the old link was replaced, not kept): %s",
+             quoteaf_n (0, r->link), quoteaf_n (1, r->target), what);
       break;
     default:
       {
@@ -1339,7 +1356,7 @@ repoint_symlink (char const *target, char const *link,
 {
   struct repoint r = { .link = link, .must_be_dir = ends_with_slash (link),
                        .old = { LINK_ABSENT, NULL } };
-  if (!open_parent (link, &r.parent))
+  if (!open_operand_parent (link, &r.parent))
     {
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
       return EXIT_SYSERR;
@@ -1382,9 +1399,17 @@ repoint_symlink (char const *target, char const *link,
       status = EXIT_SYSERR;
     }
 
+  /* Without --expect nothing waits between making the temporary and
+     publishing it, so one block of the cleanup signals covers both
+     (the blocks inside nest in it): two system calls fewer.  */
+  bool signals_held = !opt->expect;
+  if (signals_held)
+    block_cleanup_signals ();
   if (temp_create (&r.temp, r.parent.fd, TEMP_SYMLINK, 0, stored) != 0)
     {
       error (0, errno, "cannot create symbolic link %s", quoteaf (link));
+      if (signals_held)
+        unblock_cleanup_signals ();
       goto out;
     }
   /* An undo must know our new link again: only -p, -v and -b can ask
@@ -1397,6 +1422,8 @@ repoint_symlink (char const *target, char const *link,
   status = (opt->expect ? publish_expected (&r, opt)
             : repoint_now (&r, opt, NULL));
   temp_remove (&r.temp);
+  if (signals_held)
+    unblock_cleanup_signals ();
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (r.parent.fd) != 0)
     {

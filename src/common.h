@@ -247,11 +247,6 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
-/* The mode MODE_SPEC (octal or symbolic, as in chmod) gives a new file,
-   starting from a=rw minus the umask; a bad MODE_SPEC is a usage
-   error.  */
-mode_t xparse_mode (char const *mode_spec);
-
 /* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
    and end it with a NUL (a longer file is cut short).  Return the
    length, or -1 with errno.  */
@@ -259,5 +254,10 @@ ssize_t read_small (int fd, char *buf, size_t size);
 
 /* read_small on the file FILE (a /proc file, say): open, read, close.  */
 ssize_t read_small_file (char const *file, char *buf, size_t size);
+
+/* The mode MODE_SPEC (octal or symbolic, as in chmod) gives a new file,
+   starting from a=rw minus the umask; a bad MODE_SPEC is a usage
+   error.  */
+mode_t xparse_mode (char const *mode_spec);
 
 #endif

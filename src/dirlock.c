@@ -45,6 +45,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@
 
 #include "fsclass.h"
 #include "procfacts.h"
+#include "same-inode.h"
 
 #include "c-ctype.h"
 #include "error.h"
@@ -70,6 +72,9 @@
 /* The longest owner record we write or read.  */
 enum { RECORD_MAX = DIRLOCK_COMMAND_MAX + 2048 };
 
+/* An owner record's mode, whatever the umask: anyone may read it.  */
+enum { RECORD_MODE = S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH };
+
 /* The size of a buffer for an owner file's name, "owner.ID".  */
 enum { OWNER_NAME_SIZE = sizeof OWNER_PREFIX + DIRLOCK_ID_MAX };
 
@@ -83,52 +88,235 @@ owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
 
 /* --- record fields ---------------------------------------------------- */
 
-void
-dirlock_format_time (struct timespec when, char *buf, size_t size)
+/* T (seconds since the epoch) as a UTC date and time in *TM.  By hand:
+   glibc's gmtime_r, like its strftime, loads the local time zone on
+   its first call, which a record that nobody prints does not need.
+   (The civil-from-days conversion of Howard Hinnant's date algorithms,
+   for the proleptic Gregorian calendar.)  */
+static void
+utc_time (time_t t, struct tm *tm)
+{
+  intmax_t days = t / 86400, secs = t % 86400;
+  if (secs < 0)
+    {
+      secs += 86400;
+      days--;
+    }
+  memset (tm, 0, sizeof *tm);
+  tm->tm_hour = secs / 3600;
+  tm->tm_min = secs / 60 % 60;
+  tm->tm_sec = secs % 60;
+  intmax_t z = days + 719468;
+  intmax_t era = (z >= 0 ? z : z - 146096) / 146097;
+  intmax_t doe = z - era * 146097;                          /* [0, 146096] */
+  intmax_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  intmax_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);   /* [0, 365] */
+  intmax_t mp = (5 * doy + 2) / 153;                        /* [0, 11] */
+  tm->tm_mday = doy - (153 * mp + 2) / 5 + 1;
+  tm->tm_mon = mp < 10 ? mp + 2 : mp - 10;
+  tm->tm_year = yoe + era * 400 + (tm->tm_mon <= 1) - 1900;
+}
+
+/* WHEN as RFC 3339 time, to the millisecond: in UTC if UTC, else in
+   local time (which loads the time zone).  */
+static void
+format_time (struct timespec when, bool utc, char *buf, size_t size)
 {
   struct tm tm;
-  if (!localtime_r (&when.tv_sec, &tm))
+  if (utc)
+    utc_time (when.tv_sec, &tm);
+  else if (!localtime_r (&when.tv_sec, &tm))
     {
       snprintf (buf, size, "@%jd", (intmax_t) when.tv_sec);
       return;
     }
-  size_t n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  /* By hand, not strftime, which loads the time zone even for UTC.  */
   long offset = tm.tm_gmtoff;
   char sign = offset < 0 ? '-' : '+';
   if (offset < 0)
     offset = -offset;
-  snprintf (buf + n, size - n, ".%03ld%c%02ld:%02ld",
-            when.tv_nsec / 1000000, sign, offset / 3600,
-            offset / 60 % 60);
+  snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, when.tv_nsec / 1000000, sign,
+            offset / 3600, offset / 60 % 60);
+}
+
+void
+dirlock_format_time (struct timespec when, char *buf, size_t size)
+{
+  format_time (when, false, buf, size);
+}
+
+/* The token written as VALUE: plain decimal digits, at most
+   DIRLOCK_TOKEN_MAX; anything else is DIRLOCK_TOKEN_NONE.  */
+static uintmax_t
+parse_token (char const *value)
+{
+  uintmax_t token = 0;
+  if (!*value)
+    return DIRLOCK_TOKEN_NONE;
+  for (char const *p = value; *p; p++)
+    {
+      if (!c_isdigit (*p))
+        return DIRLOCK_TOKEN_NONE;
+      token = token * 10 + (*p - '0');
+      if (token > DIRLOCK_TOKEN_MAX)
+        return DIRLOCK_TOKEN_NONE;
+    }
+  return token;
 }
 
 /* --- owner records ------------------------------------------------- */
 
-static size_t
-format_record (struct dirlock_owner const *o, char *buf, size_t size)
+/* The owner record's fields, in the order written.  This table is the
+   one place that names them: the record is written (format_record) and
+   read (parse_record) from it, and dirlock_field gives lockdir what it
+   prints (--status, --json, --help).  */
+enum field_kind
 {
-  int n = snprintf (buf, size,
-                    "id=%s\n"
-                    "token=%ju\n"
-                    "pid=%ld\n"
-                    "start_time=%llu\n"
-                    "boot_id=%s\n"
-                    "pidns=%llu\n"
-                    "host=%s\n"
-                    "uid=%lld\n"
-                    "acquired=%s\n",
-                    o->id, o->token, (long) o->pid, o->start_time,
-                    o->boot_id, o->pidns, o->host, o->uid, o->acquired);
-  size_t len = n < 0 ? 0 : (size_t) n;
-  if (len < size && timespec_sign (o->lease) > 0)
-    len += snprintf (buf + len, size - len, "lease=%jd.%03ld\n",
-                     (intmax_t) o->lease.tv_sec, o->lease.tv_nsec / 1000000);
-  if (len < size && o->child_pid > 0)
-    len += snprintf (buf + len, size - len,
-                     "child_pid=%ld\nchild_start_time=%llu\n",
-                     (long) o->child_pid, o->child_start_time);
-  if (len < size)
-    len += snprintf (buf + len, size - len, "command=%s\n", o->command);
+  FIELD_TEXT,        /* char[SIZE] */
+  FIELD_PID,         /* pid_t; absent when 0 */
+  FIELD_ULL,         /* unsigned long long; absent when 0 if OPTIONAL */
+  FIELD_TOKEN,       /* uintmax_t; absent when DIRLOCK_TOKEN_NONE */
+  FIELD_UID,         /* long long; absent when -1 */
+  FIELD_SECONDS      /* struct timespec; absent when 0 */
+};
+
+struct field
+{
+  char const *key;
+  enum field_kind kind;
+  size_t offset;                 /* in struct dirlock_owner */
+  size_t size;                   /* of a FIELD_TEXT buffer */
+  bool optional;                 /* FIELD_PID, FIELD_ULL: 0 is absent */
+};
+
+#define FIELD(key, kind, optional) \
+  { #key, kind, offsetof (struct dirlock_owner, key), \
+    sizeof ((struct dirlock_owner *) 0)->key, optional }
+
+static struct field const fields[] =
+  {
+    FIELD (id, FIELD_TEXT, false),
+    FIELD (token, FIELD_TOKEN, false),
+    FIELD (pid, FIELD_PID, false),
+    FIELD (start_time, FIELD_ULL, false),
+    FIELD (boot_id, FIELD_TEXT, false),
+    FIELD (pidns, FIELD_ULL, false),
+    FIELD (host, FIELD_TEXT, false),
+    FIELD (uid, FIELD_UID, false),
+    FIELD (acquired, FIELD_TEXT, false),
+    FIELD (lease, FIELD_SECONDS, true),
+    FIELD (child_pid, FIELD_PID, true),
+    FIELD (child_start_time, FIELD_ULL, true),
+    FIELD (command, FIELD_TEXT, false),
+  };
+enum { N_FIELDS = sizeof fields / sizeof *fields };
+
+/* Write field F of OWNER as text into BUF of SIZE.  Return false if
+   the field is absent.  */
+static bool
+format_field (struct field const *f, struct dirlock_owner const *owner,
+              char *buf, size_t size)
+{
+  void const *at = (char const *) owner + f->offset;
+  switch (f->kind)
+    {
+    case FIELD_TEXT:
+      snprintf (buf, size, "%s", (char const *) at);
+      return true;
+    case FIELD_PID:
+      {
+        pid_t pid = *(pid_t const *) at;
+        snprintf (buf, size, "%ld", (long) pid);
+        return !(f->optional && pid <= 0);
+      }
+    case FIELD_ULL:
+      {
+        unsigned long long n = *(unsigned long long const *) at;
+        snprintf (buf, size, "%llu", n);
+        return !(f->optional && n == 0);
+      }
+    case FIELD_TOKEN:
+      {
+        uintmax_t token = *(uintmax_t const *) at;
+        snprintf (buf, size, "%ju", token);
+        return token != DIRLOCK_TOKEN_NONE;
+      }
+    case FIELD_UID:
+      {
+        long long uid = *(long long const *) at;
+        snprintf (buf, size, "%lld", uid);
+        return uid >= 0;
+      }
+    case FIELD_SECONDS:
+      {
+        struct timespec t = *(struct timespec const *) at;
+        snprintf (buf, size, "%jd.%03ld", (intmax_t) t.tv_sec,
+                  t.tv_nsec / 1000000);
+        return timespec_sign (t) > 0;
+      }
+    }
+  return false;
+}
+
+/* Set field F of OWNER from the text VALUE.  */
+static void
+parse_field (struct field const *f, char const *value,
+             struct dirlock_owner *owner)
+{
+  void *at = (char *) owner + f->offset;
+  switch (f->kind)
+    {
+    case FIELD_TEXT:
+      copy_one_line (at, f->size, value);
+      break;
+    case FIELD_PID:
+      *(pid_t *) at = strtol (value, NULL, 10);
+      break;
+    case FIELD_ULL:
+      *(unsigned long long *) at = strtoull (value, NULL, 10);
+      break;
+    case FIELD_TOKEN:
+      *(uintmax_t *) at = parse_token (value);
+      break;
+    case FIELD_UID:
+      *(long long *) at = strtoll (value, NULL, 10);
+      break;
+    case FIELD_SECONDS:
+      if (!parse_duration (value, at)
+          || duration_is_infinite (*(struct timespec *) at))
+        *(struct timespec *) at = (struct timespec) { 0, 0 };
+      break;
+    }
+}
+
+bool
+dirlock_field (size_t i, struct dirlock_owner const *owner,
+               struct dirlock_value *value)
+{
+  if (i >= N_FIELDS)
+    return false;
+  struct field const *f = &fields[i];
+  value->key = f->key;
+  value->text = f->kind == FIELD_TEXT;
+  value->present = (!owner
+                     || format_field (f, owner, value->buf,
+                                      sizeof value->buf));
+  return true;
+}
+
+static size_t
+format_record (struct dirlock_owner const *owner, char *buf, size_t size)
+{
+  size_t len = 0;
+  for (size_t i = 0; i < N_FIELDS && len < size; i++)
+    {
+      char value[DIRLOCK_COMMAND_MAX + 1];
+      if (format_field (&fields[i], owner, value, sizeof value))
+        len += snprintf (buf + len, size - len, "%s=%s\n", fields[i].key,
+                         value);
+    }
   return len < size ? len : size - 1;
 }
 
@@ -152,25 +340,6 @@ valid_id (char const *id)
   return true;
 }
 
-/* The token written as VALUE: plain decimal digits, at most
-   DIRLOCK_TOKEN_MAX; anything else is DIRLOCK_TOKEN_NONE.  */
-static uintmax_t
-parse_token (char const *value)
-{
-  uintmax_t token = 0;
-  if (!*value)
-    return DIRLOCK_TOKEN_NONE;
-  for (char const *p = value; *p; p++)
-    {
-      if (!c_isdigit (*p))
-        return DIRLOCK_TOKEN_NONE;
-      token = token * 10 + (*p - '0');
-      if (token > DIRLOCK_TOKEN_MAX)
-        return DIRLOCK_TOKEN_NONE;
-    }
-  return token;
-}
-
 /* Parse the record TEXT (modified) into OWNER.  Unknown keys are
    ignored, so records can grow.  */
 static void
@@ -184,34 +353,12 @@ parse_record (char *text, struct dirlock_owner *owner)
       if (!eq)
         continue;
       *eq = '\0';
-      char const *key = line, *value = eq + 1;
-      if (strcmp (key, "token") == 0)
-        owner->token = parse_token (value);
-      else if (strcmp (key, "pid") == 0)
-        owner->pid = strtol (value, NULL, 10);
-      else if (strcmp (key, "start_time") == 0)
-        owner->start_time = strtoull (value, NULL, 10);
-      else if (strcmp (key, "boot_id") == 0)
-        copy_one_line (owner->boot_id, sizeof owner->boot_id, value);
-      else if (strcmp (key, "pidns") == 0)
-        owner->pidns = strtoull (value, NULL, 10);
-      else if (strcmp (key, "host") == 0)
-        copy_one_line (owner->host, sizeof owner->host, value);
-      else if (strcmp (key, "uid") == 0)
-        owner->uid = strtoll (value, NULL, 10);
-      else if (strcmp (key, "acquired") == 0)
-        copy_one_line (owner->acquired, sizeof owner->acquired, value);
-      else if (strcmp (key, "lease") == 0)
-        {
-          if (!parse_duration (value, &owner->lease))
-            owner->lease = (struct timespec) { 0, 0 };
-        }
-      else if (strcmp (key, "child_pid") == 0)
-        owner->child_pid = strtol (value, NULL, 10);
-      else if (strcmp (key, "child_start_time") == 0)
-        owner->child_start_time = strtoull (value, NULL, 10);
-      else if (strcmp (key, "command") == 0)
-        copy_one_line (owner->command, sizeof owner->command, value);
+      for (size_t i = 0; i < N_FIELDS; i++)
+        if (strcmp (line, fields[i].key) == 0)
+          {
+            parse_field (&fields[i], eq + 1, owner);
+            break;
+          }
     }
 }
 
@@ -234,6 +381,7 @@ read_record_fd (int fd, struct stat const *st, struct dirlock_owner *owner)
   clear_owner (owner);
   parse_record (text, owner);
   owner->heartbeat = get_stat_mtime (st);
+  owner->file_uid = st->st_uid;
   return 0;
 }
 
@@ -345,8 +493,10 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
   return v.stale;
 }
 
-bool
-dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
+/* Does OWNER's record name process PID of this system (host, boot, pid
+   namespace) with PID's current start time?  */
+static bool
+owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
   unsigned long long start_time;
   return (owner->pid == pid && same_system (owner)
@@ -499,6 +649,15 @@ last_name (char const *base, char *buf, size_t size)
   return true;
 }
 
+/* Close the descriptor of LOCK.last that KEPT holds, if any.  */
+static void
+forget_history (struct kept_history *kept)
+{
+  if (kept->fd >= 0)
+    close (kept->fd);
+  kept->fd = -1;
+}
+
 /* Why the last call failed because of LOCK.last (see dirlock_fault).  */
 static struct
 {
@@ -563,12 +722,24 @@ untrusted_history (struct parent_dir const *parent, struct stat const *st)
   return fault.problem_buf;
 }
 
+static int last_token_kept (struct parent_dir const *parent,
+                            uintmax_t *token, struct kept_history *kept);
+
 /* Read the token of the last holding that ended into *TOKEN (0 if there
    is none).  Return 0; or -1 with errno and the fault set (see
    dirlock_fault), errno EINVAL when LOCK.last is unusable: not a
    regular file, untrusted, or without a token that can be followed.  */
 static int
 last_token (struct parent_dir const *parent, uintmax_t *token)
+{
+  return last_token_kept (parent, token, NULL);
+}
+
+/* last_token, and if LOCK.last was read, keep its descriptor in *KEPT
+   (else -1) and its device and inode in *KEPT_ST.  */
+static int
+last_token_kept (struct parent_dir const *parent, uintmax_t *token,
+                 struct kept_history *kept)
 {
   char name[NAME_MAX + 1];
   if (!last_name (parent->base, name, sizeof name))
@@ -604,12 +775,19 @@ last_token (struct parent_dir const *parent, uintmax_t *token)
         problem = "holds the largest fencing token there is";
     }
   int saved_errno = errno;
-  close (fd);
+  if (r != 0 || problem || !kept)
+    close (fd);
   if (r != 0 || problem)
     {
       set_fault (parent, problem);
       errno = problem ? EINVAL : saved_errno;
       return -1;
+    }
+  if (kept)
+    {
+      kept->fd = fd;
+      kept->dev = st.st_dev;
+      kept->ino = st.st_ino;
     }
   *token = last.token;
   return 0;
@@ -711,6 +889,13 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   self->pidns = this_pidns ();
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
+  if (config->child_pid > 0)
+    {
+      self->child_pid = config->child_pid;
+      if (process_start_time (self->child_pid, &self->child_start_time)
+          != 0)
+        return -1;
+    }
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
@@ -718,15 +903,27 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
     copy_one_line (self->command, sizeof self->command, config->command);
   else
     process_command (self->pid, self->command, sizeof self->command);
+
+  /* Whoever may end the lock must be able to write in it.  The owner
+     may; so may the group of a directory shared by a group (writable by
+     its group, but not by everyone, as a sticky /tmp is).  */
+  struct stat dir;
+  if (fstat (lock->parent.fd, &dir) != 0)
+    return -1;
+  lock->dir_mode = S_IRWXU | S_IRGRP | S_IXGRP | S_IROTH | S_IXOTH;
+  if ((dir.st_mode & S_IWGRP) && !(dir.st_mode & S_IWOTH))
+    lock->dir_mode |= S_IWGRP;
   return 0;
 }
 
 static void
 stamp_acquired (struct dirlock_owner *self)
 {
+  /* In UTC: a record that nobody may ever print is not worth loading
+     the time zone for.  */
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
-  dirlock_format_time (now, self->acquired, sizeof self->acquired);
+  format_time (now, true, self->acquired, sizeof self->acquired);
 }
 
 static int
@@ -738,6 +935,23 @@ write_record (int fd, struct dirlock_owner const *owner)
 }
 
 enum attempt { ATTEMPT_ACQUIRED, ATTEMPT_EXISTS, ATTEMPT_ERROR };
+
+/* The rename of our temporary directory DIR_FD onto LOCK reported an
+   error: did it happen all the same?  On NFS a retransmitted request
+   can fail (ENOENT: the source is gone) after the server did the first
+   one.  Then LOCK is our directory.  Keeps errno.  */
+static bool
+renamed_after_all (struct parent_dir const *parent, int dir_fd)
+{
+  int saved_errno = errno;
+  struct stat lock_st, ours;
+  bool ours_now = (fstatat (parent->fd, parent->base, &lock_st,
+                            AT_SYMLINK_NOFOLLOW) == 0
+                   && fstat (dir_fd, &ours) == 0
+                   && SAME_INODE (lock_st, ours));
+  errno = saved_errno;
+  return ours_now;
+}
 
 /* Try once to create the lock: build the directory with our record
    under a temporary name, then rename it to LOCK.  */
@@ -752,7 +966,8 @@ try_create (struct dirlock *lock)
      candidate as late as possible, so that it rarely needs to be.
      Without a history there is no token to carry on.  */
   uintmax_t last = 0;
-  if (lock->history && last_token (parent, &last) != 0)
+  forget_history (&lock->last);
+  if (lock->history && last_token_kept (parent, &last, &lock->last) != 0)
     return ATTEMPT_ERROR;
   lock->self.token = last + 1;
 
@@ -761,13 +976,20 @@ try_create (struct dirlock *lock)
      signals until the temporary is gone or has become the lock.  */
   block_cleanup_signals ();
 
+  /* Formatting the time may load the time zone, and change errno: do
+     it before anything whose errno we report.  */
+  stamp_acquired (&lock->self);
+
   struct temp_name temp;
   int dir_fd = -1, owner_fd = -1;
   int err = 0;
-  if (temp_create (&temp, parent->fd, TEMP_DIR,
-                   S_IRWXU | S_IRWXG | S_IRWXO, NULL) != 0)
+  /* The modes are the lock's, not the caller's umask's: a umask of 0
+     must not let every user end the lock.  */
+  mode_t old_umask = umask (0);
+  if (temp_create (&temp, parent->fd, TEMP_DIR, lock->dir_mode, NULL) != 0)
     {
       err = errno;
+      umask (old_umask);
       unblock_cleanup_signals ();
       errno = err;
       return ATTEMPT_ERROR;
@@ -780,14 +1002,15 @@ try_create (struct dirlock *lock)
     {
       owner_fd = openat (dir_fd, owner_name,
                          O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                         S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH);
-      stamp_acquired (&lock->self);
+                         RECORD_MODE);
       if (owner_fd < 0 || write_record (owner_fd, &lock->self) != 0)
         err = errno;
     }
+  umask (old_umask);
 
   if (err == 0
-      && renameat (parent->fd, temp.name, parent->fd, parent->base) == 0)
+      && (renameat (parent->fd, temp.name, parent->fd, parent->base) == 0
+          || renamed_after_all (parent, dir_fd)))
     {
       temp_forget (&temp);
       unblock_cleanup_signals ();
@@ -825,8 +1048,11 @@ rewrite_owner (struct dirlock *lock)
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
-  int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE,
-                        S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, NULL);
+  mode_t old_umask = umask (0);
+  int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE, RECORD_MODE, NULL);
+  int saved_errno = errno;
+  umask (old_umask);
+  errno = saved_errno;
   if (fd < 0)
     return -1;
   /* Still ours?  If the holding was broken, a rename would put an owner
@@ -843,7 +1069,7 @@ rewrite_owner (struct dirlock *lock)
       || renameat (lock->parent.fd, temp.name, lock->lock_fd,
                    owner_name) != 0)
     {
-      int saved_errno = errno == ENOENT ? ESTALE : errno;
+      saved_errno = errno == ENOENT ? ESTALE : errno;
       close (fd);
       temp_remove (&temp);
       errno = saved_errno;
@@ -863,6 +1089,21 @@ static int
 settle_token (struct dirlock *lock)
 {
   if (!lock->history)
+    return 0;
+  /* Read again only if LOCK.last is no longer the file the candidate
+     came from: a holding that ended before our rename replaced it (or
+     made it).  The descriptor kept open meanwhile stops its inode from
+     being reused by another file.  */
+  char name[NAME_MAX + 1];
+  struct stat st;
+  bool same = (last_name (lock->parent.base, name, sizeof name)
+               && (fstatat (lock->parent.fd, name, &st, AT_SYMLINK_NOFOLLOW)
+                   == 0
+                   ? (lock->last.fd >= 0 && st.st_dev == lock->last.dev
+                      && st.st_ino == lock->last.ino)
+                   : errno == ENOENT && lock->last.fd < 0));
+  forget_history (&lock->last);
+  if (same)
     return 0;
   uintmax_t last;
   bool read = last_token (&lock->parent, &last) == 0;
@@ -888,6 +1129,7 @@ settle_token (struct dirlock *lock)
 static void
 close_lock (struct dirlock *lock)
 {
+  forget_history (&lock->last);
   if (lock->owner_fd >= 0)
     close (lock->owner_fd);
   if (lock->lock_fd >= 0)
@@ -957,6 +1199,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
      and the sleep still wakes us.  */
   struct dir_watch watch;
   bool watching = false;
+  /* The holding config->waiting was last told about.  */
+  char reported_holder[DIRLOCK_ID_MAX + 1] = "";
   /* Attempts lost in a row to a lock we then could not see (a network
      filesystem's lookup cache can say "absent" while the server says
      "exists"): past a few, pause rather than spin.  */
@@ -1015,18 +1259,6 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       lost_unseen = 0;
 
       /* LOOK_HELD.  */
-      if (strcmp (owner.id, lock->self.id) == 0)
-        {
-          /* Our own rename did succeed, though it reported an error
-             (a retransmitted request on NFS).  */
-          char owner_name[OWNER_NAME_SIZE];
-          owner_file_name (owner_name, owner.id);
-          lock->lock_fd = lock_fd;
-          lock->owner_fd = openat (lock_fd, owner_name,
-                                   O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-          result = settle_token (lock) == 0 ? 0 : -1;
-          break;
-        }
       if (held_by_self (&owner, &lock->self))
         {
           /* Waiting would be waiting for ourselves.  */
@@ -1069,6 +1301,11 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           watching = true;
           continue;
         }
+      if (config->waiting && strcmp (owner.id, reported_holder) != 0)
+        {
+          config->waiting (&owner, config->waiting_arg);
+          strcpy (reported_holder, owner.id);
+        }
       struct timespec wake = deadline;
       if (has_lease (&owner))
         wake = earlier_deadline (wake, lease_expiry (&owner));
@@ -1107,7 +1344,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
                       struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1119,7 +1356,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                     struct dirlock_config const *config)
 {
   clear_fault ();
-  lock->lock_fd = lock->owner_fd = -1;
+  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {
@@ -1167,15 +1404,6 @@ void
 dirlock_detach (struct dirlock *lock)
 {
   close_lock (lock);
-}
-
-int
-dirlock_set_child (struct dirlock *lock, pid_t child)
-{
-  lock->self.child_pid = child;
-  if (process_start_time (child, &lock->self.child_start_time) != 0)
-    return -1;
-  return rewrite_owner (lock);
 }
 
 int
@@ -1262,6 +1490,21 @@ close_held (struct parent_dir *parent, int lock_fd, int result)
   return result;
 }
 
+/* May the caller end OWNER's holding by hand (--break, or a release on
+   behalf of another process), in the directory PARENT?  Root may, and
+   the user who wrote the record (the owner file's owner, whatever the
+   record says), and the owner of the directory.  The modes of LOCK
+   allow more where the directory is shared; this is the rule.  */
+static bool
+may_end_by_hand (struct parent_dir const *parent,
+                 struct dirlock_owner const *owner)
+{
+  uid_t me = geteuid ();
+  struct stat dir;
+  return (me == 0 || me == owner->file_uid
+          || (fstat (parent->fd, &dir) == 0 && dir.st_uid == me));
+}
+
 int
 dirlock_break (char const *path, struct dirlock_owner *owner)
 {
@@ -1273,9 +1516,14 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
       int held = open_held (path, &parent, &lock_fd, owner);
       if (held != 0)
         return held;
-      int ended = close_held (&parent, lock_fd,
-                              end_holding (&parent, lock_fd, owner->id,
-                                           owner->token, true, false));
+      if (!may_end_by_hand (&parent, owner))
+        {
+          errno = EPERM;
+          return close_held (&parent, lock_fd, -1);
+        }
+      int ended = end_holding (&parent, lock_fd, owner->id, owner->token,
+                               true, false);
+      close_held (&parent, lock_fd, 0);
       if (ended != 1)
         return ended;
       /* It ended by itself meanwhile: see whether there is a new one.  */
@@ -1283,7 +1531,8 @@ dirlock_break (char const *path, struct dirlock_owner *owner)
 }
 
 int
-dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
+dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
+                     struct dirlock_owner *owner)
 {
   clear_fault ();
   struct parent_dir parent;
@@ -1291,10 +1540,13 @@ dirlock_release_for (char const *path, pid_t pid, struct dirlock_owner *owner)
   int held = open_held (path, &parent, &lock_fd, owner);
   if (held != 0)
     return held;
-  int result = (dirlock_owned_by (owner, pid)
-                ? end_holding (&parent, lock_fd, owner->id, owner->token,
-                               true, false)
-                : 2);
+  bool owned = false;
+  for (size_t i = 0; i < n_pids && !owned; i++)
+    owned = owned_by (owner, pids[i]);
+  int result = (!owned ? 2
+                : !may_end_by_hand (&parent, owner) ? 3
+                : end_holding (&parent, lock_fd, owner->id, owner->token,
+                               true, false));
   return close_held (&parent, lock_fd, result);
 }
 
@@ -1324,4 +1576,135 @@ dirlock_reset_history (char const *path)
   close_parent (&parent);
   errno = saved_errno;
   return result;
+}
+
+int
+dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
+                   struct dirlock_owner *owner)
+{
+  clear_fault ();
+  struct parent_dir parent;
+  int lock_fd;
+  int held = open_held (path, &parent, &lock_fd, owner);
+  if (held != 0)
+    return held;
+  bool owned = false;
+  for (size_t i = 0; i < n_pids && !owned; i++)
+    owned = owned_by (owner, pids[i]);
+  int result = !owned ? 2 : !may_end_by_hand (&parent, owner) ? 3 : 0;
+  if (result == 0)
+    {
+      /* The owner file's modification time is the heartbeat.  If the
+         holding ended meanwhile, its file is gone: ENOENT.  */
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, owner->id);
+      if (utimensat (lock_fd, owner_name, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+        result = errno == ENOENT ? 1 : -1;
+    }
+  return close_held (&parent, lock_fd, result);
+}
+
+bool
+dirlock_acquired_time (struct dirlock_owner const *owner,
+                       struct timespec *when)
+{
+  /* "2026-12-01T22:38:26.259+01:00", as dirlock_format_time writes.  */
+  struct tm tm;
+  memset (&tm, 0, sizeof tm);
+  int ms, off_h, off_m, n = 0;
+  char sign;
+  if (sscanf (owner->acquired, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d:%2d%n",
+              &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+              &tm.tm_min, &tm.tm_sec, &ms, &sign, &off_h, &off_m, &n) != 10
+      || owner->acquired[n] || (sign != '+' && sign != '-'))
+    return false;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm (&tm);
+  if (t == (time_t) -1)
+    return false;
+  long offset = (off_h * 60L + off_m) * 60;
+  when->tv_sec = sign == '+' ? t - offset : t + offset;
+  when->tv_nsec = ms * 1000000L;
+  return true;
+}
+
+/* Is NAME a temporary of one of the suite's tools (".TOOL.XXXXXX")?  */
+static bool
+temporary_name (char const *name)
+{
+  static char const *const tools[] =
+    { "lockdir", "atomic-swap", "excl-create", "safe-append" };
+  for (size_t i = 0; i < sizeof tools / sizeof *tools; i++)
+    {
+      size_t len = strlen (tools[i]);
+      if (name[0] == '.' && strncmp (name + 1, tools[i], len) == 0
+          && name[len + 1] == '.' && strlen (name + len + 2) == 6)
+        return true;
+    }
+  return false;
+}
+
+static int
+compare_names (void const *a, void const *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+int
+dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
+              void *arg)
+{
+  clear_fault ();
+  DIR *d = opendir (dir);
+  if (!d)
+    return -1;
+  int dir_fd = dirfd (d);
+  char **names = NULL;
+  size_t n = 0, allocated = 0;
+  struct dirent *e;
+  while ((errno = 0, e = readdir (d)))
+    {
+      char const *name = e->d_name;
+      if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0
+          || temporary_name (name))
+        continue;
+      struct stat st;
+      size_t len = strlen (name);
+      bool history = (len > strlen (LAST_SUFFIX)
+                      && strcmp (name + len - strlen (LAST_SUFFIX),
+                                 LAST_SUFFIX) == 0);
+      char *lock_name;
+      if (history)
+        {
+          /* A free lock has only its history: list it once, by its
+             name, unless the lock itself is there too.  */
+          lock_name = ximemdup0 (name, len - strlen (LAST_SUFFIX));
+          if (fstatat (dir_fd, lock_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            {
+              free (lock_name);
+              continue;
+            }
+        }
+      else if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+               && S_ISDIR (st.st_mode))
+        lock_name = xstrdup (name);
+      else
+        continue;
+      if (n == allocated)
+        names = x2nrealloc (names, &allocated, sizeof *names);
+      names[n++] = lock_name;
+    }
+  int saved_errno = errno;
+  closedir (d);
+  qsort (names, n, sizeof *names, compare_names);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (saved_errno == 0)
+        each (names[i], arg);
+      free (names[i]);
+    }
+  free (names);
+  errno = saved_errno;
+  return saved_errno == 0 ? 0 : -1;
 }

@@ -17,7 +17,7 @@
                      for the fencing token (and for the curious)
      .PROG.RANDOM    a temporary in LOCK's directory (PROG is the
                      program's name), present only for the moment of
-                     an attempt, or of rewriting the owner record
+                     an attempt, or of raising the token in the owner record
 
    Acquiring: the directory is built complete under a temporary name
    and renamed to LOCK with one rename(2), which fails while LOCK is a
@@ -32,7 +32,7 @@
    ended: it counts as free.
 
    Owner record keys: id, token, pid, start_time (field 22 of
-   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339),
+   /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339, UTC),
    lease (seconds; absent without a lease), child_pid and
    child_start_time (while a command runs), command.  The owner file's
    modification time is the lease heartbeat.
@@ -92,6 +92,16 @@ struct dirlock_owner
   unsigned long long child_start_time;
   char command[DIRLOCK_COMMAND_MAX + 1];
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
+  uid_t file_uid;              /* the owner file's owner (not stored) */
+};
+
+/* LOCK.last as read when acquiring: kept open until the token is
+   settled (see dirlock.c).  */
+struct kept_history
+{
+  int fd;                      /* -1: none (LOCK.last was absent) */
+  dev_t dev;
+  ino_t ino;
 };
 
 /* A lock held by this process.  */
@@ -102,18 +112,29 @@ struct dirlock
   int owner_fd;                /* our owner file (its mtime: heartbeat) */
   struct dirlock_owner self;   /* what our owner file says */
   bool history;                /* keeps LOCK.last (see dirlock_config) */
+  mode_t dir_mode;             /* the mode of LOCK while we hold it */
+  struct kept_history last;    /* while acquiring */
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
 struct dirlock_config
 {
   pid_t owner_pid;             /* 0: this process */
+  /* A process running on the owner's behalf (lockdir's COMMAND), or
+     0: recorded with the owner, so that while it lives the lock is
+     not stale even if its owner has died.  */
+  pid_t child_pid;
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
   /* Keep no LOCK.last: a released lock leaves nothing behind, and the
      token is always 1.  Every user of such a lock must set this.  */
   bool no_history;
+  /* If not NULL, called when the acquirer starts waiting, and again
+     whenever the holding it waits for is another one, with the
+     holder's record and WAITING_ARG.  */
+  void (*waiting) (struct dirlock_owner const *holder, void *waiting_arg);
+  void *waiting_arg;
 };
 
 /* Acquire the lock named PATH for this process (owner = getpid()),
@@ -148,11 +169,6 @@ int dirlock_release (struct dirlock *lock);
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
 
-/* Record CHILD (a process running on the holder's behalf) in the owner
-   record: while it lives, the lock is not stale even if its owner has
-   died.  Return 0, or -1 with errno (ESTALE: the lock was broken).  */
-int dirlock_set_child (struct dirlock *lock, pid_t child);
-
 /* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
    the lock was broken meanwhile).  */
 int dirlock_heartbeat (struct dirlock *lock);
@@ -165,21 +181,40 @@ int dirlock_read (char const *path, struct dirlock_owner *owner);
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
-/* True if OWNER's record names process PID of this system (host, boot,
-   pid namespace) with PID's current start time.  */
-bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 
 /* End whatever holding the lock PATH has, whoever its owner, and put
    its record in *OWNER.  Return 0 if a holding was ended, 1 if the
-   lock was free, -1 on error.  */
+   lock was free, -1 on error (EPERM: the caller may not end another
+   user's holding: only root, the user who wrote the record and the
+   owner of LOCK's directory may).  */
 int dirlock_break (char const *path, struct dirlock_owner *owner);
 
-/* Release the lock PATH on behalf of process PID (the caller of a
-   script): only if PID owns it.  Return 0 if released, 1 if the lock
-   was free, 2 if someone else holds it (*OWNER says who), -1 on
-   error.  */
-int dirlock_release_for (char const *path, pid_t pid,
-                         struct dirlock_owner *owner);
+/* Release the lock PATH on behalf of a caller: only if one of the
+   N_PIDS processes PIDS owns it, and the caller may end it by hand (as
+   with dirlock_break).  Return 0 if released, 1 if the lock was free,
+   2 if another process holds it, 3 if it is held for one of PIDS but
+   belongs to a user the caller may not act for (*OWNER says who), -1
+   on error.  */
+int dirlock_release_for (char const *path, pid_t const *pids,
+                         size_t n_pids, struct dirlock_owner *owner);
+
+/* Refresh the lease heartbeat of the lock PATH on behalf of a caller,
+   with the same checks and return values as dirlock_release_for.  */
+int dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
+                       struct dirlock_owner *owner);
+
+/* When OWNER's holding began (its "acquired" field), into *WHEN.
+   Return false if the record does not say.  */
+bool dirlock_acquired_time (struct dirlock_owner const *owner,
+                            struct timespec *when);
+
+/* Call EACH (NAME, ARG) for every lock in the directory DIR, in the
+   order of the names: every directory that is not a temporary of the
+   suite (the lock may be held, free, or not a lock at all: dirlock_read
+   tells), and every free lock that left only its history NAME.last.
+   Return 0, or -1 with errno.  */
+int dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
+                  void *arg);
 
 /* After a call failed: if the lock's history LOCK.last was at fault,
    set *FILE to its name (as the caller named LOCK, plus ".last") and
@@ -200,6 +235,21 @@ int dirlock_reset_history (char const *path);
 
 /* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
 void dirlock_format_time (struct timespec when, char *buf, size_t size);
+
+/* One field of an owner record, as text.  */
+struct dirlock_value
+{
+  char const *key;             /* "pid", "command", ... */
+  bool text;                   /* a string (else a number) */
+  bool present;                /* absent: a lease-less lock's "lease" */
+  char buf[DIRLOCK_COMMAND_MAX + 1];   /* the value */
+};
+
+/* Field number I (from 0) of OWNER's record, in the order of the
+   record, into *VALUE.  Return false past the last field.  With OWNER
+   NULL, only the key is set: the list of keys.  */
+bool dirlock_field (size_t i, struct dirlock_owner const *owner,
+                    struct dirlock_value *value);
 
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);

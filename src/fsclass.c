@@ -1065,17 +1065,45 @@ fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
   return true;
 }
 
+/* fs_dir_surely_local for DIRFD, or for NAME in DIRFD (never followed)
+   if NAME is not NULL: NAME may be a mount point, so it must be on
+   DIRFD's device, or absent.  Three system calls, and no open.  */
+static bool
+surely_local (int dirfd, char const *name)
+{
+  struct statfs sfs;
+  if (fstatfs (dirfd, &sfs) != 0)
+    return false;
+  unsigned long magic = (unsigned long) sfs.f_type;
+  struct local_fs const *row = NULL;
+  for (size_t i = 0; !row && i < sizeof local_filesystems
+                                  / sizeof *local_filesystems; i++)
+    if (local_filesystems[i].shortcut && local_filesystems[i].magic == magic)
+      row = &local_filesystems[i];
+  if (!row)
+    return false;
+  /* 9p passes its server's f_type through, so "ext4" alone could be a
+     share; but no network or FUSE filesystem sits on a block device,
+     and an anonymous device has major number 0.  */
+  struct statx dir;
+  if (!(statx (dirfd, "", AT_EMPTY_PATH, STATX_TYPE, &dir) == 0
+        && dir.stx_dev_major != 0
+        && ((dir.stx_attributes_mask & row->driver_attribute)
+            == row->driver_attribute)))
+    return false;
+  if (!name)
+    return true;
+  struct statx object;
+  if (statx (dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &object) != 0)
+    return errno == ENOENT;
+  return (object.stx_dev_major == dir.stx_dev_major
+          && object.stx_dev_minor == dir.stx_dev_minor);
+}
+
 bool
 fs_surely_local (int dirfd, char const *name)
 {
-  if (!name)
-    return fs_dir_surely_local (dirfd);
-  int fd = openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT && fs_dir_surely_local (dirfd);
-  bool local = fs_dir_surely_local (fd);
-  close (fd);
-  return local;
+  return surely_local (dirfd, name);
 }
 
 bool
@@ -1325,23 +1353,5 @@ fs_explain_operands (int n, char **paths)
 bool
 fs_dir_surely_local (int dirfd)
 {
-  struct statfs sfs;
-  if (fstatfs (dirfd, &sfs) != 0)
-    return false;
-  unsigned long magic = (unsigned long) sfs.f_type;
-  struct local_fs const *row = NULL;
-  for (size_t i = 0; !row && i < sizeof local_filesystems
-                                  / sizeof *local_filesystems; i++)
-    if (local_filesystems[i].shortcut && local_filesystems[i].magic == magic)
-      row = &local_filesystems[i];
-  if (!row)
-    return false;
-  /* 9p passes its server's f_type through, so "ext4" alone could be a
-     share; but no network or FUSE filesystem sits on a block device,
-     and an anonymous device has major number 0.  */
-  struct statx stx;
-  return (statx (dirfd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0
-          && stx.stx_dev_major != 0
-          && (stx.stx_attributes_mask & row->driver_attribute)
-             == row->driver_attribute);
+  return surely_local (dirfd, NULL);
 }

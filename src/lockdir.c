@@ -24,15 +24,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "dirlock.h"
 #include "fsclass.h"
+#include "procfacts.h"
 
 #include "error.h"
 #include "exitfail.h"
+#include "filenamecat.h"
 #include "intprops.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -50,11 +53,20 @@ enum
   EXIT_ENOENT = 127
 };
 
-enum mode { MODE_ACQUIRE, MODE_RELEASE, MODE_BREAK, MODE_STATUS };
+enum mode
+{
+  MODE_ACQUIRE, MODE_RELEASE, MODE_RENEW, MODE_BREAK, MODE_STATUS, MODE_LIST
+};
+
+/* With --status, a lock that is held but stale: its owner is dead or
+   its lease expired, and the next lockdir that wants it will break it
+   (what lockfile-check tells by its status).  */
+enum { EXIT_STALE = 4 };
 
 struct options
 {
   enum mode mode;
+  char const *command_string;   /* -c: COMMAND is 'sh -c STRING' */
   bool json;
   bool nonblock;
   bool has_timeout;
@@ -73,6 +85,8 @@ struct options
 enum
 {
   BREAK_OPTION = CHAR_MAX + 1,
+  RENEW_OPTION,
+  LIST_OPTION,
   STATUS_OPTION,
   JSON_OPTION,
   OWNER_PID_OPTION,
@@ -86,7 +100,13 @@ enum
 static struct option const long_options[] =
 {
   {"nonblock", no_argument, NULL, 'n'},
+  {"nb", no_argument, NULL, 'n'},                 /* flock's spelling */
   {"timeout", required_argument, NULL, 'w'},
+  {"wait", required_argument, NULL, 'w'},         /* as -w in every tool */
+  {"exclusive", no_argument, NULL, 'x'},
+  {"command", required_argument, NULL, 'c'},
+  {"renew", no_argument, NULL, RENEW_OPTION},
+  {"list", no_argument, NULL, LIST_OPTION},
   {"conflict-exit-code", required_argument, NULL, 'E'},
   {"release", no_argument, NULL, 'u'},
   {"break", no_argument, NULL, BREAK_OPTION},
@@ -106,6 +126,35 @@ static struct option const long_options[] =
   {NULL, 0, NULL, 0}
 };
 
+/* The owner record's keys, for --help: from the record's own table.  */
+static void
+print_record_keys (void)
+{
+  int column = printf ("\nWhile held, LOCK contains one file, owner.ID, "
+                       "with 'key=value' lines:") - 1;
+  struct dirlock_value field;
+  size_t n = 0;
+  while (dirlock_field (n, NULL, &field))
+    n++;
+  for (size_t i = 0; dirlock_field (i, NULL, &field); i++)
+    {
+      bool last = i + 1 == n;
+      int width = strlen (field.key) + 2;
+      if (column + width > 72)
+        {
+          putchar ('\n');
+          column = 0;
+        }
+      else
+        {
+          putchar (' ');
+          column++;
+        }
+      column += printf ("%s%s", field.key, last ? "." : ",");
+    }
+  putchar ('\n');
+}
+
 void
 usage (int status)
 {
@@ -117,9 +166,13 @@ usage (int status)
 
   printf ("\
 Usage: %s [OPTION]... LOCK COMMAND [ARG]...\n\
+  or:  %s [OPTION]... LOCK -c COMMAND_STRING\n\
   or:  %s [OPTION]... LOCK\n\
-  or:  %s -u|--break|--status [OPTION]... LOCK\n",
-          program_name, program_name, program_name);
+  or:  %s -u|--renew|--break [OPTION]... LOCK\n\
+  or:  %s --status [OPTION]... LOCK...\n\
+  or:  %s --list [OPTION]... DIR\n",
+          program_name, program_name, program_name, program_name,
+          program_name, program_name);
   fputs ("\
 Hold the lock LOCK while COMMAND runs, so that only one such command runs\n\
 at a time; or, without COMMAND, acquire LOCK for the calling script.\n\
@@ -135,14 +188,21 @@ Without COMMAND, the owner is the calling process (lockdir's parent) and\n\
 the lock is held until released with 'lockdir -u LOCK'.\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
+  -c, --command=COMMAND_STRING  run COMMAND_STRING with 'sh -c' as COMMAND\n\
+                          (also accepted after LOCK, as flock takes it)\n\
   -n, --nonblock        fail at once if LOCK is held (the default is to\n\
                           wait until it is free)\n\
-  -w, --timeout=DURATION  give up waiting for LOCK after DURATION\n\
+      --nb              the same as --nonblock (flock's spelling)\n\
+  -w, --wait=DURATION   give up waiting for LOCK after DURATION\n\
+      --timeout=DURATION  the same as --wait\n\
+  -x, --exclusive       hold LOCK alone (the only kind of lock, and the\n\
+                          default)\n\
   -E, --conflict-exit-code=N  exit with status N when LOCK is busy or the\n\
                           wait timed out (default: 75 with COMMAND, 1\n\
                           without)\n\
       --lease=DURATION  let others break the lock once its heartbeat is\n\
-                          older than DURATION, whatever host it is from;\n\
+                          older than DURATION (at most 365d), whatever\n\
+                          host it is from;\n\
                           while COMMAND runs, lockdir refreshes the\n\
                           heartbeat every third of DURATION\n\
       --max-runtime=DURATION  send COMMAND SIGTERM when it has run for\n\
@@ -156,11 +216,20 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           LOCK is released again, status 3)\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
+      --renew           refresh the --lease heartbeat of LOCK, which the\n\
+                          caller (or --owner-pid) must hold\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
                           record removed; also remove an unusable LOCK.last\n\
-      --status          print LOCK's owner record; status 1 if LOCK is free\n\
-      --json            with --status or --break, print one JSON object\n\
-  -v, --verbose         report each stale lock broken\n\
+      --status          print the owner record of each LOCK (of several,\n\
+                          one line each); status 1 if LOCK is free, 4 if\n\
+                          it is stale\n\
+      --list            print one line for every lock in DIR\n\
+      --json            with --status, --list or --break: JSON, one\n\
+                          object per lock and per line (a byte that is not\n\
+                          valid UTF-8 is written \\u00XX, its Latin-1 reading)\n\
+  -v, --verbose         say when lockdir starts waiting and for whom, when\n\
+                          it gets LOCK and how long it waited, and each\n\
+                          stale lock it breaks\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
@@ -173,13 +242,12 @@ Mandatory arguments to long options are mandatory for short options too.\n\
 DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
 d; 0 means do not wait, 'inf' means forever.  --max-runtime=0 sets no\n\
 limit.\n\
-\n\
-While held, LOCK contains one file, owner.ID, with 'key=value' lines: id,\n\
-token, pid, start_time, boot_id, pidns, host, uid, acquired, lease,\n\
-child_pid, child_start_time, command.  The record of the last holder is\n\
-kept in LOCK.last, which carries the fencing token on: each acquisition\n\
-gets a token larger than every earlier one, up to 2^53-1.  An empty\n\
-directory LOCK counts as free.\n\
+", stdout);
+  print_record_keys ();
+  fputs ("\
+The record of the last holder is kept in LOCK.last, which carries the\n\
+fencing token on: each acquisition gets a token larger than every\n\
+earlier one, up to 2^53-1.  An empty directory LOCK counts as free.\n\
 \n\
 A lock is stale, and broken by the next lockdir that wants it, when its\n\
 lease has expired, or when its record comes from this host and boot and\n\
@@ -191,8 +259,13 @@ it polls, with a capped back-off, only on network filesystems (and on\n\
 kernels without pidfd).\n\
 ", stdout);
   emit_exit_status_help ("\
-  1  LOCK is busy or the wait timed out; with -u, LOCK is not held by\n\
-     the caller; with --status or --break, LOCK is free\n");
+  1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\
+     held by the caller; with --status or --break, LOCK is free\n");
+  fputs ("\
+  4  with --status: LOCK is held, but stale (its owner is dead, or its\n\
+     lease expired); the next lockdir that wants it breaks it.  Of\n\
+     several LOCKs, the highest status is lockdir's\n\
+", stdout);
   fputs ("\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\
   75   LOCK was busy, or the wait timed out (see -E)\n\
@@ -210,9 +283,11 @@ none of these statuses.\n\
 Examples:\n\
   lockdir -n /run/lock/backup backup.sh   # cron: skip if still running\n\
   lockdir -w 10m --max-runtime=1h /srv/app/.deploy ./deploy.sh\n\
+  lockdir /run/lock/stats -c 'uptime >>stats.log'   # as flock -c does\n\
   lockdir -n \"$LOCK\" || exit 0           # in a script: hold LOCK ...\n\
   lockdir -u \"$LOCK\"                     # ... and release it\n\
   lockdir --status --json /run/lock/backup\n\
+  lockdir --list /run/lock                # every lock there, one a line\n\
 ", stdout);
   emit_help_footer ();
   exit (status);
@@ -221,34 +296,60 @@ Examples:\n\
 /* --- reporting ------------------------------------------------------ */
 
 static void
-print_json_number_or_null (char const *key, long long value, bool present)
-{
-  printf (",\"%s\":", key);
-  if (present)
-    printf ("%lld", value);
-  else
-    fputs ("null", stdout);
-}
-
-static void
 print_json_string (char const *key, char const *value)
 {
   printf (",\"%s\":", key);
   json_put_string (stdout, value);
 }
 
+/* How long OWNER has held its lock, into *AGE.  Return false if its
+   record does not say.  */
+static bool
+holding_age (struct dirlock_owner const *owner, struct timespec *age)
+{
+  struct timespec acquired, now;
+  if (!dirlock_acquired_time (owner, &acquired))
+    return false;
+  clock_gettime (CLOCK_REALTIME, &now);
+  *age = timespec_sub (now, acquired);
+  if (age->tv_sec < 0)
+    *age = (struct timespec) { 0, 0 };
+  return true;
+}
+
+/* AGE for people: "42s", "5m12s", "3h05m", "2d04h".  */
+static char *
+format_age (struct timespec age, char *buf, size_t size)
+{
+  intmax_t s = age.tv_sec;
+  if (s < 60)
+    snprintf (buf, size, "%jds", s);
+  else if (s < 60 * 60)
+    snprintf (buf, size, "%jdm%02jds", s / 60, s % 60);
+  else if (s < 24 * 60 * 60)
+    snprintf (buf, size, "%jdh%02jdm", s / 3600, s / 60 % 60);
+  else
+    snprintf (buf, size, "%jdd%02jdh", s / 86400, s / 3600 % 24);
+  return buf;
+}
+
 /* Print the owner record of LOCK: "key=value" lines, or one JSON
-   object, with the heartbeat and whether it is stale.  */
+   object, with the heartbeat, the age of the holding and whether it is
+   stale (STALE, the reason, or NULL).  */
 static void
-print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
+print_owner (char const *lock, struct dirlock_owner const *owner,
+             char const *stale, bool json)
 {
   char heartbeat[48];
   dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
-  char const *stale = dirlock_stale_reason (owner);
+  struct timespec age;
+  bool has_age = holding_age (owner, &age);
   if (!json)
     {
       dirlock_owner_print (stdout, owner);
       printf ("heartbeat=%s\n", heartbeat);
+      if (has_age)
+        printf ("age=%jd\n", (intmax_t) age.tv_sec);
       if (stale)
         printf ("stale=yes\nstale_reason=%s\n", stale);
       else
@@ -259,28 +360,23 @@ print_owner (char const *lock, struct dirlock_owner const *owner, bool json)
   fputs ("{\"lock\":", stdout);
   json_put_string (stdout, lock);
   fputs (",\"held\":true", stdout);
-  print_json_string ("id", owner->id);
-  print_json_number_or_null ("token", owner->token,
-                             owner->token != DIRLOCK_TOKEN_NONE);
-  printf (",\"pid\":%ld", (long) owner->pid);
-  printf (",\"start_time\":%llu", owner->start_time);
-  print_json_string ("boot_id", owner->boot_id);
-  printf (",\"pidns\":%llu", owner->pidns);
-  print_json_string ("host", owner->host);
-  print_json_number_or_null ("uid", owner->uid, owner->uid >= 0);
-  print_json_string ("acquired", owner->acquired);
-  if (timespec_sign (owner->lease) > 0)
-    printf (",\"lease\":%jd.%03ld", (intmax_t) owner->lease.tv_sec,
-            owner->lease.tv_nsec / 1000000);
-  else
-    fputs (",\"lease\":null", stdout);
-  print_json_number_or_null ("child_pid", owner->child_pid,
-                             owner->child_pid > 0);
-  print_json_number_or_null ("child_start_time",
-                             (long long) owner->child_start_time,
-                             owner->child_pid > 0);
-  print_json_string ("command", owner->command);
+  struct dirlock_value field;
+  for (size_t i = 0; dirlock_field (i, owner, &field); i++)
+    {
+      printf (",\"%s\":", field.key);
+      if (!field.present)
+        fputs ("null", stdout);
+      else if (field.text)
+        json_put_string (stdout, field.buf);
+      else
+        fputs (field.buf, stdout);
+    }
   print_json_string ("heartbeat", heartbeat);
+  if (has_age)
+    printf (",\"age\":%jd.%03ld", (intmax_t) age.tv_sec,
+            age.tv_nsec / 1000000);
+  else
+    fputs (",\"age\":null", stdout);
   printf (",\"stale\":%s", stale ? "true" : "false");
   fputs (",\"stale_reason\":", stdout);
   if (stale)
@@ -319,6 +415,23 @@ report_lock_error (char const *lock, char const *doing, int errnum)
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
 }
 
+/* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,
+   for how long, doing what.  */
+static char const *
+describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
+{
+  struct timespec age;
+  char age_text[32];
+  int n = snprintf (buf, size, "by pid %ld on %s", (long) owner->pid,
+                    owner->host[0] ? owner->host : "an unknown host");
+  if (n >= 0 && (size_t) n < size && holding_age (owner, &age))
+    n += snprintf (buf + n, size - n, " for %s",
+                   format_age (age, age_text, sizeof age_text));
+  if (n >= 0 && (size_t) n < size && owner->command[0])
+    snprintf (buf + n, size - n, ": %s", owner->command);
+  return buf;
+}
+
 /* LOCK was busy: say by whom, unless quiet.  */
 static void
 report_busy (char const *lock, struct options const *opt)
@@ -329,8 +442,11 @@ report_busy (char const *lock, struct options const *opt)
   char const *what = (opt->nonblock || !opt->has_timeout
                       ? "is held" : "is still held after the timeout");
   if (dirlock_read (lock, &owner) == 0)
-    error (0, 0, "%s %s by pid %ld on %s since %s", quoteaf (lock), what,
-           (long) owner.pid, owner.host, owner.acquired);
+    {
+      char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+      error (0, 0, "%s %s %s", quoteaf (lock), what,
+             describe_holder (&owner, holder, sizeof holder));
+    }
   else
     error (0, 0, "%s %s", quoteaf (lock), what);
 }
@@ -404,10 +520,10 @@ note_sigchld (int sig)
 
 /* Install the handlers that pass signals on to COMMAND, and the one
    that wakes the wait loop when COMMAND exits.  A signal ignored by
-   our caller stays ignored, for us and for COMMAND.  Record in
-   *FORWARDED which signals we caught, so the child can reset them.  */
+   our caller stays ignored, for us and for COMMAND (which inherits the
+   disposition).  */
 static void
-install_handlers (bool forwarded[N_FORWARDED])
+install_handlers (void)
 {
   struct sigaction act;
   memset (&act, 0, sizeof act);
@@ -418,11 +534,12 @@ install_handlers (bool forwarded[N_FORWARDED])
     sigaddset (&act.sa_mask, forwarded_signals[i]);
   for (int i = 0; i < N_FORWARDED; i++)
     {
+      /* Set, and put an inherited "ignore" back: one call, not two, in
+         the common case.  */
       struct sigaction old;
-      forwarded[i] = !(sigaction (forwarded_signals[i], NULL, &old) == 0
-                       && old.sa_handler == SIG_IGN);
-      if (forwarded[i])
-        sigaction (forwarded_signals[i], &act, NULL);
+      if (sigaction (forwarded_signals[i], &act, &old) == 0
+          && old.sa_handler == SIG_IGN)
+        sigaction (forwarded_signals[i], &old, NULL);
     }
 
   memset (&act, 0, sizeof act);
@@ -451,36 +568,36 @@ command_line (char **argv)
   return line;
 }
 
-/* In the child: wait for the parent's go-ahead (it has recorded us in
-   the owner record), then run COMMAND.  Report an exec failure's errno
-   through ERR_FD, which exec closes.  Until the go-ahead, the child dies
-   with PARENT: it closes its copy of the pipe's write end GO_WRITE_FD, so
-   that the parent's death is an end of file, and asks for SIGKILL when
-   the parent dies (checked again after asking, in case it died first).
-   A child that outlived a killed lockdir would otherwise wait forever,
-   keeping the lock held as "its command still runs".  */
+/* In the child: wait for the parent's go-ahead (it holds the lock, with
+   us recorded in the owner record), then run COMMAND.  Report an exec
+   failure's errno through ERR_FD, which exec closes.  Until the
+   go-ahead, the child dies with PARENT: it closes its copy of the
+   pipe's write end GO_WRITE_FD, so that the parent's death is an end of
+   file, and asks for SIGKILL when the parent dies (checked again after
+   asking, in case it died first).  A child that outlived a killed
+   lockdir would otherwise wait forever, and keep the lock held as "its
+   command still runs".  The child was forked with only tool_init's
+   handlers, which exec resets; its cleanup handler removes only
+   temporaries the child made itself, that is none.  */
 static _Noreturn void
-child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent,
-           sigset_t const *old_mask, bool const forwarded[N_FORWARDED])
+child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent)
 {
   close (go_write_fd);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
     _exit (EXIT_CANCELED);
-  for (int i = 0; i < N_FORWARDED; i++)
-    if (forwarded[i])
-      signal (forwarded_signals[i], SIG_DFL);
-  signal (SIGCHLD, SIG_DFL);
-  sigprocmask (SIG_SETMASK, old_mask, NULL);
-
-  char byte;
+  /* The go-ahead is the lock's fencing token, in one write.  */
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
   ssize_t n;
-  while ((n = read (go_fd, &byte, 1)) < 0 && errno == EINTR)
+  while ((n = read (go_fd, token, sizeof token - 1)) < 0 && errno == EINTR)
     continue;
-  if (n != 1)
+  if (n <= 0)
     _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
+  token[n] = '\0';
   /* From now on COMMAND outlives a killed lockdir, and keeps the lock
      held while it runs (its pid is in the owner record).  */
   prctl (PR_SET_PDEATHSIG, 0);
+  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0)
+    _exit (EXIT_CANCELED);
   execvp (argv[0], argv);
   int err = errno;
   if (write (err_fd, &err, sizeof err) < 0)
@@ -609,98 +726,99 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
-/* The pipes between lockdir and COMMAND's child, made before the lock
-   is acquired: a lock taken and then left behind because no descriptor
-   was left for a pipe would outlive us.  */
-struct child_pipes
+/* COMMAND's process, forked before the lock is acquired so that the
+   owner record names it from its first and only write; it runs COMMAND
+   only once told to.  The pipes are made before the lock is acquired
+   too: a lock taken and then left behind because no descriptor was left
+   for a pipe would outlive us.  */
+struct child
 {
-  int go[2];          /* the go-ahead byte, once the child is recorded */
-  int err[2];         /* the child's exec errno, if exec fails */
+  pid_t pid;
+  int go;             /* write the token: run COMMAND; close: exit */
+  int err;            /* the child's exec errno, or end of file */
 };
 
+/* Fork the child that will run ARGV.  Return false (errno set) if it
+   cannot be started.  */
 static bool
-open_child_pipes (struct child_pipes *pipes)
+start_child (char **argv, struct child *child)
 {
-  pipes->go[0] = pipes->go[1] = pipes->err[0] = pipes->err[1] = -1;
-  if (pipe2 (pipes->go, O_CLOEXEC) == 0 && pipe2 (pipes->err, O_CLOEXEC) == 0
-      && pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
-    return true;
-  int saved_errno = errno;
-  for (int i = 0; i < 2; i++)
+  int go[2], err[2];
+  if (pipe2 (go, O_CLOEXEC) != 0)
+    return false;
+  if (pipe2 (err, O_CLOEXEC) != 0
+      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     {
-      if (pipes->go[i] >= 0)
-        close (pipes->go[i]);
-      if (pipes->err[i] >= 0)
-        close (pipes->err[i]);
+      int saved_errno = errno;
+      close (go[0]);
+      close (go[1]);
+      if (sigchld_pipe[0] < 0)
+        {
+          close (err[0]);
+          close (err[1]);
+        }
+      errno = saved_errno;
+      return false;
     }
-  errno = saved_errno;
-  return false;
+  pid_t parent = getpid ();
+  child->pid = fork ();
+  if (child->pid == 0)
+    child_run (argv, go[0], go[1], err[1], parent);
+  int saved_errno = errno;
+  close (go[0]);
+  close (err[1]);
+  if (child->pid < 0)
+    {
+      close (go[1]);
+      close (err[0]);
+      errno = saved_errno;
+      return false;
+    }
+  child->go = go[1];
+  child->err = err[0];
+  return true;
 }
 
-/* We hold LOCK: run COMMAND and release LOCK after it.  Return the
-   exit status.  */
+/* The lock was not acquired: the child exits without running anything.  */
+static void
+cancel_child (struct child *child)
+{
+  close (child->go);
+  close (child->err);
+  waitpid (child->pid, NULL, 0);
+}
+
+/* We hold LOCK, whose record names CHILD: let it run COMMAND (ARGV),
+   and release LOCK after it.  Return the exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct child_pipes const *pipes, struct options const *opt)
+             struct child *child, struct options const *opt)
 {
-  char token[INT_BUFSIZE_BOUND (uintmax_t)];
-  snprintf (token, sizeof token, "%ju", lock->self.token);
-  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0
-      || setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
-    xalloc_die ();
-  int const *go_pipe = pipes->go, *err_pipe = pipes->err;
-
-  /* No signal may slip between fork and the child's own handlers, nor
-     reach the parent's handlers before it knows the child's pid.  */
+  /* No signal may reach the parent's handlers before they know the
+     child's pid.  */
   sigset_t block, old_mask;
   forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
-  bool forwarded[N_FORWARDED];
-  install_handlers (forwarded);
-
-  pid_t parent = getpid ();
-  pid_t child = fork ();
-  if (child == 0)
-    child_run (argv, go_pipe[0], go_pipe[1], err_pipe[1], parent, &old_mask,
-               forwarded);
-  int fork_errno = errno;
-  close (go_pipe[0]);
-  close (err_pipe[1]);
-  if (child < 0)
-    {
-      sigprocmask (SIG_SETMASK, &old_mask, NULL);
-      error (0, fork_errno, "cannot fork");
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
-  child_for_signals = child;
+  install_handlers ();
+  child_for_signals = child->pid;
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
 
-  /* Record the child before it runs anything: if lockdir dies from now
-     on, the lock stays held while the child lives.  */
-  if (dirlock_set_child (lock, child) != 0)
-    {
-      error (0, errno, "cannot record the command in %s", quoteaf (lock_name));
-      child_for_signals = 0;    /* it runs nothing: nothing to pass on */
-      close (go_pipe[1]);       /* the child exits without running */
-      waitpid (child, NULL, 0);
-      release_after_command (lock, lock_name, opt);
-      return EXIT_CANCELED;
-    }
   /* If the child was killed before reading, the write fails (EPIPE)
      rather than killing us with the lock held.  */
   struct sigaction ignore_pipe, old_pipe;
   memset (&ignore_pipe, 0, sizeof ignore_pipe);
   ignore_pipe.sa_handler = SIG_IGN;
   sigaction (SIGPIPE, &ignore_pipe, &old_pipe);
-  ssize_t written = write (go_pipe[1], "x", 1);
+  char token[INT_BUFSIZE_BOUND (uintmax_t)];
+  int len = snprintf (token, sizeof token, "%ju", lock->self.token);
+  bool written = write (child->go, token, len) == len;
   int write_errno = errno;
   sigaction (SIGPIPE, &old_pipe, NULL);
-  close (go_pipe[1]);
+  close (child->go);
 
   bool timed_out = false;
   int status;
-  bool waited = wait_child (child, lock, lock_name, opt, &status,
+  bool waited = wait_child (child->pid, lock, lock_name, opt, &status,
                             &timed_out);
 
   /* A child that could not exec wrote its errno here and exited; one
@@ -709,15 +827,15 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
      one wake-up fewer on the path every lock hand-off takes.  */
   int exec_errno = 0;
   ssize_t n;
-  while ((n = read (err_pipe[0], &exec_errno, sizeof exec_errno)) < 0
+  while ((n = read (child->err, &exec_errno, sizeof exec_errno)) < 0
          && errno == EINTR)
     continue;
-  close (err_pipe[0]);
+  close (child->err);
   bool released = release_after_command (lock, lock_name, opt);
 
   if (!waited)
     return EXIT_CANCELED;
-  if (written != 1)
+  if (!written)
     {
       error (0, write_errno, "cannot start the command");
       return EXIT_CANCELED;
@@ -747,6 +865,36 @@ forget_stdout_error (void)
   clearerr (stdout);
 }
 
+/* --verbose: we start waiting for LOCK (ARG), held by HOLDER.  */
+static void
+report_waiting (struct dirlock_owner const *holder, void *arg)
+{
+  char const *lock_name = arg;
+  char text[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+  error (0, 0, "waiting for %s, held %s", quoteaf (lock_name),
+         describe_holder (holder, text, sizeof text));
+}
+
+/* The owner of a lock taken without COMMAND: the script that ran us,
+   normally our parent.  But in 'tok=$(lockdir --print-token L || exit
+   1)' the shell forks a subshell for the substitution, which forks us
+   and exits as soon as we do: owned by it, the lock would be stale at
+   once.  Such a parent writes into the same pipe as we do, and its own
+   parent, the script, reads that pipe: then the script is the owner.
+   (A simple '$(lockdir ...)' has the shell exec us in the subshell, and
+   our parent is the script already.)  */
+static pid_t
+script_owner (void)
+{
+  pid_t parent = getppid ();
+  struct stat out;
+  if (fstat (STDOUT_FILENO, &out) != 0 || !S_ISFIFO (out.st_mode)
+      || !process_fd_is_file (parent, STDOUT_FILENO, &out))
+    return parent;
+  pid_t script = process_parent (parent);
+  return script > 1 && process_reads (script, &out) ? script : parent;
+}
+
 /* Acquire LOCK, then run COMMAND (ARGV) or, without one, leave LOCK
    held by the caller.  */
 static int
@@ -762,27 +910,42 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
 
   struct dirlock_config config = {
     .owner_pid = with_command ? 0 : opt->owner_pid ? opt->owner_pid
-                                                   : getppid (),
+                                                   : script_owner (),
     .lease = opt->lease,
     .verbose = opt->verbose,
+    .waiting = opt->verbose ? report_waiting : NULL,
+    .waiting_arg = (void *) lock_name,
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
-  struct child_pipes pipes;
-  if (with_command && !open_child_pipes (&pipes))
+  struct child child = { 0, -1, -1 };
+  if (with_command)
     {
-      error (0, errno, "cannot create a pipe");
-      free (command);
-      return fail_status;
+      if (setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
+        xalloc_die ();
+      if (!start_child (argv, &child))
+        {
+          error (0, errno, "cannot start the command");
+          free (command);
+          return fail_status;
+        }
+      config.child_pid = child.pid;
     }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
                               : opt->has_timeout ? opt->timeout
                               : infinite_duration);
   struct dirlock lock;
+  struct timespec started = monotonic_now ();
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
   free (command);
+  if (r != 0 && with_command)
+    {
+      int saved_errno = errno;
+      cancel_child (&child);
+      errno = saved_errno;
+    }
   if (r < 0 && errno == EDEADLK)
     {
       struct dirlock_owner holder;
@@ -805,9 +968,16 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
       report_busy (lock_name, opt);
       return busy_status;
     }
+  if (opt->verbose)
+    {
+      struct timespec waited = timespec_sub (monotonic_now (), started);
+      error (0, 0, "acquired %s (token %ju) after %jd.%03ld s",
+             quoteaf (lock_name), lock.self.token, (intmax_t) waited.tv_sec,
+             waited.tv_nsec / 1000000);
+    }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, &pipes, opt);
+    return run_command (&lock, lock_name, argv, &child, opt);
 
   if (opt->print_token)
     {
@@ -831,14 +1001,55 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   return EXIT_DONE;
 }
 
+/* The processes a script-form caller may be: with --owner-pid, that
+   one; otherwise our parent, and ourselves, since a shell runs the last
+   command of a subshell or of 'sh -c' in place of the subshell, without
+   a fork: in '( lockdir -n L; ...; lockdir -u L )' the owner recorded
+   by the first lockdir is the process the second one runs in.  Return
+   how many were stored in PIDS.  */
+static size_t
+caller_pids (struct options const *opt, pid_t pids[2])
+{
+  if (opt->owner_pid)
+    {
+      pids[0] = opt->owner_pid;
+      return 1;
+    }
+  pids[0] = getppid ();
+  pids[1] = getpid ();
+  return 2;
+}
+
+/* A diagnostic for a lock held by OWNER where PIDS[0] was expected:
+   DOING fails.  Return the status.  */
+static int
+report_not_ours (char const *lock_name, char const *doing, int why,
+                 struct dirlock_owner const *owner, pid_t const *pids,
+                 struct options const *opt)
+{
+  if (opt->quiet)
+    return EXIT_NO;
+  if (why == 3)
+    error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
+           "user, root or the owner of its directory may", doing,
+           quoteaf (lock_name), (uintmax_t) owner->file_uid);
+  else
+    error (0, 0, "cannot %s %s: it is held by pid %ld on %s, not by pid "
+           "%ld", doing, quoteaf (lock_name), (long) owner->pid, owner->host,
+           (long) pids[0]);
+  return EXIT_NO;
+}
+
 static int
 release_for_caller (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
-  pid_t pid = opt->owner_pid ? opt->owner_pid : getppid ();
+  pid_t pids[2];
+  size_t n_pids = caller_pids (opt, pids);
   struct dirlock_owner owner;
-  switch (dirlock_release_for (lock_name, pid, &owner))
+  int r = dirlock_release_for (lock_name, pids, n_pids, &owner);
+  switch (r)
     {
     case 0:
       return EXIT_DONE;
@@ -847,13 +1058,38 @@ release_for_caller (char const *lock_name, struct options const *opt)
         error (0, 0, "cannot release %s: it is not held", quoteaf (lock_name));
       return EXIT_NO;
     case 2:
-      if (!opt->quiet)
-        error (0, 0, "cannot release %s: it is held by pid %ld on %s, "
-               "not by pid %ld", quoteaf (lock_name), (long) owner.pid,
-               owner.host, (long) pid);
-      return EXIT_NO;
+    case 3:
+      return report_not_ours (lock_name, "release", r, &owner, pids, opt);
     default:
       report_lock_error (lock_name, "release", errno);
+      return EXIT_SYSERR;
+    }
+}
+
+/* --renew: refresh the heartbeat of a lock the caller holds, as -u
+   releases one.  */
+static int
+renew_for_caller (char const *lock_name, struct options const *opt)
+{
+  if (!lock_fs_permits (lock_name, opt))
+    return EXIT_SYSERR;
+  pid_t pids[2];
+  size_t n_pids = caller_pids (opt, pids);
+  struct dirlock_owner owner;
+  int r = dirlock_renew_for (lock_name, pids, n_pids, &owner);
+  switch (r)
+    {
+    case 0:
+      return EXIT_DONE;
+    case 1:
+      if (!opt->quiet)
+        error (0, 0, "cannot renew %s: it is not held", quoteaf (lock_name));
+      return EXIT_NO;
+    case 2:
+    case 3:
+      return report_not_ours (lock_name, "renew", r, &owner, pids, opt);
+    default:
+      report_lock_error (lock_name, "renew", errno);
       return EXIT_SYSERR;
     }
 }
@@ -902,7 +1138,8 @@ break_lock (char const *lock_name, struct options const *opt)
       if (opt->verbose)
         error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (lock_name),
                (long) owner.pid, owner.host);
-      print_owner (lock_name, &owner, opt->json);
+      print_owner (lock_name, &owner, dirlock_stale_reason (&owner),
+                   opt->json);
       if (fflush (stdout) != 0)
         {
           /* Done, though the record cannot be shown: say so, rather
@@ -918,20 +1155,63 @@ break_lock (char const *lock_name, struct options const *opt)
         error (0, 0, "cannot break %s: it is not held", quoteaf (lock_name));
       return EXIT_NO;
     default:
-      report_lock_error (lock_name, "break", errno);
+      if (errno == EPERM)
+        error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
+               "to uid %ju; only that user, root or the owner of its "
+               "directory may", quoteaf (lock_name), (long) owner.pid,
+               owner.host, (uintmax_t) owner.file_uid);
+      else
+        report_lock_error (lock_name, "break", errno);
       return EXIT_SYSERR;
     }
 }
 
+/* One line about LOCK for --list and for --status of several locks:
+   "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND", with
+   "stale (why), " before "held" for a lock the next acquirer breaks;
+   or "LOCK: free".  OWNER is NULL for a free lock.  */
+static void
+print_summary (char const *lock, struct dirlock_owner const *owner,
+               char const *stale)
+{
+  if (!owner)
+    {
+      printf ("%s: free\n", quotef (lock));
+      return;
+    }
+  struct timespec age;
+  char age_text[32];
+  printf ("%s: %s%s%sheld by pid %ld on %s", quotef (lock),
+          stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
+          (long) owner->pid, owner->host[0] ? owner->host : "?");
+  if (holding_age (owner, &age))
+    printf (" for %s", format_age (age, age_text, sizeof age_text));
+  if (owner->token != DIRLOCK_TOKEN_NONE)
+    printf (" (token %ju)", owner->token);
+  printf (": %s\n", owner->command);
+}
+
+/* Show the lock LOCK_NAME: its record (SUMMARY: its one line), or
+   that it is free.  A name that is no lock at all is an error, unless
+   SKIP_OTHERS (a shell glob over a directory also matches LOCK.last
+   and other files).  Return the status: 0 held, 1 free, 4 stale, 3 on
+   error.  */
 static int
-show_status (char const *lock_name, struct options const *opt)
+show_lock (char const *lock_name, bool summary, bool skip_others,
+           struct options const *opt)
 {
   struct dirlock_owner owner;
   switch (dirlock_read (lock_name, &owner))
     {
     case 0:
-      print_owner (lock_name, &owner, opt->json);
-      return EXIT_DONE;
+      {
+        char const *stale = dirlock_stale_reason (&owner);
+        if (summary && !opt->json)
+          print_summary (lock_name, &owner, stale);
+        else
+          print_owner (lock_name, &owner, stale, opt->json);
+        return stale ? EXIT_STALE : EXIT_DONE;
+      }
     case 1:
       if (opt->json)
         {
@@ -939,18 +1219,105 @@ show_status (char const *lock_name, struct options const *opt)
           json_put_string (stdout, lock_name);
           fputs (",\"held\":false}\n", stdout);
         }
+      else if (summary)
+        print_summary (lock_name, NULL, NULL);
       return EXIT_NO;
     default:
+      if (skip_others && (errno == ENOTDIR || errno == ENOTEMPTY))
+        return -1;
       report_lock_error (lock_name, "read", errno);
       return EXIT_SYSERR;
     }
+}
+
+/* The exit status of several locks' statuses: the highest (EXIT_STALE
+   above EXIT_SYSERR: a system error is reported as such).  */
+static int
+combine_status (int status, int one)
+{
+  if (one < 0)
+    return status;
+  if (status == EXIT_SYSERR || one == EXIT_SYSERR)
+    return EXIT_SYSERR;
+  return status > one ? status : one;
+}
+
+/* If NAME is the history "LOCK.last" of a lock LOCK that is not there
+   (a free lock, when a shell glob expands DIR to its names), return
+   LOCK; else NULL.  */
+static char *
+free_lock_of_history (char const *name)
+{
+  size_t len = strlen (name), suffix = strlen (".last");
+  struct stat st;
+  if (len <= suffix || strcmp (name + len - suffix, ".last") != 0)
+    return NULL;
+  char *lock = ximemdup0 (name, len - suffix);
+  if (lstat (lock, &st) == 0 || errno != ENOENT)
+    {
+      free (lock);
+      return NULL;
+    }
+  return lock;
+}
+
+/* --status LOCK...: one lock in full, several in one line each (and a
+   free lock's history stands for the lock).  */
+static int
+show_status (char **locks, struct options const *opt)
+{
+  bool several = locks[0] && locks[1];
+  int status = -1;
+  for (char **lock = locks; *lock; lock++)
+    {
+      char *free_lock = several ? free_lock_of_history (*lock) : NULL;
+      int one = show_lock (free_lock ? free_lock : *lock, several, several,
+                           opt);
+      free (free_lock);
+      status = combine_status (status < 0 ? EXIT_DONE : status, one);
+    }
+  return status < 0 ? EXIT_NO : status;
+}
+
+struct list_state
+{
+  char const *dir;
+  struct options const *opt;
+  int status;
+};
+
+static void
+list_one (char const *name, void *arg)
+{
+  struct list_state *state = arg;
+  bool here = strcmp (state->dir, ".") == 0;
+  char *path = here ? xstrdup (name) : file_name_concat (state->dir, name,
+                                                         NULL);
+  int one = show_lock (path, true, true, state->opt);
+  if (one == EXIT_SYSERR)
+    state->status = EXIT_SYSERR;
+  free (path);
+}
+
+/* --list DIR: every lock in DIR, one line each.  */
+static int
+list_locks (char const *dir, struct options const *opt)
+{
+  struct list_state state = { dir, opt, EXIT_DONE };
+  if (dirlock_list (dir, list_one, &state) != 0)
+    {
+      error (0, errno, "cannot list the locks in %s", quoteaf (dir));
+      return EXIT_SYSERR;
+    }
+  return state.status;
 }
 
 static void
 set_mode (struct options *opt, enum mode mode)
 {
   if (opt->mode != MODE_ACQUIRE && opt->mode != mode)
-    usage_error ("only one of --release, --break and --status may be given");
+    usage_error ("only one of --release, --renew, --break, --status and "
+                 "--list may be given");
   opt->mode = mode;
 }
 
@@ -964,28 +1331,208 @@ parse_pid (char const *arg)
   return pid;
 }
 
-/* '+': stop at the first operand, so COMMAND's options stay its own.  */
-#define SHORT_OPTIONS "+nw:E:uk:vq"
+/* The longest lease: a year is longer than any holder should go
+   without a heartbeat, and keeps the heartbeat arithmetic far from
+   overflowing.  */
+static struct timespec const lease_max = { 365 * 24 * 60 * 60, 0 };
 
-/* Whether ARGV asks to run a COMMAND: a LOCK and more operands, and
-   none of the forms that take only LOCK.  Decided before the options
-   are checked, so that a usage error there exits 125 as timeout(1)
-   does, never a status COMMAND itself might return.  */
+/* '+': stop at the first operand, so COMMAND's options stay its own.  */
+#define SHORT_OPTIONS "+c:nw:xE:uk:vq"
+
+/* Is ARGS (what follows LOCK) flock's "-c COMMAND_STRING"?  Then
+   return the string.  No command is named -c, so nothing is lost.  */
+static char const *
+trailing_command_string (char **args)
+{
+  if (!args[0])
+    return NULL;
+  if ((strcmp (args[0], "-c") == 0 || strcmp (args[0], "--command") == 0)
+      && args[1] && !args[2])
+    return args[1];
+  if (strncmp (args[0], "--command=", strlen ("--command=")) == 0
+      && !args[1])
+    return args[0] + strlen ("--command=");
+  return NULL;
+}
+
+/* Whether ARGV asks to run a COMMAND: a LOCK and more operands (or
+   -c), and none of the forms that take only LOCK.  Decided before the
+   options are checked, so that a usage error there exits 125 as
+   timeout(1) does, never a status COMMAND itself might return.  */
 static bool
 runs_command (int argc, char **argv)
 {
   bool lock_only_form = false;
+  bool command_string = false;
   int c;
   opterr = 0;
   while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
          != -1)
-    if (c == 'u' || c == BREAK_OPTION || c == STATUS_OPTION
-        || c == CHECK_FS_OPTION)
+    if (c == 'u' || c == RENEW_OPTION || c == BREAK_OPTION
+        || c == STATUS_OPTION || c == LIST_OPTION || c == CHECK_FS_OPTION)
       lock_only_form = true;
-  bool with_command = !lock_only_form && argc - optind >= 2;
+    else if (c == 'c')
+      command_string = true;
+  bool with_command = (!lock_only_form
+                       && (argc - optind >= 2 || command_string));
   opterr = 1;
   optind = 0;
   return with_command;
+}
+
+/* Parse the options of ARGV into *OPT; set *CHECK_FS.  Return the index
+   of the first operand.  */
+static int
+parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
+{
+  int c;
+  while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
+         != -1)
+    {
+      switch (c)
+        {
+        case 'c':
+          opt->command_string = optarg;
+          break;
+        case 'n':
+          opt->nonblock = true;
+          break;
+        case 'w':
+          opt->has_timeout = true;
+          opt->timeout = xparse_duration (optarg, "--timeout");
+          break;
+        case 'x':
+          break;                /* the only kind of lock there is */
+        case 'E':
+          {
+            uintmax_t n;
+            if (xstrtoumax (optarg, NULL, 10, &n, "") != LONGINT_OK
+                || n > 255)
+              usage_error ("invalid exit code %s (use 0 to 255)",
+                           quote (optarg));
+            opt->conflict_status = n;
+          }
+          break;
+        case 'u':
+          set_mode (opt, MODE_RELEASE);
+          break;
+        case RENEW_OPTION:
+          set_mode (opt, MODE_RENEW);
+          break;
+        case BREAK_OPTION:
+          set_mode (opt, MODE_BREAK);
+          break;
+        case STATUS_OPTION:
+          set_mode (opt, MODE_STATUS);
+          break;
+        case LIST_OPTION:
+          set_mode (opt, MODE_LIST);
+          break;
+        case JSON_OPTION:
+          opt->json = true;
+          break;
+        case OWNER_PID_OPTION:
+          opt->owner_pid = parse_pid (optarg);
+          break;
+        case LEASE_OPTION:
+          opt->lease = xparse_duration (optarg, "--lease");
+          if (timespec_sign (opt->lease) == 0)
+            usage_error ("--lease must be longer than 0");
+          if (duration_is_infinite (opt->lease))
+            opt->lease = (struct timespec) { 0, 0 };
+          else if (timespec_cmp (opt->lease, lease_max) > 0)
+            usage_error ("--lease must be at most 365d (or 'inf' for "
+                         "none): %s", quote (optarg));
+          break;
+        case MAX_RUNTIME_OPTION:
+          opt->max_runtime = xparse_duration (optarg, "--max-runtime");
+          if (duration_is_infinite (opt->max_runtime))
+            opt->max_runtime = (struct timespec) { 0, 0 };
+          break;
+        case 'k':
+          opt->kill_after = xparse_duration (optarg, "--kill-after");
+          if (duration_is_infinite (opt->kill_after))
+            opt->kill_after = (struct timespec) { 0, 0 };
+          break;
+        case PRINT_TOKEN_OPTION:
+          opt->print_token = true;
+          break;
+        case 'v':
+          opt->verbose = true;
+          break;
+        case 'q':
+          opt->quiet = true;
+          break;
+        case FORCE_OPTION:
+          opt->force = true;
+          break;
+        case CHECK_FS_OPTION:
+          *check_fs = true;
+          break;
+        case_GETOPT_HELP_CHAR;
+        case_GETOPT_VERSION_CHAR;
+        default:
+          usage (usage_status);
+        }
+    }
+  return optind;
+}
+
+/* Is LOCK a bare small number, flock's descriptor idiom ('flock -n 9')?
+   lockdir would take it for a lock named "9" in the current directory,
+   which is never what was meant.  */
+static bool
+descriptor_idiom (char const *lock)
+{
+  size_t digits = strspn (lock, "0123456789");
+  return digits > 0 && digits <= 4 && !lock[digits];
+}
+
+/* Check the operands and the options together; usage errors exit.  */
+static void
+check_usage (struct options const *opt, char **operands, bool with_command)
+{
+  if (!operands[0])
+    usage_error ("missing operand");
+  if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
+    usage_error ("extra operand %s: --release, --renew, --break and --list "
+                 "take one operand", quote (operands[1]));
+  /* --list takes a directory, which may well be '.'.  */
+  if (opt->mode != MODE_LIST)
+    for (char **lock = operands; *lock && (lock == operands || !with_command);
+         lock++)
+      {
+        check_operand (*lock);
+        if (descriptor_idiom (*lock))
+          usage_error ("lockdir locks names, not file descriptors: %s would "
+                       "be a lock named %s in the current directory (write "
+                       "./%s if that is what you mean)", quote (*lock),
+                       quote_n (1, *lock), *lock);
+      }
+  if (opt->command_string && opt->mode != MODE_ACQUIRE)
+    usage_error ("-c goes with acquiring LOCK");
+  if (opt->command_string && operands[1] && !trailing_command_string
+                                               (operands + 1))
+    usage_error ("-c COMMAND_STRING and a COMMAND cannot be combined");
+  if (opt->nonblock && opt->has_timeout)
+    usage_error ("--nonblock and --timeout cannot be combined");
+  if (opt->json && opt->mode != MODE_STATUS && opt->mode != MODE_BREAK
+      && opt->mode != MODE_LIST)
+    usage_error ("--json goes with --status, --list or --break");
+  if (!with_command && (timespec_sign (opt->max_runtime) > 0
+                        || timespec_sign (opt->kill_after) > 0))
+    usage_error ("--max-runtime and --kill-after need a COMMAND");
+  if (timespec_sign (opt->kill_after) > 0
+      && timespec_sign (opt->max_runtime) == 0)
+    usage_error ("--kill-after needs --max-runtime");
+  if (with_command && opt->owner_pid)
+    usage_error ("--owner-pid cannot be used with a COMMAND: lockdir "
+                 "itself owns the lock while COMMAND runs");
+  if (opt->print_token && (with_command || opt->mode != MODE_ACQUIRE))
+    usage_error ("--print-token goes with the form without COMMAND");
+  if (opt->owner_pid && opt->mode != MODE_ACQUIRE
+      && opt->mode != MODE_RELEASE && opt->mode != MODE_RENEW)
+    usage_error ("--owner-pid goes with acquiring, --release or --renew");
 }
 
 int
@@ -995,8 +1542,7 @@ main (int argc, char **argv)
   bool check_fs = false;
 
   tool_init (argc, argv);
-  bool runs = runs_command (argc, argv);
-  if (runs)
+  if (runs_command (argc, argv))
     {
       /* lockdir's own failures, usage errors and gnulib's fatal ones
          (xalloc_die, close_stdout) included, must never look like a
@@ -1005,122 +1551,33 @@ main (int argc, char **argv)
       exit_failure = EXIT_CANCELED;
     }
 
-  int c;
-  while ((c = getopt_long (argc, argv, SHORT_OPTIONS, long_options, NULL))
-         != -1)
-    {
-      switch (c)
-        {
-        case 'n':
-          opt.nonblock = true;
-          break;
-        case 'w':
-          opt.has_timeout = true;
-          opt.timeout = xparse_duration (optarg, "--timeout");
-          break;
-        case 'E':
-          {
-            uintmax_t n;
-            if (xstrtoumax (optarg, NULL, 10, &n, "") != LONGINT_OK
-                || n > 255)
-              usage_error ("invalid exit code %s (use 0 to 255)",
-                           quote (optarg));
-            opt.conflict_status = n;
-          }
-          break;
-        case 'u':
-          set_mode (&opt, MODE_RELEASE);
-          break;
-        case BREAK_OPTION:
-          set_mode (&opt, MODE_BREAK);
-          break;
-        case STATUS_OPTION:
-          set_mode (&opt, MODE_STATUS);
-          break;
-        case JSON_OPTION:
-          opt.json = true;
-          break;
-        case OWNER_PID_OPTION:
-          opt.owner_pid = parse_pid (optarg);
-          break;
-        case LEASE_OPTION:
-          opt.lease = xparse_duration (optarg, "--lease");
-          if (timespec_sign (opt.lease) == 0)
-            usage_error ("--lease must be longer than 0");
-          if (duration_is_infinite (opt.lease))
-            opt.lease = (struct timespec) { 0, 0 };
-          break;
-        case MAX_RUNTIME_OPTION:
-          opt.max_runtime = xparse_duration (optarg, "--max-runtime");
-          if (duration_is_infinite (opt.max_runtime))
-            opt.max_runtime = (struct timespec) { 0, 0 };
-          break;
-        case 'k':
-          opt.kill_after = xparse_duration (optarg, "--kill-after");
-          if (duration_is_infinite (opt.kill_after))
-            opt.kill_after = (struct timespec) { 0, 0 };
-          break;
-        case PRINT_TOKEN_OPTION:
-          opt.print_token = true;
-          break;
-        case 'v':
-          opt.verbose = true;
-          break;
-        case 'q':
-          opt.quiet = true;
-          break;
-        case FORCE_OPTION:
-          opt.force = true;
-          break;
-        case CHECK_FS_OPTION:
-          check_fs = true;
-          break;
-        case_GETOPT_HELP_CHAR;
-        case_GETOPT_VERSION_CHAR;
-        default:
-          usage (usage_status);
-        }
-    }
-
-  if (optind == argc)
-    usage_error ("missing operand");
-  char const *lock_name = argv[optind];
-  char **command = argv + optind + 1;
-  bool with_command = command[0] != NULL;
-
-  if (opt.nonblock && opt.has_timeout)
-    usage_error ("--nonblock and --timeout cannot be combined");
-  if (opt.mode != MODE_ACQUIRE && with_command)
-    usage_error ("extra operand %s: --release, --break and --status take "
-                 "only LOCK", quote (command[0]));
-  if (opt.json && opt.mode != MODE_STATUS && opt.mode != MODE_BREAK)
-    usage_error ("--json goes with --status or --break");
-  if (!with_command && (timespec_sign (opt.max_runtime) > 0
-                        || timespec_sign (opt.kill_after) > 0))
-    usage_error ("--max-runtime and --kill-after need a COMMAND");
-  if (timespec_sign (opt.kill_after) > 0
-      && timespec_sign (opt.max_runtime) == 0)
-    usage_error ("--kill-after needs --max-runtime");
-  if (with_command && opt.owner_pid)
-    usage_error ("--owner-pid cannot be used with a COMMAND: lockdir "
-                 "itself owns the lock while COMMAND runs");
-  if (opt.print_token && (with_command || opt.mode != MODE_ACQUIRE))
-    usage_error ("--print-token goes with the form without COMMAND");
-  if (opt.owner_pid && opt.mode != MODE_ACQUIRE && opt.mode != MODE_RELEASE)
-    usage_error ("--owner-pid goes with acquiring or --release");
+  char **operands = argv + parse_options (argc, argv, &opt, &check_fs);
+  char **command = operands[0] ? operands + 1 : operands;
+  char const *string = (opt.command_string ? opt.command_string
+                        : trailing_command_string (command));
+  bool with_command = command[0] || string;
+  check_usage (&opt, operands, with_command);
+  char *shell_command[] = { (char *) "sh", (char *) "-c", (char *) string,
+                            NULL };
+  if (string)
+    command = shell_command;
 
   if (check_fs)
-    return fs_explain_operands (1, argv + optind);
-  check_operand (lock_name);
+    return fs_explain_operands (1, operands);
 
+  char const *lock_name = operands[0];
   switch (opt.mode)
     {
     case MODE_RELEASE:
       return release_for_caller (lock_name, &opt);
+    case MODE_RENEW:
+      return renew_for_caller (lock_name, &opt);
     case MODE_BREAK:
       return break_lock (lock_name, &opt);
     case MODE_STATUS:
-      return show_status (lock_name, &opt);
+      return show_status (operands, &opt);
+    case MODE_LIST:
+      return list_locks (lock_name, &opt);
     case MODE_ACQUIRE:
     default:
       {

@@ -11,6 +11,7 @@
 
 #include "procfacts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,13 +23,22 @@
 
 #include "common.h"
 
+#include "c-ctype.h"
+#include "same-inode.h"
 #include "xgethostname.h"
 
-/* Read /proc/PID/stat: the process state, its number of threads and
-   its start time.  Return 0, or -1 with errno.  */
+/* What read_proc_stat reads.  */
+struct proc_stat
+{
+  char state;                       /* field 3 */
+  pid_t ppid;                       /* field 4 */
+  long threads;                     /* field 20 */
+  unsigned long long start_time;    /* field 22 */
+};
+
+/* Read /proc/PID/stat into *ST.  Return 0, or -1 with errno.  */
 static int
-read_proc_stat (pid_t pid, char *state, long *threads,
-                unsigned long long *start_time)
+read_proc_stat (pid_t pid, struct proc_stat *st)
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
@@ -42,8 +52,7 @@ read_proc_stat (pid_t pid, char *state, long *threads,
     }
 
   /* The command name is in parentheses and may contain anything, so
-     count fields from the last ')'.  Field 3 is the state, 20 the
-     number of threads, 22 the start time.  */
+     count fields from the last ')'.  */
   char *p = strrchr (buf, ')');
   if (!p)
     {
@@ -58,12 +67,14 @@ read_proc_stat (pid_t pid, char *state, long *threads,
     {
       field++;
       if (field == 3)
-        *state = tok[0];
+        st->state = tok[0];
+      else if (field == 4)
+        st->ppid = strtol (tok, NULL, 10);
       else if (field == 20)
-        *threads = strtol (tok, NULL, 10);
+        st->threads = strtol (tok, NULL, 10);
       else if (field == 22)
         {
-          *start_time = strtoull (tok, NULL, 10);
+          st->start_time = strtoull (tok, NULL, 10);
           return 0;
         }
     }
@@ -74,9 +85,18 @@ read_proc_stat (pid_t pid, char *state, long *threads,
 int
 process_start_time (pid_t pid, unsigned long long *start_time)
 {
-  char state;
-  long threads;
-  return read_proc_stat (pid, &state, &threads, start_time);
+  struct proc_stat st;
+  if (read_proc_stat (pid, &st) != 0)
+    return -1;
+  *start_time = st.start_time;
+  return 0;
+}
+
+pid_t
+process_parent (pid_t pid)
+{
+  struct proc_stat st;
+  return read_proc_stat (pid, &st) == 0 ? st.ppid : 0;
 }
 
 /* Is process PID, started at START_TIME, alive?  Dead means: no such
@@ -88,15 +108,13 @@ process_state (pid_t pid, unsigned long long start_time)
 {
   if (pid <= 0)
     return PROCESS_UNKNOWN;
-  char state;
-  long threads = 0;
-  unsigned long long started;
-  if (read_proc_stat (pid, &state, &threads, &started) == 0)
+  struct proc_stat st;
+  if (read_proc_stat (pid, &st) == 0)
     {
       /* A zombie thread-group leader with live threads is alive.  */
-      if ((state == 'Z' || state == 'X') && threads <= 1)
+      if ((st.state == 'Z' || st.state == 'X') && st.threads <= 1)
         return PROCESS_DEAD;
-      if (start_time != 0 && started != start_time)
+      if (start_time != 0 && st.start_time != start_time)
         return PROCESS_DEAD;
       return PROCESS_ALIVE;
     }
@@ -187,3 +205,47 @@ process_command (pid_t pid, char *buf, size_t size)
     }
 }
 
+
+/* Is descriptor FD of process PID open on the file *ST, for reading if
+   READING?  */
+static bool
+process_fd_is (pid_t pid, int fd, struct stat const *st, bool reading)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%ld/fd/%d", (long) pid, fd);
+  struct stat fd_st;
+  if (stat (path, &fd_st) != 0 || !SAME_INODE (fd_st, *st))
+    return false;
+  if (!reading)
+    return true;
+  snprintf (path, sizeof path, "/proc/%ld/fdinfo/%d", (long) pid, fd);
+  char info[256];
+  if (read_small_file (path, info, sizeof info) <= 0)
+    return false;
+  char const *flags = strstr (info, "flags:");
+  return flags && (strtol (flags + strlen ("flags:"), NULL, 8)
+                   & O_ACCMODE) == O_RDONLY;
+}
+
+bool
+process_fd_is_file (pid_t pid, int fd, struct stat const *st)
+{
+  return process_fd_is (pid, fd, st, false);
+}
+
+bool
+process_reads (pid_t pid, struct stat const *st)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%ld/fd", (long) pid);
+  DIR *dir = opendir (path);
+  if (!dir)
+    return false;
+  bool reads = false;
+  struct dirent *e;
+  while (!reads && (e = readdir (dir)))
+    if (c_isdigit (e->d_name[0]))
+      reads = process_fd_is (pid, atoi (e->d_name), st, true);
+  closedir (dir);
+  return reads;
+}

@@ -15,7 +15,9 @@
 #ifndef ATOMICUTILS_PROCFACTS_H
 #define ATOMICUTILS_PROCFACTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum { PROCFACTS_HOST_MAX = 255 };
@@ -23,6 +25,16 @@ enum { PROCFACTS_HOST_MAX = 255 };
 /* Start time of process PID (field 22 of /proc/PID/stat, clock ticks
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
+
+/* The parent of process PID, or 0 if unknown.  */
+pid_t process_parent (pid_t pid);
+
+/* Is descriptor FD of process PID open on the file *ST (same device and
+   inode)?  */
+bool process_fd_is_file (pid_t pid, int fd, struct stat const *st);
+
+/* Does process PID have the file *ST (a pipe, say) open for reading?  */
+bool process_reads (pid_t pid, struct stat const *st);
 
 enum process_state { PROCESS_ALIVE, PROCESS_DEAD, PROCESS_UNKNOWN };
 

@@ -44,6 +44,7 @@
 #include "full-write.h"
 #include "minmax.h"
 #include "safe-read.h"
+#include "same-inode.h"
 #include "strftime.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -90,8 +91,13 @@ struct options
 struct appender
 {
   char const *file;         /* FILE as given, for messages */
+  struct options const *opt;
   int fd;
+  struct stat st;           /* FD's status when it was opened */
   bool fifo;                /* writes of at most PIPE_BUF are atomic */
+  bool follow_name;         /* reopen FILE by name after a rotation */
+  bool name_was_absent;     /* FILE's name named no file at the last look */
+  struct timespec next_look; /* when to look at FILE's name again */
   rlim_t size_limit;        /* RLIMIT_FSIZE for a regular file, else
                                RLIM_INFINITY */
   bool sync;
@@ -199,7 +205,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --no-create       fail if FILE does not exist\n\
   -S, --sync            fdatasync FILE after each write, so every record\n\
                           reported appended is on disk\n\
-  -q, --quiet           print no filesystem warning\n\
+  -q, --quiet           print no filesystem warning, and no note that the\n\
+                          --tee copy stopped at a closed pipe\n\
       --force           append even on a filesystem where appends from\n\
                           other hosts can interleave (after a warning)\n\
       --check-fs        print what FILE's filesystem guarantees, and exit\n\
@@ -224,6 +231,17 @@ bytes of that record, without its terminator, and the next record appended\n\
 follows them on the same line.  A reader never sees the bytes of two\n\
 records mixed, and every record reported appended is whole.\n\
 \n\
+SIGHUP never stops safe-append.  While it streams into a regular file, it\n\
+looks before a write whether FILE's name still names the file it appends\n\
+to -- when a second has passed since it last looked, and after a SIGHUP --\n\
+and when FILE has been renamed away (log rotation) it goes on in the file\n\
+FILE names now, creating it if need be: after a SIGHUP at once, otherwise\n\
+at the following look, so that a rotator creating FILE itself is not in\n\
+its way.  So every write that starts after safe-append handled a SIGHUP\n\
+sent once the rotation was done, or more than a second after the rename\n\
+(two if nobody re-created FILE), goes to the new FILE; no record is lost\n\
+or split by a rotation.\n\
+\n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
 caller, by root, or by the directory's owner.  In a sticky directory that\n\
@@ -233,9 +251,8 @@ protected_symlinks, protected_regular and protected_fifos rules, applied\n\
 whatever the system's settings).  A FIFO that no process is reading is an\n\
 error, not a wait.  The filesystem is checked before FILE is created (also\n\
 at the end of a symbolic link), and -S syncs the directory it was created\n\
-in.  On NFS, SMB, FUSE and other\n\
-filesystems where appends from other hosts can interleave, safe-append\n\
-refuses unless --force is given.\n\
+in.  On NFS, SMB, FUSE and other filesystems where appends from other\n\
+hosts can interleave, safe-append refuses unless --force is given.\n\
 ", stdout);
   emit_exit_status_help (NULL);
   fputs ("\
@@ -544,6 +561,87 @@ update_head (struct appender *app)
   return true;
 }
 
+static int open_file (char const *file, struct options const *opt,
+                      struct stat *st);
+
+/* A SIGHUP arrived: look at FILE's name before the next write.  */
+static volatile sig_atomic_t hangup_received;
+
+static void
+note_hangup (int sig)
+{
+  (void) sig;
+  hangup_received = 1;
+}
+
+/* A streaming safe-append looks whether FILE's name still names the file
+   it appends to at least this often, while it writes.  */
+enum { LOOK_INTERVAL_SECONDS = 1 };
+
+/* Log rotation.  Before a write, if LOOK_INTERVAL_SECONDS have passed
+   since the last look or a SIGHUP has arrived since, compare FILE's
+   name with the open file.  If it names another file (logrotate's
+   'create', or 'mv log log.1' and a new log), go on appending to that
+   one.  If it names none, open it -- creating it -- after a SIGHUP at
+   once, and otherwise at the next look: a rotator that creates FILE
+   itself just after renaming it (logrotate, with O_EXCL) must not find
+   ours in the way.  Nothing is lost or torn: each write goes whole to
+   the old file or to the new one.  Return false after reporting a
+   failure.  */
+static bool
+follow_name (struct appender *app)
+{
+  if (!app->follow_name)
+    return true;
+  bool hangup = hangup_received;
+  struct timespec now;
+  clock_gettime (CLOCK_MONOTONIC_COARSE, &now);
+  if (!hangup && timespec_cmp (now, app->next_look) < 0)
+    return true;
+  hangup_received = 0;
+  app->next_look = timespec_add (now, make_timespec (LOOK_INTERVAL_SECONDS,
+                                                     0));
+
+  struct stat name_st;
+  if (stat (app->file, &name_st) == 0)
+    {
+      if (SAME_INODE (name_st, app->st))
+        {
+          app->name_was_absent = false;
+          return true;
+        }
+    }
+  else if (errno == ENOENT && !hangup && !app->name_was_absent)
+    {
+      app->name_was_absent = true;
+      return true;
+    }
+  app->name_was_absent = false;
+
+  struct stat st;
+  int fd = open_file (app->file, app->opt, &st);
+  if (fd < 0)
+    return false;
+  if (!S_ISREG (st.st_mode))
+    {
+      error (0, 0, "cannot append to %s: after a rotation it is no longer "
+             "a regular file", quoteaf (app->file));
+      close (fd);
+      return false;
+    }
+  if (close (app->fd) != 0)
+    {
+      /* close reports late write errors (NFS, quotas).  */
+      error (0, errno, "cannot append to %s (the file it was renamed to)",
+             quoteaf (app->file));
+      close (fd);
+      return false;
+    }
+  app->fd = fd;
+  app->st = st;
+  return true;
+}
+
 /* How many bytes FILE may still grow under RLIMIT_FSIZE.  */
 static bool
 size_room (struct appender const *app, size_t *room)
@@ -644,7 +742,7 @@ static bool
 append_records (struct appender *app, char const *data, size_t len)
 {
   size_t room;
-  if (!update_head (app) || !size_room (app, &room))
+  if (!follow_name (app) || !update_head (app) || !size_room (app, &room))
     return false;
   size_t write_limit = app->fifo ? PIPE_BUF : MAX_WRITE_SIZE;
   if (app->head_len == 0)
@@ -1059,8 +1157,7 @@ open_file (char const *file, struct options const *opt, struct stat *st)
           fd = -1;
           break;
         }
-      if (exists && (st->st_dev != name_st.st_dev
-                     || st->st_ino != name_st.st_ino))
+      if (exists && !SAME_INODE (*st, name_st))
         {
           close (fd);
           fd = -1;
@@ -1099,8 +1196,13 @@ appender_init (struct appender *app, char const *file, int fd,
 {
   memset (app, 0, sizeof *app);
   app->file = file;
+  app->opt = opt;
   app->fd = fd;
+  app->st = *st;
   app->fifo = S_ISFIFO (st->st_mode);
+  app->follow_name = !app->fifo && !opt->content;
+  clock_gettime (CLOCK_MONOTONIC_COARSE, &app->next_look);
+  app->next_look.tv_sec += LOOK_INTERVAL_SECONDS;
   app->size_limit = RLIM_INFINITY;
   struct rlimit limit;
   if (!app->fifo && getrlimit (RLIMIT_FSIZE, &limit) == 0)
@@ -1155,7 +1257,7 @@ input_is_target (struct stat const *st)
 {
   struct stat in_st;
   return (fstat (STDIN_FILENO, &in_st) == 0 && S_ISREG (in_st.st_mode)
-          && in_st.st_dev == st->st_dev && in_st.st_ino == st->st_ino);
+          && SAME_INODE (in_st, *st));
 }
 
 static int
@@ -1165,24 +1267,22 @@ safe_append (char const *file, struct options const *opt)
   int fd = open_file (file, opt, &st);
   if (fd < 0)
     return EXIT_SYSERR;
-  bool ok = true;
   if (!opt->content && input_is_target (&st))
     {
       error (0, 0, "%s: input file is output file", quotef (file));
-      ok = false;
+      close (fd);
+      return EXIT_SYSERR;
     }
 
-  if (ok)
-    {
-      struct appender app;
-      appender_init (&app, file, fd, &st, opt);
-      ok = (opt->content
-            ? append_text (&app, opt->content)
-            : append_stream (&app, STDIN_FILENO));
-      if (app.tee_stopped_at != 0)
-        ok &= tee_stop_was_fine (&app, opt->quiet);
-      appender_free (&app);
-    }
+  struct appender app;
+  appender_init (&app, file, fd, &st, opt);
+  bool ok = (opt->content
+             ? append_text (&app, opt->content)
+             : append_stream (&app, STDIN_FILENO));
+  if (app.tee_stopped_at != 0)
+    ok &= tee_stop_was_fine (&app, opt->quiet);
+  fd = app.fd;   /* a rotation may have changed it */
+  appender_free (&app);
   if (close (fd) != 0 && ok)
     {
       /* close reports late write errors (NFS, quotas).  */
@@ -1336,6 +1436,15 @@ main (int argc, char **argv)
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
     umask (0);
+
+  /* SIGHUP, which log rotation sends, must not kill a streaming
+     safe-append (and its producer with SIGPIPE): it makes it look at
+     FILE's name before the next write.  SA_RESTART: a write to a FIFO
+     waiting for room must go on waiting, not fail with EINTR.  */
+  struct sigaction hangup_action = { .sa_handler = note_hangup,
+                                     .sa_flags = SA_RESTART };
+  sigemptyset (&hangup_action.sa_mask);
+  sigaction (SIGHUP, &hangup_action, NULL);
 
   /* A failed write must come back as an error we can report with the
      record it concerns, not kill us: EPIPE from a FIFO or --tee

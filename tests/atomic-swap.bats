@@ -212,6 +212,34 @@ listing() {
   assert_equal "$(listing .)" "$before"
 }
 
+@test "operands '', '.', '/', '..' and 'dir/.' are usage errors; nothing changes" {
+  make_releases
+  : >x
+  before=$(listing .)
+  local bad
+  for bad in '' . / .. releases/. releases/..; do
+    run atomic-swap "$bad" x
+    assert_usage_error atomic-swap
+    assert_line --index 0 "atomic-swap: invalid operand '$bad': it names no entry to change"
+    run atomic-swap x "$bad"
+    assert_usage_error atomic-swap
+    run atomic-swap -n "$bad" y
+    assert_usage_error atomic-swap
+    run atomic-swap -n x "$bad"
+    assert_usage_error atomic-swap
+    run atomic-swap -s releases/b "$bad"
+    assert_usage_error atomic-swap
+    run atomic-swap -p -s --expect=releases/a releases/b "$bad"
+    assert_usage_error atomic-swap
+  done
+  assert_equal "$(listing .)" "$before"
+  # TARGET is what the link holds, not a name to change: '.' and '/'
+  # are fine there.
+  atomic-swap -s . dot
+  atomic-swap -s / root
+  assert_equal "$(readlink dot) $(readlink root)" ". /"
+}
+
 # --- exchange ------------------------------------------------------------
 
 @test "exchange: two files trade names, content and inode" {
@@ -1346,6 +1374,17 @@ expect_while_changed() {
   assert_equal "$(readlink d2/current)" base
   assert_no_leftovers d1
   assert_no_leftovers d2
+}
+
+@test "--expect on a LINK whose name is as long as a name can be: the lock fits, nothing is left" {
+  long=$(printf 'l%.0s' {1..255})
+  ln -s base "$long"
+  run atomic-swap -s --expect=base new "$long"
+  assert_success
+  assert_equal "$(readlink "$long")" new
+  run atomic-swap -s --expect=base newer "$long"
+  assert_failure 1
+  assert_no_leftovers
 }
 
 # True once process PID is gone or a zombie.

@@ -203,9 +203,8 @@ KNOWN_EXAMPLE_DEFECTS=(
 )
 
 require_sandbox() {
-  [ "$(id -u)" -eq 0 ] || skip "needs root (a private mount namespace)"
-  unshare --mount --propagation private true 2>/dev/null ||
-    skip "cannot make a private mount namespace here"
+  examples_sandbox_args >/dev/null ||
+    skip "cannot make a private mount namespace here (needs root or user namespaces)"
 }
 
 # Run the examples of each SOURCE ("README", "TOOL --help", "TOOL man");
@@ -286,4 +285,25 @@ examples_test() {
   assert_line --partial "block 3, a file named '10s' appeared"
   assert_line --partial "block 4, hung"
   refute_line --partial "block 5"
+}
+
+@test "examples harness: what an example leaves running ends with the sandbox" {
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' "sleep 1000 & excl-create f" >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output ""
+  run pgrep -f '^sleep 1000$'
+  assert_failure
+}
+
+@test "examples harness: a tool run by another program counts as reached" {
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'timeout 10 excl-create f' 'lockdir L excl-create g' >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output ""
+  [ -f "$dir/cwd/f" ] && [ -f "$dir/cwd/g" ] || fail "the tools did not run"
 }

@@ -29,7 +29,8 @@
 # or when a file
 # appears whose name is an option's value (a duration such as '10s', a
 # format with '%'): the mark of an option that took its value as an
-# operand.  The sandbox needs root (tests run as root in CI).
+# operand.  The sandbox needs root, or user namespaces (then the tools
+# run as root of a user namespace of their own).
 
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
@@ -114,6 +115,22 @@ examples_stub_names() {
   done
 }
 
+# The unshare options that make the sandbox here, or nothing: as root a
+# mount namespace is enough; anyone else needs a user namespace too.
+# Return 1 if no sandbox can be made.
+examples_sandbox_args() {
+  if [ "$(id -u)" -eq 0 ] &&
+     unshare --mount --propagation private --pid --fork --mount-proc true 2>/dev/null; then
+    return 0
+  fi
+  if unshare --user --map-root-user --mount --propagation private \
+       --pid --fork --mount-proc true 2>/dev/null; then
+    echo --user --map-root-user
+    return 0
+  fi
+  return 1
+}
+
 # Run BLOCKS (files, each a script of example lines) one after the
 # other in one sandbox, so that a later block can use what an earlier
 # one made (a man page's deploy, then its rollback).  Print one line per
@@ -129,11 +146,24 @@ examples_run_blocks() {
   # The prelude: values, and the functions that record each tool's
   # status with the line of the example that called it (line 1 of a
   # script sources the prelude, so example line N is script line N+1).
+  # A tool run by another program (timeout, xargs, lockdir's COMMAND)
+  # goes through a wrapper on PATH instead, which records the line (kept
+  # in DOCS_LINE by a DEBUG trap) with status "-": reached, status
+  # unknown.
+  local t real
+  mkdir "$dir/wrappers"
   {
     echo 'LOCK=/run/lock/script.lock REV=1a2b3c VERSION=1.2 HOST=web1 USER=deployer'
+    # shellcheck disable=SC2016 # for the example's shell
+    echo 'trap '"'"'export DOCS_LINE=$((LINENO - 1))'"'"' DEBUG'
     for t in $EXAMPLE_TOOLS; do
-      echo "$t() { command $t \"\$@\"; local st=\$?;"
+      real=$(command -v "$t") || continue
+      echo "$t() { '$real' \"\$@\"; local st=\$?;"
       echo "  echo \"\$st \$((BASH_LINENO[0] - 1)) $t\" >>\"\$DOCS_LOG\"; return \$st; }"
+      printf '%s\n' '#!/bin/sh' \
+        "echo \"- \${DOCS_LINE:-0} $t\" >>\"\$DOCS_LOG\"" \
+        "exec '$real' \"\$@\"" >"$dir/wrappers/$t"
+      chmod +x "$dir/wrappers/$t"
     done
   } >"$dir/prelude"
   for ((i = 1; i <= n; i++)); do
@@ -141,8 +171,14 @@ examples_run_blocks() {
   done
 
   # shellcheck disable=SC2016 # expanded by the sandbox's shell
+  # As root, a private mount namespace; otherwise one inside a user
+  # namespace of our own, where we are root too (examples_sandbox_args).
+  # A PID namespace of its own too: whatever an example leaves running
+  # in the background ends with the sandbox.
+  # shellcheck disable=SC2046 # the words are options
   EXAMPLE_TIMEOUT=$EXAMPLE_TIMEOUT \
-    unshare --mount --propagation private bash -c '
+    unshare $(examples_sandbox_args) --mount --propagation private \
+      --pid --fork --mount-proc bash -c '
     set -e
     dir=$1 n=$2; shift 2
     for m in /srv /run /var/log /usr/local/bin; do
@@ -165,7 +201,9 @@ examples_run_blocks() {
     set +e
     for ((i = 1; i <= n; i++)); do
       find . /srv /run /var/log -print 2>/dev/null | sort >"$dir/before.$i"
-      DOCS_LOG=$dir/log.$i PATH=$dir/stubs:$PATH \
+      # (An example that runs make must not see the make running us.)
+      env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        DOCS_LOG=$dir/log.$i PATH=$dir/wrappers:$dir/stubs:$PATH \
         timeout -s KILL "$EXAMPLE_TIMEOUT" bash "$dir/script.$i" \
           </dev/null >"$dir/out.$i" 2>&1
       echo $? >"$dir/status.$i"
@@ -188,7 +226,7 @@ examples_judge() {
   touch "$dir/log.$i"
   while read -r st line tool; do
     case $st in
-      0 | 1 | 75) ;;
+      0 | 1 | 75 | -) ;;
       *) echo "line $line: $tool exited with status $st:" \
            "$(sed -n "${line}p" "$dir/block.$i")" ;;
     esac
@@ -199,7 +237,7 @@ examples_judge() {
     n=$((n + 1))
     printf '%s\n' "$text" | examples_calls_tool || continue
     case $text in trap\ *) continue ;; esac
-    grep -q "^[0-9]* $n " "$dir/log.$i" ||
+    grep -q "^[-0-9]* $n " "$dir/log.$i" ||
       echo "line $n never ran: $text"
   done <"$dir/block.$i"
   # No file named like an option's value.

@@ -546,6 +546,17 @@ another"
   assert_output ""
   assert_equal "$(readlink "$dir/current")" r2
   assert_no_temporaries atomic-swap "$dir"
+  # Without RENAME_EXCHANGE the old link is gone once replaced: if -v
+  # cannot write, the change cannot be undone, and atomic-swap says so.
+  run sh -c "atomic-swap -q -v -s r1 '$dir/current' >/dev/full"
+  assert_equal "$status" 3
+  assert_output "atomic-swap: '$dir/current' now points to 'r1', and cannot be put back (without RENAME_EXCHANGE the old link was replaced, not kept): write error on standard output: No space left on device"
+  assert_equal "$(readlink "$dir/current")" r1
+  # -p needs the exchange, so it is refused before anything changes.
+  run atomic-swap -q -p -s r2 "$dir/current"
+  assert_equal "$status" 3
+  assert_equal "$(readlink "$dir/current")" r1
+  assert_no_temporaries atomic-swap "$dir"
 
   require_mount fuse-s3fs
   dir=$(test_dir_on fuse-s3fs)

@@ -65,7 +65,7 @@ plant_record() {
 make_dead_lock() {
   sh -c 'lockdir "$1" && :' sh "$1"
   run lockdir --status "$1"
-  assert_success
+  assert_failure 4
   assert_line stale=yes
 }
 
@@ -114,7 +114,9 @@ lock_free() {
   assert_usage_error lockdir
   run lockdir --lease=0 L
   assert_usage_error lockdir
-  run lockdir --status L extra
+  run lockdir --break L extra
+  assert_usage_error lockdir
+  run lockdir --list L extra
   assert_usage_error lockdir
   run lockdir --status --break L
   assert_usage_error lockdir
@@ -314,11 +316,18 @@ SH
 }
 
 @test "lockdir releases only after COMMAND has exited" {
-  background lockdir L sh -c 'trap "sleep 0.3; echo done >done; exit 0" TERM; echo >ready; while :; do sleep 0.02; done'
+  mkfifo gate
+  # The command's TERM trap blocks on the gate: it has got the signal
+  # and not yet exited for as long as the test wants.
+  background lockdir L sh -c 'trap "echo >got; read x <gate; echo done >done; exit 0" TERM; echo >ready; while :; do sleep 0.02; done'
   wait_until test -e ready
   kill -TERM "$BG"
-  # While the command's trap still runs, the lock is held.
-  [ -d L ] || [ -e done ]
+  wait_until test -e got
+  # lockdir has passed the signal on and the command is still running
+  # (in its trap): the lock is held.
+  [ -d L ] || fail "released while the command still ran"
+  lockdir --status L >/dev/null
+  echo >gate
   wait "$BG"
   [ -e done ]
   [ ! -e L ]
@@ -463,10 +472,15 @@ count_with() {
 }
 
 @test "control: the same workers without the lock lose updates" {
-  n=6 m=20
-  count_with $n $m "sh -c 'read n <counter; echo \$((n + 1)) >counter'"
-  [ "$(cat counter)" -lt $((n * m)) ] ||
-    fail "the harness did not catch lost updates: $(cat counter)"
+  n=6
+  # The window between the read and the write is held open until every
+  # worker has read (a barrier on the file 'readers'): without the lock,
+  # all of them read 0, and the counter ends at 1, every time.
+  : >readers
+  count_with $n 1 "sh -c 'read n <counter; echo >>readers
+    while [ \$(wc -l <readers) -lt $n ]; do sleep 0.01; done
+    echo \$((n + 1)) >counter'"
+  assert_equal "$(cat counter)" 1
 }
 
 # --- stale locks ---------------------------------------------------------------
@@ -623,20 +637,22 @@ count_with() {
 
 @test "--lease: a holder that stops heartbeating (SIGSTOP) loses the lock" {
   mkfifo gate
-  background lockdir --lease=500ms L sh -c 'read x <gate; exit 5'
+  background sh -c "exec lockdir --lease=500ms L sh -c 'read x <gate; exit 5' 2>err"
   holder=$BG
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   kill -STOP "$holder"
   run lockdir -v -w 30s L true
   assert_success
   assert_output --partial "its lease expired"
-  # The stopped holder, resumed, learns it lost the lock and keeps its
-  # command's status.
+  # The stopped holder, resumed, learns it lost the lock (it says so)
+  # and keeps its command's status.
   kill -CONT "$holder"
   echo >gate
   status=0
-  wait "$holder" 2>err || status=$?
+  wait "$holder" || status=$?
   assert_equal "$status" 5
+  grep -Eq "lock 'L' (was broken while the command ran|had been broken by someone else)" err ||
+    fail "the holder did not say it lost the lock: $(cat err)"
 }
 
 @test "--lease: a live holder keeps the lock by heartbeating" {
@@ -970,4 +986,402 @@ sweep_leftovers() {
   # A holder that may write its record still runs COMMAND under the limit.
   run bash -c 'lockdir L sh -c "ulimit -f 0; exit 5"'
   assert_failure 5
+}
+
+# --- network filesystem faults (tests/lockdir-shim.c) ---------------------------------
+
+# The LD_PRELOAD shim, from PATH (make check puts the build's tests/ there).
+lockdir_shim() {
+  local dir
+  local IFS=:
+  for dir in $PATH; do
+    if [ -f "$dir/lockdir-shim.so" ]; then
+      echo "$dir/lockdir-shim.so"
+      return 0
+    fi
+  done
+  skip "tests/lockdir-shim.so is not built (make check builds it)"
+}
+
+@test "a rename that succeeded but reported an error (NFS retry) still acquires the lock" {
+  shim=$(lockdir_shim)
+  run env LD_PRELOAD="$shim" LOCKDIR_SHIM_RENAME_LIES=1 \
+    lockdir L sh -c 'ls L; echo "token $LOCKDIR_TOKEN"'
+  assert_success
+  assert_line --regexp '^owner\.[0-9a-f]{32}$'
+  assert_line "token 1"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+  # The script form too: the lock is held, with its record.
+  LD_PRELOAD="$shim" LOCKDIR_SHIM_RENAME_LIES=1 lockdir L
+  assert_equal "$(owner_field L pid)" "$BASHPID"
+  lockdir -u L
+}
+
+@test "a failure to create the owner record is reported with its own errno, whatever TZ loads" {
+  # The time zone file is looked up when the acquisition time is first
+  # formatted; TZ naming no file makes that lookup fail with ENOENT.
+  export TZ=No/Such/Zone
+  lockdir L true
+  strace -qq -o trace -e trace=openat lockdir L true
+  n=$(grep -n '^openat(.*"owner\.[0-9a-f]*", O_RDWR|O_CREAT' trace | cut -d: -f1)
+  [ -n "$n" ] || fail "no owner record created in: $(cat trace)"
+  run strace -qq -o /dev/null -e inject=openat:error=EDQUOT:when="$n" \
+    lockdir L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': Disk quota exceeded"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
+# --- JSON -----------------------------------------------------------------------------
+
+# Decode standard input as strict UTF-8 JSON (python3 -m json.tool would
+# accept invalid UTF-8), and print the value at the keys given.
+strict_json() {
+  python3 -c '
+import json, sys
+value = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+for key in sys.argv[1:]:
+    value = value[key]
+print(ascii(value))' "$@"
+}
+
+@test "--json is valid UTF-8 JSON whatever bytes the lock name and command hold" {
+  name=$'L\xff\x01\xc2\x85\xe2\x82\xac\xed\xa0\x80"\\'
+  mkfifo gate
+  background lockdir "$name" sh -c 'read x <gate' $'arg\xfe\x7f\t'
+  wait_until sh -c 'lockdir --status "$1" | grep -q child_pid' sh "$name"
+  lockdir --status --json "$name" >out
+  run strict_json lock <out
+  assert_success
+  # Invalid bytes and control characters are \u00XX; the euro sign, valid
+  # UTF-8, stays as it is.
+  assert_output "'L\\xff\\x01\\x85\\u20ac\\xed\\xa0\\x80\"\\\\'"
+  grep -qF '"lock":"L\u00ff\u0001\u0085€\u00ed\u00a0\u0080\"\\"' out
+  run strict_json command <out
+  assert_success
+  echo >gate
+  wait "$BG"
+  run lockdir --status --json "$name"
+  assert_failure 1
+  echo "$output" | strict_json held
+}
+
+# --- leases ---------------------------------------------------------------------------
+
+@test "--lease above 365d is a usage error; 365d and inf are accepted" {
+  run lockdir --lease=10000000000 L
+  assert_usage_error lockdir
+  assert_output --partial "--lease must be at most 365d"
+  run lockdir --lease=366d L true
+  assert_failure 125
+  [ ! -e L ]
+  run lockdir --lease=365d L sh -c 'cat L/owner.*'
+  assert_success
+  assert_line lease=31536000.000
+  run lockdir --lease=inf L true
+  assert_success
+}
+
+# --- the script form's owner --------------------------------------------------------------
+
+# In SHELL, run SCRIPT; it prints "ok" when the lock's owner is the
+# script's own shell ($$) and it could release the lock.
+script_owner_check() {
+  local shell=$1 script=$2
+  $shell -c "$script"'
+    p=$(lockdir --status L | sed -n "s/^pid=//p")
+    [ "$p" = $$ ] && lockdir -u L && echo ok'
+}
+
+@test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
+  for shell in bash dash; do
+    for idiom in 'tok=$(lockdir --print-token L)' \
+                 'tok=$(lockdir --print-token L || exit 1)' \
+                 'tok=$(lockdir --print-token L; true)'; do
+      run script_owner_check "$shell" "$idiom; [ \"\$tok\" -gt 0 ] || exit 9;"
+      assert_output ok || fail "$shell: $idiom"
+      [ ! -e L ]
+    done
+  done
+  # A subshell whose output goes elsewhere is an owner of its own: it
+  # lives until the commands after lockdir are done.
+  run bash -c '( lockdir L; lockdir --status L | sed -n "s/^pid=//p"; echo "$BASHPID" ) | cat'
+  assert_success
+  assert_equal "${lines[0]}" "${lines[1]}"
+  lockdir --break L >/dev/null
+}
+
+@test "lockdir -u run in place of the owner (bash and dash exec a last command) releases it" {
+  for shell in bash dash; do
+    run $shell -c '( lockdir -n L; lockdir -u L ); echo "status $?"'
+    assert_output "status 0"
+    [ ! -e L ] || fail "$shell: ( lockdir -n L; lockdir -u L ) left L"
+    run $shell -c 'lockdir -n L; echo hi; lockdir -u L'
+    assert_success
+    assert_output hi
+    [ ! -e L ] || fail "$shell -c 'lockdir -n L; ...; lockdir -u L' left L"
+  done
+  # Someone else still cannot.
+  lockdir L
+  run sh -c 'lockdir -u L'
+  assert_failure 1
+  lockdir -u L
+}
+
+# --- another user's lock ----------------------------------------------------------------
+
+as_nobody() {
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+@test "with umask 0, another user can neither release nor break root's lock" {
+  require_root
+  mkdir -m 1777 pub
+  umask 0
+  lockdir pub/L
+  umask 022
+  assert_equal "$(stat -c %a pub/L)" 755
+  assert_equal "$(stat -c %a pub/L/owner.*)" 644
+  run as_nobody lockdir --break pub/L
+  assert_failure 3
+  assert_output --partial "cannot break 'pub/L' of pid $BASHPID"
+  assert_output --partial "belongs to uid 0"
+  run as_nobody lockdir -u --owner-pid="$BASHPID" pub/L
+  assert_failure 1
+  assert_output --partial "belongs to uid 0"
+  assert_equal "$(owner_field pub/L pid)" "$BASHPID"
+  lockdir -u pub/L
+  # In a directory shared by a group, the lock is writable by the group.
+  mkdir -m 775 shared
+  (umask 077 && lockdir shared/L true && lockdir shared/L sh -c 'stat -c %a shared/L shared/L/owner.*') >modes
+  assert_equal "$(cat modes)" "$(printf '775\n644')"
+}
+
+# --- flock habits (issue 12) -----------------------------------------------------------
+
+@test "flock spellings: -x/--exclusive, --wait, --nb, -c COMMAND_STRING before or after LOCK" {
+  run lockdir -x L true
+  assert_success
+  run lockdir --exclusive --wait 5 L true
+  assert_success
+  run lockdir --wait=5 L true
+  assert_success
+  run lockdir -c 'echo "one $LOCKDIR_TOKEN" | tr a-z A-Z' L
+  assert_success
+  assert_output "ONE 4"
+  run lockdir L -c 'echo two; exit 4'
+  assert_failure 4
+  assert_output two
+  run lockdir --command='test -d L && echo three' L
+  assert_output three
+  run lockdir L --command 'cat L/owner.* | grep ^command='
+  assert_output "command=sh -c 'cat L/owner.* | grep ^command='"
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until test -d L
+  run lockdir --nb L true
+  assert_failure 75
+  run lockdir --nonblock L -c true
+  assert_failure 75
+  run lockdir -n -c true L
+  assert_failure 75
+  echo >gate
+  wait "$BG"
+  # -c with a COMMAND as well is a usage error (125: the command form).
+  run lockdir -c true L false
+  assert_failure 125
+  assert_output --partial "cannot be combined"
+  run lockdir --status -c true L
+  assert_usage_error lockdir
+}
+
+@test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
+  run lockdir -n 9
+  assert_usage_error lockdir
+  assert_output --partial "lockdir locks names, not file descriptors: '9' would be a lock named '9' in the current directory (write ./9 if that is what you mean)"
+  [ ! -e 9 ]
+  run lockdir 9 true
+  assert_failure 125
+  run lockdir -u 9
+  assert_usage_error lockdir
+  run lockdir -n ./9 true
+  assert_success
+  run lockdir -n 9x true
+  assert_success
+}
+
+@test "--verbose says when it starts waiting, for whom, and when and after how long it got the lock" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  holder=$BG
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  background sh -c 'exec lockdir -v -w 30 L true 2>err'
+  waiter=$BG
+  wait_until grep -q waiting err
+  grep -q "^lockdir: waiting for 'L', held by pid $holder on $(uname -n) for [0-9]*s: sh -c 'read x <gate'\$" err ||
+    fail "$(cat err)"
+  echo >gate
+  wait "$holder"
+  wait "$waiter"
+  grep -Eq "^lockdir: acquired 'L' \(token 2\) after [0-9]+\.[0-9]{3} s\$" err ||
+    fail "$(cat err)"
+  assert_equal "$(wc -l <err)" 2
+  # Without a wait, it only says that it got it.
+  run lockdir -v L true
+  assert_output --regexp "^lockdir: acquired 'L' \(token 3\) after 0\.[0-9]{3} s\$"
+}
+
+@test "the busy message names the holder's command and how long it has held the lock" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  run lockdir -n L true
+  assert_failure 75
+  assert_output --regexp "^lockdir: 'L' is held by pid $BG on $(uname -n) for [0-9]+s: sh -c 'read x <gate'\$"
+  echo >gate
+  wait "$BG"
+}
+
+# --- leases in the script form (issue 12) -------------------------------------------
+
+@test "--renew refreshes a script's leased lock; only its owner may renew it" {
+  lockdir --lease=1m L
+  # A heartbeat a minute old: the lease has expired, the lock is stale.
+  touch -d '2 minutes ago' L/owner.*
+  run lockdir --status L
+  assert_failure 4
+  assert_line "stale_reason=its lease expired"
+  # Renewed, it is alive again, and nobody breaks it.
+  lockdir --renew L
+  run lockdir --status L
+  assert_success
+  run lockdir -n -v L true
+  assert_failure 75
+  refute_output --partial "broke"
+  # Only its owner may renew it.
+  run sh -c 'lockdir --renew L'
+  assert_failure 1
+  assert_output --partial "cannot renew 'L': it is held by pid $BASHPID"
+  # Not renewed, the lease expires: the next acquirer breaks the lock.
+  touch -d '2 minutes ago' L/owner.*
+  run lockdir -v -n L true
+  assert_success
+  assert_output --partial "its lease expired"
+  run lockdir --renew L
+  assert_failure 1
+  assert_output --partial "it is not held"
+}
+
+@test "--renew in a background loop keeps the lock past its lease, as the README shows" {
+  lockdir --lease=2s L
+  start=$(stat -c %Y L/owner.*)
+  # ($$ in a script; in a bats test the shell that owns L is $BASHPID.)
+  me=$BASHPID
+  (while sleep 0.5; do lockdir --renew --owner-pid=$me L || break; done) 3>&- &
+  renewer=$!
+  BG_PIDS=$renewer
+  # Wait until a renewal lands after the first lease would have ended:
+  # then the lock is alive (status 0), not stale (4).
+  wait_until sh -c "[ \$(stat -c %Y L/owner.*) -ge $((start + 3)) ]"
+  run lockdir --status L
+  assert_success
+  lockdir -u L
+  wait "$renewer" || true
+}
+
+@test "--status: 4 for a lock whose owner is dead, 0 live, 1 free" {
+  make_dead_lock L
+  run lockdir --status L
+  assert_failure 4
+  assert_line stale=yes
+  run lockdir --status --json L
+  assert_failure 4
+  lockdir L
+  run lockdir --status L
+  assert_success
+  assert_line --regexp '^age=[0-9]+$'
+  lockdir -u L
+  run lockdir --status L
+  assert_failure 1
+}
+
+@test "--status DIR/* and --list DIR: one line per lock, in text and JSON" {
+  mkdir d
+  mkfifo gate
+  background lockdir d/busy sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status d/busy | grep -q child_pid'
+  lockdir d/free true
+  make_dead_lock d/dead
+  # Other files and directories are passed over (/run/lock has some).
+  mkdir d/not-a-lock && : >d/not-a-lock/x && : >d/file
+  run lockdir --status d/*
+  assert_failure 4
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 0 --regexp "^d/busy: held by pid $BG on $(uname -n) for [0-9]+s \(token 1\): sh -c 'read x <gate'\$"
+  assert_line --index 1 --regexp "^d/dead: stale \(its owner is dead\), held by pid [0-9]+ on .* \(token 1\): "
+  assert_line --index 2 "d/free: free"
+  run lockdir --list d
+  assert_success
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 0 --partial "d/busy: held by pid $BG"
+  run lockdir --list --json d
+  assert_equal "${#lines[@]}" 3
+  echo "${lines[0]}" | jq -e '.lock == "d/busy" and .held and (.age | type == "number") and .command == "sh -c '"'"'read x <gate'"'"'"'
+  echo "${lines[1]}" | jq -e '.lock == "d/dead" and .stale'
+  echo "${lines[2]}" | jq -e '.lock == "d/free" and (.held | not)'
+  (cd d && lockdir --list .) >here
+  assert_equal "$(head -c 6 here)" "busy: "
+  echo >gate
+  wait "$BG"
+}
+
+# --- every command the documentation shows ----------------------------------------------
+
+# (tests/docs.bats runs the examples of --help, of the manual page and
+# the README's code blocks; here, the commands the README's lockdir
+# section writes inline and in its flock table, in the same sandbox.)
+
+@test "every lockdir command written inline in the README runs as printed" {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (a private mount namespace)"
+  unshare --mount --propagation private true 2>/dev/null ||
+    skip "cannot make a private mount namespace here"
+  load examples_helper
+  readme=$BATS_TEST_DIRNAME/../README.md
+  # Placeholders: LOCK is a lock's name, DIR a directory (the current
+  # one), cmd, work and filter stand for the user's programs.
+  sed -n '/^## lockdir/,/^## /p' "$readme" |
+    grep -o '`[^`]*`' | tr -d '`' | sed 's/\\|/|/g' |
+    grep -E '^(\( |tok=\$\()?lockdir |^\(while .*lockdir ' |
+    grep -v -e '^lockdir LOCK COMMAND' -e '^lockdir -n 9$' |
+    sed 's|DIR/\*|./*|; s| DIR$| .|' >inline
+  [ "$(wc -l <inline)" -ge 20 ] || fail "too few commands: $(cat inline)"
+  mkdir blocks
+  n=0
+  while IFS= read -r line; do
+    n=$((n + 1))
+    {
+      # -u and --renew need the lock held by the script that runs them.
+      case $line in
+        *' -u '* | *--renew*) echo 'lockdir --lease=1m LOCK' ;;
+      esac
+      printf '%s\n' "$line"
+      # A renewal loop in the background: until its first renewal
+      # (line 2 of this block) is done, then stop it and release.
+      case $line in
+        *'&') printf '%s\n' \
+          'until grep -q "^0 2 lockdir" "$DOCS_LOG"; do sleep 0.05; done' \
+          'kill $!' 'lockdir -u LOCK' ;;
+      esac
+      echo 'rm -rf LOCK LOCK.last'
+      # Never run (':' succeeds), but makes the sandbox stub them.
+      echo ': || cmd || filter || work'
+    } >"blocks/block.$n"
+  done <inline
+  run examples_run_blocks "$PWD/blocks" "$n"
+  assert_output ""
+  # Shown as what is refused: flock's descriptor idiom.
+  run lockdir -n 9
+  assert_usage_error lockdir
 }

@@ -78,6 +78,79 @@ traced_fd() {
   [ ! -e f ]
 }
 
+# --- the documented examples -------------------------------------------------------
+
+# The safe-append commands that --help, the README and the man page show,
+# one per line (a man page example of several lines is joined with
+# newlines escaped as \n), with the man page's escapes undone and a
+# crontab line's schedule removed.
+documented_commands() {
+  local src=$BATS_TEST_DIRNAME/..
+  safe-append --help | sed -n '/^Examples:/,/^$/s/^  \(.*safe-append.*\)/\1/p'
+  sed -n '/^## safe-append/,/^## [^s]/p' "$src/README.md" |
+    sed -n '/^```sh/,/^```$/p' | grep -v '^```'
+  sed -n '/^\[EXAMPLES\]/,/^\[/p' "$src/man/safe-append.x" |
+    sed -e 's/\\-/-/g' -e 's/^[*0-9\/]* [*0-9\/]* [*0-9\/]* [*0-9\/]* [*0-9\/]*  *//' |
+    awk '/^\.RS/ { block = ""; inside = 1; next }
+         /^\.RE/ { if (block ~ /safe-append/) print block; inside = 0; next }
+         inside { block = block (block == "" ? "" : "\\n") $0 }'
+}
+
+@test "every safe-append example in --help, the README and the man page runs as printed" {
+  # The programs the examples pipe from, as stubs; absolute log
+  # directories are moved into the test directory.
+  mkdir bin
+  for c in backup.sh job.sh fetch.sh make deploy audit-events; do
+    printf '#!/bin/sh\necho "%s: $*"\necho "%s: done"\n' "$c" "$c" >"bin/$c"
+    chmod +x "bin/$c"
+  done
+  mkdir -p var/log srv/app
+  : >listed-file
+  export PATH=$PWD/bin:$PATH REV=v1.2 HOST=web1 USER=${USER:-root}
+  run documented_commands
+  assert_success
+  mapfile -t commands <<<"$output"
+  ((${#commands[@]} >= 9)) || fail "only ${#commands[@]} examples found: $output"
+  local cmd target
+  for cmd in "${commands[@]}"; do
+    cmd=$(printf '%b' "$cmd" | sed "s|/var/log/|$PWD/var/log/|g; s|/srv/app/|$PWD/srv/app/|g")
+    target=$(grep -o 'safe-append [^&|#;]*' <<<"$cmd" | head -n 1 | awk '{ print $NF }')
+    run bash -o pipefail -c "$cmd"
+    assert_success
+    [ -s "$target" ] || fail "'$cmd' appended nothing to $target"
+  done
+  assert_equal "$(stat -c %a var/log/audit-trail)" 600
+  grep -q '^web2 deploy: web2$' deploy.log
+}
+
+@test "the man page's logrotate stanza, as printed, moves a streaming safe-append to the new log" {
+  require_root
+  command -v logrotate >/dev/null || skip "logrotate is not installed"
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  getent group adm >/dev/null || skip "no group 'adm'"
+  mkdir -p var/log
+  sed -n '/^\/var\/log\/jobs.log {$/,/^}$/p' "$BATS_TEST_DIRNAME/../man/safe-append.x" |
+    sed -e 's/\\-/-/g' -e "s|^/var/log/|$PWD/var/log/|" >rotate.conf
+  grep -q 'pkill -HUP -x safe-append' rotate.conf || fail "$(cat rotate.conf)"
+  # In a PID namespace of its own, pkill signals this safe-append only.
+  run unshare --pid --fork --mount-proc bash -c '
+    mkfifo in
+    safe-append var/log/jobs.log <in &
+    pid=$!
+    exec {w}>in
+    echo one >&$w
+    until grep -qx one var/log/jobs.log 2>/dev/null; do sleep 0.01; done
+    logrotate -f -s state rotate.conf || exit 1
+    echo two >&$w
+    until grep -qx two var/log/jobs.log 2>/dev/null; do sleep 0.01; done
+    exec {w}>&-
+    wait "$pid"'
+  assert_success
+  assert_equal "$(cat var/log/jobs.log.1)" one
+  assert_equal "$(cat var/log/jobs.log)" two
+  assert_equal "$(stat -c '%a %G' var/log/jobs.log)" "640 adm"
+}
+
 # --- the single-record form ---------------------------------------------------
 
 @test "-c TEXT: TEXT and a newline, one write" {
@@ -858,6 +931,184 @@ size_limit_round_broken() {
   assert_equal "$(grep -c 'fdatasync(' trace)" 2
   # The new file's directory entry too, once.
   assert_equal "$(grep -c 'fsync(' trace)" 1
+}
+
+# --- log rotation -------------------------------------------------------------------
+
+@test "SIGHUP does not kill a streaming safe-append" {
+  mkfifo in
+  safe-append log <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  kill -HUP "$pid"
+  echo two >&$w
+  wait_until grep -qx two log
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 0
+  assert_equal "$(cat log)" $'one\ntwo'
+}
+
+@test "SIGHUP while a write to a full FIFO waits: the write goes on waiting, then completes" {
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  write_nr=$(printf '#include <sys/syscall.h>\nSYS_write\n' | cpp -P | tail -n 1)
+  mkfifo fifo go
+  records 1 2000 100 >in
+  # The reader opens the FIFO at once (our read-write descriptor is a
+  # writer, so the open does not wait) but reads only when told to: 200
+  # KB of records fill the pipe and safe-append waits in write(2).
+  exec {r}<>fifo
+  { read -r -N 1 _ <go; exec cat; } <fifo >got {r}>&- &
+  reader=$!
+  safe-append fifo <in {r}>&- &
+  pid=$!
+  blocked() {
+    local state call
+    read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+    read -r call _ 2>/dev/null <"/proc/$pid/syscall" || return 1
+    [ "$state" = S ] && [ "$call" = "$write_nr" ]
+  }
+  wait_until blocked
+  kill -HUP "$pid"
+  echo >go
+  status=0
+  wait "$pid" || status=$?
+  # The end of the records for the reader: no writer is left.
+  exec {r}>&-
+  wait "$reader"
+  assert_equal "$status" 0
+  cmp got in
+}
+
+@test "rotation by rename, then SIGHUP: the next record goes to a new FILE, none to the old one" {
+  mkfifo in
+  safe-append log <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  mv log log.1
+  # The signal is pending before 'two' can be read, so it is handled
+  # before 'two' is written.
+  kill -HUP "$pid"
+  echo two >&$w
+  wait_until test -s log
+  echo three >&$w
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$(cat log.1)" one
+  assert_equal "$(cat log)" $'two\nthree'
+}
+
+@test "rotation by rename, no signal: FILE is reopened by name at a later look, no line lost, none after it in the old file" {
+  mkfifo in
+  safe-append log <in &
+  pid=$!
+  exec {w}>in
+  echo line-0 >&$w
+  wait_until grep -qx line-0 log
+  mv log log.1
+  # A slow producer: a line every 0.1 s until one lands in a new log
+  # (safe-append looks at FILE's name before a write once a second has
+  # passed, and creates an absent FILE at the look after that).
+  n=0
+  until [ -s log ]; do
+    ((++n <= 150)) || fail "150 lines, and still no new log"
+    echo "line-$n" >&$w
+    sleep 0.1
+  done
+  for i in 1 2 3; do echo "line-$((n + i))" >&$w; done
+  exec {w}>&-
+  wait "$pid"
+  # Every line once, in order: the old file, then the new one.
+  diff <(cat log.1 log) <(for ((i = 0; i <= n + 3; i++)); do echo "line-$i"; done)
+  (( $(wc -l <log) >= 4 ))
+}
+
+# rotate_while_streaming CONFIG_BODY
+# Four writers stream tear-lines lines (slowly: 1000 each, a pause of
+# 3 ms after each chunk) into 'log' through safe-append, while logrotate
+# -f rotates it with CONFIG_BODY (the pids of the four safe-appends are
+# in 'pids') every 0.2 s -- whenever 'log' is not empty, so a rotation
+# after the first one proves that the writers moved to the new log.
+# Sets ROTATIONS and CHECK (tear-lines check over all the files).
+rotate_while_streaming() {
+  command -v logrotate >/dev/null || skip "logrotate is not installed"
+  local body=$1 seed=$((RANDOM + 1)) w pids=() status=0
+  printf '%s {\n%s\n}\n' "$PWD/log" "$body" >rotate.conf
+  : >log
+  for ((w = 0; w < 4; w++)); do
+    tear-lines gen -s "$seed" -d 3000 "$w" 1000 | safe-append log 3>&- &
+    pids+=($!)
+  done
+  echo "${pids[*]}" >pids
+  ROTATIONS=0
+  while kill -0 "${pids[@]}" 2>/dev/null; do
+    if [ -s log ]; then
+      logrotate -f -s state rotate.conf || fail "logrotate failed"
+      ROTATIONS=$((ROTATIONS + 1))
+    fi
+    sleep 0.2
+  done
+  for w in "${pids[@]}"; do wait "$w" || status=$?; done
+  [ "$status" = 0 ] || fail "a writer failed (status $status)"
+  CHECK=$(cat log* | tear-lines check -s "$seed" 4 1000) || true
+  echo "rotations: $ROTATIONS; $CHECK"
+}
+
+@test "logrotate 'create' with SIGHUP while 4 writers stream: every line once across the files, none torn" {
+  rotate_while_streaming '  create 0640
+  rotate 1000
+  postrotate
+    kill -HUP $(cat '"$PWD"'/pids) 2>/dev/null || true
+  endscript'
+  assert_equal "$CHECK" "intact=4000 torn=0 missing=0 duplicate=0"
+  ((ROTATIONS >= 3)) || fail "only $ROTATIONS rotations while the writers ran"
+  # The files logrotate made are the ones written to: never one of ours
+  # in its way (it would have kept it as log-DATE.backup).
+  [ -z "$(ls | grep backup)" ] || fail "$(ls)"
+  assert_equal "$(stat -c %a log)" 640
+}
+
+@test "logrotate 'create' without a signal while 4 writers stream: every line once, none torn" {
+  rotate_while_streaming '  create
+  rotate 1000'
+  assert_equal "$CHECK" "intact=4000 torn=0 missing=0 duplicate=0"
+  ((ROTATIONS >= 3)) || fail "only $ROTATIONS rotations while the writers ran"
+  [ -z "$(ls | grep backup)" ] || fail "$(ls)"
+}
+
+# One record, a logrotate copytruncate run, one more record, through
+# WRITER (reading the FIFO 'in').
+copytruncate_once() {
+  command -v logrotate >/dev/null || skip "logrotate is not installed"
+  printf '%s {\n  copytruncate\n  rotate 10\n}\n' "$PWD/log" >rotate.conf
+  mkfifo in
+  eval "$1" <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  logrotate -f -s state rotate.conf
+  echo two >&$w
+  wait_until grep -q two log
+  exec {w}>&-
+  wait "$pid"
+}
+
+@test "logrotate 'copytruncate': appending goes on at the start of the emptied FILE" {
+  copytruncate_once 'safe-append log'
+  assert_equal "$(cat log.1)" one
+  assert_equal "$(od -An -c log | tr -s ' ')" " t w o \n"
+}
+
+@test "control: copytruncate under a writer without O_APPEND leaves NUL bytes" {
+  copytruncate_once 'cat >log'
+  assert_equal "$(cat log.1)" one
+  assert_equal "$(od -An -c log | tr -s ' ')" " \\0 \\0 \\0 \\0 t w o \n"
 }
 
 # --- signals ---------------------------------------------------------------------

@@ -8,7 +8,8 @@
    (at your option) any later version.  */
 
 /* Usage:
-     tear-lines gen [-s SEED] [-c CHUNK] [-b READY:GO] [-o FILE] WRITER COUNT
+     tear-lines gen [-s SEED] [-c CHUNK] [-d USEC] [-b READY:GO] [-o FILE]
+                    WRITER COUNT
      tear-lines check [-s SEED] WRITERS COUNT < FILE
      tear-lines append [-c] FILE < RECORDS
 
@@ -18,7 +19,8 @@
    reads "W,SEQ,PAYLOAD,CHECKSUM" (CHECKSUM: FNV-1a 32 of the rest, in
    hex); a shorter one is just pseudo-random letters.  The lines go to
    standard output in chunks that do not follow line boundaries: CHUNK
-   bytes each, or by default sizes drawn from 1 to 8191.  With -o FILE
+   bytes each, or by default sizes drawn from 1 to 8191, with a pause of
+   USEC microseconds after each chunk with -d (a slow producer).  With -o FILE
    they are appended to FILE through stdio with a buffer of CHUNK
    (default 4093) bytes instead -- a writer that tears lines.  With -b,
    all lines are generated first, then one byte is written to the FIFO
@@ -71,8 +73,8 @@ die (char const *what)
 static void
 usage (void)
 {
-  fputs ("usage: tear-lines gen [-s SEED] [-c CHUNK] [-b READY:GO] "
-         "[-o FILE] WRITER COUNT\n"
+  fputs ("usage: tear-lines gen [-s SEED] [-c CHUNK] [-d USEC] "
+         "[-b READY:GO] [-o FILE] WRITER COUNT\n"
          "       tear-lines check [-s SEED] WRITERS COUNT < FILE\n"
          "       tear-lines append [-c] FILE < RECORDS\n", stderr);
   exit (2);
@@ -206,14 +208,15 @@ barrier (char const *spec)
 static int
 generate (int argc, char **argv)
 {
-  unsigned long seed = 1, chunk = 0;
+  unsigned long seed = 1, chunk = 0, pause_usec = 0;
   char const *barrier_spec = NULL, *out_file = NULL;
   int c;
-  while ((c = getopt (argc, argv, "s:c:b:o:")) != -1)
+  while ((c = getopt (argc, argv, "s:c:d:b:o:")) != -1)
     switch (c)
       {
       case 's': seed = number (optarg); break;
       case 'c': chunk = number (optarg); break;
+      case 'd': pause_usec = number (optarg); break;
       case 'b': barrier_spec = optarg; break;
       case 'o': out_file = optarg; break;
       default: usage ();
@@ -276,6 +279,8 @@ generate (int argc, char **argv)
             n = len - pos;
           write_all (STDOUT_FILENO, data + pos, n);
           pos += n;
+          if (pause_usec)
+            usleep (pause_usec);
         }
     }
   free (data);
