@@ -157,12 +157,12 @@ line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
 start_time=, boot_id=, pidns= and host= that tell that process from a later\n\
 one given the same ID.  An existing FILE is replaced only if it is a\n\
 regular file whose first line is a process ID and that process is provably\n\
-gone: it ran on this host, in this pid namespace, and either in an earlier\n\
-boot or no process with that ID and start time is running now.  A pid file\n\
-with nothing but an ID (written by another program) is judged by the ID\n\
-alone.  Of many callers that find FILE stale, exactly one replaces it: the\n\
-stale file is renamed away while holding the lock .excl-create.FILE.lock\n\
-(a directory, removed again at once) and FILE is then created as usual.\n\
+gone: it ran on this host, in this boot and pid namespace, and no process\n\
+with that ID and start time is running now.  A pid file with nothing but\n\
+an ID (written by another program) is judged by the ID alone.  Of many\n\
+callers that find FILE stale, exactly one replaces it: the stale file is\n\
+renamed away while holding the lock .excl-create.FILE.lock (a directory,\n\
+removed again at once) and FILE is then created as usual.\n\
 ", stdout);
   emit_exit_status_help ("\
   1  some FILE already existed (or --wait timed out); the others were\n\
@@ -399,57 +399,92 @@ struct judgement
   char why[PROCFACTS_HOST_MAX + 64];
 };
 
-/* Judge the pid record REC.  */
+/* Judge the pid record REC.  A record with the facts we write is
+   judged by lockdir's rule for owner records (dirlock_stale_reason):
+   stale only if it comes from this host, boot and pid namespace and no
+   process with that pid and start time runs.  A record from another
+   boot is kept: a host name is not unique enough to tell this
+   machine's earlier boot from another machine sharing the directory.
+   A plain pid file, with nothing but the pid, is judged by the pid.  */
 static void
 judge_record (struct pid_record const *rec, struct judgement *j)
 {
   long pid = rec->pid;
   j->pid = rec->pid;
-  if (*rec->host && strcmp (rec->host, this_host ()) != 0)
+  bool has_facts = (rec->start_time || *rec->boot_id || rec->pidns
+                    || *rec->host);
+  enum process_state state;
+  if (has_facts)
     {
-      j->verdict = VERDICT_UNKNOWN;
-      snprintf (j->why, sizeof j->why, "process %ld runs on host %s", pid,
-                rec->host);
-    }
-  else if (*rec->boot_id && *this_boot_id ()
-           && strcmp (rec->boot_id, this_boot_id ()) != 0)
-    {
-      j->verdict = VERDICT_DEAD;
-      snprintf (j->why, sizeof j->why,
-                "process %ld ran before the last boot", pid);
-    }
-  else if (rec->pidns && this_pidns () && rec->pidns != this_pidns ())
-    {
-      j->verdict = VERDICT_UNKNOWN;
-      snprintf (j->why, sizeof j->why,
-                "process %ld is in another pid namespace", pid);
+      struct dirlock_owner owner;
+      memset (&owner, 0, sizeof owner);
+      owner.pid = rec->pid;
+      owner.start_time = rec->start_time;
+      strcpy (owner.boot_id, rec->boot_id);
+      owner.pidns = rec->pidns;
+      strcpy (owner.host, rec->host);
+      owner.uid = -1;
+      if (dirlock_stale_reason (&owner))
+        state = PROCESS_DEAD;
+      else if (strcmp (rec->host, this_host ()) != 0)
+        {
+          j->verdict = VERDICT_UNKNOWN;
+          snprintf (j->why, sizeof j->why, "process %ld runs on host %s",
+                    pid, *rec->host ? rec->host : "(unknown)");
+          return;
+        }
+      else if (strcmp (rec->boot_id, this_boot_id ()) != 0)
+        {
+          j->verdict = VERDICT_UNKNOWN;
+          snprintf (j->why, sizeof j->why,
+                    "process %ld ran in another boot of this host, or on "
+                    "another machine of that name", pid);
+          return;
+        }
+      else if (rec->pidns != this_pidns ())
+        {
+          j->verdict = VERDICT_UNKNOWN;
+          snprintf (j->why, sizeof j->why,
+                    "process %ld is in another pid namespace", pid);
+          return;
+        }
+      else
+        {
+          /* Not stale, same system: the process runs, or /proc cannot
+             tell (hidepid), or it ended just now.  */
+          state = process_state (rec->pid, rec->start_time);
+          if (state == PROCESS_DEAD)
+            state = PROCESS_UNKNOWN;
+        }
     }
   else
-    switch (process_state (rec->pid, rec->start_time))
+    state = process_state (rec->pid, 0);
+
+  switch (state)
+    {
+    case PROCESS_ALIVE:
+      j->verdict = VERDICT_ALIVE;
+      snprintf (j->why, sizeof j->why, "process %ld is running", pid);
+      break;
+    case PROCESS_DEAD:
       {
-      case PROCESS_ALIVE:
-        j->verdict = VERDICT_ALIVE;
-        snprintf (j->why, sizeof j->why, "process %ld is running", pid);
-        break;
-      case PROCESS_DEAD:
-        {
-          /* Dead, a zombie, or its pid reused by a later process.  */
-          unsigned long long now_started;
-          bool reused = (rec->start_time
-                         && process_start_time (rec->pid, &now_started) == 0
-                         && now_started != rec->start_time);
-          j->verdict = VERDICT_DEAD;
-          snprintf (j->why, sizeof j->why,
-                    (reused ? "pid %ld now names a later process"
-                     : "process %ld is gone"), pid);
-        }
-        break;
-      default:
-        j->verdict = VERDICT_UNKNOWN;
+        /* Gone, a zombie, or its pid reused by a later process.  */
+        unsigned long long now_started;
+        bool reused = (rec->start_time
+                       && process_start_time (rec->pid, &now_started) == 0
+                       && now_started != rec->start_time);
+        j->verdict = VERDICT_DEAD;
         snprintf (j->why, sizeof j->why,
-                  "cannot tell whether process %ld is running", pid);
-        break;
+                  (reused ? "pid %ld now names a later process"
+                   : "process %ld is gone"), pid);
       }
+      break;
+    default:
+      j->verdict = VERDICT_UNKNOWN;
+      snprintf (j->why, sizeof j->why,
+                "cannot tell whether process %ld is running", pid);
+      break;
+    }
 }
 
 /* Look at the existing FILE and judge it.  If FD is not NULL, leave the
