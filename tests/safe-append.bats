@@ -1055,14 +1055,18 @@ size_limit_round_broken() {
 # -f rotates it with CONFIG_BODY (the pids of the four safe-appends are
 # in 'pids') every 0.2 s -- whenever 'log' is not empty, so a rotation
 # after the first one proves that the writers moved to the new log.
-# Sets ROTATIONS and CHECK (tear-lines check over all the files).
+# Past half their lines the writers slow down until three rotations are
+# done (tear-lines -w), so lines still flow then however fast the
+# machine is.  Sets ROTATIONS and CHECK (tear-lines check over all the
+# files).
 rotate_while_streaming() {
   command -v logrotate >/dev/null || skip "logrotate is not installed"
   local body=$1 seed=$((RANDOM + 1)) w pids=() status=0
   printf '%s {\n%s\n}\n' "$PWD/log" "$body" >rotate.conf
   : >log
   for ((w = 0; w < 4; w++)); do
-    tear-lines gen -s "$seed" -d 3000 "$w" 1000 | safe-append log 3>&- &
+    tear-lines gen -s "$seed" -d 3000 -w "$PWD/enough" "$w" 1000 |
+      safe-append log 3>&- &
     pids+=($!)
   done
   echo "${pids[*]}" >pids
@@ -1071,6 +1075,7 @@ rotate_while_streaming() {
     if [ -s log ]; then
       logrotate -f -s state rotate.conf || fail "logrotate failed"
       ROTATIONS=$((ROTATIONS + 1))
+      ((ROTATIONS < 3)) || : >enough
     fi
     sleep 0.2
   done

@@ -9,7 +9,7 @@
 
 /* Usage:
      tear-lines gen [-s SEED] [-c CHUNK] [-d USEC] [-b READY:GO] [-o FILE]
-                    WRITER COUNT
+                    [-w FILE] WRITER COUNT
      tear-lines check [-s SEED] WRITERS COUNT < FILE
      tear-lines append [-c] FILE < RECORDS
 
@@ -25,7 +25,10 @@
    (default 4093) bytes instead -- a writer that tears lines.  With -b,
    all lines are generated first, then one byte is written to the FIFO
    READY and one read from the FIFO GO: a barrier for starting many
-   writers at once.
+   writers at once.  With -w FILE, once half the bytes are written, the
+   producer slows down (a pause of 50 ms after each chunk) for as long
+   as FILE does not exist: a test that needs something to happen while
+   lines still flow creates FILE when it has happened.
 
    'check' regenerates every line of WRITERS writers x COUNT lines and
    reads FILE, whose lines are these in any order.  A line read that is
@@ -209,9 +212,9 @@ static int
 generate (int argc, char **argv)
 {
   unsigned long seed = 1, chunk = 0, pause_usec = 0;
-  char const *barrier_spec = NULL, *out_file = NULL;
+  char const *barrier_spec = NULL, *out_file = NULL, *slow_until = NULL;
   int c;
-  while ((c = getopt (argc, argv, "s:c:d:b:o:")) != -1)
+  while ((c = getopt (argc, argv, "s:c:d:b:o:w:")) != -1)
     switch (c)
       {
       case 's': seed = number (optarg); break;
@@ -219,6 +222,7 @@ generate (int argc, char **argv)
       case 'd': pause_usec = number (optarg); break;
       case 'b': barrier_spec = optarg; break;
       case 'o': out_file = optarg; break;
+      case 'w': slow_until = optarg; break;
       default: usage ();
       }
   if (argc - optind != 2)
@@ -281,6 +285,8 @@ generate (int argc, char **argv)
           pos += n;
           if (pause_usec)
             usleep (pause_usec);
+          if (slow_until && pos >= len / 2 && access (slow_until, F_OK) != 0)
+            usleep (50000);
         }
     }
   free (data);
