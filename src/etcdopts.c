@@ -11,9 +11,11 @@
 
 #include "etcdopts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -21,10 +23,17 @@
 #include "error.h"
 #include "timespec.h"
 #include "unistr.h"
+#include "xalloc.h"
+#include "xreadlink.h"
+#include "xvasprintf.h"
 
 #if ENABLE_ETCD
 # include "etcdforms.h"
 # include "etcdclient.h"
+#endif
+
+#if !ENABLE_ETCD
+static int exec_etcd_backend (bool with_command);
 #endif
 
 /* The longest lock name: a name, not a document.  */
@@ -149,8 +158,59 @@ etcd_lockdir (char const *name, char **command,
 #if ENABLE_ETCD
   return etcd_run_form (name, command, &opt);
 #else
-  error (0, 0, "the etcd backend (--etcd) was not built: configure found "
-         "no libcurl or no jansson");
-  return command[0] ? 125 : EXIT_USAGE;
+  return exec_etcd_backend (command[0] != NULL);
 #endif
 }
+
+/* lockdir's arguments, as main got them, for the etcd backend.  */
+static char **lockdir_args;
+
+void
+etcd_remember_args (int argc, char **argv)
+{
+  lockdir_args = xmemdup (argv, (argc + 1) * sizeof *argv);
+}
+
+#if !ENABLE_ETCD
+/* The etcd backend is a program of its own, lockdir-etcd: lockdir
+   built from the same sources with libcurl and jansson.  Linked into
+   lockdir, those two and the thirty libraries they load would be
+   loaded by every local lock as well, which doubled the cost of
+   'lockdir L true'.  Run it in our place, with our arguments: first
+   the one beside this program (the build tree, or an install that
+   keeps them together), then the one installed in ETCD_BACKEND_DIR.
+   Return only on failure, with the status to exit with.  */
+static int
+exec_etcd_backend (bool with_command)
+{
+  char *candidates[2] = { NULL, NULL };
+  char *self = xreadlink ("/proc/self/exe");
+  char *slash = self ? strrchr (self, '/') : NULL;
+  if (slash)
+    candidates[0] = xasprintf ("%.*s/lockdir-etcd", (int) (slash - self),
+                               self);
+  candidates[1] = xasprintf ("%s/lockdir-etcd", ETCD_BACKEND_DIR);
+  free (self);
+  int exec_errno = ENOENT;
+  char const *failed = NULL;
+  for (int i = 0; i < 2; i++)
+    if (candidates[i])
+      {
+        execv (candidates[i], lockdir_args);
+        if (errno != ENOENT)
+          {
+            exec_errno = errno;
+            failed = candidates[i];
+            break;
+          }
+      }
+  if (failed)
+    error (0, exec_errno, "cannot run the etcd backend %s", quoteaf (failed));
+  else
+    error (0, 0, "the etcd backend (--etcd) was not built: configure found "
+           "no libcurl or no jansson (%s is absent)", quoteaf (candidates[1]));
+  free (candidates[0]);
+  free (candidates[1]);
+  return with_command ? 125 : failed ? EXIT_SYSERR : EXIT_USAGE;
+}
+#endif

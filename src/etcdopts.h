@@ -90,6 +90,10 @@ void etcd_option (struct etcd_options *etcd, int c, char const *arg);
    bad endpoint, is a usage error.  */
 bool etcd_wanted (struct etcd_options *etcd);
 
+/* Keep lockdir's ARGC arguments ARGV (before any option parsing), for
+   the etcd backend, which lockdir runs in its place.  */
+void etcd_remember_args (int argc, char **argv);
+
 /* Print the --help paragraphs of the etcd options.  */
 void etcd_usage (void);
 

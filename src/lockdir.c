@@ -1743,6 +1743,7 @@ main (int argc, char **argv)
   bool check_fs = false;
 
   tool_init (argc, argv);
+  etcd_remember_args (argc, argv);
   if (runs_command (argc, argv))
     {
       /* lockdir's own failures, usage errors and gnulib's fatal ones
