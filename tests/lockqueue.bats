@@ -25,6 +25,13 @@ tickets() {
   echo "$n"
 }
 
+# True when LOCK's queue holds N tickets (for wait_until, which must
+# count again on each try: 'wait_until test "$(tickets L)" -eq N'
+# would count once, before waiting).
+tickets_are() {
+  [ "$(tickets "$1")" -eq "$2" ]
+}
+
 # True once process PID waits in the queue of LOCK: a ticket whose
 # record names it is there.  (One process per look: these run in loops
 # on a loaded machine.)
@@ -221,7 +228,7 @@ barging() {
   [ "$status" = 137 ] || fail "the killed waiter exited $status, not 137"
   # The waiter behind it was woken by its death (pidfd) and removed its
   # ticket: one removal, before any release.
-  wait_until test "$(tickets L)" -eq 5
+  wait_until tickets_are L 5
   echo >gate
   wait "$HOLDER"
   for k in 1 2 4 5 6; do
@@ -464,7 +471,7 @@ wakeups() {
   mkfifo gate2
   background sh -c 'lockdir -w 30s L && echo held >out && read x <gate2 && lockdir -u L'
   script=$BG
-  wait_until test "$(tickets L)" -eq 1
+  wait_until tickets_are L 1
   echo >gate
   wait "$HOLDER"
   wait_until test -s out
