@@ -92,6 +92,9 @@ ignore_file_size_signal (int sig)
   (void) sig;
 }
 
+/* The signals tool_init found ignored, and left ignored.  */
+static sigset_t inherited_ignored;
+
 /* The tool's fixed name, for temporaries and --version.  */
 static char const *fixed_tool_name;
 
@@ -149,9 +152,27 @@ tool_init_named (char const *name, int argc, char **argv)
         continue;
       struct sigaction old;
       if (sigaction (sig, new_act, &old) == 0 && old.sa_handler == SIG_IGN)
-        sigaction (sig, &old, NULL);
+        {
+          sigaction (sig, &old, NULL);
+          sigaddset (&inherited_ignored, sig);
+        }
     }
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
+}
+
+void
+default_tool_signals (void)
+{
+  struct sigaction dfl;
+  memset (&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigset_t caught;
+  cleanup_signal_set (&caught);
+  sigaddset (&caught, SIGXFSZ);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember (&caught, sig) == 1
+        && sigismember (&inherited_ignored, sig) != 1)
+      sigaction (sig, &dfl, NULL);
 }
 
 void

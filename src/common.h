@@ -84,6 +84,13 @@ void tool_init_named (char const *name, int argc, char **argv);
 /* Every tool defines PROGRAM_NAME before its main.  */
 #define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
 
+/* Give every signal that tool_init caught its default action back
+   (those it found ignored stay ignored).  For a child that shares our
+   memory until it execs (vfork), with signals blocked: a signal let
+   through before the exec must not run our handlers there.  Exec would
+   reset them just the same.  Async-signal-safe.  */
+void default_tool_signals (void);
+
 /* The tool's fixed name, as given to tool_init; the last component of
    program_name in a program that did not call it.  */
 char const *tool_name (void);

@@ -63,6 +63,8 @@
 #include "c-ctype.h"
 #include "error.h"
 #include "full-write.h"
+#include "intprops.h"
+#include "inttostr.h"
 #include "stat-time.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -949,13 +951,6 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   copy_one_line (self->host, sizeof self->host, this_host ());
   self->uid = geteuid ();
   self->shared = config->shared;
-  if (config->child_pid > 0)
-    {
-      self->child_pid = config->child_pid;
-      if (process_start_time (self->child_pid, &self->child_start_time)
-          != 0)
-        return -1;
-    }
   if (timespec_sign (config->lease) > 0
       && !duration_is_infinite (config->lease))
     self->lease = config->lease;
@@ -992,6 +987,41 @@ write_record (int fd, struct dirlock_owner const *owner)
   char buf[RECORD_MAX];
   size_t len = format_record (owner, buf, sizeof buf);
   return full_write (fd, buf, len) == len ? 0 : -1;
+}
+
+int
+dirlock_add_child (struct dirlock const *lock, pid_t child_pid,
+                   unsigned long long child_start_time)
+{
+  /* Formatted by hand: stdio is not for a vfork child.  */
+  char pid_text[INT_BUFSIZE_BOUND (intmax_t)];
+  char start_text[INT_BUFSIZE_BOUND (uintmax_t)];
+  char lines[sizeof "child_pid=\nchild_start_time=\n"
+             + sizeof pid_text + sizeof start_text];
+  char *end = stpcpy (lines, "child_pid=");
+  end = stpcpy (end, imaxtostr (child_pid, pid_text));
+  end = stpcpy (end, "\nchild_start_time=");
+  end = stpcpy (end, umaxtostr (child_start_time, start_text));
+  end = stpcpy (end, "\n");
+  size_t len = end - lines;
+
+  /* At the end of the record, in one write: a reader sees the record
+     without the lines or with both (a record is far smaller than a
+     page).  */
+  struct stat st;
+  if (fstat (lock->owner_fd, &st) != 0)
+    return -1;
+  ssize_t n = pwrite (lock->owner_fd, lines, len, st.st_size);
+  if (n < 0)
+    return -1;
+  if (n != (ssize_t) len)
+    {
+      /* Take back a part: a record's lines are whole.  */
+      if (ftruncate (lock->owner_fd, st.st_size) == 0)
+        errno = ENOSPC;
+      return -1;
+    }
+  return 0;
 }
 
 enum attempt { ATTEMPT_ACQUIRED, ATTEMPT_EXISTS, ATTEMPT_ERROR };

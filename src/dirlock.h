@@ -155,10 +155,6 @@ struct dirlock
 struct dirlock_config
 {
   pid_t owner_pid;             /* 0: this process */
-  /* A process running on the owner's behalf (lockdir's COMMAND), or
-     0: recorded with the owner, so that while it lives the lock is
-     not stale even if its owner has died.  */
-  pid_t child_pid;
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
@@ -209,6 +205,14 @@ int dirlock_release (struct dirlock *lock);
 /* Forget a held lock without releasing it (its owner is another
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
+
+/* Name CHILD_PID, started at CHILD_START_TIME, in our owner record as
+   the process running on the owner's behalf (lockdir's COMMAND): while
+   it lives, the lock is not stale even if the owner has died.  Appends
+   to the record in one write; async-signal-safe, for a vfork child
+   that names itself before it execs.  Return 0, or -1 with errno.  */
+int dirlock_add_child (struct dirlock const *lock, pid_t child_pid,
+                       unsigned long long child_start_time);
 
 /* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
    the lock was broken meanwhile).  */

@@ -9,10 +9,10 @@
    (at your option) any later version.  */
 
 /* The lock itself is in dirlock.c.  This is the command line around
-   it: run a COMMAND while holding the lock (fork, record the child in
-   the owner record, exec, forward signals, release after the child
-   exits, exit like timeout(1)), or acquire/release/break/inspect the
-   lock for a script.  */
+   it: run a COMMAND while holding the lock (vfork a child that names
+   itself in the owner record and execs, forward signals, release after
+   the child exits, exit like timeout(1)), or acquire/release/break/
+   inspect the lock for a script.  */
 
 #include <config.h>
 
@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +37,7 @@
 #include "exitfail.h"
 #include "filenamecat.h"
 #include "intprops.h"
+#include "inttostr.h"
 #include "timespec.h"
 #include "xalloc.h"
 #include "xstrtol.h"
@@ -698,45 +698,6 @@ command_line (char **argv)
   return line;
 }
 
-/* In the child: wait for the parent's go-ahead (it holds the lock, with
-   us recorded in the owner record), then run COMMAND.  Report an exec
-   failure's errno through ERR_FD, which exec closes.  Until the
-   go-ahead, the child dies with PARENT: it closes its copy of the
-   pipe's write end GO_WRITE_FD, so that the parent's death is an end of
-   file, and asks for SIGKILL when the parent dies (checked again after
-   asking, in case it died first).  A child that outlived a killed
-   lockdir would otherwise wait forever, and keep the lock held as "its
-   command still runs".  The child was forked with only tool_init's
-   handlers, which exec resets; its cleanup handler removes only
-   temporaries the child made itself, that is none.  */
-static _Noreturn void
-child_run (char **argv, int go_fd, int go_write_fd, int err_fd, pid_t parent)
-{
-  close (go_write_fd);
-  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
-    _exit (EXIT_CANCELED);
-  /* The go-ahead is the lock's fencing token, in one write.  */
-  char token[INT_BUFSIZE_BOUND (uintmax_t)];
-  ssize_t n;
-  while ((n = read (go_fd, token, sizeof token - 1)) < 0 && errno == EINTR)
-    continue;
-  if (n <= 0)
-    _exit (EXIT_CANCELED);      /* the parent gave up or died: run nothing */
-  token[n] = '\0';
-  /* From now on COMMAND outlives a killed lockdir, and keeps the lock
-     held while it runs (its pid is in the owner record).  */
-  prctl (PR_SET_PDEATHSIG, 0);
-  if (setenv ("LOCKDIR_TOKEN", token, 1) != 0)
-    _exit (EXIT_CANCELED);
-  execvp (argv[0], argv);
-  int err = errno;
-  if (write (err_fd, &err, sizeof err) < 0)
-    {
-      /* The parent sees no report, but still our status.  */
-    }
-  _exit (err == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE);
-}
-
 /* Reap CHILD if it has exited, and then forget it as the target of
    forwarded signals in the same step, with them blocked.  Return
    waitpid's result.  */
@@ -856,122 +817,119 @@ release_after_command (struct dirlock *lock, char const *lock_name,
   return false;
 }
 
-/* COMMAND's process, forked before the lock is acquired so that the
-   owner record names it from its first and only write; it runs COMMAND
-   only once told to.  The pipes are made before the lock is acquired
-   too: a lock taken and then left behind because no descriptor was left
-   for a pipe would outlive us.  */
-struct child
-{
-  pid_t pid;
-  int go;             /* write the token: run COMMAND; close: exit */
-  int err;            /* the child's exec errno, or end of file */
-};
-
-/* Fork the child that will run ARGV.  Return false (errno set) if it
-   cannot be started.  */
+/* Make the pipe that wakes the wait for COMMAND, before the lock is
+   acquired: a lock taken and then left behind because no descriptor was
+   left for it would outlive us.  Return false (errno set) if it cannot
+   be made.  */
 static bool
-start_child (char **argv, struct child *child)
+make_sigchld_pipe (void)
 {
-  int go[2], err[2];
-  if (pipe2 (go, O_CLOEXEC) != 0)
-    return false;
-  if (pipe2 (err, O_CLOEXEC) != 0
-      || pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-    {
-      int saved_errno = errno;
-      close (go[0]);
-      close (go[1]);
-      if (sigchld_pipe[0] < 0)
-        {
-          close (err[0]);
-          close (err[1]);
-        }
-      errno = saved_errno;
-      return false;
-    }
-  pid_t parent = getpid ();
-  child->pid = fork ();
-  if (child->pid == 0)
-    child_run (argv, go[0], go[1], err[1], parent);
-  int saved_errno = errno;
-  close (go[0]);
-  close (err[1]);
-  if (child->pid < 0)
-    {
-      close (go[1]);
-      close (err[0]);
-      errno = saved_errno;
-      return false;
-    }
-  child->go = go[1];
-  child->err = err[0];
-  return true;
+  return pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0;
 }
 
-/* The lock was not acquired: the child exits without running anything.  */
-static void
-cancel_child (struct child *child)
+/* What the child leaves in the memory it shares with us until it execs
+   or exits (vfork), read once vfork has returned.  */
+static struct
 {
-  close (child->go);
-  close (child->err);
-  waitpid (child->pid, NULL, 0);
+  unsigned long long start_time;  /* the child's, for the owner record */
+  int record_errno;               /* not 0: it could not name itself, and
+                                     ran nothing */
+  int exec_errno;                 /* not 0: it could not run COMMAND */
+} volatile spawned;
+
+/* In the vfork child, with every signal blocked: name ourselves in
+   LOCK's owner record, then run COMMAND (ARGV) with OLD_MASK, the
+   caller's signal mask.  The record names us before COMMAND runs, so
+   that a lockdir killed at any moment leaves either no COMMAND or one
+   that keeps the lock held while it runs.  Our memory is the parent's
+   until the exec: system calls and plain computation only, and our
+   handlers reset before any signal gets through.  */
+static _Noreturn void
+child_exec (struct dirlock const *lock, char **argv,
+            sigset_t const *old_mask)
+{
+  default_tool_signals ();
+  pid_t self = getpid ();
+  unsigned long long start_time;
+  if (process_start_time (self, &start_time) != 0
+      || dirlock_add_child (lock, self, start_time) != 0)
+    {
+      spawned.record_errno = errno;
+      _exit (EXIT_CANCELED);
+    }
+  spawned.start_time = start_time;
+  sigprocmask (SIG_SETMASK, old_mask, NULL);
+  execvp (argv[0], argv);
+  int err = errno;
+  spawned.exec_errno = err;
+  _exit (err == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE);
 }
 
-/* We hold LOCK, whose record names CHILD: let it run COMMAND (ARGV),
-   and release LOCK after it.  Return the exit status.  */
+/* We hold LOCK: run COMMAND (ARGV) in a child, and release LOCK after
+   it.  Return the exit status.  */
 static int
 run_command (struct dirlock *lock, char const *lock_name, char **argv,
-             struct child *child, struct options const *opt)
+             struct options const *opt)
 {
-  /* No signal may reach the parent's handlers before they know the
-     child's pid.  */
-  sigset_t block, old_mask;
-  forwarded_signal_set (&block);
-  sigprocmask (SIG_BLOCK, &block, &old_mask);
-  install_handlers ();
-  child_for_signals = child->pid;
-  sigprocmask (SIG_SETMASK, &old_mask, NULL);
-
-  /* If the child was killed before reading, the write fails (EPIPE)
-     rather than killing us with the lock held.  */
-  struct sigaction ignore_pipe, old_pipe;
-  memset (&ignore_pipe, 0, sizeof ignore_pipe);
-  ignore_pipe.sa_handler = SIG_IGN;
-  sigaction (SIGPIPE, &ignore_pipe, &old_pipe);
   char token[INT_BUFSIZE_BOUND (uintmax_t)];
-  int len = snprintf (token, sizeof token, "%ju", lock->self.token);
-  bool written = write (child->go, token, len) == len;
-  int write_errno = errno;
-  sigaction (SIGPIPE, &old_pipe, NULL);
-  close (child->go);
+  if (setenv ("LOCKDIR_TOKEN", umaxtostr (lock->self.token, token), 1) != 0)
+    {
+      error (0, errno, "cannot start the command");
+      release_after_command (lock, lock_name, opt);
+      return EXIT_CANCELED;
+    }
+
+  /* Every signal is blocked until the child has exec'd and the handlers
+     that pass signals on to it know its pid: no signal may run our
+     handlers in the child, or reach the parent's before they know
+     whom to pass it to.  */
+  sigset_t all, old_mask;
+  sigfillset (&all);
+  sigprocmask (SIG_BLOCK, &all, &old_mask);
+  spawned.record_errno = spawned.exec_errno = 0;
+  /* vfork, not fork: a fork copies our page tables, and then every page
+     either process writes costs a fault; that was a quarter of the
+     time of 'lockdir L true'.  */
+  pid_t child = vfork ();
+  if (child == 0)
+    child_exec (lock, argv, &old_mask);
+  int vfork_errno = errno;
+  if (child > 0)
+    {
+      child_for_signals = child;
+      install_handlers ();
+    }
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  if (child < 0)
+    {
+      error (0, vfork_errno, "cannot start the command");
+      release_after_command (lock, lock_name, opt);
+      return EXIT_CANCELED;
+    }
+  if (spawned.record_errno == 0)
+    {
+      lock->self.child_pid = child;
+      lock->self.child_start_time = spawned.start_time;
+    }
 
   bool timed_out = false;
   int status;
-  bool waited = wait_child (child->pid, lock, lock_name, opt, &status,
+  bool waited = wait_child (child, lock, lock_name, opt, &status,
                             &timed_out);
-
-  /* A child that could not exec wrote its errno here and exited; one
-     that did exec closed the pipe.  Reading it only now lets us sleep
-     once, until the child ends, instead of also waiting for its exec:
-     one wake-up fewer on the path every lock hand-off takes.  */
-  int exec_errno = 0;
-  ssize_t n;
-  while ((n = read (child->err, &exec_errno, sizeof exec_errno)) < 0
-         && errno == EINTR)
-    continue;
-  close (child->err);
   bool released = release_after_command (lock, lock_name, opt);
 
   if (!waited)
     return EXIT_CANCELED;
-  if (!written)
+  if (spawned.record_errno != 0)
     {
-      error (0, write_errno, "cannot start the command");
+      error (0, spawned.record_errno,
+             "cannot name the command in the owner record of %s",
+             quoteaf (lock_name));
       return EXIT_CANCELED;
     }
-  if (n == sizeof exec_errno)
+  if (spawned.exec_errno != 0)
     {
+      int exec_errno = spawned.exec_errno;
       error (0, exec_errno, "cannot run %s", quoteaf (argv[0]));
       return exec_errno == ENOENT ? EXIT_ENOENT : EXIT_CANNOT_INVOKE;
     }
@@ -1050,18 +1008,16 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   };
   char *command = with_command ? command_line (argv) : NULL;
   config.command = command;
-  struct child child = { 0, -1, -1 };
   if (with_command)
     {
       if (setenv ("LOCKDIR_PATH", lock_name, 1) != 0)
         xalloc_die ();
-      if (!start_child (argv, &child))
+      if (!make_sigchld_pipe ())
         {
           error (0, errno, "cannot start the command");
           free (command);
           return fail_status;
         }
-      config.child_pid = child.pid;
     }
 
   struct timespec deadline = (opt->nonblock ? (struct timespec) { 0, 0 }
@@ -1072,12 +1028,6 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   int r = dirlock_acquire_with (&lock, lock_name, deadline_after (deadline),
                                 &config);
   free (command);
-  if (r != 0 && with_command)
-    {
-      int saved_errno = errno;
-      cancel_child (&child);
-      errno = saved_errno;
-    }
   if (r < 0 && errno == EDEADLK)
     {
       struct dirlock_owner holder;
@@ -1109,7 +1059,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     }
 
   if (with_command)
-    return run_command (&lock, lock_name, argv, &child, opt);
+    return run_command (&lock, lock_name, argv, opt);
 
   if (opt->print_token)
     {

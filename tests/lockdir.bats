@@ -745,13 +745,14 @@ count_wakeups() {
 # --- killed at any point ---------------------------------------------------------
 
 # kill_points TRACE: for each system call in the strace output TRACE
-# from the fork of the command on, print "NAME N": it is the N-th call
-# of NAME, the argument strace's inject=NAME:when=N needs.
+# from the first pipe on (made just before the lock is taken), print
+# "NAME N": it is the N-th call of NAME, the argument strace's
+# inject=NAME:when=N needs.
 kill_points() {
   awk '/^(---|\+\+\+)/ { next }
        { name = $0; sub(/\(.*/, "", name); n[name]++ }
-       /^clone/ { forked = 1 }
-       forked { print name, n[name] }' "$1"
+       /^pipe2/ { started = 1 }
+       started { print name, n[name] }' "$1"
 }
 
 # The processes a sweep started and left, by the marker in their command
@@ -760,24 +761,41 @@ sweep_leftovers() {
   pgrep -f -- "kill-swee[p]-$1"
 }
 
-@test "lockdir SIGKILLed at any system call after its fork: no process lingers, the lock is recovered" {
+@test "lockdir SIGKILLed at any system call: a COMMAND that started keeps the lock held while it runs; then the lock is recovered" {
   SWEEP=$BASHPID
   marker=kill-sweep-$SWEEP
   lockdir L true
-  strace -qq -o trace lockdir L true "$marker"
+  strace -qq -o trace lockdir L sh -c 'sleep 0.5; :' "$marker"
   kill_points trace >points
+  grep -q '^vfork ' points || fail "no vfork among: $(cat points)"
   [ "$(wc -l <points)" -gt 10 ] || fail "too few kill points: $(cat points)"
+  checked=0
   while read -r name n; do
-    run strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
-      lockdir L true "$marker" 3>&-
+    # Not 'run': it would wait for the end of the output, which a COMMAND
+    # that outlives lockdir keeps open.
+    status=0
+    strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
+      lockdir L sh -c 'sleep 0.5; :' "$marker" >/dev/null 2>&1 3>&- ||
+      status=$?
     [ "$status" = 137 ] || [ "$status" = 0 ] ||
       fail "killed at $name #$n: status $status"
-    # The child, whatever it was doing, must not outlive lockdir.
-    wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null'
+    # COMMAND outlives a killed lockdir: while it runs, the lock is held
+    # (its pid is in the owner record before it can run).
+    if sweep_leftovers "$SWEEP" >/dev/null; then
+      run lockdir -n L true
+      if sweep_leftovers "$SWEEP" >/dev/null; then
+        [ "$status" = 75 ] ||
+          fail "killed at $name #$n: COMMAND runs, yet lockdir -n L got $status: $output"
+        checked=$((checked + 1))
+      fi
+      wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null'
+    fi
     run lockdir -w 5 L true
     assert_success
     [ ! -e L ] || fail "killed at $name #$n: L left after recovery"
   done <points
+  # The check above ran, for the calls after the vfork at least.
+  [ "$checked" -gt 0 ] || fail "COMMAND never outlived a killed lockdir"
 }
 
 @test "out of descriptors (ulimit -n 5 to 20): lockdir fails with a message and leaves no lock" {
