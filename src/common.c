@@ -92,8 +92,15 @@ ignore_file_size_signal (int sig)
   (void) sig;
 }
 
-/* The signals tool_init found ignored, and left ignored.  */
+/* The signals we found ignored when setting our handlers, and left
+   ignored.  */
 static sigset_t inherited_ignored;
+
+/* Whether the cleanup signals have their handler.  Not before it is
+   needed: a temporary registered, and the signals unblocked.  A tool
+   whose temporaries all live within a blocked step (atomic-swap -s,
+   lockdir without a wait) never pays the forty system calls.  */
+static bool cleanup_handlers_installed;
 
 /* The tool's fixed name, for temporaries and --version.  */
 static char const *fixed_tool_name;
@@ -123,41 +130,48 @@ tool_init_named (char const *name, int argc, char **argv)
   atexit (close_stdout);
   atexit (cleanup_temporaries);
 
+  struct sigaction xfsz_act, old;
+  memset (&xfsz_act, 0, sizeof xfsz_act);
+  xfsz_act.sa_handler = ignore_file_size_signal;
+  sigemptyset (&xfsz_act.sa_mask);
+  if (sigaction (SIGXFSZ, &xfsz_act, &old) == 0 && old.sa_handler == SIG_IGN)
+    {
+      sigaction (SIGXFSZ, &old, NULL);
+      sigaddset (&inherited_ignored, SIGXFSZ);
+    }
+  /* The cleanup handlers wait for the first temporary (see
+     unblock_cleanup_signals).  */
+}
+
+/* Have every cleanup signal remove our temporaries.  */
+static void
+install_cleanup_handlers (void)
+{
   struct sigaction act;
   memset (&act, 0, sizeof act);
   act.sa_handler = cleanup_signal_handler;
   cleanup_signal_set (&act.sa_mask);
-  struct sigaction xfsz_act;
-  memset (&xfsz_act, 0, sizeof xfsz_act);
-  xfsz_act.sa_handler = ignore_file_size_signal;
-  sigemptyset (&xfsz_act.sa_mask);
   /* One call per signal sets the handler and returns the disposition
      it replaced; an inherited "ignore" (nohup'd callers expect it) is
      then put back.  With the signals blocked meanwhile, none can reach
      the handler in between, and putting SIG_IGN back discards any that
      came.  Two calls per signal, a third of lockdir's system calls, was
      the cost of asking first.  */
-  sigset_t blocked, old_mask;
-  cleanup_signal_set (&blocked);
-  sigaddset (&blocked, SIGXFSZ);
-  sigprocmask (SIG_BLOCK, &blocked, &old_mask);
+  sigset_t old_mask;
+  sigprocmask (SIG_BLOCK, &act.sa_mask, &old_mask);
   for (int sig = 1; sig < NSIG; sig++)
     {
-      struct sigaction const *new_act;
-      if (sig == SIGXFSZ)
-        new_act = &xfsz_act;
-      else if (sigismember (&act.sa_mask, sig) == 1)
-        new_act = &act;
-      else
+      if (sigismember (&act.sa_mask, sig) != 1)
         continue;
       struct sigaction old;
-      if (sigaction (sig, new_act, &old) == 0 && old.sa_handler == SIG_IGN)
+      if (sigaction (sig, &act, &old) == 0 && old.sa_handler == SIG_IGN)
         {
           sigaction (sig, &old, NULL);
           sigaddset (&inherited_ignored, sig);
         }
     }
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  cleanup_handlers_installed = true;
 }
 
 void
@@ -167,7 +181,10 @@ default_tool_signals (void)
   memset (&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigset_t caught;
-  cleanup_signal_set (&caught);
+  if (cleanup_handlers_installed)
+    cleanup_signal_set (&caught);
+  else
+    sigemptyset (&caught);
   sigaddset (&caught, SIGXFSZ);
   for (int sig = 1; sig < NSIG; sig++)
     if (sigismember (&caught, sig) == 1
@@ -491,11 +508,25 @@ block_cleanup_signals (void)
   sigprocmask (SIG_BLOCK, &set, NULL);
 }
 
+/* Is any temporary registered?  */
+static bool
+temporaries_registered (void)
+{
+  for (int i = 0; i < CLEANUP_SLOTS; i++)
+    if (cleanup_table[i].in_use)
+      return true;
+  return false;
+}
+
 void
 unblock_cleanup_signals (void)
 {
   if (cleanup_block_depth > 0 && --cleanup_block_depth > 0)
     return;
+  /* A temporary outlives the blocked step: from now on a signal must
+     find the handler that removes it.  */
+  if (!cleanup_handlers_installed && temporaries_registered ())
+    install_cleanup_handlers ();
   sigset_t set;
   cleanup_signal_set (&set);
   sigprocmask (SIG_UNBLOCK, &set, NULL);

@@ -74,7 +74,9 @@ _Noreturn void usage (int status);
    names on every signal that others send and that kills by default
    (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
    SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, the real-time signals),
-   unless the caller left it ignored.  SIGXFSZ is caught and does
+   unless the caller left it ignored.  Those handlers are set only once
+   a temporary outlives a step run with the signals blocked (see
+   block_cleanup_signals).  SIGXFSZ is caught and does
    nothing, so a write past RLIMIT_FSIZE fails with EFBIG instead of
    killing the tool silently.  NAME is the tool's fixed name
    (its PROGRAM_NAME): temporary names and --version use it, never
@@ -84,7 +86,7 @@ void tool_init_named (char const *name, int argc, char **argv);
 /* Every tool defines PROGRAM_NAME before its main.  */
 #define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
 
-/* Give every signal that tool_init caught its default action back
+/* Give every signal that we catch its default action back
    (those it found ignored stay ignored).  For a child that shares our
    memory until it execs (vfork), with signals blocked: a signal let
    through before the exec must not run our handlers there.  Exec would
