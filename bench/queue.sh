@@ -9,13 +9,16 @@
 #
 # Knobs (environment): BENCH_ROUNDS (default 3), BENCH_QUEUED (waiters
 # per queue, default 8), BENCH_WORKERS / BENCH_ACQ (contention, default
-# 8 x 50).
+# 8 x 50), BENCH_QUICK=1 (one round, 4 x 10: part of make bench's two
+# minutes).
 
 set -u
-ROUNDS=${BENCH_ROUNDS:-3}
+if [ "${BENCH_QUICK:-0}" != 0 ]; then
+  ROUNDS=${BENCH_ROUNDS:-1} WORKERS=${BENCH_WORKERS:-4} ACQ=${BENCH_ACQ:-10}
+else
+  ROUNDS=${BENCH_ROUNDS:-3} WORKERS=${BENCH_WORKERS:-8} ACQ=${BENCH_ACQ:-50}
+fi
 QUEUED=${BENCH_QUEUED:-8}
-WORKERS=${BENCH_WORKERS:-8}
-ACQ=${BENCH_ACQ:-50}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/atomicutils-queue.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
