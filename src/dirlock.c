@@ -993,7 +993,8 @@ int
 dirlock_add_child (struct dirlock const *lock, pid_t child_pid,
                    unsigned long long child_start_time)
 {
-  /* Formatted by hand: stdio is not for a vfork child.  */
+  /* inttostr: no locale, no allocation, nothing a vfork child must
+     not touch.  */
   char pid_text[INT_BUFSIZE_BOUND (intmax_t)];
   char start_text[INT_BUFSIZE_BOUND (uintmax_t)];
   char lines[sizeof "child_pid=\nchild_start_time=\n"
