@@ -560,6 +560,11 @@ wakeups() {
   sh -c 'lockdir L && :'
   token=$(lockdir --status L | sed -n 's/^token=//p')
   hold_lock -n
+  # L was there before (the dead holding), so hold_lock's 'test -d L'
+  # proves nothing: wait until the holder's own command runs (its
+  # record names it), or a waiter below could break the dead holding
+  # first.
+  wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
   # The dead holder was broken by the holder above; now two queue.
   background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
   w1=$BG
