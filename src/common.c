@@ -102,6 +102,22 @@ static sigset_t inherited_ignored;
    lockdir without a wait) never pays the forty system calls.  */
 static bool cleanup_handlers_installed;
 
+bool
+set_action_unless_ignored (int sig, struct sigaction const *act)
+{
+  /* One call sets ACT and returns the action it replaced; only an
+     inherited "ignore" costs a second, to put it back.  Asking first
+     would cost two calls per signal: for the cleanup signals alone,
+     once a third of lockdir's system calls.  */
+  struct sigaction old;
+  if (sigaction (sig, act, &old) == 0 && old.sa_handler == SIG_IGN)
+    {
+      sigaction (sig, &old, NULL);
+      return true;
+    }
+  return false;
+}
+
 /* The tool's fixed name, for temporaries and --version.  */
 static char const *fixed_tool_name;
 
@@ -130,15 +146,12 @@ tool_init_named (char const *name, int argc, char **argv)
   atexit (close_stdout);
   atexit (cleanup_temporaries);
 
-  struct sigaction xfsz_act, old;
+  struct sigaction xfsz_act;
   memset (&xfsz_act, 0, sizeof xfsz_act);
   xfsz_act.sa_handler = ignore_file_size_signal;
   sigemptyset (&xfsz_act.sa_mask);
-  if (sigaction (SIGXFSZ, &xfsz_act, &old) == 0 && old.sa_handler == SIG_IGN)
-    {
-      sigaction (SIGXFSZ, &old, NULL);
-      sigaddset (&inherited_ignored, SIGXFSZ);
-    }
+  if (set_action_unless_ignored (SIGXFSZ, &xfsz_act))
+    sigaddset (&inherited_ignored, SIGXFSZ);
   /* The cleanup handlers wait for the first temporary (see
      unblock_cleanup_signals).  */
 }
@@ -151,25 +164,15 @@ install_cleanup_handlers (void)
   memset (&act, 0, sizeof act);
   act.sa_handler = cleanup_signal_handler;
   cleanup_signal_set (&act.sa_mask);
-  /* One call per signal sets the handler and returns the disposition
-     it replaced; an inherited "ignore" (nohup'd callers expect it) is
-     then put back.  With the signals blocked meanwhile, none can reach
-     the handler in between, and putting SIG_IGN back discards any that
-     came.  Two calls per signal, a third of lockdir's system calls, was
-     the cost of asking first.  */
+  /* With the signals blocked meanwhile, none can reach the handler
+     before an inherited "ignore" is put back, and putting SIG_IGN back
+     discards any that came.  */
   sigset_t old_mask;
   sigprocmask (SIG_BLOCK, &act.sa_mask, &old_mask);
   for (int sig = 1; sig < NSIG; sig++)
-    {
-      if (sigismember (&act.sa_mask, sig) != 1)
-        continue;
-      struct sigaction old;
-      if (sigaction (sig, &act, &old) == 0 && old.sa_handler == SIG_IGN)
-        {
-          sigaction (sig, &old, NULL);
-          sigaddset (&inherited_ignored, sig);
-        }
-    }
+    if (sigismember (&act.sa_mask, sig) == 1
+        && set_action_unless_ignored (sig, &act))
+      sigaddset (&inherited_ignored, sig);
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
   cleanup_handlers_installed = true;
 }

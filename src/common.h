@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -85,6 +86,12 @@ _Noreturn void usage (int status);
 void tool_init_named (char const *name, int argc, char **argv);
 /* Every tool defines PROGRAM_NAME before its main.  */
 #define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
+
+/* Give signal SIG the action ACT, unless our caller left SIG ignored
+   (a nohup'd caller expects it to stay so): then put "ignore" back and
+   return true.  Block SIG meanwhile if ACT's handler must not run
+   before that.  */
+bool set_action_unless_ignored (int sig, struct sigaction const *act);
 
 /* Give every signal that we catch its default action back
    (those it found ignored stay ignored).  For a child that shares our

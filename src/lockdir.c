@@ -663,14 +663,7 @@ install_handlers (void)
   for (int i = 0; i < N_FORWARDED; i++)
     sigaddset (&act.sa_mask, forwarded_signals[i]);
   for (int i = 0; i < N_FORWARDED; i++)
-    {
-      /* Set, and put an inherited "ignore" back: one call, not two, in
-         the common case.  */
-      struct sigaction old;
-      if (sigaction (forwarded_signals[i], &act, &old) == 0
-          && old.sa_handler == SIG_IGN)
-        sigaction (forwarded_signals[i], &old, NULL);
-    }
+    set_action_unless_ignored (forwarded_signals[i], &act);
 
   memset (&act, 0, sizeof act);
   act.sa_handler = note_sigchld;
