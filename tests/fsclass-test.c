@@ -9,7 +9,9 @@
      1 supported, 0 unsupported, -1 could not tell
    fsclass-test rename rename|noreplace|exchange OLD NEW
      rename OLD to NEW as a tool would, and on failure report it the way
-     tools do (fs_rename_failure); exit 3  */
+     tools do (fs_rename_failure); exit 3
+   fsclass-test attributes PATH
+     print statx's attributes_mask for PATH, in hexadecimal  */
 
 #include <config.h>
 
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 #include "fsclass.h"
@@ -112,7 +115,15 @@ main (int argc, char **argv)
     }
   if (argc == 5 && strcmp (argv[1], "rename") == 0)
     return rename_as_a_tool (argv[2], argv[3], argv[4]);
+  if (argc == 3 && strcmp (argv[1], "attributes") == 0)
+    {
+      struct statx st;
+      if (statx (AT_FDCWD, argv[2], 0, STATX_TYPE, &st) != 0)
+        error (EXIT_SYSERR, errno, "%s", argv[2]);
+      printf ("0x%llx\n", (unsigned long long) st.stx_attributes_mask);
+      return 0;
+    }
   fprintf (stderr, "usage: %s parse < MOUNTINFO | classify FSTYPE [MAGIC [OPTIONS]]"
-           " | probe DIR | rename KIND OLD NEW\n", argv[0]);
+           " | probe DIR | rename KIND OLD NEW | attributes PATH\n", argv[0]);
   return 2;
 }
