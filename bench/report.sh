@@ -56,8 +56,9 @@ contention_ms_per_acq() {
   awk -F'\t' -v l="$1" '$2 == l && $8 ~ /^ok:0$/ && $6 == $7 { print $5 / $7 }' contention.tsv
 }
 handoff_ms() { awk -F'\t' -v l="$1" '$1 == l && $2 ~ /^[0-9]+$/ { print $2 / 1000 }' handoff.tsv; }
-append_mbs() {
-  awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1000) }' append.tsv
+append_mbs() {   # writer [file: append.tsv, or append-pipe.tsv]
+  [ -f "${2:-append.tsv}" ] || return 0
+  awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1000) }' "${2:-append.tsv}"
 }
 
 {
@@ -108,6 +109,8 @@ flock_h=$(handoff_ms flock | percentile 50)
 lockdir_h=$(handoff_ms lockdir | percentile 50)
 cat_mbs=$(append_mbs 'cat >>' | stats | cut -f1)
 sa_mbs=$(append_mbs safe-append | stats | cut -f1)
+cat_pipe_mbs=$(append_mbs 'cat >>' append-pipe.tsv | stats | cut -f1)
+sa_pipe_mbs=$(append_mbs safe-append append-pipe.tsv | stats | cut -f1)
 sa_torn=$(awk -F'\t' '$1 == "safe-append" { print $5 }' torn.tsv | sed -n 's/.*torn=\([0-9]*\).*/\1/p')
 goal() {   # goal, measured, ratio, comparison (le|ge) bound
   local met=no
@@ -128,10 +131,14 @@ r=$(ratio "$(spawn_ratio 'excl-create f')" "$(spawn_ratio 'sh set -C')")
 goal '`excl-create` at most `set -C`' "${r}x" "$r" le 1.0
 r=$(ratio "$(spawn_ratio 'atomic-swap -s')" "$(spawn_ratio 'ln -sfn')")
 goal '`atomic-swap -s` at most `ln -sfn`' "${r}x" "$r" le 1.0
+r=$(ratio "$sa_pipe_mbs" "$cat_pipe_mbs")
+if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
+goal 'streaming safe-append at least 1.0x `cat >>`, 0 torn lines: from a producer (`producer | writer`)' \
+  "$(fmt "$sa_pipe_mbs" 0) vs $(fmt "$cat_pipe_mbs" 0) MB/s (${r}x); torn lines: ${sa_torn:-not measured}" "$r" ge 1.0
 r=$(ratio "$sa_mbs" "$cat_mbs")
 if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
-goal 'streaming safe-append at least 1.0x `cat >>`, 0 torn lines' \
-  "$(fmt "$sa_mbs" 0) vs $(fmt "$cat_mbs" 0) MB/s (${r}x); torn lines: ${sa_torn:-not measured}" "$r" ge 1.0
+goal '... and from a file (`writer <file`)' \
+  "$(fmt "$sa_mbs" 0) vs $(fmt "$cat_mbs" 0) MB/s (${r}x)" "$r" ge 1.0
 echo
 
 # ---------------------------------------------------------------------
@@ -284,6 +291,18 @@ cut -f2 append.tsv | awk '!seen[$0]++' | while IFS= read -r w; do
   echo "| \`$w\` | $(fmt "$m" 0) | $(fmt "$lo" 0)-$(fmt "$hi" 0) | $(ratio "$m" "$cat_mbs") | $complete |"
   [ "$m" != - ] && printf '%s\t%s\t%s\t%s\n' "$w" "$m" "$lo" "$hi" >>append.dat
 done
+if [ -s append-pipe.tsv ]; then
+  echo
+  echo "The same lines from a producer through a pipe (\`cat FILE | writer\`):"
+  echo
+  echo "| writer | MB/s (median) | spread over rounds | x \`cat >>\` | complete |"
+  echo "| --- | ---: | --- | ---: | --- |"
+  cut -f2 append-pipe.tsv | awk '!seen[$0]++' | while IFS= read -r w; do
+    read -r m lo hi < <(append_mbs "$w" append-pipe.tsv | stats)
+    complete=$(awk -F'\t' -v w="$w" '$2 == w && $5 != $4 { bad = 1 } END { print bad ? "**no**" : "yes" }' append-pipe.tsv)
+    echo "| \`$w\` | $(fmt "$m" 0) | $(fmt "$lo" 0)-$(fmt "$hi" 0) | $(ratio "$m" "$cat_pipe_mbs") | $complete |"
+  done
+fi
 if [ -s append-loop.tsv ]; then
   echo
   awk -F'\t' '{ ms[$1] = $3; n = $2 } END {
