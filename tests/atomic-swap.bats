@@ -1226,8 +1226,12 @@ make_trees() {
 }
 
 @test "control: the harness catches a naive check-then-mv" {
+  # A racer wins only if it saw no dst and moved its file there: with
+  # '[ -e dst ] ||' a racer that found dst there exits 0 and counted as
+  # a winner too, so every racer "won" every round, and the control
+  # passed whether or not two racers ever moved a file to dst.
   race_rounds "$DEPLOYERS" 10 \
-    'echo "$racer" >"f$racer"; [ -e dst ] || mv "f$racer" dst' \
+    'echo "$racer" >"f$racer"; [ ! -e dst ] && mv "f$racer" dst' \
     'rm -f dst'
   ((RACE_MANY > 0)) || fail "naive version never raced ($RACE_ONE rounds with one winner)"
 }

@@ -798,8 +798,13 @@ TAKEOVER_ROUNDS=$(( ROUNDS / 4 > 10 ? ROUNDS / 4 : 10 ))
 @test "control: the same harness catches the naive kill -0 || { rm; echo \$\$ >f; }" {
   local dead
   dead=$(dead_pid)
+  # The same naive takeover, written '! kill -0 ... && { ...; }' so that
+  # a racer wins only if it judged the owner dead and took f over: with
+  # 'kill -0 ... ||' a racer that found a live owner (and rightly left f
+  # alone) exits 0 and counted as a winner too, so every racer "won"
+  # every round whether or not any two took f over.
   race_rounds "$RACERS" 30 \
-    'kill -0 "$(cat f 2>/dev/null)" 2>/dev/null || { rm -f f; echo $BASHPID >f; }' \
+    '! kill -0 "$(cat f 2>/dev/null)" 2>/dev/null && { rm -f f; echo $BASHPID >f; }' \
     "echo $dead >f"
   ((RACE_MANY > 0)) || fail "naive takeover never raced ($RACE_ONE rounds with one winner)"
 }
