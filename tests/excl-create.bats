@@ -486,7 +486,15 @@ interrupt_mid_write() {
 }
 
 @test "control: the same harness catches a naive check-then-create" {
-  race_rounds "$RACERS" 30 '[ -e f ] || { echo x >f; }' 'rm -f f'
+  # A racer wins only if it saw no f and created it: with '[ -e f ] ||'
+  # a racer that found f there exits 0 and counted as a winner too, so
+  # every racer "won" every round, and the control caught a race whether
+  # or not two racers ever created f.  Left to chance, the microseconds
+  # between the test and the redirection (both built-ins) let two create
+  # f in about 1 round of 6 (4-7 rounds of 30 measured: some run in a
+  # few hundred would see none); held open for 0.1 s, as a descheduled
+  # racer would hold it, every racer that saw no f creates it.
+  race_rounds "$RACERS" 30 '[ ! -e f ] && { sleep 0.1; echo x >f; }' 'rm -f f'
   # The harness can fail: some round had more than one winner.
   ((RACE_MANY > 0)) || fail "naive version never raced ($RACE_ONE rounds with one winner)"
 }
