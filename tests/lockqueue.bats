@@ -62,10 +62,17 @@ start_time_of() {
   sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
 }
 
-# The pid of the one child of PID (the lockdir that strace runs).
+# The pid of the lockdir that strace (process PID) runs.  Only a child
+# that is running lockdir: strace first forks a child of its own that
+# tests ptrace and exits, so "any child of PID" could be that one -- or,
+# once it has gone and before the tracee is made, none.
 child_of() {
-  wait_until pgrep -P "$1" >/dev/null
-  pgrep -P "$1"
+  local child i
+  for ((i = 0; i < 1000; i++)); do
+    child=$(pgrep -x -P "$1" lockdir) && { echo "$child"; return 0; }
+    sleep 0.01
+  done
+  fail "no lockdir process under $1"
 }
 
 # slow_first_rename COMMAND...: run COMMAND with its first rename(2)
@@ -96,6 +103,16 @@ hold_lock() {
   wait_until test -d L
 }
 
+# True once LOCK holds a record of process PID that names its command.
+holds_with_command() {
+  local record
+  for record in "$1"/owner.*; do
+    grep -qx "pid=$2" "$record" 2>/dev/null &&
+      grep -q '^child_pid=' "$record" 2>/dev/null && return 0
+  done
+  return 1
+}
+
 # --- order -----------------------------------------------------------------
 
 # fifo_rounds ROUNDS [OPTION]...: in each round, hold L and let 8
@@ -109,12 +126,17 @@ fifo_rounds() {
   for ((r = 0; r < rounds; r++)); do
     rm -f order
     hold_lock "$@"
+    # Not just 'test -d L': wait until L is the holder's, its record
+    # naming the holder and its command, so that waiter 1 cannot find
+    # L free and take it first.
+    wait_until holds_with_command L "$HOLDER"
     local waiters=()
     for ((k = 1; k <= 8; k++)); do
       if ((k == 1)); then
         background slow_first_rename lockdir "$@" -w 60s L \
           sh -c "echo $k >>order"
         pid=$(child_of "$BG")
+        [ -n "$pid" ] || fail "round $r: waiter 1 has no lockdir process"
       else
         background lockdir "$@" -w 60s L sh -c "echo $k >>order"
         pid=$BG
@@ -282,6 +304,7 @@ mixed_timeouts() {
         background slow_first_rename lockdir "$@" -w 60s L \
           sh -c "echo $j >>order"
         pid=$(child_of "$BG")
+        [ -n "$pid" ] || fail "round $r: waiter 1 has no lockdir process"
       else
         background lockdir "$@" -w 60s L sh -c "echo $j >>order"
         pid=$BG
