@@ -672,7 +672,10 @@ count_wakeups() {
   local waiter=$BG
   wait_until pgrep -P "$waiter" >/dev/null
   if [ "$1" = lockdir ]; then
-    wait_until has_inotify_fd "$(pgrep -P "$waiter")"
+    # The traced lockdir, named by its name: strace first forks children
+    # of its own that test ptrace and exit.
+    wait_until pgrep -x -P "$waiter" lockdir >/dev/null
+    wait_until has_inotify_fd "$(pgrep -x -P "$waiter" lockdir)"
   fi
   sleep "$hold"   # the interval measured, not a synchronisation
   echo >gate
