@@ -78,9 +78,10 @@ etcd_start() {
     if etcd_wait_healthy "$ETCD_URL" "$ETCD_PID" ${ETCD_CURL_ARGS:-}; then
       return 0
     fi
-    kill -KILL "$ETCD_PID" 2>/dev/null
-    # (|| true: the status of a killed server, 137, must not end the
-    # test under errexit before the next attempt.)
+    # (|| true: a server that died already cannot be killed, and the
+    # status of a killed one is 137; neither may end the test under
+    # errexit before the next attempt.)
+    kill -KILL "$ETCD_PID" 2>/dev/null || true
     wait "$ETCD_PID" 2>/dev/null || true
   done
   cat "$dir/log" >&2
@@ -124,7 +125,7 @@ etcd_start_cluster() {
         healthy=$((healthy + 1))
     done
     ((healthy == 3)) && return 0
-    kill -KILL "${CLUSTER_PIDS[@]}" 2>/dev/null
+    kill -KILL "${CLUSTER_PIDS[@]}" 2>/dev/null || true
     wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
   done
   cat "$dir"/log.* >&2
