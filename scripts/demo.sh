@@ -105,8 +105,8 @@ if [ "$(id -u)" -eq 0 ] && command -v bindfs >/dev/null 2>&1 \
   run "grep ' $demo_dir/fuse ' /proc/self/mountinfo | sed 's/.* - //'"
   run excl-create --check-fs fuse/log
   run 'echo a >fuse/a; echo b >fuse/b; atomic-swap fuse/a fuse/b; echo "status $?"; cat fuse/a fuse/b'
-  run safe-append -c 'one record' fuse/log
-  run safe-append --force -c 'one record' fuse/log
+  run "safe-append -c 'one record' fuse/log"
+  run "safe-append --force -c 'one record' fuse/log"
   run excl-create fuse/pid
   umount fuse
 else
