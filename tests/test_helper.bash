@@ -201,5 +201,7 @@ done | sort
 SH
   sh fds.sh >fds.without
   "$@" sh fds.sh >fds.with
-  assert_equal "$(cat fds.with)" "$(cat fds.without)"
+  # Only what the wrapper adds counts: a descriptor of the harness's
+  # that closed between the two runs (seen under make -j2) is not one.
+  assert_equal "$(comm -23 fds.with fds.without)" ""
 }
