@@ -80,7 +80,20 @@ mkdir -p "$RESULTS" || exit 1
 RESULTS=$(cd "$RESULTS" && pwd)
 rm -f "$RESULTS"/*.tsv "$RESULTS"/*.svg "$RESULTS"/*.txt "$RESULTS"/RESULTS.md
 scratch=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/atomicutils-bench.XXXXXX") || exit 1
-trap 'rm -rf "$scratch"' EXIT
+# The cost of one call is measured a second time in a tmpfs directory
+# (BENCH_TMPFS, default /dev/shm; /run/lock, where locks usually live,
+# is one too), unless the scratch directory is on tmpfs already: what a
+# lock's files cost depends much on the filesystem (on an ext4 without
+# a journal, making and removing a directory frees a block, and every
+# block freed with 'discard' waits for the device), and flock's costs
+# it nothing.
+fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null | head -n 1; }
+tmpfs_scratch=
+tmpfs_dir=${BENCH_TMPFS:-/dev/shm}
+if [ "$(fs_type "$scratch")" != tmpfs ] && [ "$(fs_type "$tmpfs_dir")" = tmpfs ]; then
+  tmpfs_scratch=$(mktemp -d "$tmpfs_dir/atomicutils-bench.XXXXXX") || tmpfs_scratch=
+fi
+trap 'rm -rf "$scratch" ${tmpfs_scratch:+"$tmpfs_scratch"}' EXIT
 cd "$scratch" || exit 1
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -116,6 +129,16 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
   printf '%s\t%s\n' kernel "$(uname -srm)"
   printf '%s\t%s\n' os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null)"
   printf '%s\t%s\n' filesystem "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$scratch" 2>/dev/null | head -n 1 | tr -s ' ')"
+  # An ext4 has a journal if jbd2 runs for its device (/proc/fs/jbd2).
+  if [ "$(fs_type "$scratch")" = ext4 ]; then
+    dev=$(findmnt -n -o SOURCE -T "$scratch" | head -n 1)
+    if compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null; then
+      printf '%s\t%s\n' journal yes
+    else
+      printf '%s\t%s\n' journal no
+    fi
+  fi
+  [ -n "$tmpfs_scratch" ] && printf '%s\t%s\n' tmpfs "$tmpfs_dir"
   printf '%s\t%s\n' atomicutils "$(lockdir --version | head -n 1)"
   printf '%s\t%s\n' coreutils "$(ln --version | head -n 1)"
   printf '%s\t%s\n' util-linux "$(flock --version 2>&1 | head -n 1)"
@@ -231,6 +254,16 @@ cases=$scratch/cases
   have dotlockfile && printf 'dotlockfile L true\t-\tdotlockfile -l L.dot /bin/true\n'
   printf "safe-append -c TEXT log\t-\tsafe-append -c 'a log record' log\n"
   printf "sh echo >>\t-\tsh -c 'echo a log record >>log'\n"
+  if [ -n "$tmpfs_scratch" ]; then
+    t=$tmpfs_scratch
+    mkdir "$t/rel-a" "$t/rel-b"
+    printf 'lockdir L true (tmpfs)\t-\tlockdir %s/L.dir /bin/true\n' "$t"
+    printf 'flock L true (tmpfs)\t-\tflock %s/L.flock /bin/true\n' "$t"
+    printf 'excl-create f (tmpfs)\trm -f %s/f\texcl-create %s/f\n' "$t" "$t"
+    printf "sh set -C (tmpfs)\trm -f %s/f\tsh -c 'set -C; : >%s/f'\n" "$t" "$t"
+    printf 'atomic-swap -s (tmpfs)\tln -sfn rel-a %s/current\tatomic-swap -s rel-b %s/current\n' "$t" "$t"
+    printf 'ln -sfn (tmpfs)\tln -sfn rel-a %s/current\tln -sfn rel-b %s/current\n' "$t" "$t"
+  fi
 } >"$cases"
 for ((round = 1; round <= SPAWN_ROUNDS; round++)); do
   spawnbench -n "$ITER" "$cases" |
@@ -524,34 +557,40 @@ awk -v mb="$MB" 'BEGIN {
 bytes=$(stat -c %s "$scratch/data")
 cat "$scratch/data" >/dev/null    # warm the page cache
 
+# time_append ROUND NAME SOURCE: append the data's lines to out with
+# writer NAME, reading the data file itself (SOURCE file) or from a
+# producer through a pipe (SOURCE pipe), the way a pipeline feeds its
+# log: a writer may then read less than it asks for (safe-append widens
+# the pipe to 256 KiB; cat reads what the default 64 KiB pipe holds).
+# Print round, writer, milliseconds, bytes, bytes written.
+time_append() {
+  local round=$1 name=$2 source=$3 start end
+  rm -f out
+  start=$(now_us)
+  if [ "$source" = pipe ]; then
+    # cat is the producer here, not a useless cat.
+    # shellcheck disable=SC2002
+    cat "$scratch/data" | append_with "$name"
+  else
+    append_with "$name" <"$scratch/data"
+  fi
+  end=$(now_us)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" $(( (end - start) / 1000 )) \
+    "$bytes" "$(stat -c %s out)"
+}
+
 appenders=('cat >>' 'safe-append' 'tee -a' 'stdio (awk)' 'grep --line-buffered')
 for ((round = 1; round <= APPEND_ROUNDS; round++)); do
   for name in "${appenders[@]}"; do
-    rm -f out
-    start=$(now_us)
-    append_with "$name" <"$scratch/data"
-    end=$(now_us)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" $(( (end - start) / 1000 )) \
-      "$bytes" "$(stat -c %s out)"
+    time_append "$round" "$name" file
   done
 done | tee -a "$RESULTS/append.tsv" |
   awk -F'\t' '{ printf "  round %s: %-22s %6d ms (%s of %s bytes)\n", $1, $2, $3, $5, $4 }'
 
-# The same lines streamed by a producer through a pipe, the way a
-# pipeline feeds its log: a writer may then read less than it asks for
-# (safe-append widens the pipe to 256 KiB; cat reads what the default
-# 64 KiB pipe holds).
 piped_appenders=('cat >>' 'safe-append' 'tee -a')
 for ((round = 1; round <= APPEND_ROUNDS; round++)); do
   for name in "${piped_appenders[@]}"; do
-    rm -f out
-    start=$(now_us)
-    # cat is the producer here, not a useless cat.
-    # shellcheck disable=SC2002
-    cat "$scratch/data" | append_with "$name"
-    end=$(now_us)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" $(( (end - start) / 1000 )) \
-      "$bytes" "$(stat -c %s out)"
+    time_append "$round" "$name" pipe
   done
 done | tee -a "$RESULTS/append-pipe.tsv" |
   awk -F'\t' '{ printf "  round %s: producer | %-12s %6d ms (%s of %s bytes)\n", $1, $2, $3, $5, $4 }'
