@@ -167,6 +167,9 @@ add_lock() {
 }
 add_lock flock kernel flock
 add_lock lockdir inotify lockdir
+# lockdir without its queue: waiters race at each release, as flock's
+# do, with no first-come-first-served order.
+add_lock 'lockdir --no-queue' inotify lockdir
 add_lock setlock kernel setlock
 add_lock s6-setlock kernel s6-setlock
 add_lock lckdo kernel lckdo
@@ -180,6 +183,7 @@ locked() {
   case $name in
     flock) flock L.flock "$@" ;;
     lockdir) lockdir L.dir "$@" ;;
+    'lockdir --no-queue') lockdir --no-queue L.dir "$@" ;;
     setlock) setlock L.setlock "$@" ;;
     s6-setlock) s6-setlock L.s6 "$@" ;;
     lckdo) lckdo -w L.lckdo "$@" ;;
