@@ -80,13 +80,13 @@ mkdir -p "$RESULTS" || exit 1
 RESULTS=$(cd "$RESULTS" && pwd)
 rm -f "$RESULTS"/*.tsv "$RESULTS"/*.svg "$RESULTS"/*.txt "$RESULTS"/RESULTS.md
 scratch=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/atomicutils-bench.XXXXXX") || exit 1
-# The cost of one call is measured a second time in a tmpfs directory
-# (BENCH_TMPFS, default /dev/shm; /run/lock, where locks usually live,
-# is one too), unless the scratch directory is on tmpfs already: what a
-# lock's files cost depends much on the filesystem (on an ext4 without
-# a journal, making and removing a directory frees a block, and every
-# block freed with 'discard' waits for the device), and flock's costs
-# it nothing.
+# The cost of one call, and flock and lockdir as locks, are measured a
+# second time in a tmpfs directory (BENCH_TMPFS, default /dev/shm;
+# /run/lock, where locks usually live, is one too), unless the scratch
+# directory is on tmpfs already: what a lock's files cost depends much
+# on the filesystem (on an ext4 without a journal, making and removing
+# a directory frees a block, and every block freed with 'discard' waits
+# for the device), and flock's costs it nothing.
 fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null | head -n 1; }
 tmpfs_scratch=
 tmpfs_dir=${BENCH_TMPFS:-/dev/shm}
@@ -170,6 +170,11 @@ add_lock lockdir inotify lockdir
 # lockdir without its queue: waiters race at each release, as flock's
 # do, with no first-come-first-served order.
 add_lock 'lockdir --no-queue' inotify lockdir
+# flock and lockdir again, with their lock files in the tmpfs directory.
+if [ -n "$tmpfs_scratch" ]; then
+  add_lock 'flock (tmpfs)' kernel flock
+  add_lock 'lockdir (tmpfs)' inotify lockdir
+fi
 add_lock setlock kernel setlock
 add_lock s6-setlock kernel s6-setlock
 add_lock lckdo kernel lckdo
@@ -184,6 +189,8 @@ locked() {
     flock) flock L.flock "$@" ;;
     lockdir) lockdir L.dir "$@" ;;
     'lockdir --no-queue') lockdir --no-queue L.dir "$@" ;;
+    'flock (tmpfs)') flock "$tmpfs_scratch/case/L.flock" "$@" ;;
+    'lockdir (tmpfs)') lockdir "$tmpfs_scratch/case/L.dir" "$@" ;;
     setlock) setlock L.setlock "$@" ;;
     s6-setlock) s6-setlock L.s6 "$@" ;;
     lckdo) lckdo -w L.lckdo "$@" ;;
@@ -228,8 +235,12 @@ wait_or_kill() {
   return 0
 }
 
-# A fresh directory for one case.
+# A fresh directory for one case (and one in the tmpfs directory).
 fresh() {
+  if [ -n "$tmpfs_scratch" ]; then
+    rm -rf "$tmpfs_scratch/case"
+    mkdir "$tmpfs_scratch/case" || exit 1
+  fi
   cd "$scratch" || exit 1
   rm -rf case
   mkdir case && cd case || exit 1
