@@ -577,7 +577,8 @@ cat "$scratch/data" >/dev/null    # warm the page cache
 # producer through a pipe (SOURCE pipe), the way a pipeline feeds its
 # log: a writer may then read less than it asks for (safe-append widens
 # the pipe to 256 KiB; cat reads what the default 64 KiB pipe holds).
-# Print round, writer, milliseconds, bytes, bytes written.
+# Print round, writer, microseconds (a fast writer takes only tens of
+# milliseconds), bytes, bytes written.
 time_append() {
   local round=$1 name=$2 source=$3 start end
   rm -f out
@@ -590,7 +591,7 @@ time_append() {
     append_with "$name" <"$scratch/data"
   fi
   end=$(now_us)
-  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" $(( (end - start) / 1000 )) \
+  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" $((end - start)) \
     "$bytes" "$(stat -c %s out)"
 }
 
@@ -600,7 +601,7 @@ for ((round = 1; round <= APPEND_ROUNDS; round++)); do
     time_append "$round" "$name" file
   done
 done | tee -a "$RESULTS/append.tsv" |
-  awk -F'\t' '{ printf "  round %s: %-22s %6d ms (%s of %s bytes)\n", $1, $2, $3, $5, $4 }'
+  awk -F'\t' '{ printf "  round %s: %-22s %8.1f ms (%s of %s bytes)\n", $1, $2, $3 / 1000, $5, $4 }'
 
 piped_appenders=('cat >>' 'safe-append' 'tee -a')
 for ((round = 1; round <= APPEND_ROUNDS; round++)); do
@@ -608,7 +609,7 @@ for ((round = 1; round <= APPEND_ROUNDS; round++)); do
     time_append "$round" "$name" pipe
   done
 done | tee -a "$RESULTS/append-pipe.tsv" |
-  awk -F'\t' '{ printf "  round %s: producer | %-12s %6d ms (%s of %s bytes)\n", $1, $2, $3, $5, $4 }'
+  awk -F'\t' '{ printf "  round %s: producer | %-12s %8.1f ms (%s of %s bytes)\n", $1, $2, $3 / 1000, $5, $4 }'
 
 # A shell loop writes one line per write: far slower; time a slice.
 head -n "$LOOP_LINES" "$scratch/data" >slice

@@ -66,7 +66,7 @@ contention_ms_per_acq() {
 handoff_ms() { awk -F'\t' -v l="$1" '$1 == l && $2 ~ /^[0-9]+$/ { print $2 / 1000 }' handoff.tsv; }
 append_mbs() {   # writer [file: append.tsv, or append-pipe.tsv]
   [ -f "${2:-append.tsv}" ] || return 0
-  awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1000) }' "${2:-append.tsv}"
+  awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1e6) }' "${2:-append.tsv}"
 }
 
 {
