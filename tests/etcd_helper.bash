@@ -54,7 +54,7 @@ etcd_wait_healthy() {
 etcd_start() {
   local dir=${1:-$BATS_TEST_TMPDIR/etcd}
   shift || true
-  local scheme=${ETCD_SCHEME:-http} attempt client peer
+  local scheme=${ETCD_SCHEME:-http} attempt client peer log
   mkdir -p "$dir"
   ETCD_DATA=$(mktemp -d /dev/shm/atomicutils-etcd.XXXXXX 2>/dev/null) ||
     ETCD_DATA=$dir/data
@@ -83,8 +83,14 @@ etcd_start() {
     # errexit before the next attempt.)
     kill -KILL "$ETCD_PID" 2>/dev/null || true
     wait "$ETCD_PID" 2>/dev/null || true
+    # Kept, so that a failure says why every attempt failed, not only
+    # the last one.
+    mv "$dir/log" "$dir/log.attempt$attempt"
   done
-  cat "$dir/log" >&2
+  for log in "$dir"/log.attempt*; do
+    printf '== %s (last 30 lines)\n' "$log" >&2
+    tail -n 30 "$log" >&2
+  done
   fail "etcd did not start"
 }
 
