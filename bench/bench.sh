@@ -30,7 +30,9 @@
 #
 # Knobs (environment): BENCH_QUICK=1 (small sizes: under 2 minutes),
 # BENCH_RESULTS (report directory, default bench/results), BENCH_DIR
-# (where the scratch directory goes, default $TMPDIR or /tmp), and the
+# (where the scratch directory goes, default $TMPDIR or /tmp),
+# BENCH_TMPFS (a tmpfs directory where the cost of one call and the
+# flock and lockdir cases are measured again, default /dev/shm), and the
 # sizes below (BENCH_ITER, BENCH_WORKERS, BENCH_ACQ, BENCH_MB, ...).
 
 # Single-quoted code below is given to 'sh -c' or 'bash -c', which
