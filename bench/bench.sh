@@ -101,6 +101,9 @@ cd "$scratch" || exit 1
 have() { command -v "$1" >/dev/null 2>&1; }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 note() { printf '%s\n' "$*" | tee -a "$RESULTS/notes.txt"; }
+if [ -z "$tmpfs_scratch" ] && [ "$(fs_type "$scratch")" != tmpfs ]; then
+  note "no tmpfs directory to measure in a second time: $tmpfs_dir is not a writable tmpfs (BENCH_TMPFS)"
+fi
 # section NAME TITLE: print TITLE, and note when section NAME starts
 # (the report gives each one's duration).
 section() {
