@@ -57,7 +57,7 @@ in_tmpfs() {
   local ours theirs
   ours=$(spawn_ratio "$1 (tmpfs)") theirs=$(spawn_ratio "$2 (tmpfs)")
   [ "$ours" != - ] && [ "$theirs" != - ] &&
-    printf '; in tmpfs (%s): %sx' "$(fact tmpfs machine.tsv)" "$(ratio "$ours" "$theirs")"
+    printf '; in tmpfs: %sx' "$(ratio "$ours" "$theirs")"
 }
 # Contention: per lock, ms per acquisition in each valid round.
 contention_ms_per_acq() {
@@ -86,7 +86,7 @@ echo "| system | $(fact os machine.tsv); $(fact kernel machine.tsv) |"
 journal=$(fact journal machine.tsv)
 echo "| filesystem of the scratch directory | $(fact filesystem machine.tsv)${journal:+ (journal: $journal)} |"
 [ -n "$(fact tmpfs machine.tsv)" ] &&
-  echo "| tmpfs directory (the cost of one call, measured again there) | $(fact tmpfs machine.tsv) |"
+  echo "| tmpfs directory (the cost of one call, flock and lockdir measured again there) | $(fact tmpfs machine.tsv) |"
 echo "| load average (1, 5, 15 min) | $(fact load_start run.tsv) at the start, $(fact load_end run.tsv) at the end |"
 durations=
 [ -s sections.tsv ] && durations=$(awk -F'\t' '
