@@ -62,22 +62,32 @@ echo
 echo "== Q1. Order: $QUEUED waiters arrive 50 ms apart behind a holder"
 echo "   (each once the one before sleeps); order inversions per round"
 
-# order_round LOCKER: print the inversions of one round.
-order_round() {
-  local prefix=${run_locked[$1]} k
-  rm -f order gate held && mkfifo gate
+# queue_up LOCKER GAP COMMAND: a holder takes the lock and waits at a
+# gate; $QUEUED waiters queue behind it, GAP seconds apart (each once the
+# one before sleeps), each running COMMAND, in which $k is its number;
+# then the holder goes, and all of them finish.
+queue_up() {
+  local prefix=${run_locked[$1]} gap=$2 command=$3 k
+  rm -f gate held && mkfifo gate
   eval "$prefix sh -c ': >held; read x <gate'" &
   local holder=$!
   await test -e held
   local pids=()
   for ((k = 1; k <= QUEUED; k++)); do
-    eval "$prefix sh -c 'echo $k >>order'" &
+    eval "$prefix $command" &
     pids+=($!)
     [ "$1" = mkdir-loop ] || await sleeping "$!"
-    sleep 0.05
+    [ "$gap" = 0 ] || sleep "$gap"
   done
   echo >gate
   wait "$holder" "${pids[@]}"
+}
+
+# order_round LOCKER: print the inversions of one round.
+order_round() {
+  rm -f order
+  # shellcheck disable=SC2016
+  queue_up "$1" 0.05 'sh -c "echo $k >>order"'
   awk '{ a[NR] = $1 }
        END { n = 0
              for (i = 1; i <= NR; i++)
@@ -104,20 +114,9 @@ echo "   one command's end -> the next command's start, median (us)"
 
 # handoffs LOCKER: print every hand-off of one queue, in microseconds.
 handoffs() {
-  local prefix=${run_locked[$1]} k
-  rm -f times gate held && mkfifo gate
-  eval "$prefix sh -c ': >held; read x <gate'" &
-  local holder=$!
-  await test -e held
-  local pids=()
-  for ((k = 1; k <= QUEUED; k++)); do
-    eval "$prefix bash -c 'echo \"s \${EPOCHREALTIME/./}\" >>times
-      echo \"e \${EPOCHREALTIME/./}\" >>times'" &
-    pids+=($!)
-    [ "$1" = mkdir-loop ] || await sleeping "$!"
-  done
-  echo >gate
-  wait "$holder" "${pids[@]}"
+  rm -f times
+  queue_up "$1" 0 "bash -c 'echo \"s \${EPOCHREALTIME/./}\" >>times
+      echo \"e \${EPOCHREALTIME/./}\" >>times'"
   awk '$1 == "e" { end = $2 } $1 == "s" && end { print $2 - end }' times
 }
 
