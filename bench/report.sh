@@ -51,13 +51,10 @@ command -v gnuplot >/dev/null 2>&1 || plots=no
 
 # Spawn: per case, the median over rounds of the per-round ratio.
 spawn_ratio() { awk -F'\t' -v c="$1" '$2 == c { print $4 }' spawn.tsv | stats | cut -f1; }
-# The same comparison of two spawn cases in the tmpfs directory, if it
-# was measured there: "; in tmpfs: 0.98x".
+# OURS and THEIRS, two figures measured in the tmpfs directory, as
+# "; in tmpfs: 0.98x"; nothing if either was not measured ("-").
 in_tmpfs() {
-  local ours theirs
-  ours=$(spawn_ratio "$1 (tmpfs)") theirs=$(spawn_ratio "$2 (tmpfs)")
-  [ "$ours" != - ] && [ "$theirs" != - ] &&
-    printf '; in tmpfs: %sx' "$(ratio "$ours" "$theirs")"
+  [ "$1" != - ] && [ "$2" != - ] && printf '; in tmpfs: %sx' "$(ratio "$1" "$2")"
 }
 # Contention: per lock, ms per acquisition in each valid round.
 contention_ms_per_acq() {
@@ -136,27 +133,20 @@ goal() {   # goal, measured, ratio, comparison (le|ge) bound
 echo "| goal | measured | met |"
 echo "| --- | --- | --- |"
 r=$(ratio "$lockdir_spawn" "$flock_spawn")
-goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x (${lockdir_spawn}x vs ${flock_spawn}x /bin/true)$(in_tmpfs 'lockdir L true' 'flock L true')" "$r" le 1.0
+goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x (${lockdir_spawn}x vs ${flock_spawn}x /bin/true)$(in_tmpfs "$(spawn_ratio 'lockdir L true (tmpfs)')" "$(spawn_ratio 'flock L true (tmpfs)')")" "$r" le 1.0
 r=$(ratio "$lockdir_h" "$flock_h")
-tmpfs_h=
-lockdir_tmpfs_h=$(handoff_ms 'lockdir (tmpfs)' | percentile 50)
-flock_tmpfs_h=$(handoff_ms 'flock (tmpfs)' | percentile 50)
-[ "$lockdir_tmpfs_h" != - ] && [ "$flock_tmpfs_h" != - ] &&
-  tmpfs_h="; in tmpfs: $(ratio "$lockdir_tmpfs_h" "$flock_tmpfs_h")x"
+tmpfs_h=$(in_tmpfs "$(handoff_ms 'lockdir (tmpfs)' | percentile 50)" "$(handoff_ms 'flock (tmpfs)' | percentile 50)")
 goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$tmpfs_h" "$r" le 1.0
 r=$(ratio "$lockdir_acq" "$flock_acq")
 nq_acq=$(contention_ms_per_acq 'lockdir --no-queue' | stats | cut -f1)
 nq=
 [ "$nq_acq" != - ] && nq="; without the queue (\`--no-queue\`): $(ratio "$nq_acq" "$flock_acq")x"
-lockdir_tmpfs_acq=$(contention_ms_per_acq 'lockdir (tmpfs)' | stats | cut -f1)
-flock_tmpfs_acq=$(contention_ms_per_acq 'flock (tmpfs)' | stats | cut -f1)
-[ "$lockdir_tmpfs_acq" != - ] && [ "$flock_tmpfs_acq" != - ] &&
-  nq="$nq; in tmpfs: $(ratio "$lockdir_tmpfs_acq" "$flock_tmpfs_acq")x"
+nq=$nq$(in_tmpfs "$(contention_ms_per_acq 'lockdir (tmpfs)' | stats | cut -f1)" "$(contention_ms_per_acq 'flock (tmpfs)' | stats | cut -f1)")
 goal 'contention at most 1.0x flock' "${r}x ($(fmt "$lockdir_acq") vs $(fmt "$flock_acq") ms per acquisition)$nq" "$r" le 1.0
 r=$(ratio "$(spawn_ratio 'excl-create f')" "$(spawn_ratio 'sh set -C')")
-goal '`excl-create` at most `set -C`' "${r}x$(in_tmpfs 'excl-create f' 'sh set -C')" "$r" le 1.0
+goal '`excl-create` at most `set -C`' "${r}x$(in_tmpfs "$(spawn_ratio 'excl-create f (tmpfs)')" "$(spawn_ratio 'sh set -C (tmpfs)')")" "$r" le 1.0
 r=$(ratio "$(spawn_ratio 'atomic-swap -s')" "$(spawn_ratio 'ln -sfn')")
-goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$(in_tmpfs 'atomic-swap -s' 'ln -sfn')" "$r" le 1.0
+goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$(in_tmpfs "$(spawn_ratio 'atomic-swap -s (tmpfs)')" "$(spawn_ratio 'ln -sfn (tmpfs)')")" "$r" le 1.0
 r=$(ratio "$sa_pipe_mbs" "$cat_pipe_mbs")
 if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
 goal 'streaming safe-append at least 1.0x `cat >>`, 0 torn lines: from a producer (`producer | writer`)' \
