@@ -90,9 +90,10 @@ scratch=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/atomicutils-bench.XXXXXX") ||
 # a directory frees a block, and every block freed with 'discard' waits
 # for the device), and flock's costs it nothing.
 fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null | head -n 1; }
+scratch_fs=$(fs_type "$scratch")
 tmpfs_scratch=
 tmpfs_dir=${BENCH_TMPFS:-/dev/shm}
-if [ "$(fs_type "$scratch")" != tmpfs ] && [ "$(fs_type "$tmpfs_dir")" = tmpfs ]; then
+if [ "$scratch_fs" != tmpfs ] && [ "$(fs_type "$tmpfs_dir")" = tmpfs ]; then
   tmpfs_scratch=$(mktemp -d "$tmpfs_dir/atomicutils-bench.XXXXXX") || tmpfs_scratch=
 fi
 trap 'rm -rf "$scratch" ${tmpfs_scratch:+"$tmpfs_scratch"}' EXIT
@@ -101,7 +102,7 @@ cd "$scratch" || exit 1
 have() { command -v "$1" >/dev/null 2>&1; }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 note() { printf '%s\n' "$*" | tee -a "$RESULTS/notes.txt"; }
-if [ -z "$tmpfs_scratch" ] && [ "$(fs_type "$scratch")" != tmpfs ]; then
+if [ -z "$tmpfs_scratch" ] && [ "$scratch_fs" != tmpfs ]; then
   note "no tmpfs directory to measure in a second time: $tmpfs_dir is not a writable tmpfs (BENCH_TMPFS)"
 fi
 # section NAME TITLE: print TITLE, and note when section NAME starts
@@ -135,7 +136,7 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
   printf '%s\t%s\n' os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null)"
   printf '%s\t%s\n' filesystem "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$scratch" 2>/dev/null | head -n 1 | tr -s ' ')"
   # An ext4 has a journal if jbd2 runs for its device (/proc/fs/jbd2).
-  if [ "$(fs_type "$scratch")" = ext4 ]; then
+  if [ "$scratch_fs" = ext4 ]; then
     dev=$(findmnt -n -o SOURCE -T "$scratch" | head -n 1)
     if compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null; then
       printf '%s\t%s\n' journal yes
