@@ -493,8 +493,38 @@ static struct
                          exits or is killed must not remove it */
   int dirfd;
   int unlink_flags;
+  int retire;         /* removed by retire_name */
   char name[TEMP_NAME_MAX];
 } cleanup_table[CLEANUP_SLOTS];
+
+void
+retire_name (int dirfd, char const *name)
+{
+  char hidden[NAME_MAX + 1];
+  size_t len = strlen (name);
+  if (len < sizeof hidden - 1)
+    {
+      hidden[0] = '.';
+      memcpy (hidden + 1, name, len + 1);
+      if (renameat (dirfd, name, dirfd, hidden) == 0)
+        {
+          unlinkat (dirfd, hidden, 0);
+          return;
+        }
+    }
+  unlinkat (dirfd, name, 0);
+}
+
+/* Remove the name registered in cleanup slot SLOT (async-signal-safe).  */
+static void
+remove_registered (int slot)
+{
+  if (cleanup_table[slot].retire)
+    retire_name (cleanup_table[slot].dirfd, cleanup_table[slot].name);
+  else
+    unlinkat (cleanup_table[slot].dirfd, cleanup_table[slot].name,
+              cleanup_table[slot].unlink_flags);
+}
 
 /* How many block_cleanup_signals calls are not yet undone: blocking
    nests, so a step that blocks around temp_create (which blocks and
@@ -545,16 +575,30 @@ cleanup_temporaries (void)
       if (cleanup_table[i].in_use && cleanup_table[i].owner == self
           && (cleanup_table[i].unlink_flags == AT_REMOVEDIR) == dirs)
         {
-          unlinkat (cleanup_table[i].dirfd, cleanup_table[i].name,
-                    cleanup_table[i].unlink_flags);
+          remove_registered (i);
           cleanup_table[i].in_use = 0;
         }
 }
+
+/* dnotify's wake-ups (see dir_notify_open): the pipe SIGIO writes to
+   while watches are open.  */
+static int notify_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t notify_watches;
+static struct sigaction notify_saved_action;
 
 static void
 cleanup_signal_handler (int sig)
 {
   int saved_errno = errno;
+  if (sig == SIGIO && notify_watches > 0)
+    {
+      /* A watched directory changed.  Nonblocking: a full pipe says so
+         already.  */
+      ssize_t ignored = write (notify_pipe[1], "", 1);
+      (void) ignored;
+      errno = saved_errno;
+      return;
+    }
   cleanup_temporaries ();
   /* Die of the same signal, so the caller sees why we stopped.  */
   raise_default (sig);
@@ -605,6 +649,7 @@ register_temp (struct temp_name *temp, int slot, int kind)
   cleanup_table[slot].owner = getpid ();
   cleanup_table[slot].dirfd = temp->dirfd;
   cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
+  cleanup_table[slot].retire = 0;
   memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
   cleanup_table[slot].in_use = 1;
   temp->slot = slot;
@@ -687,11 +732,18 @@ temp_remove (struct temp_name *temp)
     return;
   int saved_errno = errno;
   block_cleanup_signals ();
-  unlinkat (temp->dirfd, temp->name, cleanup_table[temp->slot].unlink_flags);
+  remove_registered (temp->slot);
   cleanup_table[temp->slot].in_use = 0;
   temp->slot = -1;
   unblock_cleanup_signals ();
   errno = saved_errno;
+}
+
+void
+temp_retire_on_removal (struct temp_name *temp)
+{
+  if (temp->slot >= 0)
+    cleanup_table[temp->slot].retire = 1;
 }
 
 void
@@ -844,6 +896,88 @@ dir_watch_close (struct dir_watch *watch)
   if (watch->inotify_fd >= 0)
     close (watch->inotify_fd);
   watch->inotify_fd = -1;
+}
+
+/* dnotify: see common.h.  SIGIO is one of the cleanup signals, so it
+   has one handler, cleanup_signal_handler, which takes it for a
+   wake-up while a watch is open: the cleanup handlers may be installed
+   while we watch.  */
+
+int
+dir_notify_open (int dirfd, unsigned long dn_events)
+{
+  /* F_NOTIFY needs a descriptor that is not O_PATH.  */
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  if (notify_watches == 0)
+    {
+      if (pipe2 (notify_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+        {
+          int saved_errno = errno;
+          close (fd);
+          errno = saved_errno;
+          return -1;
+        }
+      /* Even over an inherited "ignore": an ignored SIGIO would be
+         discarded, and the watch would never wake us.  */
+      struct sigaction act;
+      memset (&act, 0, sizeof act);
+      act.sa_handler = cleanup_signal_handler;
+      cleanup_signal_set (&act.sa_mask);
+      sigaction (SIGIO, &act, &notify_saved_action);
+    }
+  notify_watches++;
+  if (fcntl (fd, F_NOTIFY, dn_events | DN_MULTISHOT) != 0)
+    {
+      int saved_errno = errno;
+      dir_notify_close (fd);
+      errno = saved_errno;
+      return -1;
+    }
+  return fd;
+}
+
+int
+dir_notify_wake_fd (void)
+{
+  return notify_pipe[0];
+}
+
+void
+dir_notify_drain (void)
+{
+  char buf[64];
+  while (read (notify_pipe[0], buf, sizeof buf) > 0)
+    continue;
+}
+
+void
+dir_notify_close (int fd)
+{
+  if (fd < 0)
+    return;
+  /* Closing the descriptor ends its notifications.  */
+  close (fd);
+  if (--notify_watches > 0)
+    return;
+  /* A SIGIO sent before the close and held back by blocked signals
+     would meet the default action (terminate) once unblocked: take it
+     now.  */
+  sigset_t sigio;
+  sigemptyset (&sigio);
+  sigaddset (&sigio, SIGIO);
+  struct timespec no_wait = { 0, 0 };
+  while (sigtimedwait (&sigio, NULL, &no_wait) == SIGIO)
+    continue;
+  /* The action we replaced; but once the cleanup handlers are in place,
+     SIGIO keeps its cleanup rather than go back to the default.  */
+  if (!(cleanup_handlers_installed
+        && notify_saved_action.sa_handler == SIG_DFL))
+    sigaction (SIGIO, &notify_saved_action, NULL);
+  close (notify_pipe[0]);
+  close (notify_pipe[1]);
+  notify_pipe[0] = notify_pipe[1] = -1;
 }
 
 int

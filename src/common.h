@@ -211,6 +211,16 @@ int temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
                       bool is_dir);
 /* Remove the temporary (if it still exists) and unregister it.  */
 void temp_remove (struct temp_name *temp);
+/* From now on, remove TEMP (wherever it is removed: temp_remove, exit,
+   a signal) as retire_name does.  */
+void temp_retire_on_removal (struct temp_name *temp);
+/* Remove NAME in DIRFD (not a directory) with a rename first: to '.'
+   and NAME, then unlink that.  The rename is what a dnotify watch for
+   DN_RENAME sees (dir_notify_open), where the unlink alone would wake
+   every watcher of deletions.  A process killed between the two leaves
+   '.NAME' behind, for its directory's users to remove.
+   Async-signal-safe.  */
+void retire_name (int dirfd, char const *name);
 /* The temporary's name was renamed away or is otherwise gone: just
    unregister it.  */
 void temp_forget (struct temp_name *temp);
@@ -251,6 +261,28 @@ void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
 int dir_watch_wait (struct dir_watch *watch, int extra_fd,
                     struct timespec deadline);
 void dir_watch_close (struct dir_watch *watch);
+
+/* Waking on changes in a directory without an inotify instance:
+   dnotify (fcntl F_NOTIFY).  Closing an inotify instance waits for an
+   RCU grace period while other watches come and go: 4 to 32 ms each,
+   measured under lock contention, which delays the next request of
+   every process that waited.  A dnotify registration belongs to the
+   kernel's single dnotify group, and goes with its descriptor at no
+   cost.  It names no entry, only that the directory changed, and says
+   so with SIGIO: our handler turns that into a byte on a pipe, which
+   poll(2) waits for beside pidfds.
+
+   Start watching the directory DIRFD (any descriptor of it, O_PATH
+   too) for the changes DN_EVENTS (DN_DELETE, DN_RENAME...).  Return a
+   descriptor to keep while watching and to give to dir_notify_close,
+   or -1 with errno (EINVAL: this kernel has no dnotify).  */
+int dir_notify_open (int dirfd, unsigned long dn_events);
+/* Readable once a watched directory has changed, until drained.  */
+int dir_notify_wake_fd (void);
+void dir_notify_drain (void);
+/* Stop the watch FD (-1: none).  The last watch closed puts SIGIO's
+   action back.  */
+void dir_notify_close (int fd);
 
 /* Wait until NAME no longer exists in PARENT, or DEADLINE passes.
    Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */

@@ -873,10 +873,14 @@ history_unusable (void)
 
    An unusable LOCK.last (planted, or poisoned) never keeps a holding
    from ending: the record replaces it if it may, and is unlinked if
-   not; the next acquisition reports what is wrong with it.  */
+   not; the next acquisition reports what is wrong with it.
+
+   RETIRE_TICKET: the holding's ticket, if it has one, is retired (see
+   lockqueue_remove_holding); false only for our own holding when our
+   exit, which comes next, wakes the waiter behind it.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history, bool settled)
+             uintmax_t token, bool history, bool settled, bool retire_ticket)
 {
   char owner_name[OWNER_NAME_SIZE];
   char last[NAME_MAX + 1];
@@ -907,7 +911,7 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
   unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
   /* Then the holding's ticket, if it came through the queue: the
      waiter that watches it wakes now, and finds the lock free.  */
-  lockqueue_remove_holding (parent, id);
+  lockqueue_remove_holding (parent, id, retire_ticket);
   return 0;
 }
 
@@ -1444,7 +1448,7 @@ judge_holders (struct dirlock *lock, int lock_fd,
       if (!verdict.stale)
         continue;
       int r = end_holding (&lock->parent, lock_fd, o->id, o->token,
-                           lock->history && !o->shared, false);
+                           lock->history && !o->shared, false, true);
       if (r < 0)
         return -1;
       if (r == 0 && verbose)
@@ -1454,12 +1458,101 @@ judge_holders (struct dirlock *lock, int lock_fd,
   return ended ? HOLDERS_ENDED : HOLDERS_LIVE;
 }
 
-/* Sleep until the live holders H may have let go: LOCK changed in
-   WATCH, a holder exited, a lease may have expired, our queue ticket
-   needs its heartbeat (QUEUE, if not NULL), or DEADLINE.  Return 0, or
-   -1 with errno.  */
+/* What a waiter for LOCK sleeps on besides the holders' exits: dnotify
+   on LOCK's directory (dir_notify_open), which costs nothing to close,
+   else a dir_watch (inotify; back-off polling where other hosts change
+   the directory, or no pidfd tells of a holder's death).  */
+struct lock_watch
+{
+  int notify_fd;              /* the dnotify watch, or -1 */
+  struct dir_watch dir;       /* used when there is none */
+};
+
+static void
+lock_watch_open (struct lock_watch *w, struct parent_dir const *parent)
+{
+  bool blind = remote_fs (parent->fd) || !pidfd_available ();
+  /* A holding ends with a rename (its record to LOCK.last) or a
+     removal (LOCK itself) in LOCK's directory.  */
+  w->notify_fd = (blind ? -1
+                  : dir_notify_open (parent->fd, DN_DELETE | DN_RENAME));
+  if (w->notify_fd < 0)
+    dir_watch_open (&w->dir, parent->dir, parent->fd, parent->base, blind);
+}
+
+/* Stop watching.  An inotify instance is handed to *SPENT_FD if not
+   NULL, for the caller to close once that costs nobody time.  */
+static void
+lock_watch_close (struct lock_watch *w, int *spent_fd)
+{
+  if (w->notify_fd >= 0)
+    {
+      dir_notify_close (w->notify_fd);
+      return;
+    }
+  if (spent_fd)
+    {
+      *spent_fd = w->dir.inotify_fd;
+      w->dir.inotify_fd = -1;
+    }
+  dir_watch_close (&w->dir);
+}
+
+/* Is one of the holdings H over: its record gone from LOCK?  IDs are
+   never reused, so a record still there is the same holding.  */
+static bool
+a_holding_ended (struct parent_dir const *parent,
+                 struct dirlock_holders const *h)
+{
+  for (size_t i = 0; i < h->count; i++)
+    {
+      char path[NAME_MAX + 1 + OWNER_NAME_SIZE];
+      snprintf (path, sizeof path, "%s/" OWNER_PREFIX "%s", parent->base,
+                h->owner[i].id);
+      struct stat st;
+      if (fstatat (parent->fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0
+          && (errno == ENOENT || errno == ENOTDIR))
+        return true;
+    }
+  return false;
+}
+
+/* Sleep on the dnotify watch of LOCK's directory until one of the
+   holdings H has ended, EXIT_FD (if >= 0) is readable, or WAKE.  The
+   directory's other changes (a racer's temporary, another lock) only
+   cost a look at H's records.  Return 0, or -1 with errno.  */
 static int
-wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
+notify_wait_for_holders (struct parent_dir const *parent,
+                         struct dirlock_holders const *h, int exit_fd,
+                         struct timespec wake)
+{
+  for (;;)
+    {
+      /* Drained first, then looked at: a change after the look leaves
+         a byte in the pipe.  */
+      dir_notify_drain ();
+      if (a_holding_ended (parent, h))
+        return 0;
+      struct pollfd fds[2] =
+        {
+          { .fd = dir_notify_wake_fd (), .events = POLLIN },
+          { .fd = exit_fd, .events = POLLIN }
+        };
+      int n = poll (fds, exit_fd >= 0 ? 2 : 1, poll_timeout_ms (wake));
+      if (n < 0 && errno != EINTR)
+        return -1;
+      if (n == 0 || (n > 0 && exit_fd >= 0 && fds[1].revents != 0))
+        return 0;
+    }
+}
+
+/* Sleep until the live holders H of the lock PARENT may have let go:
+   LOCK changed (WATCH), a holder exited, a lease may have expired, our
+   queue ticket needs its heartbeat (QUEUE, if not NULL), or DEADLINE.
+   Return 0, or -1 with errno.  */
+static int
+wait_for_holders (struct lock_watch *watch, struct parent_dir const *parent,
+                  struct dirlock_holders const *h,
                   struct lockqueue const *queue, struct timespec deadline)
 {
   struct timespec wake = deadline;
@@ -1471,7 +1564,9 @@ wait_for_holders (struct dir_watch *watch, struct dirlock_holders const *h,
   struct exit_watch exits;
   if (exit_watch_open (&exits, h) != 0)
     return 0;                   /* one has just exited: judge again */
-  int woke = dir_watch_wait (watch, exits.fd, wake);
+  int woke = (watch->notify_fd >= 0
+              ? notify_wait_for_holders (parent, h, exits.fd, wake)
+              : dir_watch_wait (&watch->dir, exits.fd, wake));
   int saved_errno = errno;
   exit_watch_close (&exits);
   errno = saved_errno;
@@ -1535,7 +1630,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   /* The watch is opened only when we first have to wait, then the lock
      is looked at again before sleeping: a change between that look
      and the sleep still wakes us.  */
-  struct dir_watch watch;
+  struct lock_watch watch;
   bool watching = false;
   /* The holding config->waiting was last told about.  */
   char reported_holder[DIRLOCK_ID_MAX + 1] = "";
@@ -1691,19 +1786,14 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         }
       if (!watching)
         {
-          /* Where no pidfd can tell us that a local holder died
-             (kernels before 5.3), the watch also looks again after a
-             capped back-off, as on a network filesystem.  */
-          dir_watch_open (&watch, lock->parent.dir, lock->parent.fd,
-                          lock->parent.base,
-                          remote_fs (lock->parent.fd) || !pidfd_available ());
+          lock_watch_open (&watch, &lock->parent);
           watching = true;
           continue;
         }
       report_waiting (config, look == LOOK_HELD ? &holders : NULL,
                       reported_holder);
-      if (wait_for_holders (&watch, &holders, fifo ? &queue : NULL,
-                            deadline) < 0)
+      if (wait_for_holders (&watch, &lock->parent, &holders,
+                            fifo ? &queue : NULL, deadline) < 0)
         {
           result = -1;
           break;
@@ -1711,14 +1801,9 @@ acquire_in_parent (struct dirlock *lock, char const *path,
     }
 
   int saved_errno = errno;
-  if (watching && result == 0)
-    {
-      /* Not closed now: see spent_fds.  */
-      lock->spent_fds[0] = watch.inotify_fd;
-      watch.inotify_fd = -1;
-    }
+  /* An inotify instance is not closed now: see spent_fds.  */
   if (watching)
-    dir_watch_close (&watch);
+    lock_watch_close (&watch, result == 0 ? &lock->spent_fds[0] : NULL);
   if (fifo)
     {
       /* Holding, our ticket stays until the holding ends: the waiter
@@ -1794,9 +1879,12 @@ dirlock_release (struct dirlock *lock)
   if (lock->owner_fd >= 0)
     close (lock->owner_fd);
   lock->owner_fd = -1;
+  /* Our ticket's record names us unless we hold for another process
+     (the script form), which lives on.  */
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
                            lock->self.token,
-                           lock->history && !lock->self.shared, true);
+                           lock->history && !lock->self.shared, true,
+                           lock->self.pid != getpid ());
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -2010,7 +2098,7 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
         {
           struct dirlock_owner const *o = &seen.owner[i];
           int r = end_holding (&parent, lock_fd, o->id, o->token,
-                               !o->shared, false);
+                               !o->shared, false, true);
           if (r < 0)
             result = -1;
           else if (r == 0)
@@ -2066,7 +2154,7 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
-                          !mine->shared, false);
+                          !mine->shared, false, true);
   else if (result == 0)
     {
       /* If the holding ended meanwhile, its file is gone: ENOENT.  */

@@ -145,9 +145,10 @@ struct dirlock
   bool history;                /* keeps LOCK.last (see dirlock_config) */
   mode_t dir_mode;             /* the mode of LOCK while we hold it */
   struct kept_history last;    /* while acquiring */
-  /* The inotify instances the wait used, closed once the holding ends:
-     closing one waits for an RCU grace period, milliseconds that would
-     otherwise be spent holding the lock.  -1 if none.  */
+  /* The inotify instances the wait used (where dnotify failed), closed
+     once the holding ends: closing one waits for an RCU grace period,
+     milliseconds that would otherwise be spent holding the lock.  -1 if
+     none.  */
   int spent_fds[2];
 };
 

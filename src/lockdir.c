@@ -276,9 +276,9 @@ lease has expired, or when its record comes from this host and boot and\n\
 neither its owner (the same pid with the same start time) nor its\n\
 COMMAND is still running.  A lock from another host or boot is never\n\
 broken automatically unless it has a lease.  Waiting sleeps until the\n\
-directory holding LOCK changes or the owner exits (inotify and pidfd);\n\
-it polls, with a capped back-off, only on network filesystems (and on\n\
-kernels without pidfd).\n\
+directory holding LOCK changes or the owner exits (dnotify or inotify,\n\
+and pidfd); it polls, with a capped back-off, only on network\n\
+filesystems (and on kernels without pidfd).\n\
 ", stdout);
   emit_exit_status_help ("\
   1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\

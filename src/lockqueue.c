@@ -123,7 +123,14 @@ scan_queue (struct parent_dir const *parent, char const *qname,
     {
       struct ticket_name t;
       if (!parse_ticket_name (e->d_name, &t))
-        continue;
+        {
+          /* A ticket being retired ('.' and its name: see
+             lockqueue_remove_holding), left behind if its remover was
+             killed between the rename and the unlink.  */
+          if (e->d_name[0] == '.' && parse_ticket_name (e->d_name + 1, &t))
+            unlinkat (fd, e->d_name, 0);
+          continue;
+        }
       if (*count == alloc)
         v = x2nrealloc (v, &alloc, sizeof *v);
       v[(*count)++] = t;
@@ -292,6 +299,9 @@ lockqueue_enter (struct lockqueue *q)
              leaves it empty (a waiter coming meanwhile gets ENOENT, and
              starts again).  */
           temp_adopt (&q->cleanup, fd, name, TEMP_SYMLINK);
+          /* Removed by us, the ticket's waiter may live on (the
+             script form: its record names the script): retire it.  */
+          temp_retire_on_removal (&q->cleanup);
           temp_adopt (&q->cleanup_queue, q->parent->fd, q->name, TEMP_DIR);
         }
       unblock_cleanup_signals ();
@@ -402,6 +412,51 @@ lockqueue_turn (struct lockqueue *q)
     }
 }
 
+/* Sleep until the waiter of the ticket Q->ahead exits (EXIT_FD), the
+   ticket is retired (a rename in its queue, which dnotify reports), or
+   WAKE.  No inotify instance: see dir_notify_open.  Return as
+   lockqueue_wait does, or -2 if this kernel has no dnotify.  */
+static int
+wait_for_exit_or_retirement (struct lockqueue *q, int exit_fd,
+                             struct timespec wake, struct timespec deadline)
+{
+  int notify_fd = dir_notify_open (q->ahead_dir_fd, DN_RENAME);
+  if (notify_fd < 0)
+    return -2;
+  int result = 0;
+  for (;;)
+    {
+      /* Watching first, then looking (the caller looked before we
+         watched): a retirement after the look still wakes us.  */
+      dir_notify_drain ();
+      struct stat st;
+      if (fstatat (q->ahead_dir_fd, q->ahead, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        break;
+      struct pollfd fds[2] =
+        {
+          { .fd = dir_notify_wake_fd (), .events = POLLIN },
+          { .fd = exit_fd, .events = POLLIN }
+        };
+      int n = poll (fds, 2, poll_timeout_ms (wake));
+      if (n < 0 && errno != EINTR)
+        {
+          result = -1;
+          break;
+        }
+      if (n == 0)
+        {
+          result = deadline_passed (deadline) ? 1 : 0;
+          break;
+        }
+      if (n > 0 && fds[1].revents != 0)
+        break;
+    }
+  int saved_errno = errno;
+  dir_notify_close (notify_fd);
+  errno = saved_errno;
+  return result;
+}
+
 int
 lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
 {
@@ -415,6 +470,20 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
     return 0;                   /* it died since we looked: judge again */
   /* No pidfd on this kernel: look again after a while.  */
   bool back_off = exit_fd < 0 && dirlock_same_system (t);
+
+  /* The usual case, a waiter on this system: its exit, or the rename
+     that retires its ticket.  */
+  if (exit_fd >= 0 && !remote)
+    {
+      int r = wait_for_exit_or_retirement (q, exit_fd, wake, deadline);
+      if (r != -2)
+        {
+          int saved_errno = errno;
+          close (exit_fd);
+          errno = saved_errno;
+          return r;
+        }
+    }
 
   /* Watch the ticket itself, never the queue: the other tickets'
      comings and goings are no business of ours.  One inotify instance
@@ -519,7 +588,8 @@ lockqueue_close (struct lockqueue *q)
 /* --- the queue from outside ------------------------------------------ */
 
 void
-lockqueue_remove_holding (struct parent_dir const *parent, char const *id)
+lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
+                          bool retire)
 {
   char qname[NAME_MAX + 1];
   if (!queue_name (parent, qname, sizeof qname))
@@ -531,7 +601,12 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id)
     return;
   for (size_t i = 0; i < count; i++)
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
-      unlinkat (fd, tickets[i].name, 0);
+      {
+        if (retire)
+          retire_name (fd, tickets[i].name);
+        else
+          unlinkat (fd, tickets[i].name, 0);
+      }
   free (tickets);
   close (fd);
   remove_queue_if_empty (parent, qname);

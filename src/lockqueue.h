@@ -46,17 +46,33 @@
    the holding (release, -u, break) removes it after the lock: so each
    waiter sleeps on exactly one thing, and a release wakes exactly one
    waiter (or, for a run of shared requests, the run):
-   - a waiter blocked by a ticket watches that ticket alone: inotify
-     IN_DELETE_SELF on the symbolic link (not on the directory, so other
-     tickets coming and going do not wake it), and a pidfd of its
-     process, so that its death wakes us too;
+   - a waiter blocked by a ticket sleeps on the pidfd of the process
+     its record names.  That process's exit is the usual wake-up: a
+     lockdir running COMMAND removes its ticket when it releases or
+     gives up, then exits.  Whoever removes a ticket while its process
+     may live on (-u, --break, a stale holding ended, the script form's
+     lockdir giving up or killed) *retires* it: renames it to '.' and
+     its name, then unlinks that.  Tickets are never renamed otherwise,
+     so a dnotify watch of the queue for renames (DN_RENAME) wakes the
+     waiters then, and only then; each looks whether the ticket ahead
+     is still there.  No inotify instance: closing one costs an RCU
+     grace period, milliseconds under contention (common.h,
+     dir_notify_open).  Where dnotify fails, or for a ticket whose
+     process cannot be watched (another host's, with a lease), the
+     waiter watches the ticket alone with inotify IN_DELETE_SELF on the
+     symbolic link, as before.  A ticket removed by hand (rm), or by a
+     lockdir that does not retire tickets, is noticed only when its
+     process exits;
    - a waiter with no live ticket ahead (the holder came without the
      queue, or its ticket is gone) watches LOCK, as every waiter did
-     before the queue: inotify on LOCK's directory for the name LOCK,
-     and the holders' pidfds.
+     before the queue: dnotify on LOCK's directory for removals and
+     renames (inotify where dnotify fails), then a look for the
+     holders' records, and the holders' pidfds.
    Where inotify cannot see other hosts' changes (NFS and the like),
    both waits poll with a capped back-off instead; the order is the
-   names', so it holds there too.
+   names', so it holds there too.  A retired ticket left behind (its
+   remover killed between the rename and the unlink) is removed by
+   the next one to read the queue.
 
    Dead waiters: a ticket is dead when its record comes from this host,
    boot and pid namespace and its process (pid with its start time) is
@@ -157,9 +173,11 @@ int lockqueue_take_inotify_fd (struct lockqueue *q);
 void lockqueue_close (struct lockqueue *q);
 
 /* The holding ID of the lock PARENT ended: remove its ticket, if it
-   has one, and the queue if it is now empty.  */
+   has one, and the queue if it is now empty.  RETIRE: the ticket's
+   waiter may live on, so retire the ticket (rename, then unlink); only
+   a holding's own process, which exits next, may leave it out.  */
 void lockqueue_remove_holding (struct parent_dir const *parent,
-                               char const *id);
+                               char const *id, bool retire);
 
 /* The tickets in the queue of the lock PARENT, in order, each with its
    record (heartbeat: the ticket's modification time), in *TICKETS

@@ -6,6 +6,13 @@
    failed with ENOENT -- what an NFS client says when its rename request
    was retransmitted after the server had already done it.
 
+   LOCKDIR_SHIM_NO_DNOTIFY=1: fcntl(F_NOTIFY) fails with EINVAL, as in a
+   kernel built without dnotify.
+
+   LOCKDIR_SHIM_NO_RETIRE=1: the rename that retires a queue ticket
+   (NAME to .NAME) fails, so the ticket is only unlinked: what a lockdir
+   that does not retire tickets does.
+
    Copyright (C) 2026 The atomicutils authors.
 
    This program is free software: you can redistribute it and/or modify
@@ -16,6 +23,8 @@
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +38,13 @@ renameat (int olddirfd, char const *oldpath, int newdirfd,
   if (!real_renameat)
     real_renameat = (int (*) (int, char const *, int, char const *))
       dlsym (RTLD_NEXT, "renameat");
+  char const *no_retire = getenv ("LOCKDIR_SHIM_NO_RETIRE");
+  if (no_retire && strcmp (no_retire, "1") == 0 && newpath[0] == '.'
+      && strcmp (newpath + 1, oldpath) == 0)
+    {
+      errno = EPERM;
+      return -1;
+    }
   int r = real_renameat (olddirfd, oldpath, newdirfd, newpath);
   char const *lies = getenv ("LOCKDIR_SHIM_RENAME_LIES");
   if (r == 0 && lies && strcmp (lies, "1") == 0 && !lied
@@ -39,4 +55,24 @@ renameat (int olddirfd, char const *oldpath, int newdirfd,
       return -1;
     }
   return r;
+}
+
+int
+fcntl (int fd, int cmd, ...)
+{
+  static int (*real_fcntl) (int, int, ...);
+  if (!real_fcntl)
+    real_fcntl = (int (*) (int, int, ...)) dlsym (RTLD_NEXT, "fcntl");
+  va_list ap;
+  va_start (ap, cmd);
+  /* Every fcntl argument is an int, a long or a pointer.  */
+  void *arg = va_arg (ap, void *);
+  va_end (ap);
+  char const *no_dnotify = getenv ("LOCKDIR_SHIM_NO_DNOTIFY");
+  if (cmd == F_NOTIFY && no_dnotify && strcmp (no_dnotify, "1") == 0)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  return real_fcntl (fd, cmd, arg);
 }

@@ -242,7 +242,7 @@ assert_command_usage_error() {
   wait_until test -d L
   background lockdir -w 30s L sh -c 'echo second >>order'
   waiter=$BG
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
   echo >gate
   wait "$holder"
   wait "$waiter"
@@ -549,7 +549,7 @@ count_with() {
   # A waiter is woken when the command exits (its pidfd), and breaks it.
   background sh -c 'exec lockdir -v -w 30s L true 2>err'
   waiter=$BG
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
   echo >gate
   wait "$waiter"
   grep -q "broke stale lock" err
@@ -563,7 +563,7 @@ count_with() {
   lockdir --owner-pid="$keeper" L
   background sh -c 'exec lockdir -v -w 60s L true 2>err'
   waiter=$BG
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
   kill "$keeper"
   wait "$waiter"
   grep -q "broke stale lock 'L' of pid $keeper" err
@@ -675,7 +675,7 @@ count_wakeups() {
     # The traced lockdir, named by its name: strace first forks children
     # of its own that test ptrace and exit.
     wait_until pgrep -x -P "$waiter" lockdir >/dev/null
-    wait_until has_inotify_fd "$(pgrep -x -P "$waiter" lockdir)"
+    wait_until sleeps_in_poll "$(pgrep -x -P "$waiter" lockdir)"
   fi
   sleep "$hold"   # the interval measured, not a synchronisation
   echo >gate
@@ -994,19 +994,6 @@ sweep_leftovers() {
 }
 
 # --- network filesystem faults (tests/lockdir-shim.c) ---------------------------------
-
-# The LD_PRELOAD shim, from PATH (make check puts the build's tests/ there).
-lockdir_shim() {
-  local dir
-  local IFS=:
-  for dir in $PATH; do
-    if [ -f "$dir/lockdir-shim.so" ]; then
-      echo "$dir/lockdir-shim.so"
-      return 0
-    fi
-  done
-  skip "tests/lockdir-shim.so is not built (make check builds it)"
-}
 
 @test "a rename that succeeded but reported an error (NFS retry) still acquires the lock" {
   shim=$(lockdir_shim)

@@ -41,13 +41,13 @@ pid=$2
 *" 2>/dev/null)" ]
 }
 
-# True once process PID sleeps on inotify.
+# True once process PID sleeps, waiting for what wakes it.
 sleeps() {
-  [[ $(ls -l "/proc/$1/fd" 2>/dev/null) == *anon_inode:inotify* ]]
+  sleeps_in_poll "$1"
 }
 
 # True once lockdir process PID waits for LOCK: with the queue, its
-# ticket is there; without (NO_QUEUE set), it sleeps on inotify.
+# ticket is there; without (NO_QUEUE set), it sleeps.
 waiting() {
   if [ -n "${NO_QUEUE:-}" ]; then sleeps "$2"; else queued "$1" "$2"; fi
 }
@@ -437,8 +437,8 @@ lease_queue() {
 # wakeups [OPTION]...: 10 waiters (lockdir OPTION... -w 60s L) queue
 # behind a holder, each under strace; then the holder releases, and
 # each waiter in turn takes L, runs a short command and releases it.
-# Print, per waiter, how many times it woke from poll(2) with something
-# ready before it got L.
+# Print, per waiter, how many times it woke from poll(2) (something
+# ready, or a signal) before it got L.
 wakeups() {
   rm -rf t && mkdir t
   # The holder came through the queue too, so that every waiter has a
@@ -464,10 +464,11 @@ wakeups() {
   wait "$HOLDER"
   for k in "${pids[@]}"; do wait "$k" || fail "a waiter failed"; done
   for ((k = 1; k <= 10; k++)); do
-    # Wake-ups: poll calls that returned something ready, before the
-    # rename that made L ours.
+    # Wake-ups: poll calls that returned something ready, or that a
+    # signal interrupted (dnotify's SIGIO), before the rename that made
+    # L ours.
     awk '/"L"\) = 0/ { exit }
-         /^(poll|ppoll|epoll_wait|epoll_pwait|select|pselect6)\(.*\) = [1-9]/ { n++ }
+         /^(poll|ppoll|epoll_wait|epoll_pwait|select|pselect6)\(.*\) = ([1-9]|\? ERESTART|-1 EINTR)/ { n++ }
          END { print n + 0 }' "t/w$k"
   done
 }
@@ -485,6 +486,129 @@ wakeups() {
   total=0
   for n in $output; do total=$((total + n)); done
   [ "$total" -gt 20 ] || fail "only $total wake-ups without the queue: $output"
+}
+
+# --- waking without inotify -------------------------------------------------
+# Closing an inotify instance waits for an RCU grace period (milliseconds
+# under contention), so a waiter sleeps on dnotify and pidfds instead: the
+# exit of the waiter whose ticket is ahead, or the rename that retires a
+# ticket whose waiter lives on.
+
+# two_waiters [ENV...]: hold L (no ticket); two waiters queue behind it,
+# each run with ENV (env(1) assignments); WAITERS are their pids, once
+# both sleep.
+two_waiters() {
+  hold_lock
+  WAITERS=()
+  local k
+  for k in 1 2; do
+    background env "$@" lockdir -w 30s L sh -c "echo $k >>order"
+    WAITERS+=("$BG")
+    wait_until queued L "$BG"
+    wait_until sleeps "$BG"
+  done
+}
+
+@test "waiters sleep without an inotify instance, first in line and behind a ticket" {
+  two_waiters
+  for pid in "${WAITERS[@]}"; do
+    ! has_inotify_fd "$pid" || fail "waiter $pid holds an inotify instance"
+  done
+  echo >gate
+  wait "$HOLDER"
+  for pid in "${WAITERS[@]}"; do wait "$pid"; done
+  assert_equal "$(cat order)" "$(printf '1\n2')"
+}
+
+@test "control: where dnotify fails, waiters fall back to inotify, in the same order" {
+  two_waiters LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_DNOTIFY=1
+  for pid in "${WAITERS[@]}"; do
+    has_inotify_fd "$pid" || fail "waiter $pid holds no inotify instance"
+  done
+  echo >gate
+  wait "$HOLDER"
+  for pid in "${WAITERS[@]}"; do wait "$pid"; done
+  assert_equal "$(cat order)" "$(printf '1\n2')"
+}
+
+# behind_a_script_that_gives_up [ENV...]: hold L; behind it, a script
+# whose lockdir (run with ENV) gives up after 2 s, and which then lives
+# on (SCRIPT); behind that, a waiter (WAITER) that writes 'ran'.  Once
+# the script's lockdir has given up, the holder releases L.
+behind_a_script_that_gives_up() {
+  hold_lock
+  background env "$@" sh -c 'lockdir -w 2s L; echo $? >gave-up; exec sleep 600'
+  SCRIPT=$BG
+  wait_until queued L "$SCRIPT"
+  background lockdir -w 60s L sh -c 'echo ran >ran'
+  WAITER=$BG
+  wait_until queued L "$WAITER"
+  wait_until sleeps "$WAITER"
+  wait_until test -e gave-up
+  assert_equal "$(cat gave-up)" 1
+  echo >gate
+  wait "$HOLDER"
+}
+
+@test "a script's lockdir that gives up retires its ticket: the waiter behind moves up, though the script lives on" {
+  behind_a_script_that_gives_up
+  wait "$WAITER"
+  [ -e ran ]
+  kill -0 "$SCRIPT" || fail "the script was expected to live on"
+}
+
+@test "control: a ticket unlinked without the rename leaves the waiter behind asleep while the script lives" {
+  behind_a_script_that_gives_up LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1
+  sleep 1   # the interval shown to pass without a wake-up
+  [ ! -e ran ] || fail "the waiter ran: the harness cannot tell a retired ticket"
+  kill -0 "$WAITER"
+  kill "$SCRIPT"
+  wait "$WAITER"
+  [ -e ran ]
+}
+
+# break_behind_holder [ENV...]: a holder that came through the queue (so
+# its ticket stays while it holds, and it runs on when broken), and a
+# waiter queued behind that ticket (WAITER, writes 'ran'); then
+# 'lockdir --break L', run with ENV.
+break_behind_holder() {
+  GATE=gate0 hold_lock
+  local first=$HOLDER
+  hold_lock -w 30s
+  wait_until queued L "$HOLDER"
+  echo >gate0
+  wait "$first"
+  wait_until holds_with_command L "$HOLDER"
+  background lockdir -w 60s L sh -c 'echo ran >ran'
+  WAITER=$BG
+  wait_until queued L "$WAITER"
+  wait_until sleeps "$WAITER"
+  env "$@" lockdir --break L >/dev/null
+}
+
+@test "--break of a live holder retires its ticket: the waiter behind gets L while the holder runs on" {
+  break_behind_holder
+  wait "$WAITER"
+  [ -e ran ]
+  kill -0 "$HOLDER" || fail "the broken holder was expected to run on"
+}
+
+@test "control: --break without the rename leaves the waiter behind asleep until the holder exits" {
+  break_behind_holder LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1
+  [ ! -e L ]
+  sleep 1   # the interval shown to pass without a wake-up
+  [ ! -e ran ] || fail "the waiter ran: the harness cannot tell a retired ticket"
+  kill -0 "$WAITER"
+  echo >gate
+  wait "$WAITER"
+  [ -e ran ]
+}
+
+@test "a ticket left half-retired (.NAME, its remover killed) is removed by the next waiter" {
+  mkdir L.queue
+  ln -s 'pid=1' L.queue/.0000000001.x.0123456789abcdef0123456789abcdef
+  lockdir L true
+  [ ! -e L.queue ]
 }
 
 # --- the queue and the rest of lockdir -------------------------------------------

@@ -76,6 +76,34 @@ has_inotify_fd() {
   return 1
 }
 
+# True once process PID sleeps in poll(2): a waiter that has set up what
+# wakes it (inotify, or dnotify and pidfds) and waits.
+sleeps_in_poll() {
+  [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = S ] ||
+    return 1
+  [[ $(cat "/proc/$1/wchan" 2>/dev/null) == *poll* ]] && return 0
+  # Where wchan says nothing (no kallsyms): the system call it is in,
+  # poll or ppoll (x86-64), ppoll (arm64).
+  case $(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null) in
+    7 | 271 | 73) return 0 ;;
+  esac
+  return 1
+}
+
+# lockdir's LD_PRELOAD shim (tests/lockdir-shim.c), from PATH (make
+# check puts the build's tests/ there).
+lockdir_shim() {
+  local dir
+  local IFS=:
+  for dir in $PATH; do
+    if [ -f "$dir/lockdir-shim.so" ]; then
+      echo "$dir/lockdir-shim.so"
+      return 0
+    fi
+  done
+  skip "tests/lockdir-shim.so is not built (make check builds it)"
+}
+
 # ---------------------------------------------------------------------
 # The race harness.
 #
