@@ -585,6 +585,7 @@ cleanup_temporaries (void)
 static int notify_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t notify_watches;
 static struct sigaction notify_saved_action;
+static bool notify_was_blocked;   /* SIGIO, blocked by our parent */
 
 static void
 cleanup_signal_handler (int sig)
@@ -926,6 +927,12 @@ dir_notify_open (int dirfd, unsigned long dn_events)
       act.sa_handler = cleanup_signal_handler;
       cleanup_signal_set (&act.sa_mask);
       sigaction (SIGIO, &act, &notify_saved_action);
+      /* Nor blocked, as our parent may have left it.  */
+      sigset_t sigio, old_mask;
+      sigemptyset (&sigio);
+      sigaddset (&sigio, SIGIO);
+      sigprocmask (SIG_UNBLOCK, &sigio, &old_mask);
+      notify_was_blocked = sigismember (&old_mask, SIGIO) == 1;
     }
   notify_watches++;
   if (fcntl (fd, F_NOTIFY, dn_events | DN_MULTISHOT) != 0)
@@ -975,6 +982,8 @@ dir_notify_close (int fd)
   if (!(cleanup_handlers_installed
         && notify_saved_action.sa_handler == SIG_DFL))
     sigaction (SIGIO, &notify_saved_action, NULL);
+  if (notify_was_blocked)
+    sigprocmask (SIG_BLOCK, &sigio, NULL);
   close (notify_pipe[0]);
   close (notify_pipe[1]);
   notify_pipe[0] = notify_pipe[1] = -1;

@@ -556,6 +556,24 @@ count_with() {
   [ ! -e L ]
 }
 
+@test "a waiter whose parent blocked SIGIO (dnotify's signal) still wakes when a script releases L" {
+  mkfifo gate
+  background sh -c 'lockdir L && : >held && read x <gate && lockdir -u L && exec sleep 600'
+  script=$BG
+  wait_until test -e held
+  # --no-queue: no ticket, so no other step unblocks the signals first.
+  background perl -MPOSIX -e \
+    'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGPOLL)) or die; exec @ARGV' \
+    lockdir --no-queue -w 60s L sh -c ': >ran'
+  waiter=$BG
+  wait_until sleeps_in_poll "$waiter"
+  echo >gate
+  # Woken by the release, not by its deadline a minute away.
+  wait_until test -e ran
+  wait "$waiter"
+  kill -0 "$script" || fail "the script was expected to live on"
+}
+
 @test "a waiter is woken by the owner's death alone (pidfd), and breaks the lock" {
   sleep 600 3>&- &
   keeper=$!

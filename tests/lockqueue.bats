@@ -552,8 +552,9 @@ behind_a_script_that_gives_up() {
 
 @test "a script's lockdir that gives up retires its ticket: the waiter behind moves up, though the script lives on" {
   behind_a_script_that_gives_up
+  # Woken by the retirement, not by its deadline a minute away.
+  wait_until test -e ran
   wait "$WAITER"
-  [ -e ran ]
   kill -0 "$SCRIPT" || fail "the script was expected to live on"
 }
 
@@ -588,8 +589,9 @@ break_behind_holder() {
 
 @test "--break of a live holder retires its ticket: the waiter behind gets L while the holder runs on" {
   break_behind_holder
+  # Woken by the retirement, not by its deadline a minute away.
+  wait_until test -e ran
   wait "$WAITER"
-  [ -e ran ]
   kill -0 "$HOLDER" || fail "the broken holder was expected to run on"
 }
 
