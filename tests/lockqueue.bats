@@ -531,6 +531,22 @@ two_waiters() {
   assert_equal "$(cat order)" "$(printf '1\n2')"
 }
 
+# ran_while_alive PID: the waiter (WAITER) ran its command, woken by the
+# retirement rather than by its deadline a minute away, while process PID
+# lives on.
+ran_while_alive() {
+  wait_until test -e ran
+  wait "$WAITER"
+  kill -0 "$1" || fail "process $1 was expected to live on"
+}
+
+# still_asleep: a second on, the waiter has not run, and waits.
+still_asleep() {
+  sleep 1   # the interval shown to pass without a wake-up
+  [ ! -e ran ] || fail "the waiter ran: the harness cannot tell a retired ticket"
+  kill -0 "$WAITER"
+}
+
 # behind_a_script_that_gives_up [ENV...]: hold L; behind it, a script
 # whose lockdir (run with ENV) gives up after 2 s, and which then lives
 # on (SCRIPT); behind that, a waiter (WAITER) that writes 'ran'.  Once
@@ -552,17 +568,12 @@ behind_a_script_that_gives_up() {
 
 @test "a script's lockdir that gives up retires its ticket: the waiter behind moves up, though the script lives on" {
   behind_a_script_that_gives_up
-  # Woken by the retirement, not by its deadline a minute away.
-  wait_until test -e ran
-  wait "$WAITER"
-  kill -0 "$SCRIPT" || fail "the script was expected to live on"
+  ran_while_alive "$SCRIPT"
 }
 
 @test "control: a ticket unlinked without the rename leaves the waiter behind asleep while the script lives" {
   behind_a_script_that_gives_up LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1
-  sleep 1   # the interval shown to pass without a wake-up
-  [ ! -e ran ] || fail "the waiter ran: the harness cannot tell a retired ticket"
-  kill -0 "$WAITER"
+  still_asleep
   kill "$SCRIPT"
   wait "$WAITER"
   [ -e ran ]
@@ -589,18 +600,13 @@ break_behind_holder() {
 
 @test "--break of a live holder retires its ticket: the waiter behind gets L while the holder runs on" {
   break_behind_holder
-  # Woken by the retirement, not by its deadline a minute away.
-  wait_until test -e ran
-  wait "$WAITER"
-  kill -0 "$HOLDER" || fail "the broken holder was expected to run on"
+  ran_while_alive "$HOLDER"
 }
 
 @test "control: --break without the rename leaves the waiter behind asleep until the holder exits" {
   break_behind_holder LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1
   [ ! -e L ]
-  sleep 1   # the interval shown to pass without a wake-up
-  [ ! -e ran ] || fail "the waiter ran: the harness cannot tell a retired ticket"
-  kill -0 "$WAITER"
+  still_asleep
   echo >gate
   wait "$WAITER"
   [ -e ran ]
