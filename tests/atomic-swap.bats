@@ -1095,7 +1095,7 @@ interrupt_at_rename() {
   wait_until paused_at fa renameat2 1
   atomic-swap -s --expect=releases/a releases/c current 3>&- &
   waiter=$!
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
   [ "$(find . -maxdepth 1 -type l -name '.atomic-swap.*' | wc -l)" = 2 ] ||
     fail "expected two temporaries: $(ls -A)"
   kill -TERM "$waiter"
@@ -1382,7 +1382,7 @@ expect_while_changed() {
   ln -sfn d2 deploy
   go_on fb symlinkat 1
   # B must wait for A's lock (in d1), not take a lock in d2.
-  b_settled() { ! kill -0 "$b" 2>/dev/null || has_inotify_fd "$b"; }
+  b_settled() { ! kill -0 "$b" 2>/dev/null || sleeps_in_poll "$b"; }
   wait_until b_settled
   kill -0 "$b" 2>/dev/null || fail "B did not wait for the lock A holds"
   [ -z "$(find d2 -name '.atomic-swap.*')" ] || fail "B locked in d2: $(ls -A d2)"
@@ -1429,7 +1429,7 @@ is_dead() {
   # The next deployer, expecting the same OLD, waits for the lock...
   atomic-swap -s --expect=base next current 3>&- &
   waiter=$!
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
   assert_equal "$(readlink current)" base
 
   # ...and once the holder dies, breaks its lock and wins.  (A tracee
