@@ -946,17 +946,31 @@ dir_notify_open (int dirfd, unsigned long dn_events)
 }
 
 int
-dir_notify_wake_fd (void)
+dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
+                 struct timespec wake)
 {
-  return notify_pipe[0];
-}
-
-void
-dir_notify_drain (void)
-{
-  char buf[64];
-  while (read (notify_pipe[0], buf, sizeof buf) > 0)
-    continue;
+  for (;;)
+    {
+      /* Drained first, then asked: a change after the question leaves
+         a byte in the pipe.  */
+      char buf[64];
+      while (read (notify_pipe[0], buf, sizeof buf) > 0)
+        continue;
+      if (done (arg))
+        return 0;
+      struct pollfd fds[2] =
+        {
+          { .fd = notify_pipe[0], .events = POLLIN },
+          { .fd = extra_fd, .events = POLLIN }   /* ignored if -1 */
+        };
+      int n = poll (fds, 2, poll_timeout_ms (wake));
+      if (n < 0 && errno != EINTR)
+        return -1;
+      if (n == 0)
+        return 1;
+      if (n > 0 && fds[1].revents != 0)
+        return 0;
+    }
 }
 
 void

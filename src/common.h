@@ -277,9 +277,12 @@ void dir_watch_close (struct dir_watch *watch);
    descriptor to keep while watching and to give to dir_notify_close,
    or -1 with errno (EINVAL: this kernel has no dnotify).  */
 int dir_notify_open (int dirfd, unsigned long dn_events);
-/* Readable once a watched directory has changed, until drained.  */
-int dir_notify_wake_fd (void);
-void dir_notify_drain (void);
+/* Sleep until DONE (ARG) is true, EXTRA_FD (if >= 0) is readable, or
+   WAKE passes.  DONE is asked first, then after each change in a
+   watched directory: so a change after the caller's own look still
+   wakes it.  Return 0 for the first two, 1 at WAKE, -1 with errno.  */
+int dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
+                     struct timespec wake);
 /* Stop the watch FD (-1: none).  The last watch closed puts SIGIO's
    action back.  */
 void dir_notify_close (int fd);

@@ -1498,52 +1498,33 @@ lock_watch_close (struct lock_watch *w, int *spent_fd)
   dir_watch_close (&w->dir);
 }
 
-/* Is one of the holdings H over: its record gone from LOCK?  IDs are
-   never reused, so a record still there is the same holding.  */
-static bool
-a_holding_ended (struct parent_dir const *parent,
-                 struct dirlock_holders const *h)
+/* The holdings a waiter sleeps behind: HOLDERS of the lock PARENT.  */
+struct held_by
 {
+  struct parent_dir const *parent;
+  struct dirlock_holders const *holders;
+};
+
+/* Is one of the holdings ARG (a struct held_by) over: its record gone
+   from LOCK?  IDs are never reused, so a record still there is the same
+   holding.  The directory's other changes (a racer's temporary, another
+   lock) thus cost a look at the records, no more.  */
+static bool
+a_holding_ended (void *arg)
+{
+  struct held_by const *held = arg;
+  struct dirlock_holders const *h = held->holders;
   for (size_t i = 0; i < h->count; i++)
     {
       char path[NAME_MAX + 1 + OWNER_NAME_SIZE];
-      snprintf (path, sizeof path, "%s/" OWNER_PREFIX "%s", parent->base,
-                h->owner[i].id);
+      snprintf (path, sizeof path, "%s/" OWNER_PREFIX "%s",
+                held->parent->base, h->owner[i].id);
       struct stat st;
-      if (fstatat (parent->fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0
+      if (fstatat (held->parent->fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0
           && (errno == ENOENT || errno == ENOTDIR))
         return true;
     }
   return false;
-}
-
-/* Sleep on the dnotify watch of LOCK's directory until one of the
-   holdings H has ended, EXIT_FD (if >= 0) is readable, or WAKE.  The
-   directory's other changes (a racer's temporary, another lock) only
-   cost a look at H's records.  Return 0, or -1 with errno.  */
-static int
-notify_wait_for_holders (struct parent_dir const *parent,
-                         struct dirlock_holders const *h, int exit_fd,
-                         struct timespec wake)
-{
-  for (;;)
-    {
-      /* Drained first, then looked at: a change after the look leaves
-         a byte in the pipe.  */
-      dir_notify_drain ();
-      if (a_holding_ended (parent, h))
-        return 0;
-      struct pollfd fds[2] =
-        {
-          { .fd = dir_notify_wake_fd (), .events = POLLIN },
-          { .fd = exit_fd, .events = POLLIN }
-        };
-      int n = poll (fds, exit_fd >= 0 ? 2 : 1, poll_timeout_ms (wake));
-      if (n < 0 && errno != EINTR)
-        return -1;
-      if (n == 0 || (n > 0 && exit_fd >= 0 && fds[1].revents != 0))
-        return 0;
-    }
 }
 
 /* Sleep until the live holders H of the lock PARENT may have let go:
@@ -1564,8 +1545,9 @@ wait_for_holders (struct lock_watch *watch, struct parent_dir const *parent,
   struct exit_watch exits;
   if (exit_watch_open (&exits, h) != 0)
     return 0;                   /* one has just exited: judge again */
+  struct held_by held = { parent, h };
   int woke = (watch->notify_fd >= 0
-              ? notify_wait_for_holders (parent, h, exits.fd, wake)
+              ? dir_notify_wait (a_holding_ended, &held, exits.fd, wake)
               : dir_watch_wait (&watch->dir, exits.fd, wake));
   int saved_errno = errno;
   exit_watch_close (&exits);

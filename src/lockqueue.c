@@ -412,6 +412,15 @@ lockqueue_turn (struct lockqueue *q)
     }
 }
 
+/* Is the ticket Q->ahead gone?  */
+static bool
+ticket_gone (void *q_arg)
+{
+  struct lockqueue const *q = q_arg;
+  struct stat st;
+  return fstatat (q->ahead_dir_fd, q->ahead, &st, AT_SYMLINK_NOFOLLOW) != 0;
+}
+
 /* Sleep until the waiter of the ticket Q->ahead exits (EXIT_FD), the
    ticket is retired (a rename in its queue, which dnotify reports), or
    WAKE.  No inotify instance: see dir_notify_open.  Return as
@@ -423,38 +432,14 @@ wait_for_exit_or_retirement (struct lockqueue *q, int exit_fd,
   int notify_fd = dir_notify_open (q->ahead_dir_fd, DN_RENAME);
   if (notify_fd < 0)
     return -2;
-  int result = 0;
-  for (;;)
-    {
-      /* Watching first, then looking (the caller looked before we
-         watched): a retirement after the look still wakes us.  */
-      dir_notify_drain ();
-      struct stat st;
-      if (fstatat (q->ahead_dir_fd, q->ahead, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        break;
-      struct pollfd fds[2] =
-        {
-          { .fd = dir_notify_wake_fd (), .events = POLLIN },
-          { .fd = exit_fd, .events = POLLIN }
-        };
-      int n = poll (fds, 2, poll_timeout_ms (wake));
-      if (n < 0 && errno != EINTR)
-        {
-          result = -1;
-          break;
-        }
-      if (n == 0)
-        {
-          result = deadline_passed (deadline) ? 1 : 0;
-          break;
-        }
-      if (n > 0 && fds[1].revents != 0)
-        break;
-    }
+  /* The caller looked at the ticket before we watched: asked again.  */
+  int woke = dir_notify_wait (ticket_gone, q, exit_fd, wake);
   int saved_errno = errno;
   dir_notify_close (notify_fd);
   errno = saved_errno;
-  return result;
+  if (woke < 0)
+    return -1;
+  return woke == 1 && deadline_passed (deadline) ? 1 : 0;
 }
 
 int
