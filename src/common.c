@@ -142,7 +142,12 @@ tool_init_named (char const *name, int argc, char **argv)
      a file opened while 0, 1 or 2 is closed gets that number, and then
      our input, output or messages would go to it.  */
   xstdopen ();
-  setlocale (LC_ALL, "");
+  /* LC_CTYPE alone: it says which characters of a name quoting may
+     show as they are, and whether quotes are curly.  Messages are in
+     English, numbers read and printed as in C whatever the locale, so
+     nothing else is used -- and LC_ALL would open two files for each of
+     a dozen categories, more system calls than a lock takes.  */
+  setlocale (LC_CTYPE, "");
   atexit (close_stdout);
   atexit (cleanup_temporaries);
 

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -1433,7 +1434,12 @@ main (int argc, char **argv)
     usage_error ("--prefix must not contain a newline: it would split "
                  "every record");
   if (opt.stamp_format)
-    check_stamp_format (opt.stamp_format, opt.terminator);
+    {
+      /* Month and day names, %c and %x follow the locale, as date's do
+         (tool_init set only LC_CTYPE).  */
+      setlocale (LC_TIME, "");
+      check_stamp_format (opt.stamp_format, opt.terminator);
+    }
   /* A second operand is not taken as a record: with data waiting on
      standard input, 'FILE TEXT' would silently drop it, and a 'tee'
      habit ('FILE1 FILE2') would become a record.  */

@@ -189,3 +189,34 @@ assert_bad_operand() {
   assert_success
   assert_equal "$(readlink link)" .
 }
+
+# --- locale ---------------------------------------------------------------
+
+# Each category setlocale loads costs a few opens; only LC_CTYPE is used
+# (quoting), and LC_TIME by safe-append --timestamp (date's formats).
+@test "in a UTF-8 locale the tools load LC_CTYPE and no other category" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  locale -a | grep -qix 'c\.utf-\?8' || skip "no C.UTF-8 locale"
+  ln -s a cur
+  local cmd
+  for cmd in 'lockdir L true' 'atomic-swap -s b cur' 'excl-create f' \
+    'safe-append -c x log'; do
+    # shellcheck disable=SC2086 # CMD is split into its words on purpose
+    LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace $cmd
+    grep -q '/LC_CTYPE"' trace || fail "$cmd did not load LC_CTYPE"
+    run grep -E '/LC_[A-Z]+"' trace
+    refute_output --partial '/LC_TIME"'
+    refute_output --partial '/LC_MESSAGES"'
+    refute_output --partial '/LC_NUMERIC"'
+    refute_output --partial '/LC_COLLATE"'
+  done
+  LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace safe-append -t '%b' -c x log
+  grep -q '/LC_TIME"' trace || fail "safe-append -t did not load LC_TIME"
+}
+
+@test "in a UTF-8 locale an option value is still quoted with curly quotes" {
+  locale -a | grep -qix 'c\.utf-\?8' || skip "no C.UTF-8 locale"
+  LC_ALL=C.UTF-8 run lockdir -w bad L true
+  assert_equal "$status" 125
+  assert_line --index 0 --partial "‘bad’"
+}
