@@ -61,6 +61,11 @@
    one record is longer.  */
 enum { READ_SIZE = 256 * 1024 };
 
+/* While safe-append copies a regular file, whose reads never wait for a
+   producer, a signal that came during a write waits until the writes
+   held together carry this many bytes (a few milliseconds' work).  */
+enum { HOLD_SPAN = 4 * 1024 * 1024 };
+
 /* The first size of the buffer where records are put together with
    their prefixes; it grows to fit the longest record.  */
 enum { STAGE_SIZE = 256 * 1024 };
@@ -127,6 +132,14 @@ struct appender
   /* With prefixes, records are put together here for one write.  */
   char *stage;
   size_t stage_size;
+
+  /* Signals are held while a write runs (write_unbroken).  With
+     HOLD_ACROSS they stay held from one write to the next, until the
+     writes held together carry HOLD_SPAN bytes.  */
+  bool hold_across;
+  bool holding;             /* signals are held now */
+  sigset_t unheld_mask;     /* the mask to put back */
+  size_t held_bytes;        /* bytes written since they were held */
 };
 
 enum
@@ -268,24 +281,46 @@ Examples:\n\
   exit (status);
 }
 
+/* Let the signals held by write_unbroken through.  */
+static void
+let_signals_through (struct appender *app)
+{
+  if (app->holding)
+    {
+      app->holding = false;
+      sigprocmask (SIG_SETMASK, &app->unheld_mask, NULL);
+    }
+}
+
 /* Hold every signal that can be held while the current write runs.  A
    signal whose action is to kill the process stops a write to a regular
    file part-way and leaves part of a record in it; held, it is
-   delivered once the write is complete.  */
+   delivered once the write is complete.  Holding and letting go cost a
+   system call each, as much as a write of 256 KiB takes, so when
+   APP->hold_across allows, the signals stay held over the next writes
+   too, up to HOLD_SPAN bytes.  */
 static ssize_t
-write_unbroken (struct appender const *app, char const *buf, size_t len)
+write_unbroken (struct appender *app, char const *buf, size_t len)
 {
   /* A FIFO write of at most PIPE_BUF bytes transfers all or nothing,
      and can block for long: leave it interruptible.  */
   if (app->fifo)
     return write (app->fd, buf, len);
 
-  sigset_t all, old;
-  sigfillset (&all);
-  sigprocmask (SIG_BLOCK, &all, &old);
+  if (!app->holding)
+    {
+      sigset_t all;
+      sigfillset (&all);
+      sigprocmask (SIG_BLOCK, &all, &app->unheld_mask);
+      app->holding = true;
+      app->held_bytes = 0;
+    }
   ssize_t written = write (app->fd, buf, len);
   int saved_errno = errno;
-  sigprocmask (SIG_SETMASK, &old, NULL);
+  app->held_bytes += len;
+  if (!app->hold_across || HOLD_SPAN <= app->held_bytes
+      || written < 0 || (size_t) written != len)
+    let_signals_through (app);
   errno = saved_errno;
   return written;
 }
@@ -845,9 +880,19 @@ append_stream (struct appender *app, int in_fd)
      each read and write carry more; a slow producer's records still
      come as soon as they are written.  Best effort: the system may
      refuse.  */
-  int pipe_size = fcntl (in_fd, F_GETPIPE_SZ);
-  if (0 < pipe_size && pipe_size < READ_SIZE)
-    fcntl (in_fd, F_SETPIPE_SZ, READ_SIZE);
+  struct stat in_st;
+  bool in_known = fstat (in_fd, &in_st) == 0;
+  if (in_known && S_ISFIFO (in_st.st_mode))
+    {
+      int pipe_size = fcntl (in_fd, F_GETPIPE_SZ);
+      if (0 < pipe_size && pipe_size < READ_SIZE)
+        fcntl (in_fd, F_SETPIPE_SZ, READ_SIZE);
+    }
+  /* Signals may stay held from one write to the next only where
+     nothing between the writes can wait for long: not a read from a
+     pipe or terminal, not a copy to standard output, not fdatasync.  */
+  app->hold_across = (in_known && S_ISREG (in_st.st_mode)
+                      && !app->tee && !app->sync);
 
   for (;;)
     {
@@ -907,6 +952,7 @@ append_stream (struct appender *app, int in_fd)
         }
       ok = append_records (app, buf, held);
     }
+  let_signals_through (app);
   free (buf);
   return ok;
 }

@@ -1186,6 +1186,32 @@ signal_mid_write() {
   ((torn > 0)) || fail "dd was never interrupted mid-write"
 }
 
+# From a regular file, signals stay held from one write to the next for
+# up to 4 MiB (HOLD_SPAN), not to the end: the signal must stop the copy
+# of 64 MiB early, and at a record's end.
+@test "a signal during a copy from a file stops it soon, after a whole record" {
+  line=$(head -c 1023 /dev/zero | tr '\0' x)
+  yes "$line" | head -n 65536 >in.lines
+  size=$(stat -c %s in.lines)
+  for i in 1 2 3; do
+    rm -f out
+    bash -c 'exec safe-append out <in.lines' &
+    pid=$!
+    end=$((SECONDS + 10))
+    until [ -s out ]; do
+      ((SECONDS < end)) || fail "timed out waiting for: [ -s out ]"
+    done
+    kill -ALRM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    assert_equal "$status" $((128 + 14))
+    got=$(stat -c %s out)
+    ((got < size)) || fail "the copy ran to its end ($got bytes) with SIGALRM held"
+    assert_equal $((got % 1024)) 0
+    assert_equal "$(tail -c 1 out | od -An -c | tr -d ' ')" '\n'
+  done
+}
+
 # --- filesystems ------------------------------------------------------------------
 
 @test "--check-fs prints the O_APPEND verdict" {
