@@ -286,9 +286,22 @@ cases=$scratch/cases
     printf 'ln -sfn (tmpfs)\tln -sfn rel-a %s/current\tln -sfn rel-b %s/current\n' "$t" "$t"
   fi
 } >"$cases"
+# The run is in the C locale, where no tool loads locale files.  Users
+# mostly have a UTF-8 one, where each tool loads what its setlocale
+# asks for: the same calls measured again there, peers included.
+utf8_locale=$(locale -a 2>/dev/null | grep -ix -m 1 'c\.utf-\{0,1\}8')
+utf8_cases=$scratch/cases-utf8
+if [ -n "$utf8_locale" ]; then
+  awk -F'\t' -v OFS='\t' -v l="$utf8_locale" '
+    $1 ~ /^(true|lockdir L true|flock L true|atomic-swap -s|ln -sfn|excl-create f|sh set -C)$/ {
+      $1 = $1 " (" l ")"; print }' "$cases" >"$utf8_cases"
+else
+  note "no C.UTF-8 locale: the cost of one call is measured in the C locale only"
+fi
 for ((round = 1; round <= SPAWN_ROUNDS; round++)); do
-  spawnbench -n "$ITER" "$cases" |
-    while IFS=$'\t' read -r name us r; do
+  { spawnbench -n "$ITER" "$cases"
+    [ -n "$utf8_locale" ] && LC_ALL=$utf8_locale spawnbench -n "$ITER" "$utf8_cases"
+  } | while IFS=$'\t' read -r name us r; do
       printf '%s\t%s\t%s\t%s\n' "$round" "$name" "$us" "$r"
     done
 done >>"$RESULTS/spawn.tsv"
