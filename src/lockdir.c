@@ -1532,7 +1532,7 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
           break;
         case 'w':
           opt->has_timeout = true;
-          opt->timeout = xparse_duration (optarg, "--timeout");
+          opt->timeout = xparse_duration (optarg, "--wait");
           break;
         case 'x':
           opt->shared = false;
@@ -1657,7 +1657,7 @@ check_usage (struct options const *opt, char **operands, bool with_command)
                                                (operands + 1))
     usage_error ("-c COMMAND_STRING and a COMMAND cannot be combined");
   if (opt->nonblock && opt->has_timeout)
-    usage_error ("--nonblock and --timeout cannot be combined");
+    usage_error ("--nonblock and --wait cannot be combined");
   if (opt->json && opt->mode != MODE_STATUS && opt->mode != MODE_BREAK
       && opt->mode != MODE_LIST)
     usage_error ("--json goes with --status, --list or --break");

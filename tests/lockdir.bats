@@ -95,9 +95,13 @@ lock_free() {
   assert_line --partial "missing operand"
   run lockdir -w soon L
   assert_usage_error lockdir
-  assert_line --partial "invalid duration"
+  # Named as --help names it, whichever spelling was used.
+  assert_line --partial "invalid duration for --wait: 'soon'"
+  run lockdir --timeout=soon L
+  assert_line --partial "invalid duration for --wait: 'soon'"
   run lockdir -n -w 1 L
   assert_usage_error lockdir
+  assert_line --index 0 "lockdir: --nonblock and --wait cannot be combined"
   run lockdir -E 300 L
   assert_usage_error lockdir
   run lockdir --lease=0 L
