@@ -535,6 +535,10 @@ remove_registered (int slot)
    nests, so a step that blocks around temp_create (which blocks and
    unblocks itself) stays blocked until its own unblock.  */
 static int cleanup_block_depth;
+/* The mask before the outermost block_cleanup_signals, put back by its
+   unblock: a signal our caller had blocked stays blocked, for us and
+   for the command lockdir runs.  */
+static sigset_t unblocked_mask;
 
 void
 block_cleanup_signals (void)
@@ -543,7 +547,7 @@ block_cleanup_signals (void)
     return;
   sigset_t set;
   cleanup_signal_set (&set);
-  sigprocmask (SIG_BLOCK, &set, NULL);
+  sigprocmask (SIG_BLOCK, &set, &unblocked_mask);
 }
 
 /* Is any temporary registered?  */
@@ -559,15 +563,13 @@ temporaries_registered (void)
 void
 unblock_cleanup_signals (void)
 {
-  if (cleanup_block_depth > 0 && --cleanup_block_depth > 0)
+  if (cleanup_block_depth == 0 || --cleanup_block_depth > 0)
     return;
   /* A temporary outlives the blocked step: from now on a signal must
      find the handler that removes it.  */
   if (!cleanup_handlers_installed && temporaries_registered ())
     install_cleanup_handlers ();
-  sigset_t set;
-  cleanup_signal_set (&set);
-  sigprocmask (SIG_UNBLOCK, &set, NULL);
+  sigprocmask (SIG_SETMASK, &unblocked_mask, NULL);
 }
 
 void

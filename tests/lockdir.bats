@@ -565,7 +565,8 @@ count_with() {
   background sh -c 'lockdir L && : >held && read x <gate && lockdir -u L && exec sleep 600'
   script=$BG
   wait_until test -e held
-  # --no-queue: no ticket, so no other step unblocks the signals first.
+  # --no-queue: no ticket.  (No step of lockdir unblocks what its
+  # parent blocked: each puts back the mask it found.)
   background perl -MPOSIX -e \
     'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGPOLL)) or die; exec @ARGV' \
     lockdir --no-queue -w 60s L sh -c ': >ran'
@@ -576,6 +577,25 @@ count_with() {
   wait_until test -e ran
   wait "$waiter"
   kill -0 "$script" || fail "the script was expected to live on"
+}
+
+# The mask is the caller's to set: lockdir blocks signals around its
+# own steps, and must put back what it found, not unblock everything.
+# (grep reads its own mask: sh would reset it.)
+@test "COMMAND keeps the signal mask lockdir was started with, even after waiting in line" {
+  block_usr1='sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR1)) or die; exec @ARGV'
+  run perl -MPOSIX -e "$block_usr1" lockdir L grep SigBlk: /proc/self/status
+  assert_success
+  assert_output "SigBlk:	0000000000000200"
+  mkfifo gate
+  background sh -c 'lockdir L && : >held && read x <gate && lockdir -u L && exec sleep 600'
+  wait_until test -e held
+  background sh -c "exec perl -MPOSIX -e '$block_usr1' lockdir -w 60s L grep SigBlk: /proc/self/status >mask"
+  waiter=$BG
+  wait_until sleeps_in_poll "$waiter"
+  echo >gate
+  wait "$waiter"
+  assert_equal "$(cat mask)" "SigBlk:	0000000000000200"
 }
 
 @test "a waiter is woken by the owner's death alone (pidfd), and breaks the lock" {
