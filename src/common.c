@@ -575,6 +575,9 @@ unblock_cleanup_signals (void)
 void
 cleanup_temporaries (void)
 {
+  /* At every exit: spare the getpid when there is nothing to remove.  */
+  if (!temporaries_registered ())
+    return;
   pid_t self = getpid ();
   /* Files first, then directories, which can only go once empty.  */
   for (int dirs = 0; dirs < 2; dirs++)
