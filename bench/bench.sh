@@ -55,7 +55,7 @@ if [ -z "$QUICK" ]; then
   FIFO_ROUNDS=${BENCH_FIFO_ROUNDS:-3}
   SWAPS=${BENCH_SWAPS:-2000} CONTROL_SWAPS=${BENCH_CONTROL_SWAPS:-300}
   TEAR_LINES=${BENCH_TEAR_LINES:-2000}
-  MB=${BENCH_MB:-100} APPEND_ROUNDS=${BENCH_APPEND_ROUNDS:-3}
+  MB=${BENCH_MB:-100} APPEND_ROUNDS=${BENCH_APPEND_ROUNDS:-7}
   LOOP_LINES=${BENCH_LOOP_LINES:-20000}
   CASE_TIMEOUT=${BENCH_CASE_TIMEOUT:-120}
   SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-60}
@@ -614,9 +614,22 @@ time_append() {
     "$bytes" "$(stat -c %s out)"
 }
 
+# rotated NAMES...: print NAMES one a line, beginning at the ROUND-th
+# (from 1, counting round): each writer takes every place in turn, so
+# none always follows the same one (the one whose pages are still being
+# written back, or freed).
+rotated() {
+  local n=$# i
+  local -a names=("$@")
+  for ((i = 0; i < n; i++)); do
+    printf '%s\n' "${names[(round - 1 + i) % n]}"
+  done
+}
+
 appenders=('cat >>' 'safe-append' 'tee -a' 'stdio (awk)' 'grep --line-buffered')
 for ((round = 1; round <= APPEND_ROUNDS; round++)); do
-  for name in "${appenders[@]}"; do
+  mapfile -t order < <(rotated "${appenders[@]}")
+  for name in "${order[@]}"; do
     time_append "$round" "$name" file
   done
 done | tee -a "$RESULTS/append.tsv" |
@@ -624,7 +637,8 @@ done | tee -a "$RESULTS/append.tsv" |
 
 piped_appenders=('cat >>' 'safe-append' 'tee -a')
 for ((round = 1; round <= APPEND_ROUNDS; round++)); do
-  for name in "${piped_appenders[@]}"; do
+  mapfile -t order < <(rotated "${piped_appenders[@]}")
+  for name in "${order[@]}"; do
     time_append "$round" "$name" pipe
   done
 done | tee -a "$RESULTS/append-pipe.tsv" |

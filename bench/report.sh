@@ -306,7 +306,8 @@ echo
 # ---------------------------------------------------------------------
 echo "## 7. Streaming append throughput"
 echo
-echo "One writer appends a file of lines (20-300 bytes) from the page cache."
+echo "One writer appends a file of lines (20-300 bytes) from the page cache;"
+echo "the writers take turns, and the one that goes first rotates each round."
 echo
 echo "| writer | MB/s (median) | spread over rounds | x \`cat >>\` | complete |"
 echo "| --- | ---: | --- | ---: | --- |"
