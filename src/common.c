@@ -1013,10 +1013,48 @@ dir_notify_close (int fd)
   notify_pipe[0] = notify_pipe[1] = -1;
 }
 
+/* For wait_until_absent: NAME in PARENT, and why it was last found
+   absent (ENOENT) or could not be looked at.  */
+struct absence
+{
+  struct parent_dir const *parent;
+  char const *name;
+  int look_errno;
+};
+
+static bool
+name_is_absent (void *arg)
+{
+  struct absence *a = arg;
+  struct stat st;
+  if (fstatat (a->parent->fd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return false;
+  a->look_errno = errno;
+  return true;
+}
+
 int
 wait_until_absent (struct parent_dir const *parent, char const *name,
                    struct timespec deadline)
 {
+  /* dnotify where the kernel has it: no inotify instance to close at
+     the end (see dir_notify_open).  */
+  int notify_fd = dir_notify_open (parent->fd, DN_DELETE | DN_RENAME);
+  if (0 <= notify_fd)
+    {
+      struct absence a = { parent, name, 0 };
+      int result = dir_notify_wait (name_is_absent, &a, -1, deadline);
+      int saved_errno = errno;
+      dir_notify_close (notify_fd);
+      if (result == 0 && a.look_errno != ENOENT)
+        {
+          result = -1;
+          saved_errno = a.look_errno;
+        }
+      errno = saved_errno;
+      return result;
+    }
+
   struct dir_watch watch;
   /* Watch before looking, so a removal between the look and the sleep
      still wakes us.  */

@@ -287,8 +287,9 @@ int dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
    action back.  */
 void dir_notify_close (int fd);
 
-/* Wait until NAME no longer exists in PARENT, or DEADLINE passes.
-   Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */
+/* Wait until NAME no longer exists in PARENT, or DEADLINE passes,
+   woken by dnotify (by inotify where dnotify fails).  Return 0 once it
+   is absent, 1 on timeout, -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
                        struct timespec deadline);
 

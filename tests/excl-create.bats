@@ -258,23 +258,35 @@ setup() {
   [ -e g ] && [ ! -e 1m ]
 }
 
-@test "--wait: FILE removed while waiting is then created (woken by inotify)" {
+@test "--wait: FILE removed while waiting is then created (woken by dnotify)" {
   echo old >f
   excl-create -w10s -c new f &
   pid=$!
-  # The waiter is blocked on an inotify watch of the directory.
-  wait_until has_inotify_fd "$pid"
+  # The waiter sleeps in poll(2), watching the directory with dnotify:
+  # no inotify instance, whose close would cost milliseconds.
+  wait_until sleeps_in_poll "$pid"
+  ! has_inotify_fd "$pid" || fail "the waiter holds an inotify instance"
   rm f
   wait "$pid"
   assert_equal "$(cat f)" new
   assert_no_temporaries excl-create
 }
 
+@test "control: where dnotify fails, --wait falls back to inotify and still wakes" {
+  echo old >f
+  LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_DNOTIFY=1 excl-create -w10s -c new f &
+  pid=$!
+  wait_until has_inotify_fd "$pid"
+  rm f
+  wait "$pid"
+  assert_equal "$(cat f)" new
+}
+
 @test "--wait: a plain create waits too, -w inf as long as it takes" {
   : >f
   excl-create -w inf f &
   pid=$!
-  wait_until has_inotify_fd "$pid"
+  wait_until sleeps_in_poll "$pid"
   rm f
   wait "$pid"
   [ -e f ]
@@ -287,7 +299,7 @@ setup() {
   wait_until pgrep -f -P "$waiter" 'excl-create -w 10s'
   local pid
   pid=$(pgrep -f -P "$waiter" 'excl-create -w 10s')
-  wait_until has_inotify_fd "$pid"
+  wait_until sleeps_in_poll "$pid"
   rm lockfile
   wait "$waiter"
   assert_equal "$(cat lockfile)" "$(cat expected)"
@@ -582,11 +594,12 @@ in_scratch_root() {
 }
 
 @test "README: excl-create -w 1m --pid /var/lock/nightly waits for it to go" {
+  export -f sleeps_in_poll
   run in_scratch_root '
     echo 1 >/var/lock/nightly
     excl-create -w 1m --pid /var/lock/nightly &       # wait up to a minute for it to go
     waiter=$!
-    until [ "$(readlink /proc/$waiter/fd/* 2>/dev/null | grep -c inotify)" -gt 0 ]; do sleep 0.01; done
+    until sleeps_in_poll $waiter; do sleep 0.01; done
     rm /var/lock/nightly
     wait $waiter || exit
     [ "$(cat /var/lock/nightly)" = $$ ]'
