@@ -480,12 +480,17 @@ wakeups() {
   assert_equal "$(cat order | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 "
 }
 
-@test "control: without the queue every release wakes every waiter" {
+# Without the queue every release wakes every waiter, but wake-ups that
+# come while a waiter is busy (strace makes it slow, a loaded machine
+# slower) count as one: here 43-68 in all, under make -j2 in CI once 20.
+# The claim is only that waiters wake for releases that are not theirs:
+# more than the 10 wake-ups the queue makes.
+@test "control: without the queue releases wake waiters they do not serve" {
   NO_QUEUE=yes run wakeups --no-queue
   assert_success
   total=0
   for n in $output; do total=$((total + n)); done
-  [ "$total" -gt 20 ] || fail "only $total wake-ups without the queue: $output"
+  [ "$total" -gt 10 ] || fail "only $total wake-ups without the queue: $output"
 }
 
 # --- waking without inotify -------------------------------------------------
