@@ -791,6 +791,19 @@ dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
   watch->name = name;
   watch->backoff_ms = BACKOFF_START_MS;
   watch->cap_ms = BACKOFF_CAP_MS;
+  /* dnotify first: an inotify instance costs milliseconds to close
+     (see dir_notify_open).  It names no entry, so every change in DIR
+     wakes the waiter, who looks again.  */
+  watch->notify_fd = (remote || dirfd < 0 ? -1
+                      : dir_notify_open (dirfd, (DN_CREATE | DN_DELETE
+                                                 | DN_RENAME | DN_MODIFY
+                                                 | DN_ATTRIB)));
+  if (watch->notify_fd >= 0)
+    {
+      watch->inotify_fd = -1;
+      watch->backoff_ms = 0;
+      return;
+    }
   watch->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
   if (watch->inotify_fd < 0)
     return;
@@ -851,6 +864,8 @@ int
 dir_watch_wait (struct dir_watch *watch, int extra_fd,
                 struct timespec deadline)
 {
+  if (watch->notify_fd >= 0)
+    return dir_notify_wait (NULL, NULL, extra_fd, deadline);
   for (;;)
     {
       int timeout = poll_timeout_ms (deadline);
@@ -904,6 +919,8 @@ dir_watch_wait (struct dir_watch *watch, int extra_fd,
 void
 dir_watch_close (struct dir_watch *watch)
 {
+  dir_notify_close (watch->notify_fd);
+  watch->notify_fd = -1;
   if (watch->inotify_fd >= 0)
     close (watch->inotify_fd);
   watch->inotify_fd = -1;
@@ -959,15 +976,18 @@ int
 dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
                  struct timespec wake)
 {
+  char buf[64];
   for (;;)
     {
       /* Drained first, then asked: a change after the question leaves
-         a byte in the pipe.  */
-      char buf[64];
-      while (read (notify_pipe[0], buf, sizeof buf) > 0)
-        continue;
-      if (done (arg))
-        return 0;
+         a byte in the pipe.  Without DONE the byte is the answer.  */
+      if (done)
+        {
+          while (read (notify_pipe[0], buf, sizeof buf) > 0)
+            continue;
+          if (done (arg))
+            return 0;
+        }
       struct pollfd fds[2] =
         {
           { .fd = notify_pipe[0], .events = POLLIN },
@@ -980,6 +1000,12 @@ dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
         return 1;
       if (n > 0 && fds[1].revents != 0)
         return 0;
+      if (!done && n > 0 && fds[0].revents != 0)
+        {
+          while (read (notify_pipe[0], buf, sizeof buf) > 0)
+            continue;
+          return 0;
+        }
     }
 }
 
@@ -1013,48 +1039,10 @@ dir_notify_close (int fd)
   notify_pipe[0] = notify_pipe[1] = -1;
 }
 
-/* For wait_until_absent: NAME in PARENT, and why it was last found
-   absent (ENOENT) or could not be looked at.  */
-struct absence
-{
-  struct parent_dir const *parent;
-  char const *name;
-  int look_errno;
-};
-
-static bool
-name_is_absent (void *arg)
-{
-  struct absence *a = arg;
-  struct stat st;
-  if (fstatat (a->parent->fd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-    return false;
-  a->look_errno = errno;
-  return true;
-}
-
 int
 wait_until_absent (struct parent_dir const *parent, char const *name,
                    struct timespec deadline)
 {
-  /* dnotify where the kernel has it: no inotify instance to close at
-     the end (see dir_notify_open).  */
-  int notify_fd = dir_notify_open (parent->fd, DN_DELETE | DN_RENAME);
-  if (0 <= notify_fd)
-    {
-      struct absence a = { parent, name, 0 };
-      int result = dir_notify_wait (name_is_absent, &a, -1, deadline);
-      int saved_errno = errno;
-      dir_notify_close (notify_fd);
-      if (result == 0 && a.look_errno != ENOENT)
-        {
-          result = -1;
-          saved_errno = a.look_errno;
-        }
-      errno = saved_errno;
-      return result;
-    }
-
   struct dir_watch watch;
   /* Watch before looking, so a removal between the look and the sleep
      still wakes us.  */

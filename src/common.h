@@ -236,13 +236,14 @@ void unblock_cleanup_signals (void);
 /* Durability: fsync the directory DIRFD (may be an O_PATH fd).  */
 int fsync_directory (int dirfd);
 
-/* Wait for a directory to change.  inotify on the directory where it is
-   available; elsewhere (or on filesystems where other hosts change the
-   directory, when REMOTE is set) a capped back-off poll: 1 ms doubling
-   to 250 ms (1 s when REMOTE).  */
+/* Wait for a directory to change.  dnotify on the directory where it is
+   available, else inotify; elsewhere (or on filesystems where other
+   hosts change the directory, when REMOTE is set) a capped back-off
+   poll: 1 ms doubling to 250 ms (1 s when REMOTE).  */
 struct dir_watch
 {
-  int inotify_fd;      /* -1 in back-off mode */
+  int notify_fd;       /* the dnotify watch (dir_notify_open), or -1 */
+  int inotify_fd;      /* -1 with dnotify, or in back-off mode */
   char const *name;    /* wake only for changes to this entry, or NULL */
   unsigned int backoff_ms;
   unsigned int cap_ms;
@@ -280,16 +281,17 @@ int dir_notify_open (int dirfd, unsigned long dn_events);
 /* Sleep until DONE (ARG) is true, EXTRA_FD (if >= 0) is readable, or
    WAKE passes.  DONE is asked first, then after each change in a
    watched directory: so a change after the caller's own look still
-   wakes it.  Return 0 for the first two, 1 at WAKE, -1 with errno.  */
+   wakes it.  Without DONE, return at the first change since the watch
+   was opened or since the last return.  Return 0 for the first two,
+   1 at WAKE, -1 with errno.  */
 int dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
                      struct timespec wake);
 /* Stop the watch FD (-1: none).  The last watch closed puts SIGIO's
    action back.  */
 void dir_notify_close (int fd);
 
-/* Wait until NAME no longer exists in PARENT, or DEADLINE passes,
-   woken by dnotify (by inotify where dnotify fails).  Return 0 once it
-   is absent, 1 on timeout, -1 on error (errno).  */
+/* Wait until NAME no longer exists in PARENT, or DEADLINE passes.
+   Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
                        struct timespec deadline);
 

@@ -764,13 +764,29 @@ dead_pid() {
   excl-create --pid-of=$owner --replace-stale f
   excl-create -w 10s --pid-of=$$ --replace-stale f &
   local waiter=$!
-  wait_until has_inotify_fd "$waiter"
+  wait_until sleeps_in_poll "$waiter"
+  ! has_inotify_fd "$waiter" || fail "the waiter holds an inotify instance"
   # The waiter is asleep: neither a directory change nor a tick of a
   # poll will wake it, only the owner's death (its pidfd).
   kill "$owner"
   wait "$waiter"
   assert_equal "$(head -n 1 f)" $$
   assert_no_temporaries excl-create
+}
+
+@test "--replace-stale with -w: FILE removed while its owner lives is then taken (a directory change wakes it)" {
+  sleep 600 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  excl-create -w 10s --pid-of=$$ --replace-stale f &
+  local waiter=$!
+  wait_until sleeps_in_poll "$waiter"
+  # Its owner lives on, so only the change in the directory can wake the
+  # waiter before its deadline (10 s, after which it would fail).
+  rm f
+  wait "$waiter"
+  assert_equal "$(head -n 1 f)" $$
+  kill "$owner"
 }
 
 @test "--replace-stale with -w: times out while the owner lives" {
