@@ -758,35 +758,36 @@ dead_pid() {
   assert_equal "$(cat text)" hello
 }
 
-@test "--replace-stale with -w: takes over as soon as the owner dies" {
+# FILE f taken for a live OWNER (sleep), and a WAITER for it, with
+# --replace-stale -w 10s, asleep in poll(2).
+replace_stale_waiter() {
   sleep 600 &
-  local owner=$!
-  excl-create --pid-of=$owner --replace-stale f
+  OWNER=$!
+  excl-create --pid-of=$OWNER --replace-stale f
   excl-create -w 10s --pid-of=$$ --replace-stale f &
-  local waiter=$!
-  wait_until sleeps_in_poll "$waiter"
-  ! has_inotify_fd "$waiter" || fail "the waiter holds an inotify instance"
+  WAITER=$!
+  wait_until sleeps_in_poll "$WAITER"
+}
+
+@test "--replace-stale with -w: takes over as soon as the owner dies" {
+  replace_stale_waiter
+  ! has_inotify_fd "$WAITER" || fail "the waiter holds an inotify instance"
   # The waiter is asleep: neither a directory change nor a tick of a
   # poll will wake it, only the owner's death (its pidfd).
-  kill "$owner"
-  wait "$waiter"
+  kill "$OWNER"
+  wait "$WAITER"
   assert_equal "$(head -n 1 f)" $$
   assert_no_temporaries excl-create
 }
 
 @test "--replace-stale with -w: FILE removed while its owner lives is then taken (a directory change wakes it)" {
-  sleep 600 &
-  local owner=$!
-  excl-create --pid-of=$owner --replace-stale f
-  excl-create -w 10s --pid-of=$$ --replace-stale f &
-  local waiter=$!
-  wait_until sleeps_in_poll "$waiter"
+  replace_stale_waiter
   # Its owner lives on, so only the change in the directory can wake the
   # waiter before its deadline (10 s, after which it would fail).
   rm f
-  wait "$waiter"
+  wait "$WAITER"
   assert_equal "$(head -n 1 f)" $$
-  kill "$owner"
+  kill "$OWNER"
 }
 
 @test "--replace-stale with -w: times out while the owner lives" {
