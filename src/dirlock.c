@@ -152,6 +152,16 @@ dirlock_format_time (struct timespec when, char *buf, size_t size)
   format_time (when, false, buf, size);
 }
 
+void
+dirlock_stamp_now (char *buf, size_t size)
+{
+  /* In UTC: a record that nobody may ever print is not worth loading
+     the time zone for.  */
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  format_time (now, true, buf, size);
+}
+
 /* The token written as VALUE: plain decimal digits, at most
    DIRLOCK_TOKEN_MAX; anything else is DIRLOCK_TOKEN_NONE.  */
 static uintmax_t
@@ -975,15 +985,6 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   return 0;
 }
 
-static void
-stamp_acquired (struct dirlock_owner *self)
-{
-  /* In UTC: a record that nobody may ever print is not worth loading
-     the time zone for.  */
-  struct timespec now;
-  clock_gettime (CLOCK_REALTIME, &now);
-  format_time (now, true, self->acquired, sizeof self->acquired);
-}
 
 static int
 write_record (int fd, struct dirlock_owner const *owner)
@@ -1073,7 +1074,7 @@ try_create (struct dirlock *lock)
 
   /* Formatting the time may load the time zone, and change errno: do
      it before anything whose errno we report.  */
-  stamp_acquired (&lock->self);
+  dirlock_stamp_now (lock->self.acquired, sizeof lock->self.acquired);
 
   struct temp_name temp;
   int dir_fd = -1, owner_fd = -1;
@@ -1209,7 +1210,7 @@ try_join (struct dirlock *lock, int lock_fd)
       && last_token_kept (&lock->parent, &last, &lock->last) != 0)
     return ATTEMPT_ERROR;
   lock->self.token = last;
-  stamp_acquired (&lock->self);
+  dirlock_stamp_now (lock->self.acquired, sizeof lock->self.acquired);
   int fd = publish_record (lock, lock_fd);
   if (fd >= 0)
     {

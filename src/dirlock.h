@@ -302,6 +302,10 @@ int dirlock_reset_history (char const *path);
 /* WHEN (CLOCK_REALTIME) as RFC 3339 local time, to the millisecond.  */
 void dirlock_format_time (struct timespec when, char *buf, size_t size);
 
+/* Now, as RFC 3339 UTC time to the millisecond: the "acquired" stamp of
+   an owner record or a ticket (UTC needs no time zone files).  */
+void dirlock_stamp_now (char *buf, size_t size);
+
 /* One field of an owner record, as text.  */
 struct dirlock_value
 {

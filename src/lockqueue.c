@@ -254,9 +254,7 @@ lockqueue_enter (struct lockqueue *q)
      queue, its command cut to fit a symbolic link.  */
   struct dirlock_owner *t = xmalloc (sizeof *t);
   *t = *q->self;
-  struct timespec now;
-  clock_gettime (CLOCK_REALTIME, &now);
-  dirlock_format_time (now, t->acquired, sizeof t->acquired);
+  dirlock_stamp_now (t->acquired, sizeof t->acquired);
   copy_one_line (t->command, TICKET_COMMAND_MAX + 1, q->self->command);
   char *record = xmalloc (TICKET_RECORD_MAX + 1);
   size_t len = dirlock_format_record (t, record, TICKET_RECORD_MAX + 1);

@@ -646,6 +646,26 @@ break_behind_holder() {
   [ ! -e L ] && [ ! -e L.queue ]
 }
 
+@test "a waiter stamps its ticket in UTC and loads no time zone" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  # A zone of its own, so a waiter that loads one opens its file (or
+  # tries to) whatever /etc/localtime is.
+  background env TZ=Europe/Paris strace -f -e trace=openat -o trace \
+    lockdir -w 30s L true
+  local tracer=$BG
+  local waiter
+  waiter=$(child_of "$tracer")
+  wait_until waiting L "$waiter"
+  run lockdir --status L
+  assert_line --regexp "^queued=1 pid=$waiter .* since=[0-9-]+T[0-9:.]+\+00:00 command=true\$"
+  echo >gate
+  wait "$HOLDER" "$tracer"
+  grep -q '"L.queue"' trace
+  run grep -E 'localtime|zoneinfo' trace
+  assert_output ""
+}
+
 @test "--status lists the queue in order: position, pid, host, mode, waiting since, command" {
   hold_lock
   background lockdir -w 30s L sleep 0
