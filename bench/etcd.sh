@@ -41,11 +41,18 @@ finish() {
 trap finish EXIT
 cd "$work" || exit 1
 
-# A private single-node etcd on 127.0.0.1, on ports nobody listens on.
+# A private single-node etcd on 127.0.0.1, on ports nobody listens on,
+# below the ephemeral range: a port a connection used stays in TIME_WAIT
+# for a minute, and etcd could not bind it (see tests/etcd_helper.bash).
 unused_port() {
-  local p
+  local p low=32768 high=60999
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
   for ((;;)); do
-    p=$((20000 + RANDOM % 40000))
+    if ((low > 11024)); then
+      p=$((10000 + RANDOM % (low - 10000)))
+    else
+      p=$((high + 1 + RANDOM % (65535 - high)))
+    fi
     if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return

@@ -750,8 +750,10 @@ readme_etcd_lines() {
     wait "${CLUSTER_PIDS[0]}" 2>/dev/null || true
     local urls
     IFS=, read -ra urls <<<"$CLUSTER_URLS"
-    etcd_wait_healthy "${urls[1]}" "${CLUSTER_PIDS[1]}"
-    etcd_wait_healthy "${urls[2]}" "${CLUSTER_PIDS[2]}"
+    etcd_wait_healthy "${urls[1]}" "${CLUSTER_PIDS[1]}" &&
+      etcd_wait_healthy "${urls[2]}" "${CLUSTER_PIDS[2]}" ||
+      etcd_cluster_failed "$BATS_TEST_TMPDIR/cluster" \
+        "the two members left did not become healthy"
   done
   assert_equal "$(cat deployed)" "deployed 42
 deployed 42"

@@ -19,16 +19,33 @@ require_etcd() {
 }
 
 # A port nobody listens on now: etcd_start retries with others if it
-# is taken by the time etcd binds it.
+# is taken by the time etcd binds it.  Never one of the ephemeral range,
+# which connections take their local ports from: each connection the
+# tests made (curl, lockdir) keeps its port for a minute in TIME_WAIT,
+# and a server cannot bind it meanwhile ("address already in use": 1213
+# such ports here after one run of this file).
 _etcd_random_port() {
-  local port
+  local port low=32768 high=60999
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    if ((low > 11024)); then
+      port=$((10000 + RANDOM % (low - 10000)))
+    else
+      port=$((high + 1 + RANDOM % (65535 - high)))
+    fi
     if ! (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
     fi
   done
+}
+
+# etcd_alive PID: the server PID runs (kill -0 would also accept a
+# zombie: a server that died and was not reaped yet).
+etcd_alive() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # etcd_wait_healthy URL PID: until URL/health says true (about 1-3 s,
@@ -41,7 +58,7 @@ etcd_wait_healthy() {
         grep -q '"health":"true"'; then
       return 0
     fi
-    kill -0 "$pid" 2>/dev/null || return 1
+    etcd_alive "$pid" || return 1
     sleep 0.1
   done
   return 1
@@ -136,6 +153,17 @@ etcd_start_cluster() {
   done
   cat "$dir"/log.* >&2
   fail "the etcd cluster did not start"
+}
+
+# etcd_cluster_failed DIR WHAT: fail, showing the end of each member's
+# log under DIR and whether it still runs.
+etcd_cluster_failed() {
+  local i
+  for i in 0 1 2; do
+    echo "--- member $i ($(etcd_alive "${CLUSTER_PIDS[i]}" && echo running || echo dead)), end of its log:" >&2
+    tail -n 15 "$1/log.$i" >&2
+  done
+  fail "$2"
 }
 
 # etcd_stop: stop the server $ETCD_PID, wait for it, remove its data.
