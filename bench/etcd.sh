@@ -39,28 +39,13 @@ finish() {
   rm -rf "$work"
 }
 trap finish EXIT
+# Found before the cd: $0 may be a relative path.
+unused_port=$(cd "$(dirname "$0")/.." && pwd)/scripts/unused-port
 cd "$work" || exit 1
 
-# A private single-node etcd on 127.0.0.1, on ports nobody listens on,
-# below the ephemeral range: a port a connection used stays in TIME_WAIT
-# for a minute, and etcd could not bind it (see tests/etcd_helper.bash).
-unused_port() {
-  local p low=32768 high=60999
-  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  for ((;;)); do
-    if ((low > 11024)); then
-      p=$((10000 + RANDOM % (low - 10000)))
-    else
-      p=$((high + 1 + RANDOM % (65535 - high)))
-    fi
-    if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-client=$(unused_port)
-peer=$(unused_port)
+# A private single-node etcd on 127.0.0.1, on ports nobody listens on.
+client=$("$unused_port")
+peer=$("$unused_port")
 url=http://127.0.0.1:$client
 etcd --name bench --data-dir "$work/data" \
   --listen-client-urls "$url" --advertise-client-urls "$url" \

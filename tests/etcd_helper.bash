@@ -19,25 +19,9 @@ require_etcd() {
 }
 
 # A port nobody listens on now: etcd_start retries with others if it
-# is taken by the time etcd binds it.  Never one of the ephemeral range,
-# which connections take their local ports from: each connection the
-# tests made (curl, lockdir) keeps its port for a minute in TIME_WAIT,
-# and a server cannot bind it meanwhile ("address already in use": 1213
-# such ports here after one run of this file).
+# is taken by the time etcd binds it.
 _etcd_random_port() {
-  local port low=32768 high=60999
-  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  while :; do
-    if ((low > 11024)); then
-      port=$((10000 + RANDOM % (low - 10000)))
-    else
-      port=$((high + 1 + RANDOM % (65535 - high)))
-    fi
-    if ! (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
+  "$BATS_TEST_DIRNAME/../scripts/unused-port"
 }
 
 # etcd_alive PID: the server PID runs (kill -0 would also accept a
