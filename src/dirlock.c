@@ -985,7 +985,6 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   return 0;
 }
 
-
 static int
 write_record (int fd, struct dirlock_owner const *owner)
 {
@@ -1072,8 +1071,8 @@ try_create (struct dirlock *lock)
      signals until the temporary is gone or has become the lock.  */
   block_cleanup_signals ();
 
-  /* Formatting the time may load the time zone, and change errno: do
-     it before anything whose errno we report.  */
+  /* Before anything whose errno we report (in UTC, it loads no time
+     zone, but a library call may still set errno).  */
   dirlock_stamp_now (lock->self.acquired, sizeof lock->self.acquired);
 
   struct temp_name temp;
