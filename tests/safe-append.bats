@@ -1307,7 +1307,11 @@ TEAR_LINES=${TEAR_LINES:-1500}
 }
 
 @test "control: a stdio-buffered writer in the same harness tears lines" {
-  tear_run "$TEAR_WRITERS" "$TEAR_LINES" 'tear-lines gen -o log $gen'
+  # A pause after each line (-d) lets the others write between the two
+  # writes of a line that crosses the buffer's end.  Without it, under
+  # make -j2 in CI each writer once ran to its end within its time
+  # slice, one after another, and none tore.
+  tear_run "$TEAR_WRITERS" "$TEAR_LINES" 'tear-lines gen -d 100 -o log $gen'
   ((TEAR_TORN > 0)) || fail "the stdio writer never tore a line"
 }
 

@@ -22,7 +22,9 @@
    bytes each, or by default sizes drawn from 1 to 8191, with a pause of
    USEC microseconds after each chunk with -d (a slow producer).  With -o FILE
    they are appended to FILE through stdio with a buffer of CHUNK
-   (default 4093) bytes instead -- a writer that tears lines.  With -b,
+   (default 4093) bytes instead -- a writer that tears lines -- and -d
+   pauses after each line, so that the other writers get to write
+   between the writes of a line that crosses a buffer's end.  With -b,
    all lines are generated first, then one byte is written to the FIFO
    READY and one read from the FIFO GO: a barrier for starting many
    writers at once.  With -w FILE, once half the bytes are written, the
@@ -269,6 +271,8 @@ generate (int argc, char **argv)
           if (fwrite (p, 1, nl + 1 - p, out) != (size_t) (nl + 1 - p))
             die (out_file);
           p = nl + 1;
+          if (pause_usec)
+            usleep (pause_usec);
         }
       if (fclose (out) != 0)
         die (out_file);
