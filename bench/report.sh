@@ -51,6 +51,12 @@ command -v gnuplot >/dev/null 2>&1 || plots=no
 
 # Spawn: per case, the median over rounds of the per-round ratio.
 spawn_ratio() { awk -F'\t' -v c="$1" '$2 == c { print $4 }' spawn.tsv | stats | cut -f1; }
+# One holding without a process (holding.tsv): for PLACE (scratch or
+# tmpfs) and KIND (lockdir or flock), the medians of the rounds.
+holding_us() {
+  [ -f holding.tsv ] || { printf -- '-\t-\t-\n'; return; }
+  awk -F'\t' -v p="$1" -v k="$2" '$2 == p && $3 == k { print $4 }' holding.tsv | stats
+}
 # OURS and THEIRS, two figures measured in the tmpfs directory, as
 # "; in tmpfs: 0.98x"; nothing if either was not measured ("-").
 in_tmpfs() {
@@ -143,7 +149,12 @@ goal() {   # goal, measured, ratio, comparison (le|ge) bound
 echo "| goal | measured | met |"
 echo "| --- | --- | --- |"
 r=$(ratio "$lockdir_spawn" "$flock_spawn")
-goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x (${lockdir_spawn}x vs ${flock_spawn}x /bin/true)$(in_tmpfs "$(spawn_ratio 'lockdir L true (tmpfs)')" "$(spawn_ratio 'flock L true (tmpfs)')")$(in_utf8 'lockdir L true' 'flock L true')" "$r" le 1.0
+hold=
+hold_lockdir=$(holding_us scratch lockdir | cut -f1)
+hold_flock=$(holding_us scratch flock | cut -f1)
+[ "$hold_lockdir" != - ] && [ "$hold_flock" != - ] &&
+  hold="; the lock's own part (one holding, no process, section 1): $(fmt "$hold_lockdir" 0) vs $(fmt "$hold_flock" 0) µs"
+goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x (${lockdir_spawn}x vs ${flock_spawn}x /bin/true)$(in_tmpfs "$(spawn_ratio 'lockdir L true (tmpfs)')" "$(spawn_ratio 'flock L true (tmpfs)')")$(in_utf8 'lockdir L true' 'flock L true')$hold" "$r" le 1.0
 r=$(ratio "$lockdir_h" "$flock_h")
 tmpfs_h=$(in_tmpfs "$(handoff_ms 'lockdir (tmpfs)' | percentile 50)" "$(handoff_ms 'flock (tmpfs)' | percentile 50)")
 goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$tmpfs_h" "$r" le 1.0
@@ -185,6 +196,33 @@ cut -f2 spawn.tsv | awk '!seen[$0]++' | while IFS= read -r c; do
 done
 [ "$plots" = yes ] && echo && echo '![cost of one call](spawn.svg)'
 echo
+
+if [ -f holding.tsv ]; then
+  echo "### The lock's own part: one holding without a process"
+  echo
+  echo "\`lockdir L true\` and \`flock L true\` both start a process and run"
+  echo "\`true\` in another; bench/holdbench leaves that out.  In a loop it"
+  echo "takes the lock and releases it with lockdir's own code (the filesystem"
+  echo "check, the owner record in a new directory renamed to the lock, the"
+  echo "token from \`LOCK.last\`, the record renamed over \`LOCK.last\`, the"
+  echo "directory removed), then the way flock(1) does (open the lock file,"
+  echo "flock(2) it, close it), in turn.  The difference is the part of one"
+  echo "call that is the lock's own: mostly what the filesystem does with a"
+  echo "lock's files, which depends on the filesystem more than on anything"
+  echo "else."
+  echo
+  echo "| where | lockdir µs (median of rounds) | spread over rounds | flock µs | spread over rounds |"
+  echo "| --- | ---: | --- | ---: | --- |"
+  for place in scratch tmpfs; do
+    read -r lm llo lhi < <(holding_us "$place" lockdir)
+    read -r fm flo fhi < <(holding_us "$place" flock)
+    [ "$lm" = - ] && continue
+    label='the scratch directory'
+    [ "$place" = tmpfs ] && label='the tmpfs directory'
+    echo "| $label | $(fmt "$lm") | $(fmt "$llo")-$(fmt "$lhi") | $(fmt "$fm") | $(fmt "$flo")-$(fmt "$fhi") |"
+  done
+  echo
+fi
 
 # ---------------------------------------------------------------------
 echo "## 2. Lock contention"

@@ -1,0 +1,141 @@
+/* holdbench -- what one holding of a lock costs, without a process.
+
+   holdbench [-n ITERATIONS] DIR
+
+   Times, in the directory DIR, ITERATIONS holdings of each kind, in
+   turn (one of each per iteration, so both see the same load):
+     lockdir  what 'lockdir DIR/L.hold COMMAND' does around COMMAND:
+              the filesystem check, dirlock_acquire (the owner record,
+              the directory renamed to the lock, the token from
+              LOCK.last) and dirlock_release (the record renamed over
+              LOCK.last, the directory removed) -- the library's own code;
+     flock    what 'flock DIR/L.flock COMMAND' does around COMMAND:
+              open the lock file, flock(2) it, close it.
+   Output, one line per kind: NAME  median-us  p90-us.
+
+   'lockdir L true' and 'flock L true' both also start a process, run
+   the command and wait for it; this leaves that out, so that the
+   difference between the two lines is the part of the cost of one call
+   that is the lock's own: mostly the filesystem's work on the lock's
+   files, which depends much on the filesystem (see the README).  */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dirlock.h"
+#include "fsclass.h"
+
+static double
+now_us (void)
+{
+  struct timespec ts = monotonic_now ();
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int
+compare_doubles (void const *a, void const *b)
+{
+  double x = *(double const *) a, y = *(double const *) b;
+  return (x > y) - (x < y);
+}
+
+/* The value below which FRACTION of the N sorted VALUES lie.  */
+static double
+quantile (double const *values, int n, double fraction)
+{
+  return values[(int) (fraction * (n - 1) + 0.5)];
+}
+
+/* One holding of the lock PATH as lockdir takes it.  */
+static void
+hold_dirlock (char const *path)
+{
+  struct parent_dir parent;
+  if (!open_parent (path, &parent))
+    {
+      perror (path);
+      exit (EXIT_FAILURE);
+    }
+  bool permitted = fs_permits (path, parent.fd, NULL, FS_MKDIR, false, false);
+  close_parent (&parent);
+  struct dirlock lock;
+  struct timespec now = { 0, 0 };
+  if (!permitted || dirlock_acquire (&lock, path, deadline_after (now)) != 0
+      || dirlock_release (&lock) != 0)
+    {
+      fprintf (stderr, "holdbench: cannot hold %s: %s\n", path,
+               strerror (errno));
+      exit (EXIT_FAILURE);
+    }
+}
+
+/* One holding of the lock file PATH as flock(1) takes it: the peer
+   measured (the tools themselves use no flock locks).  */
+static void
+hold_flock (char const *path)
+{
+  int fd = open (path, O_RDONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0666);
+  if (fd < 0 || flock (fd, LOCK_EX) != 0)
+    {
+      perror (path);
+      exit (EXIT_FAILURE);
+    }
+  close (fd);
+}
+
+int
+main (int argc, char **argv)
+{
+  tool_init_named ("lockdir", argc, argv);
+  int iterations = 1000;
+  int c;
+  while ((c = getopt (argc, argv, "n:")) != -1)
+    if (c == 'n')
+      iterations = atoi (optarg);
+    else
+      return 2;
+  if (optind != argc - 1 || iterations < 1)
+    {
+      fprintf (stderr, "usage: holdbench [-n ITERATIONS] DIR\n");
+      return 2;
+    }
+  char const *dir = argv[optind];
+  size_t size = strlen (dir) + sizeof "/L.flock";
+  char *dir_path = malloc (size), *flock_path = malloc (size);
+  double *dir_us = malloc (iterations * sizeof *dir_us);
+  double *flock_us = malloc (iterations * sizeof *flock_us);
+  if (!dir_path || !flock_path || !dir_us || !flock_us)
+    return EXIT_FAILURE;
+  snprintf (dir_path, size, "%s/L.hold", dir);
+  snprintf (flock_path, size, "%s/L.flock", dir);
+
+  /* A first holding of each makes LOCK.last and the lock file.  */
+  hold_dirlock (dir_path);
+  hold_flock (flock_path);
+  for (int i = 0; i < iterations; i++)
+    {
+      double t0 = now_us ();
+      hold_dirlock (dir_path);
+      double t1 = now_us ();
+      hold_flock (flock_path);
+      double t2 = now_us ();
+      dir_us[i] = t1 - t0;
+      flock_us[i] = t2 - t1;
+    }
+  qsort (dir_us, iterations, sizeof *dir_us, compare_doubles);
+  qsort (flock_us, iterations, sizeof *flock_us, compare_doubles);
+  printf ("lockdir\t%.1f\t%.1f\n", quantile (dir_us, iterations, 0.5),
+          quantile (dir_us, iterations, 0.9));
+  printf ("flock\t%.1f\t%.1f\n", quantile (flock_us, iterations, 0.5),
+          quantile (flock_us, iterations, 0.9));
+  return EXIT_SUCCESS;
+}
