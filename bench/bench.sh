@@ -50,7 +50,7 @@ QUICK=${BENCH_QUICK:-0}
 
 if [ -z "$QUICK" ]; then
   ITER=${BENCH_ITER:-200} SPAWN_ROUNDS=${BENCH_SPAWN_ROUNDS:-3}
-  HOLD_ITER=${BENCH_HOLD_ITER:-2000}
+  HOLD_ITER=${BENCH_HOLD_ITER:-1000}
   WORKERS=${BENCH_WORKERS:-8} ACQ=${BENCH_ACQ:-50}
   POLL_ACQ=${BENCH_POLL_ACQ:-10} SLOW_ACQ=${BENCH_SLOW_ACQ:-2}
   ROUNDS=${BENCH_ROUNDS:-3}
@@ -64,7 +64,7 @@ if [ -z "$QUICK" ]; then
   SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-60}
 else
   ITER=${BENCH_ITER:-30} SPAWN_ROUNDS=${BENCH_SPAWN_ROUNDS:-2}
-  HOLD_ITER=${BENCH_HOLD_ITER:-300}
+  HOLD_ITER=${BENCH_HOLD_ITER:-200}
   WORKERS=${BENCH_WORKERS:-4} ACQ=${BENCH_ACQ:-10}
   POLL_ACQ=${BENCH_POLL_ACQ:-4} SLOW_ACQ=${BENCH_SLOW_ACQ:-1}
   ROUNDS=${BENCH_ROUNDS:-2}
@@ -127,7 +127,7 @@ section() {
   printf '%s\t%s\n' load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%s\t%s\n' start_us "$(now_us)"
   printf '%s\t%s\n' scratch "$scratch"
-  printf '%s\t%s\n' sizes "spawn ${ITER} iterations x ${SPAWN_ROUNDS} rounds; holding ${HOLD_ITER} x ${SPAWN_ROUNDS} rounds; contention ${WORKERS} workers x ${ACQ} (pollers ${POLL_ACQ}, slow pollers ${SLOW_ACQ}) x ${ROUNDS} rounds; hand-off ${SAMPLES} samples (slow pollers ${SLOW_SAMPLES}); FIFO ${FIFO_WAITERS} waiters ${FIFO_GAP} s apart x ${FIFO_ROUNDS} rounds; ${SWAPS} symlink switches (controls ${CONTROL_SWAPS}) with ${READERS} readers; ${TEAR_WRITERS} writers x ${TEAR_LINES} lines; ${MB} MB x ${APPEND_ROUNDS} rounds"
+  printf '%s\t%s\n' sizes "spawn ${ITER} iterations x ${SPAWN_ROUNDS} rounds; holding ${HOLD_ITER} (1 ms apart) x ${SPAWN_ROUNDS} rounds; contention ${WORKERS} workers x ${ACQ} (pollers ${POLL_ACQ}, slow pollers ${SLOW_ACQ}) x ${ROUNDS} rounds; hand-off ${SAMPLES} samples (slow pollers ${SLOW_SAMPLES}); FIFO ${FIFO_WAITERS} waiters ${FIFO_GAP} s apart x ${FIFO_ROUNDS} rounds; ${SWAPS} symlink switches (controls ${CONTROL_SWAPS}) with ${READERS} readers; ${TEAR_WRITERS} writers x ${TEAR_LINES} lines; ${MB} MB x ${APPEND_ROUNDS} rounds"
 } >"$RESULTS/run.tsv"
 
 # The machine, and the versions of what is compared.
@@ -313,15 +313,17 @@ awk -F'\t' '{ print "  round " $1 ": " $2 " " $3 " us, " $4 "x true" }' "$RESULT
 
 # The lock's own part of one call: one holding without a process
 # (holdbench runs lockdir's library code and flock's three system calls
-# in turn), in the scratch directory and the tmpfs one.
-echo "  one holding without a process (holdbench, $HOLD_ITER holdings x $SPAWN_ROUNDS rounds):"
+# in turn), in the scratch directory and the tmpfs one.  The holdings
+# are 1 ms apart, about what a command takes: on ext4, holdings back to
+# back cost less than holdings apart (170 against 220 us here).
+echo "  one holding without a process (holdbench, $HOLD_ITER holdings 1 ms apart x $SPAWN_ROUNDS rounds):"
 for ((round = 1; round <= SPAWN_ROUNDS; round++)); do
   for place in scratch ${tmpfs_scratch:+tmpfs}; do
     dir=$scratch
     [ "$place" = tmpfs ] && dir=$tmpfs_scratch
     rm -rf "$dir/hold"
     mkdir "$dir/hold" || exit 1
-    holdbench -n "$HOLD_ITER" "$dir/hold" | while IFS=$'\t' read -r kind median p90; do
+    holdbench -n "$HOLD_ITER" -p 1000 "$dir/hold" | while IFS=$'\t' read -r kind median p90; do
       printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$place" "$kind" "$median" "$p90"
     done
     rm -rf "$dir/hold"
