@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstats.h"
 #include "common.h"
 #include "dirlock.h"
 #include "fsclass.h"
@@ -44,20 +45,6 @@ now_us (void)
 {
   struct timespec ts = monotonic_now ();
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int
-compare_doubles (void const *a, void const *b)
-{
-  double x = *(double const *) a, y = *(double const *) b;
-  return (x > y) - (x < y);
-}
-
-/* The value below which FRACTION of the N sorted VALUES lie.  */
-static double
-quantile (double const *values, int n, double fraction)
-{
-  return values[(int) (fraction * (n - 1) + 0.5)];
 }
 
 /* Sleep USEC microseconds, if any: the time a command would take.  */
@@ -156,11 +143,11 @@ main (int argc, char **argv)
       hold_flock (flock_path);
       flock_us[i] = now_us () - t0;
     }
-  qsort (dir_us, iterations, sizeof *dir_us, compare_doubles);
-  qsort (flock_us, iterations, sizeof *flock_us, compare_doubles);
-  printf ("lockdir\t%.1f\t%.1f\n", quantile (dir_us, iterations, 0.5),
+  double dir_median = median (dir_us, iterations);
+  double flock_median = median (flock_us, iterations);
+  printf ("lockdir\t%.1f\t%.1f\n", dir_median,
           quantile (dir_us, iterations, 0.9));
-  printf ("flock\t%.1f\t%.1f\n", quantile (flock_us, iterations, 0.5),
+  printf ("flock\t%.1f\t%.1f\n", flock_median,
           quantile (flock_us, iterations, 0.9));
   return EXIT_SUCCESS;
 }

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstats.h"
+
 extern char **environ;
 
 enum { MAX_CASES = 32, MAX_ARGS = 32 };
@@ -130,20 +132,6 @@ run (char **argv, double *elapsed_us)
       }
   *elapsed_us = now_us () - start;
   return status;
-}
-
-static int
-compare_doubles (void const *a, void const *b)
-{
-  double x = *(double const *) a, y = *(double const *) b;
-  return (x > y) - (x < y);
-}
-
-static double
-median (double *values, int n)
-{
-  qsort (values, n, sizeof *values, compare_doubles);
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 int
