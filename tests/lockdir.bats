@@ -214,6 +214,16 @@ assert_command_usage_error() {
   assert_no_inherited_fds lockdir L
 }
 
+@test "control: the same check catches a wrapper that passes on a descriptor" {
+  leaky_wrapper() {
+    exec 7</dev/null
+    "$@"
+  }
+  run assert_no_inherited_fds leaky_wrapper
+  assert_failure
+  assert_output --partial /dev/null
+}
+
 @test "busy: -n fails at once with 75 (with COMMAND) or 1 (without); -E changes it" {
   mkfifo gate
   background lockdir L sh -c 'read x <gate'
