@@ -42,12 +42,13 @@ require_shim() {
 }
 # start_with_shim DIR VAR=VALUE... COMMAND...: start COMMAND in the
 # background with the shim, its handshake files in DIR (made here), and
-# SIGINT not ignored as it is for background jobs; SHIM_PID is its pid.
+# no signal ignored (a background job ignores SIGINT, and 'nohup make
+# check' SIGHUP); SHIM_PID is its pid.
 start_with_shim() {
   local dir=$1
   shift
   mkdir -p "$dir"
-  env --default-signal=INT LD_PRELOAD="$SHIM" FAULT_DIR="$PWD/$dir" \
+  env --default-signal LD_PRELOAD="$SHIM" FAULT_DIR="$PWD/$dir" \
     "$@" 3>&- &
   SHIM_PID=$!
 }

@@ -279,7 +279,9 @@ examples_test() {
   printf '%s\n' 'lockdir L sleep 30' >"$dir/block.4"
   # And one that is fine: a deploy with the sandbox's tree.
   printf '%s\n' 'atomic-swap -s releases/41 current' >"$dir/block.5"
-  EXAMPLE_TIMEOUT=2 run examples_run_blocks "$dir" 5
+  # 5 s per block: block 4 is caught hanging, and the others have time
+  # to finish on a loaded machine.
+  EXAMPLE_TIMEOUT=5 run examples_run_blocks "$dir" 5
   assert_line --partial "block 1, line 1: excl-create exited with status 2"
   assert_line --partial "block 2, line 2 never ran: lockdir -n L true"
   assert_line --partial "block 3, a file named '10s' appeared"
@@ -291,10 +293,11 @@ examples_test() {
   require_sandbox
   local dir
   dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
-  printf '%s\n' "sleep 1000 & excl-create f" >"$dir/block.1"
+  # An odd duration, that no other process on the machine sleeps.
+  printf '%s\n' "sleep 1000.271 & excl-create f" >"$dir/block.1"
   run examples_run_blocks "$dir" 1
   assert_output ""
-  run pgrep -f '^sleep 1000$'
+  run pgrep -f '^sleep 1000\.271$'
   assert_failure
 }
 

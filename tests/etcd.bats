@@ -355,7 +355,11 @@ fifo_rounds() {
 
 # --- losing the lock -------------------------------------------------------
 
-@test "SIGKILL of a holder: the next waiter gets the lock within lease + 1 s" {
+# etcd revokes an expired lease on a timer of its own (every 500 ms), and
+# the last renewal came up to a third of the lease before the kill: the
+# lease runs out 1.3-2 s after it, the waiter is told 0-0.5 s later.
+# The 3 s allowed past the lease are for a loaded machine.
+@test "SIGKILL of a holder: the next waiter gets the lock once the lease runs out (within lease + 3 s)" {
   bg_le --lease=2 "$L" sh -c 'echo $$ >>orphans; touch held; exec sleep 60'
   local holder=$BG
   wait_until test -f held
@@ -368,7 +372,7 @@ fifo_rounds() {
   wait "$waiter"
   local after=$(($(cat got) - killed))
   echo "acquired ${after} ms after the kill"
-  ((after <= 3000)) || fail "the waiter got the lock only ${after} ms after the kill"
+  ((after <= 5000)) || fail "the waiter got the lock only ${after} ms after the kill"
 }
 
 # overlap_run HOLDER_CMD...: the holder (a lock command given as words)
@@ -479,7 +483,8 @@ overlapped() {
 
 # jepsen_run WAITER_CMD...: A holds the lock; the waiter W (a lock
 # command given as words) queues behind it and is stopped; C queues
-# behind W; W's lease expires (its key goes); A lets go, so C holds the
+# (behind W, unless W's key has gone already); W's lease expires (its
+# key goes); A lets go, so C holds the
 # lock; then W runs again.  W must not believe it holds the lock: its
 # command may start only after C's has ended.  Logs starts and ends.
 jepsen_run() {
@@ -495,8 +500,10 @@ jepsen_run() {
     while [ ! -e c-go ]; do sleep 0.01; done
     echo C-end $(date +%s%N) >>log'
   local c=$BG
-  wait_until etcd_queued "$L" 3
-  # W's lease expires while it is stopped: etcd deletes its key.
+  # W's lease expires while it is stopped and etcd deletes its key --
+  # perhaps even before C has queued, on a loaded machine: so wait for
+  # C's key, then for A's and C's to be all that is left.
+  wait_until etcd_waiting "$L" "$c"
   wait_until etcd_queued "$L" 2
   touch a-go
   wait_until grep -q C-start log

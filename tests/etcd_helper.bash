@@ -6,8 +6,8 @@
 # described by variables named after it (default "etcd"):
 #   ETCD_URL        its client URL
 #   ETCD_PID        its pid
-#   ETCD_DATA       its data directory: on tmpfs (/dev/shm) where there
-#                   is one, since etcd syncs every write and the tests
+#   ETCD_DATA       its data directory: on tmpfs (/dev/shm) where it has
+#                   room, since etcd syncs every write and the tests
 #                   are about lockdir, not about disks
 # Only 127.0.0.1 is ever used.
 
@@ -48,6 +48,20 @@ etcd_wait_healthy() {
   return 1
 }
 
+# _etcd_data_dir DIR: a new data directory for a server: in /dev/shm
+# when it has 512 MiB free (each server makes a 64 MiB write-ahead log
+# at once, and the cluster test runs four servers; a container's
+# /dev/shm may be 64 MiB in all), else under DIR.
+_etcd_data_dir() {
+  local free_kib
+  free_kib=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ "${free_kib:-0}" -ge 524288 ] &&
+      mktemp -d /dev/shm/atomicutils-etcd.XXXXXX 2>/dev/null; then
+    return 0
+  fi
+  mktemp -d "$1/data.XXXXXX"
+}
+
 # etcd_start [DIR [EXTRA_ETCD_ARGS...]]: start a server whose log (and
 # data, without tmpfs) live in DIR (default: $BATS_TEST_TMPDIR/etcd).  With TLS options
 # among EXTRA_ETCD_ARGS, set ETCD_SCHEME=https and ETCD_CURL_ARGS (for
@@ -57,8 +71,7 @@ etcd_start() {
   shift || true
   local scheme=${ETCD_SCHEME:-http} attempt client peer log
   mkdir -p "$dir"
-  ETCD_DATA=$(mktemp -d /dev/shm/atomicutils-etcd.XXXXXX 2>/dev/null) ||
-    ETCD_DATA=$dir/data
+  ETCD_DATA=$(_etcd_data_dir "$dir")
   echo "$ETCD_DATA" >>"$BATS_FILE_TMPDIR/etcd-data"
   for ((attempt = 0; attempt < 5; attempt++)); do
     client=$(_etcd_random_port)
@@ -112,8 +125,7 @@ etcd_start_cluster() {
     CLUSTER_URLS=
     for i in 0 1 2; do
       local data
-      data=$(mktemp -d /dev/shm/atomicutils-etcd.XXXXXX 2>/dev/null) ||
-        data=$(mktemp -d "$dir/data.XXXXXX")
+      data=$(_etcd_data_dir "$dir")
       echo "$data" >>"$BATS_FILE_TMPDIR/etcd-data"
       etcd --name "m$i" --data-dir "$data" \
         --listen-client-urls "http://127.0.0.1:${clients[i]}" \
@@ -183,6 +195,12 @@ etcd_waiters() {
 # True when etcd lock NAME has a holder.
 etcd_held() {
   lockdir --etcd="$ETCD_URL" --status "$1" >/dev/null 2>&1
+}
+
+# etcd_waiting NAME PID: true once process PID waits for etcd lock NAME.
+etcd_waiting() {
+  lockdir --etcd="$ETCD_URL" --status --json "$1" 2>/dev/null |
+    jq -e --argjson pid "$2" 'any(.waiters[]; .pid == $pid)' >/dev/null
 }
 
 # etcd_queued NAME N: true once N keys (holder and waiters) are queued.

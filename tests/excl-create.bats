@@ -382,9 +382,10 @@ opened_fd() {
 interrupt_mid_write() {
   local sig=$1
   mkfifo in
-  # Background jobs of a script start with SIGINT and SIGQUIT ignored;
-  # give the tool the default actions, as an interactive ^C or ^\ would.
-  env --default-signal=INT,QUIT excl-create --stdin f <in &
+  # Background jobs of a script start with SIGINT and SIGQUIT ignored,
+  # and 'nohup make check' ignores SIGHUP: give the tool every default
+  # action, as an interactive ^C, ^\ or hang-up would find.
+  env --default-signal excl-create --stdin f <in &
   local pid=$!
   exec {w}>in
   printf 'partial content' >&$w

@@ -693,11 +693,13 @@ count_with() {
 
 @test "--lease: a live holder keeps the lock by heartbeating" {
   mkfifo gate
-  background lockdir --lease=1s L sh -c 'read x <gate'
+  # The heartbeat comes every third of the lease: a 3 s lease lets the
+  # holder be off the CPU for 2 s (a loaded machine) before it is broken.
+  background lockdir --lease=3s L sh -c 'read x <gate'
   holder=$BG
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
-  # Many lease periods go by; the heartbeat keeps the lock.
-  run lockdir -v -w 3s L true
+  # Three lease periods go by; the heartbeat keeps the lock.
+  run lockdir -v -w 9s L true
   assert_failure 75
   refute_output --partial "broke"
   echo >gate
@@ -738,18 +740,18 @@ count_wakeups() {
 
 @test "a blocked waiter does not poll: its wake-ups do not grow with the wait" {
   short=$(count_wakeups 0.2 lockdir -w 60s L true)
-  long=$(count_wakeups 1.5 lockdir -w 60s L true)
-  # A poller (even backing off to 250 ms) wakes at least 5 more times in
-  # the longer wait.
+  long=$(count_wakeups 3 lockdir -w 60s L true)
+  # A poller (even backing off to 250 ms) wakes at least 11 more times
+  # in the longer wait.
   [ "$long" -le "$((short + 2))" ] ||
-    fail "wake-ups grew with the wait: $short in 0.2 s, $long in 1.5 s"
+    fail "wake-ups grew with the wait: $short in 0.2 s, $long in 3 s"
   [ "$long" -le 6 ] || fail "$long wake-ups while blocked"
 }
 
 @test "control: the wake-up count catches a waiter that polls" {
   poller='while [ -d L ]; do sleep 0.1; done'
   short=$(count_wakeups 0.2 sh -c "$poller")
-  long=$(count_wakeups 1.5 sh -c "$poller")
+  long=$(count_wakeups 3 sh -c "$poller")
   [ "$long" -gt "$((short + 2))" ] ||
     fail "the harness missed a polling waiter: $short then $long"
 }

@@ -76,11 +76,12 @@ child_of() {
 }
 
 # slow_first_rename COMMAND...: run COMMAND with its first rename(2)
-# held back 0.3 s by strace.  A waiter so slowed always loses a race
-# for the lock: anyone who does not wait for their turn gets ahead.
+# held back by strace, SLOW_RENAME_USEC microseconds (default 0.3 s).
+# A waiter so slowed always loses a race for the lock: anyone who does
+# not wait for their turn gets ahead.
 slow_first_rename() {
   exec strace -qq -o /dev/null -e trace=renameat,renameat2 \
-    -e inject=renameat,renameat2:delay_enter=300000:when=1 "$@"
+    -e inject=renameat,renameat2:delay_enter="${SLOW_RENAME_USEC:-300000}":when=1 "$@"
 }
 
 # Order inversions in FILE, a list of numbers: the pairs out of order.
@@ -208,7 +209,10 @@ barging() {
   local loop=$!
   BG_PIDS="${BG_PIDS:-} $loop"
   wait_until test -d L
-  background slow_first_rename lockdir "$@" -w 30s L sh -c 'echo waiter >>log'
+  # Slowed 2 s: time enough, on a loaded machine, for the loop to start
+  # its next lockdir (without the queue, it gets ahead of the waiter).
+  SLOW_RENAME_USEC=2000000 \
+    background slow_first_rename lockdir "$@" -w 30s L sh -c 'echo waiter >>log'
   local waiter=$BG
   wait_until waiting L "$(child_of "$waiter")"
   echo >gate
@@ -370,19 +374,21 @@ mixed_timeouts() {
   [ ! -e L.queue ]
 }
 
-# lease_queue SIGNAL: hold L; w1 queues with --lease=2s, w2 behind it;
-# w1 gets SIGNAL (STOP, or CONT: nothing), then 5 s (2.5 leases) pass.
+# lease_queue SIGNAL: hold L; w1 queues with --lease=3s, w2 behind it;
+# w1 gets SIGNAL (STOP, or CONT: nothing), then 7 s (2.3 leases) pass.
+# (w1 touches its ticket every second: running, it may be off the CPU
+# for 2 s, on a loaded machine, and keep its place.)
 # Release L, continue w1, and print the order they were served in.
 lease_queue() {
   hold_lock
-  background lockdir --lease=2s -w 60s L sh -c 'echo w1 >>order'
+  background lockdir --lease=3s -w 60s L sh -c 'echo w1 >>order'
   w1=$BG
   wait_until waiting L "$w1"
   background lockdir -w 60s L sh -c 'echo w2 >>order'
   w2=$BG
   wait_until waiting L "$w2"
   kill -"$1" "$w1"
-  sleep 5     # the leases that pass, not a synchronisation
+  sleep 7     # the leases that pass, not a synchronisation
   echo >gate
   wait "$HOLDER"
   wait_until test -s order
@@ -553,18 +559,22 @@ still_asleep() {
 }
 
 # behind_a_script_that_gives_up [ENV...]: hold L; behind it, a script
-# whose lockdir (run with ENV) gives up after 2 s, and which then lives
+# whose lockdir (run with ENV) gives up after 5 s, and which then lives
 # on (SCRIPT); behind that, a waiter (WAITER) that writes 'ran'.  Once
 # the script's lockdir has given up, the holder releases L.
 behind_a_script_that_gives_up() {
   hold_lock
-  background env "$@" sh -c 'lockdir -w 2s L; echo $? >gave-up; exec sleep 600'
+  # 5 s: time enough, on a loaded machine, for the waiter to queue
+  # behind the script's ticket before the script gives up.
+  background env "$@" sh -c 'lockdir -w 5s L; echo $? >gave-up; exec sleep 600'
   SCRIPT=$BG
   wait_until queued L "$SCRIPT"
   background lockdir -w 60s L sh -c 'echo ran >ran'
   WAITER=$BG
   wait_until queued L "$WAITER"
   wait_until sleeps "$WAITER"
+  [ ! -e gave-up ] ||
+    fail "the script gave up before the waiter queued: the harness was too slow"
   wait_until test -e gave-up
   assert_equal "$(cat gave-up)" 1
   echo >gate
