@@ -304,59 +304,89 @@ take_answer (struct etcd_client *c, struct transfer *t,
   return c->error_code == ETCD_CODE_UNAVAILABLE ? 1 : -1;
 }
 
-/* POST BODY (kept by the caller) to PATH, trying each endpoint in turn.  */
+/* How long one of several endpoints may take to answer before the
+   next is asked.  A member cut off from its leader (a partition, or a
+   leader that just died and is not yet replaced) holds a request until
+   etcd's own timeout, about 7 s, longer than a whole call may take.  */
+enum { ANSWER_TIMEOUT_MS = 2000 };
+
+/* POST BODY (kept by the caller) to PATH, trying each endpoint in turn.
+   A round in which every endpoint failed at once (refused, no leader)
+   ends the call; after one in which an endpoint did not answer in time,
+   the endpoints are tried again, until DEADLINE.  */
 static enum etcd_status
 call_endpoints (struct etcd_client *c, char const *path, char const *body,
                 json_t **reply, struct timespec deadline)
 {
+  struct timespec const answer_timeout
+    = { ANSWER_TIMEOUT_MS / 1000, ANSWER_TIMEOUT_MS % 1000 * 1000000 };
   char *failures = NULL;
-  enum etcd_status status = ETCD_UNREACHABLE;
-  for (size_t i = 0; i < c->n_endpoints; i++)
+  bool hung = true;
+  while (hung)
     {
-      size_t which = (c->current + i) % c->n_endpoints;
-      char const *endpoint = c->endpoints[which];
-      char *url = xasprintf ("%s%s", endpoint, path);
-      start_transfer (c, &c->unary, url, xstrdup (body));
-      free (url);
-      enum etcd_status s = pump (c, unary_done, deadline);
-      stop_transfer (c, &c->unary);
-      if (s != ETCD_OK)
+      hung = false;
+      free (failures);
+      failures = NULL;
+      size_t first = c->current;
+      for (size_t i = 0; i < c->n_endpoints; i++)
         {
+          size_t which = (first + i) % c->n_endpoints;
+          char const *endpoint = c->endpoints[which];
+          char *url = xasprintf ("%s%s", endpoint, path);
+          start_transfer (c, &c->unary, url, xstrdup (body));
+          free (url);
+          /* A lone endpoint has no other to turn to: all the time.  */
+          struct timespec attempt_deadline
+            = (c->n_endpoints == 1 ? deadline
+               : earlier_deadline (deadline,
+                                   deadline_after (answer_timeout)));
+          enum etcd_status s = pump (c, unary_done, attempt_deadline);
+          stop_transfer (c, &c->unary);
+          if (s == ETCD_INTERRUPTED)
+            {
+              set_error (c, 0, "%s: interrupted", endpoint);
+              free (failures);
+              return s;
+            }
           if (s == ETCD_TIMEOUT)
             {
               set_error (c, 0, "%s: no answer in time", endpoint);
               /* A hanging member: start with the next one next time.  */
               c->current = (which + 1) % c->n_endpoints;
+              if (deadline_passed (deadline))
+                {
+                  free (failures);
+                  return s;
+                }
+              hung = true;
             }
           else
-            set_error (c, 0, "%s: interrupted", endpoint);
+            {
+              int r = take_answer (c, &c->unary, endpoint, reply);
+              if (r == 0)
+                {
+                  c->current = which;
+                  free (failures);
+                  return ETCD_OK;
+                }
+              if (r < 0)
+                {
+                  c->current = which;
+                  free (failures);
+                  return c->error_code ? ETCD_REFUSED : ETCD_BAD_REPLY;
+                }
+            }
+          char *more = (failures
+                        ? xasprintf ("%s; %s", failures, etcd_error (c))
+                        : xstrdup (etcd_error (c)));
           free (failures);
-          return s;
+          failures = more;
         }
-      int r = take_answer (c, &c->unary, endpoint, reply);
-      if (r == 0)
-        {
-          c->current = which;
-          free (failures);
-          return ETCD_OK;
-        }
-      if (r < 0)
-        {
-          status = c->error_code ? ETCD_REFUSED : ETCD_BAD_REPLY;
-          c->current = which;
-          free (failures);
-          return status;
-        }
-      char *more = (failures
-                    ? xasprintf ("%s; %s", failures, etcd_error (c))
-                    : xstrdup (etcd_error (c)));
-      free (failures);
-      failures = more;
     }
   c->current = (c->current + 1) % c->n_endpoints;
   set_error (c, 0, "%s", failures);
   free (failures);
-  return status;
+  return ETCD_UNREACHABLE;
 }
 
 static enum etcd_status

@@ -703,6 +703,30 @@ make_pki() {
   etcd_stop
 }
 
+# --- a member that does not answer ---------------------------------------------
+
+@test "a member that takes connections but never answers is passed over after 2 s; asked alone, it fails the call (125)" {
+  etcd_start_cluster "$BATS_TEST_TMPDIR/cluster"
+  local urls leader hung
+  IFS=, read -ra urls <<<"$CLUSTER_URLS"
+  leader=$(etcd_cluster_leader) || fail "the cluster has no leader"
+  # A follower stopped: the kernel still takes connections on its port,
+  # and nothing answers; the two others are a quorum.
+  hung=$(((leader + 1) % 3))
+  kill -STOP "${CLUSTER_PIDS[hung]}"
+  # The control: asked alone, it holds the request past the call's 5 s.
+  run lockdir --etcd="${urls[hung]}" -n "$L" echo taken
+  assert_equal "$status" 125
+  assert_output --partial "${urls[hung]}: no answer in time"
+  # Listed first, it is left after 2 s for the next, which answers.
+  run lockdir --etcd="${urls[hung]},${urls[leader]}" -n "$L" echo taken
+  assert_success
+  assert_output taken
+  kill -CONT "${CLUSTER_PIDS[hung]}"
+  kill -KILL "${CLUSTER_PIDS[@]}"
+  wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+}
+
 # --- authentication ------------------------------------------------------------
 
 @test "--user (or LOCKDIR_ETCD_USER) authenticates where etcd has auth on; refused without" {

@@ -151,6 +151,17 @@ etcd_start_cluster() {
   fail "the etcd cluster did not start"
 }
 
+# etcd_cluster_leader: the index (0-2) in CLUSTER_URLS of the leader.
+etcd_cluster_leader() {
+  local urls i
+  IFS=, read -ra urls <<<"$CLUSTER_URLS"
+  for i in 0 1 2; do
+    curl -s --max-time 2 -X POST -d '{}' "${urls[i]}/v3/maintenance/status" |
+      jq -e '.leader == .header.member_id' >/dev/null && { echo "$i"; return 0; }
+  done
+  return 1
+}
+
 # etcd_cluster_failed DIR WHAT: fail, showing the end of each member's
 # log under DIR and whether it still runs.
 etcd_cluster_failed() {
