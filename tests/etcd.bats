@@ -488,9 +488,9 @@ overlapped() {
 # jepsen_run WAITER_CMD...: A holds the lock; the waiter W (a lock
 # command given as words) queues behind it and is stopped; C queues
 # (behind W, unless W's key has gone already); W's lease expires (its
-# key goes); A lets go, so C holds the
-# lock; then W runs again.  W must not believe it holds the lock: its
-# command may start only after C's has ended.  Logs starts and ends.
+# key goes); A lets go, so C holds the lock; then W runs again.  W must
+# not believe it holds the lock: its command may start only after C's
+# has ended.  Logs starts and ends.
 jepsen_run() {
   bg_le "$L" sh -c 'touch a-held; while [ ! -e a-go ]; do sleep 0.01; done'
   wait_until test -f a-held
