@@ -564,7 +564,11 @@ etcd_watch_start (struct etcd_client *c, json_t *create,
           bool created = json_is_true (json_object_get (first, "created"));
           json_decref (first);
           if (created)
-            break;
+            {
+              /* The member that answered is the one to use.  */
+              c->current = c->watch_endpoint;
+              break;
+            }
           set_error (c, 0, "%s: the watch was not created",
                      c->endpoints[c->watch_endpoint]);
           s = ETCD_BAD_REPLY;
@@ -582,6 +586,12 @@ void
 etcd_watch_stop (struct etcd_client *c)
 {
   stop_transfer (c, &c->watch);
+}
+
+bool
+etcd_watch_deserted (struct etcd_client const *c)
+{
+  return c->watch_endpoint != c->current;
 }
 
 /* --- the client ------------------------------------------------------- */

@@ -116,6 +116,11 @@ enum etcd_status etcd_watch_next (struct etcd_client *client,
                                   struct timespec deadline);
 void etcd_watch_stop (struct etcd_client *client);
 
+/* Have calls moved away from the member the watch stream is on, since
+   it did not answer them?  Then the stream may be as silent: a member
+   cut off from its leader sends no events.  */
+bool etcd_watch_deserted (struct etcd_client const *client);
+
 /* Forget every connection, without closing it gracefully: for a child
    after fork, which must not share the parent's TLS sessions.  The
    client stays usable and connects afresh.  */

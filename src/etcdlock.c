@@ -459,6 +459,10 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
               etcd_watch_stop (lock->client);
               return ETCD_LOCK_BUSY;
             }
+          /* The renewal had to turn to another member: the key ahead
+             may be gone without a word from this one.  Look again.  */
+          if (etcd_watch_deserted (lock->client))
+            break;
         }
       etcd_watch_stop (lock->client);
     }

@@ -727,6 +727,37 @@ make_pki() {
   wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
 }
 
+@test "a waiter whose watch is on a member that goes silent still gets the lock when it is released" {
+  etcd_start_cluster "$BATS_TEST_TMPDIR/cluster"
+  local urls leader hung other
+  IFS=, read -ra urls <<<"$CLUSTER_URLS"
+  leader=$(etcd_cluster_leader) || fail "the cluster has no leader"
+  hung=$(((leader + 1) % 3))
+  other=$(((leader + 2) % 3))
+  ETCD_URL=${urls[leader]}
+  mkfifo gate
+  bg_le "$L" sh -c 'read x <gate'
+  local holder=$BG
+  wait_until etcd_held "$L"
+  # The waiter asks the member to be stopped first, so its watch is there.
+  background lockdir --etcd="${urls[hung]},${urls[other]}" -w 30s "$L" \
+    sh -c 'echo ran >ran'
+  local waiter=$BG
+  wait_until etcd_waiting "$L" "$waiter"
+  # Stopped, the member sends no event: the release reaches the waiter
+  # only through another member, once its next renewal turned to one.
+  kill -STOP "${CLUSTER_PIDS[hung]}"
+  echo >gate
+  wait "$holder"
+  local status=0
+  wait "$waiter" || status=$?
+  assert_equal "$status" 0
+  [ -e ran ]
+  kill -CONT "${CLUSTER_PIDS[hung]}"
+  kill -KILL "${CLUSTER_PIDS[@]}"
+  wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+}
+
 # --- authentication ------------------------------------------------------------
 
 @test "--user (or LOCKDIR_ETCD_USER) authenticates where etcd has auth on; refused without" {
