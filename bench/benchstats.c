@@ -1,4 +1,4 @@
-/* benchstats.c -- the statistics the bench programs print.
+/* benchstats.c -- the clock and the statistics of the bench programs.
 
    Copyright (C) 2026 The atomicutils authors.
 
@@ -10,8 +10,17 @@
 #include <config.h>
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "benchstats.h"
+
+double
+now_us (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 static int
 compare_doubles (void const *a, void const *b)

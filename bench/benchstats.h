@@ -1,4 +1,4 @@
-/* benchstats.h -- the statistics the bench programs print.
+/* benchstats.h -- the clock and the statistics of the bench programs.
 
    Copyright (C) 2026 The atomicutils authors.
 
@@ -9,6 +9,9 @@
 
 #ifndef ATOMICUTILS_BENCHSTATS_H
 #define ATOMICUTILS_BENCHSTATS_H
+
+/* The monotonic clock, in microseconds.  */
+double now_us (void);
 
 /* Sort the N VALUES, then return their median (of an even number, the
    mean of the middle two).  */

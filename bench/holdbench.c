@@ -40,13 +40,6 @@
 #include "fsclass.h"
 #include "procfacts.h"
 
-static double
-now_us (void)
-{
-  struct timespec ts = monotonic_now ();
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 /* Sleep USEC microseconds, if any: the time a command would take.  */
 static void
 pause_for (long usec)

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "benchstats.h"
@@ -40,14 +39,6 @@ struct bench_case
   double *micros;         /* one per iteration */
   double *ratios;
 };
-
-static double
-now_us (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 /* Split LINE's COMMAND field into ARGV in place.  */
 static int
