@@ -308,7 +308,7 @@ take_answer (struct etcd_client *c, struct transfer *t,
    next is asked.  A member cut off from its leader (a partition, or a
    leader that just died and is not yet replaced) holds a request until
    etcd's own timeout, about 7 s, longer than a whole call may take.  */
-enum { ANSWER_TIMEOUT_MS = 2000 };
+static struct timespec const answer_timeout = { 2, 0 };
 
 /* POST BODY (kept by the caller) to PATH, trying each endpoint in turn.
    A round in which every endpoint failed at once (refused, no leader)
@@ -318,8 +318,6 @@ static enum etcd_status
 call_endpoints (struct etcd_client *c, char const *path, char const *body,
                 json_t **reply, struct timespec deadline)
 {
-  struct timespec const answer_timeout
-    = { ANSWER_TIMEOUT_MS / 1000, ANSWER_TIMEOUT_MS % 1000 * 1000000 };
   char *failures = NULL;
   bool hung = true;
   while (hung)
