@@ -722,9 +722,7 @@ make_pki() {
   run lockdir --etcd="${urls[hung]},${urls[leader]}" -n "$L" echo taken
   assert_success
   assert_output taken
-  kill -CONT "${CLUSTER_PIDS[hung]}"
-  kill -KILL "${CLUSTER_PIDS[@]}"
-  wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+  etcd_stop_cluster
 }
 
 @test "a waiter whose watch is on a member that goes silent still gets the lock when it is released" {
@@ -753,9 +751,7 @@ make_pki() {
   wait "$waiter" || status=$?
   assert_equal "$status" 0
   [ -e ran ]
-  kill -CONT "${CLUSTER_PIDS[hung]}"
-  kill -KILL "${CLUSTER_PIDS[@]}"
-  wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+  etcd_stop_cluster
 }
 
 # --- authentication ------------------------------------------------------------

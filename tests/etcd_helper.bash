@@ -144,11 +144,17 @@ etcd_start_cluster() {
         healthy=$((healthy + 1))
     done
     ((healthy == 3)) && return 0
-    kill -KILL "${CLUSTER_PIDS[@]}" 2>/dev/null || true
-    wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+    etcd_stop_cluster
   done
   cat "$dir"/log.* >&2
   fail "the etcd cluster did not start"
+}
+
+# etcd_stop_cluster: stop the members of the cluster, stopped ones too.
+etcd_stop_cluster() {
+  kill -CONT "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+  kill -KILL "${CLUSTER_PIDS[@]}" 2>/dev/null || true
+  wait "${CLUSTER_PIDS[@]}" 2>/dev/null || true
 }
 
 # etcd_cluster_leader: the index (0-2) in CLUSTER_URLS of the leader.
