@@ -1409,11 +1409,6 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
-# True once process PID is gone or a zombie.
-is_dead() {
-  [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
-}
-
 @test "--expect: a holder killed with SIGKILL while it holds the lock is recovered" {
   command -v strace >/dev/null || skip "strace is not installed"
   ln -s base current

@@ -487,6 +487,9 @@ count_with() {
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   kill -KILL "$holder" "$(cat child)"
   wait "$holder" || true
+  # The command is lockdir's child, not ours: kill returned before it
+  # died, and only its death (or zombie) makes the holding stale.
+  wait_until is_dead "$(cat child)"
   run lockdir -n -v L sh -c 'echo ran'
   assert_success
   assert_line ran

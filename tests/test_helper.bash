@@ -66,6 +66,12 @@ wait_until() {
   fail "timed out waiting for: $*"
 }
 
+# True once process PID is gone or a zombie.  kill(1) returns before
+# its target has died: a test that needs a process dead waits for this.
+is_dead() {
+  [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
+}
+
 # True once process PID holds an inotify descriptor, i.e. it is waiting
 # on a directory.
 has_inotify_fd() {
