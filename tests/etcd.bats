@@ -40,6 +40,12 @@ teardown() {
 le() { lockdir --etcd="$ETCD_URL" "$@"; }
 bg_le() { background lockdir --etcd="$ETCD_URL" "$@"; }
 
+# command_in_record: the record of $L names COMMAND's process.  lockdir
+# rewrites the record once COMMAND has started, and may learn then that
+# the lock is gone: a test that takes the lock away from a holder waits
+# for this first, so that the holder learns it where the test expects.
+command_in_record() { le --status "$L" | grep -q '^child_pid='; }
+
 # hold_and_queue N: a holder of lock $L (running until the test ends),
 # then N waiters ('true'), each queued before the next comes.  Sets
 # HOLDER and WAITERS (their lockdir pids, in order).
@@ -455,6 +461,7 @@ overlapped() {
   bg_le --lease=2 "$L" sh -c 'touch held; while :; do sleep 0.05; done' 2>err
   local first=$BG
   wait_until test -f held
+  wait_until command_in_record
   kill -STOP "$first"
   # Its lease expires; the next waiter gets the lock.
   run le -w 10 "$L" echo second
@@ -474,6 +481,7 @@ overlapped() {
 @test "--break revokes the holder's lease: its lockdir stops the command and exits 76" {
   bg_le --lease=3 "$L" sh -c 'touch held; while :; do sleep 0.05; done' 2>err
   wait_until test -f held
+  wait_until command_in_record
   run le --break "$L"
   assert_success
   assert_line "pid=$BG"
