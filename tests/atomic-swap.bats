@@ -1177,9 +1177,12 @@ stop_readers() {
 @test "control: the same readers catch 'rm current; ln -s'" {
   make_releases
   start_readers 2 current/index.html
+  # The gap is held open 20 ms (injected): the readers run at nice 19,
+  # and on one busy CPU might otherwise never be scheduled inside it.
   for ((i = 0; i < 100; i++)); do
     if ((i % 2)); then new=releases/a; else new=releases/b; fi
     rm current
+    sleep 0.02
     ln -s "$new" current
   done
   stop_readers
@@ -1210,8 +1213,9 @@ make_trees() {
 @test "control: the same readers catch an exchange done with three renames" {
   make_trees
   start_readers 2 --dir live a b
+  # The gap is held open 20 ms (injected), as in the control above.
   for ((i = 0; i < 50; i++)); do
-    mv live tmp && mv next live && mv tmp next
+    mv live tmp && sleep 0.02 && mv next live && mv tmp next
   done
   stop_readers
   echo "# control: $READS reads, $FAILURES failures ($FIRST)" >&3

@@ -551,8 +551,10 @@ stop_reader() {
 @test "control: readers catch a naive create-then-write" {
   line=$(printf 'payload-%.0s' {1..40})
   start_reader "$line"$'\n'
+  # A delay between the create and the write is injected: on one busy
+  # CPU the reader might otherwise never run inside that window.
   race_rounds 10 100 \
-    '[ -e f ] || { exec {o}>f; printf "%s" "${line:0:100}" >&$o; printf "%s\n" "${line:100}" >&$o; exec {o}>&-; }' \
+    '[ -e f ] || { exec {o}>f; sleep 0.01; printf "%s" "${line:0:100}" >&$o; printf "%s\n" "${line:100}" >&$o; exec {o}>&-; }' \
     'rm -f f'
   stop_reader
   [ -e reader.bad ] || fail "the reader never caught an empty or partial file"
