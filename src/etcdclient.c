@@ -592,6 +592,12 @@ etcd_watch_deserted (struct etcd_client const *c)
   return c->watch_endpoint != c->current;
 }
 
+size_t
+etcd_endpoint_count (struct etcd_client const *c)
+{
+  return c->n_endpoints;
+}
+
 /* --- the client ------------------------------------------------------- */
 
 struct etcd_client *

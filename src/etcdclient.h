@@ -103,6 +103,9 @@ int etcd_error_code (struct etcd_client const *client);
 /* The endpoint the client uses now.  */
 char const *etcd_endpoint (struct etcd_client const *client);
 
+/* How many endpoints the client was given.  */
+size_t etcd_endpoint_count (struct etcd_client const *client);
+
 /* One watch stream at a time.  etcd_watch_start sends CREATE (the
    WatchCreateRequest, a reference it takes over) and returns once etcd
    has confirmed it; etcd_watch_next waits for the next response

@@ -338,6 +338,23 @@ third_of (struct timespec t)
 /* How soon to try again when etcd did not answer.  */
 static struct timespec const retry_after = { 0, 250 * 1000 * 1000 };
 
+/* A waiter's renewals also tell whether the member its watch is on
+   still answers (etcd_watch_deserted): with another member to turn to,
+   they come at least this often, so that a long lease does not leave a
+   waiter deaf to a release for a third of it.  */
+static struct timespec const watch_check_every = { 3, 0 };
+
+/* How long a waiter may go before renewing its lease.  */
+static struct timespec
+waiting_renewal_interval (struct etcd_lock const *lock)
+{
+  struct timespec every = third_of (lock->ttl);
+  if (etcd_endpoint_count (lock->client) > 1
+      && timespec_cmp (watch_check_every, every) < 0)
+    return watch_check_every;
+  return every;
+}
+
 /* etcd did not answer while we waited: pause, then let the caller try
    again, as long as our lease may still be alive (else ETCD_LOCK_LOST)
    and DEADLINE has not passed (else ETCD_LOCK_BUSY).  */
@@ -365,7 +382,7 @@ renew_while_waiting (struct etcd_lock *lock, struct timespec *next)
     = etcd_lock_keepalive (lock, earlier_deadline (etcd_lock_call_deadline (),
                                                    lock->alive_until));
   if (r == ETCD_LOCK_HELD)
-    *next = deadline_after (third_of (lock->ttl));
+    *next = deadline_after (waiting_renewal_interval (lock));
   else if (r == ETCD_LOCK_ERROR && etcd_transient (lock->client))
     {
       if (deadline_passed (lock->alive_until))
@@ -380,7 +397,8 @@ enum etcd_lock_status
 etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
                 struct dirlock_owner *ahead_owner)
 {
-  struct timespec next_renewal = deadline_after (third_of (lock->ttl));
+  struct timespec next_renewal
+    = deadline_after (waiting_renewal_interval (lock));
   for (;;)
     {
       enum etcd_lock_status r = renew_while_waiting (lock, &next_renewal);

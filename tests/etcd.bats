@@ -733,7 +733,7 @@ make_pki() {
   etcd_stop_cluster
 }
 
-@test "a waiter whose watch is on a member that goes silent still gets the lock when it is released" {
+@test "a waiter whose watch is on a member that goes silent still gets the lock when it is released, even with a 60 s lease" {
   etcd_start_cluster "$BATS_TEST_TMPDIR/cluster"
   local urls leader hung other
   IFS=, read -ra urls <<<"$CLUSTER_URLS"
@@ -746,19 +746,25 @@ make_pki() {
   local holder=$BG
   wait_until etcd_held "$L"
   # The waiter asks the member to be stopped first, so its watch is there.
-  background lockdir --etcd="${urls[hung]},${urls[other]}" -w 30s "$L" \
-    sh -c 'echo ran >ran'
+  # Its lease is long: renewing every third of it (20 s) it would miss
+  # the release past -w 15s; with two members it renews every 3 s.
+  background lockdir --etcd="${urls[hung]},${urls[other]}" --lease=60s \
+    -w 15s "$L" sh -c 'date +%s%3N >ran'
   local waiter=$BG
   wait_until etcd_waiting "$L" "$waiter"
   # Stopped, the member sends no event: the release reaches the waiter
-  # only through another member, once its next renewal turned to one.
+  # only through another member, once its next renewal turned to one
+  # (within 3 s, plus 2 s for the silent member).
   kill -STOP "${CLUSTER_PIDS[hung]}"
+  local released
+  released=$(now_ms)
   echo >gate
   wait "$holder"
   local status=0
   wait "$waiter" || status=$?
   assert_equal "$status" 0
-  [ -e ran ]
+  [ -s ran ]
+  echo "the waiter ran $(($(cat ran) - released)) ms after the release"
   etcd_stop_cluster
 }
 
