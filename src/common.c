@@ -384,6 +384,18 @@ poll_timeout_ms (struct timespec deadline)
   return left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000;
 }
 
+struct timespec
+duration_divided (struct timespec duration, int divisor)
+{
+  /* The seconds' remainder carried into nanoseconds: no product of
+     the whole duration that could overflow.  */
+  struct timespec part;
+  part.tv_sec = duration.tv_sec / divisor;
+  part.tv_nsec = ((duration.tv_sec % divisor) * 1000000000LL
+                  + duration.tv_nsec) / divisor;
+  return part;
+}
+
 /* Paths.  */
 
 /* Find PATH's last component: it starts at *BASE_START and ends at

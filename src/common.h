@@ -138,6 +138,9 @@ struct timespec xparse_duration (char const *str, char const *option);
 d; 0 means do not wait, 'inf' means forever; more than 36500d (100 years)\n\
 is refused as a usage error.\n"
 bool duration_is_infinite (struct timespec duration);
+/* DURATION (finite, not negative) divided by DIVISOR (positive): a
+   third of a lease, and so on.  */
+struct timespec duration_divided (struct timespec duration, int divisor);
 /* The infinite duration, which is also the deadline that never passes.  */
 extern struct timespec const infinite_duration;
 

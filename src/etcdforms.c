@@ -74,13 +74,6 @@ seconds (struct timespec t)
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static struct timespec
-fraction_of (struct timespec t, int divisor)
-{
-  long long ns = (t.tv_sec * 1000000000LL + t.tv_nsec) / divisor;
-  return (struct timespec) { ns / 1000000000, ns % 1000000000 };
-}
-
 /* How long before the lease can expire COMMAND gets SIGTERM.  */
 static struct timespec
 safety_margin (struct timespec ttl)
@@ -511,7 +504,7 @@ lose (struct holding *h, char const *why, bool gone)
   if (!h->opt->quiet)
     error (0, 0, "lock %s %s; stopping the command", quoteaf (h->name), why);
   struct timespec kill_by = timespec_sub (h->lock->alive_until,
-                                          fraction_of (h->margin, 2));
+                                          duration_divided (h->margin, 2));
   struct timespec grace = timespec_sub (kill_by, monotonic_now ());
   if (gone || timespec_sign (grace) < 0)
     grace = (struct timespec) { 0, 0 };
@@ -532,7 +525,7 @@ static void
 renew (struct holding *h, struct timespec term_at)
 {
   struct etcd_lock *lock = h->lock;
-  struct timespec renew_every = fraction_of (lock->ttl, 3);
+  struct timespec renew_every = duration_divided (lock->ttl, 3);
   enum etcd_lock_status r
     = etcd_lock_keepalive (lock, earlier_deadline (deadline_after
                                                    (renew_every), term_at));
@@ -658,7 +651,7 @@ run_command (char const *name, char **command,
   struct holding h = {
     .lock = &lock, .name = name, .opt = opt, .sig = sig, .child = child,
     .margin = safety_margin (lock.ttl),
-    .next_renewal = deadline_after (fraction_of (lock.ttl, 3)),
+    .next_renewal = deadline_after (duration_divided (lock.ttl, 3)),
     .stop_at = (timespec_sign (opt->max_runtime) > 0
                 ? deadline_after (opt->max_runtime) : infinite_duration),
     .kill_at = infinite_duration
@@ -806,7 +799,7 @@ keeper_renew (struct keeper *k)
     return;
   struct timespec margin = safety_margin (lock->ttl);
   struct timespec give_up = timespec_sub (lock->alive_until, margin);
-  struct timespec renew_every = fraction_of (lock->ttl, 3);
+  struct timespec renew_every = duration_divided (lock->ttl, 3);
   switch (etcd_lock_keepalive (lock, earlier_deadline
                                      (deadline_after (renew_every),
                                       give_up)))
@@ -929,7 +922,7 @@ keeper_run (struct keeper *k, struct etcd_config const *config)
 
   struct etcd_client *client = etcd_open (config);
   k->lock->client = client;
-  k->next_renewal = deadline_after (fraction_of (k->lock->ttl, 3));
+  k->next_renewal = deadline_after (duration_divided (k->lock->ttl, 3));
 
   while (!owner_left)
     {

@@ -328,13 +328,6 @@ watch_says_look_again (json_t const *response)
   return false;
 }
 
-static struct timespec
-third_of (struct timespec t)
-{
-  long long ns = (t.tv_sec * 1000000000LL + t.tv_nsec) / 3;
-  return (struct timespec) { ns / 1000000000, ns % 1000000000 };
-}
-
 /* How soon to try again when etcd did not answer.  */
 static struct timespec const retry_after = { 0, 250 * 1000 * 1000 };
 
@@ -348,7 +341,7 @@ static struct timespec const watch_check_every = { 3, 0 };
 static struct timespec
 waiting_renewal_interval (struct etcd_lock const *lock)
 {
-  struct timespec every = third_of (lock->ttl);
+  struct timespec every = duration_divided (lock->ttl, 3);
   if (etcd_endpoint_count (lock->client) > 1
       && timespec_cmp (watch_check_every, every) < 0)
     return watch_check_every;
@@ -516,8 +509,7 @@ etcd_lock_keepalive (struct etcd_lock *lock, struct timespec deadline)
 struct timespec
 etcd_lock_margin (struct timespec ttl)
 {
-  long long ns = (ttl.tv_sec * 1000000000LL + ttl.tv_nsec) / 4;
-  struct timespec margin = { ns / 1000000000, ns % 1000000000 };
+  struct timespec margin = duration_divided (ttl, 4);
   struct timespec least = { 0, 500 * 1000 * 1000 };
   return timespec_cmp (margin, least) < 0 ? least : margin;
 }

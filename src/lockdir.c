@@ -723,9 +723,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
     {
       /* A third of the lease, so two beats can be late before it
          expires.  */
-      long long ns = (opt->lease.tv_sec * 1000000000LL + opt->lease.tv_nsec)
-                     / 3;
-      beat_every = (struct timespec) { ns / 1000000000, ns % 1000000000 };
+      beat_every = duration_divided (opt->lease, 3);
       next_beat = deadline_after (beat_every);
     }
   struct timespec stop_at = (timespec_sign (opt->max_runtime) > 0

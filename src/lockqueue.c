@@ -218,10 +218,7 @@ schedule_beat (struct lockqueue *q)
 {
   if (!dirlock_has_lease (q->self))
     return;
-  struct timespec third = q->self->lease;
-  third.tv_nsec = (third.tv_sec % 3 * 1000000000L + third.tv_nsec) / 3;
-  third.tv_sec /= 3;
-  q->next_beat = deadline_after (third);
+  q->next_beat = deadline_after (duration_divided (q->self->lease, 3));
 }
 
 static void
