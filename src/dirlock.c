@@ -412,6 +412,7 @@ read_record_fd (int fd, struct stat const *st, struct dirlock_owner *owner)
   parse_record (text, owner);
   owner->heartbeat = get_stat_mtime (st);
   owner->file_uid = st->st_uid;
+  owner->empty = st->st_size == 0;
   return 0;
 }
 
@@ -836,7 +837,9 @@ last_token_kept (struct parent_dir const *parent, uintmax_t *token,
   else if (r == 0 && !(problem = untrusted_history (parent, &st)))
     {
       r = read_record_fd (fd, &st, &last);
-      if (r == 0 && last.token == DIRLOCK_TOKEN_NONE)
+      if (r == 0 && last.empty)
+        problem = "is empty (a system crash can leave it so)";
+      else if (r == 0 && last.token == DIRLOCK_TOKEN_NONE)
         problem = "holds no valid fencing token";
       else if (r == 0 && last.token == DIRLOCK_TOKEN_MAX)
         problem = "holds the largest fencing token there is";
@@ -2185,6 +2188,15 @@ bool
 dirlock_same_system (struct dirlock_owner const *owner)
 {
   return same_system (owner);
+}
+
+bool
+dirlock_other_boot (struct dirlock_owner const *owner)
+{
+  char const *boot_id = this_boot_id ();
+  return (owner->boot_id[0] && boot_id[0]
+          && strcmp (owner->boot_id, boot_id) != 0
+          && strcmp (owner->host, this_host ()) == 0);
 }
 
 bool

@@ -116,6 +116,12 @@ struct dirlock_owner
   bool shared;                 /* a shared holding (mode=shared) */
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
   uid_t file_uid;              /* the owner file's owner (not stored) */
+  /* The owner file is empty (not stored).  A record is complete before
+     its name appears, so an empty one is a record whose data had not
+     reached the disk when its system crashed (ext4 and xfs write a
+     file's data up to 30 s after its name), or, on a network
+     filesystem, one that its writer's host has not sent yet.  */
+  bool empty;
 };
 
 /* All the holders of a lock: one exclusive, or any number of shared.  */
@@ -335,6 +341,9 @@ void dirlock_parse_record (char *text, struct dirlock_owner *owner);
 bool dirlock_valid_id (char const *id);
 /* Does OWNER come from this host, boot and pid namespace?  */
 bool dirlock_same_system (struct dirlock_owner const *owner);
+/* Does OWNER name this host with another boot: taken before this
+   host's last boot, or on another host with the same name?  */
+bool dirlock_other_boot (struct dirlock_owner const *owner);
 /* Does OWNER carry a (finite) lease, and when, on the monotonic clock,
    does it expire?  */
 bool dirlock_has_lease (struct dirlock_owner const *owner);

@@ -544,6 +544,12 @@ judge_existing (struct parent_dir const *parent, char const *file,
   if (S_ISREG (opened.st_mode) && strlen (buf) == (size_t) n
       && parse_pid_record (buf, &rec))
     judge_record (&rec, j);
+  else if (S_ISREG (opened.st_mode) && opened.st_size == 0)
+    /* Our content is in place before the name appears, so only a
+       crash before it reached the disk leaves our file empty (on ext4
+       or xfs, up to 30 s after the name).  */
+    snprintf (j->why, sizeof j->why,
+              "it is empty: a system crash can leave it so");
   if (fd)
     *fd = file_fd;
   else
@@ -692,7 +698,7 @@ report_kept (char const *file, struct options const *opt,
 {
   if (!opt->quiet)
     {
-      char const *kept = (j->verdict == VERDICT_NOT_PID_FILE
+      char const *kept = (j->verdict == VERDICT_NOT_PID_FILE && !j->why[0]
                           ? "it is not a pid file" : j->why);
       if (timed_out)
         error (0, 0, "timed out waiting for %s to be removed (%s)",

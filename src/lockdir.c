@@ -31,6 +31,7 @@
 #include "dirlock.h"
 #include "etcdopts.h"
 #include "fsclass.h"
+#include "lockqueue.h"
 #include "procfacts.h"
 
 #include "error.h"
@@ -41,6 +42,7 @@
 #include "timespec.h"
 #include "xalloc.h"
 #include "xstrtol.h"
+#include "xvasprintf.h"
 
 #define PROGRAM_NAME "lockdir"
 
@@ -543,14 +545,38 @@ describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
 {
   struct timespec age;
   char age_text[32];
-  int n = snprintf (buf, size, "by pid %ld on %s", (long) owner->pid,
-                    owner->host[0] ? owner->host : "an unknown host");
+  if (owner->empty)
+    {
+      snprintf (buf, size, "by an unknown owner: its record is empty");
+      return buf;
+    }
+  int n = snprintf (buf, size, "by pid %ld on %s%s", (long) owner->pid,
+                    owner->host[0] ? owner->host : "an unknown host",
+                    dirlock_other_boot (owner) ? " in another boot" : "");
   if (n >= 0 && (size_t) n < size && holding_age (owner, &age))
     n += snprintf (buf + n, size - n, " for %s",
                    format_age (age, age_text, sizeof age_text));
   if (n >= 0 && (size_t) n < size && owner->command[0])
     snprintf (buf + n, size - n, ": %s", owner->command);
   return buf;
+}
+
+/* The holding OWNER of LOCK may be one that a crash or a reboot left
+   behind, which is never broken without a lease: say how to end it.  */
+static void
+report_crash_remedy (char const *lock, struct dirlock_owner const *owner)
+{
+  char const *why;
+  if (owner->empty)
+    why = "its system may have crashed before writing the record to disk";
+  else if (dirlock_other_boot (owner) && !dirlock_has_lease (owner))
+    why = ("a holding from another boot is kept, as another host may have "
+           "the same name");
+  else
+    return;
+  error (0, 0, "%s; if no process holds %s any more, 'lockdir --break %s' "
+         "ends the holding", why, quoteaf (lock),
+         quotearg_n_style (1, shell_escape_quoting_style, lock));
 }
 
 /* LOCK was busy: say by whom, unless quiet.  */
@@ -569,12 +595,25 @@ report_busy (char const *lock, struct options const *opt)
       char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
       error (0, 0, "%s %s %s", quoteaf (lock), what,
              describe_holder (&owner, holder, sizeof holder));
+      report_crash_remedy (lock, &owner);
     }
   else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
     {
       /* Free, but its turn is someone else's.  */
       error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
              queued, queued == 1 ? "waiter is" : "waiters are");
+      struct dirlock_owner const *first = &waiters[0];
+      if (!dirlock_same_system (first) && !dirlock_has_lease (first))
+        {
+          char *queue = xasprintf ("%s%s", lock, LOCKQUEUE_SUFFIX);
+          error (0, 0, "the first, pid %ld on %s, is of another host or "
+                 "pid namespace and has no lease, so it is never judged dead "
+                 "from here; if it no longer waits, remove its ticket from "
+                 "%s", (long) first->pid,
+                 first->host[0] ? first->host : "an unknown host",
+                 quoteaf (queue));
+          free (queue);
+        }
       free (waiters);
     }
   else
@@ -1215,8 +1254,11 @@ break_lock (char const *lock_name, struct options const *opt)
         {
           struct dirlock_owner const *owner = &ended.owner[i];
           if (opt->verbose)
-            error (0, 0, "broke lock %s of pid %ld on %s",
-                   quoteaf (lock_name), (long) owner->pid, owner->host);
+            {
+              char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+              error (0, 0, "broke lock %s held %s", quoteaf (lock_name),
+                     describe_holder (owner, holder, sizeof holder));
+            }
           if (i && !opt->json)
             putchar ('\n');
           print_owner (lock_name, owner, dirlock_stale_reason (owner),

@@ -384,7 +384,13 @@ lockqueue_turn (struct lockqueue *q)
               errno = saved_errno;
               return -1;
             }
-          if (dirlock_stale_reason (t))
+          /* A ticket from another boot of this host is dead too.  It
+             may instead be another host's of the same name, sharing
+             the directory: removing a live waiter's ticket costs it
+             only its place (it queues again at the back), never the
+             exclusion, which is the lock's.  A holding is judged more
+             strictly: dirlock keeps such a lock until --break.  */
+          if (dirlock_stale_reason (t) || dirlock_other_boot (t))
             {
               /* Its waiter is dead: exactly one of those who find it so
                  removes it.  */

@@ -76,8 +76,10 @@
 
    Dead waiters: a ticket is dead when its record comes from this host,
    boot and pid namespace and its process (pid with its start time) is
-   gone, or when it carries a lease and its modification time (the
-   waiter touches it every third of the lease) is older than the lease.
+   gone, when it comes from another boot of this host (a crash or a
+   reboot left it), or when it carries a lease and its modification
+   time (the waiter touches it every third of the lease) is older than
+   the lease.
    Whoever finds the ticket it is blocked by dead unlinks it; of several
    such, exactly one unlink succeeds.  Removing the ticket of a holder
    that is merely past its waiting process (the script form, whose

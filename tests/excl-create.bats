@@ -752,11 +752,19 @@ dead_pid() {
   ln -s "$(dead_pid)" link
   mkdir dir
   local f
-  for f in empty text junk badfact link dir; do
+  for f in text junk badfact link dir; do
     run excl-create --pid --replace-stale "$f"
     assert_failure 1
     assert_output "excl-create: cannot create '$f': File exists (it is not a pid file)"
   done
+  # An empty one is what a crash leaves of ours when its content never
+  # reached the disk: the message says so.
+  run excl-create --pid --replace-stale empty
+  assert_failure 1
+  assert_output "excl-create: cannot create 'empty': File exists (it is empty: a system crash can leave it so)"
+  run excl-create --pid --replace-stale -w 0.2s empty
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'empty' to be removed (it is empty: a system crash can leave it so)"
   [ ! -s empty ] && [ -L link ] && [ -d dir ]
   assert_equal "$(cat text)" hello
 }

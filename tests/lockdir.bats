@@ -551,6 +551,42 @@ count_with() {
   assert_output --partial "its lease expired"
 }
 
+@test "a holding from another boot of this host: kept, and the message says how to end it" {
+  plant_record L 999999 1 boot_id=00000000-0000-0000-0000-000000000000
+  run lockdir -n L true
+  assert_failure 75
+  assert_line --index 0 --regexp "^lockdir: 'L' is held by pid 999999 on .+ in another boot for [0-9dhms]+: planted by the test\$"
+  assert_line --index 0 --partial " on $(uname -n) in another boot "
+  assert_line --index 1 "lockdir: a holding from another boot is kept, as another host may have the same name; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+  run lockdir --break L
+  assert_success
+  run lockdir -n L true
+  assert_success
+  # Another host's holding is not called "another boot".
+  plant_record L 999999 1 host=elsewhere.example
+  run lockdir -n L true
+  assert_failure 75
+  assert_output --regexp "^lockdir: 'L' is held by pid 999999 on elsewhere.example for [0-9dhms]+: planted by the test\$"
+}
+
+@test "an empty owner record, as a crash leaves one: kept, named as such, and --break ends it" {
+  mkdir L
+  : >L/owner.0123456789abcdef0123456789abcdef
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is held by an unknown owner: its record is empty
+lockdir: its system may have crashed before writing the record to disk; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+  run lockdir -w 0.2s L true
+  assert_failure 75
+  assert_line --index 0 "lockdir: 'L' is still held after the timeout by an unknown owner: its record is empty"
+  run lockdir -v --break L
+  assert_success
+  assert_line --index 0 "lockdir: broke lock 'L' held by an unknown owner: its record is empty"
+  [ ! -e L ]
+  run lockdir -n L true
+  assert_success
+}
+
 @test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
   mkfifo gate
   background lockdir L sh -c 'echo $$ >child; read x <gate'
@@ -967,6 +1003,18 @@ sweep_leftovers() {
   run lockdir --break L
   assert_failure 1
   [ -f L.last ]
+}
+
+@test "an empty LOCK.last, as a crash leaves one: named as such; --break starts the tokens again" {
+  lockdir L true
+  : >L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': 'L.last' is empty (a system crash can leave it so); remove it, or run 'lockdir --break L' (the tokens then start again from 1)"
+  run lockdir --break L
+  assert_success
+  assert_output "lockdir: removed 'L.last', which is empty (a system crash can leave it so): the tokens start again from 1"
+  assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 1
 }
 
 @test "LOCK.last planted as a directory, FIFO or symlink: a clear error naming it, no hang" {

@@ -264,17 +264,20 @@ barging() {
   [ ! -e L.queue ]
 }
 
-# plant_ticket NUMBER PID: put in L's queue a ticket of process PID
-# (alive on this system), as lockdir would.
+# plant_ticket NUMBER PID [KEY=VALUE]...: put in L's queue a ticket of
+# process PID (alive on this system), as lockdir would; extra lines
+# override fields (later lines win in the parser).
 plant_ticket() {
+  local number=$1 pid=$2
+  shift 2
   mkdir -p L.queue
-  ln -s "pid=$2
-start_time=$(start_time_of "$2")
+  ln -s "pid=$pid
+start_time=$(start_time_of "$pid")
 boot_id=$(cat /proc/sys/kernel/random/boot_id)
 pidns=$(stat -L -c %i /proc/self/ns/pid)
 host=$(uname -n)
 command=planted by the test
-" "L.queue/$(printf %010d "$1").x.planted$1"
+$(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
 }
 
 @test "control: a ticket whose waiter lives but never comes blocks the queue, and the harness sees it" {
@@ -291,6 +294,28 @@ command=planted by the test
   run lockdir -n L true
   assert_success
   [ ! -e L.queue ]
+}
+
+@test "a ticket from another boot of this host, left by a crash or a reboot, is removed by the next lockdir" {
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  run lockdir -n L true
+  assert_success
+  [ ! -e L.queue ]
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  run lockdir -w 10s L true
+  assert_success
+  [ ! -e L.queue ]
+}
+
+@test "control: the same ticket from another host blocks the queue, and the message says how to clear it" {
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000 host=elsewhere.example
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is free, but 1 waiter is queued for it
+lockdir: the first, pid $BG on elsewhere.example, is of another host or pid namespace and has no lease, so it is never judged dead from here; if it no longer waits, remove its ticket from 'L.queue'"
+  [ "$(tickets L)" -eq 1 ]
 }
 
 # mixed_timeouts [OPTION]...: hold L; 25 waiters arrive, every fifth
