@@ -173,6 +173,41 @@ fs_unmount_all() {
   return 0
 }
 
+# fs_crash_mount FS: a fresh FS (ext4 or xfs) of its own, loop-mounted at
+# $(fs_mount_point crash-FS), for a test that crashes it (fs_power_loss);
+# skip the test if it cannot be made.
+fs_crash_mount() {
+  local name=crash-$1
+  case $1 in
+    ext4) _fs_loop "$name" "mkfs.ext4 -q -F" 64M ;;
+    xfs) _fs_loop "$name" "mkfs.xfs -q -f" 300M ;;
+  esac
+  if [ -f "$FS_ROOT/$name.skip" ]; then
+    skip "$(cat "$FS_ROOT/$name.skip")"
+  fi
+}
+
+# fs_power_loss NAME: stop the filesystem of mount NAME as a power loss
+# stops it: xfs_io's "shutdown -f" (XFS_IOC_GOINGDOWN, which ext4 has
+# too) commits the log and then refuses every further write, so what
+# the log holds stays and file data not yet written back is lost.
+fs_power_loss() {
+  xfs_io -x -c "shutdown -f" "$(fs_mount_point "$1")"
+}
+
+# fs_mount_again NAME: after fs_power_loss, once no process uses it,
+# unmount mount NAME and mount its image again (the log is replayed),
+# as the next boot would.
+fs_mount_again() {
+  local mnt i
+  mnt=$(fs_mount_point "$1")
+  for ((i = 0; i < 50; i++)); do
+    umount "$mnt" 2>/dev/null && break
+    sleep 0.1
+  done
+  mount -o loop "$FS_ROOT/$1.img" "$mnt"
+}
+
 # Skip the test unless mount NAME was made.
 require_mount() {
   require_root
