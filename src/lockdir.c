@@ -1297,7 +1297,9 @@ break_lock (char const *lock_name, struct options const *opt)
 }
 
 /* One line about LOCK for --list and for --status of several locks:
-   "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND", with
+   "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND" (" in
+   another boot" after HOST for a record of another boot of this host;
+   "held by an unknown owner: its record is empty"), with
    "stale (why), " before "held" for a lock the next acquirer breaks,
    "held shared" and "; N more shared holders" for a shared holding,
    and "; N waiting" while some wait in its queue; or "LOCK: free".
@@ -1314,15 +1316,21 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
       struct dirlock_owner const *owner = &holders->owner[0];
       struct timespec age;
       char age_text[32];
-      printf ("%s%s%sheld%s by pid %ld on %s",
-              stale ? "stale (" : "", stale ? stale : "", stale ? "), " : "",
-              owner->shared ? " shared" : "", (long) owner->pid,
-              owner->host[0] ? owner->host : "?");
-      if (holding_age (owner, &age))
-        printf (" for %s", format_age (age, age_text, sizeof age_text));
-      if (owner->token != DIRLOCK_TOKEN_NONE)
-        printf (" (token %ju)", owner->token);
-      printf (": %s", owner->command);
+      printf ("%s%s%sheld%s", stale ? "stale (" : "", stale ? stale : "",
+              stale ? "), " : "", owner->shared ? " shared" : "");
+      if (owner->empty)
+        fputs (" by an unknown owner: its record is empty", stdout);
+      else
+        {
+          printf (" by pid %ld on %s%s", (long) owner->pid,
+                  owner->host[0] ? owner->host : "?",
+                  dirlock_other_boot (owner) ? " in another boot" : "");
+          if (holding_age (owner, &age))
+            printf (" for %s", format_age (age, age_text, sizeof age_text));
+          if (owner->token != DIRLOCK_TOKEN_NONE)
+            printf (" (token %ju)", owner->token);
+          printf (": %s", owner->command);
+        }
       if (holders->count > 1)
         printf ("; %zu more shared holder%s", holders->count - 1,
                 holders->count > 2 ? "s" : "");

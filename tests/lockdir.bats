@@ -558,6 +558,9 @@ count_with() {
   assert_line --index 0 --regexp "^lockdir: 'L' is held by pid 999999 on .+ in another boot for [0-9dhms]+: planted by the test\$"
   assert_line --index 0 --partial " on $(uname -n) in another boot "
   assert_line --index 1 "lockdir: a holding from another boot is kept, as another host may have the same name; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+  run lockdir --list .
+  assert_success
+  assert_line --regexp "^L: held by pid 999999 on .+ in another boot for [0-9dhms]+ \(token 0\): planted by the test\$"
   run lockdir --break L
   assert_success
   run lockdir -n L true
@@ -579,6 +582,9 @@ lockdir: its system may have crashed before writing the record to disk; if no pr
   run lockdir -w 0.2s L true
   assert_failure 75
   assert_line --index 0 "lockdir: 'L' is still held after the timeout by an unknown owner: its record is empty"
+  run lockdir --list .
+  assert_success
+  assert_output "L: held by an unknown owner: its record is empty"
   run lockdir -v --break L
   assert_success
   assert_line --index 0 "lockdir: broke lock 'L' held by an unknown owner: its record is empty"
