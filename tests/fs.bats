@@ -19,6 +19,11 @@ setup() {
   common_setup
 }
 
+teardown() {
+  # A holder a failed test left on a mount would keep it busy.
+  reap_background
+}
+
 # --check-fs on DIR; the verdict of every primitive is then in $output.
 check_fs() {
   run excl-create --check-fs "$@"
