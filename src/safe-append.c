@@ -243,7 +243,10 @@ limit; see the manual).  Only a full disk, an I/O error or SIGKILL in the\n\
 middle of a write can leave part of a record: FILE then ends with the first\n\
 bytes of that record, without its terminator, and the next record appended\n\
 follows them on the same line.  A reader never sees the bytes of two\n\
-records mixed, and every record reported appended is whole.\n\
+records mixed, and every record reported appended is whole.  A system\n\
+crash can also lose the last records written and leave FILE ending inside\n\
+a record or in zero bytes; with -S every record reported appended\n\
+survives it (see the manual).\n\
 \n\
 SIGHUP never stops safe-append.  While it streams into a regular file, it\n\
 looks before a write whether FILE's name still names the file it appends\n\
