@@ -409,10 +409,12 @@ read_record_fd (int fd, struct stat const *st, struct dirlock_owner *owner)
   if (read_small (fd, text, sizeof text) < 0)
     return -1;
   clear_owner (owner);
+  /* No bytes, or zero bytes (ext4 can leave a file's size on the disk
+     without its data): what a crash leaves.  */
+  owner->empty = text[0] == '\0';
   parse_record (text, owner);
   owner->heartbeat = get_stat_mtime (st);
   owner->file_uid = st->st_uid;
-  owner->empty = st->st_size == 0;
   return 0;
 }
 

@@ -116,10 +116,11 @@ struct dirlock_owner
   bool shared;                 /* a shared holding (mode=shared) */
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
   uid_t file_uid;              /* the owner file's owner (not stored) */
-  /* The owner file is empty (not stored).  A record is complete before
-     its name appears, so an empty one is a record whose data had not
-     reached the disk when its system crashed (ext4 and xfs write a
-     file's data up to 30 s after its name), or, on a network
+  /* The owner file is empty: no bytes, or zero bytes (not stored).  A
+     record is complete before its name appears, so an empty one is a
+     record whose data had not reached the disk when its system crashed
+     (ext4 and xfs write a file's data up to 30 s after its name, and
+     ext4 can leave the size without the data), or, on a network
      filesystem, one that its writer's host has not sent yet.  */
   bool empty;
 };

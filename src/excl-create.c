@@ -544,10 +544,11 @@ judge_existing (struct parent_dir const *parent, char const *file,
   if (S_ISREG (opened.st_mode) && strlen (buf) == (size_t) n
       && parse_pid_record (buf, &rec))
     judge_record (&rec, j);
-  else if (S_ISREG (opened.st_mode) && opened.st_size == 0)
-    /* Our content is in place before the name appears, so only a
-       crash before it reached the disk leaves our file empty (on ext4
-       or xfs, up to 30 s after the name).  */
+  else if (S_ISREG (opened.st_mode) && buf[0] == '\0')
+    /* No bytes, or zero bytes.  Our content is in place before the
+       name appears, so only a crash before it reached the disk leaves
+       our file so (ext4 and xfs write data up to 30 s after the name,
+       and ext4 can leave the size without the data).  */
     snprintf (j->why, sizeof j->why,
               "it is empty: a system crash can leave it so");
   if (fd)

@@ -765,6 +765,12 @@ dead_pid() {
   run excl-create --pid --replace-stale -w 0.2s empty
   assert_failure 1
   assert_output "excl-create: timed out waiting for 'empty' to be removed (it is empty: a system crash can leave it so)"
+  # Zero bytes, as ext4 can leave (the size reached the disk, the data
+  # did not), are empty too.
+  head -c 8 /dev/zero >zeroed
+  run excl-create --pid --replace-stale zeroed
+  assert_failure 1
+  assert_output "excl-create: cannot create 'zeroed': File exists (it is empty: a system crash can leave it so)"
   [ ! -s empty ] && [ -L link ] && [ -d dir ]
   assert_equal "$(cat text)" hello
 }

@@ -591,6 +591,13 @@ lockdir: its system may have crashed before writing the record to disk; if no pr
   [ ! -e L ]
   run lockdir -n L true
   assert_success
+  # Zero bytes in place of the record, as ext4 can leave it (the size
+  # reached the disk, the data did not), are empty too.
+  mkdir L
+  head -c 242 /dev/zero >L/owner.0123456789abcdef0123456789abcdef
+  run lockdir -n L true
+  assert_failure 75
+  assert_line --index 0 "lockdir: 'L' is held by an unknown owner: its record is empty"
 }
 
 @test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
@@ -1021,6 +1028,11 @@ sweep_leftovers() {
   assert_success
   assert_output "lockdir: removed 'L.last', which is empty (a system crash can leave it so): the tokens start again from 1"
   assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 1
+  # Zero bytes are empty too.
+  head -c 242 /dev/zero >L.last
+  run lockdir L true
+  assert_failure 125
+  assert_output --partial "'L.last' is empty (a system crash can leave it so)"
 }
 
 @test "LOCK.last planted as a directory, FIFO or symlink: a clear error naming it, no hang" {
