@@ -990,12 +990,20 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   return 0;
 }
 
+/* Write OWNER's record to FD.  A record with a lease reaches the disk
+   before it is published: the lease is what frees a lock whose host
+   crashed, and a crash can lose a record's data (ext4 and xfs write it
+   up to 30 s after the name) and with it the lease.  On a network
+   filesystem it also makes the record, lease and all, visible to the
+   other hosts at once.  */
 static int
 write_record (int fd, struct dirlock_owner const *owner)
 {
   char buf[RECORD_MAX];
   size_t len = format_record (owner, buf, sizeof buf);
-  return full_write (fd, buf, len) == len ? 0 : -1;
+  if (full_write (fd, buf, len) != len)
+    return -1;
+  return has_lease (owner) ? fdatasync (fd) : 0;
 }
 
 int

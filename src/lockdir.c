@@ -568,7 +568,8 @@ report_crash_remedy (char const *lock, struct dirlock_owner const *owner)
 {
   char const *why;
   if (owner->empty)
-    why = "its system may have crashed before writing the record to disk";
+    why = ("its system may have crashed before writing the record to disk "
+           "(on a network filesystem, its host may not have sent it yet)");
   else if (dirlock_other_boot (owner) && !dirlock_has_lease (owner))
     why = ("a holding from another boot is kept, as another host may have "
            "the same name");

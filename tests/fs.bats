@@ -619,7 +619,7 @@ another"
   local fs mnt holder child
   for fs in ext4 xfs; do
     fs_crash_mount "$fs"
-    mnt=$(fs_mount_point "crash-$fs")
+    mnt=$(fs_mount_point "$CRASH")
     cd "$mnt"
     # Two holdings: LOCK.last exists, so the next release replaces it.
     lockdir L true
@@ -630,11 +630,11 @@ another"
     child=$(lockdir --status L | sed -n 's/^child_pid=//p')
     assert_equal "$(lockdir --status L | sed -n 's/^token=//p')" 3
     cd /
-    fs_power_loss "crash-$fs"
+    fs_power_loss "$CRASH"
     kill -KILL "$holder" "$child"
     wait "$holder" || :
     wait_until is_dead "$child"
-    fs_mount_again "crash-$fs"
+    fs_mount_again "$CRASH"
     cd "$mnt"
     # The record was written before the lock's name appeared, but its
     # data had not reached the disk: on ext4 and xfs file data is
@@ -645,7 +645,7 @@ another"
     run lockdir -n L true
     assert_failure 75
     assert_output "lockdir: 'L' is held by an unknown owner: its record is empty
-lockdir: its system may have crashed before writing the record to disk; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+lockdir: its system may have crashed before writing the record to disk (on a network filesystem, its host may not have sent it yet); if no process holds 'L' any more, 'lockdir --break L' ends the holding"
     if [ -s L.last ]; then
       # ext4 writes a file's data before a rename that replaces another
       # file with it (auto_da_alloc): the history survived, the tokens go on.
@@ -661,6 +661,39 @@ lockdir: its system may have crashed before writing the record to disk; if no pr
       assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 1
     fi
     [ ! -e L ]
+    cd /
+  done
+}
+
+@test "lockdir after a power loss on ext4 and xfs: a lock with a lease kept its record, and the lease frees it" {
+  require_root
+  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
+  local fs mnt nsinit
+  for fs in ext4 xfs; do
+    fs_crash_mount "$fs"
+    mnt=$(fs_mount_point "$CRASH")
+    cd "$mnt"
+    # The holder runs in a pid namespace of its own, so that its record,
+    # like one from before a reboot, cannot be judged by its pids here:
+    # only the lease can free the lock.
+    background unshare --pid --fork --mount-proc \
+      lockdir --lease=2s L sleep 600
+    wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
+    nsinit=$(pgrep -P "$BG")
+    cd /
+    fs_power_loss "$CRASH"
+    # Killing the namespace's first process (lockdir) kills all of it.
+    kill -KILL "$nsinit"
+    wait "$BG" || :
+    fs_mount_again "$CRASH"
+    cd "$mnt"
+    # A record with a lease is on the disk before the lock appears: the
+    # crash did not empty it, so its lease runs out and frees the lock.
+    [ -s L/owner.* ] || fail "$fs: the record of a lock with a lease was lost"
+    grep -qx 'lease=2.000' L/owner.*
+    run lockdir -v -w 30s L true
+    assert_success
+    assert_line --regexp "^lockdir: broke stale lock 'L' of pid 1 on .* \(token 1\): its lease expired\$"
     cd /
   done
 }

@@ -173,11 +173,12 @@ fs_unmount_all() {
   return 0
 }
 
-# fs_crash_mount FS: a fresh FS (ext4 or xfs) of its own, loop-mounted at
-# $(fs_mount_point crash-FS), for a test that crashes it (fs_power_loss);
-# skip the test if it cannot be made.
+# fs_crash_mount FS: a fresh FS (ext4 or xfs) for this test alone, for
+# it crashes it (fs_power_loss); its mount's name goes to $CRASH (mounted
+# at $(fs_mount_point "$CRASH")).  Skip the test if it cannot be made.
 fs_crash_mount() {
-  local name=crash-$1
+  local name=crash-$1-$BATS_TEST_NUMBER
+  CRASH=$name
   case $1 in
     ext4) _fs_loop "$name" "mkfs.ext4 -q -F" 64M ;;
     xfs) _fs_loop "$name" "mkfs.xfs -q -f" 300M ;;

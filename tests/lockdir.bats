@@ -551,6 +551,23 @@ count_with() {
   assert_output --partial "its lease expired"
 }
 
+@test "lockdir --lease=1m L true: the record reaches the disk before the lock appears; without a lease nothing is synced" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  run strace -f -o trace -e trace=fdatasync,renameat,renameat2 \
+    lockdir --lease=1m L true
+  assert_success
+  local synced appeared
+  synced=$(grep -n 'fdatasync(' trace | head -n 1 | cut -d: -f1)
+  appeared=$(grep -n 'rename[a-z0-9]*(.*, "L"' trace | head -n 1 | cut -d: -f1)
+  [ -n "$synced" ] || fail "no fdatasync: $(cat trace)"
+  [ -n "$appeared" ] || fail "no rename to L: $(cat trace)"
+  ((synced < appeared)) || fail "synced after the lock appeared: $(cat trace)"
+  run strace -f -o trace -e trace=fdatasync lockdir L true
+  assert_success
+  run grep 'fdatasync(' trace
+  assert_failure
+}
+
 @test "a holding from another boot of this host: kept, and the message says how to end it" {
   plant_record L 999999 1 boot_id=00000000-0000-0000-0000-000000000000
   run lockdir -n L true
@@ -578,7 +595,7 @@ count_with() {
   run lockdir -n L true
   assert_failure 75
   assert_output "lockdir: 'L' is held by an unknown owner: its record is empty
-lockdir: its system may have crashed before writing the record to disk; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+lockdir: its system may have crashed before writing the record to disk (on a network filesystem, its host may not have sent it yet); if no process holds 'L' any more, 'lockdir --break L' ends the holding"
   run lockdir -w 0.2s L true
   assert_failure 75
   assert_line --index 0 "lockdir: 'L' is still held after the timeout by an unknown owner: its record is empty"
