@@ -668,6 +668,8 @@ lockdir: its system may have crashed before writing the record to disk (on a net
 @test "lockdir after a power loss on ext4 and xfs: a lock with a lease kept its record, and the lease frees it" {
   require_root
   command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
+  unshare --pid --fork --mount-proc true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
   local fs mnt nsinit
   for fs in ext4 xfs; do
     fs_crash_mount "$fs"
