@@ -360,8 +360,8 @@ format_age (struct timespec age, char *buf, size_t size)
 }
 
 /* The fields of OWNER's JSON object (its record, the heartbeat, the
-   age of the holding and whether it is stale: STALE, the reason, or
-   NULL), each after a comma.  */
+   age of the holding, whether it is stale: STALE, the reason, or NULL,
+   and whether the record is empty), each after a comma.  */
 static void
 print_owner_json_fields (struct dirlock_owner const *owner,
                          char const *stale)
@@ -393,6 +393,7 @@ print_owner_json_fields (struct dirlock_owner const *owner,
     json_put_string (stdout, stale);
   else
     fputs ("null", stdout);
+  printf (",\"empty\":%s", owner->empty ? "true" : "false");
 }
 
 /* Print the owner record of LOCK: "key=value" lines, or the start of
@@ -415,6 +416,10 @@ print_owner_start (char const *lock, struct dirlock_owner const *owner,
         printf ("stale=yes\nstale_reason=%s\n", stale);
       else
         fputs ("stale=no\n", stdout);
+      /* Its fields are then all absent, which alone would not say
+         why (a crash: see report_crash_remedy).  */
+      if (owner->empty)
+        fputs ("empty=yes\n", stdout);
       return;
     }
   fputs ("{\"lock\":", stdout);

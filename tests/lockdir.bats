@@ -427,6 +427,9 @@ runs_command() {
   background lockdir --lease=1h L sh -c 'read x <gate'
   wait_until test -d L
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  run lockdir --status L
+  assert_success
+  refute_line --partial "empty="
   run lockdir --status --json L
   assert_success
   assert_equal "${#lines[@]}" 1
@@ -439,7 +442,7 @@ runs_command() {
     and (.token | type == "number") and (.id | type == "string")
     and (.command == "sh -c '"'"'read x <gate'"'"'")
     and (.lease == 3600) and (.heartbeat | type == "string")
-    and (.stale == false) and (.stale_reason == null)
+    and (.stale == false) and (.stale_reason == null) and (.empty == false)
   '
   assert_equal "$(echo "$output" | jq .pid)" "$BG"
   echo >gate
@@ -602,6 +605,14 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   run lockdir --list .
   assert_success
   assert_output "L: held by an unknown owner: its record is empty"
+  # --status prints the record's fields, all absent, and says why.
+  run lockdir --status L
+  assert_success
+  assert_line "stale=no"
+  assert_line "empty=yes"
+  run lockdir --status --json L
+  assert_success
+  echo "$output" | jq -e '.held and (.empty == true) and (.pid == 0) and (.holders[0].empty == true)'
   run lockdir -v --break L
   assert_success
   assert_line --index 0 "lockdir: broke lock 'L' held by an unknown owner: its record is empty"
