@@ -162,7 +162,8 @@ with that ID and start time is running now.  A pid file with nothing but\n\
 an ID (written by another program) is judged by the ID alone.  Of many\n\
 callers that find FILE stale, exactly one replaces it: the stale file is\n\
 renamed away while holding the lock .excl-create.FILE.lock (a directory,\n\
-removed again at once) and FILE is then created as usual.\n\
+removed again at once; if a crash leaves it, its lease of 10 seconds frees\n\
+it) and FILE is then created as usual.\n\
 ", stdout);
   emit_exit_status_help ("\
   1  some FILE already existed (or --wait timed out); the others were\n\
@@ -568,8 +569,9 @@ takeover_lock_name (struct parent_dir const *parent)
 
 /* Holding the takeover lock, FILE was judged stale while open on
    JUDGED_FD.  Rename it away and remove it.  Among callers that keep to
-   the protocol only the holder of the lock removes FILE, so the name
-   still holds the file judged; the rename lets us make sure.  Return -1
+   the protocol only the holder of the lock removes FILE (unless it was
+   stopped past the lock's lease), so the name still holds the file
+   judged; the rename lets us make sure.  Return -1
    when it is gone, or a status.  */
 static int
 remove_stale (struct parent_dir const *parent, char const *file,
@@ -619,9 +621,20 @@ remove_stale (struct parent_dir const *parent, char const *file,
   return EXIT_SYSERR;
 }
 
-/* How long to wait for the takeover lock at least: the holder only
-   judges and renames, unless it is stopped.  */
-static struct timespec const takeover_lock_wait = { 10, 0 };
+/* The lease of the takeover lock.  Its holder only judges and renames,
+   in microseconds, but a crash in that moment leaves the lock behind
+   with a record of another boot, which is never judged dead (see
+   judge_record): the lease is what frees it.  (It also makes the
+   record reach the disk before the lock appears, so that the crash
+   cannot empty it, lease and all.)  */
+static struct timespec const takeover_lock_lease = { 10, 0 };
+
+/* How long to wait for the takeover lock at least: a second more than
+   its lease, so that a caller who finds it left by a crash breaks it
+   rather than give up.  A holder stopped for longer than the lease can
+   lose it meanwhile; remove_stale then still removes only the file it
+   judged.  */
+static struct timespec const takeover_lock_wait = { 11, 0 };
 
 /* FILE exists and --replace-stale is given.  Judge FILE; if its process
    is gone, take the takeover lock, judge again, and remove FILE.
@@ -643,7 +656,9 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
 
   char *lock_name = takeover_lock_name (parent);
   struct dirlock lock;
-  struct dirlock_config config = { .no_history = true };
+  struct dirlock_config config = { .no_history = true,
+                                   .lease = takeover_lock_lease,
+                                   .verbose = opt->verbose };
   struct timespec deadline = deadline_after (takeover_lock_wait);
   if (opt->wait && timespec_cmp (opt->deadline, deadline) > 0)
     deadline = opt->deadline;
@@ -655,7 +670,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
         {
           j->verdict = VERDICT_UNKNOWN;
           snprintf (j->why, sizeof j->why,
-                    "another excl-create is replacing it");
+                    "another excl-create is replacing it, holding %s",
+                    quoteaf (lock_name));
           status = 0;
         }
       else
@@ -683,7 +699,10 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     }
   if (judged_fd >= 0)
     close (judged_fd);
-  if (dirlock_release (&lock) != 0 && status <= 0)
+  /* ESTALE: we were stopped past the lease and another caller broke the
+     lock meanwhile.  What we did under it stands (remove_stale checks
+     that it took the very file it judged).  */
+  if (dirlock_release (&lock) != 0 && errno != ESTALE && status <= 0)
     {
       error (0, errno, "cannot release the lock %s", quoteaf (lock_name));
       status = EXIT_SYSERR;

@@ -651,14 +651,6 @@ pid_record() {
     "$pid" "$start" "$boot" "$pidns" "$host"
 }
 
-# A pid no process has: one that just exited and was reaped.
-dead_pid() {
-  sh -c 'exit 0' &
-  local pid=$!
-  wait "$pid"
-  echo "$pid"
-}
-
 @test "--replace-stale writes the pid on line 1, then what identifies the process" {
   sh -c 'excl-create --pid --replace-stale f; echo $$ >expected; cut -d" " -f22 /proc/$$/stat >start'
   assert_equal "$(head -n 1 f)" "$(cat expected)"
@@ -830,6 +822,50 @@ replace_stale_waiter() {
   run excl-create --pid --replace-stale f
   assert_success
   [ ! -e .excl-create.f.lock ]
+}
+
+@test "--replace-stale: the takeover lock has a lease, and its record reaches the disk before the lock appears" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  pid_record "$(dead_pid)" 1 >f
+  run strace -f -o trace -e trace=fdatasync,renameat,renameat2,openat \
+    excl-create --pid --replace-stale f
+  assert_success
+  local synced appeared
+  synced=$(grep -n 'fdatasync(' trace | head -n 1 | cut -d: -f1)
+  appeared=$(grep -n 'rename[a-z0-9]*(.*, "\.excl-create\.f\.lock"' trace | head -n 1 | cut -d: -f1)
+  [ -n "$synced" ] || fail "no fdatasync: $(cat trace)"
+  [ -n "$appeared" ] || fail "no rename to the takeover lock: $(cat trace)"
+  ((synced < appeared)) || fail "synced after the lock appeared: $(cat trace)"
+  [ ! -e .excl-create.f.lock ]
+}
+
+@test "--replace-stale: a takeover lock a crash left (a record of another boot) is broken when its lease runs out" {
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >f
+  # As a crash leaves it: the record, synced, names this host and
+  # another boot, so only its lease (10 s) can free it; 9 s are gone.
+  plant_record .excl-create.f.lock 999999 1 \
+    boot_id=00000000-0000-0000-0000-000000000000 lease=10.000
+  touch -d '9 seconds ago' .excl-create.f.lock/owner.planted
+  run excl-create -v --pid --replace-stale f
+  assert_success
+  assert_line --index 0 --regexp "^excl-create: broke stale lock '.excl-create.f.lock' of pid 999999 on .* \(token 0\): its lease expired\$"
+  assert_line "removed stale 'f' (process $dead is gone)"
+  assert_line "created 'f'"
+  [ ! -e .excl-create.f.lock ]
+  assert_not_equal "$(head -n 1 f)" "$dead"
+}
+
+@test "--replace-stale: a takeover lock without a lease (as 0.1 left it) is named when it blocks" {
+  pid_record "$(dead_pid)" 1 >f
+  plant_record .excl-create.f.lock 999999 1 \
+    boot_id=00000000-0000-0000-0000-000000000000
+  # The caller waits 11 s for the takeover lock, then gives up.
+  run excl-create --pid --replace-stale f
+  assert_failure 1
+  assert_output "excl-create: cannot create 'f': File exists (another excl-create is replacing it, holding '.excl-create.f.lock')"
+  [ -d .excl-create.f.lock ]
 }
 
 # A takeover round queues most racers on the takeover lock one after

@@ -700,6 +700,51 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   done
 }
 
+@test "excl-create after a power loss on ext4 and xfs: the takeover lock a caller held is freed by its lease" {
+  require_root
+  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
+  command -v strace >/dev/null || skip "strace is not installed"
+  unshare --pid --fork --mount-proc true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  local fs mnt nsinit
+  for fs in ext4 xfs; do
+    fs_crash_mount "$fs"
+    mnt=$(fs_mount_point "$CRASH")
+    cd "$mnt"
+    # A caller replacing a stale pid file (its process 99999 is gone)
+    # holds the takeover lock when the power fails: strace holds it up
+    # at the renameat2 that takes the stale file away.  It runs in a pid
+    # namespace of its own, so that, as after a reboot, its record
+    # cannot be judged by its pid here.
+    background unshare --pid --fork --mount-proc sh -c 'echo 99999 >f &&
+      exec strace -o /dev/null -e trace=renameat2 \
+        -e inject=renameat2:delay_enter=600000000:when=1 \
+        excl-create --pid --replace-stale f'
+    wait_until test -d .excl-create.f.lock
+    nsinit=$(pgrep -P "$BG")
+    cd /
+    fs_power_loss "$CRASH"
+    kill -KILL "$nsinit"
+    wait "$BG" || :
+    fs_mount_again "$CRASH"
+    cd "$mnt"
+    [ -s .excl-create.f.lock/owner.* ] ||
+      fail "$fs: the record of the takeover lock was lost"
+    grep -qx 'lease=10.000' .excl-create.f.lock/owner.*
+    # The next boot comes later than the lease (the heartbeat is the
+    # record's time), and finds a stale pid file (written anew: the
+    # crash may have emptied the first one, which is kept then).
+    touch -d '1 minute ago' .excl-create.f.lock/owner.*
+    dead_pid >f
+    run excl-create -v --pid --replace-stale f
+    assert_success
+    assert_line --index 0 --regexp "^excl-create: broke stale lock '.excl-create.f.lock' of pid [0-9]+ on .*: its lease expired\$"
+    assert_line "created 'f'"
+    [ ! -e .excl-create.f.lock ]
+    cd /
+  done
+}
+
 @test "lockdir on FUSE: warns about mkdir unless -q, and locks" {
   require_mount fuse
   local dir

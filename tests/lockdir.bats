@@ -24,31 +24,6 @@ start_time_of() {
   sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
 }
 
-# plant_record LOCK PID START_TIME [KEY=VALUE]...: make LOCK as lockdir
-# would, owned by PID started at START_TIME on this system; extra lines
-# override or add fields (host=elsewhere, lease=1, ...).
-plant_record() {
-  local lock=$1 pid=$2 start=$3
-  shift 3
-  mkdir "$lock"
-  {
-    echo "id=planted"
-    echo "token=0"
-    echo "pid=$pid"
-    echo "start_time=$start"
-    echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
-    echo "pidns=$(stat -L -c %i /proc/self/ns/pid)"
-    echo "host=$(uname -n)"
-    echo "uid=$(id -u)"
-    echo "acquired=2026-01-01T00:00:00.000+00:00"
-    echo "command=planted by the test"
-    local kv
-    for kv in "$@"; do echo "$kv"; done
-  } >"$lock/owner.planted.tmp"
-  # Later lines win in the parser, so extra lines override.
-  mv "$lock/owner.planted.tmp" "$lock/owner.planted"
-}
-
 # A lock whose owner has died: a shell takes it for itself, then exits.
 make_dead_lock() {
   sh -c 'lockdir "$1" && :' sh "$1"

@@ -72,6 +72,39 @@ is_dead() {
   [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
 }
 
+# A pid no process has: one that just exited and was reaped.
+dead_pid() {
+  sh -c 'exit 0' &
+  local pid=$!
+  wait "$pid"
+  echo "$pid"
+}
+
+# plant_record LOCK PID START_TIME [KEY=VALUE]...: make LOCK as lockdir
+# would, owned by PID started at START_TIME on this system; extra lines
+# override or add fields (host=elsewhere, lease=1, ...).
+plant_record() {
+  local lock=$1 pid=$2 start=$3
+  shift 3
+  mkdir "$lock"
+  {
+    echo "id=planted"
+    echo "token=0"
+    echo "pid=$pid"
+    echo "start_time=$start"
+    echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+    echo "pidns=$(stat -L -c %i /proc/self/ns/pid)"
+    echo "host=$(uname -n)"
+    echo "uid=$(id -u)"
+    echo "acquired=2026-01-01T00:00:00.000+00:00"
+    echo "command=planted by the test"
+    local kv
+    for kv in "$@"; do echo "$kv"; done
+  } >"$lock/owner.planted.tmp"
+  # Later lines win in the parser, so extra lines override.
+  mv "$lock/owner.planted.tmp" "$lock/owner.planted"
+}
+
 # True once process PID holds an inotify descriptor, i.e. it is waiting
 # on a directory.
 has_inotify_fd() {
