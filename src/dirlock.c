@@ -2067,6 +2067,63 @@ owned_holding (struct dirlock_holders const *h, pid_t const *pids,
   return NULL;
 }
 
+/* The holding ID, whose record is empty (a crash lost its data), is
+   about to be ended by hand.  Its token was lost with the record, but
+   it was at most LOCK.last's plus one, as no exclusive holding can have
+   ended since it began.  Give the record that token, in *TOKEN, so
+   that ending it raises LOCK.last past it: no later holder then gets
+   the token the lost holder may have used (a live holder on a network
+   filesystem whose record was not sent yet, say).
+
+   The record is filled by exchanging it with a complete one
+   (RENAME_EXCHANGE), which fails (ENOENT) once another breaker has
+   ended the holding, where a plain rename would put a record back into
+   a lock no longer held.  Every breaker whose exchange succeeds writes
+   the same token, since LOCK.last cannot change while the holding
+   exists.  Where the filesystem cannot exchange (NFS, FUSE), or
+   LOCK.last is unusable, the record stays empty and the holding ends
+   as before.  Return 0, or -1 with errno.  */
+static int
+fill_empty_record (struct parent_dir const *parent, int lock_fd,
+                   char const *id, uintmax_t *token)
+{
+  uintmax_t last;
+  if (last_token (parent, &last) != 0)
+    return history_unusable () ? 0 : -1;
+  struct dirlock_owner filled;
+  clear_owner (&filled);
+  copy_one_line (filled.id, sizeof filled.id, id);
+  filled.token = last + 1;
+
+  struct temp_name temp;
+  mode_t old_umask = umask (0);
+  int fd = temp_create (&temp, parent->fd, TEMP_FILE, RECORD_MODE, NULL);
+  int saved_errno = errno;
+  umask (old_umask);
+  if (fd < 0)
+    {
+      errno = saved_errno;
+      return -1;
+    }
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, id);
+  int r = write_record (fd, &filled);
+  if (close (fd) != 0)
+    r = -1;
+  if (r == 0 && renameat2 (parent->fd, temp.name, lock_fd, owner_name,
+                           RENAME_EXCHANGE) == 0)
+    *token = filled.token;
+  else if (r == 0 && !(errno == ENOENT || errno == EINVAL
+                       || errno == ENOSYS || errno == EOPNOTSUPP))
+    r = -1;
+  /* The temporary now holds the empty record (or ours, if the exchange
+     failed).  */
+  saved_errno = errno;
+  temp_remove (&temp);
+  errno = saved_errno;
+  return r;
+}
+
 int
 dirlock_break_holders (char const *path, struct dirlock_holders *ended)
 {
@@ -2092,7 +2149,14 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
       for (size_t i = 0; i < seen.count && result == 0; i++)
         {
           struct dirlock_owner const *o = &seen.owner[i];
-          int r = end_holding (&parent, lock_fd, o->id, o->token,
+          uintmax_t token = o->token;
+          if (o->empty
+              && fill_empty_record (&parent, lock_fd, o->id, &token) != 0)
+            {
+              result = -1;
+              break;
+            }
+          int r = end_holding (&parent, lock_fd, o->id, token,
                                !o->shared, false, true);
           if (r < 0)
             result = -1;

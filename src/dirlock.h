@@ -45,7 +45,10 @@
    removes only an empty directory, and a holding is never empty (it
    fails harmlessly while other shared holders remain).  An empty LOCK
    is a holding that has ended: it counts as free.  Then the holding's
-   ticket, if it came through the queue, is removed (lockqueue.h).
+   ticket, if it came through the queue, is removed (lockqueue.h).  A
+   holding whose record a crash emptied is ended only by hand, and its
+   record first gets the largest token it can have had (see
+   fill_empty_record in dirlock.c).
 
    Owner record keys: id, token, pid, start_time (field 22 of
    /proc/PID/stat), boot_id, pidns, host, uid, acquired (RFC 3339, UTC),

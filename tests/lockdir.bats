@@ -603,6 +603,38 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   assert_line --index 0 "lockdir: 'L' is held by an unknown owner: its record is empty"
 }
 
+@test "--break of an empty record raises the token past the one the lost holding may have used" {
+  lockdir L true
+  lockdir L true
+  # The crash emptied the third holding's record, and its token (3) with
+  # it; its holder may still use 3 (a network filesystem's client that
+  # had not sent the record), so the next holder must not get 3 again.
+  mkdir L
+  : >L/owner.0123456789abcdef0123456789abcdef
+  run lockdir --break L
+  assert_success
+  assert_line "empty=yes"
+  assert_equal "$(sed -n 's/^token=//p' L.last)" 3
+  assert_equal "$(sed -n 's/^id=//p' L.last)" 0123456789abcdef0123456789abcdef
+  assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 4
+  assert_no_temporaries lockdir
+}
+
+@test "--break of an empty record where the filesystem cannot exchange: ended as before, nothing left" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  lockdir L true
+  mkdir L
+  : >L/owner.0123456789abcdef0123456789abcdef
+  # RENAME_EXCHANGE refused, as NFS and FUSE refuse it.
+  run strace -o /dev/null -e trace=renameat2 -e inject=renameat2:error=EINVAL \
+    lockdir --break L
+  assert_success
+  [ ! -e L ]
+  assert_equal "$(sed -n 's/^token=//p' L.last)" 1
+  assert_equal "$(lockdir L sh -c 'echo $LOCKDIR_TOKEN')" 2
+  assert_no_temporaries lockdir
+}
+
 @test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
   mkfifo gate
   background lockdir L sh -c 'echo $$ >child; read x <gate'
