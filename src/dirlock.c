@@ -1148,6 +1148,29 @@ try_create (struct dirlock *lock)
   return ATTEMPT_ERROR;
 }
 
+/* Write OWNER's record complete (write_record) into a new temporary
+   file in PARENT's directory, named in *TEMP, with mode RECORD_MODE
+   whatever the umask.  Return its descriptor, or -1 with errno, leaving
+   nothing behind.  */
+static int
+write_temp_record (struct parent_dir const *parent,
+                   struct dirlock_owner const *owner, struct temp_name *temp)
+{
+  mode_t old_umask = umask (0);
+  int fd = temp_create (temp, parent->fd, TEMP_FILE, RECORD_MODE, NULL);
+  int saved_errno = errno;
+  umask (old_umask);
+  if (fd >= 0 && write_record (fd, owner) != 0)
+    {
+      saved_errno = errno;
+      close (fd);
+      temp_remove (temp);
+      fd = -1;
+    }
+  errno = saved_errno;
+  return fd;
+}
+
 /* Write LOCK->self complete under a temporary name in LOCK's directory
    and rename it to our owner file in the directory DIR_FD, so that no
    reader sees it partial.  Return the new file's descriptor, or -1 with
@@ -1158,17 +1181,12 @@ publish_record (struct dirlock *lock, int dir_fd)
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
-  mode_t old_umask = umask (0);
-  int fd = temp_create (&temp, lock->parent.fd, TEMP_FILE, RECORD_MODE, NULL);
-  int saved_errno = errno;
-  umask (old_umask);
-  errno = saved_errno;
+  int fd = write_temp_record (&lock->parent, &lock->self, &temp);
   if (fd < 0)
     return -1;
-  if (write_record (fd, &lock->self) != 0
-      || renameat (lock->parent.fd, temp.name, dir_fd, owner_name) != 0)
+  if (renameat (lock->parent.fd, temp.name, dir_fd, owner_name) != 0)
     {
-      saved_errno = errno;
+      int saved_errno = errno;
       close (fd);
       temp_remove (&temp);
       errno = saved_errno;
@@ -2096,29 +2114,23 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
   filled.token = last + 1;
 
   struct temp_name temp;
-  mode_t old_umask = umask (0);
-  int fd = temp_create (&temp, parent->fd, TEMP_FILE, RECORD_MODE, NULL);
-  int saved_errno = errno;
-  umask (old_umask);
+  int fd = write_temp_record (parent, &filled, &temp);
   if (fd < 0)
-    {
-      errno = saved_errno;
-      return -1;
-    }
+    return -1;
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, id);
-  int r = write_record (fd, &filled);
+  int r = 0;
   if (close (fd) != 0)
     r = -1;
-  if (r == 0 && renameat2 (parent->fd, temp.name, lock_fd, owner_name,
-                           RENAME_EXCHANGE) == 0)
+  else if (renameat2 (parent->fd, temp.name, lock_fd, owner_name,
+                      RENAME_EXCHANGE) == 0)
     *token = filled.token;
-  else if (r == 0 && !(errno == ENOENT || errno == EINVAL
-                       || errno == ENOSYS || errno == EOPNOTSUPP))
+  else if (!(errno == ENOENT || errno == EINVAL || errno == ENOSYS
+             || errno == EOPNOTSUPP))
     r = -1;
   /* The temporary now holds the empty record (or ours, if the exchange
      failed).  */
-  saved_errno = errno;
+  int saved_errno = errno;
   temp_remove (&temp);
   errno = saved_errno;
   return r;
