@@ -629,13 +629,7 @@ another"
     wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
     child=$(lockdir --status L | sed -n 's/^child_pid=//p')
     assert_equal "$(lockdir --status L | sed -n 's/^token=//p')" 3
-    cd /
-    fs_power_loss "$CRASH"
-    kill -KILL "$holder" "$child"
-    wait "$holder" || :
-    wait_until is_dead "$child"
-    fs_mount_again "$CRASH"
-    cd "$mnt"
+    fs_crash_under "$holder" "$child"
     # The record was written before the lock's name appeared, but its
     # data had not reached the disk: on ext4 and xfs file data is
     # written back up to 30 s after the names that the log commits.
@@ -683,13 +677,8 @@ lockdir: its system may have crashed before writing the record to disk (on a net
       lockdir --lease=2s L sleep 600
     wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
     nsinit=$(pgrep -P "$BG")
-    cd /
-    fs_power_loss "$CRASH"
     # Killing the namespace's first process (lockdir) kills all of it.
-    kill -KILL "$nsinit"
-    wait "$BG" || :
-    fs_mount_again "$CRASH"
-    cd "$mnt"
+    fs_crash_under "$nsinit"
     # A record with a lease is on the disk before the lock appears: the
     # crash did not empty it, so its lease runs out and frees the lock.
     [ -s L/owner.* ] || fail "$fs: the record of a lock with a lease was lost"
@@ -723,12 +712,7 @@ lockdir: its system may have crashed before writing the record to disk (on a net
         excl-create --pid --replace-stale f'
     wait_until test -d .excl-create.f.lock
     nsinit=$(pgrep -P "$BG")
-    cd /
-    fs_power_loss "$CRASH"
-    kill -KILL "$nsinit"
-    wait "$BG" || :
-    fs_mount_again "$CRASH"
-    cd "$mnt"
+    fs_crash_under "$nsinit"
     [ -s .excl-create.f.lock/owner.* ] ||
       fail "$fs: the record of the takeover lock was lost"
     grep -qx 'lease=10.000' .excl-create.f.lock/owner.*

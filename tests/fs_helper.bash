@@ -209,6 +209,23 @@ fs_mount_again() {
   mount -o loop "$FS_ROOT/$1.img" "$mnt"
 }
 
+# fs_crash_under PID...: the power fails on mount $CRASH (fs_power_loss)
+# under the processes PID..., which are then killed (and the background
+# one, $BG, reaped), and the mount is made again, as the next boot would;
+# the current directory is then its root.  The test runs it from there:
+# it leaves the mount for the moment of the crash.
+fs_crash_under() {
+  local mnt pid
+  mnt=$(fs_mount_point "$CRASH")
+  cd /
+  fs_power_loss "$CRASH"
+  kill -KILL "$@"
+  wait "$BG" || :
+  for pid; do wait_until is_dead "$pid"; done
+  fs_mount_again "$CRASH"
+  cd "$mnt"
+}
+
 # Skip the test unless mount NAME was made.
 require_mount() {
   require_root
