@@ -2173,7 +2173,12 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
           if (r < 0)
             result = -1;
           else if (r == 0)
-            *next_holder (ended) = *o;
+            {
+              /* An empty record's token is the one it was given.  */
+              struct dirlock_owner *e = next_holder (ended);
+              *e = *o;
+              e->token = token;
+            }
         }
       close_held (&parent, lock_fd, result);
       if (result < 0 || ended->count > 0)
