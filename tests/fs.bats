@@ -660,7 +660,7 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   done
 }
 
-@test "lockdir after a power loss on ext4 and xfs: a lock with a lease kept its record, and the lease frees it" {
+@test "lockdir after a power loss on ext4 and xfs: a lock with a lease kept its record and its tokens, and the lease frees it" {
   require_root
   command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
   unshare --pid --fork --mount-proc true 2>/dev/null ||
@@ -670,6 +670,10 @@ lockdir: its system may have crashed before writing the record to disk (on a net
     fs_crash_mount "$fs"
     mnt=$(fs_mount_point "$CRASH")
     cd "$mnt"
+    # Two holdings with a lease, then a third, held: LOCK.last is the
+    # second's record.
+    lockdir --lease=1m L true
+    lockdir --lease=1m L true
     # The holder runs in a pid namespace of its own, so that its record,
     # like one from before a reboot, cannot be judged by its pids here:
     # only the lease can free the lock.
@@ -683,9 +687,14 @@ lockdir: its system may have crashed before writing the record to disk (on a net
     # crash did not empty it, so its lease runs out and frees the lock.
     [ -s L/owner.* ] || fail "$fs: the record of a lock with a lease was lost"
     grep -qx 'lease=2.000' L/owner.*
+    # LOCK.last is a record synced when its holding began, renamed when
+    # it ended: the tokens survive too (on xfs a record without a lease
+    # would be empty).
+    assert_equal "$(sed -n 's/^token=//p' L.last)" 2
     run lockdir -v -w 30s L true
     assert_success
-    assert_line --regexp "^lockdir: broke stale lock 'L' of pid 1 on .* \(token 1\): its lease expired\$"
+    assert_line --regexp "^lockdir: broke stale lock 'L' of pid 1 on .* \(token 3\): its lease expired\$"
+    assert_equal "$(sed -n 's/^token=//p' L.last)" 4
     cd /
   done
 }
