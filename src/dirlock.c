@@ -734,7 +734,7 @@ static struct
   bool set;
   char *file;                   /* LOCK.last as the caller named LOCK */
   char const *problem;          /* NULL: errno says */
-  char problem_buf[96];
+  char problem_buf[160];
 } fault;
 
 static void
@@ -771,24 +771,37 @@ dirlock_fault (char const **file, char const **problem)
   return true;
 }
 
-/* May LOCK.last, whose status is ST, be trusted, in the directory
+/* May LOCK.last, whose status is ST, be used, in the directory
    PARENT?  In a sticky directory anyone may create a name, but only
-   its owner replace it: there a history that belongs neither to us,
-   nor to root, nor to the directory's owner may have been planted, and
-   is not trusted.  Elsewhere whoever could plant it could as well
-   replace LOCK itself.  Return NULL, or the problem.  */
+   its owner, root and the directory's owner may replace or remove it.
+   So there a history that belongs neither to us, nor to root, nor to
+   the directory's owner may have been planted, and is not trusted; and
+   one of root or the directory's owner is of no use to anyone else,
+   whose holding could not replace it when it ends: the tokens would
+   repeat.  Elsewhere whoever could plant it could as well replace LOCK
+   itself.  Return NULL, or the problem.  */
 static char const *
 untrusted_history (struct parent_dir const *parent, struct stat const *st)
 {
-  if (st->st_uid == 0 || st->st_uid == geteuid ())
+  uid_t me = geteuid ();
+  if (st->st_uid == me)
     return NULL;
   struct stat dir;
-  if (fstat (parent->fd, &dir) != 0 || !(dir.st_mode & S_ISVTX)
-      || st->st_uid == dir.st_uid)
+  if (fstat (parent->fd, &dir) != 0 || !(dir.st_mode & S_ISVTX))
     return NULL;
-  snprintf (fault.problem_buf, sizeof fault.problem_buf,
-            "belongs to uid %ju, in a sticky directory",
-            (uintmax_t) st->st_uid);
+  bool trusted = st->st_uid == 0 || st->st_uid == dir.st_uid;
+  bool replaceable = me == 0 || me == dir.st_uid;
+  if (trusted && replaceable)
+    return NULL;
+  if (trusted)
+    snprintf (fault.problem_buf, sizeof fault.problem_buf,
+              "belongs to uid %ju, in a sticky directory, where uid %ju "
+              "cannot replace it: the fencing tokens would repeat",
+              (uintmax_t) st->st_uid, (uintmax_t) me);
+  else
+    snprintf (fault.problem_buf, sizeof fault.problem_buf,
+              "belongs to uid %ju, in a sticky directory",
+              (uintmax_t) st->st_uid);
   return fault.problem_buf;
 }
 

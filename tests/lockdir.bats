@@ -1140,6 +1140,33 @@ sweep_leftovers() {
   grep -qx token=2 pub/L.last
 }
 
+@test "root's LOCK.last in a sticky directory is refused to another user, who could not replace it: no token repeats" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  mkdir -m 1777 pub
+  lockdir pub/L true
+  # Another user's holding could not rename its record over root's
+  # LOCK.last when it ends (the sticky bit), so every one of them would
+  # get token 2.  It is refused instead, saying why.
+  run setpriv --reuid=65534 --regid=65534 --clear-groups \
+    lockdir pub/L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'pub/L': 'pub/L.last' belongs to uid 0, in a sticky directory, where uid 65534 cannot replace it: the fencing tokens would repeat; remove it, or run 'lockdir --break pub/L' (the tokens then start again from 1)"
+  grep -qx token=1 pub/L.last
+  # Its own history there goes on as usual.
+  rm pub/L.last
+  run setpriv --reuid=65534 --regid=65534 --clear-groups \
+    sh -c 'lockdir pub/L true && lockdir pub/L sh -c "echo \$LOCKDIR_TOKEN"'
+  assert_success
+  assert_output 2
+  # Root may replace the directory owner's history, and its own: root
+  # goes on from there.
+  rm pub/L.last
+  lockdir pub/L true
+  chown 65534 pub
+  assert_equal "$(lockdir pub/L sh -c 'echo "$LOCKDIR_TOKEN"')" 2
+}
+
 @test "past the file size limit (ulimit -f 0): a message, status 125 or 3, nothing left" {
   run bash -c 'ulimit -f 0; lockdir L true'
   assert_failure 125
