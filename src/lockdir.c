@@ -1763,34 +1763,43 @@ main (int argc, char **argv)
     command = shell_command;
 
   if (in_etcd)
-    return run_in_etcd (operands, command, &opt, check_fs);
+    {
+      int status = run_in_etcd (operands, command, &opt, check_fs);
+      clearerr (stderr);        /* as below */
+      return status;
+    }
 
   if (check_fs)
     return fs_explain_operands (1, operands);
 
   char const *lock_name = operands[0];
+  int status;
   switch (opt.mode)
     {
     case MODE_RELEASE:
-      return release_for_caller (lock_name, &opt);
+      status = release_for_caller (lock_name, &opt);
+      break;
     case MODE_RENEW:
-      return renew_for_caller (lock_name, &opt);
+      status = renew_for_caller (lock_name, &opt);
+      break;
     case MODE_BREAK:
-      return break_lock (lock_name, &opt);
+      status = break_lock (lock_name, &opt);
+      break;
     case MODE_STATUS:
-      return show_status (operands, &opt);
+      status = show_status (operands, &opt);
+      break;
     case MODE_LIST:
-      return list_locks (lock_name, &opt);
+      status = list_locks (lock_name, &opt);
+      break;
     case MODE_ACQUIRE:
     default:
-      {
-        int status = acquire (lock_name, command, &opt);
-        /* With COMMAND, a diagnostic that could not be written (stderr
-           full or closed) changes nothing: the status stays the
-           command's, or the one that says what lockdir did.  */
-        if (with_command)
-          clearerr (stderr);
-        return status;
-      }
+      status = acquire (lock_name, command, &opt);
+      break;
     }
+  /* A diagnostic that could not be written (stderr full or closed)
+     changes nothing: the status stays the command's, or the one that
+     says what lockdir did (a lock acquired without a command is held,
+     whatever close_stdout would make of stderr).  */
+  clearerr (stderr);
+  return status;
 }

@@ -1012,6 +1012,32 @@ sweep_leftovers() {
   assert_failure 125
 }
 
+@test "without COMMAND, an unwritable stderr changes no status: held is 0, busy 1, not held 1" {
+  # -v says "acquired", into a full stderr, and into a closed one: the
+  # lock is held, so the status is 0.
+  run sh -c 'lockdir -v L 2>/dev/full; echo "status=$?"; lockdir --status L | grep "^pid="; echo "me=$$"'
+  assert_line "status=0"
+  assert_equal "$(sed -n 's/^pid=//p' <<<"$output")" "$(sed -n 's/^me=//p' <<<"$output")"
+  lockdir --break L >/dev/null
+  run sh -c 'lockdir -v L 2>&-; echo "status=$?"'
+  assert_line "status=0"
+  [ -d L ]
+  lockdir --break L >/dev/null
+  # Busy, a release of what the caller does not hold, a break of a free
+  # lock: 1, each with its message lost.
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until test -d L
+  run sh -c 'lockdir -n L 2>/dev/full'
+  assert_failure 1
+  run sh -c 'lockdir -u L 2>/dev/full'
+  assert_failure 1
+  echo >gate
+  wait "$BG"
+  run sh -c 'lockdir --break L 2>&-'
+  assert_failure 1
+}
+
 @test "--print-token into a full stdout: status 3, and the lock is released again" {
   run sh -c 'lockdir --print-token L >/dev/full'
   assert_failure 3
