@@ -235,8 +235,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           record removed; also remove an unusable LOCK.last\n\
       --status          print the owner record of each LOCK (each holder's,\n\
                           if shared) and its queue (of several LOCKs, one\n\
-                          line each); status 1 if LOCK is free, 4 if it is\n\
-                          stale\n\
+                          line each, skipping what is not a lock); status 1\n\
+                          if LOCK is free (or none is a lock), 4 if stale\n\
       --list            print one line for every lock in DIR\n\
       --json            with --status, --list or --break: JSON, one\n\
                           object per lock and per line (a byte that is not\n\
@@ -1461,8 +1461,11 @@ show_status (char **locks, struct options const *opt)
       int one = show_lock (free_lock ? free_lock : *lock, several, several,
                            opt);
       free (free_lock);
-      status = combine_status (status < 0 ? EXIT_DONE : status, one);
+      /* -1: not a lock, skipped (a shell glob's other files).  */
+      if (one >= 0)
+        status = status < 0 ? one : combine_status (status, one);
     }
+  /* None of them is a lock: none is held.  */
   return status < 0 ? EXIT_NO : status;
 }
 

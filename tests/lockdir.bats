@@ -1542,6 +1542,23 @@ as_nobody() {
   assert_failure 1
 }
 
+@test "--status of several operands none of which is a lock: nothing printed, status 1 (none is held)" {
+  echo x >F
+  mkdir D
+  touch D/y
+  run lockdir --status F D
+  assert_failure 1
+  assert_output ""
+  run lockdir --status --json F D
+  assert_failure 1
+  assert_output ""
+  # With one lock among them, its status.
+  lockdir L
+  run lockdir --status F L D
+  assert_success
+  assert_output --regexp "^L: held by pid $BASHPID on "
+}
+
 @test "--status DIR/* and --list DIR: one line per lock, in text and JSON" {
   mkdir d
   mkfifo gate
