@@ -1147,10 +1147,21 @@ report_not_ours (char const *lock_name, char const *doing, int why,
 {
   if (opt->quiet)
     return EXIT_NO;
+  char const *stale = dirlock_stale_reason (owner);
   if (why == 3)
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
            "user or root may", doing,
            quoteaf (lock_name), (uintmax_t) owner->file_uid);
+  else if (owner->pid == pids[0] && stale)
+    /* The same pid, but not the same process: the one that took the
+       lock has ended (and the pid may have been given again).  */
+    error (0, 0, "cannot %s %s: it is stale (%s): the process that took "
+           "it as pid %ld has ended; the next lockdir breaks it", doing,
+           quoteaf (lock_name), stale, (long) owner->pid);
+  else if (owner->pid == pids[0])
+    error (0, 0, "cannot %s %s: it is held by pid %ld on %s, another "
+           "process than pid %ld here", doing, quoteaf (lock_name),
+           (long) owner->pid, owner->host, (long) pids[0]);
   else
     error (0, 0, "cannot %s %s: it is held by pid %ld on %s, not by pid "
            "%ld", doing, quoteaf (lock_name), (long) owner->pid, owner->host,

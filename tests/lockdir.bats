@@ -365,6 +365,23 @@ runs_command() {
   assert_output --partial "no process"
 }
 
+@test "-u and --renew for an owner that has ended: the lock is stale, and the message says so" {
+  sleep 60 3>&- &
+  local sleeper=$!
+  wait_until runs_command "$sleeper" "sleep 60"
+  lockdir --owner-pid="$sleeper" L
+  kill "$sleeper"
+  wait "$sleeper" || true
+  run lockdir -u --owner-pid="$sleeper" L
+  assert_failure 1
+  assert_output "lockdir: cannot release 'L': it is stale (its owner is dead): the process that took it as pid $sleeper has ended; the next lockdir breaks it"
+  run lockdir --renew --owner-pid="$sleeper" L
+  assert_failure 1
+  assert_output --partial "cannot renew 'L': it is stale (its owner is dead)"
+  run lockdir -n L true
+  assert_success
+}
+
 @test "--break removes the lock whoever holds it and prints the record" {
   lockdir L
   id=$(owner_field L id)
