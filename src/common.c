@@ -322,6 +322,10 @@ parse_duration (char const *str, struct timespec *result)
   result->tv_nsec = (long) ((seconds - (double) result->tv_sec) * 1e9);
   if (result->tv_nsec >= 1000000000)
     result->tv_nsec = 999999999;
+  /* A positive duration below a nanosecond is one, not 0, which means
+     "no limit" to some options (--max-runtime).  */
+  if (value > 0 && result->tv_sec == 0 && result->tv_nsec == 0)
+    result->tv_nsec = 1;
   return true;
 }
 

@@ -266,6 +266,9 @@ assert_command_usage_error() {
   # A command that ends in time keeps its own status.
   run lockdir --max-runtime=30s L sh -c 'exit 4'
   assert_failure 4
+  # A positive duration below a nanosecond is one, not "no limit" (0).
+  run lockdir --max-runtime=0.0000000001 L sleep 30
+  assert_failure 124
 }
 
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, LOCK free" {
