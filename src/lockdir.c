@@ -510,10 +510,27 @@ print_status (char const *lock, struct dirlock_holders const *holders,
     fputs ("}\n", stdout);
 }
 
+/* If LOCK itself is a directory or absent, but its queue LOCK.queue
+   exists and is not a directory, return the queue's name (to free), so
+   that an ENOTDIR is blamed on the right file.  Else NULL.  */
+static char *
+queue_not_directory (char const *lock)
+{
+  struct stat st;
+  if (lstat (lock, &st) == 0 ? !S_ISDIR (st.st_mode) : errno != ENOENT)
+    return NULL;
+  char *queue = xasprintf ("%s.queue", lock);
+  if (lstat (queue, &st) == 0 && !S_ISDIR (st.st_mode))
+    return queue;
+  free (queue);
+  return NULL;
+}
+
 /* A diagnostic for a failure to use LOCK.  */
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
 {
+  char *queue = errnum == ENOTDIR ? queue_not_directory (lock) : NULL;
   char const *file, *problem;
   if (dirlock_fault (&file, &problem))
     {
@@ -526,6 +543,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
         error (0, errnum, "cannot %s %s: cannot read %s", doing,
                quoteaf (lock), quoteaf_n (1, file));
     }
+  else if (queue)
+    error (0, 0, "cannot %s %s: its queue %s exists and is not a "
+           "directory; remove it", doing, quoteaf_n (0, lock),
+           quoteaf_n (1, queue));
   else if (errnum == ENOTDIR)
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));
@@ -541,6 +562,7 @@ report_lock_error (char const *lock, char const *doing, int errnum)
            doing, quoteaf (lock));
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
+  free (queue);
 }
 
 /* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,

@@ -157,6 +157,22 @@ fifo_rounds() {
   echo "$total"
 }
 
+@test "LOCK.queue that is not a directory: the message names it, not LOCK" {
+  touch L.queue
+  run lockdir L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': its queue 'L.queue' exists and is not a directory; remove it"
+  run lockdir --status L
+  assert_failure 3
+  assert_output "lockdir: cannot read 'L': its queue 'L.queue' exists and is not a directory; remove it"
+  # LOCK itself not a directory is still said so.
+  rm L.queue
+  touch L
+  run lockdir L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': it exists and is not a directory"
+}
+
 @test "8 waiters arriving 50 ms apart are served in arrival order: 20 rounds, 0 inversions" {
   run fifo_rounds "${FIFO_ROUNDS:-20}"
   assert_success
