@@ -193,7 +193,8 @@ bool creation_error_means_exists (int dirfd, char const *name, int errnum);
    names are removed by cleanup_temporaries, at exit, and on the
    signals listed at tool_init, by the process that made them only.  */
 enum temp_kind { TEMP_FILE, TEMP_SYMLINK, TEMP_DIR };
-#define TEMP_NAME_MAX 64
+/* Room for any name: temp_adopt takes names chosen by the user too.  */
+#define TEMP_NAME_MAX (NAME_MAX + 1)
 struct temp_name
 {
   int dirfd;

@@ -964,6 +964,35 @@ new_id (char *id)
     sprintf (id + 2 * i, "%02x", bytes[i]);
 }
 
+/* Our holding has just been made, with the cleanup signals blocked
+   (they wait until we unblock them).  Until it is released or handed
+   over (dirlock_detach), a cleanup signal or an exit ends it as it
+   removes a temporary: our record, then the directory, if that is then
+   empty (an empty LOCK is free).  Our caller has not been told that
+   it holds the lock, and must not be left holding it.  Best effort: a
+   full cleanup table registers nothing.  */
+static void
+adopt_holding (struct dirlock *lock)
+{
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
+  if (temp_adopt (&lock->held_record, lock->lock_fd, owner_name,
+                  TEMP_FILE) == 0)
+    temp_adopt (&lock->held_dir, lock->parent.fd, lock->parent.base,
+                TEMP_DIR);
+}
+
+/* Undo adopt_holding: the holding is ended by the caller, or handed
+   over.  */
+static void
+forget_holding (struct dirlock *lock)
+{
+  if (lock->held_dir.slot >= 0)
+    temp_forget (&lock->held_dir);
+  if (lock->held_record.slot >= 0)
+    temp_forget (&lock->held_record);
+}
+
 /* Fill LOCK->self for a new holding.  */
 static int
 init_self (struct dirlock *lock, struct dirlock_config const *config)
@@ -1134,9 +1163,10 @@ try_create (struct dirlock *lock)
           || renamed_after_all (parent, dir_fd)))
     {
       temp_forget (&temp);
-      unblock_cleanup_signals ();
       lock->lock_fd = dir_fd;
       lock->owner_fd = owner_fd;
+      adopt_holding (lock);
+      unblock_cleanup_signals ();
       return ATTEMPT_ACQUIRED;
     }
   if (err == 0)
@@ -1254,15 +1284,21 @@ try_join (struct dirlock *lock, int lock_fd)
     return ATTEMPT_ERROR;
   lock->self.token = last;
   dirlock_stamp_now (lock->self.acquired, sizeof lock->self.acquired);
+  block_cleanup_signals ();     /* until adopt_holding */
   int fd = publish_record (lock, lock_fd);
   if (fd >= 0)
     {
       lock->lock_fd = lock_fd;
       lock->owner_fd = fd;
+      adopt_holding (lock);
+      unblock_cleanup_signals ();
       return ATTEMPT_ACQUIRED;
     }
+  int saved_errno = errno;
+  unblock_cleanup_signals ();
   /* ENOENT: its last holder left and removed it (or it was empty and
      an exclusive holder replaced it) since we looked.  */
+  errno = saved_errno;
   return errno == ENOENT ? ATTEMPT_EXISTS : ATTEMPT_ERROR;
 }
 
@@ -1317,6 +1353,7 @@ settle_token (struct dirlock *lock)
 static void
 close_lock (struct dirlock *lock)
 {
+  forget_holding (lock);
   forget_history (&lock->last);
   if (lock->owner_fd >= 0)
     close (lock->owner_fd);
@@ -1474,6 +1511,7 @@ judge_holders (struct dirlock *lock, int lock_fd,
         lock->lock_fd = lock_fd;
         lock->owner_fd = openat (lock_fd, owner_name,
                                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        adopt_holding (lock);
         return HOLDERS_OURS;
       }
   for (size_t i = 0; i < h->count; i++)
@@ -1858,6 +1896,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   clear_fault ();
   lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
+  lock->held_record.slot = lock->held_dir.slot = -1;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1871,6 +1910,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
   clear_fault ();
   lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
+  lock->held_record.slot = lock->held_dir.slot = -1;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {

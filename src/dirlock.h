@@ -160,6 +160,11 @@ struct dirlock
      milliseconds that would otherwise be spent holding the lock.  -1 if
      none.  */
   int spent_fds[2];
+  /* Our record and our holding's directory, registered for removal
+     like temporaries (temp_adopt) from the moment the holding is made
+     until it is released or handed over: a signal or an exit before
+     then ends it, as the caller was never told it holds the lock.  */
+  struct temp_name held_record, held_dir;
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */

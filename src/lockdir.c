@@ -1137,6 +1137,10 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
           return EXIT_SYSERR;
         }
     }
+  /* Handed over to the caller: from here a cleanup signal would end
+     lockdir with a failure status while the caller holds the lock, so
+     it stays blocked, and is dropped at our exit.  */
+  block_cleanup_signals ();
   dirlock_detach (&lock);
   return EXIT_DONE;
 }

@@ -1115,6 +1115,19 @@ interrupt_at_rename() {
   assert_no_leftovers
 }
 
+@test "--expect: a signal that comes as the lock is made leaves no lock behind" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  # SIGTERM at the mkdirat of the lock's temporary directory: it waits,
+  # blocked, until the lock has appeared, then ends atomic-swap.
+  run strace -o /dev/null -e trace=mkdirat -e inject=mkdirat:signal=TERM:when=1 \
+    atomic-swap -s --expect=releases/a releases/b current
+  assert_equal "$status" 143
+  assert_equal "$(readlink current)" releases/a
+  [ ! -e .atomic-swap.current.lock ] || fail "the lock was left: $(ls -A)"
+  assert_no_leftovers
+}
+
 # --- races ---------------------------------------------------------------------------
 
 # Repoints and exchanges under readers; races with 20 deployers (the

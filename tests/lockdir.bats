@@ -385,6 +385,34 @@ runs_command() {
   assert_success
 }
 
+@test "a SIGTERM that comes as the lock is made ends the holding: 143, nothing held, nothing left" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The signal comes at the rename that makes LOCK appear; it waits,
+  # blocked, until then, and ends lockdir before it says "acquired".
+  run strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:signal=TERM:when=1 \
+    lockdir --owner-pid=$$ L
+  assert_equal "$status" 143
+  [ ! -e L ] || fail "the lock is held: $(lockdir --status L)"
+  assert_no_temporaries lockdir
+  # With a command, which then never runs.
+  run strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:signal=TERM:when=1 \
+    lockdir L touch ran
+  assert_equal "$status" 143
+  [ ! -e L ]
+  [ ! -e ran ]
+  # Joining a shared holding: our record is taken out again.
+  mkfifo gate
+  background lockdir -s L sh -c 'read x <gate'
+  wait_until test -d L
+  run strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:signal=TERM:when=1 \
+    lockdir -s --owner-pid=$$ L
+  assert_equal "$status" 143
+  assert_equal "$(ls L | wc -l)" 1
+  echo >gate
+  wait "$BG"
+  assert_no_temporaries lockdir
+}
+
 @test "--break removes the lock whoever holds it and prints the record" {
   lockdir L
   id=$(owner_field L id)
