@@ -1202,8 +1202,9 @@ complete_repoint (struct repoint *r, struct options const *opt)
   else
     temp_forget (&r->temp);
 
-  /* Where the old directory went must not go unsaid (-v says it too).  */
-  if (r->old.kind == LINK_DIRECTORY && !opt->quiet && !opt->verbose)
+  /* Where the old directory went must not go unsaid, -q or not (-v
+     and -p say it too).  */
+  if (r->old.kind == LINK_DIRECTORY && !opt->verbose && !opt->print_old)
     {
       char *kept = in_link_dir (r, r->old.target);
       error (0, 0, "the directory that was %s is kept as %s",

@@ -877,6 +877,14 @@ with_closed_pipe() {
   assert_no_temporaries atomic-swap
 }
 
+@test "--exchange-dir with -q still says where the old directory went" {
+  mkdir -p www releases/1
+  run --separate-stderr atomic-swap -q -s --exchange-dir releases/1 www
+  assert_success
+  [[ $stderr =~ ^atomic-swap:\ the\ directory\ that\ was\ \'www\'\ is\ kept\ as\ \'www\.atomic-swap-backup\.[A-Za-z0-9]{6}\'$ ]] ||
+    fail "unexpected message: $stderr"
+}
+
 @test "--exchange-dir with -p prints the backup name, which rolls back" {
   mkdir -p sub/www releases/1
   echo old-site >sub/www/index.html
