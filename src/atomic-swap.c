@@ -1529,9 +1529,9 @@ main (int argc, char **argv)
     usage_error ("missing %s operand after %s",
                  opt.form == FORM_SYMLINK ? "LINK"
                  : opt.form == FORM_NO_CLOBBER ? "DST" : "PATH2",
-                 quote (argv[optind]));
+                 quoteaf (argv[optind]));
   if (n_operands > 2)
-    usage_error ("extra operand %s", quote (argv[optind + 2]));
+    usage_error ("extra operand %s", quoteaf (argv[optind + 2]));
   char const *first = argv[optind], *second = argv[optind + 1];
   /* A symlink's TARGET is any text; the names to change are checked.  */
   if (opt.form != FORM_SYMLINK)

@@ -1433,7 +1433,7 @@ run_in_etcd (char **operands, char **command, struct options *opt,
                  "it is exclusive, and always a queue");
   if (opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: with --etcd, one lock at a time",
-                 quote (operands[1]));
+                 quoteaf (operands[1]));
   etcd->form = (opt->mode == MODE_RELEASE ? ETCD_FORM_RELEASE
                 : opt->mode == MODE_BREAK ? ETCD_FORM_BREAK
                 : opt->mode == MODE_STATUS ? ETCD_FORM_STATUS
@@ -1731,7 +1731,7 @@ check_usage (struct options const *opt, char **operands, bool with_command)
     usage_error ("missing operand");
   if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
-                 "take one operand", quote (operands[1]));
+                 "take one operand", quoteaf (operands[1]));
   /* --list takes a directory, which may well be '.'; an etcd lock's name
      is no path (etcd_lockdir checks it).  */
   if (opt->mode != MODE_LIST && !opt->etcd.endpoints)

@@ -105,6 +105,13 @@ listing() {
   run atomic-swap -s releases/b current extra
   assert_usage_error atomic-swap
   assert_line --partial "extra operand 'extra'"
+  # An operand is quoted as a shell would quote it, in any locale.
+  run env LC_ALL=C.UTF-8 atomic-swap a b $'c\nd'
+  assert_failure 2
+  assert_line --index 0 "atomic-swap: extra operand 'c'\$'\\n''d'"
+  run env LC_ALL=C.UTF-8 atomic-swap "it's"
+  assert_failure 2
+  assert_line --index 0 "atomic-swap: missing PATH2 operand after \"it's\""
 
   run atomic-swap --no-such-option a b
   assert_usage_error atomic-swap
