@@ -2452,6 +2452,24 @@ has_suffix (char const *name, char const *suffix)
   return len > suffix_len && strcmp (name + len - suffix_len, suffix) == 0;
 }
 
+/* Does the directory NAME in DIR_FD hold an owner record, as a lock
+   does (and a queue never)?  */
+static bool
+holds_owner_record (int dir_fd, char const *name)
+{
+  int fd;
+  DIR *d = opendir_at (dir_fd, name, &fd);
+  if (!d)
+    return false;
+  bool found = false;
+  struct dirent *e;
+  while (!found && (e = readdir (d)))
+    found = strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0;
+  closedir (d);
+  close (fd);
+  return found;
+}
+
 int
 dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
               void *arg)
@@ -2471,10 +2489,15 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
           || temporary_name (name))
         continue;
       struct stat st;
+      bool is_dir = (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+                     && S_ISDIR (st.st_mode));
       size_t len = strlen (name);
-      size_t suffix_len = (has_suffix (name, LAST_SUFFIX)
+      /* LOCK.last is a file, LOCK.queue a directory of tickets: a lock
+         may have either name too (it holds an owner record).  */
+      size_t suffix_len = (has_suffix (name, LAST_SUFFIX) && !is_dir
                            ? strlen (LAST_SUFFIX)
-                           : has_suffix (name, LOCKQUEUE_SUFFIX)
+                           : has_suffix (name, LOCKQUEUE_SUFFIX) && is_dir
+                             && !holds_owner_record (dir_fd, name)
                            ? strlen (LOCKQUEUE_SUFFIX) : 0);
       char *lock_name;
       if (suffix_len)
@@ -2489,8 +2512,7 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
               continue;
             }
         }
-      else if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
-               && S_ISDIR (st.st_mode))
+      else if (is_dir)
         lock_name = xstrdup (name);
       else
         continue;

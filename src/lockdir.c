@@ -1474,7 +1474,8 @@ free_lock_of_history (char const *name)
 {
   size_t len = strlen (name), suffix = strlen (".last");
   struct stat st;
-  if (len <= suffix || strcmp (name + len - suffix, ".last") != 0)
+  if (len <= suffix || strcmp (name + len - suffix, ".last") != 0
+      || (lstat (name, &st) == 0 && S_ISDIR (st.st_mode)))
     return NULL;
   char *lock = ximemdup0 (name, len - suffix);
   if (lstat (lock, &st) == 0 || errno != ENOENT)

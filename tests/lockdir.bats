@@ -1607,6 +1607,30 @@ as_nobody() {
   assert_output --regexp "^L: held by pid $BASHPID on "
 }
 
+@test "--list and --status of several: a lock named like a history or a queue (job.last, x.queue) is listed as itself" {
+  mkfifo gate gate2
+  background lockdir job.last sh -c 'read x <gate'
+  local first=$BG
+  background lockdir x.queue sh -c 'read x <gate2'
+  wait_until test -d job.last
+  wait_until test -d x.queue
+  lockdir free true
+  run lockdir --list .
+  assert_success
+  assert_line --index 0 "free: free"
+  assert_line --index 1 --regexp "^job\.last: held by pid $first on "
+  assert_line --index 2 --regexp "^x\.queue: held by pid $BG on "
+  assert_equal "${#lines[@]}" 3
+  run lockdir --status job.last free.last
+  assert_failure 1
+  assert_line --index 0 --regexp "^job\.last: held by pid $first on "
+  assert_line --index 1 "free: free"
+  echo >gate
+  echo >gate2
+  wait "$first"
+  wait "$BG"
+}
+
 @test "--status DIR/* and --list DIR: one line per lock, in text and JSON" {
   mkdir d
   mkfifo gate
