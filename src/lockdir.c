@@ -219,7 +219,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           while COMMAND runs, lockdir refreshes the\n\
                           heartbeat every third of DURATION\n\
       --max-runtime=DURATION  send COMMAND SIGTERM when it has run for\n\
-                          DURATION, and exit with status 124\n\
+                          DURATION, and exit with status 124; COMMAND\n\
+                          then runs in a process group of its own, which\n\
+                          gets the signals, as under timeout(1)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
                           COMMAND is still running DURATION after SIGTERM\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
@@ -688,18 +690,31 @@ forwarded_signal_set (sigset_t *set)
   sigaddset (set, SIGCHLD);
 }
 
+/* With --max-runtime, COMMAND runs in a process group of its own (as
+   under timeout(1)), so that the signals that stop it reach every
+   process it started: otherwise a shell script's children would run
+   on after the lock is released, overlapping the next holder's.  */
+static bool command_has_group;
+
+/* Send SIG to COMMAND, the process CHILD: to its process group, when
+   it has one of its own.  Async-signal-safe.  */
+static void
+signal_command (pid_t child, int sig)
+{
+  if (!command_has_group || kill (-child, sig) != 0)
+    kill (child, sig);
+}
+
 static void
 forward_signal (int sig, siginfo_t *info, void *context)
 {
   (void) context;
   pid_t child = child_for_signals;
-  if (child > 0 && info->si_code != SI_KERNEL)
-    {
-      /* SI_KERNEL: the terminal sent it to its foreground process
-         group, which holds COMMAND too; passing it on would deliver
-         it twice.  */
-      kill (child, sig);
-    }
+  /* SI_KERNEL: the terminal sent it to its foreground process group,
+     which holds COMMAND too, unless COMMAND has a group of its own;
+     passing it on would deliver it twice.  */
+  if (child > 0 && (info->si_code != SI_KERNEL || command_has_group))
+    signal_command (child, sig);
 }
 
 static void
@@ -808,7 +823,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (w < 0 && errno != EINTR)
         {
           error (0, errno, "cannot wait for the command; killing it");
-          kill (child, SIGKILL);
+          signal_command (child, SIGKILL);
           return false;
         }
 
@@ -841,15 +856,15 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (!*timed_out && deadline_passed (stop_at))
         {
           *timed_out = true;
-          kill (child, SIGTERM);
+          signal_command (child, SIGTERM);
           /* A stopped command would never see the SIGTERM.  */
-          kill (child, SIGCONT);
+          signal_command (child, SIGCONT);
           if (timespec_sign (opt->kill_after) > 0)
             kill_at = deadline_after (opt->kill_after);
         }
       if (deadline_passed (kill_at))
         {
-          kill (child, SIGKILL);
+          signal_command (child, SIGKILL);
           kill_at = infinite_duration;
         }
     }
@@ -916,6 +931,8 @@ child_exec (struct dirlock const *lock, char **argv,
       _exit (EXIT_CANCELED);
     }
   spawned.start_time = start_time;
+  if (command_has_group)
+    setpgid (0, 0);
   sigprocmask (SIG_SETMASK, old_mask, NULL);
   execvp (argv[0], argv);
   int err = errno;
@@ -945,6 +962,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   sigfillset (&all);
   sigprocmask (SIG_BLOCK, &all, &old_mask);
   spawned.record_errno = spawned.exec_errno = 0;
+  command_has_group = timespec_sign (opt->max_runtime) > 0;
   /* vfork, not fork: a fork copies our page tables, and then every page
      either process writes costs a fault; that was a quarter of the
      time of 'lockdir L true'.  */

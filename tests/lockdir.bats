@@ -271,6 +271,17 @@ assert_command_usage_error() {
   assert_failure 124
 }
 
+@test "--max-runtime stops the processes COMMAND started too (its process group): none runs on after the release" {
+  run lockdir --max-runtime=300ms L sh -c 'sleep 30 & echo $! >child; wait'
+  assert_failure 124
+  [ ! -e L ]
+  wait_until is_dead "$(cat child)"
+  # Without --max-runtime, COMMAND stays in lockdir's process group.
+  run lockdir L sh -c 'ps -o pgid= -p $$ >pgid'
+  assert_success
+  assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, LOCK free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got
