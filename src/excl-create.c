@@ -344,9 +344,13 @@ parse_pid_record (char *buf, struct pid_record *rec)
   char *line = strtok_r (buf, "\n", &next);
   if (!line || line != buf)
     return false;
-  /* Blanks around the pid are tolerated, as other readers do.  */
+  /* Blanks around the pid are tolerated, as other readers do; nothing
+     else: "123 tickets sold" is somebody's text, not a pid file.  */
   line += strspn (line, " \t");
-  line[strcspn (line, " \t\r")] = '\0';
+  char *end = line + strcspn (line, " \t\r");
+  if (end[strspn (end, " \t\r")] != '\0')
+    return false;
+  *end = '\0';
   unsigned long long pid;
   if (!parse_ull (line, &pid) || pid == 0 || pid > INT32_MAX)
     return false;

@@ -743,12 +743,19 @@ pid_record() {
   printf '1\nstart_time=x\n' >badfact
   ln -s "$(dead_pid)" link
   mkdir dir
+  # A dead pid, then other words on the line: somebody's text.
+  printf '%s tickets sold\nkeep this\n' "$(dead_pid)" >words
   local f
-  for f in text junk badfact link dir; do
+  for f in text junk badfact link dir words; do
     run excl-create --pid --replace-stale "$f"
     assert_failure 1
     assert_output "excl-create: cannot create '$f': File exists (it is not a pid file)"
   done
+  assert_equal "$(sed -n 2p words)" "keep this"
+  # Blanks around the pid (and a CR) are still a pid file.
+  printf ' %s \r\n' "$(dead_pid)" >blanks
+  run excl-create --pid --replace-stale blanks
+  assert_success
   # An empty one is what a crash leaves of ours when its content never
   # reached the disk: the message says so.
   run excl-create --pid --replace-stale empty
