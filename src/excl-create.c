@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,9 +52,13 @@ struct content
   enum content_kind kind;
   char *text;             /* CONTENT_TEXT, CONTENT_PID */
   size_t text_len;
-  /* CONTENT_STDIN: standard input can be read once; the first file made
-     keeps a descriptor on it so later FILEs copy from there.  */
+  /* CONTENT_STDIN: standard input can be read once.  With several
+     FILEs, the first copy is also kept in a file of our own, unlinked
+     (not the first FILE, which anyone may change once it is
+     published), and later FILEs copy from there.  */
   int saved_fd;
+  int files_left;         /* FILEs still to get the content */
+  bool spent;             /* a copy from standard input failed midway */
 };
 
 struct options
@@ -221,10 +226,34 @@ copy_content (int src, off_t *offset, int dst)
     }
 }
 
-/* Fill the temporary file FD with the content.  Return true on success;
-   otherwise report the failure against FILE and return false.  */
+/* A private copy of the temporary file FD, in the directory DIRFD (an
+   unnamed O_TMPFILE, or, where the filesystem has none, a memfd).
+   Return its descriptor, or -1 with errno.  */
+static int
+private_copy (int fd, int dirfd)
+{
+  int copy = openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                     S_IRUSR | S_IWUSR);
+  if (copy < 0)
+    copy = memfd_create ("excl-create-stdin", MFD_CLOEXEC);
+  if (copy < 0)
+    return -1;
+  off_t offset = 0;
+  int err = copy_content (fd, &offset, copy);
+  if (err != 0)
+    {
+      close (copy);
+      errno = err < 0 ? -err : err;
+      return -1;
+    }
+  return copy;
+}
+
+/* Fill the temporary file FD, in the directory DIRFD, with the content.
+   Return true on success; otherwise report the failure against FILE
+   and return false.  */
 static bool
-write_content (int fd, struct content *content, char const *file)
+write_content (int fd, int dirfd, struct content *content, char const *file)
 {
   int err = 0;
   switch (content->kind)
@@ -238,15 +267,29 @@ write_content (int fd, struct content *content, char const *file)
         err = errno;
       break;
     case CONTENT_STDIN:
+      content->files_left--;
+      if (content->spent)
+        {
+          error (0, 0, "cannot write content for %s: standard input is "
+                 "spent (its copy for an earlier FILE failed)",
+                 quoteaf (file));
+          return false;
+        }
       if (content->saved_fd < 0)
         {
           err = copy_content (STDIN_FILENO, NULL, fd);
-          if (err == 0)
+          if (err == 0 && content->files_left > 0)
             {
-              content->saved_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+              content->saved_fd = private_copy (fd, dirfd);
               if (content->saved_fd < 0)
-                err = errno;
+                {
+                  error (0, errno, "cannot keep standard input for the "
+                         "FILEs after %s", quoteaf (file));
+                  content->spent = true;
+                }
             }
+          else if (err != 0)
+            content->spent = true;
         }
       else
         {
@@ -909,7 +952,7 @@ create_with_content (struct parent_dir const *parent, char const *file,
       error (0, errno, "cannot create %s", quoteaf (file));
       return EXIT_SYSERR;
     }
-  if (!write_content (fd, &opt->content, file))
+  if (!write_content (fd, parent->fd, &opt->content, file))
     {
       close (fd);
       temp_remove (&temp);
@@ -1073,6 +1116,7 @@ main (int argc, char **argv)
   /* Every operand is checked before any FILE is created.  */
   for (int i = optind; i < argc; i++)
     check_operand (argv[i]);
+  opt.content.files_left = argc - optind;
   if (opt.content.kind == CONTENT_PID)
     {
       pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();

@@ -219,6 +219,33 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "--stdin to several FILEs: a write that fails for one leaves the others uncreated, never with part of the input" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small
+  run sh -c 'seq 1 100000 | excl-create --stdin small/a b'
+  umount small
+  assert_failure 3
+  assert_line --index 0 "excl-create: cannot write content for 'small/a': No space left on device"
+  assert_line --index 1 "excl-create: cannot write content for 'b': standard input is spent (its copy for an earlier FILE failed)"
+  [ ! -e b ]
+  assert_no_temporaries excl-create
+}
+
+@test "--stdin to several FILEs: the later ones get standard input, not what someone wrote into the first one meanwhile" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Every pread is held up half a second: the later FILEs' copies are
+  # made while the first FILE is already there for anyone to append to.
+  echo original >input
+  background sh -c 'exec strace -qq -o /dev/null -e trace=pread64 \
+    -e inject=pread64:delay_enter=500000 excl-create --stdin g1 g2 <input'
+  wait_until test -e g1
+  echo "appended by a reader of g1" >>g1
+  wait "$BG"
+  assert_equal "$(cat g2)" original
+  assert_no_temporaries excl-create
+}
+
 @test "content for an existing FILE: status 1, old content kept, no temporary" {
   echo old >f
   run excl-create -c new f
