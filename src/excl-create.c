@@ -1120,7 +1120,13 @@ main (int argc, char **argv)
   if (opt.content.kind == CONTENT_PID)
     {
       pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();
-      if (kill (pid, 0) != 0 && errno == ESRCH)
+      /* 0: our parent is outside our pid namespace, and has no pid
+         here to record.  */
+      if (pid == 0)
+        error (EXIT_SYSERR, 0, "cannot record the caller's process: it "
+               "is outside this pid namespace (use --pid-of)");
+      /* A zombie has ended too: it would be judged gone at once.  */
+      if (process_state (pid, 0) == PROCESS_DEAD)
         error (EXIT_SYSERR, ESRCH, "cannot record process %ld",
                (long) pid);
       opt.content.text = pid_content (pid, opt.replace_stale);

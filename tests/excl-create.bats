@@ -210,6 +210,28 @@ setup() {
   [ ! -e f ]
 }
 
+@test "--pid-of a zombie, --pid from outside the pid namespace: status 3, nothing created" {
+  # A zombie has ended: its pid file would be judged stale at once.
+  mkfifo gate
+  background sh -c 'sh -c "exit 0" & echo $! >zombie; read x <gate'
+  wait_until test -s zombie
+  local zombie
+  zombie=$(cat zombie)
+  wait_until grep -q '^State:[[:space:]]*Z' "/proc/$zombie/status"
+  run excl-create --pid-of="$zombie" f
+  assert_failure 3
+  assert_output "excl-create: cannot record process $zombie: No such process"
+  [ ! -e f ]
+  echo >gate
+  wait "$BG"
+  # In a pid namespace of its own, excl-create's parent has no pid.
+  unshare --pid --fork true 2>/dev/null || skip "cannot make a pid namespace here"
+  run unshare --pid --fork excl-create --pid f
+  assert_failure 3
+  assert_output "excl-create: cannot record the caller's process: it is outside this pid namespace (use --pid-of)"
+  [ ! -e f ]
+}
+
 @test "--stdin copies standard input, to every FILE" {
   head -c 200000 /dev/urandom >data
   excl-create --stdin a b <data
