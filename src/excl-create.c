@@ -574,6 +574,14 @@ judge_existing (struct parent_dir const *parent, char const *file,
         }
       if (errno == ELOOP)       /* replaced by a symlink meanwhile */
         return 0;
+      if (errno == EACCES)
+        {
+          /* Kept: what cannot be read cannot be proved stale.  */
+          j->verdict = VERDICT_UNKNOWN;
+          snprintf (j->why, sizeof j->why, "it cannot be read: %s",
+                    strerror (errno));
+          return 0;
+        }
       error (0, errno, "cannot read %s", quoteaf (file));
       return EXIT_SYSERR;
     }
@@ -946,11 +954,23 @@ create_with_content (struct parent_dir const *parent, char const *file,
                      struct options *opt)
 {
   struct temp_name temp;
-  int fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
-  if (fd < 0)
+  int fd;
+  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode,
+                            NULL)) < 0)
     {
-      error (0, errno, "cannot create %s", quoteaf (file));
-      return EXIT_SYSERR;
+      /* Where no temporary can be made (a directory we may not write,
+         a read-only filesystem), an existing FILE is still the answer,
+         as O_EXCL would give it: status 1, or wait with -w.  */
+      int err = errno;
+      struct stat st;
+      if (fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        {
+          error (0, err, "cannot create %s", quoteaf (file));
+          return EXIT_SYSERR;
+        }
+      int status = handle_existing (parent, file, opt);
+      if (status >= 0)
+        return status;
     }
   if (!write_content (fd, parent->fd, &opt->content, file))
     {

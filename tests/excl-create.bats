@@ -268,6 +268,38 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "FILE exists where no temporary can be made, or is an unreadable pid file: status 1, as with O_EXCL" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir ro
+  touch ro/job.pid
+  # uid 65534 may not write in ro: without content O_EXCL says "exists";
+  # with content, which needs a temporary, the answer is the same.
+  run nobody excl-create ro/job.pid
+  assert_failure 1
+  run nobody excl-create --pid ro/job.pid
+  assert_failure 1
+  assert_output "excl-create: cannot create 'ro/job.pid': File exists"
+  run nobody excl-create -w 0.2 -c x ro/job.pid
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'ro/job.pid' to be removed"
+  # Absent, it is a permission error.
+  rm ro/job.pid
+  run nobody excl-create -c x ro/job.pid
+  assert_failure 3
+  # A pid file that cannot be read is never proved stale: kept.
+  mkdir -m 1777 pub
+  sleep 60 3>&- &
+  local owner=$!
+  excl-create -m 600 --pid-of=$owner --replace-stale pub/d.pid
+  run nobody excl-create --pid --replace-stale pub/d.pid
+  kill "$owner"
+  assert_failure 1
+  assert_output "excl-create: cannot create 'pub/d.pid': File exists (it cannot be read: Permission denied)"
+}
+
 @test "content for an existing FILE: status 1, old content kept, no temporary" {
   echo old >f
   run excl-create -c new f
