@@ -912,6 +912,16 @@ replace_stale_waiter() {
   [ ! -e .excl-create.f.lock ]
 }
 
+@test "--replace-stale: a SIGTERM as the takeover lock is made leaves no lock behind" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  pid_record "$(dead_pid)" 1 >f
+  run strace -qq -o /dev/null -e trace=mkdirat -e inject=mkdirat:signal=TERM:when=1 \
+    excl-create --pid --replace-stale f
+  assert_equal "$status" 143
+  [ ! -e .excl-create.f.lock ] || fail "the takeover lock was left: $(ls -A)"
+  assert_no_temporaries excl-create
+}
+
 @test "--replace-stale: the takeover lock has a lease, and its record reaches the disk before the lock appears" {
   command -v strace >/dev/null || skip "strace is not installed"
   pid_record "$(dead_pid)" 1 >f
