@@ -1,6 +1,6 @@
 # tidy.awk -- finish a manual page made by help2man.
 #
-#   awk -v date=YYYY-MM-DD -f man/tidy.awk PAGE.1-t > PAGE.1
+#   awk -v date=YYYY-MM-DD [-v help=HELP] -f man/tidy.awk PAGE.1-t > PAGE.1
 #
 # help2man keeps the "Exit status:" paragraph of --help as a subsection
 # of DESCRIPTION, so a page whose .x file adds an [EXIT STATUS] section
@@ -15,6 +15,12 @@
 # parses ("November 2026" it does not), and folds text lines longer than
 # 80 bytes at a space (outside no-fill blocks and .TP tags), so that
 # 'mandoc -Tlint' has nothing to say.
+#
+# help2man fills the "Examples:" lines of --help into one paragraph (or
+# splits them into .TP tags at their comments), so that a comment runs
+# into the next command.  Given HELP, a file holding the tool's --help,
+# the script puts those lines back into the page's EXAMPLES section as
+# printed, in a no-fill block.
 
 { line[++n] = $0 }
 
@@ -22,6 +28,8 @@ END {
   take_exit_status_paragraph()
   place_exit_status_section()
   move_section_before("BUGS", "EXAMPLES")
+  if (help != "")
+    verbatim_examples()
   nofill = 0
   for (i = 1; i <= n; i++) {
     s = line[i]
@@ -150,4 +158,109 @@ function fold(s,    cut, i) {
     s = substr(s, cut + 1)
   }
   print s
+}
+
+# The "Examples:" lines of the --help in file HELP, in EX[1..ex], less
+# the indentation they share.
+function read_help_examples(    s, on, i, indent, lead) {
+  ex = 0
+  on = 0
+  while ((getline s < help) > 0) {
+    if (s ~ /^Examples:[ \t]*$/)
+      on = 1
+    else if (on && s ~ /^[ \t]*$/)
+      break
+    else if (on)
+      ex_line[++ex] = s
+  }
+  close(help)
+  indent = -1
+  for (i = 1; i <= ex; i++) {
+    match(ex_line[i], /^ */)
+    if (indent < 0 || RLENGTH < indent)
+      indent = RLENGTH
+  }
+  for (i = 1; i <= ex; i++)
+    ex_line[i] = substr(ex_line[i], indent + 1)
+}
+
+# Replace what help2man made of the --help examples (all that follows
+# the .x file's text in EXAMPLES, from help2man's first .TP or .IP: the
+# .x files use neither there) by the lines of --help in a no-fill block.
+# The words must be the same, or the page would silently lose some.
+function verbatim_examples(    i, from, to, k, m, got, want, blk) {
+  read_help_examples()
+  if (ex == 0)
+    return
+  for (i = 1; i <= n && line[i] != ".SH EXAMPLES"; i++)
+    ;
+  for (from = i + 1; from <= n && line[from] !~ /^\.(TP|IP)([ \t]|$)/ \
+       && line[from] !~ /^\.SH /; from++)
+    ;
+  for (to = from; to <= n && line[to] !~ /^\.SH /; to++)
+    ;
+  got = ""
+  for (k = from; k < to; k++)
+    if (line[k] !~ /^[.']/)
+      got = got " " roff_words(line[k])
+  want = ""
+  for (i = 1; i <= ex; i++)
+    want = want " " ex_line[i]
+  if (words(got) != words(want)) {
+    printf "tidy.awk: the EXAMPLES help2man made differ from --help's:\n" \
+           "  page: %s\n  help: %s\n", words(got), words(want) > "/dev/stderr"
+    exit 1
+  }
+  m = 0
+  if (line[from - 1] !~ /^\.SH /)
+    blk[++m] = ".PP"
+  blk[++m] = ".nf"
+  blk[++m] = ".RS"
+  for (i = 1; i <= ex; i++)
+    blk[++m] = roff_text(ex_line[i])
+  blk[++m] = ".RE"
+  blk[++m] = ".fi"
+  # Put BLK in place of lines FROM..TO-1.
+  shift_lines(to, m - (to - from))
+  for (i = 1; i <= m; i++)
+    line[from + i - 1] = blk[i]
+}
+
+# Move lines AT..N by D (D < 0 closes a gap, D > 0 opens one).
+function shift_lines(at, d,    k) {
+  if (d > 0)
+    for (k = n; k >= at; k--)
+      line[k + d] = line[k]
+  else if (d < 0)
+    for (k = at; k <= n; k++)
+      line[k + d] = line[k]
+  n += d
+}
+
+# Text line S of help2man's output as plain text.
+function roff_words(s) {
+  gsub(/\\f[BIRP]/, "", s)
+  gsub(/\\-/, "-", s)
+  gsub(/\\\(aq/, "'", s)
+  gsub(/\\\(dq/, "\"", s)
+  gsub(/\\&/, "", s)
+  gsub(/\\e/, "\\", s)
+  return s
+}
+
+# S with its blanks squeezed: the words, in order.
+function words(s) {
+  gsub(/[ \t]+/, " ", s)
+  sub(/^ /, "", s)
+  sub(/ $/, "", s)
+  return s
+}
+
+# Plain text S as a roff text line, as help2man writes it.
+function roff_text(s) {
+  gsub(/\\/, "\\e", s)
+  gsub(/-/, "\\-", s)
+  if (s ~ /^[.']/)
+    s = "\\&" s
+  return s
 }

@@ -186,6 +186,34 @@ man_section() {
   done
 }
 
+@test "manual pages: no font macro runs a sentence's words together" {
+  # .BR, .IR and the like alternate fonts and join their arguments with
+  # no space: text after '.BR "STANDARD OUTPUT" ).' came out as
+  # "...OUTPUT).Themessagenames...".  The text goes on a line of its own.
+  # (Quoted arguments are one argument each, spaces and all.)
+  run awk '{ s = $0; gsub(/"[^"]*"/, "Q", s) }
+    s ~ /^\.(BR|RB|IR|RI|BI|IB) .*[.,;:)] +[A-Za-z]+ +[A-Za-z]/ ||
+    s ~ /^\.[BI] .*[.,;:)]  +[A-Za-z]/ { print FILENAME ":" FNR ": " $0 }' \
+    "$SRCDIR"/man/*.x
+  assert_output ""
+}
+
+@test "manual pages: the --help examples keep their lines" {
+  # help2man would fill them into one paragraph, a comment running into
+  # the next command; man/tidy.awk puts them back as printed.
+  local t page text l
+  for t in "${TOOLS[@]}"; do
+    page=$(man_page "$t")
+    text=$(man_section "$page" EXAMPLES |
+      sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\&//g')
+    while IFS= read -r l; do
+      grep -qxF -- "$l" <<<"$text" || fail "$t: not a line of EXAMPLES: $l"
+    done < <("$BINDIR/$t" --help |
+      awk '/^Examples:/ { on = 1; next } on && /^[ \t]*$/ { exit } on' |
+      sed 's/^  //')
+  done
+}
+
 # --- the examples the documentation shows ---------------------------
 #
 # Every example command of README.md, of each tool's --help and of each
