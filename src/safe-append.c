@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -249,15 +250,15 @@ a record or in zero bytes; with -S every record reported appended\n\
 survives it (see the manual).\n\
 \n\
 SIGHUP never stops safe-append.  While it streams into a regular file, it\n\
-looks before a write whether FILE's name still names the file it appends\n\
-to -- when a second has passed since it last looked, and after a SIGHUP --\n\
+looks whether FILE's name still names the file it appends to -- before a\n\
+write and while it waits for input, once a second and after a SIGHUP --\n\
 and when FILE has been renamed away (log rotation) it goes on in the file\n\
 FILE names now, creating it if need be: after a SIGHUP at once, otherwise\n\
 at the following look, so that a rotator creating FILE itself is not in\n\
 its way.  So every write that starts after safe-append handled a SIGHUP\n\
 sent once the rotation was done, or more than a second after the rename\n\
-(two if nobody re-created FILE), goes to the new FILE; no record is lost\n\
-or split by a rotation.\n\
+(two if nobody re-created FILE), goes to the new FILE, however long the\n\
+input was quiet; no record is lost or split by a rotation.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -613,7 +614,8 @@ update_head (struct appender *app)
 static int open_file (char const *file, struct options const *opt,
                       struct stat *st);
 
-/* A SIGHUP arrived: look at FILE's name before the next write.  */
+/* A SIGHUP arrived: look at FILE's name now if safe-append waits for
+   input (await_input), else before the next write.  */
 static volatile sig_atomic_t hangup_received;
 
 static void
@@ -624,12 +626,14 @@ note_hangup (int sig)
 }
 
 /* A streaming safe-append looks whether FILE's name still names the file
-   it appends to at least this often, while it writes.  */
+   it appends to at least this often, while it writes and while it waits
+   for input.  */
 enum { LOOK_INTERVAL_SECONDS = 1 };
 
-/* Log rotation.  Before a write, if LOOK_INTERVAL_SECONDS have passed
-   since the last look or a SIGHUP has arrived since, compare FILE's
-   name with the open file.  If it names another file (logrotate's
+/* Log rotation.  Before a write, and while waiting for input
+   (await_input), if LOOK_INTERVAL_SECONDS have passed since the last
+   look or a SIGHUP has arrived since, compare FILE's name with the
+   open file.  If it names another file (logrotate's
    'create', or 'mv log log.1' and a new log), go on appending to that
    one.  If it names none, open it -- creating it -- after a SIGHUP at
    once, and otherwise at the next look: a rotator that creates FILE
@@ -689,6 +693,46 @@ follow_name (struct appender *app)
   app->fd = fd;
   app->st = st;
   return true;
+}
+
+/* Milliseconds until the next look at FILE's name is due: 0 if it is
+   due now (or a SIGHUP asks for one), rounded up otherwise.  */
+static int
+look_timeout_ms (struct appender const *app)
+{
+  if (hangup_received)
+    return 0;
+  struct timespec now;
+  clock_gettime (CLOCK_MONOTONIC_COARSE, &now);
+  struct timespec left = timespec_sub (app->next_look, now);
+  if (left.tv_sec < 0)
+    return 0;
+  /* LEFT is at most LOOK_INTERVAL_SECONDS: no overflow.  */
+  return left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000;
+}
+
+/* Wait until IN_FD, which may keep safe-append waiting for a producer,
+   has input (or an end or error for read to report), looking at FILE's
+   name whenever a look is due meanwhile.  Otherwise a quiet producer's
+   next record would go, however late, to a file rotated away long ago
+   (and maybe compressed and removed): follow_name only ever runs before
+   a write.  A SIGHUP ends the wait (poll is never restarted), so FILE
+   is looked at, and created if absent, at once; one that comes just
+   before poll is seen at the next look, or before the next write.
+   Signals are never held here: hold_across is only for a regular file,
+   whose reads do not wait.  Return false after reporting a failure.  */
+static bool
+await_input (struct appender *app, int in_fd)
+{
+  struct pollfd pfd = { .fd = in_fd, .events = POLLIN };
+  for (;;)
+    {
+      int n = poll (&pfd, 1, look_timeout_ms (app));
+      if (n != 0 && ! (n < 0 && errno == EINTR))
+        return true;
+      if (!follow_name (app))
+        return false;
+    }
 }
 
 /* How many bytes FILE may still grow under RLIMIT_FSIZE.  */
@@ -896,6 +940,9 @@ append_stream (struct appender *app, int in_fd)
      pipe or terminal, not a copy to standard output, not fdatasync.  */
   app->hold_across = (in_known && S_ISREG (in_st.st_mode)
                       && !app->tee && !app->sync);
+  /* A read from a regular file never waits: no poll before each.  */
+  bool may_wait = (app->follow_name
+                   && ! (in_known && S_ISREG (in_st.st_mode)));
 
   for (;;)
     {
@@ -906,6 +953,11 @@ append_stream (struct appender *app, int in_fd)
              more than the maximum leaves room for the rest.  */
           size = MIN (size * 2, app->max_record + 1);
           buf = xrealloc (buf, size);
+        }
+      if (may_wait && !await_input (app, in_fd))
+        {
+          ok = false;
+          break;
         }
       size_t n = safe_read (in_fd, buf + held, size - held);
       if (n == SAFE_READ_ERROR)

@@ -1049,6 +1049,43 @@ size_limit_round_broken() {
   (( $(wc -l <log) >= 4 ))
 }
 
+@test "rotation by rename while the producer is quiet: FILE is re-created without a write, and the next record goes there" {
+  mkfifo in
+  safe-append log <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  mv log log.1
+  # Nothing more to write: safe-append looks at FILE's name while it
+  # waits for input too, and creates it at the look after the one that
+  # found it absent.
+  wait_until test -e log
+  echo two >&$w
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$(cat log.1)" one
+  assert_equal "$(cat log)" two
+}
+
+@test "a quiet producer: the looks while waiting do not spin" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo in
+  strace -o trace -e trace=poll safe-append log <in &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  mv log log.1
+  wait_until test -e log
+  exec {w}>&-
+  wait "$pid"
+  # A wait until the next look is due, then a look: over the two looks
+  # a few polls, not thousands.
+  n=$(grep -c '^poll(' trace)
+  ((n >= 2 && n < 50)) || fail "$n polls"
+}
+
 # rotate_while_streaming CONFIG_BODY
 # Four writers stream tear-lines lines (slowly: 1000 each, a pause of
 # 3 ms after each chunk) into 'log' through safe-append, while logrotate
