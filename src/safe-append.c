@@ -262,15 +262,19 @@ input was quiet; no record is lost or split by a rotation.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
-caller, by root, or by the directory's owner.  In a sticky directory that\n\
+caller, by root, or by the directory's owner.  This is judged for the link\n\
+FILE names and for each link it leads to.  In a sticky directory that\n\
 others can write to, an existing file or FIFO is appended to only if it\n\
 belongs to the caller or to the directory's owner (the kernel's\n\
 protected_symlinks, protected_regular and protected_fifos rules, applied\n\
-whatever the system's settings).  A FIFO that no process is reading is an\n\
-error, not a wait.  The filesystem is checked before FILE is created (also\n\
-at the end of a symbolic link), and -S syncs the directory it was created\n\
-in.  On NFS, SMB, FUSE and other filesystems where appends from other\n\
-hosts can interleave, safe-append refuses unless --force is given.\n\
+whatever the system's settings).  A link among the directories of FILE's\n\
+path (app in /tmp/app/log), or of a link's target, is followed as the\n\
+kernel follows it: only the kernel's own protected_symlinks setting\n\
+applies to it.  A FIFO that no process is reading is an error, not a\n\
+wait.  The filesystem is checked before FILE is created (also at the end\n\
+of a symbolic link), and -S syncs the directory it was created in.  On\n\
+NFS, SMB, FUSE and other filesystems where appends from other hosts can\n\
+interleave, safe-append refuses unless --force is given.\n\
 ", stdout);
   emit_exit_status_help (NULL);
   fputs ("\
