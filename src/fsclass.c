@@ -1297,6 +1297,48 @@ explain_info (struct fs_info const *info)
 }
 
 int
+fs_explain_at (char const *shown, int dirfd, char const *name,
+               char const *dir_shown)
+{
+  int fd = name ? openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+  struct fs_info info;
+  if (!fs_identify (dirfd, name, &info))
+    {
+      error (0, errno, "cannot examine %s", quoteaf (shown));
+      if (fd >= 0)
+        close (fd);
+      return EXIT_SYSERR;
+    }
+  /* Probes need a directory to make scratch names in: the object if it
+     is one, else the directory that holds it.  */
+  struct stat st;
+  int probe_fd = (fd >= 0 && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)
+                  ? fd : dirfd);
+
+  printf ("%s: %s (%s filesystem, f_type 0x%lx)",
+          shown, fs_display_name (&info), fs_class_name (info.class),
+          info.magic);
+  if (info.mount_point)
+    printf (" mounted on %s", info.mount_point);
+  putchar ('\n');
+  if (name && fd < 0)
+    printf ("  not there yet: examined its directory %s\n", dir_shown);
+  explain_info (&info);
+  for (int p = 0; p < FS_PRIMITIVE_COUNT; p++)
+    {
+      struct judgement j = judge (&info, p, probe_fd);
+      printf ("  %-17s %s", fs_primitive_name (p), verdict_name (j.verdict));
+      if (j.consequence)
+        printf (j.verdict == FS_SAFE ? ", but %s" : ": %s", j.consequence);
+      putchar ('\n');
+    }
+  fs_info_free (&info);
+  if (fd >= 0)
+    close (fd);
+  return EXIT_DONE;
+}
+
+int
 fs_explain_operands (int n, char **paths)
 {
   int status = EXIT_DONE;
@@ -1306,56 +1348,27 @@ fs_explain_operands (int n, char **paths)
          hold it.  "." and "/" have no parent to look from: they are
          examined as directories.  */
       struct parent_dir parent = { .fd = -1 };
-      bool have_parent = open_parent (paths[i], &parent);
-      int fd = open (paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0 && !have_parent)
+      int explained;
+      if (open_parent (paths[i], &parent))
+        explained = fs_explain_at (paths[i], parent.fd, parent.base,
+                                   parent.dir);
+      else
         {
-          error (0, errno, "cannot examine %s", quoteaf (paths[i]));
-          status = EXIT_SYSERR;
-          continue;
+          int fd = open (paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+          if (fd < 0)
+            {
+              error (0, errno, "cannot examine %s", quoteaf (paths[i]));
+              explained = EXIT_SYSERR;
+            }
+          else
+            {
+              explained = fs_explain_at (paths[i], fd, NULL, NULL);
+              close (fd);
+            }
         }
-      struct fs_info info;
-      bool identified = (have_parent
-                         ? fs_identify (parent.fd, parent.base, &info)
-                         : fs_identify (fd, NULL, &info));
-      if (!identified)
-        {
-          error (0, errno, "cannot examine %s", quoteaf (paths[i]));
-          if (fd >= 0)
-            close (fd);
-          close_parent (&parent);
-          status = EXIT_SYSERR;
-          continue;
-        }
-      /* Probes need a directory to make scratch names in: the path if
-         it is one, else the directory that holds it.  */
-      struct stat st;
-      int probe_fd = (fd >= 0 && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)
-                      ? fd : parent.fd);
-
-      printf ("%s: %s (%s filesystem, f_type 0x%lx)",
-              paths[i], fs_display_name (&info), fs_class_name (info.class),
-              info.magic);
-      if (info.mount_point)
-        printf (" mounted on %s", info.mount_point);
-      putchar ('\n');
-      if (fd < 0)
-        printf ("  not there yet: examined its directory %s\n", parent.dir);
-      explain_info (&info);
-      for (int p = 0; p < FS_PRIMITIVE_COUNT; p++)
-        {
-          struct judgement j = judge (&info, p, probe_fd);
-          printf ("  %-17s %s", fs_primitive_name (p),
-                  verdict_name (j.verdict));
-          if (j.consequence)
-            printf (j.verdict == FS_SAFE ? ", but %s" : ": %s",
-                    j.consequence);
-          putchar ('\n');
-        }
-      fs_info_free (&info);
-      if (fd >= 0)
-        close (fd);
       close_parent (&parent);
+      if (explained != EXIT_DONE)
+        status = explained;
     }
   return status;
 }

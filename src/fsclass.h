@@ -195,6 +195,12 @@ bool fs_permits_info (char const *path, struct fs_info const *info,
    options that matter, then one line per primitive with its verdict and
    the consequence.  Return the exit status.  */
 int fs_explain_operands (int n, char **paths);
+/* --check-fs for one object: NAME in DIRFD (DIRFD itself if NAME is
+   NULL), or, if NAME does not exist, DIRFD, the directory that would
+   hold it.  SHOWN names the object in the output, DIR_SHOWN the
+   directory.  Return the exit status.  */
+int fs_explain_at (char const *shown, int dirfd, char const *name,
+                   char const *dir_shown);
 
 /* A shortcut for a hot path (fs_permits takes it itself): true if DIRFD
    (a directory, or any object) is surely on a local filesystem for

@@ -43,6 +43,7 @@
 #include "areadlink.h"
 #include "dirname.h"
 #include "error.h"
+#include "filenamecat.h"
 #include "full-write.h"
 #include "minmax.h"
 #include "safe-read.h"
@@ -224,7 +225,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           --tee copy stopped at a closed pipe\n\
       --force           append even on a filesystem where appends from\n\
                           other hosts can interleave (after a warning)\n\
-      --check-fs        print what FILE's filesystem guarantees, and exit\n\
+      --check-fs        print what FILE's filesystem guarantees, and exit;\n\
+                          for a symbolic link that would be followed, that\n\
+                          of the file it leads to, which is named\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
@@ -1092,6 +1095,8 @@ struct location
   bool own_dirfd;           /* DIRFD was opened here, not by open_parent */
   char *name;
   char *shown;
+  char *path;               /* a path to it from the working directory,
+                               for --check-fs to show */
   struct stat dir_st;       /* DIRFD's status, once needed */
   unsigned int dir_number;  /* counts the directories DIRFD has been */
 };
@@ -1144,11 +1149,62 @@ follow_link (struct location *at, char const *file)
         }
       location_set_dir (at, dirfd, true);
     }
+  /* A relative target is relative to the link's directory.  */
+  char *path;
+  if (IS_ABSOLUTE_FILE_NAME (target))
+    path = xstrdup (target);
+  else
+    {
+      char *link_dir = mdir_name (at->path);
+      path = (strcmp (link_dir, ".") == 0 ? xstrdup (target)
+              : file_name_concat (link_dir, target, NULL));
+      free (link_dir);
+    }
+  free (at->path);
+  at->path = path;
   free (at->name);
   at->name = xstrdup (base);
   free (at->shown);
   at->shown = target;
   return true;
+}
+
+/* Follow the symbolic links AT names, each only if it is trusted
+   (symlink_is_trusted), to the name that is no link.  Return 1 if that
+   name exists, with its status in *NAME_ST, 0 if it does not, and -1
+   after reporting why FILE cannot be appended to.  *HOPS counts the
+   links followed.  */
+static int
+find_target (struct location *at, char const *file, int *hops,
+             struct stat *name_st)
+{
+  for (;;)
+    {
+      if (fstatat (at->dirfd, at->name, name_st, AT_SYMLINK_NOFOLLOW) != 0)
+        {
+          if (errno == ENOENT)
+            return 0;
+          error (0, errno, "cannot append to %s", quoteaf (file));
+          return -1;
+        }
+      if (!S_ISLNK (name_st->st_mode))
+        return 1;
+      if (!symlink_is_trusted (at->dirfd, &at->dir_st, name_st))
+        {
+          error (0, 0, "not following symbolic link %s: it is in a "
+                 "sticky directory and belongs to another user "
+                 "(uid %ju)", quoteaf (at->shown),
+                 (uintmax_t) name_st->st_uid);
+          return -1;
+        }
+      if (MAX_LINK_HOPS < ++*hops)
+        {
+          error (0, ELOOP, "cannot append to %s", quoteaf (file));
+          return -1;
+        }
+      if (!follow_link (at, file))
+        return -1;
+    }
 }
 
 /* Open FILE for appending, as safe-append's checks allow, and fill in
@@ -1186,7 +1242,8 @@ open_file (char const *file, struct options const *opt, struct stat *st)
       return -1;
     }
   struct location at = { .dirfd = parent.fd, .name = xstrdup (parent.base),
-                         .shown = xstrdup (file), .dir_number = 1 };
+                         .shown = xstrdup (file), .path = xstrdup (file),
+                         .dir_number = 1 };
 
   int fd = -1;
   unsigned int checked_dir = 0;  /* the filesystem was checked for this
@@ -1196,31 +1253,14 @@ open_file (char const *file, struct options const *opt, struct stat *st)
   for (int retries = 0; fd < 0; )
     {
       struct stat name_st;
-      bool exists = fstatat (at.dirfd, at.name, &name_st,
-                             AT_SYMLINK_NOFOLLOW) == 0;
-      if (!exists && (errno != ENOENT || opt->no_create))
+      int found = find_target (&at, file, &hops, &name_st);
+      if (found < 0)
+        break;
+      bool exists = found;
+      if (!exists && opt->no_create)
         {
-          error (0, errno, "cannot append to %s", quoteaf (file));
+          error (0, ENOENT, "cannot append to %s", quoteaf (file));
           break;
-        }
-      if (exists && S_ISLNK (name_st.st_mode))
-        {
-          if (!symlink_is_trusted (at.dirfd, &at.dir_st, &name_st))
-            {
-              error (0, 0, "not following symbolic link %s: it is in a "
-                     "sticky directory and belongs to another user "
-                     "(uid %ju)", quoteaf (at.shown),
-                     (uintmax_t) name_st.st_uid);
-              break;
-            }
-          if (MAX_LINK_HOPS < ++hops)
-            {
-              error (0, ELOOP, "cannot append to %s", quoteaf (file));
-              break;
-            }
-          if (!follow_link (&at, file))
-            break;
-          continue;
         }
       if (exists && !S_ISREG (name_st.st_mode) && !S_ISFIFO (name_st.st_mode))
         {
@@ -1300,8 +1340,45 @@ open_file (char const *file, struct options const *opt, struct stat *st)
   location_set_dir (&at, -1, false);
   free (at.name);
   free (at.shown);
+  free (at.path);
   close_parent (&parent);
   return fd;
+}
+
+/* --check-fs: explain the filesystem open_file would judge for
+   *OPERAND -- that of the file at the end of the symbolic links it
+   would follow, or of the directory that file would be created in --
+   and name that file.  A link open_file would not follow is refused as
+   it refuses it.  Return the exit status.  */
+static int
+explain_filesystem (char **operand)
+{
+  char const *file = *operand;
+  struct parent_dir parent;
+  if (has_trailing_slash (file) || !open_parent (file, &parent))
+    return fs_explain_operands (1, operand);
+
+  struct location at = { .dirfd = parent.fd, .name = xstrdup (parent.base),
+                         .shown = xstrdup (file), .path = xstrdup (file),
+                         .dir_number = 1 };
+  int hops = 0;
+  struct stat name_st;
+  int status = EXIT_SYSERR;
+  if (0 <= find_target (&at, file, &hops, &name_st))
+    {
+      if (hops > 0)
+        printf ("%s: a symbolic link: examined %s, where records would "
+                "go\n", file, at.path);
+      char *dir = mdir_name (at.path);
+      status = fs_explain_at (at.path, at.dirfd, at.name, dir);
+      free (dir);
+    }
+  location_set_dir (&at, -1, false);
+  free (at.name);
+  free (at.shown);
+  free (at.path);
+  close_parent (&parent);
+  return status;
 }
 
 /* Set up APP to append to FILE, open on FD, whose status is *ST.  */
@@ -1527,7 +1604,7 @@ main (int argc, char **argv)
     {
       if (optind < argc)
         usage_error ("extra operand %s", quote (argv[optind]));
-      return fs_explain_operands (1, argv + file_index);
+      return explain_filesystem (argv + file_index);
     }
   check_operand (argv[file_index]);
   if (opt.whole && opt.content)

@@ -614,6 +614,50 @@ documented_commands() {
   assert_equal "$created" ""
 }
 
+@test "--check-fs on a trusted symlink judges the file it leads to, and names it" {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir src mnt links
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  ln -s "$PWD/mnt/log" abs
+  ln -s ../mnt/log links/rel
+  run safe-append --check-fs abs
+  abs_status=$status abs_output=$output
+  run safe-append --check-fs links/rel
+  rel_status=$status rel_output=$output
+  run safe-append abs -c text
+  append_status=$status
+  fusermount -u mnt 2>/dev/null || umount mnt
+  # Appending refuses FUSE; --check-fs says so, of the same file.
+  assert_equal "$append_status" 3
+  assert_equal "$abs_status" 0
+  output=$abs_output
+  mapfile -t lines <<<"$output"
+  assert_line --index 0 "abs: a symbolic link: examined $PWD/mnt/log, where records would go"
+  assert_line --index 1 --partial "$PWD/mnt/log: fuse (FUSE filesystem"
+  assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
+  # A relative target is relative to the link's directory.
+  assert_equal "$rel_status" 0
+  output=$rel_output
+  mapfile -t lines <<<"$output"
+  assert_line --index 0 "links/rel: a symbolic link: examined links/../mnt/log, where records would go"
+  assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
+}
+
+@test "--check-fs on a symlink appending would not follow: refused the same way" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  ln -s ../victim shared/log
+  chown -h nobody shared/log
+  run safe-append shared/log -c injected
+  assert_failure 3
+  appending=$output
+  run safe-append --check-fs shared/log
+  assert_failure 3
+  assert_output "$appending"
+}
+
 @test "-S through a dangling symlink syncs the directory the file is created in" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir links logs
