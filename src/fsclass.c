@@ -658,7 +658,18 @@ fs_identify (int dirfd, char const *name, struct fs_info *info)
   int target = fd >= 0 ? fd : dirfd;
 
   struct statfs sfs;
-  if (fstatfs (target, &sfs) != 0)
+  int r = fstatfs (target, &sfs);
+  if (r != 0 && fd >= 0)
+    {
+      /* A FUSE daemon may answer for a symbolic link by following it:
+         a dangling one gives ENOENT.  A link is no mount point: it is
+         on the filesystem of its directory.  */
+      close (fd);
+      fd = -1;
+      target = dirfd;
+      r = fstatfs (target, &sfs);
+    }
+  if (r != 0)
     {
       int saved_errno = errno;
       if (fd >= 0)

@@ -562,6 +562,13 @@ another"
   assert_equal "$status" 3
   assert_equal "$(readlink "$dir/current")" r1
   assert_no_temporaries atomic-swap "$dir"
+  # A dangling LINK: bindfs answers statfs for it by following it
+  # (ENOENT); its directory's filesystem is judged, with the warning.
+  ln -s gone "$dir/dangling"
+  run atomic-swap -s r1 "$dir/dangling"
+  assert_success
+  assert_output --partial "warning: '$dir/dangling' is on fuse:"
+  assert_equal "$(readlink "$dir/dangling")" r1
 
   require_mount fuse-s3fs
   dir=$(test_dir_on fuse-s3fs)
