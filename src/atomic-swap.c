@@ -1198,7 +1198,24 @@ complete_repoint (struct repoint *r, struct options const *opt)
 
   /* The old link, or an older backup, is at the temporary name.  */
   if (r->old_held_at == r->temp.name || r->older_backup_held)
-    temp_remove (&r->temp);
+    {
+      char left[sizeof r->temp.name];
+      strcpy (left, r->temp.name);
+      temp_remove (&r->temp);
+      struct stat st;
+      if (fstatat (r->parent.fd, left, &st, AT_SYMLINK_NOFOLLOW) == 0
+          || errno != ENOENT)
+        {
+          /* The change stands; what it replaced could not be removed.  */
+          char *shown = in_link_dir (r, left);
+          error (0, 0, "%s now points to %s, but the link it replaced is "
+                 "left as %s, which cannot be removed",
+                 quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                 quoteaf_n (2, shown));
+          free (shown);
+          return EXIT_SYSERR;
+        }
+    }
   else
     temp_forget (&r->temp);
 

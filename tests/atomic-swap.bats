@@ -1130,6 +1130,18 @@ interrupt_at_rename() {
   assert_no_leftovers
 }
 
+@test "-s: the old link that cannot be removed (EIO) is named, status 3, the change stays" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  run strace -o /dev/null -e trace=unlinkat -e inject=unlinkat:error=EIO:when=1 \
+    atomic-swap -s releases/b current
+  assert_equal "$status" 3
+  assert_output --regexp "^atomic-swap: 'current' now points to 'releases/b', but the link it replaced is left as '(\.atomic-swap\.[A-Za-z0-9]{6})', which cannot be removed\$"
+  assert_equal "$(readlink current)" releases/b
+  [[ $output =~ \'(\.atomic-swap\.[A-Za-z0-9]{6})\' ]]
+  assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/a
+}
+
 @test "--expect: a signal that comes as the lock is made leaves no lock behind" {
   command -v strace >/dev/null || skip "strace is not installed"
   make_releases
