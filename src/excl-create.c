@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -619,7 +620,17 @@ judge_existing (struct parent_dir const *parent, char const *file,
 static char *
 takeover_lock_name (struct parent_dir const *parent)
 {
-  return xasprintf (".%s.%s.lock", tool_name (), parent->base);
+  char *name = xasprintf (".%s.%s.lock", tool_name (), parent->base);
+  if (strlen (name) <= NAME_MAX)
+    return name;
+  /* Too long for a name: FILE's start and a hash of all of it
+     (FNV-1a), the same for every caller.  */
+  free (name);
+  uint64_t hash = 14695981039346656037u;
+  for (char const *p = parent->base; *p; p++)
+    hash = (hash ^ (unsigned char) *p) * 1099511628211u;
+  return xasprintf (".%s.%.100s~%016" PRIx64 ".lock", tool_name (),
+                    parent->base, hash);
 }
 
 /* Holding the takeover lock, FILE was judged stale while open on

@@ -912,6 +912,20 @@ replace_stale_waiter() {
   [ ! -e .excl-create.f.lock ]
 }
 
+@test "--replace-stale of a FILE whose name is too long for its takeover lock's: a shortened lock name, the same for every caller" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local f dead
+  f=$(printf 'x%.0s' $(seq 240))
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >"$f"
+  run strace -f -o trace -e trace=renameat excl-create --pid --replace-stale "$f"
+  assert_success
+  assert_not_equal "$(head -n 1 "$f")" "$dead"
+  grep -Eq '"\.excl-create\.x{100}~[0-9a-f]{16}\.lock"' trace ||
+    fail "no shortened lock name: $(cat trace)"
+  assert_no_temporaries excl-create
+}
+
 @test "--replace-stale: a SIGTERM as the takeover lock is made leaves no lock behind" {
   command -v strace >/dev/null || skip "strace is not installed"
   pid_record "$(dead_pid)" 1 >f
