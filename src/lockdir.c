@@ -512,6 +512,13 @@ print_status (char const *lock, struct dirlock_holders const *holders,
     fputs ("}\n", stdout);
 }
 
+/* The name of LOCK's queue, LOCK.queue (to free).  */
+static char *
+queue_name_of (char const *lock)
+{
+  return xasprintf ("%s%s", lock, LOCKQUEUE_SUFFIX);
+}
+
 /* If LOCK itself is a directory or absent, but its queue LOCK.queue
    exists and is not a directory, return the queue's name (to free), so
    that an ENOTDIR is blamed on the right file.  Else NULL.  */
@@ -521,7 +528,7 @@ queue_not_directory (char const *lock)
   struct stat st;
   if (lstat (lock, &st) == 0 ? !S_ISDIR (st.st_mode) : errno != ENOENT)
     return NULL;
-  char *queue = xasprintf ("%s.queue", lock);
+  char *queue = queue_name_of (lock);
   if (lstat (queue, &st) == 0 && !S_ISDIR (st.st_mode))
     return queue;
   free (queue);
@@ -635,7 +642,7 @@ report_busy (char const *lock, struct options const *opt)
       struct dirlock_owner const *first = &waiters[0];
       if (!dirlock_same_system (first) && !dirlock_has_lease (first))
         {
-          char *queue = xasprintf ("%s%s", lock, LOCKQUEUE_SUFFIX);
+          char *queue = queue_name_of (lock);
           error (0, 0, "the first, pid %ld on %s, is of another host or "
                  "pid namespace and has no lease, so it is never judged dead "
                  "from here; if it no longer waits, remove its ticket from "

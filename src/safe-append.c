@@ -1112,6 +1112,27 @@ location_set_dir (struct location *at, int dirfd, bool own)
   at->dir_number++;
 }
 
+/* Start AT at FILE's name in its directory PARENT.  */
+static void
+location_start (struct location *at, struct parent_dir const *parent,
+                char const *file)
+{
+  *at = (struct location) { .dirfd = parent->fd,
+                            .name = xstrdup (parent->base),
+                            .shown = xstrdup (file), .path = xstrdup (file),
+                            .dir_number = 1 };
+}
+
+/* Free what AT holds (not PARENT's descriptor, its first directory).  */
+static void
+location_end (struct location *at)
+{
+  location_set_dir (at, -1, false);
+  free (at->name);
+  free (at->shown);
+  free (at->path);
+}
+
 /* Follow the trusted symbolic link AT names to where it points.  Return
    false after reporting why not.  */
 static bool
@@ -1241,9 +1262,8 @@ open_file (char const *file, struct options const *opt, struct stat *st)
       error (0, errno, "cannot append to %s", quoteaf (file));
       return -1;
     }
-  struct location at = { .dirfd = parent.fd, .name = xstrdup (parent.base),
-                         .shown = xstrdup (file), .path = xstrdup (file),
-                         .dir_number = 1 };
+  struct location at;
+  location_start (&at, &parent, file);
 
   int fd = -1;
   unsigned int checked_dir = 0;  /* the filesystem was checked for this
@@ -1337,10 +1357,7 @@ open_file (char const *file, struct options const *opt, struct stat *st)
       fd = -1;
     }
 
-  location_set_dir (&at, -1, false);
-  free (at.name);
-  free (at.shown);
-  free (at.path);
+  location_end (&at);
   close_parent (&parent);
   return fd;
 }
@@ -1358,9 +1375,8 @@ explain_filesystem (char **operand)
   if (has_trailing_slash (file) || !open_parent (file, &parent))
     return fs_explain_operands (1, operand);
 
-  struct location at = { .dirfd = parent.fd, .name = xstrdup (parent.base),
-                         .shown = xstrdup (file), .path = xstrdup (file),
-                         .dir_number = 1 };
+  struct location at;
+  location_start (&at, &parent, file);
   int hops = 0;
   struct stat name_st;
   int status = EXIT_SYSERR;
@@ -1373,10 +1389,7 @@ explain_filesystem (char **operand)
       status = fs_explain_at (at.path, at.dirfd, at.name, dir);
       free (dir);
     }
-  location_set_dir (&at, -1, false);
-  free (at.name);
-  free (at.shown);
-  free (at.path);
+  location_end (&at);
   close_parent (&parent);
   return status;
 }
