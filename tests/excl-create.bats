@@ -945,12 +945,7 @@ replace_stale_waiter() {
   run strace -f -o trace -e trace=fdatasync,renameat,renameat2,openat \
     excl-create --pid --replace-stale f
   assert_success
-  local synced appeared
-  synced=$(grep -n 'fdatasync(' trace | head -n 1 | cut -d: -f1)
-  appeared=$(grep -n 'rename[a-z0-9]*(.*, "\.excl-create\.f\.lock"' trace | head -n 1 | cut -d: -f1)
-  [ -n "$synced" ] || fail "no fdatasync: $(cat trace)"
-  [ -n "$appeared" ] || fail "no rename to the takeover lock: $(cat trace)"
-  ((synced < appeared)) || fail "synced after the lock appeared: $(cat trace)"
+  assert_synced_before_rename trace .excl-create.f.lock
   [ ! -e .excl-create.f.lock ]
 }
 

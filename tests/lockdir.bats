@@ -593,12 +593,7 @@ count_with() {
   run strace -f -o trace -e trace=fdatasync,renameat,renameat2 \
     lockdir --lease=1m L true
   assert_success
-  local synced appeared
-  synced=$(grep -n 'fdatasync(' trace | head -n 1 | cut -d: -f1)
-  appeared=$(grep -n 'rename[a-z0-9]*(.*, "L"' trace | head -n 1 | cut -d: -f1)
-  [ -n "$synced" ] || fail "no fdatasync: $(cat trace)"
-  [ -n "$appeared" ] || fail "no rename to L: $(cat trace)"
-  ((synced < appeared)) || fail "synced after the lock appeared: $(cat trace)"
+  assert_synced_before_rename trace L
   run strace -f -o trace -e trace=fdatasync lockdir L true
   assert_success
   run grep 'fdatasync(' trace

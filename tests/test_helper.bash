@@ -105,6 +105,19 @@ plant_record() {
   mv "$lock/owner.planted.tmp" "$lock/owner.planted"
 }
 
+# assert_synced_before_rename TRACE NAME: in strace's output TRACE an
+# fdatasync comes before the first rename to NAME (a record that reaches
+# the disk before the lock NAME appears).
+assert_synced_before_rename() {
+  local trace=$1 name=$2 synced appeared
+  synced=$(grep -n 'fdatasync(' "$trace" | head -n 1 | cut -d: -f1)
+  appeared=$(grep -n 'rename[a-z0-9]*(' "$trace" | grep -F ", \"$name\"" |
+    head -n 1 | cut -d: -f1)
+  [ -n "$synced" ] || fail "no fdatasync: $(cat "$trace")"
+  [ -n "$appeared" ] || fail "no rename to $name: $(cat "$trace")"
+  ((synced < appeared)) || fail "synced after $name appeared: $(cat "$trace")"
+}
+
 # True once process PID holds an inotify descriptor, i.e. it is waiting
 # on a directory.
 has_inotify_fd() {
