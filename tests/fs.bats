@@ -621,13 +621,10 @@ another"
 }
 
 @test "lockdir after a power loss on ext4 and xfs: the empty record left is named, --break ends it, tokens go on from what survived" {
-  require_root
-  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
-  local fs mnt holder child
+  require_power_loss
+  local fs holder child
   for fs in ext4 xfs; do
     fs_crash_mount "$fs"
-    mnt=$(fs_mount_point "$CRASH")
-    cd "$mnt"
     # Two holdings: LOCK.last exists, so the next release replaces it.
     lockdir L true
     lockdir L true
@@ -668,15 +665,11 @@ lockdir: its system may have crashed before writing the record to disk (on a net
 }
 
 @test "lockdir after a power loss on ext4 and xfs: a lock with a lease kept its record and its tokens, and the lease frees it" {
-  require_root
-  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
-  unshare --pid --fork --mount-proc true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
-  local fs mnt nsinit
+  require_power_loss
+  require_pid_namespace
+  local fs nsinit
   for fs in ext4 xfs; do
     fs_crash_mount "$fs"
-    mnt=$(fs_mount_point "$CRASH")
-    cd "$mnt"
     # Two holdings with a lease, then a third, held: LOCK.last is the
     # second's record.
     lockdir --lease=1m L true
@@ -707,16 +700,12 @@ lockdir: its system may have crashed before writing the record to disk (on a net
 }
 
 @test "excl-create after a power loss on ext4 and xfs: the takeover lock a caller held is freed by its lease" {
-  require_root
-  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
+  require_power_loss
   command -v strace >/dev/null || skip "strace is not installed"
-  unshare --pid --fork --mount-proc true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
-  local fs mnt nsinit
+  require_pid_namespace
+  local fs nsinit
   for fs in ext4 xfs; do
     fs_crash_mount "$fs"
-    mnt=$(fs_mount_point "$CRASH")
-    cd "$mnt"
     # A caller replacing a stale pid file (its process 99999 is gone)
     # holds the takeover lock when the power fails: strace holds it up
     # at the renameat2 that takes the stale file away.  It runs in a pid

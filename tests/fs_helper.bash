@@ -173,9 +173,22 @@ fs_unmount_all() {
   return 0
 }
 
+# Skip the test unless a power loss can be simulated (fs_power_loss).
+require_power_loss() {
+  require_root
+  command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
+}
+
+# Skip the test unless a process can have a pid namespace of its own.
+require_pid_namespace() {
+  unshare --pid --fork --mount-proc true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+}
+
 # fs_crash_mount FS: a fresh FS (ext4 or xfs) for this test alone, for
 # it crashes it (fs_power_loss); its mount's name goes to $CRASH (mounted
-# at $(fs_mount_point "$CRASH")).  Skip the test if it cannot be made.
+# at $(fs_mount_point "$CRASH")), which becomes the current directory.
+# Skip the test if it cannot be made.
 fs_crash_mount() {
   local name=crash-$1-$BATS_TEST_NUMBER
   CRASH=$name
@@ -186,6 +199,7 @@ fs_crash_mount() {
   if [ -f "$FS_ROOT/$name.skip" ]; then
     skip "$(cat "$FS_ROOT/$name.skip")"
   fi
+  cd "$(fs_mount_point "$name")"
 }
 
 # fs_power_loss NAME: stop the filesystem of mount NAME as a power loss
