@@ -1093,18 +1093,25 @@ size_limit_round_broken() {
   (( $(wc -l <log) >= 4 ))
 }
 
-@test "rotation by rename while the producer is quiet: FILE is re-created without a write, and the next record goes there" {
+# quiet_rotation [COMMAND...]: COMMAND (if any) runs 'safe-append log',
+# fed by a FIFO whose writing end is fd $w; after one record, 'log' is
+# renamed to log.1, and nothing more is written until safe-append has
+# made 'log' again: it looks at FILE's name while it waits for input
+# too, and creates it at the look after the one that found it absent.
+# $pid is the background process.
+quiet_rotation() {
   mkfifo in
-  safe-append log <in &
+  "$@" safe-append log <in &
   pid=$!
   exec {w}>in
   echo one >&$w
   wait_until grep -qx one log
   mv log log.1
-  # Nothing more to write: safe-append looks at FILE's name while it
-  # waits for input too, and creates it at the look after the one that
-  # found it absent.
   wait_until test -e log
+}
+
+@test "rotation by rename while the producer is quiet: FILE is re-created without a write, and the next record goes there" {
+  quiet_rotation
   echo two >&$w
   exec {w}>&-
   wait "$pid"
@@ -1114,14 +1121,7 @@ size_limit_round_broken() {
 
 @test "a quiet producer: the looks while waiting do not spin" {
   command -v strace >/dev/null || skip "strace is not installed"
-  mkfifo in
-  strace -o trace -e trace=poll safe-append log <in &
-  pid=$!
-  exec {w}>in
-  echo one >&$w
-  wait_until grep -qx one log
-  mv log log.1
-  wait_until test -e log
+  quiet_rotation strace -o trace -e trace=poll
   exec {w}>&-
   wait "$pid"
   # A wait until the next look is due, then a look: over the two looks
