@@ -1963,6 +1963,12 @@ dirlock_release (struct dirlock *lock)
 }
 
 void
+dirlock_keep (struct dirlock *lock)
+{
+  forget_holding (lock);
+}
+
+void
 dirlock_detach (struct dirlock *lock)
 {
   close_lock (lock);

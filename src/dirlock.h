@@ -222,6 +222,11 @@ int dirlock_release (struct dirlock *lock);
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
 
+/* From now on a signal or an exit does not end our holding (see
+   held_record): a command runs on its behalf (dirlock_add_child), and
+   the holding lasts as long as that command, even if we die.  */
+void dirlock_keep (struct dirlock *lock);
+
 /* Name CHILD_PID, started at CHILD_START_TIME, in our owner record as
    the process running on the owner's behalf (lockdir's COMMAND): while
    it lives, the lock is not stale even if the owner has died.  Appends

@@ -981,6 +981,9 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
     {
       child_for_signals = child;
       install_handlers ();
+      /* COMMAND holds the lock now (its record names it): a signal that
+         ends us, SIGALRM say, must not end the holding under it.  */
+      dirlock_keep (lock);
     }
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
   if (child < 0)

@@ -692,6 +692,22 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   assert_no_temporaries lockdir
 }
 
+@test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
+  kill -ALRM "$BG"
+  local status=0
+  wait "$BG" || status=$?
+  assert_equal "$status" 142
+  # COMMAND lives on, and keeps the lock.
+  run lockdir -n L true
+  assert_failure 75
+  echo >gate
+  # Once it has exited, the holding is stale, and the next one breaks it.
+  wait_until lockdir -n -q L true
+}
+
 @test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
   mkfifo gate
   background lockdir L sh -c 'echo $$ >child; read x <gate'
