@@ -515,6 +515,8 @@ static struct
   int dirfd;
   int unlink_flags;
   int retire;         /* removed by retire_name */
+  int lazy;           /* needs the handlers only for a pending signal
+                         (temp_adopt_lazily) */
   char name[TEMP_NAME_MAX];
 } cleanup_table[CLEANUP_SLOTS];
 
@@ -566,12 +568,33 @@ block_cleanup_signals (void)
   sigprocmask (SIG_BLOCK, &set, &unblocked_mask);
 }
 
-/* Is any temporary registered?  */
+/* Is any temporary registered (with LAZY, any at all; else any but
+   those of temp_adopt_lazily)?  */
+static bool
+temporaries_registered_ (bool lazy)
+{
+  for (int i = 0; i < CLEANUP_SLOTS; i++)
+    if (cleanup_table[i].in_use && (lazy || !cleanup_table[i].lazy))
+      return true;
+  return false;
+}
+
 static bool
 temporaries_registered (void)
 {
-  for (int i = 0; i < CLEANUP_SLOTS; i++)
-    if (cleanup_table[i].in_use)
+  return temporaries_registered_ (true);
+}
+
+/* Is a cleanup signal pending (blocked, and already sent)?  */
+static bool
+cleanup_signal_pending (void)
+{
+  sigset_t pending, cleanup;
+  if (sigpending (&pending) != 0)
+    return true;
+  cleanup_signal_set (&cleanup);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember (&pending, sig) == 1 && sigismember (&cleanup, sig) == 1)
       return true;
   return false;
 }
@@ -582,8 +605,12 @@ unblock_cleanup_signals (void)
   if (cleanup_block_depth == 0 || --cleanup_block_depth > 0)
     return;
   /* A temporary outlives the blocked step: from now on a signal must
-     find the handler that removes it.  */
-  if (!cleanup_handlers_installed && temporaries_registered ())
+     find the handler that removes it.  For a lazy one, only a signal
+     already pending: installing the handlers costs a system call per
+     cleanup signal, on the path of every lockdir.  */
+  if (!cleanup_handlers_installed
+      && (temporaries_registered_ (false)
+          || (temporaries_registered () && cleanup_signal_pending ())))
     install_cleanup_handlers ();
   sigprocmask (SIG_SETMASK, &unblocked_mask, NULL);
 }
@@ -677,6 +704,7 @@ register_temp (struct temp_name *temp, int slot, int kind)
   cleanup_table[slot].dirfd = temp->dirfd;
   cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
   cleanup_table[slot].retire = 0;
+  cleanup_table[slot].lazy = 0;
   memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
   cleanup_table[slot].in_use = 1;
   temp->slot = slot;
@@ -1221,9 +1249,26 @@ xparse_mode (char const *spec)
   return mode;
 }
 
+static int adopt (struct temp_name *temp, int dirfd, char const *name,
+                  enum temp_kind kind, bool lazy);
+
 int
 temp_adopt (struct temp_name *temp, int dirfd, char const *name,
             enum temp_kind kind)
+{
+  return adopt (temp, dirfd, name, kind, false);
+}
+
+int
+temp_adopt_lazily (struct temp_name *temp, int dirfd, char const *name,
+                   enum temp_kind kind)
+{
+  return adopt (temp, dirfd, name, kind, true);
+}
+
+static int
+adopt (struct temp_name *temp, int dirfd, char const *name,
+       enum temp_kind kind, bool lazy)
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
@@ -1239,7 +1284,10 @@ temp_adopt (struct temp_name *temp, int dirfd, char const *name,
     if (!cleanup_table[slot].in_use)
       break;
   if (slot < CLEANUP_SLOTS)
-    register_temp (temp, slot, kind);
+    {
+      register_temp (temp, slot, kind);
+      cleanup_table[slot].lazy = lazy;
+    }
   unblock_cleanup_signals ();
   if (slot == CLEANUP_SLOTS)
     {

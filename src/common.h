@@ -332,6 +332,15 @@ mode_t xparse_mode (char const *mode_spec);
 int temp_adopt (struct temp_name *temp, int dirfd, char const *name,
                 enum temp_kind kind);
 
+/* temp_adopt, for a name whose removal by a signal is best effort: the
+   signal handlers are installed for it only if a cleanup signal is
+   already pending when the cleanup signals are unblocked (one that
+   came while they were blocked); one that comes later may find none.
+   At exit, and whenever the handlers are installed anyway, it is
+   removed as a temporary is.  */
+int temp_adopt_lazily (struct temp_name *temp, int dirfd, char const *name,
+                       enum temp_kind kind);
+
 /* Open the directory NAME in DIRFD (never following a symbolic link)
    for listing: return a stream reading it, and in *FD a descriptor of
    it for the *at calls; the caller closes both.  NULL with errno (and

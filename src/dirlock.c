@@ -966,20 +966,24 @@ new_id (char *id)
 
 /* Our holding has just been made, with the cleanup signals blocked
    (they wait until we unblock them).  Until it is released or handed
-   over (dirlock_detach), a cleanup signal or an exit ends it as it
-   removes a temporary: our record, then the directory, if that is then
-   empty (an empty LOCK is free).  Our caller has not been told that
-   it holds the lock, and must not be left holding it.  Best effort: a
-   full cleanup table registers nothing.  */
+   over (dirlock_detach, dirlock_keep), an exit, or a cleanup signal
+   that came meanwhile, ends it as it removes a temporary: our record,
+   then the directory, if that is then empty (an empty LOCK is free).
+   Our caller has not been told that it holds the lock, and must not be
+   left holding it.  A signal that comes later does so only where the
+   cleanup handlers are installed anyway (temp_adopt_lazily: installing
+   them would cost every lockdir some fifty system calls); the caller
+   that hands the holding over blocks the signals until then.  Best
+   effort: a full cleanup table registers nothing.  */
 static void
 adopt_holding (struct dirlock *lock)
 {
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
-  if (temp_adopt (&lock->held_record, lock->lock_fd, owner_name,
-                  TEMP_FILE) == 0)
-    temp_adopt (&lock->held_dir, lock->parent.fd, lock->parent.base,
-                TEMP_DIR);
+  if (temp_adopt_lazily (&lock->held_record, lock->lock_fd, owner_name,
+                         TEMP_FILE) == 0)
+    temp_adopt_lazily (&lock->held_dir, lock->parent.fd, lock->parent.base,
+                       TEMP_DIR);
 }
 
 /* Undo adopt_holding: the holding is ended by the caller, or handed

@@ -1136,6 +1136,13 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
       report_busy (lock_name, opt);
       return busy_status;
     }
+  /* Held for the caller: from here a cleanup signal is held, and
+     dropped at our exit (or after a release), so that the caller never
+     holds a lock it was told it failed to get.  (With COMMAND, one that
+     kills us before COMMAND starts leaves a holding of a dead owner,
+     which the next lockdir breaks.)  */
+  if (!with_command)
+    block_cleanup_signals ();
   if (opt->verbose)
     {
       struct timespec waited = timespec_sub (monotonic_now (), started);
@@ -1165,10 +1172,6 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
           return EXIT_SYSERR;
         }
     }
-  /* Handed over to the caller: from here a cleanup signal would end
-     lockdir with a failure status while the caller holds the lock, so
-     it stays blocked, and is dropped at our exit.  */
-  block_cleanup_signals ();
   dirlock_detach (&lock);
   return EXIT_DONE;
 }
