@@ -1403,6 +1403,30 @@ expect_while_changed() {
   [ ! -e .atomic-swap.current.lock ]
 }
 
+@test "--expect: a lock held all through the wait is a 'no' (status 1), and changes nothing" {
+  require_shim
+  ln -s base current
+  # A holds the lock, stopped at its exchange.
+  start_with_shim fa FAULT_PAUSE=renameat2:1 \
+    atomic-swap -s --expect=base a current
+  a=$SHIM_PID
+  wait_until paused_at fa renameat2 1
+  # B's clock runs 61 s ahead once its deadline is set (its first
+  # reading of the monotonic clock): its 60-second wait runs out at
+  # once.
+  run env LD_PRELOAD="$SHIM" FAULT_CLOCK_AHEAD=1:61 \
+    atomic-swap -s --expect=base b current
+  assert_failure 1
+  assert_output "atomic-swap: cannot change 'current': the lock '.atomic-swap.current.lock' is still held after 60 seconds; not changed"
+  assert_equal "$(readlink current)" base
+  go_on fa renameat2 1
+  sa=0; wait "$a" || sa=$?
+  assert_equal "$sa" 0
+  assert_equal "$(readlink current)" a
+  rm -r fa
+  assert_no_leftovers
+}
+
 # The lock is taken in the directory atomic-swap already holds open.  If
 # it were looked up by path again, a path repointed in between would
 # put two deployers' locks in two directories.

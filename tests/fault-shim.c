@@ -10,6 +10,11 @@
    FAULT_FAIL   CALL:N:ERRNO[,...]  the Nth call of CALL fails with the
                 errno numbered ERRNO, without doing anything
 
+   FAULT_CLOCK_AHEAD  N:SECONDS  from its (N+1)th call on, clock_gettime
+                of CLOCK_MONOTONIC answers SECONDS later than the clock
+                (a wait whose deadline came from one of the first N
+                calls then runs out at once, without the test waiting)
+
    CALL is one of renameat2, renameat, symlinkat, unlinkat.  Calls are
    counted per process, from 1.  A pause gives up after five minutes, so
    a broken test cannot hang forever.  Signals are delivered during a
@@ -151,6 +156,25 @@ symlinkat (char const *target, int newdirfd, char const *linkpath)
   if (!real)
     real = next ("symlinkat");
   return real (target, newdirfd, linkpath);
+}
+
+int
+clock_gettime (clockid_t clock, struct timespec *ts)
+{
+  static int (*real) (clockid_t, struct timespec *);
+  static unsigned long monotonic_calls;
+  if (!real)
+    real = next ("clock_gettime");
+  int result = real (clock, ts);
+  char const *ahead = getenv ("FAULT_CLOCK_AHEAD");
+  if (result == 0 && clock == CLOCK_MONOTONIC && ahead)
+    {
+      char *end;
+      unsigned long after = strtoul (ahead, &end, 10);
+      if (*end == ':' && ++monotonic_calls > after)
+        ts->tv_sec += strtol (end + 1, NULL, 10);
+    }
+  return result;
 }
 
 int
