@@ -1109,8 +1109,9 @@ main (int argc, char **argv)
           pid_of = c == PID_OPTION ? NULL : optarg;
           break;
         case 'w':
-          opt.wait = true;
           wait_for = xparse_duration (optarg, "--wait");
+          /* A zero wait is no wait: FILE exists, not "timed out".  */
+          opt.wait = timespec_sign (wait_for) > 0;
           break;
         case 'S':
           opt.sync = true;

@@ -623,8 +623,9 @@ report_busy (char const *lock, struct options const *opt)
   if (opt->quiet)
     return;
   struct dirlock_owner owner;
-  char const *what = (opt->nonblock || !opt->has_timeout
-                      ? "is held" : "is still held after the timeout");
+  bool waited = (opt->has_timeout && !opt->nonblock
+                 && timespec_sign (opt->timeout) > 0);
+  char const *what = waited ? "is still held after the timeout" : "is held";
   struct dirlock_owner *waiters;
   size_t queued;
   if (dirlock_read (lock, &owner) == 0)

@@ -331,6 +331,17 @@ setup() {
   assert_failure 1
 }
 
+@test "-w 0 waits for nothing: FILE exists, not 'timed out waiting'" {
+  : >f
+  run excl-create -w 0 f
+  assert_failure 1
+  assert_output "excl-create: cannot create 'f': File exists"
+  echo tickets >p
+  run excl-create -w 0 --pid --replace-stale p
+  assert_failure 1
+  assert_output "excl-create: cannot create 'p': File exists (it is not a pid file)"
+}
+
 @test "-w takes its DURATION as the next word: -w 10s f creates only f (issue 12)" {
   # Without the fix -w took no separate argument: '10s' became a FILE.
   run excl-create -w 10s f

@@ -218,6 +218,10 @@ assert_command_usage_error() {
   assert_output --partial "still held after the timeout"
   run lockdir -w 200ms L
   assert_failure 1
+  # A zero wait is no wait: held, as with -n, not "after the timeout".
+  run lockdir -w 0 L true
+  assert_failure 75
+  assert_output --partial "'L' is held by pid $BG"
   echo >gate
   wait "$BG"
   lockdir -n L true
