@@ -133,7 +133,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --replace-stale   with --pid or --pid-of: if FILE is a pid file whose\n\
                           process is dead, replace it (see below)\n\
   -w, --wait=DURATION   if FILE exists, wait up to DURATION for it to be\n\
-                          removed, then create it ('inf': wait forever)\n\
+                          removed, then create it ('inf': wait forever);\n\
+                          with several FILEs, DURATION is for them all\n\
   -S, --sync            make the new file durable (fsync the file and its\n\
                           directory) before exiting\n\
   -v, --verbose         print a line for each file created\n\

@@ -331,6 +331,22 @@ setup() {
   assert_failure 1
 }
 
+@test "-w with several FILEs: DURATION is for them all, not for each" {
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  : >a
+  : >b
+  # The clock runs 100 s ahead once the deadline is set (the first
+  # reading): the wait for a runs out at once.  One deadline for all
+  # FILEs means b's has passed too; a deadline of its own would wait
+  # 60 s more for b, and timeout(1) would end it with 124.
+  run timeout 20 env LD_PRELOAD="$shim" FAULT_CLOCK_AHEAD=1:100 \
+    excl-create -w 60 a b
+  assert_failure 1
+  assert_line --index 0 "excl-create: timed out waiting for 'a' to be removed"
+  assert_line --index 1 "excl-create: timed out waiting for 'b' to be removed"
+}
+
 @test "-w 0 waits for nothing: FILE exists, not 'timed out waiting'" {
   : >f
   run excl-create -w 0 f
