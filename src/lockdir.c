@@ -79,6 +79,7 @@ struct options
   struct timespec lease;        /* 0: none */
   struct timespec max_runtime;  /* 0: none */
   struct timespec kill_after;   /* 0: none */
+  bool foreground;              /* --foreground: COMMAND in our group */
   bool print_token;
   bool verbose;
   bool quiet;
@@ -98,6 +99,7 @@ enum
   OWNER_PID_OPTION,
   LEASE_OPTION,
   MAX_RUNTIME_OPTION,
+  FOREGROUND_OPTION,
   PRINT_TOKEN_OPTION,
   FORCE_OPTION,
   CHECK_FS_OPTION,
@@ -123,6 +125,7 @@ static struct option const long_options[] =
   {"lease", required_argument, NULL, LEASE_OPTION},
   {"max-runtime", required_argument, NULL, MAX_RUNTIME_OPTION},
   {"kill-after", required_argument, NULL, 'k'},
+  {"foreground", no_argument, NULL, FOREGROUND_OPTION},
   {"print-token", no_argument, NULL, PRINT_TOKEN_OPTION},
   {"verbose", no_argument, NULL, 'v'},
   {"quiet", no_argument, NULL, 'q'},
@@ -221,9 +224,15 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --max-runtime=DURATION  send COMMAND SIGTERM when it has run for\n\
                           DURATION, and exit with status 124; COMMAND\n\
                           then runs in a process group of its own, which\n\
-                          gets the signals, as under timeout(1)\n\
+                          gets the signals, as under timeout(1) (but see\n\
+                          --foreground)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
                           COMMAND is still running DURATION after SIGTERM\n\
+      --foreground      with --max-runtime, run COMMAND in lockdir's own\n\
+                          process group, so that it can read from the\n\
+                          terminal and get its signals; the processes\n\
+                          COMMAND starts are then not signalled, as under\n\
+                          timeout --foreground\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
                           (and, with -u, release on behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
@@ -970,7 +979,8 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   sigfillset (&all);
   sigprocmask (SIG_BLOCK, &all, &old_mask);
   spawned.record_errno = spawned.exec_errno = 0;
-  command_has_group = timespec_sign (opt->max_runtime) > 0;
+  command_has_group = (timespec_sign (opt->max_runtime) > 0
+                       && !opt->foreground);
   /* vfork, not fork: a fork copies our page tables, and then every page
      either process writes costs a fault; that was a quarter of the
      time of 'lockdir L true'.  */
@@ -1711,6 +1721,9 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
             usage_error ("--lease must be at most 365d (or 'inf' for "
                          "none): %s", quote (optarg));
           break;
+        case FOREGROUND_OPTION:
+          opt->foreground = true;
+          break;
         case MAX_RUNTIME_OPTION:
           opt->max_runtime = xparse_duration (optarg, "--max-runtime");
           if (duration_is_infinite (opt->max_runtime))
@@ -1794,6 +1807,8 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (timespec_sign (opt->kill_after) > 0
       && timespec_sign (opt->max_runtime) == 0)
     usage_error ("--kill-after needs --max-runtime");
+  if (opt->foreground && timespec_sign (opt->max_runtime) == 0)
+    usage_error ("--foreground needs --max-runtime");
   if (with_command && opt->owner_pid)
     usage_error ("--owner-pid cannot be used with a COMMAND: lockdir "
                  "itself owns the lock while COMMAND runs");

@@ -286,6 +286,40 @@ assert_command_usage_error() {
   assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
 }
 
+@test "--foreground: with --max-runtime, COMMAND can read the terminal (without it, it is stopped and ended: 124)" {
+  command -v script >/dev/null || skip "script(1) is not installed"
+  # script(1) gives the command a terminal of its own, with lockdir in
+  # its foreground process group, and types what it reads.
+  echo hello | script -qec "lockdir --max-runtime=60s --foreground L sh -c 'read x; echo got \$x'" /dev/null >out
+  assert_equal "$(tr -d '\r' <out | tail -n 1)" "got hello"
+  [ ! -e L ]
+  # With --foreground, COMMAND is in lockdir's process group.
+  run lockdir --max-runtime=60s --foreground L sh -c 'ps -o pgid= -p $$ >pgid'
+  assert_success
+  assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
+  # The control: in a process group of its own, COMMAND is stopped
+  # when it reads the terminal (SIGTTIN) until --max-runtime ends it.
+  status=0
+  echo hello | script -qec "lockdir --max-runtime=1s L sh -c 'read x; echo got \$x'" /dev/null >out || status=$?
+  assert_equal "$status" 124
+  refute grep -q "got hello" out
+  [ ! -e L ]
+}
+
+@test "--foreground: the processes COMMAND started are not signalled at --max-runtime, as documented" {
+  run lockdir --max-runtime=1s --foreground L sh -c 'sleep 30 & echo $! >child; wait'
+  assert_failure 124
+  [ ! -e L ]
+  kill -0 "$(cat child)" || fail "the process COMMAND started was signalled"
+  kill "$(cat child)"
+}
+
+@test "--foreground without --max-runtime is a usage error" {
+  run lockdir --foreground L true
+  assert_failure 125
+  assert_output --partial "--foreground needs --max-runtime"
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, LOCK free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got
