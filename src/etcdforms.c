@@ -98,6 +98,7 @@ struct signals
   sigset_t caught;              /* passed on (unless ignored), SIGCHLD */
   sigset_t old_mask;            /* the mask COMMAND starts with */
   pid_t child;                  /* 0 until COMMAND runs */
+  bool child_has_group;         /* COMMAND leads a process group */
   bool child_exited;
   int pending;                  /* a signal that came before COMMAND */
 };
@@ -126,10 +127,19 @@ signals_start (struct signals *s)
     error (STATUS_CANCELED, errno, "cannot create a signalfd");
 }
 
+/* Send SIG to COMMAND, the process CHILD of S, and to every process it
+   started, when it has a process group of its own.  */
+static void
+signal_command (struct signals const *s, pid_t child, int sig)
+{
+  if (!s->child_has_group || kill (-child, sig) != 0)
+    kill (child, sig);
+}
+
 /* The interrupt hook of the etcd client, and what the wait loops call:
    take the signals that came.  Pass them on to COMMAND once it runs
-   (but not those the terminal sent to the whole process group, which
-   COMMAND got already).  Return true if the caller should stop
+   (but not those the terminal sent to our process group, which COMMAND
+   got already unless it has a group of its own).  Return true if the caller should stop
    waiting: COMMAND exited, or a signal came before COMMAND ran.  */
 static bool
 signals_take (void *arg)
@@ -149,8 +159,8 @@ signals_take (void *arg)
         }
       else if (s->child > 0)
         {
-          if (info.ssi_code != SI_KERNEL)
-            kill (s->child, info.ssi_signo);
+          if (info.ssi_code != SI_KERNEL || s->child_has_group)
+            signal_command (s, s->child, info.ssi_signo);
         }
       else
         {
@@ -437,8 +447,9 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
 /* --- the command form ------------------------------------------------- */
 
 /* Start COMMAND: with the signal mask and dispositions lockdir was
-   started with, LOCKDIR_TOKEN and LOCKDIR_PATH set.  Return its pid,
-   or -1 with *STATUS set after saying why.  */
+   started with, LOCKDIR_TOKEN and LOCKDIR_PATH set, and, unless
+   SIG->child_has_group is false, in a process group of its own.
+   Return its pid, or -1 with *STATUS set after saying why.  */
 static pid_t
 spawn_command (char **command, char const *name, int64_t token,
                struct signals const *sig, int *status)
@@ -452,8 +463,13 @@ spawn_command (char **command, char const *name, int64_t token,
   posix_spawnattr_init (&attr);
   posix_spawnattr_setsigmask (&attr, &sig->old_mask);
   posix_spawnattr_setsigdefault (&attr, &sig->caught);
-  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK
-                                   | POSIX_SPAWN_SETSIGDEF);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (sig->child_has_group)
+    {
+      posix_spawnattr_setpgroup (&attr, 0);
+      flags |= POSIX_SPAWN_SETPGROUP;
+    }
+  posix_spawnattr_setflags (&attr, flags);
   pid_t child;
   int err = posix_spawnp (&child, command[0], NULL, &attr, command,
                           environ);
@@ -486,9 +502,9 @@ struct holding
 static void
 terminate (struct holding *h, struct timespec kill_after)
 {
-  kill (h->child, SIGTERM);
+  signal_command (h->sig, h->child, SIGTERM);
   /* A stopped command would never see the SIGTERM.  */
-  kill (h->child, SIGCONT);
+  signal_command (h->sig, h->child, SIGCONT);
   if (timespec_sign (kill_after) > 0)
     h->kill_at = earlier_deadline (h->kill_at, deadline_after (kill_after));
 }
@@ -513,7 +529,7 @@ lose (struct holding *h, char const *why, bool gone)
     grace = h->opt->kill_after;
   if (timespec_sign (grace) == 0)
     {
-      kill (h->child, SIGKILL);
+      signal_command (h->sig, h->child, SIGKILL);
       h->kill_at = infinite_duration;
       return;
     }
@@ -610,7 +626,7 @@ supervise (struct holding *h)
         }
       if (deadline_passed (h->kill_at))
         {
-          kill (h->child, SIGKILL);
+          signal_command (h->sig, h->child, SIGKILL);
           h->kill_at = infinite_duration;
         }
 
@@ -639,6 +655,10 @@ run_command (char const *name, char **command,
   if (status != 0)
     return status;
 
+  /* The lock can be lost at any time: COMMAND then stops, and so must
+     every process it started, before another holder gets the lock.
+     They get the signals as a process group, unless --foreground.  */
+  sig->child_has_group = !opt->foreground;
   pid_t child = spawn_command (command, name, lock.revision, sig, &status);
   if (child < 0)
     {

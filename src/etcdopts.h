@@ -75,6 +75,7 @@ struct etcd_options
   pid_t owner_pid;              /* 0: the caller */
   struct timespec max_runtime;  /* 0: none */
   struct timespec kill_after;   /* 0: none */
+  bool foreground;              /* COMMAND in our process group */
   char const *command_line;     /* COMMAND as shell words, or NULL */
   bool json;
   bool print_token;

@@ -228,11 +228,11 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           --foreground)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
                           COMMAND is still running DURATION after SIGTERM\n\
-      --foreground      with --max-runtime, run COMMAND in lockdir's own\n\
-                          process group, so that it can read from the\n\
-                          terminal and get its signals; the processes\n\
-                          COMMAND starts are then not signalled, as under\n\
-                          timeout --foreground\n\
+      --foreground      with --max-runtime or --etcd, run COMMAND in\n\
+                          lockdir's own process group, so that it can read\n\
+                          from the terminal and get its signals; the\n\
+                          processes COMMAND starts are then not signalled,\n\
+                          as under timeout --foreground\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
                           (and, with -u, release on behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
@@ -1488,6 +1488,7 @@ run_in_etcd (char **operands, char **command, struct options *opt,
   etcd->owner_pid = opt->owner_pid;
   etcd->max_runtime = opt->max_runtime;
   etcd->kill_after = opt->kill_after;
+  etcd->foreground = opt->foreground;
   etcd->json = opt->json;
   etcd->print_token = opt->print_token;
   etcd->verbose = opt->verbose;
@@ -1807,8 +1808,11 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (timespec_sign (opt->kill_after) > 0
       && timespec_sign (opt->max_runtime) == 0)
     usage_error ("--kill-after needs --max-runtime");
-  if (opt->foreground && timespec_sign (opt->max_runtime) == 0)
-    usage_error ("--foreground needs --max-runtime");
+  if (opt->foreground && (!with_command
+                          || (timespec_sign (opt->max_runtime) == 0
+                              && !opt->etcd.endpoints)))
+    usage_error ("--foreground needs a COMMAND, and --max-runtime or "
+                 "--etcd");
   if (with_command && opt->owner_pid)
     usage_error ("--owner-pid cannot be used with a COMMAND: lockdir "
                  "itself owns the lock while COMMAND runs");

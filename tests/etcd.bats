@@ -187,6 +187,37 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 124
 }
 
+@test "--max-runtime stops the processes COMMAND started too (its process group)" {
+  # The sleep writes elsewhere: one left running would hold run's
+  # output open, and run would wait for it to end, passing anyway.
+  run le --max-runtime=1s "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; wait'
+  assert_equal "$status" 124
+  wait_until is_dead "$(cat child)"
+}
+
+@test "a lock lost while COMMAND runs stops every process COMMAND started, before another can hold it" {
+  bg_le "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; touch held; wait' 2>err
+  local first=$BG
+  wait_until test -f held
+  wait_until command_in_record
+  # --break revokes the lease: the lock is free for others at once.
+  run le --break "$L"
+  assert_success
+  local status=0
+  wait "$first" || status=$?
+  assert_equal "$status" 76
+  wait_until is_dead "$(cat child)"
+}
+
+@test "--foreground: COMMAND stays in lockdir's process group (without it, it has its own)" {
+  run le --foreground "$L" sh -c 'ps -o pgid= -p $$ >pgid'
+  assert_success
+  assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
+  run le "$L" sh -c 'ps -o pgid= -p $$ >pgid; echo $$ >pid'
+  assert_success
+  assert_equal "$(tr -d ' ' <pgid)" "$(cat pid)"
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got
