@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "basename-lgpl.h"
@@ -1191,6 +1192,18 @@ copy_one_line (char *buf, size_t size, char const *str)
   buf[len] = '\0';
   if (cut && size > 4)
     memcpy (buf + size - 4, "...", 4);
+}
+
+void
+report_terminal_stop (int wait_status)
+{
+  if (!WIFSTOPPED (wait_status))
+    return;
+  int sig = WSTOPSIG (wait_status);
+  if (sig == SIGTTIN || sig == SIGTTOU)
+    error (0, 0, "the command is stopped: in a process group of its own, "
+           "it may not %s the terminal (--foreground lets it)",
+           sig == SIGTTIN ? "read from" : "write to");
 }
 
 void

@@ -306,6 +306,11 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
+/* If WAIT_STATUS says that a COMMAND in a process group of its own was
+   stopped for using the terminal (SIGTTIN, SIGTTOU), say so: it would
+   otherwise wait, silently, until something ends it.  */
+void report_terminal_stop (int wait_status);
+
 /* Take the default action of signal SIG (restored and unblocked), so
    that a process that caught it dies of it.  Async-signal-safe.  */
 void raise_default (int sig);

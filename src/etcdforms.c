@@ -582,8 +582,14 @@ supervise (struct holding *h)
   for (;;)
     {
       int status;
-      pid_t w = waitpid (h->child, &status, WNOHANG);
-      if (w == h->child)
+      pid_t w = waitpid (h->child, &status,
+                         WNOHANG | (h->sig->child_has_group ? WUNTRACED : 0));
+      if (w == h->child && WIFSTOPPED (status))
+        {
+          if (!h->opt->quiet)
+            report_terminal_stop (status);
+        }
+      else if (w == h->child)
         return status;
       if (w < 0 && errno != EINTR)
         error (STATUS_CANCELED, errno, "cannot wait for the command");

@@ -766,7 +766,9 @@ install_handlers (void)
 
   memset (&act, 0, sizeof act);
   act.sa_handler = note_sigchld;
-  act.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  /* A command in a process group of its own can be stopped by the
+     terminal: hear of that too, to say so (report_terminal_stop).  */
+  act.sa_flags = SA_RESTART | (command_has_group ? 0 : SA_NOCLDSTOP);
   sigemptyset (&act.sa_mask);
   sigaction (SIGCHLD, &act, NULL);
 }
@@ -792,16 +794,18 @@ command_line (char **argv)
 
 /* Reap CHILD if it has exited, and then forget it as the target of
    forwarded signals in the same step, with them blocked.  Return
-   waitpid's result.  */
+   waitpid's result, which also tells when CHILD, in a process group of
+   its own, has stopped.  */
 static pid_t
 reap_child (pid_t child, int *status)
 {
   sigset_t block, old_mask;
   forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
-  pid_t w = waitpid (child, status, WNOHANG);
+  pid_t w = waitpid (child, status,
+                     WNOHANG | (command_has_group ? WUNTRACED : 0));
   int saved_errno = errno;
-  if (w == child)
+  if (w == child && !WIFSTOPPED (*status))
     child_for_signals = 0;
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
   errno = saved_errno;
@@ -835,7 +839,12 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
   for (;;)
     {
       pid_t w = reap_child (child, status);
-      if (w == child)
+      if (w == child && WIFSTOPPED (*status))
+        {
+          if (!opt->quiet)
+            report_terminal_stop (*status);
+        }
+      else if (w == child)
         return true;
       if (w < 0 && errno != EINTR)
         {

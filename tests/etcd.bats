@@ -218,6 +218,22 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$(tr -d ' ' <pgid)" "$(cat pid)"
 }
 
+@test "--foreground: COMMAND can read the terminal; without it, it is stopped, and lockdir says so" {
+  command -v script >/dev/null || skip "script(1) is not installed"
+  # script(1) gives the command a terminal of its own, with lockdir in
+  # its foreground process group, and types what it reads.
+  echo hello | script -qec "lockdir --etcd=$ETCD_URL --foreground $L sh -c 'read x; echo got \$x'" /dev/null >out
+  assert_equal "$(tr -d '\r' <out | tail -n 1)" "got hello"
+  # The control: in a group of its own, COMMAND is stopped (SIGTTIN)
+  # until --max-runtime ends it.
+  local status=0
+  echo hello | script -qec "lockdir --etcd=$ETCD_URL --max-runtime=1s $L sh -c 'read x; echo got \$x'" /dev/null >out || status=$?
+  assert_equal "$status" 124
+  refute grep -q "got hello" out
+  grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
+    fail "no word of the stopped command: $(cat out)"
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got

@@ -305,6 +305,9 @@ assert_command_usage_error() {
   echo hello | script -qec "lockdir --max-runtime=1s L sh -c 'read x; echo got \$x'" /dev/null >out || status=$?
   assert_equal "$status" 124
   refute grep -q "got hello" out
+  # ... and lockdir says why it waits.
+  grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
+    fail "no word of the stopped command: $(cat out)"
   [ ! -e L ]
 }
 
