@@ -139,8 +139,9 @@ signal_command (struct signals const *s, pid_t child, int sig)
 /* The interrupt hook of the etcd client, and what the wait loops call:
    take the signals that came.  Pass them on to COMMAND once it runs
    (but not those the terminal sent to our process group, which COMMAND
-   got already unless it has a group of its own).  Return true if the caller should stop
-   waiting: COMMAND exited, or a signal came before COMMAND ran.  */
+   got already unless it has a group of its own).  Return true if the
+   caller should stop waiting: COMMAND exited, or a signal came before
+   COMMAND ran.  */
 static bool
 signals_take (void *arg)
 {
