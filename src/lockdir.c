@@ -1494,7 +1494,11 @@ run_in_etcd (char **operands, char **command, struct options *opt,
                 : opt->has_timeout ? opt->timeout : infinite_duration);
   etcd->busy_status = (opt->conflict_status >= 0 ? opt->conflict_status
                        : command[0] ? EXIT_TEMPFAIL : EXIT_NO);
-  etcd->owner_pid = opt->owner_pid;
+  /* Without COMMAND the lock is the calling script's, found as for a
+     directory lock: not the subshell of 'tok=$(lockdir ... || exit 1)',
+     whose exit would have the keeper release the lock at once.  */
+  etcd->owner_pid = (opt->owner_pid || command[0] || opt->mode != MODE_ACQUIRE
+                     ? opt->owner_pid : script_owner ());
   etcd->max_runtime = opt->max_runtime;
   etcd->kill_after = opt->kill_after;
   etcd->foreground = opt->foreground;

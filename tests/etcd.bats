@@ -624,6 +624,19 @@ w_overlapped() {
   grep -q 'not held' err
 }
 
+@test "without COMMAND: tok=\$(lockdir --print-token NAME || exit 1) makes the script the owner" {
+  # The shell forks a subshell for this substitution, which exits as
+  # soon as lockdir does: the owner must be the script, as for a
+  # directory lock.
+  local tok
+  tok=$(le --print-token "$L" || exit 1)
+  [ -n "$tok" ]
+  assert_equal "$(status_field "$L" pid)" "$BASHPID"
+  run le -n "$L" true
+  assert_equal "$status" 75
+  le -u "$L"
+}
+
 @test "without COMMAND: the lock is released when its owner exits" {
   sh -c 'lockdir --etcd="$1" "$2" && touch taken && sleep 0.5' sh "$ETCD_URL" "$L"
   test -f taken
