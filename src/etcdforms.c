@@ -1100,37 +1100,83 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
 
 /* --- release, break, status ------------------------------------------- */
 
+/* The processes a caller of -u may be: with --owner-pid, that one;
+   otherwise our parent, and ourselves, since a shell runs the last
+   command of a subshell or of 'sh -c' in place of the subshell,
+   without a fork: in '( lockdir -n L; ...; lockdir -u L )' the owner
+   recorded by the first lockdir is the process the second one runs
+   in.  Return how many were stored in PIDS.  */
+static size_t
+caller_pids (struct etcd_options const *opt, pid_t pids[2])
+{
+  if (opt->owner_pid)
+    {
+      pids[0] = opt->owner_pid;
+      return 1;
+    }
+  pids[0] = getppid ();
+  pids[1] = getpid ();
+  return 2;
+}
+
+/* Ask the keeper of lock NAME for OWNER (started at START_TIME) to
+   release it.  Return the status, or -1 if OWNER has no keeper.  */
+static int
+release_by_keeper (char const *name, pid_t owner,
+                   unsigned long long start_time,
+                   struct etcd_options const *opt)
+{
+  struct sockaddr_un addr;
+  socklen_t addr_len = keeper_address (&addr, name, owner, start_time);
+  char reply[1024];
+  if (!ask_keeper (&addr, addr_len, reply, sizeof reply))
+    return -1;
+  char *nl = strchr (reply, '\n');
+  char const *detail = nl ? nl + 1 : "";
+  if (nl)
+    *nl = '\0';
+  if (strcmp (reply, "released") == 0)
+    return EXIT_DONE;
+  if (strcmp (reply, "lost") == 0)
+    {
+      if (!opt->quiet)
+        error (0, 0, "lock %s had been lost: %s", quoteaf (name), detail);
+      return EXIT_NO;
+    }
+  error (0, 0, "cannot release %s: %s", quoteaf (name), detail);
+  return EXIT_SYSERR;
+}
+
+/* Is OWNER one of the N processes PIDS?  */
+static bool
+owned_by_one_of (struct dirlock_owner const *owner, pid_t const *pids,
+                 size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (dirlock_owned_by (owner, pids[i]))
+      return true;
+  return false;
+}
+
 static int
 release_for_caller (char const *name, struct etcd_options const *opt,
                     struct etcd_client *client)
 {
-  pid_t owner = opt->owner_pid ? opt->owner_pid : getppid ();
-  unsigned long long start_time;
-  if (process_start_time (owner, &start_time) != 0)
+  pid_t pids[2];
+  size_t n_pids = caller_pids (opt, pids);
+  for (size_t p = 0; p < n_pids; p++)
     {
-      error (0, 0, "no process with pid %ld", (long) owner);
-      return EXIT_SYSERR;
-    }
-  struct sockaddr_un addr;
-  socklen_t addr_len = keeper_address (&addr, name, owner, start_time);
-  char reply[1024];
-  if (ask_keeper (&addr, addr_len, reply, sizeof reply))
-    {
-      char *nl = strchr (reply, '\n');
-      char const *detail = nl ? nl + 1 : "";
-      if (nl)
-        *nl = '\0';
-      if (strcmp (reply, "released") == 0)
-        return EXIT_DONE;
-      if (strcmp (reply, "lost") == 0)
+      unsigned long long start_time;
+      if (process_start_time (pids[p], &start_time) != 0)
         {
-          if (!opt->quiet)
-            error (0, 0, "lock %s had been lost: %s", quoteaf (name),
-                   detail);
-          return EXIT_NO;
+          if (p > 0)
+            continue;
+          error (0, 0, "no process with pid %ld", (long) pids[p]);
+          return EXIT_SYSERR;
         }
-      error (0, 0, "cannot release %s: %s", quoteaf (name), detail);
-      return EXIT_SYSERR;
+      int status = release_by_keeper (name, pids[p], start_time, opt);
+      if (status >= 0)
+        return status;
     }
 
   /* No keeper (it was killed): release the owner's key ourselves.  */
@@ -1143,8 +1189,9 @@ release_for_caller (char const *name, struct etcd_options const *opt,
     }
   int status = EXIT_NO;
   size_t i;
-  for (i = 0; i < n && !dirlock_owned_by (&list[i].owner, owner); i++)
-    continue;
+  for (i = 0; i < n; i++)
+    if (owned_by_one_of (&list[i].owner, pids, n_pids))
+      break;
   if (i < n)
     {
       struct etcd_lock lock;
@@ -1166,7 +1213,7 @@ release_for_caller (char const *name, struct etcd_options const *opt,
   else if (!opt->quiet && n > 0)
     error (0, 0, "cannot release %s: it is held by pid %ld on %s, not by "
            "pid %ld", quoteaf (name), (long) list[0].owner.pid,
-           list[0].owner.host, (long) owner);
+           list[0].owner.host, (long) pids[0]);
   else if (!opt->quiet)
     error (0, 0, "cannot release %s: it is not held", quoteaf (name));
   etcd_waiters_free (list, n);

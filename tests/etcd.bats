@@ -637,6 +637,23 @@ w_overlapped() {
   le -u "$L"
 }
 
+@test "without COMMAND: lockdir -u run in place of the owner (bash and dash exec a last command) releases it" {
+  export LOCKDIR_ETCD=$ETCD_URL L
+  local shell
+  for shell in bash dash; do
+    run $shell -c '( lockdir -n "$L"; lockdir -u "$L" ); echo "status $?"'
+    assert_output "status 0"
+    run $shell -c 'lockdir -n "$L"; echo hi; lockdir -u "$L"'
+    assert_success
+    assert_output hi
+  done
+  # Someone else still cannot.
+  le "$L"
+  run sh -c 'lockdir -u "$L"'
+  assert_equal "$status" 1
+  le -u "$L"
+}
+
 @test "without COMMAND: the lock is released when its owner exits" {
   sh -c 'lockdir --etcd="$1" "$2" && touch taken && sleep 0.5' sh "$ETCD_URL" "$L"
   test -f taken
