@@ -1069,6 +1069,29 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
       return EXIT_SYSERR;
     }
 
+  /* The token is the caller's proof of holding the lock: if it cannot
+     be printed, hand the lock back rather than leave the caller holding
+     a lock it was told it failed to get.  Printed before the keeper
+     is forked, which then has nothing of ours to flush.  */
+  if (opt->print_token)
+    {
+      printf ("%" PRId64 "\n", lock.revision);
+      if (fflush (stdout) != 0)
+        {
+          int write_errno = errno;
+          bool released = leave_queue (&lock, NULL) != ETCD_LOCK_ERROR;
+          error (0, write_errno, "cannot print the token of %s; %s",
+                 quoteaf (name),
+                 released ? "the lock is released again"
+                 : "and its lease lives on until it expires");
+          /* Reported: close_stdout need not say it again.  */
+          clearerr (stdout);
+          etcd_lock_free (&lock);
+          close (listen_fd);
+          return EXIT_SYSERR;
+        }
+    }
+
   /* The keeper talks to etcd on connections of its own.  */
   etcd_close (client);
   *clientp = NULL;
@@ -1092,8 +1115,6 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
       return EXIT_SYSERR;
     }
   close (listen_fd);
-  if (opt->print_token)
-    printf ("%" PRId64 "\n", lock.revision);
   etcd_lock_free (&lock);
   return EXIT_DONE;
 }

@@ -654,6 +654,17 @@ w_overlapped() {
   le -u "$L"
 }
 
+@test "without COMMAND: a token that cannot be printed releases the lock again, status 3" {
+  [ -w /dev/full ] || skip "no /dev/full"
+  local status=0
+  le --print-token "$L" >/dev/full 2>err || status=$?
+  cat err
+  assert_equal "$status" 3
+  grep -q 'cannot print the token of .*the lock is released again' err
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
 @test "without COMMAND: the lock is released when its owner exits" {
   sh -c 'lockdir --etcd="$1" "$2" && touch taken && sleep 0.5' sh "$ETCD_URL" "$L"
   test -f taken
