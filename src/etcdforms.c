@@ -47,6 +47,8 @@
 
 #include "attribute.h"
 #include "error.h"
+#include "filename.h"
+#include "filenamecat.h"
 #include "intprops.h"
 #include "sha256.h"
 #include "timespec.h"
@@ -907,12 +909,32 @@ keeper_answer (struct keeper *k)
   return done;
 }
 
+/* FILE (which may be NULL) as a name that does not depend on the
+   working directory: DIR/FILE if FILE is relative.  */
+static char const *
+absolute_name (char const *file, char const *dir)
+{
+  if (!file || !dir || IS_ABSOLUTE_FILE_NAME (file))
+    return file;
+  return file_name_concat (dir, file, NULL);
+}
+
 /* Keep LOCK for its owner until the owner exits, -u asks, or SIGTERM.
    Run in a child of lockdir, in a session of its own.  */
 static _Noreturn void
 keeper_run (struct keeper *k, struct etcd_config const *config)
 {
   setsid ();
+  /* The keeper works in "/", and libcurl reads the certificates and
+     the key again for each connection it makes: name them from the
+     directory lockdir was started in.  */
+  struct etcd_config files = *config;
+  char *cwd = getcwd (NULL, 0);
+  files.cacert = absolute_name (config->cacert, cwd);
+  files.cert = absolute_name (config->cert, cwd);
+  files.key = absolute_name (config->key, cwd);
+  free (cwd);
+  config = &files;
   if (chdir ("/") != 0)
     {
       /* Only so as not to keep a filesystem busy.  */

@@ -799,6 +799,26 @@ make_pki() {
   etcd_stop
 }
 
+@test "TLS without COMMAND: the keeper (in /) renews with relative --cacert, --cert and --key" {
+  command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+  make_pki
+  ETCD_SCHEME=https ETCD_CURL_ARGS="--cacert ca.crt --cert client.crt --key client.key" \
+    etcd_start "$BATS_TEST_TMPDIR/etcd" \
+    --cert-file=server.crt --key-file=server.key \
+    --client-cert-auth --trusted-ca-file=ca.crt
+  tls() {
+    lockdir --etcd="$ETCD_URL" --cacert=ca.crt --cert=client.crt \
+      --key=client.key "$@"
+  }
+  tls --lease=2s "$L"
+  # A keeper that cannot renew gives the lock up within 1.5 s.
+  run tls -w 5s "$L" echo taken
+  assert_equal "$status" 75
+  refute_output --partial taken
+  tls -u "$L"
+  etcd_stop
+}
+
 # --- a member that does not answer ---------------------------------------------
 
 @test "a member that takes connections but never answers is passed over after 2 s; asked alone, it fails the call (125)" {
