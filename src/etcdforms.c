@@ -723,14 +723,19 @@ run_command (char const *name, char **command,
 
 /* --- the keeper of a lock held for a script --------------------------- */
 
-/* The abstract socket address of the keeper of lock NAME for the owner
-   PID started at START_TIME.  */
+/* The abstract socket address of the keeper of lock NAME in the etcd
+   at ENDPOINTS for the owner PID started at START_TIME.  The endpoints
+   are part of it: a lock of the same name in another cluster is
+   another lock, with a keeper of its own.  (Neither contains a
+   newline.)  */
 static socklen_t
-keeper_address (struct sockaddr_un *addr, char const *name, pid_t pid,
-                unsigned long long start_time)
+keeper_address (struct sockaddr_un *addr, char const *endpoints,
+                char const *name, pid_t pid, unsigned long long start_time)
 {
   unsigned char digest[32];
-  sha256_buffer (name, strlen (name), digest);
+  char *where = xasprintf ("%s\n%s", endpoints, name);
+  sha256_buffer (where, strlen (where), digest);
+  free (where);
   char hex[33];
   for (int i = 0; i < 16; i++)
     sprintf (hex + 2 * i, "%02x", digest[i]);
@@ -1023,7 +1028,8 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
      old keeper there holds this lock for this owner already, or had
      lost it; the queue tells which.  */
   struct sockaddr_un addr;
-  socklen_t addr_len = keeper_address (&addr, name, owner, self.start_time);
+  socklen_t addr_len = keeper_address (&addr, opt->endpoints, name, owner,
+                                       self.start_time);
   int listen_fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (listen_fd < 0)
     {
@@ -1170,7 +1176,8 @@ release_by_keeper (char const *name, pid_t owner,
                    struct etcd_options const *opt)
 {
   struct sockaddr_un addr;
-  socklen_t addr_len = keeper_address (&addr, name, owner, start_time);
+  socklen_t addr_len = keeper_address (&addr, opt->endpoints, name, owner,
+                                       start_time);
   char reply[1024];
   if (!ask_keeper (&addr, addr_len, reply, sizeof reply))
     return -1;

@@ -700,6 +700,25 @@ w_overlapped() {
   grep -q 'had been lost' err
 }
 
+@test "without COMMAND: one owner's locks of one name in two clusters are kept apart" {
+  local a=$ETCD_URL b
+  etcd_start "$BATS_TEST_TMPDIR/etcd2"
+  b=$ETCD_URL
+  lockdir --etcd="$a" "$L"
+  lockdir --etcd="$b" "$L"
+  # Each held for this shell: taking the second did not end the first.
+  assert_equal "$(ETCD_URL=$a status_field "$L" pid)" "$BASHPID"
+  assert_equal "$(ETCD_URL=$b status_field "$L" pid)" "$BASHPID"
+  # Releasing one releases that one.
+  lockdir --etcd="$a" -u "$L"
+  run lockdir --etcd="$a" --status "$L"
+  assert_equal "$status" 1
+  run lockdir --etcd="$b" --status "$L"
+  assert_success
+  lockdir --etcd="$b" -u "$L"
+  etcd_stop
+}
+
 @test "--owner-pid names another process, which may release with -u" {
   sleep 60 3>&- &
   local owner=$!
