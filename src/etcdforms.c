@@ -311,7 +311,12 @@ report_busy (struct etcd_client *client, char const *name,
   size_t n;
   if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
     n = 0;
-  if (n > 0)
+  if (n > 0 && list[0].owner.pid <= 0)
+    /* Not a lockdir, or not yet one with its record.  */
+    error (0, 0, "%s %s by the key %s, which has no owner record (another "
+           "client's, such as 'etcdctl lock')", quoteaf (name), what,
+           quoteaf_n (1, list[0].key));
+  else if (n > 0)
     error (0, 0, "%s %s by pid %ld on %s since %s", quoteaf (name), what,
            (long) list[0].owner.pid, list[0].owner.host,
            list[0].owner.acquired);

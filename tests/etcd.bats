@@ -283,6 +283,17 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_success
 }
 
+@test "busy behind 'etcdctl lock': the message names its key, not a pid 0 on an empty host" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  background env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock "$L" -- \
+    sh -c 'echo $$ >>orphans; touch held; exec sleep 30'
+  wait_until test -f held
+  run le -n "$L" true
+  assert_equal "$status" 75
+  refute_output --partial 'pid 0'
+  assert_output --regexp "'$L' is held by the key '$L/[0-9a-f]+', which has no owner record"
+}
+
 @test "-v says which token and lease it holds; -q silences the busy message, not the status" {
   run le -v "$L" true
   assert_success
