@@ -707,9 +707,15 @@ run_command (char const *name, char **command,
                              ? etcd_lock_release (&lock,
                                                   lost_release_deadline ())
                              : leave_queue (&lock, NULL));
-  if (!h.lost && r == ETCD_LOCK_LOST && !opt->quiet)
-    error (0, 0, "lock %s had been broken by someone else",
-           quoteaf (name));
+  /* The lease was gone before COMMAND ended (--break, or it expired)
+     and no renewal had told us yet: it ran on a lost lock.  */
+  if (!h.lost && r == ETCD_LOCK_LOST)
+    {
+      h.lost = true;
+      if (!opt->quiet)
+        error (0, 0, "lock %s was lost while the command ran: its lease "
+               "expired or was revoked", quoteaf (name));
+    }
   else if (!h.lost && r != ETCD_LOCK_HELD && r != ETCD_LOCK_LOST
            && !opt->quiet)
     error (0, 0, "cannot release %s: %s; it expires within %jds",

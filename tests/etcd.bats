@@ -596,6 +596,21 @@ w_overlapped() {
   [ "$w_start" -lt "$c_end" ]
 }
 
+@test "--break while COMMAND runs gives 76 also when COMMAND ends before lockdir's next renewal" {
+  mkfifo gate
+  # A renewal every 10 s: COMMAND ends long before the next one.
+  bg_le --lease=30s "$L" sh -c 'touch held; read x <gate' 2>err
+  wait_until test -f held
+  wait_until command_in_record
+  le --break "$L" >/dev/null
+  echo >gate
+  local status=0
+  wait "$BG" || status=$?
+  cat err
+  assert_equal "$status" 76
+  grep -q "lock '$L' was lost while the command ran" err
+}
+
 @test "a waiter whose lease expired while it waited never runs on it (the Jepsen case, etcd 11456)" {
   jepsen_run lockdir --etcd="$ETCD_URL" --lease=2 "$L"
   assert_equal "$W_STATUS" 0
