@@ -299,6 +299,31 @@ print_queue (char const *name, struct etcd_waiter const *list, size_t n,
     }
 }
 
+/* Who holds lock NAME, as the busy message and -v say it: "by pid P
+   on HOST since T", or the key of a holder without an owner record.
+   (Free the result.)  */
+static char *
+describe_holder (struct etcd_client *client, char const *name)
+{
+  struct etcd_waiter *list;
+  size_t n;
+  if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
+    n = 0;
+  char *text;
+  if (n > 0 && list[0].owner.pid <= 0)
+    /* Not a lockdir, or not yet one with its record.  */
+    text = xasprintf ("by the key %s, which has no owner record (another "
+                      "client's, such as 'etcdctl lock')",
+                      quoteaf (list[0].key));
+  else if (n > 0)
+    text = xasprintf ("by pid %ld on %s since %s", (long) list[0].owner.pid,
+                      list[0].owner.host, list[0].owner.acquired);
+  else
+    text = xstrdup ("");
+  etcd_waiters_free (list, n);
+  return text;
+}
+
 /* LOCK was busy: say by whom, unless quiet.  */
 static void
 report_busy (struct etcd_client *client, char const *name,
@@ -307,22 +332,10 @@ report_busy (struct etcd_client *client, char const *name,
   if (opt->quiet)
     return;
   char const *what = timed ? "is still held after the timeout" : "is held";
-  struct etcd_waiter *list;
-  size_t n;
-  if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
-    n = 0;
-  if (n > 0 && list[0].owner.pid <= 0)
-    /* Not a lockdir, or not yet one with its record.  */
-    error (0, 0, "%s %s by the key %s, which has no owner record (another "
-           "client's, such as 'etcdctl lock')", quoteaf (name), what,
-           quoteaf_n (1, list[0].key));
-  else if (n > 0)
-    error (0, 0, "%s %s by pid %ld on %s since %s", quoteaf (name), what,
-           (long) list[0].owner.pid, list[0].owner.host,
-           list[0].owner.acquired);
-  else
-    error (0, 0, "%s %s", quoteaf (name), what);
-  etcd_waiters_free (list, n);
+  char *holder = describe_holder (client, name);
+  error (0, 0, "%s %s%s%s", quoteaf (name), what, *holder ? " " : "",
+         holder);
+  free (holder);
 }
 
 /* --- acquiring -------------------------------------------------------- */
@@ -376,6 +389,7 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
            struct etcd_options const *opt, struct signals *sig,
            int fail_status)
 {
+  struct timespec started = monotonic_now ();
   struct timespec deadline = deadline_after (opt->wait);
   etcd_set_interrupt (client, sig->fd, signals_take, sig);
   /* Once etcd has answered, a later outage is waited out (until the
@@ -390,6 +404,13 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
                                                    opt->lease, self,
                                                    &first);
       reached |= r == ETCD_LOCK_HELD;
+      if (r == ETCD_LOCK_HELD && !first && opt->verbose
+          && timespec_sign (opt->wait) > 0)
+        {
+          char *holder = describe_holder (client, name);
+          error (0, 0, "waiting for %s, held %s", quoteaf (name), holder);
+          free (holder);
+        }
       if (r == ETCD_LOCK_HELD && !first)
         r = etcd_lock_wait (lock, deadline, &ahead);
       if (r == ETCD_LOCK_HELD)
@@ -397,9 +418,15 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
       if (r == ETCD_LOCK_HELD)
         {
           if (opt->verbose)
-            error (0, 0, "holding %s (token %" PRId64 ", lease %s, TTL "
-                   "%jds)", quoteaf (name), lock->revision,
-                   lock->self.id, (intmax_t) lock->ttl.tv_sec);
+            {
+              struct timespec waited = timespec_sub (monotonic_now (),
+                                                     started);
+              error (0, 0, "holding %s (token %" PRId64 ", lease %s, TTL "
+                     "%jds) after %jd.%03ld s", quoteaf (name),
+                     lock->revision, lock->self.id,
+                     (intmax_t) lock->ttl.tv_sec, (intmax_t) waited.tv_sec,
+                     waited.tv_nsec / 1000000);
+            }
           return 0;
         }
 

@@ -294,6 +294,23 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_output --regexp "'$L' is held by the key '$L/[0-9a-f]+', which has no owner record"
 }
 
+@test "-v says when it starts waiting and for whom, and how long it waited" {
+  mkfifo gate
+  bg_le "$L" sh -c 'touch held; read x <gate'
+  local holder=$BG
+  wait_until test -f held
+  wait_until command_in_record
+  bg_le -v "$L" true 2>err
+  local waiter=$BG
+  wait_until grep -q 'waiting for' err
+  echo >gate
+  wait "$holder"
+  wait "$waiter"
+  cat err
+  grep -q "waiting for '$L', held by pid $holder on $(hostname) since " err
+  grep -Eq "holding '$L' \(token [0-9]+, lease [0-9a-f]+, TTL 10s\) after [0-9]+\.[0-9]{3} s" err
+}
+
 @test "-v says which token and lease it holds; -q silences the busy message, not the status" {
   run le -v "$L" true
   assert_success
