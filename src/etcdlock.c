@@ -354,8 +354,10 @@ waiting_renewal_interval (struct etcd_lock const *lock)
 static enum etcd_lock_status
 ride_out (struct etcd_lock *lock, struct timespec deadline)
 {
+  /* Not "busy": we cannot tell whether the lock is held.  */
+  lock->unanswered = true;
   if (deadline_passed (deadline))
-    return ETCD_LOCK_BUSY;
+    return ETCD_LOCK_ERROR;
   if (deadline_passed (lock->alive_until))
     return ETCD_LOCK_LOST;
   struct timespec until = earlier_deadline (deadline_after (retry_after),
@@ -374,6 +376,7 @@ renew_while_waiting (struct etcd_lock *lock, struct timespec *next)
   enum etcd_lock_status r
     = etcd_lock_keepalive (lock, earlier_deadline (etcd_lock_call_deadline (),
                                                    lock->alive_until));
+  lock->unanswered = r == ETCD_LOCK_ERROR;
   if (r == ETCD_LOCK_HELD)
     *next = deadline_after (waiting_renewal_interval (lock));
   else if (r == ETCD_LOCK_ERROR && etcd_transient (lock->client))
@@ -401,6 +404,7 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
       struct etcd_waiter ahead;
       int64_t watch_from;
       r = key_ahead (lock, &found, &ahead, &watch_from);
+      lock->unanswered = r == ETCD_LOCK_ERROR;
       if (r == ETCD_LOCK_ERROR && etcd_transient (lock->client))
         {
           r = ride_out (lock, deadline);
@@ -468,7 +472,7 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
           if (deadline_passed (deadline))
             {
               etcd_watch_stop (lock->client);
-              return ETCD_LOCK_BUSY;
+              return lock->unanswered ? ETCD_LOCK_ERROR : ETCD_LOCK_BUSY;
             }
           /* The renewal had to turn to another member: the key ahead
              may be gone without a word from this one.  Look again.  */

@@ -337,6 +337,25 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 3
 }
 
+@test "etcd silent while waiting: at -w, 125 naming the endpoint, not 75 and 'still held'" {
+  etcd_start "$BATS_TEST_TMPDIR/etcd2"
+  bg_le "$L" sh -c 'touch held; sleep 60'
+  wait_until test -f held
+  # Its first renewal, after a third of the lease, finds etcd silent.
+  bg_le -w 5s "$L" true 2>err
+  local waiter=$BG
+  wait_until etcd_waiting "$L" "$waiter"
+  kill -STOP "$ETCD_PID"
+  local status=0
+  wait "$waiter" || status=$?
+  kill -CONT "$ETCD_PID"
+  cat err
+  assert_equal "$status" 125
+  grep -q "cannot take '$L' in etcd: $ETCD_URL: no answer in time" err
+  ! grep -q 'still held' err
+  etcd_stop
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
