@@ -190,13 +190,13 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 @test "--max-runtime stops the processes COMMAND started too (its process group)" {
   # The sleep writes elsewhere: one left running would hold run's
   # output open, and run would wait for it to end, passing anyway.
-  run le --max-runtime=1s "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; wait'
+  run le --max-runtime=1s "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; echo $! >>orphans; wait'
   assert_equal "$status" 124
   wait_until is_dead "$(cat child)"
 }
 
 @test "a lock lost while COMMAND runs stops every process COMMAND started, before another can hold it" {
-  bg_le "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; touch held; wait' 2>err
+  bg_le "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; echo $! >>orphans; touch held; wait' 2>err
   local first=$BG
   wait_until test -f held
   wait_until command_in_record
