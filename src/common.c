@@ -1194,6 +1194,19 @@ copy_one_line (char *buf, size_t size, char const *str)
     memcpy (buf + size - 4, "...", 4);
 }
 
+size_t
+script_caller_pids (pid_t owner_pid, pid_t pids[2])
+{
+  if (owner_pid)
+    {
+      pids[0] = owner_pid;
+      return 1;
+    }
+  pids[0] = getppid ();
+  pids[1] = getpid ();
+  return 2;
+}
+
 void
 report_terminal_stop (int wait_status)
 {

@@ -306,6 +306,15 @@ void copy_one_line (char *buf, size_t size, char const *str);
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 
+/* The processes a script-form caller of lockdir may be: OWNER_PID
+   (--owner-pid) if it is not 0; otherwise our parent, and ourselves,
+   since a shell runs the last command of a subshell or of 'sh -c' in
+   place of the subshell, without a fork: in
+   '( lockdir -n L; ...; lockdir -u L )' the owner recorded by the first
+   lockdir is the process the second one runs in.  Return how many were
+   stored in PIDS.  */
+size_t script_caller_pids (pid_t owner_pid, pid_t pids[2]);
+
 /* If WAIT_STATUS says that a COMMAND in a process group of its own was
    stopped for using the terminal (SIGTTIN, SIGTTOU), say so: it would
    otherwise wait, silently, until something ends it.  */

@@ -1187,25 +1187,6 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
 
 /* --- release, break, status ------------------------------------------- */
 
-/* The processes a caller of -u may be: with --owner-pid, that one;
-   otherwise our parent, and ourselves, since a shell runs the last
-   command of a subshell or of 'sh -c' in place of the subshell,
-   without a fork: in '( lockdir -n L; ...; lockdir -u L )' the owner
-   recorded by the first lockdir is the process the second one runs
-   in.  Return how many were stored in PIDS.  */
-static size_t
-caller_pids (struct etcd_options const *opt, pid_t pids[2])
-{
-  if (opt->owner_pid)
-    {
-      pids[0] = opt->owner_pid;
-      return 1;
-    }
-  pids[0] = getppid ();
-  pids[1] = getpid ();
-  return 2;
-}
-
 /* Ask the keeper of lock NAME for OWNER (started at START_TIME) to
    release it.  Return the status, or -1 if OWNER has no keeper.  */
 static int
@@ -1251,7 +1232,7 @@ release_for_caller (char const *name, struct etcd_options const *opt,
                     struct etcd_client *client)
 {
   pid_t pids[2];
-  size_t n_pids = caller_pids (opt, pids);
+  size_t n_pids = script_caller_pids (opt->owner_pid, pids);
   for (size_t p = 0; p < n_pids; p++)
     {
       unsigned long long start_time;

@@ -1196,25 +1196,6 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   return EXIT_DONE;
 }
 
-/* The processes a script-form caller may be: with --owner-pid, that
-   one; otherwise our parent, and ourselves, since a shell runs the last
-   command of a subshell or of 'sh -c' in place of the subshell, without
-   a fork: in '( lockdir -n L; ...; lockdir -u L )' the owner recorded
-   by the first lockdir is the process the second one runs in.  Return
-   how many were stored in PIDS.  */
-static size_t
-caller_pids (struct options const *opt, pid_t pids[2])
-{
-  if (opt->owner_pid)
-    {
-      pids[0] = opt->owner_pid;
-      return 1;
-    }
-  pids[0] = getppid ();
-  pids[1] = getpid ();
-  return 2;
-}
-
 /* A diagnostic for a lock held by OWNER where PIDS[0] was expected:
    DOING fails.  Return the status.  */
 static int
@@ -1252,7 +1233,7 @@ release_for_caller (char const *lock_name, struct options const *opt)
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   pid_t pids[2];
-  size_t n_pids = caller_pids (opt, pids);
+  size_t n_pids = script_caller_pids (opt->owner_pid, pids);
   struct dirlock_owner owner;
   int r = dirlock_release_for (lock_name, pids, n_pids, &owner);
   switch (r)
@@ -1280,7 +1261,7 @@ renew_for_caller (char const *lock_name, struct options const *opt)
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   pid_t pids[2];
-  size_t n_pids = caller_pids (opt, pids);
+  size_t n_pids = script_caller_pids (opt->owner_pid, pids);
   struct dirlock_owner owner;
   int r = dirlock_renew_for (lock_name, pids, n_pids, &owner);
   switch (r)

@@ -219,19 +219,15 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 }
 
 @test "--foreground: COMMAND can read the terminal; without it, it is stopped, and lockdir says so" {
-  command -v script >/dev/null || skip "script(1) is not installed"
-  # script(1) gives the command a terminal of its own, with lockdir in
-  # its foreground process group, and types what it reads.
-  echo hello | script -qec "lockdir --etcd=$ETCD_URL --foreground $L sh -c 'read x; echo got \$x'" /dev/null >out
-  assert_equal "$(tr -d '\r' <out | tail -n 1)" "got hello"
+  reads_terminal --etcd="$ETCD_URL" --foreground "$L"
+  assert_equal "$status" 0
+  assert_equal "$(tail -n 1 out)" "got hello"
   # The control: in a group of its own, COMMAND is stopped (SIGTTIN)
   # until --max-runtime ends it.
-  local status=0
-  echo hello | script -qec "lockdir --etcd=$ETCD_URL --max-runtime=1s $L sh -c 'read x; echo got \$x'" /dev/null >out || status=$?
+  reads_terminal --etcd="$ETCD_URL" --max-runtime=1s "$L"
   assert_equal "$status" 124
   refute grep -q "got hello" out
-  grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
-    fail "no word of the stopped command: $(cat out)"
+  assert_told_of_terminal_stop
 }
 
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
@@ -864,13 +860,18 @@ make_pki() {
   etcd_stop
 }
 
-@test "TLS: a client certificate (--cert, --key) where etcd demands one" {
-  command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+# An etcd on https that demands a client certificate (make_pki's).
+etcd_start_mutual_tls() {
   make_pki
   ETCD_SCHEME=https ETCD_CURL_ARGS="--cacert ca.crt --cert client.crt --key client.key" \
     etcd_start "$BATS_TEST_TMPDIR/etcd" \
     --cert-file=server.crt --key-file=server.key \
     --client-cert-auth --trusted-ca-file=ca.crt
+}
+
+@test "TLS: a client certificate (--cert, --key) where etcd demands one" {
+  command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+  etcd_start_mutual_tls
   run lockdir --etcd="$ETCD_URL" --cacert=ca.crt --cert=client.crt --key=client.key "$L" echo mutual
   assert_success
   assert_output mutual
@@ -882,11 +883,7 @@ make_pki() {
 
 @test "TLS without COMMAND: the keeper (in /) renews with relative --cacert, --cert and --key" {
   command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
-  make_pki
-  ETCD_SCHEME=https ETCD_CURL_ARGS="--cacert ca.crt --cert client.crt --key client.key" \
-    etcd_start "$BATS_TEST_TMPDIR/etcd" \
-    --cert-file=server.crt --key-file=server.key \
-    --client-cert-auth --trusted-ca-file=ca.crt
+  etcd_start_mutual_tls
   tls() {
     lockdir --etcd="$ETCD_URL" --cacert=ca.crt --cert=client.crt \
       --key=client.key "$@"

@@ -289,11 +289,9 @@ assert_command_usage_error() {
 }
 
 @test "--foreground: with --max-runtime, COMMAND can read the terminal (without it, it is stopped and ended: 124)" {
-  command -v script >/dev/null || skip "script(1) is not installed"
-  # script(1) gives the command a terminal of its own, with lockdir in
-  # its foreground process group, and types what it reads.
-  echo hello | script -qec "lockdir --max-runtime=60s --foreground L sh -c 'read x; echo got \$x'" /dev/null >out
-  assert_equal "$(tr -d '\r' <out | tail -n 1)" "got hello"
+  reads_terminal --max-runtime=60s --foreground L
+  assert_equal "$status" 0
+  assert_equal "$(tail -n 1 out)" "got hello"
   [ ! -e L ]
   # With --foreground, COMMAND is in lockdir's process group.
   run lockdir --max-runtime=60s --foreground L sh -c 'ps -o pgid= -p $$ >pgid'
@@ -301,13 +299,11 @@ assert_command_usage_error() {
   assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
   # The control: in a process group of its own, COMMAND is stopped
   # when it reads the terminal (SIGTTIN) until --max-runtime ends it.
-  status=0
-  echo hello | script -qec "lockdir --max-runtime=1s L sh -c 'read x; echo got \$x'" /dev/null >out || status=$?
+  reads_terminal --max-runtime=1s L
   assert_equal "$status" 124
   refute grep -q "got hello" out
   # ... and lockdir says why it waits.
-  grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
-    fail "no word of the stopped command: $(cat out)"
+  assert_told_of_terminal_stop
   [ ! -e L ]
 }
 

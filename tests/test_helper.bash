@@ -291,3 +291,27 @@ SH
   # that closed between the two runs (seen under make -j2) is not one.
   assert_equal "$(comm -23 fds.with fds.without)" ""
 }
+
+# reads_terminal OPTION... LOCK: run
+# 'lockdir OPTION... LOCK sh -c "read x; echo got $x"' under script(1),
+# which gives it a terminal of its own, with lockdir in its foreground
+# process group, and types "hello" there.  Sets status; leaves what the
+# terminal showed in out, without its carriage returns.  Each word is
+# given to script's shell quoted.
+reads_terminal() {
+  command -v script >/dev/null || skip "script(1) is not installed"
+  local words
+  words=$(printf '%q ' lockdir "$@")
+  status=0
+  echo hello |
+    script -qec "$words sh -c 'read x; echo got \$x'" /dev/null >out.raw ||
+    status=$?
+  tr -d '\r' <out.raw >out
+}
+
+# After reads_terminal: lockdir said that the command was stopped for
+# reading the terminal.
+assert_told_of_terminal_stop() {
+  grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
+    fail "no word of the stopped command: $(cat out)"
+}
