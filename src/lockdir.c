@@ -77,6 +77,7 @@ struct options
   int conflict_status;          /* -1: the default of the form */
   pid_t owner_pid;              /* 0: the caller */
   struct timespec lease;        /* 0: none */
+  bool lease_forever;           /* --lease=inf */
   struct timespec max_runtime;  /* 0: none */
   struct timespec kill_after;   /* 0: none */
   bool foreground;              /* --foreground: COMMAND in our group */
@@ -1466,6 +1467,10 @@ run_in_etcd (char **operands, char **command, struct options *opt,
   if (opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: with --etcd, one lock at a time",
                  quoteaf (operands[1]));
+  /* It would silently be the default TTL otherwise.  */
+  if (opt->lease_forever)
+    usage_error ("--lease=inf does not apply to a lock in etcd: it lives "
+                 "only as long as its lease");
   etcd->form = (opt->mode == MODE_RELEASE ? ETCD_FORM_RELEASE
                 : opt->mode == MODE_BREAK ? ETCD_FORM_BREAK
                 : opt->mode == MODE_STATUS ? ETCD_FORM_STATUS
@@ -1710,7 +1715,8 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
           opt->lease = xparse_duration (optarg, "--lease");
           if (timespec_sign (opt->lease) == 0)
             usage_error ("--lease must be longer than 0");
-          if (duration_is_infinite (opt->lease))
+          opt->lease_forever = duration_is_infinite (opt->lease);
+          if (opt->lease_forever)
             opt->lease = (struct timespec) { 0, 0 };
           else if (timespec_cmp (opt->lease, lease_max) > 0)
             usage_error ("--lease must be at most 365d (or 'inf' for "

@@ -111,6 +111,17 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_usage_error lockdir
 }
 
+@test "--lease=inf with --etcd is a usage error, not the default TTL in silence" {
+  run le --lease=inf "$L"
+  assert_usage_error lockdir
+  assert_output --partial "--lease=inf does not apply to a lock in etcd"
+  run le --lease=inf "$L" true
+  assert_equal "$status" 125
+  # Nothing was taken.
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
 @test "forms that only a directory lock has are usage errors with --etcd" {
   run le --renew "$L"
   assert_usage_error lockdir
