@@ -991,6 +991,13 @@ keeper_run (struct keeper *k, struct etcd_config const *config)
       if (null > STDERR_FILENO)
         close (null);
     }
+  /* Nor any other descriptor of the caller's: a pipe whose reader
+     waits for its end would wait for as long as the lock is held.
+     (The standard ones are open: tool_init saw to that, so the socket
+     is above them.)  */
+  if (k->listen_fd > STDERR_FILENO + 1)
+    close_range (STDERR_FILENO + 1, k->listen_fd - 1, 0);
+  close_range (k->listen_fd + 1, ~0U, 0);
   int const ignored[] = { SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
                           SIGPIPE };
   for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)

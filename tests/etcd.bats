@@ -111,6 +111,19 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_usage_error lockdir
 }
 
+@test "without COMMAND: the keeper keeps none of the caller's descriptors (a reader of a pipe lockdir had sees its end)" {
+  mkfifo fifo
+  cat fifo >/dev/null &
+  local reader=$!
+  # fd 5 is the only writer of the pipe once lockdir has exited, unless
+  # the keeper kept it: then the reader would wait as long as the lock
+  # is held.
+  le "$L" 5>fifo
+  wait_until is_dead "$reader"
+  # Not under run: the owner is this shell, not run's subshell.
+  le -u "$L"
+}
+
 @test "--lease=inf with --etcd is a usage error, not the default TTL in silence" {
   run le --lease=inf "$L"
   assert_usage_error lockdir
