@@ -39,6 +39,17 @@ static int exec_etcd_backend (bool with_command);
 /* The longest lock name: a name, not a document.  */
 enum { NAME_MAX_BYTES = 512 };
 
+#if ENABLE_ETCD
+/* Overwrite the password of USER:PASSWORD, in place, with '*'.  */
+static void
+hide_password (char *user)
+{
+  char *colon = strchr (user, ':');
+  if (colon)
+    memset (colon + 1, '*', strlen (colon + 1));
+}
+#endif
+
 void
 etcd_option (struct etcd_options *etcd, int c, char const *arg)
 {
@@ -61,6 +72,14 @@ etcd_option (struct etcd_options *etcd, int c, char const *arg)
       break;
     case ETCD_USER_OPTION:
       etcd->user = arg;
+#if ENABLE_ETCD
+      /* Keep the password out of ps (and /proc/PID/cmdline) while the
+         lock is held, as curl does with -u: use a copy, and overwrite
+         the argument.  lockdir itself cannot, as it hands its
+         arguments on to this backend.  */
+      etcd->user = xstrdup (arg);
+      hide_password ((char *) arg);
+#endif
       etcd->tls_option_given = true;
       break;
     default:

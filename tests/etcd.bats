@@ -988,6 +988,13 @@ etcd_start_mutual_tls() {
   run lockdir --etcd="$ETCD_URL" --user=root:secret "$L" echo authenticated
   assert_success
   assert_output authenticated
+  # While the lock is held, ps shows no password (COMMAND's parent is
+  # lockdir).
+  run lockdir --etcd="$ETCD_URL" --user=root:secret "$L" \
+    sh -c 'tr "\0" " " </proc/$PPID/cmdline'
+  assert_success
+  assert_output --partial "--user=root:******"
+  refute_output --partial secret
   LOCKDIR_ETCD_USER=root:secret run lockdir --etcd="$ETCD_URL" "$L" echo authenticated
   assert_success
   run lockdir --etcd="$ETCD_URL" --user=root:wrong "$L" echo wrong
