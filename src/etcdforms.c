@@ -164,6 +164,11 @@ signals_take (void *arg)
         {
           if (info.ssi_code != SI_KERNEL || s->child_has_group)
             signal_command (s, s->child, info.ssi_signo);
+          /* In a group of its own, the terminal may have stopped
+             COMMAND (SIGTTIN): it would never see the signal, and
+             Ctrl-C would leave us waiting for ever.  */
+          if (s->child_has_group)
+            signal_command (s, s->child, SIGCONT);
         }
       else
         {

@@ -732,7 +732,14 @@ forward_signal (int sig, siginfo_t *info, void *context)
      which holds COMMAND too, unless COMMAND has a group of its own;
      passing it on would deliver it twice.  */
   if (child > 0 && (info->si_code != SI_KERNEL || command_has_group))
-    signal_command (child, sig);
+    {
+      signal_command (child, sig);
+      /* In a group of its own, the terminal may have stopped COMMAND
+         (SIGTTIN): it would see the signal only at --max-runtime, and
+         Ctrl-C would do nothing.  */
+      if (command_has_group)
+        signal_command (child, SIGCONT);
+    }
 }
 
 static void

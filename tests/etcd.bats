@@ -254,6 +254,13 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_told_of_terminal_stop
 }
 
+@test "a signal passed on to a COMMAND the terminal stopped ends it (SIGCONT follows)" {
+  ends_on_sigterm_while_stopped --etcd="$ETCD_URL" "$L"
+  assert_equal "$status" 143
+  run le --status "$L"
+  assert_failure 1
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got

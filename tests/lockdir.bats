@@ -307,6 +307,12 @@ assert_command_usage_error() {
   [ ! -e L ]
 }
 
+@test "--max-runtime: a signal passed on to a COMMAND the terminal stopped ends it (SIGCONT follows)" {
+  ends_on_sigterm_while_stopped --max-runtime=60s L
+  assert_equal "$status" 143
+  [ ! -e L ]
+}
+
 @test "--foreground: the processes COMMAND started are not signalled at --max-runtime, as documented" {
   run lockdir --max-runtime=1s --foreground L sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; wait'
   assert_failure 124

@@ -315,3 +315,30 @@ assert_told_of_terminal_stop() {
   grep -q "lockdir: the command is stopped: in a process group of its own, it may not read from the terminal (--foreground lets it)" out ||
     fail "no word of the stopped command: $(cat out)"
 }
+
+# is_stopped PID: process PID is stopped (by a signal, not traced).
+is_stopped() {
+  grep -q '^State:[[:space:]]*T (stopped)' "/proc/$1/status" 2>/dev/null
+}
+
+# ends_on_sigterm_while_stopped LOCKDIR_ARGS...: lockdir ARGS... runs a
+# COMMAND that stops itself, as the terminal stops a command in a
+# process group of its own that reads it; a SIGTERM to lockdir (as
+# Ctrl-C would be) must end it at once, with 143, not at --max-runtime
+# or never.  Sets status.
+ends_on_sigterm_while_stopped() {
+  background lockdir "$@" sh -c 'echo $$ >cmd; kill -STOP $$; exit 7'
+  local lockdir_pid=$BG i
+  wait_until test -s cmd
+  wait_until is_stopped "$(cat cmd)"
+  kill -TERM "$lockdir_pid"
+  for ((i = 0; i < 1000; i++)); do
+    is_dead "$lockdir_pid" && break
+    sleep 0.01
+  done
+  # Not left stopped for ever if lockdir did not pass the signal on.
+  kill -KILL "$(cat cmd)" 2>/dev/null || true
+  status=0
+  wait "$lockdir_pid" || status=$?
+  [ "$i" -lt 1000 ] || fail "lockdir still ran 10 s after SIGTERM"
+}
