@@ -350,12 +350,11 @@ waiting_renewal_interval (struct etcd_lock const *lock)
 
 /* etcd did not answer while we waited: pause, then let the caller try
    again, as long as our lease may still be alive (else ETCD_LOCK_LOST)
-   and DEADLINE has not passed (else ETCD_LOCK_BUSY).  */
+   and DEADLINE has not passed (else ETCD_LOCK_ERROR).  */
 static enum etcd_lock_status
 ride_out (struct etcd_lock *lock, struct timespec deadline)
 {
   /* Not "busy": we cannot tell whether the lock is held.  */
-  lock->unanswered = true;
   if (deadline_passed (deadline))
     return ETCD_LOCK_ERROR;
   if (deadline_passed (lock->alive_until))
@@ -376,7 +375,6 @@ renew_while_waiting (struct etcd_lock *lock, struct timespec *next)
   enum etcd_lock_status r
     = etcd_lock_keepalive (lock, earlier_deadline (etcd_lock_call_deadline (),
                                                    lock->alive_until));
-  lock->unanswered = r == ETCD_LOCK_ERROR;
   if (r == ETCD_LOCK_HELD)
     *next = deadline_after (waiting_renewal_interval (lock));
   else if (r == ETCD_LOCK_ERROR && etcd_transient (lock->client))
@@ -404,7 +402,6 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
       struct etcd_waiter ahead;
       int64_t watch_from;
       r = key_ahead (lock, &found, &ahead, &watch_from);
-      lock->unanswered = r == ETCD_LOCK_ERROR;
       if (r == ETCD_LOCK_ERROR && etcd_transient (lock->client))
         {
           r = ride_out (lock, deadline);
@@ -469,11 +466,11 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
               etcd_watch_stop (lock->client);
               return r;
             }
+          /* A silent watch is no proof that the key ahead is still
+             there: its member may have stopped answering.  Look once
+             more, which says "busy", "free" or "no answer" (ride_out).  */
           if (deadline_passed (deadline))
-            {
-              etcd_watch_stop (lock->client);
-              return lock->unanswered ? ETCD_LOCK_ERROR : ETCD_LOCK_BUSY;
-            }
+            break;
           /* The renewal had to turn to another member: the key ahead
              may be gone without a word from this one.  Look again.  */
           if (etcd_watch_deserted (lock->client))

@@ -71,8 +71,6 @@ struct etcd_lock
   struct timespec ttl;          /* the lease's TTL */
   int64_t revision;             /* the key's create revision */
   bool key_seen;                /* the last look at the queue saw it */
-  bool unanswered;              /* etcd did not answer the last call
-                                   made while waiting */
   struct timespec alive_until;  /* the lease lives at least until then
                                    (monotonic clock) */
   struct dirlock_owner self;    /* our record */
@@ -99,9 +97,8 @@ enum etcd_lock_status etcd_lock_enqueue (struct etcd_lock *lock,
 
 /* Wait, keeping the lease alive, until no key of the queue is ahead of
    ours (ETCD_LOCK_HELD), or DEADLINE passes (ETCD_LOCK_BUSY, or
-   ETCD_LOCK_ERROR if etcd did not answer the last call: the lock may
-   well be free).  For
-   ETCD_LOCK_BUSY and ETCD_LOCK_SELF, *AHEAD is the record of the key
+   ETCD_LOCK_ERROR if etcd did not answer the last look at the queue,
+   made at DEADLINE: the lock may well be free).  For ETCD_LOCK_BUSY and ETCD_LOCK_SELF, *AHEAD is the record of the key
    we were waiting for.  */
 enum etcd_lock_status etcd_lock_wait (struct etcd_lock *lock,
                                       struct timespec deadline,

@@ -383,6 +383,26 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   etcd_stop
 }
 
+@test "etcd silent while waiting, no renewal due by -w: 125, not 75 and 'still held'" {
+  etcd_start "$BATS_TEST_TMPDIR/etcd2"
+  bg_le "$L" sh -c 'touch held; sleep 60'
+  wait_until test -f held
+  # -w ends before the first renewal (a third of the 10 s lease): only
+  # the watch, which is silent, has heard nothing.
+  bg_le -w 2s "$L" true 2>err
+  local waiter=$BG
+  wait_until etcd_waiting "$L" "$waiter"
+  kill -STOP "$ETCD_PID"
+  local status=0
+  wait "$waiter" || status=$?
+  kill -CONT "$ETCD_PID"
+  cat err
+  assert_equal "$status" 125
+  grep -q "cannot take '$L' in etcd: $ETCD_URL: no answer in time" err
+  ! grep -q 'still held' err
+  etcd_stop
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
