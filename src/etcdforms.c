@@ -1153,6 +1153,14 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
      is forked, which then has nothing of ours to flush.  */
   if (opt->print_token)
     {
+      /* A reader that is gone must give EPIPE, not a SIGPIPE that would
+         kill us with the lock held by no one until its lease expires.
+         Blocked until we exit: the keeper starts with the caller's
+         mask.  */
+      sigset_t pipe_signal;
+      sigemptyset (&pipe_signal);
+      sigaddset (&pipe_signal, SIGPIPE);
+      sigprocmask (SIG_BLOCK, &pipe_signal, NULL);
       printf ("%" PRId64 "\n", lock.revision);
       if (fflush (stdout) != 0)
         {

@@ -403,6 +403,19 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   etcd_stop
 }
 
+@test "--print-token into a pipe nobody reads: status 3 and the lock released, not killed by SIGPIPE" {
+  # The reader is gone before lockdir starts.
+  { wait_until test -e closed
+    status=0
+    le --print-token "$L" 2>err || status=$?
+    echo "$status" >rc
+  } | { exec <&-; touch closed; }
+  assert_equal "$(cat rc)" 3
+  grep -q "cannot print the token of '$L'; the lock is released again: Broken pipe" err
+  run le --status "$L"
+  assert_failure 1
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
