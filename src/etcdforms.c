@@ -123,6 +123,11 @@ signals_start (struct signals *s)
       sigaddset (&s->caught, passed_on[i]);
     }
   sigaddset (&s->caught, SIGCHLD);
+  /* Taken to stop COMMAND's group with us (stop_with_command).  */
+  struct sigaction old_tstp;
+  if (sigaction (SIGTSTP, NULL, &old_tstp) == 0
+      && old_tstp.sa_handler != SIG_IGN)
+    sigaddset (&s->caught, SIGTSTP);
   sigprocmask (SIG_BLOCK, &s->caught, &s->old_mask);
   s->fd = signalfd (-1, &s->caught, SFD_CLOEXEC | SFD_NONBLOCK);
   if (s->fd < 0)
@@ -136,6 +141,22 @@ signal_command (struct signals const *s, pid_t child, int sig)
 {
   if (!s->child_has_group || kill (-child, sig) != 0)
     kill (child, sig);
+}
+
+/* SIGTSTP (Ctrl-Z) came: stop, as its default action would, and stop
+   COMMAND too when it has a process group of its own, which the
+   terminal's SIGTSTP missed: it would run on while we, stopped, cannot
+   renew the lease, and on after another host took the lock.  Continue
+   it when we are continued (a lease lost meanwhile then stops it).  */
+static void
+stop_with_command (struct signals const *s)
+{
+  bool group = s->child > 0 && s->child_has_group;
+  if (group)
+    signal_command (s, s->child, SIGTSTP);
+  kill (getpid (), SIGSTOP);
+  if (group)
+    signal_command (s, s->child, SIGCONT);
 }
 
 /* The interrupt hook of the etcd client, and what the wait loops call:
@@ -152,7 +173,9 @@ signals_take (void *arg)
   bool stop = false;
   while (read (s->fd, &info, sizeof info) == sizeof info)
     {
-      if (info.ssi_signo == SIGCHLD)
+      if (info.ssi_signo == SIGTSTP)
+        stop_with_command (s);
+      else if (info.ssi_signo == SIGCHLD)
         {
           if (s->child > 0)
             {
