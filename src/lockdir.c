@@ -742,6 +742,24 @@ forward_signal (int sig, siginfo_t *info, void *context)
     }
 }
 
+/* Ctrl-Z (SIGTSTP) reaches our process group, not COMMAND's when it has
+   one of its own: stop COMMAND's group with us, as the terminal would
+   have, and continue it when we are continued.  Otherwise it would run
+   on unwatched: past --max-runtime, and, with --lease, after others
+   broke the lock whose heartbeat we no longer refresh.
+   Async-signal-safe.  */
+static void
+stop_with_command (int sig)
+{
+  (void) sig;
+  pid_t child = child_for_signals;
+  if (child > 0)
+    signal_command (child, SIGTSTP);
+  raise (SIGSTOP);
+  if (child > 0)
+    signal_command (child, SIGCONT);
+}
+
 static void
 note_sigchld (int sig)
 {
@@ -771,6 +789,15 @@ install_handlers (void)
     sigaddset (&act.sa_mask, forwarded_signals[i]);
   for (int i = 0; i < N_FORWARDED; i++)
     set_action_unless_ignored (forwarded_signals[i], &act);
+
+  if (command_has_group)
+    {
+      memset (&act, 0, sizeof act);
+      act.sa_handler = stop_with_command;
+      act.sa_flags = SA_RESTART;
+      sigemptyset (&act.sa_mask);
+      set_action_unless_ignored (SIGTSTP, &act);
+    }
 
   memset (&act, 0, sizeof act);
   act.sa_handler = note_sigchld;

@@ -262,18 +262,8 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 }
 
 @test "SIGTSTP (Ctrl-Z) stops COMMAND's process group with lockdir, and SIGCONT continues both" {
-  bg_le "$L" sh -c 'echo $$ >cmd; echo $$ >>orphans; while :; do sleep 0.1; done'
-  local holder=$BG
-  wait_until test -s cmd
-  kill -TSTP "$holder"
-  wait_until is_stopped "$holder"
   # Not left running while lockdir cannot renew the lease.
-  wait_until is_stopped "$(cat cmd)"
-  kill -CONT "$holder"
-  wait_until eval '! is_stopped "$(cat cmd)"'
-  kill -TERM "$holder"
-  local status=0
-  wait "$holder" || status=$?
+  stops_with_lockdir --etcd="$ETCD_URL" "$L"
   assert_equal "$status" 143
 }
 

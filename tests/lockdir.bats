@@ -321,6 +321,14 @@ assert_command_usage_error() {
   kill "$(cat child)"
 }
 
+@test "SIGTSTP (Ctrl-Z) stops a COMMAND with a process group of its own (--max-runtime) with lockdir, and SIGCONT continues both" {
+  # Else it would run on unwatched: past --max-runtime, and after
+  # others broke a lock whose heartbeat lockdir no longer refreshes.
+  stops_with_lockdir --max-runtime=60s L
+  assert_equal "$status" 143
+  [ ! -e L ]
+}
+
 @test "--foreground without --max-runtime is a usage error" {
   run lockdir --foreground L true
   assert_failure 125

@@ -342,3 +342,22 @@ ends_on_sigterm_while_stopped() {
   wait "$lockdir_pid" || status=$?
   [ "$i" -lt 1000 ] || fail "lockdir still ran 10 s after SIGTERM"
 }
+
+# stops_with_lockdir LOCKDIR_ARGS...: lockdir ARGS... runs a COMMAND in
+# a process group of its own; SIGTSTP to lockdir (Ctrl-Z, which reaches
+# only lockdir's group) must stop COMMAND too, and SIGCONT continue it.
+# Then a SIGTERM ends them; sets status to lockdir's.
+stops_with_lockdir() {
+  background lockdir "$@" \
+    sh -c 'echo $$ >cmd; echo $$ >>orphans; while :; do sleep 0.1; done'
+  local lockdir_pid=$BG
+  wait_until test -s cmd
+  kill -TSTP "$lockdir_pid"
+  wait_until is_stopped "$lockdir_pid"
+  wait_until is_stopped "$(cat cmd)"
+  kill -CONT "$lockdir_pid"
+  wait_until eval '! is_stopped "$(cat cmd)"'
+  kill -TERM "$lockdir_pid"
+  status=0
+  wait "$lockdir_pid" || status=$?
+}
