@@ -1213,10 +1213,16 @@ report_terminal_stop (int wait_status)
   if (!WIFSTOPPED (wait_status))
     return;
   int sig = WSTOPSIG (wait_status);
-  if (sig == SIGTTIN || sig == SIGTTOU)
+  if (sig != SIGTTIN && sig != SIGTTOU)
+    return;
+  char const *use = sig == SIGTTIN ? "read from" : "write to";
+  /* --foreground helps only if we are in the terminal's foreground.  */
+  if (tcgetpgrp (STDERR_FILENO) == getpgrp ())
     error (0, 0, "the command is stopped: in a process group of its own, "
-           "it may not %s the terminal (--foreground lets it)",
-           sig == SIGTTIN ? "read from" : "write to");
+           "it may not %s the terminal (--foreground lets it)", use);
+  else
+    error (0, 0, "the command is stopped: it may not %s the terminal "
+           "from the background", use);
 }
 
 void

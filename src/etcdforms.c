@@ -436,7 +436,8 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
           && timespec_sign (opt->wait) > 0)
         {
           char *holder = describe_holder (client, name);
-          error (0, 0, "waiting for %s, held %s", quoteaf (name), holder);
+          error (0, 0, "waiting for %s%s%s", quoteaf (name),
+                 *holder ? ", held " : "", holder);
           free (holder);
         }
       if (r == ETCD_LOCK_HELD && !first)

@@ -224,9 +224,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           heartbeat every third of DURATION\n\
       --max-runtime=DURATION  send COMMAND SIGTERM when it has run for\n\
                           DURATION, and exit with status 124; COMMAND\n\
-                          then runs in a process group of its own, which\n\
-                          gets the signals, as under timeout(1) (but see\n\
-                          --foreground)\n\
+                          then runs in a process group of its own (with\n\
+                          --etcd it always does), which gets the signals,\n\
+                          as under timeout(1) (but see --foreground)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
                           COMMAND is still running DURATION after SIGTERM\n\
       --foreground      with --max-runtime or --etcd, run COMMAND in\n\

@@ -313,6 +313,20 @@ assert_command_usage_error() {
   [ ! -e L ]
 }
 
+@test "a command stopped by the terminal while lockdir itself is in the background: no --foreground hint" {
+  command -v script >/dev/null || skip "script(1) is not installed"
+  # bash with job control (set -m) runs lockdir as a background job of
+  # the terminal script(1) gives it: --foreground would not help there.
+  echo hello | script -qec "bash -c 'set -m; lockdir --max-runtime=1s L sh -c \"read x\" & wait \$!; echo status=\$?'" /dev/null >out.raw
+  tr -d '\r' <out.raw >out
+  grep -q "status=124" out || fail "no status 124: $(cat out)"
+  grep -q "lockdir: the command is stopped: it may not read from the terminal from the background" out ||
+    fail "no word of the stopped command: $(cat out)"
+  if grep -q -- "--foreground lets it" out; then
+    fail "a hint that cannot help: $(cat out)"
+  fi
+}
+
 @test "--foreground: the processes COMMAND started are not signalled at --max-runtime, as documented" {
   run lockdir --max-runtime=1s --foreground L sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; wait'
   assert_failure 124
