@@ -98,8 +98,9 @@ enum etcd_lock_status etcd_lock_enqueue (struct etcd_lock *lock,
 /* Wait, keeping the lease alive, until no key of the queue is ahead of
    ours (ETCD_LOCK_HELD), or DEADLINE passes (ETCD_LOCK_BUSY, or
    ETCD_LOCK_ERROR if etcd did not answer the last look at the queue,
-   made at DEADLINE: the lock may well be free).  For ETCD_LOCK_BUSY and ETCD_LOCK_SELF, *AHEAD is the record of the key
-   we were waiting for.  */
+   made at DEADLINE: the lock may well be free).  For ETCD_LOCK_BUSY
+   and ETCD_LOCK_SELF, *AHEAD is the record of the key we were waiting
+   for.  */
 enum etcd_lock_status etcd_lock_wait (struct etcd_lock *lock,
                                       struct timespec deadline,
                                       struct dirlock_owner *ahead);
