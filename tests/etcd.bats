@@ -29,11 +29,8 @@ setup() {
 }
 
 teardown() {
+  # (With the commands a SIGKILLed lock holder left running.)
   reap_background
-  # Commands that a SIGKILLed lock holder left running.
-  if [ -f orphans ]; then
-    xargs -r kill -KILL <orphans 2>/dev/null || true
-  fi
 }
 
 # lockdir on the test's etcd; bg_le runs it in the background, as $BG.
