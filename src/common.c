@@ -1208,6 +1208,34 @@ script_caller_pids (pid_t owner_pid, pid_t pids[2])
 }
 
 void
+signal_command (pid_t child, bool has_group, int sig)
+{
+  if (!has_group || kill (-child, sig) != 0)
+    kill (child, sig);
+}
+
+void
+pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
+{
+  if (from_terminal && !has_group)
+    return;
+  signal_command (child, has_group, sig);
+  if (has_group)
+    signal_command (child, has_group, SIGCONT);
+}
+
+void
+stop_with_command (pid_t child, bool has_group)
+{
+  bool group = child > 0 && has_group;
+  if (group)
+    signal_command (child, has_group, SIGTSTP);
+  raise (SIGSTOP);
+  if (group)
+    signal_command (child, has_group, SIGCONT);
+}
+
+void
 report_terminal_stop (int wait_status)
 {
   if (!WIFSTOPPED (wait_status))

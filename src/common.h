@@ -315,6 +315,28 @@ void json_put_string (FILE *out, char const *str);
    stored in PIDS.  */
 size_t script_caller_pids (pid_t owner_pid, pid_t pids[2]);
 
+/* lockdir runs COMMAND, the process CHILD, in a process group of its
+   own when HAS_GROUP (with --max-runtime, or --etcd, unless
+   --foreground), so that the signals that stop it reach every process
+   it started.  These are async-signal-safe.  */
+
+/* Send SIG to COMMAND: to its process group, when it has one.  */
+void signal_command (pid_t child, bool has_group, int sig);
+
+/* SIG came to lockdir: pass it on to COMMAND, unless the terminal sent
+   it (FROM_TERMINAL) to our process group, which holds COMMAND too
+   when it has no group of its own.  In a group of its own, the
+   terminal may have stopped COMMAND (SIGTTIN): follow SIG with
+   SIGCONT, or COMMAND would never see it.  */
+void pass_signal_on (pid_t child, bool has_group, int sig,
+                     bool from_terminal);
+
+/* SIGTSTP (Ctrl-Z) came to lockdir: stop, as its default action would,
+   and stop COMMAND (CHILD, 0 if none runs yet) with us when it has a
+   group of its own, which the terminal's SIGTSTP missed; continue it
+   when we are continued.  */
+void stop_with_command (pid_t child, bool has_group);
+
 /* If WAIT_STATUS says that a COMMAND in a process group of its own was
    stopped for using the terminal (SIGTTIN, SIGTTOU), say so: it would
    otherwise wait, silently, until something ends it.  */

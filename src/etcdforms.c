@@ -134,31 +134,6 @@ signals_start (struct signals *s)
     error (STATUS_CANCELED, errno, "cannot create a signalfd");
 }
 
-/* Send SIG to COMMAND, the process CHILD of S, and to every process it
-   started, when it has a process group of its own.  */
-static void
-signal_command (struct signals const *s, pid_t child, int sig)
-{
-  if (!s->child_has_group || kill (-child, sig) != 0)
-    kill (child, sig);
-}
-
-/* SIGTSTP (Ctrl-Z) came: stop, as its default action would, and stop
-   COMMAND too when it has a process group of its own, which the
-   terminal's SIGTSTP missed: it would run on while we, stopped, cannot
-   renew the lease, and on after another host took the lock.  Continue
-   it when we are continued (a lease lost meanwhile then stops it).  */
-static void
-stop_with_command (struct signals const *s)
-{
-  bool group = s->child > 0 && s->child_has_group;
-  if (group)
-    signal_command (s, s->child, SIGTSTP);
-  kill (getpid (), SIGSTOP);
-  if (group)
-    signal_command (s, s->child, SIGCONT);
-}
-
 /* The interrupt hook of the etcd client, and what the wait loops call:
    take the signals that came.  Pass them on to COMMAND once it runs
    (but not those the terminal sent to our process group, which COMMAND
@@ -174,7 +149,7 @@ signals_take (void *arg)
   while (read (s->fd, &info, sizeof info) == sizeof info)
     {
       if (info.ssi_signo == SIGTSTP)
-        stop_with_command (s);
+        stop_with_command (s->child, s->child_has_group);
       else if (info.ssi_signo == SIGCHLD)
         {
           if (s->child > 0)
@@ -184,15 +159,8 @@ signals_take (void *arg)
             }
         }
       else if (s->child > 0)
-        {
-          if (info.ssi_code != SI_KERNEL || s->child_has_group)
-            signal_command (s, s->child, info.ssi_signo);
-          /* In a group of its own, the terminal may have stopped
-             COMMAND (SIGTTIN): it would never see the signal, and
-             Ctrl-C would leave us waiting for ever.  */
-          if (s->child_has_group)
-            signal_command (s, s->child, SIGCONT);
-        }
+        pass_signal_on (s->child, s->child_has_group, info.ssi_signo,
+                        info.ssi_code == SI_KERNEL);
       else
         {
           s->pending = info.ssi_signo;
@@ -566,9 +534,9 @@ struct holding
 static void
 terminate (struct holding *h, struct timespec kill_after)
 {
-  signal_command (h->sig, h->child, SIGTERM);
+  signal_command (h->child, h->sig->child_has_group, SIGTERM);
   /* A stopped command would never see the SIGTERM.  */
-  signal_command (h->sig, h->child, SIGCONT);
+  signal_command (h->child, h->sig->child_has_group, SIGCONT);
   if (timespec_sign (kill_after) > 0)
     h->kill_at = earlier_deadline (h->kill_at, deadline_after (kill_after));
 }
@@ -593,7 +561,7 @@ lose (struct holding *h, char const *why, bool gone)
     grace = h->opt->kill_after;
   if (timespec_sign (grace) == 0)
     {
-      signal_command (h->sig, h->child, SIGKILL);
+      signal_command (h->child, h->sig->child_has_group, SIGKILL);
       h->kill_at = infinite_duration;
       return;
     }
@@ -696,7 +664,7 @@ supervise (struct holding *h)
         }
       if (deadline_passed (h->kill_at))
         {
-          signal_command (h->sig, h->child, SIGKILL);
+          signal_command (h->child, h->sig->child_has_group, SIGKILL);
           h->kill_at = infinite_duration;
         }
 

@@ -714,50 +714,27 @@ forwarded_signal_set (sigset_t *set)
    on after the lock is released, overlapping the next holder's.  */
 static bool command_has_group;
 
-/* Send SIG to COMMAND, the process CHILD: to its process group, when
-   it has one of its own.  Async-signal-safe.  */
-static void
-signal_command (pid_t child, int sig)
-{
-  if (!command_has_group || kill (-child, sig) != 0)
-    kill (child, sig);
-}
-
+/* Pass the signal on to COMMAND once it runs.  (SI_KERNEL: the
+   terminal sent it to its foreground process group.)  */
 static void
 forward_signal (int sig, siginfo_t *info, void *context)
 {
   (void) context;
   pid_t child = child_for_signals;
-  /* SI_KERNEL: the terminal sent it to its foreground process group,
-     which holds COMMAND too, unless COMMAND has a group of its own;
-     passing it on would deliver it twice.  */
-  if (child > 0 && (info->si_code != SI_KERNEL || command_has_group))
-    {
-      signal_command (child, sig);
-      /* In a group of its own, the terminal may have stopped COMMAND
-         (SIGTTIN): it would see the signal only at --max-runtime, and
-         Ctrl-C would do nothing.  */
-      if (command_has_group)
-        signal_command (child, SIGCONT);
-    }
+  if (child > 0)
+    pass_signal_on (child, command_has_group, sig,
+                    info->si_code == SI_KERNEL);
 }
 
-/* Ctrl-Z (SIGTSTP) reaches our process group, not COMMAND's when it has
-   one of its own: stop COMMAND's group with us, as the terminal would
-   have, and continue it when we are continued.  Otherwise it would run
-   on unwatched: past --max-runtime, and, with --lease, after others
-   broke the lock whose heartbeat we no longer refresh.
-   Async-signal-safe.  */
+/* Ctrl-Z: otherwise COMMAND, in a group of its own, would run on
+   unwatched while we are stopped: past --max-runtime, and, with
+   --lease, after others broke the lock whose heartbeat we no longer
+   refresh.  */
 static void
-stop_with_command (int sig)
+stop_with_command_handler (int sig)
 {
   (void) sig;
-  pid_t child = child_for_signals;
-  if (child > 0)
-    signal_command (child, SIGTSTP);
-  raise (SIGSTOP);
-  if (child > 0)
-    signal_command (child, SIGCONT);
+  stop_with_command (child_for_signals, command_has_group);
 }
 
 static void
@@ -793,7 +770,7 @@ install_handlers (void)
   if (command_has_group)
     {
       memset (&act, 0, sizeof act);
-      act.sa_handler = stop_with_command;
+      act.sa_handler = stop_with_command_handler;
       act.sa_flags = SA_RESTART;
       sigemptyset (&act.sa_mask);
       set_action_unless_ignored (SIGTSTP, &act);
@@ -884,7 +861,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (w < 0 && errno != EINTR)
         {
           error (0, errno, "cannot wait for the command; killing it");
-          signal_command (child, SIGKILL);
+          signal_command (child, command_has_group, SIGKILL);
           return false;
         }
 
@@ -917,15 +894,15 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (!*timed_out && deadline_passed (stop_at))
         {
           *timed_out = true;
-          signal_command (child, SIGTERM);
+          signal_command (child, command_has_group, SIGTERM);
           /* A stopped command would never see the SIGTERM.  */
-          signal_command (child, SIGCONT);
+          signal_command (child, command_has_group, SIGCONT);
           if (timespec_sign (opt->kill_after) > 0)
             kill_at = deadline_after (opt->kill_after);
         }
       if (deadline_passed (kill_at))
         {
-          signal_command (child, SIGKILL);
+          signal_command (child, command_has_group, SIGKILL);
           kill_at = infinite_duration;
         }
     }
