@@ -1224,13 +1224,36 @@ pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
     signal_command (child, has_group, SIGCONT);
 }
 
+/* Take the default action of SIGTSTP, which the caller has blocked
+   (in its handler, or for a signalfd), as if we had not caught it:
+   stop, unless our process group is orphaned, where the kernel drops
+   it, since no shell would continue us.  (SIGSTOP would stop us there
+   too, and shows as "Stopped (signal)" in the shell's job list.)  */
+static void
+stop_as_default (void)
+{
+  struct sigaction default_action, old_action;
+  memset (&default_action, 0, sizeof default_action);
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset (&default_action.sa_mask);
+  sigaction (SIGTSTP, &default_action, &old_action);
+  sigset_t tstp, old_mask;
+  sigemptyset (&tstp);
+  sigaddset (&tstp, SIGTSTP);
+  raise (SIGTSTP);
+  /* Delivered as this returns.  */
+  sigprocmask (SIG_UNBLOCK, &tstp, &old_mask);
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  sigaction (SIGTSTP, &old_action, NULL);
+}
+
 void
 stop_with_command (pid_t child, bool has_group)
 {
   bool group = child > 0 && has_group;
   if (group)
     signal_command (child, has_group, SIGTSTP);
-  raise (SIGSTOP);
+  stop_as_default ();
   if (group)
     signal_command (child, has_group, SIGCONT);
 }

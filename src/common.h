@@ -331,7 +331,8 @@ void signal_command (pid_t child, bool has_group, int sig);
 void pass_signal_on (pid_t child, bool has_group, int sig,
                      bool from_terminal);
 
-/* SIGTSTP (Ctrl-Z) came to lockdir: stop, as its default action would,
+/* SIGTSTP (Ctrl-Z) came to lockdir, which blocks it meanwhile: take
+   its default action (stop, unless our process group is orphaned),
    and stop COMMAND (CHILD, 0 if none runs yet) with us when it has a
    group of its own, which the terminal's SIGTSTP missed; continue it
    when we are continued.  */

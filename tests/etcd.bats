@@ -264,6 +264,16 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 143
 }
 
+@test "SIGTSTP stops lockdir as it stops other programs: its shell sees SIGTSTP, not SIGSTOP" {
+  run tstp_stop_signal --etcd="$ETCD_URL" "$L"
+  assert_output "$(kill -l TSTP)"
+}
+
+@test "SIGTSTP does not stop a lockdir in an orphaned process group, where no shell would continue it" {
+  ends_after_tstp_when_orphaned --etcd="$ETCD_URL" "$L"
+  assert_equal "$status" 143
+}
+
 @test "signals sent to lockdir reach COMMAND; lockdir exits with its status, lock free" {
   for sig in TERM HUP USR1 USR2 INT QUIT; do
     rm -f ready got

@@ -343,6 +343,19 @@ assert_command_usage_error() {
   [ ! -e L ]
 }
 
+@test "SIGTSTP stops lockdir as it stops other programs: its shell sees SIGTSTP, not SIGSTOP" {
+  # A shell lists a job stopped by SIGSTOP as "Stopped (signal)".
+  run tstp_stop_signal --max-runtime=60s L
+  assert_output "$(kill -l TSTP)"
+}
+
+@test "SIGTSTP does not stop a lockdir in an orphaned process group, where no shell would continue it" {
+  # As the kernel drops it for a program that does not catch it.
+  ends_after_tstp_when_orphaned --max-runtime=60s L
+  assert_equal "$status" 143
+  [ ! -e L ]
+}
+
 @test "--foreground without --max-runtime is a usage error" {
   run lockdir --foreground L true
   assert_failure 125

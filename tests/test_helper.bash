@@ -375,3 +375,50 @@ stops_with_lockdir() {
   status=0
   wait "$lockdir_pid" || status=$?
 }
+
+# tstp_stop_signal LOCKDIR_ARGS...: lockdir ARGS... runs a COMMAND that
+# waits; print the signal that its parent's waitpid says stopped it
+# after a SIGTSTP, or "running" if it was not stopped within 10 s.
+# Then it is continued and ended (SIGTERM).  A shell shows a stop by
+# SIGTSTP as "Stopped", and one by SIGSTOP as "Stopped (signal)".
+tstp_stop_signal() {
+  perl -MPOSIX -e '
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { exec @ARGV; exit 127 }
+    for (my $i = 0; !-s "cmd" && $i < 1000; $i++) { select undef, undef, undef, 0.01 }
+    kill "TSTP", $pid;
+    my $stopped = 0;
+    for (my $i = 0; $i < 1000; $i++) {
+      if (waitpid ($pid, WNOHANG | WUNTRACED) == $pid) { $stopped = 1; last }
+      select undef, undef, undef, 0.01;
+    }
+    print $stopped && WIFSTOPPED (${^CHILD_ERROR_NATIVE})
+      ? WSTOPSIG (${^CHILD_ERROR_NATIVE}) : "running", "\n";
+    kill "CONT", $pid;
+    kill "TERM", $pid;
+    waitpid ($pid, 0);' \
+    lockdir "$@" sh -c 'echo $$ >>orphans; echo $$ >cmd; exec sleep 300'
+}
+
+# ends_after_tstp_when_orphaned LOCKDIR_ARGS...: lockdir ARGS..., in a
+# session of its own (so its process group is orphaned: no shell would
+# continue it), runs a COMMAND that waits; a SIGTSTP must not stop it
+# for good (the kernel drops one for a process that does not catch
+# it), so the SIGTERM that follows ends it.  Sets status to lockdir's.
+ends_after_tstp_when_orphaned() {
+  background setsid lockdir "$@" \
+    sh -c 'echo $$ >>orphans; echo $$ >cmd; exec sleep 300 >/dev/null'
+  local lockdir_pid=$BG i
+  wait_until test -s cmd
+  kill -TSTP "$lockdir_pid"
+  kill -TERM "$lockdir_pid"
+  for ((i = 0; i < 1000; i++)); do
+    is_dead "$lockdir_pid" && break
+    sleep 0.01
+  done
+  # Not left stopped for ever if it did stop.
+  kill -CONT "$lockdir_pid" 2>/dev/null || true
+  status=0
+  wait "$lockdir_pid" || status=$?
+  [ "$i" -lt 1000 ] || fail "lockdir still ran 10 s after SIGTSTP and SIGTERM"
+}
