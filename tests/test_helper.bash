@@ -348,6 +348,15 @@ ends_on_sigterm_while_stopped() {
   [ "$i" -lt 1000 ] || fail "lockdir still ran 10 s after SIGTERM"
 }
 
+# perl -e "$in_own_group" COMMAND...: run COMMAND in a process group of
+# its own, as a shell with job control runs a job.  A SIGTSTP then
+# stops it even where the harness's process group is orphaned (a runner
+# that started the tests in a session of their own), where the kernel
+# drops it, as a stopped job there would have no shell to continue it.
+# shellcheck disable=SC2016
+in_own_group='setpgrp (0, 0) or die "setpgrp: $!\n";
+  exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\n"'
+
 # stops_with_lockdir LOCKDIR_ARGS...: lockdir ARGS... runs a COMMAND in
 # a process group of its own; SIGTSTP to lockdir (Ctrl-Z, which reaches
 # only lockdir's group) must stop COMMAND and the process it started
@@ -358,7 +367,7 @@ stops_with_lockdir() {
   # 'sleep 0.1': dash runs a foreground command with vfork, and a stop
   # that reaches the child before its exec leaves dash waiting for the
   # exec, not stopped (seen in CI: one run in a few hundred).
-  background lockdir "$@" sh -c 'echo $$ >>orphans; sleep 300 >/dev/null &
+  background perl -e "$in_own_group" lockdir "$@" sh -c 'echo $$ >>orphans; sleep 300 >/dev/null &
     echo $! >>orphans; echo $$ $! >cmd; wait'
   local lockdir_pid=$BG pid
   wait_until test -s cmd
@@ -384,7 +393,8 @@ stops_with_lockdir() {
 tstp_stop_signal() {
   perl -MPOSIX -e '
     my $pid = fork // die "fork: $!";
-    if (!$pid) { exec @ARGV; exit 127 }
+    # A group of its own: see in_own_group.
+    if (!$pid) { setpgrp (0, 0); exec @ARGV; exit 127 }
     for (my $i = 0; !-s "cmd" && $i < 1000; $i++) { select undef, undef, undef, 0.01 }
     kill "TSTP", $pid;
     my $stopped = 0;
