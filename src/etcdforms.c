@@ -148,6 +148,9 @@ signals_take (void *arg)
   bool stop = false;
   while (read (s->fd, &info, sizeof info) == sizeof info)
     {
+      /* Ctrl-Z: COMMAND, in a group of its own, would run on while we,
+         stopped, cannot renew the lease, and on after another host took
+         the lock.  (A lease lost meanwhile stops it once we run.)  */
       if (info.ssi_signo == SIGTSTP)
         stop_with_command (s->child, s->child_has_group);
       else if (info.ssi_signo == SIGCHLD)

@@ -726,10 +726,10 @@ forward_signal (int sig, siginfo_t *info, void *context)
                     info->si_code == SI_KERNEL);
 }
 
-/* Ctrl-Z: otherwise COMMAND, in a group of its own, would run on
-   unwatched while we are stopped: past --max-runtime, and, with
-   --lease, after others broke the lock whose heartbeat we no longer
-   refresh.  */
+/* Ctrl-Z: stop COMMAND's group with us.  In a group of its own,
+   COMMAND would otherwise run on unwatched while we are stopped: past
+   --max-runtime, and, with --lease, after others broke the lock whose
+   heartbeat we no longer refresh.  */
 static void
 stop_with_command_handler (int sig)
 {
