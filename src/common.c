@@ -119,6 +119,26 @@ set_action_unless_ignored (int sig, struct sigaction const *act)
   return false;
 }
 
+/* Give signal SIG the handler HANDLER (or SIG_DFL), with HANDLER_MASK
+   blocked while it runs, even over an inherited "ignore", and unblock
+   SIG.  Save the action and the signal mask it replaced in *OLD_ACTION
+   and *OLD_MASK.  Async-signal-safe.  */
+static void
+set_handler_unblocked (int sig, void (*handler) (int),
+                       sigset_t const *handler_mask,
+                       struct sigaction *old_action, sigset_t *old_mask)
+{
+  struct sigaction act;
+  memset (&act, 0, sizeof act);
+  act.sa_handler = handler;
+  act.sa_mask = *handler_mask;
+  sigaction (sig, &act, old_action);
+  sigset_t just_sig;
+  sigemptyset (&just_sig);
+  sigaddset (&just_sig, sig);
+  sigprocmask (SIG_UNBLOCK, &just_sig, old_mask);
+}
+
 /* The tool's fixed name, for temporaries and --version.  */
 static char const *fixed_tool_name;
 
@@ -993,17 +1013,12 @@ dir_notify_open (int dirfd, unsigned long dn_events)
           return -1;
         }
       /* Even over an inherited "ignore": an ignored SIGIO would be
-         discarded, and the watch would never wake us.  */
-      struct sigaction act;
-      memset (&act, 0, sizeof act);
-      act.sa_handler = cleanup_signal_handler;
-      cleanup_signal_set (&act.sa_mask);
-      sigaction (SIGIO, &act, &notify_saved_action);
-      /* Nor blocked, as our parent may have left it.  */
-      sigset_t sigio, old_mask;
-      sigemptyset (&sigio);
-      sigaddset (&sigio, SIGIO);
-      sigprocmask (SIG_UNBLOCK, &sigio, &old_mask);
+         discarded, and the watch would never wake us.  Nor blocked, as
+         our parent may have left it.  */
+      sigset_t handler_mask, old_mask;
+      cleanup_signal_set (&handler_mask);
+      set_handler_unblocked (SIGIO, cleanup_signal_handler, &handler_mask,
+                             &notify_saved_action, &old_mask);
       notify_was_blocked = sigismember (&old_mask, SIGIO) == 1;
     }
   notify_watches++;
@@ -1232,17 +1247,13 @@ pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
 static void
 stop_as_default (void)
 {
-  struct sigaction default_action, old_action;
-  memset (&default_action, 0, sizeof default_action);
-  default_action.sa_handler = SIG_DFL;
-  sigemptyset (&default_action.sa_mask);
-  sigaction (SIGTSTP, &default_action, &old_action);
-  sigset_t tstp, old_mask;
-  sigemptyset (&tstp);
-  sigaddset (&tstp, SIGTSTP);
+  struct sigaction old_action;
+  sigset_t no_signals, old_mask;
+  sigemptyset (&no_signals);
+  set_handler_unblocked (SIGTSTP, SIG_DFL, &no_signals, &old_action,
+                         &old_mask);
+  /* Stops us here, unless our process group is orphaned.  */
   raise (SIGTSTP);
-  /* Delivered as this returns.  */
-  sigprocmask (SIG_UNBLOCK, &tstp, &old_mask);
   sigprocmask (SIG_SETMASK, &old_mask, NULL);
   sigaction (SIGTSTP, &old_action, NULL);
 }
