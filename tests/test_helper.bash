@@ -390,6 +390,8 @@ stops_with_lockdir() {
 # after a SIGTSTP, or "running" if it was not stopped within 10 s.
 # Then it is continued and ended (SIGTERM).  A shell shows a stop by
 # SIGTSTP as "Stopped", and one by SIGSTOP as "Stopped (signal)".
+# (COMMAND's sleep writes elsewhere: an orphan that kept run's pipe
+# open would keep run waiting.)
 tstp_stop_signal() {
   perl -MPOSIX -e '
     my $pid = fork // die "fork: $!";
@@ -407,7 +409,7 @@ tstp_stop_signal() {
     kill "CONT", $pid;
     kill "TERM", $pid;
     waitpid ($pid, 0);' \
-    lockdir "$@" sh -c 'echo $$ >>orphans; echo $$ >cmd; exec sleep 300'
+    lockdir "$@" sh -c 'echo $$ >>orphans; echo $$ >cmd; exec sleep 300 >/dev/null'
 }
 
 # ends_after_tstp_when_orphaned LOCKDIR_ARGS...: lockdir ARGS..., in a
