@@ -366,7 +366,7 @@ stops_with_lockdir() {
   # COMMAND starts its child once and waits, rather than loop on
   # 'sleep 0.1': dash runs a foreground command with vfork, and a stop
   # that reaches the child before its exec leaves dash waiting for the
-  # exec, not stopped (seen in CI: one run in a few hundred).
+  # exec, not stopped (seen once in CI).
   background perl -e "$in_own_group" lockdir "$@" sh -c 'echo $$ >>orphans; sleep 300 >/dev/null &
     echo $! >>orphans; echo $$ $! >cmd; wait'
   local lockdir_pid=$BG pid
