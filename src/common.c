@@ -1230,6 +1230,13 @@ signal_command (pid_t child, bool has_group, int sig)
 }
 
 void
+terminate_command (pid_t child, bool has_group)
+{
+  signal_command (child, has_group, SIGTERM);
+  signal_command (child, has_group, SIGCONT);
+}
+
+void
 pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
 {
   if (from_terminal && !has_group)

@@ -323,6 +323,10 @@ size_t script_caller_pids (pid_t owner_pid, pid_t pids[2]);
 /* Send SIG to COMMAND: to its process group, when it has one.  */
 void signal_command (pid_t child, bool has_group, int sig);
 
+/* Ask COMMAND to end (--max-runtime, a lost lock): SIGTERM, then
+   SIGCONT, since a stopped command would never see the SIGTERM.  */
+void terminate_command (pid_t child, bool has_group);
+
 /* SIG came to lockdir: pass it on to COMMAND, unless the terminal sent
    it (FROM_TERMINAL) to our process group, which holds COMMAND too
    when it has no group of its own.  In a group of its own, the

@@ -537,9 +537,7 @@ struct holding
 static void
 terminate (struct holding *h, struct timespec kill_after)
 {
-  signal_command (h->child, h->sig->child_has_group, SIGTERM);
-  /* A stopped command would never see the SIGTERM.  */
-  signal_command (h->child, h->sig->child_has_group, SIGCONT);
+  terminate_command (h->child, h->sig->child_has_group);
   if (timespec_sign (kill_after) > 0)
     h->kill_at = earlier_deadline (h->kill_at, deadline_after (kill_after));
 }

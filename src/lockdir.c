@@ -894,9 +894,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (!*timed_out && deadline_passed (stop_at))
         {
           *timed_out = true;
-          signal_command (child, command_has_group, SIGTERM);
-          /* A stopped command would never see the SIGTERM.  */
-          signal_command (child, command_has_group, SIGCONT);
+          terminate_command (child, command_has_group);
           if (timespec_sign (opt->kill_after) > 0)
             kill_at = deadline_after (opt->kill_after);
         }
