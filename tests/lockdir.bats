@@ -317,7 +317,9 @@ assert_command_usage_error() {
   command -v script >/dev/null || skip "script(1) is not installed"
   # bash with job control (set -m) runs lockdir as a background job of
   # the terminal script(1) gives it: --foreground would not help there.
-  echo hello | script -qec "bash -c 'set -m; lockdir --max-runtime=1s L sh -c \"read x\" & wait \$!; echo status=\$?'" /dev/null >out.raw
+  # (It lists lockdir in ./orphans, so that the teardown can end one that
+  # never ends, after timeout(1) ended script(1).)
+  echo hello | timeout --preserve-status -s KILL 60 script -qec "bash -c 'set -m; lockdir --max-runtime=1s L sh -c \"read x\" & echo \$! >>orphans; wait \$!; echo status=\$?'" /dev/null >out.raw
   tr -d '\r' <out.raw >out
   grep -q "status=124" out || fail "no status 124: $(cat out)"
   grep -q "lockdir: the command is stopped: it may not read from the terminal from the background" out ||

@@ -308,8 +308,11 @@ reads_terminal() {
   local words
   words=$(printf '%q ' lockdir "$@")
   status=0
+  # A lockdir that never ends its stopped COMMAND fails the test (137)
+  # rather than hang it.
   echo hello |
-    script -qec "$words sh -c 'read x; echo got \$x'" /dev/null >out.raw ||
+    timeout --preserve-status -s KILL 60 \
+      script -qec "$words sh -c 'read x; echo got \$x'" /dev/null >out.raw ||
     status=$?
   tr -d '\r' <out.raw >out
 }
