@@ -309,7 +309,9 @@ let_signals_through (struct appender *app)
    delivered once the write is complete.  Holding and letting go cost a
    system call each, as much as a write of 256 KiB takes, so when
    APP->hold_across allows, the signals stay held over the next writes
-   too, up to HOLD_SPAN bytes.  */
+   too, up to HOLD_SPAN bytes.  A write that comes back short keeps
+   them held: put_records may have to remove the piece of a record it
+   left (remove_cut_piece), and lets them through after that.  */
 static ssize_t
 write_unbroken (struct appender *app, char const *buf, size_t len)
 {
@@ -329,8 +331,9 @@ write_unbroken (struct appender *app, char const *buf, size_t len)
   ssize_t written = write (app->fd, buf, len);
   int saved_errno = errno;
   app->held_bytes += len;
-  if (!app->hold_across || HOLD_SPAN <= app->held_bytes
-      || written < 0 || (size_t) written != len)
+  if (written < 0
+      || ((size_t) written == len
+          && (!app->hold_across || HOLD_SPAN <= app->held_bytes)))
     let_signals_through (app);
   errno = saved_errno;
   return written;
@@ -569,7 +572,10 @@ put_records (struct appender *app, char const *out, size_t out_len,
   struct cut cut = find_cut (app, written, src, src_len);
   app->appended += cut.whole_records;
   size_t piece = written - cut.whole_len;
+  /* Signals are still held (write_unbroken): one that killed us now
+     would leave the piece that remove_cut_piece is about to remove.  */
   int removed = remove_cut_piece (app, piece);
+  let_signals_through (app);
   if (removed < 0)
     return false;
   if (removed)

@@ -15,10 +15,11 @@
                 (a wait whose deadline came from one of the first N
                 calls then runs out at once, without the test waiting)
 
-   CALL is one of renameat2, renameat, symlinkat, unlinkat.  Calls are
-   counted per process, from 1.  A pause gives up after five minutes, so
-   a broken test cannot hang forever.  Signals are delivered during a
-   pause as usual.  */
+   CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate
+   (ftruncate64 counts as ftruncate).  Calls are counted per process,
+   from 1.  A pause gives up after five minutes, so a broken test cannot
+   hang forever.  Signals are delivered during a pause as usual, unless
+   the process holds them.  */
 
 #define _GNU_SOURCE 1
 
@@ -31,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum call { RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, N_CALLS };
+enum call { RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, FTRUNCATE, N_CALLS };
 static char const *const call_names[N_CALLS] = {
-  "renameat2", "renameat", "symlinkat", "unlinkat"
+  "renameat2", "renameat", "symlinkat", "unlinkat", "ftruncate"
 };
 static unsigned long call_count[N_CALLS];
 
@@ -190,4 +191,35 @@ unlinkat (int dirfd, char const *path, int flags)
   if (!real)
     real = next ("unlinkat");
   return real (dirfd, path, flags);
+}
+
+int
+ftruncate (int fd, off_t length)
+{
+  static int (*real) (int, off_t);
+  int errnum = before_call (FTRUNCATE);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("ftruncate");
+  return real (fd, length);
+}
+
+/* With 64-bit file offsets on a 32-bit system, a program calls this.  */
+int
+ftruncate64 (int fd, off64_t length)
+{
+  static int (*real) (int, off64_t);
+  int errnum = before_call (FTRUNCATE);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("ftruncate64");
+  return real (fd, length);
 }

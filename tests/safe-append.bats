@@ -886,6 +886,57 @@ size_limit_race() {
   diff f <(filler 203300; records 2 2 1000)
 }
 
+# True once process PID is dead, or has SIGTERM pending (blocked).
+term_pending_or_dead() {
+  local pending mask
+  is_dead "$1" && return 0
+  pending=$(awk '$1 == "SigPnd:" || $1 == "ShdPnd:" { print $2 }' \
+              "/proc/$1/status" 2>/dev/null) || return 1
+  for mask in $pending; do
+    (( 0x$mask & (1 << 14) )) && return 0
+  done
+  return 1
+}
+
+@test "RLIMIT_FSIZE race: a signal that comes before the cut record is removed waits for its removal" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  local shim write_nr tracer a_pid
+  shim=$(command -v fault-shim.so) \
+    || skip "tests/fault-shim.so is not built (make check builds it)"
+  write_nr=$(printf '#include <sys/syscall.h>\nSYS_write\n' | cpp -P | tail -n 1)
+  # As in size_limit_race: A's write is held until B has taken the room
+  # A saw, so the limit cuts it; then A stops before the ftruncate(2)
+  # that removes the piece, and gets SIGTERM there.
+  filler 203300 >f
+  mkdir fa
+  (
+    ulimit -f 200
+    exec env --default-signal strace -f -o /dev/null -e trace=write \
+      -e inject=write:delay_enter=60000000:when=1 \
+      env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" FAULT_PAUSE=ftruncate:1 \
+      safe-append f -c "$(records 1 1 1000)" 2>A_err
+  ) 3>&- &
+  tracer=$!
+  a_held() {
+    a_pid=$(first_child "$tracer")
+    stopped_entering "$a_pid" "$write_nr"
+  }
+  wait_until a_held
+  run bash -c 'ulimit -f 200; safe-append f -c "$1"' _ "$(records 2 2 1000)"
+  assert_success
+  kill -KILL "$tracer"
+  wait "$tracer" 2>/dev/null || true
+  wait_until test -e fa/paused.ftruncate.1
+  kill -TERM "$a_pid"
+  wait_until term_pending_or_dead "$a_pid"
+  touch fa/go.ftruncate.1
+  wait_until is_dead "$a_pid"
+  # The piece is gone: FILE holds B's record whole after the filler,
+  # and nothing of A's.
+  diff f <(filler 203300; records 2 2 1000)
+}
+
 @test "control: the same race leaves half a record from a check-then-write appender" {
   size_limit_race 'tear-lines append -c f <recA'
   assert_equal "$A_STATUS" 1
