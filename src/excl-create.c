@@ -58,7 +58,7 @@ struct content
      (not the first FILE, which anyone may change once it is
      published), and later FILEs copy from there.  */
   int saved_fd;
-  int files_left;         /* FILEs still to get the content */
+  int files_left;         /* FILEs after the one being created */
   bool spent;             /* a copy from standard input failed midway */
 };
 
@@ -269,7 +269,6 @@ write_content (int fd, int dirfd, struct content *content, char const *file)
         err = errno;
       break;
     case CONTENT_STDIN:
-      content->files_left--;
       if (content->spent)
         {
           error (0, 0, "cannot write content for %s: standard input is "
@@ -1149,7 +1148,6 @@ main (int argc, char **argv)
   /* Every operand is checked before any FILE is created.  */
   for (int i = optind; i < argc; i++)
     check_operand (argv[i]);
-  opt.content.files_left = argc - optind;
   if (opt.content.kind == CONTENT_PID)
     {
       pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();
@@ -1174,6 +1172,11 @@ main (int argc, char **argv)
   int status = EXIT_DONE;
   for (int i = optind; i < argc; i++)
     {
+      /* Counted here, not as FILEs get the content: a FILE that fails
+         before reading standard input (it exists where no temporary
+         can be made, it ends in '/') must not make the last FILE keep
+         a copy of it for nobody.  */
+      opt.content.files_left = argc - i - 1;
       int file_status = excl_create (argv[i], &opt);
       if (file_status > status)
         status = file_status;

@@ -257,6 +257,22 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "--stdin: the last FILE to get standard input keeps no copy of it, even when an earlier FILE was not tried" {
+  require_root
+  mkdir d small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  # 34 KB: room for one copy on the 64 KiB filesystem, not for two.
+  seq 1 7000 >data
+  # 'd/' exists: status 1 before anything is read.
+  run excl-create --stdin d/ small/b <data
+  local b_content=same
+  cmp -s data small/b || b_content=different
+  umount small
+  assert_failure 1
+  assert_output "excl-create: cannot create 'd/': File exists"
+  assert_equal "$b_content" same
+}
+
 @test "--stdin to several FILEs: the later ones get standard input, not what someone wrote into the first one meanwhile" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Every pread is held up half a second: the later FILEs' copies are
