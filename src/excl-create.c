@@ -1052,7 +1052,10 @@ excl_create (char const *file, struct options *opt)
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (parent.fd) != 0)
     {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (file));
+      /* FILE is there and ours, as after a failed sync of the file
+         (create_empty): say so, or status 3 reads as "not created".  */
+      error (0, errno, "created %s, but cannot sync its directory",
+             quoteaf (file));
       status = EXIT_SYSERR;
     }
   if (status == EXIT_DONE && opt->verbose)

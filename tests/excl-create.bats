@@ -468,6 +468,18 @@ opened_fd() {
   assert_no_temporaries excl-create
 }
 
+@test "-S: a failed sync of the directory says that FILE was created" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The second fsync, of the directory, fails: FILE is there all the
+  # same, and the caller must not take the status 3 for "not created".
+  run strace -o /dev/null -e inject=fsync:error=EIO:when=2 \
+    excl-create -S -c x f
+  assert_failure 3
+  assert_output "excl-create: created 'f', but cannot sync its directory: Input/output error"
+  assert_equal "$(cat f)" x
+  assert_no_temporaries excl-create
+}
+
 @test "a failed close is reported as such, not as a sync failure (issue 11 item 14)" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Find which close(2) call closes the new file, then make it fail.
