@@ -370,25 +370,28 @@ report_rename_failure (struct operand const *a, struct operand const *b,
   return EXIT_SYSERR;
 }
 
-/* fsync the directories of A and B (once if they are the same).  */
+/* fsync the directories of A and B (once if they are the same), which
+   were exchanged if EXCHANGE, else A moved to B.  A failure says that
+   the change was made: status 3 must not read as "nothing changed".  */
 static bool
-sync_directories (struct operand const *a, struct operand const *b)
+sync_directories (struct operand const *a, struct operand const *b,
+                  bool exchange)
 {
   struct stat sa, sb;
   bool same = (fstat (a->parent.fd, &sa) == 0
                && fstat (b->parent.fd, &sb) == 0
                && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+  struct operand const *unsynced = NULL;
   if (fsync_directory (a->parent.fd) != 0)
-    {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (a->arg));
-      return false;
-    }
-  if (!same && fsync_directory (b->parent.fd) != 0)
-    {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (b->arg));
-      return false;
-    }
-  return true;
+    unsynced = a;
+  else if (!same && fsync_directory (b->parent.fd) != 0)
+    unsynced = b;
+  if (!unsynced)
+    return true;
+  error (0, errno, "%s %s %s, but cannot sync the directory of %s",
+         quoteaf_n (0, a->arg), exchange ? "was exchanged with" : "was moved to",
+         quoteaf_n (1, b->arg), quoteaf_n (2, unsynced->arg));
+  return false;
 }
 
 /* A was renamed to B with FLAGS (exchanged, or moved with
@@ -436,7 +439,7 @@ finish_rename (struct operand const *a, struct operand const *b,
           return EXIT_SYSERR;
         }
     }
-  if (opt->sync && !sync_directories (a, b))
+  if (opt->sync && !sync_directories (a, b, exchange))
     return EXIT_SYSERR;
   return EXIT_DONE;
 }
@@ -1425,7 +1428,8 @@ repoint_symlink (char const *target, char const *link,
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (r.parent.fd) != 0)
     {
-      error (0, errno, "cannot sync the directory of %s", quoteaf (link));
+      error (0, errno, "%s now points to %s, but cannot sync its directory",
+             quoteaf_n (0, link), quoteaf_n (1, r.target));
       status = EXIT_SYSERR;
     }
 

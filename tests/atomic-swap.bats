@@ -339,6 +339,32 @@ listing() {
   assert_equal "$(grep -c 'fsync(' t4)" 1
 }
 
+@test "-S: a failed sync of a directory says that the change was made" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The change stands (status 3 is for the sync): the message must not
+  # read as "nothing changed".
+  mkdir a b
+  ln -s a current
+  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
+    atomic-swap -S -s b current
+  assert_failure 3
+  assert_output "atomic-swap: 'current' now points to 'b', but cannot sync its directory: Input/output error"
+  assert_equal "$(readlink current)" b
+  echo x >x; echo y >y
+  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
+    atomic-swap -S x y
+  assert_failure 3
+  assert_output "atomic-swap: 'x' was exchanged with 'y', but cannot sync the directory of 'x': Input/output error"
+  assert_equal "$(cat x)" y
+  mkdir d
+  run strace -o /dev/null -e inject=fsync:error=EIO:when=2 \
+    atomic-swap -S -n x d/z
+  assert_failure 3
+  assert_output "atomic-swap: 'x' was moved to 'd/z', but cannot sync the directory of 'd/z': Input/output error"
+  assert_equal "$(cat d/z)" y
+  assert_no_temporaries atomic-swap
+}
+
 @test "exchange is one renameat2(RENAME_EXCHANGE) call" {
   command -v strace >/dev/null || skip "strace is not installed"
   : >x; : >y

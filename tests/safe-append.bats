@@ -669,6 +669,15 @@ documented_commands() {
   grep -q "^fsync([0-9]*<$PWD/logs>) = 0" trace || fail "$(cat trace)"
 }
 
+@test "-S: a failed sync of the new file's directory says that FILE was created, and nothing appended" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
+    safe-append -S -c text log
+  assert_failure 3
+  assert_output "safe-append: created 'log', but appended nothing: cannot sync its directory: Input/output error"
+  [ -f log ] && [ ! -s log ]
+}
+
 @test "a chain of trusted links is followed to where the file is created" {
   mkdir a b c
   ln -s ../b/two a/one
