@@ -18,10 +18,12 @@
      comes late finds owner.ID gone (the holding ended), and cannot hit
      a later holding, whose file has another ID.
    - A dead owner stays dead (pid with its start time), so the verdict
-     cannot turn false between the judgement and the rename.  A lease
-     verdict can, if the holder was stopped and resumes at that moment:
-     that is the nature of leases, and why holdings carry a fencing
-     token.
+     cannot turn false between the judgement and the rename.  But the
+     record can grow once, when lockdir's COMMAND names itself in it:
+     a verdict of death is made again on the record read after the
+     owner was seen dead (judge_holders).  A lease verdict can turn
+     false, if the holder was stopped and resumes at that moment: that
+     is the nature of leases, and why holdings carry a fencing token.
    - The rmdir after the rename removes LOCK only while it is empty:
      a new holding always has its owner file, so it is never removed.
    - Acquiring is one rename of a complete directory onto LOCK; rename
@@ -1533,12 +1535,34 @@ judge_holders (struct dirlock *lock, int lock_fd,
       judge (o, &verdict);
       if (!verdict.stale)
         continue;
-      int r = end_holding (&lock->parent, lock_fd, o->id, o->token,
-                           lock->history && !o->shared, false, true);
+      /* The record was read before its owner was seen dead, and may
+         have grown since: lockdir's COMMAND names itself in it
+         (child_pid) as it starts.  Judged on the record as read, the
+         holding of a COMMAND that started meanwhile, its lockdir then
+         killed, would be broken under it.  So judge the record as it
+         is now, read after the death: a child that named itself while
+         its parent lived is in it; one that names itself later runs
+         nothing (lockdir's child_exec checks that its parent lives).  */
+      struct dirlock_owner now;
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, o->id);
+      if (read_record (lock_fd, owner_name, &now) != 0)
+        {
+          if (errno != ENOENT)
+            return -1;
+          ended = true;         /* it ended meanwhile: look again */
+          continue;
+        }
+      strcpy (now.id, o->id);
+      judge (&now, &verdict);
+      if (!verdict.stale)
+        continue;
+      int r = end_holding (&lock->parent, lock_fd, now.id, now.token,
+                           lock->history && !now.shared, false, true);
       if (r < 0)
         return -1;
       if (r == 0 && verbose)
-        report_break (path, o, verdict.stale);
+        report_break (path, &now, verdict.stale);
       ended = true;
     }
   return ended ? HOLDERS_ENDED : HOLDERS_LIVE;

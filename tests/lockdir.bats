@@ -812,6 +812,60 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   [ ! -e L ]
 }
 
+@test "lockdir killed in vfork before COMMAND named itself: the lock is broken, and COMMAND never runs beside the next holder" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # COMMAND's child is held back 2 s before it writes its name into the
+  # owner record (the only pwrite), while vfork keeps lockdir waiting;
+  # SIGKILL ends lockdir there, and the next lockdir breaks the lock.
+  background strace -f -qq -o /dev/null -e trace=pwrite64 \
+    -e inject=pwrite64:delay_enter=2000000 \
+    lockdir L sh -c 'echo first >>log'
+  tracer=$BG
+  wait_until pgrep -x -P "$tracer" lockdir >/dev/null
+  holder=$(pgrep -x -P "$tracer" lockdir)
+  # Its child is there: lockdir waits in vfork.
+  wait_until pgrep -P "$holder" >/dev/null
+  kill -KILL "$holder"
+  run lockdir -v L sh -c 'echo second starts >>log; sleep 4; echo second ends >>log'
+  assert_success
+  assert_output --partial "broke stale lock"
+  wait "$tracer" || true
+  # The held-back child found its parent gone, and ran nothing (before,
+  # it ran COMMAND while the second one held the lock).
+  assert_equal "$(cat log)" "second starts
+second ends"
+  [ ! -e L ]
+}
+
+@test "a breaker that read the record before COMMAND named itself reads it again: the owner's death then breaks nothing" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # COMMAND's child writes its name 3 s late; meanwhile a breaker reads
+  # the record (no child_pid yet), then is held back 6 s at its look at
+  # the owner's /proc entry.  The child names itself while lockdir
+  # lives and runs COMMAND; then lockdir is killed.
+  background strace -f -qq -o /dev/null -e trace=pwrite64 \
+    -e inject=pwrite64:delay_enter=3000000 \
+    lockdir L sh -c 'echo first starts >>log; sleep 8; echo first ends >>log'
+  tracer=$BG
+  wait_until pgrep -x -P "$tracer" lockdir >/dev/null
+  holder=$(pgrep -x -P "$tracer" lockdir)
+  wait_until pgrep -P "$holder" >/dev/null
+  background strace -qq -o /dev/null -P "/proc/$holder/stat" -e trace=openat \
+    -e inject=openat:delay_enter=6000000:when=1 \
+    lockdir -v -n L sh -c 'echo second >>log'
+  breaker=$BG
+  wait_until grep -q '^child_pid=' L/owner.*
+  kill -KILL "$holder"
+  status=0
+  wait "$breaker" || status=$?
+  # (Judged on the record it read first, it broke the lock of a running
+  # COMMAND, and ran beside it.)
+  assert_equal "$status" 75
+  wait "$tracer" || true
+  assert_equal "$(cat log)" "first starts
+first ends"
+}
+
 @test "a waiter whose parent blocked SIGIO (dnotify's signal) still wakes when a script releases L" {
   mkfifo gate
   background sh -c 'lockdir L && : >held && read x <gate && lockdir -u L && exec sleep 600'
