@@ -67,6 +67,13 @@ static int const cleanup_signals[] =
 #endif
   };
 
+/* dnotify's wake-ups (see dir_notify_open): the pipe SIGIO writes to
+   while watches are open.  */
+static int notify_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t notify_watches;
+static struct sigaction notify_saved_action;
+static bool notify_was_blocked;   /* SIGIO, blocked by our parent */
+
 /* Fill SET with every signal that triggers the cleanup.  */
 static void
 cleanup_signal_set (sigset_t *set)
@@ -606,8 +613,7 @@ temporaries_registered (void)
   return temporaries_registered_ (true);
 }
 
-/* Is a cleanup signal pending (blocked, and already sent)?  */
-static bool
+bool
 cleanup_signal_pending (void)
 {
   sigset_t pending, cleanup;
@@ -616,7 +622,10 @@ cleanup_signal_pending (void)
   cleanup_signal_set (&cleanup);
   for (int sig = 1; sig < NSIG; sig++)
     if (sigismember (&pending, sig) == 1 && sigismember (&cleanup, sig) == 1)
-      return true;
+      /* Not a SIGIO while a directory is watched: a wake-up (see
+         cleanup_signal_handler), which ends nothing.  */
+      if (sig != SIGIO || notify_watches == 0)
+        return true;
   return false;
 }
 
@@ -653,13 +662,6 @@ cleanup_temporaries (void)
           cleanup_table[i].in_use = 0;
         }
 }
-
-/* dnotify's wake-ups (see dir_notify_open): the pipe SIGIO writes to
-   while watches are open.  */
-static int notify_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t notify_watches;
-static struct sigaction notify_saved_action;
-static bool notify_was_blocked;   /* SIGIO, blocked by our parent */
 
 static void
 cleanup_signal_handler (int sig)

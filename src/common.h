@@ -237,6 +237,10 @@ void cleanup_temporaries (void);
 void block_cleanup_signals (void);
 void unblock_cleanup_signals (void);
 
+/* Is a cleanup signal pending (blocked, and already sent) that would
+   end us, or set off the cleanup, once unblocked?  */
+bool cleanup_signal_pending (void);
+
 /* Durability: fsync the directory DIRFD (may be an O_PATH fd).  */
 int fsync_directory (int dirfd);
 

@@ -974,12 +974,23 @@ new_id (char *id)
    Our caller has not been told that it holds the lock, and must not be
    left holding it.  A signal that comes later does so only where the
    cleanup handlers are installed anyway (temp_adopt_lazily: installing
-   them would cost every lockdir some fifty system calls); the caller
-   that hands the holding over blocks the signals until then.  Best
-   effort: a full cleanup table registers nothing.  */
+   them would cost every lockdir some fifty system calls).  So where
+   the owner is another process (a script), whose holding outlives us,
+   the signals stay blocked from here until it is handed over, and the
+   caller blocks them from then on: a signal in between would otherwise
+   kill us with the default action and leave the script holding a lock
+   it was told it failed to get.  One that came before the holding was
+   made (pending in the step that made it) still ends it, as it would
+   end our own.  Best effort: a full cleanup table registers nothing.  */
 static void
 adopt_holding (struct dirlock *lock)
 {
+  if (lock->self.pid != getpid () && !lock->signals_held
+      && !cleanup_signal_pending ())
+    {
+      block_cleanup_signals ();
+      lock->signals_held = true;
+    }
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
   if (temp_adopt_lazily (&lock->held_record, lock->lock_fd, owner_name,
@@ -997,6 +1008,11 @@ forget_holding (struct dirlock *lock)
     temp_forget (&lock->held_dir);
   if (lock->held_record.slot >= 0)
     temp_forget (&lock->held_record);
+  if (lock->signals_held)
+    {
+      lock->signals_held = false;
+      unblock_cleanup_signals ();
+    }
 }
 
 /* Fill LOCK->self for a new holding.  */
@@ -1925,6 +1941,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
   lock->held_record.slot = lock->held_dir.slot = -1;
+  lock->signals_held = false;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -1939,6 +1956,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
   lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
   lock->held_record.slot = lock->held_dir.slot = -1;
+  lock->signals_held = false;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {

@@ -1179,7 +1179,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
       report_busy (lock_name, opt);
       return busy_status;
     }
-  /* Held for the caller: from here a cleanup signal is held, and
+  /* Held for the caller: a cleanup signal is held (dirlock did so from
+     the moment the holding was made, until we hand it over), and
      dropped at our exit (or after a release), so that the caller never
      holds a lock it was told it failed to get.  (With COMMAND, one that
      kills us before COMMAND starts leaves a holding of a dead owner,

@@ -506,6 +506,42 @@ runs_command() {
   assert_no_temporaries lockdir
 }
 
+@test "a SIGTERM after the lock is made for a script, before lockdir hands it over, waits: 0 and held" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The look at L.last settles the token after the lock was made.
+  # Before, the signal killed lockdir there (143): the script held a
+  # lock it was told it had not got.
+  run sh -c 'strace -qq -o /dev/null -P L.last -e inject=newfstatat:signal=TERM:when=1 \
+    lockdir --owner-pid=$$ L; echo status=$?; lockdir -u --owner-pid=$$ L; echo released=$?'
+  assert_output "status=0
+released=0"
+  [ ! -e L ]
+}
+
+@test "through the queue, a script's lockdir lets no signal through from the rename that makes L to its exit" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Before, the signals were let through after the rename, and blocked
+  # again only after the queue had forgotten the ticket: a SIGTERM in
+  # between ended the holding (143) but left the ticket, which names
+  # the live script, so that no one else could take the free L.
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until test -d L
+  background sh -c 'strace -qq -o trace -e trace=renameat,rt_sigprocmask,exit_group \
+    lockdir --owner-pid=$$ -w 60 L; echo status=$? >out; lockdir -u --owner-pid=$$ L'
+  wait_until test -e L.queue
+  echo >gate
+  wait_until test -s out
+  assert_equal "$(cat out)" "status=0"
+  grep -q 'renameat(.*, "L") *= 0' trace || fail "no rename to L: $(cat trace)"
+  # After the rename, nothing but a block, up to the exit.
+  sed -n '/renameat(.*, "L") *= 0/,$p' trace >after
+  if grep 'rt_sigprocmask' after | grep -v 'SIG_BLOCK'; then
+    fail "signals let through after the lock was made: $(cat after)"
+  fi
+  grep -q '^exit_group(0)' after || fail "$(cat after)"
+}
+
 @test "--break removes the lock whoever holds it and prints the record" {
   lockdir L
   id=$(owner_field L id)
