@@ -848,24 +848,31 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   [ ! -e L ]
 }
 
+# start_held_in_vfork US COMMAND...: lockdir L COMMAND under strace,
+# its child held back US microseconds before it names itself in the
+# owner record (the only pwrite), while vfork keeps lockdir waiting.
+# Sets TRACER (strace) and HOLDER (lockdir) once the child is there.
+start_held_in_vfork() {
+  local us=$1
+  shift
+  background strace -f -qq -o /dev/null -e trace=pwrite64 \
+    -e inject=pwrite64:delay_enter="$us" lockdir L "$@"
+  TRACER=$BG
+  wait_until pgrep -x -P "$TRACER" lockdir >/dev/null
+  HOLDER=$(pgrep -x -P "$TRACER" lockdir)
+  wait_until pgrep -P "$HOLDER" >/dev/null
+}
+
 @test "lockdir killed in vfork before COMMAND named itself: the lock is broken, and COMMAND never runs beside the next holder" {
   command -v strace >/dev/null || skip "strace is not installed"
-  # COMMAND's child is held back 2 s before it writes its name into the
-  # owner record (the only pwrite), while vfork keeps lockdir waiting;
-  # SIGKILL ends lockdir there, and the next lockdir breaks the lock.
-  background strace -f -qq -o /dev/null -e trace=pwrite64 \
-    -e inject=pwrite64:delay_enter=2000000 \
-    lockdir L sh -c 'echo first >>log'
-  tracer=$BG
-  wait_until pgrep -x -P "$tracer" lockdir >/dev/null
-  holder=$(pgrep -x -P "$tracer" lockdir)
-  # Its child is there: lockdir waits in vfork.
-  wait_until pgrep -P "$holder" >/dev/null
-  kill -KILL "$holder"
+  # SIGKILL ends lockdir while its child is held back, and the next
+  # lockdir breaks the lock.
+  start_held_in_vfork 2000000 sh -c 'echo first >>log'
+  kill -KILL "$HOLDER"
   run lockdir -v L sh -c 'echo second starts >>log; sleep 4; echo second ends >>log'
   assert_success
   assert_output --partial "broke stale lock"
-  wait "$tracer" || true
+  wait "$TRACER" || true
   # The held-back child found its parent gone, and ran nothing (before,
   # it ran COMMAND while the second one held the lock).
   assert_equal "$(cat log)" "second starts
@@ -879,25 +886,20 @@ second ends"
   # the record (no child_pid yet), then is held back 6 s at its look at
   # the owner's /proc entry.  The child names itself while lockdir
   # lives and runs COMMAND; then lockdir is killed.
-  background strace -f -qq -o /dev/null -e trace=pwrite64 \
-    -e inject=pwrite64:delay_enter=3000000 \
-    lockdir L sh -c 'echo first starts >>log; sleep 8; echo first ends >>log'
-  tracer=$BG
-  wait_until pgrep -x -P "$tracer" lockdir >/dev/null
-  holder=$(pgrep -x -P "$tracer" lockdir)
-  wait_until pgrep -P "$holder" >/dev/null
-  background strace -qq -o /dev/null -P "/proc/$holder/stat" -e trace=openat \
+  start_held_in_vfork 3000000 \
+    sh -c 'echo first starts >>log; sleep 8; echo first ends >>log'
+  background strace -qq -o /dev/null -P "/proc/$HOLDER/stat" -e trace=openat \
     -e inject=openat:delay_enter=6000000:when=1 \
     lockdir -v -n L sh -c 'echo second >>log'
   breaker=$BG
   wait_until grep -q '^child_pid=' L/owner.*
-  kill -KILL "$holder"
+  kill -KILL "$HOLDER"
   status=0
   wait "$breaker" || status=$?
   # (Judged on the record it read first, it broke the lock of a running
   # COMMAND, and ran beside it.)
   assert_equal "$status" 75
-  wait "$tracer" || true
+  wait "$TRACER" || true
   assert_equal "$(cat log)" "first starts
 first ends"
 }
