@@ -948,15 +948,14 @@ static struct
 
 /* In the vfork child, with every signal blocked: name ourselves in
    LOCK's owner record, then run COMMAND (ARGV) with OLD_MASK, the
-   caller's signal mask; PARENT is lockdir's pid.  The record names us
-   before COMMAND runs, so that a lockdir killed at any moment leaves
-   either no COMMAND or one that keeps the lock held while it runs.  Our
-   memory is the parent's until the exec: system calls and plain
-   computation only, and our handlers reset before any signal gets
-   through.  */
+   caller's signal mask.  The record names us before COMMAND runs, so
+   that a lockdir killed at any moment leaves either no COMMAND or one
+   that keeps the lock held while it runs.  Our memory is the parent's
+   until the exec: system calls and plain computation only, and our
+   handlers reset before any signal gets through.  */
 static _Noreturn void
 child_exec (struct dirlock const *lock, char **argv,
-            sigset_t const *old_mask, pid_t parent)
+            sigset_t const *old_mask)
 {
   default_tool_signals ();
   pid_t self = getpid ();
@@ -972,8 +971,9 @@ child_exec (struct dirlock const *lock, char **argv,
      record without us, and broken it.  Run nothing unless the parent
      lives on now, so that it died (if it did) after our name was in the
      record, which a breaker reads again once it has seen the owner
-     dead (judge_holders in dirlock.c).  */
-  if (getppid () != parent)
+     dead (judge_holders in dirlock.c).  The parent is the lock's owner
+     (with COMMAND, lockdir owns the holding itself).  */
+  if (getppid () != lock->self.pid)
     {
       spawned.record_errno = ESRCH;
       _exit (EXIT_CANCELED);
@@ -1015,10 +1015,9 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   /* vfork, not fork: a fork copies our page tables, and then every page
      either process writes costs a fault; that was a quarter of the
      time of 'lockdir L true'.  */
-  pid_t parent = getpid ();
   pid_t child = vfork ();
   if (child == 0)
-    child_exec (lock, argv, &old_mask, parent);
+    child_exec (lock, argv, &old_mask);
   int vfork_errno = errno;
   if (child > 0)
     {
