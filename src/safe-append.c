@@ -1358,10 +1358,10 @@ open_file (char const *file, struct options const *opt, struct stat *st)
     }
   if (0 <= fd && created && opt->sync && fsync_directory (at.dirfd) != 0)
     {
-      /* FILE is there, empty: say so, or status 3 reads as "no
-         change".  */
-      error (0, errno, "created %s, but appended nothing: cannot sync "
-             "its directory", quoteaf (file));
+      /* FILE is there (here or after a rotation): say so, or status 3
+         reads as "nothing changed".  */
+      error (0, errno, "created %s, but cannot sync its directory",
+             quoteaf (file));
       close (fd);
       fd = -1;
     }
