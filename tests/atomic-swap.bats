@@ -345,20 +345,17 @@ listing() {
   # read as "nothing changed".
   mkdir a b
   ln -s a current
-  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
-    atomic-swap -S -s b current
+  run_failing_fsync 1 atomic-swap -S -s b current
   assert_failure 3
   assert_output "atomic-swap: 'current' now points to 'b', but cannot sync its directory: Input/output error"
   assert_equal "$(readlink current)" b
   echo x >x; echo y >y
-  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
-    atomic-swap -S x y
+  run_failing_fsync 1 atomic-swap -S x y
   assert_failure 3
   assert_output "atomic-swap: 'x' was exchanged with 'y', but cannot sync the directory of 'x': Input/output error"
   assert_equal "$(cat x)" y
   mkdir d
-  run strace -o /dev/null -e inject=fsync:error=EIO:when=2 \
-    atomic-swap -S -n x d/z
+  run_failing_fsync 2 atomic-swap -S -n x d/z
   assert_failure 3
   assert_output "atomic-swap: 'x' was moved to 'd/z', but cannot sync the directory of 'd/z': Input/output error"
   assert_equal "$(cat d/z)" y

@@ -472,8 +472,7 @@ opened_fd() {
   command -v strace >/dev/null || skip "strace is not installed"
   # The second fsync, of the directory, fails: FILE is there all the
   # same, and the caller must not take the status 3 for "not created".
-  run strace -o /dev/null -e inject=fsync:error=EIO:when=2 \
-    excl-create -S -c x f
+  run_failing_fsync 2 excl-create -S -c x f
   assert_failure 3
   assert_output "excl-create: created 'f', but cannot sync its directory: Input/output error"
   assert_equal "$(cat f)" x

@@ -671,8 +671,7 @@ documented_commands() {
 
 @test "-S: a failed sync of the new file's directory says that FILE was created" {
   command -v strace >/dev/null || skip "strace is not installed"
-  run strace -o /dev/null -e inject=fsync:error=EIO:when=1 \
-    safe-append -S -c text log
+  run_failing_fsync 1 safe-append -S -c text log
   assert_failure 3
   assert_output "safe-append: created 'log', but cannot sync its directory: Input/output error"
   [ -f log ] && [ ! -s log ]

@@ -317,6 +317,14 @@ reads_terminal() {
   tr -d '\r' <out.raw >out
 }
 
+# run_failing_fsync N COMMAND...: run COMMAND (as bats' run does) with
+# its Nth fsync(2) failing with EIO, injected by strace.
+run_failing_fsync() {
+  local n=$1
+  shift
+  run strace -o /dev/null -e inject=fsync:error=EIO:when="$n" "$@"
+}
+
 # After reads_terminal: lockdir said that the command was stopped for
 # reading the terminal.
 assert_told_of_terminal_stop() {
