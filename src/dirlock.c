@@ -985,7 +985,7 @@ new_id (char *id)
 static void
 adopt_holding (struct dirlock *lock)
 {
-  if (lock->self.pid != getpid () && !lock->signals_held
+  if (lock->owner_is_other && !lock->signals_held
       && !cleanup_signal_pending ())
     {
       block_cleanup_signals ();
@@ -1023,6 +1023,7 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   clear_owner (self);
   new_id (self->id);
   self->pid = config->owner_pid > 0 ? config->owner_pid : getpid ();
+  lock->owner_is_other = config->owner_pid > 0;
   if (process_start_time (self->pid, &self->start_time) != 0)
     {
       if (config->owner_pid > 0)

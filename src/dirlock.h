@@ -165,8 +165,9 @@ struct dirlock
      until it is released or handed over: a signal or an exit before
      then ends it, as the caller was never told it holds the lock.  */
   struct temp_name held_record, held_dir;
-  /* adopt_holding blocked the cleanup signals, until forget_holding:
-     the owner is another process (a script), see adopt_holding.  */
+  /* The owner is another process (a script): see adopt_holding.  */
+  bool owner_is_other;
+  /* adopt_holding blocked the cleanup signals, until forget_holding.  */
   bool signals_held;
 };
 
