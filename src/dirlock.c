@@ -1447,7 +1447,8 @@ exit_watch_close (struct exit_watch *w)
   for (size_t i = 0; i < w->count; i++)
     close (w->pidfds[i]);
   free (w->pidfds);
-  if (w->fd >= 0 && w->pidfds)
+  /* With several holders, the epoll set; with one, its pidfd.  */
+  if (w->fd >= 0)
     close (w->fd);
   w->fd = -1;
   w->pidfds = NULL;

@@ -956,6 +956,44 @@ first ends"
   [ ! -e L ]
 }
 
+# The pids that process $1 holds pidfds of, one per line, sorted.
+pidfds_of() {
+  local fd
+  for fd in /proc/"$1"/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:[pidfd]" ] || continue
+    sed -n 's/^Pid:[[:space:]]*//p' /proc/"$1"/fdinfo/"${fd##*/}"
+  done | sort -n
+}
+
+# True when process $1 holds a pidfd of process $2 and of no other.
+watches_only() {
+  [ "$(pidfds_of "$1")" = "$2" ]
+}
+
+@test "a waiter keeps no pidfd of a holder it no longer waits for" {
+  # Shared holders come and go while an exclusive waiter waits; each
+  # time one dies, the waiter wakes, and watches the exit of the one
+  # left.  Before the fix it never closed the pidfd it had watched: one
+  # descriptor per wait, until a long wait ran out of them.
+  local keepers=() i
+  for i in 0 1 2 3; do
+    sleep 600 3>&- &
+    keepers[i]=$!
+    BG_PIDS="${BG_PIDS:-} $!"
+  done
+  lockdir -s --owner-pid="${keepers[0]}" L
+  background lockdir --no-queue -w 60s L true
+  waiter=$BG
+  wait_until watches_only "$waiter" "${keepers[0]}"
+  for i in 1 2 3; do
+    lockdir -s --owner-pid="${keepers[i]}" L
+    kill "${keepers[i - 1]}"
+    wait_until watches_only "$waiter" "${keepers[i]}"
+  done
+  kill "${keepers[3]}"
+  wait "$waiter"
+}
+
 @test "20 waiters racing on one dead lock: exactly one breaker, exactly one holder" {
   rounds=$((ROUNDS < 10 ? ROUNDS : 10))
   [ "${RUN_EXPENSIVE_TESTS:-no}" = yes ] && rounds=$((rounds * 5))
