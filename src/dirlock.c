@@ -230,8 +230,16 @@ static struct field const fields[] =
     { "mode", FIELD_MODE, offsetof (struct dirlock_owner, shared),
       sizeof (bool), true },
     FIELD (command, FIELD_TEXT, false),
+    /* A queue ticket's own: never in an owner record, so not among the
+       keys dirlock_field gives.  */
+    FIELD (waiter_pid, FIELD_PID, true),
+    FIELD (waiter_start_time, FIELD_ULL, true),
   };
-enum { N_FIELDS = sizeof fields / sizeof *fields };
+enum
+{
+  N_FIELDS = sizeof fields / sizeof *fields,
+  N_OWNER_FIELDS = N_FIELDS - 2
+};
 
 /* Write field F of OWNER as text into BUF of SIZE.  Return false if
    the field is absent.  */
@@ -324,7 +332,7 @@ bool
 dirlock_field (size_t i, struct dirlock_owner const *owner,
                struct dirlock_value *value)
 {
-  if (i >= N_FIELDS)
+  if (i >= N_OWNER_FIELDS)
     return false;
   struct field const *f = &fields[i];
   value->key = f->key;
@@ -2409,10 +2417,31 @@ dirlock_lease_expiry (struct dirlock_owner const *owner)
   return lease_expiry (owner);
 }
 
-int
-dirlock_exit_fd (struct dirlock_owner const *owner)
+/* The waiter a queue ticket names, if of this system: is it gone?  */
+static bool
+waiter_dead (struct dirlock_owner const *ticket)
 {
-  return keeper_exit_fd (owner);
+  return (ticket->waiter_pid > 0 && same_system (ticket)
+          && (process_state (ticket->waiter_pid, ticket->waiter_start_time)
+              == PROCESS_DEAD));
+}
+
+char const *
+dirlock_ticket_stale_reason (struct dirlock_owner const *ticket)
+{
+  /* The owner (the script) may live on after its waiting lockdir was
+     killed (SIGKILL), which left its ticket behind.  */
+  if (waiter_dead (ticket))
+    return "its waiter is dead";
+  return dirlock_stale_reason (ticket);
+}
+
+int
+dirlock_ticket_exit_fd (struct dirlock_owner const *ticket)
+{
+  if (ticket->waiter_pid > 0 && same_system (ticket))
+    return holder_exit_fd (ticket->waiter_pid, ticket->waiter_start_time);
+  return keeper_exit_fd (ticket);
 }
 
 int

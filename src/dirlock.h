@@ -117,6 +117,11 @@ struct dirlock_owner
   unsigned long long child_start_time;
   char command[DIRLOCK_COMMAND_MAX + 1];
   bool shared;                 /* a shared holding (mode=shared) */
+  /* Only in a queue ticket (lockqueue.h) whose waiting process is not
+     the owner (the script form: the owner is the script, the waiter
+     its lockdir): the waiter, pid and start time.  0 otherwise.  */
+  pid_t waiter_pid;
+  unsigned long long waiter_start_time;
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
   uid_t file_uid;              /* the owner file's owner (not stored) */
   /* The owner file is empty: no bytes, or zero bytes (not stored).  A
@@ -366,11 +371,15 @@ bool dirlock_other_boot (struct dirlock_owner const *owner);
    does it expire?  */
 bool dirlock_has_lease (struct dirlock_owner const *owner);
 struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
-/* A pidfd of the process that keeps OWNER alive (its own, or its
-   child's), or -1: with errno ESRCH if it has exited (OWNER is stale),
-   with another errno if it cannot be watched (not of this system, or no
+/* Why the queue ticket TICKET is dead ("its waiter is dead", or as
+   dirlock_stale_reason), or NULL if it is not.  */
+char const *dirlock_ticket_stale_reason (struct dirlock_owner const *ticket);
+/* A pidfd of the process whose exit may end the queue ticket TICKET
+   (its waiter, if it names one; else its owner, or the owner's child),
+   or -1: with errno ESRCH if it has exited (judge TICKET again), with
+   another errno if it cannot be watched (not of this system, or no
    pidfd on this kernel).  */
-int dirlock_exit_fd (struct dirlock_owner const *owner);
+int dirlock_ticket_exit_fd (struct dirlock_owner const *ticket);
 
 /* True if OWNER's record names process PID of this system (host, boot,
    pid namespace) with PID's current start time: for a lock record kept

@@ -514,7 +514,12 @@ print_status (char const *lock, struct dirlock_holders const *holders,
       print_json_string ("mode", mode);
       print_json_string ("since", w->acquired);
       print_json_string ("command", w->command);
-      printf (",\"stale\":%s}", dirlock_stale_reason (w) ? "true" : "false");
+      if (w->waiter_pid > 0)
+        printf (",\"waiter_pid\":%ld", (long) w->waiter_pid);
+      else
+        fputs (",\"waiter_pid\":null", stdout);
+      printf (",\"stale\":%s}",
+              dirlock_ticket_stale_reason (w) ? "true" : "false");
     }
   if (queued && json)
     putchar (']');

@@ -253,6 +253,13 @@ lockqueue_enter (struct lockqueue *q)
   *t = *q->self;
   dirlock_stamp_now (t->acquired, sizeof t->acquired);
   copy_one_line (t->command, TICKET_COMMAND_MAX + 1, q->self->command);
+  /* The script form: the owner (the script) outlives us if we are
+     killed (SIGKILL) and cannot remove the ticket; naming ourselves
+     lets the others see that it waits no more.  */
+  pid_t self_pid = getpid ();
+  if (t->pid != self_pid
+      && process_start_time (self_pid, &t->waiter_start_time) == 0)
+    t->waiter_pid = self_pid;
   char *record = xmalloc (TICKET_RECORD_MAX + 1);
   size_t len = dirlock_format_record (t, record, TICKET_RECORD_MAX + 1);
   record[len] = '\0';
@@ -390,7 +397,7 @@ lockqueue_turn (struct lockqueue *q)
              only its place (it queues again at the back), never the
              exclusion, which is the lock's.  A holding is judged more
              strictly: dirlock keeps such a lock until --break.  */
-          if (dirlock_stale_reason (t) || dirlock_other_boot (t))
+          if (dirlock_ticket_stale_reason (t) || dirlock_other_boot (t))
             {
               /* Its waiter is dead: exactly one of those who find it so
                  removes it.  */
@@ -451,7 +458,7 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
   if (dirlock_has_lease (t))
     wake = earlier_deadline (wake, dirlock_lease_expiry (t));
 
-  int exit_fd = dirlock_exit_fd (t);
+  int exit_fd = dirlock_ticket_exit_fd (t);
   if (exit_fd < 0 && errno == ESRCH)
     return 0;                   /* it died since we looked: judge again */
   /* No pidfd on this kernel: look again after a while.  */

@@ -17,7 +17,10 @@
      LOCK.queue/N.K.ID     a ticket: a symbolic link whose target is the
                            waiter's record ("key=value" lines, as an owner
                            record, plus mode=shared for a shared request;
-                           'acquired' is the time it queued).  N is a
+                           'acquired' is the time it queued; waiter_pid
+                           and waiter_start_time when the waiting process
+                           is not the owner: the script form's lockdir,
+                           waiting for its script).  N is a
                            decimal number (zero-padded to 10 digits), K
                            the kind, x (exclusive) or s (shared), ID the
                            waiter's holding ID (owner.ID once it holds)
@@ -47,9 +50,9 @@
    waiter sleeps on exactly one thing, and a release wakes exactly one
    waiter (or, for a run of shared requests, the run):
    - a waiter blocked by a ticket sleeps on the pidfd of the process
-     its record names.  That process's exit is the usual wake-up: a
-     lockdir running COMMAND removes its ticket when it releases or
-     gives up, then exits.  Whoever removes a ticket while its process
+     that waits with it: its waiter_pid, else the process its record
+     names.  That process's exit is the usual wake-up: a lockdir
+     removes its ticket when it releases or gives up, then exits.  Whoever removes a ticket while its process
      may live on (-u, --break, a stale holding ended, the script form's
      lockdir giving up or killed) *retires* it: renames it to '.' and
      its name, then unlinks that.  Tickets are never renamed otherwise,
@@ -75,16 +78,20 @@
    the next one to read the queue.
 
    Dead waiters: a ticket is dead when its record comes from this host,
-   boot and pid namespace and its process (pid with its start time) is
-   gone, when it comes from another boot of this host (a crash or a
-   reboot left it), or when it carries a lease and its modification
-   time (the waiter touches it every third of the lease) is older than
-   the lease.
+   boot and pid namespace and its process (pid with its start time) or
+   its waiter (waiter_pid) is gone, when it comes from another boot of
+   this host (a crash or a reboot left it), or when it carries a lease
+   and its modification time (the waiter touches it every third of the
+   lease) is older than the lease.  The waiter is what a SIGKILL of the
+   script form's lockdir leaves behind: a ticket whose owner, the
+   script, lives on.  (The owner's death while its waiter lives is
+   seen at the next wake-up; the waiter behind watches one process.)
    Whoever finds the ticket it is blocked by dead unlinks it; of several
    such, exactly one unlink succeeds.  Removing the ticket of a holder
    that is merely past its waiting process (the script form, whose
-   lockdir exits once it holds) is harmless: the lock still excludes,
-   and the waiter behind simply watches LOCK instead.  A waiter that
+   lockdir exits once it holds: its waiter is then dead) is harmless:
+   the lock still excludes, and the waiter behind simply watches LOCK
+   instead.  A waiter that
    gives up (-w expired, SIGINT, SIGTERM, SIGHUP) removes its own ticket
    first, then the queue directory if it is empty (ENOTEMPTY: others
    still wait).  A ticket from another host without a lease is never

@@ -13,6 +13,10 @@
    (NAME to .NAME) fails, so the ticket is only unlinked: what a lockdir
    that does not retire tickets does.
 
+   LOCKDIR_SHIM_NO_WAITER=1: a queue ticket is written without its
+   waiter_pid and waiter_start_time lines: the script form's ticket as
+   lockdir wrote it before they existed, naming the script alone.
+
    Copyright (C) 2026 The atomicutils authors.
 
    This program is free software: you can redistribute it and/or modify
@@ -75,4 +79,33 @@ fcntl (int fd, int cmd, ...)
       return -1;
     }
   return real_fcntl (fd, cmd, arg);
+}
+
+int
+symlinkat (char const *target, int newdirfd, char const *linkpath)
+{
+  static int (*real_symlinkat) (char const *, int, char const *);
+  if (!real_symlinkat)
+    real_symlinkat = (int (*) (char const *, int, char const *))
+      dlsym (RTLD_NEXT, "symlinkat");
+  char const *no_waiter = getenv ("LOCKDIR_SHIM_NO_WAITER");
+  if (!no_waiter || strcmp (no_waiter, "1") != 0)
+    return real_symlinkat (target, newdirfd, linkpath);
+  /* The record without its lines that start "waiter_".  */
+  char record[8192];
+  size_t len = 0;
+  for (char const *line = target; *line; )
+    {
+      char const *end = strchr (line, '\n');
+      size_t n = end ? (size_t) (end - line) + 1 : strlen (line);
+      if (strncmp (line, "waiter_", strlen ("waiter_")) != 0
+          && len + n < sizeof record)
+        {
+          memcpy (record + len, line, n);
+          len += n;
+        }
+      line += n;
+    }
+  record[len] = '\0';
+  return real_symlinkat (record, newdirfd, linkpath);
 }

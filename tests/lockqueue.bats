@@ -280,6 +280,53 @@ barging() {
   [ ! -e L.queue ]
 }
 
+@test "SIGKILL of a script's lockdir in mid-queue: its ticket is skipped though the script lives on" {
+  # The ticket of the script form names the script as the owner, which
+  # outlives its killed lockdir: the ticket names that lockdir too, as
+  # its waiter, and the waiter behind watches that one.
+  hold_lock
+  background sh -c 'lockdir -w 60s L; echo $? >status; exec sleep 600'
+  script=$BG
+  wait_until queued L "$script"
+  killed=$(pgrep -x -P "$script" lockdir)
+  background lockdir -w 60s L sh -c 'echo ran >ran'
+  WAITER=$BG
+  wait_until queued L "$WAITER"
+  wait_until sleeps "$WAITER"
+  kill -KILL "$killed"
+  wait_until test -e status
+  assert_equal "$(cat status)" 137
+  # Woken by the death of the script's lockdir, the waiter behind
+  # removed its ticket, before any release.
+  wait_until tickets_are L 1
+  echo >gate
+  wait "$HOLDER"
+  ran_while_alive "$script"
+  [ ! -e L.queue ]
+}
+
+@test "control: the same SIGKILL, with a ticket that names no waiter, blocks the queue while the script lives" {
+  hold_lock
+  background env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_WAITER=1 \
+    sh -c 'lockdir -w 60s L; echo $? >status; exec sleep 600'
+  script=$BG
+  wait_until queued L "$script"
+  killed=$(pgrep -x -P "$script" lockdir)
+  background lockdir -w 60s L sh -c 'echo ran >ran'
+  WAITER=$BG
+  wait_until queued L "$WAITER"
+  wait_until sleeps "$WAITER"
+  kill -KILL "$killed"
+  wait_until test -e status
+  echo >gate
+  wait "$HOLDER"
+  still_asleep
+  [ "$(tickets L)" -eq 2 ]
+  kill "$script"
+  wait "$WAITER"
+  [ -e ran ]
+}
+
 # plant_ticket NUMBER PID [KEY=VALUE]...: put in L's queue a ticket of
 # process PID (alive on this system), as lockdir would; extra lines
 # override fields (later lines win in the parser).
@@ -622,13 +669,29 @@ behind_a_script_that_gives_up() {
   wait "$HOLDER"
 }
 
-@test "a script's lockdir that gives up retires its ticket: the waiter behind moves up, though the script lives on" {
+# A script's lockdir that gives up wakes the waiter behind it twice
+# over: it retires its ticket (the rename), and then exits, and its
+# ticket names it as the waiter, whose exit the one behind watches.
+# Either alone suffices; without both, the waiter sleeps on.
+
+@test "a script's lockdir that gives up: the waiter behind moves up, though the script lives on" {
   behind_a_script_that_gives_up
   ran_while_alive "$SCRIPT"
 }
 
-@test "control: a ticket unlinked without the rename leaves the waiter behind asleep while the script lives" {
+@test "a script's lockdir that gives up retires its ticket: enough to wake the waiter behind if the ticket names no waiter" {
+  behind_a_script_that_gives_up LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_WAITER=1
+  ran_while_alive "$SCRIPT"
+}
+
+@test "a script's lockdir that gives up is the ticket's waiter: its exit wakes the waiter behind if the ticket is not retired" {
   behind_a_script_that_gives_up LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1
+  ran_while_alive "$SCRIPT"
+}
+
+@test "control: a ticket unlinked without the rename, naming no waiter, leaves the waiter behind asleep while the script lives" {
+  behind_a_script_that_gives_up LD_PRELOAD="$(lockdir_shim)" \
+    LOCKDIR_SHIM_NO_RETIRE=1 LOCKDIR_SHIM_NO_WAITER=1
   still_asleep
   kill "$SCRIPT"
   wait "$WAITER"
@@ -717,7 +780,7 @@ break_behind_holder() {
   assert_output ""
 }
 
-@test "--status lists the queue in order: position, pid, host, mode, waiting since, command" {
+@test "--status lists the queue in order: position, pid, host, mode, waiting since, command; --json names a script's waiting lockdir" {
   hold_lock
   background lockdir -w 30s L sleep 0
   w1=$BG
@@ -725,10 +788,16 @@ break_behind_holder() {
   background lockdir -s -w 30s L true
   w2=$BG
   wait_until waiting L "$w2"
+  # The script form: the script owns the ticket, its lockdir waits.
+  background sh -c 'lockdir -w 30s L && lockdir -u L'
+  w3=$BG
+  wait_until waiting L "$w3"
+  w3_lockdir=$(pgrep -x -P "$w3" lockdir)
   run lockdir --status L
   assert_success
   assert_line --regexp "^queued=1 pid=$w1 host=$(uname -n) uid=$(id -u) mode=exclusive since=[0-9-]+T[0-9:.+-]+ command=sleep 0\$"
   assert_line --regexp "^queued=2 pid=$w2 host=.* mode=shared since=.* command=true\$"
+  assert_line --regexp "^queued=3 pid=$w3 host=.* mode=exclusive since=.* command=sh -c .*\$"
   run lockdir --status --json L
   assert_success
   assert_equal "${#lines[@]}" 1
@@ -736,14 +805,17 @@ break_behind_holder() {
   echo "$output" | jq -e "
     (.holders | length == 1) and (.holders[0].holder == 1) and (.holders[0].pid == $HOLDER)
     and (.holders[0].mode == \"exclusive\") and (.mode == \"exclusive\")
-    and (.queue | length == 2)
+    and (.queue | length == 3)
     and (.queue[0].position == 1) and (.queue[0].pid == $w1)
     and (.queue[0].mode == \"exclusive\") and (.queue[0].command == \"sleep 0\")
     and (.queue[0].since | type == \"string\") and (.queue[0].stale == false)
+    and (.queue[0].waiter_pid == null)
     and (.queue[1].position == 2) and (.queue[1].pid == $w2)
-    and (.queue[1].mode == \"shared\")"
+    and (.queue[1].mode == \"shared\")
+    and (.queue[2].pid == $w3) and (.queue[2].waiter_pid == $w3_lockdir)
+    and (.queue[2].stale == false)"
   echo >gate
-  wait "$HOLDER" "$w1" "$w2"
+  wait "$HOLDER" "$w1" "$w2" "$w3"
   run lockdir --status --json L
   assert_failure 1
   assert_output '{"lock":"L","held":false}'
