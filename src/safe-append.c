@@ -261,7 +261,8 @@ at the following look, so that a rotator creating FILE itself is not in\n\
 its way.  So every write that starts after safe-append handled a SIGHUP\n\
 sent once the rotation was done, or more than a second after the rename\n\
 (two if nobody re-created FILE), goes to the new FILE, however long the\n\
-input was quiet; no record is lost or split by a rotation.\n\
+input was quiet; no record is lost or split by a rotation.  With\n\
+--no-create, a FILE still absent then is an error, as at the start.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -669,6 +670,7 @@ follow_name (struct appender *app)
                                                      0));
 
   struct stat name_st;
+  bool absent = false;
   if (stat (app->file, &name_st) == 0)
     {
       if (SAME_INODE (name_st, app->st))
@@ -677,12 +679,24 @@ follow_name (struct appender *app)
           return true;
         }
     }
-  else if (errno == ENOENT && !hangup && !app->name_was_absent)
+  else if (errno == ENOENT)
     {
-      app->name_was_absent = true;
-      return true;
+      absent = true;
+      if (!hangup && !app->name_was_absent)
+        {
+          app->name_was_absent = true;
+          return true;
+        }
     }
   app->name_was_absent = false;
+  if (absent && app->opt->no_create)
+    {
+      /* open_file would say only "No such file or directory", about a
+         file that existed when we began.  */
+      error (0, 0, "cannot append to %s: it was renamed away (rotated), and "
+             "--no-create forbids creating it again", quoteaf (app->file));
+      return false;
+    }
 
   struct stat st;
   int fd = open_file (app->file, app->opt, &st);

@@ -1127,6 +1127,25 @@ size_limit_round_broken() {
   assert_equal "$(cat log)" $'two\nthree'
 }
 
+@test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
+  mkfifo in
+  : >log
+  safe-append --no-create log <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  mv log log.1
+  kill -HUP "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec {w}>&-
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was renamed away (rotated), and --no-create forbids creating it again"
+  assert_equal "$(cat log.1)" one
+  [ ! -e log ]
+}
+
 @test "rotation by rename, no signal: FILE is reopened by name at a later look, no line lost, none after it in the old file" {
   mkfifo in
   safe-append log <in &
