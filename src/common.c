@@ -928,11 +928,11 @@ drain_watch_events (struct dir_watch *watch)
 }
 
 int
-dir_watch_wait (struct dir_watch *watch, int extra_fd,
+dir_watch_wait (struct dir_watch *watch, struct wait_fds extra,
                 struct timespec deadline)
 {
   if (watch->notify_fd >= 0)
-    return dir_notify_wait (NULL, NULL, extra_fd, deadline);
+    return dir_notify_wait (NULL, NULL, extra, deadline);
   for (;;)
     {
       int timeout = poll_timeout_ms (deadline);
@@ -942,19 +942,15 @@ dir_watch_wait (struct dir_watch *watch, int extra_fd,
       if (backoff && (timeout < 0 || (unsigned) timeout > watch->backoff_ms))
         timeout = watch->backoff_ms;
 
-      struct pollfd fds[2];
-      nfds_t nfds = 0;
-      if (watch->inotify_fd >= 0)
-        fds[nfds++] = (struct pollfd) { .fd = watch->inotify_fd,
-                                        .events = POLLIN };
-      int extra = -1;
-      if (extra_fd >= 0)
+      /* The inotify instance (ignored if -1), then EXTRA's.  */
+      struct pollfd fds[3] =
         {
-          extra = nfds;
-          fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
-        }
+          { .fd = watch->inotify_fd, .events = POLLIN },
+          { .fd = extra.fd[0], .events = POLLIN },
+          { .fd = extra.fd[1], .events = POLLIN }
+        };
 
-      int n = poll (fds, nfds, timeout);
+      int n = poll (fds, 3, timeout);
       if (n < 0)
         {
           if (errno == EINTR)
@@ -973,7 +969,7 @@ dir_watch_wait (struct dir_watch *watch, int extra_fd,
             }
           return 1;
         }
-      bool extra_ready = extra >= 0 && fds[extra].revents != 0;
+      bool extra_ready = fds[1].revents != 0 || fds[2].revents != 0;
       /* The caller looks at the directory again rather than trusting
          any one event; events about other names are only drained.  */
       bool name_changed = (watch->inotify_fd >= 0
@@ -1035,7 +1031,7 @@ dir_notify_open (int dirfd, unsigned long dn_events)
 }
 
 int
-dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
+dir_notify_wait (bool (*done) (void *), void *arg, struct wait_fds extra,
                  struct timespec wake)
 {
   char buf[64];
@@ -1050,17 +1046,18 @@ dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
           if (done (arg))
             return 0;
         }
-      struct pollfd fds[2] =
+      struct pollfd fds[3] =
         {
           { .fd = notify_pipe[0], .events = POLLIN },
-          { .fd = extra_fd, .events = POLLIN }   /* ignored if -1 */
+          { .fd = extra.fd[0], .events = POLLIN },   /* ignored if -1 */
+          { .fd = extra.fd[1], .events = POLLIN }
         };
-      int n = poll (fds, 2, poll_timeout_ms (wake));
+      int n = poll (fds, 3, poll_timeout_ms (wake));
       if (n < 0 && errno != EINTR)
         return -1;
       if (n == 0)
         return 1;
-      if (n > 0 && fds[1].revents != 0)
+      if (n > 0 && (fds[1].revents != 0 || fds[2].revents != 0))
         return 0;
       if (!done && n > 0 && fds[0].revents != 0)
         {
@@ -1118,7 +1115,7 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
           result = errno == ENOENT ? 0 : -1;
           break;
         }
-      result = dir_watch_wait (&watch, -1, deadline);
+      result = dir_watch_wait (&watch, NO_WAIT_FDS, deadline);
       if (result != 0)
         break;
     }

@@ -263,11 +263,18 @@ struct dir_watch
    to back-off polling.  */
 void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
                      char const *name, bool remote);
+/* Descriptors besides a directory watch whose readability ends a wait
+   (pidfds: a holder's exit, a waiting script's own); -1 for none.  */
+struct wait_fds
+{
+  int fd[2];
+};
+#define NO_WAIT_FDS ((struct wait_fds) { { -1, -1 } })
 /* Sleep until the directory changes (NAME, if given, was created,
-   removed or renamed), EXTRA_FD (if >= 0) becomes readable, or DEADLINE
+   removed or renamed), one of EXTRA becomes readable, or DEADLINE
    passes.  Return 0 if woken by an event, 1 at the deadline, -1 on
    error.  A spurious wake is possible: callers re-check.  */
-int dir_watch_wait (struct dir_watch *watch, int extra_fd,
+int dir_watch_wait (struct dir_watch *watch, struct wait_fds extra,
                     struct timespec deadline);
 void dir_watch_close (struct dir_watch *watch);
 
@@ -286,14 +293,14 @@ void dir_watch_close (struct dir_watch *watch);
    descriptor to keep while watching and to give to dir_notify_close,
    or -1 with errno (EINVAL: this kernel has no dnotify).  */
 int dir_notify_open (int dirfd, unsigned long dn_events);
-/* Sleep until DONE (ARG) is true, EXTRA_FD (if >= 0) is readable, or
+/* Sleep until DONE (ARG) is true, one of EXTRA is readable, or
    WAKE passes.  DONE is asked first, then after each change in a
    watched directory: so a change after the caller's own look still
    wakes it.  Without DONE, return at the first change since the watch
    was opened or since the last return.  Return 0 for the first two,
    1 at WAKE, -1 with errno.  */
-int dir_notify_wait (bool (*done) (void *), void *arg, int extra_fd,
-                     struct timespec wake);
+int dir_notify_wait (bool (*done) (void *), void *arg,
+                     struct wait_fds extra, struct timespec wake);
 /* Stop the watch FD (-1: none).  The last watch closed puts SIGIO's
    action back.  */
 void dir_notify_close (int fd);

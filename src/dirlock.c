@@ -1665,12 +1665,14 @@ a_holding_ended (void *arg)
 
 /* Sleep until the live holders H of the lock PARENT may have let go:
    LOCK changed (WATCH), a holder exited, a lease may have expired, our
-   queue ticket needs its heartbeat (QUEUE, if not NULL), or DEADLINE.
-   Return 0, or -1 with errno.  */
+   queue ticket needs its heartbeat (QUEUE, if not NULL), OWNER_FD (a
+   script's pidfd, or -1) is readable, or DEADLINE.  Return 0, or -1
+   with errno.  */
 static int
 wait_for_holders (struct lock_watch *watch, struct parent_dir const *parent,
                   struct dirlock_holders const *h,
-                  struct lockqueue const *queue, struct timespec deadline)
+                  struct lockqueue const *queue, int owner_fd,
+                  struct timespec deadline)
 {
   struct timespec wake = deadline;
   if (queue)
@@ -1682,9 +1684,10 @@ wait_for_holders (struct lock_watch *watch, struct parent_dir const *parent,
   if (exit_watch_open (&exits, h) != 0)
     return 0;                   /* one has just exited: judge again */
   struct held_by held = { parent, h };
+  struct wait_fds extra = { { exits.fd, owner_fd } };
   int woke = (watch->notify_fd >= 0
-              ? dir_notify_wait (a_holding_ended, &held, exits.fd, wake)
-              : dir_watch_wait (&watch->dir, exits.fd, wake));
+              ? dir_notify_wait (a_holding_ended, &held, extra, wake)
+              : dir_watch_wait (&watch->dir, extra, wake));
   int saved_errno = errno;
   exit_watch_close (&exits);
   errno = saved_errno;
@@ -1714,6 +1717,27 @@ report_waiting (struct dirlock_config const *config,
     return;
   config->waiting (&h->owner[0], config->waiting_arg);
   strcpy (reported, h->owner[0].id);
+}
+
+/* Before a wait for another process (the script form): has that
+   owner exited?  Then nobody wants the lock any more.  *OWNER_FD, a
+   pidfd of the owner opened at the first wait (-1 before), wakes the
+   waits when it exits.  */
+static bool
+owner_gone (struct dirlock const *lock, int *owner_fd)
+{
+  if (!lock->owner_is_other)
+    return false;
+  if (*owner_fd < 0)
+    {
+      *owner_fd = holder_exit_fd (lock->self.pid, lock->self.start_time);
+      if (*owner_fd < 0)
+        return (errno == ESRCH
+                || (process_state (lock->self.pid, lock->self.start_time)
+                    == PROCESS_DEAD));
+    }
+  struct pollfd exited = { .fd = *owner_fd, .events = POLLIN };
+  return poll (&exited, 1, 0) > 0;
 }
 
 static int
@@ -1756,6 +1780,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
      filesystem's lookup cache can say "absent" while the server says
      "exists"): past a few, pause rather than spin.  */
   int lost_unseen = 0;
+  /* The script form: the script's pidfd (owner_gone).  */
+  int owner_fd = -1;
   int result;
   for (;;)
     {
@@ -1831,9 +1857,15 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                 }
               if (remote < 0)
                 remote = remote_fs (lock->parent.fd);
+              if (owner_gone (lock, &owner_fd))
+                {
+                  errno = EOWNERDEAD;
+                  result = -1;
+                  break;
+                }
               report_waiting (config, look == LOOK_HELD ? &holders : NULL,
                               reported_holder);
-              if (lockqueue_wait (&queue, remote, deadline) < 0)
+              if (lockqueue_wait (&queue, remote, owner_fd, deadline) < 0)
                 {
                   result = -1;
                   break;
@@ -1908,10 +1940,16 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           watching = true;
           continue;
         }
+      if (owner_gone (lock, &owner_fd))
+        {
+          errno = EOWNERDEAD;
+          result = -1;
+          break;
+        }
       report_waiting (config, look == LOOK_HELD ? &holders : NULL,
                       reported_holder);
       if (wait_for_holders (&watch, &lock->parent, &holders,
-                            fifo ? &queue : NULL, deadline) < 0)
+                            fifo ? &queue : NULL, owner_fd, deadline) < 0)
         {
           result = -1;
           break;
@@ -1919,6 +1957,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
     }
 
   int saved_errno = errno;
+  if (owner_fd >= 0)
+    close (owner_fd);
   /* An inotify instance is not closed now: see spent_fds.  */
   if (watching)
     lock_watch_close (&watch, result == 0 ? &lock->spent_fds[0] : NULL);

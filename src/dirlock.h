@@ -206,7 +206,8 @@ struct dirlock_config
    Return 0 when held, 1 when still busy at the deadline, -1 on error
    with errno set (ENOTDIR or ENOTEMPTY: PATH exists and is not a
    lock; EDEADLK: the owner already holds it, or the holder's child is
-   the owner, so waiting would never end).  Prints nothing.  */
+   the owner, so waiting would never end; EOWNERDEAD: the owner, another
+   process, exited while we waited).  Prints nothing.  */
 int dirlock_acquire (struct dirlock *lock, char const *path,
                      struct timespec deadline);
 

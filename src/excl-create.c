@@ -832,7 +832,8 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
       if (pidfd < 0)
         wake = earlier_deadline (wake, deadline_after ((struct timespec)
                                                        { 1, 0 }));
-      int woke = dir_watch_wait (&watch, pidfd, wake);
+      int woke = dir_watch_wait (&watch, (struct wait_fds) { { pidfd, -1 } },
+                                 wake);
       int saved_errno = errno;
       if (pidfd >= 0)
         close (pidfd);

@@ -199,7 +199,8 @@ its status.  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to\n\
 lockdir are passed on to COMMAND.  COMMAND finds the lock's fencing token\n\
 in the environment variable LOCKDIR_TOKEN, and LOCK in LOCKDIR_PATH.\n\
 Without COMMAND, the owner is the calling process (lockdir's parent) and\n\
-the lock is held until released with 'lockdir -u LOCK'.\n\
+the lock is held until released with 'lockdir -u LOCK'; if the owner exits\n\
+while lockdir waits, lockdir gives up (status 3).\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
   -c, --command=COMMAND_STRING  run COMMAND_STRING with 'sh -c' as COMMAND\n\
@@ -1174,6 +1175,9 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     {
       if (errno == ESRCH && opt->owner_pid)
         error (0, 0, "no process with pid %ld", (long) opt->owner_pid);
+      else if (errno == EOWNERDEAD)
+        error (0, 0, "the owner, pid %ld, exited while waiting for %s: "
+               "not acquired", (long) config.owner_pid, quoteaf (lock_name));
       else
         report_lock_error (lock_name, "acquire", errno);
       return fail_status;

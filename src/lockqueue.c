@@ -430,18 +430,21 @@ ticket_gone (void *q_arg)
 }
 
 /* Sleep until the waiter of the ticket Q->ahead exits (EXIT_FD), the
-   ticket is retired (a rename in its queue, which dnotify reports), or
-   WAKE.  No inotify instance: see dir_notify_open.  Return as
-   lockqueue_wait does, or -2 if this kernel has no dnotify.  */
+   ticket is retired (a rename in its queue, which dnotify reports),
+   OWNER_FD is readable, or WAKE.  No inotify instance: see
+   dir_notify_open.  Return as lockqueue_wait does, or -2 if this kernel
+   has no dnotify.  */
 static int
-wait_for_exit_or_retirement (struct lockqueue *q, int exit_fd,
+wait_for_exit_or_retirement (struct lockqueue *q, int exit_fd, int owner_fd,
                              struct timespec wake, struct timespec deadline)
 {
   int notify_fd = dir_notify_open (q->ahead_dir_fd, DN_RENAME);
   if (notify_fd < 0)
     return -2;
   /* The caller looked at the ticket before we watched: asked again.  */
-  int woke = dir_notify_wait (ticket_gone, q, exit_fd, wake);
+  int woke = dir_notify_wait (ticket_gone, q,
+                              (struct wait_fds) { { exit_fd, owner_fd } },
+                              wake);
   int saved_errno = errno;
   dir_notify_close (notify_fd);
   errno = saved_errno;
@@ -451,7 +454,8 @@ wait_for_exit_or_retirement (struct lockqueue *q, int exit_fd,
 }
 
 int
-lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
+lockqueue_wait (struct lockqueue *q, bool remote, int owner_fd,
+                struct timespec deadline)
 {
   struct dirlock_owner const *t = &q->ahead_owner;
   struct timespec wake = earlier_deadline (deadline, lockqueue_beat_due (q));
@@ -468,7 +472,8 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
      that retires its ticket.  */
   if (exit_fd >= 0 && !remote)
     {
-      int r = wait_for_exit_or_retirement (q, exit_fd, wake, deadline);
+      int r = wait_for_exit_or_retirement (q, exit_fd, owner_fd, wake,
+                                           deadline);
       if (r != -2)
         {
           int saved_errno = errno;
@@ -508,13 +513,13 @@ lockqueue_wait (struct lockqueue *q, bool remote, struct timespec deadline)
       q->backoff_ms = q->backoff_ms * 2 < cap ? q->backoff_ms * 2 : cap;
     }
 
-  struct pollfd fds[2];
-  nfds_t nfds = 0;
-  if (wd >= 0)
-    fds[nfds++] = (struct pollfd) { .fd = q->inotify_fd, .events = POLLIN };
-  if (exit_fd >= 0)
-    fds[nfds++] = (struct pollfd) { .fd = exit_fd, .events = POLLIN };
-  int n = poll (fds, nfds, poll_timeout_ms (wake));
+  struct pollfd fds[3] =
+    {
+      { .fd = wd >= 0 ? q->inotify_fd : -1, .events = POLLIN },
+      { .fd = exit_fd, .events = POLLIN },     /* ignored if -1 */
+      { .fd = owner_fd, .events = POLLIN }
+    };
+  int n = poll (fds, 3, poll_timeout_ms (wake));
   int saved_errno = errno;
   if (wd >= 0)
     {

@@ -157,10 +157,11 @@ int lockqueue_enter (struct lockqueue *q);
 bool lockqueue_queued (struct lockqueue const *q);
 
 /* Sleep until the ticket Q->ahead goes away or its waiter dies, our own
-   ticket's heartbeat is due, or DEADLINE passes.  REMOTE: other hosts
+   ticket's heartbeat is due, OWNER_FD (the pidfd of the script we wait
+   for, or -1) is readable, or DEADLINE passes.  REMOTE: other hosts
    share the directory, so poll.  Return 0 when something may have
    changed, 1 at DEADLINE, -1 on error.  */
-int lockqueue_wait (struct lockqueue *q, bool remote,
+int lockqueue_wait (struct lockqueue *q, bool remote, int owner_fd,
                     struct timespec deadline);
 
 /* When our ticket's heartbeat is next due (infinite without a lease).  */

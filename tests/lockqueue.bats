@@ -327,6 +327,45 @@ barging() {
   [ -e ran ]
 }
 
+@test "the script form: a waiter whose script dies gives up at once, says so, and leaves no ticket" {
+  # In the queue (behind the holder's ticket) and without it.
+  local opts
+  for opts in "" "--no-queue"; do
+    GATE=gate hold_lock -w 1s
+    # The script runs lockdir in the background, so that its death
+    # leaves lockdir waiting on its own.
+    background sh -c "lockdir $opts -w 60s L 2>err & echo \$! >pid; wait"
+    script=$BG
+    wait_until test -s pid
+    waiter=$(cat pid)
+    wait_until sleeps "$waiter"
+    kill -KILL "$script"
+    wait_until is_dead "$waiter"
+    assert_equal "$(cat err)" "lockdir: the owner, pid $script, exited while waiting for 'L': not acquired"
+    [ ! -e L.queue ] || [ "$(tickets L)" -eq 0 ]
+    # The holder was not disturbed.
+    lockdir --status L | grep -qx "pid=$HOLDER"
+    echo >gate
+    wait "$HOLDER"
+    rm -f pid err
+  done
+}
+
+@test "--owner-pid: a waiter whose owner dies gives up at once with status 3" {
+  hold_lock
+  sleep 600 3>&- &
+  owner=$!
+  BG_PIDS="${BG_PIDS:-} $owner"
+  background sh -c "lockdir --owner-pid=$owner -w 60s L 2>err; echo \$? >status"
+  waiter=$BG
+  wait_until queued L "$owner"
+  kill "$owner"
+  wait_until test -e status
+  assert_equal "$(cat status)" 3
+  assert_equal "$(cat err)" "lockdir: the owner, pid $owner, exited while waiting for 'L': not acquired"
+  [ "$(tickets L)" -eq 0 ]
+}
+
 # plant_ticket NUMBER PID [KEY=VALUE]...: put in L's queue a ticket of
 # process PID (alive on this system), as lockdir would; extra lines
 # override fields (later lines win in the parser).
