@@ -396,10 +396,11 @@ sync_directories (struct operand const *a, struct operand const *b,
 
 /* A was renamed to B with FLAGS (exchanged, or moved with
    RENAME_NOREPLACE).  Print it if asked -- undoing it, with the same
-   call the other way round, if that cannot be written -- and sync.  */
+   call the other way round, if that cannot be written.  With -v, called
+   with the cleanup signals blocked.  */
 static int
-finish_rename (struct operand const *a, struct operand const *b,
-               unsigned int flags, struct options const *opt)
+say_renamed (struct operand const *a, struct operand const *b,
+             unsigned int flags, struct options const *opt)
 {
   bool exchange = flags & RENAME_EXCHANGE;
   if (opt->verbose)
@@ -439,9 +440,32 @@ finish_rename (struct operand const *a, struct operand const *b,
           return EXIT_SYSERR;
         }
     }
-  if (opt->sync && !sync_directories (a, b, exchange))
-    return EXIT_SYSERR;
   return EXIT_DONE;
+}
+
+/* Rename A to B with FLAGS, say so if asked, and sync.  What -v prints
+   is part of the change: a signal that comes from the rename on waits
+   until the line is written or the change undone (as with --symlink),
+   or it would end us with the change made and not said, or not undone.
+   Without -v nothing comes between, and the signals are left alone.
+   Return the status, or -1 with errno set if the rename failed.  */
+static int
+rename_and_say (struct operand const *a, struct operand const *b,
+                unsigned int flags, struct options const *opt)
+{
+  if (opt->verbose)
+    block_cleanup_signals ();
+  int status = -1;
+  if (renameat2 (a->parent.fd, a->name, b->parent.fd, b->name, flags) == 0)
+    status = say_renamed (a, b, flags, opt);
+  int err = errno;
+  if (opt->verbose)
+    unblock_cleanup_signals ();
+  if (status == EXIT_DONE && opt->sync
+      && !sync_directories (a, b, flags & RENAME_EXCHANGE))
+    status = EXIT_SYSERR;
+  errno = err;
+  return status;
 }
 
 /* The 1st form: exchange A and B.  */
@@ -457,11 +481,8 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
                         b, ob.parent.fd, ob.parent.base,
                         FS_EXCHANGE, opt->force, opt->quiet))
     status = EXIT_SYSERR;
-  else if (renameat2 (oa.parent.fd, oa.name, ob.parent.fd, ob.name,
-                      RENAME_EXCHANGE) != 0)
+  else if ((status = rename_and_say (&oa, &ob, RENAME_EXCHANGE, opt)) < 0)
     status = report_rename_failure (&oa, &ob, RENAME_EXCHANGE, errno);
-  else
-    status = finish_rename (&oa, &ob, RENAME_EXCHANGE, opt);
   close_operands (&oa, &ob);
   return status;
 }
@@ -479,8 +500,7 @@ rename_no_clobber (char const *src, char const *dst,
   if (!fs_permits (dst, od.parent.fd, od.parent.base, FS_NOREPLACE,
                    opt->force, opt->quiet))
     status = EXIT_SYSERR;
-  else if (renameat2 (os.parent.fd, os.name, od.parent.fd, od.name,
-                      RENAME_NOREPLACE) != 0)
+  else if ((status = rename_and_say (&os, &od, RENAME_NOREPLACE, opt)) < 0)
     {
       int err = errno;
       if (creation_error_means_exists (od.parent.fd, od.parent.base, err))
@@ -493,8 +513,6 @@ rename_no_clobber (char const *src, char const *dst,
       else
         status = report_rename_failure (&os, &od, RENAME_NOREPLACE, err);
     }
-  else
-    status = finish_rename (&os, &od, RENAME_NOREPLACE, opt);
   close_operands (&os, &od);
   return status;
 }

@@ -1121,6 +1121,43 @@ interrupt_at_rename() {
   assert_no_temporaries atomic-swap
 }
 
+# The exchange and --no-clobber forms have no temporary, but what -v
+# prints is part of the change: a signal that comes with the rename
+# waits until the line is written, or the change undone, as with -s.
+@test "exchange and -n with -v: a signal at the rename or the write ends atomic-swap only once the change is said or undone" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  to_full() { "$@" >/dev/full; }
+  echo one >x
+  echo two >y
+  # The signal comes as the exchange is made: the line still says so.
+  run --separate-stderr strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:signal=TERM:when=1 atomic-swap -v x y
+  assert_equal "$status" 143
+  assert_output "'x' <-> 'y'"
+  assert_equal "$(cat x)" two
+  atomic-swap x y
+  # It comes as the line fails to be written: the exchange is undone
+  # first.
+  run --separate-stderr to_full strace -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 atomic-swap -v x y
+  assert_equal "$status" 143
+  assert_equal "$stderr" "atomic-swap: 'x' and 'y' were exchanged back (undone): write error on standard output: No space left on device"
+  assert_equal "$(cat x)" one
+  assert_equal "$(cat y)" two
+  # The same for a move.
+  run --separate-stderr strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:signal=TERM:when=1 atomic-swap -v -n x z
+  assert_equal "$status" 143
+  assert_output "renamed 'x' -> 'z'"
+  atomic-swap -n z x
+  run --separate-stderr to_full strace -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 atomic-swap -v -n x z
+  assert_equal "$status" 143
+  assert_equal "$stderr" "atomic-swap: 'x' was moved back from 'z' (undone): write error on standard output: No space left on device"
+  assert_equal "$(cat x)" one
+  [ ! -e z ]
+}
+
 # Signals with --expect: a deployer waiting for the lock, with its
 # temporary made, leaves nothing; one that holds the lock finishes and
 # releases it first.
