@@ -1487,6 +1487,27 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
+@test "--expect -q: a lock held all through the wait is status 1 without a message" {
+  require_shim
+  ln -s base current
+  start_with_shim fa FAULT_PAUSE=renameat2:1 \
+    atomic-swap -s --expect=base a current
+  a=$SHIM_PID
+  wait_until paused_at fa renameat2 1
+  # -q prints no message for status 1, whatever the reason for the no.
+  run env LD_PRELOAD="$SHIM" FAULT_CLOCK_AHEAD=1:61 \
+    atomic-swap -q -s --expect=base b current
+  assert_failure 1
+  assert_output ""
+  assert_equal "$(readlink current)" base
+  go_on fa renameat2 1
+  sa=0; wait "$a" || sa=$?
+  assert_equal "$sa" 0
+  assert_equal "$(readlink current)" a
+  rm -r fa
+  assert_no_leftovers
+}
+
 # The lock is taken in the directory atomic-swap already holds open.  If
 # it were looked up by path again, a path repointed in between would
 # put two deployers' locks in two directories.
