@@ -1168,26 +1168,32 @@ format_report (struct repoint const *r, struct options const *opt)
   if (!opt->verbose)
     return printed;
 
+  /* What was LINK is named from the current directory, as LINK is;
+     the old target is LINK's content, as readlink prints it.  */
   char *was;
+  char *kept = NULL;
   switch (old->kind)
     {
     case LINK_ABSENT:
       was = xstrdup ("new");
       break;
     case LINK_SYMLINK:
-      was = (opt->backup
+      if (opt->backup)
+        kept = in_link_dir (r, r->backup);
+      was = (kept
              ? xasprintf ("was %s, kept as %s", quoteaf_n (2, old->target),
-                          quoteaf_n (3, r->backup))
+                          quoteaf_n (3, kept))
              : xasprintf ("was %s", quoteaf_n (2, old->target)));
       break;
     default:
-      was = xasprintf ("was a directory, kept as %s",
-                       quoteaf_n (2, old->target));
+      kept = in_link_dir (r, old->target);
+      was = xasprintf ("was a directory, kept as %s", quoteaf_n (2, kept));
       break;
     }
   char *report = xasprintf ("%s%s -> %s (%s)\n", printed ? printed : "",
                             quoteaf_n (0, r->link), quoteaf_n (1, r->target),
                             was);
+  free (kept);
   free (was);
   free (printed);
   return report;

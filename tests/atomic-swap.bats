@@ -765,6 +765,20 @@ with_closed_pipe() {
   assert_no_leftovers deploy
 }
 
+@test "-v names the kept link and the kept directory from the current directory, as the other messages do" {
+  mkdir -p deploy/www
+  ln -s old deploy/current
+  run --separate-stderr atomic-swap -v -b -s new deploy/current
+  assert_success
+  assert_output "'deploy/current' -> 'new' (was 'old', kept as 'deploy/current~')"
+  assert_equal "$(readlink deploy/current~)" old
+  run --separate-stderr atomic-swap -v -s --exchange-dir new deploy/www
+  assert_success
+  [[ $output =~ ^\'deploy/www\'\ -\>\ \'new\'\ \(was\ a\ directory,\ kept\ as\ \'(deploy/www\.atomic-swap-backup\.[A-Za-z0-9]{6})\'\)$ ]] ||
+    fail "unexpected: $output"
+  [ -d "${BASH_REMATCH[1]}" ] && [ ! -L "${BASH_REMATCH[1]}" ]
+}
+
 @test "-b: a LINK~ that is not a symbolic link is never replaced; nothing changes" {
   make_releases
   echo precious >current~
