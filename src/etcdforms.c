@@ -716,10 +716,15 @@ run_command (char const *name, char **command,
     .kill_at = infinite_duration
   };
   /* Name COMMAND's process in the record (for --status), unless it
-     has already ended.  */
+     has already ended.  COMMAND runs meanwhile: a call that etcd does
+     not answer may not outlast the moment supervise would stop it,
+     or COMMAND would run on after the lease could have expired.  */
   lock.self.child_pid = child;
+  struct timespec term_at = timespec_sub (lock.alive_until, h.margin);
   if (process_start_time (child, &lock.self.child_start_time) == 0
-      && etcd_lock_rewrite (&lock) == ETCD_LOCK_LOST)
+      && (etcd_lock_rewrite (&lock, earlier_deadline
+                                    (etcd_lock_call_deadline (), term_at))
+          == ETCD_LOCK_LOST))
     lose (&h, "was lost: its key is gone", true);
 
   int wstatus = supervise (&h);
@@ -1127,7 +1132,8 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
       return status;
     }
   /* The record with the token and the time of acquisition.  */
-  enum etcd_lock_status r = etcd_lock_rewrite (&lock);
+  enum etcd_lock_status r = etcd_lock_rewrite (&lock,
+                                               etcd_lock_call_deadline ());
   if (r != ETCD_LOCK_HELD)
     {
       if (r == ETCD_LOCK_LOST)

@@ -568,7 +568,7 @@ etcd_lock_confirm (struct etcd_lock *lock)
 }
 
 enum etcd_lock_status
-etcd_lock_rewrite (struct etcd_lock *lock)
+etcd_lock_rewrite (struct etcd_lock *lock, struct timespec deadline)
 {
   json_t *request = json_pack (
     "{s:[{s:o, s:s, s:o}], s:[{s:{s:o, s:o, s:o}}]}",
@@ -581,7 +581,7 @@ etcd_lock_rewrite (struct etcd_lock *lock)
     xalloc_die ();
   json_t *reply;
   enum etcd_status s = etcd_call (lock->client, "/v3/kv/txn", request,
-                                  &reply, etcd_lock_call_deadline ());
+                                  &reply, deadline);
   if (s != ETCD_OK)
     return failed (s);
   bool held = json_is_true (json_object_get (reply, "succeeded"));

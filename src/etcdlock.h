@@ -115,8 +115,9 @@ enum etcd_lock_status etcd_lock_wait (struct etcd_lock *lock,
 enum etcd_lock_status etcd_lock_confirm (struct etcd_lock *lock);
 
 /* Write LOCK->self as our record, only if our key still exists with
-   its create revision (ETCD_LOCK_LOST if not).  */
-enum etcd_lock_status etcd_lock_rewrite (struct etcd_lock *lock);
+   its create revision (ETCD_LOCK_LOST if not).  Give up at DEADLINE.  */
+enum etcd_lock_status etcd_lock_rewrite (struct etcd_lock *lock,
+                                         struct timespec deadline);
 
 /* Renew the lease once; on success move alive_until on.  Give up at
    DEADLINE.  ETCD_LOCK_LOST: the lease has expired or was revoked.  */

@@ -609,6 +609,30 @@ overlapped() {
   etcd_stop
 }
 
+@test "etcd silent as COMMAND starts: SIGTERM before the lease can expire, not SIGKILL when the record's rewrite gives up 5 s later" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  etcd_start "$BATS_TEST_TMPDIR/etcd"
+  # strace holds lockdir for 1 s as it returns from starting COMMAND
+  # (vfork), before it names COMMAND in its record; COMMAND freezes
+  # etcd meanwhile, so the rewrite of the record gets no answer.  With
+  # a 4 s lease, COMMAND must get SIGTERM 1 s before the lease could
+  # expire; the rewrite's own 5 s would end after it.
+  local status=0
+  strace -o /dev/null -e trace=clone,clone3 \
+    -e inject=clone,clone3:delay_exit=1000000 \
+    lockdir --etcd="$ETCD_URL" --lease=4 "$L" sh -c "
+      kill -STOP $ETCD_PID
+      trap 'echo TERM >>log; exit 143' TERM
+      echo start >>log
+      while :; do sleep 0.05; done" 2>err || status=$?
+  kill -CONT "$ETCD_PID"
+  cat err log
+  assert_equal "$status" 76
+  grep -q 'may be lost' err
+  grep -qx TERM log || fail "COMMAND got no SIGTERM: it was killed outright"
+  etcd_stop
+}
+
 @test "control: etcdctl lock keeps its command running on a lost lock, and the harness sees the overlap" {
   command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
   etcd_start "$BATS_TEST_TMPDIR/etcd"
