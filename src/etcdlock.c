@@ -589,9 +589,36 @@ etcd_lock_rewrite (struct etcd_lock *lock, struct timespec deadline)
   return held ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
 }
 
+/* Delete LOCK's key, if it is still the key of LOCK's create revision:
+   the release of a key that has no lease.  */
+static enum etcd_lock_status
+delete_key (struct etcd_lock *lock, struct timespec deadline)
+{
+  json_t *request = json_pack (
+    "{s:[{s:o, s:s, s:o}], s:[{s:{s:o}}]}",
+    "compare", "key", string_bytes (lock->key), "target", "CREATE",
+               "create_revision", int64_json (lock->revision),
+    "success", "request_delete_range", "key", string_bytes (lock->key));
+  if (!request)
+    xalloc_die ();
+  json_t *reply;
+  enum etcd_status s = etcd_call (lock->client, "/v3/kv/txn", request,
+                                  &reply, deadline);
+  if (s != ETCD_OK)
+    return failed (s);
+  bool deleted = json_is_true (json_object_get (reply, "succeeded"));
+  json_decref (reply);
+  return deleted ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
+}
+
 enum etcd_lock_status
 etcd_lock_release (struct etcd_lock *lock, struct timespec deadline)
 {
+  /* A key put without a lease (by hand: neither lockdir nor etcdctl
+     lock puts one) has no lease to revoke: revoking lease 0 would say
+     "not found" for ever, and --break would never end.  */
+  if (lock->lease == 0)
+    return delete_key (lock, deadline);
   json_t *reply;
   enum etcd_status s = etcd_call (lock->client, "/v3/lease/revoke",
                                   json_pack ("{s:o}", "ID",

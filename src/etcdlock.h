@@ -125,7 +125,9 @@ enum etcd_lock_status etcd_lock_keepalive (struct etcd_lock *lock,
                                            struct timespec deadline);
 
 /* Leave the queue (release the lock): revoke the lease, which deletes
-   the key.  ETCD_LOCK_LOST: it was already gone.  Give up at DEADLINE
+   the key (or, for a key without a lease, delete it, if it is still
+   the key of LOCK's create revision).  ETCD_LOCK_LOST: it was already
+   gone.  Give up at DEADLINE
    (the lease then expires by itself).  */
 enum etcd_lock_status etcd_lock_release (struct etcd_lock *lock,
                                          struct timespec deadline);

@@ -679,6 +679,19 @@ overlapped() {
   assert_equal "$status" 1
 }
 
+@test "--break removes a holder's key that has no lease (put by hand), instead of revoking lease 0 forever" {
+  # A key of the lock's form, NAME/ID, put without a lease.
+  curl -s --max-time 5 -X POST "$ETCD_URL/v3/kv/put" \
+    -d "{\"key\":\"$(printf '%s/1f' "$L" | base64 -w0)\",\"value\":\"\"}" |
+    grep -q revision
+  etcd_held "$L"
+  run timeout 20 lockdir --etcd="$ETCD_URL" --break "$L"
+  assert_success
+  assert_line "key=$L/1f"
+  run le --status "$L"
+  assert_failure 1
+}
+
 # jepsen_run WAITER_CMD...: A holds the lock; the waiter W (a lock
 # command given as words) queues behind it and is stopped; C queues
 # (behind W, unless W's key has gone already); W's lease expires (its
