@@ -108,6 +108,13 @@ etcd_error (struct etcd_client const *c)
   return c->error ? c->error : "no error";
 }
 
+void
+etcd_bad_reply (struct etcd_client *c, char const *what)
+{
+  set_error (c, 0, "%s: not an etcd v3 gateway (%s)",
+             c->endpoints[c->current], what);
+}
+
 int
 etcd_error_code (struct etcd_client const *c)
 {

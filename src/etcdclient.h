@@ -98,6 +98,10 @@ enum etcd_status etcd_call (struct etcd_client *client, char const *path,
 /* The last failure's message, naming the endpoint; and, after
    ETCD_REFUSED, etcd's gRPC code.  */
 char const *etcd_error (struct etcd_client const *client);
+
+/* An answer of the current endpoint lacked WHAT it must have: make
+   that the last failure.  */
+void etcd_bad_reply (struct etcd_client *client, char const *what);
 int etcd_error_code (struct etcd_client const *client);
 
 /* The endpoint the client uses now.  */

@@ -164,7 +164,12 @@ grant_lease (struct etcd_lock *lock, struct timespec ttl)
              && lock->lease != 0 && granted > 0);
   json_decref (reply);
   if (!ok)
-    return ETCD_LOCK_ERROR;
+    {
+      /* Else the message would be an earlier one, or "no error".  */
+      etcd_bad_reply (lock->client, "a lease granted without an ID or a "
+                      "TTL");
+      return ETCD_LOCK_ERROR;
+    }
   lock->ttl = (struct timespec) { granted, 0 };
   return ETCD_LOCK_HELD;
 }
@@ -217,6 +222,13 @@ etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
      that we did not hear of was applied, our key alone).  */
   json_t *responses = json_object_get (reply, "responses");
   size_t n = json_array_size (responses);
+  if (n != 1 && n != 2)
+    {
+      json_decref (reply);
+      /* Not a lease that expired: there is no telling what happened.  */
+      etcd_bad_reply (client, "a transaction without its responses");
+      return ETCD_LOCK_ERROR;
+    }
   json_t *range = etcd_get (json_array_get (responses, n - 1),
                             "response_range", "kvs", NULL);
   bool ahead = false;
@@ -497,7 +509,11 @@ etcd_lock_keepalive (struct etcd_lock *lock, struct timespec deadline)
   bool ok = etcd_int64 (etcd_get (reply, "result", "TTL", NULL), &ttl);
   json_decref (reply);
   if (!ok)
-    return ETCD_LOCK_ERROR;
+    {
+      etcd_bad_reply (lock->client, "a keep-alive answer whose TTL is "
+                      "not a number");
+      return ETCD_LOCK_ERROR;
+    }
   if (ttl <= 0)
     return ETCD_LOCK_LOST;
   /* The server counts TTL from when it got the request, which was

@@ -424,6 +424,43 @@ silent_while_waiting() {
   assert_failure 1
 }
 
+# fake_gateway BODY: an HTTP server on 127.0.0.1 that answers every
+# request with status 200 and BODY; sets FAKE_URL.
+fake_gateway() {
+  local port
+  port=$("$BATS_TEST_DIRNAME/../scripts/unused-port")
+  background python3 -c '
+import http.server, sys
+body = sys.argv[2].encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$port" "$1"
+  FAKE_URL=http://127.0.0.1:$port
+  wait_until curl -s --max-time 1 -X POST -d '{}' "$FAKE_URL/"
+}
+
+@test "an answer of 200 and JSON that lacks what etcd sends: the error says so, not 'no error' or an expired lease" {
+  # No lease ID in the grant.
+  fake_gateway '{}'
+  run lockdir --etcd="$FAKE_URL" "$L" true
+  assert_equal "$status" 125
+  assert_output "lockdir: cannot take '$L' in etcd: $FAKE_URL: not an etcd v3 gateway (a lease granted without an ID or a TTL)"
+  # A lease, but a transaction without responses.
+  fake_gateway '{"ID":"5","TTL":"10"}'
+  run lockdir --etcd="$FAKE_URL" "$L"
+  assert_equal "$status" 3
+  assert_output "lockdir: cannot take '$L' in etcd: $FAKE_URL: not an etcd v3 gateway (a transaction without its responses)"
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
