@@ -583,48 +583,53 @@ etcd_lock_confirm (struct etcd_lock *lock)
   return ETCD_LOCK_HELD;
 }
 
+/* Do OPERATION (a transaction's request_put or request_delete_range,
+   whose reference this takes) on LOCK's key, only if it is still the
+   key of LOCK's create revision.  ETCD_LOCK_LOST if it is not.  Give
+   up at DEADLINE.  */
+static enum etcd_lock_status
+if_still_ours (struct etcd_lock *lock, json_t *operation,
+               struct timespec deadline)
+{
+  json_t *request = json_pack (
+    "{s:[{s:o, s:s, s:o}], s:[o]}",
+    "compare", "key", string_bytes (lock->key), "target", "CREATE",
+               "create_revision", int64_json (lock->revision),
+    "success", operation);
+  if (!request)
+    xalloc_die ();
+  json_t *reply;
+  enum etcd_status s = etcd_call (lock->client, "/v3/kv/txn", request,
+                                  &reply, deadline);
+  if (s != ETCD_OK)
+    return failed (s);
+  bool done = json_is_true (json_object_get (reply, "succeeded"));
+  json_decref (reply);
+  return done ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
+}
+
 enum etcd_lock_status
 etcd_lock_rewrite (struct etcd_lock *lock, struct timespec deadline)
 {
-  json_t *request = json_pack (
-    "{s:[{s:o, s:s, s:o}], s:[{s:{s:o, s:o, s:o}}]}",
-    "compare", "key", string_bytes (lock->key), "target", "CREATE",
-               "create_revision", int64_json (lock->revision),
-    "success", "request_put", "key", string_bytes (lock->key),
-                              "value", record_bytes (&lock->self),
-                              "lease", int64_json (lock->lease));
-  if (!request)
+  json_t *put = json_pack ("{s:{s:o, s:o, s:o}}",
+                           "request_put", "key", string_bytes (lock->key),
+                           "value", record_bytes (&lock->self),
+                           "lease", int64_json (lock->lease));
+  if (!put)
     xalloc_die ();
-  json_t *reply;
-  enum etcd_status s = etcd_call (lock->client, "/v3/kv/txn", request,
-                                  &reply, deadline);
-  if (s != ETCD_OK)
-    return failed (s);
-  bool held = json_is_true (json_object_get (reply, "succeeded"));
-  json_decref (reply);
-  return held ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
+  return if_still_ours (lock, put, deadline);
 }
 
-/* Delete LOCK's key, if it is still the key of LOCK's create revision:
-   the release of a key that has no lease.  */
+/* The release of a key that has no lease: delete it, if it is still
+   the key of LOCK's create revision.  */
 static enum etcd_lock_status
 delete_key (struct etcd_lock *lock, struct timespec deadline)
 {
-  json_t *request = json_pack (
-    "{s:[{s:o, s:s, s:o}], s:[{s:{s:o}}]}",
-    "compare", "key", string_bytes (lock->key), "target", "CREATE",
-               "create_revision", int64_json (lock->revision),
-    "success", "request_delete_range", "key", string_bytes (lock->key));
-  if (!request)
+  json_t *delete = json_pack ("{s:{s:o}}", "request_delete_range",
+                              "key", string_bytes (lock->key));
+  if (!delete)
     xalloc_die ();
-  json_t *reply;
-  enum etcd_status s = etcd_call (lock->client, "/v3/kv/txn", request,
-                                  &reply, deadline);
-  if (s != ETCD_OK)
-    return failed (s);
-  bool deleted = json_is_true (json_object_get (reply, "succeeded"));
-  json_decref (reply);
-  return deleted ? ETCD_LOCK_HELD : ETCD_LOCK_LOST;
+  return if_still_ours (lock, delete, deadline);
 }
 
 enum etcd_lock_status

@@ -280,49 +280,47 @@ barging() {
   [ ! -e L.queue ]
 }
 
-@test "SIGKILL of a script's lockdir in mid-queue: its ticket is skipped though the script lives on" {
-  # The ticket of the script form names the script as the owner, which
-  # outlives its killed lockdir: the ticket names that lockdir too, as
-  # its waiter, and the waiter behind watches that one.
+# kill_queued_script_lockdir [ENV...]: hold L; behind it, a script
+# whose lockdir (run with ENV) waits and which then lives on (SCRIPT);
+# behind that, a waiter (WAITER) that writes 'ran'.  Then SIGKILL the
+# script's lockdir: its status (137) is in ./status.
+kill_queued_script_lockdir() {
   hold_lock
-  background sh -c 'lockdir -w 60s L; echo $? >status; exec sleep 600'
-  script=$BG
-  wait_until queued L "$script"
-  killed=$(pgrep -x -P "$script" lockdir)
+  background env "$@" sh -c 'lockdir -w 60s L; echo $? >status; exec sleep 600'
+  SCRIPT=$BG
+  wait_until queued L "$SCRIPT"
+  local killed
+  killed=$(pgrep -x -P "$SCRIPT" lockdir)
   background lockdir -w 60s L sh -c 'echo ran >ran'
   WAITER=$BG
   wait_until queued L "$WAITER"
   wait_until sleeps "$WAITER"
   kill -KILL "$killed"
   wait_until test -e status
+}
+
+@test "SIGKILL of a script's lockdir in mid-queue: its ticket is skipped though the script lives on" {
+  # The ticket of the script form names the script as the owner, which
+  # outlives its killed lockdir: the ticket names that lockdir too, as
+  # its waiter, and the waiter behind watches that one.
+  kill_queued_script_lockdir
   assert_equal "$(cat status)" 137
   # Woken by the death of the script's lockdir, the waiter behind
   # removed its ticket, before any release.
   wait_until tickets_are L 1
   echo >gate
   wait "$HOLDER"
-  ran_while_alive "$script"
+  ran_while_alive "$SCRIPT"
   [ ! -e L.queue ]
 }
 
 @test "control: the same SIGKILL, with a ticket that names no waiter, blocks the queue while the script lives" {
-  hold_lock
-  background env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_WAITER=1 \
-    sh -c 'lockdir -w 60s L; echo $? >status; exec sleep 600'
-  script=$BG
-  wait_until queued L "$script"
-  killed=$(pgrep -x -P "$script" lockdir)
-  background lockdir -w 60s L sh -c 'echo ran >ran'
-  WAITER=$BG
-  wait_until queued L "$WAITER"
-  wait_until sleeps "$WAITER"
-  kill -KILL "$killed"
-  wait_until test -e status
+  kill_queued_script_lockdir LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_WAITER=1
   echo >gate
   wait "$HOLDER"
   still_asleep
   [ "$(tickets L)" -eq 2 ]
-  kill "$script"
+  kill "$SCRIPT"
   wait "$WAITER"
   [ -e ran ]
 }
