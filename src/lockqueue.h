@@ -84,8 +84,9 @@
    and its modification time (the waiter touches it every third of the
    lease) is older than the lease.  The waiter is what a SIGKILL of the
    script form's lockdir leaves behind: a ticket whose owner, the
-   script, lives on.  (The owner's death while its waiter lives is
-   seen at the next wake-up; the waiter behind watches one process.)
+   script, lives on.  (When the owner dies first, its waiter gives up
+   at once, see owner_gone in dirlock.c, and the exit of that waiter
+   wakes the one behind.)
    Whoever finds the ticket it is blocked by dead unlinks it; of several
    such, exactly one unlink succeeds.  Removing the ticket of a holder
    that is merely past its waiting process (the script form, whose
