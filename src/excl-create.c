@@ -990,6 +990,16 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
+  /* Writing to a file clears its set-user-ID and set-group-ID bits
+     unless the writer has CAP_FSETID: give them back, as -m asked.  */
+  if ((opt->mode & (S_ISUID | S_ISGID)) && fchmod (fd, opt->mode) != 0)
+    {
+      error (0, errno, "cannot set the mode of the content for %s",
+             quoteaf (file));
+      close (fd);
+      temp_remove (&temp);
+      return EXIT_SYSERR;
+    }
   int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
   /* close reports late write errors (NFS, quotas).  */
   int close_errno = close (fd) != 0 ? errno : 0;

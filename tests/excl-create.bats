@@ -183,6 +183,28 @@ setup() {
   assert_equal "$(cat c)" secret
 }
 
+@test "-m keeps the set-user-ID and set-group-ID bits with content, which writing would clear" {
+  # The kernel clears S_ISUID and S_ISGID when a caller without
+  # CAP_FSETID writes to a file: run as such a caller (root without
+  # that capability, if root).
+  local run_as=()
+  if [ "$(id -u)" -eq 0 ]; then
+    command -v setpriv >/dev/null || skip "needs setpriv to drop CAP_FSETID"
+    run_as=(setpriv --bounding-set=-fsetid)
+  fi
+  "${run_as[@]}" excl-create -m 4755 -c hello a
+  assert_equal "$(stat -c %a a)" 4755
+  assert_equal "$(cat a)" hello
+  echo input | "${run_as[@]}" excl-create -m 2770 --stdin b
+  assert_equal "$(stat -c %a b)" 2770
+  "${run_as[@]}" excl-create -m 6755 --pid c
+  assert_equal "$(stat -c %a c)" 6755
+  # Without content nothing is written: the bits were always kept.
+  "${run_as[@]}" excl-create -m 4755 d
+  assert_equal "$(stat -c %a d)" 4755
+  assert_no_temporaries excl-create
+}
+
 # --- content -------------------------------------------------------------
 
 @test "--content writes TEXT and a newline" {
