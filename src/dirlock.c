@@ -916,6 +916,20 @@ history_unusable (void)
    RETIRE_TICKET: the holding's ticket, if it has one, is retired (see
    lockqueue_remove_holding); false only for our own holding when our
    exit, which comes next, wakes the waiter behind it.  */
+/* Whether ERRNUM, from renaming a record over LOCK.last, says that
+   LOCK.last is something the record may not replace: a directory, or
+   another user's name in a sticky directory.  Any other failure
+   (ENOSPC or EDQUOT when the directory must grow, EIO) says nothing
+   about LOCK.last, which then still holds an older token: ending the
+   holding anyway would let the next holder take this holding's token
+   again.  */
+static bool
+cannot_replace_last (int errnum)
+{
+  return (errnum == EISDIR || errnum == ENOTEMPTY || errnum == EEXIST
+          || errnum == EPERM);
+}
+
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
              uintmax_t token, bool history, bool settled, bool retire_ticket)
@@ -935,7 +949,7 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
         return -1;
     }
   int r = keep ? renameat (lock_fd, owner_name, parent->fd, last) : -1;
-  if (r != 0 && !(keep && errno == ENOENT))
+  if (r != 0 && (!keep || cannot_replace_last (errno)))
     {
       /* Not kept, or LOCK.last could not be replaced (a directory in
          its place, another user's name in a sticky directory).  */

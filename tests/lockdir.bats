@@ -1422,6 +1422,40 @@ sweep_leftovers() {
   [ ! -e L ] || [ -z "$(ls -A L)" ]
 }
 
+@test "a release whose record cannot become LOCK.last (disk full, quota, I/O error) fails and keeps the lock: no token repeats" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  lockdir L true
+  grep -qx token=1 L.last
+  # The release renames the record over L.last: lockdir's second
+  # renameat, after the one that made L.  Before, the record was then
+  # unlinked, L.last kept token 1 and the next holder got token 2 again.
+  run strace -qq -o /dev/null -e trace=renameat \
+    -e inject=renameat:error=ENOSPC:when=2 \
+    lockdir L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_failure 125
+  assert_line --index 0 2
+  assert_line --index 1 "lockdir: cannot release 'L': No space left on device"
+  grep -qx token=1 L.last
+  [ -d L ]
+  # Its owner is gone: the next lockdir ends the holding as a stale one,
+  # through L.last, and takes the next token.
+  run lockdir L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_line 3
+  # The script form: -u says the lock is still held, and a later -u
+  # releases it.
+  lockdir --owner-pid=$$ L
+  run strace -qq -o /dev/null -e trace=renameat \
+    -e inject=renameat:error=EDQUOT:when=1 lockdir -u --owner-pid=$$ L
+  assert_failure 3
+  assert_output --partial "cannot release 'L'"
+  grep -qx token=3 L.last
+  lockdir -u --owner-pid=$$ L
+  grep -qx token=4 L.last
+  assert_equal "$(lockdir L sh -c 'echo "$LOCKDIR_TOKEN"')" 5
+  assert_no_temporaries lockdir
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
