@@ -185,13 +185,19 @@ mountinfo_parse_line (char *line, struct mountinfo_entry *entry)
 {
   /* "36 35 98:0 /root /mnt/point rw,noatime master:1 - ext4 /dev/sda1 rw"
      Fields are separated by single spaces; the optional fields end at a
-     lone "-".  */
+     lone "-".  A field can be empty -- an empty source shows as two
+     spaces in a row (mount -t overlay "" ..., FUSE with -o fsname=) --
+     so split at every space, not at runs of them as strtok does.  */
   char *fields[32];
   int n = 0;
   line[strcspn (line, "\n")] = '\0';
-  for (char *save, *tok = strtok_r (line, " ", &save); tok && n < 32;
-       tok = strtok_r (NULL, " ", &save))
-    fields[n++] = tok;
+  for (char *p = line; p && n < 32; )
+    {
+      fields[n++] = p;
+      p = strchr (p, ' ');
+      if (p)
+        *p++ = '\0';
+    }
 
   int dash;
   for (dash = 6; dash < n; dash++)

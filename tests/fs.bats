@@ -22,6 +22,11 @@ setup() {
 teardown() {
   # A holder a failed test left on a mount would keep it busy.
   reap_background
+  # A mount of the test's own.
+  if [ -n "${TEST_MOUNT:-}" ] && mountpoint -q "$TEST_MOUNT"; then
+    umount "$TEST_MOUNT" || umount -l "$TEST_MOUNT"
+  fi
+  return 0
 }
 
 # --check-fs on DIR; the verdict of every primitive is then in $output.
@@ -183,6 +188,33 @@ assert_verdict() {
   run fsclass-test rename rename "$up/f" "$(fs_mount_point tmpfs)/f"
   assert_equal "$status" 3
   assert_output --partial "the two names are on different mounts"
+}
+
+@test "overlay mounted with an empty source: its mount is found, a lower directory refused up front" {
+  require_root
+  local base=$BATS_TEST_TMPDIR/ovl mnt out
+  mnt=$base/mnt
+  mkdir -p "$base/lower/ldir" "$base/upper" "$base/work" "$mnt"
+  echo lower >"$base/lower/ldir/f"
+  # mountinfo shows the empty source as two spaces in a row.
+  out=$(mount -t overlay "" \
+          -o "lowerdir=$base/lower,upperdir=$base/upper,workdir=$base/work" \
+          "$mnt" 2>&1) || skip "cannot mount an overlay: $out"
+  TEST_MOUNT=$mnt
+  grep -q ' - overlay  rw,' /proc/self/mountinfo
+  # The line was taken for a broken one, so the mount was not found:
+  # no mount point, no layers, and the lower directory was "safe".
+  check_fs "$mnt/ldir"
+  assert_line --index 0 "$mnt/ldir: overlay (overlay filesystem, f_type 0x794c7630) mounted on $mnt"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+  mkdir "$mnt/up"
+  run atomic-swap "$mnt/ldir" "$mnt/up"
+  assert_failure 3
+  assert_output --partial "is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on"
+  [ "$(cat "$mnt/ldir/f")" = lower ]
+  [ -z "$(ls -A "$mnt/up")" ]
+  assert_no_scratch_names "$mnt"
 }
 
 @test "overlay with redirect_dir=on: lower directories can be renamed" {

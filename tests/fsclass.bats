@@ -29,6 +29,23 @@ setup() {
   assert_line --index 13 "invalid"
 }
 
+@test "mountinfo: a mount with an empty source is decoded, not skipped" {
+  # The kernel prints an empty source as nothing between two spaces
+  # (recorded: mount -t tmpfs "" DIR; mount -t overlay "" ...; a FUSE
+  # daemon given -o fsname=).  Such a line was taken as not a mountinfo
+  # line, so the mount was not found and was judged by f_type alone:
+  # fuse.s3fs as an unknown FUSE daemon.
+  run fsclass-test parse <<'EOF2'
+46 26 0:41 / /tmp/e rw,relatime - tmpfs  rw
+52 26 0:44 / /tmp/o rw,relatime - overlay  rw,lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=on
+53 26 0:45 / /mnt/bucket rw,nosuid,nodev,relatime shared:7 - fuse.s3fs  rw,user_id=0,group_id=0
+EOF2
+  assert_success
+  assert_line --index 0 "46|26|/tmp/e|tmpfs||rw|local"
+  assert_line --index 1 "52|26|/tmp/o|overlay||rw,lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=on|overlay"
+  assert_line --index 2 "53|26|/mnt/bucket|fuse.s3fs||rw,user_id=0,group_id=0|object-store FUSE"
+}
+
 @test "FUSE: subtypes match exactly; plain fuse is named by its source" {
   run fsclass-test parse <"$BATS_TEST_DIRNAME/data/mountinfo.txt"
   assert_success
