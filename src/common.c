@@ -1100,12 +1100,12 @@ dir_notify_close (int fd)
 
 int
 wait_until_absent (struct parent_dir const *parent, char const *name,
-                   struct timespec deadline)
+                   bool remote, struct timespec deadline)
 {
   struct dir_watch watch;
   /* Watch before looking, so a removal between the look and the sleep
      still wakes us.  */
-  dir_watch_open (&watch, parent->dir, parent->fd, name, false);
+  dir_watch_open (&watch, parent->dir, parent->fd, name, remote);
   int result;
   for (;;)
     {

@@ -305,10 +305,11 @@ int dir_notify_wait (bool (*done) (void *), void *arg,
    action back.  */
 void dir_notify_close (int fd);
 
-/* Wait until NAME no longer exists in PARENT, or DEADLINE passes.
-   Return 0 once it is absent, 1 on timeout, -1 on error (errno).  */
+/* Wait until NAME no longer exists in PARENT, or DEADLINE passes;
+   REMOTE as for dir_watch_open (fs_dir_remote).  Return 0 once it is
+   absent, 1 on timeout, -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
-                       struct timespec deadline);
+                       bool remote, struct timespec deadline);
 
 /* Copy STR into BUF of SIZE, as one line: control characters become
    '?', and an overlong string ends in "...".  */

@@ -1414,21 +1414,6 @@ close_lock (struct dirlock *lock)
   close_parent (&lock->parent);
 }
 
-/* Is the filesystem of DIRFD one where other hosts change names?  Then
-   inotify cannot see everything.  */
-static bool
-remote_fs (int dirfd)
-{
-  if (fs_dir_surely_local (dirfd))
-    return false;
-  struct fs_info info;
-  if (!fs_identify (dirfd, NULL, &info))
-    return false;
-  bool remote = info.class != FSC_LOCAL && info.class != FSC_OVERLAY;
-  fs_info_free (&info);
-  return remote;
-}
-
 /* Is OWNER's holding ours already: the same owner, or our owner is the
    holder's child (lockdir L lockdir L ...)?  */
 static bool
@@ -1621,7 +1606,7 @@ struct lock_watch
 static void
 lock_watch_open (struct lock_watch *w, struct parent_dir const *parent)
 {
-  bool blind = remote_fs (parent->fd) || !pidfd_available ();
+  bool blind = fs_dir_remote (parent->fd) || !pidfd_available ();
   /* A holding ends with a rename (its record to LOCK.last) or a
      removal (LOCK itself) in LOCK's directory.  */
   w->notify_fd = (blind ? -1
@@ -1870,7 +1855,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                   continue;
                 }
               if (remote < 0)
-                remote = remote_fs (lock->parent.fd);
+                remote = fs_dir_remote (lock->parent.fd);
               if (owner_gone (lock, &owner_fd))
                 {
                   errno = EOWNERDEAD;

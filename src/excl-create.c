@@ -808,7 +808,8 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
   /* Watch before looking, so a change between the look and the sleep
      still wakes us.  */
   if (opt->wait)
-    dir_watch_open (&watch, parent->dir, parent->fd, parent->base, false);
+    dir_watch_open (&watch, parent->dir, parent->fd, parent->base,
+                    fs_dir_remote (parent->fd));
   int status;
   for (;;)
     {
@@ -864,7 +865,8 @@ handle_existing (struct parent_dir const *parent, char const *file,
     return handle_existing_pid_file (parent, file, opt);
   if (!opt->wait)
     return report_exists (file, opt, false);
-  switch (wait_until_absent (parent, parent->base, opt->deadline))
+  switch (wait_until_absent (parent, parent->base,
+                             fs_dir_remote (parent->fd), opt->deadline))
     {
     case 0:
       return -1;

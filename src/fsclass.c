@@ -1395,3 +1395,16 @@ fs_dir_surely_local (int dirfd)
 {
   return surely_local (dirfd, NULL);
 }
+
+bool
+fs_dir_remote (int dirfd)
+{
+  if (fs_dir_surely_local (dirfd))
+    return false;
+  struct fs_info info;
+  if (!fs_identify (dirfd, NULL, &info))
+    return false;
+  bool remote = info.class != FSC_LOCAL && info.class != FSC_OVERLAY;
+  fs_info_free (&info);
+  return remote;
+}

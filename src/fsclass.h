@@ -202,6 +202,13 @@ int fs_explain_operands (int n, char **paths);
 int fs_explain_at (char const *shown, int dirfd, char const *name,
                    char const *dir_shown);
 
+/* Whether names in DIRFD's filesystem can change without this kernel
+   seeing it -- done by another host, another mount of a FUSE
+   filesystem, or its backing directory -- so that inotify and dnotify
+   miss the change and a wait must also look again by itself: true for
+   anything but a local filesystem or overlay.  */
+bool fs_dir_remote (int dirfd);
+
 /* A shortcut for a hot path (fs_permits takes it itself): true if DIRFD
    (a directory, or any object) is surely on a local filesystem for
    which every verdict is "safe" -- ext4 (mounted by ext4's driver, not

@@ -347,6 +347,35 @@ assert_verdict() {
   assert_no_temporaries excl-create "$dir"
 }
 
+@test "excl-create -w on FUSE: FILE removed elsewhere (the backing directory) ends the wait" {
+  require_mount fuse
+  local dir back st
+  dir=$(test_dir_on fuse)
+  back=$(fs_backing_dir fuse)/t$BATS_TEST_NUMBER
+  # dnotify and inotify on the mount see only what goes through it, not
+  # what another mount, host or the backing directory does: the wait
+  # must look again by itself, as lockdir's does.  Before, it slept
+  # until the deadline and said FILE was never removed.
+  echo held >"$back/f"
+  background excl-create -q -w 30s -c mine "$dir/f"
+  wait_until sleeps_in_poll "$BG"
+  rm "$back/f"
+  st=0
+  wait "$BG" || st=$?
+  assert_equal "$st" 0
+  [ "$(cat "$back/f")" = mine ]
+  # The same for a pid file whose process is alive (--replace-stale).
+  echo "$$" >"$back/p"
+  background excl-create -q -w 30s --pid-of=$$ --replace-stale "$dir/p"
+  wait_until sleeps_in_poll "$BG"
+  rm "$back/p"
+  st=0
+  wait "$BG" || st=$?
+  assert_equal "$st" 0
+  [ "$(head -n 1 "$back/p")" = "$$" ]
+  assert_no_temporaries excl-create "$dir"
+}
+
 @test "excl-create on object-store FUSE (mountinfo fuse.s3fs): refused, --force goes ahead" {
   require_mount fuse-s3fs
   local mnt dir
