@@ -566,15 +566,18 @@ retire_name (int dirfd, char const *name)
   unlinkat (dirfd, name, 0);
 }
 
-/* Remove the name registered in cleanup slot SLOT (async-signal-safe).  */
-static void
+/* Remove the name registered in cleanup slot SLOT (async-signal-safe).
+   Return 0, or -1 with errno if unlinkat failed.  */
+static int
 remove_registered (int slot)
 {
   if (cleanup_table[slot].retire)
-    retire_name (cleanup_table[slot].dirfd, cleanup_table[slot].name);
-  else
-    unlinkat (cleanup_table[slot].dirfd, cleanup_table[slot].name,
-              cleanup_table[slot].unlink_flags);
+    {
+      retire_name (cleanup_table[slot].dirfd, cleanup_table[slot].name);
+      return 0;
+    }
+  return unlinkat (cleanup_table[slot].dirfd, cleanup_table[slot].name,
+                   cleanup_table[slot].unlink_flags);
 }
 
 /* How many block_cleanup_signals calls are not yet undone: blocking
@@ -803,18 +806,20 @@ make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
   return kind == TEMP_FILE ? t.fd : 0;
 }
 
-void
+bool
 temp_remove (struct temp_name *temp)
 {
   if (temp->slot < 0)
-    return;
+    return true;
   int saved_errno = errno;
   block_cleanup_signals ();
-  remove_registered (temp->slot);
+  bool gone = remove_registered (temp->slot) == 0 || errno == ENOENT;
+  int remove_errno = errno;
   cleanup_table[temp->slot].in_use = 0;
   temp->slot = -1;
   unblock_cleanup_signals ();
-  errno = saved_errno;
+  errno = gone ? saved_errno : remove_errno;
+  return gone;
 }
 
 void

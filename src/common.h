@@ -213,8 +213,10 @@ int temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
    (EINVAL: the filesystem has no RENAME_NOREPLACE).  */
 int temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
                       bool is_dir);
-/* Remove the temporary (if it still exists) and unregister it.  */
-void temp_remove (struct temp_name *temp);
+/* Remove the temporary (if it still exists) and unregister it.  Return
+   false, with errno set, if it exists and could not be removed: it is
+   then left where it is, unregistered.  errno is kept otherwise.  */
+bool temp_remove (struct temp_name *temp);
 /* From now on, remove TEMP (wherever it is removed: temp_remove, exit,
    a signal) as retire_name does.  */
 void temp_retire_on_removal (struct temp_name *temp);

@@ -932,8 +932,20 @@ publish_temp (struct parent_dir const *parent, struct temp_name *temp,
         {
           if (use_rename)
             temp_forget (temp);
-          else
-            temp_remove (temp);
+          else if (!temp_remove (temp))
+            {
+              /* FILE is there, complete, and the temporary is a second
+                 name of it: say both, or status 3 reads as "not
+                 created" and the name is left unexplained.  */
+              int err = errno;
+              char *shown = (strcmp (parent->dir, ".") == 0
+                             ? xstrdup (temp->name)
+                             : xasprintf ("%s/%s", parent->dir, temp->name));
+              error (0, err, "created %s, but its temporary name %s cannot "
+                     "be removed", quoteaf_n (0, file), quoteaf_n (1, shown));
+              free (shown);
+              return EXIT_SYSERR;
+            }
           return EXIT_DONE;
         }
       int err = errno;

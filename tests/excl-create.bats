@@ -501,6 +501,23 @@ opened_fd() {
   assert_no_temporaries excl-create
 }
 
+@test "a temporary that cannot be removed once FILE is made is named, not left silently" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # FILE is made by link(2) from the complete temporary, which is then
+  # unlinked.  That unlink fails here (EIO, as on a network filesystem,
+  # or EROFS when an error has just remounted the filesystem read-only).
+  # Before, status 0 and nothing said: the temporary stayed behind as a
+  # second name of FILE.
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=1 excl-create -c x f
+  assert_failure 3
+  assert_output --regexp "^excl-create: created 'f', but its temporary name '\.excl-create\.[^']+' cannot be removed: Input/output error\$"
+  assert_equal "$(cat f)" x
+  local left=${output#*temporary name \'}
+  left=${left%%\'*}
+  [ "$(cat "$left")" = x ]
+}
+
 @test "a failed close is reported as such, not as a sync failure (issue 11 item 14)" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Find which close(2) call closes the new file, then make it fail.
