@@ -896,6 +896,20 @@ history_unusable (void)
   return fault.set && fault.problem;
 }
 
+/* Whether ERRNUM, from renaming a record over LOCK.last, says that
+   LOCK.last is something the record may not replace: a directory, or
+   another user's name in a sticky directory (EPERM, or EACCES as
+   rename(2) allows).  Any other failure (ENOSPC or EDQUOT when the
+   directory must grow, EIO) says nothing about LOCK.last, which then
+   still holds an older token: ending the holding anyway would let the
+   next holder take this holding's token again.  */
+static bool
+cannot_replace_last (int errnum)
+{
+  return (errnum == EISDIR || errnum == ENOTEMPTY || errnum == EEXIST
+          || errnum == EPERM || errnum == EACCES);
+}
+
 /* End holding ID with token TOKEN, whose directory is LOCK_FD: move its
    record to LOCK.last (or, without HISTORY, delete it), then remove the
    empty directory.  Return 0 if we ended it, 1 if it had already ended,
@@ -916,20 +930,6 @@ history_unusable (void)
    RETIRE_TICKET: the holding's ticket, if it has one, is retired (see
    lockqueue_remove_holding); false only for our own holding when our
    exit, which comes next, wakes the waiter behind it.  */
-/* Whether ERRNUM, from renaming a record over LOCK.last, says that
-   LOCK.last is something the record may not replace: a directory, or
-   another user's name in a sticky directory.  Any other failure
-   (ENOSPC or EDQUOT when the directory must grow, EIO) says nothing
-   about LOCK.last, which then still holds an older token: ending the
-   holding anyway would let the next holder take this holding's token
-   again.  */
-static bool
-cannot_replace_last (int errnum)
-{
-  return (errnum == EISDIR || errnum == ENOTEMPTY || errnum == EEXIST
-          || errnum == EPERM);
-}
-
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
              uintmax_t token, bool history, bool settled, bool retire_ticket)
