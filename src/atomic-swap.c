@@ -1228,14 +1228,12 @@ complete_repoint (struct repoint *r, struct options const *opt)
     {
       char left[sizeof r->temp.name];
       strcpy (left, r->temp.name);
-      temp_remove (&r->temp);
-      struct stat st;
-      if (fstatat (r->parent.fd, left, &st, AT_SYMLINK_NOFOLLOW) == 0
-          || errno != ENOENT)
+      if (!temp_remove (&r->temp))
         {
           /* The change stands; what it replaced could not be removed.  */
+          int remove_errno = errno;
           char *shown = in_link_dir (r, left);
-          error (0, 0, "%s now points to %s, but the link it replaced is "
+          error (0, remove_errno, "%s now points to %s, but the link it replaced is "
                  "left as %s, which cannot be removed",
                  quoteaf_n (0, r->link), quoteaf_n (1, r->target),
                  quoteaf_n (2, shown));

@@ -1210,7 +1210,7 @@ interrupt_at_rename() {
   run strace -o /dev/null -e trace=unlinkat -e inject=unlinkat:error=EIO:when=1 \
     atomic-swap -s releases/b current
   assert_equal "$status" 3
-  assert_output --regexp "^atomic-swap: 'current' now points to 'releases/b', but the link it replaced is left as '(\.atomic-swap\.[A-Za-z0-9]{6})', which cannot be removed\$"
+  assert_output --regexp "^atomic-swap: 'current' now points to 'releases/b', but the link it replaced is left as '(\.atomic-swap\.[A-Za-z0-9]{6})', which cannot be removed: Input/output error\$"
   assert_equal "$(readlink current)" releases/b
   [[ $output =~ \'(\.atomic-swap\.[A-Za-z0-9]{6})\' ]]
   assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/a
