@@ -959,7 +959,14 @@ publish_temp (struct parent_dir const *parent, struct temp_name *temp,
       if (!use_rename && (err == EPERM || err == EOPNOTSUPP || err == ENOSYS
                           || err == EMLINK))
         {
-          /* No hard links here: try the other single-call way.  */
+          /* No hard links here: try the other single-call way -- if
+             the filesystem keeps that promise too.  The check at the
+             start was for link(2) only, and a filesystem can keep one
+             and not the other (SMB's client emulates RENAME_NOREPLACE
+             with a look and then a rename).  */
+          if (!fs_permits (file, parent->fd, NULL, FS_NOREPLACE, opt->force,
+                           opt->quiet))
+            return EXIT_SYSERR;
           use_rename = true;
           continue;
         }

@@ -347,6 +347,24 @@ assert_verdict() {
   assert_no_temporaries excl-create "$dir"
 }
 
+@test "excl-create with content where link(2) fails: RENAME_NOREPLACE is checked with the filesystem before it is tried" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_mount fuse
+  local dir trace=$BATS_TEST_TMPDIR/trace
+  dir=$(test_dir_on fuse)
+  # Without hard links (link fails with EPERM) excl-create falls back to
+  # RENAME_NOREPLACE, a primitive the check at the start (for link) did
+  # not cover.  Before, it was tried whatever the filesystem's verdict.
+  run strace -f -o "$trace" -e trace=linkat,renameat2 \
+    -e inject=linkat:error=EPERM excl-create -q -c text "$dir/f"
+  assert_equal "$status" 3
+  assert_output "excl-create: '$dir/f' is on fuse: it does not support RENAME_NOREPLACE (a probe got EINVAL)"
+  run grep -c '"f", RENAME_NOREPLACE' "$trace"
+  assert_output 0
+  [ ! -e "$dir/f" ]
+  assert_no_temporaries excl-create "$dir"
+}
+
 @test "excl-create -w on FUSE: FILE removed elsewhere (the backing directory) ends the wait" {
   require_mount fuse
   local dir back st
