@@ -1438,6 +1438,16 @@ report_break (char const *path, struct dirlock_owner const *owner,
          reason);
 }
 
+/* A stale holding that was ended without a word (no -v).  If the
+   acquisition then fails, it is said after all: the lock changed, and
+   a failure must not read as "nothing was done".  */
+struct unsaid_break
+{
+  bool pending;
+  struct dirlock_owner owner;
+  char const *reason;
+};
+
 /* Descriptors that wake a waiter when a holder exits: one pidfd per
    holder that can be watched, gathered in an epoll set when there are
    several (shared holders), so that one descriptor stands for all.  */
@@ -1532,7 +1542,7 @@ enum holders_verdict
 static int
 judge_holders (struct dirlock *lock, int lock_fd,
                struct dirlock_holders const *h, char const *path,
-               bool verbose)
+               bool verbose, struct unsaid_break *unsaid)
 {
   for (size_t i = 0; i < h->count; i++)
     if (strcmp (h->owner[i].id, lock->self.id) == 0)
@@ -1588,6 +1598,12 @@ judge_holders (struct dirlock *lock, int lock_fd,
         return -1;
       if (r == 0 && verbose)
         report_break (path, &now, verdict.stale);
+      else if (r == 0)
+        {
+          unsaid->pending = true;
+          unsaid->owner = now;
+          unsaid->reason = verdict.stale;
+        }
       ended = true;
     }
   return ended ? HOLDERS_ENDED : HOLDERS_LIVE;
@@ -1781,6 +1797,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   int lost_unseen = 0;
   /* The script form: the script's pidfd (owner_gone).  */
   int owner_fd = -1;
+  struct unsaid_break unsaid = { .pending = false };
   int result;
   for (;;)
     {
@@ -1810,7 +1827,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         {
           lost_unseen = 0;
           int verdict = judge_holders (lock, lock_fd, &holders, path,
-                                       config->verbose);
+                                       config->verbose, &unsaid);
           if (verdict == HOLDERS_OURS)
             {
               result = settle_token (lock) == 0 ? 0 : -1;
@@ -1956,6 +1973,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
     }
 
   int saved_errno = errno;
+  if (result < 0 && unsaid.pending)
+    report_break (path, &unsaid.owner, unsaid.reason);
   if (owner_fd >= 0)
     close (owner_fd);
   /* An inotify instance is not closed now: see spent_fds.  */

@@ -256,7 +256,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           valid UTF-8 is written \\u00XX, its Latin-1 reading)\n\
   -v, --verbose         say when lockdir starts waiting and for whom, when\n\
                           it gets LOCK and how long it waited, and each\n\
-                          stale lock it breaks\n\
+                          stale lock it breaks (one broken before lockdir\n\
+                          then fails is said without -v too)\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\

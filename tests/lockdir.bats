@@ -673,6 +673,24 @@ count_with() {
   kill "$!"
 }
 
+@test "a stale lock broken before lockdir fails (disk full) is said, even without -v" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  plant_record L 999999 1
+  # The look at L comes first: the planted holding is broken, then the
+  # first mkdirat, of the temporary that would become L, fails.
+  run strace -qq -o /dev/null -e trace=mkdirat \
+    -e inject=mkdirat:error=ENOSPC:when=1 lockdir -n L true
+  assert_failure 125
+  assert_line --index 0 "lockdir: broke stale lock 'L' of pid 999999 on $(uname -n) (token 0): its owner is dead"
+  assert_line --index 1 "lockdir: cannot acquire 'L': No space left on device"
+  [ ! -e L ]
+  # Broken and then taken: as before, nothing said without -v.
+  plant_record L 999999 1
+  run lockdir -n L true
+  assert_success
+  assert_output ""
+}
+
 @test "a live holder (right pid and start time) is never broken" {
   sleep 60 3>&- &
   BG_PIDS=$!
