@@ -1798,6 +1798,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   /* The script form: the script's pidfd (owner_gone).  */
   int owner_fd = -1;
   struct unsaid_break unsaid = { .pending = false };
+  /* We have slept: the owner may have exited meanwhile.  */
+  bool waited = false;
   int result;
   for (;;)
     {
@@ -1886,8 +1888,21 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                   result = -1;
                   break;
                 }
+              waited = true;
               continue;
             }
+        }
+
+      /* A wait can end both because the lock was released and because
+         the owner exited: then the owner gets no lock (it would be
+         stale at once, and the caller told that it is held).  */
+      if (waited && owner_gone (lock, &owner_fd))
+        {
+          if (lock_fd >= 0)
+            close (lock_fd);
+          errno = EOWNERDEAD;
+          result = -1;
+          break;
         }
 
       if (look == LOOK_ABSENT)
@@ -1970,6 +1985,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           result = -1;
           break;
         }
+      waited = true;
     }
 
   int saved_errno = errno;

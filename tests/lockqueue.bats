@@ -364,6 +364,36 @@ kill_queued_script_lockdir() {
   [ "$(tickets L)" -eq 0 ]
 }
 
+@test "--owner-pid: an owner that dies as L is released is not given L: status 3, L free" {
+  # The waiter is stopped (SIGSTOP) while its owner dies and the holder
+  # releases L, so that both have happened when it wakes: the order a
+  # loaded machine can give them, held open here.  In the queue and
+  # without it.
+  local opts
+  for opts in "" "--no-queue"; do
+    GATE=gate hold_lock
+    sleep 600 3>&- &
+    owner=$!
+    BG_PIDS="${BG_PIDS:-} $owner"
+    background lockdir $opts --owner-pid="$owner" -w 60s L
+    waiter=$BG
+    [ -n "$opts" ] || wait_until queued L "$owner"
+    wait_until sleeps "$waiter"
+    kill -STOP "$waiter"
+    kill "$owner"
+    wait "$owner" || :
+    echo >gate
+    wait "$HOLDER"
+    [ ! -e L ]
+    kill -CONT "$waiter"
+    local status=0
+    wait "$waiter" || status=$?
+    assert_equal "$status" 3
+    [ ! -e L ] || fail "${opts:-queue}: L was taken for a dead owner: $(lockdir --status L)"
+    [ ! -e L.queue ]
+  done
+}
+
 # plant_ticket NUMBER PID [KEY=VALUE]...: put in L's queue a ticket of
 # process PID (alive on this system), as lockdir would; extra lines
 # override fields (later lines win in the parser).
