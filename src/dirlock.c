@@ -2507,6 +2507,10 @@ dirlock_ticket_stale_reason (struct dirlock_owner const *ticket)
      killed (SIGKILL), which left its ticket behind.  */
   if (waiter_dead (ticket))
     return "its waiter is dead";
+  /* Unlike a holding, which dirlock keeps until --break: see
+     lockqueue_turn.  */
+  if (dirlock_other_boot (ticket))
+    return "it comes from another boot";
   return dirlock_stale_reason (ticket);
 }
 

@@ -372,8 +372,9 @@ bool dirlock_other_boot (struct dirlock_owner const *owner);
    does it expire?  */
 bool dirlock_has_lease (struct dirlock_owner const *owner);
 struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
-/* Why the queue ticket TICKET is dead ("its waiter is dead", or as
-   dirlock_stale_reason), or NULL if it is not.  */
+/* Why the queue ticket TICKET is dead ("its waiter is dead", "it comes
+   from another boot", or as dirlock_stale_reason), or NULL if it is
+   not: what lockqueue_turn and --status judge by.  */
 char const *dirlock_ticket_stale_reason (struct dirlock_owner const *ticket);
 /* A pidfd of the process whose exit may end the queue ticket TICKET
    (its waiter, if it names one; else its owner, or the owner's child),

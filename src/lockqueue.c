@@ -397,7 +397,7 @@ lockqueue_turn (struct lockqueue *q)
              only its place (it queues again at the back), never the
              exclusion, which is the lock's.  A holding is judged more
              strictly: dirlock keeps such a lock until --break.  */
-          if (dirlock_ticket_stale_reason (t) || dirlock_other_boot (t))
+          if (dirlock_ticket_stale_reason (t))
             {
               /* Its waiter is dead: exactly one of those who find it so
                  removes it.  */

@@ -438,6 +438,18 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ ! -e L.queue ]
 }
 
+@test "--status --json calls a ticket from another boot of this host stale, as the next lockdir finds it" {
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  run lockdir --status --json L
+  assert_failure 1
+  echo "$output" | jq -e '.queue[0].stale == true' >/dev/null ||
+    fail "not stale: $output"
+  # It is what lockdir does with it.
+  lockdir -n L true
+  [ ! -e L.queue ]
+}
+
 @test "control: the same ticket from another host blocks the queue, and the message says how to clear it" {
   background sleep 60
   plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000 host=elsewhere.example
