@@ -2326,11 +2326,13 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
 }
 
 int
-dirlock_break_holders (char const *path, struct dirlock_holders *ended)
+dirlock_break_holders (char const *path, struct dirlock_holders *ended,
+                       struct dirlock_owner *refused)
 {
   clear_fault ();
   struct dirlock_holders seen = { 0 };
   ended->count = 0;
+  refused->id[0] = '\0';
   int result;
   for (;;)
     {
@@ -2343,7 +2345,7 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
       for (size_t i = 0; i < seen.count && result == 0; i++)
         if (!may_end_by_hand (&seen.owner[i]))
           {
-            *next_holder (ended) = seen.owner[i];
+            *refused = seen.owner[i];
             errno = EPERM;
             result = -1;
           }
@@ -2377,19 +2379,6 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended)
     }
   int saved_errno = errno;
   dirlock_holders_free (&seen);
-  errno = saved_errno;
-  return result;
-}
-
-int
-dirlock_break (char const *path, struct dirlock_owner *owner)
-{
-  struct dirlock_holders ended = { 0 };
-  int result = dirlock_break_holders (path, &ended);
-  if (result == 0)
-    *owner = ended.owner[0];
-  int saved_errno = errno;
-  dirlock_holders_free (&ended);
   errno = saved_errno;
   return result;
 }

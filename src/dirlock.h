@@ -272,22 +272,21 @@ int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
 
-/* End whatever holding the lock PATH has, whoever its owner, and put
-   its record in *OWNER (of several shared holders, all are ended, and
-   *OWNER is one of them).  Return 0 if a holding was ended, 1 if the
-   lock was free, -1 on error (EPERM: the caller may not end another
-   user's holding: only root, the user who wrote the record and the
-   owner of LOCK's directory may).  */
-int dirlock_break (char const *path, struct dirlock_owner *owner);
-
-/* dirlock_break, putting the record of every holding ended in
-   *HOLDERS (on EPERM, the record of the holding refused).  */
-int dirlock_break_holders (char const *path, struct dirlock_holders *holders);
+/* End whatever holding the lock PATH has, whoever its owner (of
+   several shared holders, all), and put the record of every holding
+   ended in *ENDED.  Return 0 if a holding was ended, 1 if the lock was
+   free, -1 on error: then *ENDED has the holdings ended before it (of
+   shared holders, some can be), or, if the caller may not end one of
+   them, none, and *REFUSED its record, with errno EPERM (only root,
+   the user who wrote the record and the owner of LOCK's directory may
+   end another user's holding); *REFUSED's id is empty otherwise.  */
+int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
+                           struct dirlock_owner *refused);
 
 /* Release the lock PATH on behalf of a caller: only if one of the
    N_PIDS processes PIDS owns it (of shared holders, the first found
    that one of them owns), and the caller may end it by hand (as with
-   dirlock_break).  Return 0 if released, 1 if the lock was free, 2 if
+   dirlock_break_holders).  Return 0 if released, 1 if the lock was free, 2 if
    another process holds it, 3 if it is held for one of PIDS but
    belongs to a user the caller may not act for (*OWNER says who), -1
    on error.  */

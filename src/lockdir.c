@@ -1340,13 +1340,46 @@ reset_history (char const *lock_name)
     }
 }
 
+/* Show the records of the holdings of LOCK_NAME that --break ENDED
+   (with -v, a line each on stderr too).  Return false, after saying
+   so, if they cannot be written.  */
+static bool
+show_broken (char const *lock_name, struct dirlock_holders const *ended,
+             struct options const *opt)
+{
+  /* Shared holders: each record, as one more block or object.  */
+  for (size_t i = 0; i < ended->count; i++)
+    {
+      struct dirlock_owner const *owner = &ended->owner[i];
+      if (opt->verbose)
+        {
+          char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+          error (0, 0, "broke lock %s held %s", quoteaf (lock_name),
+                 describe_holder (owner, holder, sizeof holder));
+        }
+      if (i && !opt->json)
+        putchar ('\n');
+      print_owner (lock_name, owner, dirlock_stale_reason (owner),
+                   opt->json);
+    }
+  if (fflush (stdout) == 0)
+    return true;
+  /* Done, though the record cannot be shown: say so, rather than a
+     bare "write error" that hides the break.  */
+  error (0, errno, "broke lock %s, but cannot print its record",
+         quoteaf (lock_name));
+  forget_stdout_error ();
+  return false;
+}
+
 static int
 break_lock (char const *lock_name, struct options const *opt)
 {
   if (!lock_fs_permits (lock_name, opt))
     return EXIT_SYSERR;
   struct dirlock_holders ended = { 0 };
-  int broken = dirlock_break_holders (lock_name, &ended);
+  struct dirlock_owner refused;
+  int broken = dirlock_break_holders (lock_name, &ended, &refused);
   int reset = broken >= 0 ? reset_history (lock_name) : 0;
   if (reset < 0 || (broken == 1 && reset == 1))
     {
@@ -1357,31 +1390,7 @@ break_lock (char const *lock_name, struct options const *opt)
   switch (broken)
     {
     case 0:
-      /* Shared holders: each record, as one more block or object.  */
-      for (size_t i = 0; i < ended.count; i++)
-        {
-          struct dirlock_owner const *owner = &ended.owner[i];
-          if (opt->verbose)
-            {
-              char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
-              error (0, 0, "broke lock %s held %s", quoteaf (lock_name),
-                     describe_holder (owner, holder, sizeof holder));
-            }
-          if (i && !opt->json)
-            putchar ('\n');
-          print_owner (lock_name, owner, dirlock_stale_reason (owner),
-                       opt->json);
-        }
-      status = EXIT_DONE;
-      if (fflush (stdout) != 0)
-        {
-          /* Done, though the record cannot be shown: say so, rather
-             than a bare "write error" that hides the break.  */
-          error (0, errno, "broke lock %s, but cannot print its record",
-                 quoteaf (lock_name));
-          forget_stdout_error ();
-          status = EXIT_SYSERR;
-        }
+      status = show_broken (lock_name, &ended, opt) ? EXIT_DONE : EXIT_SYSERR;
       break;
     case 1:
       if (!opt->quiet)
@@ -1389,12 +1398,20 @@ break_lock (char const *lock_name, struct options const *opt)
       status = EXIT_NO;
       break;
     default:
-      if (errno == EPERM && ended.count)
+      if (refused.id[0])
         error (0, 0, "cannot break %s of pid %ld on %s: its record belongs "
                "to uid %ju; only that user or root may",
-               quoteaf (lock_name),
-               (long) ended.owner[0].pid, ended.owner[0].host,
-               (uintmax_t) ended.owner[0].file_uid);
+               quoteaf (lock_name), (long) refused.pid, refused.host,
+               (uintmax_t) refused.file_uid);
+      else if (ended.count)
+        {
+          /* Shared holders, some ended: a bare "cannot break" would
+             read as "nothing was done".  */
+          int err = errno;
+          show_broken (lock_name, &ended, opt);
+          error (0, err, "broke %zu of the holdings of %s, but cannot end "
+                 "the others", ended.count, quoteaf (lock_name));
+        }
       else
         report_lock_error (lock_name, "break", errno);
       status = EXIT_SYSERR;

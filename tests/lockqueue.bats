@@ -1197,6 +1197,31 @@ reader_stream() {
   [ ! -e L ] && [ ! -e L.last ] && [ ! -e L.queue ]
 }
 
+@test "shared: --break that ends some holdings and then fails says which it ended, status 3" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local a b
+  background sleep 60
+  a=$BG
+  background sleep 60
+  b=$BG
+  lockdir -s --owner-pid="$a" L
+  lockdir -s --owner-pid="$b" L
+  # --break unlinks the first record, tries to remove L (not empty
+  # yet), then unlinks the second: that third unlinkat fails.  Before,
+  # it said only "cannot break 'L'", though one holding was ended.
+  run --separate-stderr strace -qq -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=3 lockdir --break L
+  assert_equal "$status" 3
+  assert_equal "$stderr" "lockdir: broke 1 of the holdings of 'L', but cannot end the others: Input/output error"
+  assert_equal "$(grep -c '^id=' <<<"$output")" 1
+  assert_equal "$(ls L | wc -l)" 1
+  # The record shown is the one that is gone.
+  [ ! -e "L/owner.$(sed -n 's/^id=//p' <<<"$output")" ]
+  run lockdir --break L
+  assert_success
+  [ ! -e L ]
+}
+
 # --- the examples --------------------------------------------------------------
 
 # The command of the documented line in FILE (or stdin) that contains
