@@ -1233,8 +1233,8 @@ complete_repoint (struct repoint *r, struct options const *opt)
           /* The change stands; what it replaced could not be removed.  */
           int remove_errno = errno;
           char *shown = in_link_dir (r, left);
-          error (0, remove_errno, "%s now points to %s, but the link it replaced is "
-                 "left as %s, which cannot be removed",
+          error (0, remove_errno, "%s now points to %s, but the link it "
+                 "replaced is left as %s, which cannot be removed",
                  quoteaf_n (0, r->link), quoteaf_n (1, r->target),
                  quoteaf_n (2, shown));
           free (shown);

@@ -286,10 +286,10 @@ int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
 /* Release the lock PATH on behalf of a caller: only if one of the
    N_PIDS processes PIDS owns it (of shared holders, the first found
    that one of them owns), and the caller may end it by hand (as with
-   dirlock_break_holders).  Return 0 if released, 1 if the lock was free, 2 if
-   another process holds it, 3 if it is held for one of PIDS but
-   belongs to a user the caller may not act for (*OWNER says who), -1
-   on error.  */
+   dirlock_break_holders).  Return 0 if released, 1 if the lock was
+   free, 2 if another process holds it, 3 if it is held for one of PIDS
+   but belongs to a user the caller may not act for (*OWNER says who),
+   -1 on error.  */
 int dirlock_release_for (char const *path, pid_t const *pids,
                          size_t n_pids, struct dirlock_owner *owner);
 
