@@ -1365,11 +1365,10 @@ choose_primitive (struct repoint *r, struct options const *opt)
                                    opt->force, opt->quiet);
     }
   /* --expect excludes the other callers with a lock made by renaming a
-     directory into place, which fails while the lock exists: the
-     guarantee of mkdir.  */
+     directory into place, which fails while the lock exists.  */
   if (permitted && opt->expect)
-    permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_MKDIR,
-                                 opt->force, opt->quiet);
+    permitted = fs_permits_info (r->link, &info, r->parent.fd,
+                                 FS_RENAME_DIR, opt->force, opt->quiet);
   fs_info_free (&info);
   return permitted;
 }

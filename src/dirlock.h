@@ -69,7 +69,8 @@
 
    Nothing here prints, except the break reports asked for with
    dirlock_config.verbose.  The caller checks the filesystem first:
-   fs_permits (path, dirfd, NULL, FS_MKDIR, force, quiet).  */
+   fs_permits (path, dirfd, NULL, FS_RENAME_DIR, force, quiet): the
+   lock is a rename, not a mkdir.  */
 
 #ifndef ATOMICUTILS_DIRLOCK_H
 #define ATOMICUTILS_DIRLOCK_H

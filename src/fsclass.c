@@ -122,6 +122,7 @@ fs_primitive_name (enum fs_primitive prim)
     [FS_NOREPLACE] = "RENAME_NOREPLACE",
     [FS_EXCHANGE] = "RENAME_EXCHANGE",
     [FS_MKDIR] = "mkdir",
+    [FS_RENAME_DIR] = "rename-dir",
     [FS_LINK] = "link",
     [FS_SYMLINK] = "symlink",
     [FS_EXCL] = "O_EXCL",
@@ -841,6 +842,10 @@ fuse_exclusion (enum fs_primitive prim)
     case FS_MKDIR:
       return "whether mkdir excludes processes on other mounts or hosts "
              "depends on the FUSE daemon";
+    case FS_RENAME_DIR:
+      return "whether renaming a directory onto a lock's name excludes "
+             "processes on other mounts or hosts depends on the FUSE "
+             "daemon";
     case FS_LINK:
       return "whether link excludes processes on other mounts or hosts "
              "depends on the FUSE daemon";
@@ -987,6 +992,11 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
           return judged (FS_REFUSE, "rename is a copy then a delete: "
                                     "readers can see a missing or partial "
                                     "file");
+        case FS_RENAME_DIR:
+          return judged (FS_REFUSE, "the lock is taken by renaming a "
+                                    "directory onto its name, and rename "
+                                    "here is a copy then a delete: several "
+                                    "clients can all succeed");
         default:
           return judged (FS_REFUSE, "several clients can all succeed: there "
                                     "is no mutual exclusion");
@@ -999,6 +1009,11 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         case FS_NOREPLACE:
         case FS_EXCHANGE:
           return judged (FS_REFUSE, "rename is a link then an unlink");
+        case FS_RENAME_DIR:
+          /* However well mkdir would exclude: the lock is no mkdir.  */
+          return judged (FS_REFUSE, "the lock is taken by renaming a "
+                                    "directory onto its name, and rename "
+                                    "here is a link then an unlink");
         case FS_APPEND:
           return judged (FS_REFUSE, "appends from other hosts can interleave");
         default:

@@ -20,6 +20,9 @@ enum fs_primitive
   FS_NOREPLACE,     /* renameat2 (RENAME_NOREPLACE) */
   FS_EXCHANGE,      /* renameat2 (RENAME_EXCHANGE) */
   FS_MKDIR,         /* mkdir(2) failing with EEXIST, as a lock */
+  FS_RENAME_DIR,    /* rename(2) of a new directory onto a name, failing
+                       while a non-empty directory holds it: the lock of
+                       lockdir (dirlock.c) */
   FS_LINK,          /* link(2) failing with EEXIST */
   FS_SYMLINK,       /* symlink(2) failing with EEXIST */
   FS_EXCL,          /* open(O_CREAT|O_EXCL) */

@@ -685,9 +685,11 @@ lock_fs_permits (char const *lock, struct options const *opt)
       report_lock_error (lock, "use", errno);
       return false;
     }
-  /* A lock is a directory created atomically: the same promise as a
-     mkdir lock.  */
-  bool ok = fs_permits (lock, parent.fd, NULL, FS_MKDIR, opt->force,
+  /* The lock is taken by renaming a new directory onto LOCK
+     (dirlock.c): ask about that rename, not about mkdir, which some
+     filesystems (GlusterFS) keep while their rename is no single
+     step.  */
+  bool ok = fs_permits (lock, parent.fd, NULL, FS_RENAME_DIR, opt->force,
                         opt->quiet);
   close_parent (&parent);
   return ok;

@@ -51,7 +51,7 @@ assert_verdict() {
     check_fs "$dir"
     assert_line --index 0 "$dir: $fs (local filesystem, f_type 0x$(stat -f -c %t "$dir")) mounted on $(fs_mount_point "$fs")"
     assert_line --regexp "^  source: /dev/loop[0-9]+$"
-    for prim in rename RENAME_NOREPLACE RENAME_EXCHANGE mkdir link symlink O_EXCL O_APPEND; do
+    for prim in rename RENAME_NOREPLACE RENAME_EXCHANGE mkdir rename-dir link symlink O_EXCL O_APPEND; do
       assert_verdict "$prim" safe
     done
     refute_output --partial "warn"
@@ -814,13 +814,13 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   done
 }
 
-@test "lockdir on FUSE: warns about mkdir unless -q, and locks" {
+@test "lockdir on FUSE: warns about its rename of a directory unless -q, and locks" {
   require_mount fuse
   local dir
   dir=$(test_dir_on fuse)
   run lockdir "$dir/lock" true
   assert_success
-  assert_output "lockdir: warning: '$dir/lock' is on fuse: whether mkdir excludes processes on other mounts or hosts depends on the FUSE daemon"
+  assert_output "lockdir: warning: '$dir/lock' is on fuse: whether renaming a directory onto a lock's name excludes processes on other mounts or hosts depends on the FUSE daemon"
   run lockdir -q --owner-pid=$$ "$dir/lock"
   assert_success
   assert_output ""
@@ -839,7 +839,7 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   dir=$(test_dir_on fuse-s3fs)
   run lockdir "$dir/lock"
   assert_equal "$status" 3
-  assert_output "lockdir: '$dir/lock' is on fuse.s3fs: several clients can all succeed: there is no mutual exclusion; use --force to go ahead anyway"
+  assert_output "lockdir: '$dir/lock' is on fuse.s3fs: the lock is taken by renaming a directory onto its name, and rename here is a copy then a delete: several clients can all succeed; use --force to go ahead anyway"
   [ ! -e "$dir/lock" ]
   run lockdir "$dir/lock" touch "$dir/ran"
   assert_equal "$status" 125
@@ -851,6 +851,30 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   [ -e "$dir/ran" ]
   run lockdir --check-fs "$dir/lock"
   assert_success
-  assert_line --regexp "^  mkdir +refuse: several clients can all succeed"
+  assert_line --regexp "^  rename-dir +refuse: the lock is taken by renaming a directory"
+  assert_no_temporaries lockdir "$dir"
+}
+
+@test "lockdir on GlusterFS (mountinfo fuse.glusterfs): refused, since the lock is taken by rename(2), not mkdir(2)" {
+  require_mount fuse-glusterfs
+  local dir
+  dir=$(test_dir_on fuse-glusterfs)
+  # The lock is a directory renamed onto LOCK.  The check was for
+  # mkdir, which GlusterFS only warns about, while its rename (a link
+  # then an unlink) is refused: the lock was taken with a warning.
+  run lockdir "$dir/lock" touch "$dir/ran"
+  assert_equal "$status" 125
+  assert_output "lockdir: '$dir/lock' is on fuse.glusterfs: the lock is taken by renaming a directory onto its name, and rename here is a link then an unlink; use --force to go ahead anyway"
+  [ ! -e "$dir/ran" ]
+  [ ! -e "$dir/lock" ]
+  run lockdir "$dir/lock"
+  assert_equal "$status" 3
+  [ ! -e "$dir/lock" ]
+  run lockdir --check-fs "$dir/lock"
+  assert_success
+  assert_line --regexp "^  rename-dir +refuse: the lock is taken by renaming"
+  assert_line --regexp "^  mkdir +warn"
+  run lockdir -q --force "$dir/lock" true
+  assert_success
   assert_no_temporaries lockdir "$dir"
 }

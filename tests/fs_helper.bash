@@ -16,7 +16,8 @@
 #                      is bindfs of a path with a space, which mountinfo
 #                      shows as "fuse.bindfs"; 'fuse-s3fs' is bindfs with
 #                      subtype=s3fs, so mountinfo says fuse.s3fs, to see
-#                      an object-store refusal on a real mount
+#                      an object-store refusal on a real mount;
+#                      'fuse-glusterfs' is the same with subtype=glusterfs
 #
 # A mount that cannot be made records why in $FS_ROOT/NAME.skip, and
 # require_mount NAME then skips the test with that reason.  fs_unmount_all,
@@ -73,7 +74,7 @@ fs_mount_all() {
   if [ "$(id -u)" -ne 0 ]; then
     local name
     for name in ext4 xfs btrfs tmpfs overlay overlay-redirect fuse \
-                fuse-bindfs fuse-s3fs; do
+                fuse-bindfs fuse-s3fs fuse-glusterfs; do
       _fs_skip "$name" "needs root (to mount a filesystem)"
     done
     return 0
@@ -121,11 +122,11 @@ fs_mount_all() {
   # path has a space, when libfuse's default subtype shows instead:
   # "fuse.bindfs".  Both forms occur in the wild; test both.
   local src
-  for kind in fuse fuse-bindfs fuse-s3fs; do
+  for kind in fuse fuse-bindfs fuse-s3fs fuse-glusterfs; do
     case $kind in
       fuse) src=$FS_ROOT/fuse-src ;;
       fuse-bindfs) src="$tmp/fuse bindfs" ;;
-      fuse-s3fs) src=$FS_ROOT/fuse-s3fs-src ;;
+      fuse-*) src=$FS_ROOT/$kind-src ;;
     esac
     local mnt
     mnt=$(fs_mount_point "$kind")
@@ -138,6 +139,7 @@ fs_mount_all() {
     else
       opts=
       [ "$kind" = fuse-s3fs ] && opts="-o subtype=s3fs"
+      [ "$kind" = fuse-glusterfs ] && opts="-o subtype=glusterfs"
       # shellcheck disable=SC2086
       if out=$(bindfs $opts "$src" "$mnt" 2>&1); then
         _fs_record "$mnt"

@@ -132,6 +132,7 @@ verdicts() {
     assert_line "O_APPEND=refuse"
     assert_line "O_EXCL=safe"
     assert_line "mkdir=safe"
+    assert_line "rename-dir=safe"
   done
 }
 
@@ -144,6 +145,7 @@ verdicts() {
   verdicts fuse.sshfs
   assert_line "O_EXCL=safe"
   assert_line "mkdir=safe"
+  assert_line "rename-dir=safe"
   assert_line "link=safe"
   assert_line "rename=warn"
   assert_line "RENAME_EXCHANGE=refuse"
@@ -154,6 +156,7 @@ verdicts() {
   verdicts fuse
   assert_line "O_EXCL=warn"
   assert_line "mkdir=warn"
+  assert_line "rename-dir=warn"
   verdicts "" 0x65735546
   assert_line --index 0 "class=FUSE"
 }
@@ -170,6 +173,10 @@ verdicts() {
 @test "GlusterFS: rename-based commits and appends refused" {
   verdicts fuse.glusterfs
   assert_line "rename=refuse"
+  # lockdir's lock is a directory renamed into place: a rename, however
+  # well mkdir alone would do.
+  assert_line "rename-dir=refuse"
+  assert_line "mkdir=warn"
   assert_line "RENAME_NOREPLACE=refuse"
   assert_line "O_APPEND=refuse"
 }
