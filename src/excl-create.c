@@ -168,7 +168,8 @@ gone: it ran on this host, in this boot and pid namespace, and no process\n\
 with that ID and start time is running now.  A pid file with nothing but\n\
 an ID (written by another program) is judged by the ID alone.  Of many\n\
 callers that find FILE stale, exactly one replaces it: the stale file is\n\
-renamed away while holding the lock .excl-create.FILE.lock (a directory,\n\
+renamed away with renameat2(RENAME_NOREPLACE), which its filesystem must\n\
+keep, while holding the lock .excl-create.FILE.lock (a directory,\n\
 removed again at once; if a crash leaves it, its lease of 10 seconds frees\n\
 it) and FILE is then created as usual.\n\
 ", stdout);
@@ -719,6 +720,14 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return -1;
   if (j->verdict != VERDICT_DEAD)
     return 0;
+
+  /* FILE is renamed away with RENAME_NOREPLACE (remove_stale), which
+     the check at the start (for link or O_EXCL) did not cover: a
+     filesystem can keep one and not the other (SMB's client emulates
+     RENAME_NOREPLACE with a look and then a rename).  */
+  if (!fs_permits (file, parent->fd, NULL, FS_NOREPLACE, opt->force,
+                   opt->quiet))
+    return EXIT_SYSERR;
 
   char *lock_name = takeover_lock_name (parent);
   struct dirlock lock;

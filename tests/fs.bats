@@ -365,6 +365,26 @@ assert_verdict() {
   assert_no_temporaries excl-create "$dir"
 }
 
+@test "excl-create --replace-stale: RENAME_NOREPLACE is checked with the filesystem before a stale FILE is renamed away" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_mount fuse
+  local dir dead trace=$BATS_TEST_TMPDIR/trace
+  dir=$(test_dir_on fuse)
+  dead=$(dead_pid)
+  echo "$dead" >"$dir/f"
+  # A stale FILE is renamed away with RENAME_NOREPLACE, a primitive the
+  # check at the start (for link) did not cover.  Before, it was tried
+  # whatever the filesystem's verdict.
+  run strace -f -o "$trace" -e trace=renameat2 \
+    excl-create -q --pid --replace-stale "$dir/f"
+  assert_equal "$status" 3
+  assert_output "excl-create: '$dir/f' is on fuse: it does not support RENAME_NOREPLACE (a probe got EINVAL)"
+  run grep -c '"f", .*RENAME_NOREPLACE' "$trace"
+  assert_output 0
+  assert_equal "$(cat "$dir/f")" "$dead"
+  assert_no_temporaries excl-create "$dir"
+}
+
 @test "excl-create -w on FUSE: FILE removed elsewhere (the backing directory) ends the wait" {
   require_mount fuse
   local dir back st
