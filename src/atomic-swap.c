@@ -1334,21 +1334,37 @@ publish_expected (struct repoint *r, struct options const *opt)
 }
 
 /* Decide how R is published on its filesystem, and whether the
-   filesystem is trusted for it.  */
-static bool
+   filesystem is trusted for it.  Return EXIT_DONE, or the status of a
+   refusal (reported).  */
+static int
 choose_primitive (struct repoint *r, struct options const *opt)
 {
   r->exchange_required = opt->print_old || opt->backup || opt->exchange_dir;
   /* The same shortcut fs_permits takes: every primitive is safe here.  */
   r->use_exchange = true;
   if (fs_surely_local (r->parent.fd, r->parent.base))
-    return true;
+    return EXIT_DONE;
   struct fs_info info;
   if (!fs_identify (r->parent.fd, r->parent.base, &info))
     {
       /* The operation itself will report the problem.  */
       r->use_exchange = r->exchange_required;
-      return true;
+      return EXIT_DONE;
+    }
+  if (info.object_is_dir)
+    {
+      /* Without --exchange-dir a directory is refused on every
+         filesystem (refusal_of): that is the first reason, not what
+         this filesystem cannot do with a directory (overlay cannot
+         rename one from its lower layer).  */
+      struct link_state now;
+      int status = examine_link (r, opt, opt->expect, &now);
+      if (status != EXIT_DONE)
+        {
+          fs_info_free (&info);
+          return status;
+        }
+      link_state_free (&now);
     }
   bool permitted;
   if (r->exchange_required)
@@ -1370,7 +1386,7 @@ choose_primitive (struct repoint *r, struct options const *opt)
     permitted = fs_permits_info (r->link, &info, r->parent.fd,
                                  FS_RENAME_DIR, opt->force, opt->quiet);
   fs_info_free (&info);
-  return permitted;
+  return permitted ? EXIT_DONE : EXIT_SYSERR;
 }
 
 /* The 2nd form: make LINK a symbolic link to TARGET.  */
@@ -1386,10 +1402,11 @@ repoint_symlink (char const *target, char const *link,
       return EXIT_SYSERR;
     }
 
-  int status = EXIT_SYSERR;
   char *stored = NULL;
-  if (!choose_primitive (&r, opt))
+  int status = choose_primitive (&r, opt);
+  if (status != EXIT_DONE)
     goto out;
+  status = EXIT_SYSERR;
   stored = (opt->relative ? relative_target (target, r.parent.dir)
             : xstrdup (target));
   if (!stored)

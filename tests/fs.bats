@@ -678,6 +678,36 @@ another"
   assert_no_temporaries atomic-swap "$dir"
 }
 
+@test "atomic-swap -s onto a directory from overlay's lower layer: refused for being a directory, as on tmpfs" {
+  require_mount overlay
+  require_mount tmpfs
+  local mnt dir
+  mnt=$(fs_mount_point overlay)
+  dir=$(test_dir_on tmpfs)
+  mkdir "$dir/real"
+  # -s never replaces a directory, whatever its filesystem: that is the
+  # first reason, and it was hidden behind overlay's EXDEV.
+  run atomic-swap -s target "$dir/real"
+  assert_failure 3
+  assert_output "atomic-swap: '$dir/real' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
+  run atomic-swap -s target "$mnt/ldir"
+  assert_failure 3
+  assert_output "atomic-swap: '$mnt/ldir' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
+  [ -d "$mnt/ldir" ] && [ ! -L "$mnt/ldir" ]
+  assert_no_scratch_names "$mnt"
+  # --expect: the answer of tmpfs too ("not changed", status 1).
+  run atomic-swap -s --expect=old target "$mnt/ldir"
+  assert_failure 1
+  assert_output "atomic-swap: '$mnt/ldir' is not a symbolic link; not changed"
+  # With --exchange-dir the directory is wanted, and the overlay is
+  # what refuses.
+  run atomic-swap -s --exchange-dir target "$mnt/ldir"
+  assert_failure 3
+  assert_output --partial "'$mnt/ldir' is on overlay: it is a directory from overlay's lower layer"
+  [ -d "$mnt/ldir" ] && [ ! -L "$mnt/ldir" ]
+  assert_no_scratch_names "$mnt"
+}
+
 @test "atomic-swap --check-fs: both operands, with the overlay verdicts" {
   require_mount overlay
   local mnt
