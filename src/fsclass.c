@@ -833,6 +833,18 @@ lacks_probed (enum fs_primitive prim)
           : "it does not support RENAME_EXCHANGE (a probe got EINVAL)");
 }
 
+/* A probe for PRIM could not be made (a read-only mount, a directory
+   we may not write): the daemon was never asked.  */
+static char const *
+unknown_unprobed (enum fs_primitive prim)
+{
+  return (prim == FS_NOREPLACE
+          ? "could not tell whether it supports RENAME_NOREPLACE: no "
+            "probe could be made in this directory"
+          : "could not tell whether it supports RENAME_EXCHANGE: no "
+            "probe could be made in this directory");
+}
+
 /* What exclusion by PRIM depends on, on a FUSE mount.  */
 static char const *
 fuse_exclusion (enum fs_primitive prim)
@@ -1074,6 +1086,10 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
       if (info->class == FSC_LOCAL && j.verdict == FS_SAFE)
         return judged (FS_SAFE, "not measured for this filesystem, and no "
                                 "probe could be made here");
+      /* Still refused -- most daemons lack the flags -- but the
+         table's "does not support" would claim what nobody saw.  */
+      if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
+        return lacking (FS_REFUSE, unknown_unprobed (prim));
       return j;
     }
 }

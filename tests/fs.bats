@@ -708,6 +708,24 @@ another"
   assert_no_scratch_names "$mnt"
 }
 
+@test "FUSE where no probe can be made (read-only): renameat2 flags refused as unknown, not as missing" {
+  require_mount fuse
+  local src=$BATS_TEST_TMPDIR/ro-src mnt=$BATS_TEST_TMPDIR/ro out
+  mkdir -p "$src" "$mnt"
+  echo a >"$src/a"
+  echo b >"$src/b"
+  out=$(bindfs -r "$src" "$mnt" 2>&1) || skip "cannot mount bindfs read-only: $out"
+  TEST_MOUNT=$mnt
+  # The probe needs a scratch file: on a read-only mount it cannot be
+  # made, so the daemon was not asked -- nothing says it lacks the flag.
+  run atomic-swap "$mnt/a" "$mnt/b"
+  assert_failure 3
+  assert_output "atomic-swap: '$mnt/a' is on fuse: could not tell whether it supports RENAME_EXCHANGE: no probe could be made in this directory; use --force to go ahead anyway"
+  check_fs "$mnt"
+  assert_line "  RENAME_NOREPLACE  refuse: could not tell whether it supports RENAME_NOREPLACE: no probe could be made in this directory"
+  assert_equal "$(cat "$src/a")" a
+}
+
 @test "atomic-swap --check-fs: both operands, with the overlay verdicts" {
   require_mount overlay
   local mnt
