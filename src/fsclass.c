@@ -223,7 +223,9 @@ mountinfo_parse_line (char *line, struct mountinfo_entry *entry)
   unescape_octal (entry->root);
   unescape_octal (entry->mount_point);
   unescape_octal (entry->source);
-  unescape_octal (entry->super_options);
+  /* Not the super options: a comma inside a value (an overlay layer
+     "/a,b") is shown as \054, and decoded it would split the value.
+     mount_option decodes what it returns.  */
   return true;
 }
 
@@ -445,8 +447,9 @@ path_of_fd (int fd)
 
 /* Overlay.  */
 
-/* The value of option NAME in the comma-separated OPTIONS (a copy), or
-   NULL.  A bare NAME gives "".  */
+/* The value of option NAME in the comma-separated OPTIONS, as
+   mountinfo shows them (a comma inside a value is \054), decoded (a
+   copy), or NULL.  A bare NAME gives "".  */
 static char *
 mount_option (char const *options, char const *name)
 {
@@ -459,13 +462,34 @@ mount_option (char const *options, char const *name)
           if (len == name_len)
             return xstrdup ("");
           if (p[name_len] == '=')
-            return ximemdup0 (p + name_len + 1, len - name_len - 1);
+            {
+              char *value = ximemdup0 (p + name_len + 1,
+                                       len - name_len - 1);
+              unescape_octal (value);
+              return value;
+            }
         }
       p += len;
       if (*p == ',')
         p++;
     }
   return NULL;
+}
+
+/* Remove overlay's backslash escapes ("\," "\:" "\\") from the path S
+   in place, as the kernel does for lowerdir=, upperdir= and workdir=
+   (ovl_unescape); lowerdir+= takes its path as it is.  */
+static void
+unescape_backslash (char *s)
+{
+  char *out = s;
+  for (char const *in = s; *in; in++)
+    {
+      if (in[0] == '\\' && in[1])
+        in++;
+      *out++ = *in;
+    }
+  *out = '\0';
 }
 
 /* Whether an overlay boolean feature (redirect_dir, index) is on: the
@@ -511,10 +535,12 @@ overlay_opaque (char const *path)
   return false;
 }
 
-/* The lower layers named by the overlay mount OPTIONS: lowerdir= (old
-   mount API: "a:b", "\:" for a colon, "::" before the data-only
-   layers, which hold no directories of the merged tree) or one
-   lowerdir+= per layer (new API).  Set *N; free each and the array.  */
+/* The lower layers named by the overlay mount OPTIONS (as mount_option
+   takes them): lowerdir= (old mount API: "a:b", with "\:" for a colon
+   and "\," for a comma in a path, "::" before the data-only layers,
+   which hold no directories of the merged tree) or one lowerdir+= per
+   layer (new API, the path as it is).  Set *N; free each and the
+   array.  */
 static char **
 overlay_lower_layers (char const *options, size_t *n)
 {
@@ -526,26 +552,28 @@ overlay_lower_layers (char const *options, size_t *n)
       size_t len = strcspn (p, ",");
       bool old_api = strncmp (p, "lowerdir=", 9) == 0;
       bool new_api = strncmp (p, "lowerdir+=", 10) == 0;
-      char const *v = p + (old_api ? 9 : 10);
-      char const *end = p + len;
-      while ((old_api || new_api) && v < end)
+      if (old_api || new_api)
         {
-          char *layer = xmalloc (end - v + 1);
-          size_t k = 0;
-          while (v < end && !(old_api && *v == ':'))
+          size_t skip = old_api ? 9 : 10;
+          char *value = ximemdup0 (p + skip, len - skip);
+          unescape_octal (value);
+          for (char *next = value; next; )
             {
-              if (old_api && v[0] == '\\' && v + 1 < end)
-                v++;
-              layer[k++] = *v++;
+              char *layer = next, *out = next, *v = next;
+              while (*v && !(old_api && *v == ':'))
+                {
+                  if (old_api && v[0] == '\\' && v[1])
+                    v++;
+                  *out++ = *v++;
+                }
+              /* "::" ends the layers of the merged tree.  */
+              next = *v && v[1] != ':' ? v + 1 : NULL;
+              *out = '\0';
+              if (*n == alloc)
+                layers = x2nrealloc (layers, &alloc, sizeof *layers);
+              layers[(*n)++] = xstrdup (layer);
             }
-          layer[k] = '\0';
-          if (*n == alloc)
-            layers = x2nrealloc (layers, &alloc, sizeof *layers);
-          layers[(*n)++] = layer;
-          if (v + 1 < end && v[1] == ':')
-            break;
-          if (v < end)
-            v++;
+          free (value);
         }
       p += len;
       if (*p == ',')
@@ -562,6 +590,8 @@ overlay_upper_opaque (char const *options, char const *rel)
 {
   char *upper = mount_option (options, "upperdir");
   bool opaque = false;
+  if (upper)
+    unescape_backslash (upper);
   if (upper && upper[0] == '/')
     {
       char *path = xmalloc (strlen (upper) + strlen (rel) + 1);

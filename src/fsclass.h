@@ -55,7 +55,7 @@ struct fs_info
   char *fstype;            /* mountinfo fstype, e.g. "ext4", "fuse.sshfs" */
   char *mount_point;       /* NULL if the mount was not found */
   char *source;
-  char *super_options;
+  char *super_options;     /* escaped as mountinfo shows them */
   int mount_id;            /* -1 if unknown */
 
   /* Filled by fs_identify; an fs_info made by hand may leave them
@@ -94,7 +94,10 @@ struct mountinfo_entry
 };
 
 /* Parse one mountinfo LINE in place, decoding the \ooo escapes (\040
-   for a space).  Return false if it is not a mountinfo line.  */
+   for a space) of every field but the super options, which keep them:
+   a ',' inside a value is shown as \054, and only undecoded does it
+   differ from the ',' between options.  Return false if it is not a
+   mountinfo line.  */
 bool mountinfo_parse_line (char *line, struct mountinfo_entry *entry);
 
 /* The class of a filesystem from its mountinfo fstype and statfs magic. */

@@ -217,6 +217,51 @@ assert_verdict() {
   assert_no_scratch_names "$mnt"
 }
 
+@test "overlay whose layer paths hold ',' and ':': the layers are found, a lower directory refused up front" {
+  require_root
+  local base=$BATS_TEST_TMPDIR/ovl mnt out
+  mnt=$base/mnt
+  local lower="$base/low,er:1" upper="$base/up,per"
+  mkdir -p "$lower/ldir" "$upper" "$base/work" "$mnt"
+  echo lower >"$lower/ldir/f"
+  # The mount options escape them with a backslash; mountinfo then shows
+  # "\134\054" (a backslash, a comma) and "\134:".
+  local esc_lower=${lower//,/\\,}
+  esc_lower=${esc_lower//:/\\:}
+  out=$(mount -t overlay overlay \
+          -o "lowerdir=$esc_lower,upperdir=${upper//,/\\,},workdir=$base/work" \
+          "$mnt" 2>&1) || skip "cannot mount an overlay with ',' in a layer: $out"
+  TEST_MOUNT=$mnt
+  # The options were split at the escaped comma, the layer taken for
+  # "$base/low\", and the directory judged "unknown".
+  check_fs "$mnt/ldir"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+  mkdir "$mnt/up"
+  check_fs "$mnt/up"
+  assert_line "  this directory: in the upper layer only (it can be renamed)"
+  assert_verdict RENAME_EXCHANGE safe
+  run atomic-swap "$mnt/ldir" "$mnt/up"
+  assert_failure 3
+  assert_output --partial "is on overlay: it is a directory from overlay's lower layer and the mount lacks redirect_dir=on"
+  [ "$(cat "$mnt/ldir/f")" = lower ]
+  assert_no_scratch_names "$mnt"
+  umount "$mnt"
+
+  # The new mount API's lowerdir+= takes a path as it is, and mountinfo
+  # shows its ',' as "\054" alone: decoded before the options were
+  # split, it split the path.
+  rm -rf "$upper" "$base/work"
+  mkdir -p "$upper" "$base/work"
+  out=$(fs_mount_new_api overlay "$mnt" "lowerdir+=$lower" \
+          "upperdir=$upper" "workdir=$base/work" 2>&1) ||
+    skip "cannot mount an overlay with the new mount API: $out"
+  grep -q 'lowerdir+=.*low\\054er:1' /proc/self/mountinfo
+  check_fs "$mnt/ldir"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+}
+
 @test "overlay with redirect_dir=on: lower directories can be renamed" {
   require_mount overlay-redirect
   local mnt

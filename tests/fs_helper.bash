@@ -271,3 +271,32 @@ assert_no_scratch_names() {
   left=$(find "$dir" -maxdepth 1 -name '.*.*' -print)
   [ -z "$left" ] || fail "scratch names left behind in $dir: $left"
 }
+
+# fs_mount_new_api FSTYPE MNT KEY=VALUE...: mount FSTYPE on MNT with the
+# new mount API (fsopen, fsconfig, fsmount, move_mount), which mount(8)
+# of Debian 12 does not use: each KEY=VALUE is one fsconfig string, so
+# a value may hold a ',' unescaped (overlay's lowerdir+=).  Fails if
+# python3 or the API is missing.
+fs_mount_new_api() {
+  python3 - "$@" <<'PYEOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+FSOPEN, FSCONFIG, FSMOUNT, MOVE_MOUNT = 430, 431, 432, 429
+SET_STRING, CMD_CREATE, MOVE_MOUNT_F_EMPTY_PATH = 1, 6, 4
+
+def check(r, what):
+    if r < 0:
+        sys.exit("%s: %s" % (what, os.strerror(ctypes.get_errno())))
+    return r
+
+fs = check(libc.syscall(FSOPEN, sys.argv[1].encode(), 0), "fsopen")
+for arg in sys.argv[3:]:
+    key, value = arg.split("=", 1)
+    check(libc.syscall(FSCONFIG, fs, SET_STRING, key.encode(),
+                       value.encode(), 0), "fsconfig " + key)
+check(libc.syscall(FSCONFIG, fs, CMD_CREATE, None, None, 0), "create")
+mnt = check(libc.syscall(FSMOUNT, fs, 0, 0), "fsmount")
+check(libc.syscall(MOVE_MOUNT, mnt, b"", -100, sys.argv[2].encode(),
+                   MOVE_MOUNT_F_EMPTY_PATH), "move_mount")
+PYEOF
+}

@@ -46,6 +46,20 @@ EOF2
   assert_line --index 2 "53|26|/mnt/bucket|fuse.s3fs||rw,user_id=0,group_id=0|object-store FUSE"
 }
 
+@test "mountinfo: the super options keep their escapes, so a ',' in a value separates nothing" {
+  # Recorded on kernel 6.18: overlay layers "/t/lo,w" (old mount API,
+  # given as "lo\,w") and "/t/a,b" (new API, lowerdir+=).  Decoded
+  # here, "\054" would become a separator; the options are decoded
+  # one value at a time instead.
+  run fsclass-test parse <<'EOF2'
+46 26 0:39 / /t/m rw,relatime - overlay overlay rw,lowerdir=/t/lo\134\054w:/t/l2,upperdir=/t/u,workdir=/t/w
+47 26 0:40 / /t/n rw,relatime - overlay none rw,lowerdir+=/t/a\054b,upperdir=/t/u\054p,workdir=/t/w
+EOF2
+  assert_success
+  assert_line --index 0 "46|26|/t/m|overlay|overlay|rw,lowerdir=/t/lo\134\054w:/t/l2,upperdir=/t/u,workdir=/t/w|overlay"
+  assert_line --index 1 "47|26|/t/n|overlay|none|rw,lowerdir+=/t/a\054b,upperdir=/t/u\054p,workdir=/t/w|overlay"
+}
+
 @test "FUSE: subtypes match exactly; plain fuse is named by its source" {
   run fsclass-test parse <"$BATS_TEST_DIRNAME/data/mountinfo.txt"
   assert_success
