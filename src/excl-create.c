@@ -592,8 +592,16 @@ judge_existing (struct parent_dir const *parent, char const *file,
   struct stat opened;
   if (n < 0 || fstat (file_fd, &opened) != 0)
     {
-      error (0, errno, "cannot read %s", quoteaf (file));
+      int err = errno;
       close (file_fd);
+      /* A FUSE daemon that answers by path (bindfs) says ENOENT once
+         FILE was removed behind it, after the open: it is gone.  */
+      if (err == ENOENT)
+        {
+          j->verdict = VERDICT_GONE;
+          return 0;
+        }
+      error (0, err, "cannot read %s", quoteaf (file));
       return EXIT_SYSERR;
     }
   buf[n] = '\0';

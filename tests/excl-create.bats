@@ -897,6 +897,25 @@ pid_record() {
   assert_equal "$(head -n 1 f)" "$dead"
 }
 
+@test "--replace-stale: FILE gone between its open and its read is gone, not an error" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # A FUSE daemon that answers by path (bindfs) reads or stats a file
+  # removed behind it (its backing directory, another mount) with
+  # ENOENT, after the open succeeded.  That FILE is gone: look again.
+  # Before, excl-create -w stopped with "cannot read FILE", status 3.
+  echo "$$" >f
+  # FILE's is the last pread64 (the dynamic loader makes some first).
+  strace -o trace -e trace=pread64 excl-create -q --pid-of=$$ \
+    --replace-stale f || :
+  local n
+  n=$(grep -c '^pread64(' trace)
+  run strace -o /dev/null -e inject=pread64:error=ENOENT:when="$n" \
+    excl-create --pid-of=$$ --replace-stale f
+  assert_failure 1
+  assert_output "excl-create: cannot create 'f': File exists (process $$ is running)"
+  assert_equal "$(cat f)" "$$"
+}
+
 @test "--replace-stale: a plain pid file is judged by the pid alone" {
   sleep 60 &
   local owner=$!
