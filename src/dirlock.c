@@ -2489,8 +2489,9 @@ waiter_dead (struct dirlock_owner const *ticket)
               == PROCESS_DEAD));
 }
 
-char const *
-dirlock_ticket_stale_reason (struct dirlock_owner const *ticket)
+/* Why the queue ticket TICKET is dead, judged on its own.  */
+static char const *
+lone_ticket_stale_reason (struct dirlock_owner const *ticket)
 {
   /* The owner (the script) may live on after its waiting lockdir was
      killed (SIGKILL), which left its ticket behind.  */
@@ -2501,6 +2502,33 @@ dirlock_ticket_stale_reason (struct dirlock_owner const *ticket)
   if (dirlock_other_boot (ticket))
     return "it comes from another boot";
   return dirlock_stale_reason (ticket);
+}
+
+char const *
+dirlock_ticket_stale_reason (struct parent_dir const *parent,
+                             struct dirlock_owner const *ticket,
+                             bool *holding)
+{
+  if (holding)
+    *holding = false;
+  char const *reason = lone_ticket_stale_reason (ticket);
+  if (!reason || !parent)
+    return reason;
+  /* A ticket outlives its waiting process and its heartbeat once its
+     request holds the lock: the script form's lockdir exits then, and
+     a holding's lease is refreshed in its owner record only.  So the
+     ticket of the holding that holds the lock now goes with that
+     holding, and is judged as it is.  One read, and only for a ticket
+     that looks dead: a live waiter's costs nothing more.  */
+  char record_name[NAME_MAX + 1 + OWNER_NAME_SIZE];
+  snprintf (record_name, sizeof record_name, "%s/" OWNER_PREFIX "%s",
+            parent->base, ticket->id);
+  struct dirlock_owner record;
+  if (read_record (parent->fd, record_name, &record) != 0)
+    return reason;              /* no such holding: the ticket's own */
+  if (holding)
+    *holding = true;
+  return dirlock_stale_reason (&record);
 }
 
 int

@@ -372,10 +372,18 @@ bool dirlock_other_boot (struct dirlock_owner const *owner);
    does it expire?  */
 bool dirlock_has_lease (struct dirlock_owner const *owner);
 struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
-/* Why the queue ticket TICKET is dead ("its waiter is dead", "it comes
-   from another boot", or as dirlock_stale_reason), or NULL if it is
-   not: what lockqueue_turn and --status judge by.  */
-char const *dirlock_ticket_stale_reason (struct dirlock_owner const *ticket);
+/* Why the queue ticket TICKET of the lock PARENT is dead ("its waiter
+   is dead", "it comes from another boot", or as dirlock_stale_reason),
+   or NULL if it is not: what lockqueue_turn and --status judge by.  A
+   ticket that looks dead but whose ID holds the lock is the holding's
+   (its waiter and its heartbeat may be long gone), and is judged as
+   the holding is: then *HOLDING (if HOLDING is not NULL) is set, as
+   nothing of the ticket's own can be waited on.  PARENT NULL: TICKET
+   is known to be a waiter's (dirlock_read_queue leaves the holdings'
+   out).  */
+char const *dirlock_ticket_stale_reason (struct parent_dir const *parent,
+                                         struct dirlock_owner const *ticket,
+                                         bool *holding);
 /* A pidfd of the process whose exit may end the queue ticket TICKET
    (its waiter, if it names one; else its owner, or the owner's child),
    or -1: with errno ESRCH if it has exited (judge TICKET again), with

@@ -521,7 +521,8 @@ print_status (char const *lock, struct dirlock_holders const *holders,
       else
         fputs (",\"waiter_pid\":null", stdout);
       printf (",\"stale\":%s}",
-              dirlock_ticket_stale_reason (w) ? "true" : "false");
+              dirlock_ticket_stale_reason (NULL, w, NULL)
+              ? "true" : "false");
     }
   if (queued && json)
     putchar (']');

@@ -397,7 +397,8 @@ lockqueue_turn (struct lockqueue *q)
              only its place (it queues again at the back), never the
              exclusion, which is the lock's.  A holding is judged more
              strictly: dirlock keeps such a lock until --break.  */
-          if (dirlock_ticket_stale_reason (t))
+          bool holding;
+          if (dirlock_ticket_stale_reason (q->parent, t, &holding))
             {
               /* Its waiter is dead: exactly one of those who find it so
                  removes it.  */
@@ -405,6 +406,12 @@ lockqueue_turn (struct lockqueue *q)
               removed = true;
               continue;
             }
+          /* The ticket of a live holding whose waiting process has
+             exited, or whose heartbeat went to its owner record: it
+             stays until the holding ends, but has nothing to sleep on.
+             The lock is what stands in our way: watch it.  */
+          if (holding)
+            continue;
           strcpy (q->ahead, tickets[i].name);
           q->ahead_dir_fd = fd;
           free (tickets);

@@ -839,6 +839,74 @@ break_behind_holder() {
   [ ! -e L ] && [ ! -e L.queue ]
 }
 
+# script_holds_behind_queue: hold L, and queue behind it a script that
+# takes L (lockdir -w 30s L, whose lockdir then exits) and holds it
+# until 'echo >gate2' (SCRIPT; its ticket is the holding's).
+script_holds_behind_queue() {
+  hold_lock
+  mkfifo gate2
+  background sh -c 'lockdir -w 30s L && echo held >out && read x <gate2 && lockdir -u L'
+  SCRIPT=$BG
+  wait_until tickets_are L 1
+  echo >gate
+  wait "$HOLDER"
+  wait_until test -s out
+}
+
+@test "the script form: a waiter behind the script's holding leaves its ticket, as the manual says, and is served next" {
+  script_holds_behind_queue
+  local ticket
+  ticket=$(ls L.queue)
+  # The script's lockdir, its ticket's waiter, has exited: the waiters
+  # that judge the ticket must see that it is the holding's.
+  background lockdir -w 30s L sh -c 'echo w1 >>order'
+  w1=$BG
+  wait_until queued L "$w1"
+  wait_until sleeps "$w1"
+  background lockdir -w 30s L sh -c 'echo w2 >>order'
+  w2=$BG
+  wait_until queued L "$w2"
+  wait_until sleeps "$w2"
+  run ls L.queue
+  assert_line "$ticket"
+  [ "$(tickets L)" -eq 3 ]
+  lockdir --status L | grep -qx "pid=$SCRIPT"
+  echo >gate2
+  wait "$SCRIPT" "$w1" "$w2"
+  assert_equal "$(cat order | tr '\n' ' ')" "w1 w2 "
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "--lease: a holding's ticket lasts as long as the holding, not one lease; the waiter behind is served next" {
+  # The holder came through the queue; its heartbeat goes to its owner
+  # record, and its ticket is judged by that.
+  GATE=gate0 hold_lock
+  local first=$HOLDER ticket
+  hold_lock --lease=1s -w 30s
+  wait_until queued L "$HOLDER"
+  echo >gate0
+  wait "$first"
+  wait_until holds_with_command L "$HOLDER"
+  ticket=$(ls L.queue)
+  background lockdir -w 30s L sh -c 'echo w1 >>order'
+  w1=$BG
+  wait_until queued L "$w1"
+  background lockdir -w 30s L sh -c 'echo w2 >>order'
+  w2=$BG
+  wait_until queued L "$w2"
+  sleep 2.5   # the leases that pass, not a synchronisation
+  run ls L.queue
+  assert_line "$ticket"
+  [ "$(tickets L)" -eq 3 ]
+  run lockdir --status --json L
+  echo "$output" | jq -e '[.queue[].stale] == [false, false]' >/dev/null ||
+    fail "$output"
+  echo >gate
+  wait "$HOLDER" "$w1" "$w2"
+  assert_equal "$(cat order | tr '\n' ' ')" "w1 w2 "
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
 @test "a waiter stamps its ticket in UTC and loads no time zone" {
   command -v strace >/dev/null || skip "strace is not installed"
   hold_lock
