@@ -910,10 +910,11 @@ cannot_replace_last (int errnum)
           || errnum == EPERM || errnum == EACCES);
 }
 
-/* End holding ID with token TOKEN, whose directory is LOCK_FD: move its
-   record to LOCK.last (or, without HISTORY, delete it), then remove the
-   empty directory.  Return 0 if we ended it, 1 if it had already ended,
-   -1 with errno on error.
+/* End holding ID with token TOKEN, whose directory is LOCK_FD: remove
+   its queue ticket, move its record to LOCK.last (or, without HISTORY,
+   delete it), then remove the empty directory.  Return 0 if we ended
+   it, 1 if it had already ended, -1 with errno on error (the holding
+   then stays, without its ticket: it still excludes).
 
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
@@ -948,6 +949,14 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
       else if (!history_unusable ())
         return -1;
     }
+  /* The holding's ticket, if it came through the queue, goes first:
+     once the record goes, LOCK is free, and a ticket left until then
+     would stand for a waiter that does not exist (-n would fail,
+     "free, but 1 waiter is queued").  A holding without its ticket
+     excludes all the same.  A waiter sleeping on the ticket wakes now
+     if it is retired (else at our exit), finds LOCK still held, and
+     watches LOCK.  */
+  lockqueue_remove_holding (parent, id, retire_ticket);
   int r = keep ? renameat (lock_fd, owner_name, parent->fd, last) : -1;
   if (r != 0 && (!keep || cannot_replace_last (errno)))
     {
@@ -961,9 +970,6 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
      the empty directory, or other shared holders remain, or (ENOENT)
      if someone else removed it.  */
   unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
-  /* Then the holding's ticket, if it came through the queue: the
-     waiter that watches it wakes now, and finds the lock free.  */
-  lockqueue_remove_holding (parent, id, retire_ticket);
   return 0;
 }
 

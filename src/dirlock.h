@@ -38,14 +38,15 @@
    exclusive record and a shared one never share a directory: a
    directory only ever gets records of the kind it was created with.
 
-   Ending a holding (release, or breaking a stale lock): rename
-   LOCK/owner.ID to LOCK.last (a shared holding: unlink it), then rmdir
-   LOCK.  The rename names this holding's own ID, so it can succeed
+   Ending a holding (release, or breaking a stale lock): remove the
+   holding's ticket, if it came through the queue (lockqueue.h), then
+   rename LOCK/owner.ID to LOCK.last (a shared holding: unlink it), then
+   rmdir LOCK.  The rename names this holding's own ID, so it can succeed
    once, for one process, and never touches a later holding; the rmdir
    removes only an empty directory, and a holding is never empty (it
    fails harmlessly while other shared holders remain).  An empty LOCK
-   is a holding that has ended: it counts as free.  Then the holding's
-   ticket, if it came through the queue, is removed (lockqueue.h).  A
+   is a holding that has ended: it counts as free, so the ticket goes
+   first, or a free lock would show a waiter that is not there.  A
    holding whose record a crash emptied is ended only by hand, and its
    record first gets the largest token it can have had (see
    fill_empty_record in dirlock.c).

@@ -46,7 +46,8 @@
    While the queue is absent, all this costs one failed lookup.
 
    A ticket stays while its holder holds the lock, and the one ending
-   the holding (release, -u, break) removes it after the lock: so each
+   the holding (release, -u, break) removes it just before the lock
+   (which then looks free, and must not show the ticket): so each
    waiter sleeps on exactly one thing, and a release wakes exactly one
    waiter (or, for a run of shared requests, the run):
    - a waiter blocked by a ticket sleeps on the pidfd of the process
@@ -185,7 +186,7 @@ int lockqueue_take_inotify_fd (struct lockqueue *q);
 /* Close what Q holds open.  */
 void lockqueue_close (struct lockqueue *q);
 
-/* The holding ID of the lock PARENT ended: remove its ticket, if it
+/* The holding ID of the lock PARENT is ending: remove its ticket, if it
    has one, and the queue if it is now empty.  RETIRE: the ticket's
    waiter may live on, so retire the ticket (rename, then unlink); only
    a holding's own process, which exits next, may leave it out.  */

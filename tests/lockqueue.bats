@@ -605,6 +605,37 @@ lease_queue() {
   [ ! -e L.queue ]
 }
 
+# True once LOCK holds no owner record: free, or an ended holding.
+no_record() {
+  ! compgen -G "$1/owner.*" >/dev/null
+}
+
+@test "-n as a holder releases: its own ticket is never counted as a waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The holder came through the queue, so it has a ticket; each unlink
+  # of its release is held back 0.5 s, whatever the order of its steps,
+  # so that -n comes in between.
+  GATE=gate0 hold_lock
+  local first=$HOLDER holder
+  mkfifo gate
+  background strace -qq -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:delay_enter=500000 \
+    lockdir -w 30s L sh -c 'read x <gate'
+  local tracer=$BG
+  holder=$(child_of "$tracer")
+  wait_until queued L "$holder"
+  echo >gate0
+  wait "$first"
+  wait_until holds_with_command L "$holder"
+  echo >gate
+  # The holding has ended (its record is gone): L is free.
+  wait_until no_record L
+  run lockdir -n L true
+  wait "$tracer"
+  refute_output --partial "queued for it"
+  assert_success
+}
+
 # --- no herd -------------------------------------------------------------------
 
 # wakeups [OPTION]...: 10 waiters (lockdir OPTION... -w 60s L) queue
