@@ -655,11 +655,23 @@ report_busy (char const *lock, struct options const *opt)
     }
   else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
     {
-      /* Free, but its turn is someone else's.  */
+      /* Free, but its turn is someone else's.  The tickets judged dead
+         (as the waiter behind them removes them) are nobody's turn.  */
+      size_t live = 0;
+      struct dirlock_owner const *first = NULL;
+      for (size_t i = 0; i < queued; i++)
+        if (!dirlock_ticket_stale_reason (NULL, &waiters[i], NULL))
+          {
+            live++;
+            if (!first)
+              first = &waiters[i];
+          }
+      /* None live: one died since our attempt; say what is there.  */
+      size_t shown = live ? live : queued;
       error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
-             queued, queued == 1 ? "waiter is" : "waiters are");
-      struct dirlock_owner const *first = &waiters[0];
-      if (!dirlock_same_system (first) && !dirlock_has_lease (first))
+             shown, shown == 1 ? "waiter is" : "waiters are");
+      if (first && !dirlock_same_system (first)
+          && !dirlock_has_lease (first))
         {
           char *queue = queue_name_of (lock);
           error (0, 0, "the first, pid %ld on %s, is of another host or "

@@ -460,6 +460,26 @@ lockdir: the first, pid $BG on elsewhere.example, is of another host or pid name
   [ "$(tickets L)" -eq 1 ]
 }
 
+@test "a ticket from another boot ahead of a live waiter: -n names neither it as a waiter nor as never judged dead" {
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  background sleep 60
+  local sleeper=$BG
+  plant_ticket 2 "$sleeper"
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is free, but 1 waiter is queued for it"
+  run lockdir --status --json L
+  echo "$output" | jq -e '[.queue[].stale] == [true, false]' >/dev/null ||
+    fail "$output"
+  # It is what lockdir does with it: once the live waiter is gone, the
+  # next lockdir removes both.
+  kill "$sleeper"
+  wait "$sleeper" || :
+  lockdir -n L true
+  [ ! -e L.queue ]
+}
+
 # mixed_timeouts [OPTION]...: hold L; 25 waiters arrive, every fifth
 # (the 3rd, 8th, ...) a long one (-w 60s, the first of them slowed by
 # slow_first_rename), the others with -w 1s.  Once every short one has
