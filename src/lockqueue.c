@@ -373,12 +373,13 @@ lockqueue_turn (struct lockqueue *q)
         }
 
       /* The nearest ticket ahead that stands in our way: any, for an
-         exclusive request; an exclusive one, for a shared request.  */
+         exclusive request; an exclusive one, for a shared request.  A
+         shared request judges the shared tickets it passes too: with
+         only shared requests behind it, a dead one would otherwise
+         stay until an exclusive request came.  */
       bool removed = false;
       for (size_t i = place; i-- > 0; )
         {
-          if (q->self->shared && tickets[i].shared)
-            continue;
           struct dirlock_owner *t = &q->ahead_owner;
           if (read_ticket (fd, &tickets[i], t) != 0)
             {
@@ -411,6 +412,9 @@ lockqueue_turn (struct lockqueue *q)
              stays until the holding ends, but has nothing to sleep on.
              The lock is what stands in our way: watch it.  */
           if (holding)
+            continue;
+          /* A shared request goes in together with the shared ones.  */
+          if (q->self->shared && tickets[i].shared)
             continue;
           strcpy (q->ahead, tickets[i].name);
           q->ahead_dir_fd = fd;

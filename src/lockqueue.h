@@ -88,14 +88,14 @@
    script, lives on.  (When the owner dies first, its waiter gives up
    at once, see owner_gone in dirlock.c, and the exit of that waiter
    wakes the one behind.)
-   Whoever finds the ticket it is blocked by dead unlinks it; of several
-   such, exactly one unlink succeeds.  A ticket that looks dead but
-   whose ID holds the lock is the holding's (the script form's lockdir
-   exits once it holds, so its waiter is dead; a holding's lease is
-   refreshed in its owner record, not in the ticket): it is judged as
-   the holding is, and stays until the holding ends, while the waiter
-   behind it watches LOCK instead (dirlock_ticket_stale_reason).  A
-   waiter that
+   Whoever finds the ticket it is blocked by dead unlinks it, and so does
+   a shared request with the shared tickets it passes; of several such,
+   exactly one unlink succeeds.  A ticket that looks dead but whose ID
+   holds the lock is the holding's (the script form's lockdir exits
+   once it holds, so its waiter is dead; a holding's lease is refreshed
+   in its owner record, not in the ticket): it is judged as the holding
+   is, and stays until the holding ends, while the waiter behind it
+   watches LOCK instead (dirlock_ticket_stale_reason).  A waiter that
    gives up (-w expired, SIGINT, SIGTERM, SIGHUP) removes its own ticket
    first, then the queue directory if it is empty (ENOTEMPTY: others
    still wait).  A ticket from another host without a lease is never

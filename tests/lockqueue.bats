@@ -1300,6 +1300,29 @@ reader_stream() {
   [ ! -e L ] && [ ! -e L.queue ]
 }
 
+@test "shared: a shared waiter removes a dead shared ticket it passes; the queue is left empty" {
+  hold_lock
+  # A shared waiter killed in the queue leaves its ticket.
+  background lockdir -s -w 60s L true
+  local killed=$BG
+  wait_until queued L "$killed"
+  kill -KILL "$killed"
+  wait "$killed" || :
+  background lockdir -s -w 5m L sh -c 'echo ran >ran'
+  WAITER=$BG
+  wait_until queued L "$WAITER"
+  wait_until sleeps "$WAITER"
+  # Judged by the shared waiter behind it, with no exclusive request
+  # to come: the dead ticket is gone before any release.
+  wait_until tickets_are L 1
+  run lockdir --list .
+  assert_output --regexp "^L: held by pid $HOLDER .*; 1 waiting\$"
+  echo >gate
+  wait "$HOLDER" "$WAITER"
+  [ -e ran ]
+  [ ! -e L.queue ]
+}
+
 @test "shared: -u releases the caller's own shared holding; --break ends them all" {
   background sh -c 'lockdir -s L && sleep 30'
   wait_until test -d L
