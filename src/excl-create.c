@@ -153,11 +153,12 @@ FILE names a file: a name ending in '/' is refused, with status 1 if\n\
 something exists there and 3 if not.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
-With content, excl-create writes a temporary file in FILE's directory and\n\
-then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
-renames it with renameat2(RENAME_NOREPLACE).  If neither is possible it\n\
-fails: it never writes into FILE in place.  No temporary file is left\n\
-behind, even when excl-create is interrupted.\n\
+With content, excl-create writes a temporary file in FILE's directory,\n\
+readable and writable by its owner only until it has its content and\n\
+then its mode, and then link(2)s it to FILE, or, where the filesystem has\n\
+no hard links, renames it with renameat2(RENAME_NOREPLACE).  If neither is\n\
+possible it fails: it never writes into FILE in place.  No temporary file\n\
+is left behind, even when excl-create is interrupted.\n\
 \n\
 With --replace-stale the pid file holds the process ID alone on its first\n\
 line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
@@ -1005,7 +1006,10 @@ create_with_content (struct parent_dir const *parent, char const *file,
 {
   struct temp_name temp;
   int fd;
-  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode,
+  /* Owner-only until the content is complete: anyone who could open
+     the temporary for writing could change what FILE shows the instant
+     it appears.  The final mode is set once the content is written.  */
+  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, S_IRUSR | S_IWUSR,
                             NULL)) < 0)
     {
       /* Where no temporary can be made (a directory we may not write,
@@ -1028,9 +1032,10 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
-  /* Writing to a file clears its set-user-ID and set-group-ID bits
-     unless the writer has CAP_FSETID: give them back, as -m asked.  */
-  if ((opt->mode & (S_ISUID | S_ISGID)) && fchmod (fd, opt->mode) != 0)
+  /* Now the final mode, after the write: writing clears the
+     set-user-ID and set-group-ID bits unless the writer has
+     CAP_FSETID.  */
+  if (fchmod (fd, opt->mode) != 0)
     {
       error (0, errno, "cannot set the mode of the content for %s",
              quoteaf (file));
@@ -1216,9 +1221,13 @@ main (int argc, char **argv)
       opt.content.text_len = strlen (opt.content.text);
     }
 
-  /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
+  /* With -m the mode is exact, as with mkdir -m: no umask applies.
+     Without it, the mode is a=rw minus the umask, read here once: a
+     file with content gets its mode by fchmod, which no umask masks.  */
   if (opt.explicit_mode)
     umask (0);
+  else
+    opt.mode &= ~current_umask ();
   opt.deadline = deadline_after (wait_for);
 
   int status = EXIT_DONE;

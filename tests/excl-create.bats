@@ -205,6 +205,59 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "the temporary is owner-only while the content is written; FILE gets its mode after" {
+  # Another user must not open the temporary for writing before it is
+  # published: it is 0600 while excl-create writes, whatever -m says.
+  mkfifo in
+  excl-create -m 666 --stdin f <in &
+  local pid=$!
+  exec {w}>in
+  printf 'partial content' >&$w
+  wait_until compgen -G '.excl-create.*'
+  local temp_mode
+  temp_mode=$(stat -c %a .excl-create.*)
+  exec {w}>&-
+  wait "$pid"
+  assert_equal "$temp_mode" 600
+  assert_equal "$(stat -c %a f)" 666
+  assert_equal "$(cat f)" "partial content"
+  assert_no_temporaries excl-create
+}
+
+@test "with content the mode is set by one fchmod after the write, before the link" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  umask 000
+  strace -o trace -e trace=openat,write,fchmod,linkat excl-create -c x f
+  grep -q 'openat(.*"\.excl-create\.[^"]*", O_RDWR|O_CREAT|O_EXCL.*, 0600)' \
+    trace
+  assert_equal "$(grep -c '^fchmod(' trace)" 1
+  # The order: create the temporary, write, fchmod, link.
+  assert_equal "$(grep -o '^[a-z]*' trace | grep -v '^openat$' |
+                  tr '\n' ' ')" "write fchmod linkat "
+  assert_equal "$(stat -c %a f)" 666
+}
+
+@test "with content the final mode is what it always was: -m, or a=rw minus umask" {
+  local m
+  umask 077
+  for m in 666 4755 600 444; do
+    excl-create -m "$m" -c x "m$m"
+    assert_equal "$(stat -c %a "m$m")" "$m"
+  done
+  umask 022
+  excl-create -c x u022
+  echo x | excl-create --stdin s022
+  assert_equal "$(stat -c %a u022 s022)" "644
+644"
+  umask 002
+  excl-create --pid u002
+  assert_equal "$(stat -c %a u002)" 664
+  umask 000
+  excl-create -c x u000
+  assert_equal "$(stat -c %a u000)" 666
+  assert_no_temporaries excl-create
+}
+
 # --- content -------------------------------------------------------------
 
 @test "--content writes TEXT and a newline" {
