@@ -679,14 +679,6 @@ struct repoint
   bool older_backup_held;
 };
 
-/* NAME in R's directory, as a path to show.  Free it.  */
-static char *
-in_link_dir (struct repoint const *r, char const *name)
-{
-  return (strcmp (r->parent.dir, ".") == 0 ? xstrdup (name)
-          : xasprintf ("%s/%s", r->parent.dir, name));
-}
-
 /* Why a state of LINK cannot be replaced by R's new link.  */
 enum refusal { ACCEPTED, NOT_EXPECTED, NOT_SYMLINK, NOT_DIRECTORY };
 
@@ -868,7 +860,7 @@ put_back (struct repoint *r, struct link_state const *state,
   else
     now_said = xstrdup ("cannot be examined");
   char *held_said = describe_state (state);
-  char *kept = in_link_dir (r, r->temp.name);
+  char *kept = path_in_parent (&r->parent, r->temp.name);
   error (0, err, "cannot restore %s, which changed meanwhile: it now %s; "
          "what it held (which %s) is kept as %s", quoteaf_n (0, r->link),
          now_said, held_said, quoteaf_n (1, kept));
@@ -989,7 +981,7 @@ static bool
 prepare_backup (struct repoint *r)
 {
   r->backup = xasprintf ("%s~", r->parent.base);
-  char *shown = in_link_dir (r, r->backup);
+  char *shown = path_in_parent (&r->parent, r->backup);
   struct stat st;
   bool ok = false;
   if (strlen (r->backup) > NAME_MAX)
@@ -1045,8 +1037,8 @@ save_backup (struct repoint *r)
         {
           /* The old link is LINK~ now, and what was there is here.  */
           int err = errno;
-          char *shown = in_link_dir (r, r->backup);
-          char *kept = in_link_dir (r, r->temp.name);
+          char *shown = path_in_parent (&r->parent, r->backup);
+          char *kept = path_in_parent (&r->parent, r->temp.name);
           error (0, err, "cannot put back what was %s; it is kept as %s",
                  quoteaf_n (0, shown), quoteaf_n (1, kept));
           free (shown);
@@ -1117,7 +1109,8 @@ undo_repoint (struct repoint *r)
 static int
 undo_after (struct repoint *r, char const *what, int err)
 {
-  char *held = r->old_held_at ? in_link_dir (r, r->old_held_at) : NULL;
+  char *held = (r->old_held_at
+                ? path_in_parent (&r->parent, r->old_held_at) : NULL);
   switch (undo_repoint (r))
     {
     case UNDONE:
@@ -1179,14 +1172,14 @@ format_report (struct repoint const *r, struct options const *opt)
       break;
     case LINK_SYMLINK:
       if (opt->backup)
-        kept = in_link_dir (r, r->backup);
+        kept = path_in_parent (&r->parent, r->backup);
       was = (kept
              ? xasprintf ("was %s, kept as %s", quoteaf_n (2, old->target),
                           quoteaf_n (3, kept))
              : xasprintf ("was %s", quoteaf_n (2, old->target)));
       break;
     default:
-      kept = in_link_dir (r, old->target);
+      kept = path_in_parent (&r->parent, old->target);
       was = xasprintf ("was a directory, kept as %s", quoteaf_n (2, kept));
       break;
     }
@@ -1207,7 +1200,7 @@ complete_repoint (struct repoint *r, struct options const *opt)
 {
   if (opt->backup && r->old.kind == LINK_SYMLINK && !save_backup (r))
     {
-      char *shown = in_link_dir (r, r->backup);
+      char *shown = path_in_parent (&r->parent, r->backup);
       char *what = xasprintf ("cannot keep the old link of %s as %s",
                               quoteaf_n (0, r->link), quoteaf_n (1, shown));
       int status = undo_after (r, what, errno);
@@ -1232,7 +1225,7 @@ complete_repoint (struct repoint *r, struct options const *opt)
         {
           /* The change stands; what it replaced could not be removed.  */
           int remove_errno = errno;
-          char *shown = in_link_dir (r, left);
+          char *shown = path_in_parent (&r->parent, left);
           error (0, remove_errno, "%s now points to %s, but the link it "
                  "replaced is left as %s, which cannot be removed",
                  quoteaf_n (0, r->link), quoteaf_n (1, r->target),
@@ -1248,7 +1241,7 @@ complete_repoint (struct repoint *r, struct options const *opt)
      and -p say it too).  */
   if (r->old.kind == LINK_DIRECTORY && !opt->verbose && !opt->print_old)
     {
-      char *kept = in_link_dir (r, r->old.target);
+      char *kept = path_in_parent (&r->parent, r->old.target);
       error (0, 0, "the directory that was %s is kept as %s",
              quoteaf_n (0, r->link), quoteaf_n (1, kept));
       free (kept);
@@ -1294,7 +1287,7 @@ static int
 publish_expected (struct repoint *r, struct options const *opt)
 {
   char *lock_name = expect_lock_name (r);
-  char *lock_shown = in_link_dir (r, lock_name);
+  char *lock_shown = path_in_parent (&r->parent, lock_name);
   struct dirlock lock;
   struct dirlock_config config = { .no_history = true };
   struct timespec wait = { EXPECT_LOCK_WAIT_SECONDS, 0 };

@@ -39,6 +39,7 @@
 #include "version-etc.h"
 #include "xalloc.h"
 #include "xstdopen.h"
+#include "xvasprintf.h"
 
 /* version-etc needs the copyright line; we are not an FSF package.
    The year is ours: version-etc passes its own COPYRIGHT_YEAR, the
@@ -501,6 +502,17 @@ open_parent (char const *path, struct parent_dir *parent)
       return false;
     }
   return true;
+}
+
+char *
+path_in_parent (struct parent_dir const *parent, char const *name)
+{
+  char const *dir = parent->dir;
+  if (!dir || strcmp (dir, ".") == 0)
+    return xstrdup (name);
+  /* "/" is the only directory name open_parent leaves ending in '/'.  */
+  bool has_slash = dir[strlen (dir) - 1] == '/';
+  return xasprintf ("%s%s%s", dir, has_slash ? "" : "/", name);
 }
 
 void

@@ -180,6 +180,11 @@ bool has_trailing_slash (char const *path);
    EINVAL.  */
 bool open_parent (char const *path, struct parent_dir *parent);
 void close_parent (struct parent_dir *parent);
+/* NAME, an entry in PARENT's directory, as a path to show in a
+   message: from the current directory, as the operand was given
+   ("NAME" alone for a bare operand or a directory opened from a
+   descriptor).  Free it.  */
+char *path_in_parent (struct parent_dir const *parent, char const *name);
 
 /* If ERRNUM from creating NAME in DIRFD may mean "exists" (EEXIST, or
    the EPERM that sshfs returns for a name another client made), check

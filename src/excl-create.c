@@ -956,9 +956,7 @@ publish_temp (struct parent_dir const *parent, struct temp_name *temp,
                  name of it: say both, or status 3 reads as "not
                  created" and the name is left unexplained.  */
               int err = errno;
-              char *shown = (strcmp (parent->dir, ".") == 0
-                             ? xstrdup (temp->name)
-                             : xasprintf ("%s/%s", parent->dir, temp->name));
+              char *shown = path_in_parent (parent, temp->name);
               error (0, err, "created %s, but its temporary name %s cannot "
                      "be removed", quoteaf_n (0, file), quoteaf_n (1, shown));
               free (shown);

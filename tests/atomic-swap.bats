@@ -765,6 +765,20 @@ with_closed_pipe() {
   assert_no_leftovers deploy
 }
 
+@test "-v names the kept link of a LINK in the root directory with one slash" {
+  require_root
+  local link=/atomic-swap-test.$$
+  [ ! -e "$link" ] && [ ! -L "$link" ] || skip "$link exists"
+  ln -s old "$link" 2>/dev/null || skip "/ is not writable"
+  run --separate-stderr atomic-swap -v -b -s new "$link"
+  local kept
+  kept=$(readlink "$link~")
+  rm -f "$link" "$link~"
+  assert_success
+  assert_output "'$link' -> 'new' (was 'old', kept as '$link~')"
+  assert_equal "$kept" old
+}
+
 @test "-v names the kept link and the kept directory from the current directory, as the other messages do" {
   mkdir -p deploy/www
   ln -s old deploy/current

@@ -571,6 +571,26 @@ opened_fd() {
   [ "$(cat "$left")" = x ]
 }
 
+@test "a temporary that cannot be removed is named from the current directory, with one slash" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=1 excl-create -c x d/f
+  assert_failure 3
+  assert_output --regexp "^excl-create: created 'd/f', but its temporary name 'd/\.excl-create\.[^'/]+' cannot be removed: Input/output error\$"
+  require_root
+  local file=/excl-create-test.$$
+  [ ! -e "$file" ] && [ ! -L "$file" ] || skip "$file exists"
+  [ -w / ] || skip "/ is not writable"
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=1 excl-create -c x "$file"
+  local left=${output#*temporary name \'}
+  left=${left%%\'*}
+  rm -f "$file" "$left"
+  assert_failure 3
+  assert_output --regexp "^excl-create: created '$file', but its temporary name '/\.excl-create\.[^'/]+' cannot be removed: Input/output error\$"
+}
+
 @test "a failed close is reported as such, not as a sync failure (issue 11 item 14)" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Find which close(2) call closes the new file, then make it fail.
