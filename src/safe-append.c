@@ -237,9 +237,10 @@ A record longer than the maximum is an error, and nothing of it is written.\n\
 When FILE is a FIFO, a record and each write are at most PIPE_BUF (4096)\n\
 bytes, the most a pipe keeps whole.  safe-append stops at the first record\n\
 it cannot append -- too long, past the file size limit (ulimit -f), disk\n\
-full, a write error, or a short write -- and names it: the records before\n\
-it are in FILE, none after it.  A short write is never retried, and\n\
-signals other than SIGKILL are held during a write.  A write cut at the\n\
+full, a write error, a short write, or a FILE that cannot be opened again\n\
+after a rotation -- and names it: the records before it are in FILE, none\n\
+after it.  A short write is never retried, and signals other than SIGKILL\n\
+are held during a write.  A write cut at the\n\
 file size limit because another writer took the last room first is\n\
 undone: it ended exactly at the limit and FILE still ends there, so FILE\n\
 is cut back to where the record began (give every writer of FILE the same\n\
@@ -625,8 +626,27 @@ update_head (struct appender *app)
   return true;
 }
 
-static int open_file (char const *file, struct options const *opt,
-                      struct stat *st);
+static int open_file (char const *file, uintmax_t record,
+                      struct options const *opt, struct stat *st);
+
+/* Report that FILE cannot be appended to, because of WHY (a phrase, or
+   NULL) and ERRNUM (or 0).  RECORD is the number of the record that
+   was to go into FILE, named as the other failed writes name theirs;
+   0 when none waits: FILE opened at the start, or reopened after a
+   rotation while waiting for input.  */
+static void
+report_cannot_append (char const *file, uintmax_t record, int errnum,
+                      char const *why)
+{
+  char const *sep = why ? ": " : "";
+  if (!why)
+    why = "";
+  if (record)
+    error (0, errnum, "cannot append record %ju to %s%s%s", record,
+           quoteaf (file), sep, why);
+  else
+    error (0, errnum, "cannot append to %s%s%s", quoteaf (file), sep, why);
+}
 
 /* A SIGHUP arrived: look at FILE's name now if safe-append waits for
    input (await_input), else before the next write.  */
@@ -653,10 +673,11 @@ enum { LOOK_INTERVAL_SECONDS = 1 };
    once, and otherwise at the next look: a rotator that creates FILE
    itself just after renaming it (logrotate, with O_EXCL) must not find
    ours in the way.  Nothing is lost or torn: each write goes whole to
-   the old file or to the new one.  Return false after reporting a
-   failure.  */
+   the old file or to the new one.  RECORD is the number of the record
+   about to be written, or 0 if none is (await_input).  Return false
+   after reporting a failure, naming RECORD.  */
 static bool
-follow_name (struct appender *app)
+follow_name (struct appender *app, uintmax_t record)
 {
   if (!app->follow_name)
     return true;
@@ -693,27 +714,28 @@ follow_name (struct appender *app)
     {
       /* open_file would say only "No such file or directory", about a
          file that existed when we began.  */
-      error (0, 0, "cannot append to %s: it was renamed away (rotated), and "
-             "--no-create forbids creating it again", quoteaf (app->file));
+      report_cannot_append (app->file, record, 0, "it was renamed away "
+                            "(rotated), and --no-create forbids creating "
+                            "it again");
       return false;
     }
 
   struct stat st;
-  int fd = open_file (app->file, app->opt, &st);
+  int fd = open_file (app->file, record, app->opt, &st);
   if (fd < 0)
     return false;
   if (!S_ISREG (st.st_mode))
     {
-      error (0, 0, "cannot append to %s: after a rotation it is no longer "
-             "a regular file", quoteaf (app->file));
+      report_cannot_append (app->file, record, 0, "after a rotation it is "
+                            "no longer a regular file");
       close (fd);
       return false;
     }
   if (close (app->fd) != 0)
     {
       /* close reports late write errors (NFS, quotas).  */
-      error (0, errno, "cannot append to %s (the file it was renamed to)",
-             quoteaf (app->file));
+      report_cannot_append (app->file, record, errno, "closing the file it "
+                            "was renamed to failed");
       close (fd);
       return false;
     }
@@ -757,7 +779,7 @@ await_input (struct appender *app, int in_fd)
       int n = poll (&pfd, 1, look_timeout_ms (app));
       if (n != 0 && ! (n < 0 && errno == EINTR))
         return true;
-      if (!follow_name (app))
+      if (!follow_name (app, 0))
         return false;
     }
 }
@@ -862,7 +884,8 @@ static bool
 append_records (struct appender *app, char const *data, size_t len)
 {
   size_t room;
-  if (!follow_name (app) || !update_head (app) || !size_room (app, &room))
+  if (!follow_name (app, app->appended + 1) || !update_head (app)
+      || !size_room (app, &room))
     return false;
   size_t write_limit = app->fifo ? PIPE_BUF : MAX_WRITE_SIZE;
   if (app->head_len == 0)
@@ -1156,12 +1179,12 @@ location_end (struct location *at)
 /* Follow the trusted symbolic link AT names to where it points.  Return
    false after reporting why not.  */
 static bool
-follow_link (struct location *at, char const *file)
+follow_link (struct location *at, char const *file, uintmax_t record)
 {
   char *target = areadlinkat (at->dirfd, at->name);
   if (!target)
     {
-      error (0, errno, "cannot append to %s", quoteaf (file));
+      report_cannot_append (file, record, errno, NULL);
       return false;
     }
   /* A link to "dir/", ".", ".." names a directory: O_CREAT would fail
@@ -1171,7 +1194,7 @@ follow_link (struct location *at, char const *file)
   if (len == 0 || base[len] != '\0'
       || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
     {
-      error (0, EISDIR, "cannot append to %s", quoteaf (file));
+      report_cannot_append (file, record, EISDIR, NULL);
       free (target);
       return false;
     }
@@ -1184,7 +1207,7 @@ follow_link (struct location *at, char const *file)
       free (dir);
       if (dirfd < 0)
         {
-          error (0, saved_errno, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, saved_errno, NULL);
           free (target);
           return false;
         }
@@ -1213,11 +1236,11 @@ follow_link (struct location *at, char const *file)
 /* Follow the symbolic links AT names, each only if it is trusted
    (symlink_is_trusted), to the name that is no link.  Return 1 if that
    name exists, with its status in *NAME_ST, 0 if it does not, and -1
-   after reporting why FILE cannot be appended to.  *HOPS counts the
-   links followed.  */
+   after reporting why FILE cannot be appended to (RECORD as for
+   report_cannot_append).  *HOPS counts the links followed.  */
 static int
-find_target (struct location *at, char const *file, int *hops,
-             struct stat *name_st)
+find_target (struct location *at, char const *file, uintmax_t record,
+             int *hops, struct stat *name_st)
 {
   for (;;)
     {
@@ -1225,7 +1248,7 @@ find_target (struct location *at, char const *file, int *hops,
         {
           if (errno == ENOENT)
             return 0;
-          error (0, errno, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, errno, NULL);
           return -1;
         }
       if (!S_ISLNK (name_st->st_mode))
@@ -1240,10 +1263,10 @@ find_target (struct location *at, char const *file, int *hops,
         }
       if (MAX_LINK_HOPS < ++*hops)
         {
-          error (0, ELOOP, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, ELOOP, NULL);
           return -1;
         }
-      if (!follow_link (at, file))
+      if (!follow_link (at, file, record))
         return -1;
     }
 }
@@ -1264,22 +1287,23 @@ find_target (struct location *at, char const *file, int *hops,
    directory a new FILE was created in is synced.  Return the
    descriptor, or -1 after reporting why not.  */
 static int
-open_file (char const *file, struct options const *opt, struct stat *st)
+open_file (char const *file, uintmax_t record, struct options const *opt,
+           struct stat *st)
 {
   /* A name that ends in a slash names a directory, as for open(2):
      appending to it can only fail, and open_parent would drop the
      slash and create a regular file.  */
   if (has_trailing_slash (file))
     {
-      error (0, 0, "cannot append to %s: a name ending in '/' is a "
-             "directory, not a file", quoteaf (file));
+      report_cannot_append (file, record, 0, "a name ending in '/' is "
+                            "a directory, not a file");
       return -1;
     }
 
   struct parent_dir parent;
   if (!open_parent (file, &parent))
     {
-      error (0, errno, "cannot append to %s", quoteaf (file));
+      report_cannot_append (file, record, errno, NULL);
       return -1;
     }
   struct location at;
@@ -1293,19 +1317,19 @@ open_file (char const *file, struct options const *opt, struct stat *st)
   for (int retries = 0; fd < 0; )
     {
       struct stat name_st;
-      int found = find_target (&at, file, &hops, &name_st);
+      int found = find_target (&at, file, record, &hops, &name_st);
       if (found < 0)
         break;
       bool exists = found;
       if (!exists && opt->no_create)
         {
-          error (0, ENOENT, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, ENOENT, NULL);
           break;
         }
       if (exists && !S_ISREG (name_st.st_mode) && !S_ISFIFO (name_st.st_mode))
         {
-          error (0, 0, "cannot append to %s: not a regular file or a FIFO",
-                 quoteaf (file));
+          report_cannot_append (file, record, 0,
+                                "not a regular file or a FIFO");
           break;
         }
       if (exists && !sticky_file_is_trusted (at.dirfd, &at.dir_st, &name_st))
@@ -1339,15 +1363,15 @@ open_file (char const *file, struct options const *opt, struct stat *st)
               && retries++ < MAX_OPEN_RETRIES)
             continue;
           if (exists && errno == ENXIO && S_ISFIFO (name_st.st_mode))
-            error (0, 0, "cannot append to %s: it is a FIFO that no process "
-                   "is reading", quoteaf (file));
+            report_cannot_append (file, record, 0, "it is a FIFO that no "
+                                  "process is reading");
           else
-            error (0, errno, "cannot append to %s", quoteaf (file));
+            report_cannot_append (file, record, errno, NULL);
           break;
         }
       if (fstat (fd, st) != 0)
         {
-          error (0, errno, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, errno, NULL);
           close (fd);
           fd = -1;
           break;
@@ -1358,7 +1382,7 @@ open_file (char const *file, struct options const *opt, struct stat *st)
           fd = -1;
           if (retries++ < MAX_OPEN_RETRIES)
             continue;
-          error (0, EAGAIN, "cannot append to %s", quoteaf (file));
+          report_cannot_append (file, record, EAGAIN, NULL);
           break;
         }
       created = !exists;
@@ -1366,7 +1390,7 @@ open_file (char const *file, struct options const *opt, struct stat *st)
 
   if (0 <= fd && !created && fcntl (fd, F_SETFL, O_APPEND) != 0)
     {
-      error (0, errno, "cannot append to %s", quoteaf (file));
+      report_cannot_append (file, record, errno, NULL);
       close (fd);
       fd = -1;
     }
@@ -1403,7 +1427,7 @@ explain_filesystem (char **operand)
   int hops = 0;
   struct stat name_st;
   int status = EXIT_SYSERR;
-  if (0 <= find_target (&at, file, &hops, &name_st))
+  if (0 <= find_target (&at, file, 0, &hops, &name_st))
     {
       if (hops > 0)
         printf ("%s: a symbolic link: examined %s, where records would "
@@ -1492,7 +1516,7 @@ static int
 safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
-  int fd = open_file (file, opt, &st);
+  int fd = open_file (file, 0, opt, &st);
   if (fd < 0)
     return EXIT_SYSERR;
   if (!opt->content && input_is_target (&st))

@@ -1146,6 +1146,72 @@ size_limit_round_broken() {
   [ ! -e log ]
 }
 
+# reopen_before_write DIR [RUN_AS...] -- [OPTION...]: run safe-append
+# OPTION... DIR/log (through RUN_AS, if given) under strace, fed by a
+# FIFO; after record 1, rename DIR/log to DIR/log.1, then send record 2,
+# with a SIGHUP that strace sends at the read(2) that brings it: the
+# look at FILE's name (follow_name) then comes after that read, before
+# record 2 is written, not while safe-append waits for input.  The
+# 'before' hook, if defined, runs just after the rename.  Sets status
+# and err.
+reopen_before_write() {
+  local dir=$1; shift
+  local run_as=()
+  while [ "$1" != -- ]; do run_as+=("$1"); shift; done
+  shift
+  # Which read(2) brings record 2: the second from standard input.
+  echo x >"$dir/dry-in"
+  "${run_as[@]}" touch "$dir/dry-log"
+  "${run_as[@]}" strace -o "$dir/dry" -e trace=read \
+    safe-append "$@" "$dir/dry-log" <"$dir/dry-in"
+  local n
+  n=$(awk '/^read\(0,/ { print n + 2; exit } /^read\(/ { n++ }' "$dir/dry")
+  mkfifo "$dir/in"
+  "${run_as[@]}" strace -o /dev/null -e trace=read \
+    -e inject=read:signal=HUP:when="$n" \
+    safe-append "$@" "$dir/log" <"$dir/in" 2>"$dir/err" &
+  local pid=$!
+  exec {w}>"$dir/in"
+  echo one >&$w
+  wait_until grep -sqx one "$dir/log"
+  mv "$dir/log" "$dir/log.1"
+  if declare -F before >/dev/null; then before; fi
+  echo two >&$w
+  status=0
+  wait "$pid" || status=$?
+  exec {w}>&-
+  err=$(cat "$dir/err")
+}
+
+@test "a failed reopen after a rotation, just before a write, names the record that was not written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  : >d/log
+  reopen_before_write d -- --no-create
+  assert_equal "$status" 3
+  assert_equal "$err" "safe-append: cannot append record 2 to 'd/log': it was renamed away (rotated), and --no-create forbids creating it again"
+  assert_equal "$(cat d/log.1)" one
+  [ ! -e d/log ]
+}
+
+@test "a reopen after a rotation that cannot create FILE, just before a write, names the record that was not written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir d
+  chown nobody d
+  # The directory that held the log is made unwritable by the rotation.
+  before() { chmod a-w d; }
+  reopen_before_write d setpriv --reuid=nobody --regid=nogroup \
+    --clear-groups --
+  assert_equal "$status" 3
+  assert_equal "$err" "safe-append: cannot append record 2 to 'd/log': Permission denied"
+  assert_equal "$(cat d/log.1)" one
+  [ ! -e d/log ]
+}
+
 @test "rotation by rename, no signal: FILE is reopened by name at a later look, no line lost, none after it in the old file" {
   mkfifo in
   safe-append log <in &
