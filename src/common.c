@@ -39,6 +39,7 @@
 #include "version-etc.h"
 #include "xalloc.h"
 #include "xstdopen.h"
+#include "xstrtol.h"
 #include "xvasprintf.h"
 
 /* version-etc needs the copyright line; we are not an FSF package.
@@ -373,6 +374,27 @@ xparse_duration (char const *str, char const *option)
                    option, quote (str));
     }
   return result;
+}
+
+bool
+parse_number (char const *arg, char const *valid_suffixes, uintmax_t max,
+              uintmax_t *value)
+{
+  /* xstrtoumax skips leading blanks and takes a '+', as strtoumax
+     does.  */
+  if (!c_isdigit (*arg))
+    return false;
+  return (xstrtoumax (arg, NULL, 10, value, valid_suffixes) == LONGINT_OK
+          && *value <= max);
+}
+
+pid_t
+xparse_pid (char const *arg)
+{
+  uintmax_t pid;
+  if (!parse_number (arg, "", INT32_MAX, &pid) || pid == 0)
+    usage_error ("invalid process ID %s", quote (arg));
+  return pid;
 }
 
 struct timespec

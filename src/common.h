@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -143,6 +144,18 @@ bool duration_is_infinite (struct timespec duration);
 struct timespec duration_divided (struct timespec duration, int divisor);
 /* The infinite duration, which is also the deadline that never passes.  */
 extern struct timespec const infinite_duration;
+
+/* Numbers given to options (a process ID, a size, an exit code): ARG
+   must be decimal digits -- no blank, no sign, as in a DURATION: one
+   there is more likely a slip in a script than meant -- and then, if
+   VALID_SUFFIXES is not "", one of them as xstrtoumax takes them (K,
+   M, G...).  Store the number in *VALUE and return true if it is at
+   most MAX; otherwise return false.  */
+bool parse_number (char const *arg, char const *valid_suffixes,
+                   uintmax_t max, uintmax_t *value);
+/* The process ID ARG (1 to INT32_MAX, by parse_number); anything else
+   is a usage error.  */
+pid_t xparse_pid (char const *arg);
 
 /* Monotonic clock deadlines.  */
 struct timespec monotonic_now (void);

@@ -39,7 +39,6 @@
 #include "intprops.h"
 #include "safe-read.h"
 #include "xalloc.h"
-#include "xstrtol.h"
 #include "timespec.h"
 #include "xvasprintf.h"
 
@@ -1116,17 +1115,6 @@ excl_create (char const *file, struct options *opt)
   return status;
 }
 
-/* The process ID that --pid-of=ARG names.  */
-static pid_t
-parse_pid (char const *arg)
-{
-  uintmax_t pid;
-  if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
-      || pid > INT32_MAX)
-    usage_error ("invalid process ID %s", quote (arg));
-  return pid;
-}
-
 
 int
 main (int argc, char **argv)
@@ -1205,7 +1193,7 @@ main (int argc, char **argv)
     check_operand (argv[i]);
   if (opt.content.kind == CONTENT_PID)
     {
-      pid_t pid = pid_of ? parse_pid (pid_of) : getppid ();
+      pid_t pid = pid_of ? xparse_pid (pid_of) : getppid ();
       /* 0: our parent is outside our pid namespace, and has no pid
          here to record.  */
       if (pid == 0)

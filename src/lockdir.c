@@ -41,7 +41,6 @@
 #include "inttostr.h"
 #include "timespec.h"
 #include "xalloc.h"
-#include "xstrtol.h"
 #include "xvasprintf.h"
 
 #define PROGRAM_NAME "lockdir"
@@ -1655,16 +1654,6 @@ set_mode (struct options *opt, enum mode mode)
   opt->mode = mode;
 }
 
-static pid_t
-parse_pid (char const *arg)
-{
-  uintmax_t pid;
-  if (xstrtoumax (arg, NULL, 10, &pid, "") != LONGINT_OK || pid == 0
-      || pid > INT32_MAX)
-    usage_error ("invalid process ID %s", quote (arg));
-  return pid;
-}
-
 /* The longest lease: a year is longer than any holder should go
    without a heartbeat, and keeps the heartbeat arithmetic far from
    overflowing.  */
@@ -1747,8 +1736,7 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
         case 'E':
           {
             uintmax_t n;
-            if (xstrtoumax (optarg, NULL, 10, &n, "") != LONGINT_OK
-                || n > 255)
+            if (!parse_number (optarg, "", 255, &n))
               usage_error ("invalid exit code %s (use 0 to 255)",
                            quote (optarg));
             opt->conflict_status = n;
@@ -1773,7 +1761,7 @@ parse_options (int argc, char **argv, struct options *opt, bool *check_fs)
           opt->json = true;
           break;
         case OWNER_PID_OPTION:
-          opt->owner_pid = parse_pid (optarg);
+          opt->owner_pid = xparse_pid (optarg);
           break;
         case LEASE_OPTION:
           opt->lease = xparse_duration (optarg, "--lease");

@@ -51,7 +51,6 @@
 #include "strftime.h"
 #include "timespec.h"
 #include "xalloc.h"
-#include "xstrtol.h"
 
 #define PROGRAM_NAME "safe-append"
 
@@ -1548,8 +1547,7 @@ static size_t
 parse_size (char const *arg)
 {
   uintmax_t size;
-  if (xstrtoumax (arg, NULL, 10, &size, "KMG") != LONGINT_OK
-      || size == 0 || size > MAX_WRITE_SIZE)
+  if (!parse_number (arg, "KMG", MAX_WRITE_SIZE, &size) || size == 0)
     usage_error ("invalid record size %s (use 1 to %zu bytes, with an "
                  "optional suffix K, M or G)", quote (arg), MAX_WRITE_SIZE);
   return size;

@@ -51,6 +51,15 @@ setup() {
   run excl-create --pid-of=0 f
   assert_usage_error excl-create
 
+  # A process ID is plain decimal digits, as a DURATION is: a blank or a
+  # sign is more likely a slip in a script than meant.
+  local pid
+  for pid in " $$" "+$$" "${$}x" -1; do
+    run excl-create --pid-of="$pid" f
+    assert_usage_error excl-create
+    assert_line --index 0 "excl-create: invalid process ID '$pid'"
+  done
+
   # No option takes an optional argument.
   run excl-create --pid=4242 f
   assert_usage_error excl-create

@@ -93,6 +93,19 @@ lock_free() {
   assert_usage_error lockdir
   run lockdir --owner-pid=abc L
   assert_usage_error lockdir
+  # Numbers are plain decimal digits, as a DURATION is: a blank or a
+  # sign is more likely a slip in a script than meant.
+  local n
+  for n in " 12" +12 12x -1; do
+    run lockdir -E "$n" L
+    assert_usage_error lockdir
+    assert_line --index 0 "lockdir: invalid exit code '$n' (use 0 to 255)"
+  done
+  for n in " $$" "+$$" "${$}x" -1; do
+    run lockdir --owner-pid="$n" L
+    assert_usage_error lockdir
+    assert_line --index 0 "lockdir: invalid process ID '$n'"
+  done
   [ ! -e L ]
 }
 

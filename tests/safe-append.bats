@@ -50,7 +50,8 @@ traced_fd() {
   run safe-append --no-such-option f
   assert_usage_error safe-append
 
-  for size in 0 abc -1 3T 2G; do
+  # A blank or a sign is refused, as in a DURATION.
+  for size in 0 abc -1 3T 2G " 12" +12 12x " 1K" +1K; do
     run safe-append --max-record="$size" f </dev/null
     assert_usage_error safe-append
     assert_line --partial "invalid record size"
