@@ -152,10 +152,10 @@ FILE names a file: a name ending in '/' is refused, with status 1 if\n\
 something exists there and 3 if not.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
-With content, excl-create writes a temporary file in FILE's directory,\n\
-readable and writable by its owner only until it has its content and\n\
-then its mode, and then link(2)s it to FILE, or, where the filesystem has\n\
-no hard links, renames it with renameat2(RENAME_NOREPLACE).  If neither is\n\
+With content, excl-create writes a temporary file in FILE's directory\n\
+(with -m, open to its owner only until it has its content and then the\n\
+mode), and then link(2)s it to FILE, or, where the filesystem has no hard\n\
+links, renames it with renameat2(RENAME_NOREPLACE).  If neither is\n\
 possible it fails: it never writes into FILE in place.  No temporary file\n\
 is left behind, even when excl-create is interrupted.\n\
 \n\
@@ -1003,10 +1003,14 @@ create_with_content (struct parent_dir const *parent, char const *file,
 {
   struct temp_name temp;
   int fd;
-  /* Owner-only until the content is complete: anyone who could open
-     the temporary for writing could change what FILE shows the instant
-     it appears.  The final mode is set once the content is written.  */
-  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, S_IRUSR | S_IWUSR,
+  /* With -m, owner-only until the content is complete: whom -m lets
+     write could otherwise change what FILE shows the instant it
+     appears.  -m's mode is then set once the content is written.
+     Without -m the temporary gets FILE's mode from the start, as open
+     gives it: the umask, or the directory's default ACL, which an
+     fchmod would override.  */
+  mode_t temp_mode = opt->explicit_mode ? opt->mode & S_IRWXU : opt->mode;
+  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, temp_mode,
                             NULL)) < 0)
     {
       /* Where no temporary can be made (a directory we may not write,
@@ -1029,10 +1033,9 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
-  /* Now the final mode, after the write: writing clears the
-     set-user-ID and set-group-ID bits unless the writer has
-     CAP_FSETID.  */
-  if (fchmod (fd, opt->mode) != 0)
+  /* Now -m's mode, after the write, which clears the set-user-ID and
+     set-group-ID bits unless the writer has CAP_FSETID.  */
+  if (opt->mode != temp_mode && fchmod (fd, opt->mode) != 0)
     {
       error (0, errno, "cannot set the mode of the content for %s",
              quoteaf (file));
@@ -1207,13 +1210,9 @@ main (int argc, char **argv)
       opt.content.text_len = strlen (opt.content.text);
     }
 
-  /* With -m the mode is exact, as with mkdir -m: no umask applies.
-     Without it, the mode is a=rw minus the umask, read here once: a
-     file with content gets its mode by fchmod, which no umask masks.  */
+  /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)
     umask (0);
-  else
-    opt.mode &= ~current_umask ();
   opt.deadline = deadline_after (wait_for);
 
   int status = EXIT_DONE;

@@ -233,10 +233,10 @@ setup() {
   assert_no_temporaries excl-create
 }
 
-@test "with content the mode is set by one fchmod after the write, before the link" {
+@test "with -m and content the mode is set by one fchmod after the write, before the link" {
   command -v strace >/dev/null || skip "strace is not installed"
-  umask 000
-  strace -o trace -e trace=openat,write,fchmod,linkat excl-create -c x f
+  strace -o trace -e trace=openat,write,fchmod,linkat \
+    excl-create -m 666 -c x f
   grep -q 'openat(.*"\.excl-create\.[^"]*", O_RDWR|O_CREAT|O_EXCL.*, 0600)' \
     trace
   assert_equal "$(grep -c '^fchmod(' trace)" 1
@@ -244,6 +244,22 @@ setup() {
   assert_equal "$(grep -o '^[a-z]*' trace | grep -v '^openat$' |
                   tr '\n' ' ')" "write fchmod linkat "
   assert_equal "$(stat -c %a f)" 666
+}
+
+@test "without -m, content or not, a directory's default ACL gives the mode, as open(2) does" {
+  command -v setfacl >/dev/null || skip "setfacl is not installed (acl)"
+  mkdir d
+  setfacl -d -m u::rw,g::rw,o::r d || skip "no ACLs on this filesystem"
+  umask 022
+  excl-create -c x d/content
+  excl-create d/empty
+  # The umask is not applied where a default ACL is: group rw.
+  assert_equal "$(stat -c %a d/content d/empty)" "664
+664"
+  command -v strace >/dev/null || return 0
+  run strace -o trace -e trace=fchmod excl-create -c x d/again
+  assert_success
+  assert_equal "$(grep -c '^fchmod(' trace)" 0
 }
 
 @test "with content the final mode is what it always was: -m, or a=rw minus umask" {
