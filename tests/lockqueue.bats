@@ -52,6 +52,13 @@ waiting() {
   if [ -n "${NO_QUEUE:-}" ]; then sleeps "$2"; else queued "$1" "$2"; fi
 }
 
+# Start 'lockdir -w 30s L sh -c SCRIPT' in the background (its pid in
+# BG) and wait until it waits for L.
+enqueue() {
+  background lockdir -w 30s L sh -c "$1"
+  wait_until waiting L "$BG"
+}
+
 # True once PID waits for LOCK, or has already given up.
 waiting_or_gone() {
   ! kill -0 "$2" 2>/dev/null || waiting "$1" "$2"
@@ -939,12 +946,10 @@ script_holds_behind_queue() {
   wait "$first"
   wait_until holds_with_command L "$HOLDER"
   ticket=$(ls L.queue)
-  background lockdir -w 30s L sh -c 'echo w1 >>order'
+  enqueue 'echo w1 >>order'
   w1=$BG
-  wait_until queued L "$w1"
-  background lockdir -w 30s L sh -c 'echo w2 >>order'
+  enqueue 'echo w2 >>order'
   w2=$BG
-  wait_until queued L "$w2"
   sleep 2.5   # the leases that pass, not a synchronisation
   run ls L.queue
   assert_line "$ticket"
@@ -1067,12 +1072,10 @@ script_holds_behind_queue() {
   # first.
   wait_until sh -c 'lockdir --status L | grep -q "^child_pid="'
   # The dead holder was broken by the holder above; now two queue.
-  background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
+  enqueue 'echo "$LOCKDIR_TOKEN" >>tokens'
   w1=$BG
-  wait_until waiting L "$w1"
-  background lockdir -w 30s L sh -c 'echo "$LOCKDIR_TOKEN" >>tokens'
+  enqueue 'echo "$LOCKDIR_TOKEN" >>tokens'
   w2=$BG
-  wait_until waiting L "$w2"
   # The holder dies with its command: w1 is woken by its death.
   kill -KILL "$(pgrep -P "$HOLDER")" "$HOLDER"
   wait "$w1" "$w2"
