@@ -762,10 +762,9 @@ set_fault (struct parent_dir const *parent, char const *problem)
 {
   int saved_errno = errno;
   clear_fault ();
-  bool bare = !parent->dir || strcmp (parent->dir, ".") == 0;
-  fault.file = xasprintf ("%s%s%s" LAST_SUFFIX, bare ? "" : parent->dir,
-                          bare || parent->dir[strlen (parent->dir) - 1] == '/'
-                          ? "" : "/", parent->base);
+  char *last = xasprintf ("%s" LAST_SUFFIX, parent->base);
+  fault.file = path_in_parent (parent, last);
+  free (last);
   fault.problem = problem;
   fault.set = true;
   errno = saved_errno;
