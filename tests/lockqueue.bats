@@ -663,6 +663,72 @@ no_record() {
   assert_success
 }
 
+# newcomer_in_release INJECT [OPTION]...: a holder that came through
+# the queue (its ticket goes first) and a waiter behind it (w1, asleep);
+# the holder's release is held open by strace INJECT on its second
+# rename (its first took L; the second moves its record to L.last).
+# While it is held, a newcomer (lockdir OPTION... -w 30s L) comes.
+# The order the two got L in is in ./order; what L held when the
+# newcomer had queued, in WINDOW.
+newcomer_in_release() {
+  GATE=gate0 hold_lock
+  local first=$HOLDER tracer holder w1 newcomer
+  mkfifo gate
+  background strace -qq -o /dev/null -e trace=renameat,renameat2 \
+    -e inject=renameat,renameat2:"$1":when=2 \
+    lockdir -w 30s L sh -c 'read x <gate'
+  tracer=$BG
+  holder=$(child_of "$tracer")
+  wait_until queued L "$holder"
+  echo >gate0
+  wait "$first"
+  wait_until holds_with_command L "$holder"
+  enqueue 'echo w1 >>order'
+  w1=$BG
+  wait_until sleeps "$w1"
+  echo >gate
+  # The holder's ticket is gone; the rename is held back (3 s), on its
+  # way in or on its way out.
+  wait_until tickets_are L 1
+  if [[ $1 == delay_exit* ]]; then wait_until no_record L; fi
+  background lockdir "${@:2}" -w 30s L sh -c 'echo newcomer >>order'
+  newcomer=$BG
+  if [ $# -gt 1 ]; then
+    wait_until test -s order
+  else
+    wait_until queued L "$newcomer"
+  fi
+  # Still within the release: the holder has not exited.
+  kill -0 "$holder" 2>/dev/null || fail "the release was not held open"
+  WINDOW=$(ls -A L 2>/dev/null | sed 's/[.].*//' | sort -u | tr '\n' ' ')
+  wait "$tracer" "$w1" "$newcomer"
+}
+
+@test "a newcomer while a release is held between its ticket and its record finds L held, and queues behind the waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  newcomer_in_release delay_enter=3000000
+  # The record was still there when the newcomer queued.
+  assert_equal "$WINDOW" "owner "
+  assert_equal "$(cat order | tr '\n' ' ')" "w1 newcomer "
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "a newcomer while a release is held between its record and LOCK finds L free, and still defers to the waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The record has gone to L.last: the empty L counts as free (the
+  # newcomer may even remove it), and the waiter still sleeps.
+  newcomer_in_release delay_exit=3000000
+  assert_equal "$WINDOW" ""
+  assert_equal "$(cat order | tr '\n' ' ')" "w1 newcomer "
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "control: a newcomer without the queue, in the same window, takes L ahead of the waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  newcomer_in_release delay_exit=3000000 --no-queue
+  assert_equal "$(cat order | tr '\n' ' ')" "newcomer w1 "
+}
+
 # --- no herd -------------------------------------------------------------------
 
 # wakeups [OPTION]...: 10 waiters (lockdir OPTION... -w 60s L) queue
@@ -1081,6 +1147,50 @@ script_holds_behind_queue() {
   wait "$w1" "$w2"
   assert_equal "$(cat tokens | tr '\n' ' ')" "$((token + 2)) $((token + 3)) "
   [ ! -e L.queue ]
+}
+
+# dead_holding_behind_queue [OPTION]...: a script takes L through the
+# queue (its lockdir exits; its ticket is the holding's) and holds it;
+# three waiters (lockdir -v OPTION... -w 30s L) queue behind it; then
+# the script is killed.  Their stderr is in ./errK, the order and the
+# tokens they got L with in ./order ("K TOKEN" lines).
+dead_holding_behind_queue() {
+  GATE=gate0 hold_lock
+  local first=$HOLDER script k pids=()
+  background sh -c 'lockdir -w 30s L && echo held >out && exec sleep 600'
+  script=$BG
+  wait_until queued L "$script"
+  echo >gate0
+  wait "$first"
+  wait_until test -s out
+  TOKEN=$(lockdir --status L | sed -n 's/^token=//p')
+  for k in 1 2 3; do
+    background lockdir -v "$@" -w 30s L \
+      sh -c "echo $k \$LOCKDIR_TOKEN >>order" 2>"err$k"
+    pids+=("$BG")
+    wait_until queued L "$BG"
+    wait_until sleeps "$BG"
+  done
+  [ "$(tickets L)" -eq 4 ]
+  kill -KILL "$script"
+  for k in "${pids[@]}"; do wait "$k" || fail "a waiter failed"; done
+}
+
+@test "a dead holding with its ticket: one waiter breaks it, the others follow in order, no ticket is left" {
+  dead_holding_behind_queue
+  # Whoever broke it (the first, or one woken by the retirement of the
+  # holding's ticket, which goes first), only one did.
+  assert_equal "$(cat err1 err2 err3 | grep -c '^lockdir: broke stale lock')" 1
+  assert_equal "$(cat order | tr '\n' ' ')" \
+    "1 $((TOKEN + 1)) 2 $((TOKEN + 2)) 3 $((TOKEN + 3)) "
+  [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "shared: a dead exclusive holding with its ticket is broken by one of the shared waiters behind it; all go in" {
+  dead_holding_behind_queue -s
+  assert_equal "$(cat err1 err2 err3 | grep -c '^lockdir: broke stale lock')" 1
+  [ "$(wc -l <order)" -eq 3 ] || fail "$(cat order)"
+  [ ! -e L ] && [ ! -e L.queue ]
 }
 
 @test "a filesystem that refuses symbolic links: a clear error about the queue; --no-queue waits" {
