@@ -1037,8 +1037,9 @@ create_with_content (struct parent_dir const *parent, char const *file,
      set-group-ID bits unless the writer has CAP_FSETID.  */
   if (opt->mode != temp_mode && fchmod (fd, opt->mode) != 0)
     {
-      error (0, errno, "cannot set the mode of the content for %s",
-             quoteaf (file));
+      /* vfat, say, refuses a mode its mount options cannot show.  */
+      error (0, errno, "cannot create %s with mode %04o", quoteaf (file),
+             (unsigned int) (opt->mode & 07777));
       close (fd);
       temp_remove (&temp);
       return EXIT_SYSERR;

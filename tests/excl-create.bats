@@ -246,6 +246,25 @@ setup() {
   assert_equal "$(stat -c %a f)" 666
 }
 
+@test "-m with content where the filesystem refuses the mode: status 3, the mode named, nothing left" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # vfat refuses a chmod to a mode its mount options cannot show with
+  # EPERM (as -m 644 on a umask=022 mount, whose files are 0755).
+  # Before, the message named neither the mode nor that FILE was not
+  # made: "cannot set the mode of the content for 'f'".
+  run strace -qq -o /dev/null -e trace=fchmod \
+    -e inject=fchmod:error=EPERM excl-create -m 644 -c x f
+  assert_failure 3
+  assert_output "excl-create: cannot create 'f' with mode 0644: Operation not permitted"
+  [ ! -e f ]
+  assert_no_temporaries excl-create
+  run strace -qq -o /dev/null -e trace=fchmod \
+    -e inject=fchmod:error=EPERM excl-create -m u=rw,g=r,o= -c x f
+  assert_failure 3
+  assert_output "excl-create: cannot create 'f' with mode 0640: Operation not permitted"
+  assert_no_temporaries excl-create
+}
+
 @test "without -m, content or not, a directory's default ACL gives the mode, as open(2) does" {
   command -v setfacl >/dev/null || skip "setfacl is not installed (acl)"
   mkdir d
