@@ -691,8 +691,10 @@ remove_stale (struct parent_dir const *parent, char const *file,
     }
   int err = errno;
   temp_forget (&stale);
+  char *kept = path_in_parent (parent, stale.name);
   error (0, err, "%s changed while being replaced; the file found there "
-         "is kept as %s", quoteaf_n (0, file), quoteaf_n (1, stale.name));
+         "is kept as %s", quoteaf_n (0, file), quoteaf_n (1, kept));
+  free (kept);
   return EXIT_SYSERR;
 }
 

@@ -1033,6 +1033,33 @@ pid_record() {
   assert_equal "$(cat f)" "$$"
 }
 
+@test "--replace-stale: a file kept after FILE changed while being replaced is named from the current directory" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Someone outside the protocol replaces the stale d/f just before it
+  # is renamed away, and makes d/f again before it could be put back:
+  # the file renamed away is kept under its temporary name, in d.
+  # Before, the message named it as if it were in the current directory.
+  mkdir d
+  echo 999999 >d/f
+  background sh -c 'exec strace -qq -o trace -e trace=renameat2 \
+    -e inject=renameat2:delay_enter=3000000 \
+    excl-create --pid --replace-stale d/f 2>err'
+  wait_until grep -q '^renameat2(' trace
+  rm d/f
+  echo 999999 >d/f
+  wait_until sh -c '[ "$(grep -c "^renameat2(" trace)" -ge 2 ]'
+  echo "made meanwhile" >d/f
+  local status=0
+  wait "$BG" || status=$?
+  assert_equal "$status" 3
+  run cat err
+  assert_output --regexp "^excl-create: 'd/f' changed while being replaced; the file found there is kept as 'd/\.excl-create\.[^']+': File exists\$"
+  local kept=${output##*kept as \'}
+  kept=${kept%%\'*}
+  assert_equal "$(cat "$kept")" 999999
+  assert_equal "$(cat d/f)" "made meanwhile"
+}
+
 @test "--replace-stale: a plain pid file is judged by the pid alone" {
   sleep 60 &
   local owner=$!
