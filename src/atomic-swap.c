@@ -819,10 +819,13 @@ keep_old_directory (struct repoint *r)
   struct backup_try t = { r->parent.fd, r->temp.name };
   if (try_tempname (name, 0, &t, try_backup_name) != 0)
     {
-      error (0, errno, "%s now points to %s, but its old directory could "
+      int err = errno;
+      char *kept = path_in_parent (&r->parent, r->temp.name);
+      error (0, err, "%s now points to %s, but its old directory could "
              "not be given a backup name; it is kept as %s",
              quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-             quoteaf_n (2, r->temp.name));
+             quoteaf_n (2, kept));
+      free (kept);
       free (name);
       temp_forget (&r->temp);
       return EXIT_SYSERR;
@@ -895,9 +898,12 @@ exchange_with_link (struct repoint *r, struct options const *opt,
   if (!read_link_state (r->parent.fd, r->temp.name, &came_back))
     {
       /* We cannot tell what LINK held: keep it, at the temporary name.  */
-      error (0, errno, "%s now points to %s; cannot examine what it held "
+      int err = errno;
+      char *kept = path_in_parent (&r->parent, r->temp.name);
+      error (0, err, "%s now points to %s; cannot examine what it held "
              "before, kept as %s", quoteaf_n (0, r->link),
-             quoteaf_n (1, r->target), quoteaf_n (2, r->temp.name));
+             quoteaf_n (1, r->target), quoteaf_n (2, kept));
+      free (kept);
       temp_forget (&r->temp);
       return EXIT_SYSERR;
     }

@@ -958,6 +958,33 @@ with_closed_pipe() {
   assert_equal "$(cat sub/www/index.html)" old-site
 }
 
+@test "an old link or directory kept at its temporary name is named from the current directory" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The exchange is the first renameat2, the backup name the second:
+  # make that fail.  The old directory stays at the temporary name, in
+  # LINK's directory.  Before, the message gave the bare temporary name.
+  mkdir -p sub/www releases/1
+  echo old-site >sub/www/index.html
+  run strace -qq -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:error=EIO:when=2 \
+    atomic-swap -s --exchange-dir releases/1 sub/www
+  assert_failure 3
+  assert_output --regexp "^atomic-swap: 'sub/www' now points to 'releases/1', but its old directory could not be given a backup name; it is kept as 'sub/\.atomic-swap\.[^']+': Input/output error\$"
+  local kept=${output##*kept as \'}
+  kept=${kept%%\'*}
+  assert_equal "$(cat "$kept/index.html")" old-site
+  # What came back from the exchange cannot be read (the second
+  # readlinkat; the first reads LINK before): kept as it is, named so.
+  ln -s old sub/cur
+  run strace -qq -o /dev/null -e trace=readlinkat \
+    -e inject=readlinkat:error=EIO:when=2 atomic-swap -s new sub/cur
+  assert_failure 3
+  assert_output --regexp "^atomic-swap: 'sub/cur' now points to 'new'; cannot examine what it held before, kept as 'sub/\.atomic-swap\.[^']+': Input/output error\$"
+  kept=${output##*kept as \'}
+  kept=${kept%%\'*}
+  assert_equal "$(readlink "$kept")" old
+}
+
 @test "--exchange-dir with a symlink or absent LINK behaves as plain -s" {
   make_releases
   atomic-swap -v -s --exchange-dir releases/b current
