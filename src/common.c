@@ -1374,22 +1374,16 @@ has_trailing_slash (char const *path)
 }
 
 mode_t
-current_umask (void)
-{
-  mode_t mask = umask (0);
-  umask (mask);
-  return mask;
-}
-
-mode_t
 xparse_mode (char const *spec)
 {
   struct mode_change *change = mode_compile (spec);
   if (!change)
     usage_error ("invalid mode %s", quote (spec));
+  mode_t umask_value = umask (0);
+  umask (umask_value);
   mode_t mode = mode_adjust (S_IRUSR | S_IWUSR | S_IRGRP | S_IWGRP
                              | S_IROTH | S_IWOTH,
-                             false, current_umask (), change, NULL);
+                             false, umask_value, change, NULL);
   free (change);
   return mode;
 }

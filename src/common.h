@@ -391,9 +391,6 @@ ssize_t read_small (int fd, char *buf, size_t size);
 /* read_small on the file FILE (a /proc file, say): open, read, close.  */
 ssize_t read_small_file (char const *file, char *buf, size_t size);
 
-/* The process's umask (read by setting it and putting it back).  */
-mode_t current_umask (void);
-
 /* The mode MODE_SPEC (octal or symbolic, as in chmod) gives a new file,
    starting from a=rw minus the umask; a bad MODE_SPEC is a usage
    error.  */

@@ -152,12 +152,11 @@ FILE names a file: a name ending in '/' is refused, with status 1 if\n\
 something exists there and 3 if not.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
-With content, excl-create writes a temporary file in FILE's directory\n\
-(with -m, open to its owner only until it has its content and then the\n\
-mode), and then link(2)s it to FILE, or, where the filesystem has no hard\n\
-links, renames it with renameat2(RENAME_NOREPLACE).  If neither is\n\
-possible it fails: it never writes into FILE in place.  No temporary file\n\
-is left behind, even when excl-create is interrupted.\n\
+With content, excl-create writes a temporary file in FILE's directory and\n\
+then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
+renames it with renameat2(RENAME_NOREPLACE).  If neither is possible it\n\
+fails: it never writes into FILE in place.  No temporary file is left\n\
+behind, even when excl-create is interrupted.\n\
 \n\
 With --replace-stale the pid file holds the process ID alone on its first\n\
 line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
@@ -1005,14 +1004,7 @@ create_with_content (struct parent_dir const *parent, char const *file,
 {
   struct temp_name temp;
   int fd;
-  /* With -m, owner-only until the content is complete: whom -m lets
-     write could otherwise change what FILE shows the instant it
-     appears.  -m's mode is then set once the content is written.
-     Without -m the temporary gets FILE's mode from the start, as open
-     gives it: the umask, or the directory's default ACL, which an
-     fchmod would override.  */
-  mode_t temp_mode = opt->explicit_mode ? opt->mode & S_IRWXU : opt->mode;
-  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, temp_mode,
+  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode,
                             NULL)) < 0)
     {
       /* Where no temporary can be made (a directory we may not write,
@@ -1035,11 +1027,13 @@ create_with_content (struct parent_dir const *parent, char const *file,
       temp_remove (&temp);
       return EXIT_SYSERR;
     }
-  /* Now -m's mode, after the write, which clears the set-user-ID and
-     set-group-ID bits unless the writer has CAP_FSETID.  */
-  if (opt->mode != temp_mode && fchmod (fd, opt->mode) != 0)
+  /* Writing to a file clears its set-user-ID and set-group-ID bits
+     unless the writer has CAP_FSETID: give them back, as -m asked.
+     Only then: an fchmod would override a directory's default ACL,
+     which open(2) applied, and vfat refuses a mode its mount options
+     cannot show.  */
+  if ((opt->mode & (S_ISUID | S_ISGID)) && fchmod (fd, opt->mode) != 0)
     {
-      /* vfat, say, refuses a mode its mount options cannot show.  */
       error (0, errno, "cannot create %s with mode %04o", quoteaf (file),
              (unsigned int) (opt->mode & 07777));
       close (fd);
