@@ -704,23 +704,26 @@ newcomer_in_release() {
   wait "$tracer" "$w1" "$newcomer"
 }
 
-@test "a newcomer while a release is held between its ticket and its record finds L held, and queues behind the waiter" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  newcomer_in_release delay_enter=3000000
-  # The record was still there when the newcomer queued.
-  assert_equal "$WINDOW" "owner "
+# newcomer_behind_waiter DELAY WINDOW: newcomer_in_release DELAY; L
+# held WINDOW then, and the waiter got L before the newcomer.
+newcomer_behind_waiter() {
+  newcomer_in_release "$1"
+  assert_equal "$WINDOW" "$2"
   assert_equal "$(cat order | tr '\n' ' ')" "w1 newcomer "
   [ ! -e L ] && [ ! -e L.queue ]
+}
+
+@test "a newcomer while a release is held between its ticket and its record finds L held, and queues behind the waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The record was still there when the newcomer queued.
+  newcomer_behind_waiter delay_enter=3000000 "owner "
 }
 
 @test "a newcomer while a release is held between its record and LOCK finds L free, and still defers to the waiter" {
   command -v strace >/dev/null || skip "strace is not installed"
   # The record has gone to L.last: the empty L counts as free (the
   # newcomer may even remove it), and the waiter still sleeps.
-  newcomer_in_release delay_exit=3000000
-  assert_equal "$WINDOW" ""
-  assert_equal "$(cat order | tr '\n' ' ')" "w1 newcomer "
-  [ ! -e L ] && [ ! -e L.queue ]
+  newcomer_behind_waiter delay_exit=3000000 ""
 }
 
 @test "control: a newcomer without the queue, in the same window, takes L ahead of the waiter" {
