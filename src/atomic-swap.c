@@ -1355,7 +1355,8 @@ choose_primitive (struct repoint *r, struct options const *opt)
       /* Without --exchange-dir a directory is refused on every
          filesystem (refusal_of): that is the first reason, not what
          this filesystem cannot do with a directory (overlay cannot
-         rename one from its lower layer).  */
+         rename one from its lower layer).  publish reads LINK again
+         just before it acts: this read only chooses the reason.  */
       struct link_state now;
       int status = examine_link (r, opt, opt->expect, &now);
       if (status != EXIT_DONE)

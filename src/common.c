@@ -31,6 +31,7 @@
 #include "c-strtod.h"
 #include "error.h"
 #include "exitfail.h"
+#include "filenamecat.h"
 #include "full-read.h"
 #include "intprops.h"
 #include "modechange.h"
@@ -532,9 +533,7 @@ path_in_parent (struct parent_dir const *parent, char const *name)
   char const *dir = parent->dir;
   if (!dir || strcmp (dir, ".") == 0)
     return xstrdup (name);
-  /* "/" is the only directory name open_parent leaves ending in '/'.  */
-  bool has_slash = dir[strlen (dir) - 1] == '/';
-  return xasprintf ("%s%s%s", dir, has_slash ? "" : "/", name);
+  return file_name_concat (dir, name, NULL);
 }
 
 void

@@ -93,6 +93,21 @@ owner_file_name (char buf[OWNER_NAME_SIZE], char const *id)
   return buf;
 }
 
+/* The size of a buffer for a record's path from the lock's parent,
+   "LOCK/owner.ID".  */
+enum { RECORD_PATH_SIZE = NAME_MAX + 1 + OWNER_NAME_SIZE };
+
+/* The path of holding ID's owner record from the directory of PARENT
+   (the lock), in BUF.  */
+static char *
+record_path (char buf[RECORD_PATH_SIZE], struct parent_dir const *parent,
+             char const *id)
+{
+  snprintf (buf, RECORD_PATH_SIZE, "%s/" OWNER_PREFIX "%s", parent->base,
+            id);
+  return buf;
+}
+
 /* --- record fields ---------------------------------------------------- */
 
 /* T (seconds since the epoch) as a UTC date and time in *TM.  By hand:
@@ -1672,9 +1687,8 @@ a_holding_ended (void *arg)
   struct dirlock_holders const *h = held->holders;
   for (size_t i = 0; i < h->count; i++)
     {
-      char path[NAME_MAX + 1 + OWNER_NAME_SIZE];
-      snprintf (path, sizeof path, "%s/" OWNER_PREFIX "%s",
-                held->parent->base, h->owner[i].id);
+      char path[RECORD_PATH_SIZE];
+      record_path (path, held->parent, h->owner[i].id);
       struct stat st;
       if (fstatat (held->parent->fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0
           && (errno == ENOENT || errno == ENOTDIR))
@@ -2525,11 +2539,10 @@ dirlock_ticket_stale_reason (struct parent_dir const *parent,
      ticket of the holding that holds the lock now goes with that
      holding, and is judged as it is.  One read, and only for a ticket
      that looks dead: a live waiter's costs nothing more.  */
-  char record_name[NAME_MAX + 1 + OWNER_NAME_SIZE];
-  snprintf (record_name, sizeof record_name, "%s/" OWNER_PREFIX "%s",
-            parent->base, ticket->id);
+  char record_name[RECORD_PATH_SIZE];
   struct dirlock_owner record;
-  if (read_record (parent->fd, record_name, &record) != 0)
+  if (read_record (parent->fd, record_path (record_name, parent, ticket->id),
+                   &record) != 0)
     return reason;              /* no such holding: the ticket's own */
   if (holding)
     *holding = true;
