@@ -293,19 +293,21 @@ close_operands (struct operand *oa, struct operand *ob)
   free (ob->name);
 }
 
-/* Write TEXT to standard output at once, past stdio, so that a failure
-   is known now -- while the change can still be undone -- and nothing
-   is left for close_stdout to retry.  Return false with errno set if it
-   was not all written.  A reader that went away (EPIPE) is a failure
-   like any other: the SIGPIPE our own write raised, held back with the
-   cleanup signals, is taken off again rather than left to kill us
-   before the undo.  */
+/* Write TEXT, all there is to print, to standard output at once, past
+   stdio, and close it, so that a failure is known now -- while the
+   change can still be undone -- and nothing is left for close_stdout to
+   retry or report.  Return false with errno set if it was not all
+   written.  A reader that went away (EPIPE) is a failure like any
+   other: the SIGPIPE our own write raised, held back with the cleanup
+   signals, is taken off again rather than left to kill us before the
+   undo.  */
 static bool
 write_out (char const *text)
 {
   size_t len = strlen (text);
   block_cleanup_signals ();
-  bool written = full_write (STDOUT_FILENO, text, len) == len;
+  bool written = (full_write (STDOUT_FILENO, text, len) == len
+                  && close_stdout_now ());
   int err = errno;
   if (!written && err == EPIPE)
     {

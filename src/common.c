@@ -885,6 +885,28 @@ fsync_directory (int dirfd)
   return result;
 }
 
+bool
+close_stdout_now (void)
+{
+  bool closed = close (STDOUT_FILENO) == 0;
+  int err = errno;
+  /* Descriptor 1 stays taken, as xstdopen left it: a file opened later
+     must not become our standard output.  */
+  int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null >= 0)
+    {
+      if (null != STDOUT_FILENO)
+        {
+          dup2 (null, STDOUT_FILENO);
+          close (null);
+        }
+      else
+        fcntl (null, F_SETFD, 0);
+    }
+  errno = err;
+  return closed;
+}
+
 /* Watching a directory.  */
 
 enum { BACKOFF_START_MS = 1, BACKOFF_CAP_MS = 250 };

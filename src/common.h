@@ -264,6 +264,14 @@ bool cleanup_signal_pending (void);
 /* Durability: fsync the directory DIRFD (may be an O_PATH fd).  */
 int fsync_directory (int dirfd);
 
+/* Close standard output now, once all that is to be printed has been
+   written to it past stdio: NFS and FUSE report a write that failed
+   only when the file is closed, and close_stdout, at exit, could then
+   only give status 3, too late to undo what was done.  /dev/null takes
+   its place, so that close_stdout finds nothing to report.  Return
+   false with errno set if the close failed.  */
+bool close_stdout_now (void);
+
 /* Wait for a directory to change.  dnotify on the directory where it is
    available, else inotify; elsewhere (or on filesystems where other
    hosts change the directory, when REMOTE is set) a capped back-off

@@ -713,6 +713,48 @@ with_closed_pipe() {
   assert_no_temporaries atomic-swap
 }
 
+# NFS and FUSE report a write that failed only when the file is closed.
+# That close must come while the change can be undone: at exit it could
+# only give status 3 with the change made.
+# run_failing_stdout_close COMMAND...: run COMMAND (as bats' run does),
+# its standard output going to the file out, with the close(2) of that
+# standard output failing with EIO (found in a first, traced run, whose
+# change RESET undoes).
+run_failing_stdout_close() {
+  strace -o close-trace -e trace=close "$@" >out 2>/dev/null || true
+  local n
+  n=$(grep -n '^close(1)' close-trace | head -n 1 | cut -d: -f1)
+  [ -n "$n" ] || fail "no close(1) in: $(cat close-trace)"
+  rm close-trace
+  $RESET
+  to_out() { "$@" >out; }
+  run to_out strace -o /dev/null -e inject=close:error=EIO:when="$n" "$@"
+}
+
+@test "--print-old and -v to a file whose close fails: undone, status 3" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  echo one >x
+  echo two >y
+  RESET="atomic-swap -s releases/a current"
+  run_failing_stdout_close atomic-swap -p -s releases/b current
+  assert_failure 3
+  assert_output "atomic-swap: 'current' was put back as it was (undone): write error on standard output: Input/output error"
+  assert_equal "$(readlink current)" releases/a
+  RESET="atomic-swap x y"
+  run_failing_stdout_close atomic-swap -v x y
+  assert_failure 3
+  assert_output "atomic-swap: 'x' and 'y' were exchanged back (undone): write error on standard output: Input/output error"
+  assert_equal "$(cat x)" one
+  RESET="atomic-swap -n z x"
+  run_failing_stdout_close atomic-swap -v -n x z
+  assert_failure 3
+  assert_output "atomic-swap: 'x' was moved back from 'z' (undone): write error on standard output: Input/output error"
+  assert_equal "$(cat x)" one
+  [ ! -e z ]
+  assert_no_temporaries atomic-swap
+}
+
 @test "an undo that finds LINK changed by someone else leaves that change standing" {
   require_shim
   make_releases
