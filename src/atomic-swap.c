@@ -1085,7 +1085,11 @@ undo_repoint (struct repoint *r)
        ? renameat2 (dirfd, holder, dirfd, r->parent.base, RENAME_EXCHANGE)
        : renameat2 (dirfd, r->parent.base, dirfd, away, RENAME_NOREPLACE))
       != 0)
-    return UNDO_FAILED;
+    /* A new LINK cannot be moved away where the filesystem lacks
+       RENAME_NOREPLACE (a check and an unlink could remove someone
+       else's link).  */
+    return (!holder && fs_flag_unsupported (errno)
+            ? UNDO_IMPOSSIBLE : UNDO_FAILED);
 
   struct stat st;
   if (!(fstatat (dirfd, away, &st, AT_SYMLINK_NOFOLLOW) == 0
@@ -1132,9 +1136,16 @@ undo_after (struct repoint *r, char const *what, int err)
       break;
     case UNDO_IMPOSSIBLE:
       /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */
-      error (0, err, "%s now points to %s, and cannot be put back (without "
-             "RENAME_EXCHANGE the old link was replaced, not kept): %s",
-             quoteaf_n (0, r->link), quoteaf_n (1, r->target), what);
+      if (r->old.kind == LINK_ABSENT)
+        error (0, err, "%s now points to %s, and cannot be removed again "
+               "(without RENAME_NOREPLACE it cannot be moved away in one "
+               "step): %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+               what);
+      else
+        error (0, err, "%s now points to %s, and cannot be put back "
+               "(without RENAME_EXCHANGE the old link was replaced, not "
+               "kept): %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+               what);
       break;
     default:
       {

@@ -701,6 +701,12 @@ another"
   assert_equal "$status" 3
   assert_output "atomic-swap: '$dir/current' now points to 'r1', and cannot be put back (without RENAME_EXCHANGE the old link was replaced, not kept): write error on standard output: No space left on device"
   assert_equal "$(readlink "$dir/current")" r1
+  # Nor can a LINK that did not exist be moved away again without
+  # RENAME_NOREPLACE: atomic-swap says so, and does not try.
+  run sh -c "atomic-swap -q -v -s r1 '$dir/new' >/dev/full"
+  assert_equal "$status" 3
+  assert_output "atomic-swap: '$dir/new' now points to 'r1', and cannot be removed again (without RENAME_NOREPLACE it cannot be moved away in one step): write error on standard output: No space left on device"
+  assert_equal "$(readlink "$dir/new")" r1
   # -p needs the exchange, so it is refused before anything changes.
   run atomic-swap -q -p -s r2 "$dir/current"
   assert_equal "$status" 3
