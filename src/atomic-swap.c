@@ -396,53 +396,119 @@ sync_directories (struct operand const *a, struct operand const *b,
   return false;
 }
 
+/* What undo_repoint and undo_rename achieved.  */
+enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE };
+
+/* The identity of what NAME in DIRFD is (never followed), to know it
+   again; st_ino 0 if it cannot be read.  */
+static struct stat
+identity_of (int dirfd, char const *name)
+{
+  struct stat st;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    st.st_ino = 0;
+  return st;
+}
+
+/* Whether NAME in DIRFD is still what ID was (or ID is unknown).  */
+static bool
+still_holds (int dirfd, char const *name, struct stat const *id)
+{
+  struct stat now = identity_of (dirfd, name);
+  return (id->st_ino == 0
+          || (now.st_ino == id->st_ino && now.st_dev == id->st_dev));
+}
+
+/* Undo the rename of A to B with FLAGS, with the same call the other
+   way round.  AT_A and AT_B are what A and B held just after the
+   rename.  If what comes back is not that -- another process changed a
+   name meanwhile -- its change is put back and stands.  */
+static enum undo_result
+undo_rename (struct operand const *a, struct operand const *b,
+             unsigned int flags, struct stat const *at_a,
+             struct stat const *at_b)
+{
+  int adir = a->parent.fd, bdir = b->parent.fd;
+  char const *abase = a->parent.base, *bbase = b->parent.base;
+  if (flags & RENAME_EXCHANGE)
+    {
+      if (renameat2 (adir, a->name, bdir, b->name, RENAME_EXCHANGE) != 0)
+        return UNDO_FAILED;
+      if (still_holds (adir, abase, at_b) && still_holds (bdir, bbase, at_a))
+        return UNDONE;
+      renameat2 (adir, a->name, bdir, b->name, RENAME_EXCHANGE);
+      return UNDO_OVERTAKEN;
+    }
+  if (renameat2 (bdir, b->name, adir, a->name, RENAME_NOREPLACE) != 0)
+    return UNDO_FAILED;
+  if (still_holds (adir, abase, at_b))
+    return UNDONE;
+  renameat2 (adir, a->name, bdir, b->name, RENAME_NOREPLACE);
+  return UNDO_OVERTAKEN;
+}
+
 /* A was renamed to B with FLAGS (exchanged, or moved with
-   RENAME_NOREPLACE).  Print it if asked -- undoing it, with the same
-   call the other way round, if that cannot be written.  With -v, called
-   with the cleanup signals blocked.  */
+   RENAME_NOREPLACE).  Print it if asked -- undoing it if that cannot be
+   written.  With -v, called with the cleanup signals blocked.  */
 static int
 say_renamed (struct operand const *a, struct operand const *b,
              unsigned int flags, struct options const *opt)
 {
+  if (!opt->verbose)
+    return EXIT_DONE;
   bool exchange = flags & RENAME_EXCHANGE;
-  if (opt->verbose)
+  /* What the rename left at each name, for an undo to know again.  */
+  struct stat at_a = { .st_ino = 0 };
+  if (exchange)
+    at_a = identity_of (a->parent.fd, a->parent.base);
+  struct stat at_b = identity_of (b->parent.fd, b->parent.base);
+
+  char *line = (exchange
+                ? xasprintf ("%s <-> %s\n", quoteaf_n (0, a->arg),
+                             quoteaf_n (1, b->arg))
+                : xasprintf ("renamed %s -> %s\n", quoteaf_n (0, a->arg),
+                             quoteaf_n (1, b->arg)));
+  bool written = write_out (line);
+  int err = errno;
+  free (line);
+  if (written)
+    return EXIT_DONE;
+
+  char const *what = "write error on standard output";
+  switch (undo_rename (a, b, flags, &at_a, &at_b))
     {
-      char *line = (exchange
-                    ? xasprintf ("%s <-> %s\n", quoteaf_n (0, a->arg),
-                                 quoteaf_n (1, b->arg))
-                    : xasprintf ("renamed %s -> %s\n", quoteaf_n (0, a->arg),
-                                 quoteaf_n (1, b->arg)));
-      bool written = write_out (line);
-      int err = errno;
-      free (line);
-      if (!written)
-        {
-          bool undone = (exchange
-                         ? renameat2 (a->parent.fd, a->name, b->parent.fd,
-                                      b->name, RENAME_EXCHANGE)
-                         : renameat2 (b->parent.fd, b->name, a->parent.fd,
-                                      a->name, RENAME_NOREPLACE)) == 0;
-          if (undone && exchange)
-            error (0, err, "%s and %s were exchanged back (undone): write "
-                   "error on standard output", quoteaf_n (0, a->arg),
-                   quoteaf_n (1, b->arg));
-          else if (undone)
-            error (0, err, "%s was moved back from %s (undone): write "
-                   "error on standard output", quoteaf_n (0, a->arg),
-                   quoteaf_n (1, b->arg));
-          else
-            {
-              int undo_err = errno;
-              error (0, err, "write error on standard output");
-              error (0, undo_err, "%s %s %s, and cannot be undone",
-                     quoteaf_n (0, a->arg),
-                     exchange ? "was exchanged with" : "was moved to",
-                     quoteaf_n (1, b->arg));
-            }
-          return EXIT_SYSERR;
-        }
+    case UNDONE:
+      if (exchange)
+        error (0, err, "%s and %s were exchanged back (undone): %s",
+               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
+      else
+        error (0, err, "%s was moved back from %s (undone): %s",
+               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
+      break;
+    case UNDO_OVERTAKEN:
+      if (exchange)
+        error (0, err, "%s and %s cannot be exchanged back, since another "
+               "process changed one of them meanwhile (its change "
+               "stands): %s", quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+               what);
+      else
+        error (0, err, "%s cannot be moved back from %s, since another "
+               "process changed %s meanwhile (its change stands): %s",
+               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+               quoteaf_n (2, b->arg), what);
+      break;
+    default:
+      {
+        int undo_err = errno;
+        error (0, err, "%s", what);
+        error (0, undo_err, "%s %s %s, and cannot be undone",
+               quoteaf_n (0, a->arg),
+               exchange ? "was exchanged with" : "was moved to",
+               quoteaf_n (1, b->arg));
+      }
+      break;
     }
-  return EXIT_DONE;
+  return EXIT_SYSERR;
 }
 
 /* Rename A to B with FLAGS, say so if asked, and sync.  What -v prints
@@ -1062,9 +1128,6 @@ save_backup (struct repoint *r)
   errno = EAGAIN;
   return false;
 }
-
-/* What undo_repoint achieved.  */
-enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE };
 
 /* Put LINK back as it was before R's change: exchange it with what it
    held (or, if it was absent, move it away), check that what comes away

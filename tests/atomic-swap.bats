@@ -775,6 +775,42 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+@test "exchange and -n with -v: an undo that finds a name changed by someone else leaves that change standing" {
+  require_shim
+  echo one >x
+  echo two >y
+  # Stopped just before the undo (its second renameat2), while another
+  # process replaces y: the undo must not move that file to x.
+  start_with_shim faults FAULT_PAUSE=renameat2:2 \
+    sh -c 'exec atomic-swap -v x y >/dev/full 2>err'
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  echo three >y.new
+  mv y.new y
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: 'x' and 'y' cannot be exchanged back, since another process changed one of them meanwhile (its change stands): write error on standard output: No space left on device"
+  assert_equal "$(cat x)" two
+  assert_equal "$(cat y)" three
+  rm -r faults
+  # The same for a move: the file put at z meanwhile stays there.
+  start_with_shim faults FAULT_PAUSE=renameat2:2 \
+    sh -c 'exec atomic-swap -v -n x z >/dev/full 2>err'
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  echo four >z.new
+  mv z.new z
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z' meanwhile (its change stands): write error on standard output: No space left on device"
+  [ ! -e x ]
+  assert_equal "$(cat z)" four
+}
+
 # --- --backup ---------------------------------------------------------------------
 
 @test "-b keeps the replaced link as LINK~, a symbolic link to the old target" {
