@@ -1308,10 +1308,24 @@ complete_repoint (struct repoint *r, struct options const *opt)
           /* The change stands; what it replaced could not be removed.  */
           int remove_errno = errno;
           char *shown = path_in_parent (&r->parent, left);
-          error (0, remove_errno, "%s now points to %s, but the link it "
-                 "replaced is left as %s, which cannot be removed",
-                 quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-                 quoteaf_n (2, shown));
+          if (r->older_backup_held)
+            {
+              /* Not the old link, which is safe at LINK~: what --backup
+                 replaced there.  */
+              char *backup = path_in_parent (&r->parent, r->backup);
+              error (0, remove_errno, "%s now points to %s, and its old "
+                     "link is kept as %s, but the older %s it replaced is "
+                     "left as %s, which cannot be removed",
+                     quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                     quoteaf_n (2, backup), quoteaf_n (3, backup),
+                     quoteaf_n (4, shown));
+              free (backup);
+            }
+          else
+            error (0, remove_errno, "%s now points to %s, but the link it "
+                   "replaced is left as %s, which cannot be removed",
+                   quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                   quoteaf_n (2, shown));
           free (shown);
           return EXIT_SYSERR;
         }

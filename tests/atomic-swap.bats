@@ -1335,6 +1335,20 @@ interrupt_at_rename() {
   assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/a
 }
 
+@test "-b: the older LINK~ that cannot be removed (EIO) is named as such, not as the replaced link" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  run strace -o /dev/null -e trace=unlinkat -e inject=unlinkat:error=EIO:when=1 \
+    atomic-swap -b -s releases/b current
+  assert_equal "$status" 3
+  assert_output --regexp "^atomic-swap: 'current' now points to 'releases/b', and its old link is kept as 'current~', but the older 'current~' it replaced is left as '(\.atomic-swap\.[A-Za-z0-9]{6})', which cannot be removed: Input/output error\$"
+  assert_equal "$(readlink current)" releases/b
+  assert_equal "$(readlink current~)" releases/a
+  [[ $output =~ \'(\.atomic-swap\.[A-Za-z0-9]{6})\' ]]
+  assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/0
+}
+
 @test "--expect: a signal that comes as the lock is made leaves no lock behind" {
   command -v strace >/dev/null || skip "strace is not installed"
   make_releases
