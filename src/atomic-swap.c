@@ -1098,14 +1098,16 @@ save_backup (struct repoint *r)
           return false;
         }
       struct stat st;
-      if (fstatat (r->parent.fd, r->temp.name, &st, AT_SYMLINK_NOFOLLOW) == 0
-          && S_ISLNK (st.st_mode))
+      bool examined = fstatat (r->parent.fd, r->temp.name, &st,
+                               AT_SYMLINK_NOFOLLOW) == 0;
+      if (examined && S_ISLNK (st.st_mode))
         {
           r->old_held_at = r->backup;
           r->older_backup_held = true;
           return true;
         }
-      /* Not a backup of ours: put it back.  */
+      /* Not a backup of ours, or not known to be: put it back.  */
+      int why = examined ? EEXIST : errno;
       if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->backup,
                      RENAME_EXCHANGE) != 0)
         {
@@ -1122,7 +1124,7 @@ save_backup (struct repoint *r)
           errno = err;
           return false;
         }
-      errno = EEXIST;
+      errno = why;
       return false;
     }
   errno = EAGAIN;

@@ -903,6 +903,27 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+@test "-b: an older LINK~ that cannot be examined is put back, and the error is named" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  # The fstatat that looks at what the exchange with LINK~ brought back:
+  # the first one after that exchange (found in a traced run).
+  strace -o trace -e trace=newfstatat,renameat2 atomic-swap -b -s releases/b current
+  n=$(awk '/RENAME_EXCHANGE/ && /"current~"/ { after = 1 }
+           /^newfstatat/ { k++; if (after) { print k; exit } }' trace)
+  [ -n "$n" ] || fail "no fstatat after the exchange: $(cat trace)"
+  atomic-swap -s releases/a current
+  ln -sfn releases/0 current~
+  run strace -o /dev/null -e trace=newfstatat \
+    -e inject=newfstatat:error=EIO:when="$n" atomic-swap -b -s releases/b current
+  assert_failure 3
+  assert_output "atomic-swap: 'current' was put back as it was (undone): cannot keep the old link of 'current' as 'current~': Input/output error"
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink current~)" releases/0
+  assert_no_temporaries atomic-swap
+}
+
 # --- --relative ------------------------------------------------------------------
 
 @test "relative_path: the tricky cases" {
