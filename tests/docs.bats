@@ -293,6 +293,47 @@ examples_test() {
   done
 }
 
+@test "examples harness: a man page's commands outside EXAMPLES run too" {
+  # A section of its own may show a command (lockdir's QUEUE and SHARED
+  # HOLDERS do); a block that shows a message or a configuration file,
+  # where a tool's name is no command, is not run.
+  SRCDIR=$BATS_TEST_TMPDIR/src
+  mkdir -p "$SRCDIR/man"
+  cat >"$SRCDIR/man/lockdir.x" <<'EOF'
+[QUEUE]
+Who waits:
+.PP
+.nf
+.RS
+lockdir \-\-status \-\-json data.lock | jq .
+.RE
+.fi
+.PP
+The message:
+.PP
+.nf
+.RS
+lockdir: 'L' is held by pid 1
+.RE
+.fi
+[LOG ROTATION]
+.nf
+/var/log/x.log {
+    postrotate
+        pkill \-HUP \-x lockdir || true
+    endscript
+}
+.fi
+[EXAMPLES]
+.nf
+lockdir \-n L true
+.fi
+EOF
+  run examples_blocks lockdir man
+  assert_output "$(printf '%s\n' 'lockdir --status --json data.lock | jq .' @@ \
+    'lockdir -n L true' @@)"
+}
+
 @test "examples harness (control): a usage error, an unreached line, a stray file, a hang" {
   require_sandbox
   local dir

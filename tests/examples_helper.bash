@@ -6,8 +6,10 @@
 # together, and a for/case spanning lines stays whole):
 #   - README.md: each ```sh block;
 #   - TOOL --help: the lines after "Examples:";
-#   - man/TOOL.x: each .nf/.fi block of the [EXAMPLES] section, with
-#     the roff escapes undone and a crontab line's schedule removed.
+#   - man/TOOL.x: each .nf/.fi block of the [EXAMPLES] section, and
+#     of any other section where a line starts with a tool's name as a
+#     command, with the roff escapes undone and a crontab line's
+#     schedule removed.
 # A block runs only if it calls one of the tools (the README's build
 # commands are run by CI itself).
 #
@@ -60,6 +62,19 @@ examples_strip_comments() {
   }'
 }
 
+# Of the .nf blocks of a man page on standard input (each opened by
+# "@@ex" or "@@other" and closed by "@@"), print those of EXAMPLES, and
+# those of other sections where a line starts with a tool's name as a
+# command (not "TOOL: message", nor a name in a configuration file).
+examples_man_commands() {
+  awk -v tools="$EXAMPLE_TOOLS" '
+    BEGIN { gsub(/ +/, "|", tools); cmd = "^[ \t]*(" tools ")([ \t]|$)" }
+    /^@@(ex|other)$/ { keep = ($0 == "@@ex"); n = 0; next }
+    $0 == "@@" { if (keep) { for (i = 1; i <= n; i++) print line[i]; print "@@" }
+                 next }
+    { line[++n] = $0; if ($0 ~ cmd) keep = 1 }'
+}
+
 # Print the blocks of example commands of SOURCE, each followed by a line
 # holding only "@@".  SOURCE is README, or a tool's name: "TOOL --help"
 # or "TOOL man".
@@ -78,13 +93,15 @@ examples_blocks() {
       echo "@@"
       ;;
     *:man)
+      # Each block opens with "@@ex" in EXAMPLES, "@@other" elsewhere.
       awk '/^\[/ { ex = ($0 == "[EXAMPLES]"); next }
-           ex && /^\.nf/ { on = 1; next }
-           ex && on && /^\.fi/ { on = 0; print "@@"; next }
-           ex && on && !/^\.(RS|RE)([ \t]|$)/' "$SRCDIR/man/$source.x" |
+           /^\.nf/ { on = 1; print (ex ? "@@ex" : "@@other"); next }
+           on && /^\.fi/ { on = 0; print "@@"; next }
+           on && !/^\.(RS|RE)([ \t]|$)/' "$SRCDIR/man/$source.x" |
         sed -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" -e 's/\\(dq/"/g' \
             -e 's/\\e/\\/g' -e 's/\\&//g' -e 's/\\f[BIRP]//g' |
-        sed -E 's/^([-*0-9\/,]+[ \t]+){5}//'
+        sed -E 's/^([-*0-9\/,]+[ \t]+){5}//' |
+        examples_man_commands
       ;;
   esac | examples_strip_comments
 }
