@@ -334,7 +334,7 @@ EOF
     'lockdir -n L true' @@)"
 }
 
-@test "examples harness (control): a usage error, an unreached line, a stray file, a hang" {
+@test "examples harness (control): a usage error, an unreached line, a stray file, a hang, a misspelt tool" {
   require_sandbox
   local dir
   dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
@@ -348,14 +348,29 @@ EOF
   printf '%s\n' 'lockdir L sleep 30' >"$dir/block.4"
   # And one that is fine: a deploy with the sandbox's tree.
   printf '%s\n' 'atomic-swap -s releases/41 current' >"$dir/block.5"
+  # A misspelt tool, which would get a stub as a program of the user's.
+  printf '%s\n' 'atomic-swp -s releases/41 current' 'lockdir -n L true' \
+    >"$dir/block.6"
   # 5 s per block: block 4 is caught hanging, and the others have time
   # to finish on a loaded machine.
-  EXAMPLE_TIMEOUT=5 run examples_run_blocks "$dir" 5
+  EXAMPLE_TIMEOUT=5 run examples_run_blocks "$dir" 6
   assert_line --partial "block 1, line 1: excl-create exited with status 2"
   assert_line --partial "block 2, line 2 never ran: lockdir -n L true"
   assert_line --partial "block 3, a file named '10s' appeared"
   assert_line --partial "block 4, hung"
   refute_line --partial "block 5"
+  assert_line --partial "block 6, 'atomic-swp' is no tool: atomic-swap misspelt?"
+}
+
+@test "examples harness: a block not run for a misspelt tool is reported" {
+  SRCDIR=$BATS_TEST_TMPDIR/src
+  mkdir -p "$SRCDIR"
+  printf '%s\n' '```sh' 'excl-creat --pid job.pid' '```' \
+    '```sh' './configure && make' '```' >"$SRCDIR/README.md"
+  run examples_check README
+  assert_line "README: a block not run: 'excl-creat' is no tool: excl-create misspelt?"
+  assert_line "README: no examples found"
+  [ "${#lines[@]}" -eq 2 ] || fail "more problems than expected"
 }
 
 @test "examples harness: what an example leaves running ends with the sandbox" {

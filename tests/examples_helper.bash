@@ -35,7 +35,10 @@
 # or when a file
 # appears whose name is an option's value (a duration such as '10s', a
 # format with '%'): the mark of an option that took its value as an
-# operand.  The sandbox needs root, or user namespaces (then the tools
+# operand; or when a program given a stub is within two edits of a
+# tool's name (a misspelt tool would run as a stub, and succeed; a
+# block that is not run at all is checked for that too).  The sandbox
+# needs root, or user namespaces (then the tools
 # run as root of a user namespace of their own).
 
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
@@ -269,6 +272,33 @@ examples_run_blocks() {
   done
 }
 
+# For each word on standard input (a program given a stub) that is no
+# tool but within two edits of a tool's name, say so: a misspelt tool
+# in an example would otherwise run as a stub, and succeed.
+examples_misspelt_tools() {
+  awk -v tools="$EXAMPLE_TOOLS" '
+    function distance(a, b,    i, j, la, lb, d, cost) {
+      la = length(a); lb = length(b)
+      for (i = 0; i <= la; i++) d[i, 0] = i
+      for (j = 0; j <= lb; j++) d[0, j] = j
+      for (i = 1; i <= la; i++)
+        for (j = 1; j <= lb; j++) {
+          cost = substr(a, i, 1) != substr(b, j, 1)
+          d[i, j] = d[i - 1, j - 1] + cost
+          if (d[i - 1, j] + 1 < d[i, j]) d[i, j] = d[i - 1, j] + 1
+          if (d[i, j - 1] + 1 < d[i, j]) d[i, j] = d[i, j - 1] + 1
+        }
+      return d[la, lb]
+    }
+    BEGIN { n = split(tools, tool, / +/) }
+    { word = $0; sub(/.*\//, "", word)
+      for (k = 1; k <= n; k++)
+        if (word != tool[k] && distance(word, tool[k]) <= 2) {
+          printf "\047%s\047 is no tool: %s misspelt?\n", $0, tool[k]
+          break
+        } }'
+}
+
 # Print the problems of block I of the run in DIR.
 examples_judge() {
   local dir=$1 i=$2 st line tool text name n=0
@@ -292,6 +322,8 @@ examples_judge() {
     grep -q "^[-0-9]* $n " "$dir/log.$i" ||
       echo "line $n never ran: $text"
   done <"$dir/block.$i"
+  # No stub stands for a tool whose name is misspelt.
+  examples_stub_names <"$dir/block.$i" | examples_misspelt_tools
   # No file named like an option's value.
   comm -13 "$dir/before.$i" "$dir/after.$i" | while IFS= read -r name; do
     name=${name##*/}
@@ -317,6 +349,10 @@ examples_check() {
            ! printf '%s\n' "$block" | examples_uses_etcd; }; then
         n=$((n + 1))
         printf '%s\n' "$block" >"$dir/block.$n"
+      elif [ -n "$block" ]; then
+        # Not run: unless it is because a tool's name is misspelt.
+        printf '%s\n' "$block" | examples_stub_names |
+          examples_misspelt_tools | sed "s|^|$where: a block not run: |"
       fi
       block=
     else
