@@ -224,11 +224,9 @@ man_section() {
 # Problems already known and being fixed elsewhere, as extended regular
 # expressions over the problem lines; they turn a failure into a skip
 # that names them.  Remove a line when its fix is merged.
-KNOWN_EXAMPLE_DEFECTS=(
-  # issue 12: excl-create's -w takes an optional argument, so '-w 1m'
-  # makes a file named '1m' (the excl-create branch makes it required).
-  "^(README|excl-create --help|excl-create man): block [0-9]+, a file named '(10s|1m)' appeared"
-)
+# (Issue 12's line went when excl-create -w took its value as required:
+# it turned that very regression into a skip.)
+KNOWN_EXAMPLE_DEFECTS=()
 
 require_sandbox() {
   examples_sandbox_args >/dev/null ||
