@@ -82,6 +82,49 @@ man_page() {
   grep -qx '## Reporting bugs' "$SRCDIR/README.md"
 }
 
+# The options of TOOL's getopt tables, one per line: "--NAME ARG" (ARG
+# is "required" or "no"), and "-C ARG" for each short option.
+source_options() {
+  local src=$SRCDIR/src/$1.c table shorts
+  table=$(sed -n '/long_options\[\] =/,/^};/p' "$src")
+  if grep -q ETCD_LONG_OPTIONS <<<"$table"; then
+    table+=$'\n'$(sed -n '/define ETCD_LONG_OPTIONS/,/^$/p' \
+      "$SRCDIR/src/etcdopts.h")
+  fi
+  sed -n 's/.*{"\([a-z][-a-z]*\)", *\([a-z]*\)_argument.*/--\1 \2/p' <<<"$table"
+  shorts=$(sed -n 's/.*getopt_long (argc, argv, "\([^"]*\)".*/\1/p
+                   s/^#define SHORT_OPTIONS "\([^"]*\)"/\1/p' "$src" |
+           head -n 1)
+  shorts=${shorts#+}
+  awk -v s="$shorts" 'BEGIN {
+    for (i = 1; i <= length(s); i++) {
+      c = substr(s, i, 1)
+      if (c == ":") continue
+      print "-" c, (substr(s, i + 1, 1) == ":" ? "required" : "no")
+    } }'
+}
+
+@test "every option the code accepts is in --help and the man page, as it takes it" {
+  local t opt arg help page missing=
+  for t in "${TOOLS[@]}"; do
+    help=$("$BINDIR/$t" --help)
+    page=$(sed 's/\\-/-/g' "$(man_page "$t")")
+    [ -n "$(source_options "$t")" ] || fail "$t: no getopt table found"
+    while read -r opt arg; do
+      # An option line of --help: "  -x, --long=ARG  text", "      --long".
+      if [ "$arg" = required ]; then
+        grep -qE -- "^ +(-., )?$opt(, --[a-z-]+)?[= ][A-Z]" <<<"$help" ||
+          missing+=" $t:$opt=ARG"
+      else
+        grep -qE -- "^ +(-., )?$opt(,| +[^A-Z ]|$)" <<<"$help" ||
+          missing+=" $t:$opt"
+      fi
+      grep -qF -- "$opt" <<<"$page" || missing+=" $t:$opt(man)"
+    done < <(source_options "$t")
+  done
+  [ -z "$missing" ] || fail "not documented as the code takes it:$missing"
+}
+
 @test "no placeholder bug-report address anywhere in the sources" {
   run grep -rIl --exclude-dir=.git -e 'example\.org' -e 'example\.com' \
     "$SRCDIR/src" "$SRCDIR/man" "$SRCDIR/README.md" "$SRCDIR/NEWS" \
