@@ -218,9 +218,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           wait timed out (default: 75 with COMMAND, 1\n\
                           without)\n\
       --lease=DURATION  let others break the lock once its heartbeat is\n\
-                          older than DURATION (at most 365d), whatever\n\
-                          host it is from;\n\
-                          while COMMAND runs, lockdir refreshes the\n\
+                          older than DURATION (at most 365d; 'inf': no\n\
+                          lease, as without --lease), whatever host it is\n\
+                          from; while COMMAND runs, lockdir refreshes the\n\
                           heartbeat every third of DURATION\n\
       --max-runtime=DURATION  send COMMAND SIGTERM when it has run for\n\
                           DURATION, and exit with status 124; COMMAND\n\

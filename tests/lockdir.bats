@@ -1642,6 +1642,14 @@ print(ascii(value))' "$@"
   assert_success
 }
 
+@test "--lease=inf is no lease, and --help says so" {
+  run lockdir --lease=inf L sh -c 'cat L/owner.*'
+  assert_success
+  refute_line --partial "lease="
+  run bash -c "lockdir --help | tr -s ' \\n' ' '"
+  assert_output --partial "(at most 365d; 'inf': no lease, as without --lease)"
+}
+
 # --- the script form's owner --------------------------------------------------------------
 
 # In SHELL, run SCRIPT; it prints "ok" when the lock's owner is the
