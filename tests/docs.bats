@@ -132,6 +132,26 @@ source_options() {
   assert_output ""
 }
 
+@test "scripts/install-deps installs what the package build needs" {
+  # tests/package.bats runs dpkg-buildpackage under CI, on a Debian 12
+  # that has only what install-deps installed: every Build-Depends
+  # (as DEB_BUILD_PROFILES=nocheck leaves them), build-essential, which
+  # dpkg-checkbuilddeps always adds, and git, which makes the checkout.
+  local deps p missing=
+  # (debian/ is not in the release tarball that distcheck tests.)
+  [ -f "$SRCDIR/debian/control" ] || skip "no debian/control here"
+  deps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$SRCDIR/debian/control" |
+    sed -e 's/^Build-Depends://' -e '/^[A-Z]/d' | tr ',' '\n' |
+    grep -v '<!nocheck>' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' |
+    sed 's/^debhelper-compat$/debhelper/' | grep .)
+  [ -n "$deps" ] || fail "no Build-Depends in debian/control"
+  for p in $deps build-essential git; do
+    grep -qE "(^|[ '\"])$p([ '\"]|$)" "$SRCDIR/scripts/install-deps" ||
+      missing+=" $p"
+  done
+  [ -z "$missing" ] || fail "not installed by scripts/install-deps:$missing"
+}
+
 @test "COPYING holds the GNU GPL version 3" {
   [ -f "$SRCDIR/COPYING" ] || fail "no COPYING"
   run head -n 3 "$SRCDIR/COPYING"
