@@ -24,7 +24,7 @@ run sh race.sh
 run excl-create claim
 run excl-create --pid pidfile
 run cat pidfile
-say "excl-create --wait: blocks until the file is removed, woken by inotify"
+say "excl-create --wait: blocks until the file is removed, woken by dnotify"
 run "(sleep 0.3; rm claim) & excl-create -v --wait=5s -c carol claim; cat claim"
 run excl-create --wait=200ms claim
 say "excl-create --check-fs: what this filesystem guarantees"
@@ -80,7 +80,7 @@ mkdir -p site site.new && echo old >site/v && echo new >site.new/v
 run 'atomic-swap -v site site.new; cat site/v site.new/v'
 run atomic-swap -n site.new site
 
-say "lockdir: one command at a time; the second waits, woken by inotify"
+say "lockdir: one command at a time; the second waits, woken by dnotify"
 run "lockdir job sh -c 'echo first holds token \$LOCKDIR_TOKEN; sleep 0.5' & sleep 0.1; lockdir -w 5s job sh -c 'echo second holds token \$LOCKDIR_TOKEN'; wait"
 say "lockdir -n: busy is status 75 with a command (1 without); the owner is visible"
 run "lockdir job sleep 1 & sleep 0.2; lockdir -n job true; echo status \$?; lockdir --status job | grep -E '^(pid|child_pid|command|token)='; wait"
