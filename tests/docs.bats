@@ -152,6 +152,20 @@ source_options() {
   [ -z "$missing" ] || fail "not installed by scripts/install-deps:$missing"
 }
 
+@test "README opens with two commands, setup with the demo and the test suite, which CI runs" {
+  local top
+  top=$(awk '/^```sh[ \t]*$/ { on = 1; next } on && /^```/ { exit } on' \
+    "$SRCDIR/README.md" | sed 's/ *#.*//')
+  assert_equal "$top" "$(printf '%s\n' './scripts/setup --demo' './scripts/check')"
+  [ -x "$SRCDIR/scripts/setup" ] && [ -x "$SRCDIR/scripts/check" ] ||
+    fail "scripts/setup or scripts/check is not executable"
+  # CI runs that block as printed, not commands of its own.
+  run grep -c 'readme_top' "$SRCDIR/.ci/run"
+  [ "$output" -ge 2 ] || fail ".ci/run does not run the README's first block"
+  run grep -E '^[^#]*scripts/(setup|check|install-deps)' "$SRCDIR/.ci/run"
+  assert_output ""
+}
+
 @test "COPYING holds the GNU GPL version 3" {
   [ -f "$SRCDIR/COPYING" ] || fail "no COPYING"
   run head -n 3 "$SRCDIR/COPYING"
