@@ -78,6 +78,17 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_output --partial '76   the lock was lost'
 }
 
+@test "a lock name of 512 bytes is taken, one of 513 is a usage error (the man page's limit)" {
+  local name
+  name=t$BATS_SUITE_TEST_NUMBER/$(printf "%0$((511 - ${#BATS_SUITE_TEST_NUMBER} - 1))d" 0)
+  assert_equal "${#name}" 512
+  run le "$name" true
+  assert_success
+  run le "${name}1"
+  assert_usage_error lockdir
+  assert_output --partial "may have at most 512 bytes"
+}
+
 @test "a bad lock name: status 2 without COMMAND, 125 with; nothing queued" {
   run le ''
   assert_usage_error lockdir
