@@ -100,7 +100,8 @@ _atomicutils_value()
             mapfile -t COMPREPLY < <(compgen -W "$pids" -- "$cur")
             ;;
         FORMAT)
-            mapfile -t COMPREPLY < <(compgen -W "'%Y-%m-%dT%H:%M:%S%z' '%H:%M:%S' '%s'" -- "$cur")
+            # safe-append -t: its own 'rfc3339', or a date(1) format.
+            mapfile -t COMPREPLY < <(compgen -W "rfc3339 '%Y-%m-%dT%H:%M:%S%z' '%H:%M:%S' '%s'" -- "$cur")
             ;;
         N)
             mapfile -t COMPREPLY < <(compgen -W '1 75' -- "$cur")

@@ -112,6 +112,13 @@ refute_candidate() {
   assert_candidate 644
 }
 
+@test "a timestamp FORMAT: rfc3339, which --help names, is offered" {
+  complete_line "safe-append -t rf"
+  assert_equal "$REPLY_LINES" "rfc3339"
+  complete_line "safe-append --timestamp="
+  assert_candidate rfc3339
+}
+
 @test "operands are file names" {
   mkdir releases
   : >releases/notes
