@@ -288,6 +288,15 @@ assert_command_usage_error() {
   assert_failure 124
 }
 
+@test "--max-runtime=0 and inf set no limit, as --help says; COMMAND stays in lockdir's group" {
+  local d
+  for d in 0 inf; do
+    run lockdir --max-runtime=$d L sh -c 'sleep 0.2; ps -o pgid= -p $$ >pgid; exit 7'
+    assert_failure 7
+    assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
+  done
+}
+
 @test "--max-runtime stops the processes COMMAND started too (its process group): none runs on after the release" {
   # The sleep writes elsewhere: one left running would hold run's
   # output open, and run would wait for it to end, passing anyway.
