@@ -373,6 +373,19 @@ examples_test() {
   done
 }
 
+@test "examples harness: --help's Examples end where its footer begins" {
+  # The examples are the lines after "Examples:" up to the first blank
+  # line: a blank line among them would leave the rest unrun, unseen.
+  local t
+  for t in "${TOOLS[@]}"; do
+    run bash -c "'$BINDIR/$t' --help |
+      awk '/^Examples:/ { on = 1; next } on && !NF { rest = 1; next } rest'"
+    assert_output "$(printf '%s\n' \
+      'Report bugs as the README.md of atomicutils says under "Reporting bugs".' \
+      "Full documentation: man $t")"
+  done
+}
+
 @test "examples harness: a man page's commands outside EXAMPLES run too" {
   # A section of its own may show a command (lockdir's QUEUE and SHARED
   # HOLDERS do); a block that shows a message or a configuration file,
