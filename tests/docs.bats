@@ -386,6 +386,21 @@ examples_test() {
   done
 }
 
+@test "examples harness: every README code block that calls a tool is a sh block" {
+  # Only sh blocks are run: a tool called in a bash, shell, console or
+  # unnamed block, or in an indented one, would go unrun.
+  run awk -v tools="$EXAMPLE_TOOLS" '
+    BEGIN { gsub(/ +/, "|", tools)
+            call = "(^|[^-[:alnum:]_./])(" tools ")([[:space:]]|$)" }
+    /^```/ { if (!on) { on = 1; lang = substr($0, 4); next }
+             on = 0; next }
+    on && lang !~ /^sh[ \t]*$/ && $0 ~ call { print FNR ": " $0 }
+    !on && /^(    |\t)/ && $0 ~ call && prev ~ /^[ \t]*$/ {
+      print FNR ": " $0 }
+    { prev = $0 }' "$SRCDIR/README.md"
+  assert_output ""
+}
+
 @test "examples harness: a man page's commands outside EXAMPLES run too" {
   # A section of its own may show a command (lockdir's QUEUE and SHARED
   # HOLDERS do); a block that shows a message or a configuration file,
