@@ -194,3 +194,36 @@ verdicts() {
   assert_line "RENAME_NOREPLACE=refuse"
   assert_line "O_APPEND=refuse"
 }
+
+# The fstypes a cell of the README's filesystem table names.
+readme_fstypes() {
+  local name
+  for name in $(tr -c 'A-Za-z0-9-' ' ' <<<"$1"); do
+    case $name in
+      GlusterFS) echo fuse.glusterfs ;;
+      s3fs | goofys | gcsfuse | mountpoint-s3 | rclone | blobfuse) echo "fuse.$name" ;;
+      ext4 | xfs | btrfs | tmpfs | f2fs) echo "$name" ;;
+    esac
+  done
+}
+
+@test "README's filesystem table: what it says kept is safe, what it says refused is refused" {
+  local table row fs n=0
+  table=$(sed -n '/^| filesystem | verdict |$/,/^$/p' "$BATS_TEST_DIRNAME/../README.md")
+  # The row "| FILESYSTEMS | every promise kept |" and the row "| ... | refused |".
+  for row in "every promise kept" refused; do
+    while read -r fs; do
+      n=$((n + 1))
+      verdicts "$fs"
+      if [ "$row" = refused ]; then
+        refute_line --partial "=safe"
+        refute_line --partial "=warn"
+      else
+        refute_line --partial "=warn"
+        refute_line --partial "=refuse"
+      fi
+    done < <(readme_fstypes "$(grep -F "| $row |" <<<"$table" | cut -d '|' -f 2)")
+  done
+  ((n >= 10)) || fail "only $n filesystems found in the table: $table"
+}
+
