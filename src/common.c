@@ -21,6 +21,8 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1362,6 +1364,27 @@ raise_default (int sig)
   sigaddset (&set, sig);
   sigprocmask (SIG_UNBLOCK, &set, NULL);
   raise (sig);
+}
+
+/* Make sure that a signal that kills us dumps no core.  Return false
+   if it cannot be made sure.  */
+static bool
+disable_core_dumps (void)
+{
+  /* A core_pattern that pipes to a program ignores RLIMIT_CORE; an
+     undumpable process dumps nothing at all.  */
+  if (prctl (PR_SET_DUMPABLE, 0) == 0)
+    return true;
+  struct rlimit none = { 0, 0 };
+  return setrlimit (RLIMIT_CORE, &none) == 0;
+}
+
+void
+exit_as_killed_by (int sig)
+{
+  if (disable_core_dumps ())
+    raise_default (sig);
+  exit (128 + sig);
 }
 
 ssize_t

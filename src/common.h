@@ -391,6 +391,16 @@ void report_terminal_stop (int wait_status);
    that a process that caught it dies of it.  Async-signal-safe.  */
 void raise_default (int sig);
 
+/* COMMAND, run by lockdir, died of signal SIG, and its lock is
+   released: die of SIG too, as timeout(1) does, so that the shell
+   that waits for us sees what it would have seen of COMMAND.  (bash
+   ends a loop at Ctrl-C only if the command it waited for died of
+   SIGINT; one that exits 130 has, for all it knows, handled it.)  The
+   shell still reports 128+SIG.  No core dump of ours: that is
+   COMMAND's.  Where SIG would not kill us (its default action is to
+   ignore it), or our core dump cannot be prevented, exit 128+SIG.  */
+_Noreturn void exit_as_killed_by (int sig);
+
 /* Read what the descriptor FD holds, at most SIZE - 1 bytes, into BUF
    and end it with a NUL (a longer file is cut short).  Return the
    length, or -1 with errno.  */

@@ -758,7 +758,7 @@ run_command (char const *name, char **command,
   if (h.timed_out)
     return STATUS_TIMEDOUT;
   if (WIFSIGNALED (wstatus))
-    return 128 + WTERMSIG (wstatus);
+    exit_as_killed_by (WTERMSIG (wstatus));
   return WEXITSTATUS (wstatus);
 }
 

@@ -311,7 +311,7 @@ filesystems (and on kernels without pidfd).\n\
   125  lockdir itself failed, or the options were wrong\n\
   126  COMMAND was found but could not be run\n\
   127  COMMAND was not found\n\
-  128+N  COMMAND was killed by signal N\n\
+  128+N  COMMAND was killed by signal N, which then kills lockdir too\n\
   -    otherwise, the exit status of COMMAND\n\
 A message lockdir cannot write (standard error full or closed) changes\n\
 none of these statuses.\n\
@@ -1087,7 +1087,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   if (timed_out)
     return EXIT_TIMEDOUT;
   if (WIFSIGNALED (status))
-    return 128 + WTERMSIG (status);
+    exit_as_killed_by (WTERMSIG (status));
   return WEXITSTATUS (status);
 }
 

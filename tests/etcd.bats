@@ -211,6 +211,13 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 @test "a command killed by signal N gives 128+N; --max-runtime gives 124, -k SIGKILL" {
   run le "$L" sh -c 'kill -USR1 $$'
   assert_equal "$status" $((128 + 10))
+  # Killed by it too, after the release, as timeout(1) is: a shell loop
+  # then ends at Ctrl-C (see lockdir.bats).
+  run perl -e 'system @ARGV; print $? & 127, "\n"' \
+    lockdir --etcd="$ETCD_URL" "$L" sh -c 'kill -USR1 $$'
+  assert_output 10
+  run le --status "$L"
+  assert_failure 1
   run le --max-runtime=0.2 "$L" sleep 30
   assert_equal "$status" 124
   # exec: no orphaned sleep keeps run's output open for 30 s; an

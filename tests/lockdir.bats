@@ -272,6 +272,37 @@ assert_command_usage_error() {
   [ ! -e L ]
 }
 
+@test "Ctrl-C ends a shell loop of lockdir COMMANDs: lockdir dies of the signal that killed COMMAND, as timeout(1) does" {
+  # bash ends its loop at SIGINT only if the child it waited for died
+  # of SIGINT too; a child that exits 130 has, for all it knows, handled
+  # the signal, and the loop goes on.  The terminal's Ctrl-C is a SIGINT
+  # to the whole process group (setsid: a group of the loop's own).
+  # shellcheck disable=SC2016
+  background setsid env --default-signal=INT bash -c '
+    for i in 1 2 3; do
+      lockdir L sh -c "[ -e ready ] && exit 0; echo >ready; exec sleep 30"
+      echo "went on after status $?" >>log
+    done'
+  wait_until test -e ready
+  wait_until test -d L
+  kill -INT -- "-$BG"
+  status=0
+  wait "$BG" || status=$?
+  [ ! -e log ] || fail "the loop went on: $(cat log)"
+  assert_equal "$status" 130
+  [ ! -e L ]
+  # Its parent sees it killed by the signal, and no core dump of
+  # lockdir's own for a signal that makes one (the core is COMMAND's).
+  run bash -c 'ulimit -c unlimited 2>/dev/null
+    exec perl -e "system @ARGV; print \$? & 255, qq(\n)" "$@"' bash \
+    lockdir L sh -c 'kill -SEGV $$'
+  assert_output 11
+  [ ! -e L ]
+  # The shell's own report is unchanged: 128+N.
+  run lockdir L sh -c 'kill -TERM $$'
+  assert_failure 143
+}
+
 @test "--max-runtime: SIGTERM, status 124; -k adds SIGKILL" {
   run lockdir --max-runtime=200ms L sleep 30
   assert_failure 124
