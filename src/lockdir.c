@@ -552,6 +552,15 @@ queue_not_directory (char const *lock)
   return NULL;
 }
 
+/* Is LOCK there, and not a directory?  ENOTDIR also says that a
+   directory of LOCK's path is not one: LOCK itself is then not there.  */
+static bool
+exists_not_directory (char const *lock)
+{
+  struct stat st;
+  return lstat (lock, &st) == 0 && !S_ISDIR (st.st_mode);
+}
+
 /* A diagnostic for a failure to use LOCK.  */
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
@@ -573,7 +582,7 @@ report_lock_error (char const *lock, char const *doing, int errnum)
     error (0, 0, "cannot %s %s: its queue %s exists and is not a "
            "directory; remove it", doing, quoteaf_n (0, lock),
            quoteaf_n (1, queue));
-  else if (errnum == ENOTDIR)
+  else if (errnum == ENOTDIR && exists_not_directory (lock))
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));
   else if (errnum == ENOTEMPTY)

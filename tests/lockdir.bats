@@ -1228,6 +1228,22 @@ count_wakeups() {
   assert_failure 3
 }
 
+@test "a directory of LOCK's path that is a file: the message says so, not that LOCK exists" {
+  : >file
+  run lockdir file/L true
+  assert_failure 125
+  assert_output "lockdir: cannot use 'file/L': Not a directory"
+  for form in "" --status --break -u; do
+    run lockdir $form file/L
+    assert_failure 3
+    refute_output --partial "exists"
+    assert_output --partial "Not a directory"
+  done
+  # LOCK itself a file is still named as such.
+  run lockdir file true
+  assert_output --partial "'file': it exists and is not a directory"
+}
+
 @test "--check-fs prints the verdicts for LOCK's filesystem" {
   run lockdir --check-fs L
   assert_success
