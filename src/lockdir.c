@@ -313,8 +313,8 @@ filesystems (and on kernels without pidfd).\n\
   127  COMMAND was not found\n\
   128+N  COMMAND was killed by signal N, which then kills lockdir too\n\
   -    otherwise, the exit status of COMMAND\n\
-A message lockdir cannot write (standard error full or closed) changes\n\
-none of these statuses.\n\
+A message lockdir cannot write (standard error full, closed, or a pipe\n\
+nobody reads any more) changes none of these statuses.\n\
 ", stdout);
   fputs ("\
 \n\
@@ -966,6 +966,26 @@ make_sigchld_pipe (void)
   return pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0;
 }
 
+/* SIGPIPE, ignored by us though not by our caller (ignore_pipe_signal):
+   COMMAND gets it back.  */
+static bool pipe_signal_ignored;
+
+/* For the forms that write nothing on standard output (or, with
+   --print-token, check what they write), ignore SIGPIPE: it can then
+   only come from a message into a pipe whose reader has gone ('2>&1 |
+   head -1'), and must change no status, nor kill us half way: after
+   the lock is taken and before COMMAND runs, or while it runs.  */
+static void
+ignore_pipe_signal (void)
+{
+  struct sigaction ignore, old;
+  memset (&ignore, 0, sizeof ignore);
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset (&ignore.sa_mask);
+  pipe_signal_ignored = (sigaction (SIGPIPE, &ignore, &old) == 0
+                         && old.sa_handler != SIG_IGN);
+}
+
 /* What the child leaves in the memory it shares with us until it execs
    or exits (vfork), read once vfork has returned.  */
 static struct
@@ -988,6 +1008,8 @@ child_exec (struct dirlock const *lock, char **argv,
             sigset_t const *old_mask)
 {
   default_tool_signals ();
+  if (pipe_signal_ignored)
+    signal (SIGPIPE, SIG_DFL);
   pid_t self = getpid ();
   unsigned long long start_time;
   if (process_start_time (self, &start_time) != 0
@@ -1926,6 +1948,9 @@ main (int argc, char **argv)
     return fs_explain_operands (1, operands);
 
   char const *lock_name = operands[0];
+  if (opt.mode == MODE_ACQUIRE || opt.mode == MODE_RELEASE
+      || opt.mode == MODE_RENEW)
+    ignore_pipe_signal ();
   int status;
   switch (opt.mode)
     {

@@ -1381,6 +1381,44 @@ sweep_leftovers() {
   assert_failure 125
 }
 
+# broken_stderr CMD...: run CMD with standard error a pipe whose reader
+# has gone (a '2>&1 | head -1' whose head has exited), and print how it
+# ended: "exit=N" or "signal=N".
+broken_stderr() {
+  perl -e 'pipe my $r, my $w or die "pipe: $!\n"; close $r;
+    open STDERR, ">&", $w or die "dup: $!\n"; close $w;
+    system @ARGV;
+    print $? & 127 ? "signal=" . ($? & 127) : "exit=" . ($? >> 8), "\n"' "$@"
+}
+
+@test "a message into a pipe nobody reads changes no status and stops nothing (no SIGPIPE); COMMAND gets SIGPIPE as the caller had it" {
+  # The message comes after the release: the command's 127 stands.
+  run broken_stderr lockdir L no-such-command-xyz
+  assert_output exit=127
+  [ ! -e L ]
+  # -v says "acquired" before COMMAND starts: COMMAND still runs.
+  run broken_stderr lockdir -v L sh -c 'echo ran >ran'
+  assert_output exit=0
+  [ -e ran ]
+  # Without COMMAND: busy is 1, a release of a lock not held 1.
+  mkfifo gate
+  background lockdir L sh -c 'read x <gate'
+  wait_until test -d L
+  run broken_stderr lockdir -n L
+  assert_output exit=1
+  run broken_stderr lockdir -u L
+  assert_output exit=1
+  echo >gate
+  wait "$BG"
+  # COMMAND's SIGPIPE is the caller's: not ignored (a writer into a
+  # closed pipe dies of it), and ignored if the caller ignores it.
+  assert_equal "$(lockdir L grep SigIgn: /proc/self/status)" \
+    "$(grep SigIgn: /proc/self/status)"
+  run perl -e '$SIG{PIPE} = "IGNORE"; exec @ARGV' lockdir L \
+    sh -c 'grep SigIgn: /proc/self/status'
+  [ $((0x${output##*[[:space:]]} >> 12 & 1)) = 1 ] || fail "SIGPIPE not ignored: $output"
+}
+
 @test "without COMMAND, an unwritable stderr changes no status: held is 0, busy 1, not held 1" {
   # -v says "acquired", into a full stderr, and into a closed one: the
   # lock is held, so the status is 0.
