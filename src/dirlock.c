@@ -680,7 +680,9 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
         }
       size_t entries = 0;
       struct dirent *e;
-      while ((e = readdir (dir)))
+      /* errno tells the end from a failure (EIO): a failed read must
+         not make a held lock look empty, hence free.  */
+      while ((errno = 0, e = readdir (dir)))
         {
           /* libfuse keeps a file unlinked or replaced while open under
              such a name until it is closed: an owner record that is
@@ -695,7 +697,14 @@ look_at_lock (int dirfd, char const *name, int *lock_fd,
             strcpy (next_holder (holders)->id,
                     e->d_name + strlen (OWNER_PREFIX));
         }
+      int read_errno = errno;
       closedir (dir);
+      if (read_errno != 0)
+        {
+          close (fd);
+          errno = read_errno;
+          return -1;
+        }
 
       if (entries == 0)
         {

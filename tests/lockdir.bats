@@ -627,6 +627,26 @@ released=0"
   assert_line --regexp '^heartbeat='
 }
 
+@test "a directory read error on LOCK is an error (3), never a free lock (1)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  lockdir L
+  # The first getdents64 is the read of L's entries: it fails (EIO, as
+  # a failing disk or a network filesystem can).
+  # (-u and --renew name the owner: their parent is strace.)
+  for form in --status "-u --owner-pid=$BASHPID" \
+      "--renew --owner-pid=$BASHPID" --break; do
+    # shellcheck disable=SC2086
+    run strace -qq -o /dev/null -e trace=getdents64 \
+      -e inject=getdents64:error=EIO:when=1 lockdir $form L
+    assert_failure 3
+    assert_output --partial "Input/output error"
+    [ -d L ] || fail "$form: L is gone"
+  done
+  run lockdir --status L
+  assert_success
+  lockdir -u L
+}
+
 @test "--status --json is one valid JSON object with every field" {
   mkfifo gate
   background lockdir --lease=1h L sh -c 'read x <gate'
