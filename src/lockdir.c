@@ -1380,7 +1380,8 @@ reset_history (char const *lock_name)
         error (0, errno, "cannot remove %s, which %s", quoteaf (file),
                problem);
       else
-        report_lock_error (lock_name, "break", errno);
+        /* Maybe after a holding was broken: not "cannot break".  */
+        report_lock_error (lock_name, "check the history of", errno);
       return -1;
     }
 }
@@ -1428,6 +1429,9 @@ break_lock (char const *lock_name, struct options const *opt)
   int reset = broken >= 0 ? reset_history (lock_name) : 0;
   if (reset < 0 || (broken == 1 && reset == 1))
     {
+      /* The holding is ended all the same: show it, as done.  */
+      if (broken == 0)
+        show_broken (lock_name, &ended, opt);
       dirlock_holders_free (&ended);
       return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
     }

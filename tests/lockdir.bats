@@ -1480,6 +1480,25 @@ broken_stderr() {
   [ ! -e L ]
 }
 
+@test "--break whose look at LOCK.last fails after the break: the record is shown, and the message does not deny the break" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  lockdir L true
+  lockdir L
+  # The first open of L.last reads its token before the record replaces
+  # it; the second, to see whether it must be reset, fails (EIO).
+  # (strace says how it resolved L.last on stderr: set apart.)
+  status=0
+  strace -qq -o /dev/null -P L.last -e trace=openat \
+    -e inject=openat:error=EIO:when=2 lockdir --break L >out 2>err ||
+    status=$?
+  assert_equal "$status" 3
+  [ ! -e L ]
+  grep -qx "pid=$BASHPID" out || fail "no record shown: $(cat out)"
+  run grep -v '^strace: ' err
+  refute_output --partial "cannot break"
+  assert_output --partial "cannot read 'L.last': Input/output error"
+}
+
 # --- LOCK.last: the history that carries the fencing token ----------------------------
 
 @test "an unusable token in LOCK.last: a clear error naming it; --break resets the history" {
