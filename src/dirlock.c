@@ -294,9 +294,18 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
       }
     case FIELD_SECONDS:
       {
+        /* Rounded up to the millisecond: cut short, a lease would let
+           others break a live holding early, and one below a
+           millisecond would read back as none at all.  */
         struct timespec t = *(struct timespec const *) at;
-        snprintf (buf, size, "%jd.%03ld", (intmax_t) t.tv_sec,
-                  t.tv_nsec / 1000000);
+        intmax_t seconds = t.tv_sec;
+        long ms = (t.tv_nsec + 999999) / 1000000;
+        if (ms == 1000)
+          {
+            seconds++;
+            ms = 0;
+          }
+        snprintf (buf, size, "%jd.%03ld", seconds, ms);
         return timespec_sign (t) > 0;
       }
     case FIELD_MODE:

@@ -1783,6 +1783,19 @@ print(ascii(value))' "$@"
   assert_output --partial "(at most 365d; 'inf': no lease, as without --lease)"
 }
 
+@test "a lease that is no whole number of milliseconds is recorded rounded up, never as none" {
+  # The record keeps milliseconds: 0.5 ms was written 'lease=0.000',
+  # which reads as no lease at all (never broken by its expiry), and
+  # 1.9995 s as 1.999, shorter than asked.
+  # (--status says 4, stale, once the millisecond is over.)
+  run lockdir --lease=0.5ms L sh -c 'cat L/owner.*; lockdir --status --json L; :'
+  assert_success
+  assert_line lease=0.001
+  assert_output --partial '"lease":0.001,'
+  run lockdir --lease=1.9995 L sh -c 'cat L/owner.*'
+  assert_line lease=2.000
+}
+
 # --- the script form's owner --------------------------------------------------------------
 
 # In SHELL, run SCRIPT; it prints "ok" when the lock's owner is the
