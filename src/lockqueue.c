@@ -119,7 +119,10 @@ scan_queue (struct parent_dir const *parent, char const *qname,
   size_t alloc = 0;
   struct ticket_name *v = NULL;
   struct dirent *e;
-  while ((e = readdir (dir)))
+  /* errno tells the end from a failure (EIO): a queue read in part
+     would give a newcomer a number ahead of the waiters not read, and
+     a waiter a place ahead of its turn.  */
+  while ((errno = 0, e = readdir (dir)))
     {
       struct ticket_name t;
       if (!parse_ticket_name (e->d_name, &t))
@@ -135,7 +138,16 @@ scan_queue (struct parent_dir const *parent, char const *qname,
         v = x2nrealloc (v, &alloc, sizeof *v);
       v[(*count)++] = t;
     }
+  int read_errno = errno;
   closedir (dir);
+  if (read_errno != 0)
+    {
+      close (fd);
+      free (v);
+      *count = 0;
+      errno = read_errno;
+      return -1;
+    }
   qsort (v, *count, sizeof *v, compare_tickets);
   *tickets = v;
   return fd;

@@ -663,6 +663,30 @@ no_record() {
   assert_success
 }
 
+@test "a failed read of the queue (EIO) is an error: no newcomer ticket ahead of its turn, no --status without the waiters" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  enqueue 'echo w1 >>order'
+  local w1=$BG
+  # The newcomer reads L's entries first (two getdents64: the entries,
+  # then the end); the third is the queue's.  --status reads L twice
+  # (its holders, then its record): the queue's is the fifth.  A read
+  # cut short there listed no ticket: the newcomer took number 1, w1's
+  # own, and --status showed nobody waiting.
+  run strace -qq -o /dev/null -e trace=getdents64 \
+    -e inject=getdents64:error=EIO:when=3 lockdir -w 30s L true
+  assert_failure 125
+  assert_output --partial "Input/output error"
+  tickets_are L 1 || fail "tickets: $(ls -A L.queue)"
+  run strace -qq -o /dev/null -e trace=getdents64 \
+    -e inject=getdents64:error=EIO:when=5 lockdir --status L
+  assert_failure 3
+  assert_output --partial "Input/output error"
+  echo >gate
+  wait "$w1"
+  assert_equal "$(cat order)" w1
+}
+
 # newcomer_in_release INJECT [OPTION]...: a holder that came through
 # the queue (its ticket goes first) and a waiter behind it (w1, asleep);
 # the holder's release is held open by strace INJECT on its second
