@@ -1912,6 +1912,24 @@ check_usage (struct options const *opt, char **operands, bool with_command)
     usage_error ("--shared and --no-queue go with acquiring");
 }
 
+/* Can the script forms (without COMMAND: take, -u, --renew) tell whose
+   lock it is?  Not without --owner-pid when our parent is outside our
+   pid namespace ('docker exec', 'nsenter'): getppid gives 0, and we
+   would make ourselves the owner, dead as soon as we exit -- and, named
+   from a namespace that then vanishes, never judged dead.  Say so.  */
+static bool
+script_owner_known (struct options const *opt, bool with_command)
+{
+  bool script_form = (!with_command && (opt->mode == MODE_ACQUIRE
+                                        || opt->mode == MODE_RELEASE
+                                        || opt->mode == MODE_RENEW));
+  if (!script_form || opt->owner_pid || getppid () != 0)
+    return true;
+  error (0, 0, "cannot tell which process owns the lock: lockdir's parent "
+         "is outside its pid namespace; name the owner with --owner-pid");
+  return false;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1940,6 +1958,8 @@ main (int argc, char **argv)
                             NULL };
   if (string)
     command = shell_command;
+  if (!check_fs && !script_owner_known (&opt, with_command))
+    return EXIT_SYSERR;
 
   if (in_etcd)
     {

@@ -1807,6 +1807,28 @@ script_owner_check() {
     [ "$p" = $$ ] && lockdir -u L && echo ok'
 }
 
+@test "a parent outside lockdir's pid namespace (docker exec): the script forms refuse without --owner-pid, and take nothing" {
+  unshare --pid --fork --mount-proc true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  # unshare's child, lockdir, is pid 1 of a new namespace: its parent,
+  # outside, is pid 0 to it.  It made itself the owner, and exited: a
+  # lock held by a process of a namespace that no longer exists.
+  for form in "" -u --renew --print-token; do
+    # shellcheck disable=SC2086
+    run unshare --pid --fork --mount-proc lockdir $form L
+    assert_failure 3
+    assert_output "lockdir: cannot tell which process owns the lock: lockdir's parent is outside its pid namespace; name the owner with --owner-pid"
+    [ ! -e L ] || fail "$form: L taken"
+  done
+  # With COMMAND, or from a shell inside the namespace, the owner is known.
+  run unshare --pid --fork --mount-proc lockdir L true
+  assert_success
+  run unshare --pid --fork --mount-proc sh -c \
+    'lockdir L && lockdir --status L | grep -x pid=1 && lockdir -u L'
+  assert_success
+  [ ! -e L ]
+}
+
 @test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
   for shell in bash dash; do
     for idiom in 'tok=$(lockdir --print-token L)' \
