@@ -775,36 +775,37 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+# overtaken_undo NAME CONTENT OPERAND...: run 'atomic-swap -v OPERAND...'
+# with its output unwritable, stopped just before its undo (its second
+# renameat2) while another process puts a file holding CONTENT at NAME;
+# its status in $status, its message in ./err.
+overtaken_undo() {
+  local name=$1 content=$2 pid
+  shift 2
+  start_with_shim faults FAULT_PAUSE=renameat2:2 \
+    sh -c 'exec atomic-swap -v "$@" >/dev/full 2>err' sh "$@"
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  echo "$content" >"$name.new"
+  mv "$name.new" "$name"
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  rm -r faults
+}
+
 @test "exchange and -n with -v: an undo that finds a name changed by someone else leaves that change standing" {
   require_shim
   echo one >x
   echo two >y
-  # Stopped just before the undo (its second renameat2), while another
-  # process replaces y: the undo must not move that file to x.
-  start_with_shim faults FAULT_PAUSE=renameat2:2 \
-    sh -c 'exec atomic-swap -v x y >/dev/full 2>err'
-  pid=$SHIM_PID
-  wait_until paused_at faults renameat2 2
-  echo three >y.new
-  mv y.new y
-  go_on faults renameat2 2
-  status=0
-  wait "$pid" || status=$?
+  # The undo must not move the file put at y to x.
+  overtaken_undo y three x y
   assert_equal "$status" 3
   assert_equal "$(cat err)" "atomic-swap: 'x' and 'y' cannot be exchanged back, since another process changed one of them meanwhile (its change stands): write error on standard output: No space left on device"
   assert_equal "$(cat x)" two
   assert_equal "$(cat y)" three
-  rm -r faults
   # The same for a move: the file put at z meanwhile stays there.
-  start_with_shim faults FAULT_PAUSE=renameat2:2 \
-    sh -c 'exec atomic-swap -v -n x z >/dev/full 2>err'
-  pid=$SHIM_PID
-  wait_until paused_at faults renameat2 2
-  echo four >z.new
-  mv z.new z
-  go_on faults renameat2 2
-  status=0
-  wait "$pid" || status=$?
+  overtaken_undo z four -n x z
   assert_equal "$status" 3
   assert_equal "$(cat err)" "atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z' meanwhile (its change stands): write error on standard output: No space left on device"
   [ ! -e x ]
