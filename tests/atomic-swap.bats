@@ -755,6 +755,30 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+# NFS reports a failed write again at close(2): the undo's message is
+# the only one, not followed by close_stdout's at exit.
+@test "-v to a file whose write and close both fail: undone, said once" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  echo one >x
+  echo two >y
+  # The first write(2) is the line; find the close(2) of fd 1 after it.
+  strace -o close-trace -e trace=close -e inject=write:error=EIO:when=1 \
+    atomic-swap -v x y >out 2>/dev/null || true
+  local n
+  n=$(grep '^close(' close-trace | grep -n '^close(1)' | head -n 1 |
+      cut -d: -f1)
+  [ -n "$n" ] || fail "no close(1) in: $(cat close-trace)"
+  rm close-trace
+  assert_equal "$(cat x)" one
+  to_out() { "$@" >out; }
+  run to_out strace -o /dev/null -e inject=write:error=EIO:when=1 \
+    -e inject=close:error=EIO:when="$n" atomic-swap -v x y
+  assert_failure 3
+  assert_output "atomic-swap: 'x' and 'y' were exchanged back (undone): write error on standard output: Input/output error"
+  assert_equal "$(cat x)" one
+  assert_equal "$(cat y)" two
+}
+
 @test "an undo that finds LINK changed by someone else leaves that change standing" {
   require_shim
   make_releases

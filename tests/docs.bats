@@ -166,6 +166,18 @@ source_options() {
   assert_output ""
 }
 
+@test ".ci/run fails when the README has no first sh block to run" {
+  # A README whose block became ```shell (or went away) gave an empty
+  # block: bash -c '' ran nothing, and CI passed with no test run.
+  mkdir -p tree/.ci
+  cp "$SRCDIR/.ci/run" tree/.ci/run
+  printf '%s\n' '# atomicutils' '' '```shell' './scripts/check' '```' \
+    >tree/README.md
+  run bash tree/.ci/run
+  assert_failure
+  assert_output --partial "no sh block"
+}
+
 @test "COPYING holds the GNU GPL version 3" {
   [ -f "$SRCDIR/COPYING" ] || fail "no COPYING"
   run head -n 3 "$SRCDIR/COPYING"
