@@ -297,18 +297,25 @@ close_operands (struct operand *oa, struct operand *ob)
    stdio, and close it, so that a failure is known now -- while the
    change can still be undone -- and nothing is left for close_stdout to
    retry or report.  Return false with errno set if it was not all
-   written.  A reader that went away (EPIPE) is a failure like any
-   other: the SIGPIPE our own write raised, held back with the cleanup
-   signals, is taken off again rather than left to kill us before the
-   undo.  */
+   written, or the close failed.  A reader that went away (EPIPE) is a
+   failure like any other: the SIGPIPE our own write raised, held back
+   with the cleanup signals, is taken off again rather than left to
+   kill us before the undo.  */
 static bool
 write_out (char const *text)
 {
   size_t len = strlen (text);
   block_cleanup_signals ();
-  bool written = (full_write (STDOUT_FILENO, text, len) == len
-                  && close_stdout_now ());
+  bool written = full_write (STDOUT_FILENO, text, len) == len;
   int err = errno;
+  /* Closed after a failed write too: NFS reports the failure again at
+     close, which close_stdout would add at exit to the undo's message
+     as a write error of its own.  */
+  if (!close_stdout_now () && written)
+    {
+      written = false;
+      err = errno;
+    }
   if (!written && err == EPIPE)
     {
       sigset_t pipe_signal;

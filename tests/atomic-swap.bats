@@ -762,7 +762,8 @@ run_failing_stdout_close() {
   echo one >x
   echo two >y
   # The first write(2) is the line; find the close(2) of fd 1 after it.
-  strace -o close-trace -e trace=close -e inject=write:error=EIO:when=1 \
+  strace -o close-trace -e trace=close,write \
+    -e inject=write:error=EIO:when=1 \
     atomic-swap -v x y >out 2>/dev/null || true
   local n
   n=$(grep '^close(' close-trace | grep -n '^close(1)' | head -n 1 |
