@@ -1366,6 +1366,26 @@ raise_default (int sig)
   raise (sig);
 }
 
+/* SIGPIPE, ignored by ignore_pipe_signal though not by our caller.  */
+static bool pipe_signal_ours_ignored;
+
+void
+ignore_pipe_signal (void)
+{
+  struct sigaction ignore, old;
+  memset (&ignore, 0, sizeof ignore);
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset (&ignore.sa_mask);
+  pipe_signal_ours_ignored = (sigaction (SIGPIPE, &ignore, &old) == 0
+                              && old.sa_handler != SIG_IGN);
+}
+
+bool
+pipe_signal_ignored_by_us (void)
+{
+  return pipe_signal_ours_ignored;
+}
+
 /* Make sure that a signal that kills us dumps no core.  Return false
    if it cannot be made sure.  */
 static bool

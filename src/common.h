@@ -391,6 +391,17 @@ void report_terminal_stop (int wait_status);
    that a process that caught it dies of it.  Async-signal-safe.  */
 void raise_default (int sig);
 
+/* For lockdir's forms that write nothing on standard output, ignore
+   SIGPIPE: it can then only come from a message into a pipe whose
+   reader has gone ('2>&1 | head -1'), and must change no status, nor
+   kill us half way: after the lock is taken and before COMMAND runs,
+   or while it runs.  A caller's "ignore" is kept.  */
+void ignore_pipe_signal (void);
+
+/* Did ignore_pipe_signal ignore SIGPIPE where our caller had not?
+   COMMAND must then get it back, at its default.  */
+bool pipe_signal_ignored_by_us (void);
+
 /* COMMAND, run by lockdir, died of signal SIG, and its lock is
    released: die of SIG too, as timeout(1) does, so that the shell
    that waits for us sees what it would have seen of COMMAND.  (bash

@@ -497,7 +497,11 @@ spawn_command (char **command, char const *name, int64_t token,
   posix_spawnattr_t attr;
   posix_spawnattr_init (&attr);
   posix_spawnattr_setsigmask (&attr, &sig->old_mask);
-  posix_spawnattr_setsigdefault (&attr, &sig->caught);
+  /* COMMAND gets SIGPIPE as our caller had it (ignore_pipe_signal).  */
+  sigset_t set_default = sig->caught;
+  if (pipe_signal_ignored_by_us ())
+    sigaddset (&set_default, SIGPIPE);
+  posix_spawnattr_setsigdefault (&attr, &set_default);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (sig->child_has_group)
     {
@@ -1382,6 +1386,11 @@ etcd_run_form (char const *name, char **command,
     .endpoints = opt->endpoints, .cacert = opt->cacert, .cert = opt->cert,
     .key = opt->key, .user = opt->user
   };
+  /* As for a directory lock, and here in the backend, not by lockdir
+     before it runs us in its place: we would take its "ignore" for
+     the caller's, and COMMAND would not get SIGPIPE back.  */
+  if (opt->form == ETCD_FORM_ACQUIRE || opt->form == ETCD_FORM_RELEASE)
+    ignore_pipe_signal ();
   struct etcd_client *client = etcd_open (&config);
   struct signals sig;
   int status;

@@ -966,26 +966,6 @@ make_sigchld_pipe (void)
   return pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) == 0;
 }
 
-/* SIGPIPE, ignored by us though not by our caller (ignore_pipe_signal):
-   COMMAND gets it back.  */
-static bool pipe_signal_ignored;
-
-/* For the forms that write nothing on standard output (or, with
-   --print-token, check what they write), ignore SIGPIPE: it can then
-   only come from a message into a pipe whose reader has gone ('2>&1 |
-   head -1'), and must change no status, nor kill us half way: after
-   the lock is taken and before COMMAND runs, or while it runs.  */
-static void
-ignore_pipe_signal (void)
-{
-  struct sigaction ignore, old;
-  memset (&ignore, 0, sizeof ignore);
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset (&ignore.sa_mask);
-  pipe_signal_ignored = (sigaction (SIGPIPE, &ignore, &old) == 0
-                         && old.sa_handler != SIG_IGN);
-}
-
 /* What the child leaves in the memory it shares with us until it execs
    or exits (vfork), read once vfork has returned.  */
 static struct
@@ -1008,7 +988,7 @@ child_exec (struct dirlock const *lock, char **argv,
             sigset_t const *old_mask)
 {
   default_tool_signals ();
-  if (pipe_signal_ignored)
+  if (pipe_signal_ignored_by_us ())
     signal (SIGPIPE, SIG_DFL);
   pid_t self = getpid ();
   unsigned long long start_time;

@@ -208,6 +208,23 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 1
 }
 
+@test "a message into a pipe nobody reads changes no status and stops nothing (no SIGPIPE); COMMAND gets SIGPIPE as the caller had it" {
+  # As in lockdir.bats: -v says "acquired" before COMMAND starts.
+  run broken_stderr lockdir --etcd="$ETCD_URL" -v "$L" sh -c 'echo ran >ran'
+  assert_output exit=0
+  [ -e ran ]
+  run le --status "$L"
+  assert_failure 1
+  run broken_stderr lockdir --etcd="$ETCD_URL" "$L" /nonexistent/command
+  assert_output exit=127
+  # (Bit 12: SIGPIPE.)
+  run le "$L" grep SigIgn: /proc/self/status
+  [ $((0x${output##*[[:space:]]} >> 12 & 1)) = 0 ] || fail "SIGPIPE ignored: $output"
+  run perl -e '$SIG{PIPE} = "IGNORE"; exec @ARGV' \
+    lockdir --etcd="$ETCD_URL" "$L" sh -c 'grep SigIgn: /proc/self/status'
+  [ $((0x${output##*[[:space:]]} >> 12 & 1)) = 1 ] || fail "SIGPIPE not ignored: $output"
+}
+
 @test "a command killed by signal N gives 128+N; --max-runtime gives 124, -k SIGKILL" {
   run le "$L" sh -c 'kill -USR1 $$'
   assert_equal "$status" $((128 + 10))

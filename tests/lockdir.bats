@@ -1401,16 +1401,6 @@ sweep_leftovers() {
   assert_failure 125
 }
 
-# broken_stderr CMD...: run CMD with standard error a pipe whose reader
-# has gone (a '2>&1 | head -1' whose head has exited), and print how it
-# ended: "exit=N" or "signal=N".
-broken_stderr() {
-  perl -e 'pipe my $r, my $w or die "pipe: $!\n"; close $r;
-    open STDERR, ">&", $w or die "dup: $!\n"; close $w;
-    system @ARGV;
-    print $? & 127 ? "signal=" . ($? & 127) : "exit=" . ($? >> 8), "\n"' "$@"
-}
-
 @test "a message into a pipe nobody reads changes no status and stops nothing (no SIGPIPE); COMMAND gets SIGPIPE as the caller had it" {
   # The message comes after the release: the command's 127 stands.
   run broken_stderr lockdir L no-such-command-xyz

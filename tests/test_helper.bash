@@ -445,3 +445,13 @@ ends_after_tstp_when_orphaned() {
   wait "$lockdir_pid" || status=$?
   [ "$i" -lt 1000 ] || fail "lockdir still ran 10 s after SIGTSTP and SIGTERM"
 }
+
+# broken_stderr CMD...: run CMD with standard error a pipe whose reader
+# has gone (a '2>&1 | head -1' whose head has exited), and print how it
+# ended: "exit=N" or "signal=N".
+broken_stderr() {
+  perl -e 'pipe my $r, my $w or die "pipe: $!\n"; close $r;
+    open STDERR, ">&", $w or die "dup: $!\n"; close $w;
+    system @ARGV;
+    print $? & 127 ? "signal=" . ($? & 127) : "exit=" . ($? >> 8), "\n"' "$@"
+}
