@@ -398,7 +398,8 @@ sync_directories (struct operand const *a, struct operand const *b,
   if (!unsynced)
     return true;
   error (0, errno, "%s %s %s, but cannot sync the directory of %s",
-         quoteaf_n (0, a->arg), exchange ? "was exchanged with" : "was moved to",
+         quoteaf_n (0, a->arg),
+         exchange ? "was exchanged with" : "was moved to",
          quoteaf_n (1, b->arg), quoteaf_n (2, unsynced->arg));
   return false;
 }
