@@ -1372,12 +1372,11 @@ static bool pipe_signal_ours_ignored;
 void
 ignore_pipe_signal (void)
 {
-  struct sigaction ignore, old;
+  struct sigaction ignore;
   memset (&ignore, 0, sizeof ignore);
   ignore.sa_handler = SIG_IGN;
   sigemptyset (&ignore.sa_mask);
-  pipe_signal_ours_ignored = (sigaction (SIGPIPE, &ignore, &old) == 0
-                              && old.sa_handler != SIG_IGN);
+  pipe_signal_ours_ignored = !set_action_unless_ignored (SIGPIPE, &ignore);
 }
 
 bool
