@@ -1399,10 +1399,18 @@ disable_core_dumps (void)
 }
 
 void
+die_of_signal (int sig)
+{
+  raise_default (sig);
+  /* SIG's default action is to ignore it.  */
+  exit (128 + sig);
+}
+
+void
 exit_as_killed_by (int sig)
 {
   if (disable_core_dumps ())
-    raise_default (sig);
+    die_of_signal (sig);
   exit (128 + sig);
 }
 

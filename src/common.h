@@ -402,6 +402,10 @@ void ignore_pipe_signal (void);
    COMMAND must then get it back, at its default.  */
 bool pipe_signal_ignored_by_us (void);
 
+/* Die of signal SIG, caught, as we would have without catching it;
+   exit 128+SIG where its default action is to ignore it.  */
+_Noreturn void die_of_signal (int sig);
+
 /* COMMAND, run by lockdir, died of signal SIG, and its lock is
    released: die of SIG too, as timeout(1) does, so that the shell
    that waits for us sees what it would have seen of COMMAND.  (bash

@@ -173,15 +173,6 @@ signals_take (void *arg)
   return stop;
 }
 
-/* Die of signal SIG, which came while we were waiting for the lock
-   (and have left its queue), as we would have without catching it.  */
-static _Noreturn void
-die_of_signal (int sig)
-{
-  raise_default (sig);
-  exit (128 + sig);
-}
-
 /* --- reporting -------------------------------------------------------- */
 
 static void

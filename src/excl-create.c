@@ -38,6 +38,7 @@
 #include "full-write.h"
 #include "intprops.h"
 #include "safe-read.h"
+#include "same-inode.h"
 #include "xalloc.h"
 #include "timespec.h"
 #include "xvasprintf.h"
@@ -668,7 +669,7 @@ remove_stale (struct parent_dir const *parent, char const *file,
   struct stat moved, judged;
   if (fstatat (parent->fd, stale.name, &moved, AT_SYMLINK_NOFOLLOW) == 0
       && fstat (judged_fd, &judged) == 0
-      && moved.st_dev == judged.st_dev && moved.st_ino == judged.st_ino)
+      && SAME_INODE (moved, judged))
     {
       /* JUDGED_FD keeps the inode, so its number cannot have been
          reused: this is the very file judged stale.  */
