@@ -239,14 +239,14 @@ it cannot append -- too long, past the file size limit (ulimit -f), disk\n\
 full, a write error, a short write, or a FILE that cannot be opened again\n\
 after a rotation -- and names it: the records before it are in FILE, none\n\
 after it.  A short write is never retried, and signals other than SIGKILL\n\
-are held during a write.  A write cut at the\n\
-file size limit because another writer took the last room first is\n\
-undone: it ended exactly at the limit and FILE still ends there, so FILE\n\
-is cut back to where the record began (give every writer of FILE the same\n\
-limit; see the manual).  Only a full disk, an I/O error or SIGKILL in the\n\
-middle of a write can leave part of a record: FILE then ends with the first\n\
-bytes of that record, without its terminator, and the next record appended\n\
-follows them on the same line.  A reader never sees the bytes of two\n\
+are held during a write.  A write cut at the file size limit because\n\
+another writer took the last room first is undone: it ended exactly at\n\
+the limit and FILE still ends there, so FILE is cut back to where the\n\
+record began (give every writer of FILE the same limit; see the manual).\n\
+Only a full disk, an I/O error or SIGKILL in the middle of a write can\n\
+leave part of a record: FILE then ends with the first bytes of that\n\
+record, without its terminator, and the next record appended follows them\n\
+on the same line.  A reader never sees the bytes of two\n\
 records mixed, and every record reported appended is whole.  A system\n\
 crash can also lose the last records written and leave FILE ending inside\n\
 a record or in zero bytes; with -S every record reported appended\n\
