@@ -466,6 +466,17 @@ assert_command_usage_error() {
   lockdir -u L
 }
 
+@test "man page: a shared holding taken again as its COMMAND is busy at once; a deeper descendant waits out -w" {
+  run lockdir -s M lockdir -s -w 30s M true
+  assert_failure 75
+  assert_output --partial "waiting would never end"
+  # Not recognised through a shell in between: the wait runs out.
+  run lockdir M sh -c 'true; lockdir -w 100ms M true'
+  assert_failure 75
+  assert_output --partial "still held after the timeout"
+  refute_output --partial "waiting would never end"
+}
+
 # --- script form ---------------------------------------------------------
 
 @test "without COMMAND: the caller owns LOCK until it releases it" {
