@@ -1141,6 +1141,8 @@ struct location
                                for --check-fs to show */
   struct stat dir_st;       /* DIRFD's status, once needed */
   unsigned int dir_number;  /* counts the directories DIRFD has been */
+  bool follow_last;         /* NAME is a /proc link to a pipe, socket
+                               or device, to be opened by following it */
 };
 
 static void
@@ -1232,15 +1234,40 @@ follow_link (struct location *at, char const *file, uintmax_t record)
   return true;
 }
 
+/* Statfs f_type of /proc (linux/magic.h).  */
+enum { PROC_MAGIC = 0x9fa0 };
+
+/* Is the trusted symbolic link AT names a "magic" link in /proc to a
+   pipe, a socket or a device, as /dev/stdout (/proc/self/fd/1) is
+   when standard output is a pipe?  Its text ('pipe:[1234]') names no
+   file, so it cannot be followed by hand; the kernel follows it to the
+   object itself.  If so, put the object's status in *NAME_ST.  A link
+   there to a regular file is followed by hand, as any other, so that
+   the file's own filesystem is checked.  */
+static bool
+magic_link_to_special (struct location const *at, struct stat *name_st)
+{
+  struct statfs sfs;
+  struct stat st;
+  if (fstatfs (at->dirfd, &sfs) != 0 || sfs.f_type != PROC_MAGIC
+      || fstatat (at->dirfd, at->name, &st, 0) != 0 || S_ISREG (st.st_mode))
+    return false;
+  *name_st = st;
+  return true;
+}
+
 /* Follow the symbolic links AT names, each only if it is trusted
-   (symlink_is_trusted), to the name that is no link.  Return 1 if that
-   name exists, with its status in *NAME_ST, 0 if it does not, and -1
-   after reporting why FILE cannot be appended to (RECORD as for
-   report_cannot_append).  *HOPS counts the links followed.  */
+   (symlink_is_trusted), to the name that is no link -- or to a /proc
+   link to a pipe, socket or device, which is then to be opened by
+   following it (AT->follow_last).  Return 1 if that name exists, with
+   its status in *NAME_ST, 0 if it does not, and -1 after reporting why
+   FILE cannot be appended to (RECORD as for report_cannot_append).
+   *HOPS counts the links followed.  */
 static int
 find_target (struct location *at, char const *file, uintmax_t record,
              int *hops, struct stat *name_st)
 {
+  at->follow_last = false;
   for (;;)
     {
       if (fstatat (at->dirfd, at->name, name_st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -1264,6 +1291,11 @@ find_target (struct location *at, char const *file, uintmax_t record,
         {
           report_cannot_append (file, record, ELOOP, NULL);
           return -1;
+        }
+      if (magic_link_to_special (at, name_st))
+        {
+          at->follow_last = true;
+          return 1;
         }
       if (!follow_link (at, file, record))
         return -1;
@@ -1351,7 +1383,8 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
           checked_dir = at.dir_number;
         }
 
-      int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+      int flags = (O_WRONLY | O_APPEND | O_CLOEXEC
+                   | (at.follow_last ? 0 : O_NOFOLLOW));
       fd = (exists
             ? openat (at.dirfd, at.name, flags | O_NONBLOCK)
             : openat (at.dirfd, at.name, flags | O_CREAT | O_EXCL, opt->mode));

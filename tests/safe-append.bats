@@ -553,6 +553,18 @@ documented_commands() {
   assert_output --partial "not a regular file or a FIFO"
 }
 
+@test "/dev/stdout or /dev/stderr that is a pipe: records go into the pipe" {
+  # /dev/stdout leads to /proc/self/fd/1, a link whose text, as
+  # 'pipe:[1234]', names no file: the kernel follows it to the pipe.
+  run bash -c 'printf "a\nb\n" | safe-append /dev/stdout | cat >got
+               exit ${PIPESTATUS[1]}'
+  assert_success
+  assert_equal "$(cat got)" $'a\nb'
+  run bash -c 'safe-append -c c /dev/stderr 2>&1 >/dev/null | cat'
+  assert_success
+  assert_output c
+}
+
 @test "a symlink in a sticky directory owned by someone else is not followed" {
   require_root
   id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
