@@ -1141,8 +1141,9 @@ struct location
                                for --check-fs to show */
   struct stat dir_st;       /* DIRFD's status, once needed */
   unsigned int dir_number;  /* counts the directories DIRFD has been */
-  bool follow_last;         /* NAME is a /proc link to a pipe, socket
-                               or device, to be opened by following it */
+  bool follow_last;         /* NAME is a /proc link to a pipe, socket,
+                               device or deleted file, to be opened by
+                               following it */
 };
 
 static void
@@ -1237,28 +1238,48 @@ follow_link (struct location *at, char const *file, uintmax_t record)
 /* Statfs f_type of /proc (linux/magic.h).  */
 enum { PROC_MAGIC = 0x9fa0 };
 
-/* Is the trusted symbolic link AT names a "magic" link in /proc to a
-   pipe, a socket or a device, as /dev/stdout (/proc/self/fd/1) is
-   when standard output is a pipe?  Its text ('pipe:[1234]') names no
-   file, so it cannot be followed by hand; the kernel follows it to the
-   object itself.  If so, put the object's status in *NAME_ST.  A link
-   there to a regular file is followed by hand, as any other, so that
-   the file's own filesystem is checked.  */
+/* Is the trusted symbolic link AT names a "magic" link in /proc whose
+   text names no file: one to a pipe, a socket or a device, as
+   /dev/stdout (/proc/self/fd/1) is when standard output is a pipe
+   ('pipe:[1234]'), or to a deleted file ('DIR/log (deleted)')?  It
+   cannot be followed by hand; the kernel follows it to the object
+   itself.  If so, put the object's status in *NAME_ST.  A link there
+   to a file that has a name is followed by hand, as any other, so
+   that the sticky-directory rules apply where the file is.  */
 static bool
 magic_link_to_special (struct location const *at, struct stat *name_st)
 {
   struct statfs sfs;
   struct stat st;
   if (fstatfs (at->dirfd, &sfs) != 0 || sfs.f_type != PROC_MAGIC
-      || fstatat (at->dirfd, at->name, &st, 0) != 0 || S_ISREG (st.st_mode))
+      || fstatat (at->dirfd, at->name, &st, 0) != 0
+      || (S_ISREG (st.st_mode) && st.st_nlink != 0))
     return false;
   *name_st = st;
   return true;
 }
 
+/* fs_permits for the file AT names: the object a /proc link leads to
+   when AT->follow_last, else NAME in DIRFD, never followed.  */
+static bool
+location_fs_permits (struct location const *at, char const *file,
+                     struct options const *opt)
+{
+  if (!at->follow_last)
+    return fs_permits (file, at->dirfd, at->name, FS_APPEND, opt->force,
+                       opt->quiet);
+  int fd = openat (at->dirfd, at->name, O_PATH | O_CLOEXEC);
+  if (fd < 0)
+    return true;   /* The open will report the problem.  */
+  bool permitted = fs_permits (file, fd, NULL, FS_APPEND, opt->force,
+                               opt->quiet);
+  close (fd);
+  return permitted;
+}
+
 /* Follow the symbolic links AT names, each only if it is trusted
    (symlink_is_trusted), to the name that is no link -- or to a /proc
-   link to a pipe, socket or device, which is then to be opened by
+   link to a pipe, socket, device or deleted file, to be opened by
    following it (AT->follow_last).  Return 1 if that name exists, with
    its status in *NAME_ST, 0 if it does not, and -1 after reporting why
    FILE cannot be appended to (RECORD as for report_cannot_append).
@@ -1377,8 +1398,7 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
       if (!(exists && S_ISFIFO (name_st.st_mode))
           && checked_dir != at.dir_number)
         {
-          if (!fs_permits (file, at.dirfd, at.name, FS_APPEND, opt->force,
-                           opt->quiet))
+          if (!location_fs_permits (&at, file, opt))
             break;
           checked_dir = at.dir_number;
         }

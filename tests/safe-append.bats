@@ -565,6 +565,15 @@ documented_commands() {
   assert_output c
 }
 
+@test "/dev/stdout that is a deleted file: records go into it, nothing is created" {
+  # Its link's text is 'DIR/gone (deleted)', which names no such file.
+  run bash -c 'exec 3>gone 4<gone; rm gone
+               safe-append -c x /dev/stdout >&3 || exit; cat <&4'
+  assert_success
+  assert_output x
+  [ ! -e 'gone (deleted)' ]
+}
+
 @test "a symlink in a sticky directory owned by someone else is not followed" {
   require_root
   id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
