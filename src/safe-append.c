@@ -1555,12 +1555,15 @@ appender_free (struct appender *app)
 }
 
 /* Standard input is FILE itself (whose status is *ST): appending would
-   never end.  */
+   never end.  A FIFO or pipe (/dev/stdin) would give back every record
+   written to it, and its open write end would keep the end of input
+   from ever coming.  */
 static bool
 input_is_target (struct stat const *st)
 {
   struct stat in_st;
-  return (fstat (STDIN_FILENO, &in_st) == 0 && S_ISREG (in_st.st_mode)
+  return (fstat (STDIN_FILENO, &in_st) == 0
+          && (S_ISREG (in_st.st_mode) || S_ISFIFO (in_st.st_mode))
           && SAME_INODE (in_st, *st));
 }
 

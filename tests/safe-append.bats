@@ -276,6 +276,19 @@ documented_commands() {
   assert_equal "$(cat f)" data
 }
 
+@test "standard input that is FILE's FIFO or pipe is refused, not fed forever" {
+  mkfifo fifo
+  exec {both}<>fifo
+  echo data >&$both
+  run timeout 10 safe-append fifo <&$both
+  exec {both}>&-
+  assert_failure 3
+  assert_output --partial "input file is output file"
+  run timeout 10 bash -c 'echo data | safe-append /dev/stdin'
+  assert_failure 3
+  assert_output --partial "input file is output file"
+}
+
 # --- prefixes ---------------------------------------------------------------
 
 @test "-t rfc3339: RFC 3339 with microseconds, then the record" {
