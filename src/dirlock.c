@@ -2667,21 +2667,26 @@ has_suffix (char const *name, char const *suffix)
 }
 
 /* Does the directory NAME in DIR_FD hold an owner record, as a lock
-   does (and a queue never)?  */
-static bool
+   does (and a queue never)?  Return 1 or 0 (also when NAME has just
+   gone), or -1 with errno.  */
+static int
 holds_owner_record (int dir_fd, char const *name)
 {
   int fd;
   DIR *d = opendir_at (dir_fd, name, &fd);
   if (!d)
-    return false;
+    return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
   bool found = false;
   struct dirent *e;
-  while (!found && (e = readdir (d)))
+  /* errno tells the end from a failure (EIO): a held lock read in part
+     would look like a queue, and be listed as a free lock.  */
+  while (!found && (errno = 0, e = readdir (d)))
     found = strncmp (e->d_name, OWNER_PREFIX, strlen (OWNER_PREFIX)) == 0;
+  int read_errno = found ? 0 : errno;
   closedir (d);
   close (fd);
-  return found;
+  errno = read_errno;
+  return read_errno != 0 ? -1 : found;
 }
 
 int
@@ -2708,11 +2713,13 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
       size_t len = strlen (name);
       /* LOCK.last is a file, LOCK.queue a directory of tickets: a lock
          may have either name too (it holds an owner record).  */
+      int is_lock = (has_suffix (name, LOCKQUEUE_SUFFIX) && is_dir
+                     ? holds_owner_record (dir_fd, name) : 1);
+      if (is_lock < 0)
+        break;
       size_t suffix_len = (has_suffix (name, LAST_SUFFIX) && !is_dir
                            ? strlen (LAST_SUFFIX)
-                           : has_suffix (name, LOCKQUEUE_SUFFIX) && is_dir
-                             && !holds_owner_record (dir_fd, name)
-                           ? strlen (LOCKQUEUE_SUFFIX) : 0);
+                           : !is_lock ? strlen (LOCKQUEUE_SUFFIX) : 0);
       char *lock_name;
       if (suffix_len)
         {

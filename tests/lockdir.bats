@@ -2107,6 +2107,23 @@ as_nobody() {
   wait "$BG"
 }
 
+@test "--list: a failed read (EIO) of a lock named like a queue (x.queue) is an error (3), never a free lock x" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  lockdir d/x.queue
+  # The first getdents64 reads d's entries; the second, x.queue's, to
+  # learn whether it holds an owner record (a lock) or not (a queue).
+  run strace -qq -o /dev/null -e trace=getdents64 \
+    -e inject=getdents64:error=EIO:when=2 lockdir --list d
+  assert_failure 3
+  assert_output --partial "Input/output error"
+  refute_output --partial "d/x: free"
+  run lockdir --list d
+  assert_success
+  assert_output --regexp "^d/x\.queue: held by pid $BASHPID on "
+  lockdir -u d/x.queue
+}
+
 @test "--status DIR/* and --list DIR: one line per lock, in text and JSON" {
   mkdir d
   mkfifo gate
