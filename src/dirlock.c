@@ -318,6 +318,20 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
   return false;
 }
 
+/* The number VALUE, or 0 (as for no number at all) if it is out of
+   the range MIN..MAX: a hand-edited pid=99999999999 must not wrap
+   into some other process's pid.  */
+static intmax_t
+parse_in_range (char const *value, intmax_t min, intmax_t max)
+{
+  int saved_errno = errno;
+  errno = 0;
+  intmax_t n = strtoimax (value, NULL, 10);
+  bool in_range = errno == 0 && min <= n && n <= max;
+  errno = saved_errno;
+  return in_range ? n : 0;
+}
+
 /* Set field F of OWNER from the text VALUE.  */
 static void
 parse_field (struct field const *f, char const *value,
@@ -330,10 +344,19 @@ parse_field (struct field const *f, char const *value,
       copy_one_line (at, f->size, value);
       break;
     case FIELD_PID:
-      *(pid_t *) at = strtol (value, NULL, 10);
+      *(pid_t *) at = parse_in_range (value, TYPE_MINIMUM (pid_t),
+                                      TYPE_MAXIMUM (pid_t));
       break;
     case FIELD_ULL:
-      *(unsigned long long *) at = strtoull (value, NULL, 10);
+      {
+        /* Out of range is garbage, as for a pid: 0, never the
+           largest value (a start time no process has).  */
+        int saved_errno = errno;
+        errno = 0;
+        unsigned long long n = strtoull (value, NULL, 10);
+        *(unsigned long long *) at = errno == 0 ? n : 0;
+        errno = saved_errno;
+      }
       break;
     case FIELD_TOKEN:
       *(uintmax_t *) at = parse_token (value);
@@ -2622,12 +2645,19 @@ dirlock_acquired_time (struct dirlock_owner const *owner,
   if (sscanf (owner->acquired, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d:%2d%n",
               &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
               &tm.tm_min, &tm.tm_sec, &ms, &sign, &off_h, &off_m, &n) != 10
-      || owner->acquired[n] || (sign != '+' && sign != '-'))
+      || owner->acquired[n] || (sign != '+' && sign != '-')
+      || ms < 0 || off_h < 0 || off_h > 23 || off_m < 0 || off_m > 59)
     return false;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
+  /* timegm takes month 13 for January of the next year (and day 32,
+     hour 24, ...): a time it had to normalize is no time.  */
+  struct tm given = tm;
   time_t t = timegm (&tm);
-  if (t == (time_t) -1)
+  if (t == (time_t) -1
+      || tm.tm_year != given.tm_year || tm.tm_mon != given.tm_mon
+      || tm.tm_mday != given.tm_mday || tm.tm_hour != given.tm_hour
+      || tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec)
     return false;
   long offset = (off_h * 60L + off_m) * 60;
   when->tv_sec = sign == '+' ? t - offset : t + offset;

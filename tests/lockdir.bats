@@ -877,6 +877,40 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   assert_line --index 0 "lockdir: 'L' is held by an unknown owner: its record is empty"
 }
 
+@test "hand-edited owner records: a pid or an acquisition time out of range is garbage, as one that is no number" {
+  # A pid that is no number reads as 0: an owner that cannot be judged,
+  # kept.  One too large for a pid must not wrap into another pid.
+  for pid in abc 99999999999; do
+    plant_record L "$pid" 1
+    run lockdir -n L true
+    assert_failure 75
+    run lockdir --status L
+    assert_line "pid=0"
+    rm -r L
+  done
+  # So is a start time too large for one: the owner, alive, is judged by
+  # its pid alone (never dead because no process started at 2^64-1).
+  plant_record L "$BASHPID" 99999999999999999999999
+  run lockdir -n L true
+  assert_failure 75
+  run lockdir --status L
+  assert_line "start_time=0"
+  assert_line "stale=no"
+  rm -r L
+  # An acquisition time that is no time gives the holding no age; nor
+  # does one with month 13 (not January of the next year).
+  for when in garbage 2026-13-01T00:00:00.000+00:00 \
+      2026-12-32T00:00:00.000+00:00 2026-12-01T24:00:00.000+00:00; do
+    plant_record L "$BASHPID" 0 "acquired=$when"
+    run lockdir --status L
+    assert_success
+    refute_line --regexp '^age='
+    run lockdir --list .
+    assert_output --regexp "^L: held by pid $BASHPID on [^ ]+ \(token 0\): "
+    rm -r L
+  done
+}
+
 @test "--break of an empty record raises the token past the one the lost holding may have used" {
   lockdir L true
   lockdir L true
