@@ -1611,8 +1611,10 @@ judge_holders (struct dirlock *lock, int lock_fd,
         char owner_name[OWNER_NAME_SIZE];
         owner_file_name (owner_name, lock->self.id);
         lock->lock_fd = lock_fd;
+        /* Read-write, as try_create and publish_record leave it:
+           dirlock_add_child writes COMMAND's pid through it.  */
         lock->owner_fd = openat (lock_fd, owner_name,
-                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                                 O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         adopt_holding (lock);
         return HOLDERS_OURS;
       }
@@ -2175,7 +2177,7 @@ dirlock_heartbeat (struct dirlock *lock)
   struct stat in_lock, ours;
   if (fstatat (lock->lock_fd, owner_name, &in_lock, AT_SYMLINK_NOFOLLOW) != 0
       || fstat (lock->owner_fd, &ours) != 0
-      || in_lock.st_ino != ours.st_ino || in_lock.st_dev != ours.st_dev)
+      || !SAME_INODE (in_lock, ours))
     {
       errno = ESTALE;
       return -1;

@@ -1739,6 +1739,21 @@ sweep_leftovers() {
   lockdir -u L
 }
 
+@test "joining a shared holding through a rename that succeeded but reported an error (NFS retry): COMMAND runs, its pid recorded" {
+  shim=$(lockdir_shim)
+  lockdir -s L
+  # The rename of our record into L is done, then reported as failed:
+  # L is found holding our record, which COMMAND's pid is added to.
+  run env LD_PRELOAD="$shim" LOCKDIR_SHIM_RENAME_LIES=1 \
+    lockdir -s L sh -c 'grep -h "^child_pid=" L/owner.*; echo ran'
+  assert_success
+  assert_line "ran"
+  assert_line --regexp '^child_pid=[0-9]+$'
+  assert_no_temporaries lockdir
+  lockdir -u L
+  [ ! -e L ]
+}
+
 @test "a failure to create the owner record is reported with its own errno, whatever TZ loads" {
   # The time zone file is looked up when the acquisition time is first
   # formatted; TZ naming no file makes that lookup fail with ENOENT.
