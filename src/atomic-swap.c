@@ -54,6 +54,7 @@
 #include "canonicalize.h"
 #include "error.h"
 #include "full-write.h"
+#include "same-inode.h"
 #include "tempname.h"
 #include "xalloc.h"
 #include "xvasprintf.h"
@@ -389,7 +390,7 @@ sync_directories (struct operand const *a, struct operand const *b,
   struct stat sa, sb;
   bool same = (fstat (a->parent.fd, &sa) == 0
                && fstat (b->parent.fd, &sb) == 0
-               && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+               && SAME_INODE (sa, sb));
   struct operand const *unsynced = NULL;
   if (fsync_directory (a->parent.fd) != 0)
     unsynced = a;
@@ -423,8 +424,7 @@ static bool
 still_holds (int dirfd, char const *name, struct stat const *id)
 {
   struct stat now = identity_of (dirfd, name);
-  return (id->st_ino == 0
-          || (now.st_ino == id->st_ino && now.st_dev == id->st_dev));
+  return id->st_ino == 0 || SAME_INODE (now, *id);
 }
 
 /* Undo the rename of A to B with FLAGS, with the same call the other
