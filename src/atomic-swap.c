@@ -405,8 +405,11 @@ sync_directories (struct operand const *a, struct operand const *b,
   return false;
 }
 
-/* What undo_repoint and undo_rename achieved.  */
-enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE };
+/* What undo_repoint and undo_rename achieved.  UNDO_BACKUP_KEPT: LINK
+   is as it was, but the older LINK~ that --backup replaced could not be
+   put back, and is still at the temporary name.  */
+enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE,
+                   UNDO_BACKUP_KEPT };
 
 /* The identity of what NAME in DIRFD is (never followed), to know it
    again; st_ino 0 if it cannot be read.  */
@@ -1180,13 +1183,44 @@ undo_repoint (struct repoint *r)
     }
 
   /* AWAY holds our new link.  An older backup goes back to LINK~.  */
-  if (r->older_backup_held
-      && renameat2 (dirfd, r->temp.name, dirfd, away, RENAME_EXCHANGE) == 0)
-    r->older_backup_held = false;
+  r->old_held_at = NULL;
+  if (r->older_backup_held)
+    {
+      if (renameat2 (dirfd, r->temp.name, dirfd, away, RENAME_EXCHANGE)
+          != 0)
+        return UNDO_BACKUP_KEPT;   /* AWAY (LINK~) still holds our link. */
+      r->older_backup_held = false;
+    }
   else if (away != r->temp.name)
     unlinkat (dirfd, away, 0);
-  r->old_held_at = NULL;
   return UNDONE;
+}
+
+/* The undo of R's change after WHAT failed with ERR put LINK back, but
+   not the older LINK~ that --backup replaced: LINK~ holds our new link,
+   and the older one is at the temporary name.  Never delete the older
+   one: keep it there, and remove our link from LINK~, where it would
+   pass for a backup of a change that did not stay.  */
+static void
+report_backup_kept (struct repoint *r, char const *what, int err)
+{
+  int undo_err = errno;
+  char *backup = path_in_parent (&r->parent, r->backup);
+  char *kept = path_in_parent (&r->parent, r->temp.name);
+  temp_forget (&r->temp);
+  error (0, err, "%s", what);
+  if (unlinkat (r->parent.fd, r->backup, 0) == 0)
+    error (0, undo_err, "%s was put back as it was, but its older backup "
+           "cannot be put back as %s: it is kept as %s",
+           quoteaf_n (0, r->link), quoteaf_n (1, backup),
+           quoteaf_n (2, kept));
+  else
+    error (0, undo_err, "%s was put back as it was, but its older backup "
+           "cannot be put back as %s, which points to %s: it is kept as "
+           "%s", quoteaf_n (0, r->link), quoteaf_n (1, backup),
+           quoteaf_n (2, r->target), quoteaf_n (3, kept));
+  free (kept);
+  free (backup);
 }
 
 /* Something the caller asked for after the change -- WHAT, which
@@ -1206,6 +1240,9 @@ undo_after (struct repoint *r, char const *what, int err)
       error (0, err, "%s cannot be put back as it was, since another "
              "process changed it meanwhile (its change stands): %s",
              quoteaf (r->link), what);
+      break;
+    case UNDO_BACKUP_KEPT:
+      report_backup_kept (r, what, err);
       break;
     case UNDO_IMPOSSIBLE:
       /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */

@@ -950,6 +950,35 @@ overtaken_undo() {
   assert_no_temporaries atomic-swap
 }
 
+@test "-b -v: an undo that cannot put the older LINK~ back keeps it, and says so" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  to_full() { "$@" >/dev/full; }
+  # The undo's last step exchanges the older backup, held at the
+  # temporary name, back with LINK~: the last renameat2 of a traced run.
+  strace -o trace -e trace=renameat2 \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>/dev/null || true
+  n=$(grep -c '^renameat2(' trace)
+  grep '^renameat2(' trace | tail -n 1 | grep -q 'RENAME_EXCHANGE' ||
+    fail "the last renameat2 is not an exchange: $(cat trace)"
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink current~)" releases/0
+  run to_full strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:error=EIO:when="$n" \
+    atomic-swap -b -v -s releases/b current
+  assert_failure 3
+  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~': it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
+    fail "unexpected: $output"
+  local kept=${BASH_REMATCH[1]}
+  assert_equal "$(readlink current)" releases/a
+  # The older backup is not lost, and LINK~ does not name the undone
+  # change.
+  assert_equal "$(readlink "$kept")" releases/0
+  [ ! -e current~ ] && [ ! -L current~ ]
+}
+
 # --- --relative ------------------------------------------------------------------
 
 @test "relative_path: the tricky cases" {
