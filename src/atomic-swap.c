@@ -407,9 +407,11 @@ sync_directories (struct operand const *a, struct operand const *b,
 
 /* What undo_repoint and undo_rename achieved.  UNDO_BACKUP_KEPT: LINK
    is as it was, but the older LINK~ that --backup replaced could not be
-   put back, and is still at the temporary name.  */
+   put back, and is still at the temporary name.  UNDO_MISPLACED:
+   the undo moved another process's change, and could not put it back
+   (errno says why).  */
 enum undo_result { UNDONE, UNDO_FAILED, UNDO_OVERTAKEN, UNDO_IMPOSSIBLE,
-                   UNDO_BACKUP_KEPT };
+                   UNDO_BACKUP_KEPT, UNDO_MISPLACED };
 
 /* The identity of what NAME in DIRFD is (never followed), to know it
    again; st_ino 0 if it cannot be read.  */
@@ -433,7 +435,8 @@ still_holds (int dirfd, char const *name, struct stat const *id)
 /* Undo the rename of A to B with FLAGS, with the same call the other
    way round.  AT_A and AT_B are what A and B held just after the
    rename.  If what comes back is not that -- another process changed a
-   name meanwhile -- its change is put back and stands.  */
+   name meanwhile -- its change is put back and stands, unless that
+   fails too (UNDO_MISPLACED).  */
 static enum undo_result
 undo_rename (struct operand const *a, struct operand const *b,
              unsigned int flags, struct stat const *at_a,
@@ -447,15 +450,15 @@ undo_rename (struct operand const *a, struct operand const *b,
         return UNDO_FAILED;
       if (still_holds (adir, abase, at_b) && still_holds (bdir, bbase, at_a))
         return UNDONE;
-      renameat2 (adir, a->name, bdir, b->name, RENAME_EXCHANGE);
-      return UNDO_OVERTAKEN;
+      return (renameat2 (adir, a->name, bdir, b->name, RENAME_EXCHANGE) == 0
+              ? UNDO_OVERTAKEN : UNDO_MISPLACED);
     }
   if (renameat2 (bdir, b->name, adir, a->name, RENAME_NOREPLACE) != 0)
     return UNDO_FAILED;
   if (still_holds (adir, abase, at_b))
     return UNDONE;
-  renameat2 (adir, a->name, bdir, b->name, RENAME_NOREPLACE);
-  return UNDO_OVERTAKEN;
+  return (renameat2 (adir, a->name, bdir, b->name, RENAME_NOREPLACE) == 0
+          ? UNDO_OVERTAKEN : UNDO_MISPLACED);
 }
 
 /* A was renamed to B with FLAGS (exchanged, or moved with
@@ -507,6 +510,25 @@ say_renamed (struct operand const *a, struct operand const *b,
                "process changed %s meanwhile (its change stands): %s",
                quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
                quoteaf_n (2, b->arg), what);
+      break;
+    case UNDO_MISPLACED:
+      {
+        int undo_err = errno;
+        error (0, err, "%s", what);
+        if (exchange)
+          error (0, undo_err, "%s and %s cannot be exchanged back, since "
+                 "another process changed one of them meanwhile; what it "
+                 "put in place is left at the other name, as they cannot "
+                 "be exchanged again", quoteaf_n (0, a->arg),
+                 quoteaf_n (1, b->arg));
+        else
+          error (0, undo_err, "%s cannot be moved back from %s, since "
+                 "another process changed %s meanwhile; what it put at %s "
+                 "is left at %s, as it cannot be moved back",
+                 quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+                 quoteaf_n (1, b->arg), quoteaf_n (1, b->arg),
+                 quoteaf_n (0, a->arg));
+      }
       break;
     default:
       {

@@ -803,11 +803,13 @@ run_failing_stdout_close() {
 # overtaken_undo NAME CONTENT OPERAND...: run 'atomic-swap -v OPERAND...'
 # with its output unwritable, stopped just before its undo (its second
 # renameat2) while another process puts a file holding CONTENT at NAME;
-# its status in $status, its message in ./err.
+# its status in $status, its message in ./err.  FAULT_FAIL, if set, is
+# passed to the fault shim.
 overtaken_undo() {
   local name=$1 content=$2 pid
   shift 2
   start_with_shim faults FAULT_PAUSE=renameat2:2 \
+    ${FAULT_FAIL:+FAULT_FAIL=$FAULT_FAIL} \
     sh -c 'exec atomic-swap -v "$@" >/dev/full 2>err' sh "$@"
   pid=$SHIM_PID
   wait_until paused_at faults renameat2 2
@@ -835,6 +837,30 @@ overtaken_undo() {
   assert_equal "$(cat err)" "atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z' meanwhile (its change stands): write error on standard output: No space left on device"
   [ ! -e x ]
   assert_equal "$(cat z)" four
+}
+
+@test "exchange and -n with -v: an overtaken undo that cannot put the other change back says where it is left" {
+  require_shim
+  echo one >x
+  echo two >y
+  # The third renameat2, which would put back what the undo took from
+  # the other process, fails.
+  FAULT_FAIL=renameat2:3:5 overtaken_undo y three x y
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'x' and 'y' cannot be exchanged back, since another process changed one of them meanwhile; what it put in place is left at the other name, as they cannot be exchanged again: Input/output error"
+  assert_equal "$(cat x)" three
+  assert_equal "$(cat y)" two
+  # A move: the file put at z meanwhile is left at x, and no name says
+  # its change stands.
+  rm -f x y z
+  echo one >x
+  FAULT_FAIL=renameat2:3:5 overtaken_undo z four -n x z
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z' meanwhile; what it put at 'z' is left at 'x', as it cannot be moved back: Input/output error"
+  assert_equal "$(cat x)" four
+  [ ! -e z ]
 }
 
 # --- --backup ---------------------------------------------------------------------
