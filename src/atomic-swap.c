@@ -217,7 +217,8 @@ RENAME_EXCHANGE the old link is not kept, so -v says the change stays).\n\
 With --expect, atomic-swap calls on the same LINK take turns through a\n\
 short-lived lock directory, .atomic-swap.LINK.lock in LINK's directory,\n\
 held only around the read, the comparison and the rename, and gone once\n\
-released; a lock left by a killed atomic-swap is recovered.  A call\n\
+released; a lock left by a killed atomic-swap is recovered, and one that\n\
+cannot be removed is named in a warning (the next call takes it).  A call\n\
 waits up to %d seconds for it.\n\
 \n\
 The 1st form, --print-old, --backup and --exchange-dir need\n\
@@ -1467,9 +1468,16 @@ publish_expected (struct repoint *r, struct options const *opt)
       status = repoint_now (r, opt, opt->expect);
       /* The change is made or refused; a lock that cannot be released
          (someone broke it meanwhile) does not undo that.  */
-      if (dirlock_release (&lock) != 0 && !opt->quiet)
+      int released = dirlock_release (&lock);
+      if (released != 0 && !opt->quiet)
         error (0, errno, "warning: cannot release the lock %s",
                quoteaf (lock_shown));
+      else if (released == 0 && lock.dir_left_errno)
+        /* Released, and free (an empty lock is), but not gone: the
+           status stays that of the change, and -q does not hide it.  */
+        error (0, lock.dir_left_errno, "warning: cannot remove the empty "
+               "lock %s (the next --expect call on %s recovers it)",
+               quoteaf_n (0, lock_shown), quoteaf_n (1, r->link));
       unblock_cleanup_signals ();
       break;
     case 1:

@@ -969,7 +969,9 @@ cannot_replace_last (int errnum)
    its queue ticket, move its record to LOCK.last (or, without HISTORY,
    delete it), then remove the empty directory.  Return 0 if we ended
    it, 1 if it had already ended, -1 with errno on error (the holding
-   then stays, without its ticket: it still excludes).
+   then stays, without its ticket: it still excludes).  If DIR_ERRNO is
+   not NULL, set it to the errno of an rmdir that failed for a reason
+   other than the harmless ones below, else to 0.
 
    LOCK.last must never go down.  While the holding exists no other can
    end, so LOCK.last cannot change under us; a holding killed before it
@@ -988,8 +990,11 @@ cannot_replace_last (int errnum)
    exit, which comes next, wakes the waiter behind it.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
-             uintmax_t token, bool history, bool settled, bool retire_ticket)
+             uintmax_t token, bool history, bool settled, bool retire_ticket,
+             int *dir_errno)
 {
+  if (dir_errno)
+    *dir_errno = 0;
   char owner_name[OWNER_NAME_SIZE];
   char last[NAME_MAX + 1];
   owner_file_name (owner_name, id);
@@ -1024,7 +1029,9 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
      the empty directory, or other shared holders remain, or (ENOENT)
      if someone else removed it.  */
-  unlinkat (parent->fd, parent->base, AT_REMOVEDIR);
+  if (unlinkat (parent->fd, parent->base, AT_REMOVEDIR) != 0 && dir_errno
+      && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
+    *dir_errno = errno;
   return 0;
 }
 
@@ -1656,7 +1663,8 @@ judge_holders (struct dirlock *lock, int lock_fd,
       if (!verdict.stale)
         continue;
       int r = end_holding (&lock->parent, lock_fd, now.id, now.token,
-                           lock->history && !now.shared, false, true);
+                           lock->history && !now.shared, false, true,
+                           NULL);
       if (r < 0)
         return -1;
       if (r == 0 && verbose)
@@ -2142,7 +2150,8 @@ dirlock_release (struct dirlock *lock)
   int ended = end_holding (&lock->parent, lock->lock_fd, lock->self.id,
                            lock->self.token,
                            lock->history && !lock->self.shared, true,
-                           lock->self.pid != getpid ());
+                           lock->self.pid != getpid (),
+                           &lock->dir_left_errno);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -2422,7 +2431,7 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
               break;
             }
           int r = end_holding (&parent, lock_fd, o->id, token,
-                               !o->shared, false, true);
+                               !o->shared, false, true, NULL);
           if (r < 0)
             result = -1;
           else if (r == 0)
@@ -2470,7 +2479,7 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
-                          !mine->shared, false, true);
+                          !mine->shared, false, true, NULL);
   else if (result == 0)
     {
       /* If the holding ended meanwhile, its file is gone: ENOENT.  */

@@ -176,6 +176,11 @@ struct dirlock
   bool owner_is_other;
   /* adopt_holding blocked the cleanup signals, until forget_holding.  */
   bool signals_held;
+  /* Set by dirlock_release: the errno of the rmdir that could not
+     remove our empty directory, which is then left for the next caller
+     to take (an empty LOCK is free); 0 if it was removed, or was not
+     ours to remove any more.  */
+  int dir_left_errno;
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
@@ -227,7 +232,8 @@ int dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                         struct dirlock_config const *config);
 
 /* Release a lock this process acquired.  Return 0, or -1 with errno
-   (ESTALE: the lock had been broken by someone else meanwhile).  */
+   (ESTALE: the lock had been broken by someone else meanwhile).  On 0,
+   LOCK->dir_left_errno says whether LOCK's empty directory stayed.  */
 int dirlock_release (struct dirlock *lock);
 
 /* Forget a held lock without releasing it (its owner is another

@@ -1807,6 +1807,31 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
+@test "--expect: a lock directory that cannot be removed after the change is named in a warning; status 0" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  ln -s base current
+  # The release's rmdir of the lock: find it in a traced run.
+  strace -o trace -e trace=unlinkat atomic-swap -s --expect=base new current
+  n=$(grep '^unlinkat(' trace |
+      grep -n '"\.atomic-swap\.current\.lock", AT_REMOVEDIR' |
+      cut -d: -f1)
+  [ -n "$n" ] || fail "no rmdir of the lock in: $(cat trace)"
+  atomic-swap -s base current
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" \
+    atomic-swap -s --expect=base new current
+  # The change is made: done, but not silently.
+  assert_success
+  assert_output "atomic-swap: warning: cannot remove the empty lock '.atomic-swap.current.lock' (the next --expect call on 'current' recovers it): Input/output error"
+  assert_equal "$(readlink current)" new
+  [ -d .atomic-swap.current.lock ]
+  # As said: the next call takes the empty lock, and leaves nothing.
+  run atomic-swap -s --expect=new newer current
+  assert_success
+  assert_equal "$(readlink current)" newer
+  assert_no_leftovers
+}
+
 @test "--expect: a holder killed with SIGKILL while it holds the lock is recovered" {
   command -v strace >/dev/null || skip "strace is not installed"
   ln -s base current
