@@ -318,18 +318,22 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
   return false;
 }
 
-/* The number VALUE, or 0 (as for no number at all) if it is out of
-   the range MIN..MAX: a hand-edited pid=99999999999 must not wrap
-   into some other process's pid.  */
-static intmax_t
-parse_in_range (char const *value, intmax_t min, intmax_t max)
+/* The number VALUE, all decimal digits, or 0 (as for no number at all)
+   if it is not, or is over MAX: a hand-edited pid=99999999999 must not
+   wrap into some other process's pid, nor pid=123abc pass for 123.  */
+static uintmax_t
+parse_whole_number (char const *value, uintmax_t max)
 {
-  int saved_errno = errno;
-  errno = 0;
-  intmax_t n = strtoimax (value, NULL, 10);
-  bool in_range = errno == 0 && min <= n && n <= max;
-  errno = saved_errno;
-  return in_range ? n : 0;
+  uintmax_t n = 0;
+  if (!*value)
+    return 0;
+  for (char const *p = value; *p; p++)
+    {
+      if (!c_isdigit (*p) || n > (max - (*p - '0')) / 10)
+        return 0;
+      n = n * 10 + (*p - '0');
+    }
+  return n;
 }
 
 /* Set field F of OWNER from the text VALUE.  */
@@ -344,19 +348,12 @@ parse_field (struct field const *f, char const *value,
       copy_one_line (at, f->size, value);
       break;
     case FIELD_PID:
-      *(pid_t *) at = parse_in_range (value, TYPE_MINIMUM (pid_t),
-                                      TYPE_MAXIMUM (pid_t));
+      *(pid_t *) at = parse_whole_number (value, TYPE_MAXIMUM (pid_t));
       break;
     case FIELD_ULL:
-      {
-        /* Out of range is garbage, as for a pid: 0, never the
-           largest value (a start time no process has).  */
-        int saved_errno = errno;
-        errno = 0;
-        unsigned long long n = strtoull (value, NULL, 10);
-        *(unsigned long long *) at = errno == 0 ? n : 0;
-        errno = saved_errno;
-      }
+      /* Garbage is 0, as for a pid, never the largest value (a start
+         time no process has).  */
+      *(unsigned long long *) at = parse_whole_number (value, ULLONG_MAX);
       break;
     case FIELD_TOKEN:
       *(uintmax_t *) at = parse_token (value);

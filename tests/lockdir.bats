@@ -879,8 +879,9 @@ lockdir: its system may have crashed before writing the record to disk (on a net
 
 @test "hand-edited owner records: a pid or an acquisition time out of range is garbage, as one that is no number" {
   # A pid that is no number reads as 0: an owner that cannot be judged,
-  # kept.  One too large for a pid must not wrap into another pid.
-  for pid in abc 99999999999; do
+  # kept.  One too large for a pid must not wrap into another pid, nor
+  # 123abc pass for 123, nor a sign be taken.
+  for pid in abc 99999999999 123abc -1; do
     plant_record L "$pid" 1
     run lockdir -n L true
     assert_failure 75
