@@ -398,19 +398,41 @@ examples_test() {
   done
 }
 
+# The lines of README.md that call a tool in a code block that is not
+# run: a fenced block that is not ```sh, or an indented one.
+readme_unrun_calls() {
+  awk -v tools="$EXAMPLE_TOOLS" '
+    BEGIN { gsub(/ +/, "|", tools)
+            call = "(^|[^-[:alnum:]_./])(" tools ")([[:space:]]|$)" }
+    /^```/ { if (!on) { on = 1; lang = substr($0, 4) } else on = 0
+             indented = blank = 0; next }
+    on && lang !~ /^sh[ \t]*$/ && $0 ~ call { print FNR ": " $0 }
+    on { next }
+    # An indented block opens after a blank line and goes on, over blank
+    # lines, while its lines are indented: every line of it is checked.
+    /^[ \t]*$/ { blank = 1; next }
+    { indented = /^(    |\t)/ && (indented || blank); blank = 0 }
+    indented && $0 ~ call { print FNR ": " $0 }' "$SRCDIR/README.md"
+}
+
 @test "examples harness: every README code block that calls a tool is a sh block" {
   # Only sh blocks are run: a tool called in a bash, shell, console or
   # unnamed block, or in an indented one, would go unrun.
-  run awk -v tools="$EXAMPLE_TOOLS" '
-    BEGIN { gsub(/ +/, "|", tools)
-            call = "(^|[^-[:alnum:]_./])(" tools ")([[:space:]]|$)" }
-    /^```/ { if (!on) { on = 1; lang = substr($0, 4); next }
-             on = 0; next }
-    on && lang !~ /^sh[ \t]*$/ && $0 ~ call { print FNR ": " $0 }
-    !on && /^(    |\t)/ && $0 ~ call && prev ~ /^[ \t]*$/ {
-      print FNR ": " $0 }
-    { prev = $0 }' "$SRCDIR/README.md"
+  run readme_unrun_calls
   assert_output ""
+}
+
+@test "examples harness: a tool on any line of an indented README block is found" {
+  # Only the first line of an indented block used to be looked at.
+  SRCDIR=$BATS_TEST_TMPDIR/src
+  mkdir -p "$SRCDIR"
+  printf '%s\n' '# t' '' 'Deploy:' '' '    cd /srv/app' \
+    '    atomic-swap -s releases/42 current' '' \
+    '    lockdir -u L' 'Text again, lockdir in prose.' \
+    '   lockdir in a paragraph' >"$SRCDIR/README.md"
+  run readme_unrun_calls
+  assert_output "$(printf '%s\n' '6:     atomic-swap -s releases/42 current' \
+    '8:     lockdir -u L')"
 }
 
 @test "examples harness: a man page's commands outside EXAMPLES run too" {
