@@ -476,6 +476,37 @@ EOF
     'lockdir -n L true' @@)"
 }
 
+@test "examples harness: a man page's block outside EXAMPLES with a misspelt tool is reported" {
+  # A block whose only command is a misspelt tool did not look like a
+  # command, so it was neither run nor checked.
+  SRCDIR=$BATS_TEST_TMPDIR/src
+  mkdir -p "$SRCDIR/man"
+  cat >"$SRCDIR/man/lockdir.x" <<'EOF'
+[QUEUE]
+.nf
+.RS
+lockdri \-\-status \-\-json data.lock | jq .
+.RE
+.fi
+The message:
+.nf
+lockdir: 'L' is held by pid 1
+.fi
+[LOG ROTATION]
+.nf
+/var/log/x.log {
+    postrotate
+        pkill \-HUP \-x lockdir || true
+    endscript
+}
+.fi
+EOF
+  run examples_check lockdir man
+  assert_line "lockdir man: a block not run: 'lockdri' is no tool: lockdir misspelt?"
+  assert_line "lockdir man: no examples found"
+  [ "${#lines[@]}" -eq 2 ] || fail "more problems than expected"
+}
+
 @test "examples harness (control): a usage error, an unreached line, a stray file, a hang, a misspelt tool" {
   require_sandbox
   local dir

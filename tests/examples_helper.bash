@@ -8,8 +8,8 @@
 #   - TOOL --help: the lines after "Examples:";
 #   - man/TOOL.x: each .nf/.fi block of the [EXAMPLES] section, and
 #     of any other section where a line starts with a tool's name as a
-#     command, with the roff escapes undone and a crontab line's
-#     schedule removed.
+#     command (or with a misspelling of one, to be reported), with the
+#     roff escapes undone and a crontab line's schedule removed.
 # A block runs only if it calls one of the tools (the README's build
 # commands are run by CI itself).
 #
@@ -46,6 +46,23 @@ EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
 # How long a block may run.
 EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
 
+# An awk function: the edit distance between strings A and B (a word
+# within two edits of a tool's name is taken for a misspelt tool).
+EXAMPLES_AWK_DISTANCE='
+  function distance(a, b,    i, j, la, lb, d, cost) {
+    la = length(a); lb = length(b)
+    for (i = 0; i <= la; i++) d[i, 0] = i
+    for (j = 0; j <= lb; j++) d[0, j] = j
+    for (i = 1; i <= la; i++)
+      for (j = 1; j <= lb; j++) {
+        cost = substr(a, i, 1) != substr(b, j, 1)
+        d[i, j] = d[i - 1, j - 1] + cost
+        if (d[i - 1, j] + 1 < d[i, j]) d[i, j] = d[i - 1, j] + 1
+        if (d[i, j - 1] + 1 < d[i, j]) d[i, j] = d[i, j - 1] + 1
+      }
+    return d[la, lb]
+  }'
+
 # Remove a shell comment (an unquoted '#' after a blank) from each line
 # of standard input and drop empty lines; "@@" lines pass unchanged.
 examples_strip_comments() {
@@ -68,14 +85,24 @@ examples_strip_comments() {
 # Of the .nf blocks of a man page on standard input (each opened by
 # "@@ex" or "@@other" and closed by "@@"), print those of EXAMPLES, and
 # those of other sections where a line starts with a tool's name as a
-# command (not "TOOL: message", nor a name in a configuration file).
+# command (not "TOOL: message", nor a name in a configuration file), or
+# with a word within two edits of one: a misspelt tool, which
+# examples_check then reports.
 examples_man_commands() {
-  awk -v tools="$EXAMPLE_TOOLS" '
-    BEGIN { gsub(/ +/, "|", tools); cmd = "^[ \t]*(" tools ")([ \t]|$)" }
+  awk -v tools="$EXAMPLE_TOOLS" "$EXAMPLES_AWK_DISTANCE"'
+    function near_tool(word,    k) {
+      if (word !~ /^[A-Za-z_.\/][-A-Za-z0-9_.\/+]*$/) return 0
+      sub(/.*\//, "", word)
+      for (k = 1; k <= ntools; k++)
+        if (distance(word, tool[k]) <= 2) return 1
+      return 0
+    }
+    BEGIN { ntools = split(tools, tool, / +/)
+            gsub(/ +/, "|", tools); cmd = "^[ \t]*(" tools ")([ \t]|$)" }
     /^@@(ex|other)$/ { keep = ($0 == "@@ex"); n = 0; next }
     $0 == "@@" { if (keep) { for (i = 1; i <= n; i++) print line[i]; print "@@" }
                  next }
-    { line[++n] = $0; if ($0 ~ cmd) keep = 1 }'
+    { line[++n] = $0; if ($0 ~ cmd || near_tool($1)) keep = 1 }'
 }
 
 # Print the blocks of example commands of SOURCE, each followed by a line
@@ -276,20 +303,7 @@ examples_run_blocks() {
 # tool but within two edits of a tool's name, say so: a misspelt tool
 # in an example would otherwise run as a stub, and succeed.
 examples_misspelt_tools() {
-  awk -v tools="$EXAMPLE_TOOLS" '
-    function distance(a, b,    i, j, la, lb, d, cost) {
-      la = length(a); lb = length(b)
-      for (i = 0; i <= la; i++) d[i, 0] = i
-      for (j = 0; j <= lb; j++) d[0, j] = j
-      for (i = 1; i <= la; i++)
-        for (j = 1; j <= lb; j++) {
-          cost = substr(a, i, 1) != substr(b, j, 1)
-          d[i, j] = d[i - 1, j - 1] + cost
-          if (d[i - 1, j] + 1 < d[i, j]) d[i, j] = d[i - 1, j] + 1
-          if (d[i, j - 1] + 1 < d[i, j]) d[i, j] = d[i, j - 1] + 1
-        }
-      return d[la, lb]
-    }
+  awk -v tools="$EXAMPLE_TOOLS" "$EXAMPLES_AWK_DISTANCE"'
     BEGIN { n = split(tools, tool, / +/) }
     { word = $0; sub(/.*\//, "", word)
       for (k = 1; k <= n; k++)
