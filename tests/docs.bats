@@ -166,6 +166,25 @@ source_options() {
   assert_output ""
 }
 
+@test ".ci/run runs the README's two commands, as printed, and nothing else" {
+  # The test above reads the block with an awk of its own; here .ci/run
+  # itself picks what it runs, in a copy of the tree whose scripts only
+  # say they ran: a block put above the two commands, or a change in
+  # how .ci/run finds its block, changes what ran, and fails here.
+  mkdir -p tree/.ci tree/scripts
+  cp "$SRCDIR/.ci/run" tree/.ci/run
+  cp "$SRCDIR/README.md" tree/README.md
+  local s
+  for s in setup check; do
+    printf '%s\n' '#!/bin/sh' "echo \"$s \$*\" >>\"\${0%/*}/../ran\"" \
+      >"tree/scripts/$s"
+    chmod +x "tree/scripts/$s"
+  done
+  run bash tree/.ci/run
+  assert_success
+  assert_equal "$(cat tree/ran)" "$(printf '%s\n' 'setup --demo' 'check ')"
+}
+
 @test ".ci/run fails when the README has no first sh block to run" {
   # A README whose block became ```shell (or went away) gave an empty
   # block: bash -c '' ran nothing, and CI passed with no test run.
