@@ -229,6 +229,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           as under timeout(1) (but see --foreground)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
                           COMMAND is still running DURATION after SIGTERM\n\
+                          ('inf' or 0: never, as without -k)\n\
       --foreground      with --max-runtime or --etcd, run COMMAND in\n\
                           lockdir's own process group, so that it can read\n\
                           from the terminal and get its signals; the\n\

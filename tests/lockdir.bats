@@ -328,6 +328,19 @@ assert_command_usage_error() {
   done
 }
 
+@test "-k inf and -k 0 send no SIGKILL, as --help says" {
+  # A command that ignores SIGTERM (its sleep too) ends on its own.
+  local d
+  for d in inf 0; do
+    run lockdir --max-runtime=100ms -k $d L sh -c 'trap "" TERM; sleep 0.5; echo ended'
+    assert_failure 124
+    assert_output ended
+    [ ! -e L ]
+  done
+  run bash -c "lockdir --help | tr -s ' \\n' ' '"
+  assert_output --partial "after SIGTERM ('inf' or 0: never, as without -k)"
+}
+
 @test "--max-runtime stops the processes COMMAND started too (its process group): none runs on after the release" {
   # The sleep writes elsewhere: one left running would hold run's
   # output open, and run would wait for it to end, passing anyway.
