@@ -336,6 +336,24 @@ man_section() {
 # it turned that very regression into a skip.)
 KNOWN_EXAMPLE_DEFECTS=()
 
+# The examples meant to exit with a status other than 0 where they run
+# here (one after the other, in a fresh sandbox), as "WHERE: STATUS
+# LINE" (tests/examples_helper.bash); every other example's tool must
+# exit 0, so that one broken into a mere "no" or "busy" fails.
+EXAMPLE_STATUSES=(
+  # --status of a lock nobody holds: 1, "free".
+  'README: 1 lockdir --status --json /run/lock/backup'
+  'README: 1 lockdir --status --json deploy/web'
+  'lockdir --help: 1 lockdir --status --json /run/lock/backup'
+  "lockdir man: 1 lockdir --status --json data.lock | jq -c '.queue[]? | [.position, .pid, .mode, .command]'"
+  'lockdir man: 1 lockdir --status --json /run/lock/backup | jq .'
+  # The pid file claimed lines before is live, not stale: "or stop".
+  'README: 1 excl-create --pid --replace-stale /run/job.pid || exit 0'
+  'excl-create --help: 1 excl-create --pid --replace-stale /run/job.pid || exit'
+  # Release 42 went out lines before: "only if nobody deployed since".
+  'atomic-swap --help: 1 atomic-swap -s --expect=releases/41 releases/42 current'
+)
+
 require_sandbox() {
   examples_sandbox_args >/dev/null ||
     skip "cannot make a private mount namespace here (needs root or user namespaces)"
@@ -552,6 +570,25 @@ EOF
   assert_line --partial "block 4, hung"
   refute_line --partial "block 5"
   assert_line --partial "block 6, 'atomic-swp' is no tool: atomic-swap misspelt?"
+}
+
+@test "examples harness (control): an example's tool exits 0, or the status EXAMPLE_STATUSES gives its line" {
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  # Broken examples that merely say "no" (1) or "busy" (75).
+  printf '%s\n' 'excl-create f' 'excl-create f' 'lockdir L' \
+    'lockdir -n L true' >"$dir/block.1"
+  # The same, and one that says "done", where the table expects "no".
+  printf '%s\n' 'excl-create g' 'excl-create -- g' 'excl-create h' \
+    >"$dir/block.2"
+  EXAMPLE_STATUSES=('control: 1 excl-create -- g' 'control: 1 excl-create h'
+    'elsewhere: 1 excl-create f')
+  run examples_run_blocks "$dir" 2 control
+  assert_output "$(printf '%s\n' \
+    'block 1, line 2: excl-create exited with status 1 (expected 0): excl-create f' \
+    'block 1, line 4: lockdir exited with status 75 (expected 0): lockdir -n L true' \
+    'block 2, line 3: excl-create exited with status 0 (expected 1): excl-create h')"
 }
 
 @test "examples harness: a block not run for a misspelt tool is reported" {

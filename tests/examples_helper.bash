@@ -29,22 +29,31 @@
 #
 # Each tool runs through a shell function that records its exit status
 # and the script line it was called from.  A block fails when a tool
-# exits with a status other than 0, 1 ("no") or 75 (busy) -- a usage
-# error, a system error, a command not found --, when a line that calls
-# a tool is never reached, when the block hangs ($EXAMPLE_TIMEOUT, 60 s),
-# or when a file
-# appears whose name is an option's value (a duration such as '10s', a
-# format with '%'): the mark of an option that took its value as an
-# operand; or when a program given a stub is within two edits of a
-# tool's name (a misspelt tool would run as a stub, and succeed; a
-# block that is not run at all is checked for that too).  The sandbox
-# needs root, or user namespaces (then the tools
-# run as root of a user namespace of their own).
+# exits with a status other than the one expected of its line -- 0,
+# unless EXAMPLE_STATUSES names the few examples meant to show another
+# (a "no", a busy lock): a usage error, a system error, a command not
+# found, or an example broken into a mere "no" --, when a line that
+# calls a tool is never reached, when the block hangs
+# ($EXAMPLE_TIMEOUT, 60 s), or when a file appears whose name is an
+# option's value (a duration such as '10s', a format with '%'): the
+# mark of an option that took its value as an operand; or when a
+# program given a stub is within two edits of a tool's name (a misspelt
+# tool would run as a stub, and succeed; a block that is not run at all
+# is checked for that too).  The sandbox needs root, or user namespaces
+# (then the tools run as root of a user namespace of their own).
 
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
 # How long a block may run.
 EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
+# The examples whose tool is expected to exit with a status other than
+# 0 where they run, each "WHERE: STATUS LINE": WHERE as examples_check
+# names the source ("README", "lockdir --help", "lockdir man"), LINE as
+# the example prints it, without its indentation and comment (docs.bats
+# sets them).
+if ! declare -p EXAMPLE_STATUSES >/dev/null 2>&1; then
+  EXAMPLE_STATUSES=()
+fi
 
 # An awk function: the edit distance between strings A and B (a word
 # within two edits of a tool's name is taken for a misspelt tool).
@@ -192,12 +201,13 @@ examples_sandbox_args() {
   return 1
 }
 
-# Run BLOCKS (files, each a script of example lines) one after the
-# other in one sandbox, so that a later block can use what an earlier
-# one made (a man page's deploy, then its rollback).  Print one line per
-# problem found, nothing if every block ran as documented.
+# Run the N blocks DIR/block.1... (each a script of example lines, from
+# the source WHERE) one after the other in one sandbox, so that a later
+# block can use what an earlier one made (a man page's deploy, then its
+# rollback).  Print one line per problem found, nothing if every block
+# ran as documented.
 examples_run_blocks() {
-  local dir=$1 n=$2 i t
+  local dir=$1 n=$2 where=${3:-} i t
   mkdir "$dir/cwd" "$dir/stubs"
   local etcd=
   if cat "$dir"/block.* | examples_uses_etcd; then
@@ -295,7 +305,7 @@ examples_run_blocks() {
     { echo "the sandbox could not be set up"; return; }
 
   for ((i = 1; i <= n; i++)); do
-    examples_judge "$dir" "$i" | sed "s/^/block $i, /"
+    examples_judge "$dir" "$i" "$where" | sed "s/^/block $i, /"
   done
 }
 
@@ -313,19 +323,38 @@ examples_misspelt_tools() {
         } }'
 }
 
-# Print the problems of block I of the run in DIR.
+# The status a tool called on the example line TEXT of WHERE is
+# expected to exit with: 0, unless EXAMPLE_STATUSES says otherwise.
+examples_expected_status() {
+  local where=$1 text=$2 entry rest
+  for entry in "${EXAMPLE_STATUSES[@]}"; do
+    rest=${entry#*: }
+    if [ "${entry%%: *}" = "$where" ] && [ "${rest#* }" = "$text" ]; then
+      echo "${rest%% *}"
+      return
+    fi
+  done
+  echo 0
+}
+
+# Print the problems of block I of the run in DIR, of the source WHERE.
 examples_judge() {
-  local dir=$1 i=$2 st line tool text name n=0
+  local dir=$1 i=$2 where=$3 st line tool text name want n=0
   [ "$(cat "$dir/status.$i")" = 137 ] &&
     echo "hung (killed after $EXAMPLE_TIMEOUT s)"
-  # Statuses of the tools.
+  # Statuses of the tools ("-": run by another program, status unknown).
   touch "$dir/log.$i"
   while read -r st line tool; do
-    case $st in
-      0 | 1 | 75 | -) ;;
-      *) echo "line $line: $tool exited with status $st:" \
-           "$(sed -n "${line}p" "$dir/block.$i")" ;;
-    esac
+    [ "$st" = - ] && continue
+    # (A trap's command run at exit is said to be on line 0.)
+    text='(a trap'"'"'s command)'
+    if ((line > 0)); then
+      text=$(sed -n "${line}p" "$dir/block.$i")
+      text=${text#"${text%%[![:space:]]*}"}
+    fi
+    want=$(examples_expected_status "$where" "$text")
+    [ "$st" = "$want" ] ||
+      echo "line $line: $tool exited with status $st (expected $want): $text"
   done <"$dir/log.$i"
   # Every line that calls a tool was reached (a trap's command runs
   # later, from wherever the script is then).
@@ -381,5 +410,5 @@ examples_check() {
     echo "$where: no examples found"
     return
   fi
-  examples_run_blocks "$dir" "$n" | sed "s|^|$where: |"
+  examples_run_blocks "$dir" "$n" "$where" | sed "s|^|$where: |"
 }

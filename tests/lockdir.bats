@@ -2242,24 +2242,32 @@ as_nobody() {
   while IFS= read -r line; do
     n=$((n + 1))
     {
-      # -u and --renew need the lock held by the script that runs them.
-      case $line in
-        *' -u '* | *--renew*) echo 'lockdir --lease=1m LOCK' ;;
+      # What the block before left (here, not at its end: a block's
+      # EXIT trap, 'lockdir -u LOCK', runs after its last line).
+      echo 'rm -rf LOCK LOCK.last'
+      # -u and --renew need the lock held by the script that runs them,
+      # and --status and --break show a held one (free, they say 1) --
+      # unless the line takes it itself first ('lockdir -n LOCK || ...').
+      case ${line#*lockdir } in
+        '-u '* | --renew* | --status* | --break*)
+          echo 'lockdir --lease=1m LOCK' ;;
       esac
       printf '%s\n' "$line"
       # A renewal loop in the background: until its first renewal
-      # (line 2 of this block) is done, then stop it and release.
+      # (line 3 of this block) is done, then stop it and release.
       case $line in
         *'&') printf '%s\n' \
-          'until grep -q "^0 2 lockdir" "$DOCS_LOG"; do sleep 0.05; done' \
+          'until grep -q "^0 3 lockdir" "$DOCS_LOG"; do sleep 0.05; done' \
           'kill $!' 'lockdir -u LOCK' ;;
       esac
-      echo 'rm -rf LOCK LOCK.last'
       # Never run (':' succeeds), but makes the sandbox stub them.
       echo ': || cmd || filter || work'
     } >"blocks/block.$n"
   done <inline
-  run examples_run_blocks "$PWD/blocks" "$n"
+  # Every command exits 0 but this one: the sandbox's current
+  # directory holds empty directories too, free locks.
+  EXAMPLE_STATUSES=('README inline: 1 lockdir --status ./*')
+  run examples_run_blocks "$PWD/blocks" "$n" "README inline"
   assert_output ""
   # Shown as what is refused: flock's descriptor idiom.
   run lockdir -n 9
