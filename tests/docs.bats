@@ -412,6 +412,20 @@ examples_test() {
   examples_test "safe-append --help" "safe-append man"
 }
 
+@test "examples harness: every line EXAMPLE_STATUSES names is an example of its source" {
+  # An entry left behind when its example changed would wait, unseen,
+  # to excuse a new example that happened to be printed the same.
+  local entry where rest text stale=
+  for entry in "${EXAMPLE_STATUSES[@]}"; do
+    where=${entry%%: *} rest=${entry#*: }
+    text=${rest#* }
+    # shellcheck disable=SC2086 # "TOOL KIND" is two words
+    examples_blocks $where | sed 's/^[[:space:]]*//' | grep -qxF -- "$text" ||
+      stale+=$'\n'"$entry"
+  done
+  [ -z "$stale" ] || fail "not an example of its source:$stale"
+}
+
 @test "examples harness: every tool's --help and page has examples" {
   local t
   for t in "${TOOLS[@]}"; do
