@@ -486,37 +486,24 @@ readme_unrun_calls() {
     '8:     lockdir -u L')"
 }
 
+# Write $SRCDIR/man/lockdir.x with a [QUEUE] block showing COMMAND, a
+# block showing a message, and one showing a configuration file.
+man_outside_examples() {
+  mkdir -p "$SRCDIR/man"
+  printf '%s\n' '[QUEUE]' 'Who waits:' .PP .nf .RS "$1" .RE .fi .PP \
+    'The message:' .PP .nf .RS "lockdir: 'L' is held by pid 1" .RE .fi \
+    '[LOG ROTATION]' .nf '/var/log/x.log {' '    postrotate' \
+    '        pkill \-HUP \-x lockdir || true' '    endscript' '}' .fi \
+    >"$SRCDIR/man/lockdir.x"
+}
+
 @test "examples harness: a man page's commands outside EXAMPLES run too" {
   # A section of its own may show a command (lockdir's QUEUE and SHARED
   # HOLDERS do); a block that shows a message or a configuration file,
   # where a tool's name is no command, is not run.
   SRCDIR=$BATS_TEST_TMPDIR/src
-  mkdir -p "$SRCDIR/man"
-  cat >"$SRCDIR/man/lockdir.x" <<'EOF'
-[QUEUE]
-Who waits:
-.PP
-.nf
-.RS
-lockdir \-\-status \-\-json data.lock | jq .
-.RE
-.fi
-.PP
-The message:
-.PP
-.nf
-.RS
-lockdir: 'L' is held by pid 1
-.RE
-.fi
-[LOG ROTATION]
-.nf
-/var/log/x.log {
-    postrotate
-        pkill \-HUP \-x lockdir || true
-    endscript
-}
-.fi
+  man_outside_examples 'lockdir \-\-status \-\-json data.lock | jq .'
+  cat >>"$SRCDIR/man/lockdir.x" <<'EOF'
 [EXAMPLES]
 .nf
 lockdir \-n L true
@@ -531,27 +518,7 @@ EOF
   # A block whose only command is a misspelt tool did not look like a
   # command, so it was neither run nor checked.
   SRCDIR=$BATS_TEST_TMPDIR/src
-  mkdir -p "$SRCDIR/man"
-  cat >"$SRCDIR/man/lockdir.x" <<'EOF'
-[QUEUE]
-.nf
-.RS
-lockdri \-\-status \-\-json data.lock | jq .
-.RE
-.fi
-The message:
-.nf
-lockdir: 'L' is held by pid 1
-.fi
-[LOG ROTATION]
-.nf
-/var/log/x.log {
-    postrotate
-        pkill \-HUP \-x lockdir || true
-    endscript
-}
-.fi
-EOF
+  man_outside_examples 'lockdri \-\-status \-\-json data.lock | jq .'
   run examples_check lockdir man
   assert_line "lockdir man: a block not run: 'lockdri' is no tool: lockdir misspelt?"
   assert_line "lockdir man: no examples found"
