@@ -1199,10 +1199,12 @@ undo_repoint (struct repoint *r)
                                     RENAME_EXCHANGE)
                        : renameat2 (dirfd, away, dirfd, r->parent.base,
                                     RENAME_NOREPLACE)) == 0;
+      if (restored)
+        return UNDO_OVERTAKEN;
       /* Never remove someone else's link as our temporary.  */
-      if (!restored && away == r->temp.name)
+      if (away == r->temp.name)
         temp_forget (&r->temp);
-      return UNDO_OVERTAKEN;
+      return UNDO_MISPLACED;
     }
 
   /* AWAY holds our new link.  An older backup goes back to LINK~.  */
@@ -1246,6 +1248,33 @@ report_backup_kept (struct repoint *r, char const *what, int err)
   free (backup);
 }
 
+/* The undo of R's change after WHAT failed with ERR found LINK changed
+   by another process, and could not put that change back: it is left
+   at HELD, where the undo moved it (NULL: the temporary name).  With
+   --backup, the older LINK~ is still at the temporary name, and is no
+   longer replaced by the old link: keep it too.  */
+static void
+report_misplaced (struct repoint *r, char const *what, int err,
+                  char const *held)
+{
+  int undo_err = errno;
+  char *temp = path_in_parent (&r->parent, r->temp.name);
+  error (0, err, "%s", what);
+  error (0, undo_err, "%s cannot be put back as it was, since another "
+         "process changed it meanwhile; what it put at %s is left at %s, "
+         "as it cannot be moved back", quoteaf_n (0, r->link),
+         quoteaf_n (0, r->link), quoteaf_n (1, held ? held : temp));
+  if (r->older_backup_held)
+    {
+      char *backup = path_in_parent (&r->parent, r->backup);
+      temp_forget (&r->temp);
+      error (0, 0, "the older backup that was %s is kept as %s",
+             quoteaf_n (0, backup), quoteaf_n (1, temp));
+      free (backup);
+    }
+  free (temp);
+}
+
 /* Something the caller asked for after the change -- WHAT, which
    failed with ERR -- cannot be done: undo the change.  */
 static int
@@ -1266,6 +1295,9 @@ undo_after (struct repoint *r, char const *what, int err)
       break;
     case UNDO_BACKUP_KEPT:
       report_backup_kept (r, what, err);
+      break;
+    case UNDO_MISPLACED:
+      report_misplaced (r, what, err, held);
       break;
     case UNDO_IMPOSSIBLE:
       /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */

@@ -800,6 +800,53 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+@test "an overtaken undo that cannot put the other change back says where it is left" {
+  require_shim
+  make_releases
+  # Stopped just before the undo (its second renameat2) while another
+  # deployer repoints LINK; the third renameat2, which would put that
+  # change back, fails.
+  start_with_shim faults FAULT_PAUSE=renameat2:2 FAULT_FAIL=renameat2:3:5 \
+    sh -c 'exec atomic-swap -v -s releases/b current >/dev/full 2>err'
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 2
+  atomic-swap -s releases/c current
+  go_on faults renameat2 2
+  status=0
+  wait "$pid" || status=$?
+  rm -r faults
+  assert_equal "$status" 3
+  [[ $(cat err) =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' cannot be put back as it was, since another process changed it meanwhile; what it put at 'current' is left at '"(\.atomic-swap[^\']*)"', as it cannot be moved back: Input/output error"$ ]] ||
+    fail "unexpected: $(cat err)"
+  # The other deployer's link is kept, not removed as a temporary.
+  assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/c
+  assert_equal "$(readlink current)" releases/a
+  # With -b over an older LINK~ (renameat2 2 and 3 keep the old link as
+  # LINK~), the undo's exchange with LINK~ brings the other link there,
+  # and the older LINK~, held at the temporary name, must stay too.
+  rm -f .atomic-swap* current~ err
+  ln -sfn releases/a current
+  ln -s releases/0 current~
+  start_with_shim faults FAULT_PAUSE=renameat2:4 FAULT_FAIL=renameat2:5:5 \
+    sh -c 'exec atomic-swap -b -v -s releases/b current >/dev/full 2>err'
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 4
+  atomic-swap -s releases/c current
+  go_on faults renameat2 4
+  status=0
+  wait "$pid" || status=$?
+  rm -r faults
+  assert_equal "$status" 3
+  [[ $(cat err) =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' cannot be put back as it was, since another process changed it meanwhile; what it put at 'current' is left at 'current~', as it cannot be moved back: Input/output error
+atomic-swap: the older backup that was 'current~' is kept as '"(\.atomic-swap[^\']*)"'"$ ]] ||
+    fail "unexpected: $(cat err)"
+  assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/0
+  assert_equal "$(readlink current~)" releases/c
+  assert_equal "$(readlink current)" releases/a
+}
+
 # overtaken_undo NAME CONTENT OPERAND...: run 'atomic-swap -v OPERAND...'
 # with its output unwritable, stopped just before its undo (its second
 # renameat2) while another process puts a file holding CONTENT at NAME;
