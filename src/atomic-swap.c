@@ -1499,14 +1499,15 @@ publish_expected (struct repoint *r, struct options const *opt)
       block_cleanup_signals ();
       status = repoint_now (r, opt, opt->expect);
       /* The change is made or refused; a lock that cannot be released
-         (someone broke it meanwhile) does not undo that.  */
+         (someone broke it meanwhile, an I/O error) does not undo that,
+         so the status stays that of the change.  Neither warning is
+         one that -q hides (status-1 messages, filesystem warnings).  */
       int released = dirlock_release (&lock);
-      if (released != 0 && !opt->quiet)
+      if (released != 0)
         error (0, errno, "warning: cannot release the lock %s",
                quoteaf (lock_shown));
-      else if (released == 0 && lock.dir_left_errno)
-        /* Released, and free (an empty lock is), but not gone: the
-           status stays that of the change, and -q does not hide it.  */
+      else if (lock.dir_left_errno)
+        /* Released, and free (an empty lock is), but not gone.  */
         error (0, lock.dir_left_errno, "warning: cannot remove the empty "
                "lock %s (the next --expect call on %s recovers it)",
                quoteaf_n (0, lock_shown), quoteaf_n (1, r->link));

@@ -1879,6 +1879,29 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
+@test "--expect -q: a lock that cannot be released is still warned of; the change stands, status 0" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  ln -s base current
+  # The release's removal of the lock's owner record.
+  strace -o trace -e trace=unlinkat atomic-swap -s --expect=base new current
+  n=$(grep '^unlinkat(' trace | grep -n '"owner\.' | cut -d: -f1)
+  [ -n "$n" ] || fail "no removal of the owner record in: $(cat trace)"
+  atomic-swap -s base current
+  # -q is for status-1 messages and filesystem warnings (--help): this
+  # is neither.
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" \
+    atomic-swap -q -s --expect=base new current
+  assert_success
+  assert_output "atomic-swap: warning: cannot release the lock '.atomic-swap.current.lock': Input/output error"
+  assert_equal "$(readlink current)" new
+  # Its owner is gone: the next call recovers the lock.
+  run atomic-swap -s --expect=new newer current
+  assert_success
+  assert_equal "$(readlink current)" newer
+  assert_no_leftovers
+}
+
 @test "--expect: a holder killed with SIGKILL while it holds the lock is recovered" {
   command -v strace >/dev/null || skip "strace is not installed"
   ln -s base current
