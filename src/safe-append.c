@@ -1244,16 +1244,23 @@ enum { PROC_MAGIC = 0x9fa0 };
    ('pipe:[1234]'), or to a deleted file ('DIR/log (deleted)')?  It
    cannot be followed by hand; the kernel follows it to the object
    itself.  If so, put the object's status in *NAME_ST.  A link there
-   to a file that has a name is followed by hand, as any other, so
-   that the sticky-directory rules apply where the file is.  */
+   to a file that has a name -- a regular file or a named FIFO, whose
+   text is that name -- is followed by hand, as any other, so that the
+   sticky-directory rules apply where the file is.  */
 static bool
 magic_link_to_special (struct location const *at, struct stat *name_st)
 {
   struct statfs sfs;
   struct stat st;
+  char first;
   if (fstatfs (at->dirfd, &sfs) != 0 || sfs.f_type != PROC_MAGIC
       || fstatat (at->dirfd, at->name, &st, 0) != 0
-      || (S_ISREG (st.st_mode) && st.st_nlink != 0))
+      || (st.st_nlink != 0
+          && (S_ISREG (st.st_mode)
+              /* An anonymous pipe's text is 'pipe:[1234]'.  */
+              || (S_ISFIFO (st.st_mode)
+                  && readlinkat (at->dirfd, at->name, &first, 1) == 1
+                  && first == '/'))))
     return false;
   *name_st = st;
   return true;

@@ -587,6 +587,22 @@ documented_commands() {
   [ ! -e 'gone (deleted)' ]
 }
 
+@test "/dev/stdout that is another user's FIFO in a sticky directory is refused" {
+  # Its link's text names the FIFO, so the sticky-directory rule for
+  # the FIFO there applies, as for a regular file.
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  mkfifo -m 666 shared/fifo
+  chown nobody shared/fifo
+  timeout 10 cat shared/fifo >got &
+  run bash -c 'exec safe-append -c secret /dev/stdout >shared/fifo'
+  wait
+  assert_failure 3
+  assert_output --partial "not appending to"
+  assert_equal "$(cat got)" ""
+}
+
 @test "a symlink in a sticky directory owned by someone else is not followed" {
   require_root
   id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
