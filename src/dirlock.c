@@ -318,22 +318,31 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
   return false;
 }
 
-/* The number VALUE, all decimal digits, or 0 (as for no number at all)
-   if it is not, or is over MAX: a hand-edited pid=99999999999 must not
-   wrap into some other process's pid, nor pid=123abc pass for 123.  */
+/* Set *N to the number VALUE, if it is all decimal digits and at most
+   MAX; else return false: a hand-edited pid=99999999999 must not wrap
+   into some other process's pid, nor pid=123abc pass for 123.  */
+static bool
+parse_digits (char const *value, uintmax_t max, uintmax_t *n)
+{
+  *n = 0;
+  if (!*value)
+    return false;
+  for (char const *p = value; *p; p++)
+    {
+      if (!c_isdigit (*p) || *n > (max - (*p - '0')) / 10)
+        return false;
+      *n = *n * 10 + (*p - '0');
+    }
+  return true;
+}
+
+/* The number VALUE as for parse_digits, or 0 (as for no number at all)
+   if it is not one.  */
 static uintmax_t
 parse_whole_number (char const *value, uintmax_t max)
 {
-  uintmax_t n = 0;
-  if (!*value)
-    return 0;
-  for (char const *p = value; *p; p++)
-    {
-      if (!c_isdigit (*p) || n > (max - (*p - '0')) / 10)
-        return 0;
-      n = n * 10 + (*p - '0');
-    }
-  return n;
+  uintmax_t n;
+  return parse_digits (value, max, &n) ? n : 0;
 }
 
 /* Set field F of OWNER from the text VALUE.  */
@@ -359,7 +368,13 @@ parse_field (struct field const *f, char const *value,
       *(uintmax_t *) at = parse_token (value);
       break;
     case FIELD_UID:
-      *(long long *) at = strtoll (value, NULL, 10);
+      {
+        /* Garbage is no uid (-1), not 0, which is root's.  */
+        uintmax_t uid;
+        *(long long *) at = (parse_digits (value, TYPE_MAXIMUM (uid_t),
+                                           &uid)
+                             ? (long long) uid : -1);
+      }
       break;
     case FIELD_SECONDS:
       if (!parse_duration (value, at)

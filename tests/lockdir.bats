@@ -890,6 +890,25 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   assert_line --index 0 "lockdir: 'L' is held by an unknown owner: its record is empty"
 }
 
+@test "hand-edited owner records: a uid that is not all digits is garbage, no uid" {
+  # As for a pid: 1000abc must not pass for uid 1000, nor -5 or one too
+  # large for a uid be shown as one.
+  for uid in 1000abc ' 1000' -5 99999999999999999999; do
+    plant_record L "$BASHPID" 0 "uid=$uid"
+    run lockdir --status L
+    assert_success
+    refute_line --regexp '^uid='
+    run lockdir --status --json L
+    assert_success
+    assert_output --partial '"uid":null'
+    rm -r L
+  done
+  # One that lockdir wrote reads back, root's 0 among them.
+  plant_record L "$BASHPID" 0 uid=0
+  run lockdir --status L
+  assert_line uid=0
+}
+
 @test "hand-edited owner records: a pid or an acquisition time out of range is garbage, as one that is no number" {
   # A pid that is no number reads as 0: an owner that cannot be judged,
   # kept.  One too large for a pid must not wrap into another pid, nor
