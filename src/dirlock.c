@@ -179,23 +179,32 @@ dirlock_stamp_now (char *buf, size_t size)
   format_time (now, true, buf, size);
 }
 
+/* Set *N to the number VALUE, if it is all decimal digits and at most
+   MAX; else return false: a hand-edited pid=99999999999 must not wrap
+   into some other process's pid, nor pid=123abc pass for 123.  */
+static bool
+parse_digits (char const *value, uintmax_t max, uintmax_t *n)
+{
+  *n = 0;
+  if (!*value)
+    return false;
+  for (char const *p = value; *p; p++)
+    {
+      if (!c_isdigit (*p) || *n > (max - (*p - '0')) / 10)
+        return false;
+      *n = *n * 10 + (*p - '0');
+    }
+  return true;
+}
+
 /* The token written as VALUE: plain decimal digits, at most
    DIRLOCK_TOKEN_MAX; anything else is DIRLOCK_TOKEN_NONE.  */
 static uintmax_t
 parse_token (char const *value)
 {
-  uintmax_t token = 0;
-  if (!*value)
-    return DIRLOCK_TOKEN_NONE;
-  for (char const *p = value; *p; p++)
-    {
-      if (!c_isdigit (*p))
-        return DIRLOCK_TOKEN_NONE;
-      token = token * 10 + (*p - '0');
-      if (token > DIRLOCK_TOKEN_MAX)
-        return DIRLOCK_TOKEN_NONE;
-    }
-  return token;
+  uintmax_t token;
+  return (parse_digits (value, DIRLOCK_TOKEN_MAX, &token)
+          ? token : DIRLOCK_TOKEN_NONE);
 }
 
 /* --- owner records ------------------------------------------------- */
@@ -316,24 +325,6 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
       }
     }
   return false;
-}
-
-/* Set *N to the number VALUE, if it is all decimal digits and at most
-   MAX; else return false: a hand-edited pid=99999999999 must not wrap
-   into some other process's pid, nor pid=123abc pass for 123.  */
-static bool
-parse_digits (char const *value, uintmax_t max, uintmax_t *n)
-{
-  *n = 0;
-  if (!*value)
-    return false;
-  for (char const *p = value; *p; p++)
-    {
-      if (!c_isdigit (*p) || *n > (max - (*p - '0')) / 10)
-        return false;
-      *n = *n * 10 + (*p - '0');
-    }
-  return true;
 }
 
 /* The number VALUE as for parse_digits, or 0 (as for no number at all)
