@@ -800,21 +800,34 @@ run_failing_stdout_close() {
   assert_no_temporaries atomic-swap
 }
 
+# overtaken_repoint N [OPTION]...: run 'atomic-swap -v OPTION... -s
+# releases/b current' with its output unwritable, stopped at its Nth
+# renameat2 (the undo) while another deployer repoints current to
+# releases/c; its next renameat2, which would put that change back,
+# fails (EIO).  Its status in $status, its message in ./err.
+overtaken_repoint() {
+  local n=$1 pid
+  shift
+  start_with_shim faults FAULT_PAUSE=renameat2:"$n" \
+    FAULT_FAIL=renameat2:$((n + 1)):5 \
+    sh -c 'exec atomic-swap -v "$@" -s releases/b current >/dev/full 2>err' \
+    sh "$@"
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 "$n"
+  atomic-swap -s releases/c current
+  go_on faults renameat2 "$n"
+  status=0
+  wait "$pid" || status=$?
+  rm -r faults
+}
+
 @test "an overtaken undo that cannot put the other change back says where it is left" {
   require_shim
   make_releases
   # Stopped just before the undo (its second renameat2) while another
   # deployer repoints LINK; the third renameat2, which would put that
   # change back, fails.
-  start_with_shim faults FAULT_PAUSE=renameat2:2 FAULT_FAIL=renameat2:3:5 \
-    sh -c 'exec atomic-swap -v -s releases/b current >/dev/full 2>err'
-  pid=$SHIM_PID
-  wait_until paused_at faults renameat2 2
-  atomic-swap -s releases/c current
-  go_on faults renameat2 2
-  status=0
-  wait "$pid" || status=$?
-  rm -r faults
+  overtaken_repoint 2
   assert_equal "$status" 3
   [[ $(cat err) =~ ^"atomic-swap: write error on standard output: No space left on device
 atomic-swap: 'current' cannot be put back as it was, since another process changed it meanwhile; what it put at 'current' is left at '"(\.atomic-swap[^\']*)"', as it cannot be moved back: Input/output error"$ ]] ||
@@ -828,15 +841,7 @@ atomic-swap: 'current' cannot be put back as it was, since another process chang
   rm -f .atomic-swap* current~ err
   ln -sfn releases/a current
   ln -s releases/0 current~
-  start_with_shim faults FAULT_PAUSE=renameat2:4 FAULT_FAIL=renameat2:5:5 \
-    sh -c 'exec atomic-swap -b -v -s releases/b current >/dev/full 2>err'
-  pid=$SHIM_PID
-  wait_until paused_at faults renameat2 4
-  atomic-swap -s releases/c current
-  go_on faults renameat2 4
-  status=0
-  wait "$pid" || status=$?
-  rm -r faults
+  overtaken_repoint 4 -b
   assert_equal "$status" 3
   [[ $(cat err) =~ ^"atomic-swap: write error on standard output: No space left on device
 atomic-swap: 'current' cannot be put back as it was, since another process changed it meanwhile; what it put at 'current' is left at 'current~', as it cannot be moved back: Input/output error
@@ -1854,52 +1859,51 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
-@test "--expect: a lock directory that cannot be removed after the change is named in a warning; status 0" {
-  command -v strace >/dev/null || skip "strace is not installed"
+# release_fails PATTERN [OPTION]...: with current -> base, run
+# 'atomic-swap OPTION... -s --expect=base new current' with EIO injected
+# into the unlinkat of the lock's release whose trace matches PATTERN
+# (found in a traced run first), under 'run'.
+release_fails() {
+  local pattern=$1 n
+  shift
   ln -s base current
-  # The release's rmdir of the lock: find it in a traced run.
   strace -o trace -e trace=unlinkat atomic-swap -s --expect=base new current
-  n=$(grep '^unlinkat(' trace |
-      grep -n '"\.atomic-swap\.current\.lock", AT_REMOVEDIR' |
-      cut -d: -f1)
-  [ -n "$n" ] || fail "no rmdir of the lock in: $(cat trace)"
+  n=$(grep '^unlinkat(' trace | grep -n -- "$pattern" | cut -d: -f1)
+  [ -n "$n" ] || fail "no unlinkat matching $pattern in: $(cat trace)"
   atomic-swap -s base current
   run strace -o /dev/null -e trace=unlinkat \
     -e inject=unlinkat:error=EIO:when="$n" \
-    atomic-swap -s --expect=base new current
-  # The change is made: done, but not silently.
+    atomic-swap "$@" -s --expect=base new current
+}
+
+# The change stands, and the next --expect call takes the lock that
+# release_fails left, and leaves nothing.
+assert_release_failure_harmless() {
   assert_success
-  assert_output "atomic-swap: warning: cannot remove the empty lock '.atomic-swap.current.lock' (the next --expect call on 'current' recovers it): Input/output error"
   assert_equal "$(readlink current)" new
-  [ -d .atomic-swap.current.lock ]
-  # As said: the next call takes the empty lock, and leaves nothing.
   run atomic-swap -s --expect=new newer current
   assert_success
   assert_equal "$(readlink current)" newer
   assert_no_leftovers
 }
 
+@test "--expect: a lock directory that cannot be removed after the change is named in a warning; status 0" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  release_fails '"\.atomic-swap\.current\.lock", AT_REMOVEDIR'
+  # The change is made: done, but not silently.
+  assert_output "atomic-swap: warning: cannot remove the empty lock '.atomic-swap.current.lock' (the next --expect call on 'current' recovers it): Input/output error"
+  [ -d .atomic-swap.current.lock ]
+  assert_release_failure_harmless
+}
+
 @test "--expect -q: a lock that cannot be released is still warned of; the change stands, status 0" {
   command -v strace >/dev/null || skip "strace is not installed"
-  ln -s base current
-  # The release's removal of the lock's owner record.
-  strace -o trace -e trace=unlinkat atomic-swap -s --expect=base new current
-  n=$(grep '^unlinkat(' trace | grep -n '"owner\.' | cut -d: -f1)
-  [ -n "$n" ] || fail "no removal of the owner record in: $(cat trace)"
-  atomic-swap -s base current
-  # -q is for status-1 messages and filesystem warnings (--help): this
-  # is neither.
-  run strace -o /dev/null -e trace=unlinkat \
-    -e inject=unlinkat:error=EIO:when="$n" \
-    atomic-swap -q -s --expect=base new current
-  assert_success
+  # The removal of the lock's owner record.  -q is for status-1
+  # messages and filesystem warnings (--help): this is neither.
+  release_fails '"owner\.' -q
   assert_output "atomic-swap: warning: cannot release the lock '.atomic-swap.current.lock': Input/output error"
-  assert_equal "$(readlink current)" new
   # Its owner is gone: the next call recovers the lock.
-  run atomic-swap -s --expect=new newer current
-  assert_success
-  assert_equal "$(readlink current)" newer
-  assert_no_leftovers
+  assert_release_failure_harmless
 }
 
 @test "--expect: a holder killed with SIGKILL while it holds the lock is recovered" {
