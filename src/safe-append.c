@@ -246,11 +246,11 @@ record began (give every writer of FILE the same limit; see the manual).\n\
 Only a full disk, an I/O error or SIGKILL in the middle of a write can\n\
 leave part of a record: FILE then ends with the first bytes of that\n\
 record, without its terminator, and the next record appended follows them\n\
-on the same line.  A reader never sees the bytes of two\n\
-records mixed, and every record reported appended is whole.  A system\n\
-crash can also lose the last records written and leave FILE ending inside\n\
-a record or in zero bytes; with -S every record reported appended\n\
-survives it (see the manual).\n\
+on the same line.  A reader never sees the bytes of two records mixed,\n\
+and every record reported appended is whole.  A system crash can also\n\
+lose the last records written and leave FILE ending inside a record or\n\
+in zero bytes; with -S every record reported appended survives it (see\n\
+the manual).\n\
 \n\
 SIGHUP never stops safe-append.  While it streams into a regular file, it\n\
 looks whether FILE's name still names the file it appends to -- before a\n\

@@ -578,6 +578,16 @@ documented_commands() {
   assert_output c
 }
 
+@test "man page: /dev/stdout that is a socket (a journal stream) is refused, not a regular file or a FIFO" {
+  # perl-base has socketpair: standard output becomes one end.
+  run perl -MSocket -e '
+    socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!";
+    open(STDOUT, ">&", $a) or die "dup: $!";
+    exec "safe-append", "-c", "x", "/dev/stdout" or die "exec: $!"'
+  assert_failure 3
+  assert_output "safe-append: cannot append to '/dev/stdout': not a regular file or a FIFO"
+}
+
 @test "/dev/stdout that is a deleted file: records go into it, nothing is created" {
   # Its link's text is 'DIR/gone (deleted)', which names no such file.
   run bash -c 'exec 3>gone 4<gone; rm gone
