@@ -237,8 +237,8 @@ Examples:\n\
   old=$(atomic-swap -p -s releases/42 current)\n\
   atomic-swap -s \"$old\" current             # roll back (an empty $old:\n\
                                             # there was no current)\n\
-  atomic-swap -s --expect=releases/41 releases/42 current\n\
-                                            # only if nobody deployed since\n\
+  atomic-swap -s --expect=releases/42 releases/43 current\n\
+                                            # 43 only if 42 is still current\n\
   atomic-swap -b -s releases/42 current     # the old link stays as current~\n\
   atomic-swap -n build.tmp releases/42      # publish a finished directory\n\
   atomic-swap site site.new                 # exchange two real directories\n\

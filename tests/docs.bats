@@ -350,8 +350,6 @@ EXAMPLE_STATUSES=(
   # The pid file claimed lines before is live, not stale: "or stop".
   'README: 1 excl-create --pid --replace-stale /run/job.pid || exit 0'
   'excl-create --help: 1 excl-create --pid --replace-stale /run/job.pid || exit'
-  # Release 42 went out lines before: "only if nobody deployed since".
-  'atomic-swap --help: 1 atomic-swap -s --expect=releases/41 releases/42 current'
 )
 
 require_sandbox() {
