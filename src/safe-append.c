@@ -205,7 +205,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --whole           all of standard input is one record\n\
   -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
                           space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
-                          3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z)\n\
+                          3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z);\n\
+                          a FORMAT that gives no text is refused\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
@@ -613,7 +614,10 @@ update_head (struct appender *app)
       error (0, errno, "cannot format the time of a record");
       return false;
     }
-  app->head[len++] = ' ';
+  /* A stamp that is empty at this time only (the start refused one
+     that was empty then) gets no space either.  */
+  if (len > 0)
+    app->head[len++] = ' ';
   if (app->tag)
     {
       memcpy (app->head + len, app->tag, app->tag_len);
@@ -1617,8 +1621,9 @@ parse_size (char const *arg)
 }
 
 /* Check FORMAT by formatting the current time with it: it must give
-   at most STAMP_MAX - 1 bytes, and no TERMINATOR, which would split
-   every record in two.  */
+   some text (else every record would begin with a lone space), at most
+   STAMP_MAX - 1 bytes, and no TERMINATOR, which would split every
+   record in two.  */
 static void
 check_stamp_format (char const *format, char terminator)
 {
@@ -1642,6 +1647,9 @@ check_stamp_format (char const *format, char terminator)
       if (len == 0 && errno == ERANGE)
         usage_error ("timestamp format %s gives more than %d bytes",
                      quote (format), STAMP_MAX - 1);
+      /* As '%Z' does where the zone has no abbreviation (TZ='<>0').  */
+      if (len == 0)
+        usage_error ("timestamp format %s gives no text", quote (format));
     }
   tzfree (tz);
   if (memchr (stamp, terminator, len))

@@ -324,6 +324,16 @@ documented_commands() {
   [ ! -e log ] && [ ! -e text ]
 }
 
+@test "-t FORMAT that gives no text is refused: records would start with a lone space" {
+  # '<>0' is UTC with an empty zone abbreviation: %Z gives nothing.
+  run env TZ='<>0' safe-append -t %Z f -c text
+  assert_usage_error safe-append
+  assert_line --partial "timestamp format '%Z' gives no text"
+  run env TZ='<>0' safe-append -t '%Z%Z' f </dev/null
+  assert_usage_error safe-append
+  [ ! -e f ]
+}
+
 @test "--timestamp=FORMAT and --prefix: time, tag, record" {
   printf 'a\nb\n' | TZ=UTC safe-append --timestamp='%s.%N' --prefix=job f
   run cat f
