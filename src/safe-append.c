@@ -593,7 +593,25 @@ put_records (struct appender *app, char const *out, size_t out_len,
   return false;
 }
 
-/* Make HEAD the prefixes for records read at READ_TIME.  */
+/* The time stamp of the next record cannot be made: ERRNUM says why.
+   Name the record, as the other failures do.  */
+static void
+report_bad_stamp (struct appender const *app, int errnum)
+{
+  uintmax_t number = app->appended + 1;
+  /* check_stamp_format saw the format's length at the start only: a
+     name of a day or month, or an unpadded number, can grow later.  */
+  if (errnum == ERANGE)
+    error (0, 0, "cannot append record %ju to %s: its time stamp would "
+           "be longer than %d bytes; nothing of it was written", number,
+           quoteaf (app->file), STAMP_MAX - 1);
+  else
+    error (0, errnum, "cannot append record %ju to %s: cannot make its "
+           "time stamp", number, quoteaf (app->file));
+}
+
+/* Make HEAD the prefixes for records read at READ_TIME, the first of
+   which is the next record.  */
 static bool
 update_head (struct appender *app)
 {
@@ -603,7 +621,7 @@ update_head (struct appender *app)
   struct tm tm;
   if (!localtime_rz (app->tz, &app->read_time.tv_sec, &tm))
     {
-      error (0, errno, "cannot convert the time of a record");
+      report_bad_stamp (app, errno);
       return false;
     }
   errno = 0;
@@ -611,7 +629,7 @@ update_head (struct appender *app)
                           app->tz, app->read_time.tv_nsec);
   if (len == 0 && errno != 0)
     {
-      error (0, errno, "cannot format the time of a record");
+      report_bad_stamp (app, errno);
       return false;
     }
   /* A stamp that is empty at this time only (the start refused one

@@ -14,6 +14,10 @@
                 of CLOCK_MONOTONIC answers SECONDS later than the clock
                 (a wait whose deadline came from one of the first N
                 calls then runs out at once, without the test waiting)
+   FAULT_REALTIME  SECONDS[:SECONDS]...  the Nth call of clock_gettime
+                of CLOCK_REALTIME answers the Nth SECONDS since the
+                epoch, and each call after the list the last one (a
+                time stamp can then change between a check and a use)
 
    CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate
    (ftruncate64 counts as ftruncate).  Calls are counted per process,
@@ -164,6 +168,7 @@ clock_gettime (clockid_t clock, struct timespec *ts)
 {
   static int (*real) (clockid_t, struct timespec *);
   static unsigned long monotonic_calls;
+  static unsigned long realtime_calls;
   if (!real)
     real = next ("clock_gettime");
   int result = real (clock, ts);
@@ -174,6 +179,15 @@ clock_gettime (clockid_t clock, struct timespec *ts)
       unsigned long after = strtoul (ahead, &end, 10);
       if (*end == ':' && ++monotonic_calls > after)
         ts->tv_sec += strtol (end + 1, NULL, 10);
+    }
+  char const *times = getenv ("FAULT_REALTIME");
+  if (result == 0 && clock == CLOCK_REALTIME && times && *times)
+    {
+      /* Skip to the SECONDS of this call, or the last one.  */
+      char const *p = times;
+      for (unsigned long i = realtime_calls++; i > 0 && strchr (p, ':'); i--)
+        p = strchr (p, ':') + 1;
+      ts->tv_sec = strtoll (p, NULL, 10);
     }
   return result;
 }

@@ -334,6 +334,30 @@ documented_commands() {
   [ ! -e f ]
 }
 
+@test "-t FORMAT longer than 1023 bytes at a later time only: the record it fails names its number" {
+  local shim format
+  shim=$(command -v fault-shim.so) \
+    || skip "tests/fault-shim.so is not built (make check builds it)"
+  # 150 weekday names: 900 bytes on a Monday (2024-01-01), 1200 on a
+  # Thursday (2024-01-04).  The check at the start reads the first time.
+  format=$(printf '%%A%.0s' {1..150})
+  mkfifo in
+  TZ=UTC LD_PRELOAD="$shim" FAULT_REALTIME=1704067200:1704067200:1704326400 \
+    safe-append -t "$format" f <in 2>err &
+  pid=$!
+  exec {w}>in
+  printf 'a\nb\n' >&$w
+  wait_until test "$(wc -l <f)" = 2
+  echo c >&$w
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append record 3 to 'f': \
+its time stamp would be longer than 1023 bytes; nothing of it was written"
+  assert_equal "$(cut -c 1-6 f)" $'Monday\nMonday'
+}
+
 @test "--timestamp=FORMAT and --prefix: time, tag, record" {
   printf 'a\nb\n' | TZ=UTC safe-append --timestamp='%s.%N' --prefix=job f
   run cat f
