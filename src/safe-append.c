@@ -1490,6 +1490,23 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
   return fd;
 }
 
+/* --check-fs for a /proc link to a pipe, socket, device or deleted
+   file (AT->follow_last): the object it leads to, which appending
+   would use (location_fs_permits), not the link in /proc.  */
+static int
+explain_followed (struct location const *at)
+{
+  int fd = openat (at->dirfd, at->name, O_PATH | O_CLOEXEC);
+  if (fd < 0)
+    {
+      error (0, errno, "cannot examine %s", quoteaf (at->path));
+      return EXIT_SYSERR;
+    }
+  int status = fs_explain_at (at->path, fd, NULL, NULL);
+  close (fd);
+  return status;
+}
+
 /* --check-fs: explain the filesystem open_file would judge for
    *OPERAND -- that of the file at the end of the symbolic links it
    would follow, or of the directory that file would be created in --
@@ -1513,9 +1530,14 @@ explain_filesystem (char **operand)
       if (hops > 0)
         printf ("%s: a symbolic link: examined %s, where records would "
                 "go\n", file, at.path);
-      char *dir = mdir_name (at.path);
-      status = fs_explain_at (at.path, at.dirfd, at.name, dir);
-      free (dir);
+      if (at.follow_last)
+        status = explain_followed (&at);
+      else
+        {
+          char *dir = mdir_name (at.path);
+          status = fs_explain_at (at.path, at.dirfd, at.name, dir);
+          free (dir);
+        }
     }
   location_end (&at);
   close_parent (&parent);

@@ -631,6 +631,19 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   [ ! -e 'gone (deleted)' ]
 }
 
+@test "--check-fs /dev/stdout that is a deleted file judges the file's filesystem, not /proc's" {
+  # Appending opens the link in /proc as the kernel follows it, and
+  # judges the file it leads to: --check-fs must judge the same.
+  local here
+  here=$(safe-append --check-fs other | sed -n '1s/^other: //p')
+  run bash -c 'exec 3>gone 4<gone; rm gone
+               safe-append --check-fs /dev/stdout >&3 || exit; cat <&4'
+  assert_success
+  assert_line --index 0 "/dev/stdout: a symbolic link: examined /proc/self/fd/1, where records would go"
+  assert_line --index 1 "/proc/self/fd/1: $here"
+  refute_output --partial "proc (local filesystem, f_type 0x9fa0)"
+}
+
 @test "/dev/stdout that is another user's FIFO in a sticky directory is refused" {
   # Its link's text names the FIFO, so the sticky-directory rule for
   # the FIFO there applies, as for a regular file.
