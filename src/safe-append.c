@@ -263,7 +263,9 @@ its way.  So every write that starts after safe-append handled a SIGHUP\n\
 sent once the rotation was done, or more than a second after the rename\n\
 (two if nobody re-created FILE), goes to the new FILE, however long the\n\
 input was quiet; no record is lost or split by a rotation.  With\n\
---no-create, a FILE still absent then is an error, as at the start.\n\
+--no-create, a FILE still absent then is an error, as at the start.  A\n\
+FILE that leads through a link in /proc (/dev/stdout, /proc/PID/fd/N)\n\
+names a descriptor, not a file: it is never reopened.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -648,7 +650,8 @@ update_head (struct appender *app)
 }
 
 static int open_file (char const *file, uintmax_t record,
-                      struct options const *opt, struct stat *st);
+                      struct options const *opt, struct stat *st,
+                      bool *by_descriptor);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
@@ -742,7 +745,7 @@ follow_name (struct appender *app, uintmax_t record)
     }
 
   struct stat st;
-  int fd = open_file (app->file, record, app->opt, &st);
+  int fd = open_file (app->file, record, app->opt, &st, NULL);
   if (fd < 0)
     return false;
   if (!S_ISREG (st.st_mode))
@@ -1166,6 +1169,8 @@ struct location
   bool follow_last;         /* NAME is a /proc link to a pipe, socket,
                                device or deleted file, to be opened by
                                following it */
+  bool by_descriptor;       /* a link in /proc was followed on the way:
+                               FILE names a process's descriptor */
 };
 
 static void
@@ -1260,6 +1265,14 @@ follow_link (struct location *at, char const *file, uintmax_t record)
 /* Statfs f_type of /proc (linux/magic.h).  */
 enum { PROC_MAGIC = 0x9fa0 };
 
+/* Is DIRFD a directory in /proc?  */
+static bool
+dir_is_proc (int dirfd)
+{
+  struct statfs sfs;
+  return fstatfs (dirfd, &sfs) == 0 && sfs.f_type == PROC_MAGIC;
+}
+
 /* Is the trusted symbolic link AT names a "magic" link in /proc whose
    text names no file: one to a pipe, a socket or a device, as
    /dev/stdout (/proc/self/fd/1) is when standard output is a pipe
@@ -1272,10 +1285,9 @@ enum { PROC_MAGIC = 0x9fa0 };
 static bool
 magic_link_to_special (struct location const *at, struct stat *name_st)
 {
-  struct statfs sfs;
   struct stat st;
   char first;
-  if (fstatfs (at->dirfd, &sfs) != 0 || sfs.f_type != PROC_MAGIC
+  if (!dir_is_proc (at->dirfd)
       || fstatat (at->dirfd, at->name, &st, 0) != 0
       || (st.st_nlink != 0
           && (S_ISREG (st.st_mode)
@@ -1342,6 +1354,8 @@ find_target (struct location *at, char const *file, uintmax_t record,
           report_cannot_append (file, record, ELOOP, NULL);
           return -1;
         }
+      if (dir_is_proc (at->dirfd))
+        at->by_descriptor = true;
       if (magic_link_to_special (at, name_st))
         {
           at->follow_last = true;
@@ -1365,11 +1379,13 @@ find_target (struct location *at, char const *file, uintmax_t record,
    opened with O_NONBLOCK, which fails at once with ENXIO when it has
    no reader instead of waiting for one forever; O_NONBLOCK is then
    cleared, so writes wait for room in the pipe.  With -S, the
-   directory a new FILE was created in is synced.  Return the
-   descriptor, or -1 after reporting why not.  */
+   directory a new FILE was created in is synced.  If BY_DESCRIPTOR,
+   set *BY_DESCRIPTOR to whether a link in /proc was followed on the
+   way (/dev/stdout, /proc/PID/fd/N).  Return the descriptor, or -1
+   after reporting why not.  */
 static int
 open_file (char const *file, uintmax_t record, struct options const *opt,
-           struct stat *st)
+           struct stat *st, bool *by_descriptor)
 {
   /* A name that ends in a slash names a directory, as for open(2):
      appending to it can only fail, and open_parent would drop the
@@ -1485,6 +1501,8 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
       fd = -1;
     }
 
+  if (by_descriptor)
+    *by_descriptor = at.by_descriptor;
   location_end (&at);
   close_parent (&parent);
   return fd;
@@ -1544,10 +1562,12 @@ explain_filesystem (char **operand)
   return status;
 }
 
-/* Set up APP to append to FILE, open on FD, whose status is *ST.  */
+/* Set up APP to append to FILE, open on FD, whose status is *ST.
+   BY_DESCRIPTOR tells that FILE led through a link in /proc.  */
 static void
 appender_init (struct appender *app, char const *file, int fd,
-               struct stat const *st, struct options const *opt)
+               struct stat const *st, bool by_descriptor,
+               struct options const *opt)
 {
   memset (app, 0, sizeof *app);
   app->file = file;
@@ -1555,7 +1575,11 @@ appender_init (struct appender *app, char const *file, int fd,
   app->fd = fd;
   app->st = *st;
   app->fifo = S_ISFIFO (st->st_mode);
-  app->follow_name = !app->fifo && !opt->content;
+  /* A link in /proc names a descriptor, not a file: a rotation cannot
+     be followed by it, and when the process that had the descriptor
+     is gone the name names nothing, though the file we have open is
+     there.  Go on where we are, as the shell's >> does.  */
+  app->follow_name = !app->fifo && !opt->content && !by_descriptor;
   clock_gettime (CLOCK_MONOTONIC_COARSE, &app->next_look);
   app->next_look.tv_sec += LOOK_INTERVAL_SECONDS;
   app->size_limit = RLIM_INFINITY;
@@ -1622,7 +1646,8 @@ static int
 safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
-  int fd = open_file (file, 0, opt, &st);
+  bool by_descriptor;
+  int fd = open_file (file, 0, opt, &st, &by_descriptor);
   if (fd < 0)
     return EXIT_SYSERR;
   if (!opt->content && input_is_target (&st))
@@ -1633,7 +1658,7 @@ safe_append (char const *file, struct options const *opt)
     }
 
   struct appender app;
-  appender_init (&app, file, fd, &st, opt);
+  appender_init (&app, file, fd, &st, by_descriptor, opt);
   bool ok = (opt->content
              ? append_text (&app, opt->content)
              : append_stream (&app, STDIN_FILENO));

@@ -1235,6 +1235,46 @@ size_limit_round_broken() {
   assert_equal "$(cat log)" $'two\nthree'
 }
 
+@test "FILE that is a descriptor's link in /proc is not reopened by name: records follow the descriptor, as with >>" {
+  # Another process's file: when that process exits, its link in /proc
+  # is gone, but the file safe-append opened is still there.
+  mkfifo in
+  sleep 1000 >>log &
+  other=$!
+  safe-append "/proc/$other/fd/1" <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  kill "$other"
+  wait "$other" || true
+  kill -HUP "$pid"
+  echo two >&$w || true
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat log)" $'one\ntwo'
+  # /dev/stdout to a file rotated away: the descriptor still leads to
+  # it, and there the records go; no new FILE is made.
+  mkfifo in2
+  safe-append /dev/stdout <in2 >>out 2>>err &
+  pid2=$!
+  exec {w2}>in2
+  echo three >&$w2
+  wait_until grep -qx three out
+  mv out out.1
+  kill -HUP "$pid2"
+  echo four >&$w2
+  exec {w2}>&-
+  wait "$pid2" || status=$?
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat out.1)" $'three\nfour'
+  [ ! -e out ]
+}
+
 @test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
   mkfifo in
   : >log
