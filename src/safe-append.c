@@ -220,7 +220,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           a=rw - umask\n\
       --no-create       fail if FILE does not exist\n\
   -S, --sync            fdatasync FILE after each write, so every record\n\
-                          reported appended is on disk\n\
+                          reported appended is on disk (a FIFO or pipe has\n\
+                          none: nothing to sync)\n\
   -q, --quiet           print no filesystem warning, and no note that the\n\
                           --tee copy stopped at a closed pipe\n\
       --force           append even on a filesystem where appends from\n\

@@ -1165,6 +1165,18 @@ size_limit_round_broken() {
   assert_equal "$(grep -c 'fsync(' trace)" 1
 }
 
+@test "-S with a FIFO or a pipe (/dev/stdout): nothing to sync, not an error" {
+  # fdatasync(2) on a pipe fails with EINVAL; a record in a pipe is
+  # with its reader, and there is no disk to put it on.
+  command -v strace >/dev/null || skip "strace is not installed"
+  run bash -c 'printf "a\nb\n" |
+               strace -e trace=fdatasync,fsync -o trace safe-append -S /dev/stdout |
+               cat >got; exit ${PIPESTATUS[1]}'
+  assert_success
+  assert_equal "$(cat got)" $'a\nb'
+  refute grep -q 'sync(' trace
+}
+
 # --- log rotation -------------------------------------------------------------------
 
 @test "SIGHUP does not kill a streaming safe-append" {
