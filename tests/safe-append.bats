@@ -612,6 +612,29 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_output c
 }
 
+@test "/proc/PID/fd/N that is another process's pipe: records go into the pipe, also after that process is gone" {
+  mkfifo in
+  sh -c 'echo $$ >pid; exec sleep 1000' | cat >got &
+  wait_until test -s pid
+  other=$(cat pid)
+  safe-append "/proc/$other/fd/1" <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one got
+  kill "$other"
+  wait_until is_dead "$other"
+  kill -HUP "$pid"
+  echo two >&$w
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  wait
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat got)" $'one\ntwo'
+}
+
 @test "man page: /dev/stdout that is a socket (a journal stream) is refused, not a regular file or a FIFO" {
   # perl-base has socketpair: standard output becomes one end.
   run perl -MSocket -e '
