@@ -8,6 +8,15 @@ setup() {
   common_setup
 }
 
+teardown() {
+  # A test that failed half-way may leave a writer or a process whose
+  # descriptor it used: bats would wait for them.
+  reap_background
+  local jobs
+  jobs=$(jobs -p)
+  if [ -n "$jobs" ]; then kill -KILL $jobs 2>/dev/null || true; fi
+}
+
 # Records of LEN bytes (newline included; one more from number 10000
 # on) numbered from FIRST to LAST: "record-0007 xxxx...".
 records() {
