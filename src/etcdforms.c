@@ -364,7 +364,7 @@ leave_queue (struct etcd_lock *lock, struct signals *sig)
   etcd_set_interrupt (lock->client, -1, NULL, NULL);
   enum etcd_lock_status r = (lock->lease
                              ? etcd_lock_release (lock,
-                                                  etcd_lock_call_deadline ())
+                                                  etcd_lock_deadline (lock))
                              : ETCD_LOCK_LOST);
   if (sig)
     etcd_set_interrupt (lock->client, sig->fd, signals_take, sig);

@@ -51,6 +51,22 @@ etcd_lock_call_deadline (void)
   return deadline_after ((struct timespec) { CALL_TIMEOUT_S, 0 });
 }
 
+/* How long past the end of a wait a call may still take: the look at
+   the queue made as the wait ends must have time to be answered, or a
+   lock still held would read as an etcd that does not answer.  */
+static struct timespec const last_look = { 1, 0 };
+
+struct timespec
+etcd_lock_deadline (struct etcd_lock const *lock)
+{
+  /* Else a waiter whose etcd fell silent would answer CALL_TIMEOUT_S
+     after -w, or twice that (a look at the queue, then leaving it).  */
+  struct timespec own = etcd_lock_call_deadline ();
+  if (timespec_cmp (lock->wait_end, infinite_duration) == 0)
+    return own;
+  return earlier_deadline (own, timespec_add (lock->wait_end, last_look));
+}
+
 static enum etcd_lock_status
 failed (enum etcd_status s)
 {
@@ -183,6 +199,7 @@ etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
   lock->client = client;
   lock->prefix = xasprintf ("%s/", name);
   lock->self = *self;
+  lock->wait_end = infinite_duration;
   *first = false;
 
   struct timespec sent = monotonic_now ();
@@ -275,7 +292,7 @@ key_ahead (struct etcd_lock *lock, bool *found, struct etcd_waiter *ahead,
                                int64_json (lock->revision));
   json_t *reply;
   enum etcd_status s = etcd_call (lock->client, "/v3/kv/range", request,
-                                  &reply, etcd_lock_call_deadline ());
+                                  &reply, etcd_lock_deadline (lock));
   if (s != ETCD_OK)
     return failed (s);
   int64_t revision;
@@ -385,7 +402,7 @@ renew_while_waiting (struct etcd_lock *lock, struct timespec *next)
   if (!deadline_passed (*next))
     return ETCD_LOCK_HELD;
   enum etcd_lock_status r
-    = etcd_lock_keepalive (lock, earlier_deadline (etcd_lock_call_deadline (),
+    = etcd_lock_keepalive (lock, earlier_deadline (etcd_lock_deadline (lock),
                                                    lock->alive_until));
   if (r == ETCD_LOCK_HELD)
     *next = deadline_after (waiting_renewal_interval (lock));
@@ -403,6 +420,9 @@ enum etcd_lock_status
 etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
                 struct dirlock_owner *ahead_owner)
 {
+  /* A wait that is over already (-n, or a slow enqueue) still gets
+     its look at the queue.  */
+  lock->wait_end = deadline_passed (deadline) ? monotonic_now () : deadline;
   struct timespec next_renewal
     = deadline_after (waiting_renewal_interval (lock));
   for (;;)
@@ -440,7 +460,7 @@ etcd_lock_wait (struct etcd_lock *lock, struct timespec deadline,
         }
 
       enum etcd_status s = etcd_watch_start (lock->client, create,
-                                             etcd_lock_call_deadline ());
+                                             etcd_lock_deadline (lock));
       if (s != ETCD_OK)
         {
           if (s == ETCD_INTERRUPTED || !etcd_transient (lock->client))
@@ -544,20 +564,26 @@ still_ours (struct etcd_lock const *lock)
           && timespec_cmp (left, etcd_lock_margin (lock->ttl)) > 0);
 }
 
+/* LOCK is ours: say since when, with its token; its calls are no
+   longer bound by the wait.  */
+static enum etcd_lock_status
+now_ours (struct etcd_lock *lock)
+{
+  lock->self.token = lock->revision;
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  dirlock_format_time (now, lock->self.acquired, sizeof lock->self.acquired);
+  lock->wait_end = infinite_duration;
+  return ETCD_LOCK_HELD;
+}
+
 enum etcd_lock_status
 etcd_lock_confirm (struct etcd_lock *lock)
 {
   if (still_ours (lock))
-    {
-      lock->self.token = lock->revision;
-      struct timespec now;
-      clock_gettime (CLOCK_REALTIME, &now);
-      dirlock_format_time (now, lock->self.acquired,
-                           sizeof lock->self.acquired);
-      return ETCD_LOCK_HELD;
-    }
+    return now_ours (lock);
   enum etcd_lock_status r = etcd_lock_keepalive (lock,
-                                                 etcd_lock_call_deadline ());
+                                                 etcd_lock_deadline (lock));
   if (r != ETCD_LOCK_HELD)
     return r;
   /* A read, not a write: the lease was alive after we last looked at
@@ -567,7 +593,7 @@ etcd_lock_confirm (struct etcd_lock *lock)
                                   json_pack ("{s:o, s:b}", "key",
                                              string_bytes (lock->key),
                                              "keys_only", true),
-                                  &reply, etcd_lock_call_deadline ());
+                                  &reply, etcd_lock_deadline (lock));
   if (s != ETCD_OK)
     return failed (s);
   int64_t revision = 0;
@@ -576,11 +602,7 @@ etcd_lock_confirm (struct etcd_lock *lock)
   json_decref (reply);
   if (revision != lock->revision)
     return ETCD_LOCK_LOST;
-  lock->self.token = lock->revision;
-  struct timespec now;
-  clock_gettime (CLOCK_REALTIME, &now);
-  dirlock_format_time (now, lock->self.acquired, sizeof lock->self.acquired);
-  return ETCD_LOCK_HELD;
+  return now_ours (lock);
 }
 
 /* Do OPERATION (a transaction's request_put or request_delete_range,
@@ -673,6 +695,7 @@ etcd_lock_adopt (struct etcd_lock *lock, struct etcd_client *client,
   lock->lease = waiter->lease;
   lock->revision = waiter->revision;
   lock->self = waiter->owner;
+  lock->wait_end = infinite_duration;
 }
 
 /* --- the lock from outside -------------------------------------------- */

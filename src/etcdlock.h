@@ -73,6 +73,9 @@ struct etcd_lock
   bool key_seen;                /* the last look at the queue saw it */
   struct timespec alive_until;  /* the lease lives at least until then
                                    (monotonic clock) */
+  struct timespec wait_end;     /* while waiting: the end of the wait
+                                   (see etcd_lock_deadline), else
+                                   infinite_duration */
   struct dirlock_owner self;    /* our record */
 };
 
@@ -98,7 +101,9 @@ enum etcd_lock_status etcd_lock_enqueue (struct etcd_lock *lock,
 /* Wait, keeping the lease alive, until no key of the queue is ahead of
    ours (ETCD_LOCK_HELD), or DEADLINE passes (ETCD_LOCK_BUSY, or
    ETCD_LOCK_ERROR if etcd did not answer the last look at the queue,
-   made at DEADLINE: the lock may well be free).  For ETCD_LOCK_BUSY
+   made at DEADLINE: the lock may well be free).  From now until
+   etcd_lock_confirm says it is ours, no call for LOCK outlasts DEADLINE
+   by more than a second (etcd_lock_deadline).  For ETCD_LOCK_BUSY
    and ETCD_LOCK_SELF, *AHEAD is the record of the key we were waiting
    for.  */
 enum etcd_lock_status etcd_lock_wait (struct etcd_lock *lock,
@@ -157,5 +162,11 @@ struct timespec etcd_lock_margin (struct timespec ttl);
 
 /* How long each call to etcd may take.  */
 struct timespec etcd_lock_call_deadline (void);
+
+/* The deadline of a call for LOCK: etcd_lock_call_deadline, but while
+   LOCK waits (etcd_lock_wait, etcd_lock_confirm, and leaving the
+   queue after the wait failed) no later than a second past the end of
+   the wait.  */
+struct timespec etcd_lock_deadline (struct etcd_lock const *lock);
 
 #endif

@@ -412,38 +412,47 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 3
 }
 
-# silent_while_waiting WAIT: a waiter with -w WAIT behind a holder, and
-# etcd stops answering once it waits: it must fail at the deadline with
-# 125 naming the endpoint, not say the lock is still held (75).
+# silent_while_waiting SECONDS: a waiter with -w SECONDS behind a
+# holder, and etcd stops answering once it waits: it must fail at the
+# deadline with 125 naming the endpoint, not say the lock is still held
+# (75); not before the deadline, nor a call's 5 s (or two) after it.
 silent_while_waiting() {
   etcd_start "$BATS_TEST_TMPDIR/etcd2"
   bg_le "$L" sh -c 'touch held; sleep 60'
   wait_until test -f held
+  local started
+  started=$(now_ms)
   bg_le -w "$1" "$L" true 2>err
   local waiter=$BG
   wait_until etcd_waiting "$L" "$waiter"
   kill -STOP "$ETCD_PID"
   local status=0
   wait "$waiter" || status=$?
+  local took=$(($(now_ms) - started))
   kill -CONT "$ETCD_PID"
   cat err
+  echo "the waiter with -w $1 answered after $took ms"
   assert_equal "$status" 125
   grep -q "cannot take '$L' in etcd: $ETCD_URL: no answer in time" err
   if grep -q 'still held' err; then
     fail "it said the lock is still held: $(cat err)"
   fi
+  [ "$took" -ge $(($1 * 1000)) ] || fail "it answered before -w"
+  # (A generous bound: the machine may be busy.)
+  [ "$took" -le $((($1 + 3) * 1000)) ] ||
+    fail "it answered $took ms after it started, with -w $1"
   etcd_stop
 }
 
-@test "etcd silent while waiting: at -w, 125 naming the endpoint, not 75 and 'still held'" {
+@test "etcd silent while waiting: at -w (not a call's 5 s later), 125 naming the endpoint, not 75 and 'still held'" {
   # Its first renewal, after a third of the lease, finds etcd silent.
-  silent_while_waiting 5s
+  silent_while_waiting 5
 }
 
-@test "etcd silent while waiting, no renewal due by -w: 125, not 75 and 'still held'" {
+@test "etcd silent while waiting, no renewal due by -w: 125 at -w (not 10 s later), not 75 and 'still held'" {
   # -w ends before the first renewal (a third of the 10 s lease): only
   # the watch, which is silent, has heard nothing.
-  silent_while_waiting 2s
+  silent_while_waiting 2
 }
 
 @test "--print-token into a pipe nobody reads: status 3 and the lock released, not killed by SIGPIPE" {
