@@ -17,8 +17,8 @@
      wait      range NAME/ with max_create_revision = ours, sorted by
                create revision, highest first: the first key of the
                lock's form must be ours, the next is the one just
-               ahead; watch its deletion from the revision of that
-               range
+               ahead; watch it (its deletion, or its record's rewrite)
+               from the revision of that range
      confirm   nothing, if that read (or the enqueue's) saw our key and
                the lease lives beyond the margin; else keep-alive, then
                range KEY: its create revision must still be ours
@@ -337,24 +337,19 @@ ahead_is_self (struct dirlock_owner const *owner,
   return dirlock_owned_by (&child, self->pid);
 }
 
-/* Does watch response RESPONSE say that the watched key is gone, or
-   that the watch cannot go on (canceled, compacted)?  */
+/* Does watch response RESPONSE say that the watched key changed (it
+   is gone, or its record was rewritten), or that the watch cannot go
+   on (canceled, compacted)?  A rewritten record may name a command
+   that started since we looked (child_pid): if that command is us,
+   waiting would never end (ahead_is_self).  */
 static bool
 watch_says_look_again (json_t const *response)
 {
   if (json_is_true (json_object_get (response, "canceled"))
       || json_object_get (response, "compact_revision"))
     return true;
-  size_t i;
-  json_t *event;
-  json_array_foreach (json_object_get (response, "events"), i, event)
-    {
-      json_t *type = json_object_get (event, "type");
-      if (json_is_string (type)
-          && strcmp (json_string_value (type), "DELETE") == 0)
-        return true;
-    }
-  return false;
+  /* An event on the one key watched: a deletion, or a put.  */
+  return json_array_size (json_object_get (response, "events")) > 0;
 }
 
 /* How soon to try again when etcd did not answer.  */

@@ -18,7 +18,8 @@
    create revision is its place in the queue.  The holder is the key
    with the lowest create revision; every other waits, watching only
    the key just before its own (from the revision it last looked at),
-   and looks again when that key is deleted: no herd, and waiters are
+   and looks again when that key is deleted (or its record rewritten:
+   it may now name the waiter as its COMMAND): no herd, and waiters are
    served in the order they queued.
 
    The value of a key is an owner record, in the format of dirlock's

@@ -930,6 +930,26 @@ w_overlapped() {
   le -u "$L"
 }
 
+@test "a lockdir --etcd run as the COMMAND of the one holding the lock is busy at once, as a directory lock is, even before the record names it" {
+  run le "$L" lockdir --etcd="$ETCD_URL" -w 30s "$L" true
+  assert_failure 75
+  assert_output --partial "waiting would never end"
+  # The holder names its COMMAND in the record once COMMAND has started:
+  # held back here for 2 s (strace delays the return of the clone that
+  # starts COMMAND), so the COMMAND's lockdir first finds a record
+  # without it, and waits; the record's rewrite must wake it, not the
+  # end of -w (nor, with -w inf, nothing ever).
+  local started took
+  started=$(now_ms)
+  run strace -qq -o /dev/null -e inject=clone,clone3:delay_exit=2000000 \
+    lockdir --etcd="$ETCD_URL" "$L" lockdir --etcd="$ETCD_URL" -w 60s "$L" true
+  took=$(($(now_ms) - started))
+  assert_failure 75
+  assert_output --partial "waiting would never end"
+  # (A generous bound: the machine may be busy.)
+  [ "$took" -lt 30000 ] || fail "it waited $took ms, until -w ran out"
+}
+
 @test "without COMMAND: -u reports a lock lost meanwhile with status 1" {
   le --lease=2 "$L"
   # The keeper: a process of its own session, holding the lease.
