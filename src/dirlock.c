@@ -1418,6 +1418,21 @@ try_join (struct dirlock *lock, int lock_fd)
   return errno == ENOENT ? ATTEMPT_EXISTS : ATTEMPT_ERROR;
 }
 
+/* Give up a holding of ours whose directory is LOCK_FD, before it was
+   settled: unlink our record, then the directory if that left it
+   empty.  Unlink rather than end_holding: our record's token may be
+   below LOCK.last's, which must never go down.  Keep errno.  */
+static void
+undo_own_holding (struct dirlock const *lock, int lock_fd)
+{
+  int saved_errno = errno;
+  char owner_name[OWNER_NAME_SIZE];
+  owner_file_name (owner_name, lock->self.id);
+  if (unlinkat (lock_fd, owner_name, 0) == 0)
+    unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
+  errno = saved_errno;
+}
+
 /* We hold the lock: make sure our token is above every earlier
    holding's (a shared holding: equal to the last exclusive one's).
    Nothing can end while we hold the lock, except other shared holdings,
@@ -1455,14 +1470,7 @@ settle_token (struct dirlock *lock)
       if (rewrite_owner (lock) == 0)
         return 0;
     }
-  /* Unlink rather than end_holding: our record's token may be below
-     LOCK.last's, which must never go down.  */
-  int saved_errno = errno;
-  char owner_name[OWNER_NAME_SIZE];
-  owner_file_name (owner_name, lock->self.id);
-  if (unlinkat (lock->lock_fd, owner_name, 0) == 0)
-    unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR);
-  errno = saved_errno;
+  undo_own_holding (lock, lock->lock_fd);
   return -1;
 }
 
@@ -1620,11 +1628,22 @@ judge_holders (struct dirlock *lock, int lock_fd,
       {
         char owner_name[OWNER_NAME_SIZE];
         owner_file_name (owner_name, lock->self.id);
-        lock->lock_fd = lock_fd;
         /* Read-write, as try_create and publish_record leave it:
            dirlock_add_child writes COMMAND's pid through it.  */
-        lock->owner_fd = openat (lock_fd, owner_name,
-                                 O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        int owner_fd = openat (lock_fd, owner_name,
+                               O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (owner_fd < 0 && errno == ENOENT)
+          return HOLDERS_ENDED;   /* broken meanwhile: look again */
+        if (owner_fd < 0)
+          {
+            /* A holding whose record we cannot write could not name
+               COMMAND, nor show that we live: give it up, and say
+               why (not EBADF later).  */
+            undo_own_holding (lock, lock_fd);
+            return -1;
+          }
+        lock->lock_fd = lock_fd;
+        lock->owner_fd = owner_fd;
         adopt_holding (lock);
         return HOLDERS_OURS;
       }

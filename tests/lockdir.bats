@@ -1787,6 +1787,27 @@ sweep_leftovers() {
   [ ! -e L ]
 }
 
+@test "joining a shared holding through a rename that succeeded but reported an error (NFS retry), then our record will not open: 125 with that error, our record gone" {
+  shim=$(lockdir_shim)
+  lockdir -s L
+  # The open of our record, found in L after the rename that lied.
+  strace -qq -o trace -e trace=openat -E LD_PRELOAD="$shim" \
+    -E LOCKDIR_SHIM_RENAME_LIES=1 lockdir -s L true
+  n=$(grep -n '^openat(.*"owner\.[0-9a-f]*", O_RDWR|O_NOFOLLOW|O_CLOEXEC)' \
+      trace | cut -d: -f1)
+  [ -n "$n" ] || fail "no open of our record in L in: $(cat trace)"
+  run strace -qq -o /dev/null -e inject=openat:error=EMFILE:when="$n" \
+    -E LD_PRELOAD="$shim" -E LOCKDIR_SHIM_RENAME_LIES=1 \
+    lockdir -s L sh -c 'echo ran'
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': Too many open files"
+  # Only the first holder's record is left.
+  assert_equal "$(find L -name 'owner.*' | wc -l)" 1
+  assert_no_temporaries lockdir
+  lockdir -u L
+  [ ! -e L ]
+}
+
 @test "a failure to create the owner record is reported with its own errno, whatever TZ loads" {
   # The time zone file is looked up when the acquisition time is first
   # formatted; TZ naming no file makes that lookup fail with ENOENT.
