@@ -2292,7 +2292,6 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
   size_t n;
   int r = lockqueue_list (&parent, &tickets, &n);
   int saved_errno = errno;
-  close_parent (&parent);
   if (r == 0)
     {
       /* The tickets of holdings are not waiting any more.  */
@@ -2302,6 +2301,15 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
           bool holding = false;
           for (size_t j = 0; j < holders.count; j++)
             holding |= strcmp (tickets[i].id, holders.owner[j].id) == 0;
+          /* LOCK was looked at before the queue was read: a request
+             that took LOCK meanwhile, its waiting process then gone
+             (the script form's lockdir exits once it holds), left a
+             ticket that looks dead but is its holding's.  Judged as
+             lockqueue_turn judges it, against LOCK as it is now.  */
+          if (!holding)
+            tickets[i].ticket_stale
+              = dirlock_ticket_stale_reason (&parent, &tickets[i],
+                                             &holding);
           if (!holding)
             tickets[kept++] = tickets[i];
         }
@@ -2313,6 +2321,7 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
       *waiters = tickets;
       *count = kept;
     }
+  close_parent (&parent);
   dirlock_holders_free (&holders);
   errno = saved_errno;
   return r;

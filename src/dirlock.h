@@ -133,6 +133,9 @@ struct dirlock_owner
      ext4 can leave the size without the data), or, on a network
      filesystem, one that its writer's host has not sent yet.  */
   bool empty;
+  /* A queue ticket read by dirlock_read_queue: why it is dead, or
+     NULL (not stored).  */
+  char const *ticket_stale;
 };
 
 /* All the holders of a lock: one exclusive, or any number of shared.  */
@@ -269,9 +272,9 @@ int dirlock_read_holders (char const *path, struct dirlock_holders *holders);
 void dirlock_holders_free (struct dirlock_holders *holders);
 
 /* The waiters queued for the lock PATH, in order (their records as in
-   lockqueue.h: 'acquired' is when they queued), without the tickets of
-   holders, in *WAITERS (free it) and their number in *COUNT.  Return 0,
-   or -1 with errno.  */
+   lockqueue.h: 'acquired' is when they queued, 'ticket_stale' whether
+   each is dead), without the tickets of holders, in *WAITERS (free it)
+   and their number in *COUNT.  Return 0, or -1 with errno.  */
 int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
                         size_t *count);
 
@@ -386,8 +389,7 @@ struct timespec dirlock_lease_expiry (struct dirlock_owner const *owner);
    (its waiter and its heartbeat may be long gone), and is judged as
    the holding is: then *HOLDING (if HOLDING is not NULL) is set, as
    nothing of the ticket's own can be waited on.  PARENT NULL: TICKET
-   is known to be a waiter's (dirlock_read_queue leaves the holdings'
-   out).  */
+   is known to be a waiter's.  */
 char const *dirlock_ticket_stale_reason (struct parent_dir const *parent,
                                          struct dirlock_owner const *ticket,
                                          bool *holding);

@@ -520,9 +520,7 @@ print_status (char const *lock, struct dirlock_holders const *holders,
         printf (",\"waiter_pid\":%ld", (long) w->waiter_pid);
       else
         fputs (",\"waiter_pid\":null", stdout);
-      printf (",\"stale\":%s}",
-              dirlock_ticket_stale_reason (NULL, w, NULL)
-              ? "true" : "false");
+      printf (",\"stale\":%s}", w->ticket_stale ? "true" : "false");
     }
   if (queued && json)
     putchar (']');
@@ -669,7 +667,7 @@ report_busy (char const *lock, struct options const *opt)
       size_t live = 0;
       struct dirlock_owner const *first = NULL;
       for (size_t i = 0; i < queued; i++)
-        if (!dirlock_ticket_stale_reason (NULL, &waiters[i], NULL))
+        if (!waiters[i].ticket_stale)
           {
             live++;
             if (!first)

@@ -1106,6 +1106,30 @@ script_holds_behind_queue() {
   [ ! -e L ] && [ ! -e L.queue ]
 }
 
+@test "--status --json while a script's lockdir takes L and exits: the holding's ticket is not shown as a stale waiter" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  background sh -c 'lockdir -w 30s L && : >held && exec sleep 600'
+  script=$BG
+  wait_until queued L "$script"
+  # --status looks at L (the holder's), and is held back 2 s at its
+  # look at the queue; meanwhile the holding ends (its process lives
+  # on), and the script's lockdir takes L and exits, leaving its ticket
+  # to the holding.
+  background strace -qq -o trace -P L.queue -e trace=openat \
+    -e inject=openat:delay_enter=2000000:when=1 \
+    lockdir --status --json L >status 2>/dev/null
+  tracer=$BG
+  wait_until grep -qs 'L.queue' trace
+  lockdir -u --owner-pid="$HOLDER" L
+  wait_until test -e held
+  wait "$tracer"
+  # What it saw: L held by the holder (when it looked), and nobody
+  # waiting: the script's ticket is its holding's, not a dead waiter's.
+  jq -e ".pid == $HOLDER and .queue == null" status >/dev/null ||
+    fail "$(cat status)"
+}
+
 @test "a waiter stamps its ticket in UTC and loads no time zone" {
   command -v strace >/dev/null || skip "strace is not installed"
   hold_lock
