@@ -500,9 +500,14 @@ print_status (char const *lock, struct dirlock_holders const *holders,
       char const *mode = w->shared ? "shared" : "exclusive";
       if (!json)
         {
-          printf ("queued=%zu pid=%ld host=%s uid=%lld mode=%s since=%s "
-                  "command=%s\n", i + 1, (long) w->pid, w->host, w->uid,
-                  mode, w->acquired, w->command);
+          /* An unknown uid is left out, as in a holder's record (and
+             null in JSON).  */
+          printf ("queued=%zu pid=%ld host=%s", i + 1, (long) w->pid,
+                  w->host);
+          if (w->uid >= 0)
+            printf (" uid=%lld", w->uid);
+          printf (" mode=%s since=%s command=%s\n", mode, w->acquired,
+                  w->command);
           continue;
         }
       printf ("%s{\"position\":%zu", i ? "," : "", i + 1);

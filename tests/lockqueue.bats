@@ -457,6 +457,18 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ ! -e L.queue ]
 }
 
+@test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
+  background sleep 60
+  plant_ticket 1 "$BG"
+  run lockdir --status L
+  assert_failure 1
+  assert_output --regexp "^queued=1 pid=$BG host=$(uname -n) mode=exclusive since= command=planted by the test\$"
+  run lockdir --status --json L
+  echo "$output" | jq -e '.queue[0].uid == null' >/dev/null || fail "$output"
+  run lockdir --list .
+  assert_output "L: free; 1 waiting"
+}
+
 @test "control: the same ticket from another host blocks the queue, and the message says how to clear it" {
   background sleep 60
   plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000 host=elsewhere.example
