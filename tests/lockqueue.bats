@@ -1526,6 +1526,36 @@ reader_stream() {
   [ ! -e L ] && [ ! -e L.queue ]
 }
 
+@test "shared: -n -s passes shared waiters as a waiting shared request does, not an exclusive one" {
+  hold_lock
+  background lockdir -s -w 30s L sh -c 'echo s1 >>log'
+  s1=$BG
+  wait_until queued L "$s1"
+  # L free, with only a shared waiter queued (stopped, so it cannot
+  # take L yet).
+  kill -STOP "$s1"
+  echo >gate
+  wait "$HOLDER"
+  wait_until test ! -e L
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is free, but 1 waiter is queued for it"
+  run lockdir -n -s L sh -c 'echo n >>log'
+  assert_success
+  # Behind an exclusive waiter, -n -s is busy, as a shared waiter
+  # would wait.
+  GATE=gate2 hold_lock -s
+  background lockdir -w 30s L sh -c 'echo x >>log'
+  x=$BG
+  wait_until queued L "$x"
+  run lockdir -n -s L true
+  assert_failure 75
+  kill -CONT "$s1"
+  echo >gate2
+  wait "$s1" "$HOLDER" "$x"
+  assert_equal "$(cat log | tr '\n' ' ')" "n s1 x "
+}
+
 @test "shared: a shared waiter removes a dead shared ticket it passes; the queue is left empty" {
   hold_lock
   # A shared waiter killed in the queue leaves its ticket.
