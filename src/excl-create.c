@@ -673,7 +673,20 @@ remove_stale (struct parent_dir const *parent, char const *file,
     {
       /* JUDGED_FD keeps the inode, so its number cannot have been
          reused: this is the very file judged stale.  */
-      temp_remove (&stale);
+      if (!temp_remove (&stale))
+        {
+          /* It stays under the temporary name: say where, and make
+             nothing, or status 0 would hide a stale file left in the
+             directory.  */
+          int err = errno;
+          char *kept = path_in_parent (parent, stale.name);
+          error (0, err, "took the stale %s away, but cannot remove it: "
+                 "it is kept as %s, and %s is not created",
+                 quoteaf_n (0, file), quoteaf_n (1, kept),
+                 quoteaf_n (2, file));
+          free (kept);
+          return EXIT_SYSERR;
+        }
       if (opt->verbose)
         printf ("removed stale %s (%s)\n", quoteaf (file), j->why);
       return -1;

@@ -1040,6 +1040,25 @@ pid_record() {
   assert_equal "$(cat d/f)" "made meanwhile"
 }
 
+@test "--replace-stale: a stale file renamed away that cannot be removed is named, and FILE is not created" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The stale d/f is renamed to a temporary name, then unlinked: an
+  # unlink that fails (EIO) leaves it there.  Before, that failure was
+  # ignored: status 0, no message, the stale file kept silently.
+  mkdir d
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >d/f
+  run strace -o /dev/null -e inject=unlinkat:error=EIO:when=1 \
+    excl-create --pid --replace-stale d/f
+  assert_failure 3
+  assert_output --regexp "^excl-create: took the stale 'd/f' away, but cannot remove it: it is kept as 'd/\.excl-create\.[^']+', and 'd/f' is not created: Input/output error\$"
+  local kept=${output##*kept as \'}
+  kept=${kept%%\'*}
+  assert_equal "$(head -n 1 "$kept")" "$dead"
+  [ ! -e d/f ]
+}
+
 @test "--replace-stale: a plain pid file is judged by the pid alone" {
   sleep 60 &
   local owner=$!
