@@ -446,7 +446,8 @@ struct judgement
 {
   enum verdict verdict;
   pid_t pid;            /* the pid found, for ALIVE, UNKNOWN, DEAD */
-  char why[PROCFACTS_HOST_MAX + 64];
+  /* Room for a host name, or for the takeover lock's path.  */
+  char why[PROCFACTS_HOST_MAX + PATH_MAX];
 };
 
 /* Judge the pid record REC.  A record with the facts we write is
@@ -753,6 +754,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return EXIT_SYSERR;
 
   char *lock_name = takeover_lock_name (parent);
+  /* The lock as the user finds it: in FILE's directory.  */
+  char *lock_shown = path_in_parent (parent, lock_name);
   struct dirlock lock;
   struct dirlock_config config = { .no_history = true,
                                    .lease = takeover_lock_lease,
@@ -769,15 +772,16 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
           j->verdict = VERDICT_UNKNOWN;
           snprintf (j->why, sizeof j->why,
                     "another excl-create is replacing it, holding %s",
-                    quoteaf (lock_name));
+                    quoteaf (lock_shown));
           status = 0;
         }
       else
         {
           error (0, errno, "cannot lock %s to replace %s",
-                 quoteaf_n (0, lock_name), quoteaf_n (1, file));
+                 quoteaf_n (0, lock_shown), quoteaf_n (1, file));
           status = EXIT_SYSERR;
         }
+      free (lock_shown);
       free (lock_name);
       return status;
     }
@@ -800,11 +804,19 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
   /* ESTALE: we were stopped past the lease and another caller broke the
      lock meanwhile.  What we did under it stands (remove_stale checks
      that it took the very file it judged).  */
-  if (dirlock_release (&lock) != 0 && errno != ESTALE && status <= 0)
+  int released = dirlock_release (&lock);
+  if (released != 0 && errno != ESTALE && status <= 0)
     {
-      error (0, errno, "cannot release the lock %s", quoteaf (lock_name));
+      error (0, errno, "cannot release the lock %s", quoteaf (lock_shown));
       status = EXIT_SYSERR;
     }
+  else if (released == 0 && lock.dir_left_errno)
+    /* Released, and free (an empty lock is), but not gone: say so, as
+       every name we leave behind is said.  The status stays.  */
+    error (0, lock.dir_left_errno, "warning: cannot remove the empty "
+           "lock %s (the next --replace-stale call on %s recovers it)",
+           quoteaf_n (0, lock_shown), quoteaf_n (1, file));
+  free (lock_shown);
   free (lock_name);
   return status;
 }

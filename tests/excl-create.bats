@@ -1222,15 +1222,36 @@ replace_stale_waiter() {
   assert_not_equal "$(head -n 1 f)" "$dead"
 }
 
-@test "--replace-stale: a takeover lock without a lease (as 0.1 left it) is named when it blocks" {
-  pid_record "$(dead_pid)" 1 >f
-  plant_record .excl-create.f.lock 999999 1 \
+@test "--replace-stale: a takeover lock without a lease (as 0.1 left it) is named when it blocks, in FILE's directory" {
+  mkdir d
+  pid_record "$(dead_pid)" 1 >d/f
+  plant_record d/.excl-create.f.lock 999999 1 \
     boot_id=00000000-0000-0000-0000-000000000000
-  # The caller waits 11 s for the takeover lock, then gives up.
-  run excl-create --pid --replace-stale f
+  # The caller waits 11 s for the takeover lock, then gives up.  The
+  # lock is in d: before, it was named as if in the current directory.
+  run excl-create --pid --replace-stale d/f
   assert_failure 1
-  assert_output "excl-create: cannot create 'f': File exists (another excl-create is replacing it, holding '.excl-create.f.lock')"
-  [ -d .excl-create.f.lock ]
+  assert_output "excl-create: cannot create 'd/f': File exists (another excl-create is replacing it, holding 'd/.excl-create.f.lock')"
+  [ -d d/.excl-create.f.lock ]
+}
+
+@test "--replace-stale: a takeover lock whose empty directory cannot be removed is named in a warning" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  pid_record "$(dead_pid)" 1 >d/f
+  # The unlinkat calls: the stale file (renamed away), the lock's
+  # record, then the lock's directory, which fails here.  Before, the
+  # empty lock stayed, unsaid.
+  run strace -o /dev/null -e inject=unlinkat:error=EIO:when=3 \
+    excl-create --pid-of=$$ --replace-stale d/f
+  assert_success
+  assert_output "excl-create: warning: cannot remove the empty lock 'd/.excl-create.f.lock' (the next --replace-stale call on 'd/f' recovers it): Input/output error"
+  assert_equal "$(head -n 1 d/f)" "$$"
+  # Empty, so free: the next caller takes it, and removes it.
+  pid_record "$(dead_pid)" 1 >d/f
+  run excl-create --pid-of=$$ --replace-stale d/f
+  assert_success
+  [ ! -e d/.excl-create.f.lock ]
 }
 
 # A takeover round queues most racers on the takeover lock one after
