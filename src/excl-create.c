@@ -748,7 +748,10 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
   /* FILE is renamed away with RENAME_NOREPLACE (remove_stale), which
      the check at the start (for link or O_EXCL) did not cover: a
      filesystem can keep one and not the other (SMB's client emulates
-     RENAME_NOREPLACE with a look and then a rename).  */
+     RENAME_NOREPLACE with a look and then a rename).  The takeover
+     lock (a directory renamed onto its name, FS_RENAME_DIR) needs no
+     check of its own: every filesystem where that is not safe is one
+     where RENAME_NOREPLACE is refused, or warned about (FUSE).  */
   if (!fs_permits (file, parent->fd, NULL, FS_NOREPLACE, opt->force,
                    opt->quiet))
     return EXIT_SYSERR;
