@@ -1165,6 +1165,15 @@ save_backup (struct repoint *r)
   return false;
 }
 
+/* Whether NAME in R's directory is R's own new link.  */
+static bool
+holds_new_link (struct repoint const *r, char const *name)
+{
+  struct stat st;
+  return (fstatat (r->parent.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+          && S_ISLNK (st.st_mode) && st.st_ino == r->new_ino);
+}
+
 /* Put LINK back as it was before R's change: exchange it with what it
    held (or, if it was absent, move it away), check that what comes away
    is R's own new link, and remove that.  If it is not -- another
@@ -1190,9 +1199,7 @@ undo_repoint (struct repoint *r)
     return (!holder && fs_flag_unsupported (errno)
             ? UNDO_IMPOSSIBLE : UNDO_FAILED);
 
-  struct stat st;
-  if (!(fstatat (dirfd, away, &st, AT_SYMLINK_NOFOLLOW) == 0
-        && S_ISLNK (st.st_mode) && st.st_ino == r->new_ino))
+  if (!holds_new_link (r, away))
     {
       bool restored = (holder
                        ? renameat2 (dirfd, holder, dirfd, r->parent.base,
@@ -1225,7 +1232,8 @@ undo_repoint (struct repoint *r)
    not the older LINK~ that --backup replaced: LINK~ holds our new link,
    and the older one is at the temporary name.  Never delete the older
    one: keep it there, and remove our link from LINK~, where it would
-   pass for a backup of a change that did not stay.  */
+   pass for a backup of a change that did not stay -- if LINK~ still is
+   our link: another process may have replaced it since.  */
 static void
 report_backup_kept (struct repoint *r, char const *what, int err)
 {
@@ -1234,7 +1242,12 @@ report_backup_kept (struct repoint *r, char const *what, int err)
   char *kept = path_in_parent (&r->parent, r->temp.name);
   temp_forget (&r->temp);
   error (0, err, "%s", what);
-  if (unlinkat (r->parent.fd, r->backup, 0) == 0)
+  if (!holds_new_link (r, r->backup))
+    error (0, undo_err, "%s was put back as it was, but its older backup "
+           "cannot be put back as %s, which another process changed "
+           "meanwhile: it is kept as %s", quoteaf_n (0, r->link),
+           quoteaf_n (1, backup), quoteaf_n (2, kept));
+  else if (unlinkat (r->parent.fd, r->backup, 0) == 0)
     error (0, undo_err, "%s was put back as it was, but its older backup "
            "cannot be put back as %s: it is kept as %s",
            quoteaf_n (0, r->link), quoteaf_n (1, backup),

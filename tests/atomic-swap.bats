@@ -1057,6 +1057,66 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   [ ! -e current~ ] && [ ! -L current~ ]
 }
 
+# The number of the renameat2 that puts the older LINK~ back in the undo
+# of 'atomic-swap -b -v -s releases/b current' (output to /dev/full):
+# the last one of a traced run.
+backup_put_back_call() {
+  strace -o trace -e trace=renameat2 \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>/dev/null || true
+  grep '^renameat2(' trace | tail -n 1 | grep -q 'RENAME_EXCHANGE' ||
+    fail "the last renameat2 is not an exchange: $(cat trace)"
+  grep -c '^renameat2(' trace
+}
+
+@test "-b -v: an undo that cannot put the older LINK~ back, nor remove our link from LINK~, says where each is" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  to_full() { "$@" >/dev/full; }
+  local n
+  n=$(backup_put_back_call)
+  run to_full strace -o /dev/null -e trace=renameat2,unlinkat \
+    -e inject=renameat2:error=EIO:when="$n" \
+    -e inject=unlinkat:error=EIO:when=1 \
+    atomic-swap -b -v -s releases/b current
+  assert_failure 3
+  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~', which points to 'releases/b': it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
+    fail "unexpected: $output"
+  local kept=${BASH_REMATCH[1]}
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink "$kept")" releases/0
+  assert_equal "$(readlink current~)" releases/b
+}
+
+@test "-b -v: an undo that cannot put the older LINK~ back leaves a LINK~ another process made meanwhile" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  local n
+  n=$(backup_put_back_call)
+  # The put-back fails and is held 3 s: meanwhile another process makes
+  # its own current~.  Before, the undo then removed it, taking it for
+  # our new link.  The undo's exchange before it has just put our link
+  # (to releases/b) at current~: the put-back is then being held.
+  background sh -c "exec strace -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:error=EIO:delay_exit=3000000:when=$n \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>err"
+  wait_until sh -c '[ "$(readlink current~)" = releases/b ]'
+  ln -sfn elsewhere current~
+  local status=0
+  wait "$BG" || status=$?
+  assert_equal "$status" 3
+  run cat err
+  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~', which another process changed meanwhile: it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
+    fail "unexpected: $output"
+  local kept=${BASH_REMATCH[1]}
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink "$kept")" releases/0
+  assert_equal "$(readlink current~)" elsewhere
+}
+
 # --- --relative ------------------------------------------------------------------
 
 @test "relative_path: the tricky cases" {
