@@ -228,8 +228,9 @@ kernels), or the two names are on different filesystems, atomic-swap\n\
 fails with status 3 and names what is missing; nothing is changed.\n\
 ", EXPECT_LOCK_WAIT_SECONDS);
   emit_exit_status_help ("\
-  1  nothing changed: with --no-clobber, DST exists; with --expect, LINK\n\
-     did not point to OLD, or its lock stayed held throughout the wait\n");
+  1  nothing changed: PATH1 and PATH2 are the same file; with\n\
+     --no-clobber, DST exists; with --expect, LINK did not point to OLD,\n\
+     or its lock stayed held throughout the wait\n");
   fputs ("\
 \n\
 Examples:\n\
@@ -570,6 +571,19 @@ rename_and_say (struct operand const *a, struct operand const *b,
   return status;
 }
 
+/* Whether A and B name the same file (never followed): the same name
+   twice, or two hard links of one file.  */
+static bool
+same_file (struct operand const *a, struct operand const *b)
+{
+  struct stat sa, sb;
+  return (fstatat (a->parent.fd, a->parent.base, &sa,
+                   AT_SYMLINK_NOFOLLOW) == 0
+          && fstatat (b->parent.fd, b->parent.base, &sb,
+                      AT_SYMLINK_NOFOLLOW) == 0
+          && SAME_INODE (sa, sb));
+}
+
 /* The 1st form: exchange A and B.  */
 static int
 exchange_paths (char const *a, char const *b, struct options const *opt)
@@ -579,7 +593,17 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
     return EXIT_SYSERR;
 
   int status;
-  if (!fs_permits_both (a, oa.parent.fd, oa.parent.base,
+  if (same_file (&oa, &ob))
+    {
+      /* The kernel "exchanges" a file with itself by doing nothing,
+         and reports success: as mv(1) does, say that nothing can
+         change, rather than report a swap.  */
+      if (!opt->quiet)
+        error (0, 0, "%s and %s are the same file", quoteaf_n (0, a),
+               quoteaf_n (1, b));
+      status = EXIT_NO;
+    }
+  else if (!fs_permits_both (a, oa.parent.fd, oa.parent.base,
                         b, ob.parent.fd, ob.parent.base,
                         FS_EXCHANGE, opt->force, opt->quiet))
     status = EXIT_SYSERR;

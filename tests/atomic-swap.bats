@@ -316,6 +316,34 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "exchange: a file with itself (one name twice, two hard links) is refused as mv does: status 1" {
+  echo one >x
+  ln x hx
+  mkdir d
+  # The kernel exchanges a file with itself by doing nothing, and says
+  # it succeeded.  Before, atomic-swap then exited 0, and -v reported
+  # the swap that changed nothing.
+  run atomic-swap -v x x
+  assert_failure 1
+  assert_output "atomic-swap: 'x' and 'x' are the same file"
+  run atomic-swap x ./x
+  assert_failure 1
+  assert_output "atomic-swap: 'x' and './x' are the same file"
+  run atomic-swap x hx
+  assert_failure 1
+  assert_output "atomic-swap: 'x' and 'hx' are the same file"
+  run atomic-swap d d/
+  assert_failure 1
+  assert_output "atomic-swap: 'd' and 'd/' are the same file"
+  # A status-1 message: -q silences it.
+  run atomic-swap -q x hx
+  assert_failure 1
+  assert_output ""
+  assert_equal "$(cat x)" one
+  assert_equal "$(stat -c %h x)" 2
+  assert_no_temporaries atomic-swap
+}
+
 @test "exchange: a directory and its own subdirectory: status 3" {
   mkdir -p outer/inner
   run atomic-swap outer outer/inner
