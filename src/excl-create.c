@@ -157,7 +157,8 @@ With content, excl-create writes a temporary file in FILE's directory and\n\
 then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
 renames it with renameat2(RENAME_NOREPLACE).  If neither is possible it\n\
 fails: it never writes into FILE in place.  No temporary file is left\n\
-behind, even when excl-create is interrupted.\n\
+behind, even when excl-create is interrupted by a signal it can catch\n\
+(SIGKILL or a crash leaves it: see BUGS in the manual).\n\
 \n\
 With --replace-stale the pid file holds the process ID alone on its first\n\
 line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\

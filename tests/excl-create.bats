@@ -680,6 +680,25 @@ interrupt_mid_write() {
   assert_equal "$status" 143
 }
 
+@test "SIGKILL mid-write leaves no FILE, only a temporary (man page, BUGS)" {
+  # What cannot be caught cannot be cleaned up: the manual says so.
+  mkfifo in
+  excl-create --stdin f <in &
+  local pid=$!
+  exec {w}>in
+  printf 'partial content' >&$w
+  wait_until compgen -G '.excl-create.*'
+  kill -KILL "$pid"
+  exec {w}>&-
+  local status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 137
+  [ ! -e f ]
+  run compgen -G '.excl-create.*'
+  assert_success
+  assert_equal "${#lines[@]}" 1
+}
+
 @test "SIGINT and SIGHUP mid-write leave no temporary" {
   interrupt_mid_write INT
   assert_equal "$status" 130
