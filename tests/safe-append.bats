@@ -621,23 +621,30 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_output c
 }
 
-@test "/proc/PID/fd/N that is another process's pipe: records go into the pipe, also after that process is gone" {
+# Append "one", then "two" to /proc/OTHER/fd/1 with safe-append, where
+# "one" shows in SEEN; between them OTHER is killed and safe-append gets
+# the SIGHUP of a rotation.  Its status in $status, its errors in ./err.
+append_past_exit() {
+  local other=$1 seen=$2 pid w
   mkfifo in
-  sh -c 'echo $$ >pid; exec sleep 1000' | cat >got &
-  wait_until test -s pid
-  other=$(cat pid)
   safe-append "/proc/$other/fd/1" <in 2>err &
   pid=$!
   exec {w}>in
   echo one >&$w
-  wait_until grep -qx one got
+  wait_until grep -qx one "$seen"
   kill "$other"
   wait_until is_dead "$other"
   kill -HUP "$pid"
-  echo two >&$w
+  echo two >&$w || true
   exec {w}>&-
   status=0
   wait "$pid" || status=$?
+}
+
+@test "/proc/PID/fd/N that is another process's pipe: records go into the pipe, also after that process is gone" {
+  sh -c 'echo $$ >pid; exec sleep 1000' | cat >got &
+  wait_until test -s pid
+  append_past_exit "$(cat pid)" got
   wait
   assert_equal "$(cat err)" ""
   assert_equal "$status" 0
@@ -1282,21 +1289,8 @@ size_limit_round_broken() {
 @test "FILE that is a descriptor's link in /proc is not reopened by name: records follow the descriptor, as with >>" {
   # Another process's file: when that process exits, its link in /proc
   # is gone, but the file safe-append opened is still there.
-  mkfifo in
   sleep 1000 >>log &
-  other=$!
-  safe-append "/proc/$other/fd/1" <in 2>err &
-  pid=$!
-  exec {w}>in
-  echo one >&$w
-  wait_until grep -qx one log
-  kill "$other"
-  wait "$other" || true
-  kill -HUP "$pid"
-  echo two >&$w || true
-  exec {w}>&-
-  status=0
-  wait "$pid" || status=$?
+  append_past_exit $! log
   assert_equal "$(cat err)" ""
   assert_equal "$status" 0
   assert_equal "$(cat log)" $'one\ntwo'
