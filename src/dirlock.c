@@ -2307,7 +2307,7 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
              ticket that looks dead but is its holding's.  Judged as
              lockqueue_turn judges it, against LOCK as it is now.  */
           if (!holding)
-            tickets[i].ticket_stale
+            tickets[i].stale
               = dirlock_ticket_stale_reason (&parent, &tickets[i],
                                              &holding);
           if (!holding)

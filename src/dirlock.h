@@ -133,9 +133,10 @@ struct dirlock_owner
      ext4 can leave the size without the data), or, on a network
      filesystem, one that its writer's host has not sent yet.  */
   bool empty;
-  /* A queue ticket read by dirlock_read_queue: why it is dead, or
-     NULL (not stored).  */
-  char const *ticket_stale;
+  /* Why it is stale, or NULL, as judged once by its reader (not
+     stored): dirlock_read_queue judges each ticket; lockdir --status
+     each holder.  */
+  char const *stale;
 };
 
 /* All the holders of a lock: one exclusive, or any number of shared.  */
@@ -272,7 +273,7 @@ int dirlock_read_holders (char const *path, struct dirlock_holders *holders);
 void dirlock_holders_free (struct dirlock_holders *holders);
 
 /* The waiters queued for the lock PATH, in order (their records as in
-   lockqueue.h: 'acquired' is when they queued, 'ticket_stale' whether
+   lockqueue.h: 'acquired' is when they queued, 'stale' whether
    each is dead), without the tickets of holders, in *WAITERS (free it)
    and their number in *COUNT.  Return 0, or -1 with errno.  */
 int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,

@@ -463,8 +463,8 @@ print_status (char const *lock, struct dirlock_holders const *holders,
               struct dirlock_owner const *waiters, size_t queued, bool json)
 {
   if (holders->count)
-    print_owner_start (lock, &holders->owner[0],
-                       dirlock_stale_reason (&holders->owner[0]), json);
+    print_owner_start (lock, &holders->owner[0], holders->owner[0].stale,
+                       json);
   else if (json)
     {
       fputs ("{\"lock\":", stdout);
@@ -478,7 +478,7 @@ print_status (char const *lock, struct dirlock_holders const *holders,
         {
           printf ("%s{\"holder\":%zu", i ? "," : "", i + 1);
           print_owner_json_fields (&holders->owner[i],
-                                   dirlock_stale_reason (&holders->owner[i]));
+                                   holders->owner[i].stale);
           putchar ('}');
         }
       putchar (']');
@@ -487,7 +487,7 @@ print_status (char const *lock, struct dirlock_holders const *holders,
     {
       putchar ('\n');
       print_owner_start (lock, &holders->owner[i],
-                         dirlock_stale_reason (&holders->owner[i]), false);
+                         holders->owner[i].stale, false);
     }
 
   if (queued && !json && holders->count)
@@ -525,7 +525,7 @@ print_status (char const *lock, struct dirlock_holders const *holders,
         printf (",\"waiter_pid\":%ld", (long) w->waiter_pid);
       else
         fputs (",\"waiter_pid\":null", stdout);
-      printf (",\"stale\":%s}", w->ticket_stale ? "true" : "false");
+      printf (",\"stale\":%s}", w->stale ? "true" : "false");
     }
   if (queued && json)
     putchar (']');
@@ -672,7 +672,7 @@ report_busy (char const *lock, struct options const *opt)
       size_t live = 0;
       struct dirlock_owner const *first = NULL;
       for (size_t i = 0; i < queued; i++)
-        if (!waiters[i].ticket_stale)
+        if (!waiters[i].stale)
           {
             live++;
             if (!first)
@@ -1498,6 +1498,45 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
   putchar ('\n');
 }
 
+/* Judge each of HOLDERS (its 'stale'); return why the first stale one
+   is, or NULL.  Of shared holders, a stale one makes the lock's status
+   stale.  */
+static char const *
+judge_each_holder (struct dirlock_holders *holders)
+{
+  char const *stale = NULL;
+  for (size_t i = 0; i < holders->count; i++)
+    {
+      holders->owner[i].stale = dirlock_stale_reason (&holders->owner[i]);
+      if (!stale)
+        stale = holders->owner[i].stale;
+    }
+  return stale;
+}
+
+/* Has a holder of LOCK_NAME that HOLDERS shows stale ended since they
+   were read?  Its owner's release looks like its death: the owner
+   exits once it has released.  */
+static bool
+stale_holding_ended (char const *lock_name,
+                     struct dirlock_holders const *holders)
+{
+  struct dirlock_holders now = { 0 };
+  if (dirlock_read_holders (lock_name, &now) < 0)
+    return false;
+  bool ended = false;
+  for (size_t i = 0; i < holders->count && !ended; i++)
+    if (holders->owner[i].stale)
+      {
+        ended = true;
+        for (size_t j = 0; j < now.count; j++)
+          if (strcmp (now.owner[j].id, holders->owner[i].id) == 0)
+            ended = false;
+      }
+  dirlock_holders_free (&now);
+  return ended;
+}
+
 /* Show the lock LOCK_NAME: its record (SUMMARY: its one line), or
    that it is free.  A name that is no lock at all is an error, unless
    SKIP_OTHERS (a shell glob over a directory also matches LOCK.last
@@ -1508,22 +1547,32 @@ show_lock (char const *lock_name, bool summary, bool skip_others,
            struct options const *opt)
 {
   struct dirlock_holders holders = { 0 };
-  int held = dirlock_read_holders (lock_name, &holders);
   struct dirlock_owner *waiters = NULL;
   size_t queued = 0;
-  if (held < 0 || dirlock_read_queue (lock_name, &waiters, &queued) != 0)
+  int held;
+  char const *stale;
+  /* A holding judged stale that has ended meanwhile was released, not
+     abandoned: look again, rather than report a stale lock that a
+     script might break, and with it a new holding.  */
+  for (int looks = 1; ; looks++)
     {
-      int saved_errno = errno;
+      held = dirlock_read_holders (lock_name, &holders);
+      if (held < 0 || dirlock_read_queue (lock_name, &waiters, &queued) != 0)
+        {
+          int saved_errno = errno;
+          dirlock_holders_free (&holders);
+          if (skip_others
+              && (saved_errno == ENOTDIR || saved_errno == ENOTEMPTY))
+            return -1;
+          report_lock_error (lock_name, "read", saved_errno);
+          return EXIT_SYSERR;
+        }
+      stale = judge_each_holder (&holders);
+      if (!stale || looks == 3 || !stale_holding_ended (lock_name, &holders))
+        break;
+      free (waiters);
       dirlock_holders_free (&holders);
-      if (skip_others && (saved_errno == ENOTDIR || saved_errno == ENOTEMPTY))
-        return -1;
-      report_lock_error (lock_name, "read", saved_errno);
-      return EXIT_SYSERR;
     }
-  /* Of shared holders, a stale one makes the lock's status stale.  */
-  char const *stale = NULL;
-  for (size_t i = 0; i < holders.count && !stale; i++)
-    stale = dirlock_stale_reason (&holders.owner[i]);
   if (summary && !opt->json)
     print_summary (lock_name, &holders, queued, stale);
   else

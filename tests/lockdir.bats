@@ -2169,6 +2169,33 @@ as_nobody() {
   assert_failure 1
 }
 
+@test "--status while the holding ends and its owner exits: free (1), not stale (4)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo gate
+  # A script holds L (the script form: sh is the owner), and releases
+  # it and exits once --status has read L's record.
+  background sh -c 'lockdir -n L || exit 9; : >taken; read x <gate
+                    lockdir -u L && : >released'
+  local holder=$BG
+  wait_until test -e taken
+  # --status is held back 2 s at its look at the queue, after the look
+  # at L: meanwhile the holding ends, and its owner is gone.
+  background strace -qq -o trace -P L.queue -e trace=openat \
+    -e inject=openat:delay_enter=2000000:when=1 \
+    lockdir --status L >status 2>&1
+  local tracer=$BG
+  wait_until grep -qs 'L.queue' trace
+  echo >gate
+  wait "$holder"
+  [ -e released ]
+  local rc=0
+  wait "$tracer" || rc=$?
+  # A released lock, not an abandoned one: a script told "stale" might
+  # break it, and with it the next holding.
+  [ "$rc" = 1 ] || fail "status $rc: $(cat status)"
+  refute grep -q stale status
+}
+
 @test "--status of several operands none of which is a lock: nothing printed, status 1 (none is held)" {
   echo x >F
   mkdir D
