@@ -472,40 +472,8 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
 
 /* --- the command form ------------------------------------------------- */
 
-/* Is ENTRY of the environment ("NAME=VALUE") a credential for etcd?
-   LOCKDIR_ETCD_USER holds a password.  (The other LOCKDIR_ETCD
-   variables name endpoints and files, which are no secret.)  */
-static bool
-etcd_credential (char const *entry)
-{
-  static char const user[] = "LOCKDIR_ETCD_USER=";
-  return strncmp (entry, user, sizeof user - 1) == 0;
-}
-
-/* COMMAND's environment: ours without the credentials for etcd.  A
-   command run under the lock has no use for the lock service's
-   password, and could show it to others (env in a log, a crash
-   report, /proc/PID/environ of a process that changed its uid).  Our
-   own environment keeps it: the caller's is not ours to change.
-   (Free the array, not the strings.)  */
-static char **
-command_environment (void)
-{
-  size_t n = 0;
-  while (environ[n])
-    n++;
-  char **env = xnmalloc (n + 1, sizeof *env);
-  size_t kept = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!etcd_credential (environ[i]))
-      env[kept++] = environ[i];
-  env[kept] = NULL;
-  return env;
-}
-
 /* Start COMMAND: with the signal mask and dispositions lockdir was
-   started with, LOCKDIR_TOKEN and LOCKDIR_PATH set, without
-   LOCKDIR_ETCD_USER (command_environment), and, unless
+   started with, LOCKDIR_TOKEN and LOCKDIR_PATH set, and, unless
    SIG->child_has_group is false, in a process group of its own.
    Return its pid, or -1 with *STATUS set after saying why.  */
 static pid_t
@@ -533,9 +501,8 @@ spawn_command (char **command, char const *name, int64_t token,
     }
   posix_spawnattr_setflags (&attr, flags);
   pid_t child;
-  char **env = command_environment ();
-  int err = posix_spawnp (&child, command[0], NULL, &attr, command, env);
-  free (env);
+  int err = posix_spawnp (&child, command[0], NULL, &attr, command,
+                          environ);
   posix_spawnattr_destroy (&attr);
   if (err == 0)
     return child;
