@@ -1016,14 +1016,10 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
      once the record goes, LOCK is free, and a ticket left until then
      would stand for a waiter that does not exist (-n would fail,
      "free, but 1 waiter is queued").  A holding without its ticket
-     excludes all the same.  But a retired ticket with a waiter behind
-     it goes last: that waiter sleeps on it, and would otherwise wake
-     at the retirement, find LOCK still held, and sleep again until the
-     record goes; its ticket stands for it meanwhile.  */
-  bool retire_last = lockqueue_remove_holding (parent, id,
-                                               (retire_ticket
-                                                ? TICKET_RETIRE_AFTER_HOLDING
-                                                : TICKET_UNLINK));
+     excludes all the same.  A waiter sleeping on the ticket wakes now
+     if it is retired (else at our exit), finds LOCK still held, and
+     watches LOCK.  */
+  lockqueue_remove_holding (parent, id, retire_ticket);
   int r = keep ? renameat (lock_fd, owner_name, parent->fd, last) : -1;
   if (r != 0 && (!keep || cannot_replace_last (errno)))
     {
@@ -1031,18 +1027,15 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
          its place, another user's name in a sticky directory).  */
       r = unlinkat (lock_fd, owner_name, 0);
     }
-  int record_errno = errno;
+  if (r != 0)
+    return errno == ENOENT ? 1 : -1;
   /* Fails harmlessly (ENOTEMPTY) if a new holding already replaced
      the empty directory, or other shared holders remain, or (ENOENT)
      if someone else removed it.  */
-  if (r == 0 && unlinkat (parent->fd, parent->base, AT_REMOVEDIR) != 0
-      && dir_errno && errno != ENOTEMPTY && errno != EEXIST
-      && errno != ENOENT)
+  if (unlinkat (parent->fd, parent->base, AT_REMOVEDIR) != 0 && dir_errno
+      && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
     *dir_errno = errno;
-  if (retire_last)
-    lockqueue_remove_holding (parent, id, TICKET_RETIRE);
-  errno = record_errno;
-  return r != 0 ? (record_errno == ENOENT ? 1 : -1) : 0;
+  return 0;
 }
 
 /* --- our own holding ----------------------------------------------- */

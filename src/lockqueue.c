@@ -608,40 +608,29 @@ lockqueue_close (struct lockqueue *q)
 
 /* --- the queue from outside ------------------------------------------ */
 
-bool
+void
 lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
-                          enum ticket_removal how)
+                          bool retire)
 {
   char qname[NAME_MAX + 1];
   if (!queue_name (parent, qname, sizeof qname))
-    return false;
+    return;
   struct ticket_name *tickets;
   size_t count;
   int fd = scan_queue (parent, qname, &tickets, &count);
   if (fd < 0)
-    return false;
-  /* Is a waiter behind the ticket, sleeping on it?  */
-  bool deferred = false;
-  if (how == TICKET_RETIRE_AFTER_HOLDING)
-    for (size_t i = count; i-- > 0; )
-      if (strcmp (ticket_id (&tickets[i]), id) == 0)
-        {
-          deferred = i + 1 < count;
-          break;
-        }
-  for (size_t i = 0; i < count && !deferred; i++)
+    return;
+  for (size_t i = 0; i < count; i++)
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
       {
-        if (how == TICKET_UNLINK)
-          unlinkat (fd, tickets[i].name, 0);
-        else
+        if (retire)
           retire_name (fd, tickets[i].name);
+        else
+          unlinkat (fd, tickets[i].name, 0);
       }
   free (tickets);
   close (fd);
-  if (!deferred)
-    remove_queue_if_empty (parent, qname);
-  return deferred;
+  remove_queue_if_empty (parent, qname);
 }
 
 int

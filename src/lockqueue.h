@@ -47,9 +47,7 @@
 
    A ticket stays while its holder holds the lock, and the one ending
    the holding (release, -u, break) removes it just before the lock
-   (which then looks free, and must not show the ticket), or retires
-   it just after the lock if a waiter is behind it (which stands for
-   that waiter meanwhile, and wakes it once, to a free lock): so each
+   (which then looks free, and must not show the ticket): so each
    waiter sleeps on exactly one thing, and a release wakes exactly one
    waiter (or, for a run of shared requests, the run):
    - a waiter blocked by a ticket sleeps on the pidfd of the process
@@ -188,28 +186,12 @@ int lockqueue_take_inotify_fd (struct lockqueue *q);
 /* Close what Q holds open.  */
 void lockqueue_close (struct lockqueue *q);
 
-/* How the ticket of a holding that ends goes.  */
-enum ticket_removal
-{
-  /* Unlinked: only by a holding's own process, whose exit, which comes
-     next, wakes the waiter behind.  */
-  TICKET_UNLINK,
-  /* Retired (renamed, then unlinked): its process may live on, and the
-     rename wakes the waiter behind.  */
-  TICKET_RETIRE,
-  /* Retired, but left for now if a waiter is behind it: retired then
-     only once the holding has ended (TICKET_RETIRE), so that the
-     waiter wakes once, to a free LOCK, not once to find LOCK still held
-     and again when it is not.  */
-  TICKET_RETIRE_AFTER_HOLDING
-};
-
 /* The holding ID of the lock PARENT is ending: remove its ticket, if it
-   has one, as HOW says, and the queue if it is now empty.  Return true
-   if the ticket was left, for a call with TICKET_RETIRE once the
-   holding has ended.  */
-bool lockqueue_remove_holding (struct parent_dir const *parent,
-                               char const *id, enum ticket_removal how);
+   has one, and the queue if it is now empty.  RETIRE: the ticket's
+   waiter may live on, so retire the ticket (rename, then unlink); only
+   a holding's own process, which exits next, may leave it out.  */
+void lockqueue_remove_holding (struct parent_dir const *parent,
+                               char const *id, bool retire);
 
 /* The tickets in the queue of the lock PARENT, in order, each with its
    record (heartbeat: the ticket's modification time), in *TICKETS

@@ -973,56 +973,6 @@ break_behind_holder() {
   [ -e ran ]
 }
 
-# woken_by_ending HOW: a holder that came through the queue (its ticket
-# stays while it holds, and it runs on), a waiter behind that ticket
-# under strace (its trace in ./trace), and then the holding ended by
-# HOW: 'break' (lockdir --break L) or 'release' (lockdir -u
-# --owner-pid=HOLDER L).  WAKEUPS: how many times the waiter woke from
-# poll(2) before the rename that made L its own.  (Not for 'run': the
-# holder lives on, with its output.)
-woken_by_ending() {
-  GATE=gate0 hold_lock
-  local first=$HOLDER tracer waiter
-  hold_lock -w 30s
-  wait_until queued L "$HOLDER"
-  echo >gate0
-  wait "$first"
-  wait_until holds_with_command L "$HOLDER"
-  background strace -qq -o trace -e trace=poll,ppoll,renameat,renameat2 \
-    lockdir -w 10s L sh -c 'echo ran >ran'
-  tracer=$BG
-  waiter=$(child_of "$tracer")
-  wait_until queued L "$waiter"
-  wait_until sleeps "$waiter"
-  # Whatever the order of its steps, each rename of the ending is held
-  # back 0.3 s, so that the waiter looks in between.
-  local slow=(strace -qq -o /dev/null -e trace=renameat,renameat2
-    -e inject=renameat,renameat2:delay_enter=300000)
-  if [ "$1" = break ]; then
-    "${slow[@]}" lockdir --break L >/dev/null
-  else
-    "${slow[@]}" lockdir -u --owner-pid="$HOLDER" L
-  fi
-  wait "$tracer" || fail "the waiter failed: $(cat trace)"
-  [ -e ran ] || fail "the waiter did not run"
-  kill -0 "$HOLDER" || fail "the holder was expected to live on"
-  WAKEUPS=$(awk '/"L"\) = 0/ { exit }
-       /^(poll|ppoll)\(.*\) = ([1-9]|\? ERESTART|-1 EINTR)/ { n++ }
-       END { print n + 0 }' trace)
-}
-
-@test "--break of a live holder wakes the waiter behind its ticket once, not at the ticket and again at L" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  woken_by_ending break
-  assert_equal "$WAKEUPS" 1
-}
-
-@test "-u --owner-pid of a holding whose lockdir runs on wakes the waiter behind its ticket once" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  woken_by_ending release
-  assert_equal "$WAKEUPS" 1
-}
-
 @test "a ticket left half-retired (.NAME, its remover killed) is removed by the next waiter" {
   mkdir L.queue
   ln -s 'pid=1' L.queue/.0000000001.x.0123456789abcdef0123456789abcdef
