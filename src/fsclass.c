@@ -791,12 +791,18 @@ fs_probe_renameat2 (int dirfd, unsigned int flags)
         }
       close (fd);
       /* Both names are registered for removal, whichever way round.  */
+      int probe_errno = 0;
       if (renameat2 (dirfd, a.name, dirfd, b.name, RENAME_EXCHANGE) == 0)
         result = 1;
       else
-        result = fs_flag_unsupported (errno) ? 0 : -1;
+        {
+          probe_errno = errno;
+          result = fs_flag_unsupported (probe_errno) ? 0 : -1;
+        }
       temp_remove (&b);
       temp_remove (&a);
+      if (probe_errno)
+        errno = probe_errno;
       return result;
     }
 
@@ -805,6 +811,7 @@ fs_probe_renameat2 (int dirfd, unsigned int flags)
      two renames.  */
   char absent[TEMP_NAME_MAX + 8];
   snprintf (absent, sizeof absent, "%s.probe", a.name);
+  int probe_errno = 0;
   block_cleanup_signals ();
   if (renameat2 (dirfd, a.name, dirfd, absent, RENAME_NOREPLACE) == 0)
     {
@@ -813,9 +820,14 @@ fs_probe_renameat2 (int dirfd, unsigned int flags)
         unlinkat (dirfd, absent, 0);
     }
   else
-    result = fs_flag_unsupported (errno) ? 0 : -1;
+    {
+      probe_errno = errno;
+      result = fs_flag_unsupported (probe_errno) ? 0 : -1;
+    }
   unblock_cleanup_signals ();
   temp_remove (&a);
+  if (probe_errno)
+    errno = probe_errno;
   return result;
 }
 
@@ -855,9 +867,23 @@ lacks (enum fs_primitive prim)
           : "it does not support RENAME_EXCHANGE");
 }
 
+/* The flag PRIM is missing: a probe got ERRNUM (fs_flag_unsupported).
+   Name that error, not EINVAL whatever came: a daemon or a kernel may
+   answer EOPNOTSUPP (ENOSYS reaches us as EINVAL: glibc's renameat2
+   turns it into that).  */
 static char const *
-lacks_probed (enum fs_primitive prim)
+lacks_probed (enum fs_primitive prim, int errnum)
 {
+  if (errnum == EOPNOTSUPP)
+    return (prim == FS_NOREPLACE
+            ? "it does not support RENAME_NOREPLACE (a probe got "
+              "EOPNOTSUPP)"
+            : "it does not support RENAME_EXCHANGE (a probe got "
+              "EOPNOTSUPP)");
+  if (errnum == ENOSYS)
+    return (prim == FS_NOREPLACE
+            ? "it does not support RENAME_NOREPLACE (a probe got ENOSYS)"
+            : "it does not support RENAME_EXCHANGE (a probe got ENOSYS)");
   return (prim == FS_NOREPLACE
           ? "it does not support RENAME_NOREPLACE (a probe got EINVAL)"
           : "it does not support RENAME_EXCHANGE (a probe got EINVAL)");
@@ -1109,7 +1135,7 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
                                 "the filesystem behind it");
       return judged (FS_SAFE, NULL);
     case 0:
-      j = lacking (FS_REFUSE, lacks_probed (prim));
+      j = lacking (FS_REFUSE, lacks_probed (prim, errno));
       j.futile = true;
       return j;
     default:

@@ -139,8 +139,8 @@ enum fs_verdict fs_judge (struct fs_info const *info, enum fs_primitive prim,
    removed again, also if a signal arrives.  RENAME_NOREPLACE is tried
    on an absent target: an existing one gets EEXIST from the VFS before
    the filesystem is asked, which proves nothing.  Return 1 supported,
-   0 unsupported (EINVAL, ENOSYS, EOPNOTSUPP), -1 could not tell (e.g.
-   the directory is not writable).  */
+   0 unsupported (EINVAL, ENOSYS, EOPNOTSUPP; errno is then that
+   error), -1 could not tell (e.g. the directory is not writable).  */
 int fs_probe_renameat2 (int dirfd, unsigned int flags);
 
 /* Why a rename-family call failed, for a diagnostic: renaming OLDNAME

@@ -298,6 +298,21 @@ assert_verdict() {
   assert_no_scratch_names "$mnt"
 }
 
+@test "FUSE: a probe refused with EOPNOTSUPP is reported as EOPNOTSUPP, not EINVAL" {
+  require_mount fuse
+  command -v strace >/dev/null || skip "strace is not installed"
+  local dir
+  dir=$(test_dir_on fuse)
+  # The verdict names the error the probe got: a daemon (or a kernel)
+  # may answer EOPNOTSUPP, and the message must not claim EINVAL.
+  run strace -f -o /dev/null -e inject=renameat2:error=EOPNOTSUPP \
+    excl-create --check-fs "$dir"
+  assert_success
+  assert_line "  RENAME_NOREPLACE  refuse: it does not support RENAME_NOREPLACE (a probe got EOPNOTSUPP)"
+  assert_line "  RENAME_EXCHANGE   refuse: it does not support RENAME_EXCHANGE (a probe got EOPNOTSUPP)"
+  assert_no_scratch_names "$dir"
+}
+
 @test "FUSE with a subtype (fuse.bindfs): the subtype is named, verdicts as unknown FUSE" {
   require_mount fuse-bindfs
   local mnt
