@@ -1294,6 +1294,28 @@ judge_object (int dirfd, char const *name, enum fs_primitive prim,
   return j;
 }
 
+/* PRIM (a renameat2 flag) failed with EINVAL or the like in DIRFD, on
+   a filesystem refused for another reason than a missing flag (an
+   object store, GlusterFS) and used with --force.  The table never
+   asked the filesystem, and EINVAL also means "a directory into
+   itself": a probe says whose doing it is.  Return the reason, or NULL
+   if the filesystem has the flag.  */
+static char const *
+flag_failure_probed (enum fs_primitive prim, int dirfd)
+{
+  unsigned int flag = prim == FS_NOREPLACE ? RENAME_NOREPLACE
+                                           : RENAME_EXCHANGE;
+  switch (fs_probe_renameat2 (dirfd, flag))
+    {
+    case 1:
+      return NULL;
+    case 0:
+      return lacks_probed (prim, errno);
+    default:
+      return unknown_unprobed (prim);
+    }
+}
+
 char *
 fs_rename_failure (int olddirfd, char const *oldname,
                    int newdirfd, char const *newname,
@@ -1349,12 +1371,14 @@ fs_rename_failure (int olddirfd, char const *oldname,
       if (!fs_identify (olddirfd, NULL, &info))
         return NULL;
       struct judgement j = judge (&info, prim, olddirfd);
-      char *why = NULL;
+      char const *reason = NULL;
       if (j.lacks)
-        why = xasprintf ("%s: %s", fs_display_name (&info), j.consequence);
+        reason = j.consequence;
       else if (j.verdict == FS_REFUSE)
-        why = xasprintf ("%s does not support %s", fs_display_name (&info),
-                         fs_primitive_name (prim));
+        reason = flag_failure_probed (prim, olddirfd);
+      char *why = (reason
+                   ? xasprintf ("%s: %s", fs_display_name (&info), reason)
+                   : NULL);
       fs_info_free (&info);
       return why;
     }

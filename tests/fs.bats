@@ -696,6 +696,31 @@ another"
   assert_no_scratch_names "$dir"
 }
 
+@test "atomic-swap --force on object-store FUSE: an EINVAL is blamed on the filesystem only after a probe" {
+  require_mount fuse-s3fs
+  local dir
+  dir=$(test_dir_on fuse-s3fs)
+  echo a >"$dir/a"
+  echo b >"$dir/b"
+  mkdir -p "$dir/d/sub"
+  # The table refuses s3fs for what its rename is, not for a missing
+  # flag: the EINVAL (which also means "one contains the other") is
+  # the filesystem's only if a probe says so.
+  run atomic-swap --force -q "$dir/a" "$dir/b"
+  assert_equal "$status" 3
+  assert_output "atomic-swap: cannot exchange '$dir/a' and '$dir/b': fuse.s3fs: it does not support RENAME_EXCHANGE (a probe got EINVAL)"
+  run atomic-swap --force -q "$dir/d" "$dir/d/sub"
+  assert_equal "$status" 3
+  assert_output --partial "fuse.s3fs: it does not support RENAME_EXCHANGE (a probe got EINVAL)"
+  run atomic-swap --force -q -n "$dir/a" "$dir/c"
+  assert_equal "$status" 3
+  assert_output "atomic-swap: cannot move '$dir/a' to '$dir/c': fuse.s3fs: it does not support RENAME_NOREPLACE (a probe got EINVAL)"
+  [ "$(cat "$dir/a")" = a ]
+  [ "$(cat "$dir/b")" = b ]
+  [ ! -e "$dir/c" ]
+  assert_no_scratch_names "$dir"
+}
+
 @test "atomic-swap -s on FUSE: rename(2) with a warning; refused on object-store FUSE" {
   require_mount fuse
   local dir
