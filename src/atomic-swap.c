@@ -571,16 +571,24 @@ rename_and_say (struct operand const *a, struct operand const *b,
   return status;
 }
 
+/* Whether OP names an entry (never followed) that its trailing slash,
+   if any, allows -- a directory -- and put its status in *ST.  A
+   slash on anything else is the rename's ENOTDIR to report.  */
+static bool
+stat_operand (struct operand const *op, struct stat *st)
+{
+  return (fstatat (op->parent.fd, op->parent.base, st,
+                   AT_SYMLINK_NOFOLLOW) == 0
+          && (S_ISDIR (st->st_mode) || !has_trailing_slash (op->arg)));
+}
+
 /* Whether A and B name the same file (never followed): the same name
    twice, or two hard links of one file.  */
 static bool
 same_file (struct operand const *a, struct operand const *b)
 {
   struct stat sa, sb;
-  return (fstatat (a->parent.fd, a->parent.base, &sa,
-                   AT_SYMLINK_NOFOLLOW) == 0
-          && fstatat (b->parent.fd, b->parent.base, &sb,
-                      AT_SYMLINK_NOFOLLOW) == 0
+  return (stat_operand (a, &sa) && stat_operand (b, &sb)
           && SAME_INODE (sa, sb));
 }
 

@@ -344,6 +344,27 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "exchange: a file and itself with a trailing slash is not a directory: status 3, not 'the same file'" {
+  echo one >x
+  ln x hx
+  ln -s x lx
+  # 'x/' asks for a directory, and x is none: the same-file check must
+  # not answer first (it looked at 'x' without the slash, and said
+  # status 1 where any other non-directory gets status 3).
+  run atomic-swap x x/
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'x' and 'x/': Not a directory"
+  run atomic-swap hx/ x
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'hx/' and 'x': Not a directory"
+  run atomic-swap lx lx/
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'lx' and 'lx/': Not a directory"
+  assert_equal "$(cat x)" one
+  assert_equal "$(readlink lx)" x
+  assert_no_temporaries atomic-swap
+}
+
 @test "exchange: a directory and its own subdirectory: status 3" {
   mkdir -p outer/inner
   run atomic-swap outer outer/inner
