@@ -1313,6 +1313,29 @@ size_limit_round_broken() {
   [ ! -e out ]
 }
 
+@test "FILE reached through a directory in /proc, or a link elsewhere into one, is a file: a rotation is followed" {
+  # Only a link followed inside /proc (/proc/PID/fd/N) names a
+  # descriptor; /proc/self/cwd/log and a link to it name a file.
+  ln -s "/proc/self/cwd/log" via
+  for file in /proc/self/cwd/log "/proc/self/root$PWD/log" via; do
+    rm -f log log.1 in
+    mkfifo in
+    safe-append "$file" <in &
+    pid=$!
+    exec {w}>in
+    echo one >&$w
+    wait_until grep -qx one log
+    mv log log.1
+    kill -HUP "$pid"
+    echo two >&$w
+    wait_until test -s log
+    exec {w}>&-
+    wait "$pid"
+    assert_equal "$(cat log.1)" one
+    assert_equal "$(cat log)" two
+  done
+}
+
 @test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
   mkfifo in
   : >log
