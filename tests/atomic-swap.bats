@@ -2192,7 +2192,7 @@ deploy_dir() {
     'atomic-swap -s releases/42 current'
     'old=$(atomic-swap -p -s releases/42 current)'
     'atomic-swap -s "$old" current'
-    'atomic-swap -s --expect=releases/41 releases/42 current'
+    'atomic-swap -s --expect=releases/42 releases/43 current'
     'atomic-swap -b -s releases/42 current'
     'atomic-swap -n build.tmp releases/42'
     'atomic-swap site site.new'
@@ -2207,8 +2207,9 @@ deploy_dir() {
   assert_equal "$old" releases/41
   eval "${cmds[2]}"
   assert_equal "$(readlink current)" releases/41
+  atomic-swap -s releases/42 current
   eval "${cmds[3]}"
-  assert_equal "$(readlink current)" releases/42
+  assert_equal "$(readlink current)" releases/43
   atomic-swap -s releases/41 current
   eval "${cmds[4]}"
   assert_equal "$(readlink current~)" releases/41
