@@ -228,7 +228,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           other hosts can interleave (after a warning)\n\
       --check-fs        print what FILE's filesystem guarantees, and exit;\n\
                           for a symbolic link that would be followed, that\n\
-                          of the file it leads to, which is named\n\
+                          of the file it leads to, which is named; for a\n\
+                          FIFO or a pipe, that records up to PIPE_BUF are\n\
+                          written whole\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
@@ -1367,6 +1369,22 @@ find_target (struct location *at, char const *file, uintmax_t record,
     }
 }
 
+/* Whether a file of MODE can be appended to: a regular file or a FIFO
+   (a named one, or a pipe reached through /proc).  */
+static bool
+appendable_type (mode_t mode)
+{
+  return S_ISREG (mode) || S_ISFIFO (mode);
+}
+
+/* Report that FILE is of a type that is never appended to (a device, a
+   socket, a directory), as report_cannot_append.  */
+static void
+report_not_appendable (char const *file, uintmax_t record)
+{
+  report_cannot_append (file, record, 0, "not a regular file or a FIFO");
+}
+
 /* Open FILE for appending, as safe-append's checks allow, and fill in
    *ST with its status.  Symbolic links are followed by hand, each
    trusted or refused on its own (symlink_is_trusted), to the name that
@@ -1424,10 +1442,9 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
           report_cannot_append (file, record, ENOENT, NULL);
           break;
         }
-      if (exists && !S_ISREG (name_st.st_mode) && !S_ISFIFO (name_st.st_mode))
+      if (exists && !appendable_type (name_st.st_mode))
         {
-          report_cannot_append (file, record, 0,
-                                "not a regular file or a FIFO");
+          report_not_appendable (file, record);
           break;
         }
       if (exists && !sticky_file_is_trusted (at.dirfd, &at.dir_st, &name_st))
@@ -1526,11 +1543,26 @@ explain_followed (struct location const *at)
   return status;
 }
 
+/* --check-fs for a FIFO, named or a pipe, shown as SHOWN: appending to
+   it checks no filesystem, since a FIFO is a pipe in the kernel
+   whatever filesystem names it, and keeps each record within PIPE_BUF,
+   which a pipe writes whole.  */
+static int
+explain_fifo (char const *shown)
+{
+  printf ("%s: a FIFO (a pipe): no filesystem to check; records of at "
+          "most %d bytes (PIPE_BUF) are written whole\n", shown, PIPE_BUF);
+  return EXIT_DONE;
+}
+
 /* --check-fs: explain the filesystem open_file would judge for
    *OPERAND -- that of the file at the end of the symbolic links it
    would follow, or of the directory that file would be created in --
-   and name that file.  A link open_file would not follow is refused as
-   it refuses it.  Return the exit status.  */
+   and name that file.  A link open_file would not follow, and a device
+   or a socket it would not append to, are refused as it refuses them;
+   for a FIFO there is no filesystem to judge.  A directory is
+   explained as the filesystem files would be created on.  Return the
+   exit status.  */
 static int
 explain_filesystem (char **operand)
 {
@@ -1544,12 +1576,18 @@ explain_filesystem (char **operand)
   int hops = 0;
   struct stat name_st;
   int status = EXIT_SYSERR;
-  if (0 <= find_target (&at, file, 0, &hops, &name_st))
+  int found = find_target (&at, file, 0, &hops, &name_st);
+  if (found > 0 && !appendable_type (name_st.st_mode)
+      && !S_ISDIR (name_st.st_mode))
+    report_not_appendable (file, 0);
+  else if (0 <= found)
     {
       if (hops > 0)
         printf ("%s: a symbolic link: examined %s, where records would "
                 "go\n", file, at.path);
-      if (at.follow_last)
+      if (found > 0 && S_ISFIFO (name_st.st_mode))
+        status = explain_fifo (at.path);
+      else if (at.follow_last)
         status = explain_followed (&at);
       else
         {

@@ -683,6 +683,37 @@ append_past_exit() {
   refute_output --partial "proc (local filesystem, f_type 0x9fa0)"
 }
 
+@test "--check-fs on a pipe or a FIFO says what holds for it, not a filesystem's verdicts" {
+  # Appending to a pipe checks no filesystem: records up to PIPE_BUF
+  # are whole on any FIFO.  --check-fs must say that, not judge
+  # pipefs as a local filesystem with rename and link verdicts.
+  run bash -c 'set -o pipefail; safe-append --check-fs /dev/stdout | cat'
+  assert_success
+  assert_line --index 0 "/dev/stdout: a symbolic link: examined /proc/self/fd/1, where records would go"
+  assert_line --index 1 "/proc/self/fd/1: a FIFO (a pipe): no filesystem to check; records of at most 4096 bytes (PIPE_BUF) are written whole"
+  assert_equal "${#lines[@]}" 2
+  mkfifo fifo
+  run safe-append --check-fs fifo
+  assert_success
+  assert_output "fifo: a FIFO (a pipe): no filesystem to check; records of at most 4096 bytes (PIPE_BUF) are written whole"
+}
+
+@test "--check-fs on a device or a socket: refused as appending refuses it" {
+  run safe-append -c x /dev/null
+  assert_failure 3
+  assert_output "safe-append: cannot append to '/dev/null': not a regular file or a FIFO"
+  run safe-append --check-fs /dev/null
+  assert_failure 3
+  assert_output "safe-append: cannot append to '/dev/null': not a regular file or a FIFO"
+  # /dev/stdout that is a socket: its link in /proc is followed.
+  run perl -MSocket -e '
+    socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!";
+    open(STDOUT, ">&", $a) or die "dup: $!";
+    exec "safe-append", "--check-fs", "/dev/stdout" or die "exec: $!"'
+  assert_failure 3
+  assert_output "safe-append: cannot append to '/dev/stdout': not a regular file or a FIFO"
+}
+
 @test "/dev/stdout that is another user's FIFO in a sticky directory is refused" {
   # Its link's text names the FIFO, so the sticky-directory rule for
   # the FIFO there applies, as for a regular file.
