@@ -1260,12 +1260,65 @@ undo_repoint (struct repoint *r)
   return UNDONE;
 }
 
+/* What take_backup_link found at LINK~.  */
+enum backup_link
+{
+  BACKUP_LINK_REMOVED,    /* our new link, now removed */
+  BACKUP_LINK_STAYS,      /* our new link, which cannot be removed */
+  BACKUP_LINK_OTHERS,     /* another process's, left there */
+  BACKUP_LINK_MISPLACED   /* taken away, and left at *TAKEN: another
+                             process made a LINK~ meanwhile */
+};
+
+/* take_backup_link, with the cleanup signals blocked.  */
+static enum backup_link
+take_backup_link_1 (struct repoint *r, struct temp_name *taken)
+{
+  int dirfd = r->parent.fd;
+  if (temp_rename_from (taken, dirfd, r->backup, false) != 0)
+    return errno == ENOENT ? BACKUP_LINK_OTHERS : BACKUP_LINK_STAYS;
+  bool ours = holds_new_link (r, taken->name);
+  if (ours && temp_remove (taken))
+    return BACKUP_LINK_REMOVED;
+  /* temp_remove failed and unregistered TAKEN, or it is not ours.  */
+  int err = errno;
+  temp_forget (taken);
+  if (renameat2 (dirfd, taken->name, dirfd, r->backup,
+                 RENAME_NOREPLACE) == 0)
+    {
+      errno = err;
+      return ours ? BACKUP_LINK_STAYS : BACKUP_LINK_OTHERS;
+    }
+  return BACKUP_LINK_MISPLACED;
+}
+
+/* Remove R's new link from LINK~, if LINK~ still is that link.  LINK~
+   is first renamed away to a temporary name, in one step (with
+   RENAME_NOREPLACE, as excl-create removes a stale file), so that the
+   link looked at is the one removed: a look and then an unlink of
+   LINK~ would remove a LINK~ another process made between the two.
+   What is not ours is put back.  For BACKUP_LINK_STAYS and
+   BACKUP_LINK_MISPLACED errno tells why.  */
+static enum backup_link
+take_backup_link (struct repoint *r, struct temp_name *taken)
+{
+  /* What is taken is registered as a temporary, but is not ours to
+     remove on a signal until it is known to be our link.  */
+  block_cleanup_signals ();
+  enum backup_link found = take_backup_link_1 (r, taken);
+  int saved_errno = errno;
+  unblock_cleanup_signals ();
+  errno = saved_errno;
+  return found;
+}
+
 /* The undo of R's change after WHAT failed with ERR put LINK back, but
    not the older LINK~ that --backup replaced: LINK~ holds our new link,
    and the older one is at the temporary name.  Never delete the older
    one: keep it there, and remove our link from LINK~, where it would
    pass for a backup of a change that did not stay -- if LINK~ still is
-   our link: another process may have replaced it since.  */
+   our link: another process may have replaced it since
+   (take_backup_link).  */
 static void
 report_backup_kept (struct repoint *r, char const *what, int err)
 {
@@ -1274,12 +1327,15 @@ report_backup_kept (struct repoint *r, char const *what, int err)
   char *kept = path_in_parent (&r->parent, r->temp.name);
   temp_forget (&r->temp);
   error (0, err, "%s", what);
-  if (!holds_new_link (r, r->backup))
+  struct temp_name taken;
+  enum backup_link found = take_backup_link (r, &taken);
+  int take_err = errno;
+  if (found == BACKUP_LINK_OTHERS || found == BACKUP_LINK_MISPLACED)
     error (0, undo_err, "%s was put back as it was, but its older backup "
            "cannot be put back as %s, which another process changed "
            "meanwhile: it is kept as %s", quoteaf_n (0, r->link),
            quoteaf_n (1, backup), quoteaf_n (2, kept));
-  else if (unlinkat (r->parent.fd, r->backup, 0) == 0)
+  else if (found == BACKUP_LINK_REMOVED)
     error (0, undo_err, "%s was put back as it was, but its older backup "
            "cannot be put back as %s: it is kept as %s",
            quoteaf_n (0, r->link), quoteaf_n (1, backup),
@@ -1289,6 +1345,13 @@ report_backup_kept (struct repoint *r, char const *what, int err)
            "cannot be put back as %s, which points to %s: it is kept as "
            "%s", quoteaf_n (0, r->link), quoteaf_n (1, backup),
            quoteaf_n (2, r->target), quoteaf_n (3, kept));
+  if (found == BACKUP_LINK_MISPLACED)
+    {
+      char *theirs = path_in_parent (&r->parent, taken.name);
+      error (0, take_err, "what was %s is left at %s, as it cannot be "
+             "moved back", quoteaf_n (0, backup), quoteaf_n (1, theirs));
+      free (theirs);
+    }
   free (kept);
   free (backup);
 }

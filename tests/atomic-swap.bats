@@ -1166,6 +1166,36 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_equal "$(readlink current~)" elsewhere
 }
 
+@test "-b -v: an undo that cannot put the older LINK~ back leaves a LINK~ another process makes as it removes ours" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  ln -s releases/0 current~
+  local n
+  n=$(backup_put_back_call)
+  # The put-back fails; the undo then removes our link from current~.
+  # That removal is held 3 s, and meanwhile another process makes its
+  # own current~.  Before, the undo looked at current~, found our link,
+  # and then removed current~ by name: theirs, made between the two.
+  background sh -c "exec strace -o trace -e trace=renameat2,unlinkat \
+    -e inject=renameat2:error=EIO:when=$n \
+    -e inject=unlinkat:delay_enter=3000000:when=1 \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>err"
+  wait_until grep -q '^unlinkat(' trace
+  ln -sfn elsewhere current~
+  local status=0
+  wait "$BG" || status=$?
+  assert_equal "$status" 3
+  run cat err
+  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~': it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
+    fail "unexpected: $output"
+  local kept=${BASH_REMATCH[1]}
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink "$kept")" releases/0
+  assert_equal "$(readlink current~)" elsewhere
+  [ "$(ls -A | grep -c '^\.atomic-swap')" = 1 ] || fail "left: $(ls -A)"
+}
+
 # --- --relative ------------------------------------------------------------------
 
 @test "relative_path: the tricky cases" {
