@@ -1595,7 +1595,8 @@ publish_expected (struct repoint *r, struct options const *opt)
   char *lock_name = expect_lock_name (r);
   char *lock_shown = path_in_parent (&r->parent, lock_name);
   struct dirlock lock;
-  struct dirlock_config config = { .no_history = true };
+  struct dirlock_config config = { .no_history = true,
+                                   .shown = lock_shown };
   struct timespec wait = { EXPECT_LOCK_WAIT_SECONDS, 0 };
   int status;
   switch (dirlock_acquire_at (&lock, r->parent.fd, lock_name,

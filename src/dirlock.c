@@ -1853,6 +1853,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                    struct dirlock_config const *config)
 {
   lock->history = !config->no_history;
+  /* The lock as reports of a broken holding name it.  */
+  char const *shown = config->shown ? config->shown : path;
   bool fifo = config->fifo;
   /* LOCK.last and LOCK.queue must fit in a name, too.  */
   bool too_long = ((lock->history || fifo)
@@ -1920,7 +1922,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       if (look == LOOK_HELD)
         {
           lost_unseen = 0;
-          int verdict = judge_holders (lock, lock_fd, &holders, path,
+          int verdict = judge_holders (lock, lock_fd, &holders, shown,
                                        config->verbose, &unsaid);
           if (verdict == HOLDERS_OURS)
             {
@@ -2082,7 +2084,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
 
   int saved_errno = errno;
   if (result < 0 && unsaid.pending)
-    report_break (path, &unsaid.owner, unsaid.reason);
+    report_break (shown, &unsaid.owner, unsaid.reason);
   if (owner_fd >= 0)
     close (owner_fd);
   /* An inotify instance is not closed now: see spent_fds.  */

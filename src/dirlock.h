@@ -194,6 +194,9 @@ struct dirlock_config
   char const *command;         /* NULL: the owner's own command line */
   struct timespec lease;       /* 0 or infinite: no lease */
   bool verbose;                /* report each stale lock broken (stderr) */
+  /* The lock as reports name it, if not as given: dirlock_acquire_at's
+     NAME alone does not say in which directory the user finds it.  */
+  char const *shown;
   /* Keep no LOCK.last: a released lock leaves nothing behind, and the
      token is always 1.  Every user of such a lock must set this.  */
   bool no_history;

@@ -763,7 +763,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
   struct dirlock lock;
   struct dirlock_config config = { .no_history = true,
                                    .lease = takeover_lock_lease,
-                                   .verbose = opt->verbose };
+                                   .verbose = opt->verbose,
+                                   .shown = lock_shown };
   struct timespec deadline = deadline_after (takeover_lock_wait);
   if (opt->wait && timespec_cmp (opt->deadline, deadline) > 0)
     deadline = opt->deadline;

@@ -1241,6 +1241,19 @@ replace_stale_waiter() {
   assert_not_equal "$(head -n 1 f)" "$dead"
 }
 
+@test "--replace-stale -v: a broken takeover lock is named in FILE's directory" {
+  mkdir d
+  pid_record "$(dead_pid)" 1 >d/f
+  plant_record d/.excl-create.f.lock 999999 1 \
+    boot_id=00000000-0000-0000-0000-000000000000 lease=10.000
+  touch -d '9 seconds ago' d/.excl-create.f.lock/owner.planted
+  run excl-create -v --pid --replace-stale d/f
+  assert_success
+  assert_line --index 0 --regexp "^excl-create: broke stale lock 'd/.excl-create.f.lock' of pid 999999 on .* \(token 0\): its lease expired\$"
+  assert_line "created 'd/f'"
+  [ ! -e d/.excl-create.f.lock ]
+}
+
 @test "--replace-stale: a takeover lock without a lease (as 0.1 left it) is named when it blocks, in FILE's directory" {
   mkdir d
   pid_record "$(dead_pid)" 1 >d/f
