@@ -1106,10 +1106,13 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   [ ! -e current~ ] && [ ! -L current~ ]
 }
 
-# The number of the renameat2 that puts the older LINK~ back in the undo
-# of 'atomic-swap -b -v -s releases/b current' (output to /dev/full):
-# the last one of a traced run.
+# Make the releases, current and an older current~ (to releases/0), and
+# print the number of the renameat2 that puts the older LINK~ back in
+# the undo of 'atomic-swap -b -v -s releases/b current' (output to
+# /dev/full): the last one of a traced run.
 backup_put_back_call() {
+  make_releases
+  ln -s releases/0 current~
   strace -o trace -e trace=renameat2 \
     atomic-swap -b -v -s releases/b current >/dev/full 2>/dev/null || true
   grep '^renameat2(' trace | tail -n 1 | grep -q 'RENAME_EXCHANGE' ||
@@ -1119,8 +1122,6 @@ backup_put_back_call() {
 
 @test "-b -v: an undo that cannot put the older LINK~ back, nor remove our link from LINK~, says where each is" {
   command -v strace >/dev/null || skip "strace is not installed"
-  make_releases
-  ln -s releases/0 current~
   to_full() { "$@" >/dev/full; }
   local n
   n=$(backup_put_back_call)
@@ -1138,10 +1139,28 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_equal "$(readlink current~)" releases/b
 }
 
+# The undo of 'atomic-swap -b -v -s releases/b current >/dev/full 2>err',
+# run as $BG, could not put the older current~ back (EIO), and another
+# process made current~ -> elsewhere meanwhile.  Check its status 3, its
+# message (BUT: what it says after "cannot be put back as 'current~'"),
+# and that current, the older backup and their current~ are as they
+# should be.
+assert_other_backup_kept() {
+  local but=$1 status=0 kept
+  wait "$BG" || status=$?
+  assert_equal "$status" 3
+  run cat err
+  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
+atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~'$but: it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
+    fail "unexpected: $output"
+  kept=${BASH_REMATCH[1]}
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(readlink "$kept")" releases/0
+  assert_equal "$(readlink current~)" elsewhere
+}
+
 @test "-b -v: an undo that cannot put the older LINK~ back leaves a LINK~ another process made meanwhile" {
   command -v strace >/dev/null || skip "strace is not installed"
-  make_releases
-  ln -s releases/0 current~
   local n
   n=$(backup_put_back_call)
   # The put-back fails and is held 3 s: meanwhile another process makes
@@ -1153,23 +1172,11 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
     atomic-swap -b -v -s releases/b current >/dev/full 2>err"
   wait_until sh -c '[ "$(readlink current~)" = releases/b ]'
   ln -sfn elsewhere current~
-  local status=0
-  wait "$BG" || status=$?
-  assert_equal "$status" 3
-  run cat err
-  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
-atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~', which another process changed meanwhile: it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
-    fail "unexpected: $output"
-  local kept=${BASH_REMATCH[1]}
-  assert_equal "$(readlink current)" releases/a
-  assert_equal "$(readlink "$kept")" releases/0
-  assert_equal "$(readlink current~)" elsewhere
+  assert_other_backup_kept ", which another process changed meanwhile"
 }
 
 @test "-b -v: an undo that cannot put the older LINK~ back leaves a LINK~ another process makes as it removes ours" {
   command -v strace >/dev/null || skip "strace is not installed"
-  make_releases
-  ln -s releases/0 current~
   local n
   n=$(backup_put_back_call)
   # The put-back fails; the undo then removes our link from current~.
@@ -1182,17 +1189,7 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
     atomic-swap -b -v -s releases/b current >/dev/full 2>err"
   wait_until grep -q '^unlinkat(' trace
   ln -sfn elsewhere current~
-  local status=0
-  wait "$BG" || status=$?
-  assert_equal "$status" 3
-  run cat err
-  [[ $output =~ ^"atomic-swap: write error on standard output: No space left on device
-atomic-swap: 'current' was put back as it was, but its older backup cannot be put back as 'current~': it is kept as '"(\.atomic-swap[^\']*)"': Input/output error"$ ]] ||
-    fail "unexpected: $output"
-  local kept=${BASH_REMATCH[1]}
-  assert_equal "$(readlink current)" releases/a
-  assert_equal "$(readlink "$kept")" releases/0
-  assert_equal "$(readlink current~)" elsewhere
+  assert_other_backup_kept ""
   [ "$(ls -A | grep -c '^\.atomic-swap')" = 1 ] || fail "left: $(ls -A)"
 }
 

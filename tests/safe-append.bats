@@ -1297,9 +1297,13 @@ size_limit_round_broken() {
   cmp got in
 }
 
-@test "rotation by rename, then SIGHUP: the next record goes to a new FILE, none to the old one" {
+# Start safe-append FILE reading the FIFO ./in (made here), append
+# "one" to ./log, rename ./log to log.1 and send SIGHUP, then append
+# "two", and wait until it reaches a new ./log.  The writer's pid is
+# left in $pid, the FIFO open for writing on $w.
+rotate_log() {
   mkfifo in
-  safe-append log <in &
+  safe-append "$1" <in &
   pid=$!
   exec {w}>in
   echo one >&$w
@@ -1310,6 +1314,10 @@ size_limit_round_broken() {
   kill -HUP "$pid"
   echo two >&$w
   wait_until test -s log
+}
+
+@test "rotation by rename, then SIGHUP: the next record goes to a new FILE, none to the old one" {
+  rotate_log log
   echo three >&$w
   exec {w}>&-
   wait "$pid"
@@ -1350,16 +1358,7 @@ size_limit_round_broken() {
   ln -s "/proc/self/cwd/log" via
   for file in /proc/self/cwd/log "/proc/self/root$PWD/log" via; do
     rm -f log log.1 in
-    mkfifo in
-    safe-append "$file" <in &
-    pid=$!
-    exec {w}>in
-    echo one >&$w
-    wait_until grep -qx one log
-    mv log log.1
-    kill -HUP "$pid"
-    echo two >&$w
-    wait_until test -s log
+    rotate_log "$file"
     exec {w}>&-
     wait "$pid"
     assert_equal "$(cat log.1)" one
