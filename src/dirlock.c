@@ -671,6 +671,16 @@ dirlock_holders_free (struct dirlock_holders *holders)
   holders->count = holders->alloc = 0;
 }
 
+bool
+dirlock_holders_include (struct dirlock_holders const *holders,
+                         char const *id)
+{
+  for (size_t i = 0; i < holders->count; i++)
+    if (strcmp (holders->owner[i].id, id) == 0)
+      return true;
+  return false;
+}
+
 /* Read the records of the holding whose directory is FD into HOLDERS,
    whose IDs look_at_lock has set.  Return 0, or -1 with errno (ENOENT:
    one of them ended meanwhile).  */
@@ -1623,30 +1633,29 @@ judge_holders (struct dirlock *lock, int lock_fd,
                struct dirlock_holders const *h, char const *path,
                bool verbose, struct unsaid_break *unsaid)
 {
-  for (size_t i = 0; i < h->count; i++)
-    if (strcmp (h->owner[i].id, lock->self.id) == 0)
-      {
-        char owner_name[OWNER_NAME_SIZE];
-        owner_file_name (owner_name, lock->self.id);
-        /* Read-write, as try_create and publish_record leave it:
-           dirlock_add_child writes COMMAND's pid through it.  */
-        int owner_fd = openat (lock_fd, owner_name,
-                               O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-        if (owner_fd < 0 && errno == ENOENT)
-          return HOLDERS_ENDED;   /* broken meanwhile: look again */
-        if (owner_fd < 0)
-          {
-            /* A holding whose record we cannot write could not name
-               COMMAND, nor show that we live: give it up, and say
-               why (not EBADF later).  */
-            undo_own_holding (lock, lock_fd);
-            return -1;
-          }
-        lock->lock_fd = lock_fd;
-        lock->owner_fd = owner_fd;
-        adopt_holding (lock);
-        return HOLDERS_OURS;
-      }
+  if (dirlock_holders_include (h, lock->self.id))
+    {
+      char owner_name[OWNER_NAME_SIZE];
+      owner_file_name (owner_name, lock->self.id);
+      /* Read-write, as try_create and publish_record leave it:
+         dirlock_add_child writes COMMAND's pid through it.  */
+      int owner_fd = openat (lock_fd, owner_name,
+                             O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (owner_fd < 0 && errno == ENOENT)
+        return HOLDERS_ENDED;   /* broken meanwhile: look again */
+      if (owner_fd < 0)
+        {
+          /* A holding whose record we cannot write could not name
+             COMMAND, nor show that we live: give it up, and say
+             why (not EBADF later).  */
+          undo_own_holding (lock, lock_fd);
+          return -1;
+        }
+      lock->lock_fd = lock_fd;
+      lock->owner_fd = owner_fd;
+      adopt_holding (lock);
+      return HOLDERS_OURS;
+    }
   for (size_t i = 0; i < h->count; i++)
     if (held_by_self (&h->owner[i], &lock->self))
       {
@@ -2293,9 +2302,7 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
       size_t kept = 0;
       for (size_t i = 0; i < n; i++)
         {
-          bool holding = false;
-          for (size_t j = 0; j < holders.count; j++)
-            holding |= strcmp (tickets[i].id, holders.owner[j].id) == 0;
+          bool holding = dirlock_holders_include (&holders, tickets[i].id);
           /* LOCK was looked at before the queue was read: a request
              that took LOCK meanwhile, its waiting process then gone
              (the script form's lockdir exits once it holds), left a

@@ -275,6 +275,10 @@ int dirlock_read_holders (char const *path, struct dirlock_holders *holders);
 
 void dirlock_holders_free (struct dirlock_holders *holders);
 
+/* Is the holding ID one of HOLDERS?  */
+bool dirlock_holders_include (struct dirlock_holders const *holders,
+                              char const *id);
+
 /* The waiters queued for the lock PATH, in order (their records as in
    lockqueue.h: 'acquired' is when they queued, 'stale' whether
    each is dead), without the tickets of holders, in *WAITERS (free it)

@@ -1526,13 +1526,8 @@ stale_holding_ended (char const *lock_name,
     return false;
   bool ended = false;
   for (size_t i = 0; i < holders->count && !ended; i++)
-    if (holders->owner[i].stale)
-      {
-        ended = true;
-        for (size_t j = 0; j < now.count; j++)
-          if (strcmp (now.owner[j].id, holders->owner[i].id) == 0)
-            ended = false;
-      }
+    ended = (holders->owner[i].stale
+             && !dirlock_holders_include (&now, holders->owner[i].id));
   dirlock_holders_free (&now);
   return ended;
 }
