@@ -1615,11 +1615,8 @@ publish_expected (struct repoint *r, struct options const *opt)
       if (released != 0)
         error (0, errno, "warning: cannot release the lock %s",
                quoteaf (lock_shown));
-      else if (lock.dir_left_errno)
-        /* Released, and free (an empty lock is), but not gone.  */
-        error (0, lock.dir_left_errno, "warning: cannot remove the empty "
-               "lock %s (the next --expect call on %s recovers it)",
-               quoteaf_n (0, lock_shown), quoteaf_n (1, r->link));
+      else
+        dirlock_warn_left_empty (&lock, lock_shown, "--expect", r->link);
       unblock_cleanup_signals ();
       break;
     case 1:

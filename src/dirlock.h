@@ -69,9 +69,9 @@
    recorded child is alive.
 
    Nothing here prints, except the break reports asked for with
-   dirlock_config.verbose.  The caller checks the filesystem first:
-   fs_permits (path, dirfd, NULL, FS_RENAME_DIR, force, quiet): the
-   lock is a rename, not a mkdir.  */
+   dirlock_config.verbose, and dirlock_warn_left_empty.  The caller
+   checks the filesystem first: fs_permits (path, dirfd, NULL,
+   FS_RENAME_DIR, force, quiet): the lock is a rename, not a mkdir.  */
 
 #ifndef ATOMICUTILS_DIRLOCK_H
 #define ATOMICUTILS_DIRLOCK_H
@@ -242,6 +242,13 @@ int dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
    (ESTALE: the lock had been broken by someone else meanwhile).  On 0,
    LOCK->dir_left_errno says whether LOCK's empty directory stayed.  */
 int dirlock_release (struct dirlock *lock);
+
+/* After a dirlock_release that returned 0: if LOCK's empty directory
+   stayed, warn on stderr, naming the lock as SHOWN, and that the next
+   call with OPTION on FILE recovers it (for the tools whose lock is a
+   moment's, which say every name they leave behind).  */
+void dirlock_warn_left_empty (struct dirlock const *lock, char const *shown,
+                              char const *option, char const *file);
 
 /* Forget a held lock without releasing it (its owner is another
    process, which keeps it): close what LOCK holds open.  */

@@ -815,12 +815,9 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
       error (0, errno, "cannot release the lock %s", quoteaf (lock_shown));
       status = EXIT_SYSERR;
     }
-  else if (released == 0 && lock.dir_left_errno)
-    /* Released, and free (an empty lock is), but not gone: say so, as
-       every name we leave behind is said.  The status stays.  */
-    error (0, lock.dir_left_errno, "warning: cannot remove the empty "
-           "lock %s (the next --replace-stale call on %s recovers it)",
-           quoteaf_n (0, lock_shown), quoteaf_n (1, file));
+  else if (released == 0)
+    /* The status stays.  */
+    dirlock_warn_left_empty (&lock, lock_shown, "--replace-stale", file);
   free (lock_shown);
   free (lock_name);
   return status;
