@@ -34,8 +34,10 @@
 # BENCH_RESULTS (report directory, default bench/results), BENCH_DIR
 # (where the scratch directory goes, default $TMPDIR or /tmp),
 # BENCH_TMPFS (a tmpfs directory where the cost of one call and the
-# flock and lockdir cases are measured again, default /dev/shm), and the
-# sizes below (BENCH_ITER, BENCH_WORKERS, BENCH_ACQ, BENCH_MB, ...).
+# flock and lockdir cases are measured again, default /dev/shm),
+# BENCH_EXT4=0 (do not measure them a third time in a journaled ext4 on
+# a loop image, which needs root), and the sizes below (BENCH_ITER,
+# BENCH_WORKERS, BENCH_ACQ, BENCH_MB, ...).
 
 # Single-quoted code below is given to 'sh -c' or 'bash -c', which
 # expands it.
@@ -100,15 +102,40 @@ tmpfs_dir=${BENCH_TMPFS:-/dev/shm}
 if [ "$scratch_fs" != tmpfs ] && [ "$(fs_type "$tmpfs_dir")" = tmpfs ]; then
   tmpfs_scratch=$(mktemp -d "$tmpfs_dir/atomicutils-bench.XXXXXX") || tmpfs_scratch=
 fi
-trap 'rm -rf "$scratch" ${tmpfs_scratch:+"$tmpfs_scratch"}' EXIT
-cd "$scratch" || exit 1
-
 have() { command -v "$1" >/dev/null 2>&1; }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 note() { printf '%s\n' "$*" | tee -a "$RESULTS/notes.txt"; }
 if [ -z "$tmpfs_scratch" ] && [ "$scratch_fs" != tmpfs ]; then
   note "no tmpfs directory to measure in a second time: $tmpfs_dir is not a writable tmpfs (BENCH_TMPFS)"
 fi
+# has_journal DIR: DIR is on an ext4 with a journal (jbd2 runs for its
+# device: /proc/fs/jbd2).
+has_journal() {
+  local dev
+  dev=$(findmnt -n -o SOURCE -T "$1" | head -n 1)
+  compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null
+}
+# The same cases again in an ext4 with a journal, mounted with its
+# defaults (no 'discard'), as most systems' / is: a loop image in the
+# scratch directory, made when run as root (BENCH_EXT4=0: not at all),
+# unless the scratch directory is on such an ext4 already.
+ext4_scratch=
+if [ "${BENCH_EXT4:-1}" != 0 ] &&
+   ! { [ "$scratch_fs" = ext4 ] && has_journal "$scratch"; }; then
+  if [ "$(id -u)" != 0 ] || ! have mkfs.ext4; then
+    note "no journaled ext4 to measure in a third time: that needs root and mkfs.ext4 (BENCH_EXT4=0 to leave it out)"
+  elif ! out=$(truncate -s 256M "$scratch/ext4.img" 2>&1 &&
+               mkfs.ext4 -q -F "$scratch/ext4.img" 2>&1 &&
+               mkdir "$scratch/ext4" &&
+               mount -o loop "$scratch/ext4.img" "$scratch/ext4" 2>&1); then
+    note "no journaled ext4 to measure in a third time: ${out//$'\n'/ }"
+  else
+    ext4_scratch=$scratch/ext4
+  fi
+fi
+trap '${ext4_scratch:+umount -l "$ext4_scratch"}
+      rm -rf "$scratch" ${tmpfs_scratch:+"$tmpfs_scratch"}' EXIT
+cd "$scratch" || exit 1
 # section NAME TITLE: print TITLE, and note when section NAME starts
 # (the report gives each one's duration).
 section() {
@@ -139,16 +166,16 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
   printf '%s\t%s\n' kernel "$(uname -srm)"
   printf '%s\t%s\n' os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null)"
   printf '%s\t%s\n' filesystem "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$scratch" 2>/dev/null | head -n 1 | tr -s ' ')"
-  # An ext4 has a journal if jbd2 runs for its device (/proc/fs/jbd2).
   if [ "$scratch_fs" = ext4 ]; then
-    dev=$(findmnt -n -o SOURCE -T "$scratch" | head -n 1)
-    if compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null; then
+    if has_journal "$scratch"; then
       printf '%s\t%s\n' journal yes
     else
       printf '%s\t%s\n' journal no
     fi
   fi
   [ -n "$tmpfs_scratch" ] && printf '%s\t%s\n' tmpfs "$tmpfs_dir"
+  [ -n "$ext4_scratch" ] && printf '%s\t%s\n' ext4j \
+    "$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$ext4_scratch" | tr -s ' ') (journal: $(has_journal "$ext4_scratch" && echo yes || echo no))"
   printf '%s\t%s\n' atomicutils "$(lockdir --version | head -n 1)"
   printf '%s\t%s\n' coreutils "$(ln --version | head -n 1)"
   printf '%s\t%s\n' util-linux "$(flock --version 2>&1 | head -n 1)"
@@ -185,6 +212,11 @@ if [ -n "$tmpfs_scratch" ]; then
   add_lock 'flock (tmpfs)' kernel flock
   add_lock 'lockdir (tmpfs)' inotify lockdir
 fi
+# ... and in the journaled ext4.
+if [ -n "$ext4_scratch" ]; then
+  add_lock 'flock (ext4j)' kernel flock
+  add_lock 'lockdir (ext4j)' inotify lockdir
+fi
 add_lock setlock kernel setlock
 add_lock s6-setlock kernel s6-setlock
 add_lock lckdo kernel lckdo
@@ -201,6 +233,8 @@ locked() {
     'lockdir --no-queue') lockdir --no-queue L.dir "$@" ;;
     'flock (tmpfs)') flock "$tmpfs_scratch/case/L.flock" "$@" ;;
     'lockdir (tmpfs)') lockdir "$tmpfs_scratch/case/L.dir" "$@" ;;
+    'flock (ext4j)') flock "$ext4_scratch/case/L.flock" "$@" ;;
+    'lockdir (ext4j)') lockdir "$ext4_scratch/case/L.dir" "$@" ;;
     setlock) setlock L.setlock "$@" ;;
     s6-setlock) s6-setlock L.s6 "$@" ;;
     lckdo) lckdo -w L.lckdo "$@" ;;
@@ -245,12 +279,14 @@ wait_or_kill() {
   return 0
 }
 
-# A fresh directory for one case (and one in the tmpfs directory).
+# A fresh directory for one case (and one in the tmpfs directory and
+# the journaled ext4).
 fresh() {
-  if [ -n "$tmpfs_scratch" ]; then
-    rm -rf "$tmpfs_scratch/case"
-    mkdir "$tmpfs_scratch/case" || exit 1
-  fi
+  local d
+  for d in ${tmpfs_scratch:+"$tmpfs_scratch"} ${ext4_scratch:+"$ext4_scratch"}; do
+    rm -rf "$d/case"
+    mkdir "$d/case" || exit 1
+  done
   cd "$scratch" || exit 1
   rm -rf case
   mkdir case && cd case || exit 1
@@ -279,16 +315,17 @@ cases=$scratch/cases
   have dotlockfile && printf 'dotlockfile L true\t-\tdotlockfile -l L.dot /bin/true\n'
   printf "safe-append -c TEXT log\t-\tsafe-append -c 'a log record' log\n"
   printf "sh echo >>\t-\tsh -c 'echo a log record >>log'\n"
-  if [ -n "$tmpfs_scratch" ]; then
+  for place in ${tmpfs_scratch:+tmpfs} ${ext4_scratch:+ext4j}; do
     t=$tmpfs_scratch
+    [ "$place" = ext4j ] && t=$ext4_scratch
     mkdir "$t/rel-a" "$t/rel-b"
-    printf 'lockdir L true (tmpfs)\t-\tlockdir %s/L.dir /bin/true\n' "$t"
-    printf 'flock L true (tmpfs)\t-\tflock %s/L.flock /bin/true\n' "$t"
-    printf 'excl-create f (tmpfs)\trm -f %s/f\texcl-create %s/f\n' "$t" "$t"
-    printf "sh set -C (tmpfs)\trm -f %s/f\tsh -c 'set -C; : >%s/f'\n" "$t" "$t"
-    printf 'atomic-swap -s (tmpfs)\tln -sfn rel-a %s/current\tatomic-swap -s rel-b %s/current\n' "$t" "$t"
-    printf 'ln -sfn (tmpfs)\tln -sfn rel-a %s/current\tln -sfn rel-b %s/current\n' "$t" "$t"
-  fi
+    printf 'lockdir L true (%s)\t-\tlockdir %s/L.dir /bin/true\n' "$place" "$t"
+    printf 'flock L true (%s)\t-\tflock %s/L.flock /bin/true\n' "$place" "$t"
+    printf 'excl-create f (%s)\trm -f %s/f\texcl-create %s/f\n' "$place" "$t" "$t"
+    printf "sh set -C (%s)\trm -f %s/f\tsh -c 'set -C; : >%s/f'\n" "$place" "$t" "$t"
+    printf 'atomic-swap -s (%s)\tln -sfn rel-a %s/current\tatomic-swap -s rel-b %s/current\n' "$place" "$t" "$t"
+    printf 'ln -sfn (%s)\tln -sfn rel-a %s/current\tln -sfn rel-b %s/current\n' "$place" "$t" "$t"
+  done
 } >"$cases"
 # The run is in the C locale, where no tool loads locale files.  Users
 # mostly have a UTF-8 one, where each tool loads what its setlocale
@@ -318,9 +355,10 @@ awk -F'\t' '{ print "  round " $1 ": " $2 " " $3 " us, " $4 "x true" }' "$RESULT
 # back cost less than holdings apart (170 against 220 us here).
 echo "  one holding without a process (holdbench, $HOLD_ITER holdings 1 ms apart x $SPAWN_ROUNDS rounds):"
 for ((round = 1; round <= SPAWN_ROUNDS; round++)); do
-  for place in scratch ${tmpfs_scratch:+tmpfs}; do
+  for place in scratch ${tmpfs_scratch:+tmpfs} ${ext4_scratch:+ext4j}; do
     dir=$scratch
     [ "$place" = tmpfs ] && dir=$tmpfs_scratch
+    [ "$place" = ext4j ] && dir=$ext4_scratch
     rm -rf "$dir/hold"
     mkdir "$dir/hold" || exit 1
     holdbench -n "$HOLD_ITER" -p 1000 "$dir/hold" | while IFS=$'\t' read -r kind median p90; do

@@ -51,16 +51,31 @@ command -v gnuplot >/dev/null 2>&1 || plots=no
 
 # Spawn: per case, the median over rounds of the per-round ratio.
 spawn_ratio() { awk -F'\t' -v c="$1" '$2 == c { print $4 }' spawn.tsv | stats | cut -f1; }
-# One holding without a process (holding.tsv): for PLACE (scratch or
-# tmpfs) and KIND (lockdir or flock), the medians of the rounds.
+# One holding without a process (holding.tsv): for PLACE (scratch,
+# tmpfs or ext4j) and KIND (lockdir or flock), the medians of the rounds.
 holding_us() {
   [ -f holding.tsv ] || { printf -- '-\t-\t-\n'; return; }
   awk -F'\t' -v p="$1" -v k="$2" '$2 == p && $3 == k { print $4 }' holding.tsv | stats
 }
-# OURS and THEIRS, two figures measured in the tmpfs directory, as
-# "; in tmpfs: 0.98x"; nothing if either was not measured ("-").
-in_tmpfs() {
-  [ "$1" != - ] && [ "$2" != - ] && printf '; in tmpfs: %sx' "$(ratio "$1" "$2")"
+# The places other than the scratch directory where bench.sh measured
+# some cases again; a case there is named 'NAME (PLACE)'.
+other_places=(tmpfs ext4j)
+declare -A place_label=([tmpfs]='in tmpfs' [ext4j]='in a journaled ext4')
+# in_places FIGURE OURS THEIRS: for each other place where FIGURE (a
+# function of a case's name) measured both case OURS and case THEIRS,
+# their ratio there, in place_ratio (for the verdict) and as text in
+# places_text ("; in tmpfs: 0.98x").
+declare -A place_ratio=()
+places_text=
+in_places() {
+  local figure=$1 ours=$2 theirs=$3 place a b
+  place_ratio=() places_text=
+  for place in "${other_places[@]}"; do
+    a=$($figure "$ours ($place)") b=$($figure "$theirs ($place)")
+    if [ "$a" = - ] || [ "$b" = - ]; then continue; fi
+    place_ratio[$place]=$(ratio "$a" "$b")
+    places_text="$places_text; ${place_label[$place]}: ${place_ratio[$place]}x"
+  done
 }
 # The locale the cost of one call was measured in again (bench.sh), if
 # it was: the reference case there is named 'true (LOCALE)'.
@@ -77,6 +92,8 @@ contention_ms_per_acq() {
   awk -F'\t' -v l="$1" '$2 == l && $8 ~ /^ok:0$/ && $6 == $7 { print $5 / $7 }' contention.tsv
 }
 handoff_ms() { awk -F'\t' -v l="$1" '$1 == l && $2 ~ /^[0-9]+$/ { print $2 / 1000 }' handoff.tsv; }
+contention_median() { contention_ms_per_acq "$1" | stats | cut -f1; }
+handoff_p50() { handoff_ms "$1" | percentile 50; }
 append_mbs() {   # writer [file: append.tsv, or append-pipe.tsv]
   [ -f "${2:-append.tsv}" ] || return 0
   awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1e6) }' "${2:-append.tsv}"
@@ -100,6 +117,8 @@ journal=$(fact journal machine.tsv)
 echo "| filesystem of the scratch directory | $(fact filesystem machine.tsv)${journal:+ (journal: $journal)} |"
 [ -n "$(fact tmpfs machine.tsv)" ] &&
   echo "| tmpfs directory (the cost of one call, flock and lockdir measured again there) | $(fact tmpfs machine.tsv) |"
+[ -n "$(fact ext4j machine.tsv)" ] &&
+  echo "| journaled ext4, a loop image mounted with its defaults (the same cases measured a third time there) | $(fact ext4j machine.tsv) |"
 echo "| load average (1, 5, 15 min) | $(fact load_start run.tsv) at the start, $(fact load_end run.tsv) at the end |"
 durations=
 [ -s sections.tsv ] && durations=$(awk -F'\t' '
@@ -126,25 +145,42 @@ fi
 echo "## Goals (issue 15), as measured in this run"
 echo
 echo "Judged in the scratch directory.  Where a figure was measured in a tmpfs"
-echo "directory too, its ratio there follows: a lock's files cost less there."
+echo "directory or in a journaled ext4 too, its ratio there follows, and"
+echo "whether the goal is met there: a lock's files cost less in both than on"
+echo "an ext4 without a journal mounted with \`discard\`."
 echo
 flock_spawn=$(spawn_ratio 'flock L true')
 lockdir_spawn=$(spawn_ratio 'lockdir L true')
-flock_acq=$(contention_ms_per_acq flock | stats | cut -f1)
-lockdir_acq=$(contention_ms_per_acq lockdir | stats | cut -f1)
-flock_h=$(handoff_ms flock | percentile 50)
-lockdir_h=$(handoff_ms lockdir | percentile 50)
+flock_acq=$(contention_median flock)
+lockdir_acq=$(contention_median lockdir)
+flock_h=$(handoff_p50 flock)
+lockdir_h=$(handoff_p50 lockdir)
 cat_mbs=$(append_mbs 'cat >>' | stats | cut -f1)
 sa_mbs=$(append_mbs safe-append | stats | cut -f1)
 cat_pipe_mbs=$(append_mbs 'cat >>' append-pipe.tsv | stats | cut -f1)
 sa_pipe_mbs=$(append_mbs safe-append append-pipe.tsv | stats | cut -f1)
 sa_torn=$(awk -F'\t' '$1 == "safe-append" { print $5 }' torn.tsv | sed -n 's/.*torn=\([0-9]*\).*/\1/p')
-goal() {   # goal, measured, ratio, comparison (le|ge) bound
-  local met=no
+meets() {   # ratio, comparison (le|ge), bound
+  awk -v r="$1" -v b="$3" -v c="$2" 'BEGIN { exit !(c == "le" ? r <= b : r >= b) }'
+}
+# goal GOAL MEASURED RATIO COMPARISON BOUND: one row; the verdict in the
+# other places is taken from place_ratio, which the caller sets (with
+# in_places) or empties.
+goal() {
+  local met=no place where=
   if [ "$3" = - ]; then met='not measured'
-  elif awk -v r="$3" -v b="$5" -v c="$4" 'BEGIN { exit !(c == "le" ? r <= b : r >= b) }'; then met=yes
+  elif meets "$3" "$4" "$5"; then met=yes
   fi
-  echo "| $1 | $2 | $met |"
+  for place in "${other_places[@]}"; do
+    case ${place_ratio[$place]:--} in -) continue ;; esac
+    if meets "${place_ratio[$place]}" "$4" "$5"; then
+      where="$where; ${place_label[$place]}: yes"
+    else
+      where="$where; ${place_label[$place]}: no"
+    fi
+  done
+  echo "| $1 | $2 | $met$where |"
+  place_ratio=()
 }
 echo "| goal | measured | met |"
 echo "| --- | --- | --- |"
@@ -154,20 +190,23 @@ hold_lockdir=$(holding_us scratch lockdir | cut -f1)
 hold_flock=$(holding_us scratch flock | cut -f1)
 [ "$hold_lockdir" != - ] && [ "$hold_flock" != - ] &&
   hold="; the lock's own part (one holding, no process, section 1): $(fmt "$hold_lockdir" 0) vs $(fmt "$hold_flock" 0) µs"
-goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x (${lockdir_spawn}x vs ${flock_spawn}x /bin/true)$(in_tmpfs "$(spawn_ratio 'lockdir L true (tmpfs)')" "$(spawn_ratio 'flock L true (tmpfs)')")$(in_utf8 'lockdir L true' 'flock L true')$hold" "$r" le 1.0
+in_places spawn_ratio 'lockdir L true' 'flock L true'
+goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x ($(fmt "$lockdir_spawn" 2)x vs $(fmt "$flock_spawn" 2)x /bin/true)$places_text$(in_utf8 'lockdir L true' 'flock L true')$hold" "$r" le 1.0
 r=$(ratio "$lockdir_h" "$flock_h")
-tmpfs_h=$(in_tmpfs "$(handoff_ms 'lockdir (tmpfs)' | percentile 50)" "$(handoff_ms 'flock (tmpfs)' | percentile 50)")
-goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$tmpfs_h" "$r" le 1.0
+in_places handoff_p50 lockdir flock
+goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$places_text" "$r" le 1.0
 r=$(ratio "$lockdir_acq" "$flock_acq")
-nq_acq=$(contention_ms_per_acq 'lockdir --no-queue' | stats | cut -f1)
+nq_acq=$(contention_median 'lockdir --no-queue')
 nq=
 [ "$nq_acq" != - ] && nq="; without the queue (\`--no-queue\`): $(ratio "$nq_acq" "$flock_acq")x"
-nq=$nq$(in_tmpfs "$(contention_ms_per_acq 'lockdir (tmpfs)' | stats | cut -f1)" "$(contention_ms_per_acq 'flock (tmpfs)' | stats | cut -f1)")
-goal 'contention at most 1.0x flock' "${r}x ($(fmt "$lockdir_acq") vs $(fmt "$flock_acq") ms per acquisition)$nq" "$r" le 1.0
+in_places contention_median lockdir flock
+goal 'contention at most 1.0x flock' "${r}x ($(fmt "$lockdir_acq") vs $(fmt "$flock_acq") ms per acquisition)$nq$places_text" "$r" le 1.0
 r=$(ratio "$(spawn_ratio 'excl-create f')" "$(spawn_ratio 'sh set -C')")
-goal '`excl-create` at most `set -C`' "${r}x$(in_tmpfs "$(spawn_ratio 'excl-create f (tmpfs)')" "$(spawn_ratio 'sh set -C (tmpfs)')")$(in_utf8 'excl-create f' 'sh set -C')" "$r" le 1.0
+in_places spawn_ratio 'excl-create f' 'sh set -C'
+goal '`excl-create` at most `set -C`' "${r}x$places_text$(in_utf8 'excl-create f' 'sh set -C')" "$r" le 1.0
 r=$(ratio "$(spawn_ratio 'atomic-swap -s')" "$(spawn_ratio 'ln -sfn')")
-goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$(in_tmpfs "$(spawn_ratio 'atomic-swap -s (tmpfs)')" "$(spawn_ratio 'ln -sfn (tmpfs)')")$(in_utf8 'atomic-swap -s' 'ln -sfn')" "$r" le 1.0
+in_places spawn_ratio 'atomic-swap -s' 'ln -sfn'
+goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$places_text$(in_utf8 'atomic-swap -s' 'ln -sfn')" "$r" le 1.0
 r=$(ratio "$sa_pipe_mbs" "$cat_pipe_mbs")
 if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
 goal 'streaming safe-append at least 1.0x `cat >>`, 0 torn lines: from a producer (`producer | writer`)' \
@@ -216,12 +255,15 @@ if [ -f holding.tsv ]; then
   echo
   echo "| where | lockdir µs (median of rounds) | spread over rounds | flock µs | spread over rounds |"
   echo "| --- | ---: | --- | ---: | --- |"
-  for place in scratch tmpfs; do
+  for place in scratch "${other_places[@]}"; do
     read -r lm llo lhi < <(holding_us "$place" lockdir)
     read -r fm flo fhi < <(holding_us "$place" flock)
     [ "$lm" = - ] && continue
-    label='the scratch directory'
-    [ "$place" = tmpfs ] && label='the tmpfs directory'
+    case $place in
+      scratch) label='the scratch directory' ;;
+      tmpfs) label='the tmpfs directory' ;;
+      ext4j) label='the journaled ext4' ;;
+    esac
     echo "| $label | $(fmt "$lm") | $(fmt "$llo")-$(fmt "$lhi") | $(fmt "$fm") | $(fmt "$flo")-$(fmt "$fhi") |"
   done
   echo
