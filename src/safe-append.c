@@ -1385,6 +1385,29 @@ report_not_appendable (char const *file, uintmax_t record)
   report_cannot_append (file, record, 0, "not a regular file or a FIFO");
 }
 
+/* May the existing object AT names, whose status is *NAME_ST, be
+   appended to?  It must be a regular file or a FIFO, and pass
+   sticky_file_is_trusted.  If not, say why, as report_cannot_append
+   with RECORD.  open_file and --check-fs both ask this.  */
+static bool
+target_acceptable (struct location *at, char const *file, uintmax_t record,
+                   struct stat const *name_st)
+{
+  if (!appendable_type (name_st->st_mode))
+    {
+      report_not_appendable (file, record);
+      return false;
+    }
+  if (!sticky_file_is_trusted (at->dirfd, &at->dir_st, name_st))
+    {
+      error (0, 0, "not appending to %s: it is in a sticky directory and "
+             "belongs to another user (uid %ju) than the directory's "
+             "owner", quoteaf (at->shown), (uintmax_t) name_st->st_uid);
+      return false;
+    }
+  return true;
+}
+
 /* Open FILE for appending, as safe-append's checks allow, and fill in
    *ST with its status.  Symbolic links are followed by hand, each
    trusted or refused on its own (symlink_is_trusted), to the name that
@@ -1442,19 +1465,8 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
           report_cannot_append (file, record, ENOENT, NULL);
           break;
         }
-      if (exists && !appendable_type (name_st.st_mode))
-        {
-          report_not_appendable (file, record);
-          break;
-        }
-      if (exists && !sticky_file_is_trusted (at.dirfd, &at.dir_st, &name_st))
-        {
-          error (0, 0, "not appending to %s: it is in a sticky directory "
-                 "and belongs to another user (uid %ju) than the "
-                 "directory's owner", quoteaf (at.shown),
-                 (uintmax_t) name_st.st_uid);
-          break;
-        }
+      if (exists && !target_acceptable (&at, file, record, &name_st))
+        break;
 
       /* The filesystem the file is, or is about to be created, on.  A
          FIFO is a pipe in the kernel, whatever filesystem names it.  */
@@ -1558,9 +1570,10 @@ explain_fifo (char const *shown)
 /* --check-fs: explain the filesystem open_file would judge for
    *OPERAND -- that of the file at the end of the symbolic links it
    would follow, or of the directory that file would be created in --
-   and name that file.  A link open_file would not follow, and a device
-   or a socket it would not append to, are refused as it refuses them;
-   for a FIFO there is no filesystem to judge.  A directory is
+   and name that file.  A link open_file would not follow, a device or
+   a socket, and a file or FIFO planted in a sticky directory
+   (target_acceptable), are refused as it refuses them; for a FIFO
+   there is no filesystem to judge.  A directory is
    explained as the filesystem files would be created on.  Return the
    exit status.  */
 static int
@@ -1577,10 +1590,10 @@ explain_filesystem (char **operand)
   struct stat name_st;
   int status = EXIT_SYSERR;
   int found = find_target (&at, file, 0, &hops, &name_st);
-  if (found > 0 && !appendable_type (name_st.st_mode)
-      && !S_ISDIR (name_st.st_mode))
-    report_not_appendable (file, 0);
-  else if (0 <= found)
+  bool refused = (found < 0
+                  || (found > 0 && !S_ISDIR (name_st.st_mode)
+                      && !target_acceptable (&at, file, 0, &name_st)));
+  if (!refused)
     {
       if (hops > 0)
         printf ("%s: a symbolic link: examined %s, where records would "

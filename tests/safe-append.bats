@@ -836,6 +836,33 @@ append_past_exit() {
   assert_output "$appending"
 }
 
+@test "--check-fs on another user's file in a sticky directory: refused as appending refuses it" {
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir -m 1777 shared
+  echo planted >shared/log
+  chown nobody shared/log
+  run safe-append shared/log -c secret
+  assert_failure 3
+  appending=$output
+  run safe-append --check-fs shared/log
+  assert_failure 3
+  assert_output "$appending"
+  # Through a trusted link, the rule applies where the file is.
+  ln -s shared/log mine
+  run safe-append --check-fs mine
+  assert_failure 3
+  assert_output "$appending"
+  # The directory owner's file is judged as usual.
+  mkdir -m 1777 owned
+  chown nobody owned
+  : >owned/log
+  chown nobody owned/log
+  run safe-append --check-fs owned/log
+  assert_success
+  assert_equal "$(cat shared/log)" planted
+}
+
 @test "-S through a dangling symlink syncs the directory the file is created in" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir links logs
