@@ -1740,7 +1740,7 @@ parse_size (char const *arg)
 /* Check FORMAT by formatting the current time with it: it must give
    some text (else every record would begin with a lone space), at most
    STAMP_MAX - 1 bytes, and no TERMINATOR, which would split every
-   record in two.  */
+   record in two.  A time that cannot be broken down is status 3.  */
 static void
 check_stamp_format (char const *format, char terminator)
 {
@@ -1756,18 +1756,21 @@ check_stamp_format (char const *format, char terminator)
   struct timespec now = current_timespec ();
   struct tm tm;
   timezone_t tz = tzalloc (getenv ("TZ"));
+  /* A clock past what struct tm can hold (EOVERFLOW) would fail every
+     record, as update_head reports it: say so before FILE is opened,
+     as a system error -- the format is not at fault.  */
+  if (!localtime_rz (tz, &now.tv_sec, &tm))
+    error (EXIT_SYSERR, errno, "cannot make a time stamp with format %s",
+           quote (format));
   errno = 0;
-  size_t len = 0;
-  if (localtime_rz (tz, &now.tv_sec, &tm))
-    {
-      len = nstrftime (stamp, sizeof stamp, format, &tm, tz, now.tv_nsec);
-      if (len == 0 && errno == ERANGE)
-        usage_error ("timestamp format %s gives more than %d bytes",
-                     quote (format), STAMP_MAX - 1);
-      /* As '%Z' does where the zone has no abbreviation (TZ='<>0').  */
-      if (len == 0)
-        usage_error ("timestamp format %s gives no text", quote (format));
-    }
+  size_t len = nstrftime (stamp, sizeof stamp, format, &tm, tz,
+                          now.tv_nsec);
+  if (len == 0 && errno == ERANGE)
+    usage_error ("timestamp format %s gives more than %d bytes",
+                 quote (format), STAMP_MAX - 1);
+  /* As '%Z' does where the zone has no abbreviation (TZ='<>0').  */
+  if (len == 0)
+    usage_error ("timestamp format %s gives no text", quote (format));
   tzfree (tz);
   if (memchr (stamp, terminator, len))
     usage_error ("timestamp format %s gives a newline, which would split "

@@ -343,6 +343,19 @@ documented_commands() {
   [ ! -e f ]
 }
 
+@test "-t at a time localtime cannot represent: an error at the start, naming the cause" {
+  local shim
+  shim=$(command -v fault-shim.so) \
+    || skip "tests/fault-shim.so is not built (make check builds it)"
+  # A clock past the years struct tm can hold: localtime gives EOVERFLOW.
+  run env TZ=UTC LD_PRELOAD="$shim" FAULT_REALTIME=9223372036854775807 \
+    safe-append -t %s f -c text
+  assert_failure 3
+  assert_output "safe-append: cannot make a time stamp with format '%s': \
+Value too large for defined data type"
+  [ ! -e f ]
+}
+
 @test "-t FORMAT longer than 1023 bytes at a later time only: the record it fails names its number" {
   local shim format
   shim=$(command -v fault-shim.so) \
