@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/magic.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -1265,15 +1266,12 @@ follow_link (struct location *at, char const *file, uintmax_t record)
   return true;
 }
 
-/* Statfs f_type of /proc (linux/magic.h).  */
-enum { PROC_MAGIC = 0x9fa0 };
-
 /* Is DIRFD a directory in /proc?  */
 static bool
 dir_is_proc (int dirfd)
 {
   struct statfs sfs;
-  return fstatfs (dirfd, &sfs) == 0 && sfs.f_type == PROC_MAGIC;
+  return fstatfs (dirfd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
 }
 
 /* Is the trusted symbolic link AT names a "magic" link in /proc whose
