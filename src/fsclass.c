@@ -901,6 +901,27 @@ unknown_unprobed (enum fs_primitive prim)
             "probe could be made in this directory");
 }
 
+/* The table's verdicts on renameat2 flags that a probe can settle, on
+   a local filesystem whose driver decides and on virtiofs.  The table
+   ends them with ", and no probe was made"; judge, when its probe
+   failed, with why (probe_failed).  */
+#define DRIVER_DECIDES_FLAG \
+  "whether it has this flag depends on the driver that mounted it " \
+  "(ext4's has it, the ext2 driver lacks RENAME_EXCHANGE)"
+#define HOST_DECIDES_FLAG "support follows the host's filesystem"
+
+/* STEM (one of the above), and that the probe failed with ERRNUM: a
+   full disk, a read-only mount.  The text is good until the next
+   call: judge's callers print a judgement before asking another.  */
+static char const *
+probe_failed (char const *stem, int errnum)
+{
+  static char text[256];
+  snprintf (text, sizeof text, "%s, and a probe failed: %s", stem,
+            strerror (errnum));
+  return text;
+}
+
 /* What exclusion by PRIM depends on, on a FUSE mount.  */
 static char const *
 fuse_exclusion (enum fs_primitive prim)
@@ -944,10 +965,8 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         struct local_fs const *row = local_fs_named (info->fstype);
         if (row && !row->flags_measured
             && (prim == FS_NOREPLACE || prim == FS_EXCHANGE))
-          return lacking (FS_WARN, "whether it has this flag depends on the "
-                                  "driver that mounted it (ext4's has it, "
-                                  "the ext2 driver lacks RENAME_EXCHANGE), "
-                                  "and no probe was made");
+          return lacking (FS_WARN,
+                          DRIVER_DECIDES_FLAG ", and no probe was made");
       }
       return judged (FS_SAFE, NULL);
 
@@ -1024,8 +1043,8 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
         return judged (FS_WARN, "appends from other guests sharing the "
                                 "directory can interleave");
       if (prim == FS_NOREPLACE || prim == FS_EXCHANGE)
-        return lacking (FS_WARN, "support follows the host's filesystem, "
-                                "and no probe was made");
+        return lacking (FS_WARN,
+                        HOST_DECIDES_FLAG ", and no probe was made");
       return judged (FS_SAFE, NULL);
 
     case FSC_FUSE:
@@ -1139,6 +1158,12 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
       j.futile = true;
       return j;
     default:
+      /* The probe was tried: the table's "no probe was made" would
+         hide why it failed.  */
+      if (info->class == FSC_LOCAL && j.verdict == FS_WARN)
+        return lacking (FS_WARN, probe_failed (DRIVER_DECIDES_FLAG, errno));
+      if (info->class == FSC_VIRTIOFS && j.verdict == FS_WARN)
+        return lacking (FS_WARN, probe_failed (HOST_DECIDES_FLAG, errno));
       if (info->class == FSC_LOCAL && j.verdict == FS_SAFE)
         return judged (FS_SAFE, "not measured for this filesystem, and no "
                                 "probe could be made here");

@@ -100,6 +100,27 @@ assert_verdict() {
   ! grep -q 'renameat2(' trace4
 }
 
+@test "ext2 that is full: the failed probe is named with its cause, not as no probe" {
+  require_root
+  command -v mkfs.ext2 >/dev/null || skip "no mkfs.ext2"
+  # Few inodes, all used: the probe cannot create its scratch file.
+  truncate -s 1M full.img
+  mkfs.ext2 -q -F -N 16 full.img
+  mkdir m
+  mount -o loop full.img m || skip "cannot loop-mount an ext2 image"
+  TEST_MOUNT=$PWD/m
+  local i
+  for ((i = 0; i < 64; i++)); do
+    { : >"m/f$i"; } 2>/dev/null || break
+  done
+  ! { : >m/one-more; } 2>/dev/null || fail "the image has inodes left"
+  run atomic-swap --check-fs m
+  assert_success
+  assert_line --regexp "^  RENAME_EXCHANGE +warn: .*, and a probe failed: No space left on device$"
+  assert_line --regexp "^  RENAME_NOREPLACE +warn: .*, and a probe failed: No space left on device$"
+  refute_output --partial "no probe was made"
+}
+
 @test "tmpfs at a mount point with a space: mountinfo's \\040 is decoded" {
   require_mount tmpfs
   local mnt
