@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -1184,6 +1185,16 @@ fs_judge (struct fs_info const *info, enum fs_primitive prim, int dirfd,
   return j.verdict;
 }
 
+/* Is the filesystem DIRFD is on mounted read-only?  Every primitive
+   the suite judges changes it, so there --force would only reach
+   EROFS.  */
+static bool
+read_only_mount (int dirfd)
+{
+  struct statvfs sv;
+  return 0 <= dirfd && fstatvfs (dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
 bool
 fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
                  enum fs_primitive prim, bool force, bool quiet)
@@ -1191,11 +1202,13 @@ fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
   struct judgement j = judge (info, prim, dirfd);
   if (j.verdict == FS_REFUSE && !force)
     {
-      /* When the filesystem lacks the primitive, --force would only
-         reach the same failure; do not suggest it.  */
+      /* When the filesystem lacks the primitive, or is read-only,
+         --force would only reach a failure; do not suggest it.  */
       error (0, 0, "%s is on %s: %s%s", quoteaf (path),
              fs_display_name (info), j.consequence,
-             j.futile ? "" : "; use --force to go ahead anyway");
+             (j.futile ? ""
+              : read_only_mount (dirfd) ? "; it is mounted read-only"
+              : "; use --force to go ahead anyway"));
       return false;
     }
   if (j.verdict != FS_SAFE && !quiet)

@@ -830,9 +830,17 @@ another"
   TEST_MOUNT=$mnt
   # The probe needs a scratch file: on a read-only mount it cannot be
   # made, so the daemon was not asked -- nothing says it lacks the flag.
+  # Nor is --force suggested: on a read-only mount it would only reach
+  # EROFS.
   run atomic-swap "$mnt/a" "$mnt/b"
   assert_failure 3
-  assert_output "atomic-swap: '$mnt/a' is on fuse: could not tell whether it supports RENAME_EXCHANGE: no probe could be made in this directory; use --force to go ahead anyway"
+  assert_output "atomic-swap: '$mnt/a' is on fuse: could not tell whether it supports RENAME_EXCHANGE: no probe could be made in this directory; it is mounted read-only"
+  run excl-create "$mnt/new" <<<text
+  assert_failure 3
+  refute_output --partial "--force"
+  run safe-append "$mnt/a" -c text
+  assert_failure 3
+  refute_output --partial "--force"
   check_fs "$mnt"
   assert_line "  RENAME_NOREPLACE  refuse: could not tell whether it supports RENAME_NOREPLACE: no probe could be made in this directory"
   assert_equal "$(cat "$src/a")" a
