@@ -1009,6 +1009,21 @@ append_past_exit() {
   assert_equal "$size" 0
 }
 
+@test "full disk, FILE absent: it is left empty, as >> leaves it (man BUGS)" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=16k tmpfs small || skip "cannot mount tmpfs"
+  head -c 100000 /dev/zero >small/filler 2>/dev/null || true
+  run safe-append small/log -c "$(records 1 1 1000)"
+  present=no
+  [ -f small/log ] && [ ! -s small/log ] && present=empty
+  umount small
+  assert_failure 3
+  assert_output "safe-append: cannot append record 1 to 'small/log': No space left on device"
+  # Not removed: another writer may have opened it by then.
+  assert_equal "$present" empty
+}
+
 @test "RLIMIT_FSIZE, one writer: status 3 names the record that does not fit" {
   export -f records
   records 1 10 1000 >in
