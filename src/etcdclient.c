@@ -315,7 +315,8 @@ take_answer (struct etcd_client *c, struct transfer *t,
    next is asked.  A member cut off from its leader (a partition, or a
    leader that just died and is not yet replaced) holds a request until
    etcd's own timeout, about 7 s, longer than a whole call may take.  */
-static struct timespec const answer_timeout = { 2, 0 };
+static struct timespec const answer_timeout
+  = { ETCD_ANSWER_TIMEOUT_MS / 1000, ETCD_ANSWER_TIMEOUT_MS % 1000 * 1000000 };
 
 /* POST BODY (kept by the caller) to PATH, trying each endpoint in turn.
    A round in which every endpoint failed at once (refused, no leader)

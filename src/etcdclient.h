@@ -59,8 +59,9 @@ enum
   ETCD_CODE_UNAUTHENTICATED = 16
 };
 
-/* How long one endpoint may take to accept a connection.  */
-enum { ETCD_CONNECT_TIMEOUT_MS = 2000 };
+/* How long one endpoint may take to accept a connection; and, when
+   there are others to ask, to answer.  */
+enum { ETCD_CONNECT_TIMEOUT_MS = 2000, ETCD_ANSWER_TIMEOUT_MS = 2000 };
 
 struct etcd_client;
 

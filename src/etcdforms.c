@@ -392,7 +392,7 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
       struct dirlock_owner ahead;
       enum etcd_lock_status r = etcd_lock_enqueue (lock, client, name,
                                                    opt->lease, self,
-                                                   &first);
+                                                   deadline, &first);
       reached |= r == ETCD_LOCK_HELD;
       if (r == ETCD_LOCK_HELD && !first && opt->verbose
           && timespec_sign (opt->wait) > 0)

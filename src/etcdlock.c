@@ -57,14 +57,37 @@ etcd_lock_call_deadline (void)
 static struct timespec const last_look = { 1, 0 };
 
 struct timespec
-etcd_lock_deadline (struct etcd_lock const *lock)
+etcd_wait_call_deadline (struct timespec wait_end)
 {
   /* Else a waiter whose etcd fell silent would answer CALL_TIMEOUT_S
      after -w, or twice that (a look at the queue, then leaving it).  */
   struct timespec own = etcd_lock_call_deadline ();
-  if (timespec_cmp (lock->wait_end, infinite_duration) == 0)
+  if (duration_is_infinite (wait_end))
     return own;
-  return earlier_deadline (own, timespec_add (lock->wait_end, last_look));
+  return earlier_deadline (own, timespec_add (wait_end, last_look));
+}
+
+struct timespec
+etcd_lock_deadline (struct etcd_lock const *lock)
+{
+  return etcd_wait_call_deadline (lock->wait_end);
+}
+
+/* The deadline of a call that joins the queue: etcd_lock_deadline's,
+   but where other endpoints can be asked, late enough to pass over
+   one that does not answer (the client asks the next after
+   ETCD_ANSWER_TIMEOUT_MS), or with -n a member that hangs would fail
+   every attempt that starts with it.  */
+static struct timespec
+joining_deadline (struct etcd_lock const *lock)
+{
+  if (duration_is_infinite (lock->wait_end)
+      || etcd_endpoint_count (lock->client) == 1)
+    return etcd_lock_deadline (lock);
+  struct timespec pass_over = { ETCD_ANSWER_TIMEOUT_MS / 1000,
+                                ETCD_ANSWER_TIMEOUT_MS % 1000 * 1000000 };
+  return etcd_wait_call_deadline (timespec_add (lock->wait_end,
+                                                pass_over));
 }
 
 static enum etcd_lock_status
@@ -171,7 +194,7 @@ grant_lease (struct etcd_lock *lock, struct timespec ttl)
   json_t *reply;
   enum etcd_status s = etcd_call (lock->client, "/v3/lease/grant",
                                   json_pack ("{s:I}", "TTL", seconds),
-                                  &reply, etcd_lock_call_deadline ());
+                                  &reply, joining_deadline (lock));
   if (s != ETCD_OK)
     return failed (s);
   int64_t granted;
@@ -193,13 +216,14 @@ grant_lease (struct etcd_lock *lock, struct timespec ttl)
 enum etcd_lock_status
 etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
                    char const *name, struct timespec ttl,
-                   struct dirlock_owner const *self, bool *first)
+                   struct dirlock_owner const *self,
+                   struct timespec wait_end, bool *first)
 {
   memset (lock, 0, sizeof *lock);
   lock->client = client;
   lock->prefix = xasprintf ("%s/", name);
   lock->self = *self;
-  lock->wait_end = infinite_duration;
+  lock->wait_end = wait_end;
   *first = false;
 
   struct timespec sent = monotonic_now ();
@@ -231,7 +255,7 @@ etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
     xalloc_die ();
   json_t *reply;
   enum etcd_status s = etcd_call (client, "/v3/kv/txn", request, &reply,
-                                  etcd_lock_call_deadline ());
+                                  joining_deadline (lock));
   if (s != ETCD_OK)
     return failed (s);
 

@@ -90,13 +90,17 @@ struct etcd_waiter
 };
 
 /* Join the queue of lock NAME with record SELF (whose id is set to the
-   lease ID), on a new lease of TTL.  *FIRST tells whether we already
-   hold it.  Return ETCD_LOCK_HELD when queued.  */
+   lease ID), on a new lease of TTL, for a wait that ends at WAIT_END
+   (infinite_duration: none): no call outlasts it by more than a
+   second, or, with several endpoints, by time to pass over one that
+   does not answer too.  *FIRST tells whether we already hold it.
+   Return ETCD_LOCK_HELD when queued.  */
 enum etcd_lock_status etcd_lock_enqueue (struct etcd_lock *lock,
                                          struct etcd_client *client,
                                          char const *name,
                                          struct timespec ttl,
                                          struct dirlock_owner const *self,
+                                         struct timespec wait_end,
                                          bool *first);
 
 /* Wait, keeping the lease alive, until no key of the queue is ahead of
@@ -165,9 +169,13 @@ struct timespec etcd_lock_margin (struct timespec ttl);
 struct timespec etcd_lock_call_deadline (void);
 
 /* The deadline of a call for LOCK: etcd_lock_call_deadline, but while
-   LOCK waits (etcd_lock_wait, etcd_lock_confirm, and leaving the
-   queue after the wait failed) no later than a second past the end of
-   the wait.  */
+   LOCK joins the queue or waits (etcd_lock_enqueue, etcd_lock_wait,
+   etcd_lock_confirm, and leaving the queue after the wait failed) no
+   later than a second past the end of the wait.  */
 struct timespec etcd_lock_deadline (struct etcd_lock const *lock);
+
+/* The same for a call made for a wait that ends at WAIT_END
+   (infinite_duration: etcd_lock_call_deadline).  */
+struct timespec etcd_wait_call_deadline (struct timespec wait_end);
 
 #endif

@@ -412,6 +412,32 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 3
 }
 
+@test "etcd silent from the start: 125 (3 without COMMAND) a second after -w or -n, not after a call's 5 s" {
+  etcd_start "$BATS_TEST_TMPDIR/etcd2"
+  # It takes connections and answers nothing: joining the queue (the
+  # lease, then the key) is what waits.
+  kill -STOP "$ETCD_PID"
+  local wait command started took
+  for wait in -n '-w 1' '-w 1 script'; do
+    command=true
+    [ "$wait" != '-w 1 script' ] || command=
+    started=$(now_ms)
+    # shellcheck disable=SC2086
+    run le ${wait% script} "$L" $command
+    took=$(($(now_ms) - started))
+    echo "lockdir $wait: status $status after $took ms"
+    if [ -z "$command" ]; then
+      assert_equal "$status" 3
+    else
+      assert_equal "$status" 125
+    fi
+    assert_output --partial "cannot take '$L' in etcd: $ETCD_URL: no answer in time"
+    # (A generous bound: the machine may be busy.)
+    [ "$took" -le 4000 ] || fail "lockdir $wait answered after $took ms"
+  done
+  etcd_stop
+}
+
 # silent_while_waiting SECONDS: a waiter with -w SECONDS behind a
 # holder, and etcd stops answering once it waits: it must fail at the
 # deadline with 125 naming the endpoint, not say the lock is still held
