@@ -290,15 +290,17 @@ print_queue (char const *name, struct etcd_waiter const *list, size_t n,
 }
 
 /* Who holds lock NAME, as the busy message and -v say it: "by pid P
-   on HOST since T", or the key of a holder without an owner record.
-   (Free the result.)  */
+   on HOST since T", or the key of a holder without an owner record,
+   or that etcd did not say by DEADLINE.  (Free the result.)  */
 static char *
-describe_holder (struct etcd_client *client, char const *name)
+describe_holder (struct etcd_client *client, char const *name,
+                 struct timespec deadline)
 {
   struct etcd_waiter *list;
   size_t n;
-  if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
-    n = 0;
+  if (etcd_lock_list (client, name, &list, &n, deadline) != ETCD_LOCK_HELD)
+    return xasprintf ("(by whom, etcd did not say: %s)",
+                      etcd_error (client));
   char *text;
   if (n > 0 && list[0].owner.pid <= 0)
     /* Not a lockdir, or not yet one with its record.  */
@@ -314,15 +316,18 @@ describe_holder (struct etcd_client *client, char const *name)
   return text;
 }
 
-/* LOCK was busy: say by whom, unless quiet.  */
+/* LOCK was busy when the wait ended at WAIT_END: say by whom, unless
+   quiet, asking etcd no later than a waiter's calls may end.  */
 static void
 report_busy (struct etcd_client *client, char const *name,
-             struct etcd_options const *opt, bool timed)
+             struct etcd_options const *opt, struct timespec wait_end)
 {
   if (opt->quiet)
     return;
-  char const *what = timed ? "is still held after the timeout" : "is held";
-  char *holder = describe_holder (client, name);
+  char const *what = (timespec_sign (opt->wait) > 0
+                      ? "is still held after the timeout" : "is held");
+  char *holder = describe_holder (client, name,
+                                  etcd_wait_call_deadline (wait_end));
   error (0, 0, "%s %s%s%s", quoteaf (name), what, *holder ? " " : "",
          holder);
   free (holder);
@@ -397,7 +402,8 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
       if (r == ETCD_LOCK_HELD && !first && opt->verbose
           && timespec_sign (opt->wait) > 0)
         {
-          char *holder = describe_holder (client, name);
+          char *holder = describe_holder (client, name,
+                                          etcd_lock_deadline (lock));
           error (0, 0, "waiting for %s%s%s", quoteaf (name),
                  *holder ? ", held " : "", holder);
           free (holder);
@@ -428,7 +434,7 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
       switch (r)
         {
         case ETCD_LOCK_BUSY:
-          report_busy (client, name, opt, timespec_sign (opt->wait) > 0);
+          report_busy (client, name, opt, deadline);
           return opt->busy_status;
         case ETCD_LOCK_SELF:
           if (!opt->quiet)
@@ -1085,7 +1091,8 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
       struct etcd_waiter *list;
       size_t n;
       bool mine = false;
-      if (etcd_lock_list (client, name, &list, &n) == ETCD_LOCK_HELD)
+      if (etcd_lock_list (client, name, &list, &n,
+                          etcd_lock_call_deadline ()) == ETCD_LOCK_HELD)
         {
           for (size_t i = 0; i < n; i++)
             mine |= dirlock_owned_by (&list[i].owner, owner);
@@ -1265,7 +1272,8 @@ release_for_caller (char const *name, struct etcd_options const *opt,
   /* No keeper (it was killed): release the owner's key ourselves.  */
   struct etcd_waiter *list;
   size_t n;
-  if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
+  if (etcd_lock_list (client, name, &list, &n, etcd_lock_call_deadline ())
+      != ETCD_LOCK_HELD)
     {
       report_etcd (client, "release", name);
       return EXIT_SYSERR;
@@ -1311,7 +1319,8 @@ break_lock (char const *name, struct etcd_options const *opt,
     {
       struct etcd_waiter *list;
       size_t n;
-      if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
+      if (etcd_lock_list (client, name, &list, &n,
+                          etcd_lock_call_deadline ()) != ETCD_LOCK_HELD)
         {
           report_etcd (client, "break", name);
           return EXIT_SYSERR;
@@ -1354,7 +1363,8 @@ show_status (char const *name, struct etcd_options const *opt,
 {
   struct etcd_waiter *list;
   size_t n;
-  if (etcd_lock_list (client, name, &list, &n) != ETCD_LOCK_HELD)
+  if (etcd_lock_list (client, name, &list, &n, etcd_lock_call_deadline ())
+      != ETCD_LOCK_HELD)
     {
       report_etcd (client, "read", name);
       return EXIT_SYSERR;

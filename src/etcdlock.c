@@ -721,7 +721,8 @@ etcd_lock_adopt (struct etcd_lock *lock, struct etcd_client *client,
 
 enum etcd_lock_status
 etcd_lock_list (struct etcd_client *client, char const *name,
-                struct etcd_waiter **list, size_t *n)
+                struct etcd_waiter **list, size_t *n,
+                struct timespec deadline)
 {
   char *prefix = xasprintf ("%s/", name);
   json_t *request = json_pack ("{s:o, s:o, s:s, s:s}",
@@ -731,7 +732,7 @@ etcd_lock_list (struct etcd_client *client, char const *name,
                                "sort_target", "CREATE");
   json_t *reply;
   enum etcd_status s = etcd_call (client, "/v3/kv/range", request, &reply,
-                                  etcd_lock_call_deadline ());
+                                  deadline);
   *list = NULL;
   *n = 0;
   if (s != ETCD_OK)

@@ -151,10 +151,11 @@ void etcd_lock_adopt (struct etcd_lock *lock, struct etcd_client *client,
                       char const *name, struct etcd_waiter const *waiter);
 
 /* The queue of lock NAME, holder first: *LIST of *N (free with
-   etcd_waiters_free).  */
+   etcd_waiters_free).  Give up at DEADLINE.  */
 enum etcd_lock_status etcd_lock_list (struct etcd_client *client,
                                       char const *name,
-                                      struct etcd_waiter **list, size_t *n);
+                                      struct etcd_waiter **list, size_t *n,
+                                      struct timespec deadline);
 void etcd_waiters_free (struct etcd_waiter *list, size_t n);
 
 /* The time left on lease LEASE: *TTL, or -1 if it has expired.  */
@@ -175,7 +176,8 @@ struct timespec etcd_lock_call_deadline (void);
 struct timespec etcd_lock_deadline (struct etcd_lock const *lock);
 
 /* The same for a call made for a wait that ends at WAIT_END
-   (infinite_duration: etcd_lock_call_deadline).  */
+   (infinite_duration: etcd_lock_call_deadline), such as the one that
+   says who holds the lock once the wait is over.  */
 struct timespec etcd_wait_call_deadline (struct timespec wait_end);
 
 #endif

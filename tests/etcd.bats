@@ -531,6 +531,75 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
   assert_output "lockdir: cannot take '$L' in etcd: $FAKE_URL: not an etcd v3 gateway (a transaction without its responses)"
 }
 
+# silent_after PATH: an HTTP proxy on 127.0.0.1 to $ETCD_URL that passes
+# requests on until it has passed one to PATH (such as /v3/lease/revoke)
+# and then answers nothing more, as a member does that stops there;
+# sets PROXY_URL.  (Requests are one to a connection: lockdir's, not
+# a watch's, which never ends.)
+silent_after() {
+  local port
+  port=$("$BATS_TEST_DIRNAME/../scripts/unused-port")
+  background python3 -c '
+import http.server, sys, threading, urllib.request
+target, last = sys.argv[2], sys.argv[3]
+silent = threading.Event()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if silent.is_set():
+            threading.Event().wait()
+        request = urllib.request.Request(target + self.path, data=body,
+                                         method="POST")
+        with urllib.request.urlopen(request) as answer:
+            reply = answer.read()
+        if self.path == last:
+            silent.set()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+server.daemon_threads = True
+server.serve_forever()
+' "$port" "$ETCD_URL" "$1"
+  PROXY_URL=http://127.0.0.1:$port
+  wait_until curl -s -o /dev/null --max-time 1 -X POST -d '{}' \
+    "$PROXY_URL/v3/maintenance/status"
+}
+
+@test "busy, and etcd silent once the waiter left the queue: 75 at once, saying etcd did not say by whom, not a call's 5 s later" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  silent_after /v3/lease/revoke
+  local started took
+  started=$(now_ms)
+  run lockdir --etcd="$PROXY_URL" -n "$L" true
+  took=$(($(now_ms) - started))
+  echo "answered after $took ms"
+  assert_equal "$status" 75
+  assert_output "lockdir: '$L' is held (by whom, etcd did not say: $PROXY_URL: no answer in time)"
+  # (A generous bound: the machine may be busy.)
+  [ "$took" -le 3500 ] || fail "lockdir -n answered after $took ms"
+}
+
+@test "-v, and etcd silent once the waiter queued: 125 a second after -w, not a call's 5 s later for the 'waiting for' message" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  silent_after /v3/kv/txn
+  local started took
+  started=$(now_ms)
+  run lockdir --etcd="$PROXY_URL" -v -w 1 "$L" true
+  took=$(($(now_ms) - started))
+  echo "answered after $took ms"
+  assert_equal "$status" 125
+  assert_output --partial "waiting for '$L', held (by whom, etcd did not say: $PROXY_URL: no answer in time)"
+  assert_output --partial "cannot take '$L' in etcd: $PROXY_URL: no answer in time"
+  [ "$took" -le 4500 ] || fail "lockdir -v -w 1 answered after $took ms"
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
