@@ -70,9 +70,23 @@ good_url (char const *url, size_t len)
           || (len > https && c_strncasecmp (url, "https://", https) == 0));
 }
 
-char const *
-etcd_check_endpoints (char const *endpoints)
+/* Does the URL of LEN bytes have a user name (and maybe a password)
+   before its host, as in http://USER:PASSWORD@HOST?  */
+static bool
+url_has_user (char const *url, size_t len)
 {
+  char const *end = url + len;
+  char const *host = strstr (url, "://") + strlen ("://");
+  for (char const *p = host; p < end && !strchr ("/?#", *p); p++)
+    if (*p == '@')
+      return true;
+  return false;
+}
+
+char const *
+etcd_check_endpoints (char const *endpoints, bool *secret)
+{
+  *secret = false;
   if (!*endpoints)
     return "no etcd endpoint given";
   for (char const *p = endpoints;;)
@@ -80,6 +94,13 @@ etcd_check_endpoints (char const *endpoints)
       char const *comma = strchrnul (p, ',');
       if (!good_url (p, comma - p))
         return "an etcd endpoint must be an http:// or https:// URL";
+      /* It would be in error messages, and in LOCKDIR_ETCD, which
+         every COMMAND inherits; --user is never shown.  */
+      *secret = url_has_user (p, comma - p);
+      if (*secret)
+        return "an etcd endpoint URL may not hold a user name or "
+               "password (not shown here): use --user or "
+               "LOCKDIR_ETCD_USER";
       for (char const *q = p; q < comma; q++)
         if ((unsigned char) *q <= ' ' || *q == 0x7f)
           return "an etcd endpoint URL may not contain spaces or "

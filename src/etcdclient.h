@@ -65,9 +65,11 @@ enum { ETCD_CONNECT_TIMEOUT_MS = 2000, ETCD_ANSWER_TIMEOUT_MS = 2000 };
 
 struct etcd_client;
 
-/* Check the endpoint list ENDPOINTS: each a http:// or https:// URL.
-   Return NULL if it is good, or a message saying what is wrong.  */
-char const *etcd_check_endpoints (char const *endpoints);
+/* Check the endpoint list ENDPOINTS: each a http:// or https:// URL,
+   without a user name or password.  Return NULL if it is good, or a
+   message saying what is wrong, with *SECRET true if ENDPOINTS must
+   not be shown with it (it holds a password).  */
+char const *etcd_check_endpoints (char const *endpoints, bool *secret);
 
 /* A client for CONFIG (whose strings must outlive it).  Connects only
    when first used.  */

@@ -113,7 +113,10 @@ etcd_wanted (struct etcd_options *etcd)
   etcd->key = option_or_env (etcd->key, "LOCKDIR_ETCD_KEY");
   etcd->user = option_or_env (etcd->user, "LOCKDIR_ETCD_USER");
 #if ENABLE_ETCD
-  char const *problem = etcd_check_endpoints (etcd->endpoints);
+  bool secret;
+  char const *problem = etcd_check_endpoints (etcd->endpoints, &secret);
+  if (problem && secret)
+    usage_error ("%s", problem);
   if (problem)
     usage_error ("%s: %s", problem, quote (etcd->endpoints));
 #endif

@@ -119,6 +119,26 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_usage_error lockdir
 }
 
+@test "an endpoint URL with a user or password in it is a usage error that does not show it: --user is the way" {
+  local url=${ETCD_URL/http:\/\//http://root:s3cret@}
+  run lockdir --etcd="$url" "$L"
+  assert_usage_error lockdir
+  assert_output --partial 'LOCKDIR_ETCD_USER'
+  refute_output --partial 's3cret'
+  run lockdir --etcd="$ETCD_URL,$url" "$L" env
+  assert_equal "$status" 125
+  refute_output --partial 's3cret'
+  LOCKDIR_ETCD=$url run lockdir --status --json "$L"
+  assert_usage_error lockdir
+  refute_output --partial 's3cret'
+  run lockdir --etcd="${ETCD_URL/http:\/\//http://root@}" -v "$L" true
+  assert_equal "$status" 125
+  assert_output --partial 'LOCKDIR_ETCD_USER'
+  # An @ after the host is a path's, not a password.
+  run lockdir --etcd="$ETCD_URL/@x" --status "$L"
+  refute_output --partial 'LOCKDIR_ETCD_USER'
+}
+
 @test "without COMMAND: the keeper keeps none of the caller's descriptors (a reader of a pipe lockdir had sees its end)" {
   mkfifo fifo
   cat fifo >/dev/null &
