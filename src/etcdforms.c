@@ -404,8 +404,13 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
         {
           char *holder = describe_holder (client, name,
                                           etcd_lock_deadline (lock));
-          error (0, 0, "waiting for %s%s%s", quoteaf (name),
-                 *holder ? ", held " : "", holder);
+          /* A signal that cut that call short was taken from the
+             signalfd: the wait would never see it.  */
+          if (sig->pending)
+            r = ETCD_LOCK_INTERRUPTED;
+          else
+            error (0, 0, "waiting for %s%s%s", quoteaf (name),
+                   *holder ? ", held " : "", holder);
           free (holder);
         }
       if (r == ETCD_LOCK_HELD && !first)

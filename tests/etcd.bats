@@ -554,8 +554,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 # silent_after PATH: an HTTP proxy on 127.0.0.1 to $ETCD_URL that passes
 # requests on until it has passed one to PATH (such as /v3/lease/revoke)
 # and then answers nothing more, as a member does that stops there;
-# sets PROXY_URL.  (Requests are one to a connection: lockdir's, not
-# a watch's, which never ends.)
+# sets PROXY_URL.  Each request it holds so touches ./held-request.
+# (Requests are one to a connection: lockdir's, not a watch's, which
+# never ends.)
 silent_after() {
   local port
   port=$("$BATS_TEST_DIRNAME/../scripts/unused-port")
@@ -567,6 +568,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if silent.is_set():
+            open("held-request", "w").close()
             threading.Event().wait()
         request = urllib.request.Request(target + self.path, data=body,
                                          method="POST")
@@ -618,6 +620,21 @@ server.serve_forever()
   assert_output --partial "waiting for '$L', held (by whom, etcd did not say: $PROXY_URL: no answer in time)"
   assert_output --partial "cannot take '$L' in etcd: $PROXY_URL: no answer in time"
   [ "$took" -le 4500 ] || fail "lockdir -v -w 1 answered after $took ms"
+}
+
+@test "-v: a signal while it asks etcd who holds the lock ends lockdir with it, not a wait until -w" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  silent_after /v3/kv/txn
+  background lockdir --etcd="$PROXY_URL" -v -w 8 "$L" true 2>err
+  local waiter=$BG
+  # Queued; the question who holds the lock is in the air.
+  wait_until test -f held-request
+  kill -TERM "$waiter"
+  local status=0
+  wait "$waiter" || status=$?
+  cat err
+  assert_equal "$status" $((128 + 15))
 }
 
 @test "several endpoints are tried in turn" {
