@@ -506,8 +506,12 @@ print_status (char const *lock, struct dirlock_holders const *holders,
                   w->host);
           if (w->uid >= 0)
             printf (" uid=%lld", w->uid);
-          printf (" mode=%s since=%s command=%s\n", mode, w->acquired,
-                  w->command);
+          printf (" mode=%s since=%s", mode, w->acquired);
+          /* As a holder's "empty=yes": only when so.  The same verdict
+             as "stale" in JSON, the one the next waiter acts on.  */
+          if (w->stale)
+            fputs (" stale=yes", stdout);
+          printf (" command=%s\n", w->command);
           continue;
         }
       printf ("%s{\"position\":%zu", i ? "," : "", i + 1);

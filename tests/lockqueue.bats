@@ -457,6 +457,19 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ ! -e L.queue ]
 }
 
+@test "--status marks a dead waiter's ticket stale=yes, as --json says stale, and a live one not" {
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  plant_ticket 2 "$BG"
+  run lockdir --status --json L
+  echo "$output" | jq -e '[.queue[].stale] == [true, false]' >/dev/null ||
+    fail "$output"
+  run lockdir --status L
+  assert_failure 1
+  assert_line --regexp "^queued=1 pid=$BG .* since= stale=yes command=planted by the test\$"
+  assert_line --regexp "^queued=2 pid=$BG .* since= command=planted by the test\$"
+}
+
 @test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
   background sleep 60
   plant_ticket 1 "$BG"
