@@ -228,8 +228,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           --etcd it always does), which gets the signals,\n\
                           as under timeout(1) (but see --foreground)\n\
   -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
-                          COMMAND is still running DURATION after SIGTERM\n\
-                          ('inf' or 0: never, as without -k)\n\
+                          COMMAND is still running DURATION after SIGTERM;\n\
+                          'inf' or 0: never, as without -k, and so taken\n\
+                          without --max-runtime too (a script can pass a\n\
+                          default)\n\
       --foreground      with --max-runtime or --etcd, run COMMAND in\n\
                           lockdir's own process group, so that it can read\n\
                           from the terminal and get its signals; the\n\
@@ -1924,9 +1926,11 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (!with_command && (timespec_sign (opt->max_runtime) > 0
                         || timespec_sign (opt->kill_after) > 0))
     usage_error ("--max-runtime and --kill-after need a COMMAND");
+  /* -k 0 and -k inf are no -k at all (kill_after is 0), and so need
+     nothing, as --max-runtime=0 and inf need no COMMAND.  */
   if (timespec_sign (opt->kill_after) > 0
       && timespec_sign (opt->max_runtime) == 0)
-    usage_error ("--kill-after needs --max-runtime");
+    usage_error ("--kill-after needs a --max-runtime other than 0 or inf");
   if (opt->foreground && (!with_command
                           || (timespec_sign (opt->max_runtime) == 0
                               && !opt->etcd.endpoints)))

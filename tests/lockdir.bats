@@ -338,7 +338,33 @@ assert_command_usage_error() {
     [ ! -e L ]
   done
   run bash -c "lockdir --help | tr -s ' \\n' ' '"
-  assert_output --partial "after SIGTERM ('inf' or 0: never, as without -k)"
+  assert_output --partial "after SIGTERM; 'inf' or 0: never, as without -k"
+}
+
+@test "-k: 0 and inf, the same as no -k, are taken without --max-runtime, as --help says; any other DURATION needs one" {
+  local d
+  for d in 1 500ms 1d; do
+    run lockdir -k $d L true
+    assert_command_usage_error
+    assert_line "lockdir: --kill-after needs a --max-runtime other than 0 or inf"
+    # --max-runtime=inf and 0 are no limit: nothing for SIGKILL to follow.
+    run lockdir --max-runtime=inf -k $d L true
+    assert_command_usage_error
+    run lockdir --max-runtime=0 -k $d L true
+    assert_command_usage_error
+    run lockdir -k $d L
+    assert_usage_error lockdir
+  done
+  [ ! -e L ]
+  for d in inf 0 0s; do
+    run lockdir -k $d L sh -c 'echo ran'
+    assert_success
+    assert_output ran
+    run lockdir --max-runtime=inf -k $d L true
+    assert_success
+  done
+  run bash -c "lockdir --help | tr -s ' \\n' ' '"
+  assert_output --partial "'inf' or 0: never, as without -k, and so taken without --max-runtime too"
 }
 
 @test "--max-runtime stops the processes COMMAND started too (its process group): none runs on after the release" {
