@@ -728,6 +728,22 @@ static struct timespec const takeover_lock_lease = { 10, 0 };
    judged.  */
 static struct timespec const takeover_lock_wait = { 11, 0 };
 
+/* The takeover lock LOCK_SHOWN of FILE cannot be released (errno says
+   why), and nothing is created: say what became of FILE, which GONE
+   says is gone (removed as stale, by us or meanwhile by another), else
+   left as it was.  */
+static void
+report_unreleased (char const *file, char const *lock_shown, bool gone)
+{
+  if (gone)
+    error (0, errno, "the stale %s is gone, but the lock %s cannot be "
+           "released, so %s is not created", quoteaf_n (0, file),
+           quoteaf_n (1, lock_shown), quoteaf_n (2, file));
+  else
+    error (0, errno, "cannot release the lock %s; %s is left as it was",
+           quoteaf_n (0, lock_shown), quoteaf_n (1, file));
+}
+
 /* FILE exists and --replace-stale is given.  Judge FILE; if its process
    is gone, take the takeover lock, judge again, and remove FILE.
    Return -1 when FILE is gone (create it again), 0 when it stays (*J
@@ -812,7 +828,7 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
   int released = dirlock_release (&lock);
   if (released != 0 && errno != ESTALE && status <= 0)
     {
-      error (0, errno, "cannot release the lock %s", quoteaf (lock_shown));
+      report_unreleased (file, lock_shown, status == -1);
       status = EXIT_SYSERR;
     }
   else if (released == 0)

@@ -1078,6 +1078,23 @@ pid_record() {
   [ ! -e d/f ]
 }
 
+@test "--replace-stale: a takeover lock that cannot be released once the stale FILE is removed: the message says FILE is gone and not created" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The stale file is unlinked first, then the lock's owner record: an
+  # EIO on that second unlinkat keeps the lock.  Before, only "cannot
+  # release the lock" was said: not that d/f was removed, nor that it
+  # was not created.
+  mkdir d
+  pid_record "$(dead_pid)" 1 >d/f
+  run strace -o /dev/null -e inject=unlinkat:error=EIO:when=2 \
+    excl-create --pid --replace-stale d/f
+  assert_failure 3
+  assert_output "excl-create: the stale 'd/f' is gone, but the lock 'd/.excl-create.f.lock' cannot be released, so 'd/f' is not created: Input/output error"
+  [ ! -e d/f ]
+  # Only the lock stays: no temporary file.
+  assert_equal "$(ls -A d)" .excl-create.f.lock
+}
+
 @test "--replace-stale: a plain pid file is judged by the pid alone" {
   sleep 60 &
   local owner=$!
