@@ -498,6 +498,25 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "--wait: FILE's directory renamed while waiting is the one FILE is created in, as BUGS in the manual says" {
+  # FILE's directory is opened once, at the start: a 'mv d d.old; mkdir
+  # d' meanwhile is not seen, and FILE is created in d.old, under the
+  # name first given.
+  mkdir d
+  echo old >d/f
+  excl-create -w10s -c new d/f &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  mkdir d
+  rm d.old/f
+  wait "$pid"
+  assert_equal "$(cat d.old/f)" new
+  [ ! -e d/f ]
+  run sh -c "tr -s ' \\n' ' ' <'$BATS_TEST_DIRNAME/../man/excl-create.x'"
+  assert_output --partial "FILE's directory is looked up once, at the start"
+}
+
 @test "control: where dnotify fails, --wait falls back to inotify and still wakes" {
   echo old >f
   LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_DNOTIFY=1 excl-create -w10s -c new f &
