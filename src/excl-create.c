@@ -440,6 +440,7 @@ enum verdict
   VERDICT_NOT_PID_FILE, /* not a regular file holding a pid: kept */
   VERDICT_ALIVE,        /* its process runs */
   VERDICT_UNKNOWN,      /* cannot tell: kept */
+  VERDICT_NOT_OURS,     /* gone, but we may not replace it: kept */
   VERDICT_DEAD          /* its process is provably gone */
 };
 
@@ -644,12 +645,38 @@ takeover_lock_name (struct parent_dir const *parent)
                     parent->base, hash);
 }
 
+/* The stale FILE, open on JUDGED_FD, cannot be renamed away: ERRNUM
+   (EPERM or EACCES) says we may not.  Nothing is broken: FILE exists
+   and is not ours to replace, as another user's in a sticky directory
+   such as /tmp is not.  So it is kept (status 1, as one we may not
+   read), and *J says why.  */
+static void
+judge_not_ours (struct parent_dir const *parent, int judged_fd, int errnum,
+                struct judgement *j)
+{
+  struct stat dir, st;
+  bool others_in_sticky = (errnum == EPERM
+                           && fstat (parent->fd, &dir) == 0
+                           && (dir.st_mode & S_ISVTX)
+                           && fstat (judged_fd, &st) == 0
+                           && st.st_uid != geteuid ());
+  j->verdict = VERDICT_NOT_OURS;
+  if (others_in_sticky)
+    snprintf (j->why, sizeof j->why, "process %ld is gone, but the file "
+              "is another user's in a sticky directory, so only its owner "
+              "may replace it", (long) j->pid);
+  else
+    snprintf (j->why, sizeof j->why, "process %ld is gone, but the file "
+              "cannot be replaced: %s", (long) j->pid, strerror (errnum));
+}
+
 /* Holding the takeover lock, FILE was judged stale while open on
    JUDGED_FD.  Rename it away and remove it.  Among callers that keep to
    the protocol only the holder of the lock removes FILE (unless it was
    stopped past the lock's lease), so the name still holds the file
    judged; the rename lets us make sure.  Return -1
-   when it is gone, or a status.  */
+   when it is gone, EXIT_NO when it is kept (*J says why), or a
+   status.  */
 static int
 remove_stale (struct parent_dir const *parent, char const *file,
               int judged_fd, struct judgement *j, struct options const *opt)
@@ -661,6 +688,11 @@ remove_stale (struct parent_dir const *parent, char const *file,
     {
       if (errno == ENOENT)
         return -1;
+      if (errno == EPERM || errno == EACCES)
+        {
+          judge_not_ours (parent, judged_fd, errno, j);
+          return EXIT_NO;
+        }
       if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
         error (0, 0, "cannot replace %s: its filesystem does not support "
                "RENAME_NOREPLACE", quoteaf (file));
@@ -858,6 +890,29 @@ report_kept (char const *file, struct options const *opt,
   return EXIT_NO;
 }
 
+/* --replace-stale -w, and FILE is stale but not ours to replace (*J):
+   only its owner can end it, so wait for FILE to be removed, as
+   without --replace-stale.  Judging again on every change would wake
+   us at each of our own takeover locks, a busy loop.  Return -1 to try
+   creating FILE again, or the status.  */
+static int
+wait_until_not_ours_removed (struct parent_dir const *parent,
+                             char const *file, struct options const *opt,
+                             struct judgement const *j)
+{
+  switch (wait_until_absent (parent, parent->base,
+                             fs_dir_remote (parent->fd), opt->deadline))
+    {
+    case 0:
+      return -1;
+    case 1:
+      return report_kept (file, opt, j, true);
+    default:
+      error (0, errno, "cannot wait for %s", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+}
+
 /* --replace-stale: replace FILE if stale; otherwise, with --wait, wait
    until FILE changes or its process ends (a pidfd tells at once; where
    there is none, look again every second).  Return -1 to try creating
@@ -882,6 +937,11 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
       if (!opt->wait)
         {
           status = report_kept (file, opt, &j, false);
+          break;
+        }
+      if (j.verdict == VERDICT_NOT_OURS)
+        {
+          status = wait_until_not_ours_removed (parent, file, opt, &j);
           break;
         }
       int pidfd = -1;

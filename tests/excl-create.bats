@@ -418,6 +418,40 @@ setup() {
   assert_output "excl-create: cannot create 'pub/d.pid': File exists (it cannot be read: Permission denied)"
 }
 
+@test "--replace-stale: another user's stale pid file in a sticky directory is kept: status 1, as a file that cannot be read" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  chmod o+x "$BATS_TEST_TMPDIR"
+  # Like /tmp: only a file's owner (or root) may rename it away.  Before,
+  # that EPERM was status 3, a system error, though FILE exists and
+  # nothing is broken: it is only not ours to replace.
+  mkdir -m 1777 pub
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >pub/d.pid
+  run nobody excl-create --pid --replace-stale pub/d.pid
+  assert_failure 1
+  assert_output "excl-create: cannot create 'pub/d.pid': File exists (process $dead is gone, but the file is another user's in a sticky directory, so only its owner may replace it)"
+  assert_equal "$(head -n 1 pub/d.pid)" "$dead"
+  assert_equal "$(ls -A pub)" d.pid
+  # -q: no message, the same status.
+  run nobody excl-create -q --pid --replace-stale pub/d.pid
+  assert_failure 1
+  assert_output ""
+  # -w waits for it to be removed, then creates it; a busy loop (each
+  # look takes the takeover lock, whose change in pub woke it at once)
+  # would burn a core meanwhile.
+  # (setpriv itself, not the function: $! is then excl-create.)
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 10s --pid --replace-stale pub/d.pid &
+  local waiter=$!
+  wait_until sleeps_in_poll "$waiter"
+  rm pub/d.pid
+  wait "$waiter"
+  [ "$(head -n 1 pub/d.pid)" != "$dead" ]
+}
+
 @test "content for an existing FILE: status 1, old content kept, no temporary" {
   echo old >f
   run excl-create -c new f
