@@ -1466,11 +1466,13 @@ break_lock (char const *lock_name, struct options const *opt)
    "held by an unknown owner: its record is empty"), with
    "stale (why), " before "held" for a lock the next acquirer breaks,
    "held shared" and "; N more shared holders" for a shared holding,
-   and "; N waiting" while some wait in its queue; or "LOCK: free".
-   HOLDERS->count is 0 for a free lock.  */
+   and "; N waiting" while some wait in its queue (", M of them stale"
+   for the tickets of WAITERS whose waiter is gone, as --status marks
+   them); or "LOCK: free".  HOLDERS->count is 0 for a free lock.  */
 static void
 print_summary (char const *lock, struct dirlock_holders const *holders,
-               size_t queued, char const *stale)
+               struct dirlock_owner const *waiters, size_t queued,
+               char const *stale)
 {
   printf ("%s: ", quotef (lock));
   if (holders->count == 0)
@@ -1499,8 +1501,13 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
         printf ("; %zu more shared holder%s", holders->count - 1,
                 holders->count > 2 ? "s" : "");
     }
+  size_t stale_waiters = 0;
+  for (size_t i = 0; i < queued; i++)
+    stale_waiters += waiters[i].stale != NULL;
   if (queued)
     printf ("; %zu waiting", queued);
+  if (stale_waiters)
+    printf (", %zu of them stale", stale_waiters);
   putchar ('\n');
 }
 
@@ -1575,7 +1582,7 @@ show_lock (char const *lock_name, bool summary, bool skip_others,
       dirlock_holders_free (&holders);
     }
   if (summary && !opt->json)
-    print_summary (lock_name, &holders, queued, stale);
+    print_summary (lock_name, &holders, waiters, queued, stale);
   else
     print_status (lock_name, &holders, waiters, queued, opt->json);
   free (waiters);

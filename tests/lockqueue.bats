@@ -468,6 +468,9 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   assert_failure 1
   assert_line --regexp "^queued=1 pid=$BG .* since= stale=yes command=planted by the test\$"
   assert_line --regexp "^queued=2 pid=$BG .* since= command=planted by the test\$"
+  # The one line of --list says it too.
+  run lockdir --list .
+  assert_output "L: free; 2 waiting, 1 of them stale"
 }
 
 @test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
