@@ -71,22 +71,52 @@ good_url (char const *url, size_t len)
 }
 
 /* Does the URL of LEN bytes have a user name (and maybe a password)
-   before its host, as in http://USER:PASSWORD@HOST?  */
+   before its host, as in http://USER:PASSWORD@HOST?  A URL without a
+   scheme, or with a wrong one, is looked at the same way: it is shown
+   in the message that says what is wrong with it.  */
 static bool
 url_has_user (char const *url, size_t len)
 {
   char const *end = url + len;
-  char const *host = strstr (url, "://") + strlen ("://");
+  char const *host = url;
+  for (char const *p = url; p + strlen ("://") <= end; p++)
+    if (memcmp (p, "://", strlen ("://")) == 0)
+      {
+        host = p + strlen ("://");
+        break;
+      }
   for (char const *p = host; p < end && !strchr ("/?#", *p); p++)
     if (*p == '@')
       return true;
   return false;
 }
 
+/* Does any URL of the comma-separated list ENDPOINTS have a user?  */
+static bool
+endpoints_have_user (char const *endpoints)
+{
+  for (char const *p = endpoints;;)
+    {
+      char const *comma = strchrnul (p, ',');
+      if (url_has_user (p, comma - p))
+        return true;
+      if (!*comma)
+        return false;
+      p = comma + 1;
+    }
+}
+
 char const *
 etcd_check_endpoints (char const *endpoints, bool *secret)
 {
-  *secret = false;
+  /* It would be in error messages, and in LOCKDIR_ETCD, which every
+     COMMAND inherits; --user is never shown.  Looked for first, so
+     that no other mistake in the list shows it.  */
+  *secret = endpoints_have_user (endpoints);
+  if (*secret)
+    return "an etcd endpoint URL may not hold a user name or "
+           "password (not shown here): use --user or "
+           "LOCKDIR_ETCD_USER";
   if (!*endpoints)
     return "no etcd endpoint given";
   for (char const *p = endpoints;;)
@@ -94,13 +124,6 @@ etcd_check_endpoints (char const *endpoints, bool *secret)
       char const *comma = strchrnul (p, ',');
       if (!good_url (p, comma - p))
         return "an etcd endpoint must be an http:// or https:// URL";
-      /* It would be in error messages, and in LOCKDIR_ETCD, which
-         every COMMAND inherits; --user is never shown.  */
-      *secret = url_has_user (p, comma - p);
-      if (*secret)
-        return "an etcd endpoint URL may not hold a user name or "
-               "password (not shown here): use --user or "
-               "LOCKDIR_ETCD_USER";
       for (char const *q = p; q < comma; q++)
         if ((unsigned char) *q <= ' ' || *q == 0x7f)
           return "an etcd endpoint URL may not contain spaces or "

@@ -139,6 +139,23 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   refute_output --partial 'LOCKDIR_ETCD_USER'
 }
 
+@test "a password in an endpoint is not shown when another endpoint, or its own scheme, is the mistake" {
+  local url=${ETCD_URL/http:\/\//http://root:s3cret@}
+  run lockdir --etcd="ftp://x,$url" "$L"
+  assert_usage_error lockdir
+  refute_output --partial 's3cret'
+  run lockdir --etcd="$ETCD_URL/a b,$url" "$L" true
+  assert_equal "$status" 125
+  refute_output --partial 's3cret'
+  LOCKDIR_ETCD="ftp://root:s3cret@x" run lockdir --status "$L"
+  assert_usage_error lockdir
+  refute_output --partial 's3cret'
+  # A mistake with no password in sight is still shown.
+  run lockdir --etcd="ftp://x,$ETCD_URL" "$L"
+  assert_usage_error lockdir
+  assert_output --partial "ftp://x,$ETCD_URL"
+}
+
 @test "without COMMAND: the keeper keeps none of the caller's descriptors (a reader of a pipe lockdir had sees its end)" {
   mkfifo fifo
   cat fifo >/dev/null &
