@@ -317,10 +317,12 @@ describe_holder (struct etcd_client *client, char const *name,
 }
 
 /* LOCK was busy when the wait ended at WAIT_END: say by whom, unless
-   quiet, asking etcd no later than a waiter's calls may end.  */
+   quiet, asking etcd no later than a waiter's calls may end.  A signal
+   that comes meanwhile is died of (SIG says).  */
 static void
 report_busy (struct etcd_client *client, char const *name,
-             struct etcd_options const *opt, struct timespec wait_end)
+             struct etcd_options const *opt, struct timespec wait_end,
+             struct signals const *sig)
 {
   if (opt->quiet)
     return;
@@ -328,6 +330,10 @@ report_busy (struct etcd_client *client, char const *name,
                       ? "is still held after the timeout" : "is held");
   char *holder = describe_holder (client, name,
                                   etcd_wait_call_deadline (wait_end));
+  /* It cut the call short and was taken from the signalfd: nothing
+     else would see it.  We are out of the queue already.  */
+  if (sig->pending)
+    die_of_signal (sig->pending);
   error (0, 0, "%s %s%s%s", quoteaf (name), what, *holder ? " " : "",
          holder);
   free (holder);
@@ -439,7 +445,7 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
       switch (r)
         {
         case ETCD_LOCK_BUSY:
-          report_busy (client, name, opt, deadline);
+          report_busy (client, name, opt, deadline, sig);
           return opt->busy_status;
         case ETCD_LOCK_SELF:
           if (!opt->quiet)

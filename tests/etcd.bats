@@ -654,6 +654,21 @@ server.serve_forever()
   assert_equal "$status" $((128 + 15))
 }
 
+@test "busy: a signal while it asks etcd who holds the lock ends lockdir with it, not with the busy status" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  silent_after /v3/lease/revoke
+  background lockdir --etcd="$PROXY_URL" -n "$L" true 2>err
+  local waiter=$BG
+  # Busy, out of the queue; the question who holds the lock is in the air.
+  wait_until test -f held-request
+  kill -TERM "$waiter"
+  local status=0
+  wait "$waiter" || status=$?
+  cat err
+  assert_equal "$status" $((128 + 15))
+}
+
 @test "several endpoints are tried in turn" {
   run lockdir --etcd="http://127.0.0.1:1,$ETCD_URL" "$L" echo ran
   assert_success
