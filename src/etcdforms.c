@@ -1102,13 +1102,21 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
       struct etcd_waiter *list;
       size_t n;
       bool mine = false;
+      /* Bounded by -w as a waiter's calls are.  Without an answer,
+         asking the keeper to let go could take the owner's lock from
+         it.  */
       if (etcd_lock_list (client, name, &list, &n,
-                          etcd_lock_call_deadline ()) == ETCD_LOCK_HELD)
+                          etcd_wait_call_deadline (deadline_after
+                                                   (opt->wait)))
+          != ETCD_LOCK_HELD)
         {
-          for (size_t i = 0; i < n; i++)
-            mine |= dirlock_owned_by (&list[i].owner, owner);
-          etcd_waiters_free (list, n);
+          report_etcd (client, "take", name);
+          close (listen_fd);
+          return EXIT_SYSERR;
         }
+      for (size_t i = 0; i < n; i++)
+        mine |= dirlock_owned_by (&list[i].owner, owner);
+      etcd_waiters_free (list, n);
       if (mine)
         {
           if (!opt->quiet)

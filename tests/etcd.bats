@@ -1094,6 +1094,29 @@ w_overlapped() {
   le -u "$L"
 }
 
+@test "without COMMAND, taking it twice for one owner with etcd silent: 3 a second after -n, and the lock kept" {
+  etcd_start "$BATS_TEST_TMPDIR/etcd2"
+  le "$L"
+  # Its keeper's socket is there: lockdir first asks etcd whose the
+  # lock is.  Etcd takes connections and answers nothing.
+  kill -STOP "$ETCD_PID"
+  local started took status=0
+  started=$(now_ms)
+  le -n "$L" 2>err || status=$?
+  took=$(($(now_ms) - started))
+  cat err
+  echo "status $status after $took ms"
+  assert_equal "$status" 3
+  grep -q "cannot take '$L' in etcd: $ETCD_URL: no answer in time" err
+  # (A generous bound: the machine may be busy.)
+  [ "$took" -le 4000 ] || fail "lockdir -n answered after $took ms"
+  kill -CONT "$ETCD_PID"
+  # The keeper was not told to let go of the owner's lock.
+  assert_equal "$(status_field "$L" pid)" "$BASHPID"
+  le -u "$L"
+  etcd_stop
+}
+
 @test "a lockdir --etcd run as the COMMAND of the one holding the lock is busy at once, as a directory lock is, even before the record names it" {
   run le "$L" lockdir --etcd="$ETCD_URL" -w 30s "$L" true
   assert_failure 75
