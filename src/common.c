@@ -1177,6 +1177,13 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
           result = errno == ENOENT ? 0 : -1;
           break;
         }
+      /* Checked on every round, not only when a wait runs out: in a
+         busy directory every wait can be woken by a change.  */
+      if (deadline_passed (deadline))
+        {
+          result = 1;
+          break;
+        }
       result = dir_watch_wait (&watch, NO_WAIT_FDS, deadline);
       if (result != 0)
         break;

@@ -966,7 +966,9 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
           status = EXIT_SYSERR;
           break;
         }
-      if (woke == 1 && deadline_passed (opt->deadline))
+      /* Whatever woke us: in a busy directory every wait can be woken
+         by a change, and would never run out.  */
+      if (deadline_passed (opt->deadline))
         {
           status = report_kept (file, opt, &j, true);
           break;

@@ -1244,6 +1244,30 @@ replace_stale_waiter() {
   assert_output "excl-create: timed out waiting for 'f' to be removed (process $owner is running)"
 }
 
+@test "-w ends at its deadline while the directory keeps changing, with and without --replace-stale" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  sleep 60 &
+  local owner=$!
+  excl-create --pid-of=$owner --replace-stale f
+  # Another file in FILE's directory changes all the time (a busy /tmp),
+  # faster than the waiter looks (each look is slowed down by 20 ms):
+  # every wait is woken by a change.  The deadline was only checked when
+  # a wait ran out, which it then never did: -w 0.3 waited as long as
+  # the writer ran (timeout(1) ended it with 124).
+  ( while :; do echo x >>churn; : >churn; done ) &
+  local writer=$!
+  local slow=(strace -o /dev/null -f
+              -e inject=newfstatat,openat:delay_enter=20000)
+  run timeout 10 "${slow[@]}" excl-create -w 0.3 --pid --replace-stale f
+  local stale_status=$status stale_output=$output
+  run timeout 10 "${slow[@]}" excl-create -w 0.3 f
+  kill "$writer" "$owner"
+  assert_equal "$stale_status" 1
+  assert_equal "$stale_output" "excl-create: timed out waiting for 'f' to be removed (process $owner is running)"
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'f' to be removed"
+}
+
 @test "--replace-stale killed while holding the takeover lock: the next one still takes over" {
   command -v strace >/dev/null || skip "strace is not installed"
   pid_record "$(dead_pid)" 1 >f
