@@ -830,8 +830,11 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
         }
       else
         {
-          error (0, errno, "cannot lock %s to replace %s",
-                 quoteaf_n (0, lock_shown), quoteaf_n (1, file));
+          /* Say first what became of FILE: on a read-only mount the
+             lock is what fails, but it is FILE that stays.  */
+          error (0, errno, "cannot replace the stale %s (%s): cannot "
+                 "take the lock %s", quoteaf_n (0, file), j->why,
+                 quoteaf_n (1, lock_shown));
           status = EXIT_SYSERR;
         }
       free (lock_shown);

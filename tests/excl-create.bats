@@ -814,6 +814,30 @@ interrupt_mid_write() {
   assert_output --partial "Read-only file system"
 }
 
+@test "read-only mount: --replace-stale on a stale FILE is status 3 and says FILE is stale and kept; without it, status 1" {
+  require_root
+  mkdir rw ro
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >rw/f
+  mount --bind rw ro || skip "cannot bind-mount"
+  mount -o remount,bind,ro ro || { umount ro; skip "cannot remount ro"; }
+  # Asked to replace a stale FILE, excl-create cannot: the filesystem
+  # refuses (status 3), which the message must say of FILE, not only
+  # of a takeover lock the user never named.
+  run excl-create --pid --replace-stale ro/f
+  local stale_status=$status stale_output=$output
+  # Not asked to replace it: FILE exists, the answer (status 1).
+  run excl-create --pid ro/f
+  umount ro
+  assert_equal "$stale_status" 3
+  assert_equal "$stale_output" "excl-create: cannot replace the stale 'ro/f' (process $dead is gone): cannot take the lock 'ro/.excl-create.f.lock': Read-only file system"
+  assert_failure 1
+  assert_output "excl-create: cannot create 'ro/f': File exists"
+  assert_equal "$(head -n 1 rw/f)" "$dead"
+  assert_equal "$(ls -A rw)" f
+}
+
 @test "full disk: status 3, no partial FILE, no temporary" {
   require_root
   mkdir small
