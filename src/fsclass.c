@@ -890,18 +890,6 @@ lacks_probed (enum fs_primitive prim, int errnum)
           : "it does not support RENAME_EXCHANGE (a probe got EINVAL)");
 }
 
-/* A probe for PRIM could not be made (a read-only mount, a directory
-   we may not write): the daemon was never asked.  */
-static char const *
-unknown_unprobed (enum fs_primitive prim)
-{
-  return (prim == FS_NOREPLACE
-          ? "could not tell whether it supports RENAME_NOREPLACE: no "
-            "probe could be made in this directory"
-          : "could not tell whether it supports RENAME_EXCHANGE: no "
-            "probe could be made in this directory");
-}
-
 /* The table's verdicts on renameat2 flags that a probe can settle, on
    a local filesystem whose driver decides and on virtiofs.  The table
    ends them with ", and no probe was made"; judge, when its probe
@@ -910,6 +898,8 @@ unknown_unprobed (enum fs_primitive prim)
   "whether it has this flag depends on the driver that mounted it " \
   "(ext4's has it, the ext2 driver lacks RENAME_EXCHANGE)"
 #define HOST_DECIDES_FLAG "support follows the host's filesystem"
+/* A local filesystem that was not measured, judged safe.  */
+#define NOT_MEASURED "not measured for this filesystem"
 
 /* STEM (one of the above), and that the probe failed with ERRNUM: a
    full disk, a read-only mount.  The text is good until the next
@@ -921,6 +911,20 @@ probe_failed (char const *stem, int errnum)
   snprintf (text, sizeof text, "%s, and a probe failed: %s", stem,
             strerror (errnum));
   return text;
+}
+
+/* A probe for PRIM failed with ERRNUM (a read-only mount, a directory
+   we may not write, a full disk): the daemon was never asked.  The
+   text is probe_failed's.  */
+static char const *
+unknown_unprobed (enum fs_primitive prim, int errnum)
+{
+  return probe_failed ((prim == FS_NOREPLACE
+                        ? "could not tell whether it supports "
+                          "RENAME_NOREPLACE"
+                        : "could not tell whether it supports "
+                          "RENAME_EXCHANGE"),
+                       errnum);
 }
 
 /* What exclusion by PRIM depends on, on a FUSE mount.  */
@@ -1166,12 +1170,11 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
       if (info->class == FSC_VIRTIOFS && j.verdict == FS_WARN)
         return lacking (FS_WARN, probe_failed (HOST_DECIDES_FLAG, errno));
       if (info->class == FSC_LOCAL && j.verdict == FS_SAFE)
-        return judged (FS_SAFE, "not measured for this filesystem, and no "
-                                "probe could be made here");
+        return judged (FS_SAFE, probe_failed (NOT_MEASURED, errno));
       /* Still refused -- most daemons lack the flags -- but the
          table's "does not support" would claim what nobody saw.  */
       if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
-        return lacking (FS_REFUSE, unknown_unprobed (prim));
+        return lacking (FS_REFUSE, unknown_unprobed (prim, errno));
       return j;
     }
 }
@@ -1350,7 +1353,7 @@ flag_failure_probed (enum fs_primitive prim, int dirfd)
     case 0:
       return lacks_probed (prim, errno);
     default:
-      return unknown_unprobed (prim);
+      return unknown_unprobed (prim, errno);
     }
 }
 

@@ -121,6 +121,20 @@ assert_verdict() {
   refute_output --partial "no probe was made"
 }
 
+@test "a local filesystem that was not measured, where no probe can be made: safe, and why the probe failed" {
+  require_root
+  mkdir m
+  # hugetlbfs is local and not in the table; read-only, so the probe's
+  # scratch file cannot be made.
+  mount -t hugetlbfs -o ro none m || skip "cannot mount hugetlbfs read-only"
+  TEST_MOUNT=$PWD/m
+  check_fs m
+  assert_line --index 0 --partial "m: hugetlbfs (local filesystem"
+  assert_line "  RENAME_NOREPLACE  safe, but not measured for this filesystem, and a probe failed: Read-only file system"
+  assert_line "  RENAME_EXCHANGE   safe, but not measured for this filesystem, and a probe failed: Read-only file system"
+  refute_output --partial "no probe could be made"
+}
+
 @test "tmpfs at a mount point with a space: mountinfo's \\040 is decoded" {
   require_mount tmpfs
   local mnt
@@ -834,7 +848,7 @@ another"
   # EROFS.
   run atomic-swap "$mnt/a" "$mnt/b"
   assert_failure 3
-  assert_output "atomic-swap: '$mnt/a' is on fuse: could not tell whether it supports RENAME_EXCHANGE: no probe could be made in this directory; it is mounted read-only"
+  assert_output "atomic-swap: '$mnt/a' is on fuse: could not tell whether it supports RENAME_EXCHANGE, and a probe failed: Read-only file system; it is mounted read-only"
   run excl-create "$mnt/new" <<<text
   assert_failure 3
   refute_output --partial "--force"
@@ -842,7 +856,7 @@ another"
   assert_failure 3
   refute_output --partial "--force"
   check_fs "$mnt"
-  assert_line "  RENAME_NOREPLACE  refuse: could not tell whether it supports RENAME_NOREPLACE: no probe could be made in this directory"
+  assert_line "  RENAME_NOREPLACE  refuse: could not tell whether it supports RENAME_NOREPLACE, and a probe failed: Read-only file system"
   assert_equal "$(cat "$src/a")" a
 }
 
