@@ -230,26 +230,37 @@ copy_content (int src, off_t *offset, int dst)
     }
 }
 
-/* A private copy of the temporary file FD, in the directory DIRFD (an
-   unnamed O_TMPFILE, or, where the filesystem has none, a memfd).
-   Return its descriptor, or -1 with errno.  */
+/* COPY (a new, empty file, or -1 with errno) filled with the content of
+   the temporary file FD.  Return COPY, or -1 with errno (COPY is then
+   closed).  */
 static int
-private_copy (int fd, int dirfd)
+filled_copy (int copy, int fd)
 {
-  int copy = openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
-                     S_IRUSR | S_IWUSR);
-  if (copy < 0)
-    copy = memfd_create ("excl-create-stdin", MFD_CLOEXEC);
   if (copy < 0)
     return -1;
   off_t offset = 0;
   int err = copy_content (fd, &offset, copy);
-  if (err != 0)
-    {
-      close (copy);
-      errno = err < 0 ? -err : err;
-      return -1;
-    }
+  if (err == 0)
+    return copy;
+  close (copy);
+  errno = err < 0 ? -err : err;
+  return -1;
+}
+
+/* A private copy of the temporary file FD, for the FILEs after it.  It
+   is kept in memory (a memfd): on FILE's filesystem it would take room
+   that those FILEs need, and on a small one leave none for them.  Only
+   where no memfd can be had or filled is it an unnamed O_TMPFILE in the
+   directory DIRFD.  Return its descriptor, or -1 with errno.  */
+static int
+private_copy (int fd, int dirfd)
+{
+  int copy = filled_copy (memfd_create ("excl-create-stdin", MFD_CLOEXEC),
+                          fd);
+  if (copy < 0)
+    copy = filled_copy (openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                                S_IRUSR | S_IWUSR),
+                        fd);
   return copy;
 }
 

@@ -372,6 +372,34 @@ setup() {
   assert_equal "$b_content" same
 }
 
+@test "--stdin to several FILEs on a small filesystem: the copy kept for the later FILEs takes none of its room" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  # 24 KB (6 pages of the 16): room for two FILEs, not for a third copy.
+  seq 1 5000 >data24
+  local status24 output24 same24=0
+  run excl-create --stdin small/a small/b <data24
+  status24=$status output24=$output
+  cmp -s data24 small/a && cmp -s data24 small/b && same24=1
+  rm -f small/a small/b
+  # 34 KB (9 pages): room for one; the second FILE fails with ENOSPC,
+  # named, and a FILE elsewhere still gets the whole input.
+  seq 1 7000 >data34
+  local same34=0 left
+  run excl-create --stdin small/a small/b c <data34
+  cmp -s data34 small/a && cmp -s data34 c && same34=1
+  left=$(ls -A small)
+  umount small
+  assert_equal "$status24" 0
+  assert_equal "$output24" ""
+  assert_equal "$same24" 1
+  assert_failure 3
+  assert_output "excl-create: cannot write content for 'small/b': No space left on device"
+  assert_equal "$same34" 1
+  assert_equal "$left" a
+}
+
 @test "--stdin to several FILEs: the later ones get standard input, not what someone wrote into the first one meanwhile" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Every pread is held up half a second: the later FILEs' copies are
