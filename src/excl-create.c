@@ -247,20 +247,44 @@ filled_copy (int copy, int fd)
   return -1;
 }
 
-/* A private copy of the temporary file FD, for the FILEs after it.  It
-   is kept in memory (a memfd): on FILE's filesystem it would take room
-   that those FILEs need, and on a small one leave none for them.  Only
-   where no memfd can be had or filled is it an unnamed O_TMPFILE in the
-   directory DIRFD.  Return its descriptor, or -1 with errno.  */
+/* Standard input up to this size is copied into memory for the FILEs
+   after the first; a larger one onto FILE's filesystem, where running
+   out of room fails with ENOSPC, not with a kill by the memory limit
+   (which would leave FILE's temporary behind).  */
+enum { STDIN_COPY_IN_MEMORY_MAX = 64 * 1024 * 1024 };
+
+/* A copy of the temporary file FD in memory (a memfd), or -1.  */
+static int
+memory_copy (int fd)
+{
+  return filled_copy (memfd_create ("excl-create-stdin", MFD_CLOEXEC), fd);
+}
+
+/* A copy of the temporary file FD as an unnamed O_TMPFILE in the
+   directory DIRFD, or -1.  */
+static int
+disk_copy (int fd, int dirfd)
+{
+  return filled_copy (openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                              S_IRUSR | S_IWUSR),
+                      fd);
+}
+
+/* A private copy of the temporary file FD, for the FILEs after it.  In
+   memory it takes no room those FILEs need, where a small filesystem
+   would have none left for them; so it is kept in memory, unless FD is
+   large.  Each place is the other's fallback.  Return its descriptor,
+   or -1 with errno.  */
 static int
 private_copy (int fd, int dirfd)
 {
-  int copy = filled_copy (memfd_create ("excl-create-stdin", MFD_CLOEXEC),
-                          fd);
+  struct stat st;
+  bool large = fstat (fd, &st) == 0 && STDIN_COPY_IN_MEMORY_MAX < st.st_size;
+  int copy = large ? -1 : memory_copy (fd);
   if (copy < 0)
-    copy = filled_copy (openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
-                                S_IRUSR | S_IWUSR),
-                        fd);
+    copy = disk_copy (fd, dirfd);
+  if (copy < 0 && large)
+    copy = memory_copy (fd);
   return copy;
 }
 
