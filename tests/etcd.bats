@@ -639,13 +639,18 @@ server.serve_forever()
   [ "$took" -le 4500 ] || fail "lockdir -v -w 1 answered after $took ms"
 }
 
-@test "-v: a signal while it asks etcd who holds the lock ends lockdir with it, not a wait until -w" {
+# signal_while_asking_holder PATH OPTION...: with $L held, etcd falls
+# silent after the request to PATH, the last one before lockdir OPTION
+# asks who holds the lock; a SIGTERM while that question is in the air
+# must end lockdir with it (143).
+signal_while_asking_holder() {
+  local path=$1
+  shift
   bg_le "$L" sh -c 'touch held; sleep 30'
   wait_until test -f held
-  silent_after /v3/kv/txn
-  background lockdir --etcd="$PROXY_URL" -v -w 8 "$L" true 2>err
+  silent_after "$path"
+  background lockdir --etcd="$PROXY_URL" "$@" "$L" true 2>err
   local waiter=$BG
-  # Queued; the question who holds the lock is in the air.
   wait_until test -f held-request
   kill -TERM "$waiter"
   local status=0
@@ -654,19 +659,14 @@ server.serve_forever()
   assert_equal "$status" $((128 + 15))
 }
 
+@test "-v: a signal while it asks etcd who holds the lock ends lockdir with it, not a wait until -w" {
+  # Queued, then the question for "waiting for ..., held by ...".
+  signal_while_asking_holder /v3/kv/txn -v -w 8
+}
+
 @test "busy: a signal while it asks etcd who holds the lock ends lockdir with it, not with the busy status" {
-  bg_le "$L" sh -c 'touch held; sleep 30'
-  wait_until test -f held
-  silent_after /v3/lease/revoke
-  background lockdir --etcd="$PROXY_URL" -n "$L" true 2>err
-  local waiter=$BG
-  # Busy, out of the queue; the question who holds the lock is in the air.
-  wait_until test -f held-request
-  kill -TERM "$waiter"
-  local status=0
-  wait "$waiter" || status=$?
-  cat err
-  assert_equal "$status" $((128 + 15))
+  # Busy and out of the queue, then the question for the busy message.
+  signal_while_asking_holder /v3/lease/revoke -n
 }
 
 @test "several endpoints are tried in turn" {

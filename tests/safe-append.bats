@@ -835,18 +835,25 @@ append_past_exit() {
   assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
 }
 
+# assert_check_fs_refuses_as_appending FILE: appending to FILE is
+# refused (3), and --check-fs FILE refuses it with the same message,
+# which is left in $appending.
+assert_check_fs_refuses_as_appending() {
+  run safe-append "$1" -c injected
+  assert_failure 3
+  appending=$output
+  run safe-append --check-fs "$1"
+  assert_failure 3
+  assert_output "$appending"
+}
+
 @test "--check-fs on a symlink appending would not follow: refused the same way" {
   require_root
   id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
   mkdir -m 1777 shared
   ln -s ../victim shared/log
   chown -h nobody shared/log
-  run safe-append shared/log -c injected
-  assert_failure 3
-  appending=$output
-  run safe-append --check-fs shared/log
-  assert_failure 3
-  assert_output "$appending"
+  assert_check_fs_refuses_as_appending shared/log
 }
 
 @test "--check-fs on another user's file in a sticky directory: refused as appending refuses it" {
@@ -855,12 +862,7 @@ append_past_exit() {
   mkdir -m 1777 shared
   echo planted >shared/log
   chown nobody shared/log
-  run safe-append shared/log -c secret
-  assert_failure 3
-  appending=$output
-  run safe-append --check-fs shared/log
-  assert_failure 3
-  assert_output "$appending"
+  assert_check_fs_refuses_as_appending shared/log
   # Through a trusted link, the rule applies where the file is.
   ln -s shared/log mine
   run safe-append --check-fs mine
