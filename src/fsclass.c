@@ -42,12 +42,10 @@
    5.1): Lustre's and GPFS's drivers are not in the kernel tree, and
    bcachefs's entered the header after the Linux 6.1 headers that
    Debian 12 ships.  Every other f_type here is the header's.  */
-enum
-{
-  MAGIC_LUSTRE = 0x0BD00BD0,
-  MAGIC_GPFS = 0x47504653,
-  MAGIC_BCACHEFS = 0xCA451A4E
-};
+#define MAGIC_LUSTRE 0x0BD00BD0UL
+#define MAGIC_GPFS 0x47504653UL
+/* (Above INT_MAX: no enum constant in C99.)  */
+#define MAGIC_BCACHEFS 0xCA451A4EUL
 
 /* The local filesystems the suite knows: one row each, holding every
    fact the classifier uses about them, so that the class, the need for
