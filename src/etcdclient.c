@@ -78,13 +78,8 @@ static bool
 url_has_user (char const *url, size_t len)
 {
   char const *end = url + len;
-  char const *host = url;
-  for (char const *p = url; p + strlen ("://") <= end; p++)
-    if (memcmp (p, "://", strlen ("://")) == 0)
-      {
-        host = p + strlen ("://");
-        break;
-      }
+  char const *scheme_end = memmem (url, len, "://", strlen ("://"));
+  char const *host = scheme_end ? scheme_end + strlen ("://") : url;
   for (char const *p = host; p < end && !strchr ("/?#", *p); p++)
     if (*p == '@')
       return true;
@@ -359,8 +354,7 @@ take_answer (struct etcd_client *c, struct transfer *t,
    next is asked.  A member cut off from its leader (a partition, or a
    leader that just died and is not yet replaced) holds a request until
    etcd's own timeout, about 7 s, longer than a whole call may take.  */
-static struct timespec const answer_timeout
-  = { ETCD_ANSWER_TIMEOUT_MS / 1000, ETCD_ANSWER_TIMEOUT_MS % 1000 * 1000000 };
+struct timespec const etcd_answer_timeout = { 2, 0 };
 
 /* POST BODY (kept by the caller) to PATH, trying each endpoint in turn.
    A round in which every endpoint failed at once (refused, no leader)
@@ -389,7 +383,7 @@ call_endpoints (struct etcd_client *c, char const *path, char const *body,
           struct timespec attempt_deadline
             = (c->n_endpoints == 1 ? deadline
                : earlier_deadline (deadline,
-                                   deadline_after (answer_timeout)));
+                                   deadline_after (etcd_answer_timeout)));
           enum etcd_status s = pump (c, unary_done, attempt_deadline);
           stop_transfer (c, &c->unary);
           if (s == ETCD_INTERRUPTED)

@@ -59,9 +59,12 @@ enum
   ETCD_CODE_UNAUTHENTICATED = 16
 };
 
-/* How long one endpoint may take to accept a connection; and, when
-   there are others to ask, to answer.  */
-enum { ETCD_CONNECT_TIMEOUT_MS = 2000, ETCD_ANSWER_TIMEOUT_MS = 2000 };
+/* How long one endpoint may take to accept a connection.  */
+enum { ETCD_CONNECT_TIMEOUT_MS = 2000 };
+
+/* How long one endpoint may take to answer when there are others to
+   ask.  */
+extern struct timespec const etcd_answer_timeout;
 
 struct etcd_client;
 

@@ -76,7 +76,7 @@ etcd_lock_deadline (struct etcd_lock const *lock)
 /* The deadline of a call that joins the queue: etcd_lock_deadline's,
    but where other endpoints can be asked, late enough to pass over
    one that does not answer (the client asks the next after
-   ETCD_ANSWER_TIMEOUT_MS), or with -n a member that hangs would fail
+   etcd_answer_timeout), or with -n a member that hangs would fail
    every attempt that starts with it.  */
 static struct timespec
 joining_deadline (struct etcd_lock const *lock)
@@ -84,10 +84,8 @@ joining_deadline (struct etcd_lock const *lock)
   if (duration_is_infinite (lock->wait_end)
       || etcd_endpoint_count (lock->client) == 1)
     return etcd_lock_deadline (lock);
-  struct timespec pass_over = { ETCD_ANSWER_TIMEOUT_MS / 1000,
-                                ETCD_ANSWER_TIMEOUT_MS % 1000 * 1000000 };
   return etcd_wait_call_deadline (timespec_add (lock->wait_end,
-                                                pass_over));
+                                                etcd_answer_timeout));
 }
 
 static enum etcd_lock_status
