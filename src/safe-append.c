@@ -1367,33 +1367,19 @@ find_target (struct location *at, char const *file, uintmax_t record,
     }
 }
 
-/* Whether a file of MODE can be appended to: a regular file or a FIFO
-   (a named one, or a pipe reached through /proc).  */
-static bool
-appendable_type (mode_t mode)
-{
-  return S_ISREG (mode) || S_ISFIFO (mode);
-}
-
-/* Report that FILE is of a type that is never appended to (a device, a
-   socket, a directory), as report_cannot_append.  */
-static void
-report_not_appendable (char const *file, uintmax_t record)
-{
-  report_cannot_append (file, record, 0, "not a regular file or a FIFO");
-}
-
 /* May the existing object AT names, whose status is *NAME_ST, be
-   appended to?  It must be a regular file or a FIFO, and pass
-   sticky_file_is_trusted.  If not, say why, as report_cannot_append
-   with RECORD.  open_file and --check-fs both ask this.  */
+   appended to?  It must be a regular file or a FIFO (a named one, or
+   a pipe reached through /proc) -- never a device, a socket or a
+   directory -- and pass sticky_file_is_trusted.  If not, say why, as
+   report_cannot_append with RECORD.  open_file and --check-fs both ask
+   this.  */
 static bool
 target_acceptable (struct location *at, char const *file, uintmax_t record,
                    struct stat const *name_st)
 {
-  if (!appendable_type (name_st->st_mode))
+  if (!S_ISREG (name_st->st_mode) && !S_ISFIFO (name_st->st_mode))
     {
-      report_not_appendable (file, record);
+      report_cannot_append (file, record, 0, "not a regular file or a FIFO");
       return false;
     }
   if (!sticky_file_is_trusted (at->dirfd, &at->dir_st, name_st))
