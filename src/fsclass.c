@@ -892,8 +892,14 @@ lacks_probed (enum fs_primitive prim, int errnum)
   "whether it has this flag depends on the driver that mounted it " \
   "(ext4's has it, the ext2 driver lacks RENAME_EXCHANGE)"
 #define HOST_DECIDES_FLAG "support follows the host's filesystem"
-/* A local filesystem that was not measured, judged safe.  */
-#define NOT_MEASURED "not measured for this filesystem"
+/* A local filesystem that was not measured: only a probe that passes
+   makes its renameat2 flags safe (fs-semantics.md, sec. 6: "safe after
+   the probe").  Without one, nobody saw the flag work, so PRIM is
+   refused as unknown -- --force overrides.  */
+#define NOT_MEASURED_NOREPLACE \
+  "RENAME_NOREPLACE was not measured on this filesystem"
+#define NOT_MEASURED_EXCHANGE \
+  "RENAME_EXCHANGE was not measured on this filesystem"
 
 /* STEM (one of the above), and that the probe failed with ERRNUM: a
    full disk, a read-only mount.  The text is good until the next
@@ -966,6 +972,12 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
             && (prim == FS_NOREPLACE || prim == FS_EXCHANGE))
           return lacking (FS_WARN,
                           DRIVER_DECIDES_FLAG ", and no probe was made");
+        /* Not known at all: unknown until a probe passes.  */
+        if (!row && (prim == FS_NOREPLACE || prim == FS_EXCHANGE))
+          return lacking (FS_REFUSE,
+                          (prim == FS_NOREPLACE
+                           ? NOT_MEASURED_NOREPLACE ", and no probe was made"
+                           : NOT_MEASURED_EXCHANGE ", and no probe was made"));
       }
       return judged (FS_SAFE, NULL);
 
@@ -1163,8 +1175,11 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
         return lacking (FS_WARN, probe_failed (DRIVER_DECIDES_FLAG, errno));
       if (info->class == FSC_VIRTIOFS && j.verdict == FS_WARN)
         return lacking (FS_WARN, probe_failed (HOST_DECIDES_FLAG, errno));
-      if (info->class == FSC_LOCAL && j.verdict == FS_SAFE)
-        return judged (FS_SAFE, probe_failed (NOT_MEASURED, errno));
+      if (info->class == FSC_LOCAL && !measured_local (info))
+        return lacking (FS_REFUSE,
+                        probe_failed ((prim == FS_NOREPLACE
+                                       ? NOT_MEASURED_NOREPLACE
+                                       : NOT_MEASURED_EXCHANGE), errno));
       /* Still refused -- most daemons lack the flags -- but the
          table's "does not support" would claim what nobody saw.  */
       if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
@@ -1311,8 +1326,11 @@ fs_permits_both (char const *path_a, int dirfd_a, char const *name_a,
 /* Why a rename failed.  */
 
 /* The judgement of PRIM for NAME in DIRFD (the object itself, which
-   may be a directory from overlay's lower layer), with no probe; set
-   *DISPLAY to a copy of the filesystem's name.  */
+   may be a directory from overlay's lower layer), with no probe, as a
+   reason for EXDEV; set *DISPLAY to a copy of the filesystem's name.
+   A missing or unknown renameat2 flag is no such reason: it gives
+   EINVAL, not EXDEV (and unprobed, the flag is unknown even where a
+   probe just showed it working).  */
 static struct judgement
 judge_object (int dirfd, char const *name, enum fs_primitive prim,
               char **display)
@@ -1324,6 +1342,8 @@ judge_object (int dirfd, char const *name, enum fs_primitive prim,
       return judged (FS_SAFE, NULL);
     }
   struct judgement j = judge (&info, prim, -1);
+  if (j.lacks)
+    j = judged (FS_SAFE, NULL);
   *display = xstrdup (fs_display_name (&info));
   fs_info_free (&info);
   return j;

@@ -121,18 +121,61 @@ assert_verdict() {
   refute_output --partial "no probe was made"
 }
 
-@test "a local filesystem that was not measured, where no probe can be made: safe, and why the probe failed" {
+@test "a local filesystem that was not measured, where no probe can be made: its renameat2 flags are unknown, and why the probe failed" {
   require_root
   mkdir m
   # hugetlbfs is local and not in the table; read-only, so the probe's
-  # scratch file cannot be made.
+  # scratch file cannot be made.  Only a probe that passes makes the
+  # flags of an unmeasured filesystem safe (fs-semantics.md, sec. 6).
   mount -t hugetlbfs -o ro none m || skip "cannot mount hugetlbfs read-only"
   TEST_MOUNT=$PWD/m
   check_fs m
   assert_line --index 0 --partial "m: hugetlbfs (local filesystem"
-  assert_line "  RENAME_NOREPLACE  safe, but not measured for this filesystem, and a probe failed: Read-only file system"
-  assert_line "  RENAME_EXCHANGE   safe, but not measured for this filesystem, and a probe failed: Read-only file system"
+  assert_line "  RENAME_NOREPLACE  refuse: RENAME_NOREPLACE was not measured on this filesystem, and a probe failed: Read-only file system"
+  assert_line "  RENAME_EXCHANGE   refuse: RENAME_EXCHANGE was not measured on this filesystem, and a probe failed: Read-only file system"
+  assert_verdict rename safe
   refute_output --partial "no probe could be made"
+}
+
+@test "a local filesystem that was not measured, whose probe cannot make its scratch file: refused with status 3, --force overrides" {
+  require_root
+  mkdir m
+  # hugetlbfs, read-write, with every inode used: the probe cannot make
+  # its scratch file (ENOSPC), so nothing says the flag works.
+  mount -t hugetlbfs -o nr_inodes=3 none m || skip "cannot mount hugetlbfs"
+  TEST_MOUNT=$PWD/m
+  : >m/a
+  : >m/b
+  ! { : >m/one-more; } 2>/dev/null || fail "the mount has inodes left"
+  run atomic-swap m/a m/b
+  assert_failure 3
+  assert_output "atomic-swap: 'm/a' is on hugetlbfs: RENAME_EXCHANGE was not measured on this filesystem, and a probe failed: No space left on device; use --force to go ahead anyway"
+  # The exchange itself needs no new inode: --force makes it.  (Files
+  # on hugetlbfs cannot be written: their inodes tell them apart.)
+  local ino_a ino_b
+  ino_a=$(stat -c %i m/a)
+  ino_b=$(stat -c %i m/b)
+  run atomic-swap --force m/a m/b
+  assert_success
+  assert_output --partial "warning: 'm/a' is on hugetlbfs: RENAME_EXCHANGE was not measured"
+  assert_equal "$(stat -c %i m/a) $(stat -c %i m/b)" "$ino_b $ino_a"
+}
+
+@test "a local filesystem that was not measured: an EXDEV is not blamed on the renameat2 flag" {
+  require_root
+  command -v strace >/dev/null || skip "no strace"
+  mkdir m
+  mount -t hugetlbfs none m || skip "cannot mount hugetlbfs"
+  TEST_MOUNT=$PWD/m
+  : >m/a
+  : >m/b
+  # The probe (the first renameat2) passes; the exchange gets EXDEV, as
+  # between directories with different project quotas.  That says
+  # nothing about the flag, which the probe showed working.
+  run strace -f -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:error=EXDEV:when=2 atomic-swap m/a m/b
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'm/a' and 'm/b': hugetlbfs will not move it between these directories (EXDEV, as with different project quotas): this cannot be done atomically here"
 }
 
 @test "tmpfs at a mount point with a space: mountinfo's \\040 is decoded" {
