@@ -473,15 +473,17 @@ mount_option (char const *options, char const *name)
 
 /* Remove overlay's backslash escapes ("\," "\:" "\\") from the path S
    in place, as the kernel does for lowerdir=, upperdir= and workdir=
-   (ovl_unescape); lowerdir+= takes its path as it is.  */
+   (ovl_unescape), with the old mount API and the new alike;
+   lowerdir+= takes its path as it is.  A trailing backslash escapes
+   nothing, and the kernel drops it: "/u\" is "/u".  */
 static void
 unescape_backslash (char *s)
 {
   char *out = s;
   for (char const *in = s; *in; in++)
     {
-      if (in[0] == '\\' && in[1])
-        in++;
+      if (in[0] == '\\' && !*++in)
+        break;
       *out++ = *in;
     }
   *out = '\0';
@@ -557,8 +559,10 @@ overlay_lower_layers (char const *options, size_t *n)
               char *layer = next, *out = next, *v = next;
               while (*v && !(old_api && *v == ':'))
                 {
-                  if (old_api && v[0] == '\\' && v[1])
-                    v++;
+                  /* As unescape_backslash: a trailing backslash is
+                     dropped.  */
+                  if (old_api && v[0] == '\\' && !*++v)
+                    break;
                   *out++ = *v++;
                 }
               /* "::" ends the layers of the merged tree.  */

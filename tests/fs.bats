@@ -340,6 +340,43 @@ assert_verdict() {
   assert_verdict RENAME_EXCHANGE refuse
 }
 
+@test "overlay whose layer paths end in a backslash: read as the kernel reads them" {
+  require_root
+  local base=$BATS_TEST_TMPDIR/ovl mnt out
+  mnt=$base/mnt
+  mkdir -p "$base/lower/ldir" "$base/lower/odir" "$base/upper" \
+    "$base/work" "$mnt"
+  # The kernel unescapes upperdir= (new mount API too) and lowerdir=
+  # (ovl_unescape), and drops a trailing backslash, which escapes
+  # nothing: "$base/upper\" is "$base/upper".  mountinfo shows the
+  # option as given: "upper\134".
+  out=$(fs_mount_new_api overlay "$mnt" "lowerdir+=$base/lower" \
+          "upperdir=$base/upper\\" "workdir=$base/work" 2>&1) ||
+    skip "cannot mount an overlay with the new mount API: $out"
+  TEST_MOUNT=$mnt
+  grep -q 'upperdir=.*/upper\\134,' /proc/self/mountinfo
+  # Removed and made again, odir is opaque in the upper layer: it hides
+  # the lower one, and can be renamed.
+  rmdir "$mnt/odir"
+  mkdir "$mnt/odir"
+  check_fs "$mnt/odir"
+  assert_line "  this directory: in the upper layer only (it can be renamed)"
+  assert_verdict RENAME_EXCHANGE safe
+  umount "$mnt"
+
+  # The old mount API: a lowerdir= that ends the options with a
+  # backslash.
+  rm -rf "$base/upper" "$base/work"
+  mkdir -p "$base/upper" "$base/work"
+  out=$(mount -t overlay overlay \
+          -o "upperdir=$base/upper,workdir=$base/work,lowerdir=$base/lower\\" \
+          "$mnt" 2>&1) || skip "cannot mount an overlay: $out"
+  grep -q 'lowerdir=.*/lower\\134,' /proc/self/mountinfo
+  check_fs "$mnt/ldir"
+  assert_line --partial "  this directory: from the lower layer"
+  assert_verdict RENAME_EXCHANGE refuse
+}
+
 @test "overlay with redirect_dir=on: lower directories can be renamed" {
   require_mount overlay-redirect
   local mnt
