@@ -27,13 +27,16 @@
 # etcd listens on 127.0.0.1:2379; where etcd (or ip) is not installed
 # they are left out, and examples_check says so (docs.bats skips).
 #
-# Each tool runs through a shell function that records its exit status
-# and the script line it was called from.  A block fails when a tool
-# exits with a status other than the one expected of its line -- 0,
-# unless EXAMPLE_STATUSES names the few examples meant to show another
-# (a "no", a busy lock): a usage error, a system error, a command not
-# found, or an example broken into a mere "no" --, when a line that
-# calls a tool is never reached, when the block hangs
+# Each tool runs through a shell function that records its exit status,
+# the script line it was called from and the call as printed (bash's
+# $BASH_COMMAND, unexpanded).  So do timeout and xargs when they run a
+# tool: their status is the tool's (xargs: 123 for any failure), and a
+# lockdir's status is its COMMAND's.  A block fails when a call exits
+# with a status other than the one expected of it -- 0, unless
+# EXAMPLE_STATUSES names the few calls meant to show another (a "no", a
+# busy lock): a usage error, a system error, a command not found, or an
+# example broken into a mere "no" --, when a line that calls a tool is
+# never reached, when the block hangs
 # ($EXAMPLE_TIMEOUT, 60 s), or when a file appears whose name is an
 # option's value (a duration such as '10s', a format with '%'): the
 # mark of an option that took its value as an operand; or when a
@@ -46,11 +49,12 @@
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
 # How long a block may run.
 EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
-# The examples whose tool is expected to exit with a status other than
-# 0 where they run, each "WHERE: STATUS LINE": WHERE as examples_check
-# names the source ("README", "lockdir --help", "lockdir man"), LINE as
-# the example prints it, without its indentation and comment (docs.bats
-# sets them).
+# The calls expected to exit with a status other than 0 where they run,
+# each "WHERE: STATUS CALL": WHERE as examples_check names the source
+# ("README", "lockdir --help", "lockdir man"), CALL the one simple
+# command as the example prints it (the tool and its arguments, without
+# what a '|', '||' or '&&' adds): the status is expected of that call
+# only, not of the other calls on its line (docs.bats sets them).
 if ! declare -p EXAMPLE_STATUSES >/dev/null 2>&1; then
   EXAMPLE_STATUSES=()
 fi
@@ -220,21 +224,48 @@ examples_run_blocks() {
 
   # The prelude: values, and the functions that record each tool's
   # status with the line of the example that called it (line 1 of a
-  # script sources the prelude, so example line N is script line N+1).
-  # A tool run by another program (timeout, xargs, lockdir's COMMAND)
-  # goes through a wrapper on PATH instead, which records the line (kept
-  # in DOCS_LINE by a DEBUG trap) with status "-": reached, status
-  # unknown.
-  local t real
+  # script sources the prelude, so example line N is script line N+1)
+  # and the call, "STATUS LINE TOOL CALL".  A DEBUG trap, inherited by
+  # subshells and functions (set -T) but not run inside the recording
+  # functions, keeps the line in DOCS_LINE and the simple command about
+  # to run in DOCS_CALL.  A tool run by another program (timeout, xargs,
+  # lockdir's COMMAND) goes through a wrapper on PATH instead, which
+  # records the line with status "-": reached.  It must exec the tool:
+  # a process in between would change the tool's parent, which lockdir's
+  # script form and excl-create --pid take for the owner.  Its status is
+  # checked where it comes out: timeout and xargs are recorded too when
+  # they run a tool, and lockdir exits with its COMMAND's status.
+  local t real recorders runs_tool
+  recorders=$(echo "docs_record timeout xargs $EXAMPLE_TOOLS" | tr ' ' '|')
+  # shellcheck disable=SC2086 # one pattern per tool
+  runs_tool=$(printf "*' %s '*|" $EXAMPLE_TOOLS)
   mkdir "$dir/wrappers"
   {
     echo 'LOCK=/run/lock/script.lock REV=1a2b3c VERSION=1.2 HOST=web1 USER=deployer'
+    echo 'set -T'
     # shellcheck disable=SC2016 # for the example's shell
-    echo 'trap '"'"'export DOCS_LINE=$((LINENO - 1))'"'"' DEBUG'
+    echo 'trap '"'"'case ${FUNCNAME[0]-} in '"$recorders"') ;; *)
+      export DOCS_LINE=$((LINENO - 1))
+      DOCS_CALL=$BASH_COMMAND ;; esac'"'"' DEBUG'
+    # docs_record STATUS TOOL WORDS...: one line of the log, with the
+    # line its caller was called from.  A trap's command (line 0) runs
+    # where DOCS_CALL is stale: its call is then the WORDS it ran with.
+    # shellcheck disable=SC2016,SC1003 # for the example's shell
+    printf '%s\n' 'docs_record() {' \
+      '  local line=$((BASH_LINENO[1] - 1)) call=$DOCS_CALL' \
+      '  ((line > 0)) || call="${*:3}"' \
+      '  printf "%s %s %s %s\n" "$1" "$line" "$2" \' \
+      '    "${call//$'"'"'\n'"'"'/ }" >>"$DOCS_LOG"; }'
+    for t in timeout xargs; do
+      # Recorded only when they run a tool.
+      echo "$t() { command $t \"\$@\"; local st=\$?;"
+      echo "  case \" \$* \" in ${runs_tool%|})"
+      echo "    docs_record \$st $t $t \"\$@\" ;; esac; return \$st; }"
+    done
     for t in $EXAMPLE_TOOLS; do
       real=$(command -v "$t") || continue
       echo "$t() { '$real' \"\$@\"; local st=\$?;"
-      echo "  echo \"\$st \$((BASH_LINENO[0] - 1)) $t\" >>\"\$DOCS_LOG\"; return \$st; }"
+      echo "  docs_record \$st $t $t \"\$@\"; return \$st; }"
       printf '%s\n' '#!/bin/sh' \
         "echo \"- \${DOCS_LINE:-0} $t\" >>\"\$DOCS_LOG\"" \
         "exec '$real' \"\$@\"" >"$dir/wrappers/$t"
@@ -323,13 +354,13 @@ examples_misspelt_tools() {
         } }'
 }
 
-# The status a tool called on the example line TEXT of WHERE is
+# The status the call CALL (as printed) of an example of WHERE is
 # expected to exit with: 0, unless EXAMPLE_STATUSES says otherwise.
 examples_expected_status() {
-  local where=$1 text=$2 entry rest
+  local where=$1 call=$2 entry rest
   for entry in "${EXAMPLE_STATUSES[@]}"; do
     rest=${entry#*: }
-    if [ "${entry%%: *}" = "$where" ] && [ "${rest#* }" = "$text" ]; then
+    if [ "${entry%%: *}" = "$where" ] && [ "${rest#* }" = "$call" ]; then
       echo "${rest%% *}"
       return
     fi
@@ -339,12 +370,13 @@ examples_expected_status() {
 
 # Print the problems of block I of the run in DIR, of the source WHERE.
 examples_judge() {
-  local dir=$1 i=$2 where=$3 st line tool text name want n=0
+  local dir=$1 i=$2 where=$3 st line tool call text name want n=0
   [ "$(cat "$dir/status.$i")" = 137 ] &&
     echo "hung (killed after $EXAMPLE_TIMEOUT s)"
-  # Statuses of the tools ("-": run by another program, status unknown).
+  # Statuses of the calls ("-": a tool run by another program, whose
+  # status is that program's).
   touch "$dir/log.$i"
-  while read -r st line tool; do
+  while read -r st line tool call; do
     [ "$st" = - ] && continue
     # (A trap's command run at exit is said to be on line 0.)
     text='(a trap'"'"'s command)'
@@ -352,7 +384,9 @@ examples_judge() {
       text=$(sed -n "${line}p" "$dir/block.$i")
       text=${text#"${text%%[![:space:]]*}"}
     fi
-    want=$(examples_expected_status "$where" "$text")
+    want=$(examples_expected_status "$where" "$call")
+    # (Which call, where the line has more.)
+    [ "$call" = "$text" ] || text+=" (the call: $call)"
     [ "$st" = "$want" ] ||
       echo "line $line: $tool exited with status $st (expected $want): $text"
   done <"$dir/log.$i"
