@@ -37,6 +37,7 @@
 #include "full-read.h"
 #include "intprops.h"
 #include "modechange.h"
+#include "same-inode.h"
 #include "tempname.h"
 #include "timespec.h"
 #include "version-etc.h"
@@ -1164,6 +1165,14 @@ int
 wait_until_absent (struct parent_dir const *parent, char const *name,
                    bool remote, struct timespec deadline)
 {
+  return wait_until_replaced (parent, name, NULL, remote, deadline);
+}
+
+int
+wait_until_replaced (struct parent_dir const *parent, char const *name,
+                     struct stat const *was, bool remote,
+                     struct timespec deadline)
+{
   struct dir_watch watch;
   /* Watch before looking, so a removal between the look and the sleep
      still wakes us.  */
@@ -1175,6 +1184,11 @@ wait_until_absent (struct parent_dir const *parent, char const *name,
       if (fstatat (parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         {
           result = errno == ENOENT ? 0 : -1;
+          break;
+        }
+      if (was && !SAME_INODE (st, *was))
+        {
+          result = 0;
           break;
         }
       /* Checked on every round, not only when a wait runs out: in a

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -338,6 +339,13 @@ void dir_notify_close (int fd);
    absent, 1 on timeout, -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
                        bool remote, struct timespec deadline);
+/* The same, but end the wait also when NAME names a file other than
+   the one whose status is *WAS (replaced in one step, by a rename over
+   it).  The caller keeps that file open, so that its inode number
+   cannot be given to a new file meanwhile.  */
+int wait_until_replaced (struct parent_dir const *parent, char const *name,
+                         struct stat const *was, bool remote,
+                         struct timespec deadline);
 
 /* Copy STR into BUF of SIZE, as one line: control characters become
    '?', and an overlong string ends in "...".  */

@@ -483,6 +483,7 @@ struct judgement
 {
   enum verdict verdict;
   pid_t pid;            /* the pid found, for ALIVE, UNKNOWN, DEAD */
+  struct stat judged;   /* NOT_OURS: the file judged */
   /* Room for a host name, or for the takeover lock's path.  */
   char why[PROCFACTS_HOST_MAX + PATH_MAX];
 };
@@ -696,6 +697,8 @@ judge_not_ours (struct parent_dir const *parent, int judged_fd, int errnum,
                            && fstat (judged_fd, &st) == 0
                            && st.st_uid != geteuid ());
   j->verdict = VERDICT_NOT_OURS;
+  if (fstat (judged_fd, &j->judged) != 0)
+    j->judged.st_ino = j->judged.st_dev = 0;
   if (others_in_sticky)
     snprintf (j->why, sizeof j->why, "process %ld is gone, but the file "
               "is another user's in a sticky directory, so only its owner "
@@ -929,24 +932,43 @@ report_kept (char const *file, struct options const *opt,
 }
 
 /* --replace-stale -w, and FILE is stale but not ours to replace (*J):
-   only its owner can end it, so wait for FILE to be removed, as
-   without --replace-stale.  Judging again on every change would wake
-   us at each of our own takeover locks, a busy loop.  Return -1 to try
-   creating FILE again, or the status.  */
+   only its owner can end it, so wait for that file to be removed, or
+   replaced in one step (a rename over it), which is a new FILE to
+   judge.  Judging again on every change would wake us at each of our
+   own takeover locks, a busy loop.  Return 0 to judge FILE again, or
+   the status.  */
 static int
-wait_until_not_ours_removed (struct parent_dir const *parent,
+wait_until_not_ours_changed (struct parent_dir const *parent,
                              char const *file, struct options const *opt,
                              struct judgement const *j)
 {
-  switch (wait_until_absent (parent, parent->base,
-                             fs_dir_remote (parent->fd), opt->deadline))
+  /* Held open while we wait, so that its inode number is not given to
+     a new FILE, which would then look like the one judged.  */
+  int held = openat (parent->fd, parent->base,
+                     O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  struct stat held_st;
+  if (held < 0 || fstat (held, &held_st) != 0
+      || !SAME_INODE (held_st, j->judged))
+    {
+      /* Gone or replaced already, or it cannot be looked at: judging
+         again tells which.  */
+      if (held >= 0)
+        close (held);
+      return 0;
+    }
+  int woke = wait_until_replaced (parent, parent->base, &held_st,
+                                  fs_dir_remote (parent->fd),
+                                  opt->deadline);
+  int saved_errno = errno;
+  close (held);
+  switch (woke)
     {
     case 0:
-      return -1;
+      return 0;
     case 1:
       return report_kept (file, opt, j, true);
     default:
-      error (0, errno, "cannot wait for %s", quoteaf (file));
+      error (0, saved_errno, "cannot wait for %s", quoteaf (file));
       return EXIT_SYSERR;
     }
 }
@@ -979,8 +1001,11 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
         }
       if (j.verdict == VERDICT_NOT_OURS)
         {
-          status = wait_until_not_ours_removed (parent, file, opt, &j);
-          break;
+          /* Gone, FILE is judged GONE: created again at once.  */
+          status = wait_until_not_ours_changed (parent, file, opt, &j);
+          if (status != 0)
+            break;
+          continue;
         }
       int pidfd = -1;
       if (j.verdict == VERDICT_ALIVE)

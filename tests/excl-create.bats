@@ -480,6 +480,46 @@ setup() {
   [ "$(head -n 1 pub/d.pid)" != "$dead" ]
 }
 
+@test "--replace-stale -w: a stale file not ours, replaced in one step, is judged anew" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir -m 1777 pub
+  local dead owner
+  dead=$(dead_pid)
+  # root's stale pid file: not nobody's to replace, so -w waits for it
+  # to go.  Another process renames a new file over it: FILE is never
+  # absent, but it is another file, and is judged.  Before, only a
+  # removal ended the wait: the replacement was never looked at, and
+  # the time-out named the old pid.
+  pid_record "$dead" 1 >pub/d.pid
+  sleep 60 3>&- &
+  owner=$!
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 1s --pid --replace-stale pub/d.pid 2>err &
+  local waiter=$!
+  wait_until sleeps_in_poll "$waiter"
+  pid_record "$owner" >pub/new
+  mv pub/new pub/d.pid
+  status=0
+  wait "$waiter" || status=$?
+  kill "$owner"
+  assert_equal "$status" 1
+  assert_equal "$(cat err)" "excl-create: timed out waiting for 'pub/d.pid' to be removed (process $owner is running)"
+  # The same, with a stale file that is ours: replaced, and created.
+  pid_record "$dead" 1 >pub/d.pid
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 10s --pid --replace-stale pub/d.pid &
+  waiter=$!
+  wait_until sleeps_in_poll "$waiter"
+  pid_record "$dead" 1 >pub/new
+  chown 65534:65534 pub/new
+  mv pub/new pub/d.pid
+  wait "$waiter"
+  [ "$(head -n 1 pub/d.pid)" != "$dead" ]
+  [ "$(stat -c %u pub/d.pid)" = 65534 ]
+}
+
 @test "content for an existing FILE: status 1, old content kept, no temporary" {
   echo old >f
   run excl-create -c new f
