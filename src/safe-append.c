@@ -269,7 +269,10 @@ sent once the rotation was done, or more than a second after the rename\n\
 input was quiet; no record is lost or split by a rotation.  With\n\
 --no-create, a FILE still absent then is an error, as at the start.  A\n\
 FILE that leads through a link in /proc (/dev/stdout, /proc/PID/fd/N)\n\
-names a descriptor, not a file: it is never reopened.\n\
+names a descriptor, not a file: it is never reopened.  One that leads\n\
+through a process's directory there (/proc/PID/cwd/log) is reopened\n\
+while the process runs; once it is gone, the name names nothing, and\n\
+records go on into the file open.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -656,6 +659,7 @@ update_head (struct appender *app)
 static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
                       bool *by_descriptor);
+static bool dir_is_proc (int dirfd);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
@@ -692,6 +696,57 @@ note_hangup (int sig)
    for input.  */
 enum { LOOK_INTERVAL_SECONDS = 1 };
 
+/* Does a leading part of the directory path DIR lie in /proc (a
+   relative DIR: the working directory too)?  Each part is looked at as
+   a name, not followed.  */
+static bool
+dir_path_in_proc (char const *dir)
+{
+  bool in_proc = false;
+  if (!IS_ABSOLUTE_FILE_NAME (dir))
+    {
+      int cwd = open (".", O_PATH | O_CLOEXEC);
+      in_proc = 0 <= cwd && dir_is_proc (cwd);
+      if (0 <= cwd)
+        close (cwd);
+    }
+  char *part = xstrdup (dir);
+  size_t len = strlen (part);
+  for (size_t end = 1; !in_proc && end <= len; end++)
+    if (end == len || part[end] == '/')
+      {
+        char saved = part[end];
+        part[end] = '\0';
+        int fd = open (part, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        part[end] = saved;
+        if (fd < 0)
+          break;
+        in_proc = dir_is_proc (fd);
+        close (fd);
+      }
+  free (part);
+  return in_proc;
+}
+
+/* Has FILE's name gone with a process it led through, as
+   /proc/PID/cwd/log does once process PID has ended: its directory
+   cannot be found, and its path leads through /proc?  The file we have
+   open is still there; the name will never name it again.  */
+static bool
+name_gone_with_process (char const *file)
+{
+  char *dir = mdir_name (file);
+  int fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* Only /proc says ESRCH to a look-up: it starts in a directory of
+     the process (our working directory was /proc/PID).  */
+  bool gone = (fd < 0 && (errno == ESRCH
+                          || (errno == ENOENT && dir_path_in_proc (dir))));
+  if (0 <= fd)
+    close (fd);
+  free (dir);
+  return gone;
+}
+
 /* Log rotation.  Before a write, and while waiting for input
    (await_input), if LOOK_INTERVAL_SECONDS have passed since the last
    look or a SIGHUP has arrived since, compare FILE's name with the
@@ -701,7 +756,10 @@ enum { LOOK_INTERVAL_SECONDS = 1 };
    once, and otherwise at the next look: a rotator that creates FILE
    itself just after renaming it (logrotate, with O_EXCL) must not find
    ours in the way.  Nothing is lost or torn: each write goes whole to
-   the old file or to the new one.  RECORD is the number of the record
+   the old file or to the new one.  A name that has gone with the
+   process it led through (name_gone_with_process) is not looked at
+   again: the records go on into the file we have, as for a link in
+   /proc to a descriptor (appender_init).  RECORD is the number of the record
    about to be written, or 0 if none is (await_input).  Return false
    after reporting a failure, naming RECORD.  */
 static bool
@@ -727,6 +785,12 @@ follow_name (struct appender *app, uintmax_t record)
           app->name_was_absent = false;
           return true;
         }
+    }
+  else if ((errno == ENOENT || errno == ESRCH)
+           && name_gone_with_process (app->file))
+    {
+      app->follow_name = false;
+      return true;
     }
   else if (errno == ENOENT)
     {

@@ -635,13 +635,14 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_output c
 }
 
-# Append "one", then "two" to /proc/OTHER/fd/1 with safe-append, where
-# "one" shows in SEEN; between them OTHER is killed and safe-append gets
-# the SIGHUP of a rotation.  Its status in $status, its errors in ./err.
+# Append "one", then "two" to FILE (default /proc/OTHER/fd/1) with
+# safe-append, where "one" shows in SEEN; between them OTHER is killed
+# and safe-append gets the SIGHUP of a rotation.  Its status in
+# $status, its errors in ./err.
 append_past_exit() {
-  local other=$1 seen=$2 pid w
+  local other=$1 seen=$2 file=${3:-/proc/$1/fd/1} pid w
   mkfifo in
-  safe-append "/proc/$other/fd/1" <in 2>err &
+  safe-append "$file" <in 2>err &
   pid=$!
   exec {w}>in
   echo one >&$w
@@ -1422,6 +1423,19 @@ rotate_log() {
     assert_equal "$(cat log.1)" one
     assert_equal "$(cat log)" two
   done
+}
+
+@test "FILE through another process's directory in /proc (/proc/PID/cwd/log): records go on into the file after that process is gone" {
+  # With the process, /proc/PID/cwd is gone, but the file safe-append
+  # opened is still there: the look at FILE's name finds no directory
+  # to look in.  Before, that look was status 3, and the input after it
+  # was never written.
+  mkdir d
+  (cd d && exec sleep 1000) &
+  append_past_exit $! d/log "/proc/$!/cwd/log"
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat d/log)" $'one\ntwo'
 }
 
 @test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
