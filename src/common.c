@@ -1186,16 +1186,18 @@ wait_until_replaced (struct parent_dir const *parent, char const *name,
           result = errno == ENOENT ? 0 : -1;
           break;
         }
-      if (was && !SAME_INODE (st, *was))
-        {
-          result = 0;
-          break;
-        }
       /* Checked on every round, not only when a wait runs out: in a
-         busy directory every wait can be woken by a change.  */
+         busy directory every wait can be woken by a change.  Before a
+         replacement is looked for, so that replacements coming faster
+         than the caller judges them cannot carry it past DEADLINE.  */
       if (deadline_passed (deadline))
         {
           result = 1;
+          break;
+        }
+      if (was && !SAME_INODE (st, *was))
+        {
+          result = 0;
           break;
         }
       result = dir_watch_wait (&watch, NO_WAIT_FDS, deadline);
