@@ -509,6 +509,10 @@ print_status (char const *lock, struct dirlock_holders const *holders,
           if (w->uid >= 0)
             printf (" uid=%lld", w->uid);
           printf (" mode=%s since=%s", mode, w->acquired);
+          /* The lockdir that waits for a script: only when the ticket
+             names one (null in JSON).  */
+          if (w->waiter_pid > 0)
+            printf (" waiter_pid=%ld", (long) w->waiter_pid);
           /* As a holder's "empty=yes": only when so.  The same verdict
              as "stale" in JSON, the one the next waiter acts on.  */
           if (w->stale)

@@ -1128,7 +1128,7 @@ script_holds_behind_queue() {
   assert_output ""
 }
 
-@test "--status lists the queue in order: position, pid, host, mode, waiting since, command; --json names a script's waiting lockdir" {
+@test "--status lists the queue in order: position, pid, host, mode, waiting since, command; text and --json name a script's waiting lockdir" {
   hold_lock
   background lockdir -w 30s L sleep 0
   w1=$BG
@@ -1145,7 +1145,9 @@ script_holds_behind_queue() {
   assert_success
   assert_line --regexp "^queued=1 pid=$w1 host=$(uname -n) uid=$(id -u) mode=exclusive since=[0-9-]+T[0-9:.+-]+ command=sleep 0\$"
   assert_line --regexp "^queued=2 pid=$w2 host=.* mode=shared since=.* command=true\$"
-  assert_line --regexp "^queued=3 pid=$w3 host=.* mode=exclusive since=.* command=sh -c .*\$"
+  assert_line --regexp "^queued=3 pid=$w3 host=.* mode=exclusive since=[^ ]+ waiter_pid=$w3_lockdir command=sh -c .*\$"
+  # Only a script's ticket names a lockdir of its own.
+  assert_equal "$(grep -c waiter_pid= <<<"$output")" 1
   run lockdir --status --json L
   assert_success
   assert_equal "${#lines[@]}" 1
