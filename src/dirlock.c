@@ -2510,12 +2510,15 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
    heartbeat (the owner file's modification time).  Store in *OWNER that
    holding, or the first holder when none is theirs.  Return 0 done,
    1 free (or, for RENEW, the holding ended meanwhile), 2 not theirs,
-   3 not the caller's to touch, -1 on error.  */
+   3 not the caller's to touch, -1 on error.  Ending it, set *DIR_ERRNO
+   (if not NULL) as end_holding does.  */
 static int
 act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
-                    struct dirlock_owner *owner, bool renew)
+                    struct dirlock_owner *owner, bool renew, int *dir_errno)
 {
   clear_fault ();
+  if (dir_errno)
+    *dir_errno = 0;
   struct parent_dir parent;
   int lock_fd;
   struct dirlock_holders holders = { 0 };
@@ -2530,7 +2533,7 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
-                          !mine->shared, false, true, NULL);
+                          !mine->shared, false, true, dir_errno);
   else if (result == 0)
     {
       /* If the holding ended meanwhile, its file is gone: ENOENT.  */
@@ -2548,9 +2551,10 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
 
 int
 dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
-                     struct dirlock_owner *owner)
+                     struct dirlock_owner *owner, int *dir_left_errno)
 {
-  return act_on_own_holding (path, pids, n_pids, owner, false);
+  return act_on_own_holding (path, pids, n_pids, owner, false,
+                             dir_left_errno);
 }
 
 /* --- for the queue ---------------------------------------------------- */
@@ -2692,7 +2696,7 @@ int
 dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
                    struct dirlock_owner *owner)
 {
-  return act_on_own_holding (path, pids, n_pids, owner, true);
+  return act_on_own_holding (path, pids, n_pids, owner, true, NULL);
 }
 
 bool

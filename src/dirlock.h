@@ -315,9 +315,11 @@ int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
    dirlock_break_holders).  Return 0 if released, 1 if the lock was
    free, 2 if another process holds it, 3 if it is held for one of PIDS
    but belongs to a user the caller may not act for (*OWNER says who),
-   -1 on error.  */
+   -1 on error.  On 0, *DIR_LEFT_ERRNO is as dirlock_release sets
+   LOCK->dir_left_errno.  */
 int dirlock_release_for (char const *path, pid_t const *pids,
-                         size_t n_pids, struct dirlock_owner *owner);
+                         size_t n_pids, struct dirlock_owner *owner,
+                         int *dir_left_errno);
 
 /* Refresh the lease heartbeat of the lock PATH on behalf of a caller,
    with the same checks and return values as dirlock_release_for.  */

@@ -950,13 +950,28 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
     }
 }
 
+/* A release of LOCK_NAME ended the holding, but the rmdir of its empty
+   directory failed with ERRNUM (if not 0): say so, as the other tools
+   do, even with -q.  The status stays: an empty lock is free, and the
+   next lockdir renames its own directory over it.  */
+static void
+warn_left_empty (char const *lock_name, int errnum)
+{
+  if (errnum)
+    error (0, errnum, "warning: cannot remove the empty lock %s (it is "
+           "free: the next lockdir on it takes it)", quoteaf (lock_name));
+}
+
 /* Release LOCK after COMMAND.  Return false on a real failure.  */
 static bool
 release_after_command (struct dirlock *lock, char const *lock_name,
                        struct options const *opt)
 {
   if (dirlock_release (lock) == 0)
-    return true;
+    {
+      warn_left_empty (lock_name, lock->dir_left_errno);
+      return true;
+    }
   if (errno == ESTALE)
     {
       /* Someone broke it while we held it (lease, or --break): the
@@ -1260,6 +1275,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
                  quoteaf (lock_name),
                  released ? "the lock is released again"
                  : "and it is still held: release it with -u");
+          if (released)
+            warn_left_empty (lock_name, lock.dir_left_errno);
           forget_stdout_error ();
           return EXIT_SYSERR;
         }
@@ -1307,10 +1324,13 @@ release_for_caller (char const *lock_name, struct options const *opt)
   pid_t pids[2];
   size_t n_pids = script_caller_pids (opt->owner_pid, pids);
   struct dirlock_owner owner;
-  int r = dirlock_release_for (lock_name, pids, n_pids, &owner);
+  int dir_left_errno;
+  int r = dirlock_release_for (lock_name, pids, n_pids, &owner,
+                               &dir_left_errno);
   switch (r)
     {
     case 0:
+      warn_left_empty (lock_name, dir_left_errno);
       return EXIT_DONE;
     case 1:
       if (!opt->quiet)

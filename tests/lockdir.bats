@@ -1714,6 +1714,49 @@ sweep_leftovers() {
   assert_no_temporaries lockdir
 }
 
+# rmdir_fails_at ARG...: the number of the unlinkat of 'lockdir ARG...'
+# that removes the lock L's directory (found in a traced run, which
+# must leave L as it found it), for inject=unlinkat:when=N.
+rmdir_fails_at() {
+  strace -o trace -e trace=unlinkat lockdir "$@"
+  local n
+  n=$(grep '^unlinkat(' trace | grep -n '"L", AT_REMOVEDIR' | cut -d: -f1)
+  rm trace
+  [ -n "$n" ] || fail "no unlinkat of L by lockdir $*"
+  echo "$n"
+}
+
+@test "a release whose empty directory cannot be removed (I/O error) says so; the command's status stays, the lock is free" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local n
+  n=$(rmdir_fails_at L true)
+  # Before, lockdir said nothing, and an empty L stayed.
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" lockdir -q L sh -c 'exit 7'
+  assert_failure 7
+  assert_output "lockdir: warning: cannot remove the empty lock 'L' (it is free: the next lockdir on it takes it): Input/output error"
+  [ -d L ]
+  [ -z "$(ls -A L)" ]
+  run lockdir -n L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_output 3
+  [ ! -e L ]
+  # The script form: -u has released it (status 0), and says what stays.
+  lockdir --owner-pid=$$ L
+  n=$(rmdir_fails_at -u --owner-pid=$$ L)
+  lockdir --owner-pid=$$ L
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" lockdir -u --owner-pid=$$ L
+  assert_success
+  assert_output "lockdir: warning: cannot remove the empty lock 'L' (it is free: the next lockdir on it takes it): Input/output error"
+  [ -z "$(ls -A L)" ]
+  run lockdir --status L
+  assert_failure 1
+  lockdir L true
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
