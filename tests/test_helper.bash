@@ -258,15 +258,29 @@ background() {
   BG_PIDS="${BG_PIDS:-} $BG"
 }
 
+# The processes PID started, and theirs, and so on.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
 # Kill whatever background left running (call from teardown), so bats
-# does not wait for it; stopped processes are continued first.  The
-# processes a test listed in ./orphans (commands that may outlive the
-# lockdir that ran them) are killed too.
+# does not wait for it; stopped processes are continued first.  What
+# each started goes too: a COMMAND blocked on a FIFO whose lockdir was
+# killed would wait for ever.  The processes a test listed in ./orphans
+# (commands that may outlive the lockdir that ran them) are killed too.
 reap_background() {
-  local pid
+  local pid tree
   for pid in ${BG_PIDS:-}; do
-    kill -CONT "$pid" 2>/dev/null
-    kill -KILL "$pid" 2>/dev/null
+    # Stopped first, so that none starts another meanwhile.
+    tree="$pid $(descendants "$pid")"
+    # shellcheck disable=SC2086
+    kill -STOP $tree 2>/dev/null
+    # shellcheck disable=SC2086
+    kill -KILL $tree 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   if [ -f orphans ]; then
