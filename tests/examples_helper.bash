@@ -354,6 +354,32 @@ examples_misspelt_tools() {
         } }'
 }
 
+# Print each entry of EXAMPLE_STATUSES whose CALL is not a whole
+# command on a line of an example of its source: one left behind when
+# its example changed, or one naming part of a call, matches no call,
+# and would wait, unseen, to excuse a new one printed the same.
+examples_stale_statuses() {
+  local entry call line found
+  # What may stand before a command, and what may end one.
+  local before='[[:space:](;|&!]' end='[;|&)]'
+  for entry in "${EXAMPLE_STATUSES[@]}"; do
+    call=${entry#*: } found=
+    call=${call#* }
+    # shellcheck disable=SC2053,SC2086 # $before and $end are patterns;
+    # "TOOL KIND" is two words
+    while IFS= read -r line; do
+      if [[ " $line" == *$before"$call" ||
+            " $line" == *$before"$call"$end* ||
+            " $line" == *$before"$call"[[:space:]]$end* ||
+            " $line" == *$before"$call"[[:space:]]\#* ]]; then
+        found=1
+        break
+      fi
+    done < <(examples_blocks ${entry%%: *})
+    [ -n "$found" ] || printf '%s\n' "$entry"
+  done
+}
+
 # The status the call CALL (as printed) of an example of WHERE is
 # expected to exit with: 0, unless EXAMPLE_STATUSES says otherwise.
 examples_expected_status() {
