@@ -1679,9 +1679,13 @@ choose_primitive (struct repoint *r, struct options const *opt)
   else
     {
       /* rename(2) is the promise; RENAME_EXCHANGE, where the filesystem
-         surely has it, only lets us see what was replaced.  */
+         surely has it, only lets us see what was replaced.  On a local
+         filesystem the table has not measured, only the probe can say
+         it has the flag.  */
       char const *consequence;
-      r->use_exchange = (fs_judge (&info, FS_EXCHANGE, -1, &consequence)
+      int probe_dir = info.class == FSC_LOCAL ? r->parent.fd : -1;
+      r->use_exchange = (fs_judge (&info, FS_EXCHANGE, probe_dir,
+                                   &consequence)
                          == FS_SAFE);
       permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_RENAME,
                                    opt->force, opt->quiet);
