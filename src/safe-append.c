@@ -696,42 +696,46 @@ note_hangup (int sig)
    for input.  */
 enum { LOOK_INTERVAL_SECONDS = 1 };
 
-/* Does a leading part of the directory path DIR lie in /proc (a
-   relative DIR: the working directory too)?  Each part is looked at as
-   a name, not followed.  */
+/* Is the first leading part of the directory path DIR that cannot be
+   found a name in a directory of /proc (/proc/PID, of a process that
+   has ended)?  Each part before it is followed, as a look-up of DIR
+   follows it: a part missing from the directory a running process's
+   /proc/PID/cwd leads to is missing from a real directory, not from
+   /proc.  A relative DIR starts in the working directory.  */
 static bool
-dir_path_in_proc (char const *dir)
+missing_part_in_proc (char const *dir)
 {
-  bool in_proc = false;
-  if (!IS_ABSOLUTE_FILE_NAME (dir))
-    {
-      int cwd = open (".", O_PATH | O_CLOEXEC);
-      in_proc = 0 <= cwd && dir_is_proc (cwd);
-      if (0 <= cwd)
-        close (cwd);
-    }
+  int parent = open (IS_ABSOLUTE_FILE_NAME (dir) ? "/" : ".",
+                     O_PATH | O_CLOEXEC);
   char *part = xstrdup (dir);
   size_t len = strlen (part);
-  for (size_t end = 1; !in_proc && end <= len; end++)
+  bool in_proc = false;
+  for (size_t end = 1; 0 <= parent && end <= len; end++)
     if (end == len || part[end] == '/')
       {
         char saved = part[end];
         part[end] = '\0';
-        int fd = open (part, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        int fd = open (part, O_PATH | O_CLOEXEC);
         part[end] = saved;
         if (fd < 0)
-          break;
-        in_proc = dir_is_proc (fd);
-        close (fd);
+          {
+            in_proc = errno == ENOENT && dir_is_proc (parent);
+            break;
+          }
+        close (parent);
+        parent = fd;
       }
+  if (0 <= parent)
+    close (parent);
   free (part);
   return in_proc;
 }
 
 /* Has FILE's name gone with a process it led through, as
    /proc/PID/cwd/log does once process PID has ended: its directory
-   cannot be found, and its path leads through /proc?  The file we have
-   open is still there; the name will never name it again.  */
+   cannot be found, because a directory of that process is gone from
+   /proc?  The file we have open is still there; the name will never
+   name it again.  */
 static bool
 name_gone_with_process (char const *file)
 {
@@ -740,7 +744,8 @@ name_gone_with_process (char const *file)
   /* Only /proc says ESRCH to a look-up: it starts in a directory of
      the process (our working directory was /proc/PID).  */
   bool gone = (fd < 0 && (errno == ESRCH
-                          || (errno == ENOENT && dir_path_in_proc (dir))));
+                          || (errno == ENOENT
+                              && missing_part_in_proc (dir))));
   if (0 <= fd)
     close (fd);
   free (dir);

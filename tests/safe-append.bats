@@ -1438,6 +1438,47 @@ rotate_log() {
   assert_equal "$(cat d/log)" $'one\ntwo'
 }
 
+# Append "one" to FILE, remove directory DIR (where "one" shows in
+# DIR/log), send the SIGHUP of a rotation, then append "two".  The
+# status in $status, the errors in ./err.
+append_past_rmdir() {
+  local file=$1 dir=$2 pid w
+  mkfifo in
+  safe-append "$file" <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one "$dir/log"
+  rm -rf "$dir"
+  kill -HUP "$pid"
+  echo two >&$w || true
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  rm in
+}
+
+@test "FILE whose directory is removed: status 3, also through a running process's directory in /proc" {
+  # The name leads nowhere, and nothing tells the records where to go.
+  mkdir -p d/sub
+  append_past_rmdir d/sub/log d/sub
+  assert_equal "$status" 3
+  # (record 2, or none if the SIGHUP was seen while waiting for it)
+  grep -q "^safe-append: cannot append .*to 'd/sub/log': No such file or directory$" err
+  # The same through /proc/PID/cwd while process PID runs: its
+  # directory is still there, only FILE's is gone.  Before, any
+  # directory missing under /proc was taken for a process that had
+  # ended: the name was given up, and the records went on, status 0,
+  # into a file no name leads to.
+  mkdir -p d/sub
+  (cd d && exec sleep 1000) &
+  local owner=$!
+  append_past_rmdir "/proc/$owner/cwd/sub/log" d/sub
+  kill "$owner"
+  assert_equal "$status" 3
+  grep -q "^safe-append: cannot append .*to '/proc/$owner/cwd/sub/log': No such file or directory$" err
+}
+
 @test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
   mkfifo in
   : >log
