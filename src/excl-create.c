@@ -951,9 +951,14 @@ wait_until_not_ours_changed (struct parent_dir const *parent,
       || !SAME_INODE (held_st, j->judged))
     {
       /* Gone or replaced already, or it cannot be looked at: judging
-         again tells which.  */
+         again tells which.  But not past the deadline, unless it is
+         gone: replacements coming faster than we judge them would
+         otherwise keep us judging, as in wait_until_replaced.  */
+      bool gone = held < 0 && errno == ENOENT;
       if (held >= 0)
         close (held);
+      if (!gone && deadline_passed (opt->deadline))
+        return report_kept (file, opt, j, true);
       return 0;
     }
   int woke = wait_until_replaced (parent, parent->base, &held_st,

@@ -520,6 +520,37 @@ setup() {
   [ "$(stat -c %u pub/d.pid)" = 65534 ]
 }
 
+@test "--replace-stale -w: stale files not ours renamed over FILE without end: the deadline is still kept" {
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  command -v strace >/dev/null || skip "strace is not installed"
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir -m 1777 pub
+  local dead renamer
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >pub/d.pid
+  # root's stale files, one renamed over the other without end.
+  pid_record "$dead" 1 >record
+  perl -e 'open (R, "<", "record") or die; local $/; my $r = <R>;
+    while (1) { open (W, ">", "pub/new") or die; print W $r; close W;
+                rename ("pub/new", "pub/d.pid") or die; }' &
+  renamer=$!
+  # Each openat slowed down: FILE has always been replaced again by
+  # the time the file judged is held open.  Before, that was a new FILE
+  # to judge at once, the deadline not looked at: it waited for ever.
+  local start=$SECONDS
+  run timeout 20 strace -f -qq -o /dev/null \
+    -e inject=openat:delay_enter=100000 \
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 1s --pid --replace-stale pub/d.pid
+  kill "$renamer"
+  wait "$renamer" || true
+  assert_failure 1
+  # One look takes about a second, with every openat slowed down.
+  [ $((SECONDS - start)) -le 4 ]
+  assert_output --partial "timed out waiting for 'pub/d.pid' to be removed (process $dead is gone"
+}
+
 @test "content for an existing FILE: status 1, old content kept, no temporary" {
   echo old >f
   run excl-create -c new f
