@@ -1616,7 +1616,8 @@ publish_expected (struct repoint *r, struct options const *opt)
         error (0, errno, "warning: cannot release the lock %s",
                quoteaf (lock_shown));
       else
-        dirlock_warn_left_empty (&lock, lock_shown, "--expect", r->link);
+        dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
+                                 "--expect call", r->link);
       unblock_cleanup_signals ();
       break;
     case 1:

@@ -2197,14 +2197,14 @@ dirlock_release (struct dirlock *lock)
 }
 
 void
-dirlock_warn_left_empty (struct dirlock const *lock, char const *shown,
-                         char const *option, char const *file)
+dirlock_warn_left_empty (int dir_left_errno, char const *shown,
+                         char const *recoverer, char const *file)
 {
   /* Released, and free (an empty lock is), but not gone.  */
-  if (lock->dir_left_errno)
-    error (0, lock->dir_left_errno, "warning: cannot remove the empty "
-           "lock %s (the next %s call on %s recovers it)",
-           quoteaf_n (0, shown), option, quoteaf_n (1, file));
+  if (dir_left_errno)
+    error (0, dir_left_errno, "warning: cannot remove the empty "
+           "lock %s (the next %s on %s recovers it)",
+           quoteaf_n (0, shown), recoverer, quoteaf_n (1, file));
 }
 
 void

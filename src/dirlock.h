@@ -243,12 +243,14 @@ int dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
    LOCK->dir_left_errno says whether LOCK's empty directory stayed.  */
 int dirlock_release (struct dirlock *lock);
 
-/* After a dirlock_release that returned 0: if LOCK's empty directory
-   stayed, warn on stderr, naming the lock as SHOWN, and that the next
-   call with OPTION on FILE recovers it (for the tools whose lock is a
-   moment's, which say every name they leave behind).  */
-void dirlock_warn_left_empty (struct dirlock const *lock, char const *shown,
-                              char const *option, char const *file);
+/* After a release that ended the holding (dirlock_release or
+   dirlock_release_for returned 0) with DIR_LEFT_ERRNO set (not 0): the
+   lock's empty directory stayed.  Warn on stderr, naming the lock as
+   SHOWN, and that the next RECOVERER ("lockdir", "--expect call") on
+   FILE recovers it -- even with -q: every tool says each name it leaves
+   behind.  */
+void dirlock_warn_left_empty (int dir_left_errno, char const *shown,
+                              char const *recoverer, char const *file);
 
 /* Forget a held lock without releasing it (its owner is another
    process, which keeps it): close what LOCK holds open.  */

@@ -906,7 +906,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     }
   else if (released == 0)
     /* The status stays.  */
-    dirlock_warn_left_empty (&lock, lock_shown, "--replace-stale", file);
+    dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
+                             "--replace-stale call", file);
   free (lock_shown);
   free (lock_name);
   return status;

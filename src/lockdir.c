@@ -950,18 +950,6 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
     }
 }
 
-/* A release of LOCK_NAME ended the holding, but the rmdir of its empty
-   directory failed with ERRNUM (if not 0): say so, as the other tools
-   do, even with -q.  The status stays: an empty lock is free, and the
-   next lockdir renames its own directory over it.  */
-static void
-warn_left_empty (char const *lock_name, int errnum)
-{
-  if (errnum)
-    error (0, errnum, "warning: cannot remove the empty lock %s (it is "
-           "free: the next lockdir on it takes it)", quoteaf (lock_name));
-}
-
 /* Release LOCK after COMMAND.  Return false on a real failure.  */
 static bool
 release_after_command (struct dirlock *lock, char const *lock_name,
@@ -969,7 +957,10 @@ release_after_command (struct dirlock *lock, char const *lock_name,
 {
   if (dirlock_release (lock) == 0)
     {
-      warn_left_empty (lock_name, lock->dir_left_errno);
+      /* Said even with -q; the status stays: an empty lock is free, and
+         the next lockdir renames its own directory over it.  */
+      dirlock_warn_left_empty (lock->dir_left_errno, lock_name, "lockdir",
+                               lock_name);
       return true;
     }
   if (errno == ESTALE)
@@ -1276,7 +1267,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
                  released ? "the lock is released again"
                  : "and it is still held: release it with -u");
           if (released)
-            warn_left_empty (lock_name, lock.dir_left_errno);
+            dirlock_warn_left_empty (lock.dir_left_errno, lock_name,
+                                     "lockdir", lock_name);
           forget_stdout_error ();
           return EXIT_SYSERR;
         }
@@ -1330,7 +1322,8 @@ release_for_caller (char const *lock_name, struct options const *opt)
   switch (r)
     {
     case 0:
-      warn_left_empty (lock_name, dir_left_errno);
+      dirlock_warn_left_empty (dir_left_errno, lock_name, "lockdir",
+                               lock_name);
       return EXIT_DONE;
     case 1:
       if (!opt->quiet)

@@ -1734,7 +1734,7 @@ rmdir_fails_at() {
   run strace -o /dev/null -e trace=unlinkat \
     -e inject=unlinkat:error=EIO:when="$n" lockdir -q L sh -c 'exit 7'
   assert_failure 7
-  assert_output "lockdir: warning: cannot remove the empty lock 'L' (it is free: the next lockdir on it takes it): Input/output error"
+  assert_output "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
   [ -d L ]
   [ -z "$(ls -A L)" ]
   run lockdir -n L sh -c 'echo "$LOCKDIR_TOKEN"'
@@ -1748,7 +1748,7 @@ rmdir_fails_at() {
   run strace -o /dev/null -e trace=unlinkat \
     -e inject=unlinkat:error=EIO:when="$n" lockdir -u --owner-pid=$$ L
   assert_success
-  assert_output "lockdir: warning: cannot remove the empty lock 'L' (it is free: the next lockdir on it takes it): Input/output error"
+  assert_output "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
   [ -z "$(ls -A L)" ]
   run lockdir --status L
   assert_failure 1
