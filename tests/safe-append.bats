@@ -635,25 +635,37 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_output c
 }
 
-# Append "one", then "two" to FILE (default /proc/OTHER/fd/1) with
-# safe-append, where "one" shows in SEEN; between them OTHER is killed
-# and safe-append gets the SIGHUP of a rotation.  Its status in
-# $status, its errors in ./err.
-append_past_exit() {
-  local other=$1 seen=$2 file=${3:-/proc/$1/fd/1} pid w
+# Append "one", then "two" to FILE with safe-append, where "one" shows
+# in SEEN; between them run COMMAND..., then send the SIGHUP of a
+# rotation.  The status in $status, the errors in ./err.
+append_around() {
+  local file=$1 seen=$2 pid w
+  shift 2
   mkfifo in
   safe-append "$file" <in 2>err &
   pid=$!
   exec {w}>in
   echo one >&$w
   wait_until grep -qx one "$seen"
-  kill "$other"
-  wait_until is_dead "$other"
-  kill -HUP "$pid"
+  "$@"
+  # safe-append may have looked already (once a second), and ended.
+  kill -HUP "$pid" 2>/dev/null || true
   echo two >&$w || true
   exec {w}>&-
   status=0
   wait "$pid" || status=$?
+  rm in
+}
+
+# Kill process PID and wait until it is dead.
+end_process() {
+  kill "$1"
+  wait_until is_dead "$1"
+}
+
+# append_around FILE (default /proc/OTHER/fd/1), SEEN, killing OTHER.
+append_past_exit() {
+  append_around "${3:-/proc/$1/fd/1}" "$2" end_process "$1"
 }
 
 @test "/proc/PID/fd/N that is another process's pipe: records go into the pipe, also after that process is gone" {
@@ -1438,24 +1450,9 @@ rotate_log() {
   assert_equal "$(cat d/log)" $'one\ntwo'
 }
 
-# Append "one" to FILE, remove directory DIR (where "one" shows in
-# DIR/log), send the SIGHUP of a rotation, then append "two".  The
-# status in $status, the errors in ./err.
+# append_around FILE, DIR/log, removing directory DIR.
 append_past_rmdir() {
-  local file=$1 dir=$2 pid w
-  mkfifo in
-  safe-append "$file" <in 2>err &
-  pid=$!
-  exec {w}>in
-  echo one >&$w
-  wait_until grep -qx one "$dir/log"
-  rm -rf "$dir"
-  kill -HUP "$pid"
-  echo two >&$w || true
-  exec {w}>&-
-  status=0
-  wait "$pid" || status=$?
-  rm in
+  append_around "$1" "$2/log" rm -rf "$2"
 }
 
 @test "FILE whose directory is removed: status 3, also through a running process's directory in /proc" {
