@@ -1007,7 +1007,8 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
         }
       if (j.verdict == VERDICT_NOT_OURS)
         {
-          /* Gone, FILE is judged GONE: created again at once.  */
+          /* Removed or replaced: judge FILE again (a FILE gone is
+             created at once).  */
           status = wait_until_not_ours_changed (parent, file, opt, &j);
           if (status != 0)
             break;

@@ -482,8 +482,12 @@ unescape_backslash (char *s)
   char *out = s;
   for (char const *in = s; *in; in++)
     {
-      if (in[0] == '\\' && !*++in)
-        break;
+      if (in[0] == '\\')
+        {
+          in++;
+          if (!*in)
+            break;
+        }
       *out++ = *in;
     }
   *out = '\0';
@@ -561,8 +565,12 @@ overlay_lower_layers (char const *options, size_t *n)
                 {
                   /* As unescape_backslash: a trailing backslash is
                      dropped.  */
-                  if (old_api && v[0] == '\\' && !*++v)
-                    break;
+                  if (old_api && v[0] == '\\')
+                    {
+                      v++;
+                      if (!*v)
+                        break;
+                    }
                   *out++ = *v++;
                 }
               /* "::" ends the layers of the merged tree.  */
