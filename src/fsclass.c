@@ -913,6 +913,18 @@ lacks_probed (enum fs_primitive prim, int errnum)
 #define NOT_MEASURED_EXCHANGE \
   "RENAME_EXCHANGE was not measured on this filesystem"
 
+/* PRIM's stem above, ending as the table's do when PROBE_MADE is
+   false.  */
+static char const *
+not_measured (enum fs_primitive prim, bool probe_made)
+{
+  if (prim == FS_NOREPLACE)
+    return (probe_made ? NOT_MEASURED_NOREPLACE
+            : NOT_MEASURED_NOREPLACE ", and no probe was made");
+  return (probe_made ? NOT_MEASURED_EXCHANGE
+          : NOT_MEASURED_EXCHANGE ", and no probe was made");
+}
+
 /* STEM (one of the above), and that the probe failed with ERRNUM: a
    full disk, a read-only mount.  The text is good until the next
    call: judge's callers print a judgement before asking another.  */
@@ -986,10 +998,7 @@ table_judgement (struct fs_info const *info, enum fs_primitive prim)
                           DRIVER_DECIDES_FLAG ", and no probe was made");
         /* Not known at all: unknown until a probe passes.  */
         if (!row && (prim == FS_NOREPLACE || prim == FS_EXCHANGE))
-          return lacking (FS_REFUSE,
-                          (prim == FS_NOREPLACE
-                           ? NOT_MEASURED_NOREPLACE ", and no probe was made"
-                           : NOT_MEASURED_EXCHANGE ", and no probe was made"));
+          return lacking (FS_REFUSE, not_measured (prim, false));
       }
       return judged (FS_SAFE, NULL);
 
@@ -1189,9 +1198,7 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
         return lacking (FS_WARN, probe_failed (HOST_DECIDES_FLAG, errno));
       if (info->class == FSC_LOCAL && !measured_local (info))
         return lacking (FS_REFUSE,
-                        probe_failed ((prim == FS_NOREPLACE
-                                       ? NOT_MEASURED_NOREPLACE
-                                       : NOT_MEASURED_EXCHANGE), errno));
+                        probe_failed (not_measured (prim, true), errno));
       /* Still refused -- most daemons lack the flags -- but the
          table's "does not support" would claim what nobody saw.  */
       if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
