@@ -483,7 +483,11 @@ struct judgement
 {
   enum verdict verdict;
   pid_t pid;            /* the pid found, for ALIVE, UNKNOWN, DEAD */
-  struct stat judged;   /* NOT_OURS: the file judged */
+  /* NOT_OURS: the file judged, and a descriptor of it (else -1) kept
+     while we wait, so that its inode number is not given to a new
+     FILE, which would then look like the one judged.  */
+  struct stat judged;
+  int judged_fd;
   /* Room for a host name, or for the takeover lock's path.  */
   char why[PROCFACTS_HOST_MAX + PATH_MAX];
 };
@@ -690,15 +694,15 @@ static void
 judge_not_ours (struct parent_dir const *parent, int judged_fd, int errnum,
                 struct judgement *j)
 {
-  struct stat dir, st;
-  bool others_in_sticky = (errnum == EPERM
+  j->verdict = VERDICT_NOT_OURS;
+  bool judged_known = fstat (judged_fd, &j->judged) == 0;
+  if (!judged_known)
+    j->judged.st_ino = j->judged.st_dev = 0;
+  struct stat dir;
+  bool others_in_sticky = (errnum == EPERM && judged_known
                            && fstat (parent->fd, &dir) == 0
                            && (dir.st_mode & S_ISVTX)
-                           && fstat (judged_fd, &st) == 0
-                           && st.st_uid != geteuid ());
-  j->verdict = VERDICT_NOT_OURS;
-  if (fstat (judged_fd, &j->judged) != 0)
-    j->judged.st_ino = j->judged.st_dev = 0;
+                           && j->judged.st_uid != geteuid ());
   if (others_in_sticky)
     snprintf (j->why, sizeof j->why, "process %ld is gone, but the file "
               "is another user's in a sticky directory, so only its owner "
@@ -817,11 +821,13 @@ report_unreleased (char const *file, char const *lock_shown, bool gone)
 /* FILE exists and --replace-stale is given.  Judge FILE; if its process
    is gone, take the takeover lock, judge again, and remove FILE.
    Return -1 when FILE is gone (create it again), 0 when it stays (*J
-   says why), or a status.  */
+   says why), or a status.  A FILE kept as not ours is left open in
+   J->judged_fd, for the caller to close; otherwise that is -1.  */
 static int
 take_over_if_stale (struct parent_dir const *parent, char const *file,
                     struct options const *opt, struct judgement *j)
 {
+  j->judged_fd = -1;
   /* A first look without the lock: most callers find a live owner and
      need not queue for the lock.  */
   int status = judge_existing (parent, file, j, NULL);
@@ -893,7 +899,9 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
             status = 0;
         }
     }
-  if (judged_fd >= 0)
+  if (status == 0 && j->verdict == VERDICT_NOT_OURS)
+    j->judged_fd = judged_fd;
+  else if (judged_fd >= 0)
     close (judged_fd);
   /* ESTALE: we were stopped past the lease and another caller broke the
      lock meanwhile.  What we did under it stands (remove_stale checks
@@ -936,45 +944,29 @@ report_kept (char const *file, struct options const *opt,
    only its owner can end it, so wait for that file to be removed, or
    replaced in one step (a rename over it), which is a new FILE to
    judge.  Judging again on every change would wake us at each of our
-   own takeover locks, a busy loop.  Return 0 to judge FILE again, or
-   the status.  */
+   own takeover locks, a busy loop.  The file judged is still open in
+   J->judged_fd, as it has been since it was judged: opening it again
+   here would leave a moment in which it could be replaced and its
+   inode number reused by the next file renamed in, which would then
+   look like the one judged and never be judged.  Return 0 to judge
+   FILE again, or the status.  */
 static int
 wait_until_not_ours_changed (struct parent_dir const *parent,
                              char const *file, struct options const *opt,
                              struct judgement const *j)
 {
-  /* Held open while we wait, so that its inode number is not given to
-     a new FILE, which would then look like the one judged.  */
-  int held = openat (parent->fd, parent->base,
-                     O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  struct stat held_st;
-  if (held < 0 || fstat (held, &held_st) != 0
-      || !SAME_INODE (held_st, j->judged))
-    {
-      /* Gone or replaced already, or it cannot be looked at: judging
-         again tells which.  But not past the deadline, unless it is
-         gone: replacements coming faster than we judge them would
-         otherwise keep us judging, as in wait_until_replaced.  */
-      bool gone = held < 0 && errno == ENOENT;
-      if (held >= 0)
-        close (held);
-      if (!gone && deadline_passed (opt->deadline))
-        return report_kept (file, opt, j, true);
-      return 0;
-    }
-  int woke = wait_until_replaced (parent, parent->base, &held_st,
-                                  fs_dir_remote (parent->fd),
-                                  opt->deadline);
-  int saved_errno = errno;
-  close (held);
-  switch (woke)
+  /* Gone or replaced already ends the wait at once, but not past the
+     deadline, unless it is gone: replacements coming faster than we
+     judge them would otherwise keep us judging.  */
+  switch (wait_until_replaced (parent, parent->base, &j->judged,
+                               fs_dir_remote (parent->fd), opt->deadline))
     {
     case 0:
       return 0;
     case 1:
       return report_kept (file, opt, j, true);
     default:
-      error (0, saved_errno, "cannot wait for %s", quoteaf (file));
+      error (0, errno, "cannot wait for %s", quoteaf (file));
       return EXIT_SYSERR;
     }
 }
@@ -998,22 +990,20 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
     {
       struct judgement j;
       status = take_over_if_stale (parent, file, opt, &j);
+      bool not_ours = (status == 0 && opt->wait
+                       && j.verdict == VERDICT_NOT_OURS);
+      if (status == 0 && !opt->wait)
+        status = report_kept (file, opt, &j, false);
+      else if (not_ours)
+        /* Removed or replaced: judge FILE again (a FILE gone is
+           created at once).  */
+        status = wait_until_not_ours_changed (parent, file, opt, &j);
+      if (j.judged_fd >= 0)
+        close (j.judged_fd);
       if (status != 0)
         break;
-      if (!opt->wait)
-        {
-          status = report_kept (file, opt, &j, false);
-          break;
-        }
-      if (j.verdict == VERDICT_NOT_OURS)
-        {
-          /* Removed or replaced: judge FILE again (a FILE gone is
-             created at once).  */
-          status = wait_until_not_ours_changed (parent, file, opt, &j);
-          if (status != 0)
-            break;
-          continue;
-        }
+      if (not_ours)
+        continue;
       int pidfd = -1;
       if (j.verdict == VERDICT_ALIVE)
         {

@@ -528,6 +528,43 @@ waits_as_nobody() {
   [ "$(stat -c %u pub/d.pid)" = 65534 ]
 }
 
+@test "--replace-stale -w: a stale file not ours, replaced between its judgement and the wait, is judged too" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local owner
+  stale_not_nobodys
+  sleep 60 3>&- &
+  owner=$!
+  # nobody judges root's stale d.pid not ours to replace, and is held
+  # back 2 s at the release of the takeover lock (its first unlinkat),
+  # before it waits for d.pid to change.
+  background sh -c 'exec strace -qq -o trace -e trace=unlinkat \
+    -e inject=unlinkat:delay_enter=2000000:when=1 \
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 4s --pid --replace-stale pub/d.pid 2>err'
+  wait_until grep -q '^unlinkat(' trace
+  # Meanwhile d.pid is replaced by a live owner's pid file, again and
+  # again until the new file has the inode number of the one judged
+  # (ext4 gives a freed number to the next file made in the directory;
+  # a bounded loop, since where the judged file is held open it cannot).
+  # Before, the file judged was closed before the lock was released,
+  # and opened again only for the wait: the new d.pid, with the number
+  # of the one judged, looked like it, was never judged, and the
+  # time-out named the dead pid.
+  pid_record "$owner" >record
+  perl -e 'open (R, "<", "record") or die; local $/; my $r = <R>;
+    my $judged = (stat "pub/d.pid")[1] or die;
+    for (1 .. 1000) {
+      open (W, ">", "pub/new") or die; print W $r; close W;
+      my $new = (stat "pub/new")[1];
+      rename ("pub/new", "pub/d.pid") or die;
+      last if $new == $judged; }'
+  local status=0
+  wait "$BG" || status=$?
+  kill "$owner"
+  assert_equal "$status" 1
+  assert_equal "$(cat err)" "excl-create: timed out waiting for 'pub/d.pid' to be removed (process $owner is running)"
+}
+
 @test "--replace-stale -w: stale files not ours renamed over FILE without end: the deadline is still kept" {
   command -v strace >/dev/null || skip "strace is not installed"
   local dead renamer
