@@ -52,6 +52,7 @@
 #include "strftime.h"
 #include "timespec.h"
 #include "xalloc.h"
+#include "xvasprintf.h"
 
 #define PROGRAM_NAME "safe-append"
 
@@ -270,9 +271,9 @@ input was quiet; no record is lost or split by a rotation.  With\n\
 --no-create, a FILE still absent then is an error, as at the start.  A\n\
 FILE that leads through a link in /proc (/dev/stdout, /proc/PID/fd/N)\n\
 names a descriptor, not a file: it is never reopened.  One that leads\n\
-through a process's directory there (/proc/PID/cwd/log) is reopened\n\
-while the process runs; once it is gone, the name names nothing, and\n\
-records go on into the file open.\n\
+through a process's directory there (/proc/PID/cwd/log), itself or by\n\
+a link elsewhere, is reopened while the process runs; once it is gone,\n\
+the name names nothing, and records go on into the file open.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -696,46 +697,91 @@ note_hangup (int sig)
    for input.  */
 enum { LOOK_INTERVAL_SECONDS = 1 };
 
-/* Is the first leading part of the directory path DIR that cannot be
-   found a name in a directory of /proc (/proc/PID, of a process that
-   has ended)?  Each part before it is followed, as a look-up of DIR
-   follows it: a part missing from the directory a running process's
-   /proc/PID/cwd leads to is missing from a real directory, not from
-   /proc.  A relative DIR starts in the working directory.  */
-static bool
-missing_part_in_proc (char const *dir)
+/* How many symbolic links open_file and missing_part_in_proc follow
+   before giving up, as the kernel does (ELOOP).  */
+enum { MAX_LINK_HOPS = 40 };
+
+/* Look up in directory PARENT the part NAME of a path, as the kernel
+   does: a symbolic link in /proc is followed by the kernel (the text
+   of /proc/PID/cwd names no file to follow by hand); any other is
+   left to the caller.  Return the descriptor, or -1 with errno set.  */
+static int
+open_part (int parent, char const *name, bool parent_in_proc)
 {
-  int parent = open (IS_ABSOLUTE_FILE_NAME (dir) ? "/" : ".",
+  return openat (parent, name, (O_PATH | O_CLOEXEC
+                                | (parent_in_proc ? 0 : O_NOFOLLOW)));
+}
+
+/* Does FILE lead, as the kernel looks it up, to a part that cannot be
+   found in a directory of /proc (/proc/PID of a process that has
+   ended)?  Its parts are looked up one at a time; a symbolic link
+   outside /proc is followed by its text, so that a link elsewhere into
+   /proc (/tmp/x -> /proc/PID/cwd) leads there.  A part missing from
+   the directory a running process's /proc/PID/cwd leads to is missing
+   from a real directory, not from /proc.  A relative FILE starts in
+   the working directory.  */
+static bool
+missing_part_in_proc (char const *file)
+{
+  char *path = xstrdup (file);
+  char const *rest = path;      /* the parts still to look up */
+  int parent = open (IS_ABSOLUTE_FILE_NAME (path) ? "/" : ".",
                      O_PATH | O_CLOEXEC);
-  char *part = xstrdup (dir);
-  size_t len = strlen (part);
   bool in_proc = false;
-  for (size_t end = 1; 0 <= parent && end <= len; end++)
-    if (end == len || part[end] == '/')
-      {
-        char saved = part[end];
-        part[end] = '\0';
-        int fd = open (part, O_PATH | O_CLOEXEC);
-        part[end] = saved;
-        if (fd < 0)
-          {
-            in_proc = errno == ENOENT && dir_is_proc (parent);
+  int hops = 0;
+  while (0 <= parent)
+    {
+      rest += strspn (rest, "/");
+      if (!*rest)
+        break;
+      size_t len = strcspn (rest, "/");
+      char *name = ximemdup0 (rest, len);
+      rest += len;
+      bool parent_in_proc = dir_is_proc (parent);
+      int fd = open_part (parent, name, parent_in_proc);
+      struct stat st;
+      if (fd < 0)
+        {
+          in_proc = parent_in_proc && (errno == ENOENT || errno == ESRCH);
+          free (name);
+          break;
+        }
+      if (!parent_in_proc && fstat (fd, &st) == 0 && S_ISLNK (st.st_mode))
+        {
+          close (fd);
+          char *target = (++hops <= MAX_LINK_HOPS
+                          ? areadlinkat (parent, name) : NULL);
+          free (name);
+          if (!target)
             break;
-          }
-        close (parent);
-        parent = fd;
-      }
+          /* Go on with the link's text, then what followed the link:
+             from the link's directory, or from the root.  */
+          char *joined = xasprintf ("%s%s", target, rest);
+          free (path);
+          rest = path = joined;
+          if (IS_ABSOLUTE_FILE_NAME (target))
+            {
+              close (parent);
+              parent = open ("/", O_PATH | O_CLOEXEC);
+            }
+          free (target);
+          continue;
+        }
+      free (name);
+      close (parent);
+      parent = fd;
+    }
   if (0 <= parent)
     close (parent);
-  free (part);
+  free (path);
   return in_proc;
 }
 
 /* Has FILE's name gone with a process it led through, as
-   /proc/PID/cwd/log does once process PID has ended: its directory
-   cannot be found, because a directory of that process is gone from
-   /proc?  The file we have open is still there; the name will never
-   name it again.  */
+   /proc/PID/cwd/log does once process PID has ended, or a link to it:
+   a part of it cannot be found, because a directory of that process is
+   gone from /proc?  The file we have open is still there; the name
+   will never name it again.  */
 static bool
 name_gone_with_process (char const *file)
 {
@@ -743,13 +789,11 @@ name_gone_with_process (char const *file)
   int fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   /* Only /proc says ESRCH to a look-up: it starts in a directory of
      the process (our working directory was /proc/PID).  */
-  bool gone = (fd < 0 && (errno == ESRCH
-                          || (errno == ENOENT
-                              && missing_part_in_proc (dir))));
+  bool gone = fd < 0 && errno == ESRCH;
   if (0 <= fd)
     close (fd);
   free (dir);
-  return gone;
+  return gone || missing_part_in_proc (file);
 }
 
 /* Log rotation.  Before a write, and while waiting for input
@@ -1218,10 +1262,6 @@ sticky_file_is_trusted (int dirfd, struct stat *dir_st, struct stat const *st)
               || !(dir_st->st_mode & (S_IWGRP | S_IWOTH))
               || st->st_uid == dir_st->st_uid));
 }
-
-/* How many symbolic links open_file follows before giving up, as the
-   kernel does (ELOOP).  */
-enum { MAX_LINK_HOPS = 40 };
 
 /* How many times open_file looks again when the name changes between
    its look and its open.  */

@@ -1450,6 +1450,38 @@ rotate_log() {
   assert_equal "$(cat d/log)" $'one\ntwo'
 }
 
+@test "FILE through a link elsewhere into another process's directory in /proc: records go on into the file after that process is gone" {
+  # The link is followed as the kernel follows it: /tmp/x/log with
+  # /tmp/x -> /proc/PID/cwd leads through /proc as /proc/PID/cwd/log
+  # does.  Before, only the text of FILE was looked at: the link
+  # dangling once PID had ended was taken for a directory removed, and
+  # the look was status 3, the input after it never written.
+  mkdir d
+  (cd d && exec sleep 1000) &
+  ln -s "/proc/$!/cwd" via
+  append_past_exit $! d/log via/log
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat d/log)" $'one\ntwo'
+  # A link to /proc/PID itself, reached through a relative link.
+  rm d/log
+  (cd d && exec sleep 1000) &
+  ln -s "/proc/$!" p
+  ln -s ./p rel
+  append_past_exit $! d/log rel/cwd/log
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat d/log)" $'one\ntwo'
+  # FILE itself a link to /proc/PID/cwd/log.
+  rm d/log
+  (cd d && exec sleep 1000) &
+  ln -s "/proc/$!/cwd/log" to_log
+  append_past_exit $! d/log to_log
+  assert_equal "$(cat err)" ""
+  assert_equal "$status" 0
+  assert_equal "$(cat d/log)" $'one\ntwo'
+}
+
 # append_around FILE, DIR/log, removing directory DIR.
 append_past_rmdir() {
   append_around "$1" "$2/log" rm -rf "$2"
