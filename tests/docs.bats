@@ -626,6 +626,23 @@ EOF
     'block 1, line 6: lockdir exited with status 1 (expected 0): lockdir L excl-create h')"
 }
 
+@test "examples harness (control): a tool run by env, nice or nohup that fails is caught" {
+  # They were only seen to reach the tool (the wrapper on PATH): a
+  # call broken into a mere "no" passed.
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'env X=1 excl-create f' 'env X=1 excl-create f' \
+    'nice -n 5 excl-create g' 'nice -n 5 excl-create g' \
+    'nohup excl-create h' 'nohup excl-create h' 'env X=1 true' \
+    >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output "$(printf '%s\n' \
+    'block 1, line 2: env exited with status 1 (expected 0): env X=1 excl-create f' \
+    'block 1, line 4: nice exited with status 1 (expected 0): nice -n 5 excl-create g' \
+    'block 1, line 6: nohup exited with status 1 (expected 0): nohup excl-create h')"
+}
+
 @test "examples harness: what an example leaves running ends with the sandbox" {
   require_sandbox
   local dir

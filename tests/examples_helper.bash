@@ -29,9 +29,10 @@
 #
 # Each tool runs through a shell function that records its exit status,
 # the script line it was called from and the call as printed (bash's
-# $BASH_COMMAND, unexpanded).  So do timeout and xargs when they run a
-# tool: their status is the tool's (xargs: 123 for any failure), and a
-# lockdir's status is its COMMAND's.  A block fails when a call exits
+# $BASH_COMMAND, unexpanded).  So do timeout, xargs, env, nice and nohup
+# when they run a tool (EXAMPLE_RUNNERS): their status is the tool's
+# (xargs: 123 for any failure), and a lockdir's status is its
+# COMMAND's.  A block fails when a call exits
 # with a status other than the one expected of it -- 0, unless
 # EXAMPLE_STATUSES names the few calls meant to show another (a "no", a
 # busy lock): a usage error, a system error, a command not found, or an
@@ -47,6 +48,9 @@
 
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
+# The programs that run a command given them, recorded when it is a
+# tool (their status is the tool's; xargs' 123 for any failure).
+EXAMPLE_RUNNERS='timeout xargs env nice nohup'
 # How long a block may run.
 EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
 # The calls expected to exit with a status other than 0 where they run,
@@ -228,15 +232,15 @@ examples_run_blocks() {
   # and the call, "STATUS LINE TOOL CALL".  A DEBUG trap, inherited by
   # subshells and functions (set -T) but not run inside the recording
   # functions, keeps the line in DOCS_LINE and the simple command about
-  # to run in DOCS_CALL.  A tool run by another program (timeout, xargs,
+  # to run in DOCS_CALL.  A tool run by another program (timeout, env,
   # lockdir's COMMAND) goes through a wrapper on PATH instead, which
   # records the line with status "-": reached.  It must exec the tool:
   # a process in between would change the tool's parent, which lockdir's
   # script form and excl-create --pid take for the owner.  Its status is
-  # checked where it comes out: timeout and xargs are recorded too when
+  # checked where it comes out: EXAMPLE_RUNNERS are recorded too when
   # they run a tool, and lockdir exits with its COMMAND's status.
   local t real recorders runs_tool
-  recorders=$(echo "docs_record timeout xargs $EXAMPLE_TOOLS" | tr ' ' '|')
+  recorders=$(echo "docs_record $EXAMPLE_RUNNERS $EXAMPLE_TOOLS" | tr ' ' '|')
   # shellcheck disable=SC2086 # one pattern per tool
   runs_tool=$(printf "*' %s '*|" $EXAMPLE_TOOLS)
   mkdir "$dir/wrappers"
@@ -256,7 +260,7 @@ examples_run_blocks() {
       '  ((line > 0)) || call="${*:3}"' \
       '  printf "%s %s %s %s\n" "$1" "$line" "$2" \' \
       '    "${call//$'"'"'\n'"'"'/ }" >>"$DOCS_LOG"; }'
-    for t in timeout xargs; do
+    for t in $EXAMPLE_RUNNERS; do
       # Recorded only when they run a tool.
       echo "$t() { command $t \"\$@\"; local st=\$?;"
       echo "  case \" \$* \" in ${runs_tool%|})"
