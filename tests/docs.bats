@@ -659,8 +659,24 @@ EOF
   require_sandbox
   local dir
   dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
-  printf '%s\n' 'timeout 10 excl-create f' 'lockdir L excl-create g' >"$dir/block.1"
+  printf '%s\n' 'timeout 10 excl-create f' 'lockdir L excl-create g' \
+    'stdbuf -oL excl-create h' 'true' >"$dir/block.1"
   run examples_run_blocks "$dir" 1
   assert_output ""
-  [ -f "$dir/cwd/f" ] && [ -f "$dir/cwd/g" ] || fail "the tools did not run"
+  [ -f "$dir/cwd/f" ] && [ -f "$dir/cwd/g" ] && [ -f "$dir/cwd/h" ] ||
+    fail "the tools did not run"
+}
+
+@test "examples harness: a tool reached only through the wrapper on PATH is said to be on its own line" {
+  # The DEBUG trap's text ran over lines, and LINENO counts them: the
+  # wrapper said each call was one line further down.  A line reached
+  # was taken for one never reached, and the line after it for one
+  # reached, whether it ran or not.
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'stdbuf -oL excl-create f' 'exit 0' 'stdbuf -oL excl-create g' \
+    >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output 'block 1, line 3 never ran: stdbuf -oL excl-create g'
 }

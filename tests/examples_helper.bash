@@ -247,10 +247,11 @@ examples_run_blocks() {
   {
     echo 'LOCK=/run/lock/script.lock REV=1a2b3c VERSION=1.2 HOST=web1 USER=deployer'
     echo 'set -T'
+    # On one line: in a trap's text, LINENO counts its lines too.
     # shellcheck disable=SC2016 # for the example's shell
-    echo 'trap '"'"'case ${FUNCNAME[0]-} in '"$recorders"') ;; *)
-      export DOCS_LINE=$((LINENO - 1))
-      DOCS_CALL=$BASH_COMMAND ;; esac'"'"' DEBUG'
+    echo 'trap '"'"'case ${FUNCNAME[0]-} in '"$recorders"') ;;' \
+      '*) export DOCS_LINE=$((LINENO - 1)); DOCS_CALL=$BASH_COMMAND ;;' \
+      'esac'"'"' DEBUG'
     # docs_record STATUS TOOL WORDS...: one line of the log, with the
     # line its caller was called from.  A trap's command (line 0) runs
     # where DOCS_CALL is stale: its call is then the WORDS it ran with.
