@@ -36,12 +36,11 @@ struct proc_stat
   unsigned long long start_time;    /* field 22 */
 };
 
-/* Read /proc/PID/stat into *ST.  Return 0, or -1 with errno.  */
+/* Read the stat file PATH of a process (/proc/PID/stat) into *ST.
+   Return 0, or -1 with errno.  */
 static int
-read_proc_stat (pid_t pid, struct proc_stat *st)
+read_stat_file (char const *path, struct proc_stat *st)
 {
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
   char buf[1024];
   ssize_t n = read_small_file (path, buf, sizeof buf);
   if (n <= 0)
@@ -82,11 +81,34 @@ read_proc_stat (pid_t pid, struct proc_stat *st)
   return -1;
 }
 
+/* Read /proc/PID/stat into *ST.  Return 0, or -1 with errno.  */
+static int
+read_proc_stat (pid_t pid, struct proc_stat *st)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
+  return read_stat_file (path, st);
+}
+
 int
 process_start_time (pid_t pid, unsigned long long *start_time)
 {
   struct proc_stat st;
   if (read_proc_stat (pid, &st) != 0)
+    return -1;
+  *start_time = st.start_time;
+  return 0;
+}
+
+int
+process_start_time_at (int dirfd, unsigned long long *start_time)
+{
+  /* Through our descriptor's link, the directory itself: its pid may
+     be another process's by now, or be a pid of another namespace.  */
+  char path[64];
+  snprintf (path, sizeof path, "/proc/self/fd/%d/stat", dirfd);
+  struct proc_stat st;
+  if (read_stat_file (path, &st) != 0)
     return -1;
   *start_time = st.start_time;
   return 0;

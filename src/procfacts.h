@@ -26,6 +26,10 @@ enum { PROCFACTS_HOST_MAX = 255 };
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
 
+/* The same for the process whose directory in /proc (/proc/PID) DIRFD
+   is open on.  */
+int process_start_time_at (int dirfd, unsigned long long *start_time);
+
 /* The parent of process PID, or 0 if unknown.  */
 pid_t process_parent (pid_t pid);
 

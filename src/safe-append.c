@@ -40,6 +40,7 @@
 
 #include "common.h"
 #include "fsclass.h"
+#include "procfacts.h"
 
 #include "areadlink.h"
 #include "dirname.h"
@@ -96,6 +97,18 @@ struct options
   bool force;
 };
 
+/* The processes a look-up of FILE's name passed through (trace_path):
+   the start time of each process whose directory in /proc (/proc/PID,
+   /proc/PID/task/TID) it looked in, the first PROC_TRAIL_MAX of them,
+   and whether a part of FILE was missing from a directory of /proc.  */
+enum { PROC_TRAIL_MAX = 4 };
+struct proc_trail
+{
+  int n;
+  unsigned long long start_time[PROC_TRAIL_MAX];
+  bool missing_in_proc;
+};
+
 /* An open FILE and the records going into it.  */
 struct appender
 {
@@ -106,6 +119,8 @@ struct appender
   bool fifo;                /* writes of at most PIPE_BUF are atomic */
   bool follow_name;         /* reopen FILE by name after a rotation */
   bool name_was_absent;     /* FILE's name named no file at the last look */
+  struct proc_trail trail;  /* the processes FILE's name led through
+                               when it was opened */
   struct timespec next_look; /* when to look at FILE's name again */
   rlim_t size_limit;        /* RLIMIT_FSIZE for a regular file, else
                                RLIM_INFINITY */
@@ -273,7 +288,8 @@ FILE that leads through a link in /proc (/dev/stdout, /proc/PID/fd/N)\n\
 names a descriptor, not a file: it is never reopened.  One that leads\n\
 through a process's directory there (/proc/PID/cwd/log), itself or by\n\
 a link elsewhere, is reopened while the process runs; once it is gone,\n\
-the name names nothing, and records go on into the file open.\n\
+the name names nothing, not even with its pid given to another process,\n\
+and records go on into the file open.\n\
 \n\
 FILE is opened without following a symbolic link, unless the link is\n\
 trustworthy: outside a sticky directory such as /tmp, or owned by the\n\
@@ -697,7 +713,7 @@ note_hangup (int sig)
    for input.  */
 enum { LOOK_INTERVAL_SECONDS = 1 };
 
-/* How many symbolic links open_file and missing_part_in_proc follow
+/* How many symbolic links open_file and trace_path follow
    before giving up, as the kernel does (ELOOP).  */
 enum { MAX_LINK_HOPS = 40 };
 
@@ -712,24 +728,45 @@ open_part (int parent, char const *name, bool parent_in_proc)
                                 | (parent_in_proc ? 0 : O_NOFOLLOW)));
 }
 
-/* Does FILE lead, as the kernel looks it up, to a part that cannot be
-   found in a directory of /proc (/proc/PID of a process that has
-   ended)?  Its parts are looked up one at a time; a symbolic link
-   outside /proc is followed by its text, so that a link elsewhere into
-   /proc (/tmp/x -> /proc/PID/cwd) leads there.  A part missing from
-   the directory a running process's /proc/PID/cwd leads to is missing
-   from a real directory, not from /proc.  A relative FILE starts in
-   the working directory.  */
+/* Is NAME, a part looked up in a directory of /proc, a process's
+   directory there: a pid (/proc/PID, /proc/PID/task/TID)?  */
 static bool
-missing_part_in_proc (char const *file)
+names_pid (char const *name)
 {
+  return *name && name[strspn (name, "0123456789")] == '\0';
+}
+
+/* Add to *TRAIL the process whose directory in /proc DIRFD is; one
+   that cannot be read has ended since it was looked up.  */
+static void
+trail_add (struct proc_trail *trail, int dirfd)
+{
+  unsigned long long start_time;
+  if (process_start_time_at (dirfd, &start_time) != 0)
+    trail->missing_in_proc = true;
+  else if (trail->n < PROC_TRAIL_MAX)
+    trail->start_time[trail->n++] = start_time;
+}
+
+/* Look up FILE as the kernel does, and fill in *TRAIL with the
+   processes whose directories in /proc the look-up passed through, and
+   whether a part of FILE cannot be found in a directory of /proc
+   (/proc/PID of a process that has ended).  Its parts are looked up
+   one at a time; a symbolic link outside /proc is followed by its
+   text, so that a link elsewhere into /proc (/tmp/x -> /proc/PID/cwd)
+   leads there.  A part missing from the directory a running process's
+   /proc/PID/cwd leads to is missing from a real directory, not from
+   /proc.  A relative FILE starts in the working directory.  */
+static void
+trace_path (char const *file, struct proc_trail *trail)
+{
+  *trail = (struct proc_trail) { 0 };
   char *path = xstrdup (file);
   char const *rest = path;      /* the parts still to look up */
   int parent = open (IS_ABSOLUTE_FILE_NAME (path) ? "/" : ".",
                      O_PATH | O_CLOEXEC);
-  bool in_proc = false;
   int hops = 0;
-  while (0 <= parent)
+  while (0 <= parent && !trail->missing_in_proc)
     {
       rest += strspn (rest, "/");
       if (!*rest)
@@ -742,7 +779,8 @@ missing_part_in_proc (char const *file)
       struct stat st;
       if (fd < 0)
         {
-          in_proc = parent_in_proc && (errno == ENOENT || errno == ESRCH);
+          trail->missing_in_proc = (parent_in_proc
+                                    && (errno == ENOENT || errno == ESRCH));
           free (name);
           break;
         }
@@ -767,6 +805,8 @@ missing_part_in_proc (char const *file)
           free (target);
           continue;
         }
+      if (parent_in_proc && names_pid (name))
+        trail_add (trail, fd);
       free (name);
       close (parent);
       parent = fd;
@@ -774,16 +814,17 @@ missing_part_in_proc (char const *file)
   if (0 <= parent)
     close (parent);
   free (path);
-  return in_proc;
 }
 
 /* Has FILE's name gone with a process it led through, as
    /proc/PID/cwd/log does once process PID has ended, or a link to it:
    a part of it cannot be found, because a directory of that process is
-   gone from /proc?  The file we have open is still there; the name
-   will never name it again.  */
+   gone from /proc, or the process there is not one of those in
+   *OPENED, the trail of FILE when it was opened (its pid was given to
+   another)?  The file we have open is still there; the name will never
+   name it again.  */
 static bool
-name_gone_with_process (char const *file)
+name_gone_with_process (char const *file, struct proc_trail const *opened)
 {
   char *dir = mdir_name (file);
   int fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -793,7 +834,14 @@ name_gone_with_process (char const *file)
   if (0 <= fd)
     close (fd);
   free (dir);
-  return gone || missing_part_in_proc (file);
+  if (gone)
+    return true;
+  struct proc_trail now;
+  trace_path (file, &now);
+  return (now.missing_in_proc
+          || (opened->n && (now.n != opened->n
+                            || memcmp (now.start_time, opened->start_time,
+                                       now.n * sizeof *now.start_time))));
 }
 
 /* Log rotation.  Before a write, and while waiting for input
@@ -808,7 +856,8 @@ name_gone_with_process (char const *file)
    the old file or to the new one.  A name that has gone with the
    process it led through (name_gone_with_process) is not looked at
    again: the records go on into the file we have, as for a link in
-   /proc to a descriptor (appender_init).  RECORD is the number of the record
+   /proc to a descriptor (appender_init); so is one whose process's pid
+   has been given to another.  RECORD is the number of the record
    about to be written, or 0 if none is (await_input).  Return false
    after reporting a failure, naming RECORD.  */
 static bool
@@ -826,22 +875,25 @@ follow_name (struct appender *app, uintmax_t record)
                                                      0));
 
   struct stat name_st;
-  bool absent = false;
-  if (stat (app->file, &name_st) == 0)
+  bool found = stat (app->file, &name_st) == 0;
+  int lookup_errno = errno;
+  if (found && SAME_INODE (name_st, app->st))
     {
-      if (SAME_INODE (name_st, app->st))
-        {
-          app->name_was_absent = false;
-          return true;
-        }
+      app->name_was_absent = false;
+      return true;
     }
-  else if ((errno == ENOENT || errno == ESRCH)
-           && name_gone_with_process (app->file))
+  /* A name that led through a process's directory in /proc may lead
+     nowhere now, or, the pid given to another process, to a file of
+     that one's.  */
+  if ((app->trail.n || (!found && (lookup_errno == ENOENT
+                                   || lookup_errno == ESRCH)))
+      && name_gone_with_process (app->file, &app->trail))
     {
       app->follow_name = false;
       return true;
     }
-  else if (errno == ENOENT)
+  bool absent = false;
+  if (!found && lookup_errno == ENOENT)
     {
       absent = true;
       if (!hangup && !app->name_was_absent)
@@ -1725,6 +1777,8 @@ appender_init (struct appender *app, char const *file, int fd,
      is gone the name names nothing, though the file we have open is
      there.  Go on where we are, as the shell's >> does.  */
   app->follow_name = !app->fifo && !opt->content && !by_descriptor;
+  if (app->follow_name)
+    trace_path (file, &app->trail);
   clock_gettime (CLOCK_MONOTONIC_COARSE, &app->next_look);
   app->next_look.tv_sec += LOOK_INTERVAL_SECONDS;
   app->size_limit = RLIM_INFINITY;

@@ -1427,7 +1427,12 @@ rotate_log() {
   # Only a link followed inside /proc (/proc/PID/fd/N) names a
   # descriptor; /proc/self/cwd/log and a link to it name a file.
   ln -s "/proc/self/cwd/log" via
-  for file in /proc/self/cwd/log "/proc/self/root$PWD/log" via; do
+  # Another process's too, while it runs (its start time is the same
+  # at each look).
+  sleep 1000 3>&- &
+  local other=$!
+  for file in /proc/self/cwd/log "/proc/self/root$PWD/log" via \
+    "/proc/$other/cwd/log"; do
     rm -f log log.1 in
     rotate_log "$file"
     exec {w}>&-
@@ -1435,6 +1440,7 @@ rotate_log() {
     assert_equal "$(cat log.1)" one
     assert_equal "$(cat log)" two
   done
+  kill "$other"
 }
 
 @test "FILE through another process's directory in /proc (/proc/PID/cwd/log): records go on into the file after that process is gone" {
@@ -1480,6 +1486,39 @@ rotate_log() {
   assert_equal "$(cat err)" ""
   assert_equal "$status" 0
   assert_equal "$(cat d/log)" $'one\ntwo'
+}
+
+@test "FILE through another process's directory in /proc: a process that gets the same pid is not followed" {
+  # /proc/PID/cwd/log of a process that ended names, once its pid is
+  # given to another process, a file in that process's directory.
+  # Before, safe-append took it for FILE rotated, and went on
+  # appending there (creating it).  In a PID namespace of our own,
+  # ns_last_pid gives the next process the pid that just ended.
+  require_root
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  mkdir d e
+  run unshare --pid --fork --mount-proc bash -c '
+    (cd d && exec sleep 1000) &
+    old=$!
+    mkfifo in
+    safe-append "/proc/$old/cwd/log" <in 2>err &
+    pid=$!
+    exec {w}>in
+    echo one >&$w
+    until grep -qx one d/log 2>/dev/null; do sleep 0.01; done
+    kill "$old"
+    wait "$old"
+    echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
+    (cd e && exec sleep 1000 {w}>&-) &
+    [ "$!" = "$old" ] || { echo "pid $old not reused: $!"; exit 1; }
+    kill -HUP "$pid"
+    echo two >&$w
+    exec {w}>&-
+    wait "$pid"'
+  assert_success
+  assert_equal "$(cat err)" ""
+  assert_equal "$(cat d/log)" $'one\ntwo'
+  [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
 }
 
 # append_around FILE, DIR/log, removing directory DIR.
