@@ -2449,12 +2449,13 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
 
 int
 dirlock_break_holders (char const *path, struct dirlock_holders *ended,
-                       struct dirlock_owner *refused)
+                       struct dirlock_owner *refused, int *dir_left_errno)
 {
   clear_fault ();
   struct dirlock_holders seen = { 0 };
   ended->count = 0;
   refused->id[0] = '\0';
+  *dir_left_errno = 0;
   int result;
   for (;;)
     {
@@ -2481,8 +2482,10 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
               result = -1;
               break;
             }
+          /* Of shared holders, the rmdir after the last record ended
+             is the one that counts: the others fail harmlessly.  */
           int r = end_holding (&parent, lock_fd, o->id, token,
-                               !o->shared, false, true, NULL);
+                               !o->shared, false, true, dir_left_errno);
           if (r < 0)
             result = -1;
           else if (r == 0)

@@ -307,9 +307,12 @@ char const *dirlock_stale_reason (struct dirlock_owner const *owner);
    shared holders, some can be), or, if the caller may not end one of
    them, none, and *REFUSED its record, with errno EPERM (only root,
    the user who wrote the record and the owner of LOCK's directory may
-   end another user's holding); *REFUSED's id is empty otherwise.  */
+   end another user's holding); *REFUSED's id is empty otherwise.
+   *DIR_LEFT_ERRNO is set as dirlock_release sets LOCK->dir_left_errno,
+   by the last holding ended.  */
 int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
-                           struct dirlock_owner *refused);
+                           struct dirlock_owner *refused,
+                           int *dir_left_errno);
 
 /* Release the lock PATH on behalf of a caller: only if one of the
    N_PIDS processes PIDS owns it (of shared holders, the first found

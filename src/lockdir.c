@@ -1432,7 +1432,13 @@ break_lock (char const *lock_name, struct options const *opt)
     return EXIT_SYSERR;
   struct dirlock_holders ended = { 0 };
   struct dirlock_owner refused;
-  int broken = dirlock_break_holders (lock_name, &ended, &refused);
+  int dir_left_errno;
+  int broken = dirlock_break_holders (lock_name, &ended, &refused,
+                                      &dir_left_errno);
+  /* Said even with -q, as after a release; broken all the same.  */
+  if (broken == 0)
+    dirlock_warn_left_empty (dir_left_errno, lock_name, "lockdir",
+                             lock_name);
   int reset = broken >= 0 ? reset_history (lock_name) : 0;
   if (reset < 0 || (broken == 1 && reset == 1))
     {

@@ -1718,7 +1718,7 @@ sweep_leftovers() {
 # that removes the lock L's directory (found in a traced run, which
 # must leave L as it found it), for inject=unlinkat:when=N.
 rmdir_fails_at() {
-  strace -o trace -e trace=unlinkat lockdir "$@"
+  strace -o trace -e trace=unlinkat lockdir "$@" >/dev/null
   local n
   n=$(grep '^unlinkat(' trace | grep -n '"L", AT_REMOVEDIR' | cut -d: -f1)
   rm trace
@@ -1749,6 +1749,26 @@ rmdir_fails_at() {
     -e inject=unlinkat:error=EIO:when="$n" lockdir -u --owner-pid=$$ L
   assert_success
   assert_output "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
+  [ -z "$(ls -A L)" ]
+  run lockdir --status L
+  assert_failure 1
+  lockdir L true
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
+@test "--break whose empty directory cannot be removed (I/O error) says so; the holding is broken all the same (0)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local n
+  lockdir L
+  n=$(rmdir_fails_at --break L)
+  lockdir L
+  # Before, --break said nothing of the empty L it left.
+  run --separate-stderr strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" lockdir --break L
+  assert_success
+  assert_line "pid=$BASHPID"
+  assert_equal "$stderr" "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
   [ -z "$(ls -A L)" ]
   run lockdir --status L
   assert_failure 1
