@@ -1917,16 +1917,22 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       if (look == LOOK_EMPTY)
         {
           /* An ended holding whose remover has not removed it yet (or
-             died first).  Removing it is safe: a holding is never
-             empty.  Where we may not (another user's, in a sticky
-             directory), say so rather than try forever.  */
-          if (unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR) != 0
-              && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+             died first, or could not: see dir_left_errno).  Removing
+             it is safe: a holding is never empty.  Where we may not
+             (another user's, in a sticky directory), say so rather
+             than try forever.  */
+          if (unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR) == 0
+              || errno == ENOENT || errno == ENOTEMPTY || errno == EEXIST)
+            continue;
+          if (errno == EPERM || errno == EACCES)
             {
               result = -1;
               break;
             }
-          continue;
+          /* Where it cannot be removed (EIO, EBUSY), our rename
+             replaces it all the same (rename replaces an empty
+             directory), or fails saying why: it is free.  */
+          look = LOOK_ABSENT;
         }
       if (look == LOOK_HELD)
         {

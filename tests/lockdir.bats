@@ -1777,6 +1777,24 @@ rmdir_fails_at() {
   assert_no_temporaries lockdir
 }
 
+@test "a stale holding ended where its empty directory cannot be removed (I/O error): the acquirer renames over it, and says it once" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  plant_record L "$(dead_pid)" 1 token=5
+  # Every rmdir fails: the breaker's, and the release's.  Before, the
+  # acquirer tried to rmdir the empty L again, and gave up (125).
+  run --separate-stderr strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO lockdir -n L sh -c 'echo "$LOCKDIR_TOKEN"; exit 7'
+  assert_failure 7
+  assert_output 6
+  assert_equal "$stderr" "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
+  [ -z "$(ls -A L)" ]
+  run lockdir -n L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_output 7
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
