@@ -1903,10 +1903,14 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   struct unsaid_break unsaid = { .pending = false };
   /* We have slept: the owner may have exited meanwhile.  */
   bool waited = false;
+  /* The errno of the rmdir that could not remove the empty LOCK found
+     by this round's look (0 if none): if the round fails, it stays.  */
+  int empty_left = 0;
   int result;
   for (;;)
     {
       int lock_fd = -1;
+      empty_left = 0;
       int look = look_at_lock (lock->parent.fd, lock->parent.base,
                                &lock_fd, &holders);
       if (look < 0 || look == LOOK_FOREIGN)
@@ -1932,6 +1936,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           /* Where it cannot be removed (EIO, EBUSY), our rename
              replaces it all the same (rename replaces an empty
              directory), or fails saying why: it is free.  */
+          empty_left = errno;
           look = LOOK_ABSENT;
         }
       if (look == LOOK_HELD)
@@ -2100,6 +2105,8 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   int saved_errno = errno;
   if (result < 0 && unsaid.pending)
     report_break (shown, &unsaid.owner, unsaid.reason);
+  if (result < 0)
+    lock->dir_left_errno = empty_left;
   if (owner_fd >= 0)
     close (owner_fd);
   /* An inotify instance is not closed now: see spent_fds.  */
@@ -2135,6 +2142,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
   lock->held_record.slot = lock->held_dir.slot = -1;
   lock->signals_held = false;
+  lock->dir_left_errno = 0;
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -2150,6 +2158,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
   lock->spent_fds[0] = lock->spent_fds[1] = -1;
   lock->held_record.slot = lock->held_dir.slot = -1;
   lock->signals_held = false;
+  lock->dir_left_errno = 0;
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {

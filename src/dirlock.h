@@ -183,7 +183,9 @@ struct dirlock
   /* Set by dirlock_release: the errno of the rmdir that could not
      remove our empty directory, which is then left for the next caller
      to take (an empty LOCK is free); 0 if it was removed, or was not
-     ours to remove any more.  */
+     ours to remove any more.  Set too by an acquisition that failed
+     (returned -1) after finding LOCK empty (a holding ended, perhaps
+     the stale one it ended) and unable to remove it: LOCK stays so.  */
   int dir_left_errno;
 };
 

@@ -1226,6 +1226,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
                "not acquired", (long) config.owner_pid, quoteaf (lock_name));
       else
         report_lock_error (lock_name, "acquire", errno);
+      dirlock_warn_left_empty (lock.dir_left_errno, lock_name, "lockdir",
+                               lock_name);
       return fail_status;
     }
   if (r == 1)

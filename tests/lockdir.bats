@@ -1795,6 +1795,30 @@ rmdir_fails_at() {
   assert_no_temporaries lockdir
 }
 
+@test "a stale holding ended, its empty directory kept (I/O error), then the acquisition fails: all three are said" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local pid
+  pid=$(dead_pid)
+  plant_record L "$pid" 1 token=5
+  # The two rmdirs of L (the breaker's, then the acquirer's) fail, then
+  # the rename of the acquirer's directory over the empty L (the first
+  # renameat put the record in L.last).  Before, the empty L was unsaid.
+  run strace -o /dev/null -e trace=unlinkat,renameat \
+    -e inject=unlinkat:error=EIO:when=1..2 \
+    -e inject=renameat:error=EIO:when=2 lockdir -n L true
+  assert_failure 125
+  assert_line --index 0 "lockdir: broke stale lock 'L' of pid $pid on $(uname -n) (token 5): its owner is dead"
+  assert_line --index 1 "lockdir: cannot acquire 'L': Input/output error"
+  assert_line --index 2 "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
+  assert_equal "${#lines[@]}" 3
+  [ -z "$(ls -A L)" ]
+  assert_no_temporaries lockdir
+  run lockdir -n L sh -c 'echo "$LOCKDIR_TOKEN"'
+  assert_success
+  assert_output 6
+  [ ! -e L ]
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
