@@ -1819,6 +1819,29 @@ rmdir_fails_at() {
   [ ! -e L ]
 }
 
+@test "a lockdir killed (SIGKILL) before renaming its temporary to L leaves it: the name does not say for which lock, so nobody removes it" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The first renameat is the temporary's to L: skipped, then SIGKILL.
+  run strace -o /dev/null -e trace=renameat \
+    -e inject=renameat:error=EIO:signal=SIGKILL:when=1 lockdir L true
+  assert_failure
+  [ ! -e L ]
+  local left
+  left=$(find . -maxdepth 1 -name '.lockdir.*' -type d)
+  [ -n "$left" ]
+  # It holds the dead lockdir's owner record, and no field names the
+  # lock (command= is the owner's command line: a script's, with
+  # --owner-pid).
+  run sh -c "cat $left/owner.*"
+  assert_line --regexp '^pid=[0-9]+$'
+  refute_line --regexp '^lock='
+  # The next lockdir on L cannot tell it from a temporary of another
+  # lock in this directory, and leaves it.
+  lockdir -n L true
+  [ ! -e L ]
+  [ -d "$left" ]
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
