@@ -1631,6 +1631,8 @@ publish_expected (struct repoint *r, struct options const *opt)
       break;
     default:
       error (0, errno, "cannot lock %s", quoteaf (lock_shown));
+      dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
+                               "--expect call", r->link);
       status = EXIT_SYSERR;
       break;
     }

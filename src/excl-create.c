@@ -879,6 +879,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
           error (0, errno, "cannot replace the stale %s (%s): cannot "
                  "take the lock %s", quoteaf_n (0, file), j->why,
                  quoteaf_n (1, lock_shown));
+          dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
+                                   "--replace-stale call", file);
           status = EXIT_SYSERR;
         }
       free (lock_shown);

@@ -2032,6 +2032,29 @@ assert_release_failure_harmless() {
   assert_release_failure_harmless
 }
 
+@test "--expect: an empty lock it can neither remove nor rename over (I/O error): not changed (3), and the empty lock is named" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  ln -s base current
+  # An ended holding's directory, left empty: the rmdir (the first
+  # unlinkat) and the rename of our directory over it (the first
+  # renameat) fail.  Before, the empty lock that stays was unsaid.
+  mkdir .atomic-swap.current.lock
+  run strace -o /dev/null -e inject=unlinkat:error=EIO:when=1 \
+    -e inject=renameat:error=EIO:when=1 \
+    atomic-swap -s --expect=base new current
+  assert_failure 3
+  assert_line --index 0 "atomic-swap: cannot lock '.atomic-swap.current.lock': Input/output error"
+  assert_line --index 1 "atomic-swap: warning: cannot remove the empty lock '.atomic-swap.current.lock' (the next --expect call on 'current' recovers it): Input/output error"
+  assert_equal "${#lines[@]}" 2
+  assert_equal "$(readlink current)" base
+  [ -z "$(ls -A .atomic-swap.current.lock)" ]
+  # As it says, the next call recovers it.
+  run atomic-swap -s --expect=base new current
+  assert_success
+  assert_equal "$(readlink current)" new
+  assert_no_leftovers
+}
+
 @test "--expect -q: a lock that cannot be released is still warned of; the change stands, status 0" {
   command -v strace >/dev/null || skip "strace is not installed"
   # The removal of the lock's owner record.  -q is for status-1

@@ -1522,6 +1522,29 @@ replace_stale_waiter() {
   [ -d d/.excl-create.f.lock ]
 }
 
+@test "--replace-stale: an empty takeover lock it can neither remove nor rename over (I/O error): 3, FILE kept, the empty lock named" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  pid_record "$(dead_pid)" 1 >d/f
+  # An ended holding's directory, left empty: the rmdir (the first
+  # unlinkat) and the rename of our directory over it (the first
+  # renameat) fail.  Before, the empty lock that stays was unsaid.
+  mkdir d/.excl-create.f.lock
+  run strace -o /dev/null -e inject=unlinkat:error=EIO:when=1 \
+    -e inject=renameat:error=EIO:when=1 \
+    excl-create --pid-of=$$ --replace-stale d/f
+  assert_failure 3
+  assert_line --index 1 "excl-create: warning: cannot remove the empty lock 'd/.excl-create.f.lock' (the next --replace-stale call on 'd/f' recovers it): Input/output error"
+  assert_equal "${#lines[@]}" 2
+  [ "$(head -n 1 d/f)" != "$$" ]
+  [ -z "$(ls -A d/.excl-create.f.lock)" ]
+  # As it says, the next call recovers it.
+  run excl-create --pid-of=$$ --replace-stale d/f
+  assert_success
+  assert_equal "$(head -n 1 d/f)" "$$"
+  [ ! -e d/.excl-create.f.lock ]
+}
+
 @test "--replace-stale: a takeover lock whose empty directory cannot be removed is named in a warning" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir d
