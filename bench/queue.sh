@@ -170,7 +170,8 @@ done
 
 echo
 echo "== Q4. Wake-ups: $QUEUED waiters queued, then released one by one;"
-echo "   poll(2) returns per waiter before it holds the lock (strace)"
+echo "   poll(2) returns, and attempts lost (its rename to the lock failed),"
+echo "   per waiter before it holds the lock (strace)"
 if have strace; then
   wakeups() {
     local k opts=("$@")
@@ -188,20 +189,25 @@ if have strace; then
     done
     echo >gate
     wait "$holder" "${pids[@]}"
-    # Each waiter's poll(2) returns with something ready, until the
-    # rename that made the lock its own.
+    # Each waiter's poll(2) returns with something ready, and its
+    # renames to the lock that failed (another took it first: a waiter
+    # woken by a change it then lost to), until the rename that made
+    # the lock its own.  A wake-up that comes while the waiter is not
+    # sleeping (dnotify's SIGIO) shows only as an attempt.
     for k in t/*; do
       awk '/"L.dir"\) = 0/ { exit }
            /^p?poll\(.*\) = [1-9]/ { n++ }
-           END { print n + 0 }' "$k"
-    done | awk '{ n += $1 } END { print n }'
+           /"L.dir"\) = -1/ { lost++ }
+           END { print n + 0, lost + 0 }' "$k"
+    done | awk '{ n += $1; lost += $2 } END { print n, lost }'
   }
-  printf '%-18s %10s %14s\n' locker wake-ups per-release
+  printf '%-18s %10s %14s %14s %14s\n' locker wake-ups per-release \
+    lost-attempts per-release
   for opt in '' --no-queue; do
     # shellcheck disable=SC2086 # no option at all, or one
-    n=$(wakeups $opt)
-    printf '%-18s %10s %14s\n' "lockdir${opt:+ $opt}" "$n" \
-      "$(ratio "$n" "$QUEUED")"
+    read -r n lost < <(wakeups $opt)
+    printf '%-18s %10s %14s %14s %14s\n' "lockdir${opt:+ $opt}" "$n" \
+      "$(ratio "$n" "$QUEUED")" "$lost" "$(ratio "$lost" "$QUEUED")"
   done
 else
   echo "(no strace: skipped)"
