@@ -100,8 +100,8 @@ static struct local_fs const *
 local_fs_named (char const *fstype)
 {
   if (fstype)
-    for (size_t i = 0; i < sizeof local_filesystems / sizeof *local_filesystems;
-         i++)
+    for (size_t i = 0;
+         i < sizeof local_filesystems / sizeof *local_filesystems; i++)
       if (strcmp (local_filesystems[i].fstype, fstype) == 0)
         return &local_filesystems[i];
   return NULL;

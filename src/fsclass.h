@@ -135,10 +135,11 @@ enum fs_verdict fs_judge (struct fs_info const *info, enum fs_primitive prim,
                           int dirfd, char const **consequence);
 
 /* Probe whether renameat2 FLAGS (RENAME_NOREPLACE or RENAME_EXCHANGE)
-   is supported in DIRFD, with scratch names (".TOOL." and random characters) that are
-   removed again, also if a signal arrives.  RENAME_NOREPLACE is tried
-   on an absent target: an existing one gets EEXIST from the VFS before
-   the filesystem is asked, which proves nothing.  Return 1 supported,
+   is supported in DIRFD, with scratch names (".TOOL." and random
+   characters) that are removed again, also if a signal arrives.
+   RENAME_NOREPLACE is tried on an absent target: an existing one gets
+   EEXIST from the VFS before the filesystem is asked, which proves
+   nothing.  Return 1 supported,
    0 unsupported (EINVAL, ENOSYS, EOPNOTSUPP; errno is then that
    error), -1 could not tell (e.g. the directory is not writable).  */
 int fs_probe_renameat2 (int dirfd, unsigned int flags);

@@ -53,9 +53,10 @@
    - a waiter blocked by a ticket sleeps on the pidfd of the process
      that waits with it: its waiter_pid, else the process its record
      names.  That process's exit is the usual wake-up: a lockdir
-     removes its ticket when it releases or gives up, then exits.  Whoever removes a ticket while its process
-     may live on (-u, --break, a stale holding ended, the script form's
-     lockdir giving up or killed) *retires* it: renames it to '.' and
+     removes its ticket when it releases or gives up, then exits.
+     Whoever removes a ticket while its process may live on (-u,
+     --break, a stale holding ended, the script form's lockdir giving
+     up or killed) *retires* it: renames it to '.' and
      its name, then unlinks that.  Tickets are never renamed otherwise,
      so a dnotify watch of the queue for renames (DN_RENAME) wakes the
      waiters then, and only then; each looks whether the ticket ahead
