@@ -805,7 +805,9 @@ trace_path (char const *file, struct proc_trail *trail)
           free (target);
           continue;
         }
-      if (parent_in_proc && names_pid (name))
+      /* A pid's link followed to elsewhere (/proc/PID/fd/N, a
+         directory's descriptor) is no process's directory.  */
+      if (parent_in_proc && names_pid (name) && dir_is_proc (fd))
         trail_add (trail, fd);
       free (name);
       close (parent);

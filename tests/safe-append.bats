@@ -1443,6 +1443,26 @@ rotate_log() {
   kill "$other"
 }
 
+@test "FILE through a descriptor of its directory (/dev/fd/N/log, /proc/PID/fd/N/log) is a file there: a rotation is followed" {
+  # The descriptor's link leads to a directory, not to a process's:
+  # before, the look-up at the rotation took it for a process that had
+  # ended (it has no 'stat'), and the rotation was never followed.
+  local dir
+  exec {dir}<.
+  sleep 1000 3>&- &
+  local other=$!
+  for file in "/dev/fd/$dir/log" "/proc/$other/fd/$dir/log"; do
+    rm -f log log.1 in
+    rotate_log "$file"
+    exec {w}>&-
+    wait "$pid"
+    assert_equal "$(cat log.1)" one
+    assert_equal "$(cat log)" two
+  done
+  kill "$other"
+  exec {dir}<&-
+}
+
 @test "FILE through another process's directory in /proc (/proc/PID/cwd/log): records go on into the file after that process is gone" {
   # With the process, /proc/PID/cwd is gone, but the file safe-append
   # opened is still there: the look at FILE's name finds no directory
