@@ -1928,14 +1928,19 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           if (unlinkat (lock->parent.fd, lock->parent.base, AT_REMOVEDIR) == 0
               || errno == ENOENT || errno == ENOTEMPTY || errno == EEXIST)
             continue;
-          if (errno == EPERM || errno == EACCES)
+          /* No rename replaces it either on a read-only filesystem,
+             or where it is a mount point (EBUSY): the next acquirer
+             fails as we do, so it is an error, not an empty lock
+             left for it to recover.  */
+          if (errno == EPERM || errno == EACCES || errno == EROFS
+              || errno == EBUSY)
             {
               result = -1;
               break;
             }
-          /* Where it cannot be removed (EIO, EBUSY), our rename
-             replaces it all the same (rename replaces an empty
-             directory), or fails saying why: it is free.  */
+          /* Where it cannot be removed (EIO), our rename replaces it
+             all the same (rename replaces an empty directory), or
+             fails saying why: it is free.  */
           empty_left = errno;
           look = LOOK_ABSENT;
         }

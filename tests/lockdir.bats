@@ -1842,6 +1842,25 @@ rmdir_fails_at() {
   [ -d "$left" ]
 }
 
+@test "an empty lock that no rename can replace (a mount point, a read-only filesystem) is an error, with no promise that the next lockdir recovers it" {
+  require_root
+  mkdir L ro
+  mount -t tmpfs atomicutils-test L
+  run lockdir -n L true
+  umount L
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': Device or resource busy"
+  mkdir ro/L
+  mount --bind ro ro
+  mount -o remount,bind,ro ro
+  run lockdir -n ro/L true
+  umount ro
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'ro/L': Read-only file system"
+  assert_no_temporaries lockdir
+  [ -d ro/L ]
+}
+
 @test "a stale record with an absurd token does not poison LOCK.last" {
   lockdir L true
   true & wait $!
