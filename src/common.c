@@ -517,7 +517,7 @@ open_parent (char const *path, struct parent_dir *parent)
       parent->dir = ximemdup0 (path, dir_len);
     }
   parent->base = ximemdup0 (path + base_start, len - base_start);
-  parent->fd = open (parent->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  parent->fd = open_parent_again (parent);
   if (parent->fd < 0)
     {
       int saved_errno = errno;
@@ -528,6 +528,12 @@ open_parent (char const *path, struct parent_dir *parent)
       return false;
     }
   return true;
+}
+
+int
+open_parent_again (struct parent_dir const *parent)
+{
+  return open (parent->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 char *
@@ -548,6 +554,19 @@ close_parent (struct parent_dir *parent)
   free (parent->base);
   parent->fd = -1;
   parent->dir = parent->base = NULL;
+}
+
+bool
+parent_moved (struct parent_dir const *parent)
+{
+  if (!parent->dir)
+    return false;
+  struct stat now, held;
+  /* Followed, as open_parent's open did.  Gone counts as moved; a
+     failure that says nothing of the path (EACCES, EIO) does not.  */
+  if (stat (parent->dir, &now) != 0)
+    return errno == ENOENT || errno == ENOTDIR;
+  return fstat (parent->fd, &held) == 0 && !SAME_INODE (now, held);
 }
 
 bool
@@ -721,16 +740,20 @@ cleanup_signal_handler (int sig)
   errno = saved_errno;
 }
 
-/* For temp_rename_from: not a new object, an existing name renamed.  */
-enum { TEMP_RENAMED = TEMP_DIR + 1 };
+/* For temp_rename_from: not a new object, an existing name renamed;
+   for temp_move, an existing temporary renamed from another
+   directory.  */
+enum { TEMP_RENAMED = TEMP_DIR + 1, TEMP_MOVED };
 
 struct temp_try
 {
   int dirfd;
-  int kind;           /* enum temp_kind, or TEMP_RENAMED */
+  int kind;           /* enum temp_kind, TEMP_RENAMED or TEMP_MOVED */
   mode_t mode;
-  char const *symlink_target;   /* TEMP_RENAMED: the name renamed */
+  char const *symlink_target;   /* TEMP_RENAMED, TEMP_MOVED: the name
+                                   renamed */
   int fd;
+  int from_dirfd;               /* TEMP_MOVED: its directory */
 };
 
 static int
@@ -750,6 +773,9 @@ try_create_temp (char *name, void *arg)
       return mkdirat (t->dirfd, name, t->mode);
     case TEMP_RENAMED:
       return renameat2 (t->dirfd, t->symlink_target, t->dirfd, name,
+                        RENAME_NOREPLACE);
+    case TEMP_MOVED:
+      return renameat2 (t->from_dirfd, t->symlink_target, t->dirfd, name,
                         RENAME_NOREPLACE);
     }
   errno = EINVAL;
@@ -772,23 +798,24 @@ register_temp (struct temp_name *temp, int slot, int kind)
   temp->slot = slot;
 }
 
-/* temp_create, and temp_rename_from with KIND TEMP_RENAMED.  */
+/* temp_create, and temp_rename_from and temp_move with KIND
+   TEMP_RENAMED and TEMP_MOVED (from FROM_DIRFD).  */
 static int
 make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
-           char const *symlink_target);
+           char const *symlink_target, int from_dirfd);
 
 int
 temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
              mode_t mode, char const *symlink_target)
 {
-  return make_temp (temp, dirfd, kind, mode, symlink_target);
+  return make_temp (temp, dirfd, kind, mode, symlink_target, -1);
 }
 
 int
 temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
                   bool is_dir)
 {
-  int result = make_temp (temp, dirfd, TEMP_RENAMED, 0, name);
+  int result = make_temp (temp, dirfd, TEMP_RENAMED, 0, name, -1);
   if (result == 0 && is_dir)
     {
       block_cleanup_signals ();
@@ -800,7 +827,7 @@ temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
 
 static int
 make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
-           char const *symlink_target)
+           char const *symlink_target, int from_dirfd)
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
@@ -825,7 +852,8 @@ make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
       return -1;
     }
 
-  struct temp_try t = { dirfd, kind, mode, symlink_target, -1 };
+  struct temp_try t = { dirfd, kind, mode, symlink_target, -1,
+                        from_dirfd };
   /* A signal between creating the name and registering it would leave
      it behind: do both with the cleanup signals blocked.  */
   block_cleanup_signals ();
@@ -840,6 +868,24 @@ make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
       return -1;
     }
   return kind == TEMP_FILE ? t.fd : 0;
+}
+
+int
+temp_move (struct temp_name *temp, int dirfd)
+{
+  struct temp_name moved;
+  /* The new name is registered, and the old one forgotten, in one step
+     with the rename: a signal finds the file under one of them.  */
+  block_cleanup_signals ();
+  int result = make_temp (&moved, dirfd, TEMP_MOVED, 0, temp->name,
+                          temp->dirfd);
+  if (result == 0)
+    {
+      temp_forget (temp);
+      *temp = moved;
+    }
+  unblock_cleanup_signals ();
+  return result;
 }
 
 bool
@@ -1161,6 +1207,12 @@ dir_notify_close (int fd)
   notify_pipe[0] = notify_pipe[1] = -1;
 }
 
+struct timespec
+parent_check_deadline (void)
+{
+  return deadline_after ((struct timespec) { PARENT_CHECK_INTERVAL, 0 });
+}
+
 int
 wait_until_absent (struct parent_dir const *parent, char const *name,
                    bool remote, struct timespec deadline)
@@ -1180,6 +1232,13 @@ wait_until_replaced (struct parent_dir const *parent, char const *name,
   int result;
   for (;;)
     {
+      /* First: a name absent or replaced in a directory that is no
+         longer PARENT's is none of our business.  */
+      if (parent_moved (parent))
+        {
+          result = 2;
+          break;
+        }
       struct stat st;
       if (fstatat (parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         {
@@ -1200,8 +1259,12 @@ wait_until_replaced (struct parent_dir const *parent, char const *name,
           result = 0;
           break;
         }
-      result = dir_watch_wait (&watch, NO_WAIT_FDS, deadline);
-      if (result != 0)
+      /* A rename of PARENT's directory is no change in it: look at its
+         name again at least every PARENT_CHECK_INTERVAL.  */
+      result = dir_watch_wait (&watch, NO_WAIT_FDS,
+                               earlier_deadline (deadline,
+                                                 parent_check_deadline ()));
+      if (result < 0)
         break;
     }
   int saved_errno = errno;

@@ -194,11 +194,20 @@ bool has_trailing_slash (char const *path);
    EINVAL.  */
 bool open_parent (char const *path, struct parent_dir *parent);
 void close_parent (struct parent_dir *parent);
+/* A new descriptor of the directory PARENT's path leads to now (not
+   opened from a descriptor), as open_parent opens it, or -1 with
+   errno.  */
+int open_parent_again (struct parent_dir const *parent);
 /* NAME, an entry in PARENT's directory, as a path to show in a
    message: from the current directory, as the operand was given
    ("NAME" alone for a bare operand or a directory opened from a
    descriptor).  Free it.  */
 char *path_in_parent (struct parent_dir const *parent, char const *name);
+
+/* Has PARENT's directory path come to name another directory, or
+   none, since PARENT was opened?  Never for one opened from a
+   descriptor.  */
+bool parent_moved (struct parent_dir const *parent);
 
 /* If ERRNUM from creating NAME in DIRFD may mean "exists" (EEXIST, or
    the EPERM that sshfs returns for a name another client made), check
@@ -232,6 +241,11 @@ int temp_create (struct temp_name *temp, int dirfd, enum temp_kind kind,
    (EINVAL: the filesystem has no RENAME_NOREPLACE).  */
 int temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
                       bool is_dir);
+/* Move the temporary file TEMP into the directory DIRFD, under a fresh
+   temporary name, with one renameat2 (RENAME_NOREPLACE), and register
+   it there.  Return 0, or -1 with errno (EXDEV: another filesystem);
+   TEMP is then unchanged.  */
+int temp_move (struct temp_name *temp, int dirfd);
 /* Remove the temporary (if it still exists) and unregister it.  Return
    false, with errno set, if it exists and could not be removed: it is
    then left where it is, unregistered.  errno is kept otherwise.  */
@@ -334,9 +348,17 @@ int dir_notify_wait (bool (*done) (void *), void *arg,
    action back.  */
 void dir_notify_close (int fd);
 
+/* How often, in seconds, a wait in a directory looks whether its path
+   still leads to it (parent_moved): a rename of the directory is no
+   change inside it, and wakes no watch of it.  */
+enum { PARENT_CHECK_INTERVAL = 1 };
+/* The next such look, from now.  */
+struct timespec parent_check_deadline (void);
 /* Wait until NAME no longer exists in PARENT, or DEADLINE passes;
    REMOTE as for dir_watch_open (fs_dir_remote).  Return 0 once it is
-   absent, 1 on timeout, -1 on error (errno).  */
+   absent, 1 on timeout, 2 once PARENT's path leads elsewhere
+   (parent_moved, looked at first, and every PARENT_CHECK_INTERVAL),
+   -1 on error (errno).  */
 int wait_until_absent (struct parent_dir const *parent, char const *name,
                        bool remote, struct timespec deadline);
 /* The same, but end the wait also when NAME names a file other than

@@ -152,6 +152,12 @@ Mandatory arguments to long options are mandatory for short options too.\n\
 FILE names a file: a name ending in '/' is refused, with status 1 if\n\
 something exists there and 3 if not.\n\
 \n\
+With -w, FILE is the name given, wherever it leads: if FILE's directory\n\
+is replaced while excl-create waits (renamed away, another made in its\n\
+place), the wait goes on in the new one, noticed within a second, and\n\
+FILE is created there.  If it cannot go on there (there is none, or, with\n\
+content, it is on another filesystem), the status is 3.\n\
+\n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
 With content, excl-create writes a temporary file in FILE's directory and\n\
 then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
@@ -348,6 +354,11 @@ write_content (int fd, int dirfd, struct content *content, char const *file)
     }
   return true;
 }
+
+/* What the handling of an existing FILE returns besides a status: try
+   creating FILE again; or FILE's directory path leads to another
+   directory now (parent_moved), where to go on (follow_replaced_dir).  */
+enum { TRY_AGAIN = -1, DIR_REPLACED = -2 };
 
 /* FILE exists: say so, unless quiet.  */
 static int
@@ -951,7 +962,7 @@ report_kept (char const *file, struct options const *opt,
    here would leave a moment in which it could be replaced and its
    inode number reused by the next file renamed in, which would then
    look like the one judged and never be judged.  Return 0 to judge
-   FILE again, or the status.  */
+   FILE again, DIR_REPLACED, or the status.  */
 static int
 wait_until_not_ours_changed (struct parent_dir const *parent,
                              char const *file, struct options const *opt,
@@ -967,6 +978,8 @@ wait_until_not_ours_changed (struct parent_dir const *parent,
       return 0;
     case 1:
       return report_kept (file, opt, j, true);
+    case 2:
+      return DIR_REPLACED;
     default:
       error (0, errno, "cannot wait for %s", quoteaf (file));
       return EXIT_SYSERR;
@@ -975,8 +988,8 @@ wait_until_not_ours_changed (struct parent_dir const *parent,
 
 /* --replace-stale: replace FILE if stale; otherwise, with --wait, wait
    until FILE changes or its process ends (a pidfd tells at once; where
-   there is none, look again every second).  Return -1 to try creating
-   FILE again, or the status.  */
+   there is none, look again every second).  Return TRY_AGAIN,
+   DIR_REPLACED or the status.  */
 static int
 handle_existing_pid_file (struct parent_dir const *parent, char const *file,
                           struct options const *opt)
@@ -1017,6 +1030,8 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
       if (pidfd < 0)
         wake = earlier_deadline (wake, deadline_after ((struct timespec)
                                                        { 1, 0 }));
+      /* FILE's directory renamed is no change in it.  */
+      wake = earlier_deadline (wake, parent_check_deadline ());
       int woke = dir_watch_wait (&watch, (struct wait_fds) { { pidfd, -1 } },
                                  wake);
       int saved_errno = errno;
@@ -1026,6 +1041,11 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
         {
           error (0, saved_errno, "cannot wait for %s", quoteaf (file));
           status = EXIT_SYSERR;
+          break;
+        }
+      if (parent_moved (parent))
+        {
+          status = DIR_REPLACED;
           break;
         }
       /* Whatever woke us: in a busy directory every wait can be woken
@@ -1042,7 +1062,7 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
 }
 
 /* FILE exists.  Without --wait that is the answer; with it, wait for
-   FILE to go.  Return -1 to try creating FILE again, or the status.  */
+   FILE to go.  Return TRY_AGAIN, DIR_REPLACED or the status.  */
 static int
 handle_existing (struct parent_dir const *parent, char const *file,
                  struct options const *opt)
@@ -1055,18 +1075,60 @@ handle_existing (struct parent_dir const *parent, char const *file,
                              fs_dir_remote (parent->fd), opt->deadline))
     {
     case 0:
-      return -1;
+      return TRY_AGAIN;
     case 1:
       return report_exists (file, opt, true);
+    case 2:
+      return DIR_REPLACED;
     default:
       error (0, errno, "cannot wait for %s", quoteaf (file));
       return EXIT_SYSERR;
     }
 }
 
+/* The primitive FILE's creation relies on, for the filesystem check.  */
+static enum fs_primitive
+primitive_used (struct options const *opt)
+{
+  return opt->content.kind == CONTENT_NONE ? FS_EXCL : FS_LINK;
+}
+
+/* FILE's directory was replaced while we waited (DIR_REPLACED): go on
+   in the one its path leads to now, as if that had been opened at the
+   start.  Its filesystem is judged again, and TEMP, the content's
+   temporary if not NULL, is moved there: never is FILE created in the
+   old directory under the name the user gave.  Return TRY_AGAIN, or
+   report why FILE cannot be made there and return the status.  */
+static int
+follow_replaced_dir (struct parent_dir *parent, struct temp_name *temp,
+                     char const *file, struct options const *opt)
+{
+  int fd = open_parent_again (parent);
+  if (fd >= 0 && !fs_permits (file, fd, NULL, primitive_used (opt),
+                              opt->force, opt->quiet))
+    {
+      close (fd);
+      return EXIT_SYSERR;
+    }
+  /* On another filesystem (EXDEV) the content would have to be
+     written again, and standard input is read only once.  */
+  if (fd < 0 || (temp && temp_move (temp, fd) != 0))
+    {
+      int err = errno;
+      if (fd >= 0)
+        close (fd);
+      error (0, err, "cannot create %s: its directory was replaced while "
+             "waiting", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+  close (parent->fd);
+  parent->fd = fd;
+  return TRY_AGAIN;
+}
+
 /* Create FILE empty with one open(O_CREAT|O_EXCL).  */
 static int
-create_empty (struct parent_dir const *parent, char const *file,
+create_empty (struct parent_dir *parent, char const *file,
               struct options const *opt)
 {
   for (;;)
@@ -1095,7 +1157,9 @@ create_empty (struct parent_dir const *parent, char const *file,
           return EXIT_SYSERR;
         }
       int status = handle_existing (parent, file, opt);
-      if (status >= 0)
+      if (status == DIR_REPLACED)
+        status = follow_replaced_dir (parent, NULL, file, opt);
+      if (status != TRY_AGAIN)
         return status;
     }
 }
@@ -1104,7 +1168,7 @@ create_empty (struct parent_dir const *parent, char const *file,
    exist: link(2), or renameat2(RENAME_NOREPLACE) where the filesystem
    has no hard links.  */
 static int
-publish_temp (struct parent_dir const *parent, struct temp_name *temp,
+publish_temp (struct parent_dir *parent, struct temp_name *temp,
               char const *file, struct options const *opt)
 {
   bool use_rename = false;
@@ -1136,7 +1200,9 @@ publish_temp (struct parent_dir const *parent, struct temp_name *temp,
       if (creation_error_means_exists (parent->fd, parent->base, err))
         {
           int status = handle_existing (parent, file, opt);
-          if (status >= 0)
+          if (status == DIR_REPLACED)
+            status = follow_replaced_dir (parent, temp, file, opt);
+          if (status != TRY_AGAIN)
             return status;
           continue;
         }
@@ -1167,7 +1233,7 @@ publish_temp (struct parent_dir const *parent, struct temp_name *temp,
 /* Create FILE with content: complete it under a temporary name, then
    publish it.  */
 static int
-create_with_content (struct parent_dir const *parent, char const *file,
+create_with_content (struct parent_dir *parent, char const *file,
                      struct options *opt)
 {
   struct temp_name temp;
@@ -1186,7 +1252,9 @@ create_with_content (struct parent_dir const *parent, char const *file,
           return EXIT_SYSERR;
         }
       int status = handle_existing (parent, file, opt);
-      if (status >= 0)
+      if (status == DIR_REPLACED)
+        status = follow_replaced_dir (parent, NULL, file, opt);
+      if (status != TRY_AGAIN)
         return status;
     }
   if (!write_content (fd, parent->fd, &opt->content, file))
@@ -1225,13 +1293,6 @@ create_with_content (struct parent_dir const *parent, char const *file,
   int status = publish_temp (parent, &temp, file, opt);
   temp_remove (&temp);
   return status;
-}
-
-/* The primitive FILE's creation relies on, for the filesystem check.  */
-static enum fs_primitive
-primitive_used (struct options const *opt)
-{
-  return opt->content.kind == CONTENT_NONE ? FS_EXCL : FS_LINK;
 }
 
 /* FILE ends in '/', so it can only name a directory, never a file we

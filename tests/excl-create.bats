@@ -669,10 +669,76 @@ waits_as_nobody() {
   assert_no_temporaries excl-create
 }
 
-@test "--wait: FILE's directory renamed while waiting is the one FILE is created in, as BUGS in the manual says" {
-  # FILE's directory is opened once, at the start: a 'mv d d.old; mkdir
-  # d' meanwhile is not seen, and FILE is created in d.old, under the
-  # name first given.
+@test "--wait: FILE's directory replaced while waiting: FILE is created in the new one" {
+  # 'mv d d.old; mkdir d' while -w waits: the file named d/f is made in
+  # the new d, never as d.old/f; the content's temporary moves along.
+  local how
+  for how in empty content stdin; do
+    mkdir d
+    echo old >d/f
+    case $how in
+      empty) excl-create -w10s -v d/f >out & ;;
+      content) excl-create -w10s -v -c new d/f >out & ;;
+      stdin) echo new | excl-create -w10s -v --stdin d/f >out & ;;
+    esac
+    pid=$!
+    wait_until sleeps_in_poll "$pid"
+    mv d d.old
+    mkdir d
+    rm d.old/f
+    wait "$pid" || fail "$how: status $?"
+    assert_equal "$(cat out)" "created 'd/f'"
+    [ -e d/f ] || fail "$how: no d/f"
+    [ "$how" = empty ] || assert_equal "$(cat d/f)" new
+    [ ! -e d.old/f ] || fail "$how: created in the old directory"
+    assert_no_temporaries excl-create d
+    assert_no_temporaries excl-create d.old
+    rm -r d d.old
+  done
+}
+
+@test "--wait: a replaced directory is noticed within a second, with no change in the old one" {
+  mkdir d
+  echo old >d/f
+  excl-create -w5s -c new d/f &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  mkdir d
+  # Nothing happens in d.old: the wait looks at d's name every second.
+  wait "$pid" || fail "status $?"
+  assert_equal "$(cat d/f)" new
+  assert_equal "$(cat d.old/f)" old
+  assert_no_temporaries excl-create d
+  assert_no_temporaries excl-create d.old
+}
+
+@test "--wait: a timeout after FILE's directory was replaced is about the new one" {
+  mkdir d
+  echo old >d/f
+  excl-create -w2s -c new d/f 2>err &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  mkdir d
+  echo other >d/f
+  rm d.old/f
+  local rc=0
+  wait "$pid" || rc=$?
+  assert_equal "$rc" 1
+  assert_equal "$(cat err)" "excl-create: timed out waiting for 'd/f' to be removed"
+  assert_equal "$(cat d/f)" other
+  [ ! -e d.old/f ]
+  assert_no_temporaries excl-create d
+  assert_no_temporaries excl-create d.old
+}
+
+# True once DIR holds a temporary of excl-create.
+has_temporary() {
+  [ -n "$(find "$1" -maxdepth 1 -name '.excl-create.*' -print)" ]
+}
+
+@test "--wait: a signal after the temporary moved to FILE's new directory leaves it in neither" {
   mkdir d
   echo old >d/f
   excl-create -w10s -c new d/f &
@@ -680,12 +746,74 @@ waits_as_nobody() {
   wait_until sleeps_in_poll "$pid"
   mv d d.old
   mkdir d
+  echo other >d/f
   rm d.old/f
-  wait "$pid"
-  assert_equal "$(cat d.old/f)" new
-  [ ! -e d/f ]
-  run sh -c "tr -s ' \\n' ' ' <'$BATS_TEST_DIRNAME/../man/excl-create.x'"
-  assert_output --partial "FILE's directory is looked up once, at the start"
+  # The temporary is now in the new d, and the wait goes on there.
+  wait_until has_temporary d
+  wait_until sleeps_in_poll "$pid"
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  assert_equal "$rc" 143
+  assert_equal "$(cat d/f)" other
+  assert_no_temporaries excl-create d
+  assert_no_temporaries excl-create d.old
+}
+
+@test "--wait: FILE's directory replaced by one on another filesystem: status 3, nothing made" {
+  require_root
+  mkdir d
+  echo old >d/f
+  excl-create -w10s -c new d/f 2>err &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  mkdir d
+  mount -t tmpfs -o size=1m tmpfs d || { kill "$pid"; skip "cannot mount tmpfs"; }
+  rm d.old/f
+  local rc=0 files
+  wait "$pid" || rc=$?
+  files=$(ls -A d d.old)
+  umount d
+  assert_equal "$rc" 3
+  assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: Invalid cross-device link"
+  assert_equal "$files" "$(printf 'd:\n\nd.old:')"
+}
+
+@test "--wait: FILE's directory removed while waiting: status 3, nothing made" {
+  mkdir d
+  echo old >d/f
+  excl-create -w10s -c new d/f 2>err &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  rm d.old/f
+  local rc=0
+  wait "$pid" || rc=$?
+  assert_equal "$rc" 3
+  assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: No such file or directory"
+  [ ! -e d ]
+  assert_equal "$(ls -A d.old)" ""
+}
+
+@test "--wait --replace-stale: FILE's directory replaced while waiting for a live owner" {
+  sleep 60 &
+  owner=$!
+  mkdir d
+  echo "$owner" >d/f
+  excl-create -w10s --pid --replace-stale d/f &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mv d d.old
+  mkdir d
+  local rc=0
+  wait "$pid" || rc=$?
+  kill "$owner"
+  assert_equal "$rc" 0
+  [ -s d/f ]
+  assert_equal "$(cat d.old/f)" "$owner"
+  assert_no_temporaries excl-create d
+  assert_no_temporaries excl-create d.old
 }
 
 @test "control: where dnotify fails, --wait falls back to inotify and still wakes" {
