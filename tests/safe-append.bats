@@ -648,9 +648,10 @@ append_around() {
   echo one >&$w
   wait_until grep -qx one "$seen"
   "$@"
-  # safe-append may have looked already (once a second), and ended.
+  # safe-append may have looked already (once a second), and ended:
+  # then the write finds no reader, and SIGPIPE would kill this shell.
   kill -HUP "$pid" 2>/dev/null || true
-  echo two >&$w || true
+  (trap '' PIPE; echo two >&$w) 2>/dev/null || true
   exec {w}>&-
   status=0
   wait "$pid" || status=$?
