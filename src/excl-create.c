@@ -1026,14 +1026,22 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
           if (pidfd < 0 && errno == ESRCH)
             continue;           /* gone already: look again */
         }
-      struct timespec wake = opt->deadline;
-      if (pidfd < 0)
-        wake = earlier_deadline (wake, deadline_after ((struct timespec)
-                                                       { 1, 0 }));
-      /* FILE's directory renamed is no change in it.  */
-      wake = earlier_deadline (wake, parent_check_deadline ());
-      int woke = dir_watch_wait (&watch, (struct wait_fds) { { pidfd, -1 } },
-                                 wake);
+      int woke;
+      do
+        {
+          struct timespec wake = opt->deadline;
+          if (pidfd < 0)
+            wake = earlier_deadline (wake, deadline_after ((struct timespec)
+                                                           { 1, 0 }));
+          /* FILE's directory renamed is no change in it.  */
+          wake = earlier_deadline (wake, parent_check_deadline ());
+          woke = dir_watch_wait (&watch,
+                                 (struct wait_fds) { { pidfd, -1 } }, wake);
+        }
+      /* Only that look is due: the owner's pidfd still says it runs,
+         and nothing changed in the directory.  */
+      while (woke == 1 && pidfd >= 0 && !parent_moved (parent)
+             && !deadline_passed (opt->deadline));
       int saved_errno = errno;
       if (pidfd >= 0)
         close (pidfd);
