@@ -382,7 +382,8 @@ count_records (char const *data, size_t len, char terminator)
   size_t count = 0;
   /* GCC's vector extensions: GCC 4.7 and later, and clang (which says
      it is GCC 4.2).  */
-#if defined __clang__ || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__))
+#if (defined __clang__ \
+     || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__)))
   typedef unsigned char bytes16 __attribute__ ((vector_size (16)));
   enum { STRIDE = 4 * sizeof (bytes16) };
   bytes16 wanted;
@@ -537,9 +538,9 @@ tee_records (struct appender *app, char const *out, size_t len,
     return;
   app->tee = false;
   app->tee_errno = errno;
-  app->tee_stopped_at = (first
-                         + (app->whole
-                            ? 0 : count_records (out, copied, app->terminator)));
+  uintmax_t whole_copied = (app->whole ? 0
+                            : count_records (out, copied, app->terminator));
+  app->tee_stopped_at = first + whole_copied;
   if (app->tee_errno != EPIPE)
     error (0, app->tee_errno, "cannot copy record %ju to standard output; "
            "appending to %s only from now on", app->tee_stopped_at,
