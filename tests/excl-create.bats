@@ -669,6 +669,23 @@ waits_as_nobody() {
   assert_no_temporaries excl-create
 }
 
+# start_waiting OPTION...: with d/f there, start 'excl-create OPTION...
+# d/f' in the background, its pid in $pid, and return once it sleeps
+# in its wait.
+start_waiting() {
+  mkdir d
+  echo old >d/f
+  excl-create "$@" d/f &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+}
+
+# Neither d nor d.old holds a temporary of excl-create.
+assert_no_temporaries_in_either() {
+  assert_no_temporaries excl-create d
+  assert_no_temporaries excl-create d.old
+}
+
 # Put the directory d.old, made beforehand, in d's place in one step,
 # and d, where excl-create waits, at d.old (atomic-swap exchanges them):
 # 'mv d d.old; mkdir d' leaves a moment without a d, which the wait's
@@ -706,27 +723,18 @@ replace_d() {
 }
 
 @test "--wait: a replaced directory is noticed within a second, with no change in the old one" {
-  mkdir d
-  echo old >d/f
-  excl-create -w5s -c new d/f &
-  pid=$!
-  wait_until sleeps_in_poll "$pid"
+  start_waiting -w5s -c new
   mkdir d.old
   replace_d
   # Nothing happens in d.old: the wait looks at d's name every second.
   wait "$pid" || fail "status $?"
   assert_equal "$(cat d/f)" new
   assert_equal "$(cat d.old/f)" old
-  assert_no_temporaries excl-create d
-  assert_no_temporaries excl-create d.old
+  assert_no_temporaries_in_either
 }
 
 @test "--wait: a timeout after FILE's directory was replaced is about the new one" {
-  mkdir d
-  echo old >d/f
-  excl-create -w2s -c new d/f 2>err &
-  pid=$!
-  wait_until sleeps_in_poll "$pid"
+  start_waiting -w2s -c new 2>err
   mkdir d.old
   echo other >d.old/f
   replace_d
@@ -737,8 +745,7 @@ replace_d() {
   assert_equal "$(cat err)" "excl-create: timed out waiting for 'd/f' to be removed"
   assert_equal "$(cat d/f)" other
   [ ! -e d.old/f ]
-  assert_no_temporaries excl-create d
-  assert_no_temporaries excl-create d.old
+  assert_no_temporaries_in_either
 }
 
 # True once DIR holds a temporary of excl-create.
@@ -747,11 +754,7 @@ has_temporary() {
 }
 
 @test "--wait: a signal after the temporary moved to FILE's new directory leaves it in neither" {
-  mkdir d
-  echo old >d/f
-  excl-create -w10s -c new d/f &
-  pid=$!
-  wait_until sleeps_in_poll "$pid"
+  start_waiting -w10s -c new
   mkdir d.old
   echo other >d.old/f
   replace_d
@@ -764,17 +767,12 @@ has_temporary() {
   wait "$pid" || rc=$?
   assert_equal "$rc" 143
   assert_equal "$(cat d/f)" other
-  assert_no_temporaries excl-create d
-  assert_no_temporaries excl-create d.old
+  assert_no_temporaries_in_either
 }
 
 @test "--wait: FILE's directory replaced by one on another filesystem: status 3, nothing made" {
   require_root
-  mkdir d
-  echo old >d/f
-  excl-create -w10s -c new d/f 2>err &
-  pid=$!
-  wait_until sleeps_in_poll "$pid"
+  start_waiting -w10s -c new 2>err
   # The new d: a link to a directory in a tmpfs.
   mkdir m
   mount -t tmpfs -o size=1m tmpfs m || { kill "$pid"; skip "cannot mount tmpfs"; }
@@ -792,11 +790,7 @@ has_temporary() {
 }
 
 @test "--wait: FILE's directory removed while waiting: status 3, nothing made" {
-  mkdir d
-  echo old >d/f
-  excl-create -w10s -c new d/f 2>err &
-  pid=$!
-  wait_until sleeps_in_poll "$pid"
+  start_waiting -w10s -c new 2>err
   mv d d.old
   rm d.old/f
   local rc=0
@@ -823,8 +817,7 @@ has_temporary() {
   assert_equal "$rc" 0
   [ -s d/f ]
   assert_equal "$(cat d.old/f)" "$owner"
-  assert_no_temporaries excl-create d
-  assert_no_temporaries excl-create d.old
+  assert_no_temporaries_in_either
 }
 
 @test "control: where dnotify fails, --wait falls back to inotify and still wakes" {

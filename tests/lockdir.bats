@@ -1717,6 +1717,17 @@ sweep_leftovers() {
 # rmdir_fails_at ARG...: the number of the unlinkat of 'lockdir ARG...'
 # that removes the lock L's directory (found in a traced run, which
 # must leave L as it found it), for inject=unlinkat:when=N.
+# L is an empty lock, which is free: --status says nothing holds it,
+# and the next lockdir takes it and leaves nothing.
+assert_empty_lock_free() {
+  [ -z "$(ls -A L)" ]
+  run lockdir --status L
+  assert_failure 1
+  lockdir L true
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 rmdir_fails_at() {
   strace -o trace -e trace=unlinkat lockdir "$@" >/dev/null
   local n
@@ -1749,12 +1760,7 @@ rmdir_fails_at() {
     -e inject=unlinkat:error=EIO:when="$n" lockdir -u --owner-pid=$$ L
   assert_success
   assert_output "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
-  [ -z "$(ls -A L)" ]
-  run lockdir --status L
-  assert_failure 1
-  lockdir L true
-  [ ! -e L ]
-  assert_no_temporaries lockdir
+  assert_empty_lock_free
 }
 
 @test "--break whose empty directory cannot be removed (I/O error) says so; the holding is broken all the same (0)" {
@@ -1769,12 +1775,7 @@ rmdir_fails_at() {
   assert_success
   assert_line "pid=$BASHPID"
   assert_equal "$stderr" "lockdir: warning: cannot remove the empty lock 'L' (the next lockdir on 'L' recovers it): Input/output error"
-  [ -z "$(ls -A L)" ]
-  run lockdir --status L
-  assert_failure 1
-  lockdir L true
-  [ ! -e L ]
-  assert_no_temporaries lockdir
+  assert_empty_lock_free
 }
 
 @test "a stale holding ended where its empty directory cannot be removed (I/O error): the acquirer renames over it, and says it once" {

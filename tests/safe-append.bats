@@ -1388,6 +1388,20 @@ rotate_log() {
   wait_until test -s log
 }
 
+# rotations_followed FILE...: for each FILE, a rotation of ./log
+# (rotate_log) is followed: "one" in log.1, "two" in the new log.
+rotations_followed() {
+  local file
+  for file; do
+    rm -f log log.1 in
+    rotate_log "$file"
+    exec {w}>&-
+    wait "$pid"
+    assert_equal "$(cat log.1)" one
+    assert_equal "$(cat log)" two
+  done
+}
+
 @test "rotation by rename, then SIGHUP: the next record goes to a new FILE, none to the old one" {
   rotate_log log
   echo three >&$w
@@ -1432,15 +1446,8 @@ rotate_log() {
   # at each look).
   sleep 1000 3>&- &
   local other=$!
-  for file in /proc/self/cwd/log "/proc/self/root$PWD/log" via \
-    "/proc/$other/cwd/log"; do
-    rm -f log log.1 in
-    rotate_log "$file"
-    exec {w}>&-
-    wait "$pid"
-    assert_equal "$(cat log.1)" one
-    assert_equal "$(cat log)" two
-  done
+  rotations_followed /proc/self/cwd/log "/proc/self/root$PWD/log" via \
+    "/proc/$other/cwd/log"
   kill "$other"
 }
 
@@ -1452,14 +1459,7 @@ rotate_log() {
   exec {dir}<.
   sleep 1000 3>&- &
   local other=$!
-  for file in "/dev/fd/$dir/log" "/proc/$other/fd/$dir/log"; do
-    rm -f log log.1 in
-    rotate_log "$file"
-    exec {w}>&-
-    wait "$pid"
-    assert_equal "$(cat log.1)" one
-    assert_equal "$(cat log)" two
-  done
+  rotations_followed "/dev/fd/$dir/log" "/proc/$other/fd/$dir/log"
   kill "$other"
   exec {dir}<&-
 }
