@@ -801,6 +801,32 @@ has_temporary() {
   assert_equal "$(ls -A d.old)" ""
 }
 
+@test "--wait: FILE's directory replaced by a symlink loop, a file or a dangling link: status 3, nothing made" {
+  # The path d no longer leads to a directory: it does not lead to the
+  # old one either, wherever stat fails (ELOOP as much as ENOENT).
+  local how msg
+  for how in loop file dangling; do
+    mkdir d
+    echo old >d/f
+    excl-create -w10s -c new d/f 2>err &
+    pid=$!
+    wait_until sleeps_in_poll "$pid"
+    case $how in
+      loop) ln -s d d.old; msg="Too many levels of symbolic links" ;;
+      file) : >d.old; msg="Not a directory" ;;
+      dangling) ln -s nowhere d.old; msg="No such file or directory" ;;
+    esac
+    replace_d
+    rm d.old/f
+    local rc=0
+    wait "$pid" || rc=$?
+    assert_equal "$how: $rc" "$how: 3"
+    assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: $msg"
+    assert_equal "$how: $(ls -A d.old)" "$how: "
+    rm -r d d.old
+  done
+}
+
 @test "--wait --replace-stale: FILE's directory replaced while waiting for a live owner" {
   sleep 60 &
   owner=$!
