@@ -562,13 +562,13 @@ parent_moved (struct parent_dir const *parent)
   if (!parent->dir)
     return false;
   struct stat now, held;
-  /* Followed, as open_parent's open did.  A path that leads nowhere
-     now counts as moved: gone, or replaced by a file, a dangling
-     link, a symlink loop (ELOOP) or one too long to follow; a failure
-     that says nothing of the path (EACCES, EIO) does not.  */
+  /* Followed, as open_parent's open did.  A path that no longer
+     leads to a directory we can see counts as moved, whatever the
+     reason: gone, replaced by a file, a dangling link, a symlink loop,
+     or by a link to a directory we may not search (EACCES).  FILE
+     made in the held directory would then not be the FILE named.  */
   if (stat (parent->dir, &now) != 0)
-    return (errno == ENOENT || errno == ENOTDIR || errno == ELOOP
-            || errno == ENAMETOOLONG);
+    return true;
   return fstat (parent->fd, &held) == 0 && !SAME_INODE (now, held);
 }
 

@@ -155,8 +155,9 @@ something exists there and 3 if not.\n\
 With -w, FILE is the name given, wherever it leads: if FILE's directory\n\
 is replaced while excl-create waits (renamed away, another made in its\n\
 place), the wait goes on in the new one, noticed within a second, and\n\
-FILE is created there.  If it cannot go on there (there is none, or, with\n\
-content, it is on another filesystem), the status is 3.\n\
+FILE is created there.  If it cannot go on there (there is none, it\n\
+cannot be reached, or, with content, it is on another filesystem), the\n\
+status is 3.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
 With content, excl-create writes a temporary file in FILE's directory and\n\

@@ -806,11 +806,7 @@ has_temporary() {
   # old one either, wherever stat fails (ELOOP as much as ENOENT).
   local how msg
   for how in loop file dangling; do
-    mkdir d
-    echo old >d/f
-    excl-create -w10s -c new d/f 2>err &
-    pid=$!
-    wait_until sleeps_in_poll "$pid"
+    start_waiting -w10s -c new 2>err
     case $how in
       loop) ln -s d d.old; msg="Too many levels of symbolic links" ;;
       file) : >d.old; msg="Not a directory" ;;
@@ -825,6 +821,34 @@ has_temporary() {
     assert_equal "$how: $(ls -A d.old)" "$how: "
     rm -r d d.old
   done
+}
+
+@test "--wait: FILE's directory replaced by a link to one the caller may not search: status 3, nothing made" {
+  # stat of d then fails with EACCES: d no longer leads to the directory
+  # held, as far as the caller can see.  Before, only ENOENT, ENOTDIR,
+  # ELOOP and ENAMETOOLONG counted: the wait went on in d.old, and
+  # created d.old/f with status 0, saying it had made d/f.
+  require_root
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir d
+  echo old >d/f
+  chown -R 65534:65534 d
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w10s -c new d/f 2>err &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  mkdir -m 700 private
+  mkdir private/x
+  ln -s private/x d.old
+  replace_d
+  rm d.old/f
+  local rc=0
+  wait "$pid" || rc=$?
+  assert_equal "$rc" 3
+  assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: Permission denied"
+  assert_equal "$(ls -A d.old)" ""
+  assert_equal "$(ls -A private/x)" ""
 }
 
 @test "--wait --replace-stale: FILE's directory replaced while waiting for a live owner" {
