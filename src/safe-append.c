@@ -381,9 +381,8 @@ count_records (char const *data, size_t len, char terminator)
 {
   size_t count = 0;
   /* GCC's vector extensions: GCC 4.7 and later, and clang (which says
-     it is GCC 4.2).  */
-#if (defined __clang__ \
-     || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__)))
+     it is GCC 4.2).  One line: a test runs it through cpp.  */
+#if defined __clang__ || (defined __GNUC__ && 4 < __GNUC__ + (7 <= __GNUC_MINOR__))
   typedef unsigned char bytes16 __attribute__ ((vector_size (16)));
   enum { STRIDE = 4 * sizeof (bytes16) };
   bytes16 wanted;
