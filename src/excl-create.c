@@ -1186,7 +1186,8 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
       int rc = (use_rename
                 ? renameat2 (parent->fd, temp->name, parent->fd, parent->base,
                              RENAME_NOREPLACE)
-                : linkat (parent->fd, temp->name, parent->fd, parent->base, 0));
+                : linkat (parent->fd, temp->name, parent->fd, parent->base,
+                          0));
       if (rc == 0)
         {
           if (use_rename)
@@ -1331,8 +1332,8 @@ excl_create (char const *file, struct options *opt)
   int status;
   if (has_trailing_slash (file))
     status = refuse_trailing_slash (&parent, file, opt);
-  else if (!fs_permits (file, parent.fd, NULL, primitive_used (opt), opt->force,
-                   opt->quiet))
+  else if (!fs_permits (file, parent.fd, NULL, primitive_used (opt),
+                        opt->force, opt->quiet))
     status = EXIT_SYSERR;
   else if (opt->content.kind == CONTENT_NONE)
     status = create_empty (&parent, file, opt);

@@ -694,6 +694,16 @@ replace_d() {
   atomic-swap d d.old
 }
 
+# replace_d, then remove f from the old d, where excl-create waits: the
+# name it waits for is free there.  Wait for excl-create; its status in
+# $rc.
+replace_d_and_wait() {
+  replace_d
+  rm d.old/f
+  rc=0
+  wait "$pid" || rc=$?
+}
+
 @test "--wait: FILE's directory replaced while waiting: FILE is created in the new one" {
   # 'mv d d.old; mkdir d' while -w waits: the file named d/f is made in
   # the new d, never as d.old/f; the content's temporary moves along.
@@ -737,10 +747,8 @@ replace_d() {
   start_waiting -w2s -c new 2>err
   mkdir d.old
   echo other >d.old/f
-  replace_d
-  rm d.old/f
-  local rc=0
-  wait "$pid" || rc=$?
+  local rc
+  replace_d_and_wait
   assert_equal "$rc" 1
   assert_equal "$(cat err)" "excl-create: timed out waiting for 'd/f' to be removed"
   assert_equal "$(cat d/f)" other
@@ -778,10 +786,8 @@ has_temporary() {
   mount -t tmpfs -o size=1m tmpfs m || { kill "$pid"; skip "cannot mount tmpfs"; }
   mkdir m/x
   ln -s m/x d.old
-  replace_d
-  rm d.old/f
-  local rc=0 files
-  wait "$pid" || rc=$?
+  local rc files
+  replace_d_and_wait
   files=$(ls -A d/)$(ls -A d.old)
   umount m
   assert_equal "$rc" 3
@@ -812,10 +818,8 @@ has_temporary() {
       file) : >d.old; msg="Not a directory" ;;
       dangling) ln -s nowhere d.old; msg="No such file or directory" ;;
     esac
-    replace_d
-    rm d.old/f
-    local rc=0
-    wait "$pid" || rc=$?
+    local rc
+    replace_d_and_wait
     assert_equal "$how: $rc" "$how: 3"
     assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: $msg"
     assert_equal "$how: $(ls -A d.old)" "$how: "
@@ -841,10 +845,8 @@ has_temporary() {
   mkdir -m 700 private
   mkdir private/x
   ln -s private/x d.old
-  replace_d
-  rm d.old/f
-  local rc=0
-  wait "$pid" || rc=$?
+  local rc
+  replace_d_and_wait
   assert_equal "$rc" 3
   assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: Permission denied"
   assert_equal "$(ls -A d.old)" ""
