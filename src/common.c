@@ -990,14 +990,18 @@ dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
   uint32_t mask = (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
                    | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF
                    | IN_MOVE_SELF | IN_ONLYDIR);
-  int wd = dir ? inotify_add_watch (watch->inotify_fd, dir, mask) : -1;
-  if (wd < 0 && dirfd >= 0)
+  /* The held descriptor first: DIR may lead elsewhere by now (swapped
+     away and back, replaced), and a watch there would miss the changes
+     in the directory the caller looks at.  DIR only without /proc.  */
+  int wd = -1;
+  if (dirfd >= 0)
     {
-      /* The path may be unreachable now; the descriptor still is.  */
       char proc_path[64];
       snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", dirfd);
       wd = inotify_add_watch (watch->inotify_fd, proc_path, mask);
     }
+  if (wd < 0 && dir)
+    wd = inotify_add_watch (watch->inotify_fd, dir, mask);
   if (wd < 0 || remote)
     {
       /* inotify sees only this kernel's changes: on a filesystem that

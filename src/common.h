@@ -299,10 +299,12 @@ struct dir_watch
   unsigned int backoff_ms;
   unsigned int cap_ms;
 };
-/* Watch DIR (a path, or NULL; DIRFD is the same directory, used where
-   the path cannot be watched).  If NAME is not NULL, only changes to the entry
-   NAME wake the waiter: a dozen waiters on one lock then do not wake
-   each other with their own temporary names.  Never fails: falls back
+/* Watch DIRFD, the directory the caller holds (or -1), through
+   /proc/self/fd; DIR, its path (or NULL), only where that cannot be
+   done: DIR may lead to another directory by now.  If NAME is not
+   NULL, only changes to the entry NAME wake the waiter: a dozen
+   waiters on one lock then do not wake each other with their own
+   temporary names.  Never fails: falls back
    to back-off polling.  */
 void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
                      char const *name, bool remote);

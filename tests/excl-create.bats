@@ -882,6 +882,46 @@ has_temporary() {
   assert_equal "$(cat f)" new
 }
 
+# The inode (in hex, as fdinfo gives it) of the directory process PID
+# watches with inotify, or nothing while it watches none.
+watched_inode() {
+  local fd
+  for fd in /proc/"$1"/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:inotify" ] || continue
+    sed -n 's/^inotify wd:[0-9]* ino:\([0-9a-f]*\) .*/\1/p' \
+      /proc/"$1"/fdinfo/"${fd##*/}"
+  done
+}
+
+@test "--wait: where dnotify fails, inotify watches the directory the waiter holds, not the one its name leads to now" {
+  # d is swapped with another directory between the waiter's open of d
+  # and its inotify_add_watch, and swapped back after: watched by its
+  # name, the other directory was watched, and a change in the held one
+  # woke nobody (the once-a-second look at d's name found it later).
+  # The shim stops the waiter before and after the watch is added; the
+  # watch's inode, read while it is stopped, says which was watched.
+  mkdir d other
+  echo old >d/f
+  local held
+  held=$(printf '%x' "$(stat -c %i d)")
+  LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_DNOTIFY=1 \
+    LOCKDIR_SHIM_STOP_WATCH=1 excl-create -w10s -c new d/f &
+  pid=$!
+  wait_until is_stopped "$pid"
+  atomic-swap d other
+  kill -CONT "$pid"
+  wait_until eval '[ -n "$(watched_inode '"$pid"')" ] && is_stopped '"$pid"
+  local watched
+  watched=$(watched_inode "$pid")
+  atomic-swap d other
+  kill -CONT "$pid"
+  wait_until sleeps_in_poll "$pid"
+  rm d/f
+  wait "$pid"
+  assert_equal "$watched" "$held"
+  assert_equal "$(cat d/f)" new
+}
+
 @test "--wait: a plain create waits too, -w inf as long as it takes" {
   : >f
   excl-create -w inf f &

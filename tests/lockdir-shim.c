@@ -9,6 +9,11 @@
    LOCKDIR_SHIM_NO_DNOTIFY=1: fcntl(F_NOTIFY) fails with EINVAL, as in a
    kernel built without dnotify.
 
+   LOCKDIR_SHIM_STOP_WATCH=1: inotify_add_watch(2) stops the process
+   (SIGSTOP) before it is made and again after, so that a test can
+   change the filesystem between the waiter's look and its watch, and
+   read the watch (/proc/PID/fdinfo) before the waiter goes on.
+
    LOCKDIR_SHIM_NO_RETIRE=1: the rename that retires a queue ticket
    (NAME to .NAME) fails, so the ticket is only unlinked: what a lockdir
    that does not retire tickets does.
@@ -31,6 +36,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 int
@@ -108,4 +116,23 @@ symlinkat (char const *target, int newdirfd, char const *linkpath)
     }
   record[len] = '\0';
   return real_symlinkat (record, newdirfd, linkpath);
+}
+
+int
+inotify_add_watch (int fd, char const *path, uint32_t mask)
+{
+  static int (*real_add_watch) (int, char const *, uint32_t);
+  if (!real_add_watch)
+    real_add_watch = (int (*) (int, char const *, uint32_t))
+      dlsym (RTLD_NEXT, "inotify_add_watch");
+  char const *stop = getenv ("LOCKDIR_SHIM_STOP_WATCH");
+  bool stopping = stop && strcmp (stop, "1") == 0;
+  if (stopping)
+    raise (SIGSTOP);
+  int wd = real_add_watch (fd, path, mask);
+  int saved_errno = errno;
+  if (stopping)
+    raise (SIGSTOP);
+  errno = saved_errno;
+  return wd;
 }
