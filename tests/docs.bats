@@ -643,6 +643,43 @@ EOF
     'block 1, line 6: nohup exited with status 1 (expected 0): nohup excl-create h')"
 }
 
+@test "examples harness (control): a tool run by setsid, stdbuf, ionice, chrt, sh -c or bash -c that fails is caught" {
+  # They were only seen to reach the tool (the wrapper on PATH), as
+  # env, nice and nohup were: a call broken into a mere "no" passed.
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'setsid -w excl-create f' 'setsid -w excl-create f' \
+    'stdbuf -oL excl-create g' 'stdbuf -oL excl-create g' \
+    'ionice -c 3 excl-create h' 'ionice -c 3 excl-create h' \
+    'chrt -o 0 excl-create i' 'chrt -o 0 excl-create i' \
+    "sh -c 'excl-create j'" "sh -c 'excl-create j'" \
+    "bash -c 'excl-create k'" "bash -c 'excl-create k'" 'stdbuf -oL true' \
+    >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output "$(printf '%s\n' \
+    'block 1, line 2: setsid exited with status 1 (expected 0): setsid -w excl-create f' \
+    'block 1, line 4: stdbuf exited with status 1 (expected 0): stdbuf -oL excl-create g' \
+    'block 1, line 6: ionice exited with status 1 (expected 0): ionice -c 3 excl-create h' \
+    'block 1, line 8: chrt exited with status 1 (expected 0): chrt -o 0 excl-create i' \
+    "block 1, line 10: sh exited with status 1 (expected 0): sh -c 'excl-create j'" \
+    "block 1, line 12: bash exited with status 1 (expected 0): bash -c 'excl-create k'")"
+}
+
+@test "examples harness: a line whose runner exits without running its tool never ran" {
+  # A runner's own record was taken for its tool reached: xargs -r
+  # given no input runs nothing, and exits 0.
+  require_sandbox
+  local dir
+  dir=$(mktemp -d "$BATS_TEST_TMPDIR/control.XXXXXX")
+  printf '%s\n' 'true | xargs -r excl-create f' "sh -c 'exit 0; excl-create g'" \
+    >"$dir/block.1"
+  run examples_run_blocks "$dir" 1
+  assert_output "$(printf '%s\n' \
+    'block 1, line 1 never ran: true | xargs -r excl-create f' \
+    "block 1, line 2 never ran: sh -c 'exit 0; excl-create g'")"
+}
+
 @test "examples harness: what an example leaves running ends with the sandbox" {
   require_sandbox
   local dir

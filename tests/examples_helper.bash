@@ -29,10 +29,13 @@
 #
 # Each tool runs through a shell function that records its exit status,
 # the script line it was called from and the call as printed (bash's
-# $BASH_COMMAND, unexpanded).  So do timeout, xargs, env, nice and nohup
-# when they run a tool (EXAMPLE_RUNNERS): their status is the tool's
-# (xargs: 123 for any failure), and a lockdir's status is its
-# COMMAND's.  A block fails when a call exits
+# $BASH_COMMAND, unexpanded).  So do the programs that run a command
+# given them (EXAMPLE_RUNNERS: timeout, xargs, env, nice, nohup,
+# setsid, stdbuf, ionice, chrt, sudo, sh -c, bash -c) when they run a
+# tool: their status is the tool's (xargs: 123 for any failure), and a
+# lockdir's status is its COMMAND's.  A line counts as reached only
+# where a tool itself ran, not where a runner exited (xargs -r with no
+# input, a stub standing for sudo).  A block fails when a call exits
 # with a status other than the one expected of it -- 0, unless
 # EXAMPLE_STATUSES names the few calls meant to show another (a "no", a
 # busy lock): a usage error, a system error, a command not found, or an
@@ -49,8 +52,11 @@
 # The tools whose calls are checked (docs.bats sets it from man/*.x).
 EXAMPLE_TOOLS=${EXAMPLE_TOOLS:-atomic-swap excl-create lockdir safe-append}
 # The programs that run a command given them, recorded when it is a
-# tool (their status is the tool's; xargs' 123 for any failure).
+# tool (their status is the tool's; xargs' 123 for any failure).  One
+# not listed would reach the tool through the wrapper on PATH, and its
+# status, the tool's, would go unchecked.
 EXAMPLE_RUNNERS='timeout xargs env nice nohup'
+EXAMPLE_RUNNERS+=' setsid stdbuf ionice chrt sudo sh bash'
 # How long a block may run.
 EXAMPLE_TIMEOUT=${EXAMPLE_TIMEOUT:-60}
 # The calls expected to exit with a status other than 0 where they run,
@@ -401,7 +407,8 @@ examples_expected_status() {
 
 # Print the problems of block I of the run in DIR, of the source WHERE.
 examples_judge() {
-  local dir=$1 i=$2 where=$3 st line tool call text name want n=0
+  local dir=$1 i=$2 where=$3 st line tool call text name want n=0 tools
+  tools=$(echo "$EXAMPLE_TOOLS" | tr ' ' '|')
   [ "$(cat "$dir/status.$i")" = 137 ] &&
     echo "hung (killed after $EXAMPLE_TIMEOUT s)"
   # Statuses of the calls ("-": a tool run by another program, whose
@@ -422,12 +429,14 @@ examples_judge() {
       echo "line $line: $tool exited with status $st (expected $want): $text"
   done <"$dir/log.$i"
   # Every line that calls a tool was reached (a trap's command runs
-  # later, from wherever the script is then).
+  # later, from wherever the script is then): a tool recorded it, or
+  # the wrapper on PATH did; a runner's record is no proof, as a runner
+  # may exit without running its command.
   while IFS= read -r text; do
     n=$((n + 1))
     printf '%s\n' "$text" | examples_calls_tool || continue
     case $text in trap\ *) continue ;; esac
-    grep -q "^[-0-9]* $n " "$dir/log.$i" ||
+    grep -Eq "^[-0-9]+ $n ($tools)( |$)" "$dir/log.$i" ||
       echo "line $n never ran: $text"
   done <"$dir/block.$i"
   # No stub stands for a tool whose name is misspelt.
