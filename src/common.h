@@ -304,8 +304,7 @@ struct dir_watch
    done: DIR may lead to another directory by now.  If NAME is not
    NULL, only changes to the entry NAME wake the waiter: a dozen
    waiters on one lock then do not wake each other with their own
-   temporary names.  Never fails: falls back
-   to back-off polling.  */
+   temporary names.  Never fails: falls back to back-off polling.  */
 void dir_watch_open (struct dir_watch *watch, char const *dir, int dirfd,
                      char const *name, bool remote);
 /* Descriptors besides a directory watch whose readability ends a wait
