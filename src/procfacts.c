@@ -100,18 +100,14 @@ process_start_time (pid_t pid, unsigned long long *start_time)
   return 0;
 }
 
-int
-process_start_time_at (int dirfd, unsigned long long *start_time)
+bool
+process_dir_ended (int dirfd)
 {
-  /* Through our descriptor's link, the directory itself: its pid may
-     be another process's by now, or be a pid of another namespace.  */
-  char path[64];
-  snprintf (path, sizeof path, "/proc/self/fd/%d/stat", dirfd);
-  struct proc_stat st;
-  if (read_stat_file (path, &st) != 0)
-    return -1;
-  *start_time = st.start_time;
-  return 0;
+  int fd = openat (dirfd, "stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ESRCH || errno == ENOENT;
+  close (fd);
+  return false;
 }
 
 pid_t

@@ -26,9 +26,12 @@ enum { PROCFACTS_HOST_MAX = 255 };
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
 
-/* The same for the process whose directory in /proc (/proc/PID) DIRFD
-   is open on.  */
-int process_start_time_at (int dirfd, unsigned long long *start_time);
+/* Has the process whose directory in /proc (/proc/PID) DIRFD is open
+   on ended?  An open directory of /proc stays its process's: once that
+   process has ended it has no files (ESRCH), even if its pid is given
+   to another -- one started in the same clock tick, too, which a start
+   time cannot tell apart.  */
+bool process_dir_ended (int dirfd);
 
 /* The parent of process PID, or 0 if unknown.  */
 pid_t process_parent (pid_t pid);

@@ -98,14 +98,18 @@ struct options
 };
 
 /* The processes a look-up of FILE's name passed through (trace_path):
-   the start time of each process whose directory in /proc (/proc/PID,
-   /proc/PID/task/TID) it looked in, the first PROC_TRAIL_MAX of them,
-   and whether a part of FILE was missing from a directory of /proc.  */
+   a descriptor (O_PATH) of each process's directory in /proc
+   (/proc/PID, /proc/PID/task/TID) it looked in, the first
+   PROC_TRAIL_MAX of them, and whether a part of FILE was missing from
+   a directory of /proc.  A directory held open stays its process's:
+   it tells when that process has ended (process_dir_ended), even if
+   its pid has been given to a process started in the same clock tick,
+   which the start time in /proc/PID/stat cannot tell apart.  */
 enum { PROC_TRAIL_MAX = 4 };
 struct proc_trail
 {
   int n;
-  unsigned long long start_time[PROC_TRAIL_MAX];
+  int dirfd[PROC_TRAIL_MAX];
   bool missing_in_proc;
 };
 
@@ -736,16 +740,71 @@ names_pid (char const *name)
   return *name && name[strspn (name, "0123456789")] == '\0';
 }
 
-/* Add to *TRAIL the process whose directory in /proc DIRFD is; one
-   that cannot be read has ended since it was looked up.  */
+/* Add to *TRAIL the process whose directory in /proc DIRFD is: *TRAIL
+   takes DIRFD, unless the trail is full or the process has ended since
+   it was looked up.  */
 static void
 trail_add (struct proc_trail *trail, int dirfd)
 {
-  unsigned long long start_time;
-  if (process_start_time_at (dirfd, &start_time) != 0)
+  if (process_dir_ended (dirfd))
     trail->missing_in_proc = true;
   else if (trail->n < PROC_TRAIL_MAX)
-    trail->start_time[trail->n++] = start_time;
+    trail->dirfd[trail->n++] = dirfd;
+}
+
+/* Is FD one of the directories *TRAIL holds?  */
+static bool
+trail_holds (struct proc_trail const *trail, int fd)
+{
+  for (int i = 0; i < trail->n; i++)
+    if (trail->dirfd[i] == fd)
+      return true;
+  return false;
+}
+
+/* Close FD, a directory a look-up passed through, unless *TRAIL took
+   it.  */
+static void
+close_unless_held (struct proc_trail const *trail, int fd)
+{
+  if (!trail_holds (trail, fd))
+    close (fd);
+}
+
+/* Close the directories *TRAIL holds.  */
+static void
+trail_free (struct proc_trail *trail)
+{
+  for (int i = 0; i < trail->n; i++)
+    close (trail->dirfd[i]);
+  trail->n = 0;
+}
+
+/* Has a process of *TRAIL ended?  */
+static bool
+trail_ended (struct proc_trail const *trail)
+{
+  for (int i = 0; i < trail->n; i++)
+    if (process_dir_ended (trail->dirfd[i]))
+      return true;
+  return false;
+}
+
+/* Do *A and *B pass through the same processes?  A process's directory
+   in /proc keeps its inode while one holds it open.  */
+static bool
+trail_same (struct proc_trail const *a, struct proc_trail const *b)
+{
+  if (a->n != b->n)
+    return false;
+  for (int i = 0; i < a->n; i++)
+    {
+      struct stat a_st, b_st;
+      if (fstat (a->dirfd[i], &a_st) != 0 || fstat (b->dirfd[i], &b_st) != 0
+          || !SAME_INODE (a_st, b_st))
+        return false;
+    }
+  return true;
 }
 
 /* Look up FILE as the kernel does, and fill in *TRAIL with the
@@ -799,7 +858,7 @@ trace_path (char const *file, struct proc_trail *trail)
           rest = path = joined;
           if (IS_ABSOLUTE_FILE_NAME (target))
             {
-              close (parent);
+              close_unless_held (trail, parent);
               parent = open ("/", O_PATH | O_CLOEXEC);
             }
           free (target);
@@ -810,21 +869,21 @@ trace_path (char const *file, struct proc_trail *trail)
       if (parent_in_proc && names_pid (name) && dir_is_proc (fd))
         trail_add (trail, fd);
       free (name);
-      close (parent);
+      close_unless_held (trail, parent);
       parent = fd;
     }
   if (0 <= parent)
-    close (parent);
+    close_unless_held (trail, parent);
   free (path);
 }
 
 /* Has FILE's name gone with a process it led through, as
    /proc/PID/cwd/log does once process PID has ended, or a link to it:
-   a part of it cannot be found, because a directory of that process is
-   gone from /proc, or the process there is not one of those in
-   *OPENED, the trail of FILE when it was opened (its pid was given to
-   another)?  The file we have open is still there; the name will never
-   name it again.  */
+   a process of *OPENED, the trail of FILE when it was opened, has
+   ended (its pid may have been given to another), or a part of FILE
+   cannot be found, because a directory of a process is gone from
+   /proc, or the name leads through other processes now?  The file we
+   have open is still there; the name will never name it again.  */
 static bool
 name_gone_with_process (char const *file, struct proc_trail const *opened)
 {
@@ -838,12 +897,13 @@ name_gone_with_process (char const *file, struct proc_trail const *opened)
   free (dir);
   if (gone)
     return true;
+  if (trail_ended (opened))
+    return true;
   struct proc_trail now;
   trace_path (file, &now);
-  return (now.missing_in_proc
-          || (opened->n && (now.n != opened->n
-                            || memcmp (now.start_time, opened->start_time,
-                                       now.n * sizeof *now.start_time))));
+  gone = now.missing_in_proc || (opened->n && !trail_same (&now, opened));
+  trail_free (&now);
+  return gone;
 }
 
 /* Log rotation.  Before a write, and while waiting for input
@@ -1828,6 +1888,7 @@ appender_free (struct appender *app)
   free (app->stage);
   if (app->tz)
     tzfree (app->tz);
+  trail_free (&app->trail);
 }
 
 /* Standard input is FILE itself (whose status is *ST): appending would

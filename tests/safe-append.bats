@@ -1542,6 +1542,32 @@ rotations_followed() {
   [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
 }
 
+@test "FILE through another process's directory in /proc: over 50 rotations safe-append holds as many descriptors" {
+  # It holds the directory in /proc of each process FILE's name leads
+  # through, from the open on; the look-up at each rotation holds its
+  # own while it compares, and closes them.
+  sleep 1000 3>&- &
+  local other=$! n fds
+  mkfifo in
+  safe-append "/proc/$other/cwd/log" <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo 0 >&$w
+  wait_until grep -qx 0 log
+  fds=$(ls "/proc/$pid/fd" | wc -l)
+  for ((n = 1; n <= 50; n++)); do
+    mv log log.1
+    kill -HUP "$pid"
+    echo "$n" >&$w
+    wait_until grep -qx "$n" log
+    assert_equal "$(ls "/proc/$pid/fd" | wc -l)" "$fds"
+  done
+  exec {w}>&-
+  wait "$pid"
+  kill "$other"
+  assert_equal "$(cat err)" ""
+}
+
 # append_around FILE, DIR/log, removing directory DIR.
 append_past_rmdir() {
   append_around "$1" "$2/log" rm -rf "$2"
