@@ -1822,11 +1822,13 @@ explain_filesystem (char **operand)
 }
 
 /* Set up APP to append to FILE, open on FD, whose status is *ST.
-   BY_DESCRIPTOR tells that FILE led through a link in /proc.  */
+   BY_DESCRIPTOR tells that FILE led through a link in /proc.  APP
+   takes *TRAIL, FILE's name traced before it was opened, or frees
+   it.  */
 static void
 appender_init (struct appender *app, char const *file, int fd,
                struct stat const *st, bool by_descriptor,
-               struct options const *opt)
+               struct proc_trail *trail, struct options const *opt)
 {
   memset (app, 0, sizeof *app);
   app->file = file;
@@ -1840,7 +1842,9 @@ appender_init (struct appender *app, char const *file, int fd,
      there.  Go on where we are, as the shell's >> does.  */
   app->follow_name = !app->fifo && !opt->content && !by_descriptor;
   if (app->follow_name)
-    trace_path (file, &app->trail);
+    app->trail = *trail;
+  else
+    trail_free (trail);
   clock_gettime (CLOCK_MONOTONIC_COARSE, &app->next_look);
   app->next_look.tv_sec += LOOK_INTERVAL_SECONDS;
   app->size_limit = RLIM_INFINITY;
@@ -1909,18 +1913,33 @@ safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   bool by_descriptor;
+  /* FILE's name is traced before it is opened, for follow_name: a
+     process the trail holds that has not ended by a look was there
+     all through the open, which went through its directory.  Traced
+     after, a process that ended just after the open and one given its
+     pid meanwhile would be taken for each other.  (One that ends and
+     whose pid is given to another before the open is seen to have
+     ended, and the name is given up, but the open went through the
+     new one's directory.)  */
+  struct proc_trail trail = { 0 };
+  if (!opt->content)
+    trace_path (file, &trail);
   int fd = open_file (file, 0, opt, &st, &by_descriptor);
   if (fd < 0)
-    return EXIT_SYSERR;
+    {
+      trail_free (&trail);
+      return EXIT_SYSERR;
+    }
   if (!opt->content && input_is_target (&st))
     {
       error (0, 0, "%s: input file is output file", quotef (file));
       close (fd);
+      trail_free (&trail);
       return EXIT_SYSERR;
     }
 
   struct appender app;
-  appender_init (&app, file, fd, &st, by_descriptor, opt);
+  appender_init (&app, file, fd, &st, by_descriptor, &trail, opt);
   bool ok = (opt->content
              ? append_text (&app, opt->content)
              : append_stream (&app, STDIN_FILENO));

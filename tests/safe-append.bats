@@ -1568,6 +1568,57 @@ rotations_followed() {
   assert_equal "$(cat err)" ""
 }
 
+@test "FILE through another process's directory in /proc: a process that ends just after FILE is opened, its pid given to another, is not followed" {
+  # Before, FILE's name was traced after FILE was opened: the process
+  # FILE was opened through, ended in between and its pid given to a
+  # new one, was taken for the new one, whose directory was then
+  # followed as FILE rotated.  strace holds safe-append at its first
+  # look at its input, just after the open, while that happens.
+  require_root
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  command -v strace >/dev/null || skip "strace is not installed"
+  command -v cpp >/dev/null || skip "cpp is not installed"
+  local nr
+  nr=$(printf '#include <sys/syscall.h>\nSYS_newfstatat\n' | cpp -P | tail -n 1)
+  [[ $nr == [0-9]* ]] || skip "no newfstatat system call"
+  mkdir d e
+  mkfifo in
+  run unshare --pid --fork --mount-proc bash -c '
+    held() {
+      local state call
+      read -r pid _ <"/proc/$tracer/task/$tracer/children" &&
+        read -r _ _ state _ <"/proc/$pid/stat" &&
+        read -r call _ <"/proc/$pid/syscall" &&
+        [ "$state" = t ] && [ "$call" = "$1" ]
+    } 2>/dev/null
+    cd d; sleep 1000 & cd ..
+    old=$!
+    exec {w}<>in
+    strace -o /dev/null -P "$PWD/in" \
+      -e inject=newfstatat:delay_enter=60000000:when=1 \
+      safe-append "/proc/$old/cwd/log" <in 2>err {w}>&- &
+    tracer=$!
+    for ((i = 0; i < 1000; i++)); do held "$1" && break; sleep 0.01; done
+    [ -e d/log ] || { echo "not held after the open"; exit 1; }
+    kill "$old"
+    wait "$old"
+    echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
+    cd e; sleep 1000 {w}>&- & cd ..
+    [ "$!" = "$old" ] || { echo "pid $old not reused: $!"; exit 1; }
+    kill -KILL "$tracer"
+    kill -HUP "$pid"
+    echo one >&$w
+    echo two >&$w
+    exec {w}>&-
+    while grep -qs "^State:[[:space:]]*[^Z]" "/proc/$pid/status"; do
+      sleep 0.01
+    done' _ "$nr"
+  assert_success
+  assert_equal "$(cat err)" ""
+  assert_equal "$(cat d/log)" $'one\ntwo'
+  [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
+}
+
 # append_around FILE, DIR/log, removing directory DIR.
 append_past_rmdir() {
   append_around "$1" "$2/log" rm -rf "$2"
