@@ -908,6 +908,29 @@ temp_remove (struct temp_name *temp)
 }
 
 void
+warn_temp_left (struct parent_dir const *parent, char const *name,
+                int errnum)
+{
+  char *shown = path_in_parent (parent, name);
+  error (0, errnum, "warning: cannot remove the temporary %s",
+         quoteaf (shown));
+  free (shown);
+}
+
+bool
+temp_remove_warn (struct temp_name *temp, struct parent_dir const *parent)
+{
+  int saved_errno = errno;
+  char left[sizeof temp->name];
+  strcpy (left, temp->name);
+  bool gone = temp_remove (temp);
+  if (!gone)
+    warn_temp_left (parent, left, errno);
+  errno = saved_errno;
+  return gone;
+}
+
+void
 temp_retire_on_removal (struct temp_name *temp)
 {
   if (temp->slot >= 0)

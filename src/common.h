@@ -250,6 +250,17 @@ int temp_move (struct temp_name *temp, int dirfd);
    false, with errno set, if it exists and could not be removed: it is
    then left where it is, unregistered.  errno is kept otherwise.  */
 bool temp_remove (struct temp_name *temp);
+/* temp_remove, and if TEMP exists and cannot be removed, a warning
+   naming it as the user would find it: in PARENT's directory, where
+   TEMP is.  The warning changes no exit status: whatever the action
+   did stands, and the name left is only reported.  Return what
+   temp_remove returns; errno is kept either way.  */
+bool temp_remove_warn (struct temp_name *temp,
+                       struct parent_dir const *parent);
+/* Warn that the temporary NAME in PARENT's directory is left behind:
+   it cannot be removed (ERRNUM).  */
+void warn_temp_left (struct parent_dir const *parent, char const *name,
+                     int errnum);
 /* From now on, remove TEMP (wherever it is removed: temp_remove, exit,
    a signal) as retire_name does.  */
 void temp_retire_on_removal (struct temp_name *temp);

@@ -1270,7 +1270,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   if (!write_content (fd, parent->fd, &opt->content, file))
     {
       close (fd);
-      temp_remove (&temp);
+      temp_remove_warn (&temp, parent);
       return EXIT_SYSERR;
     }
   /* Writing to a file clears its set-user-ID and set-group-ID bits
@@ -1283,7 +1283,7 @@ create_with_content (struct parent_dir *parent, char const *file,
       error (0, errno, "cannot create %s with mode %04o", quoteaf (file),
              (unsigned int) (opt->mode & 07777));
       close (fd);
-      temp_remove (&temp);
+      temp_remove_warn (&temp, parent);
       return EXIT_SYSERR;
     }
   int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
@@ -1297,11 +1297,11 @@ create_with_content (struct parent_dir *parent, char const *file,
       else
         error (0, close_errno, "cannot write content for %s",
                quoteaf (file));
-      temp_remove (&temp);
+      temp_remove_warn (&temp, parent);
       return EXIT_SYSERR;
     }
   int status = publish_temp (parent, &temp, file, opt);
-  temp_remove (&temp);
+  temp_remove_warn (&temp, parent);
   return status;
 }
 

@@ -597,6 +597,23 @@ waits_as_nobody() {
   assert_no_temporaries excl-create
 }
 
+@test "content for an existing FILE whose temporary cannot be removed (I/O error): status 1, and a warning names the temporary" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  echo old >d/f
+  # The content is written to a temporary, FILE is found to exist, and
+  # the temporary's unlink fails.  Before, it was left there, unsaid.
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=1 excl-create -c new d/f
+  assert_failure 1
+  assert_line --index 0 "excl-create: cannot create 'd/f': File exists"
+  assert_line --index 1 --regexp "^excl-create: warning: cannot remove the temporary 'd/\.excl-create\.[A-Za-z0-9]{6}': Input/output error\$"
+  assert_equal "${#lines[@]}" 2
+  assert_equal "$(cat d/f)" old
+  [[ ${lines[1]} =~ \'(d/\.excl-create\.[A-Za-z0-9]{6})\' ]]
+  assert_equal "$(cat "${BASH_REMATCH[1]}")" new
+}
+
 # --- waiting -------------------------------------------------------------
 
 @test "--wait with a timeout: status 1 when FILE stays" {
