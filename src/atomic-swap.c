@@ -1775,7 +1775,7 @@ repoint_symlink (char const *target, char const *link,
 
   status = (opt->expect ? publish_expected (&r, opt)
             : repoint_now (&r, opt, NULL));
-  temp_remove (&r.temp);
+  temp_remove_warn (&r.temp, &r.parent);
   if (signals_held)
     unblock_cleanup_signals ();
 

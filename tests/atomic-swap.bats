@@ -1613,6 +1613,23 @@ interrupt_at_rename() {
   assert_no_leftovers
 }
 
+@test "-s: a failed exchange whose new link cannot be removed (EIO) names it after the error; status 3" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  make_releases
+  # The exchange fails, then so does the unlink of the new link made
+  # under a temporary name.  Before, that link was left there, unsaid.
+  run strace -o /dev/null -e trace=renameat2,unlinkat \
+    -e inject=renameat2:error=EIO:when=1 \
+    -e inject=unlinkat:error=EIO:when=1 atomic-swap -s releases/b current
+  assert_equal "$status" 3
+  assert_line --index 0 "atomic-swap: cannot replace 'current': Input/output error"
+  assert_line --index 1 --regexp "^atomic-swap: warning: cannot remove the temporary '\.atomic-swap\.[A-Za-z0-9]{6}': Input/output error\$"
+  assert_equal "${#lines[@]}" 2
+  assert_equal "$(readlink current)" releases/a
+  [[ ${lines[1]} =~ \'(\.atomic-swap\.[A-Za-z0-9]{6})\' ]]
+  assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/b
+}
+
 @test "-s: the old link that cannot be removed (EIO) is named, status 3, the change stays" {
   command -v strace >/dev/null || skip "strace is not installed"
   make_releases
