@@ -1298,14 +1298,22 @@ try_create (struct dirlock *lock)
   if (err == 0)
     err = errno;
 
+  int record_left_errno = 0;
   if (owner_fd >= 0)
     {
       close (owner_fd);
-      unlinkat (dir_fd, owner_name, 0);
+      if (unlinkat (dir_fd, owner_name, 0) != 0)
+        record_left_errno = errno;
     }
   if (dir_fd >= 0)
     close (dir_fd);
-  temp_remove (&temp);
+  char left[sizeof temp.name];
+  strcpy (left, temp.name);
+  /* A record left in it makes the rmdir fail (ENOTEMPTY): name the
+     record's error, the one that left the directory there.  */
+  if (!temp_remove (&temp))
+    warn_temp_left (parent, left,
+                    record_left_errno ? record_left_errno : errno);
   unblock_cleanup_signals ();
 
   /* ENOTEMPTY or EEXIST: LOCK is a non-empty directory.  ENOTDIR:
@@ -1333,7 +1341,7 @@ write_temp_record (struct parent_dir const *parent,
     {
       saved_errno = errno;
       close (fd);
-      temp_remove (temp);
+      temp_remove_warn (temp, parent);
       fd = -1;
     }
   errno = saved_errno;
@@ -1357,7 +1365,7 @@ publish_record (struct dirlock *lock, int dir_fd)
     {
       int saved_errno = errno;
       close (fd);
-      temp_remove (&temp);
+      temp_remove_warn (&temp, &lock->parent);
       errno = saved_errno;
       return -1;
     }
@@ -2461,9 +2469,7 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
     r = -1;
   /* The temporary now holds the empty record (or ours, if the exchange
      failed).  */
-  int saved_errno = errno;
-  temp_remove (&temp);
-  errno = saved_errno;
+  temp_remove_warn (&temp, parent);
   return r;
 }
 

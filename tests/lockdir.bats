@@ -1737,6 +1737,36 @@ rmdir_fails_at() {
   echo "$n"
 }
 
+# Run lockdir -n L true, which loses the race for L: its rename of the
+# temporary directory onto L waits (3 s) until another has taken L.
+# The unlinkat number $1 fails (1: our record in the temporary, 2: the
+# temporary directory).
+lose_race_with_removal_failing() {
+  background sh -c 'while ! ls -d .lockdir.* >/dev/null 2>&1; do
+    sleep 0.01; done; lockdir --owner-pid='"$$"' L'
+  run strace -o /dev/null -e trace=renameat,unlinkat \
+    -e inject=renameat:delay_enter=3000000:when=1 \
+    -e inject=unlinkat:error=EIO:when="$1" lockdir -n L true
+  wait "$BG"
+}
+
+@test "an acquirer that loses the race and cannot remove its temporary (I/O error) names it; the status stays 75" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local when
+  for when in 1 2; do
+    lose_race_with_removal_failing "$when"
+    # Before, the temporary directory was left, unsaid.
+    assert_failure 75
+    assert_line --index 0 --regexp "^lockdir: warning: cannot remove the temporary '\.lockdir\.[A-Za-z0-9]{6}': Input/output error\$"
+    assert_line --index 1 --partial "'L' is held by pid $$"
+    assert_equal "${#lines[@]}" 2
+    [[ ${lines[0]} =~ \'(\.lockdir\.[A-Za-z0-9]{6})\' ]]
+    [ -d "${BASH_REMATCH[1]}" ]
+    rm -r "${BASH_REMATCH[1]}"
+    lockdir -u --owner-pid=$$ L
+  done
+}
+
 @test "a release whose empty directory cannot be removed (I/O error) says so; the command's status stays, the lock is free" {
   command -v strace >/dev/null || skip "strace is not installed"
   local n
