@@ -517,13 +517,14 @@ open_parent (char const *path, struct parent_dir *parent)
       parent->dir = ximemdup0 (path, dir_len);
     }
   parent->base = ximemdup0 (path + base_start, len - base_start);
+  parent->shown_dir = NULL;
   parent->fd = open_parent_again (parent);
   if (parent->fd < 0)
     {
       int saved_errno = errno;
       free (parent->dir);
       free (parent->base);
-      parent->dir = parent->base = NULL;
+      parent->dir = parent->base = parent->shown_dir = NULL;
       errno = saved_errno;
       return false;
     }
@@ -539,7 +540,7 @@ open_parent_again (struct parent_dir const *parent)
 char *
 path_in_parent (struct parent_dir const *parent, char const *name)
 {
-  char const *dir = parent->dir;
+  char const *dir = parent->dir ? parent->dir : parent->shown_dir;
   if (!dir || strcmp (dir, ".") == 0)
     return xstrdup (name);
   return file_name_concat (dir, name, NULL);
@@ -552,8 +553,9 @@ close_parent (struct parent_dir *parent)
     close (parent->fd);
   free (parent->dir);
   free (parent->base);
+  free (parent->shown_dir);
   parent->fd = -1;
-  parent->dir = parent->base = NULL;
+  parent->dir = parent->base = parent->shown_dir = NULL;
 }
 
 bool

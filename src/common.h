@@ -176,6 +176,8 @@ struct parent_dir
   int fd;             /* the directory, opened O_PATH|O_DIRECTORY */
   char *dir;          /* its name as given ("." for a bare name), or
                          NULL when opened from a descriptor */
+  char *shown_dir;    /* opened from a descriptor: its name in
+                         messages (never looked up), or NULL */
   char *base;         /* last component, trailing slashes removed */
 };
 /* Why OPERAND names no entry that a tool could create, lock or
@@ -199,9 +201,10 @@ void close_parent (struct parent_dir *parent);
    errno.  */
 int open_parent_again (struct parent_dir const *parent);
 /* NAME, an entry in PARENT's directory, as a path to show in a
-   message: from the current directory, as the operand was given
-   ("NAME" alone for a bare operand or a directory opened from a
-   descriptor).  Free it.  */
+   message: from the current directory, as the operand was given, or
+   in SHOWN_DIR for a directory opened from a descriptor ("NAME" alone
+   for a bare operand, or a descriptor's directory with no name to
+   show).  Free it.  */
 char *path_in_parent (struct parent_dir const *parent, char const *name);
 
 /* Has PARENT's directory path come to name another directory, or

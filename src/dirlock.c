@@ -63,6 +63,7 @@
 #include "same-inode.h"
 
 #include "c-ctype.h"
+#include "dirname.h"
 #include "error.h"
 #include "full-write.h"
 #include "intprops.h"
@@ -2186,6 +2187,9 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
     return -1;
   lock->parent.fd = fd;
   lock->parent.dir = NULL;
+  /* The temporaries made beside the lock are named in warnings as the
+     user finds them: in the directory of the lock as shown.  */
+  lock->parent.shown_dir = config->shown ? dir_name (config->shown) : NULL;
   lock->parent.base = xstrdup (name);
   return acquire_in_parent (lock, name, deadline, config);
 }

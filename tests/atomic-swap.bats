@@ -1630,6 +1630,27 @@ interrupt_at_rename() {
   assert_equal "$(readlink "${BASH_REMATCH[1]}")" releases/b
 }
 
+@test "--expect: the lock's temporary that cannot be removed (EIO) is named in LINK's directory, not as a bare name" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir deploy
+  ln -s base deploy/current
+  # The lock is taken in deploy, opened once: the rename of its
+  # temporary directory onto the lock fails, and so does the unlink of
+  # the record in it.  Before, the warning said
+  # '.atomic-swap.XXXXXX', which is not in the current directory.
+  run strace -o /dev/null -e trace=renameat,unlinkat \
+    -e inject=renameat:error=EIO:when=1 \
+    -e inject=unlinkat:error=EIO:when=1 \
+    atomic-swap -s --expect=base new deploy/current
+  assert_equal "$status" 3
+  assert_line --regexp "^atomic-swap: warning: cannot remove the temporary 'deploy/\.atomic-swap\.[A-Za-z0-9]{6}': Input/output error\$"
+  assert_equal "$(readlink deploy/current)" base
+  [[ $output =~ \'(deploy/\.atomic-swap\.[A-Za-z0-9]{6})\' ]]
+  [ -d "${BASH_REMATCH[1]}" ]
+  rm -r "${BASH_REMATCH[1]}"
+  assert_no_leftovers deploy
+}
+
 @test "-s: the old link that cannot be removed (EIO) is named, status 3, the change stays" {
   command -v strace >/dev/null || skip "strace is not installed"
   make_releases
