@@ -1195,14 +1195,15 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
           else if (!temp_remove (temp))
             {
               /* FILE is there, complete, and the temporary is a second
-                 name of it: say both, or status 3 reads as "not
-                 created" and the name is left unexplained.  */
+                 name of it: say both.  FILE was created, so the status
+                 says so (a caller told 3 would think it lost); the
+                 name left is a warning, as for every temporary.  */
               int err = errno;
               char *shown = path_in_parent (parent, temp->name);
-              error (0, err, "created %s, but its temporary name %s cannot "
-                     "be removed", quoteaf_n (0, file), quoteaf_n (1, shown));
+              error (0, err, "warning: created %s, but its temporary name "
+                     "%s cannot be removed", quoteaf_n (0, file),
+                     quoteaf_n (1, shown));
               free (shown);
-              return EXIT_SYSERR;
             }
           return EXIT_DONE;
         }
