@@ -99,17 +99,18 @@ struct options
 
 /* The processes a look-up of FILE's name passed through (trace_path):
    a descriptor (O_PATH) of each process's directory in /proc
-   (/proc/PID, /proc/PID/task/TID) it looked in, the first
-   PROC_TRAIL_MAX of them, and whether a part of FILE was missing from
-   a directory of /proc.  A directory held open stays its process's:
-   it tells when that process has ended (process_dir_ended), even if
-   its pid has been given to a process started in the same clock tick,
-   which the start time in /proc/PID/stat cannot tell apart.  */
-enum { PROC_TRAIL_MAX = 4 };
+   (/proc/PID, /proc/PID/task/TID) it looked in, all of them (one not
+   held would be followed once its pid was given to another process),
+   and whether a part of FILE was missing from a directory of /proc.
+   A directory held open stays its process's: it tells when that
+   process has ended (process_dir_ended), even if its pid has been
+   given to a process started in the same clock tick, which the start
+   time in /proc/PID/stat cannot tell apart.  */
 struct proc_trail
 {
-  int n;
-  int dirfd[PROC_TRAIL_MAX];
+  size_t n;
+  size_t alloc;
+  int *dirfd;
   bool missing_in_proc;
 };
 
@@ -741,22 +742,26 @@ names_pid (char const *name)
 }
 
 /* Add to *TRAIL the process whose directory in /proc DIRFD is: *TRAIL
-   takes DIRFD, unless the trail is full or the process has ended since
-   it was looked up.  */
+   takes DIRFD, unless the process has ended since it was looked up.  */
 static void
 trail_add (struct proc_trail *trail, int dirfd)
 {
   if (process_dir_ended (dirfd))
     trail->missing_in_proc = true;
-  else if (trail->n < PROC_TRAIL_MAX)
-    trail->dirfd[trail->n++] = dirfd;
+  else
+    {
+      if (trail->n == trail->alloc)
+        trail->dirfd = x2nrealloc (trail->dirfd, &trail->alloc,
+                                   sizeof *trail->dirfd);
+      trail->dirfd[trail->n++] = dirfd;
+    }
 }
 
 /* Is FD one of the directories *TRAIL holds?  */
 static bool
 trail_holds (struct proc_trail const *trail, int fd)
 {
-  for (int i = 0; i < trail->n; i++)
+  for (size_t i = 0; i < trail->n; i++)
     if (trail->dirfd[i] == fd)
       return true;
   return false;
@@ -775,16 +780,17 @@ close_unless_held (struct proc_trail const *trail, int fd)
 static void
 trail_free (struct proc_trail *trail)
 {
-  for (int i = 0; i < trail->n; i++)
+  for (size_t i = 0; i < trail->n; i++)
     close (trail->dirfd[i]);
-  trail->n = 0;
+  free (trail->dirfd);
+  *trail = (struct proc_trail) { 0 };
 }
 
 /* Has a process of *TRAIL ended?  */
 static bool
 trail_ended (struct proc_trail const *trail)
 {
-  for (int i = 0; i < trail->n; i++)
+  for (size_t i = 0; i < trail->n; i++)
     if (process_dir_ended (trail->dirfd[i]))
       return true;
   return false;
@@ -797,7 +803,7 @@ trail_same (struct proc_trail const *a, struct proc_trail const *b)
 {
   if (a->n != b->n)
     return false;
-  for (int i = 0; i < a->n; i++)
+  for (size_t i = 0; i < a->n; i++)
     {
       struct stat a_st, b_st;
       if (fstat (a->dirfd[i], &a_st) != 0 || fstat (b->dirfd[i], &b_st) != 0

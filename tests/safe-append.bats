@@ -1542,6 +1542,38 @@ rotations_followed() {
   [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
 }
 
+@test "FILE through five processes' directories in /proc: the fifth's pid given to another process is not followed" {
+  # /proc/1/root/proc/1/root/.../proc/PID/cwd/log: safe-append held the
+  # directories of the first 4 processes only, and the fifth's pid given
+  # to another process was taken for FILE rotated, as the start times
+  # before were.
+  require_root
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  mkdir d e
+  run unshare --pid --fork --mount-proc bash -c '
+    (cd d && exec sleep 1000) &
+    old=$!
+    mkfifo in
+    safe-append "/proc/$$/root/proc/$$/root/proc/$$/root/proc/$$/root/proc/$old/cwd/log" <in 2>err &
+    pid=$!
+    exec {w}>in
+    echo one >&$w
+    until grep -qx one d/log 2>/dev/null; do sleep 0.01; done
+    kill "$old"
+    wait "$old"
+    echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
+    (cd e && exec sleep 1000 {w}>&-) &
+    [ "$!" = "$old" ] || { echo "pid $old not reused: $!"; exit 1; }
+    kill -HUP "$pid"
+    echo two >&$w
+    exec {w}>&-
+    wait "$pid"'
+  assert_success
+  assert_equal "$(cat err)" ""
+  assert_equal "$(cat d/log)" $'one\ntwo'
+  [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
+}
+
 @test "FILE through another process's directory in /proc: over 50 rotations safe-append holds as many descriptors" {
   # It holds the directory in /proc of each process FILE's name leads
   # through, from the open on; the look-up at each rotation holds its
