@@ -1509,20 +1509,22 @@ rotations_followed() {
   assert_equal "$(cat d/log)" $'one\ntwo'
 }
 
-@test "FILE through another process's directory in /proc: a process that gets the same pid is not followed" {
-  # /proc/PID/cwd/log of a process that ended names, once its pid is
-  # given to another process, a file in that process's directory.
-  # Before, safe-append took it for FILE rotated, and went on
-  # appending there (creating it).  In a PID namespace of our own,
-  # ns_last_pid gives the next process the pid that just ended.
+# In a PID namespace of our own, append "one" to FILE, the log in d
+# reached through /proc/OLD/cwd/log (OLD a process in d) after HOPS
+# times /proc/1/root (the namespace's first process, the shell); end
+# OLD, give its pid to a process in e (ns_last_pid), send SIGHUP, and
+# append "two".  Both must go to d/log and none to e/log.
+append_across_pid_reuse() {
   require_root
   command -v unshare >/dev/null || skip "unshare is not installed"
   mkdir d e
   run unshare --pid --fork --mount-proc bash -c '
+    prefix=
+    for ((i = 0; i < $1; i++)); do prefix+="/proc/$$/root"; done
     (cd d && exec sleep 1000) &
     old=$!
     mkfifo in
-    safe-append "/proc/$old/cwd/log" <in 2>err &
+    safe-append "$prefix/proc/$old/cwd/log" <in 2>err &
     pid=$!
     exec {w}>in
     echo one >&$w
@@ -1535,11 +1537,19 @@ rotations_followed() {
     kill -HUP "$pid"
     echo two >&$w
     exec {w}>&-
-    wait "$pid"'
+    wait "$pid"' bash "$1"
   assert_success
   assert_equal "$(cat err)" ""
   assert_equal "$(cat d/log)" $'one\ntwo'
   [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
+}
+
+@test "FILE through another process's directory in /proc: a process that gets the same pid is not followed" {
+  # /proc/PID/cwd/log of a process that ended names, once its pid is
+  # given to another process, a file in that process's directory.
+  # Before, safe-append took it for FILE rotated, and went on
+  # appending there (creating it).
+  append_across_pid_reuse 0
 }
 
 @test "FILE through five processes' directories in /proc: the fifth's pid given to another process is not followed" {
@@ -1547,31 +1557,7 @@ rotations_followed() {
   # directories of the first 4 processes only, and the fifth's pid given
   # to another process was taken for FILE rotated, as the start times
   # before were.
-  require_root
-  command -v unshare >/dev/null || skip "unshare is not installed"
-  mkdir d e
-  run unshare --pid --fork --mount-proc bash -c '
-    (cd d && exec sleep 1000) &
-    old=$!
-    mkfifo in
-    safe-append "/proc/$$/root/proc/$$/root/proc/$$/root/proc/$$/root/proc/$old/cwd/log" <in 2>err &
-    pid=$!
-    exec {w}>in
-    echo one >&$w
-    until grep -qx one d/log 2>/dev/null; do sleep 0.01; done
-    kill "$old"
-    wait "$old"
-    echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
-    (cd e && exec sleep 1000 {w}>&-) &
-    [ "$!" = "$old" ] || { echo "pid $old not reused: $!"; exit 1; }
-    kill -HUP "$pid"
-    echo two >&$w
-    exec {w}>&-
-    wait "$pid"'
-  assert_success
-  assert_equal "$(cat err)" ""
-  assert_equal "$(cat d/log)" $'one\ntwo'
-  [ ! -e e/log ] || fail "records went to the new process's e/log: $(cat e/log)"
+  append_across_pid_reuse 4
 }
 
 @test "FILE through another process's directory in /proc: over 50 rotations safe-append holds as many descriptors" {
