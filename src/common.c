@@ -923,11 +923,10 @@ bool
 temp_remove_warn (struct temp_name *temp, struct parent_dir const *parent)
 {
   int saved_errno = errno;
-  char left[sizeof temp->name];
-  strcpy (left, temp->name);
   bool gone = temp_remove (temp);
+  /* TEMP keeps its name once unregistered.  */
   if (!gone)
-    warn_temp_left (parent, left, errno);
+    warn_temp_left (parent, temp->name, errno);
   errno = saved_errno;
   return gone;
 }

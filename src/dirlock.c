@@ -1308,12 +1308,10 @@ try_create (struct dirlock *lock)
     }
   if (dir_fd >= 0)
     close (dir_fd);
-  char left[sizeof temp.name];
-  strcpy (left, temp.name);
   /* A record left in it makes the rmdir fail (ENOTEMPTY): name the
      record's error, the one that left the directory there.  */
   if (!temp_remove (&temp))
-    warn_temp_left (parent, left,
+    warn_temp_left (parent, temp.name,
                     record_left_errno ? record_left_errno : errno);
   unblock_cleanup_signals ();
 
