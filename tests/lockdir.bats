@@ -1714,9 +1714,6 @@ sweep_leftovers() {
   assert_no_temporaries lockdir
 }
 
-# rmdir_fails_at ARG...: the number of the unlinkat of 'lockdir ARG...'
-# that removes the lock L's directory (found in a traced run, which
-# must leave L as it found it), for inject=unlinkat:when=N.
 # L is an empty lock, which is free: --status says nothing holds it,
 # and the next lockdir takes it and leaves nothing.
 assert_empty_lock_free() {
@@ -1728,6 +1725,9 @@ assert_empty_lock_free() {
   assert_no_temporaries lockdir
 }
 
+# rmdir_fails_at ARG...: the number of the unlinkat of 'lockdir ARG...'
+# that removes the lock L's directory (found in a traced run, which
+# must leave L as it found it), for inject=unlinkat:when=N.
 rmdir_fails_at() {
   strace -o trace -e trace=unlinkat lockdir "$@" >/dev/null
   local n

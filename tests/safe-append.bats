@@ -1617,7 +1617,8 @@ append_across_pid_reuse() {
       safe-append "/proc/$old/cwd/log" <in 2>err {w}>&- &
     tracer=$!
     for ((i = 0; i < 1000; i++)); do held "$1" && break; sleep 0.01; done
-    [ -e d/log ] || { echo "not held after the open"; exit 1; }
+    held "$1" || { echo "not held at the fstat after the open"; exit 1; }
+    [ -e d/log ] || { echo "d/log not opened before the fstat"; exit 1; }
     kill "$old"
     wait "$old"
     echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
