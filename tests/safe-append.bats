@@ -1604,7 +1604,10 @@ append_across_pid_reuse() {
   run unshare --pid --fork --mount-proc bash -c '
     held() {
       local state call
-      read -r pid _ <"/proc/$tracer/task/$tracer/children" &&
+      # children ends without a newline: read then fails, having read.
+      pid=
+      read -r pid _ <"/proc/$tracer/task/$tracer/children"
+      [ -n "$pid" ] &&
         read -r _ _ state _ <"/proc/$pid/stat" &&
         read -r call _ <"/proc/$pid/syscall" &&
         [ "$state" = t ] && [ "$call" = "$1" ]
