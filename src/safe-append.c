@@ -1273,7 +1273,12 @@ append_stream (struct appender *app, int in_fd)
       size_t n = safe_read (in_fd, buf + held, size - held);
       if (n == SAFE_READ_ERROR)
         {
-          error (0, errno, "error reading standard input");
+          /* Named as the other failures name theirs: the records
+             before it are in FILE, and the part of it read so far
+             is not.  */
+          error (0, errno, "cannot append record %ju to %s: error "
+                 "reading standard input", app->appended + 1,
+                 quoteaf (app->file));
           ok = false;
           break;
         }

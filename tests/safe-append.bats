@@ -221,6 +221,29 @@ documented_commands() {
   [ -f f ] && [ ! -s f ]
 }
 
+@test "standard input that cannot be read: status 3, the message names the record" {
+  run safe-append f </
+  assert_failure 3
+  assert_output "safe-append: cannot append record 1 to 'f': error reading standard input: Is a directory"
+  [ -f f ] && [ ! -s f ]
+}
+
+@test "a read error after some records: the records before it are in FILE, and the message names the next one" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  printf 'a\nb\npart' >in
+  # Which read(2) is the second from standard input (the first brings
+  # all of it): make that one fail with EIO.
+  : >dry-log
+  strace -o dry -e trace=read safe-append dry-log <in
+  local n
+  n=$(awk '/^read\(0,/ { print n + 2; exit } /^read\(/ { n++ }' dry)
+  run strace -qq -o /dev/null -e trace=read \
+    -e inject=read:error=EIO:when="$n" safe-append f <in
+  assert_failure 3
+  assert_output "safe-append: cannot append record 3 to 'f': error reading standard input: Input/output error"
+  assert_equal "$(cat f)" $'a\nb'
+}
+
 @test "-z: records end with NUL, and a last one is completed with NUL" {
   printf 'a\nb\0c d\0e' | safe-append -z f
   assert_equal "$(od -An -c f | tr -s ' ')" " a \\n b \\0 c d \\0 e \\0"
