@@ -304,7 +304,8 @@ filesystems (and on kernels without pidfd).\n\
   fputs ("\
   4  with --status: LOCK is held, but stale (its owner is dead, or its\n\
      lease expired); the next lockdir that wants it breaks it.  Of\n\
-     several LOCKs, the highest status is lockdir's\n\
+     several LOCKs, the highest status is lockdir's, except that 3 (one\n\
+     could not be read) wins over 4\n\
 ", stdout);
   fputs ("\
 \nWith COMMAND, lockdir exits instead as timeout(1) does:\n\

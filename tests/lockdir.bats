@@ -2417,6 +2417,19 @@ as_nobody() {
   assert_output --regexp "^L: held by pid $BASHPID on "
 }
 
+@test "--status of several: a lock that cannot be read (3) wins over a stale one (4), as --help says" {
+  make_dead_lock dead
+  mkdir bad
+  mkfifo bad/owner.0123456789abcdef0123456789abcdef
+  run lockdir --status dead bad
+  assert_failure 3
+  run lockdir --status bad dead
+  assert_failure 3
+  run lockdir --help
+  assert_output --partial "several LOCKs, the highest status is lockdir's, except that 3 (one
+     could not be read) wins over 4"
+}
+
 @test "--list and --status of several: a lock named like a history or a queue (job.last, x.queue) is listed as itself" {
   mkfifo gate gate2
   background lockdir job.last sh -c 'read x <gate'
