@@ -576,6 +576,15 @@ exists_not_directory (char const *lock)
   return lstat (lock, &st) == 0 && !S_ISDIR (st.st_mode);
 }
 
+/* Is LOCK a symbolic link (which a lock never is: it is not followed,
+   and "not a directory" would puzzle whoever sees it lead to one)?  */
+static bool
+is_symbolic_link (char const *lock)
+{
+  struct stat st;
+  return lstat (lock, &st) == 0 && S_ISLNK (st.st_mode);
+}
+
 /* A diagnostic for a failure to use LOCK.  */
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
@@ -597,6 +606,9 @@ report_lock_error (char const *lock, char const *doing, int errnum)
     error (0, 0, "cannot %s %s: its queue %s exists and is not a "
            "directory; remove it", doing, quoteaf_n (0, lock),
            quoteaf_n (1, queue));
+  else if (errnum == ENOTDIR && is_symbolic_link (lock))
+    error (0, 0, "cannot %s %s: it is a symbolic link, which lockdir "
+           "does not follow", doing, quoteaf (lock));
   else if (errnum == ENOTDIR && exists_not_directory (lock))
     error (0, 0, "cannot %s %s: it exists and is not a directory",
            doing, quoteaf (lock));

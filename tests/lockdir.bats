@@ -2417,6 +2417,32 @@ as_nobody() {
   assert_output --regexp "^L: held by pid $BASHPID on "
 }
 
+@test "LOCK a symbolic link, to a lock or to nothing: refused by every form, and the message says it is a link" {
+  make_dead_lock dead
+  ln -s dead link
+  ln -s nowhere dangling
+  local msg="it is a symbolic link, which lockdir does not follow"
+  run lockdir --status link
+  assert_failure 3
+  assert_output "lockdir: cannot read 'link': $msg"
+  run lockdir --break link
+  assert_failure 3
+  assert_output "lockdir: cannot break 'link': $msg"
+  run lockdir -u link
+  assert_failure 3
+  assert_output "lockdir: cannot release 'link': $msg"
+  run lockdir -n dangling true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'dangling': $msg"
+  run lockdir --status dangling
+  assert_failure 3
+  assert_output "lockdir: cannot read 'dangling': $msg"
+  # Nothing changed: the link, and the lock it leads to.
+  [ -L link ] && [ -L dangling ] && [ ! -e nowhere ]
+  run lockdir --status dead
+  assert_failure 4
+}
+
 @test "--status of several: a lock that cannot be read (3) wins over a stale one (4), as --help says" {
   make_dead_lock dead
   mkdir bad
