@@ -627,6 +627,15 @@ report_lock_error (char const *lock, char const *doing, int errnum)
   free (queue);
 }
 
+/* Does OWNER's record, though not empty, name no process (pid 0): one
+   that lockdir did not write, or a damaged one?  "pid 0" would name
+   no holder, and such a holding is never judged dead.  */
+static bool
+names_no_process (struct dirlock_owner const *owner)
+{
+  return !owner->empty && owner->pid <= 0;
+}
+
 /* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,
    for how long, doing what.  */
 static char const *
@@ -634,9 +643,10 @@ describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
 {
   struct timespec age;
   char age_text[32];
-  if (owner->empty)
+  if (owner->empty || names_no_process (owner))
     {
-      snprintf (buf, size, "by an unknown owner: its record is empty");
+      snprintf (buf, size, "by an unknown owner: its record is %s",
+                owner->empty ? "empty" : "not lockdir's: it names no pid");
       return buf;
     }
   int n = snprintf (buf, size, "by pid %ld on %s%s", (long) owner->pid,
@@ -662,6 +672,9 @@ report_crash_remedy (char const *lock, struct dirlock_owner const *owner)
   else if (dirlock_other_boot (owner) && !dirlock_has_lease (owner))
     why = ("a holding from another boot is kept, as another host may have "
            "the same name");
+  else if (names_no_process (owner) && !dirlock_has_lease (owner))
+    why = ("a holding whose record names no process is never judged "
+           "dead");
   else
     return;
   error (0, 0, "%s; if no process holds %s any more, 'lockdir --break %s' "
@@ -1522,8 +1535,9 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
       char age_text[32];
       printf ("%s%s%sheld%s", stale ? "stale (" : "", stale ? stale : "",
               stale ? "), " : "", owner->shared ? " shared" : "");
-      if (owner->empty)
-        fputs (" by an unknown owner: its record is empty", stdout);
+      if (owner->empty || names_no_process (owner))
+        printf (" by an unknown owner: its record is %s",
+                owner->empty ? "empty" : "not lockdir's: it names no pid");
       else
         {
           printf (" by pid %ld on %s%s", (long) owner->pid,

@@ -916,6 +916,25 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   assert_line --index 0 "lockdir: 'L' is held by an unknown owner: its record is empty"
 }
 
+@test "an owner record that names no pid (written by hand): an unknown owner, not 'pid 0', and --break ends it" {
+  mkdir L
+  echo 'garbage, not key=value lines' >L/owner.0123456789abcdef0123456789abcdef
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is held by an unknown owner: its record is not lockdir's: it names no pid
+lockdir: a holding whose record names no process is never judged dead; if no process holds 'L' any more, 'lockdir --break L' ends the holding"
+  run lockdir --list .
+  assert_success
+  assert_output "L: held by an unknown owner: its record is not lockdir's: it names no pid"
+  run lockdir --status L
+  assert_success
+  assert_line "stale=no"
+  run lockdir -v --break L
+  assert_success
+  assert_line --index 0 "lockdir: broke lock 'L' held by an unknown owner: its record is not lockdir's: it names no pid"
+  [ ! -e L ]
+}
+
 @test "hand-edited owner records: a uid that is not all digits is garbage, no uid" {
   # As for a pid: 1000abc must not pass for uid 1000, nor -5 or one too
   # large for a uid be shown as one.
