@@ -1514,7 +1514,8 @@ break_lock (char const *lock_name, struct options const *opt)
 /* One line about LOCK for --list and for --status of several locks:
    "LOCK: held by pid 123 on HOST for 5m12s (token 7): COMMAND" (" in
    another boot" after HOST for a record of another boot of this host;
-   "held by an unknown owner: its record is empty"), with
+   "held by an unknown owner: its record is empty", or "... is not
+   lockdir's: it names no pid"), with
    "stale (why), " before "held" for a lock the next acquirer breaks,
    "held shared" and "; N more shared holders" for a shared holding,
    and "; N waiting" while some wait in its queue (", M of them stale"
