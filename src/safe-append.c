@@ -1906,17 +1906,20 @@ appender_free (struct appender *app)
   trail_free (&app->trail);
 }
 
-/* Standard input is FILE itself (whose status is *ST): appending would
-   never end.  A FIFO or pipe (/dev/stdin) would give back every record
-   written to it, and its open write end would keep the end of input
-   from ever coming.  */
+/* Is FD FILE itself (whose status is *ST)?  Standard input that is:
+   appending would never end.  A FIFO or pipe (/dev/stdin) would give
+   back every record written to it, and its open write end would keep
+   the end of input from ever coming.  Standard output that is, with
+   --tee: the copy would go into FILE a second time -- and where not
+   opened with O_APPEND ('>FILE'), at its own offset, over the records
+   of every writer.  */
 static bool
-input_is_target (struct stat const *st)
+is_target (int fd, struct stat const *st)
 {
-  struct stat in_st;
-  return (fstat (STDIN_FILENO, &in_st) == 0
-          && (S_ISREG (in_st.st_mode) || S_ISFIFO (in_st.st_mode))
-          && SAME_INODE (in_st, *st));
+  struct stat fd_st;
+  return (fstat (fd, &fd_st) == 0
+          && (S_ISREG (fd_st.st_mode) || S_ISFIFO (fd_st.st_mode))
+          && SAME_INODE (fd_st, *st));
 }
 
 static int
@@ -1941,9 +1944,14 @@ safe_append (char const *file, struct options const *opt)
       trail_free (&trail);
       return EXIT_SYSERR;
     }
-  if (!opt->content && input_is_target (&st))
+  bool input_is_file = !opt->content && is_target (STDIN_FILENO, &st);
+  if (input_is_file || (opt->tee && is_target (STDOUT_FILENO, &st)))
     {
-      error (0, 0, "%s: input file is output file", quotef (file));
+      if (input_is_file)
+        error (0, 0, "%s: input file is output file", quotef (file));
+      else
+        error (0, 0, "%s: standard output is FILE itself: --tee would "
+               "write its records into it again", quotef (file));
       close (fd);
       trail_free (&trail);
       return EXIT_SYSERR;

@@ -321,6 +321,31 @@ documented_commands() {
   assert_output --partial "input file is output file"
 }
 
+@test "--tee with standard output FILE itself is refused: its records stay as written" {
+  # '>f' would write the copy over f's records at offset 0; '>>f' would
+  # append every record twice.
+  for redirect in '>f' '>>f' '1<>f'; do
+    echo data >f
+    run bash -c "echo new | safe-append --tee f $redirect"
+    assert_failure 3
+    assert_output "safe-append: f: standard output is FILE itself: --tee would write its records into it again"
+    assert_equal "$(cat f)" "$([ "$redirect" = '>f' ] || echo data)"
+  done
+  run bash -c 'echo new | safe-append --tee -c text f >>f'
+  assert_failure 3
+  assert_equal "$(cat f)" data
+  mkfifo fifo
+  exec {both}<>fifo
+  run timeout 10 bash -c "safe-append --tee -c text fifo >&$both"
+  exec {both}>&-
+  assert_failure 3
+  assert_output --partial "standard output is FILE itself"
+  # Without --tee, standard output is not used: no refusal.
+  echo data >f
+  echo new | safe-append f >>f
+  assert_equal "$(cat f)" $'data\nnew'
+}
+
 # --- prefixes ---------------------------------------------------------------
 
 @test "-t rfc3339: RFC 3339 with microseconds, then the record" {
