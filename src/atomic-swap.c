@@ -1636,6 +1636,8 @@ publish_expected (struct repoint *r, struct options const *opt)
       status = EXIT_SYSERR;
       break;
     }
+  /* After our own messages, whatever the acquisition returned.  */
+  dirlock_warn_temps_left (&lock.temps_left);
   free (lock_shown);
   free (lock_name);
   return status;

@@ -914,9 +914,15 @@ warn_temp_left (struct parent_dir const *parent, char const *name,
                 int errnum)
 {
   char *shown = path_in_parent (parent, name);
+  warn_temp_left_shown (shown, errnum);
+  free (shown);
+}
+
+void
+warn_temp_left_shown (char const *shown, int errnum)
+{
   error (0, errnum, "warning: cannot remove the temporary %s",
          quoteaf (shown));
-  free (shown);
 }
 
 bool

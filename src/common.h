@@ -264,6 +264,9 @@ bool temp_remove_warn (struct temp_name *temp,
    it cannot be removed (ERRNUM).  */
 void warn_temp_left (struct parent_dir const *parent, char const *name,
                      int errnum);
+/* warn_temp_left for the temporary named SHOWN, as the user finds it
+   (path_in_parent).  */
+void warn_temp_left_shown (char const *shown, int errnum);
 /* From now on, remove TEMP (wherever it is removed: temp_remove, exit,
    a signal) as retire_name does.  */
 void temp_retire_on_removal (struct temp_name *temp);

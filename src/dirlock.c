@@ -1230,6 +1230,46 @@ renamed_after_all (struct parent_dir const *parent, int dir_fd)
   return ours_now;
 }
 
+void
+dirlock_keep_temp_left (struct dirlock_temps_left *left,
+                        struct parent_dir const *parent, char const *name,
+                        int errnum)
+{
+  if (left->count == left->alloc)
+    left->temp = x2nrealloc (left->temp, &left->alloc, sizeof *left->temp);
+  struct dirlock_temp_left *t = &left->temp[left->count++];
+  t->shown = path_in_parent (parent, name);
+  t->errnum = errnum;
+}
+
+/* temp_remove, and dirlock_keep_temp_left if TEMP could not be
+   removed.  Keep errno.  */
+static void
+temp_remove_keep (struct temp_name *temp, struct parent_dir const *parent,
+                  struct dirlock_temps_left *left)
+{
+  int saved_errno = errno;
+  /* TEMP keeps its name once unregistered.  */
+  if (!temp_remove (temp))
+    dirlock_keep_temp_left (left, parent, temp->name, errno);
+  errno = saved_errno;
+}
+
+void
+dirlock_warn_temps_left (struct dirlock_temps_left *left)
+{
+  int saved_errno = errno;
+  for (size_t i = 0; i < left->count; i++)
+    {
+      warn_temp_left_shown (left->temp[i].shown, left->temp[i].errnum);
+      free (left->temp[i].shown);
+    }
+  free (left->temp);
+  left->temp = NULL;
+  left->count = left->alloc = 0;
+  errno = saved_errno;
+}
+
 /* Try once to create the lock: build the directory with our record
    under a temporary name, then rename it to LOCK.  */
 static enum attempt
@@ -1311,7 +1351,7 @@ try_create (struct dirlock *lock)
   /* A record left in it makes the rmdir fail (ENOTEMPTY): name the
      record's error, the one that left the directory there.  */
   if (!temp_remove (&temp))
-    warn_temp_left (parent, temp.name,
+    dirlock_keep_temp_left (&lock->temps_left, parent, temp.name,
                     record_left_errno ? record_left_errno : errno);
   unblock_cleanup_signals ();
 
@@ -1327,10 +1367,11 @@ try_create (struct dirlock *lock)
 /* Write OWNER's record complete (write_record) into a new temporary
    file in PARENT's directory, named in *TEMP, with mode RECORD_MODE
    whatever the umask.  Return its descriptor, or -1 with errno, leaving
-   nothing behind.  */
+   nothing behind (or what could not be removed, kept in LEFT).  */
 static int
 write_temp_record (struct parent_dir const *parent,
-                   struct dirlock_owner const *owner, struct temp_name *temp)
+                   struct dirlock_owner const *owner, struct temp_name *temp,
+                   struct dirlock_temps_left *left)
 {
   mode_t old_umask = umask (0);
   int fd = temp_create (temp, parent->fd, TEMP_FILE, RECORD_MODE, NULL);
@@ -1340,7 +1381,7 @@ write_temp_record (struct parent_dir const *parent,
     {
       saved_errno = errno;
       close (fd);
-      temp_remove_warn (temp, parent);
+      temp_remove_keep (temp, parent, left);
       fd = -1;
     }
   errno = saved_errno;
@@ -1357,14 +1398,15 @@ publish_record (struct dirlock *lock, int dir_fd)
   char owner_name[OWNER_NAME_SIZE];
   owner_file_name (owner_name, lock->self.id);
   struct temp_name temp;
-  int fd = write_temp_record (&lock->parent, &lock->self, &temp);
+  int fd = write_temp_record (&lock->parent, &lock->self, &temp,
+                              &lock->temps_left);
   if (fd < 0)
     return -1;
   if (renameat (lock->parent.fd, temp.name, dir_fd, owner_name) != 0)
     {
       int saved_errno = errno;
       close (fd);
-      temp_remove_warn (&temp, &lock->parent);
+      temp_remove_keep (&temp, &lock->parent, &lock->temps_left);
       errno = saved_errno;
       return -1;
     }
@@ -2155,6 +2197,7 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   lock->held_record.slot = lock->held_dir.slot = -1;
   lock->signals_held = false;
   lock->dir_left_errno = 0;
+  lock->temps_left = (struct dirlock_temps_left) { 0 };
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -2171,6 +2214,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
   lock->held_record.slot = lock->held_dir.slot = -1;
   lock->signals_held = false;
   lock->dir_left_errno = 0;
+  lock->temps_left = (struct dirlock_temps_left) { 0 };
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {
@@ -2444,7 +2488,8 @@ owned_holding (struct dirlock_holders const *h, pid_t const *pids,
    as before.  Return 0, or -1 with errno.  */
 static int
 fill_empty_record (struct parent_dir const *parent, int lock_fd,
-                   char const *id, uintmax_t *token)
+                   char const *id, uintmax_t *token,
+                   struct dirlock_temps_left *left)
 {
   uintmax_t last;
   if (last_token (parent, &last) != 0)
@@ -2455,7 +2500,7 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
   filled.token = last + 1;
 
   struct temp_name temp;
-  int fd = write_temp_record (parent, &filled, &temp);
+  int fd = write_temp_record (parent, &filled, &temp, left);
   if (fd < 0)
     return -1;
   char owner_name[OWNER_NAME_SIZE];
@@ -2471,13 +2516,14 @@ fill_empty_record (struct parent_dir const *parent, int lock_fd,
     r = -1;
   /* The temporary now holds the empty record (or ours, if the exchange
      failed).  */
-  temp_remove_warn (&temp, parent);
+  temp_remove_keep (&temp, parent, left);
   return r;
 }
 
 int
 dirlock_break_holders (char const *path, struct dirlock_holders *ended,
-                       struct dirlock_owner *refused, int *dir_left_errno)
+                       struct dirlock_owner *refused, int *dir_left_errno,
+                       struct dirlock_temps_left *temps_left)
 {
   clear_fault ();
   struct dirlock_holders seen = { 0 };
@@ -2505,7 +2551,8 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
           struct dirlock_owner const *o = &seen.owner[i];
           uintmax_t token = o->token;
           if (o->empty
-              && fill_empty_record (&parent, lock_fd, o->id, &token) != 0)
+              && fill_empty_record (&parent, lock_fd, o->id, &token,
+                                    temps_left) != 0)
             {
               result = -1;
               break;

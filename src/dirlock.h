@@ -147,6 +147,21 @@ struct dirlock_holders
   struct dirlock_owner *owner; /* free with dirlock_holders_free */
 };
 
+/* The temporaries that could not be removed (each named as the user
+   finds it, with the errno of its removal), kept so that the warning
+   comes after the caller's own message: dirlock_warn_temps_left.
+   Zero-initialised: none.  */
+struct dirlock_temps_left
+{
+  size_t count;
+  size_t alloc;                /* allocated elements of TEMP */
+  struct dirlock_temp_left
+  {
+    char *shown;
+    int errnum;
+  } *temp;
+};
+
 /* LOCK.last as read when acquiring: kept open until the token is
    settled (see dirlock.c).  */
 struct kept_history
@@ -187,6 +202,11 @@ struct dirlock
      (returned -1) after finding LOCK empty (a holding ended, perhaps
      the stale one it ended) and unable to remove it: LOCK stays so.  */
   int dir_left_errno;
+  /* The temporaries that an acquisition could not remove (a lost race,
+     a record that could not be written): the caller reports them with
+     dirlock_warn_temps_left after its own message, whatever the
+     acquisition returned.  */
+  struct dirlock_temps_left temps_left;
 };
 
 /* How to acquire, beyond the minimum.  Zero-initialise, then set.  */
@@ -254,6 +274,17 @@ int dirlock_release (struct dirlock *lock);
 void dirlock_warn_left_empty (int dir_left_errno, char const *shown,
                               char const *recoverer, char const *file);
 
+/* Keep in LEFT that the temporary NAME in PARENT's directory could not
+   be removed (ERRNUM), to be reported after the caller's message.  */
+void dirlock_keep_temp_left (struct dirlock_temps_left *left,
+                             struct parent_dir const *parent,
+                             char const *name, int errnum);
+
+/* Warn on stderr, with warn_temp_left, of each temporary in LEFT,
+   once, and empty LEFT.  Even with -q: every tool says each name it
+   leaves behind.  Keeps errno.  */
+void dirlock_warn_temps_left (struct dirlock_temps_left *left);
+
 /* Forget a held lock without releasing it (its owner is another
    process, which keeps it): close what LOCK holds open.  */
 void dirlock_detach (struct dirlock *lock);
@@ -311,10 +342,12 @@ char const *dirlock_stale_reason (struct dirlock_owner const *owner);
    the user who wrote the record and the owner of LOCK's directory may
    end another user's holding); *REFUSED's id is empty otherwise.
    *DIR_LEFT_ERRNO is set as dirlock_release sets LOCK->dir_left_errno,
-   by the last holding ended.  */
+   by the last holding ended.  The temporaries it could not remove are
+   added to *TEMPS_LEFT (dirlock_warn_temps_left).  */
 int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
                            struct dirlock_owner *refused,
-                           int *dir_left_errno);
+                           int *dir_left_errno,
+                           struct dirlock_temps_left *temps_left);
 
 /* Release the lock PATH on behalf of a caller: only if one of the
    N_PIDS processes PIDS owns it (of shared holders, the first found

@@ -895,6 +895,7 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
                                    "--replace-stale call", file);
           status = EXIT_SYSERR;
         }
+      dirlock_warn_temps_left (&lock.temps_left);
       free (lock_shown);
       free (lock_name);
       return status;
@@ -930,6 +931,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     /* The status stays.  */
     dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
                              "--replace-stale call", file);
+  /* After our own messages, as for a lock not taken.  */
+  dirlock_warn_temps_left (&lock.temps_left);
   free (lock_shown);
   free (lock_name);
   return status;

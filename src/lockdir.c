@@ -1241,6 +1241,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
         error (0, 0, "%s is already held by pid %ld, for the same owner "
                "or as our parent: waiting would never end",
                quoteaf (lock_name), (long) holder.pid);
+      dirlock_warn_temps_left (&lock.temps_left);
       return busy_status;
     }
   if (r < 0)
@@ -1254,11 +1255,13 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
         report_lock_error (lock_name, "acquire", errno);
       dirlock_warn_left_empty (lock.dir_left_errno, lock_name, "lockdir",
                                lock_name);
+      dirlock_warn_temps_left (&lock.temps_left);
       return fail_status;
     }
   if (r == 1)
     {
       report_busy (lock_name, opt);
+      dirlock_warn_temps_left (&lock.temps_left);
       return busy_status;
     }
   /* Held for the caller: a cleanup signal is held (dirlock did so from
@@ -1276,6 +1279,8 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
              quoteaf (lock_name), lock.self.token, (intmax_t) waited.tv_sec,
              waited.tv_nsec / 1000000);
     }
+  /* Acquired after all (a retry): no message of ours to come first.  */
+  dirlock_warn_temps_left (&lock.temps_left);
 
   if (with_command)
     return run_command (&lock, lock_name, argv, opt);
@@ -1461,8 +1466,9 @@ break_lock (char const *lock_name, struct options const *opt)
   struct dirlock_holders ended = { 0 };
   struct dirlock_owner refused;
   int dir_left_errno;
+  struct dirlock_temps_left temps_left = { 0 };
   int broken = dirlock_break_holders (lock_name, &ended, &refused,
-                                      &dir_left_errno);
+                                      &dir_left_errno, &temps_left);
   /* Said even with -q, as after a release; broken all the same.  */
   if (broken == 0)
     dirlock_warn_left_empty (dir_left_errno, lock_name, "lockdir",
@@ -1474,6 +1480,7 @@ break_lock (char const *lock_name, struct options const *opt)
       if (broken == 0)
         show_broken (lock_name, &ended, opt);
       dirlock_holders_free (&ended);
+      dirlock_warn_temps_left (&temps_left);
       return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
     }
   int status;
@@ -1508,6 +1515,8 @@ break_lock (char const *lock_name, struct options const *opt)
       break;
     }
   dirlock_holders_free (&ended);
+  /* After our own message, as every tool reports what it left.  */
+  dirlock_warn_temps_left (&temps_left);
   return status;
 }
 

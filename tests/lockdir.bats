@@ -1769,21 +1769,45 @@ lose_race_with_removal_failing() {
   wait "$BG"
 }
 
-@test "an acquirer that loses the race and cannot remove its temporary (I/O error) names it; the status stays 75" {
+@test "an acquirer that loses the race and cannot remove its temporary (I/O error) names it after its own message; the status stays 75" {
   command -v strace >/dev/null || skip "strace is not installed"
   local when
   for when in 1 2; do
     lose_race_with_removal_failing "$when"
-    # Before, the temporary directory was left, unsaid.
+    # Before, the temporary directory was left, unsaid; then the warning
+    # came first, before the message it follows in every other tool.
     assert_failure 75
-    assert_line --index 0 --regexp "^lockdir: warning: cannot remove the temporary '\.lockdir\.[A-Za-z0-9]{6}': Input/output error\$"
-    assert_line --index 1 --partial "'L' is held by pid $$"
+    assert_line --index 0 --partial "'L' is held by pid $$"
+    assert_line --index 1 --regexp "^lockdir: warning: cannot remove the temporary '\.lockdir\.[A-Za-z0-9]{6}': Input/output error\$"
     assert_equal "${#lines[@]}" 2
-    [[ ${lines[0]} =~ \'(\.lockdir\.[A-Za-z0-9]{6})\' ]]
+    [[ ${lines[1]} =~ \'(\.lockdir\.[A-Za-z0-9]{6})\' ]]
     [ -d "${BASH_REMATCH[1]}" ]
     rm -r "${BASH_REMATCH[1]}"
     lockdir -u --owner-pid=$$ L
   done
+}
+
+@test "an acquirer that loses the race, cannot remove its temporary (I/O error), then gets the lock, warns once before its command runs" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The winner holds L until the loser waits in the queue.
+  background sh -c 'while ! ls -d .lockdir.* >/dev/null 2>&1; do
+    sleep 0.01; done
+    exec lockdir L sh -c "while [ ! -e go ]; do sleep 0.01; done"'
+  local winner=$BG
+  background sh -c 'while [ -z "$(ls -A L.queue 2>/dev/null)" ]; do
+    sleep 0.01; done; : >go'
+  run strace -o /dev/null -e trace=renameat,unlinkat \
+    -e inject=renameat:delay_enter=3000000:when=1 \
+    -e inject=unlinkat:error=EIO:when=2 lockdir -w 60s L echo ran
+  wait "$winner"
+  assert_success
+  assert_line --index 0 --regexp "^lockdir: warning: cannot remove the temporary '\.lockdir\.[A-Za-z0-9]{6}': Input/output error\$"
+  assert_line --index 1 ran
+  assert_equal "${#lines[@]}" 2
+  [[ ${lines[0]} =~ \'(\.lockdir\.[A-Za-z0-9]{6})\' ]]
+  [ -d "${BASH_REMATCH[1]}" ]
+  rm -r "${BASH_REMATCH[1]}"
+  [ ! -e L ]
 }
 
 @test "a release whose empty directory cannot be removed (I/O error) says so; the command's status stays, the lock is free" {
