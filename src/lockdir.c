@@ -1128,9 +1128,16 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
     return EXIT_CANCELED;
   if (spawned.record_errno != 0)
     {
-      error (0, spawned.record_errno,
-             "cannot name the command in the owner record of %s",
-             quoteaf (lock_name));
+      /* Its start time is read from /proc/PID/stat: without /proc,
+         "No such process" would be true but no help.  */
+      if (spawned.record_errno == ESRCH && !proc_mounted ())
+        error (0, 0, "cannot name the command in the owner record of %s: "
+               "/proc is not mounted; the command was not run",
+               quoteaf (lock_name));
+      else
+        error (0, spawned.record_errno,
+               "cannot name the command in the owner record of %s",
+               quoteaf (lock_name));
       return EXIT_CANCELED;
     }
   if (spawned.exec_errno != 0)

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "common.h"
 
@@ -98,6 +100,17 @@ process_start_time (pid_t pid, unsigned long long *start_time)
     return -1;
   *start_time = st.start_time;
   return 0;
+}
+
+bool
+proc_mounted (void)
+{
+  int saved_errno = errno;
+  struct statfs sfs;
+  bool mounted = (statfs ("/proc", &sfs) == 0
+                  && sfs.f_type == PROC_SUPER_MAGIC);
+  errno = saved_errno;
+  return mounted;
 }
 
 bool

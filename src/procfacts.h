@@ -26,6 +26,10 @@ enum { PROCFACTS_HOST_MAX = 255 };
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
 
+/* Is /proc mounted (a proc filesystem)?  Without it, no process can
+   be named by its start time.  Keeps errno.  */
+bool proc_mounted (void);
+
 /* Has the process whose directory in /proc (/proc/PID) DIRFD is open
    on ended?  An open directory of /proc stays its process's: once that
    process has ended it has no files (ESRCH), even if its pid is given

@@ -2158,6 +2158,20 @@ script_owner_check() {
     [ "$p" = $$ ] && lockdir -u L && echo ok'
 }
 
+@test "without /proc, lockdir L COMMAND says /proc is not mounted, runs nothing, leaves no L (125)" {
+  require_root
+  unshare -m --propagation private true 2>/dev/null ||
+    skip "cannot make a private mount namespace"
+  # The record names the command by its start time, from /proc: before,
+  # the reason given was a bare "No such process".
+  run unshare -m --propagation private sh -c \
+    'umount -l /proc && lockdir L sh -c ": >ran"'
+  assert_failure 125
+  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not mounted; the command was not run"
+  [ ! -e ran ]
+  [ ! -e L ]
+}
+
 @test "a parent outside lockdir's pid namespace (docker exec): the script forms refuse without --owner-pid, and take nothing" {
   unshare --pid --fork --mount-proc true 2>/dev/null ||
     skip "cannot make a pid namespace here"
