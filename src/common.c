@@ -608,33 +608,43 @@ static struct
   char name[TEMP_NAME_MAX];
 } cleanup_table[CLEANUP_SLOTS];
 
-void
-retire_name (int dirfd, char const *name)
+int
+retire_name (int dirfd, char const *name, bool *hidden_left)
 {
   char hidden[NAME_MAX + 1];
   size_t len = strlen (name);
+  *hidden_left = false;
   if (len < sizeof hidden - 1)
     {
       hidden[0] = '.';
       memcpy (hidden + 1, name, len + 1);
       if (renameat (dirfd, name, dirfd, hidden) == 0)
         {
-          unlinkat (dirfd, hidden, 0);
-          return;
+          *hidden_left = unlinkat (dirfd, hidden, 0) != 0;
+          return *hidden_left ? -1 : 0;
         }
     }
-  unlinkat (dirfd, name, 0);
+  return unlinkat (dirfd, name, 0);
 }
 
 /* Remove the name registered in cleanup slot SLOT (async-signal-safe).
-   Return 0, or -1 with errno if unlinkat failed.  */
+   Return 0, or -1 with errno if unlinkat failed; the slot then names
+   what is left (for a retired name, perhaps '.NAME').  */
 static int
 remove_registered (int slot)
 {
   if (cleanup_table[slot].retire)
     {
-      retire_name (cleanup_table[slot].dirfd, cleanup_table[slot].name);
-      return 0;
+      char *name = cleanup_table[slot].name;
+      bool hidden_left;
+      int r = retire_name (cleanup_table[slot].dirfd, name, &hidden_left);
+      if (hidden_left)
+        {
+          /* retire_name made '.NAME' only if it fits.  */
+          memmove (name + 1, name, strlen (name) + 1);
+          name[0] = '.';
+        }
+      return r;
     }
   return unlinkat (cleanup_table[slot].dirfd, cleanup_table[slot].name,
                    cleanup_table[slot].unlink_flags);
@@ -902,6 +912,9 @@ temp_remove (struct temp_name *temp)
   block_cleanup_signals ();
   bool gone = remove_registered (temp->slot) == 0 || errno == ENOENT;
   int remove_errno = errno;
+  /* What is left, if anything: a retired name may be left hidden.  */
+  if (!gone)
+    strcpy (temp->name, cleanup_table[temp->slot].name);
   cleanup_table[temp->slot].in_use = 0;
   temp->slot = -1;
   unblock_cleanup_signals ();

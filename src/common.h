@@ -251,7 +251,9 @@ int temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
 int temp_move (struct temp_name *temp, int dirfd);
 /* Remove the temporary (if it still exists) and unregister it.  Return
    false, with errno set, if it exists and could not be removed: it is
-   then left where it is, unregistered.  errno is kept otherwise.  */
+   then left where it is, unregistered, under TEMP's name (a retired
+   one perhaps as '.NAME': temp_retire_on_removal).  errno is kept
+   otherwise.  */
 bool temp_remove (struct temp_name *temp);
 /* temp_remove, and if TEMP exists and cannot be removed, a warning
    naming it as the user would find it: in PARENT's directory, where
@@ -274,9 +276,11 @@ void temp_retire_on_removal (struct temp_name *temp);
    and NAME, then unlink that.  The rename is what a dnotify watch for
    DN_RENAME sees (dir_notify_open), where the unlink alone would wake
    every watcher of deletions.  A process killed between the two leaves
-   '.NAME' behind, for its directory's users to remove.
+   '.NAME' behind, for its directory's users to remove.  Return 0, or
+   -1 with errno if the name could not be removed: then *HIDDEN_LEFT
+   says whether it is left as '.NAME' (else as NAME).
    Async-signal-safe.  */
-void retire_name (int dirfd, char const *name);
+int retire_name (int dirfd, char const *name, bool *hidden_left);
 /* The temporary's name was renamed away or is otherwise gone: just
    unregister it.  */
 void temp_forget (struct temp_name *temp);

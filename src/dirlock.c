@@ -2176,7 +2176,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           lock->spent_fds[1] = lockqueue_take_inotify_fd (&queue);
         }
       else
-        lockqueue_leave (&queue);
+        lockqueue_leave (&queue, &lock->temps_left);
       lockqueue_close (&queue);
     }
   dirlock_holders_free (&holders);

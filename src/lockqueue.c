@@ -30,6 +30,7 @@
 #include "stat-time.h"
 #include "timespec.h"
 #include "xalloc.h"
+#include "xvasprintf.h"
 
 
 enum
@@ -573,13 +574,22 @@ lockqueue_keep (struct lockqueue *q)
 }
 
 void
-lockqueue_leave (struct lockqueue *q)
+lockqueue_leave (struct lockqueue *q, struct dirlock_temps_left *left)
 {
   if (!lockqueue_queued (q))
     return;
   /* Unlinks the ticket and unregisters it, with no signal between;
-     then the queue, if that left it empty.  */
-  temp_remove (&q->cleanup);
+     then the queue, if that left it empty (others waiting in it: not
+     empty, and not ours to remove, unsaid).  */
+  if (!temp_remove (&q->cleanup))
+    {
+      /* The next look at the queue removes it (scan_queue); until
+         then, say so.  */
+      int left_errno = errno;
+      char *in_queue = xasprintf ("%s/%s", q->name, q->cleanup.name);
+      dirlock_keep_temp_left (left, q->parent, in_queue, left_errno);
+      free (in_queue);
+    }
   temp_remove (&q->cleanup_queue);
   drop_ticket (q);
 }
@@ -624,7 +634,10 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
       {
         if (retire)
-          retire_name (fd, tickets[i].name);
+          {
+            bool hidden_left;
+            retire_name (fd, tickets[i].name, &hidden_left);
+          }
         else
           unlinkat (fd, tickets[i].name, 0);
       }

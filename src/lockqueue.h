@@ -176,8 +176,10 @@ struct timespec lockqueue_beat_due (struct lockqueue const *q);
    ends the holding removes it (lockqueue_remove_holding).  */
 void lockqueue_keep (struct lockqueue *q);
 
-/* We gave up: remove our ticket, and the queue if it is now empty.  */
-void lockqueue_leave (struct lockqueue *q);
+/* We gave up: remove our ticket, and the queue if it is now empty.  A
+   ticket that cannot be removed is added to LEFT
+   (dirlock_warn_temps_left).  */
+void lockqueue_leave (struct lockqueue *q, struct dirlock_temps_left *left);
 
 /* Take over Q's inotify instance (-1 if none): the caller closes it
    once that costs nobody time (closing one waits for an RCU grace

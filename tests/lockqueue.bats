@@ -332,6 +332,39 @@ kill_queued_script_lockdir() {
   [ -e ran ]
 }
 
+# The number of the unlinkat by 'lockdir ARG...' (a waiter for L that
+# times out) that removes its own ticket, once renamed to '.TICKET'
+# (found in a traced run), for inject=unlinkat:when=N.
+ticket_unlink_at() {
+  strace -o trace -e trace=unlinkat lockdir "$@" 2>/dev/null
+  local n
+  n=$(grep '^unlinkat(' trace | grep -n '"\.[0-9]\{10\}\.x\.' |
+    cut -d: -f1)
+  rm trace
+  [ -n "$n" ] || fail "no unlinkat of a ticket by lockdir $*"
+  echo "$n"
+}
+
+@test "a waiter that times out and cannot remove its ticket (I/O error) names it after its own message; the status stays 75" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  local n
+  n=$(ticket_unlink_at -w 0.2s L true)
+  # Before, the ticket stayed, unsaid.
+  run strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when="$n" lockdir -w 0.2s L true
+  assert_failure 75
+  assert_line --index 0 --partial "'L' is still held after the timeout"
+  assert_line --index 1 --regexp "^lockdir: warning: cannot remove the temporary 'L\.queue/\.[0-9]{10}\.x\.[^/']+': Input/output error\$"
+  assert_equal "${#lines[@]}" 2
+  [[ ${lines[1]} =~ \'(L\.queue/[^\']+)\' ]]
+  [ -L "${BASH_REMATCH[1]}" ]
+  rm "${BASH_REMATCH[1]}"
+  echo >gate
+  wait "$HOLDER"
+  [ ! -e L ]
+}
+
 @test "the script form: a waiter whose script dies gives up at once, says so, and leaves no ticket" {
   # In the queue (behind the holder's ticket) and without it.
   local opts
