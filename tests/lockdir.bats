@@ -1024,6 +1024,26 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   assert_no_temporaries lockdir
 }
 
+@test "--break of an empty record whose temporary cannot be removed (I/O error) names it after its own message; broken all the same (0)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  lockdir L true
+  mkdir L
+  : >L/owner.0123456789abcdef0123456789abcdef
+  # unlinkat 1 removes the temporary that the exchange left holding the
+  # empty record.  Before, the warning came first.
+  run --separate-stderr strace -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:when=1 lockdir -v --break L
+  assert_success
+  [ "${stderr_lines[0]}" = "lockdir: broke lock 'L' held by an unknown owner: its record is empty" ] ||
+    fail "$stderr"
+  [[ ${stderr_lines[1]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ "${#stderr_lines[@]}" -eq 2 ] || fail "$stderr"
+  [ -f "${BASH_REMATCH[1]}" ]
+  rm "${BASH_REMATCH[1]}"
+  [ ! -e L ]
+}
+
 @test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
   mkfifo gate
   background lockdir L sh -c 'read x <gate'
