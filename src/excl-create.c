@@ -295,13 +295,25 @@ private_copy (int fd, int dirfd)
   return copy;
 }
 
-/* Fill the temporary file FD, in the directory DIRFD, with the content.
-   Return true on success; otherwise report the failure against FILE
-   and return false.  */
+/* Whether FILE, the last component of PARENT, exists now.  */
 static bool
-write_content (int fd, int dirfd, struct content *content, char const *file)
+file_exists (struct parent_dir const *parent)
 {
+  struct stat st;
+  return fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Fill the temporary file FD, in FILE's directory PARENT, with the
+   content.  Return true on success; otherwise return false, and report
+   the failure against FILE -- unless FILE exists: then set *EXISTS, as
+   that is the answer O_EXCL would have given first.  */
+static bool
+write_content (int fd, struct parent_dir const *parent,
+               struct content *content, char const *file, bool *exists)
+{
+  int dirfd = parent->fd;
   int err = 0;
+  *exists = false;
   switch (content->kind)
     {
     case CONTENT_NONE:
@@ -315,6 +327,8 @@ write_content (int fd, int dirfd, struct content *content, char const *file)
     case CONTENT_STDIN:
       if (content->spent)
         {
+          if ((*exists = file_exists (parent)))
+            return false;
           error (0, 0, "cannot write content for %s: standard input is "
                  "spent (its copy for an earlier FILE failed)",
                  quoteaf (file));
@@ -343,6 +357,8 @@ write_content (int fd, int dirfd, struct content *content, char const *file)
         }
       if (err < 0)
         {
+          if ((*exists = file_exists (parent)))
+            return false;
           error (0, -err, "error reading standard input");
           return false;
         }
@@ -350,6 +366,8 @@ write_content (int fd, int dirfd, struct content *content, char const *file)
     }
   if (err)
     {
+      if ((*exists = file_exists (parent)))
+        return false;
       error (0, err, "cannot write content for %s", quoteaf (file));
       return false;
     }
@@ -1244,38 +1262,24 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
     }
 }
 
-/* Create FILE with content: complete it under a temporary name, then
-   publish it.  */
+/* FILE exists where its content could not be made ready: the answer
+   O_EXCL would have given first.  */
+enum { FOUND_EXISTING = -3 };
+
+/* Fill the temporary TEMP, open as FD, with the content, give it its
+   mode and close it.  Return EXIT_DONE; or, TEMP removed, FOUND_EXISTING
+   if FILE exists (say, a full disk: an existing FILE is still the
+   answer), else report the failure and return EXIT_SYSERR.  */
 static int
-create_with_content (struct parent_dir *parent, char const *file,
-                     struct options *opt)
+complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
+               char const *file, struct options *opt)
 {
-  struct temp_name temp;
-  int fd;
-  while ((fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode,
-                            NULL)) < 0)
-    {
-      /* Where no temporary can be made (a directory we may not write,
-         a read-only filesystem), an existing FILE is still the answer,
-         as O_EXCL would give it: status 1, or wait with -w.  */
-      int err = errno;
-      struct stat st;
-      if (fstatat (parent->fd, parent->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        {
-          error (0, err, "cannot create %s", quoteaf (file));
-          return EXIT_SYSERR;
-        }
-      int status = handle_existing (parent, file, opt);
-      if (status == DIR_REPLACED)
-        status = follow_replaced_dir (parent, NULL, file, opt);
-      if (status != TRY_AGAIN)
-        return status;
-    }
-  if (!write_content (fd, parent->fd, &opt->content, file))
+  bool exists;
+  if (!write_content (fd, parent, &opt->content, file, &exists))
     {
       close (fd);
-      temp_remove_warn (&temp, parent);
-      return EXIT_SYSERR;
+      temp_remove_warn (temp, parent);
+      return exists ? FOUND_EXISTING : EXIT_SYSERR;
     }
   /* Writing to a file clears its set-user-ID and set-group-ID bits
      unless the writer has CAP_FSETID: give them back, as -m asked.
@@ -1284,10 +1288,13 @@ create_with_content (struct parent_dir *parent, char const *file,
      cannot show.  */
   if ((opt->mode & (S_ISUID | S_ISGID)) && fchmod (fd, opt->mode) != 0)
     {
-      error (0, errno, "cannot create %s with mode %04o", quoteaf (file),
-             (unsigned int) (opt->mode & 07777));
+      int err = errno;
       close (fd);
-      temp_remove_warn (&temp, parent);
+      temp_remove_warn (temp, parent);
+      if (file_exists (parent))
+        return FOUND_EXISTING;
+      error (0, err, "cannot create %s with mode %04o", quoteaf (file),
+             (unsigned int) (opt->mode & 07777));
       return EXIT_SYSERR;
     }
   int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
@@ -1295,18 +1302,62 @@ create_with_content (struct parent_dir *parent, char const *file,
   int close_errno = close (fd) != 0 ? errno : 0;
   if (sync_errno || close_errno)
     {
+      temp_remove_warn (temp, parent);
+      if (file_exists (parent))
+        return FOUND_EXISTING;
       if (sync_errno)
         error (0, sync_errno, "cannot sync the content for %s",
                quoteaf (file));
       else
         error (0, close_errno, "cannot write content for %s",
                quoteaf (file));
-      temp_remove_warn (&temp, parent);
       return EXIT_SYSERR;
     }
-  int status = publish_temp (parent, &temp, file, opt);
-  temp_remove_warn (&temp, parent);
-  return status;
+  return EXIT_DONE;
+}
+
+/* Create FILE with content: complete it under a temporary name, then
+   publish it.  */
+static int
+create_with_content (struct parent_dir *parent, char const *file,
+                     struct options *opt)
+{
+  for (;;)
+    {
+      struct temp_name temp;
+      int fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
+      int status;
+      if (fd < 0)
+        {
+          /* Where no temporary can be made (a directory we may not
+             write, a read-only filesystem), an existing FILE is still
+             the answer, as O_EXCL would give it: status 1, or wait
+             with -w.  */
+          int err = errno;
+          if (!file_exists (parent))
+            {
+              error (0, err, "cannot create %s", quoteaf (file));
+              return EXIT_SYSERR;
+            }
+        }
+      else
+        {
+          status = complete_temp (fd, &temp, parent, file, opt);
+          if (status == EXIT_DONE)
+            {
+              status = publish_temp (parent, &temp, file, opt);
+              temp_remove_warn (&temp, parent);
+              return status;
+            }
+          if (status != FOUND_EXISTING)
+            return status;
+        }
+      status = handle_existing (parent, file, opt);
+      if (status == DIR_REPLACED)
+        status = follow_replaced_dir (parent, NULL, file, opt);
+      if (status != TRY_AGAIN)
+        return status;
+    }
 }
 
 /* FILE ends in '/', so it can only name a directory, never a file we

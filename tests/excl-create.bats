@@ -1230,6 +1230,37 @@ interrupt_mid_write() {
   assert_equal "$leftover" 0
 }
 
+@test "full disk, FILE exists: status 1, as O_EXCL would answer, with content too; nothing left" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  echo theirs >small/f
+  head -c 1000000 /dev/zero >small/fill 2>/dev/null || true
+  local out1 st1 out2 st2 out3 st3 out4 st4 content left
+  run excl-create -c x small/f
+  out1=$output st1=$status
+  run sh -c 'seq 1 100000 | excl-create --stdin small/f'
+  out2=$output st2=$status
+  run excl-create -w 0.2 --pid small/f
+  out3=$output st3=$status
+  # Absent, the full disk is the answer.
+  run excl-create -c x small/g
+  out4=$output st4=$status
+  content=$(cat small/f)
+  left=$(ls -A small | tr '\n' ' ')
+  umount small
+  assert_equal "$st1" 1
+  assert_equal "$out1" "excl-create: cannot create 'small/f': File exists"
+  assert_equal "$st2" 1
+  assert_equal "$out2" "excl-create: cannot create 'small/f': File exists"
+  assert_equal "$st3" 1
+  assert_equal "$out3" "excl-create: timed out waiting for 'small/f' to be removed"
+  assert_equal "$st4" 3
+  assert_equal "$out4" "excl-create: cannot write content for 'small/g': No space left on device"
+  assert_equal "$content" theirs
+  assert_equal "$left" "f fill "
+}
+
 @test "--check-fs names the filesystem and a verdict per primitive" {
   run excl-create --check-fs .
   assert_success
