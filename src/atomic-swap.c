@@ -621,6 +621,23 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
   return status;
 }
 
+/* Whether the rename of S to D failed with ERR because D exists.  A
+   read-only mount answers EROFS before the kernel looks at the names:
+   where both exist, D's presence is still the answer, as O_EXCL gives
+   it on a read-only mount (a missing S would come first).  */
+static bool
+rename_error_means_exists (struct operand const *s, struct operand const *d,
+                           int err)
+{
+  struct stat st;
+  if (err == EROFS)
+    return (fstatat (s->parent.fd, s->parent.base, &st,
+                     AT_SYMLINK_NOFOLLOW) == 0
+            && fstatat (d->parent.fd, d->parent.base, &st,
+                        AT_SYMLINK_NOFOLLOW) == 0);
+  return creation_error_means_exists (d->parent.fd, d->parent.base, err);
+}
+
 /* The 3rd form: rename SRC to DST unless DST exists.  */
 static int
 rename_no_clobber (char const *src, char const *dst,
@@ -637,7 +654,7 @@ rename_no_clobber (char const *src, char const *dst,
   else if ((status = rename_and_say (&os, &od, RENAME_NOREPLACE, opt)) < 0)
     {
       int err = errno;
-      if (creation_error_means_exists (od.parent.fd, od.parent.base, err))
+      if (rename_error_means_exists (&os, &od, err))
         {
           if (!opt->quiet)
             error (0, EEXIST, "cannot move %s to %s", quoteaf_n (0, src),

@@ -1431,6 +1431,29 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_equal "$state" "$(printf 'a\nb\ncurrent\ndir\nrel\nrel')"
 }
 
+@test "read-only filesystem: --no-clobber onto an existing DST is status 1, File exists, as where it can write" {
+  require_root
+  mkdir ro
+  mount -t tmpfs -o size=1m tmpfs ro || skip "cannot mount tmpfs"
+  : >ro/a; : >ro/b
+  mount -o remount,ro ro || { umount ro; skip "cannot remount read-only"; }
+  local out1 st1 out2 st2 out3 st3
+  run atomic-swap -n ro/a ro/b
+  out1=$output st1=$status
+  # DST absent, or SRC missing: the read-only mount is the answer.
+  run atomic-swap -n ro/a ro/c
+  out2=$output st2=$status
+  run atomic-swap -n ro/x ro/b
+  out3=$output st3=$status
+  umount ro
+  assert_equal "$st1" 1
+  assert_equal "$out1" "atomic-swap: cannot move 'ro/a' to 'ro/b': File exists"
+  assert_equal "$st2" 3
+  assert_equal "$out2" "atomic-swap: cannot move 'ro/a' to 'ro/c': Read-only file system"
+  assert_equal "$st3" 3
+  assert_equal "$out3" "atomic-swap: cannot move 'ro/x' to 'ro/b': Read-only file system"
+}
+
 @test "permission denied: status 3 for every form, nothing changed, no temporary" {
   require_root
   command -v setpriv >/dev/null || skip "setpriv is not installed"
