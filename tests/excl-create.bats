@@ -179,6 +179,22 @@ setup() {
   assert_line --index 1 "created 'b'"
 }
 
+@test "-v whose line cannot be written (a full disk): FILE is created, status 0, and the warning names each FILE" {
+  [ -w /dev/full ] || skip "no /dev/full"
+  touch c
+  run sh -c 'excl-create -v -c x a b c >/dev/full'
+  assert_failure 1
+  assert_line --index 0 "excl-create: warning: created 'a', but cannot say so on standard output: No space left on device"
+  assert_line --index 1 "excl-create: warning: created 'b', but cannot say so on standard output: No space left on device"
+  assert_line --index 2 "excl-create: cannot create 'c': File exists"
+  assert_equal "${#lines[@]}" 3
+  run sh -c 'excl-create -v d >/dev/full'
+  assert_success
+  assert_output "excl-create: warning: created 'd', but cannot say so on standard output: No space left on device"
+  [ "$(cat a)" = x ] && [ "$(cat b)" = x ] && [ -f d ]
+  assert_no_temporaries excl-create
+}
+
 # --- modes ---------------------------------------------------------------
 
 @test "-m sets the mode exactly, octal or symbolic, with or without content" {
