@@ -306,15 +306,17 @@ file_exists (struct parent_dir const *parent)
 
 /* Fill the temporary file FD, in FILE's directory PARENT, with the
    content.  Return true on success; otherwise return false, and report
-   the failure against FILE -- unless FILE exists: then set *EXISTS, as
-   that is the answer O_EXCL would have given first.  */
+   the failure against FILE -- unless EXISTS is not NULL and FILE
+   exists: then set *EXISTS, as that is the answer O_EXCL would have
+   given first.  */
 static bool
 write_content (int fd, struct parent_dir const *parent,
                struct content *content, char const *file, bool *exists)
 {
   int dirfd = parent->fd;
   int err = 0;
-  *exists = false;
+  if (exists)
+    *exists = false;
   switch (content->kind)
     {
     case CONTENT_NONE:
@@ -328,7 +330,7 @@ write_content (int fd, struct parent_dir const *parent,
     case CONTENT_STDIN:
       if (content->spent)
         {
-          if ((*exists = file_exists (parent)))
+          if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, 0, "cannot write content for %s: standard input is "
                  "spent (its copy for an earlier FILE failed)",
@@ -358,7 +360,7 @@ write_content (int fd, struct parent_dir const *parent,
         }
       if (err < 0)
         {
-          if ((*exists = file_exists (parent)))
+          if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, -err, "error reading standard input");
           return false;
@@ -367,7 +369,7 @@ write_content (int fd, struct parent_dir const *parent,
     }
   if (err)
     {
-      if ((*exists = file_exists (parent)))
+      if (exists && (*exists = file_exists (parent)))
         return false;
       error (0, err, "cannot write content for %s", quoteaf (file));
       return false;
@@ -1270,13 +1272,17 @@ enum { FOUND_EXISTING = -3 };
 /* Fill the temporary TEMP, open as FD, with the content, give it its
    mode and close it.  Return EXIT_DONE; or, TEMP removed, FOUND_EXISTING
    if FILE exists (say, a full disk: an existing FILE is still the
-   answer), else report the failure and return EXIT_SYSERR.  */
+   answer), else report the failure and return EXIT_SYSERR.  Standard
+   input, once read, cannot be read again for FILE after -w's wait:
+   there the failure itself is the answer.  */
 static int
 complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
                char const *file, struct options *opt)
 {
-  bool exists;
-  if (!write_content (fd, parent, &opt->content, file, &exists))
+  bool answers = !(opt->wait && opt->content.kind == CONTENT_STDIN);
+  bool exists = false;
+  if (!write_content (fd, parent, &opt->content, file,
+                      answers ? &exists : NULL))
     {
       close (fd);
       temp_remove_warn (temp, parent);
@@ -1292,7 +1298,7 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
       int err = errno;
       close (fd);
       temp_remove_warn (temp, parent);
-      if (file_exists (parent))
+      if (answers && file_exists (parent))
         return FOUND_EXISTING;
       error (0, err, "cannot create %s with mode %04o", quoteaf (file),
              (unsigned int) (opt->mode & 07777));
@@ -1304,7 +1310,7 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
   if (sync_errno || close_errno)
     {
       temp_remove_warn (temp, parent);
-      if (file_exists (parent))
+      if (answers && file_exists (parent))
         return FOUND_EXISTING;
       if (sync_errno)
         error (0, sync_errno, "cannot sync the content for %s",

@@ -1262,6 +1262,12 @@ interrupt_mid_write() {
   # Absent, the full disk is the answer.
   run excl-create -c x small/g
   out4=$output st4=$status
+  # Standard input read in part cannot be read again after a wait: the
+  # full disk is the answer at once, not "standard input is spent" once
+  # FILE is gone.
+  local out5 st5
+  run sh -c 'seq 1 100000 | excl-create -w 30 --stdin small/f'
+  out5=$output st5=$status
   content=$(cat small/f)
   left=$(ls -A small | tr '\n' ' ')
   umount small
@@ -1273,6 +1279,8 @@ interrupt_mid_write() {
   assert_equal "$out3" "excl-create: timed out waiting for 'small/f' to be removed"
   assert_equal "$st4" 3
   assert_equal "$out4" "excl-create: cannot write content for 'small/g': No space left on device"
+  assert_equal "$st5" 3
+  assert_equal "$out5" "excl-create: cannot write content for 'small/f': No space left on device"
   assert_equal "$content" theirs
   assert_equal "$left" "f fill "
 }
