@@ -1780,7 +1780,12 @@ repoint_symlink (char const *target, char const *link,
     block_cleanup_signals ();
   if (temp_create (&r.temp, r.parent.fd, TEMP_SYMLINK, 0, stored) != 0)
     {
-      error (0, errno, "cannot create symbolic link %s", quoteaf (link));
+      /* The temporary's name is short: a name too long is TARGET.  */
+      if (errno == ENAMETOOLONG)
+        error (0, 0, "cannot create symbolic link %s: its target is too "
+               "long (%zu bytes)", quoteaf (link), strlen (stored));
+      else
+        error (0, errno, "cannot create symbolic link %s", quoteaf (link));
       if (signals_held)
         unblock_cleanup_signals ();
       goto out;

@@ -1250,6 +1250,22 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
 
 # --- --check-target ----------------------------------------------------------------
 
+@test "-s: a TARGET too long for a symbolic link is named as the problem, not LINK; nothing changed" {
+  mkdir rel
+  ln -s rel current
+  local long
+  long=$(printf '%04096d' 0)
+  run atomic-swap -s "$long" current
+  assert_failure 3
+  assert_output "atomic-swap: cannot create symbolic link 'current': its target is too long (4096 bytes)"
+  assert_equal "$(readlink current)" rel
+  assert_no_temporaries atomic-swap
+  # One byte less fits.
+  run atomic-swap -s "${long%0}" current
+  assert_success
+  assert_equal "$(readlink current)" "${long%0}"
+}
+
 @test "--check-target refuses a TARGET that does not exist from LINK's directory" {
   mkdir -p deploy/releases/1 releases/2
   ln -s releases/1 deploy/current
