@@ -71,7 +71,6 @@ struct options
   struct timespec deadline;
   bool sync;
   bool verbose;
-  int verbose_errno;   /* why a -v line could not be written, or 0 */
   bool quiet;
   bool force;
   bool replace_stale;
@@ -1381,29 +1380,6 @@ refuse_trailing_slash (struct parent_dir const *parent, char const *file,
   return EXIT_SYSERR;
 }
 
-/* -v: say now, not at exit, that FILE was created.  FILE is there and
-   ours whatever becomes of the line, so a line that cannot be written
-   is a warning naming FILE and the status stays 0: a caller told 3
-   would think it lost, and leave FILE for nobody to remove.  After one
-   failure standard output is given up; each later FILE is named in a
-   warning too.  */
-static void
-say_created (char const *file, struct options *opt)
-{
-  if (opt->verbose_errno == 0)
-    {
-      printf ("created %s\n", quoteaf (file));
-      if (fflush (stdout) == 0)
-        return;
-      opt->verbose_errno = errno;
-      /* Nothing is left for close_stdout to report at exit.  */
-      clearerr (stdout);
-      close_stdout_now ();
-    }
-  error (0, opt->verbose_errno, "warning: created %s, but cannot say so "
-         "on standard output", quoteaf (file));
-}
-
 static int
 excl_create (char const *file, struct options *opt)
 {
@@ -1434,7 +1410,7 @@ excl_create (char const *file, struct options *opt)
       status = EXIT_SYSERR;
     }
   if (status == EXIT_DONE && opt->verbose)
-    say_created (file, opt);
+    printf ("created %s\n", quoteaf (file));
   close_parent (&parent);
   return status;
 }
@@ -1547,6 +1523,23 @@ main (int argc, char **argv)
       int file_status = excl_create (argv[i], &opt);
       if (file_status > status)
         status = file_status;
+    }
+  /* -v: the FILEs said to be created are there and ours whatever
+     becomes of the lines, so lines that cannot be written are a
+     warning, and the status stays that of the creates: a caller told 3
+     would think them not created, and leave them for nobody to
+     remove.  Nothing is then left for close_stdout to report.  */
+  if (opt.verbose)
+    {
+      bool flushed = fflush (stdout) == 0;
+      int err = errno;
+      if (!flushed || ferror (stdout))
+        {
+          error (0, flushed ? 0 : err, "warning: the FILEs were created as "
+                 "said, but the lines saying so cannot be written");
+          clearerr (stdout);
+          close_stdout_now ();
+        }
     }
   return status;
 }
