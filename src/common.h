@@ -447,7 +447,9 @@ void raise_default (int sig);
    SIGPIPE: it can then only come from a message into a pipe whose
    reader has gone ('2>&1 | head -1'), and must change no status, nor
    kill us half way: after the lock is taken and before COMMAND runs,
-   or while it runs.  A caller's "ignore" is kept.  */
+   or while it runs.  For excl-create -v too: its lines are a warning
+   at exit, and no FILE after them may be left uncreated.  A caller's
+   "ignore" is kept.  */
 void ignore_pipe_signal (void);
 
 /* Did ignore_pipe_signal ignore SIGPIPE where our caller had not?

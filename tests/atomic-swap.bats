@@ -736,14 +736,6 @@ listing() {
   [ ! -e z ]
 }
 
-# Run COMMAND... with standard output a pipe whose reader is gone
-# before it starts (perl is essential on Debian), with SIGPIPE as the
-# caller leaves it.
-with_closed_pipe() {
-  perl -e 'pipe (R, W) or die; close R; open (STDOUT, ">&W") or die;
-           exec @ARGV or die' "$@"
-}
-
 @test "--print-old and -v into a closed pipe: undone, status 3, whether or not SIGPIPE is ignored" {
   make_releases
   echo one >x

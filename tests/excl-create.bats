@@ -196,6 +196,24 @@ setup() {
   assert_no_temporaries excl-create
 }
 
+@test "-v into a closed pipe: every FILE is created, whether or not SIGPIPE is ignored, and a warning says the lines were lost" {
+  for pipe_signal in default ignored; do
+    rm -f a b c
+    if [ "$pipe_signal" = ignored ]; then trap '' PIPE; fi
+    touch b
+    # The message for b flushes the line for a into the pipe.
+    run with_closed_pipe excl-create -v -c x a b c
+    trap - PIPE
+    assert_failure 1
+    assert_line --index 0 "excl-create: cannot create 'b': File exists"
+    # The line for c is written at exit: its errno is kept.
+    assert_line --index 1 "excl-create: warning: the FILEs were created as said, but the lines saying so cannot be written: Broken pipe"
+    assert_equal "${#lines[@]}" 2
+    [ "$(cat a)" = x ] && [ "$(cat c)" = x ]
+  done
+  assert_no_temporaries excl-create
+}
+
 # --- modes ---------------------------------------------------------------
 
 @test "-m sets the mode exactly, octal or symbolic, with or without content" {

@@ -469,3 +469,11 @@ broken_stderr() {
     system @ARGV;
     print $? & 127 ? "signal=" . ($? & 127) : "exit=" . ($? >> 8), "\n"' "$@"
 }
+
+# Run COMMAND... with standard output a pipe whose reader is gone
+# before it starts (perl is essential on Debian), with SIGPIPE as the
+# caller leaves it.
+with_closed_pipe() {
+  perl -e 'pipe (R, W) or die; close R; open (STDOUT, ">&W") or die;
+           exec @ARGV or die' "$@"
+}
