@@ -682,6 +682,7 @@ static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
                       bool *by_descriptor);
 static bool dir_is_proc (int dirfd);
+static bool is_target (int fd, struct stat const *st);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
@@ -989,6 +990,20 @@ follow_name (struct appender *app, uintmax_t record)
     {
       report_cannot_append (app->file, record, 0, "after a rotation it is "
                             "no longer a regular file");
+      close (fd);
+      return false;
+    }
+  /* Refused as at the start (safe_append): the new FILE may be the
+     file standard input or standard output is.  */
+  bool input_is_file = !app->opt->content && is_target (STDIN_FILENO, &st);
+  if (input_is_file || (app->tee && is_target (STDOUT_FILENO, &st)))
+    {
+      report_cannot_append (app->file, record, 0,
+                            input_is_file
+                            ? "after a rotation it is standard input"
+                            : "after a rotation it is standard output: "
+                              "--tee would write its records into it "
+                              "again");
       close (fd);
       return false;
     }

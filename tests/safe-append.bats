@@ -1800,6 +1800,28 @@ reopen_before_write() {
   [ ! -e d/log ]
 }
 
+@test "--tee, rotation by rename onto standard output's file: refused at the reopen, status 3, no record copied into FILE again" {
+  mkfifo in
+  safe-append --tee log <in >>log.next 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  mv log log.1
+  mv log.next log
+  # The signal is pending before 'two' can be read (rotate_log): the
+  # reopen finds standard output's file, and safe-append stops there.
+  kill -HUP "$pid"
+  (trap '' PIPE; echo two >&$w) 2>/dev/null || true
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append to 'log': after a rotation it is standard output: --tee would write its records into it again"
+  assert_equal "$(cat log.1)" one
+  assert_equal "$(cat log)" one
+}
+
 @test "rotation by rename, no signal: FILE is reopened by name at a later look, no line lost, none after it in the old file" {
   mkfifo in
   safe-append log <in &
