@@ -1905,6 +1905,15 @@ owner_gone (struct dirlock const *lock, int *owner_fd)
   return poll (&exited, 1, 0) > 0;
 }
 
+/* LOCK's acquisition is about to sleep, for as long as the lock is
+   held, and a signal (SIGTERM) may end it there: the temporaries kept
+   to be said after the caller's message are said now, or never.  */
+static void
+warn_temps_left_before_sleep (struct dirlock *lock)
+{
+  dirlock_warn_temps_left (&lock->temps_left);
+}
+
 static int
 acquire_in_parent (struct dirlock *lock, char const *path,
                    struct timespec deadline,
@@ -2051,6 +2060,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                 }
               report_waiting (config, look == LOOK_HELD ? &holders : NULL,
                               reported_holder);
+              warn_temps_left_before_sleep (lock);
               if (lockqueue_wait (&queue, remote, owner_fd, deadline) < 0)
                 {
                   result = -1;
@@ -2094,6 +2104,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
                   break;
                 }
               struct timespec pause = { 0, 10 * 1000 * 1000 };
+              warn_temps_left_before_sleep (lock);
               nanosleep (&pause, NULL);
             }
           continue;
@@ -2147,6 +2158,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
         }
       report_waiting (config, look == LOOK_HELD ? &holders : NULL,
                       reported_holder);
+      warn_temps_left_before_sleep (lock);
       if (wait_for_holders (&watch, &lock->parent, &holders,
                             fifo ? &queue : NULL, owner_fd, deadline) < 0)
         {

@@ -205,7 +205,8 @@ struct dirlock
   /* The temporaries that an acquisition could not remove (a lost race,
      a record that could not be written): the caller reports them with
      dirlock_warn_temps_left after its own message, whatever the
-     acquisition returned.  */
+     acquisition returned (those kept before it sleeps to wait, it
+     says before sleeping: a signal may end it there).  */
   struct dirlock_temps_left temps_left;
 };
 

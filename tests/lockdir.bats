@@ -1044,6 +1044,29 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   [ ! -e L ]
 }
 
+@test "a waiter ended by SIGTERM while it waits has named the temporary it could not remove" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Every rename to L fails as if another had just taken it (it never
+  # shows), and the record in the first temporary cannot be removed
+  # (EIO), so that temporary stays; after 8 such losses lockdir pauses,
+  # and SIGTERM comes as it does.  Before, the warning kept for after
+  # lockdir's own message was never said.
+  run --separate-stderr strace -qq -o /dev/null \
+    -e trace=renameat,unlinkat,?nanosleep,?clock_nanosleep \
+    -e inject=renameat:error=ENOTEMPTY \
+    -e inject=unlinkat:error=EIO:when=1 \
+    -e inject=?nanosleep,?clock_nanosleep:signal=TERM:when=1 \
+    lockdir L true
+  assert_equal "$status" 143
+  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
+  [ -d "${BASH_REMATCH[1]}" ]
+  rm -r "${BASH_REMATCH[1]}"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
   mkfifo gate
   background lockdir L sh -c 'read x <gate'
