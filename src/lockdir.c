@@ -1038,6 +1038,13 @@ child_exec (struct dirlock const *lock, char **argv,
     signal (SIGPIPE, SIG_DFL);
   pid_t self = getpid ();
   unsigned long long start_time;
+  /* A /proc of another pid namespace can show another process under
+     our pid, whose start time would name it, not us.  */
+  if (!proc_shows_self ())
+    {
+      spawned.record_errno = ESRCH;
+      _exit (EXIT_CANCELED);
+    }
   if (process_start_time (self, &start_time) != 0
       || dirlock_add_child (lock, self, start_time) != 0)
     {
@@ -1134,6 +1141,10 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
         error (0, 0, "cannot name the command in the owner record of %s: "
                "/proc is not mounted; the command was not run",
                quoteaf (lock_name));
+      else if (spawned.record_errno == ESRCH && !proc_shows_self ())
+        error (0, 0, "cannot name the command in the owner record of %s: "
+               "/proc is not this process's pid namespace's; the command "
+               "was not run", quoteaf (lock_name));
       else
         error (0, spawned.record_errno,
                "cannot name the command in the owner record of %s",
@@ -1465,6 +1476,18 @@ show_broken (char const *lock_name, struct dirlock_holders const *ended,
   return false;
 }
 
+/* --break --json found LOCK_NAME free: say so as --status --json
+   does, so that every call prints one JSON object.  */
+static void
+show_not_held (char const *lock_name, struct options const *opt)
+{
+  if (!opt->json)
+    return;
+  fputs ("{\"lock\":", stdout);
+  json_put_string (stdout, lock_name);
+  fputs (",\"held\":false}\n", stdout);
+}
+
 static int
 break_lock (char const *lock_name, struct options const *opt)
 {
@@ -1486,6 +1509,8 @@ break_lock (char const *lock_name, struct options const *opt)
       /* The holding is ended all the same: show it, as done.  */
       if (broken == 0)
         show_broken (lock_name, &ended, opt);
+      else if (reset == 1)
+        show_not_held (lock_name, opt);
       dirlock_holders_free (&ended);
       dirlock_warn_temps_left (&temps_left);
       return reset < 0 ? EXIT_SYSERR : EXIT_DONE;
@@ -1499,6 +1524,7 @@ break_lock (char const *lock_name, struct options const *opt)
     case 1:
       if (!opt->quiet)
         error (0, 0, "cannot break %s: it is not held", quoteaf (lock_name));
+      show_not_held (lock_name, opt);
       status = EXIT_NO;
       break;
     default:

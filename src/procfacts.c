@@ -114,6 +114,25 @@ proc_mounted (void)
 }
 
 bool
+proc_shows_self (void)
+{
+  int saved_errno = errno;
+  char buf[32];
+  ssize_t len = readlink ("/proc/self", buf, sizeof buf - 1);
+  bool ours = false;
+  if (0 < len)
+    {
+      buf[len] = '\0';
+      char *end;
+      errno = 0;
+      long pid = strtol (buf, &end, 10);
+      ours = errno == 0 && *end == '\0' && end != buf && pid == getpid ();
+    }
+  errno = saved_errno;
+  return ours;
+}
+
+bool
 process_dir_ended (int dirfd)
 {
   int fd = openat (dirfd, "stat", O_RDONLY | O_CLOEXEC);

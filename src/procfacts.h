@@ -30,6 +30,11 @@ int process_start_time (pid_t pid, unsigned long long *start_time);
    be named by its start time.  Keeps errno.  */
 bool proc_mounted (void);
 
+/* Does /proc show this process as /proc/self?  Not where it is another
+   pid namespace's (a container given the host's /proc, unshare --pid
+   without --mount-proc): its pids are not ours.  Keeps errno.  */
+bool proc_shows_self (void);
+
 /* Has the process whose directory in /proc (/proc/PID) DIRFD is open
    on ended?  An open directory of /proc stays its process's: once that
    process has ended it has no files (ESRCH), even if its pid is given

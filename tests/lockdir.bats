@@ -660,6 +660,22 @@ released=0"
   lockdir --break --json L | jq -e ".pid == $me" >/dev/null
 }
 
+@test "--break --json on a free lock prints one JSON object, held false, as --status --json does (status 1)" {
+  run --separate-stderr lockdir --break --json L
+  assert_failure 1
+  assert_output '{"lock":"L","held":false}'
+  assert_equal "$stderr" "lockdir: cannot break 'L': it is not held"
+  # -q leaves the message out, not the object.
+  run --separate-stderr lockdir -q --break --json L
+  assert_failure 1
+  assert_output '{"lock":"L","held":false}'
+  assert_equal "$stderr" ""
+  # Without --json, nothing on stdout, as before.
+  run --separate-stderr lockdir --break L
+  assert_failure 1
+  assert_output ""
+}
+
 # --- status ----------------------------------------------------------------
 
 @test "--status: the owner and status 0 if held, status 1 if free" {
@@ -2211,6 +2227,19 @@ script_owner_check() {
     'umount -l /proc && lockdir L sh -c ": >ran"'
   assert_failure 125
   assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not mounted; the command was not run"
+  [ ! -e ran ]
+  [ ! -e L ]
+}
+
+@test "/proc of another pid namespace (unshare --pid without --mount-proc): lockdir L COMMAND says so, runs nothing, leaves no L (125)" {
+  require_root
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  # /proc stays the one outside: the command's pid there is not its own.
+  # Before, the reason given was a bare "No such process".
+  run unshare --pid --fork lockdir L sh -c ": >ran"
+  assert_failure 125
+  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
   [ ! -e ran ]
   [ ! -e L ]
 }
