@@ -60,6 +60,11 @@ struct content
   int saved_fd;
   int files_left;         /* FILEs after the one being created */
   bool spent;             /* a copy from standard input failed midway */
+  /* Why the content for the FILE being created is not ready, where an
+     existing FILE was the answer (NULL if it is ready), with the error
+     number: a stale FILE is then kept, not removed for nothing.  */
+  char const *unready;
+  int unready_errno;
 };
 
 struct options
@@ -329,6 +334,9 @@ write_content (int fd, struct parent_dir const *parent,
     case CONTENT_STDIN:
       if (content->spent)
         {
+          content->unready = ("standard input is spent (its copy for an "
+                              "earlier FILE failed)");
+          content->unready_errno = 0;
           if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, 0, "cannot write content for %s: standard input is "
@@ -359,6 +367,8 @@ write_content (int fd, struct parent_dir const *parent,
         }
       if (err < 0)
         {
+          content->unready = "error reading standard input";
+          content->unready_errno = -err;
           if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, -err, "error reading standard input");
@@ -368,6 +378,8 @@ write_content (int fd, struct parent_dir const *parent,
     }
   if (err)
     {
+      content->unready = "cannot write content for it";
+      content->unready_errno = err;
       if (exists && (*exists = file_exists (parent)))
         return false;
       error (0, err, "cannot write content for %s", quoteaf (file));
@@ -869,6 +881,14 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return -1;
   if (j->verdict != VERDICT_DEAD)
     return 0;
+  /* Nothing could replace it: the stale FILE stays, rather than be
+     removed and leave no FILE at all.  */
+  if (opt->content.unready)
+    {
+      error (0, opt->content.unready_errno, "cannot replace the stale %s "
+             "(%s): %s", quoteaf (file), j->why, opt->content.unready);
+      return EXIT_SYSERR;
+    }
 
   /* FILE is renamed away with RENAME_NOREPLACE (remove_stale), which
      the check at the start (for link or O_EXCL) did not cover: a
@@ -1297,6 +1317,8 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
       int err = errno;
       close (fd);
       temp_remove_warn (temp, parent);
+      opt->content.unready = "cannot give its content the mode asked";
+      opt->content.unready_errno = err;
       if (answers && file_exists (parent))
         return FOUND_EXISTING;
       error (0, err, "cannot create %s with mode %04o", quoteaf (file),
@@ -1309,6 +1331,9 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
   if (sync_errno || close_errno)
     {
       temp_remove_warn (temp, parent);
+      opt->content.unready = (sync_errno ? "cannot sync its content"
+                              : "cannot write content for it");
+      opt->content.unready_errno = sync_errno ? sync_errno : close_errno;
       if (answers && file_exists (parent))
         return FOUND_EXISTING;
       if (sync_errno)
@@ -1331,6 +1356,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   for (;;)
     {
       struct temp_name temp;
+      opt->content.unready = NULL;
       int fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
       int status;
       if (fd < 0)
@@ -1340,6 +1366,8 @@ create_with_content (struct parent_dir *parent, char const *file,
              the answer, as O_EXCL would give it: status 1, or wait
              with -w.  */
           int err = errno;
+          opt->content.unready = "cannot make a temporary for its content";
+          opt->content.unready_errno = err;
           if (!file_exists (parent))
             {
               error (0, err, "cannot create %s", quoteaf (file));

@@ -1245,7 +1245,9 @@ interrupt_mid_write() {
   run excl-create --pid ro/f
   umount ro
   assert_equal "$stale_status" 3
-  assert_equal "$stale_output" "excl-create: cannot replace the stale 'ro/f' (process $dead is gone): cannot take the lock 'ro/.excl-create.f.lock': Read-only file system"
+  # The content's temporary is what fails first: FILE is kept before
+  # any takeover lock is tried.
+  assert_equal "$stale_output" "excl-create: cannot replace the stale 'ro/f' (process $dead is gone): cannot make a temporary for its content: Read-only file system"
   assert_failure 1
   assert_output "excl-create: cannot create 'ro/f': File exists"
   assert_equal "$(head -n 1 rw/f)" "$dead"
@@ -1510,6 +1512,24 @@ pid_record() {
   assert_line --index 1 "created 'f'"
   [ "$(head -n 1 f)" != "$dead" ]
   assert_no_temporaries excl-create
+}
+
+@test "--replace-stale: a stale FILE whose replacement cannot be made ready (full disk at fsync) is kept: status 3, said" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 12345 >f
+  cp f before
+  # Every fsync fails as on a full disk: the new content is never
+  # ready.  Before, the stale FILE was removed first, then the content
+  # failed again: no FILE at all, and nothing said of the removal.
+  run strace -qq -o /dev/null -e trace=fsync \
+    -e inject=fsync:error=ENOSPC excl-create -S --pid --replace-stale f
+  assert_failure 3
+  assert_output "excl-create: cannot replace the stale 'f' (process $dead is gone): cannot sync its content: No space left on device"
+  cmp f before
+  assert_no_temporaries excl-create
+  [ ! -e .excl-create.f.lock ]
 }
 
 @test "--replace-stale: a reused pid (other start time) is stale" {
