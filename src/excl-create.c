@@ -155,7 +155,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   fputs ("\
 \n\
 FILE names a file: a name ending in '/' is refused, with status 1 if\n\
-something exists there and 3 if not.\n\
+something exists there and 3 if not; one whose last component is '.'\n\
+or '..' ('./', 'd/..') or that is '/' names nothing to create: a usage\n\
+error, status 2, as in the suite's other tools.\n\
 \n\
 With -w, FILE is the name given, wherever it leads: if FILE's directory\n\
 is replaced while excl-create waits (renamed away, another made in its\n\

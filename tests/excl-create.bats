@@ -20,6 +20,25 @@ setup() {
   [ -z "$stderr" ]
 }
 
+@test "a FILE that is '.', '..' or '/', with or without a trailing '/', is a usage error (2), as --help says; 'd/' for an existing d is 1" {
+  mkdir d
+  local file
+  for file in ./ ../ d/./ d/.. /; do
+    run excl-create "$file"
+    assert_usage_error excl-create
+    assert_line --index 0 --partial "excl-create: invalid operand '$file': "
+  done
+  run excl-create d/
+  assert_failure 1
+  assert_output "excl-create: cannot create 'd/': File exists"
+  # The rule the help gives for a FILE ending in '/' says which is which.
+  run excl-create --help
+  assert_output --partial "one whose last component is '.'
+or '..' ('./', 'd/..') or that is '/' names nothing to create: a usage
+error, status 2"
+  [ -z "$(ls -A d)" ]
+}
+
 @test "--version prints the package version" {
   run --separate-stderr excl-create --version
   assert_success
