@@ -1650,15 +1650,19 @@ append_across_pid_reuse() {
   mkdir d e
   mkfifo in
   run unshare --pid --fork --mount-proc bash -c '
+    # True once the tracee is stopped entering the delayed fstat of its
+    # input (fd 0).  The fd matters: every system call stops it for a
+    # moment, and the newfstatat calls before it (the loader'"'"'s, the
+    # look-up of FILE'"'"'s directories) are not held.
     held() {
-      local state call
+      local state call fd
       # children ends without a newline: read then fails, having read.
       pid=
       read -r pid _ <"/proc/$tracer/task/$tracer/children"
       [ -n "$pid" ] &&
         read -r _ _ state _ <"/proc/$pid/stat" &&
-        read -r call _ <"/proc/$pid/syscall" &&
-        [ "$state" = t ] && [ "$call" = "$1" ]
+        read -r call fd _ <"/proc/$pid/syscall" &&
+        [ "$state" = t ] && [ "$call" = "$1" ] && [ "$fd" = 0x0 ]
     } 2>/dev/null
     cd d; sleep 1000 & cd ..
     old=$!
