@@ -216,13 +216,28 @@ fs_power_loss() {
 # unmount mount NAME and mount its image again (the log is replayed),
 # as the next boot would.
 fs_mount_again() {
-  local mnt i
+  local mnt img i unmounted=no
   mnt=$(fs_mount_point "$1")
-  for ((i = 0; i < 50; i++)); do
-    umount "$mnt" 2>/dev/null && break
+  img=$FS_ROOT/$1.img
+  for ((i = 0; i < 600; i++)); do
+    umount "$mnt" 2>/dev/null && { unmounted=yes; break; }
     sleep 0.1
   done
-  mount -o loop "$FS_ROOT/$1.img" "$mnt"
+  [ "$unmounted" = yes ] ||
+    fail "cannot unmount $mnt for the next boot: $(umount "$mnt" 2>&1)"
+  # A process that ran in a mount namespace of its own (unshare
+  # --mount-proc) keeps the shut-down filesystem alive, on its loop
+  # device, until that namespace is freed, a moment after the process
+  # is dead.  mount -o loop would take that loop device, and with it
+  # the shut-down filesystem, where every look fails with EIO: wait
+  # until the loop device is let go.
+  for ((i = 0; i < 600; i++)); do
+    [ -z "$(losetup -j "$img" 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  [ -z "$(losetup -j "$img" 2>/dev/null)" ] ||
+    fail "$img is still on a loop device after the unmount: $(losetup -j "$img")"
+  mount -o loop "$img" "$mnt" || fail "cannot mount $img again"
 }
 
 # fs_crash_under PID...: the power fails on mount $CRASH (fs_power_loss)
