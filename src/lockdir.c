@@ -1036,16 +1036,12 @@ child_exec (struct dirlock const *lock, char **argv,
   default_tool_signals ();
   if (pipe_signal_ignored_by_us ())
     signal (SIGPIPE, SIG_DFL);
-  pid_t self = getpid ();
+  pid_t self;
   unsigned long long start_time;
   /* A /proc of another pid namespace can show another process under
-     our pid, whose start time would name it, not us.  */
-  if (!proc_shows_self ())
-    {
-      spawned.record_errno = ESRCH;
-      _exit (EXIT_CANCELED);
-    }
-  if (process_start_time (self, &start_time) != 0
+     our pid, whose start time would name it, not us: self_start_time
+     fails there (ESRCH).  */
+  if (self_start_time (&self, &start_time) != 0
       || dirlock_add_child (lock, self, start_time) != 0)
     {
       spawned.record_errno = errno;

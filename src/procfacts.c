@@ -32,6 +32,7 @@
 /* What read_proc_stat reads.  */
 struct proc_stat
 {
+  pid_t pid;                        /* field 1 */
   char state;                       /* field 3 */
   pid_t ppid;                       /* field 4 */
   long threads;                     /* field 20 */
@@ -52,6 +53,7 @@ read_stat_file (char const *path, struct proc_stat *st)
       return -1;
     }
 
+  st->pid = strtol (buf, NULL, 10);
   /* The command name is in parentheses and may contain anything, so
      count fields from the last ')'.  */
   char *p = strrchr (buf, ')');
@@ -98,6 +100,23 @@ process_start_time (pid_t pid, unsigned long long *start_time)
   struct proc_stat st;
   if (read_proc_stat (pid, &st) != 0)
     return -1;
+  *start_time = st.start_time;
+  return 0;
+}
+
+int
+self_start_time (pid_t *pid, unsigned long long *start_time)
+{
+  struct proc_stat st;
+  if (read_stat_file ("/proc/self/stat", &st) != 0)
+    return -1;
+  pid_t self = getpid ();
+  if (st.pid != self)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  *pid = self;
   *start_time = st.start_time;
   return 0;
 }

@@ -26,6 +26,12 @@ enum { PROCFACTS_HOST_MAX = 255 };
    after boot).  Return 0, or -1 with errno (ESRCH: no such process).  */
 int process_start_time (pid_t pid, unsigned long long *start_time);
 
+/* Our own pid and start time, in one read of /proc/self/stat, if it
+   shows us: not where /proc is another pid namespace's (its field 1,
+   the pid, is not ours).  Return 0, or -1 with errno (ESRCH: /proc does
+   not show us).  */
+int self_start_time (pid_t *pid, unsigned long long *start_time);
+
 /* Is /proc mounted (a proc filesystem)?  Without it, no process can
    be named by its start time.  Keeps errno.  */
 bool proc_mounted (void);

@@ -2231,6 +2231,17 @@ script_owner_check() {
   [ ! -e L ]
 }
 
+@test "lockdir L COMMAND: the command names itself from one read of /proc/self/stat, with no readlink of /proc/self" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  run strace -f -qq -o trace -e trace=readlink,openat lockdir L true
+  assert_success
+  run grep -c 'openat([^"]*"/proc/self/stat"' trace
+  assert_output 1
+  run grep 'readlink("/proc/self"' trace
+  assert_failure 1
+  assert_output ""
+}
+
 @test "/proc of another pid namespace (unshare --pid without --mount-proc): lockdir L COMMAND says so, runs nothing, leaves no L (125)" {
   require_root
   unshare --pid --fork true 2>/dev/null ||
