@@ -122,12 +122,23 @@ self_start_time (pid_t *pid, unsigned long long *start_time)
 }
 
 bool
-proc_mounted (void)
+fd_is_proc (int fd)
 {
   int saved_errno = errno;
   struct statfs sfs;
-  bool mounted = (statfs ("/proc", &sfs) == 0
-                  && sfs.f_type == PROC_SUPER_MAGIC);
+  bool proc = fstatfs (fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+  errno = saved_errno;
+  return proc;
+}
+
+bool
+proc_mounted (void)
+{
+  int saved_errno = errno;
+  int fd = open ("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  bool mounted = 0 <= fd && fd_is_proc (fd);
+  if (0 <= fd)
+    close (fd);
   errno = saved_errno;
   return mounted;
 }

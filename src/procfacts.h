@@ -32,6 +32,10 @@ int process_start_time (pid_t pid, unsigned long long *start_time);
    not show us).  */
 int self_start_time (pid_t *pid, unsigned long long *start_time);
 
+/* Is FD open on a file or directory of a proc filesystem?  Keeps
+   errno.  */
+bool fd_is_proc (int fd);
+
 /* Is /proc mounted (a proc filesystem)?  Without it, no process can
    be named by its start time.  Keeps errno.  */
 bool proc_mounted (void);

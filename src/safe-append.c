@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/magic.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -681,7 +680,6 @@ update_head (struct appender *app)
 static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
                       bool *by_descriptor);
-static bool dir_is_proc (int dirfd);
 static bool is_target (int fd, struct stat const *st);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
@@ -840,7 +838,7 @@ trace_path (char const *file, struct proc_trail *trail)
       size_t len = strcspn (rest, "/");
       char *name = ximemdup0 (rest, len);
       rest += len;
-      bool parent_in_proc = dir_is_proc (parent);
+      bool parent_in_proc = fd_is_proc (parent);
       int fd = open_part (parent, name, parent_in_proc);
       struct stat st;
       if (fd < 0)
@@ -873,7 +871,7 @@ trace_path (char const *file, struct proc_trail *trail)
         }
       /* A pid's link followed to elsewhere (/proc/PID/fd/N, a
          directory's descriptor) is no process's directory.  */
-      if (parent_in_proc && names_pid (name) && dir_is_proc (fd))
+      if (parent_in_proc && names_pid (name) && fd_is_proc (fd))
         trail_add (trail, fd);
       free (name);
       close_unless_held (trail, parent);
@@ -1515,14 +1513,6 @@ follow_link (struct location *at, char const *file, uintmax_t record)
   return true;
 }
 
-/* Is DIRFD a directory in /proc?  */
-static bool
-dir_is_proc (int dirfd)
-{
-  struct statfs sfs;
-  return fstatfs (dirfd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
-}
-
 /* Is the trusted symbolic link AT names a "magic" link in /proc whose
    text names no file: one to a pipe, a socket or a device, as
    /dev/stdout (/proc/self/fd/1) is when standard output is a pipe
@@ -1537,7 +1527,7 @@ magic_link_to_special (struct location const *at, struct stat *name_st)
 {
   struct stat st;
   char first;
-  if (!dir_is_proc (at->dirfd)
+  if (!fd_is_proc (at->dirfd)
       || fstatat (at->dirfd, at->name, &st, 0) != 0
       || (st.st_nlink != 0
           && (S_ISREG (st.st_mode)
@@ -1604,7 +1594,7 @@ find_target (struct location *at, char const *file, uintmax_t record,
           report_cannot_append (file, record, ELOOP, NULL);
           return -1;
         }
-      if (dir_is_proc (at->dirfd))
+      if (fd_is_proc (at->dirfd))
         at->by_descriptor = true;
       if (magic_link_to_special (at, name_st))
         {
