@@ -613,15 +613,18 @@ retire_name (int dirfd, char const *name, bool *hidden_left)
 {
   char hidden[NAME_MAX + 1];
   size_t len = strlen (name);
-  *hidden_left = false;
+  if (hidden_left)
+    *hidden_left = false;
   if (len < sizeof hidden - 1)
     {
       hidden[0] = '.';
       memcpy (hidden + 1, name, len + 1);
       if (renameat (dirfd, name, dirfd, hidden) == 0)
         {
-          *hidden_left = unlinkat (dirfd, hidden, 0) != 0;
-          return *hidden_left ? -1 : 0;
+          bool left = unlinkat (dirfd, hidden, 0) != 0;
+          if (hidden_left)
+            *hidden_left = left;
+          return left ? -1 : 0;
         }
     }
   return unlinkat (dirfd, name, 0);

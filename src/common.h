@@ -278,8 +278,8 @@ void temp_retire_on_removal (struct temp_name *temp);
    every watcher of deletions.  A process killed between the two leaves
    '.NAME' behind, for its directory's users to remove.  Return 0, or
    -1 with errno if the name could not be removed: then *HIDDEN_LEFT
-   says whether it is left as '.NAME' (else as NAME).
-   Async-signal-safe.  */
+   (unless HIDDEN_LEFT is NULL) says whether it is left as '.NAME'
+   (else as NAME).  Async-signal-safe.  */
 int retire_name (int dirfd, char const *name, bool *hidden_left);
 /* The temporary's name was renamed away or is otherwise gone: just
    unregister it.  */

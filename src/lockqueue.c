@@ -634,10 +634,7 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
       {
         if (retire)
-          {
-            bool hidden_left;
-            retire_name (fd, tickets[i].name, &hidden_left);
-          }
+          retire_name (fd, tickets[i].name, NULL);
         else
           unlinkat (fd, tickets[i].name, 0);
       }
