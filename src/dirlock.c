@@ -397,13 +397,20 @@ dirlock_field (size_t i, struct dirlock_owner const *owner,
   return true;
 }
 
+/* OWNER as "key=value" lines in BUF of SIZE; return the length.  If
+   SHOWN, a pid of 0 (a record that names no process) is left out, as
+   an absent field: it is no pid.  */
 static size_t
-format_record (struct dirlock_owner const *owner, char *buf, size_t size)
+format_record_as (struct dirlock_owner const *owner, char *buf, size_t size,
+                  bool shown)
 {
   size_t len = 0;
   for (size_t i = 0; i < N_FIELDS && len < size; i++)
     {
       char value[DIRLOCK_COMMAND_MAX + 1];
+      if (shown && fields[i].kind == FIELD_PID
+          && *(pid_t const *) ((char const *) owner + fields[i].offset) <= 0)
+        continue;
       if (format_field (&fields[i], owner, value, sizeof value))
         len += snprintf (buf + len, size - len, "%s=%s\n", fields[i].key,
                          value);
@@ -411,11 +418,25 @@ format_record (struct dirlock_owner const *owner, char *buf, size_t size)
   return len < size ? len : size - 1;
 }
 
+static size_t
+format_record (struct dirlock_owner const *owner, char *buf, size_t size)
+{
+  return format_record_as (owner, buf, size, false);
+}
+
 void
 dirlock_owner_print (FILE *out, struct dirlock_owner const *owner)
 {
   char buf[RECORD_MAX];
   size_t len = format_record (owner, buf, sizeof buf);
+  fwrite (buf, 1, len, out);
+}
+
+void
+dirlock_owner_show (FILE *out, struct dirlock_owner const *owner)
+{
+  char buf[RECORD_MAX];
+  size_t len = format_record_as (owner, buf, sizeof buf, true);
   fwrite (buf, 1, len, out);
 }
 

@@ -421,6 +421,9 @@ bool dirlock_field (size_t i, struct dirlock_owner const *owner,
 
 /* Write OWNER as an owner record ("key=value" lines) to OUT.  */
 void dirlock_owner_print (FILE *out, struct dirlock_owner const *owner);
+/* dirlock_owner_print for a reader: a pid of 0 (a record that names no
+   process, not lockdir's) is left out, as an absent field.  */
+void dirlock_owner_show (FILE *out, struct dirlock_owner const *owner);
 
 /* For the queue (lockqueue.c), which keeps records of the same form.  */
 

@@ -376,6 +376,15 @@ format_age (struct timespec age, char *buf, size_t size)
   return buf;
 }
 
+/* Does OWNER's record, though not empty, name no process (pid 0): one
+   that lockdir did not write, or a damaged one?  "pid 0" would name
+   no holder, and such a holding is never judged dead.  */
+static bool
+names_no_process (struct dirlock_owner const *owner)
+{
+  return !owner->empty && owner->pid <= 0;
+}
+
 /* The fields of OWNER's JSON object (its record, the heartbeat, the
    age of the holding, whether it is stale: STALE, the reason, or NULL,
    and whether the record is empty), each after a comma.  */
@@ -391,7 +400,8 @@ print_owner_json_fields (struct dirlock_owner const *owner,
   for (size_t i = 0; dirlock_field (i, owner, &field); i++)
     {
       printf (",\"%s\":", field.key);
-      if (!field.present)
+      if (!field.present
+          || (names_no_process (owner) && strcmp (field.key, "pid") == 0))
         fputs ("null", stdout);
       else if (field.text)
         json_put_string (stdout, field.buf);
@@ -411,6 +421,8 @@ print_owner_json_fields (struct dirlock_owner const *owner,
   else
     fputs ("null", stdout);
   printf (",\"empty\":%s", owner->empty ? "true" : "false");
+  printf (",\"names_no_pid\":%s",
+          names_no_process (owner) ? "true" : "false");
 }
 
 /* Print the owner record of LOCK: "key=value" lines, or the start of
@@ -425,7 +437,11 @@ print_owner_start (char const *lock, struct dirlock_owner const *owner,
       char heartbeat[48];
       dirlock_format_time (owner->heartbeat, heartbeat, sizeof heartbeat);
       struct timespec age;
-      dirlock_owner_print (stdout, owner);
+      /* "pid=0" would name a process: left out, as JSON's null.  */
+      if (names_no_process (owner))
+        dirlock_owner_show (stdout, owner);
+      else
+        dirlock_owner_print (stdout, owner);
       printf ("heartbeat=%s\n", heartbeat);
       if (holding_age (owner, &age))
         printf ("age=%jd\n", (intmax_t) age.tv_sec);
@@ -437,6 +453,10 @@ print_owner_start (char const *lock, struct dirlock_owner const *owner,
          why (a crash: see report_crash_remedy).  */
       if (owner->empty)
         fputs ("empty=yes\n", stdout);
+      /* As --list says it: an unknown owner, whose record is not
+         lockdir's.  */
+      if (names_no_process (owner))
+        fputs ("names_no_pid=yes\n", stdout);
       return;
     }
   fputs ("{\"lock\":", stdout);
@@ -625,15 +645,6 @@ report_lock_error (char const *lock, char const *doing, int errnum)
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
   free (queue);
-}
-
-/* Does OWNER's record, though not empty, name no process (pid 0): one
-   that lockdir did not write, or a damaged one?  "pid 0" would name
-   no holder, and such a holding is never judged dead.  */
-static bool
-names_no_process (struct dirlock_owner const *owner)
-{
-  return !owner->empty && owner->pid <= 0;
 }
 
 /* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,

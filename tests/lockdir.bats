@@ -951,6 +951,29 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   [ ! -e L ]
 }
 
+@test "--status of one lock whose owner record names no pid: no 'pid=0' (null in JSON), names_no_pid=yes, as --list says it" {
+  plant_record L 0 0
+  run lockdir --list .
+  assert_success
+  assert_output "L: held by an unknown owner: its record is not lockdir's: it names no pid"
+  run lockdir --status L
+  assert_success
+  refute_line --regexp '^pid='
+  assert_line "names_no_pid=yes"
+  assert_line "stale=no"
+  assert_line "host=$(uname -n)"
+  run lockdir --status --json L
+  assert_success
+  echo "$output" | jq -e '(.pid == null) and (.names_no_pid == true) and (.holders[0].pid == null) and (.holders[0].names_no_pid == true) and (.empty == false)'
+  # A record that names its process keeps its pid, and says nothing more.
+  rm -r L
+  run lockdir -n L sh -c 'lockdir --status L; lockdir --status --json L'
+  assert_success
+  assert_line --regexp '^pid=[1-9][0-9]*$'
+  refute_line --regexp "^names_no_pid="
+  echo "${lines[-1]}" | jq -e '(.pid > 0) and (.names_no_pid == false)'
+}
+
 @test "hand-edited owner records: a uid that is not all digits is garbage, no uid" {
   # As for a pid: 1000abc must not pass for uid 1000, nor -5 or one too
   # large for a uid be shown as one.
@@ -971,15 +994,16 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
 }
 
 @test "hand-edited owner records: a pid or an acquisition time out of range is garbage, as one that is no number" {
-  # A pid that is no number reads as 0: an owner that cannot be judged,
-  # kept.  One too large for a pid must not wrap into another pid, nor
-  # 123abc pass for 123, nor a sign be taken.
+  # A pid that is no number reads as none: an owner that cannot be
+  # judged, kept.  One too large for a pid must not wrap into another
+  # pid, nor 123abc pass for 123, nor a sign be taken.
   for pid in abc 99999999999 123abc -1; do
     plant_record L "$pid" 1
     run lockdir -n L true
     assert_failure 75
     run lockdir --status L
-    assert_line "pid=0"
+    refute_line --regexp '^pid='
+    assert_line "names_no_pid=yes"
     rm -r L
   done
   # So is a start time too large for one: the owner, alive, is judged by
