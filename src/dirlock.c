@@ -703,6 +703,40 @@ dirlock_holders_include (struct dirlock_holders const *holders,
   return false;
 }
 
+/* The owner record (its name in the holding's directory) that the
+   last call could not read because it is not a regular file (see
+   dirlock_bad_record), or "".  */
+static char bad_record[OWNER_NAME_SIZE];
+
+/* read_record of the owner record NAME in the holding's directory FD.
+   One that is not a regular file (a FIFO, a symbolic link: its open
+   fails with ELOOP, or it is found not regular) is noted in
+   bad_record, and fails with EINVAL.  */
+static int
+read_owner_record (int fd, char const *name, struct dirlock_owner *owner)
+{
+  int r = read_record (fd, name, owner);
+  if (r != 0 && (errno == EINVAL || errno == ELOOP))
+    {
+      int saved_errno = errno;
+      struct stat st;
+      if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+          && !S_ISREG (st.st_mode))
+        {
+          snprintf (bad_record, sizeof bad_record, "%s", name);
+          saved_errno = EINVAL;
+        }
+      errno = saved_errno;
+    }
+  return r;
+}
+
+char const *
+dirlock_bad_record (void)
+{
+  return bad_record[0] ? bad_record : NULL;
+}
+
 /* Read the records of the holding whose directory is FD into HOLDERS,
    whose IDs look_at_lock has set.  Return 0, or -1 with errno (ENOENT:
    one of them ended meanwhile).  */
@@ -714,7 +748,7 @@ read_holders (int fd, struct dirlock_holders *holders)
       struct dirlock_owner *o = &holders->owner[i];
       char owner_name[OWNER_NAME_SIZE];
       owner_file_name (owner_name, o->id);
-      if (read_record (fd, owner_name, o) != 0)
+      if (read_owner_record (fd, owner_name, o) != 0)
         return -1;
       strcpy (o->id, owner_name + strlen (OWNER_PREFIX));
     }
@@ -841,6 +875,7 @@ static struct
 static void
 clear_fault (void)
 {
+  bad_record[0] = '\0';
   free (fault.file);
   fault.file = NULL;
   fault.problem = NULL;
@@ -1752,7 +1787,7 @@ judge_holders (struct dirlock *lock, int lock_fd,
       struct dirlock_owner now;
       char owner_name[OWNER_NAME_SIZE];
       owner_file_name (owner_name, o->id);
-      if (read_record (lock_fd, owner_name, &now) != 0)
+      if (read_owner_record (lock_fd, owner_name, &now) != 0)
         {
           if (errno != ENOENT)
             return -1;

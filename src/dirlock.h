@@ -392,6 +392,11 @@ int dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
    (the record replaces LOCK.last where it may, or is deleted).  */
 bool dirlock_fault (char const **file, char const **problem);
 
+/* After a call failed (EINVAL): if an owner record of the lock is not
+   a regular file (a FIFO, say, which is not read, so as not to block),
+   return its name in the lock's directory ("owner.ID"); else NULL.  */
+char const *dirlock_bad_record (void);
+
 /* If the lock PATH's history LOCK.last is unusable, remove it: the
    fencing tokens start again from 1.  Return 1 if removed (dirlock_fault
    says what it was), 0 if it was usable or absent, -1 on error.  */

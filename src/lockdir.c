@@ -611,7 +611,15 @@ report_lock_error (char const *lock, char const *doing, int errnum)
 {
   char *queue = errnum == ENOTDIR ? queue_not_directory (lock) : NULL;
   char const *file, *problem;
-  if (dirlock_fault (&file, &problem))
+  char const *record = errnum == EINVAL ? dirlock_bad_record () : NULL;
+  if (record)
+    {
+      char *path = file_name_concat (lock, record, NULL);
+      error (0, 0, "cannot %s %s: its owner record %s is not a regular "
+             "file", doing, quoteaf_n (0, lock), quoteaf_n (1, path));
+      free (path);
+    }
+  else if (dirlock_fault (&file, &problem))
     {
       if (problem)
         error (0, 0, "cannot %s %s: %s %s; remove it, or run "

@@ -974,6 +974,19 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   echo "${lines[-1]}" | jq -e '(.pid > 0) and (.names_no_pid == false)'
 }
 
+@test "an owner record that is a FIFO: lockdir names it and says it is not a regular file, without reading it" {
+  mkdir L
+  mkfifo L/owner.0123456789abcdef0123456789abcdef
+  # timeout: only so that a read that blocks fails the test, not hangs it.
+  run timeout 20 lockdir --status L
+  assert_failure 3
+  assert_output "lockdir: cannot read 'L': its owner record 'L/owner.0123456789abcdef0123456789abcdef' is not a regular file"
+  run timeout 20 lockdir -n L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': its owner record 'L/owner.0123456789abcdef0123456789abcdef' is not a regular file"
+  [ -p L/owner.0123456789abcdef0123456789abcdef ]
+}
+
 @test "hand-edited owner records: a uid that is not all digits is garbage, no uid" {
   # As for a pid: 1000abc must not pass for uid 1000, nor -5 or one too
   # large for a uid be shown as one.
