@@ -680,7 +680,9 @@ update_head (struct appender *app)
 static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
                       bool *by_descriptor);
-static bool is_target (int fd, struct stat const *st);
+static bool refuse_own_stream (char const *file, struct stat const *st,
+                               bool reads_input, bool tee, bool rotated,
+                               uintmax_t record);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
@@ -993,15 +995,9 @@ follow_name (struct appender *app, uintmax_t record)
     }
   /* Refused as at the start (safe_append): the new FILE may be the
      file standard input or standard output is.  */
-  bool input_is_file = !app->opt->content && is_target (STDIN_FILENO, &st);
-  if (input_is_file || (app->tee && is_target (STDOUT_FILENO, &st)))
+  if (refuse_own_stream (app->file, &st, !app->opt->content, app->tee,
+                         true, record))
     {
-      report_cannot_append (app->file, record, 0,
-                            input_is_file
-                            ? "after a rotation it is standard input"
-                            : "after a rotation it is standard output: "
-                              "--tee would write its records into it "
-                              "again");
       close (fd);
       return false;
     }
@@ -1927,6 +1923,34 @@ is_target (int fd, struct stat const *st)
           && SAME_INODE (fd_st, *st));
 }
 
+/* Refuse FILE, whose status is *ST, if it is the file standard input
+   is (READS_INPUT: the records come from it) or, with TEE, the file
+   standard output is (is_target): say so, and return true.  ROTATED:
+   FILE was opened again after a rotation (follow_name), before RECORD
+   (or 0); else it was opened at the start (safe_append).  */
+static bool
+refuse_own_stream (char const *file, struct stat const *st,
+                   bool reads_input, bool tee, bool rotated,
+                   uintmax_t record)
+{
+  bool input_is_file = reads_input && is_target (STDIN_FILENO, st);
+  if (!input_is_file && !(tee && is_target (STDOUT_FILENO, st)))
+    return false;
+  if (rotated)
+    report_cannot_append (file, record, 0,
+                          input_is_file
+                          ? "after a rotation it is standard input"
+                          : "after a rotation it is standard output: "
+                            "--tee would write its records into it "
+                            "again");
+  else if (input_is_file)
+    error (0, 0, "%s: input file is output file", quotef (file));
+  else
+    error (0, 0, "%s: standard output is FILE itself: --tee would "
+           "write its records into it again", quotef (file));
+  return true;
+}
+
 static int
 safe_append (char const *file, struct options const *opt)
 {
@@ -1949,14 +1973,8 @@ safe_append (char const *file, struct options const *opt)
       trail_free (&trail);
       return EXIT_SYSERR;
     }
-  bool input_is_file = !opt->content && is_target (STDIN_FILENO, &st);
-  if (input_is_file || (opt->tee && is_target (STDOUT_FILENO, &st)))
+  if (refuse_own_stream (file, &st, !opt->content, opt->tee, false, 0))
     {
-      if (input_is_file)
-        error (0, 0, "%s: input file is output file", quotef (file));
-      else
-        error (0, 0, "%s: standard output is FILE itself: --tee would "
-               "write its records into it again", quotef (file));
       close (fd);
       trail_free (&trail);
       return EXIT_SYSERR;
