@@ -1526,12 +1526,22 @@ fs_explain_at (char const *shown, int dirfd, char const *name,
   if (name && fd < 0)
     printf ("  not there yet: examined its directory %s\n", dir_shown);
   explain_info (&info);
+  /* Every primitive changes the filesystem: on a read-only mount each
+     fails with EROFS, however well the filesystem would keep it.  */
+  bool read_only = read_only_mount (fd >= 0 ? fd : dirfd);
+  if (read_only)
+    printf ("  mounted read-only: every primitive below fails with "
+            "EROFS\n");
   for (int p = 0; p < FS_PRIMITIVE_COUNT; p++)
     {
       struct judgement j = judge (&info, p, probe_fd);
       printf ("  %-17s %s", fs_primitive_name (p), verdict_name (j.verdict));
       if (j.consequence)
         printf (j.verdict == FS_SAFE ? ", but %s" : ": %s", j.consequence);
+      /* A refusal already says it will not be done.  */
+      if (read_only && j.verdict != FS_REFUSE)
+        printf (j.consequence ? "; it is mounted read-only"
+                : ", but it is mounted read-only");
       putchar ('\n');
     }
   fs_info_free (&info);

@@ -2066,6 +2066,34 @@ signal_mid_write() {
   assert_line --regexp "^  O_APPEND +(safe|warn|refuse)"
 }
 
+@test "--check-fs on a read-only mount says so: O_APPEND is not called plainly safe" {
+  require_root
+  mkdir rw ro bind
+  mount -t tmpfs -o ro,size=1m tmpfs ro || skip "cannot mount tmpfs"
+  run safe-append --check-fs ro/log
+  umount ro
+  assert_success
+  assert_line "  mounted read-only: every primitive below fails with EROFS"
+  assert_line "  O_APPEND          safe, but it is mounted read-only"
+  refute_line --regexp "^  [^ ]+ +safe\$"
+  # A read-only bind mount of a writable tmpfs: the mount decides.
+  mount -t tmpfs -o size=1m tmpfs rw || skip "cannot mount tmpfs"
+  echo data >rw/log
+  mount --bind rw bind && mount -o remount,bind,ro bind ||
+    { umount bind rw 2>/dev/null; skip "cannot bind-mount read-only"; }
+  run safe-append --check-fs bind/log
+  bind_status=$status bind_output=$output
+  run safe-append --check-fs rw/log
+  umount bind rw
+  assert_equal "$bind_status" 0
+  [[ $bind_output == *"  O_APPEND          safe, but it is mounted read-only"* ]] ||
+    fail "read-only bind mount: $bind_output"
+  # The writable mount itself: no such line.
+  assert_success
+  assert_line "  O_APPEND          safe"
+  refute_output --partial "read-only"
+}
+
 @test "FUSE: refused with status 3 unless --force" {
   require_root
   command -v bindfs >/dev/null || skip "bindfs is not installed"
