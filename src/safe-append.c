@@ -231,8 +231,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
-                          and terminator included (default 1M); SIZE may\n\
-                          end in K, M or G (powers of 1024)\n\
+                          and terminator included (default 1M, at most\n\
+                          2147479552, the most one write(2) takes); SIZE\n\
+                          may end in K, M or G (powers of 1024)\n\
       --tee             copy the records to standard output as well; if\n\
                           that fails, go on appending to FILE (as tee -p):\n\
                           a closed pipe is noted at the end, status 0;\n\

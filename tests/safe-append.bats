@@ -489,6 +489,23 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   diff g one
 }
 
+@test "--max-record: --help gives the real maximum, which is taken; 2G and one byte more are refused with it" {
+  run safe-append --help
+  assert_success
+  [[ $(tr -s ' \n' '  ' <<<"$output") == *"(default 1M, at most 2147479552, the most one write(2) takes)"* ]] ||
+    fail "--help gives no maximum: $output"
+  for size in 1G 2147479552; do
+    run safe-append --max-record="$size" f -c x
+    assert_success
+  done
+  for size in 2G 2147479553; do
+    run safe-append --max-record="$size" f -c x
+    assert_usage_error safe-append
+    assert_line --index 0 "safe-append: invalid record size '$size' (use 1 to 2147479552 bytes, with an optional suffix K, M or G)"
+  done
+  assert_equal "$(cat f)" $'x\nx'
+}
+
 @test "--max-record with K suffix; a long partial record is refused before its end" {
   records 1 2 100 >in
   head -c 5000 /dev/zero | tr '\0' z >>in
