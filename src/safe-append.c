@@ -545,7 +545,14 @@ tee_records (struct appender *app, char const *out, size_t len,
   uintmax_t whole_copied = (app->whole ? 0
                             : count_records (out, copied, app->terminator));
   app->tee_stopped_at = first + whole_copied;
-  if (app->tee_errno != EPIPE)
+  if (app->tee_errno == EPIPE)
+    return;
+  /* -c: that record was the only one, and it is in FILE.  */
+  if (app->opt->content)
+    error (0, app->tee_errno, "cannot copy record %ju to standard output; "
+           "it was appended to %s", app->tee_stopped_at,
+           quoteaf (app->file));
+  else
     error (0, app->tee_errno, "cannot copy record %ju to standard output; "
            "appending to %s only from now on", app->tee_stopped_at,
            quoteaf (app->file));
@@ -560,7 +567,12 @@ tee_stop_was_fine (struct appender const *app, bool quiet)
 {
   if (app->tee_errno != EPIPE)
     return false;
-  if (!quiet)
+  if (quiet)
+    return true;
+  if (app->opt->content)
+    error (0, 0, "standard output was closed; record %ju was appended "
+           "to %s only", app->tee_stopped_at, quoteaf (app->file));
+  else
     error (0, 0, "standard output was closed; records from %ju on were "
            "appended to %s only", app->tee_stopped_at, quoteaf (app->file));
   return true;

@@ -628,6 +628,23 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   cmp f in
 }
 
+@test "--tee -c: a failed copy says the record was appended to FILE, not 'from now on'; status 3" {
+  run bash -c 'safe-append --tee -c text f >/dev/full'
+  assert_failure 3
+  assert_output "safe-append: cannot copy record 1 to standard output; it was appended to 'f': No space left on device"
+  assert_equal "$(cat f)" text
+  # A pipe with no reader: the note names the one record; status 0.
+  mkfifo p
+  exec {rw}<>p
+  exec {w}>p
+  exec {rw}>&-
+  run bash -c "safe-append --tee -c text g >&$w"
+  exec {w}>&-
+  assert_success
+  assert_output "safe-append: standard output was closed; record 1 was appended to 'g' only"
+  assert_equal "$(cat g)" text
+}
+
 # --- closed standard descriptors ----------------------------------------------
 
 @test "closed stdin and stdout: --tee never copies into FILE, which gets the record once" {
