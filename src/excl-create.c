@@ -60,11 +60,15 @@ struct content
   int saved_fd;
   int files_left;         /* FILEs after the one being created */
   bool spent;             /* a copy from standard input failed midway */
-  /* Why the content for the FILE being created is not ready, where an
-     existing FILE was the answer (NULL if it is ready), with the error
-     number: a stale FILE is then kept, not removed for nothing.  */
-  char const *unready;
-  int unready_errno;
+};
+
+/* Why the content for the FILE being created is not ready, where an
+   existing FILE was the answer (WHY is NULL if it is ready), with the
+   error number: a stale FILE is then kept, not removed for nothing.  */
+struct unready
+{
+  char const *why;
+  int errnum;
 };
 
 struct options
@@ -311,13 +315,14 @@ file_exists (struct parent_dir const *parent)
 }
 
 /* Fill the temporary file FD, in FILE's directory PARENT, with the
-   content.  Return true on success; otherwise return false, and report
-   the failure against FILE -- unless EXISTS is not NULL and FILE
-   exists: then set *EXISTS, as that is the answer O_EXCL would have
-   given first.  */
+   content.  Return true on success; otherwise return false, set
+   *UNREADY to why, and report the failure against FILE -- unless
+   EXISTS is not NULL and FILE exists: then set *EXISTS, as that is the
+   answer O_EXCL would have given first.  */
 static bool
 write_content (int fd, struct parent_dir const *parent,
-               struct content *content, char const *file, bool *exists)
+               struct content *content, char const *file, bool *exists,
+               struct unready *unready)
 {
   int dirfd = parent->fd;
   int err = 0;
@@ -336,9 +341,9 @@ write_content (int fd, struct parent_dir const *parent,
     case CONTENT_STDIN:
       if (content->spent)
         {
-          content->unready = ("standard input is spent (its copy for an "
-                              "earlier FILE failed)");
-          content->unready_errno = 0;
+          unready->why = ("standard input is spent (its copy for an "
+                          "earlier FILE failed)");
+          unready->errnum = 0;
           if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, 0, "cannot write content for %s: standard input is "
@@ -369,8 +374,8 @@ write_content (int fd, struct parent_dir const *parent,
         }
       if (err < 0)
         {
-          content->unready = "error reading standard input";
-          content->unready_errno = -err;
+          unready->why = "error reading standard input";
+          unready->errnum = -err;
           if (exists && (*exists = file_exists (parent)))
             return false;
           error (0, -err, "error reading standard input");
@@ -380,8 +385,8 @@ write_content (int fd, struct parent_dir const *parent,
     }
   if (err)
     {
-      content->unready = "cannot write content for it";
-      content->unready_errno = err;
+      unready->why = "cannot write content for it";
+      unready->errnum = err;
       if (exists && (*exists = file_exists (parent)))
         return false;
       error (0, err, "cannot write content for %s", quoteaf (file));
@@ -865,13 +870,16 @@ report_unreleased (char const *file, char const *lock_shown, bool gone)
 }
 
 /* FILE exists and --replace-stale is given.  Judge FILE; if its process
-   is gone, take the takeover lock, judge again, and remove FILE.
-   Return -1 when FILE is gone (create it again), 0 when it stays (*J
-   says why), or a status.  A FILE kept as not ours is left open in
-   J->judged_fd, for the caller to close; otherwise that is -1.  */
+   is gone, take the takeover lock, judge again, and remove FILE -- but
+   keep it if UNREADY (when not NULL) says the new content is not
+   ready.  Return -1 when FILE is gone (create it again), 0 when it
+   stays (*J says why), or a status.  A FILE kept as not ours is left
+   open in J->judged_fd, for the caller to close; otherwise that is
+   -1.  */
 static int
 take_over_if_stale (struct parent_dir const *parent, char const *file,
-                    struct options const *opt, struct judgement *j)
+                    struct options const *opt,
+                    struct unready const *unready, struct judgement *j)
 {
   j->judged_fd = -1;
   /* A first look without the lock: most callers find a live owner and
@@ -885,10 +893,10 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return 0;
   /* Nothing could replace it: the stale FILE stays, rather than be
      removed and leave no FILE at all.  */
-  if (opt->content.unready)
+  if (unready && unready->why)
     {
-      error (0, opt->content.unready_errno, "cannot replace the stale %s "
-             "(%s): %s", quoteaf (file), j->why, opt->content.unready);
+      error (0, unready->errnum, "cannot replace the stale %s (%s): %s",
+             quoteaf (file), j->why, unready->why);
       return EXIT_SYSERR;
     }
 
@@ -1034,11 +1042,12 @@ wait_until_not_ours_changed (struct parent_dir const *parent,
 
 /* --replace-stale: replace FILE if stale; otherwise, with --wait, wait
    until FILE changes or its process ends (a pidfd tells at once; where
-   there is none, look again every second).  Return TRY_AGAIN,
-   DIR_REPLACED or the status.  */
+   there is none, look again every second).  UNREADY is as for
+   take_over_if_stale.  Return TRY_AGAIN, DIR_REPLACED or the status.  */
 static int
 handle_existing_pid_file (struct parent_dir const *parent, char const *file,
-                          struct options const *opt)
+                          struct options const *opt,
+                          struct unready const *unready)
 {
   struct dir_watch watch;
   /* Watch before looking, so a change between the look and the sleep
@@ -1050,7 +1059,7 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
   for (;;)
     {
       struct judgement j;
-      status = take_over_if_stale (parent, file, opt, &j);
+      status = take_over_if_stale (parent, file, opt, unready, &j);
       bool not_ours = (status == 0 && opt->wait
                        && j.verdict == VERDICT_NOT_OURS);
       if (status == 0 && !opt->wait)
@@ -1116,13 +1125,15 @@ handle_existing_pid_file (struct parent_dir const *parent, char const *file,
 }
 
 /* FILE exists.  Without --wait that is the answer; with it, wait for
-   FILE to go.  Return TRY_AGAIN, DIR_REPLACED or the status.  */
+   FILE to go.  UNREADY, if not NULL, says why the new content is not
+   ready (--replace-stale then keeps a stale FILE).  Return TRY_AGAIN,
+   DIR_REPLACED or the status.  */
 static int
 handle_existing (struct parent_dir const *parent, char const *file,
-                 struct options const *opt)
+                 struct options const *opt, struct unready const *unready)
 {
   if (opt->replace_stale)
-    return handle_existing_pid_file (parent, file, opt);
+    return handle_existing_pid_file (parent, file, opt, unready);
   if (!opt->wait)
     return report_exists (file, opt, false);
   switch (wait_until_absent (parent, parent->base,
@@ -1210,7 +1221,7 @@ create_empty (struct parent_dir *parent, char const *file,
           error (0, err, "cannot create %s", quoteaf (file));
           return EXIT_SYSERR;
         }
-      int status = handle_existing (parent, file, opt);
+      int status = handle_existing (parent, file, opt, NULL);
       if (status == DIR_REPLACED)
         status = follow_replaced_dir (parent, NULL, file, opt);
       if (status != TRY_AGAIN)
@@ -1255,7 +1266,7 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
       int err = errno;
       if (creation_error_means_exists (parent->fd, parent->base, err))
         {
-          int status = handle_existing (parent, file, opt);
+          int status = handle_existing (parent, file, opt, NULL);
           if (status == DIR_REPLACED)
             status = follow_replaced_dir (parent, temp, file, opt);
           if (status != TRY_AGAIN)
@@ -1291,19 +1302,20 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
 enum { FOUND_EXISTING = -3 };
 
 /* Fill the temporary TEMP, open as FD, with the content, give it its
-   mode and close it.  Return EXIT_DONE; or, TEMP removed, FOUND_EXISTING
-   if FILE exists (say, a full disk: an existing FILE is still the
-   answer), else report the failure and return EXIT_SYSERR.  Standard
-   input, once read, cannot be read again for FILE after -w's wait:
-   there the failure itself is the answer.  */
+   mode and close it.  Return EXIT_DONE; or, TEMP removed and *UNREADY
+   set to why, FOUND_EXISTING if FILE exists (say, a full disk: an
+   existing FILE is still the answer), else report the failure and
+   return EXIT_SYSERR.  Standard input, once read, cannot be read again
+   for FILE after -w's wait: there the failure itself is the answer.  */
 static int
 complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
-               char const *file, struct options *opt)
+               char const *file, struct options *opt,
+               struct unready *unready)
 {
   bool answers = !(opt->wait && opt->content.kind == CONTENT_STDIN);
   bool exists = false;
   if (!write_content (fd, parent, &opt->content, file,
-                      answers ? &exists : NULL))
+                      answers ? &exists : NULL, unready))
     {
       close (fd);
       temp_remove_warn (temp, parent);
@@ -1319,8 +1331,8 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
       int err = errno;
       close (fd);
       temp_remove_warn (temp, parent);
-      opt->content.unready = "cannot give its content the mode asked";
-      opt->content.unready_errno = err;
+      unready->why = "cannot give its content the mode asked";
+      unready->errnum = err;
       if (answers && file_exists (parent))
         return FOUND_EXISTING;
       error (0, err, "cannot create %s with mode %04o", quoteaf (file),
@@ -1333,9 +1345,9 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
   if (sync_errno || close_errno)
     {
       temp_remove_warn (temp, parent);
-      opt->content.unready = (sync_errno ? "cannot sync its content"
-                              : "cannot write content for it");
-      opt->content.unready_errno = sync_errno ? sync_errno : close_errno;
+      unready->why = (sync_errno ? "cannot sync its content"
+                      : "cannot write content for it");
+      unready->errnum = sync_errno ? sync_errno : close_errno;
       if (answers && file_exists (parent))
         return FOUND_EXISTING;
       if (sync_errno)
@@ -1358,7 +1370,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   for (;;)
     {
       struct temp_name temp;
-      opt->content.unready = NULL;
+      struct unready unready = { NULL, 0 };
       int fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
       int status;
       if (fd < 0)
@@ -1368,8 +1380,8 @@ create_with_content (struct parent_dir *parent, char const *file,
              the answer, as O_EXCL would give it: status 1, or wait
              with -w.  */
           int err = errno;
-          opt->content.unready = "cannot make a temporary for its content";
-          opt->content.unready_errno = err;
+          unready.why = "cannot make a temporary for its content";
+          unready.errnum = err;
           if (!file_exists (parent))
             {
               error (0, err, "cannot create %s", quoteaf (file));
@@ -1378,7 +1390,7 @@ create_with_content (struct parent_dir *parent, char const *file,
         }
       else
         {
-          status = complete_temp (fd, &temp, parent, file, opt);
+          status = complete_temp (fd, &temp, parent, file, opt, &unready);
           if (status == EXIT_DONE)
             {
               status = publish_temp (parent, &temp, file, opt);
@@ -1388,7 +1400,7 @@ create_with_content (struct parent_dir *parent, char const *file,
           if (status != FOUND_EXISTING)
             return status;
         }
-      status = handle_existing (parent, file, opt);
+      status = handle_existing (parent, file, opt, &unready);
       if (status == DIR_REPLACED)
         status = follow_replaced_dir (parent, NULL, file, opt);
       if (status != TRY_AGAIN)
