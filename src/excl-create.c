@@ -209,13 +209,20 @@ Examples:\n\
   exit (status);
 }
 
+/* Take the content option OPTION: KIND, with TEXT of LEN bytes.
+   *GIVEN is the content option taken before (NULL if none): a second
+   one, or the same one again, is a usage error.  */
 static void
-set_content (struct content *content, enum content_kind kind,
-             char *text, size_t len)
+set_content (struct content *content, char const **given,
+             char const *option, enum content_kind kind, char *text,
+             size_t len)
 {
-  if (content->kind != CONTENT_NONE)
+  if (*given && strcmp (*given, option) == 0)
+    usage_error ("%s given twice", option);
+  if (*given)
     usage_error ("only one of --content, --stdin, --pid and --pid-of may "
                  "be given");
+  *given = option;
   content->kind = kind;
   content->text = text;
   content->text_len = len;
@@ -1468,6 +1475,8 @@ main (int argc, char **argv)
   bool check_fs = false;
   struct timespec wait_for = { 0, 0 };
   char const *pid_of = NULL;
+  /* The content option given, as said if it is given again.  */
+  char const *content_option = NULL;
 
   tool_init (argc, argv);
 
@@ -1482,15 +1491,19 @@ main (int argc, char **argv)
           opt.explicit_mode = true;
           break;
         case 'c':
-          set_content (&opt.content, CONTENT_TEXT, xasprintf ("%s\n", optarg),
+          set_content (&opt.content, &content_option, "-c/--content",
+                       CONTENT_TEXT, xasprintf ("%s\n", optarg),
                        strlen (optarg) + 1);
           break;
         case STDIN_OPTION:
-          set_content (&opt.content, CONTENT_STDIN, NULL, 0);
+          set_content (&opt.content, &content_option, "--stdin",
+                       CONTENT_STDIN, NULL, 0);
           break;
         case PID_OPTION:
         case PID_OF_OPTION:
-          set_content (&opt.content, CONTENT_PID, NULL, 0);
+          set_content (&opt.content, &content_option,
+                       c == PID_OPTION ? "--pid" : "--pid-of", CONTENT_PID,
+                       NULL, 0);
           pid_of = c == PID_OPTION ? NULL : optarg;
           break;
         case 'w':

@@ -93,9 +93,36 @@ error, status 2"
 
   run excl-create -c x --stdin f
   assert_usage_error excl-create
-  assert_line --partial "only one of"
+  assert_line --index 0 "excl-create: only one of --content, --stdin, --pid and --pid-of may be given"
 
   # Nothing was created by any of them.
+  [ ! -e f ]
+}
+
+@test "a content option given twice is said to be given twice, status 2, nothing created" {
+  # Not "only one of --content, --stdin, ...": that names options the
+  # caller did not give.
+  local -a cases=(
+    "-c/--content|-c|a|-c|b"
+    "-c/--content|--content=a|-ca"
+    "--stdin|--stdin|--stdin"
+    "--pid|--pid|--pid"
+    "--pid-of|--pid-of=$$|--pid-of=$$"
+  )
+  local c option
+  local -a args
+  for c in "${cases[@]}"; do
+    IFS='|' read -r -a args <<<"$c"
+    option=${args[0]}
+    run excl-create "${args[@]:1}" f </dev/null
+    assert_usage_error excl-create
+    assert_line --index 0 "excl-create: $option given twice"
+    [ ! -e f ]
+  done
+  # Two different ones are still "only one of".
+  run excl-create --pid --pid-of=$$ f
+  assert_usage_error excl-create
+  assert_line --index 0 "excl-create: only one of --content, --stdin, --pid and --pid-of may be given"
   [ ! -e f ]
 }
 
