@@ -334,6 +334,18 @@ write_out (char const *text)
 
 /* --- The exchange and no-clobber forms -------------------------------- */
 
+/* Whether OP ends in '/' and names a symbolic link: never followed, it
+   is no directory, even if it points to one.  */
+static bool
+slashed_symlink (struct operand const *op)
+{
+  struct stat st;
+  return (has_trailing_slash (op->arg)
+          && fstatat (op->parent.fd, op->parent.base, &st,
+                      AT_SYMLINK_NOFOLLOW) == 0
+          && S_ISLNK (st.st_mode));
+}
+
 /* Report a failed renameat2 (FLAGS) of A to B: an exchange, or a
    move.  */
 static int
@@ -361,6 +373,17 @@ report_rename_failure (struct operand const *a, struct operand const *b,
          is a directory that contains the other.  */
       error (0, 0, "cannot %s %s %s %s: one contains the other",
              verb, quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg));
+      return EXIT_SYSERR;
+    }
+  if (err == ENOTDIR && (slashed_symlink (a) || slashed_symlink (b)))
+    {
+      /* A bare "Not a directory" reads as wrong where the link leads
+         to one: say that the operand itself is no directory.  */
+      struct operand const *link = slashed_symlink (a) ? a : b;
+      error (0, 0, "cannot %s %s %s %s: %s ends in '/' but is a symbolic "
+             "link, which atomic-swap does not follow", verb,
+             quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg),
+             quoteaf_n (2, link->arg));
       return EXIT_SYSERR;
     }
   if (err == ENOENT)

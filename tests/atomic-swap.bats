@@ -295,7 +295,7 @@ listing() {
   ln -s plain l2
   run atomic-swap l2/ link
   assert_failure 3
-  assert_output "atomic-swap: cannot exchange 'l2/' and 'link': Not a directory"
+  assert_output "atomic-swap: cannot exchange 'l2/' and 'link': 'l2/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
   [ -L l2 ] && [ -f link ]
   assert_equal "$(readlink l2)" plain
 }
@@ -359,7 +359,7 @@ listing() {
   assert_output "atomic-swap: cannot exchange 'hx/' and 'x': Not a directory"
   run atomic-swap lx lx/
   assert_failure 3
-  assert_output "atomic-swap: cannot exchange 'lx' and 'lx/': Not a directory"
+  assert_output "atomic-swap: cannot exchange 'lx' and 'lx/': 'lx/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
   assert_equal "$(cat x)" one
   assert_equal "$(readlink lx)" x
   assert_no_temporaries atomic-swap
@@ -461,11 +461,36 @@ listing() {
   # A symlink to a directory is never followed, so it is not one.
   run atomic-swap ld/ a
   assert_failure 3
-  assert_output "atomic-swap: cannot exchange 'ld/' and 'a': Not a directory"
+  assert_output "atomic-swap: cannot exchange 'ld/' and 'a': 'ld/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
   # DST exists: that is status 1, slash or not.
   run atomic-swap -n a a2/
   assert_failure 1
   assert_equal "$(listing .)" "$before"
+  assert_no_temporaries atomic-swap
+}
+
+@test "trailing slash on a symlink to a directory: said to be a symlink, never followed, status 3, nothing changed" {
+  # "Not a directory" alone reads as wrong: dl/ leads to one.  The
+  # operand is never followed, and that is what is said.
+  mkdir d
+  ln -s d dl
+  : >e
+  before=$(listing .)
+  run atomic-swap e dl/
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'e' and 'dl/': 'dl/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
+  run atomic-swap dl/ d/
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'dl/' and 'd/': 'dl/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
+  run atomic-swap -n dl/ new
+  assert_failure 3
+  assert_output "atomic-swap: cannot move 'dl/' to 'new': 'dl/' ends in '/' but is a symbolic link, which atomic-swap does not follow"
+  # A file with a slash is still just not a directory.
+  run atomic-swap e/ d
+  assert_failure 3
+  assert_output "atomic-swap: cannot exchange 'e/' and 'd': Not a directory"
+  assert_equal "$(listing .)" "$before"
+  assert_equal "$(readlink dl)" d
   assert_no_temporaries atomic-swap
 }
 
