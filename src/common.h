@@ -137,8 +137,8 @@ struct timespec xparse_duration (char const *str, char const *option);
 /* The paragraph of --help that explains DURATION.  */
 #define DURATION_HELP \
   "DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
-d; 0 means do not wait, 'inf' means forever; more than 36500d (100 years)\n\
-is refused as a usage error.\n"
+d; 0 means do not wait, 'inf' or 'infinity' means forever;\n\
+more than 36500d (100 years) is refused as a usage error.\n"
 bool duration_is_infinite (struct timespec duration);
 /* DURATION (finite, not negative) divided by DIVISOR (positive): a
    third of a lease, and so on.  */

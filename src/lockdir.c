@@ -271,8 +271,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   fputs ("\
 \n\
 DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
-d; 0 means do not wait, 'inf' means forever.  --max-runtime=0 sets no\n\
-limit.\n\
+d; 0 means do not wait, 'inf' or 'infinity' means forever.\n\
+--max-runtime=0 sets no limit.\n\
 ", stdout);
   print_record_keys ();
   fputs ("\

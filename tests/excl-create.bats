@@ -1030,6 +1030,18 @@ watched_inode() {
   [ -e f ]
 }
 
+@test "--wait: 'infinity' is 'inf', as --help says" {
+  run excl-create --help
+  assert_line "d; 0 means do not wait, 'inf' or 'infinity' means forever;"
+  : >f
+  excl-create -w infinity -c x f &
+  pid=$!
+  wait_until sleeps_in_poll "$pid"
+  rm f
+  wait "$pid"
+  assert_equal "$(cat f)" x
+}
+
 @test "help example: excl-create -w 10s --pid lockfile waits for it to go" {
   echo 1 >lockfile
   sh -c 'excl-create -w 10s --pid lockfile; echo $$ >expected' &

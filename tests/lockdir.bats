@@ -328,6 +328,20 @@ assert_command_usage_error() {
   done
 }
 
+@test "DURATION: 'infinity' is 'inf', as --help says" {
+  run lockdir --help
+  assert_line "d; 0 means do not wait, 'inf' or 'infinity' means forever."
+  # No limit: COMMAND stays in lockdir's group, as with inf.
+  run lockdir --max-runtime=infinity L sh -c 'ps -o pgid= -p $$ >pgid; exit 7'
+  assert_failure 7
+  assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
+  # No -k, so taken without --max-runtime, as -k inf is.
+  run lockdir -k infinity L sh -c 'echo ran'
+  assert_success
+  assert_output ran
+  [ ! -e L ]
+}
+
 @test "-k inf and -k 0 send no SIGKILL, as --help says" {
   # A command that ignores SIGTERM (its sleep too) ends on its own.
   local d
