@@ -211,7 +211,8 @@ Examples:\n\
 
 /* Take the content option OPTION: KIND, with TEXT of LEN bytes.
    *GIVEN is the content option taken before (NULL if none): a second
-   one, or the same one again, is a usage error.  */
+   one, or the same one again, is a usage error that names the options
+   given, and no other.  */
 static void
 set_content (struct content *content, char const **given,
              char const *option, enum content_kind kind, char *text,
@@ -220,8 +221,7 @@ set_content (struct content *content, char const **given,
   if (*given && strcmp (*given, option) == 0)
     usage_error ("%s given twice", option);
   if (*given)
-    usage_error ("only one of --content, --stdin, --pid and --pid-of may "
-                 "be given");
+    usage_error ("%s and %s cannot be combined", *given, option);
   *given = option;
   content->kind = kind;
   content->text = text;

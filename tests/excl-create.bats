@@ -93,7 +93,7 @@ error, status 2"
 
   run excl-create -c x --stdin f
   assert_usage_error excl-create
-  assert_line --index 0 "excl-create: only one of --content, --stdin, --pid and --pid-of may be given"
+  assert_line --index 0 "excl-create: -c/--content and --stdin cannot be combined"
 
   # Nothing was created by any of them.
   [ ! -e f ]
@@ -119,11 +119,33 @@ error, status 2"
     assert_line --index 0 "excl-create: $option given twice"
     [ ! -e f ]
   done
-  # Two different ones are still "only one of".
+  # Two different ones are said to be two, by the names given.
   run excl-create --pid --pid-of=$$ f
   assert_usage_error excl-create
-  assert_line --index 0 "excl-create: only one of --content, --stdin, --pid and --pid-of may be given"
+  assert_line --index 0 "excl-create: --pid and --pid-of cannot be combined"
   [ ! -e f ]
+}
+
+@test "two different content options: only the two given are named, status 2, nothing created" {
+  # "only one of --content, --stdin, --pid and --pid-of" named options
+  # the caller did not give; the one given first comes first.
+  local -a cases=(
+    "-c/--content and --stdin|-c|a|--stdin"
+    "--stdin and -c/--content|--stdin|--content=a"
+    "--pid-of and -c/--content|--pid-of=1|-cb"
+    "--stdin and --pid|--stdin|--pid"
+  )
+  local c message
+  local -a args
+  for c in "${cases[@]}"; do
+    IFS='|' read -r -a args <<<"$c"
+    message=${args[0]}
+    run excl-create "${args[@]:1}" f </dev/null
+    assert_usage_error excl-create
+    assert_line --index 0 "excl-create: $message cannot be combined"
+    refute_output --partial "only one of"
+    [ ! -e f ]
+  done
 }
 
 # --- plain creation -----------------------------------------------------
