@@ -195,6 +195,23 @@ assert_verdict() {
   assert_line --index 0 --partial "mounted on $mnt"
 }
 
+@test "--check-fs of atomic-swap, excl-create and lockdir on a read-only mount: said, and no primitive plainly safe" {
+  require_root
+  TEST_MOUNT=$PWD/ro
+  mkdir ro
+  mount -t tmpfs -o ro,size=1m tmpfs ro || skip "cannot mount tmpfs"
+  local tool
+  for tool in atomic-swap excl-create lockdir; do
+    # An absent name: its directory's mount is the one judged.
+    run "$tool" --check-fs ro/x
+    assert_success
+    assert_line "  mounted read-only: every primitive below fails with EROFS"
+    assert_line "  RENAME_EXCHANGE   safe, but it is mounted read-only"
+    assert_line "  mkdir             safe, but it is mounted read-only"
+    refute_line --regexp "^  [^ ]+ +safe\$"
+  done
+}
+
 @test "overlay: a directory from the lower layer cannot be renamed, files can" {
   require_mount overlay
   local mnt
