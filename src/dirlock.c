@@ -709,14 +709,15 @@ dirlock_holders_include (struct dirlock_holders const *holders,
 static char bad_record[OWNER_NAME_SIZE];
 
 /* read_record of the owner record NAME in the holding's directory FD.
-   One that is not a regular file (a FIFO, a symbolic link: its open
-   fails with ELOOP, or it is found not regular) is noted in
-   bad_record, and fails with EINVAL.  */
+   One that is not a regular file (a FIFO; a symbolic link, whose open
+   fails with ELOOP; a socket, whose open fails with ENXIO, as a device
+   without a driver's does; whatever failed but ENOENT, if it is found
+   not regular) is noted in bad_record, and fails with EINVAL.  */
 static int
 read_owner_record (int fd, char const *name, struct dirlock_owner *owner)
 {
   int r = read_record (fd, name, owner);
-  if (r != 0 && (errno == EINVAL || errno == ELOOP))
+  if (r != 0 && errno != ENOENT)
     {
       int saved_errno = errno;
       struct stat st;

@@ -1003,6 +1003,23 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   [ -p L/owner.0123456789abcdef0123456789abcdef ]
 }
 
+@test "an owner record that is a socket (whose open fails with ENXIO): lockdir names it and says it is not a regular file" {
+  mkdir L
+  python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    L/owner.0123456789abcdef0123456789abcdef
+  [ -S L/owner.0123456789abcdef0123456789abcdef ]
+  run lockdir --status L
+  assert_failure 3
+  assert_output "lockdir: cannot read 'L': its owner record 'L/owner.0123456789abcdef0123456789abcdef' is not a regular file"
+  run lockdir -n L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': its owner record 'L/owner.0123456789abcdef0123456789abcdef' is not a regular file"
+  run lockdir --break L
+  assert_failure 3
+  assert_output "lockdir: cannot break 'L': its owner record 'L/owner.0123456789abcdef0123456789abcdef' is not a regular file"
+  [ -S L/owner.0123456789abcdef0123456789abcdef ]
+}
+
 @test "hand-edited owner records: a uid that is not all digits is garbage, no uid" {
   # As for a pid: 1000abc must not pass for uid 1000, nor -5 or one too
   # large for a uid be shown as one.
