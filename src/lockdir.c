@@ -524,9 +524,12 @@ print_status (char const *lock, struct dirlock_holders const *holders,
       if (!json)
         {
           /* An unknown uid is left out, as in a holder's record (and
-             null in JSON).  */
-          printf ("queued=%zu pid=%ld host=%s", i + 1, (long) w->pid,
-                  w->host);
+             null in JSON); so is a pid of 0, which names no process
+             (a ticket that is not lockdir's).  */
+          printf ("queued=%zu", i + 1);
+          if (w->pid > 0)
+            printf (" pid=%ld", (long) w->pid);
+          printf (" host=%s", w->host);
           if (w->uid >= 0)
             printf (" uid=%lld", w->uid);
           printf (" mode=%s since=%s", mode, w->acquired);
@@ -543,7 +546,10 @@ print_status (char const *lock, struct dirlock_holders const *holders,
         }
       printf ("%s{\"position\":%zu", i ? "," : "", i + 1);
       print_json_string ("id", w->id);
-      printf (",\"pid\":%ld", (long) w->pid);
+      if (w->pid > 0)
+        printf (",\"pid\":%ld", (long) w->pid);
+      else
+        fputs (",\"pid\":null", stdout);
       print_json_string ("host", w->host);
       if (w->uid >= 0)
         printf (",\"uid\":%lld", w->uid);

@@ -506,6 +506,16 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   assert_output "L: free; 2 waiting, 1 of them stale"
 }
 
+@test "a ticket that names no pid: --status shows no 'pid=0', as --json says null" {
+  background sleep 60
+  plant_ticket 1 "$BG" pid=abc
+  run lockdir --status L
+  assert_failure 1
+  assert_output --regexp "^queued=1 host=$(uname -n) mode=exclusive since= command=planted by the test\$"
+  run lockdir --status --json L
+  echo "$output" | jq -e '.queue[0].pid == null' >/dev/null || fail "$output"
+}
+
 @test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
   background sleep 60
   plant_ticket 1 "$BG"
