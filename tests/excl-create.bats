@@ -99,53 +99,42 @@ error, status 2"
   [ ! -e f ]
 }
 
-@test "a content option given twice is said to be given twice, status 2, nothing created" {
-  # Not "only one of --content, --stdin, ...": that names options the
-  # caller did not give.
-  local -a cases=(
-    "-c/--content|-c|a|-c|b"
-    "-c/--content|--content=a|-ca"
-    "--stdin|--stdin|--stdin"
-    "--pid|--pid|--pid"
-    "--pid-of|--pid-of=$$|--pid-of=$$"
-  )
-  local c option
+# content_options_refused SUFFIX CASE...: each CASE is "WHAT|ARG...";
+# 'excl-create ARG... f' is a usage error whose first line is
+# "excl-create: WHAT SUFFIX", and makes no f.  Never "only one of
+# --content, --stdin, ...": that named options the caller did not give.
+content_options_refused() {
+  local suffix=$1 c
   local -a args
-  for c in "${cases[@]}"; do
+  shift
+  for c; do
     IFS='|' read -r -a args <<<"$c"
-    option=${args[0]}
     run excl-create "${args[@]:1}" f </dev/null
     assert_usage_error excl-create
-    assert_line --index 0 "excl-create: $option given twice"
-    [ ! -e f ]
-  done
-  # Two different ones are said to be two, by the names given.
-  run excl-create --pid --pid-of=$$ f
-  assert_usage_error excl-create
-  assert_line --index 0 "excl-create: --pid and --pid-of cannot be combined"
-  [ ! -e f ]
-}
-
-@test "two different content options: only the two given are named, status 2, nothing created" {
-  # "only one of --content, --stdin, --pid and --pid-of" named options
-  # the caller did not give; the one given first comes first.
-  local -a cases=(
-    "-c/--content and --stdin|-c|a|--stdin"
-    "--stdin and -c/--content|--stdin|--content=a"
-    "--pid-of and -c/--content|--pid-of=1|-cb"
-    "--stdin and --pid|--stdin|--pid"
-  )
-  local c message
-  local -a args
-  for c in "${cases[@]}"; do
-    IFS='|' read -r -a args <<<"$c"
-    message=${args[0]}
-    run excl-create "${args[@]:1}" f </dev/null
-    assert_usage_error excl-create
-    assert_line --index 0 "excl-create: $message cannot be combined"
+    assert_line --index 0 "excl-create: ${args[0]} $suffix"
     refute_output --partial "only one of"
     [ ! -e f ]
   done
+}
+
+@test "a content option given twice is said to be given twice, status 2, nothing created" {
+  content_options_refused "given twice" \
+    "-c/--content|-c|a|-c|b" \
+    "-c/--content|--content=a|-ca" \
+    "--stdin|--stdin|--stdin" \
+    "--pid|--pid|--pid" \
+    "--pid-of|--pid-of=$$|--pid-of=$$"
+  # Two different ones are said to be two, by the names given.
+  content_options_refused "cannot be combined" "--pid and --pid-of|--pid|--pid-of=$$"
+}
+
+@test "two different content options: only the two given are named, status 2, nothing created" {
+  # The one given first comes first.
+  content_options_refused "cannot be combined" \
+    "-c/--content and --stdin|-c|a|--stdin" \
+    "--stdin and -c/--content|--stdin|--content=a" \
+    "--pid-of and -c/--content|--pid-of=1|-cb" \
+    "--stdin and --pid|--stdin|--pid"
 }
 
 # --- plain creation -----------------------------------------------------
