@@ -1058,11 +1058,13 @@ cannot_replace_last (int errnum)
 
    RETIRE_TICKET: the holding's ticket, if it has one, is retired (see
    lockqueue_remove_holding); false only for our own holding when our
-   exit, which comes next, wakes the waiter behind it.  */
+   exit, which comes next, wakes the waiter behind it.  A ticket that
+   cannot be removed is added to LEFT, or warned of at once if LEFT is
+   NULL.  */
 static int
 end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
              uintmax_t token, bool history, bool settled, bool retire_ticket,
-             int *dir_errno)
+             int *dir_errno, struct dirlock_temps_left *left)
 {
   if (dir_errno)
     *dir_errno = 0;
@@ -1087,7 +1089,7 @@ end_holding (struct parent_dir const *parent, int lock_fd, char const *id,
      excludes all the same.  A waiter sleeping on the ticket wakes now
      if it is retired (else at our exit), finds LOCK still held, and
      watches LOCK.  */
-  lockqueue_remove_holding (parent, id, retire_ticket);
+  lockqueue_remove_holding (parent, id, retire_ticket, left);
   int r = keep ? renameat (lock_fd, owner_name, parent->fd, last) : -1;
   if (r != 0 && (!keep || cannot_replace_last (errno)))
     {
@@ -1801,7 +1803,7 @@ judge_holders (struct dirlock *lock, int lock_fd,
         continue;
       int r = end_holding (&lock->parent, lock_fd, now.id, now.token,
                            lock->history && !now.shared, false, true,
-                           NULL);
+                           NULL, &lock->temps_left);
       if (r < 0)
         return -1;
       if (r == 0 && verbose)
@@ -2327,7 +2329,7 @@ dirlock_release (struct dirlock *lock)
                            lock->self.token,
                            lock->history && !lock->self.shared, true,
                            lock->self.pid != getpid (),
-                           &lock->dir_left_errno);
+                           &lock->dir_left_errno, NULL);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -2629,7 +2631,8 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
           /* Of shared holders, the rmdir after the last record ended
              is the one that counts: the others fail harmlessly.  */
           int r = end_holding (&parent, lock_fd, o->id, token,
-                               !o->shared, false, true, dir_left_errno);
+                               !o->shared, false, true, dir_left_errno,
+                               temps_left);
           if (r < 0)
             result = -1;
           else if (r == 0)
@@ -2680,7 +2683,7 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
-                          !mine->shared, false, true, dir_errno);
+                          !mine->shared, false, true, dir_errno, NULL);
   else if (result == 0)
     {
       /* If the holding ended meanwhile, its file is gone: ENOENT.  */

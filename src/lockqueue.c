@@ -620,7 +620,7 @@ lockqueue_close (struct lockqueue *q)
 
 void
 lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
-                          bool retire)
+                          bool retire, struct dirlock_temps_left *left)
 {
   char qname[NAME_MAX + 1];
   if (!queue_name (parent, qname, sizeof qname))
@@ -633,10 +633,25 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
   for (size_t i = 0; i < count; i++)
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
       {
-        if (retire)
-          retire_name (fd, tickets[i].name, NULL);
-        else
-          unlinkat (fd, tickets[i].name, 0);
+        bool hidden_left = false;
+        int r = (retire
+                 ? retire_name (fd, tickets[i].name, &hidden_left)
+                 : unlinkat (fd, tickets[i].name, 0));
+        if (r != 0 && errno != ENOENT)
+          {
+            /* The holding ends all the same, but its ticket stays, and
+               the waiters behind it wait until it is judged dead: say
+               so, as a waiter that cannot remove its own does.  */
+            int left_errno = errno;
+            char *in_queue = xasprintf ("%s/%s%s", qname,
+                                        hidden_left ? "." : "",
+                                        tickets[i].name);
+            if (left)
+              dirlock_keep_temp_left (left, parent, in_queue, left_errno);
+            else
+              warn_temp_left (parent, in_queue, left_errno);
+            free (in_queue);
+          }
       }
   free (tickets);
   close (fd);

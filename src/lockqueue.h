@@ -192,9 +192,13 @@ void lockqueue_close (struct lockqueue *q);
 /* The holding ID of the lock PARENT is ending: remove its ticket, if it
    has one, and the queue if it is now empty.  RETIRE: the ticket's
    waiter may live on, so retire the ticket (rename, then unlink); only
-   a holding's own process, which exits next, may leave it out.  */
+   a holding's own process, which exits next, may leave it out.  A
+   ticket that cannot be removed is added to LEFT
+   (dirlock_warn_temps_left), or if LEFT is NULL named in a warning on
+   stderr at once.  */
 void lockqueue_remove_holding (struct parent_dir const *parent,
-                               char const *id, bool retire);
+                               char const *id, bool retire,
+                               struct dirlock_temps_left *left);
 
 /* The tickets in the queue of the lock PARENT, in order, each with its
    record (heartbeat: the ticket's modification time), in *TICKETS

@@ -22,6 +22,11 @@
    waiter_pid and waiter_start_time lines: the script form's ticket as
    lockdir wrote it before they existed, naming the script alone.
 
+   LOCKDIR_SHIM_TICKET_UNLINK_FAILS=ERRNO: every unlinkat(2) of a queue
+   ticket (a name "N.x.ID" or "N.s.ID", or one retired, '.' and such a
+   name) fails with the errno numbered ERRNO, without doing anything:
+   a ticket that cannot be removed (an I/O error).
+
    Copyright (C) 2026 The atomicutils authors.
 
    This program is free software: you can redistribute it and/or modify
@@ -67,6 +72,36 @@ renameat (int olddirfd, char const *oldpath, int newdirfd,
       return -1;
     }
   return r;
+}
+
+/* Is NAME a queue ticket's, or a retired one's?  */
+static bool
+ticket_name (char const *name)
+{
+  if (name[0] == '.')
+    name++;
+  if (*name < '0' || *name > '9')
+    return false;
+  while (*name >= '0' && *name <= '9')
+    name++;
+  return (name[0] == '.' && (name[1] == 'x' || name[1] == 's')
+          && name[2] == '.' && name[3] != '\0');
+}
+
+int
+unlinkat (int dirfd, char const *path, int flags)
+{
+  static int (*real_unlinkat) (int, char const *, int);
+  if (!real_unlinkat)
+    real_unlinkat = (int (*) (int, char const *, int))
+      dlsym (RTLD_NEXT, "unlinkat");
+  char const *fails = getenv ("LOCKDIR_SHIM_TICKET_UNLINK_FAILS");
+  if (fails && *fails && ticket_name (path))
+    {
+      errno = atoi (fails);
+      return -1;
+    }
+  return real_unlinkat (dirfd, path, flags);
 }
 
 int

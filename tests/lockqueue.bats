@@ -365,6 +365,53 @@ ticket_unlink_at() {
   [ ! -e L ]
 }
 
+@test "a holder whose queue ticket cannot be removed when it releases (I/O error) names it; the status stays the command's" {
+  hold_lock
+  background env LD_PRELOAD="$(lockdir_shim)" \
+    LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L sh -c 'exit 7' 2>err
+  local waiter=$BG
+  wait_until queued L "$waiter"
+  local ticket
+  ticket=$(ls L.queue)
+  echo >gate
+  wait "$HOLDER"
+  local rc=0
+  wait "$waiter" || rc=$?
+  # Before, the ticket stayed, unsaid, and blocked the queue.
+  [ "$rc" -eq 7 ] || fail "status $rc: $(cat err)"
+  run cat err
+  assert_output "lockdir: warning: cannot remove the temporary 'L.queue/$ticket': Input/output error"
+  [ ! -e L ]
+  [ -L "L.queue/$ticket" ]
+  rm -r L.queue
+}
+
+@test "--break that cannot remove the holding's queue ticket (I/O error) names it, retired, after its own message (-v); the status stays 0" {
+  hold_lock
+  background lockdir -w 30s L sh -c "read x <gate2"
+  local waiter=$BG
+  rm -f gate2 && mkfifo gate2
+  wait_until queued L "$waiter"
+  local ticket
+  ticket=$(ls L.queue)
+  echo >gate
+  wait "$HOLDER"
+  wait_until holds_with_command L "$waiter"
+  local rc=0
+  env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 \
+    lockdir -v --break L >/dev/null 2>err || rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  run cat err
+  assert_line --index 0 --partial "lockdir: broke lock 'L' held by pid $waiter"
+  assert_line --index 1 "lockdir: warning: cannot remove the temporary 'L.queue/.$ticket': Input/output error"
+  assert_equal "${#lines[@]}" 2
+  [ -L "L.queue/.$ticket" ]
+  # The next look at the queue (the holder's own release) removes it.
+  echo >gate2
+  wait "$waiter" || :
+  [ ! -e L.queue ]
+}
+
 @test "the script form: a waiter whose script dies gives up at once, says so, and leaves no ticket" {
   # In the queue (behind the holder's ticket) and without it.
   local opts
