@@ -90,6 +90,9 @@ enum
   DIRLOCK_ID_MAX = 64,         /* longest ID accepted in owner.ID */
   DIRLOCK_HOST_MAX = PROCFACTS_HOST_MAX,
   DIRLOCK_COMMAND_MAX = 2047,  /* longer command lines are cut, "..." */
+  /* The longest queue ticket's name (lockqueue.h): 10 or more digits,
+     '.', the kind, '.', an ID.  */
+  DIRLOCK_TICKET_MAX = 24 + 1 + DIRLOCK_ID_MAX,
   /* The longest lock name: LOCK.last and LOCK.queue must fit in a name
      too.  Longer names are refused with ENAMETOOLONG (except without a
      history or a queue).  */
@@ -124,6 +127,9 @@ struct dirlock_owner
      its lockdir): the waiter, pid and start time.  0 otherwise.  */
   pid_t waiter_pid;
   unsigned long long waiter_start_time;
+  /* Only in a queue ticket: its name in the queue (not stored), as
+     lockqueue.h describes it; "" otherwise.  */
+  char ticket[DIRLOCK_TICKET_MAX + 1];
   struct timespec heartbeat;   /* the owner file's mtime (not stored) */
   uid_t file_uid;              /* the owner file's owner (not stored) */
   /* The owner file is empty: no bytes, or zero bytes (not stored).  A

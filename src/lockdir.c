@@ -743,8 +743,20 @@ report_busy (char const *lock, struct options const *opt)
       size_t shown = live ? live : queued;
       error (0, 0, "%s is free, but %zu %s queued for it", quoteaf (lock),
              shown, shown == 1 ? "waiter is" : "waiters are");
-      if (first && !dirlock_same_system (first)
-          && !dirlock_has_lease (first))
+      if (first && names_no_process (first) && !dirlock_has_lease (first))
+        {
+          /* As a holder's record that names no pid: see
+             report_crash_remedy.  */
+          char *ticket = xasprintf ("%s%s/%s", lock, LOCKQUEUE_SUFFIX,
+                                    first->ticket);
+          error (0, 0, "the first is an unknown waiter: its ticket %s is "
+                 "not lockdir's: it names no pid, so it is never judged "
+                 "dead; if no one waits with it, remove it by hand",
+                 quoteaf (ticket));
+          free (ticket);
+        }
+      else if (first && !dirlock_same_system (first)
+               && !dirlock_has_lease (first))
         {
           char *queue = queue_name_of (lock);
           error (0, 0, "the first, pid %ld on %s, is of another host or "

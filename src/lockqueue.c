@@ -168,6 +168,7 @@ read_ticket (int dir_fd, struct ticket_name const *name,
   dirlock_parse_record (text, t);
   /* The name is the truth about the place and the kind.  */
   copy_one_line (t->id, sizeof t->id, ticket_id (name));
+  strcpy (t->ticket, name->name);
   t->shared = name->shared;
   struct stat st;
   if (fstatat (dir_fd, name->name, &st, AT_SYMLINK_NOFOLLOW) != 0)

@@ -119,7 +119,7 @@
 enum
 {
   /* A ticket's name: 10 or more digits, '.', an ID.  */
-  LOCKQUEUE_TICKET_MAX = 24 + 1 + DIRLOCK_ID_MAX
+  LOCKQUEUE_TICKET_MAX = DIRLOCK_TICKET_MAX
 };
 
 /* One waiter's place in the queue of a lock.  */

@@ -585,6 +585,25 @@ lockdir: the first, pid $BG on elsewhere.example, is of another host or pid name
   [ "$(tickets L)" -eq 1 ]
 }
 
+@test "a waiter behind a ticket that names no pid names that ticket, says it is never judged dead and is to be removed by hand" {
+  background sleep 60
+  plant_ticket 1 "$BG" pid=abc
+  run lockdir -w 0.2s L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is free, but 1 waiter is queued for it
+lockdir: the first is an unknown waiter: its ticket 'L.queue/0000000001.x.planted1' is not lockdir's: it names no pid, so it is never judged dead; if no one waits with it, remove it by hand"
+  [ "$(tickets L)" -eq 1 ]
+  # A ticket written by hand with nothing but a command: the same, not
+  # "pid 0 on an unknown host".
+  rm L.queue/*
+  ln -s 'command=by hand' L.queue/1.x.byhand
+  run lockdir -n L true
+  assert_failure 75
+  assert_output "lockdir: 'L' is free, but 1 waiter is queued for it
+lockdir: the first is an unknown waiter: its ticket 'L.queue/1.x.byhand' is not lockdir's: it names no pid, so it is never judged dead; if no one waits with it, remove it by hand"
+  [ "$(tickets L)" -eq 1 ]
+}
+
 @test "a ticket from another boot ahead of a live waiter: -n names neither it as a waiter nor as never judged dead" {
   background sleep 60
   plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
