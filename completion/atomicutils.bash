@@ -81,7 +81,7 @@ _atomicutils_value()
             if [[ $cur =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
                 mapfile -t COMPREPLY < <(printf '%s\n' "$cur"{ms,s,m,h,d})
             else
-                mapfile -t COMPREPLY < <(compgen -W '0 500ms 10s 1m 10m 1h 1d inf' -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W '0 500ms 10s 1m 10m 1h 1d inf infinity' -- "$cur")
             fi
             ;;
         SIZE)

@@ -98,7 +98,10 @@ refute_candidate() {
   complete_line "lockdir --max-runtime=5"
   assert_candidate 5m
   complete_line "excl-create --wait=i"
-  assert_equal "$REPLY_LINES" "inf"
+  assert_equal "$REPLY_LINES" "$(printf '%s\n' inf infinity)"
+  # 'infinity', which --help names beside 'inf', is offered too.
+  complete_line "lockdir -k infi"
+  assert_equal "$REPLY_LINES" "infinity"
   # A short option's value in the same word as another option.
   complete_line "lockdir -nw 3"
   assert_candidate 3s
