@@ -1601,6 +1601,25 @@ pid_record() {
   [ ! -e .excl-create.f.lock ]
 }
 
+@test "--replace-stale: a stale FILE whose replacement's content cannot be written (full disk) is kept: status 3, said" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  local dead left
+  dead=$(dead_pid)
+  pid_record "$dead" 12345 >small/f
+  cp small/f before
+  # Every page taken: the temporary can be created (an inode), but not
+  # one byte of its content written.
+  head -c 1000000 /dev/zero >small/fill 2>/dev/null || true
+  run excl-create --pid --replace-stale small/f
+  cmp small/f before && left=$(ls -A small | tr '\n' ' ')
+  umount small
+  assert_failure 3
+  assert_output "excl-create: cannot replace the stale 'small/f' (process $dead is gone): cannot write content for it: No space left on device"
+  assert_equal "$left" "f fill "
+}
+
 @test "--replace-stale: a reused pid (other start time) is stale" {
   # Our own shell is alive, but started at another time than recorded.
   pid_record $$ 1 >f
