@@ -375,11 +375,13 @@ report_rename_failure (struct operand const *a, struct operand const *b,
              verb, quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg));
       return EXIT_SYSERR;
     }
-  if (err == ENOTDIR && (slashed_symlink (a) || slashed_symlink (b)))
+  /* A bare "Not a directory" reads as wrong where the link leads to
+     one: say that the operand itself is no directory.  */
+  struct operand const *link = (err != ENOTDIR ? NULL
+                                : slashed_symlink (a) ? a
+                                : slashed_symlink (b) ? b : NULL);
+  if (link)
     {
-      /* A bare "Not a directory" reads as wrong where the link leads
-         to one: say that the operand itself is no directory.  */
-      struct operand const *link = slashed_symlink (a) ? a : b;
       error (0, 0, "cannot %s %s %s %s: %s ends in '/' but is a symbolic "
              "link, which atomic-swap does not follow", verb,
              quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg),
