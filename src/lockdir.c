@@ -1514,11 +1514,9 @@ show_broken (char const *lock_name, struct dirlock_holders const *ended,
 static void
 show_not_held (char const *lock_name, struct options const *opt)
 {
-  if (!opt->json)
-    return;
-  fputs ("{\"lock\":", stdout);
-  json_put_string (stdout, lock_name);
-  fputs (",\"held\":false}\n", stdout);
+  struct dirlock_holders const none = { 0 };
+  if (opt->json)
+    print_status (lock_name, &none, NULL, 0, true);
 }
 
 static int
