@@ -521,13 +521,14 @@ print_status (char const *lock, struct dirlock_holders const *holders,
     {
       struct dirlock_owner const *w = &waiters[i];
       char const *mode = w->shared ? "shared" : "exclusive";
+      /* An unknown uid is left out, as in a holder's record (and null
+         in JSON); so is a pid of 0, which names no process (a ticket
+         that is not lockdir's).  */
+      bool names_pid = w->pid > 0;
       if (!json)
         {
-          /* An unknown uid is left out, as in a holder's record (and
-             null in JSON); so is a pid of 0, which names no process
-             (a ticket that is not lockdir's).  */
           printf ("queued=%zu", i + 1);
-          if (w->pid > 0)
+          if (names_pid)
             printf (" pid=%ld", (long) w->pid);
           printf (" host=%s", w->host);
           if (w->uid >= 0)
@@ -546,7 +547,7 @@ print_status (char const *lock, struct dirlock_holders const *holders,
         }
       printf ("%s{\"position\":%zu", i ? "," : "", i + 1);
       print_json_string ("id", w->id);
-      if (w->pid > 0)
+      if (names_pid)
         printf (",\"pid\":%ld", (long) w->pid);
       else
         fputs (",\"pid\":null", stdout);
