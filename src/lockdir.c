@@ -1055,6 +1055,9 @@ make_sigchld_pipe (void)
 static struct
 {
   unsigned long long start_time;  /* the child's, for the owner record */
+  int self_errno;                 /* not 0: /proc did not give it its
+                                     start time (self_start_time's
+                                     errno), and it ran nothing */
   int record_errno;               /* not 0: it could not name itself, and
                                      ran nothing */
   int exec_errno;                 /* not 0: it could not run COMMAND */
@@ -1078,9 +1081,14 @@ child_exec (struct dirlock const *lock, char **argv,
   unsigned long long start_time;
   /* A /proc of another pid namespace can show another process under
      our pid, whose start time would name it, not us: self_start_time
-     fails there (ESRCH).  */
-  if (self_start_time (&self, &start_time) != 0
-      || dirlock_add_child (lock, self, start_time) != 0)
+     fails there (ESRCH), as without /proc (ENOENT); the parent says
+     which.  */
+  if (self_start_time (&self, &start_time) != 0)
+    {
+      spawned.self_errno = errno;
+      _exit (EXIT_CANCELED);
+    }
+  if (dirlock_add_child (lock, self, start_time) != 0)
     {
       spawned.record_errno = errno;
       _exit (EXIT_CANCELED);
@@ -1128,7 +1136,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
   sigset_t all, old_mask;
   sigfillset (&all);
   sigprocmask (SIG_BLOCK, &all, &old_mask);
-  spawned.record_errno = spawned.exec_errno = 0;
+  spawned.self_errno = spawned.record_errno = spawned.exec_errno = 0;
   command_has_group = (timespec_sign (opt->max_runtime) > 0
                        && !opt->foreground);
   /* vfork, not fork: a fork copies our page tables, and then every page
@@ -1153,7 +1161,7 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
       release_after_command (lock, lock_name, opt);
       return EXIT_CANCELED;
     }
-  if (spawned.record_errno == 0)
+  if (spawned.self_errno == 0 && spawned.record_errno == 0)
     {
       lock->self.child_pid = child;
       lock->self.child_start_time = spawned.start_time;
@@ -1167,22 +1175,30 @@ run_command (struct dirlock *lock, char const *lock_name, char **argv,
 
   if (!waited)
     return EXIT_CANCELED;
-  if (spawned.record_errno != 0)
+  int self_errno = spawned.self_errno;
+  if (self_errno == ENOENT && !proc_mounted ())
     {
-      /* Its start time is read from /proc/PID/stat: without /proc,
-         "No such process" would be true but no help.  */
-      if (spawned.record_errno == ESRCH && !proc_mounted ())
-        error (0, 0, "cannot name the command in the owner record of %s: "
-               "/proc is not mounted; the command was not run",
-               quoteaf (lock_name));
-      else if (spawned.record_errno == ESRCH && !proc_shows_self ())
-        error (0, 0, "cannot name the command in the owner record of %s: "
-               "/proc is not this process's pid namespace's; the command "
-               "was not run", quoteaf (lock_name));
-      else
-        error (0, spawned.record_errno,
-               "cannot name the command in the owner record of %s",
-               quoteaf (lock_name));
+      /* Its start time is read from /proc/self/stat: without /proc,
+         "No such file or directory" would be true but no help.  */
+      error (0, 0, "cannot name the command in the owner record of %s: "
+             "/proc is not mounted; the command was not run",
+             quoteaf (lock_name));
+      return EXIT_CANCELED;
+    }
+  if (self_errno == ENOENT || self_errno == ESRCH)
+    {
+      /* /proc/self/stat is not there, or not the command's: another
+         pid namespace's /proc, which names others by our pids.  */
+      error (0, 0, "cannot name the command in the owner record of %s: "
+             "/proc is not this process's pid namespace's; the command "
+             "was not run", quoteaf (lock_name));
+      return EXIT_CANCELED;
+    }
+  if (self_errno != 0 || spawned.record_errno != 0)
+    {
+      error (0, self_errno ? self_errno : spawned.record_errno,
+             "cannot name the command in the owner record of %s",
+             quoteaf (lock_name));
       return EXIT_CANCELED;
     }
   if (spawned.exec_errno != 0)

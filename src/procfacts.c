@@ -40,7 +40,7 @@ struct proc_stat
 };
 
 /* Read the stat file PATH of a process (/proc/PID/stat) into *ST.
-   Return 0, or -1 with errno.  */
+   Return 0, or -1 with errno (ENOENT: no such file).  */
 static int
 read_stat_file (char const *path, struct proc_stat *st)
 {
@@ -49,7 +49,8 @@ read_stat_file (char const *path, struct proc_stat *st)
   if (n <= 0)
     {
       /* A process that exits while we read has an empty stat.  */
-      errno = n == 0 || errno == ENOENT || errno == ESRCH ? ESRCH : errno;
+      if (n == 0)
+        errno = ESRCH;
       return -1;
     }
 
@@ -85,13 +86,18 @@ read_stat_file (char const *path, struct proc_stat *st)
   return -1;
 }
 
-/* Read /proc/PID/stat into *ST.  Return 0, or -1 with errno.  */
+/* Read /proc/PID/stat into *ST.  Return 0, or -1 with errno (ESRCH:
+   no such process).  */
 static int
 read_proc_stat (pid_t pid, struct proc_stat *st)
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
-  return read_stat_file (path, st);
+  if (read_stat_file (path, st) == 0)
+    return 0;
+  if (errno == ENOENT)
+    errno = ESRCH;
+  return -1;
 }
 
 int
@@ -141,25 +147,6 @@ proc_mounted (void)
     close (fd);
   errno = saved_errno;
   return mounted;
-}
-
-bool
-proc_shows_self (void)
-{
-  int saved_errno = errno;
-  char buf[32];
-  ssize_t len = readlink ("/proc/self", buf, sizeof buf - 1);
-  bool ours = false;
-  if (0 < len)
-    {
-      buf[len] = '\0';
-      char *end;
-      errno = 0;
-      long pid = strtol (buf, &end, 10);
-      ours = errno == 0 && *end == '\0' && end != buf && pid == getpid ();
-    }
-  errno = saved_errno;
-  return ours;
 }
 
 bool

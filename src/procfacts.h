@@ -28,8 +28,8 @@ int process_start_time (pid_t pid, unsigned long long *start_time);
 
 /* Our own pid and start time, in one read of /proc/self/stat, if it
    shows us: not where /proc is another pid namespace's (its field 1,
-   the pid, is not ours).  Return 0, or -1 with errno (ESRCH: /proc does
-   not show us).  */
+   the pid, is not ours).  Return 0, or -1 with errno (ENOENT: no
+   /proc/self/stat, as without /proc; ESRCH: it is not ours).  */
 int self_start_time (pid_t *pid, unsigned long long *start_time);
 
 /* Is FD open on a file or directory of a proc filesystem?  Keeps
@@ -39,11 +39,6 @@ bool fd_is_proc (int fd);
 /* Is /proc mounted (a proc filesystem)?  Without it, no process can
    be named by its start time.  Keeps errno.  */
 bool proc_mounted (void);
-
-/* Does /proc show this process as /proc/self?  Not where it is another
-   pid namespace's (a container given the host's /proc, unshare --pid
-   without --mount-proc): its pids are not ours.  Keeps errno.  */
-bool proc_shows_self (void);
 
 /* Has the process whose directory in /proc (/proc/PID) DIRFD is open
    on ended?  An open directory of /proc stays its process's: once that

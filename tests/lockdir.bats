@@ -2325,6 +2325,22 @@ script_owner_check() {
   [ ! -e L ]
 }
 
+@test "/proc of another pid namespace: lockdir L COMMAND tells it from the command's read of /proc/self/stat, with no readlink of /proc/self (125)" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  run strace -f -qq -o trace -e trace=readlink \
+    unshare --pid --fork lockdir L sh -c ": >ran"
+  assert_failure 125
+  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
+  run grep 'readlink("/proc/self"' trace
+  assert_failure 1
+  assert_output ""
+  [ ! -e ran ]
+  [ ! -e L ]
+}
+
 @test "a parent outside lockdir's pid namespace (docker exec): the script forms refuse without --owner-pid, and take nothing" {
   unshare --pid --fork --mount-proc true 2>/dev/null ||
     skip "cannot make a pid namespace here"
