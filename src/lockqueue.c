@@ -270,10 +270,14 @@ lockqueue_enter (struct lockqueue *q)
   /* The script form: the owner (the script) outlives us if we are
      killed (SIGKILL) and cannot remove the ticket; naming ourselves
      lets the others see that it waits no more.  */
-  pid_t self_pid = getpid ();
-  if (t->pid != self_pid
-      && process_start_time (self_pid, &t->waiter_start_time) == 0)
-    t->waiter_pid = self_pid;
+  pid_t self_pid;
+  unsigned long long start_time;
+  if (t->pid != getpid ()
+      && self_start_time (&self_pid, &start_time) == 0)
+    {
+      t->waiter_pid = self_pid;
+      t->waiter_start_time = start_time;
+    }
   char *record = xmalloc (TICKET_RECORD_MAX + 1);
   size_t len = dirlock_format_record (t, record, TICKET_RECORD_MAX + 1);
   record[len] = '\0';

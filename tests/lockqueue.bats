@@ -563,6 +563,28 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   echo "$output" | jq -e '.queue[0].pid == null' >/dev/null || fail "$output"
 }
 
+@test "a script's lockdir queued under a /proc of another pid namespace takes no start time for its ticket from /proc/1/stat, another process's (3)" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  hold_lock
+  background sleep 60
+  # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1.
+  run strace -f -qq -o trace -e trace=openat,symlinkat \
+    unshare --pid --fork lockdir --owner-pid "$BG" -w 30s L
+  assert_failure 3
+  assert_output "lockdir: the owner, pid $BG, exited while waiting for 'L': not acquired"
+  # It queued: its ticket was made.
+  grep -q 'symlinkat(.*\.x\.' trace
+  run grep '"/proc/1/stat"' trace
+  assert_failure 1
+  assert_output ""
+  echo >gate
+  wait "$HOLDER"
+  [ ! -e L.queue ]
+}
+
 @test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
   background sleep 60
   plant_ticket 1 "$BG"
