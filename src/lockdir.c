@@ -571,11 +571,15 @@ print_status (char const *lock, struct dirlock_holders const *holders,
     fputs ("}\n", stdout);
 }
 
-/* The name of LOCK's queue, LOCK.queue (to free).  */
+/* The name of LOCK's queue, LOCK.queue (to free).  A LOCK given as
+   "L/" names the lock L, whose queue is "L.queue", not "L/.queue".  */
 static char *
 queue_name_of (char const *lock)
 {
-  return xasprintf ("%s%s", lock, LOCKQUEUE_SUFFIX);
+  size_t len = strlen (lock);
+  while (len > 1 && lock[len - 1] == '/')
+    len--;
+  return xasprintf ("%.*s%s", (int) len, lock, LOCKQUEUE_SUFFIX);
 }
 
 /* If LOCK itself is a directory or absent, but its queue LOCK.queue
@@ -748,8 +752,9 @@ report_busy (char const *lock, struct options const *opt)
         {
           /* As a holder's record that names no pid: see
              report_crash_remedy.  */
-          char *ticket = xasprintf ("%s%s/%s", lock, LOCKQUEUE_SUFFIX,
-                                    first->ticket);
+          char *queue = queue_name_of (lock);
+          char *ticket = xasprintf ("%s/%s", queue, first->ticket);
+          free (queue);
           error (0, 0, "the first is an unknown waiter: its ticket %s is "
                  "not lockdir's: it names no pid, so it is never judged "
                  "dead; if no one waits with it, remove it by hand",

@@ -626,6 +626,20 @@ lockdir: the first is an unknown waiter: its ticket 'L.queue/1.x.byhand' is not 
   [ "$(tickets L)" -eq 1 ]
 }
 
+@test "LOCK given as 'L/': the tickets the busy message names are in 'L.queue', not 'L/.queue'" {
+  mkdir L.queue
+  ln -s 'command=by hand' L.queue/1.x.byhand
+  run lockdir -n L/ true
+  assert_failure 75
+  assert_line --index 1 "lockdir: the first is an unknown waiter: its ticket 'L.queue/1.x.byhand' is not lockdir's: it names no pid, so it is never judged dead; if no one waits with it, remove it by hand"
+  rm L.queue/*
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000 host=elsewhere.example
+  run lockdir -n L// true
+  assert_failure 75
+  assert_line --index 1 "lockdir: the first, pid $BG on elsewhere.example, is of another host or pid namespace and has no lease, so it is never judged dead from here; if it no longer waits, remove its ticket from 'L.queue'"
+}
+
 @test "a ticket from another boot ahead of a live waiter: -n names neither it as a waiter nor as never judged dead" {
   background sleep 60
   plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
