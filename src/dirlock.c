@@ -1185,12 +1185,19 @@ init_self (struct dirlock *lock, struct dirlock_config const *config)
   struct dirlock_owner *self = &lock->self;
   clear_owner (self);
   new_id (self->id);
-  self->pid = config->owner_pid > 0 ? config->owner_pid : getpid ();
   lock->owner_is_other = config->owner_pid > 0;
-  if (process_start_time (self->pid, &self->start_time) != 0)
+  if (lock->owner_is_other)
     {
-      if (config->owner_pid > 0)
+      self->pid = config->owner_pid;
+      if (process_start_time (self->pid, &self->start_time) != 0)
         return -1;
+    }
+  else if (self_start_time (&self->pid, &self->start_time) != 0)
+    {
+      /* No /proc, or another pid namespace's, whose /proc/PID/stat
+         would be someone else's: no start time (the command, which
+         reads its own, refuses to run).  */
+      self->pid = getpid ();
       self->start_time = 0;
     }
   copy_one_line (self->boot_id, sizeof self->boot_id, this_boot_id ());

@@ -341,15 +341,22 @@ report_busy (struct etcd_client *client, char const *name,
 
 /* --- acquiring -------------------------------------------------------- */
 
-/* A record for OWNER, with a lease of TTL, and COMMAND (or, if NULL,
-   OWNER's command line).  */
+/* A record for OWNER (0: ourselves), with a lease of TTL, and COMMAND
+   (or, if NULL, OWNER's command line).  Our own start time is read
+   from /proc/self/stat, and left 0 where that is not ours (no /proc,
+   or another pid namespace's).  */
 static bool
 make_record (struct dirlock_owner *self, pid_t owner, struct timespec ttl,
              char const *command)
 {
   memset (self, 0, sizeof *self);
   self->pid = owner;
-  if (process_start_time (owner, &self->start_time) != 0)
+  if (owner == 0)
+    {
+      if (self_start_time (&self->pid, &self->start_time) != 0)
+        self->pid = getpid ();
+    }
+  else if (process_start_time (owner, &self->start_time) != 0)
     return false;
   copy_one_line (self->boot_id, sizeof self->boot_id, this_boot_id ());
   self->pidns = this_pidns ();
@@ -359,7 +366,7 @@ make_record (struct dirlock_owner *self, pid_t owner, struct timespec ttl,
   if (command)
     copy_one_line (self->command, sizeof self->command, command);
   else
-    process_command (owner, self->command, sizeof self->command);
+    process_command (self->pid, self->command, sizeof self->command);
   /* While queued, "acquired" says since when.  */
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
@@ -699,7 +706,7 @@ run_command (char const *name, char **command,
              struct signals *sig)
 {
   struct dirlock_owner self;
-  make_record (&self, getpid (), opt->lease, opt->command_line);
+  make_record (&self, 0, opt->lease, opt->command_line);
   struct etcd_lock lock;
   int status = take_lock (&lock, client, name, &self, opt, sig,
                           STATUS_CANCELED);
@@ -730,10 +737,13 @@ run_command (char const *name, char **command,
   /* Name COMMAND's process in the record (for --status), unless it
      has already ended.  COMMAND runs meanwhile: a call that etcd does
      not answer may not outlast the moment supervise would stop it,
-     or COMMAND would run on after the lease could have expired.  */
+     or COMMAND would run on after the lease could have expired.  Not
+     where /proc did not show us our own start time: /proc/CHILD/stat
+     there would not be COMMAND's.  */
   lock.self.child_pid = child;
   struct timespec term_at = timespec_sub (lock.alive_until, h.margin);
-  if (process_start_time (child, &lock.self.child_start_time) == 0
+  if (lock.self.start_time != 0
+      && process_start_time (child, &lock.self.child_start_time) == 0
       && (etcd_lock_rewrite (&lock, earlier_deadline
                                     (etcd_lock_call_deadline (), term_at))
           == ETCD_LOCK_LOST))

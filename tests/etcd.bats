@@ -1444,3 +1444,19 @@ deployed 42"
   # The man page shows the deploy line too.
   grep -qF 'lockdir \-w 10m deploy/web ./deploy.sh "$VERSION"' "$BATS_TEST_DIRNAME/../man/lockdir.x"
 }
+
+@test "/proc of another pid namespace: lockdir --etcd L COMMAND takes no start time from /proc/PID/stat, for itself or its command: another process's" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  # lockdir is pid 1 of the new namespace, its command pid 2; /proc/1
+  # and /proc/2 are the outside's.
+  run strace -f -qq -o trace -e trace=openat \
+    unshare --pid --fork lockdir --etcd="$ETCD_URL" "$L" sh -c ": >ran"
+  assert_success
+  [ -e ran ]
+  run grep -E '"/proc/[0-9]+/stat"' trace
+  assert_failure 1
+  assert_output ""
+}

@@ -2303,11 +2303,17 @@ script_owner_check() {
 
 @test "lockdir L COMMAND: the command names itself from one read of /proc/self/stat, with no readlink of /proc/self" {
   command -v strace >/dev/null || skip "strace is not installed"
-  run strace -f -qq -o trace -e trace=readlink,openat lockdir L true
+  # One trace per process: lockdir reads its own start time too.
+  run strace -ff -qq -o trace -e trace=readlink,openat,execve lockdir L true
   assert_success
-  run grep -c 'openat([^"]*"/proc/self/stat"' trace
+  # The command's process: the one that execs true.
+  run grep -l 'execve("[^"]*/true"' trace.*
+  assert_success
+  [ "${#lines[@]}" -eq 1 ] || fail "$output"
+  local command_trace=$output
+  run grep -c 'openat([^"]*"/proc/self/stat"' "$command_trace"
   assert_output 1
-  run grep 'readlink("/proc/self"' trace
+  run grep 'readlink("/proc/self"' trace.*
   assert_failure 1
   assert_output ""
 }
@@ -2339,6 +2345,27 @@ script_owner_check() {
   assert_output ""
   [ ! -e ran ]
   [ ! -e L ]
+}
+
+@test "/proc of another pid namespace: lockdir L COMMAND reads its own start time from /proc/self/stat, never /proc/1/stat, another process's (125)" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1.
+  run strace -f -qq -o trace -e trace=openat \
+    unshare --pid --fork lockdir L sh -c ": >ran"
+  assert_failure 125
+  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
+  run grep '"/proc/1/stat"' trace
+  assert_failure 1
+  assert_output ""
+  [ ! -e ran ]
+  [ ! -e L ]
+  # No temporary left: only the lock's history, L.last, stays.
+  run ls -A
+  assert_output "L.last
+trace"
 }
 
 @test "a parent outside lockdir's pid namespace (docker exec): the script forms refuse without --owner-pid, and take nothing" {
