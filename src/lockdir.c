@@ -2121,6 +2121,31 @@ script_owner_known (struct options const *opt, bool with_command)
   return false;
 }
 
+/* Can a script form that takes LOCK_NAME name its owner by its start
+   time?  Not where /proc is another pid namespace's (unshare --pid
+   without --mount-proc): /proc/PID there is another process, or none,
+   and the owner would be named by someone else's start time, or judged
+   to have exited while it lives.  Say so.  */
+static bool
+script_owner_nameable (char const *lock_name, struct options const *opt,
+                       bool with_command)
+{
+  pid_t self;
+  unsigned long long start_time;
+  if (with_command || opt->mode != MODE_ACQUIRE
+      || self_start_time (&self, &start_time) == 0 || errno != ESRCH)
+    return true;
+  if (opt->owner_pid)
+    error (0, 0, "cannot name pid %ld in the owner record of %s: /proc is "
+           "not this process's pid namespace's; not acquired",
+           (long) opt->owner_pid, quoteaf (lock_name));
+  else
+    error (0, 0, "cannot name lockdir's caller in the owner record of %s: "
+           "/proc is not this process's pid namespace's; not acquired",
+           quoteaf (lock_name));
+  return false;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2149,7 +2174,9 @@ main (int argc, char **argv)
                             NULL };
   if (string)
     command = shell_command;
-  if (!check_fs && !script_owner_known (&opt, with_command))
+  if (!check_fs && (!script_owner_known (&opt, with_command)
+                    || !script_owner_nameable (operands[0], &opt,
+                                               with_command)))
     return EXIT_SYSERR;
 
   if (in_etcd)

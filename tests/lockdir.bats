@@ -2390,6 +2390,24 @@ trace"
   [ ! -e L ]
 }
 
+@test "/proc of another pid namespace: a script's lockdir L refuses, as it cannot name the script by its start time, and takes nothing (3)" {
+  require_root
+  unshare --pid --fork true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+  # The script is pid 1 of the new namespace; /proc/1 is the outside's
+  # 1.  Before, the record named the outside's start time, and the lock
+  # was never judged dead.
+  for form in "" --print-token; do
+    # shellcheck disable=SC2086
+    run unshare --pid --fork sh -c "lockdir $form L; echo \$?"
+    assert_output "lockdir: cannot name lockdir's caller in the owner record of 'L': /proc is not this process's pid namespace's; not acquired
+3"
+    [ ! -e L ] || fail "$form: L taken"
+  done
+  run ls -A
+  assert_output ""
+}
+
 @test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
   for shell in bash dash; do
     for idiom in 'tok=$(lockdir --print-token L)' \

@@ -563,26 +563,30 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   echo "$output" | jq -e '.queue[0].pid == null' >/dev/null || fail "$output"
 }
 
-@test "a script's lockdir queued under a /proc of another pid namespace takes no start time for its ticket from /proc/1/stat, another process's (3)" {
+@test "a script's lockdir under a /proc of another pid namespace refuses --owner-pid before it queues: that /proc cannot tell whether the owner lives (3)" {
   require_root
   command -v strace >/dev/null || skip "strace is not installed"
   unshare --pid --fork true 2>/dev/null ||
     skip "cannot make a pid namespace here"
   hold_lock
   background sleep 60
-  # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1.
+  # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1,
+  # and $BG, alive outside, is no pid of the namespace.  Before, it
+  # queued, then said that $BG had exited.
   run strace -f -qq -o trace -e trace=openat,symlinkat \
     unshare --pid --fork lockdir --owner-pid "$BG" -w 30s L
   assert_failure 3
-  assert_output "lockdir: the owner, pid $BG, exited while waiting for 'L': not acquired"
-  # It queued: its ticket was made.
-  grep -q 'symlinkat(.*\.x\.' trace
-  run grep '"/proc/1/stat"' trace
+  assert_output "lockdir: cannot name pid $BG in the owner record of 'L': /proc is not this process's pid namespace's; not acquired"
+  # It took no ticket, and read no start time but its own.
+  run grep 'symlinkat(' trace
+  assert_failure 1
+  run grep -E '"/proc/(1|'"$BG"')/stat"' trace
   assert_failure 1
   assert_output ""
+  [ ! -e L.queue ]
+  kill -0 "$HOLDER"
   echo >gate
   wait "$HOLDER"
-  [ ! -e L.queue ]
 }
 
 @test "a ticket that names no uid: --status says nothing of it, as --json says null; --list neither" {
