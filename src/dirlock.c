@@ -864,7 +864,8 @@ forget_history (struct kept_history *kept)
   kept->fd = -1;
 }
 
-/* Why the last call failed because of LOCK.last (see dirlock_fault).  */
+/* Why the last call failed because of LOCK.last, or of a queue ticket
+   (see dirlock_fault).  */
 static struct
 {
   bool set;
@@ -883,18 +884,27 @@ clear_fault (void)
   fault.set = false;
 }
 
+/* The file NAME in PARENT's directory is at fault: PROBLEM, or, if
+   NULL, errno.  */
+static void
+set_fault_in (struct parent_dir const *parent, char const *name,
+              char const *problem)
+{
+  int saved_errno = errno;
+  clear_fault ();
+  fault.file = path_in_parent (parent, name);
+  fault.problem = problem;
+  fault.set = true;
+  errno = saved_errno;
+}
+
 /* LOCK.last of PARENT is at fault: PROBLEM, or, if NULL, errno.  */
 static void
 set_fault (struct parent_dir const *parent, char const *problem)
 {
-  int saved_errno = errno;
-  clear_fault ();
   char *last = xasprintf ("%s" LAST_SUFFIX, parent->base);
-  fault.file = path_in_parent (parent, last);
+  set_fault_in (parent, last, problem);
   free (last);
-  fault.problem = problem;
-  fault.set = true;
-  errno = saved_errno;
 }
 
 bool
@@ -2443,6 +2453,7 @@ int
 dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
                     size_t *count)
 {
+  clear_fault ();
   *waiters = NULL;
   *count = 0;
   struct parent_dir parent;
@@ -2457,8 +2468,12 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
     holders.count = 0;
   struct dirlock_owner *tickets;
   size_t n;
-  int r = lockqueue_list (&parent, &tickets, &n);
+  char unread[NAME_MAX + 1 + LOCKQUEUE_TICKET_MAX + 1];
+  int r = lockqueue_list (&parent, &tickets, &n, unread, sizeof unread);
   int saved_errno = errno;
+  /* A ticket that cannot be read is named, as LOCK.last is.  */
+  if (r != 0 && unread[0])
+    set_fault_in (&parent, unread, NULL);
   if (r == 0)
     {
       /* The tickets of holdings are not waiting any more.  */

@@ -665,10 +665,13 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
 
 int
 lockqueue_list (struct parent_dir const *parent,
-                struct dirlock_owner **list, size_t *count)
+                struct dirlock_owner **list, size_t *count,
+                char *unread, size_t unread_size)
 {
   *list = NULL;
   *count = 0;
+  if (unread_size)
+    unread[0] = '\0';
   char qname[NAME_MAX + 1];
   if (!queue_name (parent, qname, sizeof qname))
     return 0;
@@ -679,12 +682,32 @@ lockqueue_list (struct parent_dir const *parent,
     return errno == 0 ? 0 : -1;
   struct dirlock_owner *v = n ? xnmalloc (n, sizeof *v) : NULL;
   size_t kept = 0;
+  int result = 0;
   for (size_t i = 0; i < n; i++)
-    if (read_ticket (fd, &tickets[i], &v[kept]) == 0)
-      kept++;
+    {
+      if (read_ticket (fd, &tickets[i], &v[kept]) == 0)
+        kept++;
+      else if (errno != ENOENT && errno != EINVAL)
+        {
+          /* Gone (its waiter left) or not a ticket at all, it is
+             skipped, as lockqueue_turn skips it; any other failure
+             (EIO) would make a list without it a lie, and a waiter
+             meeting it fails too.  */
+          int saved_errno = errno;
+          snprintf (unread, unread_size, "%s/%s", qname, tickets[i].name);
+          free (v);
+          v = NULL;
+          kept = 0;
+          errno = saved_errno;
+          result = -1;
+          break;
+        }
+    }
+  int saved_errno = errno;
   free (tickets);
   close (fd);
   *list = v;
   *count = kept;
-  return 0;
+  errno = saved_errno;
+  return result;
 }

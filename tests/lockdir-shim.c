@@ -27,6 +27,9 @@
    name) fails with the errno numbered ERRNO, without doing anything:
    a ticket that cannot be removed (an I/O error).
 
+   LOCKDIR_SHIM_TICKET_READ_FAILS=ERRNO: every readlinkat(2) of a queue
+   ticket fails so: a ticket that cannot be read.
+
    Copyright (C) 2026 The atomicutils authors.
 
    This program is free software: you can redistribute it and/or modify
@@ -45,6 +48,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 int
 renameat (int olddirfd, char const *oldpath, int newdirfd,
@@ -102,6 +106,22 @@ unlinkat (int dirfd, char const *path, int flags)
       return -1;
     }
   return real_unlinkat (dirfd, path, flags);
+}
+
+ssize_t
+readlinkat (int dirfd, char const *path, char *buf, size_t size)
+{
+  static ssize_t (*real_readlinkat) (int, char const *, char *, size_t);
+  if (!real_readlinkat)
+    real_readlinkat = (ssize_t (*) (int, char const *, char *, size_t))
+      dlsym (RTLD_NEXT, "readlinkat");
+  char const *fails = getenv ("LOCKDIR_SHIM_TICKET_READ_FAILS");
+  if (fails && *fails && ticket_name (path))
+    {
+      errno = atoi (fails);
+      return -1;
+    }
+  return real_readlinkat (dirfd, path, buf, size);
 }
 
 int

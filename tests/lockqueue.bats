@@ -553,6 +553,27 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   assert_output "L: free; 2 waiting, 1 of them stale"
 }
 
+@test "--status and --list that cannot read a ticket (I/O error) name it, status 3, not a free lock with no waiters" {
+  background sleep 60
+  plant_ticket 1 "$BG"
+  local ticket=L.queue/0000000001.x.planted1
+  run env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_READ_FAILS=5 \
+    lockdir --status L
+  assert_failure 3
+  assert_output "lockdir: cannot read 'L': cannot read '$ticket': Input/output error"
+  run env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_READ_FAILS=5 \
+    lockdir --list .
+  assert_failure 3
+  assert_output "lockdir: cannot read 'L': cannot read '$ticket': Input/output error"
+  # A ticket that is gone meanwhile (its waiter left) is rightly left
+  # out: that one is ENOENT, not an error.
+  run env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_READ_FAILS=2 \
+    lockdir --status L
+  assert_failure 1
+  assert_output ""
+  [ -L "$ticket" ]
+}
+
 @test "a ticket that names no pid: --status shows no 'pid=0', as --json says null" {
   background sleep 60
   plant_ticket 1 "$BG" pid=abc
