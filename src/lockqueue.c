@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "c-ctype.h"
+#include "error.h"
+#include "quote.h"
 #include "stat-time.h"
 #include "timespec.h"
 #include "xalloc.h"
@@ -209,6 +211,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->ticket_dir_fd = q->ahead_dir_fd = q->inotify_fd = -1;
   q->cleanup.slot = q->cleanup_queue.slot = -1;
   q->next_beat = infinite_duration;
+  q->beat_warned = false;
   q->backoff_ms = BACKOFF_START_MS;
   return queue_name (parent, q->name, sizeof q->name);
 }
@@ -240,7 +243,22 @@ beat_if_due (struct lockqueue *q)
 {
   if (!lockqueue_queued (q) || !deadline_passed (q->next_beat))
     return;
-  utimensat (q->ticket_dir_fd, q->ticket, NULL, AT_SYMLINK_NOFOLLOW);
+  if (utimensat (q->ticket_dir_fd, q->ticket, NULL, AT_SYMLINK_NOFOLLOW)
+      != 0 && errno != ENOENT && !q->beat_warned)
+    {
+      /* Past its lease, the ticket looks dead: the waiter behind us
+         removes it, and we queue again at the back.  Say so, once.
+         (ENOENT: that happened already; lockqueue_turn sees to it.)  */
+      int beat_errno = errno;
+      char *in_queue = xasprintf ("%s/%s", q->name, q->ticket);
+      char *shown = path_in_parent (q->parent, in_queue);
+      error (0, beat_errno, "warning: cannot refresh the time of the "
+             "ticket %s, which then looks dead once its lease passes",
+             quoteaf (shown));
+      free (shown);
+      free (in_queue);
+      q->beat_warned = true;
+    }
   schedule_beat (q);
 }
 

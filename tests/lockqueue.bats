@@ -802,6 +802,28 @@ lease_queue() {
   [ ! -e L.queue ]
 }
 
+@test "--lease: a waiter that cannot refresh its ticket's time (I/O error) says so once, naming it" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  # Every utimensat(2) of the waiter fails; it touches its ticket every
+  # 100 ms, and never holds the lock, so touches nothing else.
+  background strace -f -qq -o trace -e trace=utimensat \
+    -e inject=utimensat:error=EIO \
+    lockdir --lease=300ms -w 60s L true 2>err
+  local waiter
+  waiter=$(child_of "$BG")
+  wait_until queued L "$waiter"
+  local ticket
+  ticket=$(ls L.queue)
+  # At least two failed touches, so "once" means something.
+  wait_until eval '[ "$(grep -c "utimensat.*EIO" trace)" -ge 2 ]'
+  kill -TERM "$waiter"
+  wait "$BG" || :
+  run cat err
+  assert_output "lockdir: warning: cannot refresh the time of the ticket 'L.queue/$ticket', which then looks dead once its lease passes: Input/output error"
+  [ ! -e L.queue ]
+}
+
 @test "-n never queues and does not barge past a waiter; --no-queue -n does" {
   hold_lock
   background lockdir -w 30s L sh -c 'echo waiter >>log'
