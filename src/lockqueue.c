@@ -211,7 +211,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->ticket_dir_fd = q->ahead_dir_fd = q->inotify_fd = -1;
   q->cleanup.slot = q->cleanup_queue.slot = -1;
   q->next_beat = infinite_duration;
-  q->beat_warned = false;
+  q->beat_warned = q->dead_warned = false;
   q->backoff_ms = BACKOFF_START_MS;
   return queue_name (parent, q->name, sizeof q->name);
 }
@@ -438,8 +438,22 @@ lockqueue_turn (struct lockqueue *q)
           if (dirlock_ticket_stale_reason (q->parent, t, &holding))
             {
               /* Its waiter is dead: exactly one of those who find it so
-                 removes it.  */
-              unlinkat (fd, tickets[i].name, 0);
+                 removes it.  One that cannot be removed (EIO) is passed
+                 over all the same, and judged again by every waiter
+                 each time: say so, once.  */
+              if (unlinkat (fd, tickets[i].name, 0) != 0 && errno != ENOENT
+                  && !q->dead_warned)
+                {
+                  int dead_errno = errno;
+                  char *in_queue = xasprintf ("%s/%s", q->name,
+                                              tickets[i].name);
+                  char *shown = path_in_parent (q->parent, in_queue);
+                  error (0, dead_errno, "warning: cannot remove the ticket "
+                         "%s of a dead waiter", quoteaf (shown));
+                  free (shown);
+                  free (in_queue);
+                  q->dead_warned = true;
+                }
               removed = true;
               continue;
             }

@@ -134,6 +134,7 @@ struct lockqueue
   struct temp_name cleanup_queue;    /* and then the queue, if empty */
   struct timespec next_beat;         /* when to touch our ticket (lease) */
   bool beat_warned;                  /* a failed touch was warned of */
+  bool dead_warned;                  /* a dead ticket left, warned of */
   /* After lockqueue_turn said QUEUE_BEHIND: the ticket we wait for.  */
   char ahead[LOCKQUEUE_TICKET_MAX + 1];
   struct dirlock_owner ahead_owner;

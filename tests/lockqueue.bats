@@ -574,6 +574,33 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ -L "$ticket" ]
 }
 
+@test "a waiter that cannot remove a dead waiter's ticket (I/O error) names it once, passes over it, and is served" {
+  hold_lock
+  background sleep 60
+  plant_ticket 1 "$BG" boot_id=00000000-0000-0000-0000-000000000000
+  local dead=L.queue/0000000001.x.planted1
+  background env LD_PRELOAD="$(lockdir_shim)" \
+    LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L true 2>err
+  local waiter=$BG
+  # Judged before it queued, and again once queued: twice at least.
+  wait_until queued L "$waiter"
+  wait_until sleeps "$waiter"
+  local ticket
+  ticket=$(ls L.queue | grep -v planted)
+  echo >gate
+  wait "$HOLDER"
+  local rc=0
+  wait "$waiter" || rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  run cat err
+  # Its own ticket, which it cannot remove either, is named as before.
+  assert_line --index 0 "lockdir: warning: cannot remove the ticket '$dead' of a dead waiter: Input/output error"
+  assert_line --index 1 "lockdir: warning: cannot remove the temporary 'L.queue/$ticket': Input/output error"
+  assert_equal "${#lines[@]}" 2
+  [ -L "$dead" ]
+  rm -r L.queue
+}
+
 @test "a ticket that names no pid: --status shows no 'pid=0', as --json says null" {
   background sleep 60
   plant_ticket 1 "$BG" pid=abc
