@@ -1316,6 +1316,30 @@ dirlock_keep_temp_left (struct dirlock_temps_left *left,
   struct dirlock_temp_left *t = &left->temp[left->count++];
   t->shown = path_in_parent (parent, name);
   t->errnum = errnum;
+  t->unread_queue = false;
+}
+
+static void
+warn_queue_unread_shown (char const *shown, int errnum)
+{
+  error (0, errnum, "warning: cannot read the queue %s, so the holding's "
+         "ticket, if it has one, stays", quoteaf (shown));
+}
+
+void
+dirlock_warn_queue_unread (struct dirlock_temps_left *left,
+                           struct parent_dir const *parent,
+                           char const *qname, int errnum)
+{
+  if (!left)
+    {
+      char *shown = path_in_parent (parent, qname);
+      warn_queue_unread_shown (shown, errnum);
+      free (shown);
+      return;
+    }
+  dirlock_keep_temp_left (left, parent, qname, errnum);
+  left->temp[left->count - 1].unread_queue = true;
 }
 
 /* temp_remove, and dirlock_keep_temp_left if TEMP could not be
@@ -1337,7 +1361,10 @@ dirlock_warn_temps_left (struct dirlock_temps_left *left)
   int saved_errno = errno;
   for (size_t i = 0; i < left->count; i++)
     {
-      warn_temp_left_shown (left->temp[i].shown, left->temp[i].errnum);
+      if (left->temp[i].unread_queue)
+        warn_queue_unread_shown (left->temp[i].shown, left->temp[i].errnum);
+      else
+        warn_temp_left_shown (left->temp[i].shown, left->temp[i].errnum);
       free (left->temp[i].shown);
     }
   free (left->temp);

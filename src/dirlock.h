@@ -165,6 +165,7 @@ struct dirlock_temps_left
   {
     char *shown;
     int errnum;
+    bool unread_queue;         /* SHOWN is a queue that was not read */
   } *temp;
 };
 
@@ -286,6 +287,13 @@ void dirlock_warn_left_empty (int dir_left_errno, char const *shown,
 void dirlock_keep_temp_left (struct dirlock_temps_left *left,
                              struct parent_dir const *parent,
                              char const *name, int errnum);
+
+/* The queue QNAME in PARENT's directory could not be read (ERRNUM)
+   to remove a holding's ticket, which then stays: warn of it after
+   the caller's message (kept in LEFT), or at once if LEFT is NULL.  */
+void dirlock_warn_queue_unread (struct dirlock_temps_left *left,
+                                struct parent_dir const *parent,
+                                char const *qname, int errnum);
 
 /* Warn on stderr, with warn_temp_left, of each temporary in LEFT,
    once, and empty LEFT.  Even with -q: every tool says each name it

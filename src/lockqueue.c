@@ -666,7 +666,14 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
   size_t count;
   int fd = scan_queue (parent, qname, &tickets, &count);
   if (fd < 0)
-    return;
+    {
+      /* No queue (errno 0): no ticket.  A queue that cannot be read
+         (EIO) keeps the holding's ticket, if it has one, which blocks
+         the waiters behind it until judged dead: say so.  */
+      if (errno != 0)
+        dirlock_warn_queue_unread (left, parent, qname, errno);
+      return;
+    }
   for (size_t i = 0; i < count; i++)
     if (strcmp (ticket_id (&tickets[i]), id) == 0)
       {

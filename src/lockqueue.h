@@ -195,7 +195,8 @@ void lockqueue_close (struct lockqueue *q);
    has one, and the queue if it is now empty.  RETIRE: the ticket's
    waiter may live on, so retire the ticket (rename, then unlink); only
    a holding's own process, which exits next, may leave it out.  A
-   ticket that cannot be removed is added to LEFT
+   ticket that cannot be removed, or a queue that cannot be read
+   (dirlock_warn_queue_unread), is added to LEFT
    (dirlock_warn_temps_left), or if LEFT is NULL named in a warning on
    stderr at once.  */
 void lockqueue_remove_holding (struct parent_dir const *parent,

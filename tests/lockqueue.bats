@@ -412,6 +412,48 @@ ticket_unlink_at() {
   [ ! -e L.queue ]
 }
 
+@test "--break that cannot read the queue to remove the holding's ticket (I/O error) says so, after its own message (-v); the status stays 0" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  background lockdir -w 30s L sh -c "read x <gate2"
+  local waiter=$BG
+  rm -f gate2 && mkfifo gate2
+  wait_until queued L "$waiter"
+  echo >gate
+  wait "$HOLDER"
+  wait_until holds_with_command L "$waiter"
+  local ticket
+  ticket=$(ls L.queue)
+  # Every open of L.queue fails.  (strace says how it resolved L.queue
+  # on stderr: set apart.)
+  local rc=0
+  strace -qq -o /dev/null -P L.queue -e trace=openat \
+    -e inject=openat:error=EIO lockdir -v --break L >/dev/null 2>err ||
+    rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  run grep -v '^strace: ' err
+  assert_line --index 0 --partial "lockdir: broke lock 'L' held by pid $waiter"
+  assert_line --index 1 "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
+  assert_equal "${#lines[@]}" 2
+  [ -L "L.queue/$ticket" ]
+  echo >gate2
+  wait "$waiter" || :
+}
+
+@test "lockdir -u that cannot read the queue (I/O error) says so; the status stays 0" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir L.queue
+  lockdir L
+  local rc=0
+  strace -qq -o /dev/null -P L.queue -e trace=openat \
+    -e inject=openat:error=EIO lockdir -u --owner-pid "$BASHPID" L 2>err ||
+    rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  [ ! -e L ]
+  run grep -v '^strace: ' err
+  assert_output "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
+}
+
 @test "the script form: a waiter whose script dies gives up at once, says so, and leaves no ticket" {
   # In the queue (behind the holder's ticket) and without it.
   local opts
