@@ -1446,10 +1446,8 @@ deployed 42"
 }
 
 @test "/proc of another pid namespace: lockdir --etcd L COMMAND takes no start time from /proc/PID/stat, for itself or its command: another process's" {
-  require_root
+  require_pid_namespace
   command -v strace >/dev/null || skip "strace is not installed"
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
   # lockdir is pid 1 of the new namespace, its command pid 2; /proc/1
   # and /proc/2 are the outside's.
   run strace -f -qq -o trace -e trace=openat \

@@ -181,12 +181,6 @@ require_power_loss() {
   command -v xfs_io >/dev/null || skip "no xfs_io (Debian package xfsprogs)"
 }
 
-# Skip the test unless a process can have a pid namespace of its own.
-require_pid_namespace() {
-  unshare --pid --fork --mount-proc true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
-}
-
 # fs_crash_mount FS: a fresh FS (ext4 or xfs) for this test alone, for
 # it crashes it (fs_power_loss); its mount's name goes to $CRASH (mounted
 # at $(fs_mount_point "$CRASH")), which becomes the current directory.

@@ -2319,9 +2319,7 @@ script_owner_check() {
 }
 
 @test "/proc of another pid namespace (unshare --pid without --mount-proc): lockdir L COMMAND says so, runs nothing, leaves no L (125)" {
-  require_root
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
+  require_pid_namespace
   # /proc stays the one outside: the command's pid there is not its own.
   # Before, the reason given was a bare "No such process".
   run unshare --pid --fork lockdir L sh -c ": >ran"
@@ -2331,33 +2329,15 @@ script_owner_check() {
   [ ! -e L ]
 }
 
-@test "/proc of another pid namespace: lockdir L COMMAND tells it from the command's read of /proc/self/stat, with no readlink of /proc/self (125)" {
-  require_root
+@test "/proc of another pid namespace: lockdir L COMMAND tells it from /proc/self/stat alone, with no readlink of /proc/self and no read of /proc/1/stat, another process's (125)" {
+  require_pid_namespace
   command -v strace >/dev/null || skip "strace is not installed"
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
-  run strace -f -qq -o trace -e trace=readlink \
-    unshare --pid --fork lockdir L sh -c ": >ran"
-  assert_failure 125
-  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
-  run grep 'readlink("/proc/self"' trace
-  assert_failure 1
-  assert_output ""
-  [ ! -e ran ]
-  [ ! -e L ]
-}
-
-@test "/proc of another pid namespace: lockdir L COMMAND reads its own start time from /proc/self/stat, never /proc/1/stat, another process's (125)" {
-  require_root
-  command -v strace >/dev/null || skip "strace is not installed"
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
   # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1.
-  run strace -f -qq -o trace -e trace=openat \
+  run strace -f -qq -o trace -e trace=readlink,openat \
     unshare --pid --fork lockdir L sh -c ": >ran"
   assert_failure 125
   assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
-  run grep '"/proc/1/stat"' trace
+  run grep -e 'readlink("/proc/self"' -e '"/proc/1/stat"' trace
   assert_failure 1
   assert_output ""
   [ ! -e ran ]
@@ -2391,9 +2371,7 @@ trace"
 }
 
 @test "/proc of another pid namespace: a script's lockdir L refuses, as it cannot name the script by its start time, and takes nothing (3)" {
-  require_root
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
+  require_pid_namespace
   # The script is pid 1 of the new namespace; /proc/1 is the outside's
   # 1.  Before, the record named the outside's start time, and the lock
   # was never judged dead.

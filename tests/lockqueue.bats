@@ -654,10 +654,8 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
 }
 
 @test "a script's lockdir under a /proc of another pid namespace refuses --owner-pid before it queues: that /proc cannot tell whether the owner lives (3)" {
-  require_root
+  require_pid_namespace
   command -v strace >/dev/null || skip "strace is not installed"
-  unshare --pid --fork true 2>/dev/null ||
-    skip "cannot make a pid namespace here"
   hold_lock
   background sleep 60
   # lockdir is pid 1 of the new namespace; /proc/1 is the outside's 1,

@@ -37,6 +37,15 @@ require_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (to mount a filesystem)"
 }
 
+# Skip unless this root can make a pid namespace (unshare --pid), with
+# a /proc of its own if asked (--mount-proc); else /proc stays the one
+# outside.
+require_pid_namespace() {
+  require_root
+  unshare --pid --fork --mount-proc true 2>/dev/null ||
+    skip "cannot make a pid namespace here"
+}
+
 # Assert that the last 'run' failed with usage status 2 and GNU's
 # "Try ... --help" line.
 assert_usage_error() {
