@@ -112,6 +112,15 @@ hold_lock() {
 }
 
 # True once LOCK holds a record of process PID that names its command.
+# The holder of hold_lock releases L; then wait for the waiter WAITER
+# and put its status in rc (the caller's local).
+release_then_reap() {
+  echo >gate
+  wait "$HOLDER"
+  rc=0
+  wait "$1" || rc=$?
+}
+
 holds_with_command() {
   local record
   for record in "$1"/owner.*; do
@@ -373,10 +382,8 @@ ticket_unlink_at() {
   wait_until queued L "$waiter"
   local ticket
   ticket=$(ls L.queue)
-  echo >gate
-  wait "$HOLDER"
-  local rc=0
-  wait "$waiter" || rc=$?
+  local rc
+  release_then_reap "$waiter"
   # Before, the ticket stayed, unsaid, and blocked the queue.
   [ "$rc" -eq 7 ] || fail "status $rc: $(cat err)"
   run cat err
@@ -629,10 +636,8 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   wait_until sleeps "$waiter"
   local ticket
   ticket=$(ls L.queue | grep -v planted)
-  echo >gate
-  wait "$HOLDER"
-  local rc=0
-  wait "$waiter" || rc=$?
+  local rc
+  release_then_reap "$waiter"
   [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
   run cat err
   # Its own ticket, which it cannot remove either, is named as before.
