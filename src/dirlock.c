@@ -1338,6 +1338,17 @@ dirlock_warn_queue_unread (struct dirlock_temps_left *left,
       free (shown);
       return;
     }
+  /* The holders of a shared lock, ended in one call, each find it
+     so: say it once.  */
+  char *shown = path_in_parent (parent, qname);
+  for (size_t i = 0; i < left->count; i++)
+    if (left->temp[i].unread_queue && strcmp (left->temp[i].shown,
+                                              shown) == 0)
+      {
+        free (shown);
+        return;
+      }
+  free (shown);
   dirlock_keep_temp_left (left, parent, qname, errnum);
   left->temp[left->count - 1].unread_queue = true;
 }

@@ -290,7 +290,8 @@ void dirlock_keep_temp_left (struct dirlock_temps_left *left,
 
 /* The queue QNAME in PARENT's directory could not be read (ERRNUM)
    to remove a holding's ticket, which then stays: warn of it after
-   the caller's message (kept in LEFT), or at once if LEFT is NULL.  */
+   the caller's message (kept in LEFT, once however many holdings
+   ended), or at once if LEFT is NULL.  */
 void dirlock_warn_queue_unread (struct dirlock_temps_left *left,
                                 struct parent_dir const *parent,
                                 char const *qname, int errnum);

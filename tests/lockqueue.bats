@@ -447,6 +447,29 @@ ticket_unlink_at() {
   wait "$waiter" || :
 }
 
+@test "--break of a shared lock's two holdings that cannot read the queue (I/O error) says so once, after its own messages (-v)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  background sleep 60
+  local one=$BG
+  background sleep 60
+  local two=$BG
+  mkdir L.queue
+  lockdir --shared --owner-pid "$one" L
+  lockdir --shared --owner-pid "$two" L
+  # Before, each holding ended said it again.
+  local rc=0
+  strace -qq -o /dev/null -P L.queue -e trace=openat \
+    -e inject=openat:error=EIO lockdir -v --break L >/dev/null 2>err ||
+    rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  run grep -v '^strace: ' err
+  assert_line --index 0 --partial "lockdir: broke lock 'L' held by pid "
+  assert_line --index 1 --partial "lockdir: broke lock 'L' held by pid "
+  assert_line --index 2 "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
+  assert_equal "${#lines[@]}" 3
+  [ ! -e L ]
+}
+
 @test "lockdir -u that cannot read the queue (I/O error) says so; the status stays 0" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir L.queue
