@@ -667,10 +667,11 @@ lockqueue_remove_holding (struct parent_dir const *parent, char const *id,
   int fd = scan_queue (parent, qname, &tickets, &count);
   if (fd < 0)
     {
-      /* No queue (errno 0): no ticket.  A queue that cannot be read
-         (EIO) keeps the holding's ticket, if it has one, which blocks
-         the waiters behind it until judged dead: say so.  */
-      if (errno != 0)
+      /* No queue (errno 0), or one that is no directory (ENOTDIR):
+         no ticket.  A queue that cannot be read (EIO) keeps the
+         holding's ticket, if it has one, which blocks the waiters
+         behind it until judged dead: say so.  */
+      if (errno != 0 && errno != ENOTDIR)
         dirlock_warn_queue_unread (left, parent, qname, errno);
       return;
     }

@@ -484,6 +484,19 @@ ticket_unlink_at() {
   assert_output "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
 }
 
+@test "lockdir -u where L.queue is a file, which holds no ticket, says nothing of the queue; the status stays 0" {
+  background sleep 60
+  lockdir --no-queue --owner-pid "$BG" L
+  : >L.queue
+  # Before: "cannot read the queue 'L.queue', so the holding's ticket,
+  # if it has one, stays: Not a directory".
+  run lockdir -u --owner-pid "$BG" L
+  assert_success
+  assert_output ""
+  [ ! -e L ]
+  [ -f L.queue ]
+}
+
 @test "the script form: a waiter whose script dies gives up at once, says so, and leaves no ticket" {
   # In the queue (behind the holder's ticket) and without it.
   local opts
