@@ -2384,7 +2384,7 @@ dirlock_release (struct dirlock *lock)
                            lock->self.token,
                            lock->history && !lock->self.shared, true,
                            lock->self.pid != getpid (),
-                           &lock->dir_left_errno, NULL);
+                           &lock->dir_left_errno, &lock->temps_left);
   int saved_errno = errno;
   close_lock (lock);
   if (ended == 1)
@@ -2721,10 +2721,12 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
    holding, or the first holder when none is theirs.  Return 0 done,
    1 free (or, for RENEW, the holding ended meanwhile), 2 not theirs,
    3 not the caller's to touch, -1 on error.  Ending it, set *DIR_ERRNO
-   (if not NULL) as end_holding does.  */
+   (if not NULL) as end_holding does, and add to LEFT its ticket if it
+   cannot be removed.  */
 static int
 act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
-                    struct dirlock_owner *owner, bool renew, int *dir_errno)
+                    struct dirlock_owner *owner, bool renew, int *dir_errno,
+                    struct dirlock_temps_left *left)
 {
   clear_fault ();
   if (dir_errno)
@@ -2743,7 +2745,7 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
-                          !mine->shared, false, true, dir_errno, NULL);
+                          !mine->shared, false, true, dir_errno, left);
   else if (result == 0)
     {
       /* If the holding ended meanwhile, its file is gone: ENOENT.  */
@@ -2761,10 +2763,11 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
 
 int
 dirlock_release_for (char const *path, pid_t const *pids, size_t n_pids,
-                     struct dirlock_owner *owner, int *dir_left_errno)
+                     struct dirlock_owner *owner, int *dir_left_errno,
+                     struct dirlock_temps_left *temps_left)
 {
   return act_on_own_holding (path, pids, n_pids, owner, false,
-                             dir_left_errno);
+                             dir_left_errno, temps_left);
 }
 
 /* --- for the queue ---------------------------------------------------- */
@@ -2906,7 +2909,7 @@ int
 dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
                    struct dirlock_owner *owner)
 {
-  return act_on_own_holding (path, pids, n_pids, owner, true, NULL);
+  return act_on_own_holding (path, pids, n_pids, owner, true, NULL, NULL);
 }
 
 bool

@@ -270,7 +270,10 @@ int dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
 
 /* Release a lock this process acquired.  Return 0, or -1 with errno
    (ESTALE: the lock had been broken by someone else meanwhile).  On 0,
-   LOCK->dir_left_errno says whether LOCK's empty directory stayed.  */
+   LOCK->dir_left_errno says whether LOCK's empty directory stayed.
+   Whatever it returns, a queue ticket it could not remove is added to
+   LOCK->temps_left, for the caller to warn of after its own message
+   (dirlock_warn_temps_left).  */
 int dirlock_release (struct dirlock *lock);
 
 /* After a release that ended the holding (dirlock_release or
@@ -372,10 +375,13 @@ int dirlock_break_holders (char const *path, struct dirlock_holders *ended,
    free, 2 if another process holds it, 3 if it is held for one of PIDS
    but belongs to a user the caller may not act for (*OWNER says who),
    -1 on error.  On 0, *DIR_LEFT_ERRNO is as dirlock_release sets
-   LOCK->dir_left_errno.  */
+   LOCK->dir_left_errno.  Whatever it returns, the temporaries it could
+   not remove (the holding's queue ticket) are added to *TEMPS_LEFT
+   (dirlock_warn_temps_left).  */
 int dirlock_release_for (char const *path, pid_t const *pids,
                          size_t n_pids, struct dirlock_owner *owner,
-                         int *dir_left_errno);
+                         int *dir_left_errno,
+                         struct dirlock_temps_left *temps_left);
 
 /* Refresh the lease heartbeat of the lock PATH on behalf of a caller,
    with the same checks and return values as dirlock_release_for.  */

@@ -1024,25 +1024,30 @@ static bool
 release_after_command (struct dirlock *lock, char const *lock_name,
                        struct options const *opt)
 {
+  bool ok = true;
   if (dirlock_release (lock) == 0)
     {
       /* Said even with -q; the status stays: an empty lock is free, and
          the next lockdir renames its own directory over it.  */
       dirlock_warn_left_empty (lock->dir_left_errno, lock_name, "lockdir",
                                lock_name);
-      return true;
     }
-  if (errno == ESTALE)
+  else if (errno == ESTALE)
     {
       /* Someone broke it while we held it (lease, or --break): the
          command's result still stands.  */
       if (!opt->quiet)
         error (0, 0, "lock %s had been broken by someone else",
                quoteaf (lock_name));
-      return true;
     }
-  error (0, errno, "cannot release %s", quoteaf (lock_name));
-  return false;
+  else
+    {
+      error (0, errno, "cannot release %s", quoteaf (lock_name));
+      ok = false;
+    }
+  /* Our ticket, if it stayed: after our own message.  */
+  dirlock_warn_temps_left (&lock->temps_left);
+  return ok;
 }
 
 /* Make the pipe that wakes the wait for COMMAND, before the lock is
@@ -1375,6 +1380,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
           if (released)
             dirlock_warn_left_empty (lock.dir_left_errno, lock_name,
                                      "lockdir", lock_name);
+          dirlock_warn_temps_left (&lock.temps_left);
           forget_stdout_error ();
           return EXIT_SYSERR;
         }
@@ -1423,25 +1429,34 @@ release_for_caller (char const *lock_name, struct options const *opt)
   size_t n_pids = script_caller_pids (opt->owner_pid, pids);
   struct dirlock_owner owner;
   int dir_left_errno;
+  struct dirlock_temps_left temps_left = { 0 };
   int r = dirlock_release_for (lock_name, pids, n_pids, &owner,
-                               &dir_left_errno);
+                               &dir_left_errno, &temps_left);
+  int status;
   switch (r)
     {
     case 0:
       dirlock_warn_left_empty (dir_left_errno, lock_name, "lockdir",
                                lock_name);
-      return EXIT_DONE;
+      status = EXIT_DONE;
+      break;
     case 1:
       if (!opt->quiet)
         error (0, 0, "cannot release %s: it is not held", quoteaf (lock_name));
-      return EXIT_NO;
+      status = EXIT_NO;
+      break;
     case 2:
     case 3:
-      return report_not_ours (lock_name, "release", r, &owner, pids, opt);
+      status = report_not_ours (lock_name, "release", r, &owner, pids, opt);
+      break;
     default:
       report_lock_error (lock_name, "release", errno);
-      return EXIT_SYSERR;
+      status = EXIT_SYSERR;
+      break;
     }
+  /* The holding's ticket, if it stayed: after our own message.  */
+  dirlock_warn_temps_left (&temps_left);
+  return status;
 }
 
 /* --renew: refresh the heartbeat of a lock the caller holds, as -u

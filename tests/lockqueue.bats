@@ -419,6 +419,37 @@ ticket_unlink_at() {
   [ ! -e L.queue ]
 }
 
+@test "a holder whose lock was broken meanwhile and whose ticket cannot be removed (I/O error) says both, its own message first; the status stays the command's" {
+  hold_lock
+  rm -f gate2 && mkfifo gate2
+  background env LD_PRELOAD="$(lockdir_shim)" \
+    LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L sh -c \
+    'read x <gate2; exit 7' 2>err
+  local waiter=$BG
+  wait_until queued L "$waiter"
+  local ticket
+  ticket=$(ls L.queue)
+  echo >gate
+  wait "$HOLDER"
+  wait_until holds_with_command L "$waiter"
+  # Broken by a --break that cannot remove the ticket either, nor retire
+  # it: it stays under its own name, the holder's to remove.
+  env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 \
+    LOCKDIR_SHIM_NO_RETIRE=1 lockdir --break L >/dev/null 2>/dev/null
+  [ ! -e L ]
+  [ -L "L.queue/$ticket" ]
+  echo >gate2
+  local rc=0
+  wait "$waiter" || rc=$?
+  [ "$rc" -eq 7 ] || fail "status $rc: $(cat err)"
+  run cat err
+  # Before, the warning came first.
+  assert_line --index 0 "lockdir: lock 'L' had been broken by someone else"
+  assert_line --index 1 "lockdir: warning: cannot remove the temporary 'L.queue/$ticket': Input/output error"
+  assert_equal "${#lines[@]}" 2
+  rm -r L.queue
+}
+
 @test "--break that cannot read the queue to remove the holding's ticket (I/O error) says so, after its own message (-v); the status stays 0" {
   command -v strace >/dev/null || skip "strace is not installed"
   hold_lock
