@@ -2282,6 +2282,10 @@ acquire_in_parent (struct dirlock *lock, char const *path,
       waited = true;
     }
 
+  /* A ticket, or the queue, that could not be read is named, as
+     --status names it.  */
+  if (result < 0 && fifo && queue.unread[0])
+    set_fault_in (&lock->parent, queue.unread, NULL);
   int saved_errno = errno;
   if (result < 0 && unsaid.pending)
     report_break (shown, &unsaid.owner, unsaid.reason);

@@ -213,6 +213,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->next_beat = infinite_duration;
   q->beat_warned = q->dead_warned = false;
   q->backoff_ms = BACKOFF_START_MS;
+  q->unread[0] = '\0';
   return queue_name (parent, q->name, sizeof q->name);
 }
 
@@ -276,9 +277,19 @@ drop_ticket (struct lockqueue *q)
   q->next_beat = infinite_duration;
 }
 
+/* After scan_queue failed (errno not 0): name Q's queue in Q->unread,
+   unless it is not a directory, which is said otherwise.  Keep errno.  */
+static void
+queue_unread (struct lockqueue *q)
+{
+  if (errno != ENOTDIR)
+    strcpy (q->unread, q->name);
+}
+
 int
 lockqueue_enter (struct lockqueue *q)
 {
+  q->unread[0] = '\0';
   /* The record, as the owner record will be, stamped with the time we
      queue, its command cut to fit a symbolic link.  */
   struct dirlock_owner *t = xmalloc (sizeof *t);
@@ -317,6 +328,7 @@ lockqueue_enter (struct lockqueue *q)
         {
           if (errno == 0)
             continue;   /* removed by the last waiter leaving: again */
+          queue_unread (q);
           result = -1;
           break;
         }
@@ -377,6 +389,7 @@ lockqueue_turn (struct lockqueue *q)
     close (q->ahead_dir_fd);
   q->ahead_dir_fd = -1;
   q->ahead[0] = '\0';
+  q->unread[0] = '\0';
 
   for (;;)
     {
@@ -384,7 +397,10 @@ lockqueue_turn (struct lockqueue *q)
       size_t count;
       int fd = scan_queue (q->parent, q->name, &tickets, &count);
       if (fd < 0 && errno != 0)
-        return -1;
+        {
+          queue_unread (q);
+          return -1;
+        }
 
       /* Our place: our ticket's, or behind everyone without one.  */
       size_t place = count;
@@ -423,6 +439,9 @@ lockqueue_turn (struct lockqueue *q)
               if (errno == ENOENT || errno == EINVAL)
                 continue;
               int saved_errno = errno;
+              /* Named, as --status names it.  */
+              snprintf (q->unread, sizeof q->unread, "%s/%s", q->name,
+                        tickets[i].name);
               free (tickets);
               close (fd);
               errno = saved_errno;

@@ -141,6 +141,10 @@ struct lockqueue
   int ahead_dir_fd;                  /* the queue directory holding it */
   int inotify_fd;                    /* for every wait; -1 until the first */
   unsigned int backoff_ms;           /* polling, where inotify is blind */
+  /* After lockqueue_turn or lockqueue_enter failed reading the queue
+     (EIO): what could not be read, "LOCK.queue" or "LOCK.queue/TICKET";
+     else empty.  */
+  char unread[NAME_MAX + 1 + LOCKQUEUE_TICKET_MAX + 1];
 };
 
 /* Prepare Q for the lock PARENT (whose base is LOCK) and the request
@@ -153,11 +157,13 @@ enum queue_turn { QUEUE_OUR_TURN, QUEUE_BEHIND };
 
 /* Is it our turn to try for the lock?  Removes the dead tickets it
    meets.  Return QUEUE_OUR_TURN, QUEUE_BEHIND (Q->ahead names the
-   ticket to wait for), or -1 with errno.  */
+   ticket to wait for), or -1 with errno (Q->unread names what could
+   not be read, if that was the failure).  */
 int lockqueue_turn (struct lockqueue *q);
 
 /* Take a ticket at the back of the queue.  Return 0, or -1 with errno
-   (EOPNOTSUPP: the filesystem has no symbolic links).  */
+   (EOPNOTSUPP: the filesystem has no symbolic links; Q->unread names
+   the queue if it could not be read).  */
 int lockqueue_enter (struct lockqueue *q);
 
 /* True once we hold a ticket.  */

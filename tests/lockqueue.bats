@@ -690,6 +690,40 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ -L "$ticket" ]
 }
 
+@test "a waiter that cannot read a ticket ahead of it (I/O error) names it, status 3, and leaves nothing behind" {
+  background sleep 60
+  plant_ticket 1 "$BG"
+  local ticket=L.queue/0000000001.x.planted1
+  # Before, only "cannot acquire 'L': Input/output error".
+  run env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_READ_FAILS=5 \
+    lockdir -w 0 L
+  assert_failure 3
+  assert_output "lockdir: cannot acquire 'L': cannot read '$ticket': Input/output error"
+  run env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_TICKET_READ_FAILS=5 \
+    lockdir -w 0 L true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'L': cannot read '$ticket': Input/output error"
+  [ ! -e L ]
+  run ls L.queue
+  assert_output "${ticket#L.queue/}"
+}
+
+@test "a waiter that cannot read the queue (I/O error) names it, status 3" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  background sleep 60
+  plant_ticket 1 "$BG"
+  # Every open of L.queue fails.  (strace says how it resolved L.queue
+  # on stderr: set apart.)
+  local rc=0
+  strace -qq -o /dev/null -P L.queue -e trace=openat \
+    -e inject=openat:error=EIO lockdir -w 0 L 2>err || rc=$?
+  [ "$rc" -eq 3 ] || fail "status $rc: $(cat err)"
+  run grep -v '^strace: ' err
+  # Before, only "cannot acquire 'L': Input/output error".
+  assert_output "lockdir: cannot acquire 'L': cannot read 'L.queue': Input/output error"
+  [ ! -e L ]
+}
+
 @test "a waiter that cannot remove a dead waiter's ticket (I/O error) names it once, passes over it, and is served" {
   hold_lock
   background sleep 60
