@@ -2136,8 +2136,9 @@ script_owner_known (struct options const *opt, bool with_command)
   return false;
 }
 
-/* Can a script form that takes LOCK_NAME name its owner by its start
-   time?  Not where /proc is another pid namespace's (unshare --pid
+/* Can a script form name its owner by its start time in the owner
+   record of LOCK_NAME, or (-u, --renew) tell by it whether it holds
+   LOCK_NAME?  Not where /proc is another pid namespace's (unshare --pid
    without --mount-proc): /proc/PID there is another process, or none,
    and the owner would be named by someone else's start time, or judged
    to have exited while it lives.  Say so.  */
@@ -2147,9 +2148,26 @@ script_owner_nameable (char const *lock_name, struct options const *opt,
 {
   pid_t self;
   unsigned long long start_time;
-  if (with_command || opt->mode != MODE_ACQUIRE
+  bool script_form = (!with_command && (opt->mode == MODE_ACQUIRE
+                                        || opt->mode == MODE_RELEASE
+                                        || opt->mode == MODE_RENEW));
+  if (!script_form
       || self_start_time (&self, &start_time) == 0 || errno != ESRCH)
     return true;
+  if (opt->mode != MODE_ACQUIRE)
+    {
+      char const *not_done = (opt->mode == MODE_RELEASE ? "not released"
+                              : "not renewed");
+      if (opt->owner_pid)
+        error (0, 0, "cannot tell whether pid %ld holds %s: /proc is not "
+               "this process's pid namespace's; %s",
+               (long) opt->owner_pid, quoteaf (lock_name), not_done);
+      else
+        error (0, 0, "cannot tell whether lockdir's caller holds %s: /proc "
+               "is not this process's pid namespace's; %s",
+               quoteaf (lock_name), not_done);
+      return false;
+    }
   if (opt->owner_pid)
     error (0, 0, "cannot name pid %ld in the owner record of %s: /proc is "
            "not this process's pid namespace's; not acquired",

@@ -2386,6 +2386,35 @@ trace"
   assert_output ""
 }
 
+@test "/proc of another pid namespace: a script's lockdir -u L and --renew L refuse, as they cannot tell the script by its start time, and change nothing (3)" {
+  require_pid_namespace
+  # A script, pid 1 of its namespace, takes L where /proc is its own;
+  # then calls -u and --renew with the outside's /proc over it (kept as
+  # oproc), where /proc/1 is the outside's 1.  Before, both said that L
+  # was stale, its owner "ended" (status 1), while the script lived.
+  mkdir oproc
+  cat >inside.sh <<'SCRIPT'
+lockdir L || exit 9
+for form in -u --renew "-u --owner-pid 1"; do
+  unshare --mount sh -c "mount --bind oproc /proc && exec lockdir $form L"
+  echo "$form: $?"
+done
+lockdir --status L | grep -qx pid=1 && echo held
+lockdir -u L
+SCRIPT
+  run unshare --mount sh -c \
+    'mount --bind /proc oproc && exec unshare --pid --fork --mount-proc sh inside.sh'
+  assert_success
+  assert_output "lockdir: cannot tell whether lockdir's caller holds 'L': /proc is not this process's pid namespace's; not released
+-u: 3
+lockdir: cannot tell whether lockdir's caller holds 'L': /proc is not this process's pid namespace's; not renewed
+--renew: 3
+lockdir: cannot tell whether pid 1 holds 'L': /proc is not this process's pid namespace's; not released
+-u --owner-pid 1: 3
+held"
+  [ ! -e L ]
+}
+
 @test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
   for shell in bash dash; do
     for idiom in 'tok=$(lockdir --print-token L)' \
