@@ -1235,7 +1235,9 @@ second ends"
     -e inject=openat:delay_enter=6000000:when=1 \
     lockdir -v -n L sh -c 'echo second >>log'
   breaker=$BG
-  wait_until grep -q '^child_pid=' L/owner.*
+  # COMMAND has started: the child checked that lockdir lived after it
+  # named itself (a kill between the two would rightly leave it stale).
+  wait_until grep -qs '^first starts' log
   kill -KILL "$HOLDER"
   status=0
   wait "$breaker" || status=$?
