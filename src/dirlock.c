@@ -1306,17 +1306,26 @@ renamed_after_all (struct parent_dir const *parent, int dir_fd)
   return ours_now;
 }
 
+/* Keep SHOWN (malloc'd, now LEFT's) with ERRNUM in LEFT; UNREAD_QUEUE
+   if it is a queue that could not be read, not a temporary left.  */
+static void
+keep_shown (struct dirlock_temps_left *left, char *shown, int errnum,
+            bool unread_queue)
+{
+  if (left->count == left->alloc)
+    left->temp = x2nrealloc (left->temp, &left->alloc, sizeof *left->temp);
+  struct dirlock_temp_left *t = &left->temp[left->count++];
+  t->shown = shown;
+  t->errnum = errnum;
+  t->unread_queue = unread_queue;
+}
+
 void
 dirlock_keep_temp_left (struct dirlock_temps_left *left,
                         struct parent_dir const *parent, char const *name,
                         int errnum)
 {
-  if (left->count == left->alloc)
-    left->temp = x2nrealloc (left->temp, &left->alloc, sizeof *left->temp);
-  struct dirlock_temp_left *t = &left->temp[left->count++];
-  t->shown = path_in_parent (parent, name);
-  t->errnum = errnum;
-  t->unread_queue = false;
+  keep_shown (left, path_in_parent (parent, name), errnum, false);
 }
 
 static void
@@ -1331,26 +1340,23 @@ dirlock_warn_queue_unread (struct dirlock_temps_left *left,
                            struct parent_dir const *parent,
                            char const *qname, int errnum)
 {
+  char *shown = path_in_parent (parent, qname);
   if (!left)
     {
-      char *shown = path_in_parent (parent, qname);
       warn_queue_unread_shown (shown, errnum);
       free (shown);
       return;
     }
   /* The holders of a shared lock, ended in one call, each find it
      so: say it once.  */
-  char *shown = path_in_parent (parent, qname);
   for (size_t i = 0; i < left->count; i++)
-    if (left->temp[i].unread_queue && strcmp (left->temp[i].shown,
-                                              shown) == 0)
+    if (left->temp[i].unread_queue
+        && strcmp (left->temp[i].shown, shown) == 0)
       {
         free (shown);
         return;
       }
-  free (shown);
-  dirlock_keep_temp_left (left, parent, qname, errnum);
-  left->temp[left->count - 1].unread_queue = true;
+  keep_shown (left, shown, errnum, true);
 }
 
 /* temp_remove, and dirlock_keep_temp_left if TEMP could not be
