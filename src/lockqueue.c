@@ -239,6 +239,16 @@ schedule_beat (struct lockqueue *q)
   q->next_beat = deadline_after (duration_divided (q->self->lease, 3));
 }
 
+/* The ticket NAME of Q's queue as the user finds it (malloc'd).  */
+static char *
+ticket_shown (struct lockqueue const *q, char const *name)
+{
+  char *in_queue = xasprintf ("%s/%s", q->name, name);
+  char *shown = path_in_parent (q->parent, in_queue);
+  free (in_queue);
+  return shown;
+}
+
 static void
 beat_if_due (struct lockqueue *q)
 {
@@ -251,13 +261,11 @@ beat_if_due (struct lockqueue *q)
          removes it, and we queue again at the back.  Say so, once.
          (ENOENT: that happened already; lockqueue_turn sees to it.)  */
       int beat_errno = errno;
-      char *in_queue = xasprintf ("%s/%s", q->name, q->ticket);
-      char *shown = path_in_parent (q->parent, in_queue);
+      char *shown = ticket_shown (q, q->ticket);
       error (0, beat_errno, "warning: cannot refresh the time of the "
              "ticket %s, which then looks dead once its lease passes",
              quoteaf (shown));
       free (shown);
-      free (in_queue);
       q->beat_warned = true;
     }
   schedule_beat (q);
@@ -464,13 +472,10 @@ lockqueue_turn (struct lockqueue *q)
                   && !q->dead_warned)
                 {
                   int dead_errno = errno;
-                  char *in_queue = xasprintf ("%s/%s", q->name,
-                                              tickets[i].name);
-                  char *shown = path_in_parent (q->parent, in_queue);
+                  char *shown = ticket_shown (q, tickets[i].name);
                   error (0, dead_errno, "warning: cannot remove the ticket "
                          "%s of a dead waiter", quoteaf (shown));
                   free (shown);
-                  free (in_queue);
                   q->dead_warned = true;
                 }
               removed = true;
