@@ -111,7 +111,6 @@ hold_lock() {
   wait_until test -d L
 }
 
-# True once LOCK holds a record of process PID that names its command.
 # The holder of hold_lock releases L; then wait for the waiter WAITER
 # and put its status in rc (the caller's local).
 release_then_reap() {
@@ -121,6 +120,7 @@ release_then_reap() {
   wait "$1" || rc=$?
 }
 
+# True once LOCK holds a record of process PID that names its command.
 holds_with_command() {
   local record
   for record in "$1"/owner.*; do
@@ -128,6 +128,18 @@ holds_with_command() {
       grep -q '^child_pid=' "$record" 2>/dev/null && return 0
   done
   return 1
+}
+
+# lockdir -v --break L with every open of L.queue failing (EIO), which
+# must succeed; run its stderr without strace's own lines (how it
+# resolved L.queue) into output and lines.
+break_with_queue_unread() {
+  local rc=0
+  strace -qq -o /dev/null -P L.queue -e trace=openat \
+    -e inject=openat:error=EIO lockdir -v --break L >/dev/null 2>err ||
+    rc=$?
+  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
+  run grep -v '^strace: ' err
 }
 
 # --- order -----------------------------------------------------------------
@@ -462,14 +474,7 @@ ticket_unlink_at() {
   wait_until holds_with_command L "$waiter"
   local ticket
   ticket=$(ls L.queue)
-  # Every open of L.queue fails.  (strace says how it resolved L.queue
-  # on stderr: set apart.)
-  local rc=0
-  strace -qq -o /dev/null -P L.queue -e trace=openat \
-    -e inject=openat:error=EIO lockdir -v --break L >/dev/null 2>err ||
-    rc=$?
-  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
-  run grep -v '^strace: ' err
+  break_with_queue_unread
   assert_line --index 0 --partial "lockdir: broke lock 'L' held by pid $waiter"
   assert_line --index 1 "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
   assert_equal "${#lines[@]}" 2
@@ -488,12 +493,7 @@ ticket_unlink_at() {
   lockdir --shared --owner-pid "$one" L
   lockdir --shared --owner-pid "$two" L
   # Before, each holding ended said it again.
-  local rc=0
-  strace -qq -o /dev/null -P L.queue -e trace=openat \
-    -e inject=openat:error=EIO lockdir -v --break L >/dev/null 2>err ||
-    rc=$?
-  [ "$rc" -eq 0 ] || fail "status $rc: $(cat err)"
-  run grep -v '^strace: ' err
+  break_with_queue_unread
   assert_line --index 0 --partial "lockdir: broke lock 'L' held by pid "
   assert_line --index 1 --partial "lockdir: broke lock 'L' held by pid "
   assert_line --index 2 "lockdir: warning: cannot read the queue 'L.queue', so the holding's ticket, if it has one, stays: Input/output error"
