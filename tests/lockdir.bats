@@ -1887,15 +1887,21 @@ rmdir_fails_at() {
   echo "$n"
 }
 
-# Run lockdir -n L true, which loses the race for L: its rename of the
-# temporary directory onto L waits (3 s) until another has taken L.
-# The unlinkat number $1 fails (1: our record in the temporary, 2: the
-# temporary directory).
+# Run lockdir -n L true, which loses the race for L: the shim holds its
+# rename of the temporary directory onto L (its first renameat) until
+# another has taken L, however long that takes.  The unlinkat number
+# $1 fails (1: our record in the temporary, 2: the temporary directory).
 lose_race_with_removal_failing() {
-  background sh -c 'while ! ls -d .lockdir.* >/dev/null 2>&1; do
-    sleep 0.01; done; lockdir --owner-pid='"$$"' L'
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  rm -rf fa
+  mkdir fa
+  background sh -c 'while [ ! -e fa/paused.renameat.1 ]; do
+    sleep 0.01; done; lockdir --owner-pid='"$$"' L; : >fa/go.renameat.1'
   run strace -o /dev/null -e trace=renameat,unlinkat \
-    -e inject=renameat:delay_enter=3000000:when=1 \
+    -E LD_PRELOAD="$shim" -E FAULT_DIR="$PWD/fa" \
+    -E FAULT_PAUSE=renameat:1 \
     -e inject=unlinkat:error=EIO:when="$1" lockdir -n L true
   wait "$BG"
 }
@@ -1920,15 +1926,22 @@ lose_race_with_removal_failing() {
 
 @test "an acquirer that loses the race, cannot remove its temporary (I/O error), then gets the lock, warns once before its command runs" {
   command -v strace >/dev/null || skip "strace is not installed"
-  # The winner holds L until the loser waits in the queue.
-  background sh -c 'while ! ls -d .lockdir.* >/dev/null 2>&1; do
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  mkdir fa
+  # The loser's rename onto L is held (the shim) until the winner holds
+  # L; the winner holds it until the loser waits in the queue.
+  background sh -c 'while [ ! -e fa/paused.renameat.1 ]; do
     sleep 0.01; done
-    exec lockdir L sh -c "while [ ! -e go ]; do sleep 0.01; done"'
+    exec lockdir L sh -c ": >fa/go.renameat.1
+      while [ ! -e go ]; do sleep 0.01; done"'
   local winner=$BG
   background sh -c 'while [ -z "$(ls -A L.queue 2>/dev/null)" ]; do
     sleep 0.01; done; : >go'
   run strace -o /dev/null -e trace=renameat,unlinkat \
-    -e inject=renameat:delay_enter=3000000:when=1 \
+    -E LD_PRELOAD="$shim" -E FAULT_DIR="$PWD/fa" \
+    -E FAULT_PAUSE=renameat:1 \
     -e inject=unlinkat:error=EIO:when=2 lockdir -w 60s L echo ran
   wait "$winner"
   assert_success
