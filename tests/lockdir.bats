@@ -1208,14 +1208,25 @@ start_held_in_vfork() {
 
 @test "lockdir killed in vfork before COMMAND named itself: the lock is broken, and COMMAND never runs beside the next holder" {
   command -v strace >/dev/null || skip "strace is not installed"
-  # SIGKILL ends lockdir while its child is held back, and the next
-  # lockdir breaks the lock.
-  start_held_in_vfork 2000000 sh -c 'echo first >>log'
+  # SIGKILL ends lockdir while its child is held back (60 s, or until
+  # strace is killed: a tracee goes on once its tracer is gone), and
+  # the next lockdir breaks the lock; the child goes on while the next
+  # one holds it.
+  start_held_in_vfork 60000000 sh -c 'echo first >>log'
+  local child
+  child=$(pgrep -P "$HOLDER")
   kill -KILL "$HOLDER"
-  run lockdir -v L sh -c 'echo second starts >>log; sleep 4; echo second ends >>log'
-  assert_success
-  assert_output --partial "broke stale lock"
+  mkfifo gate
+  background sh -c 'exec lockdir -v L sh -c "echo second starts >>log
+    read x <gate; echo second ends >>log" 2>err'
+  local second=$BG
+  wait_until grep -qs '^second starts' log
+  kill -KILL "$TRACER"
   wait "$TRACER" || true
+  wait_until is_dead "$child"
+  echo >gate
+  wait "$second"
+  grep -q "broke stale lock" err || fail "not broken: $(cat err)"
   # The held-back child found its parent gone, and ran nothing (before,
   # it ran COMMAND while the second one held the lock).
   assert_equal "$(cat log)" "second starts
