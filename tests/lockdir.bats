@@ -2686,18 +2686,22 @@ as_nobody() {
                     lockdir -u L && : >released'
   local holder=$BG
   wait_until test -e taken
-  # --status is held back 2 s at its look at the queue, after the look
-  # at L: meanwhile the holding ends, and its owner is gone.
-  background strace -qq -o trace -P L.queue -e trace=openat \
-    -e inject=openat:delay_enter=2000000:when=1 \
-    lockdir --status L >status 2>&1
+  # --status is held at its look at the queue, after the look at L,
+  # until strace lets it go (killed: a tracee goes on when its tracer
+  # is gone): meanwhile the holding ends, and its owner is gone.
+  background strace -f -qq -o trace -P L.queue -e trace=openat \
+    -e inject=openat:delay_enter=60000000:when=1 \
+    sh -c 'lockdir --status L >status 2>&1; echo $? >rc'
   local tracer=$BG
   wait_until grep -qs 'L.queue' trace
   echo >gate
   wait "$holder"
   [ -e released ]
-  local rc=0
-  wait "$tracer" || rc=$?
+  kill -KILL "$tracer"
+  wait "$tracer" || true
+  wait_until test -s rc
+  local rc
+  rc=$(cat rc)
   # A released lock, not an abandoned one: a script told "stale" might
   # break it, and with it the next holding.
   [ "$rc" = 1 ] || fail "status $rc: $(cat status)"

@@ -1455,18 +1455,21 @@ script_holds_behind_queue() {
   background sh -c 'lockdir -w 30s L && : >held && exec sleep 600'
   script=$BG
   wait_until queued L "$script"
-  # --status looks at L (the holder's), and is held back 2 s at its
-  # look at the queue; meanwhile the holding ends (its process lives
+  # --status looks at L (the holder's), and is held at its look at
+  # the queue until strace lets it go (killed: a tracee goes on when
+  # its tracer is gone); meanwhile the holding ends (its process lives
   # on), and the script's lockdir takes L and exits, leaving its ticket
   # to the holding.
-  background strace -qq -o trace -P L.queue -e trace=openat \
-    -e inject=openat:delay_enter=2000000:when=1 \
-    lockdir --status --json L >status 2>/dev/null
+  background strace -f -qq -o trace -P L.queue -e trace=openat \
+    -e inject=openat:delay_enter=60000000:when=1 \
+    sh -c 'lockdir --status --json L >status 2>/dev/null; : >looked'
   tracer=$BG
   wait_until grep -qs 'L.queue' trace
   lockdir -u --owner-pid="$HOLDER" L
   wait_until test -e held
-  wait "$tracer"
+  kill -KILL "$tracer"
+  wait "$tracer" || true
+  wait_until test -e looked
   # What it saw: L held by the holder (when it looked), and nobody
   # waiting: the script's ticket is its holding's, not a dead waiter's.
   jq -e ".pid == $HOLDER and .queue == null" status >/dev/null ||
