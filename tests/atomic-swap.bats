@@ -1178,17 +1178,21 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
 
 @test "-b -v: an undo that cannot put the older LINK~ back leaves a LINK~ another process made meanwhile" {
   command -v strace >/dev/null || skip "strace is not installed"
+  require_shim
   local n
   n=$(backup_put_back_call)
-  # The put-back fails and is held 3 s: meanwhile another process makes
-  # its own current~.  Before, the undo then removed it, taking it for
-  # our new link.  The undo's exchange before it has just put our link
-  # (to releases/b) at current~: the put-back is then being held.
-  background sh -c "exec strace -o /dev/null -e trace=renameat2 \
-    -e inject=renameat2:error=EIO:delay_exit=3000000:when=$n \
-    atomic-swap -b -v -s releases/b current >/dev/full 2>err"
-  wait_until sh -c '[ "$(readlink current~)" = releases/b ]'
+  # The put-back fails (EIO) and is held (the shim) until another
+  # process has made its own current~.  Before, the undo then removed
+  # it, taking it for our new link.  The undo's exchange before it has
+  # put our link (to releases/b) at current~.
+  start_with_shim fa FAULT_PAUSE=renameat2:"$n" \
+    FAULT_FAIL=renameat2:"$n":5 \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>err
+  BG=$SHIM_PID
+  wait_until paused_at fa renameat2 "$n"
+  assert_equal "$(readlink current~)" releases/b
   ln -sfn elsewhere current~
+  go_on fa renameat2 "$n"
   assert_other_backup_kept ", which another process changed meanwhile"
 }
 
@@ -1196,16 +1200,18 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   command -v strace >/dev/null || skip "strace is not installed"
   local n
   n=$(backup_put_back_call)
-  # The put-back fails; the undo then removes our link from current~.
-  # That removal is held 3 s, and meanwhile another process makes its
-  # own current~.  Before, the undo looked at current~, found our link,
-  # and then removed current~ by name: theirs, made between the two.
-  background sh -c "exec strace -o trace -e trace=renameat2,unlinkat \
-    -e inject=renameat2:error=EIO:when=$n \
-    -e inject=unlinkat:delay_enter=3000000:when=1 \
-    atomic-swap -b -v -s releases/b current >/dev/full 2>err"
-  wait_until grep -q '^unlinkat(' trace
+  # The put-back fails (EIO); the undo then removes our link from
+  # current~.  That removal is held (the shim) until another process
+  # has made its own current~.  Before, the undo looked at current~,
+  # found our link, and then removed current~ by name: theirs, made
+  # between the two.
+  require_shim
+  start_with_shim fa FAULT_FAIL=renameat2:"$n":5 FAULT_PAUSE=unlinkat:1 \
+    atomic-swap -b -v -s releases/b current >/dev/full 2>err
+  BG=$SHIM_PID
+  wait_until paused_at fa unlinkat 1
   ln -sfn elsewhere current~
+  go_on fa unlinkat 1
   assert_other_backup_kept ""
   [ "$(ls -A | grep -c '^\.atomic-swap')" = 1 ] || fail "left: $(ls -A)"
 }
