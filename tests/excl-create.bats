@@ -1671,21 +1671,25 @@ pid_record() {
 }
 
 @test "--replace-stale: a file kept after FILE changed while being replaced is named from the current directory" {
-  command -v strace >/dev/null || skip "strace is not installed"
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
   # Someone outside the protocol replaces the stale d/f just before it
   # is renamed away, and makes d/f again before it could be put back:
   # the file renamed away is kept under its temporary name, in d.
   # Before, the message named it as if it were in the current directory.
-  mkdir d
+  # The shim holds each of the two renames until that is done.
+  mkdir d fa
   echo 999999 >d/f
-  background sh -c 'exec strace -qq -o trace -e trace=renameat2 \
-    -e inject=renameat2:delay_enter=3000000 \
-    excl-create --pid --replace-stale d/f 2>err'
-  wait_until grep -q '^renameat2(' trace
+  background env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" \
+    FAULT_PAUSE=renameat2:1,renameat2:2 \
+    excl-create --pid --replace-stale d/f 2>err
+  wait_until test -e fa/paused.renameat2.1
   rm d/f
   echo 999999 >d/f
-  wait_until sh -c '[ "$(grep -c "^renameat2(" trace)" -ge 2 ]'
+  : >fa/go.renameat2.1
+  wait_until test -e fa/paused.renameat2.2
   echo "made meanwhile" >d/f
+  : >fa/go.renameat2.2
   local status=0
   wait "$BG" || status=$?
   assert_equal "$status" 3
