@@ -1237,24 +1237,37 @@ second ends"
 @test "a breaker that read the record before COMMAND named itself reads it again: the owner's death then breaks nothing" {
   command -v strace >/dev/null || skip "strace is not installed"
   # COMMAND's child writes its name 3 s late; meanwhile a breaker reads
-  # the record (no child_pid yet), then is held back 6 s at its look at
-  # the owner's /proc entry.  The child names itself while lockdir
-  # lives and runs COMMAND; then lockdir is killed.
+  # the record (no child_pid yet), and is held at its look at the
+  # owner's /proc entry until its strace is killed (a tracee goes on
+  # once its tracer is gone).  The child names itself while lockdir
+  # lives and runs COMMAND; then lockdir is killed, and only once it is
+  # gone does the breaker look at it.
+  mkfifo gate
   start_held_in_vfork 3000000 \
-    sh -c 'echo first starts >>log; sleep 8; echo first ends >>log'
-  background strace -qq -o /dev/null -P "/proc/$HOLDER/stat" -e trace=openat \
-    -e inject=openat:delay_enter=6000000:when=1 \
-    lockdir -v -n L sh -c 'echo second >>log'
+    sh -c 'echo first starts >>log; read x <gate; echo first ends >>log'
+  local child
+  child=$(pgrep -P "$HOLDER")
+  background strace -f -qq -o btrace -P "/proc/$HOLDER/stat" \
+    -e trace=openat -e inject=openat:delay_enter=60000000:when=1 \
+    sh -c 'lockdir -v -n L sh -c "echo second >>log"; echo $? >status'
   breaker=$BG
+  wait_until grep -qs "/proc/$HOLDER/stat" btrace
+  # It read the record before the child named itself in it.
+  run grep -h '^child_pid=' L/owner.*
+  assert_failure
   # COMMAND has started: the child checked that lockdir lived after it
   # named itself (a kill between the two would rightly leave it stale).
   wait_until grep -qs '^first starts' log
   kill -KILL "$HOLDER"
-  status=0
-  wait "$breaker" || status=$?
+  # Reaped by its strace: gone, not a zombie (which counts as alive).
+  wait_until test ! -e "/proc/$HOLDER"
+  kill -KILL "$breaker"
+  wait_until test -s status
   # (Judged on the record it read first, it broke the lock of a running
   # COMMAND, and ran beside it.)
-  assert_equal "$status" 75
+  assert_equal "$(cat status)" 75
+  echo >gate
+  wait_until is_dead "$child"
   wait "$TRACER" || true
   assert_equal "$(cat log)" "first starts
 first ends"
