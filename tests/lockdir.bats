@@ -1236,14 +1236,14 @@ second ends"
 
 @test "a breaker that read the record before COMMAND named itself reads it again: the owner's death then breaks nothing" {
   command -v strace >/dev/null || skip "strace is not installed"
-  # COMMAND's child writes its name 3 s late; meanwhile a breaker reads
+  # COMMAND's child writes its name 5 s late; meanwhile a breaker reads
   # the record (no child_pid yet), and is held at its look at the
   # owner's /proc entry until its strace is killed (a tracee goes on
   # once its tracer is gone).  The child names itself while lockdir
   # lives and runs COMMAND; then lockdir is killed, and only once it is
   # gone does the breaker look at it.
   mkfifo gate
-  start_held_in_vfork 3000000 \
+  start_held_in_vfork 5000000 \
     sh -c 'echo first starts >>log; read x <gate; echo first ends >>log'
   local child
   child=$(pgrep -P "$HOLDER")
