@@ -2519,7 +2519,8 @@ dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
   char unread[NAME_MAX + 1 + LOCKQUEUE_TICKET_MAX + 1];
   int r = lockqueue_list (&parent, &tickets, &n, unread, sizeof unread);
   int saved_errno = errno;
-  /* A ticket that cannot be read is named, as LOCK.last is.  */
+  /* The queue, or a ticket, that cannot be read is named, as
+     LOCK.last is.  */
   if (r != 0 && unread[0])
     set_fault_in (&parent, unread, NULL);
   if (r == 0)
@@ -3034,7 +3035,13 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
          may have either name too (it holds an owner record).  */
       int is_lock = (has_suffix (name, LOCKQUEUE_SUFFIX) && is_dir
                      ? holds_owner_record (dir_fd, name) : 1);
-      if (is_lock < 0)
+      /* One we may not read (EACCES) is taken for LOCK's queue:
+         LOCK is listed, and its reading names it and fails for LOCK
+         alone.  Any other failure (EIO) fails the listing: it might
+         be a lock, and a second read of it succeed.  */
+      if (is_lock < 0 && errno == EACCES)
+        is_lock = 0;
+      else if (is_lock < 0)
         break;
       size_t suffix_len = (has_suffix (name, LAST_SUFFIX) && !is_dir
                            ? strlen (LAST_SUFFIX)

@@ -411,9 +411,9 @@ int dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
    planted), or when its token is invalid or the largest there is.
    Acquiring then fails with errno EINVAL; ending a holding never does
    (the record replaces LOCK.last where it may, or is deleted).
-   After dirlock_read_queue failed to read a ticket (EIO), *FILE is
-   that ticket, LOCK.queue/TICKET as the caller named LOCK, and
-   *PROBLEM NULL.  */
+   After dirlock_read_queue failed to read the queue or a ticket
+   (EACCES, EIO), *FILE is it, LOCK.queue or LOCK.queue/TICKET as the
+   caller named LOCK, and *PROBLEM NULL.  */
 bool dirlock_fault (char const **file, char const **problem);
 
 /* After a call failed (EINVAL): if an owner record of the lock is not

@@ -743,7 +743,13 @@ lockqueue_list (struct parent_dir const *parent,
   size_t n;
   int fd = scan_queue (parent, qname, &tickets, &n);
   if (fd < 0)
-    return errno == 0 ? 0 : -1;
+    {
+      /* The queue that cannot be read (EACCES, EIO) is named, as a
+         waiter names it; one that is no directory is said otherwise.  */
+      if (errno != 0 && errno != ENOTDIR)
+        snprintf (unread, unread_size, "%s", qname);
+      return errno == 0 ? 0 : -1;
+    }
   struct dirlock_owner *v = n ? xnmalloc (n, sizeof *v) : NULL;
   size_t kept = 0;
   int result = 0;

@@ -212,10 +212,10 @@ void lockqueue_remove_holding (struct parent_dir const *parent,
 /* The tickets in the queue of the lock PARENT, in order, each with its
    record (heartbeat: the ticket's modification time), in *TICKETS
    (free it) and their number in *COUNT.  A ticket gone meanwhile, or
-   not a symbolic link, is left out.  Return 0, or -1 with errno; if a
-   ticket could not be read (EIO), its name in PARENT's directory
-   ("LOCK.queue/TICKET") is in UNREAD (of UNREAD_SIZE bytes), else
-   UNREAD is "".  */
+   not a symbolic link, is left out.  Return 0, or -1 with errno; if
+   the queue, or a ticket, could not be read (EACCES, EIO), its name in
+   PARENT's directory ("LOCK.queue" or "LOCK.queue/TICKET") is in
+   UNREAD (of UNREAD_SIZE bytes), else UNREAD is "".  */
 int lockqueue_list (struct parent_dir const *parent,
                     struct dirlock_owner **tickets, size_t *count,
                     char *unread, size_t unread_size);
