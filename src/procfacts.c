@@ -115,7 +115,14 @@ self_start_time (pid_t *pid, unsigned long long *start_time)
 {
   struct proc_stat st;
   if (read_stat_file ("/proc/self/stat", &st) != 0)
-    return -1;
+    {
+      /* A /proc that is mounted but has no /proc/self for us is
+         another pid namespace's, in which we have no pid (nsenter -m
+         into a namespace with its own /proc): not ours, as below.  */
+      if (errno == ENOENT && proc_mounted ())
+        errno = ESRCH;
+      return -1;
+    }
   pid_t self = getpid ();
   if (st.pid != self)
     {

@@ -28,8 +28,9 @@ int process_start_time (pid_t pid, unsigned long long *start_time);
 
 /* Our own pid and start time, in one read of /proc/self/stat, if it
    shows us: not where /proc is another pid namespace's (its field 1,
-   the pid, is not ours).  Return 0, or -1 with errno (ENOENT: no
-   /proc/self/stat, as without /proc; ESRCH: it is not ours).  */
+   the pid, is not ours, or it has no /proc/self for us).  Return 0,
+   or -1 with errno (ENOENT: no /proc/self/stat, as without /proc;
+   ESRCH: it is not ours).  */
 int self_start_time (pid_t *pid, unsigned long long *start_time);
 
 /* Is FD open on a file or directory of a proc filesystem?  Keeps

@@ -2454,6 +2454,35 @@ held"
   [ ! -e L ]
 }
 
+@test "/proc of another pid namespace with no entry for us (nsenter -m): the script forms refuse (3), COMMAND is not run (125), nothing taken" {
+  require_pid_namespace
+  command -v nsenter >/dev/null || skip "nsenter is not installed"
+  # A namespace with a /proc of its own, mounted in its mount namespace:
+  # entered with -m alone, we stay in the outside pid namespace, and
+  # that /proc has no /proc/self for us (ENOENT, not another pid).
+  background unshare --pid --fork --mount-proc sh -c ': >ready; exec sleep 60'
+  wait_until test -e ready
+  rm ready
+  inside() { nsenter -t "$BG" -m sh -c "cd '$PWD' && $1"; }
+  # Before, "cannot acquire 'L': No such process".
+  run inside 'lockdir L'
+  assert_failure 3
+  assert_output "lockdir: cannot name lockdir's caller in the owner record of 'L': /proc is not this process's pid namespace's; not acquired"
+  run inside 'lockdir -u L'
+  assert_failure 3
+  assert_output "lockdir: cannot tell whether lockdir's caller holds 'L': /proc is not this process's pid namespace's; not released"
+  run inside 'lockdir --renew L'
+  assert_failure 3
+  assert_output "lockdir: cannot tell whether lockdir's caller holds 'L': /proc is not this process's pid namespace's; not renewed"
+  run ls -A
+  assert_output ""
+  run inside 'lockdir L sh -c ": >ran"'
+  assert_failure 125
+  assert_output "lockdir: cannot name the command in the owner record of 'L': /proc is not this process's pid namespace's; the command was not run"
+  [ ! -e ran ]
+  [ ! -e L ]
+}
+
 @test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
   for shell in bash dash; do
     for idiom in 'tok=$(lockdir --print-token L)' \
