@@ -1504,13 +1504,12 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   mkdir rel dir
   ln -s rel current
   : >a; : >b
-  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups atomic-swap "$@"; }
-  nobody --version >/dev/null 2>&1 || skip "atomic-swap cannot run as an unprivileged user here"
+  as_nobody atomic-swap --version >/dev/null 2>&1 || skip "atomic-swap cannot run as an unprivileged user here"
   before=$(listing .)
   statuses=
   for args in "-s dir current" "-p -s dir current" "-s --expect=rel dir current" \
               "-s dir new" "a b" "-n a c"; do
-    run nobody $args
+    run as_nobody atomic-swap $args
     statuses="$statuses $status"
     [[ $output == *"Permission denied"* ]] || fail "$args: $output"
   done

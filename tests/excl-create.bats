@@ -509,30 +509,29 @@ content_options_refused() {
 @test "FILE exists where no temporary can be made, or is an unreadable pid file: status 1, as with O_EXCL" {
   require_root
   command -v setpriv >/dev/null || skip "setpriv is not installed"
-  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir ro
   touch ro/job.pid
   # uid 65534 may not write in ro: without content O_EXCL says "exists";
   # with content, which needs a temporary, the answer is the same.
-  run nobody excl-create ro/job.pid
+  run as_nobody excl-create ro/job.pid
   assert_failure 1
-  run nobody excl-create --pid ro/job.pid
+  run as_nobody excl-create --pid ro/job.pid
   assert_failure 1
   assert_output "excl-create: cannot create 'ro/job.pid': File exists"
-  run nobody excl-create -w 0.2 -c x ro/job.pid
+  run as_nobody excl-create -w 0.2 -c x ro/job.pid
   assert_failure 1
   assert_output "excl-create: timed out waiting for 'ro/job.pid' to be removed"
   # Absent, it is a permission error.
   rm ro/job.pid
-  run nobody excl-create -c x ro/job.pid
+  run as_nobody excl-create -c x ro/job.pid
   assert_failure 3
   # A pid file that cannot be read is never proved stale: kept.
   mkdir -m 1777 pub
   sleep 60 3>&- &
   local owner=$!
   excl-create -m 600 --pid-of=$owner --replace-stale pub/d.pid
-  run nobody excl-create --pid --replace-stale pub/d.pid
+  run as_nobody excl-create --pid --replace-stale pub/d.pid
   kill "$owner"
   assert_failure 1
   assert_output "excl-create: cannot create 'pub/d.pid': File exists (it cannot be read: Permission denied)"
@@ -562,7 +561,6 @@ waits_as_nobody() {
 @test "--replace-stale: another user's stale pid file in a sticky directory is kept: status 1, as a file that cannot be read" {
   require_root
   command -v setpriv >/dev/null || skip "setpriv is not installed"
-  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
   chmod o+x "$BATS_TEST_TMPDIR"
   # Like /tmp: only a file's owner (or root) may rename it away.  Before,
   # that EPERM was status 3, a system error, though FILE exists and
@@ -571,13 +569,13 @@ waits_as_nobody() {
   local dead
   dead=$(dead_pid)
   pid_record "$dead" 1 >pub/d.pid
-  run nobody excl-create --pid --replace-stale pub/d.pid
+  run as_nobody excl-create --pid --replace-stale pub/d.pid
   assert_failure 1
   assert_output "excl-create: cannot create 'pub/d.pid': File exists (process $dead is gone, but the file is another user's in a sticky directory, so only its owner may replace it)"
   assert_equal "$(head -n 1 pub/d.pid)" "$dead"
   assert_equal "$(ls -A pub)" d.pid
   # -q: no message, the same status.
-  run nobody excl-create -q --pid --replace-stale pub/d.pid
+  run as_nobody excl-create -q --pid --replace-stale pub/d.pid
   assert_failure 1
   assert_output ""
   # -w waits for it to be removed, then creates it; a busy loop (each

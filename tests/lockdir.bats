@@ -2526,10 +2526,6 @@ held"
 
 # --- another user's lock ----------------------------------------------------------------
 
-as_nobody() {
-  setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
-}
-
 @test "with umask 0, another user can neither release nor break root's lock" {
   require_root
   mkdir -m 1777 pub

@@ -727,7 +727,6 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
 @test "--status, --list and a waiter that may not read the queue name 'L.queue', status 3; the other locks are shown" {
   require_root
   command -v setpriv >/dev/null || skip "setpriv is not installed"
-  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir M
   background sleep 60
@@ -736,20 +735,20 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   local said="cannot read 'L': cannot read 'L.queue': Permission denied"
   # Before, "cannot read 'L': Permission denied", and --list failed
   # for every lock with "cannot list the locks in '.'".
-  run --separate-stderr nobody lockdir --status L
+  run --separate-stderr as_nobody lockdir --status L
   assert_failure 3
   assert_output ""
   assert_equal "$stderr" "lockdir: $said"
-  run --separate-stderr nobody lockdir --status --json L M
+  run --separate-stderr as_nobody lockdir --status --json L M
   assert_failure 3
   assert_output '{"lock":"M","held":false}'
   assert_equal "$stderr" "lockdir: $said"
-  run --separate-stderr nobody lockdir --list --json .
+  run --separate-stderr as_nobody lockdir --list --json .
   assert_failure 3
   assert_output '{"lock":"M","held":false}'
   assert_equal "$stderr" "lockdir: $said"
   chmod o+w "$BATS_TEST_TMPDIR"
-  run nobody lockdir -w 1s L true
+  run as_nobody lockdir -w 1s L true
   assert_failure 125
   assert_output "lockdir: cannot acquire 'L': cannot read 'L.queue': Permission denied"
   [ ! -e L ]

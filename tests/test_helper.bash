@@ -37,6 +37,12 @@ require_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (to mount a filesystem)"
 }
 
+# as_nobody COMMAND...: run COMMAND as the unprivileged user and group
+# 65534 (nobody), in no other group.
+as_nobody() {
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
 # Skip unless this root can make a pid namespace (unshare --pid), with
 # a /proc of its own if asked (--mount-proc); else /proc stays the one
 # outside.
