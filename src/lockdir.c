@@ -1711,8 +1711,8 @@ stale_holding_ended (char const *lock_name,
 /* Show the lock LOCK_NAME: its record (SUMMARY: its one line), or
    that it is free.  A name that is no lock at all is an error, unless
    SKIP_OTHERS (a shell glob over a directory also matches LOCK.last
-   and other files).  Return the status: 0 held, 1 free, 4 stale, 3 on
-   error.  */
+   and other files); a lock whose queue is no directory always is.
+   Return the status: 0 held, 1 free, 4 stale, 3 on error.  */
 static int
 show_lock (char const *lock_name, bool summary, bool skip_others,
            struct options const *opt)
@@ -1732,7 +1732,9 @@ show_lock (char const *lock_name, bool summary, bool skip_others,
         {
           int saved_errno = errno;
           dirlock_holders_free (&holders);
-          if (skip_others
+          /* What is no lock (held < 0) is skipped; a lock whose
+             queue is no directory is not: it may be held.  */
+          if (skip_others && held < 0
               && (saved_errno == ENOTDIR || saved_errno == ENOTEMPTY))
             return -1;
           report_lock_error (lock_name, "read", saved_errno);

@@ -201,6 +201,30 @@ fifo_rounds() {
   assert_output "lockdir: cannot acquire 'L': it exists and is not a directory"
 }
 
+@test "--list and --status of several: a held lock whose LOCK.queue is not a directory is named (3), never left out" {
+  lockdir L
+  touch L.queue
+  mkdir M
+  local said="lockdir: cannot read 'L': its queue 'L.queue' exists and is not a directory; remove it"
+  # Before, L was skipped as no lock: "M: free", status 1 (none held),
+  # and --list said nothing of it, status 0.
+  run --separate-stderr lockdir --status M L
+  assert_failure 3
+  assert_output "M: free"
+  assert_equal "$stderr" "$said"
+  run --separate-stderr lockdir --list --json .
+  assert_failure 3
+  assert_output '{"lock":"M","held":false}'
+  assert_equal "$stderr" "$said"
+  # A glob's L.queue, which is no lock, is still skipped.
+  run --separate-stderr lockdir --status L.queue M
+  assert_failure 1
+  assert_output "M: free"
+  assert_equal "$stderr" ""
+  rm L.queue
+  lockdir -u L
+}
+
 @test "8 waiters arriving 50 ms apart are served in arrival order: 20 rounds, 0 inversions" {
   run fifo_rounds "${FIFO_ROUNDS:-20}"
   assert_success
