@@ -1630,21 +1630,48 @@ sweep_leftovers() {
   assert_success
 }
 
+# True once process PID is stopped (by a signal, or for its tracer).
+stopped() {
+  grep -q '^State:[[:space:]]*[Tt]' "/proc/$1/status"
+}
+
+# True once signal SIG (a name) is pending for process PID.
+signal_pending() {
+  local bit mask
+  bit=$((1 << ($(kill -l "$2") - 1)))
+  for mask in $(sed -n 's/^\(SigPnd\|ShdPnd\):[[:space:]]*//p' \
+    "/proc/$1/status"); do
+    ((0x$mask & bit)) && return 0
+  done
+  return 1
+}
+
 @test "a signal that arrives as COMMAND is reaped is not passed to its recycled pid" {
+  command -v strace >/dev/null || skip "strace is not installed"
   mkfifo gate
-  # Every wait4 returns to lockdir 3 s late: the window between reaping
-  # the command and forgetting its pid, held open.
+  # lockdir's first wait4 finds COMMAND running; its second reaps it.
+  # strace sends SIGSTOP on entering the second: lockdir stops as that
+  # wait4 returns, in the window between reaping the command and
+  # forgetting its pid, and stays there until the test continues it.
   background strace -qq -o trace -e trace=wait4,kill \
-    -e inject=wait4:delay_exit=3000000 lockdir L sh -c 'read x <gate'
+    -e inject=wait4:signal=STOP:when=2 lockdir L sh -c 'read x <gate'
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   holder=$(owner_field L pid)
   child=$(owner_field L child_pid)
+  # The first wait4 has returned: lockdir sleeps until COMMAND exits.
+  wait_until sleeps_in_poll "$holder"
   echo >gate
-  # The command is reaped (its zombie gone); lockdir is still in wait4.
+  # The command is reaped (its zombie gone) and lockdir stopped there.
   wait_until test ! -e "/proc/$child"
+  wait_until stopped "$holder"
+  # The TERM arrives in the window (pending while lockdir is stopped);
+  # then lockdir goes on.
   kill -TERM "$holder"
+  wait_until signal_pending "$holder" TERM
+  kill -CONT "$holder"
   wait "$BG"
   grep -q "^wait4($child, .* = $child" trace || fail "no reap in: $(cat trace)"
+  grep -q "^--- SIGTERM" trace || fail "no SIGTERM in: $(cat trace)"
   run grep "^kill($child," trace
   assert_failure
   [ ! -e L ]
