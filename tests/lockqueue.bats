@@ -1085,29 +1085,41 @@ no_record() {
 }
 
 @test "-n as a holder releases: its own ticket is never counted as a waiter" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  # The holder came through the queue, so it has a ticket; each unlink
-  # of its release is held back 0.5 s, whatever the order of its steps,
-  # so that -n comes in between.
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  # The holder came through the queue, so it has a ticket.  The shim
+  # holds each of its unlinks (of the ticket, of L) until the test lets
+  # it go on, whatever the order of its steps; at the first one after
+  # its record has gone, -n runs.
   GATE=gate0 hold_lock
-  local first=$HOLDER holder
+  local first=$HOLDER holder n=0 ran_n=
   mkfifo gate
-  background strace -qq -o /dev/null -e trace=unlinkat \
-    -e inject=unlinkat:delay_enter=500000 \
+  mkdir fa
+  background env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" \
+    FAULT_PAUSE=unlinkat:1,unlinkat:2,unlinkat:3,unlinkat:4,unlinkat:5 \
     lockdir -w 30s L sh -c 'read x <gate'
-  local tracer=$BG
-  holder=$(child_of "$tracer")
+  holder=$BG
   wait_until queued L "$holder"
   echo >gate0
   wait "$first"
   wait_until holds_with_command L "$holder"
   echo >gate
-  # The holding has ended (its record is gone): L is free.
-  wait_until no_record L
-  run lockdir -n L true
-  wait "$tracer"
-  refute_output --partial "queued for it"
-  assert_success
+  while :; do
+    n=$((n + 1))
+    wait_until paused_or_dead "fa/paused.unlinkat.$n" "$holder"
+    [ -e "fa/paused.unlinkat.$n" ] || break
+    if [ -z "$ran_n" ] && no_record L; then
+      # The holding has ended (its record is gone): L is free.
+      run lockdir -n L true
+      ran_n=$status
+      refute_output --partial "queued for it"
+    fi
+    : >"fa/go.unlinkat.$n"
+  done
+  wait "$holder"
+  [ -n "$ran_n" ] || fail "no unlink after the record went"
+  assert_equal "$ran_n" 0
 }
 
 @test "a failed read of the queue (EIO) is an error: no newcomer ticket ahead of its turn, no --status without the waiters" {

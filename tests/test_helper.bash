@@ -84,7 +84,14 @@ wait_until() {
 # True once process PID is gone or a zombie.  kill(1) returns before
 # its target has died: a test that needs a process dead waits for this.
 is_dead() {
-  [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
+  [ ! -e "/proc/$1" ] ||
+    grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# True once the fault shim (tests/fault-shim.c) has made FILE, its
+# paused.CALL.N (the process waits there), or process PID is gone.
+paused_or_dead() {
+  [ -e "$1" ] || is_dead "$2"
 }
 
 # A pid no process has: one that just exited and was reaped.
