@@ -1146,22 +1146,31 @@ no_record() {
   assert_equal "$(cat order)" w1
 }
 
-# newcomer_in_release INJECT [OPTION]...: a holder that came through
+# newcomer_in_release WHERE [OPTION]...: a holder that came through
 # the queue (its ticket goes first) and a waiter behind it (w1, asleep);
-# the holder's release is held open by strace INJECT on its second
-# rename (its first took L; the second moves its record to L.last).
-# While it is held, a newcomer (lockdir OPTION... -w 30s L) comes.
-# The order the two got L in is in ./order; what L held when the
-# newcomer had queued, in WINDOW.
+# the holder's release is held open by the fault shim: after its ticket
+# went, before its record goes to L.last (WHERE is "record": its second
+# rename, the first took L), or after that, before L is removed (WHERE
+# is "L": the first unlink once its record has gone).  While it is
+# held, a newcomer (lockdir OPTION... -w 30s L) comes; then the holder
+# goes on.  The order the two got L in is in ./order; what L held when
+# the newcomer had queued, in WINDOW.
 newcomer_in_release() {
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
   GATE=gate0 hold_lock
-  local first=$HOLDER tracer holder w1 newcomer
+  local first=$HOLDER holder w1 newcomer n pause
   mkfifo gate
-  background strace -qq -o /dev/null -e trace=renameat,renameat2 \
-    -e inject=renameat,renameat2:"$1":when=2 \
-    lockdir -w 30s L sh -c 'read x <gate'
-  tracer=$BG
-  holder=$(child_of "$tracer")
+  mkdir fa
+  if [ "$1" = record ]; then
+    pause=renameat:2
+  else
+    pause=unlinkat:1,unlinkat:2,unlinkat:3,unlinkat:4,unlinkat:5
+  fi
+  background env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" \
+    FAULT_PAUSE="$pause" lockdir -w 30s L sh -c 'read x <gate'
+  holder=$BG
   wait_until queued L "$holder"
   echo >gate0
   wait "$first"
@@ -1170,10 +1179,19 @@ newcomer_in_release() {
   w1=$BG
   wait_until sleeps "$w1"
   echo >gate
-  # The holder's ticket is gone; the rename is held back (3 s), on its
-  # way in or on its way out.
-  wait_until tickets_are L 1
-  if [[ $1 == delay_exit* ]]; then wait_until no_record L; fi
+  if [ "$1" = record ]; then
+    wait_until test -e fa/paused.renameat.2
+    ! no_record L || fail "no record in L at the second rename"
+  else
+    for ((n = 1; n <= 5; n++)); do
+      wait_until test -e "fa/paused.unlinkat.$n"
+      no_record L && break
+      : >"fa/go.unlinkat.$n"
+    done
+    ((n <= 5)) || fail "no unlink after the record went"
+  fi
+  # The release is held there: the holder's ticket is gone.
+  tickets_are L 1 || fail "tickets: $(ls -A L.queue)"
   background lockdir "${@:2}" -w 30s L sh -c 'echo newcomer >>order'
   newcomer=$BG
   if [ $# -gt 1 ]; then
@@ -1181,13 +1199,16 @@ newcomer_in_release() {
   else
     wait_until queued L "$newcomer"
   fi
-  # Still within the release: the holder has not exited.
-  kill -0 "$holder" 2>/dev/null || fail "the release was not held open"
   WINDOW=$(ls -A L 2>/dev/null | sed 's/[.].*//' | sort -u | tr '\n' ' ')
-  wait "$tracer" "$w1" "$newcomer"
+  # The holder goes on.
+  : >fa/go.renameat.2
+  for ((n = 1; n <= 5; n++)); do : >"fa/go.unlinkat.$n"; done
+  wait "$holder"
+  wait "$w1"
+  wait "$newcomer"
 }
 
-# newcomer_behind_waiter DELAY WINDOW: newcomer_in_release DELAY; L
+# newcomer_behind_waiter WHERE WINDOW: newcomer_in_release WHERE; L
 # held WINDOW then, and the waiter got L before the newcomer.
 newcomer_behind_waiter() {
   newcomer_in_release "$1"
@@ -1197,21 +1218,18 @@ newcomer_behind_waiter() {
 }
 
 @test "a newcomer while a release is held between its ticket and its record finds L held, and queues behind the waiter" {
-  command -v strace >/dev/null || skip "strace is not installed"
   # The record was still there when the newcomer queued.
-  newcomer_behind_waiter delay_enter=3000000 "owner "
+  newcomer_behind_waiter record "owner "
 }
 
 @test "a newcomer while a release is held between its record and LOCK finds L free, and still defers to the waiter" {
-  command -v strace >/dev/null || skip "strace is not installed"
   # The record has gone to L.last: the empty L counts as free (the
   # newcomer may even remove it), and the waiter still sleeps.
-  newcomer_behind_waiter delay_exit=3000000 ""
+  newcomer_behind_waiter L ""
 }
 
 @test "control: a newcomer without the queue, in the same window, takes L ahead of the waiter" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  newcomer_in_release delay_exit=3000000 --no-queue
+  newcomer_in_release L --no-queue
   assert_equal "$(cat order | tr '\n' ' ')" "newcomer w1 "
 }
 
