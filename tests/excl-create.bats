@@ -493,15 +493,29 @@ content_options_refused() {
 }
 
 @test "--stdin to several FILEs: the later ones get standard input, not what someone wrote into the first one meanwhile" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  # Every pread is held up half a second: the later FILEs' copies are
-  # made while the first FILE is already there for anyone to append to.
+  local shim n=0 appended=
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  # The shim holds every pread until the test lets it go on: at the
+  # first one once the first FILE is there for anyone to append to,
+  # the test appends to it.
   echo original >input
-  background sh -c 'exec strace -qq -o /dev/null -e trace=pread64 \
-    -e inject=pread64:delay_enter=500000 excl-create --stdin g1 g2 <input'
-  wait_until test -e g1
-  echo "appended by a reader of g1" >>g1
+  mkdir fa
+  background sh -c 'exec env LD_PRELOAD="$1" FAULT_DIR="$PWD/fa" \
+    FAULT_PAUSE=pread:1,pread:2,pread:3,pread:4,pread:5,pread:6 \
+    excl-create --stdin g1 g2 <input' sh "$shim"
+  while :; do
+    n=$((n + 1))
+    wait_until paused_or_dead "fa/paused.pread.$n" "$BG"
+    [ -e "fa/paused.pread.$n" ] || break
+    if [ -z "$appended" ] && [ -e g1 ]; then
+      echo "appended by a reader of g1" >>g1
+      appended=yes
+    fi
+    : >"fa/go.pread.$n"
+  done
   wait "$BG"
+  [ -n "$appended" ] || fail "no pread after g1 appeared"
   assert_equal "$(cat g2)" original
   assert_no_temporaries excl-create
 }
@@ -619,19 +633,23 @@ waits_as_nobody() {
 }
 
 @test "--replace-stale -w: a stale file not ours, replaced between its judgement and the wait, is judged too" {
-  command -v strace >/dev/null || skip "strace is not installed"
-  local owner
+  local owner shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
   stale_not_nobodys
   sleep 60 3>&- &
   owner=$!
   # nobody judges root's stale d.pid not ours to replace, and is held
-  # back 2 s at the release of the takeover lock (its first unlinkat),
-  # before it waits for d.pid to change.
-  background sh -c 'exec strace -qq -o trace -e trace=unlinkat \
-    -e inject=unlinkat:delay_enter=2000000:when=1 \
-    setpriv --reuid=65534 --regid=65534 --clear-groups \
-    excl-create -w 4s --pid --replace-stale pub/d.pid 2>err'
-  wait_until grep -q '^unlinkat(' trace
+  # by the shim at the release of the takeover lock (its first
+  # unlinkat), before it waits for d.pid to change, until d.pid has
+  # been replaced.  (FAULT_DIR is relative: nobody may not search the
+  # directories above this one.)
+  mkdir -m 777 fa
+  background sh -c 'exec env LD_PRELOAD="$1" FAULT_DIR=fa \
+    FAULT_PAUSE=unlinkat:1 setpriv --reuid=65534 --regid=65534 \
+    --clear-groups excl-create -w 4s --pid --replace-stale pub/d.pid \
+    2>err' sh "$shim"
+  wait_until test -e fa/paused.unlinkat.1
   # Meanwhile d.pid is replaced by a live owner's pid file, again and
   # again until the new file has the inode number of the one judged
   # (ext4 gives a freed number to the next file made in the directory;
@@ -648,6 +666,7 @@ waits_as_nobody() {
       my $new = (stat "pub/new")[1];
       rename ("pub/new", "pub/d.pid") or die;
       last if $new == $judged; }'
+  : >fa/go.unlinkat.1
   local status=0
   wait "$BG" || status=$?
   kill "$owner"

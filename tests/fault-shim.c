@@ -19,8 +19,8 @@
                 epoch, and each call after the list the last one (a
                 time stamp can then change between a check and a use)
 
-   CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate
-   (ftruncate64 counts as ftruncate).  Calls are counted per process,
+   CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate,
+   pread (ftruncate64 counts as ftruncate, pread64 as pread).  Calls are counted per process,
    from 1.  A pause gives up after five minutes, so a broken test cannot
    hang forever.  Signals are delivered during a pause as usual, unless
    the process holds them.  */
@@ -36,9 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum call { RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, FTRUNCATE, N_CALLS };
+enum call
+{
+  RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, FTRUNCATE, PREAD, N_CALLS
+};
 static char const *const call_names[N_CALLS] = {
-  "renameat2", "renameat", "symlinkat", "unlinkat", "ftruncate"
+  "renameat2", "renameat", "symlinkat", "unlinkat", "ftruncate", "pread"
 };
 static unsigned long call_count[N_CALLS];
 
@@ -236,4 +239,35 @@ ftruncate64 (int fd, off64_t length)
   if (!real)
     real = next ("ftruncate64");
   return real (fd, length);
+}
+
+ssize_t
+pread (int fd, void *buf, size_t count, off_t offset)
+{
+  static ssize_t (*real) (int, void *, size_t, off_t);
+  int errnum = before_call (PREAD);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("pread");
+  return real (fd, buf, count, offset);
+}
+
+/* With 64-bit file offsets, a program may call this.  */
+ssize_t
+pread64 (int fd, void *buf, size_t count, off64_t offset)
+{
+  static ssize_t (*real) (int, void *, size_t, off64_t);
+  int errnum = before_call (PREAD);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("pread64");
+  return real (fd, buf, count, offset);
 }
