@@ -20,10 +20,10 @@
                 time stamp can then change between a check and a use)
 
    CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate,
-   pread (ftruncate64 counts as ftruncate, pread64 as pread).  Calls are counted per process,
-   from 1.  A pause gives up after five minutes, so a broken test cannot
-   hang forever.  Signals are delivered during a pause as usual, unless
-   the process holds them.  */
+   pread (ftruncate64 counts as ftruncate, pread64 as pread).  Calls
+   are counted per process, from 1.  A pause gives up after five
+   minutes, so a broken test cannot hang forever.  Signals are
+   delivered during a pause as usual, unless the process holds them.  */
 
 #define _GNU_SOURCE 1
 
