@@ -2143,7 +2143,11 @@ script_owner_known (struct options const *opt, bool with_command)
    LOCK_NAME?  Not where /proc is another pid namespace's (unshare --pid
    without --mount-proc): /proc/PID there is another process, or none,
    and the owner would be named by someone else's start time, or judged
-   to have exited while it lives.  Say so.  */
+   to have exited while it lives.  Nor where this boot's id cannot be
+   read where /proc is mounted (with subset=pid; without /proc, as
+   before, the start time is missed later): a record naming no boot
+   is never judged to be this system's, so -u could never release the
+   holding, nor would its owner ever be judged dead.  Say so.  */
 static bool
 script_owner_nameable (char const *lock_name, struct options const *opt,
                        bool with_command)
@@ -2153,31 +2157,43 @@ script_owner_nameable (char const *lock_name, struct options const *opt,
   bool script_form = (!with_command && (opt->mode == MODE_ACQUIRE
                                         || opt->mode == MODE_RELEASE
                                         || opt->mode == MODE_RENEW));
-  if (!script_form
-      || self_start_time (&self, &start_time) == 0 || errno != ESRCH)
+  if (!script_form)
+    return true;
+  char why[200];
+  bool boot_unknown = false;
+  if (self_start_time (&self, &start_time) != 0 && errno == ESRCH)
+    snprintf (why, sizeof why,
+              "/proc is not this process's pid namespace's");
+  else if (!*this_boot_id () && proc_mounted ())
+    {
+      snprintf (why, sizeof why, "%s cannot be read (%s)",
+                "/proc/sys/kernel/random/boot_id",
+                strerror (this_boot_id_errno ()));
+      boot_unknown = true;
+    }
+  else
     return true;
   if (opt->mode != MODE_ACQUIRE)
     {
       char const *not_done = (opt->mode == MODE_RELEASE ? "not released"
                               : "not renewed");
       if (opt->owner_pid)
-        error (0, 0, "cannot tell whether pid %ld holds %s: /proc is not "
-               "this process's pid namespace's; %s",
-               (long) opt->owner_pid, quoteaf (lock_name), not_done);
+        error (0, 0, "cannot tell whether pid %ld holds %s: %s; %s",
+               (long) opt->owner_pid, quoteaf (lock_name), why, not_done);
       else
-        error (0, 0, "cannot tell whether lockdir's caller holds %s: /proc "
-               "is not this process's pid namespace's; %s",
-               quoteaf (lock_name), not_done);
+        error (0, 0, "cannot tell whether lockdir's caller holds %s: %s; %s",
+               quoteaf (lock_name), why, not_done);
       return false;
     }
-  if (opt->owner_pid)
-    error (0, 0, "cannot name pid %ld in the owner record of %s: /proc is "
-           "not this process's pid namespace's; not acquired",
-           (long) opt->owner_pid, quoteaf (lock_name));
+  if (boot_unknown)
+    error (0, 0, "cannot name this boot in the owner record of %s: %s; "
+           "not acquired", quoteaf (lock_name), why);
+  else if (opt->owner_pid)
+    error (0, 0, "cannot name pid %ld in the owner record of %s: %s; "
+           "not acquired", (long) opt->owner_pid, quoteaf (lock_name), why);
   else
     error (0, 0, "cannot name lockdir's caller in the owner record of %s: "
-           "/proc is not this process's pid namespace's; not acquired",
-           quoteaf (lock_name));
+           "%s; not acquired", quoteaf (lock_name), why);
   return false;
 }
 

@@ -207,6 +207,8 @@ read_line_file (char const *file, char *buf, size_t size)
   return true;
 }
 
+static int boot_id_errno;
+
 char const *
 this_boot_id (void)
 {
@@ -214,12 +216,27 @@ this_boot_id (void)
   static bool done;
   if (!done)
     {
+      int saved_errno = errno;
+      errno = ENODATA;
       if (!read_line_file ("/proc/sys/kernel/random/boot_id", boot_id,
                            sizeof boot_id))
-        boot_id[0] = '\0';
+        {
+          boot_id[0] = '\0';
+          boot_id_errno = errno ? errno : ENODATA;
+        }
+      else if (!boot_id[0])
+        boot_id_errno = ENODATA;
+      errno = saved_errno;
       done = true;
     }
   return boot_id;
+}
+
+int
+this_boot_id_errno (void)
+{
+  this_boot_id ();
+  return boot_id_errno;
 }
 
 /* The pid namespace of this process: the pids we record and check are

@@ -73,6 +73,11 @@ void process_command (pid_t pid, char *buf, size_t size);
 /* This boot's id (/proc/sys/kernel/random/boot_id), or "" if unknown.  */
 char const *this_boot_id (void);
 
+/* Why this_boot_id is "": the errno of reading that file (ENOENT
+   under a /proc mounted with subset=pid, or without /proc; ENODATA if
+   it was empty), or 0 if it was read.  */
+int this_boot_id_errno (void);
+
 /* The inode of this process's pid namespace: the pids we record and
    check are numbers in it.  0 if unknown.  */
 unsigned long long this_pidns (void);

@@ -2510,6 +2510,61 @@ held"
   [ ! -e L ]
 }
 
+@test "/proc mounted with subset=pid (no boot id): the script forms refuse, -u and --renew too, and change nothing (3); COMMAND runs" {
+  require_pid_namespace
+  unshare --mount --pid --fork sh -c \
+    'mount -t proc -o subset=pid proc /proc' 2>/dev/null ||
+    skip "cannot mount /proc with subset=pid here"
+  # The script, pid 1 of its namespace, takes L with a whole /proc, then
+  # mounts one with subset=pid over it: /proc/sys is absent, so no boot
+  # id.  Before, lockdir M1 took M1 naming no boot, and -u L and --renew
+  # L said that L was "held by pid 1 on HOST, another process than pid
+  # 1 here" (status 1): a holding never released by -u, nor judged dead.
+  cat >inside.sh <<'SCRIPT'
+lockdir L || exit 9
+mount -t proc -o subset=pid proc /proc || exit 8
+n=0
+for form in "" --print-token "--owner-pid 1"; do
+  n=$((n + 1))
+  lockdir $form M$n
+  echo "$form: $?"
+done
+for form in -u --renew "-u --owner-pid 1"; do
+  lockdir $form L
+  echo "$form: $?"
+done
+lockdir M sh -c ': >ran'
+echo "command: $?"
+umount /proc || exit 7
+lockdir --status L | grep -qx pid=1 && echo held
+lockdir -u L
+SCRIPT
+  run unshare --mount --pid --fork --mount-proc sh inside.sh
+  assert_success
+  local why="/proc/sys/kernel/random/boot_id cannot be read (No such file or directory)"
+  assert_output "lockdir: cannot name this boot in the owner record of 'M1': $why; not acquired
+: 3
+lockdir: cannot name this boot in the owner record of 'M2': $why; not acquired
+--print-token: 3
+lockdir: cannot name this boot in the owner record of 'M3': $why; not acquired
+--owner-pid 1: 3
+lockdir: cannot tell whether lockdir's caller holds 'L': $why; not released
+-u: 3
+lockdir: cannot tell whether lockdir's caller holds 'L': $why; not renewed
+--renew: 3
+lockdir: cannot tell whether pid 1 holds 'L': $why; not released
+-u --owner-pid 1: 3
+command: 0
+held"
+  [ -e ran ]
+  [ ! -e L ]
+  rm ran inside.sh
+  # No M1, M2, M3 (nor tickets): only what L and M leave when released.
+  run ls -A
+  assert_output "L.last
+M.last"
+}
+
 @test "tok=\$(lockdir --print-token L), even with || inside, makes the script the owner" {
   for shell in bash dash; do
     for idiom in 'tok=$(lockdir --print-token L)' \
