@@ -2120,6 +2120,16 @@ check_usage (struct options const *opt, char **operands, bool with_command)
     usage_error ("--shared and --no-queue go with acquiring");
 }
 
+/* Is this a script form: taking, releasing (-u) or renewing a lock
+   without COMMAND, for the caller (or --owner-pid) to hold?  */
+static bool
+is_script_form (struct options const *opt, bool with_command)
+{
+  return !with_command && (opt->mode == MODE_ACQUIRE
+                           || opt->mode == MODE_RELEASE
+                           || opt->mode == MODE_RENEW);
+}
+
 /* Can the script forms (without COMMAND: take, -u, --renew) tell whose
    lock it is?  Not without --owner-pid when our parent is outside our
    pid namespace ('docker exec', 'nsenter'): getppid gives 0, and we
@@ -2128,10 +2138,8 @@ check_usage (struct options const *opt, char **operands, bool with_command)
 static bool
 script_owner_known (struct options const *opt, bool with_command)
 {
-  bool script_form = (!with_command && (opt->mode == MODE_ACQUIRE
-                                        || opt->mode == MODE_RELEASE
-                                        || opt->mode == MODE_RENEW));
-  if (!script_form || opt->owner_pid || getppid () != 0)
+  if (!is_script_form (opt, with_command) || opt->owner_pid
+      || getppid () != 0)
     return true;
   error (0, 0, "cannot tell which process owns the lock: lockdir's parent "
          "is outside its pid namespace; name the owner with --owner-pid");
@@ -2152,23 +2160,23 @@ static bool
 script_owner_nameable (char const *lock_name, struct options const *opt,
                        bool with_command)
 {
+  if (!is_script_form (opt, with_command))
+    return true;
   pid_t self;
   unsigned long long start_time;
-  bool script_form = (!with_command && (opt->mode == MODE_ACQUIRE
-                                        || opt->mode == MODE_RELEASE
-                                        || opt->mode == MODE_RENEW));
-  if (!script_form)
-    return true;
-  char why[200];
+  int self_errno = self_start_time (&self, &start_time) == 0 ? 0 : errno;
+  char const *why;
+  char boot_why[200];
   bool boot_unknown = false;
-  if (self_start_time (&self, &start_time) != 0 && errno == ESRCH)
-    snprintf (why, sizeof why,
-              "/proc is not this process's pid namespace's");
-  else if (!*this_boot_id () && proc_mounted ())
+  if (self_errno == ESRCH)
+    why = "/proc is not this process's pid namespace's";
+  /* self_start_time's ENOENT already says /proc is not mounted.  */
+  else if (!*this_boot_id () && self_errno != ENOENT && proc_mounted ())
     {
-      snprintf (why, sizeof why, "%s cannot be read (%s)",
+      snprintf (boot_why, sizeof boot_why, "%s cannot be read (%s)",
                 "/proc/sys/kernel/random/boot_id",
                 strerror (this_boot_id_errno ()));
+      why = boot_why;
       boot_unknown = true;
     }
   else

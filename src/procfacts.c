@@ -217,11 +217,11 @@ this_boot_id (void)
   if (!done)
     {
       int saved_errno = errno;
-      errno = ENODATA;
       if (!read_line_file ("/proc/sys/kernel/random/boot_id", boot_id,
                            sizeof boot_id))
         {
           boot_id[0] = '\0';
+          /* An empty file reads as 0 bytes, errno 0 (full_read).  */
           boot_id_errno = errno ? errno : ENODATA;
         }
       else if (!boot_id[0])

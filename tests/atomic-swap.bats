@@ -1495,7 +1495,7 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
 
 @test "permission denied: status 3 for every form, nothing changed, no temporary" {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   # The test's own directory is private to root: use one that the
   # unprivileged user can enter but not write.
   PERM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/atomic-swap-perm.XXXXXX")

@@ -522,7 +522,7 @@ content_options_refused() {
 
 @test "FILE exists where no temporary can be made, or is an unreadable pid file: status 1, as with O_EXCL" {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir ro
   touch ro/job.pid
@@ -555,7 +555,7 @@ content_options_refused() {
 # file d.pid (the dead pid in dead), which nobody may not replace.
 stale_not_nobodys() {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir -m 1777 pub
   dead=$(dead_pid)
@@ -574,7 +574,7 @@ waits_as_nobody() {
 
 @test "--replace-stale: another user's stale pid file in a sticky directory is kept: status 1, as a file that cannot be read" {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   chmod o+x "$BATS_TEST_TMPDIR"
   # Like /tmp: only a file's owner (or root) may rename it away.  Before,
   # that EPERM was status 3, a system error, though FILE exists and
@@ -959,7 +959,7 @@ has_temporary() {
   # ELOOP and ENAMETOOLONG counted: the wait went on in d.old, and
   # created d.old/f with status 0, saying it had made d/f.
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir d
   echo old >d/f

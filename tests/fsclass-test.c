@@ -123,7 +123,8 @@ main (int argc, char **argv)
       printf ("0x%llx\n", (unsigned long long) st.stx_attributes_mask);
       return 0;
     }
-  fprintf (stderr, "usage: %s parse < MOUNTINFO | classify FSTYPE [MAGIC [OPTIONS]]"
-           " | probe DIR | rename KIND OLD NEW | attributes PATH\n", argv[0]);
+  fprintf (stderr, "usage: %s parse < MOUNTINFO"
+           " | classify FSTYPE [MAGIC [OPTIONS]] | probe DIR"
+           " | rename KIND OLD NEW | attributes PATH\n", argv[0]);
   return 2;
 }

@@ -2158,7 +2158,7 @@ lose_race_with_removal_failing() {
 
 @test "root's LOCK.last in a sticky directory is refused to another user, who could not replace it: no token repeats" {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   mkdir -m 1777 pub
   lockdir pub/L true
   # Another user's holding could not rename its record over root's

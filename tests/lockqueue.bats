@@ -750,7 +750,7 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
 
 @test "--status, --list and a waiter that may not read the queue name 'L.queue', status 3; the other locks are shown" {
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir M
   background sleep 60

@@ -1823,7 +1823,7 @@ reopen_before_write() {
 @test "a reopen after a rotation that cannot create FILE, just before a write, names the record that was not written" {
   command -v strace >/dev/null || skip "strace is not installed"
   require_root
-  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  require_setpriv
   id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
   chmod o+x "$BATS_TEST_TMPDIR"
   mkdir d

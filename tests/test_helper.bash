@@ -37,6 +37,11 @@ require_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (to mount a filesystem)"
 }
 
+# Skip unless setpriv (util-linux) is there for as_nobody.
+require_setpriv() {
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+}
+
 # as_nobody COMMAND...: run COMMAND as the unprivileged user and group
 # 65534 (nobody), in no other group.
 as_nobody() {
