@@ -165,6 +165,22 @@ tool_name (void)
 }
 
 void
+load_ctype_locale (void)
+{
+  /* LC_CTYPE alone (see common.h): LC_ALL would open two files for each
+     of a dozen categories, more system calls than a lock takes.  The
+     caller may be about to print errno.  */
+  static bool loaded;
+  if (!loaded)
+    {
+      int saved_errno = errno;
+      setlocale (LC_CTYPE, "");
+      errno = saved_errno;
+      loaded = true;
+    }
+}
+
+void
 tool_init_named (char const *name, int argc, char **argv)
 {
   (void) argc;
@@ -172,16 +188,11 @@ tool_init_named (char const *name, int argc, char **argv)
   set_program_name (argv[0]);
   /* gnulib's fatal errors (xalloc_die, close_stdout) are system errors.  */
   exit_failure = EXIT_SYSERR;
-  /* Before anything else is opened (setlocale opens the locale files):
-     a file opened while 0, 1 or 2 is closed gets that number, and then
-     our input, output or messages would go to it.  */
+  /* Before anything else is opened (the locale's files, too, when
+     load_ctype_locale runs): a file opened while 0, 1 or 2 is closed
+     gets that number, and then our input, output or messages would go
+     to it.  */
   xstdopen ();
-  /* LC_CTYPE alone: it says which characters of a name quoting may
-     show as they are, and whether quotes are curly.  Messages are in
-     English, numbers read and printed as in C whatever the locale, so
-     nothing else is used -- and LC_ALL would open two files for each of
-     a dozen categories, more system calls than a lock takes.  */
-  setlocale (LC_CTYPE, "");
   atexit (close_stdout);
   atexit (cleanup_temporaries);
 

@@ -38,6 +38,25 @@ enum
 
 #define AUTHORS "The atomicutils authors"
 
+/* The user's LC_CTYPE says which characters of a name quoting may show
+   as they are, and whether quotes are curly; nothing else the tools do
+   depends on it (messages are in English, numbers read and printed as
+   in C).  Loading a UTF-8 locale costs about a tenth of a whole call
+   (locale.alias read, LC_CTYPE and the gconv cache mapped), so it is
+   loaded only when a name is first quoted: every quoting function used
+   in src/ goes through load_ctype_locale first, by these macros (a
+   function-like macro does not expand its own name again, so each calls
+   gnulib's function of that name).  */
+void load_ctype_locale (void);
+#define quote(arg) (load_ctype_locale (), quote (arg))
+#define quote_n(n, arg) (load_ctype_locale (), quote_n (n, arg))
+#define quotearg_style(s, arg) \
+  (load_ctype_locale (), quotearg_style (s, arg))
+#define quotearg_n_style(n, s, arg) \
+  (load_ctype_locale (), quotearg_n_style (n, s, arg))
+#define quotearg_n_style_colon(n, s, arg) \
+  (load_ctype_locale (), quotearg_n_style_colon (n, s, arg))
+
 /* Quote a file name for a diagnostic, as coreutils does: 'quoteaf'
    always quotes (for "cannot create 'x'"), 'quotef' only when needed
    (for "x: message").  */

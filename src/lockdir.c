@@ -2224,6 +2224,10 @@ main (int argc, char **argv)
 
   char **operands = argv + parse_options (argc, argv, &opt, &check_fs);
   bool in_etcd = etcd_wanted (&opt.etcd);
+  if (in_etcd)
+    /* libcurl may resolve a name in a thread of its own, and setlocale
+       must not run beside one: load the locale before any request.  */
+    load_ctype_locale ();
   char **command = operands[0] ? operands + 1 : operands;
   char const *string = (opt.command_string ? opt.command_string
                         : trailing_command_string (command));

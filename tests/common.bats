@@ -194,15 +194,30 @@ assert_bad_operand() {
 
 # Each category setlocale loads costs a few opens; only LC_CTYPE is used
 # (quoting), and LC_TIME by safe-append --timestamp (date's formats).
-@test "in a UTF-8 locale the tools load LC_CTYPE and no other category" {
+# LC_CTYPE is loaded only when a name is first quoted (load_ctype_locale
+# in src/common.c): a UTF-8 locale costs a tenth of a call.
+@test "in a UTF-8 locale a call that quotes nothing loads no locale, one that does loads LC_CTYPE alone" {
   command -v strace >/dev/null || skip "strace is not installed"
   locale -a | grep -qix 'c\.utf-\?8' || skip "no C.UTF-8 locale"
   ln -s a cur
   local cmd
-  for cmd in 'lockdir L true' 'atomic-swap -s b cur' 'excl-create f' \
-    'safe-append -c x log'; do
+  for cmd in 'atomic-swap -s b cur' 'excl-create f' 'safe-append -c x log'
+  do
     # shellcheck disable=SC2086 # CMD is split into its words on purpose
-    LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace $cmd
+    LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace $cmd ||
+      fail "$cmd failed"
+    run grep -E 'locale' trace
+    assert_output ''
+  done
+  # Each quotes a name in its message (f exists, L is not held, nodir
+  # is missing), or (lockdir taking L) the owner's command line in the
+  # owner record.
+  for cmd in 'lockdir -u L' 'atomic-swap -s b nodir/cur' 'excl-create f' \
+    'safe-append -c x nodir/log' 'lockdir L true' "lockdir --owner-pid $$ L"
+  do
+    # shellcheck disable=SC2086 # as above
+    LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace $cmd 2>err ||
+      grep -q "'" err || fail "$cmd quoted nothing: $(cat err)"
     grep -q '/LC_CTYPE"' trace || fail "$cmd did not load LC_CTYPE"
     run grep -E '/LC_[A-Z]+"' trace
     refute_output --partial '/LC_TIME"'
@@ -212,6 +227,23 @@ assert_bad_operand() {
   done
   LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace safe-append -t '%b' -c x log
   grep -q '/LC_TIME"' trace || fail "safe-append -t did not load LC_TIME"
+}
+
+# The locale is loaded as the message is made: the name in it must
+# already be quoted by it, and the errno it prints must be the one that
+# failed, not one left by setlocale's look for its files.
+@test "in a UTF-8 locale a name in a message is shown in that locale, with the errno that failed" {
+  locale -a | grep -qix 'c\.utf-\?8' || skip "no C.UTF-8 locale"
+  touch é
+  LC_ALL=C.UTF-8 run excl-create é
+  assert_equal "$status" 1
+  assert_output "excl-create: cannot create 'é': File exists"
+  LC_ALL=C run excl-create é
+  assert_equal "$status" 1
+  assert_output "excl-create: cannot create ''\$'\\303\\251': File exists"
+  LC_ALL=C.UTF-8 run safe-append -c x nodir/é
+  assert_equal "$status" 3
+  assert_output "safe-append: cannot append to 'nodir/é': No such file or directory"
 }
 
 @test "in a UTF-8 locale an option value is still quoted with curly quotes" {
