@@ -246,6 +246,24 @@ assert_bad_operand() {
   assert_output "safe-append: cannot append to 'nodir/é': No such file or directory"
 }
 
+# Quoting follows LC_CTYPE, which only the wrappers in src/common.h
+# load: a quoting function called outside them would quote by the C
+# locale.  Print each call in FILE... of one that is not wrapped.
+unwrapped_quoting() {
+  grep -noE '\bquote(_[a-z_]*|arg[a-z_]*|af[a-z_]*|f)?[[:space:]]*\(' "$@" |
+    grep -vE ':(quote|quote_n|quoteaf|quoteaf_n|quotef|quotearg_style|quotearg_n_style|quotearg_n_style_colon)[[:space:]]*\($' ||
+    true
+}
+
+@test "src/ quotes names only through the functions that load LC_CTYPE first" {
+  printf 'p = quotearg_alloc (name, len, &options);\n' >planted.c
+  run unwrapped_quoting planted.c
+  assert_output --partial 'quotearg_alloc'
+  run unwrapped_quoting "$BATS_TEST_DIRNAME"/../src/*.c \
+    "$BATS_TEST_DIRNAME"/../src/*.h
+  assert_output ''
+}
+
 @test "in a UTF-8 locale an option value is still quoted with curly quotes" {
   locale -a | grep -qix 'c\.utf-\?8' || skip "no C.UTF-8 locale"
   LC_ALL=C.UTF-8 run lockdir -w bad L true
