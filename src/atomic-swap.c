@@ -983,11 +983,11 @@ keep_old_directory (struct repoint *r)
      random characters.  */
   static char const suffix[] = ".atomic-swap-backup.";
   enum { RANDOM_CHARS = 6 };
-  /* Shorten a long LINK name so the backup name still fits.  */
-  int base_len = (int) strlen (r->parent.base);
-  int room = NAME_MAX - (int) (sizeof suffix - 1) - RANDOM_CHARS;
-  if (base_len > room)
-    base_len = room;
+  /* Shorten a long LINK name so the backup name still fits, never
+     splitting a character.  */
+  int base_len = (int) name_cut_length (r->parent.base,
+                                        NAME_MAX - (sizeof suffix - 1)
+                                        - RANDOM_CHARS);
   char *name = xasprintf ("%.*s%s%*s", base_len, r->parent.base, suffix,
                           RANDOM_CHARS, "");
   memset (name + strlen (name) - RANDOM_CHARS, 'X', RANDOM_CHARS);

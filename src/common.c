@@ -40,6 +40,7 @@
 #include "same-inode.h"
 #include "tempname.h"
 #include "timespec.h"
+#include "unistr.h"
 #include "version-etc.h"
 #include "xalloc.h"
 #include "xstdopen.h"
@@ -1592,6 +1593,21 @@ has_trailing_slash (char const *path)
 {
   size_t len = strlen (path);
   return len > 0 && path[len - 1] == '/';
+}
+
+size_t
+name_cut_length (char const *name, size_t max)
+{
+  size_t len = strlen (name);
+  if (len <= max)
+    return len;
+  if (u8_check ((uint8_t const *) name, len))
+    return max;
+  /* Back to the first byte of the character that would be split: a
+     UTF-8 continuation byte is 10xxxxxx.  */
+  while (max > 0 && ((unsigned char) name[max] & 0xc0) == 0x80)
+    max--;
+  return max;
 }
 
 mode_t

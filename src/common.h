@@ -209,6 +209,11 @@ char const *operand_problem (char const *operand);
 void check_operand (char const *operand);
 /* Does PATH end in a slash (so it must name a directory)?  */
 bool has_trailing_slash (char const *path);
+/* The length of NAME cut to at most MAX bytes, to make a longer name
+   from.  A NAME that is valid UTF-8 is cut between two characters,
+   whatever the locale: a name's bytes do not change with the locale of
+   the call that reads them.  Any other NAME is cut in bytes.  */
+size_t name_cut_length (char const *name, size_t max);
 
 /* Open the directory holding PATH.  Return false (errno set) if it
    cannot be opened.  PATH with no last component ("/", "") gives
