@@ -1406,19 +1406,21 @@ json_put_string (FILE *out, char const *str)
 }
 
 /* Copy STR into BUF of SIZE, as one line: control characters become
-   '?', and an overlong string ends in "...".  */
+   '?', and an overlong string ends in "..." (cut between two UTF-8
+   characters, as name_cut_length does).  */
 void
 copy_one_line (char *buf, size_t size, char const *str)
 {
   size_t len = strlen (str);
-  bool cut = len >= size;
-  if (cut)
-    len = size - 1;
+  char const *ellipsis = "";
+  if (len >= size)
+    {
+      len = size > 4 ? name_cut_length (str, size - 4) : size - 1;
+      ellipsis = size > 4 ? "..." : "";
+    }
   for (size_t i = 0; i < len; i++)
     buf[i] = c_iscntrl ((unsigned char) str[i]) ? '?' : str[i];
-  buf[len] = '\0';
-  if (cut && size > 4)
-    memcpy (buf + size - 4, "...", 4);
+  strcpy (buf + len, ellipsis);
 }
 
 size_t

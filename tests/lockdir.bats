@@ -2734,6 +2734,27 @@ M.last"
   wait "$BG"
 }
 
+# The owner record keeps DIRLOCK_COMMAND_MAX (2047) bytes of the command
+# line, the last three "...": the 25 bytes of "sh -c 'read x <gate' sh x"
+# leave 2019 for the two-byte characters, so a cut in bytes would end in
+# half a character.
+@test "a long UTF-8 command line is cut between two characters in the owner record" {
+  mkfifo gate
+  local long
+  long=$(printf 'é%.0s' {1..1100})
+  LC_ALL=C.UTF-8 background lockdir L sh -c 'read x <gate' sh "x$long"
+  wait_until sh -c 'grep -qs "^child_pid=" L/owner.*'
+  local line
+  line=$(grep -a '^command=' L/owner.*)
+  [[ $line == "command=sh -c 'read x <gate' sh xéé"*"é..." ]] ||
+    fail "not cut as expected: $(tail -c 40 <<<"$line" | od -c)"
+  iconv -f UTF-8 -t UTF-8 <<<"$line" >/dev/null ||
+    fail "the command line in the record is not valid UTF-8"
+  ((${#line} <= 8 + 2047)) || fail "${#line} bytes"
+  echo >gate
+  wait "$BG"
+}
+
 # --- leases in the script form (issue 12) -------------------------------------------
 
 @test "--renew refreshes a script's leased lock; only its owner may renew it" {
