@@ -2972,10 +2972,19 @@ temporary_name (char const *name)
   return false;
 }
 
+/* An entry of a listing: a lock's name, and the errno of the read of
+   its directory that failed, or 0.  */
+struct listed
+{
+  char *name;
+  int errnum;
+};
+
 static int
 compare_names (void const *a, void const *b)
 {
-  return strcmp (*(char *const *) a, *(char *const *) b);
+  return strcmp (((struct listed const *) a)->name,
+                 ((struct listed const *) b)->name);
 }
 
 /* Does NAME end with SUFFIX, after at least one byte?  */
@@ -3010,7 +3019,8 @@ holds_owner_record (int dir_fd, char const *name)
 }
 
 int
-dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
+dirlock_list (char const *dir,
+              void (*each) (char const *name, int errnum, void *arg),
               void *arg)
 {
   clear_fault ();
@@ -3018,7 +3028,7 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
   if (!d)
     return -1;
   int dir_fd = dirfd (d);
-  char **names = NULL;
+  struct listed *names = NULL;
   size_t n = 0, allocated = 0;
   struct dirent *e;
   while ((errno = 0, e = readdir (d)))
@@ -3037,12 +3047,12 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
                      ? holds_owner_record (dir_fd, name) : 1);
       /* One we may not read (EACCES) is taken for LOCK's queue:
          LOCK is listed, and its reading names it and fails for LOCK
-         alone.  Any other failure (EIO) fails the listing: it might
-         be a lock, and a second read of it succeed.  */
-      if (is_lock < 0 && errno == EACCES)
-        is_lock = 0;
-      else if (is_lock < 0)
-        break;
+         alone.  Any other failure (EIO) is listed by its own name,
+         with the error: it might be a lock, and a second read of it
+         succeed.  */
+      int errnum = is_lock < 0 && errno != EACCES ? errno : 0;
+      if (is_lock < 0)
+        is_lock = errnum != 0;
       size_t suffix_len = (has_suffix (name, LAST_SUFFIX) && !is_dir
                            ? strlen (LAST_SUFFIX)
                            : !is_lock ? strlen (LOCKQUEUE_SUFFIX) : 0);
@@ -3065,17 +3075,17 @@ dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
         continue;
       if (n == allocated)
         names = x2nrealloc (names, &allocated, sizeof *names);
-      names[n++] = lock_name;
+      names[n++] = (struct listed) { lock_name, errnum };
     }
   int saved_errno = errno;
   closedir (d);
   qsort (names, n, sizeof *names, compare_names);
   for (size_t i = 0; i < n && saved_errno == 0; i++)
     /* LOCK.last and LOCK.queue both name LOCK: once.  */
-    if (i == 0 || strcmp (names[i - 1], names[i]) != 0)
-      each (names[i], arg);
+    if (i == 0 || strcmp (names[i - 1].name, names[i].name) != 0)
+      each (names[i].name, names[i].errnum, arg);
   for (size_t i = 0; i < n; i++)
-    free (names[i]);
+    free (names[i].name);
   free (names);
   errno = saved_errno;
   return saved_errno == 0 ? 0 : -1;

@@ -393,12 +393,15 @@ int dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
 bool dirlock_acquired_time (struct dirlock_owner const *owner,
                             struct timespec *when);
 
-/* Call EACH (NAME, ARG) for every lock in the directory DIR, in the
-   order of the names: every directory that is not a temporary of the
-   suite (the lock may be held, free, or not a lock at all: dirlock_read
-   tells), and every free lock that left only its history NAME.last.
-   Return 0, or -1 with errno.  */
-int dirlock_list (char const *dir, void (*each) (char const *name, void *arg),
+/* Call EACH (NAME, ERRNUM, ARG) for every lock in the directory DIR,
+   in the order of the names: every directory that is not a temporary
+   of the suite (the lock may be held, free, or not a lock at all:
+   dirlock_read tells), and every free lock that left only its history
+   NAME.last.  ERRNUM is 0, or the errno of a failed read of NAME, a
+   directory named like a queue that might be a lock (EIO).  Return 0,
+   or -1 with errno.  */
+int dirlock_list (char const *dir,
+                  void (*each) (char const *name, int errnum, void *arg),
                   void *arg);
 
 /* After a call failed: if the lock's history LOCK.last was at fault,

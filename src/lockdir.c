@@ -1860,14 +1860,20 @@ struct list_state
   int status;
 };
 
+/* Show the lock NAME of a listing, or the failed read (ERRNUM) of
+   it.  */
 static void
-list_one (char const *name, void *arg)
+list_one (char const *name, int errnum, void *arg)
 {
   struct list_state *state = arg;
   bool here = strcmp (state->dir, ".") == 0;
   char *path = here ? xstrdup (name) : file_name_concat (state->dir, name,
                                                          NULL);
-  int one = show_lock (path, true, true, state->opt);
+  int one = EXIT_SYSERR;
+  if (errnum)
+    error (0, errnum, "cannot read %s", quoteaf (path));
+  else
+    one = show_lock (path, true, true, state->opt);
   if (one == EXIT_SYSERR)
     state->status = EXIT_SYSERR;
   free (path);

@@ -2929,6 +2929,52 @@ M.last"
   wait "$BG"
 }
 
+@test "--list: a failed read (EIO) of a directory L.queue names L.queue, or L if L's read failed, status 3; the others are shown" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir M
+  lockdir L
+  mkdir L.queue
+  # The first open of L.queue is the listing's, to learn whether it
+  # is a lock (it holds an owner record) or L's queue; the second is
+  # L's reading of its queue.  (strace says how it resolved L.queue
+  # on stderr: set apart.)
+  local list="strace -qq -o /dev/null -P L.queue -e trace=openat"
+  # Before, "cannot list the locks in '.': Input/output error", and
+  # nothing listed.
+  run --separate-stderr $list -e inject=openat:error=EIO:when=1 \
+    lockdir --list .
+  assert_failure 3
+  assert_equal "$(grep -v '^strace: ' <<<"$stderr")" \
+    "lockdir: cannot read 'L.queue': Input/output error"
+  assert_line --index 0 --regexp "^L: held by pid [0-9]+ on "
+  assert_line --index 1 "M: free"
+  assert_equal "${#lines[@]}" 2
+  run --separate-stderr $list -e inject=openat:error=EIO:when=1 \
+    lockdir --list --json .
+  assert_failure 3
+  assert_equal "${#lines[@]}" 2
+  jq -e '.lock == "L" and .held' <<<"${lines[0]}"
+  jq -e '.lock == "M" and (.held | not)' <<<"${lines[1]}"
+  assert_equal "$(grep -v '^strace: ' <<<"$stderr")" \
+    "lockdir: cannot read 'L.queue': Input/output error"
+  run --separate-stderr $list -e inject=openat:error=EIO:when=2 \
+    lockdir --list .
+  assert_failure 3
+  assert_output "M: free"
+  assert_equal "$(grep -v '^strace: ' <<<"$stderr")" \
+    "lockdir: cannot read 'L': cannot read 'L.queue': Input/output error"
+  # Without L (free, its history L.last left), the same.
+  lockdir -u L
+  mkdir -p L.queue
+  run --separate-stderr $list -e inject=openat:error=EIO:when=1 \
+    lockdir --list .
+  assert_failure 3
+  assert_output "L: free
+M: free"
+  assert_equal "$(grep -v '^strace: ' <<<"$stderr")" \
+    "lockdir: cannot read 'L.queue': Input/output error"
+}
+
 @test "--list: a failed read (EIO) of a lock named like a queue (x.queue) is an error (3), never a free lock x" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir d
