@@ -3045,14 +3045,14 @@ dirlock_list (char const *dir,
          may have either name too (it holds an owner record).  */
       int is_lock = (has_suffix (name, LOCKQUEUE_SUFFIX) && is_dir
                      ? holds_owner_record (dir_fd, name) : 1);
-      /* One we may not read (EACCES) is taken for LOCK's queue:
-         LOCK is listed, and its reading names it and fails for LOCK
-         alone.  Any other failure (EIO) is listed by its own name,
-         with the error: it might be a lock, and a second read of it
-         succeed.  */
-      int errnum = is_lock < 0 && errno != EACCES ? errno : 0;
-      if (is_lock < 0)
-        is_lock = errnum != 0;
+      /* One we may not read (EACCES) is taken for LOCK's queue: if
+         LOCK is there, its reading names it and fails for LOCK alone;
+         if not, it is listed by its own name, with the error, as is
+         one whose read failed otherwise (EIO: it might be a lock, and
+         a second read of it succeed).  */
+      int errnum = is_lock < 0 ? errno : 0;
+      if (errnum)
+        is_lock = errnum == EACCES ? 0 : 1;
       size_t suffix_len = (has_suffix (name, LAST_SUFFIX) && !is_dir
                            ? strlen (LAST_SUFFIX)
                            : !is_lock ? strlen (LOCKQUEUE_SUFFIX) : 0);
@@ -3067,6 +3067,11 @@ dirlock_list (char const *dir,
             {
               free (lock_name);
               continue;
+            }
+          if (errnum)
+            {
+              free (lock_name);
+              lock_name = xstrdup (name);
             }
         }
       else if (is_dir)

@@ -398,8 +398,9 @@ bool dirlock_acquired_time (struct dirlock_owner const *owner,
    of the suite (the lock may be held, free, or not a lock at all:
    dirlock_read tells), and every free lock that left only its history
    NAME.last.  ERRNUM is 0, or the errno of a failed read of NAME, a
-   directory named like a queue that might be a lock (EIO).  Return 0,
-   or -1 with errno.  */
+   directory named like a queue that might be a lock (EIO; EACCES
+   where no lock has the name it would be the queue of).  Return 0, or
+   -1 with errno.  */
 int dirlock_list (char const *dir,
                   void (*each) (char const *name, int errnum, void *arg),
                   void *arg);

@@ -2929,6 +2929,35 @@ M.last"
   wait "$BG"
 }
 
+@test "--list: a lock x.queue that may not be read, with no lock x, is named alone (3); beside a lock x, as x's queue; the others are shown" {
+  require_root
+  require_setpriv
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir M
+  lockdir x.queue
+  chmod 700 x.queue
+  # Before, "cannot read 'x': cannot read 'x.queue': Permission
+  # denied", of a lock x that is not there.
+  run --separate-stderr as_nobody lockdir --list .
+  assert_failure 3
+  assert_output "M: free"
+  assert_equal "$stderr" "lockdir: cannot read 'x.queue': Permission denied"
+  run --separate-stderr as_nobody lockdir --list --json .
+  assert_failure 3
+  assert_output '{"lock":"M","held":false}'
+  jq -e . <<<"$output" >/dev/null
+  assert_equal "$stderr" "lockdir: cannot read 'x.queue': Permission denied"
+  # Beside a lock x it may be x's queue: x's line names it, as before.
+  lockdir x
+  run --separate-stderr as_nobody lockdir --list .
+  assert_failure 3
+  assert_output "M: free"
+  assert_equal "$stderr" "lockdir: cannot read 'x': cannot read 'x.queue': Permission denied"
+  lockdir -u x
+  chmod 755 x.queue
+  lockdir -u x.queue
+}
+
 @test "--list: a failed read (EIO) of a directory L.queue names L.queue, or L if L's read failed, status 3; the others are shown" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir M

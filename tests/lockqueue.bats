@@ -767,10 +767,13 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   assert_failure 3
   assert_output '{"lock":"M","held":false}'
   assert_equal "$stderr" "lockdir: $said"
+  # --list cannot tell this L.queue, with no L beside it, from a lock
+  # of that name: it names L.queue alone (a lock L, once there, names
+  # it as its queue).
   run --separate-stderr as_nobody lockdir --list --json .
   assert_failure 3
   assert_output '{"lock":"M","held":false}'
-  assert_equal "$stderr" "lockdir: $said"
+  assert_equal "$stderr" "lockdir: cannot read 'L.queue': Permission denied"
   chmod o+w "$BATS_TEST_TMPDIR"
   run as_nobody lockdir -w 1s L true
   assert_failure 125
