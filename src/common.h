@@ -209,10 +209,12 @@ char const *operand_problem (char const *operand);
 void check_operand (char const *operand);
 /* Does PATH end in a slash (so it must name a directory)?  */
 bool has_trailing_slash (char const *path);
+
 /* The length of NAME cut to at most MAX bytes, to make a longer name
-   from.  A NAME that is valid UTF-8 is cut between two characters,
-   whatever the locale: a name's bytes do not change with the locale of
-   the call that reads them.  Any other NAME is cut in bytes.  */
+   from (or a record's line: copy_one_line).  A NAME that is valid
+   UTF-8 is cut between two characters, whatever the locale: a name's
+   bytes do not change with the locale of the call that reads them.
+   Any other NAME is cut in bytes.  */
 size_t name_cut_length (char const *name, size_t max);
 
 /* Open the directory holding PATH.  Return false (errno set) if it
