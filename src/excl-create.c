@@ -586,10 +586,24 @@ judge_record (struct pid_record const *rec, struct judgement *j)
         }
       else if (strcmp (rec->boot_id, this_boot_id ()) != 0)
         {
+          /* Kept, as a record of another boot: but say so only where
+             both boots are known (not under a /proc mounted with
+             subset=pid, where /proc/sys is absent).  */
           j->verdict = VERDICT_UNKNOWN;
-          snprintf (j->why, sizeof j->why,
-                    "process %ld ran in another boot of this host, or on "
-                    "another machine of that name", pid);
+          if (!*this_boot_id ())
+            snprintf (j->why, sizeof j->why,
+                      "cannot tell whether process %ld ran in this boot: "
+                      "%s cannot be read (%s)", pid,
+                      "/proc/sys/kernel/random/boot_id",
+                      strerror (this_boot_id_errno ()));
+          else if (!*rec->boot_id)
+            snprintf (j->why, sizeof j->why,
+                      "cannot tell whether process %ld ran in this boot: "
+                      "its pid file names no boot", pid);
+          else
+            snprintf (j->why, sizeof j->why,
+                      "process %ld ran in another boot of this host, or "
+                      "on another machine of that name", pid);
           return;
         }
       else if (rec->pidns != this_pidns ())

@@ -1668,6 +1668,59 @@ pid_record() {
   assert_equal "$(head -n 1 f)" "$dead"
 }
 
+@test "--replace-stale where this boot's id cannot be read (/proc with subset=pid): kept, and said why; the new pid file names no boot" {
+  require_pid_namespace
+  unshare --mount --pid --fork sh -c \
+    'mount -t proc -o subset=pid proc /proc' 2>/dev/null ||
+    skip "cannot mount /proc with subset=pid here"
+  # The script, pid 1 of its namespace, writes a record of a dead
+  # process of this boot with a whole /proc, then mounts one with
+  # subset=pid over it: /proc/sys is absent, so no boot id.  Before,
+  # the record was said to be of "another boot of this host, or on
+  # another machine of that name": the kept verdict was right, its
+  # reason was not.
+  cat >inside.sh <<'SCRIPT'
+sh -c 'exit 0' & wait
+dead=$!
+printf '%s\nstart_time=1\nboot_id=%s\npidns=%s\nhost=%s\n' "$dead" \
+  "$(cat /proc/sys/kernel/random/boot_id)" \
+  "$(stat -L -c %i /proc/self/ns/pid)" "$(uname -n)" >f
+echo "$dead" >dead
+mount -t proc -o subset=pid proc /proc || exit 8
+excl-create --pid --replace-stale f
+echo "kept: $?"
+excl-create -w 0.1 --pid --replace-stale f
+echo "waited: $?"
+excl-create --pid --replace-stale g
+echo "created: $?"
+umount /proc || exit 7
+# With this boot's id back, g (of the living pid 1) names no boot.
+excl-create --pid --replace-stale g
+echo "judged: $?"
+SCRIPT
+  run unshare --mount --pid --fork --mount-proc sh inside.sh
+  assert_success
+  local dead why
+  dead=$(cat dead)
+  why="/proc/sys/kernel/random/boot_id cannot be read (No such file or directory)"
+  assert_output "excl-create: cannot create 'f': File exists (cannot tell whether process $dead ran in this boot: $why)
+kept: 1
+excl-create: timed out waiting for 'f' to be removed (cannot tell whether process $dead ran in this boot: $why)
+waited: 1
+created: 0
+excl-create: cannot create 'g': File exists (cannot tell whether process 1 ran in this boot: its pid file names no boot)
+judged: 1"
+  # f is untouched; g claims no boot it could not read.
+  assert_equal "$(head -n 1 f)" "$dead"
+  assert_equal "$(head -n 1 g)" 1
+  run grep -c '^boot_id=' g
+  assert_output 0
+  run sed 1d g
+  assert_line --index 0 --regexp '^start_time=[0-9]+$'
+  assert_line --index 1 --regexp '^pidns=[0-9]+$'
+  assert_line --index 2 "host=$(uname -n)"
+}
+
 @test "--replace-stale: FILE gone between its open and its read is gone, not an error" {
   command -v strace >/dev/null || skip "strace is not installed"
   # A FUSE daemon that answers by path (bindfs) reads or stats a file
