@@ -1669,10 +1669,7 @@ pid_record() {
 }
 
 @test "--replace-stale where this boot's id cannot be read (/proc with subset=pid): kept, and said why; the new pid file names no boot" {
-  require_pid_namespace
-  unshare --mount --pid --fork sh -c \
-    'mount -t proc -o subset=pid proc /proc' 2>/dev/null ||
-    skip "cannot mount /proc with subset=pid here"
+  require_proc_subset_pid
   # The script, pid 1 of its namespace, writes a record of a dead
   # process of this boot with a whole /proc, then mounts one with
   # subset=pid over it: /proc/sys is absent, so no boot id.  Before,

@@ -2511,10 +2511,7 @@ held"
 }
 
 @test "/proc mounted with subset=pid (no boot id): the script forms refuse, -u and --renew too, and change nothing (3); COMMAND runs" {
-  require_pid_namespace
-  unshare --mount --pid --fork sh -c \
-    'mount -t proc -o subset=pid proc /proc' 2>/dev/null ||
-    skip "cannot mount /proc with subset=pid here"
+  require_proc_subset_pid
   # The script, pid 1 of its namespace, takes L with a whole /proc, then
   # mounts one with subset=pid over it: /proc/sys is absent, so no boot
   # id.  Before, lockdir M1 took M1 naming no boot, and -u L and --renew

@@ -48,6 +48,16 @@ as_nobody() {
   setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
 
+# Skip unless a /proc can be mounted with subset=pid (systemd's
+# ProcSubset=pid: no /proc/sys, so no boot id) in a pid and mount
+# namespace of our own.
+require_proc_subset_pid() {
+  require_pid_namespace
+  unshare --mount --pid --fork sh -c \
+    'mount -t proc -o subset=pid proc /proc' 2>/dev/null ||
+    skip "cannot mount /proc with subset=pid here"
+}
+
 # Skip unless this root can make a pid namespace (unshare --pid), with
 # a /proc of its own if asked (--mount-proc); else /proc stays the one
 # outside.
