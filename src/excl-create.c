@@ -593,8 +593,7 @@ judge_record (struct pid_record const *rec, struct judgement *j)
           if (!*this_boot_id ())
             snprintf (j->why, sizeof j->why,
                       "cannot tell whether process %ld ran in this boot: "
-                      "%s cannot be read (%s)", pid,
-                      "/proc/sys/kernel/random/boot_id",
+                      BOOT_ID_FILE " cannot be read (%s)", pid,
                       strerror (this_boot_id_errno ()));
           else if (!*rec->boot_id)
             snprintf (j->why, sizeof j->why,

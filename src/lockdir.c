@@ -2179,8 +2179,8 @@ script_owner_nameable (char const *lock_name, struct options const *opt,
   /* self_start_time's ENOENT already says /proc is not mounted.  */
   else if (!*this_boot_id () && self_errno != ENOENT && proc_mounted ())
     {
-      snprintf (boot_why, sizeof boot_why, "%s cannot be read (%s)",
-                "/proc/sys/kernel/random/boot_id",
+      snprintf (boot_why, sizeof boot_why,
+                BOOT_ID_FILE " cannot be read (%s)",
                 strerror (this_boot_id_errno ()));
       why = boot_why;
       boot_unknown = true;

@@ -217,8 +217,7 @@ this_boot_id (void)
   if (!done)
     {
       int saved_errno = errno;
-      if (!read_line_file ("/proc/sys/kernel/random/boot_id", boot_id,
-                           sizeof boot_id))
+      if (!read_line_file (BOOT_ID_FILE, boot_id, sizeof boot_id))
         {
           boot_id[0] = '\0';
           /* An empty file reads as 0 bytes, errno 0 (full_read).  */

@@ -70,7 +70,10 @@ enum process_state process_state (pid_t pid, unsigned long long start_time);
    An overlong line ends in "...".  */
 void process_command (pid_t pid, char *buf, size_t size);
 
-/* This boot's id (/proc/sys/kernel/random/boot_id), or "" if unknown.  */
+/* The file this_boot_id reads.  */
+#define BOOT_ID_FILE "/proc/sys/kernel/random/boot_id"
+
+/* This boot's id (BOOT_ID_FILE), or "" if unknown.  */
 char const *this_boot_id (void);
 
 /* Why this_boot_id is "": the errno of reading that file (ENOENT
