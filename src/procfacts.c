@@ -28,6 +28,7 @@
 #include "c-ctype.h"
 #include "same-inode.h"
 #include "xgethostname.h"
+#include "xvasprintf.h"
 
 /* What read_proc_stat reads.  */
 struct proc_stat
@@ -287,8 +288,11 @@ process_command (pid_t pid, char *buf, size_t size)
                         word);
       if (w < 0 || (size_t) w >= size - len)
         {
-          if (size > 4)
-            memcpy (buf + size - 4, "...", 4);
+          /* Cut as copy_one_line does, between two characters.  */
+          buf[len] = '\0';
+          char *line = xasprintf ("%s%s%s", buf, len ? " " : "", word);
+          copy_one_line (buf, size, line);
+          free (line);
           return;
         }
       len += w;

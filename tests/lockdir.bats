@@ -2752,6 +2752,23 @@ M.last"
   wait "$BG"
 }
 
+# The script form names its caller's command line, read from /proc, as
+# shell words: the 24 bytes of "sh -c 'lockdir L; :' sh " and the "x"
+# leave 2019 for the two-byte characters before the "...", so a cut in
+# bytes would end in half a character.
+@test "a caller's long UTF-8 command line is cut between two characters in the owner record" {
+  local long
+  long=$(printf 'é%.0s' {1..1100})
+  LC_ALL=C.UTF-8 sh -c 'lockdir L; :' sh "x$long"
+  local line
+  line=$(grep -a '^command=' L/owner.*)
+  [[ $line == "command=sh -c 'lockdir L; :' sh xéé"*"é..." ]] ||
+    fail "not cut as expected: $(tail -c 40 <<<"$line" | od -c)"
+  iconv -f UTF-8 -t UTF-8 <<<"$line" >/dev/null ||
+    fail "the command line in the record is not valid UTF-8"
+  ((${#line} <= 8 + 2047)) || fail "${#line} bytes"
+}
+
 # --- leases in the script form (issue 12) -------------------------------------------
 
 @test "--renew refreshes a script's leased lock; only its owner may renew it" {
