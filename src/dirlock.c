@@ -3070,7 +3070,15 @@ dirlock_list (char const *dir,
             }
           if (errnum)
             {
+              /* Beside LOCK's history it is LOCK's queue: LOCK is
+                 listed for its history, and its reading names it.  */
+              char *history = xasprintf ("%s%s", lock_name, LAST_SUFFIX);
+              bool beside_history = fstatat (dir_fd, history, &st,
+                                             AT_SYMLINK_NOFOLLOW) == 0;
+              free (history);
               free (lock_name);
+              if (beside_history)
+                continue;
               lock_name = xstrdup (name);
             }
         }

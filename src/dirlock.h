@@ -399,8 +399,8 @@ bool dirlock_acquired_time (struct dirlock_owner const *owner,
    dirlock_read tells), and every free lock that left only its history
    NAME.last.  ERRNUM is 0, or the errno of a failed read of NAME, a
    directory named like a queue that might be a lock (EIO; EACCES
-   where no lock has the name it would be the queue of).  Return 0, or
-   -1 with errno.  */
+   where neither a lock nor the history of one has the name it would be
+   the queue of).  Return 0, or -1 with errno.  */
 int dirlock_list (char const *dir,
                   void (*each) (char const *name, int errnum, void *arg),
                   void *arg);

@@ -2972,6 +2972,25 @@ M.last"
   lockdir -u x.queue
 }
 
+# x.last says x was a lock: the x.queue beside it is x's queue, and x,
+# listed for its history, names it; not a second time alone.
+@test "--list: an x.queue that may not be read, beside x.last with no lock x, is named once, as x's queue (3)" {
+  require_root
+  require_setpriv
+  chmod o+x "$BATS_TEST_TMPDIR"
+  mkdir M
+  lockdir x
+  lockdir -u x
+  mkdir x.queue
+  chmod 700 x.queue
+  # Before, also "cannot read 'x.queue': Permission denied" on a line
+  # of its own.
+  run --separate-stderr as_nobody lockdir --list .
+  assert_failure 3
+  assert_output "M: free"
+  assert_equal "$stderr" "lockdir: cannot read 'x': cannot read 'x.queue': Permission denied"
+}
+
 @test "--list: a failed read (EIO) of a directory L.queue names L.queue, or L if L's read failed, status 3; the others are shown" {
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir M
