@@ -2150,8 +2150,10 @@ main (int argc, char **argv)
                  "every record");
   if (opt.stamp_format)
     {
-      /* Month and day names, %c and %x follow the locale, as date's do
-         (tool_init set only LC_CTYPE).  */
+      /* Month and day names, %c and %x follow the locale, as date's do;
+         LC_CTYPE too, which %^B's upper case and the names' multibyte
+         characters follow (otherwise loaded only to quote a name).  */
+      load_ctype_locale ();
       setlocale (LC_TIME, "");
       check_stamp_format (opt.stamp_format, opt.terminator);
     }

@@ -227,6 +227,8 @@ assert_bad_operand() {
   done
   LC_ALL=C.UTF-8 strace -f -e trace=openat -o trace safe-append -t '%b' -c x log
   grep -q '/LC_TIME"' trace || fail "safe-append -t did not load LC_TIME"
+  # Its names' characters and %^B's upper case follow LC_CTYPE.
+  grep -q '/LC_CTYPE"' trace || fail "safe-append -t did not load LC_CTYPE"
 }
 
 # The locale is loaded as the message is made: the name in it must
