@@ -2731,6 +2731,19 @@ M.last"
   wait "$BG"
 }
 
+# Assert that L's owner record names the command line PREFIX and then
+# two-byte characters, cut between two of them before its "...", within
+# what the record keeps (DIRLOCK_COMMAND_MAX, 2047 bytes).
+assert_command_cut_between_characters() {
+  local line
+  line=$(grep -a '^command=' L/owner.*)
+  [[ $line == "command=$1éé"*"é..." ]] ||
+    fail "not cut as expected: $(tail -c 40 <<<"$line" | od -c)"
+  iconv -f UTF-8 -t UTF-8 <<<"$line" >/dev/null ||
+    fail "the command line in the record is not valid UTF-8"
+  ((${#line} <= 8 + 2047)) || fail "${#line} bytes"
+}
+
 # The owner record keeps DIRLOCK_COMMAND_MAX (2047) bytes of the command
 # line, the last three "...": the 25 bytes of "sh -c 'read x <gate' sh x"
 # leave 2019 for the two-byte characters, so a cut in bytes would end in
@@ -2741,13 +2754,7 @@ M.last"
   long=$(printf 'é%.0s' {1..1100})
   LC_ALL=C.UTF-8 background lockdir L sh -c 'read x <gate' sh "x$long"
   wait_until sh -c 'grep -qs "^child_pid=" L/owner.*'
-  local line
-  line=$(grep -a '^command=' L/owner.*)
-  [[ $line == "command=sh -c 'read x <gate' sh xéé"*"é..." ]] ||
-    fail "not cut as expected: $(tail -c 40 <<<"$line" | od -c)"
-  iconv -f UTF-8 -t UTF-8 <<<"$line" >/dev/null ||
-    fail "the command line in the record is not valid UTF-8"
-  ((${#line} <= 8 + 2047)) || fail "${#line} bytes"
+  assert_command_cut_between_characters "sh -c 'read x <gate' sh x"
   echo >gate
   wait "$BG"
 }
@@ -2760,13 +2767,7 @@ M.last"
   local long
   long=$(printf 'é%.0s' {1..1100})
   LC_ALL=C.UTF-8 sh -c 'lockdir L; :' sh "x$long"
-  local line
-  line=$(grep -a '^command=' L/owner.*)
-  [[ $line == "command=sh -c 'lockdir L; :' sh xéé"*"é..." ]] ||
-    fail "not cut as expected: $(tail -c 40 <<<"$line" | od -c)"
-  iconv -f UTF-8 -t UTF-8 <<<"$line" >/dev/null ||
-    fail "the command line in the record is not valid UTF-8"
-  ((${#line} <= 8 + 2047)) || fail "${#line} bytes"
+  assert_command_cut_between_characters "sh -c 'lockdir L; :' sh x"
 }
 
 # --- leases in the script form (issue 12) -------------------------------------------
