@@ -1423,6 +1423,24 @@ copy_one_line (char *buf, size_t size, char const *str)
   strcpy (buf + len, ellipsis);
 }
 
+char *
+shell_words_line (char *const *argv)
+{
+  size_t size = 1;
+  for (char *const *a = argv; *a; a++)
+    size += strlen (quotearg_n_style (0, shell_escape_quoting_style, *a)) + 1;
+  char *line = xmalloc (size);
+  char *p = line;
+  *p = '\0';
+  for (char *const *a = argv; *a; a++)
+    {
+      if (p != line)
+        *p++ = ' ';
+      p = stpcpy (p, quotearg_n_style (0, shell_escape_quoting_style, *a));
+    }
+  return line;
+}
+
 size_t
 script_caller_pids (pid_t owner_pid, pid_t pids[2])
 {

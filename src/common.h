@@ -421,6 +421,11 @@ int wait_until_replaced (struct parent_dir const *parent, char const *name,
    '?', and an overlong string ends in "...".  */
 void copy_one_line (char *buf, size_t size, char const *str);
 
+/* The words of ARGV (ending in NULL) joined by spaces, each quoted for
+   the shell where it needs to be: a command line as a user would type
+   it, for an owner record.  Free it with free.  */
+char *shell_words_line (char *const *argv);
+
 /* Append STR to a JSON document being built in OUT, quoted and escaped.  */
 void json_put_string (FILE *out, char const *str);
 

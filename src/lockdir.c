@@ -898,25 +898,6 @@ install_handlers (void)
   sigaction (SIGCHLD, &act, NULL);
 }
 
-/* COMMAND's command line as shell words, for the owner record.  */
-static char *
-command_line (char **argv)
-{
-  size_t size = 1;
-  for (char **a = argv; *a; a++)
-    size += strlen (quotearg_n_style (0, shell_escape_quoting_style, *a)) + 1;
-  char *line = xmalloc (size);
-  char *p = line;
-  *p = '\0';
-  for (char **a = argv; *a; a++)
-    {
-      if (p != line)
-        *p++ = ' ';
-      p = stpcpy (p, quotearg_n_style (0, shell_escape_quoting_style, *a));
-    }
-  return line;
-}
-
 /* Reap CHILD if it has exited, and then forget it as the target of
    forwarded signals in the same step, with them blocked.  Return
    waitpid's result, which also tells when CHILD, in a process group of
@@ -1290,7 +1271,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
     .shared = opt->shared,
     .fifo = !opt->no_queue,
   };
-  char *command = with_command ? command_line (argv) : NULL;
+  char *command = with_command ? shell_words_line (argv) : NULL;
   config.command = command;
   if (with_command)
     {
@@ -1796,7 +1777,7 @@ run_in_etcd (char **operands, char **command, struct options *opt,
   etcd->print_token = opt->print_token;
   etcd->verbose = opt->verbose;
   etcd->quiet = opt->quiet;
-  etcd->command_line = command[0] ? command_line (command) : NULL;
+  etcd->command_line = command[0] ? shell_words_line (command) : NULL;
   return etcd_lockdir (operands[0], command, etcd);
 }
 

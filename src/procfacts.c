@@ -27,8 +27,8 @@
 
 #include "c-ctype.h"
 #include "same-inode.h"
+#include "xalloc.h"
 #include "xgethostname.h"
-#include "xvasprintf.h"
 
 /* What read_proc_stat reads.  */
 struct proc_stat
@@ -279,24 +279,17 @@ process_command (pid_t pid, char *buf, size_t size)
   ssize_t n = read_small_file (path, args, sizeof args);
   if (n <= 0)
     return;
-  size_t len = 0;
+  /* /proc/PID/cmdline is the arguments, each ending in a null byte;
+     an empty argument is that byte alone.  */
+  char **argv = xnmalloc (n + 1, sizeof *argv);
+  size_t argc = 0;
   for (char *arg = args; arg < args + n; arg += strlen (arg) + 1)
-    {
-      char const *word = quotearg_n_style (0, shell_escape_quoting_style,
-                                           arg);
-      int w = snprintf (buf + len, size - len, "%s%s", len ? " " : "",
-                        word);
-      if (w < 0 || (size_t) w >= size - len)
-        {
-          /* Cut as copy_one_line does, between two characters.  */
-          buf[len] = '\0';
-          char *line = xasprintf ("%s%s%s", buf, len ? " " : "", word);
-          copy_one_line (buf, size, line);
-          free (line);
-          return;
-        }
-      len += w;
-    }
+    argv[argc++] = arg;
+  argv[argc] = NULL;
+  char *line = shell_words_line (argv);
+  copy_one_line (buf, size, line);
+  free (line);
+  free (argv);
 }
 
 
