@@ -1621,13 +1621,18 @@ name_cut_length (char const *name, size_t max)
   size_t len = strlen (name);
   if (len <= max)
     return len;
-  if (u8_check ((uint8_t const *) name, len))
-    return max;
   /* Back to the first byte of the character that would be split: a
-     UTF-8 continuation byte is 10xxxxxx.  */
-  while (max > 0 && ((unsigned char) name[max] & 0xc0) == 0x80)
-    max--;
-  return max;
+     UTF-8 continuation byte is 10xxxxxx, and a character has at most
+     three.  */
+  size_t cut = max;
+  while (cut > 0 && max - cut < 3
+         && ((unsigned char) name[cut] & 0xc0) == 0x80)
+    cut--;
+  /* Cut there if the part kept is valid UTF-8 and a character starts
+     there; what follows the cut is not kept, so it may be anything.  */
+  bool at_character = (((unsigned char) name[cut] & 0xc0) != 0x80
+                       && !u8_check ((uint8_t const *) name, cut));
+  return at_character ? cut : max;
 }
 
 mode_t

@@ -211,10 +211,11 @@ void check_operand (char const *operand);
 bool has_trailing_slash (char const *path);
 
 /* The length of NAME cut to at most MAX bytes, to make a longer name
-   from (or a record's line: copy_one_line).  A NAME that is valid
-   UTF-8 is cut between two characters, whatever the locale: a name's
-   bytes do not change with the locale of the call that reads them.
-   Any other NAME is cut in bytes.  */
+   from (or a record's line: copy_one_line).  A NAME whose first MAX
+   bytes are valid UTF-8 but for a character they would split is cut
+   before that character, whatever the locale: a name's bytes do not
+   change with the locale of the call that reads them.  Any other NAME
+   is cut in bytes.  */
 size_t name_cut_length (char const *name, size_t max);
 
 /* Open the directory holding PATH.  Return false (errno set) if it

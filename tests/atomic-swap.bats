@@ -1371,29 +1371,34 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   # '.atomic-swap-backup.XXXXXX' it is cut to fit NAME_MAX (255), and
   # the 229 bytes left would end in half an e-acute.  The name is UTF-8
   # whatever the locale of the call, so the cut is the same in both.
-  local e=$'\xc3\xa9' long='' kept='' i loc
+  # Only the part kept must be UTF-8: a byte that is not, past the cut
+  # (the second name), changes nothing.
+  local e=$'\xc3\xa9' long='' kept='' i loc name
   for ((i = 0; i < 120; i++)); do long+=$e; done
   for ((i = 0; i < 114; i++)); do kept+=$e; done
-  for loc in C.UTF-8 C; do
-    if [ "$loc" = C.UTF-8 ]; then
-      locale -a | grep -qix 'c\.utf-\?8' || continue
-    fi
-    mkdir -p "$long" releases/1
-    echo "old-$loc" >"$long/index.html"
-    run --separate-stderr env LC_ALL=$loc \
-      atomic-swap -q -p -s --exchange-dir releases/1 "$long"
-    assert_success
-    [ -z "$stderr" ] || fail "unexpected message: $stderr"
-    backup=$output
-    printf '%s' "$backup" | iconv -f UTF-8 -t UTF-8 >/dev/null ||
-      fail "the backup name is not valid UTF-8 (LC_ALL=$loc): $backup"
-    [ "${#backup}" -le 255 ] ||
-      fail "the backup name is ${#backup} bytes (LC_ALL=$loc)"
-    [[ $backup == "$kept.atomic-swap-backup."?????? ]] ||
-      fail "unexpected backup name (LC_ALL=$loc): $backup"
-    assert_equal "$(cat "$backup/index.html")" "old-$loc"
-    assert_equal "$(readlink "$long")" releases/1
-    rm -- "$long"
+  for name in "$long" "$long"$'\xff'; do
+    for loc in C.UTF-8 C; do
+      if [ "$loc" = C.UTF-8 ]; then
+        locale -a | grep -qix 'c\.utf-\?8' || continue
+      fi
+      mkdir -p "$name" releases/1
+      echo "old-$loc" >"$name/index.html"
+      run --separate-stderr env LC_ALL=$loc \
+        atomic-swap -q -p -s --exchange-dir releases/1 "$name"
+      assert_success
+      [ -z "$stderr" ] || fail "unexpected message: $stderr"
+      backup=$output
+      printf '%s' "$backup" | iconv -f UTF-8 -t UTF-8 >/dev/null ||
+        fail "the backup name is not valid UTF-8 (LC_ALL=$loc): $backup"
+      [ "${#backup}" -le 255 ] ||
+        fail "the backup name is ${#backup} bytes (LC_ALL=$loc)"
+      [[ $backup == "$kept.atomic-swap-backup."?????? ]] ||
+        fail "unexpected backup name (LC_ALL=$loc): $backup"
+      assert_equal "$(cat "$backup/index.html")" "old-$loc"
+      assert_equal "$(readlink "$name")" releases/1
+      rm -- "$name"
+      rm -r -- "$backup"
+    done
   done
   assert_no_temporaries atomic-swap
 }
