@@ -99,6 +99,34 @@ append_mbs() {   # writer [file: append.tsv, or append-pipe.tsv]
   awk -F'\t' -v w="$1" '$2 == w && $5 == $4 && $3 > 0 { print $4 / 1048576 / ($3 / 1e6) }' "${2:-append.tsv}"
 }
 
+# Per round, the figure of case OURS over that of case THEIRS, for the
+# rounds that have both, on standard input as "ROUND<tab>CASE<tab>VALUE"
+# lines; printed as "LOWEST-HIGHEST" ("-" if no round has both).
+round_range() {
+  awk -F'\t' -v a="$1" -v b="$2" '
+    $2 == a { ours[$1] = $3 } $2 == b { theirs[$1] = $3 }
+    END {
+      for (r in ours) if ((r in theirs) && theirs[r] > 0) {
+        x = ours[r] / theirs[r]
+        if (!n++ || x < lo) lo = x
+        if (n == 1 || x > hi) hi = x
+      }
+      if (n) printf "%.2f-%.2f\n", lo, hi; else print "-" }'
+}
+# The same for the goals' figures: the cost of one call (its ratio to
+# /bin/true in each round), ms per acquisition under contention, MB/s
+# of an append.
+spawn_range() { awk -F'\t' '{ print $1 "\t" $2 "\t" $4 }' spawn.tsv | round_range "$1" "$2"; }
+contention_range() {
+  awk -F'\t' '$8 ~ /^ok:0$/ && $6 == $7 { print $1 "\t" $2 "\t" $5 / $7 }' contention.tsv |
+    round_range "$1" "$2"
+}
+append_range() {   # writer, peer [file: append.tsv, or append-pipe.tsv]
+  [ -f "${3:-append.tsv}" ] || { echo -; return; }
+  awk -F'\t' '$5 == $4 && $3 > 0 { print $1 "\t" $2 "\t" $4 / $3 }' "${3:-append.tsv}" |
+    round_range "$1" "$2"
+}
+
 {
 # ---------------------------------------------------------------------
 echo "# atomicutils benchmark report"
@@ -147,7 +175,10 @@ echo
 echo "Judged in the scratch directory.  Where a figure was measured in a tmpfs"
 echo "directory or in a journaled ext4 too, its ratio there follows, and"
 echo "whether the goal is met there: a lock's files cost less in both than on"
-echo "an ext4 without a journal mounted with \`discard\`."
+echo "an ext4 without a journal mounted with \`discard\`.  The ratio of each"
+echo "round alone (ours over the peer's, in the scratch directory) shows the"
+echo "noise: where the rounds fall on both sides of the bound, the verdict"
+echo "says so, and another run may turn it."
 echo
 flock_spawn=$(spawn_ratio 'flock L true')
 lockdir_spawn=$(spawn_ratio 'lockdir L true')
@@ -163,13 +194,20 @@ sa_torn=$(awk -F'\t' '$1 == "safe-append" { print $5 }' torn.tsv | sed -n 's/.*t
 meets() {   # ratio, comparison (le|ge), bound
   awk -v r="$1" -v b="$3" -v c="$2" 'BEGIN { exit !(c == "le" ? r <= b : r >= b) }'
 }
-# goal GOAL MEASURED RATIO COMPARISON BOUND: one row; the verdict in the
-# other places is taken from place_ratio, which the caller sets (with
-# in_places) or empties.
+# goal GOAL MEASURED RATIO COMPARISON BOUND ROUNDS: one row; ROUNDS is
+# the lowest and highest ratio of the rounds ("-" if not measured in
+# rounds); the verdict in the other places is taken from place_ratio,
+# which the caller sets (with in_places) or empties.
 goal() {
-  local met=no place where=
+  local met=no place where='' lo hi
   if [ "$3" = - ]; then met='not measured'
   elif meets "$3" "$4" "$5"; then met=yes
+  fi
+  if [ "$6" != - ]; then
+    lo=${6%-*} hi=${6#*-}
+    if [ "$(meets "$lo" "$4" "$5" && echo y)" != "$(meets "$hi" "$4" "$5" && echo y)" ]; then
+      met="$met (the rounds fall on both sides)"
+    fi
   fi
   for place in "${other_places[@]}"; do
     case ${place_ratio[$place]:--} in -) continue ;; esac
@@ -179,11 +217,11 @@ goal() {
       where="$where; ${place_label[$place]}: no"
     fi
   done
-  echo "| $1 | $2 | $met$where |"
+  echo "| $1 | $2 | $6 | $met$where |"
   place_ratio=()
 }
-echo "| goal | measured | met |"
-echo "| --- | --- | --- |"
+echo "| goal | measured | ratio in each round, lowest-highest | met |"
+echo "| --- | --- | --- | --- |"
 r=$(ratio "$lockdir_spawn" "$flock_spawn")
 hold=
 hold_lockdir=$(holding_us scratch lockdir | cut -f1)
@@ -191,30 +229,36 @@ hold_flock=$(holding_us scratch flock | cut -f1)
 [ "$hold_lockdir" != - ] && [ "$hold_flock" != - ] &&
   hold="; the lock's own part (one holding, no process, section 1): $(fmt "$hold_lockdir" 0) vs $(fmt "$hold_flock" 0) µs"
 in_places spawn_ratio 'lockdir L true' 'flock L true'
-goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x ($(fmt "$lockdir_spawn" 2)x vs $(fmt "$flock_spawn" 2)x /bin/true)$places_text$(in_utf8 'lockdir L true' 'flock L true')$hold" "$r" le 1.0
+goal '`lockdir L true` at most 1.0x `flock L true`' "${r}x ($(fmt "$lockdir_spawn" 2)x vs $(fmt "$flock_spawn" 2)x /bin/true)$places_text$(in_utf8 'lockdir L true' 'flock L true')$hold" "$r" le 1.0 \
+  "$(spawn_range 'lockdir L true' 'flock L true')"
 r=$(ratio "$lockdir_h" "$flock_h")
 in_places handoff_p50 lockdir flock
-goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$places_text" "$r" le 1.0
+goal 'hand-off at most flock'"'"'s (p50)' "lockdir $(fmt "$lockdir_h") ms, flock $(fmt "$flock_h") ms (${r}x)$places_text" "$r" le 1.0 -
 r=$(ratio "$lockdir_acq" "$flock_acq")
 nq_acq=$(contention_median 'lockdir --no-queue')
 nq=
 [ "$nq_acq" != - ] && nq="; without the queue (\`--no-queue\`): $(ratio "$nq_acq" "$flock_acq")x"
 in_places contention_median lockdir flock
-goal 'contention at most 1.0x flock' "${r}x ($(fmt "$lockdir_acq") vs $(fmt "$flock_acq") ms per acquisition)$nq$places_text" "$r" le 1.0
+goal 'contention at most 1.0x flock' "${r}x ($(fmt "$lockdir_acq") vs $(fmt "$flock_acq") ms per acquisition)$nq$places_text" "$r" le 1.0 \
+  "$(contention_range lockdir flock)"
 r=$(ratio "$(spawn_ratio 'excl-create f')" "$(spawn_ratio 'sh set -C')")
 in_places spawn_ratio 'excl-create f' 'sh set -C'
-goal '`excl-create` at most `set -C`' "${r}x$places_text$(in_utf8 'excl-create f' 'sh set -C')" "$r" le 1.0
+goal '`excl-create` at most `set -C`' "${r}x$places_text$(in_utf8 'excl-create f' 'sh set -C')" "$r" le 1.0 \
+  "$(spawn_range 'excl-create f' 'sh set -C')"
 r=$(ratio "$(spawn_ratio 'atomic-swap -s')" "$(spawn_ratio 'ln -sfn')")
 in_places spawn_ratio 'atomic-swap -s' 'ln -sfn'
-goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$places_text$(in_utf8 'atomic-swap -s' 'ln -sfn')" "$r" le 1.0
+goal '`atomic-swap -s` at most `ln -sfn`' "${r}x$places_text$(in_utf8 'atomic-swap -s' 'ln -sfn')" "$r" le 1.0 \
+  "$(spawn_range 'atomic-swap -s' 'ln -sfn')"
 r=$(ratio "$sa_pipe_mbs" "$cat_pipe_mbs")
 if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
 goal 'streaming safe-append at least 1.0x `cat >>`, 0 torn lines: from a producer (`producer | writer`)' \
-  "$(fmt "$sa_pipe_mbs" 0) vs $(fmt "$cat_pipe_mbs" 0) MB/s (${r}x); torn lines: ${sa_torn:-not measured}" "$r" ge 1.0
+  "$(fmt "$sa_pipe_mbs" 0) vs $(fmt "$cat_pipe_mbs" 0) MB/s (${r}x); torn lines: ${sa_torn:-not measured}" "$r" ge 1.0 \
+  "$(append_range safe-append 'cat >>' append-pipe.tsv)"
 r=$(ratio "$sa_mbs" "$cat_mbs")
 if [ "${sa_torn:-x}" != 0 ]; then r=-; fi
 goal '... and from a file (`writer <file`)' \
-  "$(fmt "$sa_mbs" 0) vs $(fmt "$cat_mbs" 0) MB/s (${r}x)" "$r" ge 1.0
+  "$(fmt "$sa_mbs" 0) vs $(fmt "$cat_mbs" 0) MB/s (${r}x)" "$r" ge 1.0 \
+  "$(append_range safe-append 'cat >>')"
 echo
 
 # ---------------------------------------------------------------------
