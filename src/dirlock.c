@@ -2322,10 +2322,10 @@ acquire_in_parent (struct dirlock *lock, char const *path,
   return result;
 }
 
-int
-dirlock_acquire_with (struct dirlock *lock, char const *path,
-                      struct timespec deadline,
-                      struct dirlock_config const *config)
+/* Make LOCK hold nothing yet, for dirlock_acquire_with and
+   dirlock_acquire_at.  */
+static void
+start_acquiring (struct dirlock *lock)
 {
   clear_fault ();
   lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
@@ -2334,6 +2334,14 @@ dirlock_acquire_with (struct dirlock *lock, char const *path,
   lock->signals_held = false;
   lock->dir_left_errno = 0;
   lock->temps_left = (struct dirlock_temps_left) { 0 };
+}
+
+int
+dirlock_acquire_with (struct dirlock *lock, char const *path,
+                      struct timespec deadline,
+                      struct dirlock_config const *config)
+{
+  start_acquiring (lock);
   if (!open_parent (path, &lock->parent))
     return -1;
   return acquire_in_parent (lock, path, deadline, config);
@@ -2344,13 +2352,7 @@ dirlock_acquire_at (struct dirlock *lock, int dirfd, char const *name,
                     struct timespec deadline,
                     struct dirlock_config const *config)
 {
-  clear_fault ();
-  lock->lock_fd = lock->owner_fd = lock->last.fd = -1;
-  lock->spent_fds[0] = lock->spent_fds[1] = -1;
-  lock->held_record.slot = lock->held_dir.slot = -1;
-  lock->signals_held = false;
-  lock->dir_left_errno = 0;
-  lock->temps_left = (struct dirlock_temps_left) { 0 };
+  start_acquiring (lock);
   if (!name[0] || strchr (name, '/') || strcmp (name, ".") == 0
       || strcmp (name, "..") == 0)
     {
