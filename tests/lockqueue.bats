@@ -144,6 +144,24 @@ break_with_queue_unread() {
 
 # --- order -----------------------------------------------------------------
 
+# start_ordered_waiter K [OPTION]...: start waiter K in the background
+# (BG), lockdir OPTION... -w 60s L, whose command appends K to order;
+# waiter 1 is slowed by slow_first_rename.  Set pid to the waiting
+# lockdir's pid (waiter 1's is a child of BG).  Uses the caller's round r.
+start_ordered_waiter() {
+  local k=$1
+  shift
+  if ((k == 1)); then
+    background slow_first_rename lockdir "$@" -w 60s L \
+      sh -c "echo $k >>order"
+    pid=$(child_of "$BG")
+    [ -n "$pid" ] || fail "round $r: waiter 1 has no lockdir process"
+  else
+    background lockdir "$@" -w 60s L sh -c "echo $k >>order"
+    pid=$BG
+  fi
+}
+
 # fifo_rounds ROUNDS [OPTION]...: in each round, hold L and let 8
 # waiters (lockdir OPTION... -w 60s L) arrive 50 ms apart, waiter k+1
 # only once waiter k visibly waits; waiter 1 is slowed by
@@ -161,15 +179,7 @@ fifo_rounds() {
     wait_until holds_with_command L "$HOLDER"
     local waiters=()
     for ((k = 1; k <= 8; k++)); do
-      if ((k == 1)); then
-        background slow_first_rename lockdir "$@" -w 60s L \
-          sh -c "echo $k >>order"
-        pid=$(child_of "$BG")
-        [ -n "$pid" ] || fail "round $r: waiter 1 has no lockdir process"
-      else
-        background lockdir "$@" -w 60s L sh -c "echo $k >>order"
-        pid=$BG
-      fi
+      start_ordered_waiter "$k" "$@"
       waiters+=("$BG")
       wait_until waiting L "$pid"
       sleep 0.05    # the issue's arrival spacing, not a synchronisation
@@ -926,15 +936,7 @@ mixed_timeouts() {
   for ((i = 0; i < 25; i++)); do
     if ((i % 5 == 2)); then
       j=$((j + 1))
-      if ((j == 1)); then
-        background slow_first_rename lockdir "$@" -w 60s L \
-          sh -c "echo $j >>order"
-        pid=$(child_of "$BG")
-        [ -n "$pid" ] || fail "round $r: waiter 1 has no lockdir process"
-      else
-        background lockdir "$@" -w 60s L sh -c "echo $j >>order"
-        pid=$BG
-      fi
+      start_ordered_waiter "$j" "$@"
       longs+=("$BG")
       wait_until waiting L "$pid"
     else
