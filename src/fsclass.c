@@ -1503,6 +1503,13 @@ fs_explain_at (char const *shown, int dirfd, char const *name,
                char const *dir_shown)
 {
   int fd = name ? openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+  /* Only ENOENT means NAME is not there yet.  One that cannot be
+     looked up (EACCES, ENAMETOOLONG) may well be there, or never.  */
+  if (name && fd < 0 && errno != ENOENT)
+    {
+      error (0, errno, "cannot examine %s", quoteaf (shown));
+      return EXIT_SYSERR;
+    }
   struct fs_info info;
   if (!fs_identify (dirfd, name, &info))
     {

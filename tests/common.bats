@@ -190,6 +190,27 @@ assert_bad_operand() {
   assert_equal "$(readlink link)" .
 }
 
+# --- --check-fs ------------------------------------------------------------
+
+@test "--check-fs says 'not there yet' only of a name that is not there" {
+  require_setpriv
+  # x exists, in a directory nobody may search: it cannot be looked up,
+  # which is not "not there yet".
+  mkdir -p locked
+  : >locked/x
+  chmod 000 locked
+  local long tool
+  long=$(printf 'a%.0s' {1..256})
+  for tool in atomic-swap excl-create lockdir; do
+    run as_nobody "$tool" --check-fs locked/x
+    assert_failure 3
+    assert_output "$tool: cannot examine 'locked/x': Permission denied"
+    run "$tool" --check-fs "$long"
+    assert_failure 3
+    assert_output "$tool: cannot examine '$long': File name too long"
+  done
+}
+
 # --- locale ---------------------------------------------------------------
 
 # Each category setlocale loads costs a few opens; only LC_CTYPE is used
