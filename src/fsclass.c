@@ -1560,6 +1560,12 @@ fs_explain_at (char const *shown, int dirfd, char const *name,
 int
 fs_explain_operands (int n, char **paths)
 {
+  /* "" names nothing here either: the usage error of every other form
+     of the tools (lockdir's --check-fs included), before any report.
+     "." and "/" are examined, as directories.  */
+  for (int i = 0; i < n; i++)
+    if (!*paths[i])
+      check_operand (paths[i]);
   int status = EXIT_DONE;
   for (int i = 0; i < n; i++)
     {

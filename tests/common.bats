@@ -211,6 +211,20 @@ assert_bad_operand() {
   done
 }
 
+@test "--check-fs '' is the usage error '' is everywhere else" {
+  local tool
+  for tool in atomic-swap excl-create safe-append lockdir; do
+    run "$tool" --check-fs -- ''
+    assert_usage_error "$tool"
+    assert_line --index 0 "$tool: invalid operand '': empty name"
+  done
+  # Checked before any report is printed.
+  run excl-create --check-fs . ''
+  assert_usage_error excl-create
+  assert_line --index 0 "excl-create: invalid operand '': empty name"
+  assert_equal "${#lines[@]}" 2
+}
+
 # --- locale ---------------------------------------------------------------
 
 # Each category setlocale loads costs a few opens; only LC_CTYPE is used
