@@ -195,7 +195,8 @@ Always:\n\
       --force           go ahead on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
       --check-fs        print what each operand's filesystem guarantees,\n\
-                          and exit\n\
+                          and exit (with --symlink, LINK's: TARGET is\n\
+                          not looked up)\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
@@ -1918,7 +1919,11 @@ main (int argc, char **argv)
     {
       if (n_operands == 0)
         usage_error ("missing operand");
-      return fs_explain_operands (n_operands, argv + optind);
+      /* -s TARGET LINK: TARGET is text for the link, never looked up
+         (and relative to LINK's directory): only LINK's filesystem
+         is changed.  */
+      int skip = symlink_form && n_operands > 1;
+      return fs_explain_operands (n_operands - skip, argv + optind + skip);
     }
 
   if (symlink_form && no_clobber_form)

@@ -1603,6 +1603,22 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_line --regexp "^  RENAME_NOREPLACE +(safe|warn|refuse)"
 }
 
+@test "-s --check-fs examines LINK only: TARGET is text, not a path" {
+  # The link this would make is fine (dangling targets are allowed);
+  # TARGET is never looked up, so --check-fs must not fail on it.
+  run atomic-swap -s --check-fs nodir/target current
+  assert_success
+  assert_line --index 0 --regexp "^current: [a-z0-9.]+ \("
+  refute_output --partial nodir
+  run atomic-swap -s nodir/target current
+  assert_success
+  assert_equal "$(readlink current)" nodir/target
+  # One operand is LINK.
+  run atomic-swap -s --check-fs current
+  assert_success
+  assert_line --index 0 --regexp "^current: "
+}
+
 # --- signals -------------------------------------------------------------------------
 
 # Run atomic-swap ARGS... stopped just before its first renameat2, with
