@@ -959,17 +959,10 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
           return false;
         }
 
-      struct timespec wake = earlier_deadline (next_beat, kill_at);
-      if (!*timed_out)
-        wake = earlier_deadline (wake, stop_at);
-      struct pollfd pfd = { .fd = sigchld_pipe[0], .events = POLLIN };
-      if (poll (&pfd, 1, poll_timeout_ms (wake)) > 0)
-        {
-          char buf[64];
-          while (read (sigchld_pipe[0], buf, sizeof buf) > 0)
-            continue;
-        }
-
+      /* The deadlines are judged only now, after a wait that found
+         CHILD still running: a COMMAND that exited in time, while we
+         slept past its --max-runtime (a loaded machine), did not run
+         too long.  */
       if (deadline_passed (next_beat))
         {
           if (dirlock_heartbeat (lock) != 0 && !lost_reported)
@@ -996,6 +989,17 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
         {
           signal_command (child, command_has_group, SIGKILL);
           kill_at = infinite_duration;
+        }
+
+      struct timespec wake = earlier_deadline (next_beat, kill_at);
+      if (!*timed_out)
+        wake = earlier_deadline (wake, stop_at);
+      struct pollfd pfd = { .fd = sigchld_pipe[0], .events = POLLIN };
+      if (poll (&pfd, 1, poll_timeout_ms (wake)) > 0)
+        {
+          char buf[64];
+          while (read (sigchld_pipe[0], buf, sizeof buf) > 0)
+            continue;
         }
     }
 }

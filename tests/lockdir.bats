@@ -319,6 +319,24 @@ assert_command_usage_error() {
   assert_failure 124
 }
 
+@test "--max-runtime: a COMMAND that exited in time, seen only after the deadline (lockdir slept past it), keeps its status, not 124" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo gate
+  # lockdir's first poll, the wait for COMMAND, returns 3 s late (a
+  # loaded machine): COMMAND has exited long before its 2 s were up,
+  # and its SIGCHLD has come; only the reaping is late.
+  background sh -c 'strace -qq -o trace -e trace=poll,wait4 \
+      -e inject=poll:delay_exit=3000000:when=1 \
+      lockdir --max-runtime=2 L sh -c "echo >ready; read x <gate; exit 6"
+    echo "$?" >status'
+  wait_until test -e ready
+  echo >gate
+  wait "$BG"
+  grep -q 'CLD_EXITED.*si_status=6' trace || fail "$(cat trace)"
+  assert_equal "$(cat status)" 6
+  [ ! -e L ]
+}
+
 @test "--max-runtime=0 and inf set no limit, as --help says; COMMAND stays in lockdir's group" {
   local d
   for d in 0 inf; do
