@@ -608,6 +608,15 @@ dirlock_stale_reason (struct dirlock_owner const *owner)
   return v.stale;
 }
 
+bool
+dirlock_kept_by_command (struct dirlock_owner const *owner)
+{
+  struct verdict v;
+  judge (owner, &v);
+  return (!v.stale && v.live_pid > 0 && v.live_pid == owner->child_pid
+          && v.live_pid != owner->pid);
+}
+
 /* Does OWNER's record name process PID of this system (host, boot, pid
    namespace) with PID's current start time?  */
 static bool

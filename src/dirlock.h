@@ -351,6 +351,11 @@ int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
    expired"), or NULL if it may not.  */
 char const *dirlock_stale_reason (struct dirlock_owner const *owner);
 
+/* Is OWNER's holding kept only by its COMMAND: a holding of this
+   system whose owner (a lockdir killed with SIGKILL) is dead, and whose
+   command runs on?  */
+bool dirlock_kept_by_command (struct dirlock_owner const *owner);
+
 
 /* End whatever holding the lock PATH has, whoever its owner (of
    several shared holders, all), and put the record of every holding

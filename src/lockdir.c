@@ -667,7 +667,8 @@ report_lock_error (char const *lock, char const *doing, int errnum)
 }
 
 /* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,
-   for how long, doing what.  */
+   for how long, doing what; "by pid 124 on HOST for 5m12s (its
+   lockdir, pid 123, is gone): COMMAND" once only COMMAND holds it.  */
 static char const *
 describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
 {
@@ -679,12 +680,19 @@ describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
                 owner->empty ? "empty" : "not lockdir's: it names no pid");
       return buf;
     }
-  int n = snprintf (buf, size, "by pid %ld on %s%s", (long) owner->pid,
+  /* A lockdir killed with SIGKILL leaves the lock to its COMMAND:
+     name the process that holds it, not the dead one.  */
+  bool by_command = dirlock_kept_by_command (owner);
+  int n = snprintf (buf, size, "by pid %ld on %s%s",
+                    (long) (by_command ? owner->child_pid : owner->pid),
                     owner->host[0] ? owner->host : "an unknown host",
                     dirlock_other_boot (owner) ? " in another boot" : "");
   if (n >= 0 && (size_t) n < size && holding_age (owner, &age))
     n += snprintf (buf + n, size - n, " for %s",
                    format_age (age, age_text, sizeof age_text));
+  if (n >= 0 && (size_t) n < size && by_command)
+    n += snprintf (buf + n, size - n, " (its lockdir, pid %ld, is gone)",
+                   (long) owner->pid);
   if (n >= 0 && (size_t) n < size && owner->command[0])
     snprintf (buf + n, size - n, ": %s", owner->command);
   return buf;

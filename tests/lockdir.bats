@@ -1224,6 +1224,20 @@ start_held_in_vfork() {
   wait_until pgrep -P "$HOLDER" >/dev/null
 }
 
+@test "lockdir killed while its COMMAND lives: the busy message names COMMAND's pid, which holds the lock, and says that lockdir's is gone" {
+  mkfifo gate
+  background lockdir L sh -c 'echo $$ >child; read x <gate'
+  holder=$BG
+  wait_until test -s child
+  wait_until sh -c 'lockdir --status L | grep -q child_pid'
+  kill -KILL "$holder"
+  wait "$holder" || true
+  run lockdir -n L true
+  assert_failure 75
+  assert_output --regexp "^lockdir: 'L' is held by pid $(cat child) on $(uname -n) for [0-9]+s \\(its lockdir, pid $holder, is gone\\): sh -c 'echo \\\$\\\$ >child; read x <gate'\$"
+  echo >gate
+}
+
 @test "lockdir killed in vfork before COMMAND named itself: the lock is broken, and COMMAND never runs beside the next holder" {
   command -v strace >/dev/null || skip "strace is not installed"
   # SIGKILL ends lockdir while its child is held back (60 s, or until
