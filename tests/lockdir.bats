@@ -1187,7 +1187,11 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   wait_until lockdir -n -q L true
 }
 
-@test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
+# Hold L with "lockdir L sh -c 'echo $$ >child; read x <gate'", then
+# kill that lockdir (SIGKILL) once its COMMAND has named itself in the
+# record: COMMAND, whose pid is in child, holds L on until gate is
+# written to.  Sets holder to the dead lockdir's pid.
+kill_lockdir_under_command() {
   mkfifo gate
   background lockdir L sh -c 'echo $$ >child; read x <gate'
   holder=$BG
@@ -1195,6 +1199,10 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   kill -KILL "$holder"
   wait "$holder" || true
+}
+
+@test "lockdir killed while its COMMAND lives: not broken until COMMAND exits" {
+  kill_lockdir_under_command
   run lockdir -n -v L true
   assert_failure 75
   refute_output --partial "broke"
@@ -1225,13 +1233,7 @@ start_held_in_vfork() {
 }
 
 @test "lockdir killed while its COMMAND lives: the busy message names COMMAND's pid, which holds the lock, and says that lockdir's is gone" {
-  mkfifo gate
-  background lockdir L sh -c 'echo $$ >child; read x <gate'
-  holder=$BG
-  wait_until test -s child
-  wait_until sh -c 'lockdir --status L | grep -q child_pid'
-  kill -KILL "$holder"
-  wait "$holder" || true
+  kill_lockdir_under_command
   run lockdir -n L true
   assert_failure 75
   assert_output --regexp "^lockdir: 'L' is held by pid $(cat child) on $(uname -n) for [0-9]+s \\(its lockdir, pid $holder, is gone\\): sh -c 'echo \\\$\\\$ >child; read x <gate'\$"
