@@ -1629,10 +1629,13 @@ name_cut_length (char const *name, size_t max)
          && ((unsigned char) name[cut] & 0xc0) == 0x80)
     cut--;
   /* Cut there if the part kept is valid UTF-8 and a character starts
-     there; what follows the cut is not kept, so it may be anything.  */
+     there that MAX would split; what follows the cut is not kept, so
+     it may be anything.  Bytes up to MAX that are whole characters (a
+     stray continuation byte at MAX) are kept.  */
   bool at_character = (((unsigned char) name[cut] & 0xc0) != 0x80
                        && !u8_check ((uint8_t const *) name, cut));
-  return at_character ? cut : max;
+  bool split = u8_check ((uint8_t const *) name + cut, max - cut) != NULL;
+  return at_character && split ? cut : max;
 }
 
 mode_t

@@ -1403,6 +1403,30 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_no_temporaries atomic-swap
 }
 
+@test "--exchange-dir: a byte that is not UTF-8 right after the cut does not cut the backup name shorter" {
+  # The cut for the backup name is at 229 bytes.  A stray continuation
+  # byte (0x80) there belongs to no character of the part kept: the
+  # 229 bytes before it are kept whole, a character is not dropped.
+  local a229='' a227='' e=$'\xc3\xa9' i name kept
+  for ((i = 0; i < 227; i++)); do a227+=a; done
+  a229=${a227}aa
+  for name in "$a229"$'\x80' "$a227$e"$'\x80'; do
+    kept=${name%$'\x80'}
+    mkdir -p -- "$name" releases/1
+    run --separate-stderr env LC_ALL=C \
+      atomic-swap -q -p -s --exchange-dir releases/1 "$name"
+    assert_success
+    [ -z "$stderr" ] || fail "unexpected message: $stderr"
+    [[ $output == "$kept.atomic-swap-backup."?????? ]] ||
+      fail "unexpected backup name (${#output} bytes): $output"
+    assert_equal "$(printf '%s' "$output" | wc -c)" 255
+    assert_equal "$(readlink -- "$name")" releases/1
+    rm -- "$name"
+    rm -r -- "$output"
+  done
+  assert_no_temporaries atomic-swap
+}
+
 @test "an old link or directory kept at its temporary name is named from the current directory" {
   command -v strace >/dev/null || skip "strace is not installed"
   # The exchange is the first renameat2, the backup name the second:
