@@ -203,7 +203,7 @@ goal() {
   if [ "$3" = - ]; then met='not measured'
   elif meets "$3" "$4" "$5"; then met=yes
   fi
-  if [ "$6" != - ]; then
+  if [ "$6" != - ] && [ "$3" != - ]; then
     lo=${6%-*} hi=${6#*-}
     if [ "$(meets "$lo" "$4" "$5" && echo y)" != "$(meets "$hi" "$4" "$5" && echo y)" ]; then
       met="$met (the rounds fall on both sides)"
