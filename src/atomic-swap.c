@@ -1806,12 +1806,24 @@ repoint_symlink (char const *target, char const *link,
     block_cleanup_signals ();
   if (temp_create (&r.temp, r.parent.fd, TEMP_SYMLINK, 0, stored) != 0)
     {
+      int err = errno;
+      struct link_state now = { LINK_ABSENT, NULL };
+      enum refusal refusal = ACCEPTED;
+      if (read_link_state (r.parent.fd, r.parent.base, &now))
+        refusal = refusal_of (&r, r.parent.base, &now, opt->expect, opt);
+      /* A LINK that would be refused on any filesystem (a directory, a
+         file, not a directory as its slash asks) is the first reason,
+         not the read-only, full or forbidden directory: mending that
+         would only lead to the refusal.  */
+      if (refusal != ACCEPTED)
+        status = report_refusal (&r, &now, refusal, opt->expect, opt);
       /* The temporary's name is short: a name too long is TARGET.  */
-      if (errno == ENAMETOOLONG)
+      else if (err == ENAMETOOLONG)
         error (0, 0, "cannot create symbolic link %s: its target is too "
                "long (%zu bytes)", quoteaf (link), strlen (stored));
       else
-        error (0, errno, "cannot create symbolic link %s", quoteaf (link));
+        error (0, err, "cannot create symbolic link %s", quoteaf (link));
+      link_state_free (&now);
       if (signals_held)
         unblock_cleanup_signals ();
       goto out;

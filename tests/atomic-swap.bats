@@ -1555,6 +1555,40 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_equal "$out3" "atomic-swap: cannot move 'ro/x' to 'ro/b': Read-only file system"
 }
 
+@test "-s onto a directory, a file or a slashed non-directory on a read-only or full filesystem: that refusal is named, not the filesystem" {
+  require_root
+  mkdir fs
+  mount -t tmpfs -o size=1m,nr_inodes=8 tmpfs fs || skip "cannot mount tmpfs"
+  mkdir fs/rel fs/www
+  : >fs/file
+  ln -s rel fs/current
+  ln -s file fs/tofile
+  local out=() st=() i
+  for mode in full ro; do
+    if [ $mode = full ]; then
+      # Use up the inodes: the temporary link cannot be made.
+      i=0
+      while : 2>/dev/null >"fs/fill.$i"; do i=$((i + 1)); done
+    else
+      rm -f fs/fill.*
+      mount -o remount,ro fs || { umount fs; skip "cannot remount read-only"; }
+    fi
+    for args in "-s rel fs/www" "-s rel fs/file" "-s rel fs/tofile/"; do
+      run atomic-swap $args
+      out+=("$output") st+=("$status")
+    done
+  done
+  state=$(cd fs && ls -A && readlink current tofile)
+  umount fs
+  for i in 0 3; do
+    assert_equal "${st[i]} ${st[i+1]} ${st[i+2]}" "3 3 3"
+    assert_equal "${out[i]}" "atomic-swap: 'fs/www' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
+    assert_equal "${out[i+1]}" "atomic-swap: 'fs/file' exists and is not a symbolic link; not replaced"
+    assert_equal "${out[i+2]}" "atomic-swap: 'fs/tofile/' points to 'file', which is not a directory as its trailing slash requires; not replaced"
+  done
+  assert_equal "$state" "$(printf 'current\nfile\nrel\ntofile\nwww\nrel\nfile')"
+}
+
 @test "permission denied: status 3 for every form, nothing changed, no temporary" {
   require_root
   require_setpriv
