@@ -701,7 +701,8 @@ static bool refuse_own_stream (char const *file, struct stat const *st,
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
    was to go into FILE, named as the other failed writes name theirs;
    0 when none waits: FILE opened at the start, or reopened after a
-   rotation while waiting for input.  */
+   rotation while waiting for input before any of the next record was
+   read.  */
 static void
 report_cannot_append (char const *file, uintmax_t record, int errnum,
                       char const *why)
@@ -940,8 +941,8 @@ name_gone_with_process (char const *file, struct proc_trail const *opened)
    again: the records go on into the file we have, as for a link in
    /proc to a descriptor (appender_init); so is one whose process's pid
    has been given to another.  RECORD is the number of the record
-   about to be written, or 0 if none is (await_input).  Return false
-   after reporting a failure, naming RECORD.  */
+   about to be written, or begun in the input (await_input), or 0 if
+   none is.  Return false after reporting a failure, naming RECORD.  */
 static bool
 follow_name (struct appender *app, uintmax_t record)
 {
@@ -1052,9 +1053,11 @@ look_timeout_ms (struct appender const *app)
    is looked at, and created if absent, at once; one that comes just
    before poll is seen at the next look, or before the next write.
    Signals are never held here: hold_across is only for a regular file,
-   whose reads do not wait.  Return false after reporting a failure.  */
+   whose reads do not wait.  PARTIAL: the first bytes of the next record
+   have been read, so a failure names it, as it would before its write.
+   Return false after reporting a failure.  */
 static bool
-await_input (struct appender *app, int in_fd)
+await_input (struct appender *app, int in_fd, bool partial)
 {
   struct pollfd pfd = { .fd = in_fd, .events = POLLIN };
   for (;;)
@@ -1062,7 +1065,7 @@ await_input (struct appender *app, int in_fd)
       int n = poll (&pfd, 1, look_timeout_ms (app));
       if (n != 0 && ! (n < 0 && errno == EINTR))
         return true;
-      if (!follow_name (app, 0))
+      if (!follow_name (app, partial ? app->appended + 1 : 0))
         return false;
     }
 }
@@ -1287,7 +1290,7 @@ append_stream (struct appender *app, int in_fd)
           size = MIN (size * 2, app->max_record + 1);
           buf = xrealloc (buf, size);
         }
-      if (may_wait && !await_input (app, in_fd))
+      if (may_wait && !await_input (app, in_fd, 0 < held))
         {
           ok = false;
           break;

@@ -1772,6 +1772,34 @@ append_past_rmdir() {
   [ ! -e log ]
 }
 
+# Bytes process PID has read so far (/proc/PID/io, rchar).
+read_so_far() {
+  awk '$1 == "rchar:" { print $2 }' "/proc/$1/io"
+}
+
+@test "a failed reopen while waiting, with part of a record read: the message names that record" {
+  mkfifo in
+  : >log
+  safe-append --no-create log <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  # Record 2 begins: safe-append has read 'tw', and waits for the rest.
+  before=$(read_so_far "$pid")
+  printf tw >&$w
+  wait_until [ "$(read_so_far "$pid")" -ge $((before + 2)) ]
+  mv log log.1
+  kill -HUP "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec {w}>&-
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append record 2 to 'log': it was renamed away (rotated), and --no-create forbids creating it again"
+  assert_equal "$(cat log.1)" one
+  [ ! -e log ]
+}
+
 # reopen_before_write DIR [RUN_AS...] -- [OPTION...]: run safe-append
 # OPTION... DIR/log (through RUN_AS, if given) under strace, fed by a
 # FIFO; after record 1, rename DIR/log to DIR/log.1, then send record 2,
