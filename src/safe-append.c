@@ -561,17 +561,25 @@ tee_records (struct appender *app, char const *out, size_t len,
 /* At the end: the copy to standard output stopped.  Say so, unless it
    stopped because the reader went away (EPIPE) and QUIET: the records
    all went to FILE, which is what safe-append is for, so that is not
-   a failure.  Any other error was reported when it happened, and is.  */
+   a failure.  Any other error was reported when it happened, and is.
+   ALL_APPENDED: no record failed; else the note names the last record
+   appended, not "from N on": the one that failed was not.  */
 static bool
-tee_stop_was_fine (struct appender const *app, bool quiet)
+tee_stop_was_fine (struct appender const *app, bool quiet,
+                   bool all_appended)
 {
   if (app->tee_errno != EPIPE)
     return false;
   if (quiet)
     return true;
-  if (app->opt->content)
+  if (app->opt->content || (!all_appended
+                            && app->tee_stopped_at == app->appended))
     error (0, 0, "standard output was closed; record %ju was appended "
            "to %s only", app->tee_stopped_at, quoteaf (app->file));
+  else if (!all_appended)
+    error (0, 0, "standard output was closed; records %ju to %ju were "
+           "appended to %s only", app->tee_stopped_at, app->appended,
+           quoteaf (app->file));
   else
     error (0, 0, "standard output was closed; records from %ju on were "
            "appended to %s only", app->tee_stopped_at, quoteaf (app->file));
@@ -2002,7 +2010,7 @@ safe_append (char const *file, struct options const *opt)
              ? append_text (&app, opt->content)
              : append_stream (&app, STDIN_FILENO));
   if (app.tee_stopped_at != 0)
-    ok &= tee_stop_was_fine (&app, opt->quiet);
+    ok &= tee_stop_was_fine (&app, opt->quiet, ok);
   fd = app.fd;   /* a rotation may have changed it */
   appender_free (&app);
   if (close (fd) != 0 && ok)

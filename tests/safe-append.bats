@@ -645,6 +645,23 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_equal "$(cat g)" text
 }
 
+@test "--tee to a closed pipe, then a record that fails: the note names only the records appended" {
+  printf 'a\nb\nlong-record\nc\n' >in
+  run --separate-stderr with_closed_pipe safe-append --tee --max-record=5 f <in
+  assert_failure 3
+  assert_output ""
+  assert_equal "$stderr" "safe-append: cannot append record 3 to 'f': it is longer than 5 bytes (--max-record); nothing of it was written
+safe-append: standard output was closed; records 1 to 2 were appended to 'f' only"
+  assert_equal "$(cat f)" "$(printf 'a\nb')"
+  # One record appended before the failure: that one is named.
+  printf 'a\nlong-record\n' >in
+  run --separate-stderr with_closed_pipe safe-append --tee --max-record=5 g <in
+  assert_failure 3
+  assert_equal "$stderr" "safe-append: cannot append record 2 to 'g': it is longer than 5 bytes (--max-record); nothing of it was written
+safe-append: standard output was closed; record 1 was appended to 'g' only"
+  assert_equal "$(cat g)" a
+}
+
 # --- closed standard descriptors ----------------------------------------------
 
 @test "closed stdin and stdout: --tee never copies into FILE, which gets the record once" {
