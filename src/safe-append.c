@@ -525,6 +525,18 @@ report_past_size_limit (struct appender const *app, uintmax_t number)
          quoteaf (app->file), (uintmax_t) app->size_limit);
 }
 
+/* Did a write of LEN bytes fail with EFBIG because of RLIMIT_FSIZE?
+   The kernel refuses one that starts at or past the limit.  Otherwise
+   it is the filesystem's largest file size, which no ulimit sets.  */
+static bool
+hit_size_limit (struct appender const *app, size_t len)
+{
+  struct stat st;
+  return (app->size_limit != RLIM_INFINITY
+          && (fstat (app->fd, &st) != 0
+              || app->size_limit < (uintmax_t) st.st_size + len));
+}
+
 /* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
    the number of the first), to standard output if asked.  When the copy
    fails, stop copying but go on appending, as tee -p does: FILE gets
@@ -614,10 +626,11 @@ put_records (struct appender *app, char const *out, size_t out_len,
 
   if (written < 0)
     {
-      if (errno == EFBIG)
+      int write_errno = errno;
+      if (write_errno == EFBIG && hit_size_limit (app, out_len))
         report_past_size_limit (app, first);
       else
-        error (0, errno, "cannot append record %ju to %s", first,
+        error (0, write_errno, "cannot append record %ju to %s", first,
                quoteaf (app->file));
       return false;
     }

@@ -1140,6 +1140,21 @@ assert_check_fs_refuses_as_appending() {
   assert_equal "$present" empty
 }
 
+@test "the filesystem's largest file size, no ulimit -f: EFBIG is not blamed on a file size limit" {
+  require_root
+  mkdir big
+  mount -t tmpfs -o size=64k tmpfs big || skip "cannot mount tmpfs"
+  # tmpfs's largest file size is 2^63 - 1 bytes: a sparse file that
+  # large takes no room, and a write at its end fails with EFBIG.
+  truncate -s 9223372036854775807 big/log
+  run bash -c 'ulimit -f unlimited && safe-append -c hello big/log'
+  size=$(stat -c %s big/log)
+  umount big
+  assert_failure 3
+  assert_output "safe-append: cannot append record 1 to 'big/log': File too large"
+  assert_equal "$size" 9223372036854775807
+}
+
 @test "RLIMIT_FSIZE, one writer: status 3 names the record that does not fit" {
   export -f records
   records 1 10 1000 >in
