@@ -1616,10 +1616,18 @@ find_target (struct location *at, char const *file, uintmax_t record,
         return 1;
       if (!symlink_is_trusted (at->dirfd, &at->dir_st, name_st))
         {
-          error (0, 0, "not following symbolic link %s: it is in a "
-                 "sticky directory and belongs to another user "
-                 "(uid %ju)", quoteaf (at->shown),
-                 (uintmax_t) name_st->st_uid);
+          /* After a rotation, name the record that is not written.  */
+          if (record)
+            error (0, 0, "cannot append record %ju to %s: not following "
+                   "symbolic link %s: it is in a sticky directory and "
+                   "belongs to another user (uid %ju)", record,
+                   quoteaf_n (0, file), quoteaf_n (1, at->shown),
+                   (uintmax_t) name_st->st_uid);
+          else
+            error (0, 0, "not following symbolic link %s: it is in a "
+                   "sticky directory and belongs to another user "
+                   "(uid %ju)", quoteaf (at->shown),
+                   (uintmax_t) name_st->st_uid);
           return -1;
         }
       if (MAX_LINK_HOPS < ++*hops)
@@ -1656,9 +1664,18 @@ target_acceptable (struct location *at, char const *file, uintmax_t record,
     }
   if (!sticky_file_is_trusted (at->dirfd, &at->dir_st, name_st))
     {
-      error (0, 0, "not appending to %s: it is in a sticky directory and "
-             "belongs to another user (uid %ju) than the directory's "
-             "owner", quoteaf (at->shown), (uintmax_t) name_st->st_uid);
+      /* After a rotation, name the record that is not written.  */
+      if (record)
+        error (0, 0, "cannot append record %ju to %s: not appending to "
+               "%s: it is in a sticky directory and belongs to another "
+               "user (uid %ju) than the directory's owner", record,
+               quoteaf_n (0, file), quoteaf_n (1, at->shown),
+               (uintmax_t) name_st->st_uid);
+      else
+        error (0, 0, "not appending to %s: it is in a sticky directory "
+               "and belongs to another user (uid %ju) than the "
+               "directory's owner", quoteaf (at->shown),
+               (uintmax_t) name_st->st_uid);
       return false;
     }
   return true;

@@ -1898,6 +1898,32 @@ reopen_before_write() {
   [ ! -e d/log ]
 }
 
+@test "after a rotation, another user's file planted in a sticky directory: the refusal names the record that was not written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_root
+  id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
+  mkdir d
+  chmod 1777 d
+  : >d/log
+  # Another user plants FILE just after the rename.
+  before() { : >d/log; chown nobody d/log; }
+  reopen_before_write d --
+  assert_equal "$status" 3
+  assert_equal "$err" "safe-append: cannot append record 2 to 'd/log': not appending to 'd/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody)) than the directory's owner"
+  assert_equal "$(cat d/log.1)" one
+  assert_equal "$(stat -c %s d/log)" 0
+  # The same with another user's symbolic link planted there.
+  mkdir e
+  chmod 1777 e
+  : >e/log
+  before() { ln -s elsewhere e/log; chown -h nobody e/log; }
+  reopen_before_write e --
+  assert_equal "$status" 3
+  assert_equal "$err" "safe-append: cannot append record 2 to 'e/log': not following symbolic link 'e/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody))"
+  assert_equal "$(cat e/log.1)" one
+  [ ! -e e/elsewhere ]
+}
+
 @test "--tee, rotation by rename onto standard output's file: refused at the reopen, status 3, no record copied into FILE again" {
   mkfifo in
   safe-append --tee log <in >>log.next 2>err &
