@@ -1468,6 +1468,18 @@ terminate_command (pid_t child, bool has_group)
   signal_command (child, has_group, SIGCONT);
 }
 
+bool
+kill_rest_of_group (pid_t child)
+{
+  siginfo_t info;
+  info.si_pid = 0;
+  if (waitid (P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) != 0
+      || info.si_pid != child)
+    return false;
+  kill (-child, SIGKILL);
+  return true;
+}
+
 void
 pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
 {

@@ -451,6 +451,14 @@ void signal_command (pid_t child, bool has_group, int sig);
    SIGCONT, since a stopped command would never see the SIGTERM.  */
 void terminate_command (pid_t child, bool has_group);
 
+/* If COMMAND, CHILD, in a process group of its own, has exited, send
+   SIGKILL to what is left of its group and return true; else return
+   false.  CHILD is left unreaped: until it is, its pid names its group
+   and no other, so that the signal cannot reach a process outside it
+   (a group that emptied could otherwise have its id taken by another
+   process's new group).  */
+bool kill_rest_of_group (pid_t child);
+
 /* SIG came to lockdir: pass it on to COMMAND, unless the terminal sent
    it (FROM_TERMINAL) to our process group, which holds COMMAND too
    when it has no group of its own.  In a group of its own, the

@@ -227,8 +227,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           then runs in a process group of its own (with\n\
                           --etcd it always does), which gets the signals,\n\
                           as under timeout(1) (but see --foreground)\n\
-  -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL if\n\
-                          COMMAND is still running DURATION after SIGTERM;\n\
+  -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL to\n\
+                          what is left of COMMAND's group when COMMAND\n\
+                          exits (before LOCK is released), or if COMMAND\n\
+                          is still running DURATION after SIGTERM;\n\
                           'inf' or 0: never, as without -k, and so taken\n\
                           without --max-runtime too (a script can pass a\n\
                           default)\n\
@@ -952,6 +954,12 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
 
   for (;;)
     {
+      /* Stopped at --max-runtime, CHILD has exited before -k's SIGKILL
+         was due: the rest of its group, which may ignore SIGTERM, gets
+         it now, before the lock goes.  */
+      if (*timed_out && command_has_group && !duration_is_infinite (kill_at)
+          && kill_rest_of_group (child))
+        kill_at = infinite_duration;
       pid_t w = reap_child (child, status);
       if (w == child && WIFSTOPPED (*status))
         {

@@ -288,6 +288,21 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   wait_until is_dead "$(cat child)"
 }
 
+@test "--max-runtime -k: a process of COMMAND's group that ignores SIGTERM gets SIGKILL when COMMAND exits, before the release" {
+  # As in lockdir.bats: the straggler ignores SIGTERM from its start,
+  # and would write 'survived' at the gate, opened once lockdir exited.
+  mkfifo ready gate
+  run le --max-runtime=1s -k 1h "$L" sh -c '
+    env --ignore-signal=TERM sh -c "echo >ready; read x <gate; echo survived >out" >/dev/null 2>&1 &
+    echo $! >straggler; echo $! >>orphans; read x <ready; exec sleep 30'
+  assert_equal "$status" 124
+  exec 4<>gate
+  echo go >&4
+  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
+  exec 4>&-
+  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+}
+
 @test "a lock lost while COMMAND runs stops every process COMMAND started, before another can hold it" {
   bg_le "$L" sh -c 'sleep 30 >/dev/null 2>&1 & echo $! >child; echo $! >>orphans; touch held; wait' 2>err
   local first=$BG

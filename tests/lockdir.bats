@@ -414,6 +414,26 @@ assert_command_usage_error() {
   assert_equal "$(tr -d ' ' <pgid)" "$(ps -o pgid= -p $$ | tr -d ' ')"
 }
 
+@test "--max-runtime -k: a process of COMMAND's group that ignores SIGTERM gets SIGKILL when COMMAND exits, before the release" {
+  # The straggler ignores SIGTERM from its start (env), and then waits
+  # at gate, opened only once lockdir has exited: had it run on, it
+  # would write 'survived'.  COMMAND, whose sleep SIGTERM ends, exits
+  # long before -k's SIGKILL is due.
+  mkfifo ready gate
+  run lockdir --max-runtime=1s -k 1h L sh -c '
+    env --ignore-signal=TERM sh -c "echo >ready; read x <gate; echo survived >out" >/dev/null 2>&1 &
+    echo $! >straggler; read x <ready; exec sleep 30'
+  assert_failure 124
+  assert_output ''
+  [ ! -e L ]
+  exec 4<>gate
+  echo go >&4
+  # Its pid is missing only if SIGTERM came first (a loaded machine).
+  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
+  exec 4>&-
+  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+}
+
 @test "--foreground: with --max-runtime, COMMAND can read the terminal (without it, it is stopped and ended: 124)" {
   reads_terminal --max-runtime=60s --foreground L
   assert_equal "$status" 0
