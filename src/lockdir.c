@@ -259,9 +259,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           object per lock and per line (a byte that is not\n\
                           valid UTF-8 is written \\u00XX, its Latin-1 reading)\n\
   -v, --verbose         say when lockdir starts waiting and for whom, when\n\
-                          it gets LOCK and how long it waited, and each\n\
-                          stale lock it breaks (one broken before lockdir\n\
-                          then fails is said without -v too)\n\
+                          it gets LOCK and how long it waited, each stale\n\
+                          lock it breaks (one broken before lockdir then\n\
+                          fails is said without -v too), and each signal\n\
+                          --max-runtime and -k send (without --etcd)\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
@@ -928,6 +929,13 @@ reap_child (pid_t child, int *status)
   return w;
 }
 
+/* --verbose: whom the signals that stop COMMAND reach.  */
+static char const *
+command_target (void)
+{
+  return command_has_group ? "its process group" : "it";
+}
+
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
    --max-runtime meanwhile.  Return true with its wait status in
    *STATUS, and set *TIMED_OUT.  If CHILD cannot be waited for, kill it
@@ -959,7 +967,13 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
          it now, before the lock goes.  */
       if (*timed_out && command_has_group && !duration_is_infinite (kill_at)
           && kill_rest_of_group (child))
-        kill_at = infinite_duration;
+        {
+          if (opt->verbose)
+            error (0, 0, "the command under %s exited after SIGTERM: sent "
+                   "SIGKILL to what is left of its process group "
+                   "(--kill-after)", quoteaf (lock_name));
+          kill_at = infinite_duration;
+        }
       pid_t w = reap_child (child, status);
       if (w == child && WIFSTOPPED (*status))
         {
@@ -997,12 +1011,22 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (!*timed_out && deadline_passed (stop_at))
         {
           *timed_out = true;
+          if (opt->verbose)
+            error (0, 0, "the command under %s ran for %jd.%03ld s "
+                   "(--max-runtime): sending SIGTERM to %s",
+                   quoteaf (lock_name), (intmax_t) opt->max_runtime.tv_sec,
+                   opt->max_runtime.tv_nsec / 1000000, command_target ());
           terminate_command (child, command_has_group);
           if (timespec_sign (opt->kill_after) > 0)
             kill_at = deadline_after (opt->kill_after);
         }
       if (deadline_passed (kill_at))
         {
+          if (opt->verbose)
+            error (0, 0, "the command under %s still ran %jd.%03ld s after "
+                   "SIGTERM (--kill-after): sending SIGKILL to %s",
+                   quoteaf (lock_name), (intmax_t) opt->kill_after.tv_sec,
+                   opt->kill_after.tv_nsec / 1000000, command_target ());
           signal_command (child, command_has_group, SIGKILL);
           kill_at = infinite_duration;
         }

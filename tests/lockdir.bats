@@ -434,6 +434,35 @@ assert_command_usage_error() {
   [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
 }
 
+@test "-v: lockdir says when --max-runtime sends SIGTERM and -k SIGKILL (when due, or when COMMAND exits first); without -v nothing" {
+  # COMMAND ignores SIGTERM (from lockdir's start): SIGKILL when due.
+  run bash -c 'trap "" TERM; exec lockdir -v --max-runtime=100ms -k 200ms L sleep 30'
+  assert_failure 124
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
+  assert_line --index 2 "lockdir: the command under 'L' still ran 0.200 s after SIGTERM (--kill-after): sending SIGKILL to its process group"
+  [ ! -e L ]
+  # COMMAND ends on SIGTERM: its group gets SIGKILL then.
+  run lockdir -v --max-runtime=100ms -k 1h L sleep 30
+  assert_failure 124
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
+  assert_line --index 2 "lockdir: the command under 'L' exited after SIGTERM: sent SIGKILL to what is left of its process group (--kill-after)"
+  # Without -k, and with --foreground (COMMAND alone is signalled).
+  run lockdir -v --max-runtime=100ms --foreground L sleep 30
+  assert_failure 124
+  assert_equal "${#lines[@]}" 2
+  assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to it"
+  # Without -v, nothing: scripts read COMMAND's standard error.
+  run bash -c 'trap "" TERM; exec lockdir --max-runtime=100ms -k 200ms L sleep 30'
+  assert_failure 124
+  assert_output ''
+  run lockdir --max-runtime=100ms -k 1h L sleep 30
+  assert_failure 124
+  assert_output ''
+  [ ! -e L ]
+}
+
 @test "--foreground: with --max-runtime, COMMAND can read the terminal (without it, it is stopped and ended: 124)" {
   reads_terminal --max-runtime=60s --foreground L
   assert_equal "$status" 0
