@@ -1856,6 +1856,16 @@ repoint_symlink (char const *target, char const *link,
   return status;
 }
 
+/* A symbolic link's TARGET may be any text but the empty one.  */
+static void
+check_target (char const *target)
+{
+  if (*target == '\0')
+    usage_error ("TARGET must not be empty (an empty --print-old line "
+                 "means LINK did not exist: to roll that back, remove "
+                 "LINK)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1927,16 +1937,6 @@ main (int argc, char **argv)
     }
 
   int n_operands = argc - optind;
-  if (check_fs)
-    {
-      if (n_operands == 0)
-        usage_error ("missing operand");
-      /* -s TARGET LINK: TARGET is text for the link, never looked up
-         (and relative to LINK's directory): only LINK's filesystem
-         is changed.  */
-      int skip = symlink_form && n_operands > 1;
-      return fs_explain_operands (n_operands - skip, argv + optind + skip);
-    }
 
   if (symlink_form && no_clobber_form)
     usage_error ("--symlink and --no-clobber cannot be combined (for ln's "
@@ -1964,9 +1964,12 @@ main (int argc, char **argv)
   opt.form = (symlink_form ? FORM_SYMLINK
               : no_clobber_form ? FORM_NO_CLOBBER : FORM_EXCHANGE);
 
+  /* --check-fs refuses what the form it checks would refuse, before
+     any report; but one operand alone (LINK with -s) is the path whose
+     filesystem to examine.  */
   if (n_operands == 0)
     usage_error ("missing operand");
-  if (n_operands == 1)
+  if (n_operands == 1 && !check_fs)
     usage_error ("missing %s operand after %s",
                  opt.form == FORM_SYMLINK ? "LINK"
                  : opt.form == FORM_NO_CLOBBER ? "DST" : "PATH2",
@@ -1974,6 +1977,16 @@ main (int argc, char **argv)
   if (n_operands > 2)
     usage_error ("extra operand %s", quoteaf (argv[optind + 2]));
   char const *first = argv[optind], *second = argv[optind + 1];
+  if (check_fs)
+    {
+      /* -s TARGET LINK: TARGET is text for the link, never looked up
+         (and relative to LINK's directory): only LINK's filesystem
+         is changed.  */
+      int skip = opt.form == FORM_SYMLINK && second;
+      if (skip)
+        check_target (first);
+      return fs_explain_operands (n_operands - skip, argv + optind + skip);
+    }
   /* A symlink's TARGET is any text; the names to change are checked.  */
   if (opt.form != FORM_SYMLINK)
     check_operand (first);
@@ -1982,10 +1995,7 @@ main (int argc, char **argv)
   switch (opt.form)
     {
     case FORM_SYMLINK:
-      if (*first == '\0')
-        usage_error ("TARGET must not be empty (an empty --print-old line "
-                     "means LINK did not exist: to roll that back, remove "
-                     "LINK)");
+      check_target (first);
       return repoint_symlink (first, second, &opt);
     case FORM_NO_CLOBBER:
       return rename_no_clobber (first, second, &opt);

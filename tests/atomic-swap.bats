@@ -1677,6 +1677,27 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_line --index 0 --regexp "^current: "
 }
 
+@test "--check-fs refuses the operands the form it checks refuses, before any report" {
+  # An extra operand, and -s's empty TARGET, are usage errors of the
+  # form itself: --check-fs must not examine the rest and say "safe".
+  run atomic-swap -s --check-fs target current extra
+  assert_equal "$status" 2
+  assert_output "atomic-swap: extra operand 'extra'
+Try 'atomic-swap --help' for more information."
+  run atomic-swap --check-fs a b extra
+  assert_equal "$status" 2
+  assert_output "atomic-swap: extra operand 'extra'
+Try 'atomic-swap --help' for more information."
+  run atomic-swap -s --check-fs '' current
+  assert_equal "$status" 2
+  assert_output "atomic-swap: TARGET must not be empty (an empty --print-old line means LINK did not exist: to roll that back, remove LINK)
+Try 'atomic-swap --help' for more information."
+  run atomic-swap -s -n --check-fs target current
+  assert_equal "$status" 2
+  assert_line --index 0 --partial "atomic-swap: --symlink and --no-clobber cannot be combined"
+  assert_equal "${#lines[@]}" 2
+}
+
 # --- signals -------------------------------------------------------------------------
 
 # Run atomic-swap ARGS... stopped just before its first renameat2, with
