@@ -1574,7 +1574,16 @@ fs_explain_operands (int n, char **paths)
          examined as directories.  */
       struct parent_dir parent = { .fd = -1 };
       int explained;
-      if (open_parent (paths[i], &parent))
+      struct stat st;
+      /* "f/" names a directory: one that is not there may be made, but
+         a file there is no directory, and no tool would take it.  */
+      if (has_trailing_slash (paths[i]) && stat (paths[i], &st) != 0
+          && errno == ENOTDIR)
+        {
+          error (0, errno, "cannot examine %s", quoteaf (paths[i]));
+          explained = EXIT_SYSERR;
+        }
+      else if (open_parent (paths[i], &parent))
         explained = fs_explain_at (paths[i], parent.fd, parent.base,
                                    parent.dir);
       else

@@ -225,6 +225,25 @@ assert_bad_operand() {
   assert_equal "${#lines[@]}" 2
 }
 
+@test "--check-fs 'f/' of a file that is no directory cannot examine it, in every tool" {
+  # No tool would take 'f/' for a file f; --check-fs must not report
+  # f's filesystem as if it would.  A name not there yet still is.
+  : >f
+  ln -s f lf
+  local tool
+  for tool in atomic-swap excl-create safe-append lockdir; do
+    run "$tool" --check-fs f/
+    assert_failure 3
+    assert_output "$tool: cannot examine 'f/': Not a directory"
+    run "$tool" --check-fs lf/
+    assert_failure 3
+    assert_output "$tool: cannot examine 'lf/': Not a directory"
+    run "$tool" --check-fs absent/
+    assert_success
+    assert_line --index 1 "  not there yet: examined its directory ."
+  done
+}
+
 # --- locale ---------------------------------------------------------------
 
 # Each category setlocale loads costs a few opens; only LC_CTYPE is used
