@@ -266,7 +266,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
-      --check-fs        print what LOCK's filesystem guarantees, and exit\n\
+      --check-fs        print what LOCK's filesystem guarantees (each\n\
+                          LOCK's, with --status), and exit: COMMAND is\n\
+                          not run\n\
 ", stdout);
   etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
@@ -2106,8 +2108,8 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   /* --list takes a directory, which may well be '.'; an etcd lock's name
      is no path (etcd_lockdir checks it).  */
   if (opt->mode != MODE_LIST && !opt->etcd.endpoints)
-    for (char **lock = operands; *lock && (lock == operands || !with_command);
-         lock++)
+    for (char **lock = operands;
+         *lock && (lock == operands || opt->mode == MODE_STATUS); lock++)
       {
         check_operand (*lock);
         if (descriptor_idiom (*lock))
@@ -2280,8 +2282,15 @@ main (int argc, char **argv)
       return status;
     }
 
+  /* Every LOCK the form takes (--status takes several); COMMAND is
+     not run, and names no lock.  */
   if (check_fs)
-    return fs_explain_operands (1, operands);
+    {
+      int n_locks = 1;
+      while (opt.mode == MODE_STATUS && operands[n_locks])
+        n_locks++;
+      return fs_explain_operands (n_locks, operands);
+    }
 
   char const *lock_name = operands[0];
   if (opt.mode == MODE_ACQUIRE || opt.mode == MODE_RELEASE

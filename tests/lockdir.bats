@@ -1631,6 +1631,30 @@ count_wakeups() {
   assert_output --partial "mkdir"
 }
 
+@test "--status --check-fs examines every LOCK; with a COMMAND, LOCK only, running nothing" {
+  run lockdir --status --check-fs A B
+  assert_success
+  assert_line --regexp "^A: [a-z0-9.]+ \("
+  assert_line --regexp "^B: [a-z0-9.]+ \("
+  run lockdir --check-fs A touch ran
+  assert_success
+  assert_line --index 0 --regexp "^A: [a-z0-9.]+ \("
+  refute_line --regexp "^(touch|ran): "
+  [ ! -e ran ]
+  [ ! -e A ]
+}
+
+@test "--status refuses an empty LOCK after the first, as the first, before any line" {
+  run lockdir --status A ''
+  assert_equal "$status" 2
+  assert_output "lockdir: invalid operand '': empty name
+Try 'lockdir --help' for more information."
+  run lockdir --status --check-fs A ''
+  assert_equal "$status" 2
+  assert_output "lockdir: invalid operand '': empty name
+Try 'lockdir --help' for more information."
+}
+
 @test "no temporaries are left, whatever happened" {
   lockdir L true
   make_dead_lock L
