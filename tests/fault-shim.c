@@ -19,6 +19,11 @@
                 epoch, and each call after the list the last one (a
                 time stamp can then change between a check and a use)
 
+   FAULT_NO_TMPFILE  if set and not empty, every open of an unnamed
+                file (O_TMPFILE) fails with EOPNOTSUPP, as on a
+                filesystem without them (the tool's named temporaries
+                are then used, and can be tested)
+
    CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate,
    pread (ftruncate64 counts as ftruncate, pread64 as pread).  Calls
    are counted per process, from 1.  A pause gives up after five
@@ -30,6 +35,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,4 +276,79 @@ pread64 (int fd, void *buf, size_t count, off64_t offset)
   if (!real)
     real = next ("pread64");
   return real (fd, buf, count, offset);
+}
+
+/* Whether an open with FLAGS is to fail: FAULT_NO_TMPFILE.  */
+static int
+no_tmpfile (int flags)
+{
+  char const *no = getenv ("FAULT_NO_TMPFILE");
+  if ((flags & O_TMPFILE) == O_TMPFILE && no && *no)
+    {
+      errno = EOPNOTSUPP;
+      return 1;
+    }
+  return 0;
+}
+
+/* The mode argument of an open with FLAGS, from AP.  */
+#define OPEN_MODE(flags, ap, last)                                      \
+  mode_t mode = 0;                                                      \
+  if ((flags) & O_CREAT || ((flags) & O_TMPFILE) == O_TMPFILE)          \
+    {                                                                   \
+      va_start (ap, last);                                              \
+      mode = va_arg (ap, mode_t);                                       \
+      va_end (ap);                                                      \
+    }
+
+int
+open (char const *path, int flags, ...)
+{
+  static int (*real) (char const *, int, ...);
+  va_list ap;
+  OPEN_MODE (flags, ap, flags);
+  if (no_tmpfile (flags))
+    return -1;
+  if (!real)
+    real = next ("open");
+  return real (path, flags, mode);
+}
+
+int
+open64 (char const *path, int flags, ...)
+{
+  static int (*real) (char const *, int, ...);
+  va_list ap;
+  OPEN_MODE (flags, ap, flags);
+  if (no_tmpfile (flags))
+    return -1;
+  if (!real)
+    real = next ("open64");
+  return real (path, flags, mode);
+}
+
+int
+openat (int dirfd, char const *path, int flags, ...)
+{
+  static int (*real) (int, char const *, int, ...);
+  va_list ap;
+  OPEN_MODE (flags, ap, flags);
+  if (no_tmpfile (flags))
+    return -1;
+  if (!real)
+    real = next ("openat");
+  return real (dirfd, path, flags, mode);
+}
+
+int
+openat64 (int dirfd, char const *path, int flags, ...)
+{
+  static int (*real) (int, char const *, int, ...);
+  va_list ap;
+  OPEN_MODE (flags, ap, flags);
+  if (no_tmpfile (flags))
+    return -1;
+  if (!real)
+    real = next ("openat64");
+  return real (dirfd, path, flags, mode);
 }
