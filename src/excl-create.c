@@ -8,11 +8,14 @@
    (at your option) any later version.  */
 
 /* Without content the file is made by one open(O_CREAT|O_EXCL).  With
-   content it is written under a temporary name in the same directory
-   and then link(2)ed to its final name, so nobody ever sees it empty or
-   partial; where the filesystem has no hard links,
-   renameat2(RENAME_NOREPLACE) is the other single call that can do it.
-   Nothing is ever written in place.  */
+   content it is written into an unnamed file (O_TMPFILE) in the same
+   directory and then link(2)ed to its final name, so nobody ever sees
+   it empty or partial, and nothing is left if we are killed.  Where the
+   system has no unnamed files, or cannot link one, the content is
+   written under a temporary name instead, which is linked; where the
+   filesystem has no hard links, renameat2(RENAME_NOREPLACE) is the
+   other single call that can do it.  Nothing is ever written in
+   place.  */
 
 #include <config.h>
 
@@ -171,12 +174,15 @@ cannot be reached, or, with content, it is on another filesystem), the\n\
 status is 3.\n\
 \n\
 Without content, FILE is made with one open(2) call using O_CREAT|O_EXCL.\n\
-With content, excl-create writes a temporary file in FILE's directory and\n\
-then link(2)s it to FILE, or, where the filesystem has no hard links,\n\
-renames it with renameat2(RENAME_NOREPLACE).  If neither is possible it\n\
-fails: it never writes into FILE in place.  No temporary file is left\n\
-behind, even when excl-create is interrupted by a signal it can catch\n\
-(SIGKILL or a crash leaves it: see BUGS in the manual).\n\
+With content, excl-create writes a file without a name (O_TMPFILE) in\n\
+FILE's directory and then link(2)s it to FILE: nothing is left behind,\n\
+even by SIGKILL or a crash.  Where the system cannot do that, it writes\n\
+a temporary file there and then links it to FILE, or, where the\n\
+filesystem has no hard links, renames it with renameat2(RENAME_NOREPLACE).\n\
+If neither is possible it fails: it never writes into FILE in place.\n\
+Such a temporary file is removed even when excl-create is interrupted by\n\
+a signal it can catch (SIGKILL or a crash leaves it: see BUGS in the\n\
+manual).\n\
 \n\
 With --replace-stale the pid file holds the process ID alone on its first\n\
 line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
@@ -1178,15 +1184,32 @@ primitive_used (struct options const *opt)
   return opt->content.kind == CONTENT_NONE ? FS_EXCL : FS_LINK;
 }
 
+/* Whether the descriptors A and B are on one filesystem; if not, or if
+   that cannot be told, return false with errno set.  */
+static bool
+same_filesystem (int a, int b)
+{
+  struct stat sa, sb;
+  if (fstat (a, &sa) != 0 || fstat (b, &sb) != 0)
+    return false;
+  if (sa.st_dev == sb.st_dev)
+    return true;
+  errno = EXDEV;
+  return false;
+}
+
 /* FILE's directory was replaced while we waited (DIR_REPLACED): go on
    in the one its path leads to now, as if that had been opened at the
    start.  Its filesystem is judged again, and TEMP, the content's
    temporary if not NULL, is moved there: never is FILE created in the
-   old directory under the name the user gave.  Return TRY_AGAIN, or
-   report why FILE cannot be made there and return the status.  */
+   old directory under the name the user gave.  UNNAMED_FD, if not -1,
+   is the content's unnamed file: the new directory must be on its
+   filesystem, as for TEMP.  Return TRY_AGAIN, or report why FILE
+   cannot be made there and return the status.  */
 static int
 follow_replaced_dir (struct parent_dir *parent, struct temp_name *temp,
-                     char const *file, struct options const *opt)
+                     int unnamed_fd, char const *file,
+                     struct options const *opt)
 {
   int fd = open_parent_again (parent);
   if (fd >= 0 && !fs_permits (file, fd, NULL, primitive_used (opt),
@@ -1197,7 +1220,8 @@ follow_replaced_dir (struct parent_dir *parent, struct temp_name *temp,
     }
   /* On another filesystem (EXDEV) the content would have to be
      written again, and standard input is read only once.  */
-  if (fd < 0 || (temp && temp_move (temp, fd) != 0))
+  if (fd < 0 || (temp && temp_move (temp, fd) != 0)
+      || (unnamed_fd >= 0 && !same_filesystem (fd, unnamed_fd)))
     {
       int err = errno;
       if (fd >= 0)
@@ -1243,7 +1267,7 @@ create_empty (struct parent_dir *parent, char const *file,
         }
       int status = handle_existing (parent, file, opt, NULL);
       if (status == DIR_REPLACED)
-        status = follow_replaced_dir (parent, NULL, file, opt);
+        status = follow_replaced_dir (parent, NULL, -1, file, opt);
       if (status != TRY_AGAIN)
         return status;
     }
@@ -1288,7 +1312,7 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
         {
           int status = handle_existing (parent, file, opt, NULL);
           if (status == DIR_REPLACED)
-            status = follow_replaced_dir (parent, temp, file, opt);
+            status = follow_replaced_dir (parent, temp, -1, file, opt);
           if (status != TRY_AGAIN)
             return status;
           continue;
@@ -1321,12 +1345,23 @@ publish_temp (struct parent_dir *parent, struct temp_name *temp,
    O_EXCL would have given first.  */
 enum { FOUND_EXISTING = -3 };
 
+/* Remove the temporary TEMP, unless it is NULL: an unnamed file has
+   no name to remove.  */
+static void
+drop_temp (struct temp_name *temp, struct parent_dir const *parent)
+{
+  if (temp)
+    temp_remove_warn (temp, parent);
+}
+
 /* Fill the temporary TEMP, open as FD, with the content, give it its
-   mode and close it.  Return EXIT_DONE; or, TEMP removed and *UNREADY
-   set to why, FOUND_EXISTING if FILE exists (say, a full disk: an
-   existing FILE is still the answer), else report the failure and
-   return EXIT_SYSERR.  Standard input, once read, cannot be read again
-   for FILE after -w's wait: there the failure itself is the answer.  */
+   mode and close it; or, if TEMP is NULL, FD is an unnamed file
+   (O_TMPFILE), which stays open, to be linked.  Return EXIT_DONE; or,
+   TEMP removed (FD closed) and *UNREADY set to why, FOUND_EXISTING if
+   FILE exists (say, a full disk: an existing FILE is still the answer),
+   else report the failure and return EXIT_SYSERR.  Standard input,
+   once read, cannot be read again for FILE after -w's wait: there the
+   failure itself is the answer.  */
 static int
 complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
                char const *file, struct options *opt,
@@ -1338,7 +1373,7 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
                       answers ? &exists : NULL, unready))
     {
       close (fd);
-      temp_remove_warn (temp, parent);
+      drop_temp (temp, parent);
       return exists ? FOUND_EXISTING : EXIT_SYSERR;
     }
   /* Writing to a file clears its set-user-ID and set-group-ID bits
@@ -1350,7 +1385,7 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
     {
       int err = errno;
       close (fd);
-      temp_remove_warn (temp, parent);
+      drop_temp (temp, parent);
       unready->why = "cannot give its content the mode asked";
       unready->errnum = err;
       if (answers && file_exists (parent))
@@ -1360,11 +1395,16 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
       return EXIT_SYSERR;
     }
   int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
-  /* close reports late write errors (NFS, quotas).  */
-  int close_errno = close (fd) != 0 ? errno : 0;
+  /* close reports late write errors (NFS, quotas).  An unnamed file
+     stays open until it is linked: a close of a duplicate flushes it
+     all the same.  */
+  int close_fd = temp ? fd : fcntl (fd, F_DUPFD_CLOEXEC, 0);
+  int close_errno = close_fd < 0 || close (close_fd) != 0 ? errno : 0;
   if (sync_errno || close_errno)
     {
-      temp_remove_warn (temp, parent);
+      if (!temp)
+        close (fd);
+      drop_temp (temp, parent);
       unready->why = (sync_errno ? "cannot sync its content"
                       : "cannot write content for it");
       unready->errnum = sync_errno ? sync_errno : close_errno;
@@ -1381,17 +1421,142 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
   return EXIT_DONE;
 }
 
-/* Create FILE with content: complete it under a temporary name, then
-   publish it.  */
+/* The system cannot make or link an unnamed file in FILE's directory:
+   a named temporary is the way there.  */
+enum { NO_UNNAMED = -4 };
+
+/* Open an unnamed file (O_TMPFILE) for the content in PARENT's
+   directory.  Return its descriptor, or -1 with errno.  */
+static int
+open_unnamed (struct parent_dir const *parent, struct options const *opt)
+{
+  return openat (parent->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                 opt->mode);
+}
+
+/* Whether ERRNUM from open_unnamed says that the system has no unnamed
+   files there: a filesystem without them (EOPNOTSUPP), or a kernel
+   older than O_TMPFILE (EISDIR; EINVAL).  */
+static bool
+no_unnamed_files (int errnum)
+{
+  return errnum == EOPNOTSUPP || errnum == EISDIR || errnum == EINVAL;
+}
+
+/* OPT, with the content taken from FD, an unnamed file that holds all
+   of it already: read with pread, as a copy of standard input kept
+   for later FILEs is, so it can be read again.  */
+static struct options
+content_from (struct options const *opt, int fd)
+{
+  struct options from = *opt;
+  from.content.kind = CONTENT_STDIN;
+  from.content.saved_fd = fd;
+  from.content.files_left = 0;
+  from.content.spent = false;
+  return from;
+}
+
+/* Give the unnamed file FD the name of FILE in PARENT, if FILE does not
+   exist: linkat through /proc; where /proc is not there, linkat with
+   AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH.  Return 0, or -1
+   with errno.  */
+static int
+link_unnamed (int fd, struct parent_dir const *parent)
+{
+  char proc_path[sizeof "/proc/self/fd/" + INT_STRLEN_BOUND (int)];
+  sprintf (proc_path, "/proc/self/fd/%d", fd);
+  if (linkat (AT_FDCWD, proc_path, parent->fd, parent->base,
+              AT_SYMLINK_FOLLOW) == 0)
+    return 0;
+  if (errno != ENOENT && errno != EACCES)
+    return -1;
+  return linkat (fd, "", parent->fd, parent->base, AT_EMPTY_PATH);
+}
+
+/* FILE's directory was replaced while we waited, by one on the same
+   filesystem: the unnamed file *FD can be linked into it only from the
+   same mount.  Give the content a new unnamed file there, in *FD.
+   Return TRY_AGAIN, or report the failure and return the status.  */
+static int
+renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
+               struct options const *opt)
+{
+  int new_fd = open_unnamed (parent, opt);
+  if (new_fd < 0)
+    {
+      error (0, errno, "cannot create %s: its directory was replaced "
+             "while waiting", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+  /* The content is there to be read again: a failure is the answer.  */
+  struct options from = content_from (opt, *fd);
+  from.wait = true;
+  struct unready unready = { NULL, 0 };
+  int status = complete_temp (new_fd, NULL, parent, file, &from, &unready);
+  if (status != EXIT_DONE)
+    return status;
+  close (*fd);
+  *fd = new_fd;
+  return TRY_AGAIN;
+}
+
+/* Give the complete unnamed file *FD the name FILE, if FILE does not
+   exist.  Return EXIT_DONE, NO_UNNAMED if it cannot be linked (then
+   *FD still holds the content), or the status.  *FD stays open.  */
+static int
+publish_unnamed (struct parent_dir *parent, int *fd, char const *file,
+                 struct options const *opt)
+{
+  for (;;)
+    {
+      if (link_unnamed (*fd, parent) == 0)
+        return EXIT_DONE;
+      int err = errno;
+      if (creation_error_means_exists (parent->fd, parent->base, err))
+        {
+          int status = handle_existing (parent, file, opt, NULL);
+          if (status == DIR_REPLACED)
+            {
+              status = follow_replaced_dir (parent, NULL, *fd, file, opt);
+              if (status == TRY_AGAIN)
+                status = renew_unnamed (parent, fd, file, opt);
+            }
+          if (status != TRY_AGAIN)
+            return status;
+          continue;
+        }
+      /* No hard links here, or no way to link a file without a name
+         (no /proc, and no CAP_DAC_READ_SEARCH): what publish_temp
+         does for a named temporary decides, including the real
+         error.  */
+      if (err == EPERM || err == EOPNOTSUPP || err == ENOSYS
+          || err == EMLINK || err == ENOENT || err == EACCES)
+        return NO_UNNAMED;
+      error (0, err, "cannot create %s", quoteaf (file));
+      return EXIT_SYSERR;
+    }
+}
+
+/* Create FILE with content: complete it in an unnamed file (where the
+   system has them, unless UNNAMED is false) and link that to FILE;
+   otherwise under a temporary name, then publish that.  */
 static int
 create_with_content (struct parent_dir *parent, char const *file,
-                     struct options *opt)
+                     struct options *opt, bool unnamed)
 {
   for (;;)
     {
       struct temp_name temp;
       struct unready unready = { NULL, 0 };
-      int fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
+      int fd = -1;
+      if (unnamed)
+        {
+          fd = open_unnamed (parent, opt);
+          unnamed = fd >= 0 || !no_unnamed_files (errno);
+        }
+      if (!unnamed)
+        fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);
       int status;
       if (fd < 0)
         {
@@ -1410,11 +1575,30 @@ create_with_content (struct parent_dir *parent, char const *file,
         }
       else
         {
-          status = complete_temp (fd, &temp, parent, file, opt, &unready);
-          if (status == EXIT_DONE)
+          status = complete_temp (fd, unnamed ? NULL : &temp, parent, file,
+                                  opt, &unready);
+          if (status == EXIT_DONE && !unnamed)
             {
               status = publish_temp (parent, &temp, file, opt);
               temp_remove_warn (&temp, parent);
+              return status;
+            }
+          if (status == EXIT_DONE)
+            {
+              status = publish_unnamed (parent, &fd, file, opt);
+              if (status == NO_UNNAMED)
+                {
+                  struct options from = content_from (opt, fd);
+                  status = create_with_content (parent, file, &from, false);
+                }
+              /* FILE, if made, is there and ours: a failure here says
+                 so, as create_empty does.  */
+              if (close (fd) != 0 && status == EXIT_DONE)
+                {
+                  error (0, errno, "created %s, but closing it failed",
+                         quoteaf (file));
+                  status = EXIT_SYSERR;
+                }
               return status;
             }
           if (status != FOUND_EXISTING)
@@ -1422,7 +1606,7 @@ create_with_content (struct parent_dir *parent, char const *file,
         }
       status = handle_existing (parent, file, opt, &unready);
       if (status == DIR_REPLACED)
-        status = follow_replaced_dir (parent, NULL, file, opt);
+        status = follow_replaced_dir (parent, NULL, -1, file, opt);
       if (status != TRY_AGAIN)
         return status;
     }
@@ -1461,7 +1645,7 @@ excl_create (char const *file, struct options *opt)
   else if (opt->content.kind == CONTENT_NONE)
     status = create_empty (&parent, file, opt);
   else
-    status = create_with_content (&parent, file, opt);
+    status = create_with_content (&parent, file, opt, true);
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (parent.fd) != 0)
     {

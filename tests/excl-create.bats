@@ -8,6 +8,17 @@ setup() {
   common_setup
 }
 
+# From here on in this test, excl-create finds no unnamed files
+# (O_TMPFILE fails with EOPNOTSUPP, as on a filesystem without them, by
+# tests/fault-shim.c): its content then goes into a named temporary,
+# whose life these tests look at.
+named_temporaries() {
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  export LD_PRELOAD=$shim FAULT_NO_TMPFILE=1
+}
+
 # --- command line ------------------------------------------------------
 
 @test "--help prints usage on stdout and exits 0" {
@@ -331,10 +342,16 @@ content_options_refused() {
   # An fchmod would override a directory's default ACL, and vfat refuses
   # one to a mode it cannot show.
   strace -o trace -e trace=openat,fchmod excl-create -m 640 -c x f
-  grep -q 'openat(.*"\.excl-create\.[^"]*", O_RDWR|O_CREAT|O_EXCL.*, 0640)' \
-    trace
+  grep -q 'openat(.*"\.", O_RDWR|.*O_TMPFILE.*, 0640)' trace
   assert_equal "$(grep -c '^fchmod(' trace)" 0
   assert_equal "$(stat -c %a f)" 640
+  # The same with a named temporary, where there are no unnamed files.
+  named_temporaries
+  strace -o trace2 -e trace=openat,fchmod excl-create -m 640 -c x g
+  grep -q 'openat(.*"\.excl-create\.[^"]*", O_RDWR|O_CREAT|O_EXCL.*, 0640)' \
+    trace2
+  assert_equal "$(grep -c '^fchmod(' trace2)" 0
+  assert_equal "$(stat -c %a g)" 640
 }
 
 @test "without -m, content or not, a directory's default ACL gives the mode, as open(2) does" {
@@ -707,6 +724,7 @@ waits_as_nobody() {
 }
 
 @test "content for an existing FILE whose temporary cannot be removed (I/O error): status 1, and a warning names the temporary" {
+  named_temporaries
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir d
   echo old >d/f
@@ -721,6 +739,39 @@ waits_as_nobody() {
   assert_equal "$(cat d/f)" old
   [[ ${lines[1]} =~ \'(d/\.excl-create\.[A-Za-z0-9]{6})\' ]]
   assert_equal "$(cat "${BASH_REMATCH[1]}")" new
+}
+
+@test "an unnamed file that cannot be linked (no /proc, no CAP_DAC_READ_SEARCH): a named temporary gets its content, standard input read once" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # Both ways to link the unnamed file fail, as without /proc and
+  # without the capability (ENOENT): its content, read from standard
+  # input, is copied to a named temporary, which is linked as before.
+  echo data >in
+  run strace -o /dev/null -e trace=linkat \
+    -e inject=linkat:error=ENOENT:when=1..2 excl-create --stdin f <in
+  assert_success
+  assert_output ""
+  assert_equal "$(cat f)" data
+  assert_equal "$(ls -A)" "f
+in"
+}
+
+@test "an append-only directory gets FILE with its content, no temporary left and no warning" {
+  command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
+  mkdir d
+  chattr +a d 2>/dev/null ||
+    skip "cannot make a directory append-only here (chattr +a: ext4, xfs, btrfs, as root)"
+  # Names can be added to d, never removed.  Before, the content's
+  # temporary, linked to d/f, could not be unlinked: every call left
+  # one, with a warning.
+  run excl-create -c data d/f
+  local left
+  left=$(ls -A d)
+  chattr -a d
+  assert_success
+  assert_output ""
+  assert_equal "$left" f
+  assert_equal "$(cat d/f)" data
 }
 
 # --- waiting -------------------------------------------------------------
@@ -888,6 +939,7 @@ has_temporary() {
 }
 
 @test "--wait: a signal after the temporary moved to FILE's new directory leaves it in neither" {
+  named_temporaries
   start_waiting -w10s -c new
   mkdir d.old
   echo other >d.old/f
@@ -919,6 +971,27 @@ has_temporary() {
   assert_equal "$rc" 3
   assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: Invalid cross-device link"
   assert_equal "$files" ""
+}
+
+@test "--wait: FILE's directory replaced by another mount of its filesystem: FILE is created there" {
+  # A file without a name can be linked only within its mount: the
+  # content gets a new one in the new d.  Before, the named temporary
+  # could not be moved there either (EXDEV): status 3, though the help
+  # says that only another filesystem stops it.
+  require_root
+  start_waiting -w10s -c new 2>err
+  mkdir x b
+  mount --bind x b || { kill "$pid"; skip "cannot bind-mount"; }
+  ln -s b d.old
+  local rc made
+  replace_d_and_wait
+  made=$(cat b/f 2>&1) || true
+  umount b
+  assert_equal "$rc" 0
+  assert_equal "$(cat err)" ""
+  assert_equal "$made" new
+  assert_equal "$(ls -A x)" f
+  assert_equal "$(ls -A d.old)" ""
 }
 
 @test "--wait: FILE's directory removed while waiting: status 3, nothing made" {
@@ -1107,13 +1180,13 @@ opened_fd() {
   assert_line "excl-create: created 'a', but cannot sync it: Input/output error"
   assert_equal "$(opened_fd trace a)" "$(opened_fd trace b)"
 
-  # With content, the temporary's descriptor.
+  # With content, the descriptor of its unnamed file.
   run strace -o trace2 -e trace=openat,close,fsync \
     -e inject=fsync:error=EIO:when=1 excl-create -S -c x c d
   assert_failure 3
   assert_line --partial "cannot sync the content for 'c': Input/output error"
   local fds
-  fds=$(sed -n 's/^openat(.*"\.excl-create\.[^"]*", .*O_EXCL.*) = \([0-9]*\)$/\1/p' trace2 | sort -u | wc -l)
+  fds=$(sed -n 's/^openat(.*"\.", .*O_TMPFILE.*) = \([0-9]*\)$/\1/p' trace2 | sort -u | wc -l)
   assert_equal "$fds" 1
   [ ! -e c ] && [ -e d ]
   assert_no_temporaries excl-create
@@ -1131,6 +1204,7 @@ opened_fd() {
 }
 
 @test "a temporary that cannot be removed once FILE is made is named, not left silently" {
+  named_temporaries
   command -v strace >/dev/null || skip "strace is not installed"
   # FILE is made by link(2) from the complete temporary, which is then
   # unlinked.  That unlink fails here (EIO, as on a network filesystem,
@@ -1149,6 +1223,7 @@ opened_fd() {
 }
 
 @test "a temporary that cannot be removed is named from the current directory, with one slash" {
+  named_temporaries
   command -v strace >/dev/null || skip "strace is not installed"
   mkdir d
   run strace -o /dev/null -e trace=unlinkat \
@@ -1197,17 +1272,31 @@ opened_fd() {
   command -v strace >/dev/null || skip "strace is not installed"
   strace -f -e trace=openat,linkat,link,write,unlinkat -o trace \
     excl-create -c data f
-  # The final name is made by linkat from a temporary; no open of 'f'.
-  grep -q 'linkat(.*"\.excl-create\.[^"]*", .*"f", 0) = 0' trace
+  # The final name is made by linkat from the unnamed file, through
+  # /proc; no open of 'f', and nothing to unlink.
+  local fd
+  fd=$(sed -n 's/^[0-9]* *openat(.*"\.", O_RDWR|.*O_TMPFILE.*) = \([0-9]*\)$/\1/p' \
+    trace)
+  [ -n "$fd" ]
+  grep -q "linkat(AT_FDCWD, \"/proc/self/fd/$fd\", .*\"f\", AT_SYMLINK_FOLLOW) = 0" \
+    trace
   ! grep -q 'openat(.*"f",' trace
+  ! grep -q '^unlinkat(' trace
+  # Where there are no unnamed files: linkat from a named temporary.
+  named_temporaries
+  strace -f -e trace=openat,linkat,link,write,unlinkat -o trace2 \
+    excl-create -c data g
+  grep -q 'linkat(.*"\.excl-create\.[^"]*", .*"g", 0) = 0' trace2
+  ! grep -q 'openat(.*"g",' trace2
 }
 
 # --- signals ---------------------------------------------------------------
 
 # Start excl-create --stdin reading from a FIFO we keep open, so it is
-# stuck mid-write with its temporary made; then send SIG.
+# stuck mid-write with its (named) temporary made; then send SIG.
 interrupt_mid_write() {
   local sig=$1
+  named_temporaries
   mkfifo in
   # Background jobs of a script start with SIGINT and SIGQUIT ignored,
   # and 'nohup make check' ignores SIGHUP: give the tool every default
@@ -1233,7 +1322,39 @@ interrupt_mid_write() {
   assert_equal "$status" 143
 }
 
-@test "SIGKILL mid-write leaves no FILE, only a temporary (man page, BUGS)" {
+# True once process PID has a child.
+has_child() {
+  pgrep -P "$1" >/dev/null
+}
+
+# True once process PID has a file in directory DIR open.
+has_open_in() {
+  ls -l "/proc/$1/fd" 2>/dev/null | grep -q -F -- " $2/"
+}
+
+@test "SIGKILL mid-write leaves no FILE and nothing else: the content's file has no name" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  # The content's write(2) is held for a minute (never waited out):
+  # excl-create is killed while it writes.  Before, its temporary
+  # '.excl-create.XXXXXX' was left in d.
+  strace -o /dev/null -e trace=write \
+    -e inject=write:delay_enter=60000000:when=1 excl-create -c data d/f &
+  local tracer=$! pid
+  wait_until has_child "$tracer"
+  pid=$(pgrep -P "$tracer")
+  # The content's file is open: its write is next.
+  wait_until has_open_in "$pid" "$PWD/d"
+  kill -KILL "$pid"
+  # strace ends as its tracee did.
+  local rc=0
+  wait "$tracer" 2>/dev/null || rc=$?
+  assert_equal "$rc" 137
+  assert_equal "$(ls -A d)" ""
+}
+
+@test "SIGKILL mid-write with a named temporary leaves no FILE, only the temporary (man page, BUGS)" {
+  named_temporaries
   # What cannot be caught cannot be cleaned up: the manual says so.
   mkfifo in
   excl-create --stdin f <in &
@@ -1271,6 +1392,7 @@ interrupt_mid_write() {
 }
 
 @test "a signal the caller ignores stays ignored (issue 11 item 22)" {
+  named_temporaries
   mkfifo in
   env --ignore-signal=USR1 excl-create --stdin f <in &
   local pid=$!
