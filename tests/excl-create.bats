@@ -741,6 +741,20 @@ waits_as_nobody() {
   assert_equal "$(cat "${BASH_REMATCH[1]}")" new
 }
 
+@test "without /proc, the unnamed file is linked with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH)" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_root
+  # The link through /proc fails as where /proc is not mounted.
+  run strace -o trace -e trace=linkat \
+    -e inject=linkat:error=ENOENT:when=1 excl-create -c data f
+  assert_success
+  assert_output ""
+  assert_equal "$(cat f)" data
+  grep -q '^linkat([0-9]*, "", [0-9]*, "f", AT_EMPTY_PATH) *= 0$' trace
+  assert_equal "$(ls -A)" "f
+trace"
+}
+
 @test "an unnamed file that cannot be linked (no /proc, no CAP_DAC_READ_SEARCH): a named temporary gets its content, standard input read once" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Both ways to link the unnamed file fail, as without /proc and
