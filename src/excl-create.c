@@ -1475,9 +1475,10 @@ link_unnamed (int fd, struct parent_dir const *parent)
 }
 
 /* FILE's directory was replaced while we waited, by one on the same
-   filesystem: the unnamed file *FD can be linked into it only from the
-   same mount.  Give the content a new unnamed file there, in *FD.
-   Return TRY_AGAIN, or report the failure and return the status.  */
+   filesystem but another mount of it (EXDEV): the unnamed file *FD can
+   be linked only within its own mount.  Give the content a new unnamed
+   file there, in *FD.  Return TRY_AGAIN, or report the failure and
+   return the status.  */
 static int
 renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
                struct options const *opt)
@@ -1508,6 +1509,9 @@ static int
 publish_unnamed (struct parent_dir *parent, int *fd, char const *file,
                  struct options const *opt)
 {
+  /* Whether FILE's directory was replaced since *FD was last linked
+     or made there: only then can the link fail with EXDEV.  */
+  bool replaced = false;
   for (;;)
     {
       if (link_unnamed (*fd, parent) == 0)
@@ -1519,9 +1523,18 @@ publish_unnamed (struct parent_dir *parent, int *fd, char const *file,
           if (status == DIR_REPLACED)
             {
               status = follow_replaced_dir (parent, NULL, *fd, file, opt);
-              if (status == TRY_AGAIN)
-                status = renew_unnamed (parent, fd, file, opt);
+              replaced = true;
             }
+          if (status != TRY_AGAIN)
+            return status;
+          continue;
+        }
+      /* A new directory on the same mount takes *FD itself: its
+         content is copied only where it must be, another mount.  */
+      if (err == EXDEV && replaced)
+        {
+          replaced = false;
+          int status = renew_unnamed (parent, fd, file, opt);
           if (status != TRY_AGAIN)
             return status;
           continue;

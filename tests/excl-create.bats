@@ -1008,6 +1008,28 @@ has_temporary() {
   assert_equal "$(ls -A d.old)" ""
 }
 
+@test "--wait: FILE's directory replaced on the same mount: the content's unnamed file is linked there, not copied (room for one copy only)" {
+  # A copy of the content is needed only on another mount of the
+  # filesystem.  On the same mount the unnamed file itself is linked in
+  # the new d: a filesystem with room for one copy still gets FILE.
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=96k tmpfs small || skip "cannot mount tmpfs"
+  cd small
+  local content
+  content=$(head -c 60000 /dev/zero | tr '\0' a)
+  start_waiting -w10s -c "$content" 2>../err
+  mkdir d.old
+  local rc made
+  replace_d_and_wait
+  made=$(cat d/f 2>&1) || true
+  cd ..
+  umount small
+  assert_equal "$(cat err)" ""
+  assert_equal "$rc" 0
+  assert_equal "${#made}" 60000
+}
+
 @test "--wait: FILE's directory removed while waiting: status 3, nothing made" {
   start_waiting -w10s -c new 2>err
   mv d d.old
