@@ -1397,9 +1397,12 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
   int sync_errno = opt->sync && fsync (fd) != 0 ? errno : 0;
   /* close reports late write errors (NFS, quotas).  An unnamed file
      stays open until it is linked: a close of a duplicate flushes it
-     all the same.  */
+     all the same.  With no descriptor to spare for the duplicate
+     (EMFILE: the named temporary needed none), the close after the
+     link tells instead.  */
   int close_fd = temp ? fd : fcntl (fd, F_DUPFD_CLOEXEC, 0);
-  int close_errno = close_fd < 0 || close (close_fd) != 0 ? errno : 0;
+  int close_errno = (close_fd < 0 ? (errno == EMFILE ? 0 : errno)
+                     : close (close_fd) != 0 ? errno : 0);
   if (sync_errno || close_errno)
     {
       if (!temp)

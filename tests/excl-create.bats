@@ -788,6 +788,19 @@ in"
   assert_equal "$(cat d/f)" data
 }
 
+@test "at the descriptor limit, content still goes through an unnamed file: no spare descriptor is needed" {
+  # Descriptors 0-2, FILE's directory and the unnamed file fill a limit
+  # of 5.  The duplicate whose close checks for late write errors
+  # cannot be had: before, that failed FILE ("cannot write content
+  # for 'f': Too many open files", status 3), where the named
+  # temporary had worked.
+  run bash -c 'exec 3>&- 4>&-; ulimit -n 5; exec excl-create -c data f'
+  assert_success
+  assert_output ""
+  assert_equal "$(cat f)" data
+  assert_equal "$(ls -A)" f
+}
+
 # --- waiting -------------------------------------------------------------
 
 @test "--wait with a timeout: status 1 when FILE stays" {
