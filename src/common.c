@@ -1468,16 +1468,33 @@ terminate_command (pid_t child, bool has_group)
   signal_command (child, has_group, SIGCONT);
 }
 
-bool
-kill_rest_of_group (pid_t child)
+pid_t
+reap_command (pid_t child, bool has_group, bool kill_rest, int *status,
+              bool *killed)
 {
-  siginfo_t info;
-  info.si_pid = 0;
-  if (waitid (P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) != 0
-      || info.si_pid != child)
-    return false;
-  kill (-child, SIGKILL);
-  return true;
+  *killed = false;
+  if (kill_rest && has_group)
+    {
+      siginfo_t info;
+      info.si_pid = 0;
+      if (waitid (P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return -1;
+      if (info.si_pid != child)
+        {
+          /* Still running: a stop only may be taken now.  ECHILD: it
+             has exited since, and the next look will see that.  */
+          info.si_pid = 0;
+          if (waitid (P_PID, child, &info, WSTOPPED | WNOHANG) != 0)
+            return errno == ECHILD ? 0 : -1;
+          if (info.si_pid != child)
+            return 0;
+          *status = W_STOPCODE (info.si_status);
+          return child;
+        }
+      kill (-child, SIGKILL);
+      *killed = true;
+    }
+  return waitpid (child, status, WNOHANG | (has_group ? WUNTRACED : 0));
 }
 
 void

@@ -451,13 +451,18 @@ void signal_command (pid_t child, bool has_group, int sig);
    SIGCONT, since a stopped command would never see the SIGTERM.  */
 void terminate_command (pid_t child, bool has_group);
 
-/* If COMMAND, CHILD, in a process group of its own, has exited, send
-   SIGKILL to what is left of its group and return true; else return
-   false.  CHILD is left unreaped: until it is, its pid names its group
-   and no other, so that the signal cannot reach a process outside it
-   (a group that emptied could otherwise have its id taken by another
-   process's new group).  */
-bool kill_rest_of_group (pid_t child);
+/* Without waiting, take what became of COMMAND, CHILD: return CHILD
+   with its wait status in *STATUS once it has exited (reaped), or
+   stopped (HAS_GROUP: in a process group of its own); 0 if neither;
+   -1 with errno set on failure.  KILL_REST (with HAS_GROUP): if CHILD
+   has exited, first send SIGKILL to what is left of its group, and
+   set *KILLED.  CHILD is reaped only after that look found it exited:
+   until then its pid names its group and no other, so that the signal
+   cannot reach a process outside it (a group that emptied could
+   otherwise have its id taken by another process's new group), and an
+   exit that comes after the look waits for the next one.  */
+pid_t reap_command (pid_t child, bool has_group, bool kill_rest,
+                    int *status, bool *killed);
 
 /* SIG came to lockdir: pass it on to COMMAND, unless the terminal sent
    it (FROM_TERMINAL) to our process group, which holds COMMAND too

@@ -636,13 +636,14 @@ supervise (struct holding *h)
       /* Stopped (lost lock, --max-runtime), COMMAND has exited before
          SIGKILL was due: the rest of its group, which may ignore
          SIGTERM, gets it now, before the lock goes.  */
-      if ((h->lost || h->timed_out) && h->sig->child_has_group
-          && !duration_is_infinite (h->kill_at)
-          && kill_rest_of_group (h->child))
-        h->kill_at = infinite_duration;
       int status;
-      pid_t w = waitpid (h->child, &status,
-                         WNOHANG | (h->sig->child_has_group ? WUNTRACED : 0));
+      bool killed;
+      pid_t w = reap_command (h->child, h->sig->child_has_group,
+                              ((h->lost || h->timed_out)
+                               && !duration_is_infinite (h->kill_at)),
+                              &status, &killed);
+      if (killed)
+        h->kill_at = infinite_duration;
       if (w == h->child && WIFSTOPPED (status))
         {
           if (!h->opt->quiet)

@@ -913,16 +913,16 @@ install_handlers (void)
 
 /* Reap CHILD if it has exited, and then forget it as the target of
    forwarded signals in the same step, with them blocked.  Return
-   waitpid's result, which also tells when CHILD, in a process group of
-   its own, has stopped.  */
+   reap_command's result, which also tells when CHILD, in a process
+   group of its own, has stopped; KILL_REST and *KILLED are its.  */
 static pid_t
-reap_child (pid_t child, int *status)
+reap_child (pid_t child, int *status, bool kill_rest, bool *killed)
 {
   sigset_t block, old_mask;
   forwarded_signal_set (&block);
   sigprocmask (SIG_BLOCK, &block, &old_mask);
-  pid_t w = waitpid (child, status,
-                     WNOHANG | (command_has_group ? WUNTRACED : 0));
+  pid_t w = reap_command (child, command_has_group, kill_rest, status,
+                          killed);
   int saved_errno = errno;
   if (w == child && !WIFSTOPPED (*status))
     child_for_signals = 0;
@@ -967,8 +967,11 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       /* Stopped at --max-runtime, CHILD has exited before -k's SIGKILL
          was due: the rest of its group, which may ignore SIGTERM, gets
          it now, before the lock goes.  */
-      if (*timed_out && command_has_group && !duration_is_infinite (kill_at)
-          && kill_rest_of_group (child))
+      bool killed;
+      pid_t w = reap_child (child, status,
+                            *timed_out && !duration_is_infinite (kill_at),
+                            &killed);
+      if (killed)
         {
           if (opt->verbose)
             error (0, 0, "the command under %s exited after SIGTERM: sent "
@@ -976,7 +979,6 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
                    "(--kill-after)", quoteaf (lock_name));
           kill_at = infinite_duration;
         }
-      pid_t w = reap_child (child, status);
       if (w == child && WIFSTOPPED (*status))
         {
           if (!opt->quiet)

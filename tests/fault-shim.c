@@ -25,7 +25,10 @@
                 are then used, and can be tested)
 
    CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate,
-   pread (ftruncate64 counts as ftruncate, pread64 as pread).  Calls
+   pread (ftruncate64 counts as ftruncate, pread64 as pread), waitid.
+   The pause at a waitid comes after the call has returned, so that a
+   test can change what it saw before the process acts on it (a child
+   then exits); a failure given for it is made without the call.  Calls
    are counted per process, from 1.  A pause gives up after five
    minutes, so a broken test cannot hang forever.  Signals are
    delivered during a pause as usual, unless the process holds them.  */
@@ -40,14 +43,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum call
 {
-  RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, FTRUNCATE, PREAD, N_CALLS
+  RENAMEAT2, RENAMEAT, SYMLINKAT, UNLINKAT, FTRUNCATE, PREAD, WAITID,
+  N_CALLS
 };
 static char const *const call_names[N_CALLS] = {
-  "renameat2", "renameat", "symlinkat", "unlinkat", "ftruncate", "pread"
+  "renameat2", "renameat", "symlinkat", "unlinkat", "ftruncate", "pread",
+  "waitid"
 };
 static unsigned long call_count[N_CALLS];
 
@@ -86,14 +92,10 @@ handshake_path (char *buf, size_t size, char const *what,
   snprintf (buf, size, "%s/%s.%s.%lu", getenv ("FAULT_DIR"), what, name, n);
 }
 
-/* Count a call of C; pause before it if asked.  Return 0 to go on, or
-   an errno with which the call is to fail.  */
-static int
-before_call (enum call c)
+/* Pause at call N of NAME if asked.  */
+static void
+pause_at (char const *name, unsigned long n)
 {
-  int saved_errno = errno;
-  unsigned long n = ++call_count[c];
-  char const *name = call_names[c];
   if (getenv ("FAULT_DIR") && listed (getenv ("FAULT_PAUSE"), name, n, NULL))
     {
       char paused[4096], go[4096];
@@ -106,6 +108,18 @@ before_call (enum call c)
       for (long i = 0; i < 300L * 1000 && access (go, F_OK) != 0; i++)
         nanosleep (&tick, NULL);
     }
+}
+
+/* Count a call of C; pause before it if asked (waitid: after it).
+   Return 0 to go on, or an errno with which the call is to fail.  */
+static int
+before_call (enum call c)
+{
+  int saved_errno = errno;
+  unsigned long n = ++call_count[c];
+  char const *name = call_names[c];
+  if (c != WAITID)
+    pause_at (name, n);
   int errnum = 0;
   if (listed (getenv ("FAULT_FAIL"), name, n, &errnum) && errnum > 0)
     return errnum;
@@ -170,6 +184,25 @@ symlinkat (char const *target, int newdirfd, char const *linkpath)
   if (!real)
     real = next ("symlinkat");
   return real (target, newdirfd, linkpath);
+}
+
+int
+waitid (idtype_t idtype, id_t id, siginfo_t *info, int options)
+{
+  static int (*real) (idtype_t, id_t, siginfo_t *, int);
+  int errnum = before_call (WAITID);
+  if (errnum)
+    {
+      errno = errnum;
+      return -1;
+    }
+  if (!real)
+    real = next ("waitid");
+  int result = real (idtype, id, info, options);
+  int saved_errno = errno;
+  pause_at ("waitid", call_count[WAITID]);
+  errno = saved_errno;
+  return result;
 }
 
 int

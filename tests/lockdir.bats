@@ -434,6 +434,44 @@ assert_command_usage_error() {
   [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
 }
 
+@test "--max-runtime -k: COMMAND exiting just after lockdir looked at it, the rest of its group still gets SIGKILL before the release" {
+  # After the SIGTERM, COMMAND waits at gate2.  lockdir, woken by its
+  # heartbeat (--lease), looks whether COMMAND has exited (its first
+  # waitid), and is held there by the shim while COMMAND is let go and
+  # exits.  lockdir must not then take that exit and release the lock
+  # without the SIGKILL -k promises the rest of the group.
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  mkdir fa
+  mkfifo ready gate gate2
+  background env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" \
+    FAULT_PAUSE=waitid:1 lockdir --lease=3s --max-runtime=1s -k 1h L \
+    env -u LD_PRELOAD -u FAULT_PAUSE sh -c '
+    exec 2>/dev/null; trap "read x <gate2; exit 0" TERM; echo $$ >cmd
+    env --ignore-signal=TERM sh -c "echo >ready; read x <gate; echo survived >out" >/dev/null 2>&1 &
+    echo $! >straggler; read x <ready; sleep 30 & wait $!' 2>err
+  local lockdir=$BG
+  wait_until paused_or_dead fa/paused.waitid.1 "$lockdir"
+  [ -e fa/paused.waitid.1 ] || fail "lockdir never looked: $(cat err)"
+  local cmd
+  cmd=$(cat cmd)
+  is_dead "$cmd" && fail "COMMAND exited before lockdir looked"
+  echo go >gate2
+  wait_until is_dead "$cmd"
+  : >fa/go.waitid.1
+  local status=0
+  wait "$lockdir" || status=$?
+  assert_equal "$status" 124
+  assert_equal "$(cat err)" ""
+  [ ! -e L ]
+  exec 4<>gate
+  echo go >&4
+  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
+  exec 4>&-
+  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+}
+
 @test "-v: lockdir says when --max-runtime sends SIGTERM and -k SIGKILL (when due, or when COMMAND exits first); without -v nothing" {
   # COMMAND ignores SIGTERM (from lockdir's start): SIGKILL when due.
   run bash -c 'trap "" TERM; exec lockdir -v --max-runtime=100ms -k 200ms L sleep 30'
