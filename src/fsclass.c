@@ -1576,16 +1576,28 @@ fs_explain_operands (int n, char **paths)
       int explained;
       struct stat st;
       /* "f/" names a directory: one that is not there may be made, but
-         a file there is no directory, and no tool would take it.  */
-      if (has_trailing_slash (paths[i]) && stat (paths[i], &st) != 0
-          && errno == ENOTDIR)
+         a file there is no directory, and no tool would take it; nor a
+         dangling symbolic link, which is there but leads nowhere.  */
+      int slash_errno = (has_trailing_slash (paths[i])
+                         && stat (paths[i], &st) != 0 ? errno : 0);
+      if (slash_errno == ENOTDIR)
         {
           error (0, errno, "cannot examine %s", quoteaf (paths[i]));
           explained = EXIT_SYSERR;
         }
       else if (open_parent (paths[i], &parent))
-        explained = fs_explain_at (paths[i], parent.fd, parent.base,
-                                   parent.dir);
+        {
+          if (slash_errno == ENOENT
+              && fstatat (parent.fd, parent.base, &st,
+                          AT_SYMLINK_NOFOLLOW) == 0)
+            {
+              error (0, ENOTDIR, "cannot examine %s", quoteaf (paths[i]));
+              explained = EXIT_SYSERR;
+            }
+          else
+            explained = fs_explain_at (paths[i], parent.fd, parent.base,
+                                       parent.dir);
+        }
       else
         {
           int fd = open (paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);

@@ -244,6 +244,22 @@ assert_bad_operand() {
   done
 }
 
+@test "--check-fs 'l/' of a dangling symbolic link cannot examine it, in every tool" {
+  # l is there, and leads to no directory: every tool refuses 'l/'
+  # (lockdir: Not a directory); --check-fs must not report l's
+  # filesystem, status 0, as if it would take it.
+  ln -s nowhere l
+  local tool
+  for tool in atomic-swap excl-create safe-append lockdir; do
+    run "$tool" --check-fs l/
+    assert_failure 3
+    assert_output "$tool: cannot examine 'l/': Not a directory"
+  done
+  run lockdir l/ true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire 'l/': Not a directory"
+}
+
 # --- locale ---------------------------------------------------------------
 
 # Each category setlocale loads costs a few opens; only LC_CTYPE is used
