@@ -2266,7 +2266,10 @@ main (int argc, char **argv)
   char **command = operands[0] ? operands + 1 : operands;
   char const *string = (opt.command_string ? opt.command_string
                         : trailing_command_string (command));
-  bool with_command = command[0] || string;
+  /* --status takes no COMMAND: the operands after the first are more
+     LOCKs.  */
+  bool with_command = (opt.mode == MODE_STATUS ? opt.command_string != NULL
+                       : command[0] || string);
   check_usage (&opt, operands, with_command);
   char *shell_command[] = { (char *) "sh", (char *) "-c", (char *) string,
                             NULL };

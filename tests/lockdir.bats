@@ -1693,6 +1693,23 @@ Try 'lockdir --help' for more information."
 Try 'lockdir --help' for more information."
 }
 
+@test "--status with several LOCKs takes them for LOCKs, not a COMMAND: --max-runtime is refused, --owner-pid and --print-token as with one" {
+  # The second LOCK was taken for a COMMAND: --max-runtime was then
+  # ignored (status 1, the locks listed), and the others named COMMAND.
+  local one several
+  for opts in "--max-runtime=5" "--max-runtime=5 -k 5" "--owner-pid=1" \
+              "--print-token"; do
+    run lockdir --status $opts A
+    one=$output
+    assert_equal "$status" 2
+    run lockdir --status $opts A B
+    assert_equal "$status" 2
+    assert_equal "$output" "$one"
+  done
+  assert_equal "$one" "lockdir: --print-token goes with the form without COMMAND
+Try 'lockdir --help' for more information."
+}
+
 @test "no temporaries are left, whatever happened" {
   lockdir L true
   make_dead_lock L
