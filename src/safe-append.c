@@ -1591,6 +1591,26 @@ location_fs_permits (struct location const *at, char const *file,
   return permitted;
 }
 
+/* SHOWN, another user's (UID) in a sticky directory, is refused:
+   "REFUSED SHOWN: it is in a sticky directory and belongs to another
+   user (uid UID)TAIL".  After a rotation (RECORD not 0), the message
+   names the record that is then not written, as every other failure
+   after a rotation does.  */
+static void
+report_untrusted (char const *file, uintmax_t record, char const *refused,
+                  char const *shown, uid_t uid, char const *tail)
+{
+  char *why = xasprintf ("%s %s: it is in a sticky directory and belongs "
+                         "to another user (uid %ju)%s", refused,
+                         quoteaf_n (1, shown), (uintmax_t) uid, tail);
+  if (record)
+    error (0, 0, "cannot append record %ju to %s: %s", record,
+           quoteaf_n (0, file), why);
+  else
+    error (0, 0, "%s", why);
+  free (why);
+}
+
 /* Follow the symbolic links AT names, each only if it is trusted
    (symlink_is_trusted), to the name that is no link -- or to a /proc
    link to a pipe, socket, device or deleted file, to be opened by
@@ -1616,18 +1636,8 @@ find_target (struct location *at, char const *file, uintmax_t record,
         return 1;
       if (!symlink_is_trusted (at->dirfd, &at->dir_st, name_st))
         {
-          /* After a rotation, name the record that is not written.  */
-          if (record)
-            error (0, 0, "cannot append record %ju to %s: not following "
-                   "symbolic link %s: it is in a sticky directory and "
-                   "belongs to another user (uid %ju)", record,
-                   quoteaf_n (0, file), quoteaf_n (1, at->shown),
-                   (uintmax_t) name_st->st_uid);
-          else
-            error (0, 0, "not following symbolic link %s: it is in a "
-                   "sticky directory and belongs to another user "
-                   "(uid %ju)", quoteaf (at->shown),
-                   (uintmax_t) name_st->st_uid);
+          report_untrusted (file, record, "not following symbolic link",
+                            at->shown, name_st->st_uid, "");
           return -1;
         }
       if (MAX_LINK_HOPS < ++*hops)
@@ -1664,18 +1674,8 @@ target_acceptable (struct location *at, char const *file, uintmax_t record,
     }
   if (!sticky_file_is_trusted (at->dirfd, &at->dir_st, name_st))
     {
-      /* After a rotation, name the record that is not written.  */
-      if (record)
-        error (0, 0, "cannot append record %ju to %s: not appending to "
-               "%s: it is in a sticky directory and belongs to another "
-               "user (uid %ju) than the directory's owner", record,
-               quoteaf_n (0, file), quoteaf_n (1, at->shown),
-               (uintmax_t) name_st->st_uid);
-      else
-        error (0, 0, "not appending to %s: it is in a sticky directory "
-               "and belongs to another user (uid %ju) than the "
-               "directory's owner", quoteaf (at->shown),
-               (uintmax_t) name_st->st_uid);
+      report_untrusted (file, record, "not appending to", at->shown,
+                        name_st->st_uid, " than the directory's owner");
       return false;
     }
   return true;
