@@ -426,12 +426,7 @@ assert_command_usage_error() {
   assert_failure 124
   assert_output ''
   [ ! -e L ]
-  exec 4<>gate
-  echo go >&4
-  # Its pid is missing only if SIGTERM came first (a loaded machine).
-  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
-  exec 4>&-
-  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+  assert_no_straggler
 }
 
 @test "--max-runtime -k: COMMAND exiting just after lockdir looked at it, the rest of its group still gets SIGKILL before the release" {
@@ -465,11 +460,7 @@ assert_command_usage_error() {
   assert_equal "$status" 124
   assert_equal "$(cat err)" ""
   [ ! -e L ]
-  exec 4<>gate
-  echo go >&4
-  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
-  exec 4>&-
-  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+  assert_no_straggler
 }
 
 @test "-v: lockdir says when --max-runtime sends SIGTERM and -k SIGKILL (when due, or when COMMAND exits first); without -v nothing" {

@@ -514,3 +514,15 @@ with_closed_pipe() {
   perl -e 'pipe (R, W) or die; close R; open (STDOUT, ">&W") or die;
            exec @ARGV or die' "$@"
 }
+
+# A --max-runtime -k test's straggler, which ignores SIGTERM and would
+# write 'out' once let through the FIFO 'gate' (its pid in 'straggler'),
+# must be gone now that lockdir has exited: open the gate and check.
+assert_no_straggler() {
+  exec 4<>gate
+  echo go >&4
+  # Its pid is missing only if SIGTERM came first (a loaded machine).
+  if [ -s straggler ]; then wait_until is_dead "$(cat straggler)"; fi
+  exec 4>&-
+  [ ! -e out ] || fail "a process of COMMAND's group ran on after the release"
+}
