@@ -1158,14 +1158,24 @@ publish (struct repoint *r, struct options const *opt, char const *expect)
 }
 
 /* --backup: the name LINK~, and whether it may be replaced: absent or
-   a symbolic link (an older backup).  Checked before anything changes;
-   save_backup checks again, in the same step as the rename.  */
+   a symbolic link (an older backup).  Only a LINK that is a symbolic
+   link is kept there: an absent LINK leaves nothing to keep, and a
+   directory (--exchange-dir) gets a name of its own, so LINK~ is then
+   not looked at.  This look only refuses early, before anything
+   changes; save_backup decides, in the same step as the rename, and
+   undoes the change if LINK became a symbolic link meanwhile and LINK~
+   cannot hold it.  */
 static bool
 prepare_backup (struct repoint *r)
 {
   r->backup = xasprintf ("%s~", r->parent.base);
-  char *shown = path_in_parent (&r->parent, r->backup);
   struct stat st;
+  bool link_is_symlink = (fstatat (r->parent.fd, r->parent.base, &st,
+                                   AT_SYMLINK_NOFOLLOW) == 0
+                          && S_ISLNK (st.st_mode));
+  if (!link_is_symlink)
+    return true;
+  char *shown = path_in_parent (&r->parent, r->backup);
   bool ok = false;
   if (strlen (r->backup) > NAME_MAX)
     error (0, ENAMETOOLONG, "cannot keep the old link of %s as %s",

@@ -1056,6 +1056,45 @@ atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z
   assert_no_temporaries atomic-swap
 }
 
+@test "-b where no backup is made (LINK absent, a directory --exchange-dir keeps): a LINK~ that is no symbolic link does not refuse" {
+  mkdir www
+  : >www/index.html
+  echo precious >new~
+  echo precious >www~
+  run --separate-stderr atomic-swap -b -s releases/a new
+  assert_success
+  assert_equal "$(readlink new)" releases/a
+  run --separate-stderr atomic-swap -b -v -s --exchange-dir releases/a www
+  assert_success
+  [[ $output =~ ^\'www\'\ -\>\ \'releases/a\'\ \(was\ a\ directory,\ kept\ as\ \'(www\.atomic-swap-backup\.[A-Za-z0-9]{6})\'\)$ ]] ||
+    fail "unexpected: $output"
+  [ -f "${BASH_REMATCH[1]}/index.html" ]
+  assert_equal "$(readlink www)" releases/a
+  assert_equal "$(cat new~ www~)" "$(printf 'precious\nprecious')"
+  assert_no_temporaries atomic-swap
+}
+
+@test "-b: LINK absent at the look, made a symbolic link before the rename, LINK~ a file: undone, LINK~ kept" {
+  require_shim
+  mkdir releases
+  echo precious >current~
+  # The pause is at the making of the temporary link, after the look
+  # at LINK (absent: no backup to make, LINK~ not a concern).
+  start_with_shim faults FAULT_PAUSE=symlinkat:1 \
+    sh -c 'exec atomic-swap -b -s releases/b current 2>err'
+  pid=$SHIM_PID
+  wait_until paused_or_dead faults/paused.symlinkat.1 "$pid"
+  ln -s releases/theirs current
+  go_on faults symlinkat 1
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: 'current' was put back as it was (undone): cannot keep the old link of 'current' as 'current~': File exists"
+  assert_equal "$(readlink current)" releases/theirs
+  assert_equal "$(cat current~)" precious
+  assert_no_temporaries atomic-swap
+}
+
 @test "-b: LINK~ made a directory between the check and the rename: undone, the directory kept" {
   require_shim
   make_releases
