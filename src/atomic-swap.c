@@ -1714,22 +1714,20 @@ choose_primitive (struct repoint *r, struct options const *opt)
       r->use_exchange = r->exchange_required;
       return EXIT_DONE;
     }
-  if (info.object_is_dir)
+  /* A LINK refused on every filesystem (refusal_of: a file, a
+     directory without --exchange-dir, LINK/ that is no directory) is
+     the first reason, not what this filesystem cannot do (no
+     RENAME_EXCHANGE for -p, overlay's lower-layer directory): mending
+     that would only lead to the refusal.  publish reads LINK again
+     just before it acts: this read only chooses the reason.  */
+  struct link_state now;
+  int status = examine_link (r, opt, opt->expect, &now);
+  if (status != EXIT_DONE)
     {
-      /* Without --exchange-dir a directory is refused on every
-         filesystem (refusal_of): that is the first reason, not what
-         this filesystem cannot do with a directory (overlay cannot
-         rename one from its lower layer).  publish reads LINK again
-         just before it acts: this read only chooses the reason.  */
-      struct link_state now;
-      int status = examine_link (r, opt, opt->expect, &now);
-      if (status != EXIT_DONE)
-        {
-          fs_info_free (&info);
-          return status;
-        }
-      link_state_free (&now);
+      fs_info_free (&info);
+      return status;
     }
+  link_state_free (&now);
   bool permitted;
   if (r->exchange_required)
     permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_EXCHANGE,

@@ -901,6 +901,37 @@ another"
   assert_no_temporaries atomic-swap "$dir"
 }
 
+@test "atomic-swap -s onto a file or a LINK/ that is no directory on FUSE: refused for that, as on tmpfs, not for the filesystem" {
+  require_mount fuse
+  local dir args
+  dir=$(test_dir_on fuse)
+  echo precious >"$dir/file"
+  ln -s file "$dir/tofile"
+  # bindfs has no RENAME_EXCHANGE, which -p and -b need, and its
+  # rename(2) is warned about: neither is the first reason, as a file
+  # is refused on every filesystem.
+  for args in "-p -s" "-b -s" "-s"; do
+    run atomic-swap $args rel "$dir/file"
+    assert_failure 3
+    assert_output "atomic-swap: '$dir/file' exists and is not a symbolic link; not replaced"
+  done
+  run atomic-swap -p -s rel "$dir/tofile/"
+  assert_failure 3
+  assert_output "atomic-swap: '$dir/tofile/' points to 'file', which is not a directory as its trailing slash requires; not replaced"
+  assert_equal "$(cat "$dir/file")" precious
+  assert_equal "$(readlink "$dir/tofile")" file
+  assert_no_scratch_names "$dir"
+
+  # Object-store FUSE refuses every form: still not the first reason.
+  require_mount fuse-s3fs
+  dir=$(test_dir_on fuse-s3fs)
+  echo precious >"$dir/file"
+  run atomic-swap -s rel "$dir/file"
+  assert_failure 3
+  assert_output "atomic-swap: '$dir/file' exists and is not a symbolic link; not replaced"
+  assert_equal "$(cat "$dir/file")" precious
+}
+
 @test "atomic-swap -s onto a directory from overlay's lower layer: refused for being a directory, as on tmpfs" {
   require_mount overlay
   require_mount tmpfs
