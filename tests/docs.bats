@@ -322,6 +322,29 @@ man_section() {
   done
 }
 
+@test "atomic-swap: --help and the man page say what -v prints in each form" {
+  local page text
+  page=$(man_page atomic-swap)
+  # Its lines joined: the page folds long ones at a space.
+  text=$(man_section "$page" DESCRIPTION |
+    sed -e 's/\\-/-/g' -e 's/\\(aq/'"'"'/g' | tr '\n' ' ')
+  mkdir d1 d2
+  : >f
+  run --separate-stderr atomic-swap -v d1 d2
+  assert_output "'d1' <-> 'd2'"
+  run --separate-stderr atomic-swap -v -s d1 link
+  run --separate-stderr atomic-swap -v -s d2 link
+  assert_output "'link' -> 'd2' (was 'd1')"
+  run --separate-stderr atomic-swap -v -n f g
+  assert_output "renamed 'f' -> 'g'"
+  run --separate-stderr atomic-swap --help
+  for said in "'PATH1' <-> 'PATH2'" "'LINK' -> 'TARGET' (was 'OLD')" \
+              "renamed 'SRC' -> 'DST'"; do
+    assert_output --partial "$said"
+    grep -qF -- "$said" <<<"$text" || fail "not in the man page: $said"
+  done
+}
+
 # --- the examples the documentation shows ---------------------------
 #
 # Every example command of README.md, of each tool's --help and of each
