@@ -169,7 +169,9 @@ With --symlink:\n\
                           with the same OLD exactly one changes LINK\n\
   -p, --print-old       print the target LINK had just before the change\n\
                           (an empty line if LINK did not exist), captured\n\
-                          in the same step, for a later rollback\n\
+                          in the same step, for a later rollback; it is\n\
+                          LINK's content as readlink prints it, relative\n\
+                          to LINK's directory: roll back without -r\n\
   -b, --backup          keep the replaced link as LINK~ (a symbolic link\n\
                           to the old target), replacing an older LINK~\n\
   -r, --relative        store TARGET relative to LINK's directory, like\n\
@@ -239,8 +241,8 @@ fails with status 3 and names what is missing; nothing is changed.\n\
 Examples:\n\
   atomic-swap -s releases/42 current        # publish release 42\n\
   old=$(atomic-swap -p -s releases/42 current)\n\
-  atomic-swap -s \"$old\" current             # roll back (an empty $old:\n\
-                                            # there was no current)\n\
+  atomic-swap -s \"$old\" current             # roll back, without -r (an\n\
+                                            # empty $old: no current)\n\
   atomic-swap -s --expect=releases/42 releases/43 current\n\
                                             # 43 only if 42 is still current\n\
   atomic-swap -b -s releases/42 current     # the old link stays as current~\n\

@@ -345,6 +345,36 @@ man_section() {
   done
 }
 
+# The block of the examples of SOURCE ("atomic-swap man") that holds
+# TEXT, as the examples harness runs it (roff escapes undone, comments
+# removed); nothing if there is none.
+example_block_with() {
+  # shellcheck disable=SC2086 # "TOOL KIND" is two words
+  examples_blocks $1 | awk -v want="$2" '
+    /^@@/ { if (found) exit; block = ""; next }
+    { block = block $0 "\n"; if (index($0, want)) found = 1 }
+    END { if (found) printf "%s", block }'
+}
+
+@test "atomic-swap: the man page's rollback to what -p printed, run as printed from another directory, leaves a link that resolves" {
+  require_root
+  local block
+  # shellcheck disable=SC2016 # $old as printed
+  block=$(example_block_with "atomic-swap man" 'atomic-swap -s "$old" /srv/app/current')
+  [ -n "$block" ] || fail "no such example in man/atomic-swap.x"
+  mkdir elsewhere
+  # A /srv of our own, as the examples' sandbox has; the block runs in
+  # another directory than LINK's.
+  run unshare --mount --propagation private bash -c '
+    mount -t tmpfs tmpfs /srv || exit 99
+    mkdir -p /srv/app/releases/41 /srv/app/releases/42
+    (cd elsewhere && bash -e -c "$1") || exit
+    readlink /srv/app/current
+    [ -d /srv/app/current/ ] && echo resolves' sh "$block"
+  assert_success
+  assert_output "$(printf 'releases/41\nresolves')"
+}
+
 # --- the examples the documentation shows ---------------------------
 #
 # Every example command of README.md, of each tool's --help and of each
