@@ -173,7 +173,9 @@ With --symlink:\n\
                           LINK's content as readlink prints it, relative\n\
                           to LINK's directory: roll back without -r\n\
   -b, --backup          keep the replaced link as LINK~ (a symbolic link\n\
-                          to the old target), replacing an older LINK~\n\
+                          to the old target), replacing an older LINK~,\n\
+                          even when LINK already points to TARGET (see\n\
+                          the manual for a retry that keeps LINK~)\n\
   -r, --relative        store TARGET relative to LINK's directory, like\n\
                           'ln -r' (TARGET is then named from the current\n\
                           directory)\n\

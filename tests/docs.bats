@@ -375,6 +375,24 @@ example_block_with() {
   assert_output "$(printf 'releases/41\nresolves')"
 }
 
+@test "atomic-swap: the man page's retried -b deploy, run twice as printed, keeps the rollback point in current~" {
+  local block
+  # shellcheck disable=SC2016 # $old as printed
+  block=$(example_block_with "atomic-swap man" '--expect="$old" releases/44 current')
+  [ -n "$block" ] || fail "no such example in man/atomic-swap.x"
+  mkdir -p releases/43 releases/44
+  ln -s releases/43 current
+  run bash -e -c "$block"
+  assert_success
+  run bash -e -c "$block"
+  assert_success
+  assert_equal "$(readlink current)" releases/44
+  assert_equal "$(readlink current~)" releases/43
+  # What the page warns of: a plain retry loses it.
+  atomic-swap -b -s releases/44 current
+  assert_equal "$(readlink current~)" releases/44
+}
+
 # --- the examples the documentation shows ---------------------------
 #
 # Every example command of README.md, of each tool's --help and of each
