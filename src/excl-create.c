@@ -1752,16 +1752,20 @@ main (int argc, char **argv)
   if (optind == argc)
     usage_error ("missing operand");
 
-  if (check_fs)
-    return fs_explain_operands (argc - optind, argv + optind);
   if (opt.replace_stale && opt.content.kind != CONTENT_PID)
     usage_error ("--replace-stale needs --pid or --pid-of");
+  pid_t pid_given = pid_of ? xparse_pid (pid_of) : 0;
+  /* --check-fs refuses what the creation would refuse as a usage
+     error, before any report, as the other tools' --check-fs does;
+     FILE itself ('.', say) is examined, not created.  */
+  if (check_fs)
+    return fs_explain_operands (argc - optind, argv + optind);
   /* Every operand is checked before any FILE is created.  */
   for (int i = optind; i < argc; i++)
     check_operand (argv[i]);
   if (opt.content.kind == CONTENT_PID)
     {
-      pid_t pid = pid_of ? xparse_pid (pid_of) : getppid ();
+      pid_t pid = pid_of ? pid_given : getppid ();
       /* 0: our parent is outside our pid namespace, and has no pid
          here to record.  */
       if (pid == 0)

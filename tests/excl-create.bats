@@ -1571,6 +1571,24 @@ has_open_in() {
   assert_line --regexp "^  link +(safe|warn|refuse)"
 }
 
+@test "--check-fs refuses the options the creation refuses, before any report" {
+  # --replace-stale without --pid, or a --pid-of that is no process ID,
+  # is a usage error of the creation: --check-fs must not examine FILE
+  # and say "safe" of a command line that would never run.
+  run excl-create --replace-stale --check-fs .
+  assert_usage_error excl-create
+  assert_line --index 0 "excl-create: --replace-stale needs --pid or --pid-of"
+  assert_equal "${#lines[@]}" 2
+  run excl-create --pid-of 12x --check-fs .
+  assert_usage_error excl-create
+  assert_line --index 0 "excl-create: invalid process ID '12x'"
+  assert_equal "${#lines[@]}" 2
+  # What the form takes is examined as before.
+  run excl-create --pid --replace-stale --check-fs .
+  assert_success
+  assert_line --index 0 --regexp "^\.: "
+}
+
 # --- races -----------------------------------------------------------------
 
 @test "race: $RACERS racers x $ROUNDS rounds, exactly one winner every round" {
