@@ -1580,24 +1580,22 @@ fs_explain_operands (int n, char **paths)
          dangling symbolic link, which is there but leads nowhere.  */
       int slash_errno = (has_trailing_slash (paths[i])
                          && stat (paths[i], &st) != 0 ? errno : 0);
+      bool opened = (slash_errno != ENOTDIR
+                     && open_parent (paths[i], &parent));
+      /* Not there through the slash, but there itself: a dangling
+         symbolic link.  */
+      if (opened && slash_errno == ENOENT
+          && fstatat (parent.fd, parent.base, &st,
+                      AT_SYMLINK_NOFOLLOW) == 0)
+        slash_errno = ENOTDIR;
       if (slash_errno == ENOTDIR)
         {
-          error (0, errno, "cannot examine %s", quoteaf (paths[i]));
+          error (0, slash_errno, "cannot examine %s", quoteaf (paths[i]));
           explained = EXIT_SYSERR;
         }
-      else if (open_parent (paths[i], &parent))
-        {
-          if (slash_errno == ENOENT
-              && fstatat (parent.fd, parent.base, &st,
-                          AT_SYMLINK_NOFOLLOW) == 0)
-            {
-              error (0, ENOTDIR, "cannot examine %s", quoteaf (paths[i]));
-              explained = EXIT_SYSERR;
-            }
-          else
-            explained = fs_explain_at (paths[i], parent.fd, parent.base,
-                                       parent.dir);
-        }
+      else if (opened)
+        explained = fs_explain_at (paths[i], parent.fd, parent.base,
+                                   parent.dir);
       else
         {
           int fd = open (paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
