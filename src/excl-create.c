@@ -1477,6 +1477,29 @@ link_unnamed (int fd, struct parent_dir const *parent)
   return linkat (fd, "", parent->fd, parent->base, AT_EMPTY_PATH);
 }
 
+/* Whether the unnamed file FD, in PARENT's directory, can be given a
+   name at all (link_unnamed): through /proc, or with AT_EMPTY_PATH,
+   which needs CAP_DAC_READ_SEARCH unless (Linux 6.10 on) FD was
+   opened with the caller's own credentials.  Asked once, before any
+   content is written: where neither can work, the content goes to a
+   named temporary straight away, written once, instead of being
+   copied there after the links failed.  */
+static bool
+unnamed_linkable (int fd, struct parent_dir const *parent)
+{
+  static int linkable = -1;
+  if (linkable < 0)
+    {
+      /* "." always exists: a link to it fails with EEXIST once FD is
+         allowed to be linked, and with ENOENT before that, if not.
+         Nothing is made either way.  */
+      linkable = (proc_mounted ()
+                  || (linkat (fd, "", parent->fd, ".", AT_EMPTY_PATH) != 0
+                      && errno == EEXIST));
+    }
+  return linkable;
+}
+
 /* FILE's directory was replaced while we waited, by one on the same
    filesystem but another mount of it (EXDEV): the unnamed file *FD can
    be linked only within its own mount.  Give the content a new unnamed
@@ -1570,6 +1593,11 @@ create_with_content (struct parent_dir *parent, char const *file,
         {
           fd = open_unnamed (parent, opt);
           unnamed = fd >= 0 || !no_unnamed_files (errno);
+          if (fd >= 0 && !unnamed_linkable (fd, parent))
+            {
+              close (fd);
+              unnamed = false;
+            }
         }
       if (!unnamed)
         fd = temp_create (&temp, parent->fd, TEMP_FILE, opt->mode, NULL);

@@ -770,6 +770,49 @@ trace"
 in"
 }
 
+@test "no /proc and no AT_EMPTY_PATH link: the content goes to a named temporary at once, written once" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  # Where the unnamed file could never be linked, it was filled, then
+  # copied to a named temporary: the content was written twice.
+  run strace -qq -o trace -e trace=write -E LD_PRELOAD="$shim" \
+    -E FAULT_NO_PROC=1 -E FAULT_NO_FLINK=1 excl-create -c data f
+  assert_success
+  assert_output ""
+  assert_equal "$(cat f)" data
+  assert_equal "$(grep -c '^write([0-9]*, "data\\n", 5) *= 5$' trace)" 1
+  assert_equal "$(ls -A)" "f
+trace"
+}
+
+@test "no /proc and no AT_EMPTY_PATH link, -w, full disk, FILE exists: it waits, as with a named temporary, status 1" {
+  require_root
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  echo theirs >small/f
+  # Room for one page: the content's first file fits, a copy would not.
+  head -c 4096 /dev/zero >small/pad
+  head -c 1000000 /dev/zero >small/fill 2>/dev/null || true
+  rm small/pad
+  # Before, the unnamed file took the page, its copy to a named
+  # temporary found none, and that failure was final with -w: status 3.
+  run env LD_PRELOAD="$shim" FAULT_NO_PROC=1 FAULT_NO_FLINK=1 \
+    excl-create -w 0.2 -c x small/f
+  local content left
+  content=$(cat small/f)
+  left=$(ls -A small | tr '\n' ' ')
+  umount small
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'small/f' to be removed"
+  assert_equal "$content" theirs
+  assert_equal "$left" "f fill "
+}
+
 @test "an append-only directory gets FILE with its content, no temporary left and no warning" {
   command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
   mkdir d

@@ -23,6 +23,12 @@
                 file (O_TMPFILE) fails with EOPNOTSUPP, as on a
                 filesystem without them (the tool's named temporaries
                 are then used, and can be tested)
+   FAULT_NO_PROC  if set and not empty, /proc is not there: every open
+                of "/proc" or a path under it, and every linkat from a
+                path under it, fails with ENOENT
+   FAULT_NO_FLINK  if set and not empty, every linkat with AT_EMPTY_PATH
+                fails with ENOENT, as for a caller without
+                CAP_DAC_READ_SEARCH before Linux 6.10
 
    CALL is one of renameat2, renameat, symlinkat, unlinkat, ftruncate,
    pread (ftruncate64 counts as ftruncate, pread64 as pread), waitid.
@@ -311,17 +317,54 @@ pread64 (int fd, void *buf, size_t count, off64_t offset)
   return real (fd, buf, count, offset);
 }
 
-/* Whether an open with FLAGS is to fail: FAULT_NO_TMPFILE.  */
+/* Whether the switch NAME is set and not empty.  */
 static int
-no_tmpfile (int flags)
+switched_on (char const *name)
 {
-  char const *no = getenv ("FAULT_NO_TMPFILE");
-  if ((flags & O_TMPFILE) == O_TMPFILE && no && *no)
+  char const *value = getenv (name);
+  return value && *value;
+}
+
+/* Whether PATH is "/proc" or under it, and FAULT_NO_PROC hides it.  */
+static int
+hidden_proc (char const *path)
+{
+  return (switched_on ("FAULT_NO_PROC") && strncmp (path, "/proc", 5) == 0
+          && (path[5] == '\0' || path[5] == '/'));
+}
+
+/* Whether an open of PATH with FLAGS is to fail: FAULT_NO_TMPFILE,
+   FAULT_NO_PROC.  */
+static int
+no_tmpfile (char const *path, int flags)
+{
+  if ((flags & O_TMPFILE) == O_TMPFILE && switched_on ("FAULT_NO_TMPFILE"))
     {
       errno = EOPNOTSUPP;
       return 1;
     }
+  if (hidden_proc (path))
+    {
+      errno = ENOENT;
+      return 1;
+    }
   return 0;
+}
+
+int
+linkat (int olddirfd, char const *oldpath, int newdirfd,
+        char const *newpath, int flags)
+{
+  static int (*real) (int, char const *, int, char const *, int);
+  if (hidden_proc (oldpath)
+      || ((flags & AT_EMPTY_PATH) && switched_on ("FAULT_NO_FLINK")))
+    {
+      errno = ENOENT;
+      return -1;
+    }
+  if (!real)
+    real = next ("linkat");
+  return real (olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 /* The mode argument of an open with FLAGS, from AP.  */
@@ -340,7 +383,7 @@ open (char const *path, int flags, ...)
   static int (*real) (char const *, int, ...);
   va_list ap;
   OPEN_MODE (flags, ap, flags);
-  if (no_tmpfile (flags))
+  if (no_tmpfile (path, flags))
     return -1;
   if (!real)
     real = next ("open");
@@ -353,7 +396,7 @@ open64 (char const *path, int flags, ...)
   static int (*real) (char const *, int, ...);
   va_list ap;
   OPEN_MODE (flags, ap, flags);
-  if (no_tmpfile (flags))
+  if (no_tmpfile (path, flags))
     return -1;
   if (!real)
     real = next ("open64");
@@ -366,7 +409,7 @@ openat (int dirfd, char const *path, int flags, ...)
   static int (*real) (int, char const *, int, ...);
   va_list ap;
   OPEN_MODE (flags, ap, flags);
-  if (no_tmpfile (flags))
+  if (no_tmpfile (path, flags))
     return -1;
   if (!real)
     real = next ("openat");
@@ -379,7 +422,7 @@ openat64 (int dirfd, char const *path, int flags, ...)
   static int (*real) (int, char const *, int, ...);
   va_list ap;
   OPEN_MODE (flags, ap, flags);
-  if (no_tmpfile (flags))
+  if (no_tmpfile (path, flags))
     return -1;
   if (!real)
     real = next ("openat64");
