@@ -1010,10 +1010,16 @@ follow_name (struct appender *app, uintmax_t record)
   if (absent && app->opt->no_create)
     {
       /* open_file would say only "No such file or directory", about a
-         file that existed when we began.  */
-      report_cannot_append (app->file, record, 0, "it was renamed away "
-                            "(rotated), and --no-create forbids creating "
-                            "it again");
+         file that existed when we began.  A file whose last name was
+         removed has no link left.  */
+      struct stat open_st;
+      bool removed = fstat (app->fd, &open_st) == 0 && open_st.st_nlink == 0;
+      report_cannot_append (app->file, record, 0,
+                            (removed
+                             ? "it was removed, and --no-create forbids "
+                               "creating it again"
+                             : "it was renamed away (rotated), and "
+                               "--no-create forbids creating it again"));
       return false;
     }
 

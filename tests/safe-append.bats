@@ -1809,6 +1809,24 @@ read_so_far() {
   awk '$1 == "rchar:" { print $2 }' "/proc/$1/io"
 }
 
+@test "--no-create: FILE removed (not renamed) while streaming is status 3, with a message that says it was removed" {
+  mkfifo in
+  : >log
+  safe-append --no-create log <in 2>err &
+  pid=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -qx one log
+  rm log
+  kill -HUP "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec {w}>&-
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was removed, and --no-create forbids creating it again"
+  [ ! -e log ]
+}
+
 @test "a failed reopen while waiting, with part of a record read: the message names that record" {
   mkfifo in
   : >log
