@@ -575,7 +575,9 @@ tee_records (struct appender *app, char const *out, size_t len,
    all went to FILE, which is what safe-append is for, so that is not
    a failure.  Any other error was reported when it happened, and is.
    ALL_APPENDED: no record failed; else the note names the last record
-   appended, not "from N on": the one that failed was not.  */
+   appended, not "from N on": the one that failed was not.  When the
+   copy stopped at the last record appended, the note names that one
+   alone.  */
 static bool
 tee_stop_was_fine (struct appender const *app, bool quiet,
                    bool all_appended)
@@ -584,8 +586,7 @@ tee_stop_was_fine (struct appender const *app, bool quiet,
     return false;
   if (quiet)
     return true;
-  if (app->opt->content || (!all_appended
-                            && app->tee_stopped_at == app->appended))
+  if (app->tee_stopped_at == app->appended)
     error (0, 0, "standard output was closed; record %ju was appended "
            "to %s only", app->tee_stopped_at, quoteaf (app->file));
   else if (!all_appended)

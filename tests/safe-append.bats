@@ -664,6 +664,26 @@ safe-append: standard output was closed; record 1 was appended to 'g' only"
 
 # --- closed standard descriptors ----------------------------------------------
 
+@test "--tee: a pipe closed before the last record only: the note names that record, not 'from N on'" {
+  mkfifo in out
+  safe-append --tee f <in >out 2>err &
+  pid=$!
+  exec {w}>in
+  exec {r}<out
+  echo one >&$w
+  read -r -u "$r" line
+  assert_equal "$line" one
+  # The reader goes away; then the last record comes.
+  exec {r}<&-
+  echo two >&$w
+  exec {w}>&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 0
+  assert_equal "$(cat err)" "safe-append: standard output was closed; record 2 was appended to 'f' only"
+  assert_equal "$(cat f)" $'one\ntwo'
+}
+
 @test "closed stdin and stdout: --tee never copies into FILE, which gets the record once" {
   run bash -c 'safe-append --tee f -c hello <&- >&-'
   # The copy to a closed standard output fails (it is /dev/null opened
