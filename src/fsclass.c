@@ -1226,17 +1226,20 @@ read_only_mount (int dirfd)
   return 0 <= dirfd && fstatvfs (dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
-bool
-fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
-                 enum fs_primitive prim, bool force, bool quiet)
+/* fs_permits_info, with a refusal begun by LEAD and ": " if LEAD is
+   not NULL.  */
+static bool
+permits_info (char const *lead, char const *path, struct fs_info const *info,
+              int dirfd, enum fs_primitive prim, bool force, bool quiet)
 {
   struct judgement j = judge (info, prim, dirfd);
   if (j.verdict == FS_REFUSE && !force)
     {
       /* When the filesystem lacks the primitive, or is read-only,
          --force would only reach a failure; do not suggest it.  */
-      error (0, 0, "%s is on %s: %s%s", quoteaf (path),
-             fs_display_name (info), j.consequence,
+      error (0, 0, "%s%s%s is on %s: %s%s", lead ? lead : "",
+             lead ? ": " : "", quoteaf (path), fs_display_name (info),
+             j.consequence,
              (j.futile ? ""
               : read_only_mount (dirfd) ? "; it is mounted read-only"
               : "; use --force to go ahead anyway"));
@@ -1246,6 +1249,13 @@ fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
     error (0, 0, "warning: %s is on %s: %s", quoteaf (path),
            fs_display_name (info), j.consequence);
   return true;
+}
+
+bool
+fs_permits_info (char const *path, struct fs_info const *info, int dirfd,
+                 enum fs_primitive prim, bool force, bool quiet)
+{
+  return permits_info (NULL, path, info, dirfd, prim, force, quiet);
 }
 
 /* fs_dir_surely_local for DIRFD, or for NAME in DIRFD (never followed)
@@ -1293,6 +1303,14 @@ bool
 fs_permits (char const *path, int dirfd, char const *name,
             enum fs_primitive prim, bool force, bool quiet)
 {
+  return fs_permits_lead (NULL, path, dirfd, name, prim, force, quiet);
+}
+
+bool
+fs_permits_lead (char const *lead, char const *path, int dirfd,
+                 char const *name, enum fs_primitive prim, bool force,
+                 bool quiet)
+{
   /* Every verdict is "safe" there, and two system calls say so where
      reading /proc/self/mountinfo would be most of a tool's cost.  */
   if (fs_surely_local (dirfd, name))
@@ -1301,7 +1319,8 @@ fs_permits (char const *path, int dirfd, char const *name,
   struct fs_info info;
   if (!fs_identify (dirfd, name, &info))
     return true;   /* The operation itself will report the problem.  */
-  bool permitted = fs_permits_info (path, &info, dirfd, prim, force, quiet);
+  bool permitted = permits_info (lead, path, &info, dirfd, prim, force,
+                                 quiet);
   fs_info_free (&info);
   return permitted;
 }

@@ -182,6 +182,12 @@ bool fs_flag_unsupported (int errnum);
    which turns the refusal into a warning.  */
 bool fs_permits (char const *path, int dirfd, char const *name,
                  enum fs_primitive prim, bool force, bool quiet);
+/* fs_permits, with a refusal's message begun by LEAD and ": " when
+   LEAD is not NULL: the caller's account of what is then not done
+   ("cannot append record 2 to 'log'").  */
+bool fs_permits_lead (char const *lead, char const *path, int dirfd,
+                      char const *name, enum fs_primitive prim, bool force,
+                      bool quiet);
 /* fs_permits for both names of an exchange: PATH_A (NAME_A in DIRFD_A)
    and PATH_B.  When both are on one mount (and not on overlay, where
    the object matters), the filesystem is identified, probed and warned

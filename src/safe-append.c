@@ -1581,20 +1581,30 @@ magic_link_to_special (struct location const *at, struct stat *name_st)
 }
 
 /* fs_permits for the file AT names: the object a /proc link leads to
-   when AT->follow_last, else NAME in DIRFD, never followed.  */
+   when AT->follow_last, else NAME in DIRFD, never followed.  A refusal
+   after a rotation names RECORD, as report_cannot_append does.  */
 static bool
 location_fs_permits (struct location const *at, char const *file,
-                     struct options const *opt)
+                     uintmax_t record, struct options const *opt)
 {
-  if (!at->follow_last)
-    return fs_permits (file, at->dirfd, at->name, FS_APPEND, opt->force,
-                       opt->quiet);
-  int fd = openat (at->dirfd, at->name, O_PATH | O_CLOEXEC);
-  if (fd < 0)
-    return true;   /* The open will report the problem.  */
-  bool permitted = fs_permits (file, fd, NULL, FS_APPEND, opt->force,
-                               opt->quiet);
-  close (fd);
+  int fd = at->dirfd;
+  char const *name = at->name;
+  if (at->follow_last)
+    {
+      fd = openat (at->dirfd, at->name, O_PATH | O_CLOEXEC);
+      if (fd < 0)
+        return true;   /* The open will report the problem.  */
+      name = NULL;
+    }
+  char *lead = (record
+                ? xasprintf ("cannot append record %ju to %s", record,
+                             quoteaf (file))
+                : NULL);
+  bool permitted = fs_permits_lead (lead, file, fd, name, FS_APPEND,
+                                    opt->force, opt->quiet);
+  free (lead);
+  if (at->follow_last)
+    close (fd);
   return permitted;
 }
 
@@ -1753,7 +1763,7 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
       if (!(exists && S_ISFIFO (name_st.st_mode))
           && checked_dir != at.dir_number)
         {
-          if (!location_fs_permits (&at, file, opt))
+          if (!location_fs_permits (&at, file, record, opt))
             break;
           checked_dir = at.dir_number;
         }
@@ -1805,8 +1815,12 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
     {
       /* FILE is there (here or after a rotation): say so, or status 3
          reads as "nothing changed".  */
-      error (0, errno, "created %s, but cannot sync its directory",
-             quoteaf (file));
+      if (record)
+        report_cannot_append (file, record, errno, "created it, but cannot "
+                              "sync its directory");
+      else
+        error (0, errno, "created %s, but cannot sync its directory",
+               quoteaf (file));
       close (fd);
       fd = -1;
     }

@@ -1876,8 +1876,9 @@ read_so_far() {
 # with a SIGHUP that strace sends at the read(2) that brings it: the
 # look at FILE's name (follow_name) then comes after that read, before
 # record 2 is written, not while safe-append waits for input.  The
-# 'before' hook, if defined, runs just after the rename.  Sets status
-# and err.
+# 'before' hook, if defined, runs just after the rename; the array
+# reopen_strace, if set, holds more strace options for that run.  Sets
+# status and err.
 reopen_before_write() {
   local dir=$1; shift
   local run_as=()
@@ -1892,7 +1893,7 @@ reopen_before_write() {
   n=$(awk '/^read\(0,/ { print n + 2; exit } /^read\(/ { n++ }' "$dir/dry")
   mkfifo "$dir/in"
   "${run_as[@]}" strace -o /dev/null -e trace=read \
-    -e inject=read:signal=HUP:when="$n" \
+    -e inject=read:signal=HUP:when="$n" "${reopen_strace[@]}" \
     safe-append "$@" "$dir/log" <"$dir/in" 2>"$dir/err" &
   local pid=$!
   exec {w}>"$dir/in"
@@ -1960,6 +1961,38 @@ reopen_before_write() {
   assert_equal "$err" "safe-append: cannot append record 2 to 'e/log': not following symbolic link 'e/log': it is in a sticky directory and belongs to another user (uid $(id -u nobody))"
   assert_equal "$(cat e/log.1)" one
   [ ! -e e/elsewhere ]
+}
+
+@test "after a rotation, FILE on a filesystem that is refused: the refusal names the record that was not written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  mkdir d src mnt
+  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  : >d/log
+  # The rotation leaves in FILE's place a link to a file on FUSE.
+  before() { ln -s ../mnt/log d/log; }
+  reopen_before_write d --
+  fusermount -u mnt 2>/dev/null || umount mnt
+  assert_equal "$status" 3
+  [[ $err == "safe-append: cannot append record 2 to 'd/log': 'd/log' is on fuse"*": appends from other hosts can interleave; use --force to go ahead anyway" ]] ||
+    fail "stderr: $err"
+  assert_equal "$(cat d/log.1)" one
+  [ ! -e src/log ]
+}
+
+@test "after a rotation with -S, a failed sync of the new FILE's directory names the record that was not written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir d
+  : >d/log
+  # FILE exists at the start: the first fsync(2) is the one of the
+  # directory FILE is created in again after the rotation.
+  reopen_strace=(-e trace=read,fsync -e inject=fsync:error=EIO:when=1)
+  reopen_before_write d -- -S
+  assert_equal "$status" 3
+  assert_equal "$err" "safe-append: cannot append record 2 to 'd/log': created it, but cannot sync its directory: Input/output error"
+  assert_equal "$(cat d/log.1)" one
+  [ -f d/log ] && [ ! -s d/log ]
 }
 
 @test "--tee, rotation by rename onto standard output's file: refused at the reopen, status 3, no record copied into FILE again" {
