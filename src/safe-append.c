@@ -615,14 +615,14 @@ put_records (struct appender *app, char const *out, size_t out_len,
   if (0 <= written && (size_t) written == out_len)
     {
       app->appended += nrecords;
-      if (app->sync && fdatasync (app->fd) != 0)
-        {
-          error (0, errno, "cannot sync %s after record %ju",
-                 quoteaf (app->file), app->appended);
-          return false;
-        }
+      bool synced = !app->sync || fdatasync (app->fd) == 0;
+      if (!synced)
+        error (0, errno, "cannot sync %s after record %ju",
+               quoteaf (app->file), app->appended);
+      /* The records are in FILE, synced or not: --tee copies every
+         record appended.  */
       tee_records (app, out, out_len, first);
-      return true;
+      return synced;
     }
 
   if (written < 0)

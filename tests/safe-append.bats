@@ -1441,6 +1441,24 @@ size_limit_round_broken() {
   assert_equal "$(grep -c 'fsync(' trace)" 1
 }
 
+@test "-S --tee: a record whose sync fails is in FILE, and is copied to standard output" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  run --separate-stderr strace -o /dev/null \
+    -e inject=fdatasync:error=EIO:when=1 safe-append -S --tee -c text f
+  assert_failure 3
+  assert_equal "$stderr" "safe-append: cannot sync 'f' after record 1: Input/output error"
+  assert_output text
+  assert_equal "$(cat f)" text
+  # Streaming: the records of the write whose sync failed.
+  printf 'a\nb\n' >in
+  run --separate-stderr strace -o /dev/null \
+    -e inject=fdatasync:error=EIO:when=1 safe-append -S --tee g <in
+  assert_failure 3
+  assert_equal "$stderr" "safe-append: cannot sync 'g' after record 2: Input/output error"
+  assert_output $'a\nb'
+  assert_equal "$(cat g)" $'a\nb'
+}
+
 @test "-S with a FIFO or a pipe (/dev/stdout): nothing to sync, not an error" {
   # fdatasync(2) on a pipe fails with EINVAL; a record in a pipe is
   # with its reader, and there is no disk to put it on.
