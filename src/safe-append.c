@@ -229,7 +229,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z);\n\
                           a FORMAT that gives no text is refused\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
-                          space\n\
+                          space; an empty TEXT adds nothing\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\
                           and terminator included (default 1M, at most\n\
                           2147479552, the most one write(2) takes); SIZE\n\
@@ -2164,7 +2164,9 @@ main (int argc, char **argv)
                               ? DEFAULT_STAMP_FORMAT : optarg);
           break;
         case PREFIX_OPTION:
-          opt.tag = optarg;
+          /* --prefix="$TAG" with an empty TAG: no prefix, not a lone
+             space.  */
+          opt.tag = *optarg ? optarg : NULL;
           break;
         case MAX_RECORD_OPTION:
           opt.max_record = parse_size (optarg);

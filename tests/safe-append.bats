@@ -460,6 +460,15 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   assert_equal "$(cat f)" $'[cron] x\n[cron] y\ndeploy v1.2 done'
 }
 
+@test "--prefix='' adds nothing: no lone space before a record" {
+  printf 'x\ny\n' | safe-append --prefix= f
+  safe-append --prefix='' -c text f
+  assert_equal "$(cat f)" $'x\ny\ntext'
+  # After a time stamp, only the stamp and its space.
+  safe-append -t '[%%]' --prefix= -c text g
+  assert_equal "$(cat g)" "[%] text"
+}
+
 @test "prefixed records still go whole, several to a write" {
   command -v strace >/dev/null || skip "strace is not installed"
   records 1 20000 50 >in
