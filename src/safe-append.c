@@ -223,7 +223,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -c, --content=TEXT    append TEXT and a newline (NUL with -z) as one\n\
                           record, even if TEXT holds newlines\n\
   -z, --null            records end with a NUL byte, not a newline\n\
-      --whole           all of standard input is one record\n\
+      --whole           all of standard input is one record (none if it\n\
+                          is empty; -c '' appends an empty record)\n\
   -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
                           space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
                           3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z);\n\

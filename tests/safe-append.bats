@@ -267,6 +267,16 @@ documented_commands() {
   assert_equal "$(cat f)" $'R first\nsecond'
 }
 
+@test "--whole on empty input appends no record; -c '' appends an empty one, as --help says" {
+  safe-append --whole f </dev/null
+  [ -f f ] && [ ! -s f ]
+  safe-append -c '' g
+  assert_equal "$(od -An -c g | tr -d ' ')" '\n'
+  run safe-append --help
+  assert_line "      --whole           all of standard input is one record (none if it"
+  assert_line "                          is empty; -c '' appends an empty record)"
+}
+
 @test "each write holds whole records only, never part of one" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Lines of varied length, fed through a pipe in 4093-byte pieces so
