@@ -2198,13 +2198,8 @@ main (int argc, char **argv)
     usage_error ("missing operand");
   int file_index = optind++;
 
-  if (check_fs)
-    {
-      if (optind < argc)
-        usage_error ("extra operand %s", quote (argv[optind]));
-      return explain_filesystem (argv + file_index);
-    }
-  check_operand (argv[file_index]);
+  if (!check_fs)
+    check_operand (argv[file_index]);
   if (opt.whole && opt.content)
     usage_error ("--whole reads standard input; it cannot go with "
                  "-c/--content");
@@ -2221,6 +2216,14 @@ main (int argc, char **argv)
       load_ctype_locale ();
       setlocale (LC_TIME, "");
       check_stamp_format (opt.stamp_format, opt.terminator);
+    }
+  /* --check-fs examines FILE only for a command line that would run:
+     the option checks above come first, as in the other tools.  */
+  if (check_fs)
+    {
+      if (optind < argc)
+        usage_error ("extra operand %s", quote (argv[optind]));
+      return explain_filesystem (argv + file_index);
     }
   /* A second operand is not taken as a record: with data waiting on
      standard input, 'FILE TEXT' would silently drop it, and a 'tee'

@@ -849,6 +849,28 @@ append_past_exit() {
   refute_output --partial "proc (local filesystem, f_type 0x9fa0)"
 }
 
+@test "--check-fs refuses the options appending refuses, before any report" {
+  # --whole with -c, a prefix holding a newline or a timestamp format
+  # that gives no text are usage errors of appending: --check-fs must
+  # not examine FILE and say "safe" of a command line that never runs.
+  touch f
+  run safe-append --whole -c x --check-fs f
+  assert_usage_error safe-append
+  assert_line --index 0 "safe-append: --whole reads standard input; it cannot go with -c/--content"
+  assert_equal "${#lines[@]}" 2
+  run safe-append --prefix $'a\nb' --check-fs f
+  assert_usage_error safe-append
+  assert_line --index 0 --partial "--prefix must not contain a newline"
+  assert_equal "${#lines[@]}" 2
+  run safe-append -t '' --check-fs f
+  assert_usage_error safe-append
+  assert_equal "${#lines[@]}" 2
+  # What the form takes is examined as before.
+  run safe-append -t rfc3339 --prefix=job --check-fs f
+  assert_success
+  assert_line --index 0 --regexp "^f: "
+}
+
 @test "--check-fs on a pipe or a FIFO says what holds for it, not a filesystem's verdicts" {
   # Appending to a pipe checks no filesystem: records up to PIPE_BUF
   # are whole on any FIFO.  --check-fs must say that, not judge
