@@ -653,8 +653,11 @@ put_records (struct appender *app, char const *out, size_t out_len,
            "cannot append record %ju to %s: only %zu of its %zu bytes were "
            "written", app->appended + 1, quoteaf (app->file), piece,
            cut.record_len);
-  if (app->sync && cut.whole_len > 0)
-    fdatasync (app->fd);
+  /* The records before the cut were reported appended by the message
+     above: with -S they must be on disk, or be said not to be.  */
+  if (app->sync && cut.whole_len > 0 && fdatasync (app->fd) != 0)
+    error (0, errno, "cannot sync %s after record %ju",
+           quoteaf (app->file), app->appended);
   tee_records (app, out, cut.whole_len, first);
   return false;
 }

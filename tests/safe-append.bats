@@ -1500,6 +1500,25 @@ size_limit_round_broken() {
   assert_equal "$(cat g)" $'a\nb'
 }
 
+@test "-S, a write cut short by a full disk: a failed sync of the records before the cut is reported" {
+  # The records a short write put in whole count as appended: with -S
+  # they must be on disk, or the user must be told they may not be.
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir small
+  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
+  # Two records of 3000 bytes, read together: one write, cut at 4096.
+  records 1 2 3000 >in
+  run strace -o /dev/null \
+    -e inject=fdatasync:error=EIO safe-append -S small/log <in
+  size=$(stat -c %s small/log)
+  umount small
+  assert_failure 3
+  assert_equal "$size" 4096
+  assert_line --index 0 --partial "cannot append record 2 to 'small/log': only 1096 of its 3000 bytes were written"
+  assert_line --index 1 "safe-append: cannot sync 'small/log' after record 1: Input/output error"
+}
+
 @test "-S with a FIFO or a pipe (/dev/stdout): nothing to sync, not an error" {
   # fdatasync(2) on a pipe fails with EINVAL; a record in a pipe is
   # with its reader, and there is no disk to put it on.
