@@ -1797,13 +1797,13 @@ repoint_symlink (char const *target, char const *link,
         }
       close (fd);
     }
-  if (opt->backup && !prepare_backup (&r))
-    goto out;
-
-  if (opt->expect)
+  if (opt->expect || opt->backup)
     {
       /* Most losers of a race can tell without the lock: LINK already
-         differs from OLD.  That is a valid answer at this moment.  */
+         differs from OLD.  That is a valid answer at this moment.  It
+         and a LINK refused on every filesystem come before LINK~
+         (prepare_backup), as in choose_primitive: mending LINK~ would
+         only lead to them.  */
       struct link_state now;
       status = examine_link (&r, opt, opt->expect, &now);
       if (status != EXIT_DONE)
@@ -1811,6 +1811,8 @@ repoint_symlink (char const *target, char const *link,
       link_state_free (&now);
       status = EXIT_SYSERR;
     }
+  if (opt->backup && !prepare_backup (&r))
+    goto out;
 
   /* Without --expect nothing waits between making the temporary and
      publishing it, so one block of the cleanup signals covers both

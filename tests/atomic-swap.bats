@@ -1056,6 +1056,32 @@ atomic-swap: 'x' cannot be moved back from 'z', since another process changed 'z
   assert_no_temporaries atomic-swap
 }
 
+@test "-b --expect: a LINK that is not as expected is status 1 (unsaid with -q) before a LINK~ that is no symbolic link, as on FUSE" {
+  make_releases
+  echo precious >current~
+  # --expect= : create only if absent.  LINK exists: the answer is no.
+  run --separate-stderr atomic-swap -q -b -s --expect= releases/b current
+  assert_failure 1
+  assert_equal "$stderr" ""
+  run --separate-stderr atomic-swap -b -s --expect=releases/z releases/b current
+  assert_failure 1
+  assert_equal "$stderr" "atomic-swap: 'current' points to 'releases/a', not 'releases/z'; not changed"
+  assert_equal "$(readlink current)" releases/a
+  assert_equal "$(cat current~)" precious
+  assert_no_temporaries atomic-swap
+}
+
+@test "-b: LINK/ that leads to no directory is refused for that before a LINK~ that is no symbolic link, as on FUSE" {
+  echo data >file
+  ln -s file tofile
+  echo precious >tofile~
+  run atomic-swap -b -s releases/b tofile/
+  assert_failure 3
+  assert_output "atomic-swap: 'tofile/' points to 'file', which is not a directory as its trailing slash requires; not replaced"
+  assert_equal "$(readlink tofile)" file
+  assert_equal "$(cat tofile~)" precious
+}
+
 @test "-b where no backup is made (LINK absent, a directory --exchange-dir keeps): a LINK~ that is no symbolic link does not refuse" {
   mkdir www
   : >www/index.html
