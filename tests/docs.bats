@@ -393,6 +393,21 @@ example_block_with() {
   assert_equal "$(readlink current~)" releases/44
 }
 
+@test "atomic-swap: the man page's retried -b deploy, run as printed under set -e on a first deploy (no current), makes current" {
+  local block
+  # shellcheck disable=SC2016 # $old as printed
+  block=$(example_block_with "atomic-swap man" '--expect="$old" releases/44 current')
+  [ -n "$block" ] || fail "no such example in man/atomic-swap.x"
+  mkdir -p releases/44
+  run bash -e -c "$block"
+  assert_success
+  assert_equal "$(readlink current)" releases/44
+  [ ! -e current~ ] && [ ! -L current~ ]
+  run bash -e -c "$block"
+  assert_success
+  assert_equal "$(readlink current)" releases/44
+}
+
 # --- the examples the documentation shows ---------------------------
 #
 # Every example command of README.md, of each tool's --help and of each
