@@ -194,8 +194,11 @@ Always:\n\
   -S, --sync            make the change durable: fsync the directories\n\
                           whose entries changed\n\
   -v, --verbose         print what was done: 'PATH1' <-> 'PATH2' (1st\n\
-                          form), 'LINK' -> 'TARGET' (was 'OLD') (2nd),\n\
-                          renamed 'SRC' -> 'DST' (3rd)\n\
+                          form); 'LINK' -> 'TARGET' (was 'OLD') (2nd),\n\
+                          'LINK' -> 'TARGET' (new) if LINK did not exist,\n\
+                          (was 'OLD', kept as 'LINK~') with -b,\n\
+                          (was a directory, kept as 'NAME') with\n\
+                          --exchange-dir; renamed 'SRC' -> 'DST' (3rd)\n\
   -q, --quiet           print no message for status 1, and no filesystem\n\
                           warning\n\
       --force           go ahead on a filesystem that cannot keep the\n\

@@ -345,6 +345,27 @@ man_section() {
   done
 }
 
+@test "atomic-swap: --help and the man page give each 2nd-form line -v prints: new, kept as LINK~, a directory kept" {
+  local page text
+  page=$(man_page atomic-swap)
+  text=$(man_section "$page" DESCRIPTION |
+    sed -e 's/\\-/-/g' -e 's/\\(aq/'"'"'/g' | tr '\n' ' ')
+  mkdir -p r/1 r/2 www
+  run --separate-stderr atomic-swap -v -s r/1 cur
+  assert_output "'cur' -> 'r/1' (new)"
+  run --separate-stderr atomic-swap -v -b -s r/2 cur
+  assert_output "'cur' -> 'r/2' (was 'r/1', kept as 'cur~')"
+  run --separate-stderr atomic-swap -v --exchange-dir -s r/1 www
+  [[ $output =~ ^\'www\'\ -\>\ \'r/1\'\ \(was\ a\ directory,\ kept\ as\ \'www\.atomic-swap-backup\.[A-Za-z0-9]{6}\'\)$ ]] ||
+    fail "unexpected: $output"
+  run --separate-stderr atomic-swap --help
+  for said in "'LINK' -> 'TARGET' (new)" "(was 'OLD', kept as 'LINK~')" \
+              "(was a directory, kept as 'NAME')"; do
+    assert_output --partial "$said"
+    grep -qF -- "$said" <<<"$text" || fail "not in the man page: $said"
+  done
+}
+
 # The block of the examples of SOURCE ("atomic-swap man") that holds
 # TEXT, as the examples harness runs it (roff escapes undone, comments
 # removed); nothing if there is none.
