@@ -1497,6 +1497,41 @@ reap_command (pid_t child, bool has_group, bool kill_rest, int *status,
   return waitpid (child, status, WNOHANG | (has_group ? WUNTRACED : 0));
 }
 
+/* Whom the signals that stop the command reach.  */
+static char const *
+command_target (bool has_group)
+{
+  return has_group ? "its process group" : "it";
+}
+
+void
+report_max_runtime_term (char const *lock_name, struct timespec max_runtime,
+                         bool has_group)
+{
+  error (0, 0, "the command under %s ran for %jd.%03ld s (--max-runtime): "
+         "sending SIGTERM to %s", quoteaf (lock_name),
+         (intmax_t) max_runtime.tv_sec, max_runtime.tv_nsec / 1000000,
+         command_target (has_group));
+}
+
+void
+report_kill_after_kill (char const *lock_name, struct timespec kill_after,
+                        bool has_group)
+{
+  error (0, 0, "the command under %s still ran %jd.%03ld s after SIGTERM "
+         "(--kill-after): sending SIGKILL to %s", quoteaf (lock_name),
+         (intmax_t) kill_after.tv_sec, kill_after.tv_nsec / 1000000,
+         command_target (has_group));
+}
+
+void
+report_exit_after_term (char const *lock_name)
+{
+  error (0, 0, "the command under %s exited after SIGTERM: sent SIGKILL "
+         "to what is left of its process group (--kill-after)",
+         quoteaf (lock_name));
+}
+
 void
 pass_signal_on (pid_t child, bool has_group, int sig, bool from_terminal)
 {

@@ -464,6 +464,17 @@ void terminate_command (pid_t child, bool has_group);
 pid_t reap_command (pid_t child, bool has_group, bool kill_rest,
                     int *status, bool *killed);
 
+/* --verbose: the signals that --max-runtime and -k send to the command
+   under LOCK_NAME (to its process group, when HAS_GROUP), said the
+   same with and without --etcd.  SIGTERM at MAX_RUNTIME; SIGKILL when
+   it still ran KILL_AFTER after that; SIGKILL to its group when it
+   exited after the SIGTERM (reap_command's KILL_REST).  */
+void report_max_runtime_term (char const *lock_name,
+                              struct timespec max_runtime, bool has_group);
+void report_kill_after_kill (char const *lock_name,
+                             struct timespec kill_after, bool has_group);
+void report_exit_after_term (char const *lock_name);
+
 /* SIG came to lockdir: pass it on to COMMAND, unless the terminal sent
    it (FROM_TERMINAL) to our process group, which holds COMMAND too
    when it has no group of its own.  In a group of its own, the

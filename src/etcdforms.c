@@ -643,7 +643,12 @@ supervise (struct holding *h)
                                && !duration_is_infinite (h->kill_at)),
                               &status, &killed);
       if (killed)
-        h->kill_at = infinite_duration;
+        {
+          /* After a loss, lose () has said why COMMAND was stopped.  */
+          if (h->opt->verbose && h->timed_out && !h->lost)
+            report_exit_after_term (h->name);
+          h->kill_at = infinite_duration;
+        }
       if (w == h->child && WIFSTOPPED (status))
         {
           if (!h->opt->quiet)
@@ -688,10 +693,16 @@ supervise (struct holding *h)
       if (!h->timed_out && !h->lost && deadline_passed (h->stop_at))
         {
           h->timed_out = true;
+          if (h->opt->verbose)
+            report_max_runtime_term (h->name, h->opt->max_runtime,
+                                     h->sig->child_has_group);
           terminate (h, h->opt->kill_after);
         }
       if (deadline_passed (h->kill_at))
         {
+          if (h->opt->verbose && h->timed_out && !h->lost)
+            report_kill_after_kill (h->name, h->opt->kill_after,
+                                    h->sig->child_has_group);
           signal_command (h->child, h->sig->child_has_group, SIGKILL);
           h->kill_at = infinite_duration;
         }

@@ -262,7 +262,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           it gets LOCK and how long it waited, each stale\n\
                           lock it breaks (one broken before lockdir then\n\
                           fails is said without -v too), and each signal\n\
-                          --max-runtime and -k send (without --etcd)\n\
+                          --max-runtime and -k send\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
@@ -931,13 +931,6 @@ reap_child (pid_t child, int *status, bool kill_rest, bool *killed)
   return w;
 }
 
-/* --verbose: whom the signals that stop COMMAND reach.  */
-static char const *
-command_target (void)
-{
-  return command_has_group ? "its process group" : "it";
-}
-
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
    --max-runtime meanwhile.  Return true with its wait status in
    *STATUS, and set *TIMED_OUT.  If CHILD cannot be waited for, kill it
@@ -974,9 +967,7 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (killed)
         {
           if (opt->verbose)
-            error (0, 0, "the command under %s exited after SIGTERM: sent "
-                   "SIGKILL to what is left of its process group "
-                   "(--kill-after)", quoteaf (lock_name));
+            report_exit_after_term (lock_name);
           kill_at = infinite_duration;
         }
       if (w == child && WIFSTOPPED (*status))
@@ -1016,10 +1007,8 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
         {
           *timed_out = true;
           if (opt->verbose)
-            error (0, 0, "the command under %s ran for %jd.%03ld s "
-                   "(--max-runtime): sending SIGTERM to %s",
-                   quoteaf (lock_name), (intmax_t) opt->max_runtime.tv_sec,
-                   opt->max_runtime.tv_nsec / 1000000, command_target ());
+            report_max_runtime_term (lock_name, opt->max_runtime,
+                                     command_has_group);
           terminate_command (child, command_has_group);
           if (timespec_sign (opt->kill_after) > 0)
             kill_at = deadline_after (opt->kill_after);
@@ -1027,10 +1016,8 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
       if (deadline_passed (kill_at))
         {
           if (opt->verbose)
-            error (0, 0, "the command under %s still ran %jd.%03ld s after "
-                   "SIGTERM (--kill-after): sending SIGKILL to %s",
-                   quoteaf (lock_name), (intmax_t) opt->kill_after.tv_sec,
-                   opt->kill_after.tv_nsec / 1000000, command_target ());
+            report_kill_after_kill (lock_name, opt->kill_after,
+                                    command_has_group);
           signal_command (child, command_has_group, SIGKILL);
           kill_at = infinite_duration;
         }

@@ -280,6 +280,26 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 124
 }
 
+@test "-v: lockdir --etcd says when --max-runtime sends SIGTERM and -k SIGKILL (when due, or when COMMAND exits first), as without --etcd" {
+  # COMMAND ignores SIGTERM (from lockdir's start): SIGKILL when due.
+  run bash -c 'trap "" TERM; exec lockdir --etcd="$1" -v --max-runtime=100ms -k 200ms "$2" sleep 30' _ "$ETCD_URL" "$L"
+  assert_equal "$status" 124
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "lockdir: the command under '$L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
+  assert_line --index 2 "lockdir: the command under '$L' still ran 0.200 s after SIGTERM (--kill-after): sending SIGKILL to its process group"
+  # COMMAND ends on SIGTERM: its group gets SIGKILL then.
+  run le -v --max-runtime=100ms -k 1h "$L" sleep 30
+  assert_equal "$status" 124
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "lockdir: the command under '$L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
+  assert_line --index 2 "lockdir: the command under '$L' exited after SIGTERM: sent SIGKILL to what is left of its process group (--kill-after)"
+  # --foreground: COMMAND alone is signalled.
+  run le -v --max-runtime=100ms --foreground "$L" sleep 30
+  assert_equal "$status" 124
+  assert_equal "${#lines[@]}" 2
+  assert_line --index 1 "lockdir: the command under '$L' ran for 0.100 s (--max-runtime): sending SIGTERM to it"
+}
+
 @test "--max-runtime stops the processes COMMAND started too (its process group)" {
   # The sleep writes elsewhere: one left running would hold run's
   # output open, and run would wait for it to end, passing anyway.
