@@ -1527,9 +1527,10 @@ report_kill_after_kill (char const *lock_name, struct timespec kill_after,
 void
 report_exit_after_term (char const *lock_name)
 {
+  /* kill () cannot tell whether any process but COMMAND's zombie was
+     left in the group: say only what was done.  */
   error (0, 0, "the command under %s exited after SIGTERM: sent SIGKILL "
-         "to what is left of its process group (--kill-after)",
-         quoteaf (lock_name));
+         "to its process group (--kill-after)", quoteaf (lock_name));
 }
 
 void

@@ -292,7 +292,7 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 124
   assert_equal "${#lines[@]}" 3
   assert_line --index 1 "lockdir: the command under '$L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
-  assert_line --index 2 "lockdir: the command under '$L' exited after SIGTERM: sent SIGKILL to what is left of its process group (--kill-after)"
+  assert_line --index 2 "lockdir: the command under '$L' exited after SIGTERM: sent SIGKILL to its process group (--kill-after)"
   # --foreground: COMMAND alone is signalled.
   run le -v --max-runtime=100ms --foreground "$L" sleep 30
   assert_equal "$status" 124

@@ -471,12 +471,13 @@ assert_command_usage_error() {
   assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
   assert_line --index 2 "lockdir: the command under 'L' still ran 0.200 s after SIGTERM (--kill-after): sending SIGKILL to its process group"
   [ ! -e L ]
-  # COMMAND ends on SIGTERM: its group gets SIGKILL then.
+  # COMMAND ends on SIGTERM: its group gets SIGKILL then (said so
+  # whether or not another process was left in it).
   run lockdir -v --max-runtime=100ms -k 1h L sleep 30
   assert_failure 124
   assert_equal "${#lines[@]}" 3
   assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
-  assert_line --index 2 "lockdir: the command under 'L' exited after SIGTERM: sent SIGKILL to what is left of its process group (--kill-after)"
+  assert_line --index 2 "lockdir: the command under 'L' exited after SIGTERM: sent SIGKILL to its process group (--kill-after)"
   # Without -k, and with --foreground (COMMAND alone is signalled).
   run lockdir -v --max-runtime=100ms --foreground L sleep 30
   assert_failure 124
