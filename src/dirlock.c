@@ -601,20 +601,16 @@ judge (struct dirlock_owner const *owner, struct verdict *v)
 }
 
 char const *
-dirlock_stale_reason (struct dirlock_owner const *owner)
+dirlock_stale_reason (struct dirlock_owner const *owner,
+                      bool *kept_by_command)
 {
   struct verdict v;
   judge (owner, &v);
+  if (kept_by_command)
+    *kept_by_command = (!v.stale && v.live_pid > 0
+                        && v.live_pid == owner->child_pid
+                        && v.live_pid != owner->pid);
   return v.stale;
-}
-
-bool
-dirlock_kept_by_command (struct dirlock_owner const *owner)
-{
-  struct verdict v;
-  judge (owner, &v);
-  return (!v.stale && v.live_pid > 0 && v.live_pid == owner->child_pid
-          && v.live_pid != owner->pid);
 }
 
 /* Does OWNER's record name process PID of this system (host, boot, pid
@@ -2862,7 +2858,7 @@ lone_ticket_stale_reason (struct dirlock_owner const *ticket)
      lockqueue_turn.  */
   if (dirlock_other_boot (ticket))
     return "it comes from another boot";
-  return dirlock_stale_reason (ticket);
+  return dirlock_stale_reason (ticket, NULL);
 }
 
 char const *
@@ -2888,7 +2884,7 @@ dirlock_ticket_stale_reason (struct parent_dir const *parent,
     return reason;              /* no such holding: the ticket's own */
   if (holding)
     *holding = true;
-  return dirlock_stale_reason (&record);
+  return dirlock_stale_reason (&record, NULL);
 }
 
 int

@@ -348,13 +348,12 @@ int dirlock_read_queue (char const *path, struct dirlock_owner **waiters,
                         size_t *count);
 
 /* Why OWNER's lock may be broken now ("its owner is dead", "its lease
-   expired"), or NULL if it may not.  */
-char const *dirlock_stale_reason (struct dirlock_owner const *owner);
-
-/* Is OWNER's holding kept only by its COMMAND: a holding of this
-   system whose owner (a lockdir killed with SIGKILL) is dead, and whose
-   command runs on?  */
-bool dirlock_kept_by_command (struct dirlock_owner const *owner);
+   expired"), or NULL if it may not.  From the same judgement, unless
+   KEPT_BY_COMMAND is NULL, set *KEPT_BY_COMMAND to whether the holding
+   is kept only by its COMMAND: a holding of this system whose owner (a
+   lockdir killed with SIGKILL) is dead, and whose command runs on.  */
+char const *dirlock_stale_reason (struct dirlock_owner const *owner,
+                                  bool *kept_by_command);
 
 
 /* End whatever holding the lock PATH has, whoever its owner (of

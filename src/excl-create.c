@@ -581,7 +581,7 @@ judge_record (struct pid_record const *rec, struct judgement *j)
       owner.pidns = rec->pidns;
       strcpy (owner.host, rec->host);
       owner.uid = -1;
-      if (dirlock_stale_reason (&owner))
+      if (dirlock_stale_reason (&owner, NULL))
         state = PROCESS_DEAD;
       else if (strcmp (rec->host, this_host ()) != 0)
         {

@@ -673,9 +673,11 @@ report_lock_error (char const *lock, char const *doing, int errnum)
 
 /* "by pid 123 on HOST for 5m12s: COMMAND": who holds OWNER's lock,
    for how long, doing what; "by pid 124 on HOST for 5m12s (its
-   lockdir, pid 123, is gone): COMMAND" once only COMMAND holds it.  */
+   lockdir, pid 123, is gone): COMMAND" once only COMMAND holds it
+   (BY_COMMAND, from the judgement dirlock_stale_reason made).  */
 static char const *
-describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
+describe_holder (struct dirlock_owner const *owner, bool by_command,
+                 char *buf, size_t size)
 {
   struct timespec age;
   char age_text[32];
@@ -687,7 +689,6 @@ describe_holder (struct dirlock_owner const *owner, char *buf, size_t size)
     }
   /* A lockdir killed with SIGKILL leaves the lock to its COMMAND:
      name the process that holds it, not the dead one.  */
-  bool by_command = dirlock_kept_by_command (owner);
   int n = snprintf (buf, size, "by pid %ld on %s%s",
                     (long) (by_command ? owner->child_pid : owner->pid),
                     owner->host[0] ? owner->host : "an unknown host",
@@ -740,8 +741,10 @@ report_busy (char const *lock, struct options const *opt)
   if (dirlock_read (lock, &owner) == 0)
     {
       char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+      bool by_command;
+      dirlock_stale_reason (&owner, &by_command);
       error (0, 0, "%s %s %s", quoteaf (lock), what,
-             describe_holder (&owner, holder, sizeof holder));
+             describe_holder (&owner, by_command, holder, sizeof holder));
       report_crash_remedy (lock, &owner);
     }
   else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
@@ -1259,8 +1262,10 @@ report_waiting (struct dirlock_owner const *holder, void *arg)
 {
   char const *lock_name = arg;
   char text[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
+  bool by_command;
+  dirlock_stale_reason (holder, &by_command);
   error (0, 0, "waiting for %s, held %s", quoteaf (lock_name),
-         describe_holder (holder, text, sizeof text));
+         describe_holder (holder, by_command, text, sizeof text));
 }
 
 /* The owner of a lock taken without COMMAND: the script that ran us,
@@ -1414,7 +1419,7 @@ report_not_ours (char const *lock_name, char const *doing, int why,
 {
   if (opt->quiet)
     return EXIT_NO;
-  char const *stale = dirlock_stale_reason (owner);
+  char const *stale = dirlock_stale_reason (owner, NULL);
   if (why == 3)
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
            "user or root may", doing,
@@ -1541,16 +1546,19 @@ show_broken (char const *lock_name, struct dirlock_holders const *ended,
   for (size_t i = 0; i < ended->count; i++)
     {
       struct dirlock_owner const *owner = &ended->owner[i];
+      /* One judgement for both: the holder may die between two.  */
+      bool by_command;
+      char const *stale = dirlock_stale_reason (owner, &by_command);
       if (opt->verbose)
         {
           char holder[DIRLOCK_HOST_MAX + DIRLOCK_COMMAND_MAX + 128];
           error (0, 0, "broke lock %s held %s", quoteaf (lock_name),
-                 describe_holder (owner, holder, sizeof holder));
+                 describe_holder (owner, by_command, holder,
+                                  sizeof holder));
         }
       if (i && !opt->json)
         putchar ('\n');
-      print_owner (lock_name, owner, dirlock_stale_reason (owner),
-                   opt->json);
+      print_owner (lock_name, owner, stale, opt->json);
     }
   if (fflush (stdout) == 0)
     return true;
@@ -1699,7 +1707,8 @@ judge_each_holder (struct dirlock_holders *holders)
   char const *stale = NULL;
   for (size_t i = 0; i < holders->count; i++)
     {
-      holders->owner[i].stale = dirlock_stale_reason (&holders->owner[i]);
+      holders->owner[i].stale = dirlock_stale_reason (&holders->owner[i],
+                                                       NULL);
       if (!stale)
         stale = holders->owner[i].stale;
     }
