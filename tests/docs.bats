@@ -322,12 +322,27 @@ man_section() {
   done
 }
 
+# atomic-swap's DESCRIPTION as text: roff's \- and \(aq undone, and its
+# lines joined, as the page folds long ones at a space.
+swap_description_text() {
+  man_section "$(man_page atomic-swap)" DESCRIPTION |
+    sed -e 's/\\-/-/g' -e 's/\\(aq/'"'"'/g' | tr '\n' ' '
+}
+
+# Assert that --help (the last 'run') and the man page's DESCRIPTION
+# (TEXT) both hold each string given.
+assert_help_and_man_say() {
+  local text=$1 said
+  shift
+  for said in "$@"; do
+    assert_output --partial "$said"
+    grep -qF -- "$said" <<<"$text" || fail "not in the man page: $said"
+  done
+}
+
 @test "atomic-swap: --help and the man page say what -v prints in each form" {
-  local page text
-  page=$(man_page atomic-swap)
-  # Its lines joined: the page folds long ones at a space.
-  text=$(man_section "$page" DESCRIPTION |
-    sed -e 's/\\-/-/g' -e 's/\\(aq/'"'"'/g' | tr '\n' ' ')
+  local text
+  text=$(swap_description_text)
   mkdir d1 d2
   : >f
   run --separate-stderr atomic-swap -v d1 d2
@@ -338,18 +353,13 @@ man_section() {
   run --separate-stderr atomic-swap -v -n f g
   assert_output "renamed 'f' -> 'g'"
   run --separate-stderr atomic-swap --help
-  for said in "'PATH1' <-> 'PATH2'" "'LINK' -> 'TARGET' (was 'OLD')" \
-              "renamed 'SRC' -> 'DST'"; do
-    assert_output --partial "$said"
-    grep -qF -- "$said" <<<"$text" || fail "not in the man page: $said"
-  done
+  assert_help_and_man_say "$text" "'PATH1' <-> 'PATH2'" \
+    "'LINK' -> 'TARGET' (was 'OLD')" "renamed 'SRC' -> 'DST'"
 }
 
 @test "atomic-swap: --help and the man page give each 2nd-form line -v prints: new, kept as LINK~, a directory kept" {
-  local page text
-  page=$(man_page atomic-swap)
-  text=$(man_section "$page" DESCRIPTION |
-    sed -e 's/\\-/-/g' -e 's/\\(aq/'"'"'/g' | tr '\n' ' ')
+  local text
+  text=$(swap_description_text)
   mkdir -p r/1 r/2 www
   run --separate-stderr atomic-swap -v -s r/1 cur
   assert_output "'cur' -> 'r/1' (new)"
@@ -359,11 +369,8 @@ man_section() {
   [[ $output =~ ^\'www\'\ -\>\ \'r/1\'\ \(was\ a\ directory,\ kept\ as\ \'www\.atomic-swap-backup\.[A-Za-z0-9]{6}\'\)$ ]] ||
     fail "unexpected: $output"
   run --separate-stderr atomic-swap --help
-  for said in "'LINK' -> 'TARGET' (new)" "(was 'OLD', kept as 'LINK~')" \
-              "(was a directory, kept as 'NAME')"; do
-    assert_output --partial "$said"
-    grep -qF -- "$said" <<<"$text" || fail "not in the man page: $said"
-  done
+  assert_help_and_man_say "$text" "'LINK' -> 'TARGET' (new)" \
+    "(was 'OLD', kept as 'LINK~')" "(was a directory, kept as 'NAME')"
 }
 
 # The block of the examples of SOURCE ("atomic-swap man") that holds

@@ -1883,19 +1883,26 @@ append_past_rmdir() {
   grep -q "^safe-append: cannot append .*to '/proc/$owner/cwd/sub/log': No such file or directory$" err
 }
 
-@test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
+# safe-append --no-create log streams a record "one" from a FIFO; then
+# COMMAND... takes log away, and a SIGHUP makes safe-append look at the
+# name.  Sets status to its exit status; its stderr is in err.
+no_create_after() {
   mkfifo in
   : >log
   safe-append --no-create log <in 2>err &
-  pid=$!
+  local pid=$! w
   exec {w}>in
   echo one >&$w
   wait_until grep -qx one log
-  mv log log.1
+  "$@"
   kill -HUP "$pid"
   status=0
   wait "$pid" || status=$?
   exec {w}>&-
+}
+
+@test "rotation with --no-create: FILE renamed away and absent is status 3, with a message that says so; FILE stays absent" {
+  no_create_after mv log log.1
   assert_equal "$status" 3
   assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was renamed away (rotated), and --no-create forbids creating it again"
   assert_equal "$(cat log.1)" one
@@ -1908,18 +1915,7 @@ read_so_far() {
 }
 
 @test "--no-create: FILE removed (not renamed) while streaming is status 3, with a message that says it was removed" {
-  mkfifo in
-  : >log
-  safe-append --no-create log <in 2>err &
-  pid=$!
-  exec {w}>in
-  echo one >&$w
-  wait_until grep -qx one log
-  rm log
-  kill -HUP "$pid"
-  status=0
-  wait "$pid" || status=$?
-  exec {w}>&-
+  no_create_after rm log
   assert_equal "$status" 3
   assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was removed, and --no-create forbids creating it again"
   [ ! -e log ]
