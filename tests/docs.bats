@@ -322,6 +322,22 @@ man_section() {
   done
 }
 
+@test "lockdir: the man page says what tells a stop at --max-runtime from COMMAND's own 124: -v's message" {
+  local page text
+  page=$(man_page lockdir)
+  command -v mandoc >/dev/null || skip "mandoc is not installed"
+  # As a reader sees it, on one line.
+  text=$(mandoc -Tascii -O width=400 "$page" | col -b | tr -s ' \n' '  ')
+  run lockdir -v --max-runtime=100ms L sleep 30
+  assert_failure 124
+  assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
+  run lockdir --max-runtime=100ms L sleep 30
+  assert_failure 124
+  assert_output ""
+  grep -qF -- "from a stop at --max-runtime only by the message of lockdir -v" \
+    <<<"$text" || fail "the man page does not say that -v tells them apart"
+}
+
 # atomic-swap's DESCRIPTION as text: roff's \- and \(aq undone, and its
 # lines joined, as the page folds long ones at a space.
 swap_description_text() {
