@@ -1460,21 +1460,29 @@ content_from (struct options const *opt, int fd)
   return from;
 }
 
-/* Give the unnamed file FD the name of FILE in PARENT, if FILE does not
-   exist: linkat through /proc; where /proc is not there, linkat with
-   AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH.  Return 0, or -1
-   with errno.  */
+/* Give the unnamed file FD the name NAME in DIRFD, if NAME does not
+   exist: linkat through /proc; where /proc is not there, or does not
+   lead to FD (another pid namespace's /proc), linkat with
+   AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH before Linux 6.10.
+   Return 0, or -1 with errno.  */
 static int
-link_unnamed (int fd, struct parent_dir const *parent)
+link_unnamed_as (int fd, int dirfd, char const *name)
 {
   char proc_path[sizeof "/proc/self/fd/" + INT_STRLEN_BOUND (int)];
   sprintf (proc_path, "/proc/self/fd/%d", fd);
-  if (linkat (AT_FDCWD, proc_path, parent->fd, parent->base,
-              AT_SYMLINK_FOLLOW) == 0)
+  if (linkat (AT_FDCWD, proc_path, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
     return 0;
   if (errno != ENOENT && errno != EACCES)
     return -1;
-  return linkat (fd, "", parent->fd, parent->base, AT_EMPTY_PATH);
+  return linkat (fd, "", dirfd, name, AT_EMPTY_PATH);
+}
+
+/* Give the unnamed file FD the name of FILE in PARENT, if FILE does not
+   exist.  Return 0, or -1 with errno.  */
+static int
+link_unnamed (int fd, struct parent_dir const *parent)
+{
+  return link_unnamed_as (fd, parent->fd, parent->base);
 }
 
 /* Whether the unnamed file FD, in PARENT's directory, can be given a
@@ -1490,12 +1498,13 @@ unnamed_linkable (int fd, struct parent_dir const *parent)
   static int linkable = -1;
   if (linkable < 0)
     {
-      /* "." always exists: a link to it fails with EEXIST once FD is
-         allowed to be linked, and with ENOENT before that, if not.
+      /* "." always exists: a link to it fails with EEXIST once one of
+         link_unnamed's ways has found FD, and with ENOENT or EACCES
+         where neither can.  A /proc that is mounted is not enough: it
+         may be another pid namespace's, without our /proc/self.
          Nothing is made either way.  */
-      linkable = (proc_mounted ()
-                  || (linkat (fd, "", parent->fd, ".", AT_EMPTY_PATH) != 0
-                      && errno == EEXIST));
+      linkable = (link_unnamed_as (fd, parent->fd, ".") != 0
+                  && errno == EEXIST);
     }
   return linkable;
 }

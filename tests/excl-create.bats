@@ -744,9 +744,13 @@ waits_as_nobody() {
 @test "without /proc, the unnamed file is linked with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH)" {
   command -v strace >/dev/null || skip "strace is not installed"
   require_root
-  # The link through /proc fails as where /proc is not mounted.
-  run strace -o trace -e trace=linkat \
-    -e inject=linkat:error=ENOENT:when=1 excl-create -c data f
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  # The links through /proc (the probe's and the real one) fail as
+  # where /proc is not mounted.
+  run strace -o trace -e trace=linkat -E LD_PRELOAD="$shim" \
+    -E FAULT_NO_PROC=1 excl-create -c data f
   assert_success
   assert_output ""
   assert_equal "$(cat f)" data
@@ -760,9 +764,11 @@ trace"
   # Both ways to link the unnamed file fail, as without /proc and
   # without the capability (ENOENT): its content, read from standard
   # input, is copied to a named temporary, which is linked as before.
+  # (The first linkat is the probe, which finds a way: it is let
+  # through.)
   echo data >in
   run strace -o /dev/null -e trace=linkat \
-    -e inject=linkat:error=ENOENT:when=1..2 excl-create --stdin f <in
+    -e inject=linkat:error=ENOENT:when=2..3 excl-create --stdin f <in
   assert_success
   assert_output ""
   assert_equal "$(cat f)" data
@@ -783,6 +789,29 @@ in"
   assert_output ""
   assert_equal "$(cat f)" data
   assert_equal "$(grep -c '^write([0-9]*, "data\\n", 5) *= 5$' trace)" 1
+  assert_equal "$(ls -A)" "f
+trace"
+}
+
+@test "a /proc without our /proc/self/fd and no AT_EMPTY_PATH link: the content goes to a named temporary at once, written once" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  command -v unshare >/dev/null || skip "unshare is not installed"
+  local shim
+  shim=$(command -v fault-shim.so) ||
+    skip "tests/fault-shim.so is not built (make check builds it)"
+  # /proc is mounted, but (as in another pid namespace's /proc, after
+  # nsenter -m) it does not lead to our descriptors: that /proc is
+  # mounted said the unnamed file could be linked, it was filled, then
+  # copied to a named temporary.  exec keeps the pid of the shell.
+  run strace -f -qq -o trace -e trace=write unshare -m \
+    --propagation private sh -c 'mount -t tmpfs none "/proc/$$/fd" &&
+      exec env LD_PRELOAD="$1" FAULT_NO_FLINK=1 excl-create -c data f' \
+    sh "$shim"
+  assert_success
+  assert_output ""
+  assert_equal "$(cat f)" data
+  assert_equal "$(grep -c ' write([0-9]*, "data\\n", 5) *= 5$' trace)" 1
   assert_equal "$(ls -A)" "f
 trace"
 }
