@@ -543,10 +543,12 @@ hit_size_limit (struct appender const *app, size_t len)
    fails, stop copying but go on appending, as tee -p does: FILE gets
    every record, and the failure is reported -- a closed pipe (EPIPE,
    the reader had all it wanted, as with '| head') once at the end, as a
-   note; any other error at once, and as the exit status.  */
+   note; any other error at once, and as the exit status.  LAST: the
+   caller stops appending after these records (a failed sync, a short
+   write), so nothing is appended "from now on".  */
 static void
 tee_records (struct appender *app, char const *out, size_t len,
-             uintmax_t first)
+             uintmax_t first, bool last)
 {
   if (!app->tee || len == 0)
     return;
@@ -560,11 +562,16 @@ tee_records (struct appender *app, char const *out, size_t len,
   app->tee_stopped_at = first + whole_copied;
   if (app->tee_errno == EPIPE)
     return;
-  /* -c: that record was the only one, and it is in FILE.  */
-  if (app->opt->content)
+  /* -c: that record was the only one, and it is in FILE; so are the
+     records of a LAST write.  */
+  if (app->tee_stopped_at == app->appended && (app->opt->content || last))
     error (0, app->tee_errno, "cannot copy record %ju to standard output; "
            "it was appended to %s", app->tee_stopped_at,
            quoteaf (app->file));
+  else if (last)
+    error (0, app->tee_errno, "cannot copy records %ju to %ju to standard "
+           "output; they were appended to %s", app->tee_stopped_at,
+           app->appended, quoteaf (app->file));
   else
     error (0, app->tee_errno, "cannot copy record %ju to standard output; "
            "appending to %s only from now on", app->tee_stopped_at,
@@ -622,7 +629,7 @@ put_records (struct appender *app, char const *out, size_t out_len,
                quoteaf (app->file), app->appended);
       /* The records are in FILE, synced or not: --tee copies every
          record appended.  */
-      tee_records (app, out, out_len, first);
+      tee_records (app, out, out_len, first, !synced);
       return synced;
     }
 
@@ -658,7 +665,7 @@ put_records (struct appender *app, char const *out, size_t out_len,
   if (app->sync && cut.whole_len > 0 && fdatasync (app->fd) != 0)
     error (0, errno, "cannot sync %s after record %ju",
            quoteaf (app->file), app->appended);
-  tee_records (app, out, cut.whole_len, first);
+  tee_records (app, out, cut.whole_len, first, true);
   return false;
 }
 

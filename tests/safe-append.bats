@@ -1519,6 +1519,30 @@ size_limit_round_broken() {
   assert_line --index 1 "safe-append: cannot sync 'small/log' after record 1: Input/output error"
 }
 
+@test "--tee to a closed standard output, then a stop: the note says the records are in FILE, not 'from now on'" {
+  # After a failed sync or a write cut short nothing more is appended:
+  # a copy failing there must not promise FILE alone "from now on".
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  printf 'a\nb\nc\n' >in
+  # (sh closes it: strace itself would take the free descriptor 1.)
+  run strace -o /dev/null -e inject=fdatasync:error=EIO \
+    sh -c 'exec safe-append -S --tee log <in >&-'
+  assert_failure 3
+  assert_line --index 0 "safe-append: cannot sync 'log' after record 3: Input/output error"
+  assert_line --index 1 "safe-append: cannot copy records 1 to 3 to standard output; they were appended to 'log': Bad file descriptor"
+  assert_equal "${#lines[@]}" 2
+  mkdir small
+  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
+  records 1 2 3000 >in
+  run sh -c 'exec safe-append --tee small/log <in >&-'
+  umount small
+  assert_failure 3
+  assert_line --index 0 --partial "cannot append record 2 to 'small/log': only 1096 of its 3000 bytes were written"
+  assert_line --index 1 "safe-append: cannot copy record 1 to standard output; it was appended to 'small/log': Bad file descriptor"
+  assert_equal "${#lines[@]}" 2
+}
+
 @test "-S with a FIFO or a pipe (/dev/stdout): nothing to sync, not an error" {
   # fdatasync(2) on a pipe fails with EINVAL; a record in a pipe is
   # with its reader, and there is no disk to put it on.
