@@ -168,10 +168,11 @@ With --symlink:\n\
                           not exist.  Of several atomic-swap calls racing\n\
                           with the same OLD exactly one changes LINK\n\
   -p, --print-old       print the target LINK had just before the change\n\
-                          (an empty line if LINK did not exist), captured\n\
+                          (an empty line if LINK did not exist; the name\n\
+                          of a directory --exchange-dir kept), captured\n\
                           in the same step, for a later rollback; it is\n\
-                          LINK's content as readlink prints it, relative\n\
-                          to LINK's directory: roll back without -r\n\
+                          relative to LINK's directory, as readlink\n\
+                          prints it: roll back without -r\n\
   -b, --backup          keep the replaced link as LINK~ (a symbolic link\n\
                           to the old target), replacing an older LINK~,\n\
                           even when LINK already points to TARGET (see\n\

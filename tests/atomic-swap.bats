@@ -1428,6 +1428,10 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   # The printed name is a target for LINK, from LINK's directory.
   atomic-swap -s "$backup" sub/www
   assert_equal "$(cat sub/www/index.html)" old-site
+  # As --help says (the man page is made from it).
+  atomic-swap --help | tr -s ' \n' '  ' |
+    grep -qF "the name of a directory --exchange-dir kept" ||
+    fail "--help does not say what -p prints for a directory"
 }
 
 @test "--exchange-dir: a long UTF-8 name is cut on a character boundary for the backup name" {
