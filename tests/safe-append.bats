@@ -15,6 +15,7 @@ teardown() {
   local jobs
   jobs=$(jobs -p)
   if [ -n "$jobs" ]; then kill -KILL $jobs 2>/dev/null || true; fi
+  unmount_test_mounts
 }
 
 # Records of LEN bytes (newline included; one more from number 10000
@@ -966,46 +967,31 @@ append_past_exit() {
 }
 
 @test "a trusted dangling symlink: the target's filesystem is checked before it is created" {
-  require_root
-  command -v bindfs >/dev/null || skip "bindfs is not installed"
   mkdir src mnt
-  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  bindfs_for_test src mnt
   ln -s mnt/log link
   run safe-append link -c text
-  refused_status=$status refused_output=$output
-  created=$(ls -A src)
-  fusermount -u mnt 2>/dev/null || umount mnt
-  assert_equal "$refused_status" 3
-  [[ $refused_output == *"is on fuse"* ]] || fail "unexpected message: $refused_output"
-  assert_equal "$created" ""
+  assert_failure 3
+  assert_output --partial "is on fuse"
+  assert_equal "$(ls -A src)" ""
 }
 
 @test "--check-fs on a trusted symlink judges the file it leads to, and names it" {
-  require_root
-  command -v bindfs >/dev/null || skip "bindfs is not installed"
   mkdir src mnt links
-  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  bindfs_for_test src mnt
   ln -s "$PWD/mnt/log" abs
   ln -s ../mnt/log links/rel
-  run safe-append --check-fs abs
-  abs_status=$status abs_output=$output
-  run safe-append --check-fs links/rel
-  rel_status=$status rel_output=$output
-  run safe-append abs -c text
-  append_status=$status
-  fusermount -u mnt 2>/dev/null || umount mnt
   # Appending refuses FUSE; --check-fs says so, of the same file.
-  assert_equal "$append_status" 3
-  assert_equal "$abs_status" 0
-  output=$abs_output
-  mapfile -t lines <<<"$output"
+  run safe-append abs -c text
+  assert_failure 3
+  run safe-append --check-fs abs
+  assert_success
   assert_line --index 0 "abs: a symbolic link: examined $PWD/mnt/log, where records would go"
   assert_line --index 1 --partial "$PWD/mnt/log: fuse (FUSE filesystem"
   assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
   # A relative target is relative to the link's directory.
-  assert_equal "$rel_status" 0
-  output=$rel_output
-  mapfile -t lines <<<"$output"
+  run safe-append --check-fs links/rel
+  assert_success
   assert_line --index 0 "links/rel: a symbolic link: examined links/../mnt/log, where records would go"
   assert_line "  O_APPEND          refuse: appends from other hosts can interleave"
 }
@@ -2063,15 +2049,12 @@ reopen_before_write() {
 
 @test "after a rotation, FILE on a filesystem that is refused: the refusal names the record that was not written" {
   command -v strace >/dev/null || skip "strace is not installed"
-  require_root
-  command -v bindfs >/dev/null || skip "bindfs is not installed"
   mkdir d src mnt
-  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  bindfs_for_test src mnt
   : >d/log
   # The rotation leaves in FILE's place a link to a file on FUSE.
   before() { ln -s ../mnt/log d/log; }
   reopen_before_write d --
-  fusermount -u mnt 2>/dev/null || umount mnt
   assert_equal "$status" 3
   [[ $err == "safe-append: cannot append record 2 to 'd/log': 'd/log' is on fuse"*": appends from other hosts can interleave; use --force to go ahead anyway" ]] ||
     fail "stderr: $err"
@@ -2384,23 +2367,16 @@ signal_mid_write() {
 }
 
 @test "FUSE: refused with status 3 unless --force" {
-  require_root
-  command -v bindfs >/dev/null || skip "bindfs is not installed"
   mkdir src mnt
-  bindfs src mnt 2>/dev/null || skip "cannot mount bindfs (FUSE)"
+  bindfs_for_test src mnt
   run safe-append mnt/log -c text
-  refused_status=$status refused_output=$output
+  assert_failure 3
+  assert_output --regexp "'mnt/log' is on fuse.*: appends from other hosts can interleave; use --force to go ahead anyway"
   run safe-append --force mnt/log -c forced
-  forced_status=$status forced_output=$output
+  assert_success
+  assert_output --partial "warning: 'mnt/log' is on fuse"
   run safe-append -q --force mnt/log -c quiet
-  quiet_output=$output
-  fusermount -u mnt 2>/dev/null || umount mnt
-  assert_equal "$refused_status" 3
-  [[ $refused_output == *"'mnt/log' is on fuse"*": appends from other hosts can interleave; use --force to go ahead anyway"* ]] ||
-    fail "unexpected message: $refused_output"
-  assert_equal "$forced_status" 0
-  [[ $forced_output == *"warning: 'mnt/log' is on fuse"* ]] || fail "no warning: $forced_output"
-  assert_equal "$quiet_output" ""
+  assert_output ""
   assert_equal "$(cat src/log)" $'forced\nquiet'
 }
 

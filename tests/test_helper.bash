@@ -37,6 +37,30 @@ require_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (to mount a filesystem)"
 }
 
+# bindfs_for_test SRC MNT: mount directory SRC on MNT with bindfs (FUSE),
+# or skip the test saying why.  unmount_test_mounts, from teardown,
+# unmounts it, so that a test failing half-way leaves no mount behind.
+bindfs_for_test() {
+  require_root
+  command -v bindfs >/dev/null || skip "bindfs is not installed"
+  local out
+  out=$(bindfs "$1" "$2" 2>&1) || skip "cannot mount bindfs (FUSE): $out"
+  TEST_MOUNTS+=("$(realpath "$2")")
+}
+
+# Unmount what this test mounted (bindfs_for_test), innermost first;
+# lazily if a process the test left behind still uses it.
+unmount_test_mounts() {
+  local i mnt
+  for ((i = ${#TEST_MOUNTS[@]} - 1; i >= 0; i--)); do
+    mnt=${TEST_MOUNTS[i]}
+    mountpoint -q "$mnt" || continue
+    umount "$mnt" 2>/dev/null || umount -l "$mnt"
+  done
+  TEST_MOUNTS=()
+  return 0
+}
+
 # Skip unless setpriv (util-linux) is there for as_nobody.
 require_setpriv() {
   command -v setpriv >/dev/null || skip "setpriv is not installed"
