@@ -1023,15 +1023,22 @@ follow_name (struct appender *app, uintmax_t record)
     {
       /* open_file would say only "No such file or directory", about a
          file that existed when we began.  A file whose last name was
-         removed has no link left.  */
+         removed has no link left.  One that had a single link when
+         opened and still has one was renamed (or linked elsewhere and
+         unlinked, which is the same); one opened with more may have
+         lost FILE's name either way.  */
       struct stat open_st;
-      bool removed = fstat (app->fd, &open_st) == 0 && open_st.st_nlink == 0;
-      report_cannot_append (app->file, record, 0,
-                            (removed
-                             ? "it was removed, and --no-create forbids "
-                               "creating it again"
-                             : "it was renamed away (rotated), and "
-                               "--no-create forbids creating it again"));
+      bool examined = fstat (app->fd, &open_st) == 0;
+      char const *why;
+      if (examined && open_st.st_nlink == 0)
+        why = "it was removed, and --no-create forbids creating it again";
+      else if (examined && app->st.st_nlink == 1)
+        why = ("it was renamed away (rotated), and --no-create forbids "
+               "creating it again");
+      else
+        why = ("it was renamed away, or removed while another link to it "
+               "remains, and --no-create forbids creating it again");
+      report_cannot_append (app->file, record, 0, why);
       return false;
     }
 

@@ -1931,6 +1931,18 @@ read_so_far() {
   [ ! -e log ]
 }
 
+@test "--no-create: FILE removed while another hard link to it remains is not said to be renamed away" {
+  : >log
+  ln log keep
+  # A file opened with two links still has one after either a rename
+  # of FILE or its removal: the message cannot choose, and names both.
+  no_create_after rm log
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was renamed away, or removed while another link to it remains, and --no-create forbids creating it again"
+  assert_equal "$(cat keep)" one
+  [ ! -e log ]
+}
+
 @test "a failed reopen while waiting, with part of a record read: the message names that record" {
   mkfifo in
   : >log
