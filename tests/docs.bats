@@ -219,6 +219,22 @@ source_options() {
   done
 }
 
+@test "manual page sources: no text line longer than 80 columns, outside examples and NAME" {
+  # roff style: one sentence per line, and a long one broken at a
+  # clause.  Lines printed as they are (.nf to .fi) and the one-line
+  # NAME are exempt; so are requests and macros ('.').
+  run awk '
+    FNR == 1 { nofill = 0; section = "" }
+    /^\[/ { section = $0 }
+    /^\.nf/ { nofill = 1 }
+    /^\.fi/ { nofill = 0 }
+    !nofill && section != "[NAME]" && !/^\./ && length > 80 {
+      print FILENAME ":" FNR ": " length " columns"
+    }' "$SRCDIR"/man/*.x
+  assert_success
+  assert_output ""
+}
+
 # The text of section NAME ("EXIT STATUS") of PAGE, without its heading.
 man_section() {
   awk -v want="$2" '
