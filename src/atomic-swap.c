@@ -1778,13 +1778,9 @@ repoint_symlink (char const *target, char const *link,
       return EXIT_SYSERR;
     }
 
-  char *stored = NULL;
-  int status = choose_primitive (&r, opt);
-  if (status != EXIT_DONE)
-    goto out;
-  status = EXIT_SYSERR;
-  stored = (opt->relative ? relative_target (target, r.parent.dir)
-            : xstrdup (target));
+  int status = EXIT_SYSERR;
+  char *stored = (opt->relative ? relative_target (target, r.parent.dir)
+                  : xstrdup (target));
   if (!stored)
     goto out;
   r.target = stored;
@@ -1817,6 +1813,12 @@ repoint_symlink (char const *target, char const *link,
     }
   if (opt->backup && !prepare_backup (&r))
     goto out;
+  /* What this filesystem cannot do comes after what every filesystem
+     refuses (above), as on a local one, where it is never said.  */
+  status = choose_primitive (&r, opt);
+  if (status != EXIT_DONE)
+    goto out;
+  status = EXIT_SYSERR;
 
   /* Without --expect nothing waits between making the temporary and
      publishing it, so one block of the cleanup signals covers both

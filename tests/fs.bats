@@ -932,6 +932,40 @@ another"
   assert_equal "$(cat "$dir/file")" precious
 }
 
+@test "atomic-swap --check-target --expect on FUSE: a TARGET that does not exist is refused before a LINK not as expected, as on tmpfs" {
+  require_mount tmpfs
+  require_mount fuse
+  local fs dir
+  for fs in tmpfs fuse; do
+    dir=$(test_dir_on "$fs")
+    mkdir "$dir/r1"
+    ln -s r1 "$dir/current"
+    run atomic-swap -s --check-target --expect=r0 absent "$dir/current"
+    assert_failure 3
+    assert_output "atomic-swap: refusing to point '$dir/current' to 'absent', as seen from '$dir': No such file or directory"
+    assert_equal "$(readlink "$dir/current")" r1
+    assert_no_scratch_names "$dir"
+  done
+}
+
+@test "atomic-swap -b on FUSE: a LINK~ that is no symbolic link is refused before the missing RENAME_EXCHANGE, as on tmpfs" {
+  require_mount tmpfs
+  require_mount fuse
+  local fs dir
+  for fs in tmpfs fuse; do
+    dir=$(test_dir_on "$fs")
+    mkdir "$dir/r1" "$dir/r2"
+    ln -s r1 "$dir/current"
+    echo precious >"$dir/current~"
+    run atomic-swap -b -s r2 "$dir/current"
+    assert_failure 3
+    assert_output "atomic-swap: '$dir/current~' exists and is not a symbolic link, so the old link of '$dir/current' cannot be kept there; not changed"
+    assert_equal "$(readlink "$dir/current")" r1
+    assert_equal "$(cat "$dir/current~")" precious
+    assert_no_scratch_names "$dir"
+  done
+}
+
 @test "atomic-swap -s onto a directory from overlay's lower layer: refused for being a directory, as on tmpfs" {
   require_mount overlay
   require_mount tmpfs
