@@ -2013,6 +2013,9 @@ main (int argc, char **argv)
   if (opt.form != FORM_SYMLINK)
     check_operand (first);
   check_operand (second);
+  /* A message into a pipe whose reader has gone must not make our
+     status 141 (write_out checks standard output itself).  */
+  ignore_pipe_signal ();
 
   switch (opt.form)
     {

@@ -181,6 +181,19 @@ load_ctype_locale (void)
     }
 }
 
+/* At exit, after the temporaries are removed: close standard output as
+   close_stdout does, a write error there being ours (status 3).  A
+   message that could not be written (standard error full, or a pipe
+   whose reader has gone) changes no status, which says what was done:
+   close_stdout would make it 3, and a caller told 3 of FILEs we did
+   create would think them not created.  */
+static void
+close_output (void)
+{
+  clearerr (stderr);
+  close_stdout ();
+}
+
 void
 tool_init_named (char const *name, int argc, char **argv)
 {
@@ -194,7 +207,7 @@ tool_init_named (char const *name, int argc, char **argv)
      gets that number, and then our input, output or messages would go
      to it.  */
   xstdopen ();
-  atexit (close_stdout);
+  atexit (close_output);
   atexit (cleanup_temporaries);
 
   struct sigaction xfsz_act;

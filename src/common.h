@@ -92,18 +92,19 @@ enum
 _Noreturn void usage (int status);
 
 /* Start a tool: program name, locale, exit status for gnulib's fatal
-   errors (3), close_stdout at exit, and removal of registered temporary
-   names on every signal that others send and that kills by default
-   (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
-   SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, the real-time signals),
-   unless the caller left it ignored.  Those handlers are set only once
-   a temporary outlives a step run with the signals blocked (see
-   block_cleanup_signals).  SIGXFSZ is caught and does
-   nothing, so a write past RLIMIT_FSIZE fails with EFBIG instead of
-   killing the tool silently.  NAME is the tool's fixed name
-   (its PROGRAM_NAME): temporary names and --version use it, never
-   argv[0], which the caller chooses (exec -a) and can make too long
-   for a file name.  Messages keep argv[0], as coreutils' do.  */
+   errors (3), close_stdout at exit (a write error on standard error,
+   unlike one on standard output, changes no status), and removal of
+   registered temporary names on every signal that others send and that
+   kills by default (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+   SIGALRM, SIGPIPE, SIGXCPU, SIGVTALRM, SIGPROF, SIGPOLL, SIGPWR, the
+   real-time signals), unless the caller left it ignored.  Those
+   handlers are set only once a temporary outlives a step run with the
+   signals blocked (see block_cleanup_signals).  SIGXFSZ is caught and
+   does nothing, so a write past RLIMIT_FSIZE fails with EFBIG instead
+   of killing the tool silently.  NAME is the tool's fixed name (its
+   PROGRAM_NAME): temporary names and --version use it, never argv[0],
+   which the caller chooses (exec -a) and can make too long for a file
+   name.  Messages keep argv[0], as coreutils' do.  */
 void tool_init_named (char const *name, int argc, char **argv);
 /* Every tool defines PROGRAM_NAME before its main.  */
 #define tool_init(argc, argv) tool_init_named (PROGRAM_NAME, argc, argv)
@@ -499,12 +500,13 @@ void report_terminal_stop (int wait_status);
    that a process that caught it dies of it.  Async-signal-safe.  */
 void raise_default (int sig);
 
-/* For lockdir's forms that write nothing on standard output, ignore
-   SIGPIPE: it can then only come from a message into a pipe whose
-   reader has gone ('2>&1 | head -1'), and must change no status, nor
-   kill us half way: after the lock is taken and before COMMAND runs,
-   or while it runs.  For excl-create -v too: its lines are a warning
-   at exit, and no FILE after them may be left uncreated.  A caller's
+/* Ignore SIGPIPE where a tool does its work, not where it prints a
+   report (--help, --check-fs, lockdir --status): it can then only come
+   from a message into a pipe whose reader has gone ('2>&1 | head -1'),
+   or from output the tool checks itself, and must change no status,
+   nor kill us half way: after lockdir's lock is taken and before
+   COMMAND runs, or while it runs; before excl-create's later FILEs;
+   or with atomic-swap's 1, "nothing changed", as status.  A caller's
    "ignore" is kept.  */
 void ignore_pipe_signal (void);
 

@@ -1816,12 +1816,12 @@ main (int argc, char **argv)
       opt.content.text_len = strlen (opt.content.text);
     }
 
-  /* -v: a line into a pipe whose reader has gone must not kill us
-     half way, before the later FILEs: error() flushes standard output
-     at each message, and a full buffer is written whenever it fills.
-     Such lines are a warning at exit; a caller's "ignore" is kept.  */
-  if (opt.verbose)
-    ignore_pipe_signal ();
+  /* A message, or a -v line, into a pipe whose reader has gone must
+     not kill us half way, before the later FILEs: error() flushes
+     standard output at each message, and a full buffer is written
+     whenever it fills.  Lost lines are a warning at exit, lost
+     messages nothing.  */
+  ignore_pipe_signal ();
 
   /* With -m the mode is exact, as with mkdir -m: no umask applies.  */
   if (opt.explicit_mode)

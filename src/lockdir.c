@@ -2277,11 +2277,7 @@ main (int argc, char **argv)
     return EXIT_SYSERR;
 
   if (in_etcd)
-    {
-      int status = run_in_etcd (operands, command, &opt, check_fs);
-      clearerr (stderr);        /* as below */
-      return status;
-    }
+    return run_in_etcd (operands, command, &opt, check_fs);
 
   /* Every LOCK the form takes (--status takes several); COMMAND is
      not run, and names no lock.  */
@@ -2321,9 +2317,8 @@ main (int argc, char **argv)
       break;
     }
   /* A diagnostic that could not be written (stderr full or closed)
-     changes nothing: the status stays the command's, or the one that
-     says what lockdir did (a lock acquired without a command is held,
-     whatever close_stdout would make of stderr).  */
-  clearerr (stderr);
+     changes nothing (tool_init): the status stays the command's, or
+     the one that says what lockdir did (a lock acquired without a
+     command is held).  */
   return status;
 }

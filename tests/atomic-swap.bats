@@ -779,6 +779,15 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "a message into a pipe nobody reads, or a full stderr, changes no status: 1, not SIGPIPE or 3" {
+  mkdir a b
+  run broken_stderr atomic-swap -n a b
+  assert_output exit=1
+  run sh -c 'atomic-swap -n a b 2>/dev/full'
+  assert_failure 1
+  [ -d a ] && [ -d b ] && [ ! -e b/a ]
+}
+
 # NFS and FUSE report a write that failed only when the file is closed.
 # That close must come while the change can be undone: at exit it could
 # only give status 3 with the change made.

@@ -111,6 +111,16 @@ low_fds_taken() {
   assert_no_temporaries excl-create
 }
 
+@test "a message that cannot be written changes no status, in every tool: a usage error into a full stderr is 2" {
+  local tool
+  for tool in excl-create safe-append atomic-swap; do
+    run sh -c "$tool --no-such-option x y 2>/dev/full"
+    assert_failure 2
+  done
+  run sh -c 'lockdir --no-such-option L true 2>/dev/full'
+  assert_failure 125
+}
+
 # --- item 26: operands and durations -------------------------------------------
 
 @test "'', '.', '..', '/' and names ending in '/.' or '/..' are usage errors (issue 11 item 26)" {

@@ -282,6 +282,24 @@ content_options_refused() {
   assert_no_temporaries excl-create
 }
 
+@test "a message into a pipe nobody reads, or a full stderr, stops no FILE and changes no status: 1, not SIGPIPE or 3" {
+  touch b
+  # Without -v nothing is written but the message for b.
+  run broken_stderr excl-create -c x a b c
+  assert_output exit=1
+  [ "$(cat a)" = x ] && [ "$(cat c)" = x ]
+  rm a c
+  run sh -c 'excl-create -c x a b c 2>/dev/full'
+  assert_failure 1
+  [ "$(cat a)" = x ] && [ "$(cat c)" = x ]
+  # With -v, the lines saying "created" are written to stdout: fine.
+  rm a c
+  run broken_stderr excl-create -v -c x a b c
+  assert_equal "$output" "$(printf "created 'a'\ncreated 'c'\nexit=1")"
+  [ "$(cat a)" = x ] && [ "$(cat c)" = x ]
+  assert_no_temporaries excl-create
+}
+
 # --- modes ---------------------------------------------------------------
 
 @test "-m sets the mode exactly, octal or symbolic, with or without content" {
@@ -1504,12 +1522,31 @@ has_open_in() {
 
 @test "every other fatal signal mid-write leaves no temporary (issue 11 item 22)" {
   local sig
-  for sig in QUIT USR1 USR2 ALRM PIPE XCPU VTALRM PROF IO PWR RTMIN RTMAX; do
+  # Not SIGPIPE, which is ignored (the next test).
+  for sig in QUIT USR1 USR2 ALRM XCPU VTALRM PROF IO PWR RTMIN RTMAX; do
     # Death by that very signal: 128 + its number.
     interrupt_mid_write "$sig"
     assert_equal "$status" "$((128 + $(kill -l "$sig")))"
     rm in
   done
+}
+
+@test "SIGPIPE mid-write is ignored, as lockdir and safe-append ignore it: FILE gets all of the input" {
+  named_temporaries
+  mkfifo in
+  env --default-signal excl-create --stdin f <in &
+  local pid=$!
+  exec {w}>in
+  printf 'partial ' >&$w
+  wait_until compgen -G '.excl-create.*'
+  kill -s PIPE "$pid"
+  printf 'content' >&$w
+  exec {w}>&-
+  local status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 0
+  assert_equal "$(cat f)" "partial content"
+  assert_no_temporaries excl-create
 }
 
 @test "a signal the caller ignores stays ignored (issue 11 item 22)" {
