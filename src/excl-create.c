@@ -1354,20 +1354,31 @@ drop_temp (struct temp_name *temp, struct parent_dir const *parent)
     temp_remove_warn (temp, parent);
 }
 
+/* Whether an existing FILE answers a failure to complete the content
+   for it, as O_EXCL would have answered first: status 1, or -w waits
+   for FILE to go and writes the content again.  Standard input, read
+   once, can be written again only from a copy kept of it (for later
+   FILEs, or an unnamed file that holds it all): without one, the
+   failure itself is the answer.  */
+static bool
+existing_answers (struct options const *opt)
+{
+  return !(opt->wait && opt->content.kind == CONTENT_STDIN
+           && opt->content.saved_fd < 0);
+}
+
 /* Fill the temporary TEMP, open as FD, with the content, give it its
    mode and close it; or, if TEMP is NULL, FD is an unnamed file
    (O_TMPFILE), which stays open, to be linked.  Return EXIT_DONE; or,
    TEMP removed (FD closed) and *UNREADY set to why, FOUND_EXISTING if
-   FILE exists (say, a full disk: an existing FILE is still the answer),
-   else report the failure and return EXIT_SYSERR.  Standard input,
-   once read, cannot be read again for FILE after -w's wait: there the
-   failure itself is the answer.  */
+   FILE exists and that answers the failure (existing_answers; say, a
+   full disk), else report the failure and return EXIT_SYSERR.  */
 static int
 complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
                char const *file, struct options *opt,
                struct unready *unready)
 {
-  bool answers = !(opt->wait && opt->content.kind == CONTENT_STDIN);
+  bool answers = existing_answers (opt);
   bool exists = false;
   if (!write_content (fd, parent, &opt->content, file,
                       answers ? &exists : NULL, unready))
@@ -1376,6 +1387,8 @@ complete_temp (int fd, struct temp_name *temp, struct parent_dir *parent,
       drop_temp (temp, parent);
       return exists ? FOUND_EXISTING : EXIT_SYSERR;
     }
+  /* Standard input, read whole, may now be kept for later FILEs.  */
+  answers = existing_answers (opt);
   /* Writing to a file clears its set-user-ID and set-group-ID bits
      unless the writer has CAP_FSETID: give them back, as -m asked.
      Only then: an fchmod would override a directory's default ACL,
@@ -1512,7 +1525,8 @@ unnamed_linkable (int fd, struct parent_dir const *parent)
 /* FILE's directory was replaced while we waited, by one on the same
    filesystem but another mount of it (EXDEV): the unnamed file *FD can
    be linked only within its own mount.  Give the content a new unnamed
-   file there, in *FD.  Return TRY_AGAIN, or report the failure and
+   file there, in *FD.  Return TRY_AGAIN; FOUND_EXISTING if that failed
+   where FILE exists (*FD is then kept); or report the failure and
    return the status.  */
 static int
 renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
@@ -1525,9 +1539,7 @@ renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
              "while waiting", quoteaf (file));
       return EXIT_SYSERR;
     }
-  /* The content is there to be read again: a failure is the answer.  */
   struct options from = content_from (opt, *fd);
-  from.wait = true;
   struct unready unready = { NULL, 0 };
   int status = complete_temp (new_fd, NULL, parent, file, &from, &unready);
   if (status != EXIT_DONE)
@@ -1570,7 +1582,10 @@ publish_unnamed (struct parent_dir *parent, int *fd, char const *file,
         {
           replaced = false;
           int status = renew_unnamed (parent, fd, file, opt);
-          if (status != TRY_AGAIN)
+          /* FILE is back: wait for it again, and copy once it goes.  */
+          if (status == FOUND_EXISTING)
+            replaced = true;
+          else if (status != TRY_AGAIN)
             return status;
           continue;
         }

@@ -1672,6 +1672,27 @@ has_open_in() {
   assert_equal "$left" "f fill "
 }
 
+@test "--stdin -w, several FILEs, full disk: an existing FILE after the first is waited for, status 1, not 3: the copy kept for it can be written again" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  echo theirs >small/f
+  # Room for one page: the first FILE's content, then none for f's.
+  local page free
+  page=$(getconf PAGESIZE)
+  free=$(stat -f -c '%a * %S' small)
+  head -c $((free - page)) /dev/zero >small/fill
+  run sh -c 'echo ours | excl-create --stdin -w 0.2 small/new small/f'
+  local new f left
+  new=$(cat small/new) f=$(cat small/f) left=$(ls -A small | tr '\n' ' ')
+  umount small
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'small/f' to be removed"
+  assert_equal "$new" ours
+  assert_equal "$f" theirs
+  assert_equal "$left" "f fill new "
+}
+
 @test "--check-fs names the filesystem and a verdict per primitive" {
   run excl-create --check-fs .
   assert_success
