@@ -1694,6 +1694,22 @@ refuse_trailing_slash (struct parent_dir const *parent, char const *file,
   return EXIT_SYSERR;
 }
 
+/* FILE was just created as a pid file for --replace-stale.  Where this
+   boot's id cannot be read though /proc is mounted (with subset=pid),
+   it names no boot, and a later call that knows the boot can never
+   judge it stale: say so, as lockdir refuses a script form there.
+   Without /proc at all, as for lockdir, nothing is said.  */
+static void
+warn_no_boot (char const *file, struct options const *opt)
+{
+  if (opt->content.kind == CONTENT_PID && opt->replace_stale
+      && !*this_boot_id () && proc_mounted ())
+    error (0, 0, "warning: %s names no boot, as " BOOT_ID_FILE " cannot "
+           "be read (%s): where it can, --replace-stale will keep it even "
+           "once its process is gone", quoteaf (file),
+           strerror (this_boot_id_errno ()));
+}
+
 static int
 excl_create (char const *file, struct options *opt)
 {
@@ -1723,6 +1739,8 @@ excl_create (char const *file, struct options *opt)
              quoteaf (file));
       status = EXIT_SYSERR;
     }
+  if (status == EXIT_DONE)
+    warn_no_boot (file, opt);
   if (status == EXIT_DONE && opt->verbose)
     printf ("created %s\n", quoteaf (file));
   close_parent (&parent);

@@ -1987,7 +1987,7 @@ pid_record() {
   assert_equal "$(head -n 1 f)" "$dead"
 }
 
-@test "--replace-stale where this boot's id cannot be read (/proc with subset=pid): kept, and said why; the new pid file names no boot" {
+@test "--replace-stale where this boot's id cannot be read (/proc with subset=pid): kept, and said why; the new pid file names no boot, and a warning says so, status 0" {
   require_proc_subset_pid
   # The script, pid 1 of its namespace, writes a record of a dead
   # process of this boot with a whole /proc, then mounts one with
@@ -2023,6 +2023,7 @@ SCRIPT
 kept: 1
 excl-create: timed out waiting for 'f' to be removed (cannot tell whether process $dead ran in this boot: $why)
 waited: 1
+excl-create: warning: 'g' names no boot, as $why: where it can, --replace-stale will keep it even once its process is gone
 created: 0
 excl-create: cannot create 'g': File exists (cannot tell whether process 1 ran in this boot: its pid file names no boot)
 judged: 1"
