@@ -631,6 +631,11 @@ static struct
   int lazy;           /* needs the handlers only for a pending signal
                          (temp_adopt_lazily) */
   char name[TEMP_NAME_MAX];
+  /* What to write on stderr, before the error's description, if the
+     cleanup cannot remove the name (temp_warn_if_left): for the name,
+     and for a retired one left as '.NAME'; NULL for nothing.  */
+  char *left_warning;
+  char *left_warning_hidden;
 } cleanup_table[CLEANUP_SLOTS];
 
 int
@@ -657,16 +662,17 @@ retire_name (int dirfd, char const *name, bool *hidden_left)
 
 /* Remove the name registered in cleanup slot SLOT (async-signal-safe).
    Return 0, or -1 with errno if unlinkat failed; the slot then names
-   what is left (for a retired name, perhaps '.NAME').  */
+   what is left (for a retired name, perhaps '.NAME': then *HIDDEN_LEFT
+   is set).  */
 static int
-remove_registered (int slot)
+remove_registered (int slot, bool *hidden_left)
 {
+  *hidden_left = false;
   if (cleanup_table[slot].retire)
     {
       char *name = cleanup_table[slot].name;
-      bool hidden_left;
-      int r = retire_name (cleanup_table[slot].dirfd, name, &hidden_left);
-      if (hidden_left)
+      int r = retire_name (cleanup_table[slot].dirfd, name, hidden_left);
+      if (*hidden_left)
         {
           /* retire_name made '.NAME' only if it fits.  */
           memmove (name + 1, name, strlen (name) + 1);
@@ -746,6 +752,55 @@ unblock_cleanup_signals (void)
   sigprocmask (SIG_SETMASK, &unblocked_mask, NULL);
 }
 
+/* Write S on stderr (async-signal-safe).  */
+static void
+write_stderr (char const *s)
+{
+  ssize_t ignored = write (STDERR_FILENO, s, strlen (s));
+  (void) ignored;
+}
+
+/* Write on stderr the description of ERRNUM, as error () would in the
+   C locale (async-signal-safe: strerror may translate, and allocate;
+   strerrordesc_np reads a static table).  */
+static void
+write_error_description (int errnum)
+{
+#if HAVE_STRERRORDESC_NP
+  char const *desc = strerrordesc_np (errnum);
+  if (desc)
+    {
+      write_stderr (desc);
+      return;
+    }
+#endif
+  /* "Unknown error N", as strerror says, N written by hand.  */
+  char number[INT_BUFSIZE_BOUND (int)];
+  char *p = number + sizeof number;
+  unsigned int n = errnum;
+  *--p = '\0';
+  do
+    *--p = '0' + n % 10;
+  while ((n /= 10) != 0);
+  write_stderr ("Unknown error ");
+  write_stderr (p);
+}
+
+/* The cleanup could not remove the name in slot SLOT (ERRNUM; left as
+   '.NAME' if HIDDEN_LEFT): say so, if asked to (async-signal-safe).  */
+static void
+warn_registered_left (int slot, bool hidden_left, int errnum)
+{
+  char const *warning = (hidden_left
+                         ? cleanup_table[slot].left_warning_hidden
+                         : cleanup_table[slot].left_warning);
+  if (!warning || errnum == ENOENT)
+    return;
+  write_stderr (warning);
+  write_error_description (errnum);
+  write_stderr ("\n");
+}
+
 void
 cleanup_temporaries (void)
 {
@@ -759,7 +814,11 @@ cleanup_temporaries (void)
       if (cleanup_table[i].in_use && cleanup_table[i].owner == self
           && (cleanup_table[i].unlink_flags == AT_REMOVEDIR) == dirs)
         {
-          remove_registered (i);
+          bool hidden_left;
+          if (remove_registered (i, &hidden_left) != 0)
+            warn_registered_left (i, hidden_left, errno);
+          /* The warnings stay allocated: this is the end, at exit or
+             in a signal handler, which cannot free.  */
           cleanup_table[i].in_use = 0;
         }
 }
@@ -836,6 +895,8 @@ register_temp (struct temp_name *temp, int slot, int kind)
   cleanup_table[slot].unlink_flags = kind == TEMP_DIR ? AT_REMOVEDIR : 0;
   cleanup_table[slot].retire = 0;
   cleanup_table[slot].lazy = 0;
+  cleanup_table[slot].left_warning = NULL;
+  cleanup_table[slot].left_warning_hidden = NULL;
   memcpy (cleanup_table[slot].name, temp->name, sizeof temp->name);
   cleanup_table[slot].in_use = 1;
   temp->slot = slot;
@@ -931,6 +992,18 @@ temp_move (struct temp_name *temp, int dirfd)
   return result;
 }
 
+/* Unregister the name in slot SLOT.  Called with the cleanup signals
+   blocked.  */
+static void
+release_slot (int slot)
+{
+  cleanup_table[slot].in_use = 0;
+  free (cleanup_table[slot].left_warning);
+  free (cleanup_table[slot].left_warning_hidden);
+  cleanup_table[slot].left_warning = NULL;
+  cleanup_table[slot].left_warning_hidden = NULL;
+}
+
 bool
 temp_remove (struct temp_name *temp)
 {
@@ -938,12 +1011,14 @@ temp_remove (struct temp_name *temp)
     return true;
   int saved_errno = errno;
   block_cleanup_signals ();
-  bool gone = remove_registered (temp->slot) == 0 || errno == ENOENT;
+  bool hidden_left;
+  bool gone = (remove_registered (temp->slot, &hidden_left) == 0
+               || errno == ENOENT);
   int remove_errno = errno;
   /* What is left, if anything: a retired name may be left hidden.  */
   if (!gone)
     strcpy (temp->name, cleanup_table[temp->slot].name);
-  cleanup_table[temp->slot].in_use = 0;
+  release_slot (temp->slot);
   temp->slot = -1;
   unblock_cleanup_signals ();
   errno = gone ? saved_errno : remove_errno;
@@ -986,11 +1061,42 @@ temp_retire_on_removal (struct temp_name *temp)
 }
 
 void
+temp_warn_if_left (struct temp_name *temp, char const *shown)
+{
+  if (temp->slot < 0)
+    return;
+  /* SHOWN with '.' before its last component.  */
+  char const *base = last_component (shown);
+  char *hidden = xasprintf ("%.*s.%s", (int) (base - shown), shown, base);
+  /* Quoted now: the handler can neither quote nor allocate.  */
+  char *warning = xasprintf ("%s: warning: cannot remove the temporary "
+                             "%s: ", program_name, quoteaf_n (0, shown));
+  char *warning_hidden = xasprintf ("%s: warning: cannot remove the "
+                                    "temporary %s: ", program_name,
+                                    quoteaf_n (0, hidden));
+  free (hidden);
+  block_cleanup_signals ();
+  free (cleanup_table[temp->slot].left_warning);
+  free (cleanup_table[temp->slot].left_warning_hidden);
+  cleanup_table[temp->slot].left_warning = warning;
+  cleanup_table[temp->slot].left_warning_hidden = warning_hidden;
+  unblock_cleanup_signals ();
+}
+
+void
 temp_forget (struct temp_name *temp)
 {
   if (temp->slot < 0)
     return;
-  cleanup_table[temp->slot].in_use = 0;
+  if (cleanup_table[temp->slot].left_warning)
+    {
+      /* The handler must not read a warning being freed.  */
+      block_cleanup_signals ();
+      release_slot (temp->slot);
+      unblock_cleanup_signals ();
+    }
+  else
+    cleanup_table[temp->slot].in_use = 0;
   temp->slot = -1;
 }
 

@@ -309,6 +309,13 @@ void temp_retire_on_removal (struct temp_name *temp);
    (unless HIDDEN_LEFT is NULL) says whether it is left as '.NAME'
    (else as NAME).  Async-signal-safe.  */
 int retire_name (int dirfd, char const *name, bool *hidden_left);
+/* From now on, if the cleanup at a signal or at exit cannot remove
+   TEMP, say so on stderr as warn_temp_left_shown does, naming TEMP
+   SHOWN (as the user finds it; a retired name left as '.NAME' with the
+   '.' before SHOWN's last component), the error in English: the
+   signal handler cannot translate.  temp_remove and temp_forget end
+   this.  */
+void temp_warn_if_left (struct temp_name *temp, char const *shown);
 /* The temporary's name was renamed away or is otherwise gone: just
    unregister it.  */
 void temp_forget (struct temp_name *temp);

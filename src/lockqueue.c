@@ -294,6 +294,17 @@ queue_unread (struct lockqueue *q)
     strcpy (q->unread, q->name);
 }
 
+/* From now on, name our ticket NAME if a signal cannot remove it.  */
+static void
+warn_if_ticket_left (struct lockqueue *q, char const *name)
+{
+  char *in_queue = xasprintf ("%s/%s", q->name, name);
+  char *shown = path_in_parent (q->parent, in_queue);
+  temp_warn_if_left (&q->cleanup, shown);
+  free (shown);
+  free (in_queue);
+}
+
 int
 lockqueue_enter (struct lockqueue *q)
 {
@@ -360,6 +371,9 @@ lockqueue_enter (struct lockqueue *q)
           /* Removed by us, the ticket's waiter may live on (the
              script form: its record names the script): retire it.  */
           temp_retire_on_removal (&q->cleanup);
+          /* A ticket a signal cannot remove is said, as one that
+             lockqueue_leave cannot; the queue left is not.  */
+          warn_if_ticket_left (q, name);
           temp_adopt (&q->cleanup_queue, q->parent->fd, q->name, TEMP_DIR);
         }
       unblock_cleanup_signals ();

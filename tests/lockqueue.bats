@@ -998,6 +998,53 @@ mixed_timeouts() {
   [ ! -e L.queue ]
 }
 
+@test "a waiter ended by SIGTERM or SIGHUP that cannot remove its ticket (I/O error) names it, retired; the status stays the signal's" {
+  hold_lock
+  local sig ticket rc
+  # (Not SIGINT: a background job of a shell without job control
+  # starts with it ignored, and lockdir leaves it so.)
+  for sig in TERM HUP; do
+    background env LD_PRELOAD="$(lockdir_shim)" \
+      LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L true 2>err
+    wait_until waiting L "$BG"
+    ticket=$(ls L.queue)
+    kill -"$sig" "$BG"
+    rc=0
+    wait "$BG" || rc=$?
+    [ "$rc" -eq $((128 + $(kill -l "$sig"))) ] ||
+      fail "SIG$sig: status $rc: $(cat err)"
+    # Before, nothing was said.
+    run cat err
+    assert_output "lockdir: warning: cannot remove the temporary 'L.queue/.$ticket': Input/output error"
+    [ -L "L.queue/.$ticket" ]
+    rm -r L.queue
+  done
+}
+
+@test "a waiter ended by SIGTERM that can neither retire nor remove its ticket names it as it is, in the lock's directory" {
+  mkdir d
+  local gate=gate
+  rm -f "$gate" && mkfifo "$gate"
+  background lockdir d/L sh -c "read x <$gate"
+  HOLDER=$BG
+  wait_until test -d d/L
+  background env LD_PRELOAD="$(lockdir_shim)" LOCKDIR_SHIM_NO_RETIRE=1 \
+    LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s d/L true 2>err
+  wait_until waiting d/L "$BG"
+  local ticket
+  ticket=$(ls d/L.queue)
+  kill -TERM "$BG"
+  local rc=0
+  wait "$BG" || rc=$?
+  [ "$rc" -eq 143 ] || fail "status $rc: $(cat err)"
+  run cat err
+  assert_output "lockdir: warning: cannot remove the temporary 'd/L.queue/$ticket': Input/output error"
+  [ -L "d/L.queue/$ticket" ]
+  rm -r d/L.queue
+  echo >gate
+  wait "$HOLDER"
+}
+
 # lease_queue SIGNAL: hold L; w1 queues with --lease=3s, w2 behind it;
 # w1 gets SIGNAL (STOP, or CONT: nothing), then 7 s (2.3 leases) pass.
 # (w1 touches its ticket every second: running, it may be off the CPU
