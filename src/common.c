@@ -1616,6 +1616,15 @@ reap_command (pid_t child, bool has_group, bool kill_rest, int *status,
   return waitpid (child, status, WNOHANG | (has_group ? WUNTRACED : 0));
 }
 
+bool
+command_exited (pid_t child)
+{
+  siginfo_t info;
+  info.si_pid = 0;
+  return (waitid (P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) == 0
+          && info.si_pid == child);
+}
+
 /* Whom the signals that stop the command reach.  */
 static char const *
 command_target (bool has_group)
@@ -1647,9 +1656,12 @@ void
 report_exit_after_term (char const *lock_name)
 {
   /* kill () cannot tell whether any process but COMMAND's zombie was
-     left in the group: say only what was done.  */
-  error (0, 0, "the command under %s exited after SIGTERM: sent SIGKILL "
-         "to its process group (--kill-after)", quoteaf (lock_name));
+     left in the group: say only what was done.  Nor can COMMAND's exit
+     be placed before or after the SIGTERM that command_exited found it
+     alive for, microseconds before: "after it was due" is true either
+     way.  */
+  error (0, 0, "the command under %s exited after SIGTERM was due: sent "
+         "SIGKILL to its process group (--kill-after)", quoteaf (lock_name));
 }
 
 void

@@ -472,6 +472,13 @@ void terminate_command (pid_t child, bool has_group);
 pid_t reap_command (pid_t child, bool has_group, bool kill_rest,
                     int *status, bool *killed);
 
+/* Has COMMAND, CHILD, exited (a zombie not yet reaped)?  Asked just
+   before a signal meant to stop it (--max-runtime, -k): one that has
+   exited on its own since the last wait is then neither signalled nor
+   said to be stopped; the next wait reaps it.  False if that cannot be
+   told.  */
+bool command_exited (pid_t child);
+
 /* --verbose: the signals that --max-runtime and -k send to the command
    under LOCK_NAME (to its process group, when HAS_GROUP), said the
    same with and without --etcd.  SIGTERM at MAX_RUNTIME; SIGKILL when

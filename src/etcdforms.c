@@ -690,7 +690,15 @@ supervise (struct holding *h)
           renew (h, term_at);
           continue;
         }
-      if (!h->timed_out && !h->lost && deadline_passed (h->stop_at))
+      /* A COMMAND that has exited since that wait, before its
+         --max-runtime ended or SIGKILL was due, is reaped as it is,
+         not stopped (as without --etcd, wait_child).  */
+      bool stop_due = (!h->timed_out && !h->lost
+                       && deadline_passed (h->stop_at));
+      if ((stop_due || deadline_passed (h->kill_at))
+          && command_exited (h->child))
+        continue;
+      if (stop_due)
         {
           h->timed_out = true;
           if (h->opt->verbose)

@@ -1006,6 +1006,15 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
             }
           next_beat = deadline_after (beat_every);
         }
+      /* A COMMAND that has exited since that wait, before its
+         --max-runtime ended or -k's SIGKILL was due (we were slow to
+         look), is reaped as it is, not stopped.  It may still exit
+         between this look and the signal: the messages hold then
+         too (report_exit_after_term).  */
+      if ((deadline_passed (kill_at)
+           || (!*timed_out && deadline_passed (stop_at)))
+          && command_exited (child))
+        continue;
       if (!*timed_out && deadline_passed (stop_at))
         {
           *timed_out = true;

@@ -280,6 +280,20 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 124
 }
 
+@test "--etcd --max-runtime -k -v: a COMMAND that exits after lockdir's last look, before the SIGTERM, is neither signalled nor said stopped; its status stands" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The first look finds COMMAND running; it exits, and its 100 ms
+  # pass, before lockdir goes on.
+  exit_in_delayed_wait 1 --etcd="$ETCD_URL" -v --max-runtime=100ms -k 1h "$L"
+  # Before: 124, "sending SIGTERM", "exited after SIGTERM".
+  assert_equal "$(cat status)" 7
+  run cat err
+  assert_line --index 0 --partial "lockdir: holding '$L'"
+  assert_equal "${#lines[@]}" 1
+  run grep kill trace
+  assert_output ''
+}
+
 @test "-v: lockdir --etcd says when --max-runtime sends SIGTERM and -k SIGKILL (when due, or when COMMAND exits first), as without --etcd" {
   # COMMAND ignores SIGTERM (from lockdir's start): SIGKILL when due.
   run bash -c 'trap "" TERM; exec lockdir --etcd="$1" -v --max-runtime=100ms -k 200ms "$2" sleep 30' _ "$ETCD_URL" "$L"
@@ -292,7 +306,7 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_equal "$status" 124
   assert_equal "${#lines[@]}" 3
   assert_line --index 1 "lockdir: the command under '$L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
-  assert_line --index 2 "lockdir: the command under '$L' exited after SIGTERM: sent SIGKILL to its process group (--kill-after)"
+  assert_line --index 2 "lockdir: the command under '$L' exited after SIGTERM was due: sent SIGKILL to its process group (--kill-after)"
   # --foreground: COMMAND alone is signalled.
   run le -v --max-runtime=100ms --foreground "$L" sleep 30
   assert_equal "$status" 124

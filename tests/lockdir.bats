@@ -431,8 +431,10 @@ assert_command_usage_error() {
 
 @test "--max-runtime -k: COMMAND exiting just after lockdir looked at it, the rest of its group still gets SIGKILL before the release" {
   # After the SIGTERM, COMMAND waits at gate2.  lockdir, woken by its
-  # heartbeat (--lease), looks whether COMMAND has exited (its first
-  # waitid), and is held there by the shim while COMMAND is let go and
+  # heartbeat (--lease), looks whether COMMAND has exited (its second
+  # waitid: the first is its look just before the SIGTERM, whether
+  # COMMAND has exited already), and is held there by the shim while
+  # COMMAND is let go and
   # exits.  lockdir must not then take that exit and release the lock
   # without the SIGKILL -k promises the rest of the group.
   local shim
@@ -441,20 +443,20 @@ assert_command_usage_error() {
   mkdir fa
   mkfifo ready gate gate2
   background env LD_PRELOAD="$shim" FAULT_DIR="$PWD/fa" \
-    FAULT_PAUSE=waitid:1 lockdir --lease=3s --max-runtime=1s -k 1h L \
+    FAULT_PAUSE=waitid:2 lockdir --lease=3s --max-runtime=1s -k 1h L \
     env -u LD_PRELOAD -u FAULT_PAUSE sh -c '
     exec 2>/dev/null; trap "read x <gate2; exit 0" TERM; echo $$ >cmd
     env --ignore-signal=TERM sh -c "echo >ready; read x <gate; echo survived >out" >/dev/null 2>&1 &
     echo $! >straggler; read x <ready; sleep 30 & wait $!' 2>err
   local lockdir=$BG
-  wait_until paused_or_dead fa/paused.waitid.1 "$lockdir"
-  [ -e fa/paused.waitid.1 ] || fail "lockdir never looked: $(cat err)"
+  wait_until paused_or_dead fa/paused.waitid.2 "$lockdir"
+  [ -e fa/paused.waitid.2 ] || fail "lockdir never looked: $(cat err)"
   local cmd
   cmd=$(cat cmd)
   is_dead "$cmd" && fail "COMMAND exited before lockdir looked"
   echo go >gate2
   wait_until is_dead "$cmd"
-  : >fa/go.waitid.1
+  : >fa/go.waitid.2
   local status=0
   wait "$lockdir" || status=$?
   assert_equal "$status" 124
@@ -477,7 +479,7 @@ assert_command_usage_error() {
   assert_failure 124
   assert_equal "${#lines[@]}" 3
   assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to its process group"
-  assert_line --index 2 "lockdir: the command under 'L' exited after SIGTERM: sent SIGKILL to its process group (--kill-after)"
+  assert_line --index 2 "lockdir: the command under 'L' exited after SIGTERM was due: sent SIGKILL to its process group (--kill-after)"
   # Without -k, and with --foreground (COMMAND alone is signalled).
   run lockdir -v --max-runtime=100ms --foreground L sleep 30
   assert_failure 124
@@ -509,6 +511,38 @@ assert_command_usage_error() {
   refute grep -q "got hello" out
   # ... and lockdir says why it waits.
   assert_told_of_terminal_stop
+  [ ! -e L ]
+}
+
+@test "--max-runtime -k -v: a COMMAND that exits after lockdir's last look, before the SIGTERM, is neither signalled nor said stopped; its status stands" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The first look finds COMMAND running; it exits, and its 100 ms
+  # pass, before lockdir goes on.
+  exit_in_delayed_wait 1 -v --max-runtime=100ms -k 1h L
+  # Before: 124, "sending SIGTERM", "exited after SIGTERM".
+  assert_equal "$(cat status)" 7
+  run cat err
+  assert_line --index 0 --partial "lockdir: acquired 'L'"
+  assert_equal "${#lines[@]}" 1
+  run grep kill trace
+  assert_output ''
+  [ ! -e L ]
+}
+
+@test "--max-runtime -k -v: a COMMAND that exits after SIGTERM, just after lockdir's look when SIGKILL is due found it running, is neither said to run still nor sent SIGKILL" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The third look (before SIGTERM, when it is due, when -k's SIGKILL
+  # is due) finds COMMAND, which ignores SIGTERM, running; it exits
+  # before lockdir goes on.  (--foreground: each look is one wait4.)
+  exit_in_delayed_wait 3 -v --max-runtime=100ms -k 200ms --foreground L
+  assert_equal "$(cat status)" 124
+  run cat err
+  assert_line --index 1 "lockdir: the command under 'L' ran for 0.100 s (--max-runtime): sending SIGTERM to it"
+  # Before: "still ran 0.200 s after SIGTERM (--kill-after): sending
+  # SIGKILL to it".
+  assert_equal "${#lines[@]}" 2
+  run grep SIGKILL trace
+  assert_output ''
   [ ! -e L ]
 }
 

@@ -127,6 +127,27 @@ is_dead() {
     grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
+# exit_in_delayed_wait N LOCKDIR_ARG...: run 'lockdir LOCKDIR_ARG...
+# sh -c SCRIPT', where SCRIPT ignores SIGTERM, waits for ./gate and
+# exits 7, under strace, with lockdir's Nth wait4 (a look at COMMAND,
+# which finds it running) returning 3 s late; COMMAND exits meanwhile:
+# as if lockdir were slow between that look and what follows (a
+# loaded machine).  Then status holds lockdir's status, err its
+# standard error, trace its wait4 and kill calls.
+exit_in_delayed_wait() {
+  local n=$1
+  shift
+  rm -f gate && mkfifo gate
+  background sh -c 'n=$1; shift
+    strace -qq -o trace -e trace=wait4,kill \
+      -e inject=wait4:delay_exit=3000000:when="$n" \
+      lockdir "$@" sh -c "trap \"\" TERM; read x <gate; exit 7" 2>err
+    echo "$?" >status' _ "$n" "$@"
+  wait_until grep -qs DELAYED trace
+  echo >gate
+  wait "$BG"
+}
+
 # True once the fault shim (tests/fault-shim.c) has made FILE, its
 # paused.CALL.N (the process waits there), or process PID is gone.
 paused_or_dead() {
