@@ -1478,6 +1478,10 @@ try_create (struct dirlock *lock)
   if (!temp_remove (&temp))
     dirlock_keep_temp_left (&lock->temps_left, parent, temp.name,
                     record_left_errno ? record_left_errno : errno);
+  /* A signal that came meanwhile ends us at the unblock, and the
+     warning kept for later with us: say it now.  */
+  if (lock->temps_left.count > 0 && cleanup_signal_pending ())
+    dirlock_warn_temps_left (&lock->temps_left);
   unblock_cleanup_signals ();
 
   /* ENOTEMPTY or EEXIST: LOCK is a non-empty directory.  ENOTDIR:

@@ -1284,6 +1284,28 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   assert_no_temporaries lockdir
 }
 
+@test "a SIGTERM that comes during a lost attempt whose temporary cannot be removed (I/O error) ends lockdir after naming it" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # The rename to L fails as if another had just taken it, and SIGTERM
+  # comes with that failure, blocked until the attempt is done; the
+  # record in the temporary cannot be removed (EIO), so it stays.
+  # Before, the warning kept for later died with lockdir at the
+  # unblock.
+  run --separate-stderr strace -qq -o /dev/null \
+    -e trace=renameat,unlinkat \
+    -e inject=renameat:error=ENOTEMPTY:signal=TERM:when=1 \
+    -e inject=unlinkat:error=EIO:when=1 \
+    lockdir L true
+  assert_equal "$status" 143
+  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
+  [ -d "${BASH_REMATCH[1]}" ]
+  rm -r "${BASH_REMATCH[1]}"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
   mkfifo gate
   background lockdir L sh -c 'read x <gate'
