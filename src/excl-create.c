@@ -62,7 +62,10 @@ struct content
      published), and later FILEs copy from there.  */
   int saved_fd;
   int files_left;         /* FILEs after the one being created */
-  bool spent;             /* a copy from standard input failed midway */
+  /* Once a copy from standard input failed midway: why, naming the
+     FILE it was for and the error (that FILE may have been answered
+     by existing, with no word of the error); else NULL.  */
+  char *spent;
 };
 
 /* Why the content for the FILE being created is not ready, where an
@@ -319,6 +322,17 @@ private_copy (int fd, int dirfd)
   return copy;
 }
 
+/* Standard input, read for FILE, cannot be read again for the FILEs
+   after it: keep in CONTENT why, for their messages, naming FILE and
+   the error ERRNUM of HOW it failed ("its copy for").  */
+static void
+spend_stdin (struct content *content, char const *how, char const *file,
+             int errnum)
+{
+  content->spent = xasprintf ("standard input is spent (%s %s failed: %s)",
+                              how, quoteaf (file), strerror (errnum));
+}
+
 /* Whether FILE, the last component of PARENT, exists now.  */
 static bool
 file_exists (struct parent_dir const *parent)
@@ -354,14 +368,12 @@ write_content (int fd, struct parent_dir const *parent,
     case CONTENT_STDIN:
       if (content->spent)
         {
-          unready->why = ("standard input is spent (its copy for an "
-                          "earlier FILE failed)");
+          unready->why = content->spent;
           unready->errnum = 0;
           if (exists && (*exists = file_exists (parent)))
             return false;
-          error (0, 0, "cannot write content for %s: standard input is "
-                 "spent (its copy for an earlier FILE failed)",
-                 quoteaf (file));
+          error (0, 0, "cannot write content for %s: %s", quoteaf (file),
+                 content->spent);
           return false;
         }
       if (content->saved_fd < 0)
@@ -372,13 +384,16 @@ write_content (int fd, struct parent_dir const *parent,
               content->saved_fd = private_copy (fd, dirfd);
               if (content->saved_fd < 0)
                 {
-                  error (0, errno, "cannot keep standard input for the "
-                         "FILEs after %s", quoteaf (file));
-                  content->spent = true;
+                  int keep_errno = errno;
+                  error (0, keep_errno, "cannot keep standard input for "
+                         "the FILEs after %s", quoteaf (file));
+                  spend_stdin (content, "keeping it after", file, keep_errno);
                 }
             }
-          else if (err != 0)
-            content->spent = true;
+          else if (err > 0)
+            spend_stdin (content, "its copy for", file, err);
+          else if (err < 0)
+            spend_stdin (content, "reading it for", file, -err);
         }
       else
         {
@@ -1469,7 +1484,7 @@ content_from (struct options const *opt, int fd)
   from.content.kind = CONTENT_STDIN;
   from.content.saved_fd = fd;
   from.content.files_left = 0;
-  from.content.spent = false;
+  from.content.spent = NULL;
   return from;
 }
 

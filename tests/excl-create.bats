@@ -478,8 +478,30 @@ content_options_refused() {
   umount small
   assert_failure 3
   assert_line --index 0 "excl-create: cannot write content for 'small/a': No space left on device"
-  assert_line --index 1 "excl-create: cannot write content for 'b': standard input is spent (its copy for an earlier FILE failed)"
+  assert_line --index 1 "excl-create: cannot write content for 'b': standard input is spent (its copy for 'small/a' failed: No space left on device)"
   [ ! -e b ]
+  assert_no_temporaries excl-create
+}
+
+@test "--stdin, full disk, the first FILE exists: a later FILE's message names the write error that spent standard input" {
+  require_root
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  echo theirs >small/a
+  seq 1 100000 >in
+  # a's copy of standard input fails (ENOSPC) where a exists: a's
+  # answer is "File exists", and no message said why c gets nothing.
+  run excl-create --stdin small/a c <in
+  local a left
+  a=$(cat small/a) left=$(ls -A small)
+  umount small
+  assert_failure 3
+  assert_line --index 0 "excl-create: cannot create 'small/a': File exists"
+  assert_line --index 1 "excl-create: cannot write content for 'c': standard input is spent (its copy for 'small/a' failed: No space left on device)"
+  assert_equal "${#lines[@]}" 2
+  assert_equal "$a" theirs
+  assert_equal "$left" a
+  [ ! -e c ]
   assert_no_temporaries excl-create
 }
 
