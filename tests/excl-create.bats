@@ -505,6 +505,40 @@ content_options_refused() {
   assert_no_temporaries excl-create
 }
 
+@test "--stdin, the first FILE exists and standard input cannot be read: a later FILE's message names the read error" {
+  touch a
+  mkdir d
+  # A directory as standard input: read(2) fails with EISDIR.
+  run excl-create --stdin a b <d
+  assert_failure 3
+  assert_output "excl-create: cannot create 'a': File exists
+excl-create: cannot write content for 'b': standard input is spent (reading it for 'a' failed: Is a directory)"
+  [ ! -e b ]
+  assert_no_temporaries excl-create
+}
+
+@test "--stdin: when no copy of standard input can be kept after the first FILE, a later FILE's message names why" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir small
+  mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount tmpfs"
+  # Room for the first FILE's page only; no memfd: no copy anywhere.
+  local page free
+  page=$(getconf PAGESIZE)
+  free=$(stat -f -c '%a * %S' small)
+  head -c $((free - page)) /dev/zero >small/fill
+  run sh -c 'echo ours | strace -qq -o /dev/null -e trace=memfd_create \
+    -e inject=memfd_create:error=ENOMEM excl-create --stdin small/a b'
+  local a
+  a=$(cat small/a)
+  umount small
+  assert_failure 3
+  assert_output "excl-create: cannot keep standard input for the FILEs after 'small/a': No space left on device
+excl-create: cannot write content for 'b': standard input is spent (keeping it after 'small/a' failed: No space left on device)"
+  assert_equal "$a" ours
+  [ ! -e b ]
+}
+
 @test "--stdin: the last FILE to get standard input keeps no copy of it, even when an earlier FILE was not tried" {
   require_root
   mkdir d small
