@@ -977,13 +977,18 @@ mixed_timeouts() {
 
 @test "a waiter interrupted by SIGTERM, SIGINT or SIGHUP removes its ticket (SIGKILL cannot)" {
   hold_lock
-  local sig
+  local sig rc
   for sig in TERM INT HUP; do
-    background lockdir -w 30s L true
+    # A background job of a shell without job control starts with
+    # SIGINT ignored, and lockdir leaves it so: give it back.
+    background env --default-signal=INT lockdir -w 30s L true
     wait_until waiting L "$BG"
     [ "$(tickets L)" -eq 1 ]
     kill -"$sig" "$BG"
-    wait "$BG" || :
+    rc=0
+    wait "$BG" || rc=$?
+    # Ended by the signal, not by -w's timeout.
+    [ "$rc" -eq $((128 + $(kill -l "$sig"))) ] || fail "SIG$sig: status $rc"
     [ ! -e L.queue ] || fail "SIG$sig left $(ls L.queue)"
   done
   # The control: a killed waiter leaves its ticket, to be judged dead.
@@ -998,13 +1003,12 @@ mixed_timeouts() {
   [ ! -e L.queue ]
 }
 
-@test "a waiter ended by SIGTERM or SIGHUP that cannot remove its ticket (I/O error) names it, retired; the status stays the signal's" {
+@test "a waiter ended by SIGTERM, SIGINT or SIGHUP that cannot remove its ticket (I/O error) names it, retired; the status stays the signal's" {
   hold_lock
   local sig ticket rc
-  # (Not SIGINT: a background job of a shell without job control
-  # starts with it ignored, and lockdir leaves it so.)
-  for sig in TERM HUP; do
-    background env LD_PRELOAD="$(lockdir_shim)" \
+  for sig in TERM INT HUP; do
+    # SIGINT given back (see above).
+    background env --default-signal=INT LD_PRELOAD="$(lockdir_shim)" \
       LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L true 2>err
     wait_until waiting L "$BG"
     ticket=$(ls L.queue)
