@@ -122,6 +122,8 @@ struct appender
   struct stat st;           /* FD's status when it was opened */
   bool fifo;                /* writes of at most PIPE_BUF are atomic */
   bool follow_name;         /* reopen FILE by name after a rotation */
+  bool by_symlink;          /* FILE's name was a symbolic link when the
+                               file was opened */
   bool name_was_absent;     /* FILE's name named no file at the last look */
   struct proc_trail trail;  /* the processes FILE's name led through
                                when it was opened */
@@ -725,7 +727,7 @@ update_head (struct appender *app)
 
 static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
-                      bool *by_descriptor);
+                      bool *by_descriptor, bool *by_symlink);
 static bool refuse_own_stream (char const *file, struct stat const *st,
                                bool reads_input, bool tee, bool rotated,
                                uintmax_t record);
@@ -1023,15 +1025,20 @@ follow_name (struct appender *app, uintmax_t record)
     {
       /* open_file would say only "No such file or directory", about a
          file that existed when we began.  A file whose last name was
-         removed has no link left.  One that had a single link when
-         opened and still has one was renamed (or linked elsewhere and
-         unlinked, which is the same); one opened with more may have
-         lost FILE's name either way.  */
-      struct stat open_st;
+         removed has no link left.  A FILE that was a symbolic link and
+         is gone itself is none of the file's links: they say nothing
+         of it.  One that had a single link when opened and still has
+         one was renamed (or linked elsewhere and unlinked, which is the
+         same); one opened with more may have lost FILE's name either
+         way.  */
+      struct stat open_st, link_st;
       bool examined = fstat (app->fd, &open_st) == 0;
       char const *why;
       if (examined && open_st.st_nlink == 0)
         why = "it was removed, and --no-create forbids creating it again";
+      else if (app->by_symlink && lstat (app->file, &link_st) != 0)
+        why = ("it was removed or renamed away, and --no-create forbids "
+               "creating it again");
       else if (examined && app->st.st_nlink == 1)
         why = ("it was renamed away (rotated), and --no-create forbids "
                "creating it again");
@@ -1043,7 +1050,8 @@ follow_name (struct appender *app, uintmax_t record)
     }
 
   struct stat st;
-  int fd = open_file (app->file, record, app->opt, &st, NULL);
+  bool by_symlink;
+  int fd = open_file (app->file, record, app->opt, &st, NULL, &by_symlink);
   if (fd < 0)
     return false;
   if (!S_ISREG (st.st_mode))
@@ -1071,6 +1079,7 @@ follow_name (struct appender *app, uintmax_t record)
     }
   app->fd = fd;
   app->st = st;
+  app->by_symlink = by_symlink;
   return true;
 }
 
@@ -1731,11 +1740,12 @@ target_acceptable (struct location *at, char const *file, uintmax_t record,
    cleared, so writes wait for room in the pipe.  With -S, the
    directory a new FILE was created in is synced.  If BY_DESCRIPTOR,
    set *BY_DESCRIPTOR to whether a link in /proc was followed on the
-   way (/dev/stdout, /proc/PID/fd/N).  Return the descriptor, or -1
-   after reporting why not.  */
+   way (/dev/stdout, /proc/PID/fd/N).  If BY_SYMLINK, set *BY_SYMLINK
+   to whether FILE's name is a symbolic link, followed to the file.
+   Return the descriptor, or -1 after reporting why not.  */
 static int
 open_file (char const *file, uintmax_t record, struct options const *opt,
-           struct stat *st, bool *by_descriptor)
+           struct stat *st, bool *by_descriptor, bool *by_symlink)
 {
   /* A name that ends in a slash names a directory, as for open(2):
      appending to it can only fail, and open_parent would drop the
@@ -1760,13 +1770,16 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
   unsigned int checked_dir = 0;  /* the filesystem was checked for this
                                     at.dir_number */
   int hops = 0;
+  bool followed = false;
   bool created = false;
   for (int retries = 0; fd < 0; )
     {
       struct stat name_st;
+      int hops_before = hops;
       int found = find_target (&at, file, record, &hops, &name_st);
       if (found < 0)
         break;
+      followed = hops != hops_before;
       bool exists = found;
       if (!exists && opt->no_create)
         {
@@ -1845,6 +1858,8 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
 
   if (by_descriptor)
     *by_descriptor = at.by_descriptor;
+  if (by_symlink)
+    *by_symlink = followed;
   location_end (&at);
   close_parent (&parent);
   return fd;
@@ -1932,7 +1947,7 @@ explain_filesystem (char **operand)
    it.  */
 static void
 appender_init (struct appender *app, char const *file, int fd,
-               struct stat const *st, bool by_descriptor,
+               struct stat const *st, bool by_descriptor, bool by_symlink,
                struct proc_trail *trail, struct options const *opt)
 {
   memset (app, 0, sizeof *app);
@@ -1940,6 +1955,7 @@ appender_init (struct appender *app, char const *file, int fd,
   app->opt = opt;
   app->fd = fd;
   app->st = *st;
+  app->by_symlink = by_symlink;
   app->fifo = S_ISFIFO (st->st_mode);
   /* A link in /proc names a descriptor, not a file: a rotation cannot
      be followed by it, and when the process that had the descriptor
@@ -2048,7 +2064,7 @@ static int
 safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
-  bool by_descriptor;
+  bool by_descriptor, by_symlink;
   /* FILE's name is traced before it is opened, for follow_name: a
      process the trail holds that has not ended by a look was there
      all through the open, which went through its directory.  Traced
@@ -2060,7 +2076,7 @@ safe_append (char const *file, struct options const *opt)
   struct proc_trail trail = { 0 };
   if (!opt->content)
     trace_path (file, &trail);
-  int fd = open_file (file, 0, opt, &st, &by_descriptor);
+  int fd = open_file (file, 0, opt, &st, &by_descriptor, &by_symlink);
   if (fd < 0)
     {
       trail_free (&trail);
@@ -2074,7 +2090,8 @@ safe_append (char const *file, struct options const *opt)
     }
 
   struct appender app;
-  appender_init (&app, file, fd, &st, by_descriptor, &trail, opt);
+  appender_init (&app, file, fd, &st, by_descriptor, by_symlink, &trail,
+                 opt);
   bool ok = (opt->content
              ? append_text (&app, opt->content)
              : append_stream (&app, STDIN_FILENO));

@@ -1943,6 +1943,18 @@ read_so_far() {
   [ ! -e log ]
 }
 
+@test "--no-create: FILE a symbolic link that is removed is not said to be renamed away" {
+  : >real
+  ln -s real log
+  # The file the link led to keeps its one link: that says nothing of
+  # the link, whose name is gone.
+  no_create_after rm log
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "safe-append: cannot append to 'log': it was removed or renamed away, and --no-create forbids creating it again"
+  assert_equal "$(cat real)" one
+  [ ! -e log ] && [ ! -L log ]
+}
+
 @test "a failed reopen while waiting, with part of a record read: the message names that record" {
   mkfifo in
   : >log
