@@ -1706,6 +1706,16 @@ publish_expected (struct repoint *r, struct options const *opt)
   return status;
 }
 
+/* Say that LINK cannot be made a symbolic link holding TARGET, which is
+   too long; return the status.  */
+static int
+refuse_long_target (char const *link, char const *target)
+{
+  error (0, 0, "cannot create symbolic link %s: its target is too long "
+         "(%zu bytes)", quoteaf (link), strlen (target));
+  return EXIT_SYSERR;
+}
+
 /* Decide how R is published on its filesystem, and whether the
    filesystem is trusted for it.  Return EXIT_DONE, or the status of a
    refusal (reported).  */
@@ -1738,6 +1748,13 @@ choose_primitive (struct repoint *r, struct options const *opt)
       return status;
     }
   link_state_free (&now);
+  /* Nor may a symbolic link hold PATH_MAX bytes or more, anywhere: the
+     kernel refuses such a name before any filesystem sees it.  */
+  if (PATH_MAX <= strlen (r->target))
+    {
+      fs_info_free (&info);
+      return refuse_long_target (r->link, r->target);
+    }
   bool permitted;
   if (r->exchange_required)
     permitted = fs_permits_info (r->link, &info, r->parent.fd, FS_EXCHANGE,
@@ -1841,8 +1858,7 @@ repoint_symlink (char const *target, char const *link,
         status = report_refusal (&r, &now, refusal, opt->expect, opt);
       /* The temporary's name is short: a name too long is TARGET.  */
       else if (err == ENAMETOOLONG)
-        error (0, 0, "cannot create symbolic link %s: its target is too "
-               "long (%zu bytes)", quoteaf (link), strlen (stored));
+        status = refuse_long_target (link, stored);
       else
         error (0, err, "cannot create symbolic link %s", quoteaf (link));
       link_state_free (&now);

@@ -966,6 +966,27 @@ another"
   done
 }
 
+@test "atomic-swap -s and -p on FUSE: a TARGET too long for any symbolic link is refused before the filesystem is judged, as on tmpfs" {
+  require_mount tmpfs
+  require_mount fuse
+  local fs dir long opt
+  long=$(printf '%05000d' 0)
+  for fs in tmpfs fuse; do
+    dir=$(test_dir_on "$fs")
+    mkdir "$dir/r1"
+    ln -s r1 "$dir/current"
+    # Without -p FUSE is warned about, with -p refused: neither before
+    # what every filesystem refuses.
+    for opt in -s -ps; do
+      run atomic-swap "$opt" "$long" "$dir/current"
+      assert_failure 3
+      assert_output "atomic-swap: cannot create symbolic link '$dir/current': its target is too long (5000 bytes)"
+      assert_equal "$(readlink "$dir/current")" r1
+      assert_no_scratch_names "$dir"
+    done
+  done
+}
+
 @test "atomic-swap -s onto a directory from overlay's lower layer: refused for being a directory, as on tmpfs" {
   require_mount overlay
   require_mount tmpfs
