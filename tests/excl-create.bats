@@ -1487,20 +1487,26 @@ opened_fd() {
 
 # --- signals ---------------------------------------------------------------
 
-# Start excl-create --stdin reading from a FIFO we keep open, so it is
-# stuck mid-write with its (named) temporary made; then send SIG.
-interrupt_mid_write() {
-  local sig=$1
+# Start excl-create --stdin f reading from a FIFO we keep open (on
+# descriptor $w), so it is stuck mid-write, 'partial ' written to its
+# (named) temporary; its pid is $pid.
+start_mid_write() {
   named_temporaries
   mkfifo in
   # Background jobs of a script start with SIGINT and SIGQUIT ignored,
   # and 'nohup make check' ignores SIGHUP: give the tool every default
   # action, as an interactive ^C, ^\ or hang-up would find.
   env --default-signal excl-create --stdin f <in &
-  local pid=$!
+  pid=$!
   exec {w}>in
-  printf 'partial content' >&$w
+  printf 'partial ' >&$w
   wait_until compgen -G '.excl-create.*'
+}
+
+# Stop excl-create mid-write (start_mid_write), then send SIG.
+interrupt_mid_write() {
+  local sig=$1 pid w
+  start_mid_write
   kill -s "$sig" "$pid"
   # Close our end before waiting: if the signal did not kill it,
   # excl-create then finishes (and the checks below fail) instead of
@@ -1588,13 +1594,8 @@ has_open_in() {
 }
 
 @test "SIGPIPE mid-write is ignored, as lockdir and safe-append ignore it: FILE gets all of the input" {
-  named_temporaries
-  mkfifo in
-  env --default-signal excl-create --stdin f <in &
-  local pid=$!
-  exec {w}>in
-  printf 'partial ' >&$w
-  wait_until compgen -G '.excl-create.*'
+  local pid w
+  start_mid_write
   kill -s PIPE "$pid"
   printf 'content' >&$w
   exec {w}>&-

@@ -1261,6 +1261,20 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   [ ! -e L ]
 }
 
+# After 'run --separate-stderr' of 'lockdir L true' ended by SIGTERM,
+# with a temporary it could not remove: its one line of stderr named
+# that temporary, which is there, and no lock was taken.
+assert_ended_naming_kept_temp() {
+  assert_equal "$status" 143
+  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
+  [ -d "${BASH_REMATCH[1]}" ]
+  rm -r "${BASH_REMATCH[1]}"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a waiter ended by SIGTERM while it waits has named the temporary it could not remove" {
   command -v strace >/dev/null || skip "strace is not installed"
   # Every rename to L fails as if another had just taken it (it never
@@ -1274,14 +1288,7 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
     -e inject=unlinkat:error=EIO:when=1 \
     -e inject=?nanosleep,?clock_nanosleep:signal=TERM:when=1 \
     lockdir L true
-  assert_equal "$status" 143
-  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
-    fail "$stderr"
-  [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
-  [ -d "${BASH_REMATCH[1]}" ]
-  rm -r "${BASH_REMATCH[1]}"
-  [ ! -e L ]
-  assert_no_temporaries lockdir
+  assert_ended_naming_kept_temp
 }
 
 @test "a SIGTERM that comes during a lost attempt whose temporary cannot be removed (I/O error) ends lockdir after naming it" {
@@ -1296,14 +1303,7 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
     -e inject=renameat:error=ENOTEMPTY:signal=TERM:when=1 \
     -e inject=unlinkat:error=EIO:when=1 \
     lockdir L true
-  assert_equal "$status" 143
-  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
-    fail "$stderr"
-  [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
-  [ -d "${BASH_REMATCH[1]}" ]
-  rm -r "${BASH_REMATCH[1]}"
-  [ ! -e L ]
-  assert_no_temporaries lockdir
+  assert_ended_naming_kept_temp
 }
 
 @test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
