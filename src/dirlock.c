@@ -2321,7 +2321,16 @@ acquire_in_parent (struct dirlock *lock, char const *path,
           lock->spent_fds[1] = lockqueue_take_inotify_fd (&queue);
         }
       else
-        lockqueue_leave (&queue, &lock->temps_left);
+        {
+          /* A signal that comes as we leave ends us at the unblock,
+             once our ticket is no longer the handler's to name: a
+             ticket left is said then, as try_create does.  */
+          block_cleanup_signals ();
+          lockqueue_leave (&queue, &lock->temps_left);
+          if (lock->temps_left.count > 0 && cleanup_signal_pending ())
+            dirlock_warn_temps_left (&lock->temps_left);
+          unblock_cleanup_signals ();
+        }
       lockqueue_close (&queue);
     }
   dirlock_holders_free (&holders);

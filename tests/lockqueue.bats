@@ -1025,6 +1025,26 @@ mixed_timeouts() {
   done
 }
 
+@test "a waiter that times out and cannot remove its ticket (I/O error), with SIGTERM coming meanwhile, names it; the status stays the signal's" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  hold_lock
+  local n
+  n=$(ticket_unlink_at -w 0.2s L true)
+  # SIGTERM comes with the failed unlinkat, blocked until the ticket is
+  # unregistered.  Before, it ended lockdir there, and the warning kept
+  # for later with it: nothing was said.
+  run --separate-stderr strace -qq -o /dev/null -e trace=unlinkat \
+    -e inject=unlinkat:error=EIO:signal=TERM:when="$n" lockdir -w 0.2s L true
+  assert_equal "$status" 143
+  [[ $stderr =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(L\.queue/\.[0-9]{10}\.x\.[^/\']+)\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ -L "${BASH_REMATCH[1]}" ]
+  rm "${BASH_REMATCH[1]}"
+  echo >gate
+  wait "$HOLDER"
+  [ ! -e L ]
+}
+
 @test "a waiter ended by SIGTERM that can neither retire nor remove its ticket names it as it is, in the lock's directory" {
   mkdir d
   local gate=gate
