@@ -720,6 +720,17 @@ temporaries_registered (void)
   return temporaries_registered_ (true);
 }
 
+/* Is SIG ignored?  Pending while blocked, it is then dropped at the
+   unblock (a SIGINT a background job inherits ignored, and we leave
+   so): it ends nothing.  */
+static bool
+signal_ignored (int sig)
+{
+  struct sigaction act;
+  return (sigaction (sig, NULL, &act) == 0
+          && !(act.sa_flags & SA_SIGINFO) && act.sa_handler == SIG_IGN);
+}
+
 bool
 cleanup_signal_pending (void)
 {
@@ -731,7 +742,7 @@ cleanup_signal_pending (void)
     if (sigismember (&pending, sig) == 1 && sigismember (&cleanup, sig) == 1)
       /* Not a SIGIO while a directory is watched: a wake-up (see
          cleanup_signal_handler), which ends nothing.  */
-      if (sig != SIGIO || notify_watches == 0)
+      if ((sig != SIGIO || notify_watches == 0) && !signal_ignored (sig))
         return true;
   return false;
 }

@@ -1306,6 +1306,27 @@ assert_ended_naming_kept_temp() {
   assert_ended_naming_kept_temp
 }
 
+@test "an ignored SIGINT that comes during a lost attempt whose temporary cannot be removed (I/O error) ends nothing: the warning comes in its place" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  # As above, with SIGINT ignored (a background job's): pending, it
+  # is dropped at the unblock, and lockdir goes on.  Before, it was
+  # taken for one that ends lockdir: the warning came first, before
+  # the message it follows.
+  run --separate-stderr strace -qq -o /dev/null \
+    -e trace=renameat,unlinkat \
+    -e inject=renameat:error=ENOTEMPTY:signal=INT:when=1 \
+    -e inject=unlinkat:error=EIO:when=1 \
+    env --ignore-signal=INT lockdir -v L true
+  assert_success
+  [[ ${stderr_lines[0]} =~ ^lockdir:\ acquired\ \'L\' ]] || fail "$stderr"
+  [[ ${stderr_lines[1]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+    fail "$stderr"
+  [ "${#stderr_lines[@]}" -eq 2 ] || fail "$stderr"
+  rm -r "${BASH_REMATCH[1]}"
+  [ ! -e L ]
+  assert_no_temporaries lockdir
+}
+
 @test "a signal that ends lockdir while COMMAND runs (SIGALRM, not passed on) leaves the lock to COMMAND" {
   mkfifo gate
   background lockdir L sh -c 'read x <gate'
