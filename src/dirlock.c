@@ -1395,6 +1395,16 @@ dirlock_warn_temps_left (struct dirlock_temps_left *left)
   errno = saved_errno;
 }
 
+/* With cleanup signals blocked: if one is pending, it ends us at the
+   unblock, and the warnings kept in LEFT for later with us: say them
+   now.  */
+static void
+warn_temps_left_if_ending (struct dirlock_temps_left *left)
+{
+  if (left->count > 0 && cleanup_signal_pending ())
+    dirlock_warn_temps_left (left);
+}
+
 /* Try once to create the lock: build the directory with our record
    under a temporary name, then rename it to LOCK.  */
 static enum attempt
@@ -1478,10 +1488,7 @@ try_create (struct dirlock *lock)
   if (!temp_remove (&temp))
     dirlock_keep_temp_left (&lock->temps_left, parent, temp.name,
                     record_left_errno ? record_left_errno : errno);
-  /* A signal that came meanwhile ends us at the unblock, and the
-     warning kept for later with us: say it now.  */
-  if (lock->temps_left.count > 0 && cleanup_signal_pending ())
-    dirlock_warn_temps_left (&lock->temps_left);
+  warn_temps_left_if_ending (&lock->temps_left);
   unblock_cleanup_signals ();
 
   /* ENOTEMPTY or EEXIST: LOCK is a non-empty directory.  ENOTDIR:
@@ -2327,8 +2334,7 @@ acquire_in_parent (struct dirlock *lock, char const *path,
              ticket left is said then, as try_create does.  */
           block_cleanup_signals ();
           lockqueue_leave (&queue, &lock->temps_left);
-          if (lock->temps_left.count > 0 && cleanup_signal_pending ())
-            dirlock_warn_temps_left (&lock->temps_left);
+          warn_temps_left_if_ending (&lock->temps_left);
           unblock_cleanup_signals ();
         }
       lockqueue_close (&queue);

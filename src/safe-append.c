@@ -1033,19 +1033,20 @@ follow_name (struct appender *app, uintmax_t record)
          way.  */
       struct stat open_st, link_st;
       bool examined = fstat (app->fd, &open_st) == 0;
-      char const *why;
+      char const *gone;
       if (examined && open_st.st_nlink == 0)
-        why = "it was removed, and --no-create forbids creating it again";
+        gone = "it was removed";
       else if (app->by_symlink && lstat (app->file, &link_st) != 0)
-        why = ("it was removed or renamed away, and --no-create forbids "
-               "creating it again");
+        gone = "it was removed or renamed away";
       else if (examined && app->st.st_nlink == 1)
-        why = ("it was renamed away (rotated), and --no-create forbids "
-               "creating it again");
+        gone = "it was renamed away (rotated)";
       else
-        why = ("it was renamed away, or removed while another link to it "
-               "remains, and --no-create forbids creating it again");
+        gone = ("it was renamed away, or removed while another link to it "
+                "remains");
+      char *why = xasprintf ("%s, and --no-create forbids creating it "
+                             "again", gone);
       report_cannot_append (app->file, record, 0, why);
+      free (why);
       return false;
     }
 
