@@ -1820,10 +1820,12 @@ sweep_leftovers() {
   checked=0
   while read -r name n; do
     # Not 'run': it would wait for the end of the output, which a COMMAND
-    # that outlives lockdir keeps open.
+    # that outlives lockdir keeps open.  In a group: bash would print a
+    # "Killed" notice for each strace it saw killed, and those notices
+    # crowd out the failure's message.
     status=0
-    strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
-      lockdir L sh -c 'sleep 0.5; :' "$marker" >/dev/null 2>&1 3>&- ||
+    { strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
+        lockdir L sh -c 'sleep 0.5; :' "$marker"; } >/dev/null 2>&1 3>&- ||
       status=$?
     [ "$status" = 137 ] || [ "$status" = 0 ] ||
       fail "killed at $name #$n: status $status"
