@@ -1806,7 +1806,7 @@ kill_points() {
 # The processes a sweep started and left, by the marker in their command
 # line (a bracket keeps the pattern from matching itself).
 sweep_leftovers() {
-  pgrep -f -- "kill-swee[p]-$1"
+  pgrep -f -- "kill-swee[p]-$1\$"
 }
 
 @test "lockdir SIGKILLed at any system call: a COMMAND that started keeps the lock held while it runs; then the lock is recovered" {
@@ -1825,10 +1825,10 @@ sweep_leftovers() {
     # crowd out the failure's message.
     status=0
     { strace -qq -o /dev/null -e inject="$name":signal=KILL:when="$n" \
-        lockdir L sh -c 'sleep 0.5; :' "$marker"; } >/dev/null 2>&1 3>&- ||
-      status=$?
+        lockdir L sh -c 'sleep 0.5; :' "$marker" 2>err; } \
+      >/dev/null 2>&1 3>&- || status=$?
     [ "$status" = 137 ] || [ "$status" = 0 ] ||
-      fail "killed at $name #$n: status $status"
+      fail "killed at $name #$n: status $status: $(cat err)"
     # COMMAND outlives a killed lockdir: while it runs, the lock is held
     # (its pid is in the owner record before it can run).
     if sweep_leftovers "$SWEEP" >/dev/null; then
@@ -1838,10 +1838,12 @@ sweep_leftovers() {
           fail "killed at $name #$n: COMMAND runs, yet lockdir -n L got $status: $output"
         checked=$((checked + 1))
       fi
-      wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null'
+      wait_until eval '! sweep_leftovers "$SWEEP" >/dev/null' ||
+        fail "killed at $name #$n: COMMAND still runs: $(sweep_leftovers "$SWEEP")"
     fi
     run lockdir -w 5 L true
-    assert_success
+    [ "$status" = 0 ] ||
+      fail "killed at $name #$n: the recovery got $status: $output"
     [ ! -e L ] || fail "killed at $name #$n: L left after recovery"
   done <points
   # The check above ran, for the calls after the vfork at least.
