@@ -980,8 +980,9 @@ mixed_timeouts() {
   local sig rc
   for sig in TERM INT HUP; do
     # A background job of a shell without job control starts with
-    # SIGINT ignored, and lockdir leaves it so: give it back.
-    background env --default-signal=INT lockdir -w 30s L true
+    # SIGINT ignored (and under nohup, SIGHUP too), and lockdir leaves
+    # them so: give them back.
+    background env --default-signal lockdir -w 30s L true
     wait_until waiting L "$BG"
     [ "$(tickets L)" -eq 1 ]
     kill -"$sig" "$BG"
@@ -1007,8 +1008,8 @@ mixed_timeouts() {
   hold_lock
   local sig ticket rc
   for sig in TERM INT HUP; do
-    # SIGINT given back (see above).
-    background env --default-signal=INT LD_PRELOAD="$(lockdir_shim)" \
+    # SIGINT and SIGHUP given back (see above).
+    background env --default-signal LD_PRELOAD="$(lockdir_shim)" \
       LOCKDIR_SHIM_TICKET_UNLINK_FAILS=5 lockdir -w 30s L true 2>err
     wait_until waiting L "$BG"
     ticket=$(ls L.queue)
