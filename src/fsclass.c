@@ -850,12 +850,13 @@ struct judgement
   bool lacks;                /* the filesystem lacks (or may lack) the
                                 renameat2 flag: an EINVAL for it is the
                                 filesystem's doing, not the operands' */
+  int probe_errno;           /* why a probe could not be made, or 0 */
 };
 
 static struct judgement
 judged (enum fs_verdict verdict, char const *consequence)
 {
-  return (struct judgement) { verdict, consequence, false, false };
+  return (struct judgement) { verdict, consequence, false, false, 0 };
 }
 
 /* A judgement that the filesystem lacks (or may lack) a renameat2
@@ -863,7 +864,7 @@ judged (enum fs_verdict verdict, char const *consequence)
 static struct judgement
 lacking (enum fs_verdict verdict, char const *consequence)
 {
-  return (struct judgement) { verdict, consequence, false, true };
+  return (struct judgement) { verdict, consequence, false, true, 0 };
 }
 
 static char const *
@@ -1190,20 +1191,26 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
       j.futile = true;
       return j;
     default:
-      /* The probe was tried: the table's "no probe was made" would
-         hide why it failed.  */
-      if (info->class == FSC_LOCAL && j.verdict == FS_WARN)
-        return lacking (FS_WARN, probe_failed (DRIVER_DECIDES_FLAG, errno));
-      if (info->class == FSC_VIRTIOFS && j.verdict == FS_WARN)
-        return lacking (FS_WARN, probe_failed (HOST_DECIDES_FLAG, errno));
-      if (info->class == FSC_LOCAL && !measured_local (info))
-        return lacking (FS_REFUSE,
-                        probe_failed (not_measured (prim, true), errno));
-      /* Still refused -- most daemons lack the flags -- but the
-         table's "does not support" would claim what nobody saw.  */
-      if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
-        return lacking (FS_REFUSE, unknown_unprobed (prim, errno));
-      return j;
+      {
+        /* The probe was tried: the table's "no probe was made" would
+           hide why it failed.  */
+        int probe_errno = errno;
+        if (info->class == FSC_LOCAL && j.verdict == FS_WARN)
+          j = lacking (FS_WARN,
+                       probe_failed (DRIVER_DECIDES_FLAG, probe_errno));
+        else if (info->class == FSC_VIRTIOFS && j.verdict == FS_WARN)
+          j = lacking (FS_WARN,
+                       probe_failed (HOST_DECIDES_FLAG, probe_errno));
+        else if (info->class == FSC_LOCAL && !measured_local (info))
+          j = lacking (FS_REFUSE, probe_failed (not_measured (prim, true),
+                                                probe_errno));
+        /* Still refused -- most daemons lack the flags -- but the
+           table's "does not support" would claim what nobody saw.  */
+        else if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
+          j = lacking (FS_REFUSE, unknown_unprobed (prim, probe_errno));
+        j.probe_errno = probe_errno;
+        return j;
+      }
     }
 }
 
@@ -1226,6 +1233,15 @@ read_only_mount (int dirfd)
   return 0 <= dirfd && fstatvfs (dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
+/* Did a probe fail because the directory may not be written (EACCES,
+   or EPERM: an immutable directory, a daemon's refusal)?  Renaming
+   there is refused alike, so --force would only reach that error.  */
+static bool
+probe_denied (struct judgement const *j)
+{
+  return j->probe_errno == EACCES || j->probe_errno == EPERM;
+}
+
 /* fs_permits_info, with a refusal begun by LEAD and ": " if LEAD is
    not NULL.  */
 static bool
@@ -1235,12 +1251,13 @@ permits_info (char const *lead, char const *path, struct fs_info const *info,
   struct judgement j = judge (info, prim, dirfd);
   if (j.verdict == FS_REFUSE && !force)
     {
-      /* When the filesystem lacks the primitive, or is read-only,
-         --force would only reach a failure; do not suggest it.  */
+      /* When the filesystem lacks the primitive, is read-only, or
+         the directory may not be written, --force would only reach a
+         failure; do not suggest it.  */
       error (0, 0, "%s%s%s is on %s: %s%s", lead ? lead : "",
              lead ? ": " : "", quoteaf (path), fs_display_name (info),
              j.consequence,
-             (j.futile ? ""
+             (j.futile || probe_denied (&j) ? ""
               : read_only_mount (dirfd) ? "; it is mounted read-only"
               : "; use --force to go ahead anyway"));
       return false;

@@ -26,6 +26,8 @@ teardown() {
   if [ -n "${TEST_MOUNT:-}" ] && mountpoint -q "$TEST_MOUNT"; then
     umount "$TEST_MOUNT" || umount -l "$TEST_MOUNT"
   fi
+  # A directory outside the test's own, which is private to root.
+  if [ -n "${PERM_DIR:-}" ]; then rm -rf "$PERM_DIR"; fi
   return 0
 }
 
@@ -1041,6 +1043,39 @@ another"
   check_fs "$mnt"
   assert_line "  RENAME_NOREPLACE  refuse: could not tell whether it supports RENAME_NOREPLACE, and a probe failed: Read-only file system"
   assert_equal "$(cat "$src/a")" a
+}
+
+@test "FUSE where the probe is denied (a directory the user may not write): refused, without suggesting --force" {
+  require_mount fuse
+  require_setpriv
+  # The test's own directory is private to root: the unprivileged user
+  # must reach the mount, and find a directory there it may not write.
+  PERM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fs-perm.XXXXXX")
+  chmod 755 "$PERM_DIR"
+  local src=$PERM_DIR/src mnt=$PERM_DIR/mnt out
+  mkdir -p "$src/rel-a" "$src/rel-b" "$mnt"
+  ln -s rel-a "$src/current"
+  out=$(bindfs -o allow_other "$src" "$mnt" 2>&1) ||
+    skip "cannot mount bindfs for other users: $out"
+  TEST_MOUNT=$mnt
+  as_nobody atomic-swap --version >/dev/null 2>&1 ||
+    skip "atomic-swap cannot run as an unprivileged user here"
+  # -p needs RENAME_EXCHANGE, which only a probe could show; the probe
+  # cannot make its scratch file, and --force would meet the same
+  # "Permission denied": it is not suggested.
+  run as_nobody atomic-swap -p -s rel-b "$mnt/current"
+  assert_failure 3
+  assert_output "atomic-swap: '$mnt/current' is on fuse: could not tell whether it supports RENAME_EXCHANGE, and a probe failed: Permission denied"
+  run as_nobody atomic-swap "$mnt/rel-a" "$mnt/rel-b"
+  assert_failure 3
+  refute_output --partial "--force"
+  # As said: with --force the change is refused alike, and nothing
+  # changed.
+  run as_nobody atomic-swap --force -p -s rel-b "$mnt/current"
+  assert_failure 3
+  assert_output --partial "Permission denied"
+  assert_equal "$(readlink "$src/current")" rel-a
+  assert_no_scratch_names "$mnt"
 }
 
 @test "atomic-swap --check-fs: both operands, with the overlay verdicts" {
