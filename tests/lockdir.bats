@@ -1241,6 +1241,10 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   assert_no_temporaries lockdir
 }
 
+# lockdir's warning that a temporary could not be removed (I/O error);
+# BASH_REMATCH[1] is then the temporary's name.
+KEPT_TEMP_WARNING="^lockdir: warning: cannot remove the temporary '(\.lockdir\.[A-Za-z0-9]{6})': Input/output error\$"
+
 @test "--break of an empty record whose temporary cannot be removed (I/O error) names it after its own message; broken all the same (0)" {
   command -v strace >/dev/null || skip "strace is not installed"
   lockdir L true
@@ -1253,7 +1257,7 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
   assert_success
   [ "${stderr_lines[0]}" = "lockdir: broke lock 'L' held by an unknown owner: its record is empty" ] ||
     fail "$stderr"
-  [[ ${stderr_lines[1]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+  [[ ${stderr_lines[1]} =~ $KEPT_TEMP_WARNING ]] ||
     fail "$stderr"
   [ "${#stderr_lines[@]}" -eq 2 ] || fail "$stderr"
   [ -f "${BASH_REMATCH[1]}" ]
@@ -1266,7 +1270,7 @@ lockdir: a holding whose record names no process is never judged dead; if no pro
 # that temporary, which is there, and no lock was taken.
 assert_ended_naming_kept_temp() {
   assert_equal "$status" 143
-  [[ ${stderr_lines[0]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+  [[ ${stderr_lines[0]} =~ $KEPT_TEMP_WARNING ]] ||
     fail "$stderr"
   [ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
   [ -d "${BASH_REMATCH[1]}" ]
@@ -1319,7 +1323,7 @@ assert_ended_naming_kept_temp() {
     env --ignore-signal=INT lockdir -v L true
   assert_success
   [[ ${stderr_lines[0]} =~ ^lockdir:\ acquired\ \'L\' ]] || fail "$stderr"
-  [[ ${stderr_lines[1]} =~ ^lockdir:\ warning:\ cannot\ remove\ the\ temporary\ \'(\.lockdir\.[A-Za-z0-9]{6})\':\ Input/output\ error$ ]] ||
+  [[ ${stderr_lines[1]} =~ $KEPT_TEMP_WARNING ]] ||
     fail "$stderr"
   [ "${#stderr_lines[@]}" -eq 2 ] || fail "$stderr"
   rm -r "${BASH_REMATCH[1]}"
