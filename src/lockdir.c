@@ -1959,6 +1959,17 @@ trailing_command_string (char **args)
   return NULL;
 }
 
+/* Does ARGS (what follows LOCK) start with flock's -c or --command?  */
+static bool
+trailing_command_option (char **args)
+{
+  return (args[0]
+          && (strcmp (args[0], "-c") == 0
+              || strcmp (args[0], "--command") == 0
+              || strncmp (args[0], "--command=",
+                          strlen ("--command=")) == 0));
+}
+
 /* Whether ARGV asks to run a COMMAND: a LOCK and more operands (or
    -c), and none of the forms that take only LOCK.  Decided before the
    options are checked, so that a usage error there exits 125 as
@@ -2127,8 +2138,15 @@ check_usage (struct options const *opt, char **operands, bool with_command)
       }
   if (opt->command_string && opt->mode != MODE_ACQUIRE)
     usage_error ("-c goes with acquiring LOCK");
-  if (opt->command_string && operands[1] && !trailing_command_string
-                                               (operands + 1))
+  /* flock's -c after LOCK, with no string or more than one: running a
+     COMMAND named -c would only fail, after taking the lock.  */
+  if (opt->mode == MODE_ACQUIRE && trailing_command_option (operands + 1)
+      && !trailing_command_string (operands + 1))
+    usage_error ("%s after LOCK takes exactly one COMMAND_STRING",
+                 quoteaf (operands[1]));
+  if (opt->command_string && trailing_command_option (operands + 1))
+    usage_error ("-c COMMAND_STRING is given both before and after LOCK");
+  if (opt->command_string && operands[1])
     usage_error ("-c COMMAND_STRING and a COMMAND cannot be combined");
   if (opt->nonblock && opt->has_timeout)
     usage_error ("--nonblock and --wait cannot be combined");

@@ -2923,6 +2923,30 @@ M.last"
   assert_success
 }
 
+@test "-c after LOCK without exactly one COMMAND_STRING, or -c twice, is a usage error and takes no lock" {
+  # flock refuses these too; run, they took LOCK and then failed with
+  # 127 ("cannot run '-c'"), or dropped the second string unsaid.
+  run lockdir L -c
+  assert_command_usage_error
+  assert_line --partial "'-c' after LOCK takes exactly one COMMAND_STRING"
+  run lockdir L -c 'echo one' 'echo two'
+  assert_command_usage_error
+  assert_line --partial "'-c' after LOCK takes exactly one COMMAND_STRING"
+  run lockdir L --command
+  assert_command_usage_error
+  run lockdir L --command='echo one' 'echo two'
+  assert_command_usage_error
+  assert_line --partial "'--command=echo one' after LOCK takes exactly one"
+  run lockdir -c 'echo one' L -c 'echo two'
+  assert_command_usage_error
+  assert_line --partial "-c COMMAND_STRING is given both before and after LOCK"
+  refute_line one
+  run lockdir -c 'echo one' L --command='echo two'
+  assert_command_usage_error
+  [ ! -e L ]
+  [ ! -e L.last ]
+}
+
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
   run lockdir -n 9
   assert_usage_error lockdir
