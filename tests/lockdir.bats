@@ -663,6 +663,23 @@ assert_command_usage_error() {
   refute_output --partial "waiting would never end"
 }
 
+@test "a shared holder taking its lock again is told its own pid, not another holder's" {
+  background sleep 1000
+  local first=$BG
+  background sleep 1000
+  local second=$BG
+  lockdir -s --owner-pid="$first" S
+  lockdir -s --owner-pid="$second" S
+  # The holder whose record comes first (--status lists them so) is
+  # the one the message used to name, whoever asked.
+  local listed_first other
+  listed_first=$(lockdir --status --json S | jq '.holders[0].pid')
+  if [ "$listed_first" = "$first" ]; then other=$second; else other=$first; fi
+  run lockdir -s -n --owner-pid="$other" S
+  assert_failure 1
+  assert_output "lockdir: 'S' is already held by pid $other, for the same owner or as our parent: waiting would never end"
+}
+
 # --- script form ---------------------------------------------------------
 
 @test "without COMMAND: the caller owns LOCK until it releases it" {
