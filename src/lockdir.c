@@ -1685,7 +1685,9 @@ break_lock (char const *lock_name, struct options const *opt)
    "held shared" and "; N more shared holders" for a shared holding,
    and "; N waiting" while some wait in its queue (", M of them stale"
    for the tickets of WAITERS whose waiter is gone, as --status marks
-   them); or "LOCK: free".  HOLDERS->count is 0 for a free lock.  */
+   them); or "LOCK: free".  HOLDERS->count is 0 for a free lock.  Of
+   shared holders, the one named is the stale one STALE is about, so
+   that a live holder is not shown as dead.  */
 static void
 print_summary (char const *lock, struct dirlock_holders const *holders,
                struct dirlock_owner const *waiters, size_t queued,
@@ -1697,6 +1699,12 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
   else
     {
       struct dirlock_owner const *owner = &holders->owner[0];
+      for (size_t i = 0; stale && i < holders->count; i++)
+        if (holders->owner[i].stale)
+          {
+            owner = &holders->owner[i];
+            break;
+          }
       struct timespec age;
       char age_text[32];
       printf ("%s%s%sheld%s", stale ? "stale (" : "", stale ? stale : "",

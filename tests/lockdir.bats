@@ -680,6 +680,28 @@ assert_command_usage_error() {
   assert_output "lockdir: 'S' is already held by pid $other, for the same owner or as our parent: waiting would never end"
 }
 
+@test "--list names the dead shared holder it calls stale, not a live one" {
+  background sleep 1000
+  local first=$BG
+  background sleep 1000
+  local second=$BG
+  lockdir -s --owner-pid="$first" S
+  lockdir -s --owner-pid="$second" S
+  # The holder listed second dies; the live one comes first, which the
+  # line used to name after "stale (its owner is dead)".
+  local live dead
+  live=$(lockdir --status --json S | jq '.holders[0].pid')
+  if [ "$live" = "$first" ]; then dead=$second; else dead=$first; fi
+  kill "$dead"
+  wait "$dead" || :
+  run lockdir --list .
+  assert_success
+  assert_output --regexp "^S: stale \(its owner is dead\), held shared by pid $dead on .*; 1 more shared holder\$"
+  run lockdir --status S T
+  assert_failure 4
+  assert_output --regexp "^S: stale \(its owner is dead\), held shared by pid $dead on "
+}
+
 # --- script form ---------------------------------------------------------
 
 @test "without COMMAND: the caller owns LOCK until it releases it" {
