@@ -876,6 +876,7 @@ static struct
   bool set;
   char *file;                   /* LOCK.last as the caller named LOCK */
   char const *problem;          /* NULL: errno says */
+  bool unwritable;              /* FILE could not be written, not read */
   char problem_buf[160];
 } fault;
 
@@ -886,6 +887,7 @@ clear_fault (void)
   free (fault.file);
   fault.file = NULL;
   fault.problem = NULL;
+  fault.unwritable = false;
   fault.set = false;
 }
 
@@ -910,6 +912,12 @@ set_fault (struct parent_dir const *parent, char const *problem)
   char *last = xasprintf ("%s" LAST_SUFFIX, parent->base);
   set_fault_in (parent, last, problem);
   free (last);
+}
+
+bool
+dirlock_fault_unwritable (void)
+{
+  return fault.set && fault.unwritable;
 }
 
 bool
@@ -2305,9 +2313,12 @@ acquire_in_parent (struct dirlock *lock, char const *path,
     }
 
   /* A ticket, or the queue, that could not be read is named, as
-     --status names it.  */
+     --status names it; so is a queue that took no ticket of ours.  */
   if (result < 0 && fifo && queue.unread[0])
-    set_fault_in (&lock->parent, queue.unread, NULL);
+    {
+      set_fault_in (&lock->parent, queue.unread, NULL);
+      fault.unwritable = queue.unwritable;
+    }
   int saved_errno = errno;
   if (result < 0 && unsaid.pending)
     report_break (shown, &unsaid.owner, unsaid.reason);

@@ -424,6 +424,11 @@ int dirlock_list (char const *dir,
    caller named LOCK, and *PROBLEM NULL.  */
 bool dirlock_fault (char const **file, char const **problem);
 
+/* After an acquisition failed because its queue could not be made, or
+   a ticket put in it (EACCES, ENOSPC): true, and dirlock_fault names
+   the queue.  */
+bool dirlock_fault_unwritable (void);
+
 /* After a call failed (EINVAL): if an owner record of the lock is not
    a regular file (a FIFO, say, which is not read, so as not to block),
    return its name in the lock's directory ("owner.ID"); else NULL.  */

@@ -643,8 +643,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
                doing, quoteaf (lock), quoteaf_n (1, file), problem,
                quotearg_n_style (2, shell_escape_quoting_style, lock));
       else
-        error (0, errnum, "cannot %s %s: cannot read %s", doing,
-               quoteaf (lock), quoteaf_n (1, file));
+        error (0, errnum, "cannot %s %s: cannot %s %s", doing,
+               quoteaf (lock),
+               dirlock_fault_unwritable () ? "queue in" : "read",
+               quoteaf_n (1, file));
     }
   else if (queue)
     error (0, 0, "cannot %s %s: its queue %s exists and is not a "

@@ -214,6 +214,7 @@ lockqueue_init (struct lockqueue *q, struct parent_dir const *parent,
   q->beat_warned = q->dead_warned = false;
   q->backoff_ms = BACKOFF_START_MS;
   q->unread[0] = '\0';
+  q->unwritable = false;
   return queue_name (parent, q->name, sizeof q->name);
 }
 
@@ -294,6 +295,20 @@ queue_unread (struct lockqueue *q)
     strcpy (q->unread, q->name);
 }
 
+/* After the queue of Q could not be made, or a ticket put in it: name
+   it in Q->unread, so that the failure is not taken for LOCK's own,
+   unless the filesystem has no symbolic links, which is said
+   otherwise.  Keep errno.  */
+static void
+queue_unwritable (struct lockqueue *q)
+{
+  if (errno != EOPNOTSUPP)
+    {
+      strcpy (q->unread, q->name);
+      q->unwritable = true;
+    }
+}
+
 /* From now on, name our ticket NAME if a signal cannot remove it.  */
 static void
 warn_if_ticket_left (struct lockqueue *q, char const *name)
@@ -309,6 +324,7 @@ int
 lockqueue_enter (struct lockqueue *q)
 {
   q->unread[0] = '\0';
+  q->unwritable = false;
   /* The record, as the owner record will be, stamped with the time we
      queue, its command cut to fit a symbolic link.  */
   struct dirlock_owner *t = xmalloc (sizeof *t);
@@ -337,6 +353,7 @@ lockqueue_enter (struct lockqueue *q)
       if (mkdirat (q->parent->fd, q->name, S_IRWXU | S_IRWXG | S_IRWXO) != 0
           && errno != EEXIST)
         {
+          queue_unwritable (q);
           result = -1;
           break;
         }
@@ -394,6 +411,7 @@ lockqueue_enter (struct lockqueue *q)
       /* Leave no empty queue behind.  */
       remove_queue_if_empty (q->parent, q->name);
       errno = err;
+      queue_unwritable (q);
       result = -1;
       break;
     }

@@ -145,6 +145,9 @@ struct lockqueue
      (EIO): what could not be read, "LOCK.queue" or "LOCK.queue/TICKET";
      else empty.  */
   char unread[NAME_MAX + 1 + LOCKQUEUE_TICKET_MAX + 1];
+  /* After lockqueue_enter failed: the queue could not be written (made,
+     or a ticket put in it: EACCES, ENOSPC...), and UNREAD names it.  */
+  bool unwritable;
 };
 
 /* Prepare Q for the lock PARENT (whose base is LOCK) and the request
@@ -163,7 +166,7 @@ int lockqueue_turn (struct lockqueue *q);
 
 /* Take a ticket at the back of the queue.  Return 0, or -1 with errno
    (EOPNOTSUPP: the filesystem has no symbolic links; Q->unread names
-   the queue if it could not be read).  */
+   the queue if it could not be read, or written: Q->unwritable).  */
 int lockqueue_enter (struct lockqueue *q);
 
 /* True once we hold a ticket.  */

@@ -791,6 +791,28 @@ $(printf '%s\n' "$@")" "L.queue/$(printf %010d "$number").x.planted$number"
   [ ! -e L ]
 }
 
+@test "a waiter that may not put its ticket in the queue names 'L.queue', status 125 (3 without COMMAND), and leaves nothing" {
+  require_root
+  require_setpriv
+  # A sticky directory all may write in, as /tmp: the queue is root's.
+  chmod 1777 "$BATS_TEST_TMPDIR"
+  hold_lock
+  background sleep 60
+  plant_ticket 1 "$BG"
+  local said="cannot acquire 'L': cannot queue in 'L.queue': Permission denied"
+  # Before, "cannot acquire 'L': Permission denied": L itself, in a
+  # directory anyone may write in, looked at fault.
+  run as_nobody lockdir -w 30s L true
+  assert_failure 125
+  assert_output "lockdir: $said"
+  run as_nobody lockdir -w 30s L
+  assert_failure 3
+  assert_output "lockdir: $said"
+  assert_equal "$(ls L.queue)" 0000000001.x.planted1
+  echo >gate
+  wait "$HOLDER"
+}
+
 @test "a waiter that cannot remove a dead waiter's ticket (I/O error) names it once, passes over it, and is served" {
   hold_lock
   background sleep 60
