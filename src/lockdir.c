@@ -34,6 +34,7 @@
 #include "lockqueue.h"
 #include "procfacts.h"
 
+#include "basename-lgpl.h"
 #include "error.h"
 #include "exitfail.h"
 #include "filenamecat.h"
@@ -621,6 +622,15 @@ is_symbolic_link (char const *lock)
   return lstat (lock, &st) == 0 && S_ISLNK (st.st_mode);
 }
 
+/* Is the last component of LOCK a valid name, but too long for the
+   names made from it (LOCK.last, LOCK.queue)?  */
+static bool
+name_leaves_no_room (char const *lock)
+{
+  size_t len = base_len (last_component (lock));
+  return DIRLOCK_NAME_MAX < len && len <= NAME_MAX;
+}
+
 /* A diagnostic for a failure to use LOCK.  */
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
@@ -668,6 +678,10 @@ report_lock_error (char const *lock, char const *doing, int errnum)
     error (0, 0, "cannot %s %s: its filesystem refuses symbolic links, "
            "which its queue is made of (--no-queue waits without one)",
            doing, quoteaf (lock));
+  else if (errnum == ENAMETOOLONG && name_leaves_no_room (lock))
+    error (0, 0, "cannot %s %s: its name is longer than %d bytes: "
+           "LOCK.last and LOCK.queue would not fit in a name", doing,
+           quoteaf (lock), (int) DIRLOCK_NAME_MAX);
   else
     error (0, errnum, "cannot %s %s", doing, quoteaf (lock));
   free (queue);

@@ -1794,6 +1794,27 @@ count_wakeups() {
   [ ! -e A ]
 }
 
+@test "a LOCK name too long for LOCK.queue and LOCK.last (250 to 255 bytes) is refused for that, not \"File name too long\"" {
+  local name
+  name=$(printf 'n%.0s' $(seq 250))
+  local said="its name is longer than 249 bytes: LOCK.last and LOCK.queue would not fit in a name"
+  # Before, "cannot acquire 'nnn...': File name too long", of a name
+  # that is a valid file name.
+  run lockdir -n "./$name" true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire './$name': $said"
+  run lockdir -n "$name/"
+  assert_failure 3
+  assert_output "lockdir: cannot acquire '$name/': $said"
+  # 249 bytes is fine; 256 is no name at all, as the system says.
+  run lockdir -n "${name%n}" true
+  assert_success
+  run lockdir -n "${name}nnnnnn" true
+  assert_failure 125
+  assert_output "lockdir: cannot acquire '${name}nnnnnn': File name too long"
+  [ "$(ls -A)" = "${name%n}.last" ]
+}
+
 @test "--status refuses an empty LOCK after the first, as the first, before any line" {
   run lockdir --status A ''
   assert_equal "$status" 2
