@@ -230,7 +230,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -t, --timestamp=FORMAT  begin each record with the time it was read and a\n\
                           space; FORMAT as in date(1), or 'rfc3339' for RFC\n\
                           3339 with microseconds (%Y-%m-%dT%H:%M:%S.%6N%:z);\n\
-                          a FORMAT that gives no text is refused\n\
+                          a FORMAT with no % conversion, or that gives no\n\
+                          text, is refused\n\
       --prefix=TEXT     begin each record (after the time) with TEXT and a\n\
                           space; an empty TEXT adds nothing\n\
       --max-record=SIZE  refuse a record longer than SIZE bytes, prefixes\n\

@@ -392,6 +392,18 @@ documented_commands() {
   [ ! -e log ] && [ ! -e text ]
 }
 
+@test "--help says that a -t FORMAT without a % conversion is refused" {
+  run safe-append -t 'log' -c text out
+  assert_usage_error safe-append
+  run safe-append --help
+  assert_success
+  # The lines of -t's paragraph, joined: the rule may wrap anywhere.
+  local text
+  text=$(printf '%s\n' "$output" | sed -n '/--timestamp=/,/--prefix=/p' \
+    | tr -s ' \n' '  ')
+  [[ $text == *"FORMAT with no % conversion"*"is refused"* ]]
+}
+
 @test "-t FORMAT that gives no text is refused: records would start with a lone space" {
   # '<>0' is UTC with an empty zone abbreviation: %Z gives nothing.
   run env TZ='<>0' safe-append -t %Z f -c text
