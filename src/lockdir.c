@@ -228,13 +228,13 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           then runs in a process group of its own (with\n\
                           --etcd it always does), which gets the signals,\n\
                           as under timeout(1) (but see --foreground)\n\
-  -k, --kill-after=DURATION  with --max-runtime, also send SIGKILL to\n\
-                          what is left of COMMAND's group when COMMAND\n\
-                          exits (before LOCK is released), or if COMMAND\n\
-                          is still running DURATION after SIGTERM;\n\
-                          'inf' or 0: never, as without -k, and so taken\n\
-                          without --max-runtime too (a script can pass a\n\
-                          default)\n\
+  -k, --kill-after=DURATION  once --max-runtime has sent SIGTERM, also\n\
+                          send SIGKILL to what is left of COMMAND's group\n\
+                          when COMMAND exits (before LOCK is released), or\n\
+                          if COMMAND is still running DURATION after\n\
+                          SIGTERM; 'inf' or 0: never, as without -k, and so\n\
+                          taken without --max-runtime too (a script can\n\
+                          pass a default)\n\
       --foreground      with --max-runtime or --etcd, run COMMAND in\n\
                           lockdir's own process group, so that it can read\n\
                           from the terminal and get its signals; the\n\
@@ -257,8 +257,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           if LOCK is free (or none is a lock), 4 if stale\n\
       --list            print one line for every lock in DIR\n\
       --json            with --status, --list or --break: JSON, one\n\
-                          object per lock and per line (a byte that is not\n\
-                          valid UTF-8 is written \\u00XX, its Latin-1 reading)\n\
+                          object per line, for each lock (with --break, for\n\
+                          each holding broken); a byte that is not valid\n\
+                          UTF-8 is written \\u00XX, its Latin-1 reading\n\
   -v, --verbose         say when lockdir starts waiting and for whom, when\n\
                           it gets LOCK and how long it waited, each stale\n\
                           lock it breaks (one broken before lockdir then\n\

@@ -429,6 +429,24 @@ assert_command_usage_error() {
   assert_no_straggler
 }
 
+@test "--max-runtime -k: a COMMAND that exits in time leaves its group alone: -k acts only once SIGTERM was sent, as --help says" {
+  # The straggler, in COMMAND's group, waits at gate, opened only once
+  # lockdir has exited; COMMAND exits at once, long before either
+  # signal is due.  Had -k killed what is left of the group, nothing
+  # would write 'survived'.
+  mkfifo ready gate
+  run lockdir --max-runtime=1h -k 1h L sh -c '
+    sh -c "echo >ready; read x <gate; echo survived >out" >/dev/null 2>&1 &
+    read x <ready; exit 0'
+  assert_success
+  [ ! -e L ]
+  echo >gate
+  wait_until test -s out
+  assert_equal "$(cat out)" survived
+  run bash -c "lockdir --help | tr -s ' \\n' ' '"
+  assert_output --partial "-k, --kill-after=DURATION once --max-runtime has sent SIGTERM, also send SIGKILL"
+}
+
 @test "--max-runtime -k: COMMAND exiting just after lockdir looked at it, the rest of its group still gets SIGKILL before the release" {
   # After the SIGTERM, COMMAND waits at gate2.  lockdir, woken by its
   # heartbeat (--lease), looks whether COMMAND has exited (its second
