@@ -681,35 +681,37 @@ assert_command_usage_error() {
   refute_output --partial "waiting would never end"
 }
 
-@test "a shared holder taking its lock again is told its own pid, not another holder's" {
+# Two background processes hold S shared (--owner-pid): LISTED_FIRST
+# and LISTED_SECOND are their pids in the order --status lists them.
+hold_shared_by_two() {
   background sleep 1000
   local first=$BG
   background sleep 1000
   local second=$BG
   lockdir -s --owner-pid="$first" S
   lockdir -s --owner-pid="$second" S
-  # The holder whose record comes first (--status lists them so) is
-  # the one the message used to name, whoever asked.
-  local listed_first other
-  listed_first=$(lockdir --status --json S | jq '.holders[0].pid')
-  if [ "$listed_first" = "$first" ]; then other=$second; else other=$first; fi
-  run lockdir -s -n --owner-pid="$other" S
+  LISTED_FIRST=$(lockdir --status --json S | jq '.holders[0].pid')
+  if [ "$LISTED_FIRST" = "$first" ]; then
+    LISTED_SECOND=$second
+  else
+    LISTED_SECOND=$first
+  fi
+}
+
+@test "a shared holder taking its lock again is told its own pid, not another holder's" {
+  hold_shared_by_two
+  # The holder whose record comes first is the one the message used to
+  # name, whoever asked.
+  run lockdir -s -n --owner-pid="$LISTED_SECOND" S
   assert_failure 1
-  assert_output "lockdir: 'S' is already held by pid $other, for the same owner or as our parent: waiting would never end"
+  assert_output "lockdir: 'S' is already held by pid $LISTED_SECOND, for the same owner or as our parent: waiting would never end"
 }
 
 @test "--list names the dead shared holder it calls stale, not a live one" {
-  background sleep 1000
-  local first=$BG
-  background sleep 1000
-  local second=$BG
-  lockdir -s --owner-pid="$first" S
-  lockdir -s --owner-pid="$second" S
+  hold_shared_by_two
   # The holder listed second dies; the live one comes first, which the
   # line used to name after "stale (its owner is dead)".
-  local live dead
-  live=$(lockdir --status --json S | jq '.holders[0].pid')
-  if [ "$live" = "$first" ]; then dead=$second; else dead=$first; fi
+  local dead=$LISTED_SECOND
   kill "$dead"
   wait "$dead" || :
   run lockdir --list .
