@@ -1990,22 +1990,6 @@ static struct timespec const lease_max = { 365 * 24 * 60 * 60, 0 };
 /* '+': stop at the first operand, so COMMAND's options stay its own.  */
 #define SHORT_OPTIONS "+c:nw:xsE:uk:vq"
 
-/* Is ARGS (what follows LOCK) flock's "-c COMMAND_STRING"?  Then
-   return the string.  No command is named -c, so nothing is lost.  */
-static char const *
-trailing_command_string (char **args)
-{
-  if (!args[0])
-    return NULL;
-  if ((strcmp (args[0], "-c") == 0 || strcmp (args[0], "--command") == 0)
-      && args[1] && !args[2])
-    return args[1];
-  if (strncmp (args[0], "--command=", strlen ("--command=")) == 0
-      && !args[1])
-    return args[0] + strlen ("--command=");
-  return NULL;
-}
-
 /* Does ARGS (what follows LOCK) start with flock's -c or --command?  */
 static bool
 trailing_command_option (char **args)
@@ -2015,6 +1999,18 @@ trailing_command_option (char **args)
               || strcmp (args[0], "--command") == 0
               || strncmp (args[0], "--command=",
                           strlen ("--command=")) == 0));
+}
+
+/* Is ARGS (what follows LOCK) flock's "-c COMMAND_STRING"?  Then
+   return the string.  No command is named -c, so nothing is lost.  */
+static char const *
+trailing_command_string (char **args)
+{
+  if (!trailing_command_option (args))
+    return NULL;
+  if (strncmp (args[0], "--command=", strlen ("--command=")) == 0)
+    return args[1] ? NULL : args[0] + strlen ("--command=");
+  return args[1] && !args[2] ? args[1] : NULL;
 }
 
 /* Whether ARGV asks to run a COMMAND: a LOCK and more operands (or
