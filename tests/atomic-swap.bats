@@ -14,6 +14,7 @@ teardown() {
   local jobs
   jobs=$(jobs -p)
   if [ -n "$jobs" ]; then kill $jobs 2>/dev/null || true; fi
+  unmount_test_mounts
 }
 
 # Two releases, each with an index.html naming it, and current -> rel-a.

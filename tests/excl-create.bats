@@ -8,6 +8,10 @@ setup() {
   common_setup
 }
 
+teardown() {
+  unmount_test_mounts
+}
+
 # From here on in this test, excl-create finds no unnamed files
 # (O_TMPFILE fails with EOPNOTSUPP, as on a filesystem without them, by
 # tests/fault-shim.c): its content then goes into a named temporary,

@@ -28,6 +28,7 @@ teardown() {
   fi
   # A directory outside the test's own, which is private to root.
   if [ -n "${PERM_DIR:-}" ]; then rm -rf "$PERM_DIR"; fi
+  unmount_test_mounts
   return 0
 }
 
@@ -1297,4 +1298,25 @@ lockdir: its system may have crashed before writing the record to disk (on a net
   run lockdir -q --force "$dir/lock" true
   assert_success
   assert_no_temporaries lockdir "$dir"
+}
+
+@test "teardown's unmount_test_mounts unmounts what a failed test left under its directory, innermost first" {
+  require_root
+  # A test that fails before its inline 'umount' leaves its mounts; the
+  # next tests would then run beside them, and bats would remove the
+  # directory's files through them.  A space in a name is escaped as
+  # \040 in mountinfo.
+  mkdir -p "outer dir"
+  mount -t tmpfs -o size=64k tmpfs "outer dir" || skip "cannot mount tmpfs"
+  mkdir "outer dir/inner"
+  mount -t tmpfs -o size=64k tmpfs "outer dir/inner"
+  mkdir elsewhere
+  mount --bind elsewhere elsewhere
+  unmount_test_mounts
+  run mountpoint -q "outer dir/inner"
+  assert_failure
+  run mountpoint -q "outer dir"
+  assert_failure
+  run mountpoint -q elsewhere
+  assert_failure
 }

@@ -16,6 +16,7 @@ teardown() {
   if [ -n "${SWEEP:-}" ]; then
     for pid in $(sweep_leftovers "$SWEEP"); do kill -KILL "$pid"; done
   fi
+  unmount_test_mounts
   return 0
 }
 

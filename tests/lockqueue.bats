@@ -13,6 +13,7 @@ teardown() {
   if [ -n "${FUSE_MOUNT:-}" ]; then
     cd "$BATS_TEST_TMPDIR" && fusermount -u "$FUSE_MOUNT"
   fi
+  unmount_test_mounts
   return 0
 }
 

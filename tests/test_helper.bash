@@ -48,12 +48,28 @@ bindfs_for_test() {
   TEST_MOUNTS+=("$(realpath "$2")")
 }
 
-# Unmount what this test mounted (bindfs_for_test), innermost first;
-# lazily if a process the test left behind still uses it.
+# Unmount what this test mounted, innermost (latest) first: the mounts
+# of bindfs_for_test, and any other mount under the test's directory,
+# such as a tmpfs a test unmounts inline but did not reach because an
+# assertion failed first.  Left mounted, it would outlive the test, and
+# bats would remove the directory's files through it.  Lazily if a
+# process the test left behind still uses it.
 unmount_test_mounts() {
-  local i mnt
-  for ((i = ${#TEST_MOUNTS[@]} - 1; i >= 0; i--)); do
-    mnt=${TEST_MOUNTS[i]}
+  local test_dir mnt bound i is_ours
+  local -a ours=()
+  test_dir=$(realpath "$BATS_TEST_TMPDIR")
+  # mountinfo's fifth field, the mount point, escapes a space as \040.
+  while read -r _ _ _ _ mnt _; do
+    printf -v mnt '%b' "$mnt"
+    is_ours=false
+    [[ $mnt == "$test_dir"/* ]] && is_ours=true
+    for bound in "${TEST_MOUNTS[@]}"; do
+      [ "$bound" = "$mnt" ] && is_ours=true
+    done
+    if $is_ours; then ours+=("$mnt"); fi
+  done </proc/self/mountinfo
+  for ((i = ${#ours[@]} - 1; i >= 0; i--)); do
+    mnt=${ours[i]}
     mountpoint -q "$mnt" || continue
     umount "$mnt" 2>/dev/null || umount -l "$mnt"
   done
