@@ -61,8 +61,8 @@ enum mode
   MODE_ACQUIRE, MODE_RELEASE, MODE_RENEW, MODE_BREAK, MODE_STATUS, MODE_LIST
 };
 
-/* With --status, a lock that is held but stale: its owner is dead or
-   its lease expired, and the next lockdir that wants it will break it
+/* With --status, a lock that is held but stale: every holder is dead
+   or past its lease, and the next lockdir that wants it will break it
    (what lockfile-check tells by its status).  */
 enum { EXIT_STALE = 4 };
 
@@ -309,8 +309,9 @@ filesystems (and on kernels without pidfd).\n\
   1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\
      held by the caller; with --status or --break, LOCK is free\n");
   fputs ("\
-  4  with --status: LOCK is held, but stale (its owner is dead, or its\n\
-     lease expired); the next lockdir that wants it breaks it.  Of\n\
+  4  with --status: LOCK is held, but stale (every holder is dead or\n\
+     past its lease); the next lockdir that wants it breaks it (a\n\
+     shared LOCK with a live holder is held: 0).  Of\n\
      several LOCKs, the highest status is lockdir's, except that 3 (one\n\
      could not be read) wins over 4\n\
 ", stdout);
@@ -1699,12 +1700,13 @@ break_lock (char const *lock_name, struct options const *opt)
    "held by an unknown owner: its record is empty", or "... is not
    lockdir's: it names no pid"), with
    "stale (why), " before "held" for a lock the next acquirer breaks,
-   "held shared" and "; N more shared holders" for a shared holding,
-   and "; N waiting" while some wait in its queue (", M of them stale"
+   "held shared" and "; N more shared holders" for a shared holding
+   (", M of them stale" for those that are, beside a live one), and
+   "; N waiting" while some wait in its queue (", M of them stale"
    for the tickets of WAITERS whose waiter is gone, as --status marks
    them); or "LOCK: free".  HOLDERS->count is 0 for a free lock.  Of
-   shared holders, the one named is the stale one STALE is about, so
-   that a live holder is not shown as dead.  */
+   shared holders, the one named is a live one, or, when all are
+   stale, the one STALE is about.  */
 static void
 print_summary (char const *lock, struct dirlock_holders const *holders,
                struct dirlock_owner const *waiters, size_t queued,
@@ -1715,13 +1717,15 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
     fputs ("free", stdout);
   else
     {
+      /* The holder named: of a held lock, a live one; of a stale
+         lock, the one STALE is about (the first, as all are stale).  */
       struct dirlock_owner const *owner = &holders->owner[0];
-      for (size_t i = 0; stale && i < holders->count; i++)
+      size_t stale_holders = 0;
+      for (size_t i = 0; i < holders->count; i++)
         if (holders->owner[i].stale)
-          {
-            owner = &holders->owner[i];
-            break;
-          }
+          stale_holders++;
+        else if (owner->stale)
+          owner = &holders->owner[i];
       struct timespec age;
       char age_text[32];
       printf ("%s%s%sheld%s", stale ? "stale (" : "", stale ? stale : "",
@@ -1743,6 +1747,10 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
       if (holders->count > 1)
         printf ("; %zu more shared holder%s", holders->count - 1,
                 holders->count > 2 ? "s" : "");
+      /* Dead holders beside a live one, whose records the next
+         lockdir removes: the lock stays held.  */
+      if (!stale && stale_holders)
+        printf (", %zu of them stale", stale_holders);
     }
   size_t stale_waiters = 0;
   for (size_t i = 0; i < queued; i++)
@@ -1754,21 +1762,24 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
   putchar ('\n');
 }
 
-/* Judge each of HOLDERS (its 'stale'); return why the first stale one
-   is, or NULL.  Of shared holders, a stale one makes the lock's status
-   stale.  */
+/* Judge each of HOLDERS (its 'stale'); return why the first one is
+   stale if every one is, or NULL.  A shared lock with a live holder is
+   held: the next lockdir removes only the dead holders' records, and
+   the lock stays busy, so that breaking it would end a live holder.  */
 static char const *
 judge_each_holder (struct dirlock_holders *holders)
 {
   char const *stale = NULL;
+  bool all_stale = true;
   for (size_t i = 0; i < holders->count; i++)
     {
       holders->owner[i].stale = dirlock_stale_reason (&holders->owner[i],
                                                        NULL);
       if (!stale)
         stale = holders->owner[i].stale;
+      all_stale &= holders->owner[i].stale != NULL;
     }
-  return stale;
+  return all_stale ? stale : NULL;
 }
 
 /* Has a holder of LOCK_NAME that HOLDERS shows stale ended since they

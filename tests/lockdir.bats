@@ -708,19 +708,44 @@ hold_shared_by_two() {
   assert_output "lockdir: 'S' is already held by pid $LISTED_SECOND, for the same owner or as our parent: waiting would never end"
 }
 
-@test "--list names the dead shared holder it calls stale, not a live one" {
+@test "--list names a live shared holder, not a dead one, and counts the dead one stale" {
   hold_shared_by_two
-  # The holder listed second dies; the live one comes first, which the
-  # line used to name after "stale (its owner is dead)".
-  local dead=$LISTED_SECOND
+  # The holder listed first dies: the line used to name it after
+  # "stale (its owner is dead)", though the live one keeps the lock.
+  local dead=$LISTED_FIRST live=$LISTED_SECOND
   kill "$dead"
   wait "$dead" || :
   run lockdir --list .
   assert_success
-  assert_output --regexp "^S: stale \(its owner is dead\), held shared by pid $dead on .*; 1 more shared holder\$"
+  assert_output --regexp "^S: held shared by pid $live on .*; 1 more shared holder, 1 of them stale\$"
+  lockdir --owner-pid="$live" T
   run lockdir --status S T
+  assert_success
+  assert_output --regexp "^S: held shared by pid $live on "
+}
+
+@test "--status of a shared lock with a live holder and a dead one is held (0), not stale (4)" {
+  hold_shared_by_two
+  local dead=$LISTED_SECOND
+  kill "$dead"
+  wait "$dead" || :
+  run lockdir --status S
+  assert_success
+  # Each holder's own verdict stays in the record, and in JSON.
+  assert_output --partial "stale=yes"
+  assert_output --partial "stale=no"
+  run lockdir --status --json S
+  assert_success
+  assert_equal "$(jq -c '[.holders[].stale]' <<<"$output")" '[false,true]'
+  # The next lockdir only removes the dead record: the lock stays busy,
+  # as the status said.
+  run lockdir -n S true
+  assert_failure 75
+  # Only once every holder is dead is the lock stale.
+  kill "$LISTED_FIRST"
+  wait "$LISTED_FIRST" || :
+  run lockdir --status S
   assert_failure 4
-  assert_output --regexp "^S: stale \(its owner is dead\), held shared by pid $dead on "
 }
 
 # --- script form ---------------------------------------------------------
