@@ -2174,6 +2174,12 @@ check_usage (struct options const *opt, char **operands, bool with_command)
 {
   if (!operands[0])
     usage_error ("missing operand");
+  /* Before the operands are counted: flock's -c after LOCK would be
+     an extra operand, and with --status two more LOCKs, skipped as no
+     locks, so that 'lockdir --status L -c true' said nothing.  */
+  if ((opt->command_string || trailing_command_option (operands + 1))
+      && opt->mode != MODE_ACQUIRE)
+    usage_error ("-c goes with acquiring LOCK");
   if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quoteaf (operands[1]));
@@ -2190,8 +2196,6 @@ check_usage (struct options const *opt, char **operands, bool with_command)
                        "./%s if that is what you mean)", quote (*lock),
                        quote_n (1, *lock), *lock);
       }
-  if (opt->command_string && opt->mode != MODE_ACQUIRE)
-    usage_error ("-c goes with acquiring LOCK");
   /* flock's -c after LOCK, with no string or more than one: running a
      COMMAND named -c would only fail, after taking the lock.  */
   if (opt->mode == MODE_ACQUIRE && trailing_command_option (operands + 1)

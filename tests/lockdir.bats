@@ -3053,6 +3053,27 @@ M.last"
   [ ! -e L.last ]
 }
 
+@test "-c after LOCK with --status, -u, --renew, --break or --list is a usage error that says -c goes with acquiring" {
+  # --status took '-c' and 'true' for two more LOCKs, skipped as no
+  # locks: status 1 and no word; the others called '-c' an extra
+  # operand.
+  lockdir L
+  local form
+  for form in --status -u --renew --break --list; do
+    run lockdir "$form" L -c true
+    assert_equal "$status" 2
+    assert_output "lockdir: -c goes with acquiring LOCK
+Try 'lockdir --help' for more information."
+    run lockdir "$form" L --command=true
+    assert_equal "$status" 2
+    assert_line --index 0 "lockdir: -c goes with acquiring LOCK"
+  done
+  # Still held: nothing was done.
+  run lockdir --status L
+  assert_success
+  lockdir -u L
+}
+
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
   run lockdir -n 9
   assert_usage_error lockdir
