@@ -2168,6 +2168,22 @@ descriptor_idiom (char const *lock)
   return digits > 0 && digits <= 4 && !lock[digits];
 }
 
+/* The first option given in OPT that only acquiring uses, or NULL:
+   -u, --renew, --break, --status and --list would drop it without a
+   word.  (--renew refreshes the heartbeat only: the lease stays the
+   one LOCK was taken with.)  */
+static char const *
+acquiring_only_option (struct options const *opt)
+{
+  return (opt->shared ? "--shared"
+          : opt->no_queue ? "--no-queue"
+          : opt->nonblock ? "--nonblock"
+          : opt->has_timeout ? "--wait"
+          : opt->conflict_status >= 0 ? "--conflict-exit-code"
+          : timespec_sign (opt->lease) > 0 || opt->lease_forever ? "--lease"
+          : NULL);
+}
+
 /* Check the operands and the options together; usage errors exit.  */
 static void
 check_usage (struct options const *opt, char **operands, bool with_command)
@@ -2232,8 +2248,9 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->owner_pid && opt->mode != MODE_ACQUIRE
       && opt->mode != MODE_RELEASE && opt->mode != MODE_RENEW)
     usage_error ("--owner-pid goes with acquiring, --release or --renew");
-  if ((opt->shared || opt->no_queue) && opt->mode != MODE_ACQUIRE)
-    usage_error ("--shared and --no-queue go with acquiring");
+  char const *unused = acquiring_only_option (opt);
+  if (unused && opt->mode != MODE_ACQUIRE)
+    usage_error ("%s goes with acquiring", unused);
 }
 
 /* Is this a script form: taking, releasing (-u) or renewing a lock

@@ -3074,6 +3074,31 @@ Try 'lockdir --help' for more information."
   lockdir -u L
 }
 
+@test "-n, -w, -E and --lease, which only acquiring uses, are usage errors with --status, -u, --renew, --break and --list, which do nothing" {
+  # They were dropped without a word: 'lockdir --break -n L' broke a
+  # held L, and 'lockdir --renew --lease=1h L' kept L's lease.
+  lockdir --lease=1h L
+  local before form opt name
+  before=$(cat L/owner.*)
+  for form in --status -u --renew --break --list; do
+    for opt in -n --nb "-w 5" --timeout=5 "-E 9" --lease=30s --lease=inf; do
+      case $opt in
+        -n | --nb) name=--nonblock ;;
+        -w* | --timeout*) name=--wait ;;
+        -E*) name=--conflict-exit-code ;;
+        --lease*) name=--lease ;;
+      esac
+      run lockdir $form $opt L
+      assert_equal "$status" 2
+      assert_output "lockdir: $name goes with acquiring
+Try 'lockdir --help' for more information."
+    done
+  done
+  # Held as before, with its lease.
+  assert_equal "$(cat L/owner.*)" "$before"
+  lockdir -u L
+}
+
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
   run lockdir -n 9
   assert_usage_error lockdir
