@@ -260,6 +260,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           object per line, for each lock (with --break, for\n\
                           each holding broken); a byte that is not valid\n\
                           UTF-8 is written \\u00XX, its Latin-1 reading\n\
+                          (not with --check-fs, which prints text)\n\
   -v, --verbose         say when lockdir starts waiting and for whom, when\n\
                           it gets LOCK and how long it waited, each stale\n\
                           lock it breaks (one broken before lockdir then\n\
@@ -2186,7 +2187,8 @@ acquiring_only_option (struct options const *opt)
 
 /* Check the operands and the options together; usage errors exit.  */
 static void
-check_usage (struct options const *opt, char **operands, bool with_command)
+check_usage (struct options const *opt, char **operands, bool with_command,
+             bool check_fs)
 {
   if (!operands[0])
     usage_error ("missing operand");
@@ -2227,6 +2229,10 @@ check_usage (struct options const *opt, char **operands, bool with_command)
   if (opt->json && opt->mode != MODE_STATUS && opt->mode != MODE_BREAK
       && opt->mode != MODE_LIST)
     usage_error ("--json goes with --status, --list or --break");
+  /* No tool's --check-fs has a JSON form.  */
+  if (opt->json && check_fs)
+    usage_error ("--json has no meaning with --check-fs, which prints "
+                 "text");
   if (!with_command && (timespec_sign (opt->max_runtime) > 0
                         || timespec_sign (opt->kill_after) > 0))
     usage_error ("--max-runtime and --kill-after need a COMMAND");
@@ -2368,7 +2374,7 @@ main (int argc, char **argv)
      LOCKs.  */
   bool with_command = (opt.mode == MODE_STATUS ? opt.command_string != NULL
                        : command[0] || string);
-  check_usage (&opt, operands, with_command);
+  check_usage (&opt, operands, with_command, check_fs);
   char *shell_command[] = { (char *) "sh", (char *) "-c", (char *) string,
                             NULL };
   if (string)

@@ -1840,6 +1840,17 @@ count_wakeups() {
   [ ! -e A ]
 }
 
+@test "--check-fs with --json (--status, --list, --break) is a usage error: it has no JSON form, and printed text" {
+  local form
+  for form in --status --list --break; do
+    run lockdir --check-fs $form --json L
+    assert_equal "$status" 2
+    assert_output "lockdir: --json has no meaning with --check-fs, which prints text
+Try 'lockdir --help' for more information."
+  done
+  [ ! -e L ]
+}
+
 @test "a LOCK name too long for LOCK.queue and LOCK.last (250 to 255 bytes) is refused for that, not \"File name too long\"" {
   local name
   name=$(printf 'n%.0s' $(seq 250))
