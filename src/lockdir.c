@@ -745,6 +745,31 @@ report_crash_remedy (char const *lock, struct dirlock_owner const *owner)
          quotearg_n_style (1, shell_escape_quoting_style, lock));
 }
 
+/* A shared request found LOCK held shared, which it could join, but
+   gave way to a live exclusive waiter in LOCK's queue (as -n does, or
+   at the end of -w): name the waiter, or nothing would say why.  */
+static void
+report_exclusive_waiter (char const *lock)
+{
+  struct dirlock_owner *waiters;
+  size_t queued;
+  if (dirlock_read_queue (lock, &waiters, &queued) != 0)
+    return;
+  for (size_t i = 0; i < queued; i++)
+    if (!waiters[i].stale && !waiters[i].shared)
+      {
+        if (waiters[i].pid > 0)
+          error (0, 0, "pid %ld is waiting for %s exclusively, and a "
+                 "shared request does not pass it", (long) waiters[i].pid,
+                 quoteaf (lock));
+        else
+          error (0, 0, "an unknown waiter is waiting for %s exclusively, "
+                 "and a shared request does not pass it", quoteaf (lock));
+        break;
+      }
+  free (waiters);
+}
+
 /* LOCK was busy: say by whom, unless quiet.  */
 static void
 report_busy (char const *lock, struct options const *opt)
@@ -765,6 +790,8 @@ report_busy (char const *lock, struct options const *opt)
       error (0, 0, "%s %s %s", quoteaf (lock), what,
              describe_holder (&owner, by_command, holder, sizeof holder));
       report_crash_remedy (lock, &owner);
+      if (opt->shared && !opt->no_queue && owner.shared)
+        report_exclusive_waiter (lock);
     }
   else if (dirlock_read_queue (lock, &waiters, &queued) == 0 && queued)
     {

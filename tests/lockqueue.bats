@@ -2076,6 +2076,26 @@ reader_stream() {
   assert_equal "$(cat log | tr '\n' ' ')" "n s1 x "
 }
 
+@test "shared: -n -s behind an exclusive waiter names the waiter it gives way to, not only the shared holder" {
+  hold_lock -s
+  background lockdir -w 30s L true
+  local x=$BG
+  wait_until queued L "$x"
+  # The holder alone would not stop a shared request: it said only
+  # "'L' is held by pid N".
+  run lockdir -n -s L true
+  assert_failure 75
+  assert_line --index 0 --regexp "^lockdir: 'L' is held by pid $HOLDER on "
+  assert_line --index 1 "lockdir: pid $x is waiting for 'L' exclusively, and a shared request does not pass it"
+  assert_equal "${#lines[@]}" 2
+  # An exclusive request is stopped by the holder: the holder is said.
+  run lockdir -n L true
+  assert_failure 75
+  assert_equal "${#lines[@]}" 1
+  echo >gate
+  wait "$HOLDER" "$x"
+}
+
 @test "shared: a shared waiter removes a dead shared ticket it passes; the queue is left empty" {
   hold_lock
   # A shared waiter killed in the queue leaves its ticket.
