@@ -485,18 +485,33 @@ print_owner (char const *lock, struct dirlock_owner const *owner,
     fputs ("}\n", stdout);
 }
 
+/* The holder that speaks for HOLDERS (at least one) in JSON: the first
+   live one, or the first if all are stale, so that the object's
+   "stale" is true only when the lock is.  */
+static struct dirlock_owner const *
+lead_holder (struct dirlock_holders const *holders)
+{
+  for (size_t i = 0; i < holders->count; i++)
+    if (!holders->owner[i].stale)
+      return &holders->owner[i];
+  return &holders->owner[0];
+}
+
 /* Print the holders and the queue of LOCK: each holder's record, a
    blank line before each further one, then one line per waiter; or one
-   JSON object, the first holder's, whose "holders" lists every holder
+   JSON object, the lead holder's, whose "holders" lists every holder
    (present when held) and "queue" every waiter (present when someone
    waits).  */
 static void
 print_status (char const *lock, struct dirlock_holders const *holders,
               struct dirlock_owner const *waiters, size_t queued, bool json)
 {
-  if (holders->count)
+  if (holders->count && json)
+    print_owner_start (lock, lead_holder (holders),
+                       lead_holder (holders)->stale, true);
+  else if (holders->count)
     print_owner_start (lock, &holders->owner[0], holders->owner[0].stale,
-                       json);
+                       false);
   else if (json)
     {
       fputs ("{\"lock\":", stdout);
@@ -1745,15 +1760,12 @@ print_summary (char const *lock, struct dirlock_holders const *holders,
     fputs ("free", stdout);
   else
     {
-      /* The holder named: of a held lock, a live one; of a stale
-         lock, the one STALE is about (the first, as all are stale).  */
-      struct dirlock_owner const *owner = &holders->owner[0];
+      /* Of a held lock, a live holder; of a stale lock, the one
+         STALE is about (the first, as all are stale).  */
+      struct dirlock_owner const *owner = lead_holder (holders);
       size_t stale_holders = 0;
       for (size_t i = 0; i < holders->count; i++)
-        if (holders->owner[i].stale)
-          stale_holders++;
-        else if (owner->stale)
-          owner = &holders->owner[i];
+        stale_holders += holders->owner[i].stale != NULL;
       struct timespec age;
       char age_text[32];
       printf ("%s%s%sheld%s", stale ? "stale (" : "", stale ? stale : "",

@@ -748,6 +748,20 @@ hold_shared_by_two() {
   assert_failure 4
 }
 
+@test "--status --json of a shared lock whose first holder is dead speaks for a live one: its \"stale\" is false" {
+  hold_shared_by_two
+  local dead=$LISTED_FIRST live=$LISTED_SECOND
+  kill "$dead"
+  wait "$dead" || :
+  run lockdir --status --json S
+  assert_success
+  # The object's own fields were the first holder's: "stale":true of
+  # a lock that is held (status 0).
+  assert_equal "$(jq -c '[.pid, .stale]' <<<"$output")" "[$live,false]"
+  assert_equal "$(jq -c '[.holders[] | [.pid, .stale]]' <<<"$output")" \
+    "[[$dead,true],[$live,false]]"
+}
+
 # --- script form ---------------------------------------------------------
 
 @test "without COMMAND: the caller owns LOCK until it releases it" {
