@@ -2062,11 +2062,28 @@ refuse_own_stream (char const *file, struct stat const *st,
   return true;
 }
 
+/* Is standard input open for reading?  A closed one is not: xstdopen
+   put /dev/full, write-only, in its place, and every read would fail
+   with EBADF.  Asked before FILE is opened, so that a closed standard
+   input does not create FILE.  */
+static bool
+input_readable (void)
+{
+  int flags = fcntl (STDIN_FILENO, F_GETFL);
+  return 0 <= flags && (flags & O_ACCMODE) != O_WRONLY;
+}
+
 static int
 safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   bool by_descriptor, by_symlink;
+  if (!opt->content && !input_readable ())
+    {
+      error (0, EBADF, "cannot append to %s: cannot read standard input",
+             quoteaf (file));
+      return EXIT_SYSERR;
+    }
   /* FILE's name is traced before it is opened, for follow_name: a
      process the trail holds that has not ended by a look was there
      all through the open, which went through its directory.  Traced

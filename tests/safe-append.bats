@@ -229,6 +229,22 @@ documented_commands() {
   [ -f f ] && [ ! -s f ]
 }
 
+@test "a closed standard input: status 3, and FILE is not created" {
+  run bash -c 'safe-append f <&-'
+  assert_failure 3
+  [ ! -e f ] || fail "f was created; output: $output"
+  assert_output "safe-append: cannot append to 'f': cannot read standard input: Bad file descriptor"
+  # An existing FILE is left as it was.
+  echo old >g
+  run bash -c 'safe-append g <&-'
+  assert_failure 3
+  assert_equal "$(cat g)" old
+  # -c TEXT reads no standard input: it works with it closed.
+  run bash -c 'safe-append -c text h <&-'
+  assert_success
+  assert_equal "$(cat h)" text
+}
+
 @test "a read error after some records: the records before it are in FILE, and the message names the next one" {
   command -v strace >/dev/null || skip "strace is not installed"
   printf 'a\nb\npart' >in
