@@ -218,8 +218,9 @@ in LINK's directory and exchanges it with LINK (or, where the filesystem\n\
 has no RENAME_EXCHANGE, renames it over LINK); the temporary is removed\n\
 on every path, even when atomic-swap is interrupted.  A LINK that exists\n\
 but is not a symbolic link is never replaced: without --exchange-dir that\n\
-is an error, and the old directory is never deleted.  -n does not mean\n\
-ln's -n here: 'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
+is an error, status 3 (with --expect too: it is no mismatch), and the old\n\
+directory is never deleted.  -n does not mean ln's -n here:\n\
+'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
 \n\
 What --print-old and --verbose print is part of the change: if it cannot\n\
 be written, the change is undone and the status is 3 (without\n\
@@ -788,34 +789,31 @@ report_mismatch (char const *link, struct link_state const *state,
 {
   if (opt->quiet)
     return EXIT_NO;
-  switch (state->kind)
-    {
-    case LINK_ABSENT:
-      error (0, 0, "%s does not exist, expected it to point to %s; "
-             "not changed", quoteaf_n (0, link), quoteaf_n (1, expect));
-      break;
-    case LINK_SYMLINK:
-      if (*expect == '\0')
-        error (0, 0, "%s exists (it points to %s), expected it absent; "
-               "not changed", quoteaf_n (0, link),
-               quoteaf_n (1, state->target));
-      else
-        error (0, 0, "%s points to %s, not %s; not changed",
-               quoteaf_n (0, link), quoteaf_n (1, state->target),
-               quoteaf_n (2, expect));
-      break;
-    default:
-      error (0, 0, "%s is not a symbolic link; not changed", quoteaf (link));
-      break;
-    }
+  /* LINK is absent or a symbolic link: refusal_of refuses any other
+     kind before it compares.  */
+  if (state->kind == LINK_ABSENT)
+    error (0, 0, "%s does not exist, expected it to point to %s; "
+           "not changed", quoteaf_n (0, link), quoteaf_n (1, expect));
+  else if (*expect == '\0')
+    error (0, 0, "%s exists (it points to %s), expected it absent; "
+           "not changed", quoteaf_n (0, link),
+           quoteaf_n (1, state->target));
+  else
+    error (0, 0, "%s points to %s, not %s; not changed",
+           quoteaf_n (0, link), quoteaf_n (1, state->target),
+           quoteaf_n (2, expect));
   return EXIT_NO;
 }
 
-/* LINK exists and is not a symbolic link: refuse to replace it.  */
+/* LINK exists and is not a symbolic link: refuse to replace it.
+   EXPECTING: --expect was given, which --exchange-dir cannot join.  */
 static int
-refuse_non_symlink (char const *link, enum link_kind kind)
+refuse_non_symlink (char const *link, enum link_kind kind, bool expecting)
 {
-  if (kind == LINK_DIRECTORY)
+  if (kind == LINK_DIRECTORY && expecting)
+    error (0, 0, "%s is a directory, not a symbolic link; not replaced",
+           quoteaf (link));
+  else if (kind == LINK_DIRECTORY)
     error (0, 0, "%s is a directory, not a symbolic link; not replaced "
            "(use --exchange-dir to exchange it for the symbolic link and "
            "keep it under a backup name)", quoteaf (link));
@@ -886,11 +884,14 @@ refusal_of (struct repoint const *r, char const *name,
       if (!dir)
         return NOT_DIRECTORY;
     }
-  if (expect && !matches_expected (state, expect))
-    return NOT_EXPECTED;
+  /* Before --expect: a LINK that may never be replaced is the same
+     error with or without it, not a mismatch (status 1) that a retry
+     with the right OLD could get past.  */
   if (state->kind == LINK_OTHER
       || (state->kind == LINK_DIRECTORY && !opt->exchange_dir))
     return NOT_SYMLINK;
+  if (expect && !matches_expected (state, expect))
+    return NOT_EXPECTED;
   return ACCEPTED;
 }
 
@@ -907,7 +908,7 @@ report_refusal (struct repoint const *r, struct link_state const *state,
     case NOT_DIRECTORY:
       return refuse_not_directory (r->link, state);
     default:
-      return refuse_non_symlink (r->link, state->kind);
+      return refuse_non_symlink (r->link, state->kind, expect != NULL);
     }
 }
 
@@ -1115,10 +1116,11 @@ exchange_with_link (struct repoint *r, struct options const *opt,
 }
 
 /* Make R's new symlink LINK with rename(2), or with RENAME_NOREPLACE
-   when LINK is absent (NOW) on a filesystem that has the flags.  Return
-   the status, or LOOK_AGAIN.  */
+   when LINK is absent (NOW) on a filesystem that has the flags.
+   EXPECTING: --expect was given.  Return the status, or LOOK_AGAIN.  */
 static int
-rename_over_link (struct repoint *r, struct link_state *now)
+rename_over_link (struct repoint *r, struct link_state *now,
+                  bool expecting)
 {
   unsigned int flags = r->use_exchange ? RENAME_NOREPLACE : 0;
   if (renameat2 (r->parent.fd, r->temp.name, r->parent.fd, r->parent.base,
@@ -1139,7 +1141,7 @@ rename_over_link (struct repoint *r, struct link_state *now)
       return LOOK_AGAIN;
     }
   if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
-    return refuse_non_symlink (r->link, LINK_DIRECTORY);
+    return refuse_non_symlink (r->link, LINK_DIRECTORY, expecting);
   return report_replace_failure (r, flags ? FS_NOREPLACE : FS_RENAME,
                                  now->kind != LINK_ABSENT, err);
 }
@@ -1158,7 +1160,7 @@ publish (struct repoint *r, struct options const *opt, char const *expect)
       if (r->use_exchange && now.kind != LINK_ABSENT)
         status = exchange_with_link (r, opt, expect);
       else
-        status = rename_over_link (r, &now);
+        status = rename_over_link (r, &now, expect != NULL);
       link_state_free (&now);
       if (status != LOOK_AGAIN)
         return status;

@@ -2131,16 +2131,34 @@ make_trees() {
   assert_no_leftovers
 }
 
-@test "--expect: a directory or a file at LINK never matches: status 1, untouched" {
+@test "--expect: a directory or a file at LINK is refused as without it: status 3, untouched" {
   mkdir -p current rel
   echo live >current/index.html
   : >file
   before=$(listing .)
-  run atomic-swap -s --expect=rel rel current
-  assert_failure 1
-  assert_output "atomic-swap: 'current' is not a symbolic link; not changed"
-  run atomic-swap -s --expect= rel file
-  assert_failure 1
+  # Not a mismatch (status 1, "someone else deployed first"): the same
+  # refusal as without --expect.
+  run atomic-swap -s rel file
+  assert_failure 3
+  assert_output "atomic-swap: 'file' exists and is not a symbolic link; not replaced"
+  for expect in rel ''; do
+    run atomic-swap -s --expect="$expect" rel file
+    assert_failure 3
+    assert_output "atomic-swap: 'file' exists and is not a symbolic link; not replaced"
+    # -q silences status 1 only: an error is still said.
+    run atomic-swap -q -s --expect="$expect" rel file
+    assert_failure 3
+    assert_output "atomic-swap: 'file' exists and is not a symbolic link; not replaced"
+  done
+  run atomic-swap -s rel current
+  assert_failure 3
+  assert_output --partial "'current' is a directory, not a symbolic link; not replaced (use --exchange-dir"
+  # --exchange-dir cannot join --expect: it is not offered.
+  for expect in rel ''; do
+    run atomic-swap -s --expect="$expect" rel current
+    assert_failure 3
+    assert_output "atomic-swap: 'current' is a directory, not a symbolic link; not replaced"
+  done
   assert_equal "$(listing .)" "$before"
   assert_no_temporaries atomic-swap
 }

@@ -1007,10 +1007,11 @@ another"
   assert_output "atomic-swap: '$mnt/ldir' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
   [ -d "$mnt/ldir" ] && [ ! -L "$mnt/ldir" ]
   assert_no_scratch_names "$mnt"
-  # --expect: the answer of tmpfs too ("not changed", status 1).
+  # --expect: the answer of tmpfs too (refused for being a directory,
+  # status 3; --exchange-dir, which --expect cannot join, not offered).
   run atomic-swap -s --expect=old target "$mnt/ldir"
-  assert_failure 1
-  assert_output "atomic-swap: '$mnt/ldir' is not a symbolic link; not changed"
+  assert_failure 3
+  assert_output "atomic-swap: '$mnt/ldir' is a directory, not a symbolic link; not replaced"
   # With --exchange-dir the directory is wanted, and the overlay is
   # what refuses.
   run atomic-swap -s --exchange-dir target "$mnt/ldir"
