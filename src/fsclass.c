@@ -845,18 +845,18 @@ struct judgement
   enum fs_verdict verdict;
   char const *consequence;   /* what goes wrong; for a safe verdict a
                                 condition or NULL */
-  bool futile;               /* the filesystem lacks the primitive:
-                                --force cannot make it work */
+  bool futile;               /* --force cannot make it work: the
+                                filesystem lacks the primitive, or the
+                                directory may not be written */
   bool lacks;                /* the filesystem lacks (or may lack) the
                                 renameat2 flag: an EINVAL for it is the
                                 filesystem's doing, not the operands' */
-  int probe_errno;           /* why a probe could not be made, or 0 */
 };
 
 static struct judgement
 judged (enum fs_verdict verdict, char const *consequence)
 {
-  return (struct judgement) { verdict, consequence, false, false, 0 };
+  return (struct judgement) { verdict, consequence, false, false };
 }
 
 /* A judgement that the filesystem lacks (or may lack) a renameat2
@@ -864,7 +864,7 @@ judged (enum fs_verdict verdict, char const *consequence)
 static struct judgement
 lacking (enum fs_verdict verdict, char const *consequence)
 {
-  return (struct judgement) { verdict, consequence, false, true, 0 };
+  return (struct judgement) { verdict, consequence, false, true };
 }
 
 static char const *
@@ -1208,7 +1208,11 @@ judge (struct fs_info const *info, enum fs_primitive prim, int dirfd)
            table's "does not support" would claim what nobody saw.  */
         else if (info->class == FSC_FUSE && j.verdict == FS_REFUSE)
           j = lacking (FS_REFUSE, unknown_unprobed (prim, probe_errno));
-        j.probe_errno = probe_errno;
+        /* A probe denied because the directory may not be written
+           (EACCES, or EPERM: an immutable directory, a daemon's
+           refusal): renaming there is refused alike.  */
+        if (probe_errno == EACCES || probe_errno == EPERM)
+          j.futile = true;
         return j;
       }
     }
@@ -1233,15 +1237,6 @@ read_only_mount (int dirfd)
   return 0 <= dirfd && fstatvfs (dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
-/* Did a probe fail because the directory may not be written (EACCES,
-   or EPERM: an immutable directory, a daemon's refusal)?  Renaming
-   there is refused alike, so --force would only reach that error.  */
-static bool
-probe_denied (struct judgement const *j)
-{
-  return j->probe_errno == EACCES || j->probe_errno == EPERM;
-}
-
 /* fs_permits_info, with a refusal begun by LEAD and ": " if LEAD is
    not NULL.  */
 static bool
@@ -1257,7 +1252,7 @@ permits_info (char const *lead, char const *path, struct fs_info const *info,
       error (0, 0, "%s%s%s is on %s: %s%s", lead ? lead : "",
              lead ? ": " : "", quoteaf (path), fs_display_name (info),
              j.consequence,
-             (j.futile || probe_denied (&j) ? ""
+             (j.futile ? ""
               : read_only_mount (dirfd) ? "; it is mounted read-only"
               : "; use --force to go ahead anyway"));
       return false;
