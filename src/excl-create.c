@@ -138,7 +138,9 @@ dangling one.  With content, FILE appears with all of its content at\n\
 once: it is never seen empty or partial.\n\
 \n\
 Mandatory arguments to long options are mandatory for short options too.\n\
-  -m, --mode=MODE       set file mode (as in chmod), not a=rw - umask\n\
+  -m, --mode=MODE       set file mode: MODE as in chmod, applied to a=rw\n\
+                          (-m go-w gives 0644, -m a+x 0777), the umask\n\
+                          not subtracted; without -m, a=rw - umask\n\
   -c, --content=TEXT    write TEXT and a newline into FILE\n\
       --stdin           write standard input into FILE\n\
       --pid             write the caller's process ID (excl-create's\n\

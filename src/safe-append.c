@@ -242,7 +242,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           that fails, go on appending to FILE (as tee -p):\n\
                           a closed pipe is noted at the end, status 0;\n\
                           another error is reported at once, status 3\n\
-  -m, --mode=MODE       create FILE with this mode (as in chmod), not\n\
+  -m, --mode=MODE       create FILE with this mode: MODE as in chmod,\n\
+                          applied to a=rw (-m go-w gives 0644, -m a+x\n\
+                          0777), the umask not subtracted; without -m,\n\
                           a=rw - umask\n\
       --no-create       fail if FILE does not exist\n\
   -S, --sync            fdatasync FILE after each write, so every record\n\

@@ -317,6 +317,17 @@ content_options_refused() {
   assert_equal "$(cat c)" secret
 }
 
+@test "-m: a symbolic MODE applies to a=rw, the umask not subtracted, as --help says" {
+  run excl-create --help
+  assert_output --partial "MODE as in chmod, applied to a=rw"
+  assert_output --partial "(-m go-w gives 0644, -m a+x 0777), the umask"
+  umask 077
+  excl-create -m go-w a
+  assert_equal "$(stat -c %a a)" 644
+  excl-create -m a+x b
+  assert_equal "$(stat -c %a b)" 777
+}
+
 @test "-m keeps the set-user-ID and set-group-ID bits with content, which writing would clear" {
   # The kernel clears S_ISUID and S_ISGID when a caller without
   # CAP_FSETID writes to a file: run as such a caller (root without

@@ -208,6 +208,17 @@ documented_commands() {
   assert_equal "$(stat -c %a f)" 644
 }
 
+@test "-m: a symbolic MODE applies to a=rw, the umask not subtracted, as --help says" {
+  run safe-append --help
+  assert_output --partial "MODE as in chmod,"
+  assert_output --partial "applied to a=rw (-m go-w gives 0644, -m a+x"
+  umask 077
+  safe-append -m go-w f -c x
+  assert_equal "$(stat -c %a f)" 644
+  safe-append -m a+x g -c x
+  assert_equal "$(stat -c %a g)" 777
+}
+
 # --- reading standard input ---------------------------------------------
 
 @test "lines from standard input are appended; a last partial line is completed" {
