@@ -2064,15 +2064,20 @@ refuse_own_stream (char const *file, struct stat const *st,
   return true;
 }
 
-/* Is standard input open for reading?  A closed one is not: xstdopen
-   put /dev/full, write-only, in its place, and every read would fail
-   with EBADF.  Asked before FILE is opened, so that a closed standard
-   input does not create FILE.  */
-static bool
-input_readable (void)
+/* Why standard input cannot be read at all, or 0: it is closed
+   (xstdopen put /dev/full, write-only, in its place) or a directory.
+   Asked before FILE is opened, so that such input does not create
+   FILE.  */
+static int
+input_unreadable (void)
 {
+  struct stat st;
   int flags = fcntl (STDIN_FILENO, F_GETFL);
-  return 0 <= flags && (flags & O_ACCMODE) != O_WRONLY;
+  if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY)
+    return EBADF;
+  if (fstat (STDIN_FILENO, &st) == 0 && S_ISDIR (st.st_mode))
+    return EISDIR;
+  return 0;
 }
 
 static int
@@ -2080,10 +2085,11 @@ safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   bool by_descriptor, by_symlink;
-  if (!opt->content && !input_readable ())
+  int input_errno = opt->content ? 0 : input_unreadable ();
+  if (input_errno)
     {
-      error (0, EBADF, "cannot append to %s: cannot read standard input",
-             quoteaf (file));
+      error (0, input_errno, "cannot append to %s: cannot read standard "
+             "input", quoteaf (file));
       return EXIT_SYSERR;
     }
   /* FILE's name is traced before it is opened, for follow_name: a

@@ -233,11 +233,15 @@ documented_commands() {
   [ -f f ] && [ ! -s f ]
 }
 
-@test "standard input that cannot be read: status 3, the message names the record" {
+@test "standard input that is a directory: status 3, and FILE is not created" {
   run safe-append f </
   assert_failure 3
-  assert_output "safe-append: cannot append record 1 to 'f': error reading standard input: Is a directory"
-  [ -f f ] && [ ! -s f ]
+  assert_output "safe-append: cannot append to 'f': cannot read standard input: Is a directory"
+  [ ! -e f ] || fail "f was created"
+  echo old >g
+  run safe-append g </
+  assert_failure 3
+  assert_equal "$(cat g)" old
 }
 
 @test "a closed standard input: status 3, and FILE is not created" {
