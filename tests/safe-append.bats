@@ -1855,8 +1855,9 @@ append_across_pid_reuse() {
   # Before, FILE's name was traced after FILE was opened: the process
   # FILE was opened through, ended in between and its pid given to a
   # new one, was taken for the new one, whose directory was then
-  # followed as FILE rotated.  strace holds safe-append at its first
-  # look at its input, just after the open, while that happens.
+  # followed as FILE rotated.  strace holds safe-append at its second
+  # look at its input (the first, before the open, asks whether it is
+  # a directory), just after the open, while that happens.
   require_root
   command -v unshare >/dev/null || skip "unshare is not installed"
   command -v strace >/dev/null || skip "strace is not installed"
@@ -1885,7 +1886,7 @@ append_across_pid_reuse() {
     old=$!
     exec {w}<>in
     strace -o /dev/null -P "$PWD/in" \
-      -e inject=newfstatat:delay_enter=60000000:when=1 \
+      -e inject=newfstatat:delay_enter=60000000:when=2 \
       safe-append "/proc/$old/cwd/log" <in 2>err {w}>&- &
     tracer=$!
     for ((i = 0; i < 1000; i++)); do held "$1" && break; sleep 0.01; done
