@@ -1189,9 +1189,12 @@ prepare_backup (struct repoint *r)
     return true;
   char *shown = path_in_parent (&r->parent, r->backup);
   bool ok = false;
+  /* Say why before anything changes: the name given is fine, only
+     the one made of it is not.  */
   if (strlen (r->backup) > NAME_MAX)
-    error (0, ENAMETOOLONG, "cannot keep the old link of %s as %s",
-           quoteaf_n (0, r->link), quoteaf_n (1, shown));
+    error (0, 0, "cannot keep the old link of %s: its name is longer "
+           "than %d bytes: LINK~ would not fit in a name; not changed",
+           quoteaf (r->link), NAME_MAX - 1);
   else if (fstatat (r->parent.fd, r->backup, &st, AT_SYMLINK_NOFOLLOW) == 0
            && !S_ISLNK (st.st_mode))
     error (0, 0, "%s exists and is not a symbolic link, so the old link "

@@ -2326,6 +2326,23 @@ expect_while_changed() {
   assert_no_leftovers
 }
 
+@test "-b with a 255-byte LINK: refused before anything changes, saying LINK~ would not fit" {
+  long=$(printf 'l%.0s' {1..255})
+  ln -s base "$long"
+  run atomic-swap -b -s new "$long"
+  assert_failure 3
+  assert_output "atomic-swap: cannot keep the old link of '$long': its name is longer than 254 bytes: LINK~ would not fit in a name; not changed"
+  assert_equal "$(readlink "$long")" base
+  assert_equal "$(ls -A)" "$long"
+  # One byte less leaves room for the ~.
+  short=${long%l}
+  ln -s base "$short"
+  run atomic-swap -b -s new "$short"
+  assert_success
+  assert_equal "$(readlink "$short")" new
+  assert_equal "$(readlink "$short~")" base
+}
+
 # release_fails PATTERN [OPTION]...: with current -> base, run
 # 'atomic-swap OPTION... -s --expect=base new current' with EIO injected
 # into the unlinkat of the lock's release whose trace matches PATTERN
