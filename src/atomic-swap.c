@@ -806,11 +806,13 @@ report_mismatch (char const *link, struct link_state const *state,
 }
 
 /* LINK exists and is not a symbolic link: refuse to replace it.
-   EXPECTING: --expect was given, which --exchange-dir cannot join.  */
+   SUGGEST_EXCHANGE_DIR: for a directory, --exchange-dir could do it
+   (no --expect, which it cannot join, and RENAME_EXCHANGE is there).  */
 static int
-refuse_non_symlink (char const *link, enum link_kind kind, bool expecting)
+refuse_non_symlink (char const *link, enum link_kind kind,
+                    bool suggest_exchange_dir)
 {
-  if (kind == LINK_DIRECTORY && expecting)
+  if (kind == LINK_DIRECTORY && !suggest_exchange_dir)
     error (0, 0, "%s is a directory, not a symbolic link; not replaced",
            quoteaf (link));
   else if (kind == LINK_DIRECTORY)
@@ -864,6 +866,28 @@ struct repoint
   bool older_backup_held;
 };
 
+/* Whether --exchange-dir could replace a directory at R's LINK, were
+   it given: not with --expect (EXPECTING), nor where the filesystem
+   lacks RENAME_EXCHANGE, which --exchange-dir needs.  Asked only when
+   refusing, so the probe costs nothing on the way to a change.  */
+static bool
+exchange_dir_may_help (struct repoint const *r, bool expecting)
+{
+  if (expecting)
+    return false;
+  if (fs_surely_local (r->parent.fd, r->parent.base))
+    return true;
+  struct fs_info info;
+  if (!fs_identify (r->parent.fd, r->parent.base, &info))
+    return true;   /* Cannot tell: suggest it, as before.  */
+  char const *consequence;
+  bool may_help = (fs_judge (&info, FS_EXCHANGE, r->parent.fd,
+                             &consequence)
+                   != FS_REFUSE);
+  fs_info_free (&info);
+  return may_help;
+}
+
 /* Why a state of LINK cannot be replaced by R's new link.  */
 enum refusal { ACCEPTED, NOT_EXPECTED, NOT_SYMLINK, NOT_DIRECTORY };
 
@@ -908,7 +932,11 @@ report_refusal (struct repoint const *r, struct link_state const *state,
     case NOT_DIRECTORY:
       return refuse_not_directory (r->link, state);
     default:
-      return refuse_non_symlink (r->link, state->kind, expect != NULL);
+      {
+        bool suggest = (state->kind == LINK_DIRECTORY
+                        && exchange_dir_may_help (r, expect != NULL));
+        return refuse_non_symlink (r->link, state->kind, suggest);
+      }
     }
 }
 
@@ -1141,7 +1169,8 @@ rename_over_link (struct repoint *r, struct link_state *now,
       return LOOK_AGAIN;
     }
   if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
-    return refuse_non_symlink (r->link, LINK_DIRECTORY, expecting);
+    return refuse_non_symlink (r->link, LINK_DIRECTORY,
+                               exchange_dir_may_help (r, expecting));
   return report_replace_failure (r, flags ? FS_NOREPLACE : FS_RENAME,
                                  now->kind != LINK_ABSENT, err);
 }

@@ -549,6 +549,43 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "-s: a directory at LINK on a filesystem without RENAME_EXCHANGE is refused without suggesting --exchange-dir" {
+  mkdir src mnt
+  bindfs_for_test src mnt
+  atomic-swap -q --check-fs mnt/x | grep -q '^  RENAME_EXCHANGE *refuse' ||
+    skip "bindfs has RENAME_EXCHANGE here"
+  mkdir mnt/current
+  run atomic-swap -s rel mnt/current
+  assert_failure 3
+  assert_output "atomic-swap: 'mnt/current' is a directory, not a symbolic link; not replaced"
+  # It cannot work there indeed.
+  run atomic-swap -s --exchange-dir rel mnt/current
+  assert_failure 3
+  assert [ -d mnt/current ] && refute [ -L mnt/current ]
+}
+
+@test "-s: a directory appearing at LINK during the rename, without RENAME_EXCHANGE, is refused without suggesting --exchange-dir" {
+  require_shim
+  mkdir src mnt
+  bindfs_for_test src mnt
+  atomic-swap -q --check-fs mnt/x | grep -q '^  RENAME_EXCHANGE *refuse' ||
+    skip "bindfs has RENAME_EXCHANGE here"
+  # LINK is absent when looked at; the directory comes before the
+  # rename(2) over it.
+  start_with_shim faults FAULT_PAUSE=renameat2:1 atomic-swap -q -s rel \
+    mnt/current 2>err
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 1
+  mkdir mnt/current
+  go_on faults renameat2 1
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "atomic-swap: 'mnt/current' is a directory, not a symbolic link; not replaced"
+  assert [ -d mnt/current ] && refute [ -L mnt/current ]
+  assert_no_leftovers mnt
+}
+
 # --- --no-clobber ----------------------------------------------------------
 
 @test "--no-clobber: moves SRC to an absent DST" {
