@@ -2049,6 +2049,17 @@ main (int argc, char **argv)
   if (n_operands > 2)
     usage_error ("extra operand %s", quoteaf (argv[optind + 2]));
   char const *first = argv[optind], *second = argv[optind + 1];
+  /* A symlink's TARGET is any text; the names to change are checked,
+     with --check-fs too when both are given: the names the form
+     refuses ('.', '/') are refused before any report.  One operand
+     alone is only a path whose filesystem to examine ('.': the
+     current directory's).  */
+  if (second)
+    {
+      if (opt.form != FORM_SYMLINK)
+        check_operand (first);
+      check_operand (second);
+    }
   if (check_fs)
     {
       /* -s TARGET LINK: TARGET is text for the link, never looked up
@@ -2059,10 +2070,6 @@ main (int argc, char **argv)
         check_target (first);
       return fs_explain_operands (n_operands - skip, argv + optind + skip);
     }
-  /* A symlink's TARGET is any text; the names to change are checked.  */
-  if (opt.form != FORM_SYMLINK)
-    check_operand (first);
-  check_operand (second);
   /* A message into a pipe whose reader has gone must not make our
      status 141 (write_out checks standard output itself).  */
   ignore_pipe_signal ();

@@ -1814,6 +1814,31 @@ Try 'atomic-swap --help' for more information."
   assert_equal "${#lines[@]}" 2
 }
 
+@test "--check-fs with both operands refuses a '.' or '/' the form refuses; one operand alone is the path to examine" {
+  run atomic-swap --check-fs . x
+  assert_equal "$status" 2
+  assert_output "atomic-swap: invalid operand '.': its last component is '.' or '..', not a name to work on
+Try 'atomic-swap --help' for more information."
+  run atomic-swap -s --check-fs target /
+  assert_equal "$status" 2
+  assert_output "atomic-swap: invalid operand '/': it names the root directory, not an entry in a directory
+Try 'atomic-swap --help' for more information."
+  run atomic-swap -n --check-fs x ..
+  assert_equal "$status" 2
+  assert_line --index 0 "atomic-swap: invalid operand '..': its last component is '.' or '..', not a name to work on"
+  # -s's TARGET is text, never a name to change.
+  run atomic-swap -s --check-fs . current
+  assert_success
+  assert_line --index 0 --regexp "^current: "
+  # Alone, '.' and '/' name the filesystem to examine.
+  run atomic-swap --check-fs .
+  assert_success
+  assert_line --index 0 --regexp "^\.: "
+  run atomic-swap -s --check-fs /
+  assert_success
+  assert_line --index 0 --regexp "^/: "
+}
+
 # --- signals -------------------------------------------------------------------------
 
 # Run atomic-swap ARGS... stopped just before its first renameat2, with
