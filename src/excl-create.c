@@ -75,6 +75,10 @@ struct unready
 {
   char const *why;
   int errnum;
+  /* No temporary could be made because FILE's directory may not be
+     written (EACCES, EPERM): a stale FILE is then not ours to replace,
+     as one we may not rename away is not.  */
+  bool dir_denied;
 };
 
 struct options
@@ -912,6 +916,30 @@ report_unreleased (char const *file, char const *lock_shown, bool gone)
            quoteaf_n (0, lock_shown), quoteaf_n (1, file));
 }
 
+/* FILE, judged stale in *J, cannot be replaced: ERRNUM (EACCES or
+   EPERM) says we may not write its directory.  Judge it again, open,
+   so that it is kept as not ours (status 1, and -w waits for it to
+   change) as remove_stale keeps one it may not rename away.  Return as
+   take_over_if_stale.  */
+static int
+keep_not_ours (struct parent_dir const *parent, char const *file,
+               int errnum, struct judgement *j)
+{
+  int judged_fd;
+  int status = judge_existing (parent, file, j, &judged_fd);
+  if (status == 0 && j->verdict == VERDICT_DEAD)
+    {
+      judge_not_ours (parent, judged_fd, errnum, j);
+      j->judged_fd = judged_fd;
+      return 0;
+    }
+  if (judged_fd >= 0)
+    close (judged_fd);
+  if (status == 0 && j->verdict == VERDICT_GONE)
+    return -1;
+  return status;
+}
+
 /* FILE exists and --replace-stale is given.  Judge FILE; if its process
    is gone, take the takeover lock, judge again, and remove FILE -- but
    keep it if UNREADY (when not NULL) says the new content is not
@@ -936,6 +964,8 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return 0;
   /* Nothing could replace it: the stale FILE stays, rather than be
      removed and leave no FILE at all.  */
+  if (unready && unready->dir_denied)
+    return keep_not_ours (parent, file, unready->errnum, j);
   if (unready && unready->why)
     {
       error (0, unready->errnum, "cannot replace the stale %s (%s): %s",
@@ -1557,7 +1587,7 @@ renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
       return EXIT_SYSERR;
     }
   struct options from = content_from (opt, *fd);
-  struct unready unready = { NULL, 0 };
+  struct unready unready = { NULL, 0, false };
   int status = complete_temp (new_fd, NULL, parent, file, &from, &unready);
   if (status != EXIT_DONE)
     return status;
@@ -1628,7 +1658,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   for (;;)
     {
       struct temp_name temp;
-      struct unready unready = { NULL, 0 };
+      struct unready unready = { NULL, 0, false };
       int fd = -1;
       if (unnamed)
         {
@@ -1652,6 +1682,7 @@ create_with_content (struct parent_dir *parent, char const *file,
           int err = errno;
           unready.why = "cannot make a temporary for its content";
           unready.errnum = err;
+          unready.dir_denied = err == EACCES || err == EPERM;
           if (!file_exists (parent))
             {
               error (0, err, "cannot create %s", quoteaf (file));

@@ -708,6 +708,37 @@ waits_as_nobody() {
   [ "$(head -n 1 pub/d.pid)" != "$dead" ]
 }
 
+@test "--replace-stale: a stale pid file in a directory the caller may not write is kept: status 1, as in a sticky one" {
+  require_root
+  require_setpriv
+  chmod o+x "$BATS_TEST_TMPDIR"
+  # nobody may not write shut: no temporary for the new content can be
+  # made there, nor the stale file renamed away.  It is not nobody's to
+  # replace, as another user's in a sticky directory is not: status 1,
+  # not the system error (3) it was.
+  mkdir -m 755 shut
+  local dead
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >shut/d.pid
+  run as_nobody excl-create --pid --replace-stale shut/d.pid
+  assert_failure 1
+  assert_output "excl-create: cannot create 'shut/d.pid': File exists (process $dead is gone, but the file cannot be replaced: Permission denied)"
+  assert_equal "$(head -n 1 shut/d.pid)" "$dead"
+  assert_equal "$(ls -A shut)" d.pid
+  # -w waits for it to change, as for one in a sticky directory; once
+  # it is gone, nobody still may not create it there.
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    excl-create -w 10s --pid --replace-stale shut/d.pid 2>err &
+  local waiter=$!
+  wait_until sleeps_in_poll "$waiter"
+  rm shut/d.pid
+  status=0
+  wait "$waiter" || status=$?
+  assert_equal "$status" 3
+  assert_equal "$(cat err)" "excl-create: cannot create 'shut/d.pid': Permission denied"
+  assert_equal "$(ls -A shut)" ""
+}
+
 @test "--replace-stale -w: a stale file not ours, replaced in one step, is judged anew" {
   local dead owner
   stale_not_nobodys
