@@ -678,6 +678,21 @@ waits_as_nobody() {
   wait_until sleeps_in_poll "$waiter"
 }
 
+# A stale pid file in directory DIR, made with mode MODE, that nobody
+# may not replace: --replace-stale as nobody keeps it, status 1, with
+# a message that ends in WHY, and DIR holds it alone.  Sets dead.
+stale_pid_kept_for_nobody() {
+  local dir=$1 mode=$2 why=$3
+  mkdir -m "$mode" "$dir"
+  dead=$(dead_pid)
+  pid_record "$dead" 1 >"$dir/d.pid"
+  run as_nobody excl-create --pid --replace-stale "$dir/d.pid"
+  assert_failure 1
+  assert_output "excl-create: cannot create '$dir/d.pid': File exists (process $dead is gone, but $why)"
+  assert_equal "$(head -n 1 "$dir/d.pid")" "$dead"
+  assert_equal "$(ls -A "$dir")" d.pid
+}
+
 @test "--replace-stale: another user's stale pid file in a sticky directory is kept: status 1, as a file that cannot be read" {
   require_root
   require_setpriv
@@ -685,15 +700,8 @@ waits_as_nobody() {
   # Like /tmp: only a file's owner (or root) may rename it away.  Before,
   # that EPERM was status 3, a system error, though FILE exists and
   # nothing is broken: it is only not ours to replace.
-  mkdir -m 1777 pub
   local dead
-  dead=$(dead_pid)
-  pid_record "$dead" 1 >pub/d.pid
-  run as_nobody excl-create --pid --replace-stale pub/d.pid
-  assert_failure 1
-  assert_output "excl-create: cannot create 'pub/d.pid': File exists (process $dead is gone, but the file is another user's in a sticky directory, so only its owner may replace it)"
-  assert_equal "$(head -n 1 pub/d.pid)" "$dead"
-  assert_equal "$(ls -A pub)" d.pid
+  stale_pid_kept_for_nobody pub 1777 "the file is another user's in a sticky directory, so only its owner may replace it"
   # -q: no message, the same status.
   run as_nobody excl-create -q --pid --replace-stale pub/d.pid
   assert_failure 1
@@ -716,15 +724,8 @@ waits_as_nobody() {
   # made there, nor the stale file renamed away.  It is not nobody's to
   # replace, as another user's in a sticky directory is not: status 1,
   # not the system error (3) it was.
-  mkdir -m 755 shut
   local dead
-  dead=$(dead_pid)
-  pid_record "$dead" 1 >shut/d.pid
-  run as_nobody excl-create --pid --replace-stale shut/d.pid
-  assert_failure 1
-  assert_output "excl-create: cannot create 'shut/d.pid': File exists (process $dead is gone, but the file cannot be replaced: Permission denied)"
-  assert_equal "$(head -n 1 shut/d.pid)" "$dead"
-  assert_equal "$(ls -A shut)" d.pid
+  stale_pid_kept_for_nobody shut 755 "the file cannot be replaced: Permission denied"
   # -w waits for it to change, as for one in a sticky directory; once
   # it is gone, nobody still may not create it there.
   setpriv --reuid=65534 --regid=65534 --clear-groups \
