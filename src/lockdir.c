@@ -271,7 +271,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees (each\n\
                           LOCK's, with --status), and exit: COMMAND is\n\
-                          not run\n\
+                          not run; LOCK alone may be '.' or '/', a\n\
+                          directory to examine\n\
 ", stdout);
   etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
@@ -2241,12 +2242,18 @@ check_usage (struct options const *opt, char **operands, bool with_command,
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quoteaf (operands[1]));
   /* --list takes a directory, which may well be '.'; an etcd lock's name
-     is no path (etcd_lockdir checks it).  */
+     is no path (etcd_lockdir checks it).  With --check-fs, LOCK alone
+     is only the path whose filesystem to examine ('.': the current
+     directory's), as in the other tools; with a COMMAND or more LOCKs,
+     what the form refuses is refused before any report, as
+     atomic-swap's --check-fs does with both its operands.  */
+  bool examined_alone = check_fs && !with_command && !operands[1];
   if (opt->mode != MODE_LIST && !opt->etcd.endpoints)
     for (char **lock = operands;
          *lock && (lock == operands || opt->mode == MODE_STATUS); lock++)
       {
-        check_operand (*lock);
+        if (!examined_alone)
+          check_operand (*lock);
         if (descriptor_idiom (*lock))
           usage_error ("lockdir locks names, not file descriptors: %s would "
                        "be a lock named %s in the current directory (write "

@@ -1854,6 +1854,39 @@ count_wakeups() {
   [ ! -e A ]
 }
 
+@test "--check-fs examines '.', '..' or '/' given alone as LOCK; with a COMMAND or more LOCKs, refuses it as the form does" {
+  # Before, 'lockdir --check-fs .' was a usage error, while the other
+  # tools' --check-fs . examine the current directory's filesystem.
+  local dir
+  for dir in . .. /; do
+    run lockdir --check-fs "$dir"
+    assert_success
+    assert_line --index 0 --regexp "^$dir: [a-z0-9.]+ \("
+    run lockdir --status --check-fs "$dir"
+    assert_success
+    assert_line --index 0 --regexp "^$dir: [a-z0-9.]+ \("
+  done
+  # The forms that would take '.' as a LOCK beside something else
+  # refuse it, before any report, as atomic-swap --check-fs . x does.
+  local said="lockdir: invalid operand '.': its last component is '.' or '..', not a name to work on
+Try 'lockdir --help' for more information."
+  run lockdir --check-fs . touch ran
+  assert_equal "$status" 2
+  assert_output "$said"
+  run lockdir --check-fs -c 'touch ran' .
+  assert_equal "$status" 2
+  assert_output "$said"
+  run lockdir --status --check-fs . L
+  assert_equal "$status" 2
+  assert_output "$said"
+  # Acquiring still refuses '.' as a LOCK.
+  run lockdir -n .
+  assert_equal "$status" 2
+  assert_output "$said"
+  [ ! -e ran ]
+  [ -z "$(ls -A)" ]
+}
+
 @test "--check-fs with --json (--status, --list, --break) is a usage error: it has no JSON form, and printed text" {
   local form
   for form in --status --list --break; do
