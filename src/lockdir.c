@@ -265,7 +265,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           it gets LOCK and how long it waited, each stale\n\
                           lock it breaks (one broken before lockdir then\n\
                           fails is said without -v too), and each signal\n\
-                          --max-runtime and -k send\n\
+                          --max-runtime and -k send; with --break, whose\n\
+                          holding it ended (not with -u, --renew,\n\
+                          --status or --list)\n\
   -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
@@ -2303,6 +2305,10 @@ check_usage (struct options const *opt, char **operands, bool with_command,
   char const *unused = acquiring_only_option (opt);
   if (unused && opt->mode != MODE_ACQUIRE)
     usage_error ("%s goes with acquiring", unused);
+  /* -v says what acquiring does, and what --break ends; -u, --renew,
+     --status and --list would drop it without a word.  */
+  if (opt->verbose && opt->mode != MODE_ACQUIRE && opt->mode != MODE_BREAK)
+    usage_error ("--verbose goes with acquiring or --break");
 }
 
 /* Is this a script form: taking, releasing (-u) or renewing a lock

@@ -3157,6 +3157,34 @@ Try 'lockdir --help' for more information."
   lockdir -u L
 }
 
+@test "-v is a usage error with --status, --list, -u and --renew, which it changed nothing in; with --break it names the holding ended" {
+  # 'lockdir --status -v L' said nothing more, and -u -v released in
+  # silence.
+  lockdir L
+  local before form
+  before=$(cat L/owner.*)
+  for form in --status --list -u --release --renew; do
+    for opt in -v --verbose; do
+      run lockdir $form $opt L
+      assert_equal "$status" 2
+      assert_output "lockdir: --verbose goes with acquiring or --break
+Try 'lockdir --help' for more information."
+    done
+  done
+  # With --etcd as well, before any request.
+  run lockdir --etcd=http://127.0.0.1:9 -v -u L
+  assert_equal "$status" 2
+  assert_output --partial "lockdir: --verbose goes with acquiring or --break"
+  # Held as before.
+  assert_equal "$(cat L/owner.*)" "$before"
+  run --separate-stderr lockdir -v --break L
+  assert_success
+  assert_equal "${#stderr_lines[@]}" 1
+  [[ ${stderr_lines[0]} == "lockdir: broke lock 'L' held by pid "* ]] ||
+    fail "$stderr"
+  [ ! -e L ]
+}
+
 @test "lockdir -n 9 (flock's descriptor idiom) is refused: lockdir locks names" {
   run lockdir -n 9
   assert_usage_error lockdir
