@@ -488,9 +488,10 @@ print_owner (char const *lock, struct dirlock_owner const *owner,
     fputs ("}\n", stdout);
 }
 
-/* The holder that speaks for HOLDERS (at least one) in JSON: the first
-   live one, or the first if all are stale, so that the object's
-   "stale" is true only when the lock is.  */
+/* The holder that speaks for HOLDERS (at least one) in --status
+   --json's object and in print_summary's line: the first live one, or
+   the first if all are stale, so that what is said of the lock is
+   stale only when the lock is.  */
 static struct dirlock_owner const *
 lead_holder (struct dirlock_holders const *holders)
 {
@@ -509,12 +510,14 @@ static void
 print_status (char const *lock, struct dirlock_holders const *holders,
               struct dirlock_owner const *waiters, size_t queued, bool json)
 {
-  if (holders->count && json)
-    print_owner_start (lock, lead_holder (holders),
-                       lead_holder (holders)->stale, true);
-  else if (holders->count)
-    print_owner_start (lock, &holders->owner[0], holders->owner[0].stale,
-                       false);
+  if (holders->count)
+    {
+      /* The text gives every holder's record in turn, the first
+         first.  */
+      struct dirlock_owner const *owner = (json ? lead_holder (holders)
+                                           : &holders->owner[0]);
+      print_owner_start (lock, owner, owner->stale, json);
+    }
   else if (json)
     {
       fputs ("{\"lock\":", stdout);
