@@ -1853,6 +1853,7 @@ judge_holders (struct dirlock *lock, int lock_fd,
     if (held_by_self (&h->owner[i], &lock->self))
       {
         /* Waiting would be waiting for ourselves.  */
+        lock->held_by_pid = h->owner[i].pid;
         errno = EDEADLK;
         return -1;
       }
@@ -2368,6 +2369,7 @@ start_acquiring (struct dirlock *lock)
   lock->held_record.slot = lock->held_dir.slot = -1;
   lock->signals_held = false;
   lock->dir_left_errno = 0;
+  lock->held_by_pid = 0;
   lock->temps_left = (struct dirlock_temps_left) { 0 };
 }
 

@@ -209,6 +209,10 @@ struct dirlock
      (returned -1) after finding LOCK empty (a holding ended, perhaps
      the stale one it ended) and unable to remove it: LOCK stays so.  */
   int dir_left_errno;
+  /* Set by an acquisition that failed with EDEADLK: the pid of the
+     holding that is the owner's already (the owner's own, or that of
+     the lockdir whose COMMAND the owner is).  */
+  pid_t held_by_pid;
   /* The temporaries that an acquisition could not remove (a lost race,
      a record that could not be written): the caller reports them with
      dirlock_warn_temps_left after its own message, whatever the
@@ -250,8 +254,9 @@ struct dirlock_config
    Return 0 when held, 1 when still busy at the deadline, -1 on error
    with errno set (ENOTDIR or ENOTEMPTY: PATH exists and is not a
    lock; EDEADLK: the owner already holds it, or the holder's child is
-   the owner, so waiting would never end; EOWNERDEAD: the owner, another
-   process, exited while we waited).  Prints nothing.  */
+   the owner, so waiting would never end, LOCK->held_by_pid the
+   holder's pid; EOWNERDEAD: the owner, another process, exited while
+   we waited).  Prints nothing.  */
 int dirlock_acquire (struct dirlock *lock, char const *path,
                      struct timespec deadline);
 

@@ -1364,28 +1364,14 @@ script_owner (void)
   return script > 1 && process_reads (script, &out) ? script : parent;
 }
 
-/* Say that LOCK_NAME is held already by OWNER_PID (or as its parent),
-   so that waiting for it would never end.  Of a shared holding, name
-   that holder, not whichever record comes first.  */
+/* Say that LOCK_NAME is held already by HOLDER_PID, for the same
+   owner or as its parent, so that waiting for it would never end.  */
 static void
-report_held_by_self (char const *lock_name, pid_t owner_pid)
+report_held_by_self (char const *lock_name, pid_t holder_pid)
 {
-  struct dirlock_holders holders = { 0 };
-  if (dirlock_read_holders (lock_name, &holders) == 0)
-    {
-      struct dirlock_owner const *holder = &holders.owner[0];
-      for (size_t i = 0; i < holders.count; i++)
-        if (holders.owner[i].pid == owner_pid
-            || holders.owner[i].child_pid == owner_pid)
-          {
-            holder = &holders.owner[i];
-            break;
-          }
-      error (0, 0, "%s is already held by pid %ld, for the same owner "
-             "or as our parent: waiting would never end",
-             quoteaf (lock_name), (long) holder->pid);
-    }
-  dirlock_holders_free (&holders);
+  error (0, 0, "%s is already held by pid %ld, for the same owner "
+         "or as our parent: waiting would never end",
+         quoteaf (lock_name), (long) holder_pid);
 }
 
 /* Acquire LOCK, then run COMMAND (ARGV) or, without one, leave LOCK
@@ -1436,8 +1422,7 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   if (r < 0 && errno == EDEADLK)
     {
       if (!opt->quiet)
-        report_held_by_self (lock_name, (config.owner_pid
-                                         ? config.owner_pid : getpid ()));
+        report_held_by_self (lock_name, lock.held_by_pid);
       dirlock_warn_temps_left (&lock.temps_left);
       return busy_status;
     }
