@@ -2286,7 +2286,7 @@ check_usage (struct options const *opt, char **operands, bool with_command,
     usage_error ("--owner-pid cannot be used with a COMMAND: lockdir "
                  "itself owns the lock while COMMAND runs");
   if (opt->print_token && (with_command || opt->mode != MODE_ACQUIRE))
-    usage_error ("--print-token goes with the form without COMMAND");
+    usage_error ("--print-token goes with acquiring without COMMAND");
   if (opt->owner_pid && opt->mode != MODE_ACQUIRE
       && opt->mode != MODE_RELEASE && opt->mode != MODE_RENEW)
     usage_error ("--owner-pid goes with acquiring, --release or --renew");

@@ -1943,8 +1943,30 @@ Try 'lockdir --help' for more information."
     assert_equal "$status" 2
     assert_equal "$output" "$one"
   done
-  assert_equal "$one" "lockdir: --print-token goes with the form without COMMAND
+  assert_equal "$one" "lockdir: --print-token goes with acquiring without COMMAND
 Try 'lockdir --help' for more information."
+}
+
+@test "--print-token with -u, --renew, --break, --status, --list or a COMMAND says it goes with acquiring without COMMAND" {
+  # It said "goes with the form without COMMAND", which -u L, --status
+  # L and the others are.
+  lockdir L
+  local form
+  for form in -u --renew --break --status --list; do
+    run lockdir $form --print-token L
+    assert_equal "$status" 2
+    assert_output "lockdir: --print-token goes with acquiring without COMMAND
+Try 'lockdir --help' for more information."
+  done
+  run lockdir --print-token L2 true
+  assert_equal "$status" 125
+  assert_output "lockdir: --print-token goes with acquiring without COMMAND
+Try 'lockdir --help' for more information."
+  # L is held as before; L2 was never taken.
+  run lockdir --status L
+  assert_success
+  [ ! -e L2 ]
+  lockdir -u L
 }
 
 @test "no temporaries are left, whatever happened" {
