@@ -1969,6 +1969,23 @@ Try 'lockdir --help' for more information."
   lockdir -u L
 }
 
+@test "-u or --renew run by the COMMAND of the lockdir that holds LOCK says so: it is released when COMMAND exits" {
+  # It said only "it is held by pid N on HOST, not by pid M", of the
+  # lockdir that runs it.
+  run lockdir L sh -c 'lockdir -u L; echo "u $? $$ $PPID"; lockdir --renew L; echo "renew $? $$"; lockdir --status L >/dev/null; echo "held $?"'
+  assert_success
+  local command_pid holder_pid
+  command_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 \([0-9]*\) .*/\1/p')
+  holder_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 [0-9]* \([0-9]*\)$/\1/p')
+  [ -n "$command_pid" ] && [ -n "$holder_pid" ] || fail "$output"
+  assert_line --index 0 "lockdir: cannot release 'L': it is held by lockdir, pid $holder_pid, for its COMMAND, pid $command_pid here, and released when that exits"
+  assert_line --index 2 "lockdir: cannot renew 'L': it is held by lockdir, pid $holder_pid, for its COMMAND, pid $command_pid here, and released when that exits"
+  assert_line --index 3 "renew 1 $command_pid"
+  # Held while COMMAND ran; released when it exited.
+  assert_line --index 4 "held 0"
+  [ "$(ls -A)" = L.last ]
+}
+
 @test "no temporaries are left, whatever happened" {
   lockdir L true
   make_dead_lock L
