@@ -2255,6 +2255,9 @@ check_usage (struct options const *opt, char **operands, bool with_command,
      what the form refuses is refused before any report, as
      atomic-swap's --check-fs does with both its operands.  */
   bool examined_alone = check_fs && !with_command && !operands[1];
+  /* '' names no directory either: the usage error it is everywhere.  */
+  if (opt->mode == MODE_LIST && !*operands[0])
+    check_operand (operands[0]);
   if (opt->mode != MODE_LIST && !opt->etcd.endpoints)
     for (char **lock = operands;
          *lock && (lock == operands || opt->mode == MODE_STATUS); lock++)

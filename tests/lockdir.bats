@@ -1930,6 +1930,24 @@ Try 'lockdir --help' for more information."
 Try 'lockdir --help' for more information."
 }
 
+@test "--list '' is the usage error '' is everywhere else, not \"No such file or directory\"" {
+  # It was status 3, "cannot list the locks in '': No such file or
+  # directory", while 'lockdir --check-fs --list ""' was a usage error.
+  run lockdir --list ''
+  assert_equal "$status" 2
+  assert_output "lockdir: invalid operand '': empty name
+Try 'lockdir --help' for more information."
+  run lockdir --list --json -- ''
+  assert_equal "$status" 2
+  assert_line --index 0 "lockdir: invalid operand '': empty name"
+  # '.' is a directory to list.
+  lockdir L
+  run lockdir --list .
+  assert_success
+  assert_output --regexp "^L: held by pid [0-9]+ "
+  lockdir -u L
+}
+
 @test "--status with several LOCKs takes them for LOCKs, not a COMMAND: --max-runtime is refused, --owner-pid and --print-token as with one" {
   # The second LOCK was taken for a COMMAND: --max-runtime was then
   # ignored (status 1, the locks listed), and the others named COMMAND.
