@@ -268,7 +268,10 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           --max-runtime and -k send; with --break, whose\n\
                           holding it ended (not with -u, --renew,\n\
                           --status or --list)\n\
-  -q, --quiet           no message when LOCK is busy, no filesystem warning\n\
+  -q, --quiet           no message when LOCK is busy or not held (-u,\n\
+                          --renew, --break), nor when it was broken or\n\
+                          COMMAND was stopped while it ran; no filesystem\n\
+                          warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees (each\n\

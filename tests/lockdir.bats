@@ -2004,6 +2004,27 @@ Try 'lockdir --help' for more information."
   [ "$(ls -A)" = L.last ]
 }
 
+@test "-q silences what --help says it does: busy, and not held with -u, --renew and --break" {
+  # --help said only "no message when LOCK is busy".
+  lockdir --help | tr -s ' \n' '  ' |
+    grep -Fq -- "-q, --quiet no message when LOCK is busy or not held (-u, --renew, --break)," ||
+    fail "$(lockdir --help | grep -A3 -- --quiet)"
+  local form
+  for form in -u --renew --break; do
+    run lockdir -q $form L
+    assert_failure 1
+    assert_output ''
+  done
+  lockdir L
+  run lockdir -q -n L true
+  assert_failure 75
+  assert_output ''
+  # Held by our caller, not by the sh below: not held for -u there.
+  run sh -c 'lockdir -q -u L; echo $?'
+  assert_output 1
+  lockdir -u L
+}
+
 @test "no temporaries are left, whatever happened" {
   lockdir L true
   make_dead_lock L
