@@ -75,11 +75,22 @@ struct unready
 {
   char const *why;
   int errnum;
-  /* No temporary could be made because FILE's directory may not be
-     written (EACCES, EPERM): a stale FILE is then not ours to replace,
-     as one we may not rename away is not.  */
-  bool dir_denied;
 };
+
+/* The WHY of a struct unready when no temporary could be made.  */
+static char const no_temp[] = "cannot make a temporary for its content";
+
+/* Whether UNREADY says no temporary could be made because FILE's
+   directory may not be written (EACCES, EPERM): a stale FILE is then
+   not ours to replace, as one we may not rename away is not.  The
+   same errors from writing the content say nothing of the
+   directory.  */
+static bool
+dir_denied (struct unready const *unready)
+{
+  return (unready->why == no_temp
+          && (unready->errnum == EACCES || unready->errnum == EPERM));
+}
 
 struct options
 {
@@ -964,7 +975,7 @@ take_over_if_stale (struct parent_dir const *parent, char const *file,
     return 0;
   /* Nothing could replace it: the stale FILE stays, rather than be
      removed and leave no FILE at all.  */
-  if (unready && unready->dir_denied)
+  if (unready && dir_denied (unready))
     return keep_not_ours (parent, file, unready->errnum, j);
   if (unready && unready->why)
     {
@@ -1587,7 +1598,7 @@ renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
       return EXIT_SYSERR;
     }
   struct options from = content_from (opt, *fd);
-  struct unready unready = { NULL, 0, false };
+  struct unready unready = { NULL, 0 };
   int status = complete_temp (new_fd, NULL, parent, file, &from, &unready);
   if (status != EXIT_DONE)
     return status;
@@ -1658,7 +1669,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   for (;;)
     {
       struct temp_name temp;
-      struct unready unready = { NULL, 0, false };
+      struct unready unready = { NULL, 0 };
       int fd = -1;
       if (unnamed)
         {
@@ -1680,9 +1691,8 @@ create_with_content (struct parent_dir *parent, char const *file,
              the answer, as O_EXCL would give it: status 1, or wait
              with -w.  */
           int err = errno;
-          unready.why = "cannot make a temporary for its content";
+          unready.why = no_temp;
           unready.errnum = err;
-          unready.dir_denied = err == EACCES || err == EPERM;
           if (!file_exists (parent))
             {
               error (0, err, "cannot create %s", quoteaf (file));
