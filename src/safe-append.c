@@ -120,6 +120,8 @@ struct appender
   struct options const *opt;
   int fd;
   struct stat st;           /* FD's status when it was opened */
+  struct stat const *in_st; /* standard input's status, when the records
+                               come from it; else NULL */
   bool fifo;                /* writes of at most PIPE_BUF are atomic */
   bool follow_name;         /* reopen FILE by name after a rotation */
   bool by_symlink;          /* FILE's name was a symbolic link when the
@@ -732,8 +734,8 @@ static int open_file (char const *file, uintmax_t record,
                       struct options const *opt, struct stat *st,
                       bool *by_descriptor, bool *by_symlink);
 static bool refuse_own_stream (char const *file, struct stat const *st,
-                               bool reads_input, bool tee, bool rotated,
-                               uintmax_t record);
+                               struct stat const *in_st, bool tee,
+                               bool rotated, uintmax_t record);
 
 /* Report that FILE cannot be appended to, because of WHY (a phrase, or
    NULL) and ERRNUM (or 0).  RECORD is the number of the record that
@@ -1067,8 +1069,8 @@ follow_name (struct appender *app, uintmax_t record)
     }
   /* Refused as at the start (safe_append): the new FILE may be the
      file standard input or standard output is.  */
-  if (refuse_own_stream (app->file, &st, !app->opt->content, app->tee,
-                         true, record))
+  if (refuse_own_stream (app->file, &st, app->in_st, app->tee, true,
+                         record))
     {
       close (fd);
       return false;
@@ -1946,12 +1948,15 @@ explain_filesystem (char **operand)
 }
 
 /* Set up APP to append to FILE, open on FD, whose status is *ST.
-   BY_DESCRIPTOR tells that FILE led through a link in /proc.  APP
+   IN_ST is standard input's status, when the records come from it,
+   else NULL.  BY_DESCRIPTOR tells that FILE led through a link in
+   /proc.  APP
    takes *TRAIL, FILE's name traced before it was opened, or frees
    it.  */
 static void
 appender_init (struct appender *app, char const *file, int fd,
-               struct stat const *st, bool by_descriptor, bool by_symlink,
+               struct stat const *st, struct stat const *in_st,
+               bool by_descriptor, bool by_symlink,
                struct proc_trail *trail, struct options const *opt)
 {
   memset (app, 0, sizeof *app);
@@ -1959,6 +1964,7 @@ appender_init (struct appender *app, char const *file, int fd,
   app->opt = opt;
   app->fd = fd;
   app->st = *st;
+  app->in_st = in_st;
   app->by_symlink = by_symlink;
   app->fifo = S_ISFIFO (st->st_mode);
   /* A link in /proc names a descriptor, not a file: a rotation cannot
@@ -2020,34 +2026,41 @@ appender_free (struct appender *app)
   trail_free (&app->trail);
 }
 
-/* Is FD FILE itself (whose status is *ST)?  Standard input that is:
-   appending would never end.  A FIFO or pipe (/dev/stdin) would give
-   back every record written to it, and its open write end would keep
-   the end of input from ever coming.  Standard output that is, with
-   --tee: the copy would go into FILE a second time -- and where not
-   opened with O_APPEND ('>FILE'), at its own offset, over the records
-   of every writer.  */
+/* Is a stream whose status is *STREAM_ST FILE itself (whose status is
+   *ST)?  Standard input that is: appending would never end.  A FIFO
+   or pipe (/dev/stdin) would give back every record written to it,
+   and its open write end would keep the end of input from ever
+   coming.  Standard output that is, with --tee: the copy would go
+   into FILE a second time -- and where not opened with O_APPEND
+   ('>FILE'), at its own offset, over the records of every writer.  */
 static bool
-is_target (int fd, struct stat const *st)
+is_target (struct stat const *stream_st, struct stat const *st)
 {
-  struct stat fd_st;
-  return (fstat (fd, &fd_st) == 0
-          && (S_ISREG (fd_st.st_mode) || S_ISFIFO (fd_st.st_mode))
-          && SAME_INODE (fd_st, *st));
+  return ((S_ISREG (stream_st->st_mode) || S_ISFIFO (stream_st->st_mode))
+          && SAME_INODE (*stream_st, *st));
+}
+
+/* Is standard output FILE itself (whose status is *ST)?  */
+static bool
+output_is_target (struct stat const *st)
+{
+  struct stat out_st;
+  return fstat (STDOUT_FILENO, &out_st) == 0 && is_target (&out_st, st);
 }
 
 /* Refuse FILE, whose status is *ST, if it is the file standard input
-   is (READS_INPUT: the records come from it) or, with TEE, the file
-   standard output is (is_target): say so, and return true.  ROTATED:
-   FILE was opened again after a rotation (follow_name), before RECORD
-   (or 0); else it was opened at the start (safe_append).  */
+   is (IN_ST, its status, is not NULL: the records come from it) or,
+   with TEE, the file standard output is (is_target): say so, and
+   return true.  ROTATED: FILE was opened again after a rotation
+   (follow_name), before RECORD (or 0); else it was opened at the start
+   (safe_append).  */
 static bool
 refuse_own_stream (char const *file, struct stat const *st,
-                   bool reads_input, bool tee, bool rotated,
+                   struct stat const *in_st, bool tee, bool rotated,
                    uintmax_t record)
 {
-  bool input_is_file = reads_input && is_target (STDIN_FILENO, st);
-  if (!input_is_file && !(tee && is_target (STDOUT_FILENO, st)))
+  bool input_is_file = in_st && is_target (in_st, st);
+  if (!input_is_file && !(tee && output_is_target (st)))
     return false;
   if (rotated)
     report_cannot_append (file, record, 0,
@@ -2067,15 +2080,17 @@ refuse_own_stream (char const *file, struct stat const *st,
 /* Why standard input cannot be read at all, or 0: it is closed
    (xstdopen put /dev/full, write-only, in its place) or a directory.
    Asked before FILE is opened, so that such input does not create
-   FILE.  */
+   FILE.  Set *IN_ST to its status, for refuse_own_stream (all zero,
+   which is no file's, if it cannot be had).  */
 static int
-input_unreadable (void)
+input_unreadable (struct stat *in_st)
 {
-  struct stat st;
   int flags = fcntl (STDIN_FILENO, F_GETFL);
   if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY)
     return EBADF;
-  if (fstat (STDIN_FILENO, &st) == 0 && S_ISDIR (st.st_mode))
+  if (fstat (STDIN_FILENO, in_st) != 0)
+    memset (in_st, 0, sizeof *in_st);
+  if (S_ISDIR (in_st->st_mode))
     return EISDIR;
   return 0;
 }
@@ -2085,7 +2100,10 @@ safe_append (char const *file, struct options const *opt)
 {
   struct stat st;
   bool by_descriptor, by_symlink;
-  int input_errno = opt->content ? 0 : input_unreadable ();
+  /* Standard input's status, when the records come from it.  */
+  struct stat in_st_buf;
+  struct stat const *in_st = opt->content ? NULL : &in_st_buf;
+  int input_errno = in_st ? input_unreadable (&in_st_buf) : 0;
   if (input_errno)
     {
       error (0, input_errno, "cannot append to %s: cannot read standard "
@@ -2109,7 +2127,7 @@ safe_append (char const *file, struct options const *opt)
       trail_free (&trail);
       return EXIT_SYSERR;
     }
-  if (refuse_own_stream (file, &st, !opt->content, opt->tee, false, 0))
+  if (refuse_own_stream (file, &st, in_st, opt->tee, false, 0))
     {
       close (fd);
       trail_free (&trail);
@@ -2117,8 +2135,8 @@ safe_append (char const *file, struct options const *opt)
     }
 
   struct appender app;
-  appender_init (&app, file, fd, &st, by_descriptor, by_symlink, &trail,
-                 opt);
+  appender_init (&app, file, fd, &st, in_st, by_descriptor, by_symlink,
+                 &trail, opt);
   bool ok = (opt->content
              ? append_text (&app, opt->content)
              : append_stream (&app, STDIN_FILENO));

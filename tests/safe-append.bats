@@ -1855,9 +1855,9 @@ append_across_pid_reuse() {
   # Before, FILE's name was traced after FILE was opened: the process
   # FILE was opened through, ended in between and its pid given to a
   # new one, was taken for the new one, whose directory was then
-  # followed as FILE rotated.  strace holds safe-append at its second
-  # look at its input (the first, before the open, asks whether it is
-  # a directory), just after the open, while that happens.
+  # followed as FILE rotated.  strace holds safe-append at its first
+  # look at FILE through the descriptor it opened, just after the
+  # open, while that happens.
   require_root
   command -v unshare >/dev/null || skip "unshare is not installed"
   command -v strace >/dev/null || skip "strace is not installed"
@@ -1868,10 +1868,10 @@ append_across_pid_reuse() {
   mkdir d e
   mkfifo in
   run unshare --pid --fork --mount-proc bash -c '
-    # True once the tracee is stopped entering the delayed fstat of its
-    # input (fd 0).  The fd matters: every system call stops it for a
-    # moment, and the newfstatat calls before it (the loader'"'"'s, the
-    # look-up of FILE'"'"'s directories) are not held.
+    # True once the tracee is stopped entering the delayed fstat of
+    # d/log, open.  The descriptor matters: every system call stops it
+    # for a moment, and the newfstatat calls before it (the loader'"'"'s,
+    # the look-up of FILE'"'"'s directories) are not held.
     held() {
       local state call fd
       # children ends without a newline: read then fails, having read.
@@ -1880,13 +1880,14 @@ append_across_pid_reuse() {
       [ -n "$pid" ] &&
         read -r _ _ state _ <"/proc/$pid/stat" &&
         read -r call fd _ <"/proc/$pid/syscall" &&
-        [ "$state" = t ] && [ "$call" = "$1" ] && [ "$fd" = 0x0 ]
+        [ "$state" = t ] && [ "$call" = "$1" ] &&
+        [ "$(readlink "/proc/$pid/fd/$((fd))")" = "$PWD/d/log" ]
     } 2>/dev/null
     cd d; sleep 1000 & cd ..
     old=$!
     exec {w}<>in
-    strace -o /dev/null -P "$PWD/in" \
-      -e inject=newfstatat:delay_enter=60000000:when=2 \
+    strace -o /dev/null -P "$PWD/d/log" \
+      -e inject=newfstatat:delay_enter=60000000:when=1 \
       safe-append "/proc/$old/cwd/log" <in 2>err {w}>&- &
     tracer=$!
     for ((i = 0; i < 1000; i++)); do held "$1" && break; sleep 0.01; done
