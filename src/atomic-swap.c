@@ -873,19 +873,8 @@ struct repoint
 static bool
 exchange_dir_may_help (struct repoint const *r, bool expecting)
 {
-  if (expecting)
-    return false;
-  if (fs_surely_local (r->parent.fd, r->parent.base))
-    return true;
-  struct fs_info info;
-  if (!fs_identify (r->parent.fd, r->parent.base, &info))
-    return true;   /* Cannot tell: suggest it, as before.  */
-  char const *consequence;
-  bool may_help = (fs_judge (&info, FS_EXCHANGE, r->parent.fd,
-                             &consequence)
-                   != FS_REFUSE);
-  fs_info_free (&info);
-  return may_help;
+  return (!expecting
+          && fs_may_work (r->parent.fd, r->parent.base, FS_EXCHANGE));
 }
 
 /* Why a state of LINK cannot be replaced by R's new link.  */

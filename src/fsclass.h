@@ -188,6 +188,11 @@ bool fs_permits (char const *path, int dirfd, char const *name,
 bool fs_permits_lead (char const *lead, char const *path, int dirfd,
                       char const *name, enum fs_primitive prim, bool force,
                       bool quiet);
+/* Whether PRIM may work for NAME in DIRFD (see fs_identify), judged as
+   fs_permits judges it but quietly: false only when the verdict is a
+   refusal; true when the filesystem is surely local or cannot be
+   identified.  For a hint that is worth giving only where it can help.  */
+bool fs_may_work (int dirfd, char const *name, enum fs_primitive prim);
 /* fs_permits for both names of an exchange: PATH_A (NAME_A in DIRFD_A)
    and PATH_B.  When both are on one mount (and not on overlay, where
    the object matters), the filesystem is identified, probed and warned
