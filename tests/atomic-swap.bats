@@ -171,13 +171,18 @@ listing() {
         if [ "$other" = "$prefix" ]; then matches=("$other"); break; fi
         [[ $other == "$prefix"* ]] && matches+=("$other")
       done
-      # --help exits at once; every other option is harmless with a
-      # missing operand: a usage error that names no option.
+      # --help and --version exit at once; every other option is
+      # harmless with a missing operand: a usage error that names no
+      # option.  The status is checked too: a run that found no
+      # atomic-swap (127, as while make relinks it) must not pass.
       run atomic-swap "$prefix"
       if ((${#matches[@]} == 1)); then
         refute_output --partial "unrecognized"
         refute_output --partial "ambiguous"
-        if [ "${matches[0]}" = --help ]; then assert_success; fi
+        case ${matches[0]} in
+          --help | --version) assert_success ;;
+          *) assert_usage_error atomic-swap ;;
+        esac
       else
         assert_usage_error atomic-swap
         assert_output --partial "ambiguous"
