@@ -866,14 +866,27 @@ struct repoint
   bool older_backup_held;
 };
 
+/* Whether NAME in DIRFD is the root of a mount, which no rename can
+   move (EBUSY).  False where the kernel cannot tell (before 5.8).  */
+static bool
+is_mount_point (int dirfd, char const *name)
+{
+  struct statx stx;
+  return (statx (dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &stx) == 0
+          && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+          && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT));
+}
+
 /* Whether --exchange-dir could replace a directory at R's LINK, were
    it given: not with --expect (EXPECTING), nor where the filesystem
-   lacks RENAME_EXCHANGE, which --exchange-dir needs.  Asked only when
-   refusing, so the probe costs nothing on the way to a change.  */
+   lacks RENAME_EXCHANGE, which --exchange-dir needs, nor when the
+   directory is a mount point.  Asked only when refusing, so the probe
+   costs nothing on the way to a change.  */
 static bool
 exchange_dir_may_help (struct repoint const *r, bool expecting)
 {
   return (!expecting
+          && !is_mount_point (r->parent.fd, r->parent.base)
           && fs_may_work (r->parent.fd, r->parent.base, FS_EXCHANGE));
 }
 

@@ -701,6 +701,27 @@ listing() {
   assert_no_temporaries atomic-swap
 }
 
+@test "-s: a mount point at LINK is refused without suggesting --exchange-dir, which cannot move it" {
+  require_root
+  mkdir current rel
+  mount -t tmpfs tmpfs current || skip "cannot mount tmpfs"
+  echo live >current/index.html
+  run atomic-swap -s rel current
+  local refused=$output refused_status=$status
+  # What the suggestion would lead to: EBUSY, nothing changed.
+  run atomic-swap --exchange-dir -s rel current
+  local tried=$output tried_status=$status
+  local left
+  left=$(cat current/index.html)
+  umount current
+  assert_equal "$refused_status" 3
+  assert_equal "$refused" "atomic-swap: 'current' is a directory, not a symbolic link; not replaced"
+  assert_equal "$tried_status" 3
+  assert_equal "$tried" "atomic-swap: cannot replace 'current': Device or resource busy"
+  assert_equal "$left" live
+  assert_no_temporaries atomic-swap
+}
+
 @test "-s: missing directory of LINK is status 3" {
   run atomic-swap -s rel no/such/current
   assert_failure 3
