@@ -591,6 +591,35 @@ listing() {
   assert_no_leftovers mnt
 }
 
+@test "-s without RENAME_EXCHANGE: a file put at LINK between the look and the rename is replaced, as the manual's BUGS says" {
+  require_shim
+  mkdir src mnt
+  bindfs_for_test src mnt
+  atomic-swap -q --check-fs mnt/x | grep -q '^  RENAME_EXCHANGE *refuse' ||
+    skip "bindfs has RENAME_EXCHANGE here"
+  ln -s old mnt/current
+  # LINK is a symbolic link when looked at; a file takes its place before
+  # the rename(2) over it, which no flag can make refuse it.
+  start_with_shim faults FAULT_PAUSE=renameat2:1 atomic-swap -q -v -s rel \
+    mnt/current >out 2>err
+  pid=$SHIM_PID
+  wait_until paused_at faults renameat2 1
+  rm mnt/current
+  echo precious >mnt/current
+  go_on faults renameat2 1
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 0
+  assert_equal "$(readlink mnt/current)" rel
+  assert_equal "$(cat out)" "'mnt/current' -> 'rel' (was 'old')"
+  assert_equal "$(cat err)" ""
+  assert_no_leftovers mnt
+  # Said where the behaviour is documented.
+  in_man "a file that another process puts at LINK between the look"
+  in_man "names what LINK held at the look."
+  in_readme "process puts at LINK in between is replaced, and \`-v\` names what LINK"
+}
+
 # --- --no-clobber ----------------------------------------------------------
 
 @test "--no-clobber: moves SRC to an absent DST" {
