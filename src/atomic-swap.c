@@ -182,7 +182,8 @@ With --symlink:\n\
                           directory)\n\
       --exchange-dir    if LINK is a real directory, exchange it for the\n\
                           new symbolic link and keep it under the name\n\
-                          LINK.atomic-swap-backup.RANDOM (printed)\n\
+                          LINK.atomic-swap-backup.RANDOM (printed); not\n\
+                          with --expect, which a directory never matches\n\
       --check-target    refuse if TARGET, as seen from LINK's directory,\n\
                           does not exist\n\
   -f                    ln's -f, accepted and changing nothing: LINK is\n\

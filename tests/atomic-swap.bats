@@ -2248,6 +2248,23 @@ make_trees() {
   assert_no_leftovers
 }
 
+@test "--expect with --exchange-dir is a usage error that --help and README.md name; nothing changes" {
+  mkdir -p www rel
+  ln -s rel current
+  before=$(listing .)
+  for expect in --expect=rel --expect= --expect=www; do
+    for link in www current; do
+      run atomic-swap -s --exchange-dir "$expect" rel "$link"
+      assert_usage_error atomic-swap
+      assert_line --index 0 "atomic-swap: --expect and --exchange-dir cannot be combined: a directory never matches --expect"
+    done
+  done
+  assert_equal "$(listing .)" "$before"
+  assert_no_leftovers
+  in_help "with --expect, which a directory never matches"
+  in_readme "(not with \`--expect\`, which a"
+}
+
 @test "--expect: a directory or a file at LINK is refused as without it: status 3, untouched" {
   mkdir -p current rel
   echo live >current/index.html
