@@ -39,9 +39,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -309,6 +312,71 @@ close_operands (struct operand *oa, struct operand *ob)
   free (ob->name);
 }
 
+/* Write LEN bytes of TEXT to standard output, as full_write does, with
+   the cleanup signals blocked -- but when standard output has no room
+   and one of them is pending, give up, errno EINTR: a reader that
+   takes nothing (a stopped pager, a full pipe nobody empties) must not
+   hold off a signal that is to end us, which would then wait for that
+   reader.  Each write waits for room (poll) and is at most PIPE_BUF
+   bytes, for which a pipe that has room never blocks.  Return the
+   number of bytes written.  */
+static size_t
+write_unless_signalled (char const *text, size_t len)
+{
+  sigset_t cleanup;
+  cleanup_signal_set (&cleanup);
+  int signal_fd = signalfd (-1, &cleanup, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd < 0)
+    return full_write (STDOUT_FILENO, text, len);
+  size_t done = 0;
+  int err = 0;
+  while (done < len)
+    {
+      struct pollfd fds[2] = { { .fd = STDOUT_FILENO, .events = POLLOUT },
+                               { .fd = signal_fd, .events = POLLIN } };
+      /* Should poll itself fail, the write just waits, as before.  */
+      if (poll (fds, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          fds[0].revents = POLLOUT;
+        }
+      /* What can be written is written (a signal that came with the
+         change still lets it be said); a signal ends only a wait.  */
+      if (!fds[0].revents)
+        {
+          if (cleanup_signal_pending ())
+            {
+              err = EINTR;
+              break;
+            }
+          /* An ignored signal, which cleanup_signal_pending leaves
+             out, is held pending by the block: take it, or poll would
+             keep waking up for it.  */
+          struct signalfd_siginfo taken;
+          if (read (signal_fd, &taken, sizeof taken) < 0 && errno != EAGAIN)
+            {
+              err = errno;
+              break;
+            }
+          continue;
+        }
+      size_t chunk = len - done < PIPE_BUF ? len - done : PIPE_BUF;
+      ssize_t n = write (STDOUT_FILENO, text + done, chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          err = n == 0 ? ENOSPC : errno;   /* ENOSPC: as full_write */
+          break;
+        }
+      done += n;
+    }
+  close (signal_fd);
+  errno = err;
+  return done;
+}
+
 /* Write TEXT, all there is to print, to standard output at once, past
    stdio, and close it, so that a failure is known now -- while the
    change can still be undone -- and nothing is left for close_stdout to
@@ -322,7 +390,7 @@ write_out (char const *text)
 {
   size_t len = strlen (text);
   block_cleanup_signals ();
-  bool written = full_write (STDOUT_FILENO, text, len) == len;
+  bool written = write_unless_signalled (text, len) == len;
   int err = errno;
   /* Closed after a failed write too: NFS reports the failure again at
      close, which close_stdout would add at exit to the undo's message

@@ -82,7 +82,7 @@ static struct sigaction notify_saved_action;
 static bool notify_was_blocked;   /* SIGIO, blocked by our parent */
 
 /* Fill SET with every signal that triggers the cleanup.  */
-static void
+void
 cleanup_signal_set (sigset_t *set)
 {
   sigemptyset (set);

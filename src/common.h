@@ -331,6 +331,9 @@ void unblock_cleanup_signals (void);
 /* Is a cleanup signal pending (blocked, and already sent) that would
    end us, or set off the cleanup, once unblocked?  */
 bool cleanup_signal_pending (void);
+/* Fill SET with the cleanup signals, those block_cleanup_signals
+   blocks.  */
+void cleanup_signal_set (sigset_t *set);
 
 /* Durability: fsync the directory DIRFD (may be an O_PATH fd).  */
 int fsync_directory (int dirfd);
