@@ -1524,8 +1524,8 @@ report_not_ours (char const *lock_name, char const *doing, int why,
   else if (runs_as_command_of (owner, pids[0]))
     /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the lockdir
        that runs us, which keeps the lock until its COMMAND exits.  */
-    error (0, 0, "cannot %s %s: it is held by lockdir, pid %ld, for its "
-           "COMMAND, pid %ld here, and released when that exits", doing,
+    error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for its "
+           "COMMAND (pid %ld), and released when that COMMAND exits", doing,
            quoteaf (lock_name), (long) owner->pid, (long) pids[0]);
   else if (owner->pid == pids[0] && stale)
     /* The same pid, but not the same process: the one that took the

@@ -1996,8 +1996,8 @@ Try 'lockdir --help' for more information."
   command_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 \([0-9]*\) .*/\1/p')
   holder_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 [0-9]* \([0-9]*\)$/\1/p')
   [ -n "$command_pid" ] && [ -n "$holder_pid" ] || fail "$output"
-  assert_line --index 0 "lockdir: cannot release 'L': it is held by lockdir, pid $holder_pid, for its COMMAND, pid $command_pid here, and released when that exits"
-  assert_line --index 2 "lockdir: cannot renew 'L': it is held by lockdir, pid $holder_pid, for its COMMAND, pid $command_pid here, and released when that exits"
+  assert_line --index 0 "lockdir: cannot release 'L': it is held by lockdir (pid $holder_pid) for its COMMAND (pid $command_pid), and released when that COMMAND exits"
+  assert_line --index 2 "lockdir: cannot renew 'L': it is held by lockdir (pid $holder_pid) for its COMMAND (pid $command_pid), and released when that COMMAND exits"
   assert_line --index 3 "renew 1 $command_pid"
   # Held while COMMAND ran; released when it exited.
   assert_line --index 4 "held 0"
