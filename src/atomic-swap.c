@@ -221,9 +221,11 @@ renameat2(RENAME_NOREPLACE).  --symlink makes a temporary symbolic link\n\
 in LINK's directory and exchanges it with LINK (or, where the filesystem\n\
 has no RENAME_EXCHANGE, renames it over LINK); the temporary is removed\n\
 on every path, even when atomic-swap is interrupted.  A LINK that exists\n\
-but is not a symbolic link is never replaced: without --exchange-dir that\n\
-is an error, status 3 (with --expect too: it is no mismatch), and the old\n\
-directory is never deleted.  -n does not mean ln's -n here:\n\
+but is not a symbolic link is never replaced (where RENAME_EXCHANGE is\n\
+missing, only one there when LINK is looked at: see the manual's BUGS):\n\
+without --exchange-dir that is an error, status 3 (with --expect too: it\n\
+is no mismatch), and the old directory is never deleted.  -n does not\n\
+mean ln's -n here:\n\
 'ln -sfn TARGET LINK' is 'atomic-swap -s TARGET LINK'.\n\
 \n\
 What --print-old and --verbose print is part of the change: if it cannot\n\

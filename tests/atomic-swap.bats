@@ -618,6 +618,9 @@ listing() {
   in_man "a file that another process puts at LINK between the look"
   in_man "names what LINK held at the look."
   in_readme "process puts at LINK in between is replaced, and \`-v\` names what LINK"
+  # --help's "never replaced" says where it holds.
+  atomic-swap --help | tr '\n' ' ' |
+    grep -qF "never replaced (where RENAME_EXCHANGE is missing, only one there when LINK is looked at: see the manual's BUGS)"
 }
 
 # --- --no-clobber ----------------------------------------------------------
