@@ -65,6 +65,8 @@ void load_ctype_locale (void);
   quotearg_n_style (n, shell_escape_always_quoting_style, arg)
 #define quotef(arg) \
   quotearg_n_style_colon (0, shell_escape_quoting_style, arg)
+#define quotef_n(n, arg) \
+  quotearg_n_style_colon (n, shell_escape_quoting_style, arg)
 
 /* The --help and --version options, numbered outside the char range so
    they never collide with a short option.  */

@@ -1573,14 +1573,17 @@ fs_explain_at (char const *shown, int dirfd, char const *name,
   int probe_fd = (fd >= 0 && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)
                   ? fd : dirfd);
 
+  /* Names quoted where needed, as lockdir --status quotes LOCK: a
+     newline in one would otherwise split the report.  */
   printf ("%s: %s (%s filesystem, f_type 0x%lx)",
-          shown, fs_display_name (&info), fs_class_name (info.class),
-          info.magic);
+          quotef (shown), fs_display_name (&info),
+          fs_class_name (info.class), info.magic);
   if (info.mount_point)
-    printf (" mounted on %s", info.mount_point);
+    printf (" mounted on %s", quotef_n (1, info.mount_point));
   putchar ('\n');
   if (name && fd < 0)
-    printf ("  not there yet: examined its directory %s\n", dir_shown);
+    printf ("  not there yet: examined its directory %s\n",
+            quotef_n (1, dir_shown));
   explain_info (&info);
   /* Every primitive changes the filesystem: on a read-only mount each
      fails with EROFS, however well the filesystem would keep it.  */

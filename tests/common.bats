@@ -221,6 +221,27 @@ assert_bad_operand() {
   done
 }
 
+@test "--check-fs quotes a name that needs it, so that a newline cannot split the report" {
+  # It printed the name as given: 'n<newline>l' made two lines, the
+  # second looking like one of the report's.
+  mkdir 'a b'
+  local tool
+  for tool in atomic-swap excl-create safe-append lockdir; do
+    run "$tool" --check-fs $'n\nl'
+    assert_success
+    assert_line --index 0 --regexp "^'n'\\\$'\\\\n''l': [^ ]+ \\(.* filesystem, f_type 0x[0-9a-f]+\\)"
+    assert_line --index 1 "  not there yet: examined its directory ."
+    run "$tool" --check-fs 'a b/x'
+    assert_success
+    assert_line --index 0 --partial "'a b/x': "
+    assert_line --index 1 "  not there yet: examined its directory 'a b'"
+    # A plain name stays as it was.
+    run "$tool" --check-fs plain
+    assert_success
+    assert_line --index 0 --regexp "^plain: "
+  done
+}
+
 @test "--check-fs '' is the usage error '' is everywhere else" {
   local tool
   for tool in atomic-swap excl-create safe-append lockdir; do

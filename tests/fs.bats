@@ -188,14 +188,16 @@ assert_verdict() {
   grep -q 'tmp\\040fs ' /proc/self/mountinfo
   # An absent name: its directory is examined.
   check_fs "$mnt/not yet"
-  assert_line --index 0 "$mnt/not yet: tmpfs (local filesystem, f_type 0x1021994) mounted on $mnt"
-  assert_line "  not there yet: examined its directory $mnt"
+  # Quoted, as names with a space are (a newline would split the
+  # report).
+  assert_line --index 0 "'$mnt/not yet': tmpfs (local filesystem, f_type 0x1021994) mounted on '$mnt'"
+  assert_line "  not there yet: examined its directory '$mnt'"
   assert_line "  source: atomicutils-test"
   assert_verdict RENAME_EXCHANGE safe
   assert_verdict O_APPEND safe
   # The mount point itself.
   check_fs "$mnt"
-  assert_line --index 0 --partial "mounted on $mnt"
+  assert_line --index 0 --partial "mounted on '$mnt'"
 }
 
 @test "--check-fs of atomic-swap, excl-create and lockdir on a read-only mount: said, and no primitive plainly safe" {
