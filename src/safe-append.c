@@ -2163,10 +2163,29 @@ parse_size (char const *arg)
   return size;
 }
 
-/* Check FORMAT by formatting the current time with it: it must give
-   some text (else every record would begin with a lone space), at most
-   STAMP_MAX - 1 bytes, and no TERMINATOR, which would split every
-   record in two.  A time that cannot be broken down is status 3.  */
+/* Whether STAMP, LEN bytes, is FORMAT with each "%%" made "%": what
+   nstrftime gives when no conversion in FORMAT takes effect, since it
+   copies what is not one ('%Q' stays "%Q", a trailing '%' stays "%").
+   Every record would then get the same text.  */
+static bool
+stamp_is_literal (char const *stamp, size_t len, char const *format)
+{
+  size_t i = 0;
+  for (char const *p = format; *p; p++)
+    {
+      if (p[0] == '%' && p[1] == '%')
+        p++;
+      if (i == len || stamp[i++] != *p)
+        return false;
+    }
+  return i == len;
+}
+
+/* Check FORMAT by formatting the current time with it: it must have a
+   conversion that takes effect, give some text (else every record
+   would begin with a lone space), at most STAMP_MAX - 1 bytes, and no
+   TERMINATOR, which would split every record in two.  A time that
+   cannot be broken down is status 3.  */
 static void
 check_stamp_format (char const *format, char terminator)
 {
@@ -2198,6 +2217,9 @@ check_stamp_format (char const *format, char terminator)
   if (len == 0)
     usage_error ("timestamp format %s gives no text", quote (format));
   tzfree (tz);
+  if (stamp_is_literal (stamp, len, format))
+    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
+                 "gives the default format)", quote (format));
   if (memchr (stamp, terminator, len))
     usage_error ("timestamp format %s gives a newline, which would split "
                  "every record", quote (format));

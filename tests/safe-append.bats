@@ -423,6 +423,26 @@ documented_commands() {
   [ ! -e log ] && [ ! -e text ]
 }
 
+@test "-t FORMAT whose % is no conversion ('%', '100%', '%Q', '%%Y') is refused" {
+  # nstrftime copies what is not a conversion and makes "%%" "%": every
+  # record would get the same text, as with no % at all.
+  local format
+  for format in '%' '100%' '%Q' '%%Y'; do
+    run safe-append -t "$format" -c text log
+    assert_usage_error safe-append
+    assert_line --partial "timestamp format '$format' has no % conversion (-t rfc3339 gives the default format)"
+  done
+  [ ! -e log ]
+  # Real conversions still pass, beside a '%%' or text.
+  for format in rfc3339 '%s' '%F %T' '%H:%M' '%Z' '100%% %s'; do
+    TZ=UTC safe-append -t "$format" -c text log
+  done
+  assert_equal "$(wc -l <log)" 6
+  run safe-append -t '%n' -c text log
+  assert_usage_error safe-append
+  assert_line --partial "timestamp format '%n' gives a newline"
+}
+
 @test "--help says that a -t FORMAT without a % conversion is refused" {
   run safe-append -t 'log' -c text out
   assert_usage_error safe-append
@@ -519,8 +539,8 @@ its time stamp would be longer than 1023 bytes; nothing of it was written"
   safe-append --prefix='' -c text f
   assert_equal "$(cat f)" $'x\ny\ntext'
   # After a time stamp, only the stamp and its space.
-  safe-append -t '[%%]' --prefix= -c text g
-  assert_equal "$(cat g)" "[%] text"
+  TZ=UTC safe-append -t '[%Z]' --prefix= -c text g
+  assert_equal "$(cat g)" "[UTC] text"
 }
 
 @test "prefixed records still go whole, several to a write" {
