@@ -1256,6 +1256,15 @@ same_filesystem (int a, int b)
   return false;
 }
 
+/* Whether PARENT's directory is gone from its path, removed or renamed
+   away with nothing in its place, rather than replaced.  */
+static bool
+parent_gone (struct parent_dir const *parent)
+{
+  struct stat st;
+  return lstat (parent->dir, &st) != 0 && errno == ENOENT;
+}
+
 /* FILE's directory was replaced while we waited (DIR_REPLACED): go on
    in the one its path leads to now, as if that had been opened at the
    start.  Its filesystem is judged again, and TEMP, the content's
@@ -1282,10 +1291,12 @@ follow_replaced_dir (struct parent_dir *parent, struct temp_name *temp,
       || (unnamed_fd >= 0 && !same_filesystem (fd, unnamed_fd)))
     {
       int err = errno;
+      bool gone = fd < 0 && err == ENOENT && parent_gone (parent);
       if (fd >= 0)
         close (fd);
-      error (0, err, "cannot create %s: its directory was replaced while "
-             "waiting", quoteaf (file));
+      error (0, err, "cannot create %s: its directory was %s while "
+             "waiting", quoteaf (file),
+             gone ? "removed or renamed" : "replaced");
       return EXIT_SYSERR;
     }
   close (parent->fd);

@@ -1236,16 +1236,22 @@ has_temporary() {
   assert_equal "${#made}" 60000
 }
 
-@test "--wait: FILE's directory removed while waiting: status 3, nothing made" {
-  start_waiting -w10s -c new 2>err
-  mv d d.old
-  rm d.old/f
-  local rc=0
-  wait "$pid" || rc=$?
-  assert_equal "$rc" 3
-  assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was replaced while waiting: No such file or directory"
-  [ ! -e d ]
-  assert_equal "$(ls -A d.old)" ""
+@test "--wait: FILE's directory renamed away or removed while waiting: status 3, the message says so, nothing made" {
+  # Nothing is in d's place: the message does not say "replaced".
+  local how rc
+  for how in renamed removed; do
+    start_waiting -w10s -c new 2>err
+    mv d d.old
+    rm d.old/f
+    [ "$how" = removed ] && rmdir d.old
+    rc=0
+    wait "$pid" || rc=$?
+    assert_equal "$how: $rc" "$how: 3"
+    assert_equal "$(cat err)" "excl-create: cannot create 'd/f': its directory was removed or renamed while waiting: No such file or directory"
+    [ ! -e d ]
+    [ "$how" = removed ] || assert_equal "$(ls -A d.old)" ""
+    rm -rf d.old
+  done
 }
 
 @test "--wait: FILE's directory replaced by a symlink loop, a file or a dangling link: status 3, nothing made" {
