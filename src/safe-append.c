@@ -1851,13 +1851,12 @@ open_file (char const *file, uintmax_t record, struct options const *opt,
   if (0 <= fd && created && opt->sync && fsync_directory (at.dirfd) != 0)
     {
       /* FILE is there (here or after a rotation): say so, or status 3
-         reads as "nothing changed".  */
-      if (record)
-        report_cannot_append (file, record, errno, "created it, but cannot "
-                              "sync its directory");
-      else
-        error (0, errno, "created %s, but cannot sync its directory",
-               quoteaf (file));
+         reads as "nothing changed"; and name the record that was not
+         appended: -c's, when FILE is opened at the start.  */
+      if (!record && opt->content)
+        record = 1;
+      report_cannot_append (file, record, errno, "created it, but cannot "
+                            "sync its directory");
       close (fd);
       fd = -1;
     }

@@ -1113,11 +1113,19 @@ assert_check_fs_refuses_as_appending() {
   grep -q "^fsync([0-9]*<$PWD/logs>) = 0" trace || fail "$(cat trace)"
 }
 
-@test "-S: a failed sync of the new file's directory says that FILE was created" {
+@test "-S: a failed sync of the new file's directory says that FILE was created and the record not appended" {
   command -v strace >/dev/null || skip "strace is not installed"
+  # The first fsync(2) is the directory's (the record's is fdatasync).
   run_failing_fsync 1 safe-append -S -c text log
   assert_failure 3
-  assert_output "safe-append: created 'log', but cannot sync its directory: Input/output error"
+  assert_output "safe-append: cannot append record 1 to 'log': created it, but cannot sync its directory: Input/output error"
+  [ -f log ] && [ ! -s log ]
+  rm log
+  # From standard input no record has been read yet: none is named.
+  printf 'text\n' >in
+  run_failing_fsync 1 safe-append -S log <in
+  assert_failure 3
+  assert_output "safe-append: cannot append to 'log': created it, but cannot sync its directory: Input/output error"
   [ -f log ] && [ ! -s log ]
 }
 
