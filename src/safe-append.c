@@ -2180,6 +2180,14 @@ stamp_is_literal (char const *stamp, size_t len, char const *format)
   return i == len;
 }
 
+/* Refuse FORMAT, which has no conversion that takes effect.  */
+static _Noreturn void
+refuse_literal_format (char const *format)
+{
+  usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
+               "gives the default format)", quote (format));
+}
+
 /* Check FORMAT by formatting the current time with it: it must have a
    conversion that takes effect, give some text (else every record
    would begin with a lone space), at most STAMP_MAX - 1 bytes, and no
@@ -2194,8 +2202,7 @@ check_stamp_format (char const *format, char terminator)
      misplaced operand or option, as in '-t log TEXT' or '-t --prefix'.
      (--prefix gives every record the same text.)  */
   if (!strchr (format, '%'))
-    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
-                 "gives the default format)", quote (format));
+    refuse_literal_format (format);
   char stamp[STAMP_MAX];
   struct timespec now = current_timespec ();
   struct tm tm;
@@ -2217,8 +2224,7 @@ check_stamp_format (char const *format, char terminator)
     usage_error ("timestamp format %s gives no text", quote (format));
   tzfree (tz);
   if (stamp_is_literal (stamp, len, format))
-    usage_error ("timestamp format %s has no %% conversion (-t rfc3339 "
-                 "gives the default format)", quote (format));
+    refuse_literal_format (format);
   if (memchr (stamp, terminator, len))
     usage_error ("timestamp format %s gives a newline, which would split "
                  "every record", quote (format));
