@@ -613,15 +613,24 @@ dirlock_stale_reason (struct dirlock_owner const *owner,
   return v.stale;
 }
 
+/* Is process PID of this system (host, boot, pid namespace) the one
+   OWNER's record names as RECORD_PID, started at RECORD_START_TIME?  */
+static bool
+names_process (struct dirlock_owner const *owner, pid_t record_pid,
+               unsigned long long record_start_time, pid_t pid)
+{
+  unsigned long long start_time;
+  return (record_pid == pid && same_system (owner)
+          && process_start_time (pid, &start_time) == 0
+          && start_time == record_start_time);
+}
+
 /* Does OWNER's record name process PID of this system (host, boot, pid
    namespace) with PID's current start time?  */
 static bool
 owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
-  unsigned long long start_time;
-  return (owner->pid == pid && same_system (owner)
-          && process_start_time (pid, &start_time) == 0
-          && start_time == owner->start_time);
+  return names_process (owner, owner->pid, owner->start_time, pid);
 }
 
 /* Can this kernel watch a process exit through a pidfd?  */
@@ -3147,4 +3156,12 @@ bool
 dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid)
 {
   return owned_by (owner, pid);
+}
+
+bool
+dirlock_command_is (struct dirlock_owner const *owner, pid_t pid)
+{
+  return (owner->child_pid > 0
+          && names_process (owner, owner->child_pid,
+                            owner->child_start_time, pid));
 }

@@ -512,5 +512,8 @@ int dirlock_ticket_exit_fd (struct dirlock_owner const *ticket);
    pid namespace) with PID's current start time: for a lock record kept
    elsewhere (lockdir --etcd).  */
 bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
+/* True if OWNER's record names process PID of this system, with PID's
+   current start time, as the COMMAND its lockdir runs.  */
+bool dirlock_command_is (struct dirlock_owner const *owner, pid_t pid);
 
 #endif

@@ -349,14 +349,8 @@ static bool
 ahead_is_self (struct dirlock_owner const *owner,
                struct dirlock_owner const *self)
 {
-  if (dirlock_owned_by (owner, self->pid))
-    return true;
-  if (owner->child_pid <= 0)
-    return false;
-  struct dirlock_owner child = *owner;
-  child.pid = owner->child_pid;
-  child.start_time = owner->child_start_time;
-  return dirlock_owned_by (&child, self->pid);
+  return (dirlock_owned_by (owner, self->pid)
+          || dirlock_command_is (owner, self->pid));
 }
 
 /* Does watch response RESPONSE say that the watched key changed (it

@@ -1496,17 +1496,6 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   return EXIT_DONE;
 }
 
-/* Is PID, with its current start time, the COMMAND that OWNER's
-   lockdir runs on this system?  */
-static bool
-runs_as_command_of (struct dirlock_owner const *owner, pid_t pid)
-{
-  unsigned long long start_time;
-  return (owner->child_pid == pid && dirlock_same_system (owner)
-          && process_start_time (pid, &start_time) == 0
-          && start_time == owner->child_start_time);
-}
-
 /* A diagnostic for a lock held by OWNER where PIDS[0] was expected:
    DOING fails.  Return the status.  */
 static int
@@ -1521,7 +1510,7 @@ report_not_ours (char const *lock_name, char const *doing, int why,
     error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
            "user or root may", doing,
            quoteaf (lock_name), (uintmax_t) owner->file_uid);
-  else if (runs_as_command_of (owner, pids[0]))
+  else if (dirlock_command_is (owner, pids[0]))
     /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the lockdir
        that runs us, which keeps the lock until its COMMAND exits.  */
     error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for its "
