@@ -11,10 +11,10 @@
 # [EXIT STATUS] in its .x gets the section right after DESCRIPTION (and
 # OPTIONS).  help2man puts the sections it does not know (BUGS among
 # them) before ENVIRONMENT; BUGS moves to its usual place, just before
-# EXAMPLES (man-pages(7)).  It also writes the date in .TH as YYYY-MM-DD, which mandoc
-# parses ("November 2026" it does not), and folds text lines longer than
-# 80 bytes at a space (outside no-fill blocks and .TP tags), so that
-# 'mandoc -Tlint' has nothing to say.
+# EXAMPLES (man-pages(7)).  It also writes the date in .TH as
+# YYYY-MM-DD, which mandoc parses ("November 2026" it does not), and
+# folds text lines longer than 80 bytes at a space (outside no-fill
+# blocks and .TP tags), so that 'mandoc -Tlint' has nothing to say.
 #
 # help2man fills the "Examples:" lines of --help into one paragraph (or
 # splits them into .TP tags at their comments), so that a comment runs
@@ -80,7 +80,8 @@ function place_exit_status_section(    i, at, k, head, sep, m,
   if (!at) {
     # After DESCRIPTION and OPTIONS, before whatever comes next.
     for (i = 1; i <= n; i++)
-      if (line[i] ~ /^\.SH / && line[i] !~ /^\.SH (NAME|SYNOPSIS|DESCRIPTION|OPTIONS)$/ \
+      if (line[i] ~ /^\.SH / \
+          && line[i] !~ /^\.SH (NAME|SYNOPSIS|DESCRIPTION|OPTIONS)$/ \
           && seen_description)
         break
       else if (line[i] == ".SH DESCRIPTION")
