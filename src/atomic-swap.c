@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -55,7 +56,6 @@
 
 #include "areadlink.h"
 #include "canonicalize.h"
-#include "error.h"
 #include "full-write.h"
 #include "same-inode.h"
 #include "tempname.h"
@@ -266,75 +266,29 @@ Examples:\n\
   exit (status);
 }
 
-/* --- Operands ------------------------------------------------------------ */
+/* --- Messages ---------------------------------------------------------- */
 
-/* An operand of the exchange and no-clobber forms.  */
-struct operand
-{
-  char const *arg;            /* as given */
-  struct parent_dir parent;   /* its directory and last component */
-  char *name;                 /* the last component as the kernel gets it:
-                                 with a trailing '/' if ARG had one, so
-                                 that the rename itself refuses anything
-                                 but a directory */
-};
-
-/* Open the directories of A and B.  */
-static bool
-open_operands (char const *a, struct operand *oa,
-               char const *b, struct operand *ob)
-{
-  struct operand *op[2] = { oa, ob };
-  char const *arg[2] = { a, b };
-  for (int i = 0; i < 2; i++)
-    {
-      op[i]->arg = arg[i];
-      if (!open_parent (arg[i], &op[i]->parent))
-        {
-          error (0, errno, "cannot access %s", quoteaf (arg[i]));
-          if (i == 1)
-            {
-              close_parent (&oa->parent);
-              free (oa->name);
-            }
-          return false;
-        }
-      op[i]->name = xasprintf ("%s%s", op[i]->parent.base,
-                               has_trailing_slash (arg[i]) ? "/" : "");
-    }
-  return true;
-}
-
-static void
-close_operands (struct operand *oa, struct operand *ob)
-{
-  close_parent (&oa->parent);
-  close_parent (&ob->parent);
-  free (oa->name);
-  free (ob->name);
-}
-
-/* Write LEN bytes of TEXT to standard output, as full_write does, with
-   the cleanup signals blocked -- but when standard output has no room
-   and one of them is pending, give up, errno EINTR: a reader that
-   takes nothing (a stopped pager, a full pipe nobody empties) must not
-   hold off a signal that is to end us, which would then wait for that
-   reader.  Each write waits for room (poll) and is at most PIPE_BUF
-   bytes, for which a pipe that has room never blocks.  Return the
-   number of bytes written.  */
+/* Write LEN bytes of TEXT to FD (standard output or error), as
+   full_write does, with the cleanup signals blocked -- but when FD has
+   no room and one of them is pending, give up, errno EINTR: a reader
+   that takes nothing (a stopped pager, a full pipe nobody empties) must
+   not hold off a signal that is to end us, which would then wait for
+   that reader.  Each write waits for room (poll) and is at most
+   PIPE_BUF bytes, for which a pipe that has room never blocks.  Return
+   the number of bytes written.  */
 static size_t
-write_unless_signalled (char const *text, size_t len)
+write_unless_signalled (int fd, char const *text, size_t len)
 {
   sigset_t cleanup;
   cleanup_signal_set (&cleanup);
   int signal_fd = signalfd (-1, &cleanup, SFD_NONBLOCK | SFD_CLOEXEC);
   if (signal_fd < 0)
-    return full_write (STDOUT_FILENO, text, len);
+    return full_write (fd, text, len);
   size_t done = 0;
   int err = 0;
   while (done < len)
     {
-      struct pollfd fds[2] = { { .fd = STDOUT_FILENO, .events = POLLOUT },
+      struct pollfd fds[2] = { { .fd = fd, .events = POLLOUT },
                                { .fd = signal_fd, .events = POLLIN } };
       /* Should poll itself fail, the write just waits, as before.  */
       if (poll (fds, 2, -1) < 0)
@@ -364,7 +318,7 @@ write_unless_signalled (char const *text, size_t len)
           continue;
         }
       size_t chunk = len - done < PIPE_BUF ? len - done : PIPE_BUF;
-      ssize_t n = write (STDOUT_FILENO, text + done, chunk);
+      ssize_t n = write (fd, text + done, chunk);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -377,6 +331,79 @@ write_unless_signalled (char const *text, size_t len)
   close (signal_fd);
   errno = err;
   return done;
+}
+
+/* error (0, ERRNUM, FORMAT, ...) for every message of atomic-swap.
+   Many are written with the cleanup signals blocked (a refusal found
+   after the temporary is made, the undo of a change -v could not say),
+   where a standard error that takes nothing must not hold off a signal
+   that is to end us, as standard output must not (write_out): the
+   message is cut short when no room is left for it and such a signal
+   is pending, which then ends us once unblocked.  errno is kept.  */
+static void
+complain (int errnum, char const *format, ...)
+{
+  int saved_errno = errno;
+  va_list args;
+  va_start (args, format);
+  char *message = xvasprintf (format, args);
+  va_end (args);
+  char *line = (errnum
+                ? xasprintf ("%s: %s: %s\n", program_name, message,
+                             strerror (errnum))
+                : xasprintf ("%s: %s\n", program_name, message));
+  write_unless_signalled (STDERR_FILENO, line, strlen (line));
+  free (line);
+  free (message);
+  errno = saved_errno;
+}
+
+/* --- Operands ------------------------------------------------------------ */
+
+/* An operand of the exchange and no-clobber forms.  */
+struct operand
+{
+  char const *arg;            /* as given */
+  struct parent_dir parent;   /* its directory and last component */
+  char *name;                 /* the last component as the kernel gets it:
+                                 with a trailing '/' if ARG had one, so
+                                 that the rename itself refuses anything
+                                 but a directory */
+};
+
+/* Open the directories of A and B.  */
+static bool
+open_operands (char const *a, struct operand *oa,
+               char const *b, struct operand *ob)
+{
+  struct operand *op[2] = { oa, ob };
+  char const *arg[2] = { a, b };
+  for (int i = 0; i < 2; i++)
+    {
+      op[i]->arg = arg[i];
+      if (!open_parent (arg[i], &op[i]->parent))
+        {
+          complain (errno, "cannot access %s", quoteaf (arg[i]));
+          if (i == 1)
+            {
+              close_parent (&oa->parent);
+              free (oa->name);
+            }
+          return false;
+        }
+      op[i]->name = xasprintf ("%s%s", op[i]->parent.base,
+                               has_trailing_slash (arg[i]) ? "/" : "");
+    }
+  return true;
+}
+
+static void
+close_operands (struct operand *oa, struct operand *ob)
+{
+  close_parent (&oa->parent);
+  close_parent (&ob->parent);
+  free (oa->name);
+  free (ob->name);
 }
 
 /* Write TEXT, all there is to print, to standard output at once, past
@@ -392,7 +419,7 @@ write_out (char const *text)
 {
   size_t len = strlen (text);
   block_cleanup_signals ();
-  bool written = write_unless_signalled (text, len) == len;
+  bool written = write_unless_signalled (STDOUT_FILENO, text, len) == len;
   int err = errno;
   /* Closed after a failed write too: NFS reports the failure again at
      close, which close_stdout would add at exit to the undo's message
@@ -445,8 +472,8 @@ report_rename_failure (struct operand const *a, struct operand const *b,
                                  exchange ? FS_EXCHANGE : FS_NOREPLACE, err);
   if (why)
     {
-      error (0, 0, "cannot %s %s %s %s: %s", verb, quoteaf_n (0, a->arg),
-             joiner, quoteaf_n (1, b->arg), why);
+      complain (0, "cannot %s %s %s %s: %s", verb, quoteaf_n (0, a->arg),
+                joiner, quoteaf_n (1, b->arg), why);
       free (why);
       return EXIT_SYSERR;
     }
@@ -454,8 +481,8 @@ report_rename_failure (struct operand const *a, struct operand const *b,
     {
       /* The flag works here, so the kernel objects to the names: one
          is a directory that contains the other.  */
-      error (0, 0, "cannot %s %s %s %s: one contains the other",
-             verb, quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg));
+      complain (0, "cannot %s %s %s %s: one contains the other",
+                verb, quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg));
       return EXIT_SYSERR;
     }
   /* A bare "Not a directory" reads as wrong where the link leads to
@@ -465,10 +492,10 @@ report_rename_failure (struct operand const *a, struct operand const *b,
                                 : slashed_symlink (b) ? b : NULL);
   if (link)
     {
-      error (0, 0, "cannot %s %s %s %s: %s ends in '/' but is a symbolic "
-             "link, which atomic-swap does not follow", verb,
-             quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg),
-             quoteaf_n (2, link->arg));
+      complain (0, "cannot %s %s %s %s: %s ends in '/' but is a symbolic "
+                "link, which atomic-swap does not follow", verb,
+                quoteaf_n (0, a->arg), joiner, quoteaf_n (1, b->arg),
+                quoteaf_n (2, link->arg));
       return EXIT_SYSERR;
     }
   if (err == ENOENT)
@@ -476,17 +503,17 @@ report_rename_failure (struct operand const *a, struct operand const *b,
       /* Say which one is missing.  */
       struct stat st;
       if (fstatat (pa->fd, pa->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        error (0, errno, "cannot %s %s", verb, quoteaf (a->arg));
+        complain (errno, "cannot %s %s", verb, quoteaf (a->arg));
       else if (exchange
                && fstatat (pb->fd, pb->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        error (0, errno, "cannot %s %s", verb, quoteaf (b->arg));
+        complain (errno, "cannot %s %s", verb, quoteaf (b->arg));
       else
-        error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg),
-               joiner, quoteaf_n (1, b->arg));
+        complain (err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg),
+                  joiner, quoteaf_n (1, b->arg));
       return EXIT_SYSERR;
     }
-  error (0, err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg), joiner,
-         quoteaf_n (1, b->arg));
+  complain (err, "cannot %s %s %s %s", verb, quoteaf_n (0, a->arg), joiner,
+            quoteaf_n (1, b->arg));
   return EXIT_SYSERR;
 }
 
@@ -508,10 +535,10 @@ sync_directories (struct operand const *a, struct operand const *b,
     unsynced = b;
   if (!unsynced)
     return true;
-  error (0, errno, "%s %s %s, but cannot sync the directory of %s",
-         quoteaf_n (0, a->arg),
-         exchange ? "was exchanged with" : "was moved to",
-         quoteaf_n (1, b->arg), quoteaf_n (2, unsynced->arg));
+  complain (errno, "%s %s %s, but cannot sync the directory of %s",
+            quoteaf_n (0, a->arg),
+            exchange ? "was exchanged with" : "was moved to",
+            quoteaf_n (1, b->arg), quoteaf_n (2, unsynced->arg));
   return false;
 }
 
@@ -603,51 +630,51 @@ say_renamed (struct operand const *a, struct operand const *b,
     {
     case UNDONE:
       if (exchange)
-        error (0, err, "%s and %s were exchanged back (undone): %s",
-               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
+        complain (err, "%s and %s were exchanged back (undone): %s",
+                  quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
       else
-        error (0, err, "%s was moved back from %s (undone): %s",
-               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
+        complain (err, "%s was moved back from %s (undone): %s",
+                  quoteaf_n (0, a->arg), quoteaf_n (1, b->arg), what);
       break;
     case UNDO_OVERTAKEN:
       if (exchange)
-        error (0, err, "%s and %s cannot be exchanged back, since another "
-               "process changed one of them meanwhile (its change "
-               "stands): %s", quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
-               what);
+        complain (err, "%s and %s cannot be exchanged back, since another "
+                  "process changed one of them meanwhile (its change "
+                  "stands): %s", quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+                  what);
       else
-        error (0, err, "%s cannot be moved back from %s, since another "
-               "process changed %s meanwhile (its change stands): %s",
-               quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
-               quoteaf_n (2, b->arg), what);
+        complain (err, "%s cannot be moved back from %s, since another "
+                  "process changed %s meanwhile (its change stands): %s",
+                  quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+                  quoteaf_n (2, b->arg), what);
       break;
     case UNDO_MISPLACED:
       {
         int undo_err = errno;
-        error (0, err, "%s", what);
+        complain (err, "%s", what);
         if (exchange)
-          error (0, undo_err, "%s and %s cannot be exchanged back, since "
-                 "another process changed one of them meanwhile; what it "
-                 "put in place is left at the other name, as they cannot "
-                 "be exchanged again", quoteaf_n (0, a->arg),
-                 quoteaf_n (1, b->arg));
+          complain (undo_err, "%s and %s cannot be exchanged back, since "
+                    "another process changed one of them meanwhile; what it "
+                    "put in place is left at the other name, as they cannot "
+                    "be exchanged again", quoteaf_n (0, a->arg),
+                    quoteaf_n (1, b->arg));
         else
-          error (0, undo_err, "%s cannot be moved back from %s, since "
-                 "another process changed %s meanwhile; what it put at %s "
-                 "is left at %s, as it cannot be moved back",
-                 quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
-                 quoteaf_n (1, b->arg), quoteaf_n (1, b->arg),
-                 quoteaf_n (0, a->arg));
+          complain (undo_err, "%s cannot be moved back from %s, since "
+                    "another process changed %s meanwhile; what it put at %s "
+                    "is left at %s, as it cannot be moved back",
+                    quoteaf_n (0, a->arg), quoteaf_n (1, b->arg),
+                    quoteaf_n (1, b->arg), quoteaf_n (1, b->arg),
+                    quoteaf_n (0, a->arg));
       }
       break;
     default:
       {
         int undo_err = errno;
-        error (0, err, "%s", what);
-        error (0, undo_err, "%s %s %s, and cannot be undone",
-               quoteaf_n (0, a->arg),
-               exchange ? "was exchanged with" : "was moved to",
-               quoteaf_n (1, b->arg));
+        complain (err, "%s", what);
+        complain (undo_err, "%s %s %s, and cannot be undone",
+                  quoteaf_n (0, a->arg),
+                  exchange ? "was exchanged with" : "was moved to",
+                  quoteaf_n (1, b->arg));
       }
       break;
     }
@@ -715,8 +742,8 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
          and reports success: as mv(1) does, say that nothing can
          change, rather than report a swap.  */
       if (!opt->quiet)
-        error (0, 0, "%s and %s are the same file", quoteaf_n (0, a),
-               quoteaf_n (1, b));
+        complain (0, "%s and %s are the same file", quoteaf_n (0, a),
+                  quoteaf_n (1, b));
       status = EXIT_NO;
     }
   else if (!fs_permits_both (a, oa.parent.fd, oa.parent.base,
@@ -765,8 +792,8 @@ rename_no_clobber (char const *src, char const *dst,
       if (rename_error_means_exists (&os, &od, err))
         {
           if (!opt->quiet)
-            error (0, EEXIST, "cannot move %s to %s", quoteaf_n (0, src),
-                   quoteaf_n (1, dst));
+            complain (EEXIST, "cannot move %s to %s", quoteaf_n (0, src),
+                      quoteaf_n (1, dst));
           status = EXIT_NO;
         }
       else
@@ -863,16 +890,16 @@ report_mismatch (char const *link, struct link_state const *state,
   /* LINK is absent or a symbolic link: refusal_of refuses any other
      kind before it compares.  */
   if (state->kind == LINK_ABSENT)
-    error (0, 0, "%s does not exist, expected it to point to %s; "
-           "not changed", quoteaf_n (0, link), quoteaf_n (1, expect));
+    complain (0, "%s does not exist, expected it to point to %s; "
+              "not changed", quoteaf_n (0, link), quoteaf_n (1, expect));
   else if (*expect == '\0')
-    error (0, 0, "%s exists (it points to %s), expected it absent; "
-           "not changed", quoteaf_n (0, link),
-           quoteaf_n (1, state->target));
+    complain (0, "%s exists (it points to %s), expected it absent; "
+              "not changed", quoteaf_n (0, link),
+              quoteaf_n (1, state->target));
   else
-    error (0, 0, "%s points to %s, not %s; not changed",
-           quoteaf_n (0, link), quoteaf_n (1, state->target),
-           quoteaf_n (2, expect));
+    complain (0, "%s points to %s, not %s; not changed",
+              quoteaf_n (0, link), quoteaf_n (1, state->target),
+              quoteaf_n (2, expect));
   return EXIT_NO;
 }
 
@@ -884,15 +911,15 @@ refuse_non_symlink (char const *link, enum link_kind kind,
                     bool suggest_exchange_dir)
 {
   if (kind == LINK_DIRECTORY && !suggest_exchange_dir)
-    error (0, 0, "%s is a directory, not a symbolic link; not replaced",
-           quoteaf (link));
+    complain (0, "%s is a directory, not a symbolic link; not replaced",
+              quoteaf (link));
   else if (kind == LINK_DIRECTORY)
-    error (0, 0, "%s is a directory, not a symbolic link; not replaced "
-           "(use --exchange-dir to exchange it for the symbolic link and "
-           "keep it under a backup name)", quoteaf (link));
+    complain (0, "%s is a directory, not a symbolic link; not replaced "
+              "(use --exchange-dir to exchange it for the symbolic link and "
+              "keep it under a backup name)", quoteaf (link));
   else
-    error (0, 0, "%s exists and is not a symbolic link; not replaced",
-           quoteaf (link));
+    complain (0, "%s exists and is not a symbolic link; not replaced",
+              quoteaf (link));
   return EXIT_SYSERR;
 }
 
@@ -901,12 +928,12 @@ static int
 refuse_not_directory (char const *link, struct link_state const *state)
 {
   if (state->kind == LINK_ABSENT)
-    error (0, ENOTDIR, "cannot create symbolic link %s", quoteaf (link));
+    complain (ENOTDIR, "cannot create symbolic link %s", quoteaf (link));
   else
     {
       char *what = describe_state (state);
-      error (0, 0, "%s %s, which is not a directory as its trailing slash "
-             "requires; not replaced", quoteaf (link), what);
+      complain (0, "%s %s, which is not a directory as its trailing slash "
+                "requires; not replaced", quoteaf (link), what);
       free (what);
     }
   return EXIT_SYSERR;
@@ -1021,7 +1048,7 @@ examine_link (struct repoint const *r, struct options const *opt,
 {
   if (!read_link_state (r->parent.fd, r->parent.base, now))
     {
-      error (0, errno, "cannot examine %s", quoteaf (r->link));
+      complain (errno, "cannot examine %s", quoteaf (r->link));
       return EXIT_SYSERR;
     }
   enum refusal refusal = refusal_of (r, r->parent.base, now, expect, opt);
@@ -1041,9 +1068,9 @@ report_replace_failure (struct repoint const *r, enum fs_primitive prim,
   char *why = fs_rename_failure (r->parent.fd, r->temp.name, r->parent.fd,
                                  r->parent.base, prim, err);
   if (why)
-    error (0, 0, "cannot %s %s: %s", verb, quoteaf (r->link), why);
+    complain (0, "cannot %s %s: %s", verb, quoteaf (r->link), why);
   else
-    error (0, err, "cannot %s %s", verb, quoteaf (r->link));
+    complain (err, "cannot %s %s", verb, quoteaf (r->link));
   free (why);
   return EXIT_SYSERR;
 }
@@ -1057,13 +1084,13 @@ relative_target (char const *target, char const *dir)
   char *real_target = canonicalize_filename_mode (target, CAN_MISSING);
   if (!real_target)
     {
-      error (0, errno, "cannot resolve %s", quoteaf (target));
+      complain (errno, "cannot resolve %s", quoteaf (target));
       return NULL;
     }
   char *real_dir = canonicalize_filename_mode (dir, CAN_EXISTING);
   if (!real_dir)
     {
-      error (0, errno, "cannot resolve %s", quoteaf (dir));
+      complain (errno, "cannot resolve %s", quoteaf (dir));
       free (real_target);
       return NULL;
     }
@@ -1110,10 +1137,10 @@ keep_old_directory (struct repoint *r)
     {
       int err = errno;
       char *kept = path_in_parent (&r->parent, r->temp.name);
-      error (0, err, "%s now points to %s, but its old directory could "
-             "not be given a backup name; it is kept as %s",
-             quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-             quoteaf_n (2, kept));
+      complain (err, "%s now points to %s, but its old directory could "
+                "not be given a backup name; it is kept as %s",
+                quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                quoteaf_n (2, kept));
       free (kept);
       free (name);
       temp_forget (&r->temp);
@@ -1153,9 +1180,9 @@ put_back (struct repoint *r, struct link_state const *state,
     now_said = xstrdup ("cannot be examined");
   char *held_said = describe_state (state);
   char *kept = path_in_parent (&r->parent, r->temp.name);
-  error (0, err, "cannot restore %s, which changed meanwhile: it now %s; "
-         "what it held (which %s) is kept as %s", quoteaf_n (0, r->link),
-         now_said, held_said, quoteaf_n (1, kept));
+  complain (err, "cannot restore %s, which changed meanwhile: it now %s; "
+            "what it held (which %s) is kept as %s", quoteaf_n (0, r->link),
+            now_said, held_said, quoteaf_n (1, kept));
   free (now_said);
   free (held_said);
   free (kept);
@@ -1189,9 +1216,9 @@ exchange_with_link (struct repoint *r, struct options const *opt,
       /* We cannot tell what LINK held: keep it, at the temporary name.  */
       int err = errno;
       char *kept = path_in_parent (&r->parent, r->temp.name);
-      error (0, err, "%s now points to %s; cannot examine what it held "
-             "before, kept as %s", quoteaf_n (0, r->link),
-             quoteaf_n (1, r->target), quoteaf_n (2, kept));
+      complain (err, "%s now points to %s; cannot examine what it held "
+                "before, kept as %s", quoteaf_n (0, r->link),
+                quoteaf_n (1, r->target), quoteaf_n (2, kept));
       free (kept);
       temp_forget (&r->temp);
       return EXIT_SYSERR;
@@ -1267,7 +1294,7 @@ publish (struct repoint *r, struct options const *opt, char const *expect)
       if (status != LOOK_AGAIN)
         return status;
     }
-  error (0, 0, "cannot replace %s: it keeps changing", quoteaf (r->link));
+  complain (0, "cannot replace %s: it keeps changing", quoteaf (r->link));
   return EXIT_SYSERR;
 }
 
@@ -1294,14 +1321,14 @@ prepare_backup (struct repoint *r)
   /* Say why before anything changes: the name given is fine, only
      the one made of it is not.  */
   if (strlen (r->backup) > NAME_MAX)
-    error (0, 0, "cannot keep the old link of %s: its name is longer "
-           "than %d bytes: LINK~ would not fit in a name; not changed",
-           quoteaf (r->link), NAME_MAX - 1);
+    complain (0, "cannot keep the old link of %s: its name is longer "
+              "than %d bytes: LINK~ would not fit in a name; not changed",
+              quoteaf (r->link), NAME_MAX - 1);
   else if (fstatat (r->parent.fd, r->backup, &st, AT_SYMLINK_NOFOLLOW) == 0
            && !S_ISLNK (st.st_mode))
-    error (0, 0, "%s exists and is not a symbolic link, so the old link "
-           "of %s cannot be kept there; not changed", quoteaf_n (0, shown),
-           quoteaf_n (1, r->link));
+    complain (0, "%s exists and is not a symbolic link, so the old link "
+              "of %s cannot be kept there; not changed", quoteaf_n (0, shown),
+              quoteaf_n (1, r->link));
   else
     ok = true;
   free (shown);
@@ -1351,8 +1378,8 @@ save_backup (struct repoint *r)
           int err = errno;
           char *shown = path_in_parent (&r->parent, r->backup);
           char *kept = path_in_parent (&r->parent, r->temp.name);
-          error (0, err, "cannot put back what was %s; it is kept as %s",
-                 quoteaf_n (0, shown), quoteaf_n (1, kept));
+          complain (err, "cannot put back what was %s; it is kept as %s",
+                    quoteaf_n (0, shown), quoteaf_n (1, kept));
           free (shown);
           free (kept);
           r->old_held_at = r->backup;
@@ -1496,30 +1523,30 @@ report_backup_kept (struct repoint *r, char const *what, int err)
   char *backup = path_in_parent (&r->parent, r->backup);
   char *kept = path_in_parent (&r->parent, r->temp.name);
   temp_forget (&r->temp);
-  error (0, err, "%s", what);
+  complain (err, "%s", what);
   struct temp_name taken;
   enum backup_link found = take_backup_link (r, &taken);
   int take_err = errno;
   if (found == BACKUP_LINK_OTHERS || found == BACKUP_LINK_MISPLACED)
-    error (0, undo_err, "%s was put back as it was, but its older backup "
-           "cannot be put back as %s, which another process changed "
-           "meanwhile: it is kept as %s", quoteaf_n (0, r->link),
-           quoteaf_n (1, backup), quoteaf_n (2, kept));
+    complain (undo_err, "%s was put back as it was, but its older backup "
+              "cannot be put back as %s, which another process changed "
+              "meanwhile: it is kept as %s", quoteaf_n (0, r->link),
+              quoteaf_n (1, backup), quoteaf_n (2, kept));
   else if (found == BACKUP_LINK_REMOVED)
-    error (0, undo_err, "%s was put back as it was, but its older backup "
-           "cannot be put back as %s: it is kept as %s",
-           quoteaf_n (0, r->link), quoteaf_n (1, backup),
-           quoteaf_n (2, kept));
+    complain (undo_err, "%s was put back as it was, but its older backup "
+              "cannot be put back as %s: it is kept as %s",
+              quoteaf_n (0, r->link), quoteaf_n (1, backup),
+              quoteaf_n (2, kept));
   else
-    error (0, undo_err, "%s was put back as it was, but its older backup "
-           "cannot be put back as %s, which points to %s: it is kept as "
-           "%s", quoteaf_n (0, r->link), quoteaf_n (1, backup),
-           quoteaf_n (2, r->target), quoteaf_n (3, kept));
+    complain (undo_err, "%s was put back as it was, but its older backup "
+              "cannot be put back as %s, which points to %s: it is kept as "
+              "%s", quoteaf_n (0, r->link), quoteaf_n (1, backup),
+              quoteaf_n (2, r->target), quoteaf_n (3, kept));
   if (found == BACKUP_LINK_MISPLACED)
     {
       char *theirs = path_in_parent (&r->parent, taken.name);
-      error (0, take_err, "what was %s is left at %s, as it cannot be "
-             "moved back", quoteaf_n (0, backup), quoteaf_n (1, theirs));
+      complain (take_err, "what was %s is left at %s, as it cannot be "
+                "moved back", quoteaf_n (0, backup), quoteaf_n (1, theirs));
       free (theirs);
     }
   free (kept);
@@ -1537,17 +1564,17 @@ report_misplaced (struct repoint *r, char const *what, int err,
 {
   int undo_err = errno;
   char *temp = path_in_parent (&r->parent, r->temp.name);
-  error (0, err, "%s", what);
-  error (0, undo_err, "%s cannot be put back as it was, since another "
-         "process changed it meanwhile; what it put at %s is left at %s, "
-         "as it cannot be moved back", quoteaf_n (0, r->link),
-         quoteaf_n (0, r->link), quoteaf_n (1, held ? held : temp));
+  complain (err, "%s", what);
+  complain (undo_err, "%s cannot be put back as it was, since another "
+            "process changed it meanwhile; what it put at %s is left at %s, "
+            "as it cannot be moved back", quoteaf_n (0, r->link),
+            quoteaf_n (0, r->link), quoteaf_n (1, held ? held : temp));
   if (r->older_backup_held)
     {
       char *backup = path_in_parent (&r->parent, r->backup);
       temp_forget (&r->temp);
-      error (0, 0, "the older backup that was %s is kept as %s",
-             quoteaf_n (0, backup), quoteaf_n (1, temp));
+      complain (0, "the older backup that was %s is kept as %s",
+                quoteaf_n (0, backup), quoteaf_n (1, temp));
       free (backup);
     }
   free (temp);
@@ -1563,13 +1590,13 @@ undo_after (struct repoint *r, char const *what, int err)
   switch (undo_repoint (r))
     {
     case UNDONE:
-      error (0, err, "%s was put back as it was (undone): %s",
-             quoteaf (r->link), what);
+      complain (err, "%s was put back as it was (undone): %s",
+                quoteaf (r->link), what);
       break;
     case UNDO_OVERTAKEN:
-      error (0, err, "%s cannot be put back as it was, since another "
-             "process changed it meanwhile (its change stands): %s",
-             quoteaf (r->link), what);
+      complain (err, "%s cannot be put back as it was, since another "
+                "process changed it meanwhile (its change stands): %s",
+                quoteaf (r->link), what);
       break;
     case UNDO_BACKUP_KEPT:
       report_backup_kept (r, what, err);
@@ -1580,28 +1607,28 @@ undo_after (struct repoint *r, char const *what, int err)
     case UNDO_IMPOSSIBLE:
       /* Only -v can get here: -p and -b need RENAME_EXCHANGE.  */
       if (r->old.kind == LINK_ABSENT)
-        error (0, err, "%s now points to %s, and cannot be removed again "
-               "(without RENAME_NOREPLACE it cannot be moved away in one "
-               "step): %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-               what);
+        complain (err, "%s now points to %s, and cannot be removed again "
+                  "(without RENAME_NOREPLACE it cannot be moved away in one "
+                  "step): %s", quoteaf_n (0, r->link),
+                  quoteaf_n (1, r->target), what);
       else
-        error (0, err, "%s now points to %s, and cannot be put back "
-               "(without RENAME_EXCHANGE the old link was replaced, not "
-               "kept): %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-               what);
+        complain (err, "%s now points to %s, and cannot be put back "
+                  "(without RENAME_EXCHANGE the old link was replaced, not "
+                  "kept): %s", quoteaf_n (0, r->link),
+                  quoteaf_n (1, r->target), what);
       break;
     default:
       {
         int undo_err = errno;
-        error (0, err, "%s", what);
+        complain (err, "%s", what);
         if (held)
-          error (0, undo_err, "cannot put %s back as it was: it points to "
-                 "%s, and what it held is kept as %s",
-                 quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-                 quoteaf_n (2, held));
+          complain (undo_err, "cannot put %s back as it was: it points to "
+                    "%s, and what it held is kept as %s",
+                    quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                    quoteaf_n (2, held));
         else
-          error (0, undo_err, "cannot put %s back as it was: it points "
-                 "to %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target));
+          complain (undo_err, "cannot put %s back as it was: it points "
+                    "to %s", quoteaf_n (0, r->link), quoteaf_n (1, r->target));
         if (r->old_held_at == r->temp.name)
           temp_forget (&r->temp);
       }
@@ -1693,19 +1720,19 @@ complete_repoint (struct repoint *r, struct options const *opt)
               /* Not the old link, which is safe at LINK~: what --backup
                  replaced there.  */
               char *backup = path_in_parent (&r->parent, r->backup);
-              error (0, remove_errno, "%s now points to %s, and its old "
-                     "link is kept as %s, but the older %s it replaced is "
-                     "left as %s, which cannot be removed",
-                     quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-                     quoteaf_n (2, backup), quoteaf_n (3, backup),
-                     quoteaf_n (4, shown));
+              complain (remove_errno, "%s now points to %s, and its old "
+                        "link is kept as %s, but the older %s it replaced is "
+                        "left as %s, which cannot be removed",
+                        quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                        quoteaf_n (2, backup), quoteaf_n (3, backup),
+                        quoteaf_n (4, shown));
               free (backup);
             }
           else
-            error (0, remove_errno, "%s now points to %s, but the link it "
-                   "replaced is left as %s, which cannot be removed",
-                   quoteaf_n (0, r->link), quoteaf_n (1, r->target),
-                   quoteaf_n (2, shown));
+            complain (remove_errno, "%s now points to %s, but the link it "
+                      "replaced is left as %s, which cannot be removed",
+                      quoteaf_n (0, r->link), quoteaf_n (1, r->target),
+                      quoteaf_n (2, shown));
           free (shown);
           return EXIT_SYSERR;
         }
@@ -1718,8 +1745,8 @@ complete_repoint (struct repoint *r, struct options const *opt)
   if (r->old.kind == LINK_DIRECTORY && !opt->verbose && !opt->print_old)
     {
       char *kept = path_in_parent (&r->parent, r->old.target);
-      error (0, 0, "the directory that was %s is kept as %s",
-             quoteaf_n (0, r->link), quoteaf_n (1, kept));
+      complain (0, "the directory that was %s is kept as %s",
+                quoteaf_n (0, r->link), quoteaf_n (1, kept));
       free (kept);
     }
   return EXIT_DONE;
@@ -1782,25 +1809,28 @@ publish_expected (struct repoint *r, struct options const *opt)
          so the status stays that of the change.  Neither warning is
          one that -q hides (status-1 messages, filesystem warnings).  */
       int released = dirlock_release (&lock);
+      int release_errno = errno;
+      /* dirlock's warnings, which complain does not write, must not
+         wait for a full standard error with a signal held.  */
+      unblock_cleanup_signals ();
       if (released != 0)
-        error (0, errno, "warning: cannot release the lock %s",
-               quoteaf (lock_shown));
+        complain (release_errno, "warning: cannot release the lock %s",
+                  quoteaf (lock_shown));
       else
         dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
                                  "--expect call", r->link);
-      unblock_cleanup_signals ();
       break;
     case 1:
       /* A wait that timed out: "no", as everywhere in the suite, and
          like every "no", unsaid with -q.  */
       if (!opt->quiet)
-        error (0, 0, "cannot change %s: the lock %s is still held after "
-               "%d seconds; not changed", quoteaf_n (0, r->link),
-               quoteaf_n (1, lock_shown), EXPECT_LOCK_WAIT_SECONDS);
+        complain (0, "cannot change %s: the lock %s is still held after "
+                  "%d seconds; not changed", quoteaf_n (0, r->link),
+                  quoteaf_n (1, lock_shown), EXPECT_LOCK_WAIT_SECONDS);
       status = EXIT_NO;
       break;
     default:
-      error (0, errno, "cannot lock %s", quoteaf (lock_shown));
+      complain (errno, "cannot lock %s", quoteaf (lock_shown));
       dirlock_warn_left_empty (lock.dir_left_errno, lock_shown,
                                "--expect call", r->link);
       status = EXIT_SYSERR;
@@ -1818,8 +1848,8 @@ publish_expected (struct repoint *r, struct options const *opt)
 static int
 refuse_long_target (char const *link, char const *target)
 {
-  error (0, 0, "cannot create symbolic link %s: its target is too long "
-         "(%zu bytes)", quoteaf (link), strlen (target));
+  complain (0, "cannot create symbolic link %s: its target is too long "
+            "(%zu bytes)", quoteaf (link), strlen (target));
   return EXIT_SYSERR;
 }
 
@@ -1898,7 +1928,7 @@ repoint_symlink (char const *target, char const *link,
                        .old = { LINK_ABSENT, NULL } };
   if (!open_parent (link, &r.parent))
     {
-      error (0, errno, "cannot create symbolic link %s", quoteaf (link));
+      complain (errno, "cannot create symbolic link %s", quoteaf (link));
       return EXIT_SYSERR;
     }
 
@@ -1914,9 +1944,9 @@ repoint_symlink (char const *target, char const *link,
       int fd = openat (r.parent.fd, stored, O_PATH | O_CLOEXEC);
       if (fd < 0)
         {
-          error (0, errno, "refusing to point %s to %s, as seen from %s",
-                 quoteaf_n (0, link), quoteaf_n (1, stored),
-                 quoteaf_n (2, r.parent.dir));
+          complain (errno, "refusing to point %s to %s, as seen from %s",
+                    quoteaf_n (0, link), quoteaf_n (1, stored),
+                    quoteaf_n (2, r.parent.dir));
           goto out;
         }
       close (fd);
@@ -1967,7 +1997,7 @@ repoint_symlink (char const *target, char const *link,
       else if (err == ENAMETOOLONG)
         status = refuse_long_target (link, stored);
       else
-        error (0, err, "cannot create symbolic link %s", quoteaf (link));
+        complain (err, "cannot create symbolic link %s", quoteaf (link));
       link_state_free (&now);
       if (signals_held)
         unblock_cleanup_signals ();
@@ -1982,14 +2012,17 @@ repoint_symlink (char const *target, char const *link,
 
   status = (opt->expect ? publish_expected (&r, opt)
             : repoint_now (&r, opt, NULL));
-  temp_remove_warn (&r.temp, &r.parent);
+  /* What is left at the temporary name is our new link, unpublished,
+     which a signal may remove now; the warning that it cannot be
+     removed must not wait for a full standard error with one held.  */
   if (signals_held)
     unblock_cleanup_signals ();
+  temp_remove_warn (&r.temp, &r.parent);
 
   if (status == EXIT_DONE && opt->sync && fsync_directory (r.parent.fd) != 0)
     {
-      error (0, errno, "%s now points to %s, but cannot sync its directory",
-             quoteaf_n (0, link), quoteaf_n (1, r.target));
+      complain (errno, "%s now points to %s, but cannot sync its directory",
+                quoteaf_n (0, link), quoteaf_n (1, r.target));
       status = EXIT_SYSERR;
     }
 

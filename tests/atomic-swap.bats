@@ -886,6 +886,65 @@ listing() {
   assert_no_leftovers
 }
 
+# fill_fifo FIFO: open FIFO read-write on descriptor 5 of this shell,
+# which holds the only read end and never reads, and fill it up.
+fill_fifo() {
+  mkfifo "$1"
+  exec 5<>"$1"
+  dd if=/dev/zero of="$1" bs=4096 count=1024 oflag=nonblock 2>/dev/null ||
+    true
+}
+
+# end_stuck PID: send SIGTERM to PID, and set DIED to yes if it ends
+# while the full pipe still holds its output, and STATUS to its status.
+end_stuck() {
+  local i
+  DIED=no
+  kill -TERM "$1"
+  for ((i = 0; i < 1000; i++)); do
+    if is_dead "$1"; then DIED=yes; break; fi
+    sleep 0.01
+  done
+  # Let a stuck atomic-swap go (EPIPE) before anything can fail.
+  exec 5<&-
+  STATUS=0
+  wait "$1" || STATUS=$?
+}
+
+@test "-v with standard error in the same full pipe: SIGTERM still ends atomic-swap, the change undone" {
+  ln -s a current
+  fill_fifo fifo
+  # What -v says cannot be written; nor can the undo's message after it,
+  # which is written with the signal held, as the undo is.
+  atomic-swap -v -s b current >fifo 2>&1 5<&- 3>&- &
+  local pid=$!
+  points_to_b() { [ "$(readlink current)" = b ]; }
+  wait_until points_to_b
+  end_stuck "$pid"
+  assert_equal "$DIED" yes
+  assert_equal "$STATUS" $((128 + 15))
+  assert_equal "$(readlink current)" a
+  assert_no_leftovers
+}
+
+@test "a refusal into a full standard error pipe: SIGTERM still ends atomic-swap, no temporary left" {
+  mkdir current
+  fill_fifo fifo
+  atomic-swap -s b current 2>fifo 5<&- 3>&- &
+  local pid=$!
+  # The temporary exists only with the cleanup signals blocked: the
+  # refusal (a directory at LINK) is written with the signal held.
+  temporary_made() {
+    [ -n "$(find . -maxdepth 1 -name '.atomic-swap.*' -print)" ]
+  }
+  wait_until temporary_made
+  end_stuck "$pid"
+  assert_equal "$DIED" yes
+  assert_equal "$STATUS" $((128 + 15))
+  [ -d current ] && [ ! -L current ]
+  assert_no_leftovers
+}
+
 @test "--print-old and -v into a closed pipe: undone, status 3, whether or not SIGPIPE is ignored" {
   make_releases
   echo one >x
