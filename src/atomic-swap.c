@@ -175,7 +175,8 @@ With --symlink:\n\
                           of a directory --exchange-dir kept), captured\n\
                           in the same step, for a later rollback; it is\n\
                           relative to LINK's directory, as readlink\n\
-                          prints it: roll back without -r\n\
+                          prints it: roll back without -r (for a target\n\
+                          ending in a newline, see the manual's BUGS)\n\
   -b, --backup          keep the replaced link as LINK~ (a symbolic link\n\
                           to the old target), replacing an older LINK~,\n\
                           even when LINK already points to TARGET (see\n\

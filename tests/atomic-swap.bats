@@ -809,6 +809,35 @@ listing() {
   assert_output "'current' -> 'rel with space' (was \"it's\")"
 }
 
+@test "--print-old: the manual's and README.md's idiom keeps a target ending in a newline, which \$(...) alone drops" {
+  local idiom top=$BATS_TEST_DIRNAME/..
+  idiom=$(sed -n 's/\\-/-/g; /^old=\$(atomic-swap -p .* echo \.)/p' \
+            "$top/man/atomic-swap.x")
+  [ -n "$idiom" ] || fail "no such idiom in man/atomic-swap.x"
+  grep -qF -- "\`$idiom\`" "$top/README.md" ||
+    fail "README.md does not give it as the manual does: $idiom"
+  # Without it, the newline is lost, and a rollback goes elsewhere.
+  ln -s $'releases/41\n' current
+  old=$(atomic-swap -p -s releases/40 current)
+  assert_equal "$old" releases/41
+  ln -sfn $'releases/41\n' current
+  old=unset
+  eval "$idiom"
+  assert_equal "$old" $'releases/41\n'
+  atomic-swap -s "$old" current
+  assert_equal "$(readlink current; echo .)" $'releases/41\n\n.'
+  # A LINK that did not exist: empty, as -p's empty line says.
+  rm current
+  eval "$idiom"
+  assert_equal "$old" ''
+  # A refusal keeps its status through it.
+  rm current
+  mkdir current
+  status=0
+  eval "$idiom" 2>/dev/null || status=$?
+  assert_equal "$status" 3
+}
+
 # What was asked to be printed is part of the change: if it cannot be
 # written, the change is undone -- status 3 then means "nothing changed".
 @test "--print-old to a full disk: the repointing is undone, status 3" {
