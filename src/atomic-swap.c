@@ -976,15 +976,36 @@ is_mount_point (int dirfd, char const *name)
           && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT));
 }
 
+/* Whether we may rename the entry NAME in the directory DIRFD, as far
+   as the directory says: it is writable and searchable by us, on a
+   mount that is not read-only (faccessat answers EROFS for that), and
+   if it is sticky, it or the entry is ours (or we are root).  */
+static bool
+may_rename_in (int dirfd, char const *name)
+{
+  if (faccessat (dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0)
+    return false;
+  struct stat dir_st, entry_st;
+  if (fstat (dirfd, &dir_st) != 0 || !(dir_st.st_mode & S_ISVTX))
+    return true;
+  uid_t us = geteuid ();
+  return (us == 0 || us == dir_st.st_uid
+          || (fstatat (dirfd, name, &entry_st, AT_SYMLINK_NOFOLLOW) == 0
+              && us == entry_st.st_uid));
+}
+
 /* Whether --exchange-dir could replace a directory at R's LINK, were
-   it given: not with --expect (EXPECTING), nor where the filesystem
-   lacks RENAME_EXCHANGE, which --exchange-dir needs, nor when the
-   directory is a mount point.  Asked only when refusing, so the probe
-   costs nothing on the way to a change.  */
+   it given: not with --expect (EXPECTING), nor where we may not rename
+   it (a directory we may not write, a read-only mount, another user's
+   directory in a sticky one), nor where the filesystem lacks
+   RENAME_EXCHANGE, which --exchange-dir needs, nor when the directory
+   is a mount point.  Asked only when refusing, so the probe costs
+   nothing on the way to a change.  */
 static bool
 exchange_dir_may_help (struct repoint const *r, bool expecting)
 {
   return (!expecting
+          && may_rename_in (r->parent.fd, r->parent.base)
           && !is_mount_point (r->parent.fd, r->parent.base)
           && fs_may_work (r->parent.fd, r->parent.base, FS_EXCHANGE));
 }

@@ -1871,13 +1871,47 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   done
   state=$(cd fs && ls -A && readlink current tofile)
   umount fs
+  # Full, --exchange-dir can do it once there is room; read-only, it
+  # cannot (EROFS), and is not suggested.
+  assert_equal "${out[0]}" "atomic-swap: 'fs/www' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
+  assert_equal "${out[3]}" "atomic-swap: 'fs/www' is a directory, not a symbolic link; not replaced"
   for i in 0 3; do
     assert_equal "${st[i]} ${st[i+1]} ${st[i+2]}" "3 3 3"
-    assert_equal "${out[i]}" "atomic-swap: 'fs/www' is a directory, not a symbolic link; not replaced (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
     assert_equal "${out[i+1]}" "atomic-swap: 'fs/file' exists and is not a symbolic link; not replaced"
     assert_equal "${out[i+2]}" "atomic-swap: 'fs/tofile/' points to 'file', which is not a directory as its trailing slash requires; not replaced"
   done
   assert_equal "$state" "$(printf 'current\nfile\nrel\ntofile\nwww\nrel\nfile')"
+}
+
+@test "-s: a directory at LINK that could not be renamed (no write permission, another user's in a sticky directory) is refused without suggesting --exchange-dir" {
+  require_root
+  require_setpriv
+  # The test's own directory is private to root: use one that the
+  # unprivileged user can enter.
+  PERM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/atomic-swap-perm.XXXXXX")
+  chmod 755 "$PERM_DIR"
+  cd "$PERM_DIR"
+  mkdir -p closed/www sticky/www sticky/own
+  chmod 1777 sticky
+  chown 65534:65534 sticky/own
+  as_nobody atomic-swap --version >/dev/null 2>&1 || skip "atomic-swap cannot run as an unprivileged user here"
+  local plain="is a directory, not a symbolic link; not replaced"
+  run as_nobody atomic-swap -s rel closed/www
+  assert_failure 3
+  assert_output "atomic-swap: 'closed/www' $plain"
+  run as_nobody atomic-swap -s rel sticky/www
+  assert_failure 3
+  assert_output "atomic-swap: 'sticky/www' $plain"
+  # Where the hint is given, it is right: our own directory there.
+  run as_nobody atomic-swap -s rel sticky/own
+  assert_failure 3
+  assert_output "atomic-swap: 'sticky/own' $plain (use --exchange-dir to exchange it for the symbolic link and keep it under a backup name)"
+  run as_nobody atomic-swap -q --exchange-dir -s rel sticky/own
+  assert_success
+  assert_equal "$(readlink sticky/own)" rel
+  [ -d closed/www ] && [ -d sticky/www ] && [ ! -L sticky/www ]
+  assert_no_leftovers closed
+  assert_no_leftovers sticky
 }
 
 @test "permission denied: status 3 for every form, nothing changed, no temporary" {
