@@ -978,20 +978,26 @@ is_mount_point (int dirfd, char const *name)
 
 /* Whether we may rename the entry NAME in the directory DIRFD, as far
    as the directory says: it is writable and searchable by us, on a
-   mount that is not read-only (faccessat answers EROFS for that), and
+   mount that is not read-only (faccessat answers EROFS for that), not
+   append-only (chattr +a: no entry leaves it, even by a rename), and
    if it is sticky, it or the entry is ours (or we are root).  */
 static bool
 may_rename_in (int dirfd, char const *name)
 {
   if (faccessat (dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0)
     return false;
-  struct stat dir_st, entry_st;
-  if (fstat (dirfd, &dir_st) != 0 || !(dir_st.st_mode & S_ISVTX))
+  struct statx dir;
+  if (statx (dirfd, "", AT_EMPTY_PATH, STATX_MODE | STATX_UID, &dir) != 0)
+    return true;
+  if (dir.stx_attributes & STATX_ATTR_APPEND)
+    return false;
+  if (!(dir.stx_mode & S_ISVTX))
     return true;
   uid_t us = geteuid ();
-  return (us == 0 || us == dir_st.st_uid
-          || (fstatat (dirfd, name, &entry_st, AT_SYMLINK_NOFOLLOW) == 0
-              && us == entry_st.st_uid));
+  struct stat entry;
+  return (us == 0 || us == dir.stx_uid
+          || (fstatat (dirfd, name, &entry, AT_SYMLINK_NOFOLLOW) == 0
+              && us == entry.st_uid));
 }
 
 /* Whether --exchange-dir could replace a directory at R's LINK, were

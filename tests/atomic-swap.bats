@@ -1914,6 +1914,22 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_no_leftovers sticky
 }
 
+@test "-s: a directory at LINK in an append-only directory is refused without suggesting --exchange-dir, which could not move it" {
+  command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
+  mkdir -p d/www
+  chattr +a d 2>/dev/null ||
+    skip "cannot make a directory append-only here (chattr +a: ext4, xfs, btrfs, as root)"
+  # No entry leaves d, even by a rename: --exchange-dir fails with
+  # "Operation not permitted".  (The temporary link cannot be removed
+  # either, which a warning says after the refusal.)
+  run atomic-swap -s rel d/www
+  chattr -a d
+  assert_failure 3
+  assert_line --index 0 "atomic-swap: 'd/www' is a directory, not a symbolic link; not replaced"
+  refute_output --partial -- --exchange-dir
+  [ -d d/www ] && [ ! -L d/www ]
+}
+
 @test "permission denied: status 3 for every form, nothing changed, no temporary" {
   require_root
   require_setpriv
