@@ -940,12 +940,33 @@ temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
   return result;
 }
 
+/* Whether the directory DIRFD is append-only (chattr +a): a name made
+   there can be neither renamed nor removed again.  */
+static bool
+dir_append_only (int dirfd)
+{
+  struct statx stx;
+  return (statx (dirfd, "", AT_EMPTY_PATH, 0, &stx) == 0
+          && (stx.stx_attributes_mask & STATX_ATTR_APPEND)
+          && (stx.stx_attributes & STATX_ATTR_APPEND));
+}
+
 static int
 make_temp (struct temp_name *temp, int dirfd, int kind, mode_t mode,
            char const *symlink_target, int from_dirfd)
 {
   temp->dirfd = dirfd;
   temp->slot = -1;
+  /* A temporary is made to be renamed, or removed after a failure;
+     in an append-only directory neither can be done, and it would be
+     left there.  Refuse as the rename would (EPERM), before making
+     it.  (chattr +a at this instant still leaves one: the warning of
+     temp_remove_warn names it.)  */
+  if (dir_append_only (dirfd))
+    {
+      errno = EPERM;
+      return -1;
+    }
   /* ".TOOL." followed by TEMP_RANDOM_CHARS placeholders that
      try_tempname replaces with random characters.  */
   int n = snprintf (temp->name, sizeof temp->name, ".%s.", tool_name ());

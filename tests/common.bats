@@ -60,6 +60,34 @@ long_argv0() {
   assert_no_temporaries atomic-swap
 }
 
+@test "in an append-only directory atomic-swap and lockdir refuse before making a temporary, and leave none" {
+  command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
+  mkdir d
+  ln -s old d/cur
+  chattr +a d 2>/dev/null ||
+    skip "cannot make a directory append-only here (chattr +a: ext4, xfs, btrfs, as root)"
+  # Names can be added to d (chattr +a), never renamed or removed: the
+  # temporary each tool makes to rename into place was left behind,
+  # with a warning that it could not be removed.
+  run atomic-swap -s new d/cur
+  local swap_status=$status swap_output=$output
+  run lockdir -n d/L
+  local lock_status=$status lock_output=$output
+  run lockdir d/L2 true
+  local command_status=$status left
+  left=$(ls -A d)
+  chattr -a d
+  assert_equal "$swap_status" 3
+  assert_equal "$swap_output" \
+    "atomic-swap: cannot create symbolic link 'd/cur': Operation not permitted"
+  assert_equal "$lock_status" 3
+  assert_equal "$lock_output" \
+    "lockdir: cannot acquire 'd/L': Operation not permitted"
+  assert_equal "$command_status" 125
+  assert_equal "$left" cur
+  assert_equal "$(readlink d/cur)" old
+}
+
 # The bit of signal SIG in a /proc/PID/status signal mask.
 sigmask_has() {
   local mask=$1 sig=$2
