@@ -2195,6 +2195,35 @@ reopen_before_write() {
   assert_equal "$(cat log)" one
 }
 
+@test "rotation by rename onto standard input's file: refused at the reopen, status 3, no record read back into FILE" {
+  # Standard input is a regular file of more than one read (256 KiB).
+  # --tee into a pipe nobody reads yet holds safe-append after the
+  # first write into FILE (the copy fills the pipe): the rotation and
+  # the SIGHUP come then, and the look they ask for comes before the
+  # next write.  The ulimit only bounds a safe-append that would
+  # append the file it reads to itself.
+  seq 100000 >in
+  mkfifo out
+  (ulimit -f 8192; exec safe-append --tee log <in >out 2>err) &
+  pid=$!
+  exec {r}<out
+  wait_until test -s log
+  mv log log.1
+  mv in log
+  kill -HUP "$pid"
+  cat <&$r >copy
+  exec {r}<&-
+  status=0
+  wait "$pid" || status=$?
+  assert_equal "$status" 3
+  n=$(wc -l <log.1)
+  assert_equal "$(cat err)" "safe-append: cannot append record $((n + 1)) to 'log': after a rotation it is standard input"
+  # The new FILE is the input as it was: nothing appended to it.
+  cmp log <(seq 100000)
+  cmp copy log.1
+  cmp log.1 <(seq "$n")
+}
+
 @test "rotation by rename, no signal: FILE is reopened by name at a later look, no line lost, none after it in the old file" {
   mkfifo in
   safe-append log <in &
