@@ -75,10 +75,8 @@ struct unready
 {
   char const *why;
   int errnum;
+  bool no_temp;       /* no temporary could be made for the content */
 };
-
-/* The WHY of a struct unready when no temporary could be made.  */
-static char const no_temp[] = "cannot make a temporary for its content";
 
 /* Whether UNREADY says no temporary could be made because FILE's
    directory may not be written (EACCES, EPERM): a stale FILE is then
@@ -88,7 +86,7 @@ static char const no_temp[] = "cannot make a temporary for its content";
 static bool
 dir_denied (struct unready const *unready)
 {
-  return (unready->why == no_temp
+  return (unready->no_temp
           && (unready->errnum == EACCES || unready->errnum == EPERM));
 }
 
@@ -1609,7 +1607,7 @@ renew_unnamed (struct parent_dir *parent, int *fd, char const *file,
       return EXIT_SYSERR;
     }
   struct options from = content_from (opt, *fd);
-  struct unready unready = { NULL, 0 };
+  struct unready unready = { NULL, 0, false };
   int status = complete_temp (new_fd, NULL, parent, file, &from, &unready);
   if (status != EXIT_DONE)
     return status;
@@ -1680,7 +1678,7 @@ create_with_content (struct parent_dir *parent, char const *file,
   for (;;)
     {
       struct temp_name temp;
-      struct unready unready = { NULL, 0 };
+      struct unready unready = { NULL, 0, false };
       int fd = -1;
       if (unnamed)
         {
@@ -1702,8 +1700,9 @@ create_with_content (struct parent_dir *parent, char const *file,
              the answer, as O_EXCL would give it: status 1, or wait
              with -w.  */
           int err = errno;
-          unready.why = no_temp;
+          unready.why = "cannot make a temporary for its content";
           unready.errnum = err;
+          unready.no_temp = true;
           if (!file_exists (parent))
             {
               error (0, err, "cannot create %s", quoteaf (file));
