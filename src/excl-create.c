@@ -167,7 +167,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           with several FILEs, DURATION is for them all\n\
   -S, --sync            make the new file durable (fsync the file and its\n\
                           directory) before exiting\n\
-  -v, --verbose         print a line for each file created\n\
+  -v, --verbose         print a line for each file created, and before it\n\
+                          one for a stale file removed (--replace-stale)\n\
   -q, --quiet           print no message when FILE exists or the wait\n\
                           times out, and no filesystem warning\n\
       --force           create FILE even on a filesystem that cannot keep\n\

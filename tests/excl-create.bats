@@ -251,6 +251,21 @@ content_options_refused() {
   assert_line --index 1 "created 'b'"
 }
 
+@test "-v reports a stale file removed before the file created, as --help says" {
+  # --help said only "a line for each file created".
+  excl-create --help | tr -s ' \n' '  ' |
+    grep -Fq -- "-v, --verbose print a line for each file created, and before it one for a stale file removed (--replace-stale)" ||
+    fail "$(excl-create --help | grep -A2 -- --verbose)"
+  local dead
+  dead=$(dead_pid)
+  echo "$dead" >f
+  run --separate-stderr excl-create -v --pid --replace-stale f
+  assert_success
+  assert_equal "${#lines[@]}" 2
+  assert_line --index 0 "removed stale 'f' (process $dead is gone)"
+  assert_line --index 1 "created 'f'"
+}
+
 @test "-v whose lines cannot be written (a full disk): the FILEs are created, status that of the creates, and a warning says so" {
   [ -w /dev/full ] || skip "no /dev/full"
   touch c
