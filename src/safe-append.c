@@ -1090,10 +1090,14 @@ follow_name (struct appender *app, uintmax_t record)
 }
 
 /* Milliseconds until the next look at FILE's name is due: 0 if it is
-   due now (or a SIGHUP asks for one), rounded up otherwise.  */
+   due now (or a SIGHUP asks for one), rounded up otherwise; -1 if none
+   ever is, FILE's name having been given up (follow_name): a wait
+   woken for a look that does nothing, and leaves it due, would spin.  */
 static int
 look_timeout_ms (struct appender const *app)
 {
+  if (!app->follow_name)
+    return -1;
   if (hangup_received)
     return 0;
   struct timespec now;

@@ -1879,6 +1879,62 @@ append_across_pid_reuse() {
   assert_equal "$(cat err)" ""
 }
 
+# What the waits for input in the strace log 'trace' after its Nth
+# SIGHUP say: "untimed" once one has no timeout (poll's -1, ppoll's
+# NULL), "spinning" if 5 with one came before that, else nothing yet.
+waits_after_hangup() {
+  awk -v n="$1" '/^--- SIGHUP/ && ++seen == n { on = 1; next }
+    on && /^p?poll\(/ {
+      if (/^poll\(.*, -1(\)|$)/ || /^ppoll\(.*, NULL, /) {
+        print "untimed"; exit
+      }
+      if (++timed == 5) { print "spinning"; exit }
+    }' trace
+}
+
+@test "FILE through a process's directory in /proc, once that process has ended: safe-append waits for input with no timeout, never spinning" {
+  # Its name is given up then (follow_name), and no look is ever due
+  # again.  Before, the wait for input still woke for looks that did
+  # nothing and left them due: once the next one came, and at once
+  # after a SIGHUP, it polled without waiting, at full speed.
+  command -v strace >/dev/null || skip "strace is not installed"
+  sleep 1000 3>&- &
+  local other=$!
+  mkfifo in
+  strace -o trace -e trace=poll,ppoll \
+    bash -c 'echo $$ >pid; exec safe-append "$1"' sh "/proc/$other/cwd/log" \
+    <in 2>err &
+  local tracer=$!
+  exec {w}>in
+  echo one >&$w
+  wait_until grep -sqx one log
+  pid=$(cat pid)
+  kill "$other"
+  wait "$other" || true
+  # Two SIGHUPs while it waits for input: at the first, the look gives
+  # the name up (the process has ended); the second asks for a look that
+  # is no longer made.  After each, it waits for input with no timeout.
+  local n
+  for n in 1 2; do
+    wait_until sleeps_in_poll "$pid"
+    kill -HUP "$pid"
+    wait_until eval '[ -n "$(waits_after_hangup "$n")" ]'
+    assert_equal "$(waits_after_hangup "$n")" untimed
+  done
+  echo two >&$w
+  exec {w}>&-
+  wait "$tracer"
+  assert_equal "$(cat err)" ""
+  assert_equal "$(cat log)" $'one\ntwo'
+  # Once it waited with no timeout, it never waited with one again.
+  awk '/^p?poll\(/ {
+         untimed = /^poll\(.*, -1\)/ || /^ppoll\(.*, NULL, /
+         if (seen && !untimed) bad = 1
+         if (untimed) seen = 1
+       }
+       END { exit bad || !seen }' trace || fail "$(cat trace)"
+}
+
 @test "FILE through another process's directory in /proc: a process that ends just after FILE is opened, its pid given to another, is not followed" {
   # Before, FILE's name was traced after FILE was opened: the process
   # FILE was opened through, ended in between and its pid given to a
