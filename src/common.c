@@ -395,12 +395,14 @@ xparse_duration (char const *str, char const *option)
   if (!parse_duration (str, &result))
     {
       if (errno == ERANGE)
-        usage_error ("duration too long for %s: %s (at most %dd; 'inf' "
-                     "means forever)", option, quote (str),
-                     DURATION_MAX_DAYS);
+        usage_error ("duration too long for %s: %s (at most %dd; %s "
+                     "means forever)", option, quote_n (0, str),
+                     DURATION_MAX_DAYS, quote_n (1, "inf"));
+      /* "inf" quoted as the value is, as coreutils quotes a literal
+         beside a value (dd's "0x", truncate's option names).  */
       usage_error ("invalid duration for %s: %s (use a number with an "
-                   "optional unit ms, s, m, h or d, or 'inf')",
-                   option, quote (str));
+                   "optional unit ms, s, m, h or d, or %s)",
+                   option, quote_n (0, str), quote_n (1, "inf"));
     }
   return result;
 }

@@ -400,4 +400,9 @@ unwrapped_quoting() {
   LC_ALL=C.UTF-8 run lockdir -w bad L true
   assert_equal "$status" 125
   assert_line --index 0 --partial "‘bad’"
+  # ... and so is the literal beside it, in the same style.
+  assert_line --index 0 --partial "or ‘inf’)"
+  LC_ALL=C.UTF-8 run excl-create -w 99999999d f
+  assert_failure 2
+  assert_line --index 0 --partial "; ‘inf’ means forever)"
 }
