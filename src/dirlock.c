@@ -565,22 +565,28 @@ struct verdict
   unsigned long long live_start_time;
 };
 
+/* Has OWNER's lease run out: is its heartbeat at least a lease old?  */
+static bool
+lease_ran_out (struct dirlock_owner const *owner)
+{
+  if (!has_lease (owner))
+    return false;
+  struct timespec now_real;
+  clock_gettime (CLOCK_REALTIME, &now_real);
+  struct timespec age = timespec_sub (now_real, owner->heartbeat);
+  return timespec_cmp (age, owner->lease) >= 0;
+}
+
 static void
 judge (struct dirlock_owner const *owner, struct verdict *v)
 {
   v->stale = NULL;
   v->live_pid = 0;
   v->live_start_time = 0;
-  if (has_lease (owner))
+  if (lease_ran_out (owner))
     {
-      struct timespec now_real;
-      clock_gettime (CLOCK_REALTIME, &now_real);
-      struct timespec age = timespec_sub (now_real, owner->heartbeat);
-      if (timespec_cmp (age, owner->lease) >= 0)
-        {
-          v->stale = "its lease expired";
-          return;
-        }
+      v->stale = "its lease expired";
+      return;
     }
   if (!same_system (owner))
     return;
@@ -2779,7 +2785,8 @@ dirlock_break_holders (char const *path, struct dirlock_holders *ended,
    heartbeat (the owner file's modification time).  Store in *OWNER that
    holding, or the first holder when none is theirs.  Return 0 done,
    1 free (or, for RENEW, the holding ended meanwhile), 2 not theirs,
-   3 not the caller's to touch, -1 on error.  Ending it, set *DIR_ERRNO
+   3 not the caller's to touch, 4 (RENEW only) its lease has run out,
+   -1 on error.  Ending it, set *DIR_ERRNO
    (if not NULL) as end_holding does, and add to LEFT its ticket if it
    cannot be removed.  */
 static int
@@ -2802,6 +2809,16 @@ act_on_own_holding (char const *path, pid_t const *pids, size_t n_pids,
   struct dirlock_owner const *mine = owned_holding (&holders, pids, n_pids);
   *owner = mine ? *mine : holders.owner[0];
   int result = !mine ? 2 : !may_end_by_hand (mine) ? 3 : 0;
+  /* Once the lease has run out, a breaker may judge the lock stale at
+     any moment and break it after our refresh: refuse rather than
+     tell the caller it holds a lock it may lose.  Judged on the
+     heartbeat read just now, the one the refresh replaces.  What is
+     left is the lease's own window: a breaker that judged the lease
+     run out the instant it ran out, and breaks just after our
+     refresh.  A renewal at the very end of a lease risks that,
+     whatever it checks.  */
+  if (result == 0 && renew && lease_ran_out (mine))
+    result = 4;
   if (result == 0 && !renew)
     result = end_holding (&parent, lock_fd, mine->id, mine->token,
                           !mine->shared, false, true, dir_errno, left);

@@ -393,7 +393,10 @@ int dirlock_release_for (char const *path, pid_t const *pids,
                          struct dirlock_temps_left *temps_left);
 
 /* Refresh the lease heartbeat of the lock PATH on behalf of a caller,
-   with the same checks and return values as dirlock_release_for.  */
+   with the same checks and return values as dirlock_release_for, and
+   4 if that holding's lease has run out already (it may have been
+   broken since, or be broken after a refresh): *OWNER is then that
+   holding, and nothing is changed.  */
 int dirlock_renew_for (char const *path, pid_t const *pids, size_t n_pids,
                        struct dirlock_owner *owner);
 

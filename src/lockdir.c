@@ -248,7 +248,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -u, --release         release LOCK, which the caller (or --owner-pid)\n\
                           must hold\n\
       --renew           refresh the --lease heartbeat of LOCK, which the\n\
-                          caller (or --owner-pid) must hold\n\
+                          caller (or --owner-pid) must hold, before that\n\
+                          lease runs out (after, LOCK may be broken at\n\
+                          any moment: status 1, and nothing renewed)\n\
       --break           remove LOCK whoever holds it, and print the owner\n\
                           record removed; also remove an unusable LOCK.last\n\
       --status          print the owner record of each LOCK (each holder's,\n\
@@ -314,7 +316,8 @@ filesystems (and on kernels without pidfd).\n\
 ", stdout);
   emit_exit_status_help ("\
   1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\
-     held by the caller; with --status or --break, LOCK is free\n");
+     held by the caller (with --renew, or its lease has run out); with\n\
+     --status or --break, LOCK is free\n");
   fputs ("\
   4  with --status: LOCK is held, but stale (every holder is dead or\n\
      past its lease); the next lockdir that wants it breaks it (a\n\
@@ -1572,6 +1575,28 @@ release_for_caller (char const *lock_name, struct options const *opt)
   return status;
 }
 
+/* --renew came too late: OWNER, the caller's holding of LOCK_NAME, has
+   a lease that ran out already.  Return the status, as for a lock not
+   held: a breaker may have judged it stale, and may break it yet.  */
+static int
+report_lease_ran_out (char const *lock_name, struct dirlock_owner const *owner,
+                      struct options const *opt)
+{
+  if (opt->quiet)
+    return EXIT_NO;
+  struct timespec ran_out = timespec_add (owner->heartbeat, owner->lease);
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  struct timespec ago = timespec_sub (now, ran_out);
+  char when[48];
+  dirlock_format_time (ran_out, when, sizeof when);
+  error (0, 0, "cannot renew %s: its lease ran out at %s (%jd.%03ld s "
+         "ago), and it may have been broken; not renewed",
+         quoteaf (lock_name), when, (intmax_t) ago.tv_sec,
+         ago.tv_nsec / 1000000);
+  return EXIT_NO;
+}
+
 /* --renew: refresh the heartbeat of a lock the caller holds, as -u
    releases one.  */
 static int
@@ -1594,6 +1619,8 @@ renew_for_caller (char const *lock_name, struct options const *opt)
     case 2:
     case 3:
       return report_not_ours (lock_name, "renew", r, &owner, pids, opt);
+    case 4:
+      return report_lease_ran_out (lock_name, &owner, opt);
     default:
       report_lock_error (lock_name, "renew", errno);
       return EXIT_SYSERR;

@@ -3353,13 +3353,12 @@ assert_command_cut_between_characters() {
 
 @test "--renew refreshes a script's leased lock; only its owner may renew it" {
   lockdir --lease=1m L
-  # A heartbeat a minute old: the lease has expired, the lock is stale.
-  touch -d '2 minutes ago' L/owner.*
-  run lockdir --status L
-  assert_failure 4
-  assert_line "stale_reason=its lease expired"
-  # Renewed, it is alive again, and nobody breaks it.
+  # A heartbeat 50 s old: the lease has not run out yet.
+  touch -d '50 seconds ago' L/owner.*
+  planted=$(stat -c %Y L/owner.*)
+  # Renewed, its heartbeat is new, and nobody breaks it.
   lockdir --renew L
+  [ "$(stat -c %Y L/owner.*)" -gt "$planted" ]
   run lockdir --status L
   assert_success
   run lockdir -n -v L true
@@ -3377,6 +3376,34 @@ assert_command_cut_between_characters() {
   run lockdir --renew L
   assert_failure 1
   assert_output --partial "it is not held"
+}
+
+@test "--renew after the lease ran out fails (1), says when it ran out and that the lock may have been broken, and changes nothing" {
+  # A breaker may judge such a lock stale at any moment, and break it
+  # after a renewal: the renewal must not tell the caller it holds it.
+  # ('run' is a subshell: the shell that owns L is $BASHPID.)
+  lockdir --lease=1m L
+  touch -d '2 minutes ago' L/owner.*
+  planted=$(stat -c %y L/owner.*)
+  run lockdir --renew --owner-pid=$BASHPID L
+  assert_failure 1
+  assert_output --regexp "^lockdir: cannot renew 'L': its lease ran out at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} \([0-9]+\.[0-9]{3} s ago\), and it may have been broken; not renewed$"
+  [ "$(stat -c %y L/owner.*)" = "$planted" ]
+  run lockdir --status L
+  assert_failure 4
+  run lockdir -q --renew --owner-pid=$BASHPID L
+  assert_failure 1
+  assert_output ""
+  # The issue's case: a short lease run out by itself, nobody has broken
+  # the lock yet.
+  lockdir -u L
+  lockdir --lease=200ms M
+  wait_until sh -c 'lockdir --status M | grep -qx stale=yes'
+  run lockdir --renew --owner-pid=$BASHPID M
+  assert_failure 1
+  assert_output --partial "cannot renew 'M': its lease ran out at "
+  run lockdir --status M
+  assert_failure 4
 }
 
 @test "--renew in a background loop keeps the lock past its lease, as the README shows" {
