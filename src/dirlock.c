@@ -3182,3 +3182,18 @@ dirlock_command_is (struct dirlock_owner const *owner, pid_t pid)
           && names_process (owner, owner->child_pid,
                             owner->child_start_time, pid));
 }
+
+bool
+dirlock_report_held_for_command (char const *shown, char const *doing,
+                                 struct dirlock_owner const *owner,
+                                 pid_t pid)
+{
+  if (!dirlock_command_is (owner, pid))
+    return false;
+  /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the lockdir
+     that runs PID, which keeps the lock until its COMMAND exits.  */
+  error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for its "
+         "COMMAND (pid %ld), and released when that COMMAND exits", doing,
+         quoteaf (shown), (long) owner->pid, (long) pid);
+  return true;
+}

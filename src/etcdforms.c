@@ -1358,9 +1358,13 @@ release_for_caller (char const *name, struct etcd_options const *opt,
                "been revoked", quoteaf (name));
     }
   else if (!opt->quiet && n > 0)
-    error (0, 0, "cannot release %s: it is held by pid %ld on %s, not by "
-           "pid %ld", quoteaf (name), (long) list[0].owner.pid,
-           list[0].owner.host, (long) pids[0]);
+    {
+      if (!dirlock_report_held_for_command (name, "release", &list[0].owner,
+                                            pids[0]))
+        error (0, 0, "cannot release %s: it is held by pid %ld on %s, not "
+               "by pid %ld", quoteaf (name), (long) list[0].owner.pid,
+               list[0].owner.host, (long) pids[0]);
+    }
   else if (!opt->quiet)
     error (0, 0, "cannot release %s: it is not held", quoteaf (name));
   etcd_waiters_free (list, n);

@@ -1508,18 +1508,17 @@ report_not_ours (char const *lock_name, char const *doing, int why,
 {
   if (opt->quiet)
     return EXIT_NO;
-  char const *stale = dirlock_stale_reason (owner, NULL);
   if (why == 3)
-    error (0, 0, "cannot %s %s: its record belongs to uid %ju; only that "
-           "user or root may", doing,
-           quoteaf (lock_name), (uintmax_t) owner->file_uid);
-  else if (dirlock_command_is (owner, pids[0]))
-    /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the lockdir
-       that runs us, which keeps the lock until its COMMAND exits.  */
-    error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for its "
-           "COMMAND (pid %ld), and released when that COMMAND exits", doing,
-           quoteaf (lock_name), (long) owner->pid, (long) pids[0]);
-  else if (owner->pid == pids[0] && stale)
+    {
+      error (0, 0, "cannot %s %s: its record belongs to uid %ju; only "
+             "that user or root may", doing,
+             quoteaf (lock_name), (uintmax_t) owner->file_uid);
+      return EXIT_NO;
+    }
+  if (dirlock_report_held_for_command (lock_name, doing, owner, pids[0]))
+    return EXIT_NO;
+  char const *stale = dirlock_stale_reason (owner, NULL);
+  if (owner->pid == pids[0] && stale)
     /* The same pid, but not the same process: the one that took the
        lock has ended (and the pid may have been given again).  */
     error (0, 0, "cannot %s %s: it is stale (%s): the process that took "

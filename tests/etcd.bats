@@ -1111,6 +1111,28 @@ w_overlapped() {
   le -u "$L"
 }
 
+@test "-u by the holder's own COMMAND says it is released when that COMMAND exits, as for a directory lock" {
+  # It said only "it is held by pid N on HOST, not by pid M", of the
+  # lockdir that runs it.  COMMAND waits until the record names it.
+  run le "$L" sh -c '
+    until lockdir --etcd="$0" --status "$1" | grep -q "^child_pid=$$"; do
+      sleep 0.01
+    done
+    lockdir --etcd="$0" -u "$1"; echo "u $? $$ $PPID"
+    lockdir --etcd="$0" --status "$1" >/dev/null; echo "held $?"' \
+    "$ETCD_URL" "$L"
+  assert_success
+  local command_pid holder_pid
+  command_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 \([0-9]*\) .*/\1/p')
+  holder_pid=$(printf '%s\n' "$output" | sed -n 's/^u 1 [0-9]* \([0-9]*\)$/\1/p')
+  [ -n "$command_pid" ] && [ -n "$holder_pid" ] || fail "$output"
+  assert_line --index 0 "lockdir: cannot release '$L': it is held by lockdir (pid $holder_pid) for its COMMAND (pid $command_pid), and released when that COMMAND exits"
+  # Held while COMMAND ran; released when it exited.
+  assert_line --index 2 "held 0"
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
 @test "without COMMAND: a token that cannot be printed releases the lock again, status 3" {
   [ -w /dev/full ] || skip "no /dev/full"
   local status=0
