@@ -336,7 +336,9 @@ filesystems (and on kernels without pidfd).\n\
   128+N  COMMAND was killed by signal N, which then kills lockdir too\n\
   -    otherwise, the exit status of COMMAND\n\
 A message lockdir cannot write (standard error full, closed, or a pipe\n\
-nobody reads any more) changes none of these statuses.\n\
+nobody reads any more) changes none of these statuses, except one\n\
+before LOCK is tried for (a usage error): into a pipe nobody reads, it\n\
+ends lockdir by SIGPIPE (141), as it does ls.\n\
 ", stdout);
   fputs ("\
 \n\

@@ -149,6 +149,37 @@ low_fds_taken() {
   assert_failure 125
 }
 
+@test "a usage error into a pipe nobody reads ends every tool by SIGPIPE, as it ends ls; a later message changes no status, as the manuals say" {
+  # The model: GNU tools keep SIGPIPE's default until they work.
+  run broken_stderr ls --bogus
+  assert_output signal=13
+  local tool
+  for tool in excl-create safe-append atomic-swap; do
+    run broken_stderr "$tool" --no-such-option x y
+    assert_output signal=13
+  done
+  run broken_stderr lockdir --no-such-option L true
+  assert_output signal=13
+  # Once the command line is checked, SIGPIPE is ignored.
+  mkdir a b
+  run broken_stderr excl-create -c x a
+  assert_output exit=1
+  run broken_stderr atomic-swap -n a b
+  assert_output exit=1
+  run broken_stderr safe-append -c x a/no/f
+  assert_output exit=3
+  run broken_stderr lockdir -u L
+  assert_output exit=1
+  # What each manual, and lockdir --help, says.
+  local page
+  for page in excl-create safe-append atomic-swap lockdir; do
+    grep -q 'by SIGPIPE (status 141)' "$BATS_TEST_DIRNAME/../man/$page.x" ||
+      fail "man/$page.x does not say it"
+  done
+  lockdir --help | tr -s ' \n' ' ' |
+    grep -Fq "except one before LOCK is tried for (a usage error): into a pipe nobody reads, it ends lockdir by SIGPIPE (141)"
+}
+
 # --- item 26: operands and durations -------------------------------------------
 
 @test "'', '.', '..', '/' and names ending in '/.' or '/..' are usage errors (issue 11 item 26)" {
