@@ -2660,9 +2660,8 @@ owned_holding (struct dirlock_holders const *h, pid_t const *pids,
                size_t n_pids)
 {
   for (size_t i = 0; i < h->count; i++)
-    for (size_t j = 0; j < n_pids; j++)
-      if (owned_by (&h->owner[i], pids[j]))
-        return &h->owner[i];
+    if (dirlock_caller_owns (&h->owner[i], pids, n_pids))
+      return &h->owner[i];
   return NULL;
 }
 
@@ -3184,16 +3183,37 @@ dirlock_command_is (struct dirlock_owner const *owner, pid_t pid)
 }
 
 bool
+dirlock_caller_owns (struct dirlock_owner const *owner, pid_t const *pids,
+                     size_t n_pids)
+{
+  /* 'lockdir L bash -c "...; lockdir -u L"': bash runs a last command
+     in its own place, so that lockdir -u is COMMAND itself, and its
+     parent the lockdir that holds OWNER's holding for it, until it
+     exits.  */
+  if (dirlock_command_is (owner, getpid ()))
+    return false;
+  for (size_t i = 0; i < n_pids; i++)
+    if (owned_by (owner, pids[i]))
+      return true;
+  return false;
+}
+
+bool
 dirlock_report_held_for_command (char const *shown, char const *doing,
                                  struct dirlock_owner const *owner,
-                                 pid_t pid)
+                                 pid_t const *pids, size_t n_pids)
 {
-  if (!dirlock_command_is (owner, pid))
-    return false;
-  /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the lockdir
-     that runs PID, which keeps the lock until its COMMAND exits.  */
-  error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for its "
-         "COMMAND (pid %ld), and released when that COMMAND exits", doing,
-         quoteaf (shown), (long) owner->pid, (long) pid);
-  return true;
+  for (size_t i = 0; i < n_pids; i++)
+    if (dirlock_command_is (owner, pids[i]))
+      {
+        /* 'lockdir L sh -c "...; lockdir -u L"': the holder is the
+           lockdir that runs that process, and keeps the lock until
+           its COMMAND exits.  */
+        error (0, 0, "cannot %s %s: it is held by lockdir (pid %ld) for "
+               "its COMMAND (pid %ld), and released when that COMMAND "
+               "exits", doing, quoteaf (shown), (long) owner->pid,
+               (long) pids[i]);
+        return true;
+      }
+  return false;
 }

@@ -518,13 +518,19 @@ bool dirlock_owned_by (struct dirlock_owner const *owner, pid_t pid);
 /* True if OWNER's record names process PID of this system, with PID's
    current start time, as the COMMAND its lockdir runs.  */
 bool dirlock_command_is (struct dirlock_owner const *owner, pid_t pid);
-/* If OWNER's record names process PID as its COMMAND
-   (dirlock_command_is), say that PID cannot DOING ("release", "renew")
-   the lock SHOWN, which is held for it until it exits, and return
-   true; else say nothing and return false.  For the local locks and
-   those in etcd alike.  */
+/* True if OWNER's holding is one that a caller who names itself by
+   the N_PIDS processes PIDS (script_caller_pids) may release or renew:
+   one of them owns it, and this process is not its COMMAND.  For the
+   local locks and those in etcd alike.  */
+bool dirlock_caller_owns (struct dirlock_owner const *owner,
+                          pid_t const *pids, size_t n_pids);
+/* If OWNER's record names one of the N_PIDS processes PIDS as its
+   COMMAND (dirlock_command_is), say that it cannot DOING ("release",
+   "renew") the lock SHOWN, which is held for it until it exits, and
+   return true; else say nothing and return false.  For the local
+   locks and those in etcd alike.  */
 bool dirlock_report_held_for_command (char const *shown, char const *doing,
                                       struct dirlock_owner const *owner,
-                                      pid_t pid);
+                                      pid_t const *pids, size_t n_pids);
 
 #endif

@@ -1293,17 +1293,6 @@ release_by_keeper (char const *name, pid_t owner,
   return EXIT_SYSERR;
 }
 
-/* Is OWNER one of the N processes PIDS?  */
-static bool
-owned_by_one_of (struct dirlock_owner const *owner, pid_t const *pids,
-                 size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (dirlock_owned_by (owner, pids[i]))
-      return true;
-  return false;
-}
-
 static int
 release_for_caller (char const *name, struct etcd_options const *opt,
                     struct etcd_client *client)
@@ -1337,7 +1326,7 @@ release_for_caller (char const *name, struct etcd_options const *opt,
   int status = EXIT_NO;
   size_t i;
   for (i = 0; i < n; i++)
-    if (owned_by_one_of (&list[i].owner, pids, n_pids))
+    if (dirlock_caller_owns (&list[i].owner, pids, n_pids))
       break;
   if (i < n)
     {
@@ -1360,7 +1349,7 @@ release_for_caller (char const *name, struct etcd_options const *opt,
   else if (!opt->quiet && n > 0)
     {
       if (!dirlock_report_held_for_command (name, "release", &list[0].owner,
-                                            pids[0]))
+                                            pids, n_pids))
         error (0, 0, "cannot release %s: it is held by pid %ld on %s, not "
                "by pid %ld", quoteaf (name), (long) list[0].owner.pid,
                list[0].owner.host, (long) pids[0]);

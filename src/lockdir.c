@@ -1501,12 +1501,12 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   return EXIT_DONE;
 }
 
-/* A diagnostic for a lock held by OWNER where PIDS[0] was expected:
-   DOING fails.  Return the status.  */
+/* A diagnostic for a lock held by OWNER where PIDS[0] (of the N_PIDS
+   processes PIDS) was expected: DOING fails.  Return the status.  */
 static int
 report_not_ours (char const *lock_name, char const *doing, int why,
                  struct dirlock_owner const *owner, pid_t const *pids,
-                 struct options const *opt)
+                 size_t n_pids, struct options const *opt)
 {
   if (opt->quiet)
     return EXIT_NO;
@@ -1517,7 +1517,8 @@ report_not_ours (char const *lock_name, char const *doing, int why,
              quoteaf (lock_name), (uintmax_t) owner->file_uid);
       return EXIT_NO;
     }
-  if (dirlock_report_held_for_command (lock_name, doing, owner, pids[0]))
+  if (dirlock_report_held_for_command (lock_name, doing, owner, pids,
+                                       n_pids))
     return EXIT_NO;
   char const *stale = dirlock_stale_reason (owner, NULL);
   if (owner->pid == pids[0] && stale)
@@ -1564,7 +1565,8 @@ release_for_caller (char const *lock_name, struct options const *opt)
       break;
     case 2:
     case 3:
-      status = report_not_ours (lock_name, "release", r, &owner, pids, opt);
+      status = report_not_ours (lock_name, "release", r, &owner, pids,
+                                n_pids, opt);
       break;
     default:
       report_lock_error (lock_name, "release", errno);
@@ -1619,7 +1621,8 @@ renew_for_caller (char const *lock_name, struct options const *opt)
       return EXIT_NO;
     case 2:
     case 3:
-      return report_not_ours (lock_name, "renew", r, &owner, pids, opt);
+      return report_not_ours (lock_name, "renew", r, &owner, pids, n_pids,
+                              opt);
     case 4:
       return report_lease_ran_out (lock_name, &owner, opt);
     default:

@@ -1133,6 +1133,25 @@ w_overlapped() {
   assert_equal "$status" 1
 }
 
+@test "-u that COMMAND's shell runs in its own place (bash execs a last command) fails too, and the lock stays held until COMMAND exits" {
+  # lockdir -u is then COMMAND itself, and its parent the lockdir that
+  # holds the lock: it released the lock while COMMAND ran.
+  run le "$L" bash -c '
+    until lockdir --etcd="$0" --status "$1" | grep -q "^child_pid=$$"; do
+      sleep 0.01
+    done
+    echo "command $$"
+    exec lockdir --etcd="$0" -u "$1"' "$ETCD_URL" "$L"
+  assert_equal "$status" 1
+  local command_pid
+  command_pid=$(sed -n 's/^command //p' <<<"$output")
+  [ -n "$command_pid" ] || fail "$output"
+  assert_line --index 1 --regexp "^lockdir: cannot release '$L': it is held by lockdir \(pid [0-9]+\) for its COMMAND \(pid $command_pid\), and released when that COMMAND exits$"
+  [ "${#lines[@]}" = 2 ] || fail "$output"
+  run le --status "$L"
+  assert_equal "$status" 1
+}
+
 @test "without COMMAND: a token that cannot be printed releases the lock again, status 3" {
   [ -w /dev/full ] || skip "no /dev/full"
   local status=0

@@ -2004,6 +2004,28 @@ Try 'lockdir --help' for more information."
   [ "$(ls -A)" = L.last ]
 }
 
+@test "-u or --renew that COMMAND's shell runs in its own place (bash execs a last command) fails too, and the lock stays held until COMMAND exits" {
+  # lockdir -u is then COMMAND itself, and its parent the lockdir that
+  # holds LOCK: it released LOCK (status 0) while COMMAND ran, and the
+  # holder said "lock 'L' had been broken by someone else".
+  local form
+  for form in -u --renew; do
+    run lockdir L bash -c 'echo "command $$"; exec lockdir '"$form"' L'
+    assert_failure 1
+    local command_pid
+    command_pid=$(sed -n 's/^command //p' <<<"$output")
+    [ -n "$command_pid" ] || fail "$output"
+    assert_line --index 1 --regexp "^lockdir: cannot (release|renew) 'L': it is held by lockdir \(pid [0-9]+\) for its COMMAND \(pid $command_pid\), and released when that COMMAND exits$"
+    refute_output --partial "broken"
+    [ "${#lines[@]}" = 2 ] || fail "$output"
+    [ "$(ls -A)" = L.last ]
+  done
+  # bash's own exec of a last command, as the issue found it.
+  run lockdir L bash -c ': ; lockdir -u L'
+  assert_failure 1
+  refute_output --partial "broken"
+}
+
 @test "-q silences what --help says it does: busy, and not held with -u, --renew and --break" {
   # --help said only "no message when LOCK is busy".
   lockdir --help | tr -s ' \n' '  ' |
