@@ -241,7 +241,8 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           processes COMMAND starts are then not signalled,\n\
                           as under timeout --foreground\n\
       --owner-pid=PID   without COMMAND: record process PID as the owner\n\
-                          (and, with -u, release on behalf of PID)\n\
+                          (and, with -u or --renew, release or renew on\n\
+                          behalf of PID)\n\
       --print-token     without COMMAND: print the fencing token once\n\
                           LOCK is acquired (if it cannot be printed,\n\
                           LOCK is released again, status 3)\n\

@@ -788,6 +788,23 @@ runs_command() {
   [ "$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" = "$2 " ]
 }
 
+@test "--help says that --owner-pid goes with --renew too, as the README's renewal loop uses it" {
+  # It said "(and, with -u, release on behalf of PID)" only.
+  lockdir --help | tr -s ' \n' ' ' |
+    grep -Fq -- "--owner-pid=PID without COMMAND: record process PID as the owner (and, with -u or --renew, release or renew on behalf of PID)"
+  sleep 60 3>&- &
+  local sleeper=$!
+  BG_PIDS=$sleeper
+  wait_until runs_command "$sleeper" "sleep 60"
+  lockdir --lease=1m --owner-pid="$sleeper" L
+  touch -d '30 seconds ago' L/owner.*
+  local planted
+  planted=$(stat -c %Y L/owner.*)
+  lockdir --renew --owner-pid="$sleeper" L
+  [ "$(stat -c %Y L/owner.*)" -gt "$planted" ]
+  lockdir -u --owner-pid="$sleeper" L
+}
+
 @test "--owner-pid records another process, which may release it with -u" {
   sleep 60 3>&- &
   sleeper=$!
