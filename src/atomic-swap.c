@@ -249,7 +249,7 @@ fails with status 3 and names what is missing; nothing is changed.\n\
   emit_exit_status_help ("\
   1  nothing changed: PATH1 and PATH2 are the same file; with\n\
      --no-clobber, DST exists; with --expect, LINK did not point to OLD,\n\
-     or its lock stayed held throughout the wait\n");
+     or its lock stayed held throughout the wait\n", false);
   fputs ("\
 \n\
 Examples:\n\

@@ -281,14 +281,16 @@ usage_error (char const *format, ...)
 }
 
 void
-emit_exit_status_help (char const *extra)
+emit_exit_status_help (char const *extra, bool durations)
 {
   fputs ("\nExit status:\n"
          "  0  done\n", stdout);
   if (extra)
     fputs (extra, stdout);
-  fputs ("  2  usage error (bad option, missing operand, bad duration)\n"
-         "  3  system error, or the filesystem cannot keep the promise\n",
+  fputs (durations
+         ? "  2  usage error (bad option, missing operand, bad duration)\n"
+         : "  2  usage error (bad option, missing operand)\n", stdout);
+  fputs ("  3  system error, or the filesystem cannot keep the promise\n",
          stdout);
 }
 

@@ -141,8 +141,9 @@ _Noreturn void usage_error (char const *format, ...)
   __attribute__ ((format (printf, 1, 2)));
 
 /* Print the common "Exit status" and bug-report paragraphs of --help.
-   EXTRA, if not NULL, is printed after the standard statuses.  */
-void emit_exit_status_help (char const *extra);
+   EXTRA, if not NULL, is printed after the standard statuses.
+   DURATIONS: the tool takes a duration, which a usage error may be.  */
+void emit_exit_status_help (char const *extra, bool durations);
 void emit_help_footer (void);
 
 _Noreturn void print_version (void);

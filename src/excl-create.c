@@ -219,7 +219,7 @@ it) and FILE is then created as usual.\n\
 ", stdout);
   emit_exit_status_help ("\
   1  some FILE already existed (or --wait timed out); the others were\n\
-     created\n");
+     created\n", true);
   fputs ("\
 With several FILEs each is tried, and the worst status is returned.\n\
 \n\

@@ -318,7 +318,7 @@ filesystems (and on kernels without pidfd).\n\
   emit_exit_status_help ("\
   1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\
      held by the caller (with --renew, or its lease has run out); with\n\
-     --status or --break, LOCK is free\n");
+     --status or --break, LOCK is free\n", true);
   fputs ("\
   4  with --status: LOCK is held, but stale (every holder is dead or\n\
      past its lease); the next lockdir that wants it breaks it (a\n\

@@ -320,7 +320,7 @@ of a symbolic link), and -S syncs the directory it was created in.  On\n\
 NFS, SMB, FUSE and other filesystems where appends from other hosts can\n\
 interleave, safe-append refuses unless --force is given.\n\
 ", stdout);
-  emit_exit_status_help (NULL);
+  emit_exit_status_help (NULL, false);
   fputs ("\
 \n\
 Examples:\n\

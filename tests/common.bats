@@ -88,6 +88,18 @@ long_argv0() {
   assert_equal "$(readlink d/cur)" old
 }
 
+@test "--help names a bad duration as a usage error only in the tools that take a duration" {
+  local tool
+  for tool in lockdir excl-create; do
+    run "$tool" --help
+    assert_line "  2  usage error (bad option, missing operand, bad duration)"
+  done
+  for tool in atomic-swap safe-append; do
+    run "$tool" --help
+    assert_line "  2  usage error (bad option, missing operand)"
+  done
+}
+
 # The bit of signal SIG in a /proc/PID/status signal mask.
 sigmask_has() {
   local mask=$1 sig=$2
