@@ -886,35 +886,6 @@ listing() {
   [ ! -e z ]
 }
 
-@test "-v into a full pipe nobody reads: SIGTERM still ends atomic-swap, the change undone" {
-  ln -s a current
-  mkfifo fifo
-  # This shell holds the only read end (opened read-write, which does
-  # not wait for a writer) and never reads; the pipe is filled up.
-  exec 5<>fifo
-  dd if=/dev/zero of=fifo bs=4096 count=1024 oflag=nonblock 2>/dev/null ||
-    true
-  atomic-swap -v -s b current >fifo 2>err 5<&- 3>&- &
-  local pid=$! i died=no
-  # The change is made; what -v says cannot be written.
-  points_to_b() { [ "$(readlink current)" = b ]; }
-  wait_until points_to_b
-  kill -TERM "$pid"
-  for ((i = 0; i < 1000; i++)); do
-    if is_dead "$pid"; then died=yes; break; fi
-    sleep 0.01
-  done
-  # Let a stuck atomic-swap go (EPIPE) before anything can fail.
-  exec 5<&-
-  status=0
-  wait "$pid" || status=$?
-  assert_equal "$died" yes
-  assert_equal "$status" $((128 + 15))
-  assert_equal "$(cat err)" "atomic-swap: 'current' was put back as it was (undone): write error on standard output: Interrupted system call"
-  assert_equal "$(readlink current)" a
-  assert_no_leftovers
-}
-
 # fill_fifo FIFO: open FIFO read-write on descriptor 5 of this shell,
 # which holds the only read end and never reads, and fill it up.
 fill_fifo() {
@@ -938,6 +909,23 @@ end_stuck() {
   exec 5<&-
   STATUS=0
   wait "$1" || STATUS=$?
+}
+
+@test "-v into a full pipe nobody reads: SIGTERM still ends atomic-swap, the change undone" {
+  ln -s a current
+  # This shell holds the only read end and never reads.
+  fill_fifo fifo
+  atomic-swap -v -s b current >fifo 2>err 5<&- 3>&- &
+  local pid=$!
+  # The change is made; what -v says cannot be written.
+  points_to_b() { [ "$(readlink current)" = b ]; }
+  wait_until points_to_b
+  end_stuck "$pid"
+  assert_equal "$DIED" yes
+  assert_equal "$STATUS" $((128 + 15))
+  assert_equal "$(cat err)" "atomic-swap: 'current' was put back as it was (undone): write error on standard output: Interrupted system call"
+  assert_equal "$(readlink current)" a
+  assert_no_leftovers
 }
 
 @test "-v with standard error in the same full pipe: SIGTERM still ends atomic-swap, the change undone" {
