@@ -1903,10 +1903,8 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
 }
 
 @test "-s: a directory at LINK in an append-only directory is refused without suggesting --exchange-dir, which could not move it" {
-  command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
   mkdir -p d/www
-  chattr +a d 2>/dev/null ||
-    skip "cannot make a directory append-only here (chattr +a: ext4, xfs, btrfs, as root)"
+  make_append_only d
   # No entry leaves d, even by a rename: --exchange-dir fails with
   # "Operation not permitted".  (No temporary link is made there: it
   # could not be removed.)

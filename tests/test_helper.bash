@@ -77,6 +77,15 @@ unmount_test_mounts() {
   return 0
 }
 
+# make_append_only DIR: chattr +a DIR (names can be added to it, never
+# renamed or removed), or skip the test where that cannot be done.  The
+# test must chattr -a DIR again before it can fail.
+make_append_only() {
+  command -v chattr >/dev/null || skip "chattr is not installed (e2fsprogs)"
+  chattr +a "$1" 2>/dev/null ||
+    skip "cannot make a directory append-only here (chattr +a: ext4, xfs, btrfs, as root)"
+}
+
 # Skip unless setpriv (util-linux) is there for as_nobody.
 require_setpriv() {
   command -v setpriv >/dev/null || skip "setpriv is not installed"
