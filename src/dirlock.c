@@ -892,6 +892,10 @@ static struct
   char *file;                   /* LOCK.last as the caller named LOCK */
   char const *problem;          /* NULL: errno says */
   bool unwritable;              /* FILE could not be written, not read */
+  /* FILE is in a sticky directory, where the caller may not remove it:
+     only root and DIR_UID, the directory's owner, may do so for it.  */
+  bool others_remove;
+  uid_t dir_uid;
   char problem_buf[160];
 } fault;
 
@@ -903,6 +907,7 @@ clear_fault (void)
   fault.file = NULL;
   fault.problem = NULL;
   fault.unwritable = false;
+  fault.others_remove = false;
   fault.set = false;
 }
 
@@ -930,6 +935,13 @@ set_fault (struct parent_dir const *parent, char const *problem)
 }
 
 bool
+dirlock_fault_others_remove (uid_t *dir_uid)
+{
+  *dir_uid = fault.dir_uid;
+  return fault.set && fault.others_remove;
+}
+
+bool
 dirlock_fault_unwritable (void)
 {
   return fault.set && fault.unwritable;
@@ -953,9 +965,12 @@ dirlock_fault (char const **file, char const **problem)
    one of root or the directory's owner is of no use to anyone else,
    whose holding could not replace it when it ends: the tokens would
    repeat.  Elsewhere whoever could plant it could as well replace LOCK
-   itself.  Return NULL, or the problem.  */
+   itself.  Return NULL, or the problem; then if the caller may not
+   remove LOCK.last, set *DIR_UID to the directory's owner, who (and
+   root) may, else to -1.  */
 static char const *
-untrusted_history (struct parent_dir const *parent, struct stat const *st)
+untrusted_history (struct parent_dir const *parent, struct stat const *st,
+                   uid_t *dir_uid)
 {
   uid_t me = geteuid ();
   if (st->st_uid == me)
@@ -967,6 +982,7 @@ untrusted_history (struct parent_dir const *parent, struct stat const *st)
   bool replaceable = me == 0 || me == dir.st_uid;
   if (trusted && replaceable)
     return NULL;
+  *dir_uid = replaceable ? (uid_t) -1 : dir.st_uid;
   if (trusted)
     snprintf (fault.problem_buf, sizeof fault.problem_buf,
               "belongs to uid %ju, in a sticky directory, where uid %ju "
@@ -1020,10 +1036,11 @@ last_token_kept (struct parent_dir const *parent, uintmax_t *token,
   struct stat st;
   struct dirlock_owner last;
   char const *problem = NULL;
+  uid_t dir_uid = -1;
   int r = fstat (fd, &st);
   if (r == 0 && !S_ISREG (st.st_mode))
     problem = "is not a regular file";
-  else if (r == 0 && !(problem = untrusted_history (parent, &st)))
+  else if (r == 0 && !(problem = untrusted_history (parent, &st, &dir_uid)))
     {
       r = read_record_fd (fd, &st, &last);
       if (r == 0 && last.empty)
@@ -1039,6 +1056,8 @@ last_token_kept (struct parent_dir const *parent, uintmax_t *token,
   if (r != 0 || problem)
     {
       set_fault (parent, problem);
+      fault.others_remove = dir_uid != (uid_t) -1;
+      fault.dir_uid = dir_uid;
       errno = problem ? EINVAL : saved_errno;
       return -1;
     }

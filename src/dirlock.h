@@ -432,6 +432,12 @@ int dirlock_list (char const *dir,
    caller named LOCK, and *PROBLEM NULL.  */
 bool dirlock_fault (char const **file, char const **problem);
 
+/* After dirlock_fault named an unusable LOCK.last: true if the caller
+   may not remove it (nor dirlock_reset_history), as it is in a sticky
+   directory, where only its owner, root and the directory's owner,
+   *DIR_UID, may.  */
+bool dirlock_fault_others_remove (uid_t *dir_uid);
+
 /* After an acquisition failed because its queue could not be made, or
    a ticket put in it (EACCES, ENOSPC): true, and dirlock_fault names
    the queue.  */

@@ -664,6 +664,31 @@ name_leaves_no_room (char const *lock)
   return DIRLOCK_NAME_MAX < len && len <= NAME_MAX;
 }
 
+/* LOCK's history FILE has PROBLEM: say who can remove it, the caller
+   or, in a sticky directory, only the directory's owner and root.  */
+static void
+report_unusable_history (char const *lock, char const *doing,
+                         char const *file, char const *problem)
+{
+  char const *break_lock = quotearg_n_style (2, shell_escape_quoting_style,
+                                             lock);
+  uid_t dir_uid;
+  if (!dirlock_fault_others_remove (&dir_uid))
+    error (0, 0, "cannot %s %s: %s %s; remove it, or run "
+           "'lockdir --break %s' (the tokens then start again from 1)",
+           doing, quoteaf (lock), quoteaf_n (1, file), problem, break_lock);
+  else if (dir_uid == 0)
+    error (0, 0, "cannot %s %s: %s %s; only root can remove it, with rm "
+           "or 'lockdir --break %s' (the tokens then start again from 1)",
+           doing, quoteaf (lock), quoteaf_n (1, file), problem, break_lock);
+  else
+    error (0, 0, "cannot %s %s: %s %s; only the directory's owner "
+           "(uid %ju) or root can remove it, with rm or 'lockdir --break %s' "
+           "(the tokens then start again from 1)",
+           doing, quoteaf (lock), quoteaf_n (1, file), problem,
+           (uintmax_t) dir_uid, break_lock);
+}
+
 /* A diagnostic for a failure to use LOCK.  */
 static void
 report_lock_error (char const *lock, char const *doing, int errnum)
@@ -681,10 +706,7 @@ report_lock_error (char const *lock, char const *doing, int errnum)
   else if (dirlock_fault (&file, &problem))
     {
       if (problem)
-        error (0, 0, "cannot %s %s: %s %s; remove it, or run "
-               "'lockdir --break %s' (the tokens then start again from 1)",
-               doing, quoteaf (lock), quoteaf_n (1, file), problem,
-               quotearg_n_style (2, shell_escape_quoting_style, lock));
+        report_unusable_history (lock, doing, file, problem);
       else
         error (0, errnum, "cannot %s %s: cannot %s %s", doing,
                quoteaf (lock),

@@ -2687,7 +2687,7 @@ lose_race_with_removal_failing() {
   run setpriv --reuid=65534 --regid=65534 --clear-groups \
     lockdir pub/L sh -c 'echo "$LOCKDIR_TOKEN"'
   assert_failure 125
-  assert_output "lockdir: cannot acquire 'pub/L': 'pub/L.last' belongs to uid 0, in a sticky directory, where uid 65534 cannot replace it: the fencing tokens would repeat; remove it, or run 'lockdir --break pub/L' (the tokens then start again from 1)"
+  assert_output "lockdir: cannot acquire 'pub/L': 'pub/L.last' belongs to uid 0, in a sticky directory, where uid 65534 cannot replace it: the fencing tokens would repeat; only root can remove it, with rm or 'lockdir --break pub/L' (the tokens then start again from 1)"
   grep -qx token=1 pub/L.last
   # Its own history there goes on as usual.
   rm pub/L.last
@@ -2701,6 +2701,33 @@ lose_race_with_removal_failing() {
   lockdir pub/L true
   chown 65534 pub
   assert_equal "$(lockdir pub/L sh -c 'echo "$LOCKDIR_TOKEN"')" 2
+}
+
+@test "LOCK.last refused in a sticky directory: the message names who can remove it, not the caller, who cannot" {
+  require_root
+  require_setpriv
+  mkdir -m 1777 pub
+  chown 65533 pub
+  lockdir pub/L true
+  run setpriv --reuid=65534 --regid=65534 --clear-groups lockdir pub/L true
+  assert_failure 125
+  assert_output --partial "; only the directory's owner (uid 65533) or root can remove it, with rm or 'lockdir --break pub/L' (the tokens"
+  refute_output --partial "; remove it"
+  # The caller indeed cannot.
+  run setpriv --reuid=65534 --regid=65534 --clear-groups lockdir --break pub/L
+  assert_failure 3
+  run setpriv --reuid=65534 --regid=65534 --clear-groups rm -f pub/L.last
+  assert_failure
+  # Nor another user's planted one there (root may).
+  rm pub/L.last
+  setpriv --reuid=65532 --regid=65532 --clear-groups \
+    sh -c 'printf "token=5\n" >pub/L.last'
+  run setpriv --reuid=65534 --regid=65534 --clear-groups lockdir pub/L true
+  assert_failure 125
+  assert_output --partial "'pub/L.last' belongs to uid 65532, in a sticky directory; only the directory's owner (uid 65533) or root can remove it"
+  run lockdir pub/L true
+  assert_failure 125
+  assert_output --partial "; remove it, or run 'lockdir --break pub/L'"
 }
 
 @test "past the file size limit (ulimit -f 0): a message, status 125 or 3, nothing left" {
