@@ -2503,8 +2503,22 @@ dirlock_detach (struct dirlock *lock)
 }
 
 int
-dirlock_heartbeat (struct dirlock *lock)
+dirlock_heartbeat (struct dirlock *lock, struct timespec *overdue)
 {
+  /* The last beat is the owner file's mtime, as a breaker judges it.  */
+  struct stat last_beat;
+  if (fstat (lock->owner_fd, &last_beat) != 0)
+    return -1;
+  lock->self.heartbeat = get_stat_mtime (&last_beat);
+  bool ran_out = lease_ran_out (&lock->self);
+  if (ran_out)
+    {
+      struct timespec now_real;
+      clock_gettime (CLOCK_REALTIME, &now_real);
+      *overdue = timespec_sub (now_real,
+                               timespec_add (lock->self.heartbeat,
+                                             lock->self.lease));
+    }
   if (futimens (lock->owner_fd, NULL) != 0)
     return -1;
   /* Is the file we touch still the lock's?  */
@@ -2518,7 +2532,7 @@ dirlock_heartbeat (struct dirlock *lock)
       errno = ESTALE;
       return -1;
     }
-  return 0;
+  return ran_out;
 }
 
 /* --- the lock from outside: status, break, release for a caller ---- */

@@ -326,9 +326,11 @@ void dirlock_keep (struct dirlock *lock);
 int dirlock_add_child (struct dirlock const *lock, pid_t child_pid,
                        unsigned long long child_start_time);
 
-/* Refresh the lease heartbeat.  Return 0, or -1 with errno (ESTALE:
-   the lock was broken meanwhile).  */
-int dirlock_heartbeat (struct dirlock *lock);
+/* Refresh the lease heartbeat.  Return 0; 1 if the lease had run out
+   since the last beat (a breaker may have judged it stale meanwhile),
+   with *OVERDUE set to how long before the refresh it ran out; or -1
+   with errno (ESTALE: the lock was broken meanwhile).  */
+int dirlock_heartbeat (struct dirlock *lock, struct timespec *overdue);
 
 /* Read the owner of the lock PATH into *OWNER (of a shared holding,
    one of them).  Return 0 if held, 1 if free, -1 on error (ENOTDIR,

@@ -272,9 +272,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
                           holding it ended (not with -u, --renew,\n\
                           --status or --list)\n\
   -q, --quiet           no message when LOCK is busy or not held (-u,\n\
-                          --renew, --break), nor when it was broken or\n\
-                          COMMAND was stopped while it ran; no filesystem\n\
-                          warning\n\
+                          --renew, --break), nor when it was broken, its\n\
+                          --lease ran out or COMMAND was stopped while it\n\
+                          ran; no filesystem warning\n\
       --force           use LOCK even on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
       --check-fs        print what LOCK's filesystem guarantees (each\n\
@@ -1032,6 +1032,21 @@ reap_child (pid_t child, int *status, bool kill_rest, bool *killed)
   return w;
 }
 
+/* The lease of LOCK_NAME ran out OVERDUE before the heartbeat that
+   refreshed it (lockdir was stopped, or starved).  The refresh found
+   our holding still in the lock, so nobody broke it; but a breaker
+   that judged it stale meanwhile may rename it away yet (the next beat
+   then reports the lock broken).  */
+static void
+report_lease_lapse (char const *lock_name, struct timespec overdue)
+{
+  error (0, 0, "warning: the lease of %s ran out %jd.%03ld s before its "
+         "heartbeat; refreshed, but a lockdir that judged it stale "
+         "meanwhile may break it yet",
+         quoteaf (lock_name), (intmax_t) overdue.tv_sec,
+         overdue.tv_nsec / 1000000);
+}
+
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
    --max-runtime meanwhile.  Return true with its wait status in
    *STATUS, and set *TIMED_OUT.  If CHILD cannot be waited for, kill it
@@ -1091,7 +1106,9 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
          too long.  */
       if (deadline_passed (next_beat))
         {
-          if (dirlock_heartbeat (lock) != 0 && !lost_reported)
+          struct timespec overdue;
+          int beat = dirlock_heartbeat (lock, &overdue);
+          if (beat < 0 && !lost_reported)
             {
               /* Decided before error () runs, which may change errno.  */
               bool lost = errno == ESTALE;
@@ -1102,6 +1119,8 @@ wait_child (pid_t child, struct dirlock *lock, char const *lock_name,
                        quoteaf (lock_name));
               lost_reported = lost;
             }
+          else if (beat > 0 && !opt->quiet)
+            report_lease_lapse (lock_name, overdue);
           next_beat = deadline_after (beat_every);
         }
       /* A COMMAND that has exited since that wait, before its
