@@ -1376,6 +1376,9 @@ break_lock (char const *name, struct etcd_options const *opt,
         }
       if (n == 0)
         {
+          /* With --json, {"held":false}: every call prints JSON, as
+             for a directory lock.  */
+          print_queue (name, list, 0, false, -1, opt->json);
           free (list);
           if (!opt->quiet)
             error (0, 0, "cannot break %s: it is not held", quoteaf (name));

@@ -969,6 +969,22 @@ overlapped() {
   assert_equal "$status" 1
 }
 
+@test "--break --json on a free lock prints one JSON object, held false (status 1), as for a directory lock" {
+  run --separate-stderr le --break --json "$L"
+  assert_failure 1
+  assert_output '{"lock":"'"$L"'","backend":"etcd","held":false}'
+  assert_equal "$stderr" "lockdir: cannot break '$L': it is not held"
+  # -q leaves the message out, not the object.
+  run --separate-stderr le -q --break --json "$L"
+  assert_failure 1
+  assert_output '{"lock":"'"$L"'","backend":"etcd","held":false}'
+  assert_equal "$stderr" ""
+  # Without --json, nothing on stdout.
+  run --separate-stderr le --break "$L"
+  assert_failure 1
+  assert_output ""
+}
+
 @test "--break removes a holder's key that has no lease (put by hand), instead of revoking lease 0 forever" {
   # A key of the lock's form, NAME/ID, put without a lease.
   curl -s --max-time 5 -X POST "$ETCD_URL/v3/kv/put" \
