@@ -289,6 +289,20 @@ print_queue (char const *name, struct etcd_waiter const *list, size_t n,
     }
 }
 
+/* "by pid P on HOST since T", or, for a key without an owner record,
+   that key: who HOLDER is.  (Free the result.)  */
+static char *
+describe_key_holder (struct etcd_waiter const *holder)
+{
+  if (holder->owner.pid <= 0)
+    /* Not a lockdir, or not yet one with its record.  */
+    return xasprintf ("by the key %s, which has no owner record (another "
+                      "client's, such as 'etcdctl lock')",
+                      quoteaf (holder->key));
+  return xasprintf ("by pid %ld on %s since %s", (long) holder->owner.pid,
+                    holder->owner.host, holder->owner.acquired);
+}
+
 /* Who holds lock NAME, as the busy message and -v say it: "by pid P
    on HOST since T", or the key of a holder without an owner record,
    or that etcd did not say by DEADLINE.  (Free the result.)  */
@@ -301,17 +315,7 @@ describe_holder (struct etcd_client *client, char const *name,
   if (etcd_lock_list (client, name, &list, &n, deadline) != ETCD_LOCK_HELD)
     return xasprintf ("(by whom, etcd did not say: %s)",
                       etcd_error (client));
-  char *text;
-  if (n > 0 && list[0].owner.pid <= 0)
-    /* Not a lockdir, or not yet one with its record.  */
-    text = xasprintf ("by the key %s, which has no owner record (another "
-                      "client's, such as 'etcdctl lock')",
-                      quoteaf (list[0].key));
-  else if (n > 0)
-    text = xasprintf ("by pid %ld on %s since %s", (long) list[0].owner.pid,
-                      list[0].owner.host, list[0].owner.acquired);
-  else
-    text = xstrdup ("");
+  char *text = n > 0 ? describe_key_holder (&list[0]) : xstrdup ("");
   etcd_waiters_free (list, n);
   return text;
 }
@@ -1394,8 +1398,11 @@ break_lock (char const *name, struct etcd_options const *opt,
       if (r == ETCD_LOCK_HELD)
         {
           if (opt->verbose)
-            error (0, 0, "broke lock %s of pid %ld on %s", quoteaf (name),
-                   (long) list[0].owner.pid, list[0].owner.host);
+            {
+              char *holder = describe_key_holder (&list[0]);
+              error (0, 0, "broke lock %s held %s", quoteaf (name), holder);
+              free (holder);
+            }
           print_queue (name, list, 1, false, -1, opt->json);
         }
       else if (r != ETCD_LOCK_LOST)

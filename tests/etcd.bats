@@ -969,6 +969,23 @@ overlapped() {
   assert_equal "$status" 1
 }
 
+@test "--break -v behind 'etcdctl lock' names its key, not a pid 0 on an empty host; a lockdir holder by pid and host" {
+  command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
+  background env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock "$L" -- \
+    sh -c 'echo $$ >>orphans; touch held; exec sleep 30'
+  wait_until test -f held
+  run --separate-stderr le -v --break "$L"
+  assert_success
+  [[ $stderr != *"pid 0"* ]] || fail "$stderr"
+  [[ $stderr =~ ^"lockdir: broke lock '$L' held by the key '$L/"[0-9a-f]+"', which has no owner record" ]] ||
+    fail "$stderr"
+  bg_le "$L" sh -c 'touch held2; exec sleep 30'
+  wait_until test -f held2
+  run --separate-stderr le -v --break "$L"
+  assert_success
+  assert_equal "${stderr%% since *}" "lockdir: broke lock '$L' held by pid $BG on $(uname -n)"
+}
+
 @test "--break --json on a free lock prints one JSON object, held false (status 1), as for a directory lock" {
   run --separate-stderr le --break --json "$L"
   assert_failure 1
