@@ -229,6 +229,9 @@ etcd_lock_enqueue (struct etcd_lock *lock, struct etcd_client *client,
   if (r != ETCD_LOCK_HELD)
     return r;
   lock->alive_until = timespec_add (sent, lock->ttl);
+  /* The record says the TTL etcd granted, which it counts in whole
+     seconds, not the --lease asked for.  */
+  lock->self.lease = lock->ttl;
   /* The key etcd's own lock recipe (and so 'etcdctl lock') uses: the
      two exclude each other.  */
   lock->key = xasprintf ("%s%" PRIx64, lock->prefix, lock->lease);

@@ -236,6 +236,14 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   grep -q '^lease=10' record
 }
 
+@test "--lease that is no whole number of seconds: the record says the TTL etcd granted (rounded up), as -v does" {
+  run --separate-stderr le -v --lease=2.5s "$L" sh -c \
+    'lockdir --etcd="$0" --status "$1" | grep "^lease="' "$ETCD_URL" "$L"
+  assert_success
+  assert_output "lease=3.000"
+  assert_equal "${stderr#*TTL }" "3s) after ${stderr##*after }"
+}
+
 @test "exec errors: 127 for a missing command, 126 for one that cannot run; lock free" {
   run -127 le "$L" /nonexistent/command
   assert_output --partial "cannot run '/nonexistent/command'"
