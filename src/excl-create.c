@@ -418,11 +418,12 @@ write_content (int fd, struct parent_dir const *parent,
         }
       if (err < 0)
         {
-          unready->why = "error reading standard input";
+          unready->why = "cannot read standard input";
           unready->errnum = -err;
           if (exists && (*exists = file_exists (parent)))
             return false;
-          error (0, -err, "error reading standard input");
+          error (0, -err, "cannot write content for %s: "
+                 "cannot read standard input", quoteaf (file));
           return false;
         }
       break;

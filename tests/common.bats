@@ -144,7 +144,7 @@ low_fds_taken() {
   # read fails, and nothing else is read in its place.
   run bash -c 'excl-create --stdin f <&-'
   assert_failure 3
-  assert_output "excl-create: error reading standard input: Bad file descriptor"
+  assert_output "excl-create: cannot write content for 'f': cannot read standard input: Bad file descriptor"
   [ ! -e f ]
   assert_no_temporaries excl-create
 }

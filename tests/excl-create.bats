@@ -535,6 +535,20 @@ content_options_refused() {
   assert_no_temporaries excl-create
 }
 
+@test "--stdin that cannot be read: the message names FILE, which is not created, as safe-append's does" {
+  # Before, it said only "error reading standard input", naming no FILE.
+  mkdir d
+  run excl-create --stdin f <d
+  assert_failure 3
+  assert_output "excl-create: cannot write content for 'f': cannot read standard input: Is a directory"
+  [ ! -e f ] || fail "f was created"
+  run bash -c 'excl-create --stdin g <&-'
+  assert_failure 3
+  assert_output "excl-create: cannot write content for 'g': cannot read standard input: Bad file descriptor"
+  [ ! -e g ] || fail "g was created"
+  assert_no_temporaries excl-create
+}
+
 @test "--stdin, the first FILE exists and standard input cannot be read: a later FILE's message names the read error" {
   touch a
   mkdir d
