@@ -838,6 +838,38 @@ listing() {
   assert_equal "$status" 3
 }
 
+@test "--expect: the manual's readlink idiom keeps a target ending in a newline, which \$(readlink) alone drops into a false status 1" {
+  local idiom swap top=$BATS_TEST_DIRNAME/..
+  idiom=$(sed -n 's/\\-/-/g; /^old=\$(readlink current; echo \.)/p' \
+            "$top/man/atomic-swap.x")
+  [ -n "$idiom" ] || fail "no such idiom in man/atomic-swap.x"
+  # shellcheck disable=SC2016 # $old as printed
+  swap=$(sed -n 's/\\-/-/g; /^atomic-swap -s --expect="\$old" /p' \
+           "$top/man/atomic-swap.x")
+  [ -n "$swap" ] || fail "no --expect call after the idiom in the manual"
+  grep -qF -- "\`$idiom\`" "$top/README.md" ||
+    fail "README.md does not give it as the manual does: $idiom"
+  # Without it, the newline is lost: status 1, though nobody deployed.
+  ln -s $'releases/41\n' current
+  run atomic-swap -s --expect="$(readlink current)" releases/43 current
+  assert_failure 1
+  assert_equal "$(readlink current; echo .)" $'releases/41\n\n.'
+  # With it, as printed, under set -e: the switch is made.
+  run bash -e -c "$idiom"$'\n'"$swap"
+  assert_success
+  assert_equal "$(readlink current)" releases/43
+  # A target without a newline at its end comes back as it is.
+  old=unset
+  eval "$idiom"
+  assert_equal "$old" releases/43
+  # No current (a first deploy): empty, as --expect= asks, and set -e
+  # does not end the script.
+  rm current
+  run bash -e -c "$idiom"$'\n'"$swap"
+  assert_success
+  assert_equal "$(readlink current)" releases/43
+}
+
 # What was asked to be printed is part of the change: if it cannot be
 # written, the change is undone -- status 3 then means "nothing changed".
 @test "--print-old to a full disk: the repointing is undone, status 3" {
