@@ -104,6 +104,20 @@ struct options
   bool replace_stale;
 };
 
+/* -v: the error of the first line that could not be written, or 0.  */
+static int verbose_errno;
+
+/* -v: write the line just printed now, not at exit: a signal that ends
+   us later (while -w waits for the next FILE, say) must not take with
+   it the lines of the FILEs already created.  A write error is kept
+   for the warning at the end.  */
+static void
+flush_verbose (void)
+{
+  if (fflush (stdout) != 0 && verbose_errno == 0)
+    verbose_errno = errno;
+}
+
 enum
 {
   STDIN_OPTION = CHAR_MAX + 1,
@@ -873,7 +887,10 @@ remove_stale (struct parent_dir const *parent, char const *file,
           return EXIT_SYSERR;
         }
       if (opt->verbose)
-        printf ("removed stale %s (%s)\n", quoteaf (file), j->why);
+        {
+          printf ("removed stale %s (%s)\n", quoteaf (file), j->why);
+          flush_verbose ();
+        }
       return -1;
     }
 
@@ -1812,7 +1829,10 @@ excl_create (char const *file, struct options *opt)
   if (status == EXIT_DONE)
     warn_no_boot (file, opt);
   if (status == EXIT_DONE && opt->verbose)
-    printf ("created %s\n", quoteaf (file));
+    {
+      printf ("created %s\n", quoteaf (file));
+      flush_verbose ();
+    }
   close_parent (&parent);
   return status;
 }
@@ -1950,11 +1970,10 @@ main (int argc, char **argv)
      remove.  Nothing is then left for close_stdout to report.  */
   if (opt.verbose)
     {
-      bool flushed = fflush (stdout) == 0;
-      int err = errno;
-      if (!flushed || ferror (stdout))
+      flush_verbose ();
+      if (ferror (stdout))
         {
-          error (0, flushed ? 0 : err, "warning: the FILEs were created as "
+          error (0, verbose_errno, "warning: the FILEs were created as "
                  "said, but the lines saying so cannot be written");
           clearerr (stdout);
           close_stdout_now ();

@@ -266,15 +266,28 @@ content_options_refused() {
   assert_line --index 1 "created 'f'"
 }
 
+@test "-v: a signal that ends excl-create while -w waits for a later FILE leaves the lines of the FILEs already created written" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  touch b
+  # SIGTERM as the wait for b begins (its pipe2), once a is created.
+  # Before, the lines were kept for the end, and a's died with us.
+  run --separate-stderr strace -qq -o /dev/null -e trace=pipe2 \
+    -e inject=pipe2:signal=SIGTERM:when=1 excl-create -v -w 10 -c x a b
+  assert_failure 143
+  assert_output "created 'a'"
+  [ "$(cat a)" = x ]
+  assert_no_temporaries excl-create
+}
+
 @test "-v whose lines cannot be written (a full disk): the FILEs are created, status that of the creates, and a warning says so" {
   [ -w /dev/full ] || skip "no /dev/full"
   touch c
   run sh -c 'excl-create -v -c x a b c >/dev/full'
   assert_failure 1
-  # error() flushes standard output before the message for c: the
-  # write error is seen then, and its errno is not kept.
+  # Each line is written once its FILE is created: the first write
+  # error, a's, is the one the warning names.
   assert_line --index 0 "excl-create: cannot create 'c': File exists"
-  assert_line --index 1 "excl-create: warning: the FILEs were created as said, but the lines saying so cannot be written"
+  assert_line --index 1 "excl-create: warning: the FILEs were created as said, but the lines saying so cannot be written: No space left on device"
   assert_equal "${#lines[@]}" 2
   run sh -c 'excl-create -v d >/dev/full'
   assert_success
@@ -288,12 +301,12 @@ content_options_refused() {
     rm -f a b c
     if [ "$pipe_signal" = ignored ]; then trap '' PIPE; fi
     touch b
-    # The message for b flushes the line for a into the pipe.
+    # The line for a is written as a is created, into the closed pipe.
     run with_closed_pipe excl-create -v -c x a b c
     trap - PIPE
     assert_failure 1
     assert_line --index 0 "excl-create: cannot create 'b': File exists"
-    # The line for c is written at exit: its errno is kept.
+    # The first write error, a's, is the one the warning names.
     assert_line --index 1 "excl-create: warning: the FILEs were created as said, but the lines saying so cannot be written: Broken pipe"
     assert_equal "${#lines[@]}" 2
     [ "$(cat a)" = x ] && [ "$(cat c)" = x ]
