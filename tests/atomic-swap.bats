@@ -809,13 +809,22 @@ listing() {
   assert_output "'current' -> 'rel with space' (was \"it's\")"
 }
 
+# manual_idiom REGEX: set IDIOM to the line of man/atomic-swap.x
+# (roff's \- read as -) that REGEX matches, which README.md must give
+# as it is, in `...`.  (Not through $(...): a fail there would not end
+# the test.)
+manual_idiom() {
+  local top=$BATS_TEST_DIRNAME/..
+  IDIOM=$(sed -n "s/\\\\-/-/g; /$1/p" "$top/man/atomic-swap.x")
+  [ -n "$IDIOM" ] || fail "no such idiom in man/atomic-swap.x"
+  grep -qF -- "\`$IDIOM\`" "$top/README.md" ||
+    fail "README.md does not give it as the manual does: $IDIOM"
+}
+
 @test "--print-old: the manual's and README.md's idiom keeps a target ending in a newline, which \$(...) alone drops" {
-  local idiom top=$BATS_TEST_DIRNAME/..
-  idiom=$(sed -n 's/\\-/-/g; /^old=\$(atomic-swap -p .* echo \.)/p' \
-            "$top/man/atomic-swap.x")
-  [ -n "$idiom" ] || fail "no such idiom in man/atomic-swap.x"
-  grep -qF -- "\`$idiom\`" "$top/README.md" ||
-    fail "README.md does not give it as the manual does: $idiom"
+  local idiom
+  manual_idiom '^old=\$(atomic-swap -p .* echo \.)'
+  idiom=$IDIOM
   # Without it, the newline is lost, and a rollback goes elsewhere.
   ln -s $'releases/41\n' current
   old=$(atomic-swap -p -s releases/40 current)
@@ -840,15 +849,12 @@ listing() {
 
 @test "--expect: the manual's readlink idiom keeps a target ending in a newline, which \$(readlink) alone drops into a false status 1" {
   local idiom swap top=$BATS_TEST_DIRNAME/..
-  idiom=$(sed -n 's/\\-/-/g; /^old=\$(readlink current; echo \.)/p' \
-            "$top/man/atomic-swap.x")
-  [ -n "$idiom" ] || fail "no such idiom in man/atomic-swap.x"
+  manual_idiom '^old=\$(readlink current; echo \.)'
+  idiom=$IDIOM
   # shellcheck disable=SC2016 # $old as printed
   swap=$(sed -n 's/\\-/-/g; /^atomic-swap -s --expect="\$old" /p' \
            "$top/man/atomic-swap.x")
   [ -n "$swap" ] || fail "no --expect call after the idiom in the manual"
-  grep -qF -- "\`$idiom\`" "$top/README.md" ||
-    fail "README.md does not give it as the manual does: $idiom"
   # Without it, the newline is lost: status 1, though nobody deployed.
   ln -s $'releases/41\n' current
   run atomic-swap -s --expect="$(readlink current)" releases/43 current

@@ -1742,38 +1742,37 @@ watches_only() {
     fail "the holder did not say it lost the lock: $(cat err)"
 }
 
-@test "--lease: a holder stopped past its lease and resumed, not broken, warns that the lease ran out" {
+# stop_past_lease [OPTION]: run lockdir [OPTION] --lease=1s L around a
+# COMMAND that exits 5 when let go, stop it (SIGSTOP) until --status
+# says the lock is stale, resume it, and wait until it holds the lock
+# again (nobody broke it).  Set STATUS to its exit status; its standard
+# error is in err.
+stop_past_lease() {
   mkfifo gate
-  background sh -c "exec lockdir --lease=1s L sh -c 'read x <gate; exit 5' 2>err"
-  holder=$BG
+  background sh -c "exec lockdir $* --lease=1s L sh -c 'read x <gate; exit 5' 2>err"
+  local holder=$BG
   wait_until sh -c 'lockdir --status L | grep -q child_pid'
   kill -STOP "$holder"
   wait_until sh -c 'lockdir --status L | grep -q stale=yes'
-  # Nobody breaks it: resumed, the holder refreshes the heartbeat (it
-  # holds the lock again) and says that the lease ran out meanwhile.
   kill -CONT "$holder"
   wait_until sh -c 'lockdir --status L | grep -q stale=no'
   echo >gate
-  status=0
-  wait "$holder" || status=$?
-  assert_equal "$status" 5
+  STATUS=0
+  wait "$holder" || STATUS=$?
+}
+
+@test "--lease: a holder stopped past its lease and resumed, not broken, warns that the lease ran out" {
+  # Resumed, the holder refreshes the heartbeat (it holds the lock
+  # again) and says that the lease ran out meanwhile.
+  stop_past_lease
+  assert_equal "$STATUS" 5
   grep -q "^lockdir: warning: the lease of 'L' ran out [0-9]*\.[0-9]\{3\} s before its heartbeat" err ||
     fail "the holder did not warn: $(cat err)"
 }
 
 @test "--lease -q: a holder stopped past its lease and resumed, not broken, says nothing" {
-  mkfifo gate
-  background sh -c "exec lockdir -q --lease=1s L sh -c 'read x <gate; exit 5' 2>err"
-  holder=$BG
-  wait_until sh -c 'lockdir --status L | grep -q child_pid'
-  kill -STOP "$holder"
-  wait_until sh -c 'lockdir --status L | grep -q stale=yes'
-  kill -CONT "$holder"
-  wait_until sh -c 'lockdir --status L | grep -q stale=no'
-  echo >gate
-  status=0
-  wait "$holder" || status=$?
-  assert_equal "$status" 5
+  stop_past_lease -q
+  assert_equal "$STATUS" 5
   [ ! -s err ] || fail "-q did not keep it quiet: $(cat err)"
 }
 
