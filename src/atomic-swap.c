@@ -986,11 +986,11 @@ may_rename_in (int dirfd, char const *name)
 {
   if (faccessat (dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0)
     return false;
+  if (dir_append_only (dirfd))
+    return false;
   struct statx dir;
   if (statx (dirfd, "", AT_EMPTY_PATH, STATX_MODE | STATX_UID, &dir) != 0)
     return true;
-  if (dir.stx_attributes & STATX_ATTR_APPEND)
-    return false;
   if (!(dir.stx_mode & S_ISVTX))
     return true;
   uid_t us = geteuid ();

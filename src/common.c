@@ -946,7 +946,7 @@ temp_rename_from (struct temp_name *temp, int dirfd, char const *name,
 
 /* Whether the directory DIRFD is append-only (chattr +a): a name made
    there can be neither renamed nor removed again.  */
-static bool
+bool
 dir_append_only (int dirfd)
 {
   struct statx stx;

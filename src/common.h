@@ -247,6 +247,9 @@ bool parent_moved (struct parent_dir const *parent);
    the EPERM that sshfs returns for a name another client made), check
    whether NAME now exists.  */
 bool creation_error_means_exists (int dirfd, char const *name, int errnum);
+/* Whether the directory DIRFD is append-only (chattr +a): a name made
+   there can be neither renamed nor removed again.  */
+bool dir_append_only (int dirfd);
 
 /* Temporary names.  Each lives in the target's directory, is named
    ".TOOL." and six random characters, is created with O_EXCL (or
