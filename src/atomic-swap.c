@@ -210,8 +210,9 @@ Always:\n\
       --force           go ahead on a filesystem that cannot keep the\n\
                           promise (after a warning)\n\
       --check-fs        print what each operand's filesystem guarantees,\n\
-                          and exit (with --symlink, LINK's: TARGET is\n\
-                          not looked up)\n\
+                          and whether the two are on different mounts,\n\
+                          which no rename crosses, and exit (with\n\
+                          --symlink, LINK's: TARGET is not looked up)\n\
 ", stdout);
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
@@ -2062,6 +2063,28 @@ repoint_symlink (char const *target, char const *link,
   return status;
 }
 
+/* --check-fs of the names to exchange, or to move with -n: each
+   filesystem may keep every promise, and the call still fail if the
+   two are on different mounts, which no rename crosses.  Say so.  */
+static void
+explain_crossing (char const *a, char const *b, enum swap_form form)
+{
+  struct parent_dir pa = { .fd = -1 }, pb = { .fd = -1 };
+  if (open_parent (a, &pa) && open_parent (b, &pb)
+      && fs_dirs_on_different_mounts (pa.fd, pb.fd))
+    {
+      char const *qa = quoteaf_n (0, a), *qb = quoteaf_n (1, b);
+      printf ("%s and %s are on different mounts, and no rename crosses "
+              "mounts: ", qa, qb);
+      if (form == FORM_EXCHANGE)
+        printf ("they cannot be exchanged\n");
+      else
+        printf ("%s cannot be moved to %s\n", qa, qb);
+    }
+  close_parent (&pa);
+  close_parent (&pb);
+}
+
 /* A symbolic link's TARGET may be any text but the empty one.  */
 static void
 check_target (char const *target)
@@ -2202,7 +2225,11 @@ main (int argc, char **argv)
       int skip = opt.form == FORM_SYMLINK && second;
       if (skip)
         check_target (first);
-      return fs_explain_operands (n_operands - skip, argv + optind + skip);
+      int status = fs_explain_operands (n_operands - skip,
+                                        argv + optind + skip);
+      if (second && opt.form != FORM_SYMLINK)
+        explain_crossing (first, second, opt.form);
+      return status;
     }
   /* A message into a pipe whose reader has gone must not make our
      status 141 (write_out checks standard output itself).  */

@@ -431,6 +431,14 @@ mount_id_of (int fd)
   return -1;
 }
 
+bool
+fs_dirs_on_different_mounts (int dirfd_a, int dirfd_b)
+{
+  int mount_a = mount_id_of (dirfd_a);
+  int mount_b = mount_id_of (dirfd_b);
+  return mount_a >= 0 && mount_b >= 0 && mount_a != mount_b;
+}
+
 /* The absolute path of the object FD refers to, or NULL.  */
 static char *
 path_of_fd (int fd)
@@ -1446,9 +1454,7 @@ fs_rename_failure (int olddirfd, char const *oldname,
 {
   if (errnum == EXDEV)
     {
-      int old_mount = mount_id_of (olddirfd);
-      int new_mount = mount_id_of (newdirfd);
-      if (old_mount >= 0 && new_mount >= 0 && old_mount != new_mount)
+      if (fs_dirs_on_different_mounts (olddirfd, newdirfd))
         return xstrdup ("the two names are on different mounts, and no "
                         "rename crosses mounts: this cannot be done "
                         "atomically");

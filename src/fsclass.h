@@ -207,6 +207,11 @@ bool fs_permits_info (char const *path, struct fs_info const *info,
                       int dirfd, enum fs_primitive prim, bool force,
                       bool quiet);
 
+/* Whether the directories DIRFD_A and DIRFD_B are on different
+   mounts, which no rename crosses (EXDEV) even where both are of one
+   filesystem; false if a mount cannot be told.  */
+bool fs_dirs_on_different_mounts (int dirfd_a, int dirfd_b);
+
 /* --check-fs: print the filesystem of each of the N PATHS (the path
    itself if it exists, else the directory that would hold it): its
    fstype, class, f_type and mount point, the FUSE daemon or the overlay

@@ -1807,6 +1807,42 @@ atomic-swap: 'current' was put back as it was, but its older backup cannot be pu
   assert_equal "$state" "$(printf 'here\nthere\nthere')"
 }
 
+@test "--check-fs of two names on different mounts says that no rename crosses them, where each filesystem alone is safe" {
+  require_root
+  mkdir other same bound
+  mount -t tmpfs -o size=1m tmpfs other || skip "cannot mount tmpfs"
+  # The same filesystem through a bind mount is another mount too.
+  mount --bind same bound || { umount other; skip "cannot bind-mount"; }
+  echo here >here
+  echo there >other/there
+  : >same/f
+  run atomic-swap --check-fs here other/there
+  s1=$status o1=$output
+  run atomic-swap here other/there
+  s2=$status
+  run atomic-swap -n --check-fs here other/new
+  s3=$status o3=$output
+  run atomic-swap --check-fs here bound/f
+  o4=$output
+  run atomic-swap --check-fs here same/f
+  s5=$status o5=$output
+  umount bound
+  umount other
+  assert_equal "$s1" 0
+  [[ $o1 == *$'\n'"'here' and 'other/there' are on different mounts, and no rename crosses mounts: they cannot be exchanged" ]] ||
+    fail "$o1"
+  # As the call then says.
+  assert_equal "$s2" 3
+  assert_equal "$s3" 0
+  [[ $o3 == *$'\n'"'here' and 'other/new' are on different mounts, and no rename crosses mounts: 'here' cannot be moved to 'other/new'" ]] ||
+    fail "$o3"
+  [[ $o4 == *"'here' and 'bound/f' are on different mounts"* ]] || fail "$o4"
+  # One mount: nothing more than each filesystem's report.
+  assert_equal "$s5" 0
+  [[ $o5 != *"different mounts"* ]] || fail "$o5"
+  assert_equal "$(cat here other/there 2>/dev/null)" here
+}
+
 @test "overlay: a lower-layer directory cannot be exchanged: status 3, never a copy" {
   require_root
   mkdir -p lower/www lower/rel upper work merged
