@@ -245,7 +245,8 @@ The 1st form, --print-old, --backup and --exchange-dir need\n\
 RENAME_EXCHANGE; --no-clobber needs RENAME_NOREPLACE.  Where the\n\
 filesystem or the kernel lacks it (NFS, most FUSE filesystems, old\n\
 kernels), or the two names are on different filesystems, atomic-swap\n\
-fails with status 3 and names what is missing; nothing is changed.\n\
+fails with status 3 and names what is missing; nothing is changed.  A DST\n\
+that exists is still status 1 for --no-clobber there, as everywhere.\n\
 ", EXPECT_LOCK_WAIT_SECONDS);
   emit_exit_status_help ("\
   1  nothing changed: PATH1 and PATH2 are the same file; with\n\
@@ -758,21 +759,73 @@ exchange_paths (char const *a, char const *b, struct options const *opt)
   return status;
 }
 
+/* Whether both S and D exist now, never followed.  */
+static bool
+both_exist (struct operand const *s, struct operand const *d)
+{
+  struct stat st;
+  return (fstatat (s->parent.fd, s->parent.base, &st,
+                   AT_SYMLINK_NOFOLLOW) == 0
+          && fstatat (d->parent.fd, d->parent.base, &st,
+                      AT_SYMLINK_NOFOLLOW) == 0);
+}
+
 /* Whether the rename of S to D failed with ERR because D exists.  A
-   read-only mount answers EROFS before the kernel looks at the names:
-   where both exist, D's presence is still the answer, as O_EXCL gives
-   it on a read-only mount (a missing S would come first).  */
+   read-only mount answers EROFS before the kernel looks at the names,
+   and a filesystem without RENAME_NOREPLACE answers EINVAL (ENOSYS,
+   EOPNOTSUPP) for the flag: where both exist, D's presence is still
+   the answer, as O_EXCL gives it on a read-only mount and tmpfs gives
+   it (a missing S would come first).  */
 static bool
 rename_error_means_exists (struct operand const *s, struct operand const *d,
                            int err)
 {
-  struct stat st;
-  if (err == EROFS)
-    return (fstatat (s->parent.fd, s->parent.base, &st,
-                     AT_SYMLINK_NOFOLLOW) == 0
-            && fstatat (d->parent.fd, d->parent.base, &st,
-                        AT_SYMLINK_NOFOLLOW) == 0);
+  if (err == EROFS || fs_flag_unsupported (err))
+    return both_exist (s, d);
   return creation_error_means_exists (d->parent.fd, d->parent.base, err);
+}
+
+/* Report that S was not moved because D exists.  */
+static int
+report_exists (struct operand const *s, struct operand const *d,
+               struct options const *opt)
+{
+  if (!opt->quiet)
+    complain (EEXIST, "cannot move %s to %s", quoteaf_n (0, s->arg),
+              quoteaf_n (1, d->arg));
+  return EXIT_NO;
+}
+
+/* The check fs_permits makes before -n relies on RENAME_NOREPLACE for
+   D.  Return EXIT_DONE, or the status of a refusal (reported).  Where
+   the filesystem refuses the flag, S and D both present is the first
+   reason, the one tmpfs gives ("File exists", status 1), not what this
+   filesystem cannot do: mending that would only lead to it.  As
+   choose_primitive's look for -s, this one only chooses the reason;
+   nothing is renamed on it.  */
+static int
+noreplace_refusal (struct operand const *s, struct operand const *d,
+                   struct options const *opt)
+{
+  struct parent_dir const *pd = &d->parent;
+  if (fs_surely_local (pd->fd, pd->base))
+    return EXIT_DONE;
+  struct fs_info info;
+  if (!fs_identify (pd->fd, pd->base, &info))
+    return EXIT_DONE;   /* The rename itself will report the problem.  */
+  int status;
+  char const *consequence;
+  /* Judged quietly only where both exist, so that a rename that can
+     succeed is probed once.  */
+  if (!opt->force && both_exist (s, d)
+      && fs_judge (&info, FS_NOREPLACE, pd->fd, &consequence) == FS_REFUSE)
+    status = report_exists (s, d, opt);
+  else
+    status = (fs_permits_info (d->arg, &info, pd->fd, FS_NOREPLACE,
+                               opt->force, opt->quiet)
+              ? EXIT_DONE : EXIT_SYSERR);
+  fs_info_free (&info);
+  return status;
 }
 
 /* The 3rd form: rename SRC to DST unless DST exists.  */
@@ -784,20 +837,13 @@ rename_no_clobber (char const *src, char const *dst,
   if (!open_operands (src, &os, dst, &od))
     return EXIT_SYSERR;
 
-  int status;
-  if (!fs_permits (dst, od.parent.fd, od.parent.base, FS_NOREPLACE,
-                   opt->force, opt->quiet))
-    status = EXIT_SYSERR;
-  else if ((status = rename_and_say (&os, &od, RENAME_NOREPLACE, opt)) < 0)
+  int status = noreplace_refusal (&os, &od, opt);
+  if (status == EXIT_DONE
+      && (status = rename_and_say (&os, &od, RENAME_NOREPLACE, opt)) < 0)
     {
       int err = errno;
       if (rename_error_means_exists (&os, &od, err))
-        {
-          if (!opt->quiet)
-            complain (EEXIST, "cannot move %s to %s", quoteaf_n (0, src),
-                      quoteaf_n (1, dst));
-          status = EXIT_NO;
-        }
+        status = report_exists (&os, &od, opt);
       else
         status = report_rename_failure (&os, &od, RENAME_NOREPLACE, err);
     }

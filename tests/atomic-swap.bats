@@ -662,6 +662,43 @@ listing() {
   [ ! -e dst ]
 }
 
+@test "--no-clobber on a filesystem without RENAME_NOREPLACE: an existing DST is status 1, File exists, as on tmpfs" {
+  mkdir src mnt
+  bindfs_for_test src mnt
+  atomic-swap -q --check-fs mnt/x | grep -q '^  RENAME_NOREPLACE *refuse' ||
+    skip "bindfs has RENAME_NOREPLACE here"
+  echo a >mnt/a
+  echo b >mnt/b
+  run atomic-swap -n mnt/a mnt/b
+  assert_failure 1
+  assert_output "atomic-swap: cannot move 'mnt/a' to 'mnt/b': File exists"
+  run atomic-swap -q -n mnt/a mnt/b
+  assert_failure 1
+  assert_output ""
+  # DST absent, or SRC missing: the missing flag is the answer.
+  run atomic-swap -n mnt/a mnt/c
+  assert_failure 3
+  assert_output --partial "does not support RENAME_NOREPLACE"
+  run atomic-swap -n mnt/x mnt/b
+  assert_failure 3
+  assert_output --partial "does not support RENAME_NOREPLACE"
+  assert_equal "$(cat mnt/a) $(cat mnt/b)" "a b"
+  refute [ -e mnt/c ]
+}
+
+@test "--no-clobber: renameat2 refused for its flag (EINVAL) while DST exists is status 1, File exists" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  echo a >a
+  echo b >b
+  # The filesystem's answer when DST appears after the kernel's own
+  # look at it, the only time the flag is refused with DST there.
+  run strace -o /dev/null -e inject=renameat2:error=EINVAL \
+    atomic-swap -n a b
+  assert_failure 1
+  assert_output "atomic-swap: cannot move 'a' to 'b': File exists"
+  assert_equal "$(cat a) $(cat b)" "a b"
+}
+
 # --- --symlink ---------------------------------------------------------------
 
 @test "-s: an absent LINK is created" {
