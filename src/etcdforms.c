@@ -289,23 +289,27 @@ print_queue (char const *name, struct etcd_waiter const *list, size_t n,
     }
 }
 
-/* "by pid P on HOST since T", or, for a key without an owner record,
-   that key: who HOLDER is.  (Free the result.)  */
+/* "by pid P on HOST since T: COMMAND" (without ": COMMAND" if the
+   record names none), or, for a key without an owner record, that key:
+   who HOLDER is, doing what, as a directory lock's busy message says
+   it.  (Free the result.)  */
 static char *
 describe_key_holder (struct etcd_waiter const *holder)
 {
-  if (holder->owner.pid <= 0)
+  struct dirlock_owner const *owner = &holder->owner;
+  if (owner->pid <= 0)
     /* Not a lockdir, or not yet one with its record.  */
     return xasprintf ("by the key %s, which has no owner record (another "
                       "client's, such as 'etcdctl lock')",
                       quoteaf (holder->key));
-  return xasprintf ("by pid %ld on %s since %s", (long) holder->owner.pid,
-                    holder->owner.host, holder->owner.acquired);
+  return xasprintf ("by pid %ld on %s since %s%s%s", (long) owner->pid,
+                    owner->host, owner->acquired,
+                    owner->command[0] ? ": " : "", owner->command);
 }
 
 /* Who holds lock NAME, as the busy message and -v say it: "by pid P
-   on HOST since T", or the key of a holder without an owner record,
-   or that etcd did not say by DEADLINE.  (Free the result.)  */
+   on HOST since T: COMMAND", or the key of a holder without an owner
+   record, or that etcd did not say by DEADLINE.  (Free the result.)  */
 static char *
 describe_holder (struct etcd_client *client, char const *name,
                  struct timespec deadline)

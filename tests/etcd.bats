@@ -459,6 +459,24 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_output --regexp "'$L' is held by the key '$L/[0-9a-f]+', which has no owner record"
 }
 
+@test "the busy message, -v's waiting line and -v --break name the holder's COMMAND, as for a directory lock" {
+  bg_le "$L" sh -c 'touch held; exec sleep 30'
+  local holder=$BG
+  wait_until test -f held
+  wait_until command_in_record
+  local by="by pid $holder on $(uname -n) since [^ ]+: sh -c 'touch held; exec sleep 30'"
+  run le -n "$L" true
+  assert_equal "$status" 75
+  assert_output --regexp "^lockdir: '$L' is held $by\$"
+  run le -w 0.2 -v "$L" true
+  assert_equal "$status" 75
+  assert_line --index 0 --regexp "^lockdir: waiting for '$L', held $by\$"
+  assert_line --index 1 --regexp "^lockdir: '$L' is still held after the timeout $by\$"
+  run le -v --break "$L"
+  assert_success
+  assert_line --index 0 --regexp "^lockdir: broke lock '$L' held $by\$"
+}
+
 @test "-v says when it starts waiting and for whom, and how long it waited" {
   mkfifo gate
   bg_le "$L" sh -c 'touch held; read x <gate'
