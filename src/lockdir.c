@@ -1973,9 +1973,6 @@ run_in_etcd (char **operands, char **command, struct options *opt,
   if (opt->shared || opt->no_queue)
     usage_error ("--shared and --no-queue do not apply to a lock in etcd: "
                  "it is exclusive, and always a queue");
-  if (opt->mode != MODE_ACQUIRE && operands[1])
-    usage_error ("extra operand %s: with --etcd, one lock at a time",
-                 quoteaf (operands[1]));
   /* It would silently be the default TTL otherwise.  */
   if (opt->lease_forever)
     usage_error ("--lease=inf does not apply to a lock in etcd: it lives "
@@ -2310,7 +2307,14 @@ check_usage (struct options const *opt, char **operands, bool with_command,
   if ((opt->command_string || trailing_command_option (operands + 1))
       && opt->mode != MODE_ACQUIRE)
     usage_error ("-c goes with acquiring LOCK");
-  if (opt->mode != MODE_STATUS && opt->mode != MODE_ACQUIRE && operands[1])
+  /* Name only the forms that take one operand there: with --etcd,
+     --renew and --list are refused as such (run_in_etcd).  */
+  if (opt->etcd.endpoints && opt->mode != MODE_ACQUIRE
+      && opt->mode != MODE_RENEW && opt->mode != MODE_LIST && operands[1])
+    usage_error ("extra operand %s: with --etcd, --status, --release and "
+                 "--break take one operand", quoteaf (operands[1]));
+  if (!opt->etcd.endpoints && opt->mode != MODE_STATUS
+      && opt->mode != MODE_ACQUIRE && operands[1])
     usage_error ("extra operand %s: --release, --renew, --break and --list "
                  "take one operand", quoteaf (operands[1]));
   /* --list takes a directory, which may well be '.'; an etcd lock's name

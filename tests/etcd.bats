@@ -193,7 +193,26 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_usage_error lockdir
   run le --status "$L" "$L/other"
   assert_usage_error lockdir
-  assert_output --partial 'one lock at a time'
+  assert_output --partial "extra operand '$L/other': with --etcd, --status, --release and --break take one operand"
+}
+
+@test "an extra operand with --etcd names only the forms --etcd has, and --renew is refused as such" {
+  local form
+  for form in -u --break --status; do
+    run le "$form" "$L" b
+    assert_usage_error lockdir
+    assert_line --index 0 "lockdir: extra operand 'b': with --etcd, --status, --release and --break take one operand"
+  done
+  LOCKDIR_ETCD=$ETCD_URL run lockdir -u "$L" b
+  assert_usage_error lockdir
+  assert_line --index 0 "lockdir: extra operand 'b': with --etcd, --status, --release and --break take one operand"
+  run le --renew "$L" b
+  assert_usage_error lockdir
+  assert_line --index 0 "lockdir: --renew and --list do not apply to a lock in etcd"
+  # Without --etcd, the directory lock's forms.
+  run lockdir -u "$L" b
+  assert_usage_error lockdir
+  assert_output --partial "--release, --renew, --break and --list take one operand"
 }
 
 # --- the command form -----------------------------------------------------
