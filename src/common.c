@@ -409,6 +409,14 @@ xparse_duration (char const *str, char const *option)
   return result;
 }
 
+char *
+format_seconds (struct timespec duration, char *buf, size_t size)
+{
+  snprintf (buf, size, "%jd.%03ld", (intmax_t) duration.tv_sec,
+            duration.tv_nsec / 1000000);
+  return buf;
+}
+
 bool
 parse_number (char const *arg, char const *valid_suffixes, uintmax_t max,
               uintmax_t *value)
@@ -1672,9 +1680,10 @@ void
 report_max_runtime_term (char const *lock_name, struct timespec max_runtime,
                          bool has_group)
 {
-  error (0, 0, "the command under %s ran for %jd.%03ld s (--max-runtime): "
+  char ran[SECONDS_BUFSIZE];
+  error (0, 0, "the command under %s ran for %s s (--max-runtime): "
          "sending SIGTERM to %s", quoteaf (lock_name),
-         (intmax_t) max_runtime.tv_sec, max_runtime.tv_nsec / 1000000,
+         format_seconds (max_runtime, ran, sizeof ran),
          command_target (has_group));
 }
 
@@ -1682,9 +1691,10 @@ void
 report_kill_after_kill (char const *lock_name, struct timespec kill_after,
                         bool has_group)
 {
-  error (0, 0, "the command under %s still ran %jd.%03ld s after SIGTERM "
+  char after[SECONDS_BUFSIZE];
+  error (0, 0, "the command under %s still ran %s s after SIGTERM "
          "(--kill-after): sending SIGKILL to %s", quoteaf (lock_name),
-         (intmax_t) kill_after.tv_sec, kill_after.tv_nsec / 1000000,
+         format_seconds (kill_after, after, sizeof after),
          command_target (has_group));
 }
 

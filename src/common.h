@@ -168,6 +168,11 @@ bool duration_is_infinite (struct timespec duration);
 struct timespec duration_divided (struct timespec duration, int divisor);
 /* The infinite duration, which is also the deadline that never passes.  */
 extern struct timespec const infinite_duration;
+/* DURATION in seconds with milliseconds, "12.345", cut (not rounded)
+   to the millisecond, as messages and --json give a duration: written
+   into BUF of SIZE bytes (SECONDS_BUFSIZE holds any), and returned.  */
+enum { SECONDS_BUFSIZE = 32 };
+char *format_seconds (struct timespec duration, char *buf, size_t size);
 
 /* Numbers given to options (a process ID, a size, an exit code): ARG
    must be decimal digits -- no blank, no sign, as in a DURATION: one

@@ -308,14 +308,14 @@ format_field (struct field const *f, struct dirlock_owner const *owner,
            others break a live holding early, and one below a
            millisecond would read back as none at all.  */
         struct timespec t = *(struct timespec const *) at;
-        intmax_t seconds = t.tv_sec;
-        long ms = (t.tv_nsec + 999999) / 1000000;
-        if (ms == 1000)
+        struct timespec up = { t.tv_sec,
+                               (t.tv_nsec + 999999) / 1000000 * 1000000 };
+        if (up.tv_nsec == 1000000000)
           {
-            seconds++;
-            ms = 0;
+            up.tv_sec++;
+            up.tv_nsec = 0;
           }
-        snprintf (buf, size, "%jd.%03ld", seconds, ms);
+        format_seconds (up, buf, size);
         return timespec_sign (t) > 0;
       }
     case FIELD_MODE:

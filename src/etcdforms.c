@@ -444,11 +444,13 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
             {
               struct timespec waited = timespec_sub (monotonic_now (),
                                                      started);
+              char waited_text[SECONDS_BUFSIZE];
               error (0, 0, "holding %s (token %" PRId64 ", lease %s, TTL "
-                     "%jds) after %jd.%03ld s", quoteaf (name),
+                     "%jds) after %s s", quoteaf (name),
                      lock->revision, lock->self.id,
-                     (intmax_t) lock->ttl.tv_sec, (intmax_t) waited.tv_sec,
-                     waited.tv_nsec / 1000000);
+                     (intmax_t) lock->ttl.tv_sec,
+                     format_seconds (waited, waited_text,
+                                     sizeof waited_text));
             }
           return 0;
         }

@@ -430,9 +430,9 @@ print_owner_json_fields (struct dirlock_owner const *owner,
         fputs (field.buf, stdout);
     }
   print_json_string ("heartbeat", heartbeat);
+  char age_text[SECONDS_BUFSIZE];
   if (has_age)
-    printf (",\"age\":%jd.%03ld", (intmax_t) age.tv_sec,
-            age.tv_nsec / 1000000);
+    printf (",\"age\":%s", format_seconds (age, age_text, sizeof age_text));
   else
     fputs (",\"age\":null", stdout);
   printf (",\"stale\":%s", stale ? "true" : "false");
@@ -1040,11 +1040,11 @@ reap_child (pid_t child, int *status, bool kill_rest, bool *killed)
 static void
 report_lease_lapse (char const *lock_name, struct timespec overdue)
 {
-  error (0, 0, "warning: the lease of %s ran out %jd.%03ld s before its "
+  char overdue_text[SECONDS_BUFSIZE];
+  error (0, 0, "warning: the lease of %s ran out %s s before its "
          "heartbeat; refreshed, but a lockdir that judged it stale "
-         "meanwhile may break it yet",
-         quoteaf (lock_name), (intmax_t) overdue.tv_sec,
-         overdue.tv_nsec / 1000000);
+         "meanwhile may break it yet", quoteaf (lock_name),
+         format_seconds (overdue, overdue_text, sizeof overdue_text));
 }
 
 /* Wait for CHILD to exit, refreshing the lease heartbeat and enforcing
@@ -1507,9 +1507,10 @@ acquire (char const *lock_name, char **argv, struct options const *opt)
   if (opt->verbose)
     {
       struct timespec waited = timespec_sub (monotonic_now (), started);
-      error (0, 0, "acquired %s (token %ju) after %jd.%03ld s",
-             quoteaf (lock_name), lock.self.token, (intmax_t) waited.tv_sec,
-             waited.tv_nsec / 1000000);
+      char waited_text[SECONDS_BUFSIZE];
+      error (0, 0, "acquired %s (token %ju) after %s s",
+             quoteaf (lock_name), lock.self.token,
+             format_seconds (waited, waited_text, sizeof waited_text));
     }
   /* Acquired after all (a retry): no message of ours to come first.  */
   dirlock_warn_temps_left (&lock.temps_left);
@@ -1635,10 +1636,10 @@ report_lease_ran_out (char const *lock_name, struct dirlock_owner const *owner,
   struct timespec ago = timespec_sub (now, ran_out);
   char when[48];
   dirlock_format_time (ran_out, when, sizeof when);
-  error (0, 0, "cannot renew %s: its lease ran out at %s (%jd.%03ld s "
-         "ago), and it may have been broken; not renewed",
-         quoteaf (lock_name), when, (intmax_t) ago.tv_sec,
-         ago.tv_nsec / 1000000);
+  char ago_text[SECONDS_BUFSIZE];
+  error (0, 0, "cannot renew %s: its lease ran out at %s (%s s ago), and "
+         "it may have been broken; not renewed", quoteaf (lock_name), when,
+         format_seconds (ago, ago_text, sizeof ago_text));
   return EXIT_NO;
 }
 
