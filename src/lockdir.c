@@ -285,12 +285,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   etcd_usage ();
   fputs (HELP_OPTION_DESCRIPTION, stdout);
   fputs (VERSION_OPTION_DESCRIPTION, stdout);
-  fputs ("\
-\n\
-DURATION is a number with an optional unit: ms, s (the default), m, h or\n\
-d; 0 means do not wait, 'inf' or 'infinity' means forever.\n\
---max-runtime=0 sets no limit.\n\
-", stdout);
+  fputs ("\n" DURATION_HELP "--max-runtime=0 sets no limit.\n", stdout);
   print_record_keys ();
   fputs ("\
 Held shared, LOCK holds one such file per holder, with mode=shared.\n\

@@ -349,7 +349,7 @@ assert_command_usage_error() {
 
 @test "DURATION: 'infinity' is 'inf', as --help says" {
   run lockdir --help
-  assert_line "d; 0 means do not wait, 'inf' or 'infinity' means forever."
+  assert_line "d; 0 means do not wait, 'inf' or 'infinity' means forever;"
   # No limit: COMMAND stays in lockdir's group, as with inf.
   run lockdir --max-runtime=infinity L sh -c 'ps -o pgid= -p $$ >pgid; exit 7'
   assert_failure 7
@@ -374,6 +374,17 @@ assert_command_usage_error() {
   done
   run bash -c "lockdir --help | tr -s ' \\n' ' '"
   assert_output --partial "after SIGTERM; 'inf' or 0: never, as without -k"
+}
+
+@test "--help says that a DURATION above 36500d is refused, as -w 36501d is, and 36500d taken" {
+  run lockdir --help
+  assert_line "more than 36500d (100 years) is refused as a usage error."
+  assert_line "--max-runtime=0 sets no limit."
+  run lockdir -w 36501d L true
+  assert_failure 125
+  assert_output --partial "duration too long for --wait: '36501d' (at most 36500d"
+  run lockdir -w 36500d L true
+  assert_success
 }
 
 @test "-k: 0 and inf, the same as no -k, are taken without --max-runtime, as --help says; any other DURATION needs one" {
