@@ -46,6 +46,7 @@
 #include "error.h"
 #include "filenamecat.h"
 #include "full-write.h"
+#include "intprops.h"
 #include "minmax.h"
 #include "safe-read.h"
 #include "same-inode.h"
@@ -252,8 +253,9 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -S, --sync            fdatasync FILE after each write, so every record\n\
                           reported appended is on disk (a FIFO or pipe has\n\
                           none: nothing to sync)\n\
-  -q, --quiet           print no filesystem warning, and no note that the\n\
-                          --tee copy stopped at a closed pipe\n\
+  -q, --quiet           print no filesystem warning, no note that the\n\
+                          --tee copy stopped at a closed pipe, and no\n\
+                          warning of input dropped by a signal\n\
       --force           append even on a filesystem where appends from\n\
                           other hosts can interleave (after a warning)\n\
       --check-fs        print what FILE's filesystem guarantees, and exit;\n\
@@ -284,7 +286,11 @@ on the same line.  A reader never sees the bytes of two records mixed,\n\
 and every record reported appended is whole.  A system crash can also\n\
 lose the last records written and leave FILE ending inside a record or\n\
 in zero bytes; with -S every record reported appended survives it (see\n\
-the manual).\n\
+the manual).  A signal that ends safe-append (SIGTERM, SIGINT and the\n\
+like) drops the input read and not yet appended -- a record not yet\n\
+complete (with --whole, all of it), and those that a write to a full FIFO\n\
+waits to put there -- and a warning says so unless -q is given; FILE,\n\
+created at the start as 'cat >> FILE' creates it, stays, empty perhaps.\n\
 \n\
 SIGHUP never stops safe-append.  While it streams into a regular file, it\n\
 looks whether FILE's name still names the file it appends to -- before a\n\
@@ -332,6 +338,15 @@ Examples:\n\
   emit_help_footer ();
   exit (status);
 }
+
+/* The bytes read from standard input and not yet appended: the first
+   bytes of a record whose terminator has not come, and, while a write
+   to a FIFO waits for room, the records of that write and those after
+   it.  A signal that ends safe-append drops them, and says so
+   (note_dropped_input).  At most the size of the input buffer, which
+   grows to one byte more than the longest record, below 2^31: an int
+   holds it.  */
+static volatile sig_atomic_t unappended_bytes;
 
 /* Let the signals held by write_unbroken through.  */
 static void
@@ -630,6 +645,8 @@ put_records (struct appender *app, char const *out, size_t out_len,
   if (0 <= written && (size_t) written == out_len)
     {
       app->appended += nrecords;
+      if (app->in_st)
+        unappended_bytes -= src_len;
       bool synced = !app->sync || fdatasync (app->fd) == 0;
       if (!synced)
         error (0, errno, "cannot sync %s after record %ju",
@@ -766,6 +783,78 @@ note_hangup (int sig)
 {
   (void) sig;
   hangup_received = 1;
+}
+
+
+/* The warning note_dropped_input writes, around the number of bytes;
+   made before the handler is set, for the handler cannot allocate,
+   nor quote FILE's name.  */
+static char *dropped_head;
+static char *dropped_tail;
+static char *dropped_line;
+
+/* A signal that kills by default came while streaming: if it drops
+   bytes read and not yet appended, say so in one line, then die of the
+   signal.  The line is written only if standard error takes it
+   at once: a full pipe or a stopped terminal must not keep a process
+   that was told to end alive, so the line goes, not the signal.  A
+   line longer than PIPE_BUF could be cut short by a pipe, and is not
+   written.  Async-signal-safe.  */
+static void
+note_dropped_input (int sig)
+{
+  unsigned int dropped = unappended_bytes;
+  if (dropped != 0)
+    {
+      unsigned int n = dropped;
+      char number[INT_BUFSIZE_BOUND (unsigned int)];
+      char *p = number + sizeof number;
+      do
+        *--p = '0' + n % 10;
+      while ((n /= 10) != 0);
+      size_t digits = number + sizeof number - p;
+      char const *unit = dropped == 1 ? " byte" : " bytes";
+      char *end = stpcpy (dropped_line, dropped_head);
+      end = mempcpy (end, p, digits);
+      end = stpcpy (stpcpy (end, unit), dropped_tail);
+      size_t len = end - dropped_line;
+      struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+      if (len <= PIPE_BUF && poll (&pfd, 1, 0) == 1
+          && (pfd.revents & POLLOUT))
+        {
+          ssize_t ignored = write (STDERR_FILENO, dropped_line, len);
+          (void) ignored;
+        }
+    }
+  raise_default (sig);
+}
+
+/* Catch the signals that kill by default and that others send, as
+   tool_init lists them, but SIGHUP (a look at FILE's name) and SIGPIPE
+   (ignored): each ends safe-append as before, after the warning of
+   note_dropped_input.  One left ignored by our caller stays so.  */
+static void
+warn_of_dropped_input (char const *file)
+{
+  dropped_head = xasprintf ("%s: warning: dropped ", program_name);
+  dropped_tail = xasprintf (" of input not yet appended to %s "
+                            "(terminated by a signal)\n", quoteaf (file));
+  dropped_line = xmalloc (strlen (dropped_head)
+                          + INT_BUFSIZE_BOUND (unsigned int)
+                          + sizeof " bytes" + strlen (dropped_tail));
+  sigset_t fatal;
+  cleanup_signal_set (&fatal);
+  sigdelset (&fatal, SIGHUP);
+  sigdelset (&fatal, SIGPIPE);
+  struct sigaction act = { .sa_handler = note_dropped_input };
+  /* The handler runs once: another signal waits until it has died.  */
+  act.sa_mask = fatal;
+  sigset_t old_mask;
+  sigprocmask (SIG_BLOCK, &fatal, &old_mask);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember (&fatal, sig) == 1)
+      set_action_unless_ignored (sig, &act);
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
 }
 
 /* A streaming safe-append looks whether FILE's name still names the file
@@ -1341,6 +1430,8 @@ append_stream (struct appender *app, int in_fd)
      pipe or terminal, not a copy to standard output, not fdatasync.  */
   app->hold_across = (in_known && S_ISREG (in_st.st_mode)
                       && !app->tee && !app->sync);
+  if (!app->opt->quiet)
+    warn_of_dropped_input (app->file);
   /* A read from a regular file never waits: no poll before each.  */
   bool may_wait = (app->follow_name
                    && ! (in_known && S_ISREG (in_st.st_mode)));
@@ -1379,6 +1470,7 @@ append_stream (struct appender *app, int in_fd)
 
       size_t old_held = held;
       held += n;
+      unappended_bytes = held;
       if (!app->whole)
         {
           /* Write every record this read completed, at once.  */
@@ -1410,9 +1502,11 @@ append_stream (struct appender *app, int in_fd)
           if (held == size)
             buf = xrealloc (buf, ++size);
           buf[held++] = app->terminator;
+          unappended_bytes = held;
         }
       ok = append_records (app, buf, held);
     }
+  unappended_bytes = 0;
   let_signals_through (app);
   free (buf);
   return ok;

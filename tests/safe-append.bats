@@ -2512,6 +2512,96 @@ signal_mid_write() {
   assert_equal "$(tail -c 1 out | od -An -c | tr -d ' ')" '\n'
 }
 
+# start_unfinished_record OPTION...: a streaming 'safe-append OPTION...
+# log' (its pid in $pid, stderr in err) reads "a\nb" from the FIFO p,
+# held open on descriptor 7, in one read; once "a" is in log, "b" is
+# the start of a record still unfinished.
+start_unfinished_record() {
+  mkfifo p
+  safe-append "$@" log <p 2>err &
+  pid=$!
+  exec 7>p
+  printf 'a\nb' >&7
+  wait_until grep -qsx a log
+}
+
+@test "a terminating signal drops an unfinished record, and says so on stderr" {
+  start_unfinished_record
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec 7>&-
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat log)" a
+  assert_equal "$(cat err)" "safe-append: warning: dropped 1 byte of input not yet appended to 'log' (terminated by a signal)"
+}
+
+@test "-q: a terminating signal drops an unfinished record without a word" {
+  start_unfinished_record -q
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec 7>&-
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat log)" a
+  assert_equal "$(cat err)" ""
+}
+
+@test "--whole: a terminating signal drops the record read so far, says so, and leaves the FILE it created empty" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkfifo p
+  # strace tells when the record is read: nothing of it is in log.
+  strace -qq -o trace -e trace=read safe-append --whole log <p 2>err &
+  tracer=$!
+  exec 7>p
+  printf 'a\nb' >&7
+  wait_until grep -qs '^read(0, "a\\nb", [0-9]*) *= 3$' trace
+  kill -USR1 "$(pgrep -P "$tracer")"
+  status=0
+  wait "$tracer" || status=$?
+  exec 7>&-
+  assert_equal "$status" $((128 + 10))
+  assert_equal "$(stat -c %s log)" 0
+  assert_equal "$(cat err)" "safe-append: warning: dropped 3 bytes of input not yet appended to 'log' (terminated by a signal)"
+}
+
+@test "a terminating signal while a write to a full FIFO waits: the records it drops are counted in the warning" {
+  # 100000 bytes of whole records, read at once; the FIFO out, held
+  # open here and never read, takes 65536 of them (16 writes of 4096).
+  yes x | head -c 100000 >in
+  mkfifo out
+  exec 8<>out
+  safe-append out <in 2>err &
+  pid=$!
+  wait_until grep -qsx 'wchar: 65536' "/proc/$pid/io"
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec 8>&-
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat err)" "safe-append: warning: dropped 34464 bytes of input not yet appended to 'out' (terminated by a signal)"
+}
+
+@test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
+  mkfifo errpipe
+  # Held open for reading and writing, and filled: nobody reads it.
+  exec 8<>errpipe
+  head -c 65536 /dev/zero >&8
+  mkfifo p
+  safe-append log <p 2>errpipe &
+  pid=$!
+  exec 7>p
+  printf 'a\nb' >&7
+  wait_until grep -qsx a log
+  kill -TERM "$pid"
+  wait_until is_dead "$pid"
+  status=0
+  wait "$pid" || status=$?
+  exec 7>&- 8>&-
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat log)" a
+}
+
 # --- filesystems ------------------------------------------------------------------
 
 @test "--check-fs prints the O_APPEND verdict" {
