@@ -2582,6 +2582,21 @@ start_unfinished_record() {
   assert_equal "$(cat err)" "safe-append: warning: dropped 34464 bytes of input not yet appended to 'out' (terminated by a signal)"
 }
 
+@test "a signal the caller left ignored stays ignored: the unfinished record is completed and appended" {
+  mkfifo p
+  env --ignore-signal=TERM safe-append log <p 2>err &
+  pid=$!
+  exec 7>p
+  printf 'a\nb' >&7
+  wait_until grep -qsx a log
+  kill -TERM "$pid"
+  printf 'c\n' >&7
+  exec 7>&-
+  wait "$pid"
+  assert_equal "$(cat log)" $'a\nbc'
+  assert_equal "$(cat err)" ""
+}
+
 @test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
   mkfifo errpipe
   # Held open for reading and writing, and filled: nobody reads it.
