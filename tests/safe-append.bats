@@ -1812,16 +1812,27 @@ append_across_pid_reuse() {
   command -v unshare >/dev/null || skip "unshare is not installed"
   mkdir d e
   run unshare --pid --fork --mount-proc bash -c '
+    # upto COMMAND...: wait for COMMAND to succeed, at most 10 s.
+    upto() {
+      local t
+      for ((t = 0; t < 1000; t++)); do "$@" && return; sleep 0.01; done
+      echo "timed out waiting for: $*"
+      exit 1
+    }
+    cwd_is_d() { [ "$(readlink "/proc/$old/cwd")" = "$PWD/d" ]; }
     prefix=
     for ((i = 0; i < $1; i++)); do prefix+="/proc/$$/root"; done
     (cd d && exec sleep 1000) &
     old=$!
+    # Until the subshell has run cd, /proc/$old/cwd/log is ./log: FILE
+    # opened then is not in d, and "one" never reaches d/log.
+    upto cwd_is_d
     mkfifo in
     safe-append "$prefix/proc/$old/cwd/log" <in 2>err &
     pid=$!
     exec {w}>in
     echo one >&$w
-    until grep -qx one d/log 2>/dev/null; do sleep 0.01; done
+    upto grep -qsx one d/log
     kill "$old"
     wait "$old"
     echo "$((old - 1))" >/proc/sys/kernel/ns_last_pid
