@@ -167,6 +167,8 @@ struct appender
   bool holding;             /* signals are held now */
   sigset_t unheld_mask;     /* the mask to put back */
   size_t held_bytes;        /* bytes written since they were held */
+  size_t write_src_len;     /* bytes of standard input the current write
+                               carries, as read */
 };
 
 enum
@@ -359,6 +361,17 @@ let_signals_through (struct appender *app)
     }
 }
 
+/* A write of LEN bytes came back WRITTEN: if whole, the input it
+   carried is appended.  Counted here, before the signals held during
+   the write are let through, so that a signal they deliver does not
+   warn of those bytes as dropped (note_dropped_input).  */
+static void
+count_appended (struct appender *app, ssize_t written, size_t len)
+{
+  if (0 <= written && (size_t) written == len)
+    unappended_bytes -= app->write_src_len;
+}
+
 /* Hold every signal that can be held while the current write runs.  A
    signal whose action is to kill the process stops a write to a regular
    file part-way and leaves part of a record in it; held, it is
@@ -374,7 +387,11 @@ write_unbroken (struct appender *app, char const *buf, size_t len)
   /* A FIFO write of at most PIPE_BUF bytes transfers all or nothing,
      and can block for long: leave it interruptible.  */
   if (app->fifo)
-    return write (app->fd, buf, len);
+    {
+      ssize_t written = write (app->fd, buf, len);
+      count_appended (app, written, len);
+      return written;
+    }
 
   if (!app->holding)
     {
@@ -386,6 +403,7 @@ write_unbroken (struct appender *app, char const *buf, size_t len)
     }
   ssize_t written = write (app->fd, buf, len);
   int saved_errno = errno;
+  count_appended (app, written, len);
   app->held_bytes += len;
   if (written < 0
       || ((size_t) written == len
@@ -641,12 +659,13 @@ put_records (struct appender *app, char const *out, size_t out_len,
              char const *src, size_t src_len, size_t nrecords)
 {
   uintmax_t first = app->appended + 1;
+  /* Only input read from standard input is counted in unappended_bytes
+     (write_unbroken subtracts it): not --content.  */
+  app->write_src_len = app->in_st ? src_len : 0;
   ssize_t written = write_unbroken (app, out, out_len);
   if (0 <= written && (size_t) written == out_len)
     {
       app->appended += nrecords;
-      if (app->in_st)
-        unappended_bytes -= src_len;
       bool synced = !app->sync || fdatasync (app->fd) == 0;
       if (!synced)
         error (0, errno, "cannot sync %s after record %ju",

@@ -2608,6 +2608,19 @@ start_unfinished_record() {
   assert_equal "$(cat err)" ""
 }
 
+# strace sends SIGTERM as the first write, of the record "a\n", begins:
+# held (write_unbroken), it is delivered when that write is complete, and
+# "b", the start of the next record, is all that is dropped.
+@test "a terminating signal held during a write does not count the record that write appended as dropped" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  status=0
+  printf 'a\nb' | strace -qq -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 safe-append log 2>err || status=$?
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat log)" a
+  assert_equal "$(cat err)" "safe-append: warning: dropped 1 byte of input not yet appended to 'log' (terminated by a signal)"
+}
+
 @test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
   mkfifo errpipe
   # Held open for reading and writing, and filled: nobody reads it.
