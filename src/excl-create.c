@@ -137,6 +137,7 @@ static struct option const long_options[] =
   {"pid-of", required_argument, NULL, PID_OF_OPTION},
   {"replace-stale", no_argument, NULL, REPLACE_STALE_OPTION},
   {"wait", required_argument, NULL, 'w'},
+  {"timeout", required_argument, NULL, 'w'},
   {"sync", no_argument, NULL, 'S'},
   {"verbose", no_argument, NULL, 'v'},
   {"quiet", no_argument, NULL, 'q'},
@@ -179,6 +180,7 @@ Mandatory arguments to long options are mandatory for short options too.\n\
   -w, --wait=DURATION   if FILE exists, wait up to DURATION for it to be\n\
                           removed, then create it ('inf': wait forever);\n\
                           with several FILEs, DURATION is for them all\n\
+      --timeout=DURATION  the same as --wait\n\
   -S, --sync            make the new file durable (fsync the file and its\n\
                           directory) before exiting\n\
   -v, --verbose         print a line for each file created, and before it\n\

@@ -1054,6 +1054,23 @@ trace"
   assert_failure 1
 }
 
+@test "--timeout=DURATION is the same as --wait, as in lockdir" {
+  : >f
+  run excl-create --timeout=10ms f
+  assert_failure 1
+  assert_output "excl-create: timed out waiting for 'f' to be removed"
+  # Named as --help names it, whichever spelling was used.
+  run excl-create --timeout=soon f
+  assert_usage_error excl-create
+  assert_line --partial "invalid duration for --wait: 'soon'"
+  rm f
+  run excl-create --timeout=inf -c data f
+  assert_success
+  assert_equal "$(cat f)" data
+  run excl-create --help
+  assert_line "      --timeout=DURATION  the same as --wait"
+}
+
 @test "-w with several FILEs: DURATION is for them all, not for each" {
   shim=$(command -v fault-shim.so) ||
     skip "tests/fault-shim.so is not built (make check builds it)"
