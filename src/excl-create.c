@@ -219,6 +219,12 @@ Such a temporary file is removed even when excl-create is interrupted by\n\
 a signal it can catch (SIGKILL or a crash leaves it: see BUGS in the\n\
 manual).\n\
 \n\
+On object-store FUSE filesystems (s3fs and the like) and on NFS version 2,\n\
+where two callers can both create FILE, excl-create refuses (status 3)\n\
+unless --force is given; so it does where it needs RENAME_NOREPLACE\n\
+(--replace-stale, or content where there are no hard links) and the\n\
+filesystem cannot keep it: NFS, SMB, GlusterFS, most FUSE filesystems.\n\
+\n\
 With --replace-stale the pid file holds the process ID alone on its first\n\
 line (read it with 'read pid <FILE' or 'head -n 1 FILE'), then lines\n\
 start_time=, boot_id=, pidns= and host= that tell that process from a later\n\

@@ -60,6 +60,32 @@ error, status 2"
   assert_line --index 0 "excl-create (atomicutils) 0.1"
 }
 
+# The sentence of --help on refusals, held to the verdicts of fsclass.c
+# for excl-create's primitives: O_EXCL (no content), link (content),
+# RENAME_NOREPLACE (--replace-stale; content without hard links).
+@test "--help says on which filesystems excl-create refuses unless --force, as fsclass judges its primitives" {
+  help=$(excl-create --help | tr -s ' \n' '  ')
+  [[ $help == *"On object-store FUSE filesystems (s3fs and the like) and on NFS version 2, where two callers can both create FILE, excl-create refuses (status 3) unless --force is given; so it does where it needs RENAME_NOREPLACE (--replace-stale, or content where there are no hard links) and the filesystem cannot keep it: NFS, SMB, GlusterFS, most FUSE filesystems."* ]] ||
+    fail "--help lacks the refusal sentence"
+  run fsclass-test classify fuse.s3fs
+  assert_line "O_EXCL=refuse"
+  assert_line "link=refuse"
+  run fsclass-test classify nfs 0 rw,vers=2
+  assert_line "O_EXCL=refuse"
+  for fs in nfs cifs fuse.glusterfs fuse; do
+    run fsclass-test classify "$fs"
+    assert_line "RENAME_NOREPLACE=refuse"
+    refute_line "O_EXCL=refuse"
+    refute_line "link=refuse"
+  done
+  # Everywhere else O_EXCL and link are never refused.
+  for fs in ext4 tmpfs nfs4 cifs fuse.sshfs fuse; do
+    run fsclass-test classify "$fs"
+    refute_line "O_EXCL=refuse"
+    refute_line "link=refuse"
+  done
+}
+
 @test "usage errors exit 2 with the Try line" {
   run excl-create
   assert_usage_error excl-create
