@@ -309,6 +309,12 @@ broken automatically unless it has a lease.  Waiting sleeps until the\n\
 directory holding LOCK changes or the owner exits (dnotify or inotify,\n\
 and pidfd); it polls, with a capped back-off, only on network\n\
 filesystems (and on kernels without pidfd).\n\
+\n\
+The lock holds on local filesystems and, through the server, on NFS, SMB\n\
+and sshfs.  On object-store FUSE filesystems (s3fs, goofys, ...) and on\n\
+GlusterFS, where several clients could all take it, lockdir refuses\n\
+unless --force is given; on other FUSE filesystems it warns (not with\n\
+-q) and goes on.\n\
 ", stdout);
   emit_exit_status_help ("\
   1  LOCK is busy or the wait timed out; with -u or --renew, LOCK is not\n\

@@ -387,6 +387,26 @@ assert_command_usage_error() {
   assert_success
 }
 
+@test "--help says on which filesystems lockdir refuses unless --force and on which it warns, as fsclass judges the rename of its directory" {
+  run bash -c "lockdir --help | tr -s ' \\n' ' '"
+  assert_output --partial "The lock holds on local filesystems and, through the server, on NFS, SMB and sshfs."
+  assert_output --partial "On object-store FUSE filesystems (s3fs, goofys, ...) and on GlusterFS, where several clients could all take it, lockdir refuses unless --force is given; on other FUSE filesystems it warns (not with -q) and goes on."
+  # What lockdir checks is the rename of a directory onto LOCK
+  # (rename-dir); tests/fs.bats runs lockdir on s3fs, GlusterFS and
+  # plain FUSE mounts.
+  local fs
+  for fs in ext4 tmpfs nfs nfs4 cifs smb3 fuse.sshfs; do
+    run fsclass-test classify "$fs"
+    assert_line "rename-dir=safe"
+  done
+  for fs in fuse.s3fs fuse.goofys fuse.glusterfs; do
+    run fsclass-test classify "$fs"
+    assert_line "rename-dir=refuse"
+  done
+  run fsclass-test classify fuse
+  assert_line "rename-dir=warn"
+}
+
 @test "-k: 0 and inf, the same as no -k, are taken without --max-runtime, as --help says; any other DURATION needs one" {
   local d
   for d in 1 500ms 1d; do
