@@ -2064,13 +2064,27 @@ struct list_state
   int status;
 };
 
+/* Whether DIR names the current directory by '.' components alone
+   (".", "./", ".//", "././"), so that its locks are shown by their
+   bare names, as 'ls' shows them.  */
+static bool
+names_current_dir (char const *dir)
+{
+  if (*dir != '.')
+    return false;
+  for (char const *p = dir; *p; p++)
+    if (*p == '.' ? p[1] && p[1] != '/' : *p != '/')
+      return false;
+  return true;
+}
+
 /* Show the lock NAME of a listing, or the failed read (ERRNUM) of
    it.  */
 static void
 list_one (char const *name, int errnum, void *arg)
 {
   struct list_state *state = arg;
-  bool here = strcmp (state->dir, ".") == 0;
+  bool here = names_current_dir (state->dir);
   char *path = here ? xstrdup (name) : file_name_concat (state->dir, name,
                                                          NULL);
   int one = EXIT_SYSERR;

@@ -3821,6 +3821,30 @@ M: free"
   wait "$BG"
 }
 
+@test "--list of the current directory, however spelt (., ./, .//, ././), names each lock bare; sub/ keeps sub/L" {
+  mkdir sub
+  lockdir L true
+  lockdir sub/L true
+  local dir
+  for dir in . ./ .// ././ ./././/; do
+    run lockdir --list "$dir"
+    assert_success
+    assert_output "L: free"
+    run lockdir --list --json "$dir"
+    assert_success
+    echo "$output" | jq -e '.lock == "L"'
+  done
+  for dir in sub sub/ ./sub; do
+    run lockdir --list "$dir"
+    assert_success
+    assert_output "${dir%/}/L: free"
+  done
+  # A name that only starts with dots is a directory of its own.
+  mkdir .x && lockdir .x/L true
+  run lockdir --list .x/
+  assert_output ".x/L: free"
+}
+
 # --- every command the documentation shows ----------------------------------------------
 
 # (tests/docs.bats runs the examples of --help, of the manual page and
