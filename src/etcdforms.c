@@ -397,8 +397,13 @@ leave_queue (struct etcd_lock *lock, struct signals *sig)
   return r;
 }
 
-/* Take the lock NAME for SELF as OPT says.  Return 0 once held, else
-   the exit status (BUSY_STATUS, FAIL_STATUS), having left the queue.  */
+/* What take_lock returns once the lock is held: no exit status, which
+   may be 0 (-E 0).  */
+enum { LOCK_TAKEN = -1 };
+
+/* Take the lock NAME for SELF as OPT says.  Return LOCK_TAKEN once
+   held, else the exit status (OPT's busy_status, FAIL_STATUS), having
+   left the queue.  */
 static int
 take_lock (struct etcd_lock *lock, struct etcd_client *client,
            char const *name, struct dirlock_owner const *self,
@@ -452,7 +457,7 @@ take_lock (struct etcd_lock *lock, struct etcd_client *client,
                      format_seconds (waited, waited_text,
                                      sizeof waited_text));
             }
-          return 0;
+          return LOCK_TAKEN;
         }
 
       /* A key left behind would hold up those queued after it until
@@ -747,7 +752,7 @@ run_command (char const *name, char **command,
   struct etcd_lock lock;
   int status = take_lock (&lock, client, name, &self, opt, sig,
                           STATUS_CANCELED);
-  if (status != 0)
+  if (status != LOCK_TAKEN)
     return status;
 
   /* The lock can be lost at any time: COMMAND then stops, and so must
@@ -1194,7 +1199,7 @@ acquire_for_caller (char const *name, struct etcd_options const *opt,
   struct etcd_lock lock;
   int status = take_lock (&lock, client, name, &self, opt, sig,
                           EXIT_SYSERR);
-  if (status != 0)
+  if (status != LOCK_TAKEN)
     {
       close (listen_fd);
       return status;

@@ -467,6 +467,35 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
   assert_success
 }
 
+@test "busy with -E 0: status 0, as on a directory lock, COMMAND not run, and no key left (it crashed, SIGSEGV)" {
+  bg_le "$L" sh -c 'touch held; sleep 30'
+  wait_until test -f held
+  # take_lock returned 0 for "held", and -E 0's busy status was taken
+  # for it: lockdir went on with a lock it had freed.
+  run le -n -E 0 "$L" touch ran
+  assert_success
+  assert_output --partial "is held by pid $BG on $(uname -n)"
+  [ ! -e ran ]
+  run le -w 0.3 -E 0 "$L" touch ran
+  assert_success
+  assert_output --partial 'is still held after the timeout'
+  [ ! -e ran ]
+  run le -q -n -E 0 "$L"
+  assert_success
+  assert_output ""
+  # Not held by this shell: the script form took nothing.
+  run le -u "$L"
+  assert_failure 1
+  run etcd_queued "$L" 1
+  assert_success
+  # The directory lock's -E 0, for comparison.
+  background lockdir d sh -c 'touch held2; sleep 30'
+  wait_until test -f held2
+  run lockdir -n -E 0 d touch ran
+  assert_success
+  [ ! -e ran ]
+}
+
 @test "busy behind 'etcdctl lock': the message names its key, not a pid 0 on an empty host" {
   command -v etcdctl >/dev/null 2>&1 || skip "etcdctl is not installed (Debian: etcd-client)"
   background env ETCDCTL_API=3 etcdctl --endpoints="$ETCD_URL" lock "$L" -- \
