@@ -307,8 +307,8 @@ neither its owner (the same pid with the same start time) nor its\n\
 COMMAND is still running.  A lock from another host or boot is never\n\
 broken automatically unless it has a lease.  Waiting sleeps until the\n\
 directory holding LOCK changes or the owner exits (dnotify or inotify,\n\
-and pidfd); it polls, with a capped back-off, only on network\n\
-filesystems (and on kernels without pidfd).\n\
+and pidfd); it polls, with a capped back-off, only on network and\n\
+FUSE filesystems (and on kernels without pidfd).\n\
 \n\
 The lock holds on local filesystems and, through the server, on NFS, SMB\n\
 and sshfs.  On object-store FUSE filesystems (s3fs, goofys, ...) and on\n\
