@@ -557,6 +557,18 @@ remove_cut_piece (struct appender const *app, size_t piece)
   return 1;
 }
 
+/* A write came back short with the records of CUT whole in FILE: take
+   the input they carried out of unappended_bytes, as count_appended
+   does for a whole write, before put_records lets the held signals
+   through.  Their input is what they take in FILE less the head of
+   each; the record cut stays counted, for it is not appended.  */
+static void
+count_cut_appended (struct appender *app, struct cut cut)
+{
+  if (app->write_src_len != 0)
+    unappended_bytes -= cut.whole_len - cut.whole_records * app->head_len;
+}
+
 /* The record numbered NUMBER would go past the file size limit.  */
 static void
 report_past_size_limit (struct appender const *app, uintmax_t number)
@@ -689,6 +701,7 @@ put_records (struct appender *app, char const *out, size_t out_len,
 
   struct cut cut = find_cut (app, written, src, src_len);
   app->appended += cut.whole_records;
+  count_cut_appended (app, cut);
   size_t piece = written - cut.whole_len;
   /* Signals are still held (write_unbroken): one that killed us now
      would leave the piece that remove_cut_piece is about to remove.  */

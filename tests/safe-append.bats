@@ -2621,6 +2621,40 @@ start_unfinished_record() {
   assert_equal "$(cat err)" "safe-append: warning: dropped 1 byte of input not yet appended to 'log' (terminated by a signal)"
 }
 
+# On a 4 KiB tmpfs the one write of two 3000-byte records comes back
+# short at 4096 bytes: record 1 is whole in 'small/log', 1096 bytes of
+# record 2 are after it.  strace sends SIGTERM as that write begins:
+# held, it is delivered after the short write is dealt with, and only
+# record 2, not appended, is dropped: 3000 bytes, not 6000.  With
+# --prefix the count is of input bytes, not of the bytes with prefixes.
+@test "a terminating signal held during a short write does not count the records it appended as dropped" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  mkdir small
+  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
+  records 1 2 3000 >in
+  status=0
+  strace -qq -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 safe-append small/log <in 2>err \
+    || status=$?
+  head -c 3000 small/log >whole
+  size=$(stat -c %s small/log)
+  rm small/log
+  status_p=0
+  strace -qq -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 \
+    safe-append --prefix=abc small/log <in 2>err_p || status_p=$?
+  head -c 3004 small/log >whole_p
+  umount small
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$size" 4096
+  diff whole <(records 1 1 3000)
+  assert_equal "$(tail -n 1 err)" "safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log' (terminated by a signal)"
+  assert_equal "$status_p" $((128 + 15))
+  diff whole_p <(records 1 1 3000 | sed 's/^/abc /')
+  assert_equal "$(tail -n 1 err_p)" "safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log' (terminated by a signal)"
+}
+
 @test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
   mkfifo errpipe
   # Held open for reading and writing, and filled: nobody reads it.
