@@ -27,6 +27,15 @@ records() {
   }'
 }
 
+# cut_short_setup: the tmpfs 'small', 4 KiB, and 'in', two records of
+# 3000 bytes: read together, their one write into small/ comes back
+# short at 4096 bytes, record 1 whole and 1096 bytes of record 2.
+cut_short_setup() {
+  mkdir small
+  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
+  records 1 2 3000 >in
+}
+
 # The descriptor safe-append opened FILE on, from an strace log.
 traced_fd() {
   grep -m1 "openat(.*\"$2\", O_WRONLY" "$1" | grep -o '[0-9]*$'
@@ -1562,10 +1571,7 @@ size_limit_round_broken() {
   # they must be on disk, or the user must be told they may not be.
   require_root
   command -v strace >/dev/null || skip "strace is not installed"
-  mkdir small
-  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
-  # Two records of 3000 bytes, read together: one write, cut at 4096.
-  records 1 2 3000 >in
+  cut_short_setup
   run strace -o /dev/null \
     -e inject=fdatasync:error=EIO safe-append -S small/log <in
   size=$(stat -c %s small/log)
@@ -1589,9 +1595,7 @@ size_limit_round_broken() {
   assert_line --index 0 "safe-append: cannot sync 'log' after record 3: Input/output error"
   assert_line --index 1 "safe-append: cannot copy records 1 to 3 to standard output; they were appended to 'log': Bad file descriptor"
   assert_equal "${#lines[@]}" 2
-  mkdir small
-  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
-  records 1 2 3000 >in
+  cut_short_setup
   run sh -c 'exec safe-append --tee small/log <in >&-'
   umount small
   assert_failure 3
@@ -2536,12 +2540,19 @@ start_unfinished_record() {
   wait_until grep -qsx a log
 }
 
-@test "a terminating signal drops an unfinished record, and says so on stderr" {
-  start_unfinished_record
+# end_unfinished_record: send SIGTERM to the safe-append that
+# start_unfinished_record started, reap it (its status in $status), and
+# close the FIFO.
+end_unfinished_record() {
   kill -TERM "$pid"
   status=0
   wait "$pid" || status=$?
   exec 7>&-
+}
+
+@test "a terminating signal drops an unfinished record, and says so on stderr" {
+  start_unfinished_record
+  end_unfinished_record
   assert_equal "$status" $((128 + 15))
   assert_equal "$(cat log)" a
   assert_equal "$(cat err)" "safe-append: warning: dropped 1 byte of input not yet appended to 'log' (terminated by a signal)"
@@ -2549,10 +2560,7 @@ start_unfinished_record() {
 
 @test "-q: a terminating signal drops an unfinished record without a word" {
   start_unfinished_record -q
-  kill -TERM "$pid"
-  status=0
-  wait "$pid" || status=$?
-  exec 7>&-
+  end_unfinished_record
   assert_equal "$status" $((128 + 15))
   assert_equal "$(cat log)" a
   assert_equal "$(cat err)" ""
@@ -2630,9 +2638,7 @@ start_unfinished_record() {
 @test "a terminating signal held during a short write does not count the records it appended as dropped" {
   require_root
   command -v strace >/dev/null || skip "strace is not installed"
-  mkdir small
-  mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
-  records 1 2 3000 >in
+  cut_short_setup
   status=0
   strace -qq -o /dev/null -e trace=write \
     -e inject=write:signal=TERM:when=1 safe-append small/log <in 2>err \
