@@ -2357,6 +2357,15 @@ quiet_rotation() {
   ((n >= 2 && n < 50)) || fail "$n polls"
 }
 
+# catches_hangup PID: PID is safe-append, its SIGHUP handler set (bit 0
+# of SigCgt), so that a SIGHUP only makes it look at FILE's name.
+catches_hangup() {
+  local mask
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = safe-append ] || return 1
+  mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+  [ -n "$mask" ] && (( 0x$mask & 1 ))
+}
+
 # rotate_while_streaming CONFIG_BODY
 # Four writers stream tear-lines lines (slowly: 1000 each, a pause of
 # 3 ms after each chunk) into 'log' through safe-append, while logrotate
@@ -2378,6 +2387,9 @@ rotate_while_streaming() {
     pids+=($!)
   done
   echo "${pids[*]}" >pids
+  # One writer's lines in 'log' do not mean that the others have set
+  # their SIGHUP handler yet: a SIGHUP before that kills one (129).
+  for w in "${pids[@]}"; do wait_until catches_hangup "$w"; done
   ROTATIONS=0
   while kill -0 "${pids[@]}" 2>/dev/null; do
     if [ -s log ]; then
