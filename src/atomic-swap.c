@@ -808,11 +808,9 @@ noreplace_refusal (struct operand const *s, struct operand const *d,
                    struct options const *opt)
 {
   struct parent_dir const *pd = &d->parent;
-  if (fs_surely_local (pd->fd, pd->base))
-    return EXIT_DONE;
   struct fs_info info;
-  if (!fs_identify (pd->fd, pd->base, &info))
-    return EXIT_DONE;   /* The rename itself will report the problem.  */
+  if (!fs_identify_to_judge (pd->fd, pd->base, &info))
+    return EXIT_DONE;
   int status;
   char const *consequence;
   /* Judged quietly only where both exist, so that a rename that can

@@ -1326,14 +1326,12 @@ fs_permits (char const *path, int dirfd, char const *name,
   return fs_permits_lead (NULL, path, dirfd, name, prim, force, quiet);
 }
 
-/* Identify into INFO the filesystem of NAME in DIRFD (see fs_identify)
-   when its verdicts need judging.  Return false, INFO untouched, when
-   they do not: every verdict is "safe" on a filesystem surely local,
-   and two system calls say so where reading /proc/self/mountinfo would
-   be most of a tool's cost; and a filesystem that cannot be identified
-   is left to the operation itself, which will report the problem.  */
-static bool
-identify_to_judge (int dirfd, char const *name, struct fs_info *info)
+/* Every verdict is "safe" on a filesystem surely local, and two system
+   calls say so where reading /proc/self/mountinfo would be most of a
+   tool's cost; a filesystem that cannot be identified is left to the
+   operation itself, which will report the problem.  */
+bool
+fs_identify_to_judge (int dirfd, char const *name, struct fs_info *info)
 {
   return !fs_surely_local (dirfd, name) && fs_identify (dirfd, name, info);
 }
@@ -1342,7 +1340,7 @@ bool
 fs_may_work (int dirfd, char const *name, enum fs_primitive prim)
 {
   struct fs_info info;
-  if (!identify_to_judge (dirfd, name, &info))
+  if (!fs_identify_to_judge (dirfd, name, &info))
     return true;
   bool may_work = judge (&info, prim, dirfd).verdict != FS_REFUSE;
   fs_info_free (&info);
@@ -1355,7 +1353,7 @@ fs_permits_lead (char const *lead, char const *path, int dirfd,
                  bool quiet)
 {
   struct fs_info info;
-  if (!identify_to_judge (dirfd, name, &info))
+  if (!fs_identify_to_judge (dirfd, name, &info))
     return true;
   bool permitted = permits_info (lead, path, &info, dirfd, prim, force,
                                  quiet);

@@ -242,5 +242,13 @@ bool fs_dir_surely_local (int dirfd);
 /* fs_dir_surely_local for what fs_identify examines: NAME in DIRFD if
    it exists (never followed; it may be a mount point), else DIRFD.  */
 bool fs_surely_local (int dirfd, char const *name);
+/* What a check that judges its own way (fs_judge, fs_permits_info)
+   does first, as fs_permits does: identify into INFO the filesystem of
+   NAME in DIRFD (see fs_identify) when its verdicts need judging.
+   Return false, INFO untouched, when they do not: on a filesystem
+   fs_surely_local, or one that cannot be identified (the operation
+   itself will report the problem).  Free INFO after a true return.  */
+bool fs_identify_to_judge (int dirfd, char const *name,
+                           struct fs_info *info);
 
 #endif
