@@ -2066,15 +2066,23 @@ struct list_state
 
 /* Whether DIR names the current directory by '.' components alone
    (".", "./", ".//", "././"), so that its locks are shown by their
-   bare names, as 'ls' shows them.  */
+   bare names, as 'ls' shows them.  "..", ".x" and "/" name other
+   directories.  */
 static bool
 names_current_dir (char const *dir)
 {
   if (*dir != '.')
     return false;
   for (char const *p = dir; *p; p++)
-    if (*p == '.' ? p[1] && p[1] != '/' : *p != '/')
-      return false;
+    {
+      if (*p == '/')
+        continue;
+      if (*p != '.')
+        return false;
+      /* "..", ".x": a '.' that does not end its component.  */
+      if (p[1] != '\0' && p[1] != '/')
+        return false;
+    }
   return true;
 }
 

@@ -3821,7 +3821,7 @@ M: free"
   wait "$BG"
 }
 
-@test "--list of the current directory, however spelt (., ./, .//, ././), names each lock bare; sub/ keeps sub/L" {
+@test "--list of the current directory, however spelt (., ./, .//, ././), names each lock bare; sub/, .. and ../ keep sub/L and ../L" {
   mkdir sub
   lockdir L true
   lockdir sub/L true
@@ -3843,6 +3843,16 @@ M: free"
   mkdir .x && lockdir .x/L true
   run lockdir --list .x/
   assert_output ".x/L: free"
+  # Nor is ".." the current directory: the parent's locks keep "../".
+  cd sub
+  for dir in .. ../; do
+    run lockdir --list "$dir"
+    assert_success
+    assert_output "../L: free"
+    run lockdir --list --json "$dir"
+    assert_success
+    echo "$output" | jq -e '.lock == "../L"'
+  done
 }
 
 # --- every command the documentation shows ----------------------------------------------
