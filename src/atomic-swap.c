@@ -242,9 +242,12 @@ cannot be removed is named in a warning (the next call takes it).  A call\n\
 waits up to %d seconds for it.\n\
 \n\
 The 1st form, --print-old, --backup and --exchange-dir need\n\
-RENAME_EXCHANGE; --no-clobber needs RENAME_NOREPLACE.  Where the\n\
-filesystem or the kernel lacks it (NFS, most FUSE filesystems, old\n\
-kernels), or the two names are on different filesystems, atomic-swap\n\
+RENAME_EXCHANGE; --no-clobber needs RENAME_NOREPLACE.  Both flags are\n\
+kept on ext4, xfs, btrfs, tmpfs and f2fs, and refused on NFS, SMB, Ceph,\n\
+Lustre, 9p, GlusterFS and object-store FUSE filesystems (s3fs and the\n\
+like); on other FUSE filesystems and other local ones (vfat, minix, the\n\
+ext2 driver) a probe decides.  Where a flag is refused or the kernel\n\
+lacks it, or the two names are on different filesystems, atomic-swap\n\
 fails with status 3 and names what is missing; nothing is changed.  A DST\n\
 that exists is still status 1 for --no-clobber there, as everywhere.\n\
 ", EXPECT_LOCK_WAIT_SECONDS);

@@ -87,6 +87,39 @@ listing() {
   assert_line --index 0 "atomic-swap (atomicutils) 0.1"
 }
 
+# The sentence on which filesystems keep or refuse the renameat2 flags,
+# the same in --help, the manual page and README.md, and held to the
+# verdicts of fsclass.c (without a probe: fsclass-test makes none).
+@test "--help, the manual page and README.md name the same filesystems for the renameat2 flags, as fsclass judges them" {
+  local sentence="Both flags are kept on ext4, xfs, btrfs, tmpfs and f2fs, and refused on NFS, SMB, Ceph, Lustre, 9p, GlusterFS and object-store FUSE filesystems (s3fs and the like); on other FUSE filesystems and other local ones (vfat, minix, the ext2 driver) a probe decides."
+  local top=$BATS_TEST_DIRNAME/.. doc
+  for doc in "$(atomic-swap --help)" "$(cat "$top/man/atomic-swap.x")" \
+             "$(cat "$top/README.md")"; do
+    [[ $(printf '%s\n' "$doc" | tr -s ' \n' '  ') == *"$sentence"* ]] ||
+      fail "the renameat2 sentence is missing from: ${doc:0:60}"
+  done
+  local fs prim
+  for fs in ext4 xfs btrfs tmpfs f2fs; do
+    run fsclass-test classify "$fs"
+    for prim in RENAME_EXCHANGE RENAME_NOREPLACE; do
+      assert_line "$prim=safe"
+    done
+  done
+  for fs in nfs nfs4 cifs smb3 ceph lustre 9p fuse.glusterfs fuse.s3fs; do
+    run fsclass-test classify "$fs"
+    for prim in RENAME_EXCHANGE RENAME_NOREPLACE; do
+      assert_line "$prim=refuse"
+    done
+  done
+  # Not safe without a probe, which judge makes on these.
+  for fs in fuse fuse.bindfs vfat minix ext2; do
+    run fsclass-test classify "$fs"
+    for prim in RENAME_EXCHANGE RENAME_NOREPLACE; do
+      refute_line "$prim=safe"
+    done
+  done
+}
+
 @test "usage errors exit 2 with the Try line, and change nothing" {
   make_releases
   before=$(listing .)
