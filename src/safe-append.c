@@ -380,7 +380,8 @@ count_appended (struct appender *app, ssize_t written, size_t len)
    APP->hold_across allows, the signals stay held over the next writes
    too, up to HOLD_SPAN bytes.  A write that comes back short keeps
    them held: put_records may have to remove the piece of a record it
-   left (remove_cut_piece), and lets them through after that.  */
+   left (remove_cut_piece), and reports the record, and lets them
+   through after that.  */
 static ssize_t
 write_unbroken (struct appender *app, char const *buf, size_t len)
 {
@@ -704,18 +705,22 @@ put_records (struct appender *app, char const *out, size_t out_len,
   count_cut_appended (app, cut);
   size_t piece = written - cut.whole_len;
   /* Signals are still held (write_unbroken): one that killed us now
-     would leave the piece that remove_cut_piece is about to remove.  */
+     would leave the piece that remove_cut_piece is about to remove.
+     They stay held until the record is reported, too: one sent while
+     the write was in the kernel would kill us as soon as let through,
+     and only its warning of the input dropped would be seen, not why
+     the record was not appended.  */
   int removed = remove_cut_piece (app, piece);
-  let_signals_through (app);
-  if (removed < 0)
-    return false;
-  if (removed)
+  if (removed > 0)
     report_past_size_limit (app, app->appended + 1);
-  else
+  else if (removed == 0)
     error (0, short_write_cause (app),
            "cannot append record %ju to %s: only %zu of its %zu bytes were "
            "written", app->appended + 1, quoteaf (app->file), piece,
            cut.record_len);
+  let_signals_through (app);
+  if (removed < 0)
+    return false;
   /* The records before the cut were reported appended by the message
      above: with -S they must be on disk, or be said not to be.  */
   if (app->sync && cut.whole_len > 0 && fdatasync (app->fd) != 0)

@@ -1397,7 +1397,7 @@ term_pending_or_dead() {
   return 1
 }
 
-@test "RLIMIT_FSIZE race: a signal that comes before the cut record is removed waits for its removal" {
+@test "RLIMIT_FSIZE race: a signal that comes before the cut record is removed waits for its removal and its error" {
   command -v strace >/dev/null || skip "strace is not installed"
   command -v cpp >/dev/null || skip "cpp is not installed"
   local shim write_nr tracer a_pid
@@ -1434,6 +1434,8 @@ term_pending_or_dead() {
   # The piece is gone: FILE holds B's record whole after the filler,
   # and nothing of A's.
   diff f <(filler 203300; records 2 2 1000)
+  # And A said why its record is not in FILE before the signal ended it.
+  grep -q "^safe-append: cannot append record 1 to 'f': it would go past the file size limit" A_err
 }
 
 @test "control: the same race leaves half a record from a check-then-write appender" {
@@ -2671,6 +2673,23 @@ end_unfinished_record() {
   assert_equal "$status_p" $((128 + 15))
   diff whole_p <(records 1 1 3000 | sed 's/^/abc /')
   assert_equal "$(tail -n 1 err_p)" "safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log' (terminated by a signal)"
+}
+
+# The same short write, SIGTERM sent as it begins: the error that says
+# why record 2 was not appended comes out before the held signal is let
+# through, then the warning of the bytes dropped.
+@test "a terminating signal held during a short write: the record's error comes out before the signal kills" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  cut_short_setup
+  status=0
+  strace -qq -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 safe-append small/log <in 2>err \
+    || status=$?
+  umount small
+  assert_equal "$status" $((128 + 15))
+  assert_equal "$(cat err)" "safe-append: cannot append record 2 to 'small/log': only 1096 of its 3000 bytes were written: No space left on device
+safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log' (terminated by a signal)"
 }
 
 @test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
