@@ -133,6 +133,19 @@ set_action_unless_ignored (int sig, struct sigaction const *act)
   return false;
 }
 
+void
+set_actions_unless_ignored (sigset_t const *set, struct sigaction const *act,
+                            sigset_t *left_ignored)
+{
+  sigset_t old_mask;
+  sigprocmask (SIG_BLOCK, set, &old_mask);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember (set, sig) == 1
+        && set_action_unless_ignored (sig, act) && left_ignored)
+      sigaddset (left_ignored, sig);
+  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+}
+
 /* Give signal SIG the handler HANDLER (or SIG_DFL), with HANDLER_MASK
    blocked while it runs, even over an inherited "ignore", and unblock
    SIG.  Save the action and the signal mask it replaced in *OLD_ACTION
@@ -228,16 +241,7 @@ install_cleanup_handlers (void)
   memset (&act, 0, sizeof act);
   act.sa_handler = cleanup_signal_handler;
   cleanup_signal_set (&act.sa_mask);
-  /* With the signals blocked meanwhile, none can reach the handler
-     before an inherited "ignore" is put back, and putting SIG_IGN back
-     discards any that came.  */
-  sigset_t old_mask;
-  sigprocmask (SIG_BLOCK, &act.sa_mask, &old_mask);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sigismember (&act.sa_mask, sig) == 1
-        && set_action_unless_ignored (sig, &act))
-      sigaddset (&inherited_ignored, sig);
-  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  set_actions_unless_ignored (&act.sa_mask, &act, &inherited_ignored);
   cleanup_handlers_installed = true;
 }
 

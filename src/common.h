@@ -117,6 +117,15 @@ void tool_init_named (char const *name, int argc, char **argv);
    before that.  */
 bool set_action_unless_ignored (int sig, struct sigaction const *act);
 
+/* Give every signal of SET the action ACT, as set_action_unless_ignored
+   does, with SET blocked meanwhile: none reaches ACT's handler before an
+   inherited "ignore" is put back, and putting SIG_IGN back discards any
+   that came.  Add each signal left ignored to *LEFT_IGNORED, unless
+   LEFT_IGNORED is null.  */
+void set_actions_unless_ignored (sigset_t const *set,
+                                 struct sigaction const *act,
+                                 sigset_t *left_ignored);
+
 /* Give every signal that we catch its default action back
    (those it found ignored stay ignored).  For a child that shares our
    memory until it execs (vfork), with signals blocked: a signal let

@@ -886,12 +886,7 @@ warn_of_dropped_input (char const *file)
   struct sigaction act = { .sa_handler = note_dropped_input };
   /* The handler runs once: another signal waits until it has died.  */
   act.sa_mask = fatal;
-  sigset_t old_mask;
-  sigprocmask (SIG_BLOCK, &fatal, &old_mask);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sigismember (&fatal, sig) == 1)
-      set_action_unless_ignored (sig, &act);
-  sigprocmask (SIG_SETMASK, &old_mask, NULL);
+  set_actions_unless_ignored (&fatal, &act, NULL);
 }
 
 /* A streaming safe-append looks whether FILE's name still names the file
