@@ -36,6 +36,7 @@
 #include "filenamecat.h"
 #include "full-read.h"
 #include "intprops.h"
+#include "inttostr.h"
 #include "modechange.h"
 #include "same-inode.h"
 #include "tempname.h"
@@ -801,16 +802,11 @@ write_error_description (int errnum)
       return;
     }
 #endif
-  /* "Unknown error N", as strerror says, N written by hand.  */
-  char number[INT_BUFSIZE_BOUND (int)];
-  char *p = number + sizeof number;
-  unsigned int n = errnum;
-  *--p = '\0';
-  do
-    *--p = '0' + n % 10;
-  while ((n /= 10) != 0);
+  /* "Unknown error N", as strerror says.  umaxtostr neither allocates
+     nor looks at the locale.  */
+  char number[INT_BUFSIZE_BOUND (uintmax_t)];
   write_stderr ("Unknown error ");
-  write_stderr (p);
+  write_stderr (umaxtostr ((unsigned int) errnum, number));
 }
 
 /* The cleanup could not remove the name in slot SLOT (ERRNUM; left as

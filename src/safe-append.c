@@ -47,6 +47,7 @@
 #include "filenamecat.h"
 #include "full-write.h"
 #include "intprops.h"
+#include "inttostr.h"
 #include "minmax.h"
 #include "safe-read.h"
 #include "same-inode.h"
@@ -843,16 +844,10 @@ note_dropped_input (int sig)
   unsigned int dropped = unappended_bytes;
   if (dropped != 0)
     {
-      unsigned int n = dropped;
-      char number[INT_BUFSIZE_BOUND (unsigned int)];
-      char *p = number + sizeof number;
-      do
-        *--p = '0' + n % 10;
-      while ((n /= 10) != 0);
-      size_t digits = number + sizeof number - p;
+      char number[INT_BUFSIZE_BOUND (uintmax_t)];
       char const *unit = dropped == 1 ? " byte" : " bytes";
       char *end = stpcpy (dropped_line, dropped_head);
-      end = mempcpy (end, p, digits);
+      end = stpcpy (end, umaxtostr (dropped, number));
       end = stpcpy (stpcpy (end, unit), dropped_tail);
       size_t len = end - dropped_line;
       struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
@@ -877,7 +872,7 @@ warn_of_dropped_input (char const *file)
   dropped_tail = xasprintf (" of input not yet appended to %s "
                             "(terminated by a signal)\n", quoteaf (file));
   dropped_line = xmalloc (strlen (dropped_head)
-                          + INT_BUFSIZE_BOUND (unsigned int)
+                          + INT_BUFSIZE_BOUND (uintmax_t)
                           + sizeof " bytes" + strlen (dropped_tail));
   sigset_t fatal;
   cleanup_signal_set (&fatal);
