@@ -868,16 +868,33 @@ note_dropped_input (int sig)
 static void
 warn_of_dropped_input (char const *file)
 {
-  dropped_head = xasprintf ("%s: warning: dropped ", program_name);
-  dropped_tail = xasprintf (" of input not yet appended to %s "
-                            "(terminated by a signal)\n", quoteaf (file));
-  dropped_line = xmalloc (strlen (dropped_head)
-                          + INT_BUFSIZE_BOUND (uintmax_t)
-                          + sizeof " bytes" + strlen (dropped_tail));
+  char *head = xasprintf ("%s: warning: dropped ", program_name);
+  char *tail = xasprintf (" of input not yet appended to %s "
+                          "(terminated by a signal)\n", quoteaf (file));
+  char *line = xmalloc (strlen (head) + INT_BUFSIZE_BOUND (uintmax_t)
+                        + sizeof " bytes" + strlen (tail));
   sigset_t fatal;
   cleanup_signal_set (&fatal);
   sigdelset (&fatal, SIGHUP);
   sigdelset (&fatal, SIGPIPE);
+
+  /* Called again, the handler is set and reads the old strings: change
+     them with its signals blocked, so that it sees the old ones or the
+     new ones, never a mix.  The old ones can go then: no handler is
+     reading them, for it never returns (it dies of its signal).  */
+  sigset_t old_mask;
+  bool again = dropped_line != NULL;
+  if (again)
+    sigprocmask (SIG_BLOCK, &fatal, &old_mask);
+  free (dropped_head);
+  free (dropped_tail);
+  free (dropped_line);
+  dropped_head = head;
+  dropped_tail = tail;
+  dropped_line = line;
+  if (again)
+    sigprocmask (SIG_SETMASK, &old_mask, NULL);
+
   struct sigaction act = { .sa_handler = note_dropped_input };
   /* The handler runs once: another signal waits until it has died.  */
   act.sa_mask = fatal;
