@@ -362,6 +362,45 @@ let_signals_through (struct appender *app)
     }
 }
 
+/* Does standard error take a write at once?  Neither a full pipe nor
+   a stopped terminal may keep a process told to end alive: a message
+   written while a terminating signal waits is written only if this
+   says yes.  A pipe that polls writable has room for PIPE_BUF bytes.
+   Async-signal-safe.  */
+static bool
+stderr_takes_write_now (void)
+{
+  struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+  return poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+}
+
+static void note_dropped_input (int sig);
+
+/* Is a signal pending (held) that ends safe-append once let through:
+   one of the cleanup set whose action is the default (terminate) or
+   note_dropped_input's -- not SIGHUP's note_hangup, nor one left
+   ignored?  One sigpending, and a sigaction per such signal pending.  */
+static bool
+ending_signal_pending (void)
+{
+  sigset_t pending, ending;
+  if (sigpending (&pending) != 0)
+    return true;
+  cleanup_signal_set (&ending);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember (&pending, sig) == 1 && sigismember (&ending, sig) == 1)
+      {
+        struct sigaction act;
+        if (sigaction (sig, NULL, &act) != 0)
+          return true;
+        if (!(act.sa_flags & SA_SIGINFO)
+            && (act.sa_handler == SIG_DFL
+                || act.sa_handler == note_dropped_input))
+          return true;
+      }
+  return false;
+}
+
 /* A write of LEN bytes came back WRITTEN: if whole, the input it
    carried is appended.  Counted here, before the signals held during
    the write are let through, so that a signal they deliver does not
@@ -381,8 +420,8 @@ count_appended (struct appender *app, ssize_t written, size_t len)
    APP->hold_across allows, the signals stay held over the next writes
    too, up to HOLD_SPAN bytes.  A write that comes back short keeps
    them held: put_records may have to remove the piece of a record it
-   left (remove_cut_piece), and reports the record, and lets them
-   through after that.  */
+   left (remove_cut_piece), and lets them through after that
+   (make_way_for_report).  */
 static ssize_t
 write_unbroken (struct appender *app, char const *buf, size_t len)
 {
@@ -536,7 +575,8 @@ find_cut (struct appender const *app, size_t written,
    write starting at the limit fails with EFBIG, writing nothing), so
    cutting FILE back to where the piece begins removes our bytes and no
    one else's.  Return 1 if the record is absent now, 0 if the piece
-   could not be proven ours and stays, -1 after reporting a failure.  */
+   could not be proven ours and stays, -1 with errno set if the removal
+   failed.  */
 static int
 remove_cut_piece (struct appender const *app, size_t piece)
 {
@@ -550,12 +590,7 @@ remove_cut_piece (struct appender const *app, size_t piece)
   if (fstat (app->fd, &st) != 0 || st.st_size != our_end)
     return 0;
   if (ftruncate (app->fd, our_end - piece) != 0)
-    {
-      error (0, errno, "cannot remove the %zu bytes written of a record "
-             "cut by the file size limit from %s", piece,
-             quoteaf (app->file));
-      return -1;
-    }
+    return -1;
   return 1;
 }
 
@@ -569,6 +604,23 @@ count_cut_appended (struct appender *app, struct cut cut)
 {
   if (app->write_src_len != 0)
     unappended_bytes -= cut.whole_len - cut.whole_records * app->head_len;
+}
+
+/* After a write cut short, with the signals held by write_unbroken,
+   before the record cut is reported: may it be reported now?  With no
+   signal pending that would end us, let the signals through first, and
+   yes: the report then waits for standard error as any error does.
+   With one pending, keep them held so that the report comes before the
+   signal ends us, but only if standard error takes it at once: if not,
+   no, and the signal wins (see stderr_takes_write_now).  The caller
+   lets the signals through after the report.  */
+static bool
+make_way_for_report (struct appender *app)
+{
+  if (app->holding && ending_signal_pending ())
+    return stderr_takes_write_now ();
+  let_signals_through (app);
+  return true;
 }
 
 /* The record numbered NUMBER would go past the file size limit.  */
@@ -590,6 +642,26 @@ hit_size_limit (struct appender const *app, size_t len)
   return (app->size_limit != RLIM_INFINITY
           && (fstat (app->fd, &st) != 0
               || app->size_limit < (uintmax_t) st.st_size + len));
+}
+
+/* A write cut short the record after those appended (CUT), leaving
+   PIECE bytes of it in FILE; REMOVED and REMOVE_ERRNO are what
+   remove_cut_piece returned and left in errno.  Say so.  */
+static void
+report_cut_record (struct appender const *app, struct cut cut,
+                   size_t piece, int removed, int remove_errno)
+{
+  uintmax_t number = app->appended + 1;
+  if (removed < 0)
+    error (0, remove_errno, "cannot remove the %zu bytes written of a "
+           "record cut by the file size limit from %s", piece,
+           quoteaf (app->file));
+  else if (removed > 0)
+    report_past_size_limit (app, number);
+  else
+    error (0, short_write_cause (app),
+           "cannot append record %ju to %s: only %zu of its %zu bytes were "
+           "written", number, quoteaf (app->file), piece, cut.record_len);
 }
 
 /* Copy the LEN bytes at OUT, records as appended to FILE (FIRST being
@@ -707,18 +779,14 @@ put_records (struct appender *app, char const *out, size_t out_len,
   size_t piece = written - cut.whole_len;
   /* Signals are still held (write_unbroken): one that killed us now
      would leave the piece that remove_cut_piece is about to remove.
-     They stay held until the record is reported, too: one sent while
-     the write was in the kernel would kill us as soon as let through,
-     and only its warning of the input dropped would be seen, not why
-     the record was not appended.  */
+     One sent while the write was in the kernel would kill us as soon
+     as let through, and only its warning of the input dropped would be
+     seen, not why the record was not appended: make_way_for_report
+     keeps it held over the report, if that can be written at once.  */
   int removed = remove_cut_piece (app, piece);
-  if (removed > 0)
-    report_past_size_limit (app, app->appended + 1);
-  else if (removed == 0)
-    error (0, short_write_cause (app),
-           "cannot append record %ju to %s: only %zu of its %zu bytes were "
-           "written", app->appended + 1, quoteaf (app->file), piece,
-           cut.record_len);
+  int remove_errno = errno;
+  if (make_way_for_report (app))
+    report_cut_record (app, cut, piece, removed, remove_errno);
   let_signals_through (app);
   if (removed < 0)
     return false;
@@ -850,9 +918,7 @@ note_dropped_input (int sig)
       end = stpcpy (end, umaxtostr (dropped, number));
       end = stpcpy (stpcpy (end, unit), dropped_tail);
       size_t len = end - dropped_line;
-      struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
-      if (len <= PIPE_BUF && poll (&pfd, 1, 0) == 1
-          && (pfd.revents & POLLOUT))
+      if (len <= PIPE_BUF && stderr_takes_write_now ())
         {
           ssize_t ignored = write (STDERR_FILENO, dropped_line, len);
           (void) ignored;

@@ -2692,6 +2692,31 @@ end_unfinished_record() {
 safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log' (terminated by a signal)"
 }
 
+# The same, standard error a full pipe nobody reads: the error cannot
+# be written at once, so it is dropped and the signal ends safe-append.
+@test "a terminating signal held during a short write, stderr a full pipe: the signal still ends safe-append" {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  cut_short_setup
+  mkfifo errpipe
+  # Held open for reading and writing, and filled: nobody reads it.
+  exec 8<>errpipe
+  head -c 65536 /dev/zero >&8
+  strace -qq -o /dev/null -e trace=write \
+    -e inject=write:signal=TERM:when=1 safe-append small/log <in \
+    2>errpipe 8<&- &
+  pid=$!
+  died=yes
+  wait_until is_dead "$pid" || died=no
+  # Let a stuck safe-append go (EPIPE) before anything can fail.
+  exec 8<&-
+  status=0
+  wait "$pid" || status=$?
+  umount small
+  assert_equal "$died" yes
+  assert_equal "$status" $((128 + 15))
+}
+
 @test "a terminating signal while stderr is a full pipe: the warning is dropped, not the signal" {
   mkfifo errpipe
   # Held open for reading and writing, and filled: nobody reads it.
