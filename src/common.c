@@ -749,19 +749,26 @@ signal_ignored (int sig)
 }
 
 bool
-cleanup_signal_pending (void)
+cleanup_signal_pending_except (int spared)
 {
   sigset_t pending, cleanup;
   if (sigpending (&pending) != 0)
     return true;
   cleanup_signal_set (&cleanup);
   for (int sig = 1; sig < NSIG; sig++)
-    if (sigismember (&pending, sig) == 1 && sigismember (&cleanup, sig) == 1)
+    if (sigismember (&pending, sig) == 1 && sigismember (&cleanup, sig) == 1
+        && sig != spared)
       /* Not a SIGIO while a directory is watched: a wake-up (see
          cleanup_signal_handler), which ends nothing.  */
       if ((sig != SIGIO || notify_watches == 0) && !signal_ignored (sig))
         return true;
   return false;
+}
+
+bool
+cleanup_signal_pending (void)
+{
+  return cleanup_signal_pending_except (0);
 }
 
 void

@@ -351,6 +351,9 @@ void unblock_cleanup_signals (void);
 /* Is a cleanup signal pending (blocked, and already sent) that would
    end us, or set off the cleanup, once unblocked?  */
 bool cleanup_signal_pending (void);
+/* The same, but for signal SPARED, which the caller has given a
+   handler that ends nothing (safe-append's SIGHUP).  */
+bool cleanup_signal_pending_except (int spared);
 /* Fill SET with the cleanup signals, those block_cleanup_signals
    blocks.  */
 void cleanup_signal_set (sigset_t *set);

@@ -374,33 +374,6 @@ stderr_takes_write_now (void)
   return poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
 }
 
-static void note_dropped_input (int sig);
-
-/* Is a signal pending (held) that ends safe-append once let through:
-   one of the cleanup set whose action is the default (terminate) or
-   note_dropped_input's -- not SIGHUP's note_hangup, nor one left
-   ignored?  One sigpending, and a sigaction per such signal pending.  */
-static bool
-ending_signal_pending (void)
-{
-  sigset_t pending, ending;
-  if (sigpending (&pending) != 0)
-    return true;
-  cleanup_signal_set (&ending);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sigismember (&pending, sig) == 1 && sigismember (&ending, sig) == 1)
-      {
-        struct sigaction act;
-        if (sigaction (sig, NULL, &act) != 0)
-          return true;
-        if (!(act.sa_flags & SA_SIGINFO)
-            && (act.sa_handler == SIG_DFL
-                || act.sa_handler == note_dropped_input))
-          return true;
-      }
-  return false;
-}
-
 /* A write of LEN bytes came back WRITTEN: if whole, the input it
    carried is appended.  Counted here, before the signals held during
    the write are let through, so that a signal they deliver does not
@@ -617,7 +590,8 @@ count_cut_appended (struct appender *app, struct cut cut)
 static bool
 make_way_for_report (struct appender *app)
 {
-  if (app->holding && ending_signal_pending ())
+  /* SIGHUP only makes us look at FILE's name (note_hangup).  */
+  if (app->holding && cleanup_signal_pending_except (SIGHUP))
     return stderr_takes_write_now ();
   let_signals_through (app);
   return true;
@@ -934,33 +908,20 @@ note_dropped_input (int sig)
 static void
 warn_of_dropped_input (char const *file)
 {
-  char *head = xasprintf ("%s: warning: dropped ", program_name);
-  char *tail = xasprintf (" of input not yet appended to %s "
-                          "(terminated by a signal)\n", quoteaf (file));
-  char *line = xmalloc (strlen (head) + INT_BUFSIZE_BOUND (uintmax_t)
-                        + sizeof " bytes" + strlen (tail));
+  /* Made once: the handler, once set, reads these strings, so they are
+     never replaced nor freed.  A run appends to one FILE.  */
+  if (dropped_line)
+    return;
+  dropped_head = xasprintf ("%s: warning: dropped ", program_name);
+  dropped_tail = xasprintf (" of input not yet appended to %s "
+                            "(terminated by a signal)\n", quoteaf (file));
+  dropped_line = xmalloc (strlen (dropped_head)
+                          + INT_BUFSIZE_BOUND (uintmax_t)
+                          + sizeof " bytes" + strlen (dropped_tail));
   sigset_t fatal;
   cleanup_signal_set (&fatal);
   sigdelset (&fatal, SIGHUP);
   sigdelset (&fatal, SIGPIPE);
-
-  /* Called again, the handler is set and reads the old strings: change
-     them with its signals blocked, so that it sees the old ones or the
-     new ones, never a mix.  The old ones can go then: no handler is
-     reading them, for it never returns (it dies of its signal).  */
-  sigset_t old_mask;
-  bool again = dropped_line != NULL;
-  if (again)
-    sigprocmask (SIG_BLOCK, &fatal, &old_mask);
-  free (dropped_head);
-  free (dropped_tail);
-  free (dropped_line);
-  dropped_head = head;
-  dropped_tail = tail;
-  dropped_line = line;
-  if (again)
-    sigprocmask (SIG_SETMASK, &old_mask, NULL);
-
   struct sigaction act = { .sa_handler = note_dropped_input };
   /* The handler runs once: another signal waits until it has died.  */
   act.sa_mask = fatal;
