@@ -27,6 +27,12 @@ records() {
   }'
 }
 
+# "${term_at_first_write[@]}" COMMAND...: run COMMAND with strace
+# sending it SIGTERM as its first write(2) begins.  (Not a function: the
+# shell's "Terminated" would go to the function's redirected stderr.)
+term_at_first_write=(strace -qq -o /dev/null -e trace=write
+                     -e inject=write:signal=TERM:when=1)
+
 # cut_short_setup: the tmpfs 'small', 4 KiB, and 'in', two records of
 # 3000 bytes: read together, their one write into small/ comes back
 # short at 4096 bytes, record 1 whole and 1096 bytes of record 2.
@@ -34,6 +40,14 @@ cut_short_setup() {
   mkdir small
   mount -t tmpfs -o size=4k tmpfs small || skip "cannot mount tmpfs"
   records 1 2 3000 >in
+}
+
+# strace_cut_short_setup: cut_short_setup, for a test that also needs
+# strace (and root, to mount).
+strace_cut_short_setup() {
+  require_root
+  command -v strace >/dev/null || skip "strace is not installed"
+  cut_short_setup
 }
 
 # The descriptor safe-append opened FILE on, from an strace log.
@@ -1571,9 +1585,7 @@ size_limit_round_broken() {
 @test "-S, a write cut short by a full disk: a failed sync of the records before the cut is reported" {
   # The records a short write put in whole count as appended: with -S
   # they must be on disk, or the user must be told they may not be.
-  require_root
-  command -v strace >/dev/null || skip "strace is not installed"
-  cut_short_setup
+  strace_cut_short_setup
   run strace -o /dev/null \
     -e inject=fdatasync:error=EIO safe-append -S small/log <in
   size=$(stat -c %s small/log)
@@ -2636,8 +2648,8 @@ end_unfinished_record() {
 @test "a terminating signal held during a write does not count the record that write appended as dropped" {
   command -v strace >/dev/null || skip "strace is not installed"
   status=0
-  printf 'a\nb' | strace -qq -o /dev/null -e trace=write \
-    -e inject=write:signal=TERM:when=1 safe-append log 2>err || status=$?
+  printf 'a\nb' | "${term_at_first_write[@]}" safe-append log 2>err \
+    || status=$?
   assert_equal "$status" $((128 + 15))
   assert_equal "$(cat log)" a
   assert_equal "$(cat err)" "safe-append: warning: dropped 1 byte of input not yet appended to 'log' (terminated by a signal)"
@@ -2650,20 +2662,15 @@ end_unfinished_record() {
 # record 2, not appended, is dropped: 3000 bytes, not 6000.  With
 # --prefix the count is of input bytes, not of the bytes with prefixes.
 @test "a terminating signal held during a short write does not count the records it appended as dropped" {
-  require_root
-  command -v strace >/dev/null || skip "strace is not installed"
-  cut_short_setup
+  strace_cut_short_setup
   status=0
-  strace -qq -o /dev/null -e trace=write \
-    -e inject=write:signal=TERM:when=1 safe-append small/log <in 2>err \
-    || status=$?
+  "${term_at_first_write[@]}" safe-append small/log <in 2>err || status=$?
   head -c 3000 small/log >whole
   size=$(stat -c %s small/log)
   rm small/log
   status_p=0
-  strace -qq -o /dev/null -e trace=write \
-    -e inject=write:signal=TERM:when=1 \
-    safe-append --prefix=abc small/log <in 2>err_p || status_p=$?
+  "${term_at_first_write[@]}" safe-append --prefix=abc small/log <in 2>err_p \
+    || status_p=$?
   head -c 3004 small/log >whole_p
   umount small
   assert_equal "$status" $((128 + 15))
@@ -2679,13 +2686,9 @@ end_unfinished_record() {
 # why record 2 was not appended comes out before the held signal is let
 # through, then the warning of the bytes dropped.
 @test "a terminating signal held during a short write: the record's error comes out before the signal kills" {
-  require_root
-  command -v strace >/dev/null || skip "strace is not installed"
-  cut_short_setup
+  strace_cut_short_setup
   status=0
-  strace -qq -o /dev/null -e trace=write \
-    -e inject=write:signal=TERM:when=1 safe-append small/log <in 2>err \
-    || status=$?
+  "${term_at_first_write[@]}" safe-append small/log <in 2>err || status=$?
   umount small
   assert_equal "$status" $((128 + 15))
   assert_equal "$(cat err)" "safe-append: cannot append record 2 to 'small/log': only 1096 of its 3000 bytes were written: No space left on device
@@ -2695,16 +2698,12 @@ safe-append: warning: dropped 3000 bytes of input not yet appended to 'small/log
 # The same, standard error a full pipe nobody reads: the error cannot
 # be written at once, so it is dropped and the signal ends safe-append.
 @test "a terminating signal held during a short write, stderr a full pipe: the signal still ends safe-append" {
-  require_root
-  command -v strace >/dev/null || skip "strace is not installed"
-  cut_short_setup
+  strace_cut_short_setup
   mkfifo errpipe
   # Held open for reading and writing, and filled: nobody reads it.
   exec 8<>errpipe
   head -c 65536 /dev/zero >&8
-  strace -qq -o /dev/null -e trace=write \
-    -e inject=write:signal=TERM:when=1 safe-append small/log <in \
-    2>errpipe 8<&- &
+  "${term_at_first_write[@]}" safe-append small/log <in 2>errpipe 8<&- &
   pid=$!
   died=yes
   wait_until is_dead "$pid" || died=no
